@@ -1,0 +1,88 @@
+# envpack — a plain Makefile. `make` builds ./envpack; `make check` runs every test.
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+PKGS     := libarchive libzstd libcrypto libcurl jansson
+
+ifeq ($(SANITIZE),1)
+BUILD    := build/asan
+OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD    := build/release
+OPT      := -O2 -g
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE -DEP_VERSION='"$(VERSION)"' $(OPT) -Wall -Wextra -Werror \
+            -Wshadow -Wstrict-prototypes -Wformat=2 -pthread -I. $(PKG_CFLAGS) -MMD -MP
+LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
+LDLIBS   += $(PKG_LIBS)
+
+# The library: every module but the CLI.
+LIB_SRC  := $(wildcard common/*.c formats/*/*.c verify/*.c targets/*.c) \
+            packer/chunker.c packer/pack.c
+CLI_SRC  := packer/main.c packer/cli.c $(wildcard packer/cmd_*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+BIN      := $(if $(filter 1,$(SANITIZE)),$(BUILD)/envpack,envpack)
+
+.PHONY: all deps check unit asan demo install uninstall fuzz clean
+all: $(BIN)
+
+$(BIN): $(LIB_OBJ) $(CLI_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(LIB_OBJ) $(UNIT_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+deps:
+	@scripts/deps.sh
+
+# Every test: C unit tests, then the command-line scripts in tests/cases/, then the fuzz replay.
+check: deps
+	@$(MAKE) --no-print-directory $(BIN) $(BUILD)/unit-tests
+	@ENVPACK=$(abspath $(BIN)) UNIT_TESTS=$(abspath $(BUILD)/unit-tests) BUILD=$(abspath $(BUILD)) \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
+
+asan:
+	@$(MAKE) --no-print-directory SANITIZE=1 check
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@ENVPACK=$(abspath $(BIN)) samples/demo.sh
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/envpack
+	install -m 0644 man/envpack.1 $(DESTDIR)$(PREFIX)/share/man/man1/envpack.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/envpack $(DESTDIR)$(PREFIX)/share/man/man1/envpack.1
+
+# libFuzzer targets (clang); each links the library built with the fuzzer's instrumentation.
+FUZZ_CC    := clang
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DEP_VERSION='"$(VERSION)"' -g -O1 -I. $(PKG_CFLAGS) -pthread \
+              -fsanitize=fuzzer,address,undefined
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+fuzz: $(FUZZ_BIN)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+
+clean:
+	rm -rf build envpack
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

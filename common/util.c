@@ -1,0 +1,185 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+void ep_sha256(const void *data, size_t len, uint8_t out[EP_DIGEST_LEN])
+{
+	unsigned int n = 0;
+	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void ep_hex(const uint8_t *bytes, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+bool ep_unhex(const char *hex, uint8_t *out, size_t len)
+{
+	if (strlen(hex) != 2 * len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+bool ep_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 128 || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool ep_relpath_ok(const char *path)
+{
+	size_t n = strlen(path);
+	if (n == 0 || n > 4096 || path[0] == '/')
+		return false;
+	const char *p = path;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (!slash)
+			break;
+		p = slash + 1;
+		if (!*p)
+			return false; /* trailing slash */
+	}
+	return true;
+}
+
+bool ep_symlink_inside(const char *link_path, const char *target)
+{
+	if (target[0] == '\0' || target[0] == '/' || strlen(target) > 4096)
+		return false;
+	/* depth of the directory holding the link */
+	long depth = 0;
+	for (const char *p = link_path; *p; p++)
+		depth += (*p == '/');
+	const char *p = target;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
+			depth++;
+		}
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	return true;
+}
+
+bool ep_is_zero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	/* check the first bytes, then compare the buffer against itself shifted */
+	size_t head = len < 16 ? len : 16;
+	for (size_t i = 0; i < head; i++)
+		if (p[i])
+			return false;
+	return len <= 16 || memcmp(p, p + 16, len - 16) == 0;
+}
+
+int ep_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err)
+{
+	unsigned char *p = buf;
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return ep_fail_errno(err, EP_ERUNTIME, "cannot read %s at offset %llu", what,
+					     (unsigned long long)off);
+		}
+		if (n == 0)
+			return ep_fail(err, EP_EINTEGRITY, "%s is truncated at offset %llu", what,
+				       (unsigned long long)off);
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int ep_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err)
+{
+	const unsigned char *p = buf;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return ep_fail_errno(err, EP_ERUNTIME, "cannot write %s at offset %llu", what,
+					     (unsigned long long)off);
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct ep_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", path);
+	struct stat st;
+	int rc = 0;
+	char *buf = NULL;
+	if (fstat(fd, &st) < 0) {
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", path);
+	} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file of at most %zu bytes", path, max);
+	} else if (!(buf = malloc((size_t)st.st_size + 1))) {
+		rc = ep_oom(err);
+	} else {
+		rc = ep_pread_full(fd, buf, (size_t)st.st_size, 0, path, err);
+	}
+	close(fd);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	buf[st.st_size] = '\0';
+	*out = buf;
+	*len = (size_t)st.st_size;
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* Small helpers shared by every module: digests, hex, path checks. */
+#ifndef EP_UTIL_H
+#define EP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define EP_DIGEST_LEN 32
+#define EP_DIGEST_HEX 65 /* 64 hex digits and NUL */
+
+void ep_sha256(const void *data, size_t len, uint8_t out[EP_DIGEST_LEN]);
+void ep_hex(const uint8_t *bytes, size_t len, char *out /* 2*len+1 */);
+/* Strict lowercase hex of exactly 2*len digits. */
+bool ep_unhex(const char *hex, uint8_t *out, size_t len);
+
+/* A name safe as one path component: [A-Za-z0-9._-], 1..128 chars, not "." or "..", no leading '.'. */
+bool ep_name_ok(const char *name);
+/* A relative path: no leading '/', no empty, "." or ".." component, no NUL, at most 4096 bytes. */
+bool ep_relpath_ok(const char *path);
+/* Whether symlink `target`, placed at relative `link_path`, resolves lexically inside the tree. */
+bool ep_symlink_inside(const char *link_path, const char *target);
+
+/* Overflow-checked a + b. */
+static inline bool ep_add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
+{
+	return __builtin_add_overflow(a, b, sum);
+}
+
+/* Whether every byte of buf is zero. */
+bool ep_is_zero(const void *buf, size_t len);
+
+/* Read exactly len bytes at off, or fail naming `what`. A short read is EP_EINTEGRITY (truncated). */
+int ep_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err);
+int ep_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err);
+
+/* Read a whole small file (at most max bytes) into a NUL-terminated heap buffer. */
+int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct ep_error *err);
+
+#endif

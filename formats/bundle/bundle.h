@@ -1,0 +1,48 @@
+/*
+ * The bundle file: a POSIX pax tar of zstd-compressed chunks named by the
+ * SHA-256 of their content, then manifest.json and manifest.sig
+ * (formats/BUNDLE.md). Written atomically; read through one open file.
+ */
+#ifndef EP_BUNDLE_H
+#define EP_BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/util.h"
+
+#define EP_BUNDLE_MANIFEST_NAME "manifest.json"
+#define EP_BUNDLE_SIGNATURE_NAME "manifest.sig"
+
+struct ep_bundle_writer;
+
+/* Starts a temporary file beside path; nothing appears at path before commit. */
+int ep_bundle_writer_open(struct ep_bundle_writer **out, const char *path, int64_t mtime, struct ep_error *err);
+int ep_bundle_writer_add_chunk(struct ep_bundle_writer *w, const uint8_t digest[EP_DIGEST_LEN], const void *zdata,
+			       size_t zlen, struct ep_error *err);
+int ep_bundle_writer_add(struct ep_bundle_writer *w, const char *name, const void *data, size_t len,
+			 struct ep_error *err);
+/* Finishes the tar, fsyncs and renames it into place; frees w either way. */
+int ep_bundle_writer_commit(struct ep_bundle_writer *w, struct ep_error *err);
+/* Removes the temporary file and frees w. */
+void ep_bundle_writer_abort(struct ep_bundle_writer *w);
+
+struct ep_bundle;
+
+/* Opens and indexes a bundle; rejects any entry that is not a chunk, the manifest or its signature. */
+int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err);
+void ep_bundle_close(struct ep_bundle *b);
+const char *ep_bundle_path(const struct ep_bundle *b);
+const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len);
+/* NULL when the bundle is unsigned. */
+const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len);
+/* Where a chunk's compressed bytes lie in the file; false when the bundle lacks it. */
+bool ep_bundle_chunk_locate(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *off,
+			    uint64_t *size);
+/* Reads len bytes at off of the one open file. Thread-safe. */
+int ep_bundle_read(const struct ep_bundle *b, void *buf, size_t len, uint64_t off, struct ep_error *err);
+uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b); /* all chunk entries */
+uint64_t ep_bundle_file_size(const struct ep_bundle *b);
+
+#endif

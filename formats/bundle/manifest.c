@@ -1,0 +1,490 @@
+#include "manifest.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/digestmap.h"
+
+static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return true;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	while (ncap < need)
+		ncap *= 2;
+	void *p = realloc(*arr, ncap * elem);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct ep_manifest *ep_manifest_new(const char *name, const char *created, const char *tool)
+{
+	struct ep_manifest *m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	m->name = strdup(name);
+	m->created = strdup(created);
+	m->tool = strdup(tool);
+	if (!m->name || !m->created || !m->tool) {
+		ep_manifest_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void component_release(struct ep_component *c)
+{
+	free(c->name);
+	free(c->source);
+	free(c->format);
+	free(c->extents);
+	for (size_t i = 0; i < c->nfiles; i++) {
+		free(c->files[i].path);
+		free(c->files[i].target);
+	}
+	free(c->files);
+	free(c->chunks);
+}
+
+void ep_manifest_free(struct ep_manifest *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->ncomponents; i++)
+		component_release(&m->components[i]);
+	free(m->components);
+	free(m->name);
+	free(m->created);
+	free(m->tool);
+	free(m);
+}
+
+struct ep_component *ep_manifest_add_component(struct ep_manifest *m, enum ep_component_type type,
+					       const char *name, const char *source)
+{
+	if (!grow((void **)&m->components, &m->cap_components, m->ncomponents + 1, sizeof *m->components))
+		return NULL;
+	struct ep_component *c = &m->components[m->ncomponents];
+	memset(c, 0, sizeof *c);
+	c->type = type;
+	c->name = strdup(name);
+	c->source = dup_or_null(source);
+	if (!c->name || (source && !c->source)) {
+		component_release(c);
+		return NULL;
+	}
+	m->ncomponents++;
+	return c;
+}
+
+int ep_component_add_chunk(struct ep_component *c, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
+			   struct ep_error *err)
+{
+	if (!grow((void **)&c->chunks, &c->cap_chunks, c->nchunks + 1, sizeof *c->chunks))
+		return ep_oom(err);
+	memcpy(c->chunks[c->nchunks].digest, digest, EP_DIGEST_LEN);
+	c->chunks[c->nchunks].size = size;
+	c->nchunks++;
+	return 0;
+}
+
+int ep_component_add_extent(struct ep_component *c, uint64_t offset, struct ep_error *err)
+{
+	if (!grow((void **)&c->extents, &c->cap_extents, c->nextents + 1, sizeof *c->extents))
+		return ep_oom(err);
+	c->extents[c->nextents++] = (struct ep_extent_rec){ .offset = offset, .first = c->nchunks };
+	return 0;
+}
+
+int ep_component_add_file(struct ep_component *c, const char *path, enum ep_file_type type, uint32_t mode,
+			  int64_t mtime, const char *target, struct ep_error *err)
+{
+	if (!grow((void **)&c->files, &c->cap_files, c->nfiles + 1, sizeof *c->files))
+		return ep_oom(err);
+	struct ep_file_rec *f = &c->files[c->nfiles];
+	*f = (struct ep_file_rec){ .type = type, .mode = mode, .mtime = mtime, .first = c->nchunks };
+	f->path = strdup(path);
+	f->target = dup_or_null(target);
+	if (!f->path || (target && !f->target)) {
+		free(f->path);
+		free(f->target);
+		return ep_oom(err);
+	}
+	c->nfiles++;
+	return 0;
+}
+
+int ep_component_append(struct ep_component *c, size_t record, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
+			struct ep_error *err)
+{
+	size_t index = c->nchunks;
+	int rc = ep_component_add_chunk(c, digest, size, err);
+	if (rc)
+		return rc;
+	if (c->type == EP_COMP_DISK) {
+		struct ep_extent_rec *e = &c->extents[record];
+		if (e->count++ == 0)
+			e->first = index;
+		e->length += size;
+	} else {
+		struct ep_file_rec *f = &c->files[record];
+		if (f->count++ == 0)
+			f->first = index;
+		f->size += size;
+	}
+	return 0;
+}
+
+uint64_t ep_component_data_size(const struct ep_component *c)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < c->nchunks; i++)
+		sum += c->chunks[i].size;
+	return sum;
+}
+
+/* ---- serialisation ---- */
+
+static const char *file_type_name[] = { [EP_FILE_REG] = "file", [EP_FILE_DIR] = "dir",
+					[EP_FILE_SYMLINK] = "symlink" };
+
+static json_t *chunks_json(const struct ep_component *c, size_t first, size_t count)
+{
+	json_t *arr = json_array();
+	for (size_t i = first; arr && i < first + count; i++) {
+		char hex[EP_DIGEST_HEX];
+		ep_hex(c->chunks[i].digest, EP_DIGEST_LEN, hex);
+		if (json_array_append_new(arr, json_pack("[s,I]", hex, (json_int_t)c->chunks[i].size))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *component_json(const struct ep_component *c)
+{
+	json_t *o = json_pack("{s:s,s:s}", "type", c->type == EP_COMP_DISK ? "disk" : "files", "name", c->name);
+	if (!o)
+		return NULL;
+	bool ok = true;
+	if (c->source)
+		ok &= !json_object_set_new(o, "source", json_string(c->source));
+	if (c->type == EP_COMP_DISK) {
+		ok &= !json_object_set_new(o, "format", json_string(c->format ? c->format : "raw"));
+		ok &= !json_object_set_new(o, "virtual_size", json_integer((json_int_t)c->virtual_size));
+		json_t *exts = json_array();
+		ok &= !json_object_set_new(o, "extents", exts);
+		for (size_t i = 0; ok && i < c->nextents; i++) {
+			const struct ep_extent_rec *e = &c->extents[i];
+			ok &= !json_array_append_new(exts, json_pack("{s:I,s:I,s:o}", "offset", (json_int_t)e->offset,
+								     "length", (json_int_t)e->length, "chunks",
+								     chunks_json(c, e->first, e->count)));
+		}
+	} else {
+		json_t *ents = json_array();
+		ok &= !json_object_set_new(o, "entries", ents);
+		for (size_t i = 0; ok && i < c->nfiles; i++) {
+			const struct ep_file_rec *f = &c->files[i];
+			json_t *e = json_pack("{s:s,s:s,s:I}", "path", f->path, "type", file_type_name[f->type], "mtime",
+					      (json_int_t)f->mtime);
+			ok &= e && !json_array_append_new(ents, e);
+			if (!ok)
+				break;
+			if (f->type != EP_FILE_SYMLINK)
+				ok &= !json_object_set_new(e, "mode", json_integer(f->mode));
+			if (f->type == EP_FILE_SYMLINK)
+				ok &= !json_object_set_new(e, "target", json_string(f->target));
+			if (f->type == EP_FILE_REG) {
+				ok &= !json_object_set_new(e, "size", json_integer((json_int_t)f->size));
+				ok &= !json_object_set_new(e, "chunks", chunks_json(c, f->first, f->count));
+			}
+		}
+	}
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, struct ep_error *err)
+{
+	json_t *root = json_pack("{s:s,s:i,s:s,s:s,s:s,s:{s:s,s:I,s:I,s:I},s:s}", "format", "envpack-bundle",
+				 "version", EP_BUNDLE_VERSION, "name", m->name, "created", m->created, "tool",
+				 m->tool, "chunking", "algorithm", "fastcdc-gear-v1", "min", (json_int_t)(256 << 10),
+				 "avg", (json_int_t)(1 << 20), "max", (json_int_t)EP_BUNDLE_CHUNK_MAX, "compression",
+				 "zstd");
+	json_t *comps = json_array();
+	bool ok = root && comps && !json_object_set_new(root, "components", comps);
+	for (size_t i = 0; ok && i < m->ncomponents; i++)
+		ok = !json_array_append_new(comps, component_json(&m->components[i]));
+	char *s = ok ? json_dumps(root, JSON_COMPACT) : NULL;
+	json_decref(root);
+	if (!s)
+		return ep_oom(err);
+	*len = strlen(s);
+	*json = s;
+	return 0;
+}
+
+/* ---- parsing untrusted manifests ---- */
+
+struct parser {
+	const char *what;
+	struct ep_error *err;
+};
+
+__attribute__((format(printf, 2, 3))) static int bad(struct parser *p, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return ep_fail(p->err, EP_EINPUT, "%s: manifest: %s", p->what, msg);
+}
+
+static int get_u64(struct parser *p, json_t *o, const char *key, uint64_t max, uint64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
+		return bad(p, "field '%s' is missing or out of range", key);
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static const char *get_str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static int parse_chunks(struct parser *p, json_t *arr, struct ep_component *c, uint64_t *total)
+{
+	if (!json_is_array(arr))
+		return bad(p, "%s has no chunk list", c->name);
+	*total = 0;
+	size_t i;
+	json_t *ref;
+	json_array_foreach(arr, i, ref)
+	{
+		uint8_t digest[EP_DIGEST_LEN];
+		json_t *d = json_array_get(ref, 0), *n = json_array_get(ref, 1);
+		if (json_array_size(ref) != 2 || !json_is_string(d) || !ep_unhex(json_string_value(d), digest, EP_DIGEST_LEN))
+			return bad(p, "a chunk reference in '%s' is not [sha256-hex, size]", c->name);
+		if (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > EP_BUNDLE_CHUNK_MAX)
+			return bad(p, "a chunk size in '%s' is out of range", c->name);
+		size_t record = (c->type == EP_COMP_DISK ? c->nextents : c->nfiles) - 1;
+		int rc = ep_component_append(c, record, digest, (uint32_t)json_integer_value(n), p->err);
+		if (rc)
+			return rc;
+		*total += (uint64_t)json_integer_value(n);
+	}
+	return 0;
+}
+
+static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
+{
+	const char *fmt = get_str(o, "format");
+	if (!fmt || !ep_name_ok(fmt) || !(c->format = strdup(fmt)))
+		return bad(p, "disk '%s' has no known format", c->name);
+	int rc = get_u64(p, o, "virtual_size", EP_BUNDLE_VIRTUAL_MAX, &c->virtual_size);
+	json_t *exts = json_object_get(o, "extents");
+	if (rc)
+		return rc;
+	if (!json_is_array(exts))
+		return bad(p, "disk '%s' has no extent list", c->name);
+	uint64_t end_prev = 0;
+	size_t i;
+	json_t *e;
+	json_array_foreach(exts, i, e)
+	{
+		uint64_t off, len, sum, end;
+		if ((rc = get_u64(p, e, "offset", EP_BUNDLE_VIRTUAL_MAX, &off)) ||
+		    (rc = get_u64(p, e, "length", EP_BUNDLE_VIRTUAL_MAX, &len)))
+			return rc;
+		if (ep_add_overflows(off, len, &end) || end > c->virtual_size || off < end_prev || len == 0)
+			return bad(p, "an extent of disk '%s' overlaps another or lies past its virtual size", c->name);
+		if ((rc = ep_component_add_extent(c, off, p->err)) ||
+		    (rc = parse_chunks(p, json_object_get(e, "chunks"), c, &sum)))
+			return rc;
+		if (sum != len)
+			return bad(p, "an extent length of disk '%s' differs from its chunks' sizes", c->name);
+		end_prev = end;
+	}
+	return 0;
+}
+
+static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
+{
+	json_t *ents = json_object_get(o, "entries");
+	if (!json_is_array(ents))
+		return bad(p, "file tree '%s' has no entry list", c->name);
+	struct ep_digestmap *seen = ep_digestmap_new(); /* path digest -> type */
+	if (!seen)
+		return ep_oom(p->err);
+	int rc = 0;
+	size_t i;
+	json_t *e;
+	json_array_foreach(ents, i, e)
+	{
+		const char *path = get_str(e, "path"), *type = get_str(e, "type");
+		json_t *mt = json_object_get(e, "mtime");
+		if (!path || !ep_relpath_ok(path)) {
+			rc = bad(p, "file tree '%s' has an unsafe or missing path", c->name);
+			break;
+		}
+		enum ep_file_type t;
+		if (type && !strcmp(type, "file"))
+			t = EP_FILE_REG;
+		else if (type && !strcmp(type, "dir"))
+			t = EP_FILE_DIR;
+		else if (type && !strcmp(type, "symlink"))
+			t = EP_FILE_SYMLINK;
+		else {
+			rc = bad(p, "entry '%s' has an unknown type", path);
+			break;
+		}
+		uint8_t key[EP_DIGEST_LEN];
+		ep_sha256(path, strlen(path), key);
+		if (ep_digestmap_get(seen, key, NULL)) {
+			rc = bad(p, "entry '%s' appears twice", path);
+			break;
+		}
+		/* every parent must be a directory listed earlier, so no write goes through a symlink */
+		const char *slash = strrchr(path, '/');
+		uint64_t parent_type = EP_FILE_DIR;
+		if (slash) {
+			uint8_t pkey[EP_DIGEST_LEN];
+			ep_sha256(path, (size_t)(slash - path), pkey);
+			if (!ep_digestmap_get(seen, pkey, &parent_type))
+				parent_type = EP_FILE_REG;
+		}
+		if (parent_type != EP_FILE_DIR) {
+			rc = bad(p, "the parent of entry '%s' is not a directory listed before it", path);
+			break;
+		}
+		uint64_t mode = 0;
+		const char *target = get_str(e, "target");
+		if (!json_is_integer(mt)) {
+			rc = bad(p, "entry '%s' has no mtime", path);
+			break;
+		}
+		if (t != EP_FILE_SYMLINK && (rc = get_u64(p, e, "mode", 07777, &mode)))
+			break;
+		if (t == EP_FILE_SYMLINK && (!target || !ep_symlink_inside(path, target))) {
+			rc = bad(p, "symlink '%s' points outside its tree", path);
+			break;
+		}
+		if ((rc = ep_component_add_file(c, path, t, (uint32_t)mode, json_integer_value(mt),
+						t == EP_FILE_SYMLINK ? target : NULL, p->err)))
+			break;
+		if (!ep_digestmap_put(seen, key, t)) {
+			rc = ep_oom(p->err);
+			break;
+		}
+		if (t == EP_FILE_REG) {
+			uint64_t size, sum;
+			if ((rc = get_u64(p, e, "size", EP_BUNDLE_VIRTUAL_MAX, &size)) ||
+			    (rc = parse_chunks(p, json_object_get(e, "chunks"), c, &sum)))
+				break;
+			if (sum != size) {
+				rc = bad(p, "the size of '%s' differs from its chunks' sizes", path);
+				break;
+			}
+		}
+	}
+	ep_digestmap_free(seen);
+	return rc;
+}
+
+static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
+{
+	const char *format = get_str(root, "format"), *name = get_str(root, "name"),
+		   *created = get_str(root, "created"), *tool = get_str(root, "tool");
+	json_t *ver = json_object_get(root, "version"), *comps = json_object_get(root, "components");
+	json_t *chunking = json_object_get(root, "chunking");
+	if (!format || strcmp(format, "envpack-bundle") != 0)
+		return bad(p, "%s", "this is not an envpack bundle manifest");
+	if (!json_is_integer(ver) || json_integer_value(ver) != EP_BUNDLE_VERSION)
+		return bad(p, "%s", "unsupported bundle version (this envpack reads version 1)");
+	if (!name || !created || !tool || !json_is_array(comps))
+		return bad(p, "%s", "name, created, tool or components is missing");
+	const char *compression = get_str(root, "compression");
+	uint64_t cmax = 0;
+	if (!compression || strcmp(compression, "zstd") != 0 || !json_is_object(chunking) ||
+	    get_u64(p, chunking, "max", EP_BUNDLE_CHUNK_MAX, &cmax))
+		return bad(p, "%s", "unknown compression or chunking");
+	struct ep_manifest *m = ep_manifest_new(name, created, tool);
+	if (!m)
+		return ep_oom(p->err);
+	struct ep_digestmap *names = ep_digestmap_new();
+	int rc = names ? 0 : ep_oom(p->err);
+	size_t i;
+	json_t *o;
+	json_array_foreach(comps, i, o)
+	{
+		if (rc)
+			break;
+		const char *type = get_str(o, "type"), *cname = get_str(o, "name");
+		uint8_t key[EP_DIGEST_LEN];
+		if (!cname || !ep_name_ok(cname)) {
+			rc = bad(p, "%s", "a component has a missing or unsafe name");
+			break;
+		}
+		ep_sha256(cname, strlen(cname), key);
+		if (ep_digestmap_get(names, key, NULL)) {
+			rc = bad(p, "component name '%s' appears twice", cname);
+			break;
+		}
+		enum ep_component_type t;
+		if (type && !strcmp(type, "disk"))
+			t = EP_COMP_DISK;
+		else if (type && !strcmp(type, "files"))
+			t = EP_COMP_FILES;
+		else {
+			rc = bad(p, "component '%s' has an unknown type", cname);
+			break;
+		}
+		struct ep_component *c = ep_manifest_add_component(m, t, cname, get_str(o, "source"));
+		if (!c || !ep_digestmap_put(names, key, 1)) {
+			rc = ep_oom(p->err);
+			break;
+		}
+		rc = t == EP_COMP_DISK ? parse_disk(p, o, c) : parse_files(p, o, c);
+	}
+	ep_digestmap_free(names);
+	if (rc) {
+		ep_manifest_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+int ep_manifest_parse(const char *json, size_t len, const char *what, struct ep_manifest **out,
+		      struct ep_error *err)
+{
+	struct parser p = { what, err };
+	json_error_t jerr;
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return ep_fail(err, EP_EINPUT, "%s: manifest is not valid JSON: %s (line %d)", what, jerr.text,
+			       jerr.line);
+	int rc = json_is_object(root) ? parse_root(&p, root, out) : bad(&p, "%s", "the top level is not an object");
+	json_decref(root);
+	return rc;
+}

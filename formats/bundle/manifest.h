@@ -1,0 +1,89 @@
+/*
+ * The bundle manifest: what a bundle holds, chunk by chunk. Its JSON form
+ * is specified in formats/BUNDLE.md; the signature covers those exact bytes.
+ */
+#ifndef EP_MANIFEST_H
+#define EP_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/util.h"
+
+#define EP_BUNDLE_VERSION 1
+#define EP_BUNDLE_CHUNK_MAX ((uint32_t)4 << 20) /* no chunk is larger */
+#define EP_BUNDLE_MANIFEST_MAX ((size_t)256 << 20)
+#define EP_BUNDLE_VIRTUAL_MAX ((uint64_t)1 << 60)
+
+enum ep_component_type { EP_COMP_DISK, EP_COMP_FILES };
+enum ep_file_type { EP_FILE_REG, EP_FILE_DIR, EP_FILE_SYMLINK };
+
+struct ep_chunk_ref {
+	uint8_t digest[EP_DIGEST_LEN]; /* SHA-256 of the uncompressed bytes */
+	uint32_t size;                 /* uncompressed bytes */
+};
+
+/* first/count index the component's chunk array */
+struct ep_extent_rec {
+	uint64_t offset, length;
+	size_t first, count;
+};
+
+struct ep_file_rec {
+	char *path; /* relative, '/'-separated */
+	enum ep_file_type type;
+	uint32_t mode; /* permission bits, 07777 */
+	int64_t mtime;
+	uint64_t size;
+	char *target; /* symlinks */
+	size_t first, count;
+};
+
+struct ep_component {
+	enum ep_component_type type;
+	char *name;   /* unique within the bundle, a safe file name */
+	char *source; /* the source's base name, for people */
+	char *format; /* source disk format ("raw") */
+	uint64_t virtual_size;
+	struct ep_extent_rec *extents;
+	size_t nextents, cap_extents;
+	struct ep_file_rec *files;
+	size_t nfiles, cap_files;
+	struct ep_chunk_ref *chunks;
+	size_t nchunks, cap_chunks;
+};
+
+struct ep_manifest {
+	char *name;
+	char *created; /* RFC 3339 UTC */
+	char *tool;
+	struct ep_component *components;
+	size_t ncomponents, cap_components;
+};
+
+struct ep_manifest *ep_manifest_new(const char *name, const char *created, const char *tool);
+void ep_manifest_free(struct ep_manifest *m);
+struct ep_component *ep_manifest_add_component(struct ep_manifest *m, enum ep_component_type type,
+					       const char *name, const char *source);
+int ep_component_add_chunk(struct ep_component *c, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
+			   struct ep_error *err);
+/* Records may be added before the chunks of earlier records arrive: chunks are
+ * appended in order, each to the record it belongs to (ep_component_append). */
+int ep_component_add_extent(struct ep_component *c, uint64_t offset, struct ep_error *err);
+int ep_component_add_file(struct ep_component *c, const char *path, enum ep_file_type type, uint32_t mode,
+			  int64_t mtime, const char *target, struct ep_error *err);
+/* Appends a chunk to extent or file `record`; chunks of one record are contiguous. */
+int ep_component_append(struct ep_component *c, size_t record, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
+			struct ep_error *err);
+
+/* Serialise deterministically; *json is heap-allocated (free()). */
+int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, struct ep_error *err);
+/* Parse and validate untrusted bytes; `what` names the source in messages. */
+int ep_manifest_parse(const char *json, size_t len, const char *what, struct ep_manifest **out,
+		      struct ep_error *err);
+
+/* Sums a component's chunk sizes. */
+uint64_t ep_component_data_size(const struct ep_component *c);
+
+#endif

@@ -1,0 +1,287 @@
+#include "bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "common/digestmap.h"
+#include "manifest.h"
+
+#define SIGNATURE_MAX 4096
+
+struct chunk_loc {
+	uint64_t off, size;
+};
+
+struct ep_bundle {
+	int fd;
+	char *path;
+	uint64_t file_size;
+	char *manifest, *signature;
+	size_t manifest_len, signature_len;
+	struct ep_digestmap *chunks; /* digest -> index into locs */
+	struct chunk_loc *locs;
+	size_t nlocs, cap_locs;
+	uint64_t stored;
+	/* scan state for libarchive's callbacks */
+	uint64_t pos;
+	uint8_t buf[64 << 10];
+	struct ep_error io_err;
+};
+
+static la_ssize_t read_cb(struct archive *ar, void *ctx, const void **out)
+{
+	(void)ar;
+	struct ep_bundle *b = ctx;
+	ssize_t n;
+	do
+		n = pread(b->fd, b->buf, sizeof b->buf, (off_t)b->pos);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		ep_fail_errno(&b->io_err, EP_ERUNTIME, "cannot read '%s'", b->path);
+		return -1;
+	}
+	b->pos += (uint64_t)n;
+	*out = b->buf;
+	return n;
+}
+
+/* Skipping entry data costs no reads: scanning a bundle reads only its headers. */
+static la_int64_t skip_cb(struct archive *ar, void *ctx, la_int64_t request)
+{
+	(void)ar;
+	struct ep_bundle *b = ctx;
+	uint64_t left = b->pos < b->file_size ? b->file_size - b->pos : 0;
+	uint64_t n = (uint64_t)request < left ? (uint64_t)request : left;
+	b->pos += n;
+	return (la_int64_t)n;
+}
+
+enum entry_kind { ENTRY_CHUNK, ENTRY_MANIFEST, ENTRY_SIGNATURE };
+
+static int classify(struct ep_bundle *b, const char *name, enum entry_kind *kind, uint8_t digest[EP_DIGEST_LEN],
+		    struct ep_error *err)
+{
+	if (!strcmp(name, EP_BUNDLE_MANIFEST_NAME)) {
+		*kind = ENTRY_MANIFEST;
+		return 0;
+	}
+	if (!strcmp(name, EP_BUNDLE_SIGNATURE_NAME)) {
+		*kind = ENTRY_SIGNATURE;
+		return 0;
+	}
+	char hex[EP_DIGEST_HEX];
+	size_t n = strlen(name);
+	if (n == 7 + 64 + 4 && !strncmp(name, "chunks/", 7) && !strcmp(name + 71, ".zst")) {
+		memcpy(hex, name + 7, 64);
+		hex[64] = '\0';
+		if (ep_unhex(hex, digest, EP_DIGEST_LEN)) {
+			*kind = ENTRY_CHUNK;
+			return 0;
+		}
+	}
+	bool unsafe = name[0] == '/' || strstr(name, "..") != NULL;
+	return ep_fail(err, EP_EINTEGRITY, "'%s': %s entry '%s'", b->path,
+		       unsafe ? "unsafe path in" : "unexpected", name);
+}
+
+static int load_small(struct ep_bundle *b, const char *what, uint64_t off, uint64_t size, size_t max, char **out,
+		      size_t *len, struct ep_error *err)
+{
+	if (*out)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': entry '%s' appears twice", b->path, what);
+	if (size > max)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': entry '%s' is larger than %zu bytes", b->path, what, max);
+	char *buf = malloc(size + 1);
+	if (!buf)
+		return ep_oom(err);
+	int rc = ep_bundle_read(b, buf, size, off, err);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	buf[size] = '\0';
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+static int add_entry(struct ep_bundle *b, struct archive_entry *e, uint64_t off, struct ep_error *err)
+{
+	const char *name = archive_entry_pathname(e);
+	if (!name)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': an entry has no name", b->path);
+	if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) || archive_entry_sparse_count(e) > 0)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': entry '%s' is not a plain file (links and special files are refused)",
+			       b->path, name);
+	enum entry_kind kind = ENTRY_CHUNK;
+	uint8_t digest[EP_DIGEST_LEN];
+	int rc = classify(b, name, &kind, digest, err);
+	if (rc)
+		return rc;
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': entry '%s' has no size", b->path, name);
+	uint64_t size = (uint64_t)archive_entry_size(e), end;
+	if (ep_add_overflows(off, size, &end) || end > b->file_size)
+		return ep_fail(err, EP_EINTEGRITY, "'%s' is truncated: entry '%s' declares %llu bytes past the end",
+			       b->path, name, (unsigned long long)(end - b->file_size));
+	if (kind == ENTRY_MANIFEST)
+		return load_small(b, name, off, size, EP_BUNDLE_MANIFEST_MAX, &b->manifest, &b->manifest_len, err);
+	if (kind == ENTRY_SIGNATURE)
+		return load_small(b, name, off, size, SIGNATURE_MAX, &b->signature, &b->signature_len, err);
+	if (ep_digestmap_get(b->chunks, digest, NULL))
+		return ep_fail(err, EP_EINTEGRITY, "'%s': entry '%s' appears twice", b->path, name);
+	if (b->nlocs == b->cap_locs) {
+		size_t ncap = b->cap_locs ? b->cap_locs * 2 : 256;
+		struct chunk_loc *p = realloc(b->locs, ncap * sizeof *p);
+		if (!p)
+			return ep_oom(err);
+		b->locs = p;
+		b->cap_locs = ncap;
+	}
+	b->locs[b->nlocs] = (struct chunk_loc){ off, size };
+	if (!ep_digestmap_put(b->chunks, digest, b->nlocs++))
+		return ep_oom(err);
+	b->stored += size;
+	return 0;
+}
+
+static int scan(struct ep_bundle *b, struct ep_error *err)
+{
+	struct archive *ar = archive_read_new();
+	if (!ar)
+		return ep_oom(err);
+	int rc = 0;
+	if (archive_read_support_format_tar(ar) != ARCHIVE_OK ||
+	    archive_read_set_callback_data(ar, b) != ARCHIVE_OK ||
+	    archive_read_set_read_callback(ar, read_cb) != ARCHIVE_OK ||
+	    archive_read_set_skip_callback(ar, skip_cb) != ARCHIVE_OK || archive_read_open1(ar) != ARCHIVE_OK) {
+		rc = b->io_err.code ? ep_fail(err, b->io_err.code, "%s", b->io_err.msg)
+				    : ep_fail(err, EP_EINTEGRITY, "'%s' is not a bundle (not a tar archive): %s",
+					      b->path, archive_error_string(ar));
+		archive_read_free(ar);
+		return rc;
+	}
+	uint64_t expect_next = 0; /* where the previous entry's data and padding end */
+	for (;;) {
+		struct archive_entry *e;
+		int r = archive_read_next_header(ar, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			rc = b->io_err.code ? ep_fail(err, b->io_err.code, "%s", b->io_err.msg)
+					    : ep_fail(err, EP_EINTEGRITY, "'%s' is damaged or truncated: %s", b->path,
+						      archive_error_string(ar));
+			break;
+		}
+		/* The data starts where libarchive stopped consuming the header; it must also
+		 * start right after the previous entry, so the bytes we read are this entry's. */
+		uint64_t off = (uint64_t)archive_filter_bytes(ar, 0);
+		if ((uint64_t)archive_read_header_position(ar) != expect_next || off % 512 != 0) {
+			rc = ep_fail(err, EP_EINTEGRITY, "'%s': entry '%s' is not where the archive says", b->path,
+				     archive_entry_pathname(e) ? archive_entry_pathname(e) : "?");
+			break;
+		}
+		if ((rc = add_entry(b, e, off, err)))
+			break;
+		expect_next = off + (((uint64_t)archive_entry_size(e) + 511) & ~(uint64_t)511);
+	}
+	archive_read_free(ar);
+	if (!rc && !b->manifest)
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s' has no %s (truncated, or not an envpack bundle)", b->path,
+			     EP_BUNDLE_MANIFEST_NAME);
+	return rc;
+}
+
+int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err)
+{
+	struct ep_bundle *b = calloc(1, sizeof *b);
+	if (b)
+		b->fd = -1;
+	if (!b || !(b->path = strdup(path)) || !(b->chunks = ep_digestmap_new())) {
+		ep_bundle_close(b);
+		return ep_oom(err);
+	}
+	b->fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int rc = 0;
+	if (b->fd < 0)
+		rc = ep_fail_errno(err, errno == ENOENT ? EP_EINPUT : EP_ERUNTIME, "cannot open '%s'", path);
+	else if (fstat(b->fd, &st) != 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", path);
+	else if (!S_ISREG(st.st_mode))
+		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file", path);
+	if (!rc) {
+		b->file_size = (uint64_t)st.st_size;
+		rc = scan(b, err);
+	}
+	if (rc) {
+		ep_bundle_close(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+void ep_bundle_close(struct ep_bundle *b)
+{
+	if (!b)
+		return;
+	if (b->fd >= 0)
+		close(b->fd);
+	ep_digestmap_free(b->chunks);
+	free(b->locs);
+	free(b->manifest);
+	free(b->signature);
+	free(b->path);
+	free(b);
+}
+
+const char *ep_bundle_path(const struct ep_bundle *b)
+{
+	return b->path;
+}
+
+const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len)
+{
+	*len = b->manifest_len;
+	return b->manifest;
+}
+
+const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len)
+{
+	*len = b->signature_len;
+	return b->signature;
+}
+
+bool ep_bundle_chunk_locate(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *off,
+			    uint64_t *size)
+{
+	uint64_t i;
+	if (!ep_digestmap_get(b->chunks, digest, &i))
+		return false;
+	*off = b->locs[i].off;
+	*size = b->locs[i].size;
+	return true;
+}
+
+int ep_bundle_read(const struct ep_bundle *b, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	return ep_pread_full(b->fd, buf, len, off, b->path, err);
+}
+
+uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b)
+{
+	return b->stored;
+}
+
+uint64_t ep_bundle_file_size(const struct ep_bundle *b)
+{
+	return b->file_size;
+}

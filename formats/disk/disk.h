@@ -1,0 +1,57 @@
+/*
+ * Disk image formats behind one table of function pointers. A reader yields
+ * the virtual size and the allocated extents; a writer takes data at offsets.
+ * Adding a format is one new file and one line in formats/disk/registry.c.
+ */
+#ifndef EP_DISK_H
+#define EP_DISK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define EP_PROBE_BYTES (64 << 10)
+
+enum { EP_EXT_DATA = 1, EP_EXT_ZERO = 2 };
+
+struct ep_extent {
+	uint64_t off, len;
+	unsigned flags;
+};
+
+struct ep_disk;
+
+struct ep_disk_ops {
+	/* The first extent at or after `from` holding data: 1 and *out, or 0 when none is left. */
+	int (*next_extent)(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
+	int (*read)(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
+	int (*write)(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err);
+	/* A writer finalises and syncs here; always frees d. */
+	int (*close)(struct ep_disk *d, struct ep_error *err);
+};
+
+struct ep_disk {
+	const struct ep_disk_ops *ops;
+	const struct ep_disk_format *format;
+	uint64_t virtual_size;
+};
+
+struct ep_disk_format {
+	const char *name;
+	/* 0..100 for the first bytes of a file: 0 not mine, the highest wins */
+	int (*probe)(const uint8_t *head, size_t len);
+	int (*open)(struct ep_disk **out, const char *path, struct ep_error *err);
+	/* Creates a new image; fails if path exists. */
+	int (*create)(struct ep_disk **out, const char *path, uint64_t virtual_size, struct ep_error *err);
+};
+
+const struct ep_disk_format *ep_disk_format_find(const char *name);
+/* Opens path as `format`, or as the format whose probe scores highest when format is NULL. */
+int ep_disk_open(struct ep_disk **out, const char *path, const char *format, struct ep_error *err);
+/* Closes and frees d, keeping err's first failure. */
+int ep_disk_close(struct ep_disk *d, struct ep_error *err);
+
+extern const struct ep_disk_format ep_disk_raw;
+
+#endif

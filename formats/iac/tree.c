@@ -1,0 +1,222 @@
+#include "tree.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_DEPTH 128
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add(struct ep_tree *t, struct ep_tree_entry *e, struct ep_error *err)
+{
+	if (t->count == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 64;
+		struct ep_tree_entry *p = realloc(t->entries, ncap * sizeof *p);
+		if (!p)
+			return ep_oom(err);
+		t->entries = p;
+		t->cap = ncap;
+	}
+	t->entries[t->count++] = *e;
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static void warn(ep_warn_fn fn, void *ctx, const char *fmt, ...)
+{
+	char msg[4608];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (fn)
+		fn(ctx, msg);
+}
+
+/* Lists dirfd's names, sorted, so the walk order never depends on the file system. */
+static int list_dir(int dirfd, const char *root, const char *prefix, char ***names, size_t *count,
+		    struct ep_error *err)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot list '%s/%s'", root, prefix);
+	}
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **p = realloc(v, cap * sizeof *p);
+			if (!p) {
+				rc = ep_oom(err);
+				break;
+			}
+			v = p;
+		}
+		if (!(v[n] = strdup(de->d_name))) {
+			rc = ep_oom(err);
+			break;
+		}
+		n++;
+	}
+	if (!rc && errno)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot list '%s/%s'", root, prefix);
+	closedir(d);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
+	qsort(v, n, sizeof *v, cmp_names);
+	*names = v;
+	*count = n;
+	return 0;
+}
+
+static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_warn_fn wfn, void *wctx,
+		struct ep_error *err)
+{
+	if (depth > MAX_DEPTH)
+		return ep_fail(err, EP_EINPUT, "'%s/%s': directories nest deeper than %d", t->root, prefix, MAX_DEPTH);
+	char **names = NULL;
+	size_t count = 0;
+	int rc = list_dir(dirfd, t->root, prefix, &names, &count, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < count && !rc; i++) {
+		char *path;
+		if (asprintf(&path, "%s%s%s", prefix, *prefix ? "/" : "", names[i]) < 0) {
+			rc = ep_oom(err);
+			break;
+		}
+		struct stat st;
+		struct ep_tree_entry e = { .path = path };
+		if (!ep_relpath_ok(path)) {
+			warn(wfn, wctx, "skipping '%s/%s': unusable path", t->root, path);
+			free(path);
+			continue;
+		}
+		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s/%s'", t->root, path);
+			free(path);
+			break;
+		}
+		e.mode = st.st_mode & 07777;
+		e.mtime = st.st_mtim.tv_sec;
+		if (S_ISREG(st.st_mode)) {
+			e.type = EP_FILE_REG;
+			e.size = (uint64_t)st.st_size;
+			rc = add(t, &e, err);
+		} else if (S_ISDIR(st.st_mode)) {
+			e.type = EP_FILE_DIR;
+			int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				rc = ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s/%s'", t->root, path);
+				free(path);
+				break;
+			}
+			rc = add(t, &e, err);
+			if (!rc) {
+				e.path = NULL; /* owned by the tree now */
+				rc = walk(t, sub, path, depth + 1, wfn, wctx, err);
+			}
+			close(sub);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4097];
+			ssize_t n = readlinkat(dirfd, names[i], target, sizeof target - 1);
+			if (n < 0) {
+				rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read link '%s/%s'", t->root, path);
+				free(path);
+				break;
+			}
+			target[n] = '\0';
+			if (!ep_symlink_inside(path, target)) {
+				warn(wfn, wctx, "skipping symlink '%s/%s': it points outside the tree", t->root, path);
+				free(path);
+				continue;
+			}
+			e.type = EP_FILE_SYMLINK;
+			if (!(e.target = strdup(target)))
+				rc = ep_oom(err);
+			else
+				rc = add(t, &e, err);
+		} else {
+			warn(wfn, wctx, "skipping '%s/%s': not a file, directory or symlink", t->root, path);
+			free(path);
+			continue;
+		}
+		if (rc) {
+			free(e.path);
+			free(e.target);
+		}
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+int ep_tree_scan(const char *dir, ep_warn_fn wfn, void *wctx, struct ep_tree **out, struct ep_error *err)
+{
+	struct ep_tree *t = calloc(1, sizeof *t);
+	if (!t || !(t->root = strdup(dir))) {
+		free(t);
+		return ep_oom(err);
+	}
+	t->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = t->rootfd < 0 ? ep_fail_errno(err, EP_EINPUT, "cannot open directory '%s'", dir)
+			       : walk(t, t->rootfd, "", 0, wfn, wctx, err);
+	if (rc) {
+		ep_tree_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+int ep_tree_open(const struct ep_tree *t, const struct ep_tree_entry *e, int *fd, struct ep_error *err)
+{
+	int f = openat(t->rootfd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (f < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s/%s'", t->root, e->path);
+	if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(f);
+		return ep_fail(err, EP_ERUNTIME, "'%s/%s' changed while being packed", t->root, e->path);
+	}
+	*fd = f;
+	return 0;
+}
+
+void ep_tree_free(struct ep_tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->count; i++) {
+		free(t->entries[i].path);
+		free(t->entries[i].target);
+	}
+	free(t->entries);
+	if (t->rootfd >= 0)
+		close(t->rootfd);
+	free(t->root);
+	free(t);
+}

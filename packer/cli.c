@@ -1,0 +1,114 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_fail(const struct ep_error *err)
+{
+	fprintf(stderr, "envpack: %s\n", err->msg[0] ? err->msg : "failed");
+	return err->code < 0 ? -err->code : 1;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "envpack %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'envpack %s --help'.\n", cmd);
+	return 2;
+}
+
+void cli_warn(void *ctx, const char *msg)
+{
+	if (!ctx || !*(const bool *)ctx) /* ctx: the command's quiet flag */
+		fprintf(stderr, "envpack: warning: %s\n", msg);
+}
+
+int cli_help(const char *text)
+{
+	fputs(text, stdout);
+	return 0;
+}
+
+void cli_human(uint64_t bytes, char *buf, size_t cap)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	int u = 0;
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, cap, "%.1f %s", v, units[u]);
+}
+
+bool cli_number(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static double seconds_since(const struct timespec *t0, const struct timespec *t1)
+{
+	return (double)(t1->tv_sec - t0->tv_sec) + (double)(t1->tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void bar_update(void *ctx, uint64_t done, uint64_t total)
+{
+	struct cli_bar *bar = ctx;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (bar->drawn && done < total && seconds_since(&bar->last, &now) < 0.1)
+		return;
+	bar->last = now;
+	bar->drawn = true;
+	double elapsed = seconds_since(&bar->start, &now);
+	double frac = total ? (double)done / (double)total : 1.0;
+	if (frac > 1)
+		frac = 1;
+	char d[32], t[32], r[32], eta[32] = "--:--";
+	cli_human(done, d, sizeof d);
+	cli_human(total, t, sizeof t);
+	double rate = elapsed > 0 ? (double)done / elapsed : 0;
+	cli_human((uint64_t)rate, r, sizeof r);
+	if (rate > 0 && done < total) {
+		unsigned long s = (unsigned long)((double)(total - done) / rate);
+		snprintf(eta, sizeof eta, "%lu:%02lu", s / 60, s % 60);
+	}
+	char cells[31];
+	int filled = (int)(frac * 30);
+	for (int i = 0; i < 30; i++)
+		cells[i] = i < filled ? '#' : '.';
+	cells[30] = '\0';
+	fprintf(stderr, "\r%-8s %3d%% [%s] %s / %s  %s/s  ETA %s \033[K", bar->label, (int)(frac * 100), cells, d, t,
+		r, eta);
+	fflush(stderr);
+}
+
+void cli_bar_init(struct cli_bar *bar, struct ep_progress *progress, const char *label, bool quiet)
+{
+	*bar = (struct cli_bar){ .label = label, .enabled = !quiet && isatty(STDERR_FILENO) };
+	clock_gettime(CLOCK_MONOTONIC, &bar->start);
+	*progress = (struct ep_progress){ bar->enabled ? bar_update : NULL, bar };
+}
+
+void cli_bar_finish(struct cli_bar *bar)
+{
+	if (bar->enabled && bar->drawn)
+		fputs("\r\033[K", stderr);
+	bar->drawn = false;
+}

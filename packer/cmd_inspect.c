@@ -1,0 +1,172 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "common/digestmap.h"
+#include "formats/bundle/bundle.h"
+#include "verify/check.h"
+
+static const char help[] =
+	"usage: envpack inspect BUNDLE [--json]\n\n"
+	"Show what a bundle holds: each component with its virtual, data and stored\n"
+	"sizes, the compression ratio, and the key id the bundle claims to be signed\n"
+	"with. Inspect only reads and checks nothing: use 'envpack verify' for that.\n\n"
+	"Options:\n"
+	"      --json     print one JSON object on stdout\n"
+	"  -h, --help     this help\n";
+
+struct sizes {
+	uint64_t data, stored;
+	size_t files, dirs, symlinks;
+};
+
+/* Stored bytes are charged to the first component that uses a chunk. */
+static int component_sizes(const struct ep_bundle *b, const struct ep_component *c, struct ep_digestmap *seen,
+			   struct sizes *s)
+{
+	*s = (struct sizes){ .data = ep_component_data_size(c) };
+	for (size_t i = 0; i < c->nchunks; i++) {
+		uint64_t off, stored;
+		if (ep_digestmap_get(seen, c->chunks[i].digest, NULL))
+			continue;
+		if (!ep_digestmap_put(seen, c->chunks[i].digest, 1))
+			return -1;
+		if (ep_bundle_chunk_locate(b, c->chunks[i].digest, &off, &stored))
+			s->stored += stored;
+	}
+	for (size_t i = 0; i < c->nfiles; i++) {
+		s->files += c->files[i].type == EP_FILE_REG;
+		s->dirs += c->files[i].type == EP_FILE_DIR;
+		s->symlinks += c->files[i].type == EP_FILE_SYMLINK;
+	}
+	return 0;
+}
+
+static double ratio(uint64_t data, uint64_t stored)
+{
+	return stored ? (double)data / (double)stored : 0;
+}
+
+static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, const char *key_id,
+		       const struct sizes *sizes, const struct sizes *total)
+{
+	char h1[32], h2[32], h3[32];
+	cli_human(ep_bundle_file_size(b), h1, sizeof h1);
+	printf("bundle      %s (%s)\n", ep_bundle_path(b), h1);
+	printf("environment %s\ncreated     %s by %s\n", m->name, m->created, m->tool);
+	if (*key_id)
+		printf("signer      key %s (claimed; 'envpack verify' checks it)\n", key_id);
+	else
+		printf("signer      none: the bundle is unsigned\n");
+	printf("components  %zu\n", m->ncomponents);
+	for (size_t i = 0; i < m->ncomponents; i++) {
+		const struct ep_component *c = &m->components[i];
+		const struct sizes *s = &sizes[i];
+		cli_human(s->data, h2, sizeof h2);
+		cli_human(s->stored, h3, sizeof h3);
+		if (c->type == EP_COMP_DISK) {
+			cli_human(c->virtual_size, h1, sizeof h1);
+			printf("  disk  %-16s %s from %s: virtual %s, allocated %s in %zu extents, stored %s (ratio %.2f)\n",
+			       c->name, c->format, c->source ? c->source : "?", h1, h2, c->nextents, h3,
+			       ratio(s->data, s->stored));
+		} else {
+			printf("  files %-16s from %s: %zu files, %zu directories, %zu symlinks, %s, stored %s (ratio %.2f)\n",
+			       c->name, c->source ? c->source : "?", s->files, s->dirs, s->symlinks, h2, h3,
+			       ratio(s->data, s->stored));
+		}
+	}
+	cli_human(total->data, h2, sizeof h2);
+	cli_human(total->stored, h3, sizeof h3);
+	printf("total       %s of data stored in %s (ratio %.2f, compression and deduplication)\n", h2, h3,
+	       ratio(total->data, total->stored));
+}
+
+static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, const char *key_id,
+		       const struct sizes *sizes, const struct sizes *total)
+{
+	json_t *comps = json_array();
+	for (size_t i = 0; i < m->ncomponents; i++) {
+		const struct ep_component *c = &m->components[i];
+		json_t *o = json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I}", "type", c->type == EP_COMP_DISK ? "disk" : "files",
+				      "name", c->name, "source", c->source, "data_bytes", (json_int_t)sizes[i].data,
+				      "stored_bytes", (json_int_t)sizes[i].stored, "chunks", (json_int_t)c->nchunks);
+		if (c->type == EP_COMP_DISK) {
+			json_object_set_new(o, "format", json_string(c->format));
+			json_object_set_new(o, "virtual_bytes", json_integer((json_int_t)c->virtual_size));
+			json_object_set_new(o, "allocated_bytes", json_integer((json_int_t)sizes[i].data));
+			json_object_set_new(o, "extents", json_integer((json_int_t)c->nextents));
+		} else {
+			json_object_set_new(o, "files", json_integer((json_int_t)sizes[i].files));
+			json_object_set_new(o, "directories", json_integer((json_int_t)sizes[i].dirs));
+			json_object_set_new(o, "symlinks", json_integer((json_int_t)sizes[i].symlinks));
+		}
+		json_array_append_new(comps, o);
+	}
+	json_t *root = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s?,s:o,s:I,s:I,s:f}", "bundle", ep_bundle_path(b), "bundle_bytes",
+				 (json_int_t)ep_bundle_file_size(b), "name", m->name, "created", m->created, "tool",
+				 m->tool, "signer_key_id", *key_id ? key_id : NULL, "components", comps, "data_bytes",
+				 (json_int_t)total->data, "stored_bytes", (json_int_t)total->stored, "ratio",
+				 ratio(total->data, total->stored));
+	json_dumpf(root, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(root);
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'J' },
+					      { "help", no_argument, NULL, 'h' },
+					      { 0 } };
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'J')
+			json = true;
+		else if (c == 'h')
+			return cli_help(help);
+		else
+			return cli_usage("inspect", "unknown option");
+	}
+	if (optind + 1 != argc)
+		return cli_usage("inspect", "name one bundle");
+	struct ep_error err = { 0 };
+	struct ep_bundle *b;
+	struct ep_manifest *m;
+	char signer[EP_KEY_ID_HEX];
+	const struct ep_trust trust = { .insecure = true };
+	if (ep_bundle_open(&b, argv[optind], &err))
+		return cli_fail(&err);
+	if (ep_bundle_load(b, &trust, &m, signer, &err)) {
+		ep_bundle_close(b);
+		return cli_fail(&err);
+	}
+	char key_id[EP_KEY_ID_HEX] = "";
+	size_t siglen;
+	const char *sigjson = ep_bundle_signature(b, &siglen);
+	struct ep_signature sig;
+	if (sigjson && !ep_signature_parse(sigjson, siglen, argv[optind], &sig, &err))
+		memcpy(key_id, sig.key_id, sizeof key_id);
+	struct sizes *sizes = calloc(m->ncomponents + 1, sizeof *sizes), total = { 0 };
+	struct ep_digestmap *seen = ep_digestmap_new();
+	int rc = seen && sizes ? 0 : -1;
+	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
+		rc = component_sizes(b, &m->components[i], seen, &sizes[i]);
+		total.data += sizes[i].data;
+		total.stored += sizes[i].stored;
+	}
+	ep_digestmap_free(seen);
+	if (rc)
+		err = (struct ep_error){ EP_ERUNTIME, "out of memory" };
+	else if (json)
+		print_json(b, m, key_id, sizes, &total);
+	else
+		print_text(b, m, key_id, sizes, &total);
+	free(sizes);
+	ep_manifest_free(m);
+	ep_bundle_close(b);
+	return rc ? cli_fail(&err) : 0;
+}

@@ -1,0 +1,139 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "common/pool.h"
+#include "targets/restore.h"
+#include "targets/target.h"
+#include "verify/check.h"
+
+static const char help_head[] =
+	"usage: envpack restore BUNDLE --to TARGET [-p KEY.pub] [OPTIONS]\n\n"
+	"Restore a bundle onto a target. The signature is checked first (see\n"
+	"'envpack verify --help' for how keys are found) and every chunk is checked\n"
+	"against its SHA-256 before a byte of it is written. The target publishes\n"
+	"only when everything succeeded: a failed restore leaves nothing behind,\n"
+	"and existing files are never overwritten.\n\n"
+	"Targets:\n";
+
+static const char help_tail[] =
+	"\nOptions:\n"
+	"  -t, --to TARGET            where to restore (required)\n"
+	"  -p, --pubkey FILE          trust this public key only\n"
+	"      --insecure-skip-verify restore an unsigned or unverifiable bundle (chunk\n"
+	"                             digests are still checked)\n"
+	"  -n, --dry-run              print what would be written, write nothing\n"
+	"  -j, --threads N            worker threads (default: one per CPU)\n"
+	"      --json                 print the plan and result as JSON on stdout\n"
+	"  -q, --quiet                no progress bar, no output on success\n"
+	"  -h, --help                 this help\n\n"
+	"Example:\n"
+	"  envpack restore -p ops.pub web.envpack --to dir:/srv/web\n";
+
+struct plan_out {
+	json_t *items; /* --json */
+	bool quiet, dry_run;
+};
+
+static void planned(void *ctx, const struct ep_component *c, const char *dest)
+{
+	struct plan_out *p = ctx;
+	uint64_t bytes = ep_component_data_size(c);
+	if (p->items) {
+		json_array_append_new(p->items, json_pack("{s:s,s:s,s:s,s:I}", "component", c->name, "type",
+							  c->type == EP_COMP_DISK ? "disk" : "files", "destination", dest,
+							  "data_bytes", (json_int_t)bytes));
+	} else if (!p->quiet) {
+		char h[32];
+		cli_human(bytes, h, sizeof h);
+		if (c->type == EP_COMP_DISK) {
+			char v[32];
+			cli_human(c->virtual_size, v, sizeof v);
+			printf("%s disk %s -> %s (raw, virtual %s, data %s)\n", p->dry_run ? "would restore" : "restore",
+			       c->name, dest, v, h);
+		} else {
+			printf("%s files %s -> %s (%zu entries, %s)\n", p->dry_run ? "would restore" : "restore", c->name,
+			       dest, c->nfiles, h);
+		}
+	}
+}
+
+static int help(void)
+{
+	size_t n;
+	const struct ep_target_ops *const *t = ep_target_list(&n);
+	fputs(help_head, stdout);
+	for (size_t i = 0; i < n; i++)
+		printf("  %s:PATH%*s%s\n", t[i]->scheme, (int)(12 - strlen(t[i]->scheme)), "", t[i]->summary);
+	fputs(help_tail, stdout);
+	return 0;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },      { "pubkey", required_argument, NULL, 'p' },
+		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "dry-run", no_argument, NULL, 'n' },
+		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
+		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct ep_trust trust = { 0 };
+	struct ep_restore_options opt = { .threads = ep_cpu_count() };
+	bool json = false, quiet = false;
+	long threads;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:nj:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': opt.to = optarg; break;
+		case 'p': trust.pubkey = optarg; break;
+		case 'I': trust.insecure = true; break;
+		case 'n': opt.dry_run = true; break;
+		case 'j':
+			if (!cli_number(optarg, 1, 64, &threads))
+				return cli_usage("restore", "--threads takes a number from 1 to 64");
+			opt.threads = (unsigned)threads;
+			break;
+		case 'J': json = true; break;
+		case 'q': quiet = true; break;
+		case 'h': return help();
+		default: return cli_usage("restore", "unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage("restore", "name one bundle");
+	if (!opt.to)
+		return cli_usage("restore", "say where to restore with --to TARGET (for example --to dir:PATH)");
+	const char *path = argv[optind];
+	struct ep_error err = { 0 };
+	struct ep_bundle *b = NULL;
+	struct ep_manifest *m = NULL;
+	char signer[EP_KEY_ID_HEX];
+	struct plan_out plan = { .items = json ? json_array() : NULL, .quiet = quiet, .dry_run = opt.dry_run };
+	struct ep_progress progress;
+	struct cli_bar bar;
+	cli_bar_init(&bar, &progress, "restore", quiet || json);
+	opt.progress = &progress;
+	opt.planned = planned;
+	opt.ctx = &plan;
+	int rc = ep_bundle_open(&b, path, &err);
+	if (!rc)
+		rc = ep_bundle_load(b, &trust, &m, signer, &err);
+	if (!rc)
+		rc = ep_restore(b, m, &opt, &err);
+	cli_bar_finish(&bar);
+	if (json) {
+		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
+				      "dry_run", opt.dry_run, "signed_by", !rc && *signer ? signer : NULL, "components",
+				      plan.items, "error", rc ? err.msg : NULL);
+		json_dumpf(o, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(o);
+	}
+	ep_manifest_free(m);
+	ep_bundle_close(b);
+	return rc ? cli_fail(&err) : 0;
+}

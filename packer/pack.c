@@ -1,0 +1,427 @@
+#include "pack.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "chunker.h"
+#include "common/digestmap.h"
+#include "common/pool.h"
+#include "formats/bundle/bundle.h"
+#include "formats/bundle/manifest.h"
+#include "formats/disk/disk.h"
+
+_Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
+
+#define READ_SIZE ((size_t)4 << 20)
+#define BUF_CAP (4 * EP_CDC_MAX + READ_SIZE)
+/* All-zero blocks of this size (aligned on the disk) are holes: not stored. */
+#define ZERO_BLOCK ((size_t)64 << 10)
+
+struct packer {
+	const struct ep_pack_options *opt;
+	struct ep_pack_stats *stats;
+	struct ep_manifest *manifest;
+	struct ep_bundle_writer *writer;
+	struct ep_pool *pool;
+	pthread_mutex_t lock; /* guards `written`, which workers read */
+	struct ep_digestmap *written;
+	/* bytes read but not yet cut into chunks: buf[start..end) */
+	uint8_t *buf;
+	size_t start, end;
+	/* where the chunks being cut belong */
+	size_t component, record;
+	uint64_t done, total;
+};
+
+/* ---- worker side: hash, then compress unless the bundle has the chunk already ---- */
+
+static void *worker_new(void *shared)
+{
+	struct packer *pk = shared;
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	if (cctx && ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, pk->opt->level))) {
+		ZSTD_freeCCtx(cctx);
+		return NULL;
+	}
+	return cctx;
+}
+
+static void worker_free(void *state)
+{
+	ZSTD_freeCCtx(state);
+}
+
+static bool is_written(struct packer *pk, const uint8_t *digest)
+{
+	pthread_mutex_lock(&pk->lock);
+	bool known = ep_digestmap_get(pk->written, digest, NULL);
+	pthread_mutex_unlock(&pk->lock);
+	return known;
+}
+
+static int work(void *shared, void *state, struct ep_job *job, struct ep_error *err)
+{
+	struct packer *pk = shared;
+	ep_sha256(job->in, job->in_len, job->digest);
+	/* `written` only grows, so a chunk seen here is certainly in the bundle already */
+	job->flag = !is_written(pk, job->digest);
+	if (!job->flag)
+		return 0;
+	size_t n = ZSTD_compress2(state, job->out, ZSTD_compressBound(EP_CDC_MAX), job->in, job->in_len);
+	if (ZSTD_isError(n))
+		return ep_fail(err, EP_ERUNTIME, "zstd: %s", ZSTD_getErrorName(n));
+	job->out_len = n;
+	return 0;
+}
+
+static const struct ep_pool_ops pack_ops = { worker_new, worker_free, work };
+
+/* ---- caller side: results in submission order, so the bundle is deterministic ---- */
+
+static int consume(struct packer *pk, struct ep_job *job, struct ep_error *err)
+{
+	int rc = 0;
+	if (!is_written(pk, job->digest)) {
+		if ((rc = ep_bundle_writer_add_chunk(pk->writer, job->digest, job->out, job->out_len, err)))
+			return rc;
+		pthread_mutex_lock(&pk->lock);
+		bool ok = ep_digestmap_put(pk->written, job->digest, 1);
+		pthread_mutex_unlock(&pk->lock);
+		if (!ok)
+			return ep_oom(err);
+		pk->stats->stored_bytes += job->out_len;
+		pk->stats->unique_chunks++;
+	}
+	struct ep_component *c = &pk->manifest->components[job->arg[0]];
+	if ((rc = ep_component_append(c, job->arg[1], job->digest, (uint32_t)job->in_len, err)))
+		return rc;
+	pk->stats->chunks++;
+	pk->stats->data_bytes += job->in_len;
+	pk->done += job->in_len;
+	ep_progress_report(pk->opt->progress, pk->done, pk->total);
+	return 0;
+}
+
+static int consume_oldest(struct packer *pk, struct ep_error *err)
+{
+	struct ep_job *job;
+	int rc = ep_pool_wait(pk->pool, &job, err);
+	if (!rc)
+		rc = consume(pk, job, err);
+	ep_pool_release(pk->pool);
+	return rc;
+}
+
+static int emit(struct packer *pk, size_t len, struct ep_error *err)
+{
+	struct ep_job *job;
+	while (!(job = ep_pool_slot(pk->pool))) {
+		int rc = consume_oldest(pk, err);
+		if (rc)
+			return rc;
+	}
+	memcpy(job->in, pk->buf + pk->start, len);
+	job->in_len = len;
+	job->arg[0] = pk->component;
+	job->arg[1] = pk->record;
+	ep_pool_submit(pk->pool);
+	pk->start += len;
+	return 0;
+}
+
+/* Cuts what is buffered; unless `final`, keeps a tail shorter than the largest chunk
+ * so that every cut sees as much data as it could. */
+static int cut(struct packer *pk, bool final, struct ep_error *err)
+{
+	while (pk->end > pk->start) {
+		size_t avail = pk->end - pk->start;
+		if (!final && avail < EP_CDC_MAX)
+			break;
+		int rc = emit(pk, ep_cdc_cut(pk->buf + pk->start, avail), err);
+		if (rc)
+			return rc;
+	}
+	if (pk->start == pk->end)
+		pk->start = pk->end = 0;
+	return 0;
+}
+
+static void make_room(struct packer *pk, size_t n)
+{
+	if (pk->end + n <= BUF_CAP)
+		return;
+	memmove(pk->buf, pk->buf + pk->start, pk->end - pk->start);
+	pk->end -= pk->start;
+	pk->start = 0;
+}
+
+/* ---- sources ---- */
+
+/* A unique, safe component name from a path's last element. */
+static int component_name(const struct ep_manifest *m, const char *path, bool strip_ext, char *out, size_t cap,
+			  struct ep_error *err)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	const char *base = path;
+	for (size_t i = 0; i < len; i++)
+		if (path[i] == '/' && i + 1 < len)
+			base = path + i + 1;
+	size_t n = (size_t)(path + len - base);
+	char stem[100];
+	if (n >= sizeof stem)
+		n = sizeof stem - 1;
+	memcpy(stem, base, n);
+	stem[n] = '\0';
+	char *dot = strrchr(stem, '.');
+	if (strip_ext && dot && dot != stem)
+		*dot = '\0';
+	for (char *p = stem; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			*p = '_';
+	if (!ep_name_ok(stem))
+		snprintf(stem, sizeof stem, "%s", strip_ext ? "disk" : "files");
+	for (unsigned k = 1; k < 10000; k++) {
+		if (k == 1)
+			snprintf(out, cap, "%s", stem);
+		else
+			snprintf(out, cap, "%s-%u", stem, k);
+		bool taken = false;
+		for (size_t i = 0; i < m->ncomponents; i++)
+			taken |= !strcmp(m->components[i].name, out);
+		if (!taken)
+			return 0;
+	}
+	return ep_fail(err, EP_EINPUT, "too many sources named like '%s'", path);
+}
+
+static int add_component(struct packer *pk, enum ep_component_type type, const char *path,
+			 struct ep_component **out, struct ep_error *err)
+{
+	char name[128];
+	int rc = component_name(pk->manifest, path, type == EP_COMP_DISK, name, sizeof name, err);
+	if (rc)
+		return rc;
+	const char *base = strrchr(path, '/');
+	base = base && base[1] ? base + 1 : path;
+	if (!(*out = ep_manifest_add_component(pk->manifest, type, name, base)))
+		return ep_oom(err);
+	pk->component = pk->manifest->ncomponents - 1;
+	return 0;
+}
+
+static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, struct ep_error *err)
+{
+	struct ep_component *c;
+	int rc = add_component(pk, EP_COMP_DISK, path, &c, err);
+	if (rc)
+		return rc;
+	if (!(c->format = strdup(d->format->name)))
+		return ep_oom(err);
+	c->virtual_size = d->virtual_size;
+	pk->stats->virtual_bytes += d->virtual_size;
+	bool run_open = false;
+	struct ep_extent ext;
+	uint64_t from = 0;
+	while ((rc = d->ops->next_extent(d, from, &ext, err)) == 1) {
+		uint64_t ext_end = ext.off + ext.len;
+		for (uint64_t off = ext.off; off < ext_end;) {
+			size_t n = ext_end - off < READ_SIZE ? (size_t)(ext_end - off) : READ_SIZE;
+			make_room(pk, n);
+			uint8_t *read_at = pk->buf + pk->end;
+			if ((rc = d->ops->read(d, read_at, n, off, err)))
+				return rc;
+			/* Zero blocks end the current run; data blocks move down to close the gap
+			 * (the write position never passes the read position). */
+			for (size_t i = 0; i < n;) {
+				size_t len = ZERO_BLOCK - (size_t)((off + i) % ZERO_BLOCK);
+				if (len > n - i)
+					len = n - i;
+				if (ep_is_zero(read_at + i, len)) {
+					if (run_open && (rc = cut(pk, true, err)))
+						return rc;
+					run_open = false;
+				} else {
+					if (!run_open) {
+						if ((rc = ep_component_add_extent(c, off + i, err)))
+							return rc;
+						pk->record = c->nextents - 1;
+						run_open = true;
+					}
+					if (pk->buf + pk->end != read_at + i)
+						memmove(pk->buf + pk->end, read_at + i, len);
+					pk->end += len;
+					if ((rc = cut(pk, false, err)))
+						return rc;
+				}
+				i += len;
+			}
+			off += n;
+		}
+		if (run_open && (rc = cut(pk, true, err)))
+			return rc;
+		run_open = false;
+		from = ext_end;
+	}
+	return rc;
+}
+
+static int pack_file(struct packer *pk, const struct ep_tree *t, const struct ep_tree_entry *e,
+		     struct ep_error *err)
+{
+	int fd, rc = ep_tree_open(t, e, &fd, err);
+	if (rc)
+		return rc;
+	for (;;) {
+		make_room(pk, READ_SIZE);
+		ssize_t n = read(fd, pk->buf + pk->end, READ_SIZE);
+		if (n < 0) {
+			rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s/%s'", t->root, e->path);
+			break;
+		}
+		pk->end += (size_t)n;
+		if ((rc = cut(pk, n == 0, err)) || n == 0)
+			break;
+	}
+	close(fd);
+	return rc;
+}
+
+static int pack_tree(struct packer *pk, const struct ep_tree *t, struct ep_error *err)
+{
+	struct ep_component *c;
+	int rc = add_component(pk, EP_COMP_FILES, t->root, &c, err);
+	for (size_t i = 0; !rc && i < t->count; i++) {
+		const struct ep_tree_entry *e = &t->entries[i];
+		if ((rc = ep_component_add_file(c, e->path, e->type, e->mode, e->mtime, e->target, err)))
+			break;
+		pk->record = c->nfiles - 1;
+		if (e->type == EP_FILE_REG)
+			rc = pack_file(pk, t, e, err);
+	}
+	return rc;
+}
+
+/* ---- the whole job ---- */
+
+struct opened {
+	struct ep_disk *disk;
+	struct ep_tree *tree;
+};
+
+int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
+{
+	if (!strncmp(spec, "disk:", 5) && spec[5])
+		*out = (struct ep_source){ EP_SOURCE_DISK, spec + 5, NULL };
+	else if (!strncmp(spec, "iac:", 4) && spec[4])
+		*out = (struct ep_source){ EP_SOURCE_IAC, spec + 4, NULL };
+	else
+		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH or iac:DIR", spec);
+	return 0;
+}
+
+static int open_sources(struct packer *pk, const struct ep_source *src, size_t n, struct opened *o,
+			struct ep_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+		if (src[i].kind == EP_SOURCE_DISK) {
+			if ((rc = ep_disk_open(&o[i].disk, src[i].path, src[i].format, err)))
+				return rc;
+			struct ep_extent ext;
+			for (uint64_t from = 0; (rc = o[i].disk->ops->next_extent(o[i].disk, from, &ext, err)) == 1;
+			     from = ext.off + ext.len)
+				pk->total += ext.len;
+			if (rc < 0)
+				return rc;
+		} else {
+			if ((rc = ep_tree_scan(src[i].path, pk->opt->warn, pk->opt->warn_ctx, &o[i].tree, err)))
+				return rc;
+			for (size_t k = 0; k < o[i].tree->count; k++)
+				pk->total += o[i].tree->entries[k].size;
+		}
+	}
+	return 0;
+}
+
+static int finish(struct packer *pk, struct ep_error *err)
+{
+	int rc = 0;
+	while (!rc && ep_pool_pending(pk->pool))
+		rc = consume_oldest(pk, err);
+	char *json = NULL, *sigjson = NULL;
+	size_t len = 0, siglen = 0;
+	if (!rc)
+		rc = ep_manifest_to_json(pk->manifest, &json, &len, err);
+	if (!rc)
+		rc = ep_bundle_writer_add(pk->writer, EP_BUNDLE_MANIFEST_NAME, json, len, err);
+	if (!rc && pk->opt->key) {
+		struct ep_signature sig;
+		if (!(rc = ep_sign(pk->opt->key, json, len, &sig, err)) &&
+		    !(rc = ep_signature_to_json(&sig, &sigjson, &siglen, err)))
+			rc = ep_bundle_writer_add(pk->writer, EP_BUNDLE_SIGNATURE_NAME, sigjson, siglen, err);
+	}
+	free(json);
+	free(sigjson);
+	return rc;
+}
+
+int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
+	    struct ep_pack_stats *stats, struct ep_error *err)
+{
+	char created[32];
+	time_t t = (time_t)opt->created;
+	struct tm tm;
+	strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	if (!ep_name_ok(opt->name))
+		return ep_fail(err, EP_EINPUT, "environment name '%s' must be letters, digits, '.', '_' or '-'",
+			       opt->name);
+	struct packer pk = { .opt = opt, .stats = stats };
+	*stats = (struct ep_pack_stats){ 0 };
+	struct opened *opened = calloc(nsources ? nsources : 1, sizeof *opened);
+	pk.buf = malloc(BUF_CAP);
+	pk.written = ep_digestmap_new();
+	pk.manifest = ep_manifest_new(opt->name, created, opt->tool);
+	pthread_mutex_init(&pk.lock, NULL);
+	int rc = opened && pk.buf && pk.written && pk.manifest ? 0 : ep_oom(err);
+	if (!rc)
+		rc = open_sources(&pk, sources, nsources, opened, err);
+	if (!rc)
+		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX, ZSTD_compressBound(EP_CDC_MAX), err);
+	if (!rc)
+		rc = ep_bundle_writer_open(&pk.writer, opt->output, opt->created, err);
+	for (size_t i = 0; !rc && i < nsources; i++)
+		rc = opened[i].disk ? pack_disk(&pk, opened[i].disk, sources[i].path, err)
+				    : pack_tree(&pk, opened[i].tree, err);
+	if (!rc)
+		rc = finish(&pk, err);
+	ep_pool_free(pk.pool); /* joins the workers before anything they read goes away */
+	if (!rc) {
+		struct stat st;
+		rc = ep_bundle_writer_commit(pk.writer, err);
+		if (!rc && stat(opt->output, &st) == 0)
+			stats->bundle_bytes = (uint64_t)st.st_size;
+	} else {
+		ep_bundle_writer_abort(pk.writer);
+	}
+	for (size_t i = 0; opened && i < nsources; i++) {
+		if (opened[i].disk)
+			ep_disk_close(opened[i].disk, NULL);
+		ep_tree_free(opened[i].tree);
+	}
+	free(opened);
+	ep_manifest_free(pk.manifest);
+	ep_digestmap_free(pk.written);
+	free(pk.buf);
+	pthread_mutex_destroy(&pk.lock);
+	return rc;
+}

@@ -1,0 +1,48 @@
+/* The pack pipeline: sources -> content-defined chunks -> SHA-256 + zstd in
+ * worker threads -> deduplicated chunks in a bundle, with a signed manifest. */
+#ifndef EP_PACK_H
+#define EP_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "formats/iac/tree.h"
+#include "verify/keys.h"
+
+enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC };
+
+struct ep_source {
+	enum ep_source_kind kind;
+	const char *path;
+	const char *format; /* disks: NULL to probe */
+};
+
+struct ep_pack_options {
+	const char *output;
+	const char *name;          /* environment name */
+	const struct ep_key *key;  /* NULL: unsigned */
+	int level;                 /* zstd level */
+	unsigned threads;
+	int64_t created;           /* seconds since the epoch, also every tar entry's mtime */
+	const char *tool;          /* "envpack 0.1.0" */
+	const struct ep_progress *progress;
+	ep_warn_fn warn;
+	void *warn_ctx;
+};
+
+struct ep_pack_stats {
+	uint64_t virtual_bytes; /* disks' virtual sizes */
+	uint64_t data_bytes;    /* bytes chunked */
+	uint64_t stored_bytes;  /* compressed bytes of the unique chunks */
+	uint64_t chunks, unique_chunks;
+	uint64_t bundle_bytes;
+};
+
+/* Parses "disk:PATH" or "iac:DIR". */
+int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
+int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
+	    struct ep_pack_stats *stats, struct ep_error *err);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * dir:PATH — disks as sparse raw files PATH/NAME.raw, file trees as PATH/NAME/.
+ * Everything is written into a hidden staging directory inside PATH and
+ * renamed into place at commit, never over an existing name; every path is
+ * opened relative to a directory descriptor without following symlinks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/disk/disk.h"
+#include "target.h"
+
+#define MAX_TOP 4096
+
+struct dir_target {
+	struct ep_target base;
+	char *path;
+	int dirfd;      /* PATH, once staging began */
+	bool created;   /* PATH did not exist before */
+	char *stage;    /* PATH/.envpack-restore-XXXXXX */
+	int stagefd;
+	char *names[MAX_TOP]; /* top-level names written in the stage */
+	size_t nnames;
+};
+
+static int dir_open(struct ep_target **out, const char *location, struct ep_error *err)
+{
+	struct stat st;
+	if (stat(location, &st) == 0 && !S_ISDIR(st.st_mode))
+		return ep_fail(err, EP_EINPUT, "dir:%s is not a directory", location);
+	struct dir_target *t = calloc(1, sizeof *t);
+	if (!t || !(t->path = strdup(location))) {
+		free(t);
+		return ep_oom(err);
+	}
+	t->base.ops = &ep_target_dir;
+	t->dirfd = t->stagefd = -1;
+	*out = &t->base;
+	return 0;
+}
+
+static void dest_name(const struct ep_component *c, char *name, size_t cap)
+{
+	snprintf(name, cap, "%s%s", c->name, c->type == EP_COMP_DISK ? ".raw" : "");
+}
+
+static int dir_plan(struct ep_target *base, const struct ep_component *c, char *dest, size_t cap,
+		    struct ep_error *err)
+{
+	struct dir_target *t = (struct dir_target *)base;
+	char name[160];
+	struct stat st;
+	dest_name(c, name, sizeof name);
+	snprintf(dest, cap, "%s/%s%s", t->path, name, c->type == EP_COMP_FILES ? "/" : "");
+	if (fstatat(t->dirfd >= 0 ? t->dirfd : AT_FDCWD, t->dirfd >= 0 ? name : dest, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return ep_fail(err, EP_EINPUT, "'%s' exists; restore never overwrites", dest);
+	return 0;
+}
+
+static int stage_begin(struct dir_target *t, struct ep_error *err)
+{
+	if (t->stagefd >= 0)
+		return 0;
+	if (mkdir(t->path, 0755) == 0)
+		t->created = true;
+	else if (errno != EEXIST)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", t->path);
+	t->dirfd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->dirfd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", t->path);
+	if (asprintf(&t->stage, "%s/.envpack-restore-XXXXXX", t->path) < 0) {
+		t->stage = NULL;
+		return ep_oom(err);
+	}
+	if (!mkdtemp(t->stage)) {
+		free(t->stage);
+		t->stage = NULL;
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot create a staging directory in '%s'", t->path);
+	}
+	t->stagefd = open(t->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->stagefd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", t->stage);
+	return 0;
+}
+
+/* Checks the destination, starts staging and remembers the top-level name. */
+static int begin_component(struct dir_target *t, const struct ep_component *c, char *name, size_t cap,
+			   struct ep_error *err)
+{
+	char dest[4400];
+	int rc = dir_plan(&t->base, c, dest, sizeof dest, err);
+	if (!rc)
+		rc = stage_begin(t, err);
+	if (rc)
+		return rc;
+	if (t->nnames == MAX_TOP)
+		return ep_fail(err, EP_EINPUT, "more than %d components", MAX_TOP);
+	dest_name(c, name, cap);
+	if (!(t->names[t->nnames] = strdup(name)))
+		return ep_oom(err);
+	t->nnames++;
+	return 0;
+}
+
+/* Pulls the next verified chunk, which the manifest says must be there. */
+static int pull(struct ep_chunk_stream *s, const uint8_t **data, size_t *len, struct ep_error *err)
+{
+	int rc = ep_chunk_stream_next(s, data, len, err);
+	if (rc == 0)
+		return ep_fail(err, EP_EINTEGRITY, "chunk stream ended early");
+	return rc < 0 ? rc : 0;
+}
+
+static int dir_put_disk(struct ep_target *base, const struct ep_component *c, struct ep_chunk_stream *s,
+			struct ep_error *err)
+{
+	struct dir_target *t = (struct dir_target *)base;
+	char name[160], path[4400];
+	int rc = begin_component(t, c, name, sizeof name, err);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof path, "%s/%s", t->stage, name);
+	struct ep_disk *d;
+	if ((rc = ep_disk_raw.create(&d, path, c->virtual_size, err)))
+		return rc;
+	ep_chunk_stream_start(s, c->chunks, c->nchunks);
+	for (size_t i = 0; !rc && i < c->nextents; i++) {
+		uint64_t off = c->extents[i].offset;
+		for (size_t k = 0; !rc && k < c->extents[i].count; k++) {
+			const uint8_t *data;
+			size_t len;
+			if (!(rc = pull(s, &data, &len, err)))
+				rc = d->ops->write(d, data, len, off, err);
+			off += len;
+		}
+	}
+	int crc = ep_disk_close(d, err);
+	return rc ? rc : crc;
+}
+
+/* Opens the directory holding `path` inside root, refusing symlinks on the way. */
+static int open_parent(int rootfd, const char *path, const char **leaf, struct ep_error *err)
+{
+	int fd = dup(rootfd);
+	const char *p = path, *slash;
+	while (fd >= 0 && (slash = strchr(p, '/'))) {
+		char part[4097];
+		size_t n = (size_t)(slash - p);
+		memcpy(part, p, n);
+		part[n] = '\0';
+		int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		p = slash + 1;
+	}
+	if (fd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open the directory of '%s'", path);
+	*leaf = p;
+	return fd;
+}
+
+static int write_file(int dirfd, const char *leaf, const struct ep_file_rec *f, struct ep_chunk_stream *s,
+		      struct ep_error *err)
+{
+	int fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", f->path);
+	int rc = 0;
+	uint64_t off = 0;
+	for (size_t k = 0; !rc && k < f->count; k++) {
+		const uint8_t *data;
+		size_t len;
+		if (!(rc = pull(s, &data, &len, err)))
+			rc = ep_pwrite_full(fd, data, len, off, f->path, err);
+		off += len;
+	}
+	struct timespec times[2] = { { 0, UTIME_OMIT }, { f->mtime, 0 } };
+	/* setuid and setgid bits are not restored */
+	if (!rc && (fchmod(fd, f->mode & 01777) != 0 || futimens(fd, times) != 0 || fsync(fd) != 0))
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot finish '%s'", f->path);
+	close(fd);
+	return rc;
+}
+
+enum pass { PASS_CONTENT, PASS_SYMLINKS, PASS_DIR_ATTRS };
+
+static int put_entry(int rootfd, const struct ep_file_rec *f, enum pass pass, struct ep_chunk_stream *s,
+		     struct ep_error *err)
+{
+	const char *leaf;
+	int dirfd = open_parent(rootfd, f->path, &leaf, err);
+	if (dirfd < 0)
+		return dirfd;
+	int rc = 0;
+	struct timespec times[2] = { { 0, UTIME_OMIT }, { f->mtime, 0 } };
+	if (pass == PASS_CONTENT && f->type == EP_FILE_DIR && mkdirat(dirfd, leaf, 0700) != 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create directory '%s'", f->path);
+	else if (pass == PASS_CONTENT && f->type == EP_FILE_REG)
+		rc = write_file(dirfd, leaf, f, s, err);
+	else if (pass == PASS_SYMLINKS && f->type == EP_FILE_SYMLINK &&
+		 (symlinkat(f->target, dirfd, leaf) != 0 || utimensat(dirfd, leaf, times, AT_SYMLINK_NOFOLLOW) != 0))
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create symlink '%s'", f->path);
+	else if (pass == PASS_DIR_ATTRS && f->type == EP_FILE_DIR &&
+		 (fchmodat(dirfd, leaf, f->mode & 01777, 0) != 0 || utimensat(dirfd, leaf, times, AT_SYMLINK_NOFOLLOW) != 0))
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot set the mode of directory '%s'", f->path);
+	close(dirfd);
+	return rc;
+}
+
+static int dir_put_files(struct ep_target *base, const struct ep_component *c, struct ep_chunk_stream *s,
+			 struct ep_error *err)
+{
+	struct dir_target *t = (struct dir_target *)base;
+	char name[160];
+	int rc = begin_component(t, c, name, sizeof name, err);
+	if (rc)
+		return rc;
+	if (mkdirat(t->stagefd, name, 0755) != 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s/%s'", t->stage, name);
+	int rootfd = openat(t->stagefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rootfd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s/%s'", t->stage, name);
+	ep_chunk_stream_start(s, c->chunks, c->nchunks);
+	/* content first, symlinks once nothing else is written, and directory modes last
+	 * (deepest first) so a read-only directory can still be filled */
+	for (size_t i = 0; !rc && i < c->nfiles; i++)
+		rc = put_entry(rootfd, &c->files[i], PASS_CONTENT, s, err);
+	for (size_t i = 0; !rc && i < c->nfiles; i++)
+		rc = put_entry(rootfd, &c->files[i], PASS_SYMLINKS, s, err);
+	for (size_t i = c->nfiles; !rc && i-- > 0;)
+		rc = put_entry(rootfd, &c->files[i], PASS_DIR_ATTRS, s, err);
+	close(rootfd);
+	return rc;
+}
+
+static int open_up(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_D && (st->st_mode & 0700) != 0700)
+		chmod(path, 0700);
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void dir_free(struct dir_target *t)
+{
+	for (size_t i = 0; i < t->nnames; i++)
+		free(t->names[i]);
+	if (t->stagefd >= 0)
+		close(t->stagefd);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	free(t->stage);
+	free(t->path);
+	free(t);
+}
+
+static void dir_abort(struct ep_target *base)
+{
+	struct dir_target *t = (struct dir_target *)base;
+	if (t->stage) {
+		/* directories restored read-only must be opened up before their content goes */
+		nftw(t->stage, open_up, 32, FTW_PHYS);
+		nftw(t->stage, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+	}
+	if (t->created)
+		rmdir(t->path);
+	dir_free(t);
+}
+
+static int dir_commit(struct ep_target *base, struct ep_error *err)
+{
+	struct dir_target *t = (struct dir_target *)base;
+	int rc = 0;
+	size_t moved = 0;
+	for (; !rc && moved < t->nnames; moved++) {
+		const char *n = t->names[moved];
+		if (renameat2(t->stagefd, n, t->dirfd, n, RENAME_NOREPLACE) != 0) {
+			rc = ep_fail_errno(err, errno == EEXIST ? EP_EINPUT : EP_ERUNTIME, "cannot move '%s' into '%s'", n,
+					   t->path);
+			break;
+		}
+	}
+	if (rc) {
+		/* put back what already moved, so the destination is as it was */
+		while (moved-- > 0)
+			renameat2(t->dirfd, t->names[moved], t->stagefd, t->names[moved], RENAME_NOREPLACE);
+		dir_abort(base);
+		return rc;
+	}
+	if (t->stage) {
+		rmdir(t->stage);
+		fsync(t->dirfd);
+	}
+	dir_free(t);
+	return 0;
+}
+
+const struct ep_target_ops ep_target_dir = {
+	.scheme = "dir",
+	.summary = "a directory: disks as sparse NAME.raw files, file trees as NAME/",
+	.open = dir_open,
+	.plan = dir_plan,
+	.put_disk = dir_put_disk,
+	.put_files = dir_put_files,
+	.commit = dir_commit,
+	.abort = dir_abort,
+};

@@ -1,0 +1,27 @@
+/* Restoring a verified manifest's components onto a target. */
+#ifndef EP_RESTORE_H
+#define EP_RESTORE_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "formats/bundle/bundle.h"
+#include "formats/bundle/manifest.h"
+
+struct ep_restore_options {
+	const char *to; /* target URI */
+	bool dry_run;
+	unsigned threads;
+	const struct ep_progress *progress;
+	/* called once a component with where it goes (and, on a dry run, nothing else happens) */
+	void (*planned)(void *ctx, const struct ep_component *c, const char *dest);
+	void *ctx;
+};
+
+/* Checks that every chunk is present before writing, then streams each component,
+ * chunk by chunk verified, to the target, which publishes only when all succeeded. */
+int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const struct ep_restore_options *opt,
+	       struct ep_error *err);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * Restore targets behind one table of function pointers. A target receives
+ * the components of a verified bundle, each as a stream of verified chunks,
+ * and publishes them only at commit. Adding a target is one new file and
+ * one line in targets/registry.c.
+ */
+#ifndef EP_TARGET_H
+#define EP_TARGET_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "formats/bundle/manifest.h"
+#include "verify/chunks.h"
+
+struct ep_target;
+
+struct ep_target_ops {
+	const char *scheme;  /* "dir" in "dir:PATH" */
+	const char *summary; /* one line for --help */
+	int (*open)(struct ep_target **out, const char *location, struct ep_error *err);
+	/* Where and as what component c would land, for --dry-run; also refuses what would clash. */
+	int (*plan)(struct ep_target *t, const struct ep_component *c, char *dest, size_t cap, struct ep_error *err);
+	/* NULL when the target can't take that kind of component. */
+	int (*put_disk)(struct ep_target *t, const struct ep_component *c, struct ep_chunk_stream *s,
+			struct ep_error *err);
+	int (*put_files)(struct ep_target *t, const struct ep_component *c, struct ep_chunk_stream *s,
+			 struct ep_error *err);
+	/* Publishes everything at once and frees t, or fails having published nothing. */
+	int (*commit)(struct ep_target *t, struct ep_error *err);
+	/* Removes what was half-written and frees t. */
+	void (*abort)(struct ep_target *t);
+};
+
+struct ep_target {
+	const struct ep_target_ops *ops;
+};
+
+/* Opens "SCHEME:LOCATION". */
+int ep_target_open(struct ep_target **out, const char *uri, struct ep_error *err);
+const struct ep_target_ops *const *ep_target_list(size_t *count);
+
+extern const struct ep_target_ops ep_target_dir;
+
+#endif

@@ -1,0 +1,161 @@
+#include "check.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "common/digestmap.h"
+#include "verify/chunks.h"
+
+size_t ep_trusted_dirs(char dirs[][4096], size_t max)
+{
+	size_t n = 0;
+	const char *env = getenv("ENVPACK_TRUSTED_KEYS");
+	if (env && *env) {
+		snprintf(dirs[n++], 4096, "%s", env);
+		return n;
+	}
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	if (xdg && *xdg && n < max)
+		snprintf(dirs[n++], 4096, "%s/envpack/trusted-keys", xdg);
+	else if (home && *home && n < max)
+		snprintf(dirs[n++], 4096, "%s/.config/envpack/trusted-keys", home);
+	if (n < max)
+		snprintf(dirs[n++], 4096, "/etc/envpack/trusted-keys");
+	return n;
+}
+
+/* The *.pub in the trusted directories whose key id matches. */
+static int find_trusted(const char *key_id, struct ep_key **out, struct ep_error *err)
+{
+	char dirs[3][4096];
+	size_t ndirs = ep_trusted_dirs(dirs, 3);
+	for (size_t i = 0; i < ndirs; i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			size_t len = strlen(de->d_name);
+			if (len < 5 || strcmp(de->d_name + len - 4, ".pub") != 0)
+				continue;
+			char path[8192];
+			snprintf(path, sizeof path, "%s/%s", dirs[i], de->d_name);
+			struct ep_key *key;
+			struct ep_error ignored = { 0 };
+			if (ep_key_load_public(path, &key, &ignored))
+				continue; /* a stray file is not a reason to fail */
+			if (!strcmp(ep_key_id(key), key_id)) {
+				closedir(d);
+				*out = key;
+				return 0;
+			}
+			ep_key_free(key);
+		}
+		if (d)
+			closedir(d);
+	}
+	return ep_fail(err, EP_EINTEGRITY, "no trusted key has id %s (give one with -p, or add it to %s)", key_id,
+		       dirs[0]);
+}
+
+static int check_signature(const struct ep_bundle *b, const struct ep_trust *trust, const char *json, size_t len,
+			   char signer[EP_KEY_ID_HEX], struct ep_error *err)
+{
+	size_t siglen;
+	const char *sigjson = ep_bundle_signature(b, &siglen);
+	if (!sigjson)
+		return ep_fail(err, EP_EINTEGRITY, "'%s' is not signed", ep_bundle_path(b));
+	struct ep_signature sig;
+	int rc = ep_signature_parse(sigjson, siglen, ep_bundle_path(b), &sig, err);
+	if (rc)
+		return rc;
+	struct ep_key *key = NULL;
+	rc = trust->pubkey ? ep_key_load_public(trust->pubkey, &key, err) : find_trusted(sig.key_id, &key, err);
+	if (!rc)
+		rc = ep_signature_check(key, json, len, &sig, err);
+	if (!rc)
+		memcpy(signer, sig.key_id, EP_KEY_ID_HEX);
+	else if (rc == EP_EINTEGRITY)
+		ep_error_prefix(err, "'%s': ", ep_bundle_path(b));
+	ep_key_free(key);
+	return rc;
+}
+
+int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,
+		   char signer[EP_KEY_ID_HEX], struct ep_error *err)
+{
+	size_t len;
+	const char *json = ep_bundle_manifest(b, &len);
+	signer[0] = '\0';
+	if (!trust->insecure) {
+		int rc = check_signature(b, trust, json, len, signer, err);
+		if (rc)
+			return rc;
+	}
+	return ep_manifest_parse(json, len, ep_bundle_path(b), out, err);
+}
+
+int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, bool deep, unsigned threads,
+		     const struct ep_progress *progress, struct ep_verify_stats *stats, struct ep_error *err)
+{
+	*stats = (struct ep_verify_stats){ 0 };
+	struct ep_digestmap *seen = ep_digestmap_new();
+	struct ep_chunk_ref *unique = NULL;
+	size_t nunique = 0, cap = 0;
+	uint64_t total = 0;
+	int rc = seen ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
+		const struct ep_component *c = &m->components[i];
+		for (size_t k = 0; !rc && k < c->nchunks; k++) {
+			const struct ep_chunk_ref *ref = &c->chunks[k];
+			uint64_t off, stored, size;
+			if (ep_digestmap_get(seen, ref->digest, &size)) {
+				if (size != ref->size)
+					rc = ep_fail(err, EP_EINPUT, "'%s': manifest: one chunk is given two sizes",
+						     ep_bundle_path(b));
+				continue;
+			}
+			char hex[EP_DIGEST_HEX];
+			ep_hex(ref->digest, EP_DIGEST_LEN, hex);
+			if (!ep_bundle_chunk_locate(b, ref->digest, &off, &stored)) {
+				rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", ep_bundle_path(b), hex,
+					     c->name);
+				break;
+			}
+			if (stored == 0 || stored > ZSTD_compressBound(EP_BUNDLE_CHUNK_MAX)) {
+				rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", ep_bundle_path(b), hex);
+				break;
+			}
+			if (nunique == cap) {
+				cap = cap ? cap * 2 : 1024;
+				struct ep_chunk_ref *p = realloc(unique, cap * sizeof *p);
+				if (!p) {
+					rc = ep_oom(err);
+					break;
+				}
+				unique = p;
+			}
+			unique[nunique++] = *ref;
+			total += ref->size;
+			if (!ep_digestmap_put(seen, ref->digest, ref->size))
+				rc = ep_oom(err);
+		}
+	}
+	ep_digestmap_free(seen);
+	struct ep_chunk_stream *s = NULL;
+	if (!rc && deep && !(rc = ep_chunk_stream_new(&s, b, threads, err))) {
+		ep_chunk_stream_start(s, unique, nunique);
+		const uint8_t *data;
+		size_t len;
+		while ((rc = ep_chunk_stream_next(s, &data, &len, err)) == 1) {
+			stats->chunks_checked++;
+			stats->bytes_checked += len;
+			ep_progress_report(progress, stats->bytes_checked, total);
+		}
+		ep_chunk_stream_free(s);
+	}
+	free(unique);
+	return rc;
+}

@@ -1,0 +1,36 @@
+/* Checking a bundle: the signature first, then the manifest, then the chunks. */
+#ifndef EP_CHECK_H
+#define EP_CHECK_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "formats/bundle/bundle.h"
+#include "formats/bundle/manifest.h"
+#include "verify/keys.h"
+
+struct ep_trust {
+	const char *pubkey; /* -p: the one key to trust; NULL searches the trusted-keys directories */
+	bool insecure;      /* accept unsigned or unverifiable bundles */
+};
+
+/* Trusted-keys directories, in search order: $ENVPACK_TRUSTED_KEYS alone when set, else
+ * ${XDG_CONFIG_HOME:-$HOME/.config}/envpack/trusted-keys then /etc/envpack/trusted-keys. */
+size_t ep_trusted_dirs(char dirs[][4096], size_t max);
+
+/* Verifies the manifest's signature (unless trust->insecure), then parses it.
+ * signer receives the key id that verified it, or "" when none did. */
+int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,
+		   char signer[EP_KEY_ID_HEX], struct ep_error *err);
+
+struct ep_verify_stats {
+	uint64_t chunks_checked, bytes_checked;
+};
+
+/* Every chunk the manifest names must be in the bundle; deep also decompresses
+ * each distinct chunk once and checks its digest. */
+int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, bool deep, unsigned threads,
+		     const struct ep_progress *progress, struct ep_verify_stats *stats, struct ep_error *err);
+
+#endif

@@ -1,0 +1,145 @@
+#include "chunks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "common/pool.h"
+
+/* The largest window a chunk of EP_BUNDLE_CHUNK_MAX bytes needs; a frame asking
+ * for more is refused instead of allocating what it asks. */
+#define WINDOW_LOG_MAX 23
+
+struct ep_chunk_stream {
+	const struct ep_bundle *bundle;
+	struct ep_pool *pool;
+	const struct ep_chunk_ref *refs;
+	size_t count, submitted;
+	bool holding; /* the caller holds the oldest job's data */
+	const struct ep_progress *progress;
+	uint64_t done, total;
+};
+
+static void *worker_new(void *shared)
+{
+	(void)shared;
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	if (d && ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX))) {
+		ZSTD_freeDCtx(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void worker_free(void *state)
+{
+	ZSTD_freeDCtx(state);
+}
+
+static int check_chunk(void *shared, void *state, struct ep_job *job, struct ep_error *err)
+{
+	const struct ep_bundle *b = shared;
+	char hex[EP_DIGEST_HEX];
+	ep_hex(job->digest, EP_DIGEST_LEN, hex);
+	uint64_t off, stored, want = job->arg[0];
+	if (!ep_bundle_chunk_locate(b, job->digest, &off, &stored))
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", ep_bundle_path(b), hex);
+	if (stored == 0 || stored > ZSTD_compressBound(EP_BUNDLE_CHUNK_MAX))
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size (%llu bytes)",
+			       ep_bundle_path(b), hex, (unsigned long long)stored);
+	int rc = ep_bundle_read(b, job->in, (size_t)stored, off, err);
+	if (rc)
+		return rc;
+	unsigned long long declared = ZSTD_getFrameContentSize(job->in, (size_t)stored);
+	if (declared != want)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s declares %lld bytes, the manifest %llu",
+			       ep_bundle_path(b), hex, (long long)declared, (unsigned long long)want);
+	/* the output buffer is exactly the declared size: a chunk can't inflate past it */
+	size_t n = ZSTD_decompressDCtx(state, job->out, (size_t)want, job->in, (size_t)stored);
+	if (ZSTD_isError(n) || n != want)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s does not decompress to its %llu bytes%s%s",
+			       ep_bundle_path(b), hex, (unsigned long long)want, ZSTD_isError(n) ? ": " : "",
+			       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "");
+	uint8_t actual[EP_DIGEST_LEN];
+	ep_sha256(job->out, n, actual);
+	if (memcmp(actual, job->digest, EP_DIGEST_LEN) != 0)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s does not match its digest", ep_bundle_path(b), hex);
+	job->out_len = n;
+	return 0;
+}
+
+static const struct ep_pool_ops check_ops = { worker_new, worker_free, check_chunk };
+
+int ep_chunk_stream_new(struct ep_chunk_stream **out, const struct ep_bundle *b, unsigned threads,
+			struct ep_error *err)
+{
+	struct ep_chunk_stream *s = calloc(1, sizeof *s);
+	if (!s)
+		return ep_oom(err);
+	s->bundle = b;
+	int rc = ep_pool_new(&s->pool, &check_ops, (void *)b, threads, ZSTD_compressBound(EP_BUNDLE_CHUNK_MAX),
+			     EP_BUNDLE_CHUNK_MAX, err);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void ep_chunk_stream_free(struct ep_chunk_stream *s)
+{
+	if (!s)
+		return;
+	ep_pool_free(s->pool);
+	free(s);
+}
+
+void ep_chunk_stream_progress(struct ep_chunk_stream *s, const struct ep_progress *progress, uint64_t total)
+{
+	s->progress = progress;
+	s->total = total;
+}
+
+void ep_chunk_stream_start(struct ep_chunk_stream *s, const struct ep_chunk_ref *refs, size_t count)
+{
+	/* drop whatever an earlier, abandoned stream left behind */
+	struct ep_job *job;
+	if (s->holding)
+		ep_pool_release(s->pool);
+	while (ep_pool_pending(s->pool)) {
+		ep_pool_wait(s->pool, &job, NULL);
+		ep_pool_release(s->pool);
+	}
+	s->holding = false;
+	s->refs = refs;
+	s->count = count;
+	s->submitted = 0;
+}
+
+int ep_chunk_stream_next(struct ep_chunk_stream *s, const uint8_t **data, size_t *len, struct ep_error *err)
+{
+	if (s->holding) {
+		ep_pool_release(s->pool);
+		s->holding = false;
+	}
+	struct ep_job *job;
+	while (s->submitted < s->count && (job = ep_pool_slot(s->pool))) {
+		memcpy(job->digest, s->refs[s->submitted].digest, EP_DIGEST_LEN);
+		job->arg[0] = s->refs[s->submitted].size;
+		ep_pool_submit(s->pool);
+		s->submitted++;
+	}
+	if (!ep_pool_pending(s->pool))
+		return 0;
+	int rc = ep_pool_wait(s->pool, &job, err);
+	s->holding = true;
+	if (rc)
+		return rc;
+	*data = job->out;
+	*len = job->out_len;
+	s->done += job->out_len;
+	ep_progress_report(s->progress, s->done, s->total);
+	return 1;
+}
