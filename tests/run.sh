@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test: the C unit tests, each tests/cases/*.sh, and a short run of
+# each fuzz target when clang's libFuzzer is installed. Ends with one line
+# "N passed, N failed"; exits non-zero when anything failed.
+set -u
+cd "$(dirname "$0")/.."
+: "${ENVPACK:=$PWD/envpack}" "${UNIT_TESTS:=$PWD/build/release/unit-tests}"
+export ENVPACK
+passed=0
+failed=0
+
+tally() { # tally NAME LOGFILE STATUS
+	local line p f
+	line=$(grep -E '^RESULT [0-9]+ [0-9]+$' "$2" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "FAIL - $1 ended without a result (exit $3)"
+		failed=$((failed + 1))
+		return
+	fi
+	read -r _ p f <<<"$line"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+run() { # run NAME CMD...
+	local name=$1 log status
+	shift
+	log=$(mktemp)
+	echo "== $name"
+	"$@" 2>&1 | tee "$log" | grep -v '^RESULT '
+	status=${PIPESTATUS[0]}
+	tally "$name" "$log" "$status"
+	rm -f "$log"
+}
+
+run unit "$UNIT_TESTS"
+for t in tests/cases/*.sh; do
+	run "$(basename "$t" .sh)" bash "$t"
+done
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+	run fuzz bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

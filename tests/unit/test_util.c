@@ -1,0 +1,81 @@
+#include <string.h>
+
+#include "common/digestmap.h"
+#include "common/util.h"
+#include "unit.h"
+
+TEST(relpath_rules)
+{
+	EXPECT(ep_relpath_ok("a"));
+	EXPECT(ep_relpath_ok("a/b.c/d"));
+	EXPECT(ep_relpath_ok("..a/b.."));
+	EXPECT(!ep_relpath_ok(""));
+	EXPECT(!ep_relpath_ok("/etc"));
+	EXPECT(!ep_relpath_ok("../x"));
+	EXPECT(!ep_relpath_ok("a/../../x"));
+	EXPECT(!ep_relpath_ok("a//b"));
+	EXPECT(!ep_relpath_ok("a/./b"));
+	EXPECT(!ep_relpath_ok("a/"));
+	EXPECT(!ep_relpath_ok(".."));
+}
+
+TEST(symlink_inside_rules)
+{
+	EXPECT(ep_symlink_inside("link", "a.txt"));
+	EXPECT(ep_symlink_inside("d/link", "../a.txt"));
+	EXPECT(ep_symlink_inside("d/e/link", "../../a"));
+	EXPECT(ep_symlink_inside("link", "."));
+	EXPECT(ep_symlink_inside("link", "d/../a"));
+	EXPECT(!ep_symlink_inside("link", "../a"));
+	EXPECT(!ep_symlink_inside("d/link", "../../a"));
+	EXPECT(!ep_symlink_inside("link", "/etc/passwd"));
+	EXPECT(!ep_symlink_inside("link", "d/../../x"));
+	EXPECT(!ep_symlink_inside("link", ""));
+}
+
+TEST(names_and_hex)
+{
+	EXPECT(ep_name_ok("disk-0.raw_x"));
+	EXPECT(!ep_name_ok(".hidden"));
+	EXPECT(!ep_name_ok("a/b"));
+	EXPECT(!ep_name_ok(""));
+	EXPECT(!ep_name_ok(".."));
+	uint8_t bytes[4] = { 0x00, 0xab, 0x10, 0xff }, back[4];
+	char hex[9];
+	ep_hex(bytes, 4, hex);
+	EXPECT(!strcmp(hex, "00ab10ff"));
+	EXPECT(ep_unhex(hex, back, 4) && !memcmp(bytes, back, 4));
+	EXPECT(!ep_unhex("00AB10FF", back, 4)); /* lowercase only: one spelling per digest */
+	EXPECT(!ep_unhex("00ab10f", back, 4));
+}
+
+TEST(is_zero)
+{
+	uint8_t buf[70000] = { 0 };
+	EXPECT(ep_is_zero(buf, sizeof buf));
+	EXPECT(ep_is_zero(buf, 0));
+	buf[69999] = 1;
+	EXPECT(!ep_is_zero(buf, sizeof buf));
+	buf[69999] = 0;
+	buf[3] = 1;
+	EXPECT(!ep_is_zero(buf, sizeof buf));
+	EXPECT(!ep_is_zero(buf, 5));
+}
+
+TEST(digestmap_many)
+{
+	struct ep_digestmap *m = ep_digestmap_new();
+	uint8_t key[32];
+	for (uint64_t i = 0; i < 20000; i++) {
+		ep_sha256(&i, sizeof i, key);
+		EXPECT(ep_digestmap_put(m, key, i * 3));
+	}
+	EXPECT(ep_digestmap_count(m) == 20000);
+	uint64_t v, i = 12345;
+	ep_sha256(&i, sizeof i, key);
+	EXPECT(ep_digestmap_get(m, key, &v) && v == 12345 * 3);
+	i = 20001;
+	ep_sha256(&i, sizeof i, key);
+	EXPECT(!ep_digestmap_get(m, key, &v));
+	ep_digestmap_free(m);
+}

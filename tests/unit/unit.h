@@ -1,0 +1,28 @@
+/* A minimal unit-test harness: TEST(name) registers, EXPECT records failures.
+ * Each test runs in a fresh temporary directory. */
+#ifndef EP_UNIT_H
+#define EP_UNIT_H
+
+#include <stdbool.h>
+
+void unit_register(const char *name, void (*fn)(void));
+void unit_fail(const char *file, int line, const char *what);
+
+#define TEST(name)                                                              \
+	static void name(void);                                                 \
+	__attribute__((constructor)) static void register_##name(void)          \
+	{                                                                       \
+		unit_register(#name, name);                                     \
+	}                                                                       \
+	static void name(void)
+
+#define EXPECT(cond)                                                            \
+	do {                                                                    \
+		if (!(cond))                                                    \
+			unit_fail(__FILE__, __LINE__, #cond);                   \
+	} while (0)
+
+/* Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
+void unit_fill(void *buf, unsigned long len, unsigned long seed);
+
+#endif
