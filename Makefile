@@ -71,16 +71,19 @@ install: $(BIN)
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/envpack $(DESTDIR)$(PREFIX)/share/man/man1/envpack.1
 
-# libFuzzer targets (clang); each links the library built with the fuzzer's instrumentation.
+# libFuzzer targets (clang): the library is built once with the fuzzer's
+# instrumentation, then linked into each tests/fuzz/fuzz_*.c.
 FUZZ_CC    := clang
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DEP_VERSION='"$(VERSION)"' -g -O1 -I. $(PKG_CFLAGS) -pthread \
-              -fsanitize=fuzzer,address,undefined
-FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ   := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZ_BIN)
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 clean:
 	rm -rf build envpack

@@ -85,7 +85,8 @@ static int list_dir(int dirfd, const char *root, const char *prefix, char ***nam
 		free(v);
 		return rc;
 	}
-	qsort(v, n, sizeof *v, cmp_names);
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_names);
 	*names = v;
 	*count = n;
 	return 0;

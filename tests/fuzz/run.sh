@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (make fuzz) and runs each for a short time, seeded
+# from a bundle the real binary packs, then replays tests/fuzz/regressions/.
+# Prints "RESULT passed failed"; skips (0 0) when clang's fuzzer runtime is missing.
+set -u
+seconds=${1:-10}
+cd "$(dirname "$0")/../.."
+if ! command -v clang >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+	echo "skip - clang's libFuzzer runtime is not installed"
+	echo "RESULT 0 0"
+	exit 0
+fi
+passed=0
+failed=0
+if ! make -s fuzz >build/fuzz-build.log 2>&1; then
+	echo "FAIL - make fuzz: $(tail -n 5 build/fuzz-build.log)"
+	echo "RESULT 0 1"
+	exit 0
+fi
+seeds=build/fuzz/seeds
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest"
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+"${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
+mkdir -p "$w/tree/d"
+echo "resource x {}" >"$w/tree/main.tf"
+ln -s ../main.tf "$w/tree/d/l"
+truncate -s 8M "$w/d.raw"
+head -c 20000 /usr/share/common-licenses/GPL-3 | dd of="$w/d.raw" bs=64K seek=3 conv=notrunc status=none
+"${ENVPACK:-./envpack}" pack -q -k "$w/k.key" -o "$seeds/bundle/seed.envpack" disk:"$w/d.raw" iac:"$w/tree"
+tar xOf "$seeds/bundle/seed.envpack" manifest.json >"$seeds/manifest/seed.json"
+for target in bundle manifest; do
+	corpus=build/fuzz/corpus-$target
+	mkdir -p "$corpus"
+	regress=tests/fuzz/regressions/$target
+	if [ -d "$regress" ] && ls "$regress"/* >/dev/null 2>&1; then
+		if build/fuzz/fuzz_$target -runs=0 "$regress"/* >"$w/replay.log" 2>&1; then
+			echo "ok   - fuzz_$target replays its regression inputs"
+			passed=$((passed + 1))
+		else
+			echo "FAIL - fuzz_$target regression replay: $(grep -m1 ERROR "$w/replay.log")"
+			failed=$((failed + 1))
+		fi
+	fi
+	if build/fuzz/fuzz_$target -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+		-artifact_prefix="$w/" "$corpus" "$seeds/$target" >"$w/fuzz.log" 2>&1; then
+		echo "ok   - fuzz_$target ran ${seconds}s: $(grep -o 'cov: [0-9]*' "$w/fuzz.log" | tail -n 1)"
+		passed=$((passed + 1))
+	else
+		echo "FAIL - fuzz_$target: $(grep -m1 -A3 ERROR "$w/fuzz.log")"
+		mkdir -p build/fuzz/crashes && cp "$w"/crash-* "$w"/leak-* "$w"/timeout-* build/fuzz/crashes/ 2>/dev/null
+		failed=$((failed + 1))
+	fi
+done
+echo "RESULT $passed $failed"
