@@ -62,7 +62,11 @@ int ep_pool_new(struct ep_pool **out, const struct ep_pool_ops *ops, void *share
 		return ep_oom(err);
 	p->ops = ops;
 	p->shared = shared;
-	p->nslots = threads * 2 + 2;
+	/* enough slots to keep every worker busy, few enough to bound memory
+	 * (the callers' buffers are at most ~8 MiB a slot) */
+	p->nslots = threads * 2 + 2 < EP_POOL_MAX_SLOTS ? threads * 2 + 2 : EP_POOL_MAX_SLOTS;
+	if (threads > p->nslots)
+		threads = p->nslots;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work_ready, NULL);
 	pthread_cond_init(&p->job_done, NULL);

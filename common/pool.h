@@ -31,6 +31,8 @@ struct ep_pool_ops {
 	int (*work)(void *shared, void *state, struct ep_job *job, struct ep_error *err);
 };
 
+#define EP_POOL_MAX_SLOTS 24
+
 struct ep_pool;
 
 int ep_pool_new(struct ep_pool **out, const struct ep_pool_ops *ops, void *shared, unsigned threads,

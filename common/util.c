@@ -106,6 +106,23 @@ bool ep_symlink_inside(const char *link_path, const char *target)
 	return true;
 }
 
+bool ep_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return true;
+	size_t ncap = *cap ? *cap : 16;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > SIZE_MAX / elem)
+		return false;
+	void *p = realloc(*arr, ncap * elem);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
 bool ep_is_zero(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;

@@ -29,6 +29,9 @@ static inline bool ep_add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
 	return __builtin_add_overflow(a, b, sum);
 }
 
+/* Grows *arr (of elem-sized items, capacity *cap) to hold at least need items. */
+bool ep_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
 /* Whether every byte of buf is zero. */
 bool ep_is_zero(const void *buf, size_t len);
 

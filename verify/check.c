@@ -128,14 +128,9 @@ int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, boo
 				rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", ep_bundle_path(b), hex);
 				break;
 			}
-			if (nunique == cap) {
-				cap = cap ? cap * 2 : 1024;
-				struct ep_chunk_ref *p = realloc(unique, cap * sizeof *p);
-				if (!p) {
-					rc = ep_oom(err);
-					break;
-				}
-				unique = p;
+			if (!ep_grow((void **)&unique, &cap, nunique + 1, sizeof *unique)) {
+				rc = ep_oom(err);
+				break;
 			}
 			unique[nunique++] = *ref;
 			total += ref->size;

@@ -10,21 +10,6 @@
 
 #include "common/digestmap.h"
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return true;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	while (ncap < need)
-		ncap *= 2;
-	void *p = realloc(*arr, ncap * elem);
-	if (!p)
-		return false;
-	*arr = p;
-	*cap = ncap;
-	return true;
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -75,7 +60,7 @@ void ep_manifest_free(struct ep_manifest *m)
 struct ep_component *ep_manifest_add_component(struct ep_manifest *m, enum ep_component_type type,
 					       const char *name, const char *source)
 {
-	if (!grow((void **)&m->components, &m->cap_components, m->ncomponents + 1, sizeof *m->components))
+	if (!ep_grow((void **)&m->components, &m->cap_components, m->ncomponents + 1, sizeof *m->components))
 		return NULL;
 	struct ep_component *c = &m->components[m->ncomponents];
 	memset(c, 0, sizeof *c);
@@ -93,7 +78,7 @@ struct ep_component *ep_manifest_add_component(struct ep_manifest *m, enum ep_co
 int ep_component_add_chunk(struct ep_component *c, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
 			   struct ep_error *err)
 {
-	if (!grow((void **)&c->chunks, &c->cap_chunks, c->nchunks + 1, sizeof *c->chunks))
+	if (!ep_grow((void **)&c->chunks, &c->cap_chunks, c->nchunks + 1, sizeof *c->chunks))
 		return ep_oom(err);
 	memcpy(c->chunks[c->nchunks].digest, digest, EP_DIGEST_LEN);
 	c->chunks[c->nchunks].size = size;
@@ -103,7 +88,7 @@ int ep_component_add_chunk(struct ep_component *c, const uint8_t digest[EP_DIGES
 
 int ep_component_add_extent(struct ep_component *c, uint64_t offset, struct ep_error *err)
 {
-	if (!grow((void **)&c->extents, &c->cap_extents, c->nextents + 1, sizeof *c->extents))
+	if (!ep_grow((void **)&c->extents, &c->cap_extents, c->nextents + 1, sizeof *c->extents))
 		return ep_oom(err);
 	c->extents[c->nextents++] = (struct ep_extent_rec){ .offset = offset, .first = c->nchunks };
 	return 0;
@@ -112,7 +97,7 @@ int ep_component_add_extent(struct ep_component *c, uint64_t offset, struct ep_e
 int ep_component_add_file(struct ep_component *c, const char *path, enum ep_file_type type, uint32_t mode,
 			  int64_t mtime, const char *target, struct ep_error *err)
 {
-	if (!grow((void **)&c->files, &c->cap_files, c->nfiles + 1, sizeof *c->files))
+	if (!ep_grow((void **)&c->files, &c->cap_files, c->nfiles + 1, sizeof *c->files))
 		return ep_oom(err);
 	struct ep_file_rec *f = &c->files[c->nfiles];
 	*f = (struct ep_file_rec){ .type = type, .mode = mode, .mtime = mtime, .first = c->nchunks };

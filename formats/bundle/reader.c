@@ -137,14 +137,8 @@ static int add_entry(struct ep_bundle *b, struct archive_entry *e, uint64_t off,
 		return load_small(b, name, off, size, SIGNATURE_MAX, &b->signature, &b->signature_len, err);
 	if (ep_digestmap_get(b->chunks, digest, NULL))
 		return ep_fail(err, EP_EINTEGRITY, "'%s': entry '%s' appears twice", b->path, name);
-	if (b->nlocs == b->cap_locs) {
-		size_t ncap = b->cap_locs ? b->cap_locs * 2 : 256;
-		struct chunk_loc *p = realloc(b->locs, ncap * sizeof *p);
-		if (!p)
-			return ep_oom(err);
-		b->locs = p;
-		b->cap_locs = ncap;
-	}
+	if (!ep_grow((void **)&b->locs, &b->cap_locs, b->nlocs + 1, sizeof *b->locs))
+		return ep_oom(err);
 	b->locs[b->nlocs] = (struct chunk_loc){ off, size };
 	if (!ep_digestmap_put(b->chunks, digest, b->nlocs++))
 		return ep_oom(err);

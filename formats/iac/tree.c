@@ -19,14 +19,8 @@ static int cmp_names(const void *a, const void *b)
 
 static int add(struct ep_tree *t, struct ep_tree_entry *e, struct ep_error *err)
 {
-	if (t->count == t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 64;
-		struct ep_tree_entry *p = realloc(t->entries, ncap * sizeof *p);
-		if (!p)
-			return ep_oom(err);
-		t->entries = p;
-		t->cap = ncap;
-	}
+	if (!ep_grow((void **)&t->entries, &t->cap, t->count + 1, sizeof *t->entries))
+		return ep_oom(err);
 	t->entries[t->count++] = *e;
 	return 0;
 }
@@ -61,16 +55,7 @@ static int list_dir(int dirfd, const char *root, const char *prefix, char ***nam
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			char **p = realloc(v, cap * sizeof *p);
-			if (!p) {
-				rc = ep_oom(err);
-				break;
-			}
-			v = p;
-		}
-		if (!(v[n] = strdup(de->d_name))) {
+		if (!ep_grow((void **)&v, &cap, n + 1, sizeof *v) || !(v[n] = strdup(de->d_name))) {
 			rc = ep_oom(err);
 			break;
 		}

@@ -96,6 +96,12 @@ check "with SOURCE_DATE_EPOCH two packs are byte-identical" cmp r1.envpack r2.en
 check "without it only the created time differs" bash -c \
 	"diff <(tar xOf r1.envpack manifest.json | sed 's/\"created\":\"[^\"]*\"//') <(tar xOf u.envpack manifest.json | sed 's/\"created\":\"[^\"]*\"//')"
 
+/usr/bin/time -f %M -o rss.txt "$ENVPACK" pack -q -j 64 -o many.envpack disk:big.raw
+check "peak memory stays under 256 MiB even with 64 threads" test "$(cat rss.txt)" -lt 262144
+/usr/bin/time -f %M -o rss.txt "$ENVPACK" restore -q -j 64 --insecure-skip-verify many.envpack --to dir:many
+check "restore's peak memory stays under 256 MiB too" test "$(cat rss.txt)" -lt 262144
+rm -rf many many.envpack
+
 cp big.raw twin.raw
 expect_exit 0 "pack the same disk twice" "$ENVPACK" pack -q -k k.key -o twice.envpack disk:big.raw disk:twin.raw
 check "identical data is stored once" test "$(stat -c %s twice.envpack)" -lt $(($(stat -c %s r1.envpack) + 200000))

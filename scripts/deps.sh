@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, on Debian 12 as root, whatever envpack's build and tests need and the
+# machine lacks; prints nothing and changes nothing when all is there.
+set -euo pipefail
+missing=()
+need_pkg() { pkg-config --exists "$1" 2>/dev/null || missing+=("$2"); }
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+
+need_cmd pkg-config pkg-config
+need_cmd cc gcc
+need_cmd make make
+need_pkg libarchive libarchive-dev
+need_pkg libzstd libzstd-dev
+need_pkg libcrypto libssl-dev
+need_pkg libcurl libcurl4-openssl-dev
+need_pkg jansson libjansson-dev
+need_cmd zstd zstd
+need_cmd openssl openssl
+need_cmd python3 python3
+need_cmd tar tar
+need_cmd script bsdutils
+[ -x /usr/bin/time ] || missing+=(time)
+need_cmd mkfs.ext4 e2fsprogs
+need_cmd qemu-img qemu-utils
+need_cmd clang clang
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "envpack needs these Debian packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
