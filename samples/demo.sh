@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 envpack=${ENVPACK:-$here/../envpack}
-out=${DEMO_DIR:-$here/../build/demo}
+out=${DEMO_DIR:-$(cd "$here/.." && pwd)/build/demo}
 rm -rf "$out"
 mkdir -p "$out"
 step() { printf '\n== %s\n' "$*"; }
@@ -34,7 +34,7 @@ step "check the result"
 cmp "$out/web.raw" "$out/restored/web.raw"
 diff -r "$here/terraform" "$out/restored/terraform"
 diff -r "$here/k8s" "$out/restored/k8s"
-e2fsck -fn "$out/restored/web.raw" >/dev/null
+e2fsck -fn "$out/restored/web.raw" >/dev/null 2>&1
 echo "disk identical (cmp), sparse: $(du -h "$out/restored/web.raw" | cut -f1) allocated of $(du -h --apparent-size "$out/restored/web.raw" | cut -f1);"
 echo "file trees identical (diff -r); the restored ext4 file system checks clean (e2fsck)."
 echo "demo OK: everything is in $out"
