@@ -19,6 +19,7 @@ need_cmd openssl openssl
 need_cmd python3 python3
 need_cmd tar tar
 need_cmd script bsdutils
+need_cmd groff groff-base
 [ -x /usr/bin/time ] || missing+=(time)
 need_cmd mkfs.ext4 e2fsprogs
 need_cmd qemu-img qemu-utils
