@@ -40,5 +40,6 @@ int cmd_pack(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -17,9 +17,10 @@ static const char help[] =
 	"and listed in a manifest signed with Ed25519. Nothing appears at OUT until\n"
 	"the bundle is complete.\n\n"
 	"Sources:\n"
-	"  disk:PATH   a raw disk image or block device; holes and all-zero runs are\n"
-	"              not stored, so a sparse 64 GiB image with 1 GiB of data packs\n"
-	"              like a 1 GiB file\n"
+	"  disk:PATH   a disk image (raw or qcow2, told apart by their first bytes) or\n"
+	"              a block device; holes, zero clusters and all-zero runs are not\n"
+	"              stored, so a sparse 64 GiB image with 1 GiB of data packs like\n"
+	"              a 1 GiB file; qcow2 backing chains are flattened\n"
 	"  iac:DIR     a file tree (Terraform, Kubernetes, ...): files with modes and\n"
 	"              mtimes, directories, symlinks that stay inside DIR\n\n"
 	"Options:\n"
@@ -30,6 +31,9 @@ static const char help[] =
 	"  -n, --name NAME      environment name (default: OUT without .envpack)\n"
 	"  -l, --level N        zstd level 1-19 (default 3)\n"
 	"  -j, --threads N      worker threads (default: one per CPU)\n"
+	"  -f, --format FMT     the disks' format, instead of detecting it (raw, qcow2)\n"
+	"      --allow-dir DIR  backing files may also come from DIR (default: only each\n"
+	"                       image's own directory; absolute references are refused)\n"
 	"      --json           print a summary as JSON on stdout\n"
 	"  -q, --quiet          no progress bar and no warnings\n"
 	"  -h, --help           this help\n\n"
@@ -77,14 +81,23 @@ int cmd_pack(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },   { "level", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
+		{ "format", required_argument, NULL, 'f' }, { "allow-dir", required_argument, NULL, 'A' },
 		{ 0 }
 	};
-	const char *out = NULL, *keyfile = NULL, *name = NULL;
+	const char *out = NULL, *keyfile = NULL, *name = NULL, *format = NULL;
+	const char *allow[16];
+	size_t nallow = 0;
 	long level = 3, threads = ep_cpu_count();
 	bool json = false, quiet = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:k:n:l:j:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:k:n:l:j:qhf:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'f': format = optarg; break;
+		case 'A':
+			if (nallow == 16)
+				return cli_usage("pack", "at most 16 --allow-dir");
+			allow[nallow++] = optarg;
+			break;
 		case 'o': out = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case 'n': name = optarg; break;
@@ -115,6 +128,8 @@ int cmd_pack(int argc, char **argv)
 		if (ep_source_parse(argv[optind + (int)i], &sources[i], &err)) {
 			free(sources);
 			return cli_usage("pack", "%s", err.msg);
+		} else {
+			sources[i].format = format;
 		}
 	int64_t created = (int64_t)time(NULL);
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
@@ -146,6 +161,8 @@ int cmd_pack(int argc, char **argv)
 		.progress = &progress,
 		.warn = cli_warn,
 		.warn_ctx = &quiet,
+		.allow_dirs = allow,
+		.nallow = nallow,
 	};
 	struct ep_pack_stats stats;
 	int rc = ep_pack(&opt, sources, nsources, &stats, &err);

@@ -22,6 +22,7 @@ static const char help_head[] =
 static const char help_tail[] =
 	"\nOptions:\n"
 	"  -t, --to TARGET            where to restore (required)\n"
+	"  -f, --format FMT           write disks as FMT: raw (default, sparse) or qcow2\n"
 	"  -p, --pubkey FILE          trust this public key only\n"
 	"      --insecure-skip-verify restore an unsigned or unverifiable bundle (chunk\n"
 	"                             digests are still checked)\n"
@@ -52,8 +53,8 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 		if (c->type == EP_COMP_DISK) {
 			char v[32];
 			cli_human(c->virtual_size, v, sizeof v);
-			printf("%s disk %s -> %s (raw, virtual %s, data %s)\n", p->dry_run ? "would restore" : "restore",
-			       c->name, dest, v, h);
+			printf("%s disk %s -> %s (virtual %s, data %s)\n", p->dry_run ? "would restore" : "restore", c->name,
+			       dest, v, h);
 		} else {
 			printf("%s files %s -> %s (%zu entries, %s)\n", p->dry_run ? "would restore" : "restore", c->name,
 			       dest, c->nfiles, h);
@@ -79,15 +80,16 @@ int cmd_restore(int argc, char **argv)
 		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "dry-run", no_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
-		{ 0 }
+		{ "format", required_argument, NULL, 'f' },  { 0 }
 	};
 	struct ep_trust trust = { 0 };
 	struct ep_restore_options opt = { .threads = ep_cpu_count() };
 	bool json = false, quiet = false;
 	long threads;
 	int c;
-	while ((c = getopt_long(argc, argv, "t:p:nj:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:p:nj:qhf:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'f': opt.target.disk_format = optarg; break;
 		case 't': opt.to = optarg; break;
 		case 'p': trust.pubkey = optarg; break;
 		case 'I': trust.insecure = true; break;

@@ -335,7 +335,10 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 		if (src[i].kind == EP_SOURCE_DISK) {
-			if ((rc = ep_disk_open(&o[i].disk, src[i].path, src[i].format, err)))
+			struct ep_disk_open_opts open_opts = { .format = src[i].format,
+								 .allow_dirs = pk->opt->allow_dirs,
+								 .nallow = pk->opt->nallow };
+			if ((rc = ep_disk_open(&o[i].disk, src[i].path, &open_opts, err)))
 				return rc;
 			struct ep_extent ext;
 			for (uint64_t from = 0; (rc = o[i].disk->ops->next_extent(o[i].disk, from, &ext, err)) == 1;

@@ -30,6 +30,8 @@ struct ep_pack_options {
 	const struct ep_progress *progress;
 	ep_warn_fn warn;
 	void *warn_ctx;
+	const char *const *allow_dirs; /* where disk references (backing files) may point */
+	size_t nallow;
 };
 
 struct ep_pack_stats {

@@ -14,6 +14,7 @@ need_pkg libzstd libzstd-dev
 need_pkg libcrypto libssl-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg jansson libjansson-dev
+need_pkg zlib zlib1g-dev
 need_cmd zstd zstd
 need_cmd openssl openssl
 need_cmd python3 python3

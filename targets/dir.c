@@ -21,6 +21,7 @@
 struct dir_target {
 	struct ep_target base;
 	char *path;
+	const struct ep_disk_format *disk_format;
 	int dirfd;      /* PATH, once staging began */
 	bool created;   /* PATH did not exist before */
 	char *stage;    /* PATH/.envpack-restore-XXXXXX */
@@ -29,8 +30,13 @@ struct dir_target {
 	size_t nnames;
 };
 
-static int dir_open(struct ep_target **out, const char *location, struct ep_error *err)
+static int dir_open(struct ep_target **out, const char *location, const struct ep_target_options *opt,
+		    struct ep_error *err)
 {
+	const char *format = opt && opt->disk_format ? opt->disk_format : "raw";
+	const struct ep_disk_format *df = ep_disk_format_find(format);
+	if (!df || !df->create)
+		return ep_fail(err, EP_EINPUT, "dir: envpack does not write disks as '%s'", format);
 	struct stat st;
 	if (stat(location, &st) == 0 && !S_ISDIR(st.st_mode))
 		return ep_fail(err, EP_EINPUT, "dir:%s is not a directory", location);
@@ -40,14 +46,18 @@ static int dir_open(struct ep_target **out, const char *location, struct ep_erro
 		return ep_oom(err);
 	}
 	t->base.ops = &ep_target_dir;
+	t->disk_format = df;
 	t->dirfd = t->stagefd = -1;
 	*out = &t->base;
 	return 0;
 }
 
-static void dest_name(const struct ep_component *c, char *name, size_t cap)
+static void dest_name(const struct dir_target *t, const struct ep_component *c, char *name, size_t cap)
 {
-	snprintf(name, cap, "%s%s", c->name, c->type == EP_COMP_DISK ? ".raw" : "");
+	if (c->type == EP_COMP_DISK)
+		snprintf(name, cap, "%s.%s", c->name, t->disk_format->name);
+	else
+		snprintf(name, cap, "%s", c->name);
 }
 
 static int dir_plan(struct ep_target *base, const struct ep_component *c, char *dest, size_t cap,
@@ -56,7 +66,7 @@ static int dir_plan(struct ep_target *base, const struct ep_component *c, char *
 	struct dir_target *t = (struct dir_target *)base;
 	char name[160];
 	struct stat st;
-	dest_name(c, name, sizeof name);
+	dest_name(t, c, name, sizeof name);
 	snprintf(dest, cap, "%s/%s%s", t->path, name, c->type == EP_COMP_FILES ? "/" : "");
 	if (fstatat(t->dirfd >= 0 ? t->dirfd : AT_FDCWD, t->dirfd >= 0 ? name : dest, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return ep_fail(err, EP_EINPUT, "'%s' exists; restore never overwrites", dest);
@@ -101,7 +111,7 @@ static int begin_component(struct dir_target *t, const struct ep_component *c, c
 		return rc;
 	if (t->nnames == MAX_TOP)
 		return ep_fail(err, EP_EINPUT, "more than %d components", MAX_TOP);
-	dest_name(c, name, cap);
+	dest_name(t, c, name, cap);
 	if (!(t->names[t->nnames] = strdup(name)))
 		return ep_oom(err);
 	t->nnames++;
@@ -127,7 +137,7 @@ static int dir_put_disk(struct ep_target *base, const struct ep_component *c, st
 		return rc;
 	snprintf(path, sizeof path, "%s/%s", t->stage, name);
 	struct ep_disk *d;
-	if ((rc = ep_disk_raw.create(&d, path, c->virtual_size, err)))
+	if ((rc = t->disk_format->create(&d, path, c->virtual_size, err)))
 		return rc;
 	ep_chunk_stream_start(s, c->chunks, c->nchunks);
 	for (size_t i = 0; !rc && i < c->nextents; i++) {
@@ -312,7 +322,7 @@ static int dir_commit(struct ep_target *base, struct ep_error *err)
 
 const struct ep_target_ops ep_target_dir = {
 	.scheme = "dir",
-	.summary = "a directory: disks as sparse NAME.raw files, file trees as NAME/",
+	.summary = "a directory: disks as NAME.raw (or --format qcow2), file trees as NAME/",
 	.open = dir_open,
 	.plan = dir_plan,
 	.put_disk = dir_put_disk,

@@ -12,7 +12,8 @@ const struct ep_target_ops *const *ep_target_list(size_t *count)
 	return targets;
 }
 
-int ep_target_open(struct ep_target **out, const char *uri, struct ep_error *err)
+int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
+		   struct ep_error *err)
 {
 	const char *colon = strchr(uri, ':');
 	for (size_t i = 0; colon && i < sizeof targets / sizeof *targets; i++) {
@@ -20,7 +21,7 @@ int ep_target_open(struct ep_target **out, const char *uri, struct ep_error *err
 		if ((size_t)(colon - uri) == n && !strncmp(uri, targets[i]->scheme, n)) {
 			if (!colon[1])
 				return ep_fail(err, EP_EINPUT, "target '%s' names no location", uri);
-			return targets[i]->open(out, colon + 1, err);
+			return targets[i]->open(out, colon + 1, opt, err);
 		}
 	}
 	return ep_fail(err, EP_EINPUT, "unknown target '%s' (try dir:PATH)", uri);

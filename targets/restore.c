@@ -11,7 +11,7 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 	int rc = ep_verify_chunks(b, m, false, opt->threads, NULL, &vs, err);
 	struct ep_target *t = NULL;
 	if (!rc)
-		rc = ep_target_open(&t, opt->to, err);
+		rc = ep_target_open(&t, opt->to, &opt->target, err);
 	if (rc)
 		return rc;
 	uint64_t total = 0;

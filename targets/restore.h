@@ -8,9 +8,11 @@
 #include "common/progress.h"
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
+#include "targets/target.h"
 
 struct ep_restore_options {
 	const char *to; /* target URI */
+	struct ep_target_options target;
 	bool dry_run;
 	unsigned threads;
 	const struct ep_progress *progress;

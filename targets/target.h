@@ -15,10 +15,15 @@
 
 struct ep_target;
 
+struct ep_target_options {
+	const char *disk_format; /* disks are written in this format (default raw) */
+};
+
 struct ep_target_ops {
 	const char *scheme;  /* "dir" in "dir:PATH" */
 	const char *summary; /* one line for --help */
-	int (*open)(struct ep_target **out, const char *location, struct ep_error *err);
+	int (*open)(struct ep_target **out, const char *location, const struct ep_target_options *opt,
+		    struct ep_error *err);
 	/* Where and as what component c would land, for --dry-run; also refuses what would clash. */
 	int (*plan)(struct ep_target *t, const struct ep_component *c, char *dest, size_t cap, struct ep_error *err);
 	/* NULL when the target can't take that kind of component. */
@@ -37,7 +42,8 @@ struct ep_target {
 };
 
 /* Opens "SCHEME:LOCATION". */
-int ep_target_open(struct ep_target **out, const char *uri, struct ep_error *err);
+int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
+		   struct ep_error *err);
 const struct ep_target_ops *const *ep_target_list(size_t *count);
 
 extern const struct ep_target_ops ep_target_dir;

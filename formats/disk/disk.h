@@ -37,21 +37,43 @@ struct ep_disk {
 	uint64_t virtual_size;
 };
 
+#define EP_DISK_CHAIN_MAX 16
+
+/* How to open an image; its references (backing files, extents) are untrusted. */
+struct ep_disk_open_opts {
+	const char *format;             /* NULL: probe the first bytes */
+	const char *const *allow_dirs;  /* where references may point besides the image's own directory */
+	size_t nallow;
+	/* the images that led here, to refuse a reference loop */
+	struct {
+		uint64_t dev, ino;
+	} chain[EP_DISK_CHAIN_MAX];
+	unsigned depth;
+};
+
 struct ep_disk_format {
 	const char *name;
 	/* 0..100 for the first bytes of a file: 0 not mine, the highest wins */
 	int (*probe)(const uint8_t *head, size_t len);
-	int (*open)(struct ep_disk **out, const char *path, struct ep_error *err);
+	int (*open)(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
+		    struct ep_error *err);
 	/* Creates a new image; fails if path exists. */
 	int (*create)(struct ep_disk **out, const char *path, uint64_t virtual_size, struct ep_error *err);
 };
 
 const struct ep_disk_format *ep_disk_format_find(const char *name);
-/* Opens path as `format`, or as the format whose probe scores highest when format is NULL. */
-int ep_disk_open(struct ep_disk **out, const char *path, const char *format, struct ep_error *err);
+/* Opens path as opts->format, or as the format whose probe scores highest. opts may be NULL. */
+int ep_disk_open(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
+		 struct ep_error *err);
+/* Opens a reference (backing file, extent) made by image `from`: it must resolve to a
+ * regular file inside from's directory or an allowed one, and not loop. format may be NULL. */
+int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, const char *format,
+		     const struct ep_disk_open_opts *opts, struct ep_error *err);
+/* Reads [off, off+len) of d, where d's own extents do not cover it: zeros past d's end. */
+int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
 /* Closes and frees d, keeping err's first failure. */
 int ep_disk_close(struct ep_disk *d, struct ep_error *err);
 
-extern const struct ep_disk_format ep_disk_raw;
+extern const struct ep_disk_format ep_disk_raw, ep_disk_qcow2;
 
 #endif

@@ -124,8 +124,10 @@ static int raw_new(struct ep_disk **out, const char *path, int fd, uint64_t size
 	return 0;
 }
 
-static int raw_open(struct ep_disk **out, const char *path, struct ep_error *err)
+static int raw_open(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
+		    struct ep_error *err)
 {
+	(void)opts;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ep_fail_errno(err, EP_EINPUT, "cannot open disk '%s'", path);

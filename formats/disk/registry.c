@@ -1,6 +1,11 @@
+#include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -8,6 +13,7 @@
 
 static const struct ep_disk_format *const formats[] = {
 	&ep_disk_raw,
+	&ep_disk_qcow2,
 };
 
 const struct ep_disk_format *ep_disk_format_find(const char *name)
@@ -18,13 +24,17 @@ const struct ep_disk_format *ep_disk_format_find(const char *name)
 	return NULL;
 }
 
-int ep_disk_open(struct ep_disk **out, const char *path, const char *format, struct ep_error *err)
+int ep_disk_open(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
+		 struct ep_error *err)
 {
-	if (format) {
-		const struct ep_disk_format *f = ep_disk_format_find(format);
+	static const struct ep_disk_open_opts none;
+	if (!opts)
+		opts = &none;
+	if (opts->format) {
+		const struct ep_disk_format *f = ep_disk_format_find(opts->format);
 		if (!f)
-			return ep_fail(err, EP_EINPUT, "'%s': unknown disk format '%s'", path, format);
-		return f->open(out, path, err);
+			return ep_fail(err, EP_EINPUT, "'%s': unknown disk format '%s'", path, opts->format);
+		return f->open(out, path, opts, err);
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -50,7 +60,65 @@ int ep_disk_open(struct ep_disk **out, const char *path, const char *format, str
 	free(head);
 	if (!best)
 		return ep_fail(err, EP_EINPUT, "'%s': unknown disk format; name it with --format", path);
-	return best->open(out, path, err);
+	return best->open(out, path, opts, err);
+}
+
+static bool inside(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+	if (n == 1 && dir[0] == '/')
+		return true;
+	return !strncmp(dir, path, n) && path[n] == '/';
+}
+
+int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, const char *format,
+		     const struct ep_disk_open_opts *opts, struct ep_error *err)
+{
+	char fromdir[PATH_MAX], candidate[2 * PATH_MAX], resolved[PATH_MAX], allowed[PATH_MAX];
+	char *copy = strdup(from);
+	if (!copy)
+		return ep_oom(err);
+	char *dir = realpath(dirname(copy), fromdir);
+	free(copy);
+	if (!dir)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot resolve the directory of '%s'", from);
+	if (!*ref || strlen(ref) >= PATH_MAX)
+		return ep_fail(err, EP_EINPUT, "'%s' names an empty or overlong reference", from);
+	snprintf(candidate, sizeof candidate, "%s%s%s", ref[0] == '/' ? "" : fromdir, ref[0] == '/' ? "" : "/", ref);
+	if (!realpath(candidate, resolved))
+		return ep_fail_errno(err, EP_EINPUT, "'%s' refers to '%s', which cannot be opened", from, ref);
+	bool ok = ref[0] != '/' && inside(fromdir, resolved);
+	for (size_t i = 0; !ok && i < opts->nallow; i++)
+		ok = realpath(opts->allow_dirs[i], allowed) && inside(allowed, resolved);
+	if (!ok)
+		return ep_fail(err, EP_EINPUT,
+			       "'%s' refers to '%s', %s: refused (name a directory with --allow-dir to permit it)", from, ref,
+			       ref[0] == '/' ? "an absolute path" : "outside its own directory");
+	struct stat st, fst;
+	if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode))
+		return ep_fail(err, EP_EINPUT, "'%s' refers to '%s', which is not a regular file", from, ref);
+	if (stat(from, &fst) != 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", from);
+	struct ep_disk_open_opts child = *opts;
+	child.format = format;
+	if (child.depth >= EP_DISK_CHAIN_MAX)
+		return ep_fail(err, EP_EINPUT, "'%s': the chain of references is deeper than %d", from, EP_DISK_CHAIN_MAX);
+	child.chain[child.depth].dev = fst.st_dev;
+	child.chain[child.depth].ino = fst.st_ino;
+	child.depth++;
+	for (unsigned i = 0; i < child.depth; i++)
+		if (child.chain[i].dev == st.st_dev && child.chain[i].ino == st.st_ino)
+			return ep_fail(err, EP_EINPUT, "'%s' refers to '%s', which loops back into its own chain", from, ref);
+	return ep_disk_open(out, resolved, &child, err);
+}
+
+int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	size_t n = 0;
+	if (off < d->virtual_size)
+		n = d->virtual_size - off < len ? (size_t)(d->virtual_size - off) : len;
+	memset((uint8_t *)buf + n, 0, len - n);
+	return n ? d->ops->read(d, buf, n, off, err) : 0;
 }
 
 int ep_disk_close(struct ep_disk *d, struct ep_error *err)

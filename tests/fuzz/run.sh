@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -29,7 +29,14 @@ truncate -s 8M "$w/d.raw"
 head -c 20000 /usr/share/common-licenses/GPL-3 | dd of="$w/d.raw" bs=64K seek=3 conv=notrunc status=none
 "${ENVPACK:-./envpack}" pack -q -k "$w/k.key" -o "$seeds/bundle/seed.envpack" disk:"$w/d.raw" iac:"$w/tree"
 tar xOf "$seeds/bundle/seed.envpack" manifest.json >"$seeds/manifest/seed.json"
-for target in bundle manifest; do
+# small qcow2 images of several kinds, made by qemu-img
+for opts in "cluster_size=512" "cluster_size=4k,compat=0.10" "cluster_size=16k,extended_l2=on"; do
+	qemu-img create -q -f qcow2 -o "$opts" "$w/q.qcow2" 1M
+	qemu-io -c "write -P 0x41 0 8k" -c "write -z 64k 4k" "$w/q.qcow2" >/dev/null
+	cp "$w/q.qcow2" "$seeds/qcow2/$opts.qcow2"
+done
+qemu-img convert -c -f raw -O qcow2 -o cluster_size=4k "$w/d.raw" "$seeds/qcow2/compressed.qcow2"
+for target in bundle manifest qcow2; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target

@@ -71,7 +71,7 @@ TEST(raw_extents_and_sparse_writes)
 	EXPECT(d->ops->write(d, block, 10, 63 << 20, &err) == 0);
 	EXPECT(d->ops->write(d, block, 10, 64 << 20, &err) == EP_EINPUT);
 	EXPECT(ep_disk_close(d, &err) == 0);
-	EXPECT(ep_disk_open(&d, "out.raw", NULL, &err) == 0);
+	EXPECT(ep_disk_open(&d, "out.raw", &(struct ep_disk_open_opts){ .format = "raw" }, &err) == 0);
 	EXPECT(d->virtual_size == 64 << 20 && !strcmp(d->format->name, "raw"));
 	struct ep_extent e;
 	EXPECT(d->ops->next_extent(d, 0, &e, &err) == 1);
