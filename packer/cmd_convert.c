@@ -16,11 +16,13 @@ static const char help[] =
 	"clusters stay holes. OUT appears only once it is complete, and is never\n"
 	"overwritten.\n\n"
 	"Formats: raw (sparse), qcow2 (read: v2 and v3 with zero, compressed and\n"
-	"extended-L2 clusters and backing chains; written: v3).\n\n"
+	"extended-L2 clusters and backing chains; written: v3), vhd (also called\n"
+	"vpc: fixed and dynamic).\n\n"
 	"Options:\n"
 	"  -f, --format FMT     IN's format (default: detected from its first bytes;\n"
 	"                       name it for a raw image that looks like another format)\n"
 	"  -O, --output-format FMT  OUT's format (required)\n"
+	"  -o subformat=NAME    vhd: dynamic (default) or fixed\n"
 	"      --allow-dir DIR  backing files may also come from DIR (default: only IN's\n"
 	"                       own directory; absolute references are refused)\n"
 	"  -q, --quiet          no progress bar\n"
@@ -33,15 +35,22 @@ int cmd_convert(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' }, { "output-format", required_argument, NULL, 'O' },
 		{ "allow-dir", required_argument, NULL, 'A' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },          { 0 }
+		{ "help", no_argument, NULL, 'h' },          { "options", required_argument, NULL, 'o' },
+		{ 0 }
 	};
 	struct ep_disk_open_opts open_opts = { 0 };
 	const char *allow[16];
 	const char *out_format = NULL;
+	struct ep_disk_create_opts create_opts = { 0 };
 	bool quiet = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "f:O:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:o:qh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'o':
+			if (strncmp(optarg, "subformat=", 10) != 0)
+				return cli_usage("convert", "-o takes subformat=NAME");
+			create_opts.subformat = optarg + 10;
+			break;
 		case 'f': open_opts.format = optarg; break;
 		case 'O': out_format = optarg; break;
 		case 'A':
@@ -84,7 +93,7 @@ int cmd_convert(int argc, char **argv)
 	struct ep_progress progress;
 	struct cli_bar bar;
 	cli_bar_init(&bar, &progress, "convert", quiet);
-	int rc = fmt->create(&dst, tmp, src->virtual_size, &err);
+	int rc = fmt->create(&dst, tmp, src->virtual_size, &create_opts, &err);
 	if (!rc) {
 		rc = ep_disk_copy(src, dst, &progress, &err);
 		int crc = ep_disk_close(dst, &err);

@@ -31,7 +31,7 @@ static const char help[] =
 	"  -n, --name NAME      environment name (default: OUT without .envpack)\n"
 	"  -l, --level N        zstd level 1-19 (default 3)\n"
 	"  -j, --threads N      worker threads (default: one per CPU)\n"
-	"  -f, --format FMT     the disks' format, instead of detecting it (raw, qcow2)\n"
+	"  -f, --format FMT     the disks' format, instead of detecting it (raw, qcow2, vhd)\n"
 	"      --allow-dir DIR  backing files may also come from DIR (default: only each\n"
 	"                       image's own directory; absolute references are refused)\n"
 	"      --json           print a summary as JSON on stdout\n"

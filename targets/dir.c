@@ -55,7 +55,7 @@ static int dir_open(struct ep_target **out, const char *location, const struct e
 static void dest_name(const struct dir_target *t, const struct ep_component *c, char *name, size_t cap)
 {
 	if (c->type == EP_COMP_DISK)
-		snprintf(name, cap, "%s.%s", c->name, t->disk_format->name);
+		snprintf(name, cap, "%s.%s", c->name, t->disk_format->extension);
 	else
 		snprintf(name, cap, "%s", c->name);
 }
@@ -137,7 +137,7 @@ static int dir_put_disk(struct ep_target *base, const struct ep_component *c, st
 		return rc;
 	snprintf(path, sizeof path, "%s/%s", t->stage, name);
 	struct ep_disk *d;
-	if ((rc = t->disk_format->create(&d, path, c->virtual_size, err)))
+	if ((rc = t->disk_format->create(&d, path, c->virtual_size, NULL, err)))
 		return rc;
 	ep_chunk_stream_start(s, c->chunks, c->nchunks);
 	for (size_t i = 0; !rc && i < c->nextents; i++) {

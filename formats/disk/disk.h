@@ -51,14 +51,21 @@ struct ep_disk_open_opts {
 	unsigned depth;
 };
 
+/* How to write a new image. */
+struct ep_disk_create_opts {
+	const char *subformat; /* e.g. "fixed" or "dynamic" for VHD; NULL: the format's default */
+};
+
 struct ep_disk_format {
 	const char *name;
 	/* 0..100 for the first bytes of a file: 0 not mine, the highest wins */
 	int (*probe)(const uint8_t *head, size_t len);
 	int (*open)(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
 		    struct ep_error *err);
-	/* Creates a new image; fails if path exists. */
-	int (*create)(struct ep_disk **out, const char *path, uint64_t virtual_size, struct ep_error *err);
+	/* Creates a new image; fails if path exists. opts may be NULL. */
+	int (*create)(struct ep_disk **out, const char *path, uint64_t virtual_size,
+		      const struct ep_disk_create_opts *opts, struct ep_error *err);
+	const char *extension; /* file name extension for restored disks */
 };
 
 const struct ep_disk_format *ep_disk_format_find(const char *name);
@@ -74,6 +81,10 @@ int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off,
 /* Closes and frees d, keeping err's first failure. */
 int ep_disk_close(struct ep_disk *d, struct ep_error *err);
 
-extern const struct ep_disk_format ep_disk_raw, ep_disk_qcow2;
+/* Writes buf at off into a file created at its full size, leaving all-zero 4 KiB blocks as holes. */
+int ep_disk_raw_write_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *path,
+			     struct ep_error *err);
+
+extern const struct ep_disk_format ep_disk_raw, ep_disk_qcow2, ep_disk_vhd;
 
 #endif

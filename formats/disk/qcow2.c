@@ -458,11 +458,13 @@ static int qcow2_open(struct ep_disk **out, const char *path, const struct ep_di
 	return 0;
 }
 
-int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_size, struct ep_error *err);
+int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_size,
+		    const struct ep_disk_create_opts *opts, struct ep_error *err);
 
 const struct ep_disk_format ep_disk_qcow2 = {
 	.name = "qcow2",
 	.probe = qcow2_probe,
 	.open = qcow2_open,
 	.create = ep_qcow2_create,
+	.extension = "qcow2",
 };

@@ -223,10 +223,14 @@ static const struct ep_disk_ops qwriter_ops = {
 	.close = qw_close,
 };
 
-int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_size, struct ep_error *err);
+int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_size,
+		    const struct ep_disk_create_opts *opts, struct ep_error *err);
 
-int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_size, struct ep_error *err)
+int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_size,
+		    const struct ep_disk_create_opts *opts, struct ep_error *err)
 {
+	if (opts && opts->subformat)
+		return ep_fail(err, EP_EINPUT, "qcow2: no subformat '%s'", opts->subformat);
 	uint64_t l1_size = div_up(virtual_size, CLUSTER * L2_ENTRIES);
 	if (l1_size > QCOW2_MAX_L1_ENTRIES)
 		return ep_fail(err, EP_EINPUT, "qcow2: a virtual size of %llu bytes is too large",

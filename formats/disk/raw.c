@@ -59,14 +59,10 @@ static int raw_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, stru
 	return ep_pread_full(r->fd, buf, len, off, r->path, err);
 }
 
-/* All-zero blocks are skipped: the file was created sparse at its full size. */
-static int raw_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
+int ep_disk_raw_write_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *path,
+			     struct ep_error *err)
 {
-	struct raw_disk *r = (struct raw_disk *)d;
 	const uint8_t *p = buf;
-	uint64_t end;
-	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
-		return ep_fail(err, EP_EINPUT, "'%s': write past the virtual size", r->path);
 	size_t data_from = 0; /* start of the pending run of non-zero blocks */
 	for (size_t i = 0; i < len;) {
 		/* blocks aligned to the disk, so holes line up with the file system's */
@@ -74,8 +70,7 @@ static int raw_write(struct ep_disk *d, const void *buf, size_t len, uint64_t of
 		if (n > len - i)
 			n = len - i;
 		if (ep_is_zero(p + i, n)) {
-			int rc = i > data_from ? ep_pwrite_full(r->fd, p + data_from, i - data_from, off + data_from,
-							       r->path, err)
+			int rc = i > data_from ? ep_pwrite_full(fd, p + data_from, i - data_from, off + data_from, path, err)
 					       : 0;
 			if (rc)
 				return rc;
@@ -84,8 +79,17 @@ static int raw_write(struct ep_disk *d, const void *buf, size_t len, uint64_t of
 		i += n;
 	}
 	if (len > data_from)
-		return ep_pwrite_full(r->fd, p + data_from, len - data_from, off + data_from, r->path, err);
+		return ep_pwrite_full(fd, p + data_from, len - data_from, off + data_from, path, err);
 	return 0;
+}
+
+static int raw_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	struct raw_disk *r = (struct raw_disk *)d;
+	uint64_t end;
+	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
+		return ep_fail(err, EP_EINPUT, "'%s': write past the virtual size", r->path);
+	return ep_disk_raw_write_sparse(r->fd, buf, len, off, r->path, err);
 }
 
 static int raw_close(struct ep_disk *d, struct ep_error *err)
@@ -146,8 +150,11 @@ static int raw_open(struct ep_disk **out, const char *path, const struct ep_disk
 	return raw_new(out, path, fd, size, false, err);
 }
 
-static int raw_create(struct ep_disk **out, const char *path, uint64_t virtual_size, struct ep_error *err)
+static int raw_create(struct ep_disk **out, const char *path, uint64_t virtual_size,
+		      const struct ep_disk_create_opts *opts, struct ep_error *err)
 {
+	if (opts && opts->subformat)
+		return ep_fail(err, EP_EINPUT, "raw: no subformat '%s'", opts->subformat);
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", path);
@@ -166,4 +173,5 @@ const struct ep_disk_format ep_disk_raw = {
 	.probe = raw_probe,
 	.open = raw_open,
 	.create = raw_create,
+	.extension = "raw",
 };

@@ -14,10 +14,13 @@
 static const struct ep_disk_format *const formats[] = {
 	&ep_disk_raw,
 	&ep_disk_qcow2,
+	&ep_disk_vhd,
 };
 
 const struct ep_disk_format *ep_disk_format_find(const char *name)
 {
+	if (!strcmp(name, "vpc")) /* qemu's name for VHD */
+		name = "vhd";
 	for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
 		if (!strcmp(formats[i]->name, name))
 			return formats[i];

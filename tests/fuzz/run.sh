@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -36,7 +36,9 @@ for opts in "cluster_size=512" "cluster_size=4k,compat=0.10" "cluster_size=16k,e
 	cp "$w/q.qcow2" "$seeds/qcow2/$opts.qcow2"
 done
 qemu-img convert -c -f raw -O qcow2 -o cluster_size=4k "$w/d.raw" "$seeds/qcow2/compressed.qcow2"
-for target in bundle manifest qcow2; do
+qemu-img convert -f raw -O vpc "$w/d.raw" "$seeds/vhd/dynamic.vhd"
+qemu-img convert -f raw -O vpc -o subformat=fixed "$w/d.raw" "$seeds/vhd/fixed.vhd"
+for target in bundle manifest qcow2 vhd; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target

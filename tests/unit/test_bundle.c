@@ -65,7 +65,7 @@ TEST(raw_extents_and_sparse_writes)
 	uint8_t block[8192];
 	memset(block, 0, sizeof block);
 	unit_fill(block + 4096, 4096, 3);
-	EXPECT(ep_disk_raw.create(&d, "out.raw", 64 << 20, &err) == 0);
+	EXPECT(ep_disk_raw.create(&d, "out.raw", 64 << 20, NULL, &err) == 0);
 	/* a zero block then a data block at 16 MiB: only the data block is allocated */
 	EXPECT(d->ops->write(d, block, sizeof block, 16 << 20, &err) == 0);
 	EXPECT(d->ops->write(d, block, 10, 63 << 20, &err) == 0);

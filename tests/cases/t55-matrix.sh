@@ -1,0 +1,77 @@
+# Every reader x every writer: qemu-img makes the inputs, envpack converts each
+# into every format it writes, and qemu-img compare judges each result.
+source "$(dirname "$0")/../lib.sh"
+cd "$T" || exit 1
+truncate -s $((96 * 1048576 + 1536)) src.raw
+head -c 2500000 /dev/urandom | dd of=src.raw bs=1M seek=3 conv=notrunc status=none
+head -c 150000 /usr/share/common-licenses/GPL-3 | dd of=src.raw bs=512 seek=150001 conv=notrunc status=none
+head -c 4096 /dev/urandom | dd of=src.raw bs=512 seek=$((96 * 2048 - 5)) conv=notrunc status=none
+
+# inputs: NAME:QEMU-FORMAT:OPTIONS (qemu-img arguments joined by +)
+inputs="raw:raw: qcow2:qcow2: qcow2-zstd:qcow2:-c+-o+compression_type=zstd vhd-dynamic:vpc:-o+force_size=on
+vhd-fixed:vpc:-o+subformat=fixed,force_size=on vhd-chs:vpc:"
+for spec in $inputs; do
+	IFS=: read -r name qfmt opts <<<"$spec"
+	qemu-img convert -f raw -O "$qfmt" ${opts//+/ } src.raw "in-$name" || not_ok "qemu-img made no $name input"
+done
+# outputs: NAME:ENVPACK-FORMAT:SUBFORMAT:QEMU-FORMAT
+outputs="raw:raw::raw qcow2:qcow2::qcow2 vhd-dynamic:vhd:dynamic:vpc vhd-fixed:vhd:fixed:vpc"
+for spec in $inputs; do
+	IFS=: read -r in qfmt _ <<<"$spec"
+	fmt=$qfmt
+	[ "$fmt" = vpc ] && fmt=vhd
+	for ospec in $outputs; do
+		IFS=: read -r out efmt sub oq <<<"$ospec"
+		args=(-q -f "$fmt" -O "$efmt")
+		[ -n "$sub" ] && args+=(-o "subformat=$sub")
+		expect_exit 0 "$in -> $out" "$ENVPACK" convert "${args[@]}" "in-$in" "out-$in-$out"
+		check "$in -> $out: qemu-img compare says identical" \
+			qemu-img compare -q -f "$qfmt" -F "$oq" "in-$in" "out-$in-$out"
+		[ "$oq" = qcow2 ] && check "$in -> $out: qemu-img check" qemu-img check -q "out-$in-$out"
+	done
+done
+
+# restore writes the same formats
+"$ENVPACK" keygen -o k >/dev/null
+"$ENVPACK" pack -q -k k.key -o m.envpack disk:in-qcow2
+expect_exit 0 "restore --format vhd" "$ENVPACK" restore -q -p k.pub --format vhd m.envpack --to dir:r
+check "the restored VHD equals the source" qemu-img compare -q -f qcow2 -F vpc in-qcow2 r/in-qcow2.vhd
+expect_exit 2 "restore --format nonsense" "$ENVPACK" restore -q -p k.pub --format floppy m.envpack --to dir:r2
+check "a refused format writes nothing" test ! -e r2
+
+# malformed VHDs: exit 2 with the file and the problem named
+vpatch() { # vpatch IN OUT OFFSET-FROM-END-OR-START STRUCT VALUE [fix-footer-checksum]
+	python3 - "$@" <<'PY'
+import struct, sys
+src, dst, off, fmt, val = sys.argv[1:6]
+d = bytearray(open(src, "rb").read())
+off = int(off)
+if off < 0:
+    off += len(d)
+struct.pack_into(fmt, d, off, int(val, 0))
+if len(sys.argv) > 6:  # recompute both footers' checksums
+    for base in (0, len(d) - 512):
+        struct.pack_into(">I", d, base + 64, 0)
+        struct.pack_into(">I", d, base + 64, ~sum(d[base:base + 512]) & 0xffffffff)
+open(dst, "wb").write(d)
+PY
+}
+refused() {
+	expect_exit 2 "$1: refused" "$ENVPACK" convert -q -f vhd -O raw "$2" bad.raw
+	expect_err "$3" "$1: the message names the problem"
+	expect_err "$2" "$1: the message names the file"
+}
+vpatch in-vhd-dynamic sum.vhd -500 '>I' 0x12345678
+refused "a footer checksum" sum.vhd "checksum"
+vpatch in-vhd-dynamic type.vhd -452 '>I' 9 fix
+refused "an unknown disk type" type.vhd "disk type 9"
+vpatch in-vhd-dynamic diff.vhd -452 '>I' 4 fix
+refused "a differencing disk" diff.vhd "differencing"
+bat=$(python3 -c 'import struct; d=open("in-vhd-dynamic","rb").read(); print(struct.unpack_from(">Q", d, 512+16)[0])')
+vpatch in-vhd-dynamic bat.vhd "$bat" '>I' 0x7fffffff
+refused "a BAT entry outside the file" bat.vhd "BAT entry 0"
+vpatch in-vhd-dynamic bsize.vhd $((512 + 32)) '>I' 3
+refused "a dynamic header checksum" bsize.vhd "dynamic header checksum"
+head -c 300 in-vhd-dynamic >short.vhd
+refused "a file shorter than a footer" short.vhd "too short"
+finish

@@ -1,0 +1,3 @@
+/* libFuzzer target: the VHD reader. */
+#define FUZZ_FORMAT "vhd"
+#include "disk_reader.h"
