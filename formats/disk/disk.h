@@ -76,6 +76,10 @@ int ep_disk_open(struct ep_disk **out, const char *path, const struct ep_disk_op
  * regular file inside from's directory or an allowed one, and not loop. format may be NULL. */
 int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, const char *format,
 		     const struct ep_disk_open_opts *opts, struct ep_error *err);
+/* Resolves a reference (backing file, extent file) made by image `from` under the same
+ * rules as ep_disk_open_ref, into resolved (PATH_MAX bytes). opts may be NULL. */
+int ep_disk_resolve_ref(const char *from, const char *ref, const struct ep_disk_open_opts *opts, char *resolved,
+			struct ep_error *err);
 /* Reads [off, off+len) of d, where d's own extents do not cover it: zeros past d's end. */
 int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
 /* Closes and frees d, keeping err's first failure. */
@@ -85,6 +89,6 @@ int ep_disk_close(struct ep_disk *d, struct ep_error *err);
 int ep_disk_raw_write_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *path,
 			     struct ep_error *err);
 
-extern const struct ep_disk_format ep_disk_raw, ep_disk_qcow2, ep_disk_vhd;
+extern const struct ep_disk_format ep_disk_raw, ep_disk_qcow2, ep_disk_vhd, ep_disk_vmdk;
 
 #endif

@@ -15,6 +15,7 @@ static const struct ep_disk_format *const formats[] = {
 	&ep_disk_raw,
 	&ep_disk_qcow2,
 	&ep_disk_vhd,
+	&ep_disk_vmdk,
 };
 
 const struct ep_disk_format *ep_disk_format_find(const char *name)
@@ -74,10 +75,10 @@ static bool inside(const char *dir, const char *path)
 	return !strncmp(dir, path, n) && path[n] == '/';
 }
 
-int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, const char *format,
-		     const struct ep_disk_open_opts *opts, struct ep_error *err)
+int ep_disk_resolve_ref(const char *from, const char *ref, const struct ep_disk_open_opts *opts,
+			char *resolved, struct ep_error *err)
 {
-	char fromdir[PATH_MAX], candidate[2 * PATH_MAX], resolved[PATH_MAX], allowed[PATH_MAX];
+	char fromdir[PATH_MAX], candidate[2 * PATH_MAX], allowed[PATH_MAX];
 	char *copy = strdup(from);
 	if (!copy)
 		return ep_oom(err);
@@ -91,16 +92,27 @@ int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, co
 	if (!realpath(candidate, resolved))
 		return ep_fail_errno(err, EP_EINPUT, "'%s' refers to '%s', which cannot be opened", from, ref);
 	bool ok = ref[0] != '/' && inside(fromdir, resolved);
-	for (size_t i = 0; !ok && i < opts->nallow; i++)
+	for (size_t i = 0; !ok && opts && i < opts->nallow; i++)
 		ok = realpath(opts->allow_dirs[i], allowed) && inside(allowed, resolved);
 	if (!ok)
 		return ep_fail(err, EP_EINPUT,
 			       "'%s' refers to '%s', %s: refused (name a directory with --allow-dir to permit it)", from, ref,
 			       ref[0] == '/' ? "an absolute path" : "outside its own directory");
-	struct stat st, fst;
+	struct stat st;
 	if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode))
 		return ep_fail(err, EP_EINPUT, "'%s' refers to '%s', which is not a regular file", from, ref);
-	if (stat(from, &fst) != 0)
+	return 0;
+}
+
+int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, const char *format,
+		     const struct ep_disk_open_opts *opts, struct ep_error *err)
+{
+	char resolved[PATH_MAX];
+	int rc = ep_disk_resolve_ref(from, ref, opts, resolved, err);
+	if (rc)
+		return rc;
+	struct stat st, fst;
+	if (stat(resolved, &st) != 0 || stat(from, &fst) != 0)
 		return ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", from);
 	struct ep_disk_open_opts child = *opts;
 	child.format = format;

@@ -9,13 +9,17 @@ head -c 4096 /dev/urandom | dd of=src.raw bs=512 seek=$((96 * 2048 - 5)) conv=no
 
 # inputs: NAME:QEMU-FORMAT:OPTIONS (qemu-img arguments joined by +)
 inputs="raw:raw: qcow2:qcow2: qcow2-zstd:qcow2:-c+-o+compression_type=zstd vhd-dynamic:vpc:-o+force_size=on
-vhd-fixed:vpc:-o+subformat=fixed,force_size=on vhd-chs:vpc:"
+vhd-fixed:vpc:-o+subformat=fixed,force_size=on vhd-chs:vpc:
+vmdk-stream:vmdk:-o+subformat=streamOptimized vmdk-sparse:vmdk:-o+subformat=monolithicSparse
+vmdk-zeroed:vmdk:-o+zeroed_grain=on vmdk-flat:vmdk:-o+subformat=monolithicFlat
+vmdk-2gb:vmdk:-o+subformat=twoGbMaxExtentSparse vmdk-2gbflat:vmdk:-o+subformat=twoGbMaxExtentFlat"
 for spec in $inputs; do
 	IFS=: read -r name qfmt opts <<<"$spec"
 	qemu-img convert -f raw -O "$qfmt" ${opts//+/ } src.raw "in-$name" || not_ok "qemu-img made no $name input"
 done
 # outputs: NAME:ENVPACK-FORMAT:SUBFORMAT:QEMU-FORMAT
-outputs="raw:raw::raw qcow2:qcow2::qcow2 vhd-dynamic:vhd:dynamic:vpc vhd-fixed:vhd:fixed:vpc"
+outputs="raw:raw::raw qcow2:qcow2::qcow2 vhd-dynamic:vhd:dynamic:vpc vhd-fixed:vhd:fixed:vpc
+vmdk-stream:vmdk:streamOptimized:vmdk vmdk-sparse:vmdk:monolithicSparse:vmdk"
 for spec in $inputs; do
 	IFS=: read -r in qfmt _ <<<"$spec"
 	fmt=$qfmt
@@ -27,15 +31,30 @@ for spec in $inputs; do
 		expect_exit 0 "$in -> $out" "$ENVPACK" convert "${args[@]}" "in-$in" "out-$in-$out"
 		check "$in -> $out: qemu-img compare says identical" \
 			qemu-img compare -q -f "$qfmt" -F "$oq" "in-$in" "out-$in-$out"
-		[ "$oq" = qcow2 ] && check "$in -> $out: qemu-img check" qemu-img check -q "out-$in-$out"
+		case $oq in qcow2 | vmdk) check "$in -> $out: qemu-img check" qemu-img check -q "out-$in-$out" ;; esac
 	done
 done
+
+# VMDKs split into 2 GiB extents, with data on both sides of each boundary
+truncate -s 5G big.raw
+for off in 2047 2048 4095; do
+	head -c 1500000 /dev/urandom | dd of=big.raw bs=1M seek=$off conv=notrunc status=none
+done
+for sub in twoGbMaxExtentSparse twoGbMaxExtentFlat; do
+	qemu-img convert -f raw -O vmdk -o subformat=$sub big.raw big-$sub.vmdk
+	expect_exit 0 "$sub over 5 GiB: convert" "$ENVPACK" convert -q -O qcow2 big-$sub.vmdk big-$sub.qcow2
+	check "$sub over 5 GiB: identical" qemu-img compare -q big.raw big-$sub.qcow2
+done
+check "the split images really have several extents" test "$(ls big-twoGbMaxExtentSparse-s*.vmdk | wc -l)" -ge 3
 
 # restore writes the same formats
 "$ENVPACK" keygen -o k >/dev/null
 "$ENVPACK" pack -q -k k.key -o m.envpack disk:in-qcow2
 expect_exit 0 "restore --format vhd" "$ENVPACK" restore -q -p k.pub --format vhd m.envpack --to dir:r
 check "the restored VHD equals the source" qemu-img compare -q -f qcow2 -F vpc in-qcow2 r/in-qcow2.vhd
+expect_exit 0 "restore --format vmdk" "$ENVPACK" restore -q -p k.pub --format vmdk m.envpack --to dir:rv
+check "the restored VMDK (streamOptimized) equals the source" qemu-img compare -q in-qcow2 rv/in-qcow2.vmdk
+check "it is streamOptimized" sh -c "qemu-img info rv/in-qcow2.vmdk | grep -q 'create type: streamOptimized'"
 expect_exit 2 "restore --format nonsense" "$ENVPACK" restore -q -p k.pub --format floppy m.envpack --to dir:r2
 check "a refused format writes nothing" test ! -e r2
 
@@ -74,4 +93,24 @@ vpatch in-vhd-dynamic bsize.vhd $((512 + 32)) '>I' 3
 refused "a dynamic header checksum" bsize.vhd "dynamic header checksum"
 head -c 300 in-vhd-dynamic >short.vhd
 refused "a file shorter than a footer" short.vhd "too short"
+# malformed VMDKs
+refused_vmdk() {
+	expect_exit 2 "$1: refused" "$ENVPACK" convert -q -O raw "$2" bad.raw
+	expect_err "$3" "$1: the message names the problem"
+	expect_err "$2" "$1: the message names the file"
+}
+vpatch in-vmdk-sparse grain.vmdk 20 '<Q' 3
+refused_vmdk "a grain size that is no power of two" grain.vmdk "grain size 3"
+vpatch in-vmdk-sparse gd.vmdk 56 '<Q' 0x7fffffffff
+refused_vmdk "a grain directory past the end" gd.vmdk "grain directory"
+vpatch in-vmdk-sparse gtes.vmdk 44 '<I' 100000
+refused_vmdk "numGTEsPerGT out of range" gtes.vmdk "numGTEsPerGT"
+sed '/^RW/s/"[^"]*"/"..\/..\/etc\/passwd"/' in-vmdk-flat | tr -d '\000' >escape.vmdk
+refused_vmdk "an extent outside the directory" escape.vmdk "outside its own directory"
+sed '/^RW/s/"[^"]*"/"missing-flat.vmdk"/' in-vmdk-flat | tr -d '\000' >missing.vmdk
+refused_vmdk "a descriptor naming a missing extent" missing.vmdk "missing-flat.vmdk"
+sed 's/^RW \([0-9]*\)/RW 99\1/' in-vmdk-flat | tr -d '\000' >long.vmdk
+refused_vmdk "a flat extent shorter than declared" long.vmdk "shorter than"
+sed 's/parentCID=ffffffff/parentCID=12345678/' in-vmdk-flat | tr -d '\000' >delta.vmdk
+refused_vmdk "a delta disk" delta.vmdk "parent"
 finish

@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -38,7 +38,12 @@ done
 qemu-img convert -c -f raw -O qcow2 -o cluster_size=4k "$w/d.raw" "$seeds/qcow2/compressed.qcow2"
 qemu-img convert -f raw -O vpc "$w/d.raw" "$seeds/vhd/dynamic.vhd"
 qemu-img convert -f raw -O vpc -o subformat=fixed "$w/d.raw" "$seeds/vhd/fixed.vhd"
-for target in bundle manifest qcow2 vhd; do
+for sub in streamOptimized monolithicSparse; do
+	qemu-img convert -f raw -O vmdk -o subformat=$sub "$w/d.raw" "$seeds/vmdk/$sub.vmdk"
+done
+qemu-img create -q -f vmdk -o subformat=monolithicFlat "$seeds/vmdk/flat.vmdk" 1M
+rm -f "$seeds/vmdk/flat-flat.vmdk"
+for target in bundle manifest qcow2 vhd vmdk; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
