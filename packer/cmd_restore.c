@@ -22,7 +22,7 @@ static const char help_head[] =
 static const char help_tail[] =
 	"\nOptions:\n"
 	"  -t, --to TARGET            where to restore (required)\n"
-	"  -f, --format FMT           write disks as FMT: raw (default), qcow2, vmdk, vhd\n"
+	"  -f, --format FMT           write disks as FMT: raw (default), qcow2, vmdk, vhd, vhdx\n"
 	"  -p, --pubkey FILE          trust this public key only\n"
 	"      --insecure-skip-verify restore an unsigned or unverifiable bundle (chunk\n"
 	"                             digests are still checked)\n"

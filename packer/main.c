@@ -14,7 +14,7 @@ static const struct {
 	{ "inspect", cmd_inspect, "show what a bundle holds (reads only)" },
 	{ "verify", cmd_verify, "check a bundle's signature and chunks" },
 	{ "restore", cmd_restore, "restore a verified bundle onto a target" },
-	{ "convert", cmd_convert, "convert a disk image between formats (raw, qcow2, vmdk, vhd)" },
+	{ "convert", cmd_convert, "convert a disk image between formats (raw, qcow2, vmdk, vhd, vhdx)" },
 };
 
 static int usage(FILE *out)

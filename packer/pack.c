@@ -232,7 +232,7 @@ static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, str
 	bool run_open = false;
 	struct ep_extent ext;
 	uint64_t from = 0;
-	while ((rc = d->ops->next_extent(d, from, &ext, err)) == 1) {
+	while ((rc = ep_disk_next_extent(d, from, &ext, err)) == 1) {
 		uint64_t ext_end = ext.off + ext.len;
 		for (uint64_t off = ext.off; off < ext_end;) {
 			size_t n = ext_end - off < READ_SIZE ? (size_t)(ext_end - off) : READ_SIZE;
@@ -341,7 +341,7 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 			if ((rc = ep_disk_open(&o[i].disk, src[i].path, &open_opts, err)))
 				return rc;
 			struct ep_extent ext;
-			for (uint64_t from = 0; (rc = o[i].disk->ops->next_extent(o[i].disk, from, &ext, err)) == 1;
+			for (uint64_t from = 0; (rc = ep_disk_next_extent(o[i].disk, from, &ext, err)) == 1;
 			     from = ext.off + ext.len)
 				pk->total += ext.len;
 			if (rc < 0)

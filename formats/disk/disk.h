@@ -80,6 +80,9 @@ int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, co
  * rules as ep_disk_open_ref, into resolved (PATH_MAX bytes). opts may be NULL. */
 int ep_disk_resolve_ref(const char *from, const char *ref, const struct ep_disk_open_opts *opts, char *resolved,
 			struct ep_error *err);
+/* d->ops->next_extent, with its answer checked: an extent must be non-empty, start at
+ * or after from and end within the disk, or a broken reader could loop forever. */
+int ep_disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
 /* Reads [off, off+len) of d, where d's own extents do not cover it: zeros past d's end. */
 int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
 /* Closes and frees d, keeping err's first failure. */
@@ -89,6 +92,7 @@ int ep_disk_close(struct ep_disk *d, struct ep_error *err);
 int ep_disk_raw_write_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *path,
 			     struct ep_error *err);
 
-extern const struct ep_disk_format ep_disk_raw, ep_disk_qcow2, ep_disk_vhd, ep_disk_vmdk;
+extern const struct ep_disk_format ep_disk_raw, ep_disk_qcow2, ep_disk_vhd, ep_disk_vmdk,
+	ep_disk_vhdx;
 
 #endif

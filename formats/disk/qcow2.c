@@ -75,7 +75,7 @@ static int backing_extent(struct qcow2 *q, uint64_t off, bool *found, struct ep_
 	bool reuse = q->bq_valid && q->bq_from <= off &&
 		     (!q->bq_found || off < q->bq_ext.off + q->bq_ext.len);
 	if (!reuse) {
-		int rc = q->backing->ops->next_extent(q->backing, off, &q->bq_ext, err);
+		int rc = ep_disk_next_extent(q->backing, off, &q->bq_ext, err);
 		if (rc < 0)
 			return rc;
 		q->bq_valid = true;

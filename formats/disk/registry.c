@@ -16,6 +16,7 @@ static const struct ep_disk_format *const formats[] = {
 	&ep_disk_qcow2,
 	&ep_disk_vhd,
 	&ep_disk_vmdk,
+	&ep_disk_vhdx,
 };
 
 const struct ep_disk_format *ep_disk_format_find(const char *name)
@@ -125,6 +126,16 @@ int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, co
 		if (child.chain[i].dev == st.st_dev && child.chain[i].ino == st.st_ino)
 			return ep_fail(err, EP_EINPUT, "'%s' refers to '%s', which loops back into its own chain", from, ref);
 	return ep_disk_open(out, resolved, &child, err);
+}
+
+int ep_disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
+{
+	int rc = d->ops->next_extent(d, from, out, err);
+	if (rc == 1 && (out->len == 0 || out->off < from || out->off > d->virtual_size ||
+			out->len > d->virtual_size - out->off))
+		return ep_fail(err, EP_ERUNTIME, "%s reader: bad extent [%llu, +%llu) after %llu", d->format->name,
+			       (unsigned long long)out->off, (unsigned long long)out->len, (unsigned long long)from);
+	return rc;
 }
 
 int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)

@@ -12,14 +12,15 @@ inputs="raw:raw: qcow2:qcow2: qcow2-zstd:qcow2:-c+-o+compression_type=zstd vhd-d
 vhd-fixed:vpc:-o+subformat=fixed,force_size=on vhd-chs:vpc:
 vmdk-stream:vmdk:-o+subformat=streamOptimized vmdk-sparse:vmdk:-o+subformat=monolithicSparse
 vmdk-zeroed:vmdk:-o+zeroed_grain=on vmdk-flat:vmdk:-o+subformat=monolithicFlat
-vmdk-2gb:vmdk:-o+subformat=twoGbMaxExtentSparse vmdk-2gbflat:vmdk:-o+subformat=twoGbMaxExtentFlat"
+vmdk-2gb:vmdk:-o+subformat=twoGbMaxExtentSparse vmdk-2gbflat:vmdk:-o+subformat=twoGbMaxExtentFlat
+vhdx-dynamic:vhdx: vhdx-fixed:vhdx:-o+subformat=fixed vhdx-4k:vhdx:-o+log_size=1M,block_size=1M"
 for spec in $inputs; do
 	IFS=: read -r name qfmt opts <<<"$spec"
 	qemu-img convert -f raw -O "$qfmt" ${opts//+/ } src.raw "in-$name" || not_ok "qemu-img made no $name input"
 done
 # outputs: NAME:ENVPACK-FORMAT:SUBFORMAT:QEMU-FORMAT
 outputs="raw:raw::raw qcow2:qcow2::qcow2 vhd-dynamic:vhd:dynamic:vpc vhd-fixed:vhd:fixed:vpc
-vmdk-stream:vmdk:streamOptimized:vmdk vmdk-sparse:vmdk:monolithicSparse:vmdk"
+vmdk-stream:vmdk:streamOptimized:vmdk vmdk-sparse:vmdk:monolithicSparse:vmdk vhdx:vhdx::vhdx"
 for spec in $inputs; do
 	IFS=: read -r in qfmt _ <<<"$spec"
 	fmt=$qfmt
@@ -31,7 +32,7 @@ for spec in $inputs; do
 		expect_exit 0 "$in -> $out" "$ENVPACK" convert "${args[@]}" "in-$in" "out-$in-$out"
 		check "$in -> $out: qemu-img compare says identical" \
 			qemu-img compare -q -f "$qfmt" -F "$oq" "in-$in" "out-$in-$out"
-		case $oq in qcow2 | vmdk) check "$in -> $out: qemu-img check" qemu-img check -q "out-$in-$out" ;; esac
+		case $oq in qcow2 | vmdk | vhdx) check "$in -> $out: qemu-img check" qemu-img check -q "out-$in-$out" ;; esac
 	done
 done
 
@@ -55,6 +56,8 @@ check "the restored VHD equals the source" qemu-img compare -q -f qcow2 -F vpc i
 expect_exit 0 "restore --format vmdk" "$ENVPACK" restore -q -p k.pub --format vmdk m.envpack --to dir:rv
 check "the restored VMDK (streamOptimized) equals the source" qemu-img compare -q in-qcow2 rv/in-qcow2.vmdk
 check "it is streamOptimized" sh -c "qemu-img info rv/in-qcow2.vmdk | grep -q 'create type: streamOptimized'"
+expect_exit 0 "restore --format vhdx" "$ENVPACK" restore -q -p k.pub --format vhdx m.envpack --to dir:rx
+check "the restored VHDX equals the source" qemu-img compare -q in-qcow2 rx/in-qcow2.vhdx
 expect_exit 2 "restore --format nonsense" "$ENVPACK" restore -q -p k.pub --format floppy m.envpack --to dir:r2
 check "a refused format writes nothing" test ! -e r2
 
@@ -113,4 +116,36 @@ sed 's/^RW \([0-9]*\)/RW 99\1/' in-vmdk-flat | tr -d '\000' >long.vmdk
 refused_vmdk "a flat extent shorter than declared" long.vmdk "shorter than"
 sed 's/parentCID=ffffffff/parentCID=12345678/' in-vmdk-flat | tr -d '\000' >delta.vmdk
 refused_vmdk "a delta disk" delta.vmdk "parent"
+# malformed VHDX: a header with a log to replay, both headers damaged, a BAT entry past the end
+vxpatch() { # vxpatch IN OUT OFFSET STRUCT VALUE [CRC-OFFSET CRC-LENGTH]: patch, then fix a CRC-32C
+	python3 - "$@" <<'PY'
+import struct, sys
+src, dst, off, fmt, val = sys.argv[1:6]
+d = bytearray(open(src, "rb").read())
+struct.pack_into(fmt, d, int(off), int(val, 0))
+if len(sys.argv) > 6:
+    start, length = int(sys.argv[6]), int(sys.argv[7])
+    struct.pack_into("<I", d, start + 4, 0)
+    crc = 0xffffffff
+    for b in d[start:start + length]:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    struct.pack_into("<I", d, start + 4, crc ^ 0xffffffff)
+open(dst, "wb").write(d)
+PY
+}
+vxpatch in-vhdx-dynamic log1.vhdx $((65536 + 48)) '<Q' 0x1234 65536 4096
+vxpatch log1.vhdx log.vhdx $((131072 + 48)) '<Q' 0x1234 131072 4096
+refused_vmdk "a VHDX log to replay" log.vhdx "unreplayed"
+vxpatch in-vhdx-dynamic h1.vhdx $((65536 + 20)) '<I' 7
+vxpatch h1.vhdx heads.vhdx $((131072 + 20)) '<I' 7
+refused_vmdk "both VHDX headers damaged" heads.vhdx "neither header"
+bat=$(python3 -c '
+import struct; d = open("in-vhdx-dynamic", "rb").read(); r = 192 * 1024
+for i in range(struct.unpack_from("<I", d, r + 8)[0]):
+    e = r + 16 + 32 * i
+    if d[e:e + 4] == bytes.fromhex("6677c22d"): print(struct.unpack_from("<Q", d, e + 16)[0])')
+vxpatch in-vhdx-dynamic batx.vhdx "$bat" '<Q' $(((1 << 40) | 6))
+refused_vmdk "a VHDX BAT entry past the end" batx.vhdx "BAT entry 0"
 finish

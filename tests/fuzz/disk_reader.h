@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		static uint8_t buf[1 << 16];
 		uint64_t budget = 16 << 20, from = 0;
 		struct ep_extent e;
-		while (budget > 0 && d->ops->next_extent(d, from, &e, &err) == 1) {
+		while (budget > 0 && ep_disk_next_extent(d, from, &e, &err) == 1) {
 			uint64_t n = e.len < sizeof buf ? e.len : sizeof buf;
 			if (d->ops->read(d, buf, (size_t)n, e.off, &err) != 0)
 				break;

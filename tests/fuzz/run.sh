@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -43,7 +43,10 @@ for sub in streamOptimized monolithicSparse; do
 done
 qemu-img create -q -f vmdk -o subformat=monolithicFlat "$seeds/vmdk/flat.vmdk" 1M
 rm -f "$seeds/vmdk/flat-flat.vmdk"
-for target in bundle manifest qcow2 vhd vmdk; do
+qemu-img create -q -f vhdx -o log_size=1M,block_size=1M "$w/x.vhdx" 4M
+qemu-io -c "write -P 0x41 0 8k" -f vhdx "$w/x.vhdx" >/dev/null
+cp "$w/x.vhdx" "$seeds/vhdx/dynamic.vhdx"
+for target in bundle manifest qcow2 vhd vmdk vhdx; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
@@ -56,7 +59,7 @@ for target in bundle manifest qcow2 vhd vmdk; do
 			failed=$((failed + 1))
 		fi
 	fi
-	if build/fuzz/fuzz_$target -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+	if build/fuzz/fuzz_$target -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=$([ $target = vhdx ] && echo 4194304 || echo 131072) \
 		-artifact_prefix="$w/" "$corpus" "$seeds/$target" >"$w/fuzz.log" 2>&1; then
 		echo "ok   - fuzz_$target ran ${seconds}s: $(grep -o 'cov: [0-9]*' "$w/fuzz.log" | tail -n 1)"
 		passed=$((passed + 1))
@@ -66,4 +69,6 @@ for target in bundle manifest qcow2 vhd vmdk; do
 		failed=$((failed + 1))
 	fi
 done
+
+rm -rf /tmp/envpack-fuzz-*
 echo "RESULT $passed $failed"

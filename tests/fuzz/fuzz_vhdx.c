@@ -1,0 +1,3 @@
+/* libFuzzer target: the VHDX reader. */
+#define FUZZ_FORMAT "vhdx"
+#include "disk_reader.h"
