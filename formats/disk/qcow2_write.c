@@ -58,6 +58,44 @@ static int flush_pending(struct qwriter *w, struct ep_error *err)
 	return 0;
 }
 
+/* Writes the whole clusters at the start of *p that are neither written before nor
+ * all zero, consecutive in the file as in the disk, with one pwrite; skips zero ones. */
+static int write_run(struct qwriter *w, const uint8_t **p, uint64_t *off, size_t *len, struct ep_error *err)
+{
+	size_t n = 0;
+	uint64_t ci = *off >> CLUSTER_BITS;
+	while (n + CLUSTER <= *len) {
+		uint64_t *slot = l2_slot(w, ci + n / CLUSTER, false);
+		if ((slot && *slot) || ep_is_zero(*p + n, CLUSTER))
+			break;
+		n += CLUSTER;
+	}
+	if (n == 0) {
+		uint64_t *slot = l2_slot(w, ci, false);
+		if (slot && *slot) { /* written before: update in place */
+			int rc = ep_pwrite_full(w->fd, *p, CLUSTER, *slot, w->path, err);
+			if (rc)
+				return rc;
+		}
+		n = CLUSTER; /* or all zero: left unallocated */
+	} else {
+		int rc = ep_pwrite_full(w->fd, *p, n, w->next_host, w->path, err);
+		for (size_t k = 0; !rc && k < n / CLUSTER; k++) {
+			uint64_t *slot = l2_slot(w, ci + k, true);
+			if (!slot)
+				return ep_oom(err);
+			*slot = w->next_host;
+			w->next_host += CLUSTER;
+		}
+		if (rc)
+			return rc;
+	}
+	*p += n;
+	*off += n;
+	*len -= n;
+	return 0;
+}
+
 static int qw_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
 	struct qwriter *w = (struct qwriter *)d;
@@ -69,6 +107,12 @@ static int qw_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off
 		uint64_t ci = off >> CLUSTER_BITS, in = off & (CLUSTER - 1);
 		size_t n = CLUSTER - in < len ? (size_t)(CLUSTER - in) : len;
 		int rc = 0;
+		if (in == 0 && len >= CLUSTER && !(w->has_pending && w->pending_ci == ci)) {
+			/* whole clusters: straight from the caller's buffer, neighbours in one write */
+			if ((rc = flush_pending(w, err)) || (rc = write_run(w, &p, &off, &len, err)))
+				return rc;
+			continue;
+		}
 		if (!(w->has_pending && w->pending_ci == ci)) {
 			if ((rc = flush_pending(w, err)))
 				return rc;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# bench/convert.sh — envpack convert next to qemu-img convert, in one run, on the
+# shared realistic disk (../shared/bench/make-disk.sh: ext4 with ~1 GiB of real
+# files in a 4 GiB sparse image, and its qcow2 copy). Each pair runs once to
+# warm the page cache, then RUNS times (default 3); the best time counts.
+# Target: ratio <= 1.0, lower where compression is involved (all cores).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+SHARED=${SHARED:-$(cd "$here/../.." && pwd)/shared}
+ENVPACK=${ENVPACK:-$here/../envpack}
+RUNS=${RUNS:-3}
+B=${BENCH_DIR:-/tmp/envpack-bench}
+[ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+"$SHARED/bench/make-disk.sh" >/dev/null
+img=$B/img
+out=$B/convert
+rm -rf "$out"
+mkdir -p "$out"
+trap 'rm -rf "$out"' EXIT
+
+best() { # best CMD...: the fastest wall time of RUNS runs; the output file is removed before each
+	local t bt=""
+	for _ in $(seq "$((RUNS + 1))"); do # the first run warms the cache
+		rm -f "$out/o"
+		/usr/bin/time -f '%e' -o "$out/time" "$@" >/dev/null 2>&1
+		read -r t <"$out/time"
+		if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t; fi
+	done
+	echo "$bt"
+}
+
+printf '%s\n' "$(sed -n 3p "$img/content.txt")"
+printf '%-34s %10s %10s %7s %14s %14s\n' conversion envpack qemu-img ratio "envpack bytes" "qemu-img bytes"
+pair() { # pair LABEL IN IN-FMT OUT-FMT [qemu-img -o options] [envpack -o options]
+	local label=$1 in=$2 ifmt=$3 ofmt=$4 qopts=${5:-} eopts=${6:-} e q es qs
+	e=$(best "$ENVPACK" convert -q -f "$ifmt" -O "$ofmt" ${eopts:+-o "$eopts"} "$in" "$out/o")
+	es=$(du -B1 "$out/o" | cut -f1)
+	q=$(best qemu-img convert -f "$ifmt" -O "$ofmt" ${qopts:+-o "$qopts"} "$in" "$out/o")
+	qs=$(du -B1 "$out/o" | cut -f1)
+	printf '%-34s %10s %10s %7s %14s %14s\n' "$label" "$e" "$q" "$(awk "BEGIN{printf \"%.2f\", $e / $q}")" "$es" "$qs"
+}
+pair "raw -> qcow2" "$img/disk.raw" raw qcow2
+pair "qcow2 -> vmdk streamOptimized" "$img/disk.qcow2" qcow2 vmdk subformat=streamOptimized subformat=streamOptimized
+pair "qcow2 -> vhdx" "$img/disk.qcow2" qcow2 vhdx
+pair "qcow2 -> raw" "$img/disk.qcow2" qcow2 raw
+pair "vhdx -> qcow2" "$img/disk.vhdx" vhdx qcow2
+echo "ratio = envpack time / qemu-img time (lower is better); $(nproc) cores"
