@@ -355,9 +355,12 @@ static int vhd_create(struct ep_disk **out, const char *path, uint64_t virtual_s
 	struct vhd *v = vhd_new(path);
 	if (!v)
 		return ep_oom(err);
+	v->dynamic = !strcmp(sub, "dynamic");
+	/* Azure takes only fixed VHDs of a whole number of MiB: pad with zeros up to one */
+	if (!v->dynamic)
+		virtual_size = (virtual_size + (1ULL << 20) - 1) & ~((1ULL << 20) - 1);
 	v->disk.virtual_size = virtual_size;
 	v->writable = true;
-	v->dynamic = !strcmp(sub, "dynamic");
 	v->block_size = BLOCK;
 	v->bitmap_size = 512;
 	v->bat_entries = (uint32_t)((virtual_size + BLOCK - 1) / BLOCK);

@@ -36,6 +36,9 @@ for spec in $inputs; do
 	done
 done
 
+check "a fixed VHD is a whole number of MiB plus its footer (Azure's rule)" \
+	test $(($(stat -c %s out-raw-vhd-fixed) % 1048576)) = 512
+
 # VMDKs split into 2 GiB extents, with data on both sides of each boundary
 truncate -s 5G big.raw
 for off in 2047 2048 4095; do
