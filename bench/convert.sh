@@ -31,15 +31,16 @@ best() { # best CMD...: the fastest wall time of RUNS runs; the output file is r
 
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
 printf '%-34s %10s %10s %7s %14s %14s\n' conversion envpack qemu-img ratio "envpack bytes" "qemu-img bytes"
-pair() { # pair LABEL IN IN-FMT OUT-FMT [qemu-img -o options] [envpack -o options]
-	local label=$1 in=$2 ifmt=$3 ofmt=$4 qopts=${5:-} eopts=${6:-} e q es qs
-	e=$(best "$ENVPACK" convert -q -f "$ifmt" -O "$ofmt" ${eopts:+-o "$eopts"} "$in" "$out/o")
+pair() { # pair LABEL IN IN-FMT OUT-FMT [qemu-img -o options] [envpack -o options] [flag for both, e.g. -c]
+	local label=$1 in=$2 ifmt=$3 ofmt=$4 qopts=${5:-} eopts=${6:-} flag=${7:-} e q es qs
+	e=$(best "$ENVPACK" convert -q $flag -f "$ifmt" -O "$ofmt" ${eopts:+-o "$eopts"} "$in" "$out/o")
 	es=$(du -B1 "$out/o" | cut -f1)
-	q=$(best qemu-img convert -f "$ifmt" -O "$ofmt" ${qopts:+-o "$qopts"} "$in" "$out/o")
+	q=$(best qemu-img convert $flag -f "$ifmt" -O "$ofmt" ${qopts:+-o "$qopts"} "$in" "$out/o")
 	qs=$(du -B1 "$out/o" | cut -f1)
 	printf '%-34s %10s %10s %7s %14s %14s\n' "$label" "$e" "$q" "$(awk "BEGIN{printf \"%.2f\", $e / $q}")" "$es" "$qs"
 }
 pair "raw -> qcow2" "$img/disk.raw" raw qcow2
+pair "raw -> qcow2 compressed (-c)" "$img/disk.raw" raw qcow2 "" "" -c
 pair "qcow2 -> vmdk streamOptimized" "$img/disk.qcow2" qcow2 vmdk subformat=streamOptimized subformat=streamOptimized
 pair "qcow2 -> vhdx" "$img/disk.qcow2" qcow2 vhdx
 pair "qcow2 -> raw" "$img/disk.qcow2" qcow2 raw

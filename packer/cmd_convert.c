@@ -24,6 +24,7 @@ static const char help[] =
 	"  -f, --format FMT     IN's format (default: detected from its first bytes;\n"
 	"                       name it for a raw image that looks like another format)\n"
 	"  -O, --output-format FMT  OUT's format (required)\n"
+	"  -c, --compress       qcow2: compressed clusters, deflated on every core\n"
 	"  -o subformat=NAME    vhd: dynamic (default) or fixed; vmdk: streamOptimized\n"
 	"                       (default) or monolithicSparse\n"
 	"      --allow-dir DIR  backing files may also come from DIR (default: only IN's\n"
@@ -39,6 +40,7 @@ int cmd_convert(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' }, { "output-format", required_argument, NULL, 'O' },
 		{ "allow-dir", required_argument, NULL, 'A' }, { "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },          { "options", required_argument, NULL, 'o' },
+		{ "compress", no_argument, NULL, 'c' },
 		{ 0 }
 	};
 	struct ep_disk_open_opts open_opts = { 0 };
@@ -47,8 +49,9 @@ int cmd_convert(int argc, char **argv)
 	struct ep_disk_create_opts create_opts = { 0 };
 	bool quiet = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "f:O:o:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:o:cqh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c': create_opts.compress = true; break;
 		case 'o':
 			if (strncmp(optarg, "subformat=", 10) != 0)
 				return cli_usage("convert", "-o takes subformat=NAME");
@@ -74,6 +77,8 @@ int cmd_convert(int argc, char **argv)
 	const struct ep_disk_format *fmt = ep_disk_format_find(out_format);
 	if (!fmt || !fmt->create)
 		return cli_usage("convert", "'%s' is not a format envpack writes", out_format);
+	if (create_opts.compress && strcmp(fmt->name, "qcow2") != 0)
+		return cli_usage("convert", "-c is for qcow2 (vmdk streamOptimized is always compressed)");
 	const char *in = argv[optind], *out = argv[optind + 1];
 	struct ep_error err = { 0 };
 	if (!access(out, F_OK)) {

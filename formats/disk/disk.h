@@ -6,6 +6,7 @@
 #ifndef EP_DISK_H
 #define EP_DISK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,7 @@ struct ep_disk_open_opts {
 /* How to write a new image. */
 struct ep_disk_create_opts {
 	const char *subformat; /* e.g. "fixed" or "dynamic" for VHD; NULL: the format's default */
+	bool compress;         /* qcow2: compressed clusters, deflated on every core */
 };
 
 struct ep_disk_format {

@@ -44,6 +44,14 @@ check "raw to qcow2 keeps holes holes" test "$(stat -c %s huge.out.qcow2)" -lt 5
 expect_exit 0 "raw source to qcow2" "$ENVPACK" convert -q -O qcow2 src.raw fromraw.qcow2
 check "raw to qcow2 is exact" same src.raw fromraw.qcow2
 check "raw to qcow2 passes qemu-img check" qemu-img check -q fromraw.qcow2
+expect_exit 0 "raw source to compressed qcow2 (-c)" "$ENVPACK" convert -q -c -O qcow2 src.raw compressed.qcow2
+check "-c output is exact" same src.raw compressed.qcow2
+check "-c output passes qemu-img check (refcounts of shared clusters right)" qemu-img check -q compressed.qcow2
+check "-c output holds compressed clusters" sh -c "qemu-img check compressed.qcow2 | grep -q '[1-9][0-9.]*% compressed clusters'"
+check "-c output is smaller where the data compresses" test "$(stat -c %s compressed.qcow2)" -lt "$(stat -c %s fromraw.qcow2)"
+expect_exit 0 "-c from a compressed source" "$ENVPACK" convert -q -c -O qcow2 deflate.qcow2 recompressed.qcow2
+check "recompressed output is exact and clean" sh -c "qemu-img compare -q deflate.qcow2 recompressed.qcow2 && qemu-img check -q recompressed.qcow2"
+expect_exit 2 "-c is refused for raw" "$ENVPACK" convert -q -c -O raw src.raw nope.raw
 expect_exit 2 "convert never overwrites" "$ENVPACK" convert -q -O qcow2 src.raw fromraw.qcow2
 expect_err "exists" "the refusal says the output exists"
 
