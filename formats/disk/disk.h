@@ -85,6 +85,22 @@ int ep_disk_resolve_ref(const char *from, const char *ref, const struct ep_disk_
 /* d->ops->next_extent, with its answer checked: an extent must be non-empty, start at
  * or after from and end within the disk, or a broken reader could loop forever. */
 int ep_disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
+/* The first run of data at or after from in a plain file of size bytes (SEEK_DATA/SEEK_HOLE). */
+int ep_file_next_extent(int fd, uint64_t from, uint64_t size, struct ep_extent *out, const char *path,
+			struct ep_error *err);
+/* Stubs for the ops a reader or a writer does not have. */
+int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err);
+int ep_disk_no_extents(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
+int ep_disk_no_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
+/* Reads n bytes at host from a file of file_size bytes; what lies past its end reads as zeros
+ * (the last block of an image may be cut short). */
+int ep_pread_or_zero(int fd, void *buf, size_t n, uint64_t host, uint64_t file_size, const char *path,
+		     struct ep_error *err);
+/* Says whether off holds data, and for how many bytes from off that answer holds. */
+typedef int (*ep_classify_fn)(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err);
+/* A next_extent built on classify: the first run of data at or after from, neighbouring runs merged. */
+int ep_disk_merge_extents(struct ep_disk *d, uint64_t from, ep_classify_fn classify, struct ep_extent *out,
+			  struct ep_error *err);
 /* Reads [off, off+len) of d, where d's own extents do not cover it: zeros past d's end. */
 int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
 /* Closes and frees d, keeping err's first failure. */

@@ -160,29 +160,18 @@ static int unit_at(struct qcow2 *q, uint64_t off, enum unit_kind *kind, uint64_t
 	return 0;
 }
 
+static int qcow2_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err)
+{
+	enum unit_kind kind;
+	uint64_t host;
+	int rc = unit_at((struct qcow2 *)d, off, &kind, &host, len, err);
+	*data = kind == U_DATA || kind == U_COMPRESSED || kind == U_BACKING;
+	return rc;
+}
+
 static int qcow2_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
 {
-	struct qcow2 *q = (struct qcow2 *)d;
-	uint64_t off = from, start = 0, len, host;
-	enum unit_kind kind;
-	bool in_data = false;
-	while (off < d->virtual_size) {
-		int rc = unit_at(q, off, &kind, &host, &len, err);
-		if (rc)
-			return rc;
-		bool data = kind == U_DATA || kind == U_COMPRESSED || kind == U_BACKING;
-		if (data && !in_data) {
-			start = off;
-			in_data = true;
-		} else if (!data && in_data) {
-			break;
-		}
-		off += len;
-	}
-	if (!in_data)
-		return 0;
-	*out = (struct ep_extent){ start, off - start, EP_EXT_DATA };
-	return 1;
+	return ep_disk_merge_extents(d, from, qcow2_classify, out, err);
 }
 
 static int inflate_cluster(struct qcow2 *q, size_t in_len, struct ep_error *err)
@@ -246,15 +235,9 @@ static int qcow2_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, st
 		if (n > len)
 			n = len;
 		switch (kind) {
-		case U_DATA: {
-			/* a final cluster may be cut short: what the file lacks reads as zeros */
-			uint64_t have = host < q->file_size ? q->file_size - host : 0;
-			if (have > n)
-				have = n;
-			rc = ep_pread_full(q->fd, p, (size_t)have, host, q->path, err);
-			memset(p + have, 0, (size_t)(n - have));
+		case U_DATA:
+			rc = ep_pread_or_zero(q->fd, p, (size_t)n, host, q->file_size, q->path, err);
 			break;
-		}
 		case U_COMPRESSED:
 			if (!(rc = read_compressed(q, host, err)))
 				memcpy(p, q->zout + (off & (q->cluster_size - 1)), (size_t)n);
@@ -272,14 +255,6 @@ static int qcow2_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, st
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-static int qcow2_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
-{
-	(void)buf;
-	(void)len;
-	(void)off;
-	return ep_fail(err, EP_ERUNTIME, "qcow2: '%s' is open for reading", ((struct qcow2 *)d)->path);
 }
 
 static int qcow2_close(struct ep_disk *d, struct ep_error *err)
@@ -303,7 +278,7 @@ static int qcow2_close(struct ep_disk *d, struct ep_error *err)
 static const struct ep_disk_ops qcow2_ops = {
 	.next_extent = qcow2_next_extent,
 	.read = qcow2_read,
-	.write = qcow2_write,
+	.write = ep_disk_no_write,
 	.close = qcow2_close,
 };
 

@@ -366,25 +366,9 @@ static int qw_close(struct ep_disk *d, struct ep_error *err)
 	return rc;
 }
 
-static int qw_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
-{
-	(void)d;
-	(void)from;
-	(void)out;
-	return ep_fail(err, EP_ERUNTIME, "qcow2: the writer cannot be read");
-}
-
-static int qw_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
-{
-	(void)buf;
-	(void)len;
-	(void)off;
-	return qw_next_extent(d, 0, NULL, err);
-}
-
 static const struct ep_disk_ops qwriter_ops = {
-	.next_extent = qw_next_extent,
-	.read = qw_read,
+	.next_extent = ep_disk_no_extents,
+	.read = ep_disk_no_read,
 	.write = qw_write,
 	.close = qw_close,
 };

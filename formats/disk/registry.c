@@ -138,6 +138,62 @@ int ep_disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out,
 	return rc;
 }
 
+int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	(void)buf;
+	(void)len;
+	(void)off;
+	return ep_fail(err, EP_ERUNTIME, "%s: the image is open for reading only", d->format->name);
+}
+
+int ep_disk_no_extents(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
+{
+	(void)from;
+	(void)out;
+	return ep_fail(err, EP_ERUNTIME, "%s: an image being written cannot be read back", d->format->name);
+}
+
+int ep_disk_no_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	(void)buf;
+	(void)len;
+	(void)off;
+	return ep_disk_no_extents(d, 0, NULL, err);
+}
+
+int ep_pread_or_zero(int fd, void *buf, size_t n, uint64_t host, uint64_t file_size, const char *path,
+		     struct ep_error *err)
+{
+	uint64_t have = host < file_size ? file_size - host : 0;
+	if (have > n)
+		have = n;
+	memset((uint8_t *)buf + have, 0, n - (size_t)have);
+	return ep_pread_full(fd, buf, (size_t)have, host, path, err);
+}
+
+int ep_disk_merge_extents(struct ep_disk *d, uint64_t from, ep_classify_fn classify, struct ep_extent *out,
+			  struct ep_error *err)
+{
+	uint64_t off = from, start = 0, len;
+	bool in_data = false, data;
+	while (off < d->virtual_size) {
+		int rc = classify(d, off, &data, &len, err);
+		if (rc)
+			return rc;
+		if (data && !in_data) {
+			start = off;
+			in_data = true;
+		} else if (!data && in_data) {
+			break;
+		}
+		off += len < d->virtual_size - off ? len : d->virtual_size - off;
+	}
+	if (!in_data)
+		return 0;
+	*out = (struct ep_extent){ start, off - start, EP_EXT_DATA };
+	return 1;
+}
+
 int ep_disk_read_clipped(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
 	size_t n = 0;

@@ -87,40 +87,21 @@ static int map(struct vhd *v, uint64_t off, uint64_t *host, struct ep_error *err
 	return 0;
 }
 
+static int vhd_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err)
+{
+	struct vhd *v = (struct vhd *)d;
+	(void)err;
+	*data = v->bat[block_of(v, off)] != BAT_UNUSED;
+	*len = v->block_size - off % v->block_size;
+	return 0;
+}
+
 static int vhd_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
 {
 	struct vhd *v = (struct vhd *)d;
-	if (from >= d->virtual_size)
-		return 0;
-	if (!v->dynamic) {
-		/* the data is a raw image: its holes are the file's */
-		off_t data = lseek(v->fd, (off_t)from, SEEK_DATA);
-		if (data < 0 && errno != ENXIO)
-			data = (off_t)from; /* no hole support: all data */
-		if (data < 0 || (uint64_t)data >= d->virtual_size)
-			return 0;
-		off_t hole = lseek(v->fd, data, SEEK_HOLE);
-		uint64_t end = hole < 0 || (uint64_t)hole > d->virtual_size ? d->virtual_size : (uint64_t)hole;
-		*out = (struct ep_extent){ (uint64_t)data, end - (uint64_t)data, EP_EXT_DATA };
-		return 1;
-	}
-	uint64_t b = block_of(v, from), start = 0;
-	bool found = false;
-	for (; b < v->bat_entries && b * v->block_size < d->virtual_size; b++) {
-		bool used = v->bat[b] != BAT_UNUSED;
-		if (used && !found) {
-			found = true;
-			start = b * v->block_size > from ? b * v->block_size : from;
-		} else if (!used && found) {
-			break;
-		}
-	}
-	if (!found)
-		return 0;
-	uint64_t end = b * v->block_size < d->virtual_size ? b * v->block_size : d->virtual_size;
-	(void)err;
-	*out = (struct ep_extent){ start, end - start, EP_EXT_DATA };
-	return 1;
+	if (!v->dynamic) /* the data is a raw image: its holes are the file's */
+		return ep_file_next_extent(v->fd, from, d->virtual_size, out, v->path, err);
+	return ep_disk_merge_extents(d, from, vhd_classify, out, err);
 }
 
 static int vhd_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
@@ -139,13 +120,8 @@ static int vhd_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, stru
 		if (rc)
 			return rc;
 		if (host) {
-			/* a block cut short by the end of the file reads as zeros there */
-			uint64_t have = host < v->file_size ? v->file_size - host : 0;
-			if (have > n)
-				have = n;
-			if ((rc = ep_pread_full(v->fd, p, (size_t)have, host, v->path, err)))
+			if ((rc = ep_pread_or_zero(v->fd, p, n, host, v->file_size, v->path, err)))
 				return rc;
-			memset(p + have, 0, n - (size_t)have);
 		} else {
 			memset(p, 0, n);
 		}

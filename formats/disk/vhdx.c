@@ -55,31 +55,20 @@ static int block_at(struct vhdx *v, uint64_t off, unsigned *state, uint64_t *hos
 	return 0;
 }
 
-static int vhdx_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
+static int vhdx_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err)
 {
 	struct vhdx *v = (struct vhdx *)d;
-	uint64_t b = from / v->block_size, start = 0, host;
-	bool found = false;
-	if (from >= d->virtual_size)
-		return 0;
-	for (; b < v->blocks; b++) {
-		unsigned state;
-		int rc = block_at(v, b * v->block_size, &state, &host, err);
-		if (rc)
-			return rc;
-		bool data = state == VHDX_PAYLOAD_FULLY_PRESENT;
-		if (data && !found) {
-			found = true;
-			start = b * v->block_size > from ? b * v->block_size : from;
-		} else if (!data && found) {
-			break;
-		}
-	}
-	if (!found)
-		return 0;
-	uint64_t end = b * v->block_size < d->virtual_size ? b * v->block_size : d->virtual_size;
-	*out = (struct ep_extent){ start, end - start, EP_EXT_DATA };
-	return 1;
+	unsigned state;
+	uint64_t host;
+	int rc = block_at(v, off, &state, &host, err);
+	*data = state == VHDX_PAYLOAD_FULLY_PRESENT;
+	*len = v->block_size - off % v->block_size;
+	return rc;
+}
+
+static int vhdx_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
+{
+	return ep_disk_merge_extents(d, from, vhdx_classify, out, err);
 }
 
 static int vhdx_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
@@ -99,12 +88,8 @@ static int vhdx_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, str
 		if (rc)
 			return rc;
 		if (state == VHDX_PAYLOAD_FULLY_PRESENT) {
-			uint64_t have = host < v->file_size ? v->file_size - host : 0;
-			if (have > n)
-				have = n;
-			if ((rc = ep_pread_full(v->fd, p, (size_t)have, host, v->path, err)))
+			if ((rc = ep_pread_or_zero(v->fd, p, n, host, v->file_size, v->path, err)))
 				return rc;
-			memset(p + have, 0, n - (size_t)have);
 		} else {
 			memset(p, 0, n);
 		}
@@ -113,14 +98,6 @@ static int vhdx_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, str
 		len -= n;
 	}
 	return 0;
-}
-
-static int vhdx_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
-{
-	(void)buf;
-	(void)len;
-	(void)off;
-	return ep_fail(err, EP_ERUNTIME, "vhdx: '%s' is open for reading", ((struct vhdx *)d)->path);
 }
 
 static int vhdx_close(struct ep_disk *d, struct ep_error *err)
@@ -138,7 +115,7 @@ static int vhdx_close(struct ep_disk *d, struct ep_error *err)
 static const struct ep_disk_ops vhdx_ops = {
 	.next_extent = vhdx_next_extent,
 	.read = vhdx_read,
-	.write = vhdx_write,
+	.write = ep_disk_no_write,
 	.close = vhdx_close,
 };
 

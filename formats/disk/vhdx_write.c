@@ -198,24 +198,9 @@ static int xw_close(struct ep_disk *d, struct ep_error *err)
 	return rc;
 }
 
-static int xw_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
-{
-	(void)from;
-	(void)out;
-	return ep_fail(err, EP_ERUNTIME, "vhdx: the writer of '%s' cannot be read", ((struct xwriter *)d)->path);
-}
-
-static int xw_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
-{
-	(void)buf;
-	(void)len;
-	(void)off;
-	return xw_next_extent(d, 0, NULL, err);
-}
-
 static const struct ep_disk_ops xwriter_ops = {
-	.next_extent = xw_next_extent,
-	.read = xw_read,
+	.next_extent = ep_disk_no_extents,
+	.read = ep_disk_no_read,
 	.write = xw_write,
 	.close = xw_close,
 };

@@ -151,44 +151,34 @@ static int unit_at(struct vmdk *v, uint64_t off, struct extent **ep, enum kind *
 	return 0;
 }
 
+static int vmdk_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err)
+{
+	struct extent *e;
+	enum kind kind;
+	uint64_t host = 0;
+	int rc = unit_at((struct vmdk *)d, off, &e, &kind, &host, len, err);
+	*data = kind == K_DATA || kind == K_GRAIN;
+	if (rc || kind != K_DATA || e->type != EXT_FLAT)
+		return rc;
+	/* a flat extent file's own holes are holes */
+	off_t at = lseek(e->fd, (off_t)host, SEEK_DATA);
+	if (at < 0 && errno == ENXIO) {
+		*data = false;
+	} else if (at >= 0 && (uint64_t)at > host) {
+		*data = false;
+		if ((uint64_t)at - host < *len)
+			*len = (uint64_t)at - host;
+	} else if (at >= 0) {
+		off_t hole = lseek(e->fd, at, SEEK_HOLE);
+		if (hole > at && (uint64_t)hole - host < *len)
+			*len = (uint64_t)hole - host;
+	}
+	return 0;
+}
+
 static int vmdk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
 {
-	struct vmdk *v = (struct vmdk *)d;
-	uint64_t off = from, start = 0, len = 0, host;
-	bool in_data = false;
-	while (off < d->virtual_size) {
-		struct extent *e;
-		enum kind kind;
-		int rc = unit_at(v, off, &e, &kind, &host, &len, err);
-		if (rc)
-			return rc;
-		bool data = kind == K_DATA || kind == K_GRAIN;
-		if (kind == K_DATA && e->type == EXT_FLAT) {
-			/* a flat extent file's own holes are holes */
-			off_t at = lseek(e->fd, (off_t)host, SEEK_DATA);
-			if (at >= 0 && (uint64_t)at > host) {
-				data = false;
-				len = (uint64_t)at - host < len ? (uint64_t)at - host : len;
-			} else if (at < 0 && errno == ENXIO) {
-				data = false;
-			} else if (at >= 0) {
-				off_t hole = lseek(e->fd, at, SEEK_HOLE);
-				if (hole > at && (uint64_t)hole - host < len)
-					len = (uint64_t)hole - host;
-			}
-		}
-		if (data && !in_data) {
-			start = off;
-			in_data = true;
-		} else if (!data && in_data) {
-			break;
-		}
-		off += len;
-	}
-	if (!in_data)
-		return 0;
-	*out = (struct ep_extent){ start, off - start, EP_EXT_DATA };
-	return 1;
+	return ep_disk_merge_extents(d, from, vmdk_classify, out, err);
 }
 
 static int read_grain(struct extent *e, uint64_t sector, struct ep_error *err)
@@ -243,11 +233,7 @@ static int vmdk_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, str
 		if (n > len)
 			n = len;
 		if (kind == K_DATA) {
-			uint64_t have = host < e->file_size ? e->file_size - host : 0;
-			if (have > n)
-				have = n;
-			rc = ep_pread_full(e->fd, p, (size_t)have, host, e->path, err);
-			memset(p + have, 0, (size_t)(n - have));
+			rc = ep_pread_or_zero(e->fd, p, (size_t)n, host, e->file_size, e->path, err);
 		} else if (kind == K_GRAIN) {
 			if (!(rc = read_grain(e, host, err)))
 				memcpy(p, e->zout + (off - e->start) % e->grain, (size_t)n);
@@ -261,14 +247,6 @@ static int vmdk_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, str
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-static int vmdk_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
-{
-	(void)buf;
-	(void)len;
-	(void)off;
-	return ep_fail(err, EP_ERUNTIME, "vmdk: '%s' is open for reading", ((struct vmdk *)d)->path);
 }
 
 static int vmdk_close(struct ep_disk *d, struct ep_error *err)
@@ -294,7 +272,7 @@ static int vmdk_close(struct ep_disk *d, struct ep_error *err)
 static const struct ep_disk_ops vmdk_ops = {
 	.next_extent = vmdk_next_extent,
 	.read = vmdk_read,
-	.write = vmdk_write,
+	.write = ep_disk_no_write,
 	.close = vmdk_close,
 };
 

@@ -313,24 +313,9 @@ static int vw_close(struct ep_disk *d, struct ep_error *err)
 	return rc;
 }
 
-static int vw_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
-{
-	(void)from;
-	(void)out;
-	return ep_fail(err, EP_ERUNTIME, "vmdk: the writer of '%s' cannot be read", ((struct vwriter *)d)->path);
-}
-
-static int vw_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
-{
-	(void)buf;
-	(void)len;
-	(void)off;
-	return vw_next_extent(d, 0, NULL, err);
-}
-
 static const struct ep_disk_ops vwriter_ops = {
-	.next_extent = vw_next_extent,
-	.read = vw_read,
+	.next_extent = ep_disk_no_extents,
+	.read = ep_disk_no_read,
 	.write = vw_write,
 	.close = vw_close,
 };
