@@ -17,7 +17,7 @@ static const char help[] =
 	"overwritten.\n\n"
 	"Formats: raw (sparse), qcow2 (read: v2 and v3 with zero, compressed and\n"
 	"extended-L2 clusters and backing chains; written: v3), vhd (also called\n"
-	"vpc: fixed and dynamic), vmdk (read: monolithicSparse, streamOptimized,\n"
+	"vpc: fixed, dynamic, differencing read), vmdk (read: monolithicSparse, streamOptimized,\n"
 	"flat and split descriptors; written: streamOptimized, monolithicSparse),\n"
 	"vhdx (read: fixed and dynamic; written: dynamic).\n\n"
 	"Options:\n"

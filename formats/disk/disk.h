@@ -88,6 +88,17 @@ int ep_disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out,
 /* The first run of data at or after from in a plain file of size bytes (SEEK_DATA/SEEK_HOLE). */
 int ep_file_next_extent(int fd, uint64_t from, uint64_t size, struct ep_extent *out, const char *path,
 			struct ep_error *err);
+/* A parent image (backing file, differencing parent), with its last extent cached
+ * so that a sequential scan asks it once per extent. */
+struct ep_parent {
+	struct ep_disk *disk;
+	uint64_t from;
+	struct ep_extent ext;
+	bool valid, found;
+};
+/* Whether the parent holds data at off; *len bytes (at most max) share that answer. */
+int ep_parent_classify(struct ep_parent *p, uint64_t off, uint64_t max, bool *data, uint64_t *len,
+		       struct ep_error *err);
 /* Stubs for the ops a reader or a writer does not have. */
 int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err);
 int ep_disk_no_extents(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);

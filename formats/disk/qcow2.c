@@ -41,11 +41,7 @@ struct qcow2 {
 	uint8_t *zin, *zout;  /* a compressed cluster and its content */
 	uint64_t zout_desc;   /* the descriptor zout holds, 0 when none */
 	ZSTD_DCtx *zstd;
-	struct ep_disk *backing;
-	/* the backing's first data extent at or after bq_from (bq_found false: none) */
-	uint64_t bq_from;
-	struct ep_extent bq_ext;
-	bool bq_valid, bq_found;
+	struct ep_parent backing;
 };
 
 static int qcow2_probe(const uint8_t *head, size_t len)
@@ -67,24 +63,6 @@ static int load_l2(struct qcow2 *q, uint64_t host, struct ep_error *err)
 	if (!rc)
 		q->l2_host = host;
 	return rc;
-}
-
-/* The backing file's first data extent at or after off, cached for sequential scans. */
-static int backing_extent(struct qcow2 *q, uint64_t off, bool *found, struct ep_extent *ext, struct ep_error *err)
-{
-	bool reuse = q->bq_valid && q->bq_from <= off &&
-		     (!q->bq_found || off < q->bq_ext.off + q->bq_ext.len);
-	if (!reuse) {
-		int rc = ep_disk_next_extent(q->backing, off, &q->bq_ext, err);
-		if (rc < 0)
-			return rc;
-		q->bq_valid = true;
-		q->bq_found = rc == 1;
-		q->bq_from = off;
-	}
-	*found = q->bq_found;
-	*ext = q->bq_ext;
-	return 0;
 }
 
 /*
@@ -143,19 +121,13 @@ static int unit_at(struct qcow2 *q, uint64_t off, enum unit_kind *kind, uint64_t
 	}
 	if (*len > left)
 		*len = left;
-	if (*kind == U_HOLE && q->backing) {
-		bool found;
-		struct ep_extent ext;
-		int rc = backing_extent(q, off, &found, &ext, err);
+	if (*kind == U_HOLE && q->backing.disk) {
+		bool data;
+		int rc = ep_parent_classify(&q->backing, off, *len, &data, len, err);
 		if (rc)
 			return rc;
-		if (found && ext.off <= off) {
+		if (data)
 			*kind = U_BACKING;
-			if (ext.off + ext.len - off < *len)
-				*len = ext.off + ext.len - off;
-		} else if (found && ext.off - off < *len) {
-			*len = ext.off - off;
-		}
 	}
 	return 0;
 }
@@ -243,7 +215,7 @@ static int qcow2_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, st
 				memcpy(p, q->zout + (off & (q->cluster_size - 1)), (size_t)n);
 			break;
 		case U_BACKING:
-			rc = ep_disk_read_clipped(q->backing, p, (size_t)n, off, err);
+			rc = ep_disk_read_clipped(q->backing.disk, p, (size_t)n, off, err);
 			break;
 		default:
 			memset(p, 0, (size_t)n);
@@ -261,8 +233,8 @@ static int qcow2_close(struct ep_disk *d, struct ep_error *err)
 {
 	struct qcow2 *q = (struct qcow2 *)d;
 	int rc = 0;
-	if (q->backing)
-		rc = ep_disk_close(q->backing, err);
+	if (q->backing.disk)
+		rc = ep_disk_close(q->backing.disk, err);
 	if (q->fd >= 0)
 		close(q->fd);
 	ZSTD_freeDCtx(q->zstd);
@@ -394,7 +366,7 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, const struct ep_disk_
 		return rc;
 	if (*format && !ep_disk_format_find(format))
 		return bad(q, err, "unknown backing format '%s'", format);
-	if ((rc = ep_disk_open_ref(&q->backing, q->path, name, *format ? format : NULL, opts, err)))
+	if ((rc = ep_disk_open_ref(&q->backing.disk, q->path, name, *format ? format : NULL, opts, err)))
 		return rc;
 	return 0;
 }

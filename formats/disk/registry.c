@@ -138,6 +138,26 @@ int ep_disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out,
 	return rc;
 }
 
+int ep_parent_classify(struct ep_parent *p, uint64_t off, uint64_t max, bool *data, uint64_t *len,
+		       struct ep_error *err)
+{
+	if (!(p->valid && p->from <= off && (!p->found || off < p->ext.off + p->ext.len))) {
+		int rc = ep_disk_next_extent(p->disk, off, &p->ext, err);
+		if (rc < 0)
+			return rc;
+		p->valid = true;
+		p->found = rc == 1;
+		p->from = off;
+	}
+	*data = p->found && p->ext.off <= off;
+	*len = max;
+	if (*data && p->ext.off + p->ext.len - off < max)
+		*len = p->ext.off + p->ext.len - off;
+	else if (!*data && p->found && p->ext.off - off < max)
+		*len = p->ext.off - off;
+	return 0;
+}
+
 int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
 	(void)buf;

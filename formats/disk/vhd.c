@@ -1,8 +1,9 @@
 /*
  * VHD (Virtual PC / Hyper-V, qemu's "vpc"): fixed and dynamic images, read and
- * written. All fields are big-endian; the footer's checksum is the one's
- * complement of its byte sum. Dynamic images map 2 MiB blocks through a BAT;
- * each block is a sector bitmap followed by its data.
+ * written, and differencing images read through their parent. All fields are
+ * big-endian; the footer's checksum is the one's complement of its byte sum.
+ * Dynamic images map 2 MiB blocks through a BAT; each block is a sector bitmap
+ * (in a differencing image: which sectors the child holds) and its data.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,9 @@ struct vhd {
 	uint32_t *bat;                    /* dynamic: sector offsets of blocks, host order */
 	uint32_t bat_entries;
 	uint64_t bat_offset;
+	struct ep_parent parent;  /* differencing images */
+	uint8_t *bitmap;          /* the cached sector bitmap of bitmap_block */
+	uint64_t bitmap_block;
 	/* writer state */
 	uint8_t footer[FOOTER];
 	uint64_t next_block; /* where the next new block goes */
@@ -67,33 +71,67 @@ static uint64_t block_of(const struct vhd *v, uint64_t off)
 	return off / v->block_size;
 }
 
-/* The file offset of guest offset off, or 0 where the dynamic image has no block. */
-static int map(struct vhd *v, uint64_t off, uint64_t *host, struct ep_error *err)
+enum source { FROM_NOWHERE, FROM_FILE, FROM_PARENT };
+
+static int load_bitmap(struct vhd *v, uint64_t block, uint64_t at, struct ep_error *err)
 {
+	if (v->bitmap_block == block)
+		return 0;
+	v->bitmap_block = UINT64_MAX;
+	int rc = ep_pread_full(v->fd, v->bitmap, v->bitmap_size, at, v->path, err);
+	if (!rc)
+		v->bitmap_block = block;
+	return rc;
+}
+
+/* Where the bytes at off come from, for how long (within its block), and their file offset. */
+static int source_at(struct vhd *v, uint64_t off, enum source *src, uint64_t *host, uint64_t *len,
+		     struct ep_error *err)
+{
+	uint64_t in = off % v->block_size;
+	*len = v->block_size - in;
+	if (*len > v->disk.virtual_size - off)
+		*len = v->disk.virtual_size - off;
 	if (!v->dynamic) {
+		*src = FROM_FILE;
 		*host = off;
 		return 0;
 	}
-	uint32_t entry = v->bat[block_of(v, off)];
+	uint64_t block = block_of(v, off);
+	uint32_t entry = v->bat[block];
 	if (entry == BAT_UNUSED) {
-		*host = 0;
+		*src = v->parent.disk ? FROM_PARENT : FROM_NOWHERE;
 		return 0;
 	}
-	uint64_t start = (uint64_t)entry * 512 + v->bitmap_size;
-	if (start + v->block_size > v->file_size + v->block_size || start < DYN_HEADER)
-		return ep_fail(err, EP_EINPUT, "vhd: BAT entry %llu of '%s' points outside the file",
-			       (unsigned long long)block_of(v, off), v->path);
-	*host = start + off % v->block_size;
+	*src = FROM_FILE;
+	*host = (uint64_t)entry * 512 + v->bitmap_size + in;
+	if (!v->parent.disk)
+		return 0;
+	/* a differencing block holds only the sectors its bitmap marks; the rest is the parent's */
+	int rc = load_bitmap(v, block, (uint64_t)entry * 512, err);
+	if (rc)
+		return rc;
+	uint64_t sector = in / 512, sectors = v->block_size / 512, run = sector;
+	bool mine = v->bitmap[sector / 8] >> (7 - sector % 8) & 1;
+	while (run < sectors && (bool)(v->bitmap[run / 8] >> (7 - run % 8) & 1) == mine)
+		run++;
+	if (!mine)
+		*src = FROM_PARENT;
+	if (run * 512 - in < *len)
+		*len = run * 512 - in;
 	return 0;
 }
 
 static int vhd_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err)
 {
 	struct vhd *v = (struct vhd *)d;
-	(void)err;
-	*data = v->bat[block_of(v, off)] != BAT_UNUSED;
-	*len = v->block_size - off % v->block_size;
-	return 0;
+	enum source src;
+	uint64_t host;
+	int rc = source_at(v, off, &src, &host, len, err);
+	*data = src == FROM_FILE;
+	if (!rc && src == FROM_PARENT)
+		rc = ep_parent_classify(&v->parent, off, *len, data, len, err);
+	return rc;
 }
 
 static int vhd_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
@@ -112,22 +150,24 @@ static int vhd_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, stru
 	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
 		return ep_fail(err, EP_EINPUT, "vhd: read past the end of '%s'", v->path);
 	while (len > 0) {
-		size_t n = v->block_size - off % v->block_size;
-		if (n > len)
-			n = len;
-		uint64_t host = 0;
-		int rc = map(v, off, &host, err);
+		enum source src;
+		uint64_t host = 0, n;
+		int rc = source_at(v, off, &src, &host, &n, err);
 		if (rc)
 			return rc;
-		if (host) {
-			if ((rc = ep_pread_or_zero(v->fd, p, n, host, v->file_size, v->path, err)))
-				return rc;
-		} else {
-			memset(p, 0, n);
-		}
+		if (n > len)
+			n = len;
+		if (src == FROM_FILE)
+			rc = ep_pread_or_zero(v->fd, p, (size_t)n, host, v->file_size, v->path, err);
+		else if (src == FROM_PARENT)
+			rc = ep_disk_read_clipped(v->parent.disk, p, (size_t)n, off, err);
+		else
+			memset(p, 0, (size_t)n);
+		if (rc)
+			return rc;
 		p += n;
 		off += n;
-		len -= n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
@@ -289,6 +329,9 @@ static int vhd_close(struct ep_disk *d, struct ep_error *err)
 {
 	struct vhd *v = (struct vhd *)d;
 	int rc = v->writable ? finish(v, err) : 0;
+	if (v->parent.disk)
+		ep_disk_close(v->parent.disk, NULL);
+	free(v->bitmap);
 	if (v->fd >= 0)
 		close(v->fd);
 	free(v->bat);
@@ -385,7 +428,78 @@ static uint64_t footer_size(const uint8_t *f)
 	return by_chs ? chs_size : ep_be64(f + 48);
 }
 
-static int open_dynamic(struct vhd *v, const uint8_t *footer, struct ep_error *err)
+/* A parent locator's path as UTF-8 with '/' separators: relative for W2ru, the base
+ * name for absolute ones (W2ku, MacX), which only make sense on the machine that wrote them. */
+static int locator_path(struct vhd *v, const uint8_t *entry, char *out, size_t cap, struct ep_error *err)
+{
+	uint32_t len = ep_be32(entry + 8);
+	uint64_t at = ep_be64(entry + 16);
+	uint8_t raw[1024];
+	if (len == 0 || len > sizeof raw || at > v->file_size || v->file_size - at < len)
+		return bad(v, err, "%s", "a parent locator lies outside the file");
+	int rc = ep_pread_full(v->fd, raw, len, at, v->path, err);
+	if (rc)
+		return rc;
+	size_t n = 0;
+	bool utf16 = memcmp(entry, "MacX", 4) != 0;
+	for (uint32_t i = 0; i < len && n + 4 < cap; i += utf16 ? 2 : 1) {
+		uint32_t c = utf16 ? (i + 1 < len ? ep_le16(raw + i) : 0) : raw[i];
+		if (c == 0)
+			break;
+		if (c >= 0xd800 && c < 0xe000)
+			return bad(v, err, "%s", "a parent locator holds a character outside the BMP");
+		if (c == '\\')
+			c = '/';
+		if (c < 0x80) {
+			out[n++] = (char)c;
+		} else if (c < 0x800) {
+			out[n++] = (char)(0xc0 | c >> 6);
+			out[n++] = (char)(0x80 | (c & 0x3f));
+		} else {
+			out[n++] = (char)(0xe0 | c >> 12);
+			out[n++] = (char)(0x80 | (c >> 6 & 0x3f));
+			out[n++] = (char)(0x80 | (c & 0x3f));
+		}
+	}
+	out[n] = '\0';
+	const char *rel = out;
+	if (!memcmp(entry, "W2ru", 4)) {
+		while (!strncmp(rel, "./", 2))
+			rel += 2;
+	} else {
+		const char *slash = strrchr(out, '/');
+		rel = slash ? slash + 1 : out;
+	}
+	memmove(out, rel, strlen(rel) + 1);
+	return *out ? 0 : bad(v, err, "%s", "a parent locator names no file");
+}
+
+static int open_parent(struct vhd *v, const uint8_t *h, const struct ep_disk_open_opts *opts, struct ep_error *err)
+{
+	static const char *const codes[] = { "W2ru", "W2ku", "MacX" };
+	int rc = bad(v, err, "%s", "the differencing image has no usable parent locator");
+	for (size_t c = 0; c < 3 && !v->parent.disk; c++)
+		for (int i = 0; i < 8 && !v->parent.disk; i++) {
+			const uint8_t *entry = h + 576 + 24 * i;
+			char path[2048];
+			if (memcmp(entry, codes[c], 4) != 0)
+				continue;
+			if ((rc = locator_path(v, entry, path, sizeof path, err)))
+				return rc;
+			rc = ep_disk_open_ref(&v->parent.disk, v->path, path, NULL, opts, err);
+		}
+	if (rc)
+		return rc;
+	if (v->parent.disk->virtual_size != v->disk.virtual_size)
+		return bad(v, err, "the parent's size %llu differs from the child's",
+			   (unsigned long long)v->parent.disk->virtual_size);
+	if (!(v->bitmap = malloc(v->bitmap_size)))
+		return ep_oom(err);
+	return 0;
+}
+
+static int open_dynamic(struct vhd *v, const uint8_t *footer, const struct ep_disk_open_opts *opts,
+			struct ep_error *err)
 {
 	uint64_t hoff = ep_be64(footer + 16);
 	uint8_t h[DYN_HEADER];
@@ -420,13 +534,13 @@ static int open_dynamic(struct vhd *v, const uint8_t *footer, struct ep_error *e
 		v->bat[i] = e;
 	}
 	v->dynamic = true;
-	return 0;
+	v->bitmap_block = UINT64_MAX;
+	return ep_be32(footer + 60) == TYPE_DIFF ? open_parent(v, h, opts, err) : 0;
 }
 
 static int vhd_open(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
 		    struct ep_error *err)
 {
-	(void)opts;
 	struct vhd *v = vhd_new(path);
 	if (!v)
 		return ep_oom(err);
@@ -456,10 +570,8 @@ static int vhd_open(struct ep_disk **out, const char *path, const struct ep_disk
 			if (v->disk.virtual_size > v->file_size - FOOTER)
 				rc = bad(v, err, "the fixed disk's size %llu is larger than the file",
 					 (unsigned long long)v->disk.virtual_size);
-		} else if (type == TYPE_DYNAMIC) {
-			rc = open_dynamic(v, f, err);
-		} else if (type == TYPE_DIFF) {
-			rc = bad(v, err, "%s", "differencing disks are not read yet (convert the chain with qemu-img first)");
+		} else if (type == TYPE_DYNAMIC || type == TYPE_DIFF) {
+			rc = open_dynamic(v, f, opts ? opts : &(struct ep_disk_open_opts){ 0 }, err);
 		} else {
 			rc = bad(v, err, "unknown disk type %u", type);
 		}

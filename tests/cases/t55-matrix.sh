@@ -91,7 +91,28 @@ refused "a footer checksum" sum.vhd "checksum"
 vpatch in-vhd-dynamic type.vhd -452 '>I' 9 fix
 refused "an unknown disk type" type.vhd "disk type 9"
 vpatch in-vhd-dynamic diff.vhd -452 '>I' 4 fix
-refused "a differencing disk" diff.vhd "differencing"
+refused "a differencing disk without a parent locator" diff.vhd "no usable parent locator"
+
+# differencing VHDs (qemu-img can't write them; tests/tools/vhd_diff.py makes one and the expected content)
+mkdir -p vd/sub
+truncate -s 20M vd/p.raw vd/c.raw
+head -c 6000000 /dev/urandom | dd of=vd/p.raw bs=1M seek=1 conv=notrunc status=none
+head -c 3000000 /dev/urandom | dd of=vd/c.raw bs=1M seek=2 conv=notrunc status=none
+qemu-img convert -f raw -O vpc -o force_size=on vd/p.raw vd/parent.vhd
+qemu-img convert -f raw -O vpc -o force_size=on vd/c.raw vd/child.vhd
+python3 "$HERE/tools/vhd_diff.py" vd/parent.vhd vd/p.raw vd/child.vhd vd/c.raw vd/diff.vhd vd/expected.raw
+expect_exit 0 "a differencing VHD reads through its parent" "$ENVPACK" convert -q -f vhd -O raw vd/diff.vhd vd/out.raw
+check "it reads as the VHD rules say: child sectors by the bitmap, the rest from the parent" cmp vd/out.raw vd/expected.raw
+check "and the test is not vacuous: the result differs from both inputs" sh -c "! cmp -s vd/expected.raw vd/p.raw && ! cmp -s vd/expected.raw vd/c.raw"
+expect_exit 0 "a differencing VHD packs and restores" "$ENVPACK" pack -q -o vd/d.envpack disk:vd/diff.vhd
+"$ENVPACK" restore -q --insecure-skip-verify vd/d.envpack --to dir:vd/r
+check "the restored differencing disk is flattened exactly" cmp vd/r/diff.raw vd/expected.raw
+python3 "$HERE/tools/vhd_diff.py" vd/diff.vhd vd/expected.raw vd/child.vhd vd/c.raw vd/loop.vhd vd/ignored.raw
+python3 "$HERE/tools/vhd_diff.py" vd/loop.vhd vd/expected.raw vd/child.vhd vd/c.raw vd/loop.vhd vd/ignored.raw
+refused "a differencing VHD whose parent is itself" vd/loop.vhd "loops"
+cp vd/diff.vhd vd/sub/diff.vhd
+refused "a differencing VHD whose parent is missing" vd/sub/diff.vhd "parent.vhd"
+
 bat=$(python3 -c 'import struct; d=open("in-vhd-dynamic","rb").read(); print(struct.unpack_from(">Q", d, 512+16)[0])')
 vpatch in-vhd-dynamic bat.vhd "$bat" '>I' 0x7fffffff
 refused "a BAT entry outside the file" bat.vhd "BAT entry 0"
