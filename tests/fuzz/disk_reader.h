@@ -16,9 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[64], path[96];
+	static char dir[4096], path[4200];
 	if (!dir[0]) {
-		snprintf(dir, sizeof dir, "/tmp/envpack-fuzz-" FUZZ_FORMAT ".XXXXXX");
+		const char *tmp = getenv("TMPDIR"); /* tests/fuzz/run.sh gives each run its own */
+		snprintf(dir, sizeof dir, "%s/envpack-fuzz-" FUZZ_FORMAT ".XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(dir))
 			abort();
 		snprintf(path, sizeof path, "%s/image." FUZZ_FORMAT, dir);

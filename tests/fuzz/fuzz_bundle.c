@@ -14,8 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/envpack-fuzz-%d.envpack", (int)getpid());
+	char path[4200];
+	const char *tmp = getenv("TMPDIR"); /* tests/fuzz/run.sh gives each run its own */
+	snprintf(path, sizeof path, "%s/envpack-fuzz-%d.envpack", tmp && *tmp ? tmp : "/tmp", (int)getpid());
 	FILE *f = fopen(path, "wb");
 	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
 		abort();

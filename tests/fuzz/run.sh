@@ -51,7 +51,7 @@ for target in bundle manifest qcow2 vhd vmdk vhdx; do
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
 	if [ -d "$regress" ] && ls "$regress"/* >/dev/null 2>&1; then
-		if build/fuzz/fuzz_$target -runs=0 "$regress"/* >"$w/replay.log" 2>&1; then
+		if TMPDIR="$w" build/fuzz/fuzz_$target -runs=0 "$regress"/* >"$w/replay.log" 2>&1; then
 			echo "ok   - fuzz_$target replays its regression inputs"
 			passed=$((passed + 1))
 		else
@@ -59,7 +59,7 @@ for target in bundle manifest qcow2 vhd vmdk vhdx; do
 			failed=$((failed + 1))
 		fi
 	fi
-	if build/fuzz/fuzz_$target -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=$([ $target = vhdx ] && echo 4194304 || echo 131072) \
+	if TMPDIR="$w" build/fuzz/fuzz_$target -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=$([ $target = vhdx ] && echo 4194304 || echo 131072) \
 		-artifact_prefix="$w/" "$corpus" "$seeds/$target" >"$w/fuzz.log" 2>&1; then
 		echo "ok   - fuzz_$target ran ${seconds}s: $(grep -o 'cov: [0-9]*' "$w/fuzz.log" | tail -n 1)"
 		passed=$((passed + 1))
@@ -70,5 +70,4 @@ for target in bundle manifest qcow2 vhd vmdk vhdx; do
 	fi
 done
 
-rm -rf /tmp/envpack-fuzz-*
 echo "RESULT $passed $failed"
