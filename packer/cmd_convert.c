@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -113,9 +115,10 @@ int cmd_convert(int argc, char **argv)
 	}
 	cli_bar_finish(&bar);
 	ep_disk_close(src, NULL);
-	if (!rc && link(tmp, out) != 0) /* link, unlike rename, never replaces OUT */
-		rc = ep_fail_errno(&err, EP_ERUNTIME, "cannot create '%s'", out);
-	unlink(tmp);
+	if (!rc && renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) != 0)
+		rc = ep_fail_errno(&err, errno == EEXIST ? EP_EINPUT : EP_ERUNTIME, "cannot create '%s'", out);
+	if (rc)
+		unlink(tmp);
 	free(tmp);
 	return rc ? cli_fail(&err) : 0;
 }
