@@ -73,6 +73,23 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 			printf("  disk  %-16s %s from %s: virtual %s, allocated %s in %zu extents, stored %s (ratio %.2f)\n",
 			       c->name, c->format, c->source ? c->source : "?", h1, h2, c->nextents, h3,
 			       ratio(s->data, s->stored));
+		} else if (c->type == EP_COMP_IMAGE) {
+			printf("  image %-16s from %s: %zu images, %zu blobs, %s, stored %s (ratio %.2f)\n", c->name,
+			       c->source ? c->source : "?", c->nimages, s->files > 2 ? s->files - 2 : 0, h2, h3,
+			       ratio(s->data, s->stored));
+			for (size_t k = 0; k < c->nimages; k++) {
+				json_t *d = json_loads(c->images[k], 0, NULL);
+				json_t *platform = json_object_get(d, "platform");
+				const char *tag = json_string_value(json_object_get(json_object_get(d, "annotations"),
+										    "org.opencontainers.image.ref.name"));
+				const char *os = json_string_value(json_object_get(platform, "os")),
+					   *arch = json_string_value(json_object_get(platform, "architecture"));
+				printf("        %-12s %s %s%s%s%s%s\n", tag ? tag : "(untagged)",
+				       json_string_value(json_object_get(d, "digest")),
+				       json_string_value(json_object_get(d, "mediaType")), os ? " " : "", os ? os : "",
+				       arch ? "/" : "", arch ? arch : "");
+				json_decref(d);
+			}
 		} else {
 			printf("  files %-16s from %s: %zu files, %zu directories, %zu symlinks, %s, stored %s (ratio %.2f)\n",
 			       c->name, c->source ? c->source : "?", s->files, s->dirs, s->symlinks, h2, h3,
@@ -91,7 +108,9 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 	json_t *comps = json_array();
 	for (size_t i = 0; i < m->ncomponents; i++) {
 		const struct ep_component *c = &m->components[i];
-		json_t *o = json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I}", "type", c->type == EP_COMP_DISK ? "disk" : "files",
+		static const char *const type_name[] = { [EP_COMP_DISK] = "disk", [EP_COMP_FILES] = "files",
+							  [EP_COMP_IMAGE] = "image" };
+		json_t *o = json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I}", "type", type_name[c->type],
 				      "name", c->name, "source", c->source, "data_bytes", (json_int_t)sizes[i].data,
 				      "stored_bytes", (json_int_t)sizes[i].stored, "chunks", (json_int_t)c->nchunks);
 		if (c->type == EP_COMP_DISK) {
@@ -99,6 +118,11 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 			json_object_set_new(o, "virtual_bytes", json_integer((json_int_t)c->virtual_size));
 			json_object_set_new(o, "allocated_bytes", json_integer((json_int_t)sizes[i].data));
 			json_object_set_new(o, "extents", json_integer((json_int_t)c->nextents));
+		} else if (c->type == EP_COMP_IMAGE) {
+			json_t *imgs = json_array();
+			for (size_t k = 0; k < c->nimages; k++)
+				json_array_append_new(imgs, json_loads(c->images[k], 0, NULL));
+			json_object_set_new(o, "images", imgs);
 		} else {
 			json_object_set_new(o, "files", json_integer((json_int_t)sizes[i].files));
 			json_object_set_new(o, "directories", json_integer((json_int_t)sizes[i].dirs));

@@ -21,6 +21,8 @@ static const char help[] =
 	"              bytes) or a block device; holes, zero clusters and all-zero runs\n"
 	"              are not stored, so a sparse 64 GiB image with 1 GiB of data packs\n"
 	"              like a 1 GiB file; qcow2 backing chains are flattened\n"
+	"  image:oci:DIR[:TAG]  a container image (or every image) of an OCI layout;\n"
+	"              each blob is checked against its digest and kept byte for byte\n"
 	"  iac:DIR     a file tree (Terraform, Kubernetes, ...): files with modes and\n"
 	"              mtimes, directories, symlinks that stay inside DIR\n\n"
 	"Options:\n"

@@ -44,8 +44,10 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 	struct plan_out *p = ctx;
 	uint64_t bytes = ep_component_data_size(c);
 	if (p->items) {
+		static const char *const type_name[] = { [EP_COMP_DISK] = "disk", [EP_COMP_FILES] = "files",
+							  [EP_COMP_IMAGE] = "image" };
 		json_array_append_new(p->items, json_pack("{s:s,s:s,s:s,s:I}", "component", c->name, "type",
-							  c->type == EP_COMP_DISK ? "disk" : "files", "destination", dest,
+							  type_name[c->type], "destination", dest,
 							  "data_bytes", (json_int_t)bytes));
 	} else if (!p->quiet) {
 		char h[32];
@@ -56,8 +58,8 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 			printf("%s disk %s -> %s (virtual %s, data %s)\n", p->dry_run ? "would restore" : "restore", c->name,
 			       dest, v, h);
 		} else {
-			printf("%s files %s -> %s (%zu entries, %s)\n", p->dry_run ? "would restore" : "restore", c->name,
-			       dest, c->nfiles, h);
+			printf("%s %s %s -> %s (%zu entries, %s)\n", p->dry_run ? "would restore" : "restore",
+			       c->type == EP_COMP_IMAGE ? "image" : "files", c->name, dest, c->nfiles, h);
 		}
 	}
 }

@@ -1,5 +1,6 @@
 #include "pack.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 #include "formats/disk/disk.h"
+#include "formats/image/oci.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
 
@@ -275,17 +277,15 @@ static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, str
 	return rc;
 }
 
-static int pack_file(struct packer *pk, const struct ep_tree *t, const struct ep_tree_entry *e,
-		     struct ep_error *err)
+/* Chunks everything fd reads until its end into the current record; closes fd. */
+static int pack_fd(struct packer *pk, int fd, const char *root, const char *path, struct ep_error *err)
 {
-	int fd, rc = ep_tree_open(t, e, &fd, err);
-	if (rc)
-		return rc;
+	int rc;
 	for (;;) {
 		make_room(pk, READ_SIZE);
 		ssize_t n = read(fd, pk->buf + pk->end, READ_SIZE);
 		if (n < 0) {
-			rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s/%s'", t->root, e->path);
+			rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s/%s'", root, path);
 			break;
 		}
 		pk->end += (size_t)n;
@@ -293,6 +293,69 @@ static int pack_file(struct packer *pk, const struct ep_tree *t, const struct ep
 			break;
 	}
 	close(fd);
+	return rc;
+}
+
+static int pack_file(struct packer *pk, const struct ep_tree *t, const struct ep_tree_entry *e,
+		     struct ep_error *err)
+{
+	int fd, rc = ep_tree_open(t, e, &fd, err);
+	return rc ? rc : pack_fd(pk, fd, t->root, e->path, err);
+}
+
+/* Chunks a small file made in memory (len < the buffer) into the current record. */
+static int pack_bytes(struct packer *pk, const void *data, size_t len, struct ep_error *err)
+{
+	make_room(pk, len);
+	memcpy(pk->buf + pk->end, data, len);
+	pk->end += len;
+	return cut(pk, true, err);
+}
+
+/* An OCI image becomes an image component: the layout as a file tree holding only the
+ * chosen images' blobs, byte for byte, with an index.json naming just those images. */
+static int pack_image(struct packer *pk, const struct ep_oci_image *img, struct ep_error *err)
+{
+	struct ep_component *c;
+	int rc = add_component(pk, EP_COMP_IMAGE, img->dir, &c, err);
+	int64_t t = pk->opt->created;
+	for (size_t i = 0; !rc && i < img->ndescriptors; i++)
+		rc = ep_component_add_image(c, img->descriptors[i], err);
+	if (!rc && !(rc = ep_component_add_file(c, "blobs", EP_FILE_DIR, 0755, t, NULL, err)))
+		rc = ep_component_add_file(c, "blobs/sha256", EP_FILE_DIR, 0755, t, NULL, err);
+	for (size_t i = 0; !rc && i < img->nblobs; i++) {
+		char path[96];
+		snprintf(path, sizeof path, "blobs/sha256/%s", img->blobs[i].hex);
+		if ((rc = ep_component_add_file(c, path, EP_FILE_REG, 0644, t, NULL, err)))
+			break;
+		pk->record = c->nfiles - 1;
+		int fd = openat(img->dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		rc = fd < 0 ? ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s/%s'", img->dir, path)
+			    : pack_fd(pk, fd, img->dir, path, err);
+	}
+	char *index = NULL;
+	size_t len = 0;
+	FILE *f = rc ? NULL : open_memstream(&index, &len);
+	if (!rc && !f)
+		rc = ep_oom(err);
+	if (f) {
+		fputs("{\"schemaVersion\":2,\"manifests\":[", f);
+		for (size_t i = 0; i < img->ndescriptors; i++)
+			fprintf(f, "%s%s", i ? "," : "", img->descriptors[i]);
+		fputs("]}\n", f);
+		fclose(f);
+	}
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}\n";
+	if (!rc && !(rc = ep_component_add_file(c, "index.json", EP_FILE_REG, 0644, t, NULL, err))) {
+		pk->record = c->nfiles - 1;
+		rc = len < BUF_CAP - EP_CDC_MAX ? pack_bytes(pk, index, len, err)
+						: ep_fail(err, EP_EINPUT, "oci: the index of '%s' is too large", img->dir);
+	}
+	if (!rc && !(rc = ep_component_add_file(c, "oci-layout", EP_FILE_REG, 0644, t, NULL, err))) {
+		pk->record = c->nfiles - 1;
+		rc = pack_bytes(pk, layout, sizeof layout - 1, err);
+	}
+	free(index);
 	return rc;
 }
 
@@ -316,16 +379,29 @@ static int pack_tree(struct packer *pk, const struct ep_tree *t, struct ep_error
 struct opened {
 	struct ep_disk *disk;
 	struct ep_tree *tree;
+	struct ep_oci_image *image;
 };
 
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
 {
 	if (!strncmp(spec, "disk:", 5) && spec[5])
-		*out = (struct ep_source){ EP_SOURCE_DISK, spec + 5, NULL };
+		*out = (struct ep_source){ .kind = EP_SOURCE_DISK, .path = spec + 5 };
 	else if (!strncmp(spec, "iac:", 4) && spec[4])
-		*out = (struct ep_source){ EP_SOURCE_IAC, spec + 4, NULL };
-	else
-		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH or iac:DIR", spec);
+		*out = (struct ep_source){ .kind = EP_SOURCE_IAC, .path = spec + 4 };
+	else if (!strncmp(spec, "image:oci:", 10) && spec[10]) {
+		/* a tag follows the last ':' unless what follows it is a path */
+		*out = (struct ep_source){ .kind = EP_SOURCE_OCI };
+		const char *colon = strrchr(spec + 10, ':');
+		size_t n = colon && !strchr(colon, '/') ? (size_t)(colon - spec - 10) : strlen(spec + 10);
+		if (n >= sizeof out->dir || (colon && strlen(colon + 1) >= sizeof out->ref))
+			return ep_fail(err, EP_EINPUT, "'%s': the path or tag is too long", spec);
+		memcpy(out->dir, spec + 10, n);
+		out->dir[n] = '\0';
+		if (colon && !strchr(colon, '/'))
+			snprintf(out->ref, sizeof out->ref, "%s", colon + 1);
+		out->path = out->dir;
+	} else
+		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR or image:oci:DIR[:TAG]", spec);
 	return 0;
 }
 
@@ -346,6 +422,11 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 				pk->total += ext.len;
 			if (rc < 0)
 				return rc;
+		} else if (src[i].kind == EP_SOURCE_OCI) {
+			if ((rc = ep_oci_collect(src[i].dir, *src[i].ref ? src[i].ref : NULL, &o[i].image, err)))
+				return rc;
+			for (size_t k = 0; k < o[i].image->nblobs; k++)
+				pk->total += o[i].image->blobs[k].size;
 		} else {
 			if ((rc = ep_tree_scan(src[i].path, pk->opt->warn, pk->opt->warn_ctx, &o[i].tree, err)))
 				return rc;
@@ -403,8 +484,9 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	if (!rc)
 		rc = ep_bundle_writer_open(&pk.writer, opt->output, opt->created, err);
 	for (size_t i = 0; !rc && i < nsources; i++)
-		rc = opened[i].disk ? pack_disk(&pk, opened[i].disk, sources[i].path, err)
-				    : pack_tree(&pk, opened[i].tree, err);
+		rc = opened[i].disk    ? pack_disk(&pk, opened[i].disk, sources[i].path, err)
+		     : opened[i].image ? pack_image(&pk, opened[i].image, err)
+					: pack_tree(&pk, opened[i].tree, err);
 	if (!rc)
 		rc = finish(&pk, err);
 	ep_pool_free(pk.pool); /* joins the workers before anything they read goes away */
@@ -420,6 +502,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		if (opened[i].disk)
 			ep_disk_close(opened[i].disk, NULL);
 		ep_tree_free(opened[i].tree);
+		ep_oci_free(opened[i].image);
 	}
 	free(opened);
 	ep_manifest_free(pk.manifest);

@@ -11,12 +11,14 @@
 #include "formats/iac/tree.h"
 #include "verify/keys.h"
 
-enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC };
+enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI };
 
 struct ep_source {
 	enum ep_source_kind kind;
 	const char *path;
 	const char *format; /* disks: NULL to probe */
+	char ref[256];      /* OCI layouts: the tag to take, "" for every image */
+	char dir[4096];     /* OCI layouts: the layout directory */
 };
 
 struct ep_pack_options {
@@ -42,7 +44,7 @@ struct ep_pack_stats {
 	uint64_t bundle_bytes;
 };
 
-/* Parses "disk:PATH" or "iac:DIR". */
+/* Parses "disk:PATH", "iac:DIR" or "image:oci:DIR[:TAG]". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);

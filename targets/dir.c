@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "formats/disk/disk.h"
 #include "target.h"
 
@@ -175,21 +177,44 @@ static int open_parent(int rootfd, const char *path, const char **leaf, struct e
 	return fd;
 }
 
-static int write_file(int dirfd, const char *leaf, const struct ep_file_rec *f, struct ep_chunk_stream *s,
-		      struct ep_error *err)
+/* In an image, a blob must hash to its name: the digests a registry or runtime
+ * checks are the ones the source had. NULL when f is not a blob. */
+static const char *blob_digest(const struct ep_component *c, const struct ep_file_rec *f)
+{
+	static const char prefix[] = "blobs/sha256/";
+	if (c->type != EP_COMP_IMAGE || strncmp(f->path, prefix, sizeof prefix - 1) != 0)
+		return NULL;
+	return f->path + sizeof prefix - 1;
+}
+
+static int write_file(int dirfd, const char *leaf, const struct ep_component *c, const struct ep_file_rec *f,
+		      struct ep_chunk_stream *s, struct ep_error *err)
 {
 	int fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", f->path);
-	int rc = 0;
+	const char *digest = blob_digest(c, f);
+	EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;
+	int rc = digest && (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) ? ep_oom(err) : 0;
 	uint64_t off = 0;
 	for (size_t k = 0; !rc && k < f->count; k++) {
 		const uint8_t *data;
 		size_t len;
 		if (!(rc = pull(s, &data, &len, err)))
 			rc = ep_pwrite_full(fd, data, len, off, f->path, err);
+		if (!rc && md)
+			EVP_DigestUpdate(md, data, len);
 		off += len;
 	}
+	if (!rc && md) {
+		uint8_t raw[EP_DIGEST_LEN];
+		char hex[EP_DIGEST_HEX];
+		EVP_DigestFinal_ex(md, raw, NULL);
+		ep_hex(raw, EP_DIGEST_LEN, hex);
+		if (strcmp(hex, digest) != 0)
+			rc = ep_fail(err, EP_EINTEGRITY, "image blob '%s' hashes to %s, not to its name", f->path, hex);
+	}
+	EVP_MD_CTX_free(md);
 	struct timespec times[2] = { { 0, UTIME_OMIT }, { f->mtime, 0 } };
 	/* setuid and setgid bits are not restored */
 	if (!rc && (fchmod(fd, f->mode & 01777) != 0 || futimens(fd, times) != 0 || fsync(fd) != 0))
@@ -200,8 +225,8 @@ static int write_file(int dirfd, const char *leaf, const struct ep_file_rec *f, 
 
 enum pass { PASS_CONTENT, PASS_SYMLINKS, PASS_DIR_ATTRS };
 
-static int put_entry(int rootfd, const struct ep_file_rec *f, enum pass pass, struct ep_chunk_stream *s,
-		     struct ep_error *err)
+static int put_entry(int rootfd, const struct ep_component *c, const struct ep_file_rec *f, enum pass pass,
+		     struct ep_chunk_stream *s, struct ep_error *err)
 {
 	const char *leaf;
 	int dirfd = open_parent(rootfd, f->path, &leaf, err);
@@ -212,7 +237,7 @@ static int put_entry(int rootfd, const struct ep_file_rec *f, enum pass pass, st
 	if (pass == PASS_CONTENT && f->type == EP_FILE_DIR && mkdirat(dirfd, leaf, 0700) != 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create directory '%s'", f->path);
 	else if (pass == PASS_CONTENT && f->type == EP_FILE_REG)
-		rc = write_file(dirfd, leaf, f, s, err);
+		rc = write_file(dirfd, leaf, c, f, s, err);
 	else if (pass == PASS_SYMLINKS && f->type == EP_FILE_SYMLINK &&
 		 (symlinkat(f->target, dirfd, leaf) != 0 || utimensat(dirfd, leaf, times, AT_SYMLINK_NOFOLLOW) != 0))
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create symlink '%s'", f->path);
@@ -240,11 +265,11 @@ static int dir_put_files(struct ep_target *base, const struct ep_component *c, s
 	/* content first, symlinks once nothing else is written, and directory modes last
 	 * (deepest first) so a read-only directory can still be filled */
 	for (size_t i = 0; !rc && i < c->nfiles; i++)
-		rc = put_entry(rootfd, &c->files[i], PASS_CONTENT, s, err);
+		rc = put_entry(rootfd, c, &c->files[i], PASS_CONTENT, s, err);
 	for (size_t i = 0; !rc && i < c->nfiles; i++)
-		rc = put_entry(rootfd, &c->files[i], PASS_SYMLINKS, s, err);
+		rc = put_entry(rootfd, c, &c->files[i], PASS_SYMLINKS, s, err);
 	for (size_t i = c->nfiles; !rc && i-- > 0;)
-		rc = put_entry(rootfd, &c->files[i], PASS_DIR_ATTRS, s, err);
+		rc = put_entry(rootfd, c, &c->files[i], PASS_DIR_ATTRS, s, err);
 	close(rootfd);
 	return rc;
 }

@@ -42,6 +42,9 @@ static void component_release(struct ep_component *c)
 	}
 	free(c->files);
 	free(c->chunks);
+	for (size_t i = 0; i < c->nimages; i++)
+		free(c->images[i]);
+	free(c->images);
 }
 
 void ep_manifest_free(struct ep_manifest *m)
@@ -112,6 +115,17 @@ int ep_component_add_file(struct ep_component *c, const char *path, enum ep_file
 	return 0;
 }
 
+int ep_component_add_image(struct ep_component *c, const char *descriptor_json, struct ep_error *err)
+{
+	char *copy = strdup(descriptor_json);
+	if (!copy || !ep_grow((void **)&c->images, &c->cap_images, c->nimages + 1, sizeof *c->images)) {
+		free(copy);
+		return ep_oom(err);
+	}
+	c->images[c->nimages++] = copy;
+	return 0;
+}
+
 int ep_component_append(struct ep_component *c, size_t record, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
 			struct ep_error *err)
 {
@@ -162,7 +176,8 @@ static json_t *chunks_json(const struct ep_component *c, size_t first, size_t co
 
 static json_t *component_json(const struct ep_component *c)
 {
-	json_t *o = json_pack("{s:s,s:s}", "type", c->type == EP_COMP_DISK ? "disk" : "files", "name", c->name);
+	static const char *const type_name[] = { [EP_COMP_DISK] = "disk", [EP_COMP_FILES] = "files", [EP_COMP_IMAGE] = "image" };
+	json_t *o = json_pack("{s:s,s:s}", "type", type_name[c->type], "name", c->name);
 	if (!o)
 		return NULL;
 	bool ok = true;
@@ -180,6 +195,12 @@ static json_t *component_json(const struct ep_component *c)
 								     chunks_json(c, e->first, e->count)));
 		}
 	} else {
+		if (c->type == EP_COMP_IMAGE) {
+			json_t *imgs = json_array();
+			ok &= !json_object_set_new(o, "images", imgs);
+			for (size_t i = 0; ok && i < c->nimages; i++)
+				ok &= !json_array_append_new(imgs, json_loads(c->images[i], 0, NULL));
+		}
 		json_t *ents = json_array();
 		ok &= !json_object_set_new(o, "entries", ents);
 		for (size_t i = 0; ok && i < c->nfiles; i++) {
@@ -396,6 +417,30 @@ static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 	return rc;
 }
 
+/* Image descriptors: each names a blob by sha256 digest and says its size and media type. */
+static int parse_images(struct parser *p, json_t *o, struct ep_component *c)
+{
+	json_t *imgs = json_object_get(o, "images"), *d;
+	size_t i;
+	if (!json_is_array(imgs) || json_array_size(imgs) == 0)
+		return bad(p, "image '%s' has no image descriptors", c->name);
+	json_array_foreach(imgs, i, d)
+	{
+		const char *digest = json_string_value(json_object_get(d, "digest"));
+		uint8_t raw[EP_DIGEST_LEN];
+		json_t *size = json_object_get(d, "size");
+		if (!json_string_value(json_object_get(d, "mediaType")) || !digest || strncmp(digest, "sha256:", 7) != 0 ||
+		    !ep_unhex(digest + 7, raw, EP_DIGEST_LEN) || !json_is_integer(size) || json_integer_value(size) < 0)
+			return bad(p, "an image descriptor of '%s' is malformed", c->name);
+		char *s = json_dumps(d, JSON_COMPACT);
+		int rc = s ? ep_component_add_image(c, s, p->err) : ep_oom(p->err);
+		free(s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 {
 	const char *format = get_str(root, "format"), *name = get_str(root, "name"),
@@ -440,6 +485,8 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 			t = EP_COMP_DISK;
 		else if (type && !strcmp(type, "files"))
 			t = EP_COMP_FILES;
+		else if (type && !strcmp(type, "image"))
+			t = EP_COMP_IMAGE;
 		else {
 			rc = bad(p, "component '%s' has an unknown type", cname);
 			break;
@@ -450,6 +497,8 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 			break;
 		}
 		rc = t == EP_COMP_DISK ? parse_disk(p, o, c) : parse_files(p, o, c);
+		if (!rc && t == EP_COMP_IMAGE)
+			rc = parse_images(p, o, c);
 	}
 	ep_digestmap_free(names);
 	if (rc) {

@@ -16,7 +16,8 @@
 #define EP_BUNDLE_MANIFEST_MAX ((size_t)256 << 20)
 #define EP_BUNDLE_VIRTUAL_MAX ((uint64_t)1 << 60)
 
-enum ep_component_type { EP_COMP_DISK, EP_COMP_FILES };
+/* An image is a file tree holding an OCI image layout, plus the descriptors of its images. */
+enum ep_component_type { EP_COMP_DISK, EP_COMP_FILES, EP_COMP_IMAGE };
 enum ep_file_type { EP_FILE_REG, EP_FILE_DIR, EP_FILE_SYMLINK };
 
 struct ep_chunk_ref {
@@ -52,6 +53,8 @@ struct ep_component {
 	size_t nfiles, cap_files;
 	struct ep_chunk_ref *chunks;
 	size_t nchunks, cap_chunks;
+	char **images; /* image components: index.json descriptors, compact JSON */
+	size_t nimages, cap_images;
 };
 
 struct ep_manifest {
@@ -73,6 +76,7 @@ int ep_component_add_chunk(struct ep_component *c, const uint8_t digest[EP_DIGES
 int ep_component_add_extent(struct ep_component *c, uint64_t offset, struct ep_error *err);
 int ep_component_add_file(struct ep_component *c, const char *path, enum ep_file_type type, uint32_t mode,
 			  int64_t mtime, const char *target, struct ep_error *err);
+int ep_component_add_image(struct ep_component *c, const char *descriptor_json, struct ep_error *err);
 /* Appends a chunk to extent or file `record`; chunks of one record are contiguous. */
 int ep_component_append(struct ep_component *c, size_t record, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
 			struct ep_error *err);

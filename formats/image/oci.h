@@ -1,0 +1,30 @@
+/* OCI image layouts as a source: the blobs an image (or every image) of a
+ * layout needs, each checked against its digest, and the descriptors naming them. */
+#ifndef EP_OCI_H
+#define EP_OCI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/util.h"
+
+struct ep_oci_blob {
+	char hex[EP_DIGEST_HEX]; /* sha256 */
+	uint64_t size;
+};
+
+struct ep_oci_image {
+	int dirfd;              /* the layout, for reading blobs/sha256/<hex> */
+	char *dir;
+	char **descriptors;     /* the chosen index.json entries, compact JSON */
+	size_t ndescriptors;
+	struct ep_oci_blob *blobs; /* every blob they reach, once, in walk order */
+	size_t nblobs, cap_blobs, cap_descriptors;
+};
+
+/* Reads the layout at dir: the image tagged ref, or every image of its index when ref is NULL. */
+int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, struct ep_error *err);
+void ep_oci_free(struct ep_oci_image *img);
+
+#endif
