@@ -4,14 +4,7 @@
 # files in a 4 GiB sparse image, and its qcow2 copy). Each pair runs once to
 # warm the page cache, then RUNS times (default 3); the best time counts.
 # Target: ratio <= 1.0, lower where compression is involved (all cores).
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-SHARED=${SHARED:-$(cd "$here/../.." && pwd)/shared}
-ENVPACK=${ENVPACK:-$here/../envpack}
-RUNS=${RUNS:-3}
-B=${BENCH_DIR:-/tmp/envpack-bench}
-[ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-"$SHARED/bench/make-disk.sh" >/dev/null
+source "$(dirname "$0")/lib.sh"
 img=$B/img
 out=$B/convert
 rm -rf "$out"

@@ -6,14 +6,7 @@
 # page cache, then RUNS times (default 3); the best wall time counts. envpack also
 # chunks, hashes, deduplicates and signs; zstd only compresses (and reads the holes
 # as zeros). Target: envpack's time within 1.25x of zstd's.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-SHARED=${SHARED:-$(cd "$here/../.." && pwd)/shared}
-ENVPACK=${ENVPACK:-$here/../envpack}
-RUNS=${RUNS:-3}
-B=${BENCH_DIR:-/tmp/envpack-bench}
-[ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-"$SHARED/bench/make-disk.sh" >/dev/null
+source "$(dirname "$0")/lib.sh"
 disk=$B/img/disk.raw
 out=$B/out
 rm -rf "$out"
