@@ -74,8 +74,8 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 			       c->name, c->format, c->source ? c->source : "?", h1, h2, c->nextents, h3,
 			       ratio(s->data, s->stored));
 		} else if (c->type == EP_COMP_IMAGE) {
-			printf("  image %-16s from %s: %zu images, %zu blobs, %s, stored %s (ratio %.2f)\n", c->name,
-			       c->source ? c->source : "?", c->nimages, s->files > 2 ? s->files - 2 : 0, h2, h3,
+			printf("  image %-16s %s from %s: %zu images, %zu files, %s, stored %s (ratio %.2f)\n", c->name,
+			       c->format ? c->format : "oci", c->source ? c->source : "?", c->nimages, s->files, h2, h3,
 			       ratio(s->data, s->stored));
 			for (size_t k = 0; k < c->nimages; k++) {
 				json_t *d = json_loads(c->images[k], 0, NULL);

@@ -23,6 +23,8 @@ static const char help[] =
 	"              like a 1 GiB file; qcow2 backing chains are flattened\n"
 	"  image:oci:DIR[:TAG]  a container image (or every image) of an OCI layout;\n"
 	"              each blob is checked against its digest and kept byte for byte\n"
+	"  image:docker-archive:FILE  what docker save writes; configs and layers\n"
+	"              checked against their digests, every entry kept byte for byte\n"
 	"  iac:DIR     a file tree (Terraform, Kubernetes, ...): files with modes and\n"
 	"              mtimes, directories, symlinks that stay inside DIR\n\n"
 	"Options:\n"

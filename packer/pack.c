@@ -17,6 +17,7 @@
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 #include "formats/disk/disk.h"
+#include "formats/image/docker_archive.h"
 #include "formats/image/oci.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
@@ -319,6 +320,8 @@ static int pack_image(struct packer *pk, const struct ep_oci_image *img, struct 
 	struct ep_component *c;
 	int rc = add_component(pk, EP_COMP_IMAGE, img->dir, &c, err);
 	int64_t t = pk->opt->created;
+	if (!rc && !(c->format = strdup("oci")))
+		rc = ep_oom(err);
 	for (size_t i = 0; !rc && i < img->ndescriptors; i++)
 		rc = ep_component_add_image(c, img->descriptors[i], err);
 	if (!rc && !(rc = ep_component_add_file(c, "blobs", EP_FILE_DIR, 0755, t, NULL, err)))
@@ -374,12 +377,72 @@ static int pack_tree(struct packer *pk, const struct ep_tree *t, struct ep_error
 	return rc;
 }
 
+/* A docker-archive becomes an image component holding its entries as they are. */
+struct archive_pack {
+	struct packer *pk;
+	size_t *records; /* entry index -> file record */
+};
+
+static int archive_data(void *ctx, size_t index, const void *data, size_t len, struct ep_error *err)
+{
+	struct archive_pack *ap = ctx;
+	struct packer *pk = ap->pk;
+	pk->record = ap->records[index];
+	if (!data)
+		return cut(pk, true, err);
+	const uint8_t *p = data;
+	while (len > 0) {
+		size_t n = len < READ_SIZE ? len : READ_SIZE;
+		make_room(pk, n);
+		memcpy(pk->buf + pk->end, p, n);
+		pk->end += n;
+		p += n;
+		len -= n;
+		int rc = cut(pk, false, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int pack_archive(struct packer *pk, const struct ep_darchive *a, struct ep_error *err)
+{
+	struct ep_component *c;
+	int rc = add_component(pk, EP_COMP_IMAGE, a->path, &c, err);
+	size_t *records = calloc(a->nentries + 1, sizeof *records);
+	if (!rc && (!records || !(c->format = strdup("docker-archive"))))
+		rc = ep_oom(err);
+	for (size_t i = 0; !rc && i < a->ndescriptors; i++)
+		rc = ep_component_add_image(c, a->descriptors[i], err);
+	for (size_t i = 0; !rc && i < a->nentries; i++) {
+		const struct ep_darchive_entry *e = &a->entries[i];
+		/* parent directories first, each once: the manifest lists a directory before its content */
+		for (const char *slash = strchr(e->path, '/'); !rc && slash; slash = strchr(slash + 1, '/')) {
+			char dir[4097];
+			snprintf(dir, sizeof dir, "%.*s", (int)(slash - e->path), e->path);
+			bool known = false;
+			for (size_t k = 0; k < c->nfiles && !known; k++)
+				known = !strcmp(c->files[k].path, dir);
+			if (!known)
+				rc = ep_component_add_file(c, dir, EP_FILE_DIR, 0755, e->mtime, NULL, err);
+		}
+		if (!rc && !(rc = ep_component_add_file(c, e->path, e->type, e->mode, e->mtime, e->target, err)))
+			records[i] = c->nfiles - 1;
+	}
+	struct archive_pack ap = { pk, records };
+	if (!rc)
+		rc = ep_darchive_read(a, archive_data, &ap, err);
+	free(records);
+	return rc;
+}
+
 /* ---- the whole job ---- */
 
 struct opened {
 	struct ep_disk *disk;
 	struct ep_tree *tree;
 	struct ep_oci_image *image;
+	struct ep_darchive *archive;
 };
 
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
@@ -388,6 +451,8 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 		*out = (struct ep_source){ .kind = EP_SOURCE_DISK, .path = spec + 5 };
 	else if (!strncmp(spec, "iac:", 4) && spec[4])
 		*out = (struct ep_source){ .kind = EP_SOURCE_IAC, .path = spec + 4 };
+	else if (!strncmp(spec, "image:docker-archive:", 21) && spec[21])
+		*out = (struct ep_source){ .kind = EP_SOURCE_DOCKER_ARCHIVE, .path = spec + 21 };
 	else if (!strncmp(spec, "image:oci:", 10) && spec[10]) {
 		/* a tag follows the last ':' unless what follows it is a path */
 		*out = (struct ep_source){ .kind = EP_SOURCE_OCI };
@@ -401,7 +466,7 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 			snprintf(out->ref, sizeof out->ref, "%s", colon + 1);
 		out->path = out->dir;
 	} else
-		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR or image:oci:DIR[:TAG]", spec);
+		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG] or image:docker-archive:FILE", spec);
 	return 0;
 }
 
@@ -422,6 +487,11 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 				pk->total += ext.len;
 			if (rc < 0)
 				return rc;
+		} else if (src[i].kind == EP_SOURCE_DOCKER_ARCHIVE) {
+			if ((rc = ep_darchive_scan(src[i].path, &o[i].archive, err)))
+				return rc;
+			for (size_t k = 0; k < o[i].archive->nentries; k++)
+				pk->total += o[i].archive->entries[k].size;
 		} else if (src[i].kind == EP_SOURCE_OCI) {
 			if ((rc = ep_oci_collect(src[i].dir, *src[i].ref ? src[i].ref : NULL, &o[i].image, err)))
 				return rc;
@@ -486,6 +556,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	for (size_t i = 0; !rc && i < nsources; i++)
 		rc = opened[i].disk    ? pack_disk(&pk, opened[i].disk, sources[i].path, err)
 		     : opened[i].image ? pack_image(&pk, opened[i].image, err)
+		     : opened[i].archive ? pack_archive(&pk, opened[i].archive, err)
 					: pack_tree(&pk, opened[i].tree, err);
 	if (!rc)
 		rc = finish(&pk, err);
@@ -503,6 +574,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 			ep_disk_close(opened[i].disk, NULL);
 		ep_tree_free(opened[i].tree);
 		ep_oci_free(opened[i].image);
+		ep_darchive_free(opened[i].archive);
 	}
 	free(opened);
 	ep_manifest_free(pk.manifest);

@@ -11,7 +11,7 @@
 #include "formats/iac/tree.h"
 #include "verify/keys.h"
 
-enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI };
+enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE };
 
 struct ep_source {
 	enum ep_source_kind kind;
@@ -44,7 +44,7 @@ struct ep_pack_stats {
 	uint64_t bundle_bytes;
 };
 
-/* Parses "disk:PATH", "iac:DIR" or "image:oci:DIR[:TAG]". */
+/* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]" or "image:docker-archive:FILE". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);

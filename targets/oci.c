@@ -52,6 +52,9 @@ static int renamed(struct oci_target *t, const struct ep_component *c, struct ep
 {
 	if (c->type != EP_COMP_IMAGE)
 		return ep_fail(err, EP_EINPUT, "oci: takes container images only ('%s' is not one; use dir:)", c->name);
+	if (c->format && strcmp(c->format, "oci") != 0)
+		return ep_fail(err, EP_EINPUT, "oci: '%s' was packed from a %s; restore it with docker-archive: or dir:",
+			       c->name, c->format);
 	*copy = *c;
 	copy->name = t->name;
 	return 0;

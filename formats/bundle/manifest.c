@@ -196,6 +196,7 @@ static json_t *component_json(const struct ep_component *c)
 		}
 	} else {
 		if (c->type == EP_COMP_IMAGE) {
+			ok &= !json_object_set_new(o, "layout", json_string(c->format ? c->format : "oci"));
 			json_t *imgs = json_array();
 			ok &= !json_object_set_new(o, "images", imgs);
 			for (size_t i = 0; ok && i < c->nimages; i++)
@@ -422,6 +423,11 @@ static int parse_images(struct parser *p, json_t *o, struct ep_component *c)
 {
 	json_t *imgs = json_object_get(o, "images"), *d;
 	size_t i;
+	const char *layout = get_str(o, "layout");
+	if (!layout || (strcmp(layout, "oci") != 0 && strcmp(layout, "docker-archive") != 0))
+		return bad(p, "image '%s' has an unknown layout", c->name);
+	if (!(c->format = strdup(layout)))
+		return ep_oom(p->err);
 	if (!json_is_array(imgs) || json_array_size(imgs) == 0)
 		return bad(p, "image '%s' has no image descriptors", c->name);
 	json_array_foreach(imgs, i, d)

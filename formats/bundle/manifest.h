@@ -45,7 +45,7 @@ struct ep_component {
 	enum ep_component_type type;
 	char *name;   /* unique within the bundle, a safe file name */
 	char *source; /* the source's base name, for people */
-	char *format; /* source disk format ("raw") */
+	char *format; /* disks: the source format ("raw"); images: the layout ("oci", "docker-archive") */
 	uint64_t virtual_size;
 	struct ep_extent_rec *extents;
 	size_t nextents, cap_extents;

@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -47,7 +47,11 @@ qemu-img create -q -f vhdx -o log_size=1M,block_size=1M "$w/x.vhdx" 4M
 qemu-io -c "write -P 0x41 0 8k" -f vhdx "$w/x.vhdx" >/dev/null
 cp "$w/x.vhdx" "$seeds/vhdx/dynamic.vhdx"
 printf '%s' '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' >"$seeds/oci/index.json"
-for target in bundle manifest qcow2 vhd vmdk vhdx oci; do
+if command -v umoci >/dev/null && command -v skopeo >/dev/null; then
+	umoci init --layout "$w/l" >/dev/null && umoci new --image "$w/l:t" >/dev/null &&
+		skopeo copy -q "oci:$w/l:t" "docker-archive:$seeds/docker_archive/empty.tar:x/y:1" || true
+fi
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
