@@ -69,8 +69,11 @@ static int help(void)
 	size_t n;
 	const struct ep_target_ops *const *t = ep_target_list(&n);
 	fputs(help_head, stdout);
-	for (size_t i = 0; i < n; i++)
-		printf("  %s:PATH%*s%s\n", t[i]->scheme, (int)(12 - strlen(t[i]->scheme)), "", t[i]->summary);
+	for (size_t i = 0; i < n; i++) {
+		char uri[64];
+		snprintf(uri, sizeof uri, "%s:PATH", t[i]->scheme);
+		printf("  %-20s %s\n", uri, t[i]->summary);
+	}
 	fputs(help_tail, stdout);
 	return 0;
 }
