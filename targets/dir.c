@@ -347,7 +347,7 @@ static int dir_commit(struct ep_target *base, struct ep_error *err)
 
 const struct ep_target_ops ep_target_dir = {
 	.scheme = "dir",
-	.summary = "a directory: disks as NAME.raw (or --format qcow2), file trees as NAME/",
+	.summary = "a directory: disks as NAME.raw (or --format FMT), file trees and images as NAME/",
 	.open = dir_open,
 	.plan = dir_plan,
 	.put_disk = dir_put_disk,
