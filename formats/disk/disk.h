@@ -99,6 +99,12 @@ struct ep_parent {
 /* Whether the parent holds data at off; *len bytes (at most max) share that answer. */
 int ep_parent_classify(struct ep_parent *p, uint64_t off, uint64_t max, bool *data, uint64_t *len,
 		       struct ep_error *err);
+/* Reads the bytes at off into p, at most max of them, setting *n to how many (> 0). */
+typedef int (*ep_read_span_fn)(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, uint64_t *n,
+			       struct ep_error *err);
+/* A read built on read_span: the bounds checked once, then span after span. */
+int ep_disk_read_spans(struct ep_disk *d, void *buf, size_t len, uint64_t off, ep_read_span_fn read_span,
+		       struct ep_error *err);
 /* Stubs for the ops a reader or a writer does not have. */
 int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err);
 int ep_disk_no_extents(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);

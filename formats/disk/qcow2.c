@@ -191,42 +191,34 @@ static int read_compressed(struct qcow2 *q, uint64_t desc, struct ep_error *err)
 	return 0;
 }
 
-static int qcow2_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+static int qcow2_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, uint64_t *n, struct ep_error *err)
 {
 	struct qcow2 *q = (struct qcow2 *)d;
-	uint8_t *p = buf;
-	uint64_t end;
-	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
-		return ep_fail(err, EP_EINPUT, "qcow2: read past the end of '%s'", q->path);
-	while (len > 0) {
-		enum unit_kind kind;
-		uint64_t host = 0, n;
-		int rc = unit_at(q, off, &kind, &host, &n, err);
-		if (rc)
-			return rc;
-		if (n > len)
-			n = len;
-		switch (kind) {
-		case U_DATA:
-			rc = ep_pread_or_zero(q->fd, p, (size_t)n, host, q->file_size, q->path, err);
-			break;
-		case U_COMPRESSED:
-			if (!(rc = read_compressed(q, host, err)))
-				memcpy(p, q->zout + (off & (q->cluster_size - 1)), (size_t)n);
-			break;
-		case U_BACKING:
-			rc = ep_disk_read_clipped(q->backing.disk, p, (size_t)n, off, err);
-			break;
-		default:
-			memset(p, 0, (size_t)n);
-		}
-		if (rc)
-			return rc;
-		p += n;
-		off += n;
-		len -= (size_t)n;
+	enum unit_kind kind;
+	uint64_t host = 0;
+	int rc = unit_at(q, off, &kind, &host, n, err);
+	if (rc)
+		return rc;
+	if (*n > max)
+		*n = max;
+	switch (kind) {
+	case U_DATA:
+		return ep_pread_or_zero(q->fd, p, (size_t)*n, host, q->file_size, q->path, err);
+	case U_COMPRESSED:
+		if (!(rc = read_compressed(q, host, err)))
+			memcpy(p, q->zout + (off & (q->cluster_size - 1)), (size_t)*n);
+		return rc;
+	case U_BACKING:
+		return ep_disk_read_clipped(q->backing.disk, p, (size_t)*n, off, err);
+	default:
+		memset(p, 0, (size_t)*n);
+		return 0;
 	}
-	return 0;
+}
+
+static int qcow2_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	return ep_disk_read_spans(d, buf, len, off, qcow2_span, err);
 }
 
 static int qcow2_close(struct ep_disk *d, struct ep_error *err)

@@ -158,6 +158,27 @@ int ep_parent_classify(struct ep_parent *p, uint64_t off, uint64_t max, bool *da
 	return 0;
 }
 
+int ep_disk_read_spans(struct ep_disk *d, void *buf, size_t len, uint64_t off, ep_read_span_fn read_span,
+		       struct ep_error *err)
+{
+	uint8_t *p = buf;
+	uint64_t end, n;
+	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
+		return ep_fail(err, EP_EINPUT, "%s: read past the end of the image", d->format->name);
+	while (len > 0) {
+		int rc = read_span(d, off, p, len, &n, err);
+		if (rc)
+			return rc;
+		if (n == 0 || n > len)
+			return ep_fail(err, EP_ERUNTIME, "%s reader: bad span at %llu", d->format->name,
+				       (unsigned long long)off);
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
 	(void)buf;

@@ -142,34 +142,27 @@ static int vhd_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *o
 	return ep_disk_merge_extents(d, from, vhd_classify, out, err);
 }
 
-static int vhd_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+static int vhd_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, uint64_t *n, struct ep_error *err)
 {
 	struct vhd *v = (struct vhd *)d;
-	uint8_t *p = buf;
-	uint64_t end;
-	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
-		return ep_fail(err, EP_EINPUT, "vhd: read past the end of '%s'", v->path);
-	while (len > 0) {
-		enum source src;
-		uint64_t host = 0, n;
-		int rc = source_at(v, off, &src, &host, &n, err);
-		if (rc)
-			return rc;
-		if (n > len)
-			n = len;
-		if (src == FROM_FILE)
-			rc = ep_pread_or_zero(v->fd, p, (size_t)n, host, v->file_size, v->path, err);
-		else if (src == FROM_PARENT)
-			rc = ep_disk_read_clipped(v->parent.disk, p, (size_t)n, off, err);
-		else
-			memset(p, 0, (size_t)n);
-		if (rc)
-			return rc;
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
+	enum source src;
+	uint64_t host = 0;
+	int rc = source_at(v, off, &src, &host, n, err);
+	if (rc)
+		return rc;
+	if (*n > max)
+		*n = max;
+	if (src == FROM_FILE)
+		return ep_pread_or_zero(v->fd, p, (size_t)*n, host, v->file_size, v->path, err);
+	if (src == FROM_PARENT)
+		return ep_disk_read_clipped(v->parent.disk, p, (size_t)*n, off, err);
+	memset(p, 0, (size_t)*n);
 	return 0;
+}
+
+static int vhd_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	return ep_disk_read_spans(d, buf, len, off, vhd_span, err);
 }
 
 /* ---- writing ---- */

@@ -71,33 +71,25 @@ static int vhdx_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *
 	return ep_disk_merge_extents(d, from, vhdx_classify, out, err);
 }
 
-static int vhdx_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+static int vhdx_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, uint64_t *n, struct ep_error *err)
 {
 	struct vhdx *v = (struct vhdx *)d;
-	uint8_t *p = buf;
-	uint64_t end;
-	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
-		return ep_fail(err, EP_EINPUT, "vhdx: read past the end of '%s'", v->path);
-	while (len > 0) {
-		size_t n = v->block_size - off % v->block_size;
-		if (n > len)
-			n = len;
-		unsigned state;
-		uint64_t host = 0;
-		int rc = block_at(v, off, &state, &host, err);
-		if (rc)
-			return rc;
-		if (state == VHDX_PAYLOAD_FULLY_PRESENT) {
-			if ((rc = ep_pread_or_zero(v->fd, p, n, host, v->file_size, v->path, err)))
-				return rc;
-		} else {
-			memset(p, 0, n);
-		}
-		p += n;
-		off += n;
-		len -= n;
+	unsigned state;
+	uint64_t host = 0;
+	int rc = block_at(v, off, &state, &host, err);
+	*n = v->block_size - off % v->block_size;
+	if (*n > max)
+		*n = max;
+	if (rc || state != VHDX_PAYLOAD_FULLY_PRESENT) {
+		memset(p, 0, (size_t)*n);
+		return rc;
 	}
-	return 0;
+	return ep_pread_or_zero(v->fd, p, (size_t)*n, host, v->file_size, v->path, err);
+}
+
+static int vhdx_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	return ep_disk_read_spans(d, buf, len, off, vhdx_span, err);
 }
 
 static int vhdx_close(struct ep_disk *d, struct ep_error *err)

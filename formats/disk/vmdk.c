@@ -216,37 +216,30 @@ static int read_grain(struct extent *e, uint64_t sector, struct ep_error *err)
 	return 0;
 }
 
+static int vmdk_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, uint64_t *n, struct ep_error *err)
+{
+	struct extent *e;
+	enum kind kind;
+	uint64_t host = 0;
+	int rc = unit_at((struct vmdk *)d, off, &e, &kind, &host, n, err);
+	if (rc)
+		return rc;
+	if (*n > max)
+		*n = max;
+	if (kind == K_DATA)
+		return ep_pread_or_zero(e->fd, p, (size_t)*n, host, e->file_size, e->path, err);
+	if (kind == K_GRAIN) {
+		if (!(rc = read_grain(e, host, err)))
+			memcpy(p, e->zout + (off - e->start) % e->grain, (size_t)*n);
+		return rc;
+	}
+	memset(p, 0, (size_t)*n);
+	return 0;
+}
+
 static int vmdk_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
-	struct vmdk *v = (struct vmdk *)d;
-	uint8_t *p = buf;
-	uint64_t end;
-	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
-		return ep_fail(err, EP_EINPUT, "vmdk: read past the end of '%s'", v->path);
-	while (len > 0) {
-		struct extent *e;
-		enum kind kind;
-		uint64_t host = 0, n;
-		int rc = unit_at(v, off, &e, &kind, &host, &n, err);
-		if (rc)
-			return rc;
-		if (n > len)
-			n = len;
-		if (kind == K_DATA) {
-			rc = ep_pread_or_zero(e->fd, p, (size_t)n, host, e->file_size, e->path, err);
-		} else if (kind == K_GRAIN) {
-			if (!(rc = read_grain(e, host, err)))
-				memcpy(p, e->zout + (off - e->start) % e->grain, (size_t)n);
-		} else {
-			memset(p, 0, (size_t)n);
-		}
-		if (rc)
-			return rc;
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ep_disk_read_spans(d, buf, len, off, vmdk_span, err);
 }
 
 static int vmdk_close(struct ep_disk *d, struct ep_error *err)
