@@ -12,6 +12,7 @@ need_cmd make make
 need_pkg libarchive libarchive-dev
 need_pkg libzstd libzstd-dev
 need_pkg libcrypto libssl-dev
+need_pkg libssl libssl-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg jansson libjansson-dev
 need_pkg zlib zlib1g-dev

@@ -19,12 +19,10 @@
 
 #include "common/digestmap.h"
 
-#define MAX_DEPTH 8
-#define JSON_BLOB_MAX (4u << 20) /* manifests and indexes; registries accept 4 MiB */
+#include "walk.h"
 
 struct walk {
 	struct ep_oci_image *img;
-	struct ep_digestmap *seen;
 	struct ep_error *err;
 };
 
@@ -68,76 +66,31 @@ static int check_blob(struct walk *w, const char *hex, uint64_t size)
 	return rc;
 }
 
-static int read_json_blob(struct walk *w, const char *hex, uint64_t size, json_t **out)
+static int load_blob(void *ctx, const struct ep_image_node *n, char **bytes, size_t *len, struct ep_error *err)
 {
-	char path[128], *text = NULL;
-	size_t len;
-	snprintf(path, sizeof path, "%s/blobs/sha256/%s", w->img->dir, hex);
-	if (size > JSON_BLOB_MAX)
-		return bad(w, EP_EINPUT, "a manifest or index is larger than 4 MiB", hex);
-	int rc = ep_read_file(path, JSON_BLOB_MAX, &text, &len, w->err);
-	if (rc)
-		return rc;
-	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-	free(text);
-	return *out ? 0 : bad(w, EP_EINPUT, "a manifest or index is not JSON", hex);
+	struct walk *w = ctx;
+	char path[4200];
+	int rc = check_blob(w, n->hex, n->size);
+	snprintf(path, sizeof path, "%s/blobs/sha256/%s", w->img->dir, n->hex);
+	return rc ? rc : ep_read_file(path, EP_IMAGE_JSON_MAX, bytes, len, err);
 }
 
-static int walk_descriptor(struct walk *w, json_t *desc, int depth);
-
-static int walk_list(struct walk *w, json_t *list, int depth)
+static int visit_blob(void *ctx, const struct ep_image_node *n, const char *bytes, size_t len, struct ep_error *err)
 {
-	size_t i;
-	json_t *d;
-	if (!json_is_array(list))
-		return 0;
-	json_array_foreach(list, i, d)
-	{
-		int rc = walk_descriptor(w, d, depth);
-		if (rc)
-			return rc;
-	}
+	struct walk *w = ctx;
+	struct ep_oci_image *img = w->img;
+	(void)len;
+	int rc = bytes ? 0 : check_blob(w, n->hex, n->size); /* load checked the rest */
+	if (rc)
+		return rc;
+	if (!ep_grow((void **)&img->blobs, &img->cap_blobs, img->nblobs + 1, sizeof *img->blobs))
+		return ep_oom(err);
+	memcpy(img->blobs[img->nblobs].hex, n->hex, EP_DIGEST_HEX);
+	img->blobs[img->nblobs++].size = n->size;
 	return 0;
 }
 
-static int walk_descriptor(struct walk *w, json_t *desc, int depth)
-{
-	const char *digest = json_string_value(json_object_get(desc, "digest"));
-	const char *media = json_string_value(json_object_get(desc, "mediaType"));
-	json_t *size = json_object_get(desc, "size");
-	uint8_t raw[EP_DIGEST_LEN];
-	if (depth > MAX_DEPTH)
-		return bad(w, EP_EINPUT, "indexes nest too deep", "more than 8 levels (a loop?)");
-	if (!digest || strncmp(digest, "sha256:", 7) != 0 || !ep_unhex(digest + 7, raw, EP_DIGEST_LEN))
-		return bad(w, EP_EINPUT, "a descriptor has no sha256 digest", digest ? digest : "(none)");
-	if (!json_is_integer(size) || json_integer_value(size) < 0)
-		return bad(w, EP_EINPUT, "a descriptor has no size", digest);
-	if (ep_digestmap_get(w->seen, raw, NULL))
-		return 0;
-	uint64_t n = (uint64_t)json_integer_value(size);
-	int rc = check_blob(w, digest + 7, n);
-	if (rc)
-		return rc;
-	struct ep_oci_image *img = w->img;
-	if (!ep_digestmap_put(w->seen, raw, 1) ||
-	    !ep_grow((void **)&img->blobs, &img->cap_blobs, img->nblobs + 1, sizeof *img->blobs))
-		return ep_oom(w->err);
-	memcpy(img->blobs[img->nblobs].hex, digest + 7, EP_DIGEST_HEX);
-	img->blobs[img->nblobs++].size = n;
-	bool is_index = media && (strstr(media, "image.index") || strstr(media, "manifest.list"));
-	bool is_manifest = media && strstr(media, "manifest") && !is_index;
-	if (!is_index && !is_manifest)
-		return 0; /* a config or a layer: a leaf */
-	json_t *doc;
-	if ((rc = read_json_blob(w, digest + 7, n, &doc)))
-		return rc;
-	if (is_index)
-		rc = walk_list(w, json_object_get(doc, "manifests"), depth + 1);
-	else if (!(rc = walk_descriptor(w, json_object_get(doc, "config"), depth + 1)))
-		rc = walk_list(w, json_object_get(doc, "layers"), depth + 1);
-	json_decref(doc);
-	return rc;
-}
+static const struct ep_image_walk_ops layout_walk = { load_blob, visit_blob };
 
 static int add_descriptor(struct ep_oci_image *img, json_t *d, struct ep_error *err)
 {
@@ -159,12 +112,15 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 		return ep_oom(err);
 	}
 	img->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct walk w = { img, ep_digestmap_new(), err };
+	struct walk w = { img, err };
+	struct ep_digestmap *seen = ep_digestmap_new();
+	char where[4200];
+	snprintf(where, sizeof where, "oci: '%s'", dir);
 	char path[4200], *text = NULL;
 	size_t len;
 	json_t *layout = NULL, *index = NULL;
 	int rc = img->dirfd < 0 ? ep_fail_errno(err, EP_EINPUT, "oci: cannot open layout '%s'", dir)
-				: !w.seen	? ep_oom(err)
+				: !seen		? ep_oom(err)
 						: 0;
 	if (!rc) {
 		snprintf(path, sizeof path, "%s/oci-layout", dir);
@@ -178,7 +134,7 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 	}
 	if (!rc) {
 		snprintf(path, sizeof path, "%s/index.json", dir);
-		if (!(rc = ep_read_file(path, JSON_BLOB_MAX, &text, &len, err))) {
+		if (!(rc = ep_read_file(path, EP_IMAGE_JSON_MAX, &text, &len, err))) {
 			index = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 			free(text);
 			if (!json_is_array(json_object_get(index, "manifests")))
@@ -194,7 +150,7 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 				json_object_get(json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
 			if (ref && (!name || strcmp(name, ref) != 0))
 				continue;
-			if ((rc = walk_descriptor(&w, d, 0)) || (rc = add_descriptor(img, d, err)))
+			if ((rc = ep_image_walk(d, &layout_walk, &w, where, seen, err)) || (rc = add_descriptor(img, d, err)))
 				break;
 		}
 	if (!rc && img->ndescriptors == 0)
@@ -202,7 +158,7 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 			 : ep_fail(err, EP_EINPUT, "oci: '%s' holds no image", dir);
 	json_decref(layout);
 	json_decref(index);
-	ep_digestmap_free(w.seen);
+	ep_digestmap_free(seen);
 	if (rc) {
 		ep_oci_free(img);
 		return rc;

@@ -1,0 +1,78 @@
+/*
+ * HTTP over libcurl, the one place every remote reader and writer goes
+ * through: TLS always verified (system CAs, plus --cacert), proxies from the
+ * environment, connect and idle timeouts, and retries with exponential
+ * backoff and jitter on dropped connections, 429 and 5xx, honouring
+ * Retry-After. Request bodies are streamed; a request is retried only when
+ * its body can be replayed and none of the response has been handed on.
+ */
+#ifndef EP_HTTP_H
+#define EP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct ep_http_options {
+	const char *cacert;      /* an extra CA bundle, or NULL */
+	unsigned timeout;        /* seconds without a byte moving before giving up; 0: 60 */
+	unsigned attempts;       /* tries per request; 0: 5 */
+};
+
+/* A streamed request body of len bytes. */
+struct ep_http_body {
+	uint64_t len;
+	int (*read)(void *ctx, void *buf, size_t cap, size_t *got, struct ep_error *err);
+	int (*rewind)(void *ctx, struct ep_error *err); /* NULL: cannot be sent twice */
+	void *ctx;
+};
+
+struct ep_http_response;
+
+struct ep_http_request {
+	const char *method; /* GET, HEAD, PUT, POST, PATCH, DELETE */
+	const char *url;
+	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
+	const void *data;           /* a body in memory ... */
+	size_t data_len;
+	const struct ep_http_body *body; /* ... or streamed */
+	/* A 2xx answer's body goes to sink when set, else into the response (at most max_body bytes). */
+	int (*sink)(void *ctx, const void *data, size_t len, struct ep_error *err);
+	/* When set, sees a 2xx answer's status and headers before its body reaches the sink. */
+	int (*check_answer)(void *ctx, const struct ep_http_response *resp, struct ep_error *err);
+	void *sink_ctx;
+	size_t max_body;
+	bool follow; /* follow redirects (GET, HEAD) */
+};
+
+struct ep_http_response {
+	long status;
+	char *body;       /* NUL-terminated; error answers are kept too, for messages */
+	size_t body_len;
+	char *headers;    /* the final answer's header block */
+	uint64_t sunk;    /* bytes handed to the sink */
+};
+
+struct ep_http;
+
+int ep_http_new(struct ep_http **out, const struct ep_http_options *opt, struct ep_error *err);
+void ep_http_free(struct ep_http *h);
+
+/* Sends req, retrying what is safe to retry, and fills resp (free it with
+ * ep_http_response_release) whatever the status: the caller judges it. Fails
+ * only when no answer came (or the sink failed); `what` names the request in
+ * messages and must not hold secrets. */
+int ep_http_send(struct ep_http *h, const struct ep_http_request *req, const char *what,
+		 struct ep_http_response *resp, struct ep_error *err);
+void ep_http_response_release(struct ep_http_response *resp);
+
+/* The value of header `name` (case-insensitive) of the final answer, trimmed,
+ * copied into buf; NULL when absent or longer than cap. */
+const char *ep_http_header(const struct ep_http_response *resp, const char *name, char *buf, size_t cap);
+
+/* A short account of a failed answer for messages: "404 Not Found: <first line of the body>". */
+void ep_http_describe(const struct ep_http_response *resp, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,110 @@
+#include "walk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/digestmap.h"
+
+#define MAX_DEPTH 8
+
+struct walk {
+	const struct ep_image_walk_ops *ops;
+	void *ctx;
+	const char *where;
+	struct ep_digestmap *seen;
+	struct ep_error *err;
+};
+
+static int bad(struct walk *w, int code, const char *what, const char *detail)
+{
+	return ep_fail(w->err, code, "%s: %s: %s", w->where, what, detail);
+}
+
+static int walk_descriptor(struct walk *w, json_t *desc, int depth);
+
+static int walk_list(struct walk *w, json_t *list, int depth)
+{
+	size_t i;
+	json_t *d;
+	if (!json_is_array(list))
+		return 0;
+	json_array_foreach(list, i, d)
+	{
+		int rc = walk_descriptor(w, d, depth);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int walk_descriptor(struct walk *w, json_t *desc, int depth)
+{
+	struct ep_image_node n = { .desc = desc, .depth = depth };
+	n.digest = json_string_value(json_object_get(desc, "digest"));
+	n.media_type = json_string_value(json_object_get(desc, "mediaType"));
+	json_t *size = json_object_get(desc, "size");
+	uint8_t raw[EP_DIGEST_LEN];
+	if (depth > MAX_DEPTH)
+		return bad(w, EP_EINPUT, "indexes nest too deep", "more than 8 levels (a loop?)");
+	if (!n.digest || strncmp(n.digest, "sha256:", 7) != 0 || !ep_unhex(n.digest + 7, raw, EP_DIGEST_LEN))
+		return bad(w, EP_EINPUT, "a descriptor has no sha256 digest", n.digest ? n.digest : "(none)");
+	if (!json_is_integer(size) || json_integer_value(size) < 0)
+		return bad(w, EP_EINPUT, "a descriptor has no size", n.digest);
+	if (ep_digestmap_get(w->seen, raw, NULL))
+		return 0;
+	if (!ep_digestmap_put(w->seen, raw, 1))
+		return ep_oom(w->err);
+	n.hex = n.digest + 7;
+	n.size = (uint64_t)json_integer_value(size);
+	const char *m = n.media_type;
+	n.kind = m && (strstr(m, "image.index") || strstr(m, "manifest.list")) ? EP_IMAGE_INDEX
+		 : m && strstr(m, "manifest")					   ? EP_IMAGE_MANIFEST
+										   : EP_IMAGE_BLOB;
+	if (n.kind == EP_IMAGE_BLOB)
+		return w->ops->visit(w->ctx, &n, NULL, 0, w->err);
+	if (n.size > EP_IMAGE_JSON_MAX)
+		return bad(w, EP_EINPUT, "a manifest or index is larger than 4 MiB", n.digest);
+	char *bytes = NULL, hex[EP_DIGEST_HEX];
+	size_t len = 0;
+	int rc = w->ops->load(w->ctx, &n, &bytes, &len, w->err);
+	uint8_t got[EP_DIGEST_LEN];
+	if (!rc) {
+		ep_sha256(bytes, len, got);
+		ep_hex(got, EP_DIGEST_LEN, hex);
+		if (len != n.size || strcmp(hex, n.hex) != 0)
+			rc = ep_fail(w->err, EP_EINTEGRITY, "%s: %s does not match its descriptor (%zu bytes hashing to sha256:%s)",
+				     w->where, n.digest, len, hex);
+	}
+	json_t *doc = NULL;
+	if (!rc && !(doc = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, NULL)))
+		rc = bad(w, EP_EINPUT, "a manifest or index is not JSON", n.digest);
+	if (!rc)
+		rc = w->ops->visit(w->ctx, &n, bytes, len, w->err);
+	free(bytes);
+	if (!rc && n.kind == EP_IMAGE_INDEX)
+		rc = walk_list(w, json_object_get(doc, "manifests"), depth + 1);
+	else if (!rc && !(rc = walk_descriptor(w, json_object_get(doc, "config"), depth + 1)))
+		rc = walk_list(w, json_object_get(doc, "layers"), depth + 1);
+	json_decref(doc);
+	return rc;
+}
+
+int ep_image_walk(json_t *desc, const struct ep_image_walk_ops *ops, void *ctx, const char *where,
+		  struct ep_digestmap *seen, struct ep_error *err)
+{
+	struct walk w = { ops, ctx, where, seen, err };
+	return walk_descriptor(&w, desc, 0);
+}
+
+bool ep_image_platform(json_t *desc, char *buf, size_t cap)
+{
+	json_t *p = json_object_get(desc, "platform");
+	const char *os = json_string_value(json_object_get(p, "os"));
+	const char *arch = json_string_value(json_object_get(p, "architecture"));
+	const char *variant = json_string_value(json_object_get(p, "variant"));
+	if (!os || !arch)
+		return false;
+	snprintf(buf, cap, "%s/%s%s%s", os, arch, variant ? "/" : "", variant ? variant : "");
+	return true;
+}
