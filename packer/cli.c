@@ -112,3 +112,33 @@ void cli_bar_finish(struct cli_bar *bar)
 		fputs("\r\033[K", stderr);
 	bar->drawn = false;
 }
+
+int cli_net_option(const char *cmd, int c, const char *arg, struct cli_net *net)
+{
+	long v;
+	struct ep_registry_options *r = &net->registry;
+	switch (c) {
+	case 0x1001:
+		if (r->ninsecure == sizeof net->insecure / sizeof *net->insecure)
+			return cli_usage(cmd, "at most 16 --insecure-registry"), -1;
+		net->insecure[r->ninsecure++] = arg;
+		r->insecure = net->insecure;
+		return 1;
+	case 0x1002:
+		if (access(arg, R_OK) != 0)
+			return cli_usage(cmd, "--cacert: cannot read '%s'", arg), -1;
+		r->http.cacert = arg;
+		return 1;
+	case 0x1003:
+		if (!cli_number(arg, 1, 3600, &v))
+			return cli_usage(cmd, "--timeout takes seconds, 1 to 3600"), -1;
+		r->http.timeout = (unsigned)v;
+		return 1;
+	case 0x1004:
+		if (!cli_number(arg, 1, 20, &v))
+			return cli_usage(cmd, "--retries takes a number from 1 to 20"), -1;
+		r->http.attempts = (unsigned)v;
+		return 1;
+	}
+	return 0;
+}

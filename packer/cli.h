@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/progress.h"
+#include "formats/image/distribution.h"
 
 #ifndef EP_VERSION
 #define EP_VERSION "0.0.0"
@@ -34,6 +35,26 @@ void cli_human(uint64_t bytes, char *buf, size_t cap);
 bool cli_number(const char *s, long min, long max, long *out);
 /* Prints the command's help for -h/--help. */
 int cli_help(const char *text);
+
+/* Options for reaching registries and other servers, shared by every command that does. */
+struct cli_net {
+	const char *insecure[16];
+	struct ep_registry_options registry;
+};
+#define CLI_NET_OPTIONS                                                                            \
+	{ "insecure-registry", required_argument, NULL, 0x1001 }, { "cacert", required_argument, NULL, 0x1002 }, \
+		{ "timeout", required_argument, NULL, 0x1003 }, { "retries", required_argument, NULL, 0x1004 }
+#define CLI_NET_HELP                                                                             \
+	"      --insecure-registry HOST[:PORT]  speak plain HTTP to this registry (repeatable);\n"    \
+	"                       every other one is reached over verified TLS\n"                      \
+	"      --cacert FILE    trust this CA too (PEM), besides the system's\n"                   \
+	"      --timeout SECS   give up on a connection idle this long (default 60)\n"             \
+	"      --retries N      tries per request on dropped connections, 429 and 5xx (default 5)\n" \
+	"Registry credentials come from the file REGISTRY_AUTH_FILE names (else\n"                  \
+	"$XDG_RUNTIME_DIR/containers/auth.json, else ~/.docker/config.json), as\n"                  \
+	"'skopeo login' writes it; it must be readable by its owner only.\n"
+/* 1 when c was one of CLI_NET_OPTIONS (taken into net), 0 when not, -1 on a bad value (reported). */
+int cli_net_option(const char *cmd, int c, const char *arg, struct cli_net *net);
 
 int cmd_keygen(int argc, char **argv);
 int cmd_pack(int argc, char **argv);

@@ -25,6 +25,9 @@ static const char help[] =
 	"              each blob is checked against its digest and kept byte for byte\n"
 	"  image:docker-archive:FILE  what docker save writes; configs and layers\n"
 	"              checked against their digests, every entry kept byte for byte\n"
+	"  image:docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]  an image pulled from a\n"
+	"              registry (the distribution API); a multi-arch index is kept\n"
+	"              whole unless --platform picks one image\n"
 	"  iac:DIR     a file tree (Terraform, Kubernetes, ...): files with modes and\n"
 	"              mtimes, directories, symlinks that stay inside DIR\n\n"
 	"Options:\n"
@@ -38,6 +41,9 @@ static const char help[] =
 	"  -f, --format FMT     the disks' format, instead of detecting it (raw, qcow2, vmdk, vhd, vhdx)\n"
 	"      --allow-dir DIR  backing files may also come from DIR (default: only each\n"
 	"                       image's own directory; absolute references are refused)\n"
+	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n"
+	"                       this platform's image\n"
+	CLI_NET_HELP
 	"      --json           print a summary as JSON on stdout\n"
 	"  -q, --quiet          no progress bar and no warnings\n"
 	"  -h, --help           this help\n\n"
@@ -86,16 +92,27 @@ int cmd_pack(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' }, { "allow-dir", required_argument, NULL, 'A' },
-		{ 0 }
+		{ "platform", required_argument, NULL, 'P' }, CLI_NET_OPTIONS, { 0 }
 	};
-	const char *out = NULL, *keyfile = NULL, *name = NULL, *format = NULL;
+	const char *out = NULL, *keyfile = NULL, *name = NULL, *format = NULL, *platform = NULL;
+	struct cli_net net = { 0 };
 	const char *allow[16];
 	size_t nallow = 0;
 	long level = 3, threads = ep_cpu_count();
 	bool json = false, quiet = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:k:n:l:j:qhf:", opts, NULL)) != -1) {
+		int net_rc = cli_net_option("pack", c, optarg, &net);
+		if (net_rc < 0)
+			return 2;
+		if (net_rc)
+			continue;
 		switch (c) {
+		case 'P':
+			if (!strchr(optarg, '/'))
+				return cli_usage("pack", "--platform takes OS/ARCH[/VARIANT], as linux/arm64");
+			platform = optarg;
+			break;
 		case 'f': format = optarg; break;
 		case 'A':
 			if (nallow == 16)
@@ -134,6 +151,7 @@ int cmd_pack(int argc, char **argv)
 			return cli_usage("pack", "%s", err.msg);
 		} else {
 			sources[i].format = format;
+			sources[i].platform = platform;
 		}
 	int64_t created = (int64_t)time(NULL);
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
@@ -167,6 +185,7 @@ int cmd_pack(int argc, char **argv)
 		.warn_ctx = &quiet,
 		.allow_dirs = allow,
 		.nallow = nallow,
+		.registry = &net.registry,
 	};
 	struct ep_pack_stats stats;
 	int rc = ep_pack(&opt, sources, nsources, &stats, &err);

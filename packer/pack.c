@@ -19,6 +19,7 @@
 #include "formats/disk/disk.h"
 #include "formats/image/docker_archive.h"
 #include "formats/image/oci.h"
+#include "formats/image/pull.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
 
@@ -313,12 +314,56 @@ static int pack_bytes(struct packer *pk, const void *data, size_t len, struct ep
 	return cut(pk, true, err);
 }
 
-/* An OCI image becomes an image component: the layout as a file tree holding only the
+/* Chunks len bytes into the current record, keeping a tail for the next call (see cut). */
+static int feed(struct packer *pk, const void *data, size_t len, struct ep_error *err)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		size_t n = len < READ_SIZE ? len : READ_SIZE;
+		make_room(pk, n);
+		memcpy(pk->buf + pk->end, p, n);
+		pk->end += n;
+		p += n;
+		len -= n;
+		int rc = cut(pk, false, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int feed_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
+{
+	return feed(ctx, data, len, err);
+}
+
+/* An image, wherever it comes from: the blobs it needs, in order, and its index.json entries. */
+struct image_source {
+	const char *path; /* names the component */
+	char *const *descriptors;
+	size_t ndescriptors;
+	const struct ep_oci_blob *blobs;
+	size_t nblobs;
+	int (*read)(void *src, size_t i, ep_blob_sink sink, void *ctx, struct ep_error *err);
+	void *src;
+};
+
+static int read_layout_blob(void *src, size_t i, ep_blob_sink sink, void *ctx, struct ep_error *err)
+{
+	return ep_oci_read_blob(src, i, sink, ctx, err);
+}
+
+static int read_registry_blob(void *src, size_t i, ep_blob_sink sink, void *ctx, struct ep_error *err)
+{
+	return ep_pull_read(src, i, sink, ctx, err);
+}
+
+/* An image becomes an image component: an OCI layout as a file tree holding only the
  * chosen images' blobs, byte for byte, with an index.json naming just those images. */
-static int pack_image(struct packer *pk, const struct ep_oci_image *img, struct ep_error *err)
+static int pack_image(struct packer *pk, const struct image_source *img, struct ep_error *err)
 {
 	struct ep_component *c;
-	int rc = add_component(pk, EP_COMP_IMAGE, img->dir, &c, err);
+	int rc = add_component(pk, EP_COMP_IMAGE, img->path, &c, err);
 	int64_t t = pk->opt->created;
 	if (!rc && !(c->format = strdup("oci")))
 		rc = ep_oom(err);
@@ -332,9 +377,8 @@ static int pack_image(struct packer *pk, const struct ep_oci_image *img, struct 
 		if ((rc = ep_component_add_file(c, path, EP_FILE_REG, 0644, t, NULL, err)))
 			break;
 		pk->record = c->nfiles - 1;
-		int fd = openat(img->dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		rc = fd < 0 ? ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s/%s'", img->dir, path)
-			    : pack_fd(pk, fd, img->dir, path, err);
+		if (!(rc = img->read(img->src, i, feed_sink, pk, err)))
+			rc = cut(pk, true, err);
 	}
 	char *index = NULL;
 	size_t len = 0;
@@ -352,7 +396,7 @@ static int pack_image(struct packer *pk, const struct ep_oci_image *img, struct 
 	if (!rc && !(rc = ep_component_add_file(c, "index.json", EP_FILE_REG, 0644, t, NULL, err))) {
 		pk->record = c->nfiles - 1;
 		rc = len < BUF_CAP - EP_CDC_MAX ? pack_bytes(pk, index, len, err)
-						: ep_fail(err, EP_EINPUT, "oci: the index of '%s' is too large", img->dir);
+						: ep_fail(err, EP_EINPUT, "oci: the index of '%s' is too large", img->path);
 	}
 	if (!rc && !(rc = ep_component_add_file(c, "oci-layout", EP_FILE_REG, 0644, t, NULL, err))) {
 		pk->record = c->nfiles - 1;
@@ -388,21 +432,7 @@ static int archive_data(void *ctx, size_t index, const void *data, size_t len, s
 	struct archive_pack *ap = ctx;
 	struct packer *pk = ap->pk;
 	pk->record = ap->records[index];
-	if (!data)
-		return cut(pk, true, err);
-	const uint8_t *p = data;
-	while (len > 0) {
-		size_t n = len < READ_SIZE ? len : READ_SIZE;
-		make_room(pk, n);
-		memcpy(pk->buf + pk->end, p, n);
-		pk->end += n;
-		p += n;
-		len -= n;
-		int rc = cut(pk, false, err);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return data ? feed(pk, data, len, err) : cut(pk, true, err);
 }
 
 static int pack_archive(struct packer *pk, const struct ep_darchive *a, struct ep_error *err)
@@ -443,6 +473,7 @@ struct opened {
 	struct ep_tree *tree;
 	struct ep_oci_image *image;
 	struct ep_darchive *archive;
+	struct ep_pull *pull;
 };
 
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
@@ -451,6 +482,8 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 		*out = (struct ep_source){ .kind = EP_SOURCE_DISK, .path = spec + 5 };
 	else if (!strncmp(spec, "iac:", 4) && spec[4])
 		*out = (struct ep_source){ .kind = EP_SOURCE_IAC, .path = spec + 4 };
+	else if (!strncmp(spec, "image:docker://", 15) && spec[15])
+		*out = (struct ep_source){ .kind = EP_SOURCE_REGISTRY, .path = spec + 15 };
 	else if (!strncmp(spec, "image:docker-archive:", 21) && spec[21])
 		*out = (struct ep_source){ .kind = EP_SOURCE_DOCKER_ARCHIVE, .path = spec + 21 };
 	else if (!strncmp(spec, "image:oci:", 10) && spec[10]) {
@@ -466,7 +499,7 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 			snprintf(out->ref, sizeof out->ref, "%s", colon + 1);
 		out->path = out->dir;
 	} else
-		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG] or image:docker-archive:FILE", spec);
+		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE or image:docker://HOST/REPO[:TAG]", spec);
 	return 0;
 }
 
@@ -492,6 +525,13 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 				return rc;
 			for (size_t k = 0; k < o[i].archive->nentries; k++)
 				pk->total += o[i].archive->entries[k].size;
+		} else if (src[i].kind == EP_SOURCE_REGISTRY) {
+			static const struct ep_registry_options none;
+			const struct ep_registry_options *ro = pk->opt->registry ? pk->opt->registry : &none;
+			if ((rc = ep_pull_collect(src[i].path, src[i].platform, ro, &o[i].pull, err)))
+				return rc;
+			for (size_t k = 0; k < o[i].pull->nblobs; k++)
+				pk->total += o[i].pull->blobs[k].size;
 		} else if (src[i].kind == EP_SOURCE_OCI) {
 			if ((rc = ep_oci_collect(src[i].dir, *src[i].ref ? src[i].ref : NULL, &o[i].image, err)))
 				return rc;
@@ -553,11 +593,24 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX, ZSTD_compressBound(EP_CDC_MAX), err);
 	if (!rc)
 		rc = ep_bundle_writer_open(&pk.writer, opt->output, opt->created, err);
-	for (size_t i = 0; !rc && i < nsources; i++)
-		rc = opened[i].disk    ? pack_disk(&pk, opened[i].disk, sources[i].path, err)
-		     : opened[i].image ? pack_image(&pk, opened[i].image, err)
-		     : opened[i].archive ? pack_archive(&pk, opened[i].archive, err)
-					: pack_tree(&pk, opened[i].tree, err);
+	for (size_t i = 0; !rc && i < nsources; i++) {
+		struct ep_oci_image *layout = opened[i].image;
+		struct ep_pull *pull = opened[i].pull;
+		if (opened[i].disk)
+			rc = pack_disk(&pk, opened[i].disk, sources[i].path, err);
+		else if (layout)
+			rc = pack_image(&pk, &(struct image_source){ layout->dir, layout->descriptors, layout->ndescriptors,
+								     layout->blobs, layout->nblobs, read_layout_blob, layout },
+					err);
+		else if (pull)
+			rc = pack_image(&pk, &(struct image_source){ pull->ref.repo, &pull->descriptor, 1, pull->blobs,
+								     pull->nblobs, read_registry_blob, pull },
+					err);
+		else if (opened[i].archive)
+			rc = pack_archive(&pk, opened[i].archive, err);
+		else
+			rc = pack_tree(&pk, opened[i].tree, err);
+	}
 	if (!rc)
 		rc = finish(&pk, err);
 	ep_pool_free(pk.pool); /* joins the workers before anything they read goes away */
@@ -575,6 +628,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		ep_tree_free(opened[i].tree);
 		ep_oci_free(opened[i].image);
 		ep_darchive_free(opened[i].archive);
+		ep_pull_free(opened[i].pull);
 	}
 	free(opened);
 	ep_manifest_free(pk.manifest);

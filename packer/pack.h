@@ -9,14 +9,16 @@
 #include "common/error.h"
 #include "common/progress.h"
 #include "formats/iac/tree.h"
+#include "formats/image/distribution.h"
 #include "verify/keys.h"
 
-enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE };
+enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY };
 
 struct ep_source {
 	enum ep_source_kind kind;
 	const char *path;
 	const char *format; /* disks: NULL to probe */
+	const char *platform; /* registry images: "os/arch[/variant]" of a multi-arch index, NULL for all */
 	char ref[256];      /* OCI layouts: the tag to take, "" for every image */
 	char dir[4096];     /* OCI layouts: the layout directory */
 };
@@ -34,6 +36,7 @@ struct ep_pack_options {
 	void *warn_ctx;
 	const char *const *allow_dirs; /* where disk references (backing files) may point */
 	size_t nallow;
+	const struct ep_registry_options *registry; /* how to reach registries */
 };
 
 struct ep_pack_stats {
@@ -44,7 +47,8 @@ struct ep_pack_stats {
 	uint64_t bundle_bytes;
 };
 
-/* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]" or "image:docker-archive:FILE". */
+/* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);

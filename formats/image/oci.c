@@ -167,6 +167,26 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 	return 0;
 }
 
+int ep_oci_read_blob(const struct ep_oci_image *img, size_t i,
+		     int (*sink)(void *ctx, const void *data, size_t len, struct ep_error *err), void *ctx,
+		     struct ep_error *err)
+{
+	char path[96];
+	snprintf(path, sizeof path, "blobs/sha256/%s", img->blobs[i].hex);
+	int fd = openat(img->dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s/%s'", img->dir, path);
+	size_t cap = (size_t)1 << 20;
+	uint8_t *buf = malloc(cap);
+	ssize_t n;
+	int rc = buf ? 0 : ep_oom(err);
+	while (!rc && (n = read(fd, buf, cap)) != 0)
+		rc = n < 0 ? ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s/%s'", img->dir, path) : sink(ctx, buf, (size_t)n, err);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 void ep_oci_free(struct ep_oci_image *img)
 {
 	if (!img)

@@ -26,5 +26,9 @@ struct ep_oci_image {
 /* Reads the layout at dir: the image tagged ref, or every image of its index when ref is NULL. */
 int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, struct ep_error *err);
 void ep_oci_free(struct ep_oci_image *img);
+/* Streams blob i of the layout to sink. */
+int ep_oci_read_blob(const struct ep_oci_image *img, size_t i,
+		     int (*sink)(void *ctx, const void *data, size_t len, struct ep_error *err), void *ctx,
+		     struct ep_error *err);
 
 #endif
