@@ -28,6 +28,7 @@ static const char help_tail[] =
 	"                             digests are still checked)\n"
 	"  -n, --dry-run              print what would be written, write nothing\n"
 	"  -j, --threads N            worker threads (default: one per CPU)\n"
+	CLI_NET_HELP
 	"      --json                 print the plan and result as JSON on stdout\n"
 	"  -q, --quiet                no progress bar, no output on success\n"
 	"  -h, --help                 this help\n\n"
@@ -71,8 +72,8 @@ static int help(void)
 	fputs(help_head, stdout);
 	for (size_t i = 0; i < n; i++) {
 		char uri[64];
-		snprintf(uri, sizeof uri, "%s:PATH", t[i]->scheme);
-		printf("  %-20s %s\n", uri, t[i]->summary);
+		snprintf(uri, sizeof uri, "%s:%s", t[i]->scheme, strcmp(t[i]->scheme, "registry") ? "PATH" : "//HOST/PREFIX");
+		printf("  %-22s %s\n", uri, t[i]->summary);
 	}
 	fputs(help_tail, stdout);
 	return 0;
@@ -85,14 +86,21 @@ int cmd_restore(int argc, char **argv)
 		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "dry-run", no_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
-		{ "format", required_argument, NULL, 'f' },  { 0 }
+		{ "format", required_argument, NULL, 'f' },  CLI_NET_OPTIONS, { 0 }
 	};
 	struct ep_trust trust = { 0 };
 	struct ep_restore_options opt = { .threads = ep_cpu_count() };
+	struct cli_net net = { 0 };
 	bool json = false, quiet = false;
 	long threads;
 	int c;
+	opt.target.registry = &net.registry;
 	while ((c = getopt_long(argc, argv, "t:p:nj:qhf:", opts, NULL)) != -1) {
+		int net_rc = cli_net_option("restore", c, optarg, &net);
+		if (net_rc < 0)
+			return 2;
+		if (net_rc)
+			continue;
 		switch (c) {
 		case 'f': opt.target.disk_format = optarg; break;
 		case 't': opt.to = optarg; break;

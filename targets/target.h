@@ -15,8 +15,11 @@
 
 struct ep_target;
 
+struct ep_registry_options;
+
 struct ep_target_options {
 	const char *disk_format; /* disks are written in this format (default raw) */
+	const struct ep_registry_options *registry; /* how to reach registries; NULL: defaults */
 };
 
 struct ep_target_ops {
@@ -46,6 +49,6 @@ int ep_target_open(struct ep_target **out, const char *uri, const struct ep_targ
 		   struct ep_error *err);
 const struct ep_target_ops *const *ep_target_list(size_t *count);
 
-extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive;
+extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry;
 
 #endif
