@@ -29,6 +29,7 @@ need_cmd skopeo skopeo
 need_cmd umoci umoci
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 need_cmd htpasswd apache2-utils
+need_cmd curl curl
 need_cmd clang clang
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 

@@ -1,0 +1,244 @@
+# Real and misbehaving container registries for tests, and test images.
+# Sourced after tests/lib.sh (it needs $T; bench scripts set T themselves).
+#
+#   free_port                        prints a free TCP port on 127.0.0.1
+#   start_registry NAME [htpasswd|token]
+#                                    a real /usr/bin/docker-registry (distribution 2.8)
+#                                    on a free loopback port, files under $T/NAME
+#   start_bad_registry NAME MODE     tests/tools/bad_registry.py MODE on a free port
+#   stop_registry NAME               stops it now (every registry stops when the test exits)
+#   push_test_image LAYOUT:TAG ADDR/REPO:TAG
+#                                    skopeo copy --all from an OCI layout into a registry
+#                                    (with the credentials when that registry wants them)
+#   make_image_layout DIR            an OCI layout with tags `app` and `multi` (see below)
+#
+# NAME is lower case letters, digits and _; each registry sets, with NAME upper-cased
+# (start_registry a  ->  REG_A):
+#   REG_NAME        127.0.0.1:PORT, what goes into docker://, registry:// and --insecure-registry
+#   REG_NAME_DIR    $T/NAME: config.yml, log (the registry's and the token server's output),
+#                   data/ (the storage); for bad registries requests.log, one line a request
+#   REG_NAME_AUTH   $T/NAME/auth.json (htpasswd and token only), containers-style, mode 0600:
+#                   {"auths":{"127.0.0.1:PORT":{"auth":base64("$REG_USER:$REG_PASS")}}}
+#                   the file envpack reads through REGISTRY_AUTH_FILE, as skopeo and podman do
+# and REG_USER / REG_PASS are the credentials every auth registry accepts. With `token`,
+# the registry sends clients to tests/tools/token_server.py, which checks those
+# credentials (none: pull only) and signs RS256 JWTs with a key whose self-signed
+# certificate is the registry's rootcertbundle. Every process started here is
+# killed when the test exits (before lib.sh's trap removes $T), and each is also
+# bounded by REG_MAX_SECONDS (default 1800).
+REG_USER=envpack
+REG_PASS=s3cret-pass
+REG_MAX_SECONDS=${REG_MAX_SECONDS:-1800}
+REG_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/tools" && pwd)
+declare -gA _REG_PIDS=() _REG_CREDS=()
+
+_reg_cleanup() {
+	local n
+	for n in "${!_REG_PIDS[@]}"; do _reg_kill "$n"; done
+}
+# run our cleanup first, then whatever EXIT trap was there (lib.sh's removes $T)
+_REG_PREV_EXIT=$(trap -p EXIT) # trap -- 'CMD' EXIT
+eval "_reg_words=(${_REG_PREV_EXIT:-x x ''})"
+_REG_PREV_EXIT=${_reg_words[2]}
+unset _reg_words
+trap '_reg_cleanup; eval "$_REG_PREV_EXIT"' EXIT
+
+_reg_kill() { # _reg_kill NAME: TERM its processes, KILL what is left after 5 s
+	local pid i
+	for pid in ${_REG_PIDS[$1]:-}; do kill "$pid" 2>/dev/null || true; done
+	for pid in ${_REG_PIDS[$1]:-}; do
+		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	unset "_REG_PIDS[$1]"
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+_reg_name() { # _reg_name NAME: checks NAME, prints the variable prefix
+	[[ $1 =~ ^[a-z0-9_]+$ ]] || { echo "registry.sh: bad registry name '$1'" >&2; return 2; }
+	echo "REG_${1^^}"
+}
+
+_reg_wait_port_file() { # _reg_wait_port_file FILE PID: waits (20 s) for a server to write its port
+	local i
+	for i in $(seq 200); do
+		[ -s "$1" ] && { cat "$1"; return 0; }
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+
+start_registry() {
+	local name=$1 mode=${2:-none} var dir port addr tport i code auth=""
+	var=$(_reg_name "$name") || return 2
+	dir=$T/$name
+	[ -z "${_REG_PIDS[$name]:-}" ] || { echo "start_registry: $name is running" >&2; return 2; }
+	rm -rf "$dir"
+	mkdir -p "$dir/data"
+	case $mode in
+	none) ;;
+	htpasswd)
+		htpasswd -Bbn "$REG_USER" "$REG_PASS" >"$dir/htpasswd"
+		auth="auth:
+  htpasswd:
+    realm: envpack-test
+    path: $dir/htpasswd"
+		;;
+	token)
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=envpack-test-token \
+			-keyout "$dir/token.key" -out "$dir/token.crt" 2>/dev/null || return 1
+		timeout -k 5 "$REG_MAX_SECONDS" python3 "$REG_TOOLS/token_server.py" --key "$dir/token.key" \
+			--cert "$dir/token.crt" --user "$REG_USER" --password "$REG_PASS" \
+			--port-file "$dir/token.port" >/dev/null 2>>"$dir/log" &
+		_REG_PIDS[$name]=$!
+		tport=$(_reg_wait_port_file "$dir/token.port" $!) || {
+			echo "start_registry: the token server did not start: $(tail -n 5 "$dir/log")" >&2
+			_reg_kill "$name"
+			return 1
+		}
+		auth="auth:
+  token:
+    realm: http://127.0.0.1:$tport/token
+    service: envpack-test-registry
+    issuer: envpack-test-issuer
+    rootcertbundle: $dir/token.crt"
+		;;
+	*) echo "start_registry: unknown mode '$mode' (htpasswd or token)" >&2; return 2 ;;
+	esac
+	port=$(free_port)
+	addr=127.0.0.1:$port
+	cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: $addr
+  secret: envpack-test-secret
+health:
+  storagedriver:
+    enabled: false
+$auth
+EOF
+	timeout -k 5 "$REG_MAX_SECONDS" /usr/bin/docker-registry serve "$dir/config.yml" >>"$dir/log" 2>&1 &
+	_REG_PIDS[$name]="$! ${_REG_PIDS[$name]:-}"
+	for i in $(seq 200); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$addr/v2/" || true)
+		case $code in 200 | 401) break ;; esac
+		sleep 0.1
+	done
+	case $code in 200 | 401) ;; *)
+		echo "start_registry: $name did not answer on $addr: $(tail -n 5 "$dir/log")" >&2
+		_reg_kill "$name"
+		return 1
+		;;
+	esac
+	export "$var=$addr" "${var}_DIR=$dir"
+	if [ "$mode" != none ]; then
+		_REG_CREDS[$addr]=$REG_USER:$REG_PASS
+		(umask 077 && printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$addr" \
+			"$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" >"$dir/auth.json")
+		export "${var}_AUTH=$dir/auth.json"
+	fi
+}
+
+# start_bad_registry NAME MODE [bad_registry.py options]: see tests/tools/bad_registry.py
+start_bad_registry() {
+	local name=$1 mode=$2 var dir port
+	shift 2
+	var=$(_reg_name "$name") || return 2
+	dir=$T/$name
+	[ -z "${_REG_PIDS[$name]:-}" ] || { echo "start_bad_registry: $name is running" >&2; return 2; }
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	python3 "$REG_TOOLS/bad_registry.py" "$mode" --port-file "$dir/port" --log "$dir/requests.log" "$@" \
+		>/dev/null 2>>"$dir/log" &
+	_REG_PIDS[$name]=$!
+	port=$(_reg_wait_port_file "$dir/port" $!) || {
+		echo "start_bad_registry: $mode did not start: $(tail -n 5 "$dir/log")" >&2
+		_reg_kill "$name"
+		return 1
+	}
+	export "$var=127.0.0.1:$port" "${var}_DIR=$dir"
+}
+
+stop_registry() {
+	_reg_name "$1" >/dev/null || return 2
+	_reg_kill "$1"
+}
+
+# push_test_image [oci:]LAYOUT:TAG [docker://]ADDR/REPO:TAG
+push_test_image() {
+	local src=${1#oci:} dst=${2#docker://} creds
+	creds=${_REG_CREDS[${dst%%/*}]:-}
+	skopeo copy -q --all --dest-tls-verify=false ${creds:+--dest-creds "$creds"} "oci:$src" "docker://$dst"
+}
+
+# make_image_layout DIR: an OCI layout made by umoci holding
+#   app    linux/amd64, three layers: text files; ~3 MB of random data; a small one
+#   multi  an OCI image index (application/vnd.oci.image.index.v1+json) of two
+#          manifests: app's (linux/amd64) and one for linux/arm64 (same first two
+#          layers, its own small one)
+make_image_layout() {
+	local dir=$1 w
+	w=$(mktemp -d "${T:-/tmp}/layout.XXXXXX")
+	umoci init --layout "$dir" >/dev/null &&
+		umoci new --image "$dir:base" >/dev/null &&
+		umoci config --image "$dir:base" --os linux --architecture amd64 --config.cmd /bin/true >/dev/null &&
+		umoci unpack --rootless --image "$dir:base" "$w/b" >/dev/null 2>&1 || return 1
+	mkdir -p "$w/b/rootfs/etc" "$w/b/rootfs/usr/share/doc/app"
+	echo "envpack test image" >"$w/b/rootfs/etc/motd"
+	printf 'NAME=envpack-test\nVERSION=1\n' >"$w/b/rootfs/etc/os-release"
+	cp /usr/share/common-licenses/GPL-3 "$w/b/rootfs/usr/share/doc/app/LICENSE"
+	umoci repack --image "$dir:base" "$w/b" >/dev/null || return 1
+	rm -rf "$w/b" # each repack diffs against the bundle's unpack, so unpack again
+	umoci unpack --rootless --image "$dir:base" "$w/b" >/dev/null 2>&1 || return 1
+	mkdir -p "$w/b/rootfs/srv"
+	head -c 3000000 /dev/urandom >"$w/b/rootfs/srv/data.bin"
+	umoci repack --image "$dir:data" "$w/b" >/dev/null || return 1
+	local arch
+	for arch in amd64 arm64; do
+		rm -rf "$w/b"
+		umoci unpack --rootless --image "$dir:data" "$w/b" >/dev/null 2>&1 || return 1
+		mkdir -p "$w/b/rootfs/etc/app"
+		echo "arch=$arch" >"$w/b/rootfs/etc/app/arch"
+		umoci repack --image "$dir:$arch" "$w/b" >/dev/null &&
+			umoci config --image "$dir:$arch" --architecture "$arch" >/dev/null || return 1
+	done
+	rm -rf "$w"
+	python3 - "$dir" <<'EOF' || return 1
+import hashlib, json, os, sys
+d = sys.argv[1]
+idx = json.load(open(os.path.join(d, "index.json")))
+tag = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in idx["manifests"]}
+def desc(t, arch):
+    m = tag[t]
+    return {"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+            "platform": {"architecture": arch, "os": "linux"}}
+body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                   "manifests": [desc("amd64", "amd64"), desc("arm64", "arm64")]}, indent=2).encode()
+h = hashlib.sha256(body).hexdigest()
+open(os.path.join(d, "blobs", "sha256", h), "wb").write(body)
+# keep app and multi; the index blob keeps the arm64 manifest alive
+app = dict(tag["amd64"], annotations={"org.opencontainers.image.ref.name": "app"})
+idx["manifests"] = [app, {"mediaType": "application/vnd.oci.image.index.v1+json",
+    "digest": "sha256:" + h, "size": len(body),
+    "annotations": {"org.opencontainers.image.ref.name": "multi"}}]
+with open(os.path.join(d, "index.json"), "w") as f:
+    json.dump(idx, f)
+EOF
+	umoci gc --layout "$dir" # drop the intermediate tags' manifests and configs
+}
