@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/registry"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -51,7 +51,11 @@ if command -v umoci >/dev/null && command -v skopeo >/dev/null; then
 	umoci init --layout "$w/l" >/dev/null && umoci new --image "$w/l:t" >/dev/null &&
 		skopeo copy -q "oci:$w/l:t" "docker-archive:$seeds/docker_archive/empty.tar:x/y:1" || true
 fi
-for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive; do
+printf '%s' '127.0.0.1:5000/team/app:v1' >"$seeds/registry/ref"
+printf '%s' 'reg.example/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' >"$seeds/registry/digest"
+printf '%s' 'Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"' >"$seeds/registry/bearer"
+printf '%s' 'Basic realm="a\"b"' >"$seeds/registry/basic"
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive registry; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
