@@ -252,7 +252,9 @@ static CURLcode attempt(struct exchange *x, struct curl_slist *headers)
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	CURLcode rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x->resp->status);
-	if (rc != CURLE_OK && !x->failed)
+	if (rc == CURLE_OPERATION_TIMEDOUT && !x->failed)
+		ep_fail(x->err, EP_ERUNTIME, "timed out: nothing moved for %u s (--timeout)", h->opt.timeout);
+	else if (rc != CURLE_OK && !x->failed)
 		ep_fail(x->err, EP_ERUNTIME, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	return rc;
 }

@@ -412,7 +412,7 @@ int ep_registry_get_manifest(struct ep_registry *r, const char *repo, const char
 		if (digest_ok(ref) && strcmp(ref, digest) != 0)
 			rc = ep_fail(err, EP_EINTEGRITY, "%s: the registry sent a manifest whose digest is %s", what, digest);
 		else if (named[0] && strcmp(named, digest) != 0)
-			rc = ep_fail(err, EP_EINTEGRITY, "%s: the registry names it %s but its bytes hash to %s", what, named, digest);
+			rc = ep_fail(err, EP_EINTEGRITY, "%s: the registry names its digest %s but its bytes hash to %s", what, named, digest);
 		else if (strstr(ct, "docker.distribution.manifest.v1"))
 			rc = ep_fail(err, EP_EINPUT, "%s: Docker schema 1 manifests are not supported (push it again with a current client)",
 				     what);
