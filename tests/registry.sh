@@ -2,7 +2,7 @@
 # Sourced after tests/lib.sh (it needs $T; bench scripts set T themselves).
 #
 #   free_port                        prints a free TCP port on 127.0.0.1
-#   start_registry NAME [htpasswd|token]
+#   start_registry NAME [htpasswd|token|tls]
 #                                    a real /usr/bin/docker-registry (distribution 2.8)
 #                                    on a free loopback port, files under $T/NAME
 #   start_bad_registry NAME MODE     tests/tools/bad_registry.py MODE on a free port
@@ -17,6 +17,7 @@
 #   REG_NAME        127.0.0.1:PORT, what goes into docker://, registry:// and --insecure-registry
 #   REG_NAME_DIR    $T/NAME: config.yml, log (the registry's and the token server's output),
 #                   data/ (the storage); for bad registries requests.log, one line a request
+#   REG_NAME_CA     (tls only) the test CA that signed the registry's certificate
 #   REG_NAME_AUTH   $T/NAME/auth.json (htpasswd and token only), containers-style, mode 0600:
 #                   {"auths":{"127.0.0.1:PORT":{"auth":base64("$REG_USER:$REG_PASS")}}}
 #                   the file envpack reads through REGISTRY_AUTH_FILE, as skopeo and podman do
@@ -74,7 +75,7 @@ _reg_wait_port_file() { # _reg_wait_port_file FILE PID: waits (20 s) for a serve
 }
 
 start_registry() {
-	local name=$1 mode=${2:-none} var dir port addr tport i code auth=""
+	local name=$1 mode=${2:-none} var dir port addr tport i code auth="" tls="" scheme=http
 	var=$(_reg_name "$name") || return 2
 	dir=$T/$name
 	[ -z "${_REG_PIDS[$name]:-}" ] || { echo "start_registry: $name is running" >&2; return 2; }
@@ -108,7 +109,20 @@ start_registry() {
     issuer: envpack-test-issuer
     rootcertbundle: $dir/token.crt"
 		;;
-	*) echo "start_registry: unknown mode '$mode' (htpasswd or token)" >&2; return 2 ;;
+	tls) # HTTPS with a certificate for 127.0.0.1 signed by a test CA ($dir/ca.crt)
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=envpack-test-ca \
+			-keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null &&
+			openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$dir/tls.key" \
+				-out "$dir/tls.csr" 2>/dev/null &&
+			printf 'subjectAltName=IP:127.0.0.1\n' >"$dir/ext" &&
+			openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+				-days 2 -extfile "$dir/ext" -out "$dir/tls.crt" 2>/dev/null || return 1
+		scheme=https
+		tls="  tls:
+    certificate: $dir/tls.crt
+    key: $dir/tls.key"
+		;;
+	*) echo "start_registry: unknown mode '$mode' (htpasswd, token or tls)" >&2; return 2 ;;
 	esac
 	port=$(free_port)
 	addr=127.0.0.1:$port
@@ -128,6 +142,7 @@ storage:
 http:
   addr: $addr
   secret: envpack-test-secret
+$tls
 health:
   storagedriver:
     enabled: false
@@ -136,7 +151,7 @@ EOF
 	timeout -k 5 "$REG_MAX_SECONDS" /usr/bin/docker-registry serve "$dir/config.yml" >>"$dir/log" 2>&1 &
 	_REG_PIDS[$name]="$! ${_REG_PIDS[$name]:-}"
 	for i in $(seq 200); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$addr/v2/" || true)
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${tls:+--cacert "$dir/ca.crt"} "$scheme://$addr/v2/" || true)
 		case $code in 200 | 401) break ;; esac
 		sleep 0.1
 	done
@@ -147,7 +162,8 @@ EOF
 		;;
 	esac
 	export "$var=$addr" "${var}_DIR=$dir"
-	if [ "$mode" != none ]; then
+	[ "$mode" != tls ] || export "${var}_CA=$dir/ca.crt"
+	if [ "$mode" = htpasswd ] || [ "$mode" = token ]; then
 		_REG_CREDS[$addr]=$REG_USER:$REG_PASS
 		(umask 077 && printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$addr" \
 			"$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" >"$dir/auth.json")

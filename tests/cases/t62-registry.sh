@@ -74,6 +74,21 @@ for mode in htpasswd token; do
 	stop_registry "$name"
 done
 
+# TLS: verified always; --cacert adds a CA to the system's
+if start_registry tls tls; then
+	skopeo copy -q --all --dest-cert-dir "$(dirname "$REG_TLS_CA")" oci:src:app "docker://$REG_TLS/team/app:v1" 2>/dev/null ||
+		skopeo copy -q --all --dest-tls-verify=false oci:src:app "docker://$REG_TLS/team/app:v1"
+	expect_exit 1 "an unknown CA is refused" "$E" pack -q -o tls-bad.envpack --retries 1 "image:docker://$REG_TLS/team/app:v1"
+	expect_err "certificate|SSL" "the message says why"
+	check "no bundle is left" test ! -e tls-bad.envpack
+	expect_exit 0 "--cacert trusts the test CA" "$E" pack -q -k k.key -o tls-ok.envpack --cacert "$REG_TLS_CA" "image:docker://$REG_TLS/team/app:v1"
+	expect_exit 0 "and pushes over TLS too" "$E" restore -q -p k.pub tls-ok.envpack --cacert "$REG_TLS_CA" --to "registry://$REG_TLS/back"
+	check "the digest survives the TLS round trip" test "$(digest --tls-verify=false "docker://$REG_TLS/back/app:v1")" = "$(digest oci:restored/app:v1)"
+	stop_registry tls
+else
+	not_ok "a TLS registry did not start"
+fi
+
 # plain HTTP only where named
 expect_exit 1 "without --insecure-registry, TLS is required" "$E" pack -q -o tls.envpack --timeout 3 --retries 1 "image:docker://$REG_A/team/app:v1"
 check "no bundle is left" test ! -e tls.envpack
