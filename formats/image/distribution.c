@@ -542,13 +542,15 @@ static int location(struct ep_registry *r, const struct ep_http_response *resp, 
 		    struct ep_error *err)
 {
 	char loc[2048];
+	int n = -1;
 	if (!ep_http_header(resp, "Location", loc, sizeof loc))
 		return ep_fail(err, EP_ERUNTIME, "%s: the registry gave no upload location", what);
+	size_t b = strlen(r->base);
 	if (loc[0] == '/')
-		snprintf(out, cap, "%s%s", r->base, loc);
-	else if (!strncmp(loc, r->base, strlen(r->base)) && (loc[strlen(r->base)] == '/' || loc[strlen(r->base)] == '?'))
-		snprintf(out, cap, "%s", loc);
-	else
+		n = snprintf(out, cap, "%s%s", r->base, loc);
+	else if (!strncmp(loc, r->base, b) && (loc[b] == '/' || loc[b] == '?'))
+		n = snprintf(out, cap, "%s", loc);
+	if (n < 0 || (size_t)n >= cap)
 		return ep_fail(err, EP_ERUNTIME, "%s: the registry sends uploads elsewhere (%.200s)", what, loc);
 	return 0;
 }
