@@ -139,6 +139,11 @@ int cli_net_option(const char *cmd, int c, const char *arg, struct cli_net *net)
 			return cli_usage(cmd, "--retries takes a number from 1 to 20"), -1;
 		r->http.attempts = (unsigned)v;
 		return 1;
+	case 0x1005:
+		if (!cli_number(arg, 1, 4096, &v))
+			return cli_usage(cmd, "--chunk-size takes MiB, 1 to 4096"), -1;
+		r->upload_chunk = (uint64_t)v << 20;
+		return 1;
 	}
 	return 0;
 }

@@ -32,6 +32,7 @@ struct ep_registry {
 	bool plain;
 	struct ep_http *http;
 	unsigned attempts;
+	uint64_t chunk; /* upload blobs larger than this in PATCHes of this size; 0: one PUT */
 	char *basic;   /* "Authorization: Basic ..." from the auth file, or NULL */
 	bool wants_basic;
 	struct ep_auth_challenge bearer; /* the registry asked for tokens from here */
@@ -243,6 +244,7 @@ int ep_registry_open(struct ep_registry **out, const char *host, const struct ep
 		r->plain |= !strcasecmp(opt->insecure[i], host);
 	snprintf(r->base, sizeof r->base, "%s://%s", r->plain ? "http" : "https", host);
 	r->attempts = opt->http.attempts ? opt->http.attempts : 5;
+	r->chunk = opt->upload_chunk;
 	int rc = ep_http_new(&r->http, &opt->http, err);
 	if (!rc)
 		rc = load_basic(r, err);
@@ -555,6 +557,68 @@ static int location(struct ep_registry *r, const struct ep_http_response *resp, 
 	return 0;
 }
 
+/* One PATCH of a chunked upload: body's bytes [start, start + len). */
+struct piece {
+	const struct ep_http_body *whole;
+	uint64_t start, len, sent;
+};
+
+static int piece_rewind(void *ctx, struct ep_error *err)
+{
+	struct piece *p = ctx;
+	uint8_t scratch[1 << 16];
+	int rc = p->whole->rewind ? p->whole->rewind(p->whole->ctx, err)
+				  : ep_fail(err, EP_ERUNTIME, "registry: this upload cannot be sent again");
+	for (uint64_t skipped = 0; !rc && skipped < p->start;) { /* rare: only a retried piece needs it */
+		size_t want = p->start - skipped < sizeof scratch ? (size_t)(p->start - skipped) : sizeof scratch, got;
+		if (!(rc = p->whole->read(p->whole->ctx, scratch, want, &got, err)) && got == 0)
+			rc = ep_fail(err, EP_ERUNTIME, "registry: the blob ended early");
+		skipped += got;
+	}
+	p->sent = 0;
+	return rc;
+}
+
+static int piece_read(void *ctx, void *buf, size_t cap, size_t *got, struct ep_error *err)
+{
+	struct piece *p = ctx;
+	if (cap > p->len - p->sent)
+		cap = (size_t)(p->len - p->sent);
+	int rc = p->whole->read(p->whole->ctx, buf, cap, got, err);
+	p->sent += *got;
+	return rc;
+}
+
+/* A chunked upload: the blob in PATCHes of r->chunk bytes, each carrying on from where the registry says it is. */
+static int put_pieces(struct ep_registry *r, const char *scope, const struct ep_http_body *body, const char *what,
+		      char *loc, size_t cap, struct ep_error *err)
+{
+	int rc = 0;
+	for (uint64_t start = 0; !rc && start < body->len;) {
+		struct piece p = { body, start, body->len - start < r->chunk ? body->len - start : r->chunk, 0 };
+		struct ep_http_body part = { p.len, piece_read, piece_rewind, &p };
+		char range[80], got[80];
+		snprintf(range, sizeof range, "Content-Range: %llu-%llu", (unsigned long long)start,
+			 (unsigned long long)(start + p.len - 1));
+		const char *headers[] = { "Content-Type: application/octet-stream", range, NULL };
+		struct ep_http_response resp;
+		struct ep_http_request req = { .method = "PATCH", .url = loc, .headers = headers, .body = &part };
+		rc = send_authed(r, scope, &req, what, &resp, err);
+		if (!rc && resp.status != 202)
+			rc = status_error(&resp, what, err);
+		/* the registry confirms what it holds: "0-END" */
+		if (!rc && (!ep_http_header(&resp, "Range", got, sizeof got) ||
+			    strtoull(got + strcspn(got, "-") + 1, NULL, 10) != start + p.len - 1))
+			rc = ep_fail(err, EP_ERUNTIME, "%s: the registry did not confirm bytes %llu-%llu", what,
+				     (unsigned long long)start, (unsigned long long)(start + p.len - 1));
+		if (!rc)
+			rc = location(r, &resp, what, loc, cap, err);
+		ep_http_response_release(&resp);
+		start += p.len;
+	}
+	return rc;
+}
+
 int ep_registry_put_blob(struct ep_registry *r, const char *repo, const char *digest, const struct ep_http_body *body,
 			 const char *from, bool *mounted, struct ep_error *err)
 {
@@ -584,13 +648,18 @@ int ep_registry_put_blob(struct ep_registry *r, const char *repo, const char *di
 	ep_http_response_release(&resp);
 	if (rc)
 		return rc;
-	snprintf(url, sizeof url, "%s%sdigest=%s", loc, strchr(loc, '?') ? "&" : "?", digest);
-	const char *headers[] = { "Content-Type: application/octet-stream", NULL };
-	req = (struct ep_http_request){ .method = "PUT", .url = url, .headers = headers, .body = body };
-	rc = send_authed(r, scope, &req, what, &resp, err);
-	if (!rc && resp.status != 201)
-		rc = status_error(&resp, what, err);
-	ep_http_response_release(&resp);
+	bool chunked = r->chunk && body->len > r->chunk;
+	if (chunked)
+		rc = put_pieces(r, scope, body, what, loc, sizeof loc, err);
+	if (!rc) { /* the PUT sends the whole blob, or closes a chunked session with nothing more */
+		const char *headers[] = { "Content-Type: application/octet-stream", NULL };
+		snprintf(url, sizeof url, "%s%sdigest=%s", loc, strchr(loc, '?') ? "&" : "?", digest);
+		req = (struct ep_http_request){ .method = "PUT", .url = url, .headers = headers, .body = chunked ? NULL : body };
+		rc = send_authed(r, scope, &req, what, &resp, err);
+		if (!rc && resp.status != 201)
+			rc = status_error(&resp, what, err);
+		ep_http_response_release(&resp);
+	}
 	if (rc) { /* the session is of no use any more: cancel it, as a courtesy */
 		struct ep_error ignored;
 		req = (struct ep_http_request){ .method = "DELETE", .url = loc };

@@ -35,6 +35,7 @@ struct ep_registry_options {
 	struct ep_http_options http;
 	const char *const *insecure; /* HOST[:PORT]s spoken to over plain HTTP */
 	size_t ninsecure;
+	uint64_t upload_chunk; /* push blobs larger than this in chunks of this size (PATCH); 0: one PUT */
 };
 
 struct ep_registry;
@@ -59,7 +60,8 @@ int ep_registry_get_blob(struct ep_registry *r, const char *repo, const char *di
 int ep_registry_has_blob(struct ep_registry *r, const char *repo, const char *digest, uint64_t size,
 			 struct ep_error *err);
 /* Uploads a blob: mounted from repository `from` when it is given and the
- * registry agrees, else streamed from body in one PUT. */
+ * registry agrees, else streamed from body in one PUT, or in PATCHes of
+ * upload_chunk bytes when it is set. */
 int ep_registry_put_blob(struct ep_registry *r, const char *repo, const char *digest, const struct ep_http_body *body,
 			 const char *from, bool *mounted, struct ep_error *err);
 int ep_registry_put_manifest(struct ep_registry *r, const char *repo, const char *ref, const char *media_type,

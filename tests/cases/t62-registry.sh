@@ -31,6 +31,9 @@ expect_exit 0 "restore to a second registry" "$E" restore -q -p k.pub app.envpac
 check "the migrated manifest digest is the source's" \
 	test "$(digest --tls-verify=false "docker://$REG_B/copy/app:v1")" = "$(digest --tls-verify=false "docker://$REG_A/team/app:v1")"
 check "skopeo pulls the migrated image (every blob checked)" skopeo copy -q --src-tls-verify=false "docker://$REG_B/copy/app:v1" oci:pulled:v1
+expect_exit 0 "a chunked push (PATCH pieces of 1 MiB)" "$E" restore -q -p k.pub app.envpack "${net[@]}" --chunk-size 1 --to "registry://$REG_B/chunked"
+check "the chunked push is whole, digests unchanged" sh -c "skopeo copy -q --src-tls-verify=false docker://$REG_B/chunked/app:v1 oci:chunked:v1 && test \"\$(skopeo inspect --raw oci:chunked:v1 | sha256sum | cut -d' ' -f1)\" = \"$(digest oci:restored/app:v1 | cut -d: -f2)\""
+check "the registry saw the pieces" grep -q 'PATCH.*chunked/app/blobs/uploads' "$REG_B_DIR/log"
 expect_exit 0 "pushing again skips what the registry has" "$E" restore -q -p k.pub app.envpack "${net[@]}" --to "registry://$REG_B/copy"
 expect_exit 0 "a second repository mounts the blobs" "$E" restore -q -p k.pub app.envpack "${net[@]}" --to "registry://$REG_B/other"
 check "the mounted image is whole" skopeo copy -q --src-tls-verify=false "docker://$REG_B/other/app:v1" oci:pulled2:v1
