@@ -14,13 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "common/digestmap.h"
 
-#define MAX_DEPTH 8
-#define JSON_BLOB_MAX (4u << 20) /* manifests and indexes; registries accept 4 MiB */
 
 struct walk {
 	struct ep_oci_image *img;
@@ -73,9 +70,9 @@ static int read_json_blob(struct walk *w, const char *hex, uint64_t size, json_t
 	char path[128], *text = NULL;
 	size_t len;
 	snprintf(path, sizeof path, "%s/blobs/sha256/%s", w->img->dir, hex);
-	if (size > JSON_BLOB_MAX)
+	if (size > EP_OCI_JSON_MAX)
 		return bad(w, EP_EINPUT, "a manifest or index is larger than 4 MiB", hex);
-	int rc = ep_read_file(path, JSON_BLOB_MAX, &text, &len, w->err);
+	int rc = ep_read_file(path, EP_OCI_JSON_MAX, &text, &len, w->err);
 	if (rc)
 		return rc;
 	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
@@ -100,38 +97,53 @@ static int walk_list(struct walk *w, json_t *list, int depth)
 	return 0;
 }
 
-static int walk_descriptor(struct walk *w, json_t *desc, int depth)
+enum ep_oci_kind ep_oci_kind(const char *media_type)
+{
+	if (media_type && (strstr(media_type, "image.index") || strstr(media_type, "manifest.list")))
+		return EP_OCI_INDEX;
+	return media_type && strstr(media_type, "manifest") ? EP_OCI_MANIFEST : EP_OCI_LEAF;
+}
+
+const char *ep_oci_digest(const json_t *desc, uint8_t raw[EP_DIGEST_LEN], uint64_t *size)
 {
 	const char *digest = json_string_value(json_object_get(desc, "digest"));
-	const char *media = json_string_value(json_object_get(desc, "mediaType"));
-	json_t *size = json_object_get(desc, "size");
+	json_t *n = json_object_get(desc, "size");
+	if (!digest || strncmp(digest, "sha256:", 7) != 0 || !ep_unhex(digest + 7, raw, EP_DIGEST_LEN) ||
+	    !json_is_integer(n) || json_integer_value(n) < 0)
+		return NULL;
+	*size = (uint64_t)json_integer_value(n);
+	return digest + 7;
+}
+
+static int walk_descriptor(struct walk *w, json_t *desc, int depth)
+{
+	enum ep_oci_kind kind = ep_oci_kind(json_string_value(json_object_get(desc, "mediaType")));
 	uint8_t raw[EP_DIGEST_LEN];
-	if (depth > MAX_DEPTH)
+	uint64_t n;
+	const char *hex = ep_oci_digest(desc, raw, &n);
+	if (depth > EP_OCI_MAX_DEPTH)
 		return bad(w, EP_EINPUT, "indexes nest too deep", "more than 8 levels (a loop?)");
-	if (!digest || strncmp(digest, "sha256:", 7) != 0 || !ep_unhex(digest + 7, raw, EP_DIGEST_LEN))
-		return bad(w, EP_EINPUT, "a descriptor has no sha256 digest", digest ? digest : "(none)");
-	if (!json_is_integer(size) || json_integer_value(size) < 0)
-		return bad(w, EP_EINPUT, "a descriptor has no size", digest);
+	if (!hex) {
+		const char *digest = json_string_value(json_object_get(desc, "digest"));
+		return bad(w, EP_EINPUT, "a descriptor has no sha256 digest or no size", digest ? digest : "(none)");
+	}
 	if (ep_digestmap_get(w->seen, raw, NULL))
 		return 0;
-	uint64_t n = (uint64_t)json_integer_value(size);
-	int rc = check_blob(w, digest + 7, n);
+	int rc = check_blob(w, hex, n);
 	if (rc)
 		return rc;
 	struct ep_oci_image *img = w->img;
 	if (!ep_digestmap_put(w->seen, raw, 1) ||
 	    !ep_grow((void **)&img->blobs, &img->cap_blobs, img->nblobs + 1, sizeof *img->blobs))
 		return ep_oom(w->err);
-	memcpy(img->blobs[img->nblobs].hex, digest + 7, EP_DIGEST_HEX);
+	memcpy(img->blobs[img->nblobs].hex, hex, EP_DIGEST_HEX);
 	img->blobs[img->nblobs++].size = n;
-	bool is_index = media && (strstr(media, "image.index") || strstr(media, "manifest.list"));
-	bool is_manifest = media && strstr(media, "manifest") && !is_index;
-	if (!is_index && !is_manifest)
-		return 0; /* a config or a layer: a leaf */
+	if (kind == EP_OCI_LEAF)
+		return 0; /* a config or a layer */
 	json_t *doc;
-	if ((rc = read_json_blob(w, digest + 7, n, &doc)))
+	if ((rc = read_json_blob(w, hex, n, &doc)))
 		return rc;
-	if (is_index)
+	if (kind == EP_OCI_INDEX)
 		rc = walk_list(w, json_object_get(doc, "manifests"), depth + 1);
 	else if (!(rc = walk_descriptor(w, json_object_get(doc, "config"), depth + 1)))
 		rc = walk_list(w, json_object_get(doc, "layers"), depth + 1);
@@ -178,7 +190,7 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 	}
 	if (!rc) {
 		snprintf(path, sizeof path, "%s/index.json", dir);
-		if (!(rc = ep_read_file(path, JSON_BLOB_MAX, &text, &len, err))) {
+		if (!(rc = ep_read_file(path, EP_OCI_JSON_MAX, &text, &len, err))) {
 			index = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 			free(text);
 			if (!json_is_array(json_object_get(index, "manifests")))
