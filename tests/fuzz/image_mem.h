@@ -40,8 +40,12 @@ static inline void mem_file(struct mem_image *mi, const char *path, const void *
 	if (mi->c->nfiles == MEM_FILES || ep_component_add_file(mi->c, path ? path : name, EP_FILE_REG, 0644, 0, NULL, &err))
 		abort();
 	mi->c->files[mi->c->nfiles - 1].size = len;
-	mi->data[mi->c->nfiles - 1] = malloc(len + 1);
-	memcpy(mi->data[mi->c->nfiles - 1], data, len);
+	char *copy = malloc(len + 1);
+	if (!copy)
+		abort();
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	mi->data[mi->c->nfiles - 1] = copy;
 	mi->len[mi->c->nfiles - 1] = len;
 }
 
