@@ -1,4 +1,5 @@
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +9,18 @@
 #include "cli.h"
 #include "common/digestmap.h"
 #include "formats/bundle/bundle.h"
+#include "formats/image/describe.h"
 #include "verify/check.h"
+#include "verify/chunks.h"
 
 static const char help[] =
 	"usage: envpack inspect BUNDLE [--json]\n\n"
 	"Show what a bundle holds: each component with its virtual, data and stored\n"
 	"sizes, the compression ratio, and the key id the bundle claims to be signed\n"
-	"with. Inspect only reads and checks nothing: use 'envpack verify' for that.\n\n"
+	"with; for container images, each image's tag and digest, and per platform its\n"
+	"manifest, config and layers with their sizes. Inspect only reads: it checks\n"
+	"the digest of each chunk it decompresses, not the signature (use 'envpack\n"
+	"verify' for that).\n\n"
 	"Options:\n"
 	"      --json     print one JSON object on stdout\n"
 	"  -h, --help     this help\n";
@@ -51,8 +57,39 @@ static double ratio(uint64_t data, uint64_t stored)
 	return stored ? (double)data / (double)stored : 0;
 }
 
+static void print_layers(const struct ep_image_manifest *im)
+{
+	char h[32];
+	cli_human(im->layers_size, h, sizeof h);
+	printf("config %.19s, %zu layer%s, %s (%" PRIu64 " bytes)\n", im->config, im->nlayers, im->nlayers == 1 ? "" : "s",
+	       h, im->layers_size);
+	for (size_t l = 0; l < im->nlayers; l++) {
+		cli_human(im->layers[l].size, h, sizeof h);
+		printf("            %.19s %10s  %" PRIu64 " bytes\n", im->layers[l].digest, h, im->layers[l].size);
+	}
+}
+
+/* Per image: tags, digest and type; per platform: the manifest (of an index), config and layers. */
+static void print_images(const struct ep_image_list *l)
+{
+	for (size_t k = 0; k < l->nimages; k++) {
+		const struct ep_image_info *img = &l->images[k];
+		char tags[512] = "(untagged)";
+		for (size_t t = 0, at = 0; t < img->ntags && at < sizeof tags; t++)
+			at += (size_t)snprintf(tags + at, sizeof tags - at, "%s%s", t ? "," : "", img->tags[t]);
+		printf("        %-12s %s %s\n", tags, img->digest, img->media_type ? img->media_type : "");
+		for (size_t i = 0; i < img->nmanifests; i++) {
+			const struct ep_image_manifest *im = &img->manifests[i];
+			printf("          %-16s ", im->platform ? im->platform : "(platform unknown)");
+			if (strcmp(im->digest, img->digest) != 0 && *im->digest)
+				printf("manifest %s\n                           ", im->digest);
+			print_layers(im);
+		}
+	}
+}
+
 static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, const char *key_id,
-		       const struct sizes *sizes, const struct sizes *total)
+		       const struct sizes *sizes, const struct sizes *total, struct ep_image_list *const *images)
 {
 	char h1[32], h2[32], h3[32];
 	cli_human(ep_bundle_file_size(b), h1, sizeof h1);
@@ -77,19 +114,7 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 			printf("  image %-16s %s from %s: %zu images, %zu files, %s, stored %s (ratio %.2f)\n", c->name,
 			       c->format ? c->format : "oci", c->source ? c->source : "?", c->nimages, s->files, h2, h3,
 			       ratio(s->data, s->stored));
-			for (size_t k = 0; k < c->nimages; k++) {
-				json_t *d = json_loads(c->images[k], 0, NULL);
-				json_t *platform = json_object_get(d, "platform");
-				const char *tag = json_string_value(json_object_get(json_object_get(d, "annotations"),
-										    "org.opencontainers.image.ref.name"));
-				const char *os = json_string_value(json_object_get(platform, "os")),
-					   *arch = json_string_value(json_object_get(platform, "architecture"));
-				printf("        %-12s %s %s%s%s%s%s\n", tag ? tag : "(untagged)",
-				       json_string_value(json_object_get(d, "digest")),
-				       json_string_value(json_object_get(d, "mediaType")), os ? " " : "", os ? os : "",
-				       arch ? "/" : "", arch ? arch : "");
-				json_decref(d);
-			}
+			print_images(images[i]);
 		} else {
 			printf("  files %-16s from %s: %zu files, %zu directories, %zu symlinks, %s, stored %s (ratio %.2f)\n",
 			       c->name, c->source ? c->source : "?", s->files, s->dirs, s->symlinks, h2, h3,
@@ -102,8 +127,38 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 	       ratio(total->data, total->stored));
 }
 
+static json_t *manifest_json(const struct ep_image_manifest *im)
+{
+	json_t *layers = json_array();
+	for (size_t l = 0; l < im->nlayers; l++)
+		json_array_append_new(layers, json_pack("{s:s,s:I}", "digest", im->layers[l].digest, "size",
+							(json_int_t)im->layers[l].size));
+	return json_pack("{s:s?,s:s?,s:s?,s:s,s:o,s:I}", "platform", im->platform, "digest",
+			 *im->digest ? im->digest : NULL, "mediaType", im->media_type, "config", im->config, "layers",
+			 layers, "layers_size", (json_int_t)im->layers_size);
+}
+
+/* Each image's descriptor as the bundle's manifest has it, with what its blobs say. */
+static json_t *images_json(const struct ep_component *c, const struct ep_image_list *l)
+{
+	json_t *imgs = json_array();
+	for (size_t k = 0; k < c->nimages && k < l->nimages; k++) {
+		const struct ep_image_info *img = &l->images[k];
+		json_t *d = json_loads(c->images[k], 0, NULL), *tags = json_array(), *manifests = json_array();
+		for (size_t t = 0; t < img->ntags; t++)
+			json_array_append_new(tags, json_string(img->tags[t]));
+		for (size_t i = 0; i < img->nmanifests; i++)
+			json_array_append_new(manifests, manifest_json(&img->manifests[i]));
+		json_object_set_new(d, "ref", img->ntags ? json_string(img->tags[0]) : json_null());
+		json_object_set_new(d, "tags", tags);
+		json_object_set_new(d, "manifests", manifests);
+		json_array_append_new(imgs, d);
+	}
+	return imgs;
+}
+
 static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, const char *key_id,
-		       const struct sizes *sizes, const struct sizes *total)
+		       const struct sizes *sizes, const struct sizes *total, struct ep_image_list *const *images)
 {
 	json_t *comps = json_array();
 	for (size_t i = 0; i < m->ncomponents; i++) {
@@ -119,10 +174,8 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 			json_object_set_new(o, "allocated_bytes", json_integer((json_int_t)sizes[i].data));
 			json_object_set_new(o, "extents", json_integer((json_int_t)c->nextents));
 		} else if (c->type == EP_COMP_IMAGE) {
-			json_t *imgs = json_array();
-			for (size_t k = 0; k < c->nimages; k++)
-				json_array_append_new(imgs, json_loads(c->images[k], 0, NULL));
-			json_object_set_new(o, "images", imgs);
+			json_object_set_new(o, "format", json_string(c->format ? c->format : "oci"));
+			json_object_set_new(o, "images", images_json(c, images[i]));
 		} else {
 			json_object_set_new(o, "files", json_integer((json_int_t)sizes[i].files));
 			json_object_set_new(o, "directories", json_integer((json_int_t)sizes[i].dirs));
@@ -138,6 +191,29 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 	json_dumpf(root, stdout, JSON_INDENT(2));
 	putchar('\n');
 	json_decref(root);
+}
+
+/* Image blobs come through the chunk stream, so each chunk is checked against its digest. */
+static int read_record(void *ctx, const struct ep_component *c, const struct ep_file_rec *f, char **out, size_t *len,
+		       struct ep_error *err)
+{
+	return ep_chunk_stream_read(ctx, c->chunks + f->first, f->count, (size_t)f->size, out, len, err);
+}
+
+static int describe_images(const struct ep_bundle *b, const struct ep_manifest *m, struct ep_image_list **images,
+			   struct ep_error *err)
+{
+	struct ep_chunk_stream *s = NULL;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
+		if (m->components[i].type != EP_COMP_IMAGE)
+			continue;
+		if (!s && (rc = ep_chunk_stream_new(&s, b, 1, err)))
+			break;
+		rc = ep_image_describe(&m->components[i], ep_bundle_path(b), read_record, s, &images[i], err);
+	}
+	ep_chunk_stream_free(s);
+	return rc;
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -183,12 +259,18 @@ int cmd_inspect(int argc, char **argv)
 		total.stored += sizes[i].stored;
 	}
 	ep_digestmap_free(seen);
-	if (rc)
-		err = (struct ep_error){ EP_ERUNTIME, "out of memory" };
-	else if (json)
-		print_json(b, m, key_id, sizes, &total);
+	struct ep_image_list **images = calloc(m->ncomponents + 1, sizeof *images);
+	if (rc || !images)
+		rc = ep_oom(&err);
 	else
-		print_text(b, m, key_id, sizes, &total);
+		rc = describe_images(b, m, images, &err);
+	if (!rc && json)
+		print_json(b, m, key_id, sizes, &total, images);
+	else if (!rc)
+		print_text(b, m, key_id, sizes, &total, images);
+	for (size_t i = 0; images && i < m->ncomponents; i++)
+		ep_image_list_free(images[i]);
+	free(images);
 	free(sizes);
 	ep_manifest_free(m);
 	ep_bundle_close(b);

@@ -445,7 +445,7 @@ static int pack_archive(struct packer *pk, const struct ep_darchive *a, struct e
 	for (size_t i = 0; !rc && i < a->ndescriptors; i++)
 		rc = ep_component_add_image(c, a->descriptors[i], err);
 	for (size_t i = 0; !rc && i < a->nentries; i++) {
-		const struct ep_darchive_entry *e = &a->entries[i];
+		const struct ep_file_rec *e = &a->entries[i];
 		/* parent directories first, each once: the manifest lists a directory before its content */
 		for (const char *slash = strchr(e->path, '/'); !rc && slash; slash = strchr(slash + 1, '/')) {
 			char dir[4097];

@@ -143,3 +143,35 @@ int ep_chunk_stream_next(struct ep_chunk_stream *s, const uint8_t **data, size_t
 	ep_progress_report(s->progress, s->done, s->total);
 	return 1;
 }
+
+int ep_chunk_stream_read(struct ep_chunk_stream *s, const struct ep_chunk_ref *refs, size_t count, size_t max,
+			 char **out, size_t *len, struct ep_error *err)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < count; i++)
+		if ((total += refs[i].size) > max)
+			return ep_fail(err, EP_EINPUT, "'%s': a file to read whole is larger than %zu bytes",
+				       ep_bundle_path(s->bundle), max);
+	char *buf = malloc(total + 1);
+	if (!buf)
+		return ep_oom(err);
+	ep_chunk_stream_start(s, refs, count);
+	size_t at = 0;
+	const uint8_t *data;
+	size_t n;
+	int rc;
+	while ((rc = ep_chunk_stream_next(s, &data, &n, err)) == 1 && n <= total - at) {
+		memcpy(buf + at, data, n);
+		at += n;
+	}
+	if (rc == 1 || (rc == 0 && at != total))
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunks do not add up to their declared sizes", ep_bundle_path(s->bundle));
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	buf[total] = '\0';
+	*out = buf;
+	*len = total;
+	return 0;
+}

@@ -160,6 +160,55 @@ uint64_t ep_component_data_size(const struct ep_component *c)
 static const char *file_type_name[] = { [EP_FILE_REG] = "file", [EP_FILE_DIR] = "dir",
 					[EP_FILE_SYMLINK] = "symlink" };
 
+ssize_t ep_file_find(const struct ep_file_rec *files, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(files[i].path, path))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* The directory of `link` joined with target, lexically; false when it leaves the tree. */
+static bool join_link(const char *link, const char *target, char *out, size_t cap)
+{
+	const char *slash = strrchr(link, '/');
+	size_t n = slash ? (size_t)(slash - link) : 0;
+	if (target[0] == '/' || n >= cap)
+		return false;
+	memcpy(out, link, n);
+	out[n] = '\0';
+	for (const char *p = target; *p;) {
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (n == 0)
+				return false;
+			char *up = memrchr(out, '/', n);
+			n = up ? (size_t)(up - out) : 0;
+		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
+			if (n + len + 2 > cap)
+				return false;
+			if (n > 0)
+				out[n++] = '/';
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		out[n] = '\0';
+		p = *end ? end + 1 : end;
+	}
+	return true;
+}
+
+ssize_t ep_file_resolve(const struct ep_file_rec *files, size_t n, const char *path)
+{
+	ssize_t i = ep_file_find(files, n, path);
+	for (int hops = 0; i >= 0 && files[i].type == EP_FILE_SYMLINK && hops < 8; hops++) {
+		char joined[4097];
+		i = join_link(files[i].path, files[i].target, joined, sizeof joined) ? ep_file_find(files, n, joined) : -1;
+	}
+	return i >= 0 && files[i].type == EP_FILE_REG ? i : -1;
+}
+
 static json_t *chunks_json(const struct ep_component *c, size_t first, size_t count)
 {
 	json_t *arr = json_array();

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "common/util.h"
@@ -89,5 +90,11 @@ int ep_manifest_parse(const char *json, size_t len, const char *what, struct ep_
 
 /* Sums a component's chunk sizes. */
 uint64_t ep_component_data_size(const struct ep_component *c);
+
+/* The index of the record named path in files[0..n), or -1. */
+ssize_t ep_file_find(const struct ep_file_rec *files, size_t n, const char *path);
+/* The regular file path names, through symlinks inside the tree (docker-archives
+ * link legacy layer.tar names to their blobs); -1 when there is none. */
+ssize_t ep_file_resolve(const struct ep_file_rec *files, size_t n, const char *path);
 
 #endif

@@ -59,13 +59,12 @@ static int add_entry(struct ep_darchive *a, struct archive_entry *e, struct ep_e
 	const char *target = type == AE_IFLNK ? archive_entry_symlink(e) : NULL;
 	if (!ep_relpath_ok(path) || (target && !ep_symlink_inside(path, target)))
 		return ep_fail(err, EP_EINPUT, "docker-archive: '%s' holds unsafe entry '%s'", a->path, name);
-	for (size_t i = 0; i < a->nentries; i++)
-		if (!strcmp(a->entries[i].path, path))
-			return ep_fail(err, EP_EINPUT, "docker-archive: '%s' holds entry '%s' twice", a->path, path);
+	if (ep_file_find(a->entries, a->nentries, path) >= 0)
+		return ep_fail(err, EP_EINPUT, "docker-archive: '%s' holds entry '%s' twice", a->path, path);
 	if (!ep_grow((void **)&a->entries, &a->cap_entries, a->nentries + 1, sizeof *a->entries))
 		return ep_oom(err);
-	struct ep_darchive_entry *d = &a->entries[a->nentries];
-	*d = (struct ep_darchive_entry){ .type = target ? EP_FILE_SYMLINK : EP_FILE_REG,
+	struct ep_file_rec *d = &a->entries[a->nentries];
+	*d = (struct ep_file_rec){ .type = target ? EP_FILE_SYMLINK : EP_FILE_REG,
 					 .size = target ? 0 : (uint64_t)archive_entry_size(e),
 					 .mtime = archive_entry_mtime(e),
 					 .mode = archive_entry_perm(e) & 0777 };
@@ -109,40 +108,9 @@ static int hash_data(struct archive *ar, struct hashed *h, bool keep, struct ep_
 	return rc;
 }
 
-static ssize_t find(const struct ep_darchive *a, const char *path)
-{
-	for (size_t i = 0; i < a->nentries; i++)
-		if (!strcmp(a->entries[i].path, path))
-			return (ssize_t)i;
-	return -1;
-}
-
-/* A symlink entry (skopeo's legacy layer.tar links) stands for its target. */
-static ssize_t resolve(const struct ep_darchive *a, ssize_t i)
-{
-	for (int hops = 0; i >= 0 && a->entries[i].type == EP_FILE_SYMLINK && hops < 8; hops++) {
-		char joined[8300];
-		const char *slash = strrchr(a->entries[i].path, '/');
-		int dirlen = slash ? (int)(slash - a->entries[i].path) : 0;
-		snprintf(joined, sizeof joined, "%.*s%s%s", dirlen, a->entries[i].path, dirlen ? "/" : "", a->entries[i].target);
-		/* normalise "dir/../x" */
-		char *dots;
-		while ((dots = strstr(joined, "/../"))) {
-			char *start = dots;
-			while (start > joined && start[-1] != '/')
-				start--;
-			memmove(start, dots + 4, strlen(dots + 4) + 1);
-		}
-		if (!strncmp(joined, "../", 3))
-			return -1;
-		i = find(a, joined);
-	}
-	return i >= 0 && a->entries[i].type == EP_FILE_REG ? i : -1;
-}
-
 static int check_manifest(struct ep_darchive *a, const struct hashed *h, struct ep_error *err)
 {
-	ssize_t mi = find(a, "manifest.json");
+	ssize_t mi = ep_file_find(a->entries, a->nentries, "manifest.json");
 	if (mi < 0 || !h[mi].json)
 		return ep_fail(err, EP_EINPUT, "docker-archive: '%s' has no manifest.json", a->path);
 	json_t *m = json_loads(h[mi].json, JSON_REJECT_DUPLICATES, NULL), *img;
@@ -154,7 +122,7 @@ static int check_manifest(struct ep_darchive *a, const struct hashed *h, struct 
 		if (rc)
 			break;
 		const char *config = json_string_value(json_object_get(img, "Config"));
-		ssize_t ci = config ? resolve(a, find(a, config)) : -1;
+		ssize_t ci = config ? ep_file_resolve(a->entries, a->nentries, config) : -1;
 		char hex[EP_DIGEST_HEX];
 		if (ci < 0 || !h[ci].json) {
 			rc = ep_fail(err, EP_EINPUT, "docker-archive: '%s' lacks config '%s'", a->path, config ? config : "?");
@@ -179,7 +147,7 @@ static int check_manifest(struct ep_darchive *a, const struct hashed *h, struct 
 		for (size_t l = 0; !rc && l < json_array_size(layers); l++) {
 			const char *lp = json_string_value(json_array_get(layers, l));
 			const char *want = json_string_value(json_array_get(diff_ids, l));
-			ssize_t li = lp ? resolve(a, find(a, lp)) : -1;
+			ssize_t li = lp ? ep_file_resolve(a->entries, a->nentries, lp) : -1;
 			char got[EP_DIGEST_HEX];
 			if (li < 0) {
 				rc = ep_fail(err, EP_EINPUT, "docker-archive: '%s' lacks layer '%s'", a->path, lp ? lp : "?");
@@ -272,7 +240,7 @@ int ep_darchive_read(const struct ep_darchive *a, ep_darchive_data_fn fn, void *
 			continue;
 		char path[4097];
 		snprintf(path, sizeof path, "%s", archive_entry_pathname(e));
-		ssize_t i = find(a, path);
+		ssize_t i = ep_file_find(a->entries, a->nentries, path);
 		if (i < 0) {
 			rc = ep_fail(err, EP_ERUNTIME, "docker-archive: '%s' changed while being packed", a->path);
 			break;

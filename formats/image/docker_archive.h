@@ -10,18 +10,9 @@
 #include "common/error.h"
 #include "formats/bundle/manifest.h"
 
-struct ep_darchive_entry {
-	char *path;
-	enum ep_file_type type; /* EP_FILE_REG or EP_FILE_SYMLINK */
-	char *target;
-	uint64_t size;
-	int64_t mtime;
-	uint32_t mode;
-};
-
 struct ep_darchive {
 	char *path;
-	struct ep_darchive_entry *entries;
+	struct ep_file_rec *entries; /* EP_FILE_REG or EP_FILE_SYMLINK; first and count unused */
 	size_t nentries, cap_entries;
 	char **descriptors; /* one per image: its config, tagged with its first RepoTag */
 	size_t ndescriptors, cap_descriptors;

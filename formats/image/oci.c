@@ -72,7 +72,7 @@ static int load_blob(void *ctx, const struct ep_image_node *n, char **bytes, siz
 	char path[4200];
 	int rc = check_blob(w, n->hex, n->size);
 	snprintf(path, sizeof path, "%s/blobs/sha256/%s", w->img->dir, n->hex);
-	return rc ? rc : ep_read_file(path, EP_IMAGE_JSON_MAX, bytes, len, err);
+	return rc ? rc : ep_read_file(path, EP_OCI_JSON_MAX, bytes, len, err);
 }
 
 static int visit_blob(void *ctx, const struct ep_image_node *n, const char *bytes, size_t len, struct ep_error *err)
@@ -91,6 +91,24 @@ static int visit_blob(void *ctx, const struct ep_image_node *n, const char *byte
 }
 
 static const struct ep_image_walk_ops layout_walk = { load_blob, visit_blob };
+
+enum ep_oci_kind ep_oci_kind(const char *media_type)
+{
+	if (media_type && (strstr(media_type, "image.index") || strstr(media_type, "manifest.list")))
+		return EP_OCI_INDEX;
+	return media_type && strstr(media_type, "manifest") ? EP_OCI_MANIFEST : EP_OCI_LEAF;
+}
+
+const char *ep_oci_digest(const json_t *desc, uint8_t raw[EP_DIGEST_LEN], uint64_t *size)
+{
+	const char *digest = json_string_value(json_object_get(desc, "digest"));
+	json_t *n = json_object_get(desc, "size");
+	if (!digest || strncmp(digest, "sha256:", 7) != 0 || !ep_unhex(digest + 7, raw, EP_DIGEST_LEN) ||
+	    !json_is_integer(n) || json_integer_value(n) < 0)
+		return NULL;
+	*size = (uint64_t)json_integer_value(n);
+	return digest + 7;
+}
 
 static int add_descriptor(struct ep_oci_image *img, json_t *d, struct ep_error *err)
 {
@@ -134,7 +152,7 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 	}
 	if (!rc) {
 		snprintf(path, sizeof path, "%s/index.json", dir);
-		if (!(rc = ep_read_file(path, EP_IMAGE_JSON_MAX, &text, &len, err))) {
+		if (!(rc = ep_read_file(path, EP_OCI_JSON_MAX, &text, &len, err))) {
 			index = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 			free(text);
 			if (!json_is_array(json_object_get(index, "manifests")))

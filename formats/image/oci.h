@@ -6,8 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/error.h"
 #include "common/util.h"
+
+#define EP_OCI_JSON_MAX (4u << 20) /* manifests, indexes and configs; registries accept 4 MiB */
+#define EP_OCI_MAX_DEPTH 8         /* indexes nested deeper are refused */
 
 struct ep_oci_blob {
 	char hex[EP_DIGEST_HEX]; /* sha256 */
@@ -22,6 +27,13 @@ struct ep_oci_image {
 	struct ep_oci_blob *blobs; /* every blob they reach, once, in walk order */
 	size_t nblobs, cap_blobs, cap_descriptors;
 };
+
+/* What a descriptor points at, by its media type (OCI or Docker). */
+enum ep_oci_kind { EP_OCI_LEAF, EP_OCI_MANIFEST, EP_OCI_INDEX };
+enum ep_oci_kind ep_oci_kind(const char *media_type);
+/* A descriptor's digest as 64 hex digits (inside desc), raw and its size; NULL when
+ * either is missing or not sha256. */
+const char *ep_oci_digest(const json_t *desc, uint8_t raw[EP_DIGEST_LEN], uint64_t *size);
 
 /* Reads the layout at dir: the image tagged ref, or every image of its index when ref is NULL. */
 int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, struct ep_error *err);

@@ -6,8 +6,6 @@
 
 #include "common/digestmap.h"
 
-#define MAX_DEPTH 8
-
 struct walk {
 	const struct ep_image_walk_ops *ops;
 	void *ctx;
@@ -43,27 +41,19 @@ static int walk_descriptor(struct walk *w, json_t *desc, int depth)
 	struct ep_image_node n = { .desc = desc, .depth = depth };
 	n.digest = json_string_value(json_object_get(desc, "digest"));
 	n.media_type = json_string_value(json_object_get(desc, "mediaType"));
-	json_t *size = json_object_get(desc, "size");
 	uint8_t raw[EP_DIGEST_LEN];
-	if (depth > MAX_DEPTH)
+	if (depth > EP_OCI_MAX_DEPTH)
 		return bad(w, EP_EINPUT, "indexes nest too deep", "more than 8 levels (a loop?)");
-	if (!n.digest || strncmp(n.digest, "sha256:", 7) != 0 || !ep_unhex(n.digest + 7, raw, EP_DIGEST_LEN))
-		return bad(w, EP_EINPUT, "a descriptor has no sha256 digest", n.digest ? n.digest : "(none)");
-	if (!json_is_integer(size) || json_integer_value(size) < 0)
-		return bad(w, EP_EINPUT, "a descriptor has no size", n.digest);
+	if (!(n.hex = ep_oci_digest(desc, raw, &n.size)))
+		return bad(w, EP_EINPUT, "a descriptor has no sha256 digest or no size", n.digest ? n.digest : "(none)");
 	if (ep_digestmap_get(w->seen, raw, NULL))
 		return 0;
 	if (!ep_digestmap_put(w->seen, raw, 1))
 		return ep_oom(w->err);
-	n.hex = n.digest + 7;
-	n.size = (uint64_t)json_integer_value(size);
-	const char *m = n.media_type;
-	n.kind = m && (strstr(m, "image.index") || strstr(m, "manifest.list")) ? EP_IMAGE_INDEX
-		 : m && strstr(m, "manifest")					   ? EP_IMAGE_MANIFEST
-										   : EP_IMAGE_BLOB;
-	if (n.kind == EP_IMAGE_BLOB)
+	n.kind = ep_oci_kind(n.media_type);
+	if (n.kind == EP_OCI_LEAF)
 		return w->ops->visit(w->ctx, &n, NULL, 0, w->err);
-	if (n.size > EP_IMAGE_JSON_MAX)
+	if (n.size > EP_OCI_JSON_MAX)
 		return bad(w, EP_EINPUT, "a manifest or index is larger than 4 MiB", n.digest);
 	char *bytes = NULL, hex[EP_DIGEST_HEX];
 	size_t len = 0;
@@ -82,7 +72,7 @@ static int walk_descriptor(struct walk *w, json_t *desc, int depth)
 	if (!rc)
 		rc = w->ops->visit(w->ctx, &n, bytes, len, w->err);
 	free(bytes);
-	if (!rc && n.kind == EP_IMAGE_INDEX)
+	if (!rc && n.kind == EP_OCI_INDEX)
 		rc = walk_list(w, json_object_get(doc, "manifests"), depth + 1);
 	else if (!rc && !(rc = walk_descriptor(w, json_object_get(doc, "config"), depth + 1)))
 		rc = walk_list(w, json_object_get(doc, "layers"), depth + 1);

@@ -15,10 +15,8 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "oci.h"
 
-#define EP_IMAGE_JSON_MAX ((size_t)4 << 20) /* manifests and indexes: what registries accept */
-
-enum ep_image_kind { EP_IMAGE_INDEX, EP_IMAGE_MANIFEST, EP_IMAGE_BLOB };
 
 struct ep_image_node {
 	json_t *desc;
@@ -26,7 +24,7 @@ struct ep_image_node {
 	const char *hex;        /* digest + 7 */
 	const char *media_type; /* may be NULL */
 	uint64_t size;
-	enum ep_image_kind kind;
+	enum ep_oci_kind kind;
 	int depth;
 };
 

@@ -16,6 +16,31 @@ skopeo copy -q oci:src:app docker-archive:app.tar:example/app:1
 expect_exit 0 "pack a docker-archive" "$ENVPACK" pack -q -k k.key -o app.envpack image:docker-archive:app.tar
 expect_exit 0 "inspect it" "$ENVPACK" inspect app.envpack
 check "inspect shows the tag and the config digest" grep -q "example/app:1 sha256:" "$T/out"
+# what inspect says of the image, judged by skopeo and by reading the tar with python
+cp "$T/out" app.text
+"$ENVPACK" inspect --json app.envpack >app.json
+skopeo inspect --raw docker-archive:app.tar >app.manifest
+skopeo inspect --config docker-archive:app.tar >app.config
+check "json: tags, config digest, platform and layers as skopeo and the tar's entries say" python3 -c '
+import hashlib, json, subprocess, tarfile
+m = json.load(open("app.manifest")); c = json.load(open("app.config"))
+t = tarfile.open("app.tar"); entries = json.load(t.extractfile("manifest.json"))[0]
+img = json.load(open("app.json"))["components"][0]["images"][0]
+assert img["tags"] == entries["RepoTags"] and img["ref"] == entries["RepoTags"][0], img
+assert img["digest"] == "sha256:" + hashlib.sha256(t.extractfile(entries["Config"]).read()).hexdigest() == m["config"]["digest"], img
+man = img["manifests"][0]
+assert len(img["manifests"]) == 1 and man["config"] == img["digest"] and man["platform"] == c["os"] + "/" + c["architecture"], man
+assert [(l["digest"], l["size"]) for l in man["layers"]] == [(l["digest"], l["size"]) for l in m["layers"]], man
+assert [l["size"] for l in man["layers"]] == [t.getmember(p).size for p in entries["Layers"]], man
+assert man["layers_size"] == sum(l["size"] for l in m["layers"])'
+check "text: the platform and each layer's digest and size" python3 -c '
+import json, re; m = json.load(open("app.manifest")); c = json.load(open("app.config")); t = open("app.text").read()
+assert "\n          %s/%s " % (c["os"], c["architecture"]) in t, t
+for l in m["layers"]:
+    assert re.search(re.escape(l["digest"][:19]) + r" +[0-9.]+ [KMG]?i?B  %d bytes\n" % l["size"], t), l'
+skopeo copy -q --additional-tag example/app:latest oci:src:app docker-archive:tags.tar:example/app:2
+"$ENVPACK" pack -q -o tags.envpack image:docker-archive:tags.tar
+check "every RepoTag is listed" grep -q "example/app:2,docker.io/example/app:latest sha256:" <("$ENVPACK" inspect tags.envpack)
 expect_exit 0 "restore to docker-archive:" "$ENVPACK" restore -q -p k.pub app.envpack --to docker-archive:back.tar
 check "skopeo reads the restored archive" skopeo inspect docker-archive:back.tar
 check "the config digest is unchanged" test "$(skopeo inspect docker-archive:back.tar | grep '"Digest"')" = "$(skopeo inspect docker-archive:app.tar | grep '"Digest"')"
@@ -47,4 +72,11 @@ with tarfile.open("escape.tar", "w") as t:
 PY
 expect_exit 2 "an entry escaping the archive" "$ENVPACK" pack -q -o bad.envpack image:docker-archive:escape.tar
 expect_err "unsafe entry" "the message says so"
+# a bundle whose manifest.json holds a layer's bytes (re-signed): inspect names the bundle and the entry
+python3 "$HERE/tools/craft.py" resign app.envpack badjson.envpack k.key '
+e = m["components"][0]["entries"]
+j, tar = [x for x in e if x["path"] == "manifest.json"][0], [x for x in e if x["path"].endswith(".tar") and x.get("chunks")][0]
+j["chunks"], j["size"] = tar["chunks"], tar["size"]'
+expect_exit 2 "inspect refuses a manifest.json that is not JSON" "$ENVPACK" inspect badjson.envpack
+expect_err "badjson.envpack.*manifest.json is not JSON" "the message names the bundle and the entry"
 finish

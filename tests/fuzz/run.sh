@@ -50,12 +50,25 @@ printf '%s' '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.i
 if command -v umoci >/dev/null && command -v skopeo >/dev/null; then
 	umoci init --layout "$w/l" >/dev/null && umoci new --image "$w/l:t" >/dev/null &&
 		skopeo copy -q "oci:$w/l:t" "docker-archive:$seeds/docker_archive/empty.tar:x/y:1" || true
+	# what inspect reads of them: an index, its manifest and config; a docker manifest.json and config
+	python3 - "$w/l" "$seeds/docker_archive/empty.tar" "$seeds/image_describe" <<'PY' || true
+import json, sys, tarfile
+layout, archive, out = sys.argv[1:]
+blob = lambda d: open(f"{layout}/blobs/sha256/{d['digest'][7:]}", "rb").read()
+top = json.load(open(f"{layout}/index.json"))["manifests"][0]
+manifest = blob(top); config = blob(json.loads(manifest)["config"])
+index = json.dumps({"schemaVersion": 2, "manifests": [dict(top, platform={"os": "linux", "architecture": "arm64", "variant": "v8"})]}).encode()
+open(f"{out}/index", "wb").write(b"\0".join([index, manifest, config]))
+with tarfile.open(archive) as t:
+    m = t.extractfile("manifest.json").read()
+    open(f"{out}/archive", "wb").write(m + b"\0" + t.extractfile(json.loads(m)[0]["Config"]).read())
+PY
 fi
 printf '%s' '127.0.0.1:5000/team/app:v1' >"$seeds/registry/ref"
 printf '%s' 'reg.example/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' >"$seeds/registry/digest"
 printf '%s' 'Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"' >"$seeds/registry/bearer"
 printf '%s' 'Basic realm="a\"b"' >"$seeds/registry/basic"
-for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive registry; do
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
