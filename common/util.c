@@ -200,3 +200,11 @@ int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct e
 	*len = (size_t)st.st_size;
 	return 0;
 }
+
+char *ep_printable(char *s)
+{
+	for (char *p = s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}

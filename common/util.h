@@ -23,6 +23,9 @@ bool ep_relpath_ok(const char *path);
 /* Whether symlink `target`, placed at relative `link_path`, resolves lexically inside the tree. */
 bool ep_symlink_inside(const char *link_path, const char *target);
 
+/* Replaces control bytes with '?', in place, so text from untrusted input can reach a terminal; returns s. */
+char *ep_printable(char *s);
+
 /* Overflow-checked a + b. */
 static inline bool ep_add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
 {

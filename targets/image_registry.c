@@ -163,21 +163,20 @@ static int body_read(void *ctx, void *buf, size_t cap, size_t *got, struct ep_er
 	return 0;
 }
 
+static const struct ep_file_rec *blob_of(struct reader *r, const struct ep_image_node *n, struct ep_error *err)
+{
+	const struct ep_file_rec *f = blob_file(r, n->hex);
+	if (!f || f->size != n->size)
+		ep_fail(err, EP_EINTEGRITY, "registry: image '%s' names %s, which the bundle lacks", r->c->name, n->digest);
+	return f && f->size == n->size ? f : NULL;
+}
+
 static int load(void *ctx, const struct ep_image_node *n, char **bytes, size_t *len, struct ep_error *err)
 {
 	struct reader *r = ctx;
-	if (!(r->f = blob_file(r, n->hex)) || r->f->size != n->size)
-		return ep_fail(err, EP_EINTEGRITY, "registry: image '%s' names %s, which the bundle lacks", r->c->name,
-			       n->digest);
-	if (!(*bytes = malloc(n->size + 1)))
-		return ep_oom(err);
-	body_rewind(r, err);
-	int rc = body_read(r, *bytes, (size_t)n->size, len, err);
-	if (rc) {
-		free(*bytes);
-		*bytes = NULL;
-	}
-	return rc;
+	const struct ep_file_rec *f = blob_of(r, n, err);
+	return f ? ep_chunk_stream_read(r->s, r->c->chunks + f->first, f->count, EP_OCI_JSON_MAX, bytes, len, err)
+		 : err->code;
 }
 
 static bool mount_source(const struct reg_target *t, const char *hex, const char *repo, const char **from)
@@ -201,9 +200,8 @@ static int push_blob(struct reader *r, const struct ep_image_node *n, struct ep_
 		return rc;
 	bool mounted = false;
 	if (rc == 0) {
-		if (!(r->f = blob_file(r, n->hex)) || r->f->size != n->size)
-			return ep_fail(err, EP_EINTEGRITY, "registry: image '%s' names %s, which the bundle lacks", r->c->name,
-				       n->digest);
+		if (!(r->f = blob_of(r, n, err)))
+			return err->code;
 		body_rewind(r, err);
 		struct ep_http_body body = { n->size, body_read, body_rewind, r };
 		if ((rc = ep_registry_put_blob(t->registry, r->repo, n->digest, &body, from, &mounted, err)))

@@ -10,6 +10,7 @@
 
 #include "common/digestmap.h"
 #include "oci.h"
+#include "walk.h"
 
 #define DOCKER_CONFIG_TYPE "application/vnd.docker.container.image.v1+json"
 
@@ -23,15 +24,6 @@ struct walk {
 	struct ep_error *err;
 };
 
-/* Strings from an unverified bundle reach a terminal: no control bytes. */
-static char *printable(char *s)
-{
-	for (char *p = s; p && *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return s;
-}
-
 static int bad(struct walk *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(struct walk *w, int code, const char *fmt, ...)
 {
@@ -40,12 +32,12 @@ static int bad(struct walk *w, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
-	return ep_fail(w->err, code, "image '%s' in '%s': %s", w->c->name, w->what, printable(detail));
+	return ep_fail(w->err, code, "image '%s' in '%s': %s", w->c->name, w->what, ep_printable(detail));
 }
 
 static int copy_str(struct walk *w, char **dst, const char *s)
 {
-	if (s && !printable(*dst = strdup(s)))
+	if (s && !ep_printable(*dst = strdup(s)))
 		return ep_oom(w->err);
 	return 0;
 }
@@ -148,40 +140,34 @@ static int add_manifest(struct walk *w, json_t *desc, json_t *doc, const char *p
 	return rc;
 }
 
-static int walk_oci(struct walk *w, json_t *desc, int depth)
+/* The shared walk reads each index and manifest through the caller's reader ... */
+static int load_doc(void *ctx, const struct ep_image_node *n, char **bytes, size_t *len, struct ep_error *err)
 {
-	uint8_t raw[EP_DIGEST_LEN];
-	uint64_t size;
-	const char *hex = ep_oci_digest(desc, raw, &size);
-	enum ep_oci_kind kind = ep_oci_kind(json_string_value(json_object_get(desc, "mediaType")));
-	if (!hex)
-		return bad(w, EP_EINPUT, "a descriptor has no sha256 digest or no size");
-	if (depth > EP_OCI_MAX_DEPTH)
-		return bad(w, EP_EINPUT, "indexes nest more than %d deep", EP_OCI_MAX_DEPTH);
-	if (kind == EP_OCI_LEAF || ep_digestmap_get(w->seen, raw, NULL))
-		return 0; /* an artifact, or listed already */
-	if (!ep_digestmap_put(w->seen, raw, 1))
-		return ep_oom(w->err);
+	struct walk *w = ctx;
 	char path[96];
-	json_t *doc, *list, *d;
-	snprintf(path, sizeof path, "blobs/sha256/%s", hex);
-	int rc = read_json(w, path, hex, &doc, raw);
-	if (rc)
-		return rc;
-	list = json_object_get(doc, "manifests");
-	if (kind == EP_OCI_MANIFEST)
-		rc = add_manifest(w, desc, doc, path, depth > 0);
-	else if (!json_is_array(list))
-		rc = bad(w, EP_EINPUT, "index %s lists no manifests", path);
-	size_t i;
-	json_array_foreach(kind == EP_OCI_INDEX ? list : NULL, i, d)
-	{
-		if ((rc = walk_oci(w, d, depth + 1)))
-			break;
-	}
+	snprintf(path, sizeof path, "blobs/sha256/%s", n->hex);
+	ssize_t i = ep_file_resolve(w->c->files, w->c->nfiles, path);
+	if (i < 0)
+		return bad(w, EP_EINPUT, "%s is missing", path);
+	return w->read(w->ctx, w->c, &w->c->files[i], bytes, len, err);
+}
+
+/* ... and hands each manifest over, checked against its digest; configs and layers
+ * come from the manifest itself, never read. */
+static int visit_doc(void *ctx, const struct ep_image_node *n, const char *bytes, size_t len, struct ep_error *err)
+{
+	struct walk *w = ctx;
+	if (n->kind != EP_OCI_MANIFEST)
+		return 0;
+	char path[96];
+	snprintf(path, sizeof path, "blobs/sha256/%s", n->hex);
+	json_t *doc = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, NULL);
+	int rc = doc ? add_manifest(w, n->desc, doc, path, n->depth > 0) : ep_oom(err);
 	json_decref(doc);
 	return rc;
 }
+
+static const struct ep_image_walk_ops describe_walk = { load_doc, visit_doc };
 
 static struct ep_image_info *new_image(struct walk *w, struct ep_image_list *l)
 {
@@ -221,8 +207,10 @@ static int describe_oci(struct walk *w, struct ep_image_list *l)
 			rc = add_tag(w, json_string_value(json_object_get(json_object_get(desc, "annotations"),
 									"org.opencontainers.image.ref.name")));
 		}
+		char where[600];
+		snprintf(where, sizeof where, "image '%s' in '%s'", w->c->name, w->what);
 		if (!rc && !(rc = copy_str(w, &img->media_type, json_string_value(json_object_get(desc, "mediaType")))))
-			rc = walk_oci(w, desc, 0);
+			rc = ep_image_walk(desc, &describe_walk, w, where, w->seen, w->err);
 		ep_digestmap_free(w->seen);
 		json_decref(desc);
 	}

@@ -63,12 +63,14 @@ static int walk_descriptor(struct walk *w, json_t *desc, int depth)
 		ep_sha256(bytes, len, got);
 		ep_hex(got, EP_DIGEST_LEN, hex);
 		if (len != n.size || strcmp(hex, n.hex) != 0)
-			rc = ep_fail(w->err, EP_EINTEGRITY, "%s: %s does not match its descriptor (%zu bytes hashing to sha256:%s)",
-				     w->where, n.digest, len, hex);
+			rc = ep_fail(w->err, EP_EINTEGRITY, "%s: blobs/sha256/%s does not match its digest (%zu bytes hashing to sha256:%s)",
+				     w->where, n.hex, len, hex);
 	}
 	json_t *doc = NULL;
-	if (!rc && !(doc = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, NULL)))
-		rc = bad(w, EP_EINPUT, "a manifest or index is not JSON", n.digest);
+	json_error_t je;
+	if (!rc && !(doc = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &je)))
+		rc = ep_fail(w->err, EP_EINPUT, "%s: blobs/sha256/%s is not JSON: %s (line %d)", w->where, n.hex,
+			     ep_printable(je.text), je.line);
 	if (!rc)
 		rc = w->ops->visit(w->ctx, &n, bytes, len, w->err);
 	free(bytes);
