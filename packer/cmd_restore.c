@@ -65,6 +65,20 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 	}
 }
 
+static void planned_machine(void *ctx, const struct ep_machine *m, const char *dest)
+{
+	struct plan_out *p = ctx;
+	if (p->items)
+		json_array_append_new(p->items, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I}", "machine", m->name, "type", "machine",
+							  "destination", dest, "vcpus", (json_int_t)m->vcpus, "memory_mib",
+							  (json_int_t)m->memory_mib, "firmware", m->firmware, "disks",
+							  (json_int_t)m->ndisks));
+	else if (!p->quiet)
+		printf("%s machine %s -> %s (%u vCPU, %llu MiB, %s, %zu disk%s, %zu NIC%s)\n",
+		       p->dry_run ? "would restore" : "restore", m->name, dest, m->vcpus, (unsigned long long)m->memory_mib,
+		       m->firmware, m->ndisks, m->ndisks == 1 ? "" : "s", m->nnics, m->nnics == 1 ? "" : "s");
+}
+
 static int help(void)
 {
 	size_t n;
@@ -133,6 +147,7 @@ int cmd_restore(int argc, char **argv)
 	cli_bar_init(&bar, &progress, "restore", quiet || json);
 	opt.progress = &progress;
 	opt.planned = planned;
+	opt.planned_machine = planned_machine;
 	opt.ctx = &plan;
 	int rc = ep_bundle_open(&b, path, &err);
 	if (!rc)

@@ -20,6 +20,7 @@
 #include "formats/image/docker_archive.h"
 #include "formats/image/oci.h"
 #include "formats/image/pull.h"
+#include "formats/vm/libvirt.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
 
@@ -470,6 +471,9 @@ static int pack_archive(struct packer *pk, const struct ep_darchive *a, struct e
 
 struct opened {
 	struct ep_disk *disk;
+	struct ep_vm_source *vm;
+	struct ep_disk **vm_disks; /* one per machine disk */
+	size_t nvm_disks;
 	struct ep_tree *tree;
 	struct ep_oci_image *image;
 	struct ep_darchive *archive;
@@ -484,6 +488,8 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 		*out = (struct ep_source){ .kind = EP_SOURCE_IAC, .path = spec + 4 };
 	else if (!strncmp(spec, "image:docker://", 15) && spec[15])
 		*out = (struct ep_source){ .kind = EP_SOURCE_REGISTRY, .path = spec + 15 };
+	else if (!strncmp(spec, "vm:libvirt:", 11) && spec[11])
+		*out = (struct ep_source){ .kind = EP_SOURCE_LIBVIRT, .path = spec + 11 };
 	else if (!strncmp(spec, "image:docker-archive:", 21) && spec[21])
 		*out = (struct ep_source){ .kind = EP_SOURCE_DOCKER_ARCHIVE, .path = spec + 21 };
 	else if (!strncmp(spec, "image:oci:", 10) && spec[10]) {
@@ -499,8 +505,55 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 			snprintf(out->ref, sizeof out->ref, "%s", colon + 1);
 		out->path = out->dir;
 	} else
-		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE or image:docker://HOST/REPO[:TAG]", spec);
+		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE, image:docker://HOST/REPO[:TAG] or vm:libvirt:DOMAIN.xml", spec);
 	return 0;
+}
+
+/* Opens a disk and counts its data for the progress bar. */
+static int open_disk(struct packer *pk, const char *path, const char *format, struct ep_disk **out,
+		     struct ep_error *err)
+{
+	struct ep_disk_open_opts open_opts = { .format = format, .allow_dirs = pk->opt->allow_dirs, .nallow = pk->opt->nallow };
+	int rc = ep_disk_open(out, path, &open_opts, err);
+	struct ep_extent ext;
+	for (uint64_t from = 0; !rc && (rc = ep_disk_next_extent(*out, from, &ext, err)) == 1; from = ext.off + ext.len)
+		pk->total += ext.len;
+	return rc < 0 ? rc : 0;
+}
+
+static int open_vm(struct packer *pk, const struct ep_source *src, struct opened *o, struct ep_error *err)
+{
+	struct ep_disk_open_opts ref_opts = { .allow_dirs = pk->opt->allow_dirs, .nallow = pk->opt->nallow };
+	int rc = ep_libvirt_read(src->path, &ref_opts, &o->vm, err);
+	if (!rc && !(o->vm_disks = calloc(o->vm->machine.ndisks, sizeof *o->vm_disks)))
+		rc = ep_oom(err);
+	if (!rc)
+		o->nvm_disks = o->vm->machine.ndisks;
+	for (size_t k = 0; !rc && k < o->vm->machine.ndisks; k++)
+		rc = open_disk(pk, o->vm->where[k].path, o->vm->where[k].format, &o->vm_disks[k], err);
+	return rc;
+}
+
+/* The machine moves into the manifest, its disks named after the components just packed. */
+static int pack_vm(struct packer *pk, struct ep_vm_source *vm, struct ep_disk **disks, struct ep_error *err)
+{
+	for (size_t i = 0; i < pk->manifest->nmachines; i++)
+		if (!strcmp(pk->manifest->machines[i].name, vm->machine.name))
+			return ep_fail(err, EP_EINPUT, "'%s': a machine named '%s' is packed already", vm->origin, vm->machine.name);
+	int rc = 0;
+	for (size_t k = 0; !rc && k < vm->machine.ndisks; k++) {
+		if (!(rc = pack_disk(pk, disks[k], vm->where[k].path, err)) &&
+		    !(vm->machine.disks[k].component = strdup(pk->manifest->components[pk->component].name)))
+			rc = ep_oom(err);
+	}
+	struct ep_machine *m = rc ? NULL : ep_manifest_add_machine(pk->manifest);
+	if (!rc && !m)
+		return ep_oom(err);
+	if (m) {
+		*m = vm->machine;
+		vm->machine = (struct ep_machine){ 0 };
+	}
+	return rc;
 }
 
 static int open_sources(struct packer *pk, const struct ep_source *src, size_t n, struct opened *o,
@@ -509,16 +562,10 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 		if (src[i].kind == EP_SOURCE_DISK) {
-			struct ep_disk_open_opts open_opts = { .format = src[i].format,
-								 .allow_dirs = pk->opt->allow_dirs,
-								 .nallow = pk->opt->nallow };
-			if ((rc = ep_disk_open(&o[i].disk, src[i].path, &open_opts, err)))
+			if ((rc = open_disk(pk, src[i].path, src[i].format, &o[i].disk, err)))
 				return rc;
-			struct ep_extent ext;
-			for (uint64_t from = 0; (rc = ep_disk_next_extent(o[i].disk, from, &ext, err)) == 1;
-			     from = ext.off + ext.len)
-				pk->total += ext.len;
-			if (rc < 0)
+		} else if (src[i].kind == EP_SOURCE_LIBVIRT) {
+			if ((rc = open_vm(pk, &src[i], &o[i], err)))
 				return rc;
 		} else if (src[i].kind == EP_SOURCE_DOCKER_ARCHIVE) {
 			if ((rc = ep_darchive_scan(src[i].path, &o[i].archive, err)))
@@ -598,6 +645,8 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		struct ep_pull *pull = opened[i].pull;
 		if (opened[i].disk)
 			rc = pack_disk(&pk, opened[i].disk, sources[i].path, err);
+		else if (opened[i].vm)
+			rc = pack_vm(&pk, opened[i].vm, opened[i].vm_disks, err);
 		else if (layout)
 			rc = pack_image(&pk, &(struct image_source){ layout->dir, layout->descriptors, layout->ndescriptors,
 								     layout->blobs, layout->nblobs, read_layout_blob, layout },
@@ -625,6 +674,11 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	for (size_t i = 0; opened && i < nsources; i++) {
 		if (opened[i].disk)
 			ep_disk_close(opened[i].disk, NULL);
+		for (size_t k = 0; k < opened[i].nvm_disks; k++)
+			if (opened[i].vm_disks[k])
+				ep_disk_close(opened[i].vm_disks[k], NULL);
+		free(opened[i].vm_disks);
+		ep_vm_source_free(opened[i].vm);
 		ep_tree_free(opened[i].tree);
 		ep_oci_free(opened[i].image);
 		ep_darchive_free(opened[i].archive);

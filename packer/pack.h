@@ -12,7 +12,7 @@
 #include "formats/image/distribution.h"
 #include "verify/keys.h"
 
-enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY };
+enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY, EP_SOURCE_LIBVIRT };
 
 struct ep_source {
 	enum ep_source_kind kind;
@@ -48,7 +48,7 @@ struct ep_pack_stats {
 };
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
- * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]". */
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]" or "vm:libvirt:DOMAIN.xml". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);

@@ -16,6 +16,7 @@ need_pkg libssl libssl-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg jansson libjansson-dev
 need_pkg zlib zlib1g-dev
+need_pkg libxml-2.0 libxml2-dev
 need_cmd zstd zstd
 need_cmd openssl openssl
 need_cmd python3 python3

@@ -7,15 +7,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "formats/disk/disk.h"
+#include "formats/vm/libvirt.h"
 #include "target.h"
 
 #define MAX_TOP 4096
@@ -24,6 +27,7 @@ struct dir_target {
 	struct ep_target base;
 	char *path;
 	const struct ep_disk_format *disk_format;
+	const struct ep_machine_format *machine_format;
 	int dirfd;      /* PATH, once staging began */
 	bool created;   /* PATH did not exist before */
 	char *stage;    /* PATH/.envpack-restore-XXXXXX */
@@ -31,6 +35,21 @@ struct dir_target {
 	char *names[MAX_TOP]; /* top-level names written in the stage */
 	size_t nnames;
 };
+
+static int render_json(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **out, size_t *len,
+		       struct ep_error *err)
+{
+	(void)disks; /* the disks sit beside it, named after their components */
+	json_t *o = ep_machine_to_json(m);
+	*out = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+	json_decref(o);
+	if (!*out)
+		return ep_oom(err);
+	*len = strlen(*out);
+	return 0;
+}
+
+static const struct ep_machine_format json_machines = { "vm.json", render_json };
 
 static int dir_open(struct ep_target **out, const char *location, const struct ep_target_options *opt,
 		    struct ep_error *err)
@@ -49,6 +68,7 @@ static int dir_open(struct ep_target **out, const char *location, const struct e
 	}
 	t->base.ops = &ep_target_dir;
 	t->disk_format = df;
+	t->machine_format = opt && opt->machine_format ? opt->machine_format : &json_machines;
 	t->dirfd = t->stagefd = -1;
 	*out = &t->base;
 	return 0;
@@ -274,6 +294,62 @@ static int dir_put_files(struct ep_target *base, const struct ep_component *c, s
 	return rc;
 }
 
+static int dir_plan_machine(struct ep_target *base, const struct ep_machine *m, char *dest, size_t cap,
+			    struct ep_error *err)
+{
+	struct dir_target *t = (struct dir_target *)base;
+	struct stat st;
+	snprintf(dest, cap, "%s/%s.%s", t->path, m->name, t->machine_format->extension);
+	if (lstat(dest, &st) == 0)
+		return ep_fail(err, EP_EINPUT, "'%s' exists; restore never overwrites", dest);
+	return 0;
+}
+
+/* The machine's definition, naming its disks where commit will have put them. */
+static int dir_put_machine(struct ep_target *base, const struct ep_machine *m, struct ep_error *err)
+{
+	struct dir_target *t = (struct dir_target *)base;
+	char dest[4400], name[300], root[PATH_MAX];
+	int rc = dir_plan_machine(base, m, dest, sizeof dest, err);
+	if (!rc)
+		rc = stage_begin(t, err);
+	if (!rc && !realpath(t->path, root))
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot resolve '%s'", t->path);
+	if (!rc && t->nnames == MAX_TOP)
+		rc = ep_fail(err, EP_EINPUT, "more than %d components", MAX_TOP);
+	if (rc)
+		return rc;
+	struct ep_vm_target_disk *disks = calloc(m->ndisks + 1, sizeof *disks);
+	char (*paths)[PATH_MAX + 200] = calloc(m->ndisks + 1, sizeof *paths);
+	char *text = NULL;
+	size_t len = 0;
+	rc = disks && paths ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < m->ndisks; i++) {
+		snprintf(paths[i], sizeof *paths, "%s/%s.%s", root, m->disks[i].component, t->disk_format->extension);
+		disks[i] = (struct ep_vm_target_disk){ paths[i], t->disk_format->name };
+	}
+	if (!rc)
+		rc = t->machine_format->render(m, disks, &text, &len, err);
+	snprintf(name, sizeof name, "%s.%s", m->name, t->machine_format->extension);
+	int fd = rc ? -1 : openat(t->stagefd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (!rc && fd < 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s/%s'", t->stage, name);
+	if (!rc)
+		rc = ep_pwrite_full(fd, text, len, 0, name, err);
+	if (!rc && fsync(fd) != 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot write '%s/%s'", t->stage, name);
+	if (fd >= 0)
+		close(fd);
+	if (!rc && !(t->names[t->nnames] = strdup(name)))
+		rc = ep_oom(err);
+	else if (!rc)
+		t->nnames++;
+	free(text);
+	free(paths);
+	free(disks);
+	return rc;
+}
+
 static int open_up(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)ftw;
@@ -352,6 +428,8 @@ const struct ep_target_ops ep_target_dir = {
 	.plan = dir_plan,
 	.put_disk = dir_put_disk,
 	.put_files = dir_put_files,
+	.plan_machine = dir_plan_machine,
+	.put_machine = dir_put_machine,
 	.commit = dir_commit,
 	.abort = dir_abort,
 };

@@ -7,6 +7,7 @@ static const struct ep_target_ops *const targets[] = {
 	&ep_target_oci,
 	&ep_target_docker_archive,
 	&ep_target_registry,
+	&ep_target_libvirt,
 };
 
 const struct ep_target_ops *const *ep_target_list(size_t *count)

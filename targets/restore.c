@@ -25,6 +25,13 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 			opt->planned(opt->ctx, c, dest);
 		total += ep_component_data_size(c);
 	}
+	for (size_t i = 0; !rc && i < m->nmachines; i++) {
+		char dest[4400];
+		if (!t->ops->plan_machine)
+			continue; /* an image or object store keeps the disks only */
+		if (!(rc = t->ops->plan_machine(t, &m->machines[i], dest, sizeof dest, err)) && opt->planned_machine)
+			opt->planned_machine(opt->ctx, &m->machines[i], dest);
+	}
 	struct ep_chunk_stream *s = NULL;
 	if (!rc && !opt->dry_run && !(rc = ep_chunk_stream_new(&s, b, opt->threads, err))) {
 		ep_chunk_stream_progress(s, opt->progress, total);
@@ -32,6 +39,8 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 			const struct ep_component *c = &m->components[i];
 			rc = c->type == EP_COMP_DISK ? t->ops->put_disk(t, c, s, err) : t->ops->put_files(t, c, s, err);
 		}
+		for (size_t i = 0; !rc && t->ops->put_machine && i < m->nmachines; i++)
+			rc = t->ops->put_machine(t, &m->machines[i], err);
 	}
 	ep_chunk_stream_free(s);
 	if (rc || opt->dry_run)

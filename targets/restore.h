@@ -18,6 +18,7 @@ struct ep_restore_options {
 	const struct ep_progress *progress;
 	/* called once a component with where it goes (and, on a dry run, nothing else happens) */
 	void (*planned)(void *ctx, const struct ep_component *c, const char *dest);
+	void (*planned_machine)(void *ctx, const struct ep_machine *m, const char *dest);
 	void *ctx;
 };
 

@@ -16,10 +16,19 @@
 struct ep_target;
 
 struct ep_registry_options;
+struct ep_vm_target_disk;
+
+/* How a target writes a machine's definition: a file NAME.EXTENSION beside its disks. */
+struct ep_machine_format {
+	const char *extension; /* "xml", "vm.json" */
+	int (*render)(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **out, size_t *len,
+		      struct ep_error *err);
+};
 
 struct ep_target_options {
 	const char *disk_format; /* disks are written in this format (default raw) */
 	const struct ep_registry_options *registry; /* how to reach registries; NULL: defaults */
+	const struct ep_machine_format *machine_format; /* dir: how machines are written (default JSON) */
 };
 
 struct ep_target_ops {
@@ -34,6 +43,10 @@ struct ep_target_ops {
 			struct ep_error *err);
 	int (*put_files)(struct ep_target *t, const struct ep_component *c, struct ep_chunk_stream *s,
 			 struct ep_error *err);
+	/* Where machine m's definition would go, for --dry-run; NULL when the target keeps no machines. */
+	int (*plan_machine)(struct ep_target *t, const struct ep_machine *m, char *dest, size_t cap, struct ep_error *err);
+	/* Writes m's definition, its disks having been put already. */
+	int (*put_machine)(struct ep_target *t, const struct ep_machine *m, struct ep_error *err);
 	/* Publishes everything at once and frees t, or fails having published nothing. */
 	int (*commit)(struct ep_target *t, struct ep_error *err);
 	/* Removes what was half-written and frees t. */
@@ -49,6 +62,7 @@ int ep_target_open(struct ep_target **out, const char *uri, const struct ep_targ
 		   struct ep_error *err);
 const struct ep_target_ops *const *ep_target_list(size_t *count);
 
-extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry;
+extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry,
+	ep_target_libvirt;
 
 #endif

@@ -54,6 +54,9 @@ void ep_manifest_free(struct ep_manifest *m)
 	for (size_t i = 0; i < m->ncomponents; i++)
 		component_release(&m->components[i]);
 	free(m->components);
+	for (size_t i = 0; i < m->nmachines; i++)
+		ep_machine_release(&m->machines[i]);
+	free(m->machines);
 	free(m->name);
 	free(m->created);
 	free(m->tool);
@@ -76,6 +79,15 @@ struct ep_component *ep_manifest_add_component(struct ep_manifest *m, enum ep_co
 	}
 	m->ncomponents++;
 	return c;
+}
+
+struct ep_machine *ep_manifest_add_machine(struct ep_manifest *m)
+{
+	if (!ep_grow((void **)&m->machines, &m->cap_machines, m->nmachines + 1, sizeof *m->machines))
+		return NULL;
+	struct ep_machine *vm = &m->machines[m->nmachines++];
+	*vm = (struct ep_machine){ 0 };
+	return vm;
 }
 
 int ep_component_add_chunk(struct ep_component *c, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
@@ -288,6 +300,13 @@ int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, s
 	bool ok = root && comps && !json_object_set_new(root, "components", comps);
 	for (size_t i = 0; ok && i < m->ncomponents; i++)
 		ok = !json_array_append_new(comps, component_json(&m->components[i]));
+	json_t *machines = m->nmachines ? json_array() : NULL; /* absent when none: older readers see no change */
+	if (ok && m->nmachines)
+		ok = machines && !json_object_set_new(root, "machines", machines);
+	for (size_t i = 0; ok && i < m->nmachines; i++) {
+		json_t *vm = ep_machine_to_json(&m->machines[i]);
+		ok = vm && !json_array_append_new(machines, vm);
+	}
 	char *s = ok ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (!s)
@@ -496,6 +515,42 @@ static int parse_images(struct parser *p, json_t *o, struct ep_component *c)
 	return 0;
 }
 
+/* Machines name disk components of this manifest, each used by one machine at most. */
+static int parse_machines(struct parser *p, json_t *list, struct ep_manifest *m, struct ep_digestmap *names)
+{
+	size_t i;
+	json_t *o;
+	if (list && (!json_is_array(list) || json_array_size(list) > 1024))
+		return bad(p, "%s", "machines is not a list");
+	json_array_foreach(list, i, o)
+	{
+		struct ep_machine *vm = ep_manifest_add_machine(m);
+		if (!vm)
+			return ep_oom(p->err);
+		int rc = ep_machine_from_json(o, vm, p->what, p->err);
+		for (size_t k = 0; !rc && k < vm->ndisks; k++) {
+			uint8_t key[EP_DIGEST_LEN];
+			uint64_t seen = 0;
+			ep_sha256(vm->disks[k].component, strlen(vm->disks[k].component), key);
+			size_t c = 0;
+			while (c < m->ncomponents && strcmp(m->components[c].name, vm->disks[k].component))
+				c++;
+			if (c == m->ncomponents || m->components[c].type != EP_COMP_DISK)
+				rc = bad(p, "machine '%s' names '%s', which is no disk component", vm->name, vm->disks[k].component);
+			else if (ep_digestmap_get(names, key, &seen) && seen == 2)
+				rc = bad(p, "disk '%s' belongs to two machines", vm->disks[k].component);
+			else if (!ep_digestmap_put(names, key, 2))
+				rc = ep_oom(p->err);
+		}
+		for (size_t k = 0; !rc && k < i; k++)
+			if (!strcmp(m->machines[k].name, vm->name))
+				rc = bad(p, "machine name '%s' appears twice", vm->name);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 {
 	const char *format = get_str(root, "format"), *name = get_str(root, "name"),
@@ -555,6 +610,8 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 		if (!rc && t == EP_COMP_IMAGE)
 			rc = parse_images(p, o, c);
 	}
+	if (!rc)
+		rc = parse_machines(p, json_object_get(root, "machines"), m, names);
 	ep_digestmap_free(names);
 	if (rc) {
 		ep_manifest_free(m);

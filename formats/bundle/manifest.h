@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "formats/vm/machine.h"
 
 #define EP_BUNDLE_VERSION 1
 #define EP_BUNDLE_CHUNK_MAX ((uint32_t)4 << 20) /* no chunk is larger */
@@ -64,6 +65,8 @@ struct ep_manifest {
 	char *tool;
 	struct ep_component *components;
 	size_t ncomponents, cap_components;
+	struct ep_machine *machines; /* each names its disks by component */
+	size_t nmachines, cap_machines;
 };
 
 struct ep_manifest *ep_manifest_new(const char *name, const char *created, const char *tool);
@@ -81,6 +84,9 @@ int ep_component_add_image(struct ep_component *c, const char *descriptor_json, 
 /* Appends a chunk to extent or file `record`; chunks of one record are contiguous. */
 int ep_component_append(struct ep_component *c, size_t record, const uint8_t digest[EP_DIGEST_LEN], uint32_t size,
 			struct ep_error *err);
+
+/* A new machine, zeroed, for the caller to fill; NULL when out of memory. */
+struct ep_machine *ep_manifest_add_machine(struct ep_manifest *m);
 
 /* Serialise deterministically; *json is heap-allocated (free()). */
 int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, struct ep_error *err);

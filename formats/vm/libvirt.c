@@ -1,0 +1,339 @@
+/*
+ * libvirt domain XML (libvirt.org/formatdomain.html) to and from the machine
+ * model, through libxml2. Definitions are untrusted: no DTD is accepted (so
+ * no entity, internal or external, can be declared), nothing is fetched from
+ * the network, and each disk must resolve inside the definition's directory
+ * or an allowed one, as backing files must.
+ */
+#include "libvirt.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+
+#include "common/util.h"
+#include "formats/disk/disk.h"
+
+#define XML_MAX ((size_t)4 << 20)
+
+struct reader {
+	const char *path;
+	xmlXPathContextPtr xp;
+	struct ep_error *err;
+};
+
+/* The text of the first node expr selects (an element or an attribute), or NULL. */
+static char *get(struct reader *r, xmlNodePtr at, const char *expr)
+{
+	r->xp->node = at;
+	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)expr, r->xp);
+	char *s = NULL;
+	if (o && o->nodesetval && o->nodesetval->nodeNr > 0) {
+		xmlChar *v = xmlNodeGetContent(o->nodesetval->nodeTab[0]);
+		s = v ? strdup((const char *)v) : NULL;
+		xmlFree(v);
+	}
+	xmlXPathFreeObject(o);
+	return s;
+}
+
+static bool get_num(struct reader *r, xmlNodePtr at, const char *expr, uint64_t *out)
+{
+	char *s = get(r, at, expr), *end;
+	bool ok = s && *s >= '0' && *s <= '9';
+	unsigned long long v = ok ? strtoull(s, &end, 10) : 0;
+	ok = ok && !*end;
+	free(s);
+	if (ok)
+		*out = v;
+	return ok;
+}
+
+/* A size with libvirt's unit attribute (default KiB), in MiB rounded up. */
+static int get_mib(struct reader *r, const char *expr, uint64_t *mib, bool required)
+{
+	char unit_expr[200];
+	uint64_t v;
+	if (!get_num(r, NULL, expr, &v))
+		return required ? ep_fail(r->err, EP_EINPUT, "libvirt: '%s' has no %s", r->path, expr) : 0;
+	snprintf(unit_expr, sizeof unit_expr, "%s/@unit", expr);
+	char *unit = get(r, NULL, unit_expr);
+	static const struct { const char *name; uint64_t bytes; } units[] = {
+		{ "b", 1 }, { "bytes", 1 }, { "KB", 1000 }, { "k", 1024 }, { "KiB", 1024 }, { "MB", 1000000 },
+		{ "M", 1 << 20 }, { "MiB", 1 << 20 }, { "GB", 1000000000 }, { "G", 1 << 30 }, { "GiB", 1 << 30 },
+		{ "TB", 1000000000000 }, { "T", (uint64_t)1 << 40 }, { "TiB", (uint64_t)1 << 40 },
+	};
+	uint64_t per = unit ? 0 : 1024;
+	for (size_t i = 0; unit && i < sizeof units / sizeof *units; i++)
+		if (!strcmp(unit, units[i].name))
+			per = units[i].bytes;
+	free(unit);
+	if (!per || (v && per > UINT64_MAX / v))
+		return ep_fail(r->err, EP_EINPUT, "libvirt: '%s': %s has an unknown unit or is too large", r->path, expr);
+	*mib = (v * per + (1 << 20) - 1) >> 20;
+	return 0;
+}
+
+static const char *os_family(const char *id)
+{
+	static const char *const linuxes[] = { "linux", "debian", "ubuntu", "fedora", "redhat", "rhel", "centos",
+					       "rocky", "alma", "suse", "arch", "alpine", "gentoo", "mageia", NULL };
+	if (!id)
+		return "other";
+	if (strstr(id, "microsoft.com/win"))
+		return "windows";
+	for (const char *const *l = linuxes; *l; l++)
+		if (strstr(id, *l))
+			return "linux";
+	return "other";
+}
+
+static const char *bus_of(const char *bus)
+{
+	static const char *const known[] = { "virtio", "sata", "ide", "scsi", "nvme", NULL };
+	for (const char *const *k = known; bus && *k; k++)
+		if (!strcmp(bus, *k))
+			return *k;
+	return "sata"; /* usb, sd, xen: the closest every hypervisor has */
+}
+
+static int read_disks(struct reader *r, struct ep_vm_source *s, const struct ep_disk_open_opts *opts)
+{
+	r->xp->node = NULL;
+	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)"/domain/devices/disk", r->xp);
+	int rc = 0;
+	for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+		xmlNodePtr d = o->nodesetval->nodeTab[i];
+		char *device = get(r, d, "@device"), *file = get(r, d, "source/@file"), *dev = get(r, d, "source/@dev");
+		char *format = get(r, d, "driver/@type"), *bus = get(r, d, "target/@bus");
+		uint64_t boot = 0;
+		get_num(r, d, "boot/@order", &boot);
+		const char *ref = file ? file : dev;
+		char resolved[PATH_MAX];
+		bool disk = !device || !strcmp(device, "disk");
+		if (disk && !ref)
+			rc = ep_fail(r->err, EP_EINPUT, "libvirt: '%s': disk %d has no source file (network disks are not packed)",
+				     r->path, i + 1);
+		else if (disk && !(rc = ep_disk_resolve_ref(r->path, ref, opts, resolved, r->err)))
+			rc = ep_vm_source_add_disk(s, resolved, format, bus_of(bus),
+						   "disk", boot > 64 ? 64 : (unsigned)boot, r->err);
+		/* cdroms and floppies are install media, not the machine's data: left out */
+		free(device), free(file), free(dev), free(format), free(bus);
+	}
+	xmlXPathFreeObject(o);
+	return rc;
+}
+
+static int read_nics(struct reader *r, struct ep_vm_source *s)
+{
+	r->xp->node = NULL;
+	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)"/domain/devices/interface", r->xp);
+	int rc = 0;
+	for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+		xmlNodePtr n = o->nodesetval->nodeTab[i];
+		char *mac = get(r, n, "mac/@address"), *model = get(r, n, "model/@type");
+		char *net = get(r, n, "source/@network");
+		if (!net)
+			net = get(r, n, "source/@bridge");
+		for (char *p = mac; p && *p; p++)
+			*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+		rc = ep_machine_add_nic(&s->machine, model ? model : "virtio", mac, net, r->err);
+		free(mac), free(model), free(net);
+	}
+	xmlXPathFreeObject(o);
+	return rc;
+}
+
+static void quiet(void *ctx, const char *msg, ...)
+{
+	(void)ctx, (void)msg;
+}
+
+int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
+		    struct ep_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = ep_read_file(path, XML_MAX, &text, &len, err);
+	if (rc)
+		return rc;
+	xmlSetGenericErrorFunc(NULL, quiet);
+	xmlDocPtr doc = xmlReadMemory(text, (int)len, path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	free(text);
+	struct ep_vm_source *s = calloc(1, sizeof *s);
+	struct reader r = { path, doc ? xmlXPathNewContext(doc) : NULL, err };
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	if (!s)
+		rc = ep_oom(err);
+	else if (!doc || !root)
+		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' is not well-formed XML", path);
+	else if (doc->intSubset || doc->extSubset)
+		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' has a DOCTYPE; domain XML has none (entities are refused)", path);
+	else if (strcmp((const char *)root->name, "domain") != 0 || !r.xp)
+		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' is not a domain definition", path);
+	struct ep_machine *m = s ? &s->machine : NULL;
+	uint64_t vcpus = 1;
+	char *loader = NULL, *fw = NULL;
+	if (!rc) {
+		m->name = get(&r, NULL, "/domain/name");
+		m->machine = get(&r, NULL, "/domain/os/type/@machine");
+		fw = get(&r, NULL, "/domain/os/@firmware");
+		loader = get(&r, NULL, "/domain/os/loader");
+		char *id = get(&r, NULL, "/domain/metadata/*[local-name()='libosinfo']/*[local-name()='os']/@id");
+		m->os = strdup(os_family(id));
+		m->firmware = strdup((fw && !strcmp(fw, "efi")) || loader ? "uefi" : "bios");
+		free(id);
+		char *v = get(&r, NULL, "/domain/vcpu");
+		if (v && !get_num(&r, NULL, "/domain/vcpu", &vcpus))
+			rc = ep_fail(err, EP_EINPUT, "libvirt: '%s': vcpu is not a number", path);
+		m->vcpus = vcpus > 100000 ? 100000 : (unsigned)vcpus;
+		free(v);
+	}
+	if (!rc)
+		rc = get_mib(&r, "/domain/memory", &m->memory_mib, true);
+	if (!rc)
+		rc = get_mib(&r, "/domain/memtune/hard_limit", &m->limits.memory_limit_mib, false);
+	if (!rc) {
+		get_num(&r, NULL, "/domain/cputune/shares", &m->limits.cpu_shares);
+		get_num(&r, NULL, "/domain/cputune/period", &m->limits.cpu_period_us);
+		get_num(&r, NULL, "/domain/cputune/quota", &m->limits.cpu_quota_us); /* -1, unlimited, is no number */
+		rc = read_disks(&r, s, opts);
+	}
+	if (!rc)
+		rc = read_nics(&r, s);
+	if (!rc && !(s->origin = strdup(path)))
+		rc = ep_oom(err);
+	if (!rc && m->ndisks == 0)
+		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' names no disk to pack", path);
+	/* components are named when packed; check the rest now with a stand-in */
+	for (size_t i = 0; !rc && i < m->ndisks; i++)
+		m->disks[i].component = strdup("unnamed");
+	if (!rc)
+		rc = ep_machine_check(m, path, err);
+	for (size_t i = 0; s && i < m->ndisks; i++) {
+		free(m->disks[i].component);
+		m->disks[i].component = NULL;
+	}
+	free(loader);
+	free(fw);
+	xmlXPathFreeContext(r.xp);
+	xmlFreeDoc(doc);
+	if (rc) {
+		ep_vm_source_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+/* ---- writing ---- */
+
+static xmlNodePtr child(xmlNodePtr parent, const char *name, const char *text)
+{
+	return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
+}
+
+static void attr(xmlNodePtr n, const char *name, const char *value)
+{
+	xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)value);
+}
+
+static void number(xmlNodePtr parent, const char *name, uint64_t v, const char *unit)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+	xmlNodePtr n = child(parent, name, buf);
+	if (unit)
+		attr(n, "unit", unit);
+}
+
+const char *ep_libvirt_bus(const struct ep_machine *m)
+{
+	return ep_machine_virtio_ok(m) ? "virtio" : m->machine && strstr(m->machine, "q35") ? "sata" : "ide";
+}
+
+int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **xml, size_t *len,
+		     struct ep_error *err)
+{
+	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+	xmlNodePtr dom = xmlNewNode(NULL, (const xmlChar *)"domain");
+	if (!doc || !dom) {
+		xmlFreeDoc(doc);
+		return ep_oom(err);
+	}
+	xmlDocSetRootElement(doc, dom);
+	attr(dom, "type", "kvm");
+	child(dom, "name", m->name);
+	number(dom, "memory", m->memory_mib, "MiB");
+	number(dom, "vcpu", m->vcpus, NULL);
+	xmlNodePtr os = child(dom, "os", NULL);
+	if (!strcmp(m->firmware, "uefi"))
+		attr(os, "firmware", "efi");
+	xmlNodePtr type = child(os, "type", "hvm");
+	attr(type, "arch", "x86_64");
+	attr(type, "machine", m->machine && strstr(m->machine, "q35") ? "q35" : "pc");
+	xmlNodePtr features = child(dom, "features", NULL);
+	child(features, "acpi", NULL);
+	child(features, "apic", NULL);
+	if (m->limits.cpu_shares || m->limits.cpu_period_us || m->limits.cpu_quota_us) {
+		xmlNodePtr t = child(dom, "cputune", NULL);
+		if (m->limits.cpu_shares)
+			number(t, "shares", m->limits.cpu_shares, NULL);
+		if (m->limits.cpu_period_us)
+			number(t, "period", m->limits.cpu_period_us, NULL);
+		if (m->limits.cpu_quota_us)
+			number(t, "quota", m->limits.cpu_quota_us, NULL);
+	}
+	if (m->limits.memory_limit_mib)
+		number(child(dom, "memtune", NULL), "hard_limit", m->limits.memory_limit_mib, "MiB");
+	xmlNodePtr devs = child(dom, "devices", NULL);
+	const char *bus = ep_libvirt_bus(m);
+	const char *prefix = !strcmp(bus, "virtio") ? "vd" : !strcmp(bus, "ide") ? "hd" : "sd";
+	for (size_t i = 0; i < m->ndisks && i < 26; i++) {
+		char dev[8], order[16];
+		snprintf(dev, sizeof dev, "%s%c", prefix, (char)('a' + i));
+		xmlNodePtr d = child(devs, "disk", NULL);
+		attr(d, "type", "file");
+		attr(d, "device", m->disks[i].device);
+		xmlNodePtr drv = child(d, "driver", NULL);
+		attr(drv, "name", "qemu");
+		attr(drv, "type", disks[i].format);
+		attr(child(d, "source", NULL), "file", disks[i].path);
+		xmlNodePtr tgt = child(d, "target", NULL);
+		attr(tgt, "dev", dev);
+		attr(tgt, "bus", bus);
+		if (m->disks[i].boot) {
+			snprintf(order, sizeof order, "%u", m->disks[i].boot);
+			attr(child(d, "boot", NULL), "order", order);
+		}
+	}
+	for (size_t i = 0; i < m->nnics; i++) {
+		const struct ep_vm_nic *n = &m->nics[i];
+		xmlNodePtr nic = child(devs, "interface", NULL);
+		attr(nic, "type", "network");
+		if (n->mac)
+			attr(child(nic, "mac", NULL), "address", n->mac);
+		attr(child(nic, "source", NULL), "network", n->network ? n->network : "default");
+		bool virtio = !strcmp(n->model, "virtio") || !strcmp(n->model, "vmxnet3");
+		attr(child(nic, "model", NULL), "type",
+		     virtio ? (ep_machine_virtio_ok(m) ? "virtio" : "e1000") : n->model);
+	}
+	attr(child(devs, "serial", NULL), "type", "pty");
+	attr(child(devs, "console", NULL), "type", "pty");
+	xmlChar *out = NULL;
+	int n = 0;
+	xmlDocDumpFormatMemoryEnc(doc, &out, &n, "UTF-8", 1);
+	xmlFreeDoc(doc);
+	if (!out)
+		return ep_oom(err);
+	*xml = strdup((const char *)out);
+	*len = (size_t)n;
+	xmlFree(out);
+	return *xml ? 0 : ep_oom(err);
+}
