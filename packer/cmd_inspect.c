@@ -121,6 +121,20 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 			       ratio(s->data, s->stored));
 		}
 	}
+	if (m->nmachines)
+		printf("machines    %zu\n", m->nmachines);
+	for (size_t i = 0; i < m->nmachines; i++) {
+		const struct ep_machine *vm = &m->machines[i];
+		printf("  vm    %-16s %u vCPU, %llu MiB, %s, %s%s%s, os %s\n", vm->name, vm->vcpus,
+		       (unsigned long long)vm->memory_mib, vm->firmware, vm->machine ? "machine " : "",
+		       vm->machine ? vm->machine : "", vm->machine ? "" : "no machine type", vm->os);
+		for (size_t k = 0; k < vm->ndisks; k++)
+			printf("        disk %-16s on %s%s%.0u\n", vm->disks[k].component, vm->disks[k].bus,
+			       vm->disks[k].boot ? ", boot " : "", vm->disks[k].boot);
+		for (size_t k = 0; k < vm->nnics; k++)
+			printf("        nic  %-16s %s on %s\n", vm->nics[k].model, vm->nics[k].mac ? vm->nics[k].mac : "(no MAC)",
+			       vm->nics[k].network ? vm->nics[k].network : "(no network)");
+	}
 	cli_human(total->data, h2, sizeof h2);
 	cli_human(total->stored, h3, sizeof h3);
 	printf("total       %s of data stored in %s (ratio %.2f, compression and deduplication)\n", h2, h3,
@@ -188,6 +202,10 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 				 m->tool, "signer_key_id", *key_id ? key_id : NULL, "components", comps, "data_bytes",
 				 (json_int_t)total->data, "stored_bytes", (json_int_t)total->stored, "ratio",
 				 ratio(total->data, total->stored));
+	json_t *machines = json_array();
+	for (size_t i = 0; i < m->nmachines; i++)
+		json_array_append_new(machines, ep_machine_to_json(&m->machines[i]));
+	json_object_set_new(root, "machines", machines);
 	json_dumpf(root, stdout, JSON_INDENT(2));
 	putchar('\n');
 	json_decref(root);

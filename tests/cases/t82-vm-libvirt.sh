@@ -1,0 +1,98 @@
+# Virtual machines from libvirt domain XML: the machine model packed with its
+# disks, restored as a domain that virt-xml-validate accepts with qcow2 disks
+# that qemu-img judges equal to the source's; hostile definitions refused.
+source "$(dirname "$0")/../lib.sh"
+cd "$T" || exit 1
+E=$ENVPACK
+"$E" keygen -o k >/dev/null
+mkdir vm
+make_disk vm/web.raw 80M
+qemu-img convert -O qcow2 vm/web.raw vm/web.qcow2 && rm vm/web.raw
+truncate -s 32M vm/data.raw
+printf 'data disk' | dd of=vm/data.raw bs=1M seek=5 conv=notrunc status=none
+domain() { # domain NAME OS-ID [extra devices]
+	cat <<EOF
+<domain type='kvm'>
+  <name>$1</name>
+  <metadata>
+    <libosinfo:libosinfo xmlns:libosinfo="http://libosinfo.org/xmlns/libvirt/domain/1.0">
+      <libosinfo:os id="$2"/>
+    </libosinfo:libosinfo>
+  </metadata>
+  <memory unit='GiB'>2</memory>
+  <vcpu placement='static'>3</vcpu>
+  <cputune><shares>1536</shares><period>100000</period><quota>50000</quota></cputune>
+  <memtune><hard_limit unit='MiB'>3072</hard_limit></memtune>
+  <os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='web.qcow2'/><target dev='vda' bus='virtio'/><boot order='1'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='data.raw'/><target dev='vdb' bus='virtio'/></disk>
+    <disk type='file' device='cdrom'><target dev='sda' bus='sata'/><readonly/></disk>
+    <interface type='network'><mac address='52:54:00:AB:CD:EF'/><source network='prod'/><model type='virtio'/></interface>
+    ${3:-}
+  </devices>
+</domain>
+EOF
+}
+domain web http://debian.org/debian/12 >vm/web.xml
+xml() { python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(eval(sys.argv[2]))' "$@"; }
+
+expect_exit 0 "pack a libvirt domain with its disks" "$E" pack -q -k k.key -o vm.envpack vm:libvirt:vm/web.xml
+expect_exit 0 "inspect shows the machine" "$E" inspect vm.envpack
+check "vCPUs, memory, firmware and OS" grep -q "web  *3 vCPU, 2048 MiB, uefi, machine pc-q35-7.2, os linux" "$T/out"
+check "both disks, the cdrom left out" test "$(grep -c '        disk ' "$T/out")" = 2
+expect_exit 0 "inspect --json has the machine model" "$E" inspect --json vm.envpack
+check "the model holds the limits, boot order and MAC" python3 -c '
+import json, sys; m = json.load(open(sys.argv[1]))["machines"][0]
+assert m["limits"] == {"cpu_shares": 1536, "cpu_period_us": 100000, "cpu_quota_us": 50000, "memory_limit_mib": 3072}, m["limits"]
+assert [d["boot"] for d in m["disks"]] == [1, 0] and m["nics"][0] == {"model": "virtio", "mac": "52:54:00:ab:cd:ef", "network": "prod"}, m' "$T/out"
+
+expect_exit 0 "restore --dry-run plans the machine" "$E" restore -p k.pub --dry-run vm.envpack --to libvirt:lv
+check "the plan names the domain XML" grep -q "would restore machine web -> lv/web.xml (3 vCPU, 2048 MiB, uefi, 2 disks, 1 NIC)" "$T/out"
+check "a dry run writes nothing" test ! -e lv
+expect_exit 0 "restore to libvirt:" "$E" restore -q -p k.pub vm.envpack --to libvirt:lv
+check "virt-xml-validate accepts the domain" virt-xml-validate lv/web.xml domain
+check "the disks are qcow2, identical to the source's" sh -c 'qemu-img compare -q vm/web.qcow2 lv/web.qcow2 && qemu-img compare -q -f raw -F qcow2 vm/data.raw lv/data.qcow2'
+check "qemu-img check passes on each" sh -c 'qemu-img check -q lv/web.qcow2 && qemu-img check -q lv/data.qcow2'
+check "the domain names its disks where they are, on virtio, boot order kept" test "$(xml lv/web.xml '[(d.find("source").get("file"), d.find("target").get("bus"), d.find("boot") is not None) for d in r.iter("disk")]')" = "[('$T/lv/web.qcow2', 'virtio', True), ('$T/lv/data.qcow2', 'virtio', False)]"
+check "UEFI, q35, memory, vCPUs and limits" test "$(xml lv/web.xml '(r.find("os").get("firmware"), r.find("os/type").get("machine"), r.find("memory").text, r.find("memory").get("unit"), r.find("vcpu").text, r.find("cputune/shares").text, r.find("memtune/hard_limit").text)')" = "('efi', 'q35', '2048', 'MiB', '3', '1536', '3072')"
+check "the NIC keeps its MAC and network" test "$(xml lv/web.xml '[(i.find("mac").get("address"), i.find("source").get("network"), i.find("model").get("type")) for i in r.iter("interface")]')" = "[('52:54:00:ab:cd:ef', 'prod', 'virtio')]"
+expect_exit 2 "restore never overwrites a domain" "$E" restore -q -p k.pub vm.envpack --to libvirt:lv
+expect_err "exists" "the message says so"
+
+# an OS without virtio drivers gets SATA disks and an e1000 NIC
+domain win http://microsoft.com/win/10 >vm/win.xml
+expect_exit 0 "pack a Windows domain" "$E" pack -q -k k.key -o win.envpack vm:libvirt:vm/win.xml
+expect_exit 0 "restore it to libvirt:" "$E" restore -q -p k.pub win.envpack --to libvirt:lw
+check "its disks are on SATA, its NIC an e1000" test "$(xml lw/win.xml '([d.find("target").get("bus") for d in r.iter("disk")], [i.find("model").get("type") for i in r.iter("interface")])')" = "(['sata', 'sata'], ['e1000'])"
+check "virt-xml-validate accepts it" virt-xml-validate lw/win.xml domain
+expect_exit 0 "restore to dir: keeps the model as JSON" "$E" restore -q -p k.pub vm.envpack --to dir:d
+check "dir: wrote web.vm.json beside the disks" python3 -c '
+import json, sys; m = json.load(open(sys.argv[1])); assert m["name"] == "web" and m["vcpus"] == 3, m' d/web.vm.json
+check "and the disks as raw" qemu-img compare -q vm/web.qcow2 d/web.raw
+
+# hostile definitions
+bad() { # bad NAME PATTERN FILE
+	expect_exit 2 "$1" "$E" pack -q -o bad.envpack "vm:libvirt:$3"
+	expect_err "$2" "$1: the message says why"
+	check "$1: no bundle is left" test ! -e bad.envpack
+}
+cat >vm/xxe.xml <<'EOF'
+<?xml version="1.0"?>
+<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<domain type='kvm'><name>&x;</name><memory>1024</memory><devices><disk type='file' device='disk'><source file='web.qcow2'/></disk></devices></domain>
+EOF
+bad "an external entity (XXE)" "DOCTYPE" vm/xxe.xml
+mkdir -p elsewhere && cp vm/data.raw elsewhere/
+domain esc http://debian.org/debian/12 | sed 's|data.raw|../elsewhere/data.raw|' >vm/escape.xml
+bad "a disk outside the definition's directory" "outside its own directory" vm/escape.xml
+domain abs http://debian.org/debian/12 | sed "s|'data.raw'|'/etc/passwd'|" >vm/abs.xml
+bad "an absolute disk path" "absolute path" vm/abs.xml
+domain gone http://debian.org/debian/12 | sed 's|data.raw|missing.raw|' >vm/gone.xml
+bad "a missing disk" "missing.raw" vm/gone.xml
+printf '<domain><name>x</name>' >vm/broken.xml
+bad "XML that is not well-formed" "not well-formed" vm/broken.xml
+domain 'we b' http://debian.org/debian/12 >vm/badname.xml
+bad "an unsafe machine name" "field 'name'" vm/badname.xml
+expect_exit 0 "--allow-dir permits a named directory" "$E" pack -q -o ok.envpack --allow-dir elsewhere vm:libvirt:vm/escape.xml
+finish
