@@ -306,7 +306,8 @@ static int dir_plan_machine(struct ep_target *base, const struct ep_machine *m, 
 }
 
 /* The machine's definition, naming its disks where commit will have put them. */
-static int dir_put_machine(struct ep_target *base, const struct ep_machine *m, struct ep_error *err)
+static int dir_put_machine(struct ep_target *base, const struct ep_manifest *manifest, const struct ep_machine *m,
+			   struct ep_error *err)
 {
 	struct dir_target *t = (struct dir_target *)base;
 	char dest[4400], name[300], root[PATH_MAX];
@@ -326,7 +327,10 @@ static int dir_put_machine(struct ep_target *base, const struct ep_machine *m, s
 	rc = disks && paths ? 0 : ep_oom(err);
 	for (size_t i = 0; !rc && i < m->ndisks; i++) {
 		snprintf(paths[i], sizeof *paths, "%s/%s.%s", root, m->disks[i].component, t->disk_format->extension);
-		disks[i] = (struct ep_vm_target_disk){ paths[i], t->disk_format->name };
+		disks[i] = (struct ep_vm_target_disk){ paths[i], t->disk_format->name, 0 };
+		for (size_t c = 0; c < manifest->ncomponents; c++)
+			if (!strcmp(manifest->components[c].name, m->disks[i].component))
+				disks[i].virtual_size = manifest->components[c].virtual_size;
 	}
 	if (!rc)
 		rc = t->machine_format->render(m, disks, &text, &len, err);

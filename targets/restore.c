@@ -40,7 +40,7 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 			rc = c->type == EP_COMP_DISK ? t->ops->put_disk(t, c, s, err) : t->ops->put_files(t, c, s, err);
 		}
 		for (size_t i = 0; !rc && t->ops->put_machine && i < m->nmachines; i++)
-			rc = t->ops->put_machine(t, &m->machines[i], err);
+			rc = t->ops->put_machine(t, m, &m->machines[i], err);
 	}
 	ep_chunk_stream_free(s);
 	if (rc || opt->dry_run)

@@ -45,8 +45,9 @@ struct ep_target_ops {
 			 struct ep_error *err);
 	/* Where machine m's definition would go, for --dry-run; NULL when the target keeps no machines. */
 	int (*plan_machine)(struct ep_target *t, const struct ep_machine *m, char *dest, size_t cap, struct ep_error *err);
-	/* Writes m's definition, its disks having been put already. */
-	int (*put_machine)(struct ep_target *t, const struct ep_machine *m, struct ep_error *err);
+	/* Writes m's definition, its disks (components of manifest) having been put already. */
+	int (*put_machine)(struct ep_target *t, const struct ep_manifest *manifest, const struct ep_machine *m,
+			   struct ep_error *err);
 	/* Publishes everything at once and frees t, or fails having published nothing. */
 	int (*commit)(struct ep_target *t, struct ep_error *err);
 	/* Removes what was half-written and frees t. */

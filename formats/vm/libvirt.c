@@ -11,48 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xpath.h>
-
-#include "common/util.h"
-#include "formats/disk/disk.h"
-
-#define XML_MAX ((size_t)4 << 20)
+#include "xml.h"
 
 struct reader {
+	struct ep_xml x;
 	const char *path;
-	xmlXPathContextPtr xp;
 	struct ep_error *err;
 };
 
-/* The text of the first node expr selects (an element or an attribute), or NULL. */
 static char *get(struct reader *r, xmlNodePtr at, const char *expr)
 {
-	r->xp->node = at;
-	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)expr, r->xp);
-	char *s = NULL;
-	if (o && o->nodesetval && o->nodesetval->nodeNr > 0) {
-		xmlChar *v = xmlNodeGetContent(o->nodesetval->nodeTab[0]);
-		s = v ? strdup((const char *)v) : NULL;
-		xmlFree(v);
-	}
-	xmlXPathFreeObject(o);
-	return s;
+	return ep_xml_get(&r->x, at, expr);
 }
 
 static bool get_num(struct reader *r, xmlNodePtr at, const char *expr, uint64_t *out)
 {
-	char *s = get(r, at, expr), *end;
-	bool ok = s && *s >= '0' && *s <= '9';
-	unsigned long long v = ok ? strtoull(s, &end, 10) : 0;
-	ok = ok && !*end;
-	free(s);
-	if (ok)
-		*out = v;
-	return ok;
+	return ep_xml_num(&r->x, at, expr, out);
 }
 
 /* A size with libvirt's unit attribute (default KiB), in MiB rounded up. */
@@ -105,8 +80,7 @@ static const char *bus_of(const char *bus)
 
 static int read_disks(struct reader *r, struct ep_vm_source *s, const struct ep_disk_open_opts *opts)
 {
-	r->xp->node = NULL;
-	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)"/domain/devices/disk", r->xp);
+	xmlXPathObjectPtr o = ep_xml_all(&r->x, NULL, "/domain/devices/disk");
 	int rc = 0;
 	for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
 		xmlNodePtr d = o->nodesetval->nodeTab[i];
@@ -132,8 +106,7 @@ static int read_disks(struct reader *r, struct ep_vm_source *s, const struct ep_
 
 static int read_nics(struct reader *r, struct ep_vm_source *s)
 {
-	r->xp->node = NULL;
-	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)"/domain/devices/interface", r->xp);
+	xmlXPathObjectPtr o = ep_xml_all(&r->x, NULL, "/domain/devices/interface");
 	int rc = 0;
 	for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
 		xmlNodePtr n = o->nodesetval->nodeTab[i];
@@ -150,33 +123,12 @@ static int read_nics(struct reader *r, struct ep_vm_source *s)
 	return rc;
 }
 
-static void quiet(void *ctx, const char *msg, ...)
-{
-	(void)ctx, (void)msg;
-}
-
 int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
 		    struct ep_error *err)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int rc = ep_read_file(path, XML_MAX, &text, &len, err);
-	if (rc)
-		return rc;
-	xmlSetGenericErrorFunc(NULL, quiet);
-	xmlDocPtr doc = xmlReadMemory(text, (int)len, path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	free(text);
 	struct ep_vm_source *s = calloc(1, sizeof *s);
-	struct reader r = { path, doc ? xmlXPathNewContext(doc) : NULL, err };
-	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-	if (!s)
-		rc = ep_oom(err);
-	else if (!doc || !root)
-		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' is not well-formed XML", path);
-	else if (doc->intSubset || doc->extSubset)
-		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' has a DOCTYPE; domain XML has none (entities are refused)", path);
-	else if (strcmp((const char *)root->name, "domain") != 0 || !r.xp)
-		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' is not a domain definition", path);
+	struct reader r = { .path = path, .err = err };
+	int rc = s ? ep_xml_load(&r.x, path, "libvirt", "domain", NULL, err) : ep_oom(err);
 	struct ep_machine *m = s ? &s->machine : NULL;
 	uint64_t vcpus = 1;
 	char *loader = NULL, *fw = NULL;
@@ -207,23 +159,11 @@ int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, stru
 	}
 	if (!rc)
 		rc = read_nics(&r, s);
-	if (!rc && !(s->origin = strdup(path)))
-		rc = ep_oom(err);
-	if (!rc && m->ndisks == 0)
-		rc = ep_fail(err, EP_EINPUT, "libvirt: '%s' names no disk to pack", path);
-	/* components are named when packed; check the rest now with a stand-in */
-	for (size_t i = 0; !rc && i < m->ndisks; i++)
-		m->disks[i].component = strdup("unnamed");
 	if (!rc)
-		rc = ep_machine_check(m, path, err);
-	for (size_t i = 0; s && i < m->ndisks; i++) {
-		free(m->disks[i].component);
-		m->disks[i].component = NULL;
-	}
+		rc = ep_vm_source_finish(s, path, "libvirt", err);
 	free(loader);
 	free(fw);
-	xmlXPathFreeContext(r.xp);
-	xmlFreeDoc(doc);
+	ep_xml_release(&r.x);
 	if (rc) {
 		ep_vm_source_free(s);
 		return rc;
@@ -236,19 +176,17 @@ int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, stru
 
 static xmlNodePtr child(xmlNodePtr parent, const char *name, const char *text)
 {
-	return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
+	return ep_xml_child(parent, NULL, name, text);
 }
 
 static void attr(xmlNodePtr n, const char *name, const char *value)
 {
-	xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)value);
+	ep_xml_attr(n, NULL, name, value);
 }
 
 static void number(xmlNodePtr parent, const char *name, uint64_t v, const char *unit)
 {
-	char buf[32];
-	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-	xmlNodePtr n = child(parent, name, buf);
+	xmlNodePtr n = ep_xml_number(parent, NULL, name, v);
 	if (unit)
 		attr(n, "unit", unit);
 }
@@ -326,14 +264,5 @@ int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk 
 	}
 	attr(child(devs, "serial", NULL), "type", "pty");
 	attr(child(devs, "console", NULL), "type", "pty");
-	xmlChar *out = NULL;
-	int n = 0;
-	xmlDocDumpFormatMemoryEnc(doc, &out, &n, "UTF-8", 1);
-	xmlFreeDoc(doc);
-	if (!out)
-		return ep_oom(err);
-	*xml = strdup((const char *)out);
-	*len = (size_t)n;
-	xmlFree(out);
-	return *xml ? 0 : ep_oom(err);
+	return ep_xml_dump(doc, xml, len, err);
 }

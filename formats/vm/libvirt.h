@@ -3,6 +3,7 @@
 #define EP_LIBVIRT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "formats/disk/disk.h"
@@ -12,10 +13,11 @@
 int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
 		    struct ep_error *err);
 
-/* Where a target put machine disk i, and in what format. */
+/* Where a target put machine disk i, in what format, and how large it is. */
 struct ep_vm_target_disk {
 	const char *path; /* absolute */
 	const char *format;
+	uint64_t virtual_size;
 };
 
 /* The bus the restored machine's disks use: virtio where the OS has drivers, else SATA (q35) or IDE. */

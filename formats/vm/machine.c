@@ -252,3 +252,23 @@ int ep_vm_source_add_disk(struct ep_vm_source *s, const char *path, const char *
 		return err->code;
 	return dup(&s->where[n].path, path) && dup(&s->where[n].format, format) ? 0 : ep_oom(err);
 }
+
+int ep_vm_source_finish(struct ep_vm_source *s, const char *path, const char *kind, struct ep_error *err)
+{
+	struct ep_machine *m = &s->machine;
+	if (!(s->origin = strdup(path)))
+		return ep_oom(err);
+	if (m->ndisks == 0)
+		return ep_fail(err, EP_EINPUT, "%s: '%s' names no disk to pack", kind, path);
+	int rc = 0;
+	for (size_t i = 0; !rc && i < m->ndisks; i++) /* a stand-in, so the rest can be checked now */
+		if (!(m->disks[i].component = strdup("unnamed")))
+			rc = ep_oom(err);
+	if (!rc)
+		rc = ep_machine_check(m, path, err);
+	for (size_t i = 0; i < m->ndisks; i++) {
+		free(m->disks[i].component);
+		m->disks[i].component = NULL;
+	}
+	return rc;
+}

@@ -61,6 +61,9 @@ struct ep_vm_source {
 };
 
 void ep_vm_source_free(struct ep_vm_source *s);
+/* Checks a machine just read from `path` (a `kind` definition): it has disks, and
+ * every field but the disks' components, named only when packed, is allowed. */
+int ep_vm_source_finish(struct ep_vm_source *s, const char *path, const char *kind, struct ep_error *err);
 /* Adds a disk to the machine (component unnamed yet) with where its data is. */
 int ep_vm_source_add_disk(struct ep_vm_source *s, const char *path, const char *format, const char *bus,
 			  const char *device, unsigned boot, struct ep_error *err);
