@@ -21,6 +21,8 @@
 #include "formats/image/oci.h"
 #include "formats/image/pull.h"
 #include "formats/vm/libvirt.h"
+#include "formats/vm/ova.h"
+#include "formats/vm/ovf.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
 
@@ -474,6 +476,7 @@ struct opened {
 	struct ep_vm_source *vm;
 	struct ep_disk **vm_disks; /* one per machine disk */
 	size_t nvm_disks;
+	char *vm_tmp; /* an OVA's members, unpacked */
 	struct ep_tree *tree;
 	struct ep_oci_image *image;
 	struct ep_darchive *archive;
@@ -489,7 +492,11 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 	else if (!strncmp(spec, "image:docker://", 15) && spec[15])
 		*out = (struct ep_source){ .kind = EP_SOURCE_REGISTRY, .path = spec + 15 };
 	else if (!strncmp(spec, "vm:libvirt:", 11) && spec[11])
-		*out = (struct ep_source){ .kind = EP_SOURCE_LIBVIRT, .path = spec + 11 };
+		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_LIBVIRT, .path = spec + 11 };
+	else if (!strncmp(spec, "vm:ovf:", 7) && spec[7])
+		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_OVF, .path = spec + 7 };
+	else if (!strncmp(spec, "vm:ova:", 7) && spec[7])
+		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_OVA, .path = spec + 7 };
 	else if (!strncmp(spec, "image:docker-archive:", 21) && spec[21])
 		*out = (struct ep_source){ .kind = EP_SOURCE_DOCKER_ARCHIVE, .path = spec + 21 };
 	else if (!strncmp(spec, "image:oci:", 10) && spec[10]) {
@@ -505,7 +512,7 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 			snprintf(out->ref, sizeof out->ref, "%s", colon + 1);
 		out->path = out->dir;
 	} else
-		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE, image:docker://HOST/REPO[:TAG] or vm:libvirt:DOMAIN.xml", spec);
+		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE, image:docker://HOST/REPO[:TAG], vm:libvirt:DOMAIN.xml, vm:ovf:FILE.ovf or vm:ova:FILE.ova", spec);
 	return 0;
 }
 
@@ -524,7 +531,9 @@ static int open_disk(struct packer *pk, const char *path, const char *format, st
 static int open_vm(struct packer *pk, const struct ep_source *src, struct opened *o, struct ep_error *err)
 {
 	struct ep_disk_open_opts ref_opts = { .allow_dirs = pk->opt->allow_dirs, .nallow = pk->opt->nallow };
-	int rc = ep_libvirt_read(src->path, &ref_opts, &o->vm, err);
+	int rc = src->vm == EP_VM_LIBVIRT ? ep_libvirt_read(src->path, &ref_opts, &o->vm, err)
+		 : src->vm == EP_VM_OVF	   ? ep_ovf_read(src->path, &ref_opts, &o->vm, err)
+					   : ep_ova_read(src->path, &o->vm_tmp, &o->vm, err);
 	if (!rc && !(o->vm_disks = calloc(o->vm->machine.ndisks, sizeof *o->vm_disks)))
 		rc = ep_oom(err);
 	if (!rc)
@@ -564,7 +573,7 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 		if (src[i].kind == EP_SOURCE_DISK) {
 			if ((rc = open_disk(pk, src[i].path, src[i].format, &o[i].disk, err)))
 				return rc;
-		} else if (src[i].kind == EP_SOURCE_LIBVIRT) {
+		} else if (src[i].kind == EP_SOURCE_VM) {
 			if ((rc = open_vm(pk, &src[i], &o[i], err)))
 				return rc;
 		} else if (src[i].kind == EP_SOURCE_DOCKER_ARCHIVE) {
@@ -679,6 +688,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 				ep_disk_close(opened[i].vm_disks[k], NULL);
 		free(opened[i].vm_disks);
 		ep_vm_source_free(opened[i].vm);
+		ep_ova_cleanup(opened[i].vm_tmp);
 		ep_tree_free(opened[i].tree);
 		ep_oci_free(opened[i].image);
 		ep_darchive_free(opened[i].archive);

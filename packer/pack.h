@@ -12,13 +12,15 @@
 #include "formats/image/distribution.h"
 #include "verify/keys.h"
 
-enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY, EP_SOURCE_LIBVIRT };
+enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY, EP_SOURCE_VM };
+enum ep_vm_kind { EP_VM_LIBVIRT, EP_VM_OVF, EP_VM_OVA };
 
 struct ep_source {
 	enum ep_source_kind kind;
 	const char *path;
 	const char *format; /* disks: NULL to probe */
 	const char *platform; /* registry images: "os/arch[/variant]" of a multi-arch index, NULL for all */
+	enum ep_vm_kind vm;   /* VM definitions: which kind */
 	char ref[256];      /* OCI layouts: the tag to take, "" for every image */
 	char dir[4096];     /* OCI layouts: the layout directory */
 };
@@ -48,7 +50,7 @@ struct ep_pack_stats {
 };
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
- * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]" or "vm:libvirt:DOMAIN.xml". */
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:ovf:FILE.ovf" or "vm:ova:FILE.ova". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);

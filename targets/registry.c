@@ -8,6 +8,8 @@ static const struct ep_target_ops *const targets[] = {
 	&ep_target_docker_archive,
 	&ep_target_registry,
 	&ep_target_libvirt,
+	&ep_target_ova,
+	&ep_target_ovf,
 };
 
 const struct ep_target_ops *const *ep_target_list(size_t *count)
