@@ -1,0 +1,109 @@
+# OVF packages: a machine restored as an OVA (descriptor first, SHA-256
+# manifest, streamOptimized VMDKs that qemu-img judges) and as an unpacked
+# OVF directory, read back as the same machine; damaged packages refused.
+source "$(dirname "$0")/../lib.sh"
+cd "$T" || exit 1
+E=$ENVPACK
+"$E" keygen -o k >/dev/null
+mkdir vm
+make_disk vm/web.raw 80M
+qemu-img convert -O qcow2 vm/web.raw vm/web.qcow2
+truncate -s 40M vm/data.raw
+printf 'data disk' | dd of=vm/data.raw bs=1M seek=7 conv=notrunc status=none
+cat >vm/web.xml <<'EOF'
+<domain type='kvm'>
+  <name>web</name>
+  <metadata><libosinfo:libosinfo xmlns:libosinfo="http://libosinfo.org/xmlns/libvirt/domain/1.0"><libosinfo:os id="http://ubuntu.com/ubuntu/22.04"/></libosinfo:libosinfo></metadata>
+  <memory unit='MiB'>1536</memory>
+  <vcpu>2</vcpu>
+  <cputune><shares>512</shares></cputune>
+  <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='web.qcow2'/><target dev='vda' bus='virtio'/><boot order='1'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='data.raw'/><target dev='sdb' bus='sata'/></disk>
+    <interface type='network'><mac address='52:54:00:12:34:56'/><source network='lan'/><model type='virtio'/></interface>
+    <interface type='bridge'><source bridge='br0'/><model type='e1000'/></interface>
+  </devices>
+</domain>
+EOF
+machines() { "$E" inspect --json "$1" | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["machines"], sort_keys=True))'; }
+
+expect_exit 0 "pack the machine" "$E" pack -q -k k.key -o vm.envpack vm:libvirt:vm/web.xml
+expect_exit 0 "restore --dry-run to ova:" "$E" restore -p k.pub --dry-run vm.envpack --to ova:web.ova
+check "the plan names the package and its descriptor" grep -q "would restore machine web -> web.ova (web.ovf)" "$T/out"
+check "a dry run writes nothing" test ! -e web.ova
+expect_exit 0 "restore to ova:" "$E" restore -q -p k.pub vm.envpack --to ova:web.ova
+check "the tar holds the descriptor first, then the manifest, then the disks in order" \
+	test "$(tar tf web.ova | tr '\n' ' ')" = "web.ovf web.mf web.vmdk data.vmdk "
+mkdir x && tar xf web.ova -C x
+check "the manifest's SHA-256 digests are right (sha256sum judges)" sh -c \
+	"cd x && sed -E 's/^SHA256\\(([^)]*)\\)= ([0-9a-f]+)\$/\\2  \\1/' web.mf | sha256sum -c --quiet"
+check "the manifest covers the descriptor and both disks" test "$(grep -c '^SHA256(' x/web.mf)" = 3
+check "the disks are streamOptimized VMDKs" sh -c 'qemu-img info x/web.vmdk | grep -q "create type: streamOptimized"'
+check "qemu-img check passes on them" sh -c 'qemu-img check -q x/web.vmdk && qemu-img check -q x/data.vmdk'
+check "the disks hold the source's data" sh -c 'qemu-img compare -q vm/web.qcow2 x/web.vmdk && qemu-img compare -q -f raw vm/data.raw x/data.vmdk'
+check "the descriptor names CPUs, memory, disks, NICs and UEFI as OVF readers expect" python3 -c '
+import sys, xml.etree.ElementTree as E
+ns = {"o": "http://schemas.dmtf.org/ovf/envelope/1", "r": "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData", "v": "http://www.vmware.com/schema/ovf"}
+root = E.parse(sys.argv[1]).getroot()
+items = root.findall(".//o:VirtualHardwareSection/o:Item", ns)
+kind = lambda t: [i for i in items if i.find("r:ResourceType", ns).text == str(t)]
+assert kind(3)[0].find("r:VirtualQuantity", ns).text == "2"
+mem = kind(4)[0]; assert (mem.find("r:VirtualQuantity", ns).text, mem.find("r:AllocationUnits", ns).text) == ("1536", "byte * 2^20")
+hrefs = [f.get("{%s}href" % ns["o"]) for f in root.findall("o:References/o:File", ns)]
+assert hrefs == ["web.vmdk", "data.vmdk"], hrefs
+disks = kind(17); assert [d.find("r:HostResource", ns).text for d in disks] == ["ovf:/disk/vmdisk1", "ovf:/disk/vmdisk2"]
+parents = {i.find("r:InstanceID", ns).text: i.find("r:ResourceType", ns).text for i in items}
+assert sorted(parents[d.find("r:Parent", ns).text] for d in disks) == ["20", "6"]  # SCSI for virtio, SATA
+assert [n.find("r:Connection", ns).text for n in kind(10)] == ["lan", "br0"]
+assert kind(10)[0].find("r:Address", ns).text == "52:54:00:12:34:56"
+caps = [d.get("{%s}capacity" % ns["o"]) for d in root.findall("o:DiskSection/o:Disk", ns)]
+assert caps == [str(80 << 20), str(40 << 20)], caps
+assert root.find(".//v:Config[@v:key=\"firmware\"]", ns).get("{%s}value" % ns["v"]) == "efi"' x/web.ovf
+expect_exit 0 "envpack reads its own OVA back" "$E" pack -q -k k.key -o back.envpack vm:ova:web.ova
+check "as the same machine model" test "$(machines back.envpack)" = "$(machines vm.envpack)"
+expect_exit 0 "and restores it to libvirt:" "$E" restore -q -p k.pub back.envpack --to libvirt:lv
+check "whose disks are the source's" qemu-img compare -q vm/web.qcow2 lv/web.qcow2
+check "whose domain validates" virt-xml-validate lv/web.xml domain
+check "no temporary copy is left" sh -c "! ls '${TMPDIR:-/tmp}' | grep -q '^envpack-ova-'"
+expect_exit 0 "restore to ovf: (unpacked)" "$E" restore -q -p k.pub vm.envpack --to ovf:pkg
+check "the directory holds the same package" test "$(ls pkg | sort | tr '\n' ' ')" = "data.vmdk web.mf web.ovf web.vmdk "
+expect_exit 0 "vm:ovf: reads the unpacked package" "$E" pack -q -k k.key -o fromovf.envpack vm:ovf:pkg/web.ovf
+check "as the same machine too" test "$(machines fromovf.envpack)" = "$(machines vm.envpack)"
+expect_exit 2 "ova: never overwrites" "$E" restore -q -p k.pub vm.envpack --to ova:web.ova
+check "no staging directory is left behind" sh -c "! ls -a | grep -q '^.envpack-ova-'"
+mkdir tree && echo hi >tree/a
+"$E" pack -q -k k.key -o mixed.envpack vm:libvirt:vm/web.xml iac:tree
+expect_exit 2 "ova: refuses a file tree" "$E" restore -q -p k.pub mixed.envpack --to ova:mixed.ova
+expect_err "can.t take file tree" "the message says why"
+check "and leaves nothing" sh -c "test ! -e mixed.ova && ! ls -a | grep -q '^.envpack-ova-'"
+
+# damaged and hostile packages
+cp web.ova bad1.ova
+off=$(python3 -c '
+import tarfile, sys
+with tarfile.open(sys.argv[1]) as t:
+    m = t.getmember("data.vmdk"); print(m.offset_data + 600)' bad1.ova)
+printf 'X' | dd of=bad1.ova bs=1 seek="$off" conv=notrunc status=none
+expect_exit 3 "a member that does not match the manifest" "$E" pack -q -o bad.envpack vm:ova:bad1.ova
+expect_err "data.vmdk.*does not match" "the message names the member"
+check "no bundle is left" test ! -e bad.envpack
+(cd x && tar cf ../bad2.ova web.mf web.ovf web.vmdk data.vmdk)
+expect_exit 2 "a descriptor that is not the first member" "$E" pack -q -o bad.envpack vm:ova:bad2.ova
+expect_err "first member" "the message says so"
+python3 - <<'EOF'
+import io, tarfile
+with tarfile.open("bad3.ova", "w", format=tarfile.USTAR_FORMAT) as t:
+    for name, data in [("web.ovf", open("x/web.ovf", "rb").read()), ("../evil.vmdk", b"x" * 512)]:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+EOF
+expect_exit 2 "a member escaping the package" "$E" pack -q -o bad.envpack vm:ova:bad3.ova
+expect_err "not a plain file with a plain name" "the message says so"
+check "nothing was written outside" test ! -e ../evil.vmdk
+mkdir hostile && cp x/web.ovf hostile/ && sed -i 's|ovf:href="data.vmdk"|ovf:href="../vm/data.raw"|' hostile/web.ovf && cp x/web.vmdk hostile/
+expect_exit 2 "an OVF naming a disk outside its directory" "$E" pack -q -o bad.envpack vm:ovf:hostile/web.ovf
+expect_err "outside its own directory" "the message says so"
+printf '<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]><Envelope>&x;</Envelope>' > hostile/xxe.ovf
+expect_exit 2 "an OVF with an external entity" "$E" pack -q -o bad.envpack vm:ovf:hostile/xxe.ovf
+expect_err "DOCTYPE" "the message says so"
+finish
