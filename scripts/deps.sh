@@ -26,6 +26,9 @@ need_cmd groff groff-base
 [ -x /usr/bin/time ] || missing+=(time)
 need_cmd mkfs.ext4 e2fsprogs
 need_cmd qemu-img qemu-utils
+need_cmd qemu-system-x86_64 qemu-system-x86
+need_cmd virt-xml-validate libvirt-clients
+need_cmd xmllint libxml2-utils # virt-xml-validate runs it; libvirt-clients does not depend on it
 need_cmd skopeo skopeo
 need_cmd umoci umoci
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
