@@ -10,6 +10,7 @@ static const struct ep_target_ops *const targets[] = {
 	&ep_target_libvirt,
 	&ep_target_ova,
 	&ep_target_ovf,
+	&ep_target_hyperv,
 };
 
 const struct ep_target_ops *const *ep_target_list(size_t *count)

@@ -71,6 +71,17 @@ check "dir: wrote web.vm.json beside the disks" python3 -c '
 import json, sys; m = json.load(open(sys.argv[1])); assert m["name"] == "web" and m["vcpus"] == 3, m' d/web.vm.json
 check "and the disks as raw" qemu-img compare -q vm/web.qcow2 d/web.raw
 
+# Hyper-V: VHDX disks and a script that creates the machine (it can't run here: its content is checked)
+expect_exit 0 "restore to hyperv:" "$E" restore -q -p k.pub vm.envpack --to hyperv:hv
+check "the disks are VHDX, identical to the source's" sh -c 'qemu-img compare -q vm/web.qcow2 hv/web.vhdx && qemu-img check -q hv/web.vhdx && qemu-img compare -q -f raw vm/data.raw hv/data.vhdx'
+check "UEFI makes a generation 2 machine with 2048 MB and 3 vCPUs" grep -qx "\$vm = New-VM -Name 'web' -Generation 2 -MemoryStartupBytes 2048MB -NoVHD" hv/web.ps1
+check "CPU weight and cap come from the limits" grep -qx "Set-VMProcessor -VM \$vm -Count 3 -RelativeWeight 150 -Maximum 16" hv/web.ps1
+check "both disks attach, boot disk first, on SCSI" test "$(grep -c '^Add-VMHardDiskDrive -VM \$vm -ControllerType SCSI' hv/web.ps1)" = 2 -a "$(grep -m1 -o "'[a-z]*.vhdx'" hv/web.ps1)" = "'web.vhdx'"
+check "the NIC keeps its switch and MAC" grep -qx "Add-VMNetworkAdapter -VM \$vm -SwitchName 'prod' -StaticMacAddress '525400ABCDEF'" hv/web.ps1
+domain bios http://debian.org/debian/12 | sed "s/ firmware='efi'//" >vm/bios.xml
+"$E" pack -q -k k.key -o bios.envpack vm:libvirt:vm/bios.xml
+check "a BIOS machine is generation 1 with IDE disks" sh -c "'$E' restore -q -p k.pub bios.envpack --to hyperv:hb && grep -q -- '-Generation 1 ' hb/bios.ps1 && test \$(grep -c 'ControllerType IDE' hb/bios.ps1) = 2"
+
 # hostile definitions
 bad() { # bad NAME PATTERN FILE
 	expect_exit 2 "$1" "$E" pack -q -o bad.envpack "vm:libvirt:$3"
