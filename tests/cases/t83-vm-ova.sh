@@ -78,6 +78,9 @@ expect_exit 2 "ova: refuses a file tree" "$E" restore -q -p k.pub mixed.envpack 
 expect_err "can.t take file tree" "the message says why"
 check "and leaves nothing" sh -c "test ! -e mixed.ova && ! ls -a | grep -q '^.envpack-ova-'"
 
+expect_exit 2 "vagrant: refuses a machine of two disks before writing anything" "$E" restore -q -p k.pub --dry-run vm.envpack --to vagrant:two.box
+expect_err "1 disk at most" "the message says why"
+
 # damaged and hostile packages
 cp web.ova bad1.ova
 off=$(python3 -c '

@@ -36,6 +36,13 @@ href=$(python3 -c 'import sys, xml.etree.ElementTree as E; print(E.parse(sys.arg
 check "the OVA's descriptor names its streamOptimized disk" sh -c "qemu-img info 'x/$href' | grep -q 'create type: streamOptimized'"
 check "the disk the OVA names boots" boot_disk "x/$href" vmdk "$tag"
 
+expect_exit 0 "restore to vagrant:" "$E" restore -q -p k.pub boot.envpack --to vagrant:boot.box
+check "the box holds metadata.json, a Vagrantfile and box.img" test "$(tar tf boot.box | sort | tr '\n' ' ')" = "Vagrantfile box.img metadata.json "
+mkdir box && tar xf boot.box -C box
+check "metadata.json names the libvirt provider, qcow2 and the size in GiB" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1])) == {"provider": "libvirt", "format": "qcow2", "virtual_size": 1}' box/metadata.json
+check "the Vagrantfile sizes the machine for the libvirt provider" sh -c 'grep -q "libvirt.cpus = 1" box/Vagrantfile && grep -q "libvirt.memory = 64" box/Vagrantfile && grep -q "libvirt.disk_bus = \"ide\"" box/Vagrantfile && ruby -c box/Vagrantfile >/dev/null 2>&1 || ! command -v ruby >/dev/null'
+check "box.img is qcow2 and boots" sh -c "qemu-img info box/box.img | grep -q 'file format: qcow2'" && check "box.img boots" boot_disk box/box.img qcow2 "$tag"
 expect_exit 0 "the OVA packs again" "$E" pack -q -k k.key -o again.envpack vm:ova:boot.ova
 expect_exit 0 "and restores to libvirt:" "$E" restore -q -p k.pub again.envpack --to libvirt:lv2
 check "that disk boots too" boot_disk lv2/boot.qcow2 qcow2 "$tag"
