@@ -46,7 +46,7 @@ static const char *const oses[] = { "linux", "windows", "other", NULL };
 
 int ep_machine_check(const struct ep_machine *m, const char *what, struct ep_error *err)
 {
-	const char *bad = !ep_name_ok(m->name)					 ? "name"
+	const char *bad = !m->name || !ep_name_ok(m->name)			 ? "name"
 			  : m->vcpus < 1 || m->vcpus > VCPUS_MAX			 ? "vcpus"
 			  : m->memory_mib < 1 || m->memory_mib > MEMORY_MAX_MIB	 ? "memory_mib"
 			  : !one_of(m->firmware, firmwares)			 ? "firmware"
@@ -59,7 +59,7 @@ int ep_machine_check(const struct ep_machine *m, const char *what, struct ep_err
 											 : NULL;
 	for (size_t i = 0; !bad && i < m->ndisks; i++) {
 		const struct ep_vm_disk *d = &m->disks[i];
-		bad = !ep_name_ok(d->component) ? "disks.component"
+		bad = !d->component || !ep_name_ok(d->component) ? "disks.component"
 		      : !one_of(d->bus, buses)	? "disks.bus"
 		      : !one_of(d->device, devices) ? "disks.device"
 		      : d->boot > 64		? "disks.boot"
@@ -256,6 +256,7 @@ int ep_vm_source_add_disk(struct ep_vm_source *s, const char *path, const char *
 int ep_vm_source_finish(struct ep_vm_source *s, const char *path, const char *kind, struct ep_error *err)
 {
 	struct ep_machine *m = &s->machine;
+	free(s->origin);
 	if (!(s->origin = strdup(path)))
 		return ep_oom(err);
 	if (m->ndisks == 0)

@@ -226,6 +226,10 @@ int ep_ovf_read(const char *path, const struct ep_disk_open_opts *opts, struct e
 	}
 	if (!rc) {
 		m->name = safe_name(ep_xml_get(&r.x, NULL, "//ovf:VirtualSystem/@ovf:id"));
+		if (!m->name || !*m->name) {
+			free(m->name);
+			m->name = safe_name(ep_xml_get(&r.x, NULL, "//ovf:VirtualSystem/ovf:Name"));
+		}
 		xmlNodePtr cpu = item_of_type(&r, RT_CPU);
 		xmlNodePtr mem = item_of_type(&r, RT_MEMORY);
 		char *units = mem ? ep_xml_get(&r.x, mem, "rasd:AllocationUnits") : NULL;
