@@ -18,13 +18,14 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/hcl" "$seeds/k8s"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
 mkdir -p "$w/tree/d"
 echo "resource x {}" >"$w/tree/main.tf"
 ln -s ../main.tf "$w/tree/d/l"
+cp samples/k8s/nginx-deployment.yaml "$w/tree/d/" # so that the manifest seed holds an inventory
 truncate -s 8M "$w/d.raw"
 head -c 20000 /usr/share/common-licenses/GPL-3 | dd of="$w/d.raw" bs=64K seek=3 conv=notrunc status=none
 "${ENVPACK:-./envpack}" pack -q -k "$w/k.key" -o "$seeds/bundle/seed.envpack" disk:"$w/d.raw" iac:"$w/tree"
@@ -68,7 +69,12 @@ printf '%s' '127.0.0.1:5000/team/app:v1' >"$seeds/registry/ref"
 printf '%s' 'reg.example/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' >"$seeds/registry/digest"
 printf '%s' 'Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"' >"$seeds/registry/bearer"
 printf '%s' 'Basic realm="a\"b"' >"$seeds/registry/basic"
-for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry; do
+cp samples/terraform/*.tf "$seeds/hcl/"
+printf 'provider "registry.terraform.io/hashicorp/google" {\n  version = "5.40.0"\n  hashes = [\n    "h1:x=",\n  ]\n}\n' >"$seeds/hcl/lock.hcl"
+printf 'x = <<-EOT\n  a ${b} "c"\n  EOT\ny = "${ {a = "}"}["a"] } $${z}"\n/* c */ # d\n' >"$seeds/hcl/strings.tf"
+cp samples/k8s/*.yaml "$seeds/k8s/"
+printf -- '---\napiVersion: batch/v1\nkind: CronJob\nx: &a {image: x}\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{<<: *a}, *a]}}}}}\n' >"$seeds/k8s/alias.yaml"
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry hcl k8s; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
