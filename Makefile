@@ -3,7 +3,7 @@ VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := libarchive libzstd libcrypto libssl libcurl jansson zlib libxml-2.0
+PKGS     := libarchive libzstd libcrypto libssl libcurl jansson zlib libxml-2.0 yaml-0.1
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -82,7 +82,7 @@ fuzz: $(FUZZ_BIN)
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/disk_reader.h tests/fuzz/image_mem.h $(FUZZ_OBJ)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/disk_reader.h tests/fuzz/image_mem.h tests/fuzz/inventory_check.h $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS)
 
 clean:

@@ -173,25 +173,18 @@ int ep_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char
 	return 0;
 }
 
-int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct ep_error *err)
+int ep_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, struct ep_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", path);
 	struct stat st;
-	int rc = 0;
 	char *buf = NULL;
-	if (fstat(fd, &st) < 0) {
-		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", path);
-	} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file of at most %zu bytes", path, max);
-	} else if (!(buf = malloc((size_t)st.st_size + 1))) {
-		rc = ep_oom(err);
-	} else {
-		rc = ep_pread_full(fd, buf, (size_t)st.st_size, 0, path, err);
-	}
-	close(fd);
-	if (rc) {
+	int rc;
+	if (fstat(fd, &st) < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", what);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max)
+		return ep_fail(err, EP_EINPUT, "'%s' is not a regular file of at most %zu bytes", what, max);
+	if (!(buf = malloc((size_t)st.st_size + 1)))
+		return ep_oom(err);
+	if ((rc = ep_pread_full(fd, buf, (size_t)st.st_size, 0, what, err))) {
 		free(buf);
 		return rc;
 	}
@@ -199,6 +192,16 @@ int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct e
 	*out = buf;
 	*len = (size_t)st.st_size;
 	return 0;
+}
+
+int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct ep_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", path);
+	int rc = ep_read_fd(fd, max, path, out, len, err);
+	close(fd);
+	return rc;
 }
 
 char *ep_printable(char *s)

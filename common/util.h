@@ -44,5 +44,7 @@ int ep_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char
 
 /* Read a whole small file (at most max bytes) into a NUL-terminated heap buffer. */
 int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct ep_error *err);
+/* The same from an open descriptor; `what` names the file in messages. */
+int ep_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, struct ep_error *err);
 
 #endif

@@ -1,5 +1,6 @@
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@ static const char help[] =
 	"Show what a bundle holds: each component with its virtual, data and stored\n"
 	"sizes, the compression ratio, and the key id the bundle claims to be signed\n"
 	"with; for container images, each image's tag and digest, and per platform its\n"
-	"manifest, config and layers with their sizes. Inspect only reads: it checks\n"
+	"manifest, config and layers with their sizes; for file trees, how many files\n"
+	"of each kind, Terraform providers, modules and resource types, and Kubernetes\n"
+	"objects (Kind/namespace/name) with their images. Inspect only reads: it checks\n"
 	"the digest of each chunk it decompresses, not the signature (use 'envpack\n"
 	"verify' for that).\n\n"
 	"Options:\n"
@@ -28,6 +31,7 @@ static const char help[] =
 struct sizes {
 	uint64_t data, stored;
 	size_t files, dirs, symlinks;
+	size_t kinds[EP_KIND_COUNT]; /* regular files by kind */
 };
 
 /* Stored bytes are charged to the first component that uses a chunk. */
@@ -48,6 +52,7 @@ static int component_sizes(const struct ep_bundle *b, const struct ep_component 
 		s->files += c->files[i].type == EP_FILE_REG;
 		s->dirs += c->files[i].type == EP_FILE_DIR;
 		s->symlinks += c->files[i].type == EP_FILE_SYMLINK;
+		s->kinds[c->files[i].kind]++;
 	}
 	return 0;
 }
@@ -88,6 +93,59 @@ static void print_images(const struct ep_image_list *l)
 	}
 }
 
+/* One row of a list under a component: the label on its first row only. */
+__attribute__((format(printf, 2, 3))) static void row(const char **label, const char *fmt, ...)
+{
+	va_list ap;
+	printf("        %-11s ", *label);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	*label = "";
+}
+
+static void print_tallies(const char *label, const struct ep_tallies *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		row(&label, "%s %" PRIu64, t->v[i].name, t->v[i].count);
+}
+
+/* Kinds with counts on one line, then what the inventory found, one item a row. */
+static void print_inventory(const struct ep_component *c, const struct sizes *s)
+{
+	char kinds[1024] = "";
+	for (size_t k = EP_KIND_NONE + 1, at = 0; k < EP_KIND_COUNT && at < sizeof kinds; k++)
+		if (s->kinds[k])
+			at += (size_t)snprintf(kinds + at, sizeof kinds - at, "%s%s %zu", at ? ", " : "",
+					       ep_file_kind_name(k), s->kinds[k]);
+	const char *label = "kinds";
+	if (*kinds)
+		row(&label, "%s", kinds);
+	const struct ep_inventory *inv = c->inventory;
+	if (!inv)
+		return;
+	label = "providers";
+	for (size_t i = 0; i < inv->providers.n; i++)
+		row(&label, "%s", inv->providers.v[i]);
+	label = "modules";
+	for (size_t i = 0; i < inv->nmodules; i++)
+		row(&label, "%s = %s (%s)", inv->modules[i].name, inv->modules[i].source ? inv->modules[i].source : "?",
+		    inv->modules[i].path);
+	print_tallies("resources", &inv->resources);
+	print_tallies("data", &inv->data);
+	label = "kubernetes";
+	for (size_t i = 0; i < inv->nobjects; i++) {
+		const struct ep_k8s_object *o = &inv->objects[i];
+		char images[2048] = "";
+		for (size_t k = 0, at = 0; k < o->images.n && at < sizeof images; k++)
+			at += (size_t)snprintf(images + at, sizeof images - at, "%s%s", k ? ", " : "  images: ",
+					       o->images.v[k]);
+		row(&label, "%s/%s%s%s%s", o->kind, o->namespace ? o->namespace : "", o->namespace ? "/" : "",
+		    o->name ? o->name : "(no name)", images);
+	}
+}
+
 static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, const char *key_id,
 		       const struct sizes *sizes, const struct sizes *total, struct ep_image_list *const *images)
 {
@@ -119,6 +177,7 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 			printf("  files %-16s from %s: %zu files, %zu directories, %zu symlinks, %s, stored %s (ratio %.2f)\n",
 			       c->name, c->source ? c->source : "?", s->files, s->dirs, s->symlinks, h2, h3,
 			       ratio(s->data, s->stored));
+			print_inventory(c, s);
 		}
 	}
 	if (m->nmachines)
@@ -194,6 +253,13 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 			json_object_set_new(o, "files", json_integer((json_int_t)sizes[i].files));
 			json_object_set_new(o, "directories", json_integer((json_int_t)sizes[i].dirs));
 			json_object_set_new(o, "symlinks", json_integer((json_int_t)sizes[i].symlinks));
+			json_t *kinds = json_object();
+			for (size_t k = EP_KIND_NONE + 1; k < EP_KIND_COUNT; k++)
+				if (sizes[i].kinds[k])
+					json_object_set_new(kinds, ep_file_kind_name(k), json_integer((json_int_t)sizes[i].kinds[k]));
+			json_object_set_new(o, "kinds", kinds);
+			if (c->inventory)
+				json_object_set_new(o, "inventory", ep_inventory_to_json(c->inventory));
 		}
 		json_array_append_new(comps, o);
 	}

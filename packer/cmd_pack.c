@@ -28,8 +28,14 @@ static const char help[] =
 	"  image:docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]  an image pulled from a\n"
 	"              registry (the distribution API); a multi-arch index is kept\n"
 	"              whole unless --platform picks one image\n"
-	"  iac:DIR     a file tree (Terraform, Kubernetes, ...): files with modes and\n"
-	"              mtimes, directories, symlinks that stay inside DIR\n\n"
+	"  iac:DIR     a file tree (Terraform, Kubernetes, Helm, ...): files with modes\n"
+	"              and mtimes, directories, symlinks that stay inside DIR, and an\n"
+	"              inventory: each file's kind, Terraform providers, modules and\n"
+	"              resource types, Kubernetes objects and their images (see\n"
+	"              'envpack inspect'). Terraform state and files that look like\n"
+	"              secrets (*.pem, *.key, *.p12, *.pfx, id_rsa*, .env, *secret*.tfvars,\n"
+	"              Kubernetes Secrets) are left out with a warning, and .terraform/\n"
+	"              provider caches skipped\n\n"
 	"Options:\n"
 	"  -o, --output FILE    the bundle to write (required)\n"
 	"  -k, --key FILE       sign with this private key (from 'envpack keygen');\n"
@@ -43,6 +49,9 @@ static const char help[] =
 	"                       image's own directory; absolute references are refused)\n"
 	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n"
 	"                       this platform's image\n"
+	"      --include-state  pack Terraform state and the files that look like secrets\n"
+	"                       too: the bundle then INCLUDES SECRETS (passwords, keys,\n"
+	"                       tokens), readable by anyone who gets it\n"
 	CLI_NET_HELP
 	"      --json           print a summary as JSON on stdout\n"
 	"  -q, --quiet          no progress bar and no warnings\n"
@@ -92,14 +101,15 @@ int cmd_pack(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' }, { "allow-dir", required_argument, NULL, 'A' },
-		{ "platform", required_argument, NULL, 'P' }, CLI_NET_OPTIONS, { 0 }
+		{ "platform", required_argument, NULL, 'P' }, { "include-state", no_argument, NULL, 'S' },
+		CLI_NET_OPTIONS, { 0 }
 	};
 	const char *out = NULL, *keyfile = NULL, *name = NULL, *format = NULL, *platform = NULL;
 	struct cli_net net = { 0 };
 	const char *allow[16];
 	size_t nallow = 0;
 	long level = 3, threads = ep_cpu_count();
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, include_state = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:k:n:l:j:qhf:", opts, NULL)) != -1) {
 		int net_rc = cli_net_option("pack", c, optarg, &net);
@@ -114,6 +124,7 @@ int cmd_pack(int argc, char **argv)
 			platform = optarg;
 			break;
 		case 'f': format = optarg; break;
+		case 'S': include_state = true; break;
 		case 'A':
 			if (nallow == 16)
 				return cli_usage("pack", "at most 16 --allow-dir");
@@ -186,6 +197,7 @@ int cmd_pack(int argc, char **argv)
 		.allow_dirs = allow,
 		.nallow = nallow,
 		.registry = &net.registry,
+		.include_secrets = include_state,
 	};
 	struct ep_pack_stats stats;
 	int rc = ep_pack(&opt, sources, nsources, &stats, &err);

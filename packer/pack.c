@@ -17,6 +17,7 @@
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 #include "formats/disk/disk.h"
+#include "formats/iac/classify.h"
 #include "formats/image/docker_archive.h"
 #include "formats/image/oci.h"
 #include "formats/image/pull.h"
@@ -409,15 +410,23 @@ static int pack_image(struct packer *pk, const struct image_source *img, struct 
 	return rc;
 }
 
-static int pack_tree(struct packer *pk, const struct ep_tree *t, struct ep_error *err)
+/* A tree with the survey's kinds and inventory; the secrets it left out are not packed. */
+static int pack_tree(struct packer *pk, const struct ep_tree *t, struct ep_iac_survey *s, struct ep_error *err)
 {
 	struct ep_component *c;
 	int rc = add_component(pk, EP_COMP_FILES, t->root, &c, err);
+	if (!rc) {
+		c->inventory = s->inventory;
+		s->inventory = NULL;
+	}
 	for (size_t i = 0; !rc && i < t->count; i++) {
 		const struct ep_tree_entry *e = &t->entries[i];
+		if (s->left_out[i])
+			continue;
 		if ((rc = ep_component_add_file(c, e->path, e->type, e->mode, e->mtime, e->target, err)))
 			break;
 		pk->record = c->nfiles - 1;
+		c->files[pk->record].kind = s->kinds[i];
 		if (e->type == EP_FILE_REG)
 			rc = pack_file(pk, t, e, err);
 	}
@@ -478,6 +487,7 @@ struct opened {
 	size_t nvm_disks;
 	char *vm_tmp; /* an OVA's members, unpacked */
 	struct ep_tree *tree;
+	struct ep_iac_survey *survey;
 	struct ep_oci_image *image;
 	struct ep_darchive *archive;
 	struct ep_pull *pull;
@@ -594,10 +604,12 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 			for (size_t k = 0; k < o[i].image->nblobs; k++)
 				pk->total += o[i].image->blobs[k].size;
 		} else {
-			if ((rc = ep_tree_scan(src[i].path, pk->opt->warn, pk->opt->warn_ctx, &o[i].tree, err)))
+			const struct ep_iac_options iac = { pk->opt->include_secrets, pk->opt->warn, pk->opt->warn_ctx };
+			if ((rc = ep_tree_scan(src[i].path, ep_iac_prune, pk->opt->warn, pk->opt->warn_ctx, &o[i].tree, err)) ||
+			    (rc = ep_iac_survey(o[i].tree, &iac, &o[i].survey, err)))
 				return rc;
 			for (size_t k = 0; k < o[i].tree->count; k++)
-				pk->total += o[i].tree->entries[k].size;
+				pk->total += o[i].survey->left_out[k] ? 0 : o[i].tree->entries[k].size;
 		}
 	}
 	return 0;
@@ -667,7 +679,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		else if (opened[i].archive)
 			rc = pack_archive(&pk, opened[i].archive, err);
 		else
-			rc = pack_tree(&pk, opened[i].tree, err);
+			rc = pack_tree(&pk, opened[i].tree, opened[i].survey, err);
 	}
 	if (!rc)
 		rc = finish(&pk, err);
@@ -690,6 +702,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		ep_vm_source_free(opened[i].vm);
 		ep_ova_cleanup(opened[i].vm_tmp);
 		ep_tree_free(opened[i].tree);
+		ep_iac_survey_free(opened[i].survey);
 		ep_oci_free(opened[i].image);
 		ep_darchive_free(opened[i].archive);
 		ep_pull_free(opened[i].pull);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/progress.h"
+#include "formats/iac/survey.h"
 #include "formats/iac/tree.h"
 #include "formats/image/distribution.h"
 #include "verify/keys.h"
@@ -39,6 +40,7 @@ struct ep_pack_options {
 	const char *const *allow_dirs; /* where disk references (backing files) may point */
 	size_t nallow;
 	const struct ep_registry_options *registry; /* how to reach registries */
+	bool include_secrets; /* iac: trees: pack Terraform state and files that look like secrets */
 };
 
 struct ep_pack_stats {

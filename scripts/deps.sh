@@ -17,9 +17,11 @@ need_pkg libcurl libcurl4-openssl-dev
 need_pkg jansson libjansson-dev
 need_pkg zlib zlib1g-dev
 need_pkg libxml-2.0 libxml2-dev
+need_pkg yaml-0.1 libyaml-dev
 need_cmd zstd zstd
 need_cmd openssl openssl
 need_cmd python3 python3
+python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 need_cmd tar tar
 need_cmd script bsdutils
 need_cmd groff groff-base

@@ -45,6 +45,7 @@ static void component_release(struct ep_component *c)
 	for (size_t i = 0; i < c->nimages; i++)
 		free(c->images[i]);
 	free(c->images);
+	ep_inventory_free(c->inventory);
 }
 
 void ep_manifest_free(struct ep_manifest *m)
@@ -267,8 +268,8 @@ static json_t *component_json(const struct ep_component *c)
 		ok &= !json_object_set_new(o, "entries", ents);
 		for (size_t i = 0; ok && i < c->nfiles; i++) {
 			const struct ep_file_rec *f = &c->files[i];
-			json_t *e = json_pack("{s:s,s:s,s:I}", "path", f->path, "type", file_type_name[f->type], "mtime",
-					      (json_int_t)f->mtime);
+			json_t *e = json_pack("{s:s,s:s,s:s*,s:I}", "path", f->path, "type", file_type_name[f->type],
+					      "kind", ep_file_kind_name(f->kind), "mtime", (json_int_t)f->mtime);
 			ok &= e && !json_array_append_new(ents, e);
 			if (!ok)
 				break;
@@ -281,6 +282,8 @@ static json_t *component_json(const struct ep_component *c)
 				ok &= !json_object_set_new(e, "chunks", chunks_json(c, f->first, f->count));
 			}
 		}
+		if (ok && c->inventory)
+			ok &= !json_object_set_new(o, "inventory", ep_inventory_to_json(c->inventory));
 	}
 	if (!ok) {
 		json_decref(o);
@@ -403,6 +406,15 @@ static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
 	return 0;
 }
 
+/* The inventory names files of its own tree only: `seen` maps path digests to entry types. */
+static bool is_tree_file(void *seen, const char *path)
+{
+	uint8_t key[EP_DIGEST_LEN];
+	uint64_t type;
+	ep_sha256(path, strlen(path), key);
+	return ep_digestmap_get(seen, key, &type) && type == EP_FILE_REG;
+}
+
 static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 {
 	json_t *ents = json_object_get(o, "entries");
@@ -452,6 +464,12 @@ static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 			rc = bad(p, "the parent of entry '%s' is not a directory listed before it", path);
 			break;
 		}
+		json_t *kind = json_object_get(e, "kind");
+		enum ep_file_kind k = kind ? ep_file_kind_parse(json_string_value(kind)) : EP_KIND_NONE;
+		if (kind && (k == EP_KIND_NONE || t != EP_FILE_REG || c->type != EP_COMP_FILES)) {
+			rc = bad(p, "entry '%s' has an unknown kind, or one where none belongs", path);
+			break;
+		}
 		uint64_t mode = 0;
 		const char *target = get_str(e, "target");
 		if (!json_is_integer(mt)) {
@@ -467,6 +485,7 @@ static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 		if ((rc = ep_component_add_file(c, path, t, (uint32_t)mode, json_integer_value(mt),
 						t == EP_FILE_SYMLINK ? target : NULL, p->err)))
 			break;
+		c->files[c->nfiles - 1].kind = k;
 		if (!ep_digestmap_put(seen, key, t)) {
 			rc = ep_oom(p->err);
 			break;
@@ -482,6 +501,11 @@ static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 			}
 		}
 	}
+	json_t *inv = json_object_get(o, "inventory");
+	if (!rc && inv)
+		rc = c->type == EP_COMP_FILES
+			     ? ep_inventory_parse(inv, is_tree_file, seen, p->what, c->name, &c->inventory, p->err)
+			     : bad(p, "component '%s' has an inventory, which only file trees carry", c->name);
 	ep_digestmap_free(seen);
 	return rc;
 }
@@ -606,7 +630,10 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 			rc = ep_oom(p->err);
 			break;
 		}
-		rc = t == EP_COMP_DISK ? parse_disk(p, o, c) : parse_files(p, o, c);
+		if (t == EP_COMP_DISK && json_object_get(o, "inventory"))
+			rc = bad(p, "component '%s' has an inventory, which only file trees carry", cname);
+		else
+			rc = t == EP_COMP_DISK ? parse_disk(p, o, c) : parse_files(p, o, c);
 		if (!rc && t == EP_COMP_IMAGE)
 			rc = parse_images(p, o, c);
 	}

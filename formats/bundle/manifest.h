@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "inventory.h"
 #include "formats/vm/machine.h"
 
 #define EP_BUNDLE_VERSION 1
@@ -41,6 +42,7 @@ struct ep_file_rec {
 	uint64_t size;
 	char *target; /* symlinks */
 	size_t first, count;
+	enum ep_file_kind kind; /* regular files of IaC trees; EP_KIND_NONE when not recorded */
 };
 
 struct ep_component {
@@ -57,6 +59,7 @@ struct ep_component {
 	size_t nchunks, cap_chunks;
 	char **images; /* image components: index.json descriptors, compact JSON */
 	size_t nimages, cap_images;
+	struct ep_inventory *inventory; /* files components of IaC trees; NULL when not recorded */
 };
 
 struct ep_manifest {

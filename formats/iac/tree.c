@@ -77,7 +77,13 @@ static int list_dir(int dirfd, const char *root, const char *prefix, char ***nam
 	return 0;
 }
 
-static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_warn_fn wfn, void *wctx,
+struct walker {
+	ep_tree_prune_fn prune;
+	ep_warn_fn warn;
+	void *warn_ctx;
+};
+
+static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, const struct walker *w,
 		struct ep_error *err)
 {
 	if (depth > MAX_DEPTH)
@@ -96,7 +102,7 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_
 		struct stat st;
 		struct ep_tree_entry e = { .path = path };
 		if (!ep_relpath_ok(path)) {
-			warn(wfn, wctx, "skipping '%s/%s': unusable path", t->root, path);
+			warn(w->warn, w->warn_ctx, "skipping '%s/%s': unusable path", t->root, path);
 			free(path);
 			continue;
 		}
@@ -112,6 +118,12 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_
 			e.size = (uint64_t)st.st_size;
 			rc = add(t, &e, err);
 		} else if (S_ISDIR(st.st_mode)) {
+			const char *why = w->prune ? w->prune(path) : NULL;
+			if (why) {
+				warn(w->warn, w->warn_ctx, "skipping '%s/%s': %s", t->root, path, why);
+				free(path);
+				continue;
+			}
 			e.type = EP_FILE_DIR;
 			int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
@@ -122,7 +134,7 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_
 			rc = add(t, &e, err);
 			if (!rc) {
 				e.path = NULL; /* owned by the tree now */
-				rc = walk(t, sub, path, depth + 1, wfn, wctx, err);
+				rc = walk(t, sub, path, depth + 1, w, err);
 			}
 			close(sub);
 		} else if (S_ISLNK(st.st_mode)) {
@@ -135,7 +147,7 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_
 			}
 			target[n] = '\0';
 			if (!ep_symlink_inside(path, target)) {
-				warn(wfn, wctx, "skipping symlink '%s/%s': it points outside the tree", t->root, path);
+				warn(w->warn, w->warn_ctx, "skipping symlink '%s/%s': it points outside the tree", t->root, path);
 				free(path);
 				continue;
 			}
@@ -145,7 +157,7 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_
 			else
 				rc = add(t, &e, err);
 		} else {
-			warn(wfn, wctx, "skipping '%s/%s': not a file, directory or symlink", t->root, path);
+			warn(w->warn, w->warn_ctx, "skipping '%s/%s': not a file, directory or symlink", t->root, path);
 			free(path);
 			continue;
 		}
@@ -160,8 +172,10 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, ep_
 	return rc;
 }
 
-int ep_tree_scan(const char *dir, ep_warn_fn wfn, void *wctx, struct ep_tree **out, struct ep_error *err)
+int ep_tree_scan(const char *dir, ep_tree_prune_fn prune, ep_warn_fn wfn, void *wctx, struct ep_tree **out,
+		 struct ep_error *err)
 {
+	const struct walker w = { prune, wfn, wctx };
 	struct ep_tree *t = calloc(1, sizeof *t);
 	if (!t || !(t->root = strdup(dir))) {
 		free(t);
@@ -169,7 +183,7 @@ int ep_tree_scan(const char *dir, ep_warn_fn wfn, void *wctx, struct ep_tree **o
 	}
 	t->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = t->rootfd < 0 ? ep_fail_errno(err, EP_EINPUT, "cannot open directory '%s'", dir)
-			       : walk(t, t->rootfd, "", 0, wfn, wctx, err);
+			       : walk(t, t->rootfd, "", 0, &w, err);
 	if (rc) {
 		ep_tree_free(t);
 		return rc;

@@ -25,10 +25,13 @@ struct ep_tree {
 };
 
 typedef void (*ep_warn_fn)(void *ctx, const char *msg);
+/* Why the directory at path (relative to the root) is to be left out, or NULL. */
+typedef const char *(*ep_tree_prune_fn)(const char *path);
 
-/* Walks dir without following symlinks. Symlinks leaving the tree and special
- * files are skipped, each reported through warn. */
-int ep_tree_scan(const char *dir, ep_warn_fn warn, void *warn_ctx, struct ep_tree **out, struct ep_error *err);
+/* Walks dir without following symlinks. Symlinks leaving the tree, special files
+ * and directories prune (when given) names are skipped, each reported through warn. */
+int ep_tree_scan(const char *dir, ep_tree_prune_fn prune, ep_warn_fn warn, void *warn_ctx, struct ep_tree **out,
+		 struct ep_error *err);
 /* Opens a regular entry for reading, refusing anything that is no longer a regular file. */
 int ep_tree_open(const struct ep_tree *t, const struct ep_tree_entry *e, int *fd, struct ep_error *err);
 void ep_tree_free(struct ep_tree *t);

@@ -18,13 +18,14 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef" "$seeds/hcl" "$seeds/k8s"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
 mkdir -p "$w/tree/d"
 echo "resource x {}" >"$w/tree/main.tf"
 ln -s ../main.tf "$w/tree/d/l"
+cp samples/k8s/nginx-deployment.yaml "$w/tree/d/" # so that the manifest seed holds an inventory
 truncate -s 8M "$w/d.raw"
 head -c 20000 /usr/share/common-licenses/GPL-3 | dd of="$w/d.raw" bs=64K seek=3 conv=notrunc status=none
 "${ENVPACK:-./envpack}" pack -q -k "$w/k.key" -o "$seeds/bundle/seed.envpack" disk:"$w/d.raw" iac:"$w/tree"
@@ -71,7 +72,12 @@ printf '%s' 'Basic realm="a\"b"' >"$seeds/registry/basic"
 cp tests/data/domain-minimal.xml "$seeds/vmdef/" 2>/dev/null
 printf '%s' "<domain type='kvm'><name>vm</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os firmware='efi'><type machine='q35'>hvm</type></os><devices><disk type='file' device='disk'><driver type='raw'/><source file='disk.raw'/><target dev='vda' bus='virtio'/><boot order='1'/></disk><interface type='network'><mac address='52:54:00:00:00:01'/><source network='n'/><model type='virtio'/></interface></devices></domain>" >"$seeds/vmdef/domain.xml"
 printf '%s' '<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"><References><File ovf:href="disk.raw" ovf:id="f1"/></References><DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="4"/></DiskSection><VirtualSystem ovf:id="vm"><VirtualHardwareSection><Item><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item><Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>64</rasd:VirtualQuantity></Item><Item><rasd:HostResource>ovf:/disk/d1</rasd:HostResource><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType></Item></VirtualHardwareSection></VirtualSystem></Envelope>' >"$seeds/vmdef/envelope.ovf"
-for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef; do
+cp samples/terraform/*.tf "$seeds/hcl/"
+printf 'provider "registry.terraform.io/hashicorp/google" {\n  version = "5.40.0"\n  hashes = [\n    "h1:x=",\n  ]\n}\n' >"$seeds/hcl/lock.hcl"
+printf 'x = <<-EOT\n  a ${b} "c"\n  EOT\ny = "${ {a = "}"}["a"] } $${z}"\n/* c */ # d\n' >"$seeds/hcl/strings.tf"
+cp samples/k8s/*.yaml "$seeds/k8s/"
+printf -- '---\napiVersion: batch/v1\nkind: CronJob\nx: &a {image: x}\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{<<: *a}, *a]}}}}}\n' >"$seeds/k8s/alias.yaml"
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef hcl k8s; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target

@@ -31,28 +31,37 @@ static struct ep_manifest *sample(void)
 	return m;
 }
 
+/* Serialises m (freeing it), parses that and serialises again, expecting the same
+ * bytes; returns what was parsed, and the JSON in *json (free both). */
+static struct ep_manifest *round_trip(struct ep_manifest *m, char **json)
+{
+	struct ep_manifest *back = NULL;
+	struct ep_error err = { 0 };
+	char *json2 = NULL;
+	size_t len, len2;
+	EXPECT(ep_manifest_to_json(m, json, &len, &err) == 0);
+	EXPECT(ep_manifest_parse(*json, len, "t", &back, &err) == 0);
+	EXPECT(back && ep_manifest_to_json(back, &json2, &len2, &err) == 0);
+	EXPECT(json2 && len == len2 && !memcmp(*json, json2, len));
+	free(json2);
+	ep_manifest_free(m);
+	return back;
+}
+
 TEST(manifest_round_trip_is_exact)
 {
-	struct ep_manifest *m = sample(), *back = NULL;
-	struct ep_error err = { 0 };
-	char *json, *json2;
-	size_t len, len2;
-	EXPECT(ep_manifest_to_json(m, &json, &len, &err) == 0);
-	EXPECT(ep_manifest_parse(json, len, "t", &back, &err) == 0);
-	EXPECT(back && ep_manifest_to_json(back, &json2, &len2, &err) == 0);
-	EXPECT(len == len2 && !memcmp(json, json2, len));
+	char *json;
+	struct ep_manifest *back = round_trip(sample(), &json);
 	EXPECT(back->components[0].extents[1].first == 2 && back->components[0].extents[0].length == 300);
 	EXPECT(back->components[1].files[1].size == 200 && back->components[1].files[3].size == 0);
 	free(json);
-	free(json2);
-	ep_manifest_free(m);
 	ep_manifest_free(back);
 }
 
-/* Replaces the first `from` in the sample's JSON by `to` and parses the result. */
-static int parse_edited(const char *from, const char *to, char *msg, size_t cap)
+/* Replaces the first `from` in m's JSON by `to` and parses the result; frees m. */
+static int parse_edited_in(struct ep_manifest *m, const char *from, const char *to, char *msg, size_t cap)
 {
-	struct ep_manifest *m = sample(), *back = NULL;
+	struct ep_manifest *back = NULL;
 	struct ep_error err = { 0 };
 	char *json, edited[8192];
 	size_t len;
@@ -69,6 +78,11 @@ static int parse_edited(const char *from, const char *to, char *msg, size_t cap)
 	ep_manifest_free(m);
 	ep_manifest_free(back);
 	return rc;
+}
+
+static int parse_edited(const char *from, const char *to, char *msg, size_t cap)
+{
+	return parse_edited_in(sample(), from, to, msg, cap);
 }
 
 TEST(manifest_rejects_malformed)
@@ -96,4 +110,101 @@ TEST(manifest_rejects_malformed)
 			    sizeof msg) == EP_EINPUT);
 	EXPECT(parse_edited("{", "[", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(strstr(msg, "t: manifest"));
+}
+
+/* The sample with kinds on the tree's files and an inventory naming them. */
+static struct ep_manifest *sample_inventory(void)
+{
+	struct ep_manifest *m = sample();
+	struct ep_component *c = &m->components[1];
+	struct ep_inventory *inv = c->inventory = ep_inventory_new();
+	struct ep_error err = { 0 };
+	struct ep_k8s_object *o;
+	c->files[1].kind = EP_KIND_TERRAFORM;
+	c->files[3].kind = EP_KIND_KUBERNETES;
+	ep_strings_add_sorted(&inv->providers, "registry.terraform.io/hashicorp/google", &err);
+	ep_strings_add_sorted(&inv->providers, "example.com/a/b", &err);
+	ep_inventory_add_module(inv, "net", "d/f", &err);
+	inv->modules[0].source = strdup("./net");
+	ep_tally_add(&inv->resources, "google_compute_network", 2, &err);
+	ep_tally_add(&inv->resources, "a_first", 1, &err);
+	ep_tally_add(&inv->data, "google_client_config", 1, &err);
+	ep_inventory_add_object(inv, "empty", "Deployment", &o, &err);
+	o->name = strdup("web");
+	ep_strings_append(&o->images, "nginx:1.27", &err);
+	ep_inventory_add_object(inv, "empty", "Namespace", &o, &err);
+	EXPECT(err.code == 0);
+	return m;
+}
+
+TEST(manifest_inventory_round_trip_is_exact)
+{
+	char *json;
+	struct ep_manifest *back = round_trip(sample_inventory(), &json);
+	EXPECT(strstr(json, "{\"path\":\"d/f\",\"type\":\"file\",\"kind\":\"terraform\",\"mtime\":6,"));
+	EXPECT(strstr(json, "\"inventory\":{\"terraform\":{\"providers\":[\"example.com/a/b\",\"registry.terraform.io/"
+			    "hashicorp/google\"],\"modules\":[{\"name\":\"net\",\"source\":\"./net\",\"path\":\"d/f\"}],"
+			    "\"resources\":{\"a_first\":1,\"google_compute_network\":2},\"data\":{\"google_client_config\":1}},"
+			    "\"kubernetes\":[{\"path\":\"empty\",\"kind\":\"Deployment\",\"name\":\"web\",\"images\":"
+			    "[\"nginx:1.27\"]},{\"path\":\"empty\",\"kind\":\"Namespace\",\"images\":[]}]}"));
+	EXPECT(back->components[1].files[1].kind == EP_KIND_TERRAFORM && back->components[1].files[0].kind == EP_KIND_NONE);
+	EXPECT(back->components[1].inventory->nobjects == 2);
+	free(json);
+	ep_manifest_free(back);
+}
+
+TEST(manifest_inventory_rejects_malformed)
+{
+	static const char *const edits[][2] = {
+		{ "\"kind\":\"terraform\"", "\"kind\":\"perl\"" },
+		{ "\"kind\":\"terraform\"", "\"kind\":7" },
+		{ "\"type\":\"dir\"", "\"type\":\"dir\",\"kind\":\"other\"" },
+		{ "\"inventory\":{", "\"inventory\":{\"ansible\":[]," },
+		{ "\"inventory\":{", "\"inventory\":[],\"x\":{" },
+		{ "[\"example.com/a/b\",", "[\"zzz\",\"example.com/a/b\"," },
+		{ "[\"example.com/a/b\",", "[\"example.com/a/b\",\"example.com/a/b\"," },
+		{ "\"example.com/a/b\"", "\"bad\\u001b[31m\"" },
+		{ "\"example.com/a/b\"", "\"\"" },
+		{ "\"path\":\"d/f\"}]", "\"path\":\"d\"}]" },
+		{ "\"path\":\"d/f\"}]", "\"path\":\"nowhere\"}]" },
+		{ "\"path\":\"d/f\"}]", "\"path\":\"d/f\",\"x\":1}]" },
+		{ "\"name\":\"net\",", "" },
+		{ "\"a_first\":1", "\"a_first\":0" },
+		{ "\"a_first\":1", "\"a_first\":\"1\"" },
+		{ "\"a_first\":1,\"google_compute_network\":2", "\"google_compute_network\":2,\"a_first\":1" },
+		{ "\"data\":{\"google_client_config\":1}", "\"data\":[]" },
+		{ "\"kind\":\"Namespace\",", "" },
+		{ "\"kind\":\"Namespace\",\"images\":[]", "\"kind\":\"Namespace\"" },
+		{ "\"images\":[]", "\"images\":[1]" },
+		{ "\"name\":\"web\"", "\"name\":\"\"" },
+		{ "\"kubernetes\":[{", "\"kubernetes\":[7,{" },
+		{ "\"inventory\":{\"terraform\"", "\"inventory\":{\"kubernetes\":[],\"terraform\"" },
+		{ "\"type\":\"disk\",", "\"type\":\"disk\",\"inventory\":{}," },
+	};
+	for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+		char msg[1024];
+		int rc = parse_edited_in(sample_inventory(), edits[i][0], edits[i][1], msg, sizeof msg);
+		if (rc != EP_EINPUT)
+			printf("       edit %zu was accepted (%d)\n", i, rc);
+		EXPECT(rc == EP_EINPUT);
+	}
+	/* an inventory with neither part is valid: a tree with no Terraform and no Kubernetes */
+	char msg[1024];
+	EXPECT(parse_edited_in(sample_inventory(), "\"inventory\":{\"terraform\"", "\"inventory\":{},\"x-\":{\"terraform\"",
+			       msg, sizeof msg) == 0);
+}
+
+TEST(inventory_text_is_printable_utf8)
+{
+	EXPECT(ep_inventory_text_ok("nginx:1.27") && ep_inventory_text_ok("caf\xc3\xa9") && ep_inventory_text_ok("\xf0\x9f\x98\x80"));
+	EXPECT(!ep_inventory_text_ok("") && !ep_inventory_text_ok(NULL) && !ep_inventory_text_ok("a\nb"));
+	EXPECT(!ep_inventory_text_ok("\x7f") && !ep_inventory_text_ok("\xc2\x9b[31m")); /* DEL, C1 CSI */
+	EXPECT(!ep_inventory_text_ok("\xff") && !ep_inventory_text_ok("\xc3") && !ep_inventory_text_ok("\xc0\xaf"));
+	EXPECT(!ep_inventory_text_ok("\xed\xa0\x80") && !ep_inventory_text_ok("\xf4\x90\x80\x80"));
+	char big[EP_INVENTORY_TEXT_MAX + 1];
+	memset(big, 'a', sizeof big - 1);
+	big[EP_INVENTORY_TEXT_MAX] = '\0';
+	EXPECT(!ep_inventory_text_ok(big));
+	big[EP_INVENTORY_TEXT_MAX - 1] = '\0';
+	EXPECT(ep_inventory_text_ok(big));
 }
