@@ -96,7 +96,7 @@ best c_ep_pack : ep_pack_oci
 best c_ep_restore rm_rc ep_restore_oci
 best c_sk rm_sk sk_oci
 c_ep_both=failed
-[ "$c_ep_pack" = failed ] || [ "$c_ep_restore" = failed ] || c_ep_both=$(awk "BEGIN{printf \"%.2f\", $c_ep_pack + $c_ep_restore}")
+[ "$c_ep_pack" = failed ] || [ "$c_ep_restore" = failed ] || c_ep_both=$(awk "BEGIN{printf \"%.3f\", $c_ep_pack + $c_ep_restore}")
 # two tags that share all but one layer, in one bundle
 if "$ENVPACK" pack -q -k "$out/bench.key" -o "$out/v1v2.envpack" --insecure-registry "$REG_SRC" \
 	"image:docker://$REG_SRC/bench:v1" "image:docker://$REG_SRC/bench:v2" >"$out/cmd.log" 2>&1; then
@@ -126,9 +126,9 @@ EOF
 
 mib() { awk "BEGIN{printf \"%.1f\", $1 / 1048576}"; }
 ratio() { if [ "$1" = failed ] || [ "$2" = failed ]; then echo -; else awk "BEGIN{printf \"%.2f\", $1 / $2}"; fi; }
-row() { printf '%-46s %9s %9s %7s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
+row() { printf '%-48s %9s %9s %7s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 printf 'image: %s layers, %s MiB of tar, %s MiB gzipped; registry %s; %s cores\n' "$nlayers" "$(mib "$files")" "$(mib "$gz")" "$(/usr/bin/docker-registry --version | awk '{print $3}')" "$(nproc)"
-printf '%-46s %9s %9s %7s\n' "seconds (best of $RUNS)" envpack skopeo ratio
+printf '%-48s %9s %9s %7s\n' "seconds (best of $RUNS)" envpack skopeo ratio
 row "(a) docker:// -> bundle | oci:" "$a_ep" "$a_sk"
 row "(b) bundle | oci: -> docker:// (empty registry)" "$b_ep" "$b_sk"
 row "(c) oci: -> bundle | oci:" "$c_ep_pack" "$c_sk"

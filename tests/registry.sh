@@ -2,7 +2,7 @@
 # Sourced after tests/lib.sh (it needs $T; bench scripts set T themselves).
 #
 #   free_port                        prints a free TCP port on 127.0.0.1
-#   start_registry NAME [htpasswd|token|tls]
+#   start_registry NAME [htpasswd|token|token-anon|tls]
 #                                    a real /usr/bin/docker-registry (distribution 2.8)
 #                                    on a free loopback port, files under $T/NAME
 #   start_bad_registry NAME MODE     tests/tools/bad_registry.py MODE on a free port
@@ -23,10 +23,11 @@
 #                   the file envpack reads through REGISTRY_AUTH_FILE, as skopeo and podman do
 # and REG_USER / REG_PASS are the credentials every auth registry accepts. With `token`,
 # the registry sends clients to tests/tools/token_server.py, which checks those
-# credentials (none: pull only) and signs RS256 JWTs with a key whose self-signed
-# certificate is the registry's rootcertbundle. Every process started here is
-# killed when the test exits (before lib.sh's trap removes $T), and each is also
-# bounded by REG_MAX_SECONDS (default 1800).
+# credentials and signs RS256 JWTs (the certificate in the x5c header) with a key
+# whose self-signed certificate is the registry's rootcertbundle; without
+# credentials a client gets nothing (with `token-anon`: pulls). Every process
+# started here is killed when the test exits (before lib.sh's trap removes $T),
+# and each is also bounded by REG_MAX_SECONDS (default 1800).
 REG_USER=envpack
 REG_PASS=s3cret-pass
 REG_MAX_SECONDS=${REG_MAX_SECONDS:-1800}
@@ -48,9 +49,11 @@ _reg_kill() { # _reg_kill NAME: TERM its processes, KILL what is left after 5 s
 	local pid i
 	for pid in ${_REG_PIDS[$1]:-}; do kill "$pid" 2>/dev/null || true; done
 	for pid in ${_REG_PIDS[$1]:-}; do
-		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
+		# no `wait`: in an EXIT trap run for SIGTERM, bash's wait for a child it
+		# already reaped blocks until every other child ends; bash reaps them anyway
+		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || continue 2; sleep 0.1; done
+		# a `timeout` leads its own process group: the registry under it goes too
+		kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
 	done
 	unset "_REG_PIDS[$1]"
 }
@@ -75,7 +78,7 @@ _reg_wait_port_file() { # _reg_wait_port_file FILE PID: waits (20 s) for a serve
 }
 
 start_registry() {
-	local name=$1 mode=${2:-none} var dir port addr tport i code auth="" tls="" scheme=http
+	local name=$1 mode=${2:-none} var dir port addr tport i code auth="" anon="" tls="" scheme=http
 	var=$(_reg_name "$name") || return 2
 	dir=$T/$name
 	[ -z "${_REG_PIDS[$name]:-}" ] || { echo "start_registry: $name is running" >&2; return 2; }
@@ -90,12 +93,13 @@ start_registry() {
     realm: envpack-test
     path: $dir/htpasswd"
 		;;
-	token)
+	token | token-anon)
+		if [ "$mode" = token-anon ]; then anon=--anonymous-pull; fi
 		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=envpack-test-token \
 			-keyout "$dir/token.key" -out "$dir/token.crt" 2>/dev/null || return 1
 		timeout -k 5 "$REG_MAX_SECONDS" python3 "$REG_TOOLS/token_server.py" --key "$dir/token.key" \
 			--cert "$dir/token.crt" --user "$REG_USER" --password "$REG_PASS" \
-			--port-file "$dir/token.port" >/dev/null 2>>"$dir/log" &
+			--port-file "$dir/token.port" ${anon:+"$anon"} >/dev/null 2>>"$dir/log" &
 		_REG_PIDS[$name]=$!
 		tport=$(_reg_wait_port_file "$dir/token.port" $!) || {
 			echo "start_registry: the token server did not start: $(tail -n 5 "$dir/log")" >&2
@@ -122,7 +126,7 @@ start_registry() {
     certificate: $dir/tls.crt
     key: $dir/tls.key"
 		;;
-	*) echo "start_registry: unknown mode '$mode' (htpasswd, token or tls)" >&2; return 2 ;;
+	*) echo "start_registry: unknown mode '$mode' (htpasswd, token, token-anon or tls)" >&2; return 2 ;;
 	esac
 	port=$(free_port)
 	addr=127.0.0.1:$port
@@ -148,7 +152,9 @@ health:
     enabled: false
 $auth
 EOF
-	timeout -k 5 "$REG_MAX_SECONDS" /usr/bin/docker-registry serve "$dir/config.yml" >>"$dir/log" 2>&1 &
+	# the registry takes every REGISTRY_* variable as a setting (REGISTRY_AUTH_FILE too): none
+	env $(compgen -e | grep '^REGISTRY_' | sed 's/^/-u /') timeout -k 5 "$REG_MAX_SECONDS" \
+		/usr/bin/docker-registry serve "$dir/config.yml" >>"$dir/log" 2>&1 &
 	_REG_PIDS[$name]="$! ${_REG_PIDS[$name]:-}"
 	for i in $(seq 200); do
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${tls:+--cacert "$dir/ca.crt"} "$scheme://$addr/v2/" || true)

@@ -95,6 +95,10 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+        if not self.body_read and (self.headers.get("Content-Length", "0") != "0"
+                                   or "Transfer-Encoding" in self.headers):
+            self.send_header("Connection", "close")  # the unread body would be taken for a request
+            self.close_connection = True
         if body or code not in (201, 202, 204):
             self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -108,6 +112,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(code, {"errors": [{"code": err, "message": msg}]}, headers=headers)
 
     def body(self):
+        self.body_read = True
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             out = b""
             while True:
@@ -120,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         srv, mode = self.server, self.server.mode
+        self.body_read = False
         if mode == "hang":
             srv.stop.wait(srv.lifetime)
             self.close_connection = True

@@ -3,13 +3,15 @@
 
     token_server.py --key KEY.pem --cert CERT.pem --user U --password P
                     [--port N] [--port-file F] [--issuer I] [--service S] [--lifetime SECONDS]
+                    [--anonymous-pull]
 
 GET /token?service=S&scope=repository:NAME:pull,push[&scope=...] (and the
 OAuth2 form POST with grant_type=password) answers {"token": JWT, ...}. The JWT
 is RS256-signed with KEY by the openssl CLI; its header carries CERT in x5c,
 which the registry checks against its rootcertbundle (the same CERT). Right
-credentials get every action asked for; no credentials get pull only; wrong
-ones get 401. The port (N, or a free one for 0) is printed on stdout and
+credentials get every action asked for; no credentials get a token granting
+nothing (pull only with --anonymous-pull), so the registry answers 401; wrong
+ones get 401 from here. The port (N, or a free one for 0) is printed on stdout and
 written to F; the server stops by itself after --lifetime seconds.
 """
 import argparse, base64, json, os, secrets, subprocess, sys, threading, time
@@ -72,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
     def grant(self, user, password, scopes):
         a = self.server.args
         if user is None:
-            subject, allowed = "", {"pull"}  # anonymous: pull only
+            subject, allowed = "", {"pull"} if a.anonymous_pull else set()
         elif user == a.user and password == a.password:
             subject, allowed = user, None
         else:
@@ -115,6 +117,7 @@ def main():
     p.add_argument("--issuer", default="envpack-test-issuer")
     p.add_argument("--service", default="envpack-test-registry")
     p.add_argument("--lifetime", type=float, default=1800)
+    p.add_argument("--anonymous-pull", action="store_true")
     args = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
