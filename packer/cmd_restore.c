@@ -27,6 +27,8 @@ static const char help_tail[] =
 	"      --insecure-skip-verify restore an unsigned or unverifiable bundle (chunk\n"
 	"                             digests are still checked)\n"
 	"  -n, --dry-run              print what would be written, write nothing\n"
+	"      --only NAME            restore only this component or machine (with its\n"
+	"                             disks); repeatable\n"
 	"  -j, --threads N            worker threads (default: one per CPU)\n"
 	CLI_NET_HELP
 	"      --json                 print the plan and result as JSON on stdout\n"
@@ -100,11 +102,12 @@ int cmd_restore(int argc, char **argv)
 		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "dry-run", no_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
-		{ "format", required_argument, NULL, 'f' },  CLI_NET_OPTIONS, { 0 }
+		{ "format", required_argument, NULL, 'f' },  { "only", required_argument, NULL, 'O' }, CLI_NET_OPTIONS, { 0 }
 	};
 	struct ep_trust trust = { 0 };
 	struct ep_restore_options opt = { .threads = ep_cpu_count() };
 	struct cli_net net = { 0 };
+	const char *only[64];
 	bool json = false, quiet = false;
 	long threads;
 	int c;
@@ -117,6 +120,12 @@ int cmd_restore(int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'f': opt.target.disk_format = optarg; break;
+		case 'O':
+			if (opt.nonly == sizeof only / sizeof *only)
+				return cli_usage("restore", "at most 64 --only");
+			only[opt.nonly++] = optarg;
+			opt.only = only;
+			break;
 		case 't': opt.to = optarg; break;
 		case 'p': trust.pubkey = optarg; break;
 		case 'I': trust.insecure = true; break;

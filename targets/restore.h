@@ -14,6 +14,8 @@ struct ep_restore_options {
 	const char *to; /* target URI */
 	struct ep_target_options target;
 	bool dry_run;
+	const char *const *only; /* restore only these components and machines (a machine brings its disks) */
+	size_t nonly;
 	unsigned threads;
 	const struct ep_progress *progress;
 	/* called once a component with where it goes (and, on a dry run, nothing else happens) */
