@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "common/pool.h"
 #include "targets/restore.h"
+#include "targets/retarget.h"
 #include "targets/target.h"
 #include "verify/check.h"
 
@@ -29,6 +30,13 @@ static const char help_tail[] =
 	"  -n, --dry-run              print what would be written, write nothing\n"
 	"      --only NAME            restore only this component or machine (with its\n"
 	"                             disks); repeatable\n"
+	"      --set KEY=VALUE        fill a machine parameter: name (also renames its disks,\n"
+	"                             and makes its MACs anew), vcpus, memory_mib, network;\n"
+	"                             so one bundle restores as several instances\n"
+	"      --keep-mac             keep the MAC addresses when --set name= renames\n"
+	"      --rewrite-registry OLD=NEW  move container image references from registry\n"
+	"                             OLD to NEW in Kubernetes manifests, Helm values and\n"
+	"                             Terraform (\"docker.io\" covers short names like nginx)\n"
 	"  -j, --threads N            worker threads (default: one per CPU)\n"
 	CLI_NET_HELP
 	"      --json                 print the plan and result as JSON on stdout\n"
@@ -58,8 +66,8 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 		if (c->type == EP_COMP_DISK) {
 			char v[32];
 			cli_human(c->virtual_size, v, sizeof v);
-			printf("%s disk %s -> %s (virtual %s, data %s)\n", p->dry_run ? "would restore" : "restore", c->name,
-			       dest, v, h);
+			printf("%s disk %s (%s) -> %s (virtual %s, data %s)\n", p->dry_run ? "would restore" : "restore", c->name,
+			       c->format ? c->format : "raw", dest, v, h);
 		} else {
 			printf("%s %s %s -> %s (%zu entries, %s)\n", p->dry_run ? "would restore" : "restore",
 			       c->type == EP_COMP_IMAGE ? "image" : "files", c->name, dest, c->nfiles, h);
@@ -102,12 +110,17 @@ int cmd_restore(int argc, char **argv)
 		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "dry-run", no_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 'j' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
-		{ "format", required_argument, NULL, 'f' },  { "only", required_argument, NULL, 'O' }, CLI_NET_OPTIONS, { 0 }
+		{ "format", required_argument, NULL, 'f' },  { "only", required_argument, NULL, 'O' }, { "set", required_argument, NULL, 'S' },
+		{ "keep-mac", no_argument, NULL, 'K' },      { "rewrite-registry", required_argument, NULL, 'R' },
+		CLI_NET_OPTIONS, { 0 }
 	};
 	struct ep_trust trust = { 0 };
 	struct ep_restore_options opt = { .threads = ep_cpu_count() };
 	struct cli_net net = { 0 };
 	const char *only[64];
+	struct ep_set sets[32];
+	struct ep_rewrite rewrites[32];
+	struct ep_retarget rt = { .sets = sets };
 	bool json = false, quiet = false;
 	long threads;
 	int c;
@@ -124,8 +137,24 @@ int cmd_restore(int argc, char **argv)
 			if (opt.nonly == sizeof only / sizeof *only)
 				return cli_usage("restore", "at most 64 --only");
 			only[opt.nonly++] = optarg;
-			opt.only = only;
+			opt.only = rt.only = only;
+			rt.nonly = opt.nonly;
 			break;
+		case 'S':
+		case 'R': {
+			char *eq = strchr(optarg, '=');
+			size_t *n = c == 'S' ? &rt.nsets : &opt.target.nrewrites;
+			if (!eq || eq == optarg || (c == 'R' && !eq[1]) || *n == 32)
+				return cli_usage("restore", "%s takes KEY=VALUE (at most 32)", c == 'S' ? "--set" : "--rewrite-registry");
+			*eq = '\0';
+			if (c == 'S')
+				sets[(*n)++] = (struct ep_set){ optarg, eq + 1 };
+			else
+				rewrites[(*n)++] = (struct ep_rewrite){ optarg, eq + 1 };
+			opt.target.rewrites = rewrites;
+			break;
+		}
+		case 'K': rt.keep_mac = true; break;
 		case 't': opt.to = optarg; break;
 		case 'p': trust.pubkey = optarg; break;
 		case 'I': trust.insecure = true; break;
@@ -161,6 +190,8 @@ int cmd_restore(int argc, char **argv)
 	int rc = ep_bundle_open(&b, path, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
+	if (!rc)
+		rc = ep_retarget_machines(m, &rt, &err);
 	if (!rc)
 		rc = ep_restore(b, m, &opt, &err);
 	cli_bar_finish(&bar);

@@ -19,7 +19,10 @@
 
 #include "formats/disk/disk.h"
 #include "formats/vm/libvirt.h"
+#include "retarget.h"
 #include "target.h"
+
+#define REWRITE_MAX ((uint64_t)16 << 20) /* IaC files larger than this are copied as they are */
 
 #define MAX_TOP 4096
 
@@ -28,6 +31,8 @@ struct dir_target {
 	char *path;
 	const struct ep_disk_format *disk_format;
 	const struct ep_machine_format *machine_format;
+	const struct ep_rewrite *rewrites;
+	size_t nrewrites;
 	int dirfd;      /* PATH, once staging began */
 	bool created;   /* PATH did not exist before */
 	char *stage;    /* PATH/.envpack-restore-XXXXXX */
@@ -69,6 +74,8 @@ static int dir_open(struct ep_target **out, const char *location, const struct e
 	t->base.ops = &ep_target_dir;
 	t->disk_format = df;
 	t->machine_format = opt && opt->machine_format ? opt->machine_format : &json_machines;
+	t->rewrites = opt ? opt->rewrites : NULL;
+	t->nrewrites = opt ? opt->nrewrites : 0;
 	t->dirfd = t->stagefd = -1;
 	*out = &t->base;
 	return 0;
@@ -207,8 +214,32 @@ static const char *blob_digest(const struct ep_component *c, const struct ep_fil
 	return f->path + sizeof prefix - 1;
 }
 
-static int write_file(int dirfd, const char *leaf, const struct ep_component *c, const struct ep_file_rec *f,
-		      struct ep_chunk_stream *s, struct ep_error *err)
+/* An IaC file whose image references move to another registry: read whole, rewritten, written. */
+static int write_rewritten(const struct dir_target *t, int fd, const struct ep_file_rec *f, struct ep_chunk_stream *s,
+			   struct ep_error *err)
+{
+	char *text = malloc(f->size + 1), *out = NULL;
+	size_t at = 0, out_len = 0;
+	int rc = text ? 0 : ep_oom(err);
+	for (size_t k = 0; !rc && k < f->count; k++) {
+		const uint8_t *data;
+		size_t len;
+		if (!(rc = pull(s, &data, &len, err)) && len > f->size - at)
+			rc = ep_fail(err, EP_EINTEGRITY, "'%s' holds more than its declared size", f->path);
+		if (!rc)
+			memcpy(text + at, data, len), at += len;
+	}
+	if (!rc)
+		rc = ep_rewrite_images(text, at, t->rewrites, t->nrewrites, &out, &out_len, err);
+	if (!rc)
+		rc = ep_pwrite_full(fd, out ? out : text, out ? out_len : at, 0, f->path, err);
+	free(out);
+	free(text);
+	return rc;
+}
+
+static int write_file(const struct dir_target *t, int dirfd, const char *leaf, const struct ep_component *c,
+		      const struct ep_file_rec *f, struct ep_chunk_stream *s, struct ep_error *err)
 {
 	int fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -217,15 +248,18 @@ static int write_file(int dirfd, const char *leaf, const struct ep_component *c,
 	EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;
 	int rc = digest && (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) ? ep_oom(err) : 0;
 	uint64_t off = 0;
-	for (size_t k = 0; !rc && k < f->count; k++) {
-		const uint8_t *data;
-		size_t len;
-		if (!(rc = pull(s, &data, &len, err)))
-			rc = ep_pwrite_full(fd, data, len, off, f->path, err);
-		if (!rc && md)
-			EVP_DigestUpdate(md, data, len);
-		off += len;
-	}
+	if (!rc && t->nrewrites && ep_rewrite_applies(f->kind) && f->size <= REWRITE_MAX)
+		rc = write_rewritten(t, fd, f, s, err);
+	else
+		for (size_t k = 0; !rc && k < f->count; k++) {
+			const uint8_t *data;
+			size_t len;
+			if (!(rc = pull(s, &data, &len, err)))
+				rc = ep_pwrite_full(fd, data, len, off, f->path, err);
+			if (!rc && md)
+				EVP_DigestUpdate(md, data, len);
+			off += len;
+		}
 	if (!rc && md) {
 		uint8_t raw[EP_DIGEST_LEN];
 		char hex[EP_DIGEST_HEX];
@@ -245,8 +279,8 @@ static int write_file(int dirfd, const char *leaf, const struct ep_component *c,
 
 enum pass { PASS_CONTENT, PASS_SYMLINKS, PASS_DIR_ATTRS };
 
-static int put_entry(int rootfd, const struct ep_component *c, const struct ep_file_rec *f, enum pass pass,
-		     struct ep_chunk_stream *s, struct ep_error *err)
+static int put_entry(const struct dir_target *t, int rootfd, const struct ep_component *c, const struct ep_file_rec *f,
+		     enum pass pass, struct ep_chunk_stream *s, struct ep_error *err)
 {
 	const char *leaf;
 	int dirfd = open_parent(rootfd, f->path, &leaf, err);
@@ -257,7 +291,7 @@ static int put_entry(int rootfd, const struct ep_component *c, const struct ep_f
 	if (pass == PASS_CONTENT && f->type == EP_FILE_DIR && mkdirat(dirfd, leaf, 0700) != 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create directory '%s'", f->path);
 	else if (pass == PASS_CONTENT && f->type == EP_FILE_REG)
-		rc = write_file(dirfd, leaf, c, f, s, err);
+		rc = write_file(t, dirfd, leaf, c, f, s, err);
 	else if (pass == PASS_SYMLINKS && f->type == EP_FILE_SYMLINK &&
 		 (symlinkat(f->target, dirfd, leaf) != 0 || utimensat(dirfd, leaf, times, AT_SYMLINK_NOFOLLOW) != 0))
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create symlink '%s'", f->path);
@@ -285,11 +319,11 @@ static int dir_put_files(struct ep_target *base, const struct ep_component *c, s
 	/* content first, symlinks once nothing else is written, and directory modes last
 	 * (deepest first) so a read-only directory can still be filled */
 	for (size_t i = 0; !rc && i < c->nfiles; i++)
-		rc = put_entry(rootfd, c, &c->files[i], PASS_CONTENT, s, err);
+		rc = put_entry(t, rootfd, c, &c->files[i], PASS_CONTENT, s, err);
 	for (size_t i = 0; !rc && i < c->nfiles; i++)
-		rc = put_entry(rootfd, c, &c->files[i], PASS_SYMLINKS, s, err);
+		rc = put_entry(t, rootfd, c, &c->files[i], PASS_SYMLINKS, s, err);
 	for (size_t i = c->nfiles; !rc && i-- > 0;)
-		rc = put_entry(rootfd, c, &c->files[i], PASS_DIR_ATTRS, s, err);
+		rc = put_entry(t, rootfd, c, &c->files[i], PASS_DIR_ATTRS, s, err);
 	close(rootfd);
 	return rc;
 }

@@ -16,6 +16,7 @@
 struct ep_target;
 
 struct ep_registry_options;
+struct ep_rewrite;
 struct ep_vm_target_disk;
 
 /* How a target writes a machine's definition: a file NAME.EXTENSION beside its disks. */
@@ -29,6 +30,8 @@ struct ep_target_options {
 	const char *disk_format; /* disks are written in this format (default raw) */
 	const struct ep_registry_options *registry; /* how to reach registries; NULL: defaults */
 	const struct ep_machine_format *machine_format; /* dir: how machines are written (default JSON) */
+	const struct ep_rewrite *rewrites; /* image references moved to another registry, in IaC files */
+	size_t nrewrites;
 };
 
 struct ep_target_ops {

@@ -1,0 +1,234 @@
+#include "retarget.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+/* ---- machines ---- */
+
+static bool chosen(const struct ep_retarget *rt, const struct ep_machine *vm)
+{
+	for (size_t i = 0; i < rt->nonly; i++)
+		if (!strcmp(rt->only[i], vm->name))
+			return true;
+	return rt->nonly == 0;
+}
+
+static bool number(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (!s || *s < '0' || *s > '9' || *end || v < 1 || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int replace(char **field, const char *value, struct ep_error *err)
+{
+	char *copy = strdup(value);
+	if (!copy)
+		return ep_oom(err);
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* web -> web-2 for its disks: "web" becomes "web-2", "web-data" "web-2-data", anything else "web-2-NAME". */
+static int rename_machine(struct ep_manifest *m, struct ep_machine *vm, const char *name, struct ep_error *err)
+{
+	if (!ep_name_ok(name))
+		return ep_fail(err, EP_EINPUT, "--set name=%s: a name is letters, digits, '.', '_' or '-'", name);
+	for (size_t i = 0; i < m->nmachines; i++)
+		if (&m->machines[i] != vm && !strcmp(m->machines[i].name, name))
+			return ep_fail(err, EP_EINPUT, "--set name=%s: the bundle has a machine of that name", name);
+	size_t old = strlen(vm->name);
+	for (size_t k = 0; k < vm->ndisks; k++) {
+		char next[300];
+		const char *c = vm->disks[k].component;
+		if (!strncmp(c, vm->name, old) && (c[old] == '\0' || c[old] == '-' || c[old] == '.' || c[old] == '_'))
+			snprintf(next, sizeof next, "%s%s", name, c + old);
+		else
+			snprintf(next, sizeof next, "%s-%s", name, c);
+		if (!ep_name_ok(next))
+			return ep_fail(err, EP_EINPUT, "--set name=%s: its disk '%s' would be named '%s', which is too long", name, c, next);
+		for (size_t i = 0; i < m->ncomponents; i++)
+			if (!strcmp(m->components[i].name, next))
+				return ep_fail(err, EP_EINPUT, "--set name=%s: its disk '%s' would take the name of '%s'", name, c, next);
+		for (size_t i = 0; i < m->ncomponents; i++)
+			if (!strcmp(m->components[i].name, c) && replace(&m->components[i].name, next, err))
+				return err->code;
+		if (replace(&vm->disks[k].component, next, err))
+			return err->code;
+	}
+	return replace(&vm->name, name, err);
+}
+
+static int apply(struct ep_manifest *m, struct ep_machine *vm, const struct ep_retarget *rt, struct ep_error *err)
+{
+	int rc = 0;
+	bool renamed = false;
+	for (size_t i = 0; !rc && i < rt->nsets; i++) {
+		const char *k = rt->sets[i].key, *v = rt->sets[i].value;
+		uint64_t n;
+		if (!strcmp(k, "name")) {
+			size_t named = rt->nonly;
+			for (size_t j = 0; j < rt->nonly; j++)
+				named = !strcmp(rt->only[j], vm->name) ? j : named;
+			renamed = !(rc = rename_machine(m, vm, v, err));
+			if (renamed && named < rt->nonly)
+				rt->only[named] = vm->name; /* --only still names it */
+		}
+		else if (!strcmp(k, "vcpus"))
+			rc = number(v, 1024, &n) ? (vm->vcpus = (unsigned)n, 0)
+						 : ep_fail(err, EP_EINPUT, "--set vcpus=%s: a number from 1 to 1024", v);
+		else if (!strcmp(k, "memory_mib"))
+			rc = number(v, (uint64_t)16 << 20, &vm->memory_mib)
+				     ? 0
+				     : ep_fail(err, EP_EINPUT, "--set memory_mib=%s: MiB, from 1 to 16777216", v);
+		else if (!strcmp(k, "network"))
+			for (size_t j = 0; !rc && j < vm->nnics; j++)
+				rc = replace(&vm->nics[j].network, v, err);
+		else
+			rc = ep_fail(err, EP_EINPUT, "--set %s: not a parameter (name, vcpus, memory_mib, network)", k);
+	}
+	/* a second instance must not answer to the first one's MACs */
+	for (size_t j = 0; !rc && renamed && !rt->keep_mac && j < vm->nnics; j++) {
+		char mac[18];
+		ep_machine_make_mac(vm->name, (unsigned)j, mac);
+		rc = replace(&vm->nics[j].mac, mac, err);
+	}
+	return rc ? rc : ep_machine_check(vm, "--set", err);
+}
+
+int ep_retarget_machines(struct ep_manifest *m, const struct ep_retarget *rt, struct ep_error *err)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->nmachines; i++)
+		n += chosen(rt, &m->machines[i]);
+	for (size_t i = 0; i < rt->nsets; i++) {
+		if (!strcmp(rt->sets[i].key, "name") && n != 1)
+			return ep_fail(err, EP_EINPUT, "--set name=%s: the bundle has %zu machines; pick one with --only", rt->sets[i].value, n);
+		if (n == 0)
+			return ep_fail(err, EP_EINPUT, "--set %s: the bundle has no machine to set it on", rt->sets[i].key);
+	}
+	int rc = 0;
+	for (size_t i = 0; !rc && rt->nsets && i < m->nmachines; i++)
+		if (chosen(rt, &m->machines[i]))
+			rc = apply(m, &m->machines[i], rt, err);
+	return rc;
+}
+
+/* ---- image references ---- */
+
+bool ep_rewrite_applies(enum ep_file_kind kind)
+{
+	return kind == EP_KIND_KUBERNETES || kind == EP_KIND_KUSTOMIZATION || kind == EP_KIND_HELM_VALUES ||
+	       kind == EP_KIND_HELM_TEMPLATE || kind == EP_KIND_TERRAFORM || kind == EP_KIND_TERRAFORM_VARS;
+}
+
+/* The reference with its registry spelled out: "nginx:1" is "docker.io/library/nginx:1". */
+static void full_ref(const char *ref, size_t len, char *out, size_t cap)
+{
+	const char *slash = memchr(ref, '/', len);
+	size_t first = slash ? (size_t)(slash - ref) : len;
+	bool host = slash && (memchr(ref, '.', first) || memchr(ref, ':', first) || (first == 9 && !strncmp(ref, "localhost", 9)));
+	if (host)
+		snprintf(out, cap, "%.*s", (int)len, ref);
+	else
+		snprintf(out, cap, "docker.io/%s%.*s", slash ? "" : "library/", (int)len, ref);
+}
+
+/* The rewritten reference, or false when no rule takes it. */
+static bool rewrite_ref(const char *ref, size_t len, const struct ep_rewrite *rules, size_t n, char *out, size_t cap)
+{
+	char full[1024];
+	if (len == 0 || len >= 900)
+		return false;
+	full_ref(ref, len, full, sizeof full);
+	for (size_t i = 0; i < n; i++) {
+		size_t f = strlen(rules[i].from);
+		if (!strncmp(full, rules[i].from, f) && (full[f] == '/' || full[f] == ':' || full[f] == '@')) {
+			snprintf(out, cap, "%s%s", rules[i].to, full + f);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Where the value of an image-holding key sits on a line: YAML `[- ]image: V`,
+ * `repository: V`, or HCL `image = "V"`, with V optionally quoted. */
+static bool find_value(const char *line, size_t len, size_t *start, size_t *vlen)
+{
+	size_t i = 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i + 1 < len && line[i] == '-' && line[i + 1] == ' ')
+		for (i += 2; i < len && line[i] == ' '; i++)
+			;
+	static const char *const keys[] = { "image", "repository" };
+	size_t k = 0;
+	while (k < 2 && !(len - i > strlen(keys[k]) && !strncmp(line + i, keys[k], strlen(keys[k]))))
+		k++;
+	if (k == 2)
+		return false;
+	i += strlen(keys[k]);
+	if (line[i] == '"') /* "image": "..." in JSON-ish YAML */
+		i++;
+	while (i < len && line[i] == ' ')
+		i++;
+	if (i >= len || (line[i] != ':' && line[i] != '='))
+		return false;
+	for (i++; i < len && line[i] == ' '; i++)
+		;
+	char quote = i < len && (line[i] == '"' || line[i] == '\'') ? line[i] : 0;
+	if (quote)
+		i++;
+	size_t e = i;
+	while (e < len && (quote ? line[e] != quote : line[e] != ' ' && line[e] != '#' && line[e] != '\r'))
+		e++;
+	if (quote && e == len)
+		return false;
+	*start = i;
+	*vlen = e - i;
+	return e > i && !memchr(line + i, '$', e - i) && !memchr(line + i, '{', e - i); /* templates stay */
+}
+
+int ep_rewrite_images(const char *text, size_t len, const struct ep_rewrite *rules, size_t n, char **out,
+		      size_t *out_len, struct ep_error *err)
+{
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	if (!f)
+		return ep_oom(err);
+	bool changed = false;
+	for (size_t at = 0; at < len;) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t line = nl ? (size_t)(nl - text - at) + 1 : len - at, start, vlen;
+		char ref[1100];
+		if (find_value(text + at, line, &start, &vlen) && rewrite_ref(text + at + start, vlen, rules, n, ref, sizeof ref)) {
+			fwrite(text + at, 1, start, f);
+			fputs(ref, f);
+			fwrite(text + at + start + vlen, 1, line - start - vlen, f);
+			changed = true;
+		} else {
+			fwrite(text + at, 1, line, f);
+		}
+		at += line;
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return ep_oom(err);
+	}
+	if (!changed) {
+		free(buf);
+		buf = NULL;
+		blen = 0;
+	}
+	*out = buf;
+	*out_len = blen;
+	return 0;
+}

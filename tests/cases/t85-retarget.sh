@@ -1,0 +1,96 @@
+# Retargeting at restore: one bundle restored as a second instance (--set
+# name=, new MACs unless --keep-mac), machine parameters filled in, image
+# references moved to another registry with the rest of each file unchanged.
+source "$(dirname "$0")/../lib.sh"
+cd "$T" || exit 1
+E=$ENVPACK
+"$E" keygen -o k >/dev/null
+mkdir vm
+make_disk vm/web.raw 70M
+qemu-img convert -O qcow2 vm/web.raw vm/web.qcow2
+truncate -s 16M vm/web-data.raw
+cat >vm/web.xml <<'EOF'
+<domain type='kvm'><name>web</name>
+  <metadata><libosinfo:libosinfo xmlns:libosinfo="http://libosinfo.org/xmlns/libvirt/domain/1.0"><libosinfo:os id="http://debian.org/debian/12"/></libosinfo:libosinfo></metadata>
+  <memory unit='MiB'>1024</memory><vcpu>2</vcpu><os><type machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver type='qcow2'/><source file='web.qcow2'/><target dev='vda' bus='virtio'/><boot order='1'/></disk>
+    <disk type='file' device='disk'><driver type='raw'/><source file='web-data.raw'/><target dev='vdb' bus='virtio'/></disk>
+    <interface type='network'><mac address='52:54:00:aa:bb:cc'/><source network='prod'/><model type='virtio'/></interface>
+  </devices></domain>
+EOF
+sed 's/<name>web</<name>db</; s/web\.qcow2/db.qcow2/; s/web-data.raw/db-data.raw/; s/aa:bb:cc/aa:bb:dd/' vm/web.xml >vm/db.xml
+cp vm/web.qcow2 vm/db.qcow2 && cp vm/web-data.raw vm/db-data.raw
+mkdir -p iac/k8s iac/tf
+cat >iac/k8s/app.yaml <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: web}
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: init
+          image: "busybox:1.36"   # Docker Hub, short name
+      containers:
+        - name: app
+          image: registry.old.example:5000/team/app:v2
+          imagePullPolicy: Always
+        - name: sidecar
+          image: quay.io/prometheus/node-exporter:v1.8.0
+EOF
+cat >iac/tf/main.tf <<'EOF'
+resource "kubernetes_deployment" "web" {
+  spec {
+    template {
+      spec {
+        container {
+          name  = "web"
+          image = "registry.old.example:5000/team/web:3"
+        }
+      }
+    }
+  }
+}
+EOF
+echo 'image: registry.old.example:5000/team/app:v2' >iac/notes.txt # kind "other": not rewritten
+expect_exit 0 "pack two machines and the code" "$E" pack -q -k k.key -o env.envpack vm:libvirt:vm/web.xml vm:libvirt:vm/db.xml iac:iac
+mac() { python3 -c 'import sys, xml.etree.ElementTree as E; print(E.parse(sys.argv[1]).getroot().find("devices/interface/mac").get("address"))' "$1"; }
+
+expect_exit 0 "the first instance" "$E" restore -q -p k.pub env.envpack --only web --to libvirt:lv
+expect_exit 0 "a dry run of a second instance shows the renamed disks" "$E" restore -p k.pub --dry-run env.envpack --only web --set name=web-2 --set vcpus=4 --set memory_mib=3072 --to libvirt:lv
+check "the plan names web-2's disks and definition" sh -c "grep -q 'disk web-2 (qcow2) -> lv/web-2.qcow2' '$T/out' && grep -q 'disk web-2-data (raw) -> lv/web-2-data.qcow2' '$T/out' && grep -q 'machine web-2 -> lv/web-2.xml (4 vCPU, 3072 MiB' '$T/out'"
+expect_exit 0 "a second instance beside the first" "$E" restore -q -p k.pub env.envpack --only web --set name=web-2 --set vcpus=4 --set memory_mib=3072 --to libvirt:lv
+check "both instances are there, each with its disks" test "$(ls lv | tr '\n' ' ')" = "web-2-data.qcow2 web-2.qcow2 web-2.xml web-data.qcow2 web.qcow2 web.xml "
+check "the second domain has its own name, size and disks" test "$(python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(r.find("name").text, r.find("vcpu").text, r.find("memory").text, [d.find("source").get("file").rsplit("/", 1)[1] for d in r.iter("disk")])' lv/web-2.xml)" = "web-2 4 3072 ['web-2.qcow2', 'web-2-data.qcow2']"
+check "the first keeps its MAC" test "$(mac lv/web.xml)" = 52:54:00:aa:bb:cc
+check "the second gets a new one" sh -c "test '$(mac lv/web-2.xml)' != 52:54:00:aa:bb:cc && echo '$(mac lv/web-2.xml)' | grep -qE '^52:54:00(:[0-9a-f]{2}){3}$'"
+check "both validate" sh -c 'virt-xml-validate lv/web.xml domain && virt-xml-validate lv/web-2.xml domain'
+check "the second instance's disk is the source's" qemu-img compare -q vm/web.qcow2 lv/web-2.qcow2
+expect_exit 0 "--keep-mac keeps it" "$E" restore -q -p k.pub env.envpack --only web --set name=web-3 --keep-mac --to libvirt:lv
+check "web-3 answers to the original MAC" test "$(mac lv/web-3.xml)" = 52:54:00:aa:bb:cc
+expect_exit 0 "--set network= moves the NICs" "$E" restore -q -p k.pub env.envpack --only db --set network=staging --to libvirt:ln
+check "the NIC is on the new network" grep -q "<source network=\"staging\"/>" ln/db.xml
+
+expect_exit 2 "--set name= for two machines is refused" "$E" restore -q -p k.pub env.envpack --set name=x --to libvirt:no1
+expect_err "pick one with --only" "the message says how"
+expect_exit 2 "an unknown parameter" "$E" restore -q -p k.pub env.envpack --only web --set colour=blue --to libvirt:no2
+expect_err "not a parameter" "the message lists the parameters"
+expect_exit 2 "a value out of range" "$E" restore -q -p k.pub env.envpack --only web --set vcpus=0 --to libvirt:no3
+expect_exit 2 "a name that clashes with another machine" "$E" restore -q -p k.pub env.envpack --only web --set name=db --to libvirt:no4
+expect_exit 2 "an unsafe name" "$E" restore -q -p k.pub env.envpack --only web --set name=../x --to libvirt:no5
+check "refusals write nothing" sh -c 'for d in no1 no2 no3 no4 no5; do test ! -e $d || exit 1; done'
+
+# image references moved to another registry
+expect_exit 0 "restore the code with --rewrite-registry" "$E" restore -q -p k.pub env.envpack --only iac --to dir:rw \
+	--rewrite-registry registry.old.example:5000/team=registry.new.example/apps --rewrite-registry docker.io=mirror.example/hub
+check "the Kubernetes images moved, quay.io's did not (PyYAML reads them)" test "$(python3 -c '
+import sys, yaml; d = yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]
+print([c["image"] for c in d["initContainers"] + d["containers"]])' rw/iac/k8s/app.yaml)" = "['mirror.example/hub/library/busybox:1.36', 'registry.new.example/apps/app:v2', 'quay.io/prometheus/node-exporter:v1.8.0']"
+check "only the image lines changed in the manifest" test "$(diff iac/k8s/app.yaml rw/iac/k8s/app.yaml | grep -c '^[<>]')" = 4
+check "the comment and quotes are kept" grep -q '          image: "mirror.example/hub/library/busybox:1.36"   # Docker Hub, short name' rw/iac/k8s/app.yaml
+check "the Terraform image moved" grep -q 'image = "registry.new.example/apps/web:3"' rw/iac/tf/main.tf
+check "and only that line" test "$(diff iac/tf/main.tf rw/iac/tf/main.tf | grep -c '^[<>]')" = 2
+check "files of other kinds are copied as they are" cmp iac/notes.txt rw/iac/notes.txt
+expect_exit 2 "--rewrite-registry needs OLD=NEW" "$E" restore -q -p k.pub env.envpack --to dir:rw2 --rewrite-registry docker.io
+finish
