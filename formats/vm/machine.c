@@ -231,7 +231,7 @@ void ep_vm_source_free(struct ep_vm_source *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->machine.ndisks; i++) {
+	for (size_t i = 0; i < s->nwhere; i++) {
 		free(s->where[i].path);
 		free(s->where[i].format);
 	}
@@ -244,10 +244,10 @@ void ep_vm_source_free(struct ep_vm_source *s)
 int ep_vm_source_add_disk(struct ep_vm_source *s, const char *path, const char *format, const char *bus,
 			  const char *device, unsigned boot, struct ep_error *err)
 {
-	size_t n = s->machine.ndisks;
+	size_t n = s->nwhere;
 	if (!ep_grow((void **)&s->where, &s->cap_where, n + 1, sizeof *s->where))
 		return ep_oom(err);
-	s->where[n] = (struct ep_vm_source_disk){ 0 };
+	s->where[s->nwhere++] = (struct ep_vm_source_disk){ 0 };
 	if (ep_machine_add_disk(&s->machine, NULL, bus, device, boot, err))
 		return err->code;
 	return dup(&s->where[n].path, path) && dup(&s->where[n].format, format) ? 0 : ep_oom(err);

@@ -56,7 +56,7 @@ struct ep_vm_source_disk {
 struct ep_vm_source {
 	struct ep_machine machine; /* its disks' components are named when packed */
 	struct ep_vm_source_disk *where; /* one per machine disk */
-	size_t cap_where;
+	size_t nwhere, cap_where; /* nwhere stays when the machine moves into a manifest */
 	char *origin; /* the definition's path, for messages */
 };
 
