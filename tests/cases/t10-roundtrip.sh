@@ -71,7 +71,7 @@ expect_exit 0 "verify -q is silent" "$ENVPACK" verify -q -p k.pub b.envpack
 check "verify -q printed nothing" test ! -s "$T/out" -a ! -s "$T/err"
 
 expect_exit 0 "restore --dry-run" "$ENVPACK" restore -p k.pub --dry-run b.envpack --to dir:dest
-check "dry run names each destination" grep -q "would restore disk big -> dest/big.raw" "$T/out"
+check "dry run names each destination" grep -q "would restore disk big (raw) -> dest/big.raw" "$T/out"
 check "dry run writes nothing" test ! -e dest
 expect_exit 0 "restore" "$ENVPACK" restore -p k.pub b.envpack --to dir:dest
 check "the restored disk is identical (qemu-img compare, which reads holes as holes)" qemu-img compare -q -f raw -F raw big.raw dest/big.raw
