@@ -32,6 +32,7 @@ static const char help[] =
 	"              memory, firmware, disks, NICs, limits) goes into the manifest\n"
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n"
 	"              OVA's members checked against its .mf)\n"
+	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n"
 	"  iac:DIR     a file tree (Terraform, Kubernetes, Helm, ...): files with modes\n"
 	"              and mtimes, directories, symlinks that stay inside DIR, and an\n"
 	"              inventory: each file's kind, Terraform providers, modules and\n"
@@ -51,6 +52,11 @@ static const char help[] =
 	"  -f, --format FMT     the disks' format, instead of detecting it (raw, qcow2, vmdk, vhd, vhdx)\n"
 	"      --allow-dir DIR  backing files may also come from DIR (default: only each\n"
 	"                       image's own directory; absolute references are refused)\n"
+	"      --vcpus N, --memory MIB, --firmware bios|uefi, --os linux|windows|other,\n"
+	"      --network NAME, --vm-name NAME\n"
+	"                       describe the machine the disk: sources belong to (the\n"
+	"                       first disk boots; default name: the environment's), so\n"
+	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:\n"
 	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n"
 	"                       this platform's image\n"
 	"      --include-state  pack Terraform state and the files that look like secrets\n"
@@ -106,10 +112,16 @@ int cmd_pack(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' }, { "allow-dir", required_argument, NULL, 'A' },
 		{ "platform", required_argument, NULL, 'P' }, { "include-state", no_argument, NULL, 'S' },
+		{ "vcpus", required_argument, NULL, 'V' },    { "memory", required_argument, NULL, 'M' },
+		{ "firmware", required_argument, NULL, 'F' }, { "os", required_argument, NULL, 'U' },
+		{ "network", required_argument, NULL, 'N' },  { "vm-name", required_argument, NULL, 'W' },
 		CLI_NET_OPTIONS, { 0 }
 	};
 	const char *out = NULL, *keyfile = NULL, *name = NULL, *format = NULL, *platform = NULL;
 	struct cli_net net = { 0 };
+	struct ep_machine_spec spec = { .vcpus = 1, .memory_mib = 1024, .firmware = "bios", .os = "other" };
+	bool by_hand = false;
+	long n;
 	const char *allow[16];
 	size_t nallow = 0;
 	long level = 3, threads = ep_cpu_count();
@@ -122,6 +134,30 @@ int cmd_pack(int argc, char **argv)
 		if (net_rc)
 			continue;
 		switch (c) {
+		case 'V':
+		case 'M':
+			if (!cli_number(optarg, 1, c == 'V' ? 1024 : 16777216, &n))
+				return cli_usage("pack", "%s", c == 'V' ? "--vcpus takes 1 to 1024" : "--memory takes MiB, 1 to 16777216");
+			if (c == 'V')
+				spec.vcpus = (unsigned)n;
+			else
+				spec.memory_mib = (uint64_t)n;
+			by_hand = true;
+			break;
+		case 'F':
+			if (strcmp(optarg, "bios") && strcmp(optarg, "uefi"))
+				return cli_usage("pack", "--firmware takes bios or uefi");
+			spec.firmware = optarg;
+			by_hand = true;
+			break;
+		case 'U':
+			if (strcmp(optarg, "linux") && strcmp(optarg, "windows") && strcmp(optarg, "other"))
+				return cli_usage("pack", "--os takes linux, windows or other");
+			spec.os = optarg;
+			by_hand = true;
+			break;
+		case 'N': spec.network = optarg; by_hand = true; break;
+		case 'W': spec.name = optarg; by_hand = true; break;
 		case 'P':
 			if (!strchr(optarg, '/'))
 				return cli_usage("pack", "--platform takes OS/ARCH[/VARIANT], as linux/arm64");
@@ -203,6 +239,11 @@ int cmd_pack(int argc, char **argv)
 		.registry = &net.registry,
 		.include_secrets = include_state,
 	};
+	if (by_hand) {
+		if (!spec.name)
+			spec.name = opt.name;
+		opt.machine = &spec;
+	}
 	struct ep_pack_stats stats;
 	int rc = ep_pack(&opt, sources, nsources, &stats, &err);
 	cli_bar_finish(&bar);

@@ -24,6 +24,7 @@
 #include "formats/vm/libvirt.h"
 #include "formats/vm/ova.h"
 #include "formats/vm/ovf.h"
+#include "formats/vm/vmx.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
 
@@ -507,6 +508,8 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_OVF, .path = spec + 7 };
 	else if (!strncmp(spec, "vm:ova:", 7) && spec[7])
 		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_OVA, .path = spec + 7 };
+	else if (!strncmp(spec, "vm:vmx:", 7) && spec[7])
+		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_VMX, .path = spec + 7 };
 	else if (!strncmp(spec, "image:docker-archive:", 21) && spec[21])
 		*out = (struct ep_source){ .kind = EP_SOURCE_DOCKER_ARCHIVE, .path = spec + 21 };
 	else if (!strncmp(spec, "image:oci:", 10) && spec[10]) {
@@ -522,7 +525,7 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
 			snprintf(out->ref, sizeof out->ref, "%s", colon + 1);
 		out->path = out->dir;
 	} else
-		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE, image:docker://HOST/REPO[:TAG], vm:libvirt:DOMAIN.xml, vm:ovf:FILE.ovf or vm:ova:FILE.ova", spec);
+		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE, image:docker://HOST/REPO[:TAG], vm:libvirt:DOMAIN.xml, vm:ovf:FILE.ovf, vm:ova:FILE.ova or vm:vmx:FILE.vmx", spec);
 	return 0;
 }
 
@@ -543,6 +546,7 @@ static int open_vm(struct packer *pk, const struct ep_source *src, struct opened
 	struct ep_disk_open_opts ref_opts = { .allow_dirs = pk->opt->allow_dirs, .nallow = pk->opt->nallow };
 	int rc = src->vm == EP_VM_LIBVIRT ? ep_libvirt_read(src->path, &ref_opts, &o->vm, err)
 		 : src->vm == EP_VM_OVF	   ? ep_ovf_read(src->path, &ref_opts, &o->vm, err)
+		 : src->vm == EP_VM_VMX	   ? ep_vmx_read(src->path, &ref_opts, &o->vm, err)
 					   : ep_ova_read(src->path, &o->vm_tmp, &o->vm, err);
 	if (!rc && !(o->vm_disks = calloc(o->vm->machine.ndisks, sizeof *o->vm_disks)))
 		rc = ep_oom(err);
@@ -573,6 +577,27 @@ static int pack_vm(struct packer *pk, struct ep_vm_source *vm, struct ep_disk **
 		vm->machine = (struct ep_machine){ 0 };
 	}
 	return rc;
+}
+
+/* The disk: sources become one machine's disks, the first bootable. */
+static int describe_machine(struct packer *pk, const struct ep_machine_spec *spec, const size_t *disks, size_t n,
+			    struct ep_error *err)
+{
+	if (n == 0)
+		return ep_fail(err, EP_EINPUT, "--vcpus, --memory and --firmware describe the machine of disk: sources; name one");
+	struct ep_machine *m = ep_manifest_add_machine(pk->manifest);
+	if (!m || !(m->name = strdup(spec->name)) || !(m->firmware = strdup(spec->firmware)) || !(m->os = strdup(spec->os)))
+		return ep_oom(err);
+	m->vcpus = spec->vcpus;
+	m->memory_mib = spec->memory_mib;
+	bool linux_os = !strcmp(spec->os, "linux");
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = ep_machine_add_disk(m, pk->manifest->components[disks[i]].name, linux_os ? "virtio" : "sata", "disk",
+					 i == 0, err);
+	if (!rc && spec->network)
+		rc = ep_machine_add_nic(m, linux_os ? "virtio" : "e1000", NULL, spec->network, err);
+	return rc ? rc : ep_machine_check(m, "pack", err);
 }
 
 static int open_sources(struct packer *pk, const struct ep_source *src, size_t n, struct opened *o,
@@ -661,11 +686,16 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX, ZSTD_compressBound(EP_CDC_MAX), err);
 	if (!rc)
 		rc = ep_bundle_writer_open(&pk.writer, opt->output, opt->created, err);
+	size_t *bare = calloc(nsources ? nsources : 1, sizeof *bare), nbare = 0; /* the disk: components */
+	if (!rc && !bare)
+		rc = ep_oom(err);
 	for (size_t i = 0; !rc && i < nsources; i++) {
 		struct ep_oci_image *layout = opened[i].image;
 		struct ep_pull *pull = opened[i].pull;
+		if (opened[i].disk && !(rc = pack_disk(&pk, opened[i].disk, sources[i].path, err)))
+			bare[nbare++] = pk.component;
 		if (opened[i].disk)
-			rc = pack_disk(&pk, opened[i].disk, sources[i].path, err);
+			;
 		else if (opened[i].vm)
 			rc = pack_vm(&pk, opened[i].vm, opened[i].vm_disks, err);
 		else if (layout)
@@ -681,6 +711,9 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		else
 			rc = pack_tree(&pk, opened[i].tree, opened[i].survey, err);
 	}
+	if (!rc && opt->machine)
+		rc = describe_machine(&pk, opt->machine, bare, nbare, err);
+	free(bare);
 	if (!rc)
 		rc = finish(&pk, err);
 	ep_pool_free(pk.pool); /* joins the workers before anything they read goes away */

@@ -14,7 +14,7 @@
 #include "verify/keys.h"
 
 enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY, EP_SOURCE_VM };
-enum ep_vm_kind { EP_VM_LIBVIRT, EP_VM_OVF, EP_VM_OVA };
+enum ep_vm_kind { EP_VM_LIBVIRT, EP_VM_OVF, EP_VM_OVA, EP_VM_VMX };
 
 struct ep_source {
 	enum ep_source_kind kind;
@@ -24,6 +24,14 @@ struct ep_source {
 	enum ep_vm_kind vm;   /* VM definitions: which kind */
 	char ref[256];      /* OCI layouts: the tag to take, "" for every image */
 	char dir[4096];     /* OCI layouts: the layout directory */
+};
+
+/* A machine described by hand around the disk: sources (--vcpus, --memory, --firmware). */
+struct ep_machine_spec {
+	const char *name;
+	unsigned vcpus;
+	uint64_t memory_mib;
+	const char *firmware, *os, *network;
 };
 
 struct ep_pack_options {
@@ -40,6 +48,7 @@ struct ep_pack_options {
 	const char *const *allow_dirs; /* where disk references (backing files) may point */
 	size_t nallow;
 	const struct ep_registry_options *registry; /* how to reach registries */
+	const struct ep_machine_spec *machine;       /* NULL: disk: sources are bare disks */
 	bool include_secrets; /* iac: trees: pack Terraform state and files that look like secrets */
 };
 
@@ -52,7 +61,7 @@ struct ep_pack_stats {
 };
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
- * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:ovf:FILE.ovf" or "vm:ova:FILE.ova". */
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);

@@ -1,4 +1,4 @@
-/* libFuzzer target: the VM definition readers (libvirt domain XML and OVF) on
+/* libFuzzer target: the VM definition readers (libvirt domain XML, OVF, .vmx) on
  * arbitrary bytes, in a directory holding a small disk file the definition
  * may name (disk.raw), so the readers get past the disk references. */
 #include <stddef.h>
@@ -9,6 +9,7 @@
 
 #include "formats/vm/libvirt.h"
 #include "formats/vm/ovf.h"
+#include "formats/vm/vmx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,6 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	s = NULL;
 	if (ep_ovf_read(path, NULL, &s, &err) == 0)
+		ep_vm_source_free(s);
+	s = NULL;
+	if (ep_vmx_read(path, NULL, &s, &err) == 0)
 		ep_vm_source_free(s);
 	return 0;
 }

@@ -1,0 +1,13 @@
+/* VMware .vmx files as a VM source (vm:vmx:FILE.vmx). */
+#ifndef EP_VMX_H
+#define EP_VMX_H
+
+#include "common/error.h"
+#include "formats/disk/disk.h"
+#include "machine.h"
+
+/* Reads the machine and where its disks are; disks must resolve as opts allows. */
+int ep_vmx_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
+		struct ep_error *err);
+
+#endif
