@@ -31,8 +31,9 @@ static const char help_tail[] =
 	"      --only NAME            restore only this component or machine (with its\n"
 	"                             disks); repeatable\n"
 	"      --set KEY=VALUE        fill a machine parameter: name (also renames its disks,\n"
-	"                             and makes its MACs anew), vcpus, memory_mib, network;\n"
-	"                             so one bundle restores as several instances\n"
+	"                             and makes its MACs anew), vcpus, memory_mib, network,\n"
+	"                             hostname (in cloud-init files); so one bundle restores\n"
+	"                             as several instances\n"
 	"      --keep-mac             keep the MAC addresses when --set name= renames\n"
 	"      --rewrite-registry OLD=NEW  move container image references from registry\n"
 	"                             OLD to NEW in Kubernetes manifests, Helm values and\n"
@@ -147,7 +148,11 @@ int cmd_restore(int argc, char **argv)
 			if (!eq || eq == optarg || (c == 'R' && !eq[1]) || *n == 32)
 				return cli_usage("restore", "%s takes KEY=VALUE (at most 32)", c == 'S' ? "--set" : "--rewrite-registry");
 			*eq = '\0';
-			if (c == 'S')
+			if (c == 'S' && !strcmp(optarg, "hostname")) { /* cloud-init's, not the machine model's */
+				if (!ep_hostname_ok(eq + 1))
+					return cli_usage("restore", "--set hostname=%s: letters, digits, '-' and '.'", eq + 1);
+				opt.target.hostname = eq + 1;
+			} else if (c == 'S')
 				sets[(*n)++] = (struct ep_set){ optarg, eq + 1 };
 			else
 				rewrites[(*n)++] = (struct ep_rewrite){ optarg, eq + 1 };

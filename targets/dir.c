@@ -33,6 +33,7 @@ struct dir_target {
 	const struct ep_machine_format *machine_format;
 	const struct ep_rewrite *rewrites;
 	size_t nrewrites;
+	const char *hostname;
 	int dirfd;      /* PATH, once staging began */
 	bool created;   /* PATH did not exist before */
 	char *stage;    /* PATH/.envpack-restore-XXXXXX */
@@ -76,6 +77,7 @@ static int dir_open(struct ep_target **out, const char *location, const struct e
 	t->machine_format = opt && opt->machine_format ? opt->machine_format : &json_machines;
 	t->rewrites = opt ? opt->rewrites : NULL;
 	t->nrewrites = opt ? opt->nrewrites : 0;
+	t->hostname = opt ? opt->hostname : NULL;
 	t->dirfd = t->stagefd = -1;
 	*out = &t->base;
 	return 0;
@@ -214,7 +216,14 @@ static const char *blob_digest(const struct ep_component *c, const struct ep_fil
 	return f->path + sizeof prefix - 1;
 }
 
-/* An IaC file whose image references move to another registry: read whole, rewritten, written. */
+/* Whether f is an IaC file retargeting changes: image references, or a cloud-init host name. */
+static bool retargeted(const struct dir_target *t, const struct ep_file_rec *f)
+{
+	return f->size <= REWRITE_MAX && ((t->nrewrites && ep_rewrite_applies(f->kind)) ||
+					  (t->hostname && f->kind == EP_KIND_CLOUD_INIT));
+}
+
+/* A retargeted file: read whole, changed, written. */
 static int write_rewritten(const struct dir_target *t, int fd, const struct ep_file_rec *f, struct ep_chunk_stream *s,
 			   struct ep_error *err)
 {
@@ -230,7 +239,8 @@ static int write_rewritten(const struct dir_target *t, int fd, const struct ep_f
 			memcpy(text + at, data, len), at += len;
 	}
 	if (!rc)
-		rc = ep_rewrite_images(text, at, t->rewrites, t->nrewrites, &out, &out_len, err);
+		rc = f->kind == EP_KIND_CLOUD_INIT ? ep_set_hostname(text, at, t->hostname, &out, &out_len, err)
+						   : ep_rewrite_images(text, at, t->rewrites, t->nrewrites, &out, &out_len, err);
 	if (!rc)
 		rc = ep_pwrite_full(fd, out ? out : text, out ? out_len : at, 0, f->path, err);
 	free(out);
@@ -248,7 +258,7 @@ static int write_file(const struct dir_target *t, int dirfd, const char *leaf, c
 	EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;
 	int rc = digest && (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) ? ep_oom(err) : 0;
 	uint64_t off = 0;
-	if (!rc && t->nrewrites && ep_rewrite_applies(f->kind) && f->size <= REWRITE_MAX)
+	if (!rc && retargeted(t, f))
 		rc = write_rewritten(t, fd, f, s, err);
 	else
 		for (size_t k = 0; !rc && k < f->count; k++) {

@@ -232,3 +232,66 @@ int ep_rewrite_images(const char *text, size_t len, const struct ep_rewrite *rul
 	*out_len = blen;
 	return 0;
 }
+
+/* ---- cloud-init host names ---- */
+
+bool ep_hostname_ok(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > 253 || h[0] == '-' || h[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9') ||
+		      h[i] == '-' || h[i] == '.'))
+			return false;
+	return true;
+}
+
+int ep_set_hostname(const char *text, size_t len, const char *hostname, char **out, size_t *out_len,
+		    struct ep_error *err)
+{
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	if (!f)
+		return ep_oom(err);
+	static const char *const keys[] = { "hostname:", "fqdn:", "local-hostname:" };
+	const char *nl = memchr(text, '\n', len);
+	size_t first = nl ? (size_t)(nl - text) + 1 : len; /* the header line */
+	bool set = false, header = len >= 13 && !strncmp(text, "#cloud-config", 13);
+	for (size_t at = 0; at < len;) {
+		nl = memchr(text + at, '\n', len - at);
+		size_t line = nl ? (size_t)(nl - text - at) + 1 : len - at, k = 0;
+		while (k < 3 && !(line > strlen(keys[k]) && !strncmp(text + at, keys[k], strlen(keys[k]))))
+			k++;
+		if (k == 1 && !strchr(hostname, '.')) { /* fqdn: the host changes, the domain stays */
+			const char *dot = memchr(text + at, '.', line);
+			int rest = dot ? (int)(text + at + line - dot) : 1;
+			fprintf(f, "%s %s%.*s", keys[k], hostname, rest, dot ? dot : "\n");
+		} else if (k < 3) { /* a top-level key: only its value changes */
+			fprintf(f, "%s %s\n", keys[k], hostname);
+		} else {
+			fwrite(text + at, 1, line, f);
+		}
+		set |= k < 3;
+		at += line;
+		if (at == first && header && !set && !memmem(text, len, "\nhostname:", 10)) {
+			if (!nl)
+				fputc('\n', f);
+			fprintf(f, "hostname: %s\n", hostname); /* none there: one after the header */
+			set = true;
+		}
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return ep_oom(err);
+	}
+	if (!set) {
+		free(buf);
+		buf = NULL;
+		blen = 0;
+	}
+	*out = buf;
+	*out_len = blen;
+	return 0;
+}

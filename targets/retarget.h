@@ -45,4 +45,12 @@ bool ep_rewrite_applies(enum ep_file_kind kind);
 int ep_rewrite_images(const char *text, size_t len, const struct ep_rewrite *rules, size_t n, char **out,
 		      size_t *out_len, struct ep_error *err);
 
+/* Whether h is a host name cloud-init takes: letters, digits, '-' and '.', at most 253. */
+bool ep_hostname_ok(const char *h);
+/* Sets the host name in a cloud-init file: the values of top-level `hostname:`,
+ * `fqdn:` and `local-hostname:` keys, or a `hostname:` line added after the
+ * `#cloud-config` header when there is none; *out is heap, NULL when unchanged. */
+int ep_set_hostname(const char *text, size_t len, const char *hostname, char **out, size_t *out_len,
+		    struct ep_error *err);
+
 #endif

@@ -32,6 +32,7 @@ struct ep_target_options {
 	const struct ep_machine_format *machine_format; /* dir: how machines are written (default JSON) */
 	const struct ep_rewrite *rewrites; /* image references moved to another registry, in IaC files */
 	size_t nrewrites;
+	const char *hostname; /* the host name cloud-init files give the machine, or NULL */
 };
 
 struct ep_target_ops {

@@ -54,6 +54,9 @@ resource "kubernetes_deployment" "web" {
 }
 EOF
 echo 'image: registry.old.example:5000/team/app:v2' >iac/notes.txt # kind "other": not rewritten
+mkdir -p iac/cloud-init
+printf '#cloud-config\nhostname: web-1\nfqdn: web-1.example.org\nusers:\n  - name: ops\n' >iac/cloud-init/user-data
+printf 'instance-id: web-1\nlocal-hostname: web-1\n' >iac/cloud-init/meta-data
 expect_exit 0 "pack two machines and the code" "$E" pack -q -k k.key -o env.envpack vm:libvirt:vm/web.xml vm:libvirt:vm/db.xml iac:iac
 mac() { python3 -c 'import sys, xml.etree.ElementTree as E; print(E.parse(sys.argv[1]).getroot().find("devices/interface/mac").get("address"))' "$1"; }
 
@@ -92,5 +95,10 @@ check "the comment and quotes are kept" grep -q '          image: "mirror.exampl
 check "the Terraform image moved" grep -q 'image = "registry.new.example/apps/web:3"' rw/iac/tf/main.tf
 check "and only that line" test "$(diff iac/tf/main.tf rw/iac/tf/main.tf | grep -c '^[<>]')" = 2
 check "files of other kinds are copied as they are" cmp iac/notes.txt rw/iac/notes.txt
+expect_exit 0 "--set hostname= fills cloud-init's host name" "$E" restore -q -p k.pub env.envpack --only iac --set hostname=web-2 --to dir:hn
+check "user-data names the new host, its domain kept" test "$(python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); print(d["hostname"], d["fqdn"], d["users"][0]["name"])' hn/iac/cloud-init/user-data)" = "web-2 web-2.example.org ops"
+check "meta-data too" grep -qx "local-hostname: web-2" hn/iac/cloud-init/meta-data
+check "nothing else changed" sh -c 'cmp iac/k8s/app.yaml hn/iac/k8s/app.yaml && test "$(diff iac/cloud-init/user-data hn/iac/cloud-init/user-data | grep -c "^[<>]")" = 4'
+expect_exit 2 "a host name that is not one" "$E" restore -q -p k.pub env.envpack --set 'hostname=web;rm' --to dir:hn2
 expect_exit 2 "--rewrite-registry needs OLD=NEW" "$E" restore -q -p k.pub env.envpack --to dir:rw2 --rewrite-registry docker.io
 finish

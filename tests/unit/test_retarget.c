@@ -52,3 +52,35 @@ TEST(rewrite_kinds)
 	EXPECT(!ep_rewrite_applies(EP_KIND_OTHER));
 	EXPECT(!ep_rewrite_applies(EP_KIND_NONE));
 }
+
+static char *hostname(const char *text, const char *host)
+{
+	char *out = NULL;
+	size_t len = 0;
+	struct ep_error err = { 0 };
+	if (ep_set_hostname(text, strlen(text), host, &out, &len, &err) != 0)
+		return strdup("ERROR");
+	return out ? out : strdup(text);
+}
+
+TEST(cloud_init_hostname)
+{
+	struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "#cloud-config\nhostname: web-1\nfqdn: web-1.example.org\n", "#cloud-config\nhostname: web-2\nfqdn: web-2.example.org\n" },
+		{ "instance-id: i-1\nlocal-hostname: web-1\n", "instance-id: i-1\nlocal-hostname: web-2\n" },
+		{ "#cloud-config\npackages: [nginx]\n", "#cloud-config\nhostname: web-2\npackages: [nginx]\n" },
+		{ "#cloud-config\nusers:\n  - name: ops\n    hostname: keep\nhostname: old\n", "#cloud-config\nusers:\n  - name: ops\n    hostname: keep\nhostname: web-2\n" },
+		{ "#!/bin/sh\necho hi\n", "#!/bin/sh\necho hi\n" }, /* a script: not cloud-config */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *got = hostname(cases[i].in, "web-2");
+		EXPECT(!strcmp(got, cases[i].out));
+		free(got);
+	}
+	EXPECT(ep_hostname_ok("web-2.example.org"));
+	EXPECT(!ep_hostname_ok("web 2"));
+	EXPECT(!ep_hostname_ok("-x"));
+	EXPECT(!ep_hostname_ok("a;b"));
+}
