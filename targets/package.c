@@ -392,56 +392,26 @@ static const struct package_kind ova_kind = { "ova", true, "vmdk", 0, &ovf_forma
 static const struct package_kind ovf_kind = { "ovf", false, "vmdk", 0, &ovf_format, ovf_members, write_manifest };
 static const struct package_kind box_kind = { "vagrant", true, "qcow2", 1, &vagrantfile, vagrant_members, vagrant_finish };
 
-static int ova_open(struct ep_target **out, const char *location, const struct ep_target_options *opt,
-		    struct ep_error *err)
-{
-	return open_common(out, location, opt, &ova_kind, &ep_target_ova, err);
-}
+/* One open function and one table per kind; everything else is shared. */
+#define PACKAGE_TARGET(NAME, KIND, SCHEME, SUMMARY)                                                               \
+	static int NAME##_open(struct ep_target **out, const char *location, const struct ep_target_options *opt, \
+			       struct ep_error *err)                                                              \
+	{                                                                                                        \
+		return open_common(out, location, opt, &KIND, &ep_target_##NAME, err);                            \
+	}                                                                                                        \
+	const struct ep_target_ops ep_target_##NAME = {                                                          \
+		.scheme = SCHEME,                                                                                \
+		.summary = SUMMARY,                                                                              \
+		.open = NAME##_open,                                                                             \
+		.plan = ova_plan,                                                                                \
+		.put_disk = ova_put_disk,                                                                        \
+		.plan_machine = ova_plan_machine,                                                                \
+		.put_machine = ova_put_machine,                                                                  \
+		.commit = ova_commit,                                                                            \
+		.abort = ova_abort,                                                                              \
+	}
 
-static int ovf_open(struct ep_target **out, const char *location, const struct ep_target_options *opt,
-		    struct ep_error *err)
-{
-	return open_common(out, location, opt, &ovf_kind, &ep_target_ovf, err);
-}
-
-static int vagrant_open(struct ep_target **out, const char *location, const struct ep_target_options *opt,
-			struct ep_error *err)
-{
-	return open_common(out, location, opt, &box_kind, &ep_target_vagrant, err);
-}
-
-const struct ep_target_ops ep_target_ova = {
-	.scheme = "ova",
-	.summary = "one machine as an OVA: OVF descriptor, streamOptimized VMDKs, SHA-256 manifest",
-	.open = ova_open,
-	.plan = ova_plan,
-	.put_disk = ova_put_disk,
-	.plan_machine = ova_plan_machine,
-	.put_machine = ova_put_machine,
-	.commit = ova_commit,
-	.abort = ova_abort,
-};
-
-const struct ep_target_ops ep_target_ovf = {
-	.scheme = "ovf",
-	.summary = "one machine as an unpacked OVF package in a new directory",
-	.open = ovf_open,
-	.plan = ova_plan,
-	.put_disk = ova_put_disk,
-	.plan_machine = ova_plan_machine,
-	.put_machine = ova_put_machine,
-	.commit = ova_commit,
-	.abort = ova_abort,
-};
-
-const struct ep_target_ops ep_target_vagrant = {
-	.scheme = "vagrant",
-	.summary = "one machine as a Vagrant box for the libvirt provider (box.img, metadata.json, Vagrantfile)",
-	.open = vagrant_open,
-	.plan = ova_plan,
-	.put_disk = ova_put_disk,
-	.plan_machine = ova_plan_machine,
-	.put_machine = ova_put_machine,
-	.commit = ova_commit,
-	.abort = ova_abort,
-};
+PACKAGE_TARGET(ova, ova_kind, "ova", "one machine as an OVA: OVF descriptor, streamOptimized VMDKs, SHA-256 manifest");
+PACKAGE_TARGET(ovf, ovf_kind, "ovf", "one machine as an unpacked OVF package in a new directory");
+PACKAGE_TARGET(vagrant, box_kind, "vagrant",
+	       "one machine as a Vagrant box for the libvirt provider (box.img, metadata.json, Vagrantfile)");
