@@ -692,11 +692,10 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	for (size_t i = 0; !rc && i < nsources; i++) {
 		struct ep_oci_image *layout = opened[i].image;
 		struct ep_pull *pull = opened[i].pull;
-		if (opened[i].disk && !(rc = pack_disk(&pk, opened[i].disk, sources[i].path, err)))
-			bare[nbare++] = pk.component;
-		if (opened[i].disk)
-			;
-		else if (opened[i].vm)
+		if (opened[i].disk) {
+			if (!(rc = pack_disk(&pk, opened[i].disk, sources[i].path, err)))
+				bare[nbare++] = pk.component;
+		} else if (opened[i].vm)
 			rc = pack_vm(&pk, opened[i].vm, opened[i].vm_disks, err);
 		else if (layout)
 			rc = pack_image(&pk, &(struct image_source){ layout->dir, layout->descriptors, layout->ndescriptors,
