@@ -11,22 +11,16 @@
 #include <unistd.h>
 
 #include "formats/disk/disk.h"
+#include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[4096], path[4200];
-	if (!dir[0]) {
-		const char *tmp = getenv("TMPDIR"); /* tests/fuzz/run.sh gives each run its own */
-		snprintf(dir, sizeof dir, "%s/envpack-fuzz-" FUZZ_FORMAT ".XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(dir))
-			abort();
-		snprintf(path, sizeof path, "%s/image." FUZZ_FORMAT, dir);
-	}
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-		abort();
+	static char path[4200];
+	if (!path[0])
+		snprintf(path, sizeof path, "%s/image." FUZZ_FORMAT, fuzz_scratch(FUZZ_FORMAT));
+	fuzz_put(path, data, size);
 	struct ep_disk *d;
 	struct ep_error err = { 0 };
 	struct ep_disk_open_opts opts = { .format = FUZZ_FORMAT };

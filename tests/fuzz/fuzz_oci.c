@@ -1,6 +1,7 @@
 /* libFuzzer target: the OCI layout reader. The input becomes index.json of a layout
  * whose blobs/sha256/ holds the input itself too (under its own digest), so
  * descriptors can point at fuzzed manifests and indexes as well. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,39 +12,31 @@
 
 #include "common/util.h"
 #include "formats/image/oci.h"
+#include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void put(const char *path, const void *data, size_t size)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-		abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[4096];
+	static bool made;
+	const char *dir = fuzz_scratch("oci");
 	char path[4400], hex[EP_DIGEST_HEX];
-	if (!dir[0]) {
-		const char *tmp = getenv("TMPDIR"); /* tests/fuzz/run.sh gives each run its own */
-		snprintf(dir, sizeof dir, "%s/envpack-fuzz-oci.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(dir))
-			abort();
+	if (!made) {
+		made = true;
 		snprintf(path, sizeof path, "%s/blobs", dir);
 		mkdir(path, 0755);
 		snprintf(path, sizeof path, "%s/blobs/sha256", dir);
 		mkdir(path, 0755);
 		snprintf(path, sizeof path, "%s/oci-layout", dir);
-		put(path, "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
+		fuzz_put(path, "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
 	}
 	uint8_t digest[EP_DIGEST_LEN];
 	ep_sha256(data, size, digest);
 	ep_hex(digest, EP_DIGEST_LEN, hex);
 	snprintf(path, sizeof path, "%s/index.json", dir);
-	put(path, data, size);
+	fuzz_put(path, data, size);
 	snprintf(path, sizeof path, "%s/blobs/sha256/%s", dir, hex);
-	put(path, data, size);
+	fuzz_put(path, data, size);
 	struct ep_oci_image *img;
 	struct ep_error err = { 0 };
 	if (ep_oci_collect(dir, NULL, &img, &err) == 0)

@@ -10,29 +10,19 @@
 #include "formats/vm/libvirt.h"
 #include "formats/vm/ovf.h"
 #include "formats/vm/vmx.h"
+#include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void put(const char *path, const void *data, size_t size)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-		abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[4096], path[4200];
-	if (!dir[0]) {
-		const char *tmp = getenv("TMPDIR"); /* tests/fuzz/run.sh gives each run its own */
-		snprintf(dir, sizeof dir, "%s/envpack-fuzz-vm.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(dir))
-			abort();
-		snprintf(path, sizeof path, "%s/disk.raw", dir);
-		put(path, "disk", 4);
-		snprintf(path, sizeof path, "%s/def.xml", dir);
+	static char path[4200];
+	if (!path[0]) {
+		snprintf(path, sizeof path, "%s/disk.raw", fuzz_scratch("vm"));
+		fuzz_put(path, "disk", 4);
+		snprintf(path, sizeof path, "%s/def.xml", fuzz_scratch("vm"));
 	}
-	put(path, data, size);
+	fuzz_put(path, data, size);
 	struct ep_vm_source *s = NULL;
 	struct ep_error err = { 0 };
 	if (ep_libvirt_read(path, NULL, &s, &err) == 0) {
