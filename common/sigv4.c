@@ -40,12 +40,12 @@ static bool payload_hash_ok(const char *p)
 	       (!strncmp(p, "STREAMING-", 10) && all_of(p + 10, 64, "-"));
 }
 
-/* Text that goes into a header line: no control bytes (a token with a line
- * break would inject headers). */
+/* Text that goes into a header line: no control bytes but tab (a token with a
+ * line break would inject headers). */
 static bool header_safe(const char *s)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
 			return false;
 	return true;
 }

@@ -235,7 +235,7 @@ TEST(sigv4_encode)
 /* S3: the path is signed as sent, "//" and ".." included; the query is recoded and sorted. */
 TEST(sigv4_s3_shapes)
 {
-	struct ep_sigv4_header h[] = { { "Host", "127.0.0.1:9000" }, { "Range", " bytes=0-9 " } };
+	struct ep_sigv4_header h[] = { { "Host", "127.0.0.1:9000" }, { "Range", " bytes=0-9\t" } };
 	struct ep_sigv4_request req = {
 		.method = "GET", .path = "/bucket/a//b/../k%20ey", .query = "uploadId=x%2by&partNumber=2&uploads",
 		.headers = h, .nheaders = 2, .payload_hash = EP_SIGV4_UNSIGNED_PAYLOAD, .region = "us-east-1",
