@@ -26,9 +26,11 @@ LIB_SRC  := $(wildcard common/*.c formats/*/*.c verify/*.c targets/*.c) \
             packer/chunker.c packer/pack.c
 CLI_SRC  := packer/main.c packer/cli.c $(wildcard packer/cmd_*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
+TOOL_SRC := tests/tools/sigv4-sign.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 BIN      := $(if $(filter 1,$(SANITIZE)),$(BUILD)/envpack,envpack)
 
 .PHONY: all deps check unit asan demo install uninstall fuzz clean
@@ -40,6 +42,10 @@ $(BIN): $(LIB_OBJ) $(CLI_OBJ)
 $(BUILD)/unit-tests: $(LIB_OBJ) $(UNIT_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Test tools the scripts in tests/cases/ run; never installed.
+$(BUILD)/sigv4-sign: $(LIB_OBJ) $(BUILD)/tests/tools/sigv4-sign.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -49,8 +55,9 @@ deps:
 
 # Every test: C unit tests, then the command-line scripts in tests/cases/, then the fuzz replay.
 check: deps
-	@$(MAKE) --no-print-directory $(BIN) $(BUILD)/unit-tests
+	@$(MAKE) --no-print-directory $(BIN) $(BUILD)/unit-tests $(BUILD)/sigv4-sign
 	@ENVPACK=$(abspath $(BIN)) UNIT_TESTS=$(abspath $(BUILD)/unit-tests) BUILD=$(abspath $(BUILD)) \
+		SIGV4_SIGN=$(abspath $(BUILD)/sigv4-sign) \
 		FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
 
 asan:
@@ -88,4 +95,4 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/disk_reader.h tests/fuzz/image
 clean:
 	rm -rf build envpack
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)

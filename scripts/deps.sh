@@ -22,6 +22,7 @@ need_cmd zstd zstd
 need_cmd openssl openssl
 need_cmd python3 python3
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
+python3 -c 'import botocore' >/dev/null 2>&1 || missing+=(python3-botocore)
 need_cmd tar tar
 need_cmd script bsdutils
 need_cmd groff groff-base

@@ -14,6 +14,12 @@ struct unit_test {
 };
 static struct unit_test tests[MAX_TESTS];
 static int ntests, failures_in_test;
+static char origin[4096];
+
+const char *unit_origin(void)
+{
+	return origin;
+}
 
 void unit_register(const char *name, void (*fn)(void))
 {
@@ -48,8 +54,7 @@ int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
 	qsort(tests, (size_t)ntests, sizeof tests[0], by_name);
-	char cwd[4096];
-	if (!getcwd(cwd, sizeof cwd))
+	if (!getcwd(origin, sizeof origin))
 		return 1;
 	for (int i = 0; i < ntests; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1]))
@@ -61,7 +66,7 @@ int main(int argc, char **argv)
 		tests[i].fn();
 		printf("%s - %s\n", failures_in_test ? "FAIL" : "ok  ", tests[i].name);
 		failures_in_test ? failed++ : passed++;
-		if (chdir(cwd) != 0)
+		if (chdir(origin) != 0)
 			return 1;
 		char cmd[128];
 		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -22,6 +22,10 @@ void unit_fail(const char *file, int line, const char *what);
 			unit_fail(__FILE__, __LINE__, #cond);                   \
 	} while (0)
 
+/* The directory unit-tests was started in (the repository's root under
+ * tests/run.sh and `make unit`), for tests that read files kept in the repo. */
+const char *unit_origin(void);
+
 /* Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
 void unit_fill(void *buf, unsigned long len, unsigned long seed);
 
