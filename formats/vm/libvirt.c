@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xml.h"
+#include "common/xml.h"
 
 struct reader {
 	struct ep_xml x;

@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "xml.h"
+#include "common/xml.h"
 
 #define NS_OVF "http://schemas.dmtf.org/ovf/envelope/1"
 #define NS_RASD "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"

@@ -21,13 +21,22 @@ int ep_xml_load(struct ep_xml *x, const char *path, const char *kind, const char
 {
 	char *text = NULL;
 	size_t len = 0;
-	*x = (struct ep_xml){ .path = path };
 	int rc = ep_read_file(path, XML_MAX, &text, &len, err);
-	if (rc)
-		return rc;
+	if (!rc)
+		rc = ep_xml_parse(x, text, len, path, kind, root, ns, err);
+	free(text);
+	return rc;
+}
+
+int ep_xml_parse(struct ep_xml *x, const char *text, size_t len, const char *path, const char *kind, const char *root,
+		 const char *const *ns, struct ep_error *err)
+{
+	int rc = 0;
+	*x = (struct ep_xml){ .path = path };
+	if (len > XML_MAX)
+		return ep_fail(err, EP_EINPUT, "%s: '%s' is larger than 4 MiB", kind, path);
 	xmlSetGenericErrorFunc(NULL, quiet);
 	x->doc = xmlReadMemory(text, (int)len, path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	free(text);
 	xmlNodePtr top = x->doc ? xmlDocGetRootElement(x->doc) : NULL;
 	if (!x->doc || !top)
 		rc = ep_fail(err, EP_EINPUT, "%s: '%s' is not well-formed XML", kind, path);

@@ -1,4 +1,4 @@
-/* What the VM definition readers and writers share over libxml2: loading
+/* XML over libxml2, for the VM definitions and the S3 answers: loading
  * untrusted XML safely, XPath look-ups, and building documents. */
 #ifndef EP_VM_XML_H
 #define EP_VM_XML_H
@@ -22,6 +22,9 @@ struct ep_xml {
  * for XPath, NULL-terminated. The root element must be `root`. */
 int ep_xml_load(struct ep_xml *x, const char *path, const char *kind, const char *root, const char *const *ns,
 		struct ep_error *err);
+/* The same on len bytes in memory; `path` names them in messages. */
+int ep_xml_parse(struct ep_xml *x, const char *text, size_t len, const char *path, const char *kind, const char *root,
+		 const char *const *ns, struct ep_error *err);
 void ep_xml_release(struct ep_xml *x);
 /* The nodes expr selects from `at` (NULL: the document); free with xmlXPathFreeObject. */
 xmlXPathObjectPtr ep_xml_all(struct ep_xml *x, xmlNodePtr at, const char *expr);
