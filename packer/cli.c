@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "formats/store/s3.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,6 +145,21 @@ int cli_net_option(const char *cmd, int c, const char *arg, struct cli_net *net)
 		if (!cli_number(arg, 1, 4096, &v))
 			return cli_usage(cmd, "--chunk-size takes MiB, 1 to 4096"), -1;
 		r->upload_chunk = (uint64_t)v << 20;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_s3_option(const char *cmd, int c, const char *arg, struct ep_s3_options *s3)
+{
+	long v;
+	switch (c) {
+	case 0x1010: s3->endpoint = arg; return 1;
+	case 0x1011: s3->region = arg; return 1;
+	case 0x1012:
+		if (!cli_number(arg, 5, 5120, &v))
+			return cli_usage(cmd, "--part-size takes MiB, 5 to 5120"), -1;
+		s3->part_size = (uint64_t)v << 20;
 		return 1;
 	}
 	return 0;

@@ -59,6 +59,24 @@ struct cli_net {
 /* 1 when c was one of CLI_NET_OPTIONS (taken into net), 0 when not, -1 on a bad value (reported). */
 int cli_net_option(const char *cmd, int c, const char *arg, struct cli_net *net);
 
+/* Options for S3-compatible stores (push, pull), besides CLI_NET_OPTIONS. */
+#define CLI_S3_OPTIONS                                                                              \
+	{ "endpoint", required_argument, NULL, 0x1010 }, { "region", required_argument, NULL, 0x1011 }, \
+		{ "part-size", required_argument, NULL, 0x1012 }
+#define CLI_S3_HELP                                                                                \
+	"      --endpoint URL   an S3-compatible store, http(s)://HOST[:PORT], path-style\n"           \
+	"                       (default AWS, or AWS_ENDPOINT_URL)\n"                                 \
+	"      --region NAME    the region to sign for (default AWS_REGION or us-east-1)\n"          \
+	"      --part-size MIB  objects larger than this go up in parts of it (default 64)\n"      \
+	"Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and\n"                 \
+	"AWS_SESSION_TOKEN), else from ~/.aws/credentials (or AWS_SHARED_CREDENTIALS_FILE,\n"       \
+	"profile AWS_PROFILE), which must be readable by its owner only.\n"
+struct ep_s3_options;
+/* 1 when c was one of CLI_S3_OPTIONS (taken into s3), 0 when not, -1 on a bad value (reported). */
+int cli_s3_option(const char *cmd, int c, const char *arg, struct ep_s3_options *s3);
+
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -15,6 +15,8 @@ static const struct {
 	{ "verify", cmd_verify, "check a bundle's signature and chunks" },
 	{ "restore", cmd_restore, "restore a verified bundle onto a target" },
 	{ "convert", cmd_convert, "convert a disk image between formats (raw, qcow2, vmdk, vhd, vhdx)" },
+	{ "push", cmd_push, "upload a bundle to S3 or an S3-compatible store (resumable)" },
+	{ "pull", cmd_pull, "download a bundle from S3 or an S3-compatible store" },
 };
 
 static int usage(FILE *out)

@@ -1,0 +1,695 @@
+#include "s3.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "common/sigv4.h"
+#include "common/util.h"
+#include "common/xml.h"
+
+#define ANSWER_MAX ((size_t)4 << 20)
+#define PARTS_MAX 10000
+
+struct ep_s3 {
+	struct ep_http *http;
+	char *access, *secret, *token;
+	char base[300]; /* "http://127.0.0.1:9000" (path-style) or "https://s3.REGION.amazonaws.com" */
+	bool path_style;
+	char region[64];
+	uint64_t part_size;
+};
+
+int ep_s3_url_parse(const char *text, struct ep_s3_url *out, struct ep_error *err)
+{
+	*out = (struct ep_s3_url){ 0 };
+	if (strncmp(text, "s3://", 5) != 0)
+		return ep_fail(err, EP_EINPUT, "'%s' is not an s3://BUCKET/KEY address", text);
+	const char *b = text + 5, *slash = strchr(b, '/');
+	size_t n = slash ? (size_t)(slash - b) : strlen(b);
+	if (n < 3 || n > 63 || !slash || !slash[1] || strlen(slash + 1) >= sizeof out->key)
+		return ep_fail(err, EP_EINPUT, "'%s': name a bucket (3 to 63 characters) and a key", text);
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)b[i]) || isdigit((unsigned char)b[i]) || b[i] == '-' || b[i] == '.'))
+			return ep_fail(err, EP_EINPUT, "'%s': a bucket name is lowercase letters, digits, '-' and '.'", text);
+	for (const char *p = slash + 1; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return ep_fail(err, EP_EINPUT, "'%s': the key holds a control character", text);
+	memcpy(out->bucket, b, n);
+	snprintf(out->key, sizeof out->key, "%s", slash + 1);
+	return 0;
+}
+
+/* ---- credentials ---- */
+
+static char *trimmed(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/* The profile's keys from the shared credentials file, an INI file only its owner may read. */
+static int load_file(struct ep_s3 *s3, struct ep_error *err)
+{
+	const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE"), *home = getenv("HOME"), *profile = getenv("AWS_PROFILE");
+	char path[4200];
+	if (file && *file)
+		snprintf(path, sizeof path, "%s", file);
+	else if (home && *home)
+		snprintf(path, sizeof path, "%s/.aws/credentials", home);
+	else
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		close(fd);
+		return ep_fail(err, EP_EINPUT, "s3: the credentials file '%s' must be a file only its owner can read (chmod 600)", path);
+	}
+	close(fd);
+	char *text = NULL, section[128] = "";
+	size_t len;
+	int rc = ep_read_file(path, 1 << 20, &text, &len, err);
+	for (char *line = text, *next; !rc && line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *l = trimmed(line), *eq = strchr(l, '=');
+		if (*l == '[')
+			snprintf(section, sizeof section, "%.*s", (int)strcspn(l + 1, "]"), l + 1);
+		else if (eq && !strcmp(section, profile && *profile ? profile : "default")) {
+			*eq = '\0';
+			char *k = trimmed(l), *v = trimmed(eq + 1), **dst = !strcmp(k, "aws_access_key_id") ? &s3->access
+									   : !strcmp(k, "aws_secret_access_key") ? &s3->secret
+									   : !strcmp(k, "aws_session_token") ? &s3->token
+													     : NULL;
+			if (dst && !*dst && !(*dst = strdup(v)))
+				rc = ep_oom(err);
+		}
+	}
+	if (text)
+		OPENSSL_cleanse(text, len);
+	free(text);
+	return rc;
+}
+
+static int load_creds(struct ep_s3 *s3, struct ep_error *err)
+{
+	const char *a = getenv("AWS_ACCESS_KEY_ID"), *s = getenv("AWS_SECRET_ACCESS_KEY"), *t = getenv("AWS_SESSION_TOKEN");
+	if (a && *a && s && *s) {
+		if (!(s3->access = strdup(a)) || !(s3->secret = strdup(s)) || (t && *t && !(s3->token = strdup(t))))
+			return ep_oom(err);
+		return 0;
+	}
+	int rc = load_file(s3, err);
+	if (!rc && (!s3->access || !s3->secret))
+		rc = ep_fail(err, EP_EINPUT, "s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write them to ~/.aws/credentials (mode 600)");
+	return rc;
+}
+
+int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_error *err)
+{
+	struct ep_s3 *s3 = calloc(1, sizeof *s3);
+	if (!s3)
+		return ep_oom(err);
+	const char *region = opt->region ? opt->region : getenv("AWS_REGION");
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	snprintf(s3->region, sizeof s3->region, "%s", region && *region ? region : "us-east-1");
+	const char *endpoint = opt->endpoint ? opt->endpoint : getenv("AWS_ENDPOINT_URL");
+	int rc = 0;
+	if (endpoint && *endpoint) {
+		size_t n = strlen(endpoint);
+		while (n > 0 && endpoint[n - 1] == '/')
+			n--;
+		const char *host = strstr(endpoint, "://");
+		if ((strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) || n >= sizeof s3->base ||
+		    memchr(host + 3, '/', (size_t)(endpoint + n - host - 3)))
+			rc = ep_fail(err, EP_EINPUT, "s3: --endpoint takes http(s)://HOST[:PORT], not '%s'", endpoint);
+		snprintf(s3->base, sizeof s3->base, "%.*s", (int)n, endpoint);
+		s3->path_style = true;
+	} else {
+		snprintf(s3->base, sizeof s3->base, "https://s3.%s.amazonaws.com", s3->region);
+	}
+	s3->part_size = opt->part_size ? opt->part_size : (uint64_t)64 << 20;
+	if (!rc && s3->part_size < EP_S3_PART_MIN)
+		rc = ep_fail(err, EP_EINPUT, "s3: parts are at least 5 MiB");
+	if (!rc)
+		rc = load_creds(s3, err);
+	if (!rc)
+		rc = ep_http_new(&s3->http, &opt->http, err);
+	if (rc) {
+		ep_s3_close(s3);
+		return rc;
+	}
+	*out = s3;
+	return 0;
+}
+
+void ep_s3_close(struct ep_s3 *s3)
+{
+	if (!s3)
+		return;
+	ep_http_free(s3->http);
+	if (s3->secret)
+		OPENSSL_cleanse(s3->secret, strlen(s3->secret));
+	free(s3->access);
+	free(s3->secret);
+	free(s3->token);
+	free(s3);
+}
+
+/* ---- requests ---- */
+
+struct s3_req {
+	const char *method;
+	const struct ep_s3_url *u;
+	bool bucket_only;  /* the bucket itself (list uploads), not the key */
+	const char *query; /* encoded, without '?' */
+	const char *extra; /* one more header, unsigned ("If-None-Match: *", "Range: ..."), or NULL */
+	const void *data;  /* a body in memory, signed ... */
+	size_t data_len;
+	const struct ep_http_body *body; /* ... or streamed, UNSIGNED-PAYLOAD */
+	int (*sink)(void *ctx, const void *data, size_t len, struct ep_error *err);
+	int (*check_answer)(void *ctx, const struct ep_http_response *resp, struct ep_error *err);
+	void *sink_ctx;
+};
+
+static int s3_send(struct ep_s3 *s3, const struct s3_req *r, const char *what, struct ep_http_response *resp,
+		   struct ep_error *err)
+{
+	char *key = r->bucket_only ? strdup("") : ep_sigv4_encode(r->u->key, strlen(r->u->key), true);
+	char path[3400], url[4000], host[300], amz_date[20], hash[EP_DIGEST_HEX];
+	if (!key)
+		return ep_oom(err);
+	const char *h = strstr(s3->base, "://") + 3;
+	if (s3->path_style) {
+		snprintf(host, sizeof host, "%s", h);
+		snprintf(path, sizeof path, "/%s%s%s", r->u->bucket, r->bucket_only ? "" : "/", key);
+	} else {
+		snprintf(host, sizeof host, "%s.%s", r->u->bucket, h);
+		snprintf(path, sizeof path, "/%s", key);
+	}
+	free(key);
+	snprintf(url, sizeof url, "%.*s%s%s%s%s", (int)(h - s3->base), s3->base, host, path, r->query ? "?" : "",
+		 r->query ? r->query : "");
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	if (!r->body) {
+		uint8_t d[EP_DIGEST_LEN];
+		ep_sha256(r->data ? r->data : "", r->data_len, d);
+		ep_hex(d, EP_DIGEST_LEN, hash);
+	}
+	struct ep_sigv4_header hosth = { "host", host };
+	struct ep_sigv4_request sreq = { .method = r->method, .path = path, .query = r->query, .headers = &hosth,
+					 .nheaders = 1, .payload_hash = r->body ? EP_SIGV4_UNSIGNED_PAYLOAD : hash,
+					 .region = s3->region, .service = "s3", .amz_date = amz_date,
+					 .flags = EP_SIGV4_CONTENT_SHA256 };
+	struct ep_sigv4_creds creds = { s3->access, s3->secret, s3->token };
+	struct ep_sigv4 sig = { 0 };
+	int rc = ep_sigv4_sign(&sreq, &creds, &sig, err);
+	char *auth = NULL;
+	if (!rc && asprintf(&auth, "Authorization: %s", sig.authorization) < 0)
+		rc = ep_oom(err);
+	const char *headers[8] = { auth };
+	size_t n = 1;
+	for (size_t i = 0; i < 4 && sig.headers[i]; i++)
+		headers[n++] = sig.headers[i];
+	if (r->extra)
+		headers[n++] = r->extra;
+	if (!rc)
+		rc = ep_http_send(s3->http,
+				  &(struct ep_http_request){ .method = r->method, .url = url, .headers = headers, .data = r->data,
+							     .data_len = r->data_len, .body = r->body, .sink = r->sink,
+							     .check_answer = r->check_answer, .sink_ctx = r->sink_ctx,
+							     .max_body = ANSWER_MAX },
+				  what, resp, err);
+	free(auth);
+	ep_sigv4_release(&sig);
+	return rc;
+}
+
+/* "403 AccessDenied: Access Denied", from S3's XML error body when there is one. */
+static int status_error(const struct ep_http_response *resp, const char *what, struct ep_error *err)
+{
+	struct ep_xml x;
+	struct ep_error ignored;
+	char *code = NULL, *msg = NULL;
+	if (resp->body_len && !ep_xml_parse(&x, resp->body, resp->body_len, "answer", "s3", "Error", NULL, &ignored)) {
+		code = ep_xml_get(&x, NULL, "/Error/Code");
+		msg = ep_xml_get(&x, NULL, "/Error/Message");
+		ep_xml_release(&x);
+	}
+	int ec = resp->status == 412 || resp->status == 404 || resp->status == 403 || resp->status == 400 ? EP_EINPUT
+													    : EP_ERUNTIME;
+	if (code)
+		ep_fail(err, ec, "%s: %ld %s: %s", what, resp->status, ep_printable(code), msg ? ep_printable(msg) : "");
+	else {
+		char d[300];
+		ep_http_describe(resp, d, sizeof d);
+		ep_fail(err, ec, "%s: %s", what, d);
+	}
+	free(code);
+	free(msg);
+	return ec;
+}
+
+/* The first text of expr in an XML answer; NULL when absent. */
+static char *answer_get(const struct ep_http_response *resp, const char *root, const char *expr)
+{
+	struct ep_xml x;
+	struct ep_error ignored;
+	if (ep_xml_parse(&x, resp->body ? resp->body : "", resp->body_len, "answer", "s3", root, NULL, &ignored))
+		return NULL;
+	char *v = ep_xml_get(&x, NULL, expr);
+	ep_xml_release(&x);
+	return v;
+}
+
+int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, struct ep_error *err)
+{
+	char what[1200], cl[32];
+	snprintf(what, sizeof what, "s3: HEAD s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "HEAD", .u = u }, what, &resp, err);
+	if (!rc)
+		rc = resp.status == 200 ? 1 : resp.status == 404 ? 0 : status_error(&resp, what, err);
+	if (rc == 1 && size)
+		*size = ep_http_header(&resp, "Content-Length", cl, sizeof cl) ? strtoull(cl, NULL, 10) : 0;
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+/* ---- putting ---- */
+
+/* A range of the file, streamed as a body, its MD5 taken on the way (S3's ETag of a part). */
+struct part_body {
+	int fd;
+	uint64_t off, len, sent;
+	EVP_MD_CTX *md5;
+	const struct ep_progress *progress;
+	uint64_t *done, total;
+};
+
+static int part_read(void *ctx, void *buf, size_t cap, size_t *got, struct ep_error *err)
+{
+	struct part_body *p = ctx;
+	size_t want = p->len - p->sent < cap ? (size_t)(p->len - p->sent) : cap;
+	ssize_t n = want ? pread(p->fd, buf, want, (off_t)(p->off + p->sent)) : 0;
+	if (n < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "s3: cannot read the file to upload");
+	if ((size_t)n != want)
+		return ep_fail(err, EP_ERUNTIME, "s3: the file to upload shrank");
+	EVP_DigestUpdate(p->md5, buf, (size_t)n);
+	p->sent += (uint64_t)n;
+	*p->done += (uint64_t)n;
+	ep_progress_report(p->progress, *p->done, p->total);
+	*got = (size_t)n;
+	return 0;
+}
+
+static int part_rewind(void *ctx, struct ep_error *err)
+{
+	struct part_body *p = ctx;
+	*p->done -= p->sent;
+	p->sent = 0;
+	return EVP_DigestInit_ex(p->md5, EVP_md5(), NULL) ? 0 : ep_oom(err);
+}
+
+/* The MD5 of a file range, as hex (to compare with a part already uploaded). */
+static int md5_range(int fd, uint64_t off, uint64_t len, char hex[33], struct ep_error *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t buf[1 << 16], d[16];
+	int rc = md && EVP_DigestInit_ex(md, EVP_md5(), NULL) ? 0 : ep_oom(err);
+	for (uint64_t at = 0; !rc && at < len;) {
+		size_t want = len - at < sizeof buf ? (size_t)(len - at) : sizeof buf;
+		ssize_t n = pread(fd, buf, want, (off_t)(off + at));
+		if (n <= 0)
+			rc = ep_fail_errno(err, EP_ERUNTIME, "s3: cannot read the file to upload");
+		else {
+			EVP_DigestUpdate(md, buf, (size_t)n);
+			at += (uint64_t)n;
+		}
+	}
+	if (!rc) {
+		EVP_DigestFinal_ex(md, d, NULL);
+		ep_hex(d, 16, hex);
+	}
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* The ETag header without its quotes, lowercase. */
+static void etag_of(const struct ep_http_response *resp, char *out, size_t cap)
+{
+	char v[200] = "";
+	ep_http_header(resp, "ETag", v, sizeof v);
+	const char *p = v[0] == '"' ? v + 1 : v;
+	snprintf(out, cap, "%.*s", (int)strcspn(p, "\""), p);
+	for (char *c = out; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+}
+
+/* Sends one range of fd (a whole object, or a part) and checks the ETag S3 answers with. */
+static int put_range(struct ep_s3 *s3, const struct ep_s3_url *u, const char *query, const char *extra, int fd,
+		     uint64_t off, uint64_t len, const struct ep_progress *progress, uint64_t *done, uint64_t total,
+		     char md5hex[33], const char *what, struct ep_error *err)
+{
+	struct part_body p = { fd, off, len, 0, EVP_MD_CTX_new(), progress, done, total };
+	if (!p.md5 || !EVP_DigestInit_ex(p.md5, EVP_md5(), NULL)) {
+		EVP_MD_CTX_free(p.md5);
+		return ep_oom(err);
+	}
+	struct ep_http_body body = { len, part_read, part_rewind, &p };
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "PUT", .u = u, .query = query, .extra = extra, .body = &body },
+			 what, &resp, err);
+	if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	uint8_t d[16];
+	char etag[100];
+	if (!rc) {
+		EVP_DigestFinal_ex(p.md5, d, NULL);
+		ep_hex(d, 16, md5hex);
+		etag_of(&resp, etag, sizeof etag);
+		if (strcmp(etag, md5hex) != 0)
+			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store answered ETag %s for bytes whose MD5 is %s", what, etag, md5hex);
+	}
+	ep_http_response_release(&resp);
+	EVP_MD_CTX_free(p.md5);
+	return rc;
+}
+
+/* The upload left by an earlier run for this key, to resume; "" when none. */
+static int find_upload(struct ep_s3 *s3, const struct ep_s3_url *u, char *id, size_t cap, struct ep_error *err)
+{
+	char *prefix = ep_sigv4_encode(u->key, strlen(u->key), false), query[3200], what[1200];
+	if (!prefix)
+		return ep_oom(err);
+	snprintf(query, sizeof query, "prefix=%s&uploads=", prefix);
+	free(prefix);
+	snprintf(what, sizeof what, "s3: uploads under s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .bucket_only = true, .query = query }, what, &resp, err);
+	if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	id[0] = '\0';
+	struct ep_xml x;
+	if (!rc && !ep_xml_parse(&x, resp.body ? resp.body : "", resp.body_len, what, "s3", "ListMultipartUploadsResult",
+				 NULL, err)) {
+		xmlXPathObjectPtr o = ep_xml_all(&x, NULL, "//*[local-name()='Upload']");
+		for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+			char *k = ep_xml_get(&x, o->nodesetval->nodeTab[i], "*[local-name()='Key']");
+			char *v = ep_xml_get(&x, o->nodesetval->nodeTab[i], "*[local-name()='UploadId']");
+			if (k && v && !strcmp(k, u->key) && strlen(v) < cap)
+				snprintf(id, cap, "%s", v); /* the newest is listed last */
+			free(k);
+			free(v);
+		}
+		xmlXPathFreeObject(o);
+		ep_xml_release(&x);
+	}
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+struct listed_part {
+	char etag[40];
+	uint64_t size;
+};
+
+/* The parts an upload holds already, by number. */
+static int list_parts(struct ep_s3 *s3, const struct ep_s3_url *u, const char *query_id, struct listed_part *parts,
+		      unsigned nparts, struct ep_error *err)
+{
+	char query[1200], what[1200];
+	snprintf(query, sizeof query, "uploadId=%s", query_id);
+	snprintf(what, sizeof what, "s3: parts of the upload to s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .query = query }, what, &resp, err);
+	if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	struct ep_xml x;
+	if (!rc && !(rc = ep_xml_parse(&x, resp.body ? resp.body : "", resp.body_len, what, "s3", "ListPartsResult", NULL,
+				       err))) {
+		xmlXPathObjectPtr o = ep_xml_all(&x, NULL, "//*[local-name()='Part']");
+		for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+			xmlNodePtr n = o->nodesetval->nodeTab[i];
+			uint64_t num = 0, size = 0;
+			char *etag = ep_xml_get(&x, n, "*[local-name()='ETag']");
+			if (ep_xml_num(&x, n, "*[local-name()='PartNumber']", &num) &&
+			    ep_xml_num(&x, n, "*[local-name()='Size']", &size) && num >= 1 && num <= nparts && etag) {
+				const char *e = etag[0] == '"' ? etag + 1 : etag;
+				snprintf(parts[num - 1].etag, sizeof parts->etag, "%.*s", (int)strcspn(e, "\""), e);
+				for (char *c = parts[num - 1].etag; *c; c++)
+					*c = (char)tolower((unsigned char)*c);
+				parts[num - 1].size = size;
+			}
+			free(etag);
+		}
+		xmlXPathFreeObject(o);
+		ep_xml_release(&x);
+	}
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+static int start_upload(struct ep_s3 *s3, const struct ep_s3_url *u, char *id, size_t cap, struct ep_error *err)
+{
+	char what[1200];
+	snprintf(what, sizeof what, "s3: starting the upload to s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "POST", .u = u, .query = "uploads=" }, what, &resp, err);
+	if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	char *v = rc ? NULL : answer_get(&resp, "InitiateMultipartUploadResult", "//*[local-name()='UploadId']");
+	if (!rc && (!v || strlen(v) >= cap))
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer names no upload", what);
+	if (!rc)
+		snprintf(id, cap, "%s", v);
+	free(v);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+static int complete_upload(struct ep_s3 *s3, const struct ep_s3_url *u, const char *query_id, char (*md5s)[33],
+			   unsigned nparts, struct ep_error *err)
+{
+	char query[1200], what[1200];
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&xml, &len);
+	if (!f)
+		return ep_oom(err);
+	fputs("<CompleteMultipartUpload>", f);
+	for (unsigned i = 0; i < nparts; i++)
+		fprintf(f, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1, md5s[i]);
+	fputs("</CompleteMultipartUpload>", f);
+	if (fclose(f) != 0) {
+		free(xml);
+		return ep_oom(err);
+	}
+	snprintf(query, sizeof query, "uploadId=%s", query_id);
+	snprintf(what, sizeof what, "s3: completing the upload to s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "POST", .u = u, .query = query, .extra = "If-None-Match: *",
+					       .data = xml, .data_len = len },
+			 what, &resp, err);
+	/* S3 may answer 200 and put an error in the body */
+	char *code = !rc && resp.status == 200 ? answer_get(&resp, "Error", "/Error/Code") : NULL;
+	if (!rc && (resp.status != 200 || code))
+		rc = code ? ep_fail(err, EP_ERUNTIME, "%s: %s", what, ep_printable(code)) : status_error(&resp, what, err);
+	free(code);
+	free(xml);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+/* A multipart object's ETag: the MD5 of its parts' MD5s, then "-N". */
+static void multipart_etag(char (*md5s)[33], unsigned n, char *out, size_t cap)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t raw[16], d[16];
+	char hex[33];
+	EVP_DigestInit_ex(md, EVP_md5(), NULL);
+	for (unsigned i = 0; i < n; i++) {
+		ep_unhex(md5s[i], raw, 16);
+		EVP_DigestUpdate(md, raw, 16);
+	}
+	EVP_DigestFinal_ex(md, d, NULL);
+	EVP_MD_CTX_free(md);
+	ep_hex(d, 16, hex);
+	snprintf(out, cap, "%s-%u", hex, n);
+}
+
+int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t size,
+		   const struct ep_progress *progress, struct ep_s3_put_stats *stats, struct ep_error *err)
+{
+	char what[1200], md5[33];
+	uint64_t done = 0;
+	*stats = (struct ep_s3_put_stats){ 0 };
+	snprintf(what, sizeof what, "s3: s3://%s/%s", u->bucket, u->key);
+	/* If-None-Match guards the publication; a HEAD first answers clearly where a server ignores it */
+	int rc = ep_s3_head(s3, u, NULL, err);
+	if (rc == 1)
+		return ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what);
+	if (rc < 0)
+		return rc;
+	if (size <= s3->part_size)
+		return put_range(s3, u, NULL, "If-None-Match: *", fd, 0, size, progress, &done, size, md5, what, err);
+	uint64_t nparts64 = (size + s3->part_size - 1) / s3->part_size;
+	if (nparts64 > PARTS_MAX)
+		return ep_fail(err, EP_EINPUT, "%s: %llu parts; S3 takes %d at most (raise --part-size)", what,
+			       (unsigned long long)nparts64, PARTS_MAX);
+	unsigned nparts = (unsigned)nparts64;
+	char id[1024], *qid = NULL;
+	struct listed_part *listed = calloc(nparts, sizeof *listed);
+	char(*md5s)[33] = calloc(nparts, sizeof *md5s);
+	rc = listed && md5s ? find_upload(s3, u, id, sizeof id, err) : ep_oom(err);
+	if (!rc && !id[0])
+		rc = start_upload(s3, u, id, sizeof id, err);
+	if (!rc && !(qid = ep_sigv4_encode(id, strlen(id), false)))
+		rc = ep_oom(err);
+	if (!rc)
+		rc = list_parts(s3, u, qid, listed, nparts, err);
+	stats->parts = nparts;
+	for (unsigned i = 0; !rc && i < nparts; i++) {
+		uint64_t off = (uint64_t)i * s3->part_size, len = size - off < s3->part_size ? size - off : s3->part_size;
+		char query[1300], pwhat[1300];
+		/* a part an earlier run left is kept when its size and MD5 are this file's */
+		if (listed[i].size == len && !(rc = md5_range(fd, off, len, md5s[i], err)) && !strcmp(md5s[i], listed[i].etag)) {
+			stats->parts_resumed++;
+			done += len;
+			ep_progress_report(progress, done, size);
+			continue;
+		}
+		snprintf(query, sizeof query, "partNumber=%u&uploadId=%s", i + 1, qid);
+		snprintf(pwhat, sizeof pwhat, "%s, part %u of %u", what, i + 1, nparts);
+		if (!rc)
+			rc = put_range(s3, u, query, NULL, fd, off, len, progress, &done, size, md5s[i], pwhat, err);
+	}
+	if (!rc)
+		rc = complete_upload(s3, u, qid, md5s, nparts, err);
+	/* the object must be what was sent: its size, and the ETag S3 makes of the parts' MD5s */
+	char want[64], got[100];
+	struct ep_http_response resp = { 0 };
+	uint64_t stored = 0;
+	if (!rc && (rc = ep_s3_head(s3, u, &stored, err)) == 1) {
+		rc = s3_send(s3, &(struct s3_req){ .method = "HEAD", .u = u }, what, &resp, err);
+		multipart_etag(md5s, nparts, want, sizeof want);
+		etag_of(&resp, got, sizeof got);
+		if (!rc && stored != size)
+			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store holds %llu bytes, not %llu", what,
+				     (unsigned long long)stored, (unsigned long long)size);
+		else if (!rc && strchr(got, '-') && strcmp(got, want) != 0)
+			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store's ETag %s is not %s, the parts' own", what, got, want);
+		ep_http_response_release(&resp);
+	} else if (rc == 0) {
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the upload completed but the object is not there", what);
+	}
+	free(qid);
+	free(listed);
+	free(md5s);
+	return rc;
+}
+
+/* ---- getting ---- */
+
+struct get_ctx {
+	int fd;
+	uint64_t got;
+	EVP_MD_CTX *md5;
+	bool stuck;
+	const struct ep_progress *progress;
+	uint64_t total;
+	const char *what;
+};
+
+static int get_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
+{
+	struct get_ctx *g = ctx;
+	int rc = ep_pwrite_full(g->fd, data, len, g->got, "the downloaded object", err);
+	if (rc) {
+		g->stuck = true;
+		return rc;
+	}
+	EVP_DigestUpdate(g->md5, data, len);
+	g->got += len;
+	ep_progress_report(g->progress, g->got, g->total);
+	return 0;
+}
+
+static int get_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err)
+{
+	struct get_ctx *g = ctx;
+	char cr[128], cl[32];
+	if (!g->got) {
+		if (ep_http_header(resp, "Content-Length", cl, sizeof cl))
+			g->total = strtoull(cl, NULL, 10);
+		return 0;
+	}
+	if (resp->status != 206 || !ep_http_header(resp, "Content-Range", cr, sizeof cr) ||
+	    strtoull(cr + strcspn(cr, "0123456789"), NULL, 10) != g->got) {
+		g->stuck = true;
+		return ep_fail(err, EP_ERUNTIME, "%s: the store cannot resume the download where it stopped", g->what);
+	}
+	return 0;
+}
+
+int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t *size,
+		   const struct ep_progress *progress, struct ep_error *err)
+{
+	char what[1200], range[64], etag[100] = "", md5[33];
+	snprintf(what, sizeof what, "s3: GET s3://%s/%s", u->bucket, u->key);
+	struct get_ctx g = { fd, 0, EVP_MD_CTX_new(), false, progress, 0, what };
+	if (!g.md5 || !EVP_DigestInit_ex(g.md5, EVP_md5(), NULL)) {
+		EVP_MD_CTX_free(g.md5);
+		return ep_oom(err);
+	}
+	int rc = 0;
+	for (unsigned tries = 0;; tries++) {
+		uint64_t before = g.got;
+		snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)g.got);
+		struct ep_http_response resp;
+		rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .extra = g.got ? range : NULL, .sink = get_sink,
+						   .check_answer = get_answer, .sink_ctx = &g },
+			     what, &resp, err);
+		if (!rc && resp.status != 200 && resp.status != 206)
+			rc = status_error(&resp, what, err);
+		if (!rc && !etag[0])
+			etag_of(&resp, etag, sizeof etag);
+		ep_http_response_release(&resp);
+		if (!(rc == EP_ERUNTIME && g.got > before && !g.stuck && tries < 5))
+			break;
+		rc = 0; /* the connection dropped after some bytes: carry on from there */
+	}
+	if (!rc && g.total && g.got != g.total)
+		rc = ep_fail(err, EP_EINTEGRITY, "%s: %llu bytes came, the store said %llu", what, (unsigned long long)g.got,
+			     (unsigned long long)g.total);
+	if (!rc) {
+		uint8_t d[16];
+		EVP_DigestFinal_ex(g.md5, d, NULL);
+		ep_hex(d, 16, md5);
+		if (etag[0] && !strchr(etag, '-') && strlen(etag) == 32 && strcmp(etag, md5) != 0)
+			rc = ep_fail(err, EP_EINTEGRITY, "%s: the bytes' MD5 %s is not the object's ETag %s", what, md5, etag);
+	}
+	*size = g.got;
+	EVP_MD_CTX_free(g.md5);
+	return rc;
+}

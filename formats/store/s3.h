@@ -1,0 +1,61 @@
+/*
+ * An S3 client over common/http and common/sigv4: objects put (one PUT, or a
+ * multipart upload that a later run resumes from the parts already there,
+ * each part checked by its MD5 ETag), fetched (resuming with Range) and
+ * looked at. Objects that name others are published only if absent
+ * (If-None-Match: *, and a HEAD first for servers that ignore it). S3-compatible
+ * servers are reached path-style through --endpoint; AWS virtual-host style.
+ * Credentials come from the environment (AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared credentials file
+ * (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile AWS_PROFILE),
+ * which must be readable by its owner only; never from argv, never printed.
+ */
+#ifndef EP_S3_H
+#define EP_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/http.h"
+#include "common/progress.h"
+
+#define EP_S3_PART_MIN ((uint64_t)5 << 20) /* S3's smallest part but the last */
+
+struct ep_s3_options {
+	struct ep_http_options http;
+	const char *endpoint; /* "http://127.0.0.1:9000", path-style; NULL: AWS (or AWS_ENDPOINT_URL) */
+	const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION or us-east-1 */
+	uint64_t part_size;   /* 0: 64 MiB */
+};
+
+/* s3://BUCKET/KEY */
+struct ep_s3_url {
+	char bucket[64];
+	char key[1025];
+};
+
+int ep_s3_url_parse(const char *text, struct ep_s3_url *out, struct ep_error *err);
+
+struct ep_s3;
+
+int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_error *err);
+void ep_s3_close(struct ep_s3 *s3);
+
+/* 1 and its size when the object exists, 0 when not. */
+int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, struct ep_error *err);
+
+struct ep_s3_put_stats {
+	unsigned parts, parts_resumed; /* 0 parts: one PUT */
+};
+
+/* Uploads size bytes of fd as the object, failing with EP_EINPUT if it exists. */
+int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t size,
+		   const struct ep_progress *progress, struct ep_s3_put_stats *stats, struct ep_error *err);
+/* Writes the object to fd (from offset 0), checked against its size and, for a
+ * single-part object, its MD5 ETag; *size gets the object's size. */
+int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t *size,
+		   const struct ep_progress *progress, struct ep_error *err);
+
+#endif
