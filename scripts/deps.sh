@@ -38,9 +38,27 @@ need_cmd umoci umoci
 need_cmd htpasswd apache2-utils
 need_cmd curl curl
 need_cmd clang clang
+# S3 tests: Debian's awscli 2 (the `aws` of a pip or pyenv install does not count) and botocore
+[ -x /usr/bin/aws ] || missing+=(awscli)
+/usr/bin/python3 -c 'import botocore' >/dev/null 2>&1 || missing+=(python3-botocore)
+need_cmd node nodejs
+need_cmd npm npm
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+# s3rver (tests/s3.sh), project-local under build/node: `make clean` removes it, the next run puts it back
+s3rver() {
+	local root
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	[ -x "$root/build/node/node_modules/.bin/s3rver" ] && return 0
+	echo "installing: s3rver@3.7.1 (npm, in build/node)" >&2
+	mkdir -p "$root/build/node"
+	npm install --prefix "$root/build/node" --no-audit --no-fund --no-save --loglevel=error s3rver@3.7.1 >/dev/null
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+	s3rver
+	exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
 	echo "envpack needs these Debian packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
 	exit 1
@@ -49,3 +67,4 @@ echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+s3rver

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""A proxy in front of a real S3 server that injects faults, for retry and resume tests.
+
+    s3_fault.py --upstream http://127.0.0.1:PORT MODE [N] [--port N] [--port-file F]
+                [--log F] [--lifetime S]
+
+Listens on 127.0.0.1 (--port 0, the default: a free port), prints the port on
+stdout and writes it to F (atomically, so a test can wait for the file).
+Every request it does not fault is sent on unchanged: the same method, path
+and query, every header in its order (Host included, so SigV4 signatures made
+for the proxy's address still verify upstream) and the body byte for byte;
+the answer comes back with its status, headers and body. With --log, each
+request is one line "START END METHOD PATH STATUS" (times in seconds since the
+epoch; STATUS "-" when the proxy dropped the connection, "slow" lines are the
+stalled ones). Stops by itself after --lifetime seconds (default 300).
+
+MODE
+  pass         forwards everything (a baseline)
+  drop-part N  the N-th UploadPart (PUT ...?partNumber=&uploadId=) is read halfway
+               and the connection closed, nothing answered nor forwarded; then pass
+  503 N        the first N requests: 503 SlowDown with Retry-After: 1 (the body read
+               and dropped, nothing forwarded); then pass
+  slow [S]     every request is held S seconds (default: the lifetime) before it is
+               forwarded: a client's idle timeout fires first
+"""
+import argparse, http.client, os, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs
+
+HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):
+        pass  # the request log is ours (--log)
+
+    def handle_one_request(self):
+        self.started, self.status, self.command = time.time(), "-", None
+        try:
+            super().handle_one_request()
+        finally:
+            if getattr(self, "command", None):
+                self.server.log_line(self.started, self.command, self.path, self.status)
+
+    def read_body(self, limit=None):
+        """The request body as sent (Content-Length or chunked, re-joined); limit: stop after that many bytes."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while True:
+                n = int(self.rfile.readline().split(b";")[0], 16)
+                out += self.rfile.read(n)
+                self.rfile.readline()
+                if n == 0 or (limit is not None and len(out) >= limit):
+                    return out
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n if limit is None else min(n, limit))
+
+    def send_plain(self, code, body, headers=()):
+        self.status = code
+        self.send_response(code)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def dispatch(self):
+        srv = self.server
+        u = urlsplit(self.path)
+        q = parse_qs(u.query, keep_blank_values=True)
+        n = srv.count("all")
+        if srv.mode == "503" and n <= srv.n:
+            self.read_body()
+            return self.send_plain(503, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+                                   b"<Message>Please reduce your request rate.</Message></Error>",
+                                   [("Retry-After", "1")])
+        if srv.mode == "drop-part" and self.command == "PUT" and "partNumber" in q and "uploadId" in q:
+            if srv.count("part") == srv.n:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.read_body(limit=max(1, length // 2))
+                self.close_connection = True
+                self.status = "-"
+                return
+        if srv.mode == "slow":
+            srv.stop.wait(srv.n if srv.n else srv.lifetime)
+            if srv.stop.is_set():
+                self.close_connection = True
+                return
+        body = self.read_body()
+        self.forward(body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = dispatch
+
+    def forward(self, body):
+        srv = self.server
+        conn = http.client.HTTPConnection(srv.up_host, srv.up_port, timeout=300)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            chunked = False
+            for k, v in self.headers.items():
+                if k.lower() == "transfer-encoding":
+                    chunked = True  # re-sent with its length: the bytes are the same
+                    continue
+                if k.lower() in ("connection", "keep-alive", "proxy-connection"):
+                    continue
+                conn.putheader(k, v)
+            if chunked:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders()
+            if body:
+                conn.send(body)
+            r = conn.getresponse()
+            data = r.read()
+            self.status = r.status
+            self.send_response(r.status, r.reason)
+            for k, v in r.getheaders():
+                if k.lower() in HOP or k.lower() in ("content-length", "date", "server"):
+                    continue
+                self.send_header(k, v)
+            if self.command != "HEAD" or r.getheader("Content-Length") is None:
+                self.send_header("Content-Length", str(len(data)))
+            else:
+                self.send_header("Content-Length", r.getheader("Content-Length"))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except OSError as e:
+            self.status = "-"
+            self.server.note("upstream: %s %s: %s" % (self.command, self.path, e))
+            self.close_connection = True
+        finally:
+            conn.close()
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, args):
+        super().__init__(("127.0.0.1", args.port), Handler)
+        up = urlsplit(args.upstream)
+        self.up_host, self.up_port = up.hostname, up.port or 80
+        self.mode, self.n, self.lifetime = args.mode, args.n, args.lifetime
+        self.stop = threading.Event()
+        self.counts = {}
+        self.lock = threading.Lock()
+        self.log = open(args.log, "a") if args.log else None
+
+    def count(self, key):
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+            return self.counts[key]
+
+    def log_line(self, start, method, path, status):
+        if self.log:
+            with self.lock:
+                self.log.write("%.6f %.6f %s %s %s\n" % (start, time.time(), method, path, status))
+                self.log.flush()
+
+    def note(self, msg):
+        print("s3_fault: " + msg, file=__import__("sys").stderr, flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "slow"])
+    p.add_argument("n", nargs="?", type=float, default=None)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--log")
+    p.add_argument("--lifetime", type=float, default=300)
+    args = p.parse_args()
+    if args.mode in ("drop-part", "503"):
+        if args.n is None or args.n < 1 or args.n != int(args.n):
+            p.error("%s needs a count N >= 1" % args.mode)
+        args.n = int(args.n)
+    elif args.n is None:
+        args.n = 0
+    srv = Server(args)
+    port = srv.server_address[1]
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % port)
+        os.rename(args.port_file + ".tmp", args.port_file)
+    print(port, flush=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv.stop.wait(args.lifetime)
+    srv.stop.set()
+    srv.shutdown()
+
+
+if __name__ == "__main__":
+    main()
