@@ -85,10 +85,9 @@ int cmd_pull(int argc, char **argv)
 	cli_bar_finish(&bar);
 	if (!rc && fsync(fd) != 0)
 		rc = ep_fail_errno(&err, EP_ERUNTIME, "cannot write '%s'", out);
-	if (!rc && !(rc = ep_bundle_open(&b, tmp, &err)))
-		ep_bundle_close(b);
-	else if (rc == EP_EINPUT || rc == EP_EINTEGRITY)
+	if (!rc && (rc = ep_bundle_open(&b, tmp, &err)) != 0)
 		ep_error_prefix(&err, "%s is not a bundle: ", argv[optind]);
+	ep_bundle_close(b);
 	if (!rc && renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) != 0)
 		rc = ep_fail_errno(&err, errno == EEXIST ? EP_EINPUT : EP_ERUNTIME, "cannot publish '%s'", out);
 	if (rc && fd >= 0)

@@ -76,7 +76,11 @@ static int load_file(struct ep_s3 *s3, struct ep_error *err)
 	struct stat st;
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* /dev/null: no file, as the AWS tools read it */
+		close(fd);
+		return 0;
+	}
+	if (st.st_mode & 077) {
 		close(fd);
 		return ep_fail(err, EP_EINPUT, "s3: the credentials file '%s' must be a file only its owner can read (chmod 600)", path);
 	}
@@ -369,7 +373,7 @@ static void etag_of(const struct ep_http_response *resp, char *out, size_t cap)
 /* Sends one range of fd (a whole object, or a part) and checks the ETag S3 answers with. */
 static int put_range(struct ep_s3 *s3, const struct ep_s3_url *u, const char *query, const char *extra, int fd,
 		     uint64_t off, uint64_t len, const struct ep_progress *progress, uint64_t *done, uint64_t total,
-		     char md5hex[33], const char *what, struct ep_error *err)
+		     char md5hex[33], const char *what, long *status, struct ep_error *err)
 {
 	struct part_body p = { fd, off, len, 0, EVP_MD_CTX_new(), progress, done, total };
 	if (!p.md5 || !EVP_DigestInit_ex(p.md5, EVP_md5(), NULL)) {
@@ -380,6 +384,7 @@ static int put_range(struct ep_s3 *s3, const struct ep_s3_url *u, const char *qu
 	struct ep_http_response resp;
 	int rc = s3_send(s3, &(struct s3_req){ .method = "PUT", .u = u, .query = query, .extra = extra, .body = &body },
 			 what, &resp, err);
+	*status = resp.status;
 	if (!rc && resp.status != 200)
 		rc = status_error(&resp, what, err);
 	uint8_t d[16];
@@ -402,7 +407,7 @@ static int find_upload(struct ep_s3 *s3, const struct ep_s3_url *u, char *id, si
 	char *prefix = ep_sigv4_encode(u->key, strlen(u->key), false), query[3200], what[1200];
 	if (!prefix)
 		return ep_oom(err);
-	snprintf(query, sizeof query, "prefix=%s&uploads=", prefix);
+	snprintf(query, sizeof query, "prefix=%s&uploads", prefix);
 	free(prefix);
 	snprintf(what, sizeof what, "s3: uploads under s3://%s/%s", u->bucket, u->key);
 	struct ep_http_response resp;
@@ -475,7 +480,7 @@ static int start_upload(struct ep_s3 *s3, const struct ep_s3_url *u, char *id, s
 	char what[1200];
 	snprintf(what, sizeof what, "s3: starting the upload to s3://%s/%s", u->bucket, u->key);
 	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .method = "POST", .u = u, .query = "uploads=" }, what, &resp, err);
+	int rc = s3_send(s3, &(struct s3_req){ .method = "POST", .u = u, .query = "uploads" }, what, &resp, err);
 	if (!rc && resp.status != 200)
 		rc = status_error(&resp, what, err);
 	char *v = rc ? NULL : answer_get(&resp, "InitiateMultipartUploadResult", "//*[local-name()='UploadId']");
@@ -545,14 +550,18 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	uint64_t done = 0;
 	*stats = (struct ep_s3_put_stats){ 0 };
 	snprintf(what, sizeof what, "s3: s3://%s/%s", u->bucket, u->key);
-	/* If-None-Match guards the publication; a HEAD first answers clearly where a server ignores it */
-	int rc = ep_s3_head(s3, u, NULL, err);
-	if (rc == 1)
+	int rc;
+	/* If-None-Match makes the one PUT conditional; an answer of 412 means the key is taken */
+	if (size <= s3->part_size) {
+		long status = 0;
+		rc = put_range(s3, u, NULL, "If-None-Match: *", fd, 0, size, progress, &done, size, md5, what, &status, err);
+		return rc && status == 412 ? ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what) : rc;
+	}
+	/* parts are many: look first rather than upload them all for a refusal (the completion is conditional too) */
+	if ((rc = ep_s3_head(s3, u, NULL, err)) == 1)
 		return ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what);
 	if (rc < 0)
 		return rc;
-	if (size <= s3->part_size)
-		return put_range(s3, u, NULL, "If-None-Match: *", fd, 0, size, progress, &done, size, md5, what, err);
 	uint64_t nparts64 = (size + s3->part_size - 1) / s3->part_size;
 	if (nparts64 > PARTS_MAX)
 		return ep_fail(err, EP_EINPUT, "%s: %llu parts; S3 takes %d at most (raise --part-size)", what,
@@ -581,8 +590,9 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 		}
 		snprintf(query, sizeof query, "partNumber=%u&uploadId=%s", i + 1, qid);
 		snprintf(pwhat, sizeof pwhat, "%s, part %u of %u", what, i + 1, nparts);
+		long status;
 		if (!rc)
-			rc = put_range(s3, u, query, NULL, fd, off, len, progress, &done, size, md5s[i], pwhat, err);
+			rc = put_range(s3, u, query, NULL, fd, off, len, progress, &done, size, md5s[i], pwhat, &status, err);
 	}
 	if (!rc)
 		rc = complete_upload(s3, u, qid, md5s, nparts, err);

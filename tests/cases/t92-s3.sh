@@ -40,7 +40,7 @@ expect_exit 0 "pull small" ep pull "s3://$B/b/small.envpack" -o "$T/pulled.envpa
 check "pulled = pushed" cmp "$T/pulled.envpack" "$T/small.envpack"
 check "a pulled bundle verifies" "$ENVPACK" verify -p "$T/k.pub" --deep "$T/pulled.envpack"
 expect_exit 2 "pull to an existing file refused" ep pull "s3://$B/b/small.envpack" -o "$T/pulled.envpack" --endpoint "$E"
-expect_exit 1 "pull of a missing key fails" ep pull "s3://$B/b/none.envpack" -o "$T/none.envpack" --endpoint "$E"
+expect_exit 2 "pull of a missing key fails" ep pull "s3://$B/b/none.envpack" -o "$T/none.envpack" --endpoint "$E"
 check "a failed pull leaves no file" test ! -e "$T/none.envpack"
 
 # 2. larger than the part size: a multipart upload, the object whole
