@@ -32,56 +32,15 @@ REG_USER=envpack
 REG_PASS=s3cret-pass
 REG_MAX_SECONDS=${REG_MAX_SECONDS:-1800}
 REG_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/tools" && pwd)
-declare -gA _REG_PIDS=() _REG_CREDS=()
+declare -gA _REG_CREDS=()
 
-_reg_cleanup() {
-	local n
-	for n in "${!_REG_PIDS[@]}"; do _reg_kill "$n"; done
-}
-# run our cleanup first, then whatever EXIT trap was there (lib.sh's removes $T)
-_REG_PREV_EXIT=$(trap -p EXIT) # trap -- 'CMD' EXIT
-eval "_reg_words=(${_REG_PREV_EXIT:-x x ''})"
-_REG_PREV_EXIT=${_reg_words[2]}
-unset _reg_words
-trap '_reg_cleanup; eval "$_REG_PREV_EXIT"' EXIT
-
-_reg_kill() { # _reg_kill NAME: TERM its processes, KILL what is left after 5 s
-	local pid i
-	for pid in ${_REG_PIDS[$1]:-}; do kill "$pid" 2>/dev/null || true; done
-	for pid in ${_REG_PIDS[$1]:-}; do
-		# no `wait`: in an EXIT trap run for SIGTERM, bash's wait for a child it
-		# already reaped blocks until every other child ends; bash reaps them anyway
-		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || continue 2; sleep 0.1; done
-		# a `timeout` leads its own process group: the registry under it goes too
-		kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-	done
-	unset "_REG_PIDS[$1]"
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-_reg_name() { # _reg_name NAME: checks NAME, prints the variable prefix
-	[[ $1 =~ ^[a-z0-9_]+$ ]] || { echo "registry.sh: bad registry name '$1'" >&2; return 2; }
-	echo "REG_${1^^}"
-}
-
-_reg_wait_port_file() { # _reg_wait_port_file FILE PID: waits (20 s) for a server to write its port
-	local i
-	for i in $(seq 200); do
-		[ -s "$1" ] && { cat "$1"; return 0; }
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-	done
-	return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 start_registry() {
 	local name=$1 mode=${2:-none} var dir port addr tport i code auth="" anon="" tls="" scheme=http
-	var=$(_reg_name "$name") || return 2
+	var=$(srv_var REG "$name") || return 2
 	dir=$T/$name
-	[ -z "${_REG_PIDS[$name]:-}" ] || { echo "start_registry: $name is running" >&2; return 2; }
+	[ -z "${SRV_PIDS[reg/$name]:-}" ] || { echo "start_registry: $name is running" >&2; return 2; }
 	rm -rf "$dir"
 	mkdir -p "$dir/data"
 	case $mode in
@@ -100,10 +59,10 @@ start_registry() {
 		timeout -k 5 "$REG_MAX_SECONDS" python3 "$REG_TOOLS/token_server.py" --key "$dir/token.key" \
 			--cert "$dir/token.crt" --user "$REG_USER" --password "$REG_PASS" \
 			--port-file "$dir/token.port" ${anon:+"$anon"} >/dev/null 2>>"$dir/log" &
-		_REG_PIDS[$name]=$!
-		tport=$(_reg_wait_port_file "$dir/token.port" $!) || {
+		SRV_PIDS[reg/$name]=$!
+		tport=$(srv_wait_port_file "$dir/token.port" $!) || {
 			echo "start_registry: the token server did not start: $(tail -n 5 "$dir/log")" >&2
-			_reg_kill "$name"
+			srv_kill "reg/$name"
 			return 1
 		}
 		auth="auth:
@@ -155,7 +114,7 @@ EOF
 	# the registry takes every REGISTRY_* variable as a setting (REGISTRY_AUTH_FILE too): none
 	env $(compgen -e | grep '^REGISTRY_' | sed 's/^/-u /') timeout -k 5 "$REG_MAX_SECONDS" \
 		/usr/bin/docker-registry serve "$dir/config.yml" >>"$dir/log" 2>&1 &
-	_REG_PIDS[$name]="$! ${_REG_PIDS[$name]:-}"
+	SRV_PIDS[reg/$name]="$! ${SRV_PIDS[reg/$name]:-}"
 	for i in $(seq 200); do
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${tls:+--cacert "$dir/ca.crt"} "$scheme://$addr/v2/" || true)
 		case $code in 200 | 401) break ;; esac
@@ -163,7 +122,7 @@ EOF
 	done
 	case $code in 200 | 401) ;; *)
 		echo "start_registry: $name did not answer on $addr: $(tail -n 5 "$dir/log")" >&2
-		_reg_kill "$name"
+		srv_kill "reg/$name"
 		return 1
 		;;
 	esac
@@ -181,25 +140,25 @@ EOF
 start_bad_registry() {
 	local name=$1 mode=$2 var dir port
 	shift 2
-	var=$(_reg_name "$name") || return 2
+	var=$(srv_var REG "$name") || return 2
 	dir=$T/$name
-	[ -z "${_REG_PIDS[$name]:-}" ] || { echo "start_bad_registry: $name is running" >&2; return 2; }
+	[ -z "${SRV_PIDS[reg/$name]:-}" ] || { echo "start_bad_registry: $name is running" >&2; return 2; }
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	python3 "$REG_TOOLS/bad_registry.py" "$mode" --port-file "$dir/port" --log "$dir/requests.log" "$@" \
 		>/dev/null 2>>"$dir/log" &
-	_REG_PIDS[$name]=$!
-	port=$(_reg_wait_port_file "$dir/port" $!) || {
+	SRV_PIDS[reg/$name]=$!
+	port=$(srv_wait_port_file "$dir/port" $!) || {
 		echo "start_bad_registry: $mode did not start: $(tail -n 5 "$dir/log")" >&2
-		_reg_kill "$name"
+		srv_kill "reg/$name"
 		return 1
 	}
 	export "$var=127.0.0.1:$port" "${var}_DIR=$dir"
 }
 
 stop_registry() {
-	_reg_name "$1" >/dev/null || return 2
-	_reg_kill "$1"
+	srv_var REG "$1" >/dev/null || return 2
+	srv_kill "reg/$1"
 }
 
 # push_test_image [oci:]LAYOUT:TAG [docker://]ADDR/REPO:TAG

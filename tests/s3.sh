@@ -36,62 +36,25 @@ S3_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/tools" && pwd)
 S3_ROOT=$(cd "$S3_TOOLS/../.." && pwd)
 S3_AWS=${S3_AWS:-/usr/bin/aws} # Debian's awscli 2.x, not a pyenv or pip one earlier in PATH
 export S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
-declare -gA _S3_PIDS=()
 
-_s3_cleanup() {
-	local n
-	for n in "${!_S3_PIDS[@]}"; do _s3_kill "$n"; done
-}
-# run our cleanup first, then whatever EXIT trap was there (lib.sh's removes $T,
-# registry.sh's stops registries then does that)
-_S3_PREV_EXIT=$(trap -p EXIT) # trap -- 'CMD' EXIT
-eval "_s3_words=(${_S3_PREV_EXIT:-x x ''})"
-_S3_PREV_EXIT=${_s3_words[2]}
-unset _s3_words
-trap '_s3_cleanup; eval "$_S3_PREV_EXIT"' EXIT
-
-_s3_kill() { # _s3_kill NAME: TERM its process, KILL it (and its group) after 5 s
-	local pid i
-	for pid in ${_S3_PIDS[$1]:-}; do kill "$pid" 2>/dev/null || true; done
-	for pid in ${_S3_PIDS[$1]:-}; do
-		# no `wait` (see registry.sh: in an EXIT trap run for SIGTERM it can block)
-		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || continue 2; sleep 0.1; done
-		kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-	done
-	unset "_S3_PIDS[$1]"
-}
-
-_s3_var() { # _s3_var NAME: checks NAME, prints the variable prefix
-	[[ $1 =~ ^[a-z0-9_]+$ ]] || { echo "s3.sh: bad server name '$1'" >&2; return 2; }
-	echo "S3_${1^^}"
-}
-
-_s3_wait_port_file() { # _s3_wait_port_file FILE PID: waits (20 s) for a server to write its port
-	local i
-	for i in $(seq 200); do
-		[ -s "$1" ] && { cat "$1"; return 0; }
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-	done
-	return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 start_s3() {
 	local name=$1 var dir port i code s3rver=$S3_ROOT/build/node/node_modules/s3rver
-	var=$(_s3_var "$name") || return 2
+	var=$(srv_var S3 "$name") || return 2
 	dir=$T/$name
-	[ -z "${_S3_PIDS[$name]:-}" ] || { echo "start_s3: $name is running" >&2; return 2; }
+	[ -z "${SRV_PIDS[s3/$name]:-}" ] || { echo "start_s3: $name is running" >&2; return 2; }
 	[ -f "$s3rver/lib/s3rver.js" ] || { echo "start_s3: no s3rver in $s3rver (run scripts/deps.sh)" >&2; return 1; }
 	rm -rf "$dir"
 	mkdir -p "$dir/data"
-	# a `timeout` leads its own process group: _s3_kill's KILL reaches node too
+	# a `timeout` leads its own process group: srv_kill's KILL reaches node too
 	timeout -k 5 "$S3_MAX_SECONDS" node "$S3_TOOLS/s3rver.js" --dir "$dir/data" --bucket "$S3_BUCKET" \
 		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$S3_MAX_SECONDS" \
 		--s3rver-dir "$s3rver" >/dev/null 2>>"$dir/log" &
-	_S3_PIDS[$name]=$!
-	port=$(_s3_wait_port_file "$dir/port" $!) || {
+	SRV_PIDS[s3/$name]=$!
+	port=$(srv_wait_port_file "$dir/port" $!) || {
 		echo "start_s3: $name did not start: $(tail -n 5 "$dir/log")" >&2
-		_s3_kill "$name"
+		srv_kill "s3/$name"
 		return 1
 	}
 	for i in $(seq 100); do # the bucket answers (an anonymous HEAD: 200)
@@ -101,7 +64,7 @@ start_s3() {
 	done
 	[ "$code" = 200 ] || {
 		echo "start_s3: $name did not answer on 127.0.0.1:$port (HTTP $code): $(tail -n 5 "$dir/log")" >&2
-		_s3_kill "$name"
+		srv_kill "s3/$name"
 		return 1
 	}
 	[ -f "$T/s3-aws.config" ] || printf '[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n' >"$T/s3-aws.config"
@@ -113,34 +76,34 @@ start_s3() {
 start_s3_fault() {
 	local name=$1 up=$2 var upvar dir port
 	shift 2
-	var=$(_s3_var "$name") || return 2
-	upvar=$(_s3_var "$up") || return 2
+	var=$(srv_var S3 "$name") || return 2
+	upvar=$(srv_var S3 "$up") || return 2
 	local upend=${upvar}_ENDPOINT
 	[ -n "${!upend:-}" ] || { echo "start_s3_fault: no S3 server '$up'" >&2; return 2; }
 	dir=$T/$name
-	[ -z "${_S3_PIDS[$name]:-}" ] || { echo "start_s3_fault: $name is running" >&2; return 2; }
+	[ -z "${SRV_PIDS[s3/$name]:-}" ] || { echo "start_s3_fault: $name is running" >&2; return 2; }
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	timeout -k 5 "$S3_MAX_SECONDS" python3 "$S3_TOOLS/s3_fault.py" --upstream "${!upend}" \
 		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$S3_MAX_SECONDS" "$@" \
 		>/dev/null 2>>"$dir/log" &
-	_S3_PIDS[$name]=$!
-	port=$(_s3_wait_port_file "$dir/port" $!) || {
+	SRV_PIDS[s3/$name]=$!
+	port=$(srv_wait_port_file "$dir/port" $!) || {
 		echo "start_s3_fault: $* did not start: $(tail -n 5 "$dir/log")" >&2
-		_s3_kill "$name"
+		srv_kill "s3/$name"
 		return 1
 	}
 	export "${var}_ENDPOINT=http://127.0.0.1:$port" "${var}_BUCKET=$S3_BUCKET" "${var}_DIR=$dir"
 }
 
 stop_s3() {
-	_s3_var "$1" >/dev/null || return 2
-	_s3_kill "$1"
+	srv_var S3 "$1" >/dev/null || return 2
+	srv_kill "s3/$1"
 }
 
 s3_env() {
 	local var end
-	var=$(_s3_var "$1") || return 2
+	var=$(srv_var S3 "$1") || return 2
 	end=${var}_ENDPOINT
 	[ -n "${!end:-}" ] || { echo "s3_env: no S3 server '$1'" >&2; return 2; }
 	printf '%s\n' "AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY" "AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY" \
@@ -160,7 +123,7 @@ aws_s3() {
 
 s3_requests() {
 	local var dir
-	var=$(_s3_var "$1") || return 2
+	var=$(srv_var S3 "$1") || return 2
 	dir=${var}_DIR
 	grep -E -- "${2:-.}" "${!dir}/requests.log" 2>/dev/null || true
 }

@@ -1,0 +1,52 @@
+# What tests/registry.sh and tests/s3.sh share: background servers tracked by a
+# key, stopped when the test exits (before lib.sh's trap removes $T), and the
+# small helpers every server start needs. Sourced by them, once.
+[ -n "${_SRV_LOADED:-}" ] && return 0
+_SRV_LOADED=1
+declare -gA SRV_PIDS=() # key ("reg/a", "s3/s") -> the pids of its processes
+
+# srv_kill KEY: TERM its processes, KILL what is left after 5 s
+srv_kill() {
+	local pid i
+	for pid in ${SRV_PIDS[$1]:-}; do kill "$pid" 2>/dev/null || true; done
+	for pid in ${SRV_PIDS[$1]:-}; do
+		# no `wait`: in an EXIT trap run for SIGTERM, bash's wait for a child it
+		# already reaped blocks until every other child ends; bash reaps them anyway
+		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || continue 2; sleep 0.1; done
+		# a `timeout` leads its own process group: the server under it goes too
+		kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+	done
+	unset "SRV_PIDS[$1]"
+}
+
+_srv_cleanup() {
+	local k
+	for k in "${!SRV_PIDS[@]}"; do srv_kill "$k"; done
+}
+# run our cleanup first, then whatever EXIT trap was there (lib.sh's removes $T)
+_SRV_PREV_EXIT=$(trap -p EXIT) # trap -- 'CMD' EXIT
+eval "_srv_words=(${_SRV_PREV_EXIT:-x x ''})"
+_SRV_PREV_EXIT=${_srv_words[2]}
+unset _srv_words
+trap '_srv_cleanup; eval "$_SRV_PREV_EXIT"' EXIT
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# srv_var PREFIX NAME: checks NAME (lower case, digits, _), prints PREFIX_NAME upper-cased
+srv_var() {
+	[[ $2 =~ ^[a-z0-9_]+$ ]] || { echo "bad server name '$2'" >&2; return 2; }
+	echo "${1}_${2^^}"
+}
+
+# srv_wait_port_file FILE PID: waits (20 s) for a server to write its port, prints it
+srv_wait_port_file() {
+	local i
+	for i in $(seq 200); do
+		[ -s "$1" ] && { cat "$1"; return 0; }
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
