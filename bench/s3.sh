@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench/s3.sh — envpack push and pull next to awscli (aws s3 cp), in one run, on
+# the same bundle and the same S3-compatible server (s3rver on loopback, as the
+# tests start it). The bundle is a pack of 256 MiB of random data, so neither
+# side can win by compressing. Each command runs once to warm the caches, then
+# RUNS times (default 3); the best wall time counts. Both upload in 8 MiB parts.
+BENCH_NO_DISK=1
+source "$(dirname "$0")/lib.sh"
+out=$B/s3
+rm -rf "$out"
+mkdir -p "$out"
+T=$out # tests/s3.sh keeps the server's files under $T and stops it on exit
+trap 'rm -rf "$out"' EXIT
+source "$here/../tests/s3.sh"
+start_s3 bench >/dev/null || { echo "bench: the S3 server did not start (scripts/deps.sh installs it)" >&2; exit 1; }
+export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=$out/aws.config
+printf '[default]\ns3 =\n    addressing_style = path\n    multipart_chunksize = 8MB\n    multipart_threshold = 8MB\n' >"$AWS_CONFIG_FILE"
+ep=$S3_BENCH_ENDPOINT
+bucket=s3://$S3_BENCH_BUCKET
+head -c 256M /dev/urandom >"$out/data.raw"
+"$ENVPACK" keygen -o "$out/k" >/dev/null
+"$ENVPACK" pack -q -k "$out/k.key" -o "$out/b.envpack" "disk:$out/data.raw"
+rm -f "$out/data.raw"
+size=$(stat -c %s "$out/b.envpack")
+
+n=0
+best() { # best CMD...: the fastest wall time of RUNS runs, each to a key of its own
+	local t bt=""
+	for _ in $(seq "$((RUNS + 1))"); do # the first run warms up
+		n=$((n + 1))
+		rm -f "$out/pulled"
+		/usr/bin/time -f '%e' -o "$out/time" "${@//KEY/k$n}" >/dev/null 2>&1
+		read -r t <"$out/time"
+		if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t; fi
+	done
+	echo "$bt"
+}
+aws=${S3_AWS:-/usr/bin/aws}
+"$aws" --endpoint-url "$ep" s3 cp --quiet "$out/b.envpack" "$bucket/src.envpack"
+e_push=$(best "$ENVPACK" push -q --part-size 8 --endpoint "$ep" "$out/b.envpack" "$bucket/KEY.envpack")
+a_push=$(best "$aws" --endpoint-url "$ep" s3 cp --quiet "$out/b.envpack" "$bucket/KEY.envpack")
+e_pull=$(best "$ENVPACK" pull -q --endpoint "$ep" "$bucket/src.envpack" -o "$out/pulled")
+a_pull=$(best "$aws" --endpoint-url "$ep" s3 cp --quiet "$bucket/src.envpack" "$out/pulled")
+printf 'bundle: %s bytes; s3rver 3.7.1 on loopback; %s cores; 8 MiB parts\n' "$size" "$(nproc)"
+printf '%-28s %10s %10s %7s\n' "seconds (best of $RUNS)" envpack awscli ratio
+printf '%-28s %10s %10s %7s\n' "push (multipart)" "$e_push" "$a_push" "$(awk "BEGIN{printf \"%.2f\", $e_push / $a_push}")"
+printf '%-28s %10s %10s %7s\n' "pull" "$e_pull" "$a_pull" "$(awk "BEGIN{printf \"%.2f\", $e_pull / $a_pull}")"
+echo "ratio = envpack time / awscli time (lower is better); awscli uploads parts on 10 threads, envpack on one"
