@@ -412,9 +412,13 @@ static int find_upload(struct ep_s3 *s3, const struct ep_s3_url *u, char *id, si
 	snprintf(what, sizeof what, "s3: uploads under s3://%s/%s", u->bucket, u->key);
 	struct ep_http_response resp;
 	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .bucket_only = true, .query = query }, what, &resp, err);
+	id[0] = '\0';
+	if (!rc && resp.status == 501) { /* a store that cannot list uploads: nothing to resume */
+		ep_http_response_release(&resp);
+		return 0;
+	}
 	if (!rc && resp.status != 200)
 		rc = status_error(&resp, what, err);
-	id[0] = '\0';
 	struct ep_xml x;
 	if (!rc && !ep_xml_parse(&x, resp.body ? resp.body : "", resp.body_len, what, "s3", "ListMultipartUploadsResult",
 				 NULL, err)) {
