@@ -376,3 +376,56 @@ void ep_http_describe(const struct ep_http_response *resp, char *buf, size_t cap
 	line[k] = '\0';
 	snprintf(buf, cap, "%ld%s%s%s", resp->status, reason, k ? ": " : "", line);
 }
+
+int ep_http_range_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
+{
+	struct ep_http_range *r = ctx;
+	if (len > r->len - r->got)
+		return ep_fail(err, EP_EINTEGRITY, "%s: the server sent more than the %zu bytes asked for", r->what, r->len);
+	memcpy(r->buf + r->got, data, len);
+	r->got += len;
+	return 0;
+}
+
+int ep_http_range_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err)
+{
+	struct ep_http_range *r = ctx;
+	char cr[128];
+	if (resp->status == 206 && ep_http_header(resp, "Content-Range", cr, sizeof cr) &&
+	    strtoull(cr + strcspn(cr, "0123456789"), NULL, 10) == r->off)
+		return 0;
+	return ep_fail(err, EP_ERUNTIME, "%s: the server does not serve byte ranges", r->what);
+}
+
+int ep_http_range_done(const struct ep_http_range *r, struct ep_error *err)
+{
+	if (r->got == r->len)
+		return 0;
+	return ep_fail(err, EP_EINTEGRITY, "%s: %zu bytes came at %llu, not %zu (truncated?)", r->what, r->got,
+		       (unsigned long long)r->off, r->len);
+}
+
+int ep_http_get_range(struct ep_http *h, const char *url, void *buf, size_t len, uint64_t off, const char *what,
+		      struct ep_error *err)
+{
+	char range[80];
+	if (len == 0)
+		return 0;
+	snprintf(range, sizeof range, "Range: bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(off + len - 1));
+	const char *headers[] = { range, NULL };
+	struct ep_http_range r = { buf, len, 0, off, what };
+	struct ep_http_response resp;
+	int rc = ep_http_send(h, &(struct ep_http_request){ .method = "GET", .url = url, .headers = headers,
+							    .sink = ep_http_range_sink, .check_answer = ep_http_range_answer,
+							    .sink_ctx = &r, .follow = true },
+			      what, &resp, err);
+	if (!rc && resp.status != 206) {
+		char d[300];
+		ep_http_describe(&resp, d, sizeof d);
+		rc = ep_fail(err, resp.status == 404 || resp.status == 403 ? EP_EINPUT : EP_ERUNTIME, "%s: %s", what, d);
+	}
+	if (!rc)
+		rc = ep_http_range_done(&r, err);
+	ep_http_response_release(&resp);
+	return rc;
+}

@@ -72,6 +72,22 @@ void ep_http_response_release(struct ep_http_response *resp);
  * copied into buf; NULL when absent or longer than cap. */
 const char *ep_http_header(const struct ep_http_response *resp, const char *name, char *buf, size_t cap);
 
+/* Reading len bytes at off into buf with a Range request: the sink and
+ * answer check for ep_http_request (sink_ctx: the ep_http_range), and
+ * ep_http_range_done to call when the answer is in. */
+struct ep_http_range {
+	uint8_t *buf;
+	size_t len, got;
+	uint64_t off;
+	const char *what; /* for messages */
+};
+int ep_http_range_sink(void *ctx, const void *data, size_t len, struct ep_error *err);
+int ep_http_range_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err);
+int ep_http_range_done(const struct ep_http_range *r, struct ep_error *err);
+/* A plain GET of that range of url. */
+int ep_http_get_range(struct ep_http *h, const char *url, void *buf, size_t len, uint64_t off, const char *what,
+		      struct ep_error *err);
+
 /* A short account of a failed answer for messages: "404 Not Found: <first line of the body>". */
 void ep_http_describe(const struct ep_http_response *resp, char *buf, size_t cap);
 

@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 
 #include "common/digestmap.h"
+#include "formats/store/remote.h"
 #include "manifest.h"
 
 #define SIGNATURE_MAX 4096
@@ -21,6 +22,7 @@ struct chunk_loc {
 
 struct ep_bundle {
 	int fd;
+	struct ep_remote *remote; /* a bundle read where it lies (s3://, https://), else NULL */
 	char *path;
 	uint64_t file_size;
 	char *manifest, *signature;
@@ -40,9 +42,16 @@ static la_ssize_t read_cb(struct archive *ar, void *ctx, const void **out)
 	(void)ar;
 	struct ep_bundle *b = ctx;
 	ssize_t n;
-	do
-		n = pread(b->fd, b->buf, sizeof b->buf, (off_t)b->pos);
-	while (n < 0 && errno == EINTR);
+	if (b->remote) {
+		size_t want = b->file_size - b->pos < sizeof b->buf ? (size_t)(b->file_size - b->pos) : sizeof b->buf;
+		if (ep_remote_pread(b->remote, b->buf, want, b->pos, &b->io_err))
+			return -1;
+		n = (ssize_t)want;
+	} else {
+		do
+			n = pread(b->fd, b->buf, sizeof b->buf, (off_t)b->pos);
+		while (n < 0 && errno == EINTR);
+	}
 	if (n < 0) {
 		ep_fail_errno(&b->io_err, EP_ERUNTIME, "cannot read '%s'", b->path);
 		return -1;
@@ -202,9 +211,14 @@ int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *er
 		ep_bundle_close(b);
 		return ep_oom(err);
 	}
-	b->fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	int rc = 0;
+	if (ep_remote_is_url(path)) { /* read where it lies, a range at a time */
+		if (!(rc = ep_remote_open(&b->remote, path, &b->file_size, err)))
+			rc = scan(b, err);
+		goto done;
+	}
+	b->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (b->fd < 0)
 		rc = ep_fail_errno(err, errno == ENOENT ? EP_EINPUT : EP_ERUNTIME, "cannot open '%s'", path);
 	else if (fstat(b->fd, &st) != 0)
@@ -215,6 +229,7 @@ int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *er
 		b->file_size = (uint64_t)st.st_size;
 		rc = scan(b, err);
 	}
+done:
 	if (rc) {
 		ep_bundle_close(b);
 		return rc;
@@ -229,6 +244,7 @@ void ep_bundle_close(struct ep_bundle *b)
 		return;
 	if (b->fd >= 0)
 		close(b->fd);
+	ep_remote_close(b->remote);
 	ep_digestmap_free(b->chunks);
 	free(b->locs);
 	free(b->manifest);
@@ -267,6 +283,10 @@ bool ep_bundle_chunk_locate(const struct ep_bundle *b, const uint8_t digest[EP_D
 
 int ep_bundle_read(const struct ep_bundle *b, void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
+	if (b->remote)
+		return off > b->file_size || len > b->file_size - off
+			       ? ep_fail(err, EP_EINTEGRITY, "'%s' is shorter than its index says", b->path)
+			       : ep_remote_pread(b->remote, buf, len, off, err);
 	return ep_pread_full(b->fd, buf, len, off, b->path, err);
 }
 

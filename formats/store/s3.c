@@ -625,6 +625,27 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 
 /* ---- getting ---- */
 
+int ep_s3_read_range(struct ep_s3 *s3, const struct ep_s3_url *u, void *buf, size_t len, uint64_t off,
+		     struct ep_error *err)
+{
+	char what[1200], range[80];
+	if (len == 0)
+		return 0;
+	snprintf(what, sizeof what, "s3: s3://%s/%s", u->bucket, u->key);
+	snprintf(range, sizeof range, "Range: bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(off + len - 1));
+	struct ep_http_range r = { buf, len, 0, off, what };
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .extra = range, .sink = ep_http_range_sink,
+					       .check_answer = ep_http_range_answer, .sink_ctx = &r },
+			 what, &resp, err);
+	if (!rc && resp.status != 206)
+		rc = status_error(&resp, what, err);
+	if (!rc)
+		rc = ep_http_range_done(&r, err);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
 struct get_ctx {
 	int fd;
 	uint64_t got;

@@ -53,6 +53,9 @@ struct ep_s3_put_stats {
 /* Uploads size bytes of fd as the object, failing with EP_EINPUT if it exists. */
 int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t size,
 		   const struct ep_progress *progress, struct ep_s3_put_stats *stats, struct ep_error *err);
+/* Reads len bytes of the object at off (a Range request) into buf. */
+int ep_s3_read_range(struct ep_s3 *s3, const struct ep_s3_url *u, void *buf, size_t len, uint64_t off,
+		     struct ep_error *err);
 /* Writes the object to fd (from offset 0), checked against its size and, for a
  * single-part object, its MD5 ETag; *size gets the object's size. */
 int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t *size,

@@ -118,7 +118,41 @@ start_s3_fault stall s slow || not_ok "start the slow proxy"
 check "a stalled push ends within its --timeout" bash -c '
 	s=$(date +%s)
 	! env AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" timeout 60 \
-		"$ENVPACK" push -q --timeout 3 --retries 0 "$1" "s3://$2/b/stall.envpack" --endpoint "$3" 2>/dev/null
+		"$ENVPACK" push -q --timeout 3 --retries 1 "$1" "s3://$2/b/stall.envpack" --endpoint "$3" 2>/dev/null
 	[ $(( $(date +%s) - s )) -lt 30 ]' _ "$T/small.envpack" "$B" "$S3_STALL_ENDPOINT"
+
+# 8. bundles read where they lie: verify, inspect and restore from s3:// and http:// (range requests)
+"$ENVPACK" keygen -o "$T/rk" >/dev/null
+make_disk "$T/vm.raw" 80M
+mkdir -p "$T/tree" && echo hello >"$T/tree/a.txt"
+"$ENVPACK" pack -q -k "$T/rk.key" -o "$T/vm.envpack" "disk:$T/vm.raw" "iac:$T/tree"
+expect_exit 0 "push a signed bundle" ep push -q "$T/vm.envpack" "s3://$B/c/vm.envpack" --endpoint "$E"
+er() { # s3:// finds the store through AWS_ENDPOINT_URL
+	env AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_ENDPOINT_URL="$E" \
+		AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@"
+}
+expect_exit 0 "verify --deep straight from s3://" er verify -p "$T/rk.pub" --deep "s3://$B/c/vm.envpack"
+expect_exit 0 "inspect straight from s3://" er inspect --json "s3://$B/c/vm.envpack"
+check "inspect sees both components" python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); assert [c["name"] for c in j["components"]] == ["vm", "tree"], j' "$T/out"
+expect_exit 0 "restore straight from s3://" er restore -q -p "$T/rk.pub" "s3://$B/c/vm.envpack" --to "dir:$T/from-s3"
+check "the disk is the source's" cmp "$T/vm.raw" "$T/from-s3/vm.raw"
+check "the tree is the source's" diff -r "$T/tree" "$T/from-s3/tree"
+check "no local copy was made: the reads were ranges" test -n "$(s3_requests s 'GET [^ ]*c/vm.envpack 206')" -a -z "$(s3_requests s 'GET [^ ]*c/vm.envpack 200')"
+expect_exit 0 "verify --deep from a plain http:// URL" "$ENVPACK" verify -p "$T/rk.pub" --deep "$E/$B/c/vm.envpack"
+expect_exit 2 "a missing object is refused" er verify -p "$T/rk.pub" "s3://$B/c/none.envpack"
+expect_err "does not exist" "and named"
+head -c 200000 "$T/vm.envpack" >"$T/cut.envpack"
+aws_s3 s s3api put-object --bucket "$B" --key c/cut.envpack --body "$T/cut.envpack" >/dev/null # push refuses it
+expect_exit 3 "a truncated remote bundle fails verification" er verify -p "$T/rk.pub" "s3://$B/c/cut.envpack"
+python3 - "$T/vm.envpack" "$T/flip.envpack" <<'PY'
+import sys, tarfile
+data = bytearray(open(sys.argv[1], "rb").read())
+with tarfile.open(sys.argv[1]) as t:
+    m = [m for m in t.getmembers() if m.name.startswith("chunks/")][0]
+data[m.offset_data + 100] ^= 0xFF
+open(sys.argv[2], "wb").write(data)
+PY
+ep push -q "$T/flip.envpack" "s3://$B/c/flip.envpack" --endpoint "$E" 2>/dev/null
+expect_exit 3 "a flipped byte in a remote chunk fails --deep" er verify -p "$T/rk.pub" --deep "s3://$B/c/flip.envpack"
 
 finish

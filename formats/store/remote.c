@@ -1,0 +1,88 @@
+#include "remote.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/http.h"
+#include "s3.h"
+
+struct ep_remote {
+	struct ep_s3 *s3; /* s3:// */
+	struct ep_s3_url u;
+	struct ep_http *http; /* http(s):// */
+	char *url;
+	pthread_mutex_t lock; /* one connection, shared by the reader threads */
+};
+
+bool ep_remote_is_url(const char *path)
+{
+	return !strncmp(path, "s3://", 5) || !strncmp(path, "https://", 8) || !strncmp(path, "http://", 7);
+}
+
+static int http_size(struct ep_remote *r, uint64_t *size, struct ep_error *err)
+{
+	char what[300], cl[32];
+	snprintf(what, sizeof what, "HEAD %.250s", r->url);
+	struct ep_http_response resp;
+	int rc = ep_http_send(r->http, &(struct ep_http_request){ .method = "HEAD", .url = r->url, .follow = true }, what,
+			      &resp, err);
+	if (!rc && resp.status != 200) {
+		char d[300];
+		ep_http_describe(&resp, d, sizeof d);
+		rc = ep_fail(err, resp.status == 404 || resp.status == 403 ? EP_EINPUT : EP_ERUNTIME, "%s: %s", what, d);
+	}
+	if (!rc && !ep_http_header(&resp, "Content-Length", cl, sizeof cl))
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the server gives no size", what);
+	if (!rc)
+		*size = strtoull(cl, NULL, 10);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_remote_open(struct ep_remote **out, const char *url, uint64_t *size, struct ep_error *err)
+{
+	struct ep_remote *r = calloc(1, sizeof *r);
+	if (!r || !(r->url = strdup(url))) {
+		free(r);
+		return ep_oom(err);
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	int rc;
+	if (!strncmp(url, "s3://", 5)) {
+		static const struct ep_s3_options defaults;
+		if (!(rc = ep_s3_url_parse(url, &r->u, err)) && !(rc = ep_s3_open(&r->s3, &defaults, err)))
+			rc = ep_s3_head(r->s3, &r->u, size, err) == 1 ? 0
+			     : err->code				? err->code
+									: ep_fail(err, EP_EINPUT, "'%s' does not exist", url);
+	} else if (!(rc = ep_http_new(&r->http, NULL, err))) {
+		rc = http_size(r, size, err);
+	}
+	if (rc) {
+		ep_remote_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int ep_remote_pread(struct ep_remote *r, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	pthread_mutex_lock(&r->lock);
+	int rc = r->s3 ? ep_s3_read_range(r->s3, &r->u, buf, len, off, err)
+		       : ep_http_get_range(r->http, r->url, buf, len, off, r->url, err);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+void ep_remote_close(struct ep_remote *r)
+{
+	if (!r)
+		return;
+	ep_s3_close(r->s3);
+	ep_http_free(r->http);
+	pthread_mutex_destroy(&r->lock);
+	free(r->url);
+	free(r);
+}

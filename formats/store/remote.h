@@ -1,0 +1,22 @@
+/* A bundle read where it lies, without a local copy: s3://BUCKET/KEY (through
+ * the S3 client, credentials and AWS_ENDPOINT_URL from the environment) or
+ * http(s)://URL, each read a Range request. */
+#ifndef EP_REMOTE_H
+#define EP_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct ep_remote;
+
+bool ep_remote_is_url(const char *path);
+/* Opens url and learns its size. */
+int ep_remote_open(struct ep_remote **out, const char *url, uint64_t *size, struct ep_error *err);
+/* Reads exactly len bytes at off; safe from several threads (they take turns). */
+int ep_remote_pread(struct ep_remote *r, void *buf, size_t len, uint64_t off, struct ep_error *err);
+void ep_remote_close(struct ep_remote *r);
+
+#endif
