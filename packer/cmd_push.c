@@ -19,6 +19,7 @@ static const char help[] =
 	"The object appears only once complete, and only if the key is free: push\n"
 	"never overwrites (If-None-Match: *). Its size and ETag are checked at the end.\n\n"
 	"Options:\n"
+	"  -j, --jobs N         send N parts at once, each on its own connection (default 4)\n"
 	CLI_S3_HELP
 	CLI_NET_HELP
 	"      --json           print the result as JSON on stdout\n"
@@ -30,13 +31,15 @@ static const char help[] =
 int cmd_push(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'J' }, { "quiet", no_argument, NULL, 'q' },
+					      { "jobs", required_argument, NULL, 'j' },
 					      { "help", no_argument, NULL, 'h' },  CLI_S3_OPTIONS,
 					      CLI_NET_OPTIONS,			   { 0 } };
 	struct cli_net net = { 0 };
 	struct ep_s3_options s3opt = { 0 };
 	bool json = false, quiet = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	long jobs;
+	while ((c = getopt_long(argc, argv, "qhj:", opts, NULL)) != -1) {
 		int r = cli_net_option("push", c, optarg, &net);
 		if (!r)
 			r = cli_s3_option("push", c, optarg, &s3opt);
@@ -46,6 +49,11 @@ int cmd_push(int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'J': json = true; break;
+		case 'j':
+			if (!cli_number(optarg, 1, 16, &jobs))
+				return cli_usage("push", "--jobs takes a number from 1 to 16");
+			s3opt.jobs = (unsigned)jobs;
+			break;
 		case 'q': quiet = true; break;
 		case 'h': return cli_help(help);
 		default: return cli_usage("push", "unknown option");

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct ep_s3 {
 	bool path_style;
 	char region[64];
 	uint64_t part_size;
+	unsigned jobs;                     /* parts sent at once */
+	struct ep_http_options http_opt;   /* for the connections of those */
 };
 
 int ep_s3_url_parse(const char *text, struct ep_s3_url *out, struct ep_error *err)
@@ -150,6 +153,8 @@ int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_er
 		snprintf(s3->base, sizeof s3->base, "https://s3.%s.amazonaws.com", s3->region);
 	}
 	s3->part_size = opt->part_size ? opt->part_size : (uint64_t)64 << 20;
+	s3->jobs = opt->jobs ? opt->jobs : 4;
+	s3->http_opt = opt->http;
 	if (!rc && s3->part_size < EP_S3_PART_MIN)
 		rc = ep_fail(err, EP_EINPUT, "s3: parts are at least 5 MiB");
 	if (!rc)
@@ -180,6 +185,7 @@ void ep_s3_close(struct ep_s3 *s3)
 /* ---- requests ---- */
 
 struct s3_req {
+	struct ep_http *via; /* the connection to use; NULL: the client's own */
 	const char *method;
 	const struct ep_s3_url *u;
 	bool bucket_only;  /* the bucket itself (list uploads), not the key */
@@ -237,7 +243,7 @@ static int s3_send(struct ep_s3 *s3, const struct s3_req *r, const char *what, s
 	if (r->extra)
 		headers[n++] = r->extra;
 	if (!rc)
-		rc = ep_http_send(s3->http,
+		rc = ep_http_send(r->via ? r->via : s3->http,
 				  &(struct ep_http_request){ .method = r->method, .url = url, .headers = headers, .data = r->data,
 							     .data_len = r->data_len, .body = r->body, .sink = r->sink,
 							     .check_answer = r->check_answer, .sink_ctx = r->sink_ctx,
@@ -301,13 +307,27 @@ int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, stru
 
 /* ---- putting ---- */
 
+/* Bytes sent so far, from every part at once, for the progress bar. */
+struct tally {
+	pthread_mutex_t lock;
+	uint64_t done, total;
+	const struct ep_progress *progress;
+};
+
+static void tally_add(struct tally *t, int64_t delta)
+{
+	pthread_mutex_lock(&t->lock);
+	t->done += (uint64_t)delta;
+	ep_progress_report(t->progress, t->done, t->total);
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* A range of the file, streamed as a body, its MD5 taken on the way (S3's ETag of a part). */
 struct part_body {
 	int fd;
 	uint64_t off, len, sent;
 	EVP_MD_CTX *md5;
-	const struct ep_progress *progress;
-	uint64_t *done, total;
+	struct tally *tally;
 };
 
 static int part_read(void *ctx, void *buf, size_t cap, size_t *got, struct ep_error *err)
@@ -321,8 +341,7 @@ static int part_read(void *ctx, void *buf, size_t cap, size_t *got, struct ep_er
 		return ep_fail(err, EP_ERUNTIME, "s3: the file to upload shrank");
 	EVP_DigestUpdate(p->md5, buf, (size_t)n);
 	p->sent += (uint64_t)n;
-	*p->done += (uint64_t)n;
-	ep_progress_report(p->progress, *p->done, p->total);
+	tally_add(p->tally, n);
 	*got = (size_t)n;
 	return 0;
 }
@@ -330,7 +349,7 @@ static int part_read(void *ctx, void *buf, size_t cap, size_t *got, struct ep_er
 static int part_rewind(void *ctx, struct ep_error *err)
 {
 	struct part_body *p = ctx;
-	*p->done -= p->sent;
+	tally_add(p->tally, -(int64_t)p->sent);
 	p->sent = 0;
 	return EVP_DigestInit_ex(p->md5, EVP_md5(), NULL) ? 0 : ep_oom(err);
 }
@@ -371,18 +390,19 @@ static void etag_of(const struct ep_http_response *resp, char *out, size_t cap)
 }
 
 /* Sends one range of fd (a whole object, or a part) and checks the ETag S3 answers with. */
-static int put_range(struct ep_s3 *s3, const struct ep_s3_url *u, const char *query, const char *extra, int fd,
-		     uint64_t off, uint64_t len, const struct ep_progress *progress, uint64_t *done, uint64_t total,
-		     char md5hex[33], const char *what, long *status, struct ep_error *err)
+static int put_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *query,
+		     const char *extra, int fd, uint64_t off, uint64_t len, struct tally *tally, char md5hex[33],
+		     const char *what, long *status, struct ep_error *err)
 {
-	struct part_body p = { fd, off, len, 0, EVP_MD_CTX_new(), progress, done, total };
+	struct part_body p = { fd, off, len, 0, EVP_MD_CTX_new(), tally };
 	if (!p.md5 || !EVP_DigestInit_ex(p.md5, EVP_md5(), NULL)) {
 		EVP_MD_CTX_free(p.md5);
 		return ep_oom(err);
 	}
 	struct ep_http_body body = { len, part_read, part_rewind, &p };
 	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .method = "PUT", .u = u, .query = query, .extra = extra, .body = &body },
+	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "PUT", .u = u, .query = query, .extra = extra,
+					       .body = &body },
 			 what, &resp, err);
 	*status = resp.status;
 	if (!rc && resp.status != 200)
@@ -547,34 +567,117 @@ static void multipart_etag(char (*md5s)[33], unsigned n, char *out, size_t cap)
 	snprintf(out, cap, "%s-%u", hex, n);
 }
 
+/* What the part senders share: the next part to take, and the first failure. */
+struct parts {
+	struct ep_s3 *s3;
+	const struct ep_s3_url *u;
+	int fd;
+	uint64_t size;
+	const char *qid, *what;
+	const struct listed_part *listed;
+	char (*md5s)[33];
+	unsigned nparts, next, resumed;
+	struct tally *tally;
+	pthread_mutex_t lock;
+	int rc;
+	struct ep_error err;
+};
+
+/* One part: kept when an earlier run left it whole (same size and MD5), else sent. */
+static int send_part(struct parts *ps, struct ep_http *via, unsigned i, struct ep_error *err)
+{
+	uint64_t off = (uint64_t)i * ps->s3->part_size;
+	uint64_t len = ps->size - off < ps->s3->part_size ? ps->size - off : ps->s3->part_size;
+	int rc = ps->listed[i].size == len ? md5_range(ps->fd, off, len, ps->md5s[i], err) : 0;
+	if (!rc && ps->listed[i].size == len && !strcmp(ps->md5s[i], ps->listed[i].etag)) {
+		tally_add(ps->tally, (int64_t)len);
+		pthread_mutex_lock(&ps->lock);
+		ps->resumed++;
+		pthread_mutex_unlock(&ps->lock);
+		return 0;
+	}
+	char query[1300], what[1300];
+	long status;
+	snprintf(query, sizeof query, "partNumber=%u&uploadId=%s", i + 1, ps->qid);
+	snprintf(what, sizeof what, "%s, part %u of %u", ps->what, i + 1, ps->nparts);
+	return rc ? rc : put_range(ps->s3, via, ps->u, query, NULL, ps->fd, off, len, ps->tally, ps->md5s[i], what, &status, err);
+}
+
+static void *part_sender(void *arg)
+{
+	struct parts *ps = arg;
+	struct ep_error err = { 0 };
+	struct ep_http *via = NULL; /* a connection of its own */
+	int rc = ep_http_new(&via, &ps->s3->http_opt, &err);
+	for (;;) {
+		pthread_mutex_lock(&ps->lock);
+		unsigned i = ps->next;
+		bool stop = rc || ps->rc || i == ps->nparts;
+		if (!stop)
+			ps->next++;
+		pthread_mutex_unlock(&ps->lock);
+		if (stop || (rc = send_part(ps, via, i, &err)))
+			break;
+	}
+	pthread_mutex_lock(&ps->lock);
+	if (rc && !ps->rc) {
+		ps->rc = rc;
+		ps->err = err;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	ep_http_free(via);
+	return NULL;
+}
+
+/* Sends every part, s3->jobs at once. */
+static int send_parts(struct parts *ps, struct ep_error *err)
+{
+	pthread_t threads[16];
+	unsigned n = ps->s3->jobs < 16 ? ps->s3->jobs : 16, started = 0;
+	if (n > ps->nparts)
+		n = ps->nparts;
+	pthread_mutex_init(&ps->lock, NULL);
+	while (started < n && pthread_create(&threads[started], NULL, part_sender, ps) == 0)
+		started++;
+	if (started == 0)
+		part_sender(ps); /* no thread to be had: send them here */
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&ps->lock);
+	if (ps->rc)
+		*err = ps->err;
+	return ps->rc;
+}
+
 int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t size,
 		   const struct ep_progress *progress, struct ep_s3_put_stats *stats, struct ep_error *err)
 {
 	char what[1200], md5[33];
-	uint64_t done = 0;
+	struct tally tally = { .total = size, .progress = progress };
+	pthread_mutex_init(&tally.lock, NULL);
 	*stats = (struct ep_s3_put_stats){ 0 };
 	snprintf(what, sizeof what, "s3: s3://%s/%s", u->bucket, u->key);
 	int rc;
 	/* If-None-Match makes the one PUT conditional; an answer of 412 means the key is taken */
 	if (size <= s3->part_size) {
 		long status = 0;
-		rc = put_range(s3, u, NULL, "If-None-Match: *", fd, 0, size, progress, &done, size, md5, what, &status, err);
+		rc = put_range(s3, NULL, u, NULL, "If-None-Match: *", fd, 0, size, &tally, md5, what, &status, err);
+		pthread_mutex_destroy(&tally.lock);
 		return rc && status == 412 ? ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what) : rc;
 	}
 	/* parts are many: look first rather than upload them all for a refusal (the completion is conditional too) */
 	if ((rc = ep_s3_head(s3, u, NULL, err)) == 1)
-		return ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what);
-	if (rc < 0)
-		return rc;
+		rc = ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what);
 	uint64_t nparts64 = (size + s3->part_size - 1) / s3->part_size;
-	if (nparts64 > PARTS_MAX)
-		return ep_fail(err, EP_EINPUT, "%s: %llu parts; S3 takes %d at most (raise --part-size)", what,
-			       (unsigned long long)nparts64, PARTS_MAX);
-	unsigned nparts = (unsigned)nparts64;
+	if (!rc && nparts64 > PARTS_MAX)
+		rc = ep_fail(err, EP_EINPUT, "%s: %llu parts; S3 takes %d at most (raise --part-size)", what,
+			     (unsigned long long)nparts64, PARTS_MAX);
+	unsigned nparts = rc ? 0 : (unsigned)nparts64;
 	char id[1024], *qid = NULL;
-	struct listed_part *listed = calloc(nparts, sizeof *listed);
-	char(*md5s)[33] = calloc(nparts, sizeof *md5s);
-	rc = listed && md5s ? find_upload(s3, u, id, sizeof id, err) : ep_oom(err);
+	struct listed_part *listed = rc ? NULL : calloc(nparts, sizeof *listed);
+	char(*md5s)[33] = rc ? NULL : calloc(nparts, sizeof *md5s);
+	if (!rc)
+		rc = listed && md5s ? find_upload(s3, u, id, sizeof id, err) : ep_oom(err);
 	if (!rc && !id[0])
 		rc = start_upload(s3, u, id, sizeof id, err);
 	if (!rc && !(qid = ep_sigv4_encode(id, strlen(id), false)))
@@ -582,22 +685,11 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	if (!rc)
 		rc = list_parts(s3, u, qid, listed, nparts, err);
 	stats->parts = nparts;
-	for (unsigned i = 0; !rc && i < nparts; i++) {
-		uint64_t off = (uint64_t)i * s3->part_size, len = size - off < s3->part_size ? size - off : s3->part_size;
-		char query[1300], pwhat[1300];
-		/* a part an earlier run left is kept when its size and MD5 are this file's */
-		if (listed[i].size == len && !(rc = md5_range(fd, off, len, md5s[i], err)) && !strcmp(md5s[i], listed[i].etag)) {
-			stats->parts_resumed++;
-			done += len;
-			ep_progress_report(progress, done, size);
-			continue;
-		}
-		snprintf(query, sizeof query, "partNumber=%u&uploadId=%s", i + 1, qid);
-		snprintf(pwhat, sizeof pwhat, "%s, part %u of %u", what, i + 1, nparts);
-		long status;
-		if (!rc)
-			rc = put_range(s3, u, query, NULL, fd, off, len, progress, &done, size, md5s[i], pwhat, &status, err);
-	}
+	struct parts ps = { .s3 = s3, .u = u, .fd = fd, .size = size, .qid = qid, .what = what, .listed = listed,
+			    .md5s = md5s, .nparts = nparts, .tally = &tally };
+	if (!rc)
+		rc = send_parts(&ps, err);
+	stats->parts_resumed = ps.resumed;
 	if (!rc)
 		rc = complete_upload(s3, u, qid, md5s, nparts, err);
 	/* the object must be what was sent: its size, and the ETag S3 makes of the parts' MD5s */
@@ -617,6 +709,7 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	} else if (rc == 0) {
 		rc = ep_fail(err, EP_ERUNTIME, "%s: the upload completed but the object is not there", what);
 	}
+	pthread_mutex_destroy(&tally.lock);
 	free(qid);
 	free(listed);
 	free(md5s);

@@ -28,6 +28,7 @@ struct ep_s3_options {
 	const char *endpoint; /* "http://127.0.0.1:9000", path-style; NULL: AWS (or AWS_ENDPOINT_URL) */
 	const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION or us-east-1 */
 	uint64_t part_size;   /* 0: 64 MiB */
+	unsigned jobs;        /* parts sent at once, each on its own connection; 0: 4 */
 };
 
 /* s3://BUCKET/KEY */
