@@ -31,6 +31,7 @@ MODE
              manifest PUT with 500
 """
 import argparse, gzip, hashlib, io, json, os, random, re, tarfile, threading, time, uuid
+from serve import serve
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -286,16 +287,7 @@ def main():
     p.add_argument("--depth", type=int, default=64)
     args = p.parse_args()
     srv = Server(args)
-    port = srv.server_address[1]
-    if args.port_file:
-        with open(args.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % port)
-        os.rename(args.port_file + ".tmp", args.port_file)
-    print(port, flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    srv.stop.wait(args.lifetime)
-    srv.stop.set()
-    srv.shutdown()
+    serve(srv, args.port_file, args.lifetime)
 
 
 if __name__ == "__main__":

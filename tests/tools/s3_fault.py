@@ -24,6 +24,7 @@ MODE
                forwarded: a client's idle timeout fires first
 """
 import argparse, http.client, os, threading, time
+from serve import serve
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, parse_qs
 
@@ -181,16 +182,7 @@ def main():
     elif args.n is None:
         args.n = 0
     srv = Server(args)
-    port = srv.server_address[1]
-    if args.port_file:
-        with open(args.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % port)
-        os.rename(args.port_file + ".tmp", args.port_file)
-    print(port, flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    srv.stop.wait(args.lifetime)
-    srv.stop.set()
-    srv.shutdown()
+    serve(srv, args.port_file, args.lifetime)
 
 
 if __name__ == "__main__":

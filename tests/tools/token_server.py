@@ -15,6 +15,7 @@ ones get 401 from here. The port (N, or a free one for 0) is printed on stdout a
 written to F; the server stops by itself after --lifetime seconds.
 """
 import argparse, base64, json, os, secrets, subprocess, sys, threading, time
+from serve import serve
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -122,15 +123,7 @@ def main():
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.args = args
-    port = srv.server_address[1]
-    if args.port_file:
-        with open(args.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % port)
-        os.rename(args.port_file + ".tmp", args.port_file)
-    print(port, flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    time.sleep(args.lifetime)
-    srv.shutdown()
+    serve(srv, args.port_file, args.lifetime)
 
 
 if __name__ == "__main__":
