@@ -45,12 +45,16 @@ struct cli_net {
 	{ "insecure-registry", required_argument, NULL, 0x1001 }, { "cacert", required_argument, NULL, 0x1002 }, \
 		{ "timeout", required_argument, NULL, 0x1003 }, { "retries", required_argument, NULL, 0x1004 }, \
 		{ "chunk-size", required_argument, NULL, 0x1005 }
+/* What any command that reaches a server says of --cacert, --timeout, --retries ... */
+#define CLI_HTTP_HELP                                                                            \
+	"      --cacert FILE    trust this CA too (PEM), besides the system's\n"                   \
+	"      --timeout SECS   give up on a connection idle this long (default 60)\n"             \
+	"      --retries N      tries per request on dropped connections, 429 and 5xx (default 5)\n"
+/* ... and what the registry commands say besides. */
 #define CLI_NET_HELP                                                                             \
 	"      --insecure-registry HOST[:PORT]  speak plain HTTP to this registry (repeatable);\n"    \
 	"                       every other one is reached over verified TLS\n"                      \
-	"      --cacert FILE    trust this CA too (PEM), besides the system's\n"                   \
-	"      --timeout SECS   give up on a connection idle this long (default 60)\n"             \
-	"      --retries N      tries per request on dropped connections, 429 and 5xx (default 5)\n" \
+	CLI_HTTP_HELP                                                                            \
 	"      --chunk-size MIB push blobs larger than this in chunks (PATCH) of this size,\n"    \
 	"                       for registries behind proxies that cap request bodies\n"         \
 	"Registry credentials come from the file REGISTRY_AUTH_FILE names (else\n"                  \

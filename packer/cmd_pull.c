@@ -20,8 +20,8 @@ static const char help[] =
 	"signature with 'envpack verify'.\n\n"
 	"Options:\n"
 	"  -o, --output FILE    where to write the bundle (required)\n"
+	CLI_HTTP_HELP
 	CLI_S3_HELP
-	CLI_NET_HELP
 	"  -q, --quiet          no progress bar, no output on success\n"
 	"  -h, --help           this help\n";
 

@@ -20,8 +20,8 @@ static const char help[] =
 	"never overwrites (If-None-Match: *). Its size and ETag are checked at the end.\n\n"
 	"Options:\n"
 	"  -j, --jobs N         send N parts at once, each on its own connection (default 4)\n"
+	CLI_HTTP_HELP
 	CLI_S3_HELP
-	CLI_NET_HELP
 	"      --json           print the result as JSON on stdout\n"
 	"  -q, --quiet          no progress bar, no output on success\n"
 	"  -h, --help           this help\n\n"
