@@ -387,12 +387,17 @@ int ep_http_range_sink(void *ctx, const void *data, size_t len, struct ep_error 
 	return 0;
 }
 
+bool ep_http_starts_at(const struct ep_http_response *resp, uint64_t off)
+{
+	char cr[128];
+	return resp->status == 206 && ep_http_header(resp, "Content-Range", cr, sizeof cr) &&
+	       strtoull(cr + strcspn(cr, "0123456789"), NULL, 10) == off;
+}
+
 int ep_http_range_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err)
 {
 	struct ep_http_range *r = ctx;
-	char cr[128];
-	if (resp->status == 206 && ep_http_header(resp, "Content-Range", cr, sizeof cr) &&
-	    strtoull(cr + strcspn(cr, "0123456789"), NULL, 10) == r->off)
+	if (ep_http_starts_at(resp, r->off))
 		return 0;
 	return ep_fail(err, EP_ERUNTIME, "%s: the server does not serve byte ranges", r->what);
 }

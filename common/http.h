@@ -72,6 +72,10 @@ void ep_http_response_release(struct ep_http_response *resp);
  * copied into buf; NULL when absent or longer than cap. */
 const char *ep_http_header(const struct ep_http_response *resp, const char *name, char *buf, size_t cap);
 
+/* Whether an answer is a 206 whose Content-Range starts at off: a range request
+ * (or a resumed download) carries on where it was asked to. */
+bool ep_http_starts_at(const struct ep_http_response *resp, uint64_t off);
+
 /* Reading len bytes at off into buf with a Range request: the sink and
  * answer check for ep_http_request (sink_ctx: the ep_http_range), and
  * ep_http_range_done to call when the answer is in. */

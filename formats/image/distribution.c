@@ -444,14 +444,12 @@ struct blob_get {
 static int blob_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err)
 {
 	struct blob_get *g = ctx;
-	char cr[128];
 	if (!g->got)
 		return 0;
 	g->stuck = true;
 	if (resp->status != 206)
 		return ep_fail(err, EP_ERUNTIME, "%s: the registry cannot resume a download (it ignores ranges)", g->what);
-	if (!ep_http_header(resp, "Content-Range", cr, sizeof cr) ||
-	    strtoull(cr + strcspn(cr, "0123456789"), NULL, 10) != g->got)
+	if (!ep_http_starts_at(resp, g->got))
 		return ep_fail(err, EP_ERUNTIME, "%s: the registry resumed at the wrong offset", g->what);
 	g->stuck = false;
 	return 0;

@@ -766,14 +766,13 @@ static int get_sink(void *ctx, const void *data, size_t len, struct ep_error *er
 static int get_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err)
 {
 	struct get_ctx *g = ctx;
-	char cr[128], cl[32];
+	char cl[32];
 	if (!g->got) {
 		if (ep_http_header(resp, "Content-Length", cl, sizeof cl))
 			g->total = strtoull(cl, NULL, 10);
 		return 0;
 	}
-	if (resp->status != 206 || !ep_http_header(resp, "Content-Range", cr, sizeof cr) ||
-	    strtoull(cr + strcspn(cr, "0123456789"), NULL, 10) != g->got) {
+	if (!ep_http_starts_at(resp, g->got)) {
 		g->stuck = true;
 		return ep_fail(err, EP_ERUNTIME, "%s: the store cannot resume the download where it stopped", g->what);
 	}
