@@ -211,3 +211,33 @@ char *ep_printable(char *s)
 			*p = '?';
 	return s;
 }
+
+int ep_hash_fd(int fd, uint64_t off, uint64_t len, const char *algo, char *hex, const char *what,
+	       struct ep_error *err)
+{
+	const EVP_MD *md = !strcmp(algo, "md5") ? EVP_md5() : EVP_sha256();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t buf[1 << 16], d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	int rc = ctx && EVP_DigestInit_ex(ctx, md, NULL) ? 0 : ep_oom(err);
+	for (uint64_t at = 0; !rc && at < len;) {
+		size_t want = len - at < sizeof buf ? (size_t)(len - at) : sizeof buf;
+		ssize_t got = pread(fd, buf, want, (off_t)(off + at));
+		if (got < 0)
+			rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s'", what);
+		else if (got == 0 && len != UINT64_MAX)
+			rc = ep_fail(err, EP_ERUNTIME, "'%s' ended early", what);
+		else if (got == 0)
+			break;
+		else {
+			EVP_DigestUpdate(ctx, buf, (size_t)got);
+			at += (uint64_t)got;
+		}
+	}
+	if (!rc) {
+		EVP_DigestFinal_ex(ctx, d, &n);
+		ep_hex(d, n, hex);
+	}
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}

@@ -42,6 +42,11 @@ bool ep_is_zero(const void *buf, size_t len);
 int ep_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err);
 int ep_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err);
 
+/* The hex digest ("sha256" or "md5") of len bytes of fd at off, or of all from off to the
+ * end when len is UINT64_MAX; `what` names the file in messages. hex holds 2*digest+1. */
+int ep_hash_fd(int fd, uint64_t off, uint64_t len, const char *algo, char *hex, const char *what,
+	       struct ep_error *err);
+
 /* Read a whole small file (at most max bytes) into a NUL-terminated heap buffer. */
 int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct ep_error *err);
 /* The same from an open descriptor; `what` names the file in messages. */

@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "formats/vm/ovf.h"
 #include "target.h"
@@ -165,21 +164,8 @@ static int ovf_members(struct ova_target *t, const struct ep_manifest *manifest,
 static int sha256_file(int dirfd, const char *name, char hex[EP_DIGEST_HEX], struct ep_error *err)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t buf[1 << 16], d[EP_DIGEST_LEN];
-	ssize_t n = 0;
 	int rc = fd < 0 ? ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", name)
-		 : !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? ep_oom(err)
-									: 0;
-	while (!rc && (n = read(fd, buf, sizeof buf)) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	if (!rc && n < 0)
-		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s'", name);
-	if (!rc) {
-		EVP_DigestFinal_ex(ctx, d, NULL);
-		ep_hex(d, EP_DIGEST_LEN, hex);
-	}
-	EVP_MD_CTX_free(ctx);
+			: ep_hash_fd(fd, 0, UINT64_MAX, "sha256", hex, name, err);
 	if (fd >= 0)
 		close(fd);
 	return rc;

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "common/digestmap.h"
 
@@ -45,23 +44,11 @@ static int check_blob(struct walk *w, const char *hex, uint64_t size)
 		return ep_fail(w->err, EP_EINTEGRITY, "oci: blob %s in '%s' is not a file of the %llu bytes its descriptor says",
 			       hex, w->img->dir, (unsigned long long)size);
 	}
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t buf[1 << 16], digest[EP_DIGEST_LEN];
 	char got[EP_DIGEST_HEX];
-	int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : ep_oom(w->err);
-	ssize_t n;
-	while (!rc && (n = read(fd, buf, sizeof buf)) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	if (!rc && n < 0)
-		rc = ep_fail_errno(w->err, EP_ERUNTIME, "oci: cannot read blob %s", hex);
-	if (!rc) {
-		EVP_DigestFinal_ex(ctx, digest, NULL);
-		ep_hex(digest, EP_DIGEST_LEN, got);
-		if (strcmp(got, hex) != 0)
-			rc = ep_fail(w->err, EP_EINTEGRITY, "oci: blob %s in '%s' does not match its digest (its content hashes to %s)",
-				     hex, w->img->dir, got);
-	}
-	EVP_MD_CTX_free(ctx);
+	int rc = ep_hash_fd(fd, 0, size, "sha256", got, path, w->err);
+	if (!rc && strcmp(got, hex) != 0)
+		rc = ep_fail(w->err, EP_EINTEGRITY, "oci: blob %s in '%s' does not match its digest (its content hashes to %s)",
+			     hex, w->img->dir, got);
 	close(fd);
 	return rc;
 }

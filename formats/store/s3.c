@@ -354,30 +354,6 @@ static int part_rewind(void *ctx, struct ep_error *err)
 	return EVP_DigestInit_ex(p->md5, EVP_md5(), NULL) ? 0 : ep_oom(err);
 }
 
-/* The MD5 of a file range, as hex (to compare with a part already uploaded). */
-static int md5_range(int fd, uint64_t off, uint64_t len, char hex[33], struct ep_error *err)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	uint8_t buf[1 << 16], d[16];
-	int rc = md && EVP_DigestInit_ex(md, EVP_md5(), NULL) ? 0 : ep_oom(err);
-	for (uint64_t at = 0; !rc && at < len;) {
-		size_t want = len - at < sizeof buf ? (size_t)(len - at) : sizeof buf;
-		ssize_t n = pread(fd, buf, want, (off_t)(off + at));
-		if (n <= 0)
-			rc = ep_fail_errno(err, EP_ERUNTIME, "s3: cannot read the file to upload");
-		else {
-			EVP_DigestUpdate(md, buf, (size_t)n);
-			at += (uint64_t)n;
-		}
-	}
-	if (!rc) {
-		EVP_DigestFinal_ex(md, d, NULL);
-		ep_hex(d, 16, hex);
-	}
-	EVP_MD_CTX_free(md);
-	return rc;
-}
-
 /* The ETag header without its quotes, lowercase. */
 static void etag_of(const struct ep_http_response *resp, char *out, size_t cap)
 {
@@ -588,7 +564,7 @@ static int send_part(struct parts *ps, struct ep_http *via, unsigned i, struct e
 {
 	uint64_t off = (uint64_t)i * ps->s3->part_size;
 	uint64_t len = ps->size - off < ps->s3->part_size ? ps->size - off : ps->s3->part_size;
-	int rc = ps->listed[i].size == len ? md5_range(ps->fd, off, len, ps->md5s[i], err) : 0;
+	int rc = ps->listed[i].size == len ? ep_hash_fd(ps->fd, off, len, "md5", ps->md5s[i], "the file to upload", err) : 0;
 	if (!rc && ps->listed[i].size == len && !strcmp(ps->md5s[i], ps->listed[i].etag)) {
 		tally_add(ps->tally, (int64_t)len);
 		pthread_mutex_lock(&ps->lock);
