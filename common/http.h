@@ -92,6 +92,13 @@ int ep_http_range_done(const struct ep_http_range *r, struct ep_error *err);
 int ep_http_get_range(struct ep_http *h, const char *url, void *buf, size_t len, uint64_t off, const char *what,
 		      struct ep_error *err);
 
+/* The request as text for --dry-run: the method and URL, the headers, then the
+ * body (JSON pretty-printed, other text as it is, binary or streamed bodies by
+ * their size), every credential masked ("****"): Authorization and token
+ * headers, signing and SAS query parameters, and secret-holding JSON keys
+ * ("password", "secret", ...). NULL when out of memory; free() it. */
+char *ep_http_request_text(const struct ep_http_request *req);
+
 /* A short account of a failed answer for messages: "404 Not Found: <first line of the body>". */
 void ep_http_describe(const struct ep_http_response *resp, char *buf, size_t cap);
 

@@ -164,3 +164,12 @@ int cli_s3_option(const char *cmd, int c, const char *arg, struct ep_s3_options 
 	}
 	return 0;
 }
+
+int cli_remote_option(const char *cmd, int c, const char *arg, struct cli_net *net, struct ep_s3_options *s3)
+{
+	int r = cli_net_option(cmd, c, arg, net);
+	if (!r)
+		r = cli_s3_option(cmd, c, arg, s3);
+	s3->http = net->registry.http;
+	return r;
+}

@@ -78,6 +78,17 @@ int cli_net_option(const char *cmd, int c, const char *arg, struct cli_net *net)
 struct ep_s3_options;
 /* 1 when c was one of CLI_S3_OPTIONS (taken into s3), 0 when not, -1 on a bad value (reported). */
 int cli_s3_option(const char *cmd, int c, const char *arg, struct ep_s3_options *s3);
+/* What verify, inspect and restore say of bundles read where they lie. */
+#define CLI_REMOTE_HELP                                                                               \
+	"BUNDLE may be s3://BUCKET/KEY or http(s)://URL, read where it lies with range\n"                 \
+	"requests (no local copy):\n"                                                                      \
+	"      --endpoint URL   the S3-compatible store, path-style (default AWS, or\n"                    \
+	"                       AWS_ENDPOINT_URL)\n"                                                        \
+	"      --region NAME    the region to sign for (default AWS_REGION or us-east-1)\n"               \
+	CLI_HTTP_HELP
+/* CLI_NET_OPTIONS and CLI_S3_OPTIONS together, for commands that read remote bundles: 1 when c
+ * was one of them (taken into net and s3, s3->http kept equal to net's), 0 when not, -1 on a bad value. */
+int cli_remote_option(const char *cmd, int c, const char *arg, struct cli_net *net, struct ep_s3_options *s3);
 
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

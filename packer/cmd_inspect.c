@@ -11,6 +11,7 @@
 #include "common/digestmap.h"
 #include "formats/bundle/bundle.h"
 #include "formats/image/describe.h"
+#include "formats/store/s3.h"
 #include "verify/check.h"
 #include "verify/chunks.h"
 
@@ -26,7 +27,8 @@ static const char help[] =
 	"verify' for that).\n\n"
 	"Options:\n"
 	"      --json     print one JSON object on stdout\n"
-	"  -h, --help     this help\n";
+	"  -h, --help     this help\n"
+	CLI_REMOTE_HELP;
 
 struct sizes {
 	uint64_t data, stored;
@@ -304,10 +306,18 @@ int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'J' },
 					      { "help", no_argument, NULL, 'h' },
+					      CLI_S3_OPTIONS, CLI_NET_OPTIONS,
 					      { 0 } };
+	struct cli_net net = { 0 };
+	struct ep_s3_options remote = { 0 };
 	bool json = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int r = cli_remote_option("inspect", c, optarg, &net, &remote);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
 		if (c == 'J')
 			json = true;
 		else if (c == 'h')
@@ -322,7 +332,7 @@ int cmd_inspect(int argc, char **argv)
 	struct ep_manifest *m;
 	char signer[EP_KEY_ID_HEX];
 	const struct ep_trust trust = { .insecure = true };
-	if (ep_bundle_open(&b, argv[optind], &err))
+	if (ep_bundle_open_remote(&b, argv[optind], &remote, &err))
 		return cli_fail(&err);
 	if (ep_bundle_load(b, &trust, &m, signer, &err)) {
 		ep_bundle_close(b);

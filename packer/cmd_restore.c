@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "common/pool.h"
+#include "formats/store/s3.h"
 #include "targets/restore.h"
 #include "targets/retarget.h"
 #include "targets/target.h"
@@ -38,8 +39,15 @@ static const char help_tail[] =
 	"      --rewrite-registry OLD=NEW  move container image references from registry\n"
 	"                             OLD to NEW in Kubernetes manifests, Helm values and\n"
 	"                             Terraform (\"docker.io\" covers short names like nginx)\n"
+	"  -o, --option KEY=VALUE     a setting of the target's own (clouds: see below and\n"
+	"                             man envpack); repeatable\n"
 	"  -j, --threads N            worker threads (default: one per CPU)\n"
 	CLI_NET_HELP
+	"      --endpoint URL         S3-compatible store: the remote BUNDLE's and the aws:\n"
+	"                             target's, path-style (default AWS, or AWS_ENDPOINT_URL)\n"
+	"      --region NAME          the region to sign for (default AWS_REGION or us-east-1)\n"
+	"      --part-size MIB        uploads larger than this go up in parts of it (default 64)\n"
+	"BUNDLE may be s3://BUCKET/KEY or http(s)://URL, read where it lies.\n"
 	"      --json                 print the plan and result as JSON on stdout\n"
 	"  -q, --quiet                no progress bar, no output on success\n"
 	"  -h, --help                 this help\n\n"
@@ -49,7 +57,39 @@ static const char help_tail[] =
 struct plan_out {
 	json_t *items; /* --json */
 	bool quiet, dry_run;
+	json_t *requests; /* a cloud target's dry run: what it would send for the item planned next */
 };
+
+static void dry_run_request(void *ctx, const char *text)
+{
+	struct plan_out *p = ctx;
+	if (!p->requests)
+		p->requests = json_array();
+	json_array_append_new(p->requests, json_string(text));
+}
+
+/* The requests gathered for the item just planned: into its JSON object, or printed under it. */
+static void flush_requests(struct plan_out *p, json_t *item)
+{
+	if (!p->requests)
+		return;
+	if (item)
+		json_object_set(item, "requests", p->requests);
+	else if (!p->quiet) {
+		size_t i;
+		json_t *r;
+		json_array_foreach(p->requests, i, r) {
+			printf("  would send:\n");
+			for (const char *line = json_string_value(r); *line;) {
+				size_t n = strcspn(line, "\n");
+				printf("    %.*s\n", (int)n, line);
+				line += n + (line[n] == '\n');
+			}
+		}
+	}
+	json_decref(p->requests);
+	p->requests = NULL;
+}
 
 static void planned(void *ctx, const struct ep_component *c, const char *dest)
 {
@@ -58,9 +98,10 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 	if (p->items) {
 		static const char *const type_name[] = { [EP_COMP_DISK] = "disk", [EP_COMP_FILES] = "files",
 							  [EP_COMP_IMAGE] = "image" };
-		json_array_append_new(p->items, json_pack("{s:s,s:s,s:s,s:I}", "component", c->name, "type",
-							  type_name[c->type], "destination", dest,
-							  "data_bytes", (json_int_t)bytes));
+		json_t *item = json_pack("{s:s,s:s,s:s,s:I}", "component", c->name, "type", type_name[c->type],
+					 "destination", dest, "data_bytes", (json_int_t)bytes);
+		flush_requests(p, item);
+		json_array_append_new(p->items, item);
 	} else if (!p->quiet) {
 		char h[32];
 		cli_human(bytes, h, sizeof h);
@@ -74,20 +115,23 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 			       c->type == EP_COMP_IMAGE ? "image" : "files", c->name, dest, c->nfiles, h);
 		}
 	}
+	flush_requests(p, NULL);
 }
 
 static void planned_machine(void *ctx, const struct ep_machine *m, const char *dest)
 {
 	struct plan_out *p = ctx;
-	if (p->items)
-		json_array_append_new(p->items, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I}", "machine", m->name, "type", "machine",
-							  "destination", dest, "vcpus", (json_int_t)m->vcpus, "memory_mib",
-							  (json_int_t)m->memory_mib, "firmware", m->firmware, "disks",
-							  (json_int_t)m->ndisks));
-	else if (!p->quiet)
+	if (p->items) {
+		json_t *item = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I}", "machine", m->name, "type", "machine",
+					 "destination", dest, "vcpus", (json_int_t)m->vcpus, "memory_mib",
+					 (json_int_t)m->memory_mib, "firmware", m->firmware, "disks", (json_int_t)m->ndisks);
+		flush_requests(p, item);
+		json_array_append_new(p->items, item);
+	} else if (!p->quiet)
 		printf("%s machine %s -> %s (%u vCPU, %llu MiB, %s, %zu disk%s, %zu NIC%s)\n",
 		       p->dry_run ? "would restore" : "restore", m->name, dest, m->vcpus, (unsigned long long)m->memory_mib,
 		       m->firmware, m->ndisks, m->ndisks == 1 ? "" : "s", m->nnics, m->nnics == 1 ? "" : "s");
+	flush_requests(p, NULL);
 }
 
 static int help(void)
@@ -97,7 +141,7 @@ static int help(void)
 	fputs(help_head, stdout);
 	for (size_t i = 0; i < n; i++) {
 		char uri[64];
-		snprintf(uri, sizeof uri, "%s:%s", t[i]->scheme, strcmp(t[i]->scheme, "registry") ? "PATH" : "//HOST/PREFIX");
+		snprintf(uri, sizeof uri, "%s:%s", t[i]->scheme, t[i]->location ? t[i]->location : "PATH");
 		printf("  %-22s %s\n", uri, t[i]->summary);
 	}
 	fputs(help_tail, stdout);
@@ -113,8 +157,10 @@ int cmd_restore(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' },  { "only", required_argument, NULL, 'O' }, { "set", required_argument, NULL, 'S' },
 		{ "keep-mac", no_argument, NULL, 'K' },      { "rewrite-registry", required_argument, NULL, 'R' },
-		CLI_NET_OPTIONS, { 0 }
+		{ "option", required_argument, NULL, 'o' },  CLI_NET_OPTIONS, CLI_S3_OPTIONS, { 0 }
 	};
+	struct ep_s3_options s3 = { 0 };
+	const char *params[32];
 	struct ep_trust trust = { 0 };
 	struct ep_restore_options opt = { .threads = ep_cpu_count() };
 	struct cli_net net = { 0 };
@@ -126,8 +172,10 @@ int cmd_restore(int argc, char **argv)
 	long threads;
 	int c;
 	opt.target.registry = &net.registry;
-	while ((c = getopt_long(argc, argv, "t:p:nj:qhf:", opts, NULL)) != -1) {
-		int net_rc = cli_net_option("restore", c, optarg, &net);
+	opt.target.s3 = &s3;
+	opt.target.params = params;
+	while ((c = getopt_long(argc, argv, "t:p:nj:qhf:o:", opts, NULL)) != -1) {
+		int net_rc = cli_remote_option("restore", c, optarg, &net, &s3);
 		if (net_rc < 0)
 			return 2;
 		if (net_rc)
@@ -159,6 +207,11 @@ int cmd_restore(int argc, char **argv)
 			opt.target.rewrites = rewrites;
 			break;
 		}
+		case 'o':
+			if (!strchr(optarg, '=') || *optarg == '=' || opt.target.nparams == sizeof params / sizeof *params)
+				return cli_usage("restore", "-o takes KEY=VALUE (at most 32)");
+			params[opt.target.nparams++] = optarg;
+			break;
 		case 'K': rt.keep_mac = true; break;
 		case 't': opt.to = optarg; break;
 		case 'p': trust.pubkey = optarg; break;
@@ -192,7 +245,12 @@ int cmd_restore(int argc, char **argv)
 	opt.planned = planned;
 	opt.planned_machine = planned_machine;
 	opt.ctx = &plan;
-	int rc = ep_bundle_open(&b, path, &err);
+	if (opt.dry_run) {
+		opt.target.dry_run_request = dry_run_request;
+		opt.target.dry_run_ctx = &plan;
+	}
+	opt.target.progress = &progress;
+	int rc = ep_bundle_open_remote(&b, path, &s3, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
 	if (!rc)
@@ -208,6 +266,7 @@ int cmd_restore(int argc, char **argv)
 		putchar('\n');
 		json_decref(o);
 	}
+	json_decref(plan.requests);
 	ep_manifest_free(m);
 	ep_bundle_close(b);
 	return rc ? cli_fail(&err) : 0;

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "common/pool.h"
+#include "formats/store/s3.h"
 #include "verify/check.h"
 
 static const char help[] =
@@ -24,7 +25,8 @@ static const char help[] =
 	"  -j, --threads N            worker threads for --deep (default: one per CPU)\n"
 	"      --json                 print the result as JSON on stdout\n"
 	"  -q, --quiet                no progress bar, no output on success\n"
-	"  -h, --help                 this help\n";
+	"  -h, --help                 this help\n"
+	CLI_REMOTE_HELP;
 
 int cmd_verify(int argc, char **argv)
 {
@@ -32,13 +34,20 @@ int cmd_verify(int argc, char **argv)
 		{ "pubkey", required_argument, NULL, 'p' }, { "deep", no_argument, NULL, 'D' },
 		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "threads", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },          { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },          { 0 }
+		{ "help", no_argument, NULL, 'h' },          CLI_S3_OPTIONS, CLI_NET_OPTIONS, { 0 }
 	};
+	struct cli_net net = { 0 };
+	struct ep_s3_options remote = { 0 };
 	struct ep_trust trust = { 0 };
 	bool deep = false, json = false, quiet = false;
 	long threads = ep_cpu_count();
 	int c;
 	while ((c = getopt_long(argc, argv, "p:j:qh", opts, NULL)) != -1) {
+		int r = cli_remote_option("verify", c, optarg, &net, &remote);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
 		switch (c) {
 		case 'p': trust.pubkey = optarg; break;
 		case 'D': deep = true; break;
@@ -64,7 +73,7 @@ int cmd_verify(int argc, char **argv)
 	struct ep_progress progress;
 	struct cli_bar bar;
 	cli_bar_init(&bar, &progress, "verify", quiet || json);
-	int rc = ep_bundle_open(&b, path, &err);
+	int rc = ep_bundle_open_remote(&b, path, &remote, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
 	if (!rc)

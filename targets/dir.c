@@ -20,6 +20,7 @@
 #include "formats/disk/disk.h"
 #include "formats/vm/libvirt.h"
 #include "retarget.h"
+#include "scratch.h"
 #include "target.h"
 
 #define REWRITE_MAX ((uint64_t)16 << 20) /* IaC files larger than this are copied as they are */
@@ -149,15 +150,6 @@ static int begin_component(struct dir_target *t, const struct ep_component *c, c
 	return 0;
 }
 
-/* Pulls the next verified chunk, which the manifest says must be there. */
-static int pull(struct ep_chunk_stream *s, const uint8_t **data, size_t *len, struct ep_error *err)
-{
-	int rc = ep_chunk_stream_next(s, data, len, err);
-	if (rc == 0)
-		return ep_fail(err, EP_EINTEGRITY, "chunk stream ended early");
-	return rc < 0 ? rc : 0;
-}
-
 static int dir_put_disk(struct ep_target *base, const struct ep_component *c, struct ep_chunk_stream *s,
 			struct ep_error *err)
 {
@@ -170,17 +162,7 @@ static int dir_put_disk(struct ep_target *base, const struct ep_component *c, st
 	struct ep_disk *d;
 	if ((rc = t->disk_format->create(&d, path, c->virtual_size, NULL, err)))
 		return rc;
-	ep_chunk_stream_start(s, c->chunks, c->nchunks);
-	for (size_t i = 0; !rc && i < c->nextents; i++) {
-		uint64_t off = c->extents[i].offset;
-		for (size_t k = 0; !rc && k < c->extents[i].count; k++) {
-			const uint8_t *data;
-			size_t len;
-			if (!(rc = pull(s, &data, &len, err)))
-				rc = d->ops->write(d, data, len, off, err);
-			off += len;
-		}
-	}
+	rc = ep_target_write_disk(d, c, s, err);
 	int crc = ep_disk_close(d, err);
 	return rc ? rc : crc;
 }
@@ -233,7 +215,7 @@ static int write_rewritten(const struct dir_target *t, int fd, const struct ep_f
 	for (size_t k = 0; !rc && k < f->count; k++) {
 		const uint8_t *data;
 		size_t len;
-		if (!(rc = pull(s, &data, &len, err)) && len > f->size - at)
+		if (!(rc = ep_chunk_stream_pull(s, &data, &len, err)) && len > f->size - at)
 			rc = ep_fail(err, EP_EINTEGRITY, "'%s' holds more than its declared size", f->path);
 		if (!rc)
 			memcpy(text + at, data, len), at += len;
@@ -264,7 +246,7 @@ static int write_file(const struct dir_target *t, int dirfd, const char *leaf, c
 		for (size_t k = 0; !rc && k < f->count; k++) {
 			const uint8_t *data;
 			size_t len;
-			if (!(rc = pull(s, &data, &len, err)))
+			if (!(rc = ep_chunk_stream_pull(s, &data, &len, err)))
 				rc = ep_pwrite_full(fd, data, len, off, f->path, err);
 			if (!rc && md)
 				EVP_DigestUpdate(md, data, len);

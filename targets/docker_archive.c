@@ -113,12 +113,9 @@ static int da_put_files(struct ep_target *base, const struct ep_component *c, st
 		for (size_t k = 0; !rc && k < f->count; k++) {
 			const uint8_t *data;
 			size_t len;
-			int r = ep_chunk_stream_next(s, &data, &len, err);
-			if (r == 0)
-				rc = ep_fail(err, EP_EINTEGRITY, "chunk stream ended early");
-			else if (r < 0)
-				rc = r;
-			else if (archive_write_data(ar, data, len) != (la_ssize_t)len)
+			if ((rc = ep_chunk_stream_pull(s, &data, &len, err)))
+				break;
+			if (archive_write_data(ar, data, len) != (la_ssize_t)len)
 				rc = ep_fail(err, EP_ERUNTIME, "cannot write '%s': %s", t->path, archive_error_string(ar));
 		}
 	}

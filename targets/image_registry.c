@@ -309,6 +309,7 @@ static void reg_abort(struct ep_target *base)
 const struct ep_target_ops ep_target_registry = {
 	.scheme = "registry",
 	.summary = "a container registry: images pushed to PREFIX/NAME:TAG, manifests last",
+	.location = "//HOST/PREFIX",
 	.open = reg_open,
 	.plan = reg_plan,
 	.put_files = reg_put_files,

@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <string.h>
 
 #include "target.h"
@@ -33,4 +34,27 @@ int ep_target_open(struct ep_target **out, const char *uri, const struct ep_targ
 		}
 	}
 	return ep_fail(err, EP_EINPUT, "unknown target '%s' (try dir:PATH)", uri);
+}
+
+const char *ep_target_param(const struct ep_target_options *opt, const char *key)
+{
+	size_t n = strlen(key);
+	for (size_t i = 0; opt && i < opt->nparams; i++)
+		if (!strncmp(opt->params[i], key, n) && opt->params[i][n] == '=')
+			return opt->params[i] + n + 1;
+	return NULL;
+}
+
+int ep_target_params_check(const struct ep_target_options *opt, const char *scheme, const char *const *known,
+			   struct ep_error *err)
+{
+	for (size_t i = 0; opt && i < opt->nparams; i++) {
+		size_t n = strcspn(opt->params[i], "=");
+		bool found = false;
+		for (size_t k = 0; !found && known && known[k]; k++)
+			found = strlen(known[k]) == n && !strncmp(known[k], opt->params[i], n);
+		if (!found)
+			return ep_fail(err, EP_EINPUT, "%s: unknown option -o %.*s", scheme, (int)n, opt->params[i]);
+	}
+	return 0;
 }

@@ -17,6 +17,7 @@ struct ep_target;
 
 struct ep_registry_options;
 struct ep_rewrite;
+struct ep_s3_options;
 struct ep_vm_target_disk;
 
 /* How a target writes a machine's definition: a file NAME.EXTENSION beside its disks. */
@@ -33,11 +34,27 @@ struct ep_target_options {
 	const struct ep_rewrite *rewrites; /* image references moved to another registry, in IaC files */
 	size_t nrewrites;
 	const char *hostname; /* the host name cloud-init files give the machine, or NULL */
+	/* Clouds: */
+	const struct ep_s3_options *s3; /* object stores: endpoint, region, part size, HTTP options; NULL: defaults */
+	const char *const *params;      /* -o KEY=VALUE, the target's own settings (region=, project=, ...) */
+	size_t nparams;
+	const struct ep_progress *progress; /* uploads report here */
+	/* Set on a dry run: a cloud target's plan hands each request it would send,
+	 * as ep_http_request_text renders it (credentials masked), and sends none. */
+	void (*dry_run_request)(void *ctx, const char *text);
+	void *dry_run_ctx;
 };
+
+/* The value of -o KEY=VALUE for key, or NULL. */
+const char *ep_target_param(const struct ep_target_options *opt, const char *key);
+/* Refuses a -o key that scheme does not know; known is NULL-terminated. */
+int ep_target_params_check(const struct ep_target_options *opt, const char *scheme, const char *const *known,
+			   struct ep_error *err);
 
 struct ep_target_ops {
 	const char *scheme;  /* "dir" in "dir:PATH" */
 	const char *summary; /* one line for --help */
+	const char *location; /* what follows "SCHEME:" in --help; NULL: "PATH" */
 	int (*open)(struct ep_target **out, const char *location, const struct ep_target_options *opt,
 		    struct ep_error *err);
 	/* Where and as what component c would land, for --dry-run; also refuses what would clash. */

@@ -144,6 +144,14 @@ int ep_chunk_stream_next(struct ep_chunk_stream *s, const uint8_t **data, size_t
 	return 1;
 }
 
+int ep_chunk_stream_pull(struct ep_chunk_stream *s, const uint8_t **data, size_t *len, struct ep_error *err)
+{
+	int rc = ep_chunk_stream_next(s, data, len, err);
+	if (rc == 0)
+		return ep_fail(err, EP_EINTEGRITY, "chunk stream ended early");
+	return rc < 0 ? rc : 0;
+}
+
 int ep_chunk_stream_read(struct ep_chunk_stream *s, const struct ep_chunk_ref *refs, size_t count, size_t max,
 			 char **out, size_t *len, struct ep_error *err)
 {

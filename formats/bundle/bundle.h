@@ -32,6 +32,10 @@ struct ep_bundle;
 
 /* Opens and indexes a bundle; rejects any entry that is not a chunk, the manifest or its signature. */
 int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err);
+/* The same, a bundle at s3:// or http(s):// reached as remote says (NULL: defaults). */
+struct ep_s3_options;
+int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct ep_s3_options *remote,
+			  struct ep_error *err);
 void ep_bundle_close(struct ep_bundle *b);
 const char *ep_bundle_path(const struct ep_bundle *b);
 const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len);

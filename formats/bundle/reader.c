@@ -204,6 +204,12 @@ static int scan(struct ep_bundle *b, struct ep_error *err)
 
 int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err)
 {
+	return ep_bundle_open_remote(out, path, NULL, err);
+}
+
+int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct ep_s3_options *remote,
+			  struct ep_error *err)
+{
 	struct ep_bundle *b = calloc(1, sizeof *b);
 	if (b)
 		b->fd = -1;
@@ -214,7 +220,7 @@ int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *er
 	struct stat st;
 	int rc = 0;
 	if (ep_remote_is_url(path)) { /* read where it lies, a range at a time */
-		if (!(rc = ep_remote_open(&b->remote, path, &b->file_size, err)))
+		if (!(rc = ep_remote_open(&b->remote, path, remote, &b->file_size, err)))
 			rc = scan(b, err);
 		goto done;
 	}

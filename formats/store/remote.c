@@ -41,7 +41,8 @@ static int http_size(struct ep_remote *r, uint64_t *size, struct ep_error *err)
 	return rc;
 }
 
-int ep_remote_open(struct ep_remote **out, const char *url, uint64_t *size, struct ep_error *err)
+int ep_remote_open(struct ep_remote **out, const char *url, const struct ep_s3_options *opt, uint64_t *size,
+		   struct ep_error *err)
 {
 	struct ep_remote *r = calloc(1, sizeof *r);
 	if (!r || !(r->url = strdup(url))) {
@@ -52,11 +53,11 @@ int ep_remote_open(struct ep_remote **out, const char *url, uint64_t *size, stru
 	int rc;
 	if (!strncmp(url, "s3://", 5)) {
 		static const struct ep_s3_options defaults;
-		if (!(rc = ep_s3_url_parse(url, &r->u, err)) && !(rc = ep_s3_open(&r->s3, &defaults, err)))
+		if (!(rc = ep_s3_url_parse(url, &r->u, err)) && !(rc = ep_s3_open(&r->s3, opt ? opt : &defaults, err)))
 			rc = ep_s3_head(r->s3, &r->u, size, err) == 1 ? 0
 			     : err->code				? err->code
 									: ep_fail(err, EP_EINPUT, "'%s' does not exist", url);
-	} else if (!(rc = ep_http_new(&r->http, NULL, err))) {
+	} else if (!(rc = ep_http_new(&r->http, opt ? &opt->http : NULL, err))) {
 		rc = http_size(r, size, err);
 	}
 	if (rc) {

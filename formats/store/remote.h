@@ -1,5 +1,5 @@
 /* A bundle read where it lies, without a local copy: s3://BUCKET/KEY (through
- * the S3 client, credentials and AWS_ENDPOINT_URL from the environment) or
+ * the S3 client: --endpoint or AWS_ENDPOINT_URL, credentials from the environment) or
  * http(s)://URL, each read a Range request. */
 #ifndef EP_REMOTE_H
 #define EP_REMOTE_H
@@ -13,8 +13,11 @@
 struct ep_remote;
 
 bool ep_remote_is_url(const char *path);
-/* Opens url and learns its size. */
-int ep_remote_open(struct ep_remote **out, const char *url, uint64_t *size, struct ep_error *err);
+struct ep_s3_options;
+/* Opens url and learns its size; opt (NULL: defaults) says how to reach S3 and, through
+ * its http member, any server. */
+int ep_remote_open(struct ep_remote **out, const char *url, const struct ep_s3_options *opt, uint64_t *size,
+		   struct ep_error *err);
 /* Reads exactly len bytes at off; safe from several threads (they take turns). */
 int ep_remote_pread(struct ep_remote *r, void *buf, size_t len, uint64_t off, struct ep_error *err);
 void ep_remote_close(struct ep_remote *r);
