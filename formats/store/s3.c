@@ -114,9 +114,13 @@ static int load_file(struct ep_s3 *s3, struct ep_error *err)
 	return rc;
 }
 
-static int load_creds(struct ep_s3 *s3, struct ep_error *err)
+static int load_creds(struct ep_s3 *s3, const struct ep_sigv4_creds *given, struct ep_error *err)
 {
 	const char *a = getenv("AWS_ACCESS_KEY_ID"), *s = getenv("AWS_SECRET_ACCESS_KEY"), *t = getenv("AWS_SESSION_TOKEN");
+	if (given && (!given->access_key || !*given->access_key || !given->secret_key || !*given->secret_key))
+		return ep_fail(err, EP_EINPUT, "s3: the credentials given are empty");
+	if (given)
+		a = given->access_key, s = given->secret_key, t = given->session_token;
 	if (a && *a && s && *s) {
 		if (!(s3->access = strdup(a)) || !(s3->secret = strdup(s)) || (t && *t && !(s3->token = strdup(t))))
 			return ep_oom(err);
@@ -158,7 +162,7 @@ int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_er
 	if (!rc && s3->part_size < EP_S3_PART_MIN)
 		rc = ep_fail(err, EP_EINPUT, "s3: parts are at least 5 MiB");
 	if (!rc)
-		rc = load_creds(s3, err);
+		rc = load_creds(s3, opt->creds, err);
 	if (!rc)
 		rc = ep_http_new(&s3->http, &opt->http, err);
 	if (rc) {
@@ -199,11 +203,25 @@ struct s3_req {
 	void *sink_ctx;
 };
 
-static int s3_send(struct ep_s3 *s3, const struct s3_req *r, const char *what, struct ep_http_response *resp,
-		   struct ep_error *err)
+/* A signed request: its URL and headers (heap, in *held, for s3_release). */
+struct s3_signed {
+	char url[4000];
+	const char *headers[8];
+	char *auth;
+	struct ep_sigv4 sig;
+};
+
+static void s3_release(struct s3_signed *q)
+{
+	free(q->auth);
+	ep_sigv4_release(&q->sig);
+}
+
+static int s3_sign(struct ep_s3 *s3, const struct s3_req *r, struct s3_signed *q, struct ep_error *err)
 {
 	char *key = r->bucket_only ? strdup("") : ep_sigv4_encode(r->u->key, strlen(r->u->key), true);
-	char path[3400], url[4000], host[300], amz_date[20], hash[EP_DIGEST_HEX];
+	char path[3400], host[300], amz_date[20], hash[EP_DIGEST_HEX];
+	*q = (struct s3_signed){ 0 };
 	if (!key)
 		return ep_oom(err);
 	const char *h = strstr(s3->base, "://") + 3;
@@ -215,7 +233,7 @@ static int s3_send(struct ep_s3 *s3, const struct s3_req *r, const char *what, s
 		snprintf(path, sizeof path, "/%s", key);
 	}
 	free(key);
-	snprintf(url, sizeof url, "%.*s%s%s%s%s", (int)(h - s3->base), s3->base, host, path, r->query ? "?" : "",
+	snprintf(q->url, sizeof q->url, "%.*s%s%s%s%s", (int)(h - s3->base), s3->base, host, path, r->query ? "?" : "",
 		 r->query ? r->query : "");
 	time_t now = time(NULL);
 	struct tm tm;
@@ -231,27 +249,58 @@ static int s3_send(struct ep_s3 *s3, const struct s3_req *r, const char *what, s
 					 .region = s3->region, .service = "s3", .amz_date = amz_date,
 					 .flags = EP_SIGV4_CONTENT_SHA256 };
 	struct ep_sigv4_creds creds = { s3->access, s3->secret, s3->token };
-	struct ep_sigv4 sig = { 0 };
-	int rc = ep_sigv4_sign(&sreq, &creds, &sig, err);
-	char *auth = NULL;
-	if (!rc && asprintf(&auth, "Authorization: %s", sig.authorization) < 0)
+	int rc = ep_sigv4_sign(&sreq, &creds, &q->sig, err);
+	if (!rc && asprintf(&q->auth, "Authorization: %s", q->sig.authorization) < 0) {
+		q->auth = NULL;
 		rc = ep_oom(err);
-	const char *headers[8] = { auth };
-	size_t n = 1;
-	for (size_t i = 0; i < 4 && sig.headers[i]; i++)
-		headers[n++] = sig.headers[i];
+	}
+	size_t n = 0;
+	q->headers[n++] = q->auth;
+	for (size_t i = 0; i < 4 && q->sig.headers[i]; i++)
+		q->headers[n++] = q->sig.headers[i];
 	if (r->extra)
-		headers[n++] = r->extra;
-	if (!rc)
-		rc = ep_http_send(r->via ? r->via : s3->http,
-				  &(struct ep_http_request){ .method = r->method, .url = url, .headers = headers, .data = r->data,
-							     .data_len = r->data_len, .body = r->body, .sink = r->sink,
-							     .check_answer = r->check_answer, .sink_ctx = r->sink_ctx,
-							     .max_body = ANSWER_MAX },
-				  what, resp, err);
-	free(auth);
-	ep_sigv4_release(&sig);
+		q->headers[n++] = r->extra;
+	if (rc)
+		s3_release(q);
 	return rc;
+}
+
+static struct ep_http_request s3_http_request(const struct s3_req *r, const struct s3_signed *q)
+{
+	return (struct ep_http_request){ .method = r->method, .url = q->url, .headers = q->headers, .data = r->data,
+					 .data_len = r->data_len, .body = r->body, .sink = r->sink,
+					 .check_answer = r->check_answer, .sink_ctx = r->sink_ctx, .max_body = ANSWER_MAX };
+}
+
+static int s3_send(struct ep_s3 *s3, const struct s3_req *r, const char *what, struct ep_http_response *resp,
+		   struct ep_error *err)
+{
+	struct s3_signed q;
+	int rc = s3_sign(s3, r, &q, err);
+	if (rc)
+		return rc;
+	struct ep_http_request req = s3_http_request(r, &q);
+	rc = ep_http_send(r->via ? r->via : s3->http, &req, what, resp, err);
+	s3_release(&q);
+	return rc;
+}
+
+/* Hands emit the request r as text (credentials masked), sending nothing. */
+static int s3_show(struct ep_s3 *s3, const struct s3_req *r, void (*emit)(void *ctx, const char *text), void *ctx,
+		   struct ep_error *err)
+{
+	struct s3_signed q;
+	int rc = s3_sign(s3, r, &q, err);
+	if (rc)
+		return rc;
+	struct ep_http_request req = s3_http_request(r, &q);
+	char *text = ep_http_request_text(&req);
+	s3_release(&q);
+	if (!text)
+		return ep_oom(err);
+	emit(ctx, text);
+	free(text);
+	return 0;
 }
 
 /* "403 AccessDenied: Access Denied", from S3's XML error body when there is one. */
@@ -689,6 +738,34 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	free(qid);
 	free(listed);
 	free(md5s);
+	return rc;
+}
+
+int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
+		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err)
+{
+	struct ep_http_body body = { .len = size };
+	if (size <= s3->part_size)
+		return s3_show(s3, &(struct s3_req){ .method = "PUT", .u = u, .extra = "If-None-Match: *", .body = &body },
+			       emit, ctx, err);
+	uint64_t nparts = (size + s3->part_size - 1) / s3->part_size;
+	char query[200];
+	body.len = s3->part_size;
+	snprintf(query, sizeof query, "partNumber=1&uploadId=UPLOAD-ID");
+	int rc = s3_show(s3, &(struct s3_req){ .method = "POST", .u = u, .query = "uploads=" }, emit, ctx, err);
+	if (!rc)
+		rc = s3_show(s3, &(struct s3_req){ .method = "PUT", .u = u, .query = query, .body = &body }, emit, ctx, err);
+	if (!rc && nparts > 1) {
+		char note[200];
+		snprintf(note, sizeof note, "(parts 2 to %llu alike, %u at once; the last of %llu bytes)",
+			 (unsigned long long)nparts, s3->jobs, (unsigned long long)(size - (nparts - 1) * s3->part_size));
+		emit(ctx, note);
+	}
+	if (!rc)
+		rc = s3_show(s3, &(struct s3_req){ .method = "POST", .u = u, .query = "uploadId=UPLOAD-ID",
+						   .extra = "If-None-Match: *", .data = "<CompleteMultipartUpload>...",
+						   .data_len = 29 },
+			     emit, ctx, err);
 	return rc;
 }
 

@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/http.h"
 #include "common/progress.h"
+#include "common/sigv4.h"
 
 #define EP_S3_PART_MIN ((uint64_t)5 << 20) /* S3's smallest part but the last */
 
@@ -29,6 +30,7 @@ struct ep_s3_options {
 	const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION or us-east-1 */
 	uint64_t part_size;   /* 0: 64 MiB */
 	unsigned jobs;        /* parts sent at once, each on its own connection; 0: 4 */
+	const struct ep_sigv4_creds *creds; /* NULL: from the environment or the credentials file */
 };
 
 /* s3://BUCKET/KEY */
@@ -54,6 +56,10 @@ struct ep_s3_put_stats {
 /* Uploads size bytes of fd as the object, failing with EP_EINPUT if it exists. */
 int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t size,
 		   const struct ep_progress *progress, struct ep_s3_put_stats *stats, struct ep_error *err);
+/* Hands emit, as text with credentials masked, the requests ep_s3_put_file would send
+ * for an object of size bytes (a multipart upload's parts summarised); sends nothing. */
+int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
+		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
 /* Reads len bytes of the object at off (a Range request) into buf. */
 int ep_s3_read_range(struct ep_s3 *s3, const struct ep_s3_url *u, void *buf, size_t len, uint64_t off,
 		     struct ep_error *err);
