@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/s3.sh — envpack push and pull next to awscli (aws s3 cp), in one run, on
 # the same bundle and the same S3-compatible server (s3rver on loopback, as the
-# tests start it). The bundle is a pack of 256 MiB of random data, so neither
-# side can win by compressing. Each command runs once to warm the caches, then
+# tests start it). The bundle is a pack of 1 GiB of random data (MIB=N for
+# another size), so neither side can win by compressing. Each command runs once to warm the caches, then
 # RUNS times (default 3); the best wall time counts. Both upload in 8 MiB parts.
 BENCH_NO_DISK=1
 source "$(dirname "$0")/lib.sh"
@@ -18,7 +18,7 @@ export AWS_CONFIG_FILE=$out/aws.config
 printf '[default]\ns3 =\n    addressing_style = path\n    multipart_chunksize = 8MB\n    multipart_threshold = 8MB\n' >"$AWS_CONFIG_FILE"
 ep=$S3_BENCH_ENDPOINT
 bucket=s3://$S3_BENCH_BUCKET
-head -c 256M /dev/urandom >"$out/data.raw"
+head -c "${MIB:-1024}M" /dev/urandom >"$out/data.raw"
 "$ENVPACK" keygen -o "$out/k" >/dev/null
 "$ENVPACK" pack -q -k "$out/k.key" -o "$out/b.envpack" "disk:$out/data.raw"
 rm -f "$out/data.raw"

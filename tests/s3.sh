@@ -7,6 +7,8 @@
 #   start_s3_fault NAME UPSTREAM MODE [ARG]
 #                            tests/tools/s3_fault.py in front of S3 server UPSTREAM
 #                            (a NAME given to start_s3): drop-part N, 503 N, slow
+#   restart_s3 NAME          kills server NAME at once (SIGKILL, mid-request if so) and
+#                            starts it again on the same port and storage
 #   stop_s3 NAME             stops it now (every server stops when the test exits)
 #   s3_env NAME              prints AWS_ACCESS_KEY_ID=…, AWS_SECRET_ACCESS_KEY=…,
 #                            AWS_DEFAULT_REGION=us-east-1, AWS_ENDPOINT_URL=… lines, for
@@ -41,15 +43,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 start_s3() {
 	local name=$1 var dir port i code s3rver=$S3_ROOT/build/node/node_modules/s3rver
+	local again=${2:-} # restart_s3: the storage kept, the port taken again
 	var=$(srv_var S3 "$name") || return 2
 	dir=$T/$name
 	[ -z "${SRV_PIDS[s3/$name]:-}" ] || { echo "start_s3: $name is running" >&2; return 2; }
 	[ -f "$s3rver/lib/s3rver.js" ] || { echo "start_s3: no s3rver in $s3rver (run scripts/deps.sh)" >&2; return 1; }
-	rm -rf "$dir"
-	mkdir -p "$dir/data"
+	if [ -z "$again" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir/data"
+	fi
+	rm -f "$dir/port"
 	# a `timeout` leads its own process group: srv_kill's KILL reaches node too
 	timeout -k 5 "$S3_MAX_SECONDS" node "$S3_TOOLS/s3rver.js" --dir "$dir/data" --bucket "$S3_BUCKET" \
-		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$S3_MAX_SECONDS" \
+		--port "${again:-0}" --port-file "$dir/port" --log "$dir/requests.log" --lifetime "$S3_MAX_SECONDS" \
 		--s3rver-dir "$s3rver" >/dev/null 2>>"$dir/log" &
 	SRV_PIDS[s3/$name]=$!
 	port=$(srv_wait_port_file "$dir/port" $!) || {
@@ -71,8 +77,25 @@ start_s3() {
 	export "${var}_ENDPOINT=http://127.0.0.1:$port" "${var}_BUCKET=$S3_BUCKET" "${var}_DIR=$dir"
 }
 
-# start_s3_fault NAME UPSTREAM MODE [ARG]: see tests/tools/s3_fault.py. Sets the
-# same S3_NAME_* variables, the endpoint being the proxy's and the bucket UPSTREAM's.
+restart_s3() {
+	local var port pid
+	var=$(srv_var S3 "$1") || return 2
+	port=$(cat "$T/$1/port") || return 2
+	for pid in ${SRV_PIDS[s3/$1]:-}; do
+		kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+		{ wait "$pid"; } 2>/dev/null || true # reaped here, so bash reports no "Killed" job
+	done
+	unset "SRV_PIDS[s3/$1]"
+	for _ in $(seq 50); do # the port is free again once the killed server is gone
+		python3 -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null && break
+		sleep 0.1
+	done
+	start_s3 "$1" "$port"
+}
+
+# start_s3_fault NAME UPSTREAM MODE [ARG] [--tls-cert PEM --tls-key PEM]: see
+# tests/tools/s3_fault.py. Sets the same S3_NAME_* variables, the endpoint being the
+# proxy's (https:// with --tls-cert) and the bucket UPSTREAM's.
 start_s3_fault() {
 	local name=$1 up=$2 var upvar dir port
 	shift 2
@@ -93,7 +116,9 @@ start_s3_fault() {
 		srv_kill "s3/$name"
 		return 1
 	}
-	export "${var}_ENDPOINT=http://127.0.0.1:$port" "${var}_BUCKET=$S3_BUCKET" "${var}_DIR=$dir"
+	local scheme=http
+	[[ " $* " == *" --tls-cert "* ]] && scheme=https
+	export "${var}_ENDPOINT=$scheme://127.0.0.1:$port" "${var}_BUCKET=$S3_BUCKET" "${var}_DIR=$dir"
 }
 
 stop_s3() {

@@ -155,4 +155,59 @@ PY
 ep push -q "$T/flip.envpack" "s3://$B/c/flip.envpack" --endpoint "$E" 2>/dev/null
 expect_exit 3 "a flipped byte in a remote chunk fails --deep" er verify -p "$T/rk.pub" --deep "s3://$B/c/flip.envpack"
 
+# 9. --endpoint names the store for verify, inspect and restore (no AWS_ENDPOINT_URL)
+en() { env -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@"; }
+expect_exit 0 "verify --deep s3:// with --endpoint" en verify -p "$T/rk.pub" --deep "s3://$B/c/vm.envpack" --endpoint "$E"
+expect_exit 0 "inspect s3:// with --endpoint" en inspect "s3://$B/c/vm.envpack" --endpoint "$E"
+expect_exit 0 "restore s3:// with --endpoint" en restore -q -p "$T/rk.pub" "s3://$B/c/vm.envpack" --endpoint "$E" --to "dir:$T/from-endpoint"
+check "the disk restored through --endpoint is the source's" cmp "$T/vm.raw" "$T/from-endpoint/vm.raw"
+expect_exit 2 "--endpoint must be a URL" en verify -p "$T/rk.pub" "s3://$B/c/vm.envpack" --endpoint "ftp://x"
+
+# 10. TLS: a store whose certificate is self-signed is refused, unless --cacert names it
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$T/tls.key" -out "$T/tls.crt" 2>/dev/null || not_ok "make a self-signed certificate"
+start_s3_fault tls s pass --tls-cert "$T/tls.crt" --tls-key "$T/tls.key" || not_ok "start the TLS proxy"
+TE=$S3_TLS_ENDPOINT
+check "the TLS endpoint is https ($TE)" test "${TE%%://*}" = https
+expect_exit 1 "push to a self-signed store is refused" ep push -q --retries 1 "$T/small.envpack" "s3://$B/t/small.envpack" --endpoint "$TE"
+expect_err 'certificate|SSL|TLS' "and says it is the certificate"
+check "nothing was stored by the refused push" absent t/small.envpack
+expect_exit 0 "push with --cacert naming it" ep push -q --cacert "$T/tls.crt" "$T/small.envpack" "s3://$B/t/small.envpack" --endpoint "$TE"
+check "what went up over TLS is the bundle" same_object t/small.envpack "$T/small.envpack"
+expect_exit 1 "verify over https:// without --cacert is refused" "$ENVPACK" verify -p "$T/rk.pub" "$TE/$B/c/vm.envpack"
+expect_exit 0 "verify --deep over https:// with --cacert" "$ENVPACK" verify -p "$T/rk.pub" --deep --cacert "$T/tls.crt" "$TE/$B/c/vm.envpack"
+expect_exit 0 "pull over TLS with --cacert" ep pull --cacert "$T/tls.crt" "s3://$B/t/small.envpack" -o "$T/tls-pulled.envpack" --endpoint "$TE"
+check "pulled over TLS = pushed" cmp "$T/tls-pulled.envpack" "$T/small.envpack"
+stop_s3 tls
+
+# 11. the server killed mid-upload (SIGKILL) and started again: the next push resumes, the object whole
+start_s3 k || not_ok "start a second S3 server"
+start_s3_fault kslow k slow 0.4 || not_ok "start a slow proxy in front of it"
+head -c 40M /dev/urandom >"$T/k.raw"
+"$ENVPACK" pack -q -k "$T/k.key" -o "$T/k.envpack" "disk:$T/k.raw" || not_ok "pack a 40 MiB bundle"
+k_size=$(stat -c %s "$T/k.envpack")
+ep push -q --part-size 5 -j 1 --retries 2 --timeout 5 "$T/k.envpack" "s3://$B/k/k.envpack" --endpoint "$S3_KSLOW_ENDPOINT" \
+	>"$T/k.out" 2>"$T/k.err" &
+kpush=$!
+for _ in $(seq 300); do # until the server holds two parts
+	[ "$(s3_requests k "^[^ ]+ [^ ]+ PUT [^ ]*[?&]partNumber=" | awk '$5 == 200' | wc -l)" -ge 2 ] && break
+	sleep 0.1
+done
+restart_s3 k || not_ok "kill and restart the S3 server"
+wait "$kpush"
+kfirst=$?
+check "the push whose server was killed failed (exit $kfirst)" test "$kfirst" != 0
+kept=$(s3_requests k "^[^ ]+ [^ ]+ PUT [^ ]*[?&]partNumber=" | awk '$5 == 200' | wc -l)
+check "the killed server had stored parts ($kept)" test "$kept" -ge 2
+k_absent() { ! aws_s3 k s3api head-object --bucket "$B" --key k/k.envpack >/dev/null 2>&1; }
+check "nothing published by the cut push" k_absent
+before=$(s3_requests k "^[^ ]+ [^ ]+ PUT [^ ]*[?&]partNumber=" | wc -l)
+expect_exit 0 "the push re-run against the restarted server" ep push -q --part-size 5 "$T/k.envpack" "s3://$B/k/k.envpack" --endpoint "$S3_K_ENDPOINT"
+after=$(s3_requests k "^[^ ]+ [^ ]+ PUT [^ ]*[?&]partNumber=" | wc -l)
+k_total=$(( (k_size + 5 * 1048576 - 1) / (5 * 1048576) ))
+check "it resumed: $((after - before)) of $k_total parts sent again" test $((after - before)) -lt "$k_total"
+k_same() { rm -f "$T/got" && aws_s3 k s3api get-object --bucket "$B" --key k/k.envpack "$T/got" >/dev/null && cmp "$T/got" "$T/k.envpack"; }
+check "the object after the restart is the bundle" k_same
+
 finish

@@ -2,7 +2,7 @@
 """A proxy in front of a real S3 server that injects faults, for retry and resume tests.
 
     s3_fault.py --upstream http://127.0.0.1:PORT MODE [N] [--port N] [--port-file F]
-                [--log F] [--lifetime S]
+                [--log F] [--lifetime S] [--tls-cert PEM --tls-key PEM]
 
 Listens on 127.0.0.1 (--port 0, the default: a free port), prints the port on
 stdout and writes it to F (atomically, so a test can wait for the file).
@@ -12,7 +12,9 @@ for the proxy's address still verify upstream) and the body byte for byte;
 the answer comes back with its status, headers and body. With --log, each
 request is one line "START END METHOD PATH STATUS" (times in seconds since the
 epoch; STATUS "-" when the proxy dropped the connection, "slow" lines are the
-stalled ones). Stops by itself after --lifetime seconds (default 300).
+stalled ones). Stops by itself after --lifetime seconds (default 300). With
+--tls-cert and --tls-key it speaks HTTPS (to the client; plain HTTP upstream),
+so a test can put a certificate of its own in front of the store.
 
 MODE
   pass         forwards everything (a baseline)
@@ -174,6 +176,8 @@ def main():
     p.add_argument("--port-file")
     p.add_argument("--log")
     p.add_argument("--lifetime", type=float, default=300)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
     args = p.parse_args()
     if args.mode in ("drop-part", "503"):
         if args.n is None or args.n < 1 or args.n != int(args.n):
@@ -182,6 +186,11 @@ def main():
     elif args.n is None:
         args.n = 0
     srv = Server(args)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     serve(srv, args.port_file, args.lifetime)
 
 
