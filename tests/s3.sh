@@ -7,8 +7,8 @@
 #   start_s3_fault NAME UPSTREAM MODE [ARG]
 #                            tests/tools/s3_fault.py in front of S3 server UPSTREAM
 #                            (a NAME given to start_s3): drop-part N, 503 N, slow
-#   restart_s3 NAME          kills server NAME at once (SIGKILL, mid-request if so) and
-#                            starts it again on the same port and storage
+#   kill_s3 NAME             kills server NAME at once (SIGKILL, mid-request if so)
+#   revive_s3 NAME           starts a killed server NAME again, on its port and storage
 #   stop_s3 NAME             stops it now (every server stops when the test exits)
 #   s3_env NAME              prints AWS_ACCESS_KEY_ID=…, AWS_SECRET_ACCESS_KEY=…,
 #                            AWS_DEFAULT_REGION=us-east-1, AWS_ENDPOINT_URL=… lines, for
@@ -43,7 +43,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 start_s3() {
 	local name=$1 var dir port i code s3rver=$S3_ROOT/build/node/node_modules/s3rver
-	local again=${2:-} # restart_s3: the storage kept, the port taken again
+	local again=${2:-} # revive_s3: the storage kept, the port taken again
 	var=$(srv_var S3 "$name") || return 2
 	dir=$T/$name
 	[ -z "${SRV_PIDS[s3/$name]:-}" ] || { echo "start_s3: $name is running" >&2; return 2; }
@@ -77,15 +77,19 @@ start_s3() {
 	export "${var}_ENDPOINT=http://127.0.0.1:$port" "${var}_BUCKET=$S3_BUCKET" "${var}_DIR=$dir"
 }
 
-restart_s3() {
-	local var port pid
-	var=$(srv_var S3 "$1") || return 2
-	port=$(cat "$T/$1/port") || return 2
+kill_s3() {
+	local pid
+	srv_var S3 "$1" >/dev/null || return 2
 	for pid in ${SRV_PIDS[s3/$1]:-}; do
 		kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
 		{ wait "$pid"; } 2>/dev/null || true # reaped here, so bash reports no "Killed" job
 	done
 	unset "SRV_PIDS[s3/$1]"
+}
+
+revive_s3() {
+	local port
+	port=$(cat "$T/$1/port") || return 2
 	for _ in $(seq 50); do # the port is free again once the killed server is gone
 		python3 -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null && break
 		sleep 0.1

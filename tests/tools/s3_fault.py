@@ -9,7 +9,9 @@ stdout and writes it to F (atomically, so a test can wait for the file).
 Every request it does not fault is sent on unchanged: the same method, path
 and query, every header in its order (Host included, so SigV4 signatures made
 for the proxy's address still verify upstream) and the body byte for byte;
-the answer comes back with its status, headers and body. With --log, each
+the answer comes back with its status, headers and body. Asked as a forward
+proxy (an absolute URL in the request line, as a client sends it through
+http_proxy), it forwards to the upstream in the same way. With --log, each
 request is one line "START END METHOD PATH STATUS" (times in seconds since the
 epoch; STATUS "-" when the proxy dropped the connection, "slow" lines are the
 stalled ones). Stops by itself after --lifetime seconds (default 300). With
@@ -73,6 +75,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         srv = self.server
+        if self.path.startswith("http://"):  # asked as a forward proxy (http_proxy): on to the upstream all the same
+            self.path = urlsplit(self.path)._replace(scheme="", netloc="").geturl()
         u = urlsplit(self.path)
         q = parse_qs(u.query, keep_blank_values=True)
         n = srv.count("all")
