@@ -42,12 +42,12 @@ static int component_sizes(const struct ep_bundle *b, const struct ep_component 
 {
 	*s = (struct sizes){ .data = ep_component_data_size(c) };
 	for (size_t i = 0; i < c->nchunks; i++) {
-		uint64_t off, stored;
+		uint64_t stored;
 		if (ep_digestmap_get(seen, c->chunks[i].digest, NULL))
 			continue;
 		if (!ep_digestmap_put(seen, c->chunks[i].digest, 1))
 			return -1;
-		if (ep_bundle_chunk_locate(b, c->chunks[i].digest, &off, &stored))
+		if (ep_bundle_chunk_size(b, c->chunks[i].digest, &stored))
 			s->stored += stored;
 	}
 	for (size_t i = 0; i < c->nfiles; i++) {

@@ -37,7 +37,7 @@ struct packer {
 	const struct ep_pack_options *opt;
 	struct ep_pack_stats *stats;
 	struct ep_manifest *manifest;
-	struct ep_bundle_writer *writer;
+	const struct ep_pack_dest *dest;
 	struct ep_pool *pool;
 	pthread_mutex_t lock; /* guards `written`, which workers read */
 	struct ep_digestmap *written;
@@ -72,14 +72,14 @@ static bool is_written(struct packer *pk, const uint8_t *digest)
 	pthread_mutex_lock(&pk->lock);
 	bool known = ep_digestmap_get(pk->written, digest, NULL);
 	pthread_mutex_unlock(&pk->lock);
-	return known;
+	return known || (pk->dest->has && pk->dest->has(pk->dest->ctx, digest));
 }
 
 static int work(void *shared, void *state, struct ep_job *job, struct ep_error *err)
 {
 	struct packer *pk = shared;
 	ep_sha256(job->in, job->in_len, job->digest);
-	/* `written` only grows, so a chunk seen here is certainly in the bundle already */
+	/* `written` and the destination only grow, so a chunk seen here is certainly there already */
 	job->flag = !is_written(pk, job->digest);
 	if (!job->flag)
 		return 0;
@@ -97,8 +97,10 @@ static const struct ep_pool_ops pack_ops = { worker_new, worker_free, work };
 static int consume(struct packer *pk, struct ep_job *job, struct ep_error *err)
 {
 	int rc = 0;
+	if (!job->flag && !ep_digestmap_get(pk->written, job->digest, NULL))
+		pk->stats->reused_chunks++; /* the destination had it before this run */
 	if (!is_written(pk, job->digest)) {
-		if ((rc = ep_bundle_writer_add_chunk(pk->writer, job->digest, job->out, job->out_len, err)))
+		if ((rc = pk->dest->add_chunk(pk->dest->ctx, job->digest, job->out, job->out_len, err)))
 			return rc;
 		pthread_mutex_lock(&pk->lock);
 		bool ok = ep_digestmap_put(pk->written, job->digest, 1);
@@ -649,17 +651,46 @@ static int finish(struct packer *pk, struct ep_error *err)
 	size_t len = 0, siglen = 0;
 	if (!rc)
 		rc = ep_manifest_to_json(pk->manifest, &json, &len, err);
-	if (!rc)
-		rc = ep_bundle_writer_add(pk->writer, EP_BUNDLE_MANIFEST_NAME, json, len, err);
 	if (!rc && pk->opt->key) {
 		struct ep_signature sig;
-		if (!(rc = ep_sign(pk->opt->key, json, len, &sig, err)) &&
-		    !(rc = ep_signature_to_json(&sig, &sigjson, &siglen, err)))
-			rc = ep_bundle_writer_add(pk->writer, EP_BUNDLE_SIGNATURE_NAME, sigjson, siglen, err);
+		if (!(rc = ep_sign(pk->opt->key, json, len, &sig, err)))
+			rc = ep_signature_to_json(&sig, &sigjson, &siglen, err);
 	}
+	if (!rc)
+		rc = pk->dest->commit(pk->dest->ctx, json, len, sigjson, siglen, err);
 	free(json);
 	free(sigjson);
 	return rc;
+}
+
+/* ---- the default destination: a bundle file ---- */
+
+static int bundle_add_chunk(void *ctx, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
+			    struct ep_error *err)
+{
+	return ep_bundle_writer_add_chunk(*(struct ep_bundle_writer **)ctx, digest, zdata, zlen, err);
+}
+
+static int bundle_commit(void *ctx, const char *manifest, size_t len, const char *sig, size_t siglen,
+			 struct ep_error *err)
+{
+	struct ep_bundle_writer **w = ctx;
+	int rc = ep_bundle_writer_add(*w, EP_BUNDLE_MANIFEST_NAME, manifest, len, err);
+	if (!rc && sig)
+		rc = ep_bundle_writer_add(*w, EP_BUNDLE_SIGNATURE_NAME, sig, siglen, err);
+	if (rc)
+		return rc;
+	rc = ep_bundle_writer_commit(*w, err); /* frees the writer either way */
+	*w = NULL;
+	return rc;
+}
+
+static void bundle_abort(void *ctx)
+{
+	struct ep_bundle_writer **w = ctx;
+	if (*w)
+		ep_bundle_writer_abort(*w);
+	*w = NULL;
 }
 
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
@@ -684,8 +715,13 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		rc = open_sources(&pk, sources, nsources, opened, err);
 	if (!rc)
 		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX, ZSTD_compressBound(EP_CDC_MAX), err);
-	if (!rc)
-		rc = ep_bundle_writer_open(&pk.writer, opt->output, opt->created, err);
+	struct ep_bundle_writer *writer = NULL;
+	const struct ep_pack_dest bundle_dest = { &writer, NULL, bundle_add_chunk, bundle_commit, bundle_abort };
+	pk.dest = opt->dest ? opt->dest : &bundle_dest;
+	if (!rc && !opt->dest)
+		rc = ep_bundle_writer_open(&writer, opt->output, opt->created, err);
+	if (!rc && opt->snapshot && !(pk.manifest->snapshot = ep_snapinfo_dup(opt->snapshot)))
+		rc = ep_oom(err);
 	size_t *bare = calloc(nsources ? nsources : 1, sizeof *bare), nbare = 0; /* the disk: components */
 	if (!rc && !bare)
 		rc = ep_oom(err);
@@ -716,14 +752,11 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	if (!rc)
 		rc = finish(&pk, err);
 	ep_pool_free(pk.pool); /* joins the workers before anything they read goes away */
-	if (!rc) {
-		struct stat st;
-		rc = ep_bundle_writer_commit(pk.writer, err);
-		if (!rc && stat(opt->output, &st) == 0)
-			stats->bundle_bytes = (uint64_t)st.st_size;
-	} else {
-		ep_bundle_writer_abort(pk.writer);
-	}
+	struct stat st;
+	if (rc)
+		pk.dest->abort(pk.dest->ctx);
+	else if (!opt->dest && stat(opt->output, &st) == 0)
+		stats->bundle_bytes = (uint64_t)st.st_size;
 	for (size_t i = 0; opened && i < nsources; i++) {
 		if (opened[i].disk)
 			ep_disk_close(opened[i].disk, NULL);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/progress.h"
+#include "formats/bundle/snapinfo.h"
 #include "formats/iac/survey.h"
 #include "formats/iac/tree.h"
 #include "formats/image/distribution.h"
@@ -34,8 +35,23 @@ struct ep_machine_spec {
 	const char *firmware, *os, *network;
 };
 
+/* Where packed chunks and the signed manifest go: a bundle file (the default), or a store. */
+struct ep_pack_dest {
+	void *ctx;
+	/* Whether the destination held the chunk before this run (a store's index); thread-safe. */
+	bool (*has)(void *ctx, const uint8_t digest[EP_DIGEST_LEN]);
+	int (*add_chunk)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
+			 struct ep_error *err);
+	/* Publishes the manifest and its signature (NULL when unsigned), having every chunk. */
+	int (*commit)(void *ctx, const char *manifest, size_t len, const char *sig, size_t siglen, struct ep_error *err);
+	/* Leaves nothing published (a store keeps the chunks for the next run to find). */
+	void (*abort)(void *ctx);
+};
+
 struct ep_pack_options {
-	const char *output;
+	const char *output;               /* the bundle to write, when dest is NULL */
+	const struct ep_pack_dest *dest;  /* NULL: a bundle at output */
+	const struct ep_snapinfo *snapshot; /* recorded in the manifest (a store's snapshot), or NULL */
 	const char *name;          /* environment name */
 	const struct ep_key *key;  /* NULL: unsigned */
 	int level;                 /* zstd level */
@@ -58,6 +74,7 @@ struct ep_pack_stats {
 	uint64_t stored_bytes;  /* compressed bytes of the unique chunks */
 	uint64_t chunks, unique_chunks;
 	uint64_t bundle_bytes;
+	uint64_t reused_chunks; /* chunks the destination held already (a store) */
 };
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or

@@ -110,7 +110,7 @@ int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, boo
 		const struct ep_component *c = &m->components[i];
 		for (size_t k = 0; !rc && k < c->nchunks; k++) {
 			const struct ep_chunk_ref *ref = &c->chunks[k];
-			uint64_t off, stored, size;
+			uint64_t stored, size;
 			if (ep_digestmap_get(seen, ref->digest, &size)) {
 				if (size != ref->size)
 					rc = ep_fail(err, EP_EINPUT, "'%s': manifest: one chunk is given two sizes",
@@ -119,7 +119,7 @@ int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, boo
 			}
 			char hex[EP_DIGEST_HEX];
 			ep_hex(ref->digest, EP_DIGEST_LEN, hex);
-			if (!ep_bundle_chunk_locate(b, ref->digest, &off, &stored)) {
+			if (!ep_bundle_chunk_size(b, ref->digest, &stored)) {
 				rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", ep_bundle_path(b), hex,
 					     c->name);
 				break;

@@ -42,13 +42,13 @@ static int check_chunk(void *shared, void *state, struct ep_job *job, struct ep_
 	const struct ep_bundle *b = shared;
 	char hex[EP_DIGEST_HEX];
 	ep_hex(job->digest, EP_DIGEST_LEN, hex);
-	uint64_t off, stored, want = job->arg[0];
-	if (!ep_bundle_chunk_locate(b, job->digest, &off, &stored))
+	uint64_t stored, want = job->arg[0];
+	if (!ep_bundle_chunk_size(b, job->digest, &stored))
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", ep_bundle_path(b), hex);
 	if (stored == 0 || stored > ZSTD_compressBound(EP_BUNDLE_CHUNK_MAX))
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size (%llu bytes)",
 			       ep_bundle_path(b), hex, (unsigned long long)stored);
-	int rc = ep_bundle_read(b, job->in, (size_t)stored, off, err);
+	int rc = ep_bundle_read_chunk(b, job->digest, job->in, (size_t)stored, err);
 	if (rc)
 		return rc;
 	unsigned long long declared = ZSTD_getFrameContentSize(job->in, (size_t)stored);

@@ -41,11 +41,17 @@ const char *ep_bundle_path(const struct ep_bundle *b);
 const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len);
 /* NULL when the bundle is unsigned. */
 const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len);
-/* Where a chunk's compressed bytes lie in the file; false when the bundle lacks it. */
-bool ep_bundle_chunk_locate(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *off,
-			    uint64_t *size);
-/* Reads len bytes at off of the one open file. Thread-safe. */
-int ep_bundle_read(const struct ep_bundle *b, void *buf, size_t len, uint64_t off, struct ep_error *err);
+/* A snapshot in a store, read as the bundle it would export to: its manifest and
+ * signature, its chunks from the store (which must outlive b). path names it
+ * in messages ("STORE@ID"). */
+struct ep_store;
+int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
+			    struct ep_error *err);
+/* Whether the bundle holds a chunk, and its compressed size. */
+bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size);
+/* Reads a chunk's compressed bytes, exactly size of them, wherever they lie. Thread-safe. */
+int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
+			 struct ep_error *err);
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b); /* all chunk entries */
 uint64_t ep_bundle_file_size(const struct ep_bundle *b);
 

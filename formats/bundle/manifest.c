@@ -58,6 +58,7 @@ void ep_manifest_free(struct ep_manifest *m)
 	for (size_t i = 0; i < m->nmachines; i++)
 		ep_machine_release(&m->machines[i]);
 	free(m->machines);
+	ep_snapinfo_free(m->snapshot);
 	free(m->name);
 	free(m->created);
 	free(m->tool);
@@ -310,6 +311,8 @@ int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, s
 		json_t *vm = ep_machine_to_json(&m->machines[i]);
 		ok = vm && !json_array_append_new(machines, vm);
 	}
+	if (ok && m->snapshot) /* absent in plain bundles */
+		ok = !json_object_set_new(root, "snapshot", ep_snapinfo_to_json(m->snapshot));
 	char *s = ok ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (!s)
@@ -639,6 +642,8 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 	}
 	if (!rc)
 		rc = parse_machines(p, json_object_get(root, "machines"), m, names);
+	if (!rc && json_object_get(root, "snapshot"))
+		rc = ep_snapinfo_parse(json_object_get(root, "snapshot"), p->what, &m->snapshot, p->err);
 	ep_digestmap_free(names);
 	if (rc) {
 		ep_manifest_free(m);

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "inventory.h"
+#include "snapinfo.h"
 #include "formats/vm/machine.h"
 
 #define EP_BUNDLE_VERSION 1
@@ -70,6 +71,7 @@ struct ep_manifest {
 	size_t ncomponents, cap_components;
 	struct ep_machine *machines; /* each names its disks by component */
 	size_t nmachines, cap_machines;
+	struct ep_snapinfo *snapshot; /* a snapshot in a store says so; NULL in a plain bundle */
 };
 
 struct ep_manifest *ep_manifest_new(const char *name, const char *created, const char *tool);

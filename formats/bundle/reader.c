@@ -12,6 +12,7 @@
 
 #include "common/digestmap.h"
 #include "formats/store/remote.h"
+#include "formats/store/store.h"
 #include "manifest.h"
 
 #define SIGNATURE_MAX 4096
@@ -23,6 +24,7 @@ struct chunk_loc {
 struct ep_bundle {
 	int fd;
 	struct ep_remote *remote; /* a bundle read where it lies (s3://, https://), else NULL */
+	struct ep_store *store;   /* a snapshot in a store (borrowed), else NULL */
 	char *path;
 	uint64_t file_size;
 	char *manifest, *signature;
@@ -100,6 +102,16 @@ static int classify(struct ep_bundle *b, const char *name, enum entry_kind *kind
 		       unsafe ? "unsafe path in" : "unexpected", name);
 }
 
+/* len bytes at off of the one open file, or of the remote object. */
+static int read_at(const struct ep_bundle *b, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	if (b->remote)
+		return off > b->file_size || len > b->file_size - off
+			       ? ep_fail(err, EP_EINTEGRITY, "'%s' is shorter than its index says", b->path)
+			       : ep_remote_pread(b->remote, buf, len, off, err);
+	return ep_pread_full(b->fd, buf, len, off, b->path, err);
+}
+
 static int load_small(struct ep_bundle *b, const char *what, uint64_t off, uint64_t size, size_t max, char **out,
 		      size_t *len, struct ep_error *err)
 {
@@ -110,7 +122,7 @@ static int load_small(struct ep_bundle *b, const char *what, uint64_t off, uint6
 	char *buf = malloc(size + 1);
 	if (!buf)
 		return ep_oom(err);
-	int rc = ep_bundle_read(b, buf, size, off, err);
+	int rc = read_at(b, buf, size, off, err);
 	if (rc) {
 		free(buf);
 		return rc;
@@ -244,6 +256,29 @@ done:
 	return 0;
 }
 
+int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
+			    struct ep_error *err)
+{
+	struct ep_bundle *b = calloc(1, sizeof *b);
+	struct ep_store_snapshot snap;
+	if (b)
+		b->fd = -1;
+	if (!b || !(b->path = strdup(path))) {
+		free(b);
+		return ep_oom(err);
+	}
+	int rc = ep_store_get_snapshot(st, id, &snap, err);
+	if (rc) {
+		ep_bundle_close(b);
+		return rc;
+	}
+	b->store = st;
+	b->manifest = snap.manifest, b->manifest_len = snap.manifest_len;
+	b->signature = snap.signature, b->signature_len = snap.signature_len;
+	*out = b;
+	return 0;
+}
+
 void ep_bundle_close(struct ep_bundle *b)
 {
 	if (!b)
@@ -276,24 +311,29 @@ const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len)
 	return b->signature;
 }
 
-bool ep_bundle_chunk_locate(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *off,
-			    uint64_t *size)
+bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
 {
 	uint64_t i;
+	if (b->store)
+		return ep_store_has_chunk(b->store, digest, size);
 	if (!ep_digestmap_get(b->chunks, digest, &i))
 		return false;
-	*off = b->locs[i].off;
 	*size = b->locs[i].size;
 	return true;
 }
 
-int ep_bundle_read(const struct ep_bundle *b, void *buf, size_t len, uint64_t off, struct ep_error *err)
+int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
+			 struct ep_error *err)
 {
-	if (b->remote)
-		return off > b->file_size || len > b->file_size - off
-			       ? ep_fail(err, EP_EINTEGRITY, "'%s' is shorter than its index says", b->path)
-			       : ep_remote_pread(b->remote, buf, len, off, err);
-	return ep_pread_full(b->fd, buf, len, off, b->path, err);
+	uint64_t i;
+	char hex[EP_DIGEST_HEX];
+	if (b->store)
+		return ep_store_read_chunk(b->store, digest, buf, size, err);
+	if (!ep_digestmap_get(b->chunks, digest, &i) || b->locs[i].size != size) {
+		ep_hex(digest, EP_DIGEST_LEN, hex);
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", b->path, hex);
+	}
+	return read_at(b, buf, size, b->locs[i].off, err);
 }
 
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b)

@@ -1,0 +1,470 @@
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "common/digestmap.h"
+#include "formats/bundle/manifest.h"
+
+#define CONFIG_MAX ((size_t)64 << 10)
+#define LOCK_MAX ((size_t)4 << 10)
+#define SIGNATURE_MAX ((size_t)4 << 10)
+#define LOCK_STALE_SECONDS (24 * 3600) /* a lock record this old, of another host, is reported as stale */
+
+struct chunk_entry {
+	uint8_t digest[EP_DIGEST_LEN];
+	uint64_t stored; /* 0: removed */
+};
+
+struct ep_store {
+	struct ep_store_backend *be;
+	char id[33];
+	/* the chunk index: digest -> position in chunks; guarded by lock (pack workers read it) */
+	pthread_rwlock_t lock;
+	struct ep_digestmap *index;
+	struct chunk_entry *chunks;
+	size_t nchunks, cap, live;
+	char lock_record[200]; /* our record under locks/, while locked */
+	bool locked;
+};
+
+static void chunk_name(const uint8_t digest[EP_DIGEST_LEN], char *name, size_t cap)
+{
+	char hex[EP_DIGEST_HEX];
+	ep_hex(digest, EP_DIGEST_LEN, hex);
+	snprintf(name, cap, "chunks/%.2s/%s.zst", hex, hex);
+}
+
+/* "chunks/ab/<64 hex>.zst" -> digest; false for any other name. */
+static bool chunk_digest(const char *name, uint8_t digest[EP_DIGEST_LEN])
+{
+	return strlen(name) == 7 + 3 + 64 + 4 && !strncmp(name, "chunks/", 7) && name[9] == '/' &&
+	       !strncmp(name + 7, name + 10, 2) && !strcmp(name + 74, ".zst") && ep_unhex(name + 10, digest, EP_DIGEST_LEN);
+}
+
+static int index_add(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
+{
+	uint64_t at;
+	if (ep_digestmap_get(st->index, digest, &at)) {
+		st->live += st->chunks[at].stored == 0;
+		st->chunks[at].stored = stored;
+		return 0;
+	}
+	if (!ep_grow((void **)&st->chunks, &st->cap, st->nchunks + 1, sizeof *st->chunks) ||
+	    !ep_digestmap_put(st->index, digest, st->nchunks))
+		return ep_oom(err);
+	memcpy(st->chunks[st->nchunks].digest, digest, EP_DIGEST_LEN);
+	st->chunks[st->nchunks++].stored = stored;
+	st->live++;
+	return 0;
+}
+
+static int index_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
+{
+	(void)mtime;
+	uint8_t digest[EP_DIGEST_LEN];
+	/* anything else under chunks/ is no chunk: check reports it, nothing uses it */
+	return chunk_digest(name, digest) && size > 0 ? index_add(ctx, digest, size, err) : 0;
+}
+
+static int write_config(struct ep_store *st, struct ep_error *err)
+{
+	uint8_t raw[16];
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		return ep_fail(err, EP_ERUNTIME, "store: no randomness for its id");
+	ep_hex(raw, sizeof raw, st->id);
+	json_t *o = json_pack("{s:s,s:i,s:s,s:{s:s,s:I,s:I,s:I},s:s}", "format", "envpack-store", "version", 1, "id",
+			      st->id, "chunking", "algorithm", "fastcdc-gear-v1", "min", (json_int_t)(256 << 10), "avg",
+			      (json_int_t)(1 << 20), "max", (json_int_t)EP_BUNDLE_CHUNK_MAX, "compression", "zstd");
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!s)
+		return ep_oom(err);
+	int rc = st->be->ops->put(st->be, "config.json", s, strlen(s), true, err);
+	free(s);
+	return rc;
+}
+
+static int read_config(struct ep_store *st, struct ep_error *err)
+{
+	const char *where = st->be->ops->where(st->be);
+	char *data = NULL;
+	size_t len = 0;
+	int rc = st->be->ops->get(st->be, "config.json", CONFIG_MAX, &data, &len, err);
+	if (rc == 1)
+		return ep_fail(err, EP_EINPUT, "'%s' is not an envpack store (no config.json; 'envpack backup --init' makes one)", where);
+	if (rc)
+		return rc;
+	json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+	free(data);
+	const char *format = json_string_value(json_object_get(o, "format"));
+	const char *id = json_string_value(json_object_get(o, "id"));
+	json_t *version = json_object_get(o, "version");
+	if (!format || strcmp(format, "envpack-store") || !id || strlen(id) != 32 || !json_is_integer(version))
+		rc = ep_fail(err, EP_EINPUT, "'%s': config.json is not an envpack store's", where);
+	else if (json_integer_value(version) != 1)
+		rc = ep_fail(err, EP_EINPUT, "'%s': store version %lld (this envpack reads version 1)", where,
+			     (long long)json_integer_value(version));
+	else
+		snprintf(st->id, sizeof st->id, "%s", id);
+	json_decref(o);
+	return rc;
+}
+
+int ep_store_open(struct ep_store **out, const char *location, bool create, struct ep_error *err)
+{
+	const char *path = !strncmp(location, "dir:", 4) ? location + 4 : location;
+	if (!*path)
+		return ep_fail(err, EP_EINPUT, "store '%s' names no place", location);
+	if (strstr(location, "://"))
+		return ep_fail(err, EP_EINPUT, "store '%s': only dir:PATH stores are supported yet", location);
+	struct ep_store *st = calloc(1, sizeof *st);
+	if (!st)
+		return ep_oom(err);
+	pthread_rwlock_init(&st->lock, NULL);
+	int rc = (st->index = ep_digestmap_new()) ? 0 : ep_oom(err);
+	if (!rc)
+		rc = ep_store_dir_backend(&st->be, path, create, err);
+	if (!rc)
+		rc = create ? write_config(st, err) : read_config(st, err);
+	if (!rc && !create)
+		rc = st->be->ops->list(st->be, "chunks/", index_each, st, err);
+	if (rc) {
+		ep_store_close(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+void ep_store_close(struct ep_store *st)
+{
+	if (!st)
+		return;
+	ep_store_unlock(st);
+	if (st->be)
+		st->be->ops->close(st->be);
+	ep_digestmap_free(st->index);
+	free(st->chunks);
+	pthread_rwlock_destroy(&st->lock);
+	free(st);
+}
+
+const char *ep_store_where(const struct ep_store *st)
+{
+	return st->be->ops->where(st->be);
+}
+
+const char *ep_store_id(const struct ep_store *st)
+{
+	return st->id;
+}
+
+/* ---- locks ---- */
+
+struct holders {
+	struct ep_store *st;
+	char host[256];
+	char text[600]; /* who holds it, for the refusal */
+	ep_store_warn_fn warn;
+	void *warn_ctx;
+};
+
+static int lock_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
+{
+	(void)size, (void)mtime, (void)err;
+	struct holders *h = ctx;
+	struct ep_error ignored = { 0 };
+	char *data = NULL;
+	size_t len;
+	if (!strcmp(name + 6, h->st->lock_record) || h->st->be->ops->get(h->st->be, name, LOCK_MAX, &data, &len, &ignored))
+		return 0;
+	json_t *o = json_loadb(data, len, 0, NULL);
+	free(data);
+	const char *host = json_string_value(json_object_get(o, "host"));
+	const char *cmd = json_string_value(json_object_get(o, "command"));
+	json_int_t pid = json_integer_value(json_object_get(o, "pid")), since = json_integer_value(json_object_get(o, "time"));
+	char msg[700];
+	if (host && !strcmp(host, h->host) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+		/* its holder is gone: the kernel let go of the lock, the record is all that is left */
+		h->st->be->ops->remove(h->st->be, name, &ignored);
+		snprintf(msg, sizeof msg, "store '%s': removed a stale lock of %s (pid %lld, no longer running)",
+			 ep_store_where(h->st), cmd ? cmd : "?", (long long)pid);
+		if (h->warn)
+			h->warn(h->warn_ctx, msg);
+	} else if (host && cmd && strlen(h->text) < 300) {
+		char when[32];
+		time_t t = (time_t)since;
+		struct tm tm;
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+		bool stale = time(NULL) - since > LOCK_STALE_SECONDS;
+		snprintf(h->text + strlen(h->text), sizeof h->text - strlen(h->text), "%s%s (pid %lld on %s, since %s%s)",
+			 *h->text ? ", " : "", cmd, (long long)pid, host, when, stale ? ", stale?" : "");
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int sweep_locks(struct ep_store *st, struct holders *h, struct ep_error *err)
+{
+	h->st = st;
+	gethostname(h->host, sizeof h->host - 1);
+	return st->be->ops->list(st->be, "locks/", lock_each, h, err);
+}
+
+int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
+		  void *warn_ctx, struct ep_error *err)
+{
+	struct holders h = { .warn = warn, .warn_ctx = warn_ctx };
+	int rc = st->be->ops->lock(st->be, exclusive, wait_s, err);
+	if (rc == 1) {
+		sweep_locks(st, &h, err);
+		return ep_fail(err, EP_ERUNTIME, "store '%s' is locked%s%s%s; try again later, or wait with --lock-wait",
+			       ep_store_where(st), *h.text ? " by " : "", h.text, exclusive ? "" : " for pruning");
+	}
+	if (rc)
+		return rc;
+	if ((rc = sweep_locks(st, &h, err))) {
+		st->be->ops->unlock(st->be);
+		return rc;
+	}
+	uint8_t raw[6];
+	char rnd[13];
+	RAND_bytes(raw, sizeof raw);
+	ep_hex(raw, sizeof raw, rnd);
+	snprintf(st->lock_record, sizeof st->lock_record, "%.64s-%ld-%s.json", h.host, (long)getpid(), rnd);
+	for (char *p = st->lock_record; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	json_t *o = json_pack("{s:s,s:I,s:s,s:b,s:I}", "host", h.host, "pid", (json_int_t)getpid(), "command", command,
+			      "exclusive", exclusive, "time", (json_int_t)time(NULL));
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL, name[220];
+	json_decref(o);
+	snprintf(name, sizeof name, "locks/%s", st->lock_record);
+	rc = s ? st->be->ops->put(st->be, name, s, strlen(s), true, err) : ep_oom(err);
+	free(s);
+	if (rc) {
+		st->be->ops->unlock(st->be);
+		return rc;
+	}
+	st->locked = true;
+	return 0;
+}
+
+void ep_store_unlock(struct ep_store *st)
+{
+	if (!st->locked)
+		return;
+	char name[220];
+	struct ep_error ignored = { 0 };
+	snprintf(name, sizeof name, "locks/%s", st->lock_record);
+	st->be->ops->remove(st->be, name, &ignored);
+	st->be->ops->unlock(st->be);
+	st->locked = false;
+}
+
+/* ---- chunks ---- */
+
+bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t *stored)
+{
+	struct ep_store *w = (struct ep_store *)st; /* the rwlock, not the index, changes */
+	uint64_t at, size = 0;
+	pthread_rwlock_rdlock(&w->lock);
+	if (ep_digestmap_get(st->index, digest, &at))
+		size = st->chunks[at].stored;
+	pthread_rwlock_unlock(&w->lock);
+	if (stored)
+		*stored = size;
+	return size != 0;
+}
+
+int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t len,
+			struct ep_error *err)
+{
+	char name[100];
+	chunk_name(digest, name, sizeof name);
+	return st->be->ops->read(st->be, name, buf, len, err);
+}
+
+int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
+		       struct ep_error *err)
+{
+	char name[100];
+	chunk_name(digest, name, sizeof name);
+	/* content-addressed: a chunk already there by that name is this chunk, so rewriting it is harmless */
+	int rc = st->be->ops->put(st->be, name, zdata, zlen, false, err);
+	if (!rc) {
+		pthread_rwlock_wrlock(&st->lock);
+		rc = index_add(st, digest, zlen, err);
+		pthread_rwlock_unlock(&st->lock);
+	}
+	return rc;
+}
+
+int ep_store_remove_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err)
+{
+	char name[100];
+	chunk_name(digest, name, sizeof name);
+	int rc = st->be->ops->remove(st->be, name, err);
+	uint64_t at;
+	pthread_rwlock_wrlock(&st->lock);
+	if (!rc && ep_digestmap_get(st->index, digest, &at) && st->chunks[at].stored) {
+		st->chunks[at].stored = 0;
+		st->live--;
+	}
+	pthread_rwlock_unlock(&st->lock);
+	return rc;
+}
+
+int ep_store_each_chunk(const struct ep_store *st,
+			int (*each)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
+			void *ctx, struct ep_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < st->nchunks; i++)
+		if (st->chunks[i].stored)
+			rc = each(ctx, st->chunks[i].digest, st->chunks[i].stored, err);
+	return rc;
+}
+
+uint64_t ep_store_chunk_count(const struct ep_store *st)
+{
+	return st->live;
+}
+
+/* ---- snapshots ---- */
+
+static bool id_ok(const char *id)
+{
+	uint8_t raw[EP_DIGEST_LEN];
+	return strlen(id) == 64 && ep_unhex(id, raw, sizeof raw);
+}
+
+void ep_store_snapshot_release(struct ep_store_snapshot *s)
+{
+	free(s->manifest);
+	free(s->signature);
+	*s = (struct ep_store_snapshot){ 0 };
+}
+
+struct id_list {
+	char (*ids)[EP_STORE_ID_HEX];
+	size_t n, cap;
+};
+
+static int id_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
+{
+	(void)size, (void)mtime;
+	struct id_list *l = ctx;
+	const char *base = name + strlen("snapshots/");
+	if (strlen(base) != 64 + 5 || strcmp(base + 64, ".json"))
+		return 0;
+	char id[EP_STORE_ID_HEX];
+	snprintf(id, sizeof id, "%.64s", base);
+	if (!id_ok(id))
+		return 0;
+	if (!ep_grow((void **)&l->ids, &l->cap, l->n + 1, sizeof *l->ids))
+		return ep_oom(err);
+	memcpy(l->ids[l->n++], id, EP_STORE_ID_HEX);
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], size_t *n, struct ep_error *err)
+{
+	struct id_list l = { 0 };
+	int rc = st->be->ops->list(st->be, "snapshots/", id_each, &l, err);
+	if (rc) {
+		free(l.ids);
+		return rc;
+	}
+	if (l.n)
+		qsort(l.ids, l.n, sizeof *l.ids, cmp_id);
+	*ids = l.ids;
+	*n = l.n;
+	return 0;
+}
+
+int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_snapshot *out, struct ep_error *err)
+{
+	*out = (struct ep_store_snapshot){ 0 };
+	if (!id_ok(id))
+		return ep_fail(err, EP_EINPUT, "store '%s': '%s' is not a snapshot id", ep_store_where(st), id);
+	char name[100];
+	snprintf(name, sizeof name, "snapshots/%s.json", id);
+	int rc = st->be->ops->get(st->be, name, EP_BUNDLE_MANIFEST_MAX, &out->manifest, &out->manifest_len, err);
+	if (rc == 1)
+		return ep_fail(err, EP_EINPUT, "store '%s' has no snapshot %s", ep_store_where(st), id);
+	uint8_t want[EP_DIGEST_LEN], got[EP_DIGEST_LEN];
+	if (!rc) {
+		/* the id is the manifest's digest: a manifest changed in place no longer answers to it */
+		ep_unhex(id, want, sizeof want);
+		ep_sha256(out->manifest, out->manifest_len, got);
+		if (memcmp(want, got, sizeof got))
+			rc = ep_fail(err, EP_EINTEGRITY, "store '%s': snapshot %s does not match its id", ep_store_where(st), id);
+	}
+	snprintf(name, sizeof name, "snapshots/%s.sig", id);
+	if (!rc && (rc = st->be->ops->get(st->be, name, SIGNATURE_MAX, &out->signature, &out->signature_len, err)) == 1)
+		rc = 0; /* unsigned */
+	memcpy(out->id, id, EP_STORE_ID_HEX);
+	if (rc)
+		ep_store_snapshot_release(out);
+	return rc;
+}
+
+int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
+			  char id[EP_STORE_ID_HEX], struct ep_error *err)
+{
+	uint8_t d[EP_DIGEST_LEN];
+	char name[100];
+	ep_sha256(manifest, len, d);
+	ep_hex(d, sizeof d, id);
+	int rc = st->be->ops->sync(st->be, err); /* every chunk durable before anything names it */
+	snprintf(name, sizeof name, "snapshots/%s.sig", id);
+	if (!rc && sig)
+		rc = st->be->ops->put(st->be, name, sig, siglen, false, err);
+	snprintf(name, sizeof name, "snapshots/%s.json", id);
+	if (!rc && (rc = st->be->ops->put(st->be, name, manifest, len, true, err)) == EP_EINPUT) {
+		*err = (struct ep_error){ 0 }; /* the same bytes, published before: the same snapshot */
+		rc = 0;
+	}
+	if (!rc)
+		rc = st->be->ops->sync(st->be, err);
+	return rc;
+}
+
+int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err)
+{
+	if (!id_ok(id))
+		return ep_fail(err, EP_EINPUT, "'%s' is not a snapshot id", id);
+	char name[100];
+	snprintf(name, sizeof name, "snapshots/%s.json", id); /* the manifest first: without it the snapshot is gone */
+	int rc = st->be->ops->remove(st->be, name, err);
+	snprintf(name, sizeof name, "snapshots/%s.sig", id);
+	if (!rc)
+		rc = st->be->ops->remove(st->be, name, err);
+	return rc;
+}
+
+bool ep_store_ref_split(const char *ref, char *store, size_t cap, const char **snapshot)
+{
+	const char *at = strrchr(ref, '@');
+	if (!at || at == ref || !at[1] || (size_t)(at - ref) >= cap)
+		return false;
+	snprintf(store, cap, "%.*s", (int)(at - ref), ref);
+	*snapshot = at + 1;
+	return true;
+}

@@ -1,0 +1,107 @@
+/*
+ * A store: many snapshots of many environments sharing one pool of chunks
+ * (formats/STORE.md). A snapshot is a bundle manifest and its signature, its
+ * chunks are the bundle's zstd frames, each one object named by its digest:
+ * a bundle is a store of one snapshot in a tar, so export and import copy
+ * bytes, and the same reader verifies and restores both.
+ *
+ * Objects live behind a small backend table (a directory today); the store
+ * keeps an index of the chunks it holds, read once at open, so a backup
+ * sends only what is missing. A snapshot is published only after every chunk
+ * it names is in place and synced: whatever stops a backup, the store stays
+ * valid.
+ */
+#ifndef EP_STORE_H
+#define EP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/util.h"
+
+#define EP_STORE_ID_HEX 65 /* a snapshot id: the SHA-256 of its manifest's bytes, in hex */
+#define EP_STORE_SHORT_ID 8 /* digits shown to people; any unique prefix names a snapshot */
+
+/* The objects of a store, by name ("config.json", "chunks/ab/<hex>.zst", ...). */
+struct ep_store_backend {
+	const struct ep_store_backend_ops *ops;
+};
+struct ep_store_backend_ops {
+	/* A whole object of at most max bytes: 0, or 1 when it does not exist. */
+	int (*get)(struct ep_store_backend *be, const char *name, size_t max, char **data, size_t *len,
+		   struct ep_error *err);
+	/* Exactly len bytes of an object (a chunk, whose size the index knows). */
+	int (*read)(struct ep_store_backend *be, const char *name, void *buf, size_t len, struct ep_error *err);
+	/* Writes an object whole, appearing at once; if_absent: fails with EP_EINPUT when it exists. */
+	int (*put)(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
+		   struct ep_error *err);
+	/* Removes an object; one that is already gone is no failure. */
+	int (*remove)(struct ep_store_backend *be, const char *name, struct ep_error *err);
+	/* Calls each for every object under prefix ("chunks/", "snapshots/"), in no order. */
+	int (*list)(struct ep_store_backend *be, const char *prefix,
+		    int (*each)(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err),
+		    void *ctx, struct ep_error *err);
+	/* Makes everything put so far durable, before a snapshot names it. */
+	int (*sync)(struct ep_store_backend *be, struct ep_error *err);
+	/* Takes the store's shared or exclusive lock, waiting up to wait_s seconds; 1 when it is held elsewhere. */
+	int (*lock)(struct ep_store_backend *be, bool exclusive, unsigned wait_s, struct ep_error *err);
+	void (*unlock)(struct ep_store_backend *be);
+	void (*close)(struct ep_store_backend *be);
+	const char *(*where)(const struct ep_store_backend *be); /* for messages */
+};
+
+int ep_store_dir_backend(struct ep_store_backend **out, const char *path, bool create, struct ep_error *err);
+
+struct ep_store;
+
+/* Opens "dir:PATH" (or a plain PATH); create makes a new store there (PATH absent or empty). */
+int ep_store_open(struct ep_store **out, const char *location, bool create, struct ep_error *err);
+void ep_store_close(struct ep_store *st);
+const char *ep_store_where(const struct ep_store *st);
+const char *ep_store_id(const struct ep_store *st); /* random, fixed at creation */
+
+/* Locks: backups share, prune and forget exclude. wait_s: how long to wait for a holder.
+ * Lock records (who, since when) let a refusal name the holder; records of dead
+ * processes on this host are removed, and reported through warn. */
+typedef void (*ep_store_warn_fn)(void *ctx, const char *msg);
+int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
+		  void *warn_ctx, struct ep_error *err);
+void ep_store_unlock(struct ep_store *st);
+
+/* Chunks, named by the SHA-256 of their uncompressed bytes. */
+bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t *stored);
+int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t len,
+			struct ep_error *err);
+int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
+		       struct ep_error *err);
+int ep_store_remove_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err);
+/* Every chunk the index holds. */
+int ep_store_each_chunk(const struct ep_store *st,
+			int (*each)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
+			void *ctx, struct ep_error *err);
+uint64_t ep_store_chunk_count(const struct ep_store *st);
+
+/* Snapshots. */
+struct ep_store_snapshot {
+	char id[EP_STORE_ID_HEX];
+	char *manifest; /* the bytes the signature covers */
+	size_t manifest_len;
+	char *signature; /* NULL when unsigned */
+	size_t signature_len;
+};
+void ep_store_snapshot_release(struct ep_store_snapshot *s);
+/* The ids of every snapshot (heap array, free()). */
+int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], size_t *n, struct ep_error *err);
+int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_snapshot *out, struct ep_error *err);
+/* Publishes a snapshot whose chunks are all in the store: synced first, then the
+ * signature, then the manifest, whose appearance is the publication. id gets its id. */
+int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
+			  char id[EP_STORE_ID_HEX], struct ep_error *err);
+int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err);
+
+/* Splits "STORE@SNAPSHOT" at its last '@'; false when there is none. */
+bool ep_store_ref_split(const char *ref, char *store, size_t cap, const char **snapshot);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * The directory backend of a store: every object a file under PATH, written
+ * to a hidden temporary name and renamed into place (never over an existing
+ * one when asked), opened relative to PATH's descriptor without following
+ * symlinks. Nothing is fsynced one file at a time: sync() is one syncfs()
+ * before a snapshot names what was written. The lock is flock() on PATH/lock,
+ * which the kernel drops when its holder dies, however it dies.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct dir_backend {
+	struct ep_store_backend base;
+	char *path;
+	int dirfd;
+	int lockfd;
+};
+
+static const char *dir_where(const struct ep_store_backend *be)
+{
+	return ((const struct dir_backend *)be)->path;
+}
+
+static int dir_get(struct ep_store_backend *be, const char *name, size_t max, char **data, size_t *len,
+		   struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 1;
+	if (fd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot open %s", d->path, name);
+	char what[4400];
+	snprintf(what, sizeof what, "%s/%s", d->path, name);
+	int rc = ep_read_fd(fd, max, what, data, len, err);
+	close(fd);
+	return rc;
+}
+
+static int dir_read(struct ep_store_backend *be, const char *name, void *buf, size_t len, struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	char what[4400];
+	snprintf(what, sizeof what, "%s/%s", d->path, name);
+	int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ep_fail_errno(err, errno == ENOENT ? EP_EINTEGRITY : EP_ERUNTIME, "cannot open '%s'", what);
+	struct stat st;
+	int rc = fstat(fd, &st) ? ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", what) : 0;
+	if (!rc && (uint64_t)st.st_size != len)
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s' holds %lld bytes, not %zu", what, (long long)st.st_size, len);
+	if (!rc)
+		rc = ep_pread_full(fd, buf, len, 0, what, err);
+	close(fd);
+	return rc;
+}
+
+/* The directory part of name ("chunks/ab" of "chunks/ab/x.zst"), made when missing. */
+static int make_parent(struct dir_backend *d, const char *name, struct ep_error *err)
+{
+	const char *slash = strrchr(name, '/');
+	if (!slash)
+		return 0;
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - name), name);
+	if (mkdirat(d->dirfd, dir, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno == ENOENT) { /* "chunks/ab": its parent first */
+		int rc = make_parent(d, dir, err);
+		if (!rc && mkdirat(d->dirfd, dir, 0755) != 0 && errno != EEXIST)
+			rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot create %s", d->path, dir);
+		return rc;
+	}
+	return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot create %s", d->path, dir);
+}
+
+static int dir_put(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
+		   struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	char tmp[4200];
+	const char *slash = strrchr(name, '/');
+	/* beside its final name, hidden: listing skips it, and a rename within one directory is atomic */
+	snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld-%lx", slash ? (int)(slash - name + 1) : 0, name, (long)getpid(),
+		 (unsigned long)random());
+	int rc = make_parent(d, name, err);
+	int fd = rc ? -1 : openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (!rc && fd < 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot create %s", d->path, tmp);
+	if (!rc)
+		rc = ep_pwrite_full(fd, data, len, 0, name, err);
+	if (fd >= 0 && close(fd) != 0 && !rc)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot write %s", d->path, name);
+	if (!rc && if_absent && renameat2(d->dirfd, tmp, d->dirfd, name, RENAME_NOREPLACE) != 0)
+		rc = errno == EEXIST ? ep_fail(err, EP_EINPUT, "store '%s': %s exists", d->path, name)
+				     : ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot publish %s", d->path, name);
+	else if (!rc && !if_absent && renameat(d->dirfd, tmp, d->dirfd, name) != 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot publish %s", d->path, name);
+	if (rc && fd >= 0)
+		unlinkat(d->dirfd, tmp, 0);
+	return rc;
+}
+
+static int dir_remove(struct ep_store_backend *be, const char *name, struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	if (unlinkat(d->dirfd, name, 0) != 0 && errno != ENOENT)
+		return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot remove %s", d->path, name);
+	return 0;
+}
+
+typedef int (*each_fn)(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err);
+
+/* Files under prefix, into subdirectories up to depth levels down; hidden names skipped. */
+static int walk(struct dir_backend *d, const char *prefix, int depth, each_fn each, void *ctx, struct ep_error *err)
+{
+	int fd = openat(d->dirfd, prefix, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot list %s", d->path, prefix);
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return ep_oom(err);
+	}
+	int rc = 0;
+	struct dirent *e;
+	while (!rc && (e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char name[4400];
+		struct stat st;
+		snprintf(name, sizeof name, "%s%s", prefix, e->d_name);
+		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue; /* removed meanwhile */
+		if (S_ISDIR(st.st_mode) && depth > 0) {
+			strcat(name, "/");
+			rc = walk(d, name, depth - 1, each, ctx, err);
+		} else if (S_ISREG(st.st_mode))
+			rc = each(ctx, name, (uint64_t)st.st_size, (int64_t)st.st_mtime, err);
+	}
+	closedir(dir);
+	return rc;
+}
+
+static int dir_list(struct ep_store_backend *be, const char *prefix, each_fn each, void *ctx, struct ep_error *err)
+{
+	return walk((struct dir_backend *)be, prefix, 1, each, ctx, err);
+}
+
+static int dir_sync(struct ep_store_backend *be, struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	if (syncfs(d->dirfd) != 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot sync", d->path);
+	return 0;
+}
+
+static int dir_lock(struct ep_store_backend *be, bool exclusive, unsigned wait_s, struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	if (d->lockfd < 0)
+		d->lockfd = openat(d->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (d->lockfd < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot open its lock", d->path);
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (flock(d->lockfd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot lock", d->path);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= (time_t)wait_s)
+			return 1;
+		nanosleep(&(struct timespec){ 0, 200000000 }, NULL);
+	}
+}
+
+static void dir_unlock(struct ep_store_backend *be)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	if (d->lockfd >= 0) {
+		flock(d->lockfd, LOCK_UN);
+		close(d->lockfd);
+		d->lockfd = -1;
+	}
+}
+
+static void dir_close(struct ep_store_backend *be)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	dir_unlock(be);
+	if (d->dirfd >= 0)
+		close(d->dirfd);
+	free(d->path);
+	free(d);
+}
+
+static const struct ep_store_backend_ops dir_ops = { dir_get,  dir_read, dir_put,   dir_remove, dir_list,
+						     dir_sync, dir_lock, dir_unlock, dir_close, dir_where };
+
+static bool empty_dir(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *e;
+	bool empty = dir != NULL;
+	while (empty && (e = readdir(dir)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	if (dir)
+		closedir(dir);
+	return empty;
+}
+
+int ep_store_dir_backend(struct ep_store_backend **out, const char *path, bool create, struct ep_error *err)
+{
+	if (create && mkdir(path, 0755) != 0 && !(errno == EEXIST && empty_dir(path)))
+		return errno == EEXIST ? ep_fail(err, EP_EINPUT, "'%s' exists and is not empty: a new store needs an empty place", path)
+				       : ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", path);
+	struct dir_backend *d = calloc(1, sizeof *d);
+	if (!d || !(d->path = strdup(path))) {
+		free(d);
+		return ep_oom(err);
+	}
+	d->base.ops = &dir_ops;
+	d->lockfd = -1;
+	d->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dirfd < 0) {
+		int rc = ep_fail_errno(err, errno == ENOENT || errno == ENOTDIR ? EP_EINPUT : EP_ERUNTIME,
+				       "cannot open the store '%s'", path);
+		dir_close(&d->base);
+		return rc;
+	}
+	*out = &d->base;
+	return 0;
+}
