@@ -23,8 +23,8 @@ LDLIBS   += $(PKG_LIBS)
 
 # The library: every module but the CLI.
 LIB_SRC  := $(wildcard common/*.c formats/*/*.c verify/*.c targets/*.c) \
-            packer/chunker.c packer/pack.c
-CLI_SRC  := packer/main.c packer/cli.c $(wildcard packer/cmd_*.c)
+            packer/chunker.c packer/pack.c packer/backup.c packer/transfer.c
+CLI_SRC  := packer/main.c packer/cli.c packer/pack_args.c packer/store_cli.c $(wildcard packer/cmd_*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOL_SRC := tests/tools/sigv4-sign.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -7,11 +7,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
+
+static bool to_syslog; /* --log syslog */
+
+int cli_log_option(const char *cmd, const char *arg)
+{
+	if (strcmp(arg, "syslog") && strcmp(arg, "stderr"))
+		return cli_usage(cmd, "--log takes syslog or stderr");
+	if ((to_syslog = !strcmp(arg, "syslog")))
+		openlog("envpack", LOG_PID, LOG_DAEMON);
+	return 0;
+}
+
+void cli_log_info(const char *fmt, ...)
+{
+	if (!to_syslog)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsyslog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
 
 int cli_fail(const struct ep_error *err)
 {
-	fprintf(stderr, "envpack: %s\n", err->msg[0] ? err->msg : "failed");
+	const char *msg = err->msg[0] ? err->msg : "failed";
+	fprintf(stderr, "envpack: %s\n", msg);
+	if (to_syslog)
+		syslog(LOG_ERR, "%s", msg);
 	return err->code < 0 ? -err->code : 1;
 }
 
@@ -30,6 +55,8 @@ void cli_warn(void *ctx, const char *msg)
 {
 	if (!ctx || !*(const bool *)ctx) /* ctx: the command's quiet flag */
 		fprintf(stderr, "envpack: warning: %s\n", msg);
+	if (to_syslog)
+		syslog(LOG_WARNING, "%s", msg);
 }
 
 int cli_help(const char *text)

@@ -22,8 +22,12 @@ struct cli_bar {
 	struct timespec start, last;
 };
 
-/* Prints "envpack: MESSAGE" and returns the exit code for err. */
+/* Prints "envpack: MESSAGE" (to syslog too under --log syslog) and returns the exit code for err. */
 int cli_fail(const struct ep_error *err);
+/* --log syslog|stderr: failures and warnings go to syslog as well, and cli_log_info
+ * lines (a command's one-line summary) too. 0, or 2 for a bad value (reported). */
+int cli_log_option(const char *cmd, const char *arg);
+void cli_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage problem with a pointer to --help; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_warn(void *ctx, const char *msg);
@@ -91,6 +95,14 @@ int cli_s3_option(const char *cmd, int c, const char *arg, struct ep_s3_options 
 int cli_remote_option(const char *cmd, int c, const char *arg, struct cli_net *net, struct ep_s3_options *s3);
 
 int cmd_push(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_snapshots(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_pack(int argc, char **argv);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "store_cli.h"
 #include "common/digestmap.h"
 #include "formats/bundle/bundle.h"
 #include "formats/image/describe.h"
@@ -329,13 +330,15 @@ int cmd_inspect(int argc, char **argv)
 		return cli_usage("inspect", "name one bundle");
 	struct ep_error err = { 0 };
 	struct ep_bundle *b;
+	struct ep_store *st = NULL;
 	struct ep_manifest *m;
 	char signer[EP_KEY_ID_HEX];
 	const struct ep_trust trust = { .insecure = true };
-	if (ep_bundle_open_remote(&b, argv[optind], &remote, &err))
+	if (cli_bundle_open(argv[optind], &remote, &b, &st, &err))
 		return cli_fail(&err);
 	if (ep_bundle_load(b, &trust, &m, signer, &err)) {
 		ep_bundle_close(b);
+		ep_store_close(st);
 		return cli_fail(&err);
 	}
 	char key_id[EP_KEY_ID_HEX] = "";
@@ -368,5 +371,6 @@ int cmd_inspect(int argc, char **argv)
 	free(sizes);
 	ep_manifest_free(m);
 	ep_bundle_close(b);
+	ep_store_close(st);
 	return rc ? cli_fail(&err) : 0;
 }

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "store_cli.h"
 #include "common/pool.h"
 #include "formats/store/s3.h"
 #include "targets/restore.h"
@@ -235,6 +236,7 @@ int cmd_restore(int argc, char **argv)
 	const char *path = argv[optind];
 	struct ep_error err = { 0 };
 	struct ep_bundle *b = NULL;
+	struct ep_store *st = NULL;
 	struct ep_manifest *m = NULL;
 	char signer[EP_KEY_ID_HEX];
 	struct plan_out plan = { .items = json ? json_array() : NULL, .quiet = quiet, .dry_run = opt.dry_run };
@@ -250,7 +252,7 @@ int cmd_restore(int argc, char **argv)
 		opt.target.dry_run_ctx = &plan;
 	}
 	opt.target.progress = &progress;
-	int rc = ep_bundle_open_remote(&b, path, &s3, &err);
+	int rc = cli_bundle_open(path, &s3, &b, &st, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
 	if (!rc)
@@ -269,5 +271,6 @@ int cmd_restore(int argc, char **argv)
 	json_decref(plan.requests);
 	ep_manifest_free(m);
 	ep_bundle_close(b);
+	ep_store_close(st);
 	return rc ? cli_fail(&err) : 0;
 }

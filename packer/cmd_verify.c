@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "store_cli.h"
 #include "common/pool.h"
 #include "formats/store/s3.h"
 #include "verify/check.h"
@@ -67,13 +68,14 @@ int cmd_verify(int argc, char **argv)
 	const char *path = argv[optind];
 	struct ep_error err = { 0 };
 	struct ep_bundle *b = NULL;
+	struct ep_store *st = NULL;
 	struct ep_manifest *m = NULL;
 	struct ep_verify_stats stats = { 0 };
 	char signer[EP_KEY_ID_HEX] = "";
 	struct ep_progress progress;
 	struct cli_bar bar;
 	cli_bar_init(&bar, &progress, "verify", quiet || json);
-	int rc = ep_bundle_open_remote(&b, path, &remote, &err);
+	int rc = cli_bundle_open(path, &remote, &b, &st, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
 	if (!rc)
@@ -99,5 +101,6 @@ int cmd_verify(int argc, char **argv)
 	}
 	ep_manifest_free(m);
 	ep_bundle_close(b);
+	ep_store_close(st);
 	return rc ? cli_fail(&err) : 0;
 }

@@ -17,6 +17,14 @@ static const struct {
 	{ "convert", cmd_convert, "convert a disk image between formats (raw, qcow2, vmdk, vhd, vhdx)" },
 	{ "push", cmd_push, "upload a bundle to S3 or an S3-compatible store (resumable)" },
 	{ "pull", cmd_pull, "download a bundle from S3 or an S3-compatible store" },
+	{ "backup", cmd_backup, "take a snapshot of sources into a deduplicating store" },
+	{ "snapshots", cmd_snapshots, "list a store's snapshots" },
+	{ "diff", cmd_diff, "show what changed between two snapshots" },
+	{ "forget", cmd_forget, "remove snapshots by id or by a retention policy" },
+	{ "prune", cmd_prune, "remove the chunks no snapshot names" },
+	{ "check", cmd_check, "check a store: snapshots, chunks, and their content" },
+	{ "export", cmd_export, "write a store's snapshot as a self-contained bundle" },
+	{ "import", cmd_import, "add a bundle to a store as a snapshot" },
 };
 
 static int usage(FILE *out)

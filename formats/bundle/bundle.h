@@ -43,7 +43,7 @@ const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len);
 const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len);
 /* A snapshot in a store, read as the bundle it would export to: its manifest and
  * signature, its chunks from the store (which must outlive b). path names it
- * in messages ("STORE@ID"). */
+ * in messages ("STORE@ID"). With id NULL: the store's chunks alone, no manifest. */
 struct ep_store;
 int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
 			    struct ep_error *err);

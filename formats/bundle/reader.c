@@ -267,14 +267,16 @@ int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const c
 		free(b);
 		return ep_oom(err);
 	}
-	int rc = ep_store_get_snapshot(st, id, &snap, err);
+	b->store = st;
+	int rc = id ? ep_store_get_snapshot(st, id, &snap, err) : 0;
 	if (rc) {
 		ep_bundle_close(b);
 		return rc;
 	}
-	b->store = st;
-	b->manifest = snap.manifest, b->manifest_len = snap.manifest_len;
-	b->signature = snap.signature, b->signature_len = snap.signature_len;
+	if (id) {
+		b->manifest = snap.manifest, b->manifest_len = snap.manifest_len;
+		b->signature = snap.signature, b->signature_len = snap.signature_len;
+	}
 	*out = b;
 	return 0;
 }

@@ -47,8 +47,13 @@ static void chunk_name(const uint8_t digest[EP_DIGEST_LEN], char *name, size_t c
 /* "chunks/ab/<64 hex>.zst" -> digest; false for any other name. */
 static bool chunk_digest(const char *name, uint8_t digest[EP_DIGEST_LEN])
 {
-	return strlen(name) == 7 + 3 + 64 + 4 && !strncmp(name, "chunks/", 7) && name[9] == '/' &&
-	       !strncmp(name + 7, name + 10, 2) && !strcmp(name + 74, ".zst") && ep_unhex(name + 10, digest, EP_DIGEST_LEN);
+	char hex[EP_DIGEST_HEX];
+	if (strlen(name) != 7 + 3 + 64 + 4 || strncmp(name, "chunks/", 7) || name[9] != '/' ||
+	    strncmp(name + 7, name + 10, 2) || strcmp(name + 74, ".zst"))
+		return false;
+	memcpy(hex, name + 10, 64);
+	hex[64] = '\0';
+	return ep_unhex(hex, digest, EP_DIGEST_LEN);
 }
 
 static int index_add(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
@@ -339,6 +344,11 @@ int ep_store_each_chunk(const struct ep_store *st,
 uint64_t ep_store_chunk_count(const struct ep_store *st)
 {
 	return st->live;
+}
+
+int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err)
+{
+	return st->be->ops->sweep(st->be, removed, err);
 }
 
 /* ---- snapshots ---- */

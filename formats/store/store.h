@@ -43,6 +43,8 @@ struct ep_store_backend_ops {
 	int (*list)(struct ep_store_backend *be, const char *prefix,
 		    int (*each)(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err),
 		    void *ctx, struct ep_error *err);
+	/* Removes what writers that died left half-written; only under the exclusive lock. */
+	int (*sweep)(struct ep_store_backend *be, uint64_t *removed, struct ep_error *err);
 	/* Makes everything put so far durable, before a snapshot names it. */
 	int (*sync)(struct ep_store_backend *be, struct ep_error *err);
 	/* Takes the store's shared or exclusive lock, waiting up to wait_s seconds; 1 when it is held elsewhere. */
@@ -100,6 +102,16 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
 int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
 			  char id[EP_STORE_ID_HEX], struct ep_error *err);
 int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err);
+
+/* Removes what writers that died left half-written; the caller holds the exclusive lock. */
+int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err);
+
+/* What prune does: every chunk no snapshot names is removed, and what writers that
+ * died left half-written. The caller holds the exclusive lock; dry_run removes nothing. */
+struct ep_prune_stats {
+	uint64_t snapshots, chunks_kept, chunks_removed, bytes_kept, bytes_removed, temps_removed;
+};
+int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *stats, struct ep_error *err);
 
 /* Splits "STORE@SNAPSHOT" at its last '@'; false when there is none. */
 bool ep_store_ref_split(const char *ref, char *store, size_t cap, const char **snapshot);

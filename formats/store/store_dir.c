@@ -157,6 +157,42 @@ static int dir_list(struct ep_store_backend *be, const char *prefix, each_fn eac
 	return walk((struct dir_backend *)be, prefix, 1, each, ctx, err);
 }
 
+/* Hidden temporaries (".tmp-*") in dir and its subdirectories, removed. */
+static int sweep_dir(struct dir_backend *d, const char *dir, int depth, uint64_t *removed, struct ep_error *err)
+{
+	int fd = openat(d->dirfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot list %s", d->path, dir);
+	DIR *dh = fdopendir(fd);
+	if (!dh) {
+		close(fd);
+		return ep_oom(err);
+	}
+	int rc = 0;
+	struct dirent *e;
+	while (!rc && (e = readdir(dh))) {
+		char sub[4400];
+		snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+		if (!strncmp(e->d_name, ".tmp-", 5)) {
+			if (unlinkat(dirfd(dh), e->d_name, 0) == 0)
+				(*removed)++;
+		} else if (e->d_name[0] != '.' && depth > 0 && e->d_type == DT_DIR)
+			rc = sweep_dir(d, sub, depth - 1, removed, err);
+	}
+	closedir(dh);
+	return rc;
+}
+
+static int dir_sweep(struct ep_store_backend *be, uint64_t *removed, struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	*removed = 0;
+	int rc = sweep_dir(d, "chunks", 1, removed, err);
+	if (!rc)
+		rc = sweep_dir(d, "snapshots", 0, removed, err);
+	return rc;
+}
+
 static int dir_sync(struct ep_store_backend *be, struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
@@ -206,8 +242,8 @@ static void dir_close(struct ep_store_backend *be)
 	free(d);
 }
 
-static const struct ep_store_backend_ops dir_ops = { dir_get,  dir_read, dir_put,   dir_remove, dir_list,
-						     dir_sync, dir_lock, dir_unlock, dir_close, dir_where };
+static const struct ep_store_backend_ops dir_ops = { dir_get,  dir_read,  dir_put,    dir_remove, dir_list, dir_sweep,
+						     dir_sync, dir_lock,  dir_unlock, dir_close,  dir_where };
 
 static bool empty_dir(const char *path)
 {

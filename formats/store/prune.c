@@ -1,0 +1,58 @@
+/*
+ * Prune: the chunks no snapshot names go. Safe beside backups because it
+ * holds the store's exclusive lock from the reading of the snapshots to the
+ * last removal: a backup (shared lock) either finished before, and its
+ * snapshot counts, or starts after, and finds the index as prune left it.
+ * A snapshot that cannot be read stops prune: nothing is removed on a guess.
+ */
+#include "catalog.h"
+
+#include "common/digestmap.h"
+
+struct sweep {
+	struct ep_store *st;
+	const struct ep_digestmap *referenced;
+	bool dry_run;
+	struct ep_prune_stats *stats;
+};
+
+static int prune_chunk(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
+{
+	struct sweep *s = ctx;
+	if (ep_digestmap_get(s->referenced, digest, NULL)) {
+		s->stats->chunks_kept++;
+		s->stats->bytes_kept += stored;
+		return 0;
+	}
+	s->stats->chunks_removed++;
+	s->stats->bytes_removed += stored;
+	return s->dry_run ? 0 : ep_store_remove_chunk(s->st, digest, err);
+}
+
+int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *stats, struct ep_error *err)
+{
+	*stats = (struct ep_prune_stats){ 0 };
+	struct ep_catalog cat;
+	struct ep_digestmap *referenced = ep_digestmap_new();
+	int rc = referenced ? ep_catalog_load(st, &cat, err) : ep_oom(err);
+	if (rc) {
+		ep_digestmap_free(referenced);
+		return rc;
+	}
+	for (size_t i = 0; !rc && i < cat.n; i++) {
+		const struct ep_manifest *m = cat.entries[i].manifest;
+		for (size_t c = 0; !rc && c < m->ncomponents; c++)
+			for (size_t k = 0; !rc && k < m->components[c].nchunks; k++)
+				if (!ep_digestmap_put(referenced, m->components[c].chunks[k].digest, 1))
+					rc = ep_oom(err);
+	}
+	stats->snapshots = cat.n;
+	struct sweep s = { st, referenced, dry_run, stats };
+	if (!rc)
+		rc = ep_store_each_chunk(st, prune_chunk, &s, err);
+	if (!rc && !dry_run)
+		rc = ep_store_sweep(st, &stats->temps_removed, err);
+	ep_catalog_release(&cat);
+	ep_digestmap_free(referenced);
+	return rc;
+}

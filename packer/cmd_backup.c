@@ -1,0 +1,189 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "backup.h"
+#include "pack_args.h"
+#include "store_cli.h"
+
+static const char help[] =
+	"usage: envpack backup STORE [-k NAME.key] [OPTIONS] SOURCE...\n\n"
+	"Take a snapshot of sources into a store: the same sources and chunking as\n"
+	"'envpack pack', but only the chunks the store lacks are written, so a second\n"
+	"backup of an unchanged disk adds almost nothing and one after 1 % of it\n"
+	"changed adds about 1 %. The snapshot appears only once every chunk it names\n"
+	"is in place; a backup killed at any moment leaves the store valid, and the\n"
+	"next one reuses what it had written. Silent on success when not run from a\n"
+	"terminal (cron); one line on stderr, and a non-zero exit, on failure.\n\n"
+	"STORE is dir:PATH (or a plain PATH); see formats/STORE.md.\n\n"
+	"Sources:\n"
+	CLI_SOURCES_HELP
+	"\nOptions:\n"
+	"      --init           make the store first if PATH is absent or empty\n"
+	"  -f, --from SPEC      read more sources from SPEC, one a line ('#' starts a comment)\n"
+	"      --tag TAG        tag the snapshot (repeatable; letters, digits, ._:+=@-)\n"
+	"  -n, --name NAME      environment name (default: the host name)\n"
+	"      --host NAME      the host recorded in the snapshot (default: this one's)\n"
+	CLI_PACK_HELP
+	CLI_STORE_HELP
+	"\nSOURCE_DATE_EPOCH, when set, is the snapshot's time.\n\n"
+	"Examples:\n"
+	"  envpack backup --init -k ops.key dir:/srv/dr disk:/dev/vg0/web iac:/etc/infra\n"
+	"  envpack backup -k ops.key --tag nightly -f /etc/envpack/web.spec /srv/dr\n";
+
+#define SOURCES_MAX 256
+
+/* SPEC's lines into specs (pointing into *text, which the caller frees). */
+static int read_spec(const char *path, char **text, char **specs, size_t *n)
+{
+	struct ep_error err = { 0 };
+	size_t len;
+	if (ep_read_file(path, 1 << 20, text, &len, &err))
+		return cli_fail(&err);
+	for (char *line = strtok(*text, "\n"); line; line = strtok(NULL, "\n")) {
+		line += strspn(line, " \t");
+		size_t end = strlen(line);
+		while (end && (line[end - 1] == ' ' || line[end - 1] == '\t' || line[end - 1] == '\r'))
+			line[--end] = '\0';
+		if (!*line || *line == '#')
+			continue;
+		if (*n == SOURCES_MAX)
+			return cli_usage("backup", "at most %d sources", SOURCES_MAX);
+		specs[(*n)++] = line;
+	}
+	return 0;
+}
+
+static void summary(const struct cli_store_args *sa, const char *store, const struct ep_snapinfo *info,
+		    const char *name, const struct ep_backup_result *res, const struct ep_pack_stats *s, double secs)
+{
+	char data[32], added[32];
+	cli_human(s->data_bytes, data, sizeof data);
+	cli_human(s->stored_bytes, added, sizeof added);
+	cli_log_info("backup %s@%.8s: %s of data, %s added", store, res->id, data, added);
+	if (sa->json) {
+		json_t *tags = json_array();
+		for (size_t i = 0; i < info->ntags; i++)
+			json_array_append_new(tags, json_string(info->tags[i]));
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "store", store, "snapshot",
+				      res->id, "name", name, "host", info->host, "tags", tags, "sequence",
+				      (json_int_t)res->sequence, "virtual_bytes", (json_int_t)s->virtual_bytes,
+				      "data_bytes", (json_int_t)s->data_bytes, "added_bytes", (json_int_t)s->stored_bytes,
+				      "chunks", (json_int_t)s->chunks, "added_chunks", (json_int_t)s->unique_chunks,
+				      "reused_chunks", (json_int_t)s->reused_chunks, "seconds", secs);
+		json_dumpf(o, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(o);
+	} else if (!sa->quiet && isatty(STDOUT_FILENO)) { /* under cron: nothing */
+		printf("snapshot %.8s of %s saved in %s: %s of data, %s added (%llu of %llu chunks new)\n", res->id, name,
+		       store, data, added, (unsigned long long)s->unique_chunks, (unsigned long long)s->chunks);
+	}
+}
+
+int cmd_backup(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "init", no_argument, NULL, 'I' }, { "from", required_argument, NULL, 'f' },
+		{ "tag", required_argument, NULL, 'T' }, { "host", required_argument, NULL, 'H' },
+		CLI_PACK_OPTIONS, CLI_STORE_OPTIONS, { 0 }
+	};
+	struct cli_pack_args args;
+	struct cli_store_args sa = { 0 };
+	const char *tags[EP_SNAP_TAGS_MAX], *host = NULL, *from[16];
+	size_t ntags = 0, nfrom = 0;
+	bool init = false;
+	int c;
+	cli_pack_args_init(&args);
+	while ((c = getopt_long(argc, argv, "f:qh" CLI_PACK_SHORT, opts, NULL)) != -1) {
+		int taken = cli_pack_option("backup", c, optarg, &args);
+		if (!taken)
+			taken = cli_store_option("backup", c, optarg, &sa);
+		if (taken == 2)
+			return cli_help(help);
+		if (taken < 0)
+			return 2;
+		if (taken)
+			continue;
+		switch (c) {
+		case 'I': init = true; break;
+		case 'f':
+			if (nfrom == 16)
+				return cli_usage("backup", "at most 16 --from");
+			from[nfrom++] = optarg;
+			break;
+		case 'T':
+			if (!ep_snap_tag_ok(optarg) || ntags == EP_SNAP_TAGS_MAX)
+				return cli_usage("backup", "--tag takes 1 to 64 of letters, digits and ._:+=@- (at most 64 tags)");
+			tags[ntags++] = optarg;
+			break;
+		case 'H': host = optarg; break;
+		default: return cli_usage("backup", "unknown option");
+		}
+	}
+	if (optind == argc)
+		return cli_usage("backup", "name the store, then the sources");
+	const char *store = argv[optind++];
+	char *specs[SOURCES_MAX], *spec_text[16] = { 0 }, hostname[256] = "";
+	size_t nspecs = 0;
+	int code = 0;
+	for (int i = optind; !code && i < argc; i++)
+		if (nspecs == SOURCES_MAX)
+			code = cli_usage("backup", "at most %d sources", SOURCES_MAX);
+		else
+			specs[nspecs++] = argv[i];
+	for (size_t i = 0; !code && i < nfrom; i++)
+		code = read_spec(from[i], &spec_text[i], specs, &nspecs);
+	gethostname(hostname, sizeof hostname - 1);
+	if (!host)
+		host = *hostname ? hostname : "localhost";
+	struct ep_pack_options opt;
+	struct ep_source *sources = NULL;
+	struct ep_key *key = NULL;
+	if (!code)
+		code = cli_pack_prepare("backup", &args, specs, nspecs, host, &opt, &sources, &key);
+	struct ep_snapinfo *info = code ? NULL : ep_snapinfo_new(host, 1);
+	struct ep_error err = { 0 };
+	int rc = code || info ? 0 : ep_oom(&err);
+	for (size_t i = 0; !code && !rc && i < ntags; i++)
+		rc = ep_snapinfo_add(&info->tags, &info->ntags, EP_SNAP_TAGS_MAX, tags[i], &err);
+	for (size_t i = 0; !code && !rc && i < nspecs; i++)
+		rc = ep_snapinfo_add(&info->sources, &info->nsources, EP_SNAP_SOURCES_MAX, specs[i], &err);
+	struct ep_store *st = NULL;
+	if (!code && !rc)
+		code = cli_store_open(store, init, &st);
+	if (!code && !rc)
+		rc = ep_store_lock(st, false, "backup", sa.lock_wait, cli_warn, &sa.quiet, &err);
+	if (!code && !rc) {
+		struct ep_progress progress;
+		struct cli_bar bar;
+		struct ep_backup_result res;
+		struct ep_pack_stats stats;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		cli_bar_init(&bar, &progress, "backup", sa.quiet || sa.json);
+		opt.progress = &progress;
+		opt.warn = cli_warn;
+		opt.warn_ctx = &sa.quiet;
+		rc = ep_backup(st, &opt, sources, nspecs, info, &stats, &res, &err);
+		cli_bar_finish(&bar);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (!rc)
+			summary(&sa, store, info, opt.name, &res, &stats,
+				(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
+	ep_store_close(st); /* unlocks */
+	ep_snapinfo_free(info);
+	free(sources);
+	ep_key_free(key);
+	for (size_t i = 0; i < nfrom; i++)
+		free(spec_text[i]);
+	if (code)
+		return code;
+	return rc ? cli_fail(&err) : 0;
+}

@@ -1,0 +1,137 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "prune_cli.h"
+#include "store_cli.h"
+
+static const char help[] =
+	"usage: envpack forget STORE [POLICY] [--prune] [--dry-run]\n"
+	"       envpack forget STORE SNAPSHOT...\n\n"
+	"Remove snapshots, by id (or a unique prefix of one) or by a retention policy,\n"
+	"with the meaning restic gives it. Snapshots are grouped by host and\n"
+	"environment name; in each group, walking from the newest, every rule keeps\n"
+	"the newest snapshot of each of the last N hours (days, weeks, months, years)\n"
+	"that have one, --keep-last the N newest; a snapshot any rule keeps is kept.\n"
+	"Periods are counted in UTC, weeks as ISO weeks. N = -1 keeps all of them.\n"
+	"Forgetting removes the snapshot only; its chunks go with 'envpack prune' (or\n"
+	"--prune here).\n\n"
+	"Policy:\n"
+	"      --keep-last N, --keep-hourly N, --keep-daily N, --keep-weekly N,\n"
+	"      --keep-monthly N, --keep-yearly N\n"
+	"      --keep-tag TAG   keep every snapshot with this tag (repeatable)\n"
+	"Options:\n"
+	"      --prune          prune afterwards, under the same lock\n"
+	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP
+	"\nExample (cron, nightly):\n"
+	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n";
+
+static json_t *entry_json(const struct ep_catalog_entry *e, const char *why)
+{
+	const struct ep_snapinfo *si = e->manifest->snapshot;
+	return json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "id", e->id, "time", e->manifest->created, "name", e->manifest->name,
+			 "host", si ? si->host : NULL, "reason", *why ? why : NULL);
+}
+
+int cmd_forget(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "keep-last", required_argument, NULL, 0 },   { "keep-hourly", required_argument, NULL, 1 },
+		{ "keep-daily", required_argument, NULL, 2 },  { "keep-weekly", required_argument, NULL, 3 },
+		{ "keep-monthly", required_argument, NULL, 4 }, { "keep-yearly", required_argument, NULL, 5 },
+		{ "keep-tag", required_argument, NULL, 'T' },  { "prune", no_argument, NULL, 'P' },
+		{ "dry-run", no_argument, NULL, 'n' },         CLI_STORE_OPTIONS, { 0 }
+	};
+	struct cli_store_args sa = { 0 };
+	struct ep_policy policy = { 0 };
+	int *rules[] = { &policy.last, &policy.hourly, &policy.daily, &policy.weekly, &policy.monthly, &policy.yearly };
+	const char *keep_tags[32];
+	bool prune = false, dry_run = false;
+	long n;
+	int c;
+	while ((c = getopt_long(argc, argv, "nqh", opts, NULL)) != -1) {
+		int taken = cli_store_option("forget", c, optarg, &sa);
+		if (taken == 2)
+			return cli_help(help);
+		if (taken < 0)
+			return 2;
+		if (taken)
+			continue;
+		if (c >= 0 && c <= 5) {
+			if (!cli_number(optarg, -1, 1000000, &n) || n == 0)
+				return cli_usage("forget", "%s takes a count from 1, or -1 for all", opts[c].name);
+			*rules[c] = (int)n;
+		} else if (c == 'T') {
+			if (policy.nkeep_tags == 32 || !ep_snap_tag_ok(optarg))
+				return cli_usage("forget", "--keep-tag takes a tag (at most 32 of them)");
+			keep_tags[policy.nkeep_tags++] = optarg;
+			policy.keep_tags = keep_tags;
+		} else if (c == 'P')
+			prune = true;
+		else if (c == 'n')
+			dry_run = true;
+		else
+			return cli_usage("forget", "unknown option");
+	}
+	if (optind >= argc)
+		return cli_usage("forget", "name the store");
+	const char *store = argv[optind++];
+	size_t nids = (size_t)(argc - optind);
+	if (!nids == ep_policy_empty(&policy))
+		return cli_usage("forget", "give either snapshot ids or a policy (--keep-...), not %s",
+				 nids ? "both" : "neither");
+	struct ep_store *st;
+	int code = cli_store_open(store, false, &st);
+	if (code)
+		return code;
+	struct ep_error err = { 0 };
+	struct ep_catalog cat = { 0 };
+	int rc = ep_store_lock(st, true, "forget", sa.lock_wait, cli_warn, &sa.quiet, &err);
+	if (!rc)
+		rc = ep_catalog_load(st, &cat, &err);
+	bool *keep = calloc(cat.n ? cat.n : 1, sizeof *keep);
+	const char **why = calloc(cat.n ? cat.n : 1, sizeof *why);
+	if (!rc && (!keep || !why))
+		rc = ep_oom(&err);
+	if (!rc && nids) {
+		for (size_t i = 0; i < cat.n; i++)
+			keep[i] = true, why[i] = "";
+		for (size_t i = 0; !rc && i < nids; i++) {
+			const struct ep_catalog_entry *e = ep_catalog_find(&cat, argv[optind + (int)i], store, &err);
+			if (!e)
+				rc = err.code;
+			else
+				keep[e - cat.entries] = false;
+		}
+	} else if (!rc)
+		rc = ep_policy_apply(&cat, &policy, keep, why, &err);
+	json_t *out = sa.json ? json_pack("{s:b,s:[],s:[]}", "dry_run", dry_run, "keep", "remove") : NULL;
+	size_t removed = 0;
+	for (size_t i = 0; !rc && i < cat.n; i++) {
+		const struct ep_catalog_entry *e = &cat.entries[i];
+		if (out)
+			json_array_append_new(json_object_get(out, keep[i] ? "keep" : "remove"), entry_json(e, why[i]));
+		else if (!sa.quiet)
+			printf("%-12s %.8s  %s  %s%s%s%s\n", keep[i] ? "keep" : dry_run ? "would remove" : "remove", e->id,
+			       e->manifest->created, e->manifest->name, *why[i] ? "  (" : "", why[i], *why[i] ? ")" : "");
+		if (!keep[i]) {
+			removed++;
+			if (!dry_run)
+				rc = ep_store_remove_snapshot(st, e->id, &err);
+		}
+	}
+	if (!rc)
+		cli_log_info("forget %s: %zu of %zu snapshots %sremoved", store, removed, cat.n, dry_run ? "would be " : "");
+	if (!rc && prune)
+		rc = cli_prune(st, dry_run, &sa, out, &err);
+	if (out && !rc)
+		json_dumpf(out, stdout, JSON_COMPACT), putchar('\n');
+	json_decref(out);
+	free(keep);
+	free(why);
+	ep_catalog_release(&cat);
+	ep_store_close(st);
+	return rc ? cli_fail(&err) : 0;
+}

@@ -1,0 +1,77 @@
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "prune_cli.h"
+#include "store_cli.h"
+
+static const char help[] =
+	"usage: envpack prune STORE [--dry-run]\n\n"
+	"Remove the chunks no snapshot names any longer (after 'envpack forget'), and\n"
+	"what backups that were killed left half-written. Prune takes the store's\n"
+	"exclusive lock: it waits for running backups (--lock-wait) and they for it,\n"
+	"so a chunk a backup is about to name is never removed under it. A snapshot\n"
+	"that cannot be read stops prune before anything is removed.\n\n"
+	"Options:\n"
+	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP;
+
+int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa, json_t *out, struct ep_error *err)
+{
+	struct ep_prune_stats ps;
+	int rc = ep_store_prune(st, dry_run, &ps, err);
+	if (rc)
+		return rc;
+	char removed[32], kept[32];
+	cli_human(ps.bytes_removed, removed, sizeof removed);
+	cli_human(ps.bytes_kept, kept, sizeof kept);
+	cli_log_info("prune %s: %llu chunks (%s) %sremoved, %llu kept", ep_store_where(st),
+		     (unsigned long long)ps.chunks_removed, removed, dry_run ? "would be " : "",
+		     (unsigned long long)ps.chunks_kept);
+	if (out)
+		json_object_set_new(out, "prune",
+				    json_pack("{s:b,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry_run, "chunks_removed",
+					      (json_int_t)ps.chunks_removed, "bytes_removed", (json_int_t)ps.bytes_removed,
+					      "chunks_kept", (json_int_t)ps.chunks_kept, "bytes_kept",
+					      (json_int_t)ps.bytes_kept, "partial_files_removed", (json_int_t)ps.temps_removed));
+	else if (!sa->quiet)
+		printf("%s %llu chunks (%s); %llu chunks (%s) kept for %llu snapshots\n",
+		       dry_run ? "would remove" : "removed", (unsigned long long)ps.chunks_removed, removed,
+		       (unsigned long long)ps.chunks_kept, kept, (unsigned long long)ps.snapshots);
+	return 0;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+	static const struct option opts[] = { { "dry-run", no_argument, NULL, 'n' }, CLI_STORE_OPTIONS, { 0 } };
+	struct cli_store_args sa = { 0 };
+	bool dry_run = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "nqh", opts, NULL)) != -1) {
+		int taken = cli_store_option("prune", c, optarg, &sa);
+		if (taken == 2)
+			return cli_help(help);
+		if (taken < 0)
+			return 2;
+		if (taken)
+			continue;
+		if (c != 'n')
+			return cli_usage("prune", "unknown option");
+		dry_run = true;
+	}
+	if (optind + 1 != argc)
+		return cli_usage("prune", "name one store");
+	struct ep_store *st;
+	int code = cli_store_open(argv[optind], false, &st);
+	if (code)
+		return code;
+	struct ep_error err = { 0 };
+	json_t *out = sa.json ? json_object() : NULL;
+	int rc = ep_store_lock(st, true, "prune", sa.lock_wait, cli_warn, &sa.quiet, &err);
+	if (!rc)
+		rc = cli_prune(st, dry_run, &sa, out, &err);
+	if (out && !rc)
+		json_dumpf(out, stdout, JSON_COMPACT), putchar('\n');
+	json_decref(out);
+	ep_store_close(st);
+	return rc ? cli_fail(&err) : 0;
+}

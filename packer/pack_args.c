@@ -1,0 +1,124 @@
+#include "pack_args.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/pool.h"
+
+void cli_pack_args_init(struct cli_pack_args *a)
+{
+	*a = (struct cli_pack_args){
+		.spec = { .vcpus = 1, .memory_mib = 1024, .firmware = "bios", .os = "other" },
+		.level = 3,
+		.threads = ep_cpu_count(),
+	};
+}
+
+int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_args *a)
+{
+	long n;
+	int net_rc = cli_net_option(cmd, c, arg, &a->net);
+	if (net_rc)
+		return net_rc;
+	switch (c) {
+	case 'k': a->keyfile = arg; return 1;
+	case 'n': a->name = arg; return 1;
+	case 'l':
+		if (!cli_number(arg, 1, 19, &a->level))
+			return cli_usage(cmd, "--level takes a number from 1 to 19"), -1;
+		return 1;
+	case 'j':
+		if (!cli_number(arg, 1, 64, &a->threads))
+			return cli_usage(cmd, "--threads takes a number from 1 to 64"), -1;
+		return 1;
+	case CLI_PACK_FORMAT: a->format = arg; return 1;
+	case 0x1101:
+		if (a->nallow == 16)
+			return cli_usage(cmd, "at most 16 --allow-dir"), -1;
+		a->allow[a->nallow++] = arg;
+		return 1;
+	case 0x1102:
+		if (!strchr(arg, '/'))
+			return cli_usage(cmd, "--platform takes OS/ARCH[/VARIANT], as linux/arm64"), -1;
+		a->platform = arg;
+		return 1;
+	case 0x1103: a->include_state = true; return 1;
+	case 0x1104:
+	case 0x1105:
+		if (!cli_number(arg, 1, c == 0x1104 ? 1024 : 16777216, &n))
+			return cli_usage(cmd, "%s", c == 0x1104 ? "--vcpus takes 1 to 1024" : "--memory takes MiB, 1 to 16777216"), -1;
+		if (c == 0x1104)
+			a->spec.vcpus = (unsigned)n;
+		else
+			a->spec.memory_mib = (uint64_t)n;
+		break;
+	case 0x1106:
+		if (strcmp(arg, "bios") && strcmp(arg, "uefi"))
+			return cli_usage(cmd, "--firmware takes bios or uefi"), -1;
+		a->spec.firmware = arg;
+		break;
+	case 0x1107:
+		if (strcmp(arg, "linux") && strcmp(arg, "windows") && strcmp(arg, "other"))
+			return cli_usage(cmd, "--os takes linux, windows or other"), -1;
+		a->spec.os = arg;
+		break;
+	case 0x1108: a->spec.network = arg; break;
+	case 0x1109: a->spec.name = arg; break;
+	default: return 0;
+	}
+	a->by_hand = true; /* one of the machine options */
+	return 1;
+}
+
+int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *specs, size_t n, const char *name,
+		     struct ep_pack_options *opt, struct ep_source **sources, struct ep_key **key)
+{
+	struct ep_error err = { 0 };
+	*sources = NULL;
+	*key = NULL;
+	if (n == 0)
+		return cli_usage(cmd, "name at least one source (disk:PATH or iac:DIR)");
+	int64_t created = (int64_t)time(NULL);
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	long epoch;
+	if (sde && *sde) {
+		if (!cli_number(sde, 0, 253402300799L, &epoch))
+			return cli_usage(cmd, "SOURCE_DATE_EPOCH must be seconds since 1970");
+		created = epoch;
+	}
+	if (!(*sources = calloc(n, sizeof **sources)))
+		return cli_fail(&(struct ep_error){ EP_ERUNTIME, "out of memory" });
+	for (size_t i = 0; i < n; i++) {
+		if (ep_source_parse(specs[i], &(*sources)[i], &err)) {
+			free(*sources);
+			*sources = NULL;
+			return cli_usage(cmd, "%s", err.msg);
+		}
+		(*sources)[i].format = a->format;
+		(*sources)[i].platform = a->platform;
+	}
+	if (a->keyfile && ep_key_load_private(a->keyfile, key, &err)) {
+		free(*sources);
+		*sources = NULL;
+		return cli_fail(&err);
+	}
+	*opt = (struct ep_pack_options){
+		.name = a->name ? a->name : name,
+		.key = *key,
+		.level = (int)a->level,
+		.threads = (unsigned)a->threads,
+		.created = created,
+		.tool = "envpack " EP_VERSION,
+		.allow_dirs = a->allow,
+		.nallow = a->nallow,
+		.registry = &a->net.registry,
+		.include_secrets = a->include_state,
+	};
+	if (a->by_hand) {
+		if (!a->spec.name)
+			a->spec.name = opt->name;
+		opt->machine = &a->spec;
+	}
+	return 0;
+}

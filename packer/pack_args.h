@@ -1,0 +1,89 @@
+/* What pack and backup share: the sources they read and the options that say how. */
+#ifndef EP_PACK_ARGS_H
+#define EP_PACK_ARGS_H
+
+#include <getopt.h>
+
+#include "cli.h"
+#include "pack.h"
+
+struct cli_pack_args {
+	const char *keyfile, *name, *format, *platform;
+	struct cli_net net;
+	struct ep_machine_spec spec;
+	bool by_hand; /* a machine described with --vcpus, --memory, ... */
+	const char *allow[16];
+	size_t nallow;
+	long level, threads;
+	bool include_state;
+};
+
+#define CLI_PACK_OPTIONS                                                                                       \
+	{ "key", required_argument, NULL, 'k' }, { "name", required_argument, NULL, 'n' },                        \
+		{ "level", required_argument, NULL, 'l' }, { "threads", required_argument, NULL, 'j' },           \
+		{ "format", required_argument, NULL, 0x1100 }, { "allow-dir", required_argument, NULL, 0x1101 },  \
+		{ "platform", required_argument, NULL, 0x1102 }, { "include-state", no_argument, NULL, 0x1103 },  \
+		{ "vcpus", required_argument, NULL, 0x1104 }, { "memory", required_argument, NULL, 0x1105 },      \
+		{ "firmware", required_argument, NULL, 0x1106 }, { "os", required_argument, NULL, 0x1107 },       \
+		{ "network", required_argument, NULL, 0x1108 }, { "vm-name", required_argument, NULL, 0x1109 },   \
+		CLI_NET_OPTIONS
+#define CLI_PACK_SHORT "k:n:l:j:"
+#define CLI_PACK_FORMAT 0x1100 /* pack also takes -f for --format */
+
+#define CLI_SOURCES_HELP \
+	"Sources:\n" \
+	"  disk:PATH   a disk image (raw, qcow2, vmdk, vhd, vhdx: told apart by their first\n" \
+	"              bytes) or a block device; holes, zero clusters and all-zero runs\n" \
+	"              are not stored, so a sparse 64 GiB image with 1 GiB of data packs\n" \
+	"              like a 1 GiB file; qcow2 backing chains are flattened\n" \
+	"  image:oci:DIR[:TAG]  a container image (or every image) of an OCI layout;\n" \
+	"              each blob is checked against its digest and kept byte for byte\n" \
+	"  image:docker-archive:FILE  what docker save writes; configs and layers\n" \
+	"              checked against their digests, every entry kept byte for byte\n" \
+	"  image:docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]  an image pulled from a\n" \
+	"              registry (the distribution API); a multi-arch index is kept\n" \
+	"              whole unless --platform picks one image\n" \
+	"  vm:libvirt:DOMAIN.xml  a libvirt domain with its disks: the machine (vCPUs,\n" \
+	"              memory, firmware, disks, NICs, limits) goes into the manifest\n" \
+	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
+	"              OVA's members checked against its .mf)\n" \
+	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \
+	"  iac:DIR     a file tree (Terraform, Kubernetes, Helm, ...): files with modes\n" \
+	"              and mtimes, directories, symlinks that stay inside DIR, and an\n" \
+	"              inventory: each file's kind, Terraform providers, modules and\n" \
+	"              resource types, Kubernetes objects and their images (see\n" \
+	"              'envpack inspect'). Terraform state and files that look like\n" \
+	"              secrets (*.pem, *.key, *.p12, *.pfx, id_rsa*, .env, *secret*.tfvars,\n" \
+	"              Kubernetes Secrets) are left out with a warning, and .terraform/\n" \
+	"              provider caches skipped\n\n"
+
+#define CLI_PACK_HELP \
+	"  -k, --key FILE       sign with this private key (from 'envpack keygen');\n" \
+	"                       without it the bundle is unsigned and restore refuses it\n" \
+	"                       unless told --insecure-skip-verify\n" \
+	"  -l, --level N        zstd level 1-19 (default 3)\n" \
+	"  -j, --threads N      worker threads (default: one per CPU)\n" \
+	"      --format FMT     the disks' format, instead of detecting it (raw, qcow2, vmdk, vhd, vhdx)\n" \
+	"      --allow-dir DIR  backing files may also come from DIR (default: only each\n" \
+	"                       image's own directory; absolute references are refused)\n" \
+	"      --vcpus N, --memory MIB, --firmware bios|uefi, --os linux|windows|other,\n" \
+	"      --network NAME, --vm-name NAME\n" \
+	"                       describe the machine the disk: sources belong to (the\n" \
+	"                       first disk boots; default name: the environment's), so\n" \
+	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:\n" \
+	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n" \
+	"                       this platform's image\n" \
+	"      --include-state  pack Terraform state and the files that look like secrets\n" \
+	"                       too: the bundle then INCLUDES SECRETS (passwords, keys,\n" \
+	"                       tokens), readable by anyone who gets it\n" \
+	CLI_NET_HELP
+
+void cli_pack_args_init(struct cli_pack_args *a);
+/* 1 when c was one of CLI_PACK_OPTIONS (taken into a), 0 when not, -1 on a bad value (reported). */
+int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_args *a);
+/* Parses the source specs, loads the key, and fills opt (name: the environment name to
+ * use unless --name gave one). 0, or an exit code (reported). Free *sources and *key. */
+int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *specs, size_t n, const char *name,
+		     struct ep_pack_options *opt, struct ep_source **sources, struct ep_key **key);
+
+#endif

@@ -1,0 +1,137 @@
+#include "backup.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/digestmap.h"
+#include "formats/bundle/bundle.h"
+
+/* Calls each once per distinct chunk of m, in order of first use (the order pack writes them). */
+static int each_unique(const struct ep_manifest *m,
+		       int (*each)(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err), void *ctx,
+		       struct ep_error *err)
+{
+	struct ep_digestmap *seen = ep_digestmap_new();
+	int rc = seen ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < m->ncomponents; i++)
+		for (size_t k = 0; !rc && k < m->components[i].nchunks; k++) {
+			const struct ep_chunk_ref *ref = &m->components[i].chunks[k];
+			if (ep_digestmap_get(seen, ref->digest, NULL))
+				continue;
+			rc = ep_digestmap_put(seen, ref->digest, 1) ? each(ctx, ref, err) : ep_oom(err);
+		}
+	ep_digestmap_free(seen);
+	return rc;
+}
+
+struct copy {
+	const struct ep_bundle *from;
+	struct ep_store *to;             /* import */
+	struct ep_bundle_writer *writer; /* export */
+	uint8_t *buf;
+	size_t cap;
+	uint64_t bytes;
+};
+
+static int copy_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct copy *c = ctx;
+	uint64_t stored;
+	if (c->to && ep_store_has_chunk(c->to, ref->digest, NULL))
+		return 0;
+	if (!ep_bundle_chunk_size(c->from, ref->digest, &stored) || stored > c->cap)
+		return ep_fail(err, EP_EINTEGRITY, "'%s': a chunk is missing or too large", ep_bundle_path(c->from));
+	/* the compressed bytes as they are: their content was checked by the deep verification before */
+	int rc = ep_bundle_read_chunk(c->from, ref->digest, c->buf, (size_t)stored, err);
+	if (!rc)
+		rc = c->to ? ep_store_put_chunk(c->to, ref->digest, c->buf, (size_t)stored, err)
+			   : ep_bundle_writer_add_chunk(c->writer, ref->digest, c->buf, (size_t)stored, err);
+	c->bytes += stored;
+	return rc;
+}
+
+/* Loads b's manifest under trust and checks every chunk's content. */
+static int load_checked(const struct ep_bundle *b, const struct ep_trust *trust, unsigned threads,
+			struct ep_manifest **m, struct ep_error *err)
+{
+	char signer[EP_KEY_ID_HEX];
+	struct ep_verify_stats vs;
+	int rc = ep_bundle_load(b, trust, m, signer, err);
+	if (!rc && (rc = ep_verify_chunks(b, *m, true, threads, NULL, &vs, err))) {
+		ep_manifest_free(*m);
+		*m = NULL;
+	}
+	return rc;
+}
+
+#define COPY_CAP ((size_t)EP_BUNDLE_CHUNK_MAX + (64 << 10)) /* a chunk's zstd frame at worst */
+
+int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *trust, unsigned threads,
+	      char id[EP_STORE_ID_HEX], uint64_t *added_bytes, struct ep_error *err)
+{
+	struct ep_bundle *b = NULL;
+	struct ep_manifest *m = NULL;
+	struct copy c = { .to = st, .cap = COPY_CAP };
+	int rc = ep_bundle_open(&b, bundle, err);
+	if (!rc)
+		rc = load_checked(b, trust, threads, &m, err);
+	c.from = b;
+	if (!rc && !(c.buf = malloc(c.cap)))
+		rc = ep_oom(err);
+	if (!rc)
+		rc = each_unique(m, copy_chunk, &c, err);
+	size_t len, siglen = 0;
+	const char *manifest = rc ? NULL : ep_bundle_manifest(b, &len);
+	const char *sig = rc ? NULL : ep_bundle_signature(b, &siglen);
+	if (!rc)
+		rc = ep_store_put_snapshot(st, manifest, len, sig, siglen, id, err);
+	*added_bytes = c.bytes;
+	free(c.buf);
+	ep_manifest_free(m);
+	ep_bundle_close(b);
+	return rc;
+}
+
+int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust, unsigned threads, const char *path,
+	      uint64_t *bytes, struct ep_error *err)
+{
+	char where[4400];
+	snprintf(where, sizeof where, "%s@%s", ep_store_where(st), id);
+	struct ep_bundle *b = NULL;
+	struct ep_manifest *m = NULL;
+	struct copy c = { .cap = COPY_CAP };
+	int rc = ep_bundle_open_snapshot(&b, st, id, where, err);
+	if (!rc)
+		rc = load_checked(b, trust, threads, &m, err);
+	c.from = b;
+	if (!rc && !(c.buf = malloc(c.cap)))
+		rc = ep_oom(err);
+	int64_t mtime = 0;
+	if (!rc) {
+		struct tm tm = { 0 };
+		const char *end = strptime(m->created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		mtime = end && !*end ? (int64_t)timegm(&tm) : 0; /* tar entries carry the manifest's time, as pack's do */
+		rc = ep_bundle_writer_open(&c.writer, path, mtime, err);
+	}
+	if (!rc)
+		rc = each_unique(m, copy_chunk, &c, err);
+	size_t len, siglen = 0;
+	const char *manifest = rc ? NULL : ep_bundle_manifest(b, &len);
+	const char *sig = rc ? NULL : ep_bundle_signature(b, &siglen);
+	if (!rc)
+		rc = ep_bundle_writer_add(c.writer, EP_BUNDLE_MANIFEST_NAME, manifest, len, err);
+	if (!rc && sig)
+		rc = ep_bundle_writer_add(c.writer, EP_BUNDLE_SIGNATURE_NAME, sig, siglen, err);
+	if (!rc) {
+		rc = ep_bundle_writer_commit(c.writer, err);
+		c.writer = NULL;
+	}
+	if (c.writer)
+		ep_bundle_writer_abort(c.writer);
+	*bytes = c.bytes;
+	free(c.buf);
+	ep_manifest_free(m);
+	ep_bundle_close(b);
+	return rc;
+}

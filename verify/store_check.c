@@ -1,0 +1,140 @@
+#include "store_check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "common/digestmap.h"
+#include "formats/bundle/bundle.h"
+#include "formats/store/catalog.h"
+#include "verify/chunks.h"
+
+__attribute__((format(printf, 2, 3))) static void report(const struct ep_store_check_options *opt, const char *fmt, ...)
+{
+	char msg[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (opt->problem)
+		opt->problem(opt->ctx, msg);
+}
+
+/* The signature of every signed snapshot, against the trusted key. */
+static int check_signatures(struct ep_store *st, const struct ep_catalog *cat, const struct ep_store_check_options *opt,
+			    uint64_t *problems, struct ep_error *err)
+{
+	for (size_t i = 0; i < cat->n; i++) {
+		char where[4400], signer[EP_KEY_ID_HEX];
+		struct ep_bundle *b;
+		struct ep_manifest *m = NULL;
+		struct ep_error e = { 0 };
+		snprintf(where, sizeof where, "%s@%.8s", ep_store_where(st), cat->entries[i].id);
+		int rc = ep_bundle_open_snapshot(&b, st, cat->entries[i].id, where, err);
+		if (rc)
+			return rc;
+		if (ep_bundle_load(b, opt->trust, &m, signer, &e)) {
+			report(opt, "%.300s: %s", where, e.msg);
+			(*problems)++;
+		}
+		ep_manifest_free(m);
+		ep_bundle_close(b);
+	}
+	return 0;
+}
+
+int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt, struct ep_store_check_stats *stats,
+		   struct ep_error *err)
+{
+	*stats = (struct ep_store_check_stats){ 0 };
+	struct ep_catalog cat;
+	int rc = ep_catalog_load(st, &cat, err); /* a snapshot that does not parse, or does not match its id, fails here */
+	if (rc)
+		return rc;
+	stats->snapshots = cat.n;
+	stats->chunks = ep_store_chunk_count(st);
+	uint64_t problems = 0;
+	if (opt->trust)
+		rc = check_signatures(st, &cat, opt, &problems, err);
+	/* the distinct chunks the snapshots name, each with the size its content must have */
+	struct ep_digestmap *seen = ep_digestmap_new();
+	struct ep_chunk_ref *refs = NULL;
+	size_t nrefs = 0, cap = 0;
+	if (!rc && !seen)
+		rc = ep_oom(err);
+	for (size_t i = 0; !rc && i < cat.n; i++) {
+		const struct ep_manifest *m = cat.entries[i].manifest;
+		stats->unsigned_snapshots += !cat.entries[i].signed_;
+		for (size_t c = 0; !rc && c < m->ncomponents; c++)
+			for (size_t k = 0; !rc && k < m->components[c].nchunks; k++) {
+				const struct ep_chunk_ref *ref = &m->components[c].chunks[k];
+				char hex[EP_DIGEST_HEX];
+				if (ep_digestmap_get(seen, ref->digest, NULL))
+					continue;
+				if (!ep_digestmap_put(seen, ref->digest, 1)) {
+					rc = ep_oom(err);
+					break;
+				}
+				stats->referenced++;
+				if (!ep_store_has_chunk(st, ref->digest, NULL)) {
+					ep_hex(ref->digest, EP_DIGEST_LEN, hex);
+					report(opt, "chunk %s of snapshot %.8s is missing", hex, cat.entries[i].id);
+					stats->missing++;
+					continue;
+				}
+				if (!ep_grow((void **)&refs, &cap, nrefs + 1, sizeof *refs)) {
+					rc = ep_oom(err);
+					break;
+				}
+				refs[nrefs++] = *ref;
+			}
+	}
+	stats->unreferenced = stats->chunks > stats->referenced - stats->missing
+				      ? stats->chunks - (stats->referenced - stats->missing)
+				      : 0;
+	/* a random share: shuffle, then read the first part (restic's --read-data-subset N%) */
+	size_t nread = opt->read_percent >= 100 ? nrefs : (size_t)((nrefs * (uint64_t)opt->read_percent + 99) / 100);
+	for (size_t i = 0; !rc && opt->read_percent < 100 && i < nread; i++) {
+		uint64_t r;
+		RAND_bytes((unsigned char *)&r, sizeof r);
+		size_t j = i + (size_t)(r % (nrefs - i));
+		struct ep_chunk_ref t = refs[i];
+		refs[i] = refs[j], refs[j] = t;
+	}
+	struct ep_bundle *b = NULL;
+	struct ep_chunk_stream *s = NULL;
+	if (!rc && nread && !(rc = ep_bundle_open_snapshot(&b, st, NULL, ep_store_where(st), err)) &&
+	    !(rc = ep_chunk_stream_new(&s, b, opt->threads, err))) {
+		uint64_t total = 0;
+		for (size_t i = 0; i < nread; i++)
+			total += refs[i].size;
+		ep_chunk_stream_progress(s, opt->progress, total);
+		ep_chunk_stream_start(s, refs, nread);
+		for (size_t i = 0; i < nread; i++) {
+			const uint8_t *data;
+			size_t len;
+			struct ep_error e = { 0 };
+			int r = ep_chunk_stream_next(s, &data, &len, &e);
+			if (r == 0)
+				break;
+			stats->read++;
+			if (r < 0) {
+				report(opt, "%s", e.msg);
+				stats->bad++;
+			}
+		}
+	}
+	ep_chunk_stream_free(s);
+	ep_bundle_close(b);
+	free(refs);
+	ep_digestmap_free(seen);
+	ep_catalog_release(&cat);
+	if (!rc && (problems || stats->missing || stats->bad))
+		rc = ep_fail(err, EP_EINTEGRITY, "store '%s': %llu problem%s found", ep_store_where(st),
+			     (unsigned long long)(problems + stats->missing + stats->bad),
+			     problems + stats->missing + stats->bad == 1 ? "" : "s");
+	return rc;
+}
