@@ -2,15 +2,20 @@
  * The directory backend of a store: every object a file under PATH, written
  * to a hidden temporary name and renamed into place (never over an existing
  * one when asked), opened relative to PATH's descriptor without following
- * symlinks. Nothing is fsynced one file at a time: sync() is one syncfs()
- * before a snapshot names what was written. The lock is flock() on PATH/lock,
- * which the kernel drops when its holder dies, however it dies.
+ * symlinks. Writeback of each object starts as it is written, without waiting;
+ * sync() then fsyncs just the objects written since the last sync, and their
+ * directories, before a snapshot names them: durable, and never waiting on
+ * other programs' writes as a syncfs() would. The lock is flock() on
+ * PATH/lock, which the kernel drops when its holder dies, however it dies.
  */
 #include "store.h"
+
+#include "common/util.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +29,9 @@ struct dir_backend {
 	char *path;
 	int dirfd;
 	int lockfd;
+	pthread_mutex_t lock; /* guards written: pack's consumer and importers put from one thread, but be safe */
+	char **written;       /* names put since the last sync */
+	size_t nwritten, cap;
 };
 
 static const char *dir_where(const struct ep_store_backend *be)
@@ -99,6 +107,8 @@ static int dir_put(struct ep_store_backend *be, const char *name, const void *da
 		rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot create %s", d->path, tmp);
 	if (!rc)
 		rc = ep_pwrite_full(fd, data, len, 0, name, err);
+	if (!rc)
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* start writeback now; sync() waits for it */
 	if (fd >= 0 && close(fd) != 0 && !rc)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot write %s", d->path, name);
 	if (!rc && if_absent && renameat2(d->dirfd, tmp, d->dirfd, name, RENAME_NOREPLACE) != 0)
@@ -108,6 +118,15 @@ static int dir_put(struct ep_store_backend *be, const char *name, const void *da
 		rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot publish %s", d->path, name);
 	if (rc && fd >= 0)
 		unlinkat(d->dirfd, tmp, 0);
+	if (!rc) {
+		pthread_mutex_lock(&d->lock);
+		if (!ep_grow((void **)&d->written, &d->cap, d->nwritten + 1, sizeof *d->written) ||
+		    !(d->written[d->nwritten] = strdup(name)))
+			rc = ep_oom(err);
+		else
+			d->nwritten++;
+		pthread_mutex_unlock(&d->lock);
+	}
 	return rc;
 }
 
@@ -193,12 +212,45 @@ static int dir_sweep(struct ep_store_backend *be, uint64_t *removed, struct ep_e
 	return rc;
 }
 
+static int fsync_at(struct dir_backend *d, const char *name, int flags, struct ep_error *err)
+{
+	int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* removed since (a lock record): nothing to make durable */
+	int rc = fd < 0 || fsync(fd) != 0 ? ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot sync %s", d->path, name) : 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int dir_sync(struct ep_store_backend *be, struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
-	if (syncfs(d->dirfd) != 0)
-		return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot sync", d->path);
-	return 0;
+	pthread_mutex_lock(&d->lock);
+	int rc = 0;
+	if (d->nwritten)
+		qsort(d->written, d->nwritten, sizeof *d->written, cmp_str); /* by directory, each synced once */
+	char last_dir[4096] = "";
+	for (size_t i = 0; !rc && i < d->nwritten; i++) {
+		const char *slash = strrchr(d->written[i], '/');
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - d->written[i]) : 1, slash ? d->written[i] : ".");
+		rc = fsync_at(d, d->written[i], 0, err);
+		if (!rc && strcmp(dir, last_dir)) {
+			rc = fsync_at(d, dir, O_DIRECTORY, err); /* the rename into it */
+			snprintf(last_dir, sizeof last_dir, "%s", dir);
+		}
+	}
+	for (size_t i = 0; i < d->nwritten; i++)
+		free(d->written[i]);
+	d->nwritten = 0;
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }
 
 static int dir_lock(struct ep_store_backend *be, bool exclusive, unsigned wait_s, struct ep_error *err)
@@ -238,6 +290,10 @@ static void dir_close(struct ep_store_backend *be)
 	dir_unlock(be);
 	if (d->dirfd >= 0)
 		close(d->dirfd);
+	for (size_t i = 0; i < d->nwritten; i++)
+		free(d->written[i]);
+	free(d->written);
+	pthread_mutex_destroy(&d->lock);
 	free(d->path);
 	free(d);
 }
@@ -269,10 +325,11 @@ int ep_store_dir_backend(struct ep_store_backend **out, const char *path, bool c
 	}
 	d->base.ops = &dir_ops;
 	d->lockfd = -1;
+	pthread_mutex_init(&d->lock, NULL);
 	d->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirfd < 0) {
-		int rc = ep_fail_errno(err, errno == ENOENT || errno == ENOTDIR ? EP_EINPUT : EP_ERUNTIME,
-				       "cannot open the store '%s'", path);
+		int rc = errno == ENOENT ? ep_fail(err, EP_EINPUT, "'%s' is not an envpack store (there is nothing; 'envpack backup --init' makes one)", path)
+			 : ep_fail_errno(err, errno == ENOTDIR ? EP_EINPUT : EP_ERUNTIME, "cannot open the store '%s'", path);
 		dir_close(&d->base);
 		return rc;
 	}

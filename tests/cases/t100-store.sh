@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# The deduplicating store: backup adds only what the store lacks; snapshots,
+# restore, verify, inspect and diff of STORE@SNAPSHOT; export and import (a
+# bundle is a store of one snapshot); check finds what is missing or damaged;
+# forget keeps what restic's policy keeps (restic itself judges); prune; locks;
+# kill -9 at any moment leaves a valid store; backup and prune side by side.
+. "$(dirname "$0")/../lib.sh"
+
+ep() { timeout -k 5 300 "$ENVPACK" "$@"; }
+S=$T/store
+"$ENVPACK" keygen -o "$T/k" >/dev/null
+head -c 24M /dev/urandom >"$T/rand"
+truncate -s 256M "$T/d.raw"
+dd if="$T/rand" of="$T/d.raw" bs=1M seek=8 conv=notrunc status=none
+dd if=/usr/bin/env of="$T/d.raw" bs=1M seek=100 conv=notrunc status=none
+mkdir -p "$T/tree/sub" && echo 'resource "null_resource" "x" {}' >"$T/tree/main.tf" && echo one >"$T/tree/sub/a.txt"
+jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+
+# 1. the first backup makes the store; a second of the same adds nothing; a 1 % change adds about that
+expect_exit 2 "a backup to a place that is no store is refused without --init" ep backup -q "$S" "disk:$T/d.raw"
+expect_err "not an envpack store.*--init" "and says to use --init"
+check "and nothing was made" test ! -e "$S"
+expect_exit 0 "first backup (--init)" ep backup --init -k "$T/k.key" --tag nightly --json "$S" "disk:$T/d.raw" "iac:$T/tree"
+cp "$T/out" "$T/b1.json"
+check "the summary is one JSON line" test "$(wc -l <"$T/b1.json")" = 1
+check "it names the snapshot, sequence 1, the tag" test "$(jq_ 'd["sequence"], d["tags"], len(d["snapshot"])' "$T/b1.json")" = "1 ['nightly'] 64"
+expect_exit 0 "second backup, nothing changed" ep backup -k "$T/k.key" --json "$S" "disk:$T/d.raw" "iac:$T/tree"
+cp "$T/out" "$T/b2.json"
+check "it adds no chunk ($(jq_ 'd["added_bytes"]' "$T/b2.json") bytes)" test "$(jq_ 'd["added_chunks"], d["added_bytes"] < 2048' "$T/b2.json")" = "0 True"
+check "it reused every chunk" test "$(jq_ 'd["reused_chunks"] == d["chunks"]' "$T/b2.json")" = True
+head -c 256K /dev/urandom | dd of="$T/d.raw" bs=256K seek=60 conv=notrunc status=none # ~1 % of the data
+echo two >"$T/tree/sub/b.txt"
+expect_exit 0 "third backup, 1 % changed" ep backup -k "$T/k.key" --json "$S" "disk:$T/d.raw" "iac:$T/tree"
+cp "$T/out" "$T/b3.json"
+added=$(jq_ 'd["added_bytes"]' "$T/b3.json")
+data=$(jq_ 'd["data_bytes"]' "$T/b3.json")
+# content-defined chunks (1 MiB on average, 4 MiB at most): a 256 KiB change and a new file touch a few
+check "it adds a few chunks' worth ($(jq_ 'd["added_chunks"]' "$T/b3.json") chunks, $added of $data bytes)" \
+	test "$added" -gt 0 -a "$(jq_ 'd["added_chunks"]' "$T/b3.json")" -le 4 -a "$added" -lt $((data / 3))
+check "the store holds each chunk once" test "$(find "$S/chunks" -name '*.zst' | wc -l)" -le $(( $(jq_ 'd["chunks"]' "$T/b1.json") + $(jq_ 'd["added_chunks"]' "$T/b3.json") ))
+
+# 2. snapshots, and STORE@SNAPSHOT wherever a bundle is read
+expect_exit 0 "snapshots --json" ep snapshots --json "$S"
+cp "$T/out" "$T/snaps.json"
+check "three snapshots, oldest first, with id, time, name, host, tags, sources and sizes" python3 - "$T/snaps.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert [x["sequence"] for x in s] == [1, 2, 3], s
+for x in s:
+    assert len(x["id"]) == 64 and x["time"].endswith("Z") and x["host"] and x["signed"], x
+    assert x["sizes"]["data_bytes"] > 0 and x["sizes"]["virtual_bytes"] >= 256 << 20, x
+assert s[0]["tags"] == ["nightly"] and s[1]["tags"] == [], s
+assert s[0]["sources"][0].startswith("disk:") and s[0]["components"] == ["d", "tree"], s
+PY
+first=$(jq_ 'd[0]["id"]' "$T/snaps.json")
+expect_exit 0 "snapshots as a table" ep snapshots "$S"
+check "the table shows the short ids" grep -q "^${first:0:8} " "$T/out"
+expect_exit 0 "verify --deep STORE@latest" ep verify -p "$T/k.pub" --deep "$S@latest"
+expect_exit 0 "restore STORE@latest" ep restore -q -p "$T/k.pub" "$S@latest" --to "dir:$T/r3"
+check "the disk restored from the store is the source's" cmp "$T/d.raw" "$T/r3/d.raw"
+check "so is the tree" diff -r "$T/tree" "$T/r3/tree"
+expect_exit 0 "restore the first snapshot by an id prefix" ep restore -q -p "$T/k.pub" "$S@${first:0:6}" --to "dir:$T/r1"
+check "it is the first version (the 1 % change absent)" bash -c '! cmp -s "$1/d.raw" "$2/r1/d.raw" && test ! -e "$2/r1/tree/sub/b.txt"' _ "$T" "$T"
+expect_exit 0 "inspect STORE@SNAPSHOT" ep inspect --json "$S@${first:0:8}"
+expect_exit 2 "an unknown snapshot is refused" ep verify -p "$T/k.pub" "$S@0000abcd"
+expect_err "no snapshot 0000abcd" "and named"
+expect_exit 2 "too short a prefix is refused" ep restore -p "$T/k.pub" "$S@ab" --to "dir:$T/rx"
+expect_exit 0 "diff first latest" ep diff --json "$S@${first:0:8}" "$S@latest"
+check "diff: the disk changed, a file added, new bytes counted" python3 - "$T/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ch = {(c["change"], c["component"], c["path"]) for c in d["changes"]}
+assert ("changed", "d", None) in ch and ("added", "tree", "sub/b.txt") in ch, ch
+assert d["new_bytes"] > 0 and d["removed"] == 0, d
+PY
+
+# 3. export and import: a bundle is a store of one snapshot
+expect_exit 0 "export STORE@latest" ep export -q -p "$T/k.pub" "$S@latest" -o "$T/e.envpack"
+expect_exit 0 "the export verifies --deep on its own" ep verify -p "$T/k.pub" --deep "$T/e.envpack"
+check "its manifest is the snapshot's, byte for byte" bash -c 'tar xOf "$1/e.envpack" manifest.json | cmp - "$2"/snapshots/"$3".json' _ "$T" "$S" "$(jq_ 'd[2]["id"]' "$T/snaps.json")"
+expect_exit 2 "export never overwrites" ep export -p "$T/k.pub" "$S@latest" -o "$T/e.envpack"
+expect_exit 0 "import it into a new store" ep import --init -q -p "$T/k.pub" "$T/e.envpack" "$T/s2"
+expect_exit 0 "export it again" ep export -q -p "$T/k.pub" "$T/s2@latest" -o "$T/e2.envpack"
+check "export(import(bundle)) is the bundle, byte for byte" cmp "$T/e.envpack" "$T/e2.envpack"
+
+# 4. check: presence, content, signatures; each problem named
+expect_exit 0 "check --read-data -p" ep check --read-data -p "$T/k.pub" "$S"
+"$ENVPACK" pack -q -o "$T/plain.envpack" "disk:$T/d.raw"
+expect_exit 3 "an unsigned bundle is refused by import" ep import -p "$T/k.pub" "$T/plain.envpack" "$S"
+expect_exit 0 "unless told --insecure-skip-verify" ep import -q --insecure-skip-verify "$T/plain.envpack" "$S"
+check "importing a known disk added no chunk" test "$(find "$S/chunks" -name '*.zst' | wc -l)" -le $(( $(jq_ 'd["chunks"]' "$T/b1.json") + $(jq_ 'd["added_chunks"]' "$T/b3.json") ))
+expect_exit 3 "check -p names the unsigned snapshot" ep check -p "$T/k.pub" "$S"
+expect_err "is not signed" "as not signed"
+expect_exit 0 "check --read-data-subset 50% --json" ep check --json --read-data-subset 50% "$S"
+check "about half the chunks were read" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert 0 < d["read"] < d["referenced"] and abs(d["read"] - d["referenced"] / 2) <= 1, d' "$T/out"
+cp -a "$S" "$T/damaged"
+victim=$(find "$T/damaged/chunks" -name '*.zst' | sort | head -n 1)
+rm "$victim"
+expect_exit 3 "a missing chunk fails check" ep check "$T/damaged"
+expect_err "chunk $(basename "$victim" .zst) of snapshot [0-9a-f]{8} is missing" "and is named"
+cp -a "$S" "$T/rotten"
+victim=$(find "$T/rotten/chunks" -name '*.zst' -size +100k | sort | head -n 1)
+printf 'X' | dd of="$victim" bs=1 seek=5000 conv=notrunc status=none
+expect_exit 0 "a rotten chunk passes a presence check" ep check -q "$T/rotten"
+expect_exit 3 "but not --read-data" ep check --read-data "$T/rotten"
+expect_err "$(basename "$victim" .zst)" "which names the chunk"
+cp -a "$S" "$T/tampered"
+snap=$(grep -l '"nightly"' "$T/tampered/snapshots/"*.json)
+sed -i 's/"nightly"/"nightlx"/' "$snap"
+expect_exit 3 "a snapshot changed in place no longer matches its id" ep check "$T/tampered"
+expect_err "does not match its id" "and check says so"
+
+# 5. forget keeps what restic keeps: the same times, the same policy, restic as the judge
+P=$T/policy
+R=$T/restic
+mkdir -p "$P/data" && echo x >"$P/data/f"
+export RESTIC_PASSWORD=envpack-test TZ=UTC
+restic init --repo "$R" >/dev/null 2>&1 || not_ok "restic init"
+# 30 times over two years: a burst of hourly ones, some days, weeks apart, months apart
+times=$(python3 - <<'PY'
+import datetime as dt
+t0 = dt.datetime(2025, 1, 1, 3, 0, 0)
+offs = [0, 1, 2, 26, 27, 50, 75, 100, 170, 200, 340, 500, 730, 1000, 1400, 2000, 2300, 3000, 3600, 4400,
+        5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000, 14000, 17000]
+for h in offs:
+    print(int((t0 + dt.timedelta(hours=h)).replace(tzinfo=dt.timezone.utc).timestamp()))
+PY
+)
+for t in $times; do
+	SOURCE_DATE_EPOCH=$t "$ENVPACK" backup --init -q --host h "$P/store" "iac:$P/data" || not_ok "envpack backup at $t"
+	restic backup -q --repo "$R" --host h --time "$(date -u -d "@$t" '+%Y-%m-%d %H:%M:%S')" "$P/data" >/dev/null || not_ok "restic backup at $t"
+done
+for policy in "--keep-last 3" "--keep-hourly 5" "--keep-daily 4" "--keep-weekly 3" "--keep-monthly 6" "--keep-yearly 2" \
+	"--keep-last 2 --keep-daily 3 --keep-weekly 2 --keep-monthly 3 --keep-yearly 1"; do
+	# shellcheck disable=SC2086 # a policy is several words
+	restic forget --repo "$R" --dry-run --json $policy >"$T/restic.json" 2>/dev/null || not_ok "restic forget $policy"
+	# shellcheck disable=SC2086
+	ep forget --dry-run --json "$P/store" $policy >"$T/ours.json" 2>"$T/err" || not_ok "envpack forget $policy: $(cat "$T/err")"
+	check "forget $policy keeps what restic 0.14 keeps" python3 - "$T/restic.json" "$T/ours.json" <<'PY'
+import json, sys, datetime as dt
+r = json.load(open(sys.argv[1]))
+ours = json.load(open(sys.argv[2]))
+def t(s):
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00")[:19] + "+00:00").timestamp()
+theirs = sorted(t(s["time"]) for g in r for s in g["keep"])
+mine = sorted(t(s["time"]) for s in ours["keep"])
+assert theirs == mine, (len(theirs), len(mine), sorted(set(theirs) ^ set(mine)))
+assert len(ours["keep"]) + len(ours["remove"]) == 30
+PY
+done
+expect_exit 2 "forget needs a policy or ids" ep forget "$P/store"
+expect_exit 2 "not both" ep forget "$P/store" --keep-last 1 "${first:0:8}"
+expect_exit 2 "a policy count of 0 is refused" ep forget "$P/store" --keep-daily 0
+n_before=$(find "$P/store/snapshots" -name '*.json' | wc -l)
+expect_exit 0 "forget --dry-run removes nothing" ep forget -q --dry-run "$P/store" --keep-last 1
+check "all $n_before snapshots still there" test "$(find "$P/store/snapshots" -name '*.json' | wc -l)" = "$n_before"
+unset RESTIC_PASSWORD
+
+# 6. forget and prune reclaim the space of forgotten data, and only that
+expect_exit 0 "forget all but the latest, with --prune" ep forget --json "$S" --keep-last 1 --prune
+check "one kept per group (env and host), the rest pruned" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["prune"]["chunks_removed"] > 0 and sorted(k["name"] for k in d["keep"]) == ["plain", "vm"], d' "$T/out"
+expect_exit 0 "the store checks clean after prune (--read-data)" ep check -q --read-data "$S"
+expect_exit 0 "and the kept snapshot restores" ep restore -q -p "$T/k.pub" "$S@latest" --to "dir:$T/r4"
+check "to the latest data" cmp "$T/d.raw" "$T/r4/d.raw"
+expect_exit 0 "prune --dry-run on a pruned store" ep prune --dry-run --json "$S"
+check "has nothing to remove" python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["prune"]["chunks_removed"] == 0' "$T/out"
+
+# 7. locks: a holder is named; a lock left by a dead process is cleared with a warning
+printf '{"host":"%s","pid":999999,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$(date +%s)" \
+	>"$S/locks/$(hostname)-999999-dead.json"
+expect_exit 0 "a backup beside a dead process's lock record" ep backup -k "$T/k.key" "$S" "iac:$T/tree"
+expect_err "removed a stale lock of backup \(pid 999999" "warns that it removed it"
+check "the record is gone" test ! -e "$S/locks/$(hostname)-999999-dead.json"
+flock -s "$S/lock" sleep 20 &
+holder=$!
+printf '{"host":"%s","pid":%s,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$holder" "$(date +%s)" \
+	>"$S/locks/$(hostname)-$holder-live.json"
+sleep 0.5
+expect_exit 1 "prune while a backup holds the store fails at once" ep prune "$S"
+expect_err "locked by backup \(pid $holder on $(hostname)" "naming the holder"
+expect_exit 0 "a second backup shares the lock" ep backup -q -k "$T/k.key" "$S" "iac:$T/tree"
+check "prune --lock-wait waits for the holder, then runs" bash -c 'kill "$1"; rm -f "$2"; timeout 60 "$3" prune -q --lock-wait 30 "$4"' _ "$holder" "$S/locks/$(hostname)-$holder-live.json" "$ENVPACK" "$S"
+wait "$holder" 2>/dev/null
+
+# 8. kill -9 at any moment of a backup leaves a valid store; the next backup completes and reuses what was written
+K=$T/kstore
+head -c 96M /dev/urandom >"$T/big.raw"
+ep backup --init -q "$K" "iac:$T/tree" || not_ok "make the kill store"
+for wait_chunks in 0 5 20 40; do
+	"$ENVPACK" backup -q -j 1 "$K" "disk:$T/big.raw" &
+	pid=$!
+	for _ in $(seq 200); do
+		[ "$(find "$K/chunks" -name '*.zst' | wc -l)" -ge $((wait_chunks + 1)) ] && break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	check "after kill -9 (at ~$wait_chunks chunks), check passes" "$ENVPACK" check -q "$K"
+	check "and no snapshot of the killed backup appeared" test "$(find "$K/snapshots" -name '*.json' | wc -l)" = 1
+done
+expect_exit 0 "the next backup completes" ep backup --json -j 1 "$K" "disk:$T/big.raw"
+check "reusing the chunks the killed ones wrote" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["reused_chunks"] > 0, d' "$T/out"
+expect_exit 0 "the store checks clean with --read-data" ep check -q --read-data "$K"
+expect_exit 0 "and restores it" ep restore -q --insecure-skip-verify "$K@latest" --to "dir:$T/rk"
+check "byte for byte" cmp "$T/big.raw" "$T/rk/big.raw"
+expect_exit 0 "prune clears what the killed backups left" ep prune --json "$K"
+check "no partial file is left under chunks/" test -z "$(find "$K/chunks" -name '.tmp-*')"
+
+# 9. backups and prune side by side: never a broken store
+C=$T/cstore
+ep backup --init -q "$C" "disk:$T/d.raw" || not_ok "make the concurrency store"
+for i in 1 2 3 4; do
+	head -c 2M /dev/urandom | dd of="$T/d.raw" bs=1M seek=$((20 + i * 3)) conv=notrunc status=none
+	"$ENVPACK" backup -q --lock-wait 120 "$C" "disk:$T/d.raw" "iac:$T/tree" &
+	b=$!
+	"$ENVPACK" forget -q --lock-wait 120 "$C" --keep-last 2 --prune &
+	f=$!
+	wait "$b"
+	rb=$?
+	wait "$f"
+	rf=$?
+	check "round $i: backup ($rb) and forget --prune ($rf) both succeed" test "$rb" = 0 -a "$rf" = 0
+done
+expect_exit 0 "the store checks clean (--read-data)" ep check -q --read-data "$C"
+expect_exit 0 "and the newest snapshot restores" ep restore -q --insecure-skip-verify "$C@latest" --to "dir:$T/rc"
+check "to the last data backed up" cmp "$T/d.raw" "$T/rc/d.raw"
+
+# 10. cron: silent on success, one line and non-zero on failure
+ep backup -k "$T/k.key" "$S" "iac:$T/tree" </dev/null >"$T/cron.out" 2>"$T/cron.err"
+check "a backup under cron prints nothing" test ! -s "$T/cron.out" -a ! -s "$T/cron.err"
+ep backup -k "$T/k.key" "$S" "disk:$T/missing.raw" </dev/null >"$T/cron.out" 2>"$T/cron.err"
+got=$?
+check "a failed one exits non-zero ($got) with one line on stderr" test "$got" != 0 -a "$(wc -l <"$T/cron.err")" = 1 -a ! -s "$T/cron.out"
+check "which names the file" grep -q "missing.raw" "$T/cron.err"
+
+finish
