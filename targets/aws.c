@@ -555,40 +555,24 @@ static int poll_import(struct aws_target *t, struct aws_import *im, struct ep_er
 	ep_ec2_form_release(&f);
 	if (rc)
 		return rc;
-	char expr[300];
-	/* a snapshot task keeps its state in snapshotTaskDetail */
-	snprintf(expr, sizeof expr, "/*/*[local-name()='%s']/*[local-name()='item'][*[local-name()='importTaskId']='%s']%s",
-		 t->snapshot ? "importSnapshotTaskSet" : "importImageTaskSet", im->task,
-		 t->snapshot ? "/*[local-name()='snapshotTaskDetail']" : "");
-	xmlXPathObjectPtr o = ep_xml_all(&x, NULL, expr);
-	xmlNodePtr n = o && o->nodesetval && o->nodesetval->nodeNr > 0 ? o->nodesetval->nodeTab[0] : NULL;
-	char *status = n ? ep_xml_get(&x, n, "*[local-name()='status']") : NULL;
-	char *message = n ? ep_xml_get(&x, n, "*[local-name()='statusMessage']") : NULL;
-	char *id = n ? ep_xml_get(&x, n, t->snapshot ? "*[local-name()='snapshotId']" : "*[local-name()='imageId']") : NULL;
-	if (message && strlen(message) > 400)
-		message[400] = '\0';
-	if (!n || !status)
-		rc = ep_fail(err, EP_ERUNTIME, "aws: %s: EC2 does not know import task %s of '%s'", action, im->task, im->item);
-	else if (!strcmp(status, "completed")) {
-		if (!id || !*id || strlen(id) > 64 || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(id))
-			rc = ep_fail(err, EP_ERUNTIME, "aws: import task %s of '%s' completed without naming its %s", im->task,
-				     im->item, t->snapshot ? "snapshot" : "image");
-		else {
-			im->done = true;
-			if (t->opt.created)
-				t->opt.created(t->opt.created_ctx, im->item, t->snapshot ? "snapshot" : "image", id);
-		}
-	} else if (!strcmp(status, "deleted") || !strcmp(status, "deleting") || !strcmp(status, "failed")) {
-		im->failed = im->done = true;
-		rc = ep_fail(err, EP_ERUNTIME, "aws: import of '%s' failed (task %s %s): %s", im->item, im->task,
-			     ep_printable(status), message ? ep_printable(message) : "no reason given");
-	}
-	free(status);
-	free(message);
-	free(id);
-	xmlXPathFreeObject(o);
+	struct ep_ec2_task st;
+	rc = ep_ec2_import_task(&x, t->snapshot, im->task, &st, err);
 	ep_xml_release(&x);
-	return rc;
+	if (rc)
+		return rc;
+	if (!strcmp(st.status, "completed")) {
+		if (!*st.made)
+			return ep_fail(err, EP_ERUNTIME, "aws: import task %s of '%s' completed without naming its %s", im->task,
+				       im->item, t->snapshot ? "snapshot" : "image");
+		im->done = true;
+		if (t->opt.created)
+			t->opt.created(t->opt.created_ctx, im->item, t->snapshot ? "snapshot" : "image", st.made);
+	} else if (!strcmp(st.status, "deleted") || !strcmp(st.status, "deleting")) {
+		im->failed = im->done = true;
+		return ep_fail(err, EP_ERUNTIME, "aws: import of '%s' failed (task %s %s): %s", im->item, im->task, st.status,
+			       *st.message ? st.message : "no reason given");
+	}
+	return 0;
 }
 
 static int aws_commit(struct ep_target *base, struct ep_error *err)

@@ -260,3 +260,43 @@ int ep_ec2_plan(struct ep_ec2 *ec2, const char *action, const struct ep_ec2_form
 	free(text);
 	return 0;
 }
+
+/* An id EC2 makes: lowercase letters, digits and '-' (import-ami-..., ami-..., snap-...). */
+static bool id_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+int ep_ec2_import_task(struct ep_xml *x, bool snapshot, const char *task, struct ep_ec2_task *out,
+		       struct ep_error *err)
+{
+	*out = (struct ep_ec2_task){ 0 };
+	if (!id_ok(task, 100)) /* it goes into an XPath expression */
+		return ep_fail(err, EP_ERUNTIME, "ec2: '%.100s' is not an import task id", task);
+	char expr[400];
+	/* a snapshot task keeps its state in snapshotTaskDetail */
+	snprintf(expr, sizeof expr, "/*/*[local-name()='%s']/*[local-name()='item'][*[local-name()='importTaskId']='%s']%s",
+		 snapshot ? "importSnapshotTaskSet" : "importImageTaskSet", task,
+		 snapshot ? "/*[local-name()='snapshotTaskDetail']" : "");
+	xmlXPathObjectPtr o = ep_xml_all(x, NULL, expr);
+	xmlNodePtr n = o && o->nodesetval && o->nodesetval->nodeNr > 0 ? o->nodesetval->nodeTab[0] : NULL;
+	char *status = n ? ep_xml_get(x, n, "*[local-name()='status']") : NULL;
+	char *message = n ? ep_xml_get(x, n, "*[local-name()='statusMessage']") : NULL;
+	char *made = n ? ep_xml_get(x, n, snapshot ? "*[local-name()='snapshotId']" : "*[local-name()='imageId']") : NULL;
+	xmlXPathFreeObject(o);
+	int rc = 0;
+	if (!status || !id_ok(status, sizeof out->status - 1))
+		rc = ep_fail(err, EP_ERUNTIME, "ec2: the answer gives no state for import task %s", task);
+	else if (made && *made && !id_ok(made, sizeof out->made - 1))
+		rc = ep_fail(err, EP_ERUNTIME, "ec2: import task %s names a malformed id", task);
+	if (!rc) {
+		snprintf(out->status, sizeof out->status, "%s", status);
+		snprintf(out->message, sizeof out->message, "%s", message ? ep_printable(message) : "");
+		snprintf(out->made, sizeof out->made, "%s", made ? made : "");
+	}
+	free(status);
+	free(message);
+	free(made);
+	return rc;
+}

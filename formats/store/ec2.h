@@ -56,6 +56,19 @@ int ep_ec2_call(struct ep_ec2 *ec2, const char *action, const struct ep_ec2_form
 int ep_ec2_plan(struct ep_ec2 *ec2, const char *action, const struct ep_ec2_form *form,
 		void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
 
+/* An import task's state, as a Describe*Tasks answer gives it. */
+struct ep_ec2_task {
+	char status[32];   /* "active", "completed", "deleting", "deleted" */
+	char message[400]; /* StatusMessage ("converting", or why it failed), printable; may be "" */
+	char made[72];     /* once completed: the image's or snapshot's id ("ami-...", "snap-...") */
+};
+
+/* Reads task's state from x, an answer to DescribeImportImageTasks (snapshot
+ * false) or DescribeImportSnapshotTasks; fails (EP_ERUNTIME) when the answer
+ * does not name the task, or names an id that is not one. task is [a-z0-9-]. */
+int ep_ec2_import_task(struct ep_xml *x, bool snapshot, const char *task, struct ep_ec2_task *out,
+		       struct ep_error *err);
+
 /* The error an answer of that status and body (untrusted, any bytes) stands for,
  * in err (EP_ERUNTIME); `what` names the request. Public for the fuzz target. */
 int ep_ec2_error(long status, const char *body, size_t len, const char *what, struct ep_error *err);

@@ -74,6 +74,13 @@ m = [c for c in j["components"] if c.get("machine") == "web"][0]
 assert any("Action=ImportImage" in r for r in m["requests"]), m
 assert any(r.startswith("PUT ") for c in j["components"] if c.get("component") for r in c["requests"]), j' "$T/out"
 check "still nothing sent" test ! -s "$T/ec2.log" -a -z "$(s3_requests s "dry/")"
+# EC2's endpoint: AWS_ENDPOINT_URL_EC2, else AWS_ENDPOINT_URL, else AWS's for the region
+env -u AWS_ENDPOINT_URL_EC2 AWS_ENDPOINT_URL=http://127.0.0.1:9 AWS_ENDPOINT_URL_S3="$E" AWS_REGION=eu-west-1 timeout 60 \
+	"$ENVPACK" "${R[@]}" "$T/one.envpack" --to "aws:$B/dry" --dry-run >"$T/out" 2>&1
+check "AWS_ENDPOINT_URL serves EC2 when AWS_ENDPOINT_URL_EC2 is not set" grep -qE "^    POST http://127.0.0.1:9/$" "$T/out"
+env -u AWS_ENDPOINT_URL_EC2 -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 AWS_REGION=eu-west-1 timeout 60 \
+	"$ENVPACK" "${R[@]}" "$T/one.envpack" --to "aws:$B/dry" --dry-run >"$T/out" 2>&1
+check "else AWS's own endpoints for the region" bash -c 'grep -qE "^    POST https://ec2.eu-west-1.amazonaws.com/$" "$1" && grep -qE "^    PUT https://$2.s3.eu-west-1.amazonaws.com/dry/data.vmdk$" "$1"' _ "$T/out" "$B"
 
 # 2. what is refused before anything is sent (exit 2)
 expect_exit 2 "an unknown -o key is refused" ea "$EC2_EC2" "${R[@]}" "$T/vm.envpack" --to "aws:$B/x" -o colour=blue
@@ -105,6 +112,7 @@ for d in boot data; do
 done
 expect_exit 0 "without --json it says what it made" ea "$EC2_EC2" "${R[@]}" "$T/one.envpack" --to "aws:$B/plain" "${FAST[@]}"
 check "created image ami-... for data" grep -qE '^created image ami-[0-9a-f]{17} for data$' "$T/out"
+first_ami=$(grep '^created image' "$T/out")
 check "a disk alone: its own ImportImage, no BootMode" test "$(log_q ec2 '[sorted(k for k in e["params"] if "Boot" in k or "Platform" in k) for e in L if e["action"] == "ImportImage" and e["params"]["DiskContainer.1.UserBucket.S3Key"] == "plain/data.vmdk"]')" = "[[]]"
 check "its object is removed once imported (no -o keep-objects)" absent plain/data.vmdk
 
@@ -117,7 +125,7 @@ check "the object is unchanged" test "$(aws_s3 s s3api head-object --bucket "$B"
 check "no ImportImage was sent" test "$(log_q ec2 'len([e for e in L if e["action"] == "ImportImage"])')" = "$n_before"
 expect_exit 0 "the disk restored again (its object gone)" ea "$EC2_EC2" "${R[@]}" "$T/one.envpack" --to "aws:$B/plain" "${FAST[@]}"
 check "the same ClientToken: EC2 found the task, no second import" test "$(log_q ec2 '[e.get("reused") is not None for e in L if e["action"] == "ImportImage" and e["params"]["DiskContainer.1.UserBucket.S3Key"] == "plain/data.vmdk"]')" = "[False, True]"
-check "the same AMI reported" test "$(grep -c '^created image' "$T/out")" = 1
+check "the same AMI reported" test "$(grep '^created image' "$T/out")" = "$first_ami"
 
 # 5. the task ends deleted: exit 1 with AWS's StatusMessage; the objects this run uploaded removed
 start_ec2 bad --end deleted --polls 1 || not_ok "start the failing EC2 fake"
@@ -125,6 +133,12 @@ expect_exit 1 "a deleted import task fails the restore" ea "$EC2_BAD" "${R[@]}" 
 expect_err "import of 'web' failed \(task import-ami-[0-9a-f]+ deleted\): ClientError: Unknown OS / Missing OS files" "with AWS's StatusMessage"
 check "its boot.vmdk is removed" absent bad/boot.vmdk
 check "its data.vmdk is removed" absent bad/data.vmdk
+
+# a task still running when the time is up: exit 1 naming it; its objects stay (the task reads them)
+start_ec2 slow --polls 1000 || not_ok "start the slow EC2 fake"
+expect_exit 1 "an import not done in time fails" ea "$EC2_SLOW" "${R[@]}" "$T/one.envpack" --to "aws:$B/slow" -o poll-seconds=61 -o timeout-minutes=1
+expect_err "did not finish within 1 min; still running: import-ami-[0-9a-f]+ \(data\)" "naming the task still running"
+check "its object stays" present slow/data.vmdk
 
 # 6. 503 and 500 answers are retried; the ClientToken keeps it one task
 start_ec2 busy --fail-first 2 --fail-status 503 || not_ok "start the busy EC2 fake"

@@ -96,6 +96,10 @@ def judge_params(action, form):
     if report.has_errors():
         raise ValueError(report.generate_report())
     bad = enums_ok(op.input_shape, value)
+    # Format is a plain string in the model; the API reference lists what VM Import takes
+    disks = value.get("DiskContainers") or ([value["DiskContainer"]] if "DiskContainer" in value else [])
+    bad += ["Format %r is not one VM Import takes" % d.get("Format") for d in disks
+            if d.get("Format") not in ("OVA", "VHD", "VHDX", "VMDK", "RAW")]
     if bad:
         raise ValueError("; ".join(bad))
     want = create_serializer("ec2").serialize_to_request(value, op)["body"]
