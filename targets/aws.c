@@ -250,10 +250,13 @@ static struct aws_disk *disk_named(struct aws_target *t, const char *name)
 }
 
 /* What the dry run says the object's size is: the converted size is only known
- * once converted, so the disk's data (a raw image: its whole size). */
+ * once converted, so the disk's data and room for the format's tables (a raw
+ * image: its whole size). It decides between one PUT and a multipart upload. */
 static uint64_t estimated_size(const struct aws_target *t, const struct ep_component *c)
 {
-	return !strcmp(t->format, "raw") ? c->virtual_size : ep_component_data_size(c);
+	if (!strcmp(t->format, "raw"))
+		return c->virtual_size;
+	return ep_component_data_size(c) + c->virtual_size / 512 + 65536;
 }
 
 /* ---- the import requests ---- */
@@ -427,6 +430,8 @@ static int aws_plan(struct ep_target *base, const struct ep_component *c, char *
 		 t->snapshot ? "ImportSnapshot" : alone ? "ImportImage" : "ImportImage with its machine");
 	if (t->dry_run) {
 		rc = ep_s3_plan_put(t->s3, &d->url, estimated_size(t, c), t->opt.dry_run_request, t->opt.dry_run_ctx, err);
+		if (!rc && strcmp(t->format, "raw"))
+			t->opt.dry_run_request(t->opt.dry_run_ctx, "(the size is an estimate: the image's own is known once converted)");
 		struct aws_import *im = NULL;
 		if (!rc && alone && !(rc = add_import(t, c->name, NULL, &im, err))) {
 			im->disk[im->ndisks++] = t->ndisks - 1;
