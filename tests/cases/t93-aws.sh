@@ -116,6 +116,10 @@ first_ami=$(grep '^created image' "$T/out")
 check "a disk alone: its own ImportImage, no BootMode" test "$(log_q ec2 '[sorted(k for k in e["params"] if "Boot" in k or "Platform" in k) for e in L if e["action"] == "ImportImage" and e["params"]["DiskContainer.1.UserBucket.S3Key"] == "plain/data.vmdk"]')" = "[[]]"
 check "its object is removed once imported (no -o keep-objects)" absent plain/data.vmdk
 
+expect_exit 0 "--only a disk of the machine: imported alone" ea "$EC2_EC2" "${R[@]}" "$T/vm.envpack" --to "aws:$B/only" "${FAST[@]}" --only data
+check "its ImportImage holds that disk only, no BootMode" test "$(log_q ec2 '[(e["params"]["DiskContainer.1.UserBucket.S3Key"], "DiskContainer.2.Format" in e["params"], "BootMode" in e["params"]) for e in L if e["action"] == "ImportImage" and "only/" in e["params"]["DiskContainer.1.UserBucket.S3Key"]]')" = "[('only/data.vmdk', False, False)]"
+check "and only it went up" test -z "$(s3_requests s "only/boot")"
+
 # 4. never over an existing object; a re-run starts no second import
 n_before=$(log_q ec2 'len([e for e in L if e["action"] == "ImportImage"])')
 etag=$(aws_s3 s s3api head-object --bucket "$B" --key vm/boot.vmdk --query ETag --output text)
