@@ -169,6 +169,15 @@ expect_exit 0 "snapshots of the machine's disks" ea "$EC2_EC2" "${R[@]}" "$T/vm.
 check "two snapshots reported" python3 -c 'import json, re, sys; c = json.load(open(sys.argv[1]))["created"]; assert sorted(x["item"] for x in c) == ["boot", "data"] and all(x["kind"] == "snapshot" and re.fullmatch("snap-[0-9a-f]{17}", x["id"]) for x in c), c' "$T/out"
 check "EC2 saw ImportSnapshot of raw disks" test "$(log_q ec2 'sorted(e["params"]["DiskContainer.UserBucket.S3Key"] + ":" + e["params"]["DiskContainer.Format"] for e in L if e["action"] == "ImportSnapshot")')" = "['snap/boot.raw:RAW', 'snap/data.raw:RAW']"
 
+# a session token (temporary credentials) is signed along and never shown
+tok=FQoGZXIvYXdzEXAMPLETOKEN$RANDOM
+et() { env -u AWS_PROFILE -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
+	AWS_SESSION_TOKEN="$tok" AWS_REGION=us-east-1 AWS_ENDPOINT_URL_S3="$E" AWS_ENDPOINT_URL_EC2="$EC2_EC2" \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@"; }
+expect_exit 0 "with a session token" et "${R[@]}" "$T/one.envpack" --to "aws:$B/token" "${FAST[@]}"
+check "EC2 got it, signed (botocore agrees)" test "$(log_q ec2 'sorted(set((e["auth"], e["token"]) for e in L if e["action"] == "ImportImage" and "token/" in e["params"]["DiskContainer.1.UserBucket.S3Key"]))')" = "[('ok', True)]"
+check "the token is not printed" bash -c '! grep -qF -- "$1" "$2/out" "$2/err"' _ "$tok" "$T"
+
 # 9. credentials from ~/.aws/credentials, which only its owner may read
 mkdir -p "$T/home/.aws"
 printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$T/home/.aws/credentials"

@@ -22,7 +22,7 @@ seen before); Describe*Tasks answer it "active" --polls times, then as --end
 says: "completed" with an ami-/snap- id, or "deleted" with a StatusMessage.
 --fail-first N answers the first N requests --fail-status (a retry test).
 --log F: one JSON object a line per request: action, params, status, auth ("ok",
-"bad"), error (what was wrong, if anything).
+"bad"), token (whether a session token came), error (what was wrong, if anything).
 """
 import argparse, datetime, hashlib, json, re, threading, types, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -167,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
                               "An internal error has occurred (the fake's --fail-first)", entry)
         bad = self.check_signature(body)
         entry["auth"] = "bad" if bad else "ok"
+        entry["token"] = self.headers.get("X-Amz-Security-Token") is not None
         if bad:
             return self.error(401, "AuthFailure", "AWS was not able to validate the provided access credentials", entry)
         if form.get("Version") != "2016-11-15" or action not in ACTIONS:
