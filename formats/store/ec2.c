@@ -34,7 +34,7 @@ void ep_ec2_form_add(struct ep_ec2_form *f, const char *value, const char *fmt, 
 		free(v);
 		return;
 	}
-	f->len += (size_t)sprintf(f->text + f->len, "%s%s=%s", f->len ? "&" : "", name, v);
+	f->len += (size_t)snprintf(f->text + f->len, f->cap - f->len, "%s%s=%s", f->len ? "&" : "", name, v);
 	free(v);
 }
 
