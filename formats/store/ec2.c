@@ -67,7 +67,8 @@ int ep_ec2_open(struct ep_ec2 **out, const struct ep_ec2_options *opt, struct ep
 			n--;
 		const char *host = strstr(endpoint, "://");
 		if ((strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) || n >= sizeof ec2->base ||
-		    memchr(host + 3, '/', (size_t)(endpoint + n - host - 3)) || n == (size_t)(host + 3 - endpoint))
+		    memchr(host + 3, '/', (size_t)(endpoint + n - host - 3)) || n == (size_t)(host + 3 - endpoint) ||
+		    endpoint[n - 1] == ':')
 			rc = ep_fail(err, EP_EINPUT, "ec2: the endpoint takes http(s)://HOST[:PORT], not '%s'", endpoint);
 		snprintf(ec2->base, sizeof ec2->base, "%.*s", (int)n, endpoint);
 	} else if (!rc) {

@@ -53,6 +53,10 @@ TEST(ec2_endpoint_from_the_environment)
 	ep_ec2_close(ec2);
 	setenv("AWS_ENDPOINT_URL_EC2", "ftp://x/y", 1);
 	EXPECT(ep_ec2_open(&ec2, &o, &err) == EP_EINPUT);
+	setenv("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:", 1);
+	EXPECT(ep_ec2_open(&ec2, &o, &err) == EP_EINPUT);
+	setenv("AWS_ENDPOINT_URL_EC2", "https://", 1);
+	EXPECT(ep_ec2_open(&ec2, &o, &err) == EP_EINPUT);
 	unsetenv("AWS_ENDPOINT_URL_EC2");
 	unsetenv("AWS_ENDPOINT_URL");
 	o.region = "eu west";
