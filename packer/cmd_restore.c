@@ -59,7 +59,18 @@ struct plan_out {
 	json_t *items; /* --json */
 	bool quiet, dry_run;
 	json_t *requests; /* a cloud target's dry run: what it would send for the item planned next */
+	json_t *created;  /* --json: what a cloud target made */
 };
+
+/* A cloud target made something (an AMI, a snapshot): said even when it is the one result. */
+static void created(void *ctx, const char *item, const char *kind, const char *id)
+{
+	struct plan_out *p = ctx;
+	if (p->created)
+		json_array_append_new(p->created, json_pack("{s:s,s:s,s:s}", "item", item, "kind", kind, "id", id));
+	else if (!p->quiet)
+		printf("created %s %s for %s\n", kind, id, item);
+}
 
 static void dry_run_request(void *ctx, const char *text)
 {
@@ -239,7 +250,8 @@ int cmd_restore(int argc, char **argv)
 	struct ep_store *st = NULL;
 	struct ep_manifest *m = NULL;
 	char signer[EP_KEY_ID_HEX];
-	struct plan_out plan = { .items = json ? json_array() : NULL, .quiet = quiet, .dry_run = opt.dry_run };
+	struct plan_out plan = { .items = json ? json_array() : NULL, .quiet = quiet, .dry_run = opt.dry_run,
+				 .created = json ? json_array() : NULL };
 	struct ep_progress progress;
 	struct cli_bar bar;
 	cli_bar_init(&bar, &progress, "restore", quiet || json);
@@ -252,6 +264,8 @@ int cmd_restore(int argc, char **argv)
 		opt.target.dry_run_ctx = &plan;
 	}
 	opt.target.progress = &progress;
+	opt.target.created = created;
+	opt.target.created_ctx = &plan;
 	int rc = cli_bundle_open(path, &s3, &b, &st, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
@@ -261,14 +275,15 @@ int cmd_restore(int argc, char **argv)
 		rc = ep_restore(b, m, &opt, &err);
 	cli_bar_finish(&bar);
 	if (json) {
-		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
+		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:O,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
 				      "dry_run", opt.dry_run, "signed_by", !rc && *signer ? signer : NULL, "components",
-				      plan.items, "error", rc ? err.msg : NULL);
+				      plan.items, "created", plan.created, "error", rc ? err.msg : NULL);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
 	}
 	json_decref(plan.requests);
+	json_decref(plan.created);
 	ep_manifest_free(m);
 	ep_bundle_close(b);
 	ep_store_close(st);

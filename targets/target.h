@@ -43,6 +43,13 @@ struct ep_target_options {
 	 * as ep_http_request_text renders it (credentials masked), and sends none. */
 	void (*dry_run_request)(void *ctx, const char *text);
 	void *dry_run_ctx;
+	/* A cloud target tells here what it made once it exists: for item (a machine
+	 * or disk), kind ("image", "snapshot") and the cloud's id ("ami-..."). NULL: untold. */
+	void (*created)(void *ctx, const char *item, const char *kind, const char *id);
+	void *created_ctx;
+	/* The manifest being restored (set by ep_restore): which machine holds which
+	 * disk is known while planning the disks. */
+	const struct ep_manifest *manifest;
 };
 
 /* The value of -o KEY=VALUE for key, or NULL. */
@@ -86,6 +93,6 @@ const struct ep_target_ops *const *ep_target_list(size_t *count);
 
 extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry,
 	ep_target_libvirt, ep_target_ova, ep_target_ovf, ep_target_hyperv,
-	ep_target_vagrant;
+	ep_target_vagrant, ep_target_aws;
 
 #endif

@@ -141,7 +141,10 @@ int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_er
 	if (!region || !*region)
 		region = getenv("AWS_DEFAULT_REGION");
 	snprintf(s3->region, sizeof s3->region, "%s", region && *region ? region : "us-east-1");
-	const char *endpoint = opt->endpoint ? opt->endpoint : getenv("AWS_ENDPOINT_URL");
+	/* the service's own variable first, as the AWS tools read them */
+	const char *endpoint = opt->endpoint ? opt->endpoint : getenv("AWS_ENDPOINT_URL_S3");
+	if (!endpoint || !*endpoint)
+		endpoint = getenv("AWS_ENDPOINT_URL");
 	int rc = 0;
 	if (endpoint && *endpoint) {
 		size_t n = strlen(endpoint);
@@ -184,6 +187,16 @@ void ep_s3_close(struct ep_s3 *s3)
 	free(s3->secret);
 	free(s3->token);
 	free(s3);
+}
+
+void ep_s3_creds(const struct ep_s3 *s3, struct ep_sigv4_creds *out)
+{
+	*out = (struct ep_sigv4_creds){ s3->access, s3->secret, s3->token };
+}
+
+const char *ep_s3_region(const struct ep_s3 *s3)
+{
+	return s3->region;
 }
 
 /* ---- requests ---- */
@@ -350,6 +363,18 @@ int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, stru
 		rc = resp.status == 200 ? 1 : resp.status == 404 ? 0 : status_error(&resp, what, err);
 	if (rc == 1 && size)
 		*size = ep_http_header(&resp, "Content-Length", cl, sizeof cl) ? strtoull(cl, NULL, 10) : 0;
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
+{
+	char what[1200];
+	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "DELETE", .u = u }, what, &resp, err);
+	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404)
+		rc = status_error(&resp, what, err);
 	ep_http_response_release(&resp);
 	return rc;
 }

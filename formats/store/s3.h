@@ -26,7 +26,7 @@
 
 struct ep_s3_options {
 	struct ep_http_options http;
-	const char *endpoint; /* "http://127.0.0.1:9000", path-style; NULL: AWS (or AWS_ENDPOINT_URL) */
+	const char *endpoint; /* "http://127.0.0.1:9000", path-style; NULL: AWS (or AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) */
 	const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION or us-east-1 */
 	uint64_t part_size;   /* 0: 64 MiB */
 	unsigned jobs;        /* parts sent at once, each on its own connection; 0: 4 */
@@ -46,6 +46,11 @@ struct ep_s3;
 int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_error *err);
 void ep_s3_close(struct ep_s3 *s3);
 
+/* The credentials and region the client signs with, borrowed for its life:
+ * other AWS services (EC2) sign with the same. */
+void ep_s3_creds(const struct ep_s3 *s3, struct ep_sigv4_creds *out);
+const char *ep_s3_region(const struct ep_s3 *s3);
+
 /* 1 and its size when the object exists, 0 when not. */
 int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, struct ep_error *err);
 
@@ -60,6 +65,8 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
  * for an object of size bytes (a multipart upload's parts summarised); sends nothing. */
 int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
+/* Removes the object (absent already is fine). */
+int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
 /* Reads len bytes of the object at off (a Range request) into buf. */
 int ep_s3_read_range(struct ep_s3 *s3, const struct ep_s3_url *u, void *buf, size_t len, uint64_t off,
 		     struct ep_error *err);

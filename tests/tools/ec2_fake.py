@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""An EC2 Query endpoint for the aws: target's tests: VM Import only, judged by botocore.
+
+    ec2_fake.py --s3 http://127.0.0.1:PORT --access-key K --secret-key S
+                [--region R] [--polls N] [--end completed|deleted]
+                [--fail-first N] [--fail-status 503] [--port-file F] [--log F] [--lifetime S]
+
+Listens on 127.0.0.1 (a free port), prints it and writes it to F. Each request
+must be what botocore itself would send:
+  - its SigV4 signature (service ec2, the region given) is recomputed with
+    botocore.auth.SigV4Auth over an AWSRequest rebuilt from what arrived, at
+    the request's own X-Amz-Date, with the secret given here; a mismatch (or
+    another access key) is answered 401 AuthFailure, as EC2 does;
+  - its form body is read back into the operation's input through botocore's
+    EC2 service model, validated (botocore.validate) and serialized again with
+    botocore's ec2 serializer: the parameters must be exactly those, and enum
+    values among the model's;
+  - an ImportImage / ImportSnapshot names S3 objects that exist (a HEAD to the
+    S3 server given, which lets unsigned requests through).
+ImportImage and ImportSnapshot answer a task id (the same task for a ClientToken
+seen before); Describe*Tasks answer it "active" --polls times, then as --end
+says: "completed" with an ami-/snap- id, or "deleted" with a StatusMessage.
+--fail-first N answers the first N requests --fail-status (a retry test).
+--log F: one JSON object a line per request: action, params, status, auth ("ok",
+"bad"), token (whether a session token came), error (what was wrong, if anything).
+"""
+import argparse, datetime, hashlib, json, re, threading, types, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
+from urllib.parse import parse_qsl
+
+import botocore.auth, botocore.session, botocore.validate
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.serialize import create_serializer
+
+from serve import serve
+
+NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+MODEL = botocore.session.get_session().get_service_model("ec2")
+ACTIONS = {"ImportImage", "ImportSnapshot", "DescribeImportImageTasks", "DescribeImportSnapshotTasks"}
+
+
+def frozen_clock(when):
+    if hasattr(botocore.auth, "get_current_datetime"):
+        return mock.patch("botocore.auth.get_current_datetime", return_value=when)
+
+    class Frozen(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return when
+    return mock.patch("botocore.auth.datetime", types.SimpleNamespace(datetime=Frozen))
+
+
+def unflatten(shape, params, prefix):
+    """The input value that the flattened EC2 parameters under prefix stand for."""
+    if shape.type_name == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            ser = member.serialization  # as botocore's EC2Serializer names it
+            wire = ser.get("queryName") or (ser["name"][0].upper() + ser["name"][1:] if "name" in ser else name)
+            key = prefix + "." + wire if prefix else wire
+            if any(k == key or k.startswith(key + ".") for k in params):
+                out[name] = unflatten(member, params, key)
+        return out
+    if shape.type_name == "list":
+        items, i = [], 1
+        while any(k == "%s.%d" % (prefix, i) or k.startswith("%s.%d." % (prefix, i)) for k in params):
+            items.append(unflatten(shape.member, params, "%s.%d" % (prefix, i)))
+            i += 1
+        return items
+    value = params[prefix]
+    if shape.type_name == "boolean":
+        return value == "true"
+    if shape.type_name in ("integer", "long"):
+        return int(value)
+    return value
+
+
+def enums_ok(shape, value, path=""):
+    if shape.type_name == "structure":
+        return [e for k, v in value.items() for e in enums_ok(shape.members[k], v, path + "." + k)]
+    if shape.type_name == "list":
+        return [e for i, v in enumerate(value) for e in enums_ok(shape.member, v, "%s[%d]" % (path, i))]
+    if shape.enum and value not in shape.enum:
+        return ["%s: %r is not one of %s" % (path, value, shape.enum)]
+    return []
+
+
+def judge_params(action, form):
+    """The operation's input from the form, or raises ValueError saying what botocore would not have sent."""
+    op = MODEL.operation_model(action)
+    params = {k: v for k, v in form.items() if k not in ("Action", "Version")}
+    value = unflatten(op.input_shape, params, "") if op.input_shape else {}
+    report = botocore.validate.ParamValidator().validate(value, op.input_shape)
+    if report.has_errors():
+        raise ValueError(report.generate_report())
+    bad = enums_ok(op.input_shape, value)
+    # Format is a plain string in the model; the API reference lists what VM Import takes
+    disks = value.get("DiskContainers") or ([value["DiskContainer"]] if "DiskContainer" in value else [])
+    bad += ["Format %r is not one VM Import takes" % d.get("Format") for d in disks
+            if d.get("Format") not in ("OVA", "VHD", "VHDX", "VMDK", "RAW")]
+    if bad:
+        raise ValueError("; ".join(bad))
+    want = create_serializer("ec2").serialize_to_request(value, op)["body"]
+    if dict(want) != form:
+        extra = sorted(set(form) - set(want))
+        raise ValueError("not what botocore sends: unknown or misplaced %s; botocore: %s" % (extra, dict(want)))
+    return value
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):
+        pass
+
+    def answer(self, code, xml, entry):
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n' + xml).encode()
+        entry["status"] = code
+        self.server.log(entry)
+        self.send_response(code)
+        self.send_header("Content-Type", "text/xml;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def error(self, code, ec2_code, message, entry):
+        entry["error"] = "%s: %s" % (ec2_code, message)
+        self.answer(code, "<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors>"
+                          "<RequestID>fake-%d</RequestID></Response>" % (ec2_code, esc(message), id(entry)), entry)
+
+    def check_signature(self, body):
+        auth = self.headers.get("Authorization", "")
+        m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                         r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})", auth)
+        srv = self.server
+        if not m:
+            return "no SigV4 Authorization header"
+        key, _, region, service, signed, _ = m.groups()
+        if key != srv.access_key or region != srv.region or service != "ec2":
+            return "credential scope %s/%s/%s is not %s/%s/ec2" % (key, region, service, srv.access_key, srv.region)
+        date = self.headers.get("X-Amz-Date", "")
+        when = datetime.datetime.strptime(date, "%Y%m%dT%H%M%SZ")
+        headers = {}
+        for h in signed.split(";"):
+            if h not in ("host", "x-amz-date", "x-amz-security-token"):
+                headers[h] = self.headers.get(h, "")
+        req = AWSRequest(method=self.command, url="http://%s%s" % (self.headers["Host"], self.path),
+                         data=body, headers=headers)
+        auth_ = botocore.auth.SigV4Auth(Credentials(srv.access_key, srv.secret_key,
+                                                    self.headers.get("X-Amz-Security-Token")), "ec2", srv.region)
+        with frozen_clock(when):
+            auth_.add_auth(req)
+        if req.headers["Authorization"] != auth:
+            return "signature mismatch (botocore: %s)" % req.headers["Authorization"]
+        return None
+
+    def do_POST(self):
+        srv = self.server
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        form = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
+        action = form.get("Action", "")
+        entry = {"action": action, "params": form, "auth": "-"}
+        if srv.take_failure():
+            return self.error(srv.fail_status, "InternalError" if srv.fail_status == 500 else "Unavailable",
+                              "An internal error has occurred (the fake's --fail-first)", entry)
+        bad = self.check_signature(body)
+        entry["auth"] = "bad" if bad else "ok"
+        entry["token"] = self.headers.get("X-Amz-Security-Token") is not None
+        if bad:
+            return self.error(401, "AuthFailure", "AWS was not able to validate the provided access credentials", entry)
+        if form.get("Version") != "2016-11-15" or action not in ACTIONS:
+            return self.error(400, "InvalidAction", "%s (Version %s) is not served here" % (action, form.get("Version")), entry)
+        try:
+            value = judge_params(action, form)
+        except ValueError as e:
+            return self.error(400, "InvalidParameterValue", str(e), entry)
+        getattr(self, action)(value, entry)
+
+    def object_missing(self, bucket):
+        try:
+            urllib.request.urlopen(urllib.request.Request("%s/%s/%s" % (self.server.s3, bucket["S3Bucket"],
+                                                                         urllib.request.quote(bucket["S3Key"])),
+                                                          method="HEAD"), timeout=10)
+            return None
+        except Exception as e:  # 404 and the like
+            return "s3://%s/%s: %s" % (bucket["S3Bucket"], bucket["S3Key"], e)
+
+    def start(self, kind, value, objects, entry):
+        srv = self.server
+        for o in objects:
+            missing = self.object_missing(o)
+            if missing:
+                return None, self.error(400, "InvalidParameter", "The given S3 object does not exist: " + missing, entry)
+        with srv.lock:
+            token = value.get("ClientToken")
+            if token and token in srv.tokens:
+                task = srv.tokens[token]
+                entry["reused"] = task
+            else:
+                srv.count += 1
+                task = "import-%s-%08x" % ("ami" if kind == "image" else "snap", 0x1000 + srv.count)
+                srv.tasks[task] = {"kind": kind, "polls": srv.polls, "value": value}
+                if token:
+                    srv.tokens[token] = task
+        entry["task"] = task
+        return task, None
+
+    def ImportImage(self, value, entry):
+        task, done = self.start("image", value, [d["UserBucket"] for d in value["DiskContainers"]], entry)
+        if task:
+            self.answer(200, '<ImportImageResponse xmlns="%s"><requestId>r1</requestId><importTaskId>%s</importTaskId>'
+                             "<status>active</status><statusMessage>pending</statusMessage></ImportImageResponse>"
+                        % (NS, task), entry)
+
+    def ImportSnapshot(self, value, entry):
+        task, done = self.start("snapshot", value, [value["DiskContainer"]["UserBucket"]], entry)
+        if task:
+            self.answer(200, '<ImportSnapshotResponse xmlns="%s"><requestId>r1</requestId><importTaskId>%s</importTaskId>'
+                             "<snapshotTaskDetail><status>active</status><statusMessage>pending</statusMessage>"
+                             "</snapshotTaskDetail></ImportSnapshotResponse>" % (NS, task), entry)
+
+    def state(self, task):
+        """(status, message, id) of task, one poll on."""
+        srv = self.server
+        with srv.lock:
+            t = srv.tasks[task]
+            if t["polls"] > 0:
+                t["polls"] -= 1
+                return "active", "converting", None
+        if srv.end == "deleted":
+            return "deleted", "ClientError: Unknown OS / Missing OS files.", None
+        return "completed", None, ("ami-" if t["kind"] == "image" else "snap-") + hashlib.sha256(task.encode()).hexdigest()[:17]
+
+    def describe(self, action, kind, value, entry):
+        items = ""
+        for task in value.get("ImportTaskIds", []):
+            if task not in self.server.tasks or self.server.tasks[task]["kind"] != kind:
+                return self.error(400, "InvalidConversionTaskId.Malformed", "unknown task " + task, entry)
+            status, message, made = self.state(task)
+            detail = "<status>%s</status>%s%s" % (
+                status, "<statusMessage>%s</statusMessage>" % esc(message) if message else "",
+                ("<imageId>%s</imageId>" if kind == "image" else "<snapshotId>%s</snapshotId>") % made if made else "")
+            items += ("<item><importTaskId>%s</importTaskId>%s</item>" % (task, detail) if kind == "image" else
+                      "<item><importTaskId>%s</importTaskId><snapshotTaskDetail>%s</snapshotTaskDetail></item>"
+                      % (task, detail))
+            entry["answered"] = status
+        setname = "importImageTaskSet" if kind == "image" else "importSnapshotTaskSet"
+        self.answer(200, '<%sResponse xmlns="%s"><requestId>r2</requestId><%s>%s</%s></%sResponse>'
+                    % (action, NS, setname, items, setname, action), entry)
+
+    def DescribeImportImageTasks(self, value, entry):
+        self.describe("DescribeImportImageTasks", "image", value, entry)
+
+    def DescribeImportSnapshotTasks(self, value, entry):
+        self.describe("DescribeImportSnapshotTasks", "snapshot", value, entry)
+
+
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, args):
+        super().__init__(("127.0.0.1", args.port), Handler)
+        self.s3, self.access_key, self.secret_key, self.region = args.s3.rstrip("/"), args.access_key, args.secret_key, args.region
+        self.polls, self.end, self.fail_first, self.fail_status = args.polls, args.end, args.fail_first, args.fail_status
+        self.log_path, self.lock, self.tasks, self.tokens, self.count = args.log, threading.Lock(), {}, {}, 0
+
+    def take_failure(self):
+        with self.lock:
+            if self.fail_first > 0:
+                self.fail_first -= 1
+                return True
+        return False
+
+    def log(self, entry):
+        if self.log_path:
+            with self.lock, open(self.log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--s3", required=True)
+    p.add_argument("--access-key", required=True)
+    p.add_argument("--secret-key", required=True)
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--polls", type=int, default=2)
+    p.add_argument("--end", choices=("completed", "deleted"), default="completed")
+    p.add_argument("--fail-first", type=int, default=0)
+    p.add_argument("--fail-status", type=int, default=503)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--log")
+    p.add_argument("--lifetime", type=float, default=300)
+    args = p.parse_args()
+    serve(Server(args), args.port_file, args.lifetime)
+
+
+if __name__ == "__main__":
+    main()
