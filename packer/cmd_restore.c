@@ -1,10 +1,12 @@
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "cli.h"
+#include "common/interrupt.h"
 #include "common/pool.h"
 #include "formats/store/s3.h"
 #include "targets/restore.h"
@@ -250,6 +252,9 @@ int cmd_restore(int argc, char **argv)
 		opt.target.dry_run_ctx = &plan;
 	}
 	opt.target.progress = &progress;
+	/* cloud targets delete what they half-wrote when interrupted; others die as before */
+	signal(SIGINT, ep_interrupt_signal);
+	signal(SIGTERM, ep_interrupt_signal);
 	int rc = ep_bundle_open_remote(&b, path, &s3, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);

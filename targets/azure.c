@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "common/http.h"
+#include "common/interrupt.h"
 #include "formats/store/azure_blob.h"
 #include "formats/store/s3.h"
 #include "scratch.h"
@@ -52,6 +53,7 @@ struct azure_target {
 	const char *subscription, *group, *storage_group, *location;
 	struct azure_disk disks[MAX_DISKS];
 	size_t ndisks;
+	bool armed; /* a signal now asks for the blobs to be deleted (common/interrupt.h) */
 };
 
 static const char *const known[] = { "endpoint", "jobs", "subscription", "resource-group", "storage-resource-group",
@@ -61,6 +63,8 @@ static const char *const meta_complete[] = { "envpack_state: complete", NULL };
 
 static void azure_free(struct azure_target *t)
 {
+	if (t->armed)
+		ep_interrupt_disarm();
 	for (size_t i = 0; i < t->ndisks; i++) {
 		free(t->disks[i].component);
 		free(t->disks[i].blob);
@@ -249,6 +253,12 @@ static int azure_put_disk(struct ep_target *base, const struct ep_component *c, 
 	if (!rc && (uint64_t)st.st_size != d->size)
 		rc = ep_fail(err, EP_ERUNTIME, "azure: the fixed VHD of '%s' is %llu bytes, not %llu", c->name,
 			     (unsigned long long)st.st_size, (unsigned long long)d->size);
+	if (!rc && !t->armed) { /* from the first blob on, Ctrl-C and SIGTERM delete what was created */
+		ep_interrupt_arm();
+		t->armed = true;
+	}
+	if (!rc && ep_interrupted())
+		rc = ep_fail(err, EP_ERUNTIME, "azure: interrupted");
 	if (!rc && !(rc = ep_azure_page_blob_create(t->az, t->container, d->blob, d->size, meta_uploading, err)))
 		d->created = true;
 	struct ep_azure_put_stats stats;
@@ -308,7 +318,7 @@ static int azure_plan_machine(struct ep_target *base, const struct ep_machine *m
 static int azure_commit(struct ep_target *base, struct ep_error *err)
 {
 	struct azure_target *t = (struct azure_target *)base;
-	int rc = 0;
+	int rc = ep_interrupted() ? ep_fail(err, EP_ERUNTIME, "azure: interrupted") : 0;
 	/* complete only now: until this metadata is set a blob is an upload under way */
 	for (size_t i = 0; !rc && i < t->ndisks; i++)
 		if (t->disks[i].created)

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "common/azure_sign.h"
+#include "common/interrupt.h"
 #include "common/util.h"
 #include "common/xml.h"
 #include "formats/disk/disk.h"
@@ -367,7 +368,9 @@ static int status_error(const struct ep_http_response *resp, const char *what, s
 	char hc[100];
 	if (!code && ep_http_header(resp, "x-ms-error-code", hc, sizeof hc))
 		code = strdup(hc);
-	int ec = resp->status >= 400 && resp->status < 500 ? EP_EINPUT : EP_ERUNTIME;
+	/* a refused key or token is a runtime failure, as any the user's input did not cause */
+	int ec = resp->status >= 400 && resp->status < 500 && resp->status != 401 && resp->status != 403 ? EP_EINPUT
+													   : EP_ERUNTIME;
 	if (resp->status == 403)
 		ep_fail(err, ec, "%s: %ld %s (check the account key or SAS token, and the clock)", what, resp->status,
 			code ? ep_printable(code) : "Forbidden");
@@ -575,6 +578,8 @@ static void *page_sender(void *arg)
 	int rc = buf ? ep_http_new(&via, &ps->az->http_opt, &err) : ep_oom(&err);
 	for (;;) {
 		uint64_t off = 0, len = 0;
+		if (!rc && ep_interrupted())
+			rc = ep_fail(&err, EP_ERUNTIME, "%s: interrupted", ps->what);
 		pthread_mutex_lock(&ps->lock);
 		int got = rc || ps->rc ? 1 : next_page(ps, &off, &len, &err);
 		pthread_mutex_unlock(&ps->lock);
