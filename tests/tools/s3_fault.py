@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""A proxy in front of a real S3 server that injects faults, for retry and resume tests.
+"""A proxy in front of a real S3 server (or any HTTP store: Azurite too) that
+injects faults, for retry and resume tests.
 
     s3_fault.py --upstream http://127.0.0.1:PORT MODE [N] [--port N] [--port-file F]
-                [--log F] [--lifetime S]
+                [--log F] [--lifetime S] [--match REGEX]
 
 Listens on 127.0.0.1 (--port 0, the default: a free port), prints the port on
 stdout and writes it to F (atomically, so a test can wait for the file).
@@ -20,10 +21,14 @@ MODE
                and the connection closed, nothing answered nor forwarded; then pass
   503 N        the first N requests: 503 SlowDown with Retry-After: 1 (the body read
                and dropped, nothing forwarded); then pass
+  500 N        the first N requests: 500 InternalError (no Retry-After), likewise
   slow [S]     every request is held S seconds (default: the lifetime) before it is
                forwarded: a client's idle timeout fires first
+
+--match REGEX: only requests whose "METHOD PATH?QUERY" matches (re.search) are
+faulted or counted; the others are forwarded unchanged.
 """
-import argparse, http.client, os, threading, time
+import argparse, http.client, os, re, threading, time
 from serve import serve
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, parse_qs
@@ -73,12 +78,18 @@ class Handler(BaseHTTPRequestHandler):
         srv = self.server
         u = urlsplit(self.path)
         q = parse_qs(u.query, keep_blank_values=True)
+        if srv.match and not srv.match.search("%s %s" % (self.command, self.path)):
+            return self.forward(self.read_body())
         n = srv.count("all")
         if srv.mode == "503" and n <= srv.n:
             self.read_body()
             return self.send_plain(503, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
                                    b"<Message>Please reduce your request rate.</Message></Error>",
                                    [("Retry-After", "1")])
+        if srv.mode == "500" and n <= srv.n:
+            self.read_body()
+            return self.send_plain(500, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+                                   b"<Message>We encountered an internal error. Please try again.</Message></Error>")
         if srv.mode == "drop-part" and self.command == "PUT" and "partNumber" in q and "uploadId" in q:
             if srv.count("part") == srv.n:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -145,6 +156,7 @@ class Server(ThreadingHTTPServer):
         up = urlsplit(args.upstream)
         self.up_host, self.up_port = up.hostname, up.port or 80
         self.mode, self.n, self.lifetime = args.mode, args.n, args.lifetime
+        self.match = re.compile(args.match) if args.match else None
         self.stop = threading.Event()
         self.counts = {}
         self.lock = threading.Lock()
@@ -167,15 +179,16 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "slow"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "500", "slow"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
     p.add_argument("--log")
     p.add_argument("--lifetime", type=float, default=300)
+    p.add_argument("--match")
     args = p.parse_args()
-    if args.mode in ("drop-part", "503"):
+    if args.mode in ("drop-part", "503", "500"):
         if args.n is None or args.n < 1 or args.n != int(args.n):
             p.error("%s needs a count N >= 1" % args.mode)
         args.n = int(args.n)
