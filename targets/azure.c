@@ -277,10 +277,12 @@ static int azure_plan_machine(struct ep_target *base, const struct ep_machine *m
 	struct azure_target *t = (struct azure_target *)base;
 	char id[1000], disk_id[1000];
 	arm_id(t, "Microsoft.Compute/images", m->name, id, sizeof id);
-	snprintf(dest, cap, "image %s (Microsoft.Compute/images, from its managed disks; request shown by --dry-run)",
-		 m->name);
-	if (!t->opt->dry_run_request)
+	if (!t->opt->dry_run_request) {
+		snprintf(dest, cap, "its disks' blobs (the image %s is for Azure Resource Manager to make: --dry-run shows "
+				    "the requests)", m->name);
 		return 0;
+	}
+	snprintf(dest, cap, "image %s (Microsoft.Compute/images, from the managed disks of its blobs)", m->name);
 	/* the first disk in boot order is the OS disk; the others are data disks in their order */
 	size_t os = m->ndisks;
 	for (size_t i = 0; i < m->ndisks; i++)

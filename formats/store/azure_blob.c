@@ -653,7 +653,7 @@ int ep_azure_plan_page_blob(struct ep_azure *az, const char *container, const ch
 			    .body = &page };
 	if (!rc && size > 512 && data_bytes > 0)
 		rc = az_show(az, &p, emit, ctx, err);
-	if (!rc) {
+	if (!rc && size > 512 && data_bytes > 0) {
 		snprintf(note, sizeof note,
 			 "(a Put Page like it for each allocated range of the fixed VHD, at most 4 MiB each and %u at "
 			 "once, about %llu bytes in all; holes and zero pages are not sent)",

@@ -105,6 +105,8 @@ check "no credentials: exit 2 (got $got)" test "$got" = 2
 expect_err 'AZURE_STORAGE_CONNECTION_STRING' "it names the variables to set"
 expect_exit 2 "an unknown -o key is refused" ep restore -p "$T/k.pub" "$T/web.envpack" --to "azure:$C/x" -o account-key=x
 expect_err 'unknown option -o account-key' "and named"
+expect_exit 2 "a container that does not exist is refused" ep restore -p "$T/k.pub" "$T/web.envpack" --to "azure:no-such-container/x"
+expect_err 'ContainerNotFound' "and named"
 expect_exit 2 "a bad container name is refused" ep restore -p "$T/k.pub" "$T/web.envpack" --to "azure:Bad_Name/x"
 
 # 4. SAS: account and token from the environment, the endpoint from -o endpoint=

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/azure_sign.h"
+#include "formats/store/azure_blob.h"
 #include "unit.h"
 
 /* Azurite's well-known development account key (public, in Microsoft's docs). */
@@ -103,4 +104,66 @@ TEST(base64_round_trip_and_padding)
 	EXPECT(ep_base64_decode("YQ", &b, &n, &err) == EP_EINPUT);
 	EXPECT(ep_base64_encode("abc", 3, &s, &err) == 0 && !strcmp(s, "YWJj"));
 	free(s);
+}
+
+/* ---- the client's names and credentials (formats/store/azure_blob.c) ---- */
+
+static int open_with(const char *cs, const char *endpoint, struct ep_azure **az, struct ep_error *err)
+{
+	unsetenv("AZURE_STORAGE_ACCOUNT");
+	unsetenv("AZURE_STORAGE_KEY");
+	unsetenv("AZURE_STORAGE_SAS_TOKEN");
+	if (cs)
+		setenv("AZURE_STORAGE_CONNECTION_STRING", cs, 1);
+	else
+		unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+	return ep_azure_open(az, &(struct ep_azure_options){ .endpoint = endpoint }, err);
+}
+
+TEST(azure_connection_strings_and_endpoints)
+{
+	struct ep_azure *az = NULL;
+	struct ep_error err = { 0 };
+	char url[300];
+	EXPECT(open_with("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey=YWJj;EndpointSuffix=core.usgovcloudapi.net",
+			 NULL, &az, &err) == 0);
+	ep_azure_blob_url(az, "vhds", "p/web.vhd", url, sizeof url);
+	EXPECT(!strcmp(url, "https://acct1.blob.core.usgovcloudapi.net/vhds/p/web.vhd"));
+	ep_azure_close(az);
+	EXPECT(open_with("UseDevelopmentStorage=true", NULL, &az, &err) == 0);
+	ep_azure_blob_url(az, "c", "b.vhd", url, sizeof url);
+	EXPECT(!strcmp(url, "http://127.0.0.1:10000/devstoreaccount1/c/b.vhd") && !strcmp(ep_azure_account(az), "devstoreaccount1"));
+	ep_azure_close(az);
+	/* a SAS alone: the account is the endpoint's first label; -o endpoint= wins */
+	EXPECT(open_with("BlobEndpoint=https://acct2.blob.core.windows.net/;SharedAccessSignature=sv=2019-02-02&sig=x", NULL,
+			 &az, &err) == 0);
+	EXPECT(!strcmp(ep_azure_account(az), "acct2"));
+	ep_azure_close(az);
+	EXPECT(open_with("AccountName=a3;AccountKey=YWJj", "http://127.0.0.1:9/a3/", &az, &err) == 0);
+	ep_azure_blob_url(az, "c", "b", url, sizeof url);
+	EXPECT(!strcmp(url, "http://127.0.0.1:9/a3/c/b"));
+	ep_azure_close(az);
+	EXPECT(open_with("AccountName=a3;AccountKey=YWJj", "ftp://x", &az, &err) == EP_EINPUT);
+	EXPECT(open_with("AccountName=a3;AccountKey=SECRET!!", NULL, &az, &err) == EP_EINPUT);
+	EXPECT(strstr(err.msg, "not base64") && !strstr(err.msg, "SECRET"));
+	EXPECT(open_with(NULL, NULL, &az, &err) == EP_EINPUT && strstr(err.msg, "AZURE_STORAGE_CONNECTION_STRING"));
+	setenv("AZURE_STORAGE_ACCOUNT", "acct4", 1);
+	setenv("AZURE_STORAGE_SAS_TOKEN", "?sv=2019-02-02&sig=x", 1);
+	EXPECT(ep_azure_open(&az, &(struct ep_azure_options){ 0 }, &err) == 0);
+	ep_azure_blob_url(az, "c", "b", url, sizeof url);
+	EXPECT(!strcmp(url, "https://acct4.blob.core.windows.net/c/b"));
+	ep_azure_close(az);
+	unsetenv("AZURE_STORAGE_ACCOUNT");
+	unsetenv("AZURE_STORAGE_SAS_TOKEN");
+}
+
+TEST(azure_container_and_blob_names)
+{
+	EXPECT(ep_azure_container_ok("vhds") && ep_azure_container_ok("a-b-1"));
+	EXPECT(!ep_azure_container_ok("ab") && !ep_azure_container_ok("Vhds") && !ep_azure_container_ok("a--b") &&
+	       !ep_azure_container_ok("-ab") && !ep_azure_container_ok("a_b"));
+	EXPECT(ep_azure_blob_name_ok("p/q/web.vhd") && ep_azure_blob_name_ok("web_1-2.vhd"));
+	EXPECT(!ep_azure_blob_name_ok("") && !ep_azure_blob_name_ok("/a") && !ep_azure_blob_name_ok("a//b") &&
+	       !ep_azure_blob_name_ok("a/") && !ep_azure_blob_name_ok("../a") && !ep_azure_blob_name_ok("a/./b") &&
+	       !ep_azure_blob_name_ok("a b") && !ep_azure_blob_name_ok("a?b"));
 }
