@@ -21,9 +21,11 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/rand.h>
 
 #include "common/http.h"
 #include "common/interrupt.h"
+#include "common/util.h"
 #include "formats/store/azure_blob.h"
 #include "formats/store/s3.h"
 #include "scratch.h"
@@ -58,7 +60,7 @@ struct azure_target {
 
 static const char *const known[] = { "endpoint", "jobs", "subscription", "resource-group", "storage-resource-group",
 				     "location", NULL };
-static const char *const meta_uploading[] = { "envpack_state: uploading", NULL };
+static const char *const meta_uploading[] = { "envpack_state: uploading", "envpack_upload: UPLOAD-ID", NULL };
 static const char *const meta_complete[] = { "envpack_state: complete", NULL };
 
 static void azure_free(struct azure_target *t)
@@ -259,7 +261,15 @@ static int azure_put_disk(struct ep_target *base, const struct ep_component *c, 
 	}
 	if (!rc && ep_interrupted())
 		rc = ep_fail(err, EP_ERUNTIME, "azure: interrupted");
-	if (!rc && !(rc = ep_azure_page_blob_create(t->az, t->container, d->blob, d->size, meta_uploading, err)))
+	/* a token of this upload's own: a Put Blob retried after its answer was lost finds it */
+	uint8_t token[16];
+	char hex[33], upload[64];
+	if (!rc && RAND_bytes(token, sizeof token) != 1)
+		rc = ep_fail(err, EP_ERUNTIME, "azure: no random bytes for the upload's token");
+	ep_hex(token, sizeof token, hex);
+	snprintf(upload, sizeof upload, "envpack_upload: %s", hex);
+	const char *meta[] = { meta_uploading[0], upload, NULL };
+	if (!rc && !(rc = ep_azure_page_blob_create(t->az, t->container, d->blob, d->size, meta, err)))
 		d->created = true;
 	struct ep_azure_put_stats stats;
 	if (!rc)

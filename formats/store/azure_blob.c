@@ -422,6 +422,28 @@ static void create_req(struct az_req *r, const char *container, const char *blob
 	meta_headers(meta, mbuf, r->extra, k);
 }
 
+/* Whether the blob carries every "name: value" of meta as x-ms-meta- headers. */
+static bool ours(struct ep_azure *az, const char *container, const char *blob, const char *const *meta)
+{
+	struct ep_http_response resp;
+	struct ep_error ignored;
+	bool all = false;
+	if (!az_send(az, &(struct az_req){ .method = "HEAD", .container = container, .blob = blob }, "azure: HEAD",
+		     &resp, &ignored)) {
+		all = resp.status == 200;
+		for (size_t i = 0; all && meta[i]; i++) {
+			char name[200], got[200];
+			size_t n = strcspn(meta[i], ":");
+			const char *want = meta[i] + n + (meta[i][n] == ':');
+			want += strspn(want, " ");
+			snprintf(name, sizeof name, "x-ms-meta-%.*s", (int)n, meta[i]);
+			all = ep_http_header(&resp, name, got, sizeof got) && !strcmp(got, want);
+		}
+	}
+	ep_http_response_release(&resp);
+	return all;
+}
+
 int ep_azure_page_blob_create(struct ep_azure *az, const char *container, const char *blob, uint64_t size,
 			      const char *const *meta, struct ep_error *err)
 {
@@ -435,6 +457,10 @@ int ep_azure_page_blob_create(struct ep_azure *az, const char *container, const 
 	struct ep_http_response resp;
 	int rc = az_send(az, &r, what, &resp, err);
 	/* If-None-Match: * on a name taken: 409 BlobAlreadyExists (412 from some servers) */
+	if (!rc && (resp.status == 409 || resp.status == 412) && meta && meta[0] && ours(az, container, blob, meta)) {
+		ep_http_response_release(&resp);
+		return 0;
+	}
 	if (!rc && (resp.status == 409 || resp.status == 412)) {
 		char url[1600];
 		ep_azure_blob_url(az, container, blob, url, sizeof url);

@@ -53,7 +53,9 @@ int ep_azure_blob_exists(struct ep_azure *az, const char *container, const char 
 
 /* Creates an empty page blob of size bytes (a multiple of 512) with metadata meta
  * ("name: value" pairs as x-ms-meta- headers want them, NULL-terminated), failing
- * with EP_EINPUT when a blob of that name exists. */
+ * with EP_EINPUT when a blob of that name exists. meta should hold a value unique to
+ * this upload: a blob found in the way that carries all of meta is this very create,
+ * retried after its answer was lost, and taken as created. */
 int ep_azure_page_blob_create(struct ep_azure *az, const char *container, const char *blob, uint64_t size,
 			      const char *const *meta, struct ep_error *err);
 

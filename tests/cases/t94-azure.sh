@@ -156,6 +156,11 @@ expect_exit 0 "restore through a 500 on Put Blob" ep restore -p "$T/k.pub" "$T/w
 	--retries 3 -o "endpoint=$AZ_ISE_ENDPOINT"
 check "the 500 was seen and the Put Blob retried" test "$(puts ise ' 500$')" = 1 -a "$(puts ise 'PUT [^?]*/ise/web.vhd 201$')" = 1
 check "the blob is complete" grep -q '"envpack_state": "complete"' <<<"$(meta_of ise/web.vhd)"
+start_az_fault lost a lose 1 --match '^PUT [^?]*/lost/web.vhd$' || not_ok "start the answer-losing proxy"
+expect_exit 0 "a Put Blob whose answer was lost is retried and found to be ours" ep restore -p "$T/k.pub" "$T/web.envpack" \
+	--to "azure:$C/lost" --retries 3 -o "endpoint=$AZ_LOST_ENDPOINT"
+check "(created by the first try: 201 replaced by 500, then 409 on the retry)" test "$(puts lost ' 500$')" = 1 -a "$(puts lost 'PUT [^?]*/lost/web.vhd 409$')" = 1
+check "that blob is the source disk" same_as_source lost/web.vhd
 start_az_fault down a 503 1000 --match 'comp=page' || not_ok "start the failing proxy"
 expect_exit 1 "503 for ever on Put Page: gives up after --retries" ep restore -p "$T/k.pub" "$T/web.envpack" \
 	--to "azure:$C/down" --retries 1 -o "endpoint=$AZ_DOWN_ENDPOINT"

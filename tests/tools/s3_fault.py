@@ -22,6 +22,8 @@ MODE
   503 N        the first N requests: 503 SlowDown with Retry-After: 1 (the body read
                and dropped, nothing forwarded); then pass
   500 N        the first N requests: 500 InternalError (no Retry-After), likewise
+  lose N       the first N requests are forwarded, but their answers replaced by a 500
+               (the server acted, the client never heard): for idempotency tests
   slow [S]     every request is held S seconds (default: the lifetime) before it is
                forwarded: a client's idle timeout fires first
 
@@ -103,11 +105,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
         body = self.read_body()
-        self.forward(body)
+        self.forward(body, lose=srv.mode == "lose" and n <= srv.n)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = dispatch
 
-    def forward(self, body):
+    def forward(self, body, lose=False):
         srv = self.server
         conn = http.client.HTTPConnection(srv.up_host, srv.up_port, timeout=300)
         try:
@@ -127,6 +129,8 @@ class Handler(BaseHTTPRequestHandler):
                 conn.send(body)
             r = conn.getresponse()
             data = r.read()
+            if lose:
+                return self.send_plain(500, b"<Error><Code>InternalError</Code><Message>lost</Message></Error>")
             self.status = r.status
             self.send_response(r.status, r.reason)
             for k, v in r.getheaders():
@@ -179,7 +183,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "500", "slow"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "500", "lose", "slow"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
@@ -188,7 +192,7 @@ def main():
     p.add_argument("--lifetime", type=float, default=300)
     p.add_argument("--match")
     args = p.parse_args()
-    if args.mode in ("drop-part", "503", "500"):
+    if args.mode in ("drop-part", "503", "500", "lose"):
         if args.n is None or args.n < 1 or args.n != int(args.n):
             p.error("%s needs a count N >= 1" % args.mode)
         args.n = int(args.n)
