@@ -392,7 +392,7 @@ int ep_azure_blob_exists(struct ep_azure *az, const char *container, const char 
 {
 	char what[1600];
 	snprintf(what, sizeof what, "azure: %s/%s", container, blob);
-	struct ep_http_response resp;
+	struct ep_http_response resp = { 0 };
 	int rc = az_send(az, &(struct az_req){ .method = "HEAD", .container = container, .blob = blob }, what, &resp, err);
 	if (!rc)
 		rc = resp.status == 200 ? 1 : resp.status == 404 ? 0 : status_error(&resp, what, err);
@@ -425,7 +425,7 @@ static void create_req(struct az_req *r, const char *container, const char *blob
 /* Whether the blob carries every "name: value" of meta as x-ms-meta- headers. */
 static bool ours(struct ep_azure *az, const char *container, const char *blob, const char *const *meta)
 {
-	struct ep_http_response resp;
+	struct ep_http_response resp = { 0 };
 	struct ep_error ignored;
 	bool all = false;
 	if (!az_send(az, &(struct az_req){ .method = "HEAD", .container = container, .blob = blob }, "azure: HEAD",
@@ -454,7 +454,7 @@ int ep_azure_page_blob_create(struct ep_azure *az, const char *container, const 
 	snprintf(what, sizeof what, "azure: creating %s/%s", container, blob);
 	struct az_req r;
 	create_req(&r, container, blob, meta, length, sizeof length, mbuf, size);
-	struct ep_http_response resp;
+	struct ep_http_response resp = { 0 };
 	int rc = az_send(az, &r, what, &resp, err);
 	/* If-None-Match: * on a name taken: 409 BlobAlreadyExists (412 from some servers) */
 	if (!rc && (resp.status == 409 || resp.status == 412) && meta && meta[0] && ours(az, container, blob, meta)) {
@@ -478,7 +478,7 @@ int ep_azure_set_metadata(struct ep_azure *az, const char *container, const char
 	snprintf(what, sizeof what, "azure: setting the metadata of %s/%s", container, blob);
 	struct az_req r = { .method = "PUT", .container = container, .blob = blob, .query = "comp=metadata" };
 	meta_headers(meta, mbuf, r.extra, 0);
-	struct ep_http_response resp;
+	struct ep_http_response resp = { 0 };
 	int rc = az_send(az, &r, what, &resp, err);
 	if (!rc && resp.status != 200)
 		rc = status_error(&resp, what, err);
@@ -490,7 +490,7 @@ int ep_azure_delete(struct ep_azure *az, const char *container, const char *blob
 {
 	char what[1600];
 	snprintf(what, sizeof what, "azure: deleting %s/%s", container, blob);
-	struct ep_http_response resp;
+	struct ep_http_response resp = { 0 };
 	int rc = az_send(az, &(struct az_req){ .method = "DELETE", .container = container, .blob = blob }, what, &resp, err);
 	if (!rc && resp.status != 202 && resp.status != 200 && resp.status != 404)
 		rc = status_error(&resp, what, err);
@@ -580,7 +580,7 @@ static int put_page(struct pages *ps, struct ep_http *via, uint8_t *buf, uint64_
 	struct az_req r = { .via = via, .method = "PUT", .container = ps->container, .blob = ps->blob,
 			    .query = "comp=page", .extra = { "x-ms-page-write: update", range, md5h },
 			    .data = buf, .data_len = (size_t)len };
-	struct ep_http_response resp;
+	struct ep_http_response resp = { 0 };
 	rc = az_send(ps->az, &r, what, &resp, err);
 	if (!rc && resp.status != 201)
 		rc = status_error(&resp, what, err);
