@@ -1,10 +1,12 @@
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "cli.h"
+#include "common/interrupt.h"
 #include "store_cli.h"
 #include "common/pool.h"
 #include "formats/store/s3.h"
@@ -266,6 +268,9 @@ int cmd_restore(int argc, char **argv)
 	opt.target.progress = &progress;
 	opt.target.created = created;
 	opt.target.created_ctx = &plan;
+	/* cloud targets delete what they half-wrote when interrupted; others die as before */
+	signal(SIGINT, ep_interrupt_signal);
+	signal(SIGTERM, ep_interrupt_signal);
 	int rc = cli_bundle_open(path, &s3, &b, &st, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);

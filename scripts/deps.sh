@@ -55,8 +55,20 @@ s3rver() {
 	npm install --prefix "$root/build/node" --no-audit --no-fund --no-save --loglevel=error s3rver@3.7.1 >/dev/null
 }
 
+# Azurite, Microsoft's storage emulator (tests/azure.sh), likewise but in a prefix of its
+# own: an `npm install --no-save` prunes what an earlier one put in the same prefix
+azurite() {
+	local root
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	[ -x "$root/build/node/azurite/node_modules/.bin/azurite-blob" ] && return 0
+	echo "installing: azurite@3.34.0 (npm, in build/node/azurite)" >&2
+	mkdir -p "$root/build/node/azurite"
+	npm install --prefix "$root/build/node/azurite" --no-audit --no-fund --no-save --loglevel=error azurite@3.34.0 >/dev/null
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	s3rver
+	azurite
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -68,3 +80,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 s3rver
+azurite

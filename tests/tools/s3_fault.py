@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""A proxy in front of a real S3 server that injects faults, for retry and resume tests.
+"""A proxy in front of a real S3 server (or any HTTP store: Azurite too) that
+injects faults, for retry and resume tests.
 
     s3_fault.py --upstream http://127.0.0.1:PORT MODE [N] [--port N] [--port-file F]
-                [--log F] [--lifetime S] [--tls-cert PEM --tls-key PEM]
+                [--log F] [--lifetime S] [--match REGEX] [--tls-cert PEM --tls-key PEM]
 
 Listens on 127.0.0.1 (--port 0, the default: a free port), prints the port on
 stdout and writes it to F (atomically, so a test can wait for the file).
@@ -24,10 +25,16 @@ MODE
                and the connection closed, nothing answered nor forwarded; then pass
   503 N        the first N requests: 503 SlowDown with Retry-After: 1 (the body read
                and dropped, nothing forwarded); then pass
+  500 N        the first N requests: 500 InternalError (no Retry-After), likewise
+  lose N       the first N requests are forwarded, but their answers replaced by a 500
+               (the server acted, the client never heard): for idempotency tests
   slow [S]     every request is held S seconds (default: the lifetime) before it is
                forwarded: a client's idle timeout fires first
+
+--match REGEX: only requests whose "METHOD PATH?QUERY" matches (re.search) are
+faulted or counted; the others are forwarded unchanged.
 """
-import argparse, http.client, os, threading, time
+import argparse, http.client, os, re, threading, time
 from serve import serve
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, parse_qs
@@ -79,12 +86,18 @@ class Handler(BaseHTTPRequestHandler):
             self.path = urlsplit(self.path)._replace(scheme="", netloc="").geturl()
         u = urlsplit(self.path)
         q = parse_qs(u.query, keep_blank_values=True)
+        if srv.match and not srv.match.search("%s %s" % (self.command, self.path)):
+            return self.forward(self.read_body())
         n = srv.count("all")
         if srv.mode == "503" and n <= srv.n:
             self.read_body()
             return self.send_plain(503, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
                                    b"<Message>Please reduce your request rate.</Message></Error>",
                                    [("Retry-After", "1")])
+        if srv.mode == "500" and n <= srv.n:
+            self.read_body()
+            return self.send_plain(500, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+                                   b"<Message>We encountered an internal error. Please try again.</Message></Error>")
         if srv.mode == "drop-part" and self.command == "PUT" and "partNumber" in q and "uploadId" in q:
             if srv.count("part") == srv.n:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -98,11 +111,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
         body = self.read_body()
-        self.forward(body)
+        self.forward(body, lose=srv.mode == "lose" and n <= srv.n)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = dispatch
 
-    def forward(self, body):
+    def forward(self, body, lose=False):
         srv = self.server
         conn = http.client.HTTPConnection(srv.up_host, srv.up_port, timeout=300)
         try:
@@ -122,6 +135,8 @@ class Handler(BaseHTTPRequestHandler):
                 conn.send(body)
             r = conn.getresponse()
             data = r.read()
+            if lose:
+                return self.send_plain(500, b"<Error><Code>InternalError</Code><Message>lost</Message></Error>")
             self.status = r.status
             self.send_response(r.status, r.reason)
             for k, v in r.getheaders():
@@ -151,6 +166,7 @@ class Server(ThreadingHTTPServer):
         up = urlsplit(args.upstream)
         self.up_host, self.up_port = up.hostname, up.port or 80
         self.mode, self.n, self.lifetime = args.mode, args.n, args.lifetime
+        self.match = re.compile(args.match) if args.match else None
         self.stop = threading.Event()
         self.counts = {}
         self.lock = threading.Lock()
@@ -173,7 +189,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "slow"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "500", "lose", "slow"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
@@ -182,8 +198,9 @@ def main():
     p.add_argument("--lifetime", type=float, default=300)
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
+    p.add_argument("--match")
     args = p.parse_args()
-    if args.mode in ("drop-part", "503"):
+    if args.mode in ("drop-part", "503", "500", "lose"):
         if args.n is None or args.n < 1 or args.n != int(args.n):
             p.error("%s needs a count N >= 1" % args.mode)
         args.n = int(args.n)

@@ -1,0 +1,32 @@
+#include "interrupt.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+
+static atomic_int armed;
+static volatile sig_atomic_t interrupted;
+
+void ep_interrupt_signal(int sig)
+{
+	if (atomic_load(&armed) <= 0 || interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	interrupted = 1;
+}
+
+void ep_interrupt_arm(void)
+{
+	atomic_fetch_add(&armed, 1);
+}
+
+void ep_interrupt_disarm(void)
+{
+	atomic_fetch_sub(&armed, 1);
+}
+
+bool ep_interrupted(void)
+{
+	return interrupted != 0;
+}

@@ -1,0 +1,169 @@
+/* Azure Shared Key signing (common/azure_sign.c). The expected strings follow
+ * Microsoft's "Authorize with Shared Key" page; the expected signatures were
+ * computed independently by tests/tools/azblob.py (hmac and hashlib only):
+ *   python3 -c 'import azblob; print(azblob.signature(KEY, azblob.string_to_sign(...)))'
+ * and Azurite accepts both signers' requests (tests/cases/t94-azure.sh). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/azure_sign.h"
+#include "formats/store/azure_blob.h"
+#include "unit.h"
+
+/* Azurite's well-known development account key (public, in Microsoft's docs). */
+static const char dev_key[] = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+TEST(azure_string_to_sign_follows_the_documented_example)
+{
+	/* the page's example for the emulator's path-style URL:
+	 * GET http://127.0.0.1:10000/myaccount/mycontainer?restype=container&comp=metadata&timeout=20 */
+	const char *h[] = { "x-ms-version: 2009-09-19", "x-ms-date: Sun, 11 Oct 2009 21:49:13 GMT", NULL };
+	char *s = NULL;
+	struct ep_error err = { 0 };
+	EXPECT(ep_azure_string_to_sign(&(struct ep_azure_sign_request){ .method = "GET", .account = "myaccount",
+									.path = "/myaccount/mycontainer",
+									.query = "restype=container&comp=metadata&timeout=20",
+									.headers = h },
+				       &s, &err) == 0);
+	EXPECT(s && !strcmp(s, "GET\n\n\n\n\n\n\n\n\n\n\n\n"
+			       "x-ms-date:Sun, 11 Oct 2009 21:49:13 GMT\nx-ms-version:2009-09-19\n"
+			       "/myaccount/myaccount/mycontainer\ncomp:metadata\nrestype:container\ntimeout:20"));
+	free(s);
+}
+
+TEST(azure_shared_key_put_page_matches_an_independent_signer)
+{
+	const char *h[] = { "x-ms-version: 2025-01-05", "x-ms-date: Sat, 28 Nov 2026 22:16:18 GMT",
+			    "x-ms-page-write: update", "x-ms-range: bytes=0-4194303", "Content-MD5: 1B2M2Y8AsgTpgAmY7PhCfg==",
+			    NULL };
+	struct ep_azure_sign_request r = { .method = "PUT", .account = "devstoreaccount1",
+					   .path = "/devstoreaccount1/disks/web/vm.vhd", .query = "comp=page",
+					   .headers = h, .content_length = 4194304 };
+	char *s = NULL, *auth = NULL;
+	struct ep_error err = { 0 };
+	EXPECT(ep_azure_string_to_sign(&r, &s, &err) == 0);
+	EXPECT(s && !strcmp(s, "PUT\n\n\n4194304\n1B2M2Y8AsgTpgAmY7PhCfg==\n\n\n\n\n\n\n\n"
+			       "x-ms-date:Sat, 28 Nov 2026 22:16:18 GMT\nx-ms-page-write:update\n"
+			       "x-ms-range:bytes=0-4194303\nx-ms-version:2025-01-05\n"
+			       "/devstoreaccount1/devstoreaccount1/disks/web/vm.vhd\ncomp:page"));
+	EXPECT(ep_azure_shared_key(&r, dev_key, &auth, &err) == 0);
+	EXPECT(auth && !strcmp(auth, "SharedKey devstoreaccount1:2iqSL8PBbPV0G6hOotIs5ppfyzYKRENK9ozmmrF5ZV0="));
+	free(s);
+	free(auth);
+}
+
+TEST(azure_shared_key_put_blob_with_condition_and_metadata)
+{
+	/* headers in any order and case; If-None-Match among the standard ones */
+	const char *h[] = { "x-ms-meta-envpack_state: uploading", "If-None-Match: *", "X-MS-Blob-Type: PageBlob",
+			    "x-ms-blob-content-length:  68158464 ", "x-ms-date: Sat, 28 Nov 2026 22:16:18 GMT",
+			    "x-ms-version: 2025-01-05", "Content-Length: 0", NULL };
+	struct ep_azure_sign_request r = { .method = "PUT", .account = "myaccount", .path = "/disks/web/vm.vhd",
+					   .headers = h };
+	char *auth = NULL;
+	struct ep_error err = { 0 };
+	EXPECT(ep_azure_shared_key(&r, dev_key, &auth, &err) == 0);
+	EXPECT(auth && !strcmp(auth, "SharedKey myaccount:Adh91hhtd0x2PDkthUCZIuPTtl1c/T6fl3BipvZm3ew="));
+	free(auth);
+}
+
+TEST(azure_shared_key_repeated_query_parameters_joined)
+{
+	const char *h[] = { "x-ms-date: Sat, 28 Nov 2026 22:16:18 GMT", "x-ms-version: 2025-01-05", NULL };
+	struct ep_azure_sign_request r = { .method = "GET", .account = "myaccount", .path = "/mycontainer",
+					   .query = "restype=container&comp=list&include=snapshots&include=metadata",
+					   .headers = h };
+	char *auth = NULL;
+	struct ep_error err = { 0 };
+	EXPECT(ep_azure_shared_key(&r, dev_key, &auth, &err) == 0);
+	EXPECT(auth && !strcmp(auth, "SharedKey myaccount:poNpqXy9lvoFHkkXk2a9qQAtQrq+/E239yiNAAKzq9k="));
+	free(auth);
+}
+
+TEST(azure_bad_key_refused_without_quoting_it)
+{
+	const char *h[] = { NULL };
+	struct ep_azure_sign_request r = { .method = "GET", .account = "a", .path = "/c", .headers = h };
+	char *auth = NULL;
+	struct ep_error err = { 0 };
+	EXPECT(ep_azure_shared_key(&r, "not base64 SECRETSECRET", &auth, &err) == EP_EINPUT);
+	EXPECT(auth == NULL && !strstr(err.msg, "SECRETSECRET"));
+}
+
+TEST(base64_round_trip_and_padding)
+{
+	uint8_t *b = NULL;
+	size_t n = 0;
+	char *s = NULL;
+	struct ep_error err = { 0 };
+	EXPECT(ep_base64_decode("YWI=", &b, &n, &err) == 0 && n == 2 && !memcmp(b, "ab", 2));
+	free(b);
+	EXPECT(ep_base64_decode("YQ==", &b, &n, &err) == 0 && n == 1 && b[0] == 'a');
+	free(b);
+	EXPECT(ep_base64_decode("YQ=a", &b, &n, &err) == EP_EINPUT);
+	EXPECT(ep_base64_decode("YQ", &b, &n, &err) == EP_EINPUT);
+	EXPECT(ep_base64_encode("abc", 3, &s, &err) == 0 && !strcmp(s, "YWJj"));
+	free(s);
+}
+
+/* ---- the client's names and credentials (formats/store/azure_blob.c) ---- */
+
+static int open_with(const char *cs, const char *endpoint, struct ep_azure **az, struct ep_error *err)
+{
+	unsetenv("AZURE_STORAGE_ACCOUNT");
+	unsetenv("AZURE_STORAGE_KEY");
+	unsetenv("AZURE_STORAGE_SAS_TOKEN");
+	if (cs)
+		setenv("AZURE_STORAGE_CONNECTION_STRING", cs, 1);
+	else
+		unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+	return ep_azure_open(az, &(struct ep_azure_options){ .endpoint = endpoint }, err);
+}
+
+TEST(azure_connection_strings_and_endpoints)
+{
+	struct ep_azure *az = NULL;
+	struct ep_error err = { 0 };
+	char url[300];
+	EXPECT(open_with("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey=YWJj;EndpointSuffix=core.usgovcloudapi.net",
+			 NULL, &az, &err) == 0);
+	ep_azure_blob_url(az, "vhds", "p/web.vhd", url, sizeof url);
+	EXPECT(!strcmp(url, "https://acct1.blob.core.usgovcloudapi.net/vhds/p/web.vhd"));
+	ep_azure_close(az);
+	EXPECT(open_with("UseDevelopmentStorage=true", NULL, &az, &err) == 0);
+	ep_azure_blob_url(az, "c", "b.vhd", url, sizeof url);
+	EXPECT(!strcmp(url, "http://127.0.0.1:10000/devstoreaccount1/c/b.vhd") && !strcmp(ep_azure_account(az), "devstoreaccount1"));
+	ep_azure_close(az);
+	/* a SAS alone: the account is the endpoint's first label; -o endpoint= wins */
+	EXPECT(open_with("BlobEndpoint=https://acct2.blob.core.windows.net/;SharedAccessSignature=sv=2019-02-02&sig=x", NULL,
+			 &az, &err) == 0);
+	EXPECT(!strcmp(ep_azure_account(az), "acct2"));
+	ep_azure_close(az);
+	EXPECT(open_with("AccountName=a3;AccountKey=YWJj", "http://127.0.0.1:9/a3/", &az, &err) == 0);
+	ep_azure_blob_url(az, "c", "b", url, sizeof url);
+	EXPECT(!strcmp(url, "http://127.0.0.1:9/a3/c/b"));
+	ep_azure_close(az);
+	EXPECT(open_with("AccountName=a3;AccountKey=YWJj", "ftp://x", &az, &err) == EP_EINPUT);
+	EXPECT(open_with("AccountName=a3;AccountKey=SECRET!!", NULL, &az, &err) == EP_EINPUT);
+	EXPECT(strstr(err.msg, "not base64") && !strstr(err.msg, "SECRET"));
+	EXPECT(open_with(NULL, NULL, &az, &err) == EP_EINPUT && strstr(err.msg, "AZURE_STORAGE_CONNECTION_STRING"));
+	setenv("AZURE_STORAGE_ACCOUNT", "acct4", 1);
+	setenv("AZURE_STORAGE_SAS_TOKEN", "?sv=2019-02-02&sig=x", 1);
+	EXPECT(ep_azure_open(&az, &(struct ep_azure_options){ 0 }, &err) == 0);
+	ep_azure_blob_url(az, "c", "b", url, sizeof url);
+	EXPECT(!strcmp(url, "https://acct4.blob.core.windows.net/c/b"));
+	ep_azure_close(az);
+	unsetenv("AZURE_STORAGE_ACCOUNT");
+	unsetenv("AZURE_STORAGE_SAS_TOKEN");
+}
+
+TEST(azure_container_and_blob_names)
+{
+	EXPECT(ep_azure_container_ok("vhds") && ep_azure_container_ok("a-b-1"));
+	EXPECT(!ep_azure_container_ok("ab") && !ep_azure_container_ok("Vhds") && !ep_azure_container_ok("a--b") &&
+	       !ep_azure_container_ok("-ab") && !ep_azure_container_ok("a_b"));
+	EXPECT(ep_azure_blob_name_ok("p/q/web.vhd") && ep_azure_blob_name_ok("web_1-2.vhd"));
+	EXPECT(!ep_azure_blob_name_ok("") && !ep_azure_blob_name_ok("/a") && !ep_azure_blob_name_ok("a//b") &&
+	       !ep_azure_blob_name_ok("a/") && !ep_azure_blob_name_ok("../a") && !ep_azure_blob_name_ok("a/./b") &&
+	       !ep_azure_blob_name_ok("a b") && !ep_azure_blob_name_ok("a?b"));
+}
