@@ -174,10 +174,17 @@ const char *ep_store_id(const struct ep_store *st)
 	return st->id;
 }
 
-/* ---- locks ---- */
+/* ---- locks ----
+ * Every holder writes a record under locks/ and then lists them: a record that
+ * conflicts (either side exclusive) makes it take its own back and retry, so of
+ * two runs that start together at least one sees the other. A backend with a
+ * lock of its own (flock on dir:) is asked first; records then only name the
+ * holders. Records of processes on this host that no longer run are removed. */
 
 struct holders {
 	struct ep_store *st;
+	bool exclusive; /* what we want */
+	bool conflict;  /* a live record that conflicts with it */
 	char host[256];
 	char text[600]; /* who holds it, for the refusal */
 	ep_store_warn_fn warn;
@@ -191,29 +198,35 @@ static int lock_each(void *ctx, const char *name, uint64_t size, int64_t mtime, 
 	struct ep_error ignored = { 0 };
 	char *data = NULL;
 	size_t len;
-	if (!strcmp(name + 6, h->st->lock_record) || h->st->be->ops->get(h->st->be, name, LOCK_MAX, &data, &len, &ignored))
+	if ((h->st->locked && !strcmp(name + 6, h->st->lock_record)) ||
+	    h->st->be->ops->get(h->st->be, name, LOCK_MAX, &data, &len, &ignored))
 		return 0;
 	json_t *o = json_loadb(data, len, 0, NULL);
 	free(data);
 	const char *host = json_string_value(json_object_get(o, "host"));
 	const char *cmd = json_string_value(json_object_get(o, "command"));
 	json_int_t pid = json_integer_value(json_object_get(o, "pid")), since = json_integer_value(json_object_get(o, "time"));
+	bool exclusive = json_is_true(json_object_get(o, "exclusive"));
 	char msg[700];
 	if (host && !strcmp(host, h->host) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-		/* its holder is gone: the kernel let go of the lock, the record is all that is left */
+		/* its holder is gone: the record is all that is left of it */
 		h->st->be->ops->remove(h->st->be, name, &ignored);
 		snprintf(msg, sizeof msg, "store '%s': removed a stale lock of %s (pid %lld, no longer running)",
 			 ep_store_where(h->st), cmd ? cmd : "?", (long long)pid);
 		if (h->warn)
 			h->warn(h->warn_ctx, msg);
-	} else if (host && cmd && strlen(h->text) < 300) {
-		char when[32];
-		time_t t = (time_t)since;
-		struct tm tm;
-		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-		bool stale = time(NULL) - since > LOCK_STALE_SECONDS;
-		snprintf(h->text + strlen(h->text), sizeof h->text - strlen(h->text), "%s%s (pid %lld on %s, since %s%s)",
-			 *h->text ? ", " : "", cmd, (long long)pid, host, when, stale ? ", stale?" : "");
+	} else {
+		h->conflict |= exclusive || h->exclusive;
+		if (strlen(h->text) < 300) {
+			char when[32];
+			time_t t = (time_t)since;
+			struct tm tm;
+			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+			bool stale = time(NULL) - since > LOCK_STALE_SECONDS;
+			snprintf(h->text + strlen(h->text), sizeof h->text - strlen(h->text), "%s%s (pid %lld on %s, since %s%s)",
+				 *h->text ? ", " : "", cmd ? cmd : "?", (long long)pid, host ? host : "?", when,
+				 stale ? ", stale? remove the record under locks/ if it is" : "");
+		}
 	}
 	json_decref(o);
 	return 0;
@@ -221,60 +234,83 @@ static int lock_each(void *ctx, const char *name, uint64_t size, int64_t mtime, 
 
 static int sweep_locks(struct ep_store *st, struct holders *h, struct ep_error *err)
 {
-	h->st = st;
-	gethostname(h->host, sizeof h->host - 1);
+	h->conflict = false;
+	h->text[0] = '\0';
 	return st->be->ops->list(st->be, "locks/", lock_each, h, err);
+}
+
+static int put_record(struct ep_store *st, const struct holders *h, const char *command, struct ep_error *err)
+{
+	uint8_t raw[6];
+	char rnd[13], name[220];
+	RAND_bytes(raw, sizeof raw);
+	ep_hex(raw, sizeof raw, rnd);
+	snprintf(st->lock_record, sizeof st->lock_record, "%.64s-%ld-%s.json", h->host, (long)getpid(), rnd);
+	for (char *p = st->lock_record; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	json_t *o = json_pack("{s:s,s:I,s:s,s:b,s:I}", "host", h->host, "pid", (json_int_t)getpid(), "command", command,
+			      "exclusive", h->exclusive, "time", (json_int_t)time(NULL));
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	snprintf(name, sizeof name, "locks/%s", st->lock_record);
+	int rc = s ? st->be->ops->put(st->be, name, s, strlen(s), true, err) : ep_oom(err);
+	free(s);
+	if (!rc)
+		st->locked = true;
+	return rc;
+}
+
+/* One try: 0 locked, 1 held elsewhere (h says by whom), or a failure. */
+static int try_lock(struct ep_store *st, struct holders *h, const char *command, struct ep_error *err)
+{
+	bool own = st->be->ops->lock != NULL;
+	int rc = own ? st->be->ops->lock(st->be, h->exclusive, 0, err) : 0;
+	if (rc == 1)
+		return sweep_locks(st, h, err) ? err->code : 1;
+	if (!rc)
+		rc = put_record(st, h, command, err);
+	if (!rc)
+		rc = sweep_locks(st, h, err);
+	if (!rc && (own || !h->conflict))
+		return 0; /* a kernel lock is the word; records then only name who holds it */
+	ep_store_unlock(st);
+	return rc ? rc : 1;
 }
 
 int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
 		  void *warn_ctx, struct ep_error *err)
 {
-	struct holders h = { .warn = warn, .warn_ctx = warn_ctx };
-	int rc = st->be->ops->lock(st->be, exclusive, wait_s, err);
-	if (rc == 1) {
-		sweep_locks(st, &h, err);
-		return ep_fail(err, EP_ERUNTIME, "store '%s' is locked%s%s%s; try again later, or wait with --lock-wait",
-			       ep_store_where(st), *h.text ? " by " : "", h.text, exclusive ? "" : " for pruning");
+	struct holders h = { .st = st, .exclusive = exclusive, .warn = warn, .warn_ctx = warn_ctx };
+	gethostname(h.host, sizeof h.host - 1);
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (unsigned attempt = 0;; attempt++) {
+		int rc = try_lock(st, &h, command, err);
+		if (rc != 1)
+			return rc;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= (time_t)wait_s)
+			return ep_fail(err, EP_ERUNTIME, "store '%s' is locked%s%s; try again later, or wait with --lock-wait",
+				       ep_store_where(st), *h.text ? " by " : "", h.text);
+		uint32_t jitter;
+		RAND_bytes((unsigned char *)&jitter, sizeof jitter);
+		long ms = 200 + (attempt < 8 ? 100L << attempt : 25600) / 4 + (long)(jitter % 200); /* two runs that met part */
+		nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000 }, NULL);
 	}
-	if (rc)
-		return rc;
-	if ((rc = sweep_locks(st, &h, err))) {
-		st->be->ops->unlock(st->be);
-		return rc;
-	}
-	uint8_t raw[6];
-	char rnd[13];
-	RAND_bytes(raw, sizeof raw);
-	ep_hex(raw, sizeof raw, rnd);
-	snprintf(st->lock_record, sizeof st->lock_record, "%.64s-%ld-%s.json", h.host, (long)getpid(), rnd);
-	for (char *p = st->lock_record; *p; p++)
-		if (*p == '/')
-			*p = '_';
-	json_t *o = json_pack("{s:s,s:I,s:s,s:b,s:I}", "host", h.host, "pid", (json_int_t)getpid(), "command", command,
-			      "exclusive", exclusive, "time", (json_int_t)time(NULL));
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL, name[220];
-	json_decref(o);
-	snprintf(name, sizeof name, "locks/%s", st->lock_record);
-	rc = s ? st->be->ops->put(st->be, name, s, strlen(s), true, err) : ep_oom(err);
-	free(s);
-	if (rc) {
-		st->be->ops->unlock(st->be);
-		return rc;
-	}
-	st->locked = true;
-	return 0;
 }
 
 void ep_store_unlock(struct ep_store *st)
 {
-	if (!st->locked)
-		return;
-	char name[220];
 	struct ep_error ignored = { 0 };
-	snprintf(name, sizeof name, "locks/%s", st->lock_record);
-	st->be->ops->remove(st->be, name, &ignored);
-	st->be->ops->unlock(st->be);
-	st->locked = false;
+	if (st->locked) {
+		char name[220];
+		snprintf(name, sizeof name, "locks/%s", st->lock_record);
+		st->be->ops->remove(st->be, name, &ignored);
+		st->locked = false;
+	}
+	if (st->be && st->be->ops->unlock)
+		st->be->ops->unlock(st->be);
 }
 
 /* ---- chunks ---- */

@@ -47,9 +47,10 @@ struct ep_store_backend_ops {
 	int (*sweep)(struct ep_store_backend *be, uint64_t *removed, struct ep_error *err);
 	/* Makes everything put so far durable, before a snapshot names it. */
 	int (*sync)(struct ep_store_backend *be, struct ep_error *err);
-	/* Takes the store's shared or exclusive lock, waiting up to wait_s seconds; 1 when it is held elsewhere. */
+	/* A lock of the backend's own (flock on dir:), shared or exclusive, waiting up to wait_s
+	 * seconds: 0, or 1 when held elsewhere. NULL: the lock records under locks/ are the lock. */
 	int (*lock)(struct ep_store_backend *be, bool exclusive, unsigned wait_s, struct ep_error *err);
-	void (*unlock)(struct ep_store_backend *be);
+	void (*unlock)(struct ep_store_backend *be); /* NULL with lock */
 	void (*close)(struct ep_store_backend *be);
 	const char *(*where)(const struct ep_store_backend *be); /* for messages */
 };
