@@ -40,7 +40,9 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	int rc = ep_catalog_load(st, &cat, err);
 	if (rc)
 		return rc;
-	info->sequence = ep_catalog_max_sequence(&cat) + 1;
+	uint64_t next = ep_catalog_max_sequence(&cat) + 1;
+	if (info->sequence < next) /* the caller may know of a higher one, in a store since rolled back */
+		info->sequence = next;
 	ep_catalog_release(&cat);
 	struct store_dest d = { .st = st };
 	const struct ep_pack_dest dest = { &d, store_has, store_add_chunk, store_commit, store_abort };

@@ -13,7 +13,8 @@ struct ep_backup_result {
 };
 
 /* Packs sources into st as a new snapshot, recording snapshot info (its sequence is set
- * here: one above the store's largest). The caller holds st's shared lock. */
+ * here: one above the store's largest, or info's own if higher). The caller holds st's
+ * shared lock. */
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
 	      size_t nsources, struct ep_snapinfo *info, struct ep_pack_stats *stats, struct ep_backup_result *res,
 	      struct ep_error *err);

@@ -147,7 +147,7 @@ int cmd_backup(int argc, char **argv)
 	struct ep_key *key = NULL;
 	if (!code)
 		code = cli_pack_prepare("backup", &args, specs, nspecs, host, &opt, &sources, &key);
-	struct ep_snapinfo *info = code ? NULL : ep_snapinfo_new(host, 1);
+	struct ep_snapinfo *info = code ? NULL : ep_snapinfo_new(host, 0);
 	struct ep_error err = { 0 };
 	int rc = code || info ? 0 : ep_oom(&err);
 	for (size_t i = 0; !code && !rc && i < ntags; i++)
@@ -170,7 +170,10 @@ int cmd_backup(int argc, char **argv)
 		opt.progress = &progress;
 		opt.warn = cli_warn;
 		opt.warn_ctx = &sa.quiet;
+		info->sequence = cli_seen_sequence(st) + 1; /* never below what this host wrote before */
 		rc = ep_backup(st, &opt, sources, nspecs, info, &stats, &res, &err);
+		if (!rc)
+			cli_seen_record(st, res.sequence);
 		cli_bar_finish(&bar);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (!rc)

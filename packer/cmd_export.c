@@ -18,7 +18,7 @@ static const char help[] =
 	"  -o, --output FILE          the bundle to write (never over an existing file)\n"
 	"  -p, --pubkey FILE          trust this public key only\n"
 	"      --insecure-skip-verify export an unsigned or unverifiable snapshot\n"
-	"  -j, --threads N            worker threads (default: one per CPU)\n" CLI_STORE_HELP;
+	"  -j, --threads N            worker threads (default: one per CPU)\n" CLI_ALLOW_OLDER_HELP CLI_STORE_HELP;
 
 int cmd_export(int argc, char **argv)
 {
@@ -26,6 +26,7 @@ int cmd_export(int argc, char **argv)
 					      { "pubkey", required_argument, NULL, 'p' },
 					      { "insecure-skip-verify", no_argument, NULL, 'I' },
 					      { "threads", required_argument, NULL, 'j' },
+					      CLI_ALLOW_OLDER_OPTION,
 					      CLI_STORE_OPTIONS,
 					      { 0 } };
 	struct cli_store_args sa = { 0 };
@@ -49,6 +50,7 @@ int cmd_export(int argc, char **argv)
 			if (!cli_number(optarg, 1, 64, &threads))
 				return cli_usage("export", "--threads takes a number from 1 to 64");
 			break;
+		case 0x1210: cli_allow_older(); break;
 		default: return cli_usage("export", "unknown option");
 		}
 	}

@@ -50,7 +50,9 @@ static const char help_tail[] =
 	"                             target's, path-style (default AWS, or AWS_ENDPOINT_URL)\n"
 	"      --region NAME          the region to sign for (default AWS_REGION or us-east-1)\n"
 	"      --part-size MIB        uploads larger than this go up in parts of it (default 64)\n"
-	"BUNDLE may be s3://BUCKET/KEY or http(s)://URL, read where it lies.\n"
+	"BUNDLE may be s3://BUCKET/KEY or http(s)://URL, read where it lies, or a store's\n"
+	"snapshot, STORE@ID (a unique prefix of an id will do) or STORE@latest.\n"
+	CLI_ALLOW_OLDER_HELP
 	"      --json                 print the plan and result as JSON on stdout\n"
 	"  -q, --quiet                no progress bar, no output on success\n"
 	"  -h, --help                 this help\n\n"
@@ -171,7 +173,7 @@ int cmd_restore(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' },  { "only", required_argument, NULL, 'O' }, { "set", required_argument, NULL, 'S' },
 		{ "keep-mac", no_argument, NULL, 'K' },      { "rewrite-registry", required_argument, NULL, 'R' },
-		{ "option", required_argument, NULL, 'o' },  CLI_NET_OPTIONS, CLI_S3_OPTIONS, { 0 }
+		{ "option", required_argument, NULL, 'o' },  CLI_NET_OPTIONS, CLI_S3_OPTIONS, CLI_ALLOW_OLDER_OPTION, { 0 }
 	};
 	struct ep_s3_options s3 = { 0 };
 	const char *params[32];
@@ -239,6 +241,7 @@ int cmd_restore(int argc, char **argv)
 		case 'J': json = true; break;
 		case 'q': quiet = true; break;
 		case 'h': return help();
+		case 0x1210: cli_allow_older(); break;
 		default: return cli_usage("restore", "unknown option");
 		}
 	}
@@ -274,6 +277,8 @@ int cmd_restore(int argc, char **argv)
 	int rc = cli_bundle_open(path, &s3, &b, &st, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
+	if (!rc)
+		cli_seen_verified(st, m, signer);
 	if (!rc)
 		rc = ep_retarget_machines(m, &rt, &err);
 	if (!rc)

@@ -27,6 +27,9 @@ static const char help[] =
 	"      --json                 print the result as JSON on stdout\n"
 	"  -q, --quiet                no progress bar, no output on success\n"
 	"  -h, --help                 this help\n"
+	CLI_ALLOW_OLDER_HELP
+	"BUNDLE may also be a store's snapshot, STORE@ID (a unique prefix will do) or\n"
+	"STORE@latest.\n"
 	CLI_REMOTE_HELP;
 
 int cmd_verify(int argc, char **argv)
@@ -35,7 +38,7 @@ int cmd_verify(int argc, char **argv)
 		{ "pubkey", required_argument, NULL, 'p' }, { "deep", no_argument, NULL, 'D' },
 		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "threads", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },          { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },          CLI_S3_OPTIONS, CLI_NET_OPTIONS, { 0 }
+		{ "help", no_argument, NULL, 'h' },          CLI_S3_OPTIONS, CLI_NET_OPTIONS, CLI_ALLOW_OLDER_OPTION, { 0 }
 	};
 	struct cli_net net = { 0 };
 	struct ep_s3_options remote = { 0 };
@@ -60,6 +63,7 @@ int cmd_verify(int argc, char **argv)
 		case 'J': json = true; break;
 		case 'q': quiet = true; break;
 		case 'h': return cli_help(help);
+		case 0x1210: cli_allow_older(); break;
 		default: return cli_usage("verify", "unknown option");
 		}
 	}
@@ -78,6 +82,8 @@ int cmd_verify(int argc, char **argv)
 	int rc = cli_bundle_open(path, &remote, &b, &st, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
+	if (!rc)
+		cli_seen_verified(st, m, signer);
 	if (!rc)
 		rc = ep_verify_chunks(b, m, deep, (unsigned)threads, &progress, &stats, &err);
 	cli_bar_finish(&bar);

@@ -1,9 +1,12 @@
 #include "store_cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "formats/store/remote.h"
 
@@ -34,7 +37,75 @@ int cli_store_open(const char *location, bool init, struct ep_store **st)
 	return ep_store_open(st, location, create, &err) ? cli_fail(&err) : 0;
 }
 
-/* The snapshot ref names in st, into id. */
+static bool allow_older;
+
+void cli_allow_older(void)
+{
+	allow_older = true;
+}
+
+static bool seen_path(const struct ep_store *st, char *path, size_t cap, bool make_dirs)
+{
+	const char *dir = getenv("ENVPACK_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char base[4096];
+	if (dir && *dir)
+		snprintf(base, sizeof base, "%s", dir);
+	else if (xdg && *xdg)
+		snprintf(base, sizeof base, "%s/envpack", xdg);
+	else if (home && *home)
+		snprintf(base, sizeof base, "%s/.local/state/envpack", home);
+	else
+		return false;
+	if (make_dirs) { /* each level, as mkdir -p */
+		char part[4200];
+		snprintf(part, sizeof part, "%s/stores", base);
+		for (char *p = part + 1; *p; p++)
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(part, 0700);
+				*p = '/';
+			}
+		mkdir(part, 0700);
+	}
+	return (size_t)snprintf(path, cap, "%s/stores/%s.json", base, ep_store_id(st)) < cap;
+}
+
+uint64_t cli_seen_sequence(const struct ep_store *st)
+{
+	char path[4400], *text = NULL;
+	size_t len;
+	struct ep_error ignored = { 0 };
+	if (!seen_path(st, path, sizeof path, false) || ep_read_file(path, 4096, &text, &len, &ignored))
+		return 0;
+	json_t *o = json_loadb(text, len, 0, NULL);
+	free(text);
+	json_int_t seq = json_integer_value(json_object_get(o, "sequence"));
+	json_decref(o);
+	return seq > 0 ? (uint64_t)seq : 0;
+}
+
+void cli_seen_record(const struct ep_store *st, uint64_t sequence)
+{
+	char path[4400], tmp[4500];
+	if (sequence <= cli_seen_sequence(st) || !seen_path(st, path, sizeof path, true))
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "w");
+	bool ok = f && fprintf(f, "{\"store\":\"%s\",\"sequence\":%llu}\n", ep_store_id(st), (unsigned long long)sequence) > 0;
+	ok = f && !fclose(f) && ok && rename(tmp, path) == 0;
+	if (!ok) {
+		unlink(tmp);
+		cli_warn(NULL, "cannot remember the store's newest snapshot (rollback protection) in the state directory");
+	}
+}
+
+void cli_seen_verified(const struct ep_store *st, const struct ep_manifest *m, const char *signer)
+{
+	if (st && m && m->snapshot && signer && *signer)
+		cli_seen_record(st, m->snapshot->sequence);
+}
+
+/* The snapshot ref names in st, into id; `latest` no older than what this host has seen. */
 static int resolve(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX], struct ep_error *err)
 {
 	struct ep_catalog cat;
@@ -42,10 +113,16 @@ static int resolve(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX
 	if (rc)
 		return rc;
 	const struct ep_catalog_entry *e = ep_catalog_find(&cat, ref, ep_store_where(st), err);
-	if (e)
-		memcpy(id, e->id, EP_STORE_ID_HEX);
-	else
+	uint64_t seen = e && !strcmp(ref, "latest") && !allow_older ? cli_seen_sequence(st) : 0;
+	if (!e)
 		rc = err->code;
+	else if (e->sequence < seen)
+		rc = ep_fail(err, EP_EINTEGRITY,
+			     "store '%s' serves snapshot %.8s (sequence %llu) as latest, but this host has seen sequence %llu: "
+			     "snapshots were removed or the store rolled back; --allow-older accepts it",
+			     ep_store_where(st), e->id, (unsigned long long)e->sequence, (unsigned long long)seen);
+	else
+		memcpy(id, e->id, EP_STORE_ID_HEX);
 	ep_catalog_release(&cat);
 	return rc;
 }

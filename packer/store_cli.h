@@ -41,4 +41,20 @@ int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct 
 /* Opens STORE@SNAPSHOT and resolves the snapshot into id; 0 or an exit code (reported). */
 int cli_snapshot_open(const char *ref, struct ep_store **st, char id[EP_STORE_ID_HEX]);
 
+/* Rollback protection (TUF's rollback attack): this host remembers, per store id, the
+ * highest snapshot sequence it has written or seen signed, in
+ * ${ENVPACK_STATE_DIR:-${XDG_STATE_HOME:-~/.local/state}/envpack}/stores/ID.json, and
+ * `latest` must not resolve to a lower one unless --allow-older. */
+#define CLI_ALLOW_OLDER_OPTION { "allow-older", no_argument, NULL, 0x1210 }
+#define CLI_ALLOW_OLDER_HELP                                                                         \
+	"      --allow-older          accept a STORE@latest older than a snapshot this host\n"          \
+	"                             has seen before (a store rolled back on purpose)\n"
+void cli_allow_older(void);
+/* The highest sequence remembered for st (0: none). */
+uint64_t cli_seen_sequence(const struct ep_store *st);
+/* Remembers a sequence for st if it is higher; failures only warn (the run succeeded). */
+void cli_seen_record(const struct ep_store *st, uint64_t sequence);
+/* The same for a manifest verified by its signature (nothing when unsigned or no snapshot). */
+void cli_seen_verified(const struct ep_store *st, const struct ep_manifest *m, const char *signer);
+
 #endif

@@ -7,6 +7,7 @@ FAIL=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/envpack-test.XXXXXX")
 trap 'chmod -R u+rwx "$T" 2>/dev/null; rm -rf "$T"' EXIT
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export ENVPACK_STATE_DIR=$T/state # what envpack remembers of stores (rollback protection), per test
 
 ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }

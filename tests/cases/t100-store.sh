@@ -225,12 +225,44 @@ expect_exit 0 "the store checks clean (--read-data)" ep check -q --read-data "$C
 expect_exit 0 "and the newest snapshot restores" ep restore -q --insecure-skip-verify "$C@latest" --to "dir:$T/rc"
 check "to the last data backed up" cmp "$T/d.raw" "$T/rc/d.raw"
 
-# 10. cron: silent on success, one line and non-zero on failure
+# 10. rollback: this host remembers the newest snapshot it wrote or verified, and refuses an older "latest"
+RB=$T/rbstore
+ep backup --init -q -k "$T/k.key" "$RB" "iac:$T/tree" || not_ok "rollback store: first backup"
+cp -a "$RB" "$T/rb-old"
+echo three >"$T/tree/sub/c.txt"
+ep backup -q -k "$T/k.key" "$RB" "iac:$T/tree" || not_ok "rollback store: second backup"
+rm -rf "$RB" && mv "$T/rb-old" "$RB" # the store served as it was before the second backup
+expect_exit 3 "a store rolled back is refused as latest" ep restore -q -p "$T/k.pub" "$RB@latest" --to "dir:$T/rb1"
+expect_err "serves snapshot [0-9a-f]{8} \(sequence 1\) as latest, but this host has seen sequence 2" "saying what it saw"
+check "nothing was restored" test ! -e "$T/rb1"
+expect_exit 0 "--allow-older accepts it on purpose" ep restore -q --allow-older -p "$T/k.pub" "$RB@latest" --to "dir:$T/rb1"
+expect_exit 0 "a snapshot named by id is not refused" ep verify -p "$T/k.pub" "$RB@$(ls "$RB/snapshots" | head -c 8)"
+expect_exit 0 "the next backup there" ep backup --json -k "$T/k.key" "$RB" "iac:$T/tree"
+check "takes a sequence above what this host saw (3)" test "$(jq_ 'd["sequence"]' "$T/out")" = 3
+expect_exit 0 "and latest is accepted again" ep verify -p "$T/k.pub" "$RB@latest"
+
+# 11. cron: silent on success, one line and non-zero on failure
 ep backup -k "$T/k.key" "$S" "iac:$T/tree" </dev/null >"$T/cron.out" 2>"$T/cron.err"
 check "a backup under cron prints nothing" test ! -s "$T/cron.out" -a ! -s "$T/cron.err"
 ep backup -k "$T/k.key" "$S" "disk:$T/missing.raw" </dev/null >"$T/cron.out" 2>"$T/cron.err"
 got=$?
 check "a failed one exits non-zero ($got) with one line on stderr" test "$got" != 0 -a "$(wc -l <"$T/cron.err")" = 1 -a ! -s "$T/cron.out"
 check "which names the file" grep -q "missing.raw" "$T/cron.err"
+
+# 12. the samples in samples/cron/ work as written (their paths moved into $T)
+SC=$HERE/../samples/cron
+mkdir -p "$T/etc"
+cp "$T/k.key" "$T/etc/backup.key"
+printf 'disk:%s\niac:%s\n' "$T/d.raw" "$T/tree" >"$T/etc/web.spec"
+ep backup --init -q "$T/srv-dr" "iac:$T/tree" || not_ok "make the samples' store"
+subst() { sed -e "s|/srv/dr|$T/srv-dr|g" -e "s|/etc/envpack/|$T/etc/|g" -e "s|/usr/local/bin/envpack|$ENVPACK|g" "$@"; }
+line=$(grep -E '^[0-9]+ +2 ' "$SC/envpack-backup.cron" | sed -E 's/^([^ ]+ +){6}//' | subst | sed "s|envpack |$ENVPACK |g")
+check "the cron line's backup and forget run silently" bash -c 'out=$(sh -c "$1" 2>&1 </dev/null) && test -z "$out"' _ "$line"
+check "and left a tagged snapshot" bash -c '"$1" snapshots --json "$2" | grep -q "\"nightly\""' _ "$ENVPACK" "$T/srv-dr"
+if command -v systemd-analyze >/dev/null; then
+	subst "$SC/envpack-backup.service" >"$T/envpack-backup.service"
+	cp "$SC/envpack-backup.timer" "$T/envpack-backup.timer"
+	check "systemd-analyze verify accepts the service and timer" systemd-analyze verify "$T/envpack-backup.service" "$T/envpack-backup.timer"
+fi
 
 finish
