@@ -434,3 +434,17 @@ int ep_http_get_range(struct ep_http *h, const char *url, void *buf, size_t len,
 	ep_http_response_release(&resp);
 	return rc;
 }
+
+int ep_http_endpoint(const char *endpoint, char *base, size_t cap, const char *who, struct ep_error *err)
+{
+	size_t n = strlen(endpoint);
+	while (n > 0 && endpoint[n - 1] == '/')
+		n--;
+	const char *host = strstr(endpoint, "://");
+	if ((strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) || n >= cap ||
+	    memchr(host + 3, '/', (size_t)(endpoint + n - host - 3)) || n == (size_t)(host + 3 - endpoint) ||
+	    endpoint[n - 1] == ':')
+		return ep_fail(err, EP_EINPUT, "%s takes http(s)://HOST[:PORT], not '%s'", who, endpoint);
+	snprintf(base, cap, "%.*s", (int)n, endpoint);
+	return 0;
+}

@@ -92,6 +92,10 @@ int ep_http_range_done(const struct ep_http_range *r, struct ep_error *err);
 int ep_http_get_range(struct ep_http *h, const char *url, void *buf, size_t len, uint64_t off, const char *what,
 		      struct ep_error *err);
 
+/* An endpoint given by a user, "http(s)://HOST[:PORT]" with any trailing '/', into
+ * base (without it); `who` starts the message ("s3: --endpoint"). */
+int ep_http_endpoint(const char *endpoint, char *base, size_t cap, const char *who, struct ep_error *err);
+
 /* The request as text for --dry-run: the method and URL, the headers, then the
  * body (JSON pretty-printed, other text as it is, binary or streamed bodies by
  * their size), every credential masked ("****"): Authorization and token

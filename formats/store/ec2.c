@@ -61,17 +61,9 @@ int ep_ec2_open(struct ep_ec2 **out, const struct ep_ec2_options *opt, struct ep
 	for (const char *p = opt->region; *p && !rc; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
 			rc = ep_fail(err, EP_EINPUT, "ec2: '%s' is not a region name", opt->region);
-	if (!rc && endpoint && *endpoint) {
-		size_t n = strlen(endpoint);
-		while (n > 0 && endpoint[n - 1] == '/')
-			n--;
-		const char *host = strstr(endpoint, "://");
-		if ((strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) || n >= sizeof ec2->base ||
-		    memchr(host + 3, '/', (size_t)(endpoint + n - host - 3)) || n == (size_t)(host + 3 - endpoint) ||
-		    endpoint[n - 1] == ':')
-			rc = ep_fail(err, EP_EINPUT, "ec2: the endpoint takes http(s)://HOST[:PORT], not '%s'", endpoint);
-		snprintf(ec2->base, sizeof ec2->base, "%.*s", (int)n, endpoint);
-	} else if (!rc) {
+	if (!rc && endpoint && *endpoint)
+		rc = ep_http_endpoint(endpoint, ec2->base, sizeof ec2->base, "ec2: the endpoint", err);
+	else if (!rc) {
 		snprintf(ec2->base, sizeof ec2->base, "https://ec2.%s.amazonaws.com", ec2->region);
 	}
 	ec2->creds = opt->creds;

@@ -147,14 +147,7 @@ int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_er
 		endpoint = getenv("AWS_ENDPOINT_URL");
 	int rc = 0;
 	if (endpoint && *endpoint) {
-		size_t n = strlen(endpoint);
-		while (n > 0 && endpoint[n - 1] == '/')
-			n--;
-		const char *host = strstr(endpoint, "://");
-		if ((strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) || n >= sizeof s3->base ||
-		    memchr(host + 3, '/', (size_t)(endpoint + n - host - 3)))
-			rc = ep_fail(err, EP_EINPUT, "s3: --endpoint takes http(s)://HOST[:PORT], not '%s'", endpoint);
-		snprintf(s3->base, sizeof s3->base, "%.*s", (int)n, endpoint);
+		rc = ep_http_endpoint(endpoint, s3->base, sizeof s3->base, "s3: --endpoint", err);
 		s3->path_style = true;
 	} else {
 		snprintf(s3->base, sizeof s3->base, "https://s3.%s.amazonaws.com", s3->region);
