@@ -80,7 +80,7 @@ static void summary(const struct cli_store_args *sa, const char *store, const st
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
-	} else if (!sa->quiet && isatty(STDOUT_FILENO)) { /* under cron: nothing */
+	} else if (cli_store_chatty(sa)) {
 		printf("snapshot %.8s of %s saved in %s: %s of data, %s added (%llu of %llu chunks new)\n", res->id, name,
 		       store, data, added, (unsigned long long)s->unique_chunks, (unsigned long long)s->chunks);
 	}
@@ -102,12 +102,10 @@ int cmd_backup(int argc, char **argv)
 	cli_pack_args_init(&args);
 	while ((c = getopt_long(argc, argv, "f:qh" CLI_PACK_SHORT, opts, NULL)) != -1) {
 		int taken = cli_pack_option("backup", c, optarg, &args);
-		if (!taken)
-			taken = cli_store_option("backup", c, optarg, &sa);
-		if (taken == 2)
-			return cli_help(help);
 		if (taken < 0)
 			return 2;
+		if (!taken && (taken = cli_store_option("backup", c, optarg, &sa, help)) < 0)
+			return sa.exit;
 		if (taken)
 			continue;
 		switch (c) {

@@ -44,11 +44,9 @@ int cmd_check(int argc, char **argv)
 	long v;
 	int c;
 	while ((c = getopt_long(argc, argv, "p:j:qh", opts, NULL)) != -1) {
-		int taken = cli_store_option("check", c, optarg, &sa);
-		if (taken == 2)
-			return cli_help(help);
+		int taken = cli_store_option("check", c, optarg, &sa, help);
 		if (taken < 0)
-			return 2;
+			return sa.exit;
 		if (taken)
 			continue;
 		switch (c) {
@@ -105,7 +103,7 @@ int cmd_check(int argc, char **argv)
 			json_dumpf(o, stdout, JSON_COMPACT);
 			putchar('\n');
 			json_decref(o);
-		} else if (!sa.quiet && !rc)
+		} else if (cli_store_chatty(&sa) && !rc)
 			printf("store %s: %llu snapshots, %llu chunks (%llu unreferenced), %llu read back: no problems\n",
 			       argv[optind], (unsigned long long)stats.snapshots, (unsigned long long)stats.chunks,
 			       (unsigned long long)stats.unreferenced, (unsigned long long)stats.read);

@@ -35,11 +35,9 @@ int cmd_export(int argc, char **argv)
 	long threads = ep_cpu_count();
 	int c;
 	while ((c = getopt_long(argc, argv, "o:p:j:qh", opts, NULL)) != -1) {
-		int taken = cli_store_option("export", c, optarg, &sa);
-		if (taken == 2)
-			return cli_help(help);
+		int taken = cli_store_option("export", c, optarg, &sa, help);
 		if (taken < 0)
-			return 2;
+			return sa.exit;
 		if (taken)
 			continue;
 		switch (c) {

@@ -52,11 +52,9 @@ int cmd_forget(int argc, char **argv)
 	long n;
 	int c;
 	while ((c = getopt_long(argc, argv, "nqh", opts, NULL)) != -1) {
-		int taken = cli_store_option("forget", c, optarg, &sa);
-		if (taken == 2)
-			return cli_help(help);
+		int taken = cli_store_option("forget", c, optarg, &sa, help);
 		if (taken < 0)
-			return 2;
+			return sa.exit;
 		if (taken)
 			continue;
 		if (c >= 0 && c <= 5) {
@@ -113,7 +111,7 @@ int cmd_forget(int argc, char **argv)
 		const struct ep_catalog_entry *e = &cat.entries[i];
 		if (out)
 			json_array_append_new(json_object_get(out, keep[i] ? "keep" : "remove"), entry_json(e, why[i]));
-		else if (!sa.quiet)
+		else if (cli_store_chatty(&sa))
 			printf("%-12s %.8s  %s  %s%s%s%s\n", keep[i] ? "keep" : dry_run ? "would remove" : "remove", e->id,
 			       e->manifest->created, e->manifest->name, *why[i] ? "  (" : "", why[i], *why[i] ? ")" : "");
 		if (!keep[i]) {

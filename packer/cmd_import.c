@@ -33,11 +33,9 @@ int cmd_import(int argc, char **argv)
 	bool init = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "p:j:qh", opts, NULL)) != -1) {
-		int taken = cli_store_option("import", c, optarg, &sa);
-		if (taken == 2)
-			return cli_help(help);
+		int taken = cli_store_option("import", c, optarg, &sa, help);
 		if (taken < 0)
-			return 2;
+			return sa.exit;
 		if (taken)
 			continue;
 		switch (c) {

@@ -33,7 +33,7 @@ int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa
 					      (json_int_t)ps.chunks_removed, "bytes_removed", (json_int_t)ps.bytes_removed,
 					      "chunks_kept", (json_int_t)ps.chunks_kept, "bytes_kept",
 					      (json_int_t)ps.bytes_kept, "partial_files_removed", (json_int_t)ps.temps_removed));
-	else if (!sa->quiet)
+	else if (cli_store_chatty(sa))
 		printf("%s %llu chunks (%s); %llu chunks (%s) kept for %llu snapshots\n",
 		       dry_run ? "would remove" : "removed", (unsigned long long)ps.chunks_removed, removed,
 		       (unsigned long long)ps.chunks_kept, kept, (unsigned long long)ps.snapshots);
@@ -47,11 +47,9 @@ int cmd_prune(int argc, char **argv)
 	bool dry_run = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "nqh", opts, NULL)) != -1) {
-		int taken = cli_store_option("prune", c, optarg, &sa);
-		if (taken == 2)
-			return cli_help(help);
+		int taken = cli_store_option("prune", c, optarg, &sa, help);
 		if (taken < 0)
-			return 2;
+			return sa.exit;
 		if (taken)
 			continue;
 		if (c != 'n')

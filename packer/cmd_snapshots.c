@@ -28,11 +28,9 @@ int cmd_snapshots(int argc, char **argv)
 	struct cli_store_args sa = { 0 };
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
-		int taken = cli_store_option("snapshots", c, optarg, &sa);
-		if (taken == 2)
-			return cli_help(help);
+		int taken = cli_store_option("snapshots", c, optarg, &sa, help);
 		if (taken != 1)
-			return taken < 0 ? 2 : cli_usage("snapshots", "unknown option");
+			return taken < 0 ? sa.exit : cli_usage("snapshots", "unknown option");
 	}
 	if (optind + 1 != argc)
 		return cli_usage("snapshots", "name one store");

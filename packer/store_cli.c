@@ -10,21 +10,26 @@
 
 #include "formats/store/remote.h"
 
-int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a)
+int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a, const char *help)
 {
 	long v;
 	switch (c) {
 	case 0x1200:
 		if (!cli_number(arg, 0, 86400, &v))
-			return cli_usage(cmd, "--lock-wait takes seconds, 0 to 86400"), -1;
+			return a->exit = cli_usage(cmd, "--lock-wait takes seconds, 0 to 86400"), -1;
 		a->lock_wait = (unsigned)v;
 		return 1;
-	case 0x1201: return cli_log_option(cmd, arg) ? -1 : 1;
+	case 0x1201: return (a->exit = cli_log_option(cmd, arg)) ? -1 : 1;
 	case 'J': a->json = true; return 1;
 	case 'q': a->quiet = true; return 1;
-	case 'h': return 2;
+	case 'h': return a->exit = cli_help(help), -1;
 	}
 	return 0;
+}
+
+bool cli_store_chatty(const struct cli_store_args *a)
+{
+	return !a->quiet && !a->json && isatty(STDOUT_FILENO);
 }
 
 int cli_store_open(const char *location, bool init, struct ep_store **st)

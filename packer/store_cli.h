@@ -26,10 +26,15 @@
 struct cli_store_args {
 	unsigned lock_wait;
 	bool json, quiet;
+	int exit; /* when cli_store_option says to stop: 0 after --help, 2 after a bad value */
 };
-/* 1 when c was one of CLI_STORE_OPTIONS (taken into a), 0 when not, -1 on a bad value (reported);
- * 2 when it asked for help (print it). */
-int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a);
+/* 1 when c was one of CLI_STORE_OPTIONS (taken into a), 0 when not, -1 when the command
+ * is to exit with a->exit (help printed, or a bad value reported). */
+int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a, const char *help);
+
+/* Whether to print a human account of what was done: not with -q or --json, and only on
+ * a terminal, so that backup, forget, prune and check are silent under cron. */
+bool cli_store_chatty(const struct cli_store_args *a);
 
 /* Opens a store, reporting a failure: 0 or an exit code. init: make a new store
  * there when there is none (the place absent or empty). */
