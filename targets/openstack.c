@@ -198,13 +198,16 @@ static int stack_body(struct os_target *t, const struct ep_component *c, const s
 	size_t total = 0;
 	int rc = files ? 0 : ep_oom(err);
 	json_t *template = NULL;
+	const char *slash = strrchr(main_->path, '/');
+	size_t dirlen = slash ? (size_t)(slash - main_->path) + 1 : 0; /* "heat/" of "heat/stack.yaml" */
 	for (size_t i = 0; !rc && i < c->nfiles; i++) {
 		const struct ep_file_rec *f = &c->files[i];
 		char *text = NULL, note[4200];
 		size_t len = 0;
-		if (f->type != EP_FILE_REG)
+		/* Heat finds nested templates and get_file contents by the path the template
+		 * names them with, relative to its own directory: only files under it go */
+		if (f->type != EP_FILE_REG || strncmp(f->path, main_->path, dirlen))
 			continue;
-		/* nested templates and get_file contents, keyed by their path in the tree as the template names them */
 		if (f->size > HEAT_FILE_MAX || (total += f->size) > HEAT_FILES_MAX) {
 			rc = ep_fail(err, EP_EINPUT, "openstack: '%s' in '%s' is too large to send to Heat (%zu KiB a file, "
 						     "%zu MiB in all)", f->path, c->name, HEAT_FILE_MAX >> 10, HEAT_FILES_MAX >> 20);
@@ -226,7 +229,7 @@ static int stack_body(struct os_target *t, const struct ep_component *c, const s
 		if (f == main_)
 			template = v;
 		else
-			json_object_set_new(files, f->path, v);
+			json_object_set_new(files, f->path + dirlen, v);
 	}
 	if (!rc && !(doc = json_pack("{s:s,s:o,s:o}", "stack_name", t->heat_stack, "template", template, "files", files)))
 		rc = ep_oom(err);
@@ -303,6 +306,13 @@ static int os_put_disk(struct ep_target *base, const struct ep_component *c, str
 		rc = ep_os_image_upload(t->os, im->id, path, what, t->opt->progress, err);
 	if (path)
 		unlink(path); /* the scratch area may hold one disk at a time */
+	struct ep_error derr = { 0 };
+	size_t n = strlen(err->msg);
+	if (rc && im->id[0] && ep_os_image_delete(t->os, im->id, &derr) && n < sizeof err->msg)
+		snprintf(err->msg + n, sizeof err->msg - n, "; the half-made image %s could not be deleted (%.300s): delete it "
+							    "with 'openstack image delete %s'", im->id, derr.msg, im->id);
+	else if (rc && im->id[0])
+		im->id[0] = '\0'; /* gone: abort has nothing more to do */
 	return rc;
 }
 

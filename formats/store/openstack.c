@@ -182,6 +182,14 @@ static int load_creds(struct ep_os *os, const struct ep_os_options *opt, struct 
 	return rc;
 }
 
+/* OS_AUTH_TYPE=none: no Keystone, as openstackclient's --os-auth-type none, for a
+ * standalone Glance reached through the image URL given */
+static bool no_auth(const struct ep_os *os)
+{
+	const char *t = os->field[C_AUTH_TYPE];
+	return t && (!strcmp(t, "none") || !strcmp(t, "noauth"));
+}
+
 static bool app_cred(const struct ep_os *os)
 {
 	const char *t = os->field[C_AUTH_TYPE];
@@ -196,8 +204,11 @@ static int creds_check(struct ep_os *os, struct ep_error *err)
 {
 	char **f = os->field;
 	const char *t = f[C_AUTH_TYPE];
+	if (no_auth(os))
+		return *os->image_given ? 0 : ep_fail(err, EP_EINPUT, "openstack: auth type none needs the image URL "
+									 "(-o image-url=URL or OS_IMAGE_URL)");
 	if (t && !app_cred(os) && strcmp(t, "password") && strcmp(t, "v3password"))
-		return ep_fail(err, EP_EINPUT, "openstack: auth type '%s' is not supported (password, v3applicationcredential)", t);
+		return ep_fail(err, EP_EINPUT, "openstack: auth type '%s' is not supported (password, v3applicationcredential, none)", t);
 	if (!f[C_AUTH_URL])
 		return ep_fail(err, EP_EINPUT, "openstack: no credentials in %s: set OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and "
 					       "OS_PROJECT_NAME (source your openrc file), or OS_CLOUD to a clouds.yaml entry",
@@ -314,7 +325,11 @@ static int os_request(struct ep_os *os, const struct os_call *c, const char *wha
 				       .check_answer = c->check_answer, .max_body = ANSWER_MAX };
 	if (!os->emit) {
 		*resp = (struct ep_http_response){ 0 };
-		return ep_http_send(os->http, &req, what, resp, err);
+		int rc = ep_http_send(os->http, &req, what, resp, err);
+		size_t used = strlen(err->msg);
+		if (rc && used < sizeof err->msg) /* which endpoint, when the catalog chose it */
+			snprintf(err->msg + used, sizeof err->msg - used, " (%s %s)", c->method, c->url);
+		return rc;
 	}
 	char *text = ep_http_request_text(&req), *full = NULL;
 	if (text && c->body_note && asprintf(&full, "%s\n[%s]\n", text, c->body_note) < 0)
@@ -469,6 +484,11 @@ const char *ep_os_image_endpoint(const struct ep_os *os)
 
 int ep_os_auth(struct ep_os *os, struct ep_error *err)
 {
+	if (no_auth(os)) {
+		snprintf(os->image, sizeof os->image, "%s", os->image_given);
+		snprintf(os->heat, sizeof os->heat, "%s", os->heat_given);
+		return 0;
+	}
 	char *body = auth_body(os);
 	if (!body)
 		return ep_oom(err);
