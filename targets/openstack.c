@@ -262,6 +262,9 @@ static int plan_tree(struct os_target *t, const struct ep_component *c, char *de
 	if (n > 1 && !t->heat_template)
 		return ep_fail(err, EP_EINPUT, "openstack: '%s' holds %zu Heat templates; say which is the stack's with "
 					       "-o heat-template=PATH (the others go along as nested templates)", c->name, n);
+	if (!*ep_os_heat_endpoint(t->os)) /* known now, rather than after the uploads */
+		return ep_fail(err, EP_EINPUT, "openstack: the catalog has no orchestration endpoint for a stack (give "
+					       "-o heat-url=URL)");
 	t->stack_component = c->name;
 	int rc = 0;
 	if (t->dry) {

@@ -482,6 +482,11 @@ const char *ep_os_image_endpoint(const struct ep_os *os)
 	return os->image;
 }
 
+const char *ep_os_heat_endpoint(const struct ep_os *os)
+{
+	return os->heat;
+}
+
 int ep_os_auth(struct ep_os *os, struct ep_error *err)
 {
 	if (no_auth(os)) {

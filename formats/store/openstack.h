@@ -45,6 +45,9 @@ int ep_os_auth(struct ep_os *os, struct ep_error *err);
 /* The image endpoint ("{image}" on a dry run without one given). */
 const char *ep_os_image_endpoint(const struct ep_os *os);
 
+/* The orchestration endpoint; "" when neither given nor in the catalog. */
+const char *ep_os_heat_endpoint(const struct ep_os *os);
+
 /* 1 when an image of that name is visible to the project, else 0 (a dry run: 0). */
 int ep_os_image_named(struct ep_os *os, const char *name, struct ep_error *err);
 /* POST /v2/images with the JSON body; id gets the new image's ("{id}" on a dry run). */

@@ -61,11 +61,15 @@ TEST(dry_run_token_request_masks_the_secret)
 	struct ep_os *os = NULL;
 	struct ep_error err = { 0 };
 	shown[0] = '\0';
+	const char *const clear[] = { "OS_CLOUD", "OS_PASSWORD", "OS_USER_ID", "OS_PROJECT_NAME", "OS_PROJECT_ID",
+				      "OS_TENANT_NAME", "OS_TENANT_ID", "OS_APPLICATION_CREDENTIAL_NAME", "OS_IMAGE_URL",
+				      "OS_REGION_NAME", "OS_INTERFACE", "OS_CACERT", "OS_ENDPOINT_TYPE" };
+	for (size_t i = 0; i < sizeof clear / sizeof *clear; i++) /* the developer's own openrc */
+		unsetenv(clear[i]);
 	setenv("OS_AUTH_URL", "http://127.0.0.1:5000/", 1);
 	setenv("OS_AUTH_TYPE", "v3applicationcredential", 1);
 	setenv("OS_APPLICATION_CREDENTIAL_ID", "appid42", 1);
 	setenv("OS_APPLICATION_CREDENTIAL_SECRET", "sekrit-value", 1);
-	unsetenv("OS_CLOUD");
 	EXPECT(ep_os_open(&os, &(struct ep_os_options){ .emit = keep, .image_url = "http://g:9292/" }, &err) == 0);
 	EXPECT(os && ep_os_auth(os, &err) == 0);
 	EXPECT(strstr(shown, "POST http://127.0.0.1:5000/v3/auth/tokens\n"));
