@@ -236,6 +236,18 @@ static int creds_check(struct ep_os *os, struct ep_error *err)
 	return 0;
 }
 
+/* http(s)://HOST..., printable, no query: the base requests are built on. */
+static bool url_ok(const char *u, size_t cap)
+{
+	const char *host = !strncmp(u, "http://", 7) ? u + 7 : !strncmp(u, "https://", 8) ? u + 8 : NULL;
+	if (!host || !*host || *host == '/' || strlen(u) >= cap)
+		return false;
+	for (const char *p = u; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#')
+			return false;
+	return true;
+}
+
 /* A URL given by hand, without its trailing '/'. */
 static int given_url(const char *v, const char *what, char *out, struct ep_error *err)
 {
@@ -244,7 +256,7 @@ static int given_url(const char *v, const char *what, char *out, struct ep_error
 	size_t n = strlen(v);
 	while (n && v[n - 1] == '/')
 		n--;
-	if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || n >= EP_OS_URL_MAX || strpbrk(v, " \t\r\n?#"))
+	if (!url_ok(v, EP_OS_URL_MAX))
 		return ep_fail(err, EP_EINPUT, "openstack: %s takes http(s)://HOST[:PORT][/PATH], not '%s'", what, v);
 	snprintf(out, EP_OS_URL_MAX, "%.*s", (int)n, v);
 	return 0;
@@ -419,16 +431,6 @@ static char *auth_body(const struct ep_os *os)
 	char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(doc);
 	return s;
-}
-
-static bool url_ok(const char *u, size_t cap)
-{
-	if ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || strlen(u) >= cap)
-		return false;
-	for (const char *p = u; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#')
-			return false;
-	return true;
 }
 
 int ep_os_catalog_endpoint(const char *json, size_t len, const char *type, const char *interface,

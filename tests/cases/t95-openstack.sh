@@ -181,6 +181,14 @@ import json, sys; i = json.load(open(sys.argv[1])); assert (i["status"], i["disk
 aid=$("$OS_PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$T/app.json")
 check "the raw image is the source disk, byte for byte" bash -c 'curl -sf "$1" | cmp - "$2"' _ "$GLANCE_G_URL/v2/images/$aid/file" "$T/web.raw"
 
+# 5b. no Keystone at all (OS_AUTH_TYPE=none, the image URL given), VMDK
+expect_exit 0 "restore to a standalone Glance (auth type none), vmdk" env -i PATH="$PATH" TMPDIR="$T/tmp" \
+	OS_AUTH_TYPE=none OS_IMAGE_URL="$GLANCE_G_URL" "$ENVPACK" "${R[@]}" --to openstack:solo --only web -o disk-format=vmdk -q
+check "a vmdk image that qemu-img finds the same as the source" bash -c '
+	id=$(curl -sf "$1/v2/images?name=solo-web" | "$3" -c "import json, sys; i = json.load(sys.stdin)[\"images\"]; assert len(i) == 1 and i[0][\"status\"] == \"active\" and i[0][\"disk_format\"] == \"vmdk\"; print(i[0][\"id\"])") &&
+	curl -sf -o "$2/solo.vmdk" "$1/v2/images/$id/file" && qemu-img compare -q -f raw -F vmdk "$2/web.raw" "$2/solo.vmdk"' \
+	_ "$GLANCE_G_URL" "$T" "$OS_PY"
+
 # 6. the endpoint is the catalog's for the region and interface asked
 expect_exit 1 "RegionTwo's image endpoint is the one used" ep OS_REGION_NAME=RegionTwo "${R[@]}" --to openstack:r2 --only web --retries 1
 expect_err "127.0.0.1:9/region-two" "the error names RegionTwo's endpoint"

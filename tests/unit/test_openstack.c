@@ -44,6 +44,9 @@ TEST(catalog_refuses_what_is_not_a_catalog_or_a_url)
 		"{\"token\": {\"catalog\": [{\"type\": \"image\", \"endpoints\": [{\"interface\": \"public\", \"url\": "
 		"\"http://a-very-long-host-name-that-does-not-fit-in-the-buffer.example/\"}]}]}}",
 		"{\"token\": {\"catalog\": [{\"type\": \"image\", \"type\": \"image\"}]}}",
+		/* found by fuzz_openstack: no host, and "https://" less its '/'s is no URL */
+		"{\"token\": {\"catalog\": [{\"type\": \"image\", \"endpoints\": [{\"interface\": \"public\", \"url\": \"https://\"}]}]}}",
+		"{\"token\": {\"catalog\": [{\"type\": \"image\", \"endpoints\": [{\"interface\": \"public\", \"url\": \"http:///x\"}]}]}}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		EXPECT(ep_os_catalog_endpoint(bad[i], strlen(bad[i]), "image", "public", NULL, url, sizeof url, &err) == EP_EINPUT);
