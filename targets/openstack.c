@@ -84,8 +84,10 @@ static int os_open(struct ep_target **out, const char *location, const struct ep
 	int rc = ep_target_params_check(opt, "openstack", known_params, err);
 	if (rc)
 		return rc;
-	if (!text_ok(location, 200))
-		return ep_fail(err, EP_EINPUT, "openstack: the image name prefix must be 1 to 200 printable characters");
+	json_t *utf8 = json_string(location); /* image names travel in JSON */
+	json_decref(utf8);
+	if (!text_ok(location, 200) || !utf8)
+		return ep_fail(err, EP_EINPUT, "openstack: the image name prefix must be 1 to 200 printable UTF-8 characters");
 	struct os_target *t = calloc(1, sizeof *t);
 	if (!t)
 		return ep_oom(err);
@@ -158,7 +160,12 @@ static int plan_disk(struct os_target *t, const struct ep_component *c, char *de
 	t->nimages++;
 	if (strlen(im->name) > NAME_MAX_)
 		return ep_fail(err, EP_EINPUT, "openstack: the image name '%s' is longer than %d bytes", im->name, NAME_MAX_);
-	int rc = ep_os_image_named(t->os, im->name, err);
+	struct ep_os_image_info found;
+	int rc = ep_os_image_named(t->os, im->name, &found, err);
+	if (rc == 1 && found.status[0] && strcmp(found.status, "active"))
+		return ep_fail(err, EP_EINPUT, "openstack: an image named '%s' exists already (%s, status %s: perhaps left "
+					       "by a restore that failed; 'openstack image delete %s' if so); restore never "
+					       "replaces or duplicates one", im->name, found.id, found.status, found.id);
 	if (rc == 1)
 		return ep_fail(err, EP_EINPUT, "openstack: an image named '%s' exists already; restore never replaces or "
 					       "duplicates one (choose another prefix: openstack:PREFIX)", im->name);

@@ -569,8 +569,9 @@ static bool id_ok(const char *id)
 	return n > 0 && n < EP_OS_ID_MAX && strspn(id, "0123456789abcdefABCDEF-") == n;
 }
 
-int ep_os_image_named(struct ep_os *os, const char *name, struct ep_error *err)
+int ep_os_image_named(struct ep_os *os, const char *name, struct ep_os_image_info *found, struct ep_error *err)
 {
+	*found = (struct ep_os_image_info){ 0 };
 	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[600];
 	if (!enc)
 		return ep_oom(err);
@@ -588,9 +589,15 @@ int ep_os_image_named(struct ep_os *os, const char *name, struct ep_error *err)
 	json_t *images = json_object_get(doc, "images");
 	if (doc && !json_is_array(images))
 		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer lists no images", what);
-	else if (doc)
-		rc = json_array_size(images) > 0;
-	else if (!rc)
+	else if (doc && (rc = json_array_size(images) > 0)) {
+		json_t *first = json_array_get(images, 0);
+		const char *id = json_string_value(json_object_get(first, "id"));
+		const char *status = json_string_value(json_object_get(first, "status"));
+		if (id && id_ok(id))
+			snprintf(found->id, sizeof found->id, "%s", id);
+		if (status && strlen(status) < sizeof found->status && strspn(status, "abcdefghijklmnopqrstuvwxyz_") == strlen(status))
+			snprintf(found->status, sizeof found->status, "%s", status);
+	} else if (!rc && !doc)
 		rc = err->code;
 	json_decref(doc);
 	ep_http_response_release(&resp);

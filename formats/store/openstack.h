@@ -48,8 +48,14 @@ const char *ep_os_image_endpoint(const struct ep_os *os);
 /* The orchestration endpoint; "" when neither given nor in the catalog. */
 const char *ep_os_heat_endpoint(const struct ep_os *os);
 
-/* 1 when an image of that name is visible to the project, else 0 (a dry run: 0). */
-int ep_os_image_named(struct ep_os *os, const char *name, struct ep_error *err);
+/* An image found by name: its id and status ("active", "queued", "saving", ...). */
+struct ep_os_image_info {
+	char id[EP_OS_ID_MAX];
+	char status[32];
+};
+/* 1 and the first one's id and status when an image of that name is visible to
+ * the project, else 0 (a dry run: 0). */
+int ep_os_image_named(struct ep_os *os, const char *name, struct ep_os_image_info *found, struct ep_error *err);
 /* POST /v2/images with the JSON body; id gets the new image's ("{id}" on a dry run). */
 int ep_os_image_create(struct ep_os *os, const char *body, char id[EP_OS_ID_MAX], struct ep_error *err);
 /* PATCH the image with a JSON patch (openstack-images-v2.1-json-patch). */
