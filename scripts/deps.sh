@@ -45,6 +45,9 @@ need_cmd flock util-linux
 # S3 tests: Debian's awscli 2 (the `aws` of a pip or pyenv install does not count) and botocore
 [ -x /usr/bin/aws ] || missing+=(awscli)
 /usr/bin/python3 -c 'import botocore' >/dev/null 2>&1 || missing+=(python3-botocore)
+# openstack: tests: Debian's Glance and Keystone, run standalone by /usr/bin/python3 (tests/openstack.sh)
+/usr/bin/python3 -c 'import glance.cmd.api' >/dev/null 2>&1 || missing+=(python3-glance)
+/usr/bin/python3 -c 'import keystone.server.flask' >/dev/null 2>&1 || missing+=(python3-keystone)
 need_cmd node nodejs
 need_cmd npm npm
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)

@@ -15,6 +15,7 @@ static const struct ep_target_ops *const targets[] = {
 	&ep_target_vagrant,
 	&ep_target_aws,
 	&ep_target_azure,
+	&ep_target_openstack,
 };
 
 const struct ep_target_ops *const *ep_target_list(size_t *count)

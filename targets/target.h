@@ -93,6 +93,6 @@ const struct ep_target_ops *const *ep_target_list(size_t *count);
 
 extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry,
 	ep_target_libvirt, ep_target_ova, ep_target_ovf, ep_target_hyperv,
-	ep_target_vagrant, ep_target_aws, ep_target_azure;
+	ep_target_vagrant, ep_target_aws, ep_target_azure, ep_target_openstack;
 
 #endif

@@ -1,0 +1,810 @@
+#include "openstack.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <yaml.h>
+
+#include "common/sigv4.h"
+#include "common/util.h"
+
+#define ANSWER_MAX ((size_t)4 << 20) /* a token answer with a large catalog fits */
+#define CLOUDS_MAX ((size_t)1 << 20)
+#define FIELD_MAX 512 /* any one credential or name */
+
+enum { C_AUTH_URL, C_USERNAME, C_USER_ID, C_PASSWORD, C_USER_DOMAIN_NAME, C_USER_DOMAIN_ID, C_PROJECT_NAME,
+       C_PROJECT_ID, C_PROJECT_DOMAIN_NAME, C_PROJECT_DOMAIN_ID, C_APP_ID, C_APP_NAME, C_APP_SECRET, C_AUTH_TYPE,
+       C_REGION, C_INTERFACE, C_CACERT, C_COUNT };
+
+/* Each field's OS_* variables (the later one an older name) and its key in clouds.yaml. */
+static const struct {
+	const char *env, *env_old, *yaml;
+	bool in_auth; /* under the cloud's auth: */
+} fields[C_COUNT] = {
+	[C_AUTH_URL] = { "OS_AUTH_URL", NULL, "auth_url", true },
+	[C_USERNAME] = { "OS_USERNAME", NULL, "username", true },
+	[C_USER_ID] = { "OS_USER_ID", NULL, "user_id", true },
+	[C_PASSWORD] = { "OS_PASSWORD", NULL, "password", true },
+	[C_USER_DOMAIN_NAME] = { "OS_USER_DOMAIN_NAME", NULL, "user_domain_name", true },
+	[C_USER_DOMAIN_ID] = { "OS_USER_DOMAIN_ID", NULL, "user_domain_id", true },
+	[C_PROJECT_NAME] = { "OS_PROJECT_NAME", "OS_TENANT_NAME", "project_name", true },
+	[C_PROJECT_ID] = { "OS_PROJECT_ID", "OS_TENANT_ID", "project_id", true },
+	[C_PROJECT_DOMAIN_NAME] = { "OS_PROJECT_DOMAIN_NAME", NULL, "project_domain_name", true },
+	[C_PROJECT_DOMAIN_ID] = { "OS_PROJECT_DOMAIN_ID", NULL, "project_domain_id", true },
+	[C_APP_ID] = { "OS_APPLICATION_CREDENTIAL_ID", NULL, "application_credential_id", true },
+	[C_APP_NAME] = { "OS_APPLICATION_CREDENTIAL_NAME", NULL, "application_credential_name", true },
+	[C_APP_SECRET] = { "OS_APPLICATION_CREDENTIAL_SECRET", NULL, "application_credential_secret", true },
+	[C_AUTH_TYPE] = { "OS_AUTH_TYPE", NULL, "auth_type", false },
+	[C_REGION] = { "OS_REGION_NAME", NULL, "region_name", false },
+	[C_INTERFACE] = { "OS_INTERFACE", "OS_ENDPOINT_TYPE", "interface", false },
+	[C_CACERT] = { "OS_CACERT", NULL, "cacert", false },
+};
+
+struct ep_os {
+	struct ep_http *http;
+	void (*emit)(void *ctx, const char *text);
+	void *emit_ctx;
+	char *field[C_COUNT];
+	char *token_header; /* "X-Auth-Token: ..." */
+	char tokens_url[EP_OS_URL_MAX];
+	char image[EP_OS_URL_MAX], heat[EP_OS_URL_MAX]; /* endpoints, without a trailing '/' */
+	char image_given[EP_OS_URL_MAX], heat_given[EP_OS_URL_MAX];
+	char cloud[128]; /* for messages: "cloud 'prod'" or "the OS_* environment" */
+};
+
+/* ---- credentials ---- */
+
+static int set_field(struct ep_os *os, int f, const char *v, struct ep_error *err)
+{
+	if (!v || !*v || os->field[f])
+		return 0;
+	if (strlen(v) > FIELD_MAX)
+		return ep_fail(err, EP_EINPUT, "openstack: %s is longer than %d bytes", fields[f].env, FIELD_MAX);
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) /* it goes into JSON and URLs */
+			return ep_fail(err, EP_EINPUT, "openstack: %s holds a control character", fields[f].env);
+	return (os->field[f] = strdup(v)) ? 0 : ep_oom(err);
+}
+
+static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
+		    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
+			return yaml_document_get_node(doc, p->value);
+	}
+	return NULL;
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE && strlen((const char *)n->data.scalar.value) == n->data.scalar.length
+		       ? (const char *)n->data.scalar.value
+		       : NULL;
+}
+
+/* The first clouds.yaml of the places openstackclient looks in. */
+static bool clouds_file(char *path, size_t cap)
+{
+	const char *env = getenv("OS_CLIENT_CONFIG_FILE"), *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char cand[4][4200];
+	int n = 0;
+	if (env && *env)
+		snprintf(cand[n++], sizeof cand[0], "%s", env);
+	snprintf(cand[n++], sizeof cand[0], "clouds.yaml");
+	if (xdg && *xdg)
+		snprintf(cand[n++], sizeof cand[0], "%s/openstack/clouds.yaml", xdg);
+	else if (home && *home)
+		snprintf(cand[n++], sizeof cand[0], "%s/.config/openstack/clouds.yaml", home);
+	snprintf(cand[n++], sizeof cand[0], "/etc/openstack/clouds.yaml");
+	for (int i = 0; i < n; i++)
+		if (access(cand[i], F_OK) == 0)
+			return (size_t)snprintf(path, cap, "%s", cand[i]) < cap;
+	return false;
+}
+
+/* The cloud's settings from clouds.yaml, a file only its owner may read since it holds secrets. */
+static int load_cloud(struct ep_os *os, const char *cloud, struct ep_error *err)
+{
+	char path[4200];
+	if (!clouds_file(path, sizeof path))
+		return ep_fail(err, EP_EINPUT, "openstack: cloud '%s' named, but no clouds.yaml found (OS_CLIENT_CONFIG_FILE, "
+					       "./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml)", cloud);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return ep_fail_errno(err, EP_EINPUT, "openstack: cannot open '%s'", path);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		close(fd);
+		return ep_fail(err, EP_EINPUT, "openstack: '%s' must be a file only its owner can read (chmod 600)", path);
+	}
+	char *text = NULL;
+	size_t len = 0;
+	int rc = ep_read_fd(fd, CLOUDS_MAX, path, &text, &len, err);
+	close(fd);
+	if (rc)
+		return rc;
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	bool loaded = false;
+	if (!yaml_parser_initialize(&parser)) {
+		rc = ep_oom(err);
+	} else {
+		yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+		if (!(loaded = yaml_parser_load(&parser, &doc)))
+			rc = ep_fail(err, EP_EINPUT, "openstack: '%s' line %zu: %s", path, parser.problem_mark.line + 1,
+				     parser.problem ? parser.problem : "not YAML");
+		yaml_parser_delete(&parser);
+	}
+	yaml_node_t *c = NULL;
+	if (!rc && !(c = map_get(&doc, map_get(&doc, yaml_document_get_root_node(&doc), "clouds"), cloud)))
+		rc = ep_fail(err, EP_EINPUT, "openstack: '%s' has no cloud '%s'", path, cloud);
+	yaml_node_t *auth = c ? map_get(&doc, c, "auth") : NULL;
+	for (int f = 0; !rc && f < C_COUNT; f++)
+		rc = set_field(os, f, scalar(map_get(&doc, fields[f].in_auth ? auth : c, fields[f].yaml)), err);
+	if (loaded)
+		yaml_document_delete(&doc);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	snprintf(os->cloud, sizeof os->cloud, "cloud '%.100s'", cloud);
+	return rc;
+}
+
+static int load_creds(struct ep_os *os, const struct ep_os_options *opt, struct ep_error *err)
+{
+	const char *cloud = opt->cloud ? opt->cloud : getenv("OS_CLOUD");
+	int rc = set_field(os, C_REGION, opt->region, err);
+	if (!rc)
+		rc = set_field(os, C_INTERFACE, opt->interface, err);
+	if (!rc && opt->http.cacert)
+		rc = set_field(os, C_CACERT, opt->http.cacert, err);
+	if (rc)
+		return rc;
+	if (cloud && *cloud)
+		return load_cloud(os, cloud, err);
+	snprintf(os->cloud, sizeof os->cloud, "the OS_* environment");
+	for (int f = 0; !rc && f < C_COUNT; f++) {
+		const char *v = getenv(fields[f].env);
+		rc = set_field(os, f, v && *v ? v : fields[f].env_old ? getenv(fields[f].env_old) : NULL, err);
+	}
+	return rc;
+}
+
+/* OS_AUTH_TYPE=none: no Keystone, as openstackclient's --os-auth-type none, for a
+ * standalone Glance reached through the image URL given */
+static bool no_auth(const struct ep_os *os)
+{
+	const char *t = os->field[C_AUTH_TYPE];
+	return t && (!strcmp(t, "none") || !strcmp(t, "noauth"));
+}
+
+static bool app_cred(const struct ep_os *os)
+{
+	const char *t = os->field[C_AUTH_TYPE];
+	if (t)
+		return !strcmp(t, "v3applicationcredential") || !strcmp(t, "applicationcredential") ||
+		       !strcmp(t, "application_credential");
+	return os->field[C_APP_SECRET] && !os->field[C_PASSWORD];
+}
+
+/* Whether the credentials are complete enough to ask for a token. */
+static int creds_check(struct ep_os *os, struct ep_error *err)
+{
+	char **f = os->field;
+	const char *t = f[C_AUTH_TYPE];
+	if (no_auth(os))
+		return *os->image_given ? 0 : ep_fail(err, EP_EINPUT, "openstack: auth type none needs the image URL "
+									 "(-o image-url=URL or OS_IMAGE_URL)");
+	if (t && !app_cred(os) && strcmp(t, "password") && strcmp(t, "v3password"))
+		return ep_fail(err, EP_EINPUT, "openstack: auth type '%s' is not supported (password, v3applicationcredential, none)", t);
+	if (!f[C_AUTH_URL])
+		return ep_fail(err, EP_EINPUT, "openstack: no credentials in %s: set OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and "
+					       "OS_PROJECT_NAME (source your openrc file), or OS_CLOUD to a clouds.yaml entry",
+			       os->cloud);
+	if (strncmp(f[C_AUTH_URL], "http://", 7) && strncmp(f[C_AUTH_URL], "https://", 8))
+		return ep_fail(err, EP_EINPUT, "openstack: the auth URL '%s' is not http(s)://", f[C_AUTH_URL]);
+	if (app_cred(os)) {
+		if (!f[C_APP_SECRET] || (!f[C_APP_ID] && !(f[C_APP_NAME] && (f[C_USERNAME] || f[C_USER_ID]))))
+			return ep_fail(err, EP_EINPUT, "openstack: an application credential needs OS_APPLICATION_CREDENTIAL_ID "
+						       "(or _NAME and OS_USERNAME) and OS_APPLICATION_CREDENTIAL_SECRET");
+	} else if ((!f[C_USERNAME] && !f[C_USER_ID]) || !f[C_PASSWORD]) {
+		return ep_fail(err, EP_EINPUT, "openstack: password authentication needs OS_USERNAME (or OS_USER_ID) and "
+					       "OS_PASSWORD, from %s", os->cloud);
+	} else if (!f[C_PROJECT_NAME] && !f[C_PROJECT_ID]) {
+		return ep_fail(err, EP_EINPUT, "openstack: say which project with OS_PROJECT_NAME or OS_PROJECT_ID");
+	}
+	/* .../v3/auth/tokens, whether OS_AUTH_URL names the version or not */
+	size_t n = strlen(f[C_AUTH_URL]);
+	while (n && f[C_AUTH_URL][n - 1] == '/')
+		n--;
+	bool versioned = n >= 3 && !strncmp(f[C_AUTH_URL] + n - 3, "/v3", 3);
+	if ((size_t)snprintf(os->tokens_url, sizeof os->tokens_url, "%.*s%s/auth/tokens", (int)n, f[C_AUTH_URL],
+			     versioned ? "" : "/v3") >= sizeof os->tokens_url)
+		return ep_fail(err, EP_EINPUT, "openstack: the auth URL is too long");
+	return 0;
+}
+
+/* http(s)://HOST..., printable, no query: the base requests are built on. */
+static bool url_ok(const char *u, size_t cap)
+{
+	const char *host = !strncmp(u, "http://", 7) ? u + 7 : !strncmp(u, "https://", 8) ? u + 8 : NULL;
+	if (!host || !*host || *host == '/' || strlen(u) >= cap)
+		return false;
+	for (const char *p = u; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#')
+			return false;
+	return true;
+}
+
+/* A URL given by hand, without its trailing '/'. */
+static int given_url(const char *v, const char *what, char *out, struct ep_error *err)
+{
+	if (!v || !*v)
+		return 0;
+	size_t n = strlen(v);
+	while (n && v[n - 1] == '/')
+		n--;
+	if (!url_ok(v, EP_OS_URL_MAX))
+		return ep_fail(err, EP_EINPUT, "openstack: %s takes http(s)://HOST[:PORT][/PATH], not '%s'", what, v);
+	snprintf(out, EP_OS_URL_MAX, "%.*s", (int)n, v);
+	return 0;
+}
+
+int ep_os_open(struct ep_os **out, const struct ep_os_options *opt, struct ep_error *err)
+{
+	struct ep_os *os = calloc(1, sizeof *os);
+	if (!os)
+		return ep_oom(err);
+	os->emit = opt->emit;
+	os->emit_ctx = opt->emit_ctx;
+	const char *image = opt->image_url ? opt->image_url : getenv("OS_IMAGE_URL");
+	const char *heat = opt->heat_url ? opt->heat_url : getenv("OS_ORCHESTRATION_URL");
+	int rc = given_url(image, "the image URL (-o image-url, OS_IMAGE_URL)", os->image_given, err);
+	if (!rc)
+		rc = given_url(heat, "the orchestration URL (-o heat-url, OS_ORCHESTRATION_URL)", os->heat_given, err);
+	if (!rc)
+		rc = load_creds(os, opt, err);
+	if (!rc)
+		rc = creds_check(os, err);
+	struct ep_http_options http = opt->http;
+	http.cacert = os->field[C_CACERT];
+	if (!rc && !os->emit)
+		rc = ep_http_new(&os->http, &http, err);
+	if (rc) {
+		ep_os_close(os);
+		return rc;
+	}
+	*out = os;
+	return 0;
+}
+
+void ep_os_close(struct ep_os *os)
+{
+	if (!os)
+		return;
+	ep_http_free(os->http);
+	for (int f = 0; f < C_COUNT; f++) {
+		if (os->field[f] && (f == C_PASSWORD || f == C_APP_SECRET))
+			OPENSSL_cleanse(os->field[f], strlen(os->field[f]));
+		free(os->field[f]);
+	}
+	if (os->token_header)
+		OPENSSL_cleanse(os->token_header, strlen(os->token_header));
+	free(os->token_header);
+	free(os);
+}
+
+/* ---- requests ---- */
+
+struct os_call {
+	const char *method;
+	const char *url;
+	const char *content_type; /* NULL: no body */
+	const char *data;
+	const struct ep_http_body *body;
+	const char *body_note; /* a dry run: what a streamed body would be */
+	int (*check_answer)(void *ctx, const struct ep_http_response *resp, struct ep_error *err);
+};
+
+static int os_request(struct ep_os *os, const struct os_call *c, const char *what, struct ep_http_response *resp,
+		      struct ep_error *err)
+{
+	char ctype[128];
+	const char *headers[4];
+	size_t n = 0;
+	headers[n++] = "Accept: application/json";
+	if (c->content_type) {
+		snprintf(ctype, sizeof ctype, "Content-Type: %s", c->content_type);
+		headers[n++] = ctype;
+	}
+	if (os->token_header)
+		headers[n++] = os->token_header;
+	headers[n] = NULL;
+	struct ep_http_request req = { .method = c->method, .url = c->url, .headers = headers, .data = c->data,
+				       .data_len = c->data ? strlen(c->data) : 0, .body = c->body,
+				       .check_answer = c->check_answer, .max_body = ANSWER_MAX };
+	if (!os->emit) {
+		*resp = (struct ep_http_response){ 0 };
+		int rc = ep_http_send(os->http, &req, what, resp, err);
+		size_t used = strlen(err->msg);
+		if (rc && used < sizeof err->msg) /* which endpoint, when the catalog chose it */
+			snprintf(err->msg + used, sizeof err->msg - used, " (%s %s)", c->method, c->url);
+		return rc;
+	}
+	char *text = ep_http_request_text(&req), *full = NULL;
+	if (text && c->body_note && asprintf(&full, "%s\n[%s]\n", text, c->body_note) < 0)
+		full = NULL;
+	if (!text || (c->body_note && !full)) {
+		free(text);
+		return ep_oom(err);
+	}
+	os->emit(os->emit_ctx, full ? full : text);
+	free(full);
+	free(text);
+	*resp = (struct ep_http_response){ 0 };
+	return 0;
+}
+
+/* "401 Unauthorized: The request you have made requires authentication." from an
+ * OpenStack error body ({"error": {"message"}}, {"title", "message"}), or the body's first line. */
+static int status_error(const struct ep_http_response *resp, const char *what, int code, struct ep_error *err)
+{
+	json_t *doc = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+	json_t *e = json_object_get(doc, "error");
+	const char *msg = json_string_value(json_object_get(e ? e : doc, "message"));
+	if (!msg)
+		msg = json_string_value(json_object_get(json_object_get(doc, "badRequest"), "message"));
+	if (msg) {
+		char m[400];
+		snprintf(m, sizeof m, "%s", msg);
+		ep_fail(err, code, "%s: %ld %s", what, resp->status, ep_printable(m));
+	} else {
+		char d[300];
+		ep_http_describe(resp, d, sizeof d);
+		ep_fail(err, code, "%s: %s", what, d);
+	}
+	json_decref(doc);
+	return code;
+}
+
+static json_t *answer_json(const struct ep_http_response *resp, const char *what, struct ep_error *err)
+{
+	json_error_t je;
+	json_t *doc = json_loadb(resp->body ? resp->body : "", resp->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!doc || !json_is_object(doc)) {
+		json_decref(doc);
+		ep_fail(err, EP_ERUNTIME, "%s: the answer is not a JSON object", what);
+		return NULL;
+	}
+	return doc;
+}
+
+/* ---- Keystone ---- */
+
+static json_t *domain(const char *name, const char *id)
+{
+	return name ? json_pack("{s:s}", "name", name) : json_pack("{s:s}", "id", id ? id : "default");
+}
+
+static json_t *user(const struct ep_os *os)
+{
+	char *const *f = os->field;
+	if (f[C_USER_ID])
+		return json_pack("{s:s}", "id", f[C_USER_ID]);
+	return json_pack("{s:s,s:o}", "name", f[C_USERNAME], "domain", domain(f[C_USER_DOMAIN_NAME], f[C_USER_DOMAIN_ID]));
+}
+
+/* The POST /v3/auth/tokens body (it holds the secret: freed with care). */
+static char *auth_body(const struct ep_os *os)
+{
+	char *const *f = os->field;
+	json_t *identity, *scope = NULL;
+	if (app_cred(os)) {
+		json_t *ac = f[C_APP_ID] ? json_pack("{s:s,s:s}", "id", f[C_APP_ID], "secret", f[C_APP_SECRET])
+					 : json_pack("{s:s,s:o,s:s}", "name", f[C_APP_NAME], "user", user(os), "secret",
+						     f[C_APP_SECRET]);
+		identity = json_pack("{s:[s],s:o}", "methods", "application_credential", "application_credential", ac);
+	} else {
+		json_t *u = user(os);
+		json_object_set_new(u, "password", json_string(f[C_PASSWORD]));
+		identity = json_pack("{s:[s],s:{s:o}}", "methods", "password", "password", "user", u);
+		scope = f[C_PROJECT_ID] ? json_pack("{s:{s:s}}", "project", "id", f[C_PROJECT_ID])
+					: json_pack("{s:{s:s,s:o}}", "project", "name", f[C_PROJECT_NAME], "domain",
+						    domain(f[C_PROJECT_DOMAIN_NAME], f[C_PROJECT_DOMAIN_ID]));
+	}
+	json_t *auth = json_pack("{s:o}", "identity", identity);
+	if (scope)
+		json_object_set_new(auth, "scope", scope);
+	json_t *doc = json_pack("{s:o}", "auth", auth);
+	char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(doc);
+	return s;
+}
+
+int ep_os_catalog_endpoint(const char *json, size_t len, const char *type, const char *interface,
+			   const char *region, char *url, size_t cap, struct ep_error *err)
+{
+	if (len > ANSWER_MAX)
+		return ep_fail(err, EP_EINPUT, "keystone: the token answer is larger than %zu bytes", ANSWER_MAX);
+	json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *catalog = json_object_get(json_object_get(doc, "token"), "catalog");
+	int rc = EP_EINPUT;
+	if (!json_is_array(catalog)) {
+		json_decref(doc);
+		return ep_fail(err, EP_EINPUT, "keystone: the token carries no service catalog");
+	}
+	size_t i, k;
+	json_t *svc, *ep;
+	json_array_foreach(catalog, i, svc) {
+		const char *t = json_string_value(json_object_get(svc, "type"));
+		if (!t || strcmp(t, type))
+			continue;
+		json_array_foreach(json_object_get(svc, "endpoints"), k, ep) {
+			const char *in = json_string_value(json_object_get(ep, "interface"));
+			const char *r = json_string_value(json_object_get(ep, "region_id"));
+			const char *rn = json_string_value(json_object_get(ep, "region"));
+			const char *u = json_string_value(json_object_get(ep, "url"));
+			if (!in || strcmp(in, interface) || !u || (region && !(r && !strcmp(r, region)) && !(rn && !strcmp(rn, region))))
+				continue;
+			if (!url_ok(u, cap)) {
+				json_decref(doc);
+				return ep_fail(err, EP_EINPUT, "keystone: the catalog's %s endpoint is not an http(s) URL", type);
+			}
+			size_t n = strlen(u);
+			while (n && u[n - 1] == '/')
+				n--;
+			snprintf(url, cap, "%.*s", (int)n, u);
+			rc = 0;
+			break;
+		}
+		if (!rc)
+			break;
+	}
+	json_decref(doc);
+	if (rc)
+		ep_fail(err, EP_EINPUT, "keystone: the catalog has no %s endpoint for interface %s%s%s", type, interface,
+			region ? " in region " : "", region ? region : "");
+	return rc;
+}
+
+const char *ep_os_image_endpoint(const struct ep_os *os)
+{
+	return os->image;
+}
+
+const char *ep_os_heat_endpoint(const struct ep_os *os)
+{
+	return os->heat;
+}
+
+int ep_os_auth(struct ep_os *os, struct ep_error *err)
+{
+	if (no_auth(os)) {
+		snprintf(os->image, sizeof os->image, "%s", os->image_given);
+		snprintf(os->heat, sizeof os->heat, "%s", os->heat_given);
+		return 0;
+	}
+	char *body = auth_body(os);
+	if (!body)
+		return ep_oom(err);
+	char what[EP_OS_URL_MAX + 200];
+	snprintf(what, sizeof what, "keystone: POST %s", os->tokens_url);
+	struct ep_http_response resp;
+	int rc = os_request(os, &(struct os_call){ .method = "POST", .url = os->tokens_url, .content_type = "application/json",
+						   .data = body },
+			    what, &resp, err);
+	OPENSSL_cleanse(body, strlen(body));
+	free(body);
+	const char *interface = os->field[C_INTERFACE] ? os->field[C_INTERFACE] : "public";
+	char iface[32];
+	snprintf(iface, sizeof iface, "%.*s", (int)strcspn(interface, "U"), interface); /* "publicURL" is "public" */
+	if (os->emit) { /* nothing was sent: the endpoints are the given ones, or stand-ins */
+		snprintf(os->image, sizeof os->image, "%s", *os->image_given ? os->image_given : "{image}");
+		snprintf(os->heat, sizeof os->heat, "%s", *os->heat_given ? os->heat_given : "{orchestration}");
+		return (os->token_header = strdup("X-Auth-Token: {token}")) ? 0 : ep_oom(err);
+	}
+	if (!rc && resp.status == 401)
+		rc = status_error(&resp, "keystone: the credentials were refused", EP_ERUNTIME, err);
+	else if (!rc && resp.status != 201 && resp.status != 200)
+		rc = status_error(&resp, what, resp.status == 404 || resp.status == 400 ? EP_EINPUT : EP_ERUNTIME, err);
+	char token[8192];
+	if (!rc && !ep_http_header(&resp, "X-Subject-Token", token, sizeof token))
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer has no X-Subject-Token", what);
+	for (const char *p = token; !rc && *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			rc = ep_fail(err, EP_ERUNTIME, "%s: the token holds a control character", what);
+	if (!rc && asprintf(&os->token_header, "X-Auth-Token: %s", token) < 0) {
+		os->token_header = NULL;
+		rc = ep_oom(err);
+	}
+	if (!rc) {
+		OPENSSL_cleanse(token, sizeof token);
+		if (*os->image_given)
+			snprintf(os->image, sizeof os->image, "%s", os->image_given);
+		else
+			rc = ep_os_catalog_endpoint(resp.body ? resp.body : "", resp.body_len, "image", iface,
+						    os->field[C_REGION], os->image, sizeof os->image, err);
+	}
+	if (!rc) {
+		struct ep_error ignored;
+		if (*os->heat_given)
+			snprintf(os->heat, sizeof os->heat, "%s", os->heat_given);
+		else if (ep_os_catalog_endpoint(resp.body ? resp.body : "", resp.body_len, "orchestration", iface,
+						os->field[C_REGION], os->heat, sizeof os->heat, &ignored))
+			os->heat[0] = '\0'; /* only a stack needs one */
+	}
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+/* ---- Glance ---- */
+
+/* Glance's v2 API under its endpoint, which the catalog may give with or without
+ * "/v2": the endpoint, then what, then arg and tail when given. */
+static int image_url(const struct ep_os *os, char *out, size_t cap, const char *what, const char *arg,
+		     const char *tail, struct ep_error *err)
+{
+	size_t n = strlen(os->image);
+	bool versioned = n >= 3 && !strcmp(os->image + n - 3, "/v2");
+	int len = snprintf(out, cap, "%s%s%s%s%s", os->image, versioned ? "" : "/v2", what, arg ? arg : "",
+			   tail ? tail : "");
+	return len < 0 || (size_t)len >= cap ? ep_fail(err, EP_EINPUT, "glance: a URL is too long") : 0;
+}
+
+static bool id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	return n > 0 && n < EP_OS_ID_MAX && strspn(id, "0123456789abcdefABCDEF-") == n;
+}
+
+int ep_os_image_named(struct ep_os *os, const char *name, struct ep_os_image_info *found, struct ep_error *err)
+{
+	*found = (struct ep_os_image_info){ 0 };
+	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[600];
+	if (!enc)
+		return ep_oom(err);
+	int rc = image_url(os, url, sizeof url, "/images?name=", enc, NULL, err);
+	free(enc);
+	snprintf(what, sizeof what, "glance: looking for image '%.300s'", name);
+	struct ep_http_response resp;
+	if (!rc)
+		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
+	if (rc || os->emit)
+		return rc;
+	if (resp.status != 200)
+		rc = status_error(&resp, what, resp.status == 403 || resp.status == 401 ? EP_EINPUT : EP_ERUNTIME, err);
+	json_t *doc = rc ? NULL : answer_json(&resp, what, err);
+	json_t *images = json_object_get(doc, "images");
+	if (doc && !json_is_array(images))
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer lists no images", what);
+	else if (doc && (rc = json_array_size(images) > 0)) {
+		json_t *first = json_array_get(images, 0);
+		const char *id = json_string_value(json_object_get(first, "id"));
+		const char *status = json_string_value(json_object_get(first, "status"));
+		if (id && id_ok(id))
+			snprintf(found->id, sizeof found->id, "%s", id);
+		if (status && strlen(status) < sizeof found->status && strspn(status, "abcdefghijklmnopqrstuvwxyz_") == strlen(status))
+			snprintf(found->status, sizeof found->status, "%s", status);
+	} else if (!rc && !doc)
+		rc = err->code;
+	json_decref(doc);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_os_image_create(struct ep_os *os, const char *body, char id[EP_OS_ID_MAX], struct ep_error *err)
+{
+	char url[EP_OS_URL_MAX + 64];
+	int rc = image_url(os, url, sizeof url, "/images", NULL, NULL, err);
+	struct ep_http_response resp;
+	if (!rc)
+		rc = os_request(os, &(struct os_call){ .method = "POST", .url = url, .content_type = "application/json", .data = body },
+				"glance: POST /v2/images", &resp, err);
+	if (rc)
+		return rc;
+	if (os->emit) {
+		snprintf(id, EP_OS_ID_MAX, "{id}");
+		return 0;
+	}
+	if (resp.status != 201)
+		rc = status_error(&resp, "glance: creating an image", resp.status == 409 || resp.status == 400 || resp.status == 403 ? EP_EINPUT : EP_ERUNTIME, err);
+	json_t *doc = rc ? NULL : answer_json(&resp, "glance: creating an image", err);
+	const char *v = json_string_value(json_object_get(doc, "id"));
+	if (!rc && (!doc || !v || !id_ok(v)))
+		rc = doc ? ep_fail(err, EP_ERUNTIME, "glance: the created image has no id") : err->code;
+	if (!rc)
+		snprintf(id, EP_OS_ID_MAX, "%s", v);
+	json_decref(doc);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+static int image_simple(struct ep_os *os, const char *method, const char *id, const char *ctype, const char *body,
+			long ok, const char *what, struct ep_error *err)
+{
+	char url[EP_OS_URL_MAX + 128];
+	if (!os->emit && !id_ok(id))
+		return ep_fail(err, EP_EINPUT, "glance: '%s' is not an image id", id);
+	int rc = image_url(os, url, sizeof url, "/images/", id, NULL, err);
+	struct ep_http_response resp;
+	if (!rc)
+		rc = os_request(os, &(struct os_call){ .method = method, .url = url, .content_type = ctype, .data = body }, what,
+				&resp, err);
+	if (rc || os->emit)
+		return rc;
+	if (resp.status != ok && !(ok == 204 && resp.status == 200))
+		rc = status_error(&resp, what, resp.status == 400 || resp.status == 403 || resp.status == 409 ? EP_EINPUT : EP_ERUNTIME, err);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_os_image_patch(struct ep_os *os, const char *id, const char *patch, struct ep_error *err)
+{
+	return image_simple(os, "PATCH", id, "application/openstack-images-v2.1-json-patch", patch, 200,
+			    "glance: setting the image's properties", err);
+}
+
+int ep_os_image_delete(struct ep_os *os, const char *id, struct ep_error *err)
+{
+	return image_simple(os, "DELETE", id, NULL, NULL, 204, "glance: deleting an image", err);
+}
+
+/* The file streamed as the image's data, its digests taken on the way. */
+struct upload {
+	int fd;
+	uint64_t size, sent;
+	EVP_MD_CTX *md5, *sha512;
+	const struct ep_progress *progress;
+};
+
+static int upload_read(void *ctx, void *buf, size_t cap, size_t *got, struct ep_error *err)
+{
+	struct upload *u = ctx;
+	size_t want = u->size - u->sent < cap ? (size_t)(u->size - u->sent) : cap;
+	ssize_t n = want ? pread(u->fd, buf, want, (off_t)u->sent) : 0;
+	if (n < 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "glance: cannot read the image to upload");
+	if ((size_t)n != want)
+		return ep_fail(err, EP_ERUNTIME, "glance: the image to upload shrank");
+	EVP_DigestUpdate(u->md5, buf, (size_t)n);
+	EVP_DigestUpdate(u->sha512, buf, (size_t)n);
+	u->sent += (uint64_t)n;
+	ep_progress_report(u->progress, u->sent, u->size);
+	*got = (size_t)n;
+	return 0;
+}
+
+static int upload_rewind(void *ctx, struct ep_error *err)
+{
+	struct upload *u = ctx;
+	u->sent = 0;
+	return EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) && EVP_DigestInit_ex(u->sha512, EVP_sha512(), NULL) ? 0
+													       : ep_oom(err);
+}
+
+static void digest_hex(EVP_MD_CTX *c, char *hex)
+{
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	EVP_DigestFinal_ex(c, d, &n);
+	ep_hex(d, n, hex);
+}
+
+/* The image as Glance describes it after the upload: active, and holding what was sent. */
+static int check_image(struct ep_os *os, const char *id, uint64_t size, const char *md5, const char *sha512,
+		       struct ep_error *err)
+{
+	char url[EP_OS_URL_MAX + 128];
+	int rc = image_url(os, url, sizeof url, "/images/", id, NULL, err);
+	struct ep_http_response resp;
+	if (!rc)
+		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, "glance: reading the uploaded image", &resp, err);
+	if (rc || os->emit)
+		return rc;
+	if (resp.status != 200)
+		rc = status_error(&resp, "glance: reading the uploaded image", EP_ERUNTIME, err);
+	json_t *doc = rc ? NULL : answer_json(&resp, "glance: reading the uploaded image", err);
+	if (!rc && !doc)
+		rc = err->code;
+	const char *status = json_string_value(json_object_get(doc, "status"));
+	const char *sum = json_string_value(json_object_get(doc, "checksum"));
+	const char *algo = json_string_value(json_object_get(doc, "os_hash_algo"));
+	const char *hash = json_string_value(json_object_get(doc, "os_hash_value"));
+	json_t *jsize = json_object_get(doc, "size");
+	if (!rc && (!status || strcmp(status, "active")))
+		rc = ep_fail(err, EP_ERUNTIME, "glance: the uploaded image %s is '%s', not active", id,
+			     status ? status : "without status");
+	else if (!rc && (!json_is_integer(jsize) || (uint64_t)json_integer_value(jsize) != size))
+		rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s holds %lld bytes; %llu were sent", id,
+			     json_is_integer(jsize) ? (long long)json_integer_value(jsize) : -1LL, (unsigned long long)size);
+	else if (!rc && sum && strcasecmp(sum, md5))
+		rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s has checksum %.40s; what was sent has MD5 %s", id, sum, md5);
+	else if (!rc && algo && hash && !strcmp(algo, "sha512") && strcasecmp(hash, sha512))
+		rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s has os_hash_value %.20s...; what was sent has SHA-512 %.20s...",
+			     id, hash, sha512);
+	else if (!rc && !sum && !(algo && hash && !strcmp(algo, "sha512")))
+		rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s carries no checksum to check what arrived", id);
+	json_decref(doc);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_os_image_upload(struct ep_os *os, const char *id, const char *path, const char *what,
+		       const struct ep_progress *progress, struct ep_error *err)
+{
+	char url[EP_OS_URL_MAX + 128];
+	if (!os->emit && !id_ok(id))
+		return ep_fail(err, EP_EINPUT, "glance: '%s' is not an image id", id);
+	int rc = image_url(os, url, sizeof url, "/images/", id, "/file", err);
+	if (rc)
+		return rc;
+	struct ep_http_response resp;
+	if (os->emit) {
+		rc = os_request(os, &(struct os_call){ .method = "PUT", .url = url, .content_type = "application/octet-stream",
+						       .body_note = what },
+				"glance: uploading", &resp, err);
+		return rc ? rc : check_image(os, id, 0, NULL, NULL, err);
+	}
+	struct upload u = { .fd = open(path, O_RDONLY | O_CLOEXEC), .md5 = EVP_MD_CTX_new(), .sha512 = EVP_MD_CTX_new(),
+			    .progress = progress };
+	struct stat st;
+	if (u.fd < 0 || fstat(u.fd, &st) != 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "glance: cannot open '%s'", path);
+	else if (!u.md5 || !u.sha512 || upload_rewind(&u, err))
+		rc = ep_oom(err);
+	char what_[200];
+	snprintf(what_, sizeof what_, "glance: uploading %s", what);
+	if (!rc) {
+		u.size = (uint64_t)st.st_size;
+		struct ep_http_body body = { u.size, upload_read, upload_rewind, &u };
+		rc = os_request(os, &(struct os_call){ .method = "PUT", .url = url, .content_type = "application/octet-stream",
+						       .body = &body },
+				what_, &resp, err);
+		if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 201)
+			rc = status_error(&resp, what_, resp.status == 400 || resp.status == 409 || resp.status == 413 ? EP_EINPUT : EP_ERUNTIME, err);
+		if (!rc)
+			ep_http_response_release(&resp);
+	}
+	char md5[33], sha512[129];
+	if (!rc) {
+		digest_hex(u.md5, md5);
+		digest_hex(u.sha512, sha512);
+		rc = check_image(os, id, u.size, md5, sha512, err);
+	}
+	if (u.fd >= 0)
+		close(u.fd);
+	EVP_MD_CTX_free(u.md5);
+	EVP_MD_CTX_free(u.sha512);
+	return rc;
+}
+
+/* ---- Heat ---- */
+
+int ep_os_stack_create(struct ep_os *os, const char *body, struct ep_error *err)
+{
+	char url[EP_OS_URL_MAX + 16];
+	if (!*os->heat)
+		return ep_fail(err, EP_EINPUT, "heat: the catalog has no orchestration endpoint (give -o heat-url=URL)");
+	snprintf(url, sizeof url, "%s/stacks", os->heat);
+	struct ep_http_response resp;
+	int rc = os_request(os, &(struct os_call){ .method = "POST", .url = url, .content_type = "application/json", .data = body },
+			    "heat: creating the stack", &resp, err);
+	if (rc || os->emit)
+		return rc;
+	if (resp.status != 201 && resp.status != 200 && resp.status != 202)
+		rc = status_error(&resp, "heat: creating the stack", resp.status == 409 || resp.status == 400 ? EP_EINPUT : EP_ERUNTIME, err);
+	ep_http_response_release(&resp);
+	return rc;
+}

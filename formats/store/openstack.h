@@ -1,0 +1,78 @@
+/*
+ * An OpenStack client over common/http: a Keystone v3 token (password or
+ * application credential) with the service catalog it carries, Glance v2
+ * images (created, uploaded streamed from a file and checked against the
+ * checksums Glance answers with, patched, deleted) and Heat stacks.
+ * Credentials come from the OS_* environment an openrc file sets, or from
+ * clouds.yaml (OS_CLOUD or options.cloud; the file must be readable by its
+ * owner only); never from argv, never printed. On a dry run (options.emit
+ * set) every call hands the request it would send to emit, as
+ * ep_http_request_text renders it (credentials masked), and sends nothing.
+ */
+#ifndef EP_OPENSTACK_H
+#define EP_OPENSTACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/http.h"
+#include "common/progress.h"
+
+#define EP_OS_URL_MAX 1024
+#define EP_OS_ID_MAX 65 /* image ids are UUIDs; room for a NUL */
+
+struct ep_os_options {
+	struct ep_http_options http; /* cacert NULL: OS_CACERT, or clouds.yaml's cacert */
+	const char *cloud;     /* a clouds.yaml entry; NULL: OS_CLOUD, else the OS_* variables */
+	const char *image_url; /* a standalone Glance; NULL: OS_IMAGE_URL, else the catalog's */
+	const char *heat_url;  /* NULL: OS_ORCHESTRATION_URL, else the catalog's */
+	const char *region;    /* NULL: OS_REGION_NAME (or the cloud's region_name) */
+	const char *interface; /* NULL: OS_INTERFACE (or the cloud's), else public */
+	void (*emit)(void *ctx, const char *text); /* set: a dry run */
+	void *emit_ctx;
+};
+
+struct ep_os;
+
+/* Reads the credentials; sends nothing. */
+int ep_os_open(struct ep_os **out, const struct ep_os_options *opt, struct ep_error *err);
+void ep_os_close(struct ep_os *os);
+
+/* Gets a token and finds the image (and orchestration) endpoints in its catalog. */
+int ep_os_auth(struct ep_os *os, struct ep_error *err);
+/* The image endpoint ("{image}" on a dry run without one given). */
+const char *ep_os_image_endpoint(const struct ep_os *os);
+
+/* The orchestration endpoint; "" when neither given nor in the catalog. */
+const char *ep_os_heat_endpoint(const struct ep_os *os);
+
+/* An image found by name: its id and status ("active", "queued", "saving", ...). */
+struct ep_os_image_info {
+	char id[EP_OS_ID_MAX];
+	char status[32];
+};
+/* 1 and the first one's id and status when an image of that name is visible to
+ * the project, else 0 (a dry run: 0). */
+int ep_os_image_named(struct ep_os *os, const char *name, struct ep_os_image_info *found, struct ep_error *err);
+/* POST /v2/images with the JSON body; id gets the new image's ("{id}" on a dry run). */
+int ep_os_image_create(struct ep_os *os, const char *body, char id[EP_OS_ID_MAX], struct ep_error *err);
+/* PATCH the image with a JSON patch (openstack-images-v2.1-json-patch). */
+int ep_os_image_patch(struct ep_os *os, const char *id, const char *patch, struct ep_error *err);
+/* PUT path's bytes as the image's data, streamed, then checks that the image is
+ * active with the size, MD5 checksum and os_hash_value of what was sent. On a
+ * dry run path is not read and `what` ("the disk as qcow2") stands for the body. */
+int ep_os_image_upload(struct ep_os *os, const char *id, const char *path, const char *what,
+		       const struct ep_progress *progress, struct ep_error *err);
+int ep_os_image_delete(struct ep_os *os, const char *id, struct ep_error *err);
+
+/* POST {orchestration}/stacks with the JSON body. */
+int ep_os_stack_create(struct ep_os *os, const char *body, struct ep_error *err);
+
+/* The URL of the endpoint of service `type` ("image") for interface ("public")
+ * and region (NULL: any) in a Keystone v3 token answer (untrusted JSON). */
+int ep_os_catalog_endpoint(const char *json, size_t len, const char *type, const char *interface,
+			   const char *region, char *url, size_t cap, struct ep_error *err);
+
+#endif
