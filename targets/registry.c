@@ -13,6 +13,7 @@ static const struct ep_target_ops *const targets[] = {
 	&ep_target_ovf,
 	&ep_target_hyperv,
 	&ep_target_vagrant,
+	&ep_target_gcp,
 };
 
 const struct ep_target_ops *const *ep_target_list(size_t *count)

@@ -54,8 +54,10 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 	if (!rc)
 		rc = ep_verify_chunks(b, m, false, opt->threads, NULL, &vs, err);
 	struct ep_target *t = NULL;
+	struct ep_target_options topt = opt->target;
+	topt.manifest = m;
 	if (!rc)
-		rc = ep_target_open(&t, opt->to, &opt->target, err);
+		rc = ep_target_open(&t, opt->to, &topt, err);
 	if (rc)
 		return rc;
 	uint64_t total = 0;

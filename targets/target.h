@@ -43,6 +43,9 @@ struct ep_target_options {
 	 * as ep_http_request_text renders it (credentials masked), and sends none. */
 	void (*dry_run_request)(void *ctx, const char *text);
 	void *dry_run_ctx;
+	/* The bundle's manifest, set by ep_restore: a cloud target looks up the machine
+	 * a disk belongs to (its firmware) while planning that disk. */
+	const struct ep_manifest *manifest;
 };
 
 /* The value of -o KEY=VALUE for key, or NULL. */
@@ -86,6 +89,6 @@ const struct ep_target_ops *const *ep_target_list(size_t *count);
 
 extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry,
 	ep_target_libvirt, ep_target_ova, ep_target_ovf, ep_target_hyperv,
-	ep_target_vagrant;
+	ep_target_vagrant, ep_target_gcp;
 
 #endif
