@@ -58,7 +58,31 @@ struct plan_out {
 	json_t *items; /* --json */
 	bool quiet, dry_run;
 	json_t *requests; /* a cloud target's dry run: what it would send for the item planned next */
+	json_t *next;     /* a real run: the requests a cloud target left for the user to send */
 };
+
+static void next_request(void *ctx, const char *text)
+{
+	struct plan_out *p = ctx;
+	if (!p->next)
+		p->next = json_array();
+	json_array_append_new(p->next, json_string(text));
+}
+
+/* What is left to do by hand, after a real run: printed indented, as a dry run's requests are. */
+static void print_next(const struct plan_out *p)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(p->next, i, r) {
+		printf("left to send (an OAuth2 call, which envpack does not make):\n");
+		for (const char *line = json_string_value(r); *line;) {
+			size_t n = strcspn(line, "\n");
+			printf("    %.*s\n", (int)n, line);
+			line += n + (line[n] == '\n');
+		}
+	}
+}
 
 static void dry_run_request(void *ctx, const char *text)
 {
@@ -248,6 +272,9 @@ int cmd_restore(int argc, char **argv)
 	if (opt.dry_run) {
 		opt.target.dry_run_request = dry_run_request;
 		opt.target.dry_run_ctx = &plan;
+	} else {
+		opt.target.next_request = next_request;
+		opt.target.next_ctx = &plan;
 	}
 	opt.target.progress = &progress;
 	int rc = ep_bundle_open_remote(&b, path, &s3, &err);
@@ -262,11 +289,16 @@ int cmd_restore(int argc, char **argv)
 		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
 				      "dry_run", opt.dry_run, "signed_by", !rc && *signer ? signer : NULL, "components",
 				      plan.items, "error", rc ? err.msg : NULL);
+		if (!rc && plan.next)
+			json_object_set(o, "next_requests", plan.next);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
 	}
+	else if (!rc && !quiet && plan.next)
+		print_next(&plan);
 	json_decref(plan.requests);
+	json_decref(plan.next);
 	ep_manifest_free(m);
 	ep_bundle_close(b);
 	return rc ? cli_fail(&err) : 0;

@@ -6,8 +6,8 @@
  * followed by the images.insert request that turns it into an image.
  *
  * images.insert needs OAuth2, which envpack does not do: a dry run shows the
- * request, and a real run names it as the step left (in each disk's
- * destination, as the gcloud command that sends it).
+ * request, and a real run hands it on (next_request) once the archives are up,
+ * as the step left to the user.
  *
  * libarchive's gnutar writer ignores sparse maps, so disk.raw is a plain
  * member and holes are zeros in the tar. Deflating zeros costs 3 to 6 s a GiB,
@@ -63,6 +63,8 @@ struct gcp_target {
 	const struct ep_manifest *manifest;
 	void (*emit)(void *ctx, const char *text); /* set on a dry run */
 	void *emit_ctx;
+	void (*next)(void *ctx, const char *text); /* set on a real run: images.insert, left to send */
+	void *next_ctx;
 	const struct ep_progress *progress;
 	struct ep_scratch *scratch;
 	struct gcp_disk disks[MAX_DISKS];
@@ -299,6 +301,8 @@ static int gcp_open(struct ep_target **out, const char *location, const struct e
 	t->manifest = opt ? opt->manifest : NULL;
 	t->emit = opt ? opt->dry_run_request : NULL;
 	t->emit_ctx = opt ? opt->dry_run_ctx : NULL;
+	t->next = opt ? opt->next_request : NULL;
+	t->next_ctx = opt ? opt->next_ctx : NULL;
 	t->progress = opt ? opt->progress : NULL;
 	struct ep_target_options none = { 0 };
 	int rc = params_check(t, opt ? opt : &none, err);
@@ -415,7 +419,7 @@ static int gcp_plan(struct ep_target *base, const struct ep_component *c, char *
 		return ep_oom(err);
 	t->ndisks++;
 	struct ep_s3_url u = object_url(t, d);
-	snprintf(dest, cap, "gs://%s/%s (image %s in project %s%s)", t->bucket, d->key, d->image, t->project,
+	snprintf(dest, cap, "gs://%s/%s, for image %s of project %s%s", t->bucket, d->key, d->image, t->project,
 		 d->uefi ? ", UEFI" : "");
 	if (!t->emit) { /* a real run looks first: an existing object is refused before anything is built */
 		int rc = ep_s3_head(t->s3, &u, NULL, err);
@@ -701,6 +705,15 @@ static int gcp_commit(struct ep_target *base, struct ep_error *err)
 	for (size_t i = 0; !rc && i < t->ndisks; i++)
 		rc = t->disks[i].archive ? upload(t, &t->disks[i], err)
 					 : ep_fail(err, EP_ERUNTIME, "gcp: disk '%s' was never written", t->disks[i].component);
+	/* every archive is up: what makes them images needs OAuth2, so it is handed on */
+	for (size_t i = 0; !rc && t->next && i < t->ndisks; i++) {
+		char *text = insert_text(t, &t->disks[i]);
+		if (!text)
+			rc = ep_oom(err);
+		else
+			t->next(t->next_ctx, text);
+		free(text);
+	}
 	gcp_free(t);
 	return rc;
 }

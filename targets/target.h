@@ -43,6 +43,11 @@ struct ep_target_options {
 	 * as ep_http_request_text renders it (credentials masked), and sends none. */
 	void (*dry_run_request)(void *ctx, const char *text);
 	void *dry_run_ctx;
+	/* Set on a real run: once its uploads are done, a cloud target hands each request
+	 * left for the user to send (one envpack cannot, such as an OAuth2 call), rendered
+	 * the same way; the CLI prints them after the restore. */
+	void (*next_request)(void *ctx, const char *text);
+	void *next_ctx;
 	/* The bundle's manifest, set by ep_restore: a cloud target looks up the machine
 	 * a disk belongs to (its firmware) while planning that disk. */
 	const struct ep_manifest *manifest;

@@ -70,8 +70,19 @@ assert j["rawDisk"]["source"].endswith("/" + sys.argv[2] + "/db-2.tar.gz"), j' "
 
 # 2. the real run: one object, a gzip-compressed GNU tar holding disk.raw alone
 s=$(date +%s%N)
-expect_exit 0 "restore to gcp:" gp restore -q -p "$T/k.pub" "$T/web.envpack" --to "gcp:$B/images" -o project=envpack-test --endpoint "$E"
+expect_exit 0 "restore to gcp:" gp restore -p "$T/k.pub" "$T/web.envpack" --to "gcp:$B/images" -o project=envpack-test --endpoint "$E"
 echo "# restore of a 1.5 GiB sparse disk to gcp: took $(( ($(date +%s%N) - s) / 1000000 )) ms"
+check "it names images.insert as the step left" grep -q "^left to send" "$T/out"
+check "the request left is images.insert of the object" python3 -c '
+import json, sys
+text = open(sys.argv[1]).read().split("left to send", 1)[1]
+assert "    POST https://compute.googleapis.com/compute/v1/projects/envpack-test/global/images" in text, text
+assert "Authorization: Bearer ****" in text, text
+lines = text.splitlines()
+blank = [i for i, l in enumerate(lines) if i and not l.strip()][0]
+body = json.loads("\n".join(l[4:] for l in lines[blank + 1:]))
+assert body["rawDisk"]["source"] == "https://storage.googleapis.com/" + sys.argv[2] + "/images/web.tar.gz", body
+assert {"type": "UEFI_COMPATIBLE"} in body["guestOsFeatures"], body' "$T/out" "$B"
 check "the request log shows the conditional PUT" test -n "$(s3_requests g 'PUT /[^ ]*images/web.tar.gz 200')"
 rm -f "$T/web.tar.gz"
 check "awscli fetches images/web.tar.gz" aws_s3 g s3api get-object --bucket "$B" --key images/web.tar.gz "$T/web.tar.gz"
@@ -137,10 +148,16 @@ truncate -s 4G "$T/big.raw"
 head -c 8M /dev/urandom | dd of="$T/big.raw" bs=1M seek=1000 conv=notrunc status=none
 "$ENVPACK" pack -q -k "$T/k.key" -o "$T/big.envpack" "disk:$T/big.raw" || not_ok "pack big"
 s=$(date +%s%N)
-expect_exit 0 "restore a 4 GiB sparse disk" gp restore -q -p "$T/k.pub" "$T/big.envpack" --to "gcp:$B/big" -o project=envpack-test --endpoint "$E"
+expect_exit 0 "restore a 4 GiB sparse disk (in 5 MiB parts)" gp restore -q --json --part-size 5 -p "$T/k.pub" "$T/big.envpack" \
+	--to "gcp:$B/big" -o project=envpack-test --endpoint "$E"
 took=$(( ($(date +%s%N) - s) / 1000000 ))
 echo "# restore of a 4 GiB disk holding 8 MiB to gcp: took $took ms"
 check "it took under 30 s ($took ms)" test "$took" -lt 30000
+check "--json carries images.insert in next_requests" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["ok"] and len(j["next_requests"]) == 1 and "/global/images" in j["next_requests"][0], j' "$T/out"
+check "it went up in parts" test "$(s3_requests g 'PUT /[^ ]*big/big.tar.gz\?partNumber=[^ ]* 200' | wc -l)" -ge 2
 check "awscli fetches big/big.tar.gz" aws_s3 g s3api get-object --bucket "$B" --key big/big.tar.gz "$T/big.tar.gz"
 check "its archive is small: the data and ~1 KiB a MiB of zeros ($(stat -c %s "$T/big.tar.gz") bytes)" test "$(stat -c %s "$T/big.tar.gz")" -lt $((14 << 20))
 check "it holds the disk byte for byte (cmp of the stream, 4 GiB)" bash -c 'gzip -dc "$1" | tail -c +513 | head -c $((4 << 30)) | cmp - "$2"' _ "$T/big.tar.gz" "$T/big.raw"
