@@ -43,6 +43,7 @@
 #define GCP_COMPUTE "https://compute.googleapis.com/compute/v1"
 #define GIB ((uint64_t)1 << 30)
 #define ZERO_RUN ((size_t)1 << 20) /* zeros deflated once, copied for every run this long */
+#define ZERO_RUN_MAX 1100          /* what that deflate takes (1037 bytes at zlib's level 6), and some */
 #define GZ_OUT ((size_t)256 << 10)
 #define MAX_DISKS 64
 
@@ -427,10 +428,12 @@ static int gcp_plan(struct ep_target *base, const struct ep_component *c, char *
 			return ep_fail(err, EP_EINPUT, "gcp: gs://%s/%s exists; restore never overwrites", t->bucket, d->key);
 		return rc;
 	}
-	/* the archive's size is known once built: at most the disk's data, plus the tar's
-	 * blocks and a little for each GiB of zeros (well under 8 KiB a GiB deflated) */
-	uint64_t estimate = ep_component_data_size(c) + ep_component_data_size(c) / 1000 + 4096 +
-			    round_gib(c->virtual_size) / GIB * 8192;
+	/* the archive's size is known once built; at most: the disk's data (deflate adds
+	 * well under 0.1% to what it cannot shrink), a full flush between data and each
+	 * hole, the tar's blocks, and 1037 bytes for each MiB of zeros (ZERO_RUN_MAX) */
+	uint64_t data = ep_component_data_size(c);
+	uint64_t estimate = data + data / 1000 + (uint64_t)c->nextents * 64 + 4096 +
+			    round_gib(c->virtual_size) / ZERO_RUN * ZERO_RUN_MAX;
 	int rc = ep_s3_plan_put(t->s3, &u, estimate, t->emit, t->emit_ctx, err);
 	char note[300];
 	snprintf(note, sizeof note, "(the archive: disk.raw of %llu bytes in a gzip-compressed GNU tar; %llu bytes is an "
