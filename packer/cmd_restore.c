@@ -75,7 +75,7 @@ static void print_next(const struct plan_out *p)
 	size_t i;
 	json_t *r;
 	json_array_foreach(p->next, i, r) {
-		printf("left to send (an OAuth2 call, which envpack does not make):\n");
+		printf("left to send by hand (envpack holds no credential for it):\n");
 		for (const char *line = json_string_value(r); *line;) {
 			size_t n = strcspn(line, "\n");
 			printf("    %.*s\n", (int)n, line);
@@ -294,9 +294,9 @@ int cmd_restore(int argc, char **argv)
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
-	}
-	else if (!rc && !quiet && plan.next)
+	} else if (!rc && !quiet && plan.next) {
 		print_next(&plan);
+	}
 	json_decref(plan.requests);
 	json_decref(plan.next);
 	ep_manifest_free(m);
