@@ -583,8 +583,8 @@ static int write_zeros(struct archive *a, const uint8_t *zeros, uint64_t from, u
 	return 0;
 }
 
-/* c as disk.raw, its size a whole number of GiB, in a gzip-compressed GNU tar at path. */
-static int write_archive(const struct ep_component *c, struct ep_chunk_stream *s, const char *path,
+/* c as disk.raw, its size a whole number of GiB, dated mtime, in a gzip-compressed GNU tar at path. */
+static int write_archive(const struct ep_component *c, struct ep_chunk_stream *s, time_t mtime, const char *path,
 			 struct ep_error *err)
 {
 	uint8_t *zeros = calloc(1, ZERO_RUN);
@@ -613,8 +613,7 @@ static int write_archive(const struct ep_component *c, struct ep_chunk_stream *s
 		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_perm(e, 0644);
 		archive_entry_set_size(e, (la_int64_t)size);
-		const char *sde = getenv("SOURCE_DATE_EPOCH");
-		archive_entry_set_mtime(e, sde && *sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL), 0);
+		archive_entry_set_mtime(e, mtime, 0);
 		if (archive_write_header(a, e) != ARCHIVE_OK)
 			rc = ep_fail(err, EP_ERUNTIME, "gcp: %s", archive_error_string(a));
 	}
@@ -666,6 +665,16 @@ static int write_archive(const struct ep_component *c, struct ep_chunk_stream *s
 	return rc;
 }
 
+/* disk.raw is dated when the bundle was packed: the same bundle makes the same archive,
+ * byte for byte, so a re-run resumes an upload cut short (its parts' MD5s match). */
+static time_t bundle_time(const struct gcp_target *t)
+{
+	struct tm tm = { 0 };
+	const char *end = t->manifest && t->manifest->created ? strptime(t->manifest->created, "%Y-%m-%dT%H:%M:%SZ", &tm)
+							      : NULL;
+	return end && !*end ? timegm(&tm) : 0;
+}
+
 static int gcp_put_disk(struct ep_target *base, const struct ep_component *c, struct ep_chunk_stream *s,
 			struct ep_error *err)
 {
@@ -681,7 +690,7 @@ static int gcp_put_disk(struct ep_target *base, const struct ep_component *c, st
 	int rc = t->scratch ? 0 : ep_scratch_new(&t->scratch, err);
 	if (!rc)
 		rc = ep_scratch_path(t->scratch, name, &d->archive, err);
-	return rc ? rc : write_archive(c, s, d->archive, err);
+	return rc ? rc : write_archive(c, s, bundle_time(t), d->archive, err);
 }
 
 static int upload(struct gcp_target *t, const struct gcp_disk *d, struct ep_error *err)

@@ -97,6 +97,11 @@ check "disk.raw is the source rounded up to whole GiB ($size bytes)" test "$size
 check "qemu-img compare: disk.raw is the source disk (the rest zeros)" qemu-img compare -f raw -F raw "$T/web.raw" "$T/x/disk.raw"
 rm -rf "$T/x"
 
+expect_exit 0 "the same bundle again, elsewhere" gp restore -q -p "$T/k.pub" "$T/web.envpack" --to "gcp:$B/again" -o project=envpack-test --endpoint "$E"
+check "makes the same archive, byte for byte (so a cut upload resumes)" test \
+	"$(aws_s3 g s3api head-object --bucket "$B" --key again/web.tar.gz --query ETag --output text)" = \
+	"$(aws_s3 g s3api head-object --bucket "$B" --key images/web.tar.gz --query ETag --output text)"
+
 # 3. an existing object is refused, not overwritten
 etag=$(aws_s3 g s3api head-object --bucket "$B" --key images/web.tar.gz --query ETag --output text)
 expect_exit 2 "a second restore to the same object is refused" gp restore -q -p "$T/k.pub" "$T/web.envpack" --to "gcp:$B/images" \
