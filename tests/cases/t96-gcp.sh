@@ -167,4 +167,23 @@ check "awscli fetches big/big.tar.gz" aws_s3 g s3api get-object --bucket "$B" --
 check "its archive is small: the data and ~1 KiB a MiB of zeros ($(stat -c %s "$T/big.tar.gz") bytes)" test "$(stat -c %s "$T/big.tar.gz")" -lt $((14 << 20))
 check "it holds the disk byte for byte (cmp of the stream, 4 GiB)" bash -c 'gzip -dc "$1" | tail -c +513 | head -c $((4 << 30)) | cmp - "$2"' _ "$T/big.tar.gz" "$T/big.raw"
 
+# 7. an upload cut half-way: nothing published, and the re-run (the same archive) resumes from the parts there
+start_s3_fault cut g drop-part 2 || not_ok "start the fault proxy"
+gp restore -q --part-size 5 --retries 1 -p "$T/k.pub" "$T/big.envpack" --to "gcp:$B/cut" -o project=envpack-test \
+	--endpoint "$S3_CUT_ENDPOINT" >"$T/out" 2>"$T/err"
+got=$?
+check "the cut restore failed (exit $got)" test "$got" != 0
+check "nothing published by it" absent cut/big.tar.gz
+stop_s3 cut
+start_s3_fault again g pass || not_ok "start the pass-through proxy"
+expect_exit 0 "the re-run succeeds" gp restore -q --part-size 5 -p "$T/k.pub" "$T/big.envpack" --to "gcp:$B/cut" \
+	-o project=envpack-test --endpoint "$S3_AGAIN_ENDPOINT"
+sent=$(s3_requests again 'PUT /[^ ]*cut/big.tar.gz\?partNumber=[^ ]* 200' | wc -l)
+check "it sent fewer parts than the archive has ($sent of 3)" test "$sent" -ge 1 -a "$sent" -lt 3
+check "the resumed object is the archive a whole run made" test \
+	"$(aws_s3 g s3api head-object --bucket "$B" --key cut/big.tar.gz --query '[ContentLength]' --output text)" = "$(stat -c %s "$T/big.tar.gz")"
+rm -f "$T/cut.tar.gz"
+aws_s3 g s3api get-object --bucket "$B" --key cut/big.tar.gz "$T/cut.tar.gz" >/dev/null
+check "byte for byte" cmp "$T/cut.tar.gz" "$T/big.tar.gz"
+
 finish
