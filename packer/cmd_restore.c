@@ -64,6 +64,7 @@ struct plan_out {
 	bool quiet, dry_run;
 	json_t *requests; /* a cloud target's dry run: what it would send for the item planned next */
 	json_t *created;  /* --json: what a cloud target made */
+	json_t *next;     /* a real run: the requests a cloud target left for the user to send */
 };
 
 /* A cloud target made something (an AMI, a snapshot): said even when it is the one result. */
@@ -76,12 +77,36 @@ static void created(void *ctx, const char *item, const char *kind, const char *i
 		printf("created %s %s for %s\n", kind, id, item);
 }
 
+static void append_text(json_t **list, const char *text)
+{
+	if (!*list)
+		*list = json_array();
+	json_array_append_new(*list, json_string(text));
+}
+
 static void dry_run_request(void *ctx, const char *text)
 {
-	struct plan_out *p = ctx;
-	if (!p->requests)
-		p->requests = json_array();
-	json_array_append_new(p->requests, json_string(text));
+	append_text(&((struct plan_out *)ctx)->requests, text);
+}
+
+static void next_request(void *ctx, const char *text)
+{
+	append_text(&((struct plan_out *)ctx)->next, text);
+}
+
+/* Each request of list under title, indented. */
+static void print_requests(const char *title, const json_t *list)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(list, i, r) {
+		printf("%s\n", title);
+		for (const char *line = json_string_value(r); *line;) {
+			size_t n = strcspn(line, "\n");
+			printf("    %.*s\n", (int)n, line);
+			line += n + (line[n] == '\n');
+		}
+	}
 }
 
 /* The requests gathered for the item just planned: into its JSON object, or printed under it. */
@@ -91,18 +116,8 @@ static void flush_requests(struct plan_out *p, json_t *item)
 		return;
 	if (item)
 		json_object_set(item, "requests", p->requests);
-	else if (!p->quiet) {
-		size_t i;
-		json_t *r;
-		json_array_foreach(p->requests, i, r) {
-			printf("  would send:\n");
-			for (const char *line = json_string_value(r); *line;) {
-				size_t n = strcspn(line, "\n");
-				printf("    %.*s\n", (int)n, line);
-				line += n + (line[n] == '\n');
-			}
-		}
-	}
+	else if (!p->quiet)
+		print_requests("  would send:", p->requests);
 	json_decref(p->requests);
 	p->requests = NULL;
 }
@@ -267,6 +282,9 @@ int cmd_restore(int argc, char **argv)
 	if (opt.dry_run) {
 		opt.target.dry_run_request = dry_run_request;
 		opt.target.dry_run_ctx = &plan;
+	} else {
+		opt.target.next_request = next_request;
+		opt.target.next_ctx = &plan;
 	}
 	opt.target.progress = &progress;
 	opt.target.created = created;
@@ -288,12 +306,17 @@ int cmd_restore(int argc, char **argv)
 		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:O,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
 				      "dry_run", opt.dry_run, "signed_by", !rc && *signer ? signer : NULL, "components",
 				      plan.items, "created", plan.created, "error", rc ? err.msg : NULL);
+		if (!rc && plan.next)
+			json_object_set(o, "next_requests", plan.next);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
+	} else if (!rc && !quiet && plan.next) {
+		print_requests("left to send by hand (envpack holds no credential for it):", plan.next);
 	}
 	json_decref(plan.requests);
 	json_decref(plan.created);
+	json_decref(plan.next);
 	ep_manifest_free(m);
 	ep_bundle_close(b);
 	ep_store_close(st);

@@ -16,6 +16,7 @@ static const struct ep_target_ops *const targets[] = {
 	&ep_target_aws,
 	&ep_target_azure,
 	&ep_target_openstack,
+	&ep_target_gcp,
 };
 
 const struct ep_target_ops *const *ep_target_list(size_t *count)

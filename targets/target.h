@@ -47,8 +47,13 @@ struct ep_target_options {
 	 * or disk), kind ("image", "snapshot") and the cloud's id ("ami-..."). NULL: untold. */
 	void (*created)(void *ctx, const char *item, const char *kind, const char *id);
 	void *created_ctx;
+	/* Set on a real run: once its uploads are done, a cloud target hands each request
+	 * left for the user to send (one envpack cannot, such as an OAuth2 call), rendered
+	 * the same way; the CLI prints them after the restore. */
+	void (*next_request)(void *ctx, const char *text);
+	void *next_ctx;
 	/* The manifest being restored (set by ep_restore): which machine holds which
-	 * disk is known while planning the disks. */
+	 * disk (and its firmware) is known while planning the disks. */
 	const struct ep_manifest *manifest;
 };
 
@@ -93,6 +98,6 @@ const struct ep_target_ops *const *ep_target_list(size_t *count);
 
 extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry,
 	ep_target_libvirt, ep_target_ova, ep_target_ovf, ep_target_hyperv,
-	ep_target_vagrant, ep_target_aws, ep_target_azure, ep_target_openstack;
+	ep_target_vagrant, ep_target_aws, ep_target_azure, ep_target_openstack, ep_target_gcp;
 
 #endif
