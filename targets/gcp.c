@@ -258,6 +258,7 @@ static int open_store(struct gcp_target *t, const struct ep_target_options *opt,
 		creds = (struct ep_sigv4_creds){ access, secret, NULL };
 	}
 	so.creds = &creds;
+	so.if_absent = "x-goog-if-generation-match: 0"; /* GCS ignores If-None-Match on writes */
 	if (!rc)
 		rc = ep_s3_open(&t->s3, &so, err);
 	secret_free(access);
@@ -714,9 +715,17 @@ static int gcp_commit(struct ep_target *base, struct ep_error *err)
 {
 	struct gcp_target *t = (struct gcp_target *)base;
 	int rc = 0;
-	for (size_t i = 0; !rc && i < t->ndisks; i++)
-		rc = t->disks[i].archive ? upload(t, &t->disks[i], err)
-					 : ep_fail(err, EP_ERUNTIME, "gcp: disk '%s' was never written", t->disks[i].component);
+	size_t up = 0;
+	for (; !rc && up < t->ndisks; up += !rc)
+		rc = t->disks[up].archive ? upload(t, &t->disks[up], err)
+					  : ep_fail(err, EP_ERUNTIME, "gcp: disk '%s' was never written", t->disks[up].component);
+	/* all or nothing: the archives this run put up go again when a later one failed (that
+	 * one's parts stay, for a re-run to resume: the same bundle makes the same bytes) */
+	for (size_t i = 0; rc && i < up; i++) {
+		struct ep_s3_url u = object_url(t, &t->disks[i]);
+		struct ep_error ignored = { 0 };
+		ep_s3_delete(t->s3, &u, &ignored);
+	}
 	/* every archive is up: what makes them images needs OAuth2, so it is handed on */
 	for (size_t i = 0; !rc && t->next && i < t->ndisks; i++) {
 		char *text = insert_text(t, &t->disks[i]);

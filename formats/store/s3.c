@@ -30,6 +30,7 @@ struct ep_s3 {
 	uint64_t part_size;
 	unsigned jobs;                     /* parts sent at once */
 	struct ep_http_options http_opt;   /* for the connections of those */
+	const char *if_absent;             /* the header that makes a write create-only */
 };
 
 int ep_s3_url_parse(const char *text, struct ep_s3_url *out, struct ep_error *err)
@@ -155,6 +156,7 @@ int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_er
 	s3->part_size = opt->part_size ? opt->part_size : (uint64_t)64 << 20;
 	s3->jobs = opt->jobs ? opt->jobs : 4;
 	s3->http_opt = opt->http;
+	s3->if_absent = opt->if_absent ? opt->if_absent : "If-None-Match: *";
 	if (!rc && s3->part_size < EP_S3_PART_MIN)
 		rc = ep_fail(err, EP_EINPUT, "s3: parts are at least 5 MiB");
 	if (!rc)
@@ -580,7 +582,7 @@ static int complete_upload(struct ep_s3 *s3, const struct ep_s3_url *u, const ch
 	snprintf(query, sizeof query, "uploadId=%s", query_id);
 	snprintf(what, sizeof what, "s3: completing the upload to s3://%s/%s", u->bucket, u->key);
 	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .method = "POST", .u = u, .query = query, .extra = "If-None-Match: *",
+	int rc = s3_send(s3, &(struct s3_req){ .method = "POST", .u = u, .query = query, .extra = s3->if_absent,
 					       .data = xml, .data_len = len },
 			 what, &resp, err);
 	/* S3 may answer 200 and put an error in the body */
@@ -704,7 +706,7 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	/* If-None-Match makes the one PUT conditional; an answer of 412 means the key is taken */
 	if (size <= s3->part_size) {
 		long status = 0;
-		rc = put_range(s3, NULL, u, NULL, "If-None-Match: *", fd, 0, size, &tally, md5, what, &status, err);
+		rc = put_range(s3, NULL, u, NULL, s3->if_absent, fd, 0, size, &tally, md5, what, &status, err);
 		pthread_mutex_destroy(&tally.lock);
 		return rc && status == 412 ? ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what) : rc;
 	}
@@ -764,7 +766,7 @@ int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 {
 	struct ep_http_body body = { .len = size };
 	if (size <= s3->part_size)
-		return s3_show(s3, &(struct s3_req){ .method = "PUT", .u = u, .extra = "If-None-Match: *", .body = &body },
+		return s3_show(s3, &(struct s3_req){ .method = "PUT", .u = u, .extra = s3->if_absent, .body = &body },
 			       emit, ctx, err);
 	uint64_t nparts = (size + s3->part_size - 1) / s3->part_size;
 	char query[200];
@@ -781,7 +783,7 @@ int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 	}
 	if (!rc)
 		rc = s3_show(s3, &(struct s3_req){ .method = "POST", .u = u, .query = "uploadId=UPLOAD-ID",
-						   .extra = "If-None-Match: *", .data = "<CompleteMultipartUpload>...",
+						   .extra = s3->if_absent, .data = "<CompleteMultipartUpload>...",
 						   .data_len = 29 },
 			     emit, ctx, err);
 	return rc;

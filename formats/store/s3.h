@@ -31,6 +31,9 @@ struct ep_s3_options {
 	uint64_t part_size;   /* 0: 64 MiB */
 	unsigned jobs;        /* parts sent at once, each on its own connection; 0: 4 */
 	const struct ep_sigv4_creds *creds; /* NULL: from the environment or the credentials file */
+	/* The header that makes a write create-only; NULL: "If-None-Match: *" (S3). Cloud
+	 * Storage's XML API wants "x-goog-if-generation-match: 0". */
+	const char *if_absent;
 };
 
 /* s3://BUCKET/KEY */
