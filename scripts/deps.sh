@@ -38,6 +38,9 @@ need_cmd umoci umoci
 need_cmd htpasswd apache2-utils
 need_cmd curl curl
 need_cmd clang clang
+# bench/backup.sh: the backups envpack's store is measured against
+need_cmd restic restic
+need_cmd borg borgbackup
 # S3 tests: Debian's awscli 2 (the `aws` of a pip or pyenv install does not count) and botocore
 [ -x /usr/bin/aws ] || missing+=(awscli)
 /usr/bin/python3 -c 'import botocore' >/dev/null 2>&1 || missing+=(python3-botocore)
