@@ -37,9 +37,10 @@ cp "$w/d.raw" "$w/s.raw"
 "${ENVPACK:-./envpack}" backup -q --init -k "$w/k.key" --tag nightly "dir:$w/store" disk:"$w/s.raw"
 head -c 3000 /usr/share/common-licenses/GPL-2 | dd of="$w/s.raw" bs=64K seek=40 conv=notrunc status=none
 SOURCE_DATE_EPOCH=1700003600 "${ENVPACK:-./envpack}" backup -q -k "$w/k.key" --host other "dir:$w/store" disk:"$w/s.raw"
-python3 - "$w/store" "$seeds/store" "$(hostname)" <<'PY'
-import glob, json, os, sys
-store, out, host = sys.argv[1:]
+python3 - "$w/store" "$seeds/store" <<'PY'
+import glob, json, socket, sys
+store, out = sys.argv[1:]
+host = socket.gethostname() # a record of this host, whose holder is gone: removed as stale
 read = lambda p: open(p, "rb").read()
 snaps = sorted(glob.glob(f"{store}/snapshots/*.json"), key=lambda p: json.loads(read(p))["snapshot"]["sequence"])
 a, b = (read(p) for p in snaps)
