@@ -322,8 +322,8 @@ static int status_error(const struct ep_http_response *resp, const char *what, s
 		msg = ep_xml_get(&x, NULL, "/Error/Message");
 		ep_xml_release(&x);
 	}
-	int ec = resp->status == 412 || resp->status == 404 || resp->status == 403 || resp->status == 400 ? EP_EINPUT
-													    : EP_ERUNTIME;
+	/* the store refusing the credentials (403) is a runtime failure, as every cloud's is: exit 1 */
+	int ec = resp->status == 412 || resp->status == 404 || resp->status == 400 ? EP_EINPUT : EP_ERUNTIME;
 	if (code)
 		ep_fail(err, ec, "%s: %ld %s: %s", what, resp->status, ep_printable(code), msg ? ep_printable(msg) : "");
 	else {

@@ -218,11 +218,12 @@ static int lock_each(void *ctx, const char *name, uint64_t size, int64_t mtime, 
 	} else {
 		h->conflict |= exclusive || h->exclusive;
 		if (strlen(h->text) < 300) {
-			char when[32];
+			char when[32] = "?";
 			time_t t = (time_t)since;
 			struct tm tm;
-			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-			bool stale = time(NULL) - since > LOCK_STALE_SECONDS;
+			if (gmtime_r(&t, &tm)) /* NULL for a time no calendar holds: the record is anyone's to write */
+				strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+			bool stale = since < (json_int_t)time(NULL) - LOCK_STALE_SECONDS; /* now - since could overflow */
 			snprintf(h->text + strlen(h->text), sizeof h->text - strlen(h->text), "%s%s (pid %lld on %s, since %s%s)",
 				 *h->text ? ", " : "", cmd ? cmd : "?", (long long)pid, host ? host : "?", when,
 				 stale ? ", stale? remove the record under locks/ if it is" : "");

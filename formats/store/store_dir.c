@@ -39,17 +39,32 @@ static const char *dir_where(const struct ep_store_backend *be)
 	return ((const struct dir_backend *)be)->path;
 }
 
+/* An object opened for reading: a regular file, never a FIFO or device that would
+ * block or never end (O_NONBLOCK only for the open; a regular file ignores it). */
+static int open_object(struct dir_backend *d, const char *name, const char *what, struct ep_error *err)
+{
+	int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0)
+		return errno == ENOENT ? -2 : ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", what), -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return ep_fail(err, EP_EINTEGRITY, "'%s' is not a regular file", what), -1;
+	}
+	return fd;
+}
+
 static int dir_get(struct ep_store_backend *be, const char *name, size_t max, char **data, size_t *len,
 		   struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
-	int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		return 1;
-	if (fd < 0)
-		return ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot open %s", d->path, name);
 	char what[4400];
 	snprintf(what, sizeof what, "%s/%s", d->path, name);
+	int fd = open_object(d, name, what, err);
+	if (fd == -2)
+		return 1;
+	if (fd < 0)
+		return err->code;
 	int rc = ep_read_fd(fd, max, what, data, len, err);
 	close(fd);
 	return rc;
@@ -60,9 +75,11 @@ static int dir_read(struct ep_store_backend *be, const char *name, void *buf, si
 	struct dir_backend *d = (struct dir_backend *)be;
 	char what[4400];
 	snprintf(what, sizeof what, "%s/%s", d->path, name);
-	int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_object(d, name, what, err);
+	if (fd == -2)
+		return ep_fail(err, EP_EINTEGRITY, "'%s' is missing", what);
 	if (fd < 0)
-		return ep_fail_errno(err, errno == ENOENT ? EP_EINTEGRITY : EP_ERUNTIME, "cannot open '%s'", what);
+		return err->code;
 	struct stat st;
 	int rc = fstat(fd, &st) ? ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", what) : 0;
 	if (!rc && (uint64_t)st.st_size != len)

@@ -109,6 +109,9 @@ snap=$(grep -l '"nightly"' "$T/tampered/snapshots/"*.json)
 sed -i 's/"nightly"/"nightlx"/' "$snap"
 expect_exit 3 "a snapshot changed in place no longer matches its id" ep check "$T/tampered"
 expect_err "does not match its id" "and check says so"
+cp -a "$S" "$T/fifo"
+rm "$T/fifo/config.json" && mkfifo "$T/fifo/config.json"
+check "a FIFO where config.json should be is refused, not waited on" bash -c 'timeout 20 "$1" snapshots "$2" 2>"$3"; test $? = 3 && grep -q "not a regular file" "$3"' _ "$ENVPACK" "$T/fifo" "$T/fifo.err"
 
 # 5. forget keeps what restic keeps: the same times, the same policy, restic as the judge
 P=$T/policy

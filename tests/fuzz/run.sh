@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef" "$seeds/hcl" "$seeds/k8s" "$seeds/ec2" "$seeds/openstack"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef" "$seeds/hcl" "$seeds/k8s" "$seeds/ec2" "$seeds/openstack" "$seeds/store"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -30,6 +30,30 @@ truncate -s 8M "$w/d.raw"
 head -c 20000 /usr/share/common-licenses/GPL-3 | dd of="$w/d.raw" bs=64K seek=3 conv=notrunc status=none
 "${ENVPACK:-./envpack}" pack -q -k "$w/k.key" -o "$seeds/bundle/seed.envpack" disk:"$w/d.raw" iac:"$w/tree"
 tar xOf "$seeds/bundle/seed.envpack" manifest.json >"$seeds/manifest/seed.json"
+# a store of two snapshots of the same disk, the second after a change, as fuzz_store reads
+# its input: config.json, a lock record, the first snapshot's signature, both manifests and
+# the first snapshot's first chunk, NUL-separated
+cp "$w/d.raw" "$w/s.raw"
+"${ENVPACK:-./envpack}" backup -q --init -k "$w/k.key" --tag nightly "dir:$w/store" disk:"$w/s.raw"
+head -c 3000 /usr/share/common-licenses/GPL-2 | dd of="$w/s.raw" bs=64K seek=40 conv=notrunc status=none
+SOURCE_DATE_EPOCH=1700003600 "${ENVPACK:-./envpack}" backup -q -k "$w/k.key" --host other "dir:$w/store" disk:"$w/s.raw"
+python3 - "$w/store" "$seeds/store" <<'PY'
+import glob, json, socket, sys
+store, out = sys.argv[1:]
+host = socket.gethostname() # a record of this host, whose holder is gone: removed as stale
+read = lambda p: open(p, "rb").read()
+snaps = sorted(glob.glob(f"{store}/snapshots/*.json"), key=lambda p: json.loads(read(p))["snapshot"]["sequence"])
+a, b = (read(p) for p in snaps)
+sig = read(snaps[0][:-5] + ".sig")
+digest = json.loads(a)["components"][0]["extents"][0]["chunks"][0][0]
+chunk = read(f"{store}/chunks/{digest[:2]}/{digest}.zst")
+config = read(f"{store}/config.json")
+dead = json.dumps({"host": host, "pid": 999999999, "command": "backup", "exclusive": False, "time": 1700000000}).encode()
+alive = json.dumps({"host": "elsewhere", "pid": 1, "command": "prune", "exclusive": True, "time": 0}).encode()
+open(f"{out}/two", "wb").write(b"\0".join([config, dead, sig, a, b, chunk]))
+open(f"{out}/one", "wb").write(b"\0".join([config, alive, sig, a, b"", chunk]))
+open(f"{out}/unsigned", "wb").write(b"\0".join([config, b"", b"", b, b"", b""]))
+PY
 # small qcow2 images of several kinds, made by qemu-img
 for opts in "cluster_size=512" "cluster_size=4k,compat=0.10" "cluster_size=16k,extended_l2=on"; do
 	qemu-img create -q -f qcow2 -o "$opts" "$w/q.qcow2" 1M
@@ -81,7 +105,7 @@ printf '%s' '<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was n
 printf '%s' '<DescribeImportImageTasksResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><importImageTaskSet><item><importTaskId>import-ami-1</importTaskId><status>completed</status><statusMessage>done</statusMessage><imageId>ami-0123</imageId></item></importImageTaskSet></DescribeImportImageTasksResponse>' >"$seeds/ec2/image.xml"
 printf '%s' '<DescribeImportSnapshotTasksResponse><importSnapshotTaskSet><item><importTaskId>import-snap-1</importTaskId><snapshotTaskDetail><status>deleted</status><statusMessage>ClientError: x</statusMessage></snapshotTaskDetail></item></importSnapshotTaskSet></DescribeImportSnapshotTasksResponse>' >"$seeds/ec2/snapshot.xml"
 printf '%s' '{"token":{"catalog":[{"type":"image","endpoints":[{"interface":"public","region":"RegionOne","url":"http://127.0.0.1:9292"},{"interface":"internal","region":"RegionTwo","url":"https://glance.internal/"}]},{"type":"orchestration","endpoints":[{"interface":"public","region":"RegionOne","url":"http://127.0.0.1:8004/v1/p"}]}]}}' >"$seeds/openstack/token.json"
-for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef hcl k8s ec2 openstack; do
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef hcl k8s ec2 openstack store; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target
