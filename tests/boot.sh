@@ -102,6 +102,8 @@ boot_disk() {
 			break
 		fi
 		line=$(grep -aoE 'ENVPACK-BOOT-OK [A-Za-z0-9._-]+'$'\r' "$BOOT_DIR/serial.log" 2>/dev/null | head -n 1)
+		# the line may have been completed between the two greps: the right one is no stranger
+		[ "${line%$'\r'}" = "ENVPACK-BOOT-OK $tag" ] && break
 		if [ -n "$line" ]; then
 			why="another disk booted: '${line%$'\r'}', not 'ENVPACK-BOOT-OK $tag'"
 			break
