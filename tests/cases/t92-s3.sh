@@ -113,6 +113,12 @@ start_s3_fault busy2 s 503 50 || not_ok "start the 503 proxy"
 expect_exit 1 "503 for ever: gives up after --retries" ep push -q --retries 1 "$T/small.envpack" "s3://$B/b/busy2.envpack" --endpoint "$S3_BUSY2_ENDPOINT"
 expect_err '503|SlowDown|unavailable' "and says why"
 
+start_s3_fault many s 429 2 || not_ok "start the 429 proxy"
+expect_exit 0 "push through two 429s" ep push -q --retries 3 "$T/small.envpack" "s3://$B/b/many.envpack" --endpoint "$S3_MANY_ENDPOINT"
+check "the 429s were seen and retried" test "$(s3_requests many ' 429$' | wc -l)" = 2 -a -n "$(s3_requests many 'PUT [^ ]*many.envpack 200')"
+check "the retried push arrived whole" same_object b/many.envpack "$T/small.envpack"
+stop_s3 many
+
 # 7. a stalled server: the idle timeout fires
 start_s3_fault stall s slow || not_ok "start the slow proxy"
 check "a stalled push ends within its --timeout" bash -c '

@@ -25,6 +25,7 @@ MODE
                and the connection closed, nothing answered nor forwarded; then pass
   503 N        the first N requests: 503 SlowDown with Retry-After: 1 (the body read
                and dropped, nothing forwarded); then pass
+  429 N        the same with 429 Too Many Requests
   500 N        the first N requests: 500 InternalError (no Retry-After), likewise
   lose N       the first N requests are forwarded, but their answers replaced by a 500
                (the server acted, the client never heard): for idempotency tests
@@ -94,6 +95,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_plain(503, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
                                    b"<Message>Please reduce your request rate.</Message></Error>",
                                    [("Retry-After", "1")])
+        if srv.mode == "429" and n <= srv.n:
+            self.read_body()
+            return self.send_plain(429, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>TooManyRequests</Code>'
+                                   b"<Message>Too many requests.</Message></Error>", [("Retry-After", "1")])
         if srv.mode == "500" and n <= srv.n:
             self.read_body()
             return self.send_plain(500, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
@@ -189,7 +194,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "500", "lose", "slow"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
@@ -200,7 +205,7 @@ def main():
     p.add_argument("--tls-key")
     p.add_argument("--match")
     args = p.parse_args()
-    if args.mode in ("drop-part", "503", "500", "lose"):
+    if args.mode in ("drop-part", "503", "429", "500", "lose"):
         if args.n is None or args.n < 1 or args.n != int(args.n):
             p.error("%s needs a count N >= 1" % args.mode)
         args.n = int(args.n)
