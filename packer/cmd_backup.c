@@ -21,7 +21,7 @@ static const char help[] =
 	"is in place; a backup killed at any moment leaves the store valid, and the\n"
 	"next one reuses what it had written. Silent on success when not run from a\n"
 	"terminal (cron); one line on stderr, and a non-zero exit, on failure.\n\n"
-	"STORE is dir:PATH (or a plain PATH); see formats/STORE.md.\n\n"
+	"STORE is dir:PATH (or a plain PATH), or s3://BUCKET/PREFIX; see formats/STORE.md.\n\n"
 	"Sources:\n"
 	CLI_SOURCES_HELP
 	"\nOptions:\n"
@@ -155,8 +155,9 @@ int cmd_backup(int argc, char **argv)
 	for (size_t i = 0; !code && !rc && i < nspecs; i++)
 		rc = ep_snapinfo_add(&info->sources, &info->nsources, EP_SNAP_SOURCES_MAX, specs[i], &err);
 	struct ep_store *st = NULL;
+	sa.s3.http = args.net.registry.http; /* --cacert, --timeout, --retries came with the pack options */
 	if (!code && !rc)
-		code = cli_store_open(store, init, &st);
+		code = cli_store_open(store, init, &sa.s3, &st);
 	if (!code && !rc)
 		rc = ep_store_lock(st, false, "backup", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (!code && !rc) {
