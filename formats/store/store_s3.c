@@ -6,6 +6,12 @@
  * are listed with ListObjectsV2. There is no lock of S3's own: the lock
  * records under locks/ are the lock (store.c). Readers on many threads (check,
  * restore) each take a connection of a small pool.
+ *
+ * Round trips dominate a backup of many chunks, so chunks go up asynchronously:
+ * put() hands a copy to a small bounded queue that a few uploader threads, each
+ * on its own connection, empty; sync() waits for all of them and reports the
+ * first failure, before a snapshot names any of those chunks. Every other object
+ * (config, lock records, snapshots and their signatures) is put at once.
  */
 #include "store.h"
 
@@ -17,6 +23,14 @@
 #include "s3.h"
 
 #define CONNS_MAX 16
+#define UPLOADERS_MAX 16
+#define QUEUE_MAX 4 /* chunks waiting (at most 4 MiB each), besides those being sent */
+
+struct upload {
+	struct ep_s3_url u;
+	char *data;
+	size_t len;
+};
 
 struct s3_backend {
 	struct ep_store_backend base;
@@ -29,6 +43,15 @@ struct s3_backend {
 	struct ep_http *idle[CONNS_MAX]; /* connections no one uses now */
 	unsigned nidle, made;
 	pthread_mutex_t own; /* the client's own connection (deletes) */
+	/* chunks on their way: queue[qhead..qhead+qlen) waiting, busy being sent */
+	pthread_mutex_t qlock;
+	pthread_cond_t qchange;
+	struct upload queue[QUEUE_MAX];
+	unsigned qhead, qlen, busy, nthreads, want_threads;
+	pthread_t threads[UPLOADERS_MAX];
+	bool stopping;
+	int arc; /* the first failure of an upload, and its error */
+	struct ep_error aerr;
 };
 
 static const char *s3b_where(const struct ep_store_backend *be)
@@ -106,6 +129,72 @@ static int s3b_read(struct ep_store_backend *be, const char *name, void *buf, si
 	return rc;
 }
 
+static void *uploader(void *arg)
+{
+	struct s3_backend *b = arg;
+	struct ep_error err = { 0 };
+	struct ep_http *via = NULL;
+	int crc = ep_s3_connection(b->s3, &via, &err);
+	pthread_mutex_lock(&b->qlock);
+	for (;;) {
+		while (!b->qlen && !b->stopping)
+			pthread_cond_wait(&b->qchange, &b->qlock);
+		if (!b->qlen)
+			break;
+		struct upload up = b->queue[b->qhead];
+		b->qhead = (b->qhead + 1) % QUEUE_MAX;
+		b->qlen--;
+		b->busy++;
+		bool skip = b->arc != 0; /* a failure is reported already: the rest would be no use */
+		pthread_cond_broadcast(&b->qchange);
+		pthread_mutex_unlock(&b->qlock);
+		int rc = skip ? 0 : crc ? crc : ep_s3_put_data(b->s3, via, &up.u, up.data, up.len, false, &err);
+		free(up.data);
+		pthread_mutex_lock(&b->qlock);
+		if (rc && !b->arc) {
+			b->arc = rc;
+			b->aerr = err;
+		}
+		b->busy--;
+		pthread_cond_broadcast(&b->qchange);
+	}
+	pthread_mutex_unlock(&b->qlock);
+	ep_http_free(via);
+	return NULL;
+}
+
+/* A chunk into the queue (a copy); the first failure of an earlier one is reported instead. */
+static int put_async(struct s3_backend *b, const struct ep_s3_url *u, const void *data, size_t len,
+		     struct ep_error *err)
+{
+	char *copy = malloc(len ? len : 1);
+	if (!copy)
+		return ep_oom(err);
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&b->qlock);
+	while (b->nthreads < b->want_threads &&
+	       pthread_create(&b->threads[b->nthreads], NULL, uploader, b) == 0) /* started at the first chunk */
+		b->nthreads++;
+	int rc = 0;
+	if (!b->nthreads)
+		rc = ep_fail(err, EP_ERUNTIME, "store '%s': no thread to upload with", b->where);
+	while (!rc && !b->arc && b->qlen == QUEUE_MAX)
+		pthread_cond_wait(&b->qchange, &b->qlock);
+	if (!rc && b->arc) {
+		*err = b->aerr;
+		rc = b->arc;
+	}
+	if (!rc) {
+		b->queue[(b->qhead + b->qlen) % QUEUE_MAX] = (struct upload){ *u, copy, len };
+		b->qlen++;
+		copy = NULL;
+		pthread_cond_broadcast(&b->qchange);
+	}
+	pthread_mutex_unlock(&b->qlock);
+	free(copy);
+	return rc;
+}
+
 static int s3b_put(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
 		   struct ep_error *err)
 {
@@ -113,6 +202,8 @@ static int s3b_put(struct ep_store_backend *be, const char *name, const void *da
 	struct ep_s3_url u;
 	struct ep_http *via;
 	int rc = url_of(b, name, &u, err);
+	if (!rc && !if_absent && !strncmp(name, "chunks/", 7))
+		return put_async(b, &u, data, len, err); /* content-addressed: nothing waits on it until sync() */
 	if (!rc && !(rc = take(b, &via, err))) {
 		rc = ep_s3_put_data(b->s3, via, &u, data, len, if_absent, err);
 		give_back(b, via);
@@ -172,21 +263,38 @@ static int s3b_sweep(struct ep_store_backend *be, uint64_t *removed, struct ep_e
 	return 0;
 }
 
+/* A PUT S3 answered is durable: sync waits for the chunks still on their way. */
 static int s3b_sync(struct ep_store_backend *be, struct ep_error *err)
 {
-	(void)be, (void)err;
-	return 0; /* a PUT S3 answered is durable */
+	struct s3_backend *b = (struct s3_backend *)be;
+	pthread_mutex_lock(&b->qlock);
+	while (b->qlen || b->busy)
+		pthread_cond_wait(&b->qchange, &b->qlock);
+	int rc = b->arc;
+	if (rc)
+		*err = b->aerr;
+	pthread_mutex_unlock(&b->qlock);
+	return rc;
 }
 
 static void s3b_close(struct ep_store_backend *be)
 {
 	struct s3_backend *b = (struct s3_backend *)be;
+	pthread_mutex_lock(&b->qlock);
+	b->stopping = true;
+	b->arc = b->arc ? b->arc : EP_ERUNTIME; /* closed without a sync: what waits is not sent */
+	pthread_cond_broadcast(&b->qchange);
+	pthread_mutex_unlock(&b->qlock);
+	for (unsigned i = 0; i < b->nthreads; i++)
+		pthread_join(b->threads[i], NULL);
 	for (unsigned i = 0; i < b->nidle; i++)
 		ep_http_free(b->idle[i]);
 	ep_s3_close(b->s3);
 	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->own);
 	pthread_cond_destroy(&b->freed);
+	pthread_mutex_destroy(&b->qlock);
+	pthread_cond_destroy(&b->qchange);
 	free(b);
 }
 
@@ -224,6 +332,9 @@ int ep_store_s3_backend(struct ep_store_backend **out, const char *url, const st
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->own, NULL);
 	pthread_cond_init(&b->freed, NULL);
+	pthread_mutex_init(&b->qlock, NULL);
+	pthread_cond_init(&b->qchange, NULL);
+	b->want_threads = opt && opt->jobs ? (opt->jobs < UPLOADERS_MAX ? opt->jobs : UPLOADERS_MAX) : 4;
 	static const struct ep_s3_options defaults = { 0 };
 	rc = ep_s3_open(&b->s3, opt ? opt : &defaults, err);
 	if (!rc && create) /* absent or empty: no object under PREFIX/ */
