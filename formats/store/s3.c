@@ -394,7 +394,7 @@ int ep_s3_put_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url
 	char what[1200], etag[100], md5hex[33];
 	uint8_t d[16];
 	snprintf(what, sizeof what, "s3: PUT s3://%s/%s", u->bucket, u->key);
-	struct ep_http_response resp;
+	struct ep_http_response resp = { 0 };
 	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "PUT", .u = u,
 					       .extra = if_absent ? "If-None-Match: *" : NULL, .data = data ? data : "",
 					       .data_len = len },
@@ -455,7 +455,7 @@ int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url
 	struct mem_sink m = { .max = max, .what = what };
 	int rc;
 	for (unsigned tries = 0;; tries++) {
-		struct ep_http_response resp;
+		struct ep_http_response resp = { 0 };
 		m.len = 0;
 		rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = u, .sink = mem_sink, .sink_ctx = &m },
 			     what, &resp, err);
@@ -510,7 +510,7 @@ int ep_s3_list(struct ep_s3 *s3, struct ep_http *via, const char *bucket, const 
 			break;
 		}
 		free(etoken);
-		struct ep_http_response resp;
+		struct ep_http_response resp = { 0 };
 		rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = &u, .bucket_only = true, .query = query }, what,
 			     &resp, err);
 		free(query);

@@ -36,7 +36,7 @@ struct s3_backend {
 	struct ep_store_backend base;
 	struct ep_s3 *s3;
 	char bucket[64];
-	char prefix[1025]; /* "PREFIX/" */
+	char prefix[1040]; /* "PREFIX/" */
 	char where[1200];  /* "s3://BUCKET/PREFIX" */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;

@@ -70,6 +70,17 @@ expect_exit 0 "snapshots --json" ep snapshots --json --endpoint "$E" "$S"
 cp "$T/out" "$T/snaps.json"
 check "three snapshots, oldest first, signed" test "$(jq_ '[x["sequence"] for x in d], all(x["signed"] for x in d)' "$T/snaps.json")" = "[1, 2, 3] True"
 first=$(jq_ 'd[0]["id"]' "$T/snaps.json")
+# ListObjectsV2 by pages: 1001 other objects listed before the snapshots (copies of
+# config.json made in s3rver's storage, "0-" sorting before any id)
+d=$S3_S_DIR/data/$B/dr/prod
+for i in $(seq 1001); do
+	for f in "$d"/config.json._S3rver_*; do cp "$f" "$d/snapshots/0-junk-$i${f#"$d"/config.json}"; done
+done
+check "awscli sees the 1001 other objects" test "$(nkeys dr/prod/snapshots/0-junk-)" = 1001
+expect_exit 0 "snapshots past a page of 1000 other objects" ep snapshots --json --endpoint "$E" "$S"
+check "lists the same three" cmp "$T/out" "$T/snaps.json"
+check "asking for the next page with a continuation token" test "$(s3_requests s 'GET /[^ ]*[?&]continuation-token=' | wc -l)" -ge 1
+rm -f "$d"/snapshots/0-junk-*
 expect_exit 0 "AWS_ENDPOINT_URL stands for --endpoint" "${CREDS[@]}" AWS_ENDPOINT_URL="$E" "$ENVPACK" snapshots --json "$S"
 check "the same snapshots" cmp "$T/out" "$T/snaps.json"
 expect_exit 0 "restore $S@latest" ep restore -q -p "$T/k.pub" --endpoint "$E" "$S@latest" --to "dir:$T/r3"
