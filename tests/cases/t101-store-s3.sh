@@ -51,6 +51,13 @@ expect_exit 0 "third backup, a little changed" ep backup -k "$T/k.key" --json --
 cp "$T/out" "$T/b3.json"
 # content-defined chunks (1 MiB on average): a 300 KiB change and a new file touch a few
 check "it adds a few chunks ($(jq_ 'd["added_chunks"]' "$T/b3.json"))" test "$(jq_ '0 < d["added_chunks"] <= 8 and d["added_bytes"] < d["data_bytes"] / 2' "$T/b3.json")" = True
+check "chunks went up several at once (PUTs overlapping in time)" python3 - "$S3_S_DIR/requests.log" <<'PY'
+import re, sys
+puts = [tuple(map(float, l.split()[:2])) for l in open(sys.argv[1]) if re.search(r" PUT /[^ ]*/dr/prod/chunks/[^ ]* 200$", l)]
+assert len(puts) >= 10, len(puts)
+most = max(sum(1 for s, e in puts if s <= t < e) for t, _ in puts)
+assert most >= 2, most
+PY
 
 # 2. the objects are STORE.md's names under the prefix, as awscli sees them
 keys dr/ >"$T/keys"
@@ -70,17 +77,15 @@ expect_exit 0 "snapshots --json" ep snapshots --json --endpoint "$E" "$S"
 cp "$T/out" "$T/snaps.json"
 check "three snapshots, oldest first, signed" test "$(jq_ '[x["sequence"] for x in d], all(x["signed"] for x in d)' "$T/snaps.json")" = "[1, 2, 3] True"
 first=$(jq_ 'd[0]["id"]' "$T/snaps.json")
-# ListObjectsV2 by pages: 1001 other objects listed before the snapshots (copies of
-# config.json made in s3rver's storage, "0-" sorting before any id)
-d=$S3_S_DIR/data/$B/dr/prod
-for i in $(seq 1001); do
-	for f in "$d"/config.json._S3rver_*; do cp "$f" "$d/snapshots/0-junk-$i${f#"$d"/config.json}"; done
-done
+# ListObjectsV2 by pages: 1001 other objects listed before the snapshots ("0-" sorts before any id)
+mkdir -p "$T/junk" && for i in $(seq 1001); do echo "$i" >"$T/junk/0-junk-$i"; done
+aws_s3 s s3 cp --quiet --recursive "$T/junk" "s3://$B/dr/prod/snapshots/" || not_ok "awscli put the 1001 objects"
 check "awscli sees the 1001 other objects" test "$(nkeys dr/prod/snapshots/0-junk-)" = 1001
 expect_exit 0 "snapshots past a page of 1000 other objects" ep snapshots --json --endpoint "$E" "$S"
 check "lists the same three" cmp "$T/out" "$T/snaps.json"
 check "asking for the next page with a continuation token" test "$(s3_requests s 'GET /[^ ]*[?&]continuation-token=' | wc -l)" -ge 1
-rm -f "$d"/snapshots/0-junk-*
+aws_s3 s s3 rm --quiet --recursive "s3://$B/dr/prod/snapshots/" --exclude '*' --include '0-junk-*' || not_ok "awscli removes them"
+check "and they are gone" test "$(nkeys dr/prod/snapshots/0-junk-)" = 0
 expect_exit 0 "AWS_ENDPOINT_URL stands for --endpoint" "${CREDS[@]}" AWS_ENDPOINT_URL="$E" "$ENVPACK" snapshots --json "$S"
 check "the same snapshots" cmp "$T/out" "$T/snaps.json"
 expect_exit 0 "restore $S@latest" ep restore -q -p "$T/k.pub" --endpoint "$E" "$S@latest" --to "dir:$T/r3"
