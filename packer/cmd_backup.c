@@ -31,7 +31,7 @@ static const char help[] =
 	"  -n, --name NAME      environment name (default: the host name)\n"
 	"      --host NAME      the host recorded in the snapshot (default: this one's)\n"
 	CLI_PACK_HELP
-	CLI_STORE_HELP
+	CLI_STORE_HELP_("") /* --cacert, --timeout, --retries: in CLI_PACK_HELP */
 	"\nSOURCE_DATE_EPOCH, when set, is the snapshot's time.\n\n"
 	"Examples:\n"
 	"  envpack backup --init -k ops.key dir:/srv/dr disk:/dev/vg0/web iac:/etc/infra\n"

@@ -18,23 +18,26 @@
 		{ "json", no_argument, NULL, 'J' }, { "quiet", no_argument, NULL, 'q' },                \
 		{ "help", no_argument, NULL, 'h' }, CLI_S3_OPTIONS
 #define CLI_STORE_NET_OPTIONS CLI_NET_OPTIONS
-/* What a store command says of s3:// stores (shared: store commands, restore, verify, diff). */
-#define CLI_STORE_S3_HELP                                                                               \
+/* What a store command says of s3:// stores (shared: the store commands and diff); http: what
+ * it says of --cacert, --timeout, --retries (CLI_HTTP_HELP), or "" where its help says it already. */
+#define CLI_STORE_S3_HELP_(http)                                                                        \
 	"STORE may be s3://BUCKET/PREFIX, its objects under PREFIX/ (formats/STORE.md):\n"              \
 	"      --endpoint URL   an S3-compatible store, http(s)://HOST[:PORT], path-style\n"           \
 	"                       (default AWS, or AWS_ENDPOINT_URL)\n"                                 \
 	"      --region NAME    the region to sign for (default AWS_REGION or us-east-1)\n"          \
-	CLI_HTTP_HELP                                                                                    \
+	http                                                                                             \
 	"S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and\n"                 \
 	"AWS_SESSION_TOKEN), else from ~/.aws/credentials (mode 600).\n"
-#define CLI_STORE_HELP                                                                                  \
+#define CLI_STORE_S3_HELP CLI_STORE_S3_HELP_(CLI_HTTP_HELP)
+#define CLI_STORE_HELP_(http)                                                                           \
 	"      --lock-wait SECS wait this long for a store another run holds (default 0:\n"             \
 	"                       fail at once, naming the holder)\n"                                      \
 	"      --log syslog     report failures and warnings (and the summary) to syslog too\n"         \
 	"      --json           print the result as JSON on stdout\n"                                    \
 	"  -q, --quiet          no progress bar, no output on success\n"                                 \
 	"  -h, --help           this help\n"                                                            \
-	CLI_STORE_S3_HELP
+	CLI_STORE_S3_HELP_(http)
+#define CLI_STORE_HELP CLI_STORE_HELP_(CLI_HTTP_HELP)
 
 struct cli_store_args {
 	unsigned lock_wait;
