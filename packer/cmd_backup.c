@@ -21,7 +21,7 @@ static const char help[] =
 	"is in place; a backup killed at any moment leaves the store valid, and the\n"
 	"next one reuses what it had written. Silent on success when not run from a\n"
 	"terminal (cron); one line on stderr, and a non-zero exit, on failure.\n\n"
-	"STORE is dir:PATH (or a plain PATH); see formats/STORE.md.\n\n"
+	"STORE is dir:PATH (or a plain PATH), or s3://BUCKET/PREFIX; see formats/STORE.md.\n\n"
 	"Sources:\n"
 	CLI_SOURCES_HELP
 	"\nOptions:\n"
@@ -31,7 +31,7 @@ static const char help[] =
 	"  -n, --name NAME      environment name (default: the host name)\n"
 	"      --host NAME      the host recorded in the snapshot (default: this one's)\n"
 	CLI_PACK_HELP
-	CLI_STORE_HELP
+	CLI_STORE_HELP_("") /* --cacert, --timeout, --retries: in CLI_PACK_HELP */
 	"\nSOURCE_DATE_EPOCH, when set, is the snapshot's time.\n\n"
 	"Examples:\n"
 	"  envpack backup --init -k ops.key dir:/srv/dr disk:/dev/vg0/web iac:/etc/infra\n"
@@ -153,8 +153,9 @@ int cmd_backup(int argc, char **argv)
 	for (size_t i = 0; !code && !rc && i < nspecs; i++)
 		rc = ep_snapinfo_add(&info->sources, &info->nsources, EP_SNAP_SOURCES_MAX, specs[i], &err);
 	struct ep_store *st = NULL;
+	sa.s3.http = args.net.registry.http; /* --cacert, --timeout, --retries came with the pack options */
 	if (!code && !rc)
-		code = cli_store_open(store, init, &st);
+		code = cli_store_open(store, init, &sa.s3, &st);
 	if (!code && !rc)
 		rc = ep_store_lock(st, false, "backup", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (!code && !rc) {

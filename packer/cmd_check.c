@@ -36,7 +36,7 @@ int cmd_check(int argc, char **argv)
 					      { "read-data-subset", required_argument, NULL, 'S' },
 					      { "pubkey", required_argument, NULL, 'p' },
 					      { "threads", required_argument, NULL, 'j' },
-					      CLI_STORE_OPTIONS,
+					      CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS,
 					      { 0 } };
 	struct cli_store_args sa = { 0 };
 	struct ep_trust trust = { 0 };
@@ -72,7 +72,7 @@ int cmd_check(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage("check", "name one store");
 	struct ep_store *st;
-	int code = cli_store_open(argv[optind], false, &st);
+	int code = cli_store_open(argv[optind], false, &sa.s3, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

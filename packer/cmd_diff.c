@@ -14,8 +14,9 @@ static const char help[] =
 	"Reads the manifests only.\n\n"
 	"Options:\n"
 	"      --json           print {\"changes\": [...], totals} on stdout\n"
-	"  -h, --help           this help\n\n"
-	"Example:\n"
+	"  -h, --help           this help\n"
+	CLI_STORE_S3_HELP
+	"\nExample:\n"
 	"  envpack diff /srv/dr@3f2a9c1e /srv/dr@latest\n";
 
 static void print_item(void *ctx, const struct ep_diff_item *it)
@@ -38,23 +39,31 @@ static void print_item(void *ctx, const struct ep_diff_item *it)
 }
 
 /* Reads a side's manifest; signatures are not checked (nothing is restored). */
-static int load(const char *arg, struct ep_bundle **b, struct ep_store **st, struct ep_manifest **m,
-		struct ep_error *err)
+static int load(const char *arg, const struct ep_s3_options *remote, struct ep_bundle **b, struct ep_store **st,
+		struct ep_manifest **m, struct ep_error *err)
 {
 	char signer[EP_KEY_ID_HEX];
 	static const struct ep_trust insecure = { .insecure = true };
-	int rc = cli_bundle_open(arg, NULL, b, st, err);
+	int rc = cli_bundle_open(arg, remote, b, st, err);
 	return rc ? rc : ep_bundle_load(*b, &insecure, m, signer, err);
 }
 
 int cmd_diff(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' },
+					      CLI_S3_OPTIONS, CLI_NET_OPTIONS, { 0 } };
+	struct cli_net net = { 0 };
+	struct ep_s3_options remote = { 0 };
 	bool json = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h')
 			return cli_help(help);
+		int r = cli_remote_option("diff", c, optarg, &net, &remote);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
 		if (c != 'J')
 			return cli_usage("diff", "unknown option");
 		json = true;
@@ -67,9 +76,9 @@ int cmd_diff(int argc, char **argv)
 	struct ep_manifest *m[2] = { NULL };
 	struct ep_diff_stats ds;
 	json_t *list = json ? json_array() : NULL;
-	int rc = load(argv[optind], &b[0], &st[0], &m[0], &err);
+	int rc = load(argv[optind], &remote, &b[0], &st[0], &m[0], &err);
 	if (!rc)
-		rc = load(argv[optind + 1], &b[1], &st[1], &m[1], &err);
+		rc = load(argv[optind + 1], &remote, &b[1], &st[1], &m[1], &err);
 	if (!rc)
 		rc = ep_manifest_diff(m[0], m[1], print_item, list, &ds, &err);
 	if (!rc) {

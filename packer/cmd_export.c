@@ -27,7 +27,7 @@ int cmd_export(int argc, char **argv)
 					      { "insecure-skip-verify", no_argument, NULL, 'I' },
 					      { "threads", required_argument, NULL, 'j' },
 					      CLI_ALLOW_OLDER_OPTION,
-					      CLI_STORE_OPTIONS,
+					      CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS,
 					      { 0 } };
 	struct cli_store_args sa = { 0 };
 	struct ep_trust trust = { 0 };
@@ -61,7 +61,7 @@ int cmd_export(int argc, char **argv)
 	}
 	struct ep_store *st;
 	char id[EP_STORE_ID_HEX];
-	int code = cli_snapshot_open(argv[optind], &st, id);
+	int code = cli_snapshot_open(argv[optind], &sa.s3, &st, id);
 	if (code)
 		return code;
 	uint64_t bytes = 0;

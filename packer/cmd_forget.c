@@ -42,7 +42,7 @@ int cmd_forget(int argc, char **argv)
 		{ "keep-daily", required_argument, NULL, 2 },  { "keep-weekly", required_argument, NULL, 3 },
 		{ "keep-monthly", required_argument, NULL, 4 }, { "keep-yearly", required_argument, NULL, 5 },
 		{ "keep-tag", required_argument, NULL, 'T' },  { "prune", no_argument, NULL, 'P' },
-		{ "dry-run", no_argument, NULL, 'n' },         CLI_STORE_OPTIONS, { 0 }
+		{ "dry-run", no_argument, NULL, 'n' },         CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS, { 0 }
 	};
 	struct cli_store_args sa = { 0 };
 	struct ep_policy policy = { 0 };
@@ -81,7 +81,7 @@ int cmd_forget(int argc, char **argv)
 		return cli_usage("forget", "give either snapshot ids or a policy (--keep-...), not %s",
 				 nids ? "both" : "neither");
 	struct ep_store *st;
-	int code = cli_store_open(store, false, &st);
+	int code = cli_store_open(store, false, &sa.s3, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

@@ -25,7 +25,7 @@ int cmd_import(int argc, char **argv)
 					      { "insecure-skip-verify", no_argument, NULL, 'I' },
 					      { "threads", required_argument, NULL, 'j' },
 					      { "init", no_argument, NULL, 'N' },
-					      CLI_STORE_OPTIONS,
+					      CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS,
 					      { 0 } };
 	struct cli_store_args sa = { 0 };
 	struct ep_trust trust = { 0 };
@@ -53,7 +53,7 @@ int cmd_import(int argc, char **argv)
 		return cli_usage("import", "name the bundle, then the store");
 	struct ep_store *st;
 	struct ep_error err = { 0 };
-	int code = cli_store_open(argv[optind + 1], init, &st);
+	int code = cli_store_open(argv[optind + 1], init, &sa.s3, &st);
 	if (code)
 		return code;
 	char id[EP_STORE_ID_HEX];

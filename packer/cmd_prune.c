@@ -42,7 +42,7 @@ int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa
 
 int cmd_prune(int argc, char **argv)
 {
-	static const struct option opts[] = { { "dry-run", no_argument, NULL, 'n' }, CLI_STORE_OPTIONS, { 0 } };
+	static const struct option opts[] = { { "dry-run", no_argument, NULL, 'n' }, CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS, { 0 } };
 	struct cli_store_args sa = { 0 };
 	bool dry_run = false;
 	int c;
@@ -59,7 +59,7 @@ int cmd_prune(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage("prune", "name one store");
 	struct ep_store *st;
-	int code = cli_store_open(argv[optind], false, &st);
+	int code = cli_store_open(argv[optind], false, &sa.s3, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

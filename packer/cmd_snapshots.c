@@ -24,7 +24,7 @@ static json_t *strings(char **list, size_t n)
 
 int cmd_snapshots(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_STORE_OPTIONS, { 0 } };
+	static const struct option opts[] = { CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS, { 0 } };
 	struct cli_store_args sa = { 0 };
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -35,7 +35,7 @@ int cmd_snapshots(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage("snapshots", "name one store");
 	struct ep_store *st;
-	int code = cli_store_open(argv[optind], false, &st);
+	int code = cli_store_open(argv[optind], false, &sa.s3, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

@@ -24,7 +24,10 @@ int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_a
 	case 'q': a->quiet = true; return 1;
 	case 'h': return a->exit = cli_help(help), -1;
 	}
-	return 0;
+	int r = cli_remote_option(cmd, c, arg, &a->net, &a->s3);
+	if (r < 0)
+		a->exit = 2; /* reported */
+	return r;
 }
 
 bool cli_store_chatty(const struct cli_store_args *a)
@@ -32,14 +35,11 @@ bool cli_store_chatty(const struct cli_store_args *a)
 	return !a->quiet && !a->json && isatty(STDOUT_FILENO);
 }
 
-int cli_store_open(const char *location, bool init, struct ep_store **st)
+int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st)
 {
 	struct ep_error err = { 0 };
-	const char *path = !strncmp(location, "dir:", 4) ? location + 4 : location;
-	char config[4200];
-	snprintf(config, sizeof config, "%s/config.json", path);
-	bool create = init && access(config, F_OK) != 0;
-	return ep_store_open(st, location, create, &err) ? cli_fail(&err) : 0;
+	struct ep_store_open_options o = { .init = init, .s3 = s3 };
+	return ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
 }
 
 static bool allow_older;
@@ -140,9 +140,13 @@ int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct 
 	struct stat sb;
 	*st = NULL;
 	/* a file by that name wins: STORE@SNAPSHOT is only tried where there is none */
-	if (stat(arg, &sb) == 0 || ep_remote_is_url(arg) || !ep_store_ref_split(arg, location, sizeof location, &ref))
+	bool split = ep_store_ref_split(arg, location, sizeof location, &ref);
+	/* s3://BUCKET/PREFIX@SNAPSHOT is a store's snapshot (SNAPSHOT: an id, a prefix of one, latest);
+	 * a bundle's key ends in .envpack */
+	bool s3_store = split && !strncmp(arg, "s3://", 5) && !strpbrk(ref, "/.");
+	if (!s3_store && (stat(arg, &sb) == 0 || ep_remote_is_url(arg) || !split))
 		return ep_bundle_open_remote(b, arg, remote, err);
-	int rc = ep_store_open(st, location, false, err);
+	int rc = ep_store_open_with(st, location, &(struct ep_store_open_options){ .s3 = remote }, err);
 	if (!rc)
 		rc = resolve(*st, ref, id, err);
 	snprintf(where, sizeof where, "%s@%.8s", location, id);
@@ -155,7 +159,7 @@ int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct 
 	return rc;
 }
 
-int cli_snapshot_open(const char *ref, struct ep_store **st, char id[EP_STORE_ID_HEX])
+int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep_store **st, char id[EP_STORE_ID_HEX])
 {
 	char location[4096];
 	const char *snap;
@@ -164,7 +168,7 @@ int cli_snapshot_open(const char *ref, struct ep_store **st, char id[EP_STORE_ID
 		ep_fail(&err, EP_EINPUT, "'%s' names no snapshot: write STORE@ID or STORE@latest", ref);
 		return cli_fail(&err);
 	}
-	int rc = ep_store_open(st, location, false, &err);
+	int rc = ep_store_open_with(st, location, &(struct ep_store_open_options){ .s3 = s3 }, &err);
 	if (!rc && (rc = resolve(*st, snap, id, &err))) {
 		ep_store_close(*st);
 		*st = NULL;

@@ -374,6 +374,178 @@ int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *e
 	return rc;
 }
 
+static void etag_of(const struct ep_http_response *resp, char *out, size_t cap);
+
+int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *err)
+{
+	return ep_http_new(out, &s3->http_opt, err);
+}
+
+/* ---- objects in memory (a store's) ---- */
+
+int ep_s3_put_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const void *data, size_t len,
+		   bool if_absent, struct ep_error *err)
+{
+	char what[1200], etag[100], md5hex[33];
+	uint8_t d[16];
+	snprintf(what, sizeof what, "s3: PUT s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp = { 0 };
+	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "PUT", .u = u,
+					       .extra = if_absent ? "If-None-Match: *" : NULL, .data = data ? data : "",
+					       .data_len = len },
+			 what, &resp, err);
+	if (!rc && resp.status == 412 && if_absent)
+		rc = ep_fail(err, EP_EINPUT, "s3://%s/%s exists", u->bucket, u->key);
+	else if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	if (!rc) {
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL) || !EVP_DigestUpdate(md, data ? data : "", len) ||
+		    !EVP_DigestFinal_ex(md, d, NULL))
+			rc = ep_oom(err);
+		EVP_MD_CTX_free(md);
+	}
+	if (!rc) {
+		ep_hex(d, 16, md5hex);
+		etag_of(&resp, etag, sizeof etag);
+		if (strcmp(etag, md5hex) != 0)
+			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store answered ETag %s for bytes whose MD5 is %s", what, etag, md5hex);
+	}
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+struct mem_sink {
+	char *buf;
+	size_t len, cap, max;
+	const char *what;
+};
+
+static int mem_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
+{
+	struct mem_sink *m = ctx;
+	if (len > m->max - m->len)
+		return ep_fail(err, EP_EINTEGRITY, "%s: the object is larger than %zu bytes", m->what, m->max);
+	if (m->len + len + 1 > m->cap) {
+		size_t cap = m->cap ? m->cap : 64 << 10;
+		while (cap < m->len + len + 1)
+			cap *= 2;
+		char *p = realloc(m->buf, cap);
+		if (!p)
+			return ep_oom(err);
+		m->buf = p;
+		m->cap = cap;
+	}
+	memcpy(m->buf + m->len, data, len);
+	m->len += len;
+	m->buf[m->len] = '\0';
+	return 0;
+}
+
+int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, size_t max, char **data,
+		   size_t *len, struct ep_error *err)
+{
+	char what[1200];
+	snprintf(what, sizeof what, "s3: GET s3://%s/%s", u->bucket, u->key);
+	struct mem_sink m = { .max = max, .what = what };
+	int rc;
+	for (unsigned tries = 0;; tries++) {
+		struct ep_http_response resp = { 0 };
+		m.len = 0;
+		rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = u, .sink = mem_sink, .sink_ctx = &m },
+			     what, &resp, err);
+		if (!rc && resp.status == 404)
+			rc = 1;
+		else if (!rc && resp.status != 200)
+			rc = status_error(&resp, what, err);
+		bool again = rc == EP_ERUNTIME && resp.sunk > 0 && tries < 3; /* dropped midway: from the start */
+		ep_http_response_release(&resp);
+		if (!again)
+			break;
+	}
+	if (!rc && !m.buf && !(m.buf = calloc(1, 1)))
+		rc = ep_oom(err);
+	if (rc) {
+		free(m.buf);
+		return rc;
+	}
+	*data = m.buf;
+	*len = m.len;
+	return 0;
+}
+
+/* "2026-11-28T22:57:17.000Z" -> seconds since the epoch; 0 when it is not that. */
+static int64_t iso_time(const char *s)
+{
+	struct tm tm = { 0 };
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			 &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
+int ep_s3_list(struct ep_s3 *s3, struct ep_http *via, const char *bucket, const char *prefix,
+	       int (*each)(void *ctx, const char *key, uint64_t size, int64_t mtime, struct ep_error *err), void *ctx,
+	       struct ep_error *err)
+{
+	struct ep_s3_url u = { 0 };
+	snprintf(u.bucket, sizeof u.bucket, "%s", bucket);
+	char what[1200], *token = NULL, *eprefix = ep_sigv4_encode(prefix, strlen(prefix), false);
+	snprintf(what, sizeof what, "s3: listing s3://%s/%s", bucket, prefix);
+	int rc = eprefix ? 0 : ep_oom(err);
+	for (unsigned long page = 0; !rc; page++) {
+		char *etoken = token ? ep_sigv4_encode(token, strlen(token), false) : NULL, *query = NULL;
+		if ((token && !etoken) ||
+		    asprintf(&query, "%s%s%slist-type=2&max-keys=1000&prefix=%s", token ? "continuation-token=" : "",
+			     token ? etoken : "", token ? "&" : "", eprefix) < 0) {
+			free(etoken);
+			rc = ep_oom(err);
+			break;
+		}
+		free(etoken);
+		struct ep_http_response resp = { 0 };
+		rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = &u, .bucket_only = true, .query = query }, what,
+			     &resp, err);
+		free(query);
+		if (!rc && resp.status != 200)
+			rc = status_error(&resp, what, err);
+		struct ep_xml x;
+		bool more = false;
+		if (!rc && !(rc = ep_xml_parse(&x, resp.body ? resp.body : "", resp.body_len, what, "s3", "ListBucketResult",
+					       NULL, err))) {
+			xmlXPathObjectPtr o = ep_xml_all(&x, NULL, "/*[local-name()='ListBucketResult']/*[local-name()='Contents']");
+			for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+				xmlNodePtr n = o->nodesetval->nodeTab[i];
+				uint64_t size = 0;
+				char *key = ep_xml_get(&x, n, "*[local-name()='Key']");
+				char *mod = ep_xml_get(&x, n, "*[local-name()='LastModified']");
+				if (key && !strncmp(key, prefix, strlen(prefix)) && ep_xml_num(&x, n, "*[local-name()='Size']", &size))
+					rc = each(ctx, key, size, iso_time(mod), err);
+				free(key);
+				free(mod);
+			}
+			xmlXPathFreeObject(o);
+			char *trunc = ep_xml_get(&x, NULL, "/*[local-name()='ListBucketResult']/*[local-name()='IsTruncated']");
+			char *next = ep_xml_get(&x, NULL, "/*[local-name()='ListBucketResult']/*[local-name()='NextContinuationToken']");
+			more = trunc && !strcmp(trunc, "true");
+			if (!rc && more && (!next || !*next || strlen(next) > 4096 || (token && !strcmp(next, token))))
+				rc = ep_fail(err, EP_ERUNTIME, "%s: page %lu is truncated but names no new continuation", what, page + 1);
+			free(token);
+			token = next;
+			free(trunc);
+			ep_xml_release(&x);
+		}
+		ep_http_response_release(&resp);
+		if (!more)
+			break;
+	}
+	free(token);
+	free(eprefix);
+	return rc;
+}
+
 /* ---- putting ---- */
 
 /* Bytes sent so far, from every part at once, for the progress bar. */

@@ -68,6 +68,22 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
  * for an object of size bytes (a multipart upload's parts summarised); sends nothing. */
 int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
+/* Puts len bytes in memory as the object in one PUT, checked by its MD5 ETag; if_absent:
+ * If-None-Match: *, and an object already there fails with EP_EINPUT. via: a connection
+ * of the caller's own (for threads sending at once), NULL: the client's. */
+int ep_s3_put_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const void *data, size_t len,
+		   bool if_absent, struct ep_error *err);
+/* The whole object, at most max bytes, into *data (heap, NUL-terminated, free()): 0, or 1
+ * when it does not exist. A larger object fails with EP_EINTEGRITY. via as above. */
+int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, size_t max, char **data,
+		   size_t *len, struct ep_error *err);
+/* Calls each for every object whose key starts with prefix (ListObjectsV2, a page of at
+ * most 1000 at a time), with its key, size and LastModified (seconds since the epoch). */
+int ep_s3_list(struct ep_s3 *s3, struct ep_http *via, const char *bucket, const char *prefix,
+	       int (*each)(void *ctx, const char *key, uint64_t size, int64_t mtime, struct ep_error *err), void *ctx,
+	       struct ep_error *err);
+/* A connection of its own for a thread, with the client's HTTP options (ep_http_free it). */
+int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *err);
 /* Removes the object (absent already is fine). */
 int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
 /* Reads len bytes of the object at off (a Range request) into buf. */

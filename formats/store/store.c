@@ -125,20 +125,54 @@ static int read_config(struct ep_store *st, struct ep_error *err)
 	return rc;
 }
 
-int ep_store_open(struct ep_store **out, const char *location, bool create, struct ep_error *err)
+static int open_backend(struct ep_store *st, const char *location, bool create, const struct ep_s3_options *s3,
+			struct ep_error *err)
 {
+	if (!strncmp(location, "s3://", 5))
+		return ep_store_s3_backend(&st->be, location, s3, create, err);
 	const char *path = !strncmp(location, "dir:", 4) ? location + 4 : location;
 	if (!*path)
 		return ep_fail(err, EP_EINPUT, "store '%s' names no place", location);
 	if (strstr(location, "://"))
-		return ep_fail(err, EP_EINPUT, "store '%s': only dir:PATH stores are supported yet", location);
+		return ep_fail(err, EP_EINPUT, "store '%s': stores are dir:PATH or s3://BUCKET/PREFIX", location);
+	return ep_store_dir_backend(&st->be, path, create, err);
+}
+
+/* init: whether a store is there already (its config.json); the backend stays open when so. */
+static int find_store(struct ep_store *st, const char *location, const struct ep_s3_options *s3, bool *found,
+		      struct ep_error *err)
+{
+	struct ep_error ignored = { 0 };
+	char *data = NULL;
+	size_t len;
+	*found = false;
+	if (open_backend(st, location, false, s3, &ignored))
+		return 0; /* nothing there (a directory to make) */
+	int rc = st->be->ops->get(st->be, "config.json", CONFIG_MAX, &data, &len, err);
+	free(data);
+	*found = rc == 0;
+	if (rc == 1)
+		rc = 0;
+	if (!*found) {
+		st->be->ops->close(st->be);
+		st->be = NULL;
+	}
+	return rc;
+}
+
+int ep_store_open_with(struct ep_store **out, const char *location, const struct ep_store_open_options *o,
+		       struct ep_error *err)
+{
 	struct ep_store *st = calloc(1, sizeof *st);
 	if (!st)
 		return ep_oom(err);
 	pthread_rwlock_init(&st->lock, NULL);
+	bool create = o->create, found = false;
 	int rc = (st->index = ep_digestmap_new()) ? 0 : ep_oom(err);
-	if (!rc)
-		rc = ep_store_dir_backend(&st->be, path, create, err);
+	if (!rc && o->init && !(rc = find_store(st, location, o->s3, &found, err)))
+		create = !found;
+	if (!rc && !st->be)
+		rc = open_backend(st, location, create, o->s3, err);
 	if (!rc)
 		rc = create ? write_config(st, err) : read_config(st, err);
 	if (!rc && !create)
@@ -149,6 +183,11 @@ int ep_store_open(struct ep_store **out, const char *location, bool create, stru
 	}
 	*out = st;
 	return 0;
+}
+
+int ep_store_open(struct ep_store **out, const char *location, bool create, struct ep_error *err)
+{
+	return ep_store_open_with(out, location, &(struct ep_store_open_options){ .create = create }, err);
 }
 
 void ep_store_close(struct ep_store *st)

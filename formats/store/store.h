@@ -56,11 +56,24 @@ struct ep_store_backend_ops {
 };
 
 int ep_store_dir_backend(struct ep_store_backend **out, const char *path, bool create, struct ep_error *err);
+/* s3://BUCKET/PREFIX: objects PREFIX/NAME; create needs no object under PREFIX/. opt: NULL for defaults. */
+struct ep_s3_options;
+int ep_store_s3_backend(struct ep_store_backend **out, const char *url, const struct ep_s3_options *opt, bool create,
+			struct ep_error *err);
 
 struct ep_store;
 
 /* Opens "dir:PATH" (or a plain PATH); create makes a new store there (PATH absent or empty). */
 int ep_store_open(struct ep_store **out, const char *location, bool create, struct ep_error *err);
+/* The same, for any place: "dir:PATH", a plain PATH, or "s3://BUCKET/PREFIX" (reached with s3,
+ * NULL for defaults: AWS_ENDPOINT_URL, AWS_REGION, ...). init: make a new store unless one is
+ * there already (else create as above). */
+struct ep_store_open_options {
+	bool create, init;
+	const struct ep_s3_options *s3;
+};
+int ep_store_open_with(struct ep_store **out, const char *location, const struct ep_store_open_options *o,
+		       struct ep_error *err);
 void ep_store_close(struct ep_store *st);
 const char *ep_store_where(const struct ep_store *st);
 const char *ep_store_id(const struct ep_store *st); /* random, fixed at creation */

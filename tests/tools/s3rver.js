@@ -15,6 +15,10 @@
 //   PUT    /BUCKET/KEY  and  POST /BUCKET/KEY?uploadId=ID (complete) with
 //          If-None-Match: *          412 PreconditionFailed when KEY exists
 //   GET    /BUCKET?uploads[&prefix=] ListMultipartUploads (all of them, no paging)
+//   PUT    a body the client stops sending midway (killed) leaves no object, as on
+//          S3: s3rver itself writes the object where it is read as it arrives, so a
+//          killed client left a truncated one; here the body goes to a file beside
+//          the storage first, and only a whole one becomes the object
 //
 //   node s3rver.js --dir DIR --bucket NAME [--port N] [--port-file F] [--log F]
 //                  [--lifetime S] [--s3rver-dir build/node/node_modules/s3rver]
@@ -47,6 +51,22 @@ const lib = path.join(path.resolve(args['s3rver-dir']), 'lib');
 const S3rver = require(lib + '/s3rver.js');
 const router = require(lib + '/routes.js');
 const S3Error = require(lib + '/models/error.js');
+const FilesystemStore = require(lib + '/stores/filesystem.js');
+const { pipeline } = require('stream/promises');
+
+const wholePut = FilesystemStore.prototype.putObject;
+let partials = 0;
+FilesystemStore.prototype.putObject = async function putObject(object) {
+  if (!object.content || Buffer.isBuffer(object.content)) return wholePut.call(this, object);
+  const tmp = path.join(path.dirname(path.resolve(args.dir)), `partial-${process.pid}-${++partials}`);
+  try {
+    await pipeline(object.content, fs.createWriteStream(tmp)); // rejects when the body stops short
+    object.content = fs.createReadStream(tmp);
+    return await wholePut.call(this, object);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+};
 
 async function uploadDir(ctx) {
   const dir = path.join(ctx.store.getResourcePath(ctx.params.bucket, undefined, 'uploads'), ctx.query.uploadId);

@@ -1,0 +1,348 @@
+/*
+ * The S3 backend of a store: every object PREFIX/NAME in a bucket
+ * (s3://BUCKET/PREFIX), each put whole in one PUT, which S3 makes appear at
+ * once and durable when it answers: nothing is ever half-written (sweep has
+ * nothing to do) and nothing needs syncing. Objects are read with GETs; names
+ * are listed with ListObjectsV2. There is no lock of S3's own: the lock
+ * records under locks/ are the lock (store.c). Readers on many threads (check,
+ * restore) each take a connection of a small pool.
+ *
+ * Round trips dominate a backup of many chunks, so chunks go up asynchronously:
+ * put() hands a copy to a small bounded queue that a few uploader threads, each
+ * on its own connection, empty; sync() waits for all of them and reports the
+ * first failure, before a snapshot names any of those chunks. Every other object
+ * (config, lock records, snapshots and their signatures) is put at once.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3.h"
+
+#define CONNS_MAX 16
+#define UPLOADERS_MAX 16
+#define QUEUE_MAX 4 /* chunks waiting (at most 4 MiB each), besides those being sent */
+
+struct upload {
+	struct ep_s3_url u;
+	char *data;
+	size_t len;
+};
+
+struct s3_backend {
+	struct ep_store_backend base;
+	struct ep_s3 *s3;
+	char bucket[64];
+	char prefix[1040]; /* "PREFIX/" */
+	char where[1200];  /* "s3://BUCKET/PREFIX" */
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct ep_http *idle[CONNS_MAX]; /* connections no one uses now */
+	unsigned nidle, made;
+	pthread_mutex_t own; /* the client's own connection (deletes) */
+	/* chunks on their way: queue[qhead..qhead+qlen) waiting, busy being sent */
+	pthread_mutex_t qlock;
+	pthread_cond_t qchange;
+	struct upload queue[QUEUE_MAX];
+	unsigned qhead, qlen, busy, nthreads, want_threads;
+	pthread_t threads[UPLOADERS_MAX];
+	bool stopping;
+	int arc; /* the first failure of an upload, and its error */
+	struct ep_error aerr;
+};
+
+static const char *s3b_where(const struct ep_store_backend *be)
+{
+	return ((const struct s3_backend *)be)->where;
+}
+
+/* A connection for this thread: an idle one, a new one, or (CONNS_MAX in use) the next freed. */
+static int take(struct s3_backend *b, struct ep_http **via, struct ep_error *err)
+{
+	pthread_mutex_lock(&b->lock);
+	while (!b->nidle && b->made >= CONNS_MAX)
+		pthread_cond_wait(&b->freed, &b->lock);
+	if (b->nidle) {
+		*via = b->idle[--b->nidle];
+		pthread_mutex_unlock(&b->lock);
+		return 0;
+	}
+	b->made++;
+	pthread_mutex_unlock(&b->lock);
+	int rc = ep_s3_connection(b->s3, via, err);
+	if (rc) {
+		pthread_mutex_lock(&b->lock);
+		b->made--;
+		pthread_cond_signal(&b->freed);
+		pthread_mutex_unlock(&b->lock);
+	}
+	return rc;
+}
+
+static void give_back(struct s3_backend *b, struct ep_http *via)
+{
+	pthread_mutex_lock(&b->lock);
+	b->idle[b->nidle++] = via;
+	pthread_cond_signal(&b->freed);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static int url_of(struct s3_backend *b, const char *name, struct ep_s3_url *u, struct ep_error *err)
+{
+	*u = (struct ep_s3_url){ 0 };
+	memcpy(u->bucket, b->bucket, sizeof u->bucket);
+	if ((size_t)snprintf(u->key, sizeof u->key, "%s%s", b->prefix, name) >= sizeof u->key)
+		return ep_fail(err, EP_EINPUT, "store '%s': the key of %s is longer than S3 takes", b->where, name);
+	return 0;
+}
+
+static int s3b_get(struct ep_store_backend *be, const char *name, size_t max, char **data, size_t *len,
+		   struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	struct ep_http *via;
+	int rc = url_of(b, name, &u, err);
+	if (!rc && !(rc = take(b, &via, err))) {
+		rc = ep_s3_get_data(b->s3, via, &u, max, data, len, err);
+		give_back(b, via);
+	}
+	return rc;
+}
+
+static int s3b_read(struct ep_store_backend *be, const char *name, void *buf, size_t len, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	char *data = NULL;
+	size_t got = 0;
+	int rc = s3b_get(be, name, len, &data, &got, err);
+	if (rc == 1)
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s/%s' is missing", b->where, name);
+	else if (!rc && got != len)
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s/%s' holds %zu bytes, not %zu", b->where, name, got, len);
+	if (!rc)
+		memcpy(buf, data, len);
+	free(data);
+	return rc;
+}
+
+static void *uploader(void *arg)
+{
+	struct s3_backend *b = arg;
+	struct ep_error err = { 0 };
+	struct ep_http *via = NULL;
+	int crc = ep_s3_connection(b->s3, &via, &err);
+	pthread_mutex_lock(&b->qlock);
+	for (;;) {
+		while (!b->qlen && !b->stopping)
+			pthread_cond_wait(&b->qchange, &b->qlock);
+		if (!b->qlen)
+			break;
+		struct upload up = b->queue[b->qhead];
+		b->qhead = (b->qhead + 1) % QUEUE_MAX;
+		b->qlen--;
+		b->busy++;
+		bool skip = b->arc != 0; /* a failure is reported already: the rest would be no use */
+		pthread_cond_broadcast(&b->qchange);
+		pthread_mutex_unlock(&b->qlock);
+		int rc = skip ? 0 : crc ? crc : ep_s3_put_data(b->s3, via, &up.u, up.data, up.len, false, &err);
+		free(up.data);
+		pthread_mutex_lock(&b->qlock);
+		if (rc && !b->arc) {
+			b->arc = rc;
+			b->aerr = err;
+		}
+		b->busy--;
+		pthread_cond_broadcast(&b->qchange);
+	}
+	pthread_mutex_unlock(&b->qlock);
+	ep_http_free(via);
+	return NULL;
+}
+
+/* A chunk into the queue (a copy); the first failure of an earlier one is reported instead. */
+static int put_async(struct s3_backend *b, const struct ep_s3_url *u, const void *data, size_t len,
+		     struct ep_error *err)
+{
+	char *copy = malloc(len ? len : 1);
+	if (!copy)
+		return ep_oom(err);
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&b->qlock);
+	while (b->nthreads < b->want_threads &&
+	       pthread_create(&b->threads[b->nthreads], NULL, uploader, b) == 0) /* started at the first chunk */
+		b->nthreads++;
+	int rc = 0;
+	if (!b->nthreads)
+		rc = ep_fail(err, EP_ERUNTIME, "store '%s': no thread to upload with", b->where);
+	while (!rc && !b->arc && b->qlen == QUEUE_MAX)
+		pthread_cond_wait(&b->qchange, &b->qlock);
+	if (!rc && b->arc) {
+		*err = b->aerr;
+		rc = b->arc;
+	}
+	if (!rc) {
+		b->queue[(b->qhead + b->qlen) % QUEUE_MAX] = (struct upload){ *u, copy, len };
+		b->qlen++;
+		copy = NULL;
+		pthread_cond_broadcast(&b->qchange);
+	}
+	pthread_mutex_unlock(&b->qlock);
+	free(copy);
+	return rc;
+}
+
+static int s3b_put(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
+		   struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	struct ep_http *via;
+	int rc = url_of(b, name, &u, err);
+	if (!rc && !if_absent && !strncmp(name, "chunks/", 7))
+		return put_async(b, &u, data, len, err); /* content-addressed: nothing waits on it until sync() */
+	if (!rc && !(rc = take(b, &via, err))) {
+		rc = ep_s3_put_data(b->s3, via, &u, data, len, if_absent, err);
+		give_back(b, via);
+	}
+	if (rc == EP_EINPUT && if_absent)
+		rc = ep_fail(err, EP_EINPUT, "store '%s': %s exists", b->where, name);
+	return rc;
+}
+
+static int s3b_remove(struct ep_store_backend *be, const char *name, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	int rc = url_of(b, name, &u, err);
+	if (!rc) {
+		pthread_mutex_lock(&b->own);
+		rc = ep_s3_delete(b->s3, &u, err);
+		pthread_mutex_unlock(&b->own);
+	}
+	return rc;
+}
+
+typedef int (*each_fn)(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err);
+
+struct relative {
+	size_t skip; /* strlen("PREFIX/") */
+	each_fn each;
+	void *ctx;
+};
+
+static int relative_each(void *ctx, const char *key, uint64_t size, int64_t mtime, struct ep_error *err)
+{
+	struct relative *r = ctx;
+	return r->each(r->ctx, key + r->skip, size, mtime, err);
+}
+
+static int s3b_list(struct ep_store_backend *be, const char *prefix, each_fn each, void *ctx, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	char full[1200];
+	struct relative r = { strlen(b->prefix), each, ctx };
+	struct ep_http *via;
+	if ((size_t)snprintf(full, sizeof full, "%s%s", b->prefix, prefix) >= sizeof full)
+		return ep_fail(err, EP_EINPUT, "store '%s': prefix too long", b->where);
+	int rc = take(b, &via, err);
+	if (!rc) {
+		rc = ep_s3_list(b->s3, via, b->bucket, full, relative_each, &r, err);
+		give_back(b, via);
+	}
+	return rc;
+}
+
+static int s3b_sweep(struct ep_store_backend *be, uint64_t *removed, struct ep_error *err)
+{
+	(void)be, (void)err;
+	*removed = 0; /* a PUT appears whole or not at all: no temporaries */
+	return 0;
+}
+
+/* A PUT S3 answered is durable: sync waits for the chunks still on their way. */
+static int s3b_sync(struct ep_store_backend *be, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	pthread_mutex_lock(&b->qlock);
+	while (b->qlen || b->busy)
+		pthread_cond_wait(&b->qchange, &b->qlock);
+	int rc = b->arc;
+	if (rc)
+		*err = b->aerr;
+	pthread_mutex_unlock(&b->qlock);
+	return rc;
+}
+
+static void s3b_close(struct ep_store_backend *be)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	pthread_mutex_lock(&b->qlock);
+	b->stopping = true;
+	b->arc = b->arc ? b->arc : EP_ERUNTIME; /* closed without a sync: what waits is not sent */
+	pthread_cond_broadcast(&b->qchange);
+	pthread_mutex_unlock(&b->qlock);
+	for (unsigned i = 0; i < b->nthreads; i++)
+		pthread_join(b->threads[i], NULL);
+	for (unsigned i = 0; i < b->nidle; i++)
+		ep_http_free(b->idle[i]);
+	ep_s3_close(b->s3);
+	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->own);
+	pthread_cond_destroy(&b->freed);
+	pthread_mutex_destroy(&b->qlock);
+	pthread_cond_destroy(&b->qchange);
+	free(b);
+}
+
+static const struct ep_store_backend_ops s3_ops = { s3b_get,  s3b_read, s3b_put, s3b_remove, s3b_list, s3b_sweep,
+						    s3b_sync, NULL,     NULL,    s3b_close,  s3b_where };
+
+static int any_object(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
+{
+	(void)size, (void)mtime;
+	struct s3_backend *b = ctx;
+	return ep_fail(err, EP_EINPUT, "'%s' holds objects already (%s): a new store needs an empty place", b->where, name);
+}
+
+int ep_store_s3_backend(struct ep_store_backend **out, const char *url, const struct ep_s3_options *opt, bool create,
+			struct ep_error *err)
+{
+	struct ep_s3_url u;
+	char trimmed[1200];
+	size_t n = strlen(url);
+	while (n > 5 && url[n - 1] == '/')
+		n--;
+	snprintf(trimmed, sizeof trimmed, "%.*s", (int)n, url);
+	int rc = ep_s3_url_parse(trimmed, &u, err);
+	if (rc)
+		return ep_fail(err, EP_EINPUT, "store '%s': write s3://BUCKET/PREFIX", url);
+	if (strlen(u.key) + 2 + 80 > sizeof u.key)
+		return ep_fail(err, EP_EINPUT, "store '%s': the prefix is too long for S3's keys", url);
+	struct s3_backend *b = calloc(1, sizeof *b);
+	if (!b)
+		return ep_oom(err);
+	b->base.ops = &s3_ops;
+	memcpy(b->bucket, u.bucket, sizeof b->bucket);
+	snprintf(b->prefix, sizeof b->prefix, "%s/", u.key);
+	snprintf(b->where, sizeof b->where, "s3://%s/%s", u.bucket, u.key);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->own, NULL);
+	pthread_cond_init(&b->freed, NULL);
+	pthread_mutex_init(&b->qlock, NULL);
+	pthread_cond_init(&b->qchange, NULL);
+	b->want_threads = opt && opt->jobs ? (opt->jobs < UPLOADERS_MAX ? opt->jobs : UPLOADERS_MAX) : 4;
+	static const struct ep_s3_options defaults = { 0 };
+	rc = ep_s3_open(&b->s3, opt ? opt : &defaults, err);
+	if (!rc && create) /* absent or empty: no object under PREFIX/ */
+		rc = s3b_list(&b->base, "", any_object, b, err);
+	if (rc) {
+		s3b_close(&b->base);
+		return rc;
+	}
+	*out = &b->base;
+	return 0;
+}

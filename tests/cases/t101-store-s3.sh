@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# A store in S3 (s3://BUCKET/PREFIX) against a real S3 server (tests/s3.sh:
+# s3rver with SigV4 checks), judged by the AWS CLI: the same objects as a dir:
+# store under PREFIX/ (formats/STORE.md), dedup, restore, verify, export and
+# import, check finding a chunk deleted behind its back, forget --prune,
+# locks by records (shared, exclusive, named, waited for, stale ones cleared),
+# kill -9 mid-backup, a wrong secret.
+#   envpack backup --init s3://BUCKET/PREFIX --endpoint URL SOURCE...
+# Credentials only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+. "$(dirname "$0")/../lib.sh"
+. "$HERE/s3.sh"
+
+start_s3 s || { not_ok "start the S3 server"; finish; exit 0; }
+ok "S3 server at $S3_S_ENDPOINT"
+B=$S3_S_BUCKET
+E=$S3_S_ENDPOINT
+S=s3://$B/dr/prod
+ep() { env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
+	AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@"; }
+# the same, for a background run whose pid must be envpack's own (env execs it)
+CREDS=(env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY"
+	AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null)
+jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+# keys PREFIX: every key under PREFIX, one a line, as awscli lists them
+keys() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$' | sort; }
+nkeys() { keys "$1" | grep -cE "${2:-.}"; }
+
+"$ENVPACK" keygen -o "$T/k" >/dev/null
+truncate -s 64M "$T/d.raw"
+head -c 12M /dev/urandom | dd of="$T/d.raw" bs=1M seek=4 conv=notrunc status=none
+dd if=/usr/bin/env of="$T/d.raw" bs=1M seek=40 conv=notrunc status=none
+mkdir -p "$T/tree/sub" && echo 'resource "null_resource" "x" {}' >"$T/tree/main.tf" && echo one >"$T/tree/sub/a.txt"
+
+# 1. the first backup makes the store under the prefix; a second adds nothing; a change adds a few chunks
+expect_exit 2 "a backup to an empty prefix is refused without --init" ep backup -q --endpoint "$E" "$S" "disk:$T/d.raw"
+expect_err "not an envpack store.*--init" "and says to use --init"
+check "and nothing was written" test "$(nkeys dr/)" = 0
+echo x >"$T/x" && aws_s3 s s3api put-object --bucket "$B" --key other/thing --body "$T/x" >/dev/null
+expect_exit 2 "--init on a prefix that holds objects is refused" ep backup --init -q --endpoint "$E" "s3://$B/other" "iac:$T/tree"
+expect_err "holds objects already.*empty" "and says why"
+expect_exit 0 "first backup (--init) to $S" ep backup --init -k "$T/k.key" --tag nightly --json --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree"
+cp "$T/out" "$T/b1.json"
+check "it names the store, the snapshot, sequence 1" test "$(jq_ 'd["store"], d["sequence"], len(d["snapshot"])' "$T/b1.json")" = "$S 1 64"
+expect_exit 0 "--init again on the store backs up into it" ep backup --init -k "$T/k.key" --json --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree"
+cp "$T/out" "$T/b2.json"
+check "adding no chunk ($(jq_ 'd["added_bytes"]' "$T/b2.json") bytes)" test "$(jq_ 'd["added_chunks"], d["reused_chunks"] == d["chunks"]' "$T/b2.json")" = "0 True"
+head -c 300K /dev/urandom | dd of="$T/d.raw" bs=100K seek=100 conv=notrunc status=none
+echo two >"$T/tree/sub/b.txt"
+expect_exit 0 "third backup, a little changed" ep backup -k "$T/k.key" --json --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree"
+cp "$T/out" "$T/b3.json"
+# content-defined chunks (1 MiB on average): a 300 KiB change and a new file touch a few
+check "it adds a few chunks ($(jq_ 'd["added_chunks"]' "$T/b3.json"))" test "$(jq_ '0 < d["added_chunks"] <= 8 and d["added_bytes"] < d["data_bytes"] / 2' "$T/b3.json")" = True
+check "chunks went up several at once (PUTs overlapping in time)" python3 - "$S3_S_DIR/requests.log" <<'PY'
+import re, sys
+puts = [tuple(map(float, l.split()[:2])) for l in open(sys.argv[1]) if re.search(r" PUT /[^ ]*/dr/prod/chunks/[^ ]* 200$", l)]
+assert len(puts) >= 10, len(puts)
+most = max(sum(1 for s, e in puts if s <= t < e) for t, _ in puts)
+assert most >= 2, most
+PY
+
+# 2. the objects are STORE.md's names under the prefix, as awscli sees them
+keys dr/ >"$T/keys"
+check "every key is config.json, chunks/xx/<hex>.zst or snapshots/<id>.json|.sig" \
+	bash -c '! grep -vE "^dr/prod/(config\.json|chunks/([0-9a-f]{2})/\2[0-9a-f]{62}\.zst|snapshots/[0-9a-f]{64}\.(json|sig))$" "$1"' _ "$T/keys"
+check "one config.json, three snapshots, each signed, no lock left" test "$(grep -c config.json "$T/keys") $(grep -c '\.json$' "$T/keys") $(grep -c '\.sig$' "$T/keys") $(grep -c /locks/ "$T/keys")" = "1 4 3 0"
+check "each chunk once: as many as the backups added" test "$(grep -c '/chunks/' "$T/keys")" = $(($(jq_ 'd["added_chunks"]' "$T/b1.json") + $(jq_ 'd["added_chunks"]' "$T/b3.json")))
+key=$(grep /chunks/ "$T/keys" | head -n 1)
+aws_s3 s s3api get-object --bucket "$B" --key "$key" "$T/chunk.zst" >/dev/null
+check "a chunk awscli downloads decompresses to bytes whose SHA-256 is its name" \
+	test "$(zstd -qdc "$T/chunk.zst" | sha256sum | cut -c1-64)" = "$(basename "$key" .zst)"
+aws_s3 s s3api get-object --bucket "$B" --key dr/prod/config.json "$T/config.json" >/dev/null
+check "config.json is an envpack store's" test "$(jq_ 'd["format"], d["version"]' "$T/config.json")" = "envpack-store 1"
+
+# 3. snapshots, restore, verify, diff, inspect of s3://...@SNAPSHOT
+expect_exit 0 "snapshots --json" ep snapshots --json --endpoint "$E" "$S"
+cp "$T/out" "$T/snaps.json"
+check "three snapshots, oldest first, signed" test "$(jq_ '[x["sequence"] for x in d], all(x["signed"] for x in d)' "$T/snaps.json")" = "[1, 2, 3] True"
+first=$(jq_ 'd[0]["id"]' "$T/snaps.json")
+# ListObjectsV2 by pages: 1001 other objects listed before the snapshots ("0-" sorts before any id)
+mkdir -p "$T/junk" && for i in $(seq 1001); do echo "$i" >"$T/junk/0-junk-$i"; done
+aws_s3 s s3 cp --quiet --recursive "$T/junk" "s3://$B/dr/prod/snapshots/" || not_ok "awscli put the 1001 objects"
+check "awscli sees the 1001 other objects" test "$(nkeys dr/prod/snapshots/0-junk-)" = 1001
+expect_exit 0 "snapshots past a page of 1000 other objects" ep snapshots --json --endpoint "$E" "$S"
+check "lists the same three" cmp "$T/out" "$T/snaps.json"
+check "asking for the next page with a continuation token" test "$(s3_requests s 'GET /[^ ]*[?&]continuation-token=' | wc -l)" -ge 1
+aws_s3 s s3 rm --quiet --recursive "s3://$B/dr/prod/snapshots/" --exclude '*' --include '0-junk-*' || not_ok "awscli removes them"
+check "and they are gone" test "$(nkeys dr/prod/snapshots/0-junk-)" = 0
+expect_exit 0 "AWS_ENDPOINT_URL stands for --endpoint" "${CREDS[@]}" AWS_ENDPOINT_URL="$E" "$ENVPACK" snapshots --json "$S"
+check "the same snapshots" cmp "$T/out" "$T/snaps.json"
+expect_exit 0 "restore $S@latest" ep restore -q -p "$T/k.pub" --endpoint "$E" "$S@latest" --to "dir:$T/r3"
+check "the disk restored from S3 is the source's" cmp "$T/d.raw" "$T/r3/d.raw"
+check "so is the tree" diff -r "$T/tree" "$T/r3/tree"
+expect_exit 0 "restore the first snapshot by an id prefix" ep restore -q -p "$T/k.pub" --endpoint "$E" "$S@${first:0:8}" --to "dir:$T/r1"
+check "it is the first version" bash -c '! cmp -s "$1" "$2" && test ! -e "$3"' _ "$T/d.raw" "$T/r1/d.raw" "$T/r1/tree/sub/b.txt"
+expect_exit 0 "verify --deep $S@latest" ep verify -p "$T/k.pub" --deep --endpoint "$E" "$S@latest"
+expect_exit 0 "inspect $S@first" ep inspect --json --endpoint "$E" "$S@${first:0:8}"
+expect_exit 0 "diff first latest" ep diff --json --endpoint "$E" "$S@${first:0:8}" "$S@latest"
+check "diff: a file added" grep -q '"sub/b.txt"' "$T/out"
+
+# 4. export to a bundle, import into a dir: store
+expect_exit 0 "export $S@latest" ep export -q -p "$T/k.pub" --endpoint "$E" "$S@latest" -o "$T/e.envpack"
+expect_exit 0 "the export verifies --deep on its own" ep verify -p "$T/k.pub" --deep "$T/e.envpack"
+expect_exit 0 "import it into a dir: store" ep import --init -q -p "$T/k.pub" "$T/e.envpack" "dir:$T/local"
+expect_exit 0 "which exports the same bundle" ep export -q -p "$T/k.pub" "dir:$T/local@latest" -o "$T/e2.envpack"
+check "byte for byte" cmp "$T/e.envpack" "$T/e2.envpack"
+expect_exit 0 "and import from a bundle into the S3 store" ep import -q -p "$T/k.pub" --endpoint "$E" "$T/e.envpack" "$S"
+expect_exit 0 "check --read-data -p" ep check --read-data -p "$T/k.pub" --endpoint "$E" "$S"
+
+# 5. locks by records under locks/
+printf '{"host":"%s","pid":999999,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$(date +%s)" >"$T/dead.json"
+aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/locks/$(hostname)-999999-dead.json" --body "$T/dead.json" >/dev/null
+expect_exit 0 "a backup beside a dead process's lock record" ep backup -k "$T/k.key" --endpoint "$E" "$S" "iac:$T/tree"
+expect_err "removed a stale lock of backup \(pid 999999" "warns that it removed it"
+check "the record is gone" test "$(nkeys dr/prod/locks/)" = 0
+sleep 60 &
+holder=$!
+printf '{"host":"%s","pid":%s,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$holder" "$(date +%s)" >"$T/live.json"
+aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/locks/$(hostname)-$holder-live.json" --body "$T/live.json" >/dev/null
+expect_exit 1 "prune while a backup's record is there fails at once" ep prune --endpoint "$E" "$S"
+expect_err "locked by backup \(pid $holder on $(hostname)" "naming the holder"
+expect_exit 1 "so does forget" ep forget --endpoint "$E" "$S" --keep-last 1
+check "the live record is still there" test "$(nkeys dr/prod/locks/ live)" = 1
+expect_exit 0 "a backup shares the lock with it" ep backup -q -k "$T/k.key" --endpoint "$E" "$S" "iac:$T/tree"
+( sleep 4; aws_s3 s s3api delete-object --bucket "$B" --key "dr/prod/locks/$(hostname)-$holder-live.json" >/dev/null ) &
+remover=$!
+start=$(date +%s)
+expect_exit 0 "prune --lock-wait 60 waits for the record to go, then runs" ep prune -q --lock-wait 60 --endpoint "$E" "$S"
+check "it waited ($(($(date +%s) - start)) s)" test $(($(date +%s) - start)) -ge 3
+wait "$remover"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+ep backup -q -k "$T/k.key" --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree" || not_ok "a backup of what is there"
+ep backup -q --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree" & b1=$!
+ep backup -q --endpoint "$E" "$S" "iac:$T/tree" & b2=$!
+wait "$b1"; r1=$?
+wait "$b2"; r2=$?
+check "two backups at once both succeed ($r1, $r2)" test "$r1" = 0 -a "$r2" = 0
+check "and leave no lock record" test "$(nkeys dr/prod/locks/)" = 0
+
+# 6. forget --prune removes objects
+ep backup -q --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree" || not_ok "the last backup, of both"
+before=$(nkeys dr/prod/)
+expect_exit 0 "forget --keep-last 1 --prune" ep forget --json --endpoint "$E" "$S" --keep-last 1 --prune
+check "it removed chunks" test "$(jq_ 'd["prune"]["chunks_removed"] > 0' "$T/out")" = True
+check "awscli sees fewer objects ($before before, $(nkeys dr/prod/) after)" test "$(nkeys dr/prod/)" -lt "$before"
+expect_exit 0 "check --read-data after prune" ep check -q --read-data --endpoint "$E" "$S"
+expect_exit 0 "the kept snapshot restores" ep restore -q --insecure-skip-verify --endpoint "$E" "$S@latest" --to "dir:$T/r4"
+check "to the latest data" cmp "$T/d.raw" "$T/r4/d.raw"
+
+# 7. kill -9 during a backup to S3: check passes, no snapshot appears, the next backup completes
+K=s3://$B/kill
+head -c 48M /dev/urandom >"$T/big.raw"
+ep backup --init -q --endpoint "$E" "$K" "iac:$T/tree" || not_ok "make the kill store"
+for wait_chunks in 2 12; do
+	puts=$(s3_requests s ' PUT /[^ ]*/kill/chunks/[^ ]* 200$' | wc -l)
+	"${CREDS[@]}" "$ENVPACK" backup -q -j 1 --endpoint "$E" "$K" "disk:$T/big.raw" 2>/dev/null &
+	pid=$!
+	for _ in $(seq 400); do
+		[ $(($(s3_requests s ' PUT /[^ ]*/kill/chunks/[^ ]* 200$' | wc -l) - puts)) -ge "$wait_chunks" ] && break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	check "killed mid-backup (its lock record left: $(nkeys kill/locks/))" test "$(nkeys kill/locks/)" = 1
+	expect_exit 0 "after kill -9 (at ~$wait_chunks chunks), check passes" ep check --endpoint "$E" "$K"
+	expect_err "removed a stale lock of backup" "clearing the killed backup's lock record, with a warning"
+	check "and no snapshot of the killed backup appeared" test "$(nkeys kill/snapshots/ '\.json$')" = 1
+done
+expect_exit 0 "the next backup completes" ep backup --json -j 1 --endpoint "$E" "$K" "disk:$T/big.raw"
+check "reusing the chunks the killed ones wrote" test "$(jq_ 'd["reused_chunks"] > 0' "$T/out")" = True
+expect_exit 0 "the store checks clean with --read-data" ep check -q --read-data --endpoint "$E" "$K"
+expect_exit 0 "and restores it" ep restore -q --insecure-skip-verify --endpoint "$E" "$K@latest" --to "dir:$T/rk"
+check "byte for byte" cmp "$T/big.raw" "$T/rk/big.raw"
+
+# 8. chunk uploads that fail (the fault proxy answers 500): the backup fails naming one, publishes nothing
+F=s3://$B/fail
+ep backup --init -q --endpoint "$E" "$F" "iac:$T/tree" || not_ok "make the failing store"
+if start_s3_fault f s 500 1000 --match 'PUT /[^ ]*/fail/chunks/'; then
+	expect_exit 1 "a backup whose chunks cannot be put fails" ep backup --retries 1 --endpoint "$S3_F_ENDPOINT" "$F" "disk:$T/d.raw"
+	expect_err "PUT s3://$B/fail/chunks/[0-9a-f]{2}/[0-9a-f]{64}\.zst: 500" "naming a chunk and the answer"
+	check "no snapshot of it appeared" test "$(nkeys fail/snapshots/ '\.json$')" = 1
+	check "and its lock record is gone" test "$(nkeys fail/locks/)" = 0
+	expect_exit 0 "the store checks clean" ep check -q --read-data --endpoint "$E" "$F"
+else
+	not_ok "start the fault proxy"
+fi
+
+# 9. a chunk deleted behind the store's back: check fails (3) and names it
+victim=$(keys dr/prod/chunks/ | head -n 1)
+aws_s3 s s3api delete-object --bucket "$B" --key "$victim" >/dev/null
+expect_exit 3 "a missing chunk fails check" ep check --endpoint "$E" "$S"
+expect_err "chunk $(basename "$victim" .zst) of snapshot [0-9a-f]{8} is missing" "and is named"
+
+# 10. a wrong secret: refused, and never printed
+secret=wrong-$RANDOM-secret
+env -u AWS_PROFILE -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$secret" \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout 120 "$ENVPACK" snapshots --endpoint "$E" "$S" >"$T/out" 2>"$T/err"
+got=$?
+check "a wrong secret fails with exit 1 ($got) naming the refusal" bash -c 'test "$1" = 1 && grep -q "SignatureDoesNotMatch\|403" "$2"' _ "$got" "$T/err"
+check "and the secret is nowhere in the output" bash -c '! grep -q "$1" "$2" "$3"' _ "$secret" "$T/out" "$T/err"
+env -u AWS_PROFILE -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$secret" \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout 120 "$ENVPACK" backup -q --init --endpoint "$E" "s3://$B/new" "iac:$T/tree" >"$T/out" 2>"$T/err"
+got=$?
+check "backup --init with it fails too ($got), writing nothing" bash -c 'test "$1" = 1 -o "$1" = 2 && ! grep -q "$2" "$3" "$4"' _ "$got" "$secret" "$T/out" "$T/err"
+check "nothing under new/" test "$(nkeys new/)" = 0
+
+finish
