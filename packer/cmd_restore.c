@@ -185,7 +185,7 @@ static int help(void)
 	for (size_t i = 0; i < n; i++) {
 		char uri[64];
 		snprintf(uri, sizeof uri, "%s:%s", t[i]->scheme, t[i]->location ? t[i]->location : "PATH");
-		printf("  %-22s %s\n", uri, t[i]->summary);
+		printf("  %-25s %s\n", uri, t[i]->summary);
 	}
 	fputs(help_tail, stdout);
 	return 0;

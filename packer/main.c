@@ -40,6 +40,10 @@ static int usage(FILE *out)
 		     "  envpack pack -k mykey.key -o web.envpack disk:web.raw iac:./terraform\n"
 		     "  envpack verify -p mykey.pub --deep web.envpack\n"
 		     "  envpack restore -p mykey.pub web.envpack --to dir:/srv/restored\n\n"
+		     "Nightly backups into a deduplicating store:\n"
+		     "  envpack backup --init -k mykey.key /srv/dr disk:web.raw iac:./terraform\n"
+		     "  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --prune\n"
+		     "  envpack restore -p mykey.pub /srv/dr@latest --to libvirt:/srv/restored\n\n"
 		     "'envpack COMMAND --help' explains each command; 'man envpack' has the rest.\n"
 		     "Exit status: 0 ok, 1 runtime error, 2 usage or malformed input,\n"
 		     "3 integrity or signature failure.\n");
