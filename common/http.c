@@ -440,10 +440,10 @@ int ep_http_endpoint(const char *endpoint, char *base, size_t cap, const char *w
 	size_t n = strlen(endpoint);
 	while (n > 0 && endpoint[n - 1] == '/')
 		n--;
-	const char *host = strstr(endpoint, "://");
-	if ((strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) || n >= cap ||
-	    memchr(host + 3, '/', (size_t)(endpoint + n - host - 3)) || n == (size_t)(host + 3 - endpoint) ||
-	    endpoint[n - 1] == ':')
+	const char *sep = strstr(endpoint, "://");
+	size_t host = sep ? (size_t)(sep + 3 - endpoint) : 0; /* where the host starts */
+	if (!sep || (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) || n >= cap || n <= host ||
+	    memchr(endpoint + host, '/', n - host) || endpoint[n - 1] == ':')
 		return ep_fail(err, EP_EINPUT, "%s takes http(s)://HOST[:PORT], not '%s'", who, endpoint);
 	snprintf(base, cap, "%.*s", (int)n, endpoint);
 	return 0;

@@ -1,12 +1,23 @@
 #include "backup.h"
 
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "formats/store/catalog.h"
+
+#define FILES_CACHE_MAX ((size_t)16 << 20)
 
 struct store_dest {
 	struct ep_store *st;
 	char id[EP_STORE_ID_HEX];
+	char *manifest; /* what was published, for the files cache */
+	size_t manifest_len;
 };
 
 static bool store_has(void *ctx, const uint8_t digest[EP_DIGEST_LEN])
@@ -24,7 +35,10 @@ static int store_commit(void *ctx, const char *manifest, size_t len, const char 
 			struct ep_error *err)
 {
 	struct store_dest *d = ctx;
-	return ep_store_put_snapshot(d->st, manifest, len, sig, siglen, d->id, err);
+	int rc = ep_store_put_snapshot(d->st, manifest, len, sig, siglen, d->id, err);
+	if (!rc && (d->manifest = malloc(len)))
+		memcpy(d->manifest, manifest, d->manifest_len = len);
+	return rc;
 }
 
 static void store_abort(void *ctx)
@@ -32,9 +46,105 @@ static void store_abort(void *ctx)
 	(void)ctx; /* chunks already written stay: the next backup reuses them, prune collects the rest */
 }
 
+/* ---- the files cache ---- */
+
+struct identity {
+	char path[PATH_MAX];
+	json_int_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns;
+};
+
+/* A raw disk image file's identity, taken before it is read; false for anything else. */
+static bool identify(const struct ep_source *src, struct identity *id)
+{
+	struct stat st;
+	char path[PATH_MAX];
+	if (src->kind != EP_SOURCE_DISK || (src->format && strcmp(src->format, "raw")) || !realpath(src->path, path) ||
+	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	*id = (struct identity){ .dev = (json_int_t)st.st_dev, .ino = (json_int_t)st.st_ino, .size = (json_int_t)st.st_size,
+				 .mtime_s = (json_int_t)st.st_mtim.tv_sec, .mtime_ns = st.st_mtim.tv_nsec,
+				 .ctime_s = (json_int_t)st.st_ctim.tv_sec, .ctime_ns = st.st_ctim.tv_nsec };
+	memcpy(id->path, path, sizeof path);
+	return true;
+}
+
+static json_t *identity_json(const struct identity *id, const char *snapshot, const char *component)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s}", "dev", id->dev, "ino", id->ino, "size", id->size,
+			 "mtime_s", id->mtime_s, "mtime_ns", id->mtime_ns, "ctime_s", id->ctime_s, "ctime_ns", id->ctime_ns,
+			 "snapshot", snapshot, "component", component);
+}
+
+static bool same_identity(json_t *e, const struct identity *id)
+{
+	const char *keys[] = { "dev", "ino", "size", "mtime_s", "mtime_ns", "ctime_s", "ctime_ns" };
+	const json_int_t vals[] = { id->dev, id->ino, id->size, id->mtime_s, id->mtime_ns, id->ctime_s, id->ctime_ns };
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		json_t *v = json_object_get(e, keys[i]);
+		if (!json_is_integer(v) || json_integer_value(v) != vals[i])
+			return false;
+	}
+	return true;
+}
+
+/* The record of an unchanged raw disk, if the store still holds it whole. */
+static const struct ep_component *cached(struct ep_store *st, const struct ep_catalog *cat, json_t *e)
+{
+	const char *snap = json_string_value(json_object_get(e, "snapshot"));
+	const char *name = json_string_value(json_object_get(e, "component"));
+	for (size_t i = 0; snap && name && i < cat->n; i++) {
+		if (strcmp(cat->entries[i].id, snap))
+			continue;
+		const struct ep_manifest *m = cat->entries[i].manifest;
+		for (size_t k = 0; k < m->ncomponents; k++) {
+			const struct ep_component *c = &m->components[k];
+			if (c->type != EP_COMP_DISK || strcmp(c->name, name) || !c->format || strcmp(c->format, "raw"))
+				continue;
+			for (size_t j = 0; j < c->nchunks; j++)
+				if (!ep_store_has_chunk(st, c->chunks[j].digest, NULL))
+					return NULL;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static json_t *load_cache(const char *path)
+{
+	char *text = NULL;
+	size_t len;
+	struct ep_error ignored = { 0 };
+	json_t *o = path && !ep_read_file(path, FILES_CACHE_MAX, &text, &len, &ignored) ? json_loadb(text, len, 0, NULL) : NULL;
+	free(text);
+	if (!json_is_object(json_object_get(o, "files"))) { /* none, or not ours: start afresh */
+		json_decref(o);
+		o = json_pack("{s:i,s:{}}", "version", 1, "files");
+	}
+	return o;
+}
+
+/* Records where each raw disk now is; a failure only loses the shortcut for next time. */
+static void save_cache(const char *path, json_t *cache, const struct identity *ids, const bool *known,
+		       const size_t *component, size_t n, const struct store_dest *d)
+{
+	struct ep_manifest *m = NULL;
+	struct ep_error ignored = { 0 };
+	if (!d->manifest || ep_manifest_parse(d->manifest, d->manifest_len, "backup", &m, &ignored))
+		return;
+	json_t *files = json_object_get(cache, "files");
+	for (size_t i = 0; i < n; i++)
+		if (known[i] && component[i] < m->ncomponents)
+			json_object_set_new(files, ids[i].path, identity_json(&ids[i], d->id, m->components[component[i]].name));
+	char tmp[PATH_MAX + 32];
+	snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+	if (json_dump_file(cache, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0)
+		unlink(tmp);
+	ep_manifest_free(m);
+}
+
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
-	      size_t nsources, struct ep_snapinfo *info, struct ep_pack_stats *stats, struct ep_backup_result *res,
-	      struct ep_error *err)
+	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
+	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err)
 {
 	struct ep_catalog cat;
 	int rc = ep_catalog_load(st, &cat, err);
@@ -43,16 +153,41 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	uint64_t next = ep_catalog_max_sequence(&cat) + 1;
 	if (info->sequence < next) /* the caller may know of a higher one, in a store since rolled back */
 		info->sequence = next;
-	ep_catalog_release(&cat);
+	struct ep_source *srcs = calloc(nsources ? nsources : 1, sizeof *srcs);
+	struct identity *ids = calloc(nsources ? nsources : 1, sizeof *ids);
+	bool *known = calloc(nsources ? nsources : 1, sizeof *known);
+	size_t *component = calloc(nsources ? nsources : 1, sizeof *component);
+	json_t *cache = files_cache ? load_cache(files_cache) : NULL;
+	if (!srcs || !ids || !known || !component || (files_cache && !cache))
+		rc = ep_oom(err);
+	for (size_t i = 0; !rc && i < nsources; i++) {
+		srcs[i] = sources[i];
+		if (!cache || !(known[i] = identify(&sources[i], &ids[i])))
+			continue;
+		json_t *e = json_object_get(json_object_get(cache, "files"), ids[i].path);
+		if (!reread && e && same_identity(e, &ids[i]))
+			srcs[i].reuse = cached(st, &cat, e);
+	}
 	struct store_dest d = { .st = st };
 	const struct ep_pack_dest dest = { &d, store_has, store_add_chunk, store_commit, store_abort };
 	struct ep_pack_options opt = *pack;
 	opt.dest = &dest;
 	opt.snapshot = info;
-	rc = ep_pack(&opt, sources, nsources, stats, err);
+	opt.source_component = component;
+	if (!rc)
+		rc = ep_pack(&opt, srcs, nsources, stats, err);
 	if (!rc) {
 		memcpy(res->id, d.id, EP_STORE_ID_HEX);
 		res->sequence = info->sequence;
+		if (cache)
+			save_cache(files_cache, cache, ids, known, component, nsources, &d);
 	}
+	json_decref(cache);
+	free(d.manifest);
+	free(component);
+	free(known);
+	free(ids);
+	free(srcs);
+	ep_catalog_release(&cat); /* after pack: the reused records live in it */
 	return rc;
 }

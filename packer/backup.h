@@ -14,10 +14,17 @@ struct ep_backup_result {
 
 /* Packs sources into st as a new snapshot, recording snapshot info (its sequence is set
  * here: one above the store's largest, or info's own if higher). The caller holds st's
- * shared lock. */
+ * shared lock.
+ *
+ * files_cache (a file of the caller's, or NULL): for each raw disk image file backed up,
+ * its identity (device, inode, size, mtime and ctime to the nanosecond) and the snapshot
+ * and component that hold it. A disk whose identity is unchanged, whose snapshot is still
+ * in the store with every chunk, is not read again: its record is copied (restic's files
+ * cache). Only raw files: a qcow2's backing file could change under an unchanged top.
+ * reread: use the cache for nothing, but still write it. */
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
-	      size_t nsources, struct ep_snapinfo *info, struct ep_pack_stats *stats, struct ep_backup_result *res,
-	      struct ep_error *err);
+	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
+	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err);
 
 /* Copies a verified bundle's chunks (those st lacks) and its manifest into st. */
 int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *trust, unsigned threads,

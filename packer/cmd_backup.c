@@ -17,10 +17,13 @@ static const char help[] =
 	"Take a snapshot of sources into a store: the same sources and chunking as\n"
 	"'envpack pack', but only the chunks the store lacks are written, so a second\n"
 	"backup of an unchanged disk adds almost nothing and one after 1 % of it\n"
-	"changed adds about 1 %. The snapshot appears only once every chunk it names\n"
-	"is in place; a backup killed at any moment leaves the store valid, and the\n"
-	"next one reuses what it had written. Silent on success when not run from a\n"
-	"terminal (cron); one line on stderr, and a non-zero exit, on failure.\n\n"
+	"changed adds about 1 %. A raw disk image file whose device, inode, size,\n"
+	"mtime and ctime are those it had at the last backup is not even read: its\n"
+	"record is taken from that snapshot (the files cache, kept with the rollback\n"
+	"state; --force reads everything). The snapshot appears only once every chunk\n"
+	"it names is in place; a backup killed at any moment leaves the store valid,\n"
+	"and the next one reuses what it had written. Silent on success when not run\n"
+	"from a terminal (cron); one line on stderr, and a non-zero exit, on failure.\n\n"
 	"STORE is dir:PATH (or a plain PATH), or s3://BUCKET/PREFIX; see formats/STORE.md.\n\n"
 	"Sources:\n"
 	CLI_SOURCES_HELP
@@ -30,6 +33,8 @@ static const char help[] =
 	"      --tag TAG        tag the snapshot (repeatable; letters, digits, ._:+=@-)\n"
 	"  -n, --name NAME      environment name (default: the host name)\n"
 	"      --host NAME      the host recorded in the snapshot (default: this one's)\n"
+	"      --force          read every disk again, even one the files cache says is\n"
+	"                       unchanged since the last backup\n"
 	CLI_PACK_HELP
 	CLI_STORE_HELP_("") /* --cacert, --timeout, --retries: in CLI_PACK_HELP */
 	"\nSOURCE_DATE_EPOCH, when set, is the snapshot's time.\n\n"
@@ -91,13 +96,14 @@ int cmd_backup(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "init", no_argument, NULL, 'I' }, { "from", required_argument, NULL, 'f' },
 		{ "tag", required_argument, NULL, 'T' }, { "host", required_argument, NULL, 'H' },
+		{ "force", no_argument, NULL, 'F' },
 		CLI_PACK_OPTIONS, CLI_STORE_OPTIONS, { 0 }
 	};
 	struct cli_pack_args args;
 	struct cli_store_args sa = { 0 };
 	const char *tags[EP_SNAP_TAGS_MAX], *host = NULL, *from[16];
 	size_t ntags = 0, nfrom = 0;
-	bool init = false;
+	bool init = false, reread = false;
 	int c;
 	cli_pack_args_init(&args);
 	while ((c = getopt_long(argc, argv, "f:qh" CLI_PACK_SHORT, opts, NULL)) != -1) {
@@ -121,6 +127,7 @@ int cmd_backup(int argc, char **argv)
 			tags[ntags++] = optarg;
 			break;
 		case 'H': host = optarg; break;
+		case 'F': reread = true; break;
 		default: return cli_usage("backup", "unknown option");
 		}
 	}
@@ -169,8 +176,10 @@ int cmd_backup(int argc, char **argv)
 		opt.progress = &progress;
 		opt.warn = cli_warn;
 		opt.warn_ctx = &sa.quiet;
+		char cache[4400];
 		info->sequence = cli_seen_sequence(st) + 1; /* never below what this host wrote before */
-		rc = ep_backup(st, &opt, sources, nspecs, info, &stats, &res, &err);
+		rc = ep_backup(st, &opt, sources, nspecs, info, cli_files_cache(st, cache, sizeof cache), reread, &stats,
+			       &res, &err);
 		if (!rc)
 			cli_seen_record(st, res.sequence);
 		cli_bar_finish(&bar);

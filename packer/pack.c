@@ -286,6 +286,31 @@ static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, str
 	return rc;
 }
 
+/* A disk the destination holds whole and unchanged (the files cache): its record copied,
+ * not a byte read. */
+static int reuse_disk(struct packer *pk, const struct ep_component *from, const char *path, struct ep_error *err)
+{
+	struct ep_component *c;
+	int rc = add_component(pk, EP_COMP_DISK, path, &c, err);
+	if (!rc && !(c->format = strdup(from->format ? from->format : "raw")))
+		rc = ep_oom(err);
+	if (rc)
+		return rc;
+	c->virtual_size = from->virtual_size;
+	pk->stats->virtual_bytes += from->virtual_size;
+	for (size_t i = 0; !rc && i < from->nextents; i++) {
+		rc = ep_component_add_extent(c, from->extents[i].offset, err);
+		for (size_t k = 0; !rc && k < from->extents[i].count; k++) {
+			const struct ep_chunk_ref *r = &from->chunks[from->extents[i].first + k];
+			rc = ep_component_append(c, c->nextents - 1, r->digest, r->size, err);
+			pk->stats->chunks++;
+			pk->stats->reused_chunks++;
+			pk->stats->data_bytes += r->size;
+		}
+	}
+	return rc;
+}
+
 /* Chunks everything fd reads until its end into the current record; closes fd. */
 static int pack_fd(struct packer *pk, int fd, const char *root, const char *path, struct ep_error *err)
 {
@@ -607,6 +632,8 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 {
 	for (size_t i = 0; i < n; i++) {
 		int rc;
+		if (src[i].kind == EP_SOURCE_DISK && src[i].reuse)
+			continue; /* not read at all */
 		if (src[i].kind == EP_SOURCE_DISK) {
 			if ((rc = open_disk(pk, src[i].path, src[i].format, &o[i].disk, err)))
 				return rc;
@@ -728,9 +755,15 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	for (size_t i = 0; !rc && i < nsources; i++) {
 		struct ep_oci_image *layout = opened[i].image;
 		struct ep_pull *pull = opened[i].pull;
-		if (opened[i].disk) {
-			if (!(rc = pack_disk(&pk, opened[i].disk, sources[i].path, err)))
+		if (opt->source_component)
+			opt->source_component[i] = SIZE_MAX;
+		if (sources[i].kind == EP_SOURCE_DISK && (sources[i].reuse || opened[i].disk)) {
+			rc = sources[i].reuse ? reuse_disk(&pk, sources[i].reuse, sources[i].path, err)
+					      : pack_disk(&pk, opened[i].disk, sources[i].path, err);
+			if (!rc)
 				bare[nbare++] = pk.component;
+			if (!rc && opt->source_component)
+				opt->source_component[i] = pk.component;
 		} else if (opened[i].vm)
 			rc = pack_vm(&pk, opened[i].vm, opened[i].vm_disks, err);
 		else if (layout)

@@ -25,6 +25,9 @@ struct ep_source {
 	enum ep_vm_kind vm;   /* VM definitions: which kind */
 	char ref[256];      /* OCI layouts: the tag to take, "" for every image */
 	char dir[4096];     /* OCI layouts: the layout directory */
+	/* disks: the record of this very disk, unchanged since, whose chunks the destination
+	 * holds (a store's files cache): copied, and the disk not read. Borrowed. */
+	const struct ep_component *reuse;
 };
 
 /* A machine described by hand around the disk: sources (--vcpus, --memory, --firmware). */
@@ -66,6 +69,7 @@ struct ep_pack_options {
 	const struct ep_registry_options *registry; /* how to reach registries */
 	const struct ep_machine_spec *machine;       /* NULL: disk: sources are bare disks */
 	bool include_secrets; /* iac: trees: pack Terraform state and files that look like secrets */
+	size_t *source_component; /* when set: [i] the component source i became (disk sources), else SIZE_MAX */
 };
 
 struct ep_pack_stats {

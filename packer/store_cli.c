@@ -49,7 +49,7 @@ void cli_allow_older(void)
 	allow_older = true;
 }
 
-static bool seen_path(const struct ep_store *st, char *path, size_t cap, bool make_dirs)
+static bool state_path(const struct ep_store *st, const char *suffix, char *path, size_t cap, bool make_dirs)
 {
 	const char *dir = getenv("ENVPACK_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	char base[4096];
@@ -72,7 +72,17 @@ static bool seen_path(const struct ep_store *st, char *path, size_t cap, bool ma
 			}
 		mkdir(part, 0700);
 	}
-	return (size_t)snprintf(path, cap, "%s/stores/%s.json", base, ep_store_id(st)) < cap;
+	return (size_t)snprintf(path, cap, "%s/stores/%s%s", base, ep_store_id(st), suffix) < cap;
+}
+
+static bool seen_path(const struct ep_store *st, char *path, size_t cap, bool make_dirs)
+{
+	return state_path(st, ".json", path, cap, make_dirs);
+}
+
+const char *cli_files_cache(const struct ep_store *st, char *buf, size_t cap)
+{
+	return state_path(st, ".files.json", buf, cap, true) ? buf : NULL;
 }
 
 uint64_t cli_seen_sequence(const struct ep_store *st)

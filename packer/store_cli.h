@@ -73,6 +73,9 @@ int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep
 	"      --allow-older          accept a STORE@latest older than a snapshot this host\n"          \
 	"                             has seen before (a store rolled back on purpose)\n"
 void cli_allow_older(void);
+/* Where this host keeps st's files cache (see ep_backup), in buf; NULL when there is no
+ * state directory. */
+const char *cli_files_cache(const struct ep_store *st, char *buf, size_t cap);
 /* The highest sequence remembered for st (0: none). */
 uint64_t cli_seen_sequence(const struct ep_store *st);
 /* Remembers a sequence for st if it is higher; failures only warn (the run succeeded). */

@@ -39,6 +39,25 @@ check "it adds a few chunks' worth ($(jq_ 'd["added_chunks"]' "$T/b3.json") chun
 	test "$added" -gt 0 -a "$(jq_ 'd["added_chunks"]' "$T/b3.json")" -le 4 -a "$added" -lt $((data / 3))
 check "the store holds each chunk once" test "$(find "$S/chunks" -name '*.zst' | wc -l)" -le $(( $(jq_ 'd["chunks"]' "$T/b1.json") + $(jq_ 'd["added_chunks"]' "$T/b3.json") ))
 
+# 1b. the files cache: an unchanged raw disk file is not read again; any change to it is
+FC=$T/fcstore
+ep backup --init -q "$FC" "disk:$T/d.raw" || not_ok "files cache: a first backup"
+expect_exit 0 "a backup with nothing changed since" ep backup --json "$FC" "disk:$T/d.raw"
+check "reads no disk: every chunk taken from the last snapshot" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["added_chunks"] == 0 and d["reused_chunks"] == d["chunks"] > 0, d' "$T/out"
+check "the files cache names the disk" grep -q "\"$(realpath "$T/d.raw")\"" "$ENVPACK_STATE_DIR"/stores/*.files.json
+check "the disk was not opened (strace)" bash -c '! command -v strace >/dev/null || ! strace -f -e trace=openat -o "$1/strace.log" "$2" backup -q "$3" "disk:$4" >/dev/null 2>&1 || ! grep -q "$4\", O_RDONLY" "$1/strace.log"' _ "$T" "$ENVPACK" "$FC" "$T/d.raw"
+cp "$T/d.raw" "$T/d.bak"
+printf 'Z' | dd of="$T/d.raw" bs=1 seek=$((9 * 1048576 + 123)) conv=notrunc status=none # one byte, same size
+touch -r "$T/d.bak" "$T/d.raw" # and the old mtime: the ctime still tells
+expect_exit 0 "a backup after one byte changed, mtime put back" ep backup --json "$FC" "disk:$T/d.raw"
+check "reads the disk again and stores the changed chunk" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["added_chunks"] >= 1, d' "$T/out"
+expect_exit 0 "which restores to the changed disk" ep restore -q --insecure-skip-verify "$FC@latest" --to "dir:$T/rfc"
+check "byte for byte" cmp "$T/d.raw" "$T/rfc/d.raw"
+cp "$T/d.bak" "$T/d.raw"
+expect_exit 0 "--force reads an unchanged disk all the same" ep backup --json --force "$FC" "disk:$T/d.raw"
+check "and finds every chunk in the store" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["added_chunks"] == 0 and d["reused_chunks"] == d["chunks"], d' "$T/out"
+rm -f "$T/d.bak"
+
 # 2. snapshots, and STORE@SNAPSHOT wherever a bundle is read
 expect_exit 0 "snapshots --json" ep snapshots --json "$S"
 cp "$T/out" "$T/snaps.json"

@@ -66,3 +66,18 @@ TEST(target_params_found_and_unknown_refused)
 	EXPECT(ep_target_params_check(&opt, "aws", (const char *const[]){ "region", NULL }, &err) == EP_EINPUT);
 	EXPECT(strstr(err.msg, "aws: unknown option -o project"));
 }
+
+TEST(endpoints_are_scheme_host_and_port_only)
+{
+	char base[64];
+	struct ep_error err = { 0 };
+	EXPECT(ep_http_endpoint("http://127.0.0.1:9000/", base, sizeof base, "s3", &err) == 0 && !strcmp(base, "http://127.0.0.1:9000"));
+	EXPECT(ep_http_endpoint("https://ec2.eu-west-1.amazonaws.com", base, sizeof base, "ec2", &err) == 0);
+	const char *bad[] = { "https://", "http:///", "https://host:", "ftp://host", "host:9000", "http://h/path", "", "//" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		err = (struct ep_error){ 0 };
+		EXPECT(ep_http_endpoint(bad[i], base, sizeof base, "s3: --endpoint", &err) == EP_EINPUT);
+		EXPECT(strstr(err.msg, "takes http(s)://HOST[:PORT]"));
+	}
+	EXPECT(ep_http_endpoint("http://a-very-long-host-name-that-does-not-fit.example:9000", base, 20, "s3", &err) == EP_EINPUT);
+}
