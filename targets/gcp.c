@@ -37,6 +37,7 @@
 #include "common/util.h"
 #include "formats/store/s3.h"
 #include "scratch.h"
+#include "common/credfile.h"
 #include "target.h"
 
 #define GCP_ENDPOINT "https://storage.googleapis.com"
@@ -175,62 +176,11 @@ static int params_check(struct gcp_target *t, const struct ep_target_options *op
  * gsutil reads (BOTO_CONFIG, else ~/.boto), which only its owner may read. */
 static int boto_creds(char **access, char **secret, struct ep_error *err)
 {
-	const char *file = getenv("BOTO_CONFIG"), *home = getenv("HOME");
-	char path[4200];
-	if (file && *file)
-		snprintf(path, sizeof path, "%s", file);
-	else if (home && *home)
-		snprintf(path, sizeof path, "%s/.boto", home);
-	else
-		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return 0;
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return ep_fail(err, EP_EINPUT, "gcp: the boto file '%s' must be a file only its owner can read (chmod 600)", path);
-	}
-	char *text = NULL;
-	size_t len = 0;
-	int rc = ep_read_fd(fd, 1 << 20, path, &text, &len, err);
-	close(fd);
-	bool in_creds = false;
-	for (char *line = text, *next; !rc && line && *line; line = next) {
-		if ((next = strchr(line, '\n')))
-			*next++ = '\0';
-		char *l = line + strspn(line, " \t"), *eq = strchr(l, '=');
-		if (*l == '[') {
-			in_creds = !strncmp(l, "[Credentials]", 13);
-			continue;
-		}
-		if (!in_creds || !eq)
-			continue;
-		char *k = l, *v = eq + 1, *e = eq;
-		while (e > k && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		*e = '\0';
-		v += strspn(v, " \t");
-		v[strcspn(v, " \t\r")] = '\0';
-		char **dst = !strcmp(k, "gs_access_key_id") ? access : !strcmp(k, "gs_secret_access_key") ? secret : NULL;
-		if (dst && !*dst && *v && !(*dst = strdup(v)))
-			rc = ep_oom(err);
-	}
-	if (text)
-		OPENSSL_cleanse(text, len);
-	free(text);
+	static const char *const keys[] = { "gs_access_key_id", "gs_secret_access_key" };
+	char *values[2] = { NULL };
+	int rc = ep_ini_secrets("BOTO_CONFIG", ".boto", "gcp: the boto file", "Credentials", keys, values, 2, err);
+	*access = values[0], *secret = values[1];
 	return rc;
-}
-
-static void secret_free(char *s)
-{
-	if (s)
-		OPENSSL_cleanse(s, strlen(s));
-	free(s);
 }
 
 /* The HMAC key: GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET, else the boto file. A dry
@@ -261,8 +211,8 @@ static int open_store(struct gcp_target *t, const struct ep_target_options *opt,
 	so.if_absent = "x-goog-if-generation-match: 0"; /* GCS ignores If-None-Match on writes */
 	if (!rc)
 		rc = ep_s3_open(&t->s3, &so, err);
-	secret_free(access);
-	secret_free(secret);
+	ep_secret_free(access);
+	ep_secret_free(secret);
 	return rc;
 }
 

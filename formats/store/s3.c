@@ -1,5 +1,7 @@
 #include "s3.h"
 
+#include "common/credfile.h"
+
 #include <ctype.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,63 +57,15 @@ int ep_s3_url_parse(const char *text, struct ep_s3_url *out, struct ep_error *er
 
 /* ---- credentials ---- */
 
-static char *trimmed(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-		*--e = '\0';
-	return s;
-}
-
-/* The profile's keys from the shared credentials file, an INI file only its owner may read. */
+/* The profile's keys from the shared credentials file, which only its owner may read. */
 static int load_file(struct ep_s3 *s3, struct ep_error *err)
 {
-	const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE"), *home = getenv("HOME"), *profile = getenv("AWS_PROFILE");
-	char path[4200];
-	if (file && *file)
-		snprintf(path, sizeof path, "%s", file);
-	else if (home && *home)
-		snprintf(path, sizeof path, "%s/.aws/credentials", home);
-	else
-		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* /dev/null: no file, as the AWS tools read it */
-		close(fd);
-		return 0;
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return ep_fail(err, EP_EINPUT, "s3: the credentials file '%s' must be a file only its owner can read (chmod 600)", path);
-	}
-	close(fd);
-	char *text = NULL, section[128] = "";
-	size_t len;
-	int rc = ep_read_file(path, 1 << 20, &text, &len, err);
-	for (char *line = text, *next; !rc && line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		char *l = trimmed(line), *eq = strchr(l, '=');
-		if (*l == '[')
-			snprintf(section, sizeof section, "%.*s", (int)strcspn(l + 1, "]"), l + 1);
-		else if (eq && !strcmp(section, profile && *profile ? profile : "default")) {
-			*eq = '\0';
-			char *k = trimmed(l), *v = trimmed(eq + 1), **dst = !strcmp(k, "aws_access_key_id") ? &s3->access
-									   : !strcmp(k, "aws_secret_access_key") ? &s3->secret
-									   : !strcmp(k, "aws_session_token") ? &s3->token
-													     : NULL;
-			if (dst && !*dst && !(*dst = strdup(v)))
-				rc = ep_oom(err);
-		}
-	}
-	if (text)
-		OPENSSL_cleanse(text, len);
-	free(text);
+	const char *profile = getenv("AWS_PROFILE");
+	static const char *const keys[] = { "aws_access_key_id", "aws_secret_access_key", "aws_session_token" };
+	char *values[3] = { NULL };
+	int rc = ep_ini_secrets("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials", "s3: the credentials file",
+				profile && *profile ? profile : "default", keys, values, 3, err);
+	s3->access = values[0], s3->secret = values[1], s3->token = values[2];
 	return rc;
 }
 
