@@ -109,9 +109,9 @@ int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust,
 		rc = ep_oom(err);
 	int64_t mtime = 0;
 	if (!rc) {
-		struct tm tm = { 0 };
-		const char *end = strptime(m->created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-		mtime = end && !*end ? (int64_t)timegm(&tm) : 0; /* tar entries carry the manifest's time, as pack's do */
+		mtime = ep_manifest_created(m); /* tar entries carry the manifest's time, as pack's do */
+		if (mtime < 0)
+			mtime = 0;
 		rc = ep_bundle_writer_open(&c.writer, path, mtime, err);
 	}
 	if (!rc)

@@ -620,10 +620,8 @@ static int write_archive(const struct ep_component *c, struct ep_chunk_stream *s
  * byte for byte, so a re-run resumes an upload cut short (its parts' MD5s match). */
 static time_t bundle_time(const struct gcp_target *t)
 {
-	struct tm tm = { 0 };
-	const char *end = t->manifest && t->manifest->created ? strptime(t->manifest->created, "%Y-%m-%dT%H:%M:%SZ", &tm)
-							      : NULL;
-	return end && !*end ? timegm(&tm) : 0;
+	int64_t created = t->manifest ? ep_manifest_created(t->manifest) : -1;
+	return created < 0 ? 0 : (time_t)created;
 }
 
 static int gcp_put_disk(struct ep_target *base, const struct ep_component *c, struct ep_chunk_stream *s,

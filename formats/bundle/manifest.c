@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -159,6 +160,13 @@ int ep_component_append(struct ep_component *c, size_t record, const uint8_t dig
 		f->size += size;
 	}
 	return 0;
+}
+
+int64_t ep_manifest_created(const struct ep_manifest *m)
+{
+	struct tm tm = { 0 };
+	const char *end = m->created ? strptime(m->created, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+	return end && !*end ? (int64_t)timegm(&tm) : -1;
 }
 
 uint64_t ep_component_data_size(const struct ep_component *c)

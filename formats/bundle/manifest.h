@@ -99,6 +99,8 @@ int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, s
 int ep_manifest_parse(const char *json, size_t len, const char *what, struct ep_manifest **out,
 		      struct ep_error *err);
 
+/* m's created time in seconds since the epoch; -1 when it is not RFC 3339 UTC. */
+int64_t ep_manifest_created(const struct ep_manifest *m);
 /* Sums a component's chunk sizes. */
 uint64_t ep_component_data_size(const struct ep_component *c);
 

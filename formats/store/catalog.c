@@ -5,13 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-static int64_t parse_time(const char *rfc3339)
-{
-	struct tm tm = { 0 };
-	const char *end = strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return end && !*end ? (int64_t)timegm(&tm) : -1;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct ep_catalog_entry *x = a, *y = b;
@@ -51,7 +44,7 @@ int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error
 		if (rc)
 			break;
 		memcpy(e->id, ids[i], EP_STORE_ID_HEX);
-		e->time = parse_time(e->manifest->created);
+		e->time = ep_manifest_created(e->manifest);
 		e->sequence = e->manifest->snapshot ? e->manifest->snapshot->sequence : 0;
 		out->n++;
 		if (e->time < 0)
