@@ -52,30 +52,25 @@ need_cmd node nodejs
 need_cmd npm npm
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 
-# s3rver (tests/s3.sh), project-local under build/node: `make clean` removes it, the next run puts it back
-s3rver() {
+# npm_tool PACKAGE@VERSION PREFIX BIN: a test server from npm, project-local under build/
+# (`make clean` removes it, the next run puts it back), each in a prefix of its own: an
+# `npm install --no-save` prunes what an earlier one put in the same prefix.
+# s3rver: tests/s3.sh; Azurite, Microsoft's storage emulator: tests/azure.sh.
+npm_tool() {
 	local root
 	root=$(cd "$(dirname "$0")/.." && pwd)
-	[ -x "$root/build/node/node_modules/.bin/s3rver" ] && return 0
-	echo "installing: s3rver@3.7.1 (npm, in build/node)" >&2
-	mkdir -p "$root/build/node"
-	npm install --prefix "$root/build/node" --no-audit --no-fund --no-save --loglevel=error s3rver@3.7.1 >/dev/null
+	[ -x "$root/$2/node_modules/.bin/$3" ] && return 0
+	echo "installing: $1 (npm, in $2)" >&2
+	mkdir -p "$root/$2"
+	npm install --prefix "$root/$2" --no-audit --no-fund --no-save --loglevel=error "$1" >/dev/null
 }
-
-# Azurite, Microsoft's storage emulator (tests/azure.sh), likewise but in a prefix of its
-# own: an `npm install --no-save` prunes what an earlier one put in the same prefix
-azurite() {
-	local root
-	root=$(cd "$(dirname "$0")/.." && pwd)
-	[ -x "$root/build/node/azurite/node_modules/.bin/azurite-blob" ] && return 0
-	echo "installing: azurite@3.34.0 (npm, in build/node/azurite)" >&2
-	mkdir -p "$root/build/node/azurite"
-	npm install --prefix "$root/build/node/azurite" --no-audit --no-fund --no-save --loglevel=error azurite@3.34.0 >/dev/null
+npm_tools() {
+	npm_tool s3rver@3.7.1 build/node s3rver
+	npm_tool azurite@3.34.0 build/node/azurite azurite-blob
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
-	s3rver
-	azurite
+	npm_tools
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -86,5 +81,4 @@ echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-s3rver
-azurite
+npm_tools
