@@ -142,15 +142,34 @@ static void save_cache(const char *path, json_t *cache, const struct identity *i
 	ep_manifest_free(m);
 }
 
+/* The sequence after the store's snapshots. A host holding only an encrypted store's
+ * public key cannot read them: it counts them instead, and has no files cache. */
+static int read_catalog(struct ep_store *st, struct ep_catalog *cat, uint64_t *next, struct ep_error *err)
+{
+	const struct ep_seal *seal = ep_store_seal(st);
+	*cat = (struct ep_catalog){ 0 };
+	if (!seal || ep_seal_can_open(seal)) {
+		int rc = ep_catalog_load(st, cat, err);
+		*next = rc ? 0 : ep_catalog_max_sequence(cat) + 1;
+		return rc;
+	}
+	char(*ids)[EP_STORE_ID_HEX] = NULL;
+	size_t n = 0;
+	int rc = ep_store_snapshot_ids(st, &ids, &n, err);
+	free(rc ? NULL : ids);
+	*next = n + 1;
+	return rc;
+}
+
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
 	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
 	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err)
 {
 	struct ep_catalog cat;
-	int rc = ep_catalog_load(st, &cat, err);
+	uint64_t next;
+	int rc = read_catalog(st, &cat, &next, err);
 	if (rc)
 		return rc;
-	uint64_t next = ep_catalog_max_sequence(&cat) + 1;
 	if (info->sequence < next) /* the caller may know of a higher one, in a store since rolled back */
 		info->sequence = next;
 	struct ep_source *srcs = calloc(nsources ? nsources : 1, sizeof *srcs);

@@ -13,8 +13,9 @@ struct ep_backup_result {
 };
 
 /* Packs sources into st as a new snapshot, recording snapshot info (its sequence is set
- * here: one above the store's largest, or info's own if higher). The caller holds st's
- * shared lock.
+ * here: one above the store's largest, or info's own if higher; on a host that holds only
+ * an encrypted store's public key, one above the number of snapshots). pack->seal is the
+ * store's. The caller holds st's shared lock.
  *
  * files_cache (a file of the caller's, or NULL): for each raw disk image file backed up,
  * its identity (device, inode, size, mtime and ctime to the nanosecond) and the snapshot

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "formats/bundle/seal.h"
 #include "formats/store/s3.h"
 
 #include <errno.h>
@@ -192,8 +193,55 @@ int cli_s3_option(const char *cmd, int c, const char *arg, struct ep_s3_options 
 	return 0;
 }
 
+static struct {
+	const char *encrypt_to, *decrypt_key;
+	struct ep_seal *seal;
+} keys;
+
+int cli_seal_option(int c, const char *arg)
+{
+	if (c == 0x1020)
+		keys.encrypt_to = arg;
+	else if (c == 0x1021)
+		keys.decrypt_key = arg;
+	return c == 0x1020 || c == 0x1021;
+}
+
+bool cli_seal_wanted(void)
+{
+	return keys.encrypt_to || keys.decrypt_key;
+}
+
+int cli_seal(const struct ep_seal **out, struct ep_error *err)
+{
+	struct ep_seal *pub = NULL;
+	*out = NULL;
+	if (!keys.seal && cli_seal_wanted()) {
+		int rc = ep_seal_new(&keys.seal, keys.encrypt_to, keys.decrypt_key, err);
+		if (!rc && keys.encrypt_to && keys.decrypt_key && !(rc = ep_seal_new(&pub, keys.encrypt_to, NULL, err)) &&
+		    strcmp(ep_seal_key_id(pub), ep_seal_key_id(keys.seal)))
+			rc = ep_fail(err, EP_EINPUT, "--encrypt-to '%s' (key %s) and --decrypt-key '%s' (key %s) are not one key pair",
+				     keys.encrypt_to, ep_seal_key_id(pub), keys.decrypt_key, ep_seal_key_id(keys.seal));
+		ep_seal_free(pub);
+		if (rc) {
+			cli_seal_release();
+			return rc;
+		}
+	}
+	*out = keys.seal;
+	return 0;
+}
+
+void cli_seal_release(void)
+{
+	ep_seal_free(keys.seal);
+	keys.seal = NULL;
+}
+
 int cli_remote_option(const char *cmd, int c, const char *arg, struct cli_net *net, struct ep_s3_options *s3)
 {
+	if (cli_seal_option(c, arg))
+		return 1;
 	int r = cli_net_option(cmd, c, arg, net);
 	if (!r)
 		r = cli_s3_option(cmd, c, arg, s3);

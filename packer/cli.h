@@ -94,6 +94,26 @@ int cli_s3_option(const char *cmd, int c, const char *arg, struct ep_s3_options 
  * was one of them (taken into net and s3, s3->http kept equal to net's), 0 when not, -1 on a bad value. */
 int cli_remote_option(const char *cmd, int c, const char *arg, struct cli_net *net, struct ep_s3_options *s3);
 
+/* Encryption at rest (formats/STORE.md, section 8), for the whole run: --encrypt-to
+ * RECIPIENT.pub seals what is written, --decrypt-key RECIPIENT.key opens what is read
+ * (and seals to the same recipient). */
+#define CLI_ENCRYPT_OPTION { "encrypt-to", required_argument, NULL, 0x1020 }
+#define CLI_DECRYPT_OPTION { "decrypt-key", required_argument, NULL, 0x1021 }
+#define CLI_DECRYPT_HELP                                                                          \
+	"      --decrypt-key FILE  the private X25519 key of an encrypted bundle or store\n"           \
+	"                          ('envpack keygen --x25519')\n"
+#define CLI_ENCRYPT_HELP                                                                          \
+	"      --encrypt-to FILE   encrypt to this X25519 public key ('envpack keygen --x25519'):\n" \
+	"                          chunks, manifest and signature, named by keyed hashes\n"
+/* 1 when c was one of them (taken), 0 when not. */
+int cli_seal_option(int c, const char *arg);
+/* The key they named, loaded at the first call (NULL: none given). */
+struct ep_seal;
+int cli_seal(const struct ep_seal **out, struct ep_error *err);
+/* Whether the run was asked to encrypt (either option). */
+bool cli_seal_wanted(void);
+void cli_seal_release(void);
+
 int cmd_push(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);

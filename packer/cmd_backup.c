@@ -163,6 +163,9 @@ int cmd_backup(int argc, char **argv)
 	sa.s3.http = args.net.registry.http; /* --cacert, --timeout, --retries came with the pack options */
 	if (!code && !rc)
 		code = cli_store_open(store, init, &sa.s3, &st);
+	if (!code && !rc && cli_seal_wanted() && !ep_store_seal(st))
+		rc = ep_fail(&err, EP_EINPUT, "store '%s' is not encrypted: its snapshots cannot be; back up into a new "
+					      "store made with --init --encrypt-to", store);
 	if (!code && !rc)
 		rc = ep_store_lock(st, false, "backup", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (!code && !rc) {

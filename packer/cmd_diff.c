@@ -15,6 +15,7 @@ static const char help[] =
 	"Options:\n"
 	"      --json           print {\"changes\": [...], totals} on stdout\n"
 	"  -h, --help           this help\n"
+	CLI_DECRYPT_HELP
 	CLI_STORE_S3_HELP
 	"\nExample:\n"
 	"  envpack diff /srv/dr@3f2a9c1e /srv/dr@latest\n";
@@ -51,7 +52,7 @@ static int load(const char *arg, const struct ep_s3_options *remote, struct ep_b
 int cmd_diff(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' },
-					      CLI_S3_OPTIONS, CLI_NET_OPTIONS, { 0 } };
+					      CLI_S3_OPTIONS, CLI_NET_OPTIONS, CLI_DECRYPT_OPTION, { 0 } };
 	struct cli_net net = { 0 };
 	struct ep_s3_options remote = { 0 };
 	bool json = false;

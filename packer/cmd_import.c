@@ -17,7 +17,11 @@ static const char help[] =
 	"      --init                 make the store first if it does not exist\n"
 	"  -p, --pubkey FILE          trust this public key only\n"
 	"      --insecure-skip-verify import an unsigned or unverifiable bundle\n"
-	"  -j, --threads N            worker threads (default: one per CPU)\n" CLI_STORE_HELP;
+	"  -j, --threads N            worker threads (default: one per CPU)\n"
+	CLI_ENCRYPT_HELP
+	"An encrypted bundle goes into a store encrypted to the same key, its chunks as\n"
+	"they are; a plain bundle's chunks are encrypted on the way into an encrypted store.\n"
+	CLI_STORE_HELP;
 
 int cmd_import(int argc, char **argv)
 {
@@ -25,7 +29,7 @@ int cmd_import(int argc, char **argv)
 					      { "insecure-skip-verify", no_argument, NULL, 'I' },
 					      { "threads", required_argument, NULL, 'j' },
 					      { "init", no_argument, NULL, 'N' },
-					      CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS,
+					      CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS, CLI_ENCRYPT_OPTION,
 					      { 0 } };
 	struct cli_store_args sa = { 0 };
 	struct ep_trust trust = { 0 };

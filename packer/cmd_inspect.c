@@ -29,6 +29,7 @@ static const char help[] =
 	"Options:\n"
 	"      --json     print one JSON object on stdout\n"
 	"  -h, --help     this help\n"
+	CLI_DECRYPT_HELP
 	CLI_REMOTE_HELP;
 
 struct sizes {
@@ -307,7 +308,7 @@ int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'J' },
 					      { "help", no_argument, NULL, 'h' },
-					      CLI_S3_OPTIONS, CLI_NET_OPTIONS,
+					      CLI_S3_OPTIONS, CLI_NET_OPTIONS, CLI_DECRYPT_OPTION,
 					      { 0 } };
 	struct cli_net net = { 0 };
 	struct ep_s3_options remote = { 0 };

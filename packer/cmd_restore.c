@@ -65,6 +65,7 @@ static const char help_tail[] =
 	"BUNDLE may be s3://BUCKET/KEY or http(s)://URL, read where it lies, or a store's\n"
 	"snapshot, STORE@ID (a unique prefix of an id will do) or STORE@latest.\n"
 	CLI_ALLOW_OLDER_HELP
+	CLI_DECRYPT_HELP
 	"      --json                 print the plan and result as JSON on stdout\n"
 	"  -q, --quiet                no progress bar, no output on success\n"
 	"  -h, --help                 this help\n\n"
@@ -200,7 +201,7 @@ int cmd_restore(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' },  { "only", required_argument, NULL, 'O' }, { "set", required_argument, NULL, 'S' },
 		{ "keep-mac", no_argument, NULL, 'K' },      { "rewrite-registry", required_argument, NULL, 'R' },
-		{ "option", required_argument, NULL, 'o' },  CLI_NET_OPTIONS, CLI_S3_OPTIONS, CLI_ALLOW_OLDER_OPTION, { 0 }
+		{ "option", required_argument, NULL, 'o' },  CLI_NET_OPTIONS, CLI_S3_OPTIONS, CLI_ALLOW_OLDER_OPTION, CLI_DECRYPT_OPTION, { 0 }
 	};
 	struct ep_s3_options s3 = { 0 };
 	const char *params[32];

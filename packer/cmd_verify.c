@@ -28,6 +28,7 @@ static const char help[] =
 	"  -q, --quiet                no progress bar, no output on success\n"
 	"  -h, --help                 this help\n"
 	CLI_ALLOW_OLDER_HELP
+	CLI_DECRYPT_HELP
 	"BUNDLE may also be a store's snapshot, STORE@ID (a unique prefix will do) or\n"
 	"STORE@latest.\n"
 	CLI_REMOTE_HELP;
@@ -38,7 +39,7 @@ int cmd_verify(int argc, char **argv)
 		{ "pubkey", required_argument, NULL, 'p' }, { "deep", no_argument, NULL, 'D' },
 		{ "insecure-skip-verify", no_argument, NULL, 'I' }, { "threads", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },          { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },          CLI_S3_OPTIONS, CLI_NET_OPTIONS, CLI_ALLOW_OLDER_OPTION, { 0 }
+		{ "help", no_argument, NULL, 'h' },          CLI_S3_OPTIONS, CLI_NET_OPTIONS, CLI_ALLOW_OLDER_OPTION, CLI_DECRYPT_OPTION, { 0 }
 	};
 	struct cli_net net = { 0 };
 	struct ep_s3_options remote = { 0 };

@@ -61,8 +61,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
+		if (!strcmp(argv[1], commands[i].name)) {
+			int code = commands[i].run(argc - 1, argv + 1);
+			cli_seal_release();
+			return code;
+		}
 	fprintf(stderr, "envpack: '%s' is not a command. See 'envpack --help'.\n", argv[1]);
 	return 2;
 }

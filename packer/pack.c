@@ -83,11 +83,18 @@ static int work(void *shared, void *state, struct ep_job *job, struct ep_error *
 	job->flag = !is_written(pk, job->digest);
 	if (!job->flag)
 		return 0;
-	size_t n = ZSTD_compress2(state, job->out, ZSTD_compressBound(EP_CDC_MAX), job->in, job->in_len);
+	const struct ep_seal *seal = pk->opt->seal;
+	size_t at = seal ? EP_SEAL_HEADER : 0; /* sealed in place, the header before the frame */
+	size_t n = ZSTD_compress2(state, job->out + at, ZSTD_compressBound(EP_CDC_MAX), job->in, job->in_len);
 	if (ZSTD_isError(n))
 		return ep_fail(err, EP_ERUNTIME, "zstd: %s", ZSTD_getErrorName(n));
 	job->out_len = n;
-	return 0;
+	if (!seal)
+		return 0;
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_seal_object_id(seal, job->digest, oid);
+	job->out_len += EP_SEAL_OVERHEAD;
+	return ep_seal_wrap(seal, oid, sizeof oid, job->out, n, err);
 }
 
 static const struct ep_pool_ops pack_ops = { worker_new, worker_free, work };
@@ -741,12 +748,13 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	if (!rc)
 		rc = open_sources(&pk, sources, nsources, opened, err);
 	if (!rc)
-		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX, ZSTD_compressBound(EP_CDC_MAX), err);
+		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX,
+				 ZSTD_compressBound(EP_CDC_MAX) + EP_SEAL_OVERHEAD, err);
 	struct ep_bundle_writer *writer = NULL;
 	const struct ep_pack_dest bundle_dest = { &writer, NULL, bundle_add_chunk, bundle_commit, bundle_abort };
 	pk.dest = opt->dest ? opt->dest : &bundle_dest;
-	if (!rc && !opt->dest)
-		rc = ep_bundle_writer_open(&writer, opt->output, opt->created, err);
+	if (!rc && !opt->dest && !(rc = ep_bundle_writer_open(&writer, opt->output, opt->created, err)))
+		ep_bundle_writer_seal(writer, opt->seal);
 	if (!rc && opt->snapshot && !(pk.manifest->snapshot = ep_snapinfo_dup(opt->snapshot)))
 		rc = ep_oom(err);
 	size_t *bare = calloc(nsources ? nsources : 1, sizeof *bare), nbare = 0; /* the disk: components */

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/progress.h"
+#include "formats/bundle/seal.h"
 #include "formats/bundle/snapinfo.h"
 #include "formats/iac/survey.h"
 #include "formats/iac/tree.h"
@@ -57,6 +58,9 @@ struct ep_pack_options {
 	const struct ep_snapinfo *snapshot; /* recorded in the manifest (a store's snapshot), or NULL */
 	const char *name;          /* environment name */
 	const struct ep_key *key;  /* NULL: unsigned */
+	/* NULL: plain; else chunks, manifest and signature are sealed to its recipient
+	 * (a store destination must be the store encrypted with this same seal) */
+	const struct ep_seal *seal;
 	int level;                 /* zstd level */
 	unsigned threads;
 	int64_t created;           /* seconds since the epoch, also every tar entry's mtime */

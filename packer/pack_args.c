@@ -18,7 +18,7 @@ void cli_pack_args_init(struct cli_pack_args *a)
 int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_args *a)
 {
 	long n;
-	int net_rc = cli_net_option(cmd, c, arg, &a->net);
+	int net_rc = cli_seal_option(c, arg) ? 1 : cli_net_option(cmd, c, arg, &a->net);
 	if (net_rc)
 		return net_rc;
 	switch (c) {
@@ -98,7 +98,10 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 		(*sources)[i].format = a->format;
 		(*sources)[i].platform = a->platform;
 	}
-	if (a->keyfile && ep_key_load_private(a->keyfile, key, &err)) {
+	const struct ep_seal *seal = NULL;
+	if ((a->keyfile && ep_key_load_private(a->keyfile, key, &err)) || cli_seal(&seal, &err)) {
+		ep_key_free(*key);
+		*key = NULL;
 		free(*sources);
 		*sources = NULL;
 		return cli_fail(&err);
@@ -106,6 +109,7 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 	*opt = (struct ep_pack_options){
 		.name = a->name ? a->name : name,
 		.key = *key,
+		.seal = seal,
 		.level = (int)a->level,
 		.threads = (unsigned)a->threads,
 		.created = created,

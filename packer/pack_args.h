@@ -26,7 +26,7 @@ struct cli_pack_args {
 		{ "vcpus", required_argument, NULL, 0x1104 }, { "memory", required_argument, NULL, 0x1105 },      \
 		{ "firmware", required_argument, NULL, 0x1106 }, { "os", required_argument, NULL, 0x1107 },       \
 		{ "network", required_argument, NULL, 0x1108 }, { "vm-name", required_argument, NULL, 0x1109 },   \
-		CLI_NET_OPTIONS
+		CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
 #define CLI_PACK_SHORT "k:n:l:j:"
 #define CLI_PACK_FORMAT 0x1100 /* pack also takes -f for --format */
 
@@ -76,6 +76,7 @@ struct cli_pack_args {
 	"      --include-state  pack Terraform state and the files that look like secrets\n" \
 	"                       too: the bundle then INCLUDES SECRETS (passwords, keys,\n" \
 	"                       tokens), readable by anyone who gets it\n" \
+	CLI_ENCRYPT_HELP \
 	CLI_NET_HELP
 
 void cli_pack_args_init(struct cli_pack_args *a);

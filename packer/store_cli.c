@@ -39,7 +39,7 @@ int cli_store_open(const char *location, bool init, const struct ep_s3_options *
 {
 	struct ep_error err = { 0 };
 	struct ep_store_open_options o = { .init = init, .s3 = s3 };
-	return ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
+	return cli_seal(&o.seal, &err) || ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
 }
 
 static bool allow_older;
@@ -154,9 +154,13 @@ int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct 
 	/* s3://BUCKET/PREFIX@SNAPSHOT is a store's snapshot (SNAPSHOT: an id, a prefix of one, latest);
 	 * a bundle's key ends in .envpack */
 	bool s3_store = split && !strncmp(arg, "s3://", 5) && !strpbrk(ref, "/.");
+	const struct ep_seal *seal;
+	int rc = cli_seal(&seal, err);
+	if (rc)
+		return rc;
 	if (!s3_store && (stat(arg, &sb) == 0 || ep_remote_is_url(arg) || !split))
-		return ep_bundle_open_remote(b, arg, remote, err);
-	int rc = ep_store_open_with(st, location, &(struct ep_store_open_options){ .s3 = remote }, err);
+		return ep_bundle_open_remote(b, arg, remote, seal, err);
+	rc = ep_store_open_with(st, location, &(struct ep_store_open_options){ .s3 = remote, .seal = seal }, err);
 	if (!rc)
 		rc = resolve(*st, ref, id, err);
 	snprintf(where, sizeof where, "%s@%.8s", location, id);
@@ -178,7 +182,10 @@ int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep
 		ep_fail(&err, EP_EINPUT, "'%s' names no snapshot: write STORE@ID or STORE@latest", ref);
 		return cli_fail(&err);
 	}
-	int rc = ep_store_open_with(st, location, &(struct ep_store_open_options){ .s3 = s3 }, &err);
+	struct ep_store_open_options o = { .s3 = s3 };
+	int rc = cli_seal(&o.seal, &err);
+	if (!rc)
+		rc = ep_store_open_with(st, location, &o, &err);
 	if (!rc && (rc = resolve(*st, snap, id, &err))) {
 		ep_store_close(*st);
 		*st = NULL;

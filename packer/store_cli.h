@@ -16,7 +16,7 @@
 #define CLI_STORE_OPTIONS                                                                               \
 	{ "lock-wait", required_argument, NULL, 0x1200 }, { "log", required_argument, NULL, 0x1201 },   \
 		{ "json", no_argument, NULL, 'J' }, { "quiet", no_argument, NULL, 'q' },                \
-		{ "help", no_argument, NULL, 'h' }, CLI_S3_OPTIONS
+		{ "help", no_argument, NULL, 'h' }, CLI_DECRYPT_OPTION, CLI_S3_OPTIONS
 #define CLI_STORE_NET_OPTIONS CLI_NET_OPTIONS
 /* What a store command says of s3:// stores (shared: the store commands and diff); http: what
  * it says of --cacert, --timeout, --retries (CLI_HTTP_HELP), or "" where its help says it already. */
@@ -36,6 +36,8 @@
 	"      --json           print the result as JSON on stdout\n"                                    \
 	"  -q, --quiet          no progress bar, no output on success\n"                                 \
 	"  -h, --help           this help\n"                                                            \
+	"An encrypted store (formats/STORE.md, section 8) is read with its private key:\n"          \
+	CLI_DECRYPT_HELP                                                                                 \
 	CLI_STORE_S3_HELP_(http)
 #define CLI_STORE_HELP CLI_STORE_HELP_(CLI_HTTP_HELP)
 

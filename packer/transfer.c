@@ -27,6 +27,7 @@ static int each_unique(const struct ep_manifest *m,
 
 struct copy {
 	const struct ep_bundle *from;
+	const struct ep_seal *seal; /* a plain bundle going into an encrypted store: its seal */
 	struct ep_store *to;             /* import */
 	struct ep_bundle_writer *writer; /* export */
 	uint8_t *buf;
@@ -40,10 +41,18 @@ static int copy_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_error
 	uint64_t stored;
 	if (c->to && ep_store_has_chunk(c->to, ref->digest, NULL))
 		return 0;
-	if (!ep_bundle_chunk_size(c->from, ref->digest, &stored) || stored > c->cap)
+	if (!ep_bundle_chunk_size(c->from, ref->digest, &stored) || stored + EP_SEAL_OVERHEAD > c->cap)
 		return ep_fail(err, EP_EINTEGRITY, "'%s': a chunk is missing or too large", ep_bundle_path(c->from));
-	/* the compressed bytes as they are: their content was checked by the deep verification before */
-	int rc = ep_bundle_read_chunk(c->from, ref->digest, c->buf, (size_t)stored, err);
+	/* the stored bytes as they are (sealed to the same key, or plain): their content was
+	 * checked by the deep verification before */
+	size_t at = c->seal ? EP_SEAL_HEADER : 0;
+	int rc = ep_bundle_read_chunk(c->from, ref->digest, c->buf + at, (size_t)stored, err);
+	if (!rc && c->seal) {
+		uint8_t oid[EP_DIGEST_LEN];
+		ep_seal_object_id(c->seal, ref->digest, oid);
+		rc = ep_seal_wrap(c->seal, oid, sizeof oid, c->buf, (size_t)stored, err);
+		stored += EP_SEAL_OVERHEAD;
+	}
 	if (!rc)
 		rc = c->to ? ep_store_put_chunk(c->to, ref->digest, c->buf, (size_t)stored, err)
 			   : ep_bundle_writer_add_chunk(c->writer, ref->digest, c->buf, (size_t)stored, err);
@@ -65,7 +74,7 @@ static int load_checked(const struct ep_bundle *b, const struct ep_trust *trust,
 	return rc;
 }
 
-#define COPY_CAP ((size_t)EP_BUNDLE_CHUNK_MAX + (64 << 10)) /* a chunk's zstd frame at worst */
+#define COPY_CAP EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX)
 
 int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *trust, unsigned threads,
 	      char id[EP_STORE_ID_HEX], uint64_t *added_bytes, struct ep_error *err)
@@ -73,10 +82,15 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
 	struct copy c = { .to = st, .cap = COPY_CAP };
-	int rc = ep_bundle_open(&b, bundle, err);
+	int rc = ep_bundle_open_remote(&b, bundle, NULL, ep_store_seal(st), err);
+	if (!rc && !ep_store_seal(st) && ep_bundle_encrypted_to(b))
+		rc = ep_fail(err, EP_EINPUT, "'%s' is encrypted (to key %s); store '%s' is not: import it into a store "
+					     "encrypted to that key", bundle, ep_bundle_encrypted_to(b), ep_store_where(st));
 	if (!rc)
 		rc = load_checked(b, trust, threads, &m, err);
 	c.from = b;
+	if (!rc && !ep_bundle_seal(b))
+		c.seal = ep_store_seal(st); /* NULL for a plain store */
 	if (!rc && !(c.buf = malloc(c.cap)))
 		rc = ep_oom(err);
 	if (!rc)
@@ -112,7 +126,8 @@ int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust,
 		mtime = ep_manifest_created(m); /* tar entries carry the manifest's time, as pack's do */
 		if (mtime < 0)
 			mtime = 0;
-		rc = ep_bundle_writer_open(&c.writer, path, mtime, err);
+		if (!(rc = ep_bundle_writer_open(&c.writer, path, mtime, err)))
+			ep_bundle_writer_seal(c.writer, ep_store_seal(st)); /* an encrypted store's chunks, as they are */
 	}
 	if (!rc)
 		rc = each_unique(m, copy_chunk, &c, err);

@@ -48,6 +48,8 @@ need_cmd flock util-linux
 # openstack: tests: Debian's Glance and Keystone, run standalone by /usr/bin/python3 (tests/openstack.sh)
 /usr/bin/python3 -c 'import glance.cmd.api' >/dev/null 2>&1 || missing+=(python3-glance)
 /usr/bin/python3 -c 'import keystone.server.flask' >/dev/null 2>&1 || missing+=(python3-keystone)
+# encryption at rest: an independent reader of sealed objects (tests/tools/open_sealed.py)
+/usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || missing+=(python3-cryptography)
 need_cmd node nodejs
 need_cmd npm npm
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)

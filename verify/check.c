@@ -89,6 +89,9 @@ int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, stru
 	size_t len;
 	const char *json = ep_bundle_manifest(b, &len);
 	signer[0] = '\0';
+	if (ep_bundle_encrypted_to(b))
+		return ep_fail(err, EP_EINPUT, "'%s' is encrypted to key %s: reading it needs that key's private half (--decrypt-key)",
+			       ep_bundle_path(b), ep_bundle_encrypted_to(b));
 	if (!trust->insecure) {
 		int rc = check_signature(b, trust, json, len, signer, err);
 		if (rc)
@@ -124,7 +127,7 @@ int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, boo
 					     c->name);
 				break;
 			}
-			if (stored == 0 || stored > ZSTD_compressBound(EP_BUNDLE_CHUNK_MAX)) {
+			if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX)) {
 				rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", ep_bundle_path(b), hex);
 				break;
 			}

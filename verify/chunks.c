@@ -45,18 +45,22 @@ static int check_chunk(void *shared, void *state, struct ep_job *job, struct ep_
 	uint64_t stored, want = job->arg[0];
 	if (!ep_bundle_chunk_size(b, job->digest, &stored))
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", ep_bundle_path(b), hex);
-	if (stored == 0 || stored > ZSTD_compressBound(EP_BUNDLE_CHUNK_MAX))
+	if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size (%llu bytes)",
 			       ep_bundle_path(b), hex, (unsigned long long)stored);
+	uint8_t *frame;
+	size_t flen;
 	int rc = ep_bundle_read_chunk(b, job->digest, job->in, (size_t)stored, err);
+	if (!rc)
+		rc = ep_bundle_open_chunk(b, job->digest, job->in, (size_t)stored, &frame, &flen, err);
 	if (rc)
 		return rc;
-	unsigned long long declared = ZSTD_getFrameContentSize(job->in, (size_t)stored);
+	unsigned long long declared = ZSTD_getFrameContentSize(frame, flen);
 	if (declared != want)
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s declares %lld bytes, the manifest %llu",
 			       ep_bundle_path(b), hex, (long long)declared, (unsigned long long)want);
 	/* the output buffer is exactly the declared size: a chunk can't inflate past it */
-	size_t n = ZSTD_decompressDCtx(state, job->out, (size_t)want, job->in, (size_t)stored);
+	size_t n = ZSTD_decompressDCtx(state, job->out, (size_t)want, frame, flen);
 	if (ZSTD_isError(n) || n != want)
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s does not decompress to its %llu bytes%s%s",
 			       ep_bundle_path(b), hex, (unsigned long long)want, ZSTD_isError(n) ? ": " : "",
@@ -78,7 +82,7 @@ int ep_chunk_stream_new(struct ep_chunk_stream **out, const struct ep_bundle *b,
 	if (!s)
 		return ep_oom(err);
 	s->bundle = b;
-	int rc = ep_pool_new(&s->pool, &check_ops, (void *)b, threads, ZSTD_compressBound(EP_BUNDLE_CHUNK_MAX),
+	int rc = ep_pool_new(&s->pool, &check_ops, (void *)b, threads, EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX),
 			     EP_BUNDLE_CHUNK_MAX, err);
 	if (rc) {
 		free(s);

@@ -16,17 +16,20 @@
 
 struct ep_key {
 	EVP_PKEY *pkey;
+	uint8_t raw[32]; /* the public key */
 	char id[EP_KEY_ID_HEX];
 };
 
-static int key_wrap(EVP_PKEY *pkey, const char *path, struct ep_key **out, struct ep_error *err)
+static int key_wrap(EVP_PKEY *pkey, enum ep_key_kind kind, const char *path, struct ep_key **out, struct ep_error *err)
 {
 	uint8_t raw[32], digest[EP_DIGEST_LEN];
 	size_t rawlen = sizeof raw;
-	if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519 || EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 ||
-	    rawlen != sizeof raw) {
+	bool x25519 = kind == EP_KEY_RECIPIENT;
+	if (EVP_PKEY_get_id(pkey) != (x25519 ? EVP_PKEY_X25519 : EVP_PKEY_ED25519) ||
+	    EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != sizeof raw) {
 		EVP_PKEY_free(pkey);
-		return ep_fail(err, EP_EINPUT, "'%s' is not an Ed25519 key", path);
+		return ep_fail(err, EP_EINPUT, "'%s' is not an %s key", path,
+			       x25519 ? "X25519 (encryption; 'envpack keygen --x25519')" : "Ed25519 (signing)");
 	}
 	struct ep_key *key = calloc(1, sizeof *key);
 	if (!key) {
@@ -34,6 +37,7 @@ static int key_wrap(EVP_PKEY *pkey, const char *path, struct ep_key **out, struc
 		return ep_oom(err);
 	}
 	key->pkey = pkey;
+	memcpy(key->raw, raw, sizeof raw);
 	ep_sha256(raw, sizeof raw, digest);
 	ep_hex(digest, 8, key->id);
 	*out = key;
@@ -52,7 +56,17 @@ const char *ep_key_id(const struct ep_key *key)
 	return key->id;
 }
 
-static int load(const char *path, bool private, struct ep_key **out, struct ep_error *err)
+const uint8_t *ep_key_public_raw(const struct ep_key *key)
+{
+	return key->raw;
+}
+
+EVP_PKEY *ep_key_evp(const struct ep_key *key)
+{
+	return key->pkey;
+}
+
+int ep_key_load(const char *path, enum ep_key_kind kind, bool private, struct ep_key **out, struct ep_error *err)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -61,17 +75,17 @@ static int load(const char *path, bool private, struct ep_key **out, struct ep_e
 	fclose(f);
 	if (!pkey)
 		return ep_fail(err, EP_EINPUT, "'%s' holds no PEM %s key", path, private ? "private" : "public");
-	return key_wrap(pkey, path, out, err);
+	return key_wrap(pkey, kind, path, out, err);
 }
 
 int ep_key_load_private(const char *path, struct ep_key **out, struct ep_error *err)
 {
-	return load(path, true, out, err);
+	return ep_key_load(path, EP_KEY_SIGNING, true, out, err);
 }
 
 int ep_key_load_public(const char *path, struct ep_key **out, struct ep_error *err)
 {
-	return load(path, false, out, err);
+	return ep_key_load(path, EP_KEY_SIGNING, false, out, err);
 }
 
 /* Create path exclusively with mode, write PEM through `write`, fsync. */
@@ -97,17 +111,17 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *pkey, bool private
 	return 0;
 }
 
-int ep_key_generate(const char *name, char key_id[EP_KEY_ID_HEX], struct ep_error *err)
+int ep_key_generate(const char *name, enum ep_key_kind kind, char key_id[EP_KEY_ID_HEX], struct ep_error *err)
 {
 	char priv[4096], pub[4096];
 	if ((size_t)snprintf(priv, sizeof priv, "%s.key", name) >= sizeof priv ||
 	    (size_t)snprintf(pub, sizeof pub, "%s.pub", name) >= sizeof pub)
 		return ep_fail(err, EP_EINPUT, "key name '%s' is too long", name);
-	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, kind == EP_KEY_RECIPIENT ? "X25519" : "ED25519");
 	if (!pkey)
-		return ep_fail(err, EP_ERUNTIME, "cannot generate an Ed25519 key");
+		return ep_fail(err, EP_ERUNTIME, "cannot generate a key");
 	struct ep_key *key = NULL;
-	int rc = key_wrap(pkey, pub, &key, err); /* key owns pkey from here */
+	int rc = key_wrap(pkey, kind, pub, &key, err); /* key owns pkey from here */
 	if (!rc)
 		rc = write_pem(priv, 0600, key->pkey, true, err);
 	if (!rc && (rc = write_pem(pub, 0644, key->pkey, false, err)))

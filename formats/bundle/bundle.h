@@ -9,18 +9,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zstd.h>
+
 #include "common/error.h"
 #include "common/util.h"
+#include "seal.h"
 
 #define EP_BUNDLE_MANIFEST_NAME "manifest.json"
 #define EP_BUNDLE_SIGNATURE_NAME "manifest.sig"
+/* The most a chunk's entry can hold: the zstd frame of a largest chunk, sealed. */
+#define EP_BUNDLE_STORED_MAX(chunk_max) (ZSTD_COMPRESSBOUND(chunk_max) + EP_SEAL_OVERHEAD)
 
 struct ep_bundle_writer;
 
 /* Starts a temporary file beside path; nothing appears at path before commit. */
 int ep_bundle_writer_open(struct ep_bundle_writer **out, const char *path, int64_t mtime, struct ep_error *err);
+/* An encrypted bundle (formats/bundle/seal.h): chunks named by their object ids, and the
+ * manifest and signature sealed as they are added. seal is borrowed; set it first. */
+struct ep_seal;
+void ep_bundle_writer_seal(struct ep_bundle_writer *w, const struct ep_seal *seal);
+/* A chunk's bytes as they are stored: its zstd frame, sealed already in an encrypted bundle. */
 int ep_bundle_writer_add_chunk(struct ep_bundle_writer *w, const uint8_t digest[EP_DIGEST_LEN], const void *zdata,
 			       size_t zlen, struct ep_error *err);
+/* The manifest or its signature (sealed here in an encrypted bundle). */
 int ep_bundle_writer_add(struct ep_bundle_writer *w, const char *name, const void *data, size_t len,
 			 struct ep_error *err);
 /* Finishes the tar, fsyncs and renames it into place; frees w either way. */
@@ -32,10 +43,16 @@ struct ep_bundle;
 
 /* Opens and indexes a bundle; rejects any entry that is not a chunk, the manifest or its signature. */
 int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err);
-/* The same, a bundle at s3:// or http(s):// reached as remote says (NULL: defaults). */
+/* The same, a bundle at s3:// or http(s):// reached as remote says (NULL: defaults), and an
+ * encrypted bundle opened with seal's private key (borrowed; NULL: left sealed, see
+ * ep_bundle_encrypted_to). */
 struct ep_s3_options;
 int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct ep_s3_options *remote,
-			  struct ep_error *err);
+			  const struct ep_seal *seal, struct ep_error *err);
+/* An encrypted bundle opened without its key: the recipient key's id; else NULL. */
+const char *ep_bundle_encrypted_to(const struct ep_bundle *b);
+/* An encrypted bundle's (or store's) seal, once opened; NULL for a plain one. */
+const struct ep_seal *ep_bundle_seal(const struct ep_bundle *b);
 void ep_bundle_close(struct ep_bundle *b);
 const char *ep_bundle_path(const struct ep_bundle *b);
 const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len);
@@ -49,9 +66,13 @@ int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const c
 			    struct ep_error *err);
 /* Whether the bundle holds a chunk, and its compressed size. */
 bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size);
-/* Reads a chunk's compressed bytes, exactly size of them, wherever they lie. Thread-safe. */
+/* Reads a chunk's stored bytes (its zstd frame, sealed in an encrypted bundle), exactly size of them, wherever they lie. Thread-safe. */
 int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
 			 struct ep_error *err);
+/* A chunk's zstd frame, from the len bytes read_chunk gave: in an encrypted bundle
+ * decrypted and authenticated in place (*frame points into buf), else buf itself. */
+int ep_bundle_open_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint8_t *buf, size_t len,
+			 uint8_t **frame, size_t *flen, struct ep_error *err);
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b); /* all chunk entries */
 uint64_t ep_bundle_file_size(const struct ep_bundle *b);
 

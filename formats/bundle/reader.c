@@ -14,6 +14,7 @@
 #include "formats/store/remote.h"
 #include "formats/store/store.h"
 #include "manifest.h"
+#include "seal.h"
 
 #define SIGNATURE_MAX 4096
 
@@ -25,6 +26,8 @@ struct ep_bundle {
 	int fd;
 	struct ep_remote *remote; /* a bundle read where it lies (s3://, https://), else NULL */
 	struct ep_store *store;   /* a snapshot in a store (borrowed), else NULL */
+	const struct ep_seal *seal;        /* an encrypted bundle, opened (borrowed), else NULL */
+	char sealed_to[EP_KEY_ID_HEX];     /* an encrypted bundle not opened: its recipient key, else "" */
 	char *path;
 	uint64_t file_size;
 	char *manifest, *signature;
@@ -214,13 +217,45 @@ static int scan(struct ep_bundle *b, struct ep_error *err)
 	return rc;
 }
 
+/* An entry sealed in place, opened where it lies. */
+static int unseal_entry(struct ep_bundle *b, const char *name, char *data, size_t *len, struct ep_error *err)
+{
+	char what[4200];
+	uint8_t *plain;
+	size_t n;
+	snprintf(what, sizeof what, "'%s': %s", b->path, name);
+	int rc = ep_seal_open(b->seal, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
+	if (!rc) {
+		memmove(data, plain, n);
+		data[n] = '\0';
+		*len = n;
+	}
+	return rc;
+}
+
+/* An encrypted bundle: its manifest and signature opened with seal's private key, or
+ * left sealed (push and pull carry it as it is; reading it says which key it needs). */
+static int open_sealed(struct ep_bundle *b, const struct ep_seal *seal, struct ep_error *err)
+{
+	if (!ep_sealed(b->manifest, b->manifest_len, b->sealed_to))
+		return 0;
+	if (!seal || !ep_seal_can_open(seal))
+		return 0;
+	b->seal = seal;
+	b->sealed_to[0] = '\0';
+	int rc = unseal_entry(b, EP_BUNDLE_MANIFEST_NAME, b->manifest, &b->manifest_len, err);
+	if (!rc && b->signature)
+		rc = unseal_entry(b, EP_BUNDLE_SIGNATURE_NAME, b->signature, &b->signature_len, err);
+	return rc;
+}
+
 int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err)
 {
-	return ep_bundle_open_remote(out, path, NULL, err);
+	return ep_bundle_open_remote(out, path, NULL, NULL, err);
 }
 
 int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct ep_s3_options *remote,
-			  struct ep_error *err)
+			  const struct ep_seal *seal, struct ep_error *err)
 {
 	struct ep_bundle *b = calloc(1, sizeof *b);
 	if (b)
@@ -234,6 +269,8 @@ int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct
 	if (ep_remote_is_url(path)) { /* read where it lies, a range at a time */
 		if (!(rc = ep_remote_open(&b->remote, path, remote, &b->file_size, err)))
 			rc = scan(b, err);
+		if (!rc)
+			rc = open_sealed(b, seal, err);
 		goto done;
 	}
 	b->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -247,6 +284,8 @@ int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct
 		b->file_size = (uint64_t)st.st_size;
 		rc = scan(b, err);
 	}
+	if (!rc)
+		rc = open_sealed(b, seal, err);
 done:
 	if (rc) {
 		ep_bundle_close(b);
@@ -268,6 +307,7 @@ int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const c
 		return ep_oom(err);
 	}
 	b->store = st;
+	b->seal = ep_store_seal(st);
 	int rc = id ? ep_store_get_snapshot(st, id, &snap, err) : 0;
 	if (rc) {
 		ep_bundle_close(b);
@@ -301,6 +341,16 @@ const char *ep_bundle_path(const struct ep_bundle *b)
 	return b->path;
 }
 
+const char *ep_bundle_encrypted_to(const struct ep_bundle *b)
+{
+	return *b->sealed_to ? b->sealed_to : NULL;
+}
+
+const struct ep_seal *ep_bundle_seal(const struct ep_bundle *b)
+{
+	return b->seal;
+}
+
 const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len)
 {
 	*len = b->manifest_len;
@@ -313,12 +363,21 @@ const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len)
 	return b->signature;
 }
 
+/* Where a chunk lies in a bundle file: by its object id. */
+static bool find(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *i)
+{
+	uint8_t oid[EP_DIGEST_LEN];
+	if (b->seal)
+		ep_seal_object_id(b->seal, digest, oid);
+	return ep_digestmap_get(b->chunks, b->seal ? oid : digest, i);
+}
+
 bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
 {
 	uint64_t i;
 	if (b->store)
 		return ep_store_has_chunk(b->store, digest, size);
-	if (!ep_digestmap_get(b->chunks, digest, &i))
+	if (!find(b, digest, &i))
 		return false;
 	*size = b->locs[i].size;
 	return true;
@@ -331,11 +390,27 @@ int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGE
 	char hex[EP_DIGEST_HEX];
 	if (b->store)
 		return ep_store_read_chunk(b->store, digest, buf, size, err);
-	if (!ep_digestmap_get(b->chunks, digest, &i) || b->locs[i].size != size) {
+	if (!find(b, digest, &i) || b->locs[i].size != size) {
 		ep_hex(digest, EP_DIGEST_LEN, hex);
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", b->path, hex);
 	}
 	return read_at(b, buf, size, b->locs[i].off, err);
+}
+
+int ep_bundle_open_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint8_t *buf, size_t len,
+			 uint8_t **frame, size_t *flen, struct ep_error *err)
+{
+	if (!b->seal) {
+		*frame = buf;
+		*flen = len;
+		return 0;
+	}
+	uint8_t oid[EP_DIGEST_LEN];
+	char hex[EP_DIGEST_HEX], what[4400];
+	ep_seal_object_id(b->seal, digest, oid);
+	ep_hex(digest, EP_DIGEST_LEN, hex);
+	snprintf(what, sizeof what, "'%s': chunk %s", b->path, hex);
+	return ep_seal_open(b->seal, oid, sizeof oid, buf, len, frame, flen, what, err);
 }
 
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b)

@@ -12,6 +12,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "seal.h"
+
 struct ep_bundle_writer {
 	struct archive *ar;
 	struct archive_entry *entry;
@@ -19,6 +21,7 @@ struct ep_bundle_writer {
 	char *path, *tmp;
 	int64_t mtime;
 	uint64_t bytes;
+	const struct ep_seal *seal; /* an encrypted bundle's, else NULL */
 	struct ep_error io_err; /* set by the write callback */
 };
 
@@ -89,8 +92,12 @@ int ep_bundle_writer_open(struct ep_bundle_writer **out, const char *path, int64
 	return 0;
 }
 
-int ep_bundle_writer_add(struct ep_bundle_writer *w, const char *name, const void *data, size_t len,
-			 struct ep_error *err)
+void ep_bundle_writer_seal(struct ep_bundle_writer *w, const struct ep_seal *seal)
+{
+	w->seal = seal;
+}
+
+static int add_entry(struct ep_bundle_writer *w, const char *name, const void *data, size_t len, struct ep_error *err)
 {
 	archive_entry_clear(w->entry);
 	archive_entry_set_pathname(w->entry, name);
@@ -104,13 +111,32 @@ int ep_bundle_writer_add(struct ep_bundle_writer *w, const char *name, const voi
 	return 0;
 }
 
+int ep_bundle_writer_add(struct ep_bundle_writer *w, const char *name, const void *data, size_t len,
+			 struct ep_error *err)
+{
+	if (!w->seal)
+		return add_entry(w, name, data, len, err);
+	char *sealed;
+	size_t n;
+	int rc = ep_seal_wrap_copy(w->seal, name, strlen(name), data, len, &sealed, &n, err);
+	if (!rc)
+		rc = add_entry(w, name, sealed, n, err);
+	free(sealed);
+	return rc;
+}
+
 int ep_bundle_writer_add_chunk(struct ep_bundle_writer *w, const uint8_t digest[EP_DIGEST_LEN], const void *zdata,
 			       size_t zlen, struct ep_error *err)
 {
 	char name[96], hex[EP_DIGEST_HEX];
-	ep_hex(digest, EP_DIGEST_LEN, hex);
+	uint8_t oid[EP_DIGEST_LEN];
+	if (w->seal)
+		ep_seal_object_id(w->seal, digest, oid);
+	else
+		memcpy(oid, digest, sizeof oid);
+	ep_hex(oid, EP_DIGEST_LEN, hex);
 	snprintf(name, sizeof name, "chunks/%s.zst", hex);
-	return ep_bundle_writer_add(w, name, zdata, zlen, err);
+	return add_entry(w, name, zdata, zlen, err);
 }
 
 static int fsync_dir_of(const char *path)

@@ -16,17 +16,17 @@ struct sweep {
 	struct ep_prune_stats *stats;
 };
 
-static int prune_chunk(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
+static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
 {
 	struct sweep *s = ctx;
-	if (ep_digestmap_get(s->referenced, digest, NULL)) {
+	if (ep_digestmap_get(s->referenced, oid, NULL)) {
 		s->stats->chunks_kept++;
 		s->stats->bytes_kept += stored;
 		return 0;
 	}
 	s->stats->chunks_removed++;
 	s->stats->bytes_removed += stored;
-	return s->dry_run ? 0 : ep_store_remove_chunk(s->st, digest, err);
+	return s->dry_run ? 0 : ep_store_remove_chunk(s->st, oid, err);
 }
 
 int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *stats, struct ep_error *err)
@@ -42,9 +42,12 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 	for (size_t i = 0; !rc && i < cat.n; i++) {
 		const struct ep_manifest *m = cat.entries[i].manifest;
 		for (size_t c = 0; !rc && c < m->ncomponents; c++)
-			for (size_t k = 0; !rc && k < m->components[c].nchunks; k++)
-				if (!ep_digestmap_put(referenced, m->components[c].chunks[k].digest, 1))
+			for (size_t k = 0; !rc && k < m->components[c].nchunks; k++) {
+				uint8_t oid[EP_DIGEST_LEN];
+				ep_store_chunk_oid(st, m->components[c].chunks[k].digest, oid);
+				if (!ep_digestmap_put(referenced, oid, 1))
 					rc = ep_oom(err);
+			}
 	}
 	stats->snapshots = cat.n;
 	struct sweep s = { st, referenced, dry_run, stats };

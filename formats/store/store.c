@@ -14,6 +14,7 @@
 
 #include "common/digestmap.h"
 #include "formats/bundle/manifest.h"
+#include "formats/bundle/seal.h"
 
 #define CONFIG_MAX ((size_t)64 << 10)
 #define LOCK_MAX ((size_t)4 << 10)
@@ -21,14 +22,15 @@
 #define LOCK_STALE_SECONDS (24 * 3600) /* a lock record this old, of another host, is reported as stale */
 
 struct chunk_entry {
-	uint8_t digest[EP_DIGEST_LEN];
+	uint8_t oid[EP_DIGEST_LEN];
 	uint64_t stored; /* 0: removed */
 };
 
 struct ep_store {
 	struct ep_store_backend *be;
+	const struct ep_seal *seal; /* encrypted stores: names, snapshots (borrowed); else NULL */
 	char id[33];
-	/* the chunk index: digest -> position in chunks; guarded by lock (pack workers read it) */
+	/* the chunk index: object id -> position in chunks; guarded by lock (pack workers read it) */
 	pthread_rwlock_t lock;
 	struct ep_digestmap *index;
 	struct chunk_entry *chunks;
@@ -37,14 +39,22 @@ struct ep_store {
 	bool locked;
 };
 
-static void chunk_name(const uint8_t digest[EP_DIGEST_LEN], char *name, size_t cap)
+void ep_store_chunk_oid(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint8_t oid[EP_DIGEST_LEN])
+{
+	if (st->seal)
+		ep_seal_object_id(st->seal, digest, oid);
+	else
+		memcpy(oid, digest, EP_DIGEST_LEN);
+}
+
+static void chunk_name(const uint8_t oid[EP_DIGEST_LEN], char *name, size_t cap)
 {
 	char hex[EP_DIGEST_HEX];
-	ep_hex(digest, EP_DIGEST_LEN, hex);
+	ep_hex(oid, EP_DIGEST_LEN, hex);
 	snprintf(name, cap, "chunks/%.2s/%s.zst", hex, hex);
 }
 
-/* "chunks/ab/<64 hex>.zst" -> digest; false for any other name. */
+/* "chunks/ab/<64 hex>.zst" -> object id; false for any other name. */
 static bool chunk_digest(const char *name, uint8_t digest[EP_DIGEST_LEN])
 {
 	char hex[EP_DIGEST_HEX];
@@ -56,18 +66,18 @@ static bool chunk_digest(const char *name, uint8_t digest[EP_DIGEST_LEN])
 	return ep_unhex(hex, digest, EP_DIGEST_LEN);
 }
 
-static int index_add(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
+static int index_add(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
 {
 	uint64_t at;
-	if (ep_digestmap_get(st->index, digest, &at)) {
+	if (ep_digestmap_get(st->index, oid, &at)) {
 		st->live += st->chunks[at].stored == 0;
 		st->chunks[at].stored = stored;
 		return 0;
 	}
 	if (!ep_grow((void **)&st->chunks, &st->cap, st->nchunks + 1, sizeof *st->chunks) ||
-	    !ep_digestmap_put(st->index, digest, st->nchunks))
+	    !ep_digestmap_put(st->index, oid, st->nchunks))
 		return ep_oom(err);
-	memcpy(st->chunks[st->nchunks].digest, digest, EP_DIGEST_LEN);
+	memcpy(st->chunks[st->nchunks].oid, oid, EP_DIGEST_LEN);
 	st->chunks[st->nchunks++].stored = stored;
 	st->live++;
 	return 0;
@@ -90,6 +100,9 @@ static int write_config(struct ep_store *st, struct ep_error *err)
 	json_t *o = json_pack("{s:s,s:i,s:s,s:{s:s,s:I,s:I,s:I},s:s}", "format", "envpack-store", "version", 1, "id",
 			      st->id, "chunking", "algorithm", "fastcdc-gear-v1", "min", (json_int_t)(256 << 10), "avg",
 			      (json_int_t)(1 << 20), "max", (json_int_t)EP_BUNDLE_CHUNK_MAX, "compression", "zstd");
+	if (o && st->seal)
+		json_object_set_new(o, "encryption", json_pack("{s:s,s:s}", "scheme", EP_STORE_SEAL_SCHEME, "recipient",
+							      ep_seal_key_id(st->seal)));
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!s)
@@ -97,6 +110,29 @@ static int write_config(struct ep_store *st, struct ep_error *err)
 	int rc = st->be->ops->put(st->be, "config.json", s, strlen(s), true, err);
 	free(s);
 	return rc;
+}
+
+/* The key given and the store's encryption agree: both absent, or the same recipient. A
+ * private key given to a plain store is not needed, and not used; a public key is a wish
+ * to encrypt that the store cannot keep. */
+static int check_encryption(struct ep_store *st, json_t *enc, const char *where, struct ep_error *err)
+{
+	const char *scheme = json_string_value(json_object_get(enc, "scheme"));
+	const char *recipient = json_string_value(json_object_get(enc, "recipient"));
+	if (enc && (!scheme || strcmp(scheme, EP_STORE_SEAL_SCHEME) || !recipient))
+		return ep_fail(err, EP_EINPUT, "'%s': config.json names an encryption this envpack does not know", where);
+	if (!enc && st->seal && ep_seal_can_open(st->seal))
+		st->seal = NULL;
+	if (!enc && st->seal)
+		return ep_fail(err, EP_EINPUT, "store '%s' is not encrypted (an encrypted store is made so by "
+					      "'backup --init --encrypt-to'); give no key", where);
+	if (enc && !st->seal)
+		return ep_fail(err, EP_EINPUT, "store '%s' is encrypted to key %s: give --encrypt-to with its public key "
+					      "(backup, import) or --decrypt-key with its private key", where, recipient);
+	if (enc && strcmp(recipient, ep_seal_key_id(st->seal)))
+		return ep_fail(err, EP_EINPUT, "store '%s' is encrypted to key %s, not to key %s", where, recipient,
+			       ep_seal_key_id(st->seal));
+	return 0;
 }
 
 static int read_config(struct ep_store *st, struct ep_error *err)
@@ -121,6 +157,8 @@ static int read_config(struct ep_store *st, struct ep_error *err)
 			     (long long)json_integer_value(version));
 	else
 		snprintf(st->id, sizeof st->id, "%s", id);
+	if (!rc)
+		rc = check_encryption(st, json_object_get(o, "encryption"), where, err);
 	json_decref(o);
 	return rc;
 }
@@ -167,6 +205,7 @@ int ep_store_open_with(struct ep_store **out, const char *location, const struct
 	if (!st)
 		return ep_oom(err);
 	pthread_rwlock_init(&st->lock, NULL);
+	st->seal = o->seal;
 	bool create = o->create, found = false;
 	int rc = (st->index = ep_digestmap_new()) ? 0 : ep_oom(err);
 	if (!rc && o->init && !(rc = find_store(st, location, o->s3, &found, err)))
@@ -211,6 +250,11 @@ const char *ep_store_where(const struct ep_store *st)
 const char *ep_store_id(const struct ep_store *st)
 {
 	return st->id;
+}
+
+const struct ep_seal *ep_store_seal(const struct ep_store *st)
+{
+	return st->seal;
 }
 
 /* ---- locks ----
@@ -359,8 +403,10 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 {
 	struct ep_store *w = (struct ep_store *)st; /* the rwlock, not the index, changes */
 	uint64_t at, size = 0;
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(st, digest, oid);
 	pthread_rwlock_rdlock(&w->lock);
-	if (ep_digestmap_get(st->index, digest, &at))
+	if (ep_digestmap_get(st->index, oid, &at))
 		size = st->chunks[at].stored;
 	pthread_rwlock_unlock(&w->lock);
 	if (stored)
@@ -372,7 +418,9 @@ int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 			struct ep_error *err)
 {
 	char name[100];
-	chunk_name(digest, name, sizeof name);
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(st, digest, oid);
+	chunk_name(oid, name, sizeof name);
 	return st->be->ops->read(st->be, name, buf, len, err);
 }
 
@@ -380,25 +428,27 @@ int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN],
 		       struct ep_error *err)
 {
 	char name[100];
-	chunk_name(digest, name, sizeof name);
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(st, digest, oid);
+	chunk_name(oid, name, sizeof name);
 	/* content-addressed: a chunk already there by that name is this chunk, so rewriting it is harmless */
 	int rc = st->be->ops->put(st->be, name, zdata, zlen, false, err);
 	if (!rc) {
 		pthread_rwlock_wrlock(&st->lock);
-		rc = index_add(st, digest, zlen, err);
+		rc = index_add(st, oid, zlen, err);
 		pthread_rwlock_unlock(&st->lock);
 	}
 	return rc;
 }
 
-int ep_store_remove_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err)
+int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], struct ep_error *err)
 {
 	char name[100];
-	chunk_name(digest, name, sizeof name);
+	chunk_name(oid, name, sizeof name);
 	int rc = st->be->ops->remove(st->be, name, err);
 	uint64_t at;
 	pthread_rwlock_wrlock(&st->lock);
-	if (!rc && ep_digestmap_get(st->index, digest, &at) && st->chunks[at].stored) {
+	if (!rc && ep_digestmap_get(st->index, oid, &at) && st->chunks[at].stored) {
 		st->chunks[at].stored = 0;
 		st->live--;
 	}
@@ -407,13 +457,13 @@ int ep_store_remove_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LE
 }
 
 int ep_store_each_chunk(const struct ep_store *st,
-			int (*each)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
+			int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
 			void *ctx, struct ep_error *err)
 {
 	int rc = 0;
 	for (size_t i = 0; !rc && i < st->nchunks; i++)
 		if (st->chunks[i].stored)
-			rc = each(ctx, st->chunks[i].digest, st->chunks[i].stored, err);
+			rc = each(ctx, st->chunks[i].oid, st->chunks[i].stored, err);
 	return rc;
 }
 
@@ -484,26 +534,61 @@ int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], si
 	return 0;
 }
 
+/* An encrypted store's object opened where it lies, NUL-terminated as get's are. */
+static int unseal(const struct ep_store *st, const char *name, char *data, size_t *len, struct ep_error *err)
+{
+	char what[300];
+	uint8_t *plain;
+	size_t n;
+	snprintf(what, sizeof what, "store '%.200s': %s", ep_store_where(st), name);
+	int rc = ep_seal_open(st->seal, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
+	if (!rc) {
+		memmove(data, plain, n);
+		data[n] = '\0';
+		*len = n;
+	}
+	return rc;
+}
+
+/* A snapshot's object (its manifest or signature): 0, 1 when absent, or a failure. */
+static int get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
+		      struct ep_error *err)
+{
+	int rc = st->be->ops->get(st->be, name, max + (st->seal ? EP_SEAL_OVERHEAD : 0), data, len, err);
+	if (!rc && st->seal && (rc = unseal(st, name, *data, len, err))) {
+		free(*data);
+		*data = NULL;
+	}
+	return rc;
+}
+
+/* A snapshot's id: the manifest's digest, keyed in an encrypted store as its chunks' are. */
+static void snapshot_id(const struct ep_store *st, const char *manifest, size_t len, char id[EP_STORE_ID_HEX])
+{
+	uint8_t d[EP_DIGEST_LEN], oid[EP_DIGEST_LEN];
+	ep_sha256(manifest, len, d);
+	ep_store_chunk_oid(st, d, oid);
+	ep_hex(oid, sizeof oid, id);
+}
+
 int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_snapshot *out, struct ep_error *err)
 {
 	*out = (struct ep_store_snapshot){ 0 };
 	if (!id_ok(id))
 		return ep_fail(err, EP_EINPUT, "store '%s': '%s' is not a snapshot id", ep_store_where(st), id);
-	char name[100];
+	char name[100], got[EP_STORE_ID_HEX];
 	snprintf(name, sizeof name, "snapshots/%s.json", id);
-	int rc = st->be->ops->get(st->be, name, EP_BUNDLE_MANIFEST_MAX, &out->manifest, &out->manifest_len, err);
+	int rc = get_sealed(st, name, EP_BUNDLE_MANIFEST_MAX, &out->manifest, &out->manifest_len, err);
 	if (rc == 1)
 		return ep_fail(err, EP_EINPUT, "store '%s' has no snapshot %s", ep_store_where(st), id);
-	uint8_t want[EP_DIGEST_LEN], got[EP_DIGEST_LEN];
 	if (!rc) {
 		/* the id is the manifest's digest: a manifest changed in place no longer answers to it */
-		ep_unhex(id, want, sizeof want);
-		ep_sha256(out->manifest, out->manifest_len, got);
-		if (memcmp(want, got, sizeof got))
+		snapshot_id(st, out->manifest, out->manifest_len, got);
+		if (strcmp(got, id))
 			rc = ep_fail(err, EP_EINTEGRITY, "store '%s': snapshot %s does not match its id", ep_store_where(st), id);
 	}
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
-	if (!rc && (rc = st->be->ops->get(st->be, name, SIGNATURE_MAX, &out->signature, &out->signature_len, err)) == 1)
+	if (!rc && (rc = get_sealed(st, name, SIGNATURE_MAX, &out->signature, &out->signature_len, err)) == 1)
 		rc = 0; /* unsigned */
 	memcpy(out->id, id, EP_STORE_ID_HEX);
 	if (rc)
@@ -511,19 +596,31 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
 	return rc;
 }
 
+static int put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+		      struct ep_error *err)
+{
+	if (!st->seal)
+		return st->be->ops->put(st->be, name, data, len, if_absent, err);
+	char *sealed;
+	size_t n;
+	int rc = ep_seal_wrap_copy(st->seal, name, strlen(name), data, len, &sealed, &n, err);
+	if (!rc)
+		rc = st->be->ops->put(st->be, name, sealed, n, if_absent, err);
+	free(sealed);
+	return rc;
+}
+
 int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
 			  char id[EP_STORE_ID_HEX], struct ep_error *err)
 {
-	uint8_t d[EP_DIGEST_LEN];
 	char name[100];
-	ep_sha256(manifest, len, d);
-	ep_hex(d, sizeof d, id);
+	snapshot_id(st, manifest, len, id);
 	int rc = st->be->ops->sync(st->be, err); /* every chunk durable before anything names it */
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
 	if (!rc && sig)
-		rc = st->be->ops->put(st->be, name, sig, siglen, false, err);
+		rc = put_sealed(st, name, sig, siglen, false, err);
 	snprintf(name, sizeof name, "snapshots/%s.json", id);
-	if (!rc && (rc = st->be->ops->put(st->be, name, manifest, len, true, err)) == EP_EINPUT) {
+	if (!rc && (rc = put_sealed(st, name, manifest, len, true, err)) == EP_EINPUT) {
 		*err = (struct ep_error){ 0 }; /* the same bytes, published before: the same snapshot */
 		rc = 0;
 	}

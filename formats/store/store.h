@@ -68,15 +68,22 @@ int ep_store_open(struct ep_store **out, const char *location, bool create, stru
 /* The same, for any place: "dir:PATH", a plain PATH, or "s3://BUCKET/PREFIX" (reached with s3,
  * NULL for defaults: AWS_ENDPOINT_URL, AWS_REGION, ...). init: make a new store unless one is
  * there already (else create as above). */
+struct ep_seal;
 struct ep_store_open_options {
 	bool create, init;
 	const struct ep_s3_options *s3;
+	/* an encrypted store's recipient key (borrowed, outliving the store): a new store is
+	 * made encrypted to it, an existing one must be encrypted to it; NULL: a plain store */
+	const struct ep_seal *seal;
 };
 int ep_store_open_with(struct ep_store **out, const char *location, const struct ep_store_open_options *o,
 		       struct ep_error *err);
 void ep_store_close(struct ep_store *st);
 const char *ep_store_where(const struct ep_store *st);
 const char *ep_store_id(const struct ep_store *st); /* random, fixed at creation */
+/* What an encrypted store's objects are sealed with; NULL for a plain store. */
+const struct ep_seal *ep_store_seal(const struct ep_store *st);
+#define EP_STORE_SEAL_SCHEME "x25519-hkdf-sha256-aes-256-gcm"
 
 /* Locks: backups share, prune and forget exclude. wait_s: how long to wait for a holder.
  * Lock records (who, since when) let a refusal name the holder; records of dead
@@ -86,16 +93,18 @@ int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsi
 		  void *warn_ctx, struct ep_error *err);
 void ep_store_unlock(struct ep_store *st);
 
-/* Chunks, named by the SHA-256 of their uncompressed bytes. */
+/* Chunks, named by the SHA-256 of their uncompressed bytes: their object id, keyed in an
+ * encrypted store (formats/bundle/seal.h). Their bytes are the objects, sealed there. */
+void ep_store_chunk_oid(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint8_t oid[EP_DIGEST_LEN]);
 bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t *stored);
 int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t len,
 			struct ep_error *err);
 int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
 		       struct ep_error *err);
-int ep_store_remove_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err);
-/* Every chunk the index holds. */
+int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], struct ep_error *err);
+/* Every chunk the index holds, by object id. */
 int ep_store_each_chunk(const struct ep_store *st,
-			int (*each)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
+			int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
 			void *ctx, struct ep_error *err);
 uint64_t ep_store_chunk_count(const struct ep_store *st);
 

@@ -1,5 +1,7 @@
 /* libFuzzer target: open a bundle made of arbitrary bytes, read its manifest and
- * signature, and check every chunk, as `verify --deep --insecure-skip-verify` does. */
+ * signature, and check every chunk, as `verify --deep --insecure-skip-verify` does;
+ * an encrypted one with the test key tests/fuzz/sealed.key (a test key, public on
+ * purpose), so that sealed entries are opened and authenticated too. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,6 +9,7 @@
 #include <unistd.h>
 
 #include "formats/bundle/bundle.h"
+#include "formats/bundle/seal.h"
 #include "verify/check.h"
 #include "verify/keys.h"
 
@@ -22,7 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	struct ep_bundle *b;
 	struct ep_error err = { 0 };
-	if (ep_bundle_open(&b, path, &err) == 0) {
+	static struct ep_seal *seal; /* the process's: loaded once */
+	if (!seal && ep_seal_new(&seal, NULL, "tests/fuzz/sealed.key", &err))
+		abort();
+	if (ep_bundle_open_remote(&b, path, NULL, seal, &err) == 0) {
 		struct ep_manifest *m = NULL;
 		char signer[EP_KEY_ID_HEX];
 		struct ep_signature sig;

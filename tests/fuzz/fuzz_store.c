@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char name[4200], kid[EP_KEY_ID_HEX];
 		struct ep_error err = { 0 };
 		snprintf(name, sizeof name, "%s/k", dir);
-		if (ep_key_generate(name, kid, &err))
+		if (ep_key_generate(name, EP_KEY_SIGNING, kid, &err))
 			abort();
 		snprintf(pubkey, sizeof pubkey, "%s/k.pub", dir);
 	}

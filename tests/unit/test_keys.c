@@ -9,9 +9,9 @@ TEST(keys_sign_and_check)
 {
 	struct ep_error err = { 0 };
 	char id[EP_KEY_ID_HEX], id2[EP_KEY_ID_HEX];
-	EXPECT(ep_key_generate("a", id, &err) == 0);
-	EXPECT(ep_key_generate("b", id2, &err) == 0);
-	EXPECT(ep_key_generate("a", id, &err) == EP_EINPUT); /* never overwrites */
+	EXPECT(ep_key_generate("a", EP_KEY_SIGNING, id, &err) == 0);
+	EXPECT(ep_key_generate("b", EP_KEY_SIGNING, id2, &err) == 0);
+	EXPECT(ep_key_generate("a", EP_KEY_SIGNING, id, &err) == EP_EINPUT); /* never overwrites */
 	struct stat st;
 	EXPECT(stat("a.key", &st) == 0 && (st.st_mode & 0777) == 0600);
 	struct ep_key *priv, *pub, *other;
