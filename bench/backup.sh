@@ -14,12 +14,15 @@
 # Fairness: envpack signs each snapshot (Ed25519) and does not encrypt; borg runs
 # unencrypted (-e none) with zstd level 3, envpack's level; restic cannot run
 # unencrypted (AES-256 + Poly1305 always) and uses its own compression (repository
-# v2, "auto": zstd at its fastest). restic and borg keep a local cache (not counted
-# in the repository bytes) whose files cache lets them skip an unchanged file by
-# its metadata (restic does; borg never caches the newest file of a backup, so with
-# one file it re-reads it too); envpack reads the disk again and looks each chunk up.
-# So a fourth run, unchanged again, re-reads everywhere: restic --force, borg
-# --files-cache=disabled (an extra row: the issue's three come first).
+# v2, "auto": zstd at its fastest). Each keeps a local files cache (not counted in
+# the repository bytes) that lets it skip an unchanged file by its metadata (restic
+# and envpack do; borg never caches the newest file of a backup, so with one file
+# it re-reads it). So a fourth run, unchanged again, re-reads everywhere: envpack
+# --force, restic --force, borg --files-cache=disabled (an extra row: the issue's
+# three come first).
+#
+# EP_ENCRYPT=1: envpack encrypts too (--encrypt-to, the backup host holding only the
+# public key), as restic always does. EP_LEVEL=N: envpack's zstd level (default 3).
 #
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files) under /tmp/envpack-bench-quick,
 # for trying the script; DISK_SIZE, SRC_DIRS, MOD_COUNT, MOD_MIB and BENCH_DIR
@@ -41,6 +44,14 @@ src=$out/work/disk.raw # the one path every tool backs up
 
 "$ENVPACK" keygen -o "$out/bench" >/dev/null
 ep_store=$out/envpack-store
+export ENVPACK_STATE_DIR=$out/envpack-state # its files cache, beside restic's and borg's caches
+ep_opts=(-l "${EP_LEVEL:-3}")
+ep_read=()
+if [ -n "${EP_ENCRYPT:-}" ]; then
+	"$ENVPACK" keygen --x25519 -o "$out/recipient" >/dev/null
+	ep_opts+=(--encrypt-to "$out/recipient.pub")
+	ep_read=(--decrypt-key "$out/recipient.key")
+fi
 export RESTIC_REPOSITORY=$out/restic-repo RESTIC_PASSWORD=envpack-bench-only RESTIC_CACHE_DIR=$out/restic-cache
 restic init -q --repository-version 2 >/dev/null
 export BORG_BASE_DIR=$out/borg-home BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
@@ -80,7 +91,7 @@ for r in 0 1 2 3; do
 	init=()
 	[ "$r" = 0 ] && init=(--init)
 	read -r "T[e$r]" "M[e$r]" "S[e$r]" < <(run envpack "$ep_store" \
-		"$ENVPACK" backup -q "${init[@]}" -k "$out/bench.key" --host bench "dir:$ep_store" "disk:$src")
+		"$ENVPACK" backup -q "${init[@]}" "${ep_opts[@]}" ${reread:+--force} -k "$out/bench.key" --host bench "dir:$ep_store" "disk:$src")
 	read -r "T[r$r]" "M[r$r]" "S[r$r]" < <(run restic "$RESTIC_REPOSITORY" \
 		restic backup -q --host bench ${reread:+--force} "$src")
 	read -r "T[b$r]" "M[b$r]" "S[b$r]" < <(run borg "$borg_repo" \
@@ -88,7 +99,7 @@ for r in 0 1 2 3; do
 done
 
 # the last snapshot restores to the changed disk, byte for byte (not timed)
-"$ENVPACK" restore -q -p "$out/bench.pub" "dir:$ep_store@latest" --to "dir:$out/restored"
+"$ENVPACK" restore -q -p "$out/bench.pub" "${ep_read[@]}" "dir:$ep_store@latest" --to "dir:$out/restored"
 cmp "$img/disk-mod.raw" "$out/restored/disk.raw"
 rm -rf "$out/restored"
 
@@ -98,7 +109,7 @@ printf '%s\n' "$(sed -n 3p "$img/content.txt")"
 printf 'disk: %s virtual, %s allocated; %s cores; load average %s\n' "$(du -h --apparent-size "$img/disk.raw" | cut -f1)" \
 	"$(du -h "$img/disk.raw" | cut -f1)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%s; %s; %s\n' "$("$ENVPACK" --version 2>/dev/null | head -n1 || echo envpack)" "$(restic version | cut -d' ' -f1-2)" "$(borg --version)"
-echo "envpack: signed (Ed25519), not encrypted, zstd -3; restic: encrypted (it has no unencrypted mode), repo v2, compression auto; borg: -e none, --compression zstd,3"
+echo "envpack: signed (Ed25519), $([ -n "${EP_ENCRYPT:-}" ] && echo "encrypted (X25519, AES-256-GCM)" || echo "not encrypted"), zstd -${EP_LEVEL:-3}; restic: encrypted (it has no unencrypted mode), repo v2, compression auto; borg: -e none, --compression zstd,3"
 printf '%-10s | %8s %8s %8s | %12s %12s %12s | %6s %6s | %6s %6s\n' "" "envpack" "restic" "borg" "envpack" "restic" "borg" \
 	"time" "time" "bytes" "bytes"
 printf '%-10s | %8s %8s %8s | %12s %12s %12s | %6s %6s | %6s %6s\n' backup "seconds" "seconds" "seconds" "bytes added" \
@@ -116,6 +127,6 @@ printf 'max RSS MiB (first/unchanged/changed/re-read): envpack %s, restic %s, bo
 ep_total=$(size "$ep_store") rs_total=$(size "$RESTIC_REPOSITORY") bo_total=$(size "$borg_repo")
 printf 'repository totals (bytes): envpack %s, restic %s, borg %s (envpack/restic %s, envpack/borg %s)\n' \
 	"$ep_total" "$rs_total" "$bo_total" "$(ratio "$ep_total" "$rs_total")" "$(ratio "$ep_total" "$bo_total")"
-printf 'local caches, not counted above (bytes): restic %s, borg %s; envpack keeps none\n' \
-	"$(size "$RESTIC_CACHE_DIR")" "$(size "$BORG_BASE_DIR")"
+printf 'local caches, not counted above (bytes): restic %s, borg %s, envpack %s (its files cache)\n' \
+	"$(size "$RESTIC_CACHE_DIR")" "$(size "$BORG_BASE_DIR")" "$(size "$ENVPACK_STATE_DIR")"
 echo "ratio e/r, e/b = envpack / restic, envpack / borg (lower is better; target < 1 for time, <= 1 for bytes)"

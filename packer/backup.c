@@ -11,7 +11,8 @@
 
 #include "formats/store/catalog.h"
 
-#define FILES_CACHE_MAX ((size_t)16 << 20)
+#define FILES_CACHE_MAX ((size_t)64 << 20)
+#define FILES_CACHE_VERSION 2 /* 2: each entry holds its record */
 
 struct store_dest {
 	struct ep_store *st;
@@ -68,11 +69,14 @@ static bool identify(const struct ep_source *src, struct identity *id)
 	return true;
 }
 
-static json_t *identity_json(const struct identity *id, const char *snapshot, const char *component)
+/* record: the disk's component as a manifest of its own, so that a host that cannot read
+ * the store's snapshots (an encrypted store's public key only) reuses it all the same */
+static json_t *identity_json(const struct identity *id, const char *snapshot, const char *component,
+			     const char *record)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s}", "dev", id->dev, "ino", id->ino, "size", id->size,
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s}", "dev", id->dev, "ino", id->ino, "size", id->size,
 			 "mtime_s", id->mtime_s, "mtime_ns", id->mtime_ns, "ctime_s", id->ctime_s, "ctime_ns", id->ctime_ns,
-			 "snapshot", snapshot, "component", component);
+			 "snapshot", snapshot, "component", component, "record", record);
 }
 
 static bool same_identity(json_t *e, const struct identity *id)
@@ -87,26 +91,35 @@ static bool same_identity(json_t *e, const struct identity *id)
 	return true;
 }
 
-/* The record of an unchanged raw disk, if the store still holds it whole. */
-static const struct ep_component *cached(struct ep_store *st, const struct ep_catalog *cat, json_t *e)
+/* The record of an unchanged raw disk, if the store still holds every chunk it names;
+ * *owner gets the manifest it lives in (free it after pack). */
+static const struct ep_component *cached(struct ep_store *st, json_t *e, struct ep_manifest **owner)
 {
-	const char *snap = json_string_value(json_object_get(e, "snapshot"));
-	const char *name = json_string_value(json_object_get(e, "component"));
-	for (size_t i = 0; snap && name && i < cat->n; i++) {
-		if (strcmp(cat->entries[i].id, snap))
-			continue;
-		const struct ep_manifest *m = cat->entries[i].manifest;
-		for (size_t k = 0; k < m->ncomponents; k++) {
-			const struct ep_component *c = &m->components[k];
-			if (c->type != EP_COMP_DISK || strcmp(c->name, name) || !c->format || strcmp(c->format, "raw"))
-				continue;
-			for (size_t j = 0; j < c->nchunks; j++)
-				if (!ep_store_has_chunk(st, c->chunks[j].digest, NULL))
-					return NULL;
-			return c;
-		}
-	}
+	const char *record = json_string_value(json_object_get(e, "record"));
+	struct ep_error ignored = { 0 };
+	*owner = NULL;
+	if (!record || ep_manifest_parse(record, strlen(record), "the files cache", owner, &ignored))
+		return NULL;
+	const struct ep_component *c = (*owner)->ncomponents == 1 ? &(*owner)->components[0] : NULL;
+	bool whole = c && c->type == EP_COMP_DISK && c->format && !strcmp(c->format, "raw");
+	for (size_t j = 0; whole && j < c->nchunks; j++)
+		whole = ep_store_has_chunk(st, c->chunks[j].digest, NULL);
+	if (whole)
+		return c;
+	ep_manifest_free(*owner);
+	*owner = NULL;
 	return NULL;
+}
+
+/* One component of m as a manifest of its own (compact JSON, free()), or NULL. */
+static char *component_record(const struct ep_manifest *m, size_t k)
+{
+	struct ep_manifest one = { .name = m->name, .created = m->created, .tool = m->tool,
+				   .components = &m->components[k], .ncomponents = 1 };
+	char *json = NULL;
+	size_t len;
+	struct ep_error ignored = { 0 };
+	return ep_manifest_to_json(&one, &json, &len, &ignored) ? NULL : json;
 }
 
 static json_t *load_cache(const char *path)
@@ -116,9 +129,10 @@ static json_t *load_cache(const char *path)
 	struct ep_error ignored = { 0 };
 	json_t *o = path && !ep_read_file(path, FILES_CACHE_MAX, &text, &len, &ignored) ? json_loadb(text, len, 0, NULL) : NULL;
 	free(text);
-	if (!json_is_object(json_object_get(o, "files"))) { /* none, or not ours: start afresh */
+	if (json_integer_value(json_object_get(o, "version")) != FILES_CACHE_VERSION ||
+	    !json_is_object(json_object_get(o, "files"))) { /* none, or not ours: start afresh */
 		json_decref(o);
-		o = json_pack("{s:i,s:{}}", "version", 1, "files");
+		o = json_pack("{s:i,s:{}}", "version", FILES_CACHE_VERSION, "files");
 	}
 	return o;
 }
@@ -132,9 +146,13 @@ static void save_cache(const char *path, json_t *cache, const struct identity *i
 	if (!d->manifest || ep_manifest_parse(d->manifest, d->manifest_len, "backup", &m, &ignored))
 		return;
 	json_t *files = json_object_get(cache, "files");
-	for (size_t i = 0; i < n; i++)
-		if (known[i] && component[i] < m->ncomponents)
-			json_object_set_new(files, ids[i].path, identity_json(&ids[i], d->id, m->components[component[i]].name));
+	for (size_t i = 0; i < n; i++) {
+		char *record = known[i] && component[i] < m->ncomponents ? component_record(m, component[i]) : NULL;
+		if (record)
+			json_object_set_new(files, ids[i].path,
+					    identity_json(&ids[i], d->id, m->components[component[i]].name, record));
+		free(record);
+	}
 	char tmp[PATH_MAX + 32];
 	snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
 	if (json_dump_file(cache, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0)
@@ -143,14 +161,15 @@ static void save_cache(const char *path, json_t *cache, const struct identity *i
 }
 
 /* The sequence after the store's snapshots. A host holding only an encrypted store's
- * public key cannot read them: it counts them instead, and has no files cache. */
-static int read_catalog(struct ep_store *st, struct ep_catalog *cat, uint64_t *next, struct ep_error *err)
+ * public key cannot read them: it counts them instead. */
+static int next_sequence(struct ep_store *st, uint64_t *next, struct ep_error *err)
 {
 	const struct ep_seal *seal = ep_store_seal(st);
-	*cat = (struct ep_catalog){ 0 };
 	if (!seal || ep_seal_can_open(seal)) {
-		int rc = ep_catalog_load(st, cat, err);
-		*next = rc ? 0 : ep_catalog_max_sequence(cat) + 1;
+		struct ep_catalog cat;
+		int rc = ep_catalog_load(st, &cat, err);
+		*next = rc ? 0 : ep_catalog_max_sequence(&cat) + 1;
+		ep_catalog_release(&cat);
 		return rc;
 	}
 	char(*ids)[EP_STORE_ID_HEX] = NULL;
@@ -165,9 +184,8 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
 	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err)
 {
-	struct ep_catalog cat;
 	uint64_t next;
-	int rc = read_catalog(st, &cat, &next, err);
+	int rc = next_sequence(st, &next, err);
 	if (rc)
 		return rc;
 	if (info->sequence < next) /* the caller may know of a higher one, in a store since rolled back */
@@ -176,8 +194,9 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	struct identity *ids = calloc(nsources ? nsources : 1, sizeof *ids);
 	bool *known = calloc(nsources ? nsources : 1, sizeof *known);
 	size_t *component = calloc(nsources ? nsources : 1, sizeof *component);
+	struct ep_manifest **records = calloc(nsources ? nsources : 1, sizeof *records); /* what reuse points into */
 	json_t *cache = files_cache ? load_cache(files_cache) : NULL;
-	if (!srcs || !ids || !known || !component || (files_cache && !cache))
+	if (!srcs || !ids || !known || !component || !records || (files_cache && !cache))
 		rc = ep_oom(err);
 	for (size_t i = 0; !rc && i < nsources; i++) {
 		srcs[i] = sources[i];
@@ -185,7 +204,7 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 			continue;
 		json_t *e = json_object_get(json_object_get(cache, "files"), ids[i].path);
 		if (!reread && e && same_identity(e, &ids[i]))
-			srcs[i].reuse = cached(st, &cat, e);
+			srcs[i].reuse = cached(st, e, &records[i]);
 	}
 	struct store_dest d = { .st = st };
 	const struct ep_pack_dest dest = { &d, store_has, store_add_chunk, store_commit, store_abort };
@@ -203,10 +222,12 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	}
 	json_decref(cache);
 	free(d.manifest);
+	for (size_t i = 0; records && i < nsources; i++)
+		ep_manifest_free(records[i]);
+	free(records);
 	free(component);
 	free(known);
 	free(ids);
 	free(srcs);
-	ep_catalog_release(&cat); /* after pack: the reused records live in it */
 	return rc;
 }

@@ -18,10 +18,11 @@ struct ep_backup_result {
  * store's. The caller holds st's shared lock.
  *
  * files_cache (a file of the caller's, or NULL): for each raw disk image file backed up,
- * its identity (device, inode, size, mtime and ctime to the nanosecond) and the snapshot
- * and component that hold it. A disk whose identity is unchanged, whose snapshot is still
- * in the store with every chunk, is not read again: its record is copied (restic's files
- * cache). Only raw files: a qcow2's backing file could change under an unchanged top.
+ * its identity (device, inode, size, mtime and ctime to the nanosecond), the snapshot and
+ * component that hold it, and that component's record. A disk whose identity is unchanged,
+ * whose every chunk the store still holds, is not read again: its record is copied
+ * (restic's files cache), also on a host that cannot read an encrypted store's snapshots.
+ * Only raw files: a qcow2's backing file could change under an unchanged top.
  * reread: use the cache for nothing, but still write it. */
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
 	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,

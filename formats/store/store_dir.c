@@ -45,8 +45,10 @@ static int open_object(struct dir_backend *d, const char *name, const char *what
 {
 	int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
+	if (fd < 0 && errno == ENOENT)
+		return -2;
 	if (fd < 0)
-		return errno == ENOENT ? -2 : ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", what), -1;
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot open '%s'", what), -1;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return ep_fail(err, EP_EINTEGRITY, "'%s' is not a regular file", what), -1;
