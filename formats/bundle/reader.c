@@ -241,6 +241,9 @@ static int open_sealed(struct ep_bundle *b, const struct ep_seal *seal, struct e
 		return 0;
 	if (!seal || !ep_seal_can_open(seal))
 		return 0;
+	if (strcmp(b->sealed_to, ep_seal_key_id(seal)))
+		return ep_fail(err, EP_EINPUT, "'%s' is encrypted to key %s, not to key %s (--decrypt-key)", b->path,
+			       b->sealed_to, ep_seal_key_id(seal));
 	b->seal = seal;
 	b->sealed_to[0] = '\0';
 	int rc = unseal_entry(b, EP_BUNDLE_MANIFEST_NAME, b->manifest, &b->manifest_len, err);

@@ -41,7 +41,7 @@ check "as many chunks as the plain bundle" test "$(wc -l <"$T/e.names")" = "$(wc
 check "none named by its content's SHA-256 (keyed names)" test -z "$(comm -12 "$T/p.names" "$T/e.names")"
 expect_exit 2 "verify without the key is refused" ep verify -p "$T/sign.pub" "$T/e.envpack"
 expect_err "encrypted to key $rid.*--decrypt-key" "naming the key it needs"
-expect_exit 3 "verify with another key fails" ep verify -p "$T/sign.pub" --decrypt-key "$T/other.key" "$T/e.envpack"
+expect_exit 2 "verify with another key fails" ep verify -p "$T/sign.pub" --decrypt-key "$T/other.key" "$T/e.envpack"
 expect_err "encrypted to key $rid, not to key $oid" "naming both keys"
 expect_exit 0 "verify --deep with the key" ep verify -q --deep -p "$T/sign.pub" --decrypt-key "$T/r.key" "$T/e.envpack"
 expect_exit 0 "restore with the key" ep restore -q -p "$T/sign.pub" --decrypt-key "$T/r.key" "$T/e.envpack" --to "dir:$T/r1"
