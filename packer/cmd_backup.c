@@ -40,7 +40,9 @@ static const char help[] =
 	"\nSOURCE_DATE_EPOCH, when set, is the snapshot's time.\n\n"
 	"Examples:\n"
 	"  envpack backup --init -k ops.key dir:/srv/dr disk:/dev/vg0/web iac:/etc/infra\n"
-	"  envpack backup -k ops.key --tag nightly -f /etc/envpack/web.spec /srv/dr\n";
+	"  envpack backup -k ops.key --tag nightly -f /etc/envpack/web.spec /srv/dr\n"
+	"  envpack keygen --x25519 -o dr      # keep dr.key off this host\n"
+	"  envpack backup --init --encrypt-to dr.pub -k ops.key s3://dr-bucket/web disk:/dev/vg0/web\n";
 
 #define SOURCES_MAX 256
 
