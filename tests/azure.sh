@@ -77,15 +77,10 @@ start_az_fault() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	local upstream=${!upend%/"$AZ_ACCOUNT"}
-	timeout -k 5 "$AZ_MAX_SECONDS" python3 "$AZ_TOOLS/s3_fault.py" --upstream "$upstream" \
-		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$AZ_MAX_SECONDS" "$@" \
-		>/dev/null 2>>"$dir/log" &
-	SRV_PIDS[az/$name]=$!
-	port=$(srv_wait_port_file "$dir/port" $!) || {
-		echo "start_az_fault: $* did not start: $(tail -n 5 "$dir/log")" >&2
-		srv_kill "az/$name"
-		return 1
-	}
+	srv_spawn "az/$name" "$dir/port" "$dir/log" "start_az_fault: $*" timeout -k 5 "$AZ_MAX_SECONDS" \
+		python3 "$AZ_TOOLS/s3_fault.py" --upstream "$upstream" \
+		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$AZ_MAX_SECONDS" "$@" || return 1
+	port=$SRV_PORT
 	export "${var}_ENDPOINT=http://127.0.0.1:$port/$AZ_ACCOUNT" "${var}_DIR=$dir"
 }
 

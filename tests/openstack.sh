@@ -166,13 +166,9 @@ start_heat() {
 	var=$(srv_var HEAT "$name") || return 2
 	dir=$T/$name
 	mkdir -p "$dir/stacks"
-	timeout -k 5 "$OS_MAX_SECONDS" "$OS_PY" "$OS_TOOLS/heat_fake.py" --keystone "$ks" --stacks "$dir/stacks" \
-		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$OS_MAX_SECONDS" >/dev/null 2>>"$dir/out" &
-	SRV_PIDS[heat/$name]=$!
-	port=$(srv_wait_port_file "$dir/port" $!) || {
-		echo "start_heat: $name did not start: $(tail -n 5 "$dir/out")" >&2
-		srv_kill "heat/$name"
-		return 1
-	}
+	srv_spawn "heat/$name" "$dir/port" "$dir/out" "start_heat: $name" timeout -k 5 "$OS_MAX_SECONDS" \
+		"$OS_PY" "$OS_TOOLS/heat_fake.py" --keystone "$ks" --stacks "$dir/stacks" \
+		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$OS_MAX_SECONDS" || return 1
+	port=$SRV_PORT
 	export "${var}_URL=http://127.0.0.1:$port" "${var}_DIR=$dir"
 }

@@ -56,15 +56,11 @@ start_registry() {
 		if [ "$mode" = token-anon ]; then anon=--anonymous-pull; fi
 		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=envpack-test-token \
 			-keyout "$dir/token.key" -out "$dir/token.crt" 2>/dev/null || return 1
-		timeout -k 5 "$REG_MAX_SECONDS" python3 "$REG_TOOLS/token_server.py" --key "$dir/token.key" \
+		srv_spawn "reg/$name" "$dir/token.port" "$dir/log" "start_registry: the token server" \
+			timeout -k 5 "$REG_MAX_SECONDS" python3 "$REG_TOOLS/token_server.py" --key "$dir/token.key" \
 			--cert "$dir/token.crt" --user "$REG_USER" --password "$REG_PASS" \
-			--port-file "$dir/token.port" ${anon:+"$anon"} >/dev/null 2>>"$dir/log" &
-		SRV_PIDS[reg/$name]=$!
-		tport=$(srv_wait_port_file "$dir/token.port" $!) || {
-			echo "start_registry: the token server did not start: $(tail -n 5 "$dir/log")" >&2
-			srv_kill "reg/$name"
-			return 1
-		}
+			--port-file "$dir/token.port" ${anon:+"$anon"} || return 1
+		tport=$SRV_PORT
 		auth="auth:
   token:
     realm: http://127.0.0.1:$tport/token
@@ -145,14 +141,9 @@ start_bad_registry() {
 	[ -z "${SRV_PIDS[reg/$name]:-}" ] || { echo "start_bad_registry: $name is running" >&2; return 2; }
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	python3 "$REG_TOOLS/bad_registry.py" "$mode" --port-file "$dir/port" --log "$dir/requests.log" "$@" \
-		>/dev/null 2>>"$dir/log" &
-	SRV_PIDS[reg/$name]=$!
-	port=$(srv_wait_port_file "$dir/port" $!) || {
-		echo "start_bad_registry: $mode did not start: $(tail -n 5 "$dir/log")" >&2
-		srv_kill "reg/$name"
-		return 1
-	}
+	srv_spawn "reg/$name" "$dir/port" "$dir/log" "start_bad_registry: $mode" \
+		python3 "$REG_TOOLS/bad_registry.py" "$mode" --port-file "$dir/port" --log "$dir/requests.log" "$@" || return 1
+	port=$SRV_PORT
 	export "$var=127.0.0.1:$port" "${var}_DIR=$dir"
 }
 

@@ -56,15 +56,11 @@ start_s3() {
 	# a `timeout` leads its own process group: srv_kill's KILL reaches node too. s3rver's
 	# ListObjectsV2 continuation tokens are DES-encrypted, which OpenSSL 3 has only in
 	# its legacy provider: without it a listing of more than 1000 keys answers 500
-	timeout -k 5 "$S3_MAX_SECONDS" node --openssl-legacy-provider "$S3_TOOLS/s3rver.js" --dir "$dir/data" --bucket "$S3_BUCKET" \
+	srv_spawn "s3/$name" "$dir/port" "$dir/log" "start_s3: $name" timeout -k 5 "$S3_MAX_SECONDS" \
+		node --openssl-legacy-provider "$S3_TOOLS/s3rver.js" --dir "$dir/data" --bucket "$S3_BUCKET" \
 		--port "${again:-0}" --port-file "$dir/port" --log "$dir/requests.log" --lifetime "$S3_MAX_SECONDS" \
-		--s3rver-dir "$s3rver" >/dev/null 2>>"$dir/log" &
-	SRV_PIDS[s3/$name]=$!
-	port=$(srv_wait_port_file "$dir/port" $!) || {
-		echo "start_s3: $name did not start: $(tail -n 5 "$dir/log")" >&2
-		srv_kill "s3/$name"
-		return 1
-	}
+		--s3rver-dir "$s3rver" || return 1
+	port=$SRV_PORT
 	for i in $(seq 100); do # the bucket answers (an anonymous HEAD: 200)
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -I "http://127.0.0.1:$port/$S3_BUCKET" || true)
 		[ "$code" = 200 ] && break
@@ -113,15 +109,10 @@ start_s3_fault() {
 	[ -z "${SRV_PIDS[s3/$name]:-}" ] || { echo "start_s3_fault: $name is running" >&2; return 2; }
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	timeout -k 5 "$S3_MAX_SECONDS" python3 "$S3_TOOLS/s3_fault.py" --upstream "${!upend}" \
-		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$S3_MAX_SECONDS" "$@" \
-		>/dev/null 2>>"$dir/log" &
-	SRV_PIDS[s3/$name]=$!
-	port=$(srv_wait_port_file "$dir/port" $!) || {
-		echo "start_s3_fault: $* did not start: $(tail -n 5 "$dir/log")" >&2
-		srv_kill "s3/$name"
-		return 1
-	}
+	srv_spawn "s3/$name" "$dir/port" "$dir/log" "start_s3_fault: $*" timeout -k 5 "$S3_MAX_SECONDS" \
+		python3 "$S3_TOOLS/s3_fault.py" --upstream "${!upend}" \
+		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$S3_MAX_SECONDS" "$@" || return 1
+	port=$SRV_PORT
 	local scheme=http
 	[[ " $* " == *" --tls-cert "* ]] && scheme=https
 	export "${var}_ENDPOINT=$scheme://127.0.0.1:$port" "${var}_BUCKET=$S3_BUCKET" "${var}_DIR=$dir"

@@ -1,6 +1,7 @@
-# What tests/registry.sh and tests/s3.sh share: background servers tracked by a
-# key, stopped when the test exits (before lib.sh's trap removes $T), and the
-# small helpers every server start needs. Sourced by them, once.
+# What the test servers (tests/registry.sh, s3.sh, azure.sh, openstack.sh) share:
+# background servers tracked by a key, stopped when the test exits (before lib.sh's
+# trap removes $T), and the small helpers every server start needs. Sourced by them,
+# once.
 [ -n "${_SRV_LOADED:-}" ] && return 0
 _SRV_LOADED=1
 declare -gA SRV_PIDS=() # key ("reg/a", "s3/s") -> the pids of its processes
@@ -38,6 +39,21 @@ free_port() {
 srv_var() {
 	[[ $2 =~ ^[a-z0-9_]+$ ]] || { echo "bad server name '$2'" >&2; return 2; }
 	echo "${1}_${2^^}"
+}
+
+# srv_spawn KEY PORT_FILE LOG WHAT CMD...: starts CMD (which writes its port to PORT_FILE)
+# in the background as server KEY, its stdout dropped and its stderr appended to LOG,
+# and waits for the port: in SRV_PORT; else says WHAT did not start, with LOG's tail,
+# stops it and fails. CMD is run, not a subshell: a `timeout` in front is KEY's pid.
+srv_spawn() {
+	local key=$1 port_file=$2 log=$3 what=$4
+	shift 4
+	"$@" >/dev/null 2>>"$log" &
+	SRV_PIDS[$key]="${SRV_PIDS[$key]:-} $!"
+	SRV_PORT=$(srv_wait_port_file "$port_file" $!) && return 0
+	echo "$what did not start: $(tail -n 5 "$log")" >&2
+	srv_kill "$key"
+	return 1
 }
 
 # srv_wait_port_file FILE PID: waits (20 s) for a server to write its port, prints it
