@@ -15,8 +15,8 @@
 #
 # Fairness: as in bench/backup.sh, envpack signs (Ed25519) and does not encrypt;
 # restic always encrypts (repository v2, compression auto). restic keeps a local
-# cache of the repository's indexes and trees (not counted); envpack lists the
-# store's chunks at open. restic sends on 5 connections (its S3 default), envpack's
+# cache of the repository's indexes and trees, envpack its files cache (neither
+# counted); envpack lists the store's chunks at open. restic sends on 5 connections (its S3 default), envpack's
 # chunk uploads on 4.
 #
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files) under /tmp/envpack-bench-quick.
@@ -45,6 +45,7 @@ src=$out/work/disk.raw # the one path both back up
 
 "$ENVPACK" keygen -o "$out/bench" >/dev/null
 ep_store=s3://$bucket/envpack
+export ENVPACK_STATE_DIR=$out/envpack-state # its files cache, beside restic's cache, not in ~
 export RESTIC_REPOSITORY=s3:$ep/$bucket/restic RESTIC_PASSWORD=envpack-bench-only RESTIC_CACHE_DIR=$out/restic-cache
 restic init -q --repository-version 2 >/dev/null
 
@@ -109,6 +110,6 @@ for r in 0 1 2 3; do
 		"$(ratio "${SZ[e$r]}" "${SZ[r$r]}")" "$(ratio "${RQ[e$r]}" "${RQ[r$r]}")"
 done
 echo "re-read: unchanged again, and both read the whole file (--force)"
-printf 'totals under each prefix (bytes): envpack %s, restic %s; restic local cache (not counted) %s\n' \
-	"$(size envpack)" "$(size restic)" "$(du -sb "$RESTIC_CACHE_DIR" | cut -f1)"
+printf 'totals under each prefix (bytes): envpack %s, restic %s; local caches (not counted): envpack %s, restic %s\n' \
+	"$(size envpack)" "$(size restic)" "$(du -sb "$ENVPACK_STATE_DIR" | cut -f1)" "$(du -sb "$RESTIC_CACHE_DIR" | cut -f1)"
 echo "ratio e/r = envpack / restic (lower is better)"
