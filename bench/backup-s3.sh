@@ -13,11 +13,14 @@
 # them), the requests each sent to the server (s3rver's request log), and the
 # ratios envpack/restic.
 #
-# Fairness: as in bench/backup.sh, envpack signs (Ed25519) and does not encrypt;
-# restic always encrypts (repository v2, compression auto). restic keeps a local
-# cache of the repository's indexes and trees, envpack its files cache (neither
-# counted); envpack lists the store's chunks at open. restic sends on 5 connections (its S3 default), envpack's
-# chunk uploads on 4.
+# Fairness: as in bench/backup.sh, envpack signs (Ed25519) and, unless EP_ENCRYPT,
+# does not encrypt; restic always encrypts (repository v2, compression auto).
+# restic keeps a local cache of the repository's indexes and trees, envpack its
+# files cache (neither counted); envpack lists the store's chunks at open. restic
+# sends on 5 connections (its S3 default), envpack's chunk uploads on 4.
+#
+# EP_ENCRYPT=1: envpack encrypts too (--encrypt-to, the backup host holding only the
+# public key), as restic always does. EP_LEVEL=N: envpack's zstd level (default 3).
 #
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files) under /tmp/envpack-bench-quick.
 if [ -n "${QUICK:-}" ]; then
@@ -46,6 +49,13 @@ src=$out/work/disk.raw # the one path both back up
 "$ENVPACK" keygen -o "$out/bench" >/dev/null
 ep_store=s3://$bucket/envpack
 export ENVPACK_STATE_DIR=$out/envpack-state # its files cache, beside restic's cache, not in ~
+ep_opts=(-l "${EP_LEVEL:-3}")
+ep_read=()
+if [ -n "${EP_ENCRYPT:-}" ]; then
+	"$ENVPACK" keygen --x25519 -o "$out/recipient" >/dev/null
+	ep_opts+=(--encrypt-to "$out/recipient.pub")
+	ep_read=(--decrypt-key "$out/recipient.key")
+fi
 export RESTIC_REPOSITORY=s3:$ep/$bucket/restic RESTIC_PASSWORD=envpack-bench-only RESTIC_CACHE_DIR=$out/restic-cache
 restic init -q --repository-version 2 >/dev/null
 
@@ -85,12 +95,12 @@ for r in 0 1 2 3; do
 	init=()
 	[ "$r" = 0 ] && init=(--init)
 	read -r "TM[e$r]" "SZ[e$r]" "RQ[e$r]" < <(run envpack \
-		"$ENVPACK" backup -q "${init[@]}" "${force[@]}" -k "$out/bench.key" --host bench --endpoint "$ep" "$ep_store" "disk:$src")
+		"$ENVPACK" backup -q "${init[@]}" "${ep_opts[@]}" "${force[@]}" -k "$out/bench.key" --host bench --endpoint "$ep" "$ep_store" "disk:$src")
 	read -r "TM[r$r]" "SZ[r$r]" "RQ[r$r]" < <(run restic restic backup -q --host bench "${force[@]}" "$src")
 done
 
 # the last snapshot restores to the changed disk, byte for byte (not timed)
-"$ENVPACK" restore -q -p "$out/bench.pub" --endpoint "$ep" "$ep_store@latest" --to "dir:$out/restored"
+"$ENVPACK" restore -q -p "$out/bench.pub" "${ep_read[@]}" --endpoint "$ep" "$ep_store@latest" --to "dir:$out/restored"
 cmp "$img/disk-mod.raw" "$out/restored/disk.raw"
 rm -rf "$out/restored"
 
@@ -100,7 +110,7 @@ printf 'disk: %s virtual, %s allocated; %s cores; load average %s; s3rver 3.7.1 
 	"$(du -h --apparent-size "$img/disk.raw" | cut -f1)" "$(du -h "$img/disk.raw" | cut -f1)" "$(nproc)" \
 	"$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%s; %s\n' "$("$ENVPACK" --version 2>/dev/null | head -n1 || echo envpack)" "$(restic version | cut -d' ' -f1-2)"
-echo "envpack: signed (Ed25519), not encrypted, zstd -3; restic: encrypted (it has no unencrypted mode), repo v2, compression auto"
+echo "envpack: signed (Ed25519), $([ -n "${EP_ENCRYPT:-}" ] && echo "encrypted (X25519, AES-256-GCM)" || echo "not encrypted"), zstd -${EP_LEVEL:-3}; restic: encrypted (it has no unencrypted mode), repo v2, compression auto"
 printf '%-10s | %8s %8s | %12s %12s | %8s %8s | %6s %6s %6s\n' "" envpack restic envpack restic envpack restic time bytes reqs
 printf '%-10s | %8s %8s | %12s %12s | %8s %8s | %6s %6s %6s\n' backup seconds seconds "bytes added" "bytes added" \
 	requests requests e/r e/r e/r
