@@ -190,12 +190,22 @@ check "to the latest data" cmp "$T/d.raw" "$T/r4/d.raw"
 expect_exit 0 "prune --dry-run on a pruned store" ep prune --dry-run --json "$S"
 check "has nothing to remove" python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["prune"]["chunks_removed"] == 0' "$T/out"
 
-# 7. locks: a holder is named; a lock left by a dead process is cleared with a warning
+# 7. locks: a holder is named; a lock left by a dead process, or unrefreshed past its "stale", is cleared with a warning
 printf '{"host":"%s","pid":999999,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$(date +%s)" \
 	>"$S/locks/$(hostname)-999999-dead.json"
 expect_exit 0 "a backup beside a dead process's lock record" ep backup -k "$T/k.key" "$S" "iac:$T/tree"
 expect_err "removed a stale lock of backup \(pid 999999" "warns that it removed it"
 check "the record is gone" test ! -e "$S/locks/$(hostname)-999999-dead.json"
+# a record of another host left unrefreshed past its "stale" (a host that died): removed too
+now=$(date +%s)
+printf '{"host":"gone-host","pid":4242,"command":"prune","exclusive":true,"time":%s,"since":%s,"stale":1800}' \
+	$((now - 7200)) $((now - 7200)) >"$S/locks/gone-host-4242-gone.json"
+printf '{"host":"live-host","pid":4343,"command":"backup","exclusive":false,"time":%s,"since":%s,"stale":1800}' \
+	"$now" $((now - 7200)) >"$S/locks/live-host-4343-live.json"
+expect_exit 0 "a backup beside another host's record unrefreshed for 2 h (stale after 30 min)" ep backup -k "$T/k.key" "$S" "iac:$T/tree"
+expect_err "removed a stale lock of prune \(pid 4242 on gone-host, not refreshed since " "warns that it removed it"
+check "that record is gone, a refreshed one stays" test ! -e "$S/locks/gone-host-4242-gone.json" -a -e "$S/locks/live-host-4343-live.json"
+rm -f "$S/locks/live-host-4343-live.json"
 flock -s "$S/lock" sleep 20 &
 holder=$!
 printf '{"host":"%s","pid":%s,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$holder" "$(date +%s)" \

@@ -3,8 +3,10 @@
 # s3rver with SigV4 checks), judged by the AWS CLI: the same objects as a dir:
 # store under PREFIX/ (formats/STORE.md), dedup, restore, verify, export and
 # import, check finding a chunk deleted behind its back, forget --prune,
-# locks by records (shared, exclusive, named, waited for, stale ones cleared),
-# kill -9 mid-backup, a wrong secret.
+# locks by records (shared, exclusive, named, waited for, stale ones cleared:
+# a dead pid's, or any host's left unrefreshed past its "stale"; refreshed while
+# a slow backup holds the store; a backup stopped past it loses its lock and
+# publishes nothing), kill -9 mid-backup, a wrong secret.
 #   envpack backup --init s3://BUCKET/PREFIX --endpoint URL SOURCE...
 # Credentials only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 . "$(dirname "$0")/../lib.sh"
@@ -137,6 +139,106 @@ wait "$b1"; r1=$?
 wait "$b2"; r2=$?
 check "two backups at once both succeed ($r1, $r2)" test "$r1" = 0 -a "$r2" = 0
 check "and leave no lock record" test "$(nkeys dr/prod/locks/)" = 0
+
+# 5b. a held lock's record is refreshed (ENVPACK_LOCK_REFRESH_SECONDS), and a record left
+# unrefreshed past its "stale" seconds is removed with a warning, whoever's it was
+now=$(date +%s)
+rec() { # rec HOST PID EXCLUSIVE TIME [STALE]: a lock record as another run writes it
+	printf '{"host":"%s","pid":%s,"command":"prune","exclusive":%s,"time":%s%s}' "$1" "$2" "$3" "$4" "${5:+,\"since\":$4,\"stale\":$5}"
+}
+put_rec() { aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/locks/$1.json" --body "$2" >/dev/null; }
+rec other-host 4343 true "$now" 1800 >"$T/fresh.json" && put_rec other-host-4343-fresh "$T/fresh.json"
+expect_exit 1 "a backup beside another host's exclusive record, refreshed a moment ago, is refused" \
+	ep backup -q --endpoint "$E" "$S" "iac:$T/tree"
+expect_err "locked by prune \(pid 4343 on other-host" "naming it"
+aws_s3 s s3api delete-object --bucket "$B" --key dr/prod/locks/other-host-4343-fresh.json >/dev/null
+rec gone-host 4242 true $((now - 7200)) 1800 >"$T/gone.json" && put_rec gone-host-4242-gone "$T/gone.json"
+expect_exit 0 "a backup beside another host's exclusive record unrefreshed for 2 h (stale after 30 min) runs" \
+	ep backup -k "$T/k.key" --endpoint "$E" "$S" "iac:$T/tree"
+expect_err "removed a stale lock of prune \(pid 4242 on gone-host, not refreshed since " "warning that it removed it"
+check "the record is gone" test "$(nkeys dr/prod/locks/)" = 0
+# a record without "stale" is an older envpack's, which never refreshed: stale only after a day
+rec old-host 4444 true $((now - 7200)) >"$T/old.json" && put_rec old-host-4444-old "$T/old.json"
+expect_exit 1 "an older envpack's record (no \"stale\") 2 h old still holds the store" ep backup -q --endpoint "$E" "$S" "iac:$T/tree"
+rec old-host 4444 true $((now - 2 * 86400)) >"$T/old.json" && put_rec old-host-4444-old "$T/old.json"
+expect_exit 0 "two days old, it is removed" ep backup -q --endpoint "$E" "$S" "iac:$T/tree"
+check "the record is gone" test "$(nkeys dr/prod/locks/)" = 0
+
+# a long backup: its chunk PUTs held 2 s each by a proxy; the record, polled from the server
+# itself, gets a new name and a newer time every second, the same "since"
+L=s3://$B/slow
+ep backup --init -q --endpoint "$E" "$L" "iac:$T/tree" || not_ok "make the slow store"
+# locks_seen OUT STOP: every record under slow/locks/ (anonymous S3 requests) until STOP exists
+locks_seen() {
+	python3 - "$E" "$B" slow/locks/ "$1" "$2" <<'PY'
+import json, os, re, sys, time, urllib.parse, urllib.request
+end, bucket, prefix, out, stop = sys.argv[1:6]
+seen, most = {}, 0
+while not os.path.exists(stop):
+    try:
+        q = urllib.parse.urlencode({"list-type": "2", "prefix": prefix})
+        keys = re.findall(r"<Key>([^<]+)</Key>", urllib.request.urlopen(f"{end}/{bucket}?{q}", timeout=5).read().decode())
+        most = max(most, len(keys))
+        for k in keys:
+            if k not in seen:
+                seen[k] = json.loads(urllib.request.urlopen(f"{end}/{bucket}/{urllib.parse.quote(k)}", timeout=5).read())
+    except Exception:
+        pass  # a record removed between the listing and its GET
+    time.sleep(0.2)
+json.dump({"records": list(seen.values()), "most": most}, open(out, "w"))
+PY
+}
+if start_s3_fault w s slow 2 --match 'PUT /[^ ]*/slow/chunks/'; then
+	head -c 16M /dev/urandom >"$T/slow1.raw"
+	rm -f "$T/stop"
+	locks_seen "$T/seen1.json" "$T/stop" &
+	poller=$!
+	start=$(date +%s)
+	expect_exit 0 "a backup whose chunk PUTs take 2 s each (refresh every 1 s)" env ENVPACK_LOCK_REFRESH_SECONDS=1 \
+		ENVPACK_LOCK_STALE_SECONDS=8 "${CREDS[@]}" timeout -k 5 300 "$ENVPACK" backup -q --endpoint "$S3_W_ENDPOINT" "$L" "disk:$T/slow1.raw"
+	took=$(($(date +%s) - start))
+	touch "$T/stop" && wait "$poller"
+	check "its record was refreshed while it ran ${took} s: new names, newer times, one since, stale 8" python3 - "$T/seen1.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); r = d["records"]
+times = sorted(x["time"] for x in r)
+assert len(r) >= 3, r
+assert times[-1] - times[0] >= 2, times
+assert len({x["since"] for x in r}) == 1 and r[0]["since"] <= times[0], r
+assert {x["stale"] for x in r} == {8}, r
+assert d["most"] <= 2, d  # the old record goes right after the new one is there
+PY
+	check "and no record is left" test "$(nkeys slow/locks/)" = 0
+
+	# stopped (as a suspended host is) past its stale time: another run removes its record as
+	# stale and prunes; woken, the backup must not publish a snapshot naming what prune removed
+	head -c 16M /dev/urandom >"$T/slow2.raw"
+	snaps=$(nkeys slow/snapshots/ '\.json$')
+	puts=$(s3_requests w ' PUT /[^ ]*/slow/chunks/[^ ]* 200$' | wc -l)
+	ENVPACK_LOCK_REFRESH_SECONDS=1 ENVPACK_LOCK_STALE_SECONDS=8 "${CREDS[@]}" "$ENVPACK" backup -q --endpoint "$S3_W_ENDPOINT" \
+		"$L" "disk:$T/slow2.raw" 2>"$T/stopped.err" &
+	pid=$!
+	for _ in $(seq 100); do # two of its chunks are in
+		[ "$(s3_requests w ' PUT /[^ ]*/slow/chunks/[^ ]* 200$' | wc -l)" -ge $((puts + 2)) ] && break
+		sleep 0.1
+	done
+	kill -STOP "$pid"
+	sleep 11
+	expect_exit 0 "meanwhile, prune runs" ep prune --json --endpoint "$E" "$L"
+	expect_err "removed a stale lock of backup \(pid $pid on $(hostname), not refreshed since " "removing the stopped backup's record as stale"
+	check "and removes the chunks it had put" test "$(jq_ 'd["prune"]["chunks_removed"] > 0' "$T/out")" = True
+	kill -CONT "$pid"
+	wait "$pid"
+	got=$?
+	check "woken, the backup fails ($got)" test "$got" = 1
+	check "saying it lost its lock" grep -q "lost its lock (its record was not refreshed since" "$T/stopped.err"
+	check "and published no snapshot" test "$(nkeys slow/snapshots/ '\.json$')" = "$snaps"
+	check "nor left a record" test "$(nkeys slow/locks/)" = 0
+	expect_exit 0 "the store checks clean with --read-data" ep check -q --read-data --endpoint "$E" "$L"
+	stop_s3 w
+else
+	not_ok "start the slow proxy"
+fi
 
 # 6. forget --prune removes objects
 ep backup -q --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree" || not_ok "the last backup, of both"

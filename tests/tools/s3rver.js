@@ -19,6 +19,10 @@
 //          S3: s3rver itself writes the object where it is read as it arrives, so a
 //          killed client left a truncated one; here the body goes to a file beside
 //          the storage first, and only a whole one becomes the object
+//   PUT    (objects and parts) with an aws-chunked body (x-amz-content-sha256:
+//          STREAMING-AWS4-HMAC-SHA256-PAYLOAD, what minio-go, and so restic, sends
+//          over plain HTTP): stored decoded, as S3 does (s3rver stored the chunk
+//          framing as the object's bytes); the chunk signatures are not checked
 //
 //   node s3rver.js --dir DIR --bucket NAME [--port N] [--port-file F] [--log F]
 //                  [--lifetime S] [--s3rver-dir build/node/node_modules/s3rver]
@@ -53,16 +57,81 @@ const router = require(lib + '/routes.js');
 const S3Error = require(lib + '/models/error.js');
 const FilesystemStore = require(lib + '/stores/filesystem.js');
 const { pipeline } = require('stream/promises');
+const { Transform } = require('stream');
 
-const wholePut = FilesystemStore.prototype.putObject;
+// aws-chunked: "<hex size>;chunk-signature=<sig>\r\n<data>\r\n" ... "0;chunk-signature=<sig>\r\n\r\n"
+const streaming = body => /^STREAMING-/.test((body && body.headers && body.headers['x-amz-content-sha256']) || '');
+function awsChunked() {
+  let buf = Buffer.alloc(0), left = 0, state = 'head'; // head, data, crlf, done (trailers ignored)
+  return new Transform({
+    transform(chunk, encoding, callback) {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      const out = [];
+      for (;;) {
+        if (state === 'head') {
+          const i = buf.indexOf('\r\n');
+          if (i < 0) {
+            if (buf.length > 4096) return callback(new Error('aws-chunked: no chunk header'));
+            break;
+          }
+          const size = parseInt(buf.subarray(0, i).toString('latin1').split(';')[0], 16);
+          if (!(size >= 0)) return callback(new Error('aws-chunked: a bad chunk size'));
+          buf = buf.subarray(i + 2);
+          if (size === 0) state = 'done';
+          else [left, state] = [size, 'data'];
+        } else if (state === 'data' && buf.length) {
+          const n = Math.min(left, buf.length);
+          out.push(buf.subarray(0, n));
+          buf = buf.subarray(n);
+          if (!(left -= n)) state = 'crlf';
+        } else if (state === 'crlf' && buf.length >= 2) {
+          [buf, state] = [buf.subarray(2), 'head'];
+        } else {
+          break;
+        }
+      }
+      callback(null, out.length ? Buffer.concat(out) : undefined);
+    },
+    flush(callback) {
+      callback(state === 'done' ? null : new Error('aws-chunked: the body ended midway'));
+    },
+  });
+}
+
+// a body, decoded when aws-chunked, into a file beside the storage; rejects when it stops short
 let partials = 0;
-FilesystemStore.prototype.putObject = async function putObject(object) {
-  if (!object.content || Buffer.isBuffer(object.content)) return wholePut.call(this, object);
+async function spool(content) {
   const tmp = path.join(path.dirname(path.resolve(args.dir)), `partial-${process.pid}-${++partials}`);
   try {
-    await pipeline(object.content, fs.createWriteStream(tmp)); // rejects when the body stops short
+    await pipeline(content, ...(streaming(content) ? [awsChunked()] : []), fs.createWriteStream(tmp));
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  return tmp;
+}
+
+const wholePut = FilesystemStore.prototype.putObject;
+FilesystemStore.prototype.putObject = async function putObject(object) {
+  if (!object.content || Buffer.isBuffer(object.content)) return wholePut.call(this, object);
+  const ce = (object.metadata['content-encoding'] || '').split(',').map(x => x.trim()).filter(x => x && x !== 'aws-chunked');
+  if (ce.length) object.metadata['content-encoding'] = ce.join(', ');
+  else delete object.metadata['content-encoding'];
+  const tmp = await spool(object.content);
+  try {
     object.content = fs.createReadStream(tmp);
     return await wholePut.call(this, object);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+};
+
+const wholePart = FilesystemStore.prototype.putPart;
+FilesystemStore.prototype.putPart = async function putPart(bucket, uploadId, partNumber, content) {
+  if (!streaming(content)) return wholePart.call(this, bucket, uploadId, partNumber, content);
+  const tmp = await spool(content);
+  try {
+    return await wholePart.call(this, bucket, uploadId, partNumber, fs.createReadStream(tmp));
   } finally {
     fs.rmSync(tmp, { force: true });
   }
