@@ -33,16 +33,11 @@ img=$B/img
 out=$B/backup-s3
 rm -rf "$out"
 mkdir -p "$out/work"
-T=$out # tests/s3.sh keeps the server's files under $T and stops it on exit
 trap 'rm -rf "$out"' EXIT
-source "$here/../tests/s3.sh"
-start_s3 bench >/dev/null || { echo "bench: the S3 server did not start (scripts/deps.sh installs it)" >&2; exit 1; }
-ep=$S3_BENCH_ENDPOINT
+bench_s3
 bucket=$S3_BENCH_BUCKET
-export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=$out/aws.config AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
-printf '[default]\ns3 =\n    addressing_style = path\n' >"$AWS_CONFIG_FILE"
 aws=${S3_AWS:-/usr/bin/aws}
 src=$out/work/disk.raw # the one path both back up
 
@@ -86,12 +81,8 @@ declare -A TM SZ RQ
 rounds=(first unchanged changed "re-read")
 force=()
 for r in 0 1 2 3; do
-	case $r in
-	0) cp --sparse=always "$img/disk.raw" "$src" ;;
-	1) ;;
-	2) cp --sparse=always "$img/disk-mod.raw" "$src" ;; # in place: same inode, new mtime
-	3) force=(--force) ;;
-	esac
+	backup_input "$r" "$src"
+	[ "$r" = 3 ] && force=(--force)
 	init=()
 	[ "$r" = 0 ] && init=(--init)
 	read -r "TM[e$r]" "SZ[e$r]" "RQ[e$r]" < <(run envpack \

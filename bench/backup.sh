@@ -82,12 +82,8 @@ rss=()
 rounds=(first unchanged changed "re-read")
 reread=()
 for r in 0 1 2 3; do
-	case $r in
-	0) cp --sparse=always "$img/disk.raw" "$src" ;;
-	1) ;;
-	2) cp --sparse=always "$img/disk-mod.raw" "$src" ;; # in place: same inode, new mtime
-	3) reread=(1) ;;
-	esac
+	backup_input "$r" "$src"
+	[ "$r" = 3 ] && reread=(1)
 	init=()
 	[ "$r" = 0 ] && init=(--init)
 	read -r "T[e$r]" "M[e$r]" "S[e$r]" < <(run envpack "$ep_store" \
@@ -119,7 +115,7 @@ for r in 0 1 2 3; do
 		"${S[e$r]}" "${S[r$r]}" "${S[b$r]}" "$(ratio "${T[e$r]}" "${T[r$r]}")" "$(ratio "${T[e$r]}" "${T[b$r]}")" \
 		"$(ratio "${S[e$r]}" "${S[r$r]}")" "$(ratio "${S[e$r]}" "${S[b$r]}")"
 done
-echo "re-read: unchanged again, and every tool reads the whole file (restic --force, borg --files-cache=disabled)"
+echo "re-read: unchanged again, and every tool reads the whole file (envpack and restic --force, borg --files-cache=disabled)"
 for t in e r b; do
 	rss+=("$(mib "${M[${t}0]}")/$(mib "${M[${t}1]}")/$(mib "${M[${t}2]}")/$(mib "${M[${t}3]}")")
 done

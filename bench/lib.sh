@@ -8,3 +8,26 @@ RUNS=${RUNS:-3}
 B=${BENCH_DIR:-/tmp/envpack-bench}
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 [ -n "${BENCH_NO_DISK:-}" ] || "$SHARED/bench/make-disk.sh" >/dev/null # image.sh needs no disk
+
+# bench_s3: an S3 server (tests/s3.sh's s3rver) with its files under $out, stopped on
+# exit; sets ep (its endpoint) and exports the AWS_* variables that reach it, with
+# path-style addressing in $out/aws.config (EXTRA: more lines for its s3 section).
+bench_s3() {
+	T=$out
+	source "$here/../tests/s3.sh"
+	start_s3 bench >/dev/null || { echo "bench: the S3 server did not start (scripts/deps.sh installs it)" >&2; exit 1; }
+	ep=$S3_BENCH_ENDPOINT
+	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=us-east-1
+	export AWS_CONFIG_FILE=$out/aws.config
+	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
+}
+
+# backup_input ROUND SRC: the disk a backup round reads, at SRC: the disk (round 0), then
+# the 1 %-changed one copied over it in place (round 2: same inode, new mtime); the
+# other rounds back up what is there.
+backup_input() {
+	case $1 in
+	0) cp --sparse=always "$B/img/disk.raw" "$2" ;;
+	2) cp --sparse=always "$B/img/disk-mod.raw" "$2" ;;
+	esac
+}

@@ -9,14 +9,10 @@ source "$(dirname "$0")/lib.sh"
 out=$B/s3
 rm -rf "$out"
 mkdir -p "$out"
-T=$out # tests/s3.sh keeps the server's files under $T and stops it on exit
 trap 'rm -rf "$out"' EXIT
-source "$here/../tests/s3.sh"
-start_s3 bench >/dev/null || { echo "bench: the S3 server did not start (scripts/deps.sh installs it)" >&2; exit 1; }
-export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=$out/aws.config
-printf '[default]\ns3 =\n    addressing_style = path\n    multipart_chunksize = 8MB\n    multipart_threshold = 8MB\n' >"$AWS_CONFIG_FILE"
-ep=$S3_BENCH_ENDPOINT
+bench_s3 '    multipart_chunksize = 8MB
+    multipart_threshold = 8MB
+'
 bucket=s3://$S3_BENCH_BUCKET
 head -c "${MIB:-1024}M" /dev/urandom >"$out/data.raw"
 "$ENVPACK" keygen -o "$out/k" >/dev/null
