@@ -41,16 +41,8 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
 aws=${S3_AWS:-/usr/bin/aws}
 src=$out/work/disk.raw # the one path both back up
 
-"$ENVPACK" keygen -o "$out/bench" >/dev/null
+envpack_bench_keys
 ep_store=s3://$bucket/envpack
-export ENVPACK_STATE_DIR=$out/envpack-state # its files cache, beside restic's cache, not in ~
-ep_opts=(-l "${EP_LEVEL:-3}")
-ep_read=()
-if [ -n "${EP_ENCRYPT:-}" ]; then
-	"$ENVPACK" keygen --x25519 -o "$out/recipient" >/dev/null
-	ep_opts+=(--encrypt-to "$out/recipient.pub")
-	ep_read=(--decrypt-key "$out/recipient.key")
-fi
 export RESTIC_REPOSITORY=s3:$ep/$bucket/restic RESTIC_PASSWORD=envpack-bench-only RESTIC_CACHE_DIR=$out/restic-cache
 restic init -q --repository-version 2 >/dev/null
 

@@ -42,16 +42,8 @@ mkdir -p "$out/work"
 trap 'rm -rf "$out"' EXIT
 src=$out/work/disk.raw # the one path every tool backs up
 
-"$ENVPACK" keygen -o "$out/bench" >/dev/null
+envpack_bench_keys
 ep_store=$out/envpack-store
-export ENVPACK_STATE_DIR=$out/envpack-state # its files cache, beside restic's and borg's caches
-ep_opts=(-l "${EP_LEVEL:-3}")
-ep_read=()
-if [ -n "${EP_ENCRYPT:-}" ]; then
-	"$ENVPACK" keygen --x25519 -o "$out/recipient" >/dev/null
-	ep_opts+=(--encrypt-to "$out/recipient.pub")
-	ep_read=(--decrypt-key "$out/recipient.key")
-fi
 export RESTIC_REPOSITORY=$out/restic-repo RESTIC_PASSWORD=envpack-bench-only RESTIC_CACHE_DIR=$out/restic-cache
 restic init -q --repository-version 2 >/dev/null
 export BORG_BASE_DIR=$out/borg-home BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes

@@ -31,3 +31,19 @@ backup_input() {
 	2) cp --sparse=always "$B/img/disk-mod.raw" "$2" ;;
 	esac
 }
+
+# envpack_bench_keys: a signing key at $out/bench.key, envpack's files cache under $out
+# (counted beside the peers' caches, not left in ~), and its options from EP_LEVEL (zstd
+# level, default 3) and EP_ENCRYPT=1 (--encrypt-to a fresh X25519 key): ep_opts for
+# backups, ep_read for reading back.
+envpack_bench_keys() {
+	"$ENVPACK" keygen -o "$out/bench" >/dev/null
+	export ENVPACK_STATE_DIR=$out/envpack-state
+	ep_opts=(-l "${EP_LEVEL:-3}")
+	ep_read=()
+	if [ -n "${EP_ENCRYPT:-}" ]; then
+		"$ENVPACK" keygen --x25519 -o "$out/recipient" >/dev/null
+		ep_opts+=(--encrypt-to "$out/recipient.pub")
+		ep_read=(--decrypt-key "$out/recipient.key")
+	fi
+}
