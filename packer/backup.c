@@ -17,8 +17,6 @@
 struct store_dest {
 	struct ep_store *st;
 	char id[EP_STORE_ID_HEX];
-	char *manifest; /* what was published, for the files cache */
-	size_t manifest_len;
 };
 
 static bool store_has(void *ctx, const uint8_t digest[EP_DIGEST_LEN])
@@ -36,10 +34,7 @@ static int store_commit(void *ctx, const char *manifest, size_t len, const char 
 			struct ep_error *err)
 {
 	struct store_dest *d = ctx;
-	int rc = ep_store_put_snapshot(d->st, manifest, len, sig, siglen, d->id, err);
-	if (!rc && (d->manifest = malloc(len)))
-		memcpy(d->manifest, manifest, d->manifest_len = len);
-	return rc;
+	return ep_store_put_snapshot(d->st, manifest, len, sig, siglen, d->id, err);
 }
 
 static void store_abort(void *ctx)
@@ -111,11 +106,14 @@ static const struct ep_component *cached(struct ep_store *st, json_t *e, struct 
 	return NULL;
 }
 
-/* One component of m as a manifest of its own (compact JSON, free()), or NULL. */
+/* One component of m as a manifest of its own (compact JSON, free()), or NULL; its extents
+ * inline, so that reading it needs nothing of the store. */
 static char *component_record(const struct ep_manifest *m, size_t k)
 {
-	struct ep_manifest one = { .name = m->name, .created = m->created, .tool = m->tool,
-				   .components = &m->components[k], .ncomponents = 1 };
+	struct ep_component c = m->components[k];
+	c.nlists = 0;
+	struct ep_manifest one = { .name = m->name, .created = m->created, .tool = m->tool, .components = &c,
+				   .ncomponents = 1 };
 	char *json = NULL;
 	size_t len;
 	struct ep_error ignored = { 0 };
@@ -137,16 +135,13 @@ static json_t *load_cache(const char *path)
 	return o;
 }
 
-/* Records where each raw disk now is; a failure only loses the shortcut for next time. */
+/* Records where each raw disk now is (m: the snapshot published); a failure only loses
+ * the shortcut for next time. */
 static void save_cache(const char *path, json_t *cache, const struct identity *ids, const bool *known,
-		       const size_t *component, size_t n, const struct store_dest *d)
+		       const size_t *component, size_t n, const struct store_dest *d, const struct ep_manifest *m)
 {
-	struct ep_manifest *m = NULL;
-	struct ep_error ignored = { 0 };
-	if (!d->manifest || ep_manifest_parse(d->manifest, d->manifest_len, "backup", &m, &ignored))
-		return;
 	json_t *files = json_object_get(cache, "files");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; m && i < n; i++) {
 		char *record = known[i] && component[i] < m->ncomponents ? component_record(m, component[i]) : NULL;
 		if (record)
 			json_object_set_new(files, ids[i].path,
@@ -157,7 +152,6 @@ static void save_cache(const char *path, json_t *cache, const struct identity *i
 	snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
 	if (json_dump_file(cache, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0)
 		unlink(tmp);
-	ep_manifest_free(m);
 }
 
 /* The sequence after the store's snapshots. A host holding only an encrypted store's
@@ -212,16 +206,18 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	opt.dest = &dest;
 	opt.snapshot = info;
 	opt.source_component = component;
+	struct ep_manifest *published = NULL;
+	opt.manifest_out = &published;
 	if (!rc)
 		rc = ep_pack(&opt, srcs, nsources, stats, err);
 	if (!rc) {
 		memcpy(res->id, d.id, EP_STORE_ID_HEX);
 		res->sequence = info->sequence;
 		if (cache)
-			save_cache(files_cache, cache, ids, known, component, nsources, &d);
+			save_cache(files_cache, cache, ids, known, component, nsources, &d, published);
 	}
 	json_decref(cache);
-	free(d.manifest);
+	ep_manifest_free(published);
 	for (size_t i = 0; records && i < nsources; i++)
 		ep_manifest_free(records[i]);
 	free(records);

@@ -101,22 +101,31 @@ static const struct ep_pool_ops pack_ops = { worker_new, worker_free, work };
 
 /* ---- caller side: results in submission order, so the bundle is deterministic ---- */
 
+/* A worked job's chunk into the destination, unless it is there already. */
+static int store_job(struct packer *pk, struct ep_job *job, struct ep_error *err)
+{
+	if (is_written(pk, job->digest))
+		return 0;
+	int rc = pk->dest->add_chunk(pk->dest->ctx, job->digest, job->out, job->out_len, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&pk->lock);
+	bool ok = ep_digestmap_put(pk->written, job->digest, 1);
+	pthread_mutex_unlock(&pk->lock);
+	if (!ok)
+		return ep_oom(err);
+	pk->stats->stored_bytes += job->out_len;
+	pk->stats->unique_chunks++;
+	return 0;
+}
+
 static int consume(struct packer *pk, struct ep_job *job, struct ep_error *err)
 {
-	int rc = 0;
 	if (!job->flag && !ep_digestmap_get(pk->written, job->digest, NULL))
 		pk->stats->reused_chunks++; /* the destination had it before this run */
-	if (!is_written(pk, job->digest)) {
-		if ((rc = pk->dest->add_chunk(pk->dest->ctx, job->digest, job->out, job->out_len, err)))
-			return rc;
-		pthread_mutex_lock(&pk->lock);
-		bool ok = ep_digestmap_put(pk->written, job->digest, 1);
-		pthread_mutex_unlock(&pk->lock);
-		if (!ok)
-			return ep_oom(err);
-		pk->stats->stored_bytes += job->out_len;
-		pk->stats->unique_chunks++;
-	}
+	int rc = store_job(pk, job, err);
+	if (rc)
+		return rc;
 	struct ep_component *c = &pk->manifest->components[job->arg[0]];
 	if ((rc = ep_component_append(c, job->arg[1], job->digest, (uint32_t)job->in_len, err)))
 		return rc;
@@ -676,11 +685,51 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 	return 0;
 }
 
+/* A large disk's extents go into list chunks of their own (BUNDLE.md, extent_lists), hashed,
+ * compressed and sealed as data chunks are: an unchanged disk lists into the same chunks. */
+static int list_disk(struct packer *pk, struct ep_component *c, void *state, uint8_t *out, struct ep_error *err)
+{
+	size_t n;
+	char **pieces = ep_component_list_pieces(c, &n);
+	struct ep_chunk_ref *refs = pieces ? calloc(n ? n : 1, sizeof *refs) : NULL;
+	int rc = refs ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct ep_job job = { .in = (uint8_t *)pieces[i], .in_len = strlen(pieces[i]), .out = out };
+		if (job.in_len > EP_BUNDLE_CHUNK_MAX)
+			rc = ep_fail(err, EP_ERUNTIME, "the extent list of '%s' is too large", c->name);
+		if (!rc && !(rc = work(pk, state, &job, err)))
+			rc = store_job(pk, &job, err);
+		memcpy(refs[i].digest, job.digest, EP_DIGEST_LEN);
+		refs[i].size = (uint32_t)job.in_len;
+	}
+	if (!rc)
+		rc = ep_component_set_lists(c, refs, n, err);
+	for (size_t i = 0; pieces && i < n; i++)
+		free(pieces[i]);
+	free(pieces);
+	free(refs);
+	return rc;
+}
+
 static int finish(struct packer *pk, struct ep_error *err)
 {
 	int rc = 0;
 	while (!rc && ep_pool_pending(pk->pool))
 		rc = consume_oldest(pk, err);
+	void *state = NULL;
+	uint8_t *out = NULL;
+	for (size_t i = 0; !rc && i < pk->manifest->ncomponents; i++) {
+		struct ep_component *c = &pk->manifest->components[i];
+		if (c->type != EP_COMP_DISK || c->nchunks <= EP_LIST_INLINE)
+			continue;
+		if (!state && (!(state = worker_new(pk)) || !(out = malloc(ZSTD_compressBound(EP_CDC_MAX) + EP_SEAL_OVERHEAD))))
+			rc = ep_oom(err);
+		if (!rc)
+			rc = list_disk(pk, c, state, out, err);
+	}
+	if (state)
+		worker_free(state);
+	free(out);
 	char *json = NULL, *sigjson = NULL;
 	size_t len = 0, siglen = 0;
 	if (!rc)
@@ -814,6 +863,10 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		ep_pull_free(opened[i].pull);
 	}
 	free(opened);
+	if (!rc && opt->manifest_out) {
+		*opt->manifest_out = pk.manifest;
+		pk.manifest = NULL;
+	}
 	ep_manifest_free(pk.manifest);
 	ep_digestmap_free(pk.written);
 	free(pk.buf);

@@ -74,6 +74,7 @@ struct ep_pack_options {
 	const struct ep_machine_spec *machine;       /* NULL: disk: sources are bare disks */
 	bool include_secrets; /* iac: trees: pack Terraform state and files that look like secrets */
 	size_t *source_component; /* when set: [i] the component source i became (disk sources), else SIZE_MAX */
+	struct ep_manifest **manifest_out; /* when set: the manifest published, handed over (free it) */
 };
 
 struct ep_pack_stats {

@@ -7,21 +7,28 @@
 #include "common/digestmap.h"
 #include "formats/bundle/bundle.h"
 
+struct unique {
+	struct ep_digestmap *seen;
+	int (*each)(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err);
+	void *ctx;
+};
+
+static int once(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct unique *u = ctx;
+	if (ep_digestmap_get(u->seen, ref->digest, NULL))
+		return 0;
+	return ep_digestmap_put(u->seen, ref->digest, 1) ? u->each(u->ctx, ref, err) : ep_oom(err);
+}
+
 /* Calls each once per distinct chunk of m, in order of first use (the order pack writes them). */
 static int each_unique(const struct ep_manifest *m,
 		       int (*each)(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err), void *ctx,
 		       struct ep_error *err)
 {
-	struct ep_digestmap *seen = ep_digestmap_new();
-	int rc = seen ? 0 : ep_oom(err);
-	for (size_t i = 0; !rc && i < m->ncomponents; i++)
-		for (size_t k = 0; !rc && k < m->components[i].nchunks; k++) {
-			const struct ep_chunk_ref *ref = &m->components[i].chunks[k];
-			if (ep_digestmap_get(seen, ref->digest, NULL))
-				continue;
-			rc = ep_digestmap_put(seen, ref->digest, 1) ? each(ctx, ref, err) : ep_oom(err);
-		}
-	ep_digestmap_free(seen);
+	struct unique u = { ep_digestmap_new(), each, ctx };
+	int rc = u.seen ? ep_manifest_each_ref(m, once, &u, err) : ep_oom(err);
+	ep_digestmap_free(u.seen);
 	return rc;
 }
 

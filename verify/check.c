@@ -97,7 +97,12 @@ int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, stru
 		if (rc)
 			return rc;
 	}
-	return ep_manifest_parse(json, len, ep_bundle_path(b), out, err);
+	int rc = ep_manifest_parse(json, len, ep_bundle_path(b), out, err);
+	if (!rc && (rc = ep_manifest_resolve(*out, ep_bundle_load_chunk, (void *)b, ep_bundle_path(b), err))) {
+		ep_manifest_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, bool deep, unsigned threads,

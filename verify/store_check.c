@@ -46,6 +46,37 @@ static int check_signatures(struct ep_store *st, const struct ep_catalog *cat, c
 	return 0;
 }
 
+struct referenced {
+	const struct ep_store *st;
+	const struct ep_store_check_options *opt;
+	struct ep_store_check_stats *stats;
+	struct ep_digestmap *seen;
+	const char *snapshot; /* the one being looked at, for messages */
+	struct ep_chunk_ref *refs; /* those present, to read */
+	size_t n, cap;
+};
+
+static int note_ref(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct referenced *r = ctx;
+	char hex[EP_DIGEST_HEX];
+	if (ep_digestmap_get(r->seen, ref->digest, NULL))
+		return 0;
+	if (!ep_digestmap_put(r->seen, ref->digest, 1))
+		return ep_oom(err);
+	r->stats->referenced++;
+	if (!ep_store_has_chunk(r->st, ref->digest, NULL)) {
+		ep_hex(ref->digest, EP_DIGEST_LEN, hex);
+		report(r->opt, "chunk %s of snapshot %.8s is missing", hex, r->snapshot);
+		r->stats->missing++;
+		return 0;
+	}
+	if (!ep_grow((void **)&r->refs, &r->cap, r->n + 1, sizeof *r->refs))
+		return ep_oom(err);
+	r->refs[r->n++] = *ref;
+	return 0;
+}
+
 int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt, struct ep_store_check_stats *stats,
 		   struct ep_error *err)
 {
@@ -60,38 +91,16 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	if (opt->trust)
 		rc = check_signatures(st, &cat, opt, &problems, err);
 	/* the distinct chunks the snapshots name, each with the size its content must have */
-	struct ep_digestmap *seen = ep_digestmap_new();
-	struct ep_chunk_ref *refs = NULL;
-	size_t nrefs = 0, cap = 0;
-	if (!rc && !seen)
+	struct referenced named = { .st = st, .opt = opt, .stats = stats, .seen = ep_digestmap_new() };
+	if (!rc && !named.seen)
 		rc = ep_oom(err);
 	for (size_t i = 0; !rc && i < cat.n; i++) {
-		const struct ep_manifest *m = cat.entries[i].manifest;
 		stats->unsigned_snapshots += !cat.entries[i].signed_;
-		for (size_t c = 0; !rc && c < m->ncomponents; c++)
-			for (size_t k = 0; !rc && k < m->components[c].nchunks; k++) {
-				const struct ep_chunk_ref *ref = &m->components[c].chunks[k];
-				char hex[EP_DIGEST_HEX];
-				if (ep_digestmap_get(seen, ref->digest, NULL))
-					continue;
-				if (!ep_digestmap_put(seen, ref->digest, 1)) {
-					rc = ep_oom(err);
-					break;
-				}
-				stats->referenced++;
-				if (!ep_store_has_chunk(st, ref->digest, NULL)) {
-					ep_hex(ref->digest, EP_DIGEST_LEN, hex);
-					report(opt, "chunk %s of snapshot %.8s is missing", hex, cat.entries[i].id);
-					stats->missing++;
-					continue;
-				}
-				if (!ep_grow((void **)&refs, &cap, nrefs + 1, sizeof *refs)) {
-					rc = ep_oom(err);
-					break;
-				}
-				refs[nrefs++] = *ref;
-			}
+		named.snapshot = cat.entries[i].id;
+		rc = ep_manifest_each_ref(cat.entries[i].manifest, note_ref, &named, err);
 	}
+	struct ep_chunk_ref *refs = named.refs;
+	size_t nrefs = named.n;
 	stats->unreferenced = stats->chunks > stats->referenced - stats->missing
 				      ? stats->chunks - (stats->referenced - stats->missing)
 				      : 0;
@@ -130,7 +139,7 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	ep_chunk_stream_free(s);
 	ep_bundle_close(b);
 	free(refs);
-	ep_digestmap_free(seen);
+	ep_digestmap_free(named.seen);
 	ep_catalog_release(&cat);
 	if (!rc && (problems || stats->missing || stats->bad))
 		rc = ep_fail(err, EP_EINTEGRITY, "store '%s': %llu problem%s found", ep_store_where(st),

@@ -43,6 +43,7 @@ static void component_release(struct ep_component *c)
 	}
 	free(c->files);
 	free(c->chunks);
+	free(c->lists);
 	for (size_t i = 0; i < c->nimages; i++)
 		free(c->images[i]);
 	free(c->images);
@@ -231,18 +232,98 @@ ssize_t ep_file_resolve(const struct ep_file_rec *files, size_t n, const char *p
 	return i >= 0 && files[i].type == EP_FILE_REG ? i : -1;
 }
 
-static json_t *chunks_json(const struct ep_component *c, size_t first, size_t count)
+static json_t *refs_json(const struct ep_chunk_ref *refs, size_t count)
 {
 	json_t *arr = json_array();
-	for (size_t i = first; arr && i < first + count; i++) {
+	for (size_t i = 0; arr && i < count; i++) {
 		char hex[EP_DIGEST_HEX];
-		ep_hex(c->chunks[i].digest, EP_DIGEST_LEN, hex);
-		if (json_array_append_new(arr, json_pack("[s,I]", hex, (json_int_t)c->chunks[i].size))) {
+		ep_hex(refs[i].digest, EP_DIGEST_LEN, hex);
+		if (json_array_append_new(arr, json_pack("[s,I]", hex, (json_int_t)refs[i].size))) {
 			json_decref(arr);
 			return NULL;
 		}
 	}
 	return arr;
+}
+
+static json_t *chunks_json(const struct ep_component *c, size_t first, size_t count)
+{
+	return refs_json(c->chunks + first, count);
+}
+
+/* An extent's JSON: count chunks from first, starting at offset. */
+static json_t *extent_json(const struct ep_component *c, uint64_t offset, size_t first, size_t count)
+{
+	uint64_t length = 0;
+	for (size_t k = first; k < first + count; k++)
+		length += c->chunks[k].size;
+	return json_pack("{s:I,s:I,s:o}", "offset", (json_int_t)offset, "length", (json_int_t)length, "chunks",
+			 chunks_json(c, first, count));
+}
+
+int ep_component_set_lists(struct ep_component *c, const struct ep_chunk_ref *lists, size_t n, struct ep_error *err)
+{
+	struct ep_chunk_ref *copy = n ? malloc(n * sizeof *copy) : NULL;
+	if (n && !copy)
+		return ep_oom(err);
+	if (n)
+		memcpy(copy, lists, n * sizeof *copy);
+	free(c->lists);
+	c->lists = copy;
+	c->nlists = n;
+	return 0;
+}
+
+/* Appends piece to pieces as compact JSON and starts an empty one; false when out of memory. */
+static bool flush_piece(json_t **piece, char ***pieces, size_t *n, size_t *cap)
+{
+	char *s = json_dumps(*piece, JSON_COMPACT);
+	json_decref(*piece);
+	*piece = json_array();
+	if (!s || !*piece || !ep_grow((void **)pieces, cap, *n + 1, sizeof **pieces)) {
+		free(s);
+		return false;
+	}
+	(*pieces)[(*n)++] = s;
+	return true;
+}
+
+char **ep_component_list_pieces(const struct ep_component *c, size_t *n)
+{
+	char **pieces = NULL;
+	size_t cap = 0, in_piece = 0;
+	*n = 0;
+	json_t *piece = json_array();
+	bool ok = piece != NULL;
+	for (size_t i = 0; ok && i < c->nextents; i++) {
+		const struct ep_extent_rec *e = &c->extents[i];
+		uint64_t offset = e->offset;
+		/* an extent longer than a piece's room goes on as adjacent extents in the next */
+		for (size_t done = 0; ok && done < e->count;) {
+			size_t take = e->count - done < EP_LIST_MAX_REFS - in_piece ? e->count - done : EP_LIST_MAX_REFS - in_piece;
+			json_t *x = extent_json(c, offset, e->first + done, take);
+			ok = x && !json_array_append_new(piece, x);
+			for (size_t k = 0; k < take; k++)
+				offset += c->chunks[e->first + done + k].size;
+			done += take;
+			in_piece += take;
+			if (ok && in_piece == EP_LIST_MAX_REFS) {
+				ok = flush_piece(&piece, &pieces, n, &cap);
+				in_piece = 0;
+			}
+		}
+	}
+	if (ok && in_piece)
+		ok = flush_piece(&piece, &pieces, n, &cap);
+	json_decref(piece);
+	if (!ok) {
+		for (size_t i = 0; i < *n; i++)
+			free(pieces[i]);
+		free(pieces);
+		*n = 0;
+		return NULL;
+	}
+	return pieces;
 }
 
 static json_t *component_json(const struct ep_component *c)
@@ -257,13 +338,13 @@ static json_t *component_json(const struct ep_component *c)
 	if (c->type == EP_COMP_DISK) {
 		ok &= !json_object_set_new(o, "format", json_string(c->format ? c->format : "raw"));
 		ok &= !json_object_set_new(o, "virtual_size", json_integer((json_int_t)c->virtual_size));
-		json_t *exts = json_array();
-		ok &= !json_object_set_new(o, "extents", exts);
-		for (size_t i = 0; ok && i < c->nextents; i++) {
+		if (c->nlists) /* the extents are in list chunks of their own */
+			ok &= !json_object_set_new(o, "extent_lists", refs_json(c->lists, c->nlists));
+		json_t *exts = c->nlists ? NULL : json_array();
+		ok &= !exts || !json_object_set_new(o, "extents", exts);
+		for (size_t i = 0; ok && exts && i < c->nextents; i++) {
 			const struct ep_extent_rec *e = &c->extents[i];
-			ok &= !json_array_append_new(exts, json_pack("{s:I,s:I,s:o}", "offset", (json_int_t)e->offset,
-								     "length", (json_int_t)e->length, "chunks",
-								     chunks_json(c, e->first, e->count)));
+			ok &= !json_array_append_new(exts, extent_json(c, e->offset, e->first, e->count));
 		}
 	} else {
 		if (c->type == EP_COMP_IMAGE) {
@@ -361,6 +442,18 @@ static const char *get_str(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
+/* [sha256-hex, size] */
+static int parse_ref(struct parser *p, json_t *ref, const struct ep_component *c, struct ep_chunk_ref *out)
+{
+	json_t *d = json_array_get(ref, 0), *n = json_array_get(ref, 1);
+	if (json_array_size(ref) != 2 || !json_is_string(d) || !ep_unhex(json_string_value(d), out->digest, EP_DIGEST_LEN))
+		return bad(p, "a chunk reference in '%s' is not [sha256-hex, size]", c->name);
+	if (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > EP_BUNDLE_CHUNK_MAX)
+		return bad(p, "a chunk size in '%s' is out of range", c->name);
+	out->size = (uint32_t)json_integer_value(n);
+	return 0;
+}
+
 static int parse_chunks(struct parser *p, json_t *arr, struct ep_component *c, uint64_t *total)
 {
 	if (!json_is_array(arr))
@@ -370,20 +463,20 @@ static int parse_chunks(struct parser *p, json_t *arr, struct ep_component *c, u
 	json_t *ref;
 	json_array_foreach(arr, i, ref)
 	{
-		uint8_t digest[EP_DIGEST_LEN];
-		json_t *d = json_array_get(ref, 0), *n = json_array_get(ref, 1);
-		if (json_array_size(ref) != 2 || !json_is_string(d) || !ep_unhex(json_string_value(d), digest, EP_DIGEST_LEN))
-			return bad(p, "a chunk reference in '%s' is not [sha256-hex, size]", c->name);
-		if (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > EP_BUNDLE_CHUNK_MAX)
-			return bad(p, "a chunk size in '%s' is out of range", c->name);
+		struct ep_chunk_ref r;
+		int rc = parse_ref(p, ref, c, &r);
 		size_t record = (c->type == EP_COMP_DISK ? c->nextents : c->nfiles) - 1;
-		int rc = ep_component_append(c, record, digest, (uint32_t)json_integer_value(n), p->err);
+		if (!rc)
+			rc = ep_component_append(c, record, r.digest, r.size, p->err);
 		if (rc)
 			return rc;
-		*total += (uint64_t)json_integer_value(n);
+		*total += r.size;
 	}
 	return 0;
 }
+
+static int parse_extents(struct parser *p, json_t *exts, struct ep_component *c, uint64_t *end_prev);
+static int parse_lists(struct parser *p, json_t *lists, struct ep_component *c);
 
 static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
 {
@@ -391,12 +484,23 @@ static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
 	if (!fmt || !ep_name_ok(fmt) || !(c->format = strdup(fmt)))
 		return bad(p, "disk '%s' has no known format", c->name);
 	int rc = get_u64(p, o, "virtual_size", EP_BUNDLE_VIRTUAL_MAX, &c->virtual_size);
-	json_t *exts = json_object_get(o, "extents");
+	json_t *exts = json_object_get(o, "extents"), *lists = json_object_get(o, "extent_lists");
 	if (rc)
 		return rc;
+	if (lists && !exts)
+		return parse_lists(p, lists, c);
+	if (!json_is_array(exts) || lists)
+		return bad(p, "disk '%s' has no extent list (or two)", c->name);
+	uint64_t end_prev = 0;
+	return parse_extents(p, exts, c, &end_prev);
+}
+
+/* Extents, in order, each past *end_prev (where the previous one ended). */
+static int parse_extents(struct parser *p, json_t *exts, struct ep_component *c, uint64_t *end_prev)
+{
 	if (!json_is_array(exts))
 		return bad(p, "disk '%s' has no extent list", c->name);
-	uint64_t end_prev = 0;
+	int rc;
 	size_t i;
 	json_t *e;
 	json_array_foreach(exts, i, e)
@@ -405,16 +509,36 @@ static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
 		if ((rc = get_u64(p, e, "offset", EP_BUNDLE_VIRTUAL_MAX, &off)) ||
 		    (rc = get_u64(p, e, "length", EP_BUNDLE_VIRTUAL_MAX, &len)))
 			return rc;
-		if (ep_add_overflows(off, len, &end) || end > c->virtual_size || off < end_prev || len == 0)
+		if (ep_add_overflows(off, len, &end) || end > c->virtual_size || off < *end_prev || len == 0)
 			return bad(p, "an extent of disk '%s' overlaps another or lies past its virtual size", c->name);
 		if ((rc = ep_component_add_extent(c, off, p->err)) ||
 		    (rc = parse_chunks(p, json_object_get(e, "chunks"), c, &sum)))
 			return rc;
 		if (sum != len)
 			return bad(p, "an extent length of disk '%s' differs from its chunks' sizes", c->name);
-		end_prev = end;
+		*end_prev = end;
 	}
 	return 0;
+}
+
+/* A disk listed in chunks of its own: their references now, their extents at ep_manifest_resolve. */
+static int parse_lists(struct parser *p, json_t *lists, struct ep_component *c)
+{
+	size_t n = json_array_size(lists), i;
+	if (!json_is_array(lists) || n == 0 || n > EP_LIST_MAX_LISTS)
+		return bad(p, "disk '%s' has no usable extent_lists", c->name);
+	struct ep_chunk_ref *refs = malloc(n * sizeof *refs);
+	if (!refs)
+		return ep_oom(p->err);
+	json_t *ref;
+	int rc = 0;
+	json_array_foreach(lists, i, ref)
+		if (!rc)
+			rc = parse_ref(p, ref, c, &refs[i]);
+	if (!rc)
+		rc = ep_component_set_lists(c, refs, n, p->err);
+	free(refs);
+	return rc;
 }
 
 /* The inventory names files of its own tree only: `seen` maps path digests to entry types. */
@@ -672,5 +796,44 @@ int ep_manifest_parse(const char *json, size_t len, const char *what, struct ep_
 			       jerr.line);
 	int rc = json_is_object(root) ? parse_root(&p, root, out) : bad(&p, "%s", "the top level is not an object");
 	json_decref(root);
+	return rc;
+}
+
+int ep_manifest_resolve(struct ep_manifest *m, ep_chunk_load_fn load, void *ctx, const char *what,
+			struct ep_error *err)
+{
+	struct parser p = { what, err };
+	int rc = 0;
+	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
+		struct ep_component *c = &m->components[i];
+		uint64_t end_prev = 0;
+		size_t nlists = c->nextents ? 0 : c->nlists; /* resolved already: nothing to read */
+		for (size_t k = 0; !rc && k < nlists; k++) {
+			char *data = NULL;
+			size_t len = 0;
+			json_error_t jerr;
+			if ((rc = load(ctx, &c->lists[k], &data, &len, err)))
+				break;
+			json_t *exts = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+			free(data);
+			rc = exts ? parse_extents(&p, exts, c, &end_prev)
+				  : bad(&p, "an extent list of disk '%s' is not valid JSON: %s", c->name, jerr.text);
+			json_decref(exts);
+		}
+	}
+	return rc;
+}
+
+int ep_manifest_each_ref(const struct ep_manifest *m,
+			 int (*each)(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err), void *ctx,
+			 struct ep_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < m->ncomponents; i++)
+		for (size_t k = 0; !rc && k < m->components[i].nchunks; k++)
+			rc = each(ctx, &m->components[i].chunks[k], err);
+	for (size_t i = 0; !rc && i < m->ncomponents; i++)
+		for (size_t k = 0; !rc && k < m->components[i].nlists; k++)
+			rc = each(ctx, &m->components[i].lists[k], err);
 	return rc;
 }

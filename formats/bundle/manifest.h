@@ -58,6 +58,10 @@ struct ep_component {
 	size_t nfiles, cap_files;
 	struct ep_chunk_ref *chunks;
 	size_t nchunks, cap_chunks;
+	/* disks listed in chunks of their own (BUNDLE.md, "extent_lists"): those chunks, in order;
+	 * the extents above are empty until ep_manifest_resolve has read them */
+	struct ep_chunk_ref *lists;
+	size_t nlists;
 	char **images; /* image components: index.json descriptors, compact JSON */
 	size_t nimages, cap_images;
 	struct ep_inventory *inventory; /* files components of IaC trees; NULL when not recorded */
@@ -92,6 +96,28 @@ int ep_component_append(struct ep_component *c, size_t record, const uint8_t dig
 
 /* A new machine, zeroed, for the caller to fill; NULL when out of memory. */
 struct ep_machine *ep_manifest_add_machine(struct ep_manifest *m);
+
+/* A disk of more than EP_LIST_INLINE chunks keeps its extents in list chunks of their own,
+ * each of at most EP_LIST_MAX_REFS chunk references: an unchanged disk has the same list
+ * chunks, so its next snapshot's manifest names a few chunks instead of thousands. */
+#define EP_LIST_INLINE 32 /* ~2.5 KB of references: smaller disks stay inline, readable */
+#define EP_LIST_MAX_REFS 16384 /* at most ~2 MB of JSON, under EP_BUNDLE_CHUNK_MAX */
+#define EP_LIST_MAX_LISTS 65536
+/* The content of c's list chunks: compact JSON arrays of extents, in order (heap array of
+ * heap strings, *n of them); NULL when out of memory. */
+char **ep_component_list_pieces(const struct ep_component *c, size_t *n);
+int ep_component_set_lists(struct ep_component *c, const struct ep_chunk_ref *lists, size_t n, struct ep_error *err);
+/* Fills the extents of the disks m lists in list chunks: load gives a list chunk's content
+ * (heap, free()), checked against its digest. */
+typedef int (*ep_chunk_load_fn)(void *ctx, const struct ep_chunk_ref *ref, char **data, size_t *len,
+				struct ep_error *err);
+int ep_manifest_resolve(struct ep_manifest *m, ep_chunk_load_fn load, void *ctx, const char *what,
+			struct ep_error *err);
+/* Every chunk m names, in the order pack writes them: the data chunks, then the list
+ * chunks; a chunk named twice comes twice. */
+int ep_manifest_each_ref(const struct ep_manifest *m,
+			 int (*each)(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err), void *ctx,
+			 struct ep_error *err);
 
 /* Serialise deterministically; *json is heap-allocated (free()). */
 int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, struct ep_error *err);

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "formats/bundle/bundle.h"
+#include "verify/chunks.h"
+
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct ep_catalog_entry *x = a, *y = b;
@@ -28,9 +31,12 @@ int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error
 	char(*ids)[EP_STORE_ID_HEX] = NULL;
 	size_t n = 0;
 	*out = (struct ep_catalog){ 0 };
+	struct ep_bundle *chunks = NULL; /* the store's chunks: disks' extent lists are read from it */
 	int rc = ep_store_snapshot_ids(st, &ids, &n, err);
 	if (!rc && n && !(out->entries = calloc(n, sizeof *out->entries)))
 		rc = ep_oom(err);
+	if (!rc && n)
+		rc = ep_bundle_open_snapshot(&chunks, st, NULL, ep_store_where(st), err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct ep_store_snapshot snap;
 		struct ep_catalog_entry *e = &out->entries[out->n];
@@ -39,6 +45,10 @@ int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error
 		if ((rc = ep_store_get_snapshot(st, ids[i], &snap, err)))
 			break;
 		rc = ep_manifest_parse(snap.manifest, snap.manifest_len, what, &e->manifest, err);
+		if (!rc && (rc = ep_manifest_resolve(e->manifest, ep_bundle_load_chunk, chunks, what, err))) {
+			ep_manifest_free(e->manifest);
+			e->manifest = NULL;
+		}
 		e->signed_ = snap.signature != NULL;
 		ep_store_snapshot_release(&snap);
 		if (rc)
@@ -52,6 +62,7 @@ int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error
 				     e->manifest->created);
 	}
 	free(ids);
+	ep_bundle_close(chunks);
 	if (rc) {
 		ep_catalog_release(out);
 		return rc;

@@ -11,10 +11,18 @@
 
 struct sweep {
 	struct ep_store *st;
-	const struct ep_digestmap *referenced;
+	struct ep_digestmap *referenced;
 	bool dry_run;
 	struct ep_prune_stats *stats;
 };
+
+static int mark(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct sweep *s = ctx;
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(s->st, ref->digest, oid);
+	return ep_digestmap_put(s->referenced, oid, 1) ? 0 : ep_oom(err);
+}
 
 static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
 {
@@ -39,18 +47,10 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 		ep_digestmap_free(referenced);
 		return rc;
 	}
-	for (size_t i = 0; !rc && i < cat.n; i++) {
-		const struct ep_manifest *m = cat.entries[i].manifest;
-		for (size_t c = 0; !rc && c < m->ncomponents; c++)
-			for (size_t k = 0; !rc && k < m->components[c].nchunks; k++) {
-				uint8_t oid[EP_DIGEST_LEN];
-				ep_store_chunk_oid(st, m->components[c].chunks[k].digest, oid);
-				if (!ep_digestmap_put(referenced, oid, 1))
-					rc = ep_oom(err);
-			}
-	}
-	stats->snapshots = cat.n;
 	struct sweep s = { st, referenced, dry_run, stats };
+	for (size_t i = 0; !rc && i < cat.n; i++)
+		rc = ep_manifest_each_ref(cat.entries[i].manifest, mark, &s, err);
+	stats->snapshots = cat.n;
 	if (!rc)
 		rc = ep_store_each_chunk(st, prune_chunk, &s, err);
 	if (!rc && !dry_run)

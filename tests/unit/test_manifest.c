@@ -208,3 +208,82 @@ TEST(inventory_text_is_printable_utf8)
 	big[EP_INVENTORY_TEXT_MAX - 1] = '\0';
 	EXPECT(ep_inventory_text_ok(big));
 }
+
+/* serves list chunks by digest from the pieces the writer made */
+struct pieces {
+	char **text;
+	size_t n;
+	int loads;
+};
+
+static int load_piece(void *ctx, const struct ep_chunk_ref *ref, char **data, size_t *len, struct ep_error *err)
+{
+	struct pieces *p = ctx;
+	for (size_t i = 0; i < p->n; i++) {
+		uint8_t d[EP_DIGEST_LEN];
+		ep_sha256(p->text[i], strlen(p->text[i]), d);
+		if (!memcmp(d, ref->digest, sizeof d) && strlen(p->text[i]) == ref->size) {
+			p->loads++;
+			*data = strdup(p->text[i]);
+			*len = ref->size;
+			return 0;
+		}
+	}
+	return ep_fail(err, EP_EINTEGRITY, "no such list chunk");
+}
+
+TEST(manifest_extent_lists_split_and_resolve)
+{
+	struct ep_error err = { 0 };
+	struct ep_manifest *m = ep_manifest_new("env", "2026-01-01T00:00:00Z", "envpack test");
+	struct ep_component *c = ep_manifest_add_component(m, EP_COMP_DISK, "disk", "disk.raw");
+	c->format = strdup("raw");
+	c->virtual_size = 1 << 30;
+	size_t total = EP_LIST_MAX_REFS + 100; /* one extent longer than a list holds */
+	ep_component_add_extent(c, 1 << 20, &err);
+	for (size_t i = 0; i < total; i++) {
+		uint8_t d[EP_DIGEST_LEN];
+		ep_sha256(&i, sizeof i, d);
+		ep_component_append(c, 0, d, 1000, &err);
+	}
+	EXPECT(err.code == 0);
+	struct pieces p = { 0 };
+	p.text = ep_component_list_pieces(c, &p.n);
+	EXPECT(p.text && p.n == 2);
+	struct ep_chunk_ref refs[2];
+	for (size_t i = 0; i < p.n; i++) {
+		ep_sha256(p.text[i], strlen(p.text[i]), refs[i].digest);
+		refs[i].size = (uint32_t)strlen(p.text[i]);
+	}
+	EXPECT(ep_component_set_lists(c, refs, p.n, &err) == 0);
+	char *json = NULL;
+	size_t len;
+	EXPECT(ep_manifest_to_json(m, &json, &len, &err) == 0);
+	EXPECT(strstr(json, "\"extent_lists\"") && !strstr(json, "\"extents\""));
+	struct ep_manifest *back = NULL;
+	EXPECT(ep_manifest_parse(json, len, "t", &back, &err) == 0);
+	EXPECT(back->components[0].nlists == 2 && back->components[0].nchunks == 0);
+	EXPECT(ep_manifest_resolve(back, load_piece, &p, "t", &err) == 0 && p.loads == 2);
+	const struct ep_component *r = &back->components[0];
+	/* the long extent comes back as two adjacent ones, every chunk in order */
+	EXPECT(r->nchunks == total && r->nextents == 2);
+	EXPECT(r->extents[0].offset == 1 << 20 && r->extents[1].offset == r->extents[0].offset + r->extents[0].length);
+	EXPECT(ep_component_data_size(r) == (uint64_t)total * 1000);
+	EXPECT(!memcmp(r->chunks[total - 1].digest, c->chunks[total - 1].digest, EP_DIGEST_LEN));
+	/* a list that is not extents is refused */
+	struct ep_manifest *again = NULL;
+	EXPECT(ep_manifest_parse(json, len, "t", &again, &err) == 0);
+	free(p.text[1]);
+	p.text[1] = strdup("{\"not\":\"extents\"}");
+	refs[1].size = (uint32_t)strlen(p.text[1]);
+	ep_sha256(p.text[1], strlen(p.text[1]), again->components[0].lists[1].digest);
+	again->components[0].lists[1].size = refs[1].size;
+	EXPECT(ep_manifest_resolve(again, load_piece, &p, "t", &err) == EP_EINPUT);
+	for (size_t i = 0; i < p.n; i++)
+		free(p.text[i]);
+	free(p.text);
+	free(json);
+	ep_manifest_free(again);
+	ep_manifest_free(back);
+	ep_manifest_free(m);
+}
