@@ -30,6 +30,8 @@ truncate -s 8M "$w/d.raw"
 head -c 20000 /usr/share/common-licenses/GPL-3 | dd of="$w/d.raw" bs=64K seek=3 conv=notrunc status=none
 "${ENVPACK:-./envpack}" pack -q -k "$w/k.key" -o "$seeds/bundle/seed.envpack" disk:"$w/d.raw" iac:"$w/tree"
 tar xOf "$seeds/bundle/seed.envpack" manifest.json >"$seeds/manifest/seed.json"
+# a disk whose extents are in list chunks (extent_lists)
+sed 's/"extents":\[.*\]}\]\(,"machines"\|}\)/"extent_lists":[["'"$(printf %064d 0)"'",1234]]}]\1/' "$seeds/manifest/seed.json" >"$seeds/manifest/lists.json"
 "${ENVPACK:-./envpack}" pack -q -k "$w/k.key" --encrypt-to tests/fuzz/sealed.pub -o "$seeds/bundle/sealed.envpack" disk:"$w/d.raw" iac:"$w/tree"
 # a store of two snapshots of the same disk, the second after a change, as fuzz_store reads
 # its input: config.json, a lock record, the first snapshot's signature, both manifests and
