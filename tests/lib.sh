@@ -44,4 +44,9 @@ make_disk() {
 	dd if=/usr/bin/env of="$1" bs=1M seek=60 conv=notrunc status=none
 }
 
+# flip_byte FILE OFFSET: inverts one byte in place (writing a given byte could leave it as it was)
+flip_byte() {
+	python3 -c 'import sys; f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1); assert b, "past the end"; f.seek(o); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
+}
+
 finish() { echo "RESULT $PASS $FAIL"; }

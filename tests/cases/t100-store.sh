@@ -122,7 +122,7 @@ expect_exit 3 "a missing chunk fails check" ep check "$T/damaged"
 expect_err "chunk $(basename "$victim" .zst) of snapshot [0-9a-f]{8} is missing" "and is named"
 cp -a "$S" "$T/rotten"
 victim=$(find "$T/rotten/chunks" -name '*.zst' -size +100k | sort | head -n 1)
-printf 'X' | dd of="$victim" bs=1 seek=5000 conv=notrunc status=none
+flip_byte "$victim" 5000
 expect_exit 0 "a rotten chunk passes a presence check" ep check -q "$T/rotten"
 expect_exit 3 "but not --read-data" ep check --read-data "$T/rotten"
 expect_err "$(basename "$victim" .zst)" "which names the chunk"

@@ -35,7 +35,7 @@ import sys, tarfile
 with tarfile.open(sys.argv[1]) as t:
     m = t.getmember("chunks/" + sys.argv[2] + ".zst")
     print(m.offset_data + m.size // 2)' "$T/t.envpack" "$list")
-printf '\x5a' | dd of="$T/t.envpack" bs=1 seek="$off" conv=notrunc status=none
+flip_byte "$T/t.envpack" "$off"
 expect_exit 3 "a changed list chunk fails verify" ep verify -q -p "$T/k.pub" "$T/t.envpack"
 expect_err "chunk $list" "naming the list chunk"
 

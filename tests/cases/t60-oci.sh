@@ -132,7 +132,7 @@ import json; idx = json.load(open("src/index.json"))
 m = [d for d in idx["manifests"] if d["annotations"]["org.opencontainers.image.ref.name"] == "app"][0]
 man = json.load(open("src/blobs/sha256/" + m["digest"][7:]))
 print(man["layers"][-1]["digest"][7:])')
-printf 'x' | dd of="bad1/blobs/sha256/$layer" bs=1 seek=100 conv=notrunc status=none
+flip_byte "bad1/blobs/sha256/$layer" 100
 expect_exit 3 "a layer whose bytes don't match its digest" "$ENVPACK" pack -q -o bad.envpack image:oci:bad1:app
 expect_err "does not match its digest" "the message says so"
 check "no bundle is left" test ! -e bad.envpack

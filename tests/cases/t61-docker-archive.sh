@@ -56,7 +56,7 @@ check "refusals leave nothing" test ! -e nope -a ! -e nope.tar
 # damaged archives
 mkdir x && tar xf app.tar -C x
 layer=$(python3 -c 'import json; print(json.load(open("x/manifest.json"))[0]["Layers"][-1])')
-printf 'x' | dd of="x/$layer" bs=1 seek=600 conv=notrunc status=none
+flip_byte "x/$layer" 600
 (cd x && tar cf ../badlayer.tar --owner=0 --group=0 *)
 expect_exit 3 "a layer whose bytes don't match its DiffID" "$ENVPACK" pack -q -o bad.envpack image:docker-archive:badlayer.tar
 expect_err "does not match its digest" "the message says so"

@@ -87,7 +87,7 @@ off=$(python3 -c '
 import tarfile, sys
 with tarfile.open(sys.argv[1]) as t:
     m = t.getmember("data.vmdk"); print(m.offset_data + 600)' bad1.ova)
-printf 'X' | dd of=bad1.ova bs=1 seek="$off" conv=notrunc status=none
+flip_byte bad1.ova "$off"
 expect_exit 3 "a member that does not match the manifest" "$E" pack -q -o bad.envpack vm:ova:bad1.ova
 expect_err "data.vmdk.*does not match" "the message names the member"
 check "no bundle is left" test ! -e bad.envpack
