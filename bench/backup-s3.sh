@@ -20,7 +20,7 @@
 # sends on 5 connections (its S3 default), envpack's chunk uploads on 4.
 #
 # EP_ENCRYPT=1: envpack encrypts too (--encrypt-to, the backup host holding only the
-# public key), as restic always does. EP_LEVEL=N: envpack's zstd level (default 3).
+# public key), as restic always does. EP_LEVEL=N: envpack's zstd level (default backup's, 5).
 #
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files) under /tmp/envpack-bench-quick.
 if [ -n "${QUICK:-}" ]; then
@@ -93,7 +93,7 @@ printf 'disk: %s virtual, %s allocated; %s cores; load average %s; s3rver 3.7.1 
 	"$(du -h --apparent-size "$img/disk.raw" | cut -f1)" "$(du -h "$img/disk.raw" | cut -f1)" "$(nproc)" \
 	"$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%s; %s\n' "$("$ENVPACK" --version 2>/dev/null | head -n1 || echo envpack)" "$(restic version | cut -d' ' -f1-2)"
-echo "envpack: signed (Ed25519), $([ -n "${EP_ENCRYPT:-}" ] && echo "encrypted (X25519, AES-256-GCM)" || echo "not encrypted"), zstd -${EP_LEVEL:-3}; restic: encrypted (it has no unencrypted mode), repo v2, compression auto"
+echo "envpack: signed (Ed25519), $([ -n "${EP_ENCRYPT:-}" ] && echo "encrypted (X25519, AES-256-GCM)" || echo "not encrypted"), zstd -${EP_LEVEL:-5}; restic: encrypted (it has no unencrypted mode), repo v2, compression auto"
 printf '%-10s | %8s %8s | %12s %12s | %8s %8s | %6s %6s %6s\n' "" envpack restic envpack restic envpack restic time bytes reqs
 printf '%-10s | %8s %8s | %12s %12s | %8s %8s | %6s %6s %6s\n' backup seconds seconds "bytes added" "bytes added" \
 	requests requests e/r e/r e/r

@@ -34,12 +34,12 @@ backup_input() {
 
 # envpack_bench_keys: a signing key at $out/bench.key, envpack's files cache under $out
 # (counted beside the peers' caches, not left in ~), and its options from EP_LEVEL (zstd
-# level, default 3) and EP_ENCRYPT=1 (--encrypt-to a fresh X25519 key): ep_opts for
+# level, default backup's own) and EP_ENCRYPT=1 (--encrypt-to a fresh X25519 key): ep_opts for
 # backups, ep_read for reading back.
 envpack_bench_keys() {
 	"$ENVPACK" keygen -o "$out/bench" >/dev/null
 	export ENVPACK_STATE_DIR=$out/envpack-state
-	ep_opts=(-l "${EP_LEVEL:-3}")
+	ep_opts=(${EP_LEVEL:+-l "$EP_LEVEL"})
 	ep_read=()
 	if [ -n "${EP_ENCRYPT:-}" ]; then
 		"$ENVPACK" keygen --x25519 -o "$out/recipient" >/dev/null

@@ -108,6 +108,7 @@ int cmd_backup(int argc, char **argv)
 	bool init = false, reread = false;
 	int c;
 	cli_pack_args_init(&args);
+	args.level = EP_BACKUP_LEVEL;
 	while ((c = getopt_long(argc, argv, "f:qh" CLI_PACK_SHORT, opts, NULL)) != -1) {
 		int taken = cli_pack_option("backup", c, optarg, &args);
 		if (taken < 0)
