@@ -32,13 +32,14 @@ static int each_unique(const struct ep_manifest *m,
 	return rc;
 }
 
+#define COPY_CAP EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX) /* c.buf: the largest chunk's entry */
+
 struct copy {
 	const struct ep_bundle *from;
 	const struct ep_seal *seal; /* a plain bundle going into an encrypted store: its seal */
 	struct ep_store *to;             /* import */
 	struct ep_bundle_writer *writer; /* export */
-	uint8_t *buf;
-	size_t cap;
+	uint8_t *buf; /* COPY_CAP bytes */
 	uint64_t bytes;
 };
 
@@ -48,7 +49,7 @@ static int copy_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_error
 	uint64_t stored;
 	if (c->to && ep_store_has_chunk(c->to, ref->digest, NULL))
 		return 0;
-	if (!ep_bundle_chunk_size(c->from, ref->digest, &stored) || stored + EP_SEAL_OVERHEAD > c->cap)
+	if (!ep_bundle_chunk_size(c->from, ref->digest, &stored) || stored + EP_SEAL_OVERHEAD > COPY_CAP)
 		return ep_fail(err, EP_EINTEGRITY, "'%s': a chunk is missing or too large", ep_bundle_path(c->from));
 	/* the stored bytes as they are (sealed to the same key, or plain): their content was
 	 * checked by the deep verification before */
@@ -81,14 +82,25 @@ static int load_checked(const struct ep_bundle *b, const struct ep_trust *trust,
 	return rc;
 }
 
-#define COPY_CAP EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX)
+/* Copies every chunk m names from c->from to c's destination, then gives the source's
+ * manifest and signature (NULL when unsigned) for the destination to publish. */
+static int copy_snapshot(struct copy *c, const struct ep_manifest *m, const char **manifest, size_t *len,
+			 const char **sig, size_t *siglen, struct ep_error *err)
+{
+	int rc = (c->buf = malloc(COPY_CAP)) ? each_unique(m, copy_chunk, c, err) : ep_oom(err);
+	if (rc)
+		return rc;
+	*manifest = ep_bundle_manifest(c->from, len);
+	*sig = ep_bundle_signature(c->from, siglen);
+	return 0;
+}
 
 int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *trust, unsigned threads,
 	      char id[EP_STORE_ID_HEX], uint64_t *added_bytes, struct ep_error *err)
 {
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
-	struct copy c = { .to = st, .cap = COPY_CAP };
+	struct copy c = { .to = st };
 	int rc = ep_bundle_open_remote(&b, bundle, NULL, ep_store_seal(st), err);
 	if (!rc && !ep_store_seal(st) && ep_bundle_encrypted_to(b))
 		rc = ep_fail(err, EP_EINPUT, "'%s' is encrypted (to key %s); store '%s' is not: import it into a store "
@@ -98,13 +110,10 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 	c.from = b;
 	if (!rc && !ep_bundle_seal(b))
 		c.seal = ep_store_seal(st); /* NULL for a plain store */
-	if (!rc && !(c.buf = malloc(c.cap)))
-		rc = ep_oom(err);
+	const char *manifest, *sig;
+	size_t len, siglen;
 	if (!rc)
-		rc = each_unique(m, copy_chunk, &c, err);
-	size_t len, siglen = 0;
-	const char *manifest = rc ? NULL : ep_bundle_manifest(b, &len);
-	const char *sig = rc ? NULL : ep_bundle_signature(b, &siglen);
+		rc = copy_snapshot(&c, m, &manifest, &len, &sig, &siglen, err);
 	if (!rc)
 		rc = ep_store_put_snapshot(st, manifest, len, sig, siglen, id, err);
 	*added_bytes = c.bytes;
@@ -121,13 +130,11 @@ int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust,
 	snprintf(where, sizeof where, "%s@%s", ep_store_where(st), id);
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
-	struct copy c = { .cap = COPY_CAP };
+	struct copy c = { 0 };
 	int rc = ep_bundle_open_snapshot(&b, st, id, where, err);
 	if (!rc)
 		rc = load_checked(b, trust, threads, &m, err);
 	c.from = b;
-	if (!rc && !(c.buf = malloc(c.cap)))
-		rc = ep_oom(err);
 	int64_t mtime = 0;
 	if (!rc) {
 		mtime = ep_manifest_created(m); /* tar entries carry the manifest's time, as pack's do */
@@ -136,11 +143,10 @@ int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust,
 		if (!(rc = ep_bundle_writer_open(&c.writer, path, mtime, err)))
 			ep_bundle_writer_seal(c.writer, ep_store_seal(st)); /* an encrypted store's chunks, as they are */
 	}
+	const char *manifest, *sig;
+	size_t len, siglen;
 	if (!rc)
-		rc = each_unique(m, copy_chunk, &c, err);
-	size_t len, siglen = 0;
-	const char *manifest = rc ? NULL : ep_bundle_manifest(b, &len);
-	const char *sig = rc ? NULL : ep_bundle_signature(b, &siglen);
+		rc = copy_snapshot(&c, m, &manifest, &len, &sig, &siglen, err);
 	if (!rc)
 		rc = ep_bundle_writer_add(c.writer, EP_BUNDLE_MANIFEST_NAME, manifest, len, err);
 	if (!rc && sig)

@@ -217,22 +217,6 @@ static int scan(struct ep_bundle *b, struct ep_error *err)
 	return rc;
 }
 
-/* An entry sealed in place, opened where it lies. */
-static int unseal_entry(struct ep_bundle *b, const char *name, char *data, size_t *len, struct ep_error *err)
-{
-	char what[4200];
-	uint8_t *plain;
-	size_t n;
-	snprintf(what, sizeof what, "'%s': %s", b->path, name);
-	int rc = ep_seal_open(b->seal, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
-	if (!rc) {
-		memmove(data, plain, n);
-		data[n] = '\0';
-		*len = n;
-	}
-	return rc;
-}
-
 /* An encrypted bundle: its manifest and signature opened with seal's private key, or
  * left sealed (push and pull carry it as it is; reading it says which key it needs). */
 static int open_sealed(struct ep_bundle *b, const struct ep_seal *seal, struct ep_error *err)
@@ -246,9 +230,11 @@ static int open_sealed(struct ep_bundle *b, const struct ep_seal *seal, struct e
 			       b->sealed_to, ep_seal_key_id(seal));
 	b->seal = seal;
 	b->sealed_to[0] = '\0';
-	int rc = unseal_entry(b, EP_BUNDLE_MANIFEST_NAME, b->manifest, &b->manifest_len, err);
+	char where[4200];
+	snprintf(where, sizeof where, "'%s'", b->path);
+	int rc = ep_seal_open_named(seal, EP_BUNDLE_MANIFEST_NAME, b->manifest, &b->manifest_len, where, err);
 	if (!rc && b->signature)
-		rc = unseal_entry(b, EP_BUNDLE_SIGNATURE_NAME, b->signature, &b->signature_len, err);
+		rc = ep_seal_open_named(seal, EP_BUNDLE_SIGNATURE_NAME, b->signature, &b->signature_len, where, err);
 	return rc;
 }
 

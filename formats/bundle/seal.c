@@ -1,5 +1,6 @@
 #include "seal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,4 +200,20 @@ int ep_seal_open(const struct ep_seal *s, const void *aad, size_t aadlen, uint8_
 	*plain = buf + EP_SEAL_HEADER;
 	*plen = n;
 	return 0;
+}
+
+int ep_seal_open_named(const struct ep_seal *s, const char *name, char *data, size_t *len, const char *where,
+		       struct ep_error *err)
+{
+	char what[4400];
+	uint8_t *plain;
+	size_t n;
+	snprintf(what, sizeof what, "%s: %s", where, name);
+	int rc = ep_seal_open(s, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
+	if (!rc) {
+		memmove(data, plain, n);
+		data[n] = '\0';
+		*len = n;
+	}
+	return rc;
 }

@@ -50,5 +50,10 @@ int ep_seal_wrap_copy(const struct ep_seal *s, const void *aad, size_t aadlen, c
  * EP_EINTEGRITY when it is not sealed, sealed to another key, or altered. Thread-safe. */
 int ep_seal_open(const struct ep_seal *s, const void *aad, size_t aadlen, uint8_t *buf, size_t len, uint8_t **plain,
 		 size_t *plen, const char *what, struct ep_error *err);
+/* A manifest or signature, sealed with its name as aad, opened where it lies in data (a heap
+ * buffer of at least *len + 1 bytes): the plaintext moved to its start, NUL-terminated, *len
+ * its length. Messages say "WHERE: NAME". */
+int ep_seal_open_named(const struct ep_seal *s, const char *name, char *data, size_t *len, const char *where,
+		       struct ep_error *err);
 
 #endif

@@ -793,27 +793,16 @@ int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], si
 }
 
 /* An encrypted store's object opened where it lies, NUL-terminated as get's are. */
-static int unseal(const struct ep_store *st, const char *name, char *data, size_t *len, struct ep_error *err)
-{
-	char what[300];
-	uint8_t *plain;
-	size_t n;
-	snprintf(what, sizeof what, "store '%.200s': %s", ep_store_where(st), name);
-	int rc = ep_seal_open(st->seal, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
-	if (!rc) {
-		memmove(data, plain, n);
-		data[n] = '\0';
-		*len = n;
-	}
-	return rc;
-}
-
 /* A snapshot's object (its manifest or signature): 0, 1 when absent, or a failure. */
 static int get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
 		      struct ep_error *err)
 {
 	int rc = st->be->ops->get(st->be, name, max + (st->seal ? EP_SEAL_OVERHEAD : 0), data, len, err);
-	if (!rc && st->seal && (rc = unseal(st, name, *data, len, err))) {
+	if (rc || !st->seal)
+		return rc;
+	char where[4200];
+	snprintf(where, sizeof where, "store '%s'", ep_store_where(st));
+	if ((rc = ep_seal_open_named(st->seal, name, *data, len, where, err))) {
 		free(*data);
 		*data = NULL;
 	}
