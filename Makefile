@@ -21,10 +21,9 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -DEP_VERSION='"$(VERSION)"' $(OPT) -Wall -Wex
 LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
 LDLIBS   += $(PKG_LIBS)
 
-# The library: every module but the CLI.
-LIB_SRC  := $(wildcard common/*.c formats/*/*.c verify/*.c targets/*.c) \
-            packer/chunker.c packer/pack.c packer/backup.c packer/transfer.c
-CLI_SRC  := packer/main.c packer/cli.c packer/pack_args.c packer/store_cli.c $(wildcard packer/cmd_*.c)
+# The library: every module but the command line, layer by layer (ARCHITECTURE.md).
+LIB_SRC  := $(wildcard base/*.c cloud/*.c formats/*/*.c packer/*.c verify/*.c targets/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOL_SRC := tests/tools/sigv4-sign.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -1,4 +1,4 @@
-#include "digestmap.h"
+#include "base/digestmap.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "http.h"
+#include "base/http.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define HEADERS_MAX ((size_t)64 << 10)
 #define ERROR_BODY_MAX ((size_t)16 << 10)

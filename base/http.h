@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 struct ep_http_options {
 	const char *cacert;      /* an extra CA bundle, or NULL */

@@ -5,7 +5,7 @@
  * URLs that sign or name a credential, and, in a JSON body, the values of
  * keys that hold secrets (Keystone's "password" and "secret", for example).
  */
-#include "http.h"
+#include "base/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>

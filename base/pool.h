@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 struct ep_job {
 	uint8_t *in;  /* in_cap bytes, owned by the pool */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define EP_DIGEST_LEN 32
 #define EP_DIGEST_HEX 65 /* 64 hex digits and NUL */

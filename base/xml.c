@@ -1,4 +1,4 @@
-#include "xml.h"
+#include "base/xml.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include <libxml/parser.h>
 #include <libxml/xpathInternals.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define XML_MAX ((size_t)4 << 20)
 

@@ -9,7 +9,7 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
-#include "common/error.h"
+#include "base/error.h"
 
 struct ep_xml {
 	const char *path; /* for messages */

@@ -1,7 +1,7 @@
-#include "cli.h"
+#include "cli/cli.h"
 
 #include "formats/bundle/seal.h"
-#include "formats/store/s3.h"
+#include "cloud/s3.h"
 
 #include <errno.h>
 #include <stdarg.h>

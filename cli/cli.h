@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "common/error.h"
-#include "common/progress.h"
+#include "base/error.h"
+#include "base/progress.h"
 #include "formats/image/distribution.h"
 
 #ifndef EP_VERSION

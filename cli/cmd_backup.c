@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "backup.h"
-#include "pack_args.h"
-#include "store_cli.h"
+#include "packer/backup.h"
+#include "cli/pack_args.h"
+#include "cli/store_cli.h"
 
 static const char help[] =
 	"usage: envpack backup STORE [-k NAME.key] [OPTIONS] SOURCE...\n\n"

@@ -3,8 +3,8 @@
 
 #include <jansson.h>
 
-#include "common/pool.h"
-#include "store_cli.h"
+#include "base/pool.h"
+#include "cli/store_cli.h"
 #include "verify/store_check.h"
 
 static const char help[] =

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "formats/disk/convert.h"
 #include "formats/disk/disk.h"
 

@@ -3,7 +3,7 @@
 #include <jansson.h>
 
 #include "formats/bundle/diff.h"
-#include "store_cli.h"
+#include "cli/store_cli.h"
 #include "verify/check.h"
 
 static const char help[] =

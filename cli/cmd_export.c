@@ -3,9 +3,9 @@
 
 #include <jansson.h>
 
-#include "backup.h"
-#include "common/pool.h"
-#include "store_cli.h"
+#include "packer/backup.h"
+#include "base/pool.h"
+#include "cli/store_cli.h"
 
 static const char help[] =
 	"usage: envpack export STORE@SNAPSHOT -o FILE.envpack [-p KEY.pub]\n\n"

@@ -4,8 +4,8 @@
 
 #include <jansson.h>
 
-#include "prune_cli.h"
-#include "store_cli.h"
+#include "cli/prune_cli.h"
+#include "cli/store_cli.h"
 
 static const char help[] =
 	"usage: envpack forget STORE [POLICY] [--prune] [--dry-run]\n"

@@ -2,9 +2,9 @@
 
 #include <jansson.h>
 
-#include "backup.h"
-#include "common/pool.h"
-#include "store_cli.h"
+#include "packer/backup.h"
+#include "base/pool.h"
+#include "cli/store_cli.h"
 
 static const char help[] =
 	"usage: envpack import FILE.envpack STORE [-p KEY.pub]\n\n"

@@ -7,14 +7,14 @@
 
 #include <jansson.h>
 
-#include "cli.h"
-#include "store_cli.h"
-#include "common/digestmap.h"
+#include "cli/cli.h"
+#include "cli/store_cli.h"
+#include "base/digestmap.h"
 #include "formats/bundle/bundle.h"
 #include "formats/image/describe.h"
-#include "formats/store/s3.h"
+#include "cloud/s3.h"
 #include "verify/check.h"
-#include "verify/chunks.h"
+#include "verify/chunk_stream.h"
 
 static const char help[] =
 	"usage: envpack inspect BUNDLE [--json]\n\n"

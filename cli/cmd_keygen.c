@@ -1,8 +1,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cli.h"
-#include "verify/keys.h"
+#include "cli/cli.h"
+#include "formats/bundle/keys.h"
 
 static const char help[] =
 	"usage: envpack keygen [--x25519] -o NAME\n\n"

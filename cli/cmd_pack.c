@@ -6,8 +6,8 @@
 
 #include <jansson.h>
 
-#include "cli.h"
-#include "pack_args.h"
+#include "cli/cli.h"
+#include "cli/pack_args.h"
 
 static const char help[] =
 	"usage: envpack pack -o OUT.envpack [-k NAME.key] [OPTIONS] SOURCE...\n\n"

@@ -2,8 +2,8 @@
 
 #include <jansson.h>
 
-#include "prune_cli.h"
-#include "store_cli.h"
+#include "cli/prune_cli.h"
+#include "cli/store_cli.h"
 
 static const char help[] =
 	"usage: envpack prune STORE [--dry-run]\n\n"

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "formats/bundle/bundle.h"
-#include "formats/store/s3.h"
+#include "cloud/s3.h"
 
 static const char help[] =
 	"usage: envpack pull s3://BUCKET/KEY -o FILE [OPTIONS]\n\n"

@@ -7,9 +7,9 @@
 
 #include <jansson.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "formats/bundle/bundle.h"
-#include "formats/store/s3.h"
+#include "cloud/s3.h"
 
 static const char help[] =
 	"usage: envpack push BUNDLE s3://BUCKET/KEY [OPTIONS]\n\n"

@@ -5,11 +5,11 @@
 
 #include <jansson.h>
 
-#include "cli.h"
-#include "common/interrupt.h"
-#include "store_cli.h"
-#include "common/pool.h"
-#include "formats/store/s3.h"
+#include "cli/cli.h"
+#include "base/interrupt.h"
+#include "cli/store_cli.h"
+#include "base/pool.h"
+#include "cloud/s3.h"
 #include "targets/restore.h"
 #include "targets/retarget.h"
 #include "targets/target.h"

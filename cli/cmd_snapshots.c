@@ -3,7 +3,7 @@
 
 #include <jansson.h>
 
-#include "store_cli.h"
+#include "cli/store_cli.h"
 
 static const char help[] =
 	"usage: envpack snapshots STORE [--json]\n\n"

@@ -3,10 +3,10 @@
 
 #include <jansson.h>
 
-#include "cli.h"
-#include "store_cli.h"
-#include "common/pool.h"
-#include "formats/store/s3.h"
+#include "cli/cli.h"
+#include "cli/store_cli.h"
+#include "base/pool.h"
+#include "cloud/s3.h"
 #include "verify/check.h"
 
 static const char help[] =

@@ -1,10 +1,10 @@
-#include "pack_args.h"
+#include "cli/pack_args.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/pool.h"
+#include "base/pool.h"
 
 void cli_pack_args_init(struct cli_pack_args *a)
 {

@@ -4,8 +4,8 @@
 
 #include <getopt.h>
 
-#include "cli.h"
-#include "pack.h"
+#include "cli/cli.h"
+#include "packer/pack.h"
 
 struct cli_pack_args {
 	const char *keyfile, *name, *format, *platform;

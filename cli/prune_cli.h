@@ -4,7 +4,7 @@
 
 #include <jansson.h>
 
-#include "store_cli.h"
+#include "cli/store_cli.h"
 
 /* Prunes st (locked exclusively by the caller); with out, the figures go there as "prune". */
 int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa, json_t *out, struct ep_error *err);

@@ -1,4 +1,4 @@
-#include "store_cli.h"
+#include "cli/store_cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "formats/store/remote.h"
+#include "cloud/remote.h"
 
 int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a, const char *help)
 {

@@ -5,10 +5,10 @@
 
 #include <getopt.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "formats/bundle/bundle.h"
 #include "formats/store/catalog.h"
-#include "formats/store/s3.h"
+#include "cloud/s3.h"
 
 /* --lock-wait, --log, --json, -q, -h, and for s3:// stores --endpoint, --region (CLI_S3_OPTIONS);
  * backup takes --cacert, --timeout, --retries with its CLI_PACK_OPTIONS, the others with

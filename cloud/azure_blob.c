@@ -1,4 +1,4 @@
-#include "azure_blob.h"
+#include "cloud/azure_blob.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -11,10 +11,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "common/azure_sign.h"
-#include "common/interrupt.h"
-#include "common/util.h"
-#include "common/xml.h"
+#include "cloud/azure_sign.h"
+#include "base/interrupt.h"
+#include "base/util.h"
+#include "base/xml.h"
 #include "formats/disk/disk.h"
 
 #define ANSWER_MAX ((size_t)1 << 20)

@@ -1,6 +1,6 @@
 /*
- * An Azure Blob Storage client for page blobs, over common/http and
- * common/azure_sign: a page blob created only if its name is free
+ * An Azure Blob Storage client for page blobs, over base/http and
+ * cloud/azure_sign: a page blob created only if its name is free
  * (If-None-Match: *), the allocated ranges of a local file written into it
  * with Put Page (at most 4 MiB each, 512-byte aligned, each with its
  * Content-MD5, several at once on connections of their own), metadata set,
@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/http.h"
-#include "common/progress.h"
+#include "base/error.h"
+#include "base/http.h"
+#include "base/progress.h"
 
 #define EP_AZURE_PAGE_MAX ((uint64_t)4 << 20) /* the most one Put Page writes */
 #define EP_AZURE_API_VERSION "2025-01-05"     /* x-ms-version: pinned, so answers keep their shape */

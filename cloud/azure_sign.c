@@ -1,4 +1,4 @@
-#include "azure_sign.h"
+#include "cloud/azure_sign.h"
 
 #include <ctype.h>
 #include <stdbool.h>

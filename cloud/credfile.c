@@ -1,4 +1,4 @@
-#include "credfile.h"
+#include "cloud/credfile.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include <openssl/crypto.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define CREDFILE_MAX ((size_t)1 << 20)
 

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* The file $var names, else $HOME/home_rel. No file there (or not a regular file, as
  * /dev/null) is no failure: nothing is set. For each keys[i] of [section], a new string

@@ -1,4 +1,4 @@
-#include "ec2.h"
+#include "cloud/ec2.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include <openssl/crypto.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define ANSWER_MAX ((size_t)1 << 20) /* EC2's answers here are a few KiB */
 #define FORM_MAX ((size_t)1 << 20)

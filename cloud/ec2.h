@@ -12,10 +12,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common/error.h"
-#include "common/http.h"
-#include "common/sigv4.h"
-#include "common/xml.h"
+#include "base/error.h"
+#include "base/http.h"
+#include "cloud/sigv4.h"
+#include "base/xml.h"
 
 #define EP_EC2_VERSION "2016-11-15"
 

@@ -1,4 +1,4 @@
-#include "openstack.h"
+#include "cloud/openstack_api.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -14,8 +14,8 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
-#include "common/sigv4.h"
-#include "common/util.h"
+#include "cloud/sigv4.h"
+#include "base/util.h"
 
 #define ANSWER_MAX ((size_t)4 << 20) /* a token answer with a large catalog fits */
 #define CLOUDS_MAX ((size_t)1 << 20)

@@ -1,5 +1,5 @@
 /*
- * An OpenStack client over common/http: a Keystone v3 token (password or
+ * An OpenStack client over base/http: a Keystone v3 token (password or
  * application credential) with the service catalog it carries, Glance v2
  * images (created, uploaded streamed from a file and checked against the
  * checksums Glance answers with, patched, deleted) and Heat stacks.
@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/http.h"
-#include "common/progress.h"
+#include "base/error.h"
+#include "base/http.h"
+#include "base/progress.h"
 
 #define EP_OS_URL_MAX 1024
 #define EP_OS_ID_MAX 65 /* image ids are UUIDs; room for a NUL */

@@ -1,12 +1,12 @@
-#include "remote.h"
+#include "cloud/remote.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/http.h"
-#include "s3.h"
+#include "base/http.h"
+#include "cloud/s3.h"
 
 struct ep_remote {
 	struct ep_s3 *s3; /* s3:// */

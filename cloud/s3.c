@@ -1,6 +1,6 @@
-#include "s3.h"
+#include "cloud/s3.h"
 
-#include "common/credfile.h"
+#include "cloud/credfile.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -16,9 +16,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "common/sigv4.h"
-#include "common/util.h"
-#include "common/xml.h"
+#include "cloud/sigv4.h"
+#include "base/util.h"
+#include "base/xml.h"
 
 #define ANSWER_MAX ((size_t)4 << 20)
 #define PARTS_MAX 10000

@@ -1,5 +1,5 @@
 /*
- * An S3 client over common/http and common/sigv4: objects put (one PUT, or a
+ * An S3 client over base/http and cloud/sigv4: objects put (one PUT, or a
  * multipart upload that a later run resumes from the parts already there,
  * each part checked by its MD5 ETag), fetched (resuming with Range) and
  * looked at. Objects that name others are published only if absent
@@ -17,10 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/http.h"
-#include "common/progress.h"
-#include "common/sigv4.h"
+#include "base/error.h"
+#include "base/http.h"
+#include "base/progress.h"
+#include "cloud/sigv4.h"
 
 #define EP_S3_PART_MIN ((uint64_t)5 << 20) /* S3's smallest part but the last */
 

@@ -1,4 +1,4 @@
-#include "sigv4.h"
+#include "cloud/sigv4.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "sigv4_canon.h"
+#include "cloud/sigv4_canon.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define MAX_FIELD 256 /* access key, secret, region, service: real ones are far shorter */

@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
-#include "util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 #define EP_SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 #define EP_SIGV4_MAX_EXPIRES 604800 /* seven days, the most S3 accepts for a presigned URL */

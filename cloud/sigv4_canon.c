@@ -1,4 +1,4 @@
-#include "sigv4_canon.h"
+#include "cloud/sigv4_canon.h"
 
 #include <stdio.h>
 #include <stdlib.h>

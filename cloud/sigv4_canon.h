@@ -1,9 +1,9 @@
-/* The parts of SigV4's canonical request, for common/sigv4.c. Each returns a
+/* The parts of SigV4's canonical request, for cloud/sigv4.c. Each returns a
  * new string or fails with EP_EINPUT naming what is malformed. */
 #ifndef EP_SIGV4_CANON_H
 #define EP_SIGV4_CANON_H
 
-#include "sigv4.h"
+#include "cloud/sigv4.h"
 
 int ep_sigv4_canon_path(const char *path, unsigned flags, char **out, struct ep_error *err);
 /* The query's parameters plus `extra` (already canonical "name=value" pairs), sorted. */

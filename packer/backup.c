@@ -1,4 +1,4 @@
-#include "backup.h"
+#include "packer/backup.h"
 
 #include <limits.h>
 #include <stdio.h>

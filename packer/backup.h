@@ -4,7 +4,7 @@
 #define EP_BACKUP_H
 
 #include "formats/store/store.h"
-#include "pack.h"
+#include "packer/pack.h"
 #include "verify/check.h"
 
 struct ep_backup_result {

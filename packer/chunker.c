@@ -1,4 +1,4 @@
-#include "chunker.h"
+#include "packer/chunker.h"
 
 #include <pthread.h>
 

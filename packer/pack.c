@@ -1,4 +1,4 @@
-#include "pack.h"
+#include "packer/pack.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -11,17 +11,17 @@
 
 #include <zstd.h>
 
-#include "chunker.h"
-#include "common/digestmap.h"
-#include "common/pool.h"
+#include "packer/chunker.h"
+#include "base/digestmap.h"
+#include "base/pool.h"
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 #include "formats/disk/disk.h"
 #include "formats/iac/classify.h"
-#include "formats/image/docker_archive.h"
-#include "formats/image/oci.h"
+#include "formats/image/docker_save.h"
+#include "formats/image/oci_layout.h"
 #include "formats/image/pull.h"
-#include "formats/vm/libvirt.h"
+#include "formats/vm/libvirt_xml.h"
 #include "formats/vm/ova.h"
 #include "formats/vm/ovf.h"
 #include "formats/vm/vmx.h"

@@ -6,14 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/progress.h"
+#include "base/error.h"
+#include "base/progress.h"
 #include "formats/bundle/seal.h"
 #include "formats/bundle/snapinfo.h"
 #include "formats/iac/survey.h"
 #include "formats/iac/tree.h"
 #include "formats/image/distribution.h"
-#include "verify/keys.h"
+#include "formats/bundle/keys.h"
 
 enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY, EP_SOURCE_VM };
 enum ep_vm_kind { EP_VM_LIBVIRT, EP_VM_OVF, EP_VM_OVA, EP_VM_VMX };

@@ -1,10 +1,10 @@
-#include "backup.h"
+#include "packer/backup.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 #include "formats/bundle/bundle.h"
 
 struct unique {

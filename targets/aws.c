@@ -27,11 +27,11 @@
 
 #include <openssl/evp.h>
 
-#include "common/util.h"
-#include "formats/store/ec2.h"
-#include "formats/store/s3.h"
-#include "scratch.h"
-#include "target.h"
+#include "base/util.h"
+#include "cloud/ec2.h"
+#include "cloud/s3.h"
+#include "targets/scratch.h"
+#include "targets/target.h"
 
 #define MAX_DISKS 256
 #define MAX_IMPORTS 256

@@ -23,13 +23,13 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
-#include "common/http.h"
-#include "common/interrupt.h"
-#include "common/util.h"
-#include "formats/store/azure_blob.h"
-#include "formats/store/s3.h"
-#include "scratch.h"
-#include "target.h"
+#include "base/http.h"
+#include "base/interrupt.h"
+#include "base/util.h"
+#include "cloud/azure_blob.h"
+#include "cloud/s3.h"
+#include "targets/scratch.h"
+#include "targets/target.h"
 
 #define MAX_DISKS 64
 #define MIB ((uint64_t)1 << 20)
@@ -55,7 +55,7 @@ struct azure_target {
 	const char *subscription, *group, *storage_group, *location;
 	struct azure_disk disks[MAX_DISKS];
 	size_t ndisks;
-	bool armed; /* a signal now asks for the blobs to be deleted (common/interrupt.h) */
+	bool armed; /* a signal now asks for the blobs to be deleted (base/interrupt.h) */
 };
 
 static const char *const known[] = { "endpoint", "jobs", "subscription", "resource-group", "storage-resource-group",

@@ -18,10 +18,10 @@
 #include <openssl/evp.h>
 
 #include "formats/disk/disk.h"
-#include "formats/vm/libvirt.h"
-#include "retarget.h"
-#include "scratch.h"
-#include "target.h"
+#include "formats/vm/libvirt_xml.h"
+#include "targets/retarget.h"
+#include "targets/scratch.h"
+#include "targets/target.h"
 
 #define REWRITE_MAX ((uint64_t)16 << 20) /* IaC files larger than this are copied as they are */
 

@@ -15,8 +15,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "common/util.h"
-#include "target.h"
+#include "base/util.h"
+#include "targets/target.h"
 
 struct da_target {
 	struct ep_target base;

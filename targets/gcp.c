@@ -33,12 +33,12 @@
 #include <openssl/crypto.h>
 #include <zlib.h>
 
-#include "common/sigv4.h"
-#include "common/util.h"
-#include "formats/store/s3.h"
-#include "scratch.h"
-#include "common/credfile.h"
-#include "target.h"
+#include "cloud/sigv4.h"
+#include "base/util.h"
+#include "cloud/s3.h"
+#include "targets/scratch.h"
+#include "cloud/credfile.h"
+#include "targets/target.h"
 
 #define GCP_ENDPOINT "https://storage.googleapis.com"
 #define GCP_COMPUTE "https://compute.googleapis.com/compute/v1"

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/vm/libvirt.h"
-#include "target.h"
+#include "formats/vm/libvirt_xml.h"
+#include "targets/target.h"
 
 static int render_ps1(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **out, size_t *len,
 		      struct ep_error *err)

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 #include "formats/image/distribution.h"
 #include "formats/image/walk.h"
-#include "target.h"
+#include "targets/target.h"
 
 #define REF_NAME "org.opencontainers.image.ref.name"
 

@@ -4,8 +4,8 @@
  * the dir target, writing machines as libvirt XML. Disks go on virtio when
  * the OS hint says the guest has drivers, else on SATA (q35) or IDE.
  */
-#include "formats/vm/libvirt.h"
-#include "target.h"
+#include "formats/vm/libvirt_xml.h"
+#include "targets/target.h"
 
 static const struct ep_machine_format domain_xml = { "xml", ep_libvirt_write };
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
-#include "target.h"
+#include "base/util.h"
+#include "targets/target.h"
 
 struct oci_target {
 	struct ep_target base;

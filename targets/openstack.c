@@ -15,10 +15,10 @@
 
 #include <jansson.h>
 
-#include "formats/store/openstack.h"
-#include "formats/store/s3.h"
-#include "scratch.h"
-#include "target.h"
+#include "cloud/openstack_api.h"
+#include "cloud/s3.h"
+#include "targets/scratch.h"
+#include "targets/target.h"
 
 #define MAX_IMAGES 64
 #define NAME_MAX_ 255             /* Glance's limit on image names */

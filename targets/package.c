@@ -24,7 +24,7 @@
 
 
 #include "formats/vm/ovf.h"
-#include "target.h"
+#include "targets/target.h"
 
 #define MAX_FILES 66 /* a descriptor, a manifest and 64 disks */
 

@@ -1,8 +1,8 @@
-#include "restore.h"
+#include "targets/restore.h"
 
-#include "target.h"
+#include "targets/target.h"
 #include "verify/check.h"
-#include "verify/chunks.h"
+#include "verify/chunk_stream.h"
 
 #include <string.h>
 

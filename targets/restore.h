@@ -4,8 +4,8 @@
 
 #include <stdbool.h>
 
-#include "common/error.h"
-#include "common/progress.h"
+#include "base/error.h"
+#include "base/progress.h"
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 #include "targets/target.h"

@@ -1,10 +1,10 @@
-#include "retarget.h"
+#include "targets/retarget.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 /* ---- machines ---- */
 

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/bundle/manifest.h"
 
 struct ep_set {

@@ -1,11 +1,11 @@
-#include "scratch.h"
+#include "targets/scratch.h"
 
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define SCRATCH_FILES 256
 

@@ -6,10 +6,10 @@
 #ifndef EP_SCRATCH_H
 #define EP_SCRATCH_H
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/bundle/manifest.h"
 #include "formats/disk/disk.h"
-#include "verify/chunks.h"
+#include "verify/chunk_stream.h"
 
 /* Streams disk component c from s into d, an image created at c's virtual size. */
 int ep_target_write_disk(struct ep_disk *d, const struct ep_component *c, struct ep_chunk_stream *s,

@@ -1,7 +1,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "target.h"
+#include "targets/target.h"
 
 static const struct ep_target_ops *const targets[] = {
 	&ep_target_dir,

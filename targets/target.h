@@ -2,16 +2,16 @@
  * Restore targets behind one table of function pointers. A target receives
  * the components of a verified bundle, each as a stream of verified chunks,
  * and publishes them only at commit. Adding a target is one new file and
- * one line in targets/registry.c.
+ * one line in targets/target.c.
  */
 #ifndef EP_TARGET_H
 #define EP_TARGET_H
 
 #include <stddef.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/bundle/manifest.h"
-#include "verify/chunks.h"
+#include "verify/chunk_stream.h"
 
 struct ep_target;
 

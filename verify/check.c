@@ -1,4 +1,4 @@
-#include "check.h"
+#include "verify/check.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 
 #include <zstd.h>
 
-#include "common/digestmap.h"
-#include "verify/chunks.h"
+#include "base/digestmap.h"
+#include "verify/chunk_stream.h"
 
 size_t ep_trusted_dirs(char dirs[][4096], size_t max)
 {

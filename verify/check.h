@@ -4,11 +4,11 @@
 
 #include <stdbool.h>
 
-#include "common/error.h"
-#include "common/progress.h"
+#include "base/error.h"
+#include "base/progress.h"
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
-#include "verify/keys.h"
+#include "formats/bundle/keys.h"
 
 struct ep_trust {
 	const char *pubkey; /* -p: the one key to trust; NULL searches the trusted-keys directories */

@@ -1,11 +1,11 @@
-#include "chunks.h"
+#include "verify/chunk_stream.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <zstd.h>
 
-#include "common/pool.h"
+#include "base/pool.h"
 
 /* The largest window a chunk of EP_BUNDLE_CHUNK_MAX bytes needs; a frame asking
  * for more is refused instead of allocating what it asks. */

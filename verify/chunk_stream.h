@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/progress.h"
+#include "base/error.h"
+#include "base/progress.h"
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 

@@ -1,4 +1,4 @@
-#include "store_check.h"
+#include "verify/store_check.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,10 +7,10 @@
 
 #include <openssl/rand.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 #include "formats/bundle/bundle.h"
 #include "formats/store/catalog.h"
-#include "verify/chunks.h"
+#include "verify/chunk_stream.h"
 
 __attribute__((format(printf, 2, 3))) static void report(const struct ep_store_check_options *opt, const char *fmt, ...)
 {

@@ -11,9 +11,9 @@
 
 #include <zstd.h>
 
-#include "common/error.h"
-#include "common/util.h"
-#include "seal.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "formats/bundle/seal.h"
 
 #define EP_BUNDLE_MANIFEST_NAME "manifest.json"
 #define EP_BUNDLE_SIGNATURE_NAME "manifest.sig"

@@ -1,8 +1,8 @@
-#include "diff.h"
+#include "formats/bundle/diff.h"
 
 #include <string.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 
 static const struct ep_component *find(const struct ep_manifest *m, const char *name)
 {

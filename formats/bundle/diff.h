@@ -4,7 +4,7 @@
 #ifndef EP_DIFF_H
 #define EP_DIFF_H
 
-#include "manifest.h"
+#include "formats/bundle/manifest.h"
 
 enum ep_diff_kind { EP_DIFF_ADDED, EP_DIFF_REMOVED, EP_DIFF_CHANGED };
 

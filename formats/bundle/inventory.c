@@ -1,10 +1,10 @@
-#include "inventory.h"
+#include "formats/bundle/inventory.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 static const char *const kind_names[EP_KIND_COUNT] = {
 	[EP_KIND_TERRAFORM] = "terraform",

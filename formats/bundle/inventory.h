@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "common/error.h"
+#include "base/error.h"
 
 /* The order is the order inspect lists them in. */
 enum ep_file_kind {

@@ -1,4 +1,4 @@
-#include "keys.h"
+#include "formats/bundle/keys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 struct ep_key {
 	EVP_PKEY *pkey;

@@ -9,7 +9,7 @@
 
 #include <openssl/types.h>
 
-#include "common/error.h"
+#include "base/error.h"
 
 #define EP_KEY_ID_HEX 17 /* 16 hex digits and NUL */
 #define EP_SIG_LEN 64

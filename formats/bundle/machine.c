@@ -1,10 +1,10 @@
-#include "machine.h"
+#include "formats/bundle/machine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define VCPUS_MAX 1024
 #define MEMORY_MAX_MIB ((uint64_t)16 << 20) /* 16 TiB */

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "common/error.h"
+#include "base/error.h"
 
 struct ep_vm_disk {
 	char *component; /* the disk component holding its data */

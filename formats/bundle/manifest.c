@@ -1,4 +1,4 @@
-#include "manifest.h"
+#include "formats/bundle/manifest.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 
 static char *dup_or_null(const char *s)
 {

@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "common/error.h"
-#include "common/util.h"
-#include "inventory.h"
-#include "snapinfo.h"
-#include "formats/vm/machine.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "formats/bundle/inventory.h"
+#include "formats/bundle/snapinfo.h"
+#include "formats/bundle/machine.h"
 
 #define EP_BUNDLE_VERSION 1
 #define EP_BUNDLE_CHUNK_MAX ((uint32_t)4 << 20) /* no chunk is larger */

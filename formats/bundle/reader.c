@@ -1,4 +1,4 @@
-#include "bundle.h"
+#include "formats/bundle/bundle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,11 +10,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "common/digestmap.h"
-#include "formats/store/remote.h"
+#include "base/digestmap.h"
+#include "cloud/remote.h"
 #include "formats/store/store.h"
-#include "manifest.h"
-#include "seal.h"
+#include "formats/bundle/manifest.h"
+#include "formats/bundle/seal.h"
 
 #define SIGNATURE_MAX 4096
 

@@ -1,4 +1,4 @@
-#include "seal.h"
+#include "formats/bundle/seal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
-#include "verify/keys.h"
+#include "formats/bundle/keys.h"
 
 #define MAGIC "EPE1"
 #define KEY_ID_LEN 8

@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/util.h"
-#include "verify/keys.h" /* EP_KEY_ID_HEX */
+#include "base/error.h"
+#include "base/util.h"
+#include "formats/bundle/keys.h" /* EP_KEY_ID_HEX */
 
 #define EP_SEAL_HEADER (4 + 8 + 32 + 12)
 #define EP_SEAL_OVERHEAD (EP_SEAL_HEADER + 16)

@@ -1,9 +1,9 @@
-#include "snapinfo.h"
+#include "formats/bundle/snapinfo.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define HOST_MAX 255
 #define SOURCE_MAX 4096

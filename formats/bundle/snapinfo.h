@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
+#include "base/error.h"
 
 #define EP_SNAP_TAGS_MAX 64
 #define EP_SNAP_SOURCES_MAX 256

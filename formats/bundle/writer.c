@@ -1,4 +1,4 @@
-#include "bundle.h"
+#include "formats/bundle/bundle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "seal.h"
+#include "formats/bundle/seal.h"
 
 struct ep_bundle_writer {
 	struct archive *ar;

@@ -1,4 +1,4 @@
-#include "convert.h"
+#include "formats/disk/convert.h"
 
 #include <stdlib.h>
 

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/util.h"
-#include "disk.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
 
 static const struct ep_disk_format *const formats[] = {
 	&ep_disk_raw,

@@ -1,7 +1,7 @@
 /*
  * Disk image formats behind one table of function pointers. A reader yields
  * the virtual size and the allocated extents; a writer takes data at offsets.
- * Adding a format is one new file and one line in formats/disk/registry.c.
+ * Adding a format is one new file and one line in formats/disk/disk.c.
  */
 #ifndef EP_DISK_H
 #define EP_DISK_H
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
+#include "base/error.h"
 
 #define EP_PROBE_BYTES (64 << 10)
 

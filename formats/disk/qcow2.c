@@ -17,10 +17,10 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "common/endian.h"
-#include "common/util.h"
-#include "disk.h"
-#include "qcow2.h"
+#include "base/endian.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
+#include "formats/disk/qcow2.h"
 
 enum unit_kind { U_HOLE, U_ZERO, U_DATA, U_COMPRESSED, U_BACKING };
 

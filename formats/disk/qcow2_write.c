@@ -13,11 +13,11 @@
 
 #include <zlib.h>
 
-#include "common/endian.h"
-#include "common/pool.h"
-#include "common/util.h"
-#include "disk.h"
-#include "qcow2.h"
+#include "base/endian.h"
+#include "base/pool.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
+#include "formats/disk/qcow2.h"
 
 #define CLUSTER_BITS 16
 #define CLUSTER ((uint64_t)1 << CLUSTER_BITS)

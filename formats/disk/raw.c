@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/util.h"
-#include "disk.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
 
 #define HOLE_BLOCK 4096
 

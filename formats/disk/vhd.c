@@ -17,9 +17,9 @@
 
 #include <openssl/rand.h>
 
-#include "common/endian.h"
-#include "common/util.h"
-#include "disk.h"
+#include "base/endian.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
 
 #define FOOTER 512
 #define DYN_HEADER 1024

@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/endian.h"
-#include "common/util.h"
-#include "disk.h"
-#include "vhdx.h"
+#include "base/endian.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
+#include "formats/disk/vhdx.h"
 
 struct vhdx {
 	struct ep_disk disk;

@@ -1,7 +1,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "vhdx.h"
+#include "formats/disk/vhdx.h"
 
 #define G(a, b, c, d0, d1, d2, d3, d4, d5, d6, d7)                                                            \
 	{ (uint8_t)(a), (uint8_t)((a) >> 8), (uint8_t)((a) >> 16), (uint8_t)((a) >> 24), (uint8_t)(b),      \

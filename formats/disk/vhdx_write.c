@@ -11,10 +11,10 @@
 
 #include <openssl/rand.h>
 
-#include "common/endian.h"
-#include "common/util.h"
-#include "disk.h"
-#include "vhdx.h"
+#include "base/endian.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
+#include "formats/disk/vhdx.h"
 
 #define BLOCK ((uint32_t)8 << 20)
 #define SECTOR 512u

@@ -18,10 +18,10 @@
 
 #include <zlib.h>
 
-#include "common/endian.h"
-#include "common/util.h"
-#include "disk.h"
-#include "vmdk.h"
+#include "base/endian.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
+#include "formats/disk/vmdk.h"
 
 enum ext_type { EXT_FLAT, EXT_SPARSE, EXT_ZERO };
 

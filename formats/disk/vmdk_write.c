@@ -15,11 +15,11 @@
 #include <openssl/rand.h>
 #include <zlib.h>
 
-#include "common/endian.h"
-#include "common/pool.h"
-#include "common/util.h"
-#include "disk.h"
-#include "vmdk.h"
+#include "base/endian.h"
+#include "base/pool.h"
+#include "base/util.h"
+#include "formats/disk/disk.h"
+#include "formats/disk/vmdk.h"
 
 #define GRAIN_SECTORS 128ULL
 #define GRAIN (GRAIN_SECTORS * 512)

@@ -1,4 +1,4 @@
-#include "classify.h"
+#include "formats/iac/classify.h"
 
 #include <string.h>
 #include <strings.h>

@@ -1,4 +1,4 @@
-#include "hcl.h"
+#include "formats/iac/hcl.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 /* A NUL-terminated growing string. */
 struct text {

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "common/error.h"
+#include "base/error.h"
 
 #define EP_HCL_MAX_LABELS 4  /* labels kept per block; Terraform uses at most 2 */
 #define EP_HCL_MAX_DEPTH 100 /* blocks, objects and brackets nested in one another */

@@ -1,4 +1,4 @@
-#include "k8s.h"
+#include "formats/iac/k8s.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 
 #include <yaml.h>
 
-#include "common/digestmap.h"
-#include "common/util.h"
+#include "base/digestmap.h"
+#include "base/util.h"
 
 enum node_type { N_SCALAR, N_SEQUENCE, N_MAPPING, N_ALIAS };
 

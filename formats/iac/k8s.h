@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/bundle/inventory.h"
 
 #define EP_YAML_MAX_DOCUMENTS 10000

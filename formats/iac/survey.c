@@ -1,4 +1,4 @@
-#include "survey.h"
+#include "formats/iac/survey.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "classify.h"
-#include "common/util.h"
-#include "k8s.h"
-#include "terraform.h"
+#include "formats/iac/classify.h"
+#include "base/util.h"
+#include "formats/iac/k8s.h"
+#include "formats/iac/terraform.h"
 
 struct surveyor {
 	const struct ep_tree *t;

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/bundle/inventory.h"
-#include "tree.h"
+#include "formats/iac/tree.h"
 
 /* Files larger than this are classified by name only. */
 #define EP_IAC_READ_MAX ((size_t)64 << 20)

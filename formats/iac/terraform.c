@@ -1,4 +1,4 @@
-#include "terraform.h"
+#include "formats/iac/terraform.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 
 #include <jansson.h>
 
-#include "common/util.h"
-#include "hcl.h"
+#include "base/util.h"
+#include "formats/iac/hcl.h"
 
 /* Provider local names are per module (a directory of the tree): each is kept as
  * the key "LENGTH:DIRNAME", LENGTH being the directory's, so no name is ambiguous. */

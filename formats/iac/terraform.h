@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/bundle/inventory.h"
 
 struct ep_terraform;

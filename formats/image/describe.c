@@ -1,5 +1,5 @@
 /* Walks an image component's descriptors down to configs and layer lists (see describe.h). */
-#include "describe.h"
+#include "formats/image/describe.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "common/digestmap.h"
-#include "oci.h"
-#include "walk.h"
+#include "base/digestmap.h"
+#include "formats/image/oci_layout.h"
+#include "formats/image/walk.h"
 
 #define DOCKER_CONFIG_TYPE "application/vnd.docker.container.image.v1+json"
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/bundle/manifest.h"
 
 #define EP_IMAGE_DIGEST 72 /* "sha256:", 64 hex digits, NUL */

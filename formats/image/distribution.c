@@ -1,4 +1,4 @@
-#include "distribution.h"
+#include "formats/image/distribution.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define MANIFEST_ACCEPT                                                                          \
 	"Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, " \

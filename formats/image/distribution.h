@@ -1,6 +1,6 @@
 /*
  * A client of the OCI distribution API (opencontainers/distribution-spec):
- * manifests and blobs pulled and pushed over common/http, with anonymous,
+ * manifests and blobs pulled and pushed over base/http, with anonymous,
  * basic and bearer-token auth (the WWW-Authenticate challenge flow).
  * Credentials come from a containers auth file only (REGISTRY_AUTH_FILE,
  * ${XDG_RUNTIME_DIR}/containers/auth.json or ~/.docker/config.json, not
@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/http.h"
+#include "base/error.h"
+#include "base/http.h"
 
 #define EP_MANIFEST_MAX ((size_t)4 << 20) /* what registries accept */
 

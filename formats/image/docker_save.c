@@ -4,7 +4,7 @@
  * archive, then checks manifest.json: each Config must hash to its name and
  * each layer to the config's rootfs.diff_ids. Pass two hands the data over.
  */
-#include "docker_archive.h"
+#include "formats/image/docker_save.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define JSON_MAX (4u << 20)
 

@@ -4,7 +4,7 @@
  * indexes and manifests to configs and layers. Every blob is hashed and its
  * size compared with its descriptor's before it is accepted.
  */
-#include "oci.h"
+#include "formats/image/oci_layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 
-#include "walk.h"
+#include "formats/image/walk.h"
 
 struct walk {
 	struct ep_oci_image *img;

@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
-#include "common/error.h"
-#include "common/util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 #define EP_OCI_JSON_MAX (4u << 20) /* manifests, indexes and configs; registries accept 4 MiB */
 #define EP_OCI_MAX_DEPTH 8         /* indexes nested deeper are refused */

@@ -1,4 +1,4 @@
-#include "pull.h"
+#include "formats/image/pull.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,8 +6,8 @@
 
 #include <jansson.h>
 
-#include "common/digestmap.h"
-#include "walk.h"
+#include "base/digestmap.h"
+#include "formats/image/walk.h"
 
 #define REF_NAME "org.opencontainers.image.ref.name"
 

@@ -6,8 +6,8 @@
 
 #include <stddef.h>
 
-#include "distribution.h"
-#include "oci.h"
+#include "formats/image/distribution.h"
+#include "formats/image/oci_layout.h"
 
 struct ep_pull {
 	struct ep_registry *registry;

@@ -1,10 +1,10 @@
-#include "walk.h"
+#include "formats/image/walk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 
 struct walk {
 	const struct ep_image_walk_ops *ops;

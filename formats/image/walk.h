@@ -13,9 +13,9 @@
 
 #include <jansson.h>
 
-#include "common/error.h"
-#include "common/util.h"
-#include "oci.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "formats/image/oci_layout.h"
 
 
 struct ep_image_node {

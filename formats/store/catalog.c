@@ -1,4 +1,4 @@
-#include "catalog.h"
+#include "formats/store/catalog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "formats/bundle/bundle.h"
-#include "verify/chunks.h"
+#include "verify/chunk_stream.h"
 
 static int cmp_entry(const void *a, const void *b)
 {

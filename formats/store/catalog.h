@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "formats/bundle/manifest.h"
-#include "store.h"
+#include "formats/store/store.h"
 
 struct ep_catalog_entry {
 	char id[EP_STORE_ID_HEX];

@@ -5,9 +5,9 @@
  * snapshot counts, or starts after, and finds the index as prune left it.
  * A snapshot that cannot be read stops prune: nothing is removed on a guess.
  */
-#include "catalog.h"
+#include "formats/store/catalog.h"
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 
 struct sweep {
 	struct ep_store *st;

@@ -1,4 +1,4 @@
-#include "store.h"
+#include "formats/store/store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
-#include "common/digestmap.h"
+#include "base/digestmap.h"
 #include "formats/bundle/manifest.h"
 #include "formats/bundle/seal.h"
 

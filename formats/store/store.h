@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 #define EP_STORE_ID_HEX 65 /* a snapshot id: the SHA-256 of its manifest's bytes, in hex */
 #define EP_STORE_SHORT_ID 8 /* digits shown to people; any unique prefix names a snapshot */

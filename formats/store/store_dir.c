@@ -8,9 +8,9 @@
  * other programs' writes as a syncfs() would. The lock is flock() on
  * PATH/lock, which the kernel drops when its holder dies, however it dies.
  */
-#include "store.h"
+#include "formats/store/store.h"
 
-#include "common/util.h"
+#include "base/util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -13,14 +13,14 @@
  * first failure, before a snapshot names any of those chunks. Every other object
  * (config, lock records, snapshots and their signatures) is put at once.
  */
-#include "store.h"
+#include "formats/store/store.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3.h"
+#include "cloud/s3.h"
 
 #define CONNS_MAX 16
 #define UPLOADERS_MAX 16

@@ -5,14 +5,14 @@
  * the network, and each disk must resolve inside the definition's directory
  * or an allowed one, as backing files must.
  */
-#include "libvirt.h"
+#include "formats/vm/libvirt_xml.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/xml.h"
+#include "base/xml.h"
 
 struct reader {
 	struct ep_xml x;

@@ -5,9 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/disk/disk.h"
-#include "machine.h"
+#include "formats/bundle/machine.h"
 
 /* Reads a domain definition; its disks must resolve as opts allows (see ep_disk_resolve_ref). */
 int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,

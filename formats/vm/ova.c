@@ -1,4 +1,4 @@
-#include "ova.h"
+#include "formats/vm/ova.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -11,8 +11,8 @@
 
 #include <openssl/evp.h>
 
-#include "common/util.h"
-#include "ovf.h"
+#include "base/util.h"
+#include "formats/vm/ovf.h"
 
 #define MAX_MEMBERS 128
 #define MF_MAX ((size_t)64 << 10)

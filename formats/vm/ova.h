@@ -4,8 +4,8 @@
 #ifndef EP_OVA_H
 #define EP_OVA_H
 
-#include "common/error.h"
-#include "machine.h"
+#include "base/error.h"
+#include "formats/bundle/machine.h"
 
 /* Unpacks ova into a new directory under $TMPDIR (*dir, heap) and reads its
  * descriptor; the caller removes the directory with ep_ova_cleanup. */

@@ -5,7 +5,7 @@
  * envpack section that other readers skip, so envpack reads its own OVA back
  * as the same machine; foreign descriptors are read from the standard sections.
  */
-#include "ovf.h"
+#include "formats/vm/ovf.h"
 
 #include <libgen.h>
 #include <limits.h>
@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "common/xml.h"
+#include "base/xml.h"
 
 #define NS_OVF "http://schemas.dmtf.org/ovf/envelope/1"
 #define NS_RASD "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"

@@ -5,10 +5,10 @@
 
 #include <stddef.h>
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/disk/disk.h"
-#include "libvirt.h"
-#include "machine.h"
+#include "formats/vm/libvirt_xml.h"
+#include "formats/bundle/machine.h"
 
 /* Reads the descriptor's one virtual system; its disk files must resolve as opts allows. */
 int ep_ovf_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,

@@ -4,7 +4,7 @@
  * read by hand, defensively: bounded size and line length, unknown keys
  * ignored, each disk resolved inside the file's directory as backing files are.
  */
-#include "vmx.h"
+#include "formats/vm/vmx.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 #define VMX_MAX ((size_t)1 << 20)
 #define KEYS_MAX 4096

@@ -2,9 +2,9 @@
 #ifndef EP_VMX_H
 #define EP_VMX_H
 
-#include "common/error.h"
+#include "base/error.h"
 #include "formats/disk/disk.h"
-#include "machine.h"
+#include "formats/bundle/machine.h"
 
 /* Reads the machine and where its disks are; disks must resolve as opts allows. */
 int ep_vmx_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,

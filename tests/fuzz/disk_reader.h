@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "formats/disk/disk.h"
-#include "scratch.h"
+#include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

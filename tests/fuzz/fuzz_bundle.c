@@ -11,7 +11,7 @@
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/seal.h"
 #include "verify/check.h"
-#include "verify/keys.h"
+#include "formats/bundle/keys.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "formats/image/docker_archive.h"
+#include "formats/image/docker_save.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

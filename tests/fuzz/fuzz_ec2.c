@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/store/ec2.h"
+#include "cloud/ec2.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "formats/iac/k8s.h"
-#include "inventory_check.h"
+#include "tests/fuzz/inventory_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/util.h"
-#include "formats/image/oci.h"
-#include "scratch.h"
+#include "base/util.h"
+#include "formats/image/oci_layout.h"
+#include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/store/openstack.h"
+#include "cloud/openstack_api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,3 +1,3 @@
 /* libFuzzer target: the qcow2 reader. */
 #define FUZZ_FORMAT "qcow2"
-#include "disk_reader.h"
+#include "tests/fuzz/disk_reader.h"

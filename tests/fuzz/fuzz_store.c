@@ -20,12 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/util.h"
+#include "base/util.h"
 #include "formats/bundle/manifest.h"
 #include "formats/store/catalog.h"
 #include "formats/store/store.h"
 #include "tests/fuzz/scratch.h"
-#include "verify/keys.h"
+#include "formats/bundle/keys.h"
 #include "verify/store_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

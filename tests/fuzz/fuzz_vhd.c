@@ -1,3 +1,3 @@
 /* libFuzzer target: the VHD reader. */
 #define FUZZ_FORMAT "vhd"
-#include "disk_reader.h"
+#include "tests/fuzz/disk_reader.h"

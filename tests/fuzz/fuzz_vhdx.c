@@ -1,3 +1,3 @@
 /* libFuzzer target: the VHDX reader. */
 #define FUZZ_FORMAT "vhdx"
-#include "disk_reader.h"
+#include "tests/fuzz/disk_reader.h"

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/vm/libvirt.h"
+#include "formats/vm/libvirt_xml.h"
 #include "formats/vm/ovf.h"
 #include "formats/vm/vmx.h"
-#include "scratch.h"
+#include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

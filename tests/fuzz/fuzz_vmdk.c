@@ -1,3 +1,3 @@
 /* libFuzzer target: the VMDK reader (hosted sparse and streamOptimized extents, descriptors). */
 #define FUZZ_FORMAT "vmdk"
-#include "disk_reader.h"
+#include "tests/fuzz/disk_reader.h"

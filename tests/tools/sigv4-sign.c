@@ -1,5 +1,5 @@
 /*
- * Test tool, never installed: signs one request with common/sigv4 so
+ * Test tool, never installed: signs one request with cloud/sigv4 so
  * tests/cases/t90-sigv4.sh can hold the result against botocore's.
  *
  *   sigv4-sign [-r REGION] [-s SERVICE] -t YYYYMMDDTHHMMSSZ [-b BODYFILE] [-p SECS]
@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/sigv4.h"
-#include "common/util.h"
+#include "cloud/sigv4.h"
+#include "base/util.h"
 
 #define MAX_HEADERS 32
 

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #define MAX_TESTS 512
 

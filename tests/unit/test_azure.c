@@ -1,4 +1,4 @@
-/* Azure Shared Key signing (common/azure_sign.c). The expected strings follow
+/* Azure Shared Key signing (cloud/azure_sign.c). The expected strings follow
  * Microsoft's "Authorize with Shared Key" page; the expected signatures were
  * computed independently by tests/tools/azblob.py (hmac and hashlib only):
  *   python3 -c 'import azblob; print(azblob.signature(KEY, azblob.string_to_sign(...)))'
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/azure_sign.h"
-#include "formats/store/azure_blob.h"
-#include "unit.h"
+#include "cloud/azure_sign.h"
+#include "cloud/azure_blob.h"
+#include "tests/unit/unit.h"
 
 /* Azurite's well-known development account key (public, in Microsoft's docs). */
 static const char dev_key[] = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
@@ -106,7 +106,7 @@ TEST(base64_round_trip_and_padding)
 	free(s);
 }
 
-/* ---- the client's names and credentials (formats/store/azure_blob.c) ---- */
+/* ---- the client's names and credentials (cloud/azure_blob.c) ---- */
 
 static int open_with(const char *cs, const char *endpoint, struct ep_azure **az, struct ep_error *err)
 {

@@ -6,7 +6,7 @@
 
 #include "formats/bundle/bundle.h"
 #include "formats/disk/disk.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 TEST(bundle_write_then_locate)
 {

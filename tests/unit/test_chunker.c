@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
+#include "base/util.h"
 #include "packer/chunker.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #define DATA_LEN ((size_t)24 << 20)
 

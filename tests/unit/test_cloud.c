@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/http.h"
+#include "base/http.h"
 #include "targets/target.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 TEST(request_text_masks_credential_headers)
 {

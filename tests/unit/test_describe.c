@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "tests/fuzz/image_mem.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 #define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
 #define INDEX_TYPE "application/vnd.oci.image.index.v1+json"

@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "formats/image/distribution.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 TEST(image_ref_forms)
 {

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/store/ec2.h"
-#include "unit.h"
+#include "cloud/ec2.h"
+#include "tests/unit/unit.h"
 
 static const struct ep_sigv4_creds creds = { "AKIDEXAMPLE", "SECRETEXAMPLEKEY", NULL };
 

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "targets/target.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 struct seen {
 	char *text[8];

@@ -4,7 +4,7 @@
 
 #include "formats/iac/hcl.h"
 #include "formats/iac/terraform.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 /* Each event as a short line: "B0 resource a b", "A1 source=./x", "A1 count", "O2 google", "E0". */
 static int record(void *ctx, const struct ep_hcl_item *it, struct ep_error *err)

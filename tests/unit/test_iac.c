@@ -4,7 +4,7 @@
 
 #include "formats/iac/classify.h"
 #include "formats/iac/k8s.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 static enum ep_file_kind kind(const char *path)
 {

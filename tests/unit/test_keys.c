@@ -2,8 +2,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "unit.h"
-#include "verify/keys.h"
+#include "tests/unit/unit.h"
+#include "formats/bundle/keys.h"
 
 TEST(keys_sign_and_check)
 {

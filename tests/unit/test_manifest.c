@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "formats/bundle/manifest.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 static struct ep_manifest *sample(void)
 {

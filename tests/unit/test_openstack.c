@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/store/openstack.h"
-#include "unit.h"
+#include "cloud/openstack_api.h"
+#include "tests/unit/unit.h"
 
 static const char token_answer[] =
 	"{\"token\": {\"catalog\": ["

@@ -1,8 +1,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/pool.h"
-#include "unit.h"
+#include "base/pool.h"
+#include "tests/unit/unit.h"
 
 static int double_it(void *shared, void *state, struct ep_job *job, struct ep_error *err)
 {

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "targets/retarget.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 static char *rewrite(const char *text, const struct ep_rewrite *rules, size_t n)
 {

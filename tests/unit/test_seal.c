@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "formats/bundle/seal.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 TEST(seal_round_trip_and_refusals)
 {

@@ -9,9 +9,9 @@
 
 #include <jansson.h>
 
-#include "common/sigv4.h"
-#include "common/util.h"
-#include "unit.h"
+#include "cloud/sigv4.h"
+#include "base/util.h"
+#include "tests/unit/unit.h"
 
 #define SUITE "tests/data/aws-sigv4/v4"
 #define MAX_HEADERS 32

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "formats/store/store.h"
-#include "unit.h"
+#include "tests/unit/unit.h"
 
 struct record {
 	char name[256];

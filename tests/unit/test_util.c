@@ -1,8 +1,8 @@
 #include <string.h>
 
-#include "common/digestmap.h"
-#include "common/util.h"
-#include "unit.h"
+#include "base/digestmap.h"
+#include "base/util.h"
+#include "tests/unit/unit.h"
 
 TEST(relpath_rules)
 {
