@@ -15,7 +15,7 @@
 #include "base/interrupt.h"
 #include "base/util.h"
 #include "base/xml.h"
-#include "formats/disk/disk.h"
+#include "base/extent.h"
 
 #define ANSWER_MAX ((size_t)1 << 20)
 #define JOBS_MAX 16

@@ -11,15 +11,9 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/extent.h"
 
 #define EP_PROBE_BYTES (64 << 10)
-
-enum { EP_EXT_DATA = 1, EP_EXT_ZERO = 2 };
-
-struct ep_extent {
-	uint64_t off, len;
-	unsigned flags;
-};
 
 struct ep_disk;
 
@@ -85,9 +79,6 @@ int ep_disk_resolve_ref(const char *from, const char *ref, const struct ep_disk_
 /* d->ops->next_extent, with its answer checked: an extent must be non-empty, start at
  * or after from and end within the disk, or a broken reader could loop forever. */
 int ep_disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
-/* The first run of data at or after from in a plain file of size bytes (SEEK_DATA/SEEK_HOLE). */
-int ep_file_next_extent(int fd, uint64_t from, uint64_t size, struct ep_extent *out, const char *path,
-			struct ep_error *err);
 /* A parent image (backing file, differencing parent), with its last extent cached
  * so that a sequential scan asks it once per extent. */
 struct ep_parent {
