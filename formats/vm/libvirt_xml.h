@@ -7,7 +7,7 @@
 
 #include "base/error.h"
 #include "formats/disk/disk.h"
-#include "formats/bundle/machine.h"
+#include "formats/vm/vm_source.h"
 
 /* Reads a domain definition; its disks must resolve as opts allows (see ep_disk_resolve_ref). */
 int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,

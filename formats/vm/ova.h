@@ -5,7 +5,7 @@
 #define EP_OVA_H
 
 #include "base/error.h"
-#include "formats/bundle/machine.h"
+#include "formats/vm/vm_source.h"
 
 /* Unpacks ova into a new directory under $TMPDIR (*dir, heap) and reads its
  * descriptor; the caller removes the directory with ep_ova_cleanup. */

@@ -8,7 +8,7 @@
 #include "base/error.h"
 #include "formats/disk/disk.h"
 #include "formats/vm/libvirt_xml.h"
-#include "formats/bundle/machine.h"
+#include "formats/vm/vm_source.h"
 
 /* Reads the descriptor's one virtual system; its disk files must resolve as opts allows. */
 int ep_ovf_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,

@@ -4,7 +4,7 @@
 
 #include "base/error.h"
 #include "formats/disk/disk.h"
-#include "formats/bundle/machine.h"
+#include "formats/vm/vm_source.h"
 
 /* Reads the machine and where its disks are; disks must resolve as opts allows. */
 int ep_vmx_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
