@@ -10,10 +10,9 @@
  * as the step left to the user.
  *
  * libarchive's gnutar writer ignores sparse maps, so disk.raw is a plain
- * member and holes are zeros in the tar. Deflating zeros costs 3 to 6 s a GiB,
- * so the gzip layer is ours (zlib): a run of zeros is one full flush and then
- * copies of a precomputed deflate of 1 MiB of zeros, the CRC combined, not
- * computed — a mostly empty disk costs its data, not its size.
+ * member and holes are zeros in the tar; the gzip layer under it (base/gzip.h)
+ * copies a run of zeros instead of deflating it, so a mostly empty disk costs
+ * its data, not its size.
  *
  * Archives are built into a scratch directory as the disks arrive and
  * uploaded at commit, each conditionally (never over an existing object).
@@ -31,21 +30,16 @@
 #include <archive_entry.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <zlib.h>
 
-#include "cloud/sigv4.h"
+#include "base/gzip.h"
 #include "base/util.h"
-#include "cloud/s3.h"
+#include "cloud/gcs.h"
 #include "targets/scratch.h"
-#include "cloud/credfile.h"
 #include "targets/target.h"
 
-#define GCP_ENDPOINT "https://storage.googleapis.com"
 #define GCP_COMPUTE "https://compute.googleapis.com/compute/v1"
 #define GIB ((uint64_t)1 << 30)
-#define ZERO_RUN ((size_t)1 << 20) /* zeros deflated once, copied for every run this long */
-#define ZERO_RUN_MAX 1100          /* what that deflate takes (1037 bytes at zlib's level 6), and some */
-#define GZ_OUT ((size_t)256 << 10)
+#define ZERO_RUN EP_GZIP_ZERO_RUN
 #define MAX_DISKS 64
 
 struct gcp_disk {
@@ -170,52 +164,6 @@ static int params_check(struct gcp_target *t, const struct ep_target_options *op
 	return t->features ? features_check(t->features, err) : 0;
 }
 
-/* ---- credentials ---- */
-
-/* gs_access_key_id and gs_secret_access_key from [Credentials] of the boto file
- * gsutil reads (BOTO_CONFIG, else ~/.boto), which only its owner may read. */
-static int boto_creds(char **access, char **secret, struct ep_error *err)
-{
-	static const char *const keys[] = { "gs_access_key_id", "gs_secret_access_key" };
-	char *values[2] = { NULL };
-	int rc = ep_ini_secrets("BOTO_CONFIG", ".boto", "gcp: the boto file", "Credentials", keys, values, 2, err);
-	*access = values[0], *secret = values[1];
-	return rc;
-}
-
-/* The HMAC key: GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET, else the boto file. A dry
- * run signs with placeholders: what it shows is masked, and it sends nothing. */
-static int open_store(struct gcp_target *t, const struct ep_target_options *opt, struct ep_error *err)
-{
-	struct ep_s3_options so = opt->s3 ? *opt->s3 : (struct ep_s3_options){ 0 };
-	if (!so.endpoint || !*so.endpoint)
-		so.endpoint = GCP_ENDPOINT; /* never AWS_ENDPOINT_URL: that names AWS's store */
-	if (!so.region || !*so.region)
-		so.region = "auto"; /* what Cloud Storage signs with */
-	char *access = NULL, *secret = NULL;
-	const char *a = getenv("GCS_HMAC_ACCESS_ID"), *s = getenv("GCS_HMAC_SECRET");
-	struct ep_sigv4_creds creds = { a, s, NULL };
-	int rc = 0;
-	if (t->emit) {
-		creds = (struct ep_sigv4_creds){ "GOOG1EXAMPLEACCESSID", "EXAMPLE-HMAC-SECRET", NULL };
-	} else if (!a || !*a || !s || !*s) {
-		rc = boto_creds(&access, &secret, err);
-		if (!rc && (!access || !secret))
-			rc = ep_fail(err, EP_EINPUT,
-				     "gcp: no HMAC key: set GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET (gcloud storage hmac create "
-				     "SERVICE_ACCOUNT makes one), or gs_access_key_id and gs_secret_access_key under "
-				     "[Credentials] in ~/.boto (mode 600)");
-		creds = (struct ep_sigv4_creds){ access, secret, NULL };
-	}
-	so.creds = &creds;
-	so.if_absent = "x-goog-if-generation-match: 0"; /* GCS ignores If-None-Match on writes */
-	if (!rc)
-		rc = ep_s3_open(&t->s3, &so, err);
-	ep_secret_free(access);
-	ep_secret_free(secret);
-	return rc;
-}
-
 /* ---- opening and planning ---- */
 
 static void gcp_free(struct gcp_target *t)
@@ -259,7 +207,7 @@ static int gcp_open(struct ep_target **out, const char *location, const struct e
 	struct ep_target_options none = { 0 };
 	int rc = params_check(t, opt ? opt : &none, err);
 	if (!rc)
-		rc = open_store(t, opt ? opt : &none, err);
+		rc = ep_gcs_open(&t->s3, (opt ? opt : &none)->s3, t->emit != NULL, err);
 	if (rc) {
 		gcp_free(t);
 		return rc;
@@ -291,7 +239,7 @@ static char *insert_text(const struct gcp_target *t, const struct gcp_disk *d)
 	char *key = ep_sigv4_encode(d->key, strlen(d->key), true), *url = NULL, *source = NULL, *body = NULL, *text = NULL;
 	char desc[400];
 	json_t *o = json_object(), *features = json_array(), *labels = json_object();
-	if (!key || !o || !features || !labels || asprintf(&source, "%s/%s/%s", GCP_ENDPOINT, t->bucket, key) < 0 ||
+	if (!key || !o || !features || !labels || asprintf(&source, "%s/%s/%s", EP_GCS_ENDPOINT, t->bucket, key) < 0 ||
 	    asprintf(&url, "%s/projects/%s/global/images", GCP_COMPUTE, t->project) < 0)
 		goto out;
 	snprintf(desc, sizeof desc, "disk %s, restored by envpack", d->component);
@@ -381,10 +329,10 @@ static int gcp_plan(struct ep_target *base, const struct ep_component *c, char *
 	}
 	/* the archive's size is known once built; at most: the disk's data (deflate adds
 	 * well under 0.1% to what it cannot shrink), a full flush between data and each
-	 * hole, the tar's blocks, and 1037 bytes for each MiB of zeros (ZERO_RUN_MAX) */
+	 * hole, the tar's blocks, and 1037 bytes for each MiB of zeros (EP_GZIP_ZERO_RUN_MAX) */
 	uint64_t data = ep_component_data_size(c);
 	uint64_t estimate = data + data / 1000 + (uint64_t)c->nextents * 64 + 4096 +
-			    round_gib(c->virtual_size) / ZERO_RUN * ZERO_RUN_MAX;
+			    round_gib(c->virtual_size) / ZERO_RUN * EP_GZIP_ZERO_RUN_MAX;
 	int rc = ep_s3_plan_put(t->s3, &u, estimate, t->emit, t->emit_ctx, err);
 	char note[300];
 	snprintf(note, sizeof note, "(the archive: disk.raw of %llu bytes in a gzip-compressed GNU tar; %llu bytes is an "
@@ -403,123 +351,17 @@ static int gcp_plan(struct ep_target *base, const struct ep_component *c, char *
 
 /* ---- the archive ---- */
 
-/* A gzip stream into a file, runs of zeros written without deflating them. */
-struct gz {
-	int fd;
-	const char *path;
-	uint64_t at; /* bytes written to the file */
-	z_stream z;
-	uint8_t out[GZ_OUT];
-	uint32_t crc;
-	uint64_t isize;
-	uint8_t *unit; /* ZERO_RUN zeros deflated from a fresh state, ended by a full flush */
-	size_t unit_len;
-	uint32_t unit_crc;
-	bool flushed; /* the deflate stream has just been fully flushed: a unit may follow */
+/* libarchive writes the tar into the gzip stream, which keeps the first failure. */
+struct gz_sink {
+	struct ep_gzip *gz;
 	struct ep_error err;
-	int rc;
 };
-
-static int gz_put(struct gz *g, const void *data, size_t len)
-{
-	if (!g->rc)
-		g->rc = ep_pwrite_full(g->fd, data, len, g->at, g->path, &g->err);
-	g->at += len;
-	return g->rc;
-}
-
-static int gz_deflate(struct gz *g, const uint8_t *data, size_t len, int flush)
-{
-	g->z.next_in = (Bytef *)data;
-	g->z.avail_in = (uInt)len;
-	do {
-		g->z.next_out = g->out;
-		g->z.avail_out = sizeof g->out;
-		int zr = deflate(&g->z, flush);
-		if (zr == Z_STREAM_ERROR)
-			return g->rc = ep_fail(&g->err, EP_ERUNTIME, "gcp: deflate failed");
-		if (gz_put(g, g->out, sizeof g->out - g->z.avail_out))
-			return g->rc;
-	} while (g->z.avail_out == 0 || g->z.avail_in);
-	return 0;
-}
-
-static int gz_write(struct gz *g, const uint8_t *data, size_t len)
-{
-	g->isize += len;
-	if (len >= ZERO_RUN && ep_is_zero(data, len)) {
-		/* after a full flush nothing refers back, so the unit decodes the same anywhere */
-		if (!g->flushed && gz_deflate(g, NULL, 0, Z_FULL_FLUSH))
-			return g->rc;
-		g->flushed = true;
-		for (size_t n = len / ZERO_RUN; n--;) {
-			if (gz_put(g, g->unit, g->unit_len))
-				return g->rc;
-			g->crc = (uint32_t)crc32_combine(g->crc, g->unit_crc, (z_off_t)ZERO_RUN);
-		}
-		data += len / ZERO_RUN * ZERO_RUN;
-		len %= ZERO_RUN;
-		if (!len)
-			return 0;
-	}
-	g->flushed = false;
-	g->crc = (uint32_t)crc32(g->crc, data, (uInt)len);
-	return gz_deflate(g, data, len, Z_NO_FLUSH);
-}
 
 static la_ssize_t gz_archive_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	(void)a;
-	struct gz *g = ctx;
-	for (size_t off = 0; off < len;) { /* zlib counts in uInt */
-		size_t n = len - off < ((size_t)1 << 30) ? len - off : (size_t)1 << 30;
-		if (gz_write(g, (const uint8_t *)buf + off, n))
-			return -1;
-		off += n;
-	}
-	return (la_ssize_t)len;
-}
-
-static int gz_start(struct gz *g, const uint8_t *zeros, struct ep_error *err)
-{
-	z_stream u = { 0 };
-	size_t cap;
-	if (deflateInit2(&u, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return ep_oom(err);
-	cap = deflateBound(&u, ZERO_RUN) + 64;
-	if (!(g->unit = malloc(cap))) {
-		deflateEnd(&u);
-		return ep_oom(err);
-	}
-	u.next_in = (Bytef *)zeros;
-	u.avail_in = (uInt)ZERO_RUN;
-	u.next_out = g->unit;
-	u.avail_out = (uInt)cap;
-	int zr = deflate(&u, Z_FULL_FLUSH);
-	g->unit_len = cap - u.avail_out;
-	deflateEnd(&u);
-	if (zr != Z_OK || u.avail_in || u.avail_out == 0)
-		return ep_fail(err, EP_ERUNTIME, "gcp: cannot deflate a run of zeros");
-	g->unit_crc = (uint32_t)crc32(crc32(0, NULL, 0), zeros, (uInt)ZERO_RUN);
-	g->crc = (uint32_t)crc32(0, NULL, 0);
-	g->flushed = true; /* a fresh stream refers back to nothing either */
-	if (deflateInit2(&g->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return ep_oom(err);
-	/* gzip's header: deflate, no name, no time (the archive is the same for the same disk), Unix */
-	static const uint8_t head[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
-	return gz_put(g, head, sizeof head) ? (*err = g->err, g->rc) : 0;
-}
-
-static int gz_finish(struct gz *g)
-{
-	if (gz_deflate(g, NULL, 0, Z_FINISH))
-		return g->rc;
-	uint8_t tail[8];
-	for (int i = 0; i < 4; i++) {
-		tail[i] = (uint8_t)(g->crc >> (8 * i));
-		tail[4 + i] = (uint8_t)(g->isize >> (8 * i)); /* ISIZE: the length modulo 2^32 */
-	}
-	return gz_put(g, tail, sizeof tail);
+	struct gz_sink *g = ctx;
+	return ep_gzip_write(g->gz, buf, len, &g->err) ? -1 : (la_ssize_t)len;
 }
 
 /* Zeros up to offset `to` of the member (holes, and the padding to a whole GiB). */
@@ -539,24 +381,21 @@ static int write_archive(const struct ep_component *c, struct ep_chunk_stream *s
 			 struct ep_error *err)
 {
 	uint8_t *zeros = calloc(1, ZERO_RUN);
-	struct gz *g = calloc(1, sizeof *g);
+	struct gz_sink g = { 0 };
 	struct archive *a = archive_write_new();
 	struct archive_entry *e = archive_entry_new();
-	int rc = zeros && g && a && e ? 0 : ep_oom(err);
-	if (g)
-		g->fd = -1;
+	int rc = zeros && a && e ? 0 : ep_oom(err);
+	int fd = -1;
 	if (!rc) {
-		g->path = path;
-		g->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (g->fd < 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
 			rc = ep_fail_errno(err, EP_ERUNTIME, "gcp: cannot create '%s'", path);
 	}
-	bool zinit = false;
-	if (!rc && !(rc = gz_start(g, zeros, err)))
-		zinit = true;
+	if (!rc)
+		rc = ep_gzip_open(&g.gz, fd, path, err);
 	/* unblocked: libarchive hands each write straight on, so a hole stays one run of zeros */
 	if (!rc && (archive_write_set_format_gnutar(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
-		    archive_write_open(a, g, NULL, gz_archive_write, NULL) != ARCHIVE_OK))
+		    archive_write_open(a, &g, NULL, gz_archive_write, NULL) != ARCHIVE_OK))
 		rc = ep_fail(err, EP_ERUNTIME, "gcp: cannot start the archive: %s", archive_error_string(a));
 	uint64_t size = round_gib(c->virtual_size);
 	if (!rc) {
@@ -599,19 +438,15 @@ static int write_archive(const struct ep_component *c, struct ep_chunk_stream *s
 	if (!rc && archive_write_close(a) != ARCHIVE_OK)
 		rc = -1;
 	if (rc == -1) /* the archive or the gzip layer under it failed */
-		rc = g->rc ? (*err = g->err, g->rc) : ep_fail(err, EP_ERUNTIME, "gcp: %s", archive_error_string(a));
-	if (!rc && gz_finish(g))
-		rc = (*err = g->err, g->rc);
+		rc = g.err.code ? (*err = g.err, g.err.code) : ep_fail(err, EP_ERUNTIME, "gcp: %s", archive_error_string(a));
+	if (!rc)
+		rc = ep_gzip_finish(g.gz, err);
 	if (a)
 		archive_write_free(a);
 	archive_entry_free(e);
-	if (zinit)
-		deflateEnd(&g->z);
-	if (g && g->fd >= 0)
-		close(g->fd);
-	if (g)
-		free(g->unit);
-	free(g);
+	ep_gzip_free(g.gz);
+	if (fd >= 0)
+		close(fd);
 	free(zeros);
 	return rc;
 }
