@@ -22,14 +22,16 @@ tally() { # tally NAME LOGFILE STATUS
 	failed=$((failed + f))
 }
 
-run() { # run NAME CMD...
-	local name=$1 log status
+run() { # run NAME CMD...: its checks, then how long it took (CI has a time limit)
+	local name=$1 log status start
 	shift
 	log=$(mktemp)
 	echo "== $name"
+	start=$EPOCHREALTIME
 	"$@" 2>&1 | tee "$log" | grep -v '^RESULT '
 	status=${PIPESTATUS[0]}
 	tally "$name" "$log" "$status"
+	awk -v n="$name" -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "== %s: %.1f s\n", n, b - a }'
 	rm -f "$log"
 }
 
