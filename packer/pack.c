@@ -179,7 +179,7 @@ static void make_room(struct packer *pk, size_t n)
 	pk->start = 0;
 }
 
-/* ---- sources ---- */
+/* ---- what sources hand over: components, disks and records ---- */
 
 /* A unique, safe component name from a path's last element. */
 static int component_name(const struct ep_manifest *m, const char *path, bool strip_ext, char *out, size_t cap,
@@ -414,8 +414,9 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 			struct ep_error *err)
 {
 	const struct ep_pack_options *opt = pk->opt;
-	const struct ep_source_options so = { opt->allow_dirs, opt->nallow, opt->registry, opt->include_secrets,
-					      opt->warn, opt->warn_ctx, opt->created };
+	const struct ep_source_options so = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow,
+					      .registry = opt->registry, .include_secrets = opt->include_secrets,
+					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created };
 	for (size_t i = 0; i < n; i++) {
 		if (src[i].reuse)
 			continue;

@@ -61,7 +61,7 @@ static int read_vmx(const char *path, const struct ep_disk_open_opts *opts, char
 	return ep_vmx_read(path, opts, out, err);
 }
 
-/* An OVA's disks lie in its own unpacked directory: no reference leaves it. */
+/* An OVA is read from the members it unpacks into *tmp, with the OVF reader's own reference rules. */
 static int read_ova(const char *path, const struct ep_disk_open_opts *opts, char **tmp, struct ep_vm_source **out,
 		    struct ep_error *err)
 {
