@@ -22,7 +22,7 @@ LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
 LDLIBS   += $(PKG_LIBS)
 
 # The library: every module but the command line, layer by layer (ARCHITECTURE.md).
-LIB_SRC  := $(wildcard base/*.c cloud/*.c formats/*/*.c packer/*.c verify/*.c targets/*.c)
+LIB_SRC  := $(wildcard base/*.c cloud/*.c formats/*/*.c sources/*.c packer/*.c verify/*.c targets/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOL_SRC := tests/tools/sigv4-sign.c

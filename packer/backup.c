@@ -54,7 +54,7 @@ static bool identify(const struct ep_source *src, struct identity *id)
 {
 	struct stat st;
 	char path[PATH_MAX];
-	if (src->kind != EP_SOURCE_DISK || (src->format && strcmp(src->format, "raw")) || !realpath(src->path, path) ||
+	if (!src->ops->bare_disk || (src->format && strcmp(src->format, "raw")) || !realpath(src->path, path) ||
 	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return false;
 	*id = (struct identity){ .dev = (json_int_t)st.st_dev, .ino = (json_int_t)st.st_ino, .size = (json_int_t)st.st_size,

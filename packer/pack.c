@@ -1,13 +1,11 @@
 #include "packer/pack.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <zstd.h>
 
@@ -17,14 +15,6 @@
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 #include "formats/disk/disk.h"
-#include "formats/iac/classify.h"
-#include "formats/image/docker_save.h"
-#include "formats/image/oci_layout.h"
-#include "formats/image/pull.h"
-#include "formats/vm/libvirt_xml.h"
-#include "formats/vm/ova.h"
-#include "formats/vm/ovf.h"
-#include "formats/vm/vmx.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
 
@@ -189,7 +179,7 @@ static void make_room(struct packer *pk, size_t n)
 	pk->start = 0;
 }
 
-/* ---- sources ---- */
+/* ---- what sources hand over: components, disks and records ---- */
 
 /* A unique, safe component name from a path's last element. */
 static int component_name(const struct ep_manifest *m, const char *path, bool strip_ext, char *out, size_t cap,
@@ -246,12 +236,15 @@ static int add_component(struct packer *pk, enum ep_component_type type, const c
 	return 0;
 }
 
-static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, struct ep_error *err)
+/* A disk's data extents into a new disk component; zero blocks are holes, not stored. */
+static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, struct ep_component **out,
+		     struct ep_error *err)
 {
 	struct ep_component *c;
 	int rc = add_component(pk, EP_COMP_DISK, path, &c, err);
 	if (rc)
 		return rc;
+	*out = c;
 	if (!(c->format = strdup(d->format->name)))
 		return ep_oom(err);
 	c->virtual_size = d->virtual_size;
@@ -327,39 +320,20 @@ static int reuse_disk(struct packer *pk, const struct ep_component *from, const 
 	return rc;
 }
 
-/* Chunks everything fd reads until its end into the current record; closes fd. */
-static int pack_fd(struct packer *pk, int fd, const char *root, const char *path, struct ep_error *err)
+/* Chunks everything read gives until its end into record. */
+static int feed_from(struct packer *pk, size_t record, ep_source_read_fn read_fn, void *src, struct ep_error *err)
 {
-	int rc;
+	pk->record = record;
 	for (;;) {
 		make_room(pk, READ_SIZE);
-		ssize_t n = read(fd, pk->buf + pk->end, READ_SIZE);
-		if (n < 0) {
-			rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s/%s'", root, path);
-			break;
-		}
+		ssize_t n = read_fn(src, pk->buf + pk->end, READ_SIZE, err);
+		if (n < 0)
+			return (int)n;
 		pk->end += (size_t)n;
-		if ((rc = cut(pk, n == 0, err)) || n == 0)
-			break;
+		int rc = cut(pk, n == 0, err);
+		if (rc || n == 0)
+			return rc;
 	}
-	close(fd);
-	return rc;
-}
-
-static int pack_file(struct packer *pk, const struct ep_tree *t, const struct ep_tree_entry *e,
-		     struct ep_error *err)
-{
-	int fd, rc = ep_tree_open(t, e, &fd, err);
-	return rc ? rc : pack_fd(pk, fd, t->root, e->path, err);
-}
-
-/* Chunks a small file made in memory (len < the buffer) into the current record. */
-static int pack_bytes(struct packer *pk, const void *data, size_t len, struct ep_error *err)
-{
-	make_room(pk, len);
-	memcpy(pk->buf + pk->end, data, len);
-	pk->end += len;
-	return cut(pk, true, err);
 }
 
 /* Chunks len bytes into the current record, keeping a tail for the next call (see cut). */
@@ -380,247 +354,38 @@ static int feed(struct packer *pk, const void *data, size_t len, struct ep_error
 	return 0;
 }
 
-static int feed_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
+/* ---- the sink sources pack through (sources/source.h) ---- */
+
+static int sink_add_component(void *ctx, enum ep_component_type type, const char *path, struct ep_component **out,
+			      struct ep_error *err)
 {
-	return feed(ctx, data, len, err);
+	return add_component(ctx, type, path, out, err);
 }
 
-/* An image, wherever it comes from: the blobs it needs, in order, and its index.json entries. */
-struct image_source {
-	const char *path; /* names the component */
-	char *const *descriptors;
-	size_t ndescriptors;
-	const struct ep_oci_blob *blobs;
-	size_t nblobs;
-	int (*read)(void *src, size_t i, ep_blob_sink sink, void *ctx, struct ep_error *err);
-	void *src;
-};
-
-static int read_layout_blob(void *src, size_t i, ep_blob_sink sink, void *ctx, struct ep_error *err)
+static int sink_add_disk(void *ctx, struct ep_disk *d, const char *path, struct ep_component **out,
+			 struct ep_error *err)
 {
-	return ep_oci_read_blob(src, i, sink, ctx, err);
+	return pack_disk(ctx, d, path, out, err);
 }
 
-static int read_registry_blob(void *src, size_t i, ep_blob_sink sink, void *ctx, struct ep_error *err)
+static int sink_feed(void *ctx, size_t record, const void *data, size_t len, struct ep_error *err)
 {
-	return ep_pull_read(src, i, sink, ctx, err);
+	struct packer *pk = ctx;
+	pk->record = record;
+	return feed(pk, data, len, err);
 }
 
-/* An image becomes an image component: an OCI layout as a file tree holding only the
- * chosen images' blobs, byte for byte, with an index.json naming just those images. */
-static int pack_image(struct packer *pk, const struct image_source *img, struct ep_error *err)
+static int sink_feed_from(void *ctx, size_t record, ep_source_read_fn read_fn, void *src, struct ep_error *err)
 {
-	struct ep_component *c;
-	int rc = add_component(pk, EP_COMP_IMAGE, img->path, &c, err);
-	int64_t t = pk->opt->created;
-	if (!rc && !(c->format = strdup("oci")))
-		rc = ep_oom(err);
-	for (size_t i = 0; !rc && i < img->ndescriptors; i++)
-		rc = ep_component_add_image(c, img->descriptors[i], err);
-	if (!rc && !(rc = ep_component_add_file(c, "blobs", EP_FILE_DIR, 0755, t, NULL, err)))
-		rc = ep_component_add_file(c, "blobs/sha256", EP_FILE_DIR, 0755, t, NULL, err);
-	for (size_t i = 0; !rc && i < img->nblobs; i++) {
-		char path[96];
-		snprintf(path, sizeof path, "blobs/sha256/%s", img->blobs[i].hex);
-		if ((rc = ep_component_add_file(c, path, EP_FILE_REG, 0644, t, NULL, err)))
-			break;
-		pk->record = c->nfiles - 1;
-		if (!(rc = img->read(img->src, i, feed_sink, pk, err)))
-			rc = cut(pk, true, err);
-	}
-	char *index = NULL;
-	size_t len = 0;
-	FILE *f = rc ? NULL : open_memstream(&index, &len);
-	if (!rc && !f)
-		rc = ep_oom(err);
-	if (f) {
-		fputs("{\"schemaVersion\":2,\"manifests\":[", f);
-		for (size_t i = 0; i < img->ndescriptors; i++)
-			fprintf(f, "%s%s", i ? "," : "", img->descriptors[i]);
-		fputs("]}\n", f);
-		fclose(f);
-	}
-	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}\n";
-	if (!rc && !(rc = ep_component_add_file(c, "index.json", EP_FILE_REG, 0644, t, NULL, err))) {
-		pk->record = c->nfiles - 1;
-		rc = len < BUF_CAP - EP_CDC_MAX ? pack_bytes(pk, index, len, err)
-						: ep_fail(err, EP_EINPUT, "oci: the index of '%s' is too large", img->path);
-	}
-	if (!rc && !(rc = ep_component_add_file(c, "oci-layout", EP_FILE_REG, 0644, t, NULL, err))) {
-		pk->record = c->nfiles - 1;
-		rc = pack_bytes(pk, layout, sizeof layout - 1, err);
-	}
-	free(index);
-	return rc;
+	return feed_from(ctx, record, read_fn, src, err);
 }
 
-/* A tree with the survey's kinds and inventory; the secrets it left out are not packed. */
-static int pack_tree(struct packer *pk, const struct ep_tree *t, struct ep_iac_survey *s, struct ep_error *err)
+static int sink_end(void *ctx, struct ep_error *err)
 {
-	struct ep_component *c;
-	int rc = add_component(pk, EP_COMP_FILES, t->root, &c, err);
-	if (!rc) {
-		c->inventory = s->inventory;
-		s->inventory = NULL;
-	}
-	for (size_t i = 0; !rc && i < t->count; i++) {
-		const struct ep_tree_entry *e = &t->entries[i];
-		if (s->left_out[i])
-			continue;
-		if ((rc = ep_component_add_file(c, e->path, e->type, e->mode, e->mtime, e->target, err)))
-			break;
-		pk->record = c->nfiles - 1;
-		c->files[pk->record].kind = s->kinds[i];
-		if (e->type == EP_FILE_REG)
-			rc = pack_file(pk, t, e, err);
-	}
-	return rc;
-}
-
-/* A docker-archive becomes an image component holding its entries as they are. */
-struct archive_pack {
-	struct packer *pk;
-	size_t *records; /* entry index -> file record */
-};
-
-static int archive_data(void *ctx, size_t index, const void *data, size_t len, struct ep_error *err)
-{
-	struct archive_pack *ap = ctx;
-	struct packer *pk = ap->pk;
-	pk->record = ap->records[index];
-	return data ? feed(pk, data, len, err) : cut(pk, true, err);
-}
-
-static int pack_archive(struct packer *pk, const struct ep_darchive *a, struct ep_error *err)
-{
-	struct ep_component *c;
-	int rc = add_component(pk, EP_COMP_IMAGE, a->path, &c, err);
-	size_t *records = calloc(a->nentries + 1, sizeof *records);
-	if (!rc && (!records || !(c->format = strdup("docker-archive"))))
-		rc = ep_oom(err);
-	for (size_t i = 0; !rc && i < a->ndescriptors; i++)
-		rc = ep_component_add_image(c, a->descriptors[i], err);
-	for (size_t i = 0; !rc && i < a->nentries; i++) {
-		const struct ep_file_rec *e = &a->entries[i];
-		/* parent directories first, each once: the manifest lists a directory before its content */
-		for (const char *slash = strchr(e->path, '/'); !rc && slash; slash = strchr(slash + 1, '/')) {
-			char dir[4097];
-			snprintf(dir, sizeof dir, "%.*s", (int)(slash - e->path), e->path);
-			bool known = false;
-			for (size_t k = 0; k < c->nfiles && !known; k++)
-				known = !strcmp(c->files[k].path, dir);
-			if (!known)
-				rc = ep_component_add_file(c, dir, EP_FILE_DIR, 0755, e->mtime, NULL, err);
-		}
-		if (!rc && !(rc = ep_component_add_file(c, e->path, e->type, e->mode, e->mtime, e->target, err)))
-			records[i] = c->nfiles - 1;
-	}
-	struct archive_pack ap = { pk, records };
-	if (!rc)
-		rc = ep_darchive_read(a, archive_data, &ap, err);
-	free(records);
-	return rc;
+	return cut(ctx, true, err);
 }
 
 /* ---- the whole job ---- */
-
-struct opened {
-	struct ep_disk *disk;
-	struct ep_vm_source *vm;
-	struct ep_disk **vm_disks; /* one per machine disk */
-	size_t nvm_disks;
-	char *vm_tmp; /* an OVA's members, unpacked */
-	struct ep_tree *tree;
-	struct ep_iac_survey *survey;
-	struct ep_oci_image *image;
-	struct ep_darchive *archive;
-	struct ep_pull *pull;
-};
-
-int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
-{
-	if (!strncmp(spec, "disk:", 5) && spec[5])
-		*out = (struct ep_source){ .kind = EP_SOURCE_DISK, .path = spec + 5 };
-	else if (!strncmp(spec, "iac:", 4) && spec[4])
-		*out = (struct ep_source){ .kind = EP_SOURCE_IAC, .path = spec + 4 };
-	else if (!strncmp(spec, "image:docker://", 15) && spec[15])
-		*out = (struct ep_source){ .kind = EP_SOURCE_REGISTRY, .path = spec + 15 };
-	else if (!strncmp(spec, "vm:libvirt:", 11) && spec[11])
-		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_LIBVIRT, .path = spec + 11 };
-	else if (!strncmp(spec, "vm:ovf:", 7) && spec[7])
-		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_OVF, .path = spec + 7 };
-	else if (!strncmp(spec, "vm:ova:", 7) && spec[7])
-		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_OVA, .path = spec + 7 };
-	else if (!strncmp(spec, "vm:vmx:", 7) && spec[7])
-		*out = (struct ep_source){ .kind = EP_SOURCE_VM, .vm = EP_VM_VMX, .path = spec + 7 };
-	else if (!strncmp(spec, "image:docker-archive:", 21) && spec[21])
-		*out = (struct ep_source){ .kind = EP_SOURCE_DOCKER_ARCHIVE, .path = spec + 21 };
-	else if (!strncmp(spec, "image:oci:", 10) && spec[10]) {
-		/* a tag follows the last ':' unless what follows it is a path */
-		*out = (struct ep_source){ .kind = EP_SOURCE_OCI };
-		const char *colon = strrchr(spec + 10, ':');
-		size_t n = colon && !strchr(colon, '/') ? (size_t)(colon - spec - 10) : strlen(spec + 10);
-		if (n >= sizeof out->dir || (colon && strlen(colon + 1) >= sizeof out->ref))
-			return ep_fail(err, EP_EINPUT, "'%s': the path or tag is too long", spec);
-		memcpy(out->dir, spec + 10, n);
-		out->dir[n] = '\0';
-		if (colon && !strchr(colon, '/'))
-			snprintf(out->ref, sizeof out->ref, "%s", colon + 1);
-		out->path = out->dir;
-	} else
-		return ep_fail(err, EP_EINPUT, "'%s' is not a source: use disk:PATH, iac:DIR, image:oci:DIR[:TAG], image:docker-archive:FILE, image:docker://HOST/REPO[:TAG], vm:libvirt:DOMAIN.xml, vm:ovf:FILE.ovf, vm:ova:FILE.ova or vm:vmx:FILE.vmx", spec);
-	return 0;
-}
-
-/* Opens a disk and counts its data for the progress bar. */
-static int open_disk(struct packer *pk, const char *path, const char *format, struct ep_disk **out,
-		     struct ep_error *err)
-{
-	struct ep_disk_open_opts open_opts = { .format = format, .allow_dirs = pk->opt->allow_dirs, .nallow = pk->opt->nallow };
-	int rc = ep_disk_open(out, path, &open_opts, err);
-	struct ep_extent ext;
-	for (uint64_t from = 0; !rc && (rc = ep_disk_next_extent(*out, from, &ext, err)) == 1; from = ext.off + ext.len)
-		pk->total += ext.len;
-	return rc < 0 ? rc : 0;
-}
-
-static int open_vm(struct packer *pk, const struct ep_source *src, struct opened *o, struct ep_error *err)
-{
-	struct ep_disk_open_opts ref_opts = { .allow_dirs = pk->opt->allow_dirs, .nallow = pk->opt->nallow };
-	int rc = src->vm == EP_VM_LIBVIRT ? ep_libvirt_read(src->path, &ref_opts, &o->vm, err)
-		 : src->vm == EP_VM_OVF	   ? ep_ovf_read(src->path, &ref_opts, &o->vm, err)
-		 : src->vm == EP_VM_VMX	   ? ep_vmx_read(src->path, &ref_opts, &o->vm, err)
-					   : ep_ova_read(src->path, &o->vm_tmp, &o->vm, err);
-	if (!rc && !(o->vm_disks = calloc(o->vm->machine.ndisks, sizeof *o->vm_disks)))
-		rc = ep_oom(err);
-	if (!rc)
-		o->nvm_disks = o->vm->machine.ndisks;
-	for (size_t k = 0; !rc && k < o->vm->machine.ndisks; k++)
-		rc = open_disk(pk, o->vm->where[k].path, o->vm->where[k].format, &o->vm_disks[k], err);
-	return rc;
-}
-
-/* The machine moves into the manifest, its disks named after the components just packed. */
-static int pack_vm(struct packer *pk, struct ep_vm_source *vm, struct ep_disk **disks, struct ep_error *err)
-{
-	for (size_t i = 0; i < pk->manifest->nmachines; i++)
-		if (!strcmp(pk->manifest->machines[i].name, vm->machine.name))
-			return ep_fail(err, EP_EINPUT, "'%s': a machine named '%s' is packed already", vm->origin, vm->machine.name);
-	int rc = 0;
-	for (size_t k = 0; !rc && k < vm->machine.ndisks; k++) {
-		if (!(rc = pack_disk(pk, disks[k], vm->where[k].path, err)) &&
-		    !(vm->machine.disks[k].component = strdup(pk->manifest->components[pk->component].name)))
-			rc = ep_oom(err);
-	}
-	struct ep_machine *m = rc ? NULL : ep_manifest_add_machine(pk->manifest);
-	if (!rc && !m)
-		return ep_oom(err);
-	if (m) {
-		*m = vm->machine;
-		vm->machine = (struct ep_machine){ 0 };
-	}
-	return rc;
-}
 
 /* The disk: sources become one machine's disks, the first bootable. */
 static int describe_machine(struct packer *pk, const struct ep_machine_spec *spec, const size_t *disks, size_t n,
@@ -643,44 +408,22 @@ static int describe_machine(struct packer *pk, const struct ep_machine_spec *spe
 	return rc ? rc : ep_machine_check(m, "pack", err);
 }
 
-static int open_sources(struct packer *pk, const struct ep_source *src, size_t n, struct opened *o,
+/* Opens every source but the disks a destination holds already (not read at all), counting
+ * the bytes to read for the progress bar. */
+static int open_sources(struct packer *pk, const struct ep_source *src, size_t n, void **opened,
 			struct ep_error *err)
 {
+	const struct ep_pack_options *opt = pk->opt;
+	const struct ep_source_options so = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow,
+					      .registry = opt->registry, .include_secrets = opt->include_secrets,
+					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created };
 	for (size_t i = 0; i < n; i++) {
-		int rc;
-		if (src[i].kind == EP_SOURCE_DISK && src[i].reuse)
-			continue; /* not read at all */
-		if (src[i].kind == EP_SOURCE_DISK) {
-			if ((rc = open_disk(pk, src[i].path, src[i].format, &o[i].disk, err)))
-				return rc;
-		} else if (src[i].kind == EP_SOURCE_VM) {
-			if ((rc = open_vm(pk, &src[i], &o[i], err)))
-				return rc;
-		} else if (src[i].kind == EP_SOURCE_DOCKER_ARCHIVE) {
-			if ((rc = ep_darchive_scan(src[i].path, &o[i].archive, err)))
-				return rc;
-			for (size_t k = 0; k < o[i].archive->nentries; k++)
-				pk->total += o[i].archive->entries[k].size;
-		} else if (src[i].kind == EP_SOURCE_REGISTRY) {
-			static const struct ep_registry_options none;
-			const struct ep_registry_options *ro = pk->opt->registry ? pk->opt->registry : &none;
-			if ((rc = ep_pull_collect(src[i].path, src[i].platform, ro, &o[i].pull, err)))
-				return rc;
-			for (size_t k = 0; k < o[i].pull->nblobs; k++)
-				pk->total += o[i].pull->blobs[k].size;
-		} else if (src[i].kind == EP_SOURCE_OCI) {
-			if ((rc = ep_oci_collect(src[i].dir, *src[i].ref ? src[i].ref : NULL, &o[i].image, err)))
-				return rc;
-			for (size_t k = 0; k < o[i].image->nblobs; k++)
-				pk->total += o[i].image->blobs[k].size;
-		} else {
-			const struct ep_iac_options iac = { pk->opt->include_secrets, pk->opt->warn, pk->opt->warn_ctx };
-			if ((rc = ep_tree_scan(src[i].path, ep_iac_prune, pk->opt->warn, pk->opt->warn_ctx, &o[i].tree, err)) ||
-			    (rc = ep_iac_survey(o[i].tree, &iac, &o[i].survey, err)))
-				return rc;
-			for (size_t k = 0; k < o[i].tree->count; k++)
-				pk->total += o[i].survey->left_out[k] ? 0 : o[i].tree->entries[k].size;
-		}
+		if (src[i].reuse)
+			continue;
+		int rc = src[i].ops->open(&src[i], &so, &opened[i], err);
+		if (rc)
+			return rc;
+		pk->total += src[i].ops->size(opened[i]);
 	}
 	return 0;
 }
@@ -788,7 +531,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 			       opt->name);
 	struct packer pk = { .opt = opt, .stats = stats };
 	*stats = (struct ep_pack_stats){ 0 };
-	struct opened *opened = calloc(nsources ? nsources : 1, sizeof *opened);
+	void **opened = calloc(nsources ? nsources : 1, sizeof *opened); /* each source's state */
 	pk.buf = malloc(BUF_CAP);
 	pk.written = ep_digestmap_new();
 	pk.manifest = ep_manifest_new(opt->name, created, opt->tool);
@@ -809,32 +552,26 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	size_t *bare = calloc(nsources ? nsources : 1, sizeof *bare), nbare = 0; /* the disk: components */
 	if (!rc && !bare)
 		rc = ep_oom(err);
+	const struct ep_source_sink sink = {
+		.ctx = &pk,
+		.manifest = pk.manifest,
+		.whole_max = BUF_CAP - EP_CDC_MAX,
+		.add_component = sink_add_component,
+		.add_disk = sink_add_disk,
+		.feed = sink_feed,
+		.feed_from = sink_feed_from,
+		.end = sink_end,
+	};
 	for (size_t i = 0; !rc && i < nsources; i++) {
-		struct ep_oci_image *layout = opened[i].image;
-		struct ep_pull *pull = opened[i].pull;
 		if (opt->source_component)
 			opt->source_component[i] = SIZE_MAX;
-		if (sources[i].kind == EP_SOURCE_DISK && (sources[i].reuse || opened[i].disk)) {
-			rc = sources[i].reuse ? reuse_disk(&pk, sources[i].reuse, sources[i].path, err)
-					      : pack_disk(&pk, opened[i].disk, sources[i].path, err);
-			if (!rc)
-				bare[nbare++] = pk.component;
-			if (!rc && opt->source_component)
+		rc = sources[i].reuse ? reuse_disk(&pk, sources[i].reuse, sources[i].path, err)
+				      : sources[i].ops->pack(&sources[i], opened[i], &sink, err);
+		if (!rc && sources[i].ops->bare_disk) {
+			bare[nbare++] = pk.component;
+			if (opt->source_component)
 				opt->source_component[i] = pk.component;
-		} else if (opened[i].vm)
-			rc = pack_vm(&pk, opened[i].vm, opened[i].vm_disks, err);
-		else if (layout)
-			rc = pack_image(&pk, &(struct image_source){ layout->dir, layout->descriptors, layout->ndescriptors,
-								     layout->blobs, layout->nblobs, read_layout_blob, layout },
-					err);
-		else if (pull)
-			rc = pack_image(&pk, &(struct image_source){ pull->ref.repo, &pull->descriptor, 1, pull->blobs,
-								     pull->nblobs, read_registry_blob, pull },
-					err);
-		else if (opened[i].archive)
-			rc = pack_archive(&pk, opened[i].archive, err);
-		else
-			rc = pack_tree(&pk, opened[i].tree, opened[i].survey, err);
+		}
 	}
 	if (!rc && opt->machine)
 		rc = describe_machine(&pk, opt->machine, bare, nbare, err);
@@ -847,21 +584,8 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		pk.dest->abort(pk.dest->ctx);
 	else if (!opt->dest && stat(opt->output, &st) == 0)
 		stats->bundle_bytes = (uint64_t)st.st_size;
-	for (size_t i = 0; opened && i < nsources; i++) {
-		if (opened[i].disk)
-			ep_disk_close(opened[i].disk, NULL);
-		for (size_t k = 0; k < opened[i].nvm_disks; k++)
-			if (opened[i].vm_disks[k])
-				ep_disk_close(opened[i].vm_disks[k], NULL);
-		free(opened[i].vm_disks);
-		ep_vm_source_free(opened[i].vm);
-		ep_ova_cleanup(opened[i].vm_tmp);
-		ep_tree_free(opened[i].tree);
-		ep_iac_survey_free(opened[i].survey);
-		ep_oci_free(opened[i].image);
-		ep_darchive_free(opened[i].archive);
-		ep_pull_free(opened[i].pull);
-	}
+	for (size_t i = 0; opened && i < nsources; i++)
+		sources[i].ops->close(opened[i]);
 	free(opened);
 	if (!rc && opt->manifest_out) {
 		*opt->manifest_out = pk.manifest;

@@ -10,26 +10,9 @@
 #include "base/progress.h"
 #include "formats/bundle/seal.h"
 #include "formats/bundle/snapinfo.h"
-#include "formats/iac/survey.h"
-#include "formats/iac/tree.h"
 #include "formats/image/distribution.h"
 #include "formats/bundle/keys.h"
-
-enum ep_source_kind { EP_SOURCE_DISK, EP_SOURCE_IAC, EP_SOURCE_OCI, EP_SOURCE_DOCKER_ARCHIVE, EP_SOURCE_REGISTRY, EP_SOURCE_VM };
-enum ep_vm_kind { EP_VM_LIBVIRT, EP_VM_OVF, EP_VM_OVA, EP_VM_VMX };
-
-struct ep_source {
-	enum ep_source_kind kind;
-	const char *path;
-	const char *format; /* disks: NULL to probe */
-	const char *platform; /* registry images: "os/arch[/variant]" of a multi-arch index, NULL for all */
-	enum ep_vm_kind vm;   /* VM definitions: which kind */
-	char ref[256];      /* OCI layouts: the tag to take, "" for every image */
-	char dir[4096];     /* OCI layouts: the layout directory */
-	/* disks: the record of this very disk, unchanged since, whose chunks the destination
-	 * holds (a store's files cache): copied, and the disk not read. Borrowed. */
-	const struct ep_component *reuse;
-};
+#include "sources/source.h"
 
 /* A machine described by hand around the disk: sources (--vcpus, --memory, --firmware). */
 struct ep_machine_spec {
@@ -86,9 +69,6 @@ struct ep_pack_stats {
 	uint64_t reused_chunks; /* chunks the destination held already (a store) */
 };
 
-/* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
- * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
-int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);
 

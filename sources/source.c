@@ -1,0 +1,39 @@
+#include "sources/source.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Every source kind, one line each, in the order the usage message names them. */
+#define EP_SOURCE_KINDS(X)   \
+	X(disk)              \
+	X(iac)               \
+	X(oci)               \
+	X(docker_archive)    \
+	X(registry)          \
+	X(vm_libvirt)        \
+	X(vm_ovf)            \
+	X(vm_ova)            \
+	X(vm_vmx)
+
+#define DECLARE(kind) extern const struct ep_source_ops ep_source_##kind;
+EP_SOURCE_KINDS(DECLARE)
+#define ENTRY(kind) &ep_source_##kind,
+static const struct ep_source_ops *const kinds[] = { EP_SOURCE_KINDS(ENTRY) };
+#define NKINDS (sizeof kinds / sizeof *kinds)
+
+int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
+{
+	for (size_t i = 0; i < NKINDS; i++) {
+		size_t n = strlen(kinds[i]->prefix);
+		if (strncmp(spec, kinds[i]->prefix, n) || !spec[n])
+			continue;
+		*out = (struct ep_source){ .ops = kinds[i], .path = spec + n };
+		return kinds[i]->parse ? kinds[i]->parse(spec, out, err) : 0;
+	}
+	char use[512] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < NKINDS && len < sizeof use; i++)
+		len += (size_t)snprintf(use + len, sizeof use - len, "%s%s", i == 0 ? "" : i + 1 < NKINDS ? ", " : " or ",
+					kinds[i]->usage);
+	return ep_fail(err, EP_EINPUT, "'%s' is not a source: use %s", spec, use);
+}

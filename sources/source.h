@@ -1,0 +1,100 @@
+/*
+ * What pack reads, behind one table of function pointers: disks, VM definitions,
+ * images and IaC trees. A source opens what a spec names, says how many bytes it
+ * will read (the progress bar's total) and packs itself through a sink, which the
+ * pipeline (packer/pack.c) implements: sources know nothing of chunks, threads or
+ * destinations. Adding a source kind is one new file and one line in sources/source.c.
+ */
+#ifndef EP_SOURCE_H
+#define EP_SOURCE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+#include "formats/bundle/manifest.h"
+#include "formats/iac/tree.h"
+
+struct ep_disk;
+struct ep_registry_options;
+struct ep_source_ops;
+
+struct ep_source {
+	const struct ep_source_ops *ops; /* its kind */
+	const char *path;     /* what follows the prefix (image:oci: the directory alone) */
+	const char *format;   /* disks: NULL to probe */
+	const char *platform; /* registry images: "os/arch[/variant]" of a multi-arch index, NULL for all */
+	char ref[256];        /* OCI layouts: the tag to take, "" for every image */
+	char dir[PATH_MAX];   /* OCI layouts: the layout directory */
+	/* disks: the record of this very disk, unchanged since, whose chunks the destination
+	 * holds (a store's files cache): copied, and the disk not read. Borrowed. */
+	const struct ep_component *reuse;
+};
+
+/* What sources need from pack's options. */
+struct ep_source_options {
+	const char *const *allow_dirs; /* where disk references (backing files) may point */
+	size_t nallow;
+	const struct ep_registry_options *registry; /* how to reach registries; NULL: defaults */
+	bool include_secrets; /* iac: trees: pack Terraform state and files that look like secrets */
+	ep_warn_fn warn;
+	void *warn_ctx;
+	int64_t created; /* seconds since the epoch: the mtime of files a source makes up */
+};
+
+/* Reads up to cap bytes into buf: the count, 0 at the end, or a negative status (err set). */
+typedef ssize_t (*ep_source_read_fn)(void *src, void *buf, size_t cap, struct ep_error *err);
+
+/* Where a source's components and bytes go (packer/pack.c). Bytes go into one record at a
+ * time (a file of a files or image component), ended before the next record starts. */
+struct ep_source_sink {
+	void *ctx;
+	/* What is packed so far: a source adds its machines here. */
+	struct ep_manifest *manifest;
+	/* The largest record made in memory that the pipeline takes whole. */
+	size_t whole_max;
+	/* A new component, named uniquely after path's last element; the records fed next belong to it. */
+	int (*add_component)(void *ctx, enum ep_component_type type, const char *path, struct ep_component **out,
+			     struct ep_error *err);
+	/* A new disk component holding d's data, zero blocks left out, named as add_component names it. */
+	int (*add_disk)(void *ctx, struct ep_disk *d, const char *path, struct ep_component **out,
+			struct ep_error *err);
+	/* Chunks len bytes into record (an index in the current component's files); more may follow. */
+	int (*feed)(void *ctx, size_t record, const void *data, size_t len, struct ep_error *err);
+	/* Chunks what read gives until its end into record, and ends the record. */
+	int (*feed_from)(void *ctx, size_t record, ep_source_read_fn read_fn, void *src, struct ep_error *err);
+	/* Ends the record being fed. */
+	int (*end)(void *ctx, struct ep_error *err);
+};
+
+struct ep_source_ops {
+	const char *prefix; /* "disk:" in "disk:PATH" */
+	const char *usage;  /* "disk:PATH", for the message naming every kind */
+	/* One disk and no machine: the machine --vcpus, --memory and --firmware describe takes it,
+	 * and a store's files cache may reuse it (ep_source.reuse). */
+	bool bare_disk;
+	/* Fills what the kind needs beyond path (which holds what follows the prefix); NULL: nothing. */
+	int (*parse)(const char *spec, struct ep_source *out, struct ep_error *err);
+	/* Opens what src names; *state is set even on failure, for close. */
+	int (*open)(const struct ep_source *src, const struct ep_source_options *opt, void **state,
+		    struct ep_error *err);
+	/* The bytes pack will read, for the progress bar. */
+	uint64_t (*size)(const void *state);
+	int (*pack)(const struct ep_source *src, void *state, const struct ep_source_sink *sink, struct ep_error *err);
+	/* Frees what open made; state may be NULL. */
+	void (*close)(void *state);
+};
+
+/* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
+int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
+
+/* Opens the disk at path as opt allows (format NULL: probed) and adds its data bytes to
+ * *data: for kinds made of disks. *out is set for ep_disk_close even on failure. */
+int ep_source_disk_open(const char *path, const char *format, const struct ep_source_options *opt,
+			struct ep_disk **out, uint64_t *data, struct ep_error *err);
+
+#endif
