@@ -72,6 +72,11 @@ int ep_http_new(struct ep_http **out, const struct ep_http_options *opt, struct 
 	return 0;
 }
 
+int ep_http_clone(const struct ep_http *h, struct ep_http **out, struct ep_error *err)
+{
+	return ep_http_new(out, &h->opt, err);
+}
+
 void ep_http_free(struct ep_http *h)
 {
 	if (!h)

@@ -59,6 +59,8 @@ struct ep_http;
 
 int ep_http_new(struct ep_http **out, const struct ep_http_options *opt, struct ep_error *err);
 void ep_http_free(struct ep_http *h);
+/* A connection of its own with h's options, for another thread: one handle serves one thread at a time. */
+int ep_http_clone(const struct ep_http *h, struct ep_http **out, struct ep_error *err);
 
 /* Sends req, retrying what is safe to retry, and fills resp (free it with
  * ep_http_response_release) whatever the status: the caller judges it. Fails

@@ -18,7 +18,8 @@ struct ep_s3_options;
  * its http member, any server. */
 int ep_remote_open(struct ep_remote **out, const char *url, const struct ep_s3_options *opt, uint64_t *size,
 		   struct ep_error *err);
-/* Reads exactly len bytes at off; safe from several threads (they take turns). */
+/* Reads exactly len bytes at off; safe from several threads, each reading on a connection
+ * of its own (up to a bound, then they take turns). */
 int ep_remote_pread(struct ep_remote *r, void *buf, size_t len, uint64_t off, struct ep_error *err);
 void ep_remote_close(struct ep_remote *r);
 

@@ -917,8 +917,8 @@ int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 
 /* ---- getting ---- */
 
-int ep_s3_read_range(struct ep_s3 *s3, const struct ep_s3_url *u, void *buf, size_t len, uint64_t off,
-		     struct ep_error *err)
+int ep_s3_read_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, void *buf, size_t len,
+		     uint64_t off, struct ep_error *err)
 {
 	char what[1200], range[80];
 	if (len == 0)
@@ -927,7 +927,7 @@ int ep_s3_read_range(struct ep_s3 *s3, const struct ep_s3_url *u, void *buf, siz
 	snprintf(range, sizeof range, "Range: bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(off + len - 1));
 	struct ep_http_range r = { buf, len, 0, off, what };
 	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .extra = range, .sink = ep_http_range_sink,
+	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = u, .extra = range, .sink = ep_http_range_sink,
 					       .check_answer = ep_http_range_answer, .sink_ctx = &r },
 			 what, &resp, err);
 	if (!rc && resp.status != 206)

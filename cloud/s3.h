@@ -86,9 +86,9 @@ int ep_s3_list(struct ep_s3 *s3, struct ep_http *via, const char *bucket, const 
 int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *err);
 /* Removes the object (absent already is fine). */
 int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
-/* Reads len bytes of the object at off (a Range request) into buf. */
-int ep_s3_read_range(struct ep_s3 *s3, const struct ep_s3_url *u, void *buf, size_t len, uint64_t off,
-		     struct ep_error *err);
+/* Reads len bytes of the object at off (a Range request) into buf. via as above. */
+int ep_s3_read_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, void *buf, size_t len,
+		     uint64_t off, struct ep_error *err);
 /* Writes the object to fd (from offset 0), checked against its size and, for a
  * single-part object, its MD5 ETag; *size gets the object's size. */
 int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t *size,
