@@ -1,7 +1,9 @@
 /*
  * The bundle file: a POSIX pax tar of zstd-compressed chunks named by the
  * SHA-256 of their content, then manifest.json and manifest.sig
- * (formats/BUNDLE.md). Written atomically; read through one open file.
+ * (formats/BUNDLE.md). Written atomically; read through a byte source (a file
+ * here, an object at a URL), its chunks through a chunk source (its tar index,
+ * or a store's chunks for a snapshot read as a bundle).
  */
 #ifndef EP_BUNDLE_H
 #define EP_BUNDLE_H

@@ -28,7 +28,7 @@
  * holder that is gone (or stopped), whatever host it ran on: the next run
  * removes it. Where the records are the lock (S3), a holder that could not
  * refresh in time, or whose record someone removed, must assume another run
- * took the store: lock_held() then fails, so nothing is published or removed. */
+ * took the store: ep_store_lock_held() then fails, so nothing is published or removed. */
 
 #define LOCK_REFRESH_SECONDS 300  /* how often a held lock's record is rewritten */
 #define LOCK_STALE_SECONDS 1800   /* a record not rewritten for this long is stale */
