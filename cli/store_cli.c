@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "cloud/remote.h"
+#include "verify/bundle_open.h"
 
 int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a, const char *help)
 {
@@ -142,35 +142,19 @@ static int resolve(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX
 	return rc;
 }
 
+static int resolve_cb(void *ctx, struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX], struct ep_error *err)
+{
+	(void)ctx;
+	return resolve(st, ref, id, err);
+}
+
 int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct ep_bundle **b, struct ep_store **st,
 		    struct ep_error *err)
 {
-	char location[4096], id[EP_STORE_ID_HEX], where[4200];
-	const char *ref;
-	struct stat sb;
+	struct ep_bundle_open_options o = { .kinds = EP_OPEN_ANY, .remote = remote, .resolve = resolve_cb };
 	*st = NULL;
-	/* a file by that name wins: STORE@SNAPSHOT is only tried where there is none */
-	bool split = ep_store_ref_split(arg, location, sizeof location, &ref);
-	/* s3://BUCKET/PREFIX@SNAPSHOT is a store's snapshot (SNAPSHOT: an id, a prefix of one, latest);
-	 * a bundle's key ends in .envpack */
-	bool s3_store = split && !strncmp(arg, "s3://", 5) && !strpbrk(ref, "/.");
-	const struct ep_seal *seal;
-	int rc = cli_seal(&seal, err);
-	if (rc)
-		return rc;
-	if (!s3_store && (stat(arg, &sb) == 0 || ep_remote_is_url(arg) || !split))
-		return ep_bundle_open_remote(b, arg, remote, seal, err);
-	rc = ep_store_open_with(st, location, &(struct ep_store_open_options){ .s3 = remote, .seal = seal }, err);
-	if (!rc)
-		rc = resolve(*st, ref, id, err);
-	snprintf(where, sizeof where, "%s@%.8s", location, id);
-	if (!rc)
-		rc = ep_bundle_open_snapshot(b, *st, id, where, err);
-	if (rc) {
-		ep_store_close(*st);
-		*st = NULL;
-	}
-	return rc;
+	int rc = cli_seal(&o.seal, err);
+	return rc ? rc : ep_bundle_open_named(b, st, arg, &o, err);
 }
 
 int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep_store **st, char id[EP_STORE_ID_HEX])

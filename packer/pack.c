@@ -13,6 +13,7 @@
 #include "base/digestmap.h"
 #include "base/pool.h"
 #include "formats/bundle/bundle.h"
+#include "formats/bundle/codec.h"
 #include "formats/bundle/manifest.h"
 #include "formats/disk/disk.h"
 
@@ -44,17 +45,12 @@ struct packer {
 static void *worker_new(void *shared)
 {
 	struct packer *pk = shared;
-	ZSTD_CCtx *cctx = ZSTD_createCCtx();
-	if (cctx && ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, pk->opt->level))) {
-		ZSTD_freeCCtx(cctx);
-		return NULL;
-	}
-	return cctx;
+	return ep_codec_encoder_new(pk->opt->level);
 }
 
 static void worker_free(void *state)
 {
-	ZSTD_freeCCtx(state);
+	ep_codec_encoder_free(state);
 }
 
 static bool is_written(struct packer *pk, const uint8_t *digest)
@@ -73,18 +69,9 @@ static int work(void *shared, void *state, struct ep_job *job, struct ep_error *
 	job->flag = !is_written(pk, job->digest);
 	if (!job->flag)
 		return 0;
-	const struct ep_seal *seal = pk->opt->seal;
-	size_t at = seal ? EP_SEAL_HEADER : 0; /* sealed in place, the header before the frame */
-	size_t n = ZSTD_compress2(state, job->out + at, ZSTD_compressBound(EP_CDC_MAX), job->in, job->in_len);
-	if (ZSTD_isError(n))
-		return ep_fail(err, EP_ERUNTIME, "zstd: %s", ZSTD_getErrorName(n));
-	job->out_len = n;
-	if (!seal)
-		return 0;
-	uint8_t oid[EP_DIGEST_LEN];
-	ep_seal_object_id(seal, job->digest, oid);
-	job->out_len += EP_SEAL_OVERHEAD;
-	return ep_seal_wrap(seal, oid, sizeof oid, job->out, n, err);
+	/* job->out: the pool's output buffer, or finish()'s of the same size */
+	return ep_codec_encode(state, pk->opt->seal, job->digest, job->in, job->in_len, job->out,
+			       ZSTD_compressBound(EP_CDC_MAX) + EP_SEAL_OVERHEAD, &job->out_len, err);
 }
 
 static const struct ep_pool_ops pack_ops = { worker_new, worker_free, work };

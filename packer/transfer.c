@@ -6,6 +6,7 @@
 
 #include "base/digestmap.h"
 #include "formats/bundle/bundle.h"
+#include "verify/bundle_open.h"
 
 struct unique {
 	struct ep_digestmap *seen;
@@ -101,7 +102,9 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
 	struct copy c = { .to = st };
-	int rc = ep_bundle_open_remote(&b, bundle, NULL, ep_store_seal(st), err);
+	struct ep_store *none; /* import takes a bundle, here or at a URL, not a store's snapshot */
+	const struct ep_bundle_open_options o = { .kinds = EP_OPEN_FILE | EP_OPEN_URL, .seal = ep_store_seal(st) };
+	int rc = ep_bundle_open_named(&b, &none, bundle, &o, err);
 	if (!rc && !ep_store_seal(st) && ep_bundle_encrypted_to(b))
 		rc = ep_fail(err, EP_EINPUT, "'%s' is encrypted (to key %s); store '%s' is not: import it into a store "
 					     "encrypted to that key", bundle, ep_bundle_encrypted_to(b), ep_store_where(st));
@@ -131,7 +134,7 @@ int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust,
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
 	struct copy c = { 0 };
-	int rc = ep_bundle_open_snapshot(&b, st, id, where, err);
+	int rc = ep_store_snapshot_open(&b, st, id, where, err);
 	if (!rc)
 		rc = load_checked(b, trust, threads, &m, err);
 	c.from = b;

@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "base/digestmap.h"
+#include "formats/bundle/codec.h"
 #include "verify/chunk_stream.h"
 
 size_t ep_trusted_dirs(char dirs[][4096], size_t max)

@@ -3,13 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zstd.h>
-
 #include "base/pool.h"
-
-/* The largest window a chunk of EP_BUNDLE_CHUNK_MAX bytes needs; a frame asking
- * for more is refused instead of allocating what it asks. */
-#define WINDOW_LOG_MAX 23
+#include "formats/bundle/codec.h"
 
 struct ep_chunk_stream {
 	const struct ep_bundle *bundle;
@@ -24,78 +19,19 @@ struct ep_chunk_stream {
 static void *worker_new(void *shared)
 {
 	(void)shared;
-	ZSTD_DCtx *d = ZSTD_createDCtx();
-	if (d && ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX))) {
-		ZSTD_freeDCtx(d);
-		return NULL;
-	}
-	return d;
+	return ep_codec_decoder_new();
 }
 
 static void worker_free(void *state)
 {
-	ZSTD_freeDCtx(state);
-}
-
-/* A chunk of want bytes into out, read through in (EP_BUNDLE_STORED_MAX bytes), decompressed
- * and checked against its digest before anything uses it. */
-static int decode(const struct ep_bundle *b, ZSTD_DCtx *state, const uint8_t digest[EP_DIGEST_LEN], uint64_t want,
-		  uint8_t *in, uint8_t *out, struct ep_error *err)
-{
-	char hex[EP_DIGEST_HEX];
-	ep_hex(digest, EP_DIGEST_LEN, hex);
-	uint64_t stored;
-	if (!ep_bundle_chunk_size(b, digest, &stored))
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", ep_bundle_path(b), hex);
-	if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size (%llu bytes)",
-			       ep_bundle_path(b), hex, (unsigned long long)stored);
-	uint8_t *frame;
-	size_t flen;
-	int rc = ep_bundle_read_chunk(b, digest, in, (size_t)stored, err);
-	if (!rc)
-		rc = ep_bundle_open_chunk(b, digest, in, (size_t)stored, &frame, &flen, err);
-	if (rc)
-		return rc;
-	unsigned long long declared = ZSTD_getFrameContentSize(frame, flen);
-	if (declared != want)
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s declares %lld bytes, the manifest %llu",
-			       ep_bundle_path(b), hex, (long long)declared, (unsigned long long)want);
-	/* the output buffer is exactly the declared size: a chunk can't inflate past it */
-	size_t n = ZSTD_decompressDCtx(state, out, (size_t)want, frame, flen);
-	if (ZSTD_isError(n) || n != want)
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s does not decompress to its %llu bytes%s%s",
-			       ep_bundle_path(b), hex, (unsigned long long)want, ZSTD_isError(n) ? ": " : "",
-			       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "");
-	uint8_t actual[EP_DIGEST_LEN];
-	ep_sha256(out, n, actual);
-	if (memcmp(actual, digest, EP_DIGEST_LEN) != 0)
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s does not match its digest", ep_bundle_path(b), hex);
-	return 0;
+	ep_codec_decoder_free(state);
 }
 
 static int check_chunk(void *shared, void *state, struct ep_job *job, struct ep_error *err)
 {
-	int rc = decode(shared, state, job->digest, job->arg[0], job->in, job->out, err);
+	int rc = ep_bundle_fetch_chunk(shared, state, job->digest, job->arg[0], job->in, job->out, err);
 	job->out_len = rc ? 0 : (size_t)job->arg[0];
 	return rc;
-}
-
-int ep_bundle_load_chunk(void *bundle, const struct ep_chunk_ref *ref, char **data, size_t *len, struct ep_error *err)
-{
-	ZSTD_DCtx *d = worker_new(NULL);
-	uint8_t *in = malloc(EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX)), *out = malloc((size_t)ref->size + 1);
-	int rc = d && in && out ? decode(bundle, d, ref->digest, ref->size, in, out, err) : ep_oom(err);
-	ZSTD_freeDCtx(d);
-	free(in);
-	if (rc) {
-		free(out);
-		return rc;
-	}
-	out[ref->size] = '\0';
-	*data = (char *)out;
-	*len = ref->size;
-	return 0;
 }
 
 static const struct ep_pool_ops check_ops = { worker_new, worker_free, check_chunk };

@@ -28,9 +28,6 @@ void ep_chunk_stream_start(struct ep_chunk_stream *s, const struct ep_chunk_ref 
 int ep_chunk_stream_next(struct ep_chunk_stream *s, const uint8_t **data, size_t *len, struct ep_error *err);
 /* The next verified chunk, which the refs say must be there: 0, or EP_EINTEGRITY when the stream ended. */
 int ep_chunk_stream_pull(struct ep_chunk_stream *s, const uint8_t **data, size_t *len, struct ep_error *err);
-/* One chunk of a bundle (a struct ep_bundle *), checked, into a NUL-terminated heap buffer
- * (free()): an ep_chunk_load_fn, for ep_manifest_resolve. */
-int ep_bundle_load_chunk(void *bundle, const struct ep_chunk_ref *ref, char **data, size_t *len, struct ep_error *err);
 /* Reads refs[0..count) whole, at most max bytes, into a NUL-terminated heap buffer (free()). */
 int ep_chunk_stream_read(struct ep_chunk_stream *s, const struct ep_chunk_ref *refs, size_t count, size_t max,
 			 char **out, size_t *len, struct ep_error *err);

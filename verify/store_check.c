@@ -33,7 +33,7 @@ static int check_signatures(struct ep_store *st, const struct ep_catalog *cat, c
 		struct ep_manifest *m = NULL;
 		struct ep_error e = { 0 };
 		snprintf(where, sizeof where, "%s@%.8s", ep_store_where(st), cat->entries[i].id);
-		int rc = ep_bundle_open_snapshot(&b, st, cat->entries[i].id, where, err);
+		int rc = ep_store_snapshot_open(&b, st, cat->entries[i].id, where, err);
 		if (rc)
 			return rc;
 		if (ep_bundle_load(b, opt->trust, &m, signer, &e)) {
@@ -115,7 +115,7 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	}
 	struct ep_bundle *b = NULL;
 	struct ep_chunk_stream *s = NULL;
-	if (!rc && nread && !(rc = ep_bundle_open_snapshot(&b, st, NULL, ep_store_where(st), err)) &&
+	if (!rc && nread && !(rc = ep_store_snapshot_open(&b, st, NULL, ep_store_where(st), err)) &&
 	    !(rc = ep_chunk_stream_new(&s, b, opt->threads, err))) {
 		uint64_t total = 0;
 		for (size_t i = 0; i < nread; i++)

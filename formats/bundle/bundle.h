@@ -1,11 +1,14 @@
 /*
  * The bundle file: a POSIX pax tar of zstd-compressed chunks named by the
  * SHA-256 of their content, then manifest.json and manifest.sig
- * (formats/BUNDLE.md). Written atomically; read through one open file.
+ * (formats/BUNDLE.md). Written atomically; read through a byte source (a file
+ * here, an object at a URL), its chunks through a chunk source (its tar index,
+ * or a store's chunks for a snapshot read as a bundle).
  */
 #ifndef EP_BUNDLE_H
 #define EP_BUNDLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,14 +44,38 @@ void ep_bundle_writer_abort(struct ep_bundle_writer *w);
 
 struct ep_bundle;
 
-/* Opens and indexes a bundle; rejects any entry that is not a chunk, the manifest or its signature. */
+/* Where a bundle's chunks are read from, the read-side twin of struct ep_pack_dest
+ * (packer/pack.h): a bundle file's tar index, or a store's chunks (formats/store/). */
+struct ep_chunk_source_ops {
+	/* Whether the source holds the chunk named digest, and its stored size. Thread-safe. */
+	bool (*has)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size);
+	/* Exactly size stored bytes of it. Thread-safe. */
+	int (*read)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size, struct ep_error *err);
+	void (*close)(void *ctx); /* NULL: nothing to release */
+};
+/* The bytes of a bundle file, for its tar scan and its chunks: a file here, or an object at a URL. */
+struct ep_byte_source_ops {
+	/* Exactly len bytes at off. Thread-safe. */
+	int (*pread)(void *ctx, void *buf, size_t len, uint64_t off, struct ep_error *err);
+	void (*close)(void *ctx);
+};
+
+/* Opens and indexes a bundle file here; rejects any entry that is not a chunk, the manifest or its signature. */
 int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err);
-/* The same, a bundle at s3:// or http(s):// reached as remote says (NULL: defaults), and an
- * encrypted bundle opened with seal's private key (borrowed; NULL: left sealed, see
- * ep_bundle_encrypted_to). */
-struct ep_s3_options;
-int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct ep_s3_options *remote,
-			  const struct ep_seal *seal, struct ep_error *err);
+/* The same, an encrypted bundle opened with seal's private key (borrowed; NULL: left sealed,
+ * see ep_bundle_encrypted_to). */
+int ep_bundle_open_file(struct ep_bundle **out, const char *path, const struct ep_seal *seal, struct ep_error *err);
+/* The same over size bytes read through ops (a bundle at a URL): ctx is b's, closed with it
+ * (or at once when this fails). path names it in messages. */
+int ep_bundle_open_bytes(struct ep_bundle **out, const char *path, uint64_t size, const struct ep_byte_source_ops *ops,
+			 void *ctx, const struct ep_seal *seal, struct ep_error *err);
+/* A bundle whose chunks come from ops (a store's snapshot read as the bundle it would export
+ * to), with its manifest and signature (heap, handed over; NULL: the chunks alone, and no
+ * signature). seal: what the chunks are sealed with (borrowed), NULL for plain ones. ctx is
+ * b's, closed with it (or at once when this fails). */
+int ep_bundle_open_source(struct ep_bundle **out, const char *path, const struct ep_chunk_source_ops *ops, void *ctx,
+			  const struct ep_seal *seal, char *manifest, size_t manifest_len, char *signature,
+			  size_t signature_len, struct ep_error *err);
 /* An encrypted bundle opened without its key: the recipient key's id; else NULL. */
 const char *ep_bundle_encrypted_to(const struct ep_bundle *b);
 /* An encrypted bundle's (or store's) seal, once opened; NULL for a plain one. */
@@ -58,21 +85,11 @@ const char *ep_bundle_path(const struct ep_bundle *b);
 const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len);
 /* NULL when the bundle is unsigned. */
 const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len);
-/* A snapshot in a store, read as the bundle it would export to: its manifest and
- * signature, its chunks from the store (which must outlive b). path names it
- * in messages ("STORE@ID"). With id NULL: the store's chunks alone, no manifest. */
-struct ep_store;
-int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
-			    struct ep_error *err);
 /* Whether the bundle holds a chunk, and its compressed size. */
 bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size);
 /* Reads a chunk's stored bytes (its zstd frame, sealed in an encrypted bundle), exactly size of them, wherever they lie. Thread-safe. */
 int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
 			 struct ep_error *err);
-/* A chunk's zstd frame, from the len bytes read_chunk gave: in an encrypted bundle
- * decrypted and authenticated in place (*frame points into buf), else buf itself. */
-int ep_bundle_open_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint8_t *buf, size_t len,
-			 uint8_t **frame, size_t *flen, struct ep_error *err);
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b); /* all chunk entries */
 uint64_t ep_bundle_file_size(const struct ep_bundle *b);
 

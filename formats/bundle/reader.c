@@ -11,8 +11,6 @@
 #include <archive_entry.h>
 
 #include "base/digestmap.h"
-#include "cloud/remote.h"
-#include "formats/store/store.h"
 #include "formats/bundle/manifest.h"
 #include "formats/bundle/seal.h"
 
@@ -23,9 +21,12 @@ struct chunk_loc {
 };
 
 struct ep_bundle {
-	int fd;
-	struct ep_remote *remote; /* a bundle read where it lies (s3://, https://), else NULL */
-	struct ep_store *store;   /* a snapshot in a store (borrowed), else NULL */
+	/* where the chunks are: the tar index below (tar_source), or another source (a store's) */
+	const struct ep_chunk_source_ops *source;
+	void *source_ctx;
+	/* a bundle file's bytes (a local file, an object at a URL), else NULL */
+	const struct ep_byte_source_ops *bytes;
+	void *bytes_ctx;
 	const struct ep_seal *seal;        /* an encrypted bundle, opened (borrowed), else NULL */
 	char sealed_to[EP_KEY_ID_HEX];     /* an encrypted bundle not opened: its recipient key, else "" */
 	char *path;
@@ -46,24 +47,12 @@ static la_ssize_t read_cb(struct archive *ar, void *ctx, const void **out)
 {
 	(void)ar;
 	struct ep_bundle *b = ctx;
-	ssize_t n;
-	if (b->remote) {
-		size_t want = b->file_size - b->pos < sizeof b->buf ? (size_t)(b->file_size - b->pos) : sizeof b->buf;
-		if (ep_remote_pread(b->remote, b->buf, want, b->pos, &b->io_err))
-			return -1;
-		n = (ssize_t)want;
-	} else {
-		do
-			n = pread(b->fd, b->buf, sizeof b->buf, (off_t)b->pos);
-		while (n < 0 && errno == EINTR);
-	}
-	if (n < 0) {
-		ep_fail_errno(&b->io_err, EP_ERUNTIME, "cannot read '%s'", b->path);
+	size_t want = b->file_size - b->pos < sizeof b->buf ? (size_t)(b->file_size - b->pos) : sizeof b->buf;
+	if (want && b->bytes->pread(b->bytes_ctx, b->buf, want, b->pos, &b->io_err))
 		return -1;
-	}
-	b->pos += (uint64_t)n;
+	b->pos += want;
 	*out = b->buf;
-	return n;
+	return (la_ssize_t)want;
 }
 
 /* Skipping entry data costs no reads: scanning a bundle reads only its headers. */
@@ -105,14 +94,12 @@ static int classify(struct ep_bundle *b, const char *name, enum entry_kind *kind
 		       unsafe ? "unsafe path in" : "unexpected", name);
 }
 
-/* len bytes at off of the one open file, or of the remote object. */
+/* len bytes at off of the bundle file. */
 static int read_at(const struct ep_bundle *b, void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
-	if (b->remote)
-		return off > b->file_size || len > b->file_size - off
-			       ? ep_fail(err, EP_EINTEGRITY, "'%s' is shorter than its index says", b->path)
-			       : ep_remote_pread(b->remote, buf, len, off, err);
-	return ep_pread_full(b->fd, buf, len, off, b->path, err);
+	if (off > b->file_size || len > b->file_size - off)
+		return ep_fail(err, EP_EINTEGRITY, "'%s' is shorter than its index says", b->path);
+	return b->bytes->pread(b->bytes_ctx, buf, len, off, err);
 }
 
 static int load_small(struct ep_bundle *b, const char *what, uint64_t off, uint64_t size, size_t max, char **out,
@@ -238,85 +225,126 @@ static int open_sealed(struct ep_bundle *b, const struct ep_seal *seal, struct e
 	return rc;
 }
 
-int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err)
-{
-	return ep_bundle_open_remote(out, path, NULL, NULL, err);
-}
+static const struct ep_chunk_source_ops tar_source;
 
-int ep_bundle_open_remote(struct ep_bundle **out, const char *path, const struct ep_s3_options *remote,
-			  const struct ep_seal *seal, struct ep_error *err)
+static struct ep_bundle *bundle_new(const char *path)
 {
 	struct ep_bundle *b = calloc(1, sizeof *b);
-	if (b)
-		b->fd = -1;
-	if (!b || !(b->path = strdup(path)) || !(b->chunks = ep_digestmap_new())) {
+	if (b && !(b->path = strdup(path))) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+int ep_bundle_open_bytes(struct ep_bundle **out, const char *path, uint64_t size, const struct ep_byte_source_ops *ops,
+			 void *ctx, const struct ep_seal *seal, struct ep_error *err)
+{
+	struct ep_bundle *b = bundle_new(path);
+	if (!b || !(b->chunks = ep_digestmap_new())) {
 		ep_bundle_close(b);
+		ops->close(ctx);
+		return ep_oom(err);
+	}
+	b->bytes = ops;
+	b->bytes_ctx = ctx;
+	b->source = &tar_source;
+	b->source_ctx = b;
+	b->file_size = size;
+	int rc = scan(b, err);
+	if (!rc)
+		rc = open_sealed(b, seal, err);
+	if (rc) {
+		ep_bundle_close(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+int ep_bundle_open_source(struct ep_bundle **out, const char *path, const struct ep_chunk_source_ops *ops, void *ctx,
+			  const struct ep_seal *seal, char *manifest, size_t manifest_len, char *signature,
+			  size_t signature_len, struct ep_error *err)
+{
+	struct ep_bundle *b = bundle_new(path);
+	if (!b) {
+		if (ops->close)
+			ops->close(ctx);
+		free(manifest);
+		free(signature);
+		return ep_oom(err);
+	}
+	b->source = ops;
+	b->source_ctx = ctx;
+	b->seal = seal;
+	b->manifest = manifest, b->manifest_len = manifest_len;
+	b->signature = signature, b->signature_len = signature_len;
+	*out = b;
+	return 0;
+}
+
+/* ---- a bundle file on this machine ---- */
+
+struct local_file {
+	int fd;
+	char *path;
+};
+
+static int local_pread(void *ctx, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	struct local_file *f = ctx;
+	return ep_pread_full(f->fd, buf, len, off, f->path, err);
+}
+
+static void local_close(void *ctx)
+{
+	struct local_file *f = ctx;
+	close(f->fd);
+	free(f->path);
+	free(f);
+}
+
+static const struct ep_byte_source_ops local_bytes = { local_pread, local_close };
+
+int ep_bundle_open_file(struct ep_bundle **out, const char *path, const struct ep_seal *seal, struct ep_error *err)
+{
+	struct local_file *f = calloc(1, sizeof *f);
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
 		return ep_oom(err);
 	}
 	struct stat st;
 	int rc = 0;
-	if (ep_remote_is_url(path)) { /* read where it lies, a range at a time */
-		if (!(rc = ep_remote_open(&b->remote, path, remote, &b->file_size, err)))
-			rc = scan(b, err);
-		if (!rc)
-			rc = open_sealed(b, seal, err);
-		goto done;
-	}
-	b->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (b->fd < 0)
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
 		rc = ep_fail_errno(err, errno == ENOENT ? EP_EINPUT : EP_ERUNTIME, "cannot open '%s'", path);
-	else if (fstat(b->fd, &st) != 0)
+	else if (fstat(f->fd, &st) != 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", path);
 	else if (!S_ISREG(st.st_mode))
 		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file", path);
-	if (!rc) {
-		b->file_size = (uint64_t)st.st_size;
-		rc = scan(b, err);
-	}
-	if (!rc)
-		rc = open_sealed(b, seal, err);
-done:
 	if (rc) {
-		ep_bundle_close(b);
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f->path);
+		free(f);
 		return rc;
 	}
-	*out = b;
-	return 0;
+	return ep_bundle_open_bytes(out, path, (uint64_t)st.st_size, &local_bytes, f, seal, err);
 }
 
-int ep_bundle_open_snapshot(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
-			    struct ep_error *err)
+int ep_bundle_open(struct ep_bundle **out, const char *path, struct ep_error *err)
 {
-	struct ep_bundle *b = calloc(1, sizeof *b);
-	struct ep_store_snapshot snap;
-	if (b)
-		b->fd = -1;
-	if (!b || !(b->path = strdup(path))) {
-		free(b);
-		return ep_oom(err);
-	}
-	b->store = st;
-	b->seal = ep_store_seal(st);
-	int rc = id ? ep_store_get_snapshot(st, id, &snap, err) : 0;
-	if (rc) {
-		ep_bundle_close(b);
-		return rc;
-	}
-	if (id) {
-		b->manifest = snap.manifest, b->manifest_len = snap.manifest_len;
-		b->signature = snap.signature, b->signature_len = snap.signature_len;
-	}
-	*out = b;
-	return 0;
+	return ep_bundle_open_file(out, path, NULL, err);
 }
 
 void ep_bundle_close(struct ep_bundle *b)
 {
 	if (!b)
 		return;
-	if (b->fd >= 0)
-		close(b->fd);
-	ep_remote_close(b->remote);
+	if (b->source && b->source != &tar_source && b->source->close)
+		b->source->close(b->source_ctx);
+	if (b->bytes)
+		b->bytes->close(b->bytes_ctx);
 	ep_digestmap_free(b->chunks);
 	free(b->locs);
 	free(b->manifest);
@@ -352,6 +380,8 @@ const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len)
 	return b->signature;
 }
 
+/* ---- the chunks of a bundle file: its tar index ---- */
+
 /* Where a chunk lies in a bundle file: by its object id. */
 static bool find(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *i)
 {
@@ -361,24 +391,21 @@ static bool find(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN],
 	return ep_digestmap_get(b->chunks, b->seal ? oid : digest, i);
 }
 
-bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
+static bool tar_has(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
 {
+	const struct ep_bundle *b = ctx;
 	uint64_t i;
-	if (b->store)
-		return ep_store_has_chunk(b->store, digest, size);
 	if (!find(b, digest, &i))
 		return false;
 	*size = b->locs[i].size;
 	return true;
 }
 
-int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
-			 struct ep_error *err)
+static int tar_read(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size, struct ep_error *err)
 {
+	const struct ep_bundle *b = ctx;
 	uint64_t i;
 	char hex[EP_DIGEST_HEX];
-	if (b->store)
-		return ep_store_read_chunk(b->store, digest, buf, size, err);
 	if (!find(b, digest, &i) || b->locs[i].size != size) {
 		ep_hex(digest, EP_DIGEST_LEN, hex);
 		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", b->path, hex);
@@ -386,20 +413,17 @@ int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGE
 	return read_at(b, buf, size, b->locs[i].off, err);
 }
 
-int ep_bundle_open_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint8_t *buf, size_t len,
-			 uint8_t **frame, size_t *flen, struct ep_error *err)
+static const struct ep_chunk_source_ops tar_source = { tar_has, tar_read, NULL };
+
+bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
 {
-	if (!b->seal) {
-		*frame = buf;
-		*flen = len;
-		return 0;
-	}
-	uint8_t oid[EP_DIGEST_LEN];
-	char hex[EP_DIGEST_HEX], what[4400];
-	ep_seal_object_id(b->seal, digest, oid);
-	ep_hex(digest, EP_DIGEST_LEN, hex);
-	snprintf(what, sizeof what, "'%s': chunk %s", b->path, hex);
-	return ep_seal_open(b->seal, oid, sizeof oid, buf, len, frame, flen, what, err);
+	return b->source->has(b->source_ctx, digest, size);
+}
+
+int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
+			 struct ep_error *err)
+{
+	return b->source->read(b->source_ctx, digest, buf, size, err);
 }
 
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b)

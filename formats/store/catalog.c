@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "formats/bundle/bundle.h"
-#include "verify/chunk_stream.h"
+#include "formats/bundle/codec.h"
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -36,7 +36,7 @@ int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error
 	if (!rc && n && !(out->entries = calloc(n, sizeof *out->entries)))
 		rc = ep_oom(err);
 	if (!rc && n)
-		rc = ep_bundle_open_snapshot(&chunks, st, NULL, ep_store_where(st), err);
+		rc = ep_store_snapshot_open(&chunks, st, NULL, ep_store_where(st), err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct ep_store_snapshot snap;
 		struct ep_catalog_entry *e = &out->entries[out->n];

@@ -125,6 +125,12 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
 int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
 			  char id[EP_STORE_ID_HEX], struct ep_error *err);
 int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err);
+/* A snapshot read as the bundle it would export to (formats/bundle/bundle.h): its manifest
+ * and signature, its chunks from the store (which must outlive b). path names it in
+ * messages ("STORE@ID"). With id NULL: the store's chunks alone, no manifest. */
+struct ep_bundle;
+int ep_store_snapshot_open(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
+			   struct ep_error *err);
 
 /* Removes what writers that died left half-written; the caller holds the exclusive lock. */
 int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err);

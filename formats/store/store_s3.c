@@ -4,7 +4,7 @@
  * once and durable when it answers: nothing is ever half-written (sweep has
  * nothing to do) and nothing needs syncing. Objects are read with GETs; names
  * are listed with ListObjectsV2. There is no lock of S3's own: the lock
- * records under locks/ are the lock (store.c). Readers on many threads (check,
+ * records under locks/ are the lock (lock.c). Readers on many threads (check,
  * restore) each take a connection of a small pool.
  *
  * Round trips dominate a backup of many chunks, so chunks go up asynchronously:

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct ep_seal *seal; /* the process's: loaded once */
 	if (!seal && ep_seal_new(&seal, NULL, "tests/fuzz/sealed.key", &err))
 		abort();
-	if (ep_bundle_open_remote(&b, path, NULL, seal, &err) == 0) {
+	if (ep_bundle_open_file(&b, path, seal, &err) == 0) {
 		struct ep_manifest *m = NULL;
 		char signer[EP_KEY_ID_HEX];
 		struct ep_signature sig;
