@@ -140,17 +140,22 @@ static int read_config(struct ep_store *st, struct ep_error *err)
 	return rc;
 }
 
+/* The backends, by the prefix of a store's location; adding one is one line here. */
+static const struct {
+	const char *prefix;
+	ep_store_backend_open_fn *open;
+} backends[] = {
+	{ "s3://", ep_store_s3_backend },
+	{ "dir:", ep_store_dir_backend },
+};
+
 static int open_backend(struct ep_store *st, const char *location, bool create, const struct ep_s3_options *s3,
 			struct ep_error *err)
 {
-	if (!strncmp(location, "s3://", 5))
-		return ep_store_s3_backend(&st->be, location, s3, create, err);
-	const char *path = !strncmp(location, "dir:", 4) ? location + 4 : location;
-	if (!*path)
-		return ep_fail(err, EP_EINPUT, "store '%s' names no place", location);
-	if (strstr(location, "://"))
-		return ep_fail(err, EP_EINPUT, "store '%s': stores are dir:PATH or s3://BUCKET/PREFIX", location);
-	return ep_store_dir_backend(&st->be, path, create, err);
+	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
+		if (!strncmp(location, backends[i].prefix, strlen(backends[i].prefix)))
+			return backends[i].open(&st->be, location, s3, create, err);
+	return ep_store_dir_backend(&st->be, location, s3, create, err); /* a plain path */
 }
 
 /* init: whether a store is there already (its config.json); the backend stays open when so. */

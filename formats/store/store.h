@@ -55,11 +55,15 @@ struct ep_store_backend_ops {
 	const char *(*where)(const struct ep_store_backend *be); /* for messages */
 };
 
-int ep_store_dir_backend(struct ep_store_backend **out, const char *path, bool create, struct ep_error *err);
-/* s3://BUCKET/PREFIX: objects PREFIX/NAME; create needs no object under PREFIX/. opt: NULL for defaults. */
+/* Opens the backend a store's location names (its prefix is the backend's), or makes a new
+ * store there with create. opt: how to reach S3 (NULL: defaults), for the backends that do. */
 struct ep_s3_options;
-int ep_store_s3_backend(struct ep_store_backend **out, const char *url, const struct ep_s3_options *opt, bool create,
-			struct ep_error *err);
+typedef int ep_store_backend_open_fn(struct ep_store_backend **out, const char *location,
+				     const struct ep_s3_options *opt, bool create, struct ep_error *err);
+/* dir:PATH or a plain PATH: a directory (formats/store/store_dir.c). */
+ep_store_backend_open_fn ep_store_dir_backend;
+/* s3://BUCKET/PREFIX: objects PREFIX/NAME; create needs no object under PREFIX/ (formats/store/store_s3.c). */
+ep_store_backend_open_fn ep_store_s3_backend;
 
 struct ep_store;
 

@@ -332,8 +332,15 @@ static bool empty_dir(const char *path)
 	return empty;
 }
 
-int ep_store_dir_backend(struct ep_store_backend **out, const char *path, bool create, struct ep_error *err)
+int ep_store_dir_backend(struct ep_store_backend **out, const char *location, const struct ep_s3_options *opt,
+			 bool create, struct ep_error *err)
 {
+	(void)opt;
+	const char *path = !strncmp(location, "dir:", 4) ? location + 4 : location;
+	if (!*path)
+		return ep_fail(err, EP_EINPUT, "store '%s' names no place", location);
+	if (strstr(location, "://"))
+		return ep_fail(err, EP_EINPUT, "store '%s': stores are dir:PATH or s3://BUCKET/PREFIX", location);
 	if (create && mkdir(path, 0755) != 0 && !(errno == EEXIST && empty_dir(path)))
 		return errno == EEXIST ? ep_fail(err, EP_EINPUT, "'%s' exists and is not empty: a new store needs an empty place", path)
 				       : ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", path);
