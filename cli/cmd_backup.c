@@ -53,7 +53,8 @@ static int read_spec(const char *path, char **text, char **specs, size_t *n)
 	size_t len;
 	if (ep_read_file(path, 1 << 20, text, &len, &err))
 		return cli_fail(&err);
-	for (char *line = strtok(*text, "\n"); line; line = strtok(NULL, "\n")) {
+	char *rest = *text, *line;
+	while ((line = strsep(&rest, "\n"))) {
 		line += strspn(line, " \t");
 		size_t end = strlen(line);
 		while (end && (line[end - 1] == ' ' || line[end - 1] == '\t' || line[end - 1] == '\r'))

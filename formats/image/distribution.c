@@ -406,7 +406,7 @@ int ep_registry_get_manifest(struct ep_registry *r, const char *repo, const char
 	uint8_t raw[EP_DIGEST_LEN];
 	if (!rc) {
 		ep_sha256(resp.body ? resp.body : "", resp.body_len, raw);
-		strcpy(digest, "sha256:");
+		memcpy(digest, "sha256:", 7);
 		ep_hex(raw, EP_DIGEST_LEN, digest + 7);
 		ep_http_header(&resp, "Docker-Content-Digest", named, sizeof named);
 		ep_http_header(&resp, "Content-Type", ct, sizeof ct);

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,13 +176,18 @@ static int walk(struct dir_backend *d, const char *prefix, int depth, each_fn ea
 	while (!rc && (e = readdir(dir))) {
 		if (e->d_name[0] == '.')
 			continue;
-		char name[4400];
+		char name[PATH_MAX];
 		struct stat st;
-		snprintf(name, sizeof name, "%s%s", prefix, e->d_name);
+		/* one byte kept back for the '/' a subdirectory's name gets */
+		int n = snprintf(name, sizeof name - 1, "%s%s", prefix, e->d_name);
+		if (n < 0 || (size_t)n >= sizeof name - 1) {
+			rc = ep_fail(err, EP_EINPUT, "store '%s': the path %s%s is too long", d->path, prefix, e->d_name);
+			break;
+		}
 		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue; /* removed meanwhile */
 		if (S_ISDIR(st.st_mode) && depth > 0) {
-			strcat(name, "/");
+			memcpy(name + n, "/", 2);
 			rc = walk(d, name, depth - 1, each, ctx, err);
 		} else if (S_ISREG(st.st_mode))
 			rc = each(ctx, name, (uint64_t)st.st_size, (int64_t)st.st_mtime, err);
