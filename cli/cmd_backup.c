@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,7 +184,7 @@ int cmd_backup(int argc, char **argv)
 		opt.progress = &progress;
 		opt.warn = cli_warn;
 		opt.warn_ctx = &sa.quiet;
-		char cache[4400];
+		char cache[PATH_MAX];
 		info->sequence = cli_seen_sequence(st) + 1; /* never below what this host wrote before */
 		rc = ep_backup(st, &opt, sources, nspecs, info, cli_files_cache(st, cache, sizeof cache), reread, &stats,
 			       &res, &err);

@@ -1,5 +1,6 @@
 #include "packer/backup.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -126,12 +127,13 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust, unsigned threads, const char *path,
 	      uint64_t *bytes, struct ep_error *err)
 {
-	char where[4400];
-	snprintf(where, sizeof where, "%s@%s", ep_store_where(st), id);
+	char where[PATH_MAX];
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
 	struct copy c = { 0 };
-	int rc = ep_bundle_open_snapshot(&b, st, id, where, err);
+	int rc = ep_path_format(where, sizeof where, err, "%s@%s", ep_store_where(st), id);
+	if (!rc)
+		rc = ep_bundle_open_snapshot(&b, st, id, where, err);
 	if (!rc)
 		rc = load_checked(b, trust, threads, &m, err);
 	c.from = b;

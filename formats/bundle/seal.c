@@ -1,5 +1,6 @@
 #include "formats/bundle/seal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "formats/bundle/keys.h"
+#include "base/util.h"
 
 #define MAGIC "EPE1"
 #define KEY_ID_LEN 8
@@ -205,11 +207,12 @@ int ep_seal_open(const struct ep_seal *s, const void *aad, size_t aadlen, uint8_
 int ep_seal_open_named(const struct ep_seal *s, const char *name, char *data, size_t *len, const char *where,
 		       struct ep_error *err)
 {
-	char what[4400];
+	char what[PATH_MAX];
 	uint8_t *plain;
 	size_t n;
-	snprintf(what, sizeof what, "%s: %s", where, name);
-	int rc = ep_seal_open(s, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
+	int rc = ep_path_format(what, sizeof what, err, "%s: %s", where, name);
+	if (!rc)
+		rc = ep_seal_open(s, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
 	if (!rc) {
 		memmove(data, plain, n);
 		data[n] = '\0';
