@@ -96,8 +96,8 @@ static const char *scalar(yaml_node_t *n)
 		       : NULL;
 }
 
-/* The first clouds.yaml of the places openstackclient looks in. */
-/* The first clouds.yaml there is, into path (PATH_MAX bytes): 0, 1 when there is none, or a failure. */
+/* The first clouds.yaml of the places openstackclient looks in, into path (PATH_MAX bytes):
+ * 0, 1 when there is none, or a failure. */
 static int clouds_file(char *path, struct ep_error *err)
 {
 	const char *env = getenv("OS_CLIENT_CONFIG_FILE"), *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");

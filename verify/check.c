@@ -17,14 +17,17 @@ int ep_trusted_dirs(char dirs[][PATH_MAX], size_t max, size_t *n, struct ep_erro
 	const char *env = getenv("ENVPACK_TRUSTED_KEYS"), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
 	int rc = 0;
 	*n = 0;
-	if (env && *env)
-		return max ? ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s", env) : 0;
-	if (xdg && *xdg && *n < max)
-		rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s/envpack/trusted-keys", xdg);
-	else if (home && *home && *n < max)
-		rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s/.config/envpack/trusted-keys", home);
-	if (!rc && *n < max)
-		rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "/etc/envpack/trusted-keys");
+	if (env && *env) {
+		if (max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s", env);
+	} else {
+		if (xdg && *xdg && *n < max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s/envpack/trusted-keys", xdg);
+		else if (home && *home && *n < max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s/.config/envpack/trusted-keys", home);
+		if (!rc && *n < max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "/etc/envpack/trusted-keys");
+	}
 	if (rc)
 		ep_error_prefix(err, "trusted keys: ");
 	return rc;
