@@ -1,6 +1,5 @@
 #include "packer/backup.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -127,13 +126,14 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust, unsigned threads, const char *path,
 	      uint64_t *bytes, struct ep_error *err)
 {
-	char where[PATH_MAX];
+	char *where; /* for messages */
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
 	struct copy c = { 0 };
-	int rc = ep_path_format(where, sizeof where, err, "%s@%s", ep_store_where(st), id);
-	if (!rc)
-		rc = ep_bundle_open_snapshot(&b, st, id, where, err);
+	if (asprintf(&where, "%s@%s", ep_store_where(st), id) < 0)
+		return ep_oom(err);
+	int rc = ep_bundle_open_snapshot(&b, st, id, where, err); /* keeps a copy */
+	free(where);
 	if (!rc)
 		rc = load_checked(b, trust, threads, &m, err);
 	c.from = b;

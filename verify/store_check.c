@@ -1,6 +1,5 @@
 #include "verify/store_check.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,19 +28,20 @@ static int check_signatures(struct ep_store *st, const struct ep_catalog *cat, c
 			    uint64_t *problems, struct ep_error *err)
 {
 	for (size_t i = 0; i < cat->n; i++) {
-		char where[PATH_MAX], signer[EP_KEY_ID_HEX];
+		char *where, signer[EP_KEY_ID_HEX]; /* where: for messages */
 		struct ep_bundle *b;
 		struct ep_manifest *m = NULL;
 		struct ep_error e = { 0 };
-		int rc = ep_path_format(where, sizeof where, err, "%s@%.8s", ep_store_where(st), cat->entries[i].id);
-		if (!rc)
-			rc = ep_bundle_open_snapshot(&b, st, cat->entries[i].id, where, err);
-		if (rc)
-			return rc;
-		if (ep_bundle_load(b, opt->trust, &m, signer, &e)) {
+		if (asprintf(&where, "%s@%.8s", ep_store_where(st), cat->entries[i].id) < 0)
+			return ep_oom(err);
+		int rc = ep_bundle_open_snapshot(&b, st, cat->entries[i].id, where, err);
+		if (!rc && ep_bundle_load(b, opt->trust, &m, signer, &e)) {
 			report(opt, "%.300s: %s", where, e.msg);
 			(*problems)++;
 		}
+		free(where);
+		if (rc)
+			return rc;
 		ep_manifest_free(m);
 		ep_bundle_close(b);
 	}

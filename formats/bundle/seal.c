@@ -1,6 +1,5 @@
 #include "formats/bundle/seal.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +12,6 @@
 #include <openssl/rand.h>
 
 #include "formats/bundle/keys.h"
-#include "base/util.h"
 
 #define MAGIC "EPE1"
 #define KEY_ID_LEN 8
@@ -207,12 +205,13 @@ int ep_seal_open(const struct ep_seal *s, const void *aad, size_t aadlen, uint8_
 int ep_seal_open_named(const struct ep_seal *s, const char *name, char *data, size_t *len, const char *where,
 		       struct ep_error *err)
 {
-	char what[PATH_MAX];
+	char *what; /* for messages */
 	uint8_t *plain;
 	size_t n;
-	int rc = ep_path_format(what, sizeof what, err, "%s: %s", where, name);
-	if (!rc)
-		rc = ep_seal_open(s, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
+	if (asprintf(&what, "%s: %s", where, name) < 0)
+		return ep_oom(err);
+	int rc = ep_seal_open(s, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
+	free(what);
 	if (!rc) {
 		memmove(data, plain, n);
 		data[n] = '\0';

@@ -61,37 +61,35 @@ static int dir_get(struct ep_store_backend *be, const char *name, size_t max, ch
 		   struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
-	char what[PATH_MAX];
-	if (ep_path_format(what, sizeof what, err, "%s/%s", d->path, name))
-		return err->code;
+	char *what; /* for messages only: the object is opened below the store's descriptor */
+	if (asprintf(&what, "%s/%s", d->path, name) < 0)
+		return ep_oom(err);
 	int fd = open_object(d, name, what, err);
-	if (fd == -2)
-		return 1;
-	if (fd < 0)
-		return err->code;
-	int rc = ep_read_fd(fd, max, what, data, len, err);
-	close(fd);
+	int rc = fd == -2 ? 1 : fd < 0 ? err->code : ep_read_fd(fd, max, what, data, len, err);
+	if (fd >= 0)
+		close(fd);
+	free(what);
 	return rc;
 }
 
 static int dir_read(struct ep_store_backend *be, const char *name, void *buf, size_t len, struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
-	char what[PATH_MAX];
-	if (ep_path_format(what, sizeof what, err, "%s/%s", d->path, name))
-		return err->code;
+	char *what; /* for messages only, as in dir_get */
+	if (asprintf(&what, "%s/%s", d->path, name) < 0)
+		return ep_oom(err);
 	int fd = open_object(d, name, what, err);
-	if (fd == -2)
-		return ep_fail(err, EP_EINTEGRITY, "'%s' is missing", what);
-	if (fd < 0)
-		return err->code;
+	int rc = fd == -2 ? ep_fail(err, EP_EINTEGRITY, "'%s' is missing", what) : fd < 0 ? err->code : 0;
 	struct stat st;
-	int rc = fstat(fd, &st) ? ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", what) : 0;
-	if (!rc && (uint64_t)st.st_size != len)
+	if (!rc && fstat(fd, &st))
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", what);
+	else if (!rc && (uint64_t)st.st_size != len)
 		rc = ep_fail(err, EP_EINTEGRITY, "'%s' holds %lld bytes, not %zu", what, (long long)st.st_size, len);
 	if (!rc)
 		rc = ep_pread_full(fd, buf, len, 0, what, err);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	free(what);
 	return rc;
 }
 
