@@ -176,7 +176,7 @@ static int open_parent(int rootfd, const char *path, const char **leaf, struct e
 	int fd = dup(rootfd);
 	const char *p = path, *slash;
 	while (fd >= 0 && (slash = strchr(p, '/'))) {
-		char part[4097];
+		char part[EP_RELPATH_MAX + 1]; /* a component of a checked relative path */
 		size_t n = (size_t)(slash - p);
 		memcpy(part, p, n);
 		part[n] = '\0';
