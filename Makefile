@@ -32,7 +32,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 BIN      := $(if $(filter 1,$(SANITIZE)),$(BUILD)/envpack,envpack)
 
-.PHONY: all deps check unit asan demo install uninstall fuzz clean
+.PHONY: all deps check unit asan demo install uninstall fuzz clean lint
 all: $(BIN)
 
 $(BIN): $(LIB_OBJ) $(CLI_OBJ)
@@ -61,6 +61,10 @@ check: deps
 
 asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 check
+
+# Banned calls (strcpy, strcat, sprintf, vsprintf, strtok, atoi); `make check` runs it as tests/cases/t00-lint.sh.
+lint:
+	@scripts/lint.sh
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests

@@ -15,7 +15,9 @@ struct ep_error {
 	char msg[1024];
 };
 
-/* Record the first failure; returns code so callers can `return ep_fail(...)`. */
+/* Record a failure, replacing any earlier one in err (a caller that already failed keeps its
+ * first by not calling again: `if (... && !rc) rc = ep_fail(...)`); returns code so callers
+ * can `return ep_fail(...)`. */
 int ep_fail(struct ep_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Like ep_fail, with ": strerror(errno)" appended. */

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,10 +63,22 @@ bool ep_name_ok(const char *name)
 	return true;
 }
 
+int ep_path_format(char *out, size_t cap, struct ep_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < cap)
+		return 0;
+	return ep_fail(err, EP_EINPUT, "the path '%.200s...' is too long (%d bytes, at most %zu)", cap ? out : "", n,
+		       cap ? cap - 1 : 0);
+}
+
 bool ep_relpath_ok(const char *path)
 {
 	size_t n = strlen(path);
-	if (n == 0 || n > 4096 || path[0] == '/')
+	if (n == 0 || n > EP_RELPATH_MAX || path[0] == '/')
 		return false;
 	const char *p = path;
 	while (*p) {
@@ -83,7 +97,7 @@ bool ep_relpath_ok(const char *path)
 
 bool ep_symlink_inside(const char *link_path, const char *target)
 {
-	if (target[0] == '\0' || target[0] == '/' || strlen(target) > 4096)
+	if (target[0] == '\0' || target[0] == '/' || strlen(target) > EP_RELPATH_MAX)
 		return false;
 	/* depth of the directory holding the link */
 	long depth = 0;

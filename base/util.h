@@ -18,8 +18,14 @@ bool ep_unhex(const char *hex, uint8_t *out, size_t len);
 
 /* A name safe as one path component: [A-Za-z0-9._-], 1..128 chars, not "." or "..", no leading '.'. */
 bool ep_name_ok(const char *name);
-/* A relative path: no leading '/', no empty, "." or ".." component, no NUL, at most 4096 bytes. */
+/* The longest relative path ep_relpath_ok takes, in bytes: a buffer for one holds EP_RELPATH_MAX + 1. */
+#define EP_RELPATH_MAX 4096
+/* A relative path: no leading '/', no empty, "." or ".." component, no NUL, at most EP_RELPATH_MAX bytes. */
 bool ep_relpath_ok(const char *path);
+/* snprintf for a path into out (cap bytes, PATH_MAX for a whole path): a path that does not fit
+ * fails with EP_EINPUT naming its start, never silently truncated. */
+int ep_path_format(char *out, size_t cap, struct ep_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Whether symlink `target`, placed at relative `link_path`, resolves lexically inside the tree. */
 bool ep_symlink_inside(const char *link_path, const char *target);
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,8 @@ static int read_spec(const char *path, char **text, char **specs, size_t *n)
 	size_t len;
 	if (ep_read_file(path, 1 << 20, text, &len, &err))
 		return cli_fail(&err);
-	for (char *line = strtok(*text, "\n"); line; line = strtok(NULL, "\n")) {
+	char *rest = *text, *line;
+	while ((line = strsep(&rest, "\n"))) {
 		line += strspn(line, " \t");
 		size_t end = strlen(line);
 		while (end && (line[end - 1] == ' ' || line[end - 1] == '\t' || line[end - 1] == '\r'))
@@ -182,7 +184,7 @@ int cmd_backup(int argc, char **argv)
 		opt.progress = &progress;
 		opt.warn = cli_warn;
 		opt.warn_ctx = &sa.quiet;
-		char cache[4400];
+		char cache[PATH_MAX];
 		info->sequence = cli_seen_sequence(st) + 1; /* never below what this host wrote before */
 		rc = ep_backup(st, &opt, sources, nspecs, info, cli_files_cache(st, cache, sizeof cache), reread, &stats,
 			       &res, &err);

@@ -1,5 +1,6 @@
 #include "cli/store_cli.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "base/util.h"
 #include "verify/bundle_open.h"
 
 int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a, const char *help)
@@ -52,18 +54,27 @@ void cli_allow_older(void)
 static bool state_path(const struct ep_store *st, const char *suffix, char *path, size_t cap, bool make_dirs)
 {
 	const char *dir = getenv("ENVPACK_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char base[4096];
+	char base[PATH_MAX], part[PATH_MAX];
+	struct ep_error err = { 0 };
+	int rc;
 	if (dir && *dir)
-		snprintf(base, sizeof base, "%s", dir);
+		rc = ep_path_format(base, sizeof base, &err, "%s", dir);
 	else if (xdg && *xdg)
-		snprintf(base, sizeof base, "%s/envpack", xdg);
+		rc = ep_path_format(base, sizeof base, &err, "%s/envpack", xdg);
 	else if (home && *home)
-		snprintf(base, sizeof base, "%s/.local/state/envpack", home);
+		rc = ep_path_format(base, sizeof base, &err, "%s/.local/state/envpack", home);
 	else
 		return false;
+	if (!rc)
+		rc = ep_path_format(part, sizeof part, &err, "%s/stores", base);
+	if (!rc)
+		rc = ep_path_format(path, cap, &err, "%s/stores/%s%s", base, ep_store_id(st), suffix);
+	if (rc) { /* no state kept, said once for each use rather than a truncated path used */
+		ep_error_prefix(&err, "the state directory: ");
+		cli_warn(NULL, err.msg);
+		return false;
+	}
 	if (make_dirs) { /* each level, as mkdir -p */
-		char part[4200];
-		snprintf(part, sizeof part, "%s/stores", base);
 		for (char *p = part + 1; *p; p++)
 			if (*p == '/') {
 				*p = '\0';
@@ -72,7 +83,7 @@ static bool state_path(const struct ep_store *st, const char *suffix, char *path
 			}
 		mkdir(part, 0700);
 	}
-	return (size_t)snprintf(path, cap, "%s/stores/%s%s", base, ep_store_id(st), suffix) < cap;
+	return true;
 }
 
 static bool seen_path(const struct ep_store *st, char *path, size_t cap, bool make_dirs)
@@ -87,7 +98,7 @@ const char *cli_files_cache(const struct ep_store *st, char *buf, size_t cap)
 
 uint64_t cli_seen_sequence(const struct ep_store *st)
 {
-	char path[4400], *text = NULL;
+	char path[PATH_MAX], *text = NULL;
 	size_t len;
 	struct ep_error ignored = { 0 };
 	if (!seen_path(st, path, sizeof path, false) || ep_read_file(path, 4096, &text, &len, &ignored))
@@ -101,7 +112,7 @@ uint64_t cli_seen_sequence(const struct ep_store *st)
 
 void cli_seen_record(const struct ep_store *st, uint64_t sequence)
 {
-	char path[4400], tmp[4500];
+	char path[PATH_MAX], tmp[PATH_MAX + 32]; /* PATH.tmp-PID */
 	if (sequence <= cli_seen_sequence(st) || !seen_path(st, path, sizeof path, true))
 		return;
 	snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
@@ -159,7 +170,7 @@ int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct 
 
 int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep_store **st, char id[EP_STORE_ID_HEX])
 {
-	char location[4096];
+	char location[PATH_MAX];
 	const char *snap;
 	struct ep_error err = { 0 };
 	if (!ep_store_ref_split(ref, location, sizeof location, &snap)) {

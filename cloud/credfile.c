@@ -1,6 +1,7 @@
 #include "cloud/credfile.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +35,15 @@ int ep_ini_secrets(const char *var, const char *home_rel, const char *who, const
 		   const char *const *keys, char **values, size_t n, struct ep_error *err)
 {
 	const char *file = getenv(var), *home = getenv("HOME");
-	char path[4200];
-	if (file && *file)
-		snprintf(path, sizeof path, "%s", file);
-	else if (home && *home)
-		snprintf(path, sizeof path, "%s/%s", home, home_rel);
-	else
+	char path[PATH_MAX];
+	if (!(file && *file) && !(home && *home))
 		return 0;
+	int rc = file && *file ? ep_path_format(path, sizeof path, err, "%s", file)
+			       : ep_path_format(path, sizeof path, err, "%s/%s", home, home_rel);
+	if (rc) {
+		ep_error_prefix(err, "%s: ", who);
+		return rc;
+	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0)
@@ -55,7 +58,7 @@ int ep_ini_secrets(const char *var, const char *home_rel, const char *who, const
 	}
 	char *text = NULL, current[128] = "";
 	size_t len = 0;
-	int rc = ep_read_fd(fd, CREDFILE_MAX, path, &text, &len, err);
+	rc = ep_read_fd(fd, CREDFILE_MAX, path, &text, &len, err);
 	close(fd);
 	for (char *line = text, *next; !rc && line && *line; line = next) {
 		if ((next = strchr(line, '\n')))

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,31 +96,40 @@ static const char *scalar(yaml_node_t *n)
 		       : NULL;
 }
 
-/* The first clouds.yaml of the places openstackclient looks in. */
-static bool clouds_file(char *path, size_t cap)
+/* The first clouds.yaml of the places openstackclient looks in, into path (PATH_MAX bytes):
+ * 0, 1 when there is none, or a failure. */
+static int clouds_file(char *path, struct ep_error *err)
 {
 	const char *env = getenv("OS_CLIENT_CONFIG_FILE"), *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
-	char cand[4][4200];
+	const char *cand[4][2]; /* directory, then the rest */
 	int n = 0;
 	if (env && *env)
-		snprintf(cand[n++], sizeof cand[0], "%s", env);
-	snprintf(cand[n++], sizeof cand[0], "clouds.yaml");
+		cand[n][0] = env, cand[n++][1] = "";
+	cand[n][0] = "", cand[n++][1] = "clouds.yaml";
 	if (xdg && *xdg)
-		snprintf(cand[n++], sizeof cand[0], "%s/openstack/clouds.yaml", xdg);
+		cand[n][0] = xdg, cand[n++][1] = "/openstack/clouds.yaml";
 	else if (home && *home)
-		snprintf(cand[n++], sizeof cand[0], "%s/.config/openstack/clouds.yaml", home);
-	snprintf(cand[n++], sizeof cand[0], "/etc/openstack/clouds.yaml");
-	for (int i = 0; i < n; i++)
-		if (access(cand[i], F_OK) == 0)
-			return (size_t)snprintf(path, cap, "%s", cand[i]) < cap;
-	return false;
+		cand[n][0] = home, cand[n++][1] = "/.config/openstack/clouds.yaml";
+	cand[n][0] = "", cand[n++][1] = "/etc/openstack/clouds.yaml";
+	for (int i = 0; i < n; i++) {
+		if (ep_path_format(path, PATH_MAX, err, "%s%s", cand[i][0], cand[i][1])) {
+			ep_error_prefix(err, "openstack: clouds.yaml: ");
+			return err->code;
+		}
+		if (access(path, F_OK) == 0)
+			return 0;
+	}
+	return 1;
 }
 
 /* The cloud's settings from clouds.yaml, a file only its owner may read since it holds secrets. */
 static int load_cloud(struct ep_os *os, const char *cloud, struct ep_error *err)
 {
-	char path[4200];
-	if (!clouds_file(path, sizeof path))
+	char path[PATH_MAX];
+	int found = clouds_file(path, err);
+	if (found < 0)
+		return found;
+	if (found)
 		return ep_fail(err, EP_EINPUT, "openstack: cloud '%s' named, but no clouds.yaml found (OS_CLIENT_CONFIG_FILE, "
 					       "./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml)", cloud);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

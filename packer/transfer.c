@@ -129,12 +129,14 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 int ep_export(struct ep_store *st, const char *id, const struct ep_trust *trust, unsigned threads, const char *path,
 	      uint64_t *bytes, struct ep_error *err)
 {
-	char where[4400];
-	snprintf(where, sizeof where, "%s@%s", ep_store_where(st), id);
+	char *where; /* for messages */
 	struct ep_bundle *b = NULL;
 	struct ep_manifest *m = NULL;
 	struct copy c = { 0 };
-	int rc = ep_store_snapshot_open(&b, st, id, where, err);
+	if (asprintf(&where, "%s@%s", ep_store_where(st), id) < 0)
+		return ep_oom(err);
+	int rc = ep_store_snapshot_open(&b, st, id, where, err); /* keeps a copy */
+	free(where);
 	if (!rc)
 		rc = load_checked(b, trust, threads, &m, err);
 	c.from = b;

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "base/util.h"
 #include "formats/disk/disk.h"
 #include "formats/vm/libvirt_xml.h"
 #include "targets/retarget.h"
@@ -99,7 +100,8 @@ static int dir_plan(struct ep_target *base, const struct ep_component *c, char *
 	char name[160];
 	struct stat st;
 	dest_name(t, c, name, sizeof name);
-	snprintf(dest, cap, "%s/%s%s", t->path, name, c->type == EP_COMP_FILES ? "/" : "");
+	if (ep_path_format(dest, cap, err, "%s/%s%s", t->path, name, c->type == EP_COMP_FILES ? "/" : ""))
+		return err->code;
 	if (fstatat(t->dirfd >= 0 ? t->dirfd : AT_FDCWD, t->dirfd >= 0 ? name : dest, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return ep_fail(err, EP_EINPUT, "'%s' exists; restore never overwrites", dest);
 	return 0;
@@ -135,7 +137,7 @@ static int stage_begin(struct dir_target *t, struct ep_error *err)
 static int begin_component(struct dir_target *t, const struct ep_component *c, char *name, size_t cap,
 			   struct ep_error *err)
 {
-	char dest[4400];
+	char dest[PATH_MAX];
 	int rc = dir_plan(&t->base, c, dest, sizeof dest, err);
 	if (!rc)
 		rc = stage_begin(t, err);
@@ -154,11 +156,12 @@ static int dir_put_disk(struct ep_target *base, const struct ep_component *c, st
 			struct ep_error *err)
 {
 	struct dir_target *t = (struct dir_target *)base;
-	char name[160], path[4400];
+	char name[160], path[PATH_MAX];
 	int rc = begin_component(t, c, name, sizeof name, err);
+	if (!rc)
+		rc = ep_path_format(path, sizeof path, err, "%s/%s", t->stage, name);
 	if (rc)
 		return rc;
-	snprintf(path, sizeof path, "%s/%s", t->stage, name);
 	struct ep_disk *d;
 	if ((rc = t->disk_format->create(&d, path, c->virtual_size, NULL, err)))
 		return rc;
@@ -173,7 +176,7 @@ static int open_parent(int rootfd, const char *path, const char **leaf, struct e
 	int fd = dup(rootfd);
 	const char *p = path, *slash;
 	while (fd >= 0 && (slash = strchr(p, '/'))) {
-		char part[4097];
+		char part[EP_RELPATH_MAX + 1]; /* a component of a checked relative path */
 		size_t n = (size_t)(slash - p);
 		memcpy(part, p, n);
 		part[n] = '\0';
@@ -325,7 +328,8 @@ static int dir_plan_machine(struct ep_target *base, const struct ep_machine *m, 
 {
 	struct dir_target *t = (struct dir_target *)base;
 	struct stat st;
-	snprintf(dest, cap, "%s/%s.%s", t->path, m->name, t->machine_format->extension);
+	if (ep_path_format(dest, cap, err, "%s/%s.%s", t->path, m->name, t->machine_format->extension))
+		return err->code;
 	if (lstat(dest, &st) == 0)
 		return ep_fail(err, EP_EINPUT, "'%s' exists; restore never overwrites", dest);
 	return 0;
@@ -336,7 +340,7 @@ static int dir_put_machine(struct ep_target *base, const struct ep_manifest *man
 			   struct ep_error *err)
 {
 	struct dir_target *t = (struct dir_target *)base;
-	char dest[4400], name[300], root[PATH_MAX];
+	char dest[PATH_MAX], name[300], root[PATH_MAX];
 	int rc = dir_plan_machine(base, m, dest, sizeof dest, err);
 	if (!rc)
 		rc = stage_begin(t, err);
@@ -347,12 +351,14 @@ static int dir_put_machine(struct ep_target *base, const struct ep_manifest *man
 	if (rc)
 		return rc;
 	struct ep_vm_target_disk *disks = calloc(m->ndisks + 1, sizeof *disks);
-	char (*paths)[PATH_MAX + 200] = calloc(m->ndisks + 1, sizeof *paths);
+	char (*paths)[PATH_MAX] = calloc(m->ndisks + 1, sizeof *paths);
 	char *text = NULL;
 	size_t len = 0;
 	rc = disks && paths ? 0 : ep_oom(err);
 	for (size_t i = 0; !rc && i < m->ndisks; i++) {
-		snprintf(paths[i], sizeof *paths, "%s/%s.%s", root, m->disks[i].component, t->disk_format->extension);
+		if ((rc = ep_path_format(paths[i], sizeof *paths, err, "%s/%s.%s", root, m->disks[i].component,
+					 t->disk_format->extension)))
+			break;
 		disks[i] = (struct ep_vm_target_disk){ paths[i], t->disk_format->name, 0 };
 		for (size_t c = 0; c < manifest->ncomponents; c++)
 			if (!strcmp(manifest->components[c].name, m->disks[i].component))

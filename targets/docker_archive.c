@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ static int da_plan(struct ep_target *base, const struct ep_component *c, char *d
 			       c->name);
 	if (t->used)
 		return ep_fail(err, EP_EINPUT, "docker-archive: one file takes one image component");
-	snprintf(dest, cap, "%s", t->path);
+	if (ep_path_format(dest, cap, err, "%s", t->path))
+		return err->code;
 	if (access(t->path, F_OK) == 0)
 		return ep_fail(err, EP_EINPUT, "'%s' exists; restore never overwrites", t->path);
 	return 0;
@@ -68,7 +70,7 @@ static int da_put_files(struct ep_target *base, const struct ep_component *c, st
 			struct ep_error *err)
 {
 	struct da_target *t = (struct da_target *)base;
-	char dest[4400];
+	char dest[PATH_MAX];
 	int rc = da_plan(base, c, dest, sizeof dest, err);
 	if (rc)
 		return rc;

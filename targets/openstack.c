@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "base/util.h"
 #include "cloud/openstack_api.h"
 #include "cloud/s3.h"
 #include "targets/scratch.h"
@@ -209,7 +210,7 @@ static int stack_body(struct os_target *t, const struct ep_component *c, const s
 	size_t dirlen = slash ? (size_t)(slash - main_->path) + 1 : 0; /* "heat/" of "heat/stack.yaml" */
 	for (size_t i = 0; !rc && i < c->nfiles; i++) {
 		const struct ep_file_rec *f = &c->files[i];
-		char *text = NULL, note[4200];
+		char *text = NULL, note[EP_RELPATH_MAX + 32]; /* "[PATH, N bytes]" */
 		size_t len = 0;
 		/* Heat finds nested templates and get_file contents by the path the template
 		 * names them with, relative to its own directory: only files under it go */

@@ -4,6 +4,7 @@
 #include "verify/check.h"
 #include "verify/chunk_stream.h"
 
+#include <limits.h>
 #include <string.h>
 
 static bool named(const struct ep_restore_options *opt, const char *name)
@@ -63,7 +64,7 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 	uint64_t total = 0;
 	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
 		const struct ep_component *c = &m->components[i];
-		char dest[4400];
+		char dest[PATH_MAX]; /* a path, or a few words on where it goes */
 		if (!component_chosen(opt, m, c))
 			continue;
 		if (!(c->type == EP_COMP_DISK ? t->ops->put_disk : t->ops->put_files))
@@ -74,7 +75,7 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 		total += ep_component_data_size(c);
 	}
 	for (size_t i = 0; !rc && i < m->nmachines; i++) {
-		char dest[4400];
+		char dest[PATH_MAX]; /* a path, or a few words on where it goes */
 		if (!t->ops->plan_machine || !machine_chosen(opt, &m->machines[i]))
 			continue; /* an image or object store keeps the disks only */
 		if (!(rc = t->ops->plan_machine(t, &m->machines[i], dest, sizeof dest, err)) && opt->planned_machine)

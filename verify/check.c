@@ -1,6 +1,7 @@
 #include "verify/check.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,32 +9,39 @@
 #include <zstd.h>
 
 #include "base/digestmap.h"
+#include "base/util.h"
 #include "formats/bundle/codec.h"
 #include "verify/chunk_stream.h"
 
-size_t ep_trusted_dirs(char dirs[][4096], size_t max)
+int ep_trusted_dirs(char dirs[][PATH_MAX], size_t max, size_t *n, struct ep_error *err)
 {
-	size_t n = 0;
-	const char *env = getenv("ENVPACK_TRUSTED_KEYS");
+	const char *env = getenv("ENVPACK_TRUSTED_KEYS"), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int rc = 0;
+	*n = 0;
 	if (env && *env) {
-		snprintf(dirs[n++], 4096, "%s", env);
-		return n;
+		if (max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s", env);
+	} else {
+		if (xdg && *xdg && *n < max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s/envpack/trusted-keys", xdg);
+		else if (home && *home && *n < max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "%s/.config/envpack/trusted-keys", home);
+		if (!rc && *n < max)
+			rc = ep_path_format(dirs[(*n)++], PATH_MAX, err, "/etc/envpack/trusted-keys");
 	}
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	if (xdg && *xdg && n < max)
-		snprintf(dirs[n++], 4096, "%s/envpack/trusted-keys", xdg);
-	else if (home && *home && n < max)
-		snprintf(dirs[n++], 4096, "%s/.config/envpack/trusted-keys", home);
-	if (n < max)
-		snprintf(dirs[n++], 4096, "/etc/envpack/trusted-keys");
-	return n;
+	if (rc)
+		ep_error_prefix(err, "trusted keys: ");
+	return rc;
 }
 
 /* The *.pub in the trusted directories whose key id matches. */
 static int find_trusted(const char *key_id, struct ep_key **out, struct ep_error *err)
 {
-	char dirs[3][4096];
-	size_t ndirs = ep_trusted_dirs(dirs, 3);
+	char dirs[3][PATH_MAX];
+	size_t ndirs;
+	int rc = ep_trusted_dirs(dirs, 3, &ndirs, err);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < ndirs; i++) {
 		DIR *d = opendir(dirs[i]);
 		struct dirent *de;
@@ -41,8 +49,11 @@ static int find_trusted(const char *key_id, struct ep_key **out, struct ep_error
 			size_t len = strlen(de->d_name);
 			if (len < 5 || strcmp(de->d_name + len - 4, ".pub") != 0)
 				continue;
-			char path[8192];
-			snprintf(path, sizeof path, "%s/%s", dirs[i], de->d_name);
+			char path[PATH_MAX];
+			if (ep_path_format(path, sizeof path, err, "%s/%s", dirs[i], de->d_name)) {
+				closedir(d);
+				return err->code;
+			}
 			struct ep_key *key;
 			struct ep_error ignored = { 0 };
 			if (ep_key_load_public(path, &key, &ignored))

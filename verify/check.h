@@ -3,6 +3,7 @@
 #define EP_CHECK_H
 
 #include <stdbool.h>
+#include <limits.h>
 
 #include "base/error.h"
 #include "base/progress.h"
@@ -16,8 +17,9 @@ struct ep_trust {
 };
 
 /* Trusted-keys directories, in search order: $ENVPACK_TRUSTED_KEYS alone when set, else
- * ${XDG_CONFIG_HOME:-$HOME/.config}/envpack/trusted-keys then /etc/envpack/trusted-keys. */
-size_t ep_trusted_dirs(char dirs[][4096], size_t max);
+ * ${XDG_CONFIG_HOME:-$HOME/.config}/envpack/trusted-keys then /etc/envpack/trusted-keys; at most max
+ * into dirs, their count into *n. A directory too long for PATH_MAX is an error. */
+int ep_trusted_dirs(char dirs[][PATH_MAX], size_t max, size_t *n, struct ep_error *err);
 
 /* Verifies the manifest's signature (unless trust->insecure), then parses it.
  * signer receives the key id that verified it, or "" when none did. */

@@ -28,18 +28,20 @@ static int check_signatures(struct ep_store *st, const struct ep_catalog *cat, c
 			    uint64_t *problems, struct ep_error *err)
 {
 	for (size_t i = 0; i < cat->n; i++) {
-		char where[4400], signer[EP_KEY_ID_HEX];
+		char *where, signer[EP_KEY_ID_HEX]; /* where: for messages */
 		struct ep_bundle *b;
 		struct ep_manifest *m = NULL;
 		struct ep_error e = { 0 };
-		snprintf(where, sizeof where, "%s@%.8s", ep_store_where(st), cat->entries[i].id);
+		if (asprintf(&where, "%s@%.8s", ep_store_where(st), cat->entries[i].id) < 0)
+			return ep_oom(err);
 		int rc = ep_store_snapshot_open(&b, st, cat->entries[i].id, where, err);
-		if (rc)
-			return rc;
-		if (ep_bundle_load(b, opt->trust, &m, signer, &e)) {
+		if (!rc && ep_bundle_load(b, opt->trust, &m, signer, &e)) {
 			report(opt, "%.300s: %s", where, e.msg);
 			(*problems)++;
 		}
+		free(where);
+		if (rc)
+			return rc;
 		ep_manifest_free(m);
 		ep_bundle_close(b);
 	}

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +114,7 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *pkey, bool private
 
 int ep_key_generate(const char *name, enum ep_key_kind kind, char key_id[EP_KEY_ID_HEX], struct ep_error *err)
 {
-	char priv[4096], pub[4096];
+	char priv[PATH_MAX], pub[PATH_MAX];
 	if ((size_t)snprintf(priv, sizeof priv, "%s.key", name) >= sizeof priv ||
 	    (size_t)snprintf(pub, sizeof pub, "%s.pub", name) >= sizeof pub)
 		return ep_fail(err, EP_EINPUT, "key name '%s' is too long", name);

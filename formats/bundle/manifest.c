@@ -226,7 +226,7 @@ ssize_t ep_file_resolve(const struct ep_file_rec *files, size_t n, const char *p
 {
 	ssize_t i = ep_file_find(files, n, path);
 	for (int hops = 0; i >= 0 && files[i].type == EP_FILE_SYMLINK && hops < 8; hops++) {
-		char joined[4097];
+		char joined[EP_RELPATH_MAX + 1];
 		i = join_link(files[i].path, files[i].target, joined, sizeof joined) ? ep_file_find(files, n, joined) : -1;
 	}
 	return i >= 0 && files[i].type == EP_FILE_REG ? i : -1;

@@ -205,11 +205,13 @@ int ep_seal_open(const struct ep_seal *s, const void *aad, size_t aadlen, uint8_
 int ep_seal_open_named(const struct ep_seal *s, const char *name, char *data, size_t *len, const char *where,
 		       struct ep_error *err)
 {
-	char what[4400];
+	char *what; /* for messages */
 	uint8_t *plain;
 	size_t n;
-	snprintf(what, sizeof what, "%s: %s", where, name);
+	if (asprintf(&what, "%s: %s", where, name) < 0)
+		return ep_oom(err);
 	int rc = ep_seal_open(s, name, strlen(name), (uint8_t *)data, *len, &plain, &n, what, err);
+	free(what);
 	if (!rc) {
 		memmove(data, plain, n);
 		data[n] = '\0';

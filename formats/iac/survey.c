@@ -1,5 +1,6 @@
 #include "formats/iac/survey.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ static int survey_file(struct surveyor *sv, size_t i)
 	     kind != EP_KIND_TERRAFORM_JSON) ||
 	    !ep_inventory_text_ok(e->path))
 		return 0;
-	char what[8192];
+	char what[2 * PATH_MAX]; /* the root and a relative path, each up to PATH_MAX */
 	int fd, rc = ep_tree_open(sv->t, e, &fd, sv->err);
 	if (rc)
 		return rc;

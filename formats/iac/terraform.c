@@ -96,10 +96,10 @@ static int add_module(struct ep_terraform *tf, const char *name, const char *pat
 }
 
 /* The directory part of path ("" at the root): a module's providers are its directory's. */
-static void dir_of(const char *path, char *out, size_t cap)
+static int dir_of(const char *path, char *out, size_t cap, struct ep_error *err)
 {
 	const char *slash = strrchr(path, '/');
-	snprintf(out, cap, "%.*s", slash ? (int)(slash - path) : 0, path);
+	return ep_path_format(out, cap, err, "%.*s", slash ? (int)(slash - path) : 0, path);
 }
 
 int ep_terraform_finish(struct ep_terraform *tf, struct ep_error *err)
@@ -119,7 +119,7 @@ enum top { TOP_OTHER, TOP_TERRAFORM, TOP_MODULE };
 struct hcl_file {
 	struct ep_terraform *tf;
 	const char *path;
-	char dir[4097];
+	char dir[EP_RELPATH_MAX + 1];
 	bool lock;
 	enum top top;         /* the top-level block the scan is in */
 	bool in_required;     /* in terraform { required_providers { ... } } */
@@ -204,8 +204,9 @@ static int read_native(struct ep_terraform *tf, const char *path, bool lock, con
 		       const char *what, struct ep_error *err)
 {
 	struct hcl_file f = { .tf = tf, .path = path, .lock = lock };
-	dir_of(path, f.dir, sizeof f.dir);
-	int rc = ep_hcl_scan(src, len, what, on_item, &f, err);
+	int rc = dir_of(path, f.dir, sizeof f.dir, err);
+	if (!rc)
+		rc = ep_hcl_scan(src, len, what, on_item, &f, err);
 	free(f.entry);
 	free(f.source);
 	return rc;
@@ -302,15 +303,15 @@ int ep_terraform_read_json(struct ep_terraform *tf, const char *path, const char
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(src, len, 0, &jerr);
-	char dir[4097];
+	char dir[EP_RELPATH_MAX + 1];
 	int rc;
 	if (!json_is_object(root))
 		rc = ep_fail(err, EP_EINPUT, "terraform: '%s' is not a JSON object: %s (line %d)", what,
 			     root ? "another value" : ep_printable(jerr.text), root ? 1 : jerr.line);
 	else if (!(rc = json_blocks(root, "resource", &tf->inv->resources, err)) &&
 		 !(rc = json_blocks(root, "data", &tf->inv->data, err))) {
-		dir_of(path, dir, sizeof dir);
-		rc = json_declarations(tf, root, path, dir, err);
+		if (!(rc = dir_of(path, dir, sizeof dir, err)))
+			rc = json_declarations(tf, root, path, dir, err);
 	}
 	json_decref(root);
 	return rc;

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
+
 #define MAX_DEPTH 128
 
 static int cmp_names(const void *a, const void *b)
@@ -138,7 +140,8 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, con
 			}
 			close(sub);
 		} else if (S_ISLNK(st.st_mode)) {
-			char target[4097];
+			/* a byte more than ep_symlink_inside takes: a longer target is refused, not cut */
+			char target[EP_RELPATH_MAX + 2];
 			ssize_t n = readlinkat(dirfd, names[i], target, sizeof target - 1);
 			if (n < 0) {
 				rc = ep_fail_errno(err, EP_ERUNTIME, "cannot read link '%s/%s'", t->root, path);

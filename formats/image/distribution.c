@@ -1,6 +1,7 @@
 #include "formats/image/distribution.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,15 +197,24 @@ int ep_auth_challenge_parse(const char *h, struct ep_auth_challenge *out)
 static int load_basic(struct ep_registry *r, struct ep_error *err)
 {
 	const char *env = getenv("REGISTRY_AUTH_FILE"), *xdg = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
-	char path[4200];
-	if (env && *env)
-		snprintf(path, sizeof path, "%s", env);
-	else if (xdg && *xdg && snprintf(path, sizeof path, "%s/containers/auth.json", xdg) > 0 && access(path, F_OK) == 0)
-		;
-	else if (home && *home)
-		snprintf(path, sizeof path, "%s/.docker/config.json", home);
-	else
-		return 0;
+	char path[PATH_MAX];
+	int rc = 0;
+	if (env && *env) {
+		rc = ep_path_format(path, sizeof path, err, "%s", env);
+	} else {
+		bool found = false;
+		if (xdg && *xdg && !(rc = ep_path_format(path, sizeof path, err, "%s/containers/auth.json", xdg)))
+			found = access(path, F_OK) == 0;
+		if (!rc && !found) {
+			if (!home || !*home)
+				return 0;
+			rc = ep_path_format(path, sizeof path, err, "%s/.docker/config.json", home);
+		}
+	}
+	if (rc) {
+		ep_error_prefix(err, "registry: the auth file: ");
+		return rc;
+	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0)
@@ -220,7 +230,6 @@ static int load_basic(struct ep_registry *r, struct ep_error *err)
 	if (!doc)
 		return ep_fail(err, EP_EINPUT, "registry: the auth file '%s' is not JSON (line %d)", path, jerr.line);
 	const char *auth = json_string_value(json_object_get(json_object_get(json_object_get(doc, "auths"), r->host), "auth"));
-	int rc = 0;
 	if (auth && (strlen(auth) > 4096 || strpbrk(auth, "\r\n")))
 		rc = ep_fail(err, EP_EINPUT, "registry: the entry for %s in '%s' is malformed", r->host, path);
 	else if (auth && asprintf(&r->basic, "Authorization: Basic %s", auth) < 0)
@@ -406,7 +415,7 @@ int ep_registry_get_manifest(struct ep_registry *r, const char *repo, const char
 	uint8_t raw[EP_DIGEST_LEN];
 	if (!rc) {
 		ep_sha256(resp.body ? resp.body : "", resp.body_len, raw);
-		strcpy(digest, "sha256:");
+		memcpy(digest, "sha256:", 7);
 		ep_hex(raw, EP_DIGEST_LEN, digest + 7);
 		ep_http_header(&resp, "Docker-Content-Digest", named, sizeof named);
 		ep_http_header(&resp, "Content-Type", ct, sizeof ct);

@@ -49,8 +49,11 @@ static int add_entry(struct ep_darchive *a, struct archive_entry *e, struct ep_e
 	if (!name || archive_entry_hardlink(e) || (type != AE_IFREG && type != AE_IFLNK && type != AE_IFDIR))
 		return ep_fail(err, EP_EINPUT, "docker-archive: '%s' holds entry '%s' that is not a file, directory or symlink",
 			       a->path, name ? name : "?");
-	char path[4097];
-	snprintf(path, sizeof path, "%s", name);
+	char path[EP_RELPATH_MAX + 1];
+	if (ep_path_format(path, sizeof path, err, "%s", name)) {
+		ep_error_prefix(err, "docker-archive: '%s': ", a->path);
+		return err->code;
+	}
 	size_t n = strlen(path);
 	while (n > 0 && path[n - 1] == '/')
 		path[--n] = '\0';
@@ -238,9 +241,10 @@ int ep_darchive_read(const struct ep_darchive *a, ep_darchive_data_fn fn, void *
 	while (!rc && (r = archive_read_next_header(ar, &e)) == ARCHIVE_OK) {
 		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;
-		char path[4097];
-		snprintf(path, sizeof path, "%s", archive_entry_pathname(e));
-		ssize_t i = ep_file_find(a->entries, a->nentries, path);
+		char path[EP_RELPATH_MAX + 1];
+		ssize_t i = -1;
+		if (!ep_path_format(path, sizeof path, err, "%s", archive_entry_pathname(e)))
+			i = ep_file_find(a->entries, a->nentries, path);
 		if (i < 0) {
 			rc = ep_fail(err, EP_ERUNTIME, "docker-archive: '%s' changed while being packed", a->path);
 			break;

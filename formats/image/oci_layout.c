@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +57,10 @@ static int check_blob(struct walk *w, const char *hex, uint64_t size)
 static int load_blob(void *ctx, const struct ep_image_node *n, char **bytes, size_t *len, struct ep_error *err)
 {
 	struct walk *w = ctx;
-	char path[4200];
+	char path[PATH_MAX];
 	int rc = check_blob(w, n->hex, n->size);
-	snprintf(path, sizeof path, "%s/blobs/sha256/%s", w->img->dir, n->hex);
+	if (!rc)
+		rc = ep_path_format(path, sizeof path, err, "%s/blobs/sha256/%s", w->img->dir, n->hex);
 	return rc ? rc : ep_read_file(path, EP_OCI_JSON_MAX, bytes, len, err);
 }
 
@@ -119,17 +121,17 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 	img->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct walk w = { img, err };
 	struct ep_digestmap *seen = ep_digestmap_new();
-	char where[4200];
+	char where[PATH_MAX + 16]; /* "oci: '" DIR "'" */
 	snprintf(where, sizeof where, "oci: '%s'", dir);
-	char path[4200], *text = NULL;
+	char path[PATH_MAX], *text = NULL;
 	size_t len;
 	json_t *layout = NULL, *index = NULL;
 	int rc = img->dirfd < 0 ? ep_fail_errno(err, EP_EINPUT, "oci: cannot open layout '%s'", dir)
 				: !seen		? ep_oom(err)
 						: 0;
 	if (!rc) {
-		snprintf(path, sizeof path, "%s/oci-layout", dir);
-		if (!(rc = ep_read_file(path, 4096, &text, &len, err))) {
+		if (!(rc = ep_path_format(path, sizeof path, err, "%s/oci-layout", dir)) &&
+		    !(rc = ep_read_file(path, 4096, &text, &len, err))) {
 			layout = json_loadb(text, len, 0, NULL);
 			const char *v = json_string_value(json_object_get(layout, "imageLayoutVersion"));
 			if (!v || strcmp(v, "1.0.0") != 0)
@@ -138,8 +140,8 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 		}
 	}
 	if (!rc) {
-		snprintf(path, sizeof path, "%s/index.json", dir);
-		if (!(rc = ep_read_file(path, EP_OCI_JSON_MAX, &text, &len, err))) {
+		if (!(rc = ep_path_format(path, sizeof path, err, "%s/index.json", dir)) &&
+		    !(rc = ep_read_file(path, EP_OCI_JSON_MAX, &text, &len, err))) {
 			index = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 			free(text);
 			if (!json_is_array(json_object_get(index, "manifests")))

@@ -5,9 +5,10 @@
  * a bundle is a store of one snapshot in a tar, so export and import copy
  * bytes, and the same reader verifies and restores both.
  *
- * Objects live behind a small backend table (a directory today); the store
- * keeps an index of the chunks it holds, read once at open, so a backup
- * sends only what is missing. A snapshot is published only after every chunk
+ * Objects live behind a small backend table (dir: a local directory in
+ * store_dir.c, s3://BUCKET/PREFIX in store_s3.c); the store keeps an index
+ * of the chunks it holds, read once at open, so a backup sends only what is
+ * missing. A snapshot is published only after every chunk
  * it names is in place and synced: whatever stops a backup, the store stays
  * valid.
  */

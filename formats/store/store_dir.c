@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,35 +61,35 @@ static int dir_get(struct ep_store_backend *be, const char *name, size_t max, ch
 		   struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
-	char what[4400];
-	snprintf(what, sizeof what, "%s/%s", d->path, name);
+	char *what; /* for messages only: the object is opened below the store's descriptor */
+	if (asprintf(&what, "%s/%s", d->path, name) < 0)
+		return ep_oom(err);
 	int fd = open_object(d, name, what, err);
-	if (fd == -2)
-		return 1;
-	if (fd < 0)
-		return err->code;
-	int rc = ep_read_fd(fd, max, what, data, len, err);
-	close(fd);
+	int rc = fd == -2 ? 1 : fd < 0 ? err->code : ep_read_fd(fd, max, what, data, len, err);
+	if (fd >= 0)
+		close(fd);
+	free(what);
 	return rc;
 }
 
 static int dir_read(struct ep_store_backend *be, const char *name, void *buf, size_t len, struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
-	char what[4400];
-	snprintf(what, sizeof what, "%s/%s", d->path, name);
+	char *what; /* for messages only, as in dir_get */
+	if (asprintf(&what, "%s/%s", d->path, name) < 0)
+		return ep_oom(err);
 	int fd = open_object(d, name, what, err);
-	if (fd == -2)
-		return ep_fail(err, EP_EINTEGRITY, "'%s' is missing", what);
-	if (fd < 0)
-		return err->code;
+	int rc = fd == -2 ? ep_fail(err, EP_EINTEGRITY, "'%s' is missing", what) : fd < 0 ? err->code : 0;
 	struct stat st;
-	int rc = fstat(fd, &st) ? ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", what) : 0;
-	if (!rc && (uint64_t)st.st_size != len)
+	if (!rc && fstat(fd, &st))
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", what);
+	else if (!rc && (uint64_t)st.st_size != len)
 		rc = ep_fail(err, EP_EINTEGRITY, "'%s' holds %lld bytes, not %zu", what, (long long)st.st_size, len);
 	if (!rc)
 		rc = ep_pread_full(fd, buf, len, 0, what, err);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	free(what);
 	return rc;
 }
 
@@ -98,8 +99,9 @@ static int make_parent(struct dir_backend *d, const char *name, struct ep_error 
 	const char *slash = strrchr(name, '/');
 	if (!slash)
 		return 0;
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%.*s", (int)(slash - name), name);
+	char dir[PATH_MAX];
+	if (ep_path_format(dir, sizeof dir, err, "%.*s", (int)(slash - name), name))
+		return err->code;
 	if (mkdirat(d->dirfd, dir, 0755) == 0 || errno == EEXIST)
 		return 0;
 	if (errno == ENOENT) { /* "chunks/ab": its parent first */
@@ -115,12 +117,13 @@ static int dir_put(struct ep_store_backend *be, const char *name, const void *da
 		   struct ep_error *err)
 {
 	struct dir_backend *d = (struct dir_backend *)be;
-	char tmp[4200];
+	char tmp[PATH_MAX];
 	const char *slash = strrchr(name, '/');
 	/* beside its final name, hidden: listing skips it, and a rename within one directory is atomic */
-	snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld-%lx", slash ? (int)(slash - name + 1) : 0, name, (long)getpid(),
-		 (unsigned long)random());
-	int rc = make_parent(d, name, err);
+	int rc = ep_path_format(tmp, sizeof tmp, err, "%.*s.tmp-%ld-%lx", slash ? (int)(slash - name + 1) : 0, name,
+				(long)getpid(), (unsigned long)random());
+	if (!rc)
+		rc = make_parent(d, name, err);
 	int fd = rc ? -1 : openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (!rc && fd < 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "store '%s': cannot create %s", d->path, tmp);
@@ -175,13 +178,18 @@ static int walk(struct dir_backend *d, const char *prefix, int depth, each_fn ea
 	while (!rc && (e = readdir(dir))) {
 		if (e->d_name[0] == '.')
 			continue;
-		char name[4400];
+		char name[PATH_MAX];
 		struct stat st;
-		snprintf(name, sizeof name, "%s%s", prefix, e->d_name);
+		/* one byte kept back for the '/' a subdirectory's name gets */
+		int n = snprintf(name, sizeof name - 1, "%s%s", prefix, e->d_name);
+		if (n < 0 || (size_t)n >= sizeof name - 1) {
+			rc = ep_fail(err, EP_EINPUT, "store '%s': the path %s%s is too long", d->path, prefix, e->d_name);
+			break;
+		}
 		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue; /* removed meanwhile */
 		if (S_ISDIR(st.st_mode) && depth > 0) {
-			strcat(name, "/");
+			memcpy(name + n, "/", 2);
 			rc = walk(d, name, depth - 1, each, ctx, err);
 		} else if (S_ISREG(st.st_mode))
 			rc = each(ctx, name, (uint64_t)st.st_size, (int64_t)st.st_mtime, err);
@@ -209,8 +217,9 @@ static int sweep_dir(struct dir_backend *d, const char *dir, int depth, uint64_t
 	int rc = 0;
 	struct dirent *e;
 	while (!rc && (e = readdir(dh))) {
-		char sub[4400];
-		snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+		char sub[PATH_MAX];
+		if ((rc = ep_path_format(sub, sizeof sub, err, "%s/%s", dir, e->d_name)))
+			break;
 		if (!strncmp(e->d_name, ".tmp-", 5)) {
 			if (unlinkat(dirfd(dh), e->d_name, 0) == 0)
 				(*removed)++;
@@ -254,12 +263,14 @@ static int dir_sync(struct ep_store_backend *be, struct ep_error *err)
 	int rc = 0;
 	if (d->nwritten)
 		qsort(d->written, d->nwritten, sizeof *d->written, cmp_str); /* by directory, each synced once */
-	char last_dir[4096] = "";
+	char last_dir[PATH_MAX] = "";
 	for (size_t i = 0; !rc && i < d->nwritten; i++) {
 		const char *slash = strrchr(d->written[i], '/');
-		char dir[4096];
-		snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - d->written[i]) : 1, slash ? d->written[i] : ".");
-		rc = fsync_at(d, d->written[i], 0, err);
+		char dir[PATH_MAX];
+		rc = ep_path_format(dir, sizeof dir, err, "%.*s", slash ? (int)(slash - d->written[i]) : 1,
+				    slash ? d->written[i] : ".");
+		if (!rc)
+			rc = fsync_at(d, d->written[i], 0, err);
 		if (!rc && strcmp(dir, last_dir)) {
 			rc = fsync_at(d, dir, O_DIRECTORY, err); /* the rename into it */
 			snprintf(last_dir, sizeof last_dir, "%s", dir);

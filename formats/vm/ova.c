@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,11 @@ static int unpack(struct archive *a, int dirfd, struct member *m, const char *ov
 static int check_manifest(const char *dir, const char *mf, struct member *ms, size_t n, const char *ova,
 			  struct ep_error *err)
 {
-	char *text = NULL, path[4200];
+	char *text = NULL, path[PATH_MAX];
 	size_t len;
-	snprintf(path, sizeof path, "%s/%s", dir, mf);
-	int rc = ep_read_file(path, MF_MAX, &text, &len, err);
+	int rc = ep_path_format(path, sizeof path, err, "%s/%s", dir, mf);
+	if (!rc)
+		rc = ep_read_file(path, MF_MAX, &text, &len, err);
 	for (char *line = text, *next; !rc && line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -138,11 +140,11 @@ int ep_ova_read(const char *ova, char **dir, struct ep_vm_source **out, struct e
 		rc = ep_fail(err, EP_EINPUT, "ova: '%s' holds no .ovf descriptor", ova);
 	if (!rc && mf)
 		rc = check_manifest(*dir, mf, ms, n, ova, err);
-	char path[4200];
-	if (!rc) {
-		snprintf(path, sizeof path, "%s/%s", *dir, ovf);
+	char path[PATH_MAX];
+	if (!rc)
+		rc = ep_path_format(path, sizeof path, err, "%s/%s", *dir, ovf);
+	if (!rc)
 		rc = ep_ovf_read(path, NULL, out, err);
-	}
 	if (!rc) { /* messages name the OVA, not the temporary copy */
 		free((*out)->origin);
 		if (!((*out)->origin = strdup(ova)))

@@ -7,6 +7,7 @@
  */
 #include "formats/vm/ovf.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "base/util.h"
 #include "base/xml.h"
 
 #define NS_OVF "http://schemas.dmtf.org/ovf/envelope/1"
@@ -57,10 +59,14 @@ static bool mib_shift(const char *units, int *shift)
 		return (*shift = 10), true;
 	if (!p || strncmp(units, "byte", 4) != 0)
 		return false;
-	int e = atoi(p + 2);
-	if (e < 20 || e > 50)
+	/* strtol, not atoi: "2^20x" or "2^" is malformed, not 2^20 or 2^0 */
+	char *end;
+	errno = 0;
+	long e = strtol(p + 2, &end, 10);
+	end += strspn(end, " \t");
+	if (errno || end == p + 2 || *end || e < 20 || e > 50)
 		return false;
-	*shift = e - 20;
+	*shift = (int)e - 20;
 	return true;
 }
 
@@ -235,7 +241,10 @@ int ep_ovf_read(const char *path, const struct ep_disk_open_opts *opts, struct e
 		char *units = mem ? ep_xml_get(&r.x, mem, "rasd:AllocationUnits") : NULL;
 		if (cpu && !ep_xml_num(&r.x, cpu, "rasd:VirtualQuantity", &vcpus))
 			rc = ep_fail(err, EP_EINPUT, "ovf: '%s': the CPU count is not a number", path);
-		else if (!mem || !ep_xml_num(&r.x, mem, "rasd:VirtualQuantity", &memory) || !mib_shift(units, &shift) ||
+		else if (mem && !mib_shift(units, &shift))
+			rc = ep_fail(err, EP_EINPUT, "ovf: '%s': the memory size is in unknown units (rasd:AllocationUnits '%s')",
+				     path, ep_printable(units));
+		else if (!mem || !ep_xml_num(&r.x, mem, "rasd:VirtualQuantity", &memory) ||
 			 memory > (UINT64_C(1) << 44) >> shift)
 			rc = ep_fail(err, EP_EINPUT, "ovf: '%s': the memory size is missing or in unknown units", path);
 		free(units);

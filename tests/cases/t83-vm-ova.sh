@@ -109,4 +109,8 @@ expect_err "outside its own directory" "the message says so"
 printf '<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]><Envelope>&x;</Envelope>' > hostile/xxe.ovf
 expect_exit 2 "an OVF with an external entity" "$E" pack -q -o bad.envpack vm:ovf:hostile/xxe.ovf
 expect_err "DOCTYPE" "the message says so"
+mkdir units && sed 's|>byte \* 2^20<|>byte * 2^20x<|' x/web.ovf >units/web.ovf
+check "the descriptor's memory is in 'byte * 2^20x' now" grep -q '>byte \* 2^20x<' units/web.ovf
+expect_exit 2 "an OVF whose memory units are malformed" "$E" pack -q -o bad.envpack vm:ovf:units/web.ovf
+expect_err "units/web.ovf'.*rasd:AllocationUnits 'byte \* 2\^20x'" "the message names the file and the field"
 finish

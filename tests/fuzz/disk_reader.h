@@ -17,9 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[4200];
+	static char path[PATH_MAX];
 	if (!path[0])
-		snprintf(path, sizeof path, "%s/image." FUZZ_FORMAT, fuzz_scratch(FUZZ_FORMAT));
+		fuzz_path(path, sizeof path, "%s/image." FUZZ_FORMAT, fuzz_scratch(FUZZ_FORMAT));
 	fuzz_put(path, data, size);
 	struct ep_disk *d;
 	struct ep_error err = { 0 };

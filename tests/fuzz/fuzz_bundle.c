@@ -12,17 +12,16 @@
 #include "formats/bundle/seal.h"
 #include "verify/check.h"
 #include "formats/bundle/keys.h"
+#include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[4200];
+	char path[PATH_MAX];
 	const char *tmp = getenv("TMPDIR"); /* tests/fuzz/run.sh gives each run its own */
-	snprintf(path, sizeof path, "%s/envpack-fuzz-%d.envpack", tmp && *tmp ? tmp : "/tmp", (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-		abort();
+	fuzz_path(path, sizeof path, "%s/envpack-fuzz-%d.envpack", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+	fuzz_put(path, data, size);
 	struct ep_bundle *b;
 	struct ep_error err = { 0 };
 	static struct ep_seal *seal; /* the process's: loaded once */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "formats/image/docker_save.h"
+#include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,12 +22,10 @@ static int sink(void *ctx, size_t index, const void *data, size_t len, struct ep
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[4200];
+	char path[PATH_MAX];
 	const char *tmp = getenv("TMPDIR"); /* tests/fuzz/run.sh gives each run its own */
-	snprintf(path, sizeof path, "%s/envpack-fuzz-%d.tar", tmp && *tmp ? tmp : "/tmp", (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-		abort();
+	fuzz_path(path, sizeof path, "%s/envpack-fuzz-%d.tar", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+	fuzz_put(path, data, size);
 	struct ep_darchive *a;
 	struct ep_error err = { 0 };
 	if (ep_darchive_scan(path, &a, &err) == 0) {

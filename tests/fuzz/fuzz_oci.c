@@ -20,22 +20,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool made;
 	const char *dir = fuzz_scratch("oci");
-	char path[4400], hex[EP_DIGEST_HEX];
+	char path[PATH_MAX], hex[EP_DIGEST_HEX];
 	if (!made) {
 		made = true;
-		snprintf(path, sizeof path, "%s/blobs", dir);
+		fuzz_path(path, sizeof path, "%s/blobs", dir);
 		mkdir(path, 0755);
-		snprintf(path, sizeof path, "%s/blobs/sha256", dir);
+		fuzz_path(path, sizeof path, "%s/blobs/sha256", dir);
 		mkdir(path, 0755);
-		snprintf(path, sizeof path, "%s/oci-layout", dir);
+		fuzz_path(path, sizeof path, "%s/oci-layout", dir);
 		fuzz_put(path, "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
 	}
 	uint8_t digest[EP_DIGEST_LEN];
 	ep_sha256(data, size, digest);
 	ep_hex(digest, EP_DIGEST_LEN, hex);
-	snprintf(path, sizeof path, "%s/index.json", dir);
+	fuzz_path(path, sizeof path, "%s/index.json", dir);
 	fuzz_put(path, data, size);
-	snprintf(path, sizeof path, "%s/blobs/sha256/%s", dir, hex);
+	fuzz_path(path, sizeof path, "%s/blobs/sha256/%s", dir, hex);
 	fuzz_put(path, data, size);
 	struct ep_oci_image *img;
 	struct ep_error err = { 0 };

@@ -41,8 +41,8 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 static void put(const char *store, const char *name, const void *data, size_t len)
 {
-	char path[4400];
-	snprintf(path, sizeof path, "%s/%s", store, name);
+	char path[PATH_MAX];
+	fuzz_path(path, sizeof path, "%s/%s", store, name);
 	fuzz_put(path, data, len);
 }
 
@@ -72,17 +72,17 @@ static void ignore_problem(void *ctx, const char *msg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *dir = fuzz_scratch("store");
-	static char pubkey[4200];
+	static char pubkey[PATH_MAX];
 	if (!pubkey[0]) { /* a key of our own: signatures parse and are checked, and fail */
-		char name[4200], kid[EP_KEY_ID_HEX];
+		char name[PATH_MAX], kid[EP_KEY_ID_HEX];
 		struct ep_error err = { 0 };
-		snprintf(name, sizeof name, "%s/k", dir);
+		fuzz_path(name, sizeof name, "%s/k", dir);
 		if (ep_key_generate(name, EP_KEY_SIGNING, kid, &err))
 			abort();
-		snprintf(pubkey, sizeof pubkey, "%s/k.pub", dir);
+		fuzz_path(pubkey, sizeof pubkey, "%s/k.pub", dir);
 	}
-	char store[4200];
-	snprintf(store, sizeof store, "%s/s", dir);
+	char store[PATH_MAX];
+	fuzz_path(store, sizeof store, "%s/s", dir);
 	nftw(store, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 
 	const char *part[PARTS] = { NULL };
@@ -95,9 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	mkdir(store, 0755);
-	char sub[4400];
+	char sub[PATH_MAX];
 	for (const char *const *d = (const char *const[]){ "snapshots", "locks", "chunks", "chunks/zz", NULL }; *d; d++) {
-		snprintf(sub, sizeof sub, "%s/%s", store, *d);
+		fuzz_path(sub, sizeof sub, "%s/%s", store, *d);
 		mkdir(sub, 0755);
 	}
 	if (part[PART_CONFIG])
@@ -113,10 +113,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		ep_sha256(part[i], len[i], d);
 		ep_hex(d, sizeof d, ids[k]);
-		snprintf(name, sizeof name, "snapshots/%s.json", ids[k]);
+		fuzz_path(name, sizeof name, "snapshots/%s.json", ids[k]);
 		put(store, name, part[i], len[i]);
 		if (!k && part[PART_SIG] && len[PART_SIG]) {
-			snprintf(name, sizeof name, "snapshots/%s.sig", ids[k]);
+			fuzz_path(name, sizeof name, "snapshots/%s.sig", ids[k]);
 			put(store, name, part[PART_SIG], len[PART_SIG]);
 		}
 	}
@@ -125,9 +125,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ep_sha256(part[PART_CHUNK], len[PART_CHUNK], d);
 		char hex[EP_DIGEST_HEX];
 		ep_hex(d, sizeof d, hex);
-		snprintf(sub, sizeof sub, "%s/chunks/%.2s", store, hex);
+		fuzz_path(sub, sizeof sub, "%s/chunks/%.2s", store, hex);
 		mkdir(sub, 0755);
-		snprintf(name, sizeof name, "chunks/%.2s/%s.zst", hex, hex);
+		fuzz_path(name, sizeof name, "chunks/%.2s/%s.zst", hex, hex);
 		put(store, name, part[PART_CHUNK], len[PART_CHUNK]);
 	}
 

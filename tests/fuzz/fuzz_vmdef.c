@@ -16,11 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[4200];
+	static char path[PATH_MAX];
 	if (!path[0]) {
-		snprintf(path, sizeof path, "%s/disk.raw", fuzz_scratch("vm"));
+		fuzz_path(path, sizeof path, "%s/disk.raw", fuzz_scratch("vm"));
 		fuzz_put(path, "disk", 4);
-		snprintf(path, sizeof path, "%s/def.xml", fuzz_scratch("vm"));
+		fuzz_path(path, sizeof path, "%s/def.xml", fuzz_scratch("vm"));
 	}
 	fuzz_put(path, data, size);
 	struct ep_vm_source *s = NULL;

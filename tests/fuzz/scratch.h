@@ -4,24 +4,37 @@
 #ifndef EP_FUZZ_SCRATCH_H
 #define EP_FUZZ_SCRATCH_H
 
+#include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The directory, made on the first call: envpack-fuzz-NAME.XXXXXX. */
-static const char *fuzz_scratch(const char *name)
+/* snprintf for a path; one too long aborts the run rather than naming another file. */
+__attribute__((format(printf, 3, 4))) static inline void fuzz_path(char *out, size_t cap, const char *fmt, ...)
 {
-	static char dir[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap)
+		abort();
+}
+
+/* The directory, made on the first call: envpack-fuzz-NAME.XXXXXX. */
+static inline const char *fuzz_scratch(const char *name)
+{
+	static char dir[PATH_MAX];
 	if (!dir[0]) {
 		const char *tmp = getenv("TMPDIR");
-		snprintf(dir, sizeof dir, "%s/envpack-fuzz-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+		fuzz_path(dir, sizeof dir, "%s/envpack-fuzz-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
 		if (!mkdtemp(dir))
 			abort();
 	}
 	return dir;
 }
 
-static void fuzz_put(const char *path, const void *data, size_t size)
+static inline void fuzz_put(const char *path, const void *data, size_t size)
 {
 	FILE *f = fopen(path, "wb");
 	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ struct unit_test {
 };
 static struct unit_test tests[MAX_TESTS];
 static int ntests, failures_in_test;
-static char origin[4096];
+static char origin[PATH_MAX];
 
 const char *unit_origin(void)
 {

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "formats/image/distribution.h"
@@ -13,8 +14,7 @@ TEST(image_ref_forms)
 	EXPECT(!strcmp(r.tag, "latest"));
 	const char *d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	char text[200];
-	strcpy(text, "reg.example:443/a/b@");
-	strcat(text, d);
+	snprintf(text, sizeof text, "reg.example:443/a/b@%s", d);
 	EXPECT(ep_image_ref_parse(text, &r, &err) == 0);
 	EXPECT(!strcmp(r.digest, d) && !r.tag[0] && !strcmp(r.repo, "a/b"));
 	EXPECT(ep_image_ref_parse("app:v1", &r, &err) == EP_EINPUT);             /* no registry */

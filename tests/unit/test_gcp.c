@@ -1,5 +1,6 @@
 /* The gcp: target's settings and dry-run plan, without a network: a dry run
  * signs with placeholder keys and sends nothing. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +76,7 @@ TEST(gcp_dry_run_plans_upload_and_images_insert)
 	struct ep_target *t;
 	struct ep_error err;
 	struct seen s = { 0 };
-	char dest[4400];
+	char dest[PATH_MAX];
 	EXPECT(open_dry(&t, "gcp:bucket/imgs/", params, 3, &s, &man, &err) == 0);
 	if (!t)
 		return;
@@ -114,7 +115,7 @@ TEST(gcp_image_names_one_disk)
 	struct ep_target *t;
 	struct ep_error err;
 	struct seen s = { 0 };
-	char dest[4400];
+	char dest[PATH_MAX];
 	EXPECT(open_dry(&t, "gcp:bucket", named, 2, &s, NULL, &err) == 0);
 	if (t) {
 		EXPECT(t->ops->plan(t, &a, dest, sizeof dest, &err) == 0 && strstr(dest, "gs://bucket/web-2.tar.gz"));

@@ -115,13 +115,10 @@ TEST(k8s_refuses_yaml_bombs)
 	struct ep_yaml_facts facts;
 	struct ep_error err = { 0 };
 	/* a billion laughs: nine levels of nine aliases each */
-	strcpy(src, "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
-	for (char c = 'b'; c <= 'i'; c++) {
-		char line[64];
-		snprintf(line, sizeof line, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", c, c, c - 1, c - 1, c - 1, c - 1,
-			 c - 1, c - 1, c - 1, c - 1, c - 1);
-		strcat(src, line);
-	}
+	int len = snprintf(src, 64, "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+	for (char c = 'b'; c <= 'i'; c++)
+		len += snprintf(src + len, 64, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", c, c, c - 1, c - 1, c - 1,
+			       c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
 	EXPECT(read_yaml(src, inv, &facts, &err) == EP_EINPUT && strstr(err.msg, "'t/k.yaml'") && strstr(err.msg, "alias"));
 	/* deep nesting */
 	memset(src, '[', 5000);
@@ -136,10 +133,10 @@ TEST(k8s_refuses_yaml_bombs)
 	/* an alias inside the node it names never ends */
 	EXPECT(read_yaml("a: &a [1, *a]\n", inv, &facts, &err) == EP_EINPUT);
 	/* many aliases of a small node are fine */
-	strcpy(src, "x: &x {a: 1}\nl: [");
+	len = snprintf(src, 32, "x: &x {a: 1}\nl: [");
 	for (int i = 0; i < 1000; i++)
-		strcat(src, "*x, ");
-	strcat(src, "*x]\n");
+		len += snprintf(src + len, 8, "*x, ");
+	snprintf(src + len, 8, "*x]\n");
 	EXPECT(read_yaml(src, inv, &facts, &err) == 0 && !*facts.invalid);
 	EXPECT(inv->nobjects == 0);
 	ep_inventory_free(inv);

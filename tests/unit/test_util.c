@@ -19,6 +19,18 @@ TEST(relpath_rules)
 	EXPECT(!ep_relpath_ok(".."));
 }
 
+TEST(path_format_refuses_truncation)
+{
+	char path[16], long_dir[64];
+	struct ep_error err = { 0 };
+	EXPECT(ep_path_format(path, sizeof path, &err, "%s/%s", "a", "b.txt") == 0 && !strcmp(path, "a/b.txt"));
+	EXPECT(ep_path_format(path, sizeof path, &err, "%s", "exactly-15-byte") == 0); /* and the NUL */
+	memset(long_dir, 'd', sizeof long_dir - 1);
+	long_dir[sizeof long_dir - 1] = '\0';
+	EXPECT(ep_path_format(path, sizeof path, &err, "%s/x", long_dir) == EP_EINPUT);
+	EXPECT(strstr(err.msg, "'ddddddddddddddd...' is too long (65 bytes, at most 15)"));
+}
+
 TEST(symlink_inside_rules)
 {
 	EXPECT(ep_symlink_inside("link", "a.txt"));
