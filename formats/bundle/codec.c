@@ -64,10 +64,12 @@ int ep_codec_decode(ZSTD_DCtx *dec, const struct ep_seal *seal, const uint8_t di
 	size_t flen = len;
 	if (seal) {
 		uint8_t oid[EP_DIGEST_LEN];
-		char what[4400];
+		char *what; /* for messages */
 		ep_seal_object_id(seal, digest, oid);
-		snprintf(what, sizeof what, "'%s': chunk %s", where, hex);
+		if (asprintf(&what, "'%s': chunk %s", where, hex) < 0)
+			return ep_oom(err);
 		int rc = ep_seal_open(seal, oid, sizeof oid, in, len, &frame, &flen, what, err);
+		free(what);
 		if (rc)
 			return rc;
 	}

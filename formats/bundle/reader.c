@@ -217,11 +217,13 @@ static int open_sealed(struct ep_bundle *b, const struct ep_seal *seal, struct e
 			       b->sealed_to, ep_seal_key_id(seal));
 	b->seal = seal;
 	b->sealed_to[0] = '\0';
-	char where[4200];
-	snprintf(where, sizeof where, "'%s'", b->path);
+	char *where; /* for messages */
+	if (asprintf(&where, "'%s'", b->path) < 0)
+		return ep_oom(err);
 	int rc = ep_seal_open_named(seal, EP_BUNDLE_MANIFEST_NAME, b->manifest, &b->manifest_len, where, err);
 	if (!rc && b->signature)
 		rc = ep_seal_open_named(seal, EP_BUNDLE_SIGNATURE_NAME, b->signature, &b->signature_len, where, err);
+	free(where);
 	return rc;
 }
 

@@ -376,7 +376,6 @@ int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], si
 	return 0;
 }
 
-/* An encrypted store's object opened where it lies, NUL-terminated as get's are. */
 /* A snapshot's object (its manifest or signature): 0, 1 when absent, or a failure. */
 static int get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
 		      struct ep_error *err)
@@ -384,9 +383,14 @@ static int get_sealed(struct ep_store *st, const char *name, size_t max, char **
 	int rc = st->be->ops->get(st->be, name, max + (st->seal ? EP_SEAL_OVERHEAD : 0), data, len, err);
 	if (rc || !st->seal)
 		return rc;
-	char where[4200];
-	snprintf(where, sizeof where, "store '%s'", ep_store_where(st));
-	if ((rc = ep_seal_open_named(st->seal, name, *data, len, where, err))) {
+	char *where; /* for messages */
+	if (asprintf(&where, "store '%s'", ep_store_where(st)) < 0) {
+		rc = ep_oom(err);
+	} else {
+		rc = ep_seal_open_named(st->seal, name, *data, len, where, err);
+		free(where);
+	}
+	if (rc) {
 		free(*data);
 		*data = NULL;
 	}
