@@ -62,9 +62,11 @@ check: deps
 asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 check
 
-# Banned calls (strcpy, strcat, sprintf, vsprintf, strtok, atoi); `make check` runs it as tests/cases/t00-lint.sh.
+# Banned calls (strcpy, strcat, sprintf, vsprintf, strtok, atoi) and the include rule of
+# ARCHITECTURE.md; `make check` runs them as tests/cases/t00-lint.sh and t01-layers.sh.
 lint:
 	@scripts/lint.sh
+	@python3 scripts/layers.py
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
