@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/http_pool.h"
 #include "cloud/s3.h"
 
 #define CONNS_MAX 16
@@ -38,10 +39,7 @@ struct s3_backend {
 	char bucket[64];
 	char prefix[1040]; /* "PREFIX/" */
 	char where[1200];  /* "s3://BUCKET/PREFIX" */
-	pthread_mutex_t lock;
-	pthread_cond_t freed;
-	struct ep_http *idle[CONNS_MAX]; /* connections no one uses now */
-	unsigned nidle, made;
+	struct ep_http_pool *pool; /* a connection per thread at work */
 	pthread_mutex_t own; /* the client's own connection (deletes) */
 	/* chunks on their way: queue[qhead..qhead+qlen) waiting, busy being sent */
 	pthread_mutex_t qlock;
@@ -59,35 +57,9 @@ static const char *s3b_where(const struct ep_store_backend *be)
 	return ((const struct s3_backend *)be)->where;
 }
 
-/* A connection for this thread: an idle one, a new one, or (CONNS_MAX in use) the next freed. */
-static int take(struct s3_backend *b, struct ep_http **via, struct ep_error *err)
+static int make_connection(void *s3, struct ep_http **out, struct ep_error *err)
 {
-	pthread_mutex_lock(&b->lock);
-	while (!b->nidle && b->made >= CONNS_MAX)
-		pthread_cond_wait(&b->freed, &b->lock);
-	if (b->nidle) {
-		*via = b->idle[--b->nidle];
-		pthread_mutex_unlock(&b->lock);
-		return 0;
-	}
-	b->made++;
-	pthread_mutex_unlock(&b->lock);
-	int rc = ep_s3_connection(b->s3, via, err);
-	if (rc) {
-		pthread_mutex_lock(&b->lock);
-		b->made--;
-		pthread_cond_signal(&b->freed);
-		pthread_mutex_unlock(&b->lock);
-	}
-	return rc;
-}
-
-static void give_back(struct s3_backend *b, struct ep_http *via)
-{
-	pthread_mutex_lock(&b->lock);
-	b->idle[b->nidle++] = via;
-	pthread_cond_signal(&b->freed);
-	pthread_mutex_unlock(&b->lock);
+	return ep_s3_connection(s3, out, err);
 }
 
 static int url_of(struct s3_backend *b, const char *name, struct ep_s3_url *u, struct ep_error *err)
@@ -106,9 +78,9 @@ static int s3b_get(struct ep_store_backend *be, const char *name, size_t max, ch
 	struct ep_s3_url u;
 	struct ep_http *via;
 	int rc = url_of(b, name, &u, err);
-	if (!rc && !(rc = take(b, &via, err))) {
+	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
 		rc = ep_s3_get_data(b->s3, via, &u, max, data, len, err);
-		give_back(b, via);
+		ep_http_pool_give_back(b->pool, via);
 	}
 	return rc;
 }
@@ -204,9 +176,9 @@ static int s3b_put(struct ep_store_backend *be, const char *name, const void *da
 	int rc = url_of(b, name, &u, err);
 	if (!rc && !if_absent && !strncmp(name, "chunks/", 7))
 		return put_async(b, &u, data, len, err); /* content-addressed: nothing waits on it until sync() */
-	if (!rc && !(rc = take(b, &via, err))) {
+	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
 		rc = ep_s3_put_data(b->s3, via, &u, data, len, if_absent, err);
-		give_back(b, via);
+		ep_http_pool_give_back(b->pool, via);
 	}
 	if (rc == EP_EINPUT && if_absent)
 		rc = ep_fail(err, EP_EINPUT, "store '%s': %s exists", b->where, name);
@@ -248,10 +220,10 @@ static int s3b_list(struct ep_store_backend *be, const char *prefix, each_fn eac
 	struct ep_http *via;
 	if ((size_t)snprintf(full, sizeof full, "%s%s", b->prefix, prefix) >= sizeof full)
 		return ep_fail(err, EP_EINPUT, "store '%s': prefix too long", b->where);
-	int rc = take(b, &via, err);
+	int rc = ep_http_pool_take(b->pool, &via, err);
 	if (!rc) {
 		rc = ep_s3_list(b->s3, via, b->bucket, full, relative_each, &r, err);
-		give_back(b, via);
+		ep_http_pool_give_back(b->pool, via);
 	}
 	return rc;
 }
@@ -287,12 +259,9 @@ static void s3b_close(struct ep_store_backend *be)
 	pthread_mutex_unlock(&b->qlock);
 	for (unsigned i = 0; i < b->nthreads; i++)
 		pthread_join(b->threads[i], NULL);
-	for (unsigned i = 0; i < b->nidle; i++)
-		ep_http_free(b->idle[i]);
+	ep_http_pool_free(b->pool);
 	ep_s3_close(b->s3);
-	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->own);
-	pthread_cond_destroy(&b->freed);
 	pthread_mutex_destroy(&b->qlock);
 	pthread_cond_destroy(&b->qchange);
 	free(b);
@@ -329,14 +298,14 @@ int ep_store_s3_backend(struct ep_store_backend **out, const char *url, const st
 	memcpy(b->bucket, u.bucket, sizeof b->bucket);
 	snprintf(b->prefix, sizeof b->prefix, "%s/", u.key);
 	snprintf(b->where, sizeof b->where, "s3://%s/%s", u.bucket, u.key);
-	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->own, NULL);
-	pthread_cond_init(&b->freed, NULL);
 	pthread_mutex_init(&b->qlock, NULL);
 	pthread_cond_init(&b->qchange, NULL);
 	b->want_threads = opt && opt->jobs ? (opt->jobs < UPLOADERS_MAX ? opt->jobs : UPLOADERS_MAX) : 4;
 	static const struct ep_s3_options defaults = { 0 };
 	rc = ep_s3_open(&b->s3, opt ? opt : &defaults, err);
+	if (!rc)
+		rc = ep_http_pool_new(&b->pool, CONNS_MAX, make_connection, b->s3, err);
 	if (!rc && create) /* absent or empty: no object under PREFIX/ */
 		rc = s3b_list(&b->base, "", any_object, b, err);
 	if (rc) {
