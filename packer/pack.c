@@ -7,8 +7,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <zstd.h>
-
 #include "packer/chunker.h"
 #include "base/digestmap.h"
 #include "base/pool.h"
@@ -18,6 +16,9 @@
 #include "formats/disk/disk.h"
 
 _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle format's limit");
+
+/* An encoded chunk at most: the pool's output buffers, and finish()'s. */
+#define ENCODED_MAX EP_BUNDLE_STORED_MAX(EP_CDC_MAX)
 
 #define READ_SIZE ((size_t)4 << 20)
 #define BUF_CAP (4 * EP_CDC_MAX + READ_SIZE)
@@ -71,7 +72,7 @@ static int work(void *shared, void *state, struct ep_job *job, struct ep_error *
 		return 0;
 	/* job->out: the pool's output buffer, or finish()'s of the same size */
 	return ep_codec_encode(state, pk->opt->seal, job->digest, job->in, job->in_len, job->out,
-			       ZSTD_compressBound(EP_CDC_MAX) + EP_SEAL_OVERHEAD, &job->out_len, err);
+			       ENCODED_MAX, &job->out_len, err);
 }
 
 static const struct ep_pool_ops pack_ops = { worker_new, worker_free, work };
@@ -452,7 +453,7 @@ static int finish(struct packer *pk, struct ep_error *err)
 		struct ep_component *c = &pk->manifest->components[i];
 		if (c->type != EP_COMP_DISK || c->nchunks <= EP_LIST_INLINE)
 			continue;
-		if (!state && (!(state = worker_new(pk)) || !(out = malloc(ZSTD_compressBound(EP_CDC_MAX) + EP_SEAL_OVERHEAD))))
+		if (!state && (!(state = worker_new(pk)) || !(out = malloc(ENCODED_MAX))))
 			rc = ep_oom(err);
 		if (!rc)
 			rc = list_disk(pk, c, state, out, err);
@@ -528,7 +529,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		rc = open_sources(&pk, sources, nsources, opened, err);
 	if (!rc)
 		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX,
-				 ZSTD_compressBound(EP_CDC_MAX) + EP_SEAL_OVERHEAD, err);
+				 ENCODED_MAX, err);
 	struct ep_bundle_writer *writer = NULL;
 	const struct ep_pack_dest bundle_dest = { &writer, NULL, bundle_add_chunk, bundle_commit, bundle_abort };
 	pk.dest = opt->dest ? opt->dest : &bundle_dest;

@@ -18,13 +18,10 @@
 #include "formats/bundle/manifest.h"
 #include "formats/bundle/seal.h"
 
-/* The most an encoded chunk of n bytes takes: its zstd frame, sealed. */
-#define EP_CODEC_ENCODED_MAX(n) (ZSTD_COMPRESSBOUND(n) + EP_SEAL_OVERHEAD)
-
 /* One thread's compression context at a zstd level; NULL when out of memory or the level is refused. */
 ZSTD_CCtx *ep_codec_encoder_new(int level);
 void ep_codec_encoder_free(ZSTD_CCtx *enc);
-/* A chunk of len bytes named digest, into out (cap bytes, EP_CODEC_ENCODED_MAX(len) suffice):
+/* A chunk of len bytes named digest, into out (cap bytes, EP_BUNDLE_STORED_MAX(len) suffice):
  * its zstd frame, sealed when seal is set. *outlen: the bytes stored. */
 int ep_codec_encode(ZSTD_CCtx *enc, const struct ep_seal *seal, const uint8_t digest[EP_DIGEST_LEN], const void *in,
 		    size_t len, uint8_t *out, size_t cap, size_t *outlen, struct ep_error *err);

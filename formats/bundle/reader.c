@@ -301,7 +301,8 @@ static int local_pread(void *ctx, void *buf, size_t len, uint64_t off, struct ep
 static void local_close(void *ctx)
 {
 	struct local_file *f = ctx;
-	close(f->fd);
+	if (f->fd >= 0)
+		close(f->fd);
 	free(f->path);
 	free(f);
 }
@@ -325,10 +326,7 @@ int ep_bundle_open_file(struct ep_bundle **out, const char *path, const struct e
 	else if (!S_ISREG(st.st_mode))
 		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file", path);
 	if (rc) {
-		if (f->fd >= 0)
-			close(f->fd);
-		free(f->path);
-		free(f);
+		local_close(f);
 		return rc;
 	}
 	return ep_bundle_open_bytes(out, path, (uint64_t)st.st_size, &local_bytes, f, seal, err);
