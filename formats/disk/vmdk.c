@@ -446,11 +446,10 @@ static int vmdk_open(struct ep_disk **out, const char *path, const struct ep_dis
 		else if (!(rc = open_extent_file(e, path, err)) && !(rc = open_sparse(e, &capacity, err)))
 			e->size = v->disk.virtual_size = capacity * 512;
 	} else if (!rc && !(rc = ep_read_file(path, VMDK_DESCRIPTOR_MAX, &text, &len, err))) {
-		/* qemu pads descriptor files with NUL bytes; text after them is not allowed */
-		if (!ep_is_zero(text + strlen(text), len - strlen(text)))
-			rc = bad(path, err, "%s", "the descriptor holds a NUL byte");
-		else
-			rc = open_descriptor(v, text, opts ? opts : &none, err);
+		/* The descriptor ends at its first NUL, as qemu and VMware read it: qemu pads
+		 * it with NULs, and when it rewrites a shorter CID in place the old text's
+		 * tail stays behind that NUL. */
+		rc = open_descriptor(v, text, opts ? opts : &none, err);
 	}
 	free(text);
 	if (rc) {

@@ -140,6 +140,11 @@ sed 's/^RW \([0-9]*\)/RW 99\1/' in-vmdk-flat | tr -d '\000' >long.vmdk
 refused_vmdk "a flat extent shorter than declared" long.vmdk "shorter than"
 sed 's/parentCID=ffffffff/parentCID=12345678/' in-vmdk-flat | tr -d '\000' >delta.vmdk
 refused_vmdk "a delta disk" delta.vmdk "parent"
+# qemu rewrites a shorter CID in place and leaves the old text's tail after the NUL
+{ tr -d '\000' <in-vmdk-flat; printf '\000\000"\n'; } >stale-tail.vmdk
+expect_exit 0 "a descriptor with text after its NUL reads as qemu reads it" \
+	"$ENVPACK" convert -q -O raw stale-tail.vmdk stale-tail.raw
+check "and holds the same data" cmp stale-tail.raw src.raw
 # malformed VHDX: a header with a log to replay, both headers damaged, a BAT entry past the end
 vxpatch() { # vxpatch IN OUT OFFSET STRUCT VALUE [CRC-OFFSET CRC-LENGTH]: patch, then fix a CRC-32C
 	python3 - "$@" <<'PY'
