@@ -180,10 +180,11 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 {
 	uint64_t next;
 	int rc = next_sequence(st, &next, err);
+	/* the caller may know of a higher one, in a store since rolled back */
+	if (!rc)
+		rc = ep_store_claim_sequence(st, info->sequence > next ? info->sequence : next, &info->sequence, err);
 	if (rc)
 		return rc;
-	if (info->sequence < next) /* the caller may know of a higher one, in a store since rolled back */
-		info->sequence = next;
 	struct ep_source *srcs = calloc(nsources ? nsources : 1, sizeof *srcs);
 	struct identity *ids = calloc(nsources ? nsources : 1, sizeof *ids);
 	bool *known = calloc(nsources ? nsources : 1, sizeof *known);

@@ -314,10 +314,13 @@ static void stop_refresh(struct ep_store *st)
 	st->refresh = NULL;
 }
 
-/* 0 while this run holds its lock, or holds none; else the failure that says why it no longer does. */
+/* 0 while this run holds its lock; else the failure that says why it does not (or no longer does). */
 int ep_store_lock_held(struct ep_store *st, struct ep_error *err)
 {
 	struct lock_refresh *r = st->refresh;
+	if (!st->locked)
+		return ep_fail(err, EP_ERUNTIME, "store '%s': nothing is published or removed without the store's lock",
+			       ep_store_where(st));
 	if (!r)
 		return 0;
 	pthread_mutex_lock(&r->mu);
@@ -386,7 +389,7 @@ int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsi
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned attempt = 0;; attempt++) {
 		rc = try_lock(st, &h, command, err);
-		if (rc == 0 && (rc = start_refresh(st, &h, command, err)))
+		if (rc == 0 && ((rc = start_refresh(st, &h, command, err)) || (rc = ep_store_load_index(st, err))))
 			ep_store_unlock(st);
 		if (rc != 1)
 			return rc;

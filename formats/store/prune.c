@@ -6,6 +6,7 @@
  * A snapshot that cannot be read stops prune: nothing is removed on a guess.
  */
 #include "formats/store/catalog.h"
+#include "formats/store/store_impl.h"
 
 #include "base/digestmap.h"
 
@@ -55,6 +56,8 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 		rc = ep_store_each_chunk(st, prune_chunk, &s, err);
 	if (!rc && !dry_run)
 		rc = ep_store_sweep(st, &stats->temps_removed, err);
+	if (!rc && !dry_run)
+		rc = ep_store_prune_claims(st, err);
 	ep_catalog_release(&cat);
 	ep_digestmap_free(referenced);
 	return rc;

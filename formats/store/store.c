@@ -68,6 +68,20 @@ static int index_each(void *ctx, const char *name, uint64_t size, int64_t mtime,
 	return chunk_digest(name, digest) && size > 0 ? index_add(ctx, digest, size, err) : 0;
 }
 
+int ep_store_load_index(struct ep_store *st, struct ep_error *err)
+{
+	struct ep_digestmap *fresh = ep_digestmap_new();
+	if (!fresh)
+		return ep_oom(err);
+	pthread_rwlock_wrlock(&st->lock);
+	ep_digestmap_free(st->index);
+	st->index = fresh;
+	st->nchunks = st->live = 0;
+	int rc = st->be->ops->list(st->be, "chunks/", index_each, st, err);
+	pthread_rwlock_unlock(&st->lock);
+	return rc;
+}
+
 static int write_config(struct ep_store *st, struct ep_error *err)
 {
 	uint8_t raw[16];
@@ -197,7 +211,7 @@ int ep_store_open_with(struct ep_store **out, const char *location, const struct
 	if (!rc)
 		rc = create ? write_config(st, err) : read_config(st, err);
 	if (!rc && !create)
-		rc = st->be->ops->list(st->be, "chunks/", index_each, st, err);
+		rc = ep_store_load_index(st, err);
 	if (rc) {
 		ep_store_close(st);
 		return rc;
@@ -453,6 +467,7 @@ int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len,
 	int rc = st->be->ops->sync(st->be, err); /* every chunk durable before anything names it */
 	if (!rc)
 		rc = ep_store_lock_held(st, err); /* after the wait for the chunks, just before the publication */
+	/* and what the snapshot names was in the index read under that lock, or written since */
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
 	if (!rc && sig)
 		rc = put_sealed(st, name, sig, siglen, false, err);

@@ -130,6 +130,10 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
 int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
 			  char id[EP_STORE_ID_HEX], struct ep_error *err);
 int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err);
+/* A snapshot sequence number, at_least or above, that no other backup gets, however many
+ * run at once: above every number claimed before (formats/STORE.md, section 4). The
+ * caller holds the lock. */
+int ep_store_claim_sequence(struct ep_store *st, uint64_t at_least, uint64_t *claimed, struct ep_error *err);
 /* A snapshot read as the bundle it would export to (formats/bundle/bundle.h): its manifest
  * and signature, its chunks from the store (which must outlive b). path names it in
  * messages ("STORE@ID"). With id NULL: the store's chunks alone, no manifest. */

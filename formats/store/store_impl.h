@@ -29,7 +29,14 @@ struct ep_store {
 	struct lock_refresh *refresh; /* the thread that keeps the record fresh, while locked */
 };
 
-/* 0 while our lock stands; else fails: the lock was lost, so nothing may be published or removed. */
+/* chunks/ listed afresh into the index: at open, and again once the lock is taken, since
+ * until then another run (prune) may remove what the first listing saw. */
+int ep_store_load_index(struct ep_store *st, struct ep_error *err);
+
+/* Prune: the claims of sequence numbers go, but the highest (the next run starts above it). */
+int ep_store_prune_claims(struct ep_store *st, struct ep_error *err);
+
+/* 0 while our lock stands; else fails (never taken, or lost), so nothing may be published or removed. */
 int ep_store_lock_held(struct ep_store *st, struct ep_error *err);
 
 #endif

@@ -241,14 +241,17 @@ check "byte for byte" cmp "$T/big.raw" "$T/rk/big.raw"
 expect_exit 0 "prune clears what the killed backups left" ep prune --json "$K"
 check "no partial file is left under chunks/" test -z "$(find "$K/chunks" -name '.tmp-*')"
 
-# 9. backups and prune side by side: never a broken store
+# 9. backups and prune side by side: never a broken store. The disk alternates between two
+# contents, so each backup needs the chunks of the snapshot the forget beside it drops.
 C=$T/cstore
+head -c 4M /dev/urandom >"$T/alt0"
+head -c 4M /dev/urandom >"$T/alt1"
 ep backup --init -q "$C" "disk:$T/d.raw" || not_ok "make the concurrency store"
-for i in 1 2 3 4; do
-	head -c 2M /dev/urandom | dd of="$T/d.raw" bs=1M seek=$((20 + i * 3)) conv=notrunc status=none
+for i in 1 2 3 4 5 6; do
+	dd if="$T/alt$((i % 2))" of="$T/d.raw" bs=1M seek=20 conv=notrunc status=none
 	"$ENVPACK" backup -q --lock-wait 120 "$C" "disk:$T/d.raw" "iac:$T/tree" &
 	b=$!
-	"$ENVPACK" forget -q --lock-wait 120 "$C" --keep-last 2 --prune &
+	"$ENVPACK" forget -q --lock-wait 120 "$C" --keep-last 1 --prune &
 	f=$!
 	wait "$b"
 	rb=$?
@@ -259,6 +262,43 @@ done
 expect_exit 0 "the store checks clean (--read-data)" ep check -q --read-data "$C"
 expect_exit 0 "and the newest snapshot restores" ep restore -q --insecure-skip-verify "$C@latest" --to "dir:$T/rc"
 check "to the last data backed up" cmp "$T/d.raw" "$T/rc/d.raw"
+
+# 9b. a backup that waited for the lock trusts nothing it saw before: prune (here: rm, while a
+# holder keeps the lock) removes chunks the backup had listed; it must list them again
+R=$T/racestore
+cp "$T/rand" "$T/race.raw"
+ep backup --init -q "$R" "disk:$T/race.raw" || not_ok "make the race store"
+ep forget -q "$R" "$(ls "$R/snapshots" | head -c 12)" || not_ok "forget its snapshot (its chunks stay until prune)"
+flock -o -x "$R/lock" sleep 120 &
+holder=$!
+"$ENVPACK" backup -q --lock-wait 120 "$R" "disk:$T/race.raw" &
+b=$!
+for _ in $(seq 300); do # until it waits for the lock: it listed the chunks, then opened the lock file
+	ls -l "/proc/$b/fd" 2>/dev/null | grep -q "$R/lock" && break
+	sleep 0.1
+done
+check "the backup listed the chunks and waits for the lock" bash -c 'ls -l "/proc/$1/fd" | grep -q "$2/lock"' _ "$b" "$R"
+rm -rf "$R/chunks" # what a prune does while the backup waits
+kill "$holder"
+wait "$b"
+check "the backup that waited succeeds ($?)" test $? = 0
+expect_exit 0 "and its snapshot's chunks are all there (check --read-data)" ep check -q --read-data "$R"
+expect_exit 0 "it restores" ep restore -q --insecure-skip-verify "$R@latest" --to "dir:$T/rrace"
+check "byte for byte" cmp "$T/race.raw" "$T/rrace/race.raw"
+# backups at once take distinct sequence numbers (they share the lock, so a claim orders them)
+pids=()
+for i in 1 2 3 4; do
+	"$ENVPACK" backup -q --json "$R" "iac:$T/tree" >"$T/seq$i.json" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+check "four backups at once all succeed" test "$(cat "$T"/seq[1-4].json | wc -l)" = 4
+check "with four distinct sequence numbers ($(cat "$T"/seq[1-4].json | python3 -c 'import json, sys; print(sorted(json.loads(l)["sequence"] for l in sys.stdin))'))" \
+	test "$(cat "$T"/seq[1-4].json | python3 -c 'import json, sys; print(len({json.loads(l)["sequence"] for l in sys.stdin}))')" = 4
+expect_exit 0 "prune leaves one claim, the highest" ep prune -q "$R"
+check "claims/ holds one" test "$(ls "$R/claims" | wc -l)" = 1
+expect_exit 0 "the next backup" ep backup --json "$R" "iac:$T/tree"
+check "numbers above all four" test "$(jq_ 'd["sequence"]' "$T/out")" = "$(($(cat "$T"/seq[1-4].json | python3 -c 'import json, sys; print(max(json.loads(l)["sequence"] for l in sys.stdin))') + 1))"
 
 # 10. rollback: this host remembers the newest snapshot it wrote or verified, and refuses an older "latest"
 RB=$T/rbstore

@@ -63,8 +63,8 @@ PY
 
 # 2. the objects are STORE.md's names under the prefix, as awscli sees them
 keys dr/ >"$T/keys"
-check "every key is config.json, chunks/xx/<hex>.zst or snapshots/<id>.json|.sig" \
-	bash -c '! grep -vE "^dr/prod/(config\.json|chunks/([0-9a-f]{2})/\2[0-9a-f]{62}\.zst|snapshots/[0-9a-f]{64}\.(json|sig))$" "$1"' _ "$T/keys"
+check "every key is config.json, chunks/xx/<hex>.zst, snapshots/<id>.json|.sig or claims/<n>-<random>" \
+	bash -c '! grep -vE "^dr/prod/(config\.json|chunks/([0-9a-f]{2})/\2[0-9a-f]{62}\.zst|snapshots/[0-9a-f]{64}\.(json|sig)|claims/[0-9]{20}-[0-9a-f]{12})$" "$1"' _ "$T/keys"
 check "one config.json, three snapshots, each signed, no lock left" test "$(grep -c config.json "$T/keys") $(grep -c '\.json$' "$T/keys") $(grep -c '\.sig$' "$T/keys") $(grep -c /locks/ "$T/keys")" = "1 4 3 0"
 check "each chunk once: as many as the backups added" test "$(grep -c '/chunks/' "$T/keys")" = $(($(jq_ 'd["added_chunks"]' "$T/b1.json") + $(jq_ 'd["added_chunks"]' "$T/b3.json")))
 key=$(grep /chunks/ "$T/keys" | head -n 1)
@@ -239,6 +239,57 @@ PY
 else
 	not_ok "start the slow proxy"
 fi
+
+# 5c. a backup that waited for the lock lists the chunks again: prune (here: awscli, while a
+# live process's exclusive record keeps the lock) removes chunks the backup had listed
+R=s3://$B/race
+cp "$T/d.raw" "$T/race.raw"
+ep backup --init -q --endpoint "$E" "$R" "disk:$T/race.raw" || not_ok "make the race store"
+ep forget -q --endpoint "$E" "$R" "$(keys race/snapshots/ | head -n 1 | sed 's|.*/||' | head -c 12)" || not_ok "forget its snapshot"
+sleep 120 &
+holder=$!
+printf '{"host":"%s","pid":%s,"command":"prune","exclusive":true,"time":%s}' "$(hostname)" "$holder" "$(date +%s)" >"$T/ex.json"
+aws_s3 s s3api put-object --bucket "$B" --key "race/locks/$(hostname)-$holder-ex.json" --body "$T/ex.json" >/dev/null
+"${CREDS[@]}" "$ENVPACK" backup -q --lock-wait 120 --endpoint "$E" "$R" "disk:$T/race.raw" &
+b=$!
+sleep 3 # it lists the chunks, then finds the record and waits
+check "the backup waits for the lock" kill -0 "$b"
+n=$(nkeys race/chunks/)
+aws_s3 s s3 rm --quiet --recursive "s3://$B/race/chunks/" >/dev/null
+check "awscli removed the $n chunks it had listed" test "$(nkeys race/chunks/)" = 0
+kill "$holder"
+wait "$holder" 2>/dev/null
+wait "$b"
+check "the backup that waited succeeds ($?)" test $? = 0
+expect_exit 0 "and its snapshot's chunks are all there (check --read-data)" ep check -q --read-data --endpoint "$E" "$R"
+expect_exit 0 "it restores" ep restore -q --insecure-skip-verify --endpoint "$E" "$R@latest" --to "dir:$T/rrace"
+check "byte for byte" cmp "$T/race.raw" "$T/rrace/race.raw"
+pids=()
+for i in 1 2 3; do
+	"${CREDS[@]}" "$ENVPACK" backup -q --json --endpoint "$E" "$R" "iac:$T/tree" >"$T/seq$i.json" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+check "three backups at once take three sequence numbers" \
+	test "$(cat "$T"/seq[1-3].json | python3 -c 'import json, sys; print(len({json.loads(l)["sequence"] for l in sys.stdin}))')" = 3
+# backups and forget --prune side by side, the disk alternating between two contents so that
+# each backup needs the chunks of the snapshot the forget beside it drops
+head -c 3M /dev/urandom >"$T/alt0"
+head -c 3M /dev/urandom >"$T/alt1"
+for i in 1 2 3 4; do
+	dd if="$T/alt$((i % 2))" of="$T/race.raw" bs=1M seek=1 conv=notrunc status=none
+	"${CREDS[@]}" "$ENVPACK" backup -q --lock-wait 120 --endpoint "$E" "$R" "disk:$T/race.raw" &
+	b=$!
+	"${CREDS[@]}" "$ENVPACK" forget -q --lock-wait 120 --endpoint "$E" "$R" --keep-last 1 --prune &
+	f=$!
+	wait "$b"
+	rb=$?
+	wait "$f"
+	check "round $i: backup ($rb) and forget --prune ($?) both succeed" test "$rb" = 0 -a "$?" = 0
+done
+expect_exit 0 "the store checks clean (--read-data)" ep check -q --read-data --endpoint "$E" "$R"
+expect_exit 0 "and the newest snapshot restores" ep restore -q --insecure-skip-verify --endpoint "$E" "$R@latest" --to "dir:$T/rrace2"
+check "to the last data backed up" cmp "$T/race.raw" "$T/rrace2/race.raw"
 
 # 6. forget --prune removes objects
 ep backup -q --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree" || not_ok "the last backup, of both"
