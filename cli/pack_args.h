@@ -79,7 +79,7 @@ struct cli_pack_args {
 	"      --include-state  pack Terraform state and the files that look like secrets\n" \
 	"                       too: the bundle then INCLUDES SECRETS (passwords, keys,\n" \
 	"                       tokens), readable by anyone who gets it\n" \
-	"      --allow-unlisted vm:ova: pack the members its .mf does not list, unchecked,\n" \
+	"      --allow-unlisted vm:ova: pack the members its .mf leaves out, unchecked,\n" \
 	"                       with a warning (default: refused, exit 2)\n" \
 	CLI_ENCRYPT_HELP \
 	CLI_NET_HELP

@@ -205,24 +205,50 @@ static bool ends_with(const char *s, const char *tail)
 	return n > t && !strcmp(s + n - t, tail);
 }
 
+/* A member read unchecked: refused, or with allow_unlisted a warning. */
+static int unlisted(const struct mf *mf, const char *member, const struct ep_ova_options *opts, struct ep_error *err)
+{
+	if (!opts || !opts->allow_unlisted)
+		return ep_fail(err, EP_EINPUT, "ova: '%s': its manifest '%s' does not list member '%s' (--allow-unlisted packs it unchecked)",
+			       mf->ova, mf->name, member);
+	char msg[512];
+	snprintf(msg, sizeof msg, "ova: '%s': member '%s' is not in its manifest '%s': packed unchecked (--allow-unlisted)",
+		 mf->ova, member, mf->name);
+	if (opts->warn)
+		opts->warn(opts->warn_ctx, msg);
+	return 0;
+}
+
+static bool exempt(const struct mf *mf, const char *member)
+{
+	return !strcmp(member, mf->name) || ends_with(member, ".cert");
+}
+
 /* Every member but the .mf and a certificate (not checked) must be listed: the descriptor, the
  * files it references, and any other file a disk could read (a VMDK descriptor's extents). */
 static int check_listed(const struct mf *mf, const struct member *ms, size_t n, const struct ep_ova_options *opts,
 			struct ep_error *err)
 {
-	for (size_t k = 0; k < n; k++) {
-		if (ms[k].listed || !strcmp(ms[k].name, mf->name) || ends_with(ms[k].name, ".cert"))
-			continue;
-		if (!opts || !opts->allow_unlisted)
-			return ep_fail(err, EP_EINPUT, "ova: '%s': its manifest '%s' does not list member '%s' (--allow-unlisted packs it unchecked)",
-				       mf->ova, mf->name, ms[k].name);
-		char msg[512];
-		snprintf(msg, sizeof msg, "ova: '%s': member '%s' is not in its manifest '%s': packed unchecked (--allow-unlisted)",
-			 mf->ova, ms[k].name, mf->name);
-		if (opts->warn)
-			opts->warn(opts->warn_ctx, msg);
+	int rc = 0;
+	for (size_t k = 0; !rc && k < n; k++)
+		if (!ms[k].listed && !exempt(mf, ms[k].name))
+			rc = unlisted(mf, ms[k].name, opts, err);
+	return rc;
+}
+
+/* Nor may a disk be the .mf or a certificate, which check_listed passed over. */
+static int check_disks_listed(const struct mf *mf, const struct member *ms, size_t n, const struct ep_vm_source *vm,
+			      const struct ep_ova_options *opts, struct ep_error *err)
+{
+	int rc = 0;
+	for (size_t d = 0; !rc && d < vm->nwhere; d++) {
+		const char *slash = strrchr(vm->where[d].path, '/');
+		const char *base = slash ? slash + 1 : vm->where[d].path;
+		for (size_t k = 0; !rc && k < n; k++)
+			if (!strcmp(ms[k].name, base) && !ms[k].listed && exempt(mf, base))
+				rc = unlisted(mf, base, opts, err);
 	}
-	return 0;
+	return rc;
 }
 
 /* Unpacks every member into dirfd, the descriptor first; a .mf among them is parsed at once. */
@@ -294,6 +320,8 @@ int ep_ova_read(const char *ova, const struct ep_ova_options *opts, char **dir, 
 		rc = ep_path_format(path, sizeof path, err, "%s/%s", *dir, ovf);
 	if (!rc)
 		rc = ep_ovf_read(path, NULL, out, err);
+	if (!rc && mf.name)
+		rc = check_disks_listed(&mf, ms, n, *out, opts, err);
 	if (!rc) { /* messages name the OVA, not the temporary copy */
 		free((*out)->origin);
 		if (!((*out)->origin = strdup(ova)))

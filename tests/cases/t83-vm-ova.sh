@@ -99,6 +99,9 @@ mkova() { # NAME FORM [damaged]
 import hashlib, io, sys, tarfile
 name, form, damaged = sys.argv[1], sys.argv[2], len(sys.argv) > 3
 files = {f: open("x/" + f, "rb").read() for f in ("web.ovf", "web.vmdk", "data.vmdk")}
+if form == "disk-as-cert":  # the data disk renamed as a certificate, which an .mf need not list
+    files["web.ovf"] = files["web.ovf"].replace(b'"data.vmdk"', b'"data.cert"')
+    files["data.cert"] = files.pop("data.vmdk")
 h = lambda algo, f: hashlib.new(algo, files[f]).hexdigest()
 forms = {  # one line per file; where each comes from
     "sha1": lambda f: "SHA1(%s)= %s\n" % (f, h("sha1", f)),                   # OVF Tool 1.0, virt-v2v
@@ -108,13 +111,18 @@ forms = {  # one line per file; where each comes from
     "sha1-and-sha256": lambda f: "SHA1(%s)= %s\nSHA256(%s)= %s\n" % (f, h("sha1", f), f, h("sha256", f)),
     "no-disk": lambda f: "" if f == "data.vmdk" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
     "no-ovf": lambda f: "" if f == "web.ovf" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
+    "with-cert": lambda f: "SHA256(%s)= %s\n" % (f, h("sha256", f)),
+    "disk-as-cert": lambda f: "" if f == "data.cert" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
 }
 mf = "".join(forms[form](f) for f in files) if form in forms else open(form).read()
 if form == "sha512-crlf":
     mf += "\r\n"  # a trailing blank line
 if damaged:
     d = bytearray(files["data.vmdk"]); d[600] ^= 0xff; files["data.vmdk"] = bytes(d)
-members = [("web.ovf", files["web.ovf"]), ("web.mf", mf.encode())] + [(f, files[f]) for f in ("web.vmdk", "data.vmdk")]
+members = [("web.ovf", files.pop("web.ovf")), ("web.mf", mf.encode())]
+if form == "with-cert":  # not checked, so not needed in the .mf
+    members.append(("web.cert", b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
+members += list(files.items())
 with tarfile.open(name, "w", format=tarfile.USTAR_FORMAT) as t:
     for n, data in members:
         i = tarfile.TarInfo(n); i.size = len(data); t.addfile(i, io.BytesIO(data))
@@ -146,6 +154,13 @@ mkova no-ovf.ova no-ovf
 expect_exit 2 "an .mf that leaves the descriptor out is refused" packova -o bad.envpack vm:ova:no-ovf.ova
 expect_err "manifest 'web.mf' does not list member 'web.ovf'" "the message names the descriptor"
 check "no bundle is left" test ! -e bad.envpack
+mkova cert.ova with-cert
+expect_exit 0 "a .cert the .mf does not list is left unchecked" packova -o cert.envpack vm:ova:cert.ova
+mkova disk-as-cert.ova disk-as-cert
+check "the descriptor of disk-as-cert.ova names data.cert as a disk" sh -c 'tar xOf disk-as-cert.ova web.ovf | grep -q "ovf:href=\"data.cert\""'
+expect_exit 2 "but a disk named as a certificate must be listed" packova -o bad.envpack vm:ova:disk-as-cert.ova
+expect_err "manifest 'web.mf' does not list member 'data.cert'" "the message names it"
+check "no bundle and no temporary copy is left" sh -c "test ! -e bad.envpack && test -z \"\$(ls ovatmp)\""
 
 badmf() { # NAME WANT-REGEX TEST-NAME: an OVA whose .mf is the file NAME.mf (made just before), refused
 	mkova "$1.ova" "$1.mf"
