@@ -1,6 +1,7 @@
 # OVF packages: a machine restored as an OVA (descriptor first, SHA-256
 # manifest, streamOptimized VMDKs that qemu-img judges) and as an unpacked
-# OVF directory, read back as the same machine; damaged packages refused.
+# OVF directory, read back as the same machine; damaged packages refused, and
+# every .mf form (SHA1/SHA256/SHA512, spaced, any case, CRLF) checked, none skipped.
 source "$(dirname "$0")/../lib.sh"
 cd "$T" || exit 1
 E=$ENVPACK
