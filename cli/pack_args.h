@@ -16,6 +16,7 @@ struct cli_pack_args {
 	size_t nallow;
 	long level, threads;
 	bool include_state;
+	bool allow_unlisted;
 };
 
 #define CLI_PACK_OPTIONS                                                                                       \
@@ -26,7 +27,7 @@ struct cli_pack_args {
 		{ "vcpus", required_argument, NULL, 0x1104 }, { "memory", required_argument, NULL, 0x1105 },      \
 		{ "firmware", required_argument, NULL, 0x1106 }, { "os", required_argument, NULL, 0x1107 },       \
 		{ "network", required_argument, NULL, 0x1108 }, { "vm-name", required_argument, NULL, 0x1109 },   \
-		CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
+		{ "allow-unlisted", no_argument, NULL, 0x110a }, CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
 #define CLI_PACK_SHORT "k:n:l:j:"
 #define EP_BACKUP_LEVEL 5 /* backup's zstd level (pack's is 3): see CLI_PACK_HELP */
 #define CLI_PACK_FORMAT 0x1100 /* pack also takes -f for --format */
@@ -47,7 +48,7 @@ struct cli_pack_args {
 	"  vm:libvirt:DOMAIN.xml  a libvirt domain with its disks: the machine (vCPUs,\n" \
 	"              memory, firmware, disks, NICs, limits) goes into the manifest\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
-	"              OVA's members checked against its .mf)\n" \
+	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \
 	"  iac:DIR     a file tree (Terraform, Kubernetes, Helm, ...): files with modes\n" \
 	"              and mtimes, directories, symlinks that stay inside DIR, and an\n" \
@@ -78,6 +79,8 @@ struct cli_pack_args {
 	"      --include-state  pack Terraform state and the files that look like secrets\n" \
 	"                       too: the bundle then INCLUDES SECRETS (passwords, keys,\n" \
 	"                       tokens), readable by anyone who gets it\n" \
+	"      --allow-unlisted vm:ova: pack the members its .mf leaves out, unchecked,\n" \
+	"                       with a warning (default: refused, exit 2)\n" \
 	CLI_ENCRYPT_HELP \
 	CLI_NET_HELP
 

@@ -40,6 +40,7 @@ struct ep_source_options {
 	size_t nallow;
 	const struct ep_registry_options *registry; /* how to reach registries; NULL: defaults */
 	bool include_secrets; /* iac: trees: pack Terraform state and files that look like secrets */
+	bool allow_unlisted;  /* vm:ova: members its .mf leaves out are packed unchecked, with a warning */
 	ep_warn_fn warn;
 	void *warn_ctx;
 	int64_t created; /* seconds since the epoch: the mtime of files a source makes up */

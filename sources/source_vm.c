@@ -19,9 +19,9 @@ struct vm_state {
 	uint64_t data;
 };
 
-/* Reads a definition; an OVA unpacks into *tmp first. */
-typedef int (*vm_read_fn)(const char *path, const struct ep_disk_open_opts *opts, char **tmp,
-			  struct ep_vm_source **out, struct ep_error *err);
+/* Reads a definition (opt: pack's options); an OVA unpacks into *tmp first. */
+typedef int (*vm_read_fn)(const char *path, const struct ep_source_options *opt, const struct ep_disk_open_opts *opts,
+			  char **tmp, struct ep_vm_source **out, struct ep_error *err);
 
 static int vm_open(const struct ep_source *src, const struct ep_source_options *opt, vm_read_fn read,
 		   void **state, struct ep_error *err)
@@ -30,7 +30,7 @@ static int vm_open(const struct ep_source *src, const struct ep_source_options *
 	if (!(*state = s))
 		return ep_oom(err);
 	struct ep_disk_open_opts ref_opts = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow };
-	int rc = read(src->path, &ref_opts, &s->tmp, &s->vm, err);
+	int rc = read(src->path, opt, &ref_opts, &s->tmp, &s->vm, err);
 	if (!rc && !(s->disks = calloc(s->vm->machine.ndisks, sizeof *s->disks)))
 		rc = ep_oom(err);
 	if (!rc)
@@ -40,33 +40,34 @@ static int vm_open(const struct ep_source *src, const struct ep_source_options *
 	return rc;
 }
 
-static int read_libvirt(const char *path, const struct ep_disk_open_opts *opts, char **tmp,
-			struct ep_vm_source **out, struct ep_error *err)
+static int read_libvirt(const char *path, const struct ep_source_options *opt, const struct ep_disk_open_opts *opts,
+			char **tmp, struct ep_vm_source **out, struct ep_error *err)
 {
-	(void)tmp;
+	(void)opt, (void)tmp;
 	return ep_libvirt_read(path, opts, out, err);
 }
 
-static int read_ovf(const char *path, const struct ep_disk_open_opts *opts, char **tmp, struct ep_vm_source **out,
-		    struct ep_error *err)
+static int read_ovf(const char *path, const struct ep_source_options *opt, const struct ep_disk_open_opts *opts,
+			char **tmp, struct ep_vm_source **out, struct ep_error *err)
 {
-	(void)tmp;
+	(void)opt, (void)tmp;
 	return ep_ovf_read(path, opts, out, err);
 }
 
-static int read_vmx(const char *path, const struct ep_disk_open_opts *opts, char **tmp, struct ep_vm_source **out,
-		    struct ep_error *err)
+static int read_vmx(const char *path, const struct ep_source_options *opt, const struct ep_disk_open_opts *opts,
+			char **tmp, struct ep_vm_source **out, struct ep_error *err)
 {
-	(void)tmp;
+	(void)opt, (void)tmp;
 	return ep_vmx_read(path, opts, out, err);
 }
 
 /* An OVA is read from the members it unpacks into *tmp, with the OVF reader's own reference rules. */
-static int read_ova(const char *path, const struct ep_disk_open_opts *opts, char **tmp, struct ep_vm_source **out,
-		    struct ep_error *err)
+static int read_ova(const char *path, const struct ep_source_options *opt, const struct ep_disk_open_opts *opts,
+		    char **tmp, struct ep_vm_source **out, struct ep_error *err)
 {
 	(void)opts;
-	return ep_ova_read(path, tmp, out, err);
+	const struct ep_ova_options ova = { .allow_unlisted = opt->allow_unlisted, .warn = opt->warn, .warn_ctx = opt->warn_ctx };
+	return ep_ova_read(path, &ova, tmp, out, err);
 }
 
 static int open_libvirt(const struct ep_source *src, const struct ep_source_options *opt, void **state,

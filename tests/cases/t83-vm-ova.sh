@@ -1,6 +1,7 @@
 # OVF packages: a machine restored as an OVA (descriptor first, SHA-256
 # manifest, streamOptimized VMDKs that qemu-img judges) and as an unpacked
-# OVF directory, read back as the same machine; damaged packages refused.
+# OVF directory, read back as the same machine; damaged packages refused, and
+# every .mf form (SHA1/SHA256/SHA512, spaced, any case, CRLF) checked, none skipped.
 source "$(dirname "$0")/../lib.sh"
 cd "$T" || exit 1
 E=$ENVPACK
@@ -91,6 +92,94 @@ flip_byte bad1.ova "$off"
 expect_exit 3 "a member that does not match the manifest" "$E" pack -q -o bad.envpack vm:ova:bad1.ova
 expect_err "data.vmdk.*does not match" "the message names the member"
 check "no bundle is left" test ! -e bad.envpack
+
+# Every .mf form the tools write, each checked: built from x/ (descriptor first), the .mf
+# given as FORM, and with "damaged" one byte of data.vmdk flipped after the digests were taken.
+mkova() { # NAME FORM [damaged]
+	python3 - "$@" <<'EOF'
+import hashlib, io, sys, tarfile
+name, form, damaged = sys.argv[1], sys.argv[2], len(sys.argv) > 3
+files = {f: open("x/" + f, "rb").read() for f in ("web.ovf", "web.vmdk", "data.vmdk")}
+if form == "disk-as-cert":  # the data disk renamed as a certificate, which an .mf need not list
+    files["web.ovf"] = files["web.ovf"].replace(b'"data.vmdk"', b'"data.cert"')
+    files["data.cert"] = files.pop("data.vmdk")
+h = lambda algo, f: hashlib.new(algo, files[f]).hexdigest()
+forms = {  # one line per file; where each comes from
+    "sha1": lambda f: "SHA1(%s)= %s\n" % (f, h("sha1", f)),                   # OVF Tool 1.0, virt-v2v
+    "sha256-spaced": lambda f: "SHA256 (%s) = %s\n" % (f, h("sha256", f)),    # shasum --tag, BSD sha256
+    "lowercase": lambda f: "sha256(%s)=%s\n" % (f, h("sha256", f).upper()),   # hand-made; hex in any case
+    "sha512-crlf": lambda f: "SHA512(%s)= %s\r\n" % (f, h("sha512", f)),      # OVF Tool --shaAlgorithm=SHA512, CRLF
+    "sha1-and-sha256": lambda f: "SHA1(%s)= %s\nSHA256(%s)= %s\n" % (f, h("sha1", f), f, h("sha256", f)),
+    "no-disk": lambda f: "" if f == "data.vmdk" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
+    "no-ovf": lambda f: "" if f == "web.ovf" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
+    "with-cert": lambda f: "SHA256(%s)= %s\n" % (f, h("sha256", f)),
+    "disk-as-cert": lambda f: "" if f == "data.cert" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
+}
+mf = "".join(forms[form](f) for f in files) if form in forms else open(form).read()
+if form == "sha512-crlf":
+    mf += "\r\n"  # a trailing blank line
+if damaged:
+    d = bytearray(files["data.vmdk"]); d[600] ^= 0xff; files["data.vmdk"] = bytes(d)
+members = [("web.ovf", files.pop("web.ovf")), ("web.mf", mf.encode())]
+if form == "with-cert":  # not checked, so not needed in the .mf
+    members.append(("web.cert", b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
+members += list(files.items())
+with tarfile.open(name, "w", format=tarfile.USTAR_FORMAT) as t:
+    for n, data in members:
+        i = tarfile.TarInfo(n); i.size = len(data); t.addfile(i, io.BytesIO(data))
+EOF
+}
+mkdir ovatmp
+packova() { TMPDIR=$T/ovatmp "$E" pack -q -k k.key "$@"; }
+for form in sha1 sha256-spaced lowercase sha512-crlf sha1-and-sha256; do
+	mkova "ok-$form.ova" "$form"
+	expect_exit 0 ".mf form $form: accepted with the right digests" packova -o "ok-$form.envpack" "vm:ova:ok-$form.ova"
+	check ".mf form $form: as the same machine" test "$(machines "ok-$form.envpack")" = "$(machines vm.envpack)"
+	mkova "bad-$form.ova" "$form" damaged
+	expect_exit 3 ".mf form $form: a damaged disk is refused" packova -o bad.envpack "vm:ova:bad-$form.ova"
+	expect_err "bad-$form.ova'.*member 'data.vmdk' does not match its SHA(1|256|512) digest in 'web.mf'" \
+		".mf form $form: the message names the OVA, the disk and the .mf"
+	check ".mf form $form: no bundle and no temporary copy is left" sh -c "test ! -e bad.envpack && test -z \"\$(ls ovatmp)\""
+done
+check "the CRLF form's .mf has CRLF lines and a trailing blank line" sh -c 'tar xOf ok-sha512-crlf.ova web.mf | od -c | grep -q "\\\\r  \\\\n  \\\\r  \\\\n"'
+
+mkova no-disk.ova no-disk
+expect_exit 2 "an .mf that leaves a disk out is refused" packova -o bad.envpack vm:ova:no-disk.ova
+expect_err "no-disk.ova'.*manifest 'web.mf' does not list member 'data.vmdk'.*--allow-unlisted" \
+	"the message names the OVA, the .mf, the disk and the way out"
+check "no bundle and no temporary copy is left" sh -c "test ! -e bad.envpack && test -z \"\$(ls ovatmp)\""
+expect_exit 0 "--allow-unlisted packs it" env TMPDIR="$T/ovatmp" "$E" pack -k k.key --allow-unlisted -o unlisted.envpack vm:ova:no-disk.ova
+expect_err "warning: .*no-disk.ova'.*member 'data.vmdk' is not in its manifest 'web.mf'.*unchecked" "with a warning naming the disk"
+check "as the same machine" test "$(machines unlisted.envpack)" = "$(machines vm.envpack)"
+mkova no-ovf.ova no-ovf
+expect_exit 2 "an .mf that leaves the descriptor out is refused" packova -o bad.envpack vm:ova:no-ovf.ova
+expect_err "manifest 'web.mf' does not list member 'web.ovf'" "the message names the descriptor"
+check "no bundle is left" test ! -e bad.envpack
+mkova cert.ova with-cert
+expect_exit 0 "a .cert the .mf does not list is left unchecked" packova -o cert.envpack vm:ova:cert.ova
+mkova disk-as-cert.ova disk-as-cert
+check "the descriptor of disk-as-cert.ova names data.cert as a disk" sh -c 'tar xOf disk-as-cert.ova web.ovf | grep -q "ovf:href=\"data.cert\""'
+expect_exit 2 "but a disk named as a certificate must be listed" packova -o bad.envpack vm:ova:disk-as-cert.ova
+expect_err "manifest 'web.mf' does not list member 'data.cert'" "the message names it"
+check "no bundle and no temporary copy is left" sh -c "test ! -e bad.envpack && test -z \"\$(ls ovatmp)\""
+
+badmf() { # NAME WANT-REGEX TEST-NAME: an OVA whose .mf is the file NAME.mf (made just before), refused
+	mkova "$1.ova" "$1.mf"
+	expect_exit 2 "$3" packova -o bad.envpack "vm:ova:$1.ova"
+	expect_err "$1.ova'.*web.mf.* $2" "$3: the message names the OVA, the .mf, the line and the problem"
+	check "$3: no bundle and no temporary copy is left" sh -c "test ! -e bad.envpack && test -z \"\$(ls ovatmp)\""
+}
+ovfsum=$(sha256sum x/web.ovf | cut -c1-64)
+websum=$(sha256sum x/web.vmdk | cut -c1-64)
+datasum=$(sha256sum x/data.vmdk | cut -c1-64)
+printf 'SHA256(web.ovf)= %s\nSHA256 web.vmdk = %s\nSHA256(data.vmdk)= %s\n' "$ovfsum" "$websum" "$datasum" >garbled.mf
+badmf garbled "line 2 is not 'ALGO\(FILE\)= HEX'" "an .mf line that does not parse is refused"
+printf 'SHA256(web.ovf)= %s\nSHA256(web.vmdk)= %s\nMD5(data.vmdk)= %s\n' "$ovfsum" "$websum" "${datasum:0:32}" >md5.mf
+badmf md5 "line 3: digest algorithm 'MD5' is not one envpack checks" "an MD5 line is refused, not skipped"
+printf 'SHA256(web.ovf)= %s\nSHA256(web.vmdk)= %s\nSHA256(data.vmdk)= %s\n' "$ovfsum" "${websum:1}" "$datasum" >short.mf
+badmf short "line 2: a SHA256 digest has 64 hex digits, not 63" "a digest of the wrong length is refused"
+printf 'SHA256(web.ovf)= %s\nSHA256(web.vmdk)= %s\nSHA256(data.vmdk)= %s\nSHA256(data.vmdk)= %s\n' "$ovfsum" "$websum" "$datasum" "$websum" >twice.mf
+badmf twice "line 4 lists 'data.vmdk' again with another SHA256 digest than line 3" "a file listed twice with different digests is refused"
 (cd x && tar cf ../bad2.ova web.mf web.ovf web.vmdk data.vmdk)
 expect_exit 2 "a descriptor that is not the first member" "$E" pack -q -o bad.envpack vm:ova:bad2.ova
 expect_err "first member" "the message says so"
