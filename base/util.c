@@ -95,31 +95,6 @@ bool ep_relpath_ok(const char *path)
 	return true;
 }
 
-bool ep_symlink_inside(const char *link_path, const char *target)
-{
-	if (target[0] == '\0' || target[0] == '/' || strlen(target) > EP_RELPATH_MAX)
-		return false;
-	/* depth of the directory holding the link */
-	long depth = 0;
-	for (const char *p = link_path; *p; p++)
-		depth += (*p == '/');
-	const char *p = target;
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (--depth < 0)
-				return false;
-		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
-			depth++;
-		}
-		if (!slash)
-			break;
-		p = slash + 1;
-	}
-	return true;
-}
-
 bool ep_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)

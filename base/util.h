@@ -26,8 +26,6 @@ bool ep_relpath_ok(const char *path);
  * fails with EP_EINPUT naming its start, never silently truncated. */
 int ep_path_format(char *out, size_t cap, struct ep_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Whether symlink `target`, placed at relative `link_path`, resolves lexically inside the tree. */
-bool ep_symlink_inside(const char *link_path, const char *target);
 
 /* Replaces control bytes with '?', in place, so text from untrusted input can reach a terminal; returns s. */
 char *ep_printable(char *s);

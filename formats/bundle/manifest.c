@@ -191,45 +191,41 @@ ssize_t ep_file_find(const struct ep_file_rec *files, size_t n, const char *path
 	return -1;
 }
 
-/* The directory of `link` joined with target, lexically; false when it leaves the tree. */
-static bool join_link(const char *link, const char *target, char *out, size_t cap)
+struct file_list {
+	const struct ep_file_rec *files;
+	size_t n;
+};
+
+/* An ep_link_lookup_fn over a few records, read in a line. */
+static const char *list_link(const void *ctx, const char *path)
 {
-	const char *slash = strrchr(link, '/');
-	size_t n = slash ? (size_t)(slash - link) : 0;
-	if (target[0] == '/' || n >= cap)
-		return false;
-	memcpy(out, link, n);
-	out[n] = '\0';
-	for (const char *p = target; *p;) {
-		const char *end = strchrnul(p, '/');
-		size_t len = (size_t)(end - p);
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (n == 0)
-				return false;
-			char *up = memrchr(out, '/', n);
-			n = up ? (size_t)(up - out) : 0;
-		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
-			if (n + len + 2 > cap)
-				return false;
-			if (n > 0)
-				out[n++] = '/';
-			memcpy(out + n, p, len);
-			n += len;
-		}
-		out[n] = '\0';
-		p = *end ? end + 1 : end;
-	}
-	return true;
+	const struct file_list *l = ctx;
+	ssize_t i = ep_file_find(l->files, l->n, path);
+	return i >= 0 && l->files[i].type == EP_FILE_SYMLINK ? l->files[i].target : NULL;
 }
 
 ssize_t ep_file_resolve(const struct ep_file_rec *files, size_t n, const char *path)
 {
-	ssize_t i = ep_file_find(files, n, path);
-	for (int hops = 0; i >= 0 && files[i].type == EP_FILE_SYMLINK && hops < 8; hops++) {
-		char joined[EP_RELPATH_MAX + 1];
-		i = join_link(files[i].path, files[i].target, joined, sizeof joined) ? ep_file_find(files, n, joined) : -1;
-	}
+	const struct file_list list = { files, n };
+	char end[EP_RELPATH_MAX + 1];
+	ssize_t i = ep_link_follow(NULL, path, list_link, &list, end) == EP_LINK_INSIDE ? ep_file_find(files, n, end) : -1;
 	return i >= 0 && files[i].type == EP_FILE_REG ? i : -1;
+}
+
+int ep_files_check_links(const struct ep_file_rec *files, size_t n, ssize_t *bad, enum ep_link_end *how,
+			 struct ep_error *err)
+{
+	struct ep_links *links = ep_links_new();
+	bool ok = links != NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = files[i].type != EP_FILE_SYMLINK || ep_links_add(links, files[i].path, files[i].target);
+	*bad = -1;
+	for (size_t i = 0; ok && *bad < 0 && i < n; i++)
+		if (files[i].type == EP_FILE_SYMLINK &&
+		    (*how = ep_link_follow(files[i].path, files[i].target, ep_links_lookup, links, NULL)) != EP_LINK_INSIDE)
+			*bad = (ssize_t)i;
+	ep_links_free(links);
+	return ok ? 0 : ep_oom(err);
 }
 
 static json_t *refs_json(const struct ep_chunk_ref *refs, size_t count)
@@ -550,6 +546,19 @@ static bool is_tree_file(void *seen, const char *path)
 	return ep_digestmap_get(seen, key, &type) && type == EP_FILE_REG;
 }
 
+/* Each symlink, followed through all the others wherever they are listed, stays inside the tree. */
+static int check_links(struct parser *p, const struct ep_component *c)
+{
+	ssize_t i;
+	enum ep_link_end how;
+	int rc = ep_files_check_links(c->files, c->nfiles, &i, &how, p->err);
+	if (rc || i < 0)
+		return rc;
+	return how == EP_LINK_LOOP ? bad(p, "symlink '%s' loops: more than %d links to follow", c->files[i].path,
+					 EP_LINK_HOPS)
+				   : bad(p, "symlink '%s' points outside its tree", c->files[i].path);
+}
+
 static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 {
 	json_t *ents = json_object_get(o, "entries");
@@ -613,8 +622,8 @@ static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 		}
 		if (t != EP_FILE_SYMLINK && (rc = get_u64(p, e, "mode", 07777, &mode)))
 			break;
-		if (t == EP_FILE_SYMLINK && (!target || !ep_symlink_inside(path, target))) {
-			rc = bad(p, "symlink '%s' points outside its tree", path);
+		if (t == EP_FILE_SYMLINK && !target) {
+			rc = bad(p, "symlink '%s' has no target", path);
 			break;
 		}
 		if ((rc = ep_component_add_file(c, path, t, (uint32_t)mode, json_integer_value(mt),
@@ -636,6 +645,8 @@ static int parse_files(struct parser *p, json_t *o, struct ep_component *c)
 			}
 		}
 	}
+	if (!rc)
+		rc = check_links(p, c);
 	json_t *inv = json_object_get(o, "inventory");
 	if (!rc && inv)
 		rc = c->type == EP_COMP_FILES

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "base/links.h"
 #include "base/util.h"
 #include "formats/bundle/inventory.h"
 #include "formats/bundle/snapinfo.h"
@@ -135,5 +136,9 @@ ssize_t ep_file_find(const struct ep_file_rec *files, size_t n, const char *path
 /* The regular file path names, through symlinks inside the tree (docker-archives
  * link legacy layer.tar names to their blobs); -1 when there is none. */
 ssize_t ep_file_resolve(const struct ep_file_rec *files, size_t n, const char *path);
+/* Follows every symlink of files through all the others (ep_link_follow): *bad is the first
+ * that leaves the tree or loops, how in *how, or -1 when all stay inside. */
+int ep_files_check_links(const struct ep_file_rec *files, size_t n, ssize_t *bad, enum ep_link_end *how,
+			 struct ep_error *err);
 
 #endif

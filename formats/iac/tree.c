@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/links.h"
 #include "base/util.h"
 
 #define MAX_DEPTH 128
@@ -140,7 +141,7 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, con
 			}
 			close(sub);
 		} else if (S_ISLNK(st.st_mode)) {
-			/* a byte more than ep_symlink_inside takes: a longer target is refused, not cut */
+			/* a byte more than ep_link_follow takes: a longer target is refused, not cut */
 			char target[EP_RELPATH_MAX + 2];
 			ssize_t n = readlinkat(dirfd, names[i], target, sizeof target - 1);
 			if (n < 0) {
@@ -149,11 +150,7 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, con
 				break;
 			}
 			target[n] = '\0';
-			if (!ep_symlink_inside(path, target)) {
-				warn(w->warn, w->warn_ctx, "skipping symlink '%s/%s': it points outside the tree", t->root, path);
-				free(path);
-				continue;
-			}
+			/* where it leads is checked once every link is known (drop_bad_links) */
 			e.type = EP_FILE_SYMLINK;
 			if (!(e.target = strdup(target)))
 				rc = ep_oom(err);
@@ -175,6 +172,43 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, con
 	return rc;
 }
 
+/* Skips each symlink that, followed through all the others as the kernel would, leaves the
+ * tree or loops. Links are judged against the whole set before any is dropped: one that leads
+ * through a dropped link is dropped too, as it would escape or loop the same way. */
+static int drop_bad_links(struct ep_tree *t, const struct walker *w, struct ep_error *err)
+{
+	struct ep_links *links = ep_links_new();
+	bool *drop = calloc(t->count + 1, sizeof *drop);
+	bool ok = links && drop;
+	for (size_t i = 0; ok && i < t->count; i++)
+		ok = t->entries[i].type != EP_FILE_SYMLINK || ep_links_add(links, t->entries[i].path, t->entries[i].target);
+	for (size_t i = 0; ok && i < t->count; i++) {
+		const struct ep_tree_entry *e = &t->entries[i];
+		enum ep_link_end how = e->type == EP_FILE_SYMLINK
+					       ? ep_link_follow(e->path, e->target, ep_links_lookup, links, NULL)
+					       : EP_LINK_INSIDE;
+		if ((drop[i] = how == EP_LINK_LOOP))
+			warn(w->warn, w->warn_ctx, "skipping symlink '%s/%s': it loops (more than %d links to follow)",
+			     t->root, e->path, EP_LINK_HOPS);
+		else if ((drop[i] = how != EP_LINK_INSIDE))
+			warn(w->warn, w->warn_ctx, "skipping symlink '%s/%s': it points outside the tree", t->root, e->path);
+	}
+	ep_links_free(links); /* it borrows the paths freed below */
+	size_t kept = 0;
+	for (size_t i = 0; ok && i < t->count; i++) {
+		if (!drop[i]) {
+			t->entries[kept++] = t->entries[i];
+			continue;
+		}
+		free(t->entries[i].path);
+		free(t->entries[i].target);
+	}
+	if (ok)
+		t->count = kept;
+	free(drop);
+	return ok ? 0 : ep_oom(err);
+}
+
 int ep_tree_scan(const char *dir, ep_tree_prune_fn prune, ep_warn_fn wfn, void *wctx, struct ep_tree **out,
 		 struct ep_error *err)
 {
@@ -187,6 +221,8 @@ int ep_tree_scan(const char *dir, ep_tree_prune_fn prune, ep_warn_fn wfn, void *
 	t->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = t->rootfd < 0 ? ep_fail_errno(err, EP_EINPUT, "cannot open directory '%s'", dir)
 			       : walk(t, t->rootfd, "", 0, &w, err);
+	if (!rc)
+		rc = drop_bad_links(t, &w, err);
 	if (rc) {
 		ep_tree_free(t);
 		return rc;

@@ -60,7 +60,8 @@ static int add_entry(struct ep_darchive *a, struct archive_entry *e, struct ep_e
 	if (type == AE_IFDIR)
 		return 0; /* directories are implied by their files */
 	const char *target = type == AE_IFLNK ? archive_entry_symlink(e) : NULL;
-	if (!ep_relpath_ok(path) || (target && !ep_symlink_inside(path, target)))
+	/* where symlinks lead is checked once all are listed (check_links) */
+	if (!ep_relpath_ok(path) || (type == AE_IFLNK && !target))
 		return ep_fail(err, EP_EINPUT, "docker-archive: '%s' holds unsafe entry '%s'", a->path, name);
 	if (ep_file_find(a->entries, a->nentries, path) >= 0)
 		return ep_fail(err, EP_EINPUT, "docker-archive: '%s' holds entry '%s' twice", a->path, path);
@@ -183,6 +184,18 @@ static int check_manifest(struct ep_darchive *a, const struct hashed *h, struct 
 	return rc;
 }
 
+/* Each symlink, followed through all the others, stays inside the archive. */
+static int check_links(const struct ep_darchive *a, struct ep_error *err)
+{
+	ssize_t i;
+	enum ep_link_end how;
+	int rc = ep_files_check_links(a->entries, a->nentries, &i, &how, err);
+	if (rc || i < 0)
+		return rc;
+	return ep_fail(err, EP_EINPUT, "docker-archive: '%s' holds symlink '%s' that %s", a->path, a->entries[i].path,
+		       how == EP_LINK_LOOP ? "loops" : "points outside the archive");
+}
+
 int ep_darchive_scan(const char *file, struct ep_darchive **out, struct ep_error *err)
 {
 	struct ep_darchive *a = calloc(1, sizeof *a);
@@ -216,6 +229,8 @@ int ep_darchive_scan(const char *file, struct ep_darchive **out, struct ep_error
 	for (size_t i = 0; !rc && i < a->nentries; i++)
 		if (a->entries[i].type != EP_FILE_REG)
 			memset(&h[i], 0, sizeof h[i]);
+	if (!rc)
+		rc = check_links(a, err);
 	if (!rc)
 		rc = check_manifest(a, h, err);
 	for (size_t i = 0; h && i < a->nentries; i++)

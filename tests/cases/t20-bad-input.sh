@@ -132,6 +132,33 @@ signed_bad path-absolute "$files; e[0]['path'] = '$T/escape'"
 signed_bad symlink-out "$files; e.append({'path': 'zz', 'type': 'symlink', 'mtime': 0, 'target': '../../escape'})"
 signed_bad symlink-abs "$files; e.append({'path': 'zz', 'type': 'symlink', 'mtime': 0, 'target': '/etc'})"
 signed_bad through-symlink "$files; e[:0] = [{'path': 'a', 'type': 'symlink', 'mtime': 0, 'target': '.'}, {'path': 'a/x', 'type': 'file', 'mtime': 0, 'mode': 420, 'size': 0, 'chunks': []}]"
+# Symlinks followed through each other, as the kernel would, must stay inside: each target
+# below is inside when read alone. d1/.../d20/l leads to the root, so pw -> d1/.../d20/l/../..
+# climbs out, to /etc/passwd at the end; links are judged against the whole list, in any order.
+chain="$files; ds = ['/'.join('d%d' % j for j in range(1, i + 1)) for i in range(1, 21)]
+link = lambda p, t: {'path': p, 'type': 'symlink', 'mtime': 0, 'target': t}
+e[:0] = [{'path': p, 'type': 'dir', 'mtime': 0, 'mode': 493} for p in ds]"
+signed_bad symlink-chain "$chain; e[:0] = [link('pw', ds[-1] + '/l/' + '../' * 20 + 'etc/passwd')]; e.append(link(ds[-1] + '/l', '/'.join(['..'] * 20)))"
+expect_err "symlink-chain.envpack: manifest: symlink 'pw' points outside its tree" "symlink-chain: the message names the bundle and the link"
+signed_bad symlink-up-link "$chain; e += [link('a', 'd1/up/..'), link('d1/up', '..')]"
+expect_err "symlink 'a' points outside its tree" "symlink-up-link: the message names the link"
+signed_bad symlink-loop "$chain; e += [link('a', 'b'), link('b', 'a')]"
+expect_err "symlink 'a' loops" "symlink-loop: the message says it loops"
+signed_bad symlink-self "$chain; e += [link('a', 'a')]"
+expect_err "symlink 'a' loops" "symlink-self: the message says it loops"
+signed_bad symlink-into-loop "$chain; e += [link('a', 'b/c'), link('b', 'b')]"
+# restore without checking the signature still refuses it: nothing is created, no link anywhere
+craft resign good.envpack symlink-chain-other.envpack other.key "$chain; e[:0] = [link('pw', ds[-1] + '/l/' + '../' * 20 + 'etc/passwd')]; e.append(link(ds[-1] + '/l', '/'.join(['..'] * 20)))"
+restore_refused 2 "symlink-chain signed by another key, --insecure-skip-verify" symlink-chain-other.envpack --insecure-skip-verify
+expect_err "symlink 'pw' points outside its tree" "--insecure-skip-verify: the message names the link"
+check "--insecure-skip-verify: no symlink was created" test -z "$(find "$T" -type l)"
+# chains that stay inside, up through a link and back down, are a valid bundle
+craft resign good.envpack symlink-fine.envpack k.key "$chain; e += [link('d1/up', '..'), link('a', 'd1/up/d1/up/main.tf'), link('b', 'a')]"
+expect_exit 0 "links that lead through links and stay inside: verify" "$ENVPACK" verify -p k.pub symlink-fine.envpack
+rm -rf dest && mkdir dest
+expect_exit 0 "links that stay inside: restore" "$ENVPACK" restore -q -p k.pub symlink-fine.envpack --to dir:dest
+check "links that stay inside: the chain reads its file" cmp dest/tree/b tree/main.tf
+rm -rf dest
 signed_bad component-name "$files; f['name'] = '../escape'"
 signed_bad extent-length "$disk; d['extents'][0]['length'] += 1"
 signed_bad virtual-size "$disk; d['virtual_size'] = 1 << 62"

@@ -72,6 +72,19 @@ with tarfile.open("escape.tar", "w") as t:
 PY
 expect_exit 2 "an entry escaping the archive" "$ENVPACK" pack -q -o bad.envpack image:docker-archive:escape.tar
 expect_err "unsafe entry" "the message says so"
+# a symlink inside when read alone, leaving through another one (listed after it)
+python3 - <<'PY'
+import tarfile
+with tarfile.open("app.tar") as src, tarfile.open("chain.tar", "w") as t:
+    for name, target in (("esc", "a/up/.."), ("a/up", "..")):
+        info = tarfile.TarInfo(name); info.type, info.linkname = tarfile.SYMTYPE, target
+        t.addfile(info)
+    for m in src.getmembers():
+        t.addfile(m, src.extractfile(m) if m.isfile() else None)
+PY
+expect_exit 2 "a symlink leaving the archive through another symlink" "$ENVPACK" pack -q -o bad.envpack image:docker-archive:chain.tar
+expect_err "chain.tar' holds symlink 'esc' that points outside the archive" "the message names the archive and the link"
+check "no bundle is left" test ! -e bad.envpack
 # a bundle whose manifest.json holds a layer's bytes (re-signed): inspect names the bundle and the entry
 python3 "$HERE/tools/craft.py" resign app.envpack badjson.envpack k.key '
 e = m["components"][0]["entries"]

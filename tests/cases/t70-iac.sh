@@ -220,4 +220,49 @@ expect_exit 2 "an inventory naming a file not in the tree is refused" "$ENVPACK"
 craft resign s.envpack forged3.envpack k.key 'm["components"][1]["entries"][0]["kind"] = "perl"'
 expect_exit 2 "an unknown kind is refused" "$ENVPACK" restore -p k.pub forged3.envpack --to dir:forged
 check "nothing was restored" test ! -e forged
+# Symlinks are followed through each other, as the kernel would: each target below is inside
+# when read alone. Links that leave the tree or loop are skipped with a warning naming them;
+# chains that stay inside are packed and restored.
+mkdir -p lt/a
+echo hello >lt/a/f
+ln -s .. lt/a/up                 # the root: kept
+ln -s a/up/.. lt/esc             # up through a/up, then out of the tree
+ln -s a/up/a/up/a/f lt/deep      # up and back down twice: a/f
+ln -s a/up/a lt/dl               # a directory through a link
+ln -s dl lt/dl2                  # a link to a link to a directory
+ln -s dl2/up/.. lt/esc2          # dl2 -> dl -> a, up to the root, then out
+ln -s loop2 lt/loop1
+ln -s loop1 lt/loop2
+ln -s self lt/self
+ln -s loop1/x lt/intoloop
+expect_exit 0 "pack a tree whose symlinks lead through each other" "$ENVPACK" pack -k k.key -o lt.envpack iac:lt
+expect_err "warning: skipping symlink 'lt/esc': it points outside the tree" "a link leaving through another link is skipped by name"
+expect_err "warning: skipping symlink 'lt/esc2': it points outside the tree" "a chain of links leaving the tree is skipped"
+for l in loop1 loop2 self intoloop; do
+	expect_err "warning: skipping symlink 'lt/$l': it loops" "the looping link $l is skipped by name"
+done
+check "no other warning" test "$(grep -c warning "$T/err")" = 6
+tar xOf lt.envpack manifest.json >lt.json
+check "the links that stay inside are packed, the others are not" python3 - "$T/lt.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))["components"][0]["entries"]
+links = {x["path"]: x["target"] for x in e if x["type"] == "symlink"}
+assert links == {"a/up": "..", "deep": "a/up/a/up/a/f", "dl": "a/up/a", "dl2": "dl"}, links
+PY
+expect_exit 0 "verify accepts the chains that stay inside" "$ENVPACK" verify -p k.pub lt.envpack
+mkdir ltdest
+expect_exit 0 "restore the tree of chained links" "$ENVPACK" restore -q -p k.pub lt.envpack --to dir:ltdest
+check "a chain through a link up and back down reads its file" test "$(cat ltdest/lt/deep)" = hello
+check "a link to a link to a directory reaches it" test "$(cat ltdest/lt/dl2/f)" = hello
+check "every restored link resolves inside the restored tree" python3 - "$T/ltdest/lt" <<'PY'
+import os, sys
+root = os.path.realpath(sys.argv[1])
+links = [os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files
+         if os.path.islink(os.path.join(d, n))]
+assert len(links) == 4, links
+for l in links:
+    r = os.path.realpath(l)
+    assert r == root or r.startswith(root + "/"), (l, r)
+PY
+check "nothing else was restored" test ! -e ltdest/lt/esc -a ! -L ltdest/lt/esc -a ! -L ltdest/lt/loop1
 finish

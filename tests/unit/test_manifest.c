@@ -112,6 +112,31 @@ TEST(manifest_rejects_malformed)
 	EXPECT(strstr(msg, "t: manifest"));
 }
 
+/* The sample's tree with a directory z holding a symlink up to the root, and link at the
+ * root whose target goes through it: listed before z/up, so judged against the whole list. */
+static int parse_chain(const char *target, char *msg, size_t cap)
+{
+	struct ep_manifest *m = sample();
+	struct ep_error err = { 0 };
+	struct ep_component *c = &m->components[1];
+	ep_component_add_file(c, "esc", EP_FILE_SYMLINK, 0, 9, target, &err);
+	ep_component_add_file(c, "z", EP_FILE_DIR, 0755, 9, NULL, &err);
+	ep_component_add_file(c, "z/up", EP_FILE_SYMLINK, 0, 9, "..", &err);
+	EXPECT(err.code == 0);
+	return parse_edited_in(m, "\"version\":1", "\"version\":1", msg, cap);
+}
+
+TEST(manifest_follows_symlinks_through_each_other)
+{
+	char msg[1024];
+	EXPECT(parse_chain("z/up/d/f", msg, sizeof msg) == 0);
+	EXPECT(parse_chain("z/up/..", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "t: manifest: symlink 'esc' points outside its tree"));
+	EXPECT(parse_chain("z/up/z/up/../d", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(parse_chain("esc", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "symlink 'esc' loops"));
+}
+
 /* The sample with kinds on the tree's files and an inventory naming them. */
 static struct ep_manifest *sample_inventory(void)
 {
