@@ -37,11 +37,6 @@ static json_t *entry_json(const struct ep_catalog_entry *e, const char *why)
 			 "host", si ? si->host : NULL, "reason", *why ? why : NULL);
 }
 
-static json_t *bad_json(const struct ep_catalog_bad *b)
-{
-	return json_pack("{s:s,s:b,s:s}", "id", b->id, "bad", 1, "problem", b->why.msg);
-}
-
 /* Marks the snapshot ref names for removal: one that can be used in keep, one that cannot in drop. */
 static int select_id(const struct ep_catalog *cat, const char *ref, const char *store, bool *keep, bool *drop,
 		     struct ep_error *err)
@@ -132,7 +127,7 @@ int cmd_forget(int argc, char **argv)
 		if (!drop[i])
 			continue;
 		if (out)
-			json_array_append_new(json_object_get(out, "remove"), bad_json(&cat.bad[i]));
+			json_array_append_new(json_object_get(out, "remove"), cli_bad_snapshot_json(&cat.bad[i], st));
 		else if (cli_store_chatty(&sa))
 			printf("%-12s %.8s  (cannot be used)\n", dry_run ? "would remove" : "remove", cat.bad[i].id);
 		removed++;

@@ -26,13 +26,6 @@ static json_t *strings(char **list, size_t n)
 	return a;
 }
 
-static json_t *bad_json(const struct ep_catalog_bad *b, const char *store)
-{
-	char file[4200];
-	snprintf(file, sizeof file, "%s/snapshots/%s.json", store, b->id);
-	return json_pack("{s:s,s:b,s:s,s:s}", "id", b->id, "bad", 1, "file", file, "problem", b->why.msg);
-}
-
 int cmd_snapshots(int argc, char **argv)
 {
 	static const struct option opts[] = { CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS, { 0 } };
@@ -56,7 +49,7 @@ int cmd_snapshots(int argc, char **argv)
 	if (!rc)
 		cli_store_warn_bad(&cat, st, sa.quiet);
 	for (size_t i = 0; !rc && list && i < cat.nbad; i++) /* first: the newest stays the last element */
-		json_array_append_new(list, bad_json(&cat.bad[i], ep_store_where(st)));
+		json_array_append_new(list, cli_bad_snapshot_json(&cat.bad[i], st));
 	if (!rc && !sa.json && !sa.quiet)
 		printf("%-8s  %-20s  %-16s  %-16s  %10s  %s\n", "ID", "TIME (UTC)", "NAME", "HOST", "DATA", "TAGS");
 	for (size_t i = 0; !rc && i < cat.n; i++) {

@@ -145,6 +145,13 @@ void cli_seen_verified(const struct ep_store *st, const struct ep_manifest *m, c
 		cli_seen_record(st, m->snapshot->sequence);
 }
 
+json_t *cli_bad_snapshot_json(const struct ep_catalog_bad *b, const struct ep_store *st)
+{
+	char file[PATH_MAX + 100];
+	snprintf(file, sizeof file, "%s/snapshots/%s.json", ep_store_where(st), b->id);
+	return json_pack("{s:s,s:b,s:s,s:s}", "id", b->id, "bad", 1, "file", file, "problem", b->why.msg);
+}
+
 /* The snapshot ref names in st, into id; `latest` no older than what this host has seen. */
 static int resolve(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX], struct ep_error *err)
 {

@@ -5,6 +5,8 @@
 
 #include <getopt.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "formats/bundle/bundle.h"
 #include "formats/store/catalog.h"
@@ -79,6 +81,8 @@ void cli_allow_older(void);
 void cli_store_quiet(void);
 /* Warns of each snapshot of cat that cannot be used, naming its file (not when quiet). */
 void cli_store_warn_bad(const struct ep_catalog *cat, const struct ep_store *st, bool quiet);
+/* A snapshot that cannot be used, as --json lists it: {"id", "bad": true, "file", "problem"}. */
+json_t *cli_bad_snapshot_json(const struct ep_catalog_bad *b, const struct ep_store *st);
 /* Where this host keeps st's files cache (see ep_backup), in buf; NULL when there is no
  * state directory. */
 const char *cli_files_cache(const struct ep_store *st, char *buf, size_t cap);
