@@ -14,8 +14,11 @@ static const char help[] =
 	"SHA-256 checked, with --read-data-subset N% a random N percent of them (a\n"
 	"different share each run, so nightly runs cover the store over time); with -p\n"
 	"each signed snapshot's signature is checked against KEY.pub. Each problem is\n"
-	"printed on a line of its own; exit 3 when there is any. Chunks no snapshot\n"
-	"names are counted, not a problem: 'envpack prune' removes them.\n\n"
+	"printed on a line of its own; exit 3 when there is any. A snapshot file that\n"
+	"cannot be used (garbage, not matching its id, not opening with the key) is one\n"
+	"problem, named by its file, and the other snapshots are checked all the same.\n"
+	"Chunks no snapshot names are counted, not a problem: 'envpack prune' removes\n"
+	"them.\n\n"
 	"Options:\n"
 	"      --read-data      read every chunk\n"
 	"      --read-data-subset N%  read a random share of the chunks\n"
@@ -94,8 +97,9 @@ int cmd_check(int argc, char **argv)
 			     (unsigned long long)stats.snapshots, (unsigned long long)stats.chunks,
 			     (unsigned long long)stats.read, (unsigned long long)stats.missing, (unsigned long long)stats.bad);
 		if (sa.json) {
-			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}", "store", argv[optind], "ok", !rc,
-					      "snapshots", (json_int_t)stats.snapshots, "chunks", (json_int_t)stats.chunks,
+			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}", "store", argv[optind], "ok", !rc,
+					      "snapshots", (json_int_t)stats.snapshots, "bad_snapshots",
+					      (json_int_t)stats.bad_snapshots, "chunks", (json_int_t)stats.chunks,
 					      "referenced", (json_int_t)stats.referenced, "unreferenced",
 					      (json_int_t)stats.unreferenced, "missing", (json_int_t)stats.missing, "read",
 					      (json_int_t)stats.read, "bad", (json_int_t)stats.bad, "unsigned_snapshots",

@@ -17,7 +17,9 @@ static const char help[] =
 	"that have one, --keep-last the N newest; a snapshot any rule keeps is kept.\n"
 	"Periods are counted in UTC, weeks as ISO weeks. N = -1 keeps all of them.\n"
 	"Forgetting removes the snapshot only; its chunks go with 'envpack prune' (or\n"
-	"--prune here).\n\n"
+	"--prune here). A snapshot file that cannot be used (garbage, not matching its\n"
+	"id) is kept by a policy, with a warning, and removed when named by its id;\n"
+	"--prune refuses while one is left, as prune does.\n\n"
 	"Policy:\n"
 	"      --keep-last N, --keep-hourly N, --keep-daily N, --keep-weekly N,\n"
 	"      --keep-monthly N, --keep-yearly N\n"
@@ -33,6 +35,19 @@ static json_t *entry_json(const struct ep_catalog_entry *e, const char *why)
 	const struct ep_snapinfo *si = e->manifest->snapshot;
 	return json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "id", e->id, "time", e->manifest->created, "name", e->manifest->name,
 			 "host", si ? si->host : NULL, "reason", *why ? why : NULL);
+}
+
+/* Marks the snapshot ref names for removal: one that can be used in keep, one that cannot in drop. */
+static int select_id(const struct ep_catalog *cat, const char *ref, const char *store, bool *keep, bool *drop,
+		     struct ep_error *err)
+{
+	const struct ep_catalog_entry *e = ep_catalog_find(cat, ref, store, err);
+	const struct ep_catalog_bad *b = e ? NULL : ep_catalog_find_bad(cat, ref);
+	if (e)
+		keep[e - cat->entries] = false;
+	else if (b)
+		drop[b - cat->bad] = true, *err = (struct ep_error){ 0 };
+	return e || b ? 0 : err->code;
 }
 
 int cmd_forget(int argc, char **argv)
@@ -91,22 +106,34 @@ int cmd_forget(int argc, char **argv)
 		rc = ep_catalog_load(st, &cat, &err);
 	bool *keep = calloc(cat.n ? cat.n : 1, sizeof *keep);
 	const char **why = calloc(cat.n ? cat.n : 1, sizeof *why);
-	if (!rc && (!keep || !why))
+	bool *drop = calloc(cat.nbad ? cat.nbad : 1, sizeof *drop); /* bad snapshots named to be removed */
+	if (!rc && (!keep || !why || !drop))
 		rc = ep_oom(&err);
 	if (!rc && nids) {
 		for (size_t i = 0; i < cat.n; i++)
 			keep[i] = true, why[i] = "";
-		for (size_t i = 0; !rc && i < nids; i++) {
-			const struct ep_catalog_entry *e = ep_catalog_find(&cat, argv[optind + (int)i], store, &err);
-			if (!e)
-				rc = err.code;
-			else
-				keep[e - cat.entries] = false;
-		}
-	} else if (!rc)
+		for (size_t i = 0; !rc && i < nids; i++)
+			rc = select_id(&cat, argv[optind + (int)i], store, keep, drop, &err);
+	} else if (!rc) {
+		cli_store_warn_bad(&cat, st, sa.quiet); /* kept: a policy cannot judge what it cannot read */
 		rc = ep_policy_apply(&cat, &policy, keep, why, &err);
+	}
+	/* before anything is removed: prune would refuse the bad snapshots left */
+	if (!rc && prune)
+		rc = ep_catalog_require_all(&cat, drop, store, "prune", &err);
 	json_t *out = sa.json ? json_pack("{s:b,s:[],s:[]}", "dry_run", dry_run, "keep", "remove") : NULL;
 	size_t removed = 0;
+	for (size_t i = 0; !rc && i < cat.nbad; i++) {
+		if (!drop[i])
+			continue;
+		if (out)
+			json_array_append_new(json_object_get(out, "remove"), cli_bad_snapshot_json(&cat.bad[i], st));
+		else if (cli_store_chatty(&sa))
+			printf("%-12s %.8s  (cannot be used)\n", dry_run ? "would remove" : "remove", cat.bad[i].id);
+		removed++;
+		if (!dry_run)
+			rc = ep_store_remove_snapshot(st, cat.bad[i].id, &err);
+	}
 	for (size_t i = 0; !rc && i < cat.n; i++) {
 		const struct ep_catalog_entry *e = &cat.entries[i];
 		if (out)
@@ -121,7 +148,8 @@ int cmd_forget(int argc, char **argv)
 		}
 	}
 	if (!rc)
-		cli_log_info("forget %s: %zu of %zu snapshots %sremoved", store, removed, cat.n, dry_run ? "would be " : "");
+		cli_log_info("forget %s: %zu of %zu snapshots %sremoved", store, removed, cat.n + cat.nbad,
+			     dry_run ? "would be " : "");
 	if (!rc && prune)
 		rc = cli_prune(st, dry_run, &sa, out, &err);
 	if (out && !rc)
@@ -129,6 +157,7 @@ int cmd_forget(int argc, char **argv)
 	json_decref(out);
 	free(keep);
 	free(why);
+	free(drop);
 	ep_catalog_release(&cat);
 	ep_store_close(st);
 	return rc ? cli_fail(&err) : 0;

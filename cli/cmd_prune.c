@@ -11,7 +11,8 @@ static const char help[] =
 	"what backups that were killed left half-written. Prune takes the store's\n"
 	"exclusive lock: it waits for running backups (--lock-wait) and they for it,\n"
 	"so a chunk a backup is about to name is never removed under it. A snapshot\n"
-	"that cannot be read stops prune before anything is removed.\n\n"
+	"that cannot be read stops prune before anything is removed (exit 3, naming\n"
+	"its file): repair it, or remove it with 'envpack forget STORE ID'.\n\n"
 	"Options:\n"
 	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP;
 

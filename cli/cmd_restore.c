@@ -267,7 +267,7 @@ int cmd_restore(int argc, char **argv)
 			opt.threads = (unsigned)threads;
 			break;
 		case 'J': json = true; break;
-		case 'q': quiet = true; break;
+		case 'q': quiet = true; cli_store_quiet(); break;
 		case 'h': return help();
 		case 0x1210: cli_allow_older(); break;
 		default: return cli_usage("restore", "unknown option");

@@ -12,6 +12,10 @@ static const char help[] =
 	"what each holds. --json prints an array of objects with id, time, name, host,\n"
 	"tags, sources, sequence, signed, components and sizes (virtual_bytes,\n"
 	"data_bytes).\n\n"
+	"A snapshot file that cannot be used (garbage, not matching its id, not opening\n"
+	"with the key) is left out of the list with a warning naming it; --json lists\n"
+	"each first, as {\"id\", \"bad\": true, \"file\", \"problem\"}. 'envpack check'\n"
+	"fails on them; 'envpack forget STORE ID' removes one.\n\n"
 	"Options:\n" CLI_STORE_HELP;
 
 static json_t *strings(char **list, size_t n)
@@ -42,6 +46,10 @@ int cmd_snapshots(int argc, char **argv)
 	struct ep_catalog cat;
 	int rc = ep_catalog_load(st, &cat, &err);
 	json_t *list = sa.json ? json_array() : NULL;
+	if (!rc)
+		cli_store_warn_bad(&cat, st, sa.quiet);
+	for (size_t i = 0; !rc && list && i < cat.nbad; i++) /* first: the newest stays the last element */
+		json_array_append_new(list, cli_bad_snapshot_json(&cat.bad[i], st));
 	if (!rc && !sa.json && !sa.quiet)
 		printf("%-8s  %-20s  %-16s  %-16s  %10s  %s\n", "ID", "TIME (UTC)", "NAME", "HOST", "DATA", "TAGS");
 	for (size_t i = 0; !rc && i < cat.n; i++) {
@@ -78,6 +86,8 @@ int cmd_snapshots(int argc, char **argv)
 		json_decref(list);
 	} else if (!rc && !sa.quiet)
 		printf("%zu snapshot%s\n", cat.n, cat.n == 1 ? "" : "s");
+	if (!rc && !sa.json && !sa.quiet && cat.nbad)
+		printf("%zu snapshot file%s cannot be used (see the warnings)\n", cat.nbad, cat.nbad == 1 ? "" : "s");
 	if (!rc)
 		ep_catalog_release(&cat);
 	ep_store_close(st);

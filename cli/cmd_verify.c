@@ -62,7 +62,7 @@ int cmd_verify(int argc, char **argv)
 				return cli_usage("verify", "--threads takes a number from 1 to 64");
 			break;
 		case 'J': json = true; break;
-		case 'q': quiet = true; break;
+		case 'q': quiet = true; cli_store_quiet(); break;
 		case 'h': return cli_help(help);
 		case 0x1210: cli_allow_older(); break;
 		default: return cli_usage("verify", "unknown option");

@@ -23,7 +23,7 @@ int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_a
 		return 1;
 	case 0x1201: return (a->exit = cli_log_option(cmd, arg)) ? -1 : 1;
 	case 'J': a->json = true; return 1;
-	case 'q': a->quiet = true; return 1;
+	case 'q': a->quiet = true; cli_store_quiet(); return 1;
 	case 'h': return a->exit = cli_help(help), -1;
 	}
 	int r = cli_remote_option(cmd, c, arg, &a->net, &a->s3);
@@ -44,7 +44,21 @@ int cli_store_open(const char *location, bool init, const struct ep_s3_options *
 	return cli_seal(&o.seal, &err) || ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
 }
 
-static bool allow_older;
+static bool allow_older, quiet_latest;
+
+void cli_store_quiet(void)
+{
+	quiet_latest = true;
+}
+
+void cli_store_warn_bad(const struct ep_catalog *cat, const struct ep_store *st, bool be_quiet)
+{
+	for (size_t i = 0; i < cat->nbad; i++) {
+		char msg[1500];
+		ep_catalog_bad_message(&cat->bad[i], ep_store_where(st), msg, sizeof msg);
+		cli_warn(&be_quiet, msg);
+	}
+}
 
 void cli_allow_older(void)
 {
@@ -131,6 +145,13 @@ void cli_seen_verified(const struct ep_store *st, const struct ep_manifest *m, c
 		cli_seen_record(st, m->snapshot->sequence);
 }
 
+json_t *cli_bad_snapshot_json(const struct ep_catalog_bad *b, const struct ep_store *st)
+{
+	char file[PATH_MAX + 100];
+	snprintf(file, sizeof file, "%s/snapshots/%s.json", ep_store_where(st), b->id);
+	return json_pack("{s:s,s:b,s:s,s:s}", "id", b->id, "bad", 1, "file", file, "problem", b->why.msg);
+}
+
 /* The snapshot ref names in st, into id; `latest` no older than what this host has seen. */
 static int resolve(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX], struct ep_error *err)
 {
@@ -138,6 +159,8 @@ static int resolve(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX
 	int rc = ep_catalog_load(st, &cat, err);
 	if (rc)
 		return rc;
+	if (!strcmp(ref, "latest")) /* the newest of the others is latest: say what was passed over */
+		cli_store_warn_bad(&cat, st, quiet_latest);
 	const struct ep_catalog_entry *e = ep_catalog_find(&cat, ref, ep_store_where(st), err);
 	uint64_t seen = e && !strcmp(ref, "latest") && !allow_older ? cli_seen_sequence(st) : 0;
 	if (!e)

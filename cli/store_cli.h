@@ -5,6 +5,8 @@
 
 #include <getopt.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "formats/bundle/bundle.h"
 #include "formats/store/catalog.h"
@@ -75,6 +77,12 @@ int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep
 	"      --allow-older          accept a STORE@latest older than a snapshot this host\n"          \
 	"                             has seen before (a store rolled back on purpose)\n"
 void cli_allow_older(void);
+/* -q: STORE@latest passes over the snapshots that cannot be used without a warning. */
+void cli_store_quiet(void);
+/* Warns of each snapshot of cat that cannot be used, naming its file (not when quiet). */
+void cli_store_warn_bad(const struct ep_catalog *cat, const struct ep_store *st, bool quiet);
+/* A snapshot that cannot be used, as --json lists it: {"id", "bad": true, "file", "problem"}. */
+json_t *cli_bad_snapshot_json(const struct ep_catalog_bad *b, const struct ep_store *st);
 /* Where this host keeps st's files cache (see ep_backup), in buf; NULL when there is no
  * state directory. */
 const char *cli_files_cache(const struct ep_store *st, char *buf, size_t cap);

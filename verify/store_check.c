@@ -84,12 +84,19 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 {
 	*stats = (struct ep_store_check_stats){ 0 };
 	struct ep_catalog cat;
-	int rc = ep_catalog_load(st, &cat, err); /* a snapshot that does not parse, or does not match its id, fails here */
+	int rc = ep_catalog_load(st, &cat, err);
 	if (rc)
 		return rc;
 	stats->snapshots = cat.n;
 	stats->chunks = ep_store_chunk_count(st);
 	uint64_t problems = 0;
+	/* a snapshot that does not parse, or does not match its id, is one problem; the others are still checked */
+	for (size_t i = 0; i < cat.nbad; i++) {
+		char msg[1500];
+		ep_catalog_bad_message(&cat.bad[i], ep_store_where(st), msg, sizeof msg);
+		report(opt, "%s", msg);
+		stats->bad_snapshots++;
+	}
 	if (opt->trust)
 		rc = check_signatures(st, &cat, opt, &problems, err);
 	/* the distinct chunks the snapshots name, each with the size its content must have */
@@ -143,9 +150,9 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	free(refs);
 	ep_digestmap_free(named.seen);
 	ep_catalog_release(&cat);
-	if (!rc && (problems || stats->missing || stats->bad))
+	problems += stats->bad_snapshots + stats->missing + stats->bad;
+	if (!rc && problems)
 		rc = ep_fail(err, EP_EINTEGRITY, "store '%s': %llu problem%s found", ep_store_where(st),
-			     (unsigned long long)(problems + stats->missing + stats->bad),
-			     problems + stats->missing + stats->bad == 1 ? "" : "s");
+			     (unsigned long long)problems, problems == 1 ? "" : "s");
 	return rc;
 }

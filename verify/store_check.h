@@ -18,6 +18,7 @@ struct ep_store_check_options {
 
 struct ep_store_check_stats {
 	uint64_t snapshots, chunks, referenced, unreferenced, missing, read, bad, unsigned_snapshots;
+	uint64_t bad_snapshots; /* snapshot objects that cannot be used; snapshots counts the others */
 };
 
 /* 0 when the store holds together, EP_EINTEGRITY when a problem was found (each reported). */

@@ -23,7 +23,38 @@ void ep_catalog_release(struct ep_catalog *c)
 	for (size_t i = 0; i < c->n; i++)
 		ep_manifest_free(c->entries[i].manifest);
 	free(c->entries);
+	free(c->bad);
 	*c = (struct ep_catalog){ 0 };
+}
+
+/* One snapshot into e: 0, or why it cannot be used (EP_ERUNTIME: the store could not be read). */
+static int load_entry(struct ep_store *st, struct ep_bundle *chunks, const char *id, struct ep_catalog_entry *e,
+		      struct ep_error *err)
+{
+	struct ep_store_snapshot snap;
+	char *what; /* for messages */
+	if (asprintf(&what, "%s@%s", ep_store_where(st), id) < 0)
+		return ep_oom(err);
+	int rc = ep_store_get_snapshot(st, id, &snap, err);
+	if (!rc) {
+		rc = ep_manifest_parse(snap.manifest, snap.manifest_len, what, &e->manifest, err);
+		e->signed_ = snap.signature != NULL;
+		ep_store_snapshot_release(&snap);
+	}
+	if (!rc)
+		rc = ep_manifest_resolve(e->manifest, ep_bundle_load_chunk, chunks, what, err);
+	if (!rc && (e->time = ep_manifest_created(e->manifest)) < 0)
+		rc = ep_fail(err, EP_EINPUT, "%s: manifest: created '%s' is not an RFC 3339 UTC time", what,
+			     e->manifest->created);
+	free(what);
+	if (rc) {
+		ep_manifest_free(e->manifest);
+		*e = (struct ep_catalog_entry){ 0 };
+		return rc;
+	}
+	memcpy(e->id, id, EP_STORE_ID_HEX);
+	e->sequence = e->manifest->snapshot ? e->manifest->snapshot->sequence : 0;
+	return 0;
 }
 
 int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error *err)
@@ -33,33 +64,25 @@ int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error
 	*out = (struct ep_catalog){ 0 };
 	struct ep_bundle *chunks = NULL; /* the store's chunks: disks' extent lists are read from it */
 	int rc = ep_store_snapshot_ids(st, &ids, &n, err);
-	if (!rc && n && !(out->entries = calloc(n, sizeof *out->entries)))
+	if (!rc && n && (!(out->entries = calloc(n, sizeof *out->entries)) || !(out->bad = calloc(n, sizeof *out->bad))))
 		rc = ep_oom(err);
 	if (!rc && n)
 		rc = ep_store_snapshot_open(&chunks, st, NULL, ep_store_where(st), err);
 	for (size_t i = 0; !rc && i < n; i++) {
-		struct ep_store_snapshot snap;
-		struct ep_catalog_entry *e = &out->entries[out->n];
-		char what[EP_STORE_ID_HEX + 4200];
-		snprintf(what, sizeof what, "%s@%s", ep_store_where(st), ids[i]);
-		if ((rc = ep_store_get_snapshot(st, ids[i], &snap, err)))
-			break;
-		rc = ep_manifest_parse(snap.manifest, snap.manifest_len, what, &e->manifest, err);
-		if (!rc && (rc = ep_manifest_resolve(e->manifest, ep_bundle_load_chunk, chunks, what, err))) {
-			ep_manifest_free(e->manifest);
-			e->manifest = NULL;
+		struct ep_catalog_bad *bad = &out->bad[out->nbad];
+		if (!load_entry(st, chunks, ids[i], &out->entries[out->n], &bad->why)) {
+			out->n++;
+			continue;
 		}
-		e->signed_ = snap.signature != NULL;
-		ep_store_snapshot_release(&snap);
-		if (rc)
+		/* what the store could not tell us is no verdict on the snapshot: stop, rather than
+		 * pass over a snapshot that may be fine (and make latest an older one) */
+		if (bad->why.code == EP_ERUNTIME) {
+			*err = bad->why;
+			rc = err->code;
 			break;
-		memcpy(e->id, ids[i], EP_STORE_ID_HEX);
-		e->time = ep_manifest_created(e->manifest);
-		e->sequence = e->manifest->snapshot ? e->manifest->snapshot->sequence : 0;
-		out->n++;
-		if (e->time < 0)
-			rc = ep_fail(err, EP_EINPUT, "%s: manifest: created '%s' is not an RFC 3339 UTC time", what,
-				     e->manifest->created);
+		}
+		memcpy(bad->id, ids[i], EP_STORE_ID_HEX);
+		out->nbad++;
 	}
 	free(ids);
 	ep_bundle_close(chunks);
@@ -81,37 +104,98 @@ uint64_t ep_catalog_max_sequence(const struct ep_catalog *c)
 	return max;
 }
 
+void ep_catalog_bad_message(const struct ep_catalog_bad *b, const char *store, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "snapshot file '%.300s/snapshots/%s.json' cannot be used: %s", store, b->id, b->why.msg);
+}
+
+int ep_catalog_require_all(const struct ep_catalog *c, const bool *skip, const char *store, const char *doing,
+			   struct ep_error *err)
+{
+	const struct ep_catalog_bad *first = NULL;
+	size_t left = 0;
+	for (size_t i = 0; i < c->nbad; i++)
+		if (!skip || !skip[i])
+			left++, first = first ? first : &c->bad[i];
+	if (!first)
+		return 0;
+	char more[48] = "";
+	if (left > 1)
+		snprintf(more, sizeof more, " (and %zu more)", left - 1);
+	return ep_fail(err, EP_EINTEGRITY,
+		       "store '%s': %s removes nothing while snapshot file '%.300s/snapshots/%s.json'%s cannot be used, as it "
+		       "may name chunks that would go: repair it, or remove it ('envpack forget %s %.*s'). It: %s",
+		       store, doing, store, first->id, more, store, EP_STORE_SHORT_ID, first->id, first->why.msg);
+}
+
+static const struct ep_catalog_entry *latest(const struct ep_catalog *c, const char *store, struct ep_error *err)
+{
+	const struct ep_catalog_entry *best = NULL;
+	for (size_t i = 0; i < c->n; i++)
+		if (!best || c->entries[i].sequence > best->sequence ||
+		    (c->entries[i].sequence == best->sequence && c->entries[i].time >= best->time))
+			best = &c->entries[i];
+	if (!best && c->nbad) {
+		char why[1500];
+		ep_catalog_bad_message(&c->bad[0], store, why, sizeof why);
+		ep_fail(err, EP_EINTEGRITY, "store '%s' has no snapshot that can be used: %s", store, why);
+	} else if (!best)
+		ep_fail(err, EP_EINPUT, "store '%s' has no snapshots", store);
+	return best;
+}
+
+/* The snapshots, read or not, whose ids start with ref: how many, and the last of each kind. */
+static size_t match(const struct ep_catalog *c, const char *ref, const struct ep_catalog_entry **good,
+		    const struct ep_catalog_bad **bad)
+{
+	size_t len = strlen(ref), found = 0;
+	*good = NULL;
+	*bad = NULL;
+	for (size_t i = 0; i < c->n; i++)
+		if (!strncmp(c->entries[i].id, ref, len))
+			found++, *good = &c->entries[i];
+	for (size_t i = 0; i < c->nbad; i++)
+		if (!strncmp(c->bad[i].id, ref, len))
+			found++, *bad = &c->bad[i];
+	return found;
+}
+
+static bool ref_ok(const char *ref, struct ep_error *err)
+{
+	size_t len = strlen(ref);
+	if (len >= 4 && len <= 64 && strspn(ref, "0123456789abcdef") == len)
+		return true;
+	ep_fail(err, EP_EINPUT, "'%s' names no snapshot: give an id (4 or more of its hex digits) or 'latest'", ref);
+	return false;
+}
+
 const struct ep_catalog_entry *ep_catalog_find(const struct ep_catalog *c, const char *ref, const char *store,
 					       struct ep_error *err)
 {
-	if (!strcmp(ref, "latest")) {
-		const struct ep_catalog_entry *best = NULL;
-		for (size_t i = 0; i < c->n; i++)
-			if (!best || c->entries[i].sequence > best->sequence ||
-			    (c->entries[i].sequence == best->sequence && c->entries[i].time >= best->time))
-				best = &c->entries[i];
-		if (!best)
-			ep_fail(err, EP_EINPUT, "store '%s' has no snapshots", store);
-		return best;
-	}
-	size_t len = strlen(ref);
-	if (len < 4 || len > 64 || strspn(ref, "0123456789abcdef") != len) {
-		ep_fail(err, EP_EINPUT, "'%s' names no snapshot: give an id (4 or more of its hex digits) or 'latest'", ref);
+	if (!strcmp(ref, "latest"))
+		return latest(c, store, err);
+	const struct ep_catalog_entry *good;
+	const struct ep_catalog_bad *bad;
+	if (!ref_ok(ref, err))
 		return NULL;
-	}
-	const struct ep_catalog_entry *found = NULL;
-	for (size_t i = 0; i < c->n; i++) {
-		if (strncmp(c->entries[i].id, ref, len))
-			continue;
-		if (found) {
-			ep_fail(err, EP_EINPUT, "store '%s': '%s' names more than one snapshot; give more digits", store, ref);
-			return NULL;
-		}
-		found = &c->entries[i];
-	}
-	if (!found)
+	size_t found = match(c, ref, &good, &bad);
+	if (found > 1)
+		ep_fail(err, EP_EINPUT, "store '%s': '%s' names more than one snapshot; give more digits", store, ref);
+	else if (bad) {
+		char why[1500];
+		ep_catalog_bad_message(bad, store, why, sizeof why);
+		ep_fail(err, EP_EINTEGRITY, "%s", why);
+	} else if (!good)
 		ep_fail(err, EP_EINPUT, "store '%s' has no snapshot %s", store, ref);
-	return found;
+	return found == 1 ? good : NULL;
+}
+
+const struct ep_catalog_bad *ep_catalog_find_bad(const struct ep_catalog *c, const char *ref)
+{
+	const struct ep_catalog_entry *good;
+	const struct ep_catalog_bad *bad;
+	struct ep_error ignored;
+	return ref_ok(ref, &ignored) && match(c, ref, &good, &bad) == 1 ? bad : NULL;
 }
 
 /* ---- retention ---- */

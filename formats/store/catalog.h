@@ -3,6 +3,9 @@
  * STORE@REF resolves against, what `forget` applies its policy to and what
  * `prune` and `check` walk. Manifests are parsed and validated, not trusted;
  * signatures are checked where a snapshot is used (verify, restore, export).
+ * A snapshot that cannot be used (its object garbage, empty, not answering to its
+ * id, not opening with the key...) is set aside as bad, with the reason, so that
+ * one damaged object does not take the store's other snapshots with it.
  */
 #ifndef EP_CATALOG_H
 #define EP_CATALOG_H
@@ -22,19 +25,38 @@ struct ep_catalog_entry {
 	bool signed_;
 };
 
+struct ep_catalog_bad {
+	char id[EP_STORE_ID_HEX]; /* its object is snapshots/<id>.json */
+	struct ep_error why;      /* what is wrong with it */
+};
+
 struct ep_catalog {
 	struct ep_catalog_entry *entries; /* oldest first (time, then sequence, then id) */
 	size_t n;
+	struct ep_catalog_bad *bad; /* the snapshots that cannot be used, by id */
+	size_t nbad;
 };
 
+/* Every snapshot of the store: those that read and verify in entries, the others in bad.
+ * Fails only when the store itself cannot be read (EP_ERUNTIME: I/O, network, memory). */
 int ep_catalog_load(struct ep_store *st, struct ep_catalog *out, struct ep_error *err);
 void ep_catalog_release(struct ep_catalog *c);
 /* The largest sequence number in the store (0 when none). */
 uint64_t ep_catalog_max_sequence(const struct ep_catalog *c);
 /* A snapshot by its id, a unique prefix of it (at least 4 digits), or "latest" (the
- * highest sequence, then the newest). */
+ * highest sequence, then the newest, of those that can be used). A ref naming a bad
+ * snapshot fails with EP_EINTEGRITY, saying what is wrong with it. */
 const struct ep_catalog_entry *ep_catalog_find(const struct ep_catalog *c, const char *ref, const char *store,
 					       struct ep_error *err);
+/* The bad snapshot ref names (an id or a unique prefix), or NULL. */
+const struct ep_catalog_bad *ep_catalog_find_bad(const struct ep_catalog *c, const char *ref);
+/* What is wrong with a bad snapshot, naming its file, for messages. */
+void ep_catalog_bad_message(const struct ep_catalog_bad *b, const char *store, char *buf, size_t cap);
+/* 0 when every snapshot could be used (but those with skip[i] set for c->bad[i]; skip may be
+ * NULL); else EP_EINTEGRITY naming the first bad one: what removes chunks (doing: "prune")
+ * must not guess which chunks a snapshot it cannot read names. */
+int ep_catalog_require_all(const struct ep_catalog *c, const bool *skip, const char *store, const char *doing,
+			   struct ep_error *err);
 
 /* A retention policy, with restic's meaning: for each rule, walking the snapshots
  * newest first, keep the newest snapshot of each of the last N hours (days, ISO weeks,

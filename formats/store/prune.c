@@ -3,7 +3,8 @@
  * holds the store's exclusive lock from the reading of the snapshots to the
  * last removal: a backup (shared lock) either finished before, and its
  * snapshot counts, or starts after, and finds the index as prune left it.
- * A snapshot that cannot be read stops prune: nothing is removed on a guess.
+ * A snapshot that cannot be read stops prune: nothing is removed on a guess,
+ * as the chunks of a snapshot that may yet be repaired are not known.
  */
 #include "formats/store/catalog.h"
 #include "formats/store/store_impl.h"
@@ -44,6 +45,8 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 	struct ep_catalog cat;
 	struct ep_digestmap *referenced = ep_digestmap_new();
 	int rc = referenced ? ep_catalog_load(st, &cat, err) : ep_oom(err);
+	if (!rc && (rc = ep_catalog_require_all(&cat, NULL, ep_store_where(st), "prune", err)))
+		ep_catalog_release(&cat);
 	if (rc) {
 		ep_digestmap_free(referenced);
 		return rc;

@@ -135,6 +135,89 @@ cp -a "$S" "$T/fifo"
 rm "$T/fifo/config.json" && mkfifo "$T/fifo/config.json"
 check "a FIFO where config.json should be is refused, not waited on" bash -c 'timeout 20 "$1" snapshots "$2" 2>"$3"; test $? = 3 && grep -q "not a regular file" "$3"' _ "$ENVPACK" "$T/fifo" "$T/fifo.err"
 
+# 4b. one bad snapshot file does not block the store: garbage, an empty file, a good manifest under another id
+BS=$T/badsnaps
+cp -a "$S" "$BS"
+ep snapshots --json "$BS" >"$T/bgood.json" || not_ok "list the store to damage"
+printf 'garbage, not a manifest\n' >"$T/garbage"
+garb=$(sha256sum <"$T/garbage" | cut -c1-64) # named by its digest: it fails as a manifest, not as an id
+cp "$T/garbage" "$BS/snapshots/$garb.json"
+empty=$(sha256sum </dev/null | cut -c1-64)
+: >"$BS/snapshots/$empty.json"
+wrong=$(printf 'another id' | sha256sum | cut -c1-64)
+cp "$BS/snapshots/$first.json" "$BS/snapshots/$wrong.json" # the first snapshot's manifest, under another id
+cp "$BS/snapshots/$first.sig" "$T/first.sig"
+nchunks() { find "$1/chunks" -name '*.zst' | wc -l; }
+for cmd in "snapshots" "snapshots --json"; do
+	# shellcheck disable=SC2086 # the command and its option
+	expect_exit 0 "$cmd lists a store with 3 bad snapshot files" ep $cmd "$BS"
+	check "$cmd: a warning names each file and its problem" python3 - "$T/err" "$BS/snapshots" "$garb" "$empty" "$wrong" <<'PY'
+import re, sys
+err, d, garb, empty, wrong = open(sys.argv[1]).read(), *sys.argv[2:]
+for i, why in ((garb, "not valid JSON"), (empty, "not valid JSON"), (wrong, "does not match its id")):
+    assert re.search(r"warning: snapshot file '%s/%s\.json' cannot be used: .*%s" % (re.escape(d), i, why), err), (i, err)
+PY
+done
+check "--json: the good snapshots as before, each bad one first with its file and problem" python3 - "$T/out" "$T/bgood.json" "$BS/snapshots" "$garb" "$empty" "$wrong" <<'PY'
+import json, sys
+got, before = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+d, ids = sys.argv[3], set(sys.argv[4:])
+bad = [x for x in got if x.get("bad")]
+assert got[len(bad):] == before, got
+assert {x["id"] for x in bad} == ids and all(x["file"] == "%s/%s.json" % (d, x["id"]) and x["problem"] for x in bad), bad
+PY
+expect_exit 0 "snapshots (table)" ep snapshots "$BS"
+check "lists the 4 good ones and counts the 3 bad files" bash -c 'test "$(grep -cE "^[0-9a-f]{8}  " "$1")" = 4 && grep -q "^4 snapshots" "$1" && grep -q "^3 snapshot files cannot be used" "$1"' _ "$T/out"
+expect_exit 0 "restore STORE@latest passes over the bad files" ep restore -p "$T/k.pub" "$BS@latest" --to "dir:$T/rbl"
+expect_err "warning: snapshot file '$BS/snapshots/$wrong.json' cannot be used" "warning of each"
+check "it is the latest good one, byte for byte" bash -c 'cmp "$1/d.raw" "$2/rbl/d.raw" && diff -r "$1/tree" "$2/rbl/tree"' _ "$T" "$T"
+expect_exit 0 "restore -q STORE@latest" ep restore -q --dry-run -p "$T/k.pub" "$BS@latest" --to "dir:$T/rbq"
+check "warns of nothing" test ! -s "$T/err"
+expect_exit 0 "restore STORE@ another good id" ep restore -q -p "$T/k.pub" "$BS@${first:0:8}" --to "dir:$T/rbf"
+check "byte for byte the first snapshot" diff -r "$T/r1" "$T/rbf"
+for bad in "garbage:$garb:not valid JSON" "an empty file:$empty:not valid JSON" "a manifest under another id:$wrong:does not match its id"; do
+	IFS=: read -r what id why <<<"$bad"
+	expect_exit 3 "restore STORE@ $what fails" ep restore -q -p "$T/k.pub" "$BS@${id:0:8}" --to "dir:$T/rbb"
+	expect_err "snapshot file '$BS/snapshots/$id.json' cannot be used: .*$why" "naming the file and the problem ($why)"
+	check "and restores nothing" test ! -e "$T/rbb"
+done
+expect_exit 3 "check fails on the bad files" ep check --read-data "$BS"
+expect_err "check: snapshot file '$BS/snapshots/$garb.json' cannot be used.*not valid JSON" "naming the garbage"
+expect_err "check: snapshot file '$BS/snapshots/$empty.json' cannot be used.*not valid JSON" "naming the empty file"
+expect_err "check: snapshot file '$BS/snapshots/$wrong.json' cannot be used.*does not match its id" "naming the one under another id"
+expect_err "3 problems found" "three problems, no more"
+expect_exit 3 "check --json --read-data" ep check --json --read-data "$BS"
+check "still checks the good ones: every chunk they name read" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["snapshots"] == 4 and d["bad_snapshots"] == 3 and len(d["problems"]) == 3 and d["read"] == d["referenced"] > 0 and d["bad"] == d["missing"] == 0, d' "$T/out"
+cp -a "$BS" "$T/badsnaps2"
+victim=$(find "$T/badsnaps2/chunks" -name '*.zst' | sort | head -n 1)
+rm "$victim"
+expect_exit 3 "check beside bad files still finds a good snapshot's missing chunk" ep check "$T/badsnaps2"
+expect_err "chunk $(basename "$victim" .zst) of snapshot [0-9a-f]{8} is missing" "and names it"
+rm -rf "$T/badsnaps2"
+# the first snapshot forgotten: its own chunks are now named only by its copy under the wrong id
+expect_exit 0 "forget the first (good) snapshot" ep forget -q "$BS" "${first:0:8}"
+n=$(nchunks "$BS")
+low=$(printf '%s\n' "$garb" "$empty" "$wrong" | sort | head -n 1) # the first bad one is named
+expect_exit 3 "prune refuses while a snapshot file cannot be read" ep prune "$BS"
+expect_err "prune removes nothing while snapshot file '$BS/snapshots/$low.json' \(and 2 more\) cannot be used.*repair it, or remove it \('envpack forget $BS ${low:0:8}'\)" "naming the file and what to do"
+check "and removes no chunk ($n)" test "$(nchunks "$BS")" = "$n"
+expect_exit 3 "so does prune --dry-run" ep prune --dry-run "$BS"
+nsnap=$(find "$BS/snapshots" -type f | wc -l)
+expect_exit 3 "forget --prune refuses before forgetting anything" ep forget "$BS" --keep-last 1 --prune
+expect_err "prune removes nothing while snapshot file" "as prune does"
+check "no snapshot was removed, no chunk" test "$(find "$BS/snapshots" -type f | wc -l) $(nchunks "$BS")" = "$nsnap $n"
+expect_exit 0 "forget removes bad files named by id" ep forget -q "$BS" "${garb:0:8}" "$empty"
+check "they are gone, the rest stays" test ! -e "$BS/snapshots/$garb.json" -a ! -e "$BS/snapshots/$empty.json" -a -e "$BS/snapshots/$wrong.json"
+expect_exit 3 "prune still refuses for the one left" ep prune "$BS"
+expect_err "'$BS/snapshots/$wrong.json' cannot be used" "naming it"
+# repaired: the copy put back under its own id, with its signature, is the first snapshot again
+mv "$BS/snapshots/$wrong.json" "$BS/snapshots/$first.json" && cp "$T/first.sig" "$BS/snapshots/$first.sig"
+expect_exit 0 "after the repair prune runs" ep prune -q "$BS"
+expect_exit 0 "and the store checks clean (--read-data)" ep check -q --read-data "$BS"
+expect_exit 0 "the repaired snapshot restores, its chunks kept by prune's refusal" ep restore -q -p "$T/k.pub" "$BS@${first:0:8}" --to "dir:$T/rbr"
+check "byte for byte" diff -r "$T/r1" "$T/rbr"
+rm -rf "$BS" "$T"/rb?
+
 # 5. forget keeps what restic keeps: the same times, the same policy, restic as the judge
 P=$T/policy
 R=$T/restic

@@ -2,7 +2,8 @@
 # A store in S3 (s3://BUCKET/PREFIX) against a real S3 server (tests/s3.sh:
 # s3rver with SigV4 checks), judged by the AWS CLI: the same objects as a dir:
 # store under PREFIX/ (formats/STORE.md), dedup, restore, verify, export and
-# import, check finding a chunk deleted behind its back, forget --prune,
+# import, check finding a chunk deleted behind its back, bad snapshot objects
+# set aside (snapshots, restore, check, prune, forget), forget --prune,
 # locks by records (shared, exclusive, named, waited for, stale ones cleared:
 # a dead pid's, or any host's left unrefreshed past its "stale"; refreshed while
 # a slow backup holds the store; a backup stopped past it loses its lock and
@@ -108,6 +109,38 @@ expect_exit 0 "which exports the same bundle" ep export -q -p "$T/k.pub" "dir:$T
 check "byte for byte" cmp "$T/e.envpack" "$T/e2.envpack"
 expect_exit 0 "and import from a bundle into the S3 store" ep import -q -p "$T/k.pub" --endpoint "$E" "$T/e.envpack" "$S"
 expect_exit 0 "check --read-data -p" ep check --read-data -p "$T/k.pub" --endpoint "$E" "$S"
+
+# 4b. a bad snapshot object does not block the store: garbage, and a good manifest under another id
+printf 'garbage, not a manifest\n' >"$T/garbage"
+garb=$(sha256sum <"$T/garbage" | cut -c1-64) # named by its digest: it fails as a manifest, not as an id
+wrong=$(printf 'another id' | sha256sum | cut -c1-64)
+aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/snapshots/$garb.json" --body "$T/garbage" >/dev/null
+aws_s3 s s3api get-object --bucket "$B" --key "dr/prod/snapshots/$first.json" "$T/first.json" >/dev/null
+aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/snapshots/$wrong.json" --body "$T/first.json" >/dev/null
+expect_exit 0 "snapshots beside a garbage object and a manifest under another id" ep snapshots --json --endpoint "$E" "$S"
+expect_err "warning: snapshot file '$S/snapshots/$garb.json' cannot be used: .*not valid JSON" "warns of the garbage, naming it"
+expect_err "warning: snapshot file '$S/snapshots/$wrong.json' cannot be used: .*does not match its id" "and of the other"
+check "--json: the good snapshots as before, the two bad ones first" python3 -c 'import json, sys; d, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])); assert d[2:] == b and {x["id"] for x in d[:2]} == set(sys.argv[3:]) and all(x["bad"] for x in d[:2]), d' "$T/out" "$T/snaps.json" "$garb" "$wrong"
+expect_exit 0 "restore $S@latest passes over them" ep restore -p "$T/k.pub" --endpoint "$E" "$S@latest" --to "dir:$T/rbl"
+expect_err "warning: snapshot file '$S/snapshots/$wrong.json'" "with a warning"
+check "the latest good one, byte for byte" bash -c 'cmp "$1/d.raw" "$2/d.raw" && diff -r "$1/tree" "$2/tree"' _ "$T" "$T/rbl"
+expect_exit 0 "restore the first snapshot by its id" ep restore -q -p "$T/k.pub" --endpoint "$E" "$S@${first:0:8}" --to "dir:$T/rbf"
+check "byte for byte" diff -r "$T/r1" "$T/rbf"
+expect_exit 3 "restore of the one under another id fails" ep restore -q -p "$T/k.pub" --endpoint "$E" "$S@${wrong:0:8}" --to "dir:$T/rbb"
+expect_err "snapshot file '$S/snapshots/$wrong.json' cannot be used: .*does not match its id" "naming the object and the problem"
+check "restoring nothing" test ! -e "$T/rbb"
+expect_exit 3 "check fails on them" ep check --endpoint "$E" "$S"
+expect_err "check: snapshot file '$S/snapshots/$garb.json' cannot be used" "naming the garbage"
+expect_err "check: snapshot file '$S/snapshots/$wrong.json' cannot be used" "and the other"
+expect_err "2 problems found" "two problems, no more"
+before=$(nkeys dr/prod/)
+expect_exit 3 "prune refuses" ep prune --endpoint "$E" "$S"
+expect_err "prune removes nothing while snapshot file '$S/snapshots/[0-9a-f]{64}\.json' \(and 1 more\) cannot be used.*repair it, or remove it" "naming one and what to do"
+check "removing no object" test "$(nkeys dr/prod/)" = "$before"
+expect_exit 0 "forget removes the bad ones named by id" ep forget -q --endpoint "$E" "$S" "${garb:0:8}" "${wrong:0:8}"
+check "both gone" test "$(nkeys dr/prod/snapshots/ "$garb|$wrong")" = 0
+expect_exit 0 "and the store checks clean" ep check -q --endpoint "$E" "$S"
+rm -rf "$T/rbl" "$T/rbf"
 
 # 5. locks by records under locks/
 printf '{"host":"%s","pid":999999,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$(date +%s)" >"$T/dead.json"
