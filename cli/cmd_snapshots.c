@@ -13,9 +13,8 @@ static const char help[] =
 	"tags, sources, sequence, signed, components and sizes (virtual_bytes,\n"
 	"data_bytes).\n\n"
 	"A snapshot file that cannot be used (garbage, not matching its id, not opening\n"
-	"with the key) is left out of the list with a warning naming it; --json lists\n"
-	"each first, as {\"id\", \"bad\": true, \"file\", \"problem\"}. 'envpack check'\n"
-	"fails on them; 'envpack forget STORE ID' removes one.\n\n"
+	"with the key) is left out of the list (--json too) with a warning naming it.\n"
+	"'envpack check' fails on them; 'envpack forget STORE ID' removes one.\n\n"
 	"Options:\n" CLI_STORE_HELP;
 
 static json_t *strings(char **list, size_t n)
@@ -48,8 +47,6 @@ int cmd_snapshots(int argc, char **argv)
 	json_t *list = sa.json ? json_array() : NULL;
 	if (!rc)
 		cli_store_warn_bad(&cat, st, sa.quiet);
-	for (size_t i = 0; !rc && list && i < cat.nbad; i++) /* first: the newest stays the last element */
-		json_array_append_new(list, cli_bad_snapshot_json(&cat.bad[i], st));
 	if (!rc && !sa.json && !sa.quiet)
 		printf("%-8s  %-20s  %-16s  %-16s  %10s  %s\n", "ID", "TIME (UTC)", "NAME", "HOST", "DATA", "TAGS");
 	for (size_t i = 0; !rc && i < cat.n; i++) {

@@ -158,14 +158,7 @@ for i, why in ((garb, "not valid JSON"), (empty, "not valid JSON"), (wrong, "doe
     assert re.search(r"warning: snapshot file '%s/%s\.json' cannot be used: .*%s" % (re.escape(d), i, why), err), (i, err)
 PY
 done
-check "--json: the good snapshots as before, each bad one first with its file and problem" python3 - "$T/out" "$T/bgood.json" "$BS/snapshots" "$garb" "$empty" "$wrong" <<'PY'
-import json, sys
-got, before = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-d, ids = sys.argv[3], set(sys.argv[4:])
-bad = [x for x in got if x.get("bad")]
-assert got[len(bad):] == before, got
-assert {x["id"] for x in bad} == ids and all(x["file"] == "%s/%s.json" % (d, x["id"]) and x["problem"] for x in bad), bad
-PY
+check "--json: the good snapshots as before, and only those" python3 -c 'import json, sys; assert json.load(open(sys.argv[1])) == json.load(open(sys.argv[2]))' "$T/out" "$T/bgood.json"
 expect_exit 0 "snapshots (table)" ep snapshots "$BS"
 check "lists the 4 good ones and counts the 3 bad files" bash -c 'test "$(grep -cE "^[0-9a-f]{8}  " "$1")" = 4 && grep -q "^4 snapshots" "$1" && grep -q "^3 snapshot files cannot be used" "$1"' _ "$T/out"
 expect_exit 0 "restore STORE@latest passes over the bad files" ep restore -p "$T/k.pub" "$BS@latest" --to "dir:$T/rbl"

@@ -120,7 +120,7 @@ aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/snapshots/$wrong.json" --
 expect_exit 0 "snapshots beside a garbage object and a manifest under another id" ep snapshots --json --endpoint "$E" "$S"
 expect_err "warning: snapshot file '$S/snapshots/$garb.json' cannot be used: .*not valid JSON" "warns of the garbage, naming it"
 expect_err "warning: snapshot file '$S/snapshots/$wrong.json' cannot be used: .*does not match its id" "and of the other"
-check "--json: the good snapshots as before, the two bad ones first" python3 -c 'import json, sys; d, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])); assert d[2:] == b and {x["id"] for x in d[:2]} == set(sys.argv[3:]) and all(x["bad"] for x in d[:2]), d' "$T/out" "$T/snaps.json" "$garb" "$wrong"
+check "--json: the good snapshots as before, and only those" python3 -c 'import json, sys; assert json.load(open(sys.argv[1])) == json.load(open(sys.argv[2]))' "$T/out" "$T/snaps.json"
 expect_exit 0 "restore $S@latest passes over them" ep restore -p "$T/k.pub" --endpoint "$E" "$S@latest" --to "dir:$T/rbl"
 expect_err "warning: snapshot file '$S/snapshots/$wrong.json'" "with a warning"
 check "the latest good one, byte for byte" bash -c 'cmp "$1/d.raw" "$2/d.raw" && diff -r "$1/tree" "$2/tree"' _ "$T" "$T/rbl"
