@@ -38,8 +38,9 @@ static const char help_tail[] =
 	"                             disks); repeatable\n"
 	"      --set KEY=VALUE        fill a machine parameter: name (also renames its disks,\n"
 	"                             and makes its MACs anew), vcpus, memory_mib, network,\n"
-	"                             hostname (in cloud-init files); so one bundle restores\n"
-	"                             as several instances\n"
+	"                             hostname (in cloud-init files; one it cannot edit safely\n"
+	"                             stays as it was, with a warning); so one bundle\n"
+	"                             restores as several instances\n"
 	"      --keep-mac             keep the MAC addresses when --set name= renames\n"
 	"      --rewrite-registry OLD=NEW  move container image references from registry\n"
 	"                             OLD to NEW in Kubernetes manifests, Helm values and\n"
@@ -218,6 +219,8 @@ int cmd_restore(int argc, char **argv)
 	opt.target.registry = &net.registry;
 	opt.target.s3 = &s3;
 	opt.target.params = params;
+	opt.target.warn = cli_warn;
+	opt.target.warn_ctx = &quiet;
 	while ((c = getopt_long(argc, argv, "t:p:nj:qhf:o:", opts, NULL)) != -1) {
 		int net_rc = cli_remote_option("restore", c, optarg, &net, &s3);
 		if (net_rc < 0)

@@ -56,8 +56,9 @@ struct cli_pack_args {
 	"              resource types, Kubernetes objects and their images (see\n" \
 	"              'envpack inspect'). Terraform state and files that look like\n" \
 	"              secrets (*.pem, *.key, *.p12, *.pfx, id_rsa*, .env, *secret*.tfvars,\n" \
-	"              Kubernetes Secrets) are left out with a warning, and .terraform/\n" \
-	"              provider caches skipped\n\n"
+	"              Terraform plans, Kubernetes Secrets alone or in a List,\n" \
+	"              kubeconfigs with credentials, symlinks to any of these) are\n" \
+	"              left out with a warning, and .terraform/ provider caches skipped\n\n"
 
 #define CLI_PACK_HELP \
 	"  -k, --key FILE       sign with this private key (from 'envpack keygen');\n" \

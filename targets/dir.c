@@ -36,6 +36,8 @@ struct dir_target {
 	const struct ep_rewrite *rewrites;
 	size_t nrewrites;
 	const char *hostname;
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
 	int dirfd;      /* PATH, once staging began */
 	bool created;   /* PATH did not exist before */
 	char *stage;    /* PATH/.envpack-restore-XXXXXX */
@@ -80,6 +82,8 @@ static int dir_open(struct ep_target **out, const char *location, const struct e
 	t->rewrites = opt ? opt->rewrites : NULL;
 	t->nrewrites = opt ? opt->nrewrites : 0;
 	t->hostname = opt ? opt->hostname : NULL;
+	t->warn = opt ? opt->warn : NULL;
+	t->warn_ctx = opt ? opt->warn_ctx : NULL;
 	t->dirfd = t->stagefd = -1;
 	*out = &t->base;
 	return 0;
@@ -208,9 +212,23 @@ static bool retargeted(const struct dir_target *t, const struct ep_file_rec *f)
 					  (t->hostname && f->kind == EP_KIND_CLOUD_INIT));
 }
 
+/* --set hostname= in a cloud-init file; one it cannot edit safely stays as it was, with a warning. */
+static int set_hostname(const struct dir_target *t, const struct ep_component *c, const struct ep_file_rec *f,
+			const char *text, size_t len, char **out, size_t *out_len, struct ep_error *err)
+{
+	char what[4400], why[256], msg[4800];
+	snprintf(what, sizeof what, "%s/%s", c->name, f->path); /* as restored, below PATH */
+	int rc = ep_set_hostname(text, len, t->hostname, what, out, out_len, why, sizeof why, err);
+	if (!rc && !*out && *why && t->warn) {
+		snprintf(msg, sizeof msg, "--set hostname: left '%s' as it was: %s", what, why);
+		t->warn(t->warn_ctx, msg);
+	}
+	return rc;
+}
+
 /* A retargeted file: read whole, changed, written. */
-static int write_rewritten(const struct dir_target *t, int fd, const struct ep_file_rec *f, struct ep_chunk_stream *s,
-			   struct ep_error *err)
+static int write_rewritten(const struct dir_target *t, int fd, const struct ep_component *c, const struct ep_file_rec *f,
+			   struct ep_chunk_stream *s, struct ep_error *err)
 {
 	char *text = malloc(f->size + 1), *out = NULL;
 	size_t at = 0, out_len = 0;
@@ -223,9 +241,10 @@ static int write_rewritten(const struct dir_target *t, int fd, const struct ep_f
 		if (!rc)
 			memcpy(text + at, data, len), at += len;
 	}
-	if (!rc)
-		rc = f->kind == EP_KIND_CLOUD_INIT ? ep_set_hostname(text, at, t->hostname, &out, &out_len, err)
-						   : ep_rewrite_images(text, at, t->rewrites, t->nrewrites, &out, &out_len, err);
+	if (!rc && f->kind == EP_KIND_CLOUD_INIT)
+		rc = set_hostname(t, c, f, text, at, &out, &out_len, err);
+	else if (!rc)
+		rc = ep_rewrite_images(text, at, t->rewrites, t->nrewrites, &out, &out_len, err);
 	if (!rc)
 		rc = ep_pwrite_full(fd, out ? out : text, out ? out_len : at, 0, f->path, err);
 	free(out);
@@ -244,7 +263,7 @@ static int write_file(const struct dir_target *t, int dirfd, const char *leaf, c
 	int rc = digest && (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) ? ep_oom(err) : 0;
 	uint64_t off = 0;
 	if (!rc && retargeted(t, f))
-		rc = write_rewritten(t, fd, f, s, err);
+		rc = write_rewritten(t, fd, c, f, s, err);
 	else
 		for (size_t k = 0; !rc && k < f->count; k++) {
 			const uint8_t *data;

@@ -47,10 +47,14 @@ int ep_rewrite_images(const char *text, size_t len, const struct ep_rewrite *rul
 
 /* Whether h is a host name cloud-init takes: letters, digits, '-' and '.', at most 253. */
 bool ep_hostname_ok(const char *h);
-/* Sets the host name in a cloud-init file: the values of top-level `hostname:`,
- * `fqdn:` and `local-hostname:` keys, or a `hostname:` line added after the
- * `#cloud-config` header when there is none; *out is heap, NULL when unchanged. */
-int ep_set_hostname(const char *text, size_t len, const char *hostname, char **out, size_t *out_len,
-		    struct ep_error *err);
+/* Sets the host name in cloud-init file `what` by its YAML structure: the values of the
+ * top-level `hostname:`, `fqdn:` and `local-hostname:` keys of a block mapping, and a
+ * `hostname:` key added before the first key of a `#cloud-config` file that has none;
+ * every other byte stays. *out is heap, NULL when unchanged; then why (why_cap bytes)
+ * says why a file that looks as if it should change (a #cloud-config* header, a host
+ * name in it) could not be edited safely (a list, a flow mapping, invalid YAML), or is
+ * "". An edit that does not read back as meant: EP_ERUNTIME, naming the file. */
+int ep_set_hostname(const char *text, size_t len, const char *hostname, const char *what, char **out, size_t *out_len,
+		    char *why, size_t why_cap, struct ep_error *err);
 
 #endif

@@ -34,6 +34,9 @@ struct ep_target_options {
 	const struct ep_rewrite *rewrites; /* image references moved to another registry, in IaC files */
 	size_t nrewrites;
 	const char *hostname; /* the host name cloud-init files give the machine, or NULL */
+	/* Files a retargeting leaves as they were, and why (a cloud-init file it cannot edit safely). NULL: untold. */
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
 	/* Clouds: */
 	const struct ep_s3_options *s3; /* object stores: endpoint, region, part size, HTTP options; NULL: defaults */
 	const char *const *params;      /* -o KEY=VALUE, the target's own settings (region=, project=, ...) */

@@ -36,7 +36,10 @@ const char *ep_iac_prune(const char *path)
 
 bool ep_iac_is_yaml(const char *path)
 {
-	return ends_with(path, ".yaml", false) || ends_with(path, ".yml", false);
+	const char *base = base_name(path);
+	bool kube_dir = base - path >= 6 && !strncmp(base - 6, ".kube/", 6) && (base - path == 6 || base[-7] == '/');
+	return ends_with(path, ".yaml", false) || ends_with(path, ".yml", false) || !strcmp(base, "kubeconfig") ||
+	       ends_with(base, ".kubeconfig", false) || (kube_dir && !strcmp(base, "config"));
 }
 
 /* Whether path lies in chart directory `chart` ("" for the root), below `sub` when given. */
@@ -82,7 +85,18 @@ enum ep_file_kind ep_iac_kind_by_name(const char *path, const char *const *chart
 
 bool ep_iac_is_cloud_config(const char *head, size_t n)
 {
-	return n >= EP_IAC_HEAD && !memcmp(head, "#cloud-config", EP_IAC_HEAD);
+	static const char magic[] = "#cloud-config";
+	return n >= sizeof magic - 1 && !memcmp(head, magic, sizeof magic - 1);
+}
+
+const char *ep_iac_secret_head(const char *head, size_t n)
+{
+	/* a zip local file header: the name's length at 26, the name at 30; terraform writes tfplan first */
+	static const char zip[] = "PK\3\4", name[] = "tfplan";
+	if (n >= 30 + sizeof name - 1 && !memcmp(head, zip, 4) && head[26] == (char)(sizeof name - 1) && !head[27] &&
+	    !memcmp(head + 30, name, sizeof name - 1))
+		return "it is a Terraform plan, which holds the values of secrets";
+	return NULL;
 }
 
 const char *ep_iac_secret_name(const char *path, enum ep_file_kind kind)
@@ -93,6 +107,8 @@ const char *ep_iac_secret_name(const char *path, enum ep_file_kind kind)
 	const char *base = base_name(path);
 	if (kind == EP_KIND_TERRAFORM_STATE)
 		return "Terraform state holds secrets";
+	if (ends_with(base, ".tfplan", false))
+		return "it is a Terraform plan, which holds the values of secrets";
 	for (const char *const *s = key_suffixes; *s; s++)
 		if (ends_with(base, *s, true))
 			return "it may hold a private key";

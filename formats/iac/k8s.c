@@ -258,6 +258,44 @@ static int add_images(struct reader *r, size_t spec, struct ep_k8s_object *o)
 	return 0;
 }
 
+#define MAX_LIST_DEPTH 4 /* Lists inside Lists looked into */
+
+/* Whether an object of this kind is, or lists, Secrets: what `kubectl get secret -o yaml` prints is a List. */
+static bool holds_secrets(const struct reader *r, size_t obj, const char *kind, int depth)
+{
+	if (!strcmp(kind, "Secret") || !strcmp(kind, "SecretList"))
+		return true;
+	size_t items = strcmp(kind, "List") || depth == MAX_LIST_DEPTH ? 0 : lookup(r, obj, "items", 0);
+	for (size_t it = items && r->v[items].type == N_SEQUENCE ? r->v[items].first : 0; it; it = r->v[it].next) {
+		const char *k = scalar_value(r, lookup(r, it, "kind", 0));
+		if (k && holds_secrets(r, it, k, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the document is a kubeconfig (users beside clusters or contexts) whose users carry
+ * credentials: a client key, a token, a password, or an auth provider's tokens. */
+static bool kubeconfig_credentials(const struct reader *r, size_t root)
+{
+	static const char *const creds[] = { "client-key-data", "token", "password", NULL },
+			      *const provider[] = { "id-token", "refresh-token", "access-token", "client-secret", NULL };
+	static const char *const provider_config[] = { "auth-provider", "config", NULL };
+	size_t users = lookup(r, root, "users", 0);
+	if (!users || r->v[users].type != N_SEQUENCE || !(lookup(r, root, "clusters", 0) || lookup(r, root, "contexts", 0)))
+		return false;
+	for (size_t u = r->v[users].first; u; u = r->v[u].next) {
+		size_t user = lookup(r, u, "user", 0), config = path(r, user, provider_config);
+		for (const char *const *c = creds; *c; c++)
+			if (scalar_value(r, lookup(r, user, *c, 0)))
+				return true;
+		for (const char *const *c = provider; *c; c++)
+			if (scalar_value(r, lookup(r, config, *c, 0)))
+				return true;
+	}
+	return false;
+}
+
 static int end_document(struct reader *r)
 {
 	static const char *const name_path[] = { "metadata", "name", NULL }, *const ns_path[] = { "metadata", "namespace", NULL };
@@ -265,11 +303,14 @@ static int end_document(struct reader *r)
 	if (!root || r->v[root].type != N_MAPPING)
 		return 0;
 	r->facts->heat |= lookup(r, root, "heat_template_version", 0) != 0;
+	if (!r->facts->secret && kubeconfig_credentials(r, root))
+		r->facts->secret = "it is a kubeconfig holding credentials";
 	const char *api = scalar_value(r, lookup(r, root, "apiVersion", 0)),
 		   *kind = scalar_value(r, lookup(r, root, "kind", 0));
 	if (!api || !kind)
 		return 0;
-	r->facts->secret |= !strcmp(kind, "Secret");
+	if (!r->facts->secret && holds_secrets(r, root, kind, 0))
+		r->facts->secret = strcmp(kind, "Secret") ? "it holds a list of Kubernetes Secrets" : "it holds a Kubernetes Secret";
 	if (!ep_inventory_text_ok(kind))
 		return 0;
 	const char *name = scalar_value(r, path(r, root, name_path)), *ns = scalar_value(r, path(r, root, ns_path));

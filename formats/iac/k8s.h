@@ -1,7 +1,8 @@
 /*
  * Reads YAML files, with libyaml's event parser, for what the inventory wants:
  * Kubernetes objects (documents with apiVersion and kind) with their kind, name,
- * namespace and container images; Heat templates; Kubernetes Secrets.
+ * namespace and container images; Heat templates; Kubernetes Secrets (alone or in
+ * a List) and kubeconfigs holding credentials.
  *
  * Each document is kept as a graph in which an alias is a reference to its
  * anchored node, never a copy, and lookups follow fixed paths, so nothing is
@@ -26,7 +27,7 @@
 struct ep_yaml_facts {
 	size_t objects;    /* Kubernetes objects added to the inventory */
 	bool heat;         /* a document has heat_template_version */
-	bool secret;       /* a document is a Kubernetes Secret (kind: Secret) */
+	const char *secret; /* why the file holds secrets (a Secret, a List of them, a kubeconfig's credentials), or NULL */
 	char invalid[256]; /* why the file is not YAML, or "": nothing is added then */
 };
 

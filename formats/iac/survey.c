@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "formats/iac/classify.h"
+#include "base/digestmap.h"
+#include "base/links.h"
 #include "base/util.h"
 #include "formats/iac/k8s.h"
 #include "formats/iac/terraform.h"
@@ -90,7 +92,7 @@ static int read_content(struct surveyor *sv, size_t i, int fd, const char *what)
 		*kind = facts.heat ? EP_KIND_HEAT : facts.objects ? EP_KIND_KUBERNETES : EP_KIND_OTHER;
 		if (facts.secret && !sv->opt->include_secrets) {
 			ep_inventory_drop_objects(sv->s->inventory, before);
-			leave_out(sv, i, "it holds a Kubernetes Secret");
+			leave_out(sv, i, facts.secret);
 		}
 	}
 out:
@@ -124,7 +126,10 @@ static int survey_file(struct surveyor *sv, size_t i)
 		ssize_t n = pread(fd, head, sizeof head, 0);
 		if (n < 0)
 			rc = ep_fail_errno(sv->err, EP_ERUNTIME, "cannot read '%s'", what);
-		else if (ep_iac_is_cloud_config(head, (size_t)n))
+		else if ((secret = ep_iac_secret_head(head, (size_t)n)) && !sv->opt->include_secrets) {
+			leave_out(sv, i, secret);
+			goto out;
+		} else if (ep_iac_is_cloud_config(head, (size_t)n))
 			sv->s->kinds[i] = EP_KIND_CLOUD_INIT;
 		else if (!yaml)
 			goto out;
@@ -134,6 +139,46 @@ static int survey_file(struct surveyor *sv, size_t i)
 out:
 	close(fd);
 	return rc;
+}
+
+static void path_key(const char *path, uint8_t key[EP_DIGEST_LEN])
+{
+	ep_sha256(path, strlen(path), key);
+}
+
+/* A symlink to a file left out would restore dangling and tell where a secret was: it is
+ * left out too. Links are followed through each other to where they end (base/links.h). */
+static int leave_out_links(struct surveyor *sv)
+{
+	const struct ep_tree *t = sv->t;
+	struct ep_links *links = ep_links_new();
+	struct ep_digestmap *gone = ep_digestmap_new(); /* the files left out, by path */
+	bool ok = links && gone;
+	uint8_t key[EP_DIGEST_LEN];
+	for (size_t i = 0; ok && i < t->count; i++) {
+		const struct ep_tree_entry *e = &t->entries[i];
+		if (e->type == EP_FILE_SYMLINK)
+			ok = ep_links_add(links, e->path, e->target);
+		else if (sv->s->left_out[i]) {
+			path_key(e->path, key);
+			ok = ep_digestmap_put(gone, key, i);
+		}
+	}
+	for (size_t i = 0; ok && i < t->count; i++) {
+		const struct ep_tree_entry *e = &t->entries[i];
+		char end[EP_RELPATH_MAX + 1], why[EP_RELPATH_MAX + 64];
+		uint64_t file;
+		if (e->type != EP_FILE_SYMLINK || ep_link_follow(e->path, e->target, ep_links_lookup, links, end) != EP_LINK_INSIDE)
+			continue;
+		path_key(end, key);
+		if (!ep_digestmap_get(gone, key, &file))
+			continue;
+		snprintf(why, sizeof why, "it is a symlink to '%s', which is left out", t->entries[file].path);
+		leave_out(sv, i, why);
+	}
+	ep_links_free(links);
+	ep_digestmap_free(gone);
+	return ok ? 0 : ep_oom(sv->err);
 }
 
 int ep_iac_survey(const struct ep_tree *t, const struct ep_iac_options *opt, struct ep_iac_survey **out,
@@ -153,6 +198,8 @@ int ep_iac_survey(const struct ep_tree *t, const struct ep_iac_options *opt, str
 	for (size_t i = 0; !rc && i < t->count; i++)
 		if (t->entries[i].type == EP_FILE_REG)
 			rc = survey_file(&sv, i);
+	if (!rc && !opt->include_secrets)
+		rc = leave_out_links(&sv);
 	if (!rc)
 		rc = ep_terraform_finish(sv.tf, err);
 	ep_terraform_free(sv.tf);

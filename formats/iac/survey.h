@@ -24,7 +24,7 @@ struct ep_iac_options {
 
 struct ep_iac_survey {
 	enum ep_file_kind *kinds; /* per tree entry; EP_KIND_NONE for directories and symlinks */
-	bool *left_out;           /* per tree entry: a secret not to pack */
+	bool *left_out;           /* per tree entry: a secret not to pack, or a symlink to one */
 	struct ep_inventory *inventory;
 };
 

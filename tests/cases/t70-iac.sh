@@ -191,6 +191,68 @@ check "pack -q printed nothing" test ! -s "$T/out" -a ! -s "$T/err"
 expect_exit 0 "pack --help" "$ENVPACK" pack --help
 check "--help says --include-state includes secrets" grep -qE -- '--include-state .*secrets' "$T/out"
 
+# Secrets that are known by their content or by what they point to: a List of Secrets (what
+# `kubectl get secret -o yaml` prints), kubeconfigs with a user's key or token, Terraform plans
+# (by name, or a zip whose first member is tfplan, whatever its name), and symlinks to any file
+# left out (they would restore dangling). Each is left out with a warning naming it.
+mkdir -p sec/.kube sec/certs sec/docs
+cd sec || exit 1
+printf 'apiVersion: v1\nkind: List\nmetadata: {resourceVersion: ""}\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: db, namespace: prod}\n  type: Opaque\n  data: {password: aHVudGVyMg==}\n  stringData: {raw: hunter2}\n' >secrets.yaml
+printf 'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c}\n  data: {a: b}\n' >configmaps.yaml
+printf 'apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster: {server: "https://k8s.example:6443"}\nusers:\n- name: admin\n  user:\n    client-certificate-data: Y2VydA==\n    client-key-data: aHVudGVyMg==\ncontexts:\n- name: prod\n  context: {cluster: prod, user: admin}\n' >.kube/config
+printf 'apiVersion: v1\nclusters: [{name: ci, cluster: {server: "https://ci:6443"}}]\ncontexts: [{name: ci, context: {cluster: ci, user: bot}}]\nusers:\n- name: bot\n  user: {token: hunter2}\n' >ci.kubeconfig
+printf 'apiVersion: v1\nkind: Config\nclusters: [{name: ci, cluster: {server: "https://ci:6443"}}]\nusers:\n- name: sso\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1, command: kubelogin}\n' >sso.kubeconfig
+printf 'not even a zip: hunter2\n' >prod.tfplan
+python3 - <<'PY'
+import zipfile
+with zipfile.ZipFile("plan.out", "w") as z:  # as `terraform plan -out=plan.out` writes it: tfplan first
+    z.writestr("tfplan", b"\x0a\x02hunter2")
+    z.writestr("tfstate", '{"resources": [{"password": "hunter2"}]}')
+with zipfile.ZipFile("docs/manual.zip", "w") as z:
+    z.writestr("index.html", "<p>hello</p>")
+PY
+printf -- '-----BEGIN PRIVATE KEY-----\nhunter2\n' >certs/tls.key
+echo '{"version": 4, "password": "hunter2"}' >terraform.tfstate
+echo 'readme' >README
+ln -s certs/tls.key tls.key.link
+ln -s tls.key.link chain
+ln -s ../terraform.tfstate docs/state
+ln -s README readme.link
+cd .. || exit 1
+expect_exit 0 "pack a tree with secrets known by content and links to secrets" "$ENVPACK" pack -k k.key -o sec.envpack iac:sec
+expect_err "warning: leaving out 'sec/secrets.yaml': it holds a list of Kubernetes Secrets" "a List of Secrets is left out, named"
+expect_err "warning: leaving out 'sec/.kube/config': it is a kubeconfig holding credentials" "a kubeconfig with a client key is left out, named"
+expect_err "warning: leaving out 'sec/ci.kubeconfig': it is a kubeconfig holding credentials" "a kubeconfig with a token is left out, named"
+expect_err "warning: leaving out 'sec/prod.tfplan': it is a Terraform plan" "a .tfplan is left out, named"
+expect_err "warning: leaving out 'sec/plan.out': it is a Terraform plan" "a plan file under another name is left out by its content"
+expect_err "warning: leaving out 'sec/tls.key.link': it is a symlink to 'certs/tls.key', which is left out" "a symlink to a secret is left out, named"
+expect_err "warning: leaving out 'sec/chain': it is a symlink to 'certs/tls.key'" "a chain of symlinks to a secret too"
+expect_err "warning: leaving out 'sec/docs/state': it is a symlink to 'terraform.tfstate'" "a symlink climbing to the state too"
+check "no other file is left out" test "$(grep -c 'leaving out' "$T/err")" = 10
+tar xOf sec.envpack manifest.json >sec.json
+check "the bundle holds what is not a secret, and no link to one" python3 - "$T/sec.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))["components"][0]
+got = sorted(e["path"] for e in c["entries"] if e["type"] != "dir")
+assert got == ["README", "configmaps.yaml", "docs/manual.zip", "readme.link", "sso.kubeconfig"], got
+PY
+expect_exit 0 "inspect --json" "$ENVPACK" inspect --json sec.envpack
+check "inspect counts one symlink" test "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["components"][0]["symlinks"])' "$T/out")" = 1
+check "no secret's bytes are in the bundle" sh -c "! tar xOf sec.envpack | zstd -dcq 2>/dev/null | grep -qa hunter2"
+expect_exit 0 "restore it" "$ENVPACK" restore -q -p k.pub sec.envpack --to dir:secback
+check "no link is restored dangling" test -z "$(find secback -xtype l)"
+check "a link to a kept file is restored" test "$(cat secback/sec/readme.link)" = readme
+expect_exit 0 "pack --include-state packs them all" "$ENVPACK" pack -k k.key -o secall.envpack --include-state iac:sec
+check "without a warning" sh -c "! grep -q 'leaving out' '$T/err'"
+tar xOf secall.envpack manifest.json >secall.json
+check "links and their targets are in that bundle" python3 - "$T/secall.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))["components"][0]
+got = {e["path"] for e in c["entries"] if e["type"] != "dir"}
+assert {"secrets.yaml", ".kube/config", "ci.kubeconfig", "prod.tfplan", "plan.out", "tls.key.link", "chain",
+        "docs/state", "certs/tls.key", "terraform.tfstate"} <= got, got
+PY
+
 # YAML bombs: refused with the file named, exit 2, no bundle left.
 mkdir bomb
 cp "$S/k8s/namespace.yaml" bomb/

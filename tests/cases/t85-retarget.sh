@@ -99,6 +99,31 @@ expect_exit 0 "--set hostname= fills cloud-init's host name" "$E" restore -q -p 
 check "user-data names the new host, its domain kept" test "$(python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); print(d["hostname"], d["fqdn"], d["users"][0]["name"])' hn/iac/cloud-init/user-data)" = "web-2 web-2.example.org ops"
 check "meta-data too" grep -qx "local-hostname: web-2" hn/iac/cloud-init/meta-data
 check "nothing else changed" sh -c 'cmp iac/k8s/app.yaml hn/iac/k8s/app.yaml && test "$(diff iac/cloud-init/user-data hn/iac/cloud-init/user-data | grep -c "^[<>]")" = 4'
+# cloud-init's own examples (tests/data/cloud-init): the top-level block mapping is edited, every
+# other byte kept; a #cloud-config-archive list and a flow mapping stay as they were, with a warning
+mkdir -p ci/seed
+cp "$HERE"/data/cloud-init/*.txt "$HERE"/data/cloud-init/*.yaml ci/
+cp "$HERE"/data/cloud-init/seed-meta-data ci/seed/meta-data
+expect_exit 0 "pack cloud-init's examples" "$E" pack -q -k k.key -o ci.envpack iac:ci
+expect_exit 0 "--set hostname= over cloud-init's examples" "$E" restore -p k.pub ci.envpack --set hostname=web-2 --to dir:cih
+check "the #cloud-config-archive list is left as it was" cmp ci/cloud-config-archive.txt cih/ci/cloud-config-archive.txt
+expect_err "left 'ci/cloud-config-archive.txt' as it was: its top level is a list" "a warning names the archive and why"
+check "the flow mapping is left as it was" cmp ci/cc_set_passwords-example1.yaml cih/ci/cc_set_passwords-example1.yaml
+expect_err "left 'ci/cc_set_passwords-example1.yaml' as it was: its top level is a flow mapping" "a warning names the flow mapping and why"
+check "block mappings hold the new host, all else as it was (PyYAML reads them)" test "$(cd "$T" && python3 -c '
+import sys, yaml
+keys = ("hostname", "fqdn", "local-hostname")
+for name in sys.argv[1:]:
+    a, b = yaml.safe_load(open("ci/" + name)), yaml.safe_load(open("cih/ci/" + name))
+    got = [b.pop(k, None) for k in keys]
+    [a.pop(k, None) for k in keys]
+    print(name, *got, a == b)' cloud-config-launch-index.txt cloud-config-boot-cmds.txt cc_update_hostname-example4.yaml seed/meta-data)" = "cloud-config-launch-index.txt web-2 None None True
+cloud-config-boot-cmds.txt web-2 None None True
+cc_update_hostname-example4.yaml web-2 web-2.fqdn.me None True
+seed/meta-data web-2 None web-2 True"
+check "a hostname: line added before the first key, nothing else changed" test "$(diff ci/cloud-config-launch-index.txt cih/ci/cloud-config-launch-index.txt)" = "11a12
+> hostname: web-2"
+check "only the host name values changed where they were set" test "$(diff ci/seed/meta-data cih/ci/seed/meta-data | grep -c '^[<>]')$(diff ci/cc_update_hostname-example4.yaml cih/ci/cc_update_hostname-example4.yaml | grep -c '^[<>]')" = 44
 expect_exit 2 "a host name that is not one" "$E" restore -q -p k.pub env.envpack --set 'hostname=web;rm' --to dir:hn2
 expect_exit 2 "--rewrite-registry needs OLD=NEW" "$E" restore -q -p k.pub env.envpack --to dir:rw2 --rewrite-registry docker.io
 finish

@@ -33,6 +33,9 @@ TEST(classify_by_name)
 	EXPECT(ep_iac_kind_by_name("templates/svc.yaml", root_chart, 1) == EP_KIND_HELM_TEMPLATE);
 	EXPECT(ep_iac_kind_by_name("values.yaml", root_chart, 1) == EP_KIND_HELM_VALUES);
 	EXPECT(ep_iac_is_yaml("a.yaml") && ep_iac_is_yaml("b.yml") && !ep_iac_is_yaml("c.json"));
+	EXPECT(ep_iac_is_yaml("kubeconfig") && ep_iac_is_yaml("ci/prod.kubeconfig") && ep_iac_is_yaml(".kube/config") &&
+	       ep_iac_is_yaml("home/.kube/config"));
+	EXPECT(!ep_iac_is_yaml("config") && !ep_iac_is_yaml("a.kube/config") && !ep_iac_is_yaml(".kube/config.bak"));
 	EXPECT(ep_iac_is_cloud_config("#cloud-config\n", 14) && !ep_iac_is_cloud_config("#cloud-conf", 11));
 	EXPECT(ep_iac_prune(".terraform") && ep_iac_prune("a/b/.terraform") && !ep_iac_prune("terraform"));
 }
@@ -49,6 +52,12 @@ TEST(classify_secret_names)
 	EXPECT(ep_iac_secret_name("prod-Secrets.tfvars", EP_KIND_TERRAFORM_VARS) != NULL);
 	EXPECT(!ep_iac_secret_name("prod.tfvars", EP_KIND_TERRAFORM_VARS));
 	EXPECT(!ep_iac_secret_name("secret.tf", EP_KIND_TERRAFORM) && !ep_iac_secret_name("keys.tf", EP_KIND_TERRAFORM));
+	EXPECT(ep_iac_secret_name("plans/prod.tfplan", EP_KIND_OTHER) && !ep_iac_secret_name("tfplan.md", EP_KIND_OTHER));
+	/* a Terraform plan by its first bytes: a zip local header naming tfplan */
+	static const char plan[] = "PK\3\4\24\0\10\0\10\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\6\0\0\0tfplan",
+			  other[] = "PK\3\4\24\0\10\0\10\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\6\0\0\0readme";
+	EXPECT(ep_iac_secret_head(plan, sizeof plan - 1) && !ep_iac_secret_head(plan, sizeof plan - 2));
+	EXPECT(!ep_iac_secret_head(other, sizeof other - 1) && !ep_iac_secret_head("#cloud-config\n", 14));
 }
 
 static int read_yaml(const char *src, struct ep_inventory *inv, struct ep_yaml_facts *facts, struct ep_error *err)
@@ -103,6 +112,25 @@ TEST(k8s_secrets_heat_and_invalid_yaml)
 	/* a Secret read before the syntax error still counts; the objects do not */
 	EXPECT(read_yaml("apiVersion: v1\nkind: Secret\n---\napiVersion: v1\nkind: A\n---\na: [b\n", inv, &facts, &err) == 0);
 	EXPECT(*facts.invalid && facts.secret && facts.objects == 0 && inv->nobjects == before);
+	/* Secrets in a List (kubectl get secret -o yaml), in a List in a List, as a SecretList */
+	EXPECT(read_yaml("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap}\n- {apiVersion: v1, kind: Secret}\n",
+			 inv, &facts, &err) == 0 && facts.secret && strstr(facts.secret, "list of Kubernetes Secrets"));
+	EXPECT(read_yaml("apiVersion: v1\nkind: List\nitems: [{kind: List, items: [{kind: Secret}]}]\n", inv, &facts, &err) == 0 &&
+	       facts.secret);
+	EXPECT(read_yaml("apiVersion: v1\nkind: SecretList\nitems: []\n", inv, &facts, &err) == 0 && facts.secret);
+	EXPECT(read_yaml("apiVersion: v1\nkind: List\nitems: [{kind: ConfigMap}]\n", inv, &facts, &err) == 0 && !facts.secret);
+	/* kubeconfigs: credentials of a user, not the exec plugins that fetch them */
+	static const char *const kubeconfigs[] = {
+		"apiVersion: v1\nkind: Config\nclusters: []\nusers:\n- name: a\n  user: {client-key-data: a2V5}\n",
+		"clusters: []\nusers: [{name: b, user: {token: abc}}]\n",
+		"contexts: []\nusers: [{name: c, user: {username: u, password: p}}]\n",
+		"clusters: []\nusers: [{user: {auth-provider: {name: oidc, config: {id-token: x}}}}]\n",
+	};
+	for (size_t i = 0; i < sizeof kubeconfigs / sizeof *kubeconfigs; i++)
+		EXPECT(read_yaml(kubeconfigs[i], inv, &facts, &err) == 0 && facts.secret && strstr(facts.secret, "kubeconfig"));
+	EXPECT(read_yaml("clusters: []\nusers: [{name: d, user: {exec: {command: kubelogin}}}]\n", inv, &facts, &err) == 0 &&
+	       !facts.secret);
+	EXPECT(read_yaml("users: [{name: e, user: {token: abc}}]\n", inv, &facts, &err) == 0 && !facts.secret); /* no cluster */
 	EXPECT(read_yaml("a: *nowhere\n", inv, &facts, &err) == 0 && strstr(facts.invalid, "undefined alias"));
 	EXPECT(read_yaml("", inv, &facts, &err) == 0 && !*facts.invalid && !facts.objects);
 	ep_inventory_free(inv);
