@@ -26,9 +26,8 @@ static const char help[] =
 	"and the next one reuses what it had written. Silent on success when not run\n"
 	"from a terminal (cron); one line on stderr, and a non-zero exit, on failure.\n\n"
 	"STORE is dir:PATH (or a plain PATH), or s3://BUCKET/PREFIX; see formats/STORE.md.\n\n"
-	"Sources:\n"
 	CLI_SOURCES_HELP
-	"\nOptions:\n"
+	"Options:\n"
 	"      --init           make the store first if PATH is absent or empty\n"
 	"  -f, --from SPEC      read more sources from SPEC, one a line ('#' starts a comment)\n"
 	"      --tag TAG        tag the snapshot (repeatable; letters, digits, ._:+=@-)\n"

@@ -15,7 +15,6 @@ static const char help[] =
 	"chunks (about 1 MiB), each stored once, zstd-compressed, named by its SHA-256,\n"
 	"and listed in a manifest signed with Ed25519. Nothing appears at OUT until\n"
 	"the bundle is complete.\n\n"
-	"Sources:\n"
 	CLI_SOURCES_HELP
 	"Options:\n"
 	"  -o, --output FILE    the bundle to write (required)\n"

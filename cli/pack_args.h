@@ -32,6 +32,7 @@ struct cli_pack_args {
 #define EP_BACKUP_LEVEL 5 /* backup's zstd level (pack's is 3): see CLI_PACK_HELP */
 #define CLI_PACK_FORMAT 0x1100 /* pack also takes -f for --format */
 
+/* The "Sources:" heading included: a command's help puts this in its place. */
 #define CLI_SOURCES_HELP \
 	"Sources:\n" \
 	"  disk:PATH   a disk image (raw, qcow2, vmdk, vhd, vhdx: told apart by their first\n" \

@@ -1,6 +1,7 @@
 /* image:oci:DIR[:TAG] and image:docker://HOST/REPO[:TAG]: an image from an OCI layout or a
  * registry, packed as an image component that is an OCI layout holding only the chosen
- * images' blobs, byte for byte, with an index.json naming just those images. */
+ * images' blobs, byte for byte, with an index.json naming just those images (the layout's
+ * own, byte for byte, when it holds no others) and the layout's own oci-layout. */
 #include "sources/source.h"
 
 #include <stdio.h>
@@ -25,6 +26,9 @@ struct image_source {
 	size_t nblobs;
 	int (*read)(void *src, size_t i, ep_blob_sink sink, void *ctx, struct ep_error *err);
 	void *src;
+	/* the source's own index.json and oci-layout, kept as they are; NULL: made here */
+	const char *index_file, *layout_file;
+	size_t index_len, layout_len;
 };
 
 /* Where a blob's bytes go: its record. */
@@ -47,6 +51,29 @@ static int feed_whole(const struct ep_source_sink *sink, size_t record, const vo
 	return rc ? rc : sink->end(sink->ctx, err);
 }
 
+/* An index.json naming just the chosen images. */
+static int make_index(const struct image_source *img, char **index, size_t *len, struct ep_error *err)
+{
+	FILE *f = open_memstream(index, len);
+	if (!f)
+		return ep_oom(err);
+	fputs("{\"schemaVersion\":2,\"manifests\":[", f);
+	for (size_t i = 0; i < img->ndescriptors; i++)
+		fprintf(f, "%s%s", i ? "," : "", img->descriptors[i]);
+	fputs("]}\n", f);
+	return fclose(f) ? ep_oom(err) : 0;
+}
+
+/* A small file of the layout, whole in memory, as the component's file `name`. */
+static int add_whole(const struct ep_source_sink *sink, struct ep_component *c, const char *name, int64_t t,
+		     const void *data, size_t len, const char *image, struct ep_error *err)
+{
+	int rc = ep_component_add_file(c, name, EP_FILE_REG, 0644, t, NULL, err);
+	if (!rc && len >= sink->whole_max)
+		rc = ep_fail(err, EP_EINPUT, "oci: the %s of '%s' is too large", name, image);
+	return rc ? rc : feed_whole(sink, c->nfiles - 1, data, len, err);
+}
+
 static int pack_image(const struct ep_source_sink *sink, int64_t t, const struct image_source *img,
 		      struct ep_error *err)
 {
@@ -67,25 +94,17 @@ static int pack_image(const struct ep_source_sink *sink, int64_t t, const struct
 		if (!(rc = img->read(img->src, i, feed_blob, &f, err)))
 			rc = sink->end(sink->ctx, err);
 	}
-	char *index = NULL;
-	size_t len = 0;
-	FILE *f = rc ? NULL : open_memstream(&index, &len);
-	if (!rc && !f)
-		rc = ep_oom(err);
-	if (f) {
-		fputs("{\"schemaVersion\":2,\"manifests\":[", f);
-		for (size_t i = 0; i < img->ndescriptors; i++)
-			fprintf(f, "%s%s", i ? "," : "", img->descriptors[i]);
-		fputs("]}\n", f);
-		fclose(f);
-	}
-	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}\n";
-	if (!rc && !(rc = ep_component_add_file(c, "index.json", EP_FILE_REG, 0644, t, NULL, err)))
-		rc = len < sink->whole_max ? feed_whole(sink, c->nfiles - 1, index, len, err)
-					   : ep_fail(err, EP_EINPUT, "oci: the index of '%s' is too large", img->path);
-	if (!rc && !(rc = ep_component_add_file(c, "oci-layout", EP_FILE_REG, 0644, t, NULL, err)))
-		rc = feed_whole(sink, c->nfiles - 1, layout, sizeof layout - 1, err);
-	free(index);
+	static const char made_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}\n";
+	const char *index = img->index_file, *layout = img->layout_file ? img->layout_file : made_layout;
+	size_t index_len = img->index_len, layout_len = img->layout_file ? img->layout_len : sizeof made_layout - 1;
+	char *made = NULL;
+	if (!rc && !index && !(rc = make_index(img, &made, &index_len, err)))
+		index = made;
+	if (!rc)
+		rc = add_whole(sink, c, "index.json", t, index, index_len, img->path, err);
+	if (!rc)
+		rc = add_whole(sink, c, "oci-layout", t, layout, layout_len, img->path, err);
+	free(made);
 	return rc;
 }
 
@@ -153,7 +172,7 @@ static int oci_pack(const struct ep_source *src, void *state, const struct ep_so
 	struct image_state *s = state;
 	struct ep_oci_image *l = s->layout;
 	const struct image_source img = { l->dir, l->descriptors, l->ndescriptors, l->blobs, l->nblobs,
-					  read_layout_blob, l };
+					  read_layout_blob, l, l->index_file, l->layout_file, l->index_len, l->layout_len };
 	return pack_image(sink, s->created, &img, err);
 }
 
@@ -197,7 +216,8 @@ static int registry_pack(const struct ep_source *src, void *state, const struct 
 	(void)src;
 	struct image_state *s = state;
 	struct ep_pull *p = s->pull;
-	const struct image_source img = { p->ref.repo, &p->descriptor, 1, p->blobs, p->nblobs, read_registry_blob, p };
+	const struct image_source img = { p->ref.repo, &p->descriptor, 1, p->blobs, p->nblobs, read_registry_blob, p,
+					  NULL, NULL, 0, 0 };
 	return pack_image(sink, s->created, &img, err);
 }
 

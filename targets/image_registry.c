@@ -4,7 +4,8 @@
  * when the registry has it (HEAD), mounted when this push already placed it
  * in another repository, else streamed from the bundle's verified chunks;
  * manifests are PUT only at commit, children before the indexes naming them,
- * so a tag never names an image whose blobs are not all in place.
+ * so a tag never names an image whose blobs are not all in place. A manifest
+ * several tags name is PUT once more for each further tag.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,11 @@
 struct manifest_put {
 	char repo[300];
 	char ref[130]; /* a tag or a digest */
+	char digest[72];
 	char media[200];
 	char *bytes;
 	size_t len;
+	int depth; /* in the walk: while queued, the put waits for its subtree */
 };
 
 struct pushed { /* a blob this push placed, and where: the source of later mounts */
@@ -121,6 +124,8 @@ struct reader {
 	struct ep_chunk_stream *s;
 	const char *repo;
 	struct ep_digestmap *files; /* blob digest -> file record + 1 */
+	struct manifest_put *queued; /* the manifests the walk is still under, outermost first */
+	size_t nqueued, cap_queued;
 	/* the blob being streamed */
 	const struct ep_file_rec *f;
 	const uint8_t *data;
@@ -214,31 +219,91 @@ static int push_blob(struct reader *r, const struct ep_image_node *n, struct ep_
 	return 0;
 }
 
+static struct manifest_put *add_put(struct reg_target *t, struct ep_error *err)
+{
+	if (!ep_grow((void **)&t->puts, &t->cap_puts, t->nputs + 1, sizeof *t->puts)) {
+		ep_oom(err);
+		return NULL;
+	}
+	return &t->puts[t->nputs++];
+}
+
+/* The walk visits a parent before its children: a manifest waits in the queue
+ * until the walk reaches a node no deeper than it (its subtree is done), so
+ * the puts come out children first, and one an earlier image brought (the
+ * walk visits it once) is already before any later index naming it. */
+static int dequeue(struct reader *r, int depth, struct ep_error *err)
+{
+	while (r->nqueued && r->queued[r->nqueued - 1].depth >= depth) {
+		struct manifest_put *p = add_put(r->t, err);
+		if (!p)
+			return err->code;
+		*p = r->queued[--r->nqueued];
+	}
+	return 0;
+}
+
 /* Manifests wait for commit; everything else is pushed now. */
 static int visit(void *ctx, const struct ep_image_node *n, const char *bytes, size_t len, struct ep_error *err)
 {
 	struct reader *r = ctx;
-	struct reg_target *t = r->t;
+	int rc = dequeue(r, n->depth, err);
+	if (rc)
+		return rc;
 	if (!bytes)
 		return push_blob(r, n, err);
-	if (!ep_grow((void **)&t->puts, &t->cap_puts, t->nputs + 1, sizeof *t->puts))
+	if (!ep_grow((void **)&r->queued, &r->cap_queued, r->nqueued + 1, sizeof *r->queued))
 		return ep_oom(err);
-	struct manifest_put *p = &t->puts[t->nputs];
-	*p = (struct manifest_put){ .len = len };
+	struct manifest_put *p = &r->queued[r->nqueued];
+	*p = (struct manifest_put){ .len = len, .depth = n->depth };
 	char tag[130] = "";
 	if (n->depth == 0)
 		tag_of(n->desc, tag, sizeof tag);
 	snprintf(p->repo, sizeof p->repo, "%s", r->repo);
 	snprintf(p->ref, sizeof p->ref, "%s", tag[0] ? tag : n->digest);
+	snprintf(p->digest, sizeof p->digest, "%s", n->digest);
 	snprintf(p->media, sizeof p->media, "%s", n->media_type);
 	if (!(p->bytes = malloc(len ? len : 1)))
 		return ep_oom(err);
 	memcpy(p->bytes, bytes, len);
-	t->nputs++;
+	r->nqueued++;
 	return 0;
 }
 
 static const struct ep_image_walk_ops push_walk = { load, visit };
+
+static const struct manifest_put *find_put(const struct reg_target *t, size_t from, const char *digest,
+					   const char *ref)
+{
+	for (size_t i = from; i < t->nputs; i++)
+		if ((!digest || !strcmp(t->puts[i].digest, digest)) && (!ref || !strcmp(t->puts[i].ref, ref)))
+			return &t->puts[i];
+	return NULL;
+}
+
+/* A second tag of a manifest: the walk visits each blob once, so it met this
+ * one before (under another tag, or inside an index); PUT it again by this tag. */
+static int tag_again(struct reg_target *t, size_t first_put, json_t *desc, struct ep_error *err)
+{
+	char tag[130];
+	tag_of(desc, tag, sizeof tag);
+	const char *digest = json_string_value(json_object_get(desc, "digest"));
+	const struct manifest_put *same = digest ? find_put(t, first_put, digest, NULL) : NULL;
+	if (!tag[0] || !same || find_put(t, first_put, NULL, tag))
+		return 0;
+	size_t at = (size_t)(same - t->puts);
+	struct manifest_put *p = add_put(t, err);
+	if (!p)
+		return err->code;
+	*p = t->puts[at];
+	snprintf(p->ref, sizeof p->ref, "%s", tag);
+	if (!(p->bytes = malloc(p->len ? p->len : 1))) {
+		t->nputs--;
+		return ep_oom(err);
+	}
+	memcpy(p->bytes, t->puts[at].bytes, p->len);
+	return 0;
+}
 
 static int reg_put_files(struct ep_target *base, const struct ep_component *c, struct ep_chunk_stream *s,
 			 struct ep_error *err)
@@ -248,7 +313,7 @@ static int reg_put_files(struct ep_target *base, const struct ep_component *c, s
 	int rc = repo_of(t, c, repo, sizeof repo, err);
 	if (rc)
 		return rc;
-	struct reader r = { t, c, s, repo, ep_digestmap_new(), NULL, NULL, 0, 0 };
+	struct reader r = { .t = t, .c = c, .s = s, .repo = repo, .files = ep_digestmap_new() };
 	struct ep_digestmap *seen = ep_digestmap_new();
 	if (!r.files || !seen)
 		rc = ep_oom(err);
@@ -265,14 +330,13 @@ static int reg_put_files(struct ep_target *base, const struct ep_component *c, s
 		json_t *d = json_loads(c->images[i], 0, NULL);
 		rc = d ? ep_image_walk(d, &push_walk, &r, where, seen, err)
 		       : ep_fail(err, EP_EINPUT, "%s: a descriptor is not JSON", where);
+		if (!rc && !(rc = dequeue(&r, 0, err)))
+			rc = tag_again(t, first_put, d, err);
 		json_decref(d);
 	}
-	/* the walk met parents first; children must be in place before the parents name them */
-	for (size_t i = first_put, j = t->nputs; !rc && j > i + 1; i++, j--) {
-		struct manifest_put tmp = t->puts[i];
-		t->puts[i] = t->puts[j - 1];
-		t->puts[j - 1] = tmp;
-	}
+	for (size_t i = 0; i < r.nqueued; i++) /* left by a failed walk */
+		free(r.queued[i].bytes);
+	free(r.queued);
 	ep_digestmap_free(r.files);
 	ep_digestmap_free(seen);
 	return rc;

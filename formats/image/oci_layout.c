@@ -136,14 +136,19 @@ int ep_oci_collect(const char *dir, const char *ref, struct ep_oci_image **out, 
 			const char *v = json_string_value(json_object_get(layout, "imageLayoutVersion"));
 			if (!v || strcmp(v, "1.0.0") != 0)
 				rc = bad(&w, EP_EINPUT, "oci-layout", "imageLayoutVersion is not 1.0.0");
-			free(text);
+			img->layout_file = text;
+			img->layout_len = len;
 		}
 	}
 	if (!rc) {
 		if (!(rc = ep_path_format(path, sizeof path, err, "%s/index.json", dir)) &&
 		    !(rc = ep_read_file(path, EP_OCI_JSON_MAX, &text, &len, err))) {
 			index = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-			free(text);
+			if (!ref) {
+				img->index_file = text;
+				img->index_len = len;
+			} else
+				free(text);
 			if (!json_is_array(json_object_get(index, "manifests")))
 				rc = bad(&w, EP_EINPUT, "index.json", "it is not an image index");
 		}
@@ -204,6 +209,8 @@ void ep_oci_free(struct ep_oci_image *img)
 		free(img->descriptors[i]);
 	free(img->descriptors);
 	free(img->blobs);
+	free(img->layout_file);
+	free(img->index_file);
 	free(img->dir);
 	free(img);
 }

@@ -26,6 +26,10 @@ struct ep_oci_image {
 	size_t ndescriptors;
 	struct ep_oci_blob *blobs; /* every blob they reach, once, in walk order */
 	size_t nblobs, cap_blobs, cap_descriptors;
+	/* the layout's own files as read, so a copy can keep them byte for byte:
+	 * oci-layout always, index.json when every image was chosen (else NULL) */
+	char *layout_file, *index_file;
+	size_t layout_len, index_len;
 };
 
 /* What a descriptor points at, by its media type (OCI or Docker). */

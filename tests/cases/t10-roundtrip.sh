@@ -124,9 +124,15 @@ if command -v script >/dev/null; then
 	check "a terminal gets a progress bar" grep -q "pack .*%.*ETA" tty.log
 fi
 
-for cmd in keygen pack inspect verify restore; do
+# Every command the top-level help lists; pack and backup share their Sources
+# text (cli/pack_args.h), which once brought its heading twice.
+cmds=$("$ENVPACK" --help | awk '/^Commands:$/ { on = 1; next } on && /^$/ { exit } on { print $1 }')
+check "--help lists the commands" test "$(echo "$cmds" | wc -w)" -ge 16
+for cmd in $cmds; do
 	expect_exit 0 "$cmd --help" "$ENVPACK" "$cmd" --help
 	check "$cmd --help shows usage" grep -q "^usage: envpack $cmd" "$T/out"
+	check "$cmd --help prints each heading once" test -z "$(grep -E '^[A-Z][A-Za-z ]*:$' "$T/out" | sort | uniq -d)"
+	check "$cmd --help has no doubled blank line" test -z "$(awk 'NR > 1 && prev == "" && $0 == "" { print NR } { prev = $0 }' "$T/out")"
 done
 expect_exit 0 "--version" "$ENVPACK" --version
 check "--version prints the version" grep -qE '^envpack [0-9]+\.[0-9]+\.[0-9]+$' "$T/out"

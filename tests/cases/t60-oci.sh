@@ -72,6 +72,22 @@ check "umoci reads it" umoci stat --image rs/app:app
 check "only the chosen image's blobs came along" test "$(ls rs/app/blobs/sha256 | wc -l)" -lt "$(ls src/blobs/sha256 | wc -l)"
 expect_exit 0 "restore every image to dir:" "$ENVPACK" restore -q -p k.pub all.envpack --to dir:d
 check "both tags restore with their digests" sh -c "test \"\$(skopeo inspect oci:d/src:base | grep -c Digest)\" -ge 1 && test \"$(digest oci:src:base)\" = \"\$(skopeo inspect oci:d/src:base | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"Digest\"])')\""
+# the layout's own index.json and oci-layout come back byte for byte (skopeo writes
+# them without a newline, and oci-layout with a blank), one tag's oci-layout too
+skopeo copy -q oci:src:app oci:sk:one && skopeo copy -q oci:src:base oci:sk:two
+for l in src sk; do
+	expect_exit 0 "$l: pack every image" "$ENVPACK" pack -q -k k.key -o "$l-whole.envpack" "image:oci:$l"
+	expect_exit 0 "$l: restore to oci:" "$ENVPACK" restore -q -p k.pub "$l-whole.envpack" --to "oci:back/$l"
+	check "$l: index.json is the layout's, byte for byte" cmp "$l/index.json" "back/$l/index.json"
+	check "$l: oci-layout is the layout's, byte for byte" cmp "$l/oci-layout" "back/$l/oci-layout"
+done
+check "skopeo reads the restored copy of its layout" skopeo inspect oci:back/sk:two
+expect_exit 0 "sk: pack one tag, restore it" sh -c "'$ENVPACK' pack -q -k k.key -o sk-one.envpack image:oci:sk:one &&
+	'$ENVPACK' restore -q -p k.pub sk-one.envpack --to oci:back/sk-one"
+check "one tag: oci-layout is the layout's" cmp sk/oci-layout back/sk-one/oci-layout
+check "one tag: index.json names that tag only" python3 -c '
+import json; m = json.load(open("back/sk-one/index.json"))["manifests"]
+assert [d["annotations"]["org.opencontainers.image.ref.name"] for d in m] == ["one"], m'
 "$ENVPACK" pack -q -k k.key -o two.envpack image:oci:src:app image:oci:copied:app
 check "the same layers packed twice are stored once" test "$(stat -c %s two.envpack)" -lt $(($(stat -c %s app.envpack) + 100000))
 truncate -s 1M disk.raw

@@ -52,6 +52,29 @@ check "it is the arm64 manifest" test "$(digest oci:arm:v1)" = "$arm"
 expect_exit 2 "an unknown platform is refused" "$E" pack -q -o none.envpack "${net[@]}" --platform linux/s390x "image:docker://$REG_A/team/multi:v1"
 expect_err "no image for platform linux/s390x" "the message names the platform"
 
+# tags sharing a manifest (umoci tag), and an index naming a tagged manifest: every
+# tag pushed, the index's children before it, whatever the order of index.json
+skopeo copy -q oci:src:app oci:pair:a && umoci tag --image pair:a b >/dev/null
+expect_exit 0 "pack a layout with two tags of one manifest" "$E" pack -q -k k.key -o pair.envpack image:oci:pair
+expect_exit 0 "push both tags" "$E" restore -q -p k.pub pair.envpack "${net[@]}" --to "registry://$REG_B/two"
+for tag in a b; do
+	check "pair:$tag is in the registry with the layout's digest" \
+		test "$(digest --tls-verify=false "docker://$REG_B/two/pair:$tag")" = "$(digest "oci:pair:$tag")"
+done
+cp -r src tags && umoci tag --image tags:app app2 >/dev/null
+cp -r tags rtags && python3 -c '
+import json, sys; f = sys.argv[1]; i = json.load(open(f)); i["manifests"].reverse(); json.dump(i, open(f, "w"))' rtags/index.json
+expect_exit 0 "pack layouts whose tags share manifests" "$E" pack -q -k k.key -o tags.envpack image:oci:tags image:oci:rtags
+expect_exit 0 "push every tag of them" "$E" restore --json -p k.pub tags.envpack "${net[@]}" --to "registry://$REG_B/tagged"
+check "--json names every tag" grep -q "registry://$REG_B/tagged/rtags:app2,multi,app\"" "$T/out"
+for repo in tags rtags; do
+	for tag in app app2 multi; do
+		check "$repo:$tag is in the registry with the layout's digest" \
+			test "$(digest --tls-verify=false "docker://$REG_B/tagged/$repo:$tag")" = "$(digest "oci:tags:$tag")"
+	done
+done
+check "a second tag is one more manifest PUT" test "$(grep -c 'PUT /v2/tagged/tags/manifests/' "$REG_B_DIR/log")" = 4
+
 # credentials: basic auth and token auth, from REGISTRY_AUTH_FILE only
 for mode in htpasswd token; do
 	name=auth_$mode
