@@ -20,9 +20,9 @@ import argparse
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import sys
-import struct
 import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

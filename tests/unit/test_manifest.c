@@ -414,6 +414,7 @@ TEST(manifest_list_chunks_are_checked_as_read)
 	p.n = 1;
 	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == 0 && m->components[0].nchunks == 10);
 	ep_manifest_free(m);
+	free(p.text[0]);
 	p.text[0] = p.text[1], p.text[1] = NULL;
 	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == EP_EINPUT && strstr(msg, "names 0 chunks"));
 	ep_manifest_free(m);
