@@ -33,25 +33,46 @@ static const char help[] =
 	CLI_REMOTE_HELP;
 
 struct sizes {
-	uint64_t data, stored;
+	uint64_t data, stored, extents, chunks;
 	size_t files, dirs, symlinks;
 	size_t kinds[EP_KIND_COUNT]; /* regular files by kind */
 };
 
+struct sizing {
+	const struct ep_bundle *b;
+	struct ep_digestmap *seen; /* chunks of the bundle charged already */
+	struct sizes *s;
+};
+
 /* Stored bytes are charged to the first component that uses a chunk. */
-static int component_sizes(const struct ep_bundle *b, const struct ep_component *c, struct ep_digestmap *seen,
-			   struct sizes *s)
+static int add_part(void *ctx, const struct ep_component *part, struct ep_error *err)
 {
-	*s = (struct sizes){ .data = ep_component_data_size(c) };
-	for (size_t i = 0; i < c->nchunks; i++) {
+	struct sizing *z = ctx;
+	z->s->data += ep_component_data_size(part);
+	z->s->extents += part->nextents;
+	z->s->chunks += part->nchunks;
+	for (size_t i = 0; i < part->nchunks; i++) {
 		uint64_t stored;
-		if (ep_digestmap_get(seen, c->chunks[i].digest, NULL))
+		/* only chunks the bundle holds are remembered: a manifest can name many more */
+		if (ep_digestmap_get(z->seen, part->chunks[i].digest, NULL) ||
+		    !ep_bundle_chunk_size(z->b, part->chunks[i].digest, &stored))
 			continue;
-		if (!ep_digestmap_put(seen, c->chunks[i].digest, 1))
-			return -1;
-		if (ep_bundle_chunk_size(b, c->chunks[i].digest, &stored))
-			s->stored += stored;
+		if (!ep_digestmap_put(z->seen, part->chunks[i].digest, 1))
+			return ep_oom(err);
+		z->s->stored += stored;
 	}
+	return 0;
+}
+
+/* A disk's lists are read one at a time, never all held at once. */
+static int component_sizes(const struct ep_bundle *b, const struct ep_component *c, struct ep_digestmap *seen,
+			   struct sizes *s, struct ep_error *err)
+{
+	*s = (struct sizes){ 0 };
+	struct sizing z = { b, seen, s };
+	int rc = ep_bundle_each_part(b, c, add_part, &z, err);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < c->nfiles; i++) {
 		s->files += c->files[i].type == EP_FILE_REG;
 		s->dirs += c->files[i].type == EP_FILE_DIR;
@@ -169,8 +190,8 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 		cli_human(s->stored, h3, sizeof h3);
 		if (c->type == EP_COMP_DISK) {
 			cli_human(c->virtual_size, h1, sizeof h1);
-			printf("  disk  %-16s %s from %s: virtual %s, allocated %s in %zu extents, stored %s (ratio %.2f)\n",
-			       c->name, c->format, c->source ? c->source : "?", h1, h2, c->nextents, h3,
+			printf("  disk  %-16s %s from %s: virtual %s, allocated %s in %" PRIu64 " extents, stored %s (ratio %.2f)\n",
+			       c->name, c->format, c->source ? c->source : "?", h1, h2, s->extents, h3,
 			       ratio(s->data, s->stored));
 		} else if (c->type == EP_COMP_IMAGE) {
 			printf("  image %-16s %s from %s: %zu images, %zu files, %s, stored %s (ratio %.2f)\n", c->name,
@@ -244,12 +265,12 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 							  [EP_COMP_IMAGE] = "image" };
 		json_t *o = json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I}", "type", type_name[c->type],
 				      "name", c->name, "source", c->source, "data_bytes", (json_int_t)sizes[i].data,
-				      "stored_bytes", (json_int_t)sizes[i].stored, "chunks", (json_int_t)c->nchunks);
+				      "stored_bytes", (json_int_t)sizes[i].stored, "chunks", (json_int_t)sizes[i].chunks);
 		if (c->type == EP_COMP_DISK) {
 			json_object_set_new(o, "format", json_string(c->format));
 			json_object_set_new(o, "virtual_bytes", json_integer((json_int_t)c->virtual_size));
 			json_object_set_new(o, "allocated_bytes", json_integer((json_int_t)sizes[i].data));
-			json_object_set_new(o, "extents", json_integer((json_int_t)c->nextents));
+			json_object_set_new(o, "extents", json_integer((json_int_t)sizes[i].extents));
 		} else if (c->type == EP_COMP_IMAGE) {
 			json_object_set_new(o, "format", json_string(c->format ? c->format : "oci"));
 			json_object_set_new(o, "images", images_json(c, images[i]));
@@ -337,7 +358,7 @@ int cmd_inspect(int argc, char **argv)
 	const struct ep_trust trust = { .insecure = true };
 	if (cli_bundle_open(argv[optind], &remote, &b, &st, &err))
 		return cli_fail(&err);
-	if (ep_bundle_load(b, &trust, &m, signer, &err)) {
+	if (ep_bundle_load_lazily(b, &trust, &m, signer, &err)) {
 		ep_bundle_close(b);
 		ep_store_close(st);
 		return cli_fail(&err);
@@ -350,17 +371,17 @@ int cmd_inspect(int argc, char **argv)
 		memcpy(key_id, sig.key_id, sizeof key_id);
 	struct sizes *sizes = calloc(m->ncomponents + 1, sizeof *sizes), total = { 0 };
 	struct ep_digestmap *seen = ep_digestmap_new();
-	int rc = seen && sizes ? 0 : -1;
+	int rc = seen && sizes ? 0 : ep_oom(&err);
 	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
-		rc = component_sizes(b, &m->components[i], seen, &sizes[i]);
+		rc = component_sizes(b, &m->components[i], seen, &sizes[i], &err);
 		total.data += sizes[i].data;
 		total.stored += sizes[i].stored;
 	}
 	ep_digestmap_free(seen);
 	struct ep_image_list **images = calloc(m->ncomponents + 1, sizeof *images);
-	if (rc || !images)
+	if (!rc && !images)
 		rc = ep_oom(&err);
-	else
+	else if (!rc)
 		rc = describe_images(b, m, images, &err);
 	if (!rc && json)
 		print_json(b, m, key_id, sizes, &total, images);

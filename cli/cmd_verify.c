@@ -82,7 +82,7 @@ int cmd_verify(int argc, char **argv)
 	cli_bar_init(&bar, &progress, "verify", quiet || json);
 	int rc = cli_bundle_open(path, &remote, &b, &st, &err);
 	if (!rc)
-		rc = ep_bundle_load(b, &trust, &m, signer, &err);
+		rc = ep_bundle_load_lazily(b, &trust, &m, signer, &err);
 	if (!rc)
 		cli_seen_verified(st, m, signer);
 	if (!rc)

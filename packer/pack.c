@@ -141,6 +141,9 @@ static int emit(struct packer *pk, size_t len, struct ep_error *err)
 	return 0;
 }
 
+/* Readers refuse an extent of more chunks than the minimum chunk allows (BUNDLE.md, section 3, Limits). */
+_Static_assert(EP_CDC_MIN == EP_BUNDLE_CHUNK_MIN, "the chunker's minimum is the format's");
+
 /* Cuts what is buffered; unless `final`, keeps a tail shorter than the largest chunk
  * so that every cut sees as much data as it could. */
 static int cut(struct packer *pk, bool final, struct ep_error *err)

@@ -95,8 +95,8 @@ static int check_signature(const struct ep_bundle *b, const struct ep_trust *tru
 	return rc;
 }
 
-int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,
-		   char signer[EP_KEY_ID_HEX], struct ep_error *err)
+int ep_bundle_load_lazily(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,
+			  char signer[EP_KEY_ID_HEX], struct ep_error *err)
 {
 	size_t len;
 	const char *json = ep_bundle_manifest(b, &len);
@@ -109,7 +109,13 @@ int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, stru
 		if (rc)
 			return rc;
 	}
-	int rc = ep_manifest_parse(json, len, ep_bundle_path(b), out, err);
+	return ep_manifest_parse(json, len, ep_bundle_path(b), out, err);
+}
+
+int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,
+		   char signer[EP_KEY_ID_HEX], struct ep_error *err)
+{
+	int rc = ep_bundle_load_lazily(b, trust, out, signer, err);
 	if (!rc && (rc = ep_manifest_resolve(*out, ep_bundle_load_chunk, (void *)b, ep_bundle_path(b), err))) {
 		ep_manifest_free(*out);
 		*out = NULL;
@@ -117,60 +123,70 @@ int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, stru
 	return rc;
 }
 
+int ep_bundle_each_part(const struct ep_bundle *b, const struct ep_component *c, ep_part_fn each, void *ctx,
+			struct ep_error *err)
+{
+	return ep_component_each_part(c, ep_bundle_load_chunk, (void *)b, ep_bundle_path(b), each, ctx, err);
+}
+
+/* The distinct chunks a manifest names, each found in the bundle: as many as it holds at most. */
+struct distinct {
+	const struct ep_bundle *b;
+	struct ep_digestmap *seen; /* digest -> size */
+	struct ep_chunk_ref *refs;
+	size_t n, cap;
+	uint64_t total;
+};
+
+static int note_chunks(void *ctx, const struct ep_component *c, struct ep_error *err)
+{
+	struct distinct *d = ctx;
+	const char *path = ep_bundle_path(d->b);
+	for (size_t k = 0; k < c->nchunks; k++) {
+		const struct ep_chunk_ref *ref = &c->chunks[k];
+		uint64_t stored, size;
+		if (ep_digestmap_get(d->seen, ref->digest, &size)) {
+			if (size != ref->size)
+				return ep_fail(err, EP_EINPUT, "'%s': manifest: one chunk is given two sizes", path);
+			continue;
+		}
+		char hex[EP_DIGEST_HEX];
+		ep_hex(ref->digest, EP_DIGEST_LEN, hex);
+		if (!ep_bundle_chunk_size(d->b, ref->digest, &stored))
+			return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", path, hex, c->name);
+		if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))
+			return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", path, hex);
+		if (!ep_grow((void **)&d->refs, &d->cap, d->n + 1, sizeof *d->refs))
+			return ep_oom(err);
+		d->refs[d->n++] = *ref;
+		d->total += ref->size;
+		if (!ep_digestmap_put(d->seen, ref->digest, ref->size))
+			return ep_oom(err);
+	}
+	return 0;
+}
+
 int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, bool deep, unsigned threads,
 		     const struct ep_progress *progress, struct ep_verify_stats *stats, struct ep_error *err)
 {
 	*stats = (struct ep_verify_stats){ 0 };
-	struct ep_digestmap *seen = ep_digestmap_new();
-	struct ep_chunk_ref *unique = NULL;
-	size_t nunique = 0, cap = 0;
-	uint64_t total = 0;
-	int rc = seen ? 0 : ep_oom(err);
-	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
-		const struct ep_component *c = &m->components[i];
-		for (size_t k = 0; !rc && k < c->nchunks; k++) {
-			const struct ep_chunk_ref *ref = &c->chunks[k];
-			uint64_t stored, size;
-			if (ep_digestmap_get(seen, ref->digest, &size)) {
-				if (size != ref->size)
-					rc = ep_fail(err, EP_EINPUT, "'%s': manifest: one chunk is given two sizes",
-						     ep_bundle_path(b));
-				continue;
-			}
-			char hex[EP_DIGEST_HEX];
-			ep_hex(ref->digest, EP_DIGEST_LEN, hex);
-			if (!ep_bundle_chunk_size(b, ref->digest, &stored)) {
-				rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", ep_bundle_path(b), hex,
-					     c->name);
-				break;
-			}
-			if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX)) {
-				rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", ep_bundle_path(b), hex);
-				break;
-			}
-			if (!ep_grow((void **)&unique, &cap, nunique + 1, sizeof *unique)) {
-				rc = ep_oom(err);
-				break;
-			}
-			unique[nunique++] = *ref;
-			total += ref->size;
-			if (!ep_digestmap_put(seen, ref->digest, ref->size))
-				rc = ep_oom(err);
-		}
-	}
-	ep_digestmap_free(seen);
+	struct distinct d = { .b = b, .seen = ep_digestmap_new() };
+	int rc = d.seen ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < m->ncomponents; i++)
+		rc = ep_bundle_each_part(b, &m->components[i], note_chunks, &d, err);
+	ep_digestmap_free(d.seen);
 	struct ep_chunk_stream *s = NULL;
 	if (!rc && deep && !(rc = ep_chunk_stream_new(&s, b, threads, err))) {
-		ep_chunk_stream_start(s, unique, nunique);
+		ep_chunk_stream_start(s, d.refs, d.n);
 		const uint8_t *data;
 		size_t len;
 		while ((rc = ep_chunk_stream_next(s, &data, &len, err)) == 1) {
 			stats->chunks_checked++;
 			stats->bytes_checked += len;
-			ep_progress_report(progress, stats->bytes_checked, total);
+			ep_progress_report(progress, stats->bytes_checked, d.total);
 		}
 		ep_chunk_stream_free(s);
 	}
-	free(unique);
+	free(d.refs);
 	return rc;
 }

@@ -21,17 +21,26 @@ struct ep_trust {
  * into dirs, their count into *n. A directory too long for PATH_MAX is an error. */
 int ep_trusted_dirs(char dirs[][PATH_MAX], size_t max, size_t *n, struct ep_error *err);
 
-/* Verifies the manifest's signature (unless trust->insecure), then parses it.
- * signer receives the key id that verified it, or "" when none did. */
+/* Verifies the manifest's signature (unless trust->insecure), then parses it, reading
+ * every disk's list chunks (ep_manifest_resolve). signer receives the key id that
+ * verified it, or "" when none did. */
 int ep_bundle_load(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,
 		   char signer[EP_KEY_ID_HEX], struct ep_error *err);
+/* The same, leaving the list chunks unread for ep_bundle_each_part: what only looks at
+ * each chunk once (inspect, verify) then holds one list at a time, however many a
+ * manifest names. */
+int ep_bundle_load_lazily(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,
+			  char signer[EP_KEY_ID_HEX], struct ep_error *err);
+/* ep_component_each_part over b's chunks: c, or each of its list chunks' part of it. */
+int ep_bundle_each_part(const struct ep_bundle *b, const struct ep_component *c, ep_part_fn each, void *ctx,
+			struct ep_error *err);
 
 struct ep_verify_stats {
 	uint64_t chunks_checked, bytes_checked;
 };
 
 /* Every chunk the manifest names must be in the bundle; deep also decompresses
- * each distinct chunk once and checks its digest. */
+ * each distinct chunk once and checks its digest. m may be loaded lazily. */
 int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, bool deep, unsigned threads,
 		     const struct ep_progress *progress, struct ep_verify_stats *stats, struct ep_error *err);
 

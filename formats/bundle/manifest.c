@@ -382,7 +382,7 @@ int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, s
 {
 	json_t *root = json_pack("{s:s,s:i,s:s,s:s,s:s,s:{s:s,s:I,s:I,s:I},s:s}", "format", "envpack-bundle",
 				 "version", EP_BUNDLE_VERSION, "name", m->name, "created", m->created, "tool",
-				 m->tool, "chunking", "algorithm", "fastcdc-gear-v1", "min", (json_int_t)(256 << 10),
+				 m->tool, "chunking", "algorithm", "fastcdc-gear-v1", "min", (json_int_t)EP_BUNDLE_CHUNK_MIN,
 				 "avg", (json_int_t)(1 << 20), "max", (json_int_t)EP_BUNDLE_CHUNK_MAX, "compression",
 				 "zstd");
 	json_t *comps = json_array();
@@ -412,6 +412,7 @@ int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, s
 struct parser {
 	const char *what;
 	struct ep_error *err;
+	size_t lists; /* list chunks named so far, by every disk */
 };
 
 __attribute__((format(printf, 2, 3))) static int bad(struct parser *p, const char *fmt, ...)
@@ -471,7 +472,37 @@ static int parse_chunks(struct parser *p, json_t *arr, struct ep_component *c, u
 	return 0;
 }
 
-static int parse_extents(struct parser *p, json_t *exts, struct ep_component *c, uint64_t *end_prev);
+/* ---- what a disk may name, by its virtual size (BUNDLE.md, section 3, Limits) ---- */
+
+/* The most extents a disk of size bytes, listed in nlists chunks, can hold. */
+static uint64_t extents_max(uint64_t size, size_t nlists)
+{
+	return size / EP_BUNDLE_SECTOR + (size % EP_BUNDLE_SECTOR != 0) + nlists;
+}
+
+/* The most list chunks a disk of size bytes can need: every list but the last is full, and
+ * no extent names more chunks than its length allows (chunks_max). */
+static uint64_t lists_max(uint64_t size)
+{
+	return 1 + (extents_max(size, 0) + size / EP_BUNDLE_CHUNK_MIN) / (EP_LIST_MAX_REFS - 1);
+}
+
+/* The most chunks an extent of len bytes can name: all but its last are longer than the minimum. */
+static uint64_t chunks_max(uint64_t len)
+{
+	return 1 + len / EP_BUNDLE_CHUNK_MIN;
+}
+
+/* A disk's extents as they are read, inline or list by list, against its bounds. */
+struct walk {
+	const struct ep_component *disk; /* its name, virtual size and lists */
+	uint64_t end_prev;               /* where the previous extent ended */
+	uint64_t extents;                /* read so far, in every list */
+	size_t list;                     /* the list being read */
+	size_t refs;                     /* chunks it names so far */
+};
+
+static int parse_extents(struct parser *p, json_t *exts, struct ep_component *into, struct walk *w);
 static int parse_lists(struct parser *p, json_t *lists, struct ep_component *c);
 
 static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
@@ -487,32 +518,43 @@ static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
 		return parse_lists(p, lists, c);
 	if (!json_is_array(exts) || lists)
 		return bad(p, "disk '%s' has no extent list (or two)", c->name);
-	uint64_t end_prev = 0;
-	return parse_extents(p, exts, c, &end_prev);
+	struct walk w = { .disk = c };
+	return parse_extents(p, exts, c, &w);
 }
 
-/* Extents, in order, each past *end_prev (where the previous one ended). */
-static int parse_extents(struct parser *p, json_t *exts, struct ep_component *c, uint64_t *end_prev)
+/* Extents, in order, each past where the previous one ended, into `into` (the disk itself,
+ * or one list's part of it); each is counted against the disk's bounds before it is kept. */
+static int parse_extents(struct parser *p, json_t *exts, struct ep_component *into, struct walk *w)
 {
+	const struct ep_component *d = w->disk;
 	if (!json_is_array(exts))
-		return bad(p, "disk '%s' has no extent list", c->name);
+		return bad(p, "disk '%s' has no extent list", d->name);
 	int rc;
 	size_t i;
 	json_t *e;
 	json_array_foreach(exts, i, e)
 	{
 		uint64_t off, len, sum, end;
+		json_t *chunks = json_object_get(e, "chunks");
 		if ((rc = get_u64(p, e, "offset", EP_BUNDLE_VIRTUAL_MAX, &off)) ||
 		    (rc = get_u64(p, e, "length", EP_BUNDLE_VIRTUAL_MAX, &len)))
 			return rc;
-		if (ep_add_overflows(off, len, &end) || end > c->virtual_size || off < *end_prev || len == 0)
-			return bad(p, "an extent of disk '%s' overlaps another or lies past its virtual size", c->name);
-		if ((rc = ep_component_add_extent(c, off, p->err)) ||
-		    (rc = parse_chunks(p, json_object_get(e, "chunks"), c, &sum)))
+		if (ep_add_overflows(off, len, &end) || end > d->virtual_size || off < w->end_prev || len == 0)
+			return bad(p, "an extent of disk '%s' overlaps another or lies past its virtual size", d->name);
+		if (++w->extents > extents_max(d->virtual_size, d->nlists))
+			return bad(p, "disk '%s' names more extents than a disk of %" PRIu64 " bytes can hold", d->name,
+				   d->virtual_size);
+		if (json_array_size(chunks) > chunks_max(len))
+			return bad(p, "an extent of disk '%s' names %zu chunks, more than its %" PRIu64 " bytes can hold",
+				   d->name, json_array_size(chunks), len);
+		if (d->nlists && (w->refs += json_array_size(chunks)) > EP_LIST_MAX_REFS)
+			return bad(p, "extent list %zu of disk '%s' names more than %d chunks", w->list + 1, d->name,
+				   EP_LIST_MAX_REFS);
+		if ((rc = ep_component_add_extent(into, off, p->err)) || (rc = parse_chunks(p, chunks, into, &sum)))
 			return rc;
 		if (sum != len)
-			return bad(p, "an extent length of disk '%s' differs from its chunks' sizes", c->name);
-		*end_prev = end;
+			return bad(p, "an extent length of disk '%s' differs from its chunks' sizes", d->name);
+		w->end_prev = end;
 	}
 	return 0;
 }
@@ -523,6 +565,11 @@ static int parse_lists(struct parser *p, json_t *lists, struct ep_component *c)
 	size_t n = json_array_size(lists), i;
 	if (!json_is_array(lists) || n == 0 || n > EP_LIST_MAX_LISTS)
 		return bad(p, "disk '%s' has no usable extent_lists", c->name);
+	if (n > lists_max(c->virtual_size))
+		return bad(p, "disk '%s' names %zu extent lists, more than a disk of %" PRIu64 " bytes can need (%" PRIu64 ")",
+			   c->name, n, c->virtual_size, lists_max(c->virtual_size));
+	if ((p->lists += n) > EP_LIST_MAX_LISTS)
+		return bad(p, "the disks name more than %d extent lists in all", EP_LIST_MAX_LISTS);
 	struct ep_chunk_ref *refs = malloc(n * sizeof *refs);
 	if (!refs)
 		return ep_oom(p->err);
@@ -733,6 +780,8 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 		return bad(p, "%s", "unsupported bundle version (this envpack reads version 1)");
 	if (!name || !created || !tool || !json_is_array(comps))
 		return bad(p, "%s", "name, created, tool or components is missing");
+	if (json_array_size(comps) > EP_BUNDLE_COMPONENTS_MAX)
+		return bad(p, "%zu components, more than %d", json_array_size(comps), EP_BUNDLE_COMPONENTS_MAX);
 	const char *compression = get_str(root, "compression");
 	uint64_t cmax = 0;
 	if (!compression || strcmp(compression, "zstd") != 0 || !json_is_object(chunking) ||
@@ -799,7 +848,7 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 int ep_manifest_parse(const char *json, size_t len, const char *what, struct ep_manifest **out,
 		      struct ep_error *err)
 {
-	struct parser p = { what, err };
+	struct parser p = { what, err, 0 };
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
@@ -810,28 +859,97 @@ int ep_manifest_parse(const char *json, size_t len, const char *what, struct ep_
 	return rc;
 }
 
+bool ep_component_listed(const struct ep_component *c)
+{
+	return c->nlists && !c->nextents; /* a list holds an extent at least, so a resolved disk has some */
+}
+
+/* Whether a list's JSON stays within what its chunks need: jansson spends ~100 bytes a
+ * value (more an object), so 4 MiB of "{}," would take hundreds of MB to parse. Every value
+ * of a list but its outer array follows a comma or opens an array or object, and a list of
+ * r chunks has at most r extents, each 3 keys and its chunks' array, each chunk 2 values. */
+static int list_shape_ok(struct parser *p, const char *json, size_t len, const struct walk *w)
+{
+	size_t objects = 0, arrays = 0, commas = 0;
+	for (size_t i = 0; i < len; i++) {
+		objects += json[i] == '{';
+		arrays += json[i] == '[';
+		commas += json[i] == ',';
+	}
+	if (objects > EP_LIST_MAX_REFS || arrays > 1 + 2 * EP_LIST_MAX_REFS || commas > 6 * EP_LIST_MAX_REFS)
+		return bad(p, "extent list %zu of disk '%s' holds more JSON than %d chunks need", w->list + 1,
+			   w->disk->name, EP_LIST_MAX_REFS);
+	return 0;
+}
+
+/* One list chunk's extents into `into`: non-empty, and full but for the last list. */
+static int read_list(struct parser *p, ep_chunk_load_fn load, void *ctx, struct ep_component *into, struct walk *w)
+{
+	const struct ep_component *d = w->disk;
+	char *data = NULL;
+	size_t len = 0;
+	json_error_t jerr;
+	json_t *exts = NULL;
+	int rc = load(ctx, &d->lists[w->list], &data, &len, p->err);
+	if (!rc && !(rc = list_shape_ok(p, data, len, w)))
+		exts = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(data);
+	if (!rc && !exts)
+		rc = bad(p, "an extent list of disk '%s' is not valid JSON: %s", d->name, jerr.text);
+	w->refs = 0;
+	if (!rc)
+		rc = parse_extents(p, exts, into, w);
+	json_decref(exts);
+	bool last = w->list + 1 == d->nlists;
+	if (!rc && (w->refs == 0 || (!last && w->refs != EP_LIST_MAX_REFS)))
+		rc = bad(p, "extent list %zu of disk '%s' names %zu chunks (every list but the last names %d, the last 1 to %d)",
+			 w->list + 1, d->name, w->refs, EP_LIST_MAX_REFS, EP_LIST_MAX_REFS);
+	return rc;
+}
+
+int ep_component_each_part(const struct ep_component *c, ep_chunk_load_fn load, void *load_ctx, const char *what,
+			   ep_part_fn each, void *ctx, struct ep_error *err)
+{
+	if (!ep_component_listed(c))
+		return each(ctx, c, err);
+	struct parser p = { what, err, 0 };
+	struct walk w = { .disk = c };
+	/* c's name and sizes, borrowed; its own extents and chunks, reused list after list */
+	struct ep_component part = { .type = c->type, .name = c->name, .source = c->source, .format = c->format,
+				     .virtual_size = c->virtual_size };
+	int rc = 0;
+	for (w.list = 0; !rc && w.list < c->nlists; w.list++) {
+		part.nextents = part.nchunks = 0;
+		if (!(rc = read_list(&p, load, load_ctx, &part, &w)))
+			rc = each(ctx, &part, err);
+	}
+	free(part.extents);
+	free(part.chunks);
+	return rc;
+}
+
+/* A list's part of a disk appended to the disk. */
+static int append_part(void *ctx, const struct ep_component *part, struct ep_error *err)
+{
+	struct ep_component *c = ctx;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < part->nextents; i++) {
+		const struct ep_extent_rec *e = &part->extents[i];
+		rc = ep_component_add_extent(c, e->offset, err);
+		for (size_t k = 0; !rc && k < e->count; k++)
+			rc = ep_component_append(c, c->nextents - 1, part->chunks[e->first + k].digest,
+						 part->chunks[e->first + k].size, err);
+	}
+	return rc;
+}
+
 int ep_manifest_resolve(struct ep_manifest *m, ep_chunk_load_fn load, void *ctx, const char *what,
 			struct ep_error *err)
 {
-	struct parser p = { what, err };
 	int rc = 0;
-	for (size_t i = 0; !rc && i < m->ncomponents; i++) {
-		struct ep_component *c = &m->components[i];
-		uint64_t end_prev = 0;
-		size_t nlists = c->nextents ? 0 : c->nlists; /* resolved already: nothing to read */
-		for (size_t k = 0; !rc && k < nlists; k++) {
-			char *data = NULL;
-			size_t len = 0;
-			json_error_t jerr;
-			if ((rc = load(ctx, &c->lists[k], &data, &len, err)))
-				break;
-			json_t *exts = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-			free(data);
-			rc = exts ? parse_extents(&p, exts, c, &end_prev)
-				  : bad(&p, "an extent list of disk '%s' is not valid JSON: %s", c->name, jerr.text);
-			json_decref(exts);
-		}
-	}
+	for (size_t i = 0; !rc && i < m->ncomponents; i++)
+		if (ep_component_listed(&m->components[i]))
+			rc = ep_component_each_part(&m->components[i], load, ctx, what, append_part, &m->components[i], err);
 	return rc;
 }
 

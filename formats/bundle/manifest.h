@@ -18,6 +18,12 @@
 
 #define EP_BUNDLE_VERSION 1
 #define EP_BUNDLE_CHUNK_MAX ((uint32_t)4 << 20) /* no chunk is larger */
+/* fastcdc-gear-v1 cuts no chunk shorter, but the last of an extent (BUNDLE.md section 5) */
+#define EP_BUNDLE_CHUNK_MIN ((uint32_t)256 << 10)
+/* Writers start each extent on a sector, so a disk of N bytes holds at most N/512 of them
+ * (and one more a list chunk, continued from the one before) */
+#define EP_BUNDLE_SECTOR 512
+#define EP_BUNDLE_COMPONENTS_MAX 65536
 #define EP_BUNDLE_MANIFEST_MAX ((size_t)256 << 20)
 #define EP_BUNDLE_VIRTUAL_MAX ((uint64_t)1 << 60)
 
@@ -60,7 +66,7 @@ struct ep_component {
 	struct ep_chunk_ref *chunks;
 	size_t nchunks, cap_chunks;
 	/* disks listed in chunks of their own (BUNDLE.md, "extent_lists"): those chunks, in order;
-	 * the extents above are empty until ep_manifest_resolve has read them */
+	 * the extents above are empty until ep_manifest_resolve has read them (ep_component_listed) */
 	struct ep_chunk_ref *lists;
 	size_t nlists;
 	char **images; /* image components: index.json descriptors, compact JSON */
@@ -102,16 +108,27 @@ struct ep_machine *ep_manifest_add_machine(struct ep_manifest *m);
  * each of at most EP_LIST_MAX_REFS chunk references: an unchanged disk has the same list
  * chunks, so its next snapshot's manifest names a few chunks instead of thousands. */
 #define EP_LIST_INLINE 32 /* ~2.5 KB of references: smaller disks stay inline, readable */
-#define EP_LIST_MAX_REFS 16384 /* at most ~2 MB of JSON, under EP_BUNDLE_CHUNK_MAX */
-#define EP_LIST_MAX_LISTS 65536
+#define EP_LIST_MAX_REFS 16384 /* at most ~2 MB of JSON, under EP_BUNDLE_CHUNK_MAX; every list but the last is full */
+#define EP_LIST_MAX_LISTS 65536 /* for one disk, and for all of a manifest's */
 /* The content of c's list chunks: compact JSON arrays of extents, in order (heap array of
  * heap strings, *n of them); NULL when out of memory. */
 char **ep_component_list_pieces(const struct ep_component *c, size_t *n);
 int ep_component_set_lists(struct ep_component *c, const struct ep_chunk_ref *lists, size_t n, struct ep_error *err);
-/* Fills the extents of the disks m lists in list chunks: load gives a list chunk's content
- * (heap, free()), checked against its digest. */
+/* Whether c's extents are still in its list chunks, not read yet. */
+bool ep_component_listed(const struct ep_component *c);
+/* Gives a list chunk's content (heap, free()), checked against its digest. */
 typedef int (*ep_chunk_load_fn)(void *ctx, const struct ep_chunk_ref *ref, char **data, size_t *len,
 				struct ep_error *err);
+/* Calls each with c's records and chunks: c itself, or when c is listed, one list chunk at a
+ * time as a disk of its own (c's name and sizes, that list's extents and chunks), so that
+ * what is held is one list (at most EP_LIST_MAX_REFS chunks) whatever the manifest declares;
+ * part is gone once each returns. Each list is checked as ep_manifest_resolve checks it;
+ * what names the bundle in messages. */
+typedef int (*ep_part_fn)(void *ctx, const struct ep_component *part, struct ep_error *err);
+int ep_component_each_part(const struct ep_component *c, ep_chunk_load_fn load, void *load_ctx, const char *what,
+			   ep_part_fn each, void *ctx, struct ep_error *err);
+/* Fills the extents of the disks m lists in list chunks, all of them at once (restore, diff
+ * and export need them whole; what a disk may name is bounded by its virtual size). */
 int ep_manifest_resolve(struct ep_manifest *m, ep_chunk_load_fn load, void *ctx, const char *what,
 			struct ep_error *err);
 /* Every chunk m names, in the order pack writes them: the data chunks, then the list

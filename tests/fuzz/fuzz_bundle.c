@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sigjson)
 			ep_signature_parse(sigjson, len, path, &sig, &err);
 		const struct ep_trust trust = { .insecure = true };
-		if (ep_bundle_load(b, &trust, &m, signer, &err) == 0) {
+		if (ep_bundle_load_lazily(b, &trust, &m, signer, &err) == 0) {
 			struct ep_verify_stats stats;
 			ep_verify_chunks(b, m, true, 1, NULL, &stats, &err);
 			ep_manifest_free(m);

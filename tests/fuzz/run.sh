@@ -32,6 +32,15 @@ head -c 20000 /usr/share/common-licenses/GPL-3 | dd of="$w/d.raw" bs=64K seek=3 
 tar xOf "$seeds/bundle/seed.envpack" manifest.json >"$seeds/manifest/seed.json"
 # a disk whose extents are in list chunks (extent_lists)
 sed 's/"extents":\[.*\]}\]\(,"machines"\|}\)/"extent_lists":[["'"$(printf %064d 0)"'",1234]]}]\1/' "$seeds/manifest/seed.json" >"$seeds/manifest/lists.json"
+# ... and with its list chunk's content after a NUL, which fuzz_manifest reads as that chunk
+python3 - "$seeds/manifest/seed.json" "$seeds/manifest/lists-read.json" <<'PY'
+import hashlib, json, sys
+m = json.load(open(sys.argv[1]))
+disk = m["components"][0]
+piece = json.dumps(disk.pop("extents"), separators=(",", ":")).encode()
+disk["extent_lists"] = [[hashlib.sha256(piece).hexdigest(), len(piece)]]
+open(sys.argv[2], "wb").write(json.dumps(m, separators=(",", ":")).encode() + b"\0" + piece)
+PY
 "${ENVPACK:-./envpack}" pack -q -k "$w/k.key" --encrypt-to tests/fuzz/sealed.pub -o "$seeds/bundle/sealed.envpack" disk:"$w/d.raw" iac:"$w/tree"
 # a store of two snapshots of the same disk, the second after a change, as fuzz_store reads
 # its input: config.json, a lock record, the first snapshot's signature, both manifests and

@@ -63,11 +63,8 @@ def rebuild(src, dst, ops):
                 add(out, member.name, data)
 
 
-def resign(src, dst, key, code):
-    parts = entries(src)
-    manifest = json.loads(dict((m.name, d) for m, d in parts)["manifest.json"])
-    exec(code, {"m": manifest})
-    body = json.dumps(manifest, separators=(",", ":")).encode()
+def signature(body, key):
+    """manifest.sig over body, signed with KEY (PEM private key) via openssl."""
     with tempfile.NamedTemporaryFile() as f:
         f.write(body)
         f.flush()
@@ -75,8 +72,16 @@ def resign(src, dst, key, code):
                              check=True, capture_output=True).stdout
     raw = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
                          check=True, capture_output=True).stdout[-32:]
-    sigdoc = json.dumps({"algorithm": "ed25519", "key_id": hashlib.sha256(raw).hexdigest()[:16],
-                         "signature": base64.b64encode(sig).decode()}, separators=(",", ":")).encode()
+    return json.dumps({"algorithm": "ed25519", "key_id": hashlib.sha256(raw).hexdigest()[:16],
+                       "signature": base64.b64encode(sig).decode()}, separators=(",", ":")).encode()
+
+
+def resign(src, dst, key, code):
+    parts = entries(src)
+    manifest = json.loads(dict((m.name, d) for m, d in parts)["manifest.json"])
+    exec(code, {"m": manifest})
+    body = json.dumps(manifest, separators=(",", ":")).encode()
+    sigdoc = signature(body, key)
     with tarfile.open(dst, "w:", format=tarfile.PAX_FORMAT) as out:
         for member, data in parts:
             if member.name == "manifest.json":

@@ -9,16 +9,17 @@ static struct ep_manifest *sample(void)
 {
 	struct ep_manifest *m = ep_manifest_new("env", "2026-01-01T00:00:00Z", "envpack test");
 	struct ep_error err = { 0 };
-	uint8_t d1[32], d2[32];
+	uint8_t d1[32], d2[32], d3[32];
 	ep_sha256("a", 1, d1);
 	ep_sha256("b", 1, d2);
+	ep_sha256("c", 1, d3);
 	struct ep_component *c = ep_manifest_add_component(m, EP_COMP_DISK, "disk", "disk.raw");
 	c->format = strdup("raw");
 	c->virtual_size = 1 << 30;
 	ep_component_add_extent(c, 4096, &err);
 	ep_component_add_extent(c, 1 << 20, &err);
 	/* chunks arrive after both records exist, as in the packer */
-	ep_component_append(c, 0, d1, 100, &err);
+	ep_component_append(c, 0, d3, 300000, &err); /* all but an extent's last chunk pass the minimum */
 	ep_component_append(c, 0, d2, 200, &err);
 	ep_component_append(c, 1, d1, 100, &err);
 	c = ep_manifest_add_component(m, EP_COMP_FILES, "tree", "tree");
@@ -52,7 +53,7 @@ TEST(manifest_round_trip_is_exact)
 {
 	char *json;
 	struct ep_manifest *back = round_trip(sample(), &json);
-	EXPECT(back->components[0].extents[1].first == 2 && back->components[0].extents[0].length == 300);
+	EXPECT(back->components[0].extents[1].first == 2 && back->components[0].extents[0].length == 300200);
 	EXPECT(back->components[1].files[1].size == 200 && back->components[1].files[3].size == 0);
 	free(json);
 	ep_manifest_free(back);
@@ -97,7 +98,7 @@ TEST(manifest_rejects_malformed)
 	EXPECT(parse_edited("\"name\":\"tree\"", "\"name\":\"../tree\"", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(parse_edited("\"name\":\"tree\"", "\"name\":\"disk\"", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(strstr(msg, "twice"));
-	EXPECT(parse_edited("\"length\":300", "\"length\":301", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(parse_edited("\"length\":300200", "\"length\":300201", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(parse_edited("\"offset\":1048576", "\"offset\":0", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(parse_edited("\"virtual_size\":1073741824", "\"virtual_size\":4611686018427387904", msg, sizeof msg) ==
 	       EP_EINPUT);
@@ -263,13 +264,13 @@ TEST(manifest_extent_lists_split_and_resolve)
 	struct ep_manifest *m = ep_manifest_new("env", "2026-01-01T00:00:00Z", "envpack test");
 	struct ep_component *c = ep_manifest_add_component(m, EP_COMP_DISK, "disk", "disk.raw");
 	c->format = strdup("raw");
-	c->virtual_size = 1 << 30;
+	c->virtual_size = (uint64_t)8 << 30;
 	size_t total = EP_LIST_MAX_REFS + 100; /* one extent longer than a list holds */
 	ep_component_add_extent(c, 1 << 20, &err);
 	for (size_t i = 0; i < total; i++) {
 		uint8_t d[EP_DIGEST_LEN];
 		ep_sha256(&i, sizeof i, d);
-		ep_component_append(c, 0, d, 1000, &err);
+		ep_component_append(c, 0, d, 300000, &err); /* longer than the minimum, as chunks are */
 	}
 	EXPECT(err.code == 0);
 	struct pieces p = { 0 };
@@ -293,7 +294,7 @@ TEST(manifest_extent_lists_split_and_resolve)
 	/* the long extent comes back as two adjacent ones, every chunk in order */
 	EXPECT(r->nchunks == total && r->nextents == 2);
 	EXPECT(r->extents[0].offset == 1 << 20 && r->extents[1].offset == r->extents[0].offset + r->extents[0].length);
-	EXPECT(ep_component_data_size(r) == (uint64_t)total * 1000);
+	EXPECT(ep_component_data_size(r) == (uint64_t)total * 300000);
 	EXPECT(!memcmp(r->chunks[total - 1].digest, c->chunks[total - 1].digest, EP_DIGEST_LEN));
 	/* a list that is not extents is refused */
 	struct ep_manifest *again = NULL;
@@ -311,4 +312,215 @@ TEST(manifest_extent_lists_split_and_resolve)
 	ep_manifest_free(again);
 	ep_manifest_free(back);
 	ep_manifest_free(m);
+}
+
+/* ---- what a disk may name, by its virtual size (BUNDLE.md, section 3, Limits) ---- */
+
+static const char manifest_head[] =
+	"{\"format\":\"envpack-bundle\",\"version\":1,\"name\":\"env\",\"created\":\"2026-01-01T00:00:00Z\",\"tool\":\"t\","
+	"\"chunking\":{\"algorithm\":\"fastcdc-gear-v1\",\"min\":262144,\"avg\":1048576,\"max\":4194304},"
+	"\"compression\":\"zstd\",\"components\":[";
+
+/* Writes disk `name` of virtual size vs, listed in p's pieces. */
+static void put_listed_disk(FILE *f, const char *name, uint64_t vs, const struct pieces *p)
+{
+	fprintf(f, "{\"type\":\"disk\",\"name\":\"%s\",\"format\":\"raw\",\"virtual_size\":%llu,\"extent_lists\":[", name,
+		(unsigned long long)vs);
+	for (size_t i = 0; i < p->n; i++) {
+		uint8_t d[EP_DIGEST_LEN];
+		char hex[EP_DIGEST_HEX];
+		ep_sha256(p->text[i], strlen(p->text[i]), d);
+		ep_hex(d, EP_DIGEST_LEN, hex);
+		fprintf(f, "%s[\"%s\",%zu]", i ? "," : "", hex, strlen(p->text[i]));
+	}
+	fputs("]}", f);
+}
+
+/* Parses a manifest of one disk of virtual size vs listed in p's pieces, then reads its lists
+ * (when parsing succeeded and resolve is set); the message of a refusal into msg. */
+static int parse_listed(uint64_t vs, struct pieces *p, bool resolve, struct ep_manifest **out, char *msg, size_t cap)
+{
+	char *json = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&json, &len);
+	fputs(manifest_head, f);
+	put_listed_disk(f, "disk", vs, p);
+	fputs("]}", f);
+	fclose(f);
+	struct ep_error err = { 0 };
+	*out = NULL;
+	int rc = ep_manifest_parse(json, len, "t", out, &err);
+	if (!rc && resolve)
+		rc = ep_manifest_resolve(*out, load_piece, p, "t", &err);
+	snprintf(msg, cap, "%s", err.msg);
+	free(json);
+	return rc;
+}
+
+/* n pieces of one extent each, of `chunks` chunks of `size` bytes, one after the other. */
+static void make_pieces(struct pieces *p, size_t n, size_t chunks, uint32_t size)
+{
+	p->text = calloc(n, sizeof *p->text);
+	p->n = n;
+	p->loads = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = 0;
+		FILE *f = open_memstream(&p->text[i], &len);
+		fprintf(f, "[{\"offset\":%llu,\"length\":%llu,\"chunks\":[", (unsigned long long)(i * chunks * size),
+			(unsigned long long)chunks * size);
+		for (size_t k = 0; k < chunks; k++)
+			fprintf(f, "%s[\"%064zx\",%u]", k ? "," : "", k, size);
+		fputs("]}]", f);
+		fclose(f);
+	}
+}
+
+static void free_pieces(struct pieces *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->text[i]);
+	free(p->text);
+}
+
+static int count_part(void *ctx, const struct ep_component *part, struct ep_error *err)
+{
+	(void)err;
+	size_t *seen = ctx; /* parts, chunks, the most chunks in one part */
+	EXPECT(!strcmp(part->name, "disk") && !ep_component_listed(part));
+	seen[0]++;
+	seen[1] += part->nchunks;
+	if (part->nchunks > seen[2])
+		seen[2] = part->nchunks;
+	return 0;
+}
+
+TEST(manifest_lists_bounded_by_virtual_size)
+{
+	char msg[1024];
+	struct ep_manifest *m;
+	struct pieces p;
+	make_pieces(&p, 400, 1, 1);
+	/* 400 lists of a 23.6 MB disk: it needs at most 3 */
+	EXPECT(parse_listed(23600000, &p, false, &m, msg, sizeof msg) == EP_EINPUT && !m);
+	EXPECT(strstr(msg, "t: manifest: disk 'disk' names 400 extent lists, more than a disk of 23600000 bytes can need (3)"));
+	/* a 1 TiB disk may need 400 lists: named, they are read when asked for */
+	EXPECT(parse_listed((uint64_t)1 << 40, &p, false, &m, msg, sizeof msg) == 0 && m);
+	EXPECT(m && ep_component_listed(&m->components[0]) && p.loads == 0);
+	ep_manifest_free(m);
+	free_pieces(&p);
+}
+
+TEST(manifest_list_chunks_are_checked_as_read)
+{
+	char msg[1024];
+	struct ep_manifest *m;
+	struct pieces p;
+	uint64_t tib = (uint64_t)1 << 40;
+	/* an extent of 3 chunks in 300 bytes: only its last chunk may be shorter than 256 KiB */
+	make_pieces(&p, 1, 3, 100);
+	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "t: manifest: an extent of disk 'disk' names 3 chunks, more than its 300 bytes can hold"));
+	ep_manifest_free(m);
+	free_pieces(&p);
+	/* no list holds more than 16384 */
+	make_pieces(&p, 1, EP_LIST_MAX_REFS + 1, 300000);
+	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "t: manifest: extent list 1 of disk 'disk' names more than 16384 chunks"));
+	ep_manifest_free(m);
+	free_pieces(&p);
+	/* every list but the last is full */
+	make_pieces(&p, 2, 10, 300000);
+	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "extent list 1 of disk 'disk' names 10 chunks (every list but the last names 16384"));
+	ep_manifest_free(m);
+	/* the last may hold fewer, not none */
+	free(p.text[1]);
+	p.text[1] = strdup("[]");
+	p.n = 1;
+	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == 0 && m->components[0].nchunks == 10);
+	ep_manifest_free(m);
+	free(p.text[0]);
+	p.text[0] = p.text[1], p.text[1] = NULL;
+	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == EP_EINPUT && strstr(msg, "names 0 chunks"));
+	ep_manifest_free(m);
+	free(p.text[0]);
+	/* a list of more JSON values than 16384 references need is refused before it is parsed */
+	size_t len = 0;
+	FILE *f = open_memstream(&p.text[0], &len);
+	fputc('[', f);
+	for (int i = 0; i <= EP_LIST_MAX_REFS; i++)
+		fputs(i ? ",{}" : "{}", f);
+	fputc(']', f);
+	fclose(f);
+	EXPECT(parse_listed(tib, &p, true, &m, msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "extent list 1 of disk 'disk' holds more JSON than 16384 chunks need"));
+	ep_manifest_free(m);
+	free_pieces(&p);
+}
+
+TEST(manifest_lists_stream_one_at_a_time)
+{
+	char msg[1024];
+	struct ep_manifest *m;
+	struct pieces p;
+	struct ep_error err = { 0 };
+	size_t seen[3] = { 0 };
+	make_pieces(&p, 3, EP_LIST_MAX_REFS, 300000);
+	EXPECT(parse_listed((uint64_t)1 << 40, &p, false, &m, msg, sizeof msg) == 0);
+	EXPECT(ep_component_each_part(&m->components[0], load_piece, &p, "t", count_part, seen, &err) == 0);
+	EXPECT(seen[0] == 3 && seen[1] == 3 * EP_LIST_MAX_REFS && seen[2] == EP_LIST_MAX_REFS && p.loads == 3);
+	EXPECT(ep_component_listed(&m->components[0]) && m->components[0].nchunks == 0);
+	/* resolved, the disk is its only part */
+	EXPECT(ep_manifest_resolve(m, load_piece, &p, "t", &err) == 0 && !ep_component_listed(&m->components[0]));
+	seen[0] = seen[1] = seen[2] = 0;
+	EXPECT(ep_component_each_part(&m->components[0], load_piece, &p, "t", count_part, seen, &err) == 0);
+	EXPECT(seen[0] == 1 && seen[2] == 3 * EP_LIST_MAX_REFS && p.loads == 6);
+	ep_manifest_free(m);
+	free_pieces(&p);
+}
+
+TEST(manifest_bounds_in_all)
+{
+	struct ep_manifest *m = NULL;
+	struct ep_error err = { 0 };
+	char *json = NULL;
+	size_t len = 0;
+	/* more than 65536 list chunks over two disks, each within its own bound */
+	struct pieces p = { .n = EP_LIST_MAX_LISTS / 2 + 1 };
+	p.text = calloc(p.n, sizeof *p.text);
+	for (size_t i = 0; i < p.n; i++)
+		EXPECT(asprintf(&p.text[i], "[%zu]", i) > 0);
+	FILE *f = open_memstream(&json, &len);
+	fputs(manifest_head, f);
+	put_listed_disk(f, "a", (uint64_t)1 << 50, &p);
+	fputc(',', f);
+	put_listed_disk(f, "b", (uint64_t)1 << 50, &p);
+	fputs("]}", f);
+	fclose(f);
+	EXPECT(ep_manifest_parse(json, len, "t", &m, &err) == EP_EINPUT && !m);
+	EXPECT(strstr(err.msg, "the disks name more than 65536 extent lists in all"));
+	free(json);
+	free_pieces(&p);
+	/* more than 65536 components */
+	f = open_memstream(&json, &len);
+	fputs(manifest_head, f);
+	for (int i = 0; i <= EP_BUNDLE_COMPONENTS_MAX; i++)
+		fprintf(f, "%s{\"type\":\"files\",\"name\":\"c%d\",\"entries\":[]}", i ? "," : "", i);
+	fputs("]}", f);
+	fclose(f);
+	err = (struct ep_error){ 0 };
+	EXPECT(ep_manifest_parse(json, len, "t", &m, &err) == EP_EINPUT && !m);
+	EXPECT(strstr(err.msg, "65537 components, more than 65536"));
+	free(json);
+	/* inline extents: at most one a sector */
+	f = open_memstream(&json, &len);
+	fprintf(f, "%s{\"type\":\"disk\",\"name\":\"d\",\"format\":\"raw\",\"virtual_size\":1024,\"extents\":[", manifest_head);
+	for (int i = 0; i < 3; i++)
+		fprintf(f, "%s{\"offset\":%d,\"length\":1,\"chunks\":[[\"%064x\",1]]}", i ? "," : "", i, 0);
+	fputs("]}]}", f);
+	fclose(f);
+	err = (struct ep_error){ 0 };
+	EXPECT(ep_manifest_parse(json, len, "t", &m, &err) == EP_EINPUT && !m);
+	EXPECT(strstr(err.msg, "disk 'd' names more extents than a disk of 1024 bytes can hold"));
+	free(json);
 }
