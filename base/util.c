@@ -193,6 +193,26 @@ int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct e
 	return rc;
 }
 
+size_t ep_utf8_length(const unsigned char *p)
+{
+	size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
+	    (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+bool ep_utf8_ok(const char *s)
+{
+	for (size_t n; *s; s += n)
+		if (!(n = ep_utf8_length((const unsigned char *)s)))
+			return false;
+	return true;
+}
+
 char *ep_printable(char *s)
 {
 	for (char *p = s; p && *p; p++)

@@ -27,6 +27,12 @@ bool ep_relpath_ok(const char *path);
 int ep_path_format(char *out, size_t cap, struct ep_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* The length of the UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF), or 0 when it is not one. */
+size_t ep_utf8_length(const unsigned char *p);
+/* Whether s is valid UTF-8 throughout (JSON strings must be: jansson refuses others). */
+bool ep_utf8_ok(const char *s);
+
 /* Replaces control bytes with '?', in place, so text from untrusted input can reach a terminal; returns s. */
 char *ep_printable(char *s);
 

@@ -36,26 +36,12 @@ enum ep_file_kind ep_file_kind_parse(const char *name)
 	return EP_KIND_NONE;
 }
 
-/* The length of the UTF-8 sequence at p (RFC 3629: no overlong forms, no
- * surrogates, nothing past U+10FFFF), or 0 when it is not one. */
-static size_t utf8_length(const unsigned char *p)
-{
-	size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
-	    (p[0] == 0xf4 && p[1] >= 0x90))
-		return 0;
-	return n;
-}
-
 bool ep_inventory_text_ok(const char *s)
 {
 	size_t n = 0;
 	while (s && s[n]) {
 		const unsigned char *p = (const unsigned char *)s + n;
-		size_t len = utf8_length(p);
+		size_t len = ep_utf8_length(p);
 		if (!len || *p < 0x20 || *p == 0x7f || (len == 2 && p[0] == 0xc2 && p[1] < 0xa0))
 			return false; /* C0 and C1 controls too: terminals act on both */
 		n += len;

@@ -378,8 +378,31 @@ static json_t *component_json(const struct ep_component *c)
 	return o;
 }
 
+/* jansson refuses strings that are not UTF-8 (json_string gives NULL): name the one,
+ * rather than fail as out of memory. */
+static int check_utf8(const struct ep_manifest *m, struct ep_error *err)
+{
+	for (size_t i = 0; i < m->ncomponents; i++) {
+		const struct ep_component *c = &m->components[i];
+		const char *from = c->source ? c->source : c->name;
+		if (!ep_utf8_ok(c->name) || !ep_utf8_ok(from))
+			return ep_fail(err, EP_EINPUT, "the name of source '%s' is not valid UTF-8, which a manifest cannot hold",
+				       from);
+		for (size_t k = 0; k < c->nfiles; k++) {
+			const struct ep_file_rec *f = &c->files[k];
+			if (!ep_utf8_ok(f->path) || (f->target && !ep_utf8_ok(f->target)))
+				return ep_fail(err, EP_EINPUT, "'%s' in '%s': %s is not valid UTF-8, which a manifest cannot hold",
+					       f->path, from, ep_utf8_ok(f->path) ? "its symlink target" : "the name");
+		}
+	}
+	return 0;
+}
+
 int ep_manifest_to_json(const struct ep_manifest *m, char **json, size_t *len, struct ep_error *err)
 {
+	int rc = check_utf8(m, err);
+	if (rc)
+		return rc;
 	json_t *root = json_pack("{s:s,s:i,s:s,s:s,s:s,s:{s:s,s:I,s:I,s:I},s:s}", "format", "envpack-bundle",
 				 "version", EP_BUNDLE_VERSION, "name", m->name, "created", m->created, "tool",
 				 m->tool, "chunking", "algorithm", "fastcdc-gear-v1", "min", (json_int_t)EP_BUNDLE_CHUNK_MIN,

@@ -109,6 +109,11 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, con
 			free(path);
 			continue;
 		}
+		if (!ep_utf8_ok(names[i])) { /* a manifest is JSON, which holds UTF-8 only */
+			warn(w->warn, w->warn_ctx, "skipping '%s/%s': the name is not valid UTF-8", t->root, path);
+			free(path);
+			continue;
+		}
 		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
 			rc = ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s/%s'", t->root, path);
 			free(path);
@@ -151,6 +156,11 @@ static int walk(struct ep_tree *t, int dirfd, const char *prefix, int depth, con
 			}
 			target[n] = '\0';
 			/* where it leads is checked once every link is known (drop_bad_links) */
+			if (!ep_utf8_ok(target)) {
+				warn(w->warn, w->warn_ctx, "skipping symlink '%s/%s': its target is not valid UTF-8", t->root, path);
+				free(path);
+				continue;
+			}
 			e.type = EP_FILE_SYMLINK;
 			if (!(e.target = strdup(target)))
 				rc = ep_oom(err);

@@ -29,8 +29,9 @@ typedef void (*ep_warn_fn)(void *ctx, const char *msg);
 typedef const char *(*ep_tree_prune_fn)(const char *path);
 
 /* Walks dir without following symlinks. Symlinks leaving the tree or looping (followed
- * through the tree's other links, ep_link_follow), special files and directories prune
- * (when given) names are skipped, each reported through warn. */
+ * through the tree's other links, ep_link_follow), names and link targets that are not
+ * UTF-8 (a manifest cannot hold them), special files and directories prune (when given)
+ * names are skipped, each reported through warn. */
 int ep_tree_scan(const char *dir, ep_tree_prune_fn prune, ep_warn_fn warn, void *warn_ctx, struct ep_tree **out,
 		 struct ep_error *err);
 /* Opens a regular entry for reading, refusing anything that is no longer a regular file. */

@@ -253,6 +253,32 @@ assert {"secrets.yaml", ".kube/config", "ci.kubeconfig", "prod.tfplan", "plan.ou
         "docs/state", "certs/tls.key", "terraform.tfstate"} <= got, got
 PY
 
+# Names a manifest cannot hold (JSON strings are UTF-8): a file, a directory and a link
+# target that are not UTF-8 are skipped with a warning naming them, as pack skips other
+# entries it cannot keep; a tree whose own name is not UTF-8 is refused. grep in the C
+# locale, where '.' matches the byte \377.
+bad=$(printf 'bad\377name')
+mkdir -p u/ok "u/$bad.d"
+echo 'x = 1' >u/ok/main.tf
+echo data >"u/$bad"
+echo data >"u/$bad.d/inner"
+ln -s "$(printf 'ok/\377')" u/link
+expect_exit 0 "a tree with names that are not UTF-8 packs" "$ENVPACK" pack -o u.envpack iac:u
+check "a warning names the file that is not UTF-8" \
+	env LC_ALL=C grep -q "warning: skipping 'u/bad.name': the name is not valid UTF-8" "$T/err"
+check "and the directory" env LC_ALL=C grep -q "warning: skipping 'u/bad.name.d': the name is not valid UTF-8" "$T/err"
+check "and the symlink whose target is not" grep -q "warning: skipping symlink 'u/link': its target is not valid UTF-8" "$T/err"
+check "everything else is packed" python3 -c '
+import json, subprocess
+m = json.loads(subprocess.run(["tar", "xOf", "u.envpack", "manifest.json"], capture_output=True, check=True).stdout)
+assert [e["path"] for e in m["components"][0]["entries"]] == ["ok", "ok/main.tf"], m'
+mkdir "$bad.tree"
+echo 'x = 1' >"$bad.tree/main.tf"
+expect_exit 2 "a tree whose name is not UTF-8 is refused" "$ENVPACK" pack -o v.envpack iac:"$bad.tree"
+check "the refusal names the tree and the problem" \
+	env LC_ALL=C grep -q "source 'bad.name.tree' is not valid UTF-8" "$T/err"
+check "no bundle and no temporary file are left" sh -c "! ls -A | grep -q '^v.envpack\|^\.v.envpack'"
+
 # YAML bombs: refused with the file named, exit 2, no bundle left.
 mkdir bomb
 cp "$S/k8s/namespace.yaml" bomb/

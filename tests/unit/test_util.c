@@ -19,6 +19,13 @@ TEST(relpath_rules)
 	EXPECT(!ep_relpath_ok(".."));
 }
 
+TEST(utf8_rules)
+{
+	EXPECT(ep_utf8_ok("") && ep_utf8_ok("main.tf") && ep_utf8_ok("caf\xc3\xa9") && ep_utf8_ok("\xf0\x9f\x98\x80"));
+	EXPECT(!ep_utf8_ok("bad\xffname") && !ep_utf8_ok("\xc3") && !ep_utf8_ok("\xc0\xaf")); /* stray, cut, overlong */
+	EXPECT(!ep_utf8_ok("\xed\xa0\x80") && !ep_utf8_ok("\xf4\x90\x80\x80")); /* a surrogate, past U+10FFFF */
+}
+
 TEST(path_format_refuses_truncation)
 {
 	char path[16], long_dir[64];
