@@ -32,9 +32,13 @@ void cli_log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Messages quote names from untrusted input (manifests, trees, images): control bytes
+ * become '?' before they reach a terminal or the log. */
 int cli_fail(const struct ep_error *err)
 {
-	const char *msg = err->msg[0] ? err->msg : "failed";
+	char msg[sizeof err->msg];
+	snprintf(msg, sizeof msg, "%s", err->msg[0] ? err->msg : "failed");
+	ep_printable(msg);
 	fprintf(stderr, "envpack: %s\n", msg);
 	if (to_syslog)
 		syslog(LOG_ERR, "%s", msg);
@@ -52,12 +56,14 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return 2;
 }
 
-void cli_warn(void *ctx, const char *msg)
+void cli_warn(void *ctx, const char *text)
 {
+	char *copy = strdup(text), *msg = copy ? ep_printable(copy) : "(a warning, and out of memory)";
 	if (!ctx || !*(const bool *)ctx) /* ctx: the command's quiet flag */
 		fprintf(stderr, "envpack: warning: %s\n", msg);
 	if (to_syslog)
 		syslog(LOG_WARNING, "%s", msg);
+	free(copy);
 }
 
 int cli_help(const char *text)

@@ -1,4 +1,6 @@
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -32,11 +34,13 @@ static void print_item(void *ctx, const struct ep_diff_item *it)
 	}
 	char h[32];
 	cli_human(it->new_bytes, h, sizeof h);
+	char *path = it->path ? strdup(it->path) : NULL; /* a manifest's: control bytes made '?' */
 	if (it->path)
-		printf("%s %s/%s\n", mark[it->kind], it->component, it->path);
+		printf("%s %s/%s\n", mark[it->kind], it->component, path ? ep_printable(path) : "?");
 	else
 		printf("%s %s%s%s%s\n", mark[it->kind], it->component, it->kind == EP_DIFF_REMOVED ? "" : " (",
 		       it->kind == EP_DIFF_REMOVED ? "" : h, it->kind == EP_DIFF_REMOVED ? "" : " new)");
+	free(path);
 }
 
 /* Reads a side's manifest; signatures are not checked (nothing is restored). */

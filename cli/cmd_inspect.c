@@ -171,6 +171,16 @@ static void print_inventory(const struct ep_component *c, const struct sizes *s)
 	}
 }
 
+/* Manifest text bound for a terminal, control bytes made '?' (JSON output escapes its own); the
+ * names, inventory and machine fields are checked when the manifest is parsed, images when described. */
+static void make_printable(struct ep_manifest *m)
+{
+	ep_printable(m->created);
+	ep_printable(m->tool);
+	for (size_t i = 0; i < m->ncomponents; i++)
+		ep_printable(m->components[i].source);
+}
+
 static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, const char *key_id,
 		       const struct sizes *sizes, const struct sizes *total, struct ep_image_list *const *images)
 {
@@ -385,8 +395,10 @@ int cmd_inspect(int argc, char **argv)
 		rc = describe_images(b, m, images, &err);
 	if (!rc && json)
 		print_json(b, m, key_id, sizes, &total, images);
-	else if (!rc)
+	else if (!rc) {
+		make_printable(m);
 		print_text(b, m, key_id, sizes, &total, images);
+	}
 	for (size_t i = 0; images && i < m->ncomponents; i++)
 		ep_image_list_free(images[i]);
 	free(images);

@@ -805,6 +805,9 @@ static int parse_root(struct parser *p, json_t *root, struct ep_manifest **out)
 		return bad(p, "%s", "name, created, tool or components is missing");
 	if (json_array_size(comps) > EP_BUNDLE_COMPONENTS_MAX)
 		return bad(p, "%zu components, more than %d", json_array_size(comps), EP_BUNDLE_COMPONENTS_MAX);
+	/* pack's rule: the name becomes a file or directory name where the bundle is restored */
+	if (!ep_name_ok(name))
+		return bad(p, "%s", "the environment name must be letters, digits, '.', '_' or '-' (at most 128)");
 	const char *compression = get_str(root, "compression");
 	uint64_t cmax = 0;
 	if (!compression || strcmp(compression, "zstd") != 0 || !json_is_object(chunking) ||

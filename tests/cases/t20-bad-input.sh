@@ -166,6 +166,36 @@ signed_bad past-virtual "$disk; d['virtual_size'] = 4096"
 signed_bad chunk-too-big "$disk; d['extents'][0]['chunks'][0][1] = 64 << 20"
 signed_bad file-size "$files; [x for x in e if x['type'] == 'file'][0]['size'] += 5"
 
+# --- the environment name, by pack's rule: restore makes files and directories of it
+signed_bad env-name "m['name'] = '../x'"
+expect_err "environment name must be letters" "a signed '../x' environment name: the message says what is wrong"
+
+# --- text from a manifest never reaches a terminal raw: inspect, diff and error messages
+# make control characters '?'
+esc=$(printf '\033')
+tar xOf unsigned.envpack manifest.json >unsigned.json
+unsigned_edit() { # OUT CODE: unsigned.envpack with its manifest changed by CODE (Python, on m)
+	python3 -c 'import json, sys; m = json.load(open("unsigned.json")); exec(sys.argv[2]); json.dump(m, open(sys.argv[1] + ".json", "w"))' "$1" "$2"
+	craft rebuild unsigned.envpack "$1.envpack" "replace:manifest.json=$1.json"
+}
+unsigned_edit escapes "m['tool'] = 'envpack \u001b]0;pwned\u0007'; m['created'] = '\u001b[2J2026'; m['components'][0]['source'] = 'd\u001b[31m.raw'"
+expect_exit 0 "inspect a manifest with control characters in its texts" "$ENVPACK" inspect escapes.envpack
+check "inspect prints none of them" sh -c "! grep -q '$esc' '$T/out' && ! grep -q \"\$(printf '\\a')\" '$T/out'"
+check "inspect shows them as '?'" grep -q "by envpack ?]0;pwned?" "$T/out"
+check "in the source of a component too" grep -q "from d?\[31m.raw" "$T/out"
+unsigned_edit name-escape "m['name'] = 'x\u001b[31m'"
+expect_exit 2 "an unsigned manifest with an escape in its name: inspect" "$ENVPACK" inspect name-escape.envpack
+expect_err "name-escape.envpack: manifest: the environment name" "the refusal names the bundle and the field"
+files_u='e = [c for c in m["components"] if c["type"] == "files"][0]["entries"]'
+unsigned_edit dup-escape "$files_u; e.append(dict(e[-1], path='a\u001b[31m')); e.append(dict(e[-1]))"
+expect_exit 2 "a manifest naming an entry twice, with an escape in its path" "$ENVPACK" inspect dup-escape.envpack
+expect_err "entry 'a\?\[31m' appears twice" "the error message shows the escape as '?'"
+check "and prints no control character" sh -c "! grep -q '$esc' '$T/err'"
+unsigned_edit path-escape "$files_u; [x for x in e if x['path'] == 'main.tf'][0]['path'] = 'main\u001b[31m.tf'"
+expect_exit 0 "diff against a manifest with an escape in a path" "$ENVPACK" diff unsigned.envpack path-escape.envpack
+check "diff shows it as '?'" grep -q "^+ tree/main?\[31m.tf" "$T/out"
+check "and prints no control character" sh -c "! grep -q '$esc' '$T/out'"
+
 # --- a chunk that inflates past its declared size, and one without a size
 craft resign good.envpack bomb-base.envpack k.key "pass"
 first=$(python3 -c '

@@ -96,6 +96,9 @@ TEST(manifest_rejects_malformed)
 	EXPECT(strstr(msg, "outside"));
 	EXPECT(parse_edited("\"target\":\"f\"", "\"target\":\"/etc\"", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(parse_edited("\"name\":\"tree\"", "\"name\":\"../tree\"", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(parse_edited("\"name\":\"env\"", "\"name\":\"../x\"", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "environment name"));
+	EXPECT(parse_edited("\"name\":\"env\"", "\"name\":\"e\\u001b[31m\"", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(parse_edited("\"name\":\"tree\"", "\"name\":\"disk\"", msg, sizeof msg) == EP_EINPUT);
 	EXPECT(strstr(msg, "twice"));
 	EXPECT(parse_edited("\"length\":300200", "\"length\":300201", msg, sizeof msg) == EP_EINPUT);
