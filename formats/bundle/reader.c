@@ -157,6 +157,26 @@ static int add_entry(struct ep_bundle *b, struct archive_entry *e, uint64_t off,
 	return 0;
 }
 
+/* After the last entry only zeros may follow: the end-of-archive marker and the padding of
+ * the last record, which writers keep under 64 KiB (libarchive and tar: 10 KiB). Anything
+ * else, such as a second archive a reader other than envpack might see, is refused. One
+ * read at most, so a bundle at a URL costs one more ranged request. */
+static int check_tail(struct ep_bundle *b, uint64_t end, struct ep_error *err)
+{
+	uint64_t n = end < b->file_size ? b->file_size - end : 0;
+	size_t look = n < sizeof b->buf ? (size_t)n : sizeof b->buf, at = 0;
+	int rc = read_at(b, b->buf, look, end, err);
+	while (!rc && at < look && !b->buf[at])
+		at++;
+	if (!rc && at < look)
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s': data follows the end-of-archive marker (at offset %llu)", b->path,
+			     (unsigned long long)(end + at));
+	else if (!rc && n > look)
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s': %llu bytes follow the end-of-archive marker, more than its padding",
+			     b->path, (unsigned long long)n);
+	return rc;
+}
+
 static int scan(struct ep_bundle *b, struct ep_error *err)
 {
 	struct archive *ar = archive_read_new();
@@ -201,6 +221,8 @@ static int scan(struct ep_bundle *b, struct ep_error *err)
 	if (!rc && !b->manifest)
 		rc = ep_fail(err, EP_EINTEGRITY, "'%s' has no %s (truncated, or not an envpack bundle)", b->path,
 			     EP_BUNDLE_MANIFEST_NAME);
+	if (!rc)
+		rc = check_tail(b, expect_next, err);
 	return rc;
 }
 

@@ -112,6 +112,23 @@ for bad in dupmanifest dupchunk; do
 	restore_refused 3 "$bad" $bad.envpack
 done
 
+# --- data after the end-of-archive marker: refused, since a second (signed) archive could
+# hide there for readers that go on; zeros are padding, up to a record's worth
+cat good.envpack unsigned.envpack >appended.envpack
+expect_exit 3 "a second archive after the end: verify" "$ENVPACK" verify -p k.pub appended.envpack
+expect_err "'appended.envpack': data follows the end-of-archive marker" "the message names the file and the problem"
+restore_refused 3 "a second archive after the end" appended.envpack
+cp good.envpack onebyte.envpack
+printf x >>onebyte.envpack
+expect_exit 3 "one byte after the end: inspect" "$ENVPACK" inspect onebyte.envpack
+expect_err "'onebyte.envpack': data follows the end-of-archive marker \(at offset $size\)" "the message says where"
+cp good.envpack zeros.envpack
+head -c 4096 /dev/zero >>zeros.envpack
+expect_exit 0 "more zero padding after the end is still padding" "$ENVPACK" verify -p k.pub zeros.envpack
+head -c 1048576 /dev/zero >>zeros.envpack
+expect_exit 3 "but not a megabyte of it" "$ENVPACK" verify -p k.pub zeros.envpack
+expect_err "'zeros.envpack': [0-9]+ bytes follow the end-of-archive marker, more than its padding" "the message says so"
+
 # --- declared sizes beyond the data
 craft hugesize huge.envpack
 expect_exit 3 "a tar size beyond the file" "$ENVPACK" verify -p k.pub huge.envpack

@@ -150,6 +150,10 @@ expect_err "does not exist" "and named"
 head -c 200000 "$T/vm.envpack" >"$T/cut.envpack"
 aws_s3 s s3api put-object --bucket "$B" --key c/cut.envpack --body "$T/cut.envpack" >/dev/null # push refuses it
 expect_exit 3 "a truncated remote bundle fails verification" er verify -p "$T/rk.pub" "s3://$B/c/cut.envpack"
+cat "$T/vm.envpack" "$T/small.envpack" >"$T/appended.envpack"
+aws_s3 s s3api put-object --bucket "$B" --key c/appended.envpack --body "$T/appended.envpack" >/dev/null
+expect_exit 3 "a remote bundle with a second archive after its end is refused" er verify -p "$T/rk.pub" "s3://$B/c/appended.envpack"
+expect_err "appended.envpack': data follows the end-of-archive marker" "the message says so"
 python3 - "$T/vm.envpack" "$T/flip.envpack" <<'PY'
 import sys, tarfile
 data = bytearray(open(sys.argv[1], "rb").read())
