@@ -44,9 +44,10 @@ struct qcow2 {
 	struct ep_parent backing;
 };
 
+/* The magic alone: a version this reader does not know is refused by open, not packed as raw. */
 static int qcow2_probe(const uint8_t *head, size_t len)
 {
-	return len >= 8 && ep_be32(head) == QCOW2_MAGIC && (ep_be32(head + 4) == 2 || ep_be32(head + 4) == 3) ? 100 : 0;
+	return len >= 4 && ep_be32(head) == QCOW2_MAGIC ? 100 : 0;
 }
 
 static int load_l2(struct qcow2 *q, uint64_t host, struct ep_error *err)
@@ -282,11 +283,14 @@ static int read_extensions(struct qcow2 *q, const uint8_t *h, uint64_t from, cha
 static int parse_header(struct qcow2 *q, const uint8_t *h, const struct ep_disk_open_opts *opts,
 			struct ep_error *err)
 {
-	if (q->file_size < 72 || ep_be32(h) != QCOW2_MAGIC)
+	if (q->file_size < 4 || ep_be32(h) != QCOW2_MAGIC)
 		return bad(q, err, "%s", "no qcow2 header");
 	uint32_t version = ep_be32(h + 4);
-	if (version != 2 && version != 3)
-		return bad(q, err, "unsupported version %u", version);
+	if (q->file_size >= 8 && version != 2 && version != 3)
+		return ep_fail(err, EP_EINPUT, "'%s': qcow2 version %u is not supported (envpack reads versions 2 and 3)",
+			       q->path, version);
+	if (q->file_size < 72)
+		return bad(q, err, "%s", "the header is truncated");
 	q->v3 = version == 3;
 	q->cluster_bits = ep_be32(h + 20);
 	if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)

@@ -145,6 +145,13 @@ refused_vmdk "a delta disk" delta.vmdk "parent"
 expect_exit 0 "a descriptor with text after its NUL reads as qemu reads it" \
 	"$ENVPACK" convert -q -O raw stale-tail.vmdk stale-tail.raw
 check "and holds the same data" cmp stale-tail.raw src.raw
+# malformed qcow2: a version this reader does not know is refused, not packed as raw
+for v in 1 99; do
+	vpatch in-qcow2 v$v.qcow2 4 '>I' $v
+	expect_exit 2 "qcow2 version $v: pack refuses it" "$ENVPACK" pack -q -o v$v.envpack disk:v$v.qcow2
+	expect_err "'v$v.qcow2': qcow2 version $v is not supported" "qcow2 version $v: the message names the file and the version"
+	check "qcow2 version $v: no bundle is written" sh -c "! ls -A | grep -q 'v$v\.envpack'"
+done
 # malformed VHDX: a header with a log to replay, both headers damaged, a BAT entry past the end
 vxpatch() { # vxpatch IN OUT OFFSET STRUCT VALUE [CRC-OFFSET CRC-LENGTH]: patch, then fix a CRC-32C
 	python3 - "$@" <<'PY'
