@@ -307,6 +307,9 @@ static int open_extent_file(struct extent *e, const char *path, struct ep_error 
 static int open_sparse(struct extent *e, uint64_t *capacity, struct ep_error *err)
 {
 	uint8_t h[512];
+	if (e->file_size < sizeof h) /* malformed input (2), as other images cut short, not a short read (3) */
+		return bad(e->path, err, "the sparse extent header is truncated (%llu bytes of %zu)",
+			   (unsigned long long)e->file_size, sizeof h);
 	int rc = ep_pread_full(e->fd, h, sizeof h, 0, e->path, err);
 	if (rc)
 		return rc;

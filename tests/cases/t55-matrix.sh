@@ -140,6 +140,8 @@ sed 's/^RW \([0-9]*\)/RW 99\1/' in-vmdk-flat | tr -d '\000' >long.vmdk
 refused_vmdk "a flat extent shorter than declared" long.vmdk "shorter than"
 sed 's/parentCID=ffffffff/parentCID=12345678/' in-vmdk-flat | tr -d '\000' >delta.vmdk
 refused_vmdk "a delta disk" delta.vmdk "parent"
+head -c 300 in-vmdk-sparse >short.vmdk
+refused_vmdk "a sparse VMDK cut inside its header" short.vmdk "header is truncated"
 # qemu rewrites a shorter CID in place and leaves the old text's tail after the NUL
 { tr -d '\000' <in-vmdk-flat; printf '\000\000"\n'; } >stale-tail.vmdk
 expect_exit 0 "a descriptor with text after its NUL reads as qemu reads it" \
