@@ -74,9 +74,13 @@ int ep_codec_decode(ZSTD_DCtx *dec, const struct ep_seal *seal, const uint8_t di
 			return rc;
 	}
 	unsigned long long declared = ZSTD_getFrameContentSize(frame, flen);
+	if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN) /* codes, not sizes */
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s %s", where, hex,
+			       declared == ZSTD_CONTENTSIZE_ERROR ? "is not a zstd frame"
+								   : "is a zstd frame that does not declare its size");
 	if (declared != want)
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s declares %lld bytes, the manifest %llu", where, hex,
-			       (long long)declared, (unsigned long long)want);
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s declares %llu bytes, the manifest %llu", where, hex,
+			       declared, (unsigned long long)want);
 	/* the output buffer is exactly the declared size: a chunk can't inflate past it */
 	size_t n = ZSTD_decompressDCtx(dec, out, (size_t)want, frame, flen);
 	if (ZSTD_isError(n) || n != want)

@@ -147,7 +147,8 @@ static int qcow2_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent 
 	return ep_disk_merge_extents(d, from, qcow2_classify, out, err);
 }
 
-static int inflate_cluster(struct qcow2 *q, size_t in_len, struct ep_error *err)
+/* Inflates q->zin into q->zout: NULL once a whole cluster came out, else why not. */
+static const char *inflate_cluster(struct qcow2 *q, size_t in_len)
 {
 	if (q->compression == 1) {
 		ZSTD_inBuffer in = { q->zin, in_len, 0 };
@@ -156,17 +157,22 @@ static int inflate_cluster(struct qcow2 *q, size_t in_len, struct ep_error *err)
 		/* decompression stops once a whole cluster came out (qcow2.txt) */
 		while (out.pos < out.size) {
 			size_t before = out.pos, r = ZSTD_decompressStream(q->zstd, &out, &in);
-			if (ZSTD_isError(r) || r == 0 || (in.pos == in.size && out.pos == before))
+			if (ZSTD_isError(r))
+				return ZSTD_getErrorName(r);
+			if (r == 0 || (in.pos == in.size && out.pos == before))
 				break;
 		}
-		return out.pos == out.size ? 0 : -1;
+		return out.pos == out.size ? NULL : "the data ends before a whole cluster";
 	}
 	z_stream z = { .next_in = q->zin, .avail_in = (uInt)in_len, .next_out = q->zout, .avail_out = (uInt)q->cluster_size };
 	if (inflateInit2(&z, -15) != Z_OK)
-		return ep_oom(err);
+		return "zlib cannot start (out of memory)";
 	int r = inflate(&z, Z_FINISH);
+	const char *why = (r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) && z.avail_out == 0 ? NULL
+			  : r == Z_DATA_ERROR && z.msg					   ? z.msg /* zlib's own, static */
+			  : "the data ends before a whole cluster";
 	inflateEnd(&z);
-	return (r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) && z.avail_out == 0 ? 0 : -1;
+	return why;
 }
 
 static int read_compressed(struct qcow2 *q, uint64_t desc, struct ep_error *err)
@@ -185,9 +191,10 @@ static int read_compressed(struct qcow2 *q, uint64_t desc, struct ep_error *err)
 	int rc = ep_pread_full(q->fd, q->zin, (size_t)size, coff, q->path, err);
 	if (rc)
 		return rc;
-	if (inflate_cluster(q, (size_t)size, err) != 0)
-		return ep_fail(err, EP_EINPUT, "qcow2: compressed cluster at 0x%llx of '%s' does not decompress",
-			       (unsigned long long)coff, q->path);
+	const char *why = inflate_cluster(q, (size_t)size);
+	if (why)
+		return ep_fail(err, EP_EINPUT, "qcow2: compressed cluster at 0x%llx of '%s' does not decompress: %s",
+			       (unsigned long long)coff, q->path, why);
 	q->zout_desc = desc;
 	return 0;
 }

@@ -227,10 +227,12 @@ restore_refused 3 "a decompression bomb" bomb.envpack
 head -c 1000 /dev/urandom | zstd -q -c | cat >nosize.zst # piped: zstd can't know the size
 craft rebuild good.envpack nosize.envpack "replace:chunks/$first.zst=nosize.zst"
 expect_exit 3 "a chunk frame without a content size: verify --deep" "$ENVPACK" verify -p k.pub --deep nosize.envpack
-expect_err "declares -1 bytes" "a chunk without a content size: the message says so"
+expect_err "chunk $first is a zstd frame that does not declare its size" "a chunk without a content size: the message says so"
+check "a chunk without a content size: no zstd error code shows as a size" sh -c "! grep -q 'declares -' '$T/err'"
 printf 'not zstd at all' >garbage.zst
 craft rebuild good.envpack garbage.envpack "replace:chunks/$first.zst=garbage.zst"
 expect_exit 3 "a chunk that is not zstd: verify --deep" "$ENVPACK" verify -p k.pub --deep garbage.envpack
+expect_err "chunk $first is not a zstd frame" "a chunk that is not zstd: the message says so"
 restore_refused 3 "a chunk that is not zstd" garbage.envpack
 
 # --- inspect and verify only read, and survive every crafted bundle

@@ -104,6 +104,18 @@ patch c64k.qcow2 crypt.qcow2 32 '>I' 2
 refused "an encrypted image" crypt.qcow2 "encrypted"
 patch c64k.qcow2 feature.qcow2 72 '>Q' 0x100
 refused "an unknown incompatible feature" feature.qcow2 "incompatible"
+zcluster=$(python3 -c '
+import struct
+d = open("zstd.qcow2", "rb").read()
+bits, l1 = struct.unpack_from(">I", d, 20)[0], struct.unpack_from(">Q", d, 40)[0]
+l2 = struct.unpack_from(">Q", d, l1)[0] & 0x00fffffffffffe00
+for i in range(1 << (bits - 3)):
+    e = struct.unpack_from(">Q", d, l2 + 8 * i)[0]
+    if e >> 62 & 1:  # compressed: the host offset is the low 62 - (cluster_bits - 8) bits
+        print(e & ((1 << (62 - (bits - 8))) - 1))
+        break')
+patch zstd.qcow2 zbad.qcow2 "$zcluster" '>I' 0x12345678
+refused "a compressed cluster that is no zstd frame" zbad.qcow2 "compressed cluster at 0x[0-9a-f]+ .* does not decompress: Unknown frame descriptor"
 qemu-img create -q -f qcow2 -o data_file=ext.data ext.qcow2 10M
 refused "an external data file" ext.qcow2 "external data file"
 mkdir -p sub
