@@ -79,7 +79,7 @@ rm_sk() { rm -rf "$out/sk"; }
 rm_rc() { rm -rf "$out/rc"; }
 
 # (a) registry -> local
-ep_pull() { "$ENVPACK" pack -q -k "$out/bench.key" -o "$out/v1.envpack" "image:docker://$REG_SRC/bench:v1" --insecure-registry "$REG_SRC"; }
+ep_pull() { "$ENVPACK" pack -q --force -k "$out/bench.key" -o "$out/v1.envpack" "image:docker://$REG_SRC/bench:v1" --insecure-registry "$REG_SRC"; }
 sk_pull() { skopeo copy -q --src-tls-verify=false "docker://$REG_SRC/bench:v1" "oci:$out/sk:v1"; }
 best a_ep : ep_pull
 best a_sk rm_sk sk_pull
@@ -89,7 +89,7 @@ sk_push() { skopeo copy -q --dest-tls-verify=false "oci:$layout:v1" "docker://$R
 best b_ep fresh_dst ep_push
 best b_sk fresh_dst sk_push
 # (c) oci: layouts
-ep_pack_oci() { "$ENVPACK" pack -q -k "$out/bench.key" -o "$out/oci.envpack" "image:oci:$layout:v1"; }
+ep_pack_oci() { "$ENVPACK" pack -q --force -k "$out/bench.key" -o "$out/oci.envpack" "image:oci:$layout:v1"; }
 ep_restore_oci() { "$ENVPACK" restore -q -p "$out/bench.pub" "$out/oci.envpack" --to "oci:$out/rc"; }
 sk_oci() { skopeo copy -q "oci:$layout:v1" "oci:$out/sk:v1"; }
 best c_ep_pack : ep_pack_oci

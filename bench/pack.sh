@@ -26,7 +26,7 @@ best() { # best NAME CMD...: prints "seconds max_rss_kib" of the fastest of RUNS
 	echo "$bt $bm"
 }
 
-read -r ep_t ep_m < <(best envpack "$ENVPACK" pack -q -k "$out/bench.key" -o "$out/disk.envpack" "disk:$disk")
+read -r ep_t ep_m < <(best envpack "$ENVPACK" pack -q --force -k "$out/bench.key" -o "$out/disk.envpack" "disk:$disk")
 read -r zs_t zs_m < <(best zstd zstd -T0 -3 -q -f "$disk" -o "$out/disk.raw.zst")
 read -r vf_t vf_m < <(best verify "$ENVPACK" verify -q --deep -p "$out/bench.pub" "$out/disk.envpack")
 # restore never overwrites, so each run first removes the last one's output (timed too, and cheap)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -14,10 +15,11 @@ static const char help[] =
 	"Pack disks and file trees into one bundle: data is cut into content-defined\n"
 	"chunks (about 1 MiB), each stored once, zstd-compressed, named by its SHA-256,\n"
 	"and listed in a manifest signed with Ed25519. Nothing appears at OUT until\n"
-	"the bundle is complete.\n\n"
+	"the bundle is complete, and an existing OUT is replaced only with --force.\n\n"
 	CLI_SOURCES_HELP
 	"Options:\n"
 	"  -o, --output FILE    the bundle to write (required)\n"
+	"      --force          replace FILE if it exists (pack refuses otherwise)\n"
 	"  -n, --name NAME      environment name (default: OUT without .envpack)\n"
 	"  -f FMT               short for --format FMT\n"
 	CLI_PACK_HELP
@@ -66,11 +68,12 @@ int cmd_pack(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' }, { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
+		{ "force", no_argument, NULL, 'F' },
 		CLI_PACK_OPTIONS, { 0 }
 	};
 	struct cli_pack_args args;
 	const char *out = NULL;
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, force = false;
 	int c;
 	cli_pack_args_init(&args);
 	while ((c = getopt_long(argc, argv, "o:qhf:" CLI_PACK_SHORT, opts, NULL)) != -1) {
@@ -83,12 +86,18 @@ int cmd_pack(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'J': json = true; break;
 		case 'q': quiet = true; break;
+		case 'F': force = true; break;
 		case 'h': return cli_help(help);
 		default: return cli_usage("pack", "unknown option");
 		}
 	}
 	if (!out)
 		return cli_usage("pack", "name the bundle to write with -o FILE");
+	struct ep_error err = { 0 };
+	if (!force && !access(out, F_OK)) { /* as convert, export and pull: no silent replacing */
+		ep_fail(&err, EP_EINPUT, "'%s' exists; pack replaces it only with --force", out);
+		return cli_fail(&err);
+	}
 	char namebuf[256];
 	struct ep_pack_options opt;
 	struct ep_source *sources;
@@ -104,7 +113,6 @@ int cmd_pack(int argc, char **argv)
 	opt.progress = &progress;
 	opt.warn = cli_warn;
 	opt.warn_ctx = &quiet;
-	struct ep_error err = { 0 };
 	struct ep_pack_stats stats;
 	int rc = ep_pack(&opt, sources, (size_t)(argc - optind), &stats, &err);
 	cli_bar_finish(&bar);

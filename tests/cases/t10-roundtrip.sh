@@ -119,6 +119,14 @@ check "pack --json reports chunks and the signer" python3 -c '
 import json; j = json.load(open("'"$T"'/out")); assert j["chunks"] >= 3 and j["signed_by"] and j["bundle_bytes"] > 6000000, j'
 expect_exit 0 "pack -q" "$ENVPACK" pack -q -k k.key -o q.envpack iac:tree
 check "pack -q prints nothing" test ! -s "$T/out" -a ! -s "$T/err"
+# an existing output is refused, as convert, export and pull refuse theirs, unless --force
+cp q.envpack q.before
+expect_exit 2 "pack refuses to replace an existing file" "$ENVPACK" pack -q -k k.key -o q.envpack iac:tree/sub
+expect_err "'q.envpack' exists; pack replaces it only with --force" "the refusal names the file and --force"
+check "the existing bundle is untouched" cmp q.before q.envpack
+check "no temporary file is left" sh -c "! ls -A | grep -q '^\.q\.envpack'"
+expect_exit 0 "pack --force replaces it" "$ENVPACK" pack -q --force -k k.key -o q.envpack iac:tree/sub
+check "with the new bundle" sh -c "tar xOf q.envpack manifest.json | grep -q '\"type\":\"files\",\"name\":\"sub\"'"
 if command -v script >/dev/null; then
 	script -qec "$ENVPACK pack -k k.key -o tty.envpack disk:big.raw" /dev/null >tty.log 2>&1
 	check "a terminal gets a progress bar" grep -q "pack .*%.*ETA" tty.log
