@@ -74,11 +74,10 @@ int ep_store_claim_sequence(struct ep_store *st, uint64_t at_least, uint64_t *cl
 	uint64_t n = c.max + 1 > at_least ? c.max + 1 : at_least;
 	for (int tries = 0; !rc && tries < CLAIM_TRIES; tries++, n++) {
 		uint8_t raw[6];
-		char rnd[13], body[300], host[256] = "";
+		char rnd[13], body[100];
 		if (RAND_bytes(raw, sizeof raw) != 1)
 			return ep_fail(err, EP_ERUNTIME, "store: no randomness for a claim's name");
 		ep_hex(raw, sizeof raw, rnd);
-		gethostname(host, sizeof host - 1);
 		snprintf(name, sizeof name, "claims/%0*" PRIu64 "-%s", CLAIM_DIGITS, n, rnd);
 		snprintf(body, sizeof body, "{\"pid\":%ld,\"time\":%lld}", (long)getpid(), (long long)time(NULL));
 		if ((rc = st->be->ops->put(st->be, name, body, strlen(body), true, err)))
