@@ -12,6 +12,7 @@
 #include "cloud/s3.h"
 #include "targets/restore.h"
 #include "targets/retarget.h"
+#include "targets/rewrite.h"
 #include "targets/target.h"
 #include "verify/check.h"
 
@@ -249,8 +250,12 @@ int cmd_restore(int argc, char **argv)
 				opt.target.hostname = eq + 1;
 			} else if (c == 'S')
 				sets[(*n)++] = (struct ep_set){ optarg, eq + 1 };
-			else
-				rewrites[(*n)++] = (struct ep_rewrite){ optarg, eq + 1 };
+			else {
+				struct ep_error rule_err = { 0 };
+				rewrites[*n] = (struct ep_rewrite){ optarg, eq + 1 };
+				if (ep_rewrite_rule_check(&rewrites[(*n)++], &rule_err))
+					return cli_usage("restore", "%s", rule_err.msg);
+			}
 			opt.target.rewrites = rewrites;
 			break;
 		}

@@ -21,6 +21,7 @@
 #include "formats/disk/disk.h"
 #include "formats/vm/libvirt_xml.h"
 #include "targets/retarget.h"
+#include "targets/rewrite.h"
 #include "targets/scratch.h"
 #include "targets/target.h"
 
@@ -243,8 +244,11 @@ static int write_rewritten(const struct dir_target *t, int fd, const struct ep_c
 	}
 	if (!rc && f->kind == EP_KIND_CLOUD_INIT)
 		rc = set_hostname(t, c, f, text, at, &out, &out_len, err);
-	else if (!rc)
-		rc = ep_rewrite_images(text, at, t->rewrites, t->nrewrites, &out, &out_len, err);
+	else if (!rc) {
+		char what[4400];
+		snprintf(what, sizeof what, "%s/%s", c->name, f->path); /* as restored, below PATH */
+		rc = ep_rewrite_file(f->kind, text, at, what, t->rewrites, t->nrewrites, &out, &out_len, err);
+	}
 	if (!rc)
 		rc = ep_pwrite_full(fd, out ? out : text, out ? out_len : at, 0, f->path, err);
 	free(out);

@@ -6,6 +6,7 @@
  * result of an edit is read back before it is kept.
  */
 #include "targets/retarget.h"
+#include "targets/textedit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,19 +167,11 @@ static int scan(const char *text, size_t len, struct scan *s, struct ep_error *e
 
 /* ---- edits ---- */
 
-struct edit {
-	size_t at, del; /* bytes */
-	char text[600];
-};
-
-/* libyaml's marks count characters (a UTF-8 sequence is one), after a byte order mark. */
+/* Marks are looked up out of order here (a key after its value): each from the start. */
 static size_t byte_at(const char *text, size_t len, size_t chars)
 {
-	size_t b = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
-	for (size_t c = 0; b < len && c < chars; c++)
-		for (b++; b < len && ((unsigned char)text[b] & 0xC0) == 0x80; b++)
-			;
-	return b;
+	struct ep_yaml_cursor c = { 0, 0 };
+	return ep_yaml_byte_at(text, len, &c, chars);
 }
 
 /* Whether YAML 1.1 (PyYAML, which cloud-init reads with) would take v, written plain, for
@@ -216,7 +209,7 @@ static void quoted(char quote, const char *v, char *out, size_t cap)
 }
 
 /* The edit that sets h's value to v: over the scalar, or after the colon of an empty one. */
-static int value_edit(const char *text, size_t len, const struct hit *h, const char *v, struct edit *e, char *why,
+static int value_edit(const char *text, size_t len, const struct hit *h, const char *v, struct ep_text_edit *e, char *why,
 		      size_t why_cap)
 {
 	if (!h->plain_scalar) {
@@ -244,7 +237,7 @@ static int value_edit(const char *text, size_t len, const struct hit *h, const c
 
 /* A `hostname:` key on a line of its own before the mapping's first key, indented as it is. */
 static int insert_edit(const char *text, size_t len, size_t first_key, const char *hostname, const char *eol,
-		       struct edit *e, char *why, size_t why_cap)
+		       struct ep_text_edit *e, char *why, size_t why_cap)
 {
 	size_t key = byte_at(text, len, first_key), line = key;
 	while (line > 0 && text[line - 1] != '\n')
@@ -279,27 +272,6 @@ static bool worth_a_warning(const char *text, size_t len)
 	       memmem(text, len, "fqdn", 4) || (len >= 2 && (!memcmp(text, "\xFF\xFE", 2) || !memcmp(text, "\xFE\xFF", 2)));
 }
 
-static char *apply(const char *text, size_t len, const struct edit *edits, size_t n, size_t *out_len)
-{
-	char *buf = NULL;
-	size_t blen = 0, at = 0;
-	FILE *f = open_memstream(&buf, &blen);
-	if (!f)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		fwrite(text + at, 1, edits[i].at - at, f);
-		fputs(edits[i].text, f);
-		at = edits[i].at + edits[i].del;
-	}
-	fwrite(text + at, 1, len - at, f);
-	if (fclose(f) != 0) {
-		free(buf);
-		return NULL;
-	}
-	*out_len = blen;
-	return buf;
-}
-
 /* Reads the result back: one block mapping whose keys hold the values meant (values[i] for the i-th). */
 static int check_result(const char *text, size_t len, char values[][300], size_t n, const char *what,
 			struct ep_error *err)
@@ -317,7 +289,7 @@ static int check_result(const char *text, size_t len, char values[][300], size_t
 }
 
 /* The edits for a scanned file, in order; -1 (why set) when it cannot be edited safely. */
-static int plan(const char *text, size_t len, const struct scan *s, const char *hostname, struct edit *edits,
+static int plan(const char *text, size_t len, const struct scan *s, const char *hostname, struct ep_text_edit *edits,
 		size_t *n, char values[][300], char *why, size_t why_cap)
 {
 	const char *nl = memchr(text, '\n', len);
@@ -358,7 +330,7 @@ int ep_set_hostname(const char *text, size_t len, const char *hostname, const ch
 		    char *why, size_t why_cap, struct ep_error *err)
 {
 	struct scan s = { 0 };
-	struct edit *edits = calloc(MAX_HITS + 1, sizeof *edits);
+	struct ep_text_edit *edits = calloc(MAX_HITS + 1, sizeof *edits);
 	char(*values)[300] = calloc(MAX_HITS + 1, sizeof *values);
 	size_t n = 0;
 	*out = NULL;
@@ -374,9 +346,8 @@ int ep_set_hostname(const char *text, size_t len, const char *hostname, const ch
 	if (plan(text, len, &s, hostname, edits, &n, values, why, why_cap) || n == 0) {
 		if (!worth_a_warning(text, len))
 			*why = '\0';
-	} else if (!(*out = apply(text, len, edits, n, out_len))) {
-		rc = ep_oom(err);
-	} else if ((rc = check_result(*out, *out_len, values, n, what, err))) {
+	} else if (!(rc = ep_text_apply(text, len, edits, n, out, out_len, err)) &&
+		   (rc = check_result(*out, *out_len, values, n, what, err))) {
 		free(*out);
 		*out = NULL;
 		*out_len = 0;

@@ -1,9 +1,8 @@
 /*
  * Retargeting at restore, what makes envpack a migrator rather than an unzip:
  * machine parameters filled in (--set name=web-2 restores a second instance,
- * its MACs made anew unless --keep-mac), and container image references
- * moved to another registry (--rewrite-registry OLD=NEW) in Kubernetes
- * manifests, Helm values and Terraform, the rest of each file unchanged.
+ * its MACs made anew unless --keep-mac), and cloud-init's host name (--set
+ * hostname=). Image references moved to another registry: targets/rewrite.h.
  */
 #ifndef EP_RETARGET_H
 #define EP_RETARGET_H
@@ -31,19 +30,6 @@ struct ep_retarget {
  * and makes its MACs anew from the new name unless keep_mac. Unknown keys, values
  * that don't fit the machine model, or `name` for more than one machine: EP_EINPUT. */
 int ep_retarget_machines(struct ep_manifest *m, const struct ep_retarget *rt, struct ep_error *err);
-
-struct ep_rewrite {
-	const char *from, *to; /* registry (and path) prefixes: "docker.io", "registry.example:5000/team" */
-};
-
-/* Whether files of this kind hold image references rewrite_images understands. */
-bool ep_rewrite_applies(enum ep_file_kind kind);
-/* Rewrites the image references in text (YAML `image:`/`repository:` values, HCL
- * `image = "..."`) that start with a rule's `from`; *out is heap (free()), NULL
- * when nothing changed. A reference with no registry is Docker Hub's ("nginx" is
- * docker.io/library/nginx). */
-int ep_rewrite_images(const char *text, size_t len, const struct ep_rewrite *rules, size_t n, char **out,
-		      size_t *out_len, struct ep_error *err);
 
 /* Whether h is a host name cloud-init takes: letters, digits, '-' and '.', at most 253. */
 bool ep_hostname_ok(const char *h);

@@ -44,71 +44,6 @@ struct ep_registry {
 
 /* ---- references ---- */
 
-static bool alnum_lower(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-bool ep_image_repo_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n >= 256)
-		return false;
-	for (size_t i = 0; i < n;) {
-		/* a component: alnum runs joined by one separator ('.', '_', '__' or '-'s) */
-		if (!alnum_lower(s[i]))
-			return false;
-		while (i < n && s[i] != '/') {
-			while (i < n && alnum_lower(s[i]))
-				i++;
-			if (i == n || s[i] == '/')
-				break;
-			size_t sep = i;
-			if (s[i] == '.')
-				i++;
-			else if (s[i] == '_')
-				i += i + 1 < n && s[i + 1] == '_' ? 2 : 1;
-			else if (s[i] == '-')
-				while (i < n && s[i] == '-')
-					i++;
-			if (i == sep || i == n || !alnum_lower(s[i]))
-				return false;
-		}
-		if (i < n && ++i == n)
-			return false; /* a trailing '/' */
-	}
-	return true;
-}
-
-bool ep_image_tag_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(alnum_lower(s[i]) || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return false;
-	return true;
-}
-
-static bool digest_ok(const char *d)
-{
-	uint8_t raw[EP_DIGEST_LEN];
-	return !strncmp(d, "sha256:", 7) && ep_unhex(d + 7, raw, EP_DIGEST_LEN);
-}
-
-static bool host_ok(const char *h)
-{
-	size_t n = strlen(h);
-	if (n == 0 || n >= 256)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(alnum_lower(h[i]) || (h[i] >= 'A' && h[i] <= 'Z') || h[i] == '.' || h[i] == '-' || h[i] == ':' ||
-		      h[i] == '[' || h[i] == ']'))
-			return false;
-	return true;
-}
-
 int ep_image_ref_parse(const char *text, struct ep_image_ref *out, struct ep_error *err)
 {
 	*out = (struct ep_image_ref){ 0 };
@@ -122,7 +57,7 @@ int ep_image_ref_parse(const char *text, struct ep_image_ref *out, struct ep_err
 	char *at = strchr(rest, '@');
 	if (at) {
 		*at = '\0';
-		if (!digest_ok(at + 1))
+		if (!ep_image_digest_ok(at + 1))
 			return ep_fail(err, EP_EINPUT, "'%s': the digest must be sha256: and 64 lowercase hex digits", text);
 		snprintf(out->digest, sizeof out->digest, "%s", at + 1);
 	}
@@ -133,7 +68,7 @@ int ep_image_ref_parse(const char *text, struct ep_image_ref *out, struct ep_err
 			return ep_fail(err, EP_EINPUT, "'%s': '%s' is not a tag", text, colon + 1);
 		snprintf(out->tag, sizeof out->tag, "%s", colon + 1);
 	}
-	if (!host_ok(out->host))
+	if (!ep_image_host_ok(out->host))
 		return ep_fail(err, EP_EINPUT, "'%s': '%s' is not a registry host", text, out->host);
 	if (!ep_image_repo_ok(rest))
 		return ep_fail(err, EP_EINPUT, "'%s': '%s' is not a repository name (lowercase letters, digits, '.', '_', '-', '/')",
@@ -243,7 +178,7 @@ static int load_basic(struct ep_registry *r, struct ep_error *err)
 int ep_registry_open(struct ep_registry **out, const char *host, const struct ep_registry_options *opt,
 		     struct ep_error *err)
 {
-	if (!host_ok(host))
+	if (!ep_image_host_ok(host))
 		return ep_fail(err, EP_EINPUT, "registry: '%s' is not a host name", host);
 	struct ep_registry *r = calloc(1, sizeof *r);
 	if (!r)
@@ -404,7 +339,7 @@ int ep_registry_get_manifest(struct ep_registry *r, const char *repo, const char
 {
 	char url[1200], what[700], scope[300], named[100] = "", ct[200] = "";
 	snprintf(url, sizeof url, "%s/v2/%s/manifests/%s", r->base, repo, ref);
-	snprintf(what, sizeof what, "registry: manifest %s/%s%s%s", r->host, repo, digest_ok(ref) ? "@" : ":", ref);
+	snprintf(what, sizeof what, "registry: manifest %s/%s%s%s", r->host, repo, ep_image_digest_ok(ref) ? "@" : ":", ref);
 	scope_of(scope, sizeof scope, repo, false);
 	const char *headers[] = { MANIFEST_ACCEPT, NULL };
 	struct ep_http_response resp;
@@ -420,7 +355,7 @@ int ep_registry_get_manifest(struct ep_registry *r, const char *repo, const char
 		ep_http_header(&resp, "Docker-Content-Digest", named, sizeof named);
 		ep_http_header(&resp, "Content-Type", ct, sizeof ct);
 		ct[strcspn(ct, ";")] = '\0';
-		if (digest_ok(ref) && strcmp(ref, digest) != 0)
+		if (ep_image_digest_ok(ref) && strcmp(ref, digest) != 0)
 			rc = ep_fail(err, EP_EINTEGRITY, "%s: the registry sent a manifest whose digest is %s", what, digest);
 		else if (named[0] && strcmp(named, digest) != 0)
 			rc = ep_fail(err, EP_EINTEGRITY, "%s: the registry names its digest %s but its bytes hash to %s", what, named, digest);
@@ -681,7 +616,7 @@ int ep_registry_put_manifest(struct ep_registry *r, const char *repo, const char
 {
 	char url[1200], what[700], scope[300], ct[300], named[100];
 	snprintf(url, sizeof url, "%s/v2/%s/manifests/%s", r->base, repo, ref);
-	snprintf(what, sizeof what, "registry: manifest %s/%s%s%s", r->host, repo, digest_ok(ref) ? "@" : ":", ref);
+	snprintf(what, sizeof what, "registry: manifest %s/%s%s%s", r->host, repo, ep_image_digest_ok(ref) ? "@" : ":", ref);
 	snprintf(ct, sizeof ct, "Content-Type: %s", media_type);
 	scope_of(scope, sizeof scope, repo, true);
 	const char *headers[] = { ct, NULL };

@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "base/http.h"
+#include "formats/image/reference.h"
 
 #define EP_MANIFEST_MAX ((size_t)4 << 20) /* what registries accept */
 
@@ -27,9 +28,6 @@ struct ep_image_ref {
 };
 
 int ep_image_ref_parse(const char *text, struct ep_image_ref *out, struct ep_error *err);
-/* Whether s is a repository path: lowercase components of [a-z0-9] joined by '.', '_', '__' or '-', split by '/'. */
-bool ep_image_repo_ok(const char *s);
-bool ep_image_tag_ok(const char *s);
 
 struct ep_registry_options {
 	struct ep_http_options http;

@@ -1,53 +1,90 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/image/reference.h"
 #include "targets/retarget.h"
+#include "targets/rewrite.h"
 #include "tests/unit/unit.h"
 
-static char *rewrite(const char *text, const struct ep_rewrite *rules, size_t n)
+static char *moved(const char *ref, const struct ep_rewrite *rules, size_t n)
 {
-	char *out = NULL;
-	size_t len = 0;
-	struct ep_error err = { 0 };
-	if (ep_rewrite_images(text, strlen(text), rules, n, &out, &len, &err) != 0)
-		return strdup("ERROR");
-	return out ? out : strdup(text);
+	static char out[600];
+	return ep_rewrite_ref(rules, n, ref, strlen(ref), out, sizeof out) ? out : "-";
 }
 
-TEST(rewrite_image_references)
+TEST(image_names_normalised)
+{
+	struct ep_image_name img;
+	const char *cases[][4] = {
+		/* ref, name, tag, digest */
+		{ "nginx", "docker.io/library/nginx", "", "" },
+		{ "nginx:1.25", "docker.io/library/nginx", "1.25", "" },
+		{ "docker.io/nginx:1.25", "docker.io/library/nginx", "1.25", "" },
+		{ "index.docker.io/library/nginx", "docker.io/library/nginx", "", "" },
+		{ "bitnami/nginx:1.25.3-debian-12-r0", "docker.io/bitnami/nginx", "1.25.3-debian-12-r0", "" },
+		{ "quay.io/prometheus/prometheus", "quay.io/prometheus/prometheus", "", "" },
+		{ "localhost:5000/app:v1", "localhost:5000/app", "v1", "" },
+		{ "localhost/app", "localhost/app", "", "" },
+		{ "registry.k8s.io/ingress-nginx/controller:v1.9.4@sha256:"
+		  "5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3",
+		  "registry.k8s.io/ingress-nginx/controller", "v1.9.4",
+		  "sha256:5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		EXPECT(ep_image_name_parse(cases[i][0], strlen(cases[i][0]), &img));
+		EXPECT(!strcmp(img.name, cases[i][1]) && !strcmp(img.tag, cases[i][2]) && !strcmp(img.digest, cases[i][3]));
+	}
+	/* no references: expressions (var.image alone is a valid name: HCL tells it apart), templates, placeholders, upper case, URLs, empty */
+	const char *not_refs[] = { "image = var.x", "${var.image}", "{{ .Values.image }}", "<image_url>", "Nginx",
+				   "https://example.com/x", "", "nginx:", "a//b", "nginx@sha256:ab", "image name" };
+	for (size_t i = 0; i < sizeof not_refs / sizeof *not_refs; i++)
+		EXPECT(!ep_image_name_parse(not_refs[i], strlen(not_refs[i]), &img));
+}
+
+TEST(rewrite_references)
 {
 	const struct ep_rewrite hub[] = { { "docker.io", "mirror.local:5000/hub" } };
 	const struct ep_rewrite quay[] = { { "quay.io/team", "reg.example/team2" } };
-	struct {
-		const char *in, *out;
-		const struct ep_rewrite *rules;
-	} cases[] = {
-		{ "      image: nginx:1.27\n", "      image: mirror.local:5000/hub/library/nginx:1.27\n", hub },
-		{ "  - image: \"bitnami/redis:7\"  # cache\n", "  - image: \"mirror.local:5000/hub/bitnami/redis:7\"  # cache\n", hub },
-		{ "image: docker.io/library/busybox@sha256:ab\n", "image: mirror.local:5000/hub/library/busybox@sha256:ab\n", hub },
-		{ "  repository: grafana/grafana\n", "  repository: mirror.local:5000/hub/grafana/grafana\n", hub },
-		{ "          image = \"nginx:1.27\"\n", "          image = \"mirror.local:5000/hub/library/nginx:1.27\"\n", hub },
-		{ "image: quay.io/team/app:v1\n", "image: reg.example/team2/app:v1\n", quay },
-		{ "image: quay.io/teams/app:v1\n", "image: quay.io/teams/app:v1\n", quay },       /* a prefix of a name is no match */
-		{ "image: ghcr.io/x/y:1\n", "image: ghcr.io/x/y:1\n", hub },                    /* another registry stays */
-		{ "imagePullPolicy: Always\n", "imagePullPolicy: Always\n", hub },              /* another key */
-		{ "image: {{ .Values.image }}\n", "image: {{ .Values.image }}\n", hub },        /* templates stay */
-		{ "image: ${var.image}\n", "image: ${var.image}\n", hub },
-		{ "name: web\nimage: nginx\nport: 80", "name: web\nimage: mirror.local:5000/hub/library/nginx\nport: 80", hub },
-		{ "image: localhost:5000/app\n", "image: localhost:5000/app\n", hub },
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		char *got = rewrite(cases[i].in, cases[i].rules, 1);
-		EXPECT(!strcmp(got, cases[i].out));
-		free(got);
-	}
+	const struct ep_rewrite index[] = { { "index.docker.io", "reg.example" } };
+	const struct ep_rewrite one[] = { { "docker.io/library/nginx", "reg.example/mirror/nginx" } };
+	/* one image, one place, however it is spelled */
+	EXPECT(!strcmp(moved("nginx:1.25", hub, 1), "mirror.local:5000/hub/library/nginx:1.25"));
+	EXPECT(!strcmp(moved("docker.io/nginx:1.25", hub, 1), "mirror.local:5000/hub/library/nginx:1.25"));
+	EXPECT(!strcmp(moved("index.docker.io/library/nginx:1.25", hub, 1), "mirror.local:5000/hub/library/nginx:1.25"));
+	EXPECT(!strcmp(moved("nginx", index, 1), "reg.example/library/nginx"));
+	EXPECT(!strcmp(moved("bitnami/redis@sha256:5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3", hub, 1),
+		       "mirror.local:5000/hub/bitnami/redis@sha256:5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3"));
+	EXPECT(!strcmp(moved("quay.io/team/app:v1", quay, 1), "reg.example/team2/app:v1"));
+	EXPECT(!strcmp(moved("quay.io/teams/app:v1", quay, 1), "-")); /* a prefix of a component is no match */
+	EXPECT(!strcmp(moved("ghcr.io/x/y:1", hub, 1), "-"));         /* ghcr.io is not Docker Hub */
+	EXPECT(!strcmp(moved("nginx:1.25", one, 1), "reg.example/mirror/nginx:1.25"));
+	EXPECT(!strcmp(moved("nginx-ingress", one, 1), "-"));
+
+	char reg[256], repo[256];
+	EXPECT(ep_rewrite_split(hub, 1, "docker.io", "bitnami/nginx", reg, sizeof reg, repo, sizeof repo));
+	EXPECT(!strcmp(reg, "mirror.local:5000") && !strcmp(repo, "hub/bitnami/nginx"));
+	EXPECT(ep_rewrite_split(hub, 1, "", "nginx", reg, sizeof reg, repo, sizeof repo));
+	EXPECT(!strcmp(reg, "") && !strcmp(repo, "mirror.local:5000/hub/library/nginx"));
+	EXPECT(!ep_rewrite_split(hub, 1, "quay.io", "prometheus/prometheus", reg, sizeof reg, repo, sizeof repo));
+	const struct ep_rewrite q[] = { { "quay.io", "reg.example/quay" } };
+	EXPECT(ep_rewrite_split(q, 1, "quay.io", "prometheus/prometheus", reg, sizeof reg, repo, sizeof repo));
+	EXPECT(!strcmp(reg, "reg.example") && !strcmp(repo, "quay/prometheus/prometheus"));
+
+	struct ep_error err = { 0 };
+	EXPECT(ep_rewrite_rule_check(&hub[0], &err) == 0);
+	EXPECT(ep_rewrite_rule_check(&(struct ep_rewrite){ "docker.io", "mirror" }, &err) == EP_EINPUT);
+	EXPECT(strstr(err.msg, "'mirror'") != NULL);
+	EXPECT(ep_rewrite_rule_check(&(struct ep_rewrite){ "docker.io", "reg.example/Team" }, &err) == EP_EINPUT);
+	EXPECT(ep_rewrite_rule_check(&(struct ep_rewrite){ "bitnami", "reg.example" }, &err) == EP_EINPUT);
 }
 
 TEST(rewrite_kinds)
 {
 	EXPECT(ep_rewrite_applies(EP_KIND_KUBERNETES));
 	EXPECT(ep_rewrite_applies(EP_KIND_HELM_VALUES));
+	EXPECT(ep_rewrite_applies(EP_KIND_KUSTOMIZATION));
 	EXPECT(ep_rewrite_applies(EP_KIND_TERRAFORM));
+	EXPECT(!ep_rewrite_applies(EP_KIND_HELM_TEMPLATE)); /* not YAML until rendered */
 	EXPECT(!ep_rewrite_applies(EP_KIND_TERRAFORM_STATE));
 	EXPECT(!ep_rewrite_applies(EP_KIND_OTHER));
 	EXPECT(!ep_rewrite_applies(EP_KIND_NONE));
