@@ -47,7 +47,10 @@ struct cli_pack_args {
 	"              registry (the distribution API); a multi-arch index is kept\n" \
 	"              whole unless --platform picks one image\n" \
 	"  vm:libvirt:DOMAIN.xml  a libvirt domain with its disks: the machine (vCPUs,\n" \
-	"              memory, firmware, disks, NICs, limits) goes into the manifest\n" \
+	"              memory, firmware, disks, NICs, limits) goes into the manifest;\n" \
+	"              disks at absolute paths are taken where they are (regular files,\n" \
+	"              or block devices read as raw), relative ones from DOMAIN.xml's\n" \
+	"              directory and confined to it as --allow-dir says\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \
@@ -69,8 +72,10 @@ struct cli_pack_args {
 	"                       holds for years, 4 % smaller for 1.7 times the CPU)\n" \
 	"  -j, --threads N      worker threads (default: one per CPU)\n" \
 	"      --format FMT     the disks' format, instead of detecting it (raw, qcow2, vmdk, vhd, vhdx)\n" \
-	"      --allow-dir DIR  backing files may also come from DIR (default: only each\n" \
-	"                       image's own directory; absolute references are refused)\n" \
+	"      --allow-dir DIR  backing files, extents, and the disks of an OVF, OVA or\n" \
+	"                       .vmx (or a libvirt domain's relative ones) may also come\n" \
+	"                       from DIR (default: only the image's or definition's own\n" \
+	"                       directory; absolute references are refused)\n" \
 	"      --vcpus N, --memory MIB, --firmware bios|uefi, --os linux|windows|other,\n" \
 	"      --network NAME, --vm-name NAME\n" \
 	"                       describe the machine the disk: sources belong to (the\n" \

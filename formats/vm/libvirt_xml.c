@@ -1,9 +1,13 @@
 /*
  * libvirt domain XML (libvirt.org/formatdomain.html) to and from the machine
- * model, through libxml2. Definitions are untrusted: no DTD is accepted (so
- * no entity, internal or external, can be declared), nothing is fetched from
- * the network, and each disk must resolve inside the definition's directory
- * or an allowed one, as backing files must.
+ * model, through libxml2. The XML is untrusted: no DTD is accepted (so no
+ * entity, internal or external, can be declared) and nothing is fetched from
+ * the network. A domain on this host is its administrator's configuration, so
+ * a disk named by an absolute path (/var/lib/libvirt/images/..., /dev/vg/lv)
+ * is taken where it is, if it is a regular file or a block device; a relative
+ * one, which libvirt would resolve against its own working directory, is taken
+ * from the definition's directory and must stay inside it or an allowed one,
+ * as backing files must.
  */
 #include "formats/vm/libvirt_xml.h"
 
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/xml.h"
 
@@ -78,27 +83,85 @@ static const char *bus_of(const char *bus)
 	return "sata"; /* usb, sd, xen: the closest every hypervisor has */
 }
 
+/* What a disk's source is when it is neither a regular file nor a block device, or NULL. */
+static const char *unreadable_kind(mode_t mode)
+{
+	if (S_ISREG(mode) || S_ISBLK(mode))
+		return NULL;
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return S_ISCHR(mode) ? "a character device" : "not a regular file";
+}
+
+/* Disk i named by an absolute path: kept as written (a symlink such as /dev/vg/lv names
+ * the disk, and qemu resolves an image's relative backing file from it), refused unless it
+ * is a regular file or a block device. A block device is read as raw, as libvirt tells
+ * qemu when the driver names no format; another format on a device is refused. */
+static int host_disk(struct reader *r, int i, const char *ref, const char **format)
+{
+	struct stat st;
+	if (stat(ref, &st) != 0)
+		return ep_fail_errno(r->err, EP_EINPUT, "libvirt: '%s': disk %d, '%s', cannot be read", r->path, i + 1, ref);
+	const char *kind = unreadable_kind(st.st_mode);
+	if (kind)
+		return ep_fail(r->err, EP_EINPUT,
+			       "libvirt: '%s': disk %d, '%s', is %s: refused (a disk must be a regular file or a block device)",
+			       r->path, i + 1, ref, kind);
+	if (S_ISBLK(st.st_mode) && *format && strcmp(*format, "raw"))
+		return ep_fail(r->err, EP_EINPUT,
+			       "libvirt: '%s': disk %d, block device '%s', is driven as %s: refused (a block device is read as raw only)",
+			       r->path, i + 1, ref, *format);
+	if (S_ISBLK(st.st_mode))
+		*format = "raw";
+	return 0;
+}
+
+/* Disk i's source: where it is (into resolved, PATH_MAX bytes) and its format, or a refusal. */
+static int disk_source(struct reader *r, int i, const char *type, const char *ref, const char **format,
+		       const struct ep_disk_open_opts *opts, char *resolved)
+{
+	static const struct { const char *type, *what; } remote[] = {
+		{ "network", "a network disk" }, { "volume", "a storage pool volume" }, { "dir", "a directory" },
+	};
+	for (size_t k = 0; type && k < sizeof remote / sizeof *remote; k++)
+		if (!strcmp(type, remote[k].type))
+			return ep_fail(r->err, EP_EINPUT,
+				       "libvirt: '%s': disk %d is %s (type='%s'): refused (only files and block devices are packed)",
+				       r->path, i + 1, remote[k].what, type);
+	if (!ref)
+		return ep_fail(r->err, EP_EINPUT, "libvirt: '%s': disk %d has no source file or device", r->path, i + 1);
+	if (ref[0] != '/')
+		return ep_disk_resolve_ref(r->path, ref, opts, resolved, r->err);
+	if (strlen(ref) >= PATH_MAX)
+		return ep_fail(r->err, EP_EINPUT, "libvirt: '%s': disk %d names an overlong path", r->path, i + 1);
+	int rc = host_disk(r, i, ref, format);
+	if (!rc)
+		memcpy(resolved, ref, strlen(ref) + 1);
+	return rc;
+}
+
 static int read_disks(struct reader *r, struct ep_vm_source *s, const struct ep_disk_open_opts *opts)
 {
 	xmlXPathObjectPtr o = ep_xml_all(&r->x, NULL, "/domain/devices/disk");
 	int rc = 0;
 	for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
 		xmlNodePtr d = o->nodesetval->nodeTab[i];
-		char *device = get(r, d, "@device"), *file = get(r, d, "source/@file"), *dev = get(r, d, "source/@dev");
-		char *format = get(r, d, "driver/@type"), *bus = get(r, d, "target/@bus");
+		char *device = get(r, d, "@device"), *type = get(r, d, "@type"), *file = get(r, d, "source/@file");
+		char *dev = get(r, d, "source/@dev"), *driver = get(r, d, "driver/@type"), *bus = get(r, d, "target/@bus");
 		uint64_t boot = 0;
 		get_num(r, d, "boot/@order", &boot);
-		const char *ref = file ? file : dev;
+		const char *format = driver;
 		char resolved[PATH_MAX];
-		bool disk = !device || !strcmp(device, "disk");
-		if (disk && !ref)
-			rc = ep_fail(r->err, EP_EINPUT, "libvirt: '%s': disk %d has no source file (network disks are not packed)",
-				     r->path, i + 1);
-		else if (disk && !(rc = ep_disk_resolve_ref(r->path, ref, opts, resolved, r->err)))
-			rc = ep_vm_source_add_disk(s, resolved, format, bus_of(bus),
-						   "disk", boot > 64 ? 64 : (unsigned)boot, r->err);
 		/* cdroms and floppies are install media, not the machine's data: left out */
-		free(device), free(file), free(dev), free(format), free(bus);
+		if ((!device || !strcmp(device, "disk")) &&
+		    !(rc = disk_source(r, i, type, file ? file : dev, &format, opts, resolved)))
+			rc = ep_vm_source_add_disk(s, resolved, format, bus_of(bus), "disk", boot > 64 ? 64 : (unsigned)boot,
+						   r->err);
+		free(device), free(type), free(file), free(dev), free(driver), free(bus);
 	}
 	xmlXPathFreeObject(o);
 	return rc;

@@ -97,12 +97,14 @@ check "no bundle is left" test ! -e bad.envpack
 # given as FORM, and with "damaged" one byte of data.vmdk flipped after the digests were taken.
 mkova() { # NAME FORM [damaged]
 	python3 - "$@" <<'EOF'
-import hashlib, io, sys, tarfile
+import hashlib, io, os, sys, tarfile
 name, form, damaged = sys.argv[1], sys.argv[2], len(sys.argv) > 3
 files = {f: open("x/" + f, "rb").read() for f in ("web.ovf", "web.vmdk", "data.vmdk")}
 if form == "disk-as-cert":  # the data disk renamed as a certificate, which an .mf need not list
     files["web.ovf"] = files["web.ovf"].replace(b'"data.vmdk"', b'"data.cert"')
     files["data.cert"] = files.pop("data.vmdk")
+if form == "absolute":  # the data disk named by an absolute path, to a file that exists where it is packed
+    files["web.ovf"] = files["web.ovf"].replace(b'"data.vmdk"', b'"%s/x/data.vmdk"' % os.getcwd().encode())
 h = lambda algo, f: hashlib.new(algo, files[f]).hexdigest()
 forms = {  # one line per file; where each comes from
     "sha1": lambda f: "SHA1(%s)= %s\n" % (f, h("sha1", f)),                   # OVF Tool 1.0, virt-v2v
@@ -114,6 +116,7 @@ forms = {  # one line per file; where each comes from
     "no-ovf": lambda f: "" if f == "web.ovf" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
     "with-cert": lambda f: "SHA256(%s)= %s\n" % (f, h("sha256", f)),
     "disk-as-cert": lambda f: "" if f == "data.cert" else "SHA256(%s)= %s\n" % (f, h("sha256", f)),
+    "absolute": lambda f: "SHA256(%s)= %s\n" % (f, h("sha256", f)),
 }
 mf = "".join(forms[form](f) for f in files) if form in forms else open(form).read()
 if form == "sha512-crlf":
@@ -195,6 +198,15 @@ check "nothing was written outside" test ! -e ../evil.vmdk
 mkdir hostile && cp x/web.ovf hostile/ && sed -i 's|ovf:href="data.vmdk"|ovf:href="../vm/data.raw"|' hostile/web.ovf && cp x/web.vmdk hostile/
 expect_exit 2 "an OVF naming a disk outside its directory" "$E" pack -q -o bad.envpack vm:ovf:hostile/web.ovf
 expect_err "outside its own directory" "the message says so"
+# a definition that arrives from elsewhere stays confined, unlike a local libvirt domain
+sed "s|ovf:href=\"data.vmdk\"|ovf:href=\"$T/x/data.vmdk\"|" x/web.ovf >hostile/abs.ovf
+expect_exit 2 "an OVF naming a disk by an absolute path" "$E" pack -q -o bad.envpack vm:ovf:hostile/abs.ovf
+expect_err "abs.ovf' refers to '$T/x/data.vmdk', an absolute path: refused" "the message names the OVF, the disk and why"
+check "no bundle is left" test ! -e bad.envpack
+mkova abs.ova absolute
+expect_exit 2 "an OVA naming a disk by an absolute path" packova -o bad.envpack vm:ova:abs.ova
+expect_err "refers to '$T/x/data.vmdk', an absolute path: refused" "the message names the disk and why"
+check "no bundle and no temporary copy is left" sh -c "test ! -e bad.envpack && test -z \"\$(ls ovatmp)\""
 printf '<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]><Envelope>&x;</Envelope>' > hostile/xxe.ovf
 expect_exit 2 "an OVF with an external entity" "$E" pack -q -o bad.envpack vm:ovf:hostile/xxe.ovf
 expect_err "DOCTYPE" "the message says so"
