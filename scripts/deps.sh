@@ -54,21 +54,24 @@ need_cmd node nodejs
 need_cmd npm npm
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 
-# npm_tool PACKAGE@VERSION PREFIX BIN: a test server from npm, project-local under build/
+# npm_tool PACKAGE@VERSION PREFIX FILE: a test tool from npm, project-local under build/
 # (`make clean` removes it, the next run puts it back), each in a prefix of its own: an
-# `npm install --no-save` prunes what an earlier one put in the same prefix.
-# s3rver: tests/s3.sh; Azurite, Microsoft's storage emulator: tests/azure.sh.
+# `npm install --no-save` prunes what an earlier one put in the same prefix. FILE, under
+# PREFIX/node_modules, says it is there.
+# s3rver: tests/s3.sh; Azurite, Microsoft's storage emulator: tests/azure.sh; HashiCorp's
+# HCL parser (hcl2 built to wasm): tests/tools/judge_rewrite.py.
 npm_tool() {
 	local root
 	root=$(cd "$(dirname "$0")/.." && pwd)
-	[ -x "$root/$2/node_modules/.bin/$3" ] && return 0
+	[ -e "$root/$2/node_modules/$3" ] && return 0
 	echo "installing: $1 (npm, in $2)" >&2
 	mkdir -p "$root/$2"
 	npm install --prefix "$root/$2" --no-audit --no-fund --no-save --loglevel=error "$1" >/dev/null
 }
 npm_tools() {
-	npm_tool s3rver@3.7.1 build/node s3rver
-	npm_tool azurite@3.34.0 build/node/azurite azurite-blob
+	npm_tool s3rver@3.7.1 build/node .bin/s3rver
+	npm_tool azurite@3.34.0 build/node/azurite .bin/azurite-blob
+	npm_tool @cdktf/hcl2json@0.21.0 build/node/hcl2json @cdktf/hcl2json/package.json
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
