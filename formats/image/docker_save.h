@@ -1,5 +1,5 @@
 /* docker-archive files (what `docker save` and `skopeo copy docker-archive:` write)
- * as a source: every entry checked, every image's config and layers checked
+ * read as a source (and written, below): every entry checked, every image's config and layers checked
  * against the digests its manifest.json and config name. */
 #ifndef EP_DOCKER_ARCHIVE_H
 #define EP_DOCKER_ARCHIVE_H
@@ -40,7 +40,8 @@ int ep_darchive_writer_new(struct ep_darchive_writer **out, int fd, const char *
 void ep_darchive_writer_free(struct ep_darchive_writer *w);
 /* Whether the archive holds the layer of this diff_id ("sha256:<hex>") already. */
 bool ep_darchive_writer_holds(const struct ep_darchive_writer *w, const char *diff_id);
-/* Starts the layer of diff_id, its blob of media_type (a tar: uncompressed, gzip or zstd) fed next. */
+/* Starts the layer of diff_id, its blob of media_type (a tar layer's) fed next: uncompressed, gzip or
+ * zstd, as its first bytes show (skopeo labels uncompressed layers tar+gzip; docker and skopeo sniff too). */
 int ep_darchive_layer_begin(struct ep_darchive_writer *w, const char *media_type, const char *diff_id,
 			    struct ep_error *err);
 int ep_darchive_layer_feed(struct ep_darchive_writer *w, const void *data, size_t len, struct ep_error *err);

@@ -19,7 +19,8 @@
 #define BLOCK 512
 #define OUT_CAP ((size_t)1 << 20) /* decompressed bytes per write */
 
-enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
+enum codec { CODEC_UNKNOWN, CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
+#define MAGIC 4 /* bytes that tell a layer's compression */
 
 struct ep_darchive_writer {
 	int fd;
@@ -31,7 +32,9 @@ struct ep_darchive_writer {
 	/* the entry being written: its header block, the size of its data so far */
 	uint64_t header_at, size;
 	/* the layer being written */
-	enum codec codec;
+	enum codec codec; /* CODEC_UNKNOWN until MAGIC bytes have come */
+	uint8_t head[MAGIC];
+	size_t nhead;
 	char diff_hex[EP_DIGEST_HEX];
 	EVP_MD_CTX *md;
 	z_stream z;
@@ -167,22 +170,16 @@ bool ep_darchive_writer_holds(const struct ep_darchive_writer *w, const char *di
 	return json_object_get(w->entries, name) != NULL;
 }
 
-/* What a layer's media type says of its compression (OCI and Docker names, foreign and
- * non-distributable ones alike); false for what is no tar layer (encrypted, or unknown). */
-static bool codec_of(const char *media_type, enum codec *codec)
+/* Whether a media type names a tar layer (OCI and Docker names, foreign and non-distributable
+ * ones alike); not an encrypted one, nor anything unknown. */
+static bool tar_layer(const char *media_type)
 {
-	static const struct {
-		const char *suffix;
-		enum codec codec;
-	} known[] = { { ".tar", CODEC_NONE }, { ".tar+gzip", CODEC_GZIP }, { ".tar.gzip", CODEC_GZIP },
-		      { ".tar+zstd", CODEC_ZSTD }, { ".tar.zstd", CODEC_ZSTD } };
+	static const char *const suffixes[] = { ".tar", ".tar+gzip", ".tar.gzip", ".tar+zstd", ".tar.zstd" };
 	size_t n = media_type ? strlen(media_type) : 0;
-	for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
-		size_t k = strlen(known[i].suffix);
-		if (n > k && !strcmp(media_type + n - k, known[i].suffix)) {
-			*codec = known[i].codec;
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		size_t k = strlen(suffixes[i]);
+		if (n > k && !strcmp(media_type + n - k, suffixes[i]))
 			return true;
-		}
 	}
 	return false;
 }
@@ -193,11 +190,27 @@ int ep_darchive_layer_begin(struct ep_darchive_writer *w, const char *media_type
 	uint8_t raw[EP_DIGEST_LEN];
 	if (!diff_id || strncmp(diff_id, "sha256:", 7) || !ep_unhex(diff_id + 7, raw, EP_DIGEST_LEN))
 		return ep_fail(err, EP_EINPUT, "the diff_id '%s' is not sha256: and 64 hex digits", diff_id ? diff_id : "");
-	if (!codec_of(media_type, &w->codec))
+	if (!tar_layer(media_type))
 		return ep_fail(err, EP_EINPUT, "a layer of media type '%s' is no tar a docker archive can hold",
 			       media_type ? media_type : "(none)");
 	memcpy(w->diff_hex, diff_id + 7, EP_DIGEST_HEX);
 	end_decoder(w);
+	w->codec = CODEC_UNKNOWN;
+	w->nhead = 0;
+	if (!EVP_DigestInit_ex(w->md, EVP_sha256(), NULL))
+		return ep_oom(err);
+	entry_begin(w);
+	return 0;
+}
+
+/* The compression the layer's first bytes show, as docker, containerd and skopeo tell it:
+ * a media type saying gzip is no proof (skopeo writes uncompressed layers under it). */
+static int start_decoder(struct ep_darchive_writer *w, struct ep_error *err)
+{
+	static const uint8_t gzip[] = { 0x1f, 0x8b, 0x08 }, zstd[] = { 0x28, 0xb5, 0x2f, 0xfd };
+	w->codec = w->nhead >= sizeof gzip && !memcmp(w->head, gzip, sizeof gzip)   ? CODEC_GZIP
+		   : w->nhead >= sizeof zstd && !memcmp(w->head, zstd, sizeof zstd) ? CODEC_ZSTD
+										    : CODEC_NONE;
 	w->z_ended = false;
 	w->zs_left = 1;
 	if (w->codec == CODEC_GZIP) {
@@ -208,9 +221,6 @@ int ep_darchive_layer_begin(struct ep_darchive_writer *w, const char *media_type
 	} else if (w->codec == CODEC_ZSTD && !(w->zs = ZSTD_createDStream())) {
 		return ep_oom(err);
 	}
-	if (!EVP_DigestInit_ex(w->md, EVP_sha256(), NULL))
-		return ep_oom(err);
-	entry_begin(w);
 	return 0;
 }
 
@@ -260,7 +270,7 @@ static int feed_zstd(struct ep_darchive_writer *w, const void *data, size_t len,
 	}
 }
 
-int ep_darchive_layer_feed(struct ep_darchive_writer *w, const void *data, size_t len, struct ep_error *err)
+static int decode(struct ep_darchive_writer *w, const void *data, size_t len, struct ep_error *err)
 {
 	uInt most = (uInt)-1;
 	switch (w->codec) {
@@ -276,11 +286,37 @@ int ep_darchive_layer_feed(struct ep_darchive_writer *w, const void *data, size_
 	}
 }
 
+/* The first MAGIC bytes wait until they say how the rest is compressed. */
+static int take_head(struct ep_darchive_writer *w, const uint8_t **data, size_t *len, struct ep_error *err)
+{
+	size_t n = MAGIC - w->nhead < *len ? MAGIC - w->nhead : *len;
+	memcpy(w->head + w->nhead, *data, n);
+	w->nhead += n;
+	*data += n;
+	*len -= n;
+	if (w->nhead < MAGIC)
+		return 0;
+	int rc = start_decoder(w, err);
+	return rc ? rc : decode(w, w->head, w->nhead, err);
+}
+
+int ep_darchive_layer_feed(struct ep_darchive_writer *w, const void *data, size_t len, struct ep_error *err)
+{
+	const uint8_t *p = data;
+	int rc = w->codec == CODEC_UNKNOWN ? take_head(w, &p, &len, err) : 0;
+	return rc || !len ? rc : decode(w, p, len, err);
+}
+
 int ep_darchive_layer_end(struct ep_darchive_writer *w, struct ep_error *err)
 {
+	int rc = 0;
+	if (w->codec == CODEC_UNKNOWN && !(rc = start_decoder(w, err))) /* a blob shorter than MAGIC */
+		rc = decode(w, w->head, w->nhead, err);
 	enum codec codec = w->codec;
 	bool whole = codec == CODEC_NONE || (codec == CODEC_GZIP ? w->z_ended : w->zs_left == 0);
 	end_decoder(w);
+	if (rc)
+		return rc;
 	if (!whole)
 		return ep_fail(err, EP_EINTEGRITY, "its %s stream is cut short", codec == CODEC_GZIP ? "gzip" : "zstd");
 	uint8_t sha[EP_DIGEST_LEN];
@@ -288,8 +324,8 @@ int ep_darchive_layer_end(struct ep_darchive_writer *w, struct ep_error *err)
 	EVP_DigestFinal_ex(w->md, sha, NULL);
 	ep_hex(sha, EP_DIGEST_LEN, got);
 	if (strcmp(got, w->diff_hex) != 0)
-		return ep_fail(err, EP_EINTEGRITY, "it decompresses to sha256:%s, not to the diff_id sha256:%s its config names",
-			       got, w->diff_hex);
+		return ep_fail(err, EP_EINTEGRITY, "%s, it hashes to sha256:%s, not to the diff_id sha256:%s its config names",
+			       codec == CODEC_NONE ? "uncompressed" : "decompressed", got, w->diff_hex);
 	snprintf(name, sizeof name, "%s.tar", w->diff_hex);
 	return entry_end(w, name, err);
 }
