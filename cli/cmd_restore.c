@@ -46,7 +46,7 @@ static const char help_tail[] =
 	"      --rewrite-registry OLD=NEW  move container image references from registry\n"
 	"                             OLD to NEW in Kubernetes manifests, Helm values and\n"
 	"                             Terraform (\"docker.io\" covers short names like nginx)\n"
-	"  -o, --option KEY=VALUE     a setting of the target's own, repeatable; the clouds':\n"
+	"  -o, --option KEY=VALUE     a setting of the target's own, repeatable:\n"
 	"                             aws: format, import, role-name, license-type, platform,\n"
 	"                               architecture, tag, poll-seconds, timeout-minutes,\n"
 	"                               keep-objects\n"
@@ -57,6 +57,9 @@ static const char help_tail[] =
 	"                               heat-url\n"
 	"                             gcp: project, image, family, description, labels,\n"
 	"                               storage-location, guest-os-features\n"
+	"                             docker-archive: platform=OS/ARCH[/VARIANT], the image\n"
+	"                               of a multi-platform index to write (default: the\n"
+	"                               host's)\n"
 	"                             (man envpack, targets/CLOUDS.md)\n"
 	"  -j, --threads N            worker threads (default: one per CPU)\n"
 	CLI_NET_HELP
@@ -80,7 +83,18 @@ struct plan_out {
 	json_t *requests; /* a cloud target's dry run: what it would send for the item planned next */
 	json_t *created;  /* --json: what a cloud target made */
 	json_t *next;     /* a real run: the requests a cloud target left for the user to send */
+	json_t *warnings; /* --json: each warning, also said on stderr */
 };
+
+static void warned(void *ctx, const char *msg)
+{
+	struct plan_out *p = ctx;
+	if (p->warnings) {
+		json_t *s = json_string(msg);
+		json_array_append_new(p->warnings, s ? s : json_string("(a warning that is not UTF-8; see stderr)"));
+	}
+	cli_warn(&p->quiet, msg);
+}
 
 /* A cloud target made something (an AMI, a snapshot): said even when it is the one result. */
 static void created(void *ctx, const char *item, const char *kind, const char *id)
@@ -220,8 +234,6 @@ int cmd_restore(int argc, char **argv)
 	opt.target.registry = &net.registry;
 	opt.target.s3 = &s3;
 	opt.target.params = params;
-	opt.target.warn = cli_warn;
-	opt.target.warn_ctx = &quiet;
 	while ((c = getopt_long(argc, argv, "t:p:nj:qhf:o:", opts, NULL)) != -1) {
 		int net_rc = cli_remote_option("restore", c, optarg, &net, &s3);
 		if (net_rc < 0)
@@ -292,7 +304,7 @@ int cmd_restore(int argc, char **argv)
 	struct ep_manifest *m = NULL;
 	char signer[EP_KEY_ID_HEX];
 	struct plan_out plan = { .items = json ? json_array() : NULL, .quiet = quiet, .dry_run = opt.dry_run,
-				 .created = json ? json_array() : NULL };
+				 .created = json ? json_array() : NULL, .warnings = json ? json_array() : NULL };
 	struct ep_progress progress;
 	struct cli_bar bar;
 	cli_bar_init(&bar, &progress, "restore", quiet || json);
@@ -300,6 +312,8 @@ int cmd_restore(int argc, char **argv)
 	opt.planned = planned;
 	opt.planned_machine = planned_machine;
 	opt.ctx = &plan;
+	opt.target.warn = warned;
+	opt.target.warn_ctx = &plan;
 	if (opt.dry_run) {
 		opt.target.dry_run_request = dry_run_request;
 		opt.target.dry_run_ctx = &plan;
@@ -324,9 +338,10 @@ int cmd_restore(int argc, char **argv)
 		rc = ep_restore(b, m, &opt, &err);
 	cli_bar_finish(&bar);
 	if (json) {
-		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:O,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
+		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:O,s:O,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
 				      "dry_run", opt.dry_run, "signed_by", !rc && *signer ? signer : NULL, "components",
-				      plan.items, "created", plan.created, "error", rc ? err.msg : NULL);
+				      plan.items, "created", plan.created, "warnings", plan.warnings, "error",
+				      rc ? err.msg : NULL);
 		if (!rc && plan.next)
 			json_object_set(o, "next_requests", plan.next);
 		json_dumpf(o, stdout, JSON_COMPACT);
@@ -337,6 +352,7 @@ int cmd_restore(int argc, char **argv)
 	}
 	json_decref(plan.requests);
 	json_decref(plan.created);
+	json_decref(plan.warnings);
 	json_decref(plan.next);
 	ep_manifest_free(m);
 	ep_bundle_close(b);

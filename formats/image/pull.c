@@ -49,25 +49,6 @@ static int visit(void *ctx, const struct ep_image_node *n, const char *bytes, si
 
 static const struct ep_image_walk_ops pull_walk_ops = { load_manifest, visit };
 
-/* The index entry for `platform`: an exact match, or os/arch whatever the variant. */
-static json_t *choose(json_t *index, const char *platform)
-{
-	size_t i;
-	json_t *d, *loose = NULL;
-	char have[200];
-	json_array_foreach(json_object_get(index, "manifests"), i, d)
-	{
-		if (!ep_image_platform(d, have, sizeof have))
-			continue;
-		if (!strcmp(have, platform))
-			return d;
-		size_t n = strlen(platform);
-		if (!loose && !strncmp(have, platform, n) && have[n] == '/' && !strchr(platform + strcspn(platform, "/") + 1, '/'))
-			loose = d;
-	}
-	return loose;
-}
-
 int ep_pull_collect(const char *text, const char *platform, const struct ep_registry_options *opt,
 		    struct ep_pull **out, struct ep_error *err)
 {
@@ -92,7 +73,7 @@ int ep_pull_collect(const char *text, const char *platform, const struct ep_regi
 		snprintf(media, sizeof media, "%s", json_string_value(json_object_get(doc, "mediaType")) ?: "");
 	bool is_index = strstr(media, "image.index") || strstr(media, "manifest.list");
 	if (!rc && platform && is_index) {
-		json_t *d = choose(doc, platform);
+		json_t *d = ep_image_choose(doc, platform);
 		if (!d)
 			rc = ep_fail(err, EP_EINPUT, "registry: %s has no image for platform %s", p->where, platform);
 		else

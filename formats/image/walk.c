@@ -100,3 +100,45 @@ bool ep_image_platform(json_t *desc, char *buf, size_t cap)
 	snprintf(buf, cap, "%s/%s%s%s", os, arch, variant ? "/" : "", variant ? variant : "");
 	return true;
 }
+
+json_t *ep_image_choose(json_t *index, const char *platform)
+{
+	size_t i;
+	json_t *d, *loose = NULL;
+	char have[200];
+	json_array_foreach(json_object_get(index, "manifests"), i, d)
+	{
+		if (!ep_image_platform(d, have, sizeof have))
+			continue;
+		if (!strcmp(have, platform))
+			return d;
+		size_t n = strlen(platform);
+		if (!loose && !strncmp(have, platform, n) && have[n] == '/' && !strchr(platform + strcspn(platform, "/") + 1, '/'))
+			loose = d;
+	}
+	return loose;
+}
+
+/* GOARCH names, as image indexes spell them. */
+const char *ep_image_host_platform(void)
+{
+#if defined(__x86_64__)
+	return "linux/amd64";
+#elif defined(__aarch64__)
+	return "linux/arm64";
+#elif defined(__arm__) && defined(__ARM_ARCH) && __ARM_ARCH >= 7
+	return "linux/arm/v7";
+#elif defined(__arm__)
+	return "linux/arm/v6";
+#elif defined(__i386__)
+	return "linux/386";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return "linux/ppc64le";
+#elif defined(__s390x__)
+	return "linux/s390x";
+#elif defined(__riscv) && __riscv_xlen == 64
+	return "linux/riscv64";
+#else
+	return NULL;
+#endif
+}

@@ -43,5 +43,10 @@ int ep_image_walk(json_t *desc, const struct ep_image_walk_ops *ops, void *ctx, 
 
 /* "os/arch[/variant]" of an index entry's platform into buf; false when it has none. */
 bool ep_image_platform(json_t *desc, char *buf, size_t cap);
+/* The entry of an index's manifests for platform "os/arch[/variant]": an exact match, or
+ * os/arch whatever the variant when platform names none; NULL when there is none. */
+json_t *ep_image_choose(json_t *index, const char *platform);
+/* This host's platform as indexes name it ("linux/amd64"), or NULL for an architecture unnamed here. */
+const char *ep_image_host_platform(void);
 
 #endif
