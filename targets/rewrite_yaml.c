@@ -36,7 +36,7 @@ enum role {
 	R_KUST_IMAGE,  /* one item of it */
 	R_HELM_ROOT,   /* Helm values: the root mapping */
 	R_GLOBAL,      /* its `global:` */
-	R_IMAGE_MAP,   /* an `image:` mapping (registry, repository, tag, digest) */
+	R_IMAGE_MAP,   /* an `image:` mapping: registry, repository (or image), tag, digest */
 };
 
 /* A scalar that may be written over. */
@@ -54,9 +54,18 @@ struct frame {
 	bool mapping, want_key; /* a mapping whose next node is a key */
 	enum key key;           /* the key whose value comes next */
 	bool kind_seen, crd;    /* R_OBJECT */
-	size_t first_edit;      /* R_OBJECT, R_IMAGE_MAP: the edits made inside it start here */
+	size_t first_edit;      /* R_OBJECT: the edits made inside it start here */
 	bool in_global;         /* R_IMAGE_MAP: global.image */
-	struct spot registry, repository; /* R_IMAGE_MAP */
+	struct spot registry, repository, image; /* R_IMAGE_MAP */
+};
+
+/* A Helm image given in parts: [registry/]repository, or [registry/]image as ingress-nginx
+ * writes it. Charts put a global registry in place of the map's own: global.imageRegistry
+ * (Bitnami, prometheus-community) before a repository map's registry, global.image.registry
+ * (ingress-nginx) after an image map's; so maps are decided at the end of their document. */
+struct image_map {
+	bool by_image;            /* {registry, image}, else {registry, repository} */
+	struct spot registry, path;
 };
 
 struct plan {
@@ -74,6 +83,10 @@ struct plan {
 	struct ep_text_edit *edits;
 	size_t *edit_events;
 	size_t nedits, edits_cap;
+	/* Helm: the document's image maps and global registries */
+	struct image_map *maps;
+	size_t nmaps, maps_cap;
+	struct spot global_registry, global_image_registry;
 };
 
 static enum key key_of(const yaml_event_t *ev)
@@ -202,21 +215,121 @@ static int move_registry(struct plan *p, const struct spot *s, struct ep_error *
 	return 0;
 }
 
-/* The end of a Helm `image:` mapping: registry and repository moved together, or neither. */
+/* The end of a Helm `image:` mapping: kept for the end of the document, or, for global.image
+ * without a repository, global.image.registry. */
 static int finish_image_map(struct plan *p, struct frame *f, struct ep_error *err)
 {
-	char registry[300], repository[VALUE_MAX + 200];
-	const struct spot *reg = &f->registry, *repo = &f->repository;
-	if (!repo->set)
-		return f->in_global && reg->set ? move_registry(p, reg, err) : 0;
-	if (!repo->editable || (reg->set && !reg->value) ||
-	    !ep_rewrite_split(p->rules, p->nrules, reg->value ? reg->value : "", repo->value, registry, sizeof registry,
-			      repository, sizeof repository))
+	struct spot *path = f->repository.set ? &f->repository : f->image.set ? &f->image : NULL;
+	if (!path) {
+		if (f->in_global && f->registry.set) {
+			spot_release(&p->global_image_registry);
+			p->global_image_registry = f->registry;
+			f->registry = (struct spot){ 0 };
+		}
+		return 0;
+	}
+	if (p->nmaps == p->maps_cap) {
+		size_t cap = p->maps_cap ? 2 * p->maps_cap : 8;
+		struct image_map *m = realloc(p->maps, cap * sizeof *m);
+		if (!m)
+			return ep_oom(err);
+		p->maps = m;
+		p->maps_cap = cap;
+	}
+	p->maps[p->nmaps++] = (struct image_map){ .by_image = path == &f->image, .registry = f->registry, .path = *path };
+	f->registry = *path = (struct spot){ 0 };
+	return 0;
+}
+
+static bool nonempty(const struct spot *s)
+{
+	return s->value && *s->value;
+}
+
+/* The global registry a map's image is composed with, NULL when it is its own. */
+static struct spot *global_of(struct plan *p, const struct image_map *m)
+{
+	if (!m->by_image)
+		return nonempty(&p->global_registry) ? &p->global_registry : NULL;
+	return nonempty(&m->registry) ? NULL : nonempty(&p->global_image_registry) ? &p->global_image_registry : NULL;
+}
+
+/* A map with a registry of its own (or none): registry and path moved together, or neither. */
+static int move_own(struct plan *p, const struct image_map *m, struct ep_error *err)
+{
+	char registry[300], path[VALUE_MAX + 200];
+	const struct spot *reg = &m->registry;
+	if (!m->path.editable || (reg->set && !reg->value) ||
+	    !ep_rewrite_split(p->rules, p->nrules, reg->value ? reg->value : "", m->path.value, registry, sizeof registry,
+			      path, sizeof path))
 		return 0;
 	if (reg->value && strcmp(reg->value, registry) && !reg->editable)
 		return 0;
 	int rc = reg->value ? add_edit(p, reg, registry, err) : 0;
-	return rc ? rc : add_edit(p, repo, repository, err);
+	return rc ? rc : add_edit(p, &m->path, path, err);
+}
+
+/* The maps composed with global registry g move together: g to the one registry they all move
+ * to, each path to the rest. When they would not all move, or not to one registry, none does;
+ * g alone (no map uses it) moves as move_registry says. */
+static int move_group(struct plan *p, struct spot *g, struct ep_error *err)
+{
+	char first[300] = "", registry[300], path[VALUE_MAX + 200];
+	size_t members = 0;
+	bool all = true;
+	for (size_t i = 0; i < p->nmaps; i++) {
+		const struct image_map *m = &p->maps[i];
+		if (global_of(p, m) != g)
+			continue;
+		members++;
+		if (!m->path.value || !ep_rewrite_split(p->rules, p->nrules, g->value, m->path.value, registry, sizeof registry,
+							path, sizeof path) ||
+		    (*first && strcmp(first, registry)) || (strcmp(path, m->path.value) && !m->path.editable))
+			all = false;
+		else
+			snprintf(first, sizeof first, "%s", registry);
+	}
+	if (!members)
+		return move_registry(p, g, err);
+	if (!all || (strcmp(first, g->value) && !g->editable))
+		return 0;
+	int rc = add_edit(p, g, first, err);
+	for (size_t i = 0; !rc && i < p->nmaps; i++) {
+		const struct image_map *m = &p->maps[i];
+		if (global_of(p, m) != g ||
+		    !ep_rewrite_split(p->rules, p->nrules, g->value, m->path.value, registry, sizeof registry, path, sizeof path))
+			continue;
+		rc = add_edit(p, &m->path, path, err);
+		if (!rc && m->registry.value && !strcmp(m->registry.value, g->value)) /* the same registry as g's: it moves with it */
+			rc = add_edit(p, &m->registry, registry, err);
+	}
+	return rc;
+}
+
+static void maps_release(struct plan *p)
+{
+	for (size_t i = 0; i < p->nmaps; i++) {
+		spot_release(&p->maps[i].registry);
+		spot_release(&p->maps[i].path);
+	}
+	p->nmaps = 0;
+	spot_release(&p->global_registry);
+	spot_release(&p->global_image_registry);
+}
+
+/* The end of a Helm values document: its image maps and global registries moved. */
+static int finish_helm_document(struct plan *p, struct ep_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < p->nmaps; i++)
+		if (!global_of(p, &p->maps[i]))
+			rc = move_own(p, &p->maps[i], err);
+	if (!rc && p->global_registry.set)
+		rc = move_group(p, &p->global_registry, err);
+	if (!rc && p->global_image_registry.set)
+		rc = move_group(p, &p->global_image_registry, err);
+	maps_release(p);
+	return rc;
 }
 
 /* The end of a mapping or sequence: what it was decides what becomes of the edits inside. */
@@ -231,6 +344,7 @@ static int pop(struct plan *p, struct ep_error *err)
 		rc = finish_image_map(p, f, err);
 	spot_release(&f->registry);
 	spot_release(&f->repository);
+	spot_release(&f->image);
 	return rc;
 }
 
@@ -278,6 +392,12 @@ static int push(struct plan *p, const struct frame *parent, enum key key, bool m
 	return 0;
 }
 
+/* Where a Helm image map keeps the value of key, NULL when it is no part of the image. */
+static struct spot *map_part(struct frame *f, enum key key)
+{
+	return key == K_REGISTRY ? &f->registry : key == K_REPOSITORY ? &f->repository : key == K_IMAGE ? &f->image : NULL;
+}
+
 /* A scalar that is a value: an image reference, the kind of an object, a part of a Helm image. */
 static int visit_scalar(struct plan *p, struct frame *parent, enum key key, const yaml_event_t *ev, struct ep_error *err)
 {
@@ -294,30 +414,22 @@ static int visit_scalar(struct plan *p, struct frame *parent, enum key key, cons
 	case EP_KIND_KUSTOMIZATION:
 		return in == R_KUST_IMAGE && (key == K_NAME || key == K_NEWNAME) ? move_ref(p, ev, true, err) : 0;
 	case EP_KIND_HELM_VALUES:
-		if (key == K_IMAGE)
-			return move_ref(p, ev, false, err);
-		if (in == R_GLOBAL && key == K_IMAGEREGISTRY) {
-			struct spot g;
-			int rc = spot_of(p, ev, &g, err);
-			rc = rc ? rc : move_registry(p, &g, err);
-			spot_release(&g);
-			return rc;
+		s = in == R_IMAGE_MAP ? map_part(parent, key) : in == R_GLOBAL && key == K_IMAGEREGISTRY ? &p->global_registry : NULL;
+		if (s) {
+			spot_release(s); /* a key given twice: the last one counts, as with Helm */
+			return spot_of(p, ev, s, err);
 		}
-		s = in != R_IMAGE_MAP ? NULL : key == K_REGISTRY ? &parent->registry : key == K_REPOSITORY ? &parent->repository : NULL;
-		if (!s)
-			return 0;
-		spot_release(s); /* a key given twice: the last one counts, as with Helm */
-		return spot_of(p, ev, s, err);
+		return key == K_IMAGE ? move_ref(p, ev, false, err) : 0;
 	default:
 		return 0;
 	}
 }
 
-/* A registry: or repository: of a Helm image that is no scalar (a list, a mapping, an alias). */
+/* A part of a Helm image that is no scalar (a list, a mapping, an alias). */
 static void not_scalar(struct frame *parent, enum key key)
 {
-	struct spot *s = key == K_REGISTRY ? &parent->registry : key == K_REPOSITORY ? &parent->repository : NULL;
-	if (parent->role == R_IMAGE_MAP && s) {
+	struct spot *s = parent->role == R_IMAGE_MAP ? map_part(parent, key) : NULL;
+	if (s) {
 		spot_release(s);
 		s->set = true; /* there, and not to be written over */
 	}
@@ -365,6 +477,8 @@ static int visit(struct plan *p, const yaml_event_t *ev, struct ep_error *err)
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
 		return pop(p, err);
+	case YAML_DOCUMENT_END_EVENT:
+		return p->kind == EP_KIND_HELM_VALUES ? finish_helm_document(p, err) : 0;
 	default:
 		return 0;
 	}
@@ -376,7 +490,10 @@ static void plan_release(struct plan *p)
 		struct frame *f = &p->frames[--p->depth];
 		spot_release(&f->registry);
 		spot_release(&f->repository);
+		spot_release(&f->image);
 	}
+	maps_release(p);
+	free(p->maps);
 	free(p->frames);
 	free(p->edits);
 	free(p->edit_events);

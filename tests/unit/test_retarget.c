@@ -183,6 +183,9 @@ TEST(rewrite_yaml)
 	static const struct ep_rewrite bare[] = { { "docker.io", "mirror.example" }, { "quay.io", "reg.example/quay" } };
 	static const struct ep_rewrite quay[] = { { "quay.io", "reg.example/quay" } };
 	static const struct ep_rewrite v6[] = { { "docker.io", "[fd00::1]:5000" } };
+	static const struct ep_rewrite k8sreg[] = { { "registry.k8s.io", "mirror.example:5000/k8s" } };
+	static const struct ep_rewrite moved[] = { { "registry.old.example", "registry.new.example/team" } };
+	static const struct ep_rewrite bitnami[] = { { "docker.io/bitnami", "reg.example/b" } };
 	struct {
 		enum ep_file_kind kind;
 		const struct ep_rewrite *rules;
@@ -264,6 +267,19 @@ TEST(rewrite_yaml)
 		{ HELM, hub, "image: \"{{ .Values.x }}\"\na: {image: \"\"}\nb: {image: {registry: \"{{ .Values.r }}\", repository: nginx}}\n"
 			     "c: {image: {registry: *r, repository: nginx}}\nd: {image: {registry: [docker.io], repository: nginx}}\n", NULL },
 		{ HELM, hub, "image: {repository: nginx:1.25}\n", NULL },
+		/* ingress-nginx: {registry, image}, global.image.registry in place of a registry the map lacks */
+		{ HELM, k8sreg, "global:\n  image:\n    # the registry\n    registry: registry.k8s.io\ncontroller:\n  image:\n    chroot: false\n"
+				"    # registry: registry.k8s.io\n    image: ingress-nginx/controller\n    tag: \"v1.15.1\"\n"
+				"defaultBackend:\n  image: {image: defaultbackend-amd64, tag: \"1.5\"}\nown:\n  image: {registry: registry.k8s.io, image: pause}\n",
+		  "global:\n  image:\n    # the registry\n    registry: mirror.example:5000\ncontroller:\n  image:\n    chroot: false\n"
+		  "    # registry: registry.k8s.io\n    image: k8s/ingress-nginx/controller\n    tag: \"v1.15.1\"\n"
+		  "defaultBackend:\n  image: {image: k8s/defaultbackend-amd64, tag: \"1.5\"}\nown:\n  image: {registry: mirror.example:5000, image: k8s/pause}\n" },
+		/* global.imageRegistry in place of the maps' registries, wherever it is in the file */
+		{ HELM, moved, "image: {registry: docker.io, repository: bitnami/nginx}\nglobal: {imageRegistry: registry.old.example}\n",
+		  "image: {registry: docker.io, repository: team/bitnami/nginx}\nglobal: {imageRegistry: registry.new.example}\n" },
+		{ HELM, hub, "global: {imageRegistry: registry.old.example}\nimage: {registry: docker.io, repository: bitnami/nginx}\n", NULL },
+		/* maps under one global registry that would not all move to one registry: none moves */
+		{ HELM, bitnami, "global: {imageRegistry: docker.io}\na: {image: {repository: bitnami/nginx}}\nb: {image: {repository: library/redis}}\n", NULL },
 
 		/* Kustomization: images' name and newName, names without tags */
 		{ KUST, hub, "resources: [app.yaml]\nimages:\n- name: nginx\n  newName: docker.io/bitnami/nginx\n  newTag: \"1.25\"\n- name: quay.io/x/y\n  newTag: v2\n- name: redis\n  newName: redis:7\n",
