@@ -50,7 +50,7 @@ static const char help_tail[] =
 	"                             - Kubernetes: each image: of an object, CRDs left\n"
 	"                             - Kustomization: images' name and newName\n"
 	"                             - Helm values: image: as a reference or as registry\n"
-	"                               + repository; global.imageRegistry\n"
+	"                               + repository (or image), global registries too\n"
 	"                             a result that would not read back is refused\n"
 	"  -o, --option KEY=VALUE     a setting of the target's own, repeatable; the clouds':\n"
 	"                             aws: format, import, role-name, license-type, platform,\n"
