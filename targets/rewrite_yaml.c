@@ -68,6 +68,14 @@ struct image_map {
 	struct spot registry, path;
 };
 
+/* A scalar written over. */
+struct edit {
+	size_t event;   /* the scalar's ordinal in the event stream */
+	size_t at, del; /* its bytes */
+	bool quoted;    /* text is quoted: the value is inside the quotes */
+	char *text;     /* heap: what is written */
+};
+
 struct plan {
 	enum ep_file_kind kind;
 	const char *text;
@@ -79,9 +87,8 @@ struct plan {
 	size_t depth, frames_cap;
 	size_t event; /* ordinal of the event being visited */
 	bool leave;   /* the file is left as it is (does not parse, UTF-16, too deep) */
-	/* the edits, in the order of the text: what is written, and the event it writes over */
-	struct ep_text_edit *edits;
-	size_t *edit_events;
+	/* the edits, sorted by event once the walk is over (Helm's maps add theirs late) */
+	struct edit *edits;
 	size_t nedits, edits_cap;
 	/* Helm: the document's image maps and global registries */
 	struct image_map *maps;
@@ -94,7 +101,7 @@ static enum key key_of(const yaml_event_t *ev)
 	if (ev->type != YAML_SCALAR_EVENT)
 		return K_OTHER;
 	for (size_t k = 1; k < sizeof key_names / sizeof *key_names; k++)
-		if (!strcmp((const char *)ev->data.scalar.value, key_names[k]))
+		if (ev->data.scalar.length == strlen(key_names[k]) && !strcmp((const char *)ev->data.scalar.value, key_names[k]))
 			return (enum key)k;
 	return K_OTHER;
 }
@@ -130,8 +137,8 @@ static int spot_of(struct plan *p, const yaml_event_t *ev, struct spot *s, struc
 	yaml_scalar_style_t st = ev->data.scalar.style;
 	*s = (struct spot){ .set = true, .event = p->event };
 	if ((st != YAML_PLAIN_SCALAR_STYLE && st != YAML_SINGLE_QUOTED_SCALAR_STYLE && st != YAML_DOUBLE_QUOTED_SCALAR_STYLE) ||
-	    ev->data.scalar.length > VALUE_MAX)
-		return 0; /* a block scalar, or longer than any reference */
+	    ev->data.scalar.length > VALUE_MAX || memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
+		return 0; /* a block scalar, longer than any reference, or holding a NUL ("\0") */
 	if (!(s->value = strdup((const char *)ev->data.scalar.value)))
 		return ep_oom(err);
 	if (ev->data.scalar.length == 0)
@@ -152,38 +159,33 @@ static bool needs_quotes(const char *v)
 	return strpbrk(v, "[]") || !strpbrk(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/");
 }
 
-/* Writes value over s, at its place among the edits (in the order of the text). */
+/* Writes value over s (when it changes it). */
 static int add_edit(struct plan *p, const struct spot *s, const char *value, struct ep_error *err)
 {
 	if (!s->editable || !strcmp(s->value, value))
 		return 0;
 	if (p->nedits == p->edits_cap) {
 		size_t cap = p->edits_cap ? 2 * p->edits_cap : 16;
-		struct ep_text_edit *e = realloc(p->edits, cap * sizeof *e);
-		if (e)
-			p->edits = e;
-		size_t *ev = e ? realloc(p->edit_events, cap * sizeof *ev) : NULL;
-		if (!ev)
+		struct edit *e = realloc(p->edits, cap * sizeof *e);
+		if (!e)
 			return ep_oom(err);
-		p->edit_events = ev;
+		p->edits = e;
 		p->edits_cap = cap;
 	}
-	size_t i = p->nedits; /* a Helm image map's edits come at its end, after those inside it */
-	while (i > 0 && p->edit_events[i - 1] > s->event)
-		i--;
-	memmove(p->edits + i + 1, p->edits + i, (p->nedits - i) * sizeof *p->edits);
-	memmove(p->edit_events + i + 1, p->edit_events + i, (p->nedits - i) * sizeof *p->edit_events);
-	p->nedits++;
 	char q = s->quote ? s->quote : needs_quotes(value) ? '"' : 0;
-	struct ep_text_edit *e = &p->edits[i];
-	e->at = s->at;
-	e->del = s->end - s->at;
-	if (q)
-		snprintf(e->text, sizeof e->text, "%c%s%c", q, value, q);
-	else
-		snprintf(e->text, sizeof e->text, "%s", value);
-	p->edit_events[i] = s->event;
+	struct edit *e = &p->edits[p->nedits];
+	*e = (struct edit){ .event = s->event, .at = s->at, .del = s->end - s->at, .quoted = q != 0 };
+	if (q ? asprintf(&e->text, "%c%s%c", q, value, q) < 0 : !(e->text = strdup(value)))
+		return ep_oom(err);
+	p->nedits++;
 	return 0;
+}
+
+/* Drops the edits from n on. */
+static void drop_edits(struct plan *p, size_t n)
+{
+	while (p->nedits > n)
+		free(p->edits[--p->nedits].text);
 }
 
 /* A scalar holding a whole reference (nginx:1.25): moved as the rules say. */
@@ -241,9 +243,10 @@ static int finish_image_map(struct plan *p, struct frame *f, struct ep_error *er
 	return 0;
 }
 
+/* Whether a registry is given: a value other than "" (an alias or a block scalar is one too). */
 static bool nonempty(const struct spot *s)
 {
-	return s->value && *s->value;
+	return s->set && (!s->value || *s->value);
 }
 
 /* The global registry a map's image is composed with, NULL when it is its own. */
@@ -282,7 +285,7 @@ static int move_group(struct plan *p, struct spot *g, struct ep_error *err)
 		if (global_of(p, m) != g)
 			continue;
 		members++;
-		if (!m->path.value || !ep_rewrite_split(p->rules, p->nrules, g->value, m->path.value, registry, sizeof registry,
+		if (!m->path.value || !g->value || !ep_rewrite_split(p->rules, p->nrules, g->value, m->path.value, registry, sizeof registry,
 							path, sizeof path) ||
 		    (*first && strcmp(first, registry)) || (strcmp(path, m->path.value) && !m->path.editable))
 			all = false;
@@ -291,7 +294,7 @@ static int move_group(struct plan *p, struct spot *g, struct ep_error *err)
 	}
 	if (!members)
 		return move_registry(p, g, err);
-	if (!all || (strcmp(first, g->value) && !g->editable))
+	if (!all || !g->value || (strcmp(first, g->value) && !g->editable))
 		return 0;
 	int rc = add_edit(p, g, first, err);
 	for (size_t i = 0; !rc && i < p->nmaps; i++) {
@@ -339,7 +342,7 @@ static int pop(struct plan *p, struct ep_error *err)
 	int rc = 0;
 	/* a document that is no Kubernetes object, and a CRD (whose image: keys are schema), keep none */
 	if (f->role == R_OBJECT && (f->crd || (p->depth == 0 && !f->kind_seen)))
-		p->nedits = f->first_edit;
+		drop_edits(p, f->first_edit);
 	else if (f->role == R_IMAGE_MAP)
 		rc = finish_image_map(p, f, err);
 	spot_release(&f->registry);
@@ -425,10 +428,12 @@ static int visit_scalar(struct plan *p, struct frame *parent, enum key key, cons
 	}
 }
 
-/* A part of a Helm image that is no scalar (a list, a mapping, an alias). */
-static void not_scalar(struct frame *parent, enum key key)
+/* A part of a Helm image, or global.imageRegistry, that is no scalar (a list, a mapping, an alias). */
+static void not_scalar(struct plan *p, struct frame *parent, enum key key)
 {
-	struct spot *s = parent->role == R_IMAGE_MAP ? map_part(parent, key) : NULL;
+	struct spot *s = parent->role == R_IMAGE_MAP			      ? map_part(parent, key)
+			 : parent->role == R_GLOBAL && key == K_IMAGEREGISTRY ? &p->global_registry
+									      : NULL;
 	if (s) {
 		spot_release(s);
 		s->set = true; /* there, and not to be written over */
@@ -452,12 +457,12 @@ static int visit_node(struct plan *p, const yaml_event_t *ev, struct ep_error *e
 	}
 	if (collection) {
 		if (parent)
-			not_scalar(parent, key);
+			not_scalar(p, parent, key);
 		return push(p, parent, key, ev->type == YAML_MAPPING_START_EVENT, err);
 	}
 	if (ev->type == YAML_ALIAS_EVENT) {
 		if (parent)
-			not_scalar(parent, key);
+			not_scalar(p, parent, key);
 		return 0;
 	}
 	return visit_scalar(p, parent, key, ev, err);
@@ -495,8 +500,8 @@ static void plan_release(struct plan *p)
 	maps_release(p);
 	free(p->maps);
 	free(p->frames);
+	drop_edits(p, 0);
 	free(p->edits);
-	free(p->edit_events);
 }
 
 /* One walk through the events: the edits, in order; p->leave when the file is to stay as it is. */
@@ -551,11 +556,10 @@ static bool same_event(const yaml_event_t *a, const yaml_event_t *b)
 }
 
 /* The value an edit means its scalar to read as: what it writes, unquoted. */
-static void meant(const struct ep_text_edit *e, char *out, size_t cap)
+static void meant(const struct edit *e, char *out, size_t cap)
 {
 	size_t n = strlen(e->text);
-	bool quoted = n >= 2 && (e->text[0] == '"' || e->text[0] == '\'') && e->text[n - 1] == e->text[0];
-	snprintf(out, cap, "%.*s", (int)(quoted ? n - 2 : n), e->text + (quoted ? 1 : 0));
+	snprintf(out, cap, "%.*s", (int)(e->quoted ? n - 2 : n), e->text + (e->quoted ? 1 : 0));
 }
 
 /* Compares the next events of a (the original) and b (the result); why says how they differ. */
@@ -573,15 +577,17 @@ static int compare_step(yaml_parser_t *a, yaml_parser_t *b, const struct plan *p
 		yaml_event_delete(&ea);
 		return -1;
 	}
-	char want[sizeof p->edits->text];
-	bool edited = *k < p->nedits && p->edit_events[*k] == i;
+	char want[VALUE_MAX + 200];
+	bool edited = *k < p->nedits && p->edits[*k].event == i;
 	if (edited)
 		meant(&p->edits[(*k)++], want, sizeof want);
 	int rc = 0;
 	if (!same_event(&ea, &eb))
 		snprintf(why, why_cap, "its structure differs at line %zu", eb.start_mark.line + 1), rc = -1;
 	else if (ea.type == YAML_SCALAR_EVENT &&
-		 strcmp((const char *)eb.data.scalar.value, edited ? want : (const char *)ea.data.scalar.value))
+		 (edited ? strlen(want) != eb.data.scalar.length || strcmp((const char *)eb.data.scalar.value, want)
+			 : ea.data.scalar.length != eb.data.scalar.length ||
+				   memcmp(ea.data.scalar.value, eb.data.scalar.value, ea.data.scalar.length)))
 		snprintf(why, why_cap, "the value at line %zu reads '%.80s', not '%.80s'", eb.start_mark.line + 1,
 			 (const char *)eb.data.scalar.value, edited ? want : (const char *)ea.data.scalar.value),
 			rc = -1;
@@ -626,6 +632,32 @@ static int check_result(const struct plan *p, const char *out, size_t out_len, c
 	return 0;
 }
 
+static int by_event(const void *a, const void *b)
+{
+	const struct edit *x = a, *y = b;
+	return (x->event > y->event) - (x->event < y->event);
+}
+
+/* The edits applied, in the order of the text. */
+static int apply(struct plan *p, const char *what, char **out, size_t *out_len, struct ep_error *err)
+{
+	qsort(p->edits, p->nedits, sizeof *p->edits, by_event);
+	struct ep_text_edit *te = calloc(p->nedits, sizeof *te);
+	if (!te)
+		return ep_oom(err);
+	int rc = 0;
+	for (size_t i = 0; !rc && i < p->nedits; i++) {
+		const struct edit *e = &p->edits[i];
+		if (i > 0 && e->at < te[i - 1].at + te[i - 1].del) /* a scalar's bytes are its own: never so */
+			rc = ep_fail(err, EP_ERUNTIME, "rewriting image references in '%s' would not leave YAML that reads back (two edits overlap); refusing it", what);
+		te[i] = (struct ep_text_edit){ .at = e->at, .del = e->del };
+		snprintf(te[i].text, sizeof te[i].text, "%s", e->text);
+	}
+	rc = rc ? rc : ep_text_apply(p->text, p->len, te, p->nedits, out, out_len, err);
+	free(te);
+	return rc;
+}
+
 int ep_rewrite_yaml(enum ep_file_kind kind, const char *text, size_t len, const char *what,
 		    const struct ep_rewrite *rules, size_t n, char **out, size_t *out_len, struct ep_error *err)
 {
@@ -633,7 +665,7 @@ int ep_rewrite_yaml(enum ep_file_kind kind, const char *text, size_t len, const 
 	*out = NULL;
 	*out_len = 0;
 	int rc = plan_edits(&p, err);
-	if (!rc && !p.leave && p.nedits > 0 && !(rc = ep_text_apply(text, len, p.edits, p.nedits, out, out_len, err)) &&
+	if (!rc && !p.leave && p.nedits > 0 && !(rc = apply(&p, what, out, out_len, err)) &&
 	    (rc = check_result(&p, *out, *out_len, what, err))) {
 		free(*out);
 		*out = NULL;
