@@ -278,6 +278,10 @@ TEST(rewrite_yaml)
 		{ HELM, moved, "image: {registry: docker.io, repository: bitnami/nginx}\nglobal: {imageRegistry: registry.old.example}\n",
 		  "image: {registry: docker.io, repository: team/bitnami/nginx}\nglobal: {imageRegistry: registry.new.example}\n" },
 		{ HELM, hub, "global: {imageRegistry: registry.old.example}\nimage: {registry: docker.io, repository: bitnami/nginx}\n", NULL },
+		/* a global registry that is no plain value: the maps that use it are left */
+		{ HELM, hub, "r: &r docker.io\nglobal: {imageRegistry: *r}\nimage: {registry: docker.io, repository: bitnami/nginx}\n", NULL },
+		/* a NUL inside a value: no reference */
+		{ HELM, hub, "image: \"nginx\\0x\"\n", NULL },
 		/* maps under one global registry that would not all move to one registry: none moves */
 		{ HELM, bitnami, "global: {imageRegistry: docker.io}\na: {image: {repository: bitnami/nginx}}\nb: {image: {repository: library/redis}}\n", NULL },
 
