@@ -95,6 +95,129 @@ check "the comment and quotes are kept" grep -q '          image: "mirror.exampl
 check "the Terraform image moved" grep -q 'image = "registry.new.example/apps/web:3"' rw/iac/tf/main.tf
 check "and only that line" test "$(diff iac/tf/main.tf rw/iac/tf/main.tf | grep -c '^[<>]')" = 2
 check "files of other kinds are copied as they are" cmp iac/notes.txt rw/iac/notes.txt
+# Kubernetes objects, Helm values and a Kustomization in the shapes real charts and kubectl write:
+# only image references move (PyYAML reads every other value as before), every other byte is kept
+mkdir -p y/chart/templates y/k8s
+printf 'apiVersion: v2\nname: web\nversion: 1.0.0\n' >y/chart/Chart.yaml
+cat >y/chart/values.yaml <<'EOF'
+# Bitnami's layout: an image split in registry and repository
+global:
+  imageRegistry: ""
+image:
+  registry: docker.io
+  repository: bitnami/nginx
+  tag: 1.25.3-debian-12-r0
+  digest: ""
+metrics:
+  image:
+    registry: quay.io
+    repository: prometheus/nginx-exporter   # not Docker Hub's
+    tag: 1.1.0
+sidecars:
+  - {name: log, image: "busybox:1.36"}
+dashboard:
+  image: {repository: grafana/grafana, tag: "10.2.0"}
+templated: "{{ .Values.image.repository }}"
+EOF
+cat >y/chart/templates/deploy.yaml <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+        - image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+        - image: nginx:1.25
+EOF
+cat >y/k8s/kustomization.yaml <<'EOF'
+resources: [list.yaml, crd.yaml]
+images:
+  - name: nginx
+    newTag: "1.26"
+  - name: quay.io/prometheus/prometheus
+    newName: docker.io/prom/prometheus
+EOF
+cat >y/k8s/list.yaml <<'EOF'
+apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: a}
+  spec:
+    containers:
+    - {name: web, "image": "docker.io/nginx:1.25"}
+    - name: exporter
+      image: index.docker.io/library/nginx:1.25
+- apiVersion: monitoring.coreos.com/v1
+  kind: Prometheus
+  metadata: {name: p}
+  spec:
+    image: quay.io/prometheus/prometheus:v2.48.0
+    thanos:
+      image:
+        name: thanos
+kind: List
+metadata: {resourceVersion: ""}
+---
+apiVersion: batch/v1
+kind: CronJob
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: c, image: &img 'alpine:3.19'}]
+          initContainers: [{name: i, image: *img}]
+EOF
+cat >y/k8s/crd.yaml <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+spec:
+  versions:
+  - name: v1
+    schema:
+      openAPIV3Schema:
+        properties:
+          image: {type: string, default: nginx}
+EOF
+printf 'kind: Pod\nspec: {containers: [{image: nginx}\n' >y/k8s/broken.yaml
+expect_exit 0 "pack a chart, a Kustomization, a List and a CRD" "$E" pack -q -k k.key -o y.envpack iac:y
+expect_exit 0 "restore them with --rewrite-registry docker.io=" "$E" restore -q -p k.pub y.envpack --to dir:ry \
+	--rewrite-registry docker.io=mirror.example:5000/hub
+judge() { # the values PyYAML reads differently in each pair of files
+	python3 - "$@" <<'PY'
+import sys, yaml
+def leaves(x, p):
+    if isinstance(x, dict):
+        for k, v in x.items(): yield from leaves(v, p + [str(k)])
+    elif isinstance(x, list):
+        for i, v in enumerate(x): yield from leaves(v, p + [str(i)])
+    else: yield ".".join(p), x
+for a, b in zip(sys.argv[1::2], sys.argv[2::2]):
+    da, db = (dict(leaves(list(yaml.safe_load_all(open(f))), [])) for f in (a, b))
+    assert da.keys() == db.keys(), (a, set(da) ^ set(db))
+    for k in da:
+        if da[k] != db[k]: print(f"{b} {k}: {da[k]} -> {db[k]}")
+PY
+}
+check "the references moved, every other value reads as before (PyYAML)" test "$(judge y/chart/values.yaml ry/y/chart/values.yaml y/k8s/kustomization.yaml ry/y/k8s/kustomization.yaml y/k8s/list.yaml ry/y/k8s/list.yaml)" = "ry/y/chart/values.yaml 0.image.registry: docker.io -> mirror.example:5000
+ry/y/chart/values.yaml 0.image.repository: bitnami/nginx -> hub/bitnami/nginx
+ry/y/chart/values.yaml 0.sidecars.0.image: busybox:1.36 -> mirror.example:5000/hub/library/busybox:1.36
+ry/y/chart/values.yaml 0.dashboard.image.repository: grafana/grafana -> mirror.example:5000/hub/grafana/grafana
+ry/y/k8s/kustomization.yaml 0.images.0.name: nginx -> mirror.example:5000/hub/library/nginx
+ry/y/k8s/kustomization.yaml 0.images.1.newName: docker.io/prom/prometheus -> mirror.example:5000/hub/prom/prometheus
+ry/y/k8s/list.yaml 0.items.0.spec.containers.0.image: docker.io/nginx:1.25 -> mirror.example:5000/hub/library/nginx:1.25
+ry/y/k8s/list.yaml 0.items.0.spec.containers.1.image: index.docker.io/library/nginx:1.25 -> mirror.example:5000/hub/library/nginx:1.25
+ry/y/k8s/list.yaml 1.spec.jobTemplate.spec.template.spec.containers.0.image: alpine:3.19 -> mirror.example:5000/hub/library/alpine:3.19
+ry/y/k8s/list.yaml 1.spec.jobTemplate.spec.template.spec.initContainers.0.image: alpine:3.19 -> mirror.example:5000/hub/library/alpine:3.19"
+check "only those lines changed, quotes and comments kept" test "$(diff y/chart/values.yaml ry/y/chart/values.yaml | grep '^>' | tr '\n' '|')" = '>   registry: mirror.example:5000|>   repository: hub/bitnami/nginx|>   - {name: log, image: "mirror.example:5000/hub/library/busybox:1.36"}|>   image: {repository: mirror.example:5000/hub/grafana/grafana, tag: "10.2.0"}|'
+check "the CRD, the template and YAML that does not parse are as they were" sh -c 'cmp y/k8s/crd.yaml ry/y/k8s/crd.yaml && cmp y/chart/templates/deploy.yaml ry/y/chart/templates/deploy.yaml && cmp y/k8s/broken.yaml ry/y/k8s/broken.yaml'
+# a file whose rewrite would not read back: a flow mapping used as a key grows past the 1024 characters of a key
+mkdir z && printf 'apiVersion: v1\nkind: Pod\nspec:\n  {image: nginx, pad: %0990d}: x\n' 0 >z/pod.yaml
+expect_exit 0 "pack a file whose rewrite would not read back" "$E" pack -q -k k.key -o z.envpack iac:z
+expect_exit 1 "its rewrite is refused" "$E" restore -q -p k.pub z.envpack --to dir:rz --rewrite-registry docker.io=mirror.example:5000/hub
+expect_err "rewriting image references in 'z/pod.yaml' would not leave YAML that reads back \(.*\); refusing it" "the message names the file and why"
+check "nothing is written" test ! -e rz
 expect_exit 0 "--set hostname= fills cloud-init's host name" "$E" restore -q -p k.pub env.envpack --only iac --set hostname=web-2 --to dir:hn
 check "user-data names the new host, its domain kept" test "$(python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); print(d["hostname"], d["fqdn"], d["users"][0]["name"])' hn/iac/cloud-init/user-data)" = "web-2 web-2.example.org ops"
 check "meta-data too" grep -qx "local-hostname: web-2" hn/iac/cloud-init/meta-data

@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef" "$seeds/hcl" "$seeds/k8s" "$seeds/ec2" "$seeds/openstack" "$seeds/store"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef" "$seeds/hcl" "$seeds/k8s" "$seeds/ec2" "$seeds/openstack" "$seeds/store" "$seeds/rewrite"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -113,11 +113,15 @@ printf 'provider "registry.terraform.io/hashicorp/google" {\n  version = "5.40.0
 printf 'x = <<-EOT\n  a ${b} "c"\n  EOT\ny = "${ {a = "}"}["a"] } $${z}"\n/* c */ # d\n' >"$seeds/hcl/strings.tf"
 cp samples/k8s/*.yaml "$seeds/k8s/"
 printf -- '---\napiVersion: batch/v1\nkind: CronJob\nx: &a {image: x}\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{<<: *a}, *a]}}}}}\n' >"$seeds/k8s/alias.yaml"
+cp samples/k8s/*.yaml "$seeds/rewrite/"
+printf 'global:\n  imageRegistry: quay.io\nimage:\n  registry: docker.io\n  repository: bitnami/nginx\n  tag: "1.25"\nx: {image: &a "nginx:1", y: [*a, {image: {repository: quay.io/a/b}}]}\n' >"$seeds/rewrite/values.yaml"
+printf 'apiVersion: v1\nitems:\n- kind: Pod\n  spec: {containers: [{"image": docker.io/nginx}]}\nkind: List\n---\nkind: CustomResourceDefinition\nspec: {image: nginx}\n' >"$seeds/rewrite/list.yaml"
+printf 'images:\n- name: nginx\n  newName: quay.io/x/nginx\n' >"$seeds/rewrite/kustomization.yaml"
 printf '%s' '<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate</Message></Error></Errors></Response>' >"$seeds/ec2/error.xml"
 printf '%s' '<DescribeImportImageTasksResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><importImageTaskSet><item><importTaskId>import-ami-1</importTaskId><status>completed</status><statusMessage>done</statusMessage><imageId>ami-0123</imageId></item></importImageTaskSet></DescribeImportImageTasksResponse>' >"$seeds/ec2/image.xml"
 printf '%s' '<DescribeImportSnapshotTasksResponse><importSnapshotTaskSet><item><importTaskId>import-snap-1</importTaskId><snapshotTaskDetail><status>deleted</status><statusMessage>ClientError: x</statusMessage></snapshotTaskDetail></item></importSnapshotTaskSet></DescribeImportSnapshotTasksResponse>' >"$seeds/ec2/snapshot.xml"
 printf '%s' '{"token":{"catalog":[{"type":"image","endpoints":[{"interface":"public","region":"RegionOne","url":"http://127.0.0.1:9292"},{"interface":"internal","region":"RegionTwo","url":"https://glance.internal/"}]},{"type":"orchestration","endpoints":[{"interface":"public","region":"RegionOne","url":"http://127.0.0.1:8004/v1/p"}]}]}}' >"$seeds/openstack/token.json"
-for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef hcl k8s ec2 openstack store; do
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef hcl k8s ec2 openstack store rewrite; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +156,176 @@ TEST(cloud_init_hostname)
 	EXPECT(!ep_hostname_ok("web 2"));
 	EXPECT(!ep_hostname_ok("-x"));
 	EXPECT(!ep_hostname_ok("a;b"));
+}
+
+/* ep_rewrite_file on text: the result, the text itself when unchanged, "ERROR: message" when refused. */
+static char *rewritten(enum ep_file_kind kind, const char *text, size_t len, const struct ep_rewrite *rules, size_t n)
+{
+	struct ep_error err = { 0 };
+	char *out = NULL, msg[sizeof err.msg + 32];
+	size_t out_len = 0;
+	if (ep_rewrite_file(kind, text, len, "iac/x.yaml", rules, n, &out, &out_len, &err) != 0) {
+		snprintf(msg, sizeof msg, "%s: %s", out ? "BAD: output on error" : "ERROR", err.msg);
+		return strdup(msg);
+	}
+	if (out && out_len != strlen(out))
+		return free(out), strdup("BAD: length");
+	return out ? out : strndup(text, len);
+}
+
+#define K8S EP_KIND_KUBERNETES
+#define HELM EP_KIND_HELM_VALUES
+#define KUST EP_KIND_KUSTOMIZATION
+
+TEST(rewrite_yaml)
+{
+	static const struct ep_rewrite hub[] = { { "docker.io", "mirror.example:5000/hub" } };
+	static const struct ep_rewrite bare[] = { { "docker.io", "mirror.example" }, { "quay.io", "reg.example/quay" } };
+	static const struct ep_rewrite quay[] = { { "quay.io", "reg.example/quay" } };
+	static const struct ep_rewrite v6[] = { { "docker.io", "[fd00::1]:5000" } };
+	static const struct ep_rewrite k8sreg[] = { { "registry.k8s.io", "mirror.example:5000/k8s" } };
+	static const struct ep_rewrite moved[] = { { "registry.old.example", "registry.new.example/team" } };
+	static const struct ep_rewrite bitnami[] = { { "docker.io/bitnami", "reg.example/b" } };
+	struct {
+		enum ep_file_kind kind;
+		const struct ep_rewrite *rules;
+		const char *in, *out; /* out NULL: unchanged */
+	} cases[] = {
+		/* Kubernetes: every image: key of an object whose value is a reference, block or flow, any quoting */
+		{ K8S, hub,
+		  "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n"
+		  "          image: \"busybox:1.36\"   # Docker Hub\n      containers:\n        - name: app\n          image: nginx\n"
+		  "          imagePullPolicy: Always\n        - {name: d, image: 'redis:7', ports: [{containerPort: 80}]}\n",
+		  "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n"
+		  "          image: \"mirror.example:5000/hub/library/busybox:1.36\"   # Docker Hub\n      containers:\n        - name: app\n"
+		  "          image: mirror.example:5000/hub/library/nginx\n          imagePullPolicy: Always\n"
+		  "        - {name: d, image: 'mirror.example:5000/hub/library/redis:7', ports: [{containerPort: 80}]}\n" },
+		/* one image, one place: nginx, docker.io/nginx and index.docker.io/library/nginx alike */
+		{ K8S, hub, "kind: Pod\nspec:\n  containers: [{image: docker.io/nginx:1.25}, {image: 'index.docker.io/library/nginx:1.25'}, {image: \"nginx:1.25\"}]\n",
+		  "kind: Pod\nspec:\n  containers: [{image: mirror.example:5000/hub/library/nginx:1.25}, {image: 'mirror.example:5000/hub/library/nginx:1.25'}, {image: \"mirror.example:5000/hub/library/nginx:1.25\"}]\n" },
+		/* quoted keys, as JSON writes them */
+		{ K8S, hub, "{\"kind\": \"Pod\", \"spec\": {\"containers\": [{\"image\": \"nginx\"}]}}\n",
+		  "{\"kind\": \"Pod\", \"spec\": {\"containers\": [{\"image\": \"mirror.example:5000/hub/library/nginx\"}]}}\n" },
+		{ K8S, hub, "kind: Pod\nspec:\n  ephemeralContainers:\n  - 'image': nginx@sha256:5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3\n",
+		  "kind: Pod\nspec:\n  ephemeralContainers:\n  - 'image': mirror.example:5000/hub/library/nginx@sha256:5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3\n" },
+		/* an image: key opening a nested map (the old rewriter's bug) stays as it was */
+		{ K8S, hub, "kind: Thing\nspec:\n  image:\n    repository: nginx\n    tag: 1.25\n", NULL },
+		/* custom resources: a Prometheus' spec.image, Tekton's steps */
+		{ K8S, quay, "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nspec:\n  image: quay.io/prometheus/prometheus:v2.48.0\n",
+		  "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nspec:\n  image: reg.example/quay/prometheus/prometheus:v2.48.0\n" },
+		{ K8S, hub, "kind: Task\nspec:\n  steps:\n  - image: alpine\n    script: echo\n", "kind: Task\nspec:\n  steps:\n  - image: mirror.example:5000/hub/library/alpine\n    script: echo\n" },
+		/* a rule moves only its own registry */
+		{ K8S, hub, "kind: Pod\nspec: {containers: [{image: quay.io/prometheus/node-exporter}, {image: ghcr.io/x/y:1}, {image: localhost:5000/app}]}\n", NULL },
+		{ K8S, quay, "kind: Pod\nspec: {containers: [{image: nginx}, {image: quay.io/prometheus/node-exporter}]}\n",
+		  "kind: Pod\nspec: {containers: [{image: nginx}, {image: reg.example/quay/prometheus/node-exporter}]}\n" },
+		/* a CRD's image: keys are its schema; a document without kind is no object */
+		{ K8S, hub, "kind: CustomResourceDefinition\nspec:\n  versions:\n  - schema:\n      openAPIV3Schema:\n        properties:\n"
+			    "          image: {type: string, default: nginx}\n          example: {image: nginx}\n", NULL },
+		{ K8S, hub, "image: nginx\nreplicas: 1\n", NULL },
+		{ K8S, hub, "- image: nginx\n", NULL },
+		/* every document; a List's items (kubectl writes items before kind), its CRDs left */
+		{ K8S, hub, "kind: Pod\nspec: {containers: [{image: a}]}\n---\nimage: b\n---\nkind: Pod\nspec: {containers: [{image: c}]}\n...\n",
+		  "kind: Pod\nspec: {containers: [{image: mirror.example:5000/hub/library/a}]}\n---\nimage: b\n---\nkind: Pod\nspec: {containers: [{image: mirror.example:5000/hub/library/c}]}\n...\n" },
+		{ K8S, hub, "apiVersion: v1\nitems:\n- kind: Pod\n  spec: {containers: [{image: a}]}\n- kind: CustomResourceDefinition\n  spec: {x: {image: b}}\n"
+			    "- {kind: List, items: [{kind: Pod, spec: {containers: [{image: c}]}}]}\nkind: List\n",
+		  "apiVersion: v1\nitems:\n- kind: Pod\n  spec: {containers: [{image: mirror.example:5000/hub/library/a}]}\n- kind: CustomResourceDefinition\n  spec: {x: {image: b}}\n"
+		  "- {kind: List, items: [{kind: Pod, spec: {containers: [{image: mirror.example:5000/hub/library/c}]}}]}\nkind: List\n" },
+		/* no reference: templates, expressions, empty, block scalars, aliases */
+		{ K8S, hub, "kind: Pod\nspec:\n  containers:\n  - image: \"{{ .Values.image }}\"\n  - image: ${IMAGE}\n  - image: ''\n  - image:\n  - image: |\n      nginx\n  - image: *x\n", NULL },
+		/* anchors and tags: the value after them is written, what refers to it follows */
+		{ K8S, hub, "kind: Pod\nspec:\n  containers:\n  - image: &img nginx:1\n  - image: *img\n  - image: !!str &b\n      # the same\n      'redis'\n",
+		  "kind: Pod\nspec:\n  containers:\n  - image: &img mirror.example:5000/hub/library/nginx:1\n  - image: *img\n  - image: !!str &b\n      # the same\n      'mirror.example:5000/hub/library/redis'\n" },
+		/* every other byte: CRLF line ends, a byte order mark, characters past ASCII before the image */
+		{ K8S, hub, "kind: Pod\r\nspec:\r\n  containers:\r\n  - image: nginx # x\r\n", "kind: Pod\r\nspec:\r\n  containers:\r\n  - image: mirror.example:5000/hub/library/nginx # x\r\n" },
+		{ K8S, hub, "\xEF\xBB\xBFkind: Pod\nspec: {containers: [{image: nginx}]}\n", "\xEF\xBB\xBFkind: Pod\nspec: {containers: [{image: mirror.example:5000/hub/library/nginx}]}\n" },
+		{ K8S, hub, "# caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x90\xB3\nkind: Pod\nmetadata: {name: \xC3\xB6}\nspec: {containers: [{name: \xE2\x82\xAC, image: nginx}]}\n",
+		  "# caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x90\xB3\nkind: Pod\nmetadata: {name: \xC3\xB6}\nspec: {containers: [{name: \xE2\x82\xAC, image: mirror.example:5000/hub/library/nginx}]}\n" },
+		/* a v6 registry cannot be written plain: it would open a list */
+		{ K8S, v6, "kind: Pod\nspec: {containers: [{image: nginx}]}\n", "kind: Pod\nspec: {containers: [{image: \"[fd00::1]:5000/library/nginx\"}]}\n" },
+		/* YAML that does not parse: left as it was */
+		{ K8S, hub, "kind: Pod\nspec: {containers: [{image: nginx}\n", NULL },
+
+		/* Helm: the split form, registry and repository moved together */
+		{ HELM, bare, "image:\n  registry: docker.io\n  repository: bitnami/nginx\n  tag: 1.25.3-debian-12-r0\n  digest: \"\"\n",
+		  "image:\n  registry: mirror.example\n  repository: bitnami/nginx\n  tag: 1.25.3-debian-12-r0\n  digest: \"\"\n" },
+		{ HELM, hub, "image:\n  registry: docker.io\n  repository: bitnami/nginx\n  tag: 1.25.3-debian-12-r0\n",
+		  "image:\n  registry: mirror.example:5000\n  repository: hub/bitnami/nginx\n  tag: 1.25.3-debian-12-r0\n" },
+		/* quay.io and ghcr.io maps are not Docker Hub's; quay.io's rule moves quay.io's */
+		{ HELM, hub, "server:\n  image:\n    registry: quay.io\n    repository: prometheus/prometheus\n    tag: \"\"\nx:\n  image: {registry: ghcr.io, repository: a/b}\n", NULL },
+		{ HELM, quay, "server:\n  image:\n    repository: prometheus/prometheus\n    registry: 'quay.io'\n    tag: \"\"\n",
+		  "server:\n  image:\n    repository: quay/prometheus/prometheus\n    registry: 'reg.example'\n    tag: \"\"\n" },
+		/* no registry: the whole new name in repository; a scalar image at any depth */
+		{ HELM, hub, "a:\n  b:\n    image: {repository: nginx, tag: \"1\"}\n    sidecar:\n      image: busybox:1.36\n",
+		  "a:\n  b:\n    image: {repository: mirror.example:5000/hub/library/nginx, tag: \"1\"}\n    sidecar:\n      image: mirror.example:5000/hub/library/busybox:1.36\n" },
+		{ HELM, hub, "image: {registry: \"\", repository: bitnami/nginx}\n", "image: {registry: \"\", repository: mirror.example:5000/hub/bitnami/nginx}\n" },
+		/* global.imageRegistry moved by a rule naming it that leads to a host alone */
+		{ HELM, bare, "global:\n  imageRegistry: docker.io\n  image:\n    registry: docker.io\nimage: {registry: docker.io, repository: bitnami/nginx}\n",
+		  "global:\n  imageRegistry: mirror.example\n  image:\n    registry: mirror.example\nimage: {registry: mirror.example, repository: bitnami/nginx}\n" },
+		{ HELM, hub, "global:\n  imageRegistry: docker.io\n", NULL },
+		{ HELM, bare, "global:\n  imageRegistry: \"\"\n  storageClass: docker.io\nother:\n  imageRegistry: docker.io\n", NULL },
+		/* not references: templates, empty strings, aliases, registries that are no scalars */
+		{ HELM, hub, "image: \"{{ .Values.x }}\"\na: {image: \"\"}\nb: {image: {registry: \"{{ .Values.r }}\", repository: nginx}}\n"
+			     "c: {image: {registry: *r, repository: nginx}}\nd: {image: {registry: [docker.io], repository: nginx}}\n", NULL },
+		{ HELM, hub, "image: {repository: nginx:1.25}\n", NULL },
+		/* ingress-nginx: {registry, image}, global.image.registry in place of a registry the map lacks */
+		{ HELM, k8sreg, "global:\n  image:\n    # the registry\n    registry: registry.k8s.io\ncontroller:\n  image:\n    chroot: false\n"
+				"    # registry: registry.k8s.io\n    image: ingress-nginx/controller\n    tag: \"v1.15.1\"\n"
+				"defaultBackend:\n  image: {image: defaultbackend-amd64, tag: \"1.5\"}\nown:\n  image: {registry: registry.k8s.io, image: pause}\n",
+		  "global:\n  image:\n    # the registry\n    registry: mirror.example:5000\ncontroller:\n  image:\n    chroot: false\n"
+		  "    # registry: registry.k8s.io\n    image: k8s/ingress-nginx/controller\n    tag: \"v1.15.1\"\n"
+		  "defaultBackend:\n  image: {image: k8s/defaultbackend-amd64, tag: \"1.5\"}\nown:\n  image: {registry: mirror.example:5000, image: k8s/pause}\n" },
+		/* global.imageRegistry in place of the maps' registries, wherever it is in the file */
+		{ HELM, moved, "image: {registry: docker.io, repository: bitnami/nginx}\nglobal: {imageRegistry: registry.old.example}\n",
+		  "image: {registry: docker.io, repository: team/bitnami/nginx}\nglobal: {imageRegistry: registry.new.example}\n" },
+		{ HELM, hub, "global: {imageRegistry: registry.old.example}\nimage: {registry: docker.io, repository: bitnami/nginx}\n", NULL },
+		/* a global registry that is no plain value: the maps that use it are left */
+		{ HELM, hub, "r: &r docker.io\nglobal: {imageRegistry: *r}\nimage: {registry: docker.io, repository: bitnami/nginx}\n", NULL },
+		/* a NUL inside a value: no reference */
+		{ HELM, hub, "image: \"nginx\\0x\"\n", NULL },
+		/* maps under one global registry that would not all move to one registry: none moves */
+		{ HELM, bitnami, "global: {imageRegistry: docker.io}\na: {image: {repository: bitnami/nginx}}\nb: {image: {repository: library/redis}}\n", NULL },
+
+		/* Kustomization: images' name and newName, names without tags */
+		{ KUST, hub, "resources: [app.yaml]\nimages:\n- name: nginx\n  newName: docker.io/bitnami/nginx\n  newTag: \"1.25\"\n- name: quay.io/x/y\n  newTag: v2\n- name: redis\n  newName: redis:7\n",
+		  "resources: [app.yaml]\nimages:\n- name: mirror.example:5000/hub/library/nginx\n  newName: mirror.example:5000/hub/bitnami/nginx\n  newTag: \"1.25\"\n- name: quay.io/x/y\n  newTag: v2\n- name: mirror.example:5000/hub/library/redis\n  newName: redis:7\n" },
+		{ KUST, hub, "namePrefix: x\nconfigMapGenerator:\n- name: nginx\n", NULL },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const char *want = cases[i].out ? cases[i].out : cases[i].in;
+		size_t nrules = cases[i].rules == bare ? 2 : 1;
+		char *got = rewritten(cases[i].kind, cases[i].in, strlen(cases[i].in), cases[i].rules, nrules);
+		if (!got || strcmp(got, want))
+			fprintf(stderr, "case %zu: got\n%s\nwant\n%s\n", i, got ? got : "(null)", want);
+		EXPECT(got && !strcmp(got, want));
+		free(got);
+	}
+}
+
+TEST(rewrite_yaml_refusals)
+{
+	static const struct ep_rewrite hub[] = { { "docker.io", "mirror.example:5000/hub" } };
+	/* a flow mapping used as a key: past 1024 characters it is no key, so the edit would change the structure */
+	char text[1200];
+	snprintf(text, sizeof text, "kind: Pod\nspec:\n  {image: nginx, pad: %0990d}: x\n", 0);
+	char *got = rewritten(K8S, text, strlen(text), hub, 1);
+	EXPECT(got && strstr(got, "ERROR: rewriting image references in 'iac/x.yaml' would not leave YAML that reads back (") &&
+	       strstr(got, "); refusing it"));
+	free(got);
+	/* UTF-16, whose marks libyaml counts in 16-bit units: left as it was */
+	static const char utf16[] = "\xff\xfek\0i\0n\0d\0:\0 \0P\0\n\0i\0m\0a\0g\0e\0:\0 \0n\0\n\0";
+	char *out = NULL;
+	size_t len = 0;
+	struct ep_error err = { 0 };
+	EXPECT(ep_rewrite_file(K8S, utf16, sizeof utf16 - 1, "x", hub, 1, &out, &len, &err) == 0 && !out);
+	/* deeper than any configuration: left as it was */
+	size_t deep = 3000;
+	char *nest = malloc(2 * deep + 64);
+	EXPECT(nest != NULL);
+	if (nest) {
+		size_t at = (size_t)snprintf(nest, 64, "kind: Pod\nimage: nginx\nx: ");
+		memset(nest + at, '[', deep), memset(nest + at + deep, ']', deep);
+		nest[at + 2 * deep] = '\0';
+		EXPECT(ep_rewrite_file(K8S, nest, strlen(nest), "x", hub, 1, &out, &len, &err) == 0 && !out);
+		free(nest);
+	}
 }
