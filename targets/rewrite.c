@@ -30,14 +30,16 @@ int ep_rewrite_rule_check(const struct ep_rewrite *rule, struct ep_error *err)
 	return 0;
 }
 
-/* The rule's OLD as a normalised name prefix: index.docker.io is docker.io. */
+/* The rule's OLD as a normalised name prefix: Docker Hub's other names are docker.io. */
 static const char *old_prefix(const char *from, size_t *len)
 {
-	static const char index[] = "index.docker.io";
-	size_t n = sizeof index - 1;
-	if (!strncmp(from, index, n) && (from[n] == '\0' || from[n] == '/')) {
-		*len = strlen(from) - 6; /* "docker.io" and what follows */
-		return from + 6;
+	static const char *const hub[] = { "index.docker.io", "registry-1.docker.io" };
+	for (size_t i = 0; i < 2; i++) {
+		size_t n = strlen(hub[i]);
+		if (!strncmp(from, hub[i], n) && (from[n] == '\0' || from[n] == '/')) {
+			*len = strlen(from) - (n - 9); /* "docker.io" and what follows */
+			return from + (n - 9);
+		}
 	}
 	*len = strlen(from);
 	return from;

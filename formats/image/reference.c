@@ -113,7 +113,8 @@ bool ep_image_name_parse(const char *ref, size_t len, struct ep_image_name *out)
 		if (!ep_image_host_ok(text))
 			return false;
 		path = slash + 1;
-		if (strcmp(text, "index.docker.io") != 0)
+		/* Docker Hub's other names: its old index and its API host */
+		if (strcmp(text, "index.docker.io") != 0 && strcmp(text, "registry-1.docker.io") != 0)
 			domain = text, dlen = strlen(text);
 	}
 	bool library = dlen == 9 && !memcmp(domain, "docker.io", 9) && !strchr(path, '/');

@@ -19,7 +19,7 @@ struct ep_image_name {
 };
 
 /* Parses ref[0..len) and normalises it the Docker way: no domain, or
- * index.docker.io, is docker.io; a one-part path there gains "library/".
+ * index.docker.io or registry-1.docker.io, is docker.io; a one-part path there gains "library/".
  * False when the text is no reference: an expression (var.image), a template
  * ({{ .Values.image }}, ${x}), a placeholder (<image_url>), an upper-case path,
  * a URL, or anything longer than a reference can be. */

@@ -22,6 +22,7 @@ TEST(image_names_normalised)
 		{ "nginx:1.25", "docker.io/library/nginx", "1.25", "" },
 		{ "docker.io/nginx:1.25", "docker.io/library/nginx", "1.25", "" },
 		{ "index.docker.io/library/nginx", "docker.io/library/nginx", "", "" },
+		{ "registry-1.docker.io/nginx", "docker.io/library/nginx", "", "" },
 		{ "bitnami/nginx:1.25.3-debian-12-r0", "docker.io/bitnami/nginx", "1.25.3-debian-12-r0", "" },
 		{ "quay.io/prometheus/prometheus", "quay.io/prometheus/prometheus", "", "" },
 		{ "localhost:5000/app:v1", "localhost:5000/app", "v1", "" },
@@ -53,6 +54,8 @@ TEST(rewrite_references)
 	EXPECT(!strcmp(moved("docker.io/nginx:1.25", hub, 1), "mirror.local:5000/hub/library/nginx:1.25"));
 	EXPECT(!strcmp(moved("index.docker.io/library/nginx:1.25", hub, 1), "mirror.local:5000/hub/library/nginx:1.25"));
 	EXPECT(!strcmp(moved("nginx", index, 1), "reg.example/library/nginx"));
+	const struct ep_rewrite api[] = { { "registry-1.docker.io/bitnami", "reg.example/b" } };
+	EXPECT(!strcmp(moved("bitnami/nginx:1", api, 1), "reg.example/b/nginx:1"));
 	EXPECT(!strcmp(moved("bitnami/redis@sha256:5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3", hub, 1),
 		       "mirror.local:5000/hub/bitnami/redis@sha256:5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3"));
 	EXPECT(!strcmp(moved("quay.io/team/app:v1", quay, 1), "reg.example/team2/app:v1"));
