@@ -216,3 +216,22 @@ TEST(hcl_value_positions)
 	if (strcmp(s.log, "a@8[x] c@24[q\\\"r] d@45[] f@63[caf\xc3\xa9] "))
 		printf("       got %s\n", s.log);
 }
+
+/* Objects in tuples and jsonencode(...) declare no provider or module source of the inventory's. */
+TEST(terraform_inventory_skips_inner_objects)
+{
+	struct ep_inventory *inv = ep_inventory_new();
+	struct ep_terraform *tf = NULL;
+	struct ep_error err = { 0 };
+	static const char src[] = "terraform {\n  required_providers {\n    a = [{ source = \"evil/b\" }]\n"
+				  "    c = { source = \"x/c\", d = jsonencode({ source = \"evil/e\" }) }\n  }\n}\n"
+				  "module \"m\" {\n  source = \"./m\"\n  v = [{ source = \"./no\" }]\n}\n";
+	EXPECT(ep_terraform_new(&tf, inv, &err) == 0);
+	EXPECT(ep_terraform_read_hcl(tf, "main.tf", src, strlen(src), "main.tf", &err) == 0);
+	EXPECT(ep_terraform_finish(tf, &err) == 0);
+	EXPECT(inv->providers.n == 2 && !strcmp(inv->providers.v[0], "registry.terraform.io/hashicorp/a") &&
+	       !strcmp(inv->providers.v[1], "registry.terraform.io/x/c"));
+	EXPECT(inv->nmodules == 1 && !strcmp(inv->modules[0].source, "./m"));
+	ep_terraform_free(tf);
+	ep_inventory_free(inv);
+}
