@@ -102,6 +102,75 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
+/* Called with each string a heredoc walk finds: src[at..at+len), as written. */
+typedef int (*heredoc_string_fn)(void *ctx, size_t at, size_t len, struct ep_error *err);
+
+/* Where the string whose bytes start at s[i] ends (its closing quote), or end when it does not. */
+static size_t string_end(const char *s, size_t i, size_t end)
+{
+	while (i < end && s[i] != '"' && s[i] != '\n')
+		i += s[i] == '\\' ? 2 : 1;
+	return i < end && s[i] == '"' ? i : end;
+}
+
+/* After "${" or "%{" at s[i - 2]: past the matching '}', strings in between stepped over. */
+static size_t template_end(const char *s, size_t i, size_t end)
+{
+	for (size_t open = 1; i < end && open; i++) {
+		if (s[i] == '"')
+			i = string_end(s, i + 1, end);
+		else
+			open += s[i] == '{' ? 1 : s[i] == '}' ? -1 : 0;
+	}
+	return i;
+}
+
+/* ECS's container definitions written as JSON in a heredoc: the "image" string of each
+ * object of the top-level array, in src[at..at+len). Lenient, as the heredoc is a
+ * template: ${...} and %{...} are stepped over, and text it cannot follow ends the walk. */
+static int heredoc_images(const char *s, size_t at, size_t len, heredoc_string_fn fn, void *ctx, struct ep_error *err)
+{
+	char open[2] = { 0 }; /* the two outer brackets: a container is '{' in '[' */
+	size_t depth = 0, end = at + len;
+	bool image_key = false; /* "image": was the last thing, at a container's level */
+	for (size_t i = at; i < end;) {
+		char c = s[i];
+		if (c == '"') {
+			size_t close = string_end(s, i + 1, end), k = close + 1;
+			if (close == end)
+				return 0;
+			while (k < end && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r' || s[k] == '\n'))
+				k++;
+			bool key = k < end && s[k] == ':';
+			int rc = image_key && !key ? fn(ctx, i + 1, close - i - 1, err) : 0;
+			if (rc)
+				return rc;
+			image_key = key && depth == 2 && open[0] == '[' && open[1] == '{' && close - i - 1 == 5 &&
+				    !memcmp(s + i + 1, "image", 5);
+			i = key ? k + 1 : close + 1;
+			continue;
+		}
+		if ((c == '$' || c == '%') && i + 1 < end && s[i + 1] == '{') {
+			i = template_end(s, i + 2, end);
+			image_key = false;
+			continue;
+		}
+		if (c == '[' || c == '{') {
+			if (depth < sizeof open)
+				open[depth] = c;
+			depth++;
+		} else if ((c == ']' || c == '}') && !depth) {
+			return 0;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+			image_key = false;
+		i++;
+	}
+	return 0;
+}
+
 /* Whether the attribute is where its family keeps a container image (or, for docker_image, its name). */
 static bool image_place(const struct walk *w, const struct ep_hcl_item *it)
 {
@@ -253,6 +322,11 @@ static void open_frame(struct walk *w, const struct ep_hcl_item *it)
 		w->family = f->block && it->nlabels ? family_of(it->name, it->labels[0]) : FAM_NONE;
 }
 
+static int heredoc_image(void *ctx, size_t at, size_t len, struct ep_error *err)
+{
+	return move_ref(ctx, at, len, false, err);
+}
+
 static int on_item(void *ctx, const struct ep_hcl_item *it, struct ep_error *err)
 {
 	struct walk *w = ctx;
@@ -264,34 +338,58 @@ static int on_item(void *ctx, const struct ep_hcl_item *it, struct ep_error *err
 		return helm_item(w, it, err);
 	if (it->event == EP_HCL_ATTR && plain(w, it) && image_place(w, it))
 		return move_ref(w, it->value_at, it->value_len, false, err);
+	if (it->event == EP_HCL_ATTR && it->heredoc && w->family == FAM_ECS && it->depth == 1 &&
+	    !strcmp(it->name, "container_definitions"))
+		return heredoc_images(w->text, it->value_at, it->value_len, heredoc_image, w, err);
 	return 0;
 }
 
 /* The read back: each moved value a literal string, where it was put and as it was
  * meant. As the edits replace nothing but those strings' bytes, all else reads as before. */
 struct check {
+	const char *text; /* the result */
 	const struct ep_text_edit *edits;
 	size_t n, k;
 	long long shift; /* how far the edits before edits[k] moved what follows them */
-	unsigned line;   /* of a value that reads back otherwise */
+	unsigned line;   /* of the attribute being read; of a value that reads back otherwise */
+	bool bad;
 };
+
+/* A string read back (raw_len bytes at `at`, reading as value[0..len)): the next edit's when it is where that was put. */
+static void check_string(struct check *c, size_t at, size_t raw_len, const char *value, size_t len)
+{
+	if (c->k == c->n || c->bad)
+		return;
+	const struct ep_text_edit *e = &c->edits[c->k];
+	size_t want = (size_t)((long long)e->at + c->shift), n = strlen(e->text);
+	if (at < want)
+		return;
+	if (at > want || raw_len != n || len != n || memcmp(value, e->text, n)) {
+		c->bad = true;
+		return;
+	}
+	c->shift += (long long)n - (long long)e->del;
+	c->k++;
+}
+
+static int check_heredoc_string(void *ctx, size_t at, size_t len, struct ep_error *err)
+{
+	struct check *c = ctx;
+	(void)err;
+	check_string(c, at, len, c->text + at, len);
+	return 0;
+}
 
 static int on_check(void *ctx, const struct ep_hcl_item *it, struct ep_error *err)
 {
 	struct check *c = ctx;
-	(void)err;
-	if (it->event != EP_HCL_ATTR || !it->value || c->k == c->n || c->line)
+	if (it->event != EP_HCL_ATTR || c->bad)
 		return 0;
-	const struct ep_text_edit *e = &c->edits[c->k];
-	size_t want = (size_t)((long long)e->at + c->shift);
-	if (it->value_at < want)
-		return 0;
-	if (it->value_at > want || strcmp(it->value, e->text) || it->value_len != strlen(e->text)) {
-		c->line = it->line;
-		return 0;
-	}
-	c->shift += (long long)strlen(e->text) - (long long)e->del;
-	c->k++;
+	c->line = it->line;
+	if (it->value)
+		check_string(c, it->value_at, it->value_len, it->value, strlen(it->value));
+	else if (it->heredoc)
+		return heredoc_images(c->text, it->value_at, it->value_len, check_heredoc_string, c, err);
 	return 0;
 }
 
@@ -301,13 +399,14 @@ int ep_rewrite_hcl_edit(const char *what, const char *text, size_t len, const st
 	struct check c = { .edits = edits, .n = n };
 	struct ep_error scan = { 0 };
 	int rc = ep_text_apply(text, len, edits, n, out, out_len, err);
+	c.text = *out;
 	if (!rc && (rc = ep_hcl_scan(*out, *out_len, what, on_check, &c, &scan)) == EP_ERUNTIME)
 		ep_fail(err, rc, "%s", scan.msg);
 	else if (rc == EP_EINPUT)
 		rc = ep_fail(err, EP_ERUNTIME,
 			     "rewriting image references in '%s' would not leave Terraform that reads back (%s); refusing it",
 			     what, scan.msg);
-	else if (!rc && c.k < n && c.line)
+	else if (!rc && c.k < n && c.bad)
 		rc = ep_fail(err, EP_ERUNTIME,
 			     "rewriting image references in '%s' would not leave Terraform that reads back as meant (the string at line %u reads otherwise); refusing it",
 			     what, c.line);

@@ -214,9 +214,10 @@ static int quoted(struct scanner *sc, struct text *out, bool *templated)
 	return rc;
 }
 
-/* At "<<": skips a heredoc up to its closing marker line, leaving the newline after it.
- * The closing marker may be indented, in both forms. */
-static int heredoc(struct scanner *sc)
+/* At "<<": skips a heredoc up to its closing marker line, leaving the newline after it;
+ * its lines are src[body[0]..body[1]), the closing marker's excluded. The closing
+ * marker may be indented, in both forms. */
+static int heredoc(struct scanner *sc, size_t body[2])
 {
 	unsigned line = sc->line;
 	sc->pos += at(sc, 2) == '-' ? 3 : 2;
@@ -230,6 +231,7 @@ static int heredoc(struct scanner *sc)
 	if (at(sc, 0) != '\n')
 		return fail(sc, line, "a heredoc marker must end its line");
 	advance(sc);
+	body[0] = sc->pos;
 	for (;;) {
 		size_t start = sc->pos;
 		while (at(sc, 0) == ' ' || at(sc, 0) == '\t')
@@ -239,6 +241,7 @@ static int heredoc(struct scanner *sc)
 			while (end < sc->len && (sc->s[end] == ' ' || sc->s[end] == '\t' || sc->s[end] == '\r'))
 				end++;
 			if (end == sc->len || sc->s[end] == '\n') {
+				body[1] = start;
 				sc->pos = end;
 				return 0;
 			}
@@ -294,7 +297,8 @@ static int skip_expr(struct scanner *sc, enum ending ending, int closer)
 			if ((rc = quoted(sc, NULL, &templated)))
 				return rc;
 		} else if (c == '<' && at(sc, 1) == '<') {
-			if ((rc = heredoc(sc)))
+			size_t body[2];
+			if ((rc = heredoc(sc, body)))
 				return rc;
 		} else {
 			advance(sc);
@@ -318,6 +322,14 @@ static int emit_attr(struct scanner *sc, unsigned depth, unsigned line, const ch
 {
 	struct ep_hcl_item item = { .event = EP_HCL_ATTR, .depth = depth, .line = line, .name = name, .value = value,
 				    .value_at = value ? at : 0, .value_len = value ? len : 0 };
+	return sc->fn(sc->ctx, &item, sc->err);
+}
+
+/* An attribute whose value is one heredoc, its lines src[body[0]..body[1]). */
+static int emit_heredoc(struct scanner *sc, unsigned depth, unsigned line, const char *name, const size_t body[2])
+{
+	struct ep_hcl_item item = { .event = EP_HCL_ATTR, .depth = depth, .line = line, .name = name, .heredoc = true,
+				    .value_at = body[0], .value_len = body[1] - body[0] };
 	return sc->fn(sc->ctx, &item, sc->err);
 }
 
@@ -438,6 +450,12 @@ static int attr_value(struct scanner *sc, const char *name, unsigned depth, enum
 		if ((rc = object_value(sc, name, depth, false)))
 			return rc;
 		return skip_expr(sc, ending, 0);
+	} else if (name && at(sc, 0) == '<' && at(sc, 1) == '<') {
+		size_t body[2];
+		if ((rc = heredoc(sc, body)) || (rc = skip_blank(sc, false)))
+			return rc;
+		if (at_end(sc, ending))
+			return emit_heredoc(sc, depth, line, name, body);
 	} else if (name && at(sc, 0) == '[' && !for_expression(sc)) {
 		return inner_objects(sc, name, depth, line, ending, false);
 	} else if (name && jsonencode_call(sc)) {

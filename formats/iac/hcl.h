@@ -37,6 +37,7 @@ struct ep_hcl_item {
 	size_t nlabels; /* labels kept, at most EP_HCL_MAX_LABELS */
 	const char *value; /* ATTR: the string when the value is one quoted string without templates, else NULL */
 	size_t value_at, value_len; /* ATTR with a value: its bytes between the quotes, as written (escapes and all) */
+	bool heredoc; /* ATTR: the value is one heredoc, whose lines (not the closing marker's) value_at, value_len give */
 	/* OBJECT and its END: the object is not the attribute's value but an element of
 	 * its tuple (x = [{...}]) or the argument of jsonencode (x = jsonencode({...}),
 	 * jsonencode([{...}])); the attribute's own ATTR follows them */

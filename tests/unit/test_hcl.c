@@ -196,10 +196,10 @@ static int span(void *ctx, const struct ep_hcl_item *it, struct ep_error *err)
 {
 	struct spans *s = ctx;
 	(void)err;
-	if (it->event == EP_HCL_ATTR && it->value) {
+	if (it->event == EP_HCL_ATTR && (it->value || it->heredoc)) {
 		size_t n = strlen(s->log);
-		snprintf(s->log + n, sizeof s->log - n, "%s@%zu[%.*s] ", it->name, it->value_at, (int)it->value_len,
-			 s->src + it->value_at);
+		snprintf(s->log + n, sizeof s->log - n, "%s%s@%zu[%.*s] ", it->heredoc ? "<<" : "", it->name, it->value_at,
+			 (int)it->value_len, s->src + it->value_at);
 	}
 	return 0;
 }
@@ -214,7 +214,13 @@ TEST(hcl_value_positions)
 	EXPECT(ep_hcl_scan(src, sizeof src - 1, "t.tf", span, &s, &err) == 0);
 	EXPECT(!strcmp(s.log, "a@8[x] c@24[q\\\"r] d@45[] f@63[caf\xc3\xa9] "));
 	if (strcmp(s.log, "a@8[x] c@24[q\\\"r] d@45[] f@63[caf\xc3\xa9] "))
-		printf("       got %s\n", s.log);
+		printf("       got %s\n", s.log);	/* a heredoc's lines, not its markers; one that is part of an expression is no value */
+	static const char doc[] = "h = <<-EOT\n  [{\"image\": \"x\"}]\n  EOT\ni = <<E\nE\nj = (<<E\nE\n) == \"\"\n";
+	struct spans d = { "", doc };
+	EXPECT(ep_hcl_scan(doc, sizeof doc - 1, "t.tf", span, &d, &err) == 0);
+	EXPECT(!strcmp(d.log, "<<h@11[  [{\"image\": \"x\"}]\n] <<i@44[] "));
+	if (strcmp(d.log, "<<h@11[  [{\"image\": \"x\"}]\n] <<i@44[] "))
+		printf("       got %s\n", d.log);
 }
 
 /* Objects in tuples and jsonencode(...) declare no provider or module source of the inventory's. */

@@ -245,6 +245,17 @@ TEST(rewrite_hcl_known_places)
 			   "resource \"aws_ecs_task_definition\" \"t\" {\n  family = \"web\"\n  container_definitions = jsonencode([\n"
 			   "    {\n      name  = \"web\"\n      \"image\": \"mirror.example/hub/library/nginx:1.25\"\n      portMappings = [{ containerPort = 80 }]\n    },\n"
 			   "    { name = \"log\", image = \"${var.repo}:1\" },\n  ])\n}\n"));
+	/* ... or as JSON in a heredoc (a template: interpolations stepped over) */
+	EXPECT(rewrites_to("resource \"aws_ecs_task_definition\" \"t\" {\n  container_definitions = <<-DEFS\n    [\n"
+			   "      {\"name\": \"web\", \"cpu\": ${var.cpu}, \"x\": \"${jsonencode({\"image\": \"a\"})}\",\n"
+			   "       \"image\"  :  \"quay.io/org/web:1\", \"logConfiguration\": {\"options\": {\"image\": \"nginx\"}},\n"
+			   "       \"environment\": [{\"name\": \"image\", \"value\": \"nginx\"}]},\n"
+			   "      {\"image\": \"${var.image}\"}, {\"image\": \"redis\"}\n    ]\n  DEFS\n}\n",
+			   "resource \"aws_ecs_task_definition\" \"t\" {\n  container_definitions = <<-DEFS\n    [\n"
+			   "      {\"name\": \"web\", \"cpu\": ${var.cpu}, \"x\": \"${jsonencode({\"image\": \"a\"})}\",\n"
+			   "       \"image\"  :  \"reg.example/quay/org/web:1\", \"logConfiguration\": {\"options\": {\"image\": \"nginx\"}},\n"
+			   "       \"environment\": [{\"name\": \"image\", \"value\": \"nginx\"}]},\n"
+			   "      {\"image\": \"${var.image}\"}, {\"image\": \"mirror.example/hub/library/redis\"}\n    ]\n  DEFS\n}\n"));
 	/* Helm: set image (a reference), *.image.repository (a name; with its registry, the split form) */
 	EXPECT(rewrites_to("resource \"helm_release\" \"h\" {\n  chart = \"x\"\n"
 			   "  set {\n    value = \"quay.io/a/b:1\"\n    name  = \"image\"\n  }\n"
@@ -299,7 +310,8 @@ TEST(rewrite_hcl_leaves_the_rest)
 		"resource \"google_cloud_run_v2_service\" \"s\" {\n  template { image = \"nginx\" }\n}\n"
 		"resource \"aws_ecs_task_definition\" \"t\" {\n  container_definitions = jsonencode([{ x = { image = \"nginx\" } }])\n"
 		"  volume { image = \"nginx\" }\n}\n"
-		"resource \"aws_ecs_task_definition\" \"u\" {\n  container_definitions = <<EOF\n[{\"image\": \"nginx\"}]\nEOF\n}\n"
+		"resource \"aws_ecs_task_definition\" \"u\" {\n  container_definitions = <<EOF\n{\"image\": \"nginx\", \"a\": [{\"image\": \"nginx\"}]}\nEOF\n"
+		"  volume = <<EOF\n[{\"image\": \"nginx\"}]\nEOF\n}\n"
 		"data \"docker_container\" \"d\" { image = \"nginx\" }\n",
 		/* images already elsewhere, and a registry no rule names */
 		"resource \"docker_image\" \"n\" { name = \"ghcr.io/org/app:1\" }\nresource \"docker_image\" \"m\" { name = \"mirror.example/hub/library/nginx\" }\n",
@@ -349,5 +361,15 @@ TEST(rewrite_hcl_refuses_what_does_not_read_back)
 	struct ep_error err = { 0 };
 	EXPECT(ep_rewrite_hcl_edit("tf/main.tf", tf, strlen(tf), &ok, 1, &out, &len, &err) == 0);
 	EXPECT(out && !strcmp(out, "resource \"docker_image\" \"n\" {\n  name = \"reg.example/nginx\" # c\n}\n"));
+	free(out);
+	/* in a heredoc of JSON, as ECS's container definitions */
+	static const char doc[] = "x = <<E\n[{\"image\": \"nginx\"}]\nE\n";
+	struct ep_text_edit in_doc = { .at = 20, .del = 5, .text = "a\"b" };
+	EXPECT(!memcmp(doc + 20, "nginx", 5));
+	EXPECT(ep_rewrite_hcl_edit("tf/ecs.tf", doc, strlen(doc), &in_doc, 1, &out, &len, &err) == EP_ERUNTIME && !out);
+	EXPECT(strstr(err.msg, "'tf/ecs.tf' would not leave Terraform that reads back as meant (the string at line 1 reads otherwise)"));
+	snprintf(in_doc.text, sizeof in_doc.text, "reg.example/nginx");
+	EXPECT(ep_rewrite_hcl_edit("tf/ecs.tf", doc, strlen(doc), &in_doc, 1, &out, &len, &err) == 0);
+	EXPECT(out && !strcmp(out, "x = <<E\n[{\"image\": \"reg.example/nginx\"}]\nE\n"));
 	free(out);
 }
