@@ -332,16 +332,19 @@ static int on_item(void *ctx, const struct ep_hcl_item *it, struct ep_error *err
 	struct walk *w = ctx;
 	if (it->depth > EP_HCL_MAX_DEPTH)
 		return 0; /* the scanner stops before: no frame is kept so deep */
+	int rc = 0;
 	if (it->event == EP_HCL_BLOCK || it->event == EP_HCL_OBJECT)
 		open_frame(w, it);
 	if (w->family == FAM_HELM)
-		return helm_item(w, it, err);
-	if (it->event == EP_HCL_ATTR && plain(w, it) && image_place(w, it))
-		return move_ref(w, it->value_at, it->value_len, false, err);
-	if (it->event == EP_HCL_ATTR && it->heredoc && w->family == FAM_ECS && it->depth == 1 &&
-	    !strcmp(it->name, "container_definitions"))
-		return heredoc_images(w->text, it->value_at, it->value_len, heredoc_image, w, err);
-	return 0;
+		rc = helm_item(w, it, err);
+	else if (it->event == EP_HCL_ATTR && plain(w, it) && image_place(w, it))
+		rc = move_ref(w, it->value_at, it->value_len, false, err);
+	else if (it->event == EP_HCL_ATTR && it->heredoc && w->family == FAM_ECS && it->depth == 1 &&
+		 !strcmp(it->name, "container_definitions"))
+		rc = heredoc_images(w->text, it->value_at, it->value_len, heredoc_image, w, err);
+	if (it->event == EP_HCL_END && it->depth == 0)
+		w->family = FAM_NONE; /* what follows at the top is no resource's */
+	return rc;
 }
 
 /* The read back: each moved value a literal string, where it was put and as it was

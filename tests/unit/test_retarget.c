@@ -315,6 +315,8 @@ TEST(rewrite_hcl_leaves_the_rest)
 		"data \"docker_container\" \"d\" { image = \"nginx\" }\n",
 		/* images already elsewhere, and a registry no rule names */
 		"resource \"docker_image\" \"n\" { name = \"ghcr.io/org/app:1\" }\nresource \"docker_image\" \"m\" { name = \"mirror.example/hub/library/nginx\" }\n",
+		/* after a resource, at the top */
+		"resource \"kubernetes_pod\" \"p\" {}\nimage = \"nginx\"\nx = [{ image = \"nginx\" }]\n",
 		/* not HCL the scanner reads: left as it is */
 		"resource \"docker_image\" \"n\" {\n  name = \"nginx\"\n",
 		"resource \"docker_image\" \"n\" {\n  name = \"nginx\" extra\n}\n",
