@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "formats/bundle/manifest.h"
+#include "targets/textedit.h"
 
 struct ep_rewrite {
 	const char *from, *to; /* name prefixes: "docker.io", "registry.example:5000/team" */
@@ -52,5 +53,12 @@ int ep_rewrite_yaml(enum ep_file_kind kind, const char *text, size_t len, const 
 		    const struct ep_rewrite *rules, size_t n, char **out, size_t *out_len, struct ep_error *err);
 int ep_rewrite_hcl(enum ep_file_kind kind, const char *text, size_t len, const char *what,
 		   const struct ep_rewrite *rules, size_t n, char **out, size_t *out_len, struct ep_error *err);
+
+/* What ep_rewrite_hcl does once it knows its edits (sorted, apart): applies them and
+ * reads the result back, refusing (EP_ERUNTIME naming `what`, *out NULL) one that does
+ * not scan or where an edit's text does not read back as a string literal, at the same
+ * place; given apart so that tests can hand it edits it must refuse. */
+int ep_rewrite_hcl_edit(const char *what, const char *text, size_t len, const struct ep_text_edit *edits, size_t n,
+			char **out, size_t *out_len, struct ep_error *err);
 
 #endif

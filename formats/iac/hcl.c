@@ -27,9 +27,10 @@ struct scanner {
 	struct text name, value, labels[EP_HCL_MAX_LABELS], scratch;
 };
 
-/* What ends an expression: a newline in a body, a newline or ',' in an object, or
- * (for templates and parenthesised keys) the closing bracket, which is consumed. */
-enum ending { END_BODY, END_ITEM, END_CLOSE };
+/* What ends an expression: a newline in a body, a newline or ',' in an object,
+ * ',' or ']' in a tuple (neither consumed), or (for templates, parenthesised keys
+ * and call arguments) the closing bracket, which is consumed. */
+enum ending { END_BODY, END_ITEM, END_ELEMENT, END_CLOSE };
 
 __attribute__((format(printf, 3, 4))) static int fail(struct scanner *sc, unsigned line, const char *fmt, ...)
 {
@@ -213,9 +214,10 @@ static int quoted(struct scanner *sc, struct text *out, bool *templated)
 	return rc;
 }
 
-/* At "<<": skips a heredoc up to its closing marker line, leaving the newline after it.
- * The closing marker may be indented, in both forms. */
-static int heredoc(struct scanner *sc)
+/* At "<<": skips a heredoc up to its closing marker line, leaving the newline after it;
+ * its lines are src[body[0]..body[1]), the closing marker's excluded. The closing
+ * marker may be indented, in both forms. */
+static int heredoc(struct scanner *sc, size_t body[2])
 {
 	unsigned line = sc->line;
 	sc->pos += at(sc, 2) == '-' ? 3 : 2;
@@ -229,6 +231,7 @@ static int heredoc(struct scanner *sc)
 	if (at(sc, 0) != '\n')
 		return fail(sc, line, "a heredoc marker must end its line");
 	advance(sc);
+	body[0] = sc->pos;
 	for (;;) {
 		size_t start = sc->pos;
 		while (at(sc, 0) == ' ' || at(sc, 0) == '\t')
@@ -238,6 +241,7 @@ static int heredoc(struct scanner *sc)
 			while (end < sc->len && (sc->s[end] == ' ' || sc->s[end] == '\t' || sc->s[end] == '\r'))
 				end++;
 			if (end == sc->len || sc->s[end] == '\n') {
+				body[1] = start;
 				sc->pos = end;
 				return 0;
 			}
@@ -257,13 +261,14 @@ static int skip_expr(struct scanner *sc, enum ending ending, int closer)
 	char open[EP_HCL_MAX_DEPTH];
 	size_t depth = 0;
 	unsigned line = sc->line;
+	bool bracketed = ending == END_CLOSE || ending == END_ELEMENT; /* newlines mean nothing */
 	for (;;) {
-		int rc = skip_blank(sc, depth > 0 || ending == END_CLOSE);
+		int rc = skip_blank(sc, depth > 0 || bracketed);
 		int c = at(sc, 0);
 		if (rc)
 			return rc;
 		if (c == -1) {
-			if (depth > 0 || ending == END_CLOSE)
+			if (depth > 0 || bracketed)
 				return fail(sc, line, "unclosed bracket");
 			return 0;
 		}
@@ -272,7 +277,9 @@ static int skip_expr(struct scanner *sc, enum ending ending, int closer)
 				sc->pos++;
 				return 0;
 			}
-			if (ending != END_CLOSE && (c == '\n' || c == '}' || (ending == END_ITEM && c == ',')))
+			if (ending == END_ELEMENT && (c == ',' || c == ']'))
+				return 0;
+			if (!bracketed && (c == '\n' || c == '}' || (ending == END_ITEM && c == ',')))
 				return 0;
 		}
 		if (c == '(' || c == '[' || c == '{') {
@@ -290,7 +297,8 @@ static int skip_expr(struct scanner *sc, enum ending ending, int closer)
 			if ((rc = quoted(sc, NULL, &templated)))
 				return rc;
 		} else if (c == '<' && at(sc, 1) == '<') {
-			if ((rc = heredoc(sc)))
+			size_t body[2];
+			if ((rc = heredoc(sc, body)))
 				return rc;
 		} else {
 			advance(sc);
@@ -298,13 +306,30 @@ static int skip_expr(struct scanner *sc, enum ending ending, int closer)
 	}
 }
 
+/* A block (with its labels) or its END. */
 static int emit(struct scanner *sc, enum ep_hcl_event event, unsigned depth, unsigned line, const char *name,
-		const char *value, size_t nlabels)
+		size_t nlabels)
 {
-	struct ep_hcl_item item = { .event = event, .depth = depth, .line = line, .name = name, .value = value,
-				    .nlabels = nlabels };
+	struct ep_hcl_item item = { .event = event, .depth = depth, .line = line, .name = name, .nlabels = nlabels };
 	for (size_t i = 0; i < nlabels; i++)
 		item.labels[i] = sc->labels[i].p;
+	return sc->fn(sc->ctx, &item, sc->err);
+}
+
+/* An attribute; its value when one literal string, which is src[at..at+len) as written. */
+static int emit_attr(struct scanner *sc, unsigned depth, unsigned line, const char *name, const char *value,
+		     size_t at, size_t len)
+{
+	struct ep_hcl_item item = { .event = EP_HCL_ATTR, .depth = depth, .line = line, .name = name, .value = value,
+				    .value_at = value ? at : 0, .value_len = value ? len : 0 };
+	return sc->fn(sc->ctx, &item, sc->err);
+}
+
+/* An attribute whose value is one heredoc, its lines src[body[0]..body[1]). */
+static int emit_heredoc(struct scanner *sc, unsigned depth, unsigned line, const char *name, const size_t body[2])
+{
+	struct ep_hcl_item item = { .event = EP_HCL_ATTR, .depth = depth, .line = line, .name = name, .heredoc = true,
+				    .value_at = body[0], .value_len = body[1] - body[0] };
 	return sc->fn(sc->ctx, &item, sc->err);
 }
 
@@ -314,7 +339,7 @@ static bool at_end(const struct scanner *sc, enum ending ending)
 	return c == -1 || c == '\n' || c == '}' || (ending == END_ITEM && c == ',');
 }
 
-/* Whether the '{' here opens a for expression rather than an object. */
+/* Whether the '{' or '[' here opens a for expression rather than an object or a tuple. */
 static bool for_expression(struct scanner *sc)
 {
 	size_t pos = sc->pos;
@@ -332,6 +357,78 @@ static bool for_expression(struct scanner *sc)
 
 static int object(struct scanner *sc, unsigned depth);
 
+/* At '{': an object reported as OBJECT (inner when it is not the attribute's value itself), its items, END. */
+static int object_value(struct scanner *sc, const char *name, unsigned depth, bool inner)
+{
+	struct ep_hcl_item open = { .event = EP_HCL_OBJECT, .depth = depth, .line = sc->line, .name = name, .inner = inner };
+	int rc;
+	sc->pos++;
+	if ((rc = sc->fn(sc->ctx, &open, sc->err)) || (rc = enter(sc)) || (rc = object(sc, depth + 1)))
+		return rc;
+	sc->nest--;
+	struct ep_hcl_item end = { .event = EP_HCL_END, .depth = depth, .line = sc->line, .inner = inner };
+	return sc->fn(sc->ctx, &end, sc->err);
+}
+
+/* At '[': a tuple's elements up to its ']' (consumed); those that are objects reported under name. */
+static int tuple(struct scanner *sc, const char *name, unsigned depth)
+{
+	sc->pos++;
+	int rc = enter(sc);
+	while (!rc && !(rc = skip_blank(sc, true))) {
+		if (at(sc, 0) == ']') {
+			sc->pos++;
+			sc->nest--;
+			return 0;
+		}
+		if (at(sc, 0) == '{' && !for_expression(sc))
+			rc = object_value(sc, name, depth, true);
+		if (!rc)
+			rc = skip_expr(sc, END_ELEMENT, 0);
+		if (!rc && at(sc, 0) == ',')
+			sc->pos++;
+	}
+	return rc;
+}
+
+/* Whether a value starts with jsonencode( and a tuple or an object, which is then
+ * where the scan stands; else the scan stays where it was. */
+static bool jsonencode_call(struct scanner *sc)
+{
+	static const char fn[] = "jsonencode";
+	size_t pos = sc->pos;
+	unsigned line = sc->line;
+	if (ident(sc) == sizeof fn - 1 && !memcmp(sc->s + sc->pos, fn, sizeof fn - 1)) {
+		sc->pos += sizeof fn - 1;
+		if (!skip_blank(sc, false) && at(sc, 0) == '(') {
+			sc->pos++;
+			if (!skip_blank(sc, true) && (at(sc, 0) == '[' || at(sc, 0) == '{') && !for_expression(sc))
+				return true;
+		}
+	}
+	sc->pos = pos;
+	sc->line = line;
+	return false;
+}
+
+/* At the '[' or '{' of a value whose objects are inner ones (a tuple's, the argument
+ * of a call to jsonencode when in_call), then the rest of it (the call's ')' too) and
+ * the attribute's ATTR. name is copied: the objects' keys overwrite sc->name. */
+static int inner_objects(struct scanner *sc, const char *name, unsigned depth, unsigned line, enum ending ending,
+			 bool in_call)
+{
+	char *own = strdup(name);
+	if (!own)
+		return ep_oom(sc->err);
+	int rc = at(sc, 0) == '[' ? tuple(sc, own, depth) : object_value(sc, own, depth, true);
+	if (!rc && in_call)
+		rc = skip_expr(sc, END_CLOSE, ')');
+	if (!rc && !(rc = skip_expr(sc, ending, 0)))
+		rc = emit_attr(sc, depth, line, own, NULL, 0, 0);
+	free(own);
+	return rc;
+}
+
 /* An attribute's value, after '='; name is NULL when the key is no literal. */
 static int attr_value(struct scanner *sc, const char *name, unsigned depth, enum ending ending)
 {
@@ -340,24 +437,33 @@ static int attr_value(struct scanner *sc, const char *name, unsigned depth, enum
 	if (rc)
 		return rc;
 	if (at(sc, 0) == '"') {
+		size_t start = sc->pos + 1;
 		bool templated;
-		if ((rc = quoted(sc, &sc->value, &templated)) || (rc = skip_blank(sc, false)))
+		if ((rc = quoted(sc, &sc->value, &templated)))
+			return rc;
+		size_t end = sc->pos - 1; /* the closing quote */
+		if ((rc = skip_blank(sc, false)))
 			return rc;
 		if (at_end(sc, ending))
-			return name ? emit(sc, EP_HCL_ATTR, depth, line, name, templated ? NULL : sc->value.p, 0) : 0;
+			return name ? emit_attr(sc, depth, line, name, templated ? NULL : sc->value.p, start, end - start) : 0;
 	} else if (name && at(sc, 0) == '{' && !for_expression(sc)) {
-		sc->pos++;
-		if ((rc = emit(sc, EP_HCL_OBJECT, depth, line, name, NULL, 0)) || (rc = enter(sc)) ||
-		    (rc = object(sc, depth + 1)))
-			return rc;
-		sc->nest--;
-		if ((rc = emit(sc, EP_HCL_END, depth, sc->line, NULL, NULL, 0)))
+		if ((rc = object_value(sc, name, depth, false)))
 			return rc;
 		return skip_expr(sc, ending, 0);
+	} else if (name && at(sc, 0) == '<' && at(sc, 1) == '<') {
+		size_t body[2];
+		if ((rc = heredoc(sc, body)) || (rc = skip_blank(sc, false)))
+			return rc;
+		if (at_end(sc, ending))
+			return emit_heredoc(sc, depth, line, name, body);
+	} else if (name && at(sc, 0) == '[' && !for_expression(sc)) {
+		return inner_objects(sc, name, depth, line, ending, false);
+	} else if (name && jsonencode_call(sc)) {
+		return inner_objects(sc, name, depth, line, ending, true);
 	}
 	if ((rc = skip_expr(sc, ending, 0)))
 		return rc;
-	return name ? emit(sc, EP_HCL_ATTR, depth, line, name, NULL, 0) : 0;
+	return name ? emit_attr(sc, depth, line, name, NULL, 0, 0) : 0;
 }
 
 /* The items of an object constructor, after its '{', up to and including its '}'. */
@@ -462,11 +568,11 @@ static int body(struct scanner *sc, unsigned depth)
 			return fail(sc, sc->line, "expected '=' or a block's '{' after '%s'", sc->name.p);
 		sc->pos++;
 		size_t kept = nlabels < EP_HCL_MAX_LABELS ? nlabels : EP_HCL_MAX_LABELS;
-		if ((rc = emit(sc, EP_HCL_BLOCK, depth, line, sc->name.p, NULL, kept)) || (rc = enter(sc)) ||
+		if ((rc = emit(sc, EP_HCL_BLOCK, depth, line, sc->name.p, kept)) || (rc = enter(sc)) ||
 		    (rc = body(sc, depth + 1)))
 			return rc;
 		sc->nest--;
-		if ((rc = emit(sc, EP_HCL_END, depth, sc->line, NULL, NULL, 0)))
+		if ((rc = emit(sc, EP_HCL_END, depth, sc->line, NULL, 0)))
 			return rc;
 	}
 }

@@ -1,15 +1,19 @@
 /*
  * A scanner for HCL's native syntax (Terraform's .tf files, .terraform.lock.hcl)
  * that reports structure, not values: block headers, attributes whose value is
- * one literal string, and object constructors given as attribute values (as in
- * required_providers). It understands enough of the language to never mistake
- * text for structure: comments (#, //, block), quoted strings with escapes and
- * ${...} / %{...} templates (nested to any depth), heredocs (<<EOF, <<-EOF) and
- * bracketed expressions spanning lines. It evaluates nothing.
+ * one literal string (with where it is, for edits that keep every other byte),
+ * and object constructors given as attribute values (as in required_providers),
+ * as the elements of a tuple value (containers = [{ ... }]) or as the argument
+ * of jsonencode (ECS's container_definitions). It understands enough of the
+ * language to never mistake text for structure: comments (#, //, block), quoted
+ * strings with escapes and ${...} / %{...} templates (nested to any depth),
+ * heredocs (<<EOF, <<-EOF) and bracketed expressions spanning lines. It
+ * evaluates nothing.
  */
 #ifndef EP_HCL_H
 #define EP_HCL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -20,7 +24,7 @@
 enum ep_hcl_event {
 	EP_HCL_BLOCK,  /* name, labels: a block opens */
 	EP_HCL_ATTR,   /* name, value: an attribute (or an object item) */
-	EP_HCL_OBJECT, /* name: an attribute whose value is an object constructor opens */
+	EP_HCL_OBJECT, /* name: an attribute whose value is an object constructor opens (or one inside it: inner) */
 	EP_HCL_END,    /* the innermost open block or object closes */
 };
 
@@ -32,6 +36,12 @@ struct ep_hcl_item {
 	const char *labels[EP_HCL_MAX_LABELS];
 	size_t nlabels; /* labels kept, at most EP_HCL_MAX_LABELS */
 	const char *value; /* ATTR: the string when the value is one quoted string without templates, else NULL */
+	size_t value_at, value_len; /* ATTR with a value: its bytes between the quotes, as written (escapes and all) */
+	bool heredoc; /* ATTR: the value is one heredoc, whose lines (not the closing marker's) value_at, value_len give */
+	/* OBJECT and its END: the object is not the attribute's value but an element of
+	 * its tuple (x = [{...}]) or the argument of jsonencode (x = jsonencode({...}),
+	 * jsonencode([{...}])); the attribute's own ATTR follows them */
+	bool inner;
 };
 
 /* Return non-zero (an EP_E* code, err filled) to stop the scan. */

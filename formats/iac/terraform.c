@@ -157,6 +157,8 @@ static int on_item(void *ctx, const struct ep_hcl_item *it, struct ep_error *err
 {
 	struct hcl_file *f = ctx;
 	int rc = 0;
+	if (it->inner)
+		return 0; /* objects in a tuple or in jsonencode(...): no provider or module is declared there */
 	switch (it->event) {
 	case EP_HCL_BLOCK:
 		return on_block(f, it, err);

@@ -1,10 +1,29 @@
 /* libFuzzer target: the HCL scanner, through the Terraform reader, on arbitrary
- * bytes read as a .tf file and as a lock file. */
+ * bytes read as a .tf file and as a lock file, and through --rewrite-registry's
+ * rewriter, whose result must read back (it refuses one that does not: a bug here)
+ * and hold nothing more to move. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "formats/iac/terraform.h"
+#include "targets/rewrite.h"
 #include "tests/fuzz/inventory_check.h"
+
+static void rewrite(const uint8_t *data, size_t size)
+{
+	/* no NEW under another rule's OLD: a second pass over the result changes nothing */
+	static const struct ep_rewrite rules[] = { { "docker.io", "mirror.example/hub" }, { "quay.io", "reg.example:5000/q" } };
+	struct ep_error err = { 0 };
+	char *out = NULL, *again = NULL;
+	size_t len = 0, again_len = 0;
+	if (ep_rewrite_file(EP_KIND_TERRAFORM, (const char *)data, size, "fuzz.tf", rules, 2, &out, &len, &err) != 0)
+		abort();
+	if (out && (ep_rewrite_file(EP_KIND_TERRAFORM, out, len, "fuzz.tf", rules, 2, &again, &again_len, &err) != 0 || again))
+		abort();
+	free(again);
+	free(out);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,5 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	inventory_check(inv);
 	ep_terraform_free(tf);
 	ep_inventory_free(inv);
+	rewrite(data, size);
 	return 0;
 }

@@ -111,6 +111,7 @@ printf '%s' '<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf=
 cp samples/terraform/*.tf "$seeds/hcl/"
 printf 'provider "registry.terraform.io/hashicorp/google" {\n  version = "5.40.0"\n  hashes = [\n    "h1:x=",\n  ]\n}\n' >"$seeds/hcl/lock.hcl"
 printf 'x = <<-EOT\n  a ${b} "c"\n  EOT\ny = "${ {a = "}"}["a"] } $${z}"\n/* c */ # d\n' >"$seeds/hcl/strings.tf"
+printf 'resource "kubernetes_manifest" "m" {\n  manifest = { spec = { containers = [{ "image" = "nginx:1" }, { image = "quay.io/a/b" }] } }\n}\nresource "aws_ecs_task_definition" "t" {\n  container_definitions = jsonencode([{ image = "redis" }])\n}\nresource "aws_ecs_task_definition" "u" {\n  container_definitions = <<-EOF\n    [{"cpu": ${var.cpu}, "image": "quay.io/x/y:1"}]\n  EOF\n}\nresource "helm_release" "h" {\n  set {\n    name  = "image.repository"\n    value = "bitnami/nginx"\n  }\n  set {\n    name  = "image.registry"\n    value = "docker.io"\n  }\n}\n' >"$seeds/hcl/images.tf"
 cp samples/k8s/*.yaml "$seeds/k8s/"
 printf -- '---\napiVersion: batch/v1\nkind: CronJob\nx: &a {image: x}\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{<<: *a}, *a]}}}}}\n' >"$seeds/k8s/alias.yaml"
 cp samples/k8s/*.yaml "$seeds/rewrite/"

@@ -332,3 +332,222 @@ TEST(rewrite_yaml_refusals)
 		free(nest);
 	}
 }
+
+/* ---- Terraform (targets/rewrite_hcl.c) ---- */
+
+static const struct ep_rewrite hcl_rules[] = {
+	{ "registry.old.example:5000/team", "registry.new.example/apps" },
+	{ "docker.io", "mirror.example/hub" },
+	{ "quay.io", "reg.example/quay" },
+};
+
+/* The file after --rewrite-registry; "UNCHANGED" when nothing was, "ERROR" when refused. */
+static char *rewrite_tf(const char *text, enum ep_file_kind kind)
+{
+	char *out = NULL;
+	size_t len = 0;
+	struct ep_error err = { 0 };
+	if (ep_rewrite_file(kind, text, strlen(text), "tf/main.tf", hcl_rules, 3, &out, &len, &err) != 0)
+		return strdup("ERROR");
+	if (out && len != strlen(out))
+		return free(out), strdup("BAD");
+	return out ? out : strdup("UNCHANGED");
+}
+
+static bool rewrites_to(const char *in, const char *want)
+{
+	char *got = rewrite_tf(in, EP_KIND_TERRAFORM);
+	bool ok = !strcmp(got, want ? want : "UNCHANGED");
+	if (!ok)
+		printf("       rewriting:\n%s       got:\n%s\n       wanted:\n%s\n", in, got, want ? want : "UNCHANGED");
+	free(got);
+	return ok;
+}
+
+TEST(rewrite_hcl_known_places)
+{
+	/* Kubernetes resources: image in container and init_container blocks, dynamic ones too; CRLF kept */
+	EXPECT(rewrites_to("resource \"kubernetes_deployment\" \"web\" {\r\n  spec {\r\n    template {\r\n      spec {\r\n"
+			   "        init_container {\r\n          image = \"busybox:1.36\" # init\r\n        }\r\n"
+			   "        container {\r\n          name  = \"web\"\r\n          image = \"registry.old.example:5000/team/web:3\"\r\n"
+			   "        }\r\n      }\r\n    }\r\n  }\r\n}\r\n",
+			   "resource \"kubernetes_deployment\" \"web\" {\r\n  spec {\r\n    template {\r\n      spec {\r\n"
+			   "        init_container {\r\n          image = \"mirror.example/hub/library/busybox:1.36\" # init\r\n        }\r\n"
+			   "        container {\r\n          name  = \"web\"\r\n          image = \"registry.new.example/apps/web:3\"\r\n"
+			   "        }\r\n      }\r\n    }\r\n  }\r\n}\r\n"));
+	EXPECT(rewrites_to("resource \"kubernetes_pod_v1\" \"p\" {\n  spec {\n    dynamic \"container\" {\n      for_each = var.c\n"
+			   "      content {\n        image = \"quay.io/prometheus/prometheus:v2\"\n      }\n    }\n  }\n}\n",
+			   "resource \"kubernetes_pod_v1\" \"p\" {\n  spec {\n    dynamic \"container\" {\n      for_each = var.c\n"
+			   "      content {\n        image = \"reg.example/quay/prometheus/prometheus:v2\"\n      }\n    }\n  }\n}\n"));
+	/* kubernetes_manifest: image keys at any depth of the manifest, quoted or not, in tuples of objects */
+	EXPECT(rewrites_to("resource \"kubernetes_manifest\" \"d\" {\n  manifest = {\n    \"spec\" = {\n      \"template\" = { spec = {\n"
+			   "        containers = [\n          { \"name\" = \"a\", \"image\" = \"nginx:1.7.9\" },\n"
+			   "          {\n            image: \"docker.io/bitnami/redis@sha256:" "5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3\"\n          },\n"
+			   "        ]\n      } }\n      prometheus = { image = \"quay.io/prometheus/prometheus\" }\n    }\n  }\n}\n",
+			   "resource \"kubernetes_manifest\" \"d\" {\n  manifest = {\n    \"spec\" = {\n      \"template\" = { spec = {\n"
+			   "        containers = [\n          { \"name\" = \"a\", \"image\" = \"mirror.example/hub/library/nginx:1.7.9\" },\n"
+			   "          {\n            image: \"mirror.example/hub/bitnami/redis@sha256:" "5b161f051d017e55d358435f295f5e9a297e66158f136321d9b04520ec6c48a3\"\n          },\n"
+			   "        ]\n      } }\n      prometheus = { image = \"reg.example/quay/prometheus/prometheus\" }\n    }\n  }\n}\n"));
+	/* Docker: a container's image, an image's name (a data source's too), a service's container_spec */
+	EXPECT(rewrites_to("resource \"docker_image\" \"n\" {\n  name = \"nginx:1.25\"\n}\n"
+			   "data \"docker_registry_image\" \"u\" { name = \"ubuntu:22.04\" }\n"
+			   "resource \"docker_container\" \"c\" {\n  name  = \"web\"\n  image = \"index.docker.io/library/nginx\"\n}\n"
+			   "resource \"docker_service\" \"s\" {\n  name = \"svc\"\n  task_spec {\n    container_spec {\n"
+			   "      image = \"redis:7\"\n    }\n  }\n}\n",
+			   "resource \"docker_image\" \"n\" {\n  name = \"mirror.example/hub/library/nginx:1.25\"\n}\n"
+			   "data \"docker_registry_image\" \"u\" { name = \"mirror.example/hub/library/ubuntu:22.04\" }\n"
+			   "resource \"docker_container\" \"c\" {\n  name  = \"web\"\n  image = \"mirror.example/hub/library/nginx\"\n}\n"
+			   "resource \"docker_service\" \"s\" {\n  name = \"svc\"\n  task_spec {\n    container_spec {\n"
+			   "      image = \"mirror.example/hub/library/redis:7\"\n    }\n  }\n}\n"));
+	/* Cloud Run (v1 and v2, services and jobs), Azure container groups and apps */
+	EXPECT(rewrites_to("resource \"google_cloud_run_service\" \"a\" {\n  name = \"nginx\"\n  template {\n    spec {\n"
+			   "      containers { image = \"nginx\" }\n    }\n  }\n}\n"
+			   "resource \"google_cloud_run_v2_service\" \"b\" {\n  template {\n    containers {\n      image = \"nginx\"\n    }\n  }\n}\n"
+			   "resource \"google_cloud_run_v2_job\" \"c\" {\n  template {\n    template {\n      containers {\n        image = \"nginx\"\n"
+			   "      }\n    }\n  }\n}\n",
+			   "resource \"google_cloud_run_service\" \"a\" {\n  name = \"nginx\"\n  template {\n    spec {\n"
+			   "      containers { image = \"mirror.example/hub/library/nginx\" }\n    }\n  }\n}\n"
+			   "resource \"google_cloud_run_v2_service\" \"b\" {\n  template {\n    containers {\n      image = \"mirror.example/hub/library/nginx\"\n    }\n  }\n}\n"
+			   "resource \"google_cloud_run_v2_job\" \"c\" {\n  template {\n    template {\n      containers {\n        image = \"mirror.example/hub/library/nginx\"\n"
+			   "      }\n    }\n  }\n}\n"));
+	EXPECT(rewrites_to("resource \"azurerm_container_group\" \"g\" {\n  container {\n    name  = \"hello\"\n    image = \"nginx\"\n  }\n}\n"
+			   "resource \"azurerm_container_app\" \"a\" {\n  template {\n    container {\n      image = \"nginx\"\n    }\n  }\n}\n",
+			   "resource \"azurerm_container_group\" \"g\" {\n  container {\n    name  = \"hello\"\n    image = \"mirror.example/hub/library/nginx\"\n  }\n}\n"
+			   "resource \"azurerm_container_app\" \"a\" {\n  template {\n    container {\n      image = \"mirror.example/hub/library/nginx\"\n    }\n  }\n}\n"));
+	/* ECS: container definitions written as jsonencode([...]) */
+	EXPECT(rewrites_to("resource \"aws_ecs_task_definition\" \"t\" {\n  family = \"web\"\n  container_definitions = jsonencode([\n"
+			   "    {\n      name  = \"web\"\n      \"image\": \"nginx:1.25\"\n      portMappings = [{ containerPort = 80 }]\n    },\n"
+			   "    { name = \"log\", image = \"${var.repo}:1\" },\n  ])\n}\n",
+			   "resource \"aws_ecs_task_definition\" \"t\" {\n  family = \"web\"\n  container_definitions = jsonencode([\n"
+			   "    {\n      name  = \"web\"\n      \"image\": \"mirror.example/hub/library/nginx:1.25\"\n      portMappings = [{ containerPort = 80 }]\n    },\n"
+			   "    { name = \"log\", image = \"${var.repo}:1\" },\n  ])\n}\n"));
+	/* ... or as JSON in a heredoc (a template: interpolations stepped over) */
+	EXPECT(rewrites_to("resource \"aws_ecs_task_definition\" \"t\" {\n  container_definitions = <<-DEFS\n    [\n"
+			   "      {\"name\": \"web\", \"cpu\": ${var.cpu}, \"x\": \"${jsonencode({\"image\": \"a\"})}\",\n"
+			   "       \"image\"  :  \"quay.io/org/web:1\", \"logConfiguration\": {\"options\": {\"image\": \"nginx\"}},\n"
+			   "       \"environment\": [{\"name\": \"image\", \"value\": \"nginx\"}]},\n"
+			   "      {\"image\": \"${var.image}\"}, {\"image\": \"redis\"}\n    ]\n  DEFS\n}\n",
+			   "resource \"aws_ecs_task_definition\" \"t\" {\n  container_definitions = <<-DEFS\n    [\n"
+			   "      {\"name\": \"web\", \"cpu\": ${var.cpu}, \"x\": \"${jsonencode({\"image\": \"a\"})}\",\n"
+			   "       \"image\"  :  \"reg.example/quay/org/web:1\", \"logConfiguration\": {\"options\": {\"image\": \"nginx\"}},\n"
+			   "       \"environment\": [{\"name\": \"image\", \"value\": \"nginx\"}]},\n"
+			   "      {\"image\": \"${var.image}\"}, {\"image\": \"mirror.example/hub/library/redis\"}\n    ]\n  DEFS\n}\n"));
+	/* Helm: set image (a reference), *.image.repository (a name; with its registry, the split form) */
+	EXPECT(rewrites_to("resource \"helm_release\" \"h\" {\n  chart = \"x\"\n"
+			   "  set {\n    value = \"quay.io/a/b:1\"\n    name  = \"image\"\n  }\n"
+			   "  set {\n    name  = \"sidecar.image\"\n    value = \"busybox\"\n  }\n"
+			   "  set {\n    name  = \"controller.image.repository\"\n    value = \"bitnami/nginx\"\n  }\n"
+			   "  set {\n    name  = \"db.image.repository\"\n    value = \"bitnami/postgresql\"\n  }\n"
+			   "  set {\n    name  = \"db.image.registry\"\n    value = \"docker.io\"\n  }\n"
+			   "  set {\n    name  = \"db.image.tag\"\n    value = \"16\"\n  }\n"
+			   "  set {\n    name  = \"replicas\"\n    value = \"nginx\"\n  }\n"
+			   "  set {\n    name  = \"bad.image.repository\"\n    value = \"nginx:1.25\"\n  }\n"
+			   "}\n"
+			   "resource \"helm_release\" \"v3\" {\n  set = [\n    { name = \"image\", value = \"nginx\" },\n"
+			   "    { name = \"other\", value = \"nginx\" },\n  ]\n}\n",
+			   "resource \"helm_release\" \"h\" {\n  chart = \"x\"\n"
+			   "  set {\n    value = \"reg.example/quay/a/b:1\"\n    name  = \"image\"\n  }\n"
+			   "  set {\n    name  = \"sidecar.image\"\n    value = \"mirror.example/hub/library/busybox\"\n  }\n"
+			   "  set {\n    name  = \"controller.image.repository\"\n    value = \"mirror.example/hub/bitnami/nginx\"\n  }\n"
+			   "  set {\n    name  = \"db.image.repository\"\n    value = \"hub/bitnami/postgresql\"\n  }\n"
+			   "  set {\n    name  = \"db.image.registry\"\n    value = \"mirror.example\"\n  }\n"
+			   "  set {\n    name  = \"db.image.tag\"\n    value = \"16\"\n  }\n"
+			   "  set {\n    name  = \"replicas\"\n    value = \"nginx\"\n  }\n"
+			   "  set {\n    name  = \"bad.image.repository\"\n    value = \"nginx:1.25\"\n  }\n"
+			   "}\n"
+			   "resource \"helm_release\" \"v3\" {\n  set = [\n    { name = \"image\", value = \"mirror.example/hub/library/nginx\" },\n"
+			   "    { name = \"other\", value = \"nginx\" },\n  ]\n}\n"));
+}
+
+TEST(rewrite_hcl_leaves_the_rest)
+{
+	static const char *const same[] = {
+		/* expressions, templates, placeholders, escapes: no literal reference to move */
+		"resource \"kubernetes_pod\" \"p\" {\n  spec {\n    container {\n      image = var.x\n    }\n    container {\n"
+		"      image = \"${var.registry}/nginx\"\n    }\n    container { image = \"<image_url>\" }\n"
+		"    container { image = \"ngin\\u0078\" }\n    container { image = \"nginx\" == var.a ? \"a\" : \"b\" }\n  }\n}\n",
+		"resource \"docker_container\" \"c\" {\n  image = docker_image.n.image_id\n}\n",
+		/* images that are no container images */
+		"resource \"google_compute_instance\" \"vm\" {\n  boot_disk {\n    initialize_params {\n      image = \"debian-cloud/debian-9\"\n"
+		"    }\n  }\n}\n",
+		"resource \"digitalocean_droplet\" \"d\" {\n  image = \"ubuntu-22-04-x64\"\n}\n",
+		"resource \"aws_instance\" \"i\" {\n  ami = \"ami-0c55b159cbfafe1f0\"\n}\n",
+		/* variables, locals, outputs, modules: no context says what they are */
+		"variable \"image\" {\n  default = \"nginx\"\n}\nlocals {\n  image = \"nginx\"\n}\noutput \"image\" { value = \"nginx\" }\n"
+		"module \"m\" {\n  source = \"./m\"\n  image  = \"nginx\"\n}\nimage = \"nginx\"\n",
+		/* maps in Kubernetes resources hold data, not containers; heredocs and comments hold text */
+		"resource \"kubernetes_config_map\" \"c\" {\n  data = {\n    image = \"nginx\"\n  }\n  metadata {\n    labels = { image = \"nginx\" }\n"
+		"  }\n}\nresource \"kubernetes_deployment\" \"d\" {\n  # image = \"nginx\"\n  /* image = \"nginx\" */\n"
+		"  spec {\n    x = <<EOF\nimage = \"nginx\"\nEOF\n  }\n}\n",
+		/* kubernetes_manifest: image keys outside the manifest */
+		"resource \"kubernetes_manifest\" \"m\" {\n  image = \"nginx\"\n  field_manager { image = \"nginx\" }\n  manifest = yamldecode(file(\"x\"))\n}\n",
+		/* not at the place its type keeps them */
+		"resource \"docker_container\" \"c\" {\n  upload { image = \"nginx\" }\n}\nresource \"docker_image\" \"i\" {\n  build { name = \"nginx\" }\n}\n"
+		"resource \"google_cloud_run_v2_service\" \"s\" {\n  template { image = \"nginx\" }\n}\n"
+		"resource \"aws_ecs_task_definition\" \"t\" {\n  container_definitions = jsonencode([{ x = { image = \"nginx\" } }])\n"
+		"  volume { image = \"nginx\" }\n}\n"
+		"resource \"aws_ecs_task_definition\" \"u\" {\n  container_definitions = <<EOF\n{\"image\": \"nginx\", \"a\": [{\"image\": \"nginx\"}]}\nEOF\n"
+		"  volume = <<EOF\n[{\"image\": \"nginx\"}]\nEOF\n}\n"
+		"data \"docker_container\" \"d\" { image = \"nginx\" }\n",
+		/* images already elsewhere, and a registry no rule names */
+		"resource \"docker_image\" \"n\" { name = \"ghcr.io/org/app:1\" }\nresource \"docker_image\" \"m\" { name = \"mirror.example/hub/library/nginx\" }\n",
+		/* after a resource, at the top */
+		"resource \"kubernetes_pod\" \"p\" {}\nimage = \"nginx\"\nx = [{ image = \"nginx\" }]\n",
+		/* not HCL the scanner reads: left as it is */
+		"resource \"docker_image\" \"n\" {\n  name = \"nginx\"\n",
+		"resource \"docker_image\" \"n\" {\n  name = \"nginx\" extra\n}\n",
+	};
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+		EXPECT(rewrites_to(same[i], NULL));
+	/* .tfvars hold values without their context: not rewritten */
+	char *got = rewrite_tf("image = \"nginx\"\n", EP_KIND_TERRAFORM_VARS);
+	EXPECT(!strcmp(got, "UNCHANGED"));
+	free(got);
+}
+
+/* A result that would not read back is refused, naming the file; nothing is given back. */
+TEST(rewrite_hcl_refuses_what_does_not_read_back)
+{
+	static const char tf[] = "resource \"docker_image\" \"n\" {\n  name = \"nginx\" # c\n}\n";
+	struct {
+		size_t at, del;
+		const char *text, *why;
+	} bad[] = {
+		{ 40, 5, "a\nb", "reads back (hcl: 'tf/main.tf' line 2: unterminated string)" },	  /* not HCL */
+		{ 40, 5, "a\" b = \"c", "(a moved reference is no string where it was put)" },	  /* an expression */
+		{ 40, 5, "a\"\n  b = \"c", "(the string at line 2 reads otherwise)" },	  /* another value */
+		{ 40, 5, "a\\n", "(the string at line 2 reads otherwise)" },			  /* an escape */
+		{ 47, 1, "#", "(a moved reference is no string where it was put)" },		  /* a comment */
+	};
+	EXPECT(!memcmp(tf + 40, "nginx", 5));
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct ep_text_edit e = { .at = bad[i].at, .del = bad[i].del };
+		snprintf(e.text, sizeof e.text, "%s", bad[i].text);
+		char *out = (char *)"unset";
+		size_t len = 1;
+		struct ep_error err = { 0 };
+		int rc = ep_rewrite_hcl_edit("tf/main.tf", tf, strlen(tf), &e, 1, &out, &len, &err);
+		if (rc != EP_ERUNTIME || !strstr(err.msg, bad[i].why))
+			printf("       edit %zu: %d %s\n", i, rc, err.msg);
+		EXPECT(rc == EP_ERUNTIME && !out && !len);
+		EXPECT(strstr(err.msg, "rewriting image references in 'tf/main.tf' would not leave Terraform that reads back"));
+		EXPECT(strstr(err.msg, "refusing it") && strstr(err.msg, bad[i].why));
+	}
+	struct ep_text_edit ok = { .at = 40, .del = 5, .text = "reg.example/nginx" };
+	char *out = NULL;
+	size_t len = 0;
+	struct ep_error err = { 0 };
+	EXPECT(ep_rewrite_hcl_edit("tf/main.tf", tf, strlen(tf), &ok, 1, &out, &len, &err) == 0);
+	EXPECT(out && !strcmp(out, "resource \"docker_image\" \"n\" {\n  name = \"reg.example/nginx\" # c\n}\n"));
+	free(out);
+	/* in a heredoc of JSON, as ECS's container definitions */
+	static const char doc[] = "x = <<E\n[{\"image\": \"nginx\"}]\nE\n";
+	struct ep_text_edit in_doc = { .at = 20, .del = 5, .text = "a\"b" };
+	EXPECT(!memcmp(doc + 20, "nginx", 5));
+	EXPECT(ep_rewrite_hcl_edit("tf/ecs.tf", doc, strlen(doc), &in_doc, 1, &out, &len, &err) == EP_ERUNTIME && !out);
+	EXPECT(strstr(err.msg, "'tf/ecs.tf' would not leave Terraform that reads back as meant (the string at line 1 reads otherwise)"));
+	snprintf(in_doc.text, sizeof in_doc.text, "reg.example/nginx");
+	EXPECT(ep_rewrite_hcl_edit("tf/ecs.tf", doc, strlen(doc), &in_doc, 1, &out, &len, &err) == 0);
+	EXPECT(out && !strcmp(out, "x = <<E\n[{\"image\": \"reg.example/nginx\"}]\nE\n"));
+	free(out);
+}
