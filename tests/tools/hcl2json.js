@@ -43,6 +43,7 @@ async function expand(node) {
 			out[file] = { error: String((e && e.message) || e) };
 		}
 	}
-	process.stdout.write(JSON.stringify(out));
-	process.exit(0); // the Go runtime inside keeps the event loop alive
+	// exit only once the output is out: a pipe takes 64 KiB at a time, and the Go
+	// runtime inside keeps the event loop alive
+	process.stdout.write(JSON.stringify(out), () => process.exit(0));
 })();
