@@ -474,14 +474,7 @@ static int put_converted(struct da_target *t, const struct ep_component *c, stru
 {
 	struct convert cv = { .t = t, .c = c, .s = s, .files = ep_digestmap_new(), .done = ep_digestmap_new() };
 	snprintf(cv.where, sizeof cv.where, "docker-archive: image '%s'", c->name);
-	int rc = cv.files && cv.done ? 0 : ep_oom(err);
-	for (size_t i = 0; !rc && i < c->nfiles; i++) {
-		uint8_t raw[EP_DIGEST_LEN];
-		const char *p = c->files[i].path;
-		if (c->files[i].type == EP_FILE_REG && !strncmp(p, "blobs/sha256/", 13) && ep_unhex(p + 13, raw, EP_DIGEST_LEN) &&
-		    !ep_digestmap_put(cv.files, raw, i + 1))
-			rc = ep_oom(err);
-	}
+	int rc = cv.files && cv.done ? ep_target_image_blobs(c, cv.files, err) : ep_oom(err);
 	if (!rc)
 		rc = ep_darchive_writer_new(&cv.w, t->fd, t->tmp, c->nfiles ? c->files[0].mtime : 0, err);
 	if (!rc && c->nimages == 0)

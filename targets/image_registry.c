@@ -317,13 +317,8 @@ static int reg_put_files(struct ep_target *base, const struct ep_component *c, s
 	struct ep_digestmap *seen = ep_digestmap_new();
 	if (!r.files || !seen)
 		rc = ep_oom(err);
-	for (size_t i = 0; !rc && i < c->nfiles; i++) {
-		uint8_t raw[EP_DIGEST_LEN];
-		const char *p = c->files[i].path;
-		if (c->files[i].type == EP_FILE_REG && !strncmp(p, "blobs/sha256/", 13) && ep_unhex(p + 13, raw, EP_DIGEST_LEN) &&
-		    !ep_digestmap_put(r.files, raw, i + 1))
-			rc = ep_oom(err);
-	}
+	else
+		rc = ep_target_image_blobs(c, r.files, err);
 	snprintf(where, sizeof where, "registry: image '%s'", c->name);
 	size_t first_put = t->nputs;
 	for (size_t i = 0; !rc && i < c->nimages; i++) {

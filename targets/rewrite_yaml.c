@@ -8,6 +8,8 @@
  * read as meant. A file that does not parse as UTF-8 YAML is left as it is.
  */
 #include "targets/rewrite.h"
+
+#include "base/util.h"
 #include "targets/textedit.h"
 
 #include <stdio.h>
@@ -164,14 +166,8 @@ static int add_edit(struct plan *p, const struct spot *s, const char *value, str
 {
 	if (!s->editable || !strcmp(s->value, value))
 		return 0;
-	if (p->nedits == p->edits_cap) {
-		size_t cap = p->edits_cap ? 2 * p->edits_cap : 16;
-		struct edit *e = realloc(p->edits, cap * sizeof *e);
-		if (!e)
-			return ep_oom(err);
-		p->edits = e;
-		p->edits_cap = cap;
-	}
+	if (!ep_grow((void **)&p->edits, &p->edits_cap, p->nedits + 1, sizeof *p->edits))
+		return ep_oom(err);
 	char q = s->quote ? s->quote : needs_quotes(value) ? '"' : 0;
 	struct edit *e = &p->edits[p->nedits];
 	*e = (struct edit){ .event = s->event, .at = s->at, .del = s->end - s->at, .quoted = q != 0 };
@@ -230,14 +226,8 @@ static int finish_image_map(struct plan *p, struct frame *f, struct ep_error *er
 		}
 		return 0;
 	}
-	if (p->nmaps == p->maps_cap) {
-		size_t cap = p->maps_cap ? 2 * p->maps_cap : 8;
-		struct image_map *m = realloc(p->maps, cap * sizeof *m);
-		if (!m)
-			return ep_oom(err);
-		p->maps = m;
-		p->maps_cap = cap;
-	}
+	if (!ep_grow((void **)&p->maps, &p->maps_cap, p->nmaps + 1, sizeof *p->maps))
+		return ep_oom(err);
 	p->maps[p->nmaps++] = (struct image_map){ .by_image = path == &f->image, .registry = f->registry, .path = *path };
 	f->registry = *path = (struct spot){ 0 };
 	return 0;
@@ -380,13 +370,9 @@ static int push(struct plan *p, const struct frame *parent, enum key key, bool m
 		return 0;
 	}
 	if (p->depth == p->frames_cap) {
-		size_t cap = p->frames_cap ? 2 * p->frames_cap : 16;
-		struct frame *f = realloc(p->frames, cap * sizeof *f);
-		if (!f)
+		if (!ep_grow((void **)&p->frames, &p->frames_cap, p->depth + 1, sizeof *p->frames))
 			return ep_oom(err);
-		p->frames = f;
-		p->frames_cap = cap;
-		parent = p->depth ? &p->frames[p->depth - 1] : NULL;
+		parent = p->depth ? &p->frames[p->depth - 1] : NULL; /* it moved */
 	}
 	enum role role = role_of(p, parent, key, mapping);
 	p->frames[p->depth++] = (struct frame){ .role = role, .mapping = mapping, .want_key = mapping,

@@ -3,6 +3,9 @@
 
 #include "targets/target.h"
 
+#include "base/digestmap.h"
+#include "base/util.h"
+
 static const struct ep_target_ops *const targets[] = {
 	&ep_target_dir,
 	&ep_target_oci,
@@ -59,6 +62,19 @@ int ep_target_params_check(const struct ep_target_options *opt, const char *sche
 			found = strlen(known[k]) == n && !strncmp(known[k], opt->params[i], n);
 		if (!found)
 			return ep_fail(err, EP_EINPUT, "%s: unknown option -o %.*s", scheme, (int)n, opt->params[i]);
+	}
+	return 0;
+}
+
+int ep_target_image_blobs(const struct ep_component *c, struct ep_digestmap *into, struct ep_error *err)
+{
+	static const char prefix[] = "blobs/sha256/";
+	for (size_t i = 0; i < c->nfiles; i++) {
+		uint8_t raw[EP_DIGEST_LEN];
+		const char *p = c->files[i].path;
+		if (c->files[i].type == EP_FILE_REG && !strncmp(p, prefix, sizeof prefix - 1) &&
+		    ep_unhex(p + sizeof prefix - 1, raw, EP_DIGEST_LEN) && !ep_digestmap_put(into, raw, i + 1))
+			return ep_oom(err);
 	}
 	return 0;
 }

@@ -99,6 +99,10 @@ int ep_target_open(struct ep_target **out, const char *uri, const struct ep_targ
 		   struct ep_error *err);
 const struct ep_target_ops *const *ep_target_list(size_t *count);
 
+struct ep_digestmap;
+/* An image component's blobs by digest: each blobs/sha256/<hex> file's index in c->files, plus one, in into. */
+int ep_target_image_blobs(const struct ep_component *c, struct ep_digestmap *into, struct ep_error *err);
+
 extern const struct ep_target_ops ep_target_dir, ep_target_oci, ep_target_docker_archive, ep_target_registry,
 	ep_target_libvirt, ep_target_ova, ep_target_ovf, ep_target_hyperv,
 	ep_target_vagrant, ep_target_aws, ep_target_azure, ep_target_openstack, ep_target_gcp;
