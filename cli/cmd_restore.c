@@ -26,6 +26,9 @@ static const char help_head[] =
 	"Targets:\n";
 
 static const char help_tail[] =
+	"\nlibvirt:, ova:, ovf:, vagrant: and hyperv: write machines: a disk that belongs to\n"
+	"no machine (a bare disk: source) becomes one built from defaults, with a warning\n"
+	"(1 vCPU, 1024 MiB, BIOS, the disk its boot disk, one NIC on the default network).\n"
 	"\nOptions:\n"
 	"  -t, --to TARGET            where to restore (required)\n"
 	"  -f, --format FMT           write disks as FMT: raw (default), qcow2, vmdk, vhd, vhdx\n"
@@ -343,6 +346,8 @@ int cmd_restore(int argc, char **argv)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
 	if (!rc)
 		cli_seen_verified(st, m, signer);
+	if (!rc) /* before --set, which may change them */
+		rc = ep_restore_default_machines(m, &opt, &err);
 	if (!rc)
 		rc = ep_retarget_machines(m, &rt, &err);
 	if (!rc)

@@ -85,5 +85,6 @@ static int hyperv_open(struct ep_target **out, const char *location, const struc
 const struct ep_target_ops ep_target_hyperv = {
 	.scheme = "hyperv",
 	.summary = "machines as PowerShell scripts (New-VM) with VHDX disks beside them",
+	.machines = true,
 	.open = hyperv_open,
 };

@@ -23,5 +23,6 @@ static int libvirt_open(struct ep_target **out, const char *location, const stru
 const struct ep_target_ops ep_target_libvirt = {
 	.scheme = "libvirt",
 	.summary = "machines as libvirt domain XML (virsh define) with qcow2 disks beside it",
+	.machines = true,
 	.open = libvirt_open,
 };

@@ -125,7 +125,7 @@ static int ova_plan_machine(struct ep_target *base, const struct ep_machine *m, 
 {
 	struct ova_target *t = (struct ova_target *)base;
 	if (t->planned)
-		return ep_fail(err, EP_EINPUT, "%s: one package holds one machine ('%s' is a second)", t->kind->scheme, m->name);
+		return ep_fail(err, EP_EINPUT, "%s: one package holds one machine ('%s' is a second; pick one with --only)", t->kind->scheme, m->name);
 	if (t->kind->max_disks && m->ndisks > t->kind->max_disks)
 		return ep_fail(err, EP_EINPUT, "%s: a package holds %zu disk at most; '%s' has %zu (restore it to libvirt:)",
 			       t->kind->scheme, t->kind->max_disks, m->name, m->ndisks);
@@ -388,6 +388,7 @@ static const struct package_kind box_kind = { "vagrant", true, "qcow2", 1, &vagr
 	const struct ep_target_ops ep_target_##NAME = {                                                          \
 		.scheme = SCHEME,                                                                                \
 		.summary = SUMMARY,                                                                              \
+		.machines = true,                                                                                \
 		.open = NAME##_open,                                                                             \
 		.plan = ova_plan,                                                                                \
 		.put_disk = ova_put_disk,                                                                        \

@@ -25,19 +25,27 @@ const struct ep_target_ops *const *ep_target_list(size_t *count)
 	return targets;
 }
 
-int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
-		   struct ep_error *err)
+const struct ep_target_ops *ep_target_find(const char *uri)
 {
 	const char *colon = strchr(uri, ':');
 	for (size_t i = 0; colon && i < sizeof targets / sizeof *targets; i++) {
 		size_t n = strlen(targets[i]->scheme);
-		if ((size_t)(colon - uri) == n && !strncmp(uri, targets[i]->scheme, n)) {
-			if (!colon[1])
-				return ep_fail(err, EP_EINPUT, "target '%s' names no location", uri);
-			return targets[i]->open(out, colon + 1, opt, err);
-		}
+		if ((size_t)(colon - uri) == n && !strncmp(uri, targets[i]->scheme, n))
+			return targets[i];
 	}
-	return ep_fail(err, EP_EINPUT, "unknown target '%s' (try dir:PATH)", uri);
+	return NULL;
+}
+
+int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
+		   struct ep_error *err)
+{
+	const struct ep_target_ops *ops = ep_target_find(uri);
+	if (!ops)
+		return ep_fail(err, EP_EINPUT, "unknown target '%s' (try dir:PATH)", uri);
+	const char *location = strchr(uri, ':') + 1;
+	if (!*location)
+		return ep_fail(err, EP_EINPUT, "target '%s' names no location", uri);
+	return ops->open(out, location, opt, err);
 }
 
 const char *ep_target_param(const struct ep_target_options *opt, const char *key)

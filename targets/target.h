@@ -7,6 +7,7 @@
 #ifndef EP_TARGET_H
 #define EP_TARGET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -70,6 +71,9 @@ struct ep_target_ops {
 	const char *scheme;  /* "dir" in "dir:PATH" */
 	const char *summary; /* one line for --help */
 	const char *location; /* what follows "SCHEME:" in --help; NULL: "PATH" */
+	/* A machine target: what it writes are machines, so a disk no machine holds becomes one
+	 * (ep_restore_default_machines) and a disk restored without its machine is refused. */
+	bool machines;
 	int (*open)(struct ep_target **out, const char *location, const struct ep_target_options *opt,
 		    struct ep_error *err);
 	/* Where and as what component c would land, for --dry-run; also refuses what would clash. */
@@ -94,6 +98,8 @@ struct ep_target {
 	const struct ep_target_ops *ops;
 };
 
+/* The table entry of "SCHEME:LOCATION", or NULL. */
+const struct ep_target_ops *ep_target_find(const char *uri);
 /* Opens "SCHEME:LOCATION". */
 int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
 		   struct ep_error *err);
