@@ -75,6 +75,28 @@ static int check_disk_owner(const struct ep_restore_options *opt, const struct e
 	return ep_fail(err, EP_EINPUT, "target '%s' writes machines, and disk '%s' belongs to none", opt->to, c->name);
 }
 
+/* A component the target can't take; one that takes machines says how to restore the bundle's alone. */
+static int refuse_component(const struct ep_target *t, const struct ep_restore_options *opt,
+			    const struct ep_manifest *m, const struct ep_component *c, struct ep_error *err)
+{
+	char names[600] = "";
+	size_t at = 0;
+	for (size_t i = 0; t->ops->plan_machine && t->ops->put_disk && i < m->nmachines && at < sizeof names; i++)
+		at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "", m->machines[i].name);
+	if (at >= sizeof names)
+		memcpy(names + sizeof names - 6, ", ...", 6);
+	const char *kind = c->type == EP_COMP_DISK ? "disk" : "file tree";
+	if (!*names)
+		return ep_fail(err, EP_EINPUT, "target '%s' can't take %s component '%s'", opt->to, kind, c->name);
+	if (m->nmachines == 1)
+		return ep_fail(err, EP_EINPUT, "target '%s' can't take %s component '%s': it takes machines and their disks "
+			       "only; restore machine '%s' alone with --only %s, and the rest to dir:", opt->to, kind, c->name,
+			       names, names);
+	return ep_fail(err, EP_EINPUT, "target '%s' can't take %s component '%s': it takes machines and their disks only; "
+		       "restore machines alone with --only MACHINE (this bundle's: %s), and the rest to dir:", opt->to, kind,
+		       c->name, names);
+}
+
 /* Disk c as the machine of its own a machine target writes: named after it, of the sizes
  * pack gives disk: sources, on buses and a NIC model every guest has drivers for. */
 static int add_default_machine(struct ep_manifest *m, const struct ep_component *c, struct ep_error *err)
@@ -137,8 +159,7 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 		if (!component_chosen(opt, m, c))
 			continue;
 		if (!(c->type == EP_COMP_DISK ? t->ops->put_disk : t->ops->put_files))
-			rc = ep_fail(err, EP_EINPUT, "target '%s' can't take %s component '%s'", opt->to,
-				     c->type == EP_COMP_DISK ? "disk" : "file tree", c->name);
+			rc = refuse_component(t, opt, m, c, err);
 		else if (c->type == EP_COMP_DISK && machine_target)
 			rc = check_disk_owner(opt, m, c, err);
 		if (!rc && !(rc = t->ops->plan(t, c, dest, sizeof dest, err)) && opt->planned)
