@@ -26,6 +26,9 @@ static const char help_head[] =
 	"Targets:\n";
 
 static const char help_tail[] =
+	"\nlibvirt:, ova:, ovf:, vagrant: and hyperv: write machines: a disk that belongs to\n"
+	"no machine (a bare disk: source) becomes one built from defaults, with a warning\n"
+	"(1 vCPU, 1024 MiB, BIOS, the disk its boot disk, one NIC on the default network).\n"
 	"\nOptions:\n"
 	"  -t, --to TARGET            where to restore (required)\n"
 	"  -f, --format FMT           write disks as FMT: raw (default), qcow2, vmdk, vhd, vhdx\n"
@@ -41,7 +44,10 @@ static const char help_tail[] =
 	"                             and makes its MACs anew), vcpus, memory_mib, network,\n"
 	"                             hostname (in cloud-init files; one it cannot edit safely\n"
 	"                             stays as it was, with a warning); so one bundle\n"
-	"                             restores as several instances\n"
+	"                             restores as several instances. libvirt: and vagrant:\n"
+	"                             also take domain_type=kvm or qemu (default: kvm where\n"
+	"                             /dev/kvm is usable, else qemu; said on stderr and in\n"
+	"                             --json)\n"
 	"      --keep-mac             keep the MAC addresses when --set name= renames\n"
 	"      --rewrite-registry OLD=NEW  move container image references from registry\n"
 	"                             OLD to NEW (\"docker.io\" covers short names like\n"
@@ -95,6 +101,8 @@ struct plan_out {
 	json_t *created;  /* --json: what a cloud target made */
 	json_t *next;     /* a real run: the requests a cloud target left for the user to send */
 	json_t *warnings; /* --json: each warning, also said on stderr */
+	const char *domain_type; /* the domain type the target writes machines with, or NULL */
+	char domain_why[200];    /* and why */
 };
 
 static void warned(void *ctx, const char *msg)
@@ -192,10 +200,13 @@ static void planned(void *ctx, const struct ep_component *c, const char *dest)
 static void planned_machine(void *ctx, const struct ep_machine *m, const char *dest)
 {
 	struct plan_out *p = ctx;
+	if (p->domain_type && !p->quiet) /* on stderr, so --json says it too */
+		fprintf(stderr, "envpack: machine %s: domain type %s (%s)\n", m->name, p->domain_type, p->domain_why);
 	if (p->items) {
-		json_t *item = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I}", "machine", m->name, "type", "machine",
+		json_t *item = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:s?}", "machine", m->name, "type", "machine",
 					 "destination", dest, "vcpus", (json_int_t)m->vcpus, "memory_mib",
-					 (json_int_t)m->memory_mib, "firmware", m->firmware, "disks", (json_int_t)m->ndisks);
+					 (json_int_t)m->memory_mib, "firmware", m->firmware, "disks", (json_int_t)m->ndisks,
+					 "domain_type", p->domain_type);
 		flush_requests(p, item);
 		json_array_append_new(p->items, item);
 	} else if (!p->quiet)
@@ -271,6 +282,10 @@ int cmd_restore(int argc, char **argv)
 				if (!ep_hostname_ok(eq + 1))
 					return cli_usage("restore", "--set hostname=%s: letters, digits, '-' and '.'", eq + 1);
 				opt.target.hostname = eq + 1;
+			} else if (c == 'S' && !strcmp(optarg, "domain_type")) { /* the target's, not the machine model's */
+				if (strcmp(eq + 1, "kvm") && strcmp(eq + 1, "qemu"))
+					return cli_usage("restore", "--set domain_type=%s: kvm or qemu", eq + 1);
+				opt.target.domain_type = eq + 1;
 			} else if (c == 'S')
 				sets[(*n)++] = (struct ep_set){ optarg, eq + 1 };
 			else {
@@ -332,6 +347,10 @@ int cmd_restore(int argc, char **argv)
 		opt.target.next_request = next_request;
 		opt.target.next_ctx = &plan;
 	}
+	const struct ep_target_ops *ops = ep_target_find(opt.to);
+	if (ops && ops->domain_type) /* decided here, so what is said is what the target writes */
+		plan.domain_type = opt.target.domain_type =
+			ep_target_domain_type(opt.target.domain_type, plan.domain_why, sizeof plan.domain_why);
 	opt.target.progress = &progress;
 	opt.target.created = created;
 	opt.target.created_ctx = &plan;
@@ -343,6 +362,8 @@ int cmd_restore(int argc, char **argv)
 		rc = ep_bundle_load(b, &trust, &m, signer, &err);
 	if (!rc)
 		cli_seen_verified(st, m, signer);
+	if (!rc) /* before --set, which may change them */
+		rc = ep_restore_default_machines(m, &opt, &err);
 	if (!rc)
 		rc = ep_retarget_machines(m, &rt, &err);
 	if (!rc)

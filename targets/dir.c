@@ -37,6 +37,7 @@ struct dir_target {
 	const struct ep_rewrite *rewrites;
 	size_t nrewrites;
 	const char *hostname;
+	const char *domain_type; /* the machine format's, if it writes one */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
 	int dirfd;      /* PATH, once staging began */
@@ -47,10 +48,10 @@ struct dir_target {
 	size_t nnames;
 };
 
-static int render_json(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **out, size_t *len,
-		       struct ep_error *err)
+static int render_json(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
+		       char **out, size_t *len, struct ep_error *err)
 {
-	(void)disks; /* the disks sit beside it, named after their components */
+	(void)disks, (void)domain_type; /* the disks sit beside it, named after their components */
 	json_t *o = ep_machine_to_json(m);
 	*out = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
@@ -83,6 +84,7 @@ static int dir_open(struct ep_target **out, const char *location, const struct e
 	t->rewrites = opt ? opt->rewrites : NULL;
 	t->nrewrites = opt ? opt->nrewrites : 0;
 	t->hostname = opt ? opt->hostname : NULL;
+	t->domain_type = opt ? opt->domain_type : NULL;
 	t->warn = opt ? opt->warn : NULL;
 	t->warn_ctx = opt ? opt->warn_ctx : NULL;
 	t->dirfd = t->stagefd = -1;
@@ -388,7 +390,7 @@ static int dir_put_machine(struct ep_target *base, const struct ep_manifest *man
 				disks[i].virtual_size = manifest->components[c].virtual_size;
 	}
 	if (!rc)
-		rc = t->machine_format->render(m, disks, &text, &len, err);
+		rc = t->machine_format->render(m, disks, t->domain_type, &text, &len, err);
 	snprintf(name, sizeof name, "%s.%s", m->name, t->machine_format->extension);
 	int fd = rc ? -1 : openat(t->stagefd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (!rc && fd < 0)

@@ -13,9 +13,10 @@
 #include "formats/vm/libvirt_xml.h"
 #include "targets/target.h"
 
-static int render_ps1(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **out, size_t *len,
-		      struct ep_error *err)
+static int render_ps1(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
+		      char **out, size_t *len, struct ep_error *err)
 {
+	(void)domain_type;
 	FILE *f = open_memstream(out, len);
 	if (!f)
 		return ep_oom(err);
@@ -85,5 +86,6 @@ static int hyperv_open(struct ep_target **out, const char *location, const struc
 const struct ep_target_ops ep_target_hyperv = {
 	.scheme = "hyperv",
 	.summary = "machines as PowerShell scripts (New-VM) with VHDX disks beside them",
+	.machines = true,
 	.open = hyperv_open,
 };

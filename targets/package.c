@@ -89,6 +89,7 @@ static int open_common(struct ep_target **out, const char *location, const struc
 	struct ep_target_options o = *opt;
 	o.disk_format = kind->disk_format;
 	o.machine_format = kind->machine_format;
+	o.domain_type = ops->domain_type ? ep_target_domain_type(opt->domain_type, NULL, 0) : NULL;
 	if (!rc)
 		rc = ep_target_dir.open(&t->dir, t->stage, &o, err);
 	if (rc) {
@@ -125,7 +126,7 @@ static int ova_plan_machine(struct ep_target *base, const struct ep_machine *m, 
 {
 	struct ova_target *t = (struct ova_target *)base;
 	if (t->planned)
-		return ep_fail(err, EP_EINPUT, "%s: one package holds one machine ('%s' is a second)", t->kind->scheme, m->name);
+		return ep_fail(err, EP_EINPUT, "%s: one package holds one machine ('%s' is a second; pick one with --only)", t->kind->scheme, m->name);
 	if (t->kind->max_disks && m->ndisks > t->kind->max_disks)
 		return ep_fail(err, EP_EINPUT, "%s: a package holds %zu disk at most; '%s' has %zu (restore it to libvirt:)",
 			       t->kind->scheme, t->kind->max_disks, m->name, m->ndisks);
@@ -321,8 +322,8 @@ static void ova_abort(struct ep_target *base)
 /* ---- Vagrant ---- */
 
 /* The box's Vagrantfile: the machine's size and buses for the libvirt provider. */
-static int render_vagrantfile(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **out,
-			      size_t *len, struct ep_error *err)
+static int render_vagrantfile(const struct ep_machine *m, const struct ep_vm_target_disk *disks,
+			      const char *domain_type, char **out, size_t *len, struct ep_error *err)
 {
 	(void)disks;
 	FILE *f = open_memstream(out, len);
@@ -332,12 +333,12 @@ static int render_vagrantfile(const struct ep_machine *m, const struct ep_vm_tar
 	fprintf(f, "# The box of '%s', restored by envpack.\n"
 		   "Vagrant.configure(\"2\") do |config|\n"
 		   "  config.vm.provider :libvirt do |libvirt|\n"
-		   "    libvirt.driver = \"kvm\"\n"
+		   "    libvirt.driver = \"%s\"\n"
 		   "    libvirt.cpus = %u\n"
 		   "    libvirt.memory = %llu\n"
 		   "    libvirt.disk_bus = \"%s\"\n"
 		   "    libvirt.nic_model_type = \"%s\"\n",
-		m->name, m->vcpus, (unsigned long long)m->memory_mib, bus, strcmp(bus, "virtio") ? "e1000" : "virtio");
+		m->name, domain_type, m->vcpus, (unsigned long long)m->memory_mib, bus, strcmp(bus, "virtio") ? "e1000" : "virtio");
 	if (m->machine && strstr(m->machine, "q35"))
 		fputs("    libvirt.machine_type = \"q35\"\n", f);
 	if (!strcmp(m->firmware, "uefi")) /* Debian's and Ubuntu's OVMF */
@@ -373,13 +374,20 @@ static int vagrant_finish(struct ova_target *t, int dirfd, struct ep_error *err)
 	return write_member(t, dirfd, t->staged[0], text, (size_t)n, err);
 }
 
-static const struct ep_machine_format ovf_format = { "ovf", ep_ovf_write };
+static int render_ovf(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
+		      char **out, size_t *len, struct ep_error *err)
+{
+	(void)domain_type; /* OVF names no hypervisor */
+	return ep_ovf_write(m, disks, out, len, err);
+}
+
+static const struct ep_machine_format ovf_format = { "ovf", render_ovf };
 static const struct package_kind ova_kind = { "ova", true, "vmdk", 0, &ovf_format, ovf_members, write_manifest };
 static const struct package_kind ovf_kind = { "ovf", false, "vmdk", 0, &ovf_format, ovf_members, write_manifest };
 static const struct package_kind box_kind = { "vagrant", true, "qcow2", 1, &vagrantfile, vagrant_members, vagrant_finish };
 
 /* One open function and one table per kind; everything else is shared. */
-#define PACKAGE_TARGET(NAME, KIND, SCHEME, SUMMARY)                                                               \
+#define PACKAGE_TARGET(NAME, KIND, SCHEME, DOMAIN_TYPE, SUMMARY)                                                  \
 	static int NAME##_open(struct ep_target **out, const char *location, const struct ep_target_options *opt, \
 			       struct ep_error *err)                                                              \
 	{                                                                                                        \
@@ -388,6 +396,8 @@ static const struct package_kind box_kind = { "vagrant", true, "qcow2", 1, &vagr
 	const struct ep_target_ops ep_target_##NAME = {                                                          \
 		.scheme = SCHEME,                                                                                \
 		.summary = SUMMARY,                                                                              \
+		.machines = true,                                                                                \
+		.domain_type = DOMAIN_TYPE,                                                                      \
 		.open = NAME##_open,                                                                             \
 		.plan = ova_plan,                                                                                \
 		.put_disk = ova_put_disk,                                                                        \
@@ -397,7 +407,7 @@ static const struct package_kind box_kind = { "vagrant", true, "qcow2", 1, &vagr
 		.abort = ova_abort,                                                                              \
 	}
 
-PACKAGE_TARGET(ova, ova_kind, "ova", "one machine as an OVA: OVF descriptor, streamOptimized VMDKs, SHA-256 manifest");
-PACKAGE_TARGET(ovf, ovf_kind, "ovf", "one machine as an unpacked OVF package in a new directory");
-PACKAGE_TARGET(vagrant, box_kind, "vagrant",
+PACKAGE_TARGET(ova, ova_kind, "ova", false, "one machine as an OVA: OVF descriptor, streamOptimized VMDKs, SHA-256 manifest");
+PACKAGE_TARGET(ovf, ovf_kind, "ovf", false, "one machine as an unpacked OVF package in a new directory");
+PACKAGE_TARGET(vagrant, box_kind, "vagrant", true,
 	       "one machine as a Vagrant box for the libvirt provider (box.img, metadata.json, Vagrantfile)");

@@ -1,5 +1,13 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
 
 #include "targets/target.h"
 
@@ -28,19 +36,55 @@ const struct ep_target_ops *const *ep_target_list(size_t *count)
 	return targets;
 }
 
-int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
-		   struct ep_error *err)
+const struct ep_target_ops *ep_target_find(const char *uri)
 {
 	const char *colon = strchr(uri, ':');
 	for (size_t i = 0; colon && i < sizeof targets / sizeof *targets; i++) {
 		size_t n = strlen(targets[i]->scheme);
-		if ((size_t)(colon - uri) == n && !strncmp(uri, targets[i]->scheme, n)) {
-			if (!colon[1])
-				return ep_fail(err, EP_EINPUT, "target '%s' names no location", uri);
-			return targets[i]->open(out, colon + 1, opt, err);
-		}
+		if ((size_t)(colon - uri) == n && !strncmp(uri, targets[i]->scheme, n))
+			return targets[i];
 	}
-	return ep_fail(err, EP_EINPUT, "unknown target '%s' (try dir:PATH)", uri);
+	return NULL;
+}
+
+int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
+		   struct ep_error *err)
+{
+	const struct ep_target_ops *ops = ep_target_find(uri);
+	if (!ops)
+		return ep_fail(err, EP_EINPUT, "unknown target '%s' (try dir:PATH)", uri);
+	const char *location = strchr(uri, ':') + 1;
+	if (!*location)
+		return ep_fail(err, EP_EINPUT, "target '%s' names no location", uri);
+	if (opt && opt->domain_type && !ops->domain_type)
+		return ep_fail(err, EP_EINPUT, "--set domain_type: target '%s' writes no domain type (libvirt: and vagrant: do)", uri);
+	return ops->open(out, location, opt, err);
+}
+
+const char *ep_target_domain_type(const char *asked, char *why, size_t cap)
+{
+	if (asked) {
+		if (why)
+			snprintf(why, cap, "as --set domain_type asked");
+		return !strcmp(asked, "kvm") ? "kvm" : "qemu";
+	}
+	/* what QEMU checks before it uses KVM: the device, open for reading and writing, answering its API version */
+	const char *why_not = NULL;
+	struct stat st;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		why_not = strerror(errno);
+	else if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode))
+		why_not = "not a device";
+	else if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+		why_not = "not the KVM API version QEMU speaks";
+	if (fd >= 0)
+		close(fd);
+	if (why && why_not)
+		snprintf(why, cap, "/dev/kvm: %s, so QEMU emulates; --set domain_type=kvm for a host with KVM", why_not);
+	else if (why)
+		snprintf(why, cap, "/dev/kvm is usable; --set domain_type=qemu for a host without KVM");
+	return why_not ? "qemu" : "kvm";
 }
 
 const char *ep_target_param(const struct ep_target_options *opt, const char *key)

@@ -7,6 +7,7 @@
 #ifndef EP_TARGET_H
 #define EP_TARGET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -23,8 +24,9 @@ struct ep_vm_target_disk;
 /* How a target writes a machine's definition: a file NAME.EXTENSION beside its disks. */
 struct ep_machine_format {
 	const char *extension; /* "xml", "vm.json" */
-	int (*render)(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **out, size_t *len,
-		      struct ep_error *err);
+	/* domain_type: the hypervisor libvirt's formats name, "kvm" or "qemu"; the others ignore it */
+	int (*render)(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
+		      char **out, size_t *len, struct ep_error *err);
 };
 
 struct ep_target_options {
@@ -34,6 +36,9 @@ struct ep_target_options {
 	const struct ep_rewrite *rewrites; /* image references moved to another registry, in IaC files */
 	size_t nrewrites;
 	const char *hostname; /* the host name cloud-init files give the machine, or NULL */
+	/* Targets whose table says domain_type: the domain type machines are written with,
+	 * "kvm" or "qemu"; NULL: the host's (ep_target_domain_type). Others refuse one. */
+	const char *domain_type;
 	/* Files a retargeting leaves as they were, and why (a cloud-init file it cannot edit safely). NULL: untold. */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
@@ -70,6 +75,10 @@ struct ep_target_ops {
 	const char *scheme;  /* "dir" in "dir:PATH" */
 	const char *summary; /* one line for --help */
 	const char *location; /* what follows "SCHEME:" in --help; NULL: "PATH" */
+	/* A machine target: what it writes are machines, so a disk no machine holds becomes one
+	 * (ep_restore_default_machines) and a disk restored without its machine is refused. */
+	bool machines;
+	bool domain_type; /* writes a libvirt domain type (ep_target_options.domain_type) */
 	int (*open)(struct ep_target **out, const char *location, const struct ep_target_options *opt,
 		    struct ep_error *err);
 	/* Where and as what component c would land, for --dry-run; also refuses what would clash. */
@@ -94,6 +103,13 @@ struct ep_target {
 	const struct ep_target_ops *ops;
 };
 
+/* The domain type machines are written with: asked ("kvm" or "qemu") when set, else "kvm"
+ * where /dev/kvm can be opened for reading and writing, "qemu" (emulation) where it can't;
+ * why (cap bytes, may be NULL) says what decided, for people. */
+const char *ep_target_domain_type(const char *asked, char *why, size_t cap);
+
+/* The table entry of "SCHEME:LOCATION", or NULL. */
+const struct ep_target_ops *ep_target_find(const char *uri);
 /* Opens "SCHEME:LOCATION". */
 int ep_target_open(struct ep_target **out, const char *uri, const struct ep_target_options *opt,
 		   struct ep_error *err);

@@ -259,8 +259,8 @@ const char *ep_libvirt_bus(const struct ep_machine *m)
 	return ep_machine_virtio_ok(m) ? "virtio" : m->machine && strstr(m->machine, "q35") ? "sata" : "ide";
 }
 
-int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **xml, size_t *len,
-		     struct ep_error *err)
+int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
+		     char **xml, size_t *len, struct ep_error *err)
 {
 	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
 	xmlNodePtr dom = xmlNewNode(NULL, (const xmlChar *)"domain");
@@ -269,7 +269,7 @@ int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk 
 		return ep_oom(err);
 	}
 	xmlDocSetRootElement(doc, dom);
-	attr(dom, "type", "kvm");
+	attr(dom, "type", domain_type);
 	child(dom, "name", m->name);
 	number(dom, "memory", m->memory_mib, "MiB");
 	number(dom, "vcpu", m->vcpus, NULL);

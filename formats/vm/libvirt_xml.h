@@ -22,8 +22,9 @@ struct ep_vm_target_disk {
 
 /* The bus the restored machine's disks use: virtio where the OS has drivers, else SATA (q35) or IDE. */
 const char *ep_libvirt_bus(const struct ep_machine *m);
-/* A domain definition for m, its disks at disks[0..m->ndisks); *xml is heap (free()). */
-int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk *disks, char **xml, size_t *len,
-		     struct ep_error *err);
+/* A domain definition for m of domain_type ("kvm", "qemu"), its disks at disks[0..m->ndisks);
+ * *xml is heap (free()). */
+int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
+		     char **xml, size_t *len, struct ep_error *err);
 
 #endif

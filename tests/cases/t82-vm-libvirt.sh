@@ -57,6 +57,36 @@ check "qemu-img check passes on each" sh -c 'qemu-img check -q lv/web.qcow2 && q
 check "the domain names its disks where they are, on virtio, boot order kept" test "$(xml lv/web.xml '[(d.find("source").get("file"), d.find("target").get("bus"), d.find("boot") is not None) for d in r.iter("disk")]')" = "[('$T/lv/web.qcow2', 'virtio', True), ('$T/lv/data.qcow2', 'virtio', False)]"
 check "UEFI, q35, memory, vCPUs and limits" test "$(xml lv/web.xml '(r.find("os").get("firmware"), r.find("os/type").get("machine"), r.find("memory").text, r.find("memory").get("unit"), r.find("vcpu").text, r.find("cputune/shares").text, r.find("memtune/hard_limit").text)')" = "('efi', 'q35', '2048', 'MiB', '3', '1536', '3072')"
 check "the NIC keeps its MAC and network" test "$(xml lv/web.xml '[(i.find("mac").get("address"), i.find("source").get("network"), i.find("model").get("type")) for i in r.iter("interface")]')" = "[('52:54:00:ab:cd:ef', 'prod', 'virtio')]"
+# The domain type: kvm where /dev/kvm can be opened for reading and writing, else qemu (emulation);
+# --set domain_type= either way. virt-xml-validate judges the schema, libvirt's own parser (virsh
+# on its test driver, no daemon) the definition.
+host_type=$(python3 -c '
+import fcntl, os, stat
+try:
+    fd = os.open("/dev/kvm", os.O_RDWR)  # never created: no O_CREAT
+    print("kvm" if stat.S_ISCHR(os.fstat(fd).st_mode) and fcntl.ioctl(fd, 0xAE00) == 12 else "qemu")  # KVM_GET_API_VERSION
+except OSError:
+    print("qemu")')
+define() { HOME=$T virsh -q -c test:///default define "$1" >/dev/null; }
+check "the default domain type is the host's ($host_type)" test "$(xml lv/web.xml 'r.get("type")')" = "$host_type"
+expect_exit 0 "restore to libvirt: with --json" "$E" restore -p k.pub --json vm.envpack --to libvirt:ld
+expect_err "^envpack: machine web: domain type $host_type \(/dev/kvm" "a line on stderr says which domain type and why"
+check "--json says it on the machine" test "$(python3 -c 'import json, sys; print([c["domain_type"] for c in json.load(open(sys.argv[1]))["components"] if c["type"] == "machine"])' "$T/out")" = "['$host_type']"
+check "and the domain is of it" test "$(xml ld/web.xml 'r.get("type")')" = "$host_type"
+expect_exit 0 "-q says nothing" "$E" restore -q -p k.pub vm.envpack --to libvirt:lq
+check "stderr is empty" test ! -s "$T/err"
+for ty in qemu kvm; do
+	expect_exit 0 "--set domain_type=$ty" "$E" restore -p k.pub vm.envpack --set domain_type=$ty --to libvirt:l$ty
+	expect_err "^envpack: machine web: domain type $ty \(as --set domain_type asked\)" "domain_type=$ty: stderr says so"
+	check "domain_type=$ty: the domain says type='$ty'" test "$(xml l$ty/web.xml 'r.get("type")')" = $ty
+	check "domain_type=$ty: virt-xml-validate accepts it" virt-xml-validate l$ty/web.xml domain
+	check "domain_type=$ty: libvirt's parser defines it (virsh, test driver)" define l$ty/web.xml
+done
+expect_exit 2 "--set domain_type= takes kvm or qemu only" "$E" restore -q -p k.pub vm.envpack --set domain_type=xen --to libvirt:lx
+expect_err "domain_type=xen: kvm or qemu" "the message says which values"
+expect_exit 2 "a target that writes no domain type refuses one" "$E" restore -q -p k.pub vm.envpack --set domain_type=qemu --to hyperv:hx
+expect_err "--set domain_type: target 'hyperv:hx' writes no domain type" "the message names the target"
+check "neither writes anything" sh -c 'test ! -e lx && test ! -e hx'
 expect_exit 2 "restore never overwrites a domain" "$E" restore -q -p k.pub vm.envpack --to libvirt:lv
 expect_err "exists" "the message says so"
 
@@ -81,6 +111,48 @@ check "the NIC keeps its switch and MAC" grep -qx "Add-VMNetworkAdapter -VM \$vm
 domain bios http://debian.org/debian/12 | sed "s/ firmware='efi'//" >vm/bios.xml
 "$E" pack -q -k k.key -o bios.envpack vm:libvirt:vm/bios.xml
 check "a BIOS machine is generation 1 with IDE disks" sh -c "'$E' restore -q -p k.pub bios.envpack --to hyperv:hb && grep -q -- '-Generation 1 ' hb/bios.ps1 && test \$(grep -c 'ControllerType IDE' hb/bios.ps1) = 2"
+
+# A bare disk (disk:, no machine described) on a machine target becomes a machine built from
+# defaults, decided at plan time and said in a warning, the same on every machine target
+expect_exit 0 "pack a bare disk" "$E" pack -q -k k.key -o bare.envpack disk:vm/web.qcow2
+for to in libvirt:bl hyperv:bh ova:bare.ova ovf:bo vagrant:bare.box; do
+	expect_exit 0 "$to: a dry run plans a machine for the bare disk" "$E" restore -p k.pub --dry-run bare.envpack --to "$to"
+	check "$to: the plan names machine web (1 vCPU, 1024 MiB, 1 disk, 1 NIC)" grep -q "would restore machine web -> .*(1 vCPU, 1024 MiB, bios, 1 disk, 1 NIC)" "$T/out"
+	expect_err "warning: disk 'web' belongs to no machine: ${to//./\\.} restores it as machine 'web' built from defaults: 1 vCPU, 1024 MiB, BIOS" \
+		"$to: a warning names the defaults"
+	expect_exit 0 "$to: restore the bare disk" "$E" restore -q -p k.pub bare.envpack --to "$to"
+done
+check "libvirt: the domain validates" virt-xml-validate bl/web.xml domain
+check "libvirt: the domain boots its one disk, with one NIC on the default network" test "$(xml bl/web.xml '(r.find("name").text, r.find("vcpu").text, r.find("memory").text, [(d.find("source").get("file"), d.find("boot").get("order")) for d in r.iter("disk")], [i.find("source").get("network") for i in r.iter("interface")])')" = "('web', '1', '1024', [('$T/bl/web.qcow2', '1')], ['default'])"
+check "libvirt: the disk is the source's" qemu-img compare -q vm/web.qcow2 bl/web.qcow2
+check "hyperv: the script makes machine web of its disk" sh -c "grep -qx \"\\\$vm = New-VM -Name 'web' -Generation 1 -MemoryStartupBytes 1024MB -NoVHD\" bh/web.ps1 && grep -q \"^Add-VMHardDiskDrive .*'web.vhdx'\" bh/web.ps1 && qemu-img compare -q vm/web.qcow2 bh/web.vhdx"
+check "ova: the package holds the descriptor, its manifest and the disk" test "$(tar tf bare.ova | tr '\n' ' ')" = "web.ovf web.mf web.vmdk "
+check "ovf: so does the directory" test "$(ls bo | tr '\n' ' ')" = "web.mf web.ovf web.vmdk "
+check "vagrant: the box holds the disk as box.img" test "$(tar tf bare.box | sort | tr '\n' ' ')" = "Vagrantfile box.img metadata.json "
+check "vagrant: the box's libvirt driver is the host's domain type ($host_type)" sh -c "tar xOf bare.box Vagrantfile | grep -qx '    libvirt.driver = \"$host_type\"'"
+for ty in qemu kvm; do
+	expect_exit 0 "vagrant: --set domain_type=$ty" "$E" restore -p k.pub bare.envpack --set domain_type=$ty --to vagrant:$ty.box
+	expect_err "^envpack: machine web: domain type $ty \(as --set domain_type asked\)" "vagrant: domain_type=$ty: stderr says so"
+	check "vagrant: domain_type=$ty: the Vagrantfile's libvirt driver is $ty" sh -c "tar xOf $ty.box Vagrantfile | grep -qx '    libvirt.driver = \"$ty\"'"
+done
+expect_exit 0 "--set sizes the machine built from defaults" "$E" restore -q -p k.pub bare.envpack --set vcpus=2 --set memory_mib=2048 --to libvirt:bs
+check "the domain has 2 vCPUs and 2048 MiB" test "$(xml bs/web.xml '(r.find("vcpu").text, r.find("memory").text)')" = "('2', '2048')"
+expect_exit 0 "dir: keeps a bare disk bare" "$E" restore -p k.pub bare.envpack --to dir:bare-dir
+check "no machine and no warning" sh -c "test \"\$(ls bare-dir)\" = web.raw && ! grep -q warning '$T/err'"
+cp vm/web.qcow2 vm/db.qcow2
+expect_exit 0 "pack two bare disks" "$E" pack -q -k k.key -o two.envpack disk:vm/web.qcow2 disk:vm/db.qcow2
+expect_exit 2 "ova: two bare disks are two machines, refused by the plan" "$E" restore -q -p k.pub --dry-run two.envpack --to ova:two.ova
+expect_err "ova: one package holds one machine \('db' is a second; pick one with --only\)" "the message says why and how"
+expect_exit 2 "and so is the real restore, before any disk is converted" "$E" restore -q -p k.pub two.envpack --to ova:two.ova
+check "nothing is written" sh -c "test ! -e two.ova && ! ls -a | grep -q '^.envpack-ova-'"
+expect_exit 0 "--only picks one of them" "$E" restore -q -p k.pub two.envpack --only db --to ova:two.ova
+check "as machine db" test "$(tar tf two.ova | tr '\n' ' ')" = "db.ovf db.mf db.vmdk "
+expect_exit 2 "libvirt: a disk without the machine that holds it is refused" "$E" restore -q -p k.pub vm.envpack --only data --to libvirt:only
+expect_err "target 'libvirt:only' writes machines, and disk 'data' is machine 'web''s: restore the machine with --only web" "the message names the disk, its machine and the way out"
+check "nothing is written" test ! -e only
+expect_exit 2 "vagrant: refused the same way" "$E" restore -q -p k.pub vm.envpack --only data --to vagrant:only.box
+expect_err "disk 'data' is machine 'web''s" "the message says so"
+check "nothing is written" sh -c "test ! -e only.box && ! ls -a | grep -q '^.envpack-ova-'"
 
 # hostile definitions
 bad() { # bad NAME PATTERN FILE

@@ -76,7 +76,8 @@ check "no staging directory is left behind" sh -c "! ls -a | grep -q '^.envpack-
 mkdir tree && echo hi >tree/a
 "$E" pack -q -k k.key -o mixed.envpack vm:libvirt:vm/web.xml iac:tree
 expect_exit 2 "ova: refuses a file tree" "$E" restore -q -p k.pub mixed.envpack --to ova:mixed.ova
-expect_err "can.t take file tree" "the message says why"
+expect_err "target 'ova:mixed.ova' can.t take file tree component 'tree': it takes machines and their disks only; restore machine 'web' alone with --only web, and the rest to dir:" \
+	"the message names the tree and says how to restore the machine alone"
 check "and leaves nothing" sh -c "test ! -e mixed.ova && ! ls -a | grep -q '^.envpack-ova-'"
 
 expect_exit 2 "vagrant: refuses a machine of two disks before writing anything" "$E" restore -q -p k.pub --dry-run vm.envpack --to vagrant:two.box

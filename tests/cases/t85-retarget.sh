@@ -83,6 +83,12 @@ expect_exit 2 "a value out of range" "$E" restore -q -p k.pub env.envpack --only
 expect_exit 2 "a name that clashes with another machine" "$E" restore -q -p k.pub env.envpack --only web --set name=db --to libvirt:no4
 expect_exit 2 "an unsafe name" "$E" restore -q -p k.pub env.envpack --only web --set name=../x --to libvirt:no5
 check "refusals write nothing" sh -c 'for d in no1 no2 no3 no4 no5; do test ! -e $d || exit 1; done'
+expect_exit 2 "ova: refuses the environment's code" "$E" restore -q -p k.pub env.envpack --to ova:env.ova
+expect_err "target 'ova:env.ova' can.t take file tree component 'iac': .*--only MACHINE \(this bundle's: web, db\)" \
+	"the message names the tree and lists the machines to restore alone with --only"
+check "and writes nothing" sh -c "test ! -e env.ova && ! ls -a | grep -q '^.envpack-ova-'"
+expect_exit 0 "--only db restores that machine as an OVA" "$E" restore -q -p k.pub env.envpack --only db --to ova:env.ova
+check "the package holds db and its disks" test "$(tar tf env.ova | tr '\n' ' ')" = "db.ovf db.mf db.vmdk db-data.vmdk "
 
 # image references moved to another registry
 expect_exit 0 "restore the code with --rewrite-registry" "$E" restore -q -p k.pub env.envpack --only iac --to dir:rw \
