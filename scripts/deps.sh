@@ -32,6 +32,16 @@ need_cmd qemu-img qemu-utils
 need_cmd qemu-system-x86_64 qemu-system-x86
 need_cmd virt-xml-validate libvirt-clients
 need_cmd xmllint libxml2-utils # virt-xml-validate runs it; libvirt-clients does not depend on it
+# live VM backups (#15, #16): a private libvirtd (tests/libvirt.sh) running TCG guests, its
+# pull-mode backup jobs read over NBD; the vm:domain: source links libvirt and libnbd
+[ -x /usr/sbin/libvirtd ] && [ -x /usr/sbin/virtlogd ] || missing+=(libvirt-daemon)
+ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so >/dev/null 2>&1 || missing+=(libvirt-daemon-driver-qemu)
+need_cmd virsh libvirt-clients
+need_pkg libvirt libvirt-dev
+need_pkg libnbd libnbd-dev
+command -v nbdinfo >/dev/null 2>&1 && command -v nbdcopy >/dev/null 2>&1 || missing+=(libnbd-bin)
+need_cmd nbdkit nbdkit
+need_pkg nbdkit nbdkit-plugin-dev
 need_cmd skopeo skopeo
 need_cmd umoci umoci
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
