@@ -3,7 +3,7 @@ VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := libarchive libzstd libcrypto libssl libcurl jansson zlib libxml-2.0 yaml-0.1
+PKGS     := libarchive libzstd libcrypto libssl libcurl jansson zlib libxml-2.0 yaml-0.1 libvirt libnbd
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan

@@ -45,6 +45,7 @@ int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_arg
 		return 1;
 	case 0x1103: a->include_state = true; return 1;
 	case 0x110a: a->allow_unlisted = true; return 1;
+	case 0x110b: a->connect = arg; return 1;
 	case 0x1104:
 	case 0x1105:
 		if (!cli_number(arg, 1, c == 0x1104 ? 1024 : 16777216, &n))
@@ -120,6 +121,7 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 		.registry = &a->net.registry,
 		.include_secrets = a->include_state,
 		.allow_unlisted = a->allow_unlisted,
+		.libvirt_uri = a->connect,
 	};
 	if (a->by_hand) {
 		if (!a->spec.name)

@@ -17,6 +17,7 @@ struct cli_pack_args {
 	long level, threads;
 	bool include_state;
 	bool allow_unlisted;
+	const char *connect; /* vm:domain: libvirt's URI */
 };
 
 #define CLI_PACK_OPTIONS                                                                                       \
@@ -27,7 +28,8 @@ struct cli_pack_args {
 		{ "vcpus", required_argument, NULL, 0x1104 }, { "memory", required_argument, NULL, 0x1105 },      \
 		{ "firmware", required_argument, NULL, 0x1106 }, { "os", required_argument, NULL, 0x1107 },       \
 		{ "network", required_argument, NULL, 0x1108 }, { "vm-name", required_argument, NULL, 0x1109 },   \
-		{ "allow-unlisted", no_argument, NULL, 0x110a }, CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
+		{ "allow-unlisted", no_argument, NULL, 0x110a },                                                  \
+		{ "connect", required_argument, NULL, 0x110b }, CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
 #define CLI_PACK_SHORT "k:n:l:j:"
 #define EP_BACKUP_LEVEL 5 /* backup's zstd level (pack's is 3): see CLI_PACK_HELP */
 #define CLI_PACK_FORMAT 0x1100 /* pack also takes -f for --format */
@@ -51,6 +53,12 @@ struct cli_pack_args {
 	"              disks at absolute paths are taken where they are (regular files,\n" \
 	"              or block devices read as raw), relative ones from DOMAIN.xml's\n" \
 	"              directory and confined to it as --allow-dir says\n" \
+	"  vm:domain:NAME  a libvirt domain by name, through libvirt (--connect): the\n" \
+	"              machine from its live definition; a shut-off domain's disks\n" \
+	"              read from their image files, a running one's at one point in\n" \
+	"              time through a pull-mode backup job and its NBD export (guest\n" \
+	"              writes made meanwhile are not in the copy; the job is ended\n" \
+	"              and its scratch files removed whatever happens)\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \
@@ -86,6 +94,8 @@ struct cli_pack_args {
 	"      --include-state  pack Terraform state and the files that look like secrets\n" \
 	"                       too: the bundle then INCLUDES SECRETS (passwords, keys,\n" \
 	"                       tokens), readable by anyone who gets it\n" \
+	"      --connect URI    vm:domain: the libvirt connection (default:\n" \
+	"                       $LIBVIRT_DEFAULT_URI, else libvirt's own default)\n" \
 	"      --allow-unlisted vm:ova: pack the members its .mf leaves out, unchecked,\n" \
 	"                       with a warning (default: refused, exit 2)\n" \
 	CLI_ENCRYPT_HELP \

@@ -407,7 +407,7 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 	const struct ep_pack_options *opt = pk->opt;
 	const struct ep_source_options so = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow,
 					      .registry = opt->registry, .include_secrets = opt->include_secrets,
-					      .allow_unlisted = opt->allow_unlisted,
+					      .allow_unlisted = opt->allow_unlisted, .libvirt_uri = opt->libvirt_uri,
 					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created };
 	for (size_t i = 0; i < n; i++) {
 		if (src[i].reuse)

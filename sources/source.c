@@ -11,6 +11,7 @@
 	X(docker_archive)    \
 	X(registry)          \
 	X(vm_libvirt)        \
+	X(vm_domain)         \
 	X(vm_ovf)            \
 	X(vm_ova)            \
 	X(vm_vmx)

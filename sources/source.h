@@ -19,6 +19,7 @@
 #include "formats/iac/tree.h"
 
 struct ep_disk;
+struct ep_vm_source;
 struct ep_registry_options;
 struct ep_source_ops;
 
@@ -44,6 +45,7 @@ struct ep_source_options {
 	ep_warn_fn warn;
 	void *warn_ctx;
 	int64_t created; /* seconds since the epoch: the mtime of files a source makes up */
+	const char *libvirt_uri; /* vm:domain: the connection URI; NULL: LIBVIRT_DEFAULT_URI or libvirt's default */
 };
 
 /* Reads up to cap bytes into buf: the count, 0 at the end, or a negative status (err set). */
@@ -90,12 +92,17 @@ struct ep_source_ops {
 };
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
- * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:domain:NAME", "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 
 /* Opens the disk at path as opt allows (format NULL: probed) and adds its data bytes to
  * *data: for kinds made of disks. *out is set for ep_disk_close even on failure. */
 int ep_source_disk_open(const char *path, const char *format, const struct ep_source_options *opt,
 			struct ep_disk **out, uint64_t *data, struct ep_error *err);
+
+/* Packs a machine read from a definition, disk k from disks[k], and moves the machine
+ * into the manifest, its disks named after the components made (into out[k] when out is set). */
+int ep_source_vm_pack(struct ep_vm_source *vm, struct ep_disk *const *disks, const struct ep_source_sink *sink,
+		      struct ep_component **out, struct ep_error *err);
 
 #endif

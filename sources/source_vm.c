@@ -99,13 +99,9 @@ static uint64_t vm_size(const void *state)
 	return ((const struct vm_state *)state)->data;
 }
 
-/* The machine moves into the manifest, its disks named after the components just packed. */
-static int vm_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink,
-		   struct ep_error *err)
+int ep_source_vm_pack(struct ep_vm_source *vm, struct ep_disk *const *disks, const struct ep_source_sink *sink,
+		      struct ep_component **out, struct ep_error *err)
 {
-	(void)src;
-	struct vm_state *s = state;
-	struct ep_vm_source *vm = s->vm;
 	struct ep_manifest *manifest = sink->manifest;
 	for (size_t i = 0; i < manifest->nmachines; i++)
 		if (!strcmp(manifest->machines[i].name, vm->machine.name))
@@ -113,9 +109,11 @@ static int vm_pack(const struct ep_source *src, void *state, const struct ep_sou
 	int rc = 0;
 	for (size_t k = 0; !rc && k < vm->machine.ndisks; k++) {
 		struct ep_component *c;
-		if (!(rc = sink->add_disk(sink->ctx, s->disks[k], vm->where[k].path, &c, err)) &&
+		if (!(rc = sink->add_disk(sink->ctx, disks[k], vm->where[k].path, &c, err)) &&
 		    !(vm->machine.disks[k].component = strdup(c->name)))
 			rc = ep_oom(err);
+		if (!rc && out)
+			out[k] = c;
 	}
 	struct ep_machine *m = rc ? NULL : ep_manifest_add_machine(manifest);
 	if (!rc && !m)
@@ -125,6 +123,14 @@ static int vm_pack(const struct ep_source *src, void *state, const struct ep_sou
 		vm->machine = (struct ep_machine){ 0 };
 	}
 	return rc;
+}
+
+static int vm_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink,
+		   struct ep_error *err)
+{
+	(void)src;
+	struct vm_state *s = state;
+	return ep_source_vm_pack(s->vm, s->disks, sink, NULL, err);
 }
 
 static void vm_close(void *state)

@@ -36,6 +36,7 @@ static void component_release(struct ep_component *c)
 	free(c->name);
 	free(c->source);
 	free(c->format);
+	free(c->checkpoint);
 	free(c->extents);
 	for (size_t i = 0; i < c->nfiles; i++) {
 		free(c->files[i].path);
@@ -334,6 +335,8 @@ static json_t *component_json(const struct ep_component *c)
 	if (c->type == EP_COMP_DISK) {
 		ok &= !json_object_set_new(o, "format", json_string(c->format ? c->format : "raw"));
 		ok &= !json_object_set_new(o, "virtual_size", json_integer((json_int_t)c->virtual_size));
+		if (c->checkpoint)
+			ok &= !json_object_set_new(o, "checkpoint", json_string(c->checkpoint));
 		if (c->nlists) /* the extents are in list chunks of their own */
 			ok &= !json_object_set_new(o, "extent_lists", refs_json(c->lists, c->nlists));
 		json_t *exts = c->nlists ? NULL : json_array();
@@ -534,6 +537,11 @@ static int parse_disk(struct parser *p, json_t *o, struct ep_component *c)
 	if (!fmt || !ep_name_ok(fmt) || !(c->format = strdup(fmt)))
 		return bad(p, "disk '%s' has no known format", c->name);
 	int rc = get_u64(p, o, "virtual_size", EP_BUNDLE_VIRTUAL_MAX, &c->virtual_size);
+	const char *cp = get_str(o, "checkpoint");
+	if (!rc && json_object_get(o, "checkpoint") && (!cp || !ep_name_ok(cp)))
+		return bad(p, "disk '%s' has a malformed checkpoint", c->name);
+	if (!rc && cp && !(c->checkpoint = strdup(cp)))
+		return bad(p, "out of memory");
 	json_t *exts = json_object_get(o, "extents"), *lists = json_object_get(o, "extent_lists");
 	if (rc)
 		return rc;

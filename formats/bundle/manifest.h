@@ -59,6 +59,7 @@ struct ep_component {
 	char *source; /* the source's base name, for people */
 	char *format; /* disks: the source format ("raw"); images: the layout ("oci", "docker-archive") */
 	uint64_t virtual_size;
+	char *checkpoint; /* disks of a live domain: the libvirt checkpoint taken with this copy, or NULL */
 	struct ep_extent_rec *extents;
 	size_t nextents, cap_extents;
 	struct ep_file_rec *files;

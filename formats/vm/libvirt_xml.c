@@ -152,16 +152,20 @@ static int read_disks(struct reader *r, struct ep_vm_source *s, const struct ep_
 		xmlNodePtr d = o->nodesetval->nodeTab[i];
 		char *device = get(r, d, "@device"), *type = get(r, d, "@type"), *file = get(r, d, "source/@file");
 		char *dev = get(r, d, "source/@dev"), *driver = get(r, d, "driver/@type"), *bus = get(r, d, "target/@bus");
+		char *target = get(r, d, "target/@dev");
 		uint64_t boot = 0;
 		get_num(r, d, "boot/@order", &boot);
 		const char *format = driver;
 		char resolved[PATH_MAX];
 		/* cdroms and floppies are install media, not the machine's data: left out */
 		if ((!device || !strcmp(device, "disk")) &&
-		    !(rc = disk_source(r, i, type, file ? file : dev, &format, opts, resolved)))
-			rc = ep_vm_source_add_disk(s, resolved, format, bus_of(bus), "disk", boot > 64 ? 64 : (unsigned)boot,
-						   r->err);
-		free(device), free(type), free(file), free(dev), free(driver), free(bus);
+		    !(rc = disk_source(r, i, type, file ? file : dev, &format, opts, resolved)) &&
+		    !(rc = ep_vm_source_add_disk(s, resolved, format, bus_of(bus), "disk", boot > 64 ? 64 : (unsigned)boot,
+						 r->err))) {
+			s->where[s->nwhere - 1].target = target; /* a live domain's export is named after it */
+			target = NULL;
+		}
+		free(device), free(type), free(file), free(dev), free(driver), free(bus), free(target);
 	}
 	xmlXPathFreeObject(o);
 	return rc;
@@ -186,12 +190,15 @@ static int read_nics(struct reader *r, struct ep_vm_source *s)
 	return rc;
 }
 
-int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
-		    struct ep_error *err)
+/* The machine of a domain loaded into r->x (r->x released here). */
+static int read_domain(struct reader *r0, int rc, const struct ep_disk_open_opts *opts, struct ep_vm_source **out)
 {
-	struct ep_vm_source *s = calloc(1, sizeof *s);
-	struct reader r = { .path = path, .err = err };
-	int rc = s ? ep_xml_load(&r.x, path, "libvirt", "domain", NULL, err) : ep_oom(err);
+	struct reader r = *r0;
+	const char *path = r.path;
+	struct ep_error *err = r.err;
+	struct ep_vm_source *s = rc ? NULL : calloc(1, sizeof *s);
+	if (!rc && !s)
+		rc = ep_oom(err);
 	struct ep_machine *m = s ? &s->machine : NULL;
 	uint64_t vcpus = 1;
 	char *loader = NULL, *fw = NULL;
@@ -233,6 +240,20 @@ int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, stru
 	}
 	*out = s;
 	return 0;
+}
+
+int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
+		    struct ep_error *err)
+{
+	struct reader r = { .path = path, .err = err };
+	return read_domain(&r, ep_xml_load(&r.x, path, "libvirt", "domain", NULL, err), opts, out);
+}
+
+int ep_libvirt_parse(const char *xml, size_t len, const char *name, const struct ep_disk_open_opts *opts,
+		     struct ep_vm_source **out, struct ep_error *err)
+{
+	struct reader r = { .path = name, .err = err };
+	return read_domain(&r, ep_xml_parse(&r.x, xml, len, name, "libvirt", "domain", NULL, err), opts, out);
 }
 
 /* ---- writing ---- */
@@ -328,4 +349,61 @@ int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk 
 	attr(child(devs, "serial", NULL), "type", "pty");
 	attr(child(devs, "console", NULL), "type", "pty");
 	return ep_xml_dump(doc, xml, len, err);
+}
+
+/* A document with root element `root`, or NULL when out of memory. */
+static xmlDocPtr new_doc(const char *root, xmlNodePtr *top)
+{
+	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+	*top = doc ? xmlNewNode(NULL, (const xmlChar *)root) : NULL;
+	if (!*top) {
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	xmlDocSetRootElement(doc, *top);
+	return doc;
+}
+
+int ep_libvirt_backup_xml(const char *socket, const struct ep_libvirt_backup_disk *disks, size_t n, char **xml,
+			  struct ep_error *err)
+{
+	xmlNodePtr top;
+	xmlDocPtr doc = new_doc("domainbackup", &top);
+	if (!doc)
+		return ep_oom(err);
+	attr(top, "mode", "pull");
+	xmlNodePtr server = child(top, "server", NULL);
+	attr(server, "transport", "unix");
+	attr(server, "socket", socket);
+	xmlNodePtr list = child(top, "disks", NULL);
+	for (size_t i = 0; i < n; i++) {
+		xmlNodePtr d = child(list, "disk", NULL);
+		attr(d, "name", disks[i].target);
+		attr(d, "backup", "yes");
+		attr(d, "type", "file");
+		attr(d, "exportname", disks[i].target);
+		attr(child(d, "driver", NULL), "type", "qcow2");
+		attr(child(d, "scratch", NULL), "file", disks[i].scratch);
+	}
+	size_t len;
+	return ep_xml_dump(doc, xml, &len, err);
+}
+
+int ep_libvirt_checkpoint_xml(const char *name, const struct ep_libvirt_backup_disk *disks, size_t n, char **xml,
+			      struct ep_error *err)
+{
+	xmlNodePtr top;
+	xmlDocPtr doc = new_doc("domaincheckpoint", &top);
+	if (!doc)
+		return ep_oom(err);
+	child(top, "name", name);
+	child(top, "description", "taken by envpack for an incremental backup");
+	xmlNodePtr list = child(top, "disks", NULL);
+	for (size_t i = 0; i < n; i++) {
+		xmlNodePtr d = child(list, "disk", NULL);
+		attr(d, "name", disks[i].target);
+		attr(d, "checkpoint", disks[i].bitmap ? "bitmap" : "no");
+	}
+	size_t len;
+	return ep_xml_dump(doc, xml, &len, err);
 }

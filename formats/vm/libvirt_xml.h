@@ -2,6 +2,7 @@
 #ifndef EP_LIBVIRT_H
 #define EP_LIBVIRT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,11 @@
 /* Reads a domain definition; its disks must resolve as opts allows (see ep_disk_resolve_ref). */
 int ep_libvirt_read(const char *path, const struct ep_disk_open_opts *opts, struct ep_vm_source **out,
 		    struct ep_error *err);
+
+/* The same on a definition in memory (a live domain's, from libvirt); name stands for
+ * its path in messages, and relative disk paths resolve against name's directory. */
+int ep_libvirt_parse(const char *xml, size_t len, const char *name, const struct ep_disk_open_opts *opts,
+		     struct ep_vm_source **out, struct ep_error *err);
 
 /* Where a target put machine disk i, in what format, and how large it is. */
 struct ep_vm_target_disk {
@@ -26,5 +32,19 @@ const char *ep_libvirt_bus(const struct ep_machine *m);
  * *xml is heap (free()). */
 int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
 		     char **xml, size_t *len, struct ep_error *err);
+
+/* A disk of a live domain's backup job: its target ("sda") and where its scratch file goes. */
+struct ep_libvirt_backup_disk {
+	const char *target;
+	const char *scratch;
+	bool bitmap; /* a checkpoint bitmap (qcow2 disks only) */
+};
+
+/* A pull-mode <domainbackup> serving disks[0..n) over NBD at the unix socket `socket`. */
+int ep_libvirt_backup_xml(const char *socket, const struct ep_libvirt_backup_disk *disks, size_t n, char **xml,
+			  struct ep_error *err);
+/* The <domaincheckpoint> named `name` taken with that backup: a bitmap on each disk that can hold one. */
+int ep_libvirt_checkpoint_xml(const char *name, const struct ep_libvirt_backup_disk *disks, size_t n, char **xml,
+			      struct ep_error *err);
 
 #endif

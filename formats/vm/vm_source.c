@@ -12,6 +12,7 @@ void ep_vm_source_free(struct ep_vm_source *s)
 	for (size_t i = 0; i < s->nwhere; i++) {
 		free(s->where[i].path);
 		free(s->where[i].format);
+		free(s->where[i].target);
 	}
 	free(s->where);
 	free(s->origin);

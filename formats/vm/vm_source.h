@@ -10,6 +10,7 @@
 struct ep_vm_source_disk {
 	char *path;
 	char *format;
+	char *target; /* libvirt: the disk's target device ("sda"), or NULL */
 };
 
 /* A machine read from a VM definition, with where its disks are. */
