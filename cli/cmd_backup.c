@@ -69,7 +69,8 @@ static int read_spec(const char *path, char **text, char **specs, size_t *n)
 }
 
 static void summary(const struct cli_store_args *sa, const char *store, const struct ep_snapinfo *info,
-		    const char *name, const struct ep_backup_result *res, const struct ep_pack_stats *s, double secs)
+		    const char *name, const struct ep_backup_result *res, const struct ep_pack_stats *s, double secs,
+		    struct cli_pack_args *a)
 {
 	char data[32], added[32];
 	cli_human(s->data_bytes, data, sizeof data);
@@ -85,6 +86,7 @@ static void summary(const struct cli_store_args *sa, const char *store, const st
 				      "data_bytes", (json_int_t)s->data_bytes, "added_bytes", (json_int_t)s->stored_bytes,
 				      "chunks", (json_int_t)s->chunks, "added_chunks", (json_int_t)s->unique_chunks,
 				      "reused_chunks", (json_int_t)s->reused_chunks, "seconds", secs);
+		cli_pack_json_disks(a, o);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
@@ -193,10 +195,11 @@ int cmd_backup(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (!rc)
 			summary(&sa, store, info, opt.name, &res, &stats,
-				(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+				(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, &args);
 	}
 	ep_store_close(st); /* unlocks */
 	ep_snapinfo_free(info);
+	cli_pack_args_release(&args);
 	free(sources);
 	ep_key_free(key);
 	for (size_t i = 0; i < nfrom; i++)

@@ -41,7 +41,8 @@ static const char *default_name(const char *out, char *buf, size_t cap)
 	return buf;
 }
 
-static int print_summary(const char *out, const struct ep_pack_stats *s, const char *signer, bool json)
+static int print_summary(const char *out, const struct ep_pack_stats *s, const char *signer, bool json,
+			 struct cli_pack_args *a)
 {
 	if (json) {
 		json_t *o = json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I}", "bundle", out, "signed_by", signer,
@@ -49,6 +50,7 @@ static int print_summary(const char *out, const struct ep_pack_stats *s, const c
 				      (json_int_t)s->data_bytes, "stored_bytes", (json_int_t)s->stored_bytes, "bundle_bytes",
 				      (json_int_t)s->bundle_bytes, "chunks", (json_int_t)s->chunks, "unique_chunks",
 				      (json_int_t)s->unique_chunks);
+		cli_pack_json_disks(a, o);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
@@ -118,7 +120,8 @@ int cmd_pack(int argc, char **argv)
 	cli_bar_finish(&bar);
 	free(sources);
 	if (!rc && (json || !quiet))
-		print_summary(out, &stats, key ? ep_key_id(key) : NULL, json);
+		print_summary(out, &stats, key ? ep_key_id(key) : NULL, json, &args);
 	ep_key_free(key);
+	cli_pack_args_release(&args);
 	return rc ? cli_fail(&err) : 0;
 }

@@ -15,6 +15,28 @@ void cli_pack_args_init(struct cli_pack_args *a)
 	};
 }
 
+void cli_pack_args_release(struct cli_pack_args *a)
+{
+	json_decref(a->disks);
+	a->disks = NULL;
+}
+
+void cli_pack_json_disks(struct cli_pack_args *a, json_t *o)
+{
+	if (a->disks)
+		json_object_set(o, "disks", a->disks);
+}
+
+/* Records how a disk was read: {"component", "mode", "bytes_read"} in a->disks. */
+static void report_disk(void *ctx, const char *component, const char *mode, uint64_t bytes_read)
+{
+	struct cli_pack_args *a = ctx;
+	if (!a->disks)
+		a->disks = json_array();
+	json_array_append_new(a->disks, json_pack("{s:s,s:s,s:I}", "component", component, "mode", mode, "bytes_read",
+						  (json_int_t)bytes_read));
+}
+
 int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_args *a)
 {
 	long n;
@@ -122,6 +144,8 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 		.include_secrets = a->include_state,
 		.allow_unlisted = a->allow_unlisted,
 		.libvirt_uri = a->connect,
+		.report = report_disk,
+		.report_ctx = a,
 	};
 	if (a->by_hand) {
 		if (!a->spec.name)

@@ -3,6 +3,7 @@
 #define EP_PACK_ARGS_H
 
 #include <getopt.h>
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "packer/pack.h"
@@ -18,6 +19,7 @@ struct cli_pack_args {
 	bool include_state;
 	bool allow_unlisted;
 	const char *connect; /* vm:domain: libvirt's URI */
+	json_t *disks; /* how each live domain's disk was read, for --json; NULL when none */
 };
 
 #define CLI_PACK_OPTIONS                                                                                       \
@@ -102,6 +104,10 @@ struct cli_pack_args {
 	CLI_NET_HELP
 
 void cli_pack_args_init(struct cli_pack_args *a);
+/* Frees what the pack went on to record in a. */
+void cli_pack_args_release(struct cli_pack_args *a);
+/* Adds a->disks (if any) to a --json summary o as "disks". */
+void cli_pack_json_disks(struct cli_pack_args *a, json_t *o);
 /* 1 when c was one of CLI_PACK_OPTIONS (taken into a), 0 when not, -1 on a bad value (reported). */
 int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_args *a);
 /* Parses the source specs, loads the key, and fills opt (name: the environment name to

@@ -408,6 +408,7 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 	const struct ep_source_options so = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow,
 					      .registry = opt->registry, .include_secrets = opt->include_secrets,
 					      .allow_unlisted = opt->allow_unlisted, .libvirt_uri = opt->libvirt_uri,
+					      .report = opt->report, .report_ctx = opt->report_ctx,
 					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created };
 	for (size_t i = 0; i < n; i++) {
 		if (src[i].reuse)

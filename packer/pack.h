@@ -58,6 +58,8 @@ struct ep_pack_options {
 	bool include_secrets; /* iac: trees: pack Terraform state and files that look like secrets */
 	bool allow_unlisted;  /* vm:ova: members its .mf leaves out are packed unchecked, with a warning */
 	const char *libvirt_uri; /* vm:domain: the connection URI; NULL: libvirt's default */
+	ep_source_report_fn report; /* how each live domain's disk was read; may be NULL */
+	void *report_ctx;
 	size_t *source_component; /* when set: [i] the component source i became (disk sources), else SIZE_MAX */
 	struct ep_manifest **manifest_out; /* when set: the manifest published, handed over (free it) */
 };

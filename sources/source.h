@@ -35,6 +35,10 @@ struct ep_source {
 	const struct ep_component *reuse;
 };
 
+/* What a source read for one disk component: mode is "offline" (its image file) or
+ * "full" (a live domain's export, every allocated block), bytes_read what came from it. */
+typedef void (*ep_source_report_fn)(void *ctx, const char *component, const char *mode, uint64_t bytes_read);
+
 /* What sources need from pack's options. */
 struct ep_source_options {
 	const char *const *allow_dirs; /* where disk references (backing files) may point */
@@ -46,6 +50,8 @@ struct ep_source_options {
 	void *warn_ctx;
 	int64_t created; /* seconds since the epoch: the mtime of files a source makes up */
 	const char *libvirt_uri; /* vm:domain: the connection URI; NULL: LIBVIRT_DEFAULT_URI or libvirt's default */
+	ep_source_report_fn report; /* vm:domain: each disk once packed; may be NULL */
+	void *report_ctx;
 };
 
 /* Reads up to cap bytes into buf: the count, 0 at the end, or a negative status (err set). */
@@ -99,6 +105,8 @@ int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *er
  * *data: for kinds made of disks. *out is set for ep_disk_close even on failure. */
 int ep_source_disk_open(const char *path, const char *format, const struct ep_source_options *opt,
 			struct ep_disk **out, uint64_t *data, struct ep_error *err);
+/* Adds the bytes in d's data extents to *data. */
+int ep_source_disk_data(struct ep_disk *d, uint64_t *data, struct ep_error *err);
 
 /* Packs a machine read from a definition, disk k from disks[k], and moves the machine
  * into the manifest, its disks named after the components made (into out[k] when out is set). */

@@ -10,16 +10,22 @@ struct disk_state {
 	uint64_t data; /* bytes in data extents */
 };
 
+int ep_source_disk_data(struct ep_disk *d, uint64_t *data, struct ep_error *err)
+{
+	struct ep_extent ext;
+	int rc;
+	for (uint64_t from = 0; (rc = ep_disk_next_extent(d, from, &ext, err)) == 1; from = ext.off + ext.len)
+		*data += ext.len;
+	return rc;
+}
+
 /* Opens a disk and counts its data for the progress bar. */
 int ep_source_disk_open(const char *path, const char *format, const struct ep_source_options *opt,
 			struct ep_disk **out, uint64_t *data, struct ep_error *err)
 {
 	struct ep_disk_open_opts open_opts = { .format = format, .allow_dirs = opt->allow_dirs, .nallow = opt->nallow };
 	int rc = ep_disk_open(out, path, &open_opts, err);
-	struct ep_extent ext;
-	for (uint64_t from = 0; !rc && (rc = ep_disk_next_extent(*out, from, &ext, err)) == 1; from = ext.off + ext.len)
-		*data += ext.len;
-	return rc < 0 ? rc : 0;
+	return rc ? rc : ep_source_disk_data(*out, data, err);
 }
 
 static int disk_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,

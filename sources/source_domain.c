@@ -32,6 +32,9 @@ struct domain_state {
 	struct ep_disk **disks; /* one per machine disk */
 	size_t ndisks;
 	uint64_t data;
+	uint64_t *disk_data; /* offline: each disk's data bytes, which pack reads */
+	ep_source_report_fn report;
+	void *report_ctx;
 	bool live;       /* a backup job was begun: abort it at close */
 	char dir[PATH_MAX]; /* the job's private directory (socket, scratch files), "" when none */
 	char socket[PATH_MAX];
@@ -65,10 +68,13 @@ static int look_up(const char *name, struct domain_state *s, struct ep_error *er
 {
 	if ((s->dom = virDomainLookupByName(s->conn, name)))
 		return 0;
+	/* taken before any other call resets libvirt's last error */
+	bool unknown = virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
+	char why[512];
+	snprintf(why, sizeof why, "%s", last_error());
 	char *uri = virConnectGetURI(s->conn);
-	int rc = virGetLastErrorCode() == VIR_ERR_NO_DOMAIN
-			 ? ep_fail(err, EP_EINPUT, "libvirt: no domain named '%s' at '%s'", name, uri ? uri : "?")
-			 : ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s' at '%s': %s", name, uri ? uri : "?", last_error());
+	int rc = unknown ? ep_fail(err, EP_EINPUT, "libvirt: no domain named '%s' at '%s'", name, uri ? uri : "?")
+			 : ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s' at '%s': %s", name, uri ? uri : "?", why);
 	free(uri);
 	return rc;
 }
@@ -84,7 +90,8 @@ static int read_definition(const char *name, const struct ep_source_options *opt
 	struct ep_disk_open_opts ref_opts = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow };
 	int rc = ep_libvirt_parse(xml, strlen(xml), what, &ref_opts, &s->vm, err);
 	free(xml);
-	if (!rc && !(s->disks = calloc(s->vm->machine.ndisks, sizeof *s->disks)))
+	if (!rc && (!(s->disks = calloc(s->vm->machine.ndisks, sizeof *s->disks)) ||
+		    !(s->disk_data = calloc(s->vm->machine.ndisks, sizeof *s->disk_data))))
 		rc = ep_oom(err);
 	if (!rc)
 		s->ndisks = s->vm->machine.ndisks;
@@ -159,6 +166,8 @@ static int domain_open(const struct ep_source *src, const struct ep_source_optio
 	if (!(*state = s))
 		return ep_oom(err);
 	const char *name = src->path;
+	s->report = opt->report;
+	s->report_ctx = opt->report_ctx;
 	int rc = connect_to(opt->libvirt_uri, s, err);
 	if (!rc)
 		rc = look_up(name, s, err);
@@ -168,16 +177,16 @@ static int domain_open(const struct ep_source *src, const struct ep_source_optio
 	if (!rc && active < 0)
 		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': %s", name, last_error());
 	for (size_t k = 0; !rc && !active && k < s->ndisks; k++)
-		rc = ep_source_disk_open(s->vm->where[k].path, s->vm->where[k].format, opt, &s->disks[k], &s->data, err);
+		rc = ep_source_disk_open(s->vm->where[k].path, s->vm->where[k].format, opt, &s->disks[k], &s->disk_data[k],
+					 err);
+	for (size_t k = 0; !rc && !active && k < s->ndisks; k++)
+		s->data += s->disk_data[k];
 	if (!rc && active && !(rc = make_dir(name, s, err)))
 		rc = begin_job(name, s, err);
 	for (size_t k = 0; !rc && active && k < s->ndisks; k++) {
 		rc = ep_disk_nbd_open(&s->disks[k], s->socket, s->vm->where[k].target, err);
-		struct ep_extent ext;
-		for (uint64_t from = 0; !rc && (rc = ep_disk_next_extent(s->disks[k], from, &ext, err)) == 1;
-		     from = ext.off + ext.len)
-			s->data += ext.len;
-		rc = rc < 0 ? rc : 0;
+		if (!rc)
+			rc = ep_source_disk_data(s->disks[k], &s->data, err);
 	}
 	return rc;
 }
@@ -200,6 +209,9 @@ static int domain_pack(const struct ep_source *src, void *state, const struct ep
 		if (s->vm->where[k].format && !strcmp(s->vm->where[k].format, "qcow2") &&
 		    !(comps[k]->checkpoint = strdup(s->checkpoint)))
 			rc = ep_oom(err);
+	for (size_t k = 0; !rc && s->report && k < s->ndisks; k++)
+		s->report(s->report_ctx, comps[k]->name, s->live ? "full" : "offline",
+			  s->live ? ep_disk_nbd_bytes_read(s->disks[k]) : s->disk_data[k]);
 	free(comps);
 	return rc;
 }
@@ -230,6 +242,7 @@ static void domain_close(void *state)
 		if (s->disks[k])
 			ep_disk_close(s->disks[k], NULL);
 	free(s->disks);
+	free(s->disk_data);
 	end_job(s);
 	ep_vm_source_free(s->vm);
 	if (s->dom)
