@@ -280,6 +280,8 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 			json_object_set_new(o, "format", json_string(c->format));
 			json_object_set_new(o, "virtual_bytes", json_integer((json_int_t)c->virtual_size));
 			json_object_set_new(o, "allocated_bytes", json_integer((json_int_t)sizes[i].data));
+			if (c->checkpoint)
+				json_object_set_new(o, "checkpoint", json_string(c->checkpoint));
 			json_object_set_new(o, "extents", json_integer((json_int_t)sizes[i].extents));
 		} else if (c->type == EP_COMP_IMAGE) {
 			json_object_set_new(o, "format", json_string(c->format ? c->format : "oci"));

@@ -1,9 +1,11 @@
 #include "cli/pack_args.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/interrupt.h"
 #include "base/pool.h"
 
 void cli_pack_args_init(struct cli_pack_args *a)
@@ -147,6 +149,9 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 		.report = report_disk,
 		.report_ctx = a,
 	};
+	/* a live domain's backup job is ended when interrupted; other sources die as before */
+	signal(SIGINT, ep_interrupt_signal);
+	signal(SIGTERM, ep_interrupt_signal);
 	if (a->by_hand) {
 		if (!a->spec.name)
 			a->spec.name = opt->name;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/interrupt.h"
 #include "base/util.h"
 #include "formats/disk/disk.h"
 #include "formats/disk/nbd.h"
@@ -151,8 +152,10 @@ static int begin_job(const char *name, struct domain_state *s, struct ep_error *
 		rc = ep_libvirt_checkpoint_xml(s->checkpoint, bd, s->ndisks, &cxml, err);
 	if (!rc && virDomainBackupBegin(s->dom, bxml, cxml, 0) < 0)
 		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot begin a backup job: %s", name, last_error());
-	if (!rc)
+	if (!rc) {
 		s->live = true;
+		ep_interrupt_arm(); /* Ctrl-C ends the job in close, as any failure does */
+	}
 	free(bxml);
 	free(cxml);
 	free(bd);
@@ -199,12 +202,13 @@ static uint64_t domain_size(const void *state)
 static int domain_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink,
 		       struct ep_error *err)
 {
-	(void)src;
 	struct domain_state *s = state;
 	struct ep_component **comps = calloc(s->ndisks, sizeof *comps);
 	if (!comps)
 		return ep_oom(err);
 	int rc = ep_source_vm_pack(s->vm, s->disks, sink, comps, err);
+	if (!rc && s->live && ep_interrupted()) /* after the last read: still not published */
+		rc = ep_fail(err, EP_ERUNTIME, "domain '%s': interrupted", src->path);
 	for (size_t k = 0; !rc && s->checkpoint[0] && k < s->ndisks; k++)
 		if (s->vm->where[k].format && !strcmp(s->vm->where[k].format, "qcow2") &&
 		    !(comps[k]->checkpoint = strdup(s->checkpoint)))
@@ -219,8 +223,10 @@ static int domain_pack(const struct ep_source *src, void *state, const struct ep
 /* Ends the job (qemu stops serving and drops its scratch), then removes what is left of the directory. */
 static void end_job(struct domain_state *s)
 {
-	if (s->live)
+	if (s->live) {
 		virDomainAbortJob(s->dom);
+		ep_interrupt_disarm();
+	}
 	for (size_t k = 0; s->scratch && k < s->ndisks; k++) {
 		if (s->scratch[k])
 			unlink(s->scratch[k]);

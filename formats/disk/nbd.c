@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/interrupt.h"
+
 /* The answers of one block status request, so that a scan asks once per reply, not per run. */
 #define NBD_RUNS 256
 
@@ -64,6 +66,8 @@ static int status_cb(void *user, const char *context, uint64_t offset, uint32_t 
 static int nbd_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err)
 {
 	struct nbd_disk *n = (struct nbd_disk *)d;
+	if (ep_interrupted())
+		return ep_fail(err, EP_ERUNTIME, "nbd: export '%s': interrupted", n->name);
 	pthread_mutex_lock(&n->lock);
 	int rc = 0;
 	if (!n->nruns || off < n->run_off[0] || off >= n->run_off[n->nruns]) {
@@ -96,6 +100,8 @@ static int nbd_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, stru
 	struct nbd_disk *n = (struct nbd_disk *)d;
 	if (off > d->virtual_size || len > d->virtual_size - off)
 		return ep_fail(err, EP_ERUNTIME, "nbd: export '%s': read past its end", n->name);
+	if (ep_interrupted())
+		return ep_fail(err, EP_ERUNTIME, "nbd: export '%s': interrupted", n->name);
 	/* requests stay well under the 32 MiB most servers take */
 	for (size_t done = 0; done < len;) {
 		size_t k = len - done < (8u << 20) ? len - done : (8u << 20);

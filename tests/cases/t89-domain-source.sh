@@ -1,0 +1,141 @@
+# vm:domain:NAME: a libvirt domain by name, through a private libvirtd with a TCG
+# guest (no OS needed). A shut-off domain is read from its image; a running one
+# through a pull-mode backup job at one point in time: a write made through the
+# monitor while the job runs is absent from the backup. Unknown domain exit 2,
+# unreachable libvirtd exit 1, and no job or scratch left behind, even on Ctrl-C.
+source "$(dirname "$0")/../lib.sh"
+cd "$T" || exit 1
+E=$ENVPACK
+DOM=t89
+export TMPDIR=$T/tmp # envpack's private job directories, checked for leftovers
+mkdir -p "$TMPDIR"
+
+# A private libvirtd (tests/libvirt.sh, when there, does the same for every case): its
+# own /etc/libvirt, /var/lib/libvirt, /run/libvirt in a mount namespace, its socket in $T.
+L=$T/lv
+lv_start() {
+	mkdir -p "$L"/etc "$L"/lib "$L"/run "$L"/log/qemu "$L"/cache "$L"/sock /var/cache/libvirt
+	printf 'unix_sock_dir = "%s/sock"\nunix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\nlog_outputs = "3:file:%s/libvirtd.log"\n' \
+		"$L" "$L" >"$L/etc/libvirtd.conf"
+	printf 'log_outputs = "3:file:%s/virtlogd.log"\n' "$L" >"$L/etc/virtlogd.conf"
+	printf 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\ncgroup_controllers = [ ]\nnamespaces = [ ]\nremember_owner = 0\n' \
+		>"$L/etc/qemu.conf"
+	unshare -m --propagation private sh -c "mount --bind $L/etc /etc/libvirt && mount --bind $L/lib /var/lib/libvirt &&
+		mount --bind $L/run /run/libvirt && mount --bind $L/log /var/log/libvirt && mount --bind $L/cache /var/cache/libvirt &&
+		virtlogd -d -p $L/virtlogd.pid -f $L/etc/virtlogd.conf && libvirtd -d -p $L/libvirtd.pid -f $L/etc/libvirtd.conf" || return 1
+	export LIBVIRT_DEFAULT_URI="qemu:///system?socket=$L/sock/libvirt-sock"
+	for _ in $(seq 100); do virsh list >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+lv_stop() {
+	virsh destroy "$DOM" >/dev/null 2>&1
+	local p
+	for p in libvirtd virtlogd; do [ -s "$L/$p.pid" ] && kill "$(cat "$L/$p.pid")" 2>/dev/null; done
+	sleep 0.5
+}
+trap 'lv_stop; chmod -R u+rwx "$T" 2>/dev/null; rm -rf "$T"' EXIT
+if [ -f "$HERE/../libvirt.sh" ]; then
+	source "$HERE/../libvirt.sh"
+fi
+command -v libvirtd >/dev/null && command -v qemu-system-x86_64 >/dev/null && lv_start ||
+	{ not_ok "start a private libvirtd (scripts/deps.sh installs it)"; finish; exit 0; }
+
+"$E" keygen -o k >/dev/null
+jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+# 40 MiB of seeded data in a 64 MiB qcow2 v3 disk, with a hole between
+python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(89).randbytes(24 << 20))' >rand
+truncate -s 64M d.raw
+dd if=rand of=d.raw bs=1M conv=notrunc status=none
+dd if=rand of=d.raw bs=1M seek=40 count=16 conv=notrunc status=none
+qemu-img convert -O qcow2 -o compat=1.1 d.raw d.qcow2 && rm d.raw rand
+cat >dom.xml <<XML
+<domain type='qemu'>
+  <name>$DOM</name>
+  <uuid>6c9a4c1e-0d1f-4d8e-9b2a-00000000t089</uuid>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$T/d.qcow2'/>
+      <target dev='sda' bus='sata'/>
+    </disk>
+  </devices>
+</domain>
+XML
+sed -i 's/00000000t089/000000000089/' dom.xml
+check "define the domain (persistent: checkpoints outlive a stop)" virsh define dom.xml
+
+# 1. shut off: read from the image file, the same machine as vm:libvirt: of the live definition
+expect_exit 0 "pack a shut-off domain" "$E" pack -q --json -k k.key -o off.envpack "vm:domain:$DOM"
+cp "$T/out" off.json
+check "--json: one disk, mode offline, its 40 MiB read" test "$(jq_ '[(x["mode"], x["bytes_read"]) for x in d["disks"]]' off.json)" = "[('offline', 41943040)]"
+virsh dumpxml "$DOM" >live.xml
+expect_exit 0 "pack vm:libvirt: of the same XML" "$E" pack -q -k k.key -o file.envpack vm:libvirt:live.xml
+"$E" inspect --json off.envpack >off.inspect
+"$E" inspect --json file.envpack >file.inspect
+check "the same machine model as vm:libvirt:" test "$(jq_ 'd["machines"]' off.inspect)" = "$(jq_ 'd["machines"]' file.inspect)"
+check "the machine is the domain's" test "$(jq_ 'd["machines"][0]["name"], d["machines"][0]["memory_mib"]' off.inspect)" = "$DOM 64"
+check "no checkpoint recorded offline" test "$(jq_ '"checkpoint" in d["components"][0]' off.inspect)" = False
+expect_exit 0 "restore it" "$E" restore -q -p k.pub off.envpack --to dir:ro
+check "the restored disk equals the image" qemu-img compare -q d.qcow2 ro/d.raw
+
+# 2. refusals: nothing written
+expect_exit 2 "an unknown domain: exit 2" "$E" pack -q -o x.envpack vm:domain:no-such-domain
+expect_err "no domain named 'no-such-domain'" "it names the domain"
+check "and nothing was written" test ! -e x.envpack
+expect_exit 1 "libvirtd not reachable: exit 1" "$E" pack -q -o x.envpack --connect "qemu:///system?socket=$T/nowhere" "vm:domain:$DOM"
+expect_err "cannot connect to 'qemu:///system\?socket=$T/nowhere'" "it names the URI"
+check "and nothing was written" test ! -e x.envpack
+LIBVIRT_DEFAULT_URI="qemu:///system?socket=$T/nowhere2" expect_exit 1 "LIBVIRT_DEFAULT_URI is honoured" "$E" pack -q -o x.envpack "vm:domain:$DOM"
+expect_err "nowhere2" "and named"
+
+# 3. running: a backup job; a write during it is not in the backup
+check "start the domain" virsh start "$DOM"
+qemu-img convert -U -O raw d.qcow2 before.raw # the guest runs no OS: nothing else writes
+job_running() { virsh domjobinfo "$DOM" 2>/dev/null | grep -q 'Backup'; }
+# starts envpack in the background, stops it (SIGSTOP) once its backup job runs: $pid
+start_stopped() {
+	"$@" >"$T/out" 2>"$T/err" &
+	pid=$!
+	for _ in $(seq 600); do job_running && break; sleep 0.02; done
+	kill -STOP "$pid"
+}
+S=$T/store
+start_stopped "$E" backup --init -q --json -k k.key -l 19 -j 1 "$S" "vm:domain:$DOM"
+check "the backup job runs" job_running
+virsh qemu-monitor-command "$DOM" --hmp 'qemu-io -d sata0-0-0 "write -P 0x55 1M 64k"' >mon.out 2>&1
+virsh qemu-monitor-command "$DOM" --hmp 'qemu-io -d sata0-0-0 "write -P 0x66 30M 1M"' >>mon.out 2>&1
+check "the guest writes during the job (one in data, one in the hole; qemu-io says only errors)" test "$(tr -d ' \n' <mon.out)" = ""
+kill -CONT "$pid"
+wait "$pid"
+check "the backup of the running domain succeeds" test $? = 0 -a -s "$T/out"
+check "--json: mode full, every data byte read once" test "$(jq_ '[(x["mode"], x["bytes_read"]) for x in d["disks"]]' "$T/out")" = "[('full', 41943040)]"
+snap=$(jq_ 'd["snapshot"]' "$T/out")
+check "no job is left" test "$(virsh domjobinfo "$DOM" | awk '/Job type/ {print $3}')" = None
+check "no private directory is left" test -z "$(ls "$TMPDIR")"
+"$E" inspect --json "$S@$snap" >live.inspect 2>&1
+cp=$(jq_ 'd["components"][0].get("checkpoint", "")' live.inspect)
+check "the snapshot records the checkpoint ($cp)" test -n "$cp"
+check "which libvirt has" virsh checkpoint-info "$DOM" "$cp"
+expect_exit 0 "restore the snapshot" "$E" restore -q -p k.pub "$S@$snap" --to dir:rl
+check "the restored disk is the disk as it was at the checkpoint" qemu-img compare -q before.raw rl/d.raw
+check "while the disk has changed since" test "$(qemu-img compare -q -U before.raw d.qcow2; echo $?)" = 1
+check "the machine is the domain's" python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); assert m["name"] == "t89", m' rl/t89.vm.json
+
+# 4. interrupted (SIGTERM: a background job of a script ignores SIGINT): the job is ended
+# and its scratch removed, nothing published
+start_stopped "$E" pack -q -l 19 -j 1 -o int.envpack "vm:domain:$DOM"
+check "a second backup job runs" job_running
+kill -TERM "$pid"
+kill -CONT "$pid"
+wait "$pid"
+check "SIGTERM stops it with exit 1" test $? = 1
+expect_err "interrupted" "and says it was interrupted"
+check "no job is left after SIGTERM" test "$(virsh domjobinfo "$DOM" | awk '/Job type/ {print $3}')" = None
+check "no private directory is left after SIGTERM" test -z "$(ls "$TMPDIR")"
+check "nothing was written" test ! -e int.envpack
+check "the domain still runs" test "$(virsh domstate "$DOM")" = running
+finish
