@@ -48,6 +48,8 @@ truncate -s 64M d.raw
 dd if=rand of=d.raw bs=1M conv=notrunc status=none
 dd if=rand of=d.raw bs=1M seek=40 count=16 conv=notrunc status=none
 qemu-img convert -O qcow2 -o compat=1.1 d.raw d.qcow2 && rm d.raw rand
+truncate -s 8M e.raw # a raw disk: no bitmap, so no checkpoint on it
+printf 'raw disk' | dd of=e.raw bs=1M seek=3 conv=notrunc status=none
 cat >dom.xml <<XML
 <domain type='qemu'>
   <name>$DOM</name>
@@ -62,6 +64,11 @@ cat >dom.xml <<XML
       <source file='$T/d.qcow2'/>
       <target dev='sda' bus='sata'/>
     </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$T/e.raw'/>
+      <target dev='sdb' bus='sata'/>
+    </disk>
   </devices>
 </domain>
 XML
@@ -71,16 +78,16 @@ check "define the domain (persistent: checkpoints outlive a stop)" virsh define 
 # 1. shut off: read from the image file, the same machine as vm:libvirt: of the live definition
 expect_exit 0 "pack a shut-off domain" "$E" pack -q --json -k k.key -o off.envpack "vm:domain:$DOM"
 cp "$T/out" off.json
-check "--json: one disk, mode offline, its 40 MiB read" test "$(jq_ '[(x["mode"], x["bytes_read"]) for x in d["disks"]]' off.json)" = "[('offline', 41943040)]"
+check "--json: each disk, mode offline, its data read" test "$(jq_ '[(x["component"], x["mode"], x["bytes_read"]) for x in d["disks"]]' off.json)" = "[('d', 'offline', 41943040), ('e', 'offline', 4096)]"
 virsh dumpxml "$DOM" >live.xml
 expect_exit 0 "pack vm:libvirt: of the same XML" "$E" pack -q -k k.key -o file.envpack vm:libvirt:live.xml
 "$E" inspect --json off.envpack >off.inspect
 "$E" inspect --json file.envpack >file.inspect
 check "the same machine model as vm:libvirt:" test "$(jq_ 'd["machines"]' off.inspect)" = "$(jq_ 'd["machines"]' file.inspect)"
 check "the machine is the domain's" test "$(jq_ 'd["machines"][0]["name"], d["machines"][0]["memory_mib"]' off.inspect)" = "$DOM 64"
-check "no checkpoint recorded offline" test "$(jq_ '"checkpoint" in d["components"][0]' off.inspect)" = False
+check "no checkpoint recorded offline" test "$(jq_ '["checkpoint" in c for c in d["components"]]' off.inspect)" = "[False, False]"
 expect_exit 0 "restore it" "$E" restore -q -p k.pub off.envpack --to dir:ro
-check "the restored disk equals the image" qemu-img compare -q d.qcow2 ro/d.raw
+check "the restored disks equal the images" sh -c 'qemu-img compare -q d.qcow2 ro/d.raw && cmp e.raw ro/e.raw' 
 
 # 2. refusals: nothing written
 expect_exit 2 "an unknown domain: exit 2" "$E" pack -q -o x.envpack vm:domain:no-such-domain
@@ -95,6 +102,7 @@ expect_err "nowhere2" "and named"
 # 3. running: a backup job; a write during it is not in the backup
 check "start the domain" virsh start "$DOM"
 qemu-img convert -U -O raw d.qcow2 before.raw # the guest runs no OS: nothing else writes
+cp e.raw before-e.raw
 job_running() { virsh domjobinfo "$DOM" 2>/dev/null | grep -q 'Backup'; }
 # starts envpack in the background, stops it (SIGSTOP) once its backup job runs: $pid
 start_stopped() {
@@ -108,21 +116,23 @@ start_stopped "$E" backup --init -q --json -k k.key -l 19 -j 1 "$S" "vm:domain:$
 check "the backup job runs" job_running
 virsh qemu-monitor-command "$DOM" --hmp 'qemu-io -d sata0-0-0 "write -P 0x55 1M 64k"' >mon.out 2>&1
 virsh qemu-monitor-command "$DOM" --hmp 'qemu-io -d sata0-0-0 "write -P 0x66 30M 1M"' >>mon.out 2>&1
-check "the guest writes during the job (one in data, one in the hole; qemu-io says only errors)" test "$(tr -d ' \n' <mon.out)" = ""
+virsh qemu-monitor-command "$DOM" --hmp 'qemu-io -d sata0-0-1 "write -P 0x77 3M 4k"' >>mon.out 2>&1
+check "the guest writes during the job (in data, in a hole, on the raw disk; qemu-io says only errors)" test "$(tr -d ' \n' <mon.out)" = ""
 kill -CONT "$pid"
 wait "$pid"
 check "the backup of the running domain succeeds" test $? = 0 -a -s "$T/out"
-check "--json: mode full, every data byte read once" test "$(jq_ '[(x["mode"], x["bytes_read"]) for x in d["disks"]]' "$T/out")" = "[('full', 41943040)]"
+check "--json: mode full, every data byte read once" test "$(jq_ '[(x["mode"], x["bytes_read"]) for x in d["disks"]]' "$T/out")" = "[('full', 41943040), ('full', 4096)]"
 snap=$(jq_ 'd["snapshot"]' "$T/out")
 check "no job is left" test "$(virsh domjobinfo "$DOM" | awk '/Job type/ {print $3}')" = None
 check "no private directory is left" test -z "$(ls "$TMPDIR")"
 "$E" inspect --json "$S@$snap" >live.inspect 2>&1
 cp=$(jq_ 'd["components"][0].get("checkpoint", "")' live.inspect)
-check "the snapshot records the checkpoint ($cp)" test -n "$cp"
+check "the snapshot records the checkpoint on the qcow2 disk ($cp)" test -n "$cp"
+check "and none on the raw disk" test "$(jq_ '"checkpoint" in d["components"][1]' live.inspect)" = False
 check "which libvirt has" virsh checkpoint-info "$DOM" "$cp"
 expect_exit 0 "restore the snapshot" "$E" restore -q -p k.pub "$S@$snap" --to dir:rl
-check "the restored disk is the disk as it was at the checkpoint" qemu-img compare -q before.raw rl/d.raw
-check "while the disk has changed since" test "$(qemu-img compare -q -U before.raw d.qcow2; echo $?)" = 1
+check "the restored disks are the disks as they were at the checkpoint" sh -c 'qemu-img compare -q before.raw rl/d.raw && cmp before-e.raw rl/e.raw'
+check "while the disks have changed since" test "$(qemu-img compare -q -U before.raw d.qcow2; echo $?)$(cmp -s before-e.raw e.raw; echo $?)" = 11
 check "the machine is the domain's" python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); assert m["name"] == "t89", m' rl/t89.vm.json
 
 # 4. interrupted (SIGTERM: a background job of a script ignores SIGINT): the job is ended
