@@ -86,6 +86,29 @@ static int parse_edited(const char *from, const char *to, char *msg, size_t cap)
 	return parse_edited_in(sample(), from, to, msg, cap);
 }
 
+/* The sample with its disk taken from a live domain at checkpoint "envpack-00ff". */
+static struct ep_manifest *sample_checkpoint(void)
+{
+	struct ep_manifest *m = sample();
+	m->components[0].checkpoint = strdup("envpack-00ff");
+	return m;
+}
+
+TEST(manifest_keeps_a_disks_checkpoint)
+{
+	char *json, msg[1024];
+	struct ep_manifest *back = round_trip(sample_checkpoint(), &json);
+	EXPECT(back->components[0].checkpoint && !strcmp(back->components[0].checkpoint, "envpack-00ff"));
+	EXPECT(!back->components[1].checkpoint);
+	free(json);
+	ep_manifest_free(back);
+	EXPECT(parse_edited_in(sample_checkpoint(), "\"envpack-00ff\"", "\"../x\"", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "disk 'disk' has a malformed checkpoint"));
+	EXPECT(parse_edited_in(sample_checkpoint(), "\"envpack-00ff\"", "7", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(parse_edited_in(sample_checkpoint(), "\"envpack-00ff\"", "\"e\\u001b[31m\"", msg, sizeof msg) ==
+	       EP_EINPUT);
+}
+
 TEST(manifest_rejects_malformed)
 {
 	char msg[1024];
