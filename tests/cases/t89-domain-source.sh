@@ -148,4 +148,14 @@ check "no job is left after SIGTERM" test "$(virsh domjobinfo "$DOM" | awk '/Job
 check "no private directory is left after SIGTERM" test -z "$(ls "$TMPDIR")"
 check "nothing was written" test ! -e int.envpack
 check "the domain still runs" test "$(virsh domstate "$DOM")" = running
+
+# 5. the domain destroyed mid-backup: exit 1, nothing published, nothing left
+start_stopped "$E" backup -q -l 19 -j 1 -k k.key "$S" "vm:domain:$DOM"
+check "a third backup job runs" job_running
+virsh destroy "$DOM" >/dev/null
+kill -CONT "$pid"
+wait "$pid"
+check "a domain destroyed mid-backup: exit 1" test $? = 1
+check "the store still holds one snapshot" test "$("$E" snapshots --json "$S" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')" = 1
+check "no private directory is left after the destroy" test -z "$(ls "$TMPDIR")"
 finish
