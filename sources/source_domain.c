@@ -150,12 +150,15 @@ static int begin_job(const char *name, struct domain_state *s, struct ep_error *
 		rc = ep_libvirt_backup_xml(s->socket, bd, s->ndisks, &bxml, err);
 	if (!rc && any_bitmap)
 		rc = ep_libvirt_checkpoint_xml(s->checkpoint, bd, s->ndisks, &cxml, err);
-	if (!rc && virDomainBackupBegin(s->dom, bxml, cxml, 0) < 0)
+	/* armed before the job exists, so that Ctrl-C at any moment it does ends it in close, as any failure does */
+	if (!rc)
+		ep_interrupt_arm();
+	if (!rc && virDomainBackupBegin(s->dom, bxml, cxml, 0) < 0) {
 		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot begin a backup job: %s", name, last_error());
-	if (!rc) {
-		s->live = true;
-		ep_interrupt_arm(); /* Ctrl-C ends the job in close, as any failure does */
+		ep_interrupt_disarm();
 	}
+	if (!rc)
+		s->live = true;
 	free(bxml);
 	free(cxml);
 	free(bd);
