@@ -29,14 +29,17 @@ void cli_pack_json_disks(struct cli_pack_args *a, json_t *o)
 		json_object_set(o, "disks", a->disks);
 }
 
-/* Records how a disk was read: {"component", "mode", "bytes_read"} in a->disks. */
-static void report_disk(void *ctx, const char *component, const char *mode, uint64_t bytes_read)
+/* Records how a disk was read: {"component", "mode", "bytes_read"[, "dirty_bytes"]} in a->disks. */
+static void report_disk(void *ctx, const struct ep_source_disk_report *r)
 {
 	struct cli_pack_args *a = ctx;
 	if (!a->disks)
 		a->disks = json_array();
-	json_array_append_new(a->disks, json_pack("{s:s,s:s,s:I}", "component", component, "mode", mode, "bytes_read",
-						  (json_int_t)bytes_read));
+	json_t *o = json_pack("{s:s,s:s,s:I}", "component", r->component, "mode", r->mode, "bytes_read",
+			      (json_int_t)r->bytes_read);
+	if (!strcmp(r->mode, "incremental"))
+		json_object_set_new(o, "dirty_bytes", json_integer((json_int_t)r->dirty_bytes));
+	json_array_append_new(a->disks, o);
 }
 
 int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_args *a)

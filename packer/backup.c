@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "formats/store/catalog.h"
+#include "packer/history.h"
 
 #define FILES_CACHE_MAX ((size_t)64 << 20)
 #define FILES_CACHE_VERSION 2 /* 2: each entry holds its record */
@@ -106,20 +107,6 @@ static const struct ep_component *cached(struct ep_store *st, json_t *e, struct 
 	return NULL;
 }
 
-/* One component of m as a manifest of its own (compact JSON, free()), or NULL; its extents
- * inline, so that reading it needs nothing of the store. */
-static char *component_record(const struct ep_manifest *m, size_t k)
-{
-	struct ep_component c = m->components[k];
-	c.nlists = 0;
-	struct ep_manifest one = { .name = m->name, .created = m->created, .tool = m->tool, .components = &c,
-				   .ncomponents = 1 };
-	char *json = NULL;
-	size_t len;
-	struct ep_error ignored = { 0 };
-	return ep_manifest_to_json(&one, &json, &len, &ignored) ? NULL : json;
-}
-
 static json_t *load_cache(const char *path)
 {
 	char *text = NULL;
@@ -142,7 +129,7 @@ static void save_cache(const char *path, json_t *cache, const struct identity *i
 {
 	json_t *files = json_object_get(cache, "files");
 	for (size_t i = 0; m && i < n; i++) {
-		char *record = known[i] && component[i] < m->ncomponents ? component_record(m, component[i]) : NULL;
+		char *record = known[i] && component[i] < m->ncomponents ? ep_history_record(m, component[i]) : NULL;
 		if (record)
 			json_object_set_new(files, ids[i].path,
 					    identity_json(&ids[i], d->id, m->components[component[i]].name, record));
@@ -191,8 +178,12 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	size_t *component = calloc(nsources ? nsources : 1, sizeof *component);
 	struct ep_manifest **records = calloc(nsources ? nsources : 1, sizeof *records); /* what reuse points into */
 	json_t *cache = files_cache ? load_cache(files_cache) : NULL;
+	struct ep_history *history = NULL;
+	const struct ep_source_history *remembered = NULL;
 	if (!srcs || !ids || !known || !component || !records || (files_cache && !cache))
 		rc = ep_oom(err);
+	if (!rc && cache)
+		rc = ep_history_new(&history, st, cache, &remembered, err);
 	for (size_t i = 0; !rc && i < nsources; i++) {
 		srcs[i] = sources[i];
 		if (!cache || !(known[i] = identify(&sources[i], &ids[i])))
@@ -209,14 +200,18 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	opt.source_component = component;
 	struct ep_manifest *published = NULL;
 	opt.manifest_out = &published;
+	opt.history = remembered;
 	if (!rc)
 		rc = ep_pack(&opt, srcs, nsources, stats, err);
 	if (!rc) {
 		memcpy(res->id, d.id, EP_STORE_ID_HEX);
 		res->sequence = info->sequence;
-		if (cache)
+		if (cache) {
+			ep_history_published(history, published, d.id);
 			save_cache(files_cache, cache, ids, known, component, nsources, &d, published);
+		}
 	}
+	ep_history_free(history);
 	json_decref(cache);
 	ep_manifest_free(published);
 	for (size_t i = 0; records && i < nsources; i++)

@@ -227,9 +227,76 @@ static int add_component(struct packer *pk, enum ep_component_type type, const c
 	return 0;
 }
 
-/* A disk's data extents into a new disk component; zero blocks are holes, not stored. */
-static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, struct ep_component **out,
+/* Where pack_disk is in an earlier record of the disk it packs: extent `extent`, its chunk
+ * `chunk`, which starts at `at`. */
+struct base_cursor {
+	const struct ep_component *base;
+	size_t extent, chunk;
+	uint64_t at;
+};
+
+static int drain(struct packer *pk, struct ep_error *err)
+{
+	int rc = 0;
+	while (!rc && ep_pool_pending(pk->pool))
+		rc = consume_oldest(pk, err);
+	return rc;
+}
+
+/* Takes a chunk of an earlier record as it is: not a byte read. Joins c's last extent (whose
+ * chunks are all in) when it ends where the chunk starts and would still hold no more chunks
+ * than its length allows (readers check); else starts an extent. */
+static int take_chunk(struct packer *pk, struct ep_component *c, uint64_t at, const struct ep_chunk_ref *r,
+		      struct ep_error *err)
+{
+	struct ep_extent_rec *last = c->nextents ? &c->extents[c->nextents - 1] : NULL;
+	bool join = last && last->offset + last->length == at &&
+		    last->count + 1 <= 1 + (last->length + r->size) / EP_BUNDLE_CHUNK_MIN;
+	int rc = join ? 0 : ep_component_add_extent(c, at, err);
+	if (!rc)
+		rc = ep_component_append(c, c->nextents - 1, r->digest, r->size, err);
+	pk->stats->chunks++;
+	pk->stats->reused_chunks++;
+	pk->stats->data_bytes += r->size;
+	return rc;
+}
+
+/* The base's chunks that end by `to`, in order: those starting before `from` lay in a run
+ * read again and are passed over, the others taken. Chunks still being cut are consumed
+ * first, so that c's chunks stay in disk order. */
+static int copy_base(struct packer *pk, struct ep_component *c, struct base_cursor *cur, uint64_t from, uint64_t to,
 		     struct ep_error *err)
+{
+	const struct ep_component *b = cur->base;
+	bool drained = false;
+	int rc = 0;
+	while (!rc && cur->extent < b->nextents) {
+		const struct ep_extent_rec *e = &b->extents[cur->extent];
+		if (cur->chunk == e->count) {
+			if (++cur->extent < b->nextents)
+				cur->at = b->extents[cur->extent].offset;
+			cur->chunk = 0;
+			continue;
+		}
+		const struct ep_chunk_ref *r = &b->chunks[e->first + cur->chunk];
+		if (cur->at + r->size > to)
+			break;
+		if (cur->at >= from) {
+			if (!drained && !(rc = drain(pk, err)))
+				drained = true;
+			if (!rc)
+				rc = take_chunk(pk, c, cur->at, r, err);
+		}
+		cur->at += r->size;
+		cur->chunk++;
+	}
+	return rc;
+}
+
+/* A disk's data extents into a new disk component; zero blocks are holes, not stored. With
+ * base, d's extents are the runs read again, and base's chunks outside them are taken. */
+static int pack_disk(struct packer *pk, struct ep_disk *d, const struct ep_component *base, const char *path,
+		     struct ep_component **out, struct ep_error *err)
 {
 	struct ep_component *c;
 	int rc = add_component(pk, EP_COMP_DISK, path, &c, err);
@@ -240,10 +307,13 @@ static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, str
 		return ep_oom(err);
 	c->virtual_size = d->virtual_size;
 	pk->stats->virtual_bytes += d->virtual_size;
+	struct base_cursor cur = { .base = base, .at = base && base->nextents ? base->extents[0].offset : 0 };
 	bool run_open = false;
 	struct ep_extent ext;
 	uint64_t from = 0;
 	while ((rc = ep_disk_next_extent(d, from, &ext, err)) == 1) {
+		if (base && (rc = copy_base(pk, c, &cur, from, ext.off, err)))
+			return rc;
 		uint64_t ext_end = ext.off + ext.len;
 		for (uint64_t off = ext.off; off < ext_end;) {
 			size_t n = ext_end - off < READ_SIZE ? (size_t)(ext_end - off) : READ_SIZE;
@@ -283,6 +353,8 @@ static int pack_disk(struct packer *pk, struct ep_disk *d, const char *path, str
 		run_open = false;
 		from = ext_end;
 	}
+	if (!rc && base)
+		rc = copy_base(pk, c, &cur, from, UINT64_MAX, err);
 	return rc;
 }
 
@@ -299,13 +371,11 @@ static int reuse_disk(struct packer *pk, const struct ep_component *from, const 
 	c->virtual_size = from->virtual_size;
 	pk->stats->virtual_bytes += from->virtual_size;
 	for (size_t i = 0; !rc && i < from->nextents; i++) {
-		rc = ep_component_add_extent(c, from->extents[i].offset, err);
+		uint64_t at = from->extents[i].offset;
 		for (size_t k = 0; !rc && k < from->extents[i].count; k++) {
 			const struct ep_chunk_ref *r = &from->chunks[from->extents[i].first + k];
-			rc = ep_component_append(c, c->nextents - 1, r->digest, r->size, err);
-			pk->stats->chunks++;
-			pk->stats->reused_chunks++;
-			pk->stats->data_bytes += r->size;
+			rc = take_chunk(pk, c, at, r, err);
+			at += r->size;
 		}
 	}
 	return rc;
@@ -353,10 +423,10 @@ static int sink_add_component(void *ctx, enum ep_component_type type, const char
 	return add_component(ctx, type, path, out, err);
 }
 
-static int sink_add_disk(void *ctx, struct ep_disk *d, const char *path, struct ep_component **out,
-			 struct ep_error *err)
+static int sink_add_disk(void *ctx, struct ep_disk *d, const struct ep_component *base, const char *path,
+			 struct ep_component **out, struct ep_error *err)
 {
-	return pack_disk(ctx, d, path, out, err);
+	return pack_disk(ctx, d, base, path, out, err);
 }
 
 static int sink_feed(void *ctx, size_t record, const void *data, size_t len, struct ep_error *err)
@@ -409,7 +479,8 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 					      .registry = opt->registry, .include_secrets = opt->include_secrets,
 					      .allow_unlisted = opt->allow_unlisted, .libvirt_uri = opt->libvirt_uri,
 					      .report = opt->report, .report_ctx = opt->report_ctx,
-					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created };
+					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created,
+					      .history = opt->history };
 	for (size_t i = 0; i < n; i++) {
 		if (src[i].reuse)
 			continue;
@@ -449,9 +520,7 @@ static int list_disk(struct packer *pk, struct ep_component *c, void *state, uin
 
 static int finish(struct packer *pk, struct ep_error *err)
 {
-	int rc = 0;
-	while (!rc && ep_pool_pending(pk->pool))
-		rc = consume_oldest(pk, err);
+	int rc = drain(pk, err);
 	void *state = NULL;
 	uint8_t *out = NULL;
 	for (size_t i = 0; !rc && i < pk->manifest->ncomponents; i++) {
@@ -577,8 +646,11 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		pk.dest->abort(pk.dest->ctx);
 	else if (!opt->dest && stat(opt->output, &st) == 0)
 		stats->bundle_bytes = (uint64_t)st.st_size;
-	for (size_t i = 0; opened && i < nsources; i++)
+	for (size_t i = 0; opened && i < nsources; i++) {
+		if (opened[i] && sources[i].ops->published)
+			sources[i].ops->published(opened[i], rc == 0);
 		sources[i].ops->close(opened[i]);
+	}
 	free(opened);
 	if (!rc && opt->manifest_out) {
 		*opt->manifest_out = pk.manifest;

@@ -35,9 +35,36 @@ struct ep_source {
 	const struct ep_component *reuse;
 };
 
-/* What a source read for one disk component: mode is "offline" (its image file) or
- * "full" (a live domain's export, every allocated block), bytes_read what came from it. */
-typedef void (*ep_source_report_fn)(void *ctx, const char *component, const char *mode, uint64_t bytes_read);
+/* How a source read one disk component: mode is "offline" (its image file), "full" (a live
+ * domain's export, every allocated block) or "incremental" (only what its dirty bitmap names,
+ * dirty_bytes, the rest from the previous backup); bytes_read is what came from the source. */
+struct ep_source_disk_report {
+	const char *component;
+	const char *mode;
+	uint64_t bytes_read;
+	uint64_t dirty_bytes; /* incremental only */
+};
+typedef void (*ep_source_report_fn)(void *ctx, const struct ep_source_disk_report *r);
+
+/* What a store remembers of a live disk's last backup there (packer/backup.c), for an
+ * incremental one: vm:domain: asks for the record under key ("vm:domain:UUID:TARGET"), then
+ * tells what it packed under which key. */
+struct ep_source_history {
+	void *ctx;
+	/* The tag checkpoints taken for this store carry (their description): only those are
+	 * the source's to delete. */
+	const char *tag;
+	/* The component recorded under key and the checkpoint it was taken at, borrowed until
+	 * pack ends; NULL when there is none (*why: "" when nothing was ever recorded, else
+	 * why the record cannot be used). */
+	const struct ep_component *(*previous)(void *ctx, const char *key, const char **checkpoint, char *why,
+					       size_t cap);
+	/* A recorded chunk's bytes (ep_chunk_load_fn); NULL when the store cannot be read here
+	 * (an encrypted store's public key only): then the source reads them again instead. */
+	ep_chunk_load_fn load;
+	/* Component `component` of the snapshot being made is the disk under key, at checkpoint. */
+	int (*packed)(void *ctx, const char *key, const char *component, const char *checkpoint, struct ep_error *err);
+};
 
 /* What sources need from pack's options. */
 struct ep_source_options {
@@ -52,6 +79,9 @@ struct ep_source_options {
 	const char *libvirt_uri; /* vm:domain: the connection URI; NULL: LIBVIRT_DEFAULT_URI or libvirt's default */
 	ep_source_report_fn report; /* vm:domain: each disk once packed; may be NULL */
 	void *report_ctx;
+	/* vm:domain: a store's memory of earlier backups; NULL (a bundle): every read is full
+	 * and no checkpoint is taken, as none could serve */
+	const struct ep_source_history *history;
 };
 
 /* Reads up to cap bytes into buf: the count, 0 at the end, or a negative status (err set). */
@@ -68,9 +98,11 @@ struct ep_source_sink {
 	/* A new component, named uniquely after path's last element; the records fed next belong to it. */
 	int (*add_component)(void *ctx, enum ep_component_type type, const char *path, struct ep_component **out,
 			     struct ep_error *err);
-	/* A new disk component holding d's data, zero blocks left out, named as add_component names it. */
-	int (*add_disk)(void *ctx, struct ep_disk *d, const char *path, struct ep_component **out,
-			struct ep_error *err);
+	/* A new disk component holding d's data, zero blocks left out, named as add_component names it.
+	 * With base (an earlier record of the same disk), d's extents are only the runs that changed
+	 * since: base's chunks outside them are taken as they are. */
+	int (*add_disk)(void *ctx, struct ep_disk *d, const struct ep_component *base, const char *path,
+			struct ep_component **out, struct ep_error *err);
 	/* Chunks len bytes into record (an index in the current component's files); more may follow. */
 	int (*feed)(void *ctx, size_t record, const void *data, size_t len, struct ep_error *err);
 	/* Chunks what read gives until its end into record, and ends the record. */
@@ -93,6 +125,8 @@ struct ep_source_ops {
 	/* The bytes pack will read, for the progress bar. */
 	uint64_t (*size)(const void *state);
 	int (*pack)(const struct ep_source *src, void *state, const struct ep_source_sink *sink, struct ep_error *err);
+	/* Told, before close, whether what was packed was published; NULL: nothing to do. */
+	void (*published)(void *state, bool yes);
 	/* Frees what open made; state may be NULL. */
 	void (*close)(void *state);
 };
@@ -108,9 +142,10 @@ int ep_source_disk_open(const char *path, const char *format, const struct ep_so
 /* Adds the bytes in d's data extents to *data. */
 int ep_source_disk_data(struct ep_disk *d, uint64_t *data, struct ep_error *err);
 
-/* Packs a machine read from a definition, disk k from disks[k], and moves the machine
- * into the manifest, its disks named after the components made (into out[k] when out is set). */
-int ep_source_vm_pack(struct ep_vm_source *vm, struct ep_disk *const *disks, const struct ep_source_sink *sink,
-		      struct ep_component **out, struct ep_error *err);
+/* Packs a machine read from a definition, disk k from disks[k] (over bases[k] when bases is
+ * set: add_disk), and moves the machine into the manifest, its disks named after the
+ * components made (into out[k] when out is set). */
+int ep_source_vm_pack(struct ep_vm_source *vm, struct ep_disk *const *disks, const struct ep_component *const *bases,
+		      const struct ep_source_sink *sink, struct ep_component **out, struct ep_error *err);
 
 #endif

@@ -45,7 +45,7 @@ static int disk_pack(const struct ep_source *src, void *state, const struct ep_s
 		     struct ep_error *err)
 {
 	struct ep_component *c;
-	return sink->add_disk(sink->ctx, ((struct disk_state *)state)->disk, src->path, &c, err);
+	return sink->add_disk(sink->ctx, ((struct disk_state *)state)->disk, NULL, src->path, &c, err);
 }
 
 static void disk_close(void *state)

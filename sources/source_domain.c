@@ -5,13 +5,19 @@
  * one's through a pull-mode backup job begun at open, so every disk is read as it
  * was at that instant ("full"): qemu serves the disks over NBD from a private
  * socket and keeps the blocks the guest overwrites meanwhile in scratch files.
- * The job takes a checkpoint (a dirty bitmap per qcow2 disk), whose name each
- * disk's component records for a later incremental backup. The job is ended and
- * the scratch files removed at close, however the backup went.
+ * Into a store (opt->history), the job also takes a checkpoint (a dirty bitmap per
+ * qcow2 disk), whose name each disk's component records; the next backup into that
+ * store asks qemu for what changed since ("incremental") and reads only that, taking
+ * the rest from the record of the last one (sources/delta_disk.c). When it cannot (no
+ * record, checkpoint gone, disk resized), it reads the disk whole and says why. Once
+ * the snapshot is published, the checkpoints this store's backups took before are
+ * deleted: only the newest is of use. The job is ended and the scratch files removed
+ * however the backup went.
  */
 #include "sources/source.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <openssl/rand.h>
@@ -25,6 +31,18 @@
 #include "formats/disk/disk.h"
 #include "formats/disk/nbd.h"
 #include "formats/vm/libvirt_xml.h"
+#include "sources/delta_disk.h"
+
+/* What one disk of a running domain is read as. */
+struct live_disk {
+	char key[128];                    /* its record's name in the store's history */
+	const struct ep_component *base;  /* that record, when incremental (borrowed from history) */
+	char since[64];                   /* the checkpoint base was taken at, "" for a full read */
+	struct ep_disk *nbd;              /* the job's export */
+	struct ep_extent *dirty;          /* what the bitmap names, incremental only */
+	size_t ndirty;
+	uint64_t dirty_bytes;
+};
 
 struct domain_state {
 	virConnectPtr conn;
@@ -41,6 +59,11 @@ struct domain_state {
 	char socket[PATH_MAX];
 	char **scratch; /* one per disk */
 	char checkpoint[64]; /* "envpack-<hex>", "" when none was taken */
+	const struct ep_source_history *history;
+	ep_warn_fn warn;
+	void *warn_ctx;
+	char name[256];
+	struct live_disk *ld; /* one per disk, running domains only */
 };
 
 /* libvirt prints every error on stderr unless told otherwise: only the CLI prints. */
@@ -126,7 +149,59 @@ static int make_dir(const char *name, struct domain_state *s, struct ep_error *e
 	return 0;
 }
 
-static int begin_job(const char *name, struct domain_state *s, struct ep_error *err)
+static bool is_qcow2(const struct ep_vm_source_disk *w)
+{
+	return w->format && !strcmp(w->format, "qcow2");
+}
+
+static void warn(struct domain_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(struct domain_state *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (s->warn)
+		s->warn(s->warn_ctx, msg);
+}
+
+/* What each disk is read as: incremental when the store recorded it at a checkpoint the
+ * domain still has; else whole, and why (unless it was never backed up here). */
+static int plan_disks(struct domain_state *s, struct ep_error *err)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	if (!(s->ld = calloc(s->ndisks, sizeof *s->ld)))
+		return ep_oom(err);
+	if (!s->history)
+		return 0;
+	if (virDomainGetUUIDString(s->dom, uuid) < 0)
+		return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': no UUID: %s", s->name, last_error());
+	for (size_t k = 0; k < s->ndisks; k++) {
+		struct live_disk *d = &s->ld[k];
+		const char *target = s->vm->where[k].target;
+		if (!is_qcow2(&s->vm->where[k]) || !target)
+			continue;
+		snprintf(d->key, sizeof d->key, "vm:domain:%s:%s", uuid, target);
+		const char *cp = NULL;
+		char why[256] = "";
+		d->base = s->history->previous(s->history->ctx, d->key, &cp, why, sizeof why);
+		virDomainCheckpointPtr found = d->base ? virDomainCheckpointLookupByName(s->dom, cp, 0) : NULL;
+		if (d->base && !found) {
+			snprintf(why, sizeof why, "its checkpoint %s is gone", cp);
+			d->base = NULL;
+		}
+		if (found)
+			virDomainCheckpointFree(found);
+		if (d->base)
+			snprintf(d->since, sizeof d->since, "%s", cp);
+		else if (why[0])
+			warn(s, "domain '%s': disk %s is read whole: %s", s->name, target, why);
+	}
+	return 0;
+}
+
+static int begin_job(struct domain_state *s, struct ep_error *err)
 {
 	struct ep_libvirt_backup_disk *bd = calloc(s->ndisks, sizeof *bd);
 	if (!bd)
@@ -137,24 +212,27 @@ static int begin_job(const char *name, struct domain_state *s, struct ep_error *
 	for (size_t k = 0; !rc && k < s->ndisks; k++) {
 		const struct ep_vm_source_disk *w = &s->vm->where[k];
 		if (!w->target)
-			rc = ep_fail(err, EP_ERUNTIME, "domain '%s': disk %zu has no target device", name, k + 1);
+			rc = ep_fail(err, EP_ERUNTIME, "domain '%s': disk %zu has no target device", s->name, k + 1);
 		bd[k] = (struct ep_libvirt_backup_disk){ .target = w->target, .scratch = s->scratch[k],
-							 .bitmap = w->format && !strcmp(w->format, "qcow2") };
+							 .bitmap = is_qcow2(w),
+							 .since = s->ld[k].since[0] ? s->ld[k].since : NULL };
 		any_bitmap |= bd[k].bitmap;
 	}
 	char hex[2 * sizeof raw + 1], *bxml = NULL, *cxml = NULL;
 	ep_hex(raw, sizeof raw, hex);
-	if (!rc && any_bitmap) /* raw disks cannot hold a bitmap: read whole every time */
+	/* raw disks cannot hold a bitmap: read whole every time; a bundle has no next time */
+	if (!rc && any_bitmap && s->history)
 		snprintf(s->checkpoint, sizeof s->checkpoint, "envpack-%s", hex);
 	if (!rc)
 		rc = ep_libvirt_backup_xml(s->socket, bd, s->ndisks, &bxml, err);
-	if (!rc && any_bitmap)
-		rc = ep_libvirt_checkpoint_xml(s->checkpoint, bd, s->ndisks, &cxml, err);
+	if (!rc && s->checkpoint[0])
+		rc = ep_libvirt_checkpoint_xml(s->checkpoint, s->history->tag, bd, s->ndisks, &cxml, err);
 	/* armed before the job exists, so that Ctrl-C at any moment it does ends it in close, as any failure does */
 	if (!rc)
 		ep_interrupt_arm();
 	if (!rc && virDomainBackupBegin(s->dom, bxml, cxml, 0) < 0) {
-		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot begin a backup job: %s", name, last_error());
+		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot begin a backup job: %s", s->name, last_error());
+		s->checkpoint[0] = 0;
 		ep_interrupt_disarm();
 	}
 	if (!rc)
@@ -165,35 +243,60 @@ static int begin_job(const char *name, struct domain_state *s, struct ep_error *
 	return rc;
 }
 
+/* Disk k's export; incremental, its dirty runs and the disk that reads only those. */
+static int open_export(struct domain_state *s, size_t k, struct ep_error *err)
+{
+	struct live_disk *d = &s->ld[k];
+	const char *target = s->vm->where[k].target;
+	char bitmap[128];
+	snprintf(bitmap, sizeof bitmap, "qemu:dirty-bitmap:backup-%s", target);
+	int rc = ep_disk_nbd_open(&d->nbd, s->socket, target, d->since[0] ? bitmap : NULL, err);
+	if (!rc && d->since[0] && d->nbd->virtual_size != d->base->virtual_size) {
+		warn(s, "domain '%s': disk %s is read whole: it was resized since checkpoint %s", s->name, target, d->since);
+		d->since[0] = 0;
+	}
+	if (rc || !d->since[0]) {
+		s->disks[k] = d->nbd;
+		return rc ? rc : ep_source_disk_data(d->nbd, &s->data, err);
+	}
+	if ((rc = ep_disk_nbd_dirty(d->nbd, &d->dirty, &d->ndirty, err)))
+		return rc;
+	for (size_t i = 0; i < d->ndirty; i++)
+		d->dirty_bytes += d->dirty[i].len;
+	s->data += d->dirty_bytes;
+	return ep_delta_disk_open(&s->disks[k], d->nbd, d->dirty, d->ndirty, d->base, s->history->load,
+				  s->history->ctx, err);
+}
+
 static int domain_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,
 		       struct ep_error *err)
 {
 	struct domain_state *s = calloc(1, sizeof *s);
 	if (!(*state = s))
 		return ep_oom(err);
-	const char *name = src->path;
+	snprintf(s->name, sizeof s->name, "%s", src->path);
 	s->report = opt->report;
 	s->report_ctx = opt->report_ctx;
+	s->history = opt->history;
+	s->warn = opt->warn;
+	s->warn_ctx = opt->warn_ctx;
 	int rc = connect_to(opt->libvirt_uri, s, err);
 	if (!rc)
-		rc = look_up(name, s, err);
+		rc = look_up(s->name, s, err);
 	if (!rc)
-		rc = read_definition(name, opt, s, err);
+		rc = read_definition(s->name, opt, s, err);
 	int active = rc ? 0 : virDomainIsActive(s->dom);
 	if (!rc && active < 0)
-		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': %s", name, last_error());
+		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': %s", s->name, last_error());
 	for (size_t k = 0; !rc && !active && k < s->ndisks; k++)
 		rc = ep_source_disk_open(s->vm->where[k].path, s->vm->where[k].format, opt, &s->disks[k], &s->disk_data[k],
 					 err);
 	for (size_t k = 0; !rc && !active && k < s->ndisks; k++)
 		s->data += s->disk_data[k];
-	if (!rc && active && !(rc = make_dir(name, s, err)))
-		rc = begin_job(name, s, err);
-	for (size_t k = 0; !rc && active && k < s->ndisks; k++) {
-		rc = ep_disk_nbd_open(&s->disks[k], s->socket, s->vm->where[k].target, err);
-		if (!rc)
-			rc = ep_source_disk_data(s->disks[k], &s->data, err);
-	}
+	if (!rc && active && !(rc = make_dir(s->name, s, err)) && !(rc = plan_disks(s, err)))
+		rc = begin_job(s, err);
+	for (size_t k = 0; !rc && active && k < s->ndisks; k++)
+		rc = open_export(s, k, err);
 	return rc;
 }
 
@@ -207,18 +310,30 @@ static int domain_pack(const struct ep_source *src, void *state, const struct ep
 {
 	struct domain_state *s = state;
 	struct ep_component **comps = calloc(s->ndisks, sizeof *comps);
-	if (!comps)
-		return ep_oom(err);
-	int rc = ep_source_vm_pack(s->vm, s->disks, sink, comps, err);
+	const struct ep_component **bases = calloc(s->ndisks, sizeof *bases);
+	int rc = comps && bases ? 0 : ep_oom(err);
+	for (size_t k = 0; !rc && s->ld && k < s->ndisks; k++)
+		bases[k] = s->ld[k].since[0] ? s->ld[k].base : NULL;
+	if (!rc)
+		rc = ep_source_vm_pack(s->vm, s->disks, bases, sink, comps, err);
 	if (!rc && s->live && ep_interrupted()) /* after the last read: still not published */
 		rc = ep_fail(err, EP_ERUNTIME, "domain '%s': interrupted", src->path);
 	for (size_t k = 0; !rc && s->checkpoint[0] && k < s->ndisks; k++)
-		if (s->vm->where[k].format && !strcmp(s->vm->where[k].format, "qcow2") &&
-		    !(comps[k]->checkpoint = strdup(s->checkpoint)))
-			rc = ep_oom(err);
-	for (size_t k = 0; !rc && s->report && k < s->ndisks; k++)
-		s->report(s->report_ctx, comps[k]->name, s->live ? "full" : "offline",
-			  s->live ? ep_disk_nbd_bytes_read(s->disks[k]) : s->disk_data[k]);
+		if (s->ld[k].key[0] && (!(comps[k]->checkpoint = strdup(s->checkpoint)) ||
+					(rc = s->history->packed(s->history->ctx, s->ld[k].key, comps[k]->name,
+								 s->checkpoint, err))))
+			rc = rc ? rc : ep_oom(err);
+	for (size_t k = 0; !rc && s->report && k < s->ndisks; k++) {
+		const struct live_disk *d = s->live ? &s->ld[k] : NULL;
+		struct ep_source_disk_report r = {
+			.component = comps[k]->name,
+			.mode = !d ? "offline" : d->since[0] ? "incremental" : "full",
+			.bytes_read = d ? ep_disk_nbd_bytes_read(d->nbd) : s->disk_data[k],
+			.dirty_bytes = d ? d->dirty_bytes : 0,
+		};
+		s->report(s->report_ctx, &r);
+	}
+	free(bases);
 	free(comps);
 	return rc;
 }
@@ -229,6 +344,7 @@ static void end_job(struct domain_state *s)
 	if (s->live) {
 		virDomainAbortJob(s->dom);
 		ep_interrupt_disarm();
+		s->live = false;
 	}
 	for (size_t k = 0; s->scratch && k < s->ndisks; k++) {
 		if (s->scratch[k])
@@ -236,10 +352,43 @@ static void end_job(struct domain_state *s)
 		free(s->scratch[k]);
 	}
 	free(s->scratch);
+	s->scratch = NULL;
 	if (s->dir[0]) {
 		unlink(s->socket);
 		rmdir(s->dir);
+		s->dir[0] = 0;
 	}
+}
+
+/* Deletes this store's checkpoints of the domain but `keep` (NULL: none kept). A deleted
+ * checkpoint's bitmap is merged into its neighbours by libvirt, so nothing is lost. */
+static void delete_checkpoints(struct domain_state *s, const char *keep)
+{
+	virDomainCheckpointPtr *list = NULL;
+	int n = virDomainListAllCheckpoints(s->dom, &list, 0);
+	for (int i = 0; i < n; i++) {
+		const char *name = virDomainCheckpointGetName(list[i]);
+		char *xml = virDomainCheckpointGetXMLDesc(list[i], VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN);
+		char tag[300];
+		snprintf(tag, sizeof tag, "<description>%s</description>", s->history->tag);
+		bool ours = name && !strncmp(name, "envpack-", 8) && xml && strstr(xml, tag);
+		if (ours && (!keep || strcmp(name, keep)) && virDomainCheckpointDelete(list[i], 0) < 0)
+			warn(s, "domain '%s': checkpoint %s is not deleted: %s", s->name, name, last_error());
+		free(xml);
+		virDomainCheckpointFree(list[i]);
+	}
+	free(list);
+}
+
+static void domain_published(void *state, bool yes)
+{
+	struct domain_state *s = state;
+	if (!s || !s->dom)
+		return;
+	bool taken = s->checkpoint[0] != 0;
+	end_job(s);
+	if (taken) /* published: only the new one is of use; else the new one is of no use */
+		delete_checkpoints(s, yes ? s->checkpoint : NULL);
 }
 
 static void domain_close(void *state)
@@ -247,9 +396,15 @@ static void domain_close(void *state)
 	struct domain_state *s = state;
 	if (!s)
 		return;
-	for (size_t k = 0; k < s->ndisks; k++)
+	for (size_t k = 0; k < s->ndisks; k++) {
+		if (s->ld && s->ld[k].nbd && s->ld[k].nbd != s->disks[k])
+			ep_disk_close(s->ld[k].nbd, NULL);
 		if (s->disks[k])
 			ep_disk_close(s->disks[k], NULL);
+		if (s->ld)
+			free(s->ld[k].dirty);
+	}
+	free(s->ld);
 	free(s->disks);
 	free(s->disk_data);
 	end_job(s);
@@ -267,5 +422,6 @@ const struct ep_source_ops ep_source_vm_domain = {
 	.open = domain_open,
 	.size = domain_size,
 	.pack = domain_pack,
+	.published = domain_published,
 	.close = domain_close,
 };

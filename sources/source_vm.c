@@ -99,8 +99,8 @@ static uint64_t vm_size(const void *state)
 	return ((const struct vm_state *)state)->data;
 }
 
-int ep_source_vm_pack(struct ep_vm_source *vm, struct ep_disk *const *disks, const struct ep_source_sink *sink,
-		      struct ep_component **out, struct ep_error *err)
+int ep_source_vm_pack(struct ep_vm_source *vm, struct ep_disk *const *disks, const struct ep_component *const *bases,
+		      const struct ep_source_sink *sink, struct ep_component **out, struct ep_error *err)
 {
 	struct ep_manifest *manifest = sink->manifest;
 	for (size_t i = 0; i < manifest->nmachines; i++)
@@ -109,7 +109,7 @@ int ep_source_vm_pack(struct ep_vm_source *vm, struct ep_disk *const *disks, con
 	int rc = 0;
 	for (size_t k = 0; !rc && k < vm->machine.ndisks; k++) {
 		struct ep_component *c;
-		if (!(rc = sink->add_disk(sink->ctx, disks[k], vm->where[k].path, &c, err)) &&
+		if (!(rc = sink->add_disk(sink->ctx, disks[k], bases ? bases[k] : NULL, vm->where[k].path, &c, err)) &&
 		    !(vm->machine.disks[k].component = strdup(c->name)))
 			rc = ep_oom(err);
 		if (!rc && out)
@@ -130,7 +130,7 @@ static int vm_pack(const struct ep_source *src, void *state, const struct ep_sou
 {
 	(void)src;
 	struct vm_state *s = state;
-	return ep_source_vm_pack(s->vm, s->disks, sink, NULL, err);
+	return ep_source_vm_pack(s->vm, s->disks, NULL, sink, NULL, err);
 }
 
 static void vm_close(void *state)

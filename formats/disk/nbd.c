@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/interrupt.h"
+#include "base/util.h"
 
 /* The answers of one block status request, so that a scan asks once per reply, not per run. */
 #define NBD_RUNS 256
@@ -16,6 +17,7 @@ struct nbd_disk {
 	struct ep_disk base;
 	struct nbd_handle *h;
 	char *name; /* export, for messages */
+	char *bitmap; /* the dirty bitmap's meta context, NULL when none was asked for */
 	_Atomic uint64_t bytes_read;
 	pthread_mutex_t lock; /* the cached runs: reads may come from several threads */
 	uint64_t run_off[NBD_RUNS + 1]; /* run i covers [run_off[i], run_off[i+1]) */
@@ -122,6 +124,7 @@ static int nbd_disk_close(struct ep_disk *d, struct ep_error *err)
 		nbd_close(n->h);
 	}
 	pthread_mutex_destroy(&n->lock);
+	free(n->bitmap);
 	free(n->name);
 	free(n);
 	return 0;
@@ -136,11 +139,14 @@ static const struct ep_disk_ops nbd_ops = {
 
 static const struct ep_disk_format nbd_format = { .name = "raw" }; /* an export's bytes are the disk's */
 
-int ep_disk_nbd_open(struct ep_disk **out, const char *socket, const char *name, struct ep_error *err)
+int ep_disk_nbd_open(struct ep_disk **out, const char *socket, const char *name, const char *bitmap,
+		     struct ep_error *err)
 {
 	*out = NULL;
 	struct nbd_disk *n = calloc(1, sizeof *n);
-	if (!n || !(n->name = strdup(name))) {
+	if (!n || !(n->name = strdup(name)) || (bitmap && !(n->bitmap = strdup(bitmap)))) {
+		if (n)
+			free(n->name);
 		free(n);
 		return ep_oom(err);
 	}
@@ -150,7 +156,8 @@ int ep_disk_nbd_open(struct ep_disk **out, const char *socket, const char *name,
 	if (!(n->h = nbd_create()))
 		return nbd_fail(n, "cannot create a handle", err);
 	int64_t size;
-	if (nbd_add_meta_context(n->h, LIBNBD_CONTEXT_BASE_ALLOCATION) == -1 || nbd_set_export_name(n->h, name) == -1)
+	if (nbd_add_meta_context(n->h, LIBNBD_CONTEXT_BASE_ALLOCATION) == -1 ||
+	    (bitmap && nbd_add_meta_context(n->h, bitmap) == -1) || nbd_set_export_name(n->h, name) == -1)
 		return nbd_fail(n, "setting up", err);
 	if (nbd_connect_unix(n->h, socket) == -1)
 		return nbd_fail(n, "cannot connect", err);
@@ -158,8 +165,73 @@ int ep_disk_nbd_open(struct ep_disk **out, const char *socket, const char *name,
 		return nbd_fail(n, "no size", err);
 	if (nbd_can_meta_context(n->h, LIBNBD_CONTEXT_BASE_ALLOCATION) != 1)
 		return ep_fail(err, EP_ERUNTIME, "nbd: export '%s' has no base:allocation block status", name);
+	if (bitmap && nbd_can_meta_context(n->h, bitmap) != 1)
+		return ep_fail(err, EP_ERUNTIME, "nbd: export '%s' has no block status '%s'", name, bitmap);
 	n->base.virtual_size = (uint64_t)size;
 	return 0;
+}
+
+/* qemu:dirty-bitmap:* contexts set bit 0 on blocks written since the checkpoint */
+#define DIRTY_FLAG 1u
+
+struct dirty_ctx {
+	const char *context;
+	uint64_t at, end; /* where the reply got to */
+	struct ep_extent *ranges;
+	size_t n, cap;
+	bool oom;
+};
+
+static int dirty_cb(void *user, const char *context, uint64_t offset, uint32_t *entries, size_t nentries, int *error)
+{
+	(void)error;
+	struct dirty_ctx *c = user;
+	if (strcmp(context, c->context) != 0)
+		return 0;
+	uint64_t at = offset;
+	for (size_t i = 0; i + 1 < nentries && at < c->end && entries[i]; i += 2) {
+		uint64_t next = entries[i] < c->end - at ? at + entries[i] : c->end;
+		if (entries[i + 1] & DIRTY_FLAG) {
+			if (c->n && c->ranges[c->n - 1].off + c->ranges[c->n - 1].len == at)
+				c->ranges[c->n - 1].len += next - at;
+			else if (c->n < c->cap || ep_grow((void **)&c->ranges, &c->cap, c->n + 1, sizeof *c->ranges))
+				c->ranges[c->n++] = (struct ep_extent){ .off = at, .len = next - at };
+			else
+				c->oom = true;
+		}
+		at = next;
+	}
+	c->at = at;
+	return 0;
+}
+
+int ep_disk_nbd_dirty(struct ep_disk *d, struct ep_extent **ranges, size_t *n, struct ep_error *err)
+{
+	struct nbd_disk *nd = (struct nbd_disk *)d;
+	*ranges = NULL;
+	*n = 0;
+	if (!nd->bitmap)
+		return ep_fail(err, EP_ERUNTIME, "nbd: export '%s': no dirty bitmap was asked for", nd->name);
+	struct dirty_ctx c = { .context = nd->bitmap };
+	int rc = 0;
+	for (uint64_t off = 0; !rc && off < d->virtual_size;) {
+		uint64_t want = d->virtual_size - off < (1u << 30) ? d->virtual_size - off : (1u << 30);
+		c.at = off;
+		c.end = off + want;
+		if (nbd_block_status(nd->h, want, off, (nbd_extent_callback){ .callback = dirty_cb, .user_data = &c }, 0) == -1)
+			rc = nbd_fail(nd, "dirty block status", err);
+		else if (c.oom)
+			rc = ep_oom(err);
+		else if (c.at <= off)
+			rc = ep_fail(err, EP_ERUNTIME, "nbd: export '%s': no dirty block status at offset %llu", nd->name,
+				     (unsigned long long)off);
+		off = c.at;
+	}
+	if (rc)
+		free(c.ranges);
+	else
+		*ranges = c.ranges, *n = c.n;
+	return rc;
 }
 
 uint64_t ep_disk_nbd_bytes_read(const struct ep_disk *d)

@@ -382,6 +382,10 @@ int ep_libvirt_backup_xml(const char *socket, const struct ep_libvirt_backup_dis
 		attr(d, "backup", "yes");
 		attr(d, "type", "file");
 		attr(d, "exportname", disks[i].target);
+		if (disks[i].since) {
+			attr(d, "backupmode", "incremental");
+			attr(d, "incremental", disks[i].since);
+		}
 		attr(child(d, "driver", NULL), "type", "qcow2");
 		attr(child(d, "scratch", NULL), "file", disks[i].scratch);
 	}
@@ -389,15 +393,15 @@ int ep_libvirt_backup_xml(const char *socket, const struct ep_libvirt_backup_dis
 	return ep_xml_dump(doc, xml, &len, err);
 }
 
-int ep_libvirt_checkpoint_xml(const char *name, const struct ep_libvirt_backup_disk *disks, size_t n, char **xml,
-			      struct ep_error *err)
+int ep_libvirt_checkpoint_xml(const char *name, const char *description, const struct ep_libvirt_backup_disk *disks,
+			      size_t n, char **xml, struct ep_error *err)
 {
 	xmlNodePtr top;
 	xmlDocPtr doc = new_doc("domaincheckpoint", &top);
 	if (!doc)
 		return ep_oom(err);
 	child(top, "name", name);
-	child(top, "description", "taken by envpack for an incremental backup");
+	child(top, "description", description);
 	xmlNodePtr list = child(top, "disks", NULL);
 	for (size_t i = 0; i < n; i++) {
 		xmlNodePtr d = child(list, "disk", NULL);

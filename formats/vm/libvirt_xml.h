@@ -38,13 +38,15 @@ struct ep_libvirt_backup_disk {
 	const char *target;
 	const char *scratch;
 	bool bitmap; /* a checkpoint bitmap (qcow2 disks only) */
+	const char *since; /* the checkpoint an incremental backup starts from; NULL: a full one */
 };
 
 /* A pull-mode <domainbackup> serving disks[0..n) over NBD at the unix socket `socket`. */
 int ep_libvirt_backup_xml(const char *socket, const struct ep_libvirt_backup_disk *disks, size_t n, char **xml,
 			  struct ep_error *err);
-/* The <domaincheckpoint> named `name` taken with that backup: a bitmap on each disk that can hold one. */
-int ep_libvirt_checkpoint_xml(const char *name, const struct ep_libvirt_backup_disk *disks, size_t n, char **xml,
-			      struct ep_error *err);
+/* The <domaincheckpoint> named `name` taken with that backup: a bitmap on each disk that can
+ * hold one; `description` says whose it is. */
+int ep_libvirt_checkpoint_xml(const char *name, const char *description, const struct ep_libvirt_backup_disk *disks,
+			      size_t n, char **xml, struct ep_error *err);
 
 #endif

@@ -10,20 +10,23 @@ TEST(libvirt_backup_xml_is_pull_mode_over_a_unix_socket)
 {
 	struct ep_error err = { 0 };
 	const struct ep_libvirt_backup_disk disks[] = {
-		{ .target = "sda", .scratch = "/tmp/d/scratch-0.qcow2", .bitmap = true },
+		{ .target = "sda", .scratch = "/tmp/d/scratch-0.qcow2", .bitmap = true, .since = "envpack-0a" },
 		{ .target = "sd'b", .scratch = "/tmp/d/scratch-1.qcow2", .bitmap = false },
 	};
 	char *xml = NULL;
 	EXPECT(ep_libvirt_backup_xml("/tmp/d/nbd.sock", disks, 2, &xml, &err) == 0);
 	EXPECT(xml && strstr(xml, "<domainbackup mode=\"pull\">"));
 	EXPECT(xml && strstr(xml, "<server transport=\"unix\" socket=\"/tmp/d/nbd.sock\"/>"));
-	EXPECT(xml && strstr(xml, "<disk name=\"sda\" backup=\"yes\" type=\"file\" exportname=\"sda\">"));
+	EXPECT(xml && strstr(xml, "<disk name=\"sda\" backup=\"yes\" type=\"file\" exportname=\"sda\" "
+				  "backupmode=\"incremental\" incremental=\"envpack-0a\">"));
+	EXPECT(xml && strstr(xml, "exportname=\"sd'b\">")); /* a full backup of that disk */
 	EXPECT(xml && strstr(xml, "<scratch file=\"/tmp/d/scratch-1.qcow2\"/>"));
 	EXPECT(xml && strstr(xml, "name=\"sd'b\"")); /* an attribute, so quoted by libxml2, never pasted */
 	free(xml);
 	xml = NULL;
-	EXPECT(ep_libvirt_checkpoint_xml("envpack-00ff", disks, 2, &xml, &err) == 0);
+	EXPECT(ep_libvirt_checkpoint_xml("envpack-00ff", "envpack store 12ab", disks, 2, &xml, &err) == 0);
 	EXPECT(xml && strstr(xml, "<name>envpack-00ff</name>"));
+	EXPECT(xml && strstr(xml, "<description>envpack store 12ab</description>"));
 	EXPECT(xml && strstr(xml, "<disk name=\"sda\" checkpoint=\"bitmap\"/>"));
 	EXPECT(xml && strstr(xml, "checkpoint=\"no\"")); /* a raw disk holds no bitmap */
 	free(xml);

@@ -1,0 +1,214 @@
+#include "sources/delta_disk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+
+struct delta_disk {
+	struct ep_disk base_disk;
+	struct ep_disk *live;
+	const struct ep_extent *dirty;
+	size_t ndirty;
+	/* base's chunks in disk order: chunk i covers [start[i], start[i] + refs[i]->size) */
+	const struct ep_chunk_ref **refs;
+	uint64_t *start;
+	size_t nchunks;
+	struct ep_extent *windows;
+	size_t nwindows;
+	ep_chunk_load_fn load;
+	void *load_ctx;
+	size_t cached; /* the chunk in `data`, SIZE_MAX when none: windows are read in order */
+	char *data;
+};
+
+/* The chunk holding byte `at`, else the count of chunks starting before it, negated minus one. */
+static long long chunk_at(const struct delta_disk *dd, uint64_t at)
+{
+	size_t lo = 0, hi = dd->nchunks; /* the first chunk starting after `at` */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (dd->start[mid] <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && at < dd->start[lo - 1] + dd->refs[lo - 1]->size)
+		return (long long)lo - 1;
+	return -(long long)lo - 1;
+}
+
+/* The first of runs[0..n) ending after `at`. */
+static size_t run_after(const struct ep_extent *runs, size_t n, uint64_t at)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (runs[mid].off + runs[mid].len <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int delta_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
+{
+	(void)err;
+	struct delta_disk *dd = (struct delta_disk *)d;
+	size_t w = run_after(dd->windows, dd->nwindows, from);
+	if (w == dd->nwindows)
+		return 0;
+	uint64_t at = dd->windows[w].off > from ? dd->windows[w].off : from;
+	*out = (struct ep_extent){ .off = at, .len = dd->windows[w].off + dd->windows[w].len - at, .flags = EP_EXT_DATA };
+	return 1;
+}
+
+/* [at, end) from the live disk, its holes as zeros without a read. */
+static int read_live(struct delta_disk *dd, uint8_t *p, uint64_t at, uint64_t end, struct ep_error *err)
+{
+	while (at < end) {
+		struct ep_extent e;
+		int rc = ep_disk_next_extent(dd->live, at, &e, err);
+		if (rc < 0)
+			return rc;
+		uint64_t data = rc == 1 && e.off < end ? (e.off > at ? e.off : at) : end;
+		memset(p, 0, data - at);
+		p += data - at;
+		at = data;
+		if (at == end)
+			break;
+		uint64_t stop = e.off + e.len < end ? e.off + e.len : end;
+		if ((rc = dd->live->ops->read(dd->live, p, stop - at, at, err)))
+			return rc;
+		p += stop - at;
+		at = stop;
+	}
+	return 0;
+}
+
+/* [at, end), none of it dirty: as base holds it. */
+static int read_clean(struct delta_disk *dd, uint8_t *p, uint64_t at, uint64_t end, struct ep_error *err)
+{
+	if (!dd->load)
+		return read_live(dd, p, at, end, err);
+	while (at < end) {
+		long long ci = chunk_at(dd, at);
+		uint64_t stop;
+		if (ci < 0) { /* a hole of base */
+			size_t next = (size_t)(-ci - 1);
+			stop = next < dd->nchunks && dd->start[next] < end ? dd->start[next] : end;
+			memset(p, 0, stop - at);
+		} else {
+			size_t i = (size_t)ci;
+			if (dd->cached != i) {
+				size_t len;
+				free(dd->data);
+				dd->data = NULL;
+				dd->cached = SIZE_MAX;
+				int rc = dd->load(dd->load_ctx, dd->refs[i], &dd->data, &len, err);
+				if (rc)
+					return rc;
+				if (len != dd->refs[i]->size)
+					return ep_fail(err, EP_EINTEGRITY, "a chunk of the earlier backup holds %zu bytes, not %u",
+						       len, dd->refs[i]->size);
+				dd->cached = i;
+			}
+			uint64_t chunk_end = dd->start[i] + dd->refs[i]->size;
+			stop = chunk_end < end ? chunk_end : end;
+			memcpy(p, dd->data + (at - dd->start[i]), stop - at);
+		}
+		p += stop - at;
+		at = stop;
+	}
+	return 0;
+}
+
+static int delta_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	struct delta_disk *dd = (struct delta_disk *)d;
+	uint8_t *p = buf;
+	uint64_t at = off, end = off + len;
+	int rc = 0;
+	while (!rc && at < end) {
+		size_t k = run_after(dd->dirty, dd->ndirty, at);
+		bool dirty = k < dd->ndirty && dd->dirty[k].off <= at;
+		uint64_t edge = k == dd->ndirty ? end : dirty ? dd->dirty[k].off + dd->dirty[k].len : dd->dirty[k].off;
+		uint64_t stop = edge < end ? edge : end;
+		rc = dirty ? read_live(dd, p, at, stop, err) : read_clean(dd, p, at, stop, err);
+		p += stop - at;
+		at = stop;
+	}
+	return rc;
+}
+
+static int delta_close(struct ep_disk *d, struct ep_error *err)
+{
+	(void)err;
+	struct delta_disk *dd = (struct delta_disk *)d;
+	free(dd->refs);
+	free(dd->start);
+	free(dd->windows);
+	free(dd->data);
+	free(dd);
+	return 0;
+}
+
+static const struct ep_disk_ops delta_ops = {
+	.next_extent = delta_next_extent,
+	.read = delta_read,
+	.write = ep_disk_no_write,
+	.close = delta_close,
+};
+
+/* Each dirty run, widened to the base chunks it touches; runs that meet are joined. */
+static int make_windows(struct delta_disk *dd, struct ep_error *err)
+{
+	size_t cap = 0;
+	for (size_t k = 0; k < dd->ndirty; k++) {
+		uint64_t a = dd->dirty[k].off, b = a + dd->dirty[k].len;
+		long long first = chunk_at(dd, a), last = chunk_at(dd, b - 1);
+		if (first >= 0)
+			a = dd->start[first];
+		if (last >= 0)
+			b = dd->start[last] + dd->refs[last]->size;
+		struct ep_extent *prev = dd->nwindows ? &dd->windows[dd->nwindows - 1] : NULL;
+		if (prev && a <= prev->off + prev->len) {
+			if (b > prev->off + prev->len)
+				prev->len = b - prev->off;
+			continue;
+		}
+		if (!ep_grow((void **)&dd->windows, &cap, dd->nwindows + 1, sizeof *dd->windows))
+			return ep_oom(err);
+		dd->windows[dd->nwindows++] = (struct ep_extent){ .off = a, .len = b - a, .flags = EP_EXT_DATA };
+	}
+	return 0;
+}
+
+int ep_delta_disk_open(struct ep_disk **out, struct ep_disk *live, const struct ep_extent *dirty, size_t ndirty,
+		       const struct ep_component *base, ep_chunk_load_fn load, void *load_ctx, struct ep_error *err)
+{
+	*out = NULL;
+	struct delta_disk *dd = calloc(1, sizeof *dd);
+	if (!dd)
+		return ep_oom(err);
+	*dd = (struct delta_disk){ .base_disk = { .ops = &delta_ops, .format = live->format,
+						  .virtual_size = live->virtual_size },
+				   .live = live, .dirty = dirty, .ndirty = ndirty, .load = load, .load_ctx = load_ctx,
+				   .cached = SIZE_MAX, .nchunks = base->nchunks };
+	*out = &dd->base_disk;
+	if (!(dd->refs = calloc(base->nchunks ? base->nchunks : 1, sizeof *dd->refs)) ||
+	    !(dd->start = calloc(base->nchunks ? base->nchunks : 1, sizeof *dd->start)))
+		return ep_oom(err);
+	size_t n = 0;
+	for (size_t i = 0; i < base->nextents; i++) {
+		uint64_t at = base->extents[i].offset;
+		for (size_t k = 0; k < base->extents[i].count && n < base->nchunks; k++, n++) {
+			dd->refs[n] = &base->chunks[base->extents[i].first + k];
+			dd->start[n] = at;
+			at += dd->refs[n]->size;
+		}
+	}
+	dd->nchunks = n;
+	return make_windows(dd, err);
+}
