@@ -73,6 +73,8 @@ int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_arg
 	case 0x1103: a->include_state = true; return 1;
 	case 0x110a: a->allow_unlisted = true; return 1;
 	case 0x110b: a->connect = arg; return 1;
+	case 0x110c: a->quiesce = a->quiesce > EP_QUIESCE_TRY ? a->quiesce : EP_QUIESCE_TRY; return 1;
+	case 0x110d: a->quiesce = EP_QUIESCE_REQUIRE; return 1;
 	case 0x1104:
 	case 0x1105:
 		if (!cli_number(arg, 1, c == 0x1104 ? 1024 : 16777216, &n))
@@ -149,6 +151,7 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 		.include_secrets = a->include_state,
 		.allow_unlisted = a->allow_unlisted,
 		.libvirt_uri = a->connect,
+		.quiesce = a->quiesce,
 		.report = report_disk,
 		.report_ctx = a,
 	};

@@ -19,6 +19,7 @@ struct cli_pack_args {
 	bool include_state;
 	bool allow_unlisted;
 	const char *connect; /* vm:domain: libvirt's URI */
+	enum ep_quiesce quiesce;
 	json_t *disks; /* how each live domain's disk was read, for --json; NULL when none */
 };
 
@@ -31,7 +32,8 @@ struct cli_pack_args {
 		{ "firmware", required_argument, NULL, 0x1106 }, { "os", required_argument, NULL, 0x1107 },       \
 		{ "network", required_argument, NULL, 0x1108 }, { "vm-name", required_argument, NULL, 0x1109 },   \
 		{ "allow-unlisted", no_argument, NULL, 0x110a },                                                  \
-		{ "connect", required_argument, NULL, 0x110b }, CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
+		{ "connect", required_argument, NULL, 0x110b }, { "quiesce", no_argument, NULL, 0x110c },        \
+		{ "require-quiesce", no_argument, NULL, 0x110d }, CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
 #define CLI_PACK_SHORT "k:n:l:j:"
 #define EP_BACKUP_LEVEL 5 /* backup's zstd level (pack's is 3): see CLI_PACK_HELP */
 #define CLI_PACK_FORMAT 0x1100 /* pack also takes -f for --format */
@@ -98,6 +100,10 @@ struct cli_pack_args {
 	"                       tokens), readable by anyone who gets it\n" \
 	"      --connect URI    vm:domain: the libvirt connection (default:\n" \
 	"                       $LIBVIRT_DEFAULT_URI, else libvirt's own default)\n" \
+	"      --quiesce        vm:domain: freeze a running guest's file systems through\n" \
+	"                       its agent as the backup begins (application-consistent);\n" \
+	"                       without an agent, say so and go on crash-consistent\n" \
+	"      --require-quiesce  the same, but fail (exit 1) when it cannot freeze\n" \
 	"      --allow-unlisted vm:ova: pack the members its .mf leaves out, unchecked,\n" \
 	"                       with a warning (default: refused, exit 2)\n" \
 	CLI_ENCRYPT_HELP \

@@ -480,7 +480,7 @@ static int open_sources(struct packer *pk, const struct ep_source *src, size_t n
 					      .allow_unlisted = opt->allow_unlisted, .libvirt_uri = opt->libvirt_uri,
 					      .report = opt->report, .report_ctx = opt->report_ctx,
 					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created,
-					      .history = opt->history };
+					      .history = opt->history, .quiesce = opt->quiesce };
 	for (size_t i = 0; i < n; i++) {
 		if (src[i].reuse)
 			continue;

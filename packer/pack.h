@@ -61,6 +61,7 @@ struct ep_pack_options {
 	ep_source_report_fn report; /* how each live domain's disk was read; may be NULL */
 	void *report_ctx;
 	const struct ep_source_history *history; /* backup: the store's memory of earlier ones; NULL: none */
+	enum ep_quiesce quiesce;                 /* vm:domain: freeze a running guest's file systems */
 	size_t *source_component; /* when set: [i] the component source i became (disk sources), else SIZE_MAX */
 	struct ep_manifest **manifest_out; /* when set: the manifest published, handed over (free it) */
 };

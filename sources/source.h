@@ -66,6 +66,13 @@ struct ep_source_history {
 	int (*packed)(void *ctx, const char *key, const char *component, const char *checkpoint, struct ep_error *err);
 };
 
+/* vm:domain: freezing a running guest's file systems (its agent) as the backup begins. */
+enum ep_quiesce {
+	EP_QUIESCE_NONE,    /* crash-consistent */
+	EP_QUIESCE_TRY,     /* when an agent answers; else said, and crash-consistent */
+	EP_QUIESCE_REQUIRE, /* or fail */
+};
+
 /* What sources need from pack's options. */
 struct ep_source_options {
 	const char *const *allow_dirs; /* where disk references (backing files) may point */
@@ -82,6 +89,7 @@ struct ep_source_options {
 	/* vm:domain: a store's memory of earlier backups; NULL (a bundle): every read is full
 	 * and no checkpoint is taken, as none could serve */
 	const struct ep_source_history *history;
+	enum ep_quiesce quiesce;
 };
 
 /* Reads up to cap bytes into buf: the count, 0 at the end, or a negative status (err set). */

@@ -24,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "base/interrupt.h"
@@ -64,6 +67,8 @@ struct domain_state {
 	void *warn_ctx;
 	char name[256];
 	struct live_disk *ld; /* one per disk, running domains only */
+	char *dac_label; /* the running qemu's user:group ("+64055:+64055"), NULL when not said */
+	enum ep_quiesce quiesce;
 };
 
 /* libvirt prints every error on stderr unless told otherwise: only the CLI prints. */
@@ -113,6 +118,7 @@ static int read_definition(const char *name, const struct ep_source_options *opt
 	snprintf(what, sizeof what, "domain '%s'", name);
 	struct ep_disk_open_opts ref_opts = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow };
 	int rc = ep_libvirt_parse(xml, strlen(xml), what, &ref_opts, &s->vm, err);
+	s->dac_label = ep_libvirt_xml_get(xml, "domain", "/domain/seclabel[@model='dac']/label");
 	free(xml);
 	if (!rc && (!(s->disks = calloc(s->vm->machine.ndisks, sizeof *s->disks)) ||
 		    !(s->disk_data = calloc(s->vm->machine.ndisks, sizeof *s->disk_data))))
@@ -122,7 +128,46 @@ static int read_definition(const char *name, const struct ep_source_options *opt
 	return rc;
 }
 
-/* The job's private directory (0700, as mkdtemp makes it) and the names in it. */
+/* One side of a DAC label: "+N" is a number, anything else a name. */
+static bool dac_id(const char *text, bool group, unsigned *out)
+{
+	if (text[0] == '+') {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(text + 1, &end, 10);
+		if (errno || end == text + 1 || *end || n > UINT32_MAX)
+			return false;
+		*out = (unsigned)n;
+		return true;
+	}
+	struct passwd *pw = group ? NULL : getpwnam(text);
+	struct group *gr = group ? getgrnam(text) : NULL;
+	if (pw)
+		*out = pw->pw_uid;
+	if (gr)
+		*out = gr->gr_gid;
+	return pw || gr;
+}
+
+/* The user and group a DAC label ("USER:GROUP") names. */
+static bool dac_owner(const char *label, uid_t *uid, gid_t *gid)
+{
+	char user[128];
+	const char *colon = label ? strchr(label, ':') : NULL;
+	unsigned u, g;
+	if (!colon || (size_t)(colon - label) >= sizeof user)
+		return false;
+	memcpy(user, label, (size_t)(colon - label));
+	user[colon - label] = 0;
+	if (!dac_id(user, false, &u) || !dac_id(colon + 1, true, &g))
+		return false;
+	*uid = u;
+	*gid = g;
+	return true;
+}
+
+/* The job's private directory (0700, as mkdtemp makes it, owned by the user qemu runs as)
+ * and the names in it. */
 static int make_dir(const char *name, struct domain_state *s, struct ep_error *err)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -133,6 +178,11 @@ static int make_dir(const char *name, struct domain_state *s, struct ep_error *e
 		s->dir[0] = 0;
 		return rc;
 	}
+	/* qemu makes the socket and scratch files in it: as root, hand it to qemu's user */
+	uid_t uid;
+	gid_t gid;
+	if (geteuid() == 0 && dac_owner(s->dac_label, &uid, &gid) && uid != 0 && chown(s->dir, uid, gid) != 0)
+		return ep_fail_errno(err, EP_ERUNTIME, "domain '%s': cannot give '%s' to qemu's user", name, s->dir);
 	/* a unix socket's path is at most 107 bytes */
 	if (snprintf(s->socket, sizeof s->socket, "%s/nbd.sock", s->dir) > 107)
 		return ep_fail(err, EP_ERUNTIME, "domain '%s': the NBD socket path '%s' is too long (set TMPDIR shorter)",
@@ -201,6 +251,91 @@ static int plan_disks(struct domain_state *s, struct ep_error *err)
 	return 0;
 }
 
+/* Removes what a job of ours left in its directory (the socket, scratch files), then the directory. */
+static void remove_job_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		bool scratch = !strncmp(e->d_name, "scratch-", 8) && n > 6 && !strcmp(e->d_name + n - 6, ".qcow2");
+		char path[PATH_MAX];
+		if ((scratch || !strcmp(e->d_name, "nbd.sock")) &&
+		    snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+			unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* A backup job an earlier envpack left running (killed with SIGKILL: its close never ran),
+ * known by its socket in a directory of ours, is ended and its directory removed. Anyone
+ * else's job is left alone, and the backup refused: a domain runs one job at a time. */
+static int end_orphan(struct domain_state *s, struct ep_error *err)
+{
+	char *xml = virDomainBackupGetXMLDesc(s->dom, 0);
+	if (!xml)
+		return 0; /* no backup job */
+	char *sock = ep_libvirt_xml_get(xml, "domainbackup", "/domainbackup/server/@socket");
+	free(xml);
+	char dir[PATH_MAX];
+	const char *slash = sock ? strrchr(sock, '/') : NULL;
+	size_t n = slash ? (size_t)(slash - sock) : 0;
+	if (slash && n < sizeof dir) {
+		memcpy(dir, sock, n);
+		dir[n] = 0;
+	}
+	const char *base = slash && n < sizeof dir ? strrchr(dir, '/') : NULL;
+	bool ours = base && !strcmp(slash, "/nbd.sock") && !strncmp(base + 1, "envpack-domain-", 15);
+	int rc = 0;
+	if (!ours)
+		rc = ep_fail(err, EP_ERUNTIME,
+			     "libvirt: domain '%s' runs a backup job envpack did not start (socket %s): let it end, or end it "
+			     "with 'virsh domjobabort %s'",
+			     s->name, sock ? sock : "unknown", s->name);
+	else if (virDomainAbortJob(s->dom) < 0)
+		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot end the backup job an interrupted envpack left: %s",
+			     s->name, last_error());
+	else {
+		remove_job_dir(dir);
+		warn(s, "domain '%s': ended the backup job an interrupted envpack left (%s)", s->name, dir);
+	}
+	free(sock);
+	return rc;
+}
+
+/* With --quiesce, the guest's file systems are frozen through its agent for the instant the
+ * job begins, so that the backup is application-consistent. */
+static int freeze(struct domain_state *s, bool *frozen, struct ep_error *err)
+{
+	*frozen = false;
+	if (s->quiesce == EP_QUIESCE_NONE)
+		return 0;
+	if (virDomainFSFreeze(s->dom, NULL, 0, 0) >= 0) {
+		*frozen = true;
+		return 0;
+	}
+	if (s->quiesce == EP_QUIESCE_REQUIRE)
+		return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot quiesce its file systems (--require-quiesce): %s",
+			       s->name, last_error());
+	warn(s, "domain '%s': not quiesced, the backup is crash-consistent: %s", s->name, last_error());
+	return 0;
+}
+
+/* Thaws what freeze froze, however the job's start went: a few tries, as a busy agent may
+ * not answer at once. */
+static int thaw(struct domain_state *s, struct ep_error *err)
+{
+	for (int i = 0; i < 5; i++) {
+		if (virDomainFSThaw(s->dom, NULL, 0, 0) >= 0)
+			return 0;
+		sleep(1);
+	}
+	return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': its file systems stay frozen: %s; run 'virsh domfsthaw %s'",
+		       s->name, last_error(), s->name);
+}
+
 static int begin_job(struct domain_state *s, struct ep_error *err)
 {
 	struct ep_libvirt_backup_disk *bd = calloc(s->ndisks, sizeof *bd);
@@ -230,13 +365,23 @@ static int begin_job(struct domain_state *s, struct ep_error *err)
 	/* armed before the job exists, so that Ctrl-C at any moment it does ends it in close, as any failure does */
 	if (!rc)
 		ep_interrupt_arm();
-	if (!rc && virDomainBackupBegin(s->dom, bxml, cxml, 0) < 0) {
+	bool frozen = false;
+	if (!rc)
+		rc = freeze(s, &frozen, err);
+	if (!rc && virDomainBackupBegin(s->dom, bxml, cxml, 0) < 0)
 		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot begin a backup job: %s", s->name, last_error());
+	else if (!rc)
+		s->live = true;
+	if (frozen) {
+		struct ep_error thaw_err = { 0 };
+		int thawed = thaw(s, &thaw_err);
+		if (!rc && thawed)
+			*err = thaw_err, rc = thawed;
+	}
+	if (!s->live) {
 		s->checkpoint[0] = 0;
 		ep_interrupt_disarm();
 	}
-	if (!rc)
-		s->live = true;
 	free(bxml);
 	free(cxml);
 	free(bd);
@@ -280,6 +425,7 @@ static int domain_open(const struct ep_source *src, const struct ep_source_optio
 	s->history = opt->history;
 	s->warn = opt->warn;
 	s->warn_ctx = opt->warn_ctx;
+	s->quiesce = opt->quiesce;
 	int rc = connect_to(opt->libvirt_uri, s, err);
 	if (!rc)
 		rc = look_up(s->name, s, err);
@@ -293,7 +439,8 @@ static int domain_open(const struct ep_source *src, const struct ep_source_optio
 					 err);
 	for (size_t k = 0; !rc && !active && k < s->ndisks; k++)
 		s->data += s->disk_data[k];
-	if (!rc && active && !(rc = make_dir(s->name, s, err)) && !(rc = plan_disks(s, err)))
+	if (!rc && active && !(rc = end_orphan(s, err)) && !(rc = make_dir(s->name, s, err)) &&
+	    !(rc = plan_disks(s, err)))
 		rc = begin_job(s, err);
 	for (size_t k = 0; !rc && active && k < s->ndisks; k++)
 		rc = open_export(s, k, err);
@@ -369,9 +516,9 @@ static void delete_checkpoints(struct domain_state *s, const char *keep)
 	for (int i = 0; i < n; i++) {
 		const char *name = virDomainCheckpointGetName(list[i]);
 		char *xml = virDomainCheckpointGetXMLDesc(list[i], VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN);
-		char tag[300];
-		snprintf(tag, sizeof tag, "<description>%s</description>", s->history->tag);
-		bool ours = name && !strncmp(name, "envpack-", 8) && xml && strstr(xml, tag);
+		char *tag = ep_libvirt_xml_get(xml, "domaincheckpoint", "/domaincheckpoint/description");
+		bool ours = name && !strncmp(name, "envpack-", 8) && tag && !strcmp(tag, s->history->tag);
+		free(tag);
 		if (ours && (!keep || strcmp(name, keep)) && virDomainCheckpointDelete(list[i], 0) < 0)
 			warn(s, "domain '%s': checkpoint %s is not deleted: %s", s->name, name, last_error());
 		free(xml);
@@ -409,6 +556,7 @@ static void domain_close(void *state)
 	free(s->disk_data);
 	end_job(s);
 	ep_vm_source_free(s->vm);
+	free(s->dac_label);
 	if (s->dom)
 		virDomainFree(s->dom);
 	if (s->conn)

@@ -47,7 +47,10 @@
 #   binaries; the cache is in $T, so every run probes). The errors about dnsmasq, D-Bus,
 #   /dev/kvm, dmidecode and cgroup controllers in libvirtd.log are harmless.
 # - qemu.conf: no cgroups (none to set up in a container), no per-guest mount namespace,
-#   no security driver, remember_owner off (no xattrs on the test's images).
+#   no security driver but the DAC one libvirt always stacks, owning files as on a stock host
+#   (dynamic_ownership: images and scratch files are given to the user qemu runs as, root
+#   by default, another with a domain's <seclabel model='dac'>), remember_owner off (no
+#   xattrs on the test's images).
 # - qemu-io's output goes to qemu's stdout, i.e. log/qemu/NAME.log, not to virsh: virsh
 #   prints "" and exits 0 even when the write failed ("write failed: Input/output error"
 #   in the log), so the log is read for "wrote LEN/LEN bytes at offset OFF". HMP qemu-io -d
@@ -136,7 +139,7 @@ EOF
 	cat >"$LV_DIR/etc/qemu.conf" <<EOF
 user = "root"
 group = "root"
-dynamic_ownership = 0
+dynamic_ownership = 1
 remember_owner = 0
 security_driver = "none"
 cgroup_controllers = [ ]

@@ -411,3 +411,14 @@ int ep_libvirt_checkpoint_xml(const char *name, const char *description, const s
 	size_t len;
 	return ep_xml_dump(doc, xml, &len, err);
 }
+
+char *ep_libvirt_xml_get(const char *xml, const char *root, const char *expr)
+{
+	struct ep_xml x = { 0 };
+	struct ep_error ignored = { 0 };
+	char *text = xml && !ep_xml_parse(&x, xml, strlen(xml), root, "libvirt XML", root, NULL, &ignored)
+			     ? ep_xml_get(&x, NULL, expr)
+			     : NULL;
+	ep_xml_release(&x);
+	return text;
+}

@@ -49,4 +49,9 @@ int ep_libvirt_backup_xml(const char *socket, const struct ep_libvirt_backup_dis
 int ep_libvirt_checkpoint_xml(const char *name, const char *description, const struct ep_libvirt_backup_disk *disks,
 			      size_t n, char **xml, struct ep_error *err);
 
+/* The text of the first node the XPath expr selects in a libvirt document whose root is
+ * `root` (a live domain's, a backup job's, a checkpoint's), heap; NULL when none or when the
+ * text does not parse. */
+char *ep_libvirt_xml_get(const char *xml, const char *root, const char *expr);
+
 #endif

@@ -162,4 +162,75 @@ expect_exit 0 "restore it with the private key" "$E" restore -q -p k.pub --decry
 check "it is the export" qemu-img compare -q -f raw -F raw snap6.raw r6/d.raw
 check "no private directory is left" test -z "$(ls "$TMPDIR")"
 check "no job is left" test "$(virsh domjobinfo "$DOM" | awk '/Job type/ {print $3}')" = None
+
+# 7. kill -9 mid-backup: the job and its directory outlive envpack; the next run ends them
+snapshots() { "$E" snapshots --json "$1" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
+n7=$(snapshots "$S")
+start_stopped "$E" backup -q --json -k k.key "$S" "vm:domain:$DOM"
+check "a backup job runs" job_running
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+check "after kill -9 its job still runs" job_running
+check "and its directory is left" test -n "$(ls "$TMPDIR")"
+check "nothing was published" test "$(snapshots "$S")" = "$n7"
+check "the guest writes" libvirt_guest_write "$DOM" 5M 64K 0x17
+expect_exit 0 "the next backup" "$E" backup --json -k k.key "$S" "vm:domain:$DOM"
+expect_err "domain '$DOM': ended the backup job an interrupted envpack left \\($TMPDIR/envpack-domain-" "says it ended the orphaned job"
+check "is incremental from the last snapshot" test "$(disk_field mode d out)" = incremental
+check "no private directory is left" test -z "$(ls "$TMPDIR")"
+check "no job is left" test "$(virsh domjobinfo "$DOM" | awk '/Job type/ {print $3}')" = None
+check "one checkpoint per store: the killed run's is deleted" test "$(checkpoints | wc -w)" = 3
+expect_exit 0 "check --read-data" "$E" check -q --read-data "$S"
+# someone else's job is not ours to end
+mkdir -m 700 "$T/foreign"
+check "a backup job begun by hand" libvirt_backup_begin "$DOM" "$T/foreign/nbd.sock" foreign
+expect_exit 1 "a backup while another tool's job runs: exit 1" "$E" backup -q -k k.key "$S" "vm:domain:$DOM"
+expect_err "domain '$DOM' runs a backup job envpack did not start \\(socket $T/foreign/nbd.sock\\)" "naming its socket"
+check "which still runs" job_running
+virsh domjobabort "$DOM" >/dev/null && virsh checkpoint-delete "$DOM" foreign >/dev/null
+
+# 8. --quiesce: this guest has no agent
+n8=$(snapshots "$S")
+expect_exit 0 "--quiesce without a guest agent goes on" "$E" backup --json --quiesce -k k.key "$S" "vm:domain:$DOM"
+expect_err "domain '$DOM': not quiesced, the backup is crash-consistent: .*agent" "saying so"
+expect_exit 1 "--require-quiesce without one fails: exit 1" "$E" backup -q --require-quiesce -k k.key "$S" "vm:domain:$DOM"
+expect_err "cannot quiesce its file systems \\(--require-quiesce\\)" "saying why"
+check "nothing more was published" test "$(snapshots "$S")" = $((n8 + 1))
+check "no job is left" test "$(virsh domjobinfo "$DOM" | awk '/Job type/ {print $3}')" = None
+check "the domain runs on" test "$(virsh domstate "$DOM")" = running
+check "still one checkpoint per store" test "$(checkpoints | wc -w)" = 3
+
+# 9. qemu running as libvirt-qemu, not root (as on a stock qemu:///system), booting the
+# boot-marker disk: the job's directory is handed to qemu's user; the live backup boots
+source "$HERE/boot.sh"
+tag=t91-$RANDOM$RANDOM
+mkboot boot.raw "$tag" --data 2 >/dev/null
+qemu-img convert -O qcow2 boot.raw boot.qcow2 && rm boot.raw
+chmod 711 "$T" # qemu, not root, opens the disk here (libvirt gives it the file)
+cat >domb.xml <<XML
+<domain type='qemu'>
+  <name>${DOM}b</name>
+  <uuid>6c9a4c1e-0d1f-4d8e-9b2a-0000000091bb</uuid>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$T/boot.qcow2'/>
+      <target dev='sda' bus='sata'/>
+    </disk>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+  <seclabel type='static' model='dac' relabel='yes'><label>libvirt-qemu:libvirt-qemu</label></seclabel>
+</domain>
+XML
+check "a domain whose qemu runs as libvirt-qemu starts" sh -c 'virsh define domb.xml && virsh start "$1"' _ "${DOM}b"
+check "its qemu runs as libvirt-qemu" test "$(ps -o user= -p "$(pgrep -f "guest=${DOM}b" | head -1)")" = libvirt-qemu
+expect_exit 0 "a live backup of it" "$E" backup -q --json -k k.key "$S" "vm:domain:${DOM}b"
+snap9=$(jq_ 'd["snapshot"]' out)
+expect_exit 0 "restore it" "$E" restore -q -p k.pub "$S@$snap9" --to dir:r9
+check "the disk backed up live boots and prints its marker" boot_disk r9/boot.raw raw "$tag"
 finish
