@@ -29,7 +29,7 @@ void cli_pack_json_disks(struct cli_pack_args *a, json_t *o)
 		json_object_set(o, "disks", a->disks);
 }
 
-/* Records how a disk was read: {"component", "mode", "bytes_read"[, "dirty_bytes"]} in a->disks. */
+/* Records how a disk was read: {"component", "mode", "bytes_read"[, "dirty_bytes"], "added_bytes"} in a->disks. */
 static void report_disk(void *ctx, const struct ep_source_disk_report *r)
 {
 	struct cli_pack_args *a = ctx;
@@ -39,6 +39,7 @@ static void report_disk(void *ctx, const struct ep_source_disk_report *r)
 			      (json_int_t)r->bytes_read);
 	if (!strcmp(r->mode, "incremental"))
 		json_object_set_new(o, "dirty_bytes", json_integer((json_int_t)r->dirty_bytes));
+	json_object_set_new(o, "added_bytes", json_integer((json_int_t)r->added_bytes));
 	json_array_append_new(a->disks, o);
 }
 

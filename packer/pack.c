@@ -101,10 +101,12 @@ static int consume(struct packer *pk, struct ep_job *job, struct ep_error *err)
 {
 	if (!job->flag && !ep_digestmap_get(pk->written, job->digest, NULL))
 		pk->stats->reused_chunks++; /* the destination had it before this run */
+	uint64_t stored = pk->stats->stored_bytes;
 	int rc = store_job(pk, job, err);
 	if (rc)
 		return rc;
 	struct ep_component *c = &pk->manifest->components[job->arg[0]];
+	c->added_bytes += pk->stats->stored_bytes - stored;
 	if ((rc = ep_component_append(c, job->arg[1], job->digest, (uint32_t)job->in_len, err)))
 		return rc;
 	pk->stats->chunks++;

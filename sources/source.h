@@ -35,7 +35,7 @@ struct ep_source {
 	const struct ep_component *reuse;
 };
 
-/* How a source read one disk component: mode is "offline" (its image file), "full" (a live
+/* How a source read one disk component, said once it is published: mode is "offline" (its image file), "full" (a live
  * domain's export, every allocated block) or "incremental" (only what its dirty bitmap names,
  * dirty_bytes, the rest from the previous backup); bytes_read is what came from the source. */
 struct ep_source_disk_report {
@@ -43,6 +43,7 @@ struct ep_source_disk_report {
 	const char *mode;
 	uint64_t bytes_read;
 	uint64_t dirty_bytes; /* incremental only */
+	uint64_t added_bytes; /* the stored bytes of the chunks it added to the destination */
 };
 typedef void (*ep_source_report_fn)(void *ctx, const struct ep_source_disk_report *r);
 

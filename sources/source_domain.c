@@ -68,6 +68,8 @@ struct domain_state {
 	char name[256];
 	struct live_disk *ld; /* one per disk, running domains only */
 	char *dac_label; /* the running qemu's user:group ("+64055:+64055"), NULL when not said */
+	char **component; /* each disk's component, once packed */
+	const struct ep_manifest *manifest; /* where they are */
 	enum ep_quiesce quiesce;
 };
 
@@ -470,16 +472,12 @@ static int domain_pack(const struct ep_source *src, void *state, const struct ep
 					(rc = s->history->packed(s->history->ctx, s->ld[k].key, comps[k]->name,
 								 s->checkpoint, err))))
 			rc = rc ? rc : ep_oom(err);
-	for (size_t k = 0; !rc && s->report && k < s->ndisks; k++) {
-		const struct live_disk *d = s->live ? &s->ld[k] : NULL;
-		struct ep_source_disk_report r = {
-			.component = comps[k]->name,
-			.mode = !d ? "offline" : d->since[0] ? "incremental" : "full",
-			.bytes_read = d ? ep_disk_nbd_bytes_read(d->nbd) : s->disk_data[k],
-			.dirty_bytes = d ? d->dirty_bytes : 0,
-		};
-		s->report(s->report_ctx, &r);
-	}
+	if (!rc && !(s->component = calloc(s->ndisks, sizeof *s->component)))
+		rc = ep_oom(err);
+	for (size_t k = 0; !rc && k < s->ndisks; k++) /* reported once published: then all is added */
+		if (!(s->component[k] = strdup(comps[k]->name)))
+			rc = ep_oom(err);
+	s->manifest = sink->manifest;
 	free(bases);
 	free(comps);
 	return rc;
@@ -527,11 +525,32 @@ static void delete_checkpoints(struct domain_state *s, const char *keep)
 	free(list);
 }
 
+/* How each disk was read and what it added, now that every chunk is in. */
+static void report(struct domain_state *s)
+{
+	for (size_t k = 0; s->report && s->component && k < s->ndisks; k++) {
+		const struct live_disk *d = s->ld ? &s->ld[k] : NULL;
+		struct ep_source_disk_report r = {
+			.component = s->component[k],
+			.mode = !d ? "offline" : d->since[0] ? "incremental" : "full",
+			.bytes_read = d ? ep_disk_nbd_bytes_read(d->nbd) : s->disk_data[k],
+			.dirty_bytes = d ? d->dirty_bytes : 0,
+		};
+		for (size_t i = 0; r.component && i < s->manifest->ncomponents; i++)
+			if (!strcmp(s->manifest->components[i].name, r.component))
+				r.added_bytes = s->manifest->components[i].added_bytes;
+		if (r.component)
+			s->report(s->report_ctx, &r);
+	}
+}
+
 static void domain_published(void *state, bool yes)
 {
 	struct domain_state *s = state;
 	if (!s || !s->dom)
 		return;
+	if (yes)
+		report(s);
 	bool taken = s->checkpoint[0] != 0;
 	end_job(s);
 	if (taken) /* published: only the new one is of use; else the new one is of no use */
@@ -550,7 +569,10 @@ static void domain_close(void *state)
 			ep_disk_close(s->disks[k], NULL);
 		if (s->ld)
 			free(s->ld[k].dirty);
+		if (s->component)
+			free(s->component[k]);
 	}
+	free(s->component);
 	free(s->ld);
 	free(s->disks);
 	free(s->disk_data);

@@ -60,6 +60,7 @@ struct ep_component {
 	char *format; /* disks: the source format ("raw"); images: the layout ("oci", "docker-archive") */
 	uint64_t virtual_size;
 	char *checkpoint; /* disks of a live domain: the libvirt checkpoint taken with this copy, or NULL */
+	uint64_t added_bytes; /* not serialised: the stored bytes of chunks the pack making it added */
 	struct ep_extent_rec *extents;
 	size_t nextents, cap_extents;
 	struct ep_file_rec *files;

@@ -54,14 +54,18 @@ XML
 check "define and start the domain" sh -c 'virsh define dom.xml && virsh start "$1"' _ "$DOM"
 
 job_running() { virsh domjobinfo "$DOM" 2>/dev/null | grep -q 'Backup'; }
-# runs envpack in the background and stops it (SIGSTOP) once its job runs: $pid
-start_stopped() {
-	"$@" >"$T/out" 2>"$T/err" &
+# runs envpack in the background, held (tests/tools/hold_connect.c) before it connects to
+# its job's export, until release: $pid
+cc -shared -fPIC -o hold.so "$HERE/tools/hold_connect.c" -ldl || not_ok "the connect shim builds"
+start_held() {
+	touch "$T/hold"
+	LD_PRELOAD=$T/hold.so HOLD_CONNECT=$T/hold ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		"$@" >"$T/out" 2>"$T/err" &
 	pid=$!
-	for _ in $(seq 600); do job_running && break; sleep 0.02; done
-	kill -STOP "$pid"
+	for _ in $(seq 3000); do job_running && break; sleep 0.02; done
 }
-# while envpack is stopped: sda's export as it stands (the disk at the checkpoint) into $1,
+release() { rm -f "$T/hold"; }
+# while envpack is held: sda's export as it stands (the disk at the checkpoint) into $1,
 # and the bytes its dirty bitmap names (nbdinfo) into $2 when it has one
 judge_export() {
 	local sock
@@ -85,11 +89,11 @@ check "one checkpoint ($cp1)" test "$(echo $cp1 | wc -w)" = 1
 check "the guest writes in data" libvirt_guest_write "$DOM" 1M 64K 0x55
 check "and in a hole" libvirt_guest_write "$DOM" 30M 1M 0x66
 check "and across chunks" libvirt_guest_write "$DOM" 10M 3M 0x77
-start_stopped "$E" backup -q --json -k k.key "$S" "vm:domain:$DOM"
+start_held "$E" backup -q --json -k k.key "$S" "vm:domain:$DOM"
 check "the second backup's job runs" job_running
 check "nbdcopy and nbdinfo read its export" judge_export snap2.raw dirty2
 check "a write during the job" libvirt_guest_write "$DOM" 20M 64K 0x99
-kill -CONT "$pid"
+release
 wait "$pid"
 check "the second backup succeeds" test $? = 0
 cp out b2.json
@@ -97,6 +101,7 @@ check "it reads sda incrementally" test "$(disk_field mode d b2.json)" = increme
 check "its dirty bytes are what nbdinfo maps dirty ($(cat dirty2))" test "$(disk_field dirty_bytes d b2.json)" = "$(cat dirty2)"
 check "what it read is at most those ($(disk_field bytes_read d b2.json))" test "$(disk_field bytes_read d b2.json)" -le "$(cat dirty2)"
 check "and at least the 4 MiB of data written" test "$(disk_field bytes_read d b2.json)" -ge $((4 << 20))
+check "it adds chunks, fewer bytes than were dirty ($(disk_field added_bytes d b2.json))" test "$(disk_field added_bytes d b2.json)" -gt 0 -a "$(disk_field added_bytes d b2.json)" -le "$(cat dirty2)"
 check "the raw disk is read whole" test "$(disk_field mode e b2.json)" = full
 snap2=$(jq_ 'd["snapshot"]' b2.json)
 expect_exit 0 "restore the incremental snapshot" "$E" restore -q -p k.pub "$S@$snap2" --to dir:r2
@@ -111,6 +116,8 @@ expect_exit 0 "check --read-data" "$E" check -q --read-data "$S"
 # 3. nothing written: nothing read
 expect_exit 0 "a backup with nothing written" "$E" backup -q --json -k k.key "$S" "vm:domain:$DOM"
 check "reads no byte of sda, bar the one write during the last job" test "$(disk_field bytes_read d out)" -le 65536
+# what changed is cut again into chunks: the one around that write, about 1 MiB, is new
+check "and adds the chunk around it ($(disk_field added_bytes d out))" test "$(disk_field added_bytes d out)" -gt 65536 -a "$(disk_field added_bytes d out)" -le $((4 << 20))
 
 # 4. another store: its own full backup and checkpoint; this store's stays
 expect_exit 0 "a first backup into a second store" "$E" backup --init -q --json -k k.key "$T/other" "vm:domain:$DOM"
@@ -124,9 +131,9 @@ check "is incremental still" test "$(disk_field mode d out)" = incremental
 snap4=$(jq_ 'd["snapshot"]' out)
 cpS=$("$E" inspect --json "$S@$snap4" | python3 -c 'import json, sys; print(json.load(sys.stdin)["components"][0]["checkpoint"])')
 check "delete this store's checkpoint by hand" virsh checkpoint-delete "$DOM" "$cpS"
-start_stopped "$E" backup --json -k k.key "$S" "vm:domain:$DOM"
+start_held "$E" backup --json -k k.key "$S" "vm:domain:$DOM"
 check "with its checkpoint deleted by hand, the export is read" judge_export snap5.raw
-kill -CONT "$pid"
+release
 wait "$pid"
 check "the backup succeeds" test $? = 0
 check "whole" test "$(disk_field mode d out)" = full
@@ -151,9 +158,9 @@ expect_err "disk sda is read whole: it was resized since checkpoint envpack-" "a
 E6=$T/enc
 expect_exit 0 "a first backup into an encrypted store, public key only" "$E" backup --init -q --json -k k.key --encrypt-to r.pub "$E6" "vm:domain:$DOM"
 check "the guest writes" libvirt_guest_write "$DOM" 45M 64K 0x31
-start_stopped "$E" backup -q --json -k k.key --encrypt-to r.pub "$E6" "vm:domain:$DOM"
+start_held "$E" backup -q --json -k k.key --encrypt-to r.pub "$E6" "vm:domain:$DOM"
 check "nbdcopy reads its export" judge_export snap6.raw
-kill -CONT "$pid"
+release
 wait "$pid"
 check "the next backup is incremental" test "$(disk_field mode d out)" = incremental
 check "reading whole chunks around the write ($(disk_field bytes_read d out))" test "$(disk_field bytes_read d out)" -gt 65536 -a "$(disk_field bytes_read d out)" -le $((9 << 20))
@@ -166,10 +173,11 @@ check "no job is left" test "$(virsh domjobinfo "$DOM" | awk '/Job type/ {print 
 # 7. kill -9 mid-backup: the job and its directory outlive envpack; the next run ends them
 snapshots() { "$E" snapshots --json "$1" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
 n7=$(snapshots "$S")
-start_stopped "$E" backup -q --json -k k.key "$S" "vm:domain:$DOM"
+start_held "$E" backup -q --json -k k.key "$S" "vm:domain:$DOM"
 check "a backup job runs" job_running
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
+release
 check "after kill -9 its job still runs" job_running
 check "and its directory is left" test -n "$(ls "$TMPDIR")"
 check "nothing was published" test "$(snapshots "$S")" = "$n7"
