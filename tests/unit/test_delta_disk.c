@@ -267,6 +267,8 @@ static const struct ep_extent scene_data[] = { { 0, 2600, 0 }, { 2800, 2200, 0 }
 
 struct scene {
 	uint8_t live[VSIZE], base[VSIZE];
+	const struct ep_extent *dirty;
+	size_t ndirty;
 	struct fake_disk disk;
 	struct fake_store store;
 	struct ep_component record;
@@ -274,21 +276,29 @@ struct scene {
 	struct ep_error err;
 };
 
-/* A delta disk over the scene, reading clean bytes through the fake store when with_store. */
-static struct scene *scene_open(bool with_store)
+/* A delta disk over the scene with these dirty runs, reading clean bytes through the fake
+ * store when with_store. */
+static struct scene *scene_open_dirty(const struct ep_extent *dirty, size_t ndirty, bool with_store)
 {
 	struct scene *s = calloc(1, sizeof *s);
 	if (!s)
 		abort();
+	s->dirty = dirty;
+	s->ndirty = ndirty;
 	/* what lies under the live disk's holes is not zeros: reading it would show */
 	unit_fill(s->live, VSIZE, 1);
 	unit_fill(s->base, VSIZE, 2);
 	s->disk = fake_live(s->live, scene_data, N(scene_data));
 	s->store.content = s->base;
 	s->record = base_record();
-	EXPECT(ep_delta_disk_open(&s->d, &s->disk.d, scene_dirty, N(scene_dirty), &s->record,
-				  with_store ? fake_load : NULL, with_store ? &s->store : NULL, &s->err) == 0);
+	EXPECT(ep_delta_disk_open(&s->d, &s->disk.d, dirty, ndirty, &s->record, with_store ? fake_load : NULL,
+				  with_store ? &s->store : NULL, &s->err) == 0);
 	return s;
+}
+
+static struct scene *scene_open(bool with_store)
+{
+	return scene_open_dirty(scene_dirty, N(scene_dirty), with_store);
 }
 
 static void scene_close(struct scene *s)
@@ -302,8 +312,8 @@ static void scene_close(struct scene *s)
 static uint8_t scene_byte(const struct scene *s, uint64_t at, bool with_store)
 {
 	bool dirty = false;
-	for (size_t i = 0; i < N(scene_dirty); i++)
-		dirty |= at >= scene_dirty[i].off && at < scene_dirty[i].off + scene_dirty[i].len;
+	for (size_t i = 0; i < s->ndirty; i++)
+		dirty |= at >= s->dirty[i].off && at < s->dirty[i].off + s->dirty[i].len;
 	if (dirty || !with_store)
 		return fake_is_data(&s->disk, at) ? s->live[at] : 0;
 	return base_chunk_at(at) >= 0 ? s->base[at] : 0;
@@ -360,6 +370,21 @@ TEST(delta_read_dirty_from_live_clean_from_base)
 		size_t len = VSIZE - off < 2345 ? (size_t)(VSIZE - off) : 2345;
 		EXPECT(s->d->ops->read(s->d, buf, len, off, &s->err) == 0 && scene_matches(s, buf, off, len, true));
 	}
+	EXPECT(s->d->ops->read(s->d, buf, VSIZE, 0, &s->err) == 0 && scene_matches(s, buf, 0, VSIZE, true));
+	EXPECT(s->disk.hole_reads == 0);
+	scene_close(s);
+}
+
+TEST(delta_read_clean_across_a_base_hole)
+{
+	/* outside the windows, a clean read from a hole of base into its next chunk (and past its last) */
+	static const struct ep_extent dirty[] = { { 8500, 100, 0 } };
+	struct scene *s = scene_open_dirty(dirty, N(dirty), true);
+	uint8_t buf[VSIZE];
+	EXPECT(s->d->ops->read(s->d, buf, 1500, 5000, &s->err) == 0);
+	EXPECT(ep_is_zero(buf, 1000) && !memcmp(buf + 1000, s->base + 6000, 500));
+	EXPECT(s->d->ops->read(s->d, buf, 1500, 500, &s->err) == 0);
+	EXPECT(ep_is_zero(buf, 500) && !memcmp(buf + 500, s->base + 1000, 1000));
 	EXPECT(s->d->ops->read(s->d, buf, VSIZE, 0, &s->err) == 0 && scene_matches(s, buf, 0, VSIZE, true));
 	EXPECT(s->disk.hole_reads == 0);
 	scene_close(s);
