@@ -215,7 +215,7 @@ TEST(delta_windows_sharing_or_touching_join)
 	/* a run in a hole ending where a chunk's window starts */
 	static const struct ep_extent hole[] = { { 5000, 1000, 0 }, { 6500, 10, 0 } }, want_hole[] = { { 5000, 3000, 0 } };
 	EXPECT(WINDOWS_ARE(hole, want_hole));
-	/* the last run's window swallowing a later chunk's: [1000,2000) then a run across 1999..3500 */
+	/* a chain of windows over chunks 0, 1 and 2, each touching the next, is one */
 	static const struct ep_extent many[] = { { 1500, 10, 0 }, { 1999, 1, 0 }, { 2000, 10, 0 }, { 3600, 10, 0 } },
 				      want_many[] = { { 1000, 3000, 0 } };
 	EXPECT(WINDOWS_ARE(many, want_many));
