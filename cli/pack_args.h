@@ -62,7 +62,10 @@ struct cli_pack_args {
 	"              read from their image files, a running one's at one point in\n" \
 	"              time through a pull-mode backup job and its NBD export (guest\n" \
 	"              writes made meanwhile are not in the copy; the job is ended\n" \
-	"              and its scratch files removed whatever happens)\n" \
+	"              and its scratch files removed whatever happens); backed up\n" \
+	"              into a store, the next backup there reads only the blocks\n" \
+	"              written since (qemu's dirty bitmap), the rest from the last\n" \
+	"              snapshot\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \

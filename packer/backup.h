@@ -23,6 +23,8 @@ struct ep_backup_result {
  * whose every chunk the store still holds, is not read again: its record is copied
  * (restic's files cache), also on a host that cannot read an encrypted store's snapshots.
  * Only raw files: a qcow2's backing file could change under an unchanged top.
+ * The same file holds the live disks' history (packer/history.h), which vm:domain:
+ * sources read for incremental backups.
  * reread: use the cache for nothing, but still write it. */
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
 	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
