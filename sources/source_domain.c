@@ -16,17 +16,11 @@
  */
 #include "sources/source.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
-#include <pwd.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "base/interrupt.h"
@@ -35,6 +29,7 @@
 #include "formats/disk/nbd.h"
 #include "formats/vm/libvirt_xml.h"
 #include "sources/delta_disk.h"
+#include "sources/domain_job.h"
 
 /* What one disk of a running domain is read as. */
 struct live_disk {
@@ -57,14 +52,8 @@ struct domain_state {
 	uint64_t *disk_data; /* offline: each disk's data bytes, which pack reads */
 	ep_source_report_fn report;
 	void *report_ctx;
-	bool live;       /* a backup job was begun: abort it at close */
-	char dir[PATH_MAX]; /* the job's private directory (socket, scratch files), "" when none */
-	char socket[PATH_MAX];
-	char **scratch; /* one per disk */
-	char checkpoint[64]; /* "envpack-<hex>", "" when none was taken */
+	struct ep_domain_job job; /* running domains only */
 	const struct ep_source_history *history;
-	ep_warn_fn warn;
-	void *warn_ctx;
 	char name[256];
 	struct live_disk *ld; /* one per disk, running domains only */
 	char *dac_label; /* the running qemu's user:group ("+64055:+64055"), NULL when not said */
@@ -73,25 +62,13 @@ struct domain_state {
 	enum ep_quiesce quiesce;
 };
 
-/* libvirt prints every error on stderr unless told otherwise: only the CLI prints. */
-static void quiet(void *ctx, virErrorPtr e)
-{
-	(void)ctx, (void)e;
-}
-
-static const char *last_error(void)
-{
-	const char *m = virGetLastErrorMessage();
-	return m ? m : "unknown error";
-}
-
 static int connect_to(const char *uri, struct domain_state *s, struct ep_error *err)
 {
-	virSetErrorFunc(NULL, quiet);
+	ep_libvirt_quiet();
 	const char *named = uri ? uri : getenv("LIBVIRT_DEFAULT_URI");
 	if (!(s->conn = virConnectOpen(uri)))
 		return ep_fail(err, EP_ERUNTIME, "libvirt: cannot connect to '%s': %s",
-			       named && *named ? named : "libvirt's default URI", last_error());
+			       named && *named ? named : "libvirt's default URI", ep_libvirt_error());
 	return 0;
 }
 
@@ -102,7 +79,7 @@ static int look_up(const char *name, struct domain_state *s, struct ep_error *er
 	/* taken before any other call resets libvirt's last error */
 	bool unknown = virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
 	char why[512];
-	snprintf(why, sizeof why, "%s", last_error());
+	snprintf(why, sizeof why, "%s", ep_libvirt_error());
 	char *uri = virConnectGetURI(s->conn);
 	int rc = unknown ? ep_fail(err, EP_EINPUT, "libvirt: no domain named '%s' at '%s'", name, uri ? uri : "?")
 			 : ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s' at '%s': %s", name, uri ? uri : "?", why);
@@ -115,7 +92,7 @@ static int read_definition(const char *name, const struct ep_source_options *opt
 {
 	char *xml = virDomainGetXMLDesc(s->dom, 0);
 	if (!xml)
-		return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': no definition: %s", name, last_error());
+		return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': no definition: %s", name, ep_libvirt_error());
 	char what[300];
 	snprintf(what, sizeof what, "domain '%s'", name);
 	struct ep_disk_open_opts ref_opts = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow };
@@ -130,92 +107,9 @@ static int read_definition(const char *name, const struct ep_source_options *opt
 	return rc;
 }
 
-/* One side of a DAC label: "+N" is a number, anything else a name. */
-static bool dac_id(const char *text, bool group, unsigned *out)
-{
-	if (text[0] == '+') {
-		char *end;
-		errno = 0;
-		unsigned long n = strtoul(text + 1, &end, 10);
-		if (errno || end == text + 1 || *end || n > UINT32_MAX)
-			return false;
-		*out = (unsigned)n;
-		return true;
-	}
-	struct passwd *pw = group ? NULL : getpwnam(text);
-	struct group *gr = group ? getgrnam(text) : NULL;
-	if (pw)
-		*out = pw->pw_uid;
-	if (gr)
-		*out = gr->gr_gid;
-	return pw || gr;
-}
-
-/* The user and group a DAC label ("USER:GROUP") names. */
-static bool dac_owner(const char *label, uid_t *uid, gid_t *gid)
-{
-	char user[128];
-	const char *colon = label ? strchr(label, ':') : NULL;
-	unsigned u, g;
-	if (!colon || (size_t)(colon - label) >= sizeof user)
-		return false;
-	memcpy(user, label, (size_t)(colon - label));
-	user[colon - label] = 0;
-	if (!dac_id(user, false, &u) || !dac_id(colon + 1, true, &g))
-		return false;
-	*uid = u;
-	*gid = g;
-	return true;
-}
-
-/* The job's private directory (0700, as mkdtemp makes it, owned by the user qemu runs as)
- * and the names in it. */
-static int make_dir(const char *name, struct domain_state *s, struct ep_error *err)
-{
-	const char *tmp = getenv("TMPDIR");
-	if (ep_path_format(s->dir, sizeof s->dir, err, "%s/envpack-domain-XXXXXX", tmp && *tmp ? tmp : "/tmp"))
-		return err->code;
-	if (!mkdtemp(s->dir)) {
-		int rc = ep_fail_errno(err, EP_ERUNTIME, "domain '%s': cannot create a private directory '%s'", name, s->dir);
-		s->dir[0] = 0;
-		return rc;
-	}
-	/* qemu makes the socket and scratch files in it: as root, hand it to qemu's user */
-	uid_t uid;
-	gid_t gid;
-	if (geteuid() == 0 && dac_owner(s->dac_label, &uid, &gid) && uid != 0 && chown(s->dir, uid, gid) != 0)
-		return ep_fail_errno(err, EP_ERUNTIME, "domain '%s': cannot give '%s' to qemu's user", name, s->dir);
-	/* a unix socket's path is at most 107 bytes */
-	if (snprintf(s->socket, sizeof s->socket, "%s/nbd.sock", s->dir) > 107)
-		return ep_fail(err, EP_ERUNTIME, "domain '%s': the NBD socket path '%s' is too long (set TMPDIR shorter)",
-			       name, s->socket);
-	if (!(s->scratch = calloc(s->ndisks, sizeof *s->scratch)))
-		return ep_oom(err);
-	for (size_t k = 0; k < s->ndisks; k++) {
-		char path[PATH_MAX];
-		if (ep_path_format(path, sizeof path, err, "%s/scratch-%zu.qcow2", s->dir, k))
-			return err->code;
-		if (!(s->scratch[k] = strdup(path)))
-			return ep_oom(err);
-	}
-	return 0;
-}
-
 static bool is_qcow2(const struct ep_vm_source_disk *w)
 {
 	return w->format && !strcmp(w->format, "qcow2");
-}
-
-static void warn(struct domain_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(struct domain_state *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (s->warn)
-		s->warn(s->warn_ctx, msg);
 }
 
 /* What each disk is read as: incremental when the store recorded it at a checkpoint the
@@ -228,7 +122,7 @@ static int plan_disks(struct domain_state *s, struct ep_error *err)
 	if (!s->history)
 		return 0;
 	if (virDomainGetUUIDString(s->dom, uuid) < 0)
-		return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': no UUID: %s", s->name, last_error());
+		return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': no UUID: %s", s->name, ep_libvirt_error());
 	for (size_t k = 0; k < s->ndisks; k++) {
 		struct live_disk *d = &s->ld[k];
 		const char *target = s->vm->where[k].target;
@@ -248,144 +142,27 @@ static int plan_disks(struct domain_state *s, struct ep_error *err)
 		if (d->base)
 			snprintf(d->since, sizeof d->since, "%s", cp);
 		else if (why[0])
-			warn(s, "domain '%s': disk %s is read whole: %s", s->name, target, why);
+			ep_domain_job_warn(&s->job, "domain '%s': disk %s is read whole: %s", s->name, target, why);
 	}
 	return 0;
 }
 
-/* Removes what a job of ours left in its directory (the socket, scratch files), then the directory. */
-static void remove_job_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-		bool scratch = !strncmp(e->d_name, "scratch-", 8) && n > 6 && !strcmp(e->d_name + n - 6, ".qcow2");
-		char path[PATH_MAX];
-		if ((scratch || !strcmp(e->d_name, "nbd.sock")) &&
-		    snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
-			unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
-/* A backup job an earlier envpack left running (killed with SIGKILL: its close never ran),
- * known by its socket in a directory of ours, is ended and its directory removed. Anyone
- * else's job is left alone, and the backup refused: a domain runs one job at a time. */
-static int end_orphan(struct domain_state *s, struct ep_error *err)
-{
-	char *xml = virDomainBackupGetXMLDesc(s->dom, 0);
-	if (!xml)
-		return 0; /* no backup job */
-	char *sock = ep_libvirt_xml_get(xml, "domainbackup", "/domainbackup/server/@socket");
-	free(xml);
-	char dir[PATH_MAX];
-	const char *slash = sock ? strrchr(sock, '/') : NULL;
-	size_t n = slash ? (size_t)(slash - sock) : 0;
-	if (slash && n < sizeof dir) {
-		memcpy(dir, sock, n);
-		dir[n] = 0;
-	}
-	const char *base = slash && n < sizeof dir ? strrchr(dir, '/') : NULL;
-	bool ours = base && !strcmp(slash, "/nbd.sock") && !strncmp(base + 1, "envpack-domain-", 15);
-	int rc = 0;
-	if (!ours)
-		rc = ep_fail(err, EP_ERUNTIME,
-			     "libvirt: domain '%s' runs a backup job envpack did not start (socket %s): let it end, or end it "
-			     "with 'virsh domjobabort %s'",
-			     s->name, sock ? sock : "unknown", s->name);
-	else if (virDomainAbortJob(s->dom) < 0)
-		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot end the backup job an interrupted envpack left: %s",
-			     s->name, last_error());
-	else {
-		remove_job_dir(dir);
-		warn(s, "domain '%s': ended the backup job an interrupted envpack left (%s)", s->name, dir);
-	}
-	free(sock);
-	return rc;
-}
-
-/* With --quiesce, the guest's file systems are frozen through its agent for the instant the
- * job begins, so that the backup is application-consistent. */
-static int freeze(struct domain_state *s, bool *frozen, struct ep_error *err)
-{
-	*frozen = false;
-	if (s->quiesce == EP_QUIESCE_NONE)
-		return 0;
-	if (virDomainFSFreeze(s->dom, NULL, 0, 0) >= 0) {
-		*frozen = true;
-		return 0;
-	}
-	if (s->quiesce == EP_QUIESCE_REQUIRE)
-		return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot quiesce its file systems (--require-quiesce): %s",
-			       s->name, last_error());
-	warn(s, "domain '%s': not quiesced, the backup is crash-consistent: %s", s->name, last_error());
-	return 0;
-}
-
-/* Thaws what freeze froze, however the job's start went: a few tries, as a busy agent may
- * not answer at once. */
-static int thaw(struct domain_state *s, struct ep_error *err)
-{
-	for (int i = 0; i < 5; i++) {
-		if (virDomainFSThaw(s->dom, NULL, 0, 0) >= 0)
-			return 0;
-		sleep(1);
-	}
-	return ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': its file systems stay frozen: %s; run 'virsh domfsthaw %s'",
-		       s->name, last_error(), s->name);
-}
-
-static int begin_job(struct domain_state *s, struct ep_error *err)
+static int begin_job(struct domain_state *s, enum ep_quiesce quiesce, struct ep_error *err)
 {
 	struct ep_libvirt_backup_disk *bd = calloc(s->ndisks, sizeof *bd);
 	if (!bd)
 		return ep_oom(err);
-	uint8_t raw[8];
-	bool any_bitmap = false;
-	int rc = RAND_bytes(raw, sizeof raw) == 1 ? 0 : ep_fail(err, EP_ERUNTIME, "no random bytes for a checkpoint name");
+	int rc = 0;
 	for (size_t k = 0; !rc && k < s->ndisks; k++) {
 		const struct ep_vm_source_disk *w = &s->vm->where[k];
 		if (!w->target)
 			rc = ep_fail(err, EP_ERUNTIME, "domain '%s': disk %zu has no target device", s->name, k + 1);
-		bd[k] = (struct ep_libvirt_backup_disk){ .target = w->target, .scratch = s->scratch[k],
-							 .bitmap = is_qcow2(w),
+		bd[k] = (struct ep_libvirt_backup_disk){ .target = w->target, .bitmap = is_qcow2(w),
 							 .since = s->ld[k].since[0] ? s->ld[k].since : NULL };
-		any_bitmap |= bd[k].bitmap;
 	}
-	char hex[2 * sizeof raw + 1], *bxml = NULL, *cxml = NULL;
-	ep_hex(raw, sizeof raw, hex);
 	/* raw disks cannot hold a bitmap: read whole every time; a bundle has no next time */
-	if (!rc && any_bitmap && s->history)
-		snprintf(s->checkpoint, sizeof s->checkpoint, "envpack-%s", hex);
 	if (!rc)
-		rc = ep_libvirt_backup_xml(s->socket, bd, s->ndisks, &bxml, err);
-	if (!rc && s->checkpoint[0])
-		rc = ep_libvirt_checkpoint_xml(s->checkpoint, s->history->tag, bd, s->ndisks, &cxml, err);
-	/* armed before the job exists, so that Ctrl-C at any moment it does ends it in close, as any failure does */
-	if (!rc)
-		ep_interrupt_arm();
-	bool frozen = false;
-	if (!rc)
-		rc = freeze(s, &frozen, err);
-	if (!rc && virDomainBackupBegin(s->dom, bxml, cxml, 0) < 0)
-		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': cannot begin a backup job: %s", s->name, last_error());
-	else if (!rc)
-		s->live = true;
-	if (frozen) {
-		struct ep_error thaw_err = { 0 };
-		int thawed = thaw(s, &thaw_err);
-		if (!rc && thawed)
-			*err = thaw_err, rc = thawed;
-	}
-	if (!s->live) {
-		s->checkpoint[0] = 0;
-		ep_interrupt_disarm();
-	}
-	free(bxml);
-	free(cxml);
+		rc = ep_domain_job_begin(&s->job, bd, s->history ? s->history->tag : NULL, quiesce, err);
 	free(bd);
 	return rc;
 }
@@ -397,9 +174,9 @@ static int open_export(struct domain_state *s, size_t k, struct ep_error *err)
 	const char *target = s->vm->where[k].target;
 	char bitmap[128];
 	snprintf(bitmap, sizeof bitmap, "qemu:dirty-bitmap:backup-%s", target);
-	int rc = ep_disk_nbd_open(&d->nbd, s->socket, target, d->since[0] ? bitmap : NULL, err);
+	int rc = ep_disk_nbd_open(&d->nbd, s->job.socket, target, d->since[0] ? bitmap : NULL, err);
 	if (!rc && d->since[0] && d->nbd->virtual_size != d->base->virtual_size) {
-		warn(s, "domain '%s': disk %s is read whole: it was resized since checkpoint %s", s->name, target, d->since);
+		ep_domain_job_warn(&s->job, "domain '%s': disk %s is read whole: it was resized since checkpoint %s", s->name, target, d->since);
 		d->since[0] = 0;
 	}
 	if (rc || !d->since[0]) {
@@ -425,25 +202,24 @@ static int domain_open(const struct ep_source *src, const struct ep_source_optio
 	s->report = opt->report;
 	s->report_ctx = opt->report_ctx;
 	s->history = opt->history;
-	s->warn = opt->warn;
-	s->warn_ctx = opt->warn_ctx;
-	s->quiesce = opt->quiesce;
+	s->job = (struct ep_domain_job){ .name = s->name, .warn = opt->warn, .warn_ctx = opt->warn_ctx };
 	int rc = connect_to(opt->libvirt_uri, s, err);
 	if (!rc)
 		rc = look_up(s->name, s, err);
+	s->job.dom = s->dom;
 	if (!rc)
 		rc = read_definition(s->name, opt, s, err);
 	int active = rc ? 0 : virDomainIsActive(s->dom);
 	if (!rc && active < 0)
-		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': %s", s->name, last_error());
+		rc = ep_fail(err, EP_ERUNTIME, "libvirt: domain '%s': %s", s->name, ep_libvirt_error());
 	for (size_t k = 0; !rc && !active && k < s->ndisks; k++)
 		rc = ep_source_disk_open(s->vm->where[k].path, s->vm->where[k].format, opt, &s->disks[k], &s->disk_data[k],
 					 err);
 	for (size_t k = 0; !rc && !active && k < s->ndisks; k++)
 		s->data += s->disk_data[k];
-	if (!rc && active && !(rc = end_orphan(s, err)) && !(rc = make_dir(s->name, s, err)) &&
+	if (!rc && active && !(rc = ep_domain_job_prepare(&s->job, s->ndisks, s->dac_label, err)) &&
 	    !(rc = plan_disks(s, err)))
-		rc = begin_job(s, err);
+		rc = begin_job(s, opt->quiesce, err);
 	for (size_t k = 0; !rc && active && k < s->ndisks; k++)
 		rc = open_export(s, k, err);
 	return rc;
@@ -465,12 +241,12 @@ static int domain_pack(const struct ep_source *src, void *state, const struct ep
 		bases[k] = s->ld[k].since[0] ? s->ld[k].base : NULL;
 	if (!rc)
 		rc = ep_source_vm_pack(s->vm, s->disks, bases, sink, comps, err);
-	if (!rc && s->live && ep_interrupted()) /* after the last read: still not published */
+	if (!rc && s->job.live && ep_interrupted()) /* after the last read: still not published */
 		rc = ep_fail(err, EP_ERUNTIME, "domain '%s': interrupted", src->path);
-	for (size_t k = 0; !rc && s->checkpoint[0] && k < s->ndisks; k++)
-		if (s->ld[k].key[0] && (!(comps[k]->checkpoint = strdup(s->checkpoint)) ||
+	for (size_t k = 0; !rc && s->job.checkpoint[0] && k < s->ndisks; k++)
+		if (s->ld[k].key[0] && (!(comps[k]->checkpoint = strdup(s->job.checkpoint)) ||
 					(rc = s->history->packed(s->history->ctx, s->ld[k].key, comps[k]->name,
-								 s->checkpoint, err))))
+								 s->job.checkpoint, err))))
 			rc = rc ? rc : ep_oom(err);
 	if (!rc && !(s->component = calloc(s->ndisks, sizeof *s->component)))
 		rc = ep_oom(err);
@@ -481,48 +257,6 @@ static int domain_pack(const struct ep_source *src, void *state, const struct ep
 	free(bases);
 	free(comps);
 	return rc;
-}
-
-/* Ends the job (qemu stops serving and drops its scratch), then removes what is left of the directory. */
-static void end_job(struct domain_state *s)
-{
-	if (s->live) {
-		virDomainAbortJob(s->dom);
-		ep_interrupt_disarm();
-		s->live = false;
-	}
-	for (size_t k = 0; s->scratch && k < s->ndisks; k++) {
-		if (s->scratch[k])
-			unlink(s->scratch[k]);
-		free(s->scratch[k]);
-	}
-	free(s->scratch);
-	s->scratch = NULL;
-	if (s->dir[0]) {
-		unlink(s->socket);
-		rmdir(s->dir);
-		s->dir[0] = 0;
-	}
-}
-
-/* Deletes this store's checkpoints of the domain but `keep` (NULL: none kept). A deleted
- * checkpoint's bitmap is merged into its neighbours by libvirt, so nothing is lost. */
-static void delete_checkpoints(struct domain_state *s, const char *keep)
-{
-	virDomainCheckpointPtr *list = NULL;
-	int n = virDomainListAllCheckpoints(s->dom, &list, 0);
-	for (int i = 0; i < n; i++) {
-		const char *name = virDomainCheckpointGetName(list[i]);
-		char *xml = virDomainCheckpointGetXMLDesc(list[i], VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN);
-		char *tag = ep_libvirt_xml_get(xml, "domaincheckpoint", "/domaincheckpoint/description");
-		bool ours = name && !strncmp(name, "envpack-", 8) && tag && !strcmp(tag, s->history->tag);
-		free(tag);
-		if (ours && (!keep || strcmp(name, keep)) && virDomainCheckpointDelete(list[i], 0) < 0)
-			warn(s, "domain '%s': checkpoint %s is not deleted: %s", s->name, name, last_error());
-		free(xml);
-		virDomainCheckpointFree(list[i]);
-	}
-	free(list);
 }
 
 /* How each disk was read and what it added, now that every chunk is in. */
@@ -551,10 +285,10 @@ static void domain_published(void *state, bool yes)
 		return;
 	if (yes)
 		report(s);
-	bool taken = s->checkpoint[0] != 0;
-	end_job(s);
+	bool taken = s->job.checkpoint[0] != 0;
+	ep_domain_job_end(&s->job);
 	if (taken) /* published: only the new one is of use; else the new one is of no use */
-		delete_checkpoints(s, yes ? s->checkpoint : NULL);
+		ep_domain_job_delete_checkpoints(&s->job, s->history->tag, yes ? s->job.checkpoint : NULL);
 }
 
 static void domain_close(void *state)
@@ -576,7 +310,7 @@ static void domain_close(void *state)
 	free(s->ld);
 	free(s->disks);
 	free(s->disk_data);
-	end_job(s);
+	ep_domain_job_end(&s->job);
 	ep_vm_source_free(s->vm);
 	free(s->dac_label);
 	if (s->dom)
