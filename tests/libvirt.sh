@@ -6,11 +6,14 @@
 #                            own, every file of theirs under $T/libvirt; exports
 #                            LIBVIRT_DEFAULT_URI; prints how long the start took. Fails
 #                            (1, the reason and the log's tail on stderr) if it cannot start
-#   libvirt_domain NAME DISK [UUID]
-#                            defines (persistent: checkpoints outlive a restart) and starts
-#                            a TCG domain with DISK (absolute path; qcow2 v3 for checkpoints,
-#                            or raw) as its only disk, target sda on SATA (device sata0-0-0);
-#                            no OS, network or graphics. UUID defaults to one derived from NAME
+#   libvirt_define NAME DISK...
+#                            defines (persistent: checkpoints outlive a restart) a TCG
+#                            domain with the DISKs (absolute paths; qcow2 v3 for checkpoints,
+#                            or raw), targets sda, sdb, ... on SATA (devices sata0-0-0, ...);
+#                            no OS, network or graphics; its UUID derived from NAME. With
+#                            LV_QEMU_USER=USER:GROUP its qemu runs as that user (a static
+#                            DAC label), not root
+#   libvirt_domain NAME DISK...  libvirt_define, then starts it
 #   libvirt_guest_write NAME OFFSET LEN PATTERN
 #                            writes LEN bytes of PATTERN (0xHH) at OFFSET (bytes, or with a
 #                            K/M/G suffix) to NAME's running disk through the monitor's
@@ -191,16 +194,29 @@ _LV_PREV_EXIT=${_lv_words[2]}
 unset _lv_words
 trap 'libvirt_stop; eval "$_LV_PREV_EXIT"' EXIT
 
-libvirt_domain() {
-	local name=$1 disk=${2:-} uuid=${3:-} fmt
-	if [ $# -lt 2 ] || ! [[ $name =~ ^[A-Za-z0-9_-]+$ && $disk == /* ]]; then
-		echo "usage: libvirt_domain NAME /ABSOLUTE/DISK [UUID]" >&2
+libvirt_define() {
+	local name=$1 uuid disk fmt i=0 disks='' seclabel='' letters=abcdefghijklmnopqrstuvwxyz
+	shift
+	if [ $# -lt 1 ] || [ $# -gt 26 ] || ! [[ $name =~ ^[A-Za-z0-9_-]+$ ]]; then
+		echo "usage: libvirt_define NAME /ABSOLUTE/DISK..." >&2
 		return 2
 	fi
-	[ -n "$uuid" ] || uuid=$(printf '%s' "$name" | md5sum | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/')
-	fmt=$(qemu-img info -U "$disk" | sed -n 's/^file format: //p')
-	[ "$fmt" = qcow2 ] || [ "$fmt" = raw ] || { echo "libvirt_domain: $disk is not qcow2 or raw" >&2; return 2; }
-	cat >"$LV_DIR/$name.xml" <<EOF
+	uuid=$(printf '%s' "$name" | md5sum | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/')
+	for disk in "$@"; do
+		[[ $disk == /* ]] || { echo "libvirt_define: $disk is not an absolute path" >&2; return 2; }
+		fmt=$(qemu-img info -U "$disk" | sed -n 's/^file format: //p')
+		[ "$fmt" = qcow2 ] || [ "$fmt" = raw ] || { echo "libvirt_define: $disk is not qcow2 or raw" >&2; return 2; }
+		disks+="    <disk type='file' device='disk'>
+      <driver name='qemu' type='$fmt'/>
+      <source file='$disk'/>
+      <target dev='sd${letters:i:1}' bus='sata'/>
+    </disk>
+"
+		i=$((i + 1))
+	done
+	[ -z "${LV_QEMU_USER:-}" ] ||
+		seclabel="  <seclabel type='static' model='dac' relabel='yes'><label>$LV_QEMU_USER</label></seclabel>"
+	cat >"$LV_DIR/$name.xml" <<XML
 <domain type='qemu'>
   <name>$name</name>
   <uuid>$uuid</uuid>
@@ -212,17 +228,17 @@ libvirt_domain() {
   </os>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='$fmt'/>
-      <source file='$disk'/>
-      <target dev='sda' bus='sata'/>
-    </disk>
-    <controller type='usb' model='none'/>
+$disks    <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
+$seclabel
 </domain>
-EOF
-	virsh -q define "$LV_DIR/$name.xml" >/dev/null && virsh -q start "$name" >/dev/null
+XML
+	virsh -q define "$LV_DIR/$name.xml" >/dev/null
+}
+
+libvirt_domain() {
+	libvirt_define "$@" && virsh -q start "$1" >/dev/null
 }
 
 _lv_bytes() { # _lv_bytes SIZE: SIZE (digits, an optional K, M or G suffix) in bytes

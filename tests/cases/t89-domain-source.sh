@@ -23,32 +23,7 @@ dd if=rand of=d.raw bs=1M seek=40 count=16 conv=notrunc status=none
 qemu-img convert -O qcow2 -o compat=1.1 d.raw d.qcow2 && rm d.raw rand
 truncate -s 8M e.raw # a raw disk: no bitmap, so no checkpoint on it
 printf 'raw disk' | dd of=e.raw bs=1M seek=3 conv=notrunc status=none
-# as libvirt_domain defines one, with a second disk (raw) on the same SATA controller
-cat >dom.xml <<XML
-<domain type='qemu'>
-  <name>$DOM</name>
-  <uuid>6c9a4c1e-0d1f-4d8e-9b2a-000000000089</uuid>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><bios rebootTimeout='-1'/></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$T/d.qcow2'/>
-      <target dev='sda' bus='sata'/>
-    </disk>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='$T/e.raw'/>
-      <target dev='sdb' bus='sata'/>
-    </disk>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-XML
-check "define the domain (persistent: checkpoints outlive a stop)" virsh define dom.xml
+check "define the domain (persistent: checkpoints outlive a stop)" libvirt_define "$DOM" "$T/d.qcow2" "$T/e.raw"
 
 # 1. shut off: read from the image file, the same machine as vm:libvirt: of the live definition
 expect_exit 0 "pack a shut-off domain" "$E" pack -q --json -k k.key -o off.envpack "vm:domain:$DOM"

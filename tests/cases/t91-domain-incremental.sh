@@ -27,31 +27,7 @@ dd if=rand of=d.raw bs=1M seek=40 count=16 conv=notrunc status=none
 qemu-img convert -O qcow2 -o compat=1.1 d.raw d.qcow2 && rm d.raw rand
 truncate -s 8M e.raw
 printf 'raw disk' | dd of=e.raw bs=1M seek=3 conv=notrunc status=none
-cat >dom.xml <<XML
-<domain type='qemu'>
-  <name>$DOM</name>
-  <uuid>6c9a4c1e-0d1f-4d8e-9b2a-000000000091</uuid>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><bios rebootTimeout='-1'/></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$T/d.qcow2'/>
-      <target dev='sda' bus='sata'/>
-    </disk>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='$T/e.raw'/>
-      <target dev='sdb' bus='sata'/>
-    </disk>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-XML
-check "define and start the domain" sh -c 'virsh define dom.xml && virsh start "$1"' _ "$DOM"
+check "define and start the domain" libvirt_domain "$DOM" "$T/d.qcow2" "$T/e.raw"
 
 job_running() { virsh domjobinfo "$DOM" 2>/dev/null | grep -q 'Backup'; }
 # runs envpack in the background, held (tests/tools/hold_connect.c) before it connects to
@@ -214,27 +190,7 @@ tag=t91-$RANDOM$RANDOM
 mkboot boot.raw "$tag" --data 2 >/dev/null
 qemu-img convert -O qcow2 boot.raw boot.qcow2 && rm boot.raw
 chmod 711 "$T" # qemu, not root, opens the disk here (libvirt gives it the file)
-cat >domb.xml <<XML
-<domain type='qemu'>
-  <name>${DOM}b</name>
-  <uuid>6c9a4c1e-0d1f-4d8e-9b2a-0000000091bb</uuid>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$T/boot.qcow2'/>
-      <target dev='sda' bus='sata'/>
-    </disk>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-  </devices>
-  <seclabel type='static' model='dac' relabel='yes'><label>libvirt-qemu:libvirt-qemu</label></seclabel>
-</domain>
-XML
-check "a domain whose qemu runs as libvirt-qemu starts" sh -c 'virsh define domb.xml && virsh start "$1"' _ "${DOM}b"
+LV_QEMU_USER=libvirt-qemu:libvirt-qemu check "a domain whose qemu runs as libvirt-qemu starts" libvirt_domain "${DOM}b" "$T/boot.qcow2"
 check "its qemu runs as libvirt-qemu" test "$(ps -o user= -p "$(pgrep -f "guest=${DOM}b" | head -1)")" = libvirt-qemu
 expect_exit 0 "a live backup of it" "$E" backup -q --json -k k.key "$S" "vm:domain:${DOM}b"
 snap9=$(jq_ 'd["snapshot"]' out)
