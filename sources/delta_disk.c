@@ -4,16 +4,14 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "formats/bundle/chunk_map.h"
 
 struct delta_disk {
 	struct ep_disk base_disk;
 	struct ep_disk *live;
 	const struct ep_extent *dirty;
 	size_t ndirty;
-	/* base's chunks in disk order: chunk i covers [start[i], start[i] + refs[i]->size) */
-	const struct ep_chunk_ref **refs;
-	uint64_t *start;
-	size_t nchunks;
+	struct ep_chunk_map base; /* base's chunks in disk order */
 	struct ep_extent *windows;
 	size_t nwindows;
 	ep_chunk_load_fn load;
@@ -21,22 +19,6 @@ struct delta_disk {
 	size_t cached; /* the chunk in `data`, SIZE_MAX when none: windows are read in order */
 	char *data;
 };
-
-/* The chunk holding byte `at`, else the count of chunks starting before it, negated minus one. */
-static long long chunk_at(const struct delta_disk *dd, uint64_t at)
-{
-	size_t lo = 0, hi = dd->nchunks; /* the first chunk starting after `at` */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (dd->start[mid] <= at)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo > 0 && at < dd->start[lo - 1] + dd->refs[lo - 1]->size)
-		return (long long)lo - 1;
-	return -(long long)lo - 1;
-}
 
 /* The first of runs[0..n) ending after `at`. */
 static size_t run_after(const struct ep_extent *runs, size_t n, uint64_t at)
@@ -93,11 +75,11 @@ static int read_clean(struct delta_disk *dd, uint8_t *p, uint64_t at, uint64_t e
 	if (!dd->load)
 		return read_live(dd, p, at, end, err);
 	while (at < end) {
-		long long ci = chunk_at(dd, at);
+		long long ci = ep_chunk_map_find(&dd->base, at);
 		uint64_t stop;
 		if (ci < 0) { /* a hole of base */
 			size_t next = (size_t)(-ci - 1);
-			stop = next < dd->nchunks && dd->start[next] < end ? dd->start[next] : end;
+			stop = next < dd->base.n && dd->base.start[next] < end ? dd->base.start[next] : end;
 			memset(p, 0, stop - at);
 		} else {
 			size_t i = (size_t)ci;
@@ -106,17 +88,17 @@ static int read_clean(struct delta_disk *dd, uint8_t *p, uint64_t at, uint64_t e
 				free(dd->data);
 				dd->data = NULL;
 				dd->cached = SIZE_MAX;
-				int rc = dd->load(dd->load_ctx, dd->refs[i], &dd->data, &len, err);
+				int rc = dd->load(dd->load_ctx, dd->base.refs[i], &dd->data, &len, err);
 				if (rc)
 					return rc;
-				if (len != dd->refs[i]->size)
+				if (len != dd->base.refs[i]->size)
 					return ep_fail(err, EP_EINTEGRITY, "a chunk of the earlier backup holds %zu bytes, not %u",
-						       len, dd->refs[i]->size);
+						       len, dd->base.refs[i]->size);
 				dd->cached = i;
 			}
-			uint64_t chunk_end = dd->start[i] + dd->refs[i]->size;
+			uint64_t chunk_end = dd->base.start[i] + dd->base.refs[i]->size;
 			stop = chunk_end < end ? chunk_end : end;
-			memcpy(p, dd->data + (at - dd->start[i]), stop - at);
+			memcpy(p, dd->data + (at - dd->base.start[i]), stop - at);
 		}
 		p += stop - at;
 		at = stop;
@@ -146,8 +128,7 @@ static int delta_close(struct ep_disk *d, struct ep_error *err)
 {
 	(void)err;
 	struct delta_disk *dd = (struct delta_disk *)d;
-	free(dd->refs);
-	free(dd->start);
+	ep_chunk_map_free(&dd->base);
 	free(dd->windows);
 	free(dd->data);
 	free(dd);
@@ -167,11 +148,11 @@ static int make_windows(struct delta_disk *dd, struct ep_error *err)
 	size_t cap = 0;
 	for (size_t k = 0; k < dd->ndirty; k++) {
 		uint64_t a = dd->dirty[k].off, b = a + dd->dirty[k].len;
-		long long first = chunk_at(dd, a), last = chunk_at(dd, b - 1);
+		long long first = ep_chunk_map_find(&dd->base, a), last = ep_chunk_map_find(&dd->base, b - 1);
 		if (first >= 0)
-			a = dd->start[first];
+			a = dd->base.start[first];
 		if (last >= 0)
-			b = dd->start[last] + dd->refs[last]->size;
+			b = dd->base.start[last] + dd->base.refs[last]->size;
 		struct ep_extent *prev = dd->nwindows ? &dd->windows[dd->nwindows - 1] : NULL;
 		if (prev && a <= prev->off + prev->len) {
 			if (b > prev->off + prev->len)
@@ -195,20 +176,8 @@ int ep_delta_disk_open(struct ep_disk **out, struct ep_disk *live, const struct 
 	*dd = (struct delta_disk){ .base_disk = { .ops = &delta_ops, .format = live->format,
 						  .virtual_size = live->virtual_size },
 				   .live = live, .dirty = dirty, .ndirty = ndirty, .load = load, .load_ctx = load_ctx,
-				   .cached = SIZE_MAX, .nchunks = base->nchunks };
+				   .cached = SIZE_MAX };
 	*out = &dd->base_disk;
-	if (!(dd->refs = calloc(base->nchunks ? base->nchunks : 1, sizeof *dd->refs)) ||
-	    !(dd->start = calloc(base->nchunks ? base->nchunks : 1, sizeof *dd->start)))
-		return ep_oom(err);
-	size_t n = 0;
-	for (size_t i = 0; i < base->nextents; i++) {
-		uint64_t at = base->extents[i].offset;
-		for (size_t k = 0; k < base->extents[i].count && n < base->nchunks; k++, n++) {
-			dd->refs[n] = &base->chunks[base->extents[i].first + k];
-			dd->start[n] = at;
-			at += dd->refs[n]->size;
-		}
-	}
-	dd->nchunks = n;
-	return make_windows(dd, err);
+	int rc = ep_chunk_map_build(&dd->base, base, err);
+	return rc ? rc : make_windows(dd, err);
 }
