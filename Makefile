@@ -8,6 +8,8 @@ PKGS     := libarchive libzstd libcrypto libssl libcurl jansson zlib libxml-2.0 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
 OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# nbdkit (not built with ASan) loads this build's plugin only with ASan's runtime loaded first
+SAN_DEFS := -DEP_SANITIZER_RUNTIME='"$(shell $(CC) -print-file-name=libasan.so)"'
 else
 BUILD    := build/release
 OPT      := -O2 -g
@@ -16,13 +18,16 @@ endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?=
-CFLAGS   += -std=c11 -D_GNU_SOURCE -DEP_VERSION='"$(VERSION)"' $(OPT) -Wall -Wextra -Werror \
+# -fPIC: the same objects make the nbdkit plugin (a shared object) and the program
+CFLAGS   += -std=c11 -D_GNU_SOURCE -DEP_VERSION='"$(VERSION)"' $(OPT) $(SAN_DEFS) -fPIC -Wall -Wextra -Werror \
             -Wshadow -Wstrict-prototypes -Wformat=2 -pthread -I. $(PKG_CFLAGS) -MMD -MP
 LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
 LDLIBS   += $(PKG_LIBS)
 
 # The library: every module but the command line, layer by layer (ARCHITECTURE.md).
-LIB_SRC  := $(wildcard base/*.c cloud/*.c formats/*/*.c sources/*.c packer/*.c verify/*.c targets/*.c)
+PLUGIN_SRC := serve/nbdkit_plugin.c
+LIB_SRC  := $(filter-out $(PLUGIN_SRC),$(wildcard base/*.c cloud/*.c formats/*/*.c sources/*.c packer/*.c verify/*.c \
+            serve/*.c targets/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOL_SRC := tests/tools/sigv4-sign.c
@@ -31,12 +36,18 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 BIN      := $(if $(filter 1,$(SANITIZE)),$(BUILD)/envpack,envpack)
+# envpack serve's nbdkit plugin: beside the program in the build tree, in lib/envpack installed
+PLUGIN   := $(BUILD)/nbdkit-envpack-plugin.so
+PLUGIN_DIR := $(PREFIX)/lib/envpack
 
 .PHONY: all deps check unit asan demo install uninstall fuzz clean lint
-all: $(BIN)
+all: $(BIN) $(PLUGIN)
 
 $(BIN): $(LIB_OBJ) $(CLI_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(PLUGIN): $(LIB_OBJ) $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 $(BUILD)/unit-tests: $(LIB_OBJ) $(UNIT_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -54,7 +65,7 @@ deps:
 
 # Every test: C unit tests, then the command-line scripts in tests/cases/, then the fuzz replay.
 check: deps
-	@$(MAKE) --no-print-directory $(BIN) $(BUILD)/unit-tests $(BUILD)/sigv4-sign
+	@$(MAKE) --no-print-directory $(BIN) $(PLUGIN) $(BUILD)/unit-tests $(BUILD)/sigv4-sign
 	@ENVPACK=$(abspath $(BIN)) UNIT_TESTS=$(abspath $(BUILD)/unit-tests) BUILD=$(abspath $(BUILD)) \
 		SIGV4_SIGN=$(abspath $(BUILD)/sigv4-sign) \
 		FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
@@ -75,13 +86,15 @@ demo: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@ENVPACK=$(abspath $(BIN)) samples/demo.sh
 
-install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+install: $(BIN) $(PLUGIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PLUGIN_DIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/envpack
+	install -m 0644 $(PLUGIN) $(DESTDIR)$(PLUGIN_DIR)/nbdkit-envpack-plugin.so
 	install -m 0644 man/envpack.1 $(DESTDIR)$(PREFIX)/share/man/man1/envpack.1
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/envpack $(DESTDIR)$(PREFIX)/share/man/man1/envpack.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/envpack $(DESTDIR)$(PREFIX)/share/man/man1/envpack.1 \
+		$(DESTDIR)$(PLUGIN_DIR)/nbdkit-envpack-plugin.so
 
 # libFuzzer targets (clang): the library is built once with the fuzzer's
 # instrumentation, then linked into each tests/fuzz/fuzz_*.c.

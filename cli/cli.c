@@ -213,6 +213,11 @@ int cli_seal_option(int c, const char *arg)
 	return c == 0x1020 || c == 0x1021;
 }
 
+const char *cli_decrypt_key(void)
+{
+	return keys.decrypt_key;
+}
+
 bool cli_seal_wanted(void)
 {
 	return keys.encrypt_to || keys.decrypt_key;

@@ -111,6 +111,8 @@ int cli_seal_option(int c, const char *arg);
 struct ep_seal;
 int cli_seal(const struct ep_seal **out, struct ep_error *err);
 /* Whether the run was asked to encrypt (either option). */
+/* The --decrypt-key given, or NULL. */
+const char *cli_decrypt_key(void);
 bool cli_seal_wanted(void);
 void cli_seal_release(void);
 
@@ -130,5 +132,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

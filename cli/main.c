@@ -14,6 +14,7 @@ static const struct {
 	{ "inspect", cmd_inspect, "show what a bundle holds (reads only)" },
 	{ "verify", cmd_verify, "check a bundle's signature and chunks" },
 	{ "restore", cmd_restore, "restore a verified bundle onto a target" },
+	{ "serve", cmd_serve, "serve a bundle's or snapshot's disks over NBD, read-only" },
 	{ "convert", cmd_convert, "convert a disk image between formats (raw, qcow2, vmdk, vhd, vhdx)" },
 	{ "push", cmd_push, "upload a bundle to S3 or an S3-compatible store (resumable)" },
 	{ "pull", cmd_pull, "download a bundle from S3 or an S3-compatible store" },

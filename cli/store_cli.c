@@ -176,10 +176,20 @@ static int resolve(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX
 	return rc;
 }
 
+static char resolved[EP_STORE_ID_HEX]; /* what the last STORE@SNAPSHOT opened named */
+
 static int resolve_cb(void *ctx, struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX], struct ep_error *err)
 {
 	(void)ctx;
-	return resolve(st, ref, id, err);
+	int rc = resolve(st, ref, id, err);
+	if (!rc)
+		memcpy(resolved, id, EP_STORE_ID_HEX);
+	return rc;
+}
+
+const char *cli_resolved_snapshot(void)
+{
+	return resolved;
 }
 
 int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct ep_bundle **b, struct ep_store **st,

@@ -65,6 +65,8 @@ int cli_store_open(const char *location, bool init, const struct ep_s3_options *
  * latest) read as the bundle it exports to; *st is the store to close after *b, or NULL. */
 int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct ep_bundle **b, struct ep_store **st,
 		    struct ep_error *err);
+/* The full id of the snapshot the last cli_bundle_open of STORE@SNAPSHOT opened; "" if none. */
+const char *cli_resolved_snapshot(void);
 /* Opens STORE@SNAPSHOT and resolves the snapshot into id; 0 or an exit code (reported). */
 int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep_store **st, char id[EP_STORE_ID_HEX]);
 

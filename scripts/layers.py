@@ -22,8 +22,9 @@ ALLOWED = {
     'sources': ['base', 'cloud'] + FORMATS,
     'verify': ['base', 'cloud'] + FORMATS,
     'packer': ['base', 'cloud'] + FORMATS + ['sources', 'verify'],
-    'targets': ['base', 'cloud'] + FORMATS + ['verify'],
-    'cli': ['base', 'cloud'] + FORMATS + ['sources', 'verify', 'packer', 'targets'],
+    'serve': ['base', 'cloud'] + FORMATS + ['verify'],
+    'targets': ['base', 'cloud'] + FORMATS + ['verify', 'serve'],
+    'cli': ['base', 'cloud'] + FORMATS + ['sources', 'verify', 'packer', 'serve', 'targets'],
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
