@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "base/interrupt.h"
+#include "cli/restore_instant.h"
 #include "cli/store_cli.h"
 #include "base/pool.h"
 #include "cloud/s3.h"
@@ -17,7 +18,9 @@
 #include "verify/check.h"
 
 static const char help_head[] =
-	"usage: envpack restore BUNDLE --to TARGET [-p KEY.pub] [OPTIONS]\n\n"
+	"usage: envpack restore BUNDLE --to TARGET [-p KEY.pub] [OPTIONS]\n"
+	"       envpack restore BUNDLE --to libvirt:DIR|dir:DIR --instant [OPTIONS]\n"
+	"       envpack restore --finish DIR [--connect URI]\n\n"
 	"Restore a bundle onto a target. The signature is checked first (see\n"
 	"'envpack verify --help' for how keys are found) and every chunk is checked\n"
 	"against its SHA-256 before a byte of it is written. The target publishes\n"
@@ -35,6 +38,14 @@ static const char help_tail[] =
 	"  -p, --pubkey FILE          trust this public key only\n"
 	"      --insecure-skip-verify restore an unsigned or unverifiable bundle (chunk\n"
 	"                             digests are still checked)\n"
+	"      --instant              dir:, libvirt: only: each disk a qcow2 overlay over\n"
+	"                             the backup, served by nbdkit from DIR/.envpack-instant\n"
+	"                             (envpack serve), so a machine starts at once and its\n"
+	"                             writes stay local; no byte copied yet\n"
+	"      --finish DIR           copy in what DIR's instant overlays still read from\n"
+	"                             the backup (libvirt's block pull for a disk a running\n"
+	"                             domain uses, else qemu-img rebase), then stop serving\n"
+	"      --connect URI          --finish: where running domains are looked for\n"
 	"  -n, --dry-run              print what would be written, write nothing; a cloud\n"
 	"                             target prints each request it would send, credentials\n"
 	"                             masked, and needs no network\n"
@@ -239,7 +250,8 @@ int cmd_restore(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' },  { "only", required_argument, NULL, 'O' }, { "set", required_argument, NULL, 'S' },
 		{ "keep-mac", no_argument, NULL, 'K' },      { "rewrite-registry", required_argument, NULL, 'R' },
-		{ "option", required_argument, NULL, 'o' },  CLI_NET_OPTIONS, CLI_S3_OPTIONS, CLI_ALLOW_OLDER_OPTION, CLI_DECRYPT_OPTION, { 0 }
+		{ "option", required_argument, NULL, 'o' },  { "instant", no_argument, NULL, 0x1301 },
+		{ "finish", required_argument, NULL, 0x1302 }, { "connect", required_argument, NULL, 0x1303 }, CLI_NET_OPTIONS, CLI_S3_OPTIONS, CLI_ALLOW_OLDER_OPTION, CLI_DECRYPT_OPTION, { 0 }
 	};
 	struct ep_s3_options s3 = { 0 };
 	const char *params[32];
@@ -250,7 +262,8 @@ int cmd_restore(int argc, char **argv)
 	struct ep_set sets[32];
 	struct ep_rewrite rewrites[32];
 	struct ep_retarget rt = { .sets = sets };
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, instant = false;
+	const char *finish = NULL, *connect = NULL;
 	long threads;
 	int c;
 	opt.target.registry = &net.registry;
@@ -316,9 +329,15 @@ int cmd_restore(int argc, char **argv)
 		case 'q': quiet = true; cli_store_quiet(); break;
 		case 'h': return help();
 		case 0x1210: cli_allow_older(); break;
+		case 0x1301: instant = true; break;
+		case 0x1302: finish = optarg; break;
+		case 0x1303: connect = optarg; break;
 		default: return cli_usage("restore", "unknown option");
 		}
 	}
+	if (finish)
+		return optind == argc ? cli_restore_finish(finish, connect, json, quiet)
+				      : cli_usage("restore", "--finish DIR takes no bundle");
 	if (optind + 1 != argc)
 		return cli_usage("restore", "name one bundle");
 	if (!opt.to)
@@ -366,8 +385,12 @@ int cmd_restore(int argc, char **argv)
 		rc = ep_restore_default_machines(m, &opt, &err);
 	if (!rc)
 		rc = ep_retarget_machines(m, &rt, &err);
+	struct cli_instant ci = { 0 };
+	if (!rc && instant && !opt.dry_run && !(rc = cli_instant_begin(&ci, opt.to, path, st, &trust, &s3, &err)))
+		opt.target.instant_socket = ci.socket;
 	if (!rc)
 		rc = ep_restore(b, m, &opt, &err);
+	cli_instant_end(&ci, !rc);
 	cli_bar_finish(&bar);
 	if (json) {
 		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s?,s:o,s:O,s:O,s:s?}", "bundle", path, "to", opt.to, "ok", !rc,
@@ -376,12 +399,18 @@ int cmd_restore(int argc, char **argv)
 				      rc ? err.msg : NULL);
 		if (!rc && plan.next)
 			json_object_set(o, "next_requests", plan.next);
+		if (!rc && opt.target.instant_socket)
+			json_object_set_new(o, "instant", cli_instant_json(&ci));
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
 	} else if (!rc && !quiet && plan.next) {
 		print_requests("left to send by hand (envpack holds no credential for it):", plan.next);
 	}
+	if (!rc && !quiet && !json && opt.target.instant_socket)
+		printf("instant: the disks are overlays over the backup, served by nbdkit (pid %ld) on %s;\n"
+		       "start the machine now; 'envpack restore --finish %s' copies the rest in\n",
+		       (long)ci.server.pid, ci.socket, ci.dir);
 	json_decref(plan.requests);
 	json_decref(plan.created);
 	json_decref(plan.warnings);

@@ -45,6 +45,26 @@ static char *param(const char *key, const char *value)
 	return out;
 }
 
+/* A local path made absolute (heap), STORE@ID's store part too; NULL for a URL or what is
+ * not here (passed on as it is). */
+static char *absolute(const char *value)
+{
+	char real[PATH_MAX], *out = NULL;
+	if (value[0] == '/' || strstr(value, "://"))
+		return NULL;
+	if (realpath(value, real))
+		return strdup(real);
+	const char *at = strrchr(value, '@');
+	char store[PATH_MAX];
+	if (!at || (size_t)(at - value) >= sizeof store)
+		return NULL;
+	memcpy(store, value, (size_t)(at - value));
+	store[at - value] = 0;
+	if (realpath(store, real) && asprintf(&out, "%s%s", real, at) < 0)
+		out = NULL;
+	return out;
+}
+
 /* nbdkit's argument list (heap strings from `owned`, which frees them). */
 static int build_argv(const struct ep_serve_options *o, const char *plugin, const char *pidfile, bool tied,
 		      const char **argv, char **owned, struct ep_error *err)
@@ -52,10 +72,14 @@ static int build_argv(const struct ep_serve_options *o, const char *plugin, cons
 	char port[16], cache[32];
 	size_t n = 0, k = 0;
 	argv[n++] = "nbdkit";
-	argv[n++] = "--foreground";
 	argv[n++] = "--readonly";
-	if (tied)
+	argv[n++] = "--log=stderr";
+	/* in the foreground nbdkit ends with its parent whatever it is told; to outlive
+	 * this process it runs as a daemon (which works from /: paths are absolute) */
+	if (tied) {
+		argv[n++] = "--foreground";
 		argv[n++] = "--exit-with-parent";
+	}
 	if (pidfile) {
 		argv[n++] = "-P";
 		argv[n++] = pidfile;
@@ -78,7 +102,11 @@ static int build_argv(const struct ep_serve_options *o, const char *plugin, cons
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
 		if (!vals[i])
 			continue;
-		if (!(owned[k] = param(keys[i], vals[i])))
+		bool path = i == 0 || i == 1 || i == 3 || i == 6; /* bundle, pubkey, decrypt-key, cacert */
+		char *abs = path ? absolute(vals[i]) : NULL;
+		owned[k] = param(keys[i], abs ? abs : vals[i]);
+		free(abs);
+		if (!owned[k])
 			return ep_oom(err);
 		argv[n++] = owned[k++];
 	}
@@ -114,15 +142,36 @@ static void last_line(const char *log, char *out, size_t cap)
 	free(text);
 }
 
-/* Waits until nbdkit has written its pid file (it serves) or has ended (it failed). */
-static int wait_ready(struct ep_server *s, struct ep_error *err)
+/* The pid nbdkit wrote, 0 when none. */
+static pid_t pid_in(const char *pidfile)
+{
+	char *text = NULL;
+	size_t len;
+	struct ep_error ignored = { 0 };
+	long pid = ep_read_file(pidfile, 64, &text, &len, &ignored) ? 0 : strtol(text, NULL, 10);
+	free(text);
+	return pid > 1 ? (pid_t)pid : 0;
+}
+
+/* Waits until nbdkit has written its pid file (it serves) or has ended (it failed). Untied,
+ * it becomes a daemon: its first process ends with 0 once it forked, and the daemon's pid
+ * is the pid file's. */
+static int wait_ready(struct ep_server *s, bool tied, struct ep_error *err)
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	bool forked = false;
 	for (int i = 0; i < READY_SECONDS * 50; i++) {
 		int status;
-		if (access(s->pidfile, F_OK) == 0)
+		pid_t daemon = access(s->pidfile, F_OK) == 0 ? pid_in(s->pidfile) : 0;
+		if (daemon && (tied || forked || waitpid(s->pid, &status, 0) == s->pid)) {
+			s->pid = daemon;
 			return 0;
-		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+		}
+		if (!forked && waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			if (!tied && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+				forked = true;
+				continue;
+			}
 			char why[512] = "";
 			s->pid = 0;
 			if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
@@ -166,7 +215,7 @@ int ep_serve_start(struct ep_server *s, const struct ep_serve_options *o, const 
 	}
 	if (logfd >= 0)
 		close(logfd);
-	if (!rc && (rc = wait_ready(s, err)))
+	if (!rc && (rc = wait_ready(s, tied, err)))
 		ep_serve_stop(s);
 	for (size_t i = 0; i < ARGS_MAX; i++)
 		free(owned[i]);
@@ -175,7 +224,7 @@ int ep_serve_start(struct ep_server *s, const struct ep_serve_options *o, const 
 
 bool ep_serve_running(struct ep_server *s)
 {
-	if (s->pid > 0 && waitpid(s->pid, NULL, WNOHANG) == s->pid)
+	if (s->pid > 0 && (waitpid(s->pid, NULL, WNOHANG) == s->pid || kill(s->pid, 0) != 0))
 		s->pid = 0;
 	return s->pid > 0;
 }

@@ -40,6 +40,7 @@ struct dir_target {
 	const char *domain_type; /* the machine format's, if it writes one */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
+	const char *instant_socket; /* disks as overlays over this export; NULL: copied */
 	int dirfd;      /* PATH, once staging began */
 	bool created;   /* PATH did not exist before */
 	char *stage;    /* PATH/.envpack-restore-XXXXXX */
@@ -66,10 +67,13 @@ static const struct ep_machine_format json_machines = { "vm.json", render_json }
 static int dir_open(struct ep_target **out, const char *location, const struct ep_target_options *opt,
 		    struct ep_error *err)
 {
-	const char *format = opt && opt->disk_format ? opt->disk_format : "raw";
+	const char *instant = opt ? opt->instant_socket : NULL;
+	const char *format = opt && opt->disk_format ? opt->disk_format : instant ? "qcow2" : "raw";
 	const struct ep_disk_format *df = ep_disk_format_find(format);
 	if (!df || !df->create)
 		return ep_fail(err, EP_EINPUT, "dir: envpack does not write disks as '%s'", format);
+	if (instant && strcmp(format, "qcow2"))
+		return ep_fail(err, EP_EINPUT, "an instant restore writes qcow2 overlays, not '%s' disks", format);
 	struct stat st;
 	if (stat(location, &st) == 0 && !S_ISDIR(st.st_mode))
 		return ep_fail(err, EP_EINPUT, "dir:%s is not a directory", location);
@@ -87,6 +91,7 @@ static int dir_open(struct ep_target **out, const char *location, const struct e
 	t->domain_type = opt ? opt->domain_type : NULL;
 	t->warn = opt ? opt->warn : NULL;
 	t->warn_ctx = opt ? opt->warn_ctx : NULL;
+	t->instant_socket = instant;
 	t->dirfd = t->stagefd = -1;
 	*out = &t->base;
 	return 0;
@@ -170,9 +175,15 @@ static int dir_put_disk(struct ep_target *base, const struct ep_component *c, st
 	if (rc)
 		return rc;
 	struct ep_disk *d;
-	if ((rc = t->disk_format->create(&d, path, c->virtual_size, NULL, err)))
+	char backing[PATH_MAX + 200];
+	struct ep_disk_create_opts overlay = { .backing = backing, .backing_format = "raw" };
+	if (t->instant_socket &&
+	    ep_path_format(backing, sizeof backing, err, "nbd+unix:///%s?socket=%s", c->name, t->instant_socket))
+		return err->code;
+	if ((rc = t->disk_format->create(&d, path, c->virtual_size, t->instant_socket ? &overlay : NULL, err)))
 		return rc;
-	rc = ep_target_write_disk(d, c, s, err);
+	if (!t->instant_socket) /* an overlay reads all it lacks from the export */
+		rc = ep_target_write_disk(d, c, s, err);
 	int crc = ep_disk_close(d, err);
 	return rc ? rc : crc;
 }

@@ -63,6 +63,9 @@ struct ep_target_options {
 	/* The manifest being restored (set by ep_restore): which machine holds which
 	 * disk (and its firmware) is known while planning the disks. */
 	const struct ep_manifest *manifest;
+	/* Instant recovery (dir:, libvirt:): each disk a qcow2 overlay backed by the export
+	 * nbd+unix:///NAME?socket=THIS that `envpack serve` runs, not a byte of it copied. */
+	const char *instant_socket;
 };
 
 /* The value of -o KEY=VALUE for key, or NULL. */

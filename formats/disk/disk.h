@@ -50,6 +50,9 @@ struct ep_disk_open_opts {
 struct ep_disk_create_opts {
 	const char *subformat; /* e.g. "fixed" or "dynamic" for VHD; NULL: the format's default */
 	bool compress;         /* qcow2: compressed clusters, deflated on every core */
+	/* qcow2: an overlay whose unwritten clusters read from this backing file (a path or a
+	 * URI qemu opens, such as nbd+unix:///d?socket=S) of backing_format ("raw"), as qemu's */
+	const char *backing, *backing_format;
 };
 
 struct ep_disk_format {

@@ -39,6 +39,7 @@ struct qwriter {
 	struct ep_pool *pool; /* -c: deflate workers */
 	uint64_t last_ci;     /* -c: clusters come in increasing order */
 	bool any_written;
+	char *backing, *backing_format; /* an overlay's, or NULL */
 };
 
 static int add_refs(struct qwriter *w, uint64_t from, uint64_t to, struct ep_error *err)
@@ -272,6 +273,23 @@ static uint64_t div_up(uint64_t a, uint64_t b)
 	return (a + b - 1) / b;
 }
 
+/* The backing file's format as a header extension, the end extension, then its name:
+ * all inside cluster 0 (the lengths are checked at create). */
+static void put_backing(const struct qwriter *w, uint8_t *header)
+{
+	if (!w->backing)
+		return;
+	size_t at = QCOW2_V3_HEADER, flen = strlen(w->backing_format), blen = strlen(w->backing);
+	ep_put_be32(header + at, QCOW2_EXT_BACKING_FORMAT);
+	ep_put_be32(header + at + 4, (uint32_t)flen);
+	memcpy(header + at + 8, w->backing_format, flen);
+	at += 8 + (flen + 7) / 8 * 8;
+	at += 8; /* the end extension: type 0, length 0 */
+	memcpy(header + at, w->backing, blen);
+	ep_put_be64(header + 8, at);
+	ep_put_be32(header + 16, (uint32_t)blen);
+}
+
 /* Lays out and writes the L2 tables, L1 table, refcounts and header after the data. */
 static int finish(struct qwriter *w, struct ep_error *err)
 {
@@ -343,6 +361,7 @@ static int finish(struct qwriter *w, struct ep_error *err)
 	ep_put_be32(header + 56, (uint32_t)table_clusters);
 	ep_put_be32(header + 96, 4); /* 16-bit refcounts */
 	ep_put_be32(header + 100, QCOW2_V3_HEADER);
+	put_backing(w, header);
 	if ((rc = ep_pwrite_full(w->fd, header, sizeof header, 0, w->path, err)))
 		return rc;
 	if (ftruncate(w->fd, (off_t)(total * CLUSTER)) != 0 || fsync(w->fd) != 0)
@@ -350,19 +369,27 @@ static int finish(struct qwriter *w, struct ep_error *err)
 	return 0;
 }
 
-static int qw_close(struct ep_disk *d, struct ep_error *err)
+static void qwriter_free(struct qwriter *w)
 {
-	struct qwriter *w = (struct qwriter *)d;
-	int rc = finish(w, err);
 	ep_pool_free(w->pool);
-	for (uint32_t i = 0; i < w->l1_size; i++)
+	for (uint32_t i = 0; w->l2 && i < w->l1_size; i++)
 		free(w->l2[i]);
 	free(w->l2);
 	free(w->refs);
 	free(w->pending);
-	close(w->fd);
+	if (w->fd >= 0)
+		close(w->fd);
 	free(w->path);
+	free(w->backing);
+	free(w->backing_format);
 	free(w);
+}
+
+static int qw_close(struct ep_disk *d, struct ep_error *err)
+{
+	struct qwriter *w = (struct qwriter *)d;
+	int rc = finish(w, err);
+	qwriter_free(w);
 	return rc;
 }
 
@@ -382,6 +409,10 @@ int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_siz
 	if (opts && opts->subformat)
 		return ep_fail(err, EP_EINPUT, "qcow2: no subformat '%s'", opts->subformat);
 	bool compress = opts && opts->compress;
+	const char *backing = opts ? opts->backing : NULL, *bformat = opts && opts->backing_format ? opts->backing_format : "raw";
+	/* qemu's limits, which keep both well inside cluster 0 */
+	if (backing && (strlen(backing) > 1023 || strlen(bformat) > 16))
+		return ep_fail(err, EP_EINPUT, "qcow2: the backing file name '%s' is too long", backing);
 	uint64_t l1_size = div_up(virtual_size, CLUSTER * L2_ENTRIES);
 	if (l1_size > QCOW2_MAX_L1_ENTRIES)
 		return ep_fail(err, EP_EINPUT, "qcow2: a virtual size of %llu bytes is too large",
@@ -400,22 +431,13 @@ int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_siz
 	if (w->path && w->l2 && w->pending && compress &&
 	    ep_pool_new(&w->pool, &deflate_ops, w, ep_cpu_count(), CLUSTER, CLUSTER, &pool_err) != 0)
 		w->pool = NULL, free(w->pending), w->pending = NULL;
-	if (!w->path || !w->l2 || !w->pending) {
-		ep_pool_free(w->pool);
-		free(w->path);
-		free(w->l2);
-		free(w->pending);
-		free(w);
-		return ep_oom(err);
-	}
-	w->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		int rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", path);
-		ep_pool_free(w->pool);
-		free(w->path);
-		free(w->l2);
-		free(w->pending);
-		free(w);
+	bool ok = w->path && w->l2 && w->pending &&
+		  (!backing || ((w->backing = strdup(backing)) && (w->backing_format = strdup(bformat))));
+	int rc = ok ? 0 : ep_oom(err);
+	if (!rc && (w->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot create '%s'", path);
+	if (rc) {
+		qwriter_free(w);
 		return rc;
 	}
 	*out = &w->disk;
