@@ -13,10 +13,11 @@
 #      live backup (the job, its checkpoint, the snapshot) beyond reading
 #   e. nbdcopy of the whole export (a pull-mode job begun and aborted by hand, timed
 #      with it), to a sparse raw file: what reading the disk over NBD costs at least
-# Printed: wall seconds, max RSS (/usr/bin/time), the bytes each run read (envpack's
-# --json bytes_read and dirty_bytes; virtnbdbackup's "bytes of data extents to backup";
-# for nbdcopy and the offline image, their data extents from nbdinfo --map and qemu-img
-# map) and the bytes each added to its destination; then the ratios, with their goals:
+# Printed: wall seconds, CPU seconds and max RSS (/usr/bin/time), the bytes each run
+# read (envpack's --json bytes_read and dirty_bytes; virtnbdbackup's "bytes of data
+# extents to backup"; for nbdcopy and the offline image, their data extents from
+# nbdinfo --map and qemu-img map) and the bytes each added to its destination; then
+# the ratios, with their goals:
 # incremental bytes read / dirty bytes <= 1.5, incremental time / full live time
 # <= 0.1, full live / offline <= 1.2, and envpack live / virtnbdbackup and nbdcopy.
 #
@@ -116,8 +117,8 @@ size() { # apparent bytes under a path (0 when absent)
 }
 n=0
 # run NAME WARM DEST CMD...: CMD timed once, its stdout in $out/out.N and stderr in
-# $out/err.N, WARM read first (the page cache); sets t m (seconds, max RSS KiB),
-# added (DEST's growth in bytes) and n
+# $out/err.N, WARM read first (the page cache); sets t m c (seconds, max RSS KiB,
+# CPU seconds: user + system), added (DEST's growth in bytes) and n
 run() {
 	local name=$1 warm=$2 dest=$3 before
 	shift 3
@@ -125,20 +126,21 @@ run() {
 	cat "$warm" >/dev/null
 	n=$((n + 1))
 	say "$name"
-	if ! /usr/bin/time -f '%e %M' -o "$out/time" "$@" >"$out/out.$n" 2>"$out/err.$n"; then
+	if ! /usr/bin/time -f '%e %M %U %S' -o "$out/time" "$@" >"$out/out.$n" 2>"$out/err.$n"; then
 		echo "bench: failed: $*" >&2
 		tail -n 20 "$out/err.$n" >&2
 		exit 1
 	fi
-	read -r t m <"$out/time"
+	read -r t m u sy <"$out/time"
+	c=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
 	added=$(($(size "$dest") - before))
 }
 disk_field() { # disk_field FIELD JSON: the first disk's FIELD from envpack's --json
 	python3 -c 'import json, sys; print(json.load(open(sys.argv[2]))["disks"][0].get(sys.argv[1], "-"))' "$1" "$2"
 }
-declare -A T_ M_ R_ D_ S_ MODE_
+declare -A T_ M_ C_ R_ D_ S_ MODE_
 record() { # record ROW READ [DIRTY [MODE]]: the last run's figures as row ROW
-	T_[$1]=$t M_[$1]=$((m / 1024)) S_[$1]=$added R_[$1]=$2 D_[$1]=${3:--} MODE_[$1]=${4:--}
+	T_[$1]=$t M_[$1]=$((m / 1024)) C_[$1]=$c S_[$1]=$added R_[$1]=$2 D_[$1]=${3:--} MODE_[$1]=${4:--}
 }
 envpack_live() { # envpack_live ROW NAME STORE [--init]: a backup of bench-ep into STORE
 	run "$2" "$out/ep.qcow2" "$3" "$ENVPACK" backup -q --json ${4:+--init} "${ep_opts[@]}" -k "$out/bench.key" \
@@ -153,7 +155,7 @@ vnb_run() { # vnb_run ROW LEVEL: virtnbdbackup of bench-peer into $out/vnb
 	record "$1" "$(sed -n 's/.* \([0-9]*\) bytes of data extents to backup.*/\1/p' "$out/err.$n" | head -n 1)" "-" "$2"
 }
 data_bytes() { # data_bytes MAP: the bytes of the data extents (not holes, not zeros) in nbdinfo --map output
-	awk 'int($3 / 2) % 2 == 0 { n += $2 } END { print n + 0 }' "$1"
+	awk 'int($3 / 2) % 2 == 0 { n += $2 } END { printf "%.0f\n", n }' "$1"
 }
 
 # a. offline: the image itself, through envpack's qcow2 reader
@@ -219,19 +221,21 @@ rows=(a b c d f vf vi e)
 declare -A label=([a]="envpack offline (disk:)" [b]="envpack live, first" [c]="envpack live, incremental"
 	[d]="envpack live, full after" [f]="envpack live, unchanged"
 	[vf]="virtnbdbackup -l full" [vi]="virtnbdbackup -l inc" [e]="nbdcopy of the export")
-printf '%-26s | %-11s | %8s | %7s | %12s | %12s | %12s\n' run mode seconds "RSS MiB" "bytes read" "dirty bytes" "bytes stored"
+printf '%-26s | %-11s | %8s | %8s | %7s | %12s | %12s | %12s\n' run mode seconds "CPU s" "RSS MiB" "bytes read" \
+	"dirty bytes" "bytes stored"
 for r in "${rows[@]}"; do
 	[ -n "${T_[$r]:-}" ] || continue
-	printf '%-26s | %-11s | %8s | %7s | %12s | %12s | %12s\n' "${label[$r]}" "${MODE_[$r]}" "${T_[$r]}" "${M_[$r]}" \
+	printf '%-26s | %-11s | %8s | %8s | %7s | %12s | %12s | %12s\n' "${label[$r]}" "${MODE_[$r]}" "${T_[$r]}" "${C_[$r]}" "${M_[$r]}" \
 		"${R_[$r]}" "${D_[$r]}" "${S_[$r]}"
 done
 echo "bytes read: envpack's --json bytes_read; virtnbdbackup's data extents; nbdcopy's and the offline image's data extents (nbdinfo --map, qemu-img map)"
-echo "nbdcopy: ${e_copy} s copying, the rest beginning and aborting the job"
+echo "CPU s: the command's user + system time (not qemu's); nbdcopy: ${e_copy} s copying, the rest beginning and aborting the job"
 r1=$(ratio "${R_[c]}" "${D_[c]}") r2=$(ratio "${T_[c]}" "${T_[d]}") r3=$(ratio "${T_[b]}" "${T_[a]}")
 printf 'incremental bytes read / dirty bytes:          %6s  (goal <= 1.5: %s)\n' "$r1" "$(goal "$r1" 1.5)"
 printf 'incremental time / full live time after:       %6s  (goal <= 0.1: %s; / the first full: %s)\n' "$r2" \
 	"$(goal "$r2" 0.1)" "$(ratio "${T_[c]}" "${T_[b]}")"
-printf 'full live time / offline time:                 %6s  (goal <= 1.2: %s)\n' "$r3" "$(goal "$r3" 1.2)"
+printf 'full live time / offline time:                 %6s  (goal <= 1.2: %s; CPU seconds %s)\n' "$r3" "$(goal "$r3" 1.2)" \
+	"$(ratio "${C_[b]}" "${C_[a]}")"
 printf 'envpack full live / nbdcopy (time):            %6s  (bytes read %s)\n' "$(ratio "${T_[d]}" "${T_[e]}")" \
 	"$(ratio "${R_[d]}" "${R_[e]}")"
 if [ -n "$vnb" ]; then
