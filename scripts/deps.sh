@@ -41,6 +41,7 @@ need_pkg libvirt libvirt-dev
 need_pkg libnbd libnbd-dev
 command -v nbdinfo >/dev/null 2>&1 && command -v nbdcopy >/dev/null 2>&1 || missing+=(libnbd-bin)
 need_cmd nbdkit nbdkit
+need_cmd virtnbdbackup virtnbdbackup # the peer of bench/live.sh
 need_pkg nbdkit nbdkit-plugin-dev
 need_cmd skopeo skopeo
 need_cmd umoci umoci
