@@ -25,12 +25,14 @@ int cli_instant_begin(struct cli_instant *ci, const char *to, const char *bundle
 	struct ep_serve_options o = { .bundle = resolved, .pubkey = trust->pubkey, .insecure = trust->insecure,
 				      .decrypt_key = cli_decrypt_key(), .endpoint = s3->endpoint, .region = s3->region,
 				      .cacert = s3->http.cacert };
-	return ep_instant_begin(ci->dir, &o, &ci->server, ci->socket, sizeof ci->socket, err);
+	int rc = ep_instant_begin(ci->dir, &o, &ci->server, ci->socket, sizeof ci->socket, err);
+	ci->started = !rc;
+	return rc;
 }
 
 void cli_instant_end(struct cli_instant *ci, bool restored)
 {
-	if (!restored && ci->dir[0])
+	if (!restored && ci->started)
 		ep_instant_cancel(ci->dir, &ci->server);
 }
 

@@ -16,6 +16,7 @@ struct cli_instant {
 	char dir[PATH_MAX];
 	char socket[PATH_MAX];
 	struct ep_server server;
+	bool started; /* the server runs: a failed restore stops it */
 };
 
 /* Starts serving `bundle` (opened, with st when a snapshot) for an instant restore to `to`

@@ -142,8 +142,7 @@ static void last_line(const char *log, char *out, size_t cap)
 	free(text);
 }
 
-/* The pid nbdkit wrote, 0 when none. */
-static pid_t pid_in(const char *pidfile)
+pid_t ep_serve_pid(const char *pidfile)
 {
 	char *text = NULL;
 	size_t len;
@@ -162,7 +161,7 @@ static int wait_ready(struct ep_server *s, bool tied, struct ep_error *err)
 	bool forked = false;
 	for (int i = 0; i < READY_SECONDS * 50; i++) {
 		int status;
-		pid_t daemon = access(s->pidfile, F_OK) == 0 ? pid_in(s->pidfile) : 0;
+		pid_t daemon = access(s->pidfile, F_OK) == 0 ? ep_serve_pid(s->pidfile) : 0;
 		if (daemon && (tied || forked || waitpid(s->pid, &status, 0) == s->pid)) {
 			s->pid = daemon;
 			return 0;
@@ -229,11 +228,22 @@ bool ep_serve_running(struct ep_server *s)
 	return s->pid > 0;
 }
 
+/* SIGTERM, then SIGKILL if it has not ended within a few seconds (an exit handler of a
+ * library it loaded can hang), reaping it when it is our child. */
 void ep_serve_stop(struct ep_server *s)
 {
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
+	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	if (s->pid > 0 && kill(s->pid, SIGTERM) == 0) {
+		bool gone = false;
+		for (int i = 0; i < 250 && !gone; i++) {
+			gone = waitpid(s->pid, NULL, WNOHANG) == s->pid || kill(s->pid, 0) != 0;
+			if (!gone)
+				nanosleep(&tick, NULL);
+		}
+		if (!gone) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, NULL, 0);
+		}
 	}
 	s->pid = 0;
 	if (s->pidfile[0])

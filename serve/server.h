@@ -43,7 +43,9 @@ int ep_serve_start(struct ep_server *s, const struct ep_serve_options *o, const 
 		   struct ep_error *err);
 /* Whether it still serves. */
 bool ep_serve_running(struct ep_server *s);
-/* Stops it and removes its socket and pid file. */
+/* The pid in an nbdkit pid file, 0 when none. */
+pid_t ep_serve_pid(const char *pidfile);
+/* Stops it (SIGTERM, then SIGKILL after a few seconds) and removes its socket and pid file. */
 void ep_serve_stop(struct ep_server *s);
 
 #endif

@@ -181,29 +181,24 @@ static int rebase(const char *path, const char *log, struct ep_error *err)
 /* Stops the nbdkit whose pid file the directory holds, if it is that nbdkit. */
 static void stop_server(const char *serve_dir, const char *socket)
 {
-	char path[PATH_MAX], *text = NULL;
-	size_t len;
+	struct ep_server s = { 0 };
 	struct ep_error ignored = { 0 };
-	if (ep_path_format(path, sizeof path, &ignored, "%s/nbdkit.pid", serve_dir) ||
-	    ep_read_file(path, 64, &text, &len, &ignored))
+	char path[PATH_MAX], cmd[1 << 14];
+	if (ep_path_format(s.pidfile, sizeof s.pidfile, &ignored, "%s/nbdkit.pid", serve_dir) ||
+	    ep_path_format(s.socket, sizeof s.socket, &ignored, "%s", socket))
 		return;
-	long pid = strtol(text, NULL, 10);
-	free(text);
+	pid_t pid = ep_serve_pid(s.pidfile);
 	/* /proc files tell no size: read as much as there is */
-	char cmd[1 << 14];
-	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
-	int fd = pid > 1 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	ssize_t clen = fd < 0 ? -1 : read(fd, cmd, sizeof cmd - 1);
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+	int fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	ssize_t n = fd < 0 ? -1 : read(fd, cmd, sizeof cmd - 1);
 	if (fd >= 0)
 		close(fd);
-	if (clen > 0)
-		cmd[clen] = 0;
-	bool ours = clen > 0 && !strcmp(cmd, "nbdkit") && memmem(cmd, (size_t)clen, socket, strlen(socket));
-	if (!ours || kill((pid_t)pid, SIGTERM) != 0)
-		return;
-	const struct timespec tick = { 0, 50 * 1000 * 1000 };
-	for (int i = 0; i < 200 && kill((pid_t)pid, 0) == 0; i++)
-		nanosleep(&tick, NULL);
+	if (n > 0)
+		cmd[n] = 0;
+	if (n > 0 && !strcmp(cmd, "nbdkit") && memmem(cmd, (size_t)n, socket, strlen(socket)))
+		s.pid = pid;
+	ep_serve_stop(&s);
 }
 
 int ep_instant_finish(const char *dir, const char *libvirt_uri, struct ep_instant_done *done, struct ep_error *err)

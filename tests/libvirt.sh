@@ -14,9 +14,10 @@
 #                            LV_QEMU_USER=USER:GROUP its qemu runs as that user (a static
 #                            DAC label), not root
 #   libvirt_domain NAME DISK...  libvirt_define, then starts it
-#   libvirt_guest_write NAME OFFSET LEN PATTERN
+#   libvirt_guest_write NAME OFFSET LEN PATTERN [DEVICE]
 #                            writes LEN bytes of PATTERN (0xHH) at OFFSET (bytes, or with a
-#                            K/M/G suffix) to NAME's running disk through the monitor's
+#                            K/M/G suffix) to NAME's running disk DEVICE (the qdev id, default
+#                            sata0-0-0; an IDE disk's is ide0-0-0) through the monitor's
 #                            qemu-io, as the guest would (dirty bitmaps see it); fails
 #                            unless qemu says the write was made
 #   libvirt_backup_begin NAME SOCKET CHECKPOINT [FROM]
@@ -253,14 +254,14 @@ _lv_bytes() { # _lv_bytes SIZE: SIZE (digits, an optional K, M or G suffix) in b
 }
 
 libvirt_guest_write() {
-	local name=$1 off len pat=${4:-} log lines out i
+	local name=$1 off len pat=${4:-} dev=${5:-sata0-0-0} log lines out i
 	off=$(_lv_bytes "${2:-}") && len=$(_lv_bytes "${3:-}") && [[ $pat =~ ^0x[0-9a-fA-F]{1,2}$ ]] || {
-		echo "usage: libvirt_guest_write NAME OFFSET LEN 0xHH" >&2
+		echo "usage: libvirt_guest_write NAME OFFSET LEN 0xHH [DEVICE]" >&2
 		return 2
 	}
 	log=$LV_DIR/log/qemu/$name.log
 	lines=$(wc -l <"$log" 2>/dev/null || echo 0)
-	out=$(virsh qemu-monitor-command "$name" --hmp "qemu-io -d sata0-0-0 \"write -P $pat $off $len\"" 2>&1)
+	out=$(virsh qemu-monitor-command "$name" --hmp "qemu-io -d $dev \"write -P $pat $off $len\"" 2>&1)
 	[ -z "${out//[[:space:]]/}" ] || { echo "libvirt_guest_write: $out" >&2; return 1; }
 	for i in $(seq 100); do # virtlogd passes qemu's stdout on to the log
 		out=$(tail -n +"$((lines + 1))" "$log")
