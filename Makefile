@@ -27,7 +27,7 @@ LDLIBS   += $(PKG_LIBS)
 # The library: every module but the command line, layer by layer (ARCHITECTURE.md).
 PLUGIN_SRC := serve/nbdkit_plugin.c
 LIB_SRC  := $(filter-out $(PLUGIN_SRC),$(wildcard base/*.c cloud/*.c formats/*/*.c sources/*.c packer/*.c verify/*.c \
-            serve/*.c targets/*.c))
+            serve/*.c targets/*.c drill/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOL_SRC := tests/tools/sigv4-sign.c

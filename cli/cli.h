@@ -133,5 +133,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_drill(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const struct {
 	{ "verify", cmd_verify, "check a bundle's signature and chunks" },
 	{ "restore", cmd_restore, "restore a verified bundle onto a target" },
 	{ "serve", cmd_serve, "serve a bundle's or snapshot's disks over NBD, read-only" },
+	{ "drill", cmd_drill, "boot a backup's machines from it and check them (DR drill, RTO)" },
 	{ "convert", cmd_convert, "convert a disk image between formats (raw, qcow2, vmdk, vhd, vhdx)" },
 	{ "push", cmd_push, "upload a bundle to S3 or an S3-compatible store (resumable)" },
 	{ "pull", cmd_pull, "download a bundle from S3 or an S3-compatible store" },

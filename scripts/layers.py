@@ -24,7 +24,8 @@ ALLOWED = {
     'packer': ['base', 'cloud'] + FORMATS + ['sources', 'verify'],
     'serve': ['base', 'cloud'] + FORMATS + ['verify'],
     'targets': ['base', 'cloud'] + FORMATS + ['verify', 'serve'],
-    'cli': ['base', 'cloud'] + FORMATS + ['sources', 'verify', 'packer', 'serve', 'targets'],
+    'drill': ['base', 'cloud'] + FORMATS + ['verify', 'serve', 'targets'],
+    'cli': ['base', 'cloud'] + FORMATS + ['sources', 'verify', 'packer', 'serve', 'targets', 'drill'],
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -28,7 +28,7 @@ struct ep_export {
 	size_t cached, cap;    /* bytes */
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* a chunk was loaded, or failed to */
-	_Atomic uint64_t fetched;
+	_Atomic uint64_t fetched, fetched_bytes; /* chunks, and their stored bytes */
 	uint64_t last_end; /* where the last read ended */
 	/* the read-ahead thread fetches chunks [ahead_from, ahead_to) */
 	pthread_t ahead;
@@ -89,7 +89,10 @@ static int load(struct ep_export *x, size_t i, struct ep_error *err)
 	char *data = NULL;
 	size_t len;
 	int rc = ep_bundle_load_chunk((void *)x->b, x->map.refs[i], &data, &len, err);
+	uint64_t stored = 0;
 	x->fetched++;
+	if (ep_bundle_chunk_size(x->b, x->map.refs[i]->digest, &stored))
+		x->fetched_bytes += stored;
 	pthread_mutex_lock(&x->lock);
 	s->loading = false;
 	if (!rc) {
@@ -202,8 +205,10 @@ uint64_t ep_export_size(const struct ep_export *x)
 	return x->disk->virtual_size;
 }
 
-uint64_t ep_export_fetched(const struct ep_export *x)
+uint64_t ep_export_fetched(const struct ep_export *x, uint64_t *stored_bytes)
 {
+	if (stored_bytes)
+		*stored_bytes = x->fetched_bytes;
 	return x->fetched;
 }
 

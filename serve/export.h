@@ -28,8 +28,9 @@ int ep_export_read(struct ep_export *x, void *buf, size_t len, uint64_t off, str
 /* The run at off: whether it holds data (else it reads as zeros), and how far it goes,
  * at most max bytes. */
 void ep_export_run(const struct ep_export *x, uint64_t off, uint64_t max, bool *data, uint64_t *len);
-/* Chunks fetched from the bundle so far (a chunk evicted and fetched again counts twice). */
-uint64_t ep_export_fetched(const struct ep_export *x);
+/* Chunks fetched from the bundle so far (a chunk evicted and fetched again counts twice),
+ * and their stored bytes into *stored_bytes (may be NULL). */
+uint64_t ep_export_fetched(const struct ep_export *x, uint64_t *stored_bytes);
 void ep_export_close(struct ep_export *x);
 
 #endif

@@ -12,6 +12,7 @@
 #include <nbdkit-plugin.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,10 +138,19 @@ static int after_fork(void)
 	return 0;
 }
 
+/* The last line of the log says what was read, for drills (drill/drill.c reads it). */
 static void cleanup(void)
 {
-	for (size_t i = 0; plug.exports && i < plug.m->ncomponents; i++)
+	uint64_t chunks = 0, bytes = 0;
+	for (size_t i = 0; plug.exports && i < plug.m->ncomponents; i++) {
+		uint64_t b = 0;
+		chunks += plug.exports[i] ? ep_export_fetched(plug.exports[i], &b) : 0;
+		bytes += b;
 		ep_export_close(plug.exports[i]);
+	}
+	if (plug.exports)
+		fprintf(stderr, "envpack: fetched %llu chunks, %llu stored bytes\n", (unsigned long long)chunks,
+			(unsigned long long)bytes);
 	free(plug.exports);
 	ep_manifest_free(plug.m);
 	if (plug.b)

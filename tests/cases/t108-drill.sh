@@ -1,0 +1,72 @@
+# envpack drill: the boot-marker disk backed up into a dir: and an s3:// store is booted
+# from the backup itself (instant recovery) in qemu-system-x86_64 (TCG) and checked on its
+# serial console; the recovery time is measured. A guest that never prints the marker
+# fails after --timeout with nothing left running and no file left; a damaged chunk is
+# exit 3 naming the chunk, the guest having got an I/O error, never wrong bytes.
+source "$(dirname "$0")/../lib.sh"
+source "$HERE/boot.sh"
+source "$HERE/s3.sh"
+cd "$T" || exit 1
+E=$ENVPACK
+export TMPDIR=$T/tmp # the drills' private directories, checked for leftovers
+mkdir -p "$TMPDIR"
+"$E" keygen -o k >/dev/null
+tag=t108-$RANDOM$RANDOM
+mkboot boot.raw "$tag" --data 3 >/dev/null
+jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+nothing_left() { test -z "$(ls "$TMPDIR")" && ! pgrep -f "envpack-drill" >/dev/null; }
+
+# 1. a dir: store
+expect_exit 0 "back up the boot-marker disk" "$E" backup --init -q -k k.key st disk:boot.raw
+expect_exit 0 "drill its latest snapshot: the marker on the serial console" "$E" drill -p k.pub --json st --expect-serial "ENVPACK-BOOT-OK $tag" --timeout 120
+cp "$T/out" d1.json
+check "the record names the snapshot, the machine and the check" python3 - d1.json "$tag" <<'PY'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+assert d["kind"] == "envpack-drill" and d["version"] == 1 and re.fullmatch("[0-9a-f]{64}", d["snapshot"]), d
+assert d["passed"] is True and d["integrity_failure"] is False, d
+(m,) = d["machines"]
+assert m["name"] == "boot" and m["passed"] and m["rto_seconds"] > 0 and m["bytes_read"] > 0, m
+(c,) = m["checks"]
+assert c["kind"] == "serial" and c["passed"] and 0 < c["seconds"] <= m["rto_seconds"], c
+assert ("ENVPACK-BOOT-OK " + sys.argv[2]) in m["console_tail"], m
+PY
+check "nothing is left running or on disk" nothing_left
+expect_exit 0 "a drill in text, quiet: silent when it passes" "$E" drill -q -p k.pub st@latest --expect-serial "ENVPACK-BOOT-OK $tag"
+check "prints nothing" test ! -s "$T/out"
+
+# 2. failures: exit 1 after --timeout, nothing left
+expect_exit 1 "a marker that never comes: exit 1" "$E" drill -q -p k.pub st --expect-serial "NEVER-PRINTED" --timeout 4
+expect_err "boot: FAILED: timed out after 4 s" "naming the machine and why"
+check "nothing is left running or on disk" nothing_left
+expect_exit 2 "no check: exit 2" "$E" drill -p k.pub st
+expect_exit 2 "a bad regex: exit 2" "$E" drill -p k.pub st --expect-serial "("
+expect_exit 2 "a machine it does not hold: exit 2" "$E" drill -p k.pub st --only nope --expect-serial x
+expect_err "holds no machine named 'nope'" "naming it"
+
+# 3. an s3:// store
+if start_s3 s; then
+	S3ENV=(env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3
+		AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1
+		AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null)
+	SS=s3://$S3_S_BUCKET/drill
+	expect_exit 0 "back up into an s3:// store" "${S3ENV[@]}" "$E" backup --init -q -k k.key --endpoint "$S3_S_ENDPOINT" "$SS" disk:boot.raw
+	expect_exit 0 "drill it" "${S3ENV[@]}" "$E" drill -p k.pub --json --endpoint "$S3_S_ENDPOINT" "$SS" --expect-serial "ENVPACK-BOOT-OK $tag" --timeout 120
+	check "it passed" test "$(jq_ 'd["passed"]' "$T/out")" = True
+	check "nothing is left running or on disk" nothing_left
+else
+	not_ok "start the S3 server"
+fi
+
+# 4. a damaged chunk: the boot sector's. The BIOS gets an I/O error, not wrong bytes, and
+# the drill says the data is damaged and which chunk
+cp -r st bad
+victim=$(find bad/chunks -type f -size -4k | head -1)
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); b = bytearray(f.read()); b[len(b) // 2] ^= 1; f.seek(0); f.write(b)' "$victim"
+expect_exit 3 "a drill of a damaged backup: exit 3" "$E" drill -p k.pub --json bad --expect-serial "ENVPACK-BOOT-OK $tag" --timeout 20
+check "the record says so" test "$(jq_ 'd["integrity_failure"], d["passed"]' "$T/out")" = "True False"
+expect_err "the backup's data is damaged: chunk [0-9a-f]{64}" "naming the chunk"
+check "the guest never printed its marker" test "$(jq_ '"ENVPACK-BOOT-OK" in d["machines"][0]["console_tail"]' "$T/out")" = False
+check "the drill stopped at the damage, not at the timeout" test "$(jq_ 'd["machines"][0]["failure"]' "$T/out")" = "the backup's data is damaged"
+check "nothing is left running or on disk" nothing_left
+finish
