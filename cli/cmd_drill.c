@@ -111,6 +111,10 @@ static int run_drill(const char *arg, struct ep_drill_options *o, const struct e
 	struct ep_drill_result res = { 0 };
 	input_name(arg, name, sizeof name);
 	int rc = cli_bundle_open(name, remote, &b, &st, &err);
+	/* held for the drill, so that no forget or prune takes its chunks meanwhile */
+	bool quiet_lock = true;
+	if (!rc && st)
+		rc = ep_store_lock(st, false, "drill", 0, cli_warn, &quiet_lock, &err);
 	if (!rc)
 		rc = ep_bundle_load(b, trust, &m, signer, &err);
 	if (!rc)
