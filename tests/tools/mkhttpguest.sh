@@ -39,10 +39,15 @@
 # active FAT16 partition (type 0x06) from 1 MiB to the end, holding vmlinuz,
 # initrd.gz (busybox and 9 modules: 1.2 MiB), syslinux.cfg, ldlinux.sys and
 # ldlinux.c32; sized for the kernel and initramfs plus 1 MiB, in whole MiB:
-# 12 MiB with Debian 12's 8 MiB kernel. Under TCG, with the machine loaded,
-# it serves 10-18 s after qemu starts: the BIOS and syslinux take 2-4 s,
-# unpacking the xz kernel most of the rest, e1000's link comes up 2 s after
-# the driver loads.
+# 12 MiB with Debian 12's 8 MiB kernel.
+#
+# Under TCG on this 2-core machine it serves 11-14 s after qemu starts when the
+# machine is lightly loaded (20-35 s under a load of 6): SeaBIOS and syslinux
+# reading the files 2-4 s, the kernel until /init 5-8 s (most of it before its
+# clock starts: unpacking its xz payload), /init to ready about 4 s, 2 of them
+# waiting for e1000's link. Kernel options (nokaslr, mitigations=off,
+# cryptomgr.notests) gained nothing measurable; linux-image-cloud-amd64 unpacks
+# faster (LZ4) but has no e1000.
 #
 # Deterministic: the same kernel, busybox, syslinux and arguments give the
 # same bytes (fixed time stamps, volume id, disk identifier, file order,
