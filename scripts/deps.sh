@@ -48,6 +48,16 @@ need_cmd umoci umoci
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 need_cmd htpasswd apache2-utils
 need_cmd curl curl
+# envpack drill's tests (#16): tests/tools/mkhttpguest.sh builds a guest disk that answers HTTP
+# from Debian's kernel (its modules too), busybox-static (only the static one runs without a
+# C library; it replaces Debian's other busybox), cpio, and syslinux on a FAT partition
+ls /boot/vmlinuz-*-amd64 /lib/modules/*/modules.dep >/dev/null 2>&1 || missing+=(linux-image-amd64)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
+need_cmd cpio cpio
+need_cmd syslinux syslinux
+[ -f /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
+need_cmd mcopy mtools
+need_cmd mkfs.fat dosfstools
 need_cmd clang clang
 # the store: restic judges forget's policy (t100); restic and borg are the peers of bench/backup.sh
 need_cmd restic restic
