@@ -1,3 +1,4 @@
+# once: it tests a test tool, mkhttpguest.sh, and boots two TCG guests
 # tests/tools/mkhttpguest.sh (#16, for envpack drill's tests): a small disk that
 # boots in QEMU (TCG, BIOS) into a guest that takes its address by DHCP from an
 # isolated slirp network (restrict=on), serves GET / with the disk's tag over an
