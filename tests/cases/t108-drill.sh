@@ -58,7 +58,30 @@ else
 	not_ok "start the S3 server"
 fi
 
-# 4. a damaged chunk: the boot sector's. The BIOS gets an I/O error, not wrong bytes, and
+# 4. a guest that answers HTTP (tests/tools/mkhttpguest.sh: Debian's kernel and busybox
+# httpd, ~15 s to boot under TCG): the release pass only, as a slow boot is no test of
+# envpack's own code twice
+if [ -z "${EP_SANITIZER_PASS:-}" ]; then
+	htag=t108h-$RANDOM
+	bash "$HERE/tools/mkhttpguest.sh" http.raw "$htag" >/dev/null || not_ok "build the HTTP guest"
+	expect_exit 0 "back up the HTTP guest's disk" "$E" backup --init -q -k k.key hst disk:http.raw
+	expect_exit 0 "drill it: serial, TCP and HTTP checks" "$E" drill -p k.pub --json hst --expect-serial "ENVPACK-HTTP-READY $htag" \
+		--expect-tcp 80 --expect-http /=200 --timeout 240
+	check "every check passed, the RTO after the last" python3 - "$T/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+(m,) = d["machines"]
+assert d["passed"] and m["passed"], d
+kinds = sorted(c["kind"] for c in m["checks"] if c["passed"])
+assert kinds == ["http", "serial", "tcp"], m["checks"]
+assert max(c["seconds"] for c in m["checks"]) <= m["rto_seconds"], m
+PY
+	expect_exit 1 "a status it does not answer: exit 1" "$E" drill -q -p k.pub hst --expect-http /missing=200 --timeout 60
+	expect_err "http: FAILED: timed out after 60 s" "naming the machine"
+	check "nothing is left running or on disk" nothing_left
+fi
+
+# 5. a damaged chunk: the boot sector's. The BIOS gets an I/O error, not wrong bytes, and
 # the drill says the data is damaged and which chunk
 cp -r st bad
 victim=$(find bad/chunks -type f -size -4k | head -1)
