@@ -47,6 +47,8 @@ need_cmd umoci umoci
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 need_cmd htpasswd apache2-utils
 need_cmd curl curl
+# DR drill reports (#16): headless Chromium judges the HTML page (tests/tools/html_dom.sh, t98)
+need_cmd chromium chromium
 need_cmd clang clang
 # the store: restic judges forget's policy (t100); restic and borg are the peers of bench/backup.sh
 need_cmd restic restic
