@@ -58,6 +58,8 @@ need_cmd syslinux syslinux
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
 need_cmd mcopy mtools
 need_cmd mkfs.fat dosfstools
+# DR drill reports (#16): headless Chromium judges the HTML page (tests/tools/html_dom.sh, t98)
+need_cmd chromium chromium
 need_cmd clang clang
 # the store: restic judges forget's policy (t100); restic and borg are the peers of bench/backup.sh
 need_cmd restic restic
