@@ -124,14 +124,10 @@ static int run_drill(const char *arg, struct ep_drill_options *o, const struct e
 	if (!rc)
 		rc = ep_restore_default_machines(m, &defaults, &err);
 	bool snapshot = st && ep_store_ref_split(name, location, sizeof location, &ref);
-	snprintf(resolved, sizeof resolved, snapshot ? "%s@%s" : "%s", snapshot ? location : name,
-		 snapshot ? cli_resolved_snapshot() : "");
+	cli_serve_options(name, st, trust, remote, resolved, sizeof resolved, &o->serve);
 	const char *tmp = getenv("TMPDIR");
 	o->manifest = m;
 	o->tmpdir = tmp && *tmp ? tmp : "/tmp";
-	o->serve = (struct ep_serve_options){ .bundle = resolved, .pubkey = trust->pubkey, .insecure = trust->insecure,
-					      .decrypt_key = cli_decrypt_key(), .endpoint = remote->endpoint,
-					      .region = remote->region, .cacert = remote->http.cacert };
 	o->say = !quiet && !json && isatty(STDERR_FILENO) ? say : NULL;
 	signal(SIGINT, ep_interrupt_signal);
 	signal(SIGTERM, ep_interrupt_signal);

@@ -93,13 +93,7 @@ static int check_input(const char *arg, const struct ep_s3_options *remote, cons
 		any |= m->components[i].type == EP_COMP_DISK && (!o->only || !strcmp(o->only, m->components[i].name));
 	if (!rc && !any)
 		rc = ep_fail(err, EP_EINPUT, "'%s' holds no disk%s%s", arg, o->only ? " named " : "", o->only ? o->only : "");
-	/* a snapshot goes to nbdkit by its full id: what was checked here is what it serves */
-	char location[PATH_MAX];
-	const char *ref;
-	if (!rc && st && ep_store_ref_split(arg, location, sizeof location, &ref))
-		snprintf(resolved, cap, "%s@%s", location, cli_resolved_snapshot());
-	else
-		snprintf(resolved, cap, "%s", arg);
+	cli_serve_options(arg, st, trust, remote, resolved, cap, o);
 	if (!rc && !quiet)
 		print_exports(arg, m, o, signer, json);
 	ep_manifest_free(m);
@@ -194,12 +188,5 @@ int cmd_serve(int argc, char **argv)
 	int rc = check_input(argv[optind], &remote, &trust, &o, resolved, sizeof resolved, json, quiet, &err);
 	if (rc)
 		return cli_fail(&err);
-	o.bundle = resolved;
-	o.pubkey = trust.pubkey;
-	o.insecure = trust.insecure;
-	o.decrypt_key = cli_decrypt_key();
-	o.endpoint = remote.endpoint;
-	o.region = remote.region;
-	o.cacert = remote.http.cacert;
 	return serve(&o, tmp && *tmp ? tmp : "/tmp");
 }

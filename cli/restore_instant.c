@@ -15,16 +15,9 @@ int cli_instant_begin(struct cli_instant *ci, const char *to, const char *bundle
 	if (!colon || (strncmp(to, "dir:", 4) && strncmp(to, "libvirt:", 8)))
 		return ep_fail(err, EP_EINPUT, "--instant restores to dir: or libvirt:, not '%s'", to);
 	snprintf(ci->dir, sizeof ci->dir, "%s", colon + 1);
-	/* a snapshot by its full id: what was checked is what is served */
-	char resolved[PATH_MAX + EP_STORE_ID_HEX + 2], location[PATH_MAX];
-	const char *ref;
-	if (st && ep_store_ref_split(bundle, location, sizeof location, &ref))
-		snprintf(resolved, sizeof resolved, "%s@%s", location, cli_resolved_snapshot());
-	else
-		snprintf(resolved, sizeof resolved, "%s", bundle);
-	struct ep_serve_options o = { .bundle = resolved, .pubkey = trust->pubkey, .insecure = trust->insecure,
-				      .decrypt_key = cli_decrypt_key(), .endpoint = s3->endpoint, .region = s3->region,
-				      .cacert = s3->http.cacert };
+	char name[PATH_MAX + EP_STORE_ID_HEX + 2];
+	struct ep_serve_options o = { 0 };
+	cli_serve_options(bundle, st, trust, s3, name, sizeof name, &o);
 	int rc = ep_instant_begin(ci->dir, &o, &ci->server, ci->socket, sizeof ci->socket, err);
 	ci->started = !rc;
 	return rc;

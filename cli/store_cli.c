@@ -10,7 +10,9 @@
 #include <jansson.h>
 
 #include "base/util.h"
+#include "serve/server.h"
 #include "verify/bundle_open.h"
+#include "verify/check.h"
 
 int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_args *a, const char *help)
 {
@@ -190,6 +192,24 @@ static int resolve_cb(void *ctx, struct ep_store *st, const char *ref, char id[E
 const char *cli_resolved_snapshot(void)
 {
 	return resolved;
+}
+
+void cli_serve_options(const char *arg, const struct ep_store *st, const struct ep_trust *trust,
+		       const struct ep_s3_options *s3, char *name, size_t cap, struct ep_serve_options *o)
+{
+	char location[PATH_MAX];
+	const char *ref;
+	if (st && ep_store_ref_split(arg, location, sizeof location, &ref))
+		snprintf(name, cap, "%s@%s", location, resolved);
+	else
+		snprintf(name, cap, "%s", arg);
+	o->bundle = name;
+	o->pubkey = trust->pubkey;
+	o->insecure = trust->insecure;
+	o->decrypt_key = cli_decrypt_key();
+	o->endpoint = s3->endpoint;
+	o->region = s3->region;
+	o->cacert = s3->http.cacert;
 }
 
 int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct ep_bundle **b, struct ep_store **st,

@@ -67,6 +67,14 @@ int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct 
 		    struct ep_error *err);
 /* The full id of the snapshot the last cli_bundle_open of STORE@SNAPSHOT opened; "" if none. */
 const char *cli_resolved_snapshot(void);
+/* What nbdkit is to serve for arg, which cli_bundle_open opened (st: its store, if a
+ * snapshot): a snapshot by its full id, so that what was checked is what is served (the
+ * name into name, cap bytes), with the keys and remote options given; o's other fields
+ * (where and what to serve) are left as they are. */
+struct ep_trust;
+struct ep_serve_options;
+void cli_serve_options(const char *arg, const struct ep_store *st, const struct ep_trust *trust,
+		       const struct ep_s3_options *s3, char *name, size_t cap, struct ep_serve_options *o);
 /* Opens STORE@SNAPSHOT and resolves the snapshot into id; 0 or an exit code (reported). */
 int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep_store **st, char id[EP_STORE_ID_HEX]);
 
