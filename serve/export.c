@@ -146,9 +146,11 @@ static void schedule_ahead(struct ep_export *x, uint64_t off, uint64_t end)
 	long long at = ep_chunk_map_find(&x->map, end ? end - 1 : 0);
 	size_t next = at >= 0 ? (size_t)at + 1 : (size_t)(-at - 1);
 	if (sequential && x->ahead_started) {
-		if (next > x->ahead_from)
+		size_t to = next + READ_AHEAD < x->map.n ? next + READ_AHEAD : x->map.n;
+		/* on from the chunks fetched ahead already, unless reading on from an earlier place */
+		if (next > x->ahead_from || x->ahead_from > to)
 			x->ahead_from = next;
-		x->ahead_to = next + READ_AHEAD < x->map.n ? next + READ_AHEAD : x->map.n;
+		x->ahead_to = to;
 		pthread_cond_signal(&x->wake);
 	}
 	pthread_mutex_unlock(&x->lock);

@@ -411,8 +411,12 @@ int ep_qcow2_create(struct ep_disk **out, const char *path, uint64_t virtual_siz
 	bool compress = opts && opts->compress;
 	const char *backing = opts ? opts->backing : NULL, *bformat = opts && opts->backing_format ? opts->backing_format : "raw";
 	/* qemu's limits, which keep both well inside cluster 0 */
-	if (backing && (strlen(backing) > 1023 || strlen(bformat) > 16))
-		return ep_fail(err, EP_EINPUT, "qcow2: the backing file name '%s' is too long", backing);
+	/* the problem before the name, which may fill the message */
+	if (backing && strlen(backing) > 1023)
+		return ep_fail(err, EP_EINPUT, "qcow2: the backing file name is too long (%zu bytes, at most 1023): '%s'",
+			       strlen(backing), backing);
+	if (backing && strlen(bformat) > 16)
+		return ep_fail(err, EP_EINPUT, "qcow2: the backing file format '%s' is too long (at most 16 bytes)", bformat);
 	uint64_t l1_size = div_up(virtual_size, CLUSTER * L2_ENTRIES);
 	if (l1_size > QCOW2_MAX_L1_ENTRIES)
 		return ep_fail(err, EP_EINPUT, "qcow2: a virtual size of %llu bytes is too large",
