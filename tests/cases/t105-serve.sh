@@ -103,9 +103,15 @@ check "serve the store with a damaged chunk" serve "$T/s6.sock" -p k.pub bad@lat
 nbdcopy "$(uri data "$T/s6.sock")" damaged.raw 2>copy.err
 check "nbdcopy fails" test $? != 0
 check "with an I/O error" grep -qi "input/output error" copy.err
+check "the server names the chunk" grep -qE "chunk [0-9a-f]{64}" serve.err
+stop
+# nbdkit 1.32 may abort once a client that got an error drops its connection
+# (connections.c: raw_send_socket: Assertion 'sock >= 0'): each client below gets a fresh server
+check "serve it again" serve "$T/s6.sock" -p k.pub bad@latest
 qemu-io -r -f raw -c 'read -v 0 64M' "$(uri data "$T/s6.sock")" >io.out 2>&1
 check "qemu-io's read fails as well" grep -qi "read failed: Input/output error" io.out
-check "the server names the chunk" grep -qE "chunk [0-9a-f]{64}" serve.err
+stop
+check "serve it once more" serve "$T/s6.sock" -p k.pub bad@latest
 check "and the holes still read (zeros need no chunk)" qemu-io -r -f raw -c 'read -P 0 16M 1M' "$(uri data "$T/s6.sock")"
 stop
 finish
