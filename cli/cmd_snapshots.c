@@ -142,7 +142,7 @@ int cmd_snapshots(int argc, char **argv)
 	}
 	if (list) {
 		if (!rc)
-			json_dumpf(list, stdout, JSON_COMPACT), putchar('\n');
+			json_dumpf(list, stdout, EP_DRILL_JSON_FLAGS), putchar('\n'); /* rto_seconds as recorded */
 		json_decref(list);
 	} else if (!rc && !sa.quiet)
 		printf("%zu snapshot%s\n", cat.n, cat.n == 1 ? "" : "s");

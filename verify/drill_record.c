@@ -145,7 +145,7 @@ int ep_drill_record_put(struct ep_store *st, const struct ep_key *key, const jso
 		ep_error_prefix(err, "drill record: ");
 		return rc;
 	}
-	char *bytes = json_dumps(record, JSON_COMPACT), *sigjson = NULL;
+	char *bytes = json_dumps(record, EP_DRILL_JSON_FLAGS), *sigjson = NULL;
 	size_t siglen = 0;
 	struct ep_signature sig;
 	if (!bytes)

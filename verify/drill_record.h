@@ -20,12 +20,15 @@
 
 #define EP_DRILL_KIND "envpack-drill"
 #define EP_DRILL_VERSION 1
+/* How a record's bytes are made from its JSON: compact, its keys in their order, numbers
+ * with 15 significant digits (7.42 stays "7.42", readable by hand). */
+#define EP_DRILL_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
 
 /* Whether record has the shape of section 9 (the fields shown are checked, unknown ones
  * pass): 0, or EP_EINPUT naming the field and what is wrong with it. */
 int ep_drill_record_check(const json_t *record, struct ep_error *err);
 
-/* Checks record's shape, signs its bytes (compact JSON, as they are stored) with key and
+/* Checks record's shape, signs its bytes (EP_DRILL_JSON_FLAGS) with key and
  * puts it into st: id gets its id. The caller holds the store's lock (shared will do: see
  * ep_store_put_drill). */
 int ep_drill_record_put(struct ep_store *st, const struct ep_key *key, const json_t *record, char id[EP_STORE_ID_HEX],

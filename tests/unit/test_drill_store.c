@@ -83,7 +83,7 @@ TEST(drill_store_put_get_verify)
 	EXPECT(ep_store_lock(st, false, "drill", 0, NULL, NULL, &err) == 0);
 	EXPECT(ep_drill_record_put(st, key, r, id, &err) == 0);
 	/* the id is the SHA-256 of the bytes stored, the compact JSON */
-	char *bytes = json_dumps(r, JSON_COMPACT), hex[EP_DIGEST_HEX], path[200], *onfile = NULL;
+	char *bytes = json_dumps(r, EP_DRILL_JSON_FLAGS), hex[EP_DIGEST_HEX], path[200], *onfile = NULL;
 	uint8_t d[EP_DIGEST_LEN];
 	size_t len = 0;
 	ep_sha256(bytes, strlen(bytes), d);
@@ -204,7 +204,7 @@ TEST(drill_store_refusals)
 	EXPECT(count_files("st/drills") == 0);
 	/* a signature left without its record (a writer that died) is not replaced by another */
 	json_object_set_new(r, "started", json_string("2026-12-07T04:00:00Z"));
-	char *bytes = json_dumps(r, JSON_COMPACT), name[200];
+	char *bytes = json_dumps(r, EP_DRILL_JSON_FLAGS), name[200];
 	uint8_t d[EP_DIGEST_LEN];
 	char hex[EP_DIGEST_HEX];
 	ep_sha256(bytes, strlen(bytes), d);
@@ -236,7 +236,7 @@ TEST(drill_store_encrypted)
 	json_t *r = record(SNAP_A, "2026-12-07T04:00:00Z", true, 3.0), *r2 = record(SNAP_B, "2026-12-07T05:00:00Z", false, -1);
 	EXPECT(ep_drill_record_put(st, key, r, id, &err) == 0 && ep_drill_record_put(st, key, r2, id2, &err) == 0);
 	/* named by the keyed hash, not the digest; both objects sealed */
-	char *bytes = json_dumps(r, JSON_COMPACT), hex[EP_DIGEST_HEX], path[200], *onfile = NULL;
+	char *bytes = json_dumps(r, EP_DRILL_JSON_FLAGS), hex[EP_DIGEST_HEX], path[200], *onfile = NULL;
 	uint8_t d[EP_DIGEST_LEN], oid[EP_DIGEST_LEN];
 	size_t len = 0;
 	ep_sha256(bytes, strlen(bytes), d);
