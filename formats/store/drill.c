@@ -116,11 +116,6 @@ int ep_store_remove_drill(struct ep_store *st, const char *id, struct ep_error *
 
 /* ---- prune ---- */
 
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
 /* Whether a record names a snapshot that is not in snapshots. A record that cannot be read, or
  * names none, is kept: check reports it, and nothing is removed on a guess. The signature is
  * not needed to judge: a forged record could only have itself removed. */
@@ -137,7 +132,7 @@ static int names_gone(struct ep_store *st, const char *id, char (*const snapshot
 	}
 	json_t *o = json_loadb(d.record, d.record_len, JSON_REJECT_DUPLICATES, NULL);
 	const char *snap = json_string_value(json_object_get(o, "snapshot"));
-	*gone = snap && ep_store_id_ok(snap) && !(n && bsearch(snap, snapshots, n, sizeof *snapshots, cmp_id));
+	*gone = snap && ep_store_id_ok(snap) && !(n && bsearch(snap, snapshots, n, sizeof *snapshots, ep_store_id_cmp));
 	json_decref(o);
 	ep_store_drill_release(&d);
 	return 0;
@@ -162,7 +157,7 @@ int ep_store_prune_drills(struct ep_store *st, char (*const snapshots)[EP_STORE_
 	if (!rc && !dry_run && !(rc = ep_store_lock_held(st, err)))
 		rc = ep_store_list_ids(st, "drills", ".sig", &sigs, &nsigs, err);
 	for (size_t i = 0; !rc && i < nsigs; i++) {
-		if (n && bsearch(sigs[i], ids, n, sizeof *ids, cmp_id))
+		if (n && bsearch(sigs[i], ids, n, sizeof *ids, ep_store_id_cmp))
 			continue;
 		char name[100];
 		drill_name(name, sizeof name, sigs[i], ".sig");

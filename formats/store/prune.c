@@ -43,11 +43,6 @@ static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t sto
 	return s->dry_run ? 0 : ep_store_remove_chunk(s->st, oid, err);
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
 /* The drill records of the snapshots that are gone; the catalog holds those that are not. */
 static int prune_drills(struct ep_store *st, const struct ep_catalog *cat, bool dry_run, struct ep_prune_stats *stats,
 			struct ep_error *err)
@@ -58,7 +53,7 @@ static int prune_drills(struct ep_store *st, const struct ep_catalog *cat, bool 
 	for (size_t i = 0; i < cat->n; i++)
 		memcpy(ids[i], cat->entries[i].id, EP_STORE_ID_HEX);
 	if (cat->n)
-		qsort(ids, cat->n, sizeof *ids, cmp_id);
+		qsort(ids, cat->n, sizeof *ids, ep_store_id_cmp);
 	uint64_t orphans;
 	int rc = ep_store_prune_drills(st, ids, cat->n, dry_run, &stats->drills_removed, &stats->drills_kept, &orphans,
 				       err);

@@ -332,7 +332,7 @@ int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err)
 	return st->be->ops->sweep(st->be, removed, err);
 }
 
-/* ---- snapshots ---- */
+/* ---- snapshots (and what drill records, in drill.c, share with them) ---- */
 
 bool ep_store_id_ok(const char *id)
 {
@@ -371,7 +371,7 @@ static int id_each(void *ctx, const char *name, uint64_t size, int64_t mtime, st
 	return 0;
 }
 
-static int cmp_id(const void *a, const void *b)
+int ep_store_id_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);
 }
@@ -388,7 +388,7 @@ int ep_store_list_ids(struct ep_store *st, const char *dir, const char *ext, cha
 		return rc;
 	}
 	if (l.n)
-		qsort(l.ids, l.n, sizeof *l.ids, cmp_id);
+		qsort(l.ids, l.n, sizeof *l.ids, ep_store_id_cmp);
 	*ids = l.ids;
 	*n = l.n;
 	return 0;
@@ -400,7 +400,7 @@ int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], si
 }
 
 int ep_store_get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
-		      struct ep_error *err)
+			struct ep_error *err)
 {
 	int rc = st->be->ops->get(st->be, name, max + (st->seal ? EP_SEAL_OVERHEAD : 0), data, len, err);
 	if (rc || !st->seal)
@@ -454,7 +454,7 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
 }
 
 int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
-		      struct ep_error *err)
+			struct ep_error *err)
 {
 	if (!st->seal)
 		return st->be->ops->put(st->be, name, data, len, if_absent, err);

@@ -41,6 +41,8 @@ int ep_store_prune_claims(struct ep_store *st, struct ep_error *err);
 #define EP_STORE_SIGNATURE_MAX ((size_t)4 << 10)
 /* 64 lowercase hex digits. */
 bool ep_store_id_ok(const char *id);
+/* Orders ids (char[EP_STORE_ID_HEX]), for qsort and bsearch. */
+int ep_store_id_cmp(const void *a, const void *b);
 /* The id of an object's bytes: their SHA-256, keyed in an encrypted store as chunks' names are. */
 void ep_store_object_id(const struct ep_store *st, const char *data, size_t len, char id[EP_STORE_ID_HEX]);
 /* The ids of the objects DIR/<id>EXT (dir: "snapshots", "drills"; ext: ".json", ".sig"), sorted

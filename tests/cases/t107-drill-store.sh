@@ -154,11 +154,13 @@ check "says nothing of them" test ! -s "$T/err"
 expect_exit 0 "prune --dry-run" ep prune --dry-run --json "$S"
 check "would remove 3 drill records, keep 1" test "$(py 'd["prune"]["drills_removed"], d["prune"]["drills_kept"]' "$T/out")" = "3 1"
 check "and removes nothing" test "$(ndrills "$S")" = 8
-cp "$S/drills/$IDB.sig" "$S/drills/$(printf '%064d' 7).sig" # a writer that died before its record appeared
+# what writers that died left: a signature whose record never appeared, a hidden temporary
+cp "$S/drills/$IDB.sig" "$S/drills/$(printf '%064d' 7).sig"
+echo '{"kind":' >"$S/drills/.tmp-4242-abc"
 expect_exit 0 "prune" ep prune --json "$S"
 check "removes A's 3 records" test "$(py 'd["prune"]["drills_removed"], d["prune"]["drills_kept"]' "$T/out")" = "3 1"
-check "and the signature without its record, counted as left half-written" \
-	test "$(py 'd["prune"]["partial_files_removed"]' "$T/out") $(ndrills "$S")" = "1 2"
+check "and the signature without its record and the temporary, counted as left half-written" \
+	test "$(py 'd["prune"]["partial_files_removed"]' "$T/out") $(ndrills "$S")" = "2 2"
 check "B's record stays" test -s "$S/drills/$IDB.json"
 expect_exit 0 "snapshots after prune" ep snapshots -p k.pub "$S"
 check "B still shows ok 12.3s" bash -c 'row "$2" "$1" | grep -q "  ok 12.3s  "' _ "$T/out" "$B"
