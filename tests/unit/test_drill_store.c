@@ -330,6 +330,18 @@ TEST(drill_record_shape)
 		json_decref(r);
 		json_decref(patch);
 	}
+	/* as drill/drill.c makes one: a check not passed has "seconds": null, a failed machine
+	 * "rto_seconds": null and a "failure" this format does not name */
+	json_t *as_drill = json_loads("{\"kind\":\"envpack-drill\",\"version\":1,\"snapshot\":\"" SNAP_A "\","
+				      "\"snapshot_time\":\"2026-12-07T03:00:00Z\",\"snapshot_name\":\"web-env\","
+				      "\"started\":\"2026-12-07T04:00:00Z\",\"host\":\"dr1\",\"passed\":false,"
+				      "\"integrity_failure\":false,\"machines\":[{\"name\":\"web\",\"passed\":false,"
+				      "\"rto_seconds\":null,\"bytes_read\":0,\"checks\":[{\"kind\":\"tcp\",\"target\":\"22\","
+				      "\"passed\":false,\"seconds\":null,\"detail\":\"refused\"}],\"console_tail\":\"\","
+				      "\"failure\":\"timed out after 60 s\"}]}",
+				      0, NULL);
+	EXPECT(as_drill && ep_drill_record_check(as_drill, &err) == 0);
+	json_decref(as_drill);
 	json_t *none = json_deep_copy(good);
 	json_object_del(none, "kind");
 	EXPECT(ep_drill_record_check(none, &err) == EP_EINPUT);
