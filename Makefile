@@ -30,7 +30,7 @@ LIB_SRC  := $(filter-out $(PLUGIN_SRC),$(wildcard base/*.c cloud/*.c formats/*/*
             serve/*.c targets/*.c drill/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
-TOOL_SRC := tests/tools/sigv4-sign.c
+TOOL_SRC := tests/tools/sigv4-sign.c tests/tools/drill-put.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -55,6 +55,8 @@ $(BUILD)/unit-tests: $(LIB_OBJ) $(UNIT_OBJ)
 # Test tools the scripts in tests/cases/ run; never installed.
 $(BUILD)/sigv4-sign: $(LIB_OBJ) $(BUILD)/tests/tools/sigv4-sign.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/drill-put: $(LIB_OBJ) $(BUILD)/tests/tools/drill-put.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -65,9 +67,9 @@ deps:
 
 # Every test: C unit tests, then the command-line scripts in tests/cases/, then the fuzz replay.
 check: deps
-	@$(MAKE) --no-print-directory $(BIN) $(PLUGIN) $(BUILD)/unit-tests $(BUILD)/sigv4-sign
+	@$(MAKE) --no-print-directory $(BIN) $(PLUGIN) $(BUILD)/unit-tests $(BUILD)/sigv4-sign $(BUILD)/drill-put
 	@ENVPACK=$(abspath $(BIN)) UNIT_TESTS=$(abspath $(BUILD)/unit-tests) BUILD=$(abspath $(BUILD)) \
-		SIGV4_SIGN=$(abspath $(BUILD)/sigv4-sign) \
+		SIGV4_SIGN=$(abspath $(BUILD)/sigv4-sign) DRILL_PUT=$(abspath $(BUILD)/drill-put) \
 		FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
 
 asan:

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -211,6 +212,13 @@ bool ep_utf8_ok(const char *s)
 		if (!(n = ep_utf8_length((const unsigned char *)s)))
 			return false;
 	return true;
+}
+
+int64_t ep_utc_time(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+	return end && !*end ? (int64_t)timegm(&tm) : -1;
 }
 
 char *ep_printable(char *s)

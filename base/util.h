@@ -33,6 +33,10 @@ size_t ep_utf8_length(const unsigned char *p);
 /* Whether s is valid UTF-8 throughout (JSON strings must be: jansson refuses others). */
 bool ep_utf8_ok(const char *s);
 
+/* "YYYY-MM-DDTHH:MM:SSZ" (RFC 3339, UTC, as envpack writes times) in seconds since the
+ * epoch; -1 when s is NULL or not such a time. */
+int64_t ep_utc_time(const char *s);
+
 /* Replaces control bytes with '?', in place, so text from untrusted input can reach a terminal; returns s. */
 char *ep_printable(char *s);
 

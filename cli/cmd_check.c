@@ -17,8 +17,11 @@ static const char help[] =
 	"printed on a line of its own; exit 3 when there is any. A snapshot file that\n"
 	"cannot be used (garbage, not matching its id, not opening with the key) is one\n"
 	"problem, named by its file, and the other snapshots are checked all the same.\n"
-	"Chunks no snapshot names are counted, not a problem: 'envpack prune' removes\n"
-	"them.\n\n"
+	"Every drill record ('envpack drill') must be signed by KEY.pub (without -p, by\n"
+	"a key in the trusted-keys directories) and be of the right shape; one that is\n"
+	"not is a problem, named by its file. Chunks no snapshot names, and drill\n"
+	"records of snapshots forgotten since (--json: drills_without_snapshot), are\n"
+	"counted, not a problem: 'envpack prune' removes them.\n\n"
 	"Options:\n"
 	"      --read-data      read every chunk\n"
 	"      --read-data-subset N%  read a random share of the chunks\n"
@@ -97,20 +100,24 @@ int cmd_check(int argc, char **argv)
 			     (unsigned long long)stats.snapshots, (unsigned long long)stats.chunks,
 			     (unsigned long long)stats.read, (unsigned long long)stats.missing, (unsigned long long)stats.bad);
 		if (sa.json) {
-			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}", "store", argv[optind], "ok", !rc,
-					      "snapshots", (json_int_t)stats.snapshots, "bad_snapshots",
-					      (json_int_t)stats.bad_snapshots, "chunks", (json_int_t)stats.chunks,
-					      "referenced", (json_int_t)stats.referenced, "unreferenced",
-					      (json_int_t)stats.unreferenced, "missing", (json_int_t)stats.missing, "read",
-					      (json_int_t)stats.read, "bad", (json_int_t)stats.bad, "unsigned_snapshots",
-					      (json_int_t)stats.unsigned_snapshots, "problems", problems);
+			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}", "store",
+					      argv[optind], "ok", !rc, "snapshots", (json_int_t)stats.snapshots,
+					      "bad_snapshots", (json_int_t)stats.bad_snapshots, "chunks",
+					      (json_int_t)stats.chunks, "referenced", (json_int_t)stats.referenced,
+					      "unreferenced", (json_int_t)stats.unreferenced, "missing",
+					      (json_int_t)stats.missing, "read", (json_int_t)stats.read, "bad",
+					      (json_int_t)stats.bad, "unsigned_snapshots", (json_int_t)stats.unsigned_snapshots,
+					      "drills", (json_int_t)stats.drills, "bad_drills", (json_int_t)stats.bad_drills,
+					      "drills_without_snapshot", (json_int_t)stats.drills_without_snapshot,
+					      "problems", problems);
 			json_dumpf(o, stdout, JSON_COMPACT);
 			putchar('\n');
 			json_decref(o);
 		} else if (cli_store_chatty(&sa) && !rc)
-			printf("store %s: %llu snapshots, %llu chunks (%llu unreferenced), %llu read back: no problems\n",
-			       argv[optind], (unsigned long long)stats.snapshots, (unsigned long long)stats.chunks,
-			       (unsigned long long)stats.unreferenced, (unsigned long long)stats.read);
+			printf("store %s: %llu snapshots, %llu chunks (%llu unreferenced), %llu read back, %llu drill records: "
+			       "no problems\n", argv[optind], (unsigned long long)stats.snapshots,
+			       (unsigned long long)stats.chunks, (unsigned long long)stats.unreferenced,
+			       (unsigned long long)stats.read, (unsigned long long)stats.drills);
 	}
 	json_decref(problems);
 	ep_store_close(st);

@@ -7,12 +7,14 @@
 
 static const char help[] =
 	"usage: envpack prune STORE [--dry-run]\n\n"
-	"Remove the chunks no snapshot names any longer (after 'envpack forget'), and\n"
-	"what backups that were killed left half-written. Prune takes the store's\n"
-	"exclusive lock: it waits for running backups (--lock-wait) and they for it,\n"
-	"so a chunk a backup is about to name is never removed under it. A snapshot\n"
-	"that cannot be read stops prune before anything is removed (exit 3, naming\n"
-	"its file): repair it, or remove it with 'envpack forget STORE ID'.\n\n"
+	"Remove the chunks no snapshot names any longer (after 'envpack forget'), the\n"
+	"drill records ('envpack drill') of snapshots no longer there, and what backups\n"
+	"that were killed left half-written. Prune takes the store's exclusive lock: it\n"
+	"waits for running backups (--lock-wait) and they for it, so a chunk a backup\n"
+	"is about to name is never removed under it. A snapshot that cannot be read\n"
+	"stops prune before anything is removed (exit 3, naming its file): repair it,\n"
+	"or remove it with 'envpack forget STORE ID'. A drill record that cannot be\n"
+	"read is kept ('envpack check' names it).\n\n"
 	"Options:\n"
 	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP;
 
@@ -25,19 +27,23 @@ int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa
 	char removed[32], kept[32];
 	cli_human(ps.bytes_removed, removed, sizeof removed);
 	cli_human(ps.bytes_kept, kept, sizeof kept);
-	cli_log_info("prune %s: %llu chunks (%s) %sremoved, %llu kept", ep_store_where(st),
-		     (unsigned long long)ps.chunks_removed, removed, dry_run ? "would be " : "",
-		     (unsigned long long)ps.chunks_kept);
+	cli_log_info("prune %s: %llu chunks (%s) and %llu drill records %sremoved, %llu chunks kept", ep_store_where(st),
+		     (unsigned long long)ps.chunks_removed, removed, (unsigned long long)ps.drills_removed,
+		     dry_run ? "would be " : "", (unsigned long long)ps.chunks_kept);
 	if (out)
 		json_object_set_new(out, "prune",
-				    json_pack("{s:b,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry_run, "chunks_removed",
+				    json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry_run, "chunks_removed",
 					      (json_int_t)ps.chunks_removed, "bytes_removed", (json_int_t)ps.bytes_removed,
 					      "chunks_kept", (json_int_t)ps.chunks_kept, "bytes_kept",
-					      (json_int_t)ps.bytes_kept, "partial_files_removed", (json_int_t)ps.temps_removed));
+					      (json_int_t)ps.bytes_kept, "partial_files_removed", (json_int_t)ps.temps_removed,
+					      "drills_removed", (json_int_t)ps.drills_removed, "drills_kept",
+					      (json_int_t)ps.drills_kept));
 	else if (cli_store_chatty(sa))
-		printf("%s %llu chunks (%s); %llu chunks (%s) kept for %llu snapshots\n",
+		printf("%s %llu chunks (%s) and %llu drill records of forgotten snapshots; %llu chunks (%s) kept for %llu "
+		       "snapshots\n",
 		       dry_run ? "would remove" : "removed", (unsigned long long)ps.chunks_removed, removed,
-		       (unsigned long long)ps.chunks_kept, kept, (unsigned long long)ps.snapshots);
+		       (unsigned long long)ps.drills_removed, (unsigned long long)ps.chunks_kept, kept,
+		       (unsigned long long)ps.snapshots);
 	return 0;
 }
 

@@ -72,27 +72,33 @@ static int find_trusted(const char *key_id, struct ep_key **out, struct ep_error
 		       dirs[0]);
 }
 
-static int check_signature(const struct ep_bundle *b, const struct ep_trust *trust, const char *json, size_t len,
-			   char signer[EP_KEY_ID_HEX], struct ep_error *err)
+int ep_trust_check(const struct ep_trust *trust, const char *what, const void *msg, size_t len, const char *sigjson,
+		   size_t siglen, char signer[EP_KEY_ID_HEX], struct ep_error *err)
 {
-	size_t siglen;
-	const char *sigjson = ep_bundle_signature(b, &siglen);
 	if (!sigjson)
-		return ep_fail(err, EP_EINTEGRITY, "'%s' is not signed", ep_bundle_path(b));
+		return ep_fail(err, EP_EINTEGRITY, "'%s' is not signed", what);
 	struct ep_signature sig;
-	int rc = ep_signature_parse(sigjson, siglen, ep_bundle_path(b), &sig, err);
+	int rc = ep_signature_parse(sigjson, siglen, what, &sig, err);
 	if (rc)
 		return rc;
 	struct ep_key *key = NULL;
 	rc = trust->pubkey ? ep_key_load_public(trust->pubkey, &key, err) : find_trusted(sig.key_id, &key, err);
 	if (!rc)
-		rc = ep_signature_check(key, json, len, &sig, err);
+		rc = ep_signature_check(key, msg, len, &sig, err);
 	if (!rc)
 		memcpy(signer, sig.key_id, EP_KEY_ID_HEX);
 	else if (rc == EP_EINTEGRITY)
-		ep_error_prefix(err, "'%s': ", ep_bundle_path(b));
+		ep_error_prefix(err, "'%s': ", what);
 	ep_key_free(key);
 	return rc;
+}
+
+static int check_signature(const struct ep_bundle *b, const struct ep_trust *trust, const char *json, size_t len,
+			   char signer[EP_KEY_ID_HEX], struct ep_error *err)
+{
+	size_t siglen;
+	const char *sigjson = ep_bundle_signature(b, &siglen);
+	return ep_trust_check(trust, ep_bundle_path(b), json, len, sigjson, siglen, signer, err);
 }
 
 int ep_bundle_load_lazily(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,

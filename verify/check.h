@@ -21,6 +21,14 @@ struct ep_trust {
  * into dirs, their count into *n. A directory too long for PATH_MAX is an error. */
 int ep_trusted_dirs(char dirs[][PATH_MAX], size_t max, size_t *n, struct ep_error *err);
 
+/* Checks a detached signature file (BUNDLE.md section 4; sigjson NULL: none) over len bytes of
+ * msg against trust->pubkey, or else the trusted key its key id names; what names the object in
+ * messages. signer receives the key id. EP_EINTEGRITY when unsigned, malformed, signed by no
+ * trusted key or not holding; EP_EINPUT when trust->pubkey cannot be read. trust->insecure is the
+ * caller's to apply. */
+int ep_trust_check(const struct ep_trust *trust, const char *what, const void *msg, size_t len, const char *sigjson,
+		   size_t siglen, char signer[EP_KEY_ID_HEX], struct ep_error *err);
+
 /* Verifies the manifest's signature (unless trust->insecure), then parses it, reading
  * every disk's list chunks (ep_manifest_resolve). signer receives the key id that
  * verified it, or "" when none did. */

@@ -11,6 +11,7 @@
 #include "formats/bundle/bundle.h"
 #include "formats/store/catalog.h"
 #include "verify/chunk_stream.h"
+#include "verify/drill_record.h"
 
 __attribute__((format(printf, 2, 3))) static void report(const struct ep_store_check_options *opt, const char *fmt, ...)
 {
@@ -45,6 +46,41 @@ static int check_signatures(struct ep_store *st, const struct ep_catalog *cat, c
 		ep_manifest_free(m);
 		ep_bundle_close(b);
 	}
+	return 0;
+}
+
+static bool in_store(const struct ep_catalog *cat, const char *id)
+{
+	for (size_t i = 0; i < cat->n; i++)
+		if (!strcmp(cat->entries[i].id, id))
+			return true;
+	for (size_t i = 0; i < cat->nbad; i++)
+		if (!strcmp(cat->bad[i].id, id))
+			return true;
+	return false;
+}
+
+/* Every drill record: signed by the key given, or else by a trusted one (a record is worth
+ * only its signature), and of the right shape. One naming a snapshot forgotten since is
+ * counted, no problem: prune removes it. */
+static int check_drills(struct ep_store *st, const struct ep_catalog *cat, const struct ep_store_check_options *opt,
+			struct ep_store_check_stats *stats, struct ep_error *err)
+{
+	static const struct ep_trust directories = { 0 };
+	json_t *verified, *bad, *r;
+	int rc = ep_drill_records_load(st, opt->trust ? opt->trust : &directories, &verified, &bad, err);
+	if (rc)
+		return rc;
+	size_t i;
+	json_array_foreach(bad, i, r)
+		report(opt, "drill record file '%s' cannot be used: %s", json_string_value(json_object_get(r, "file")),
+		       json_string_value(json_object_get(r, "problem")));
+	json_array_foreach(verified, i, r)
+		stats->drills_without_snapshot += !in_store(cat, json_string_value(json_object_get(r, "snapshot")));
+	stats->bad_drills = json_array_size(bad);
+	stats->drills = json_array_size(verified) + stats->bad_drills;
+	json_decref(verified);
+	json_decref(bad);
 	return 0;
 }
 
@@ -99,6 +135,8 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	}
 	if (opt->trust)
 		rc = check_signatures(st, &cat, opt, &problems, err);
+	if (!rc)
+		rc = check_drills(st, &cat, opt, stats, err);
 	/* the distinct chunks the snapshots name, each with the size its content must have */
 	struct referenced named = { .st = st, .opt = opt, .stats = stats, .seen = ep_digestmap_new() };
 	if (!rc && !named.seen)
@@ -150,7 +188,7 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	free(refs);
 	ep_digestmap_free(named.seen);
 	ep_catalog_release(&cat);
-	problems += stats->bad_snapshots + stats->missing + stats->bad;
+	problems += stats->bad_snapshots + stats->missing + stats->bad + stats->bad_drills;
 	if (!rc && problems)
 		rc = ep_fail(err, EP_EINTEGRITY, "store '%s': %llu problem%s found", ep_store_where(st),
 			     (unsigned long long)problems, problems == 1 ? "" : "s");

@@ -156,7 +156,7 @@ int ep_signature_check(const struct ep_key *key, const void *msg, size_t len, co
 		 EVP_DigestVerify(ctx, sig->sig, EP_SIG_LEN, msg, len) == 1;
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
-		return ep_fail(err, EP_EINTEGRITY, "the manifest signature does not match key %s", key->id);
+		return ep_fail(err, EP_EINTEGRITY, "the signature does not match key %s", key->id);
 	return 0;
 }
 

@@ -166,9 +166,7 @@ int ep_component_append(struct ep_component *c, size_t record, const uint8_t dig
 
 int64_t ep_manifest_created(const struct ep_manifest *m)
 {
-	struct tm tm = { 0 };
-	const char *end = m->created ? strptime(m->created, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
-	return end && !*end ? (int64_t)timegm(&tm) : -1;
+	return ep_utc_time(m->created);
 }
 
 uint64_t ep_component_data_size(const struct ep_component *c)

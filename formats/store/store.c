@@ -14,7 +14,6 @@
 #include "formats/bundle/seal.h"
 
 #define CONFIG_MAX ((size_t)64 << 10)
-#define SIGNATURE_MAX ((size_t)4 << 10)
 
 void ep_store_chunk_oid(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint8_t oid[EP_DIGEST_LEN])
 {
@@ -333,9 +332,9 @@ int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err)
 	return st->be->ops->sweep(st->be, removed, err);
 }
 
-/* ---- snapshots ---- */
+/* ---- snapshots (and what drill records, in drill.c, share with them) ---- */
 
-static bool id_ok(const char *id)
+bool ep_store_id_ok(const char *id)
 {
 	uint8_t raw[EP_DIGEST_LEN];
 	return strlen(id) == 64 && ep_unhex(id, raw, sizeof raw);
@@ -351,18 +350,20 @@ void ep_store_snapshot_release(struct ep_store_snapshot *s)
 struct id_list {
 	char (*ids)[EP_STORE_ID_HEX];
 	size_t n, cap;
+	size_t skip;     /* the length of "DIR/" */
+	const char *ext; /* ".json", ".sig" */
 };
 
 static int id_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
 {
 	(void)size, (void)mtime;
 	struct id_list *l = ctx;
-	const char *base = name + strlen("snapshots/");
-	if (strlen(base) != 64 + 5 || strcmp(base + 64, ".json"))
+	const char *base = name + l->skip;
+	if (strlen(base) != 64 + strlen(l->ext) || strcmp(base + 64, l->ext))
 		return 0;
 	char id[EP_STORE_ID_HEX];
 	snprintf(id, sizeof id, "%.64s", base);
-	if (!id_ok(id))
+	if (!ep_store_id_ok(id))
 		return 0;
 	if (!ep_grow((void **)&l->ids, &l->cap, l->n + 1, sizeof *l->ids))
 		return ep_oom(err);
@@ -370,29 +371,36 @@ static int id_each(void *ctx, const char *name, uint64_t size, int64_t mtime, st
 	return 0;
 }
 
-static int cmp_id(const void *a, const void *b)
+int ep_store_id_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);
 }
 
-int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], size_t *n, struct ep_error *err)
+int ep_store_list_ids(struct ep_store *st, const char *dir, const char *ext, char (**ids)[EP_STORE_ID_HEX], size_t *n,
+		      struct ep_error *err)
 {
-	struct id_list l = { 0 };
-	int rc = st->be->ops->list(st->be, "snapshots/", id_each, &l, err);
+	char prefix[32];
+	snprintf(prefix, sizeof prefix, "%s/", dir);
+	struct id_list l = { .skip = strlen(prefix), .ext = ext };
+	int rc = st->be->ops->list(st->be, prefix, id_each, &l, err);
 	if (rc) {
 		free(l.ids);
 		return rc;
 	}
 	if (l.n)
-		qsort(l.ids, l.n, sizeof *l.ids, cmp_id);
+		qsort(l.ids, l.n, sizeof *l.ids, ep_store_id_cmp);
 	*ids = l.ids;
 	*n = l.n;
 	return 0;
 }
 
-/* A snapshot's object (its manifest or signature): 0, 1 when absent, or a failure. */
-static int get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
-		      struct ep_error *err)
+int ep_store_snapshot_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], size_t *n, struct ep_error *err)
+{
+	return ep_store_list_ids(st, "snapshots", ".json", ids, n, err);
+}
+
+int ep_store_get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
+			struct ep_error *err)
 {
 	int rc = st->be->ops->get(st->be, name, max + (st->seal ? EP_SEAL_OVERHEAD : 0), data, len, err);
 	if (rc || !st->seal)
@@ -411,11 +419,10 @@ static int get_sealed(struct ep_store *st, const char *name, size_t max, char **
 	return rc;
 }
 
-/* A snapshot's id: the manifest's digest, keyed in an encrypted store as its chunks' are. */
-static void snapshot_id(const struct ep_store *st, const char *manifest, size_t len, char id[EP_STORE_ID_HEX])
+void ep_store_object_id(const struct ep_store *st, const char *data, size_t len, char id[EP_STORE_ID_HEX])
 {
 	uint8_t d[EP_DIGEST_LEN], oid[EP_DIGEST_LEN];
-	ep_sha256(manifest, len, d);
+	ep_sha256(data, len, d);
 	ep_store_chunk_oid(st, d, oid);
 	ep_hex(oid, sizeof oid, id);
 }
@@ -423,21 +430,22 @@ static void snapshot_id(const struct ep_store *st, const char *manifest, size_t 
 int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_snapshot *out, struct ep_error *err)
 {
 	*out = (struct ep_store_snapshot){ 0 };
-	if (!id_ok(id))
+	if (!ep_store_id_ok(id))
 		return ep_fail(err, EP_EINPUT, "store '%s': '%s' is not a snapshot id", ep_store_where(st), id);
 	char name[100], got[EP_STORE_ID_HEX];
 	snprintf(name, sizeof name, "snapshots/%s.json", id);
-	int rc = get_sealed(st, name, EP_BUNDLE_MANIFEST_MAX, &out->manifest, &out->manifest_len, err);
+	int rc = ep_store_get_sealed(st, name, EP_BUNDLE_MANIFEST_MAX, &out->manifest, &out->manifest_len, err);
 	if (rc == 1)
 		return ep_fail(err, EP_EINPUT, "store '%s' has no snapshot %s", ep_store_where(st), id);
 	if (!rc) {
 		/* the id is the manifest's digest: a manifest changed in place no longer answers to it */
-		snapshot_id(st, out->manifest, out->manifest_len, got);
+		ep_store_object_id(st, out->manifest, out->manifest_len, got);
 		if (strcmp(got, id))
 			rc = ep_fail(err, EP_EINTEGRITY, "store '%s': snapshot %s does not match its id", ep_store_where(st), id);
 	}
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
-	if (!rc && (rc = get_sealed(st, name, SIGNATURE_MAX, &out->signature, &out->signature_len, err)) == 1)
+	if (!rc && (rc = ep_store_get_sealed(st, name, EP_STORE_SIGNATURE_MAX, &out->signature, &out->signature_len,
+					     err)) == 1)
 		rc = 0; /* unsigned */
 	memcpy(out->id, id, EP_STORE_ID_HEX);
 	if (rc)
@@ -445,8 +453,8 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
 	return rc;
 }
 
-static int put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
-		      struct ep_error *err)
+int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+			struct ep_error *err)
 {
 	if (!st->seal)
 		return st->be->ops->put(st->be, name, data, len, if_absent, err);
@@ -463,16 +471,16 @@ int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len,
 			  char id[EP_STORE_ID_HEX], struct ep_error *err)
 {
 	char name[100];
-	snapshot_id(st, manifest, len, id);
+	ep_store_object_id(st, manifest, len, id);
 	int rc = st->be->ops->sync(st->be, err); /* every chunk durable before anything names it */
 	if (!rc)
 		rc = ep_store_lock_held(st, err); /* after the wait for the chunks, just before the publication */
 	/* and what the snapshot names was in the index read under that lock, or written since */
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
 	if (!rc && sig)
-		rc = put_sealed(st, name, sig, siglen, false, err);
+		rc = ep_store_put_sealed(st, name, sig, siglen, false, err);
 	snprintf(name, sizeof name, "snapshots/%s.json", id);
-	if (!rc && (rc = put_sealed(st, name, manifest, len, true, err)) == EP_EINPUT) {
+	if (!rc && (rc = ep_store_put_sealed(st, name, manifest, len, true, err)) == EP_EINPUT) {
 		*err = (struct ep_error){ 0 }; /* the same bytes, published before: the same snapshot */
 		rc = 0;
 	}
@@ -483,7 +491,7 @@ int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len,
 
 int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err)
 {
-	if (!id_ok(id))
+	if (!ep_store_id_ok(id))
 		return ep_fail(err, EP_EINPUT, "'%s' is not a snapshot id", id);
 	char name[100];
 	snprintf(name, sizeof name, "snapshots/%s.json", id); /* the manifest first: without it the snapshot is gone */

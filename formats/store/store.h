@@ -141,13 +141,43 @@ struct ep_bundle;
 int ep_store_snapshot_open(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
 			   struct ep_error *err);
 
+/* Drill records (formats/STORE.md, section 9): what `envpack drill` found when it booted a
+ * snapshot's machines, kept beside the snapshots as a snapshot is: the record's bytes in
+ * drills/<id>.json, its signature (BUNDLE.md section 4) in drills/<id>.sig, <id> and sealing as
+ * a snapshot's. This layer stores bytes; verify/drill_record.h signs, verifies and reads them. */
+#define EP_STORE_DRILL_MAX ((size_t)1 << 20) /* a record's bytes, at most */
+struct ep_store_drill {
+	char id[EP_STORE_ID_HEX];
+	char *record; /* the bytes the signature covers, NUL-terminated */
+	size_t record_len;
+	char *signature; /* NULL when there is none (such a record cannot be verified) */
+	size_t signature_len;
+};
+void ep_store_drill_release(struct ep_store_drill *d);
+/* The ids of every drill record (heap array, sorted, free()). */
+int ep_store_drill_ids(struct ep_store *st, char (**ids)[EP_STORE_ID_HEX], size_t *n, struct ep_error *err);
+/* A record and its signature; EP_EINTEGRITY when it does not answer to its id. */
+int ep_store_get_drill(struct ep_store *st, const char *id, struct ep_store_drill *out, struct ep_error *err);
+/* Stores a signed record: the signature, synced, then the record, both created only where
+ * absent, so a record never appears without its signature and is never replaced. The same
+ * record put again is no failure. The caller holds the store's lock, shared (as a backup
+ * does; the exclusive one will do), taken before it read the snapshot the record names so
+ * that forget cannot remove it meanwhile. */
+int ep_store_put_drill(struct ep_store *st, const char *record, size_t len, const char *sig, size_t siglen,
+		       char id[EP_STORE_ID_HEX], struct ep_error *err);
+/* Removes a record, then its signature; the caller holds the exclusive lock (prune). */
+int ep_store_remove_drill(struct ep_store *st, const char *id, struct ep_error *err);
+
 /* Removes what writers that died left half-written; the caller holds the exclusive lock. */
 int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err);
 
-/* What prune does: every chunk no snapshot names is removed, and what writers that
- * died left half-written. The caller holds the exclusive lock; dry_run removes nothing. */
+/* What prune does: every chunk no snapshot names is removed, every drill record of a
+ * snapshot no longer there, and what writers that died left half-written (temporaries; the
+ * signature of a drill record that never appeared). The caller holds the exclusive lock;
+ * dry_run removes nothing. */
 struct ep_prune_stats {
 	uint64_t snapshots, chunks_kept, chunks_removed, bytes_kept, bytes_removed, temps_removed;
+	uint64_t drills_kept, drills_removed;
 };
 int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *stats, struct ep_error *err);
 

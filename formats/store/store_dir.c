@@ -237,6 +237,8 @@ static int dir_sweep(struct ep_store_backend *be, uint64_t *removed, struct ep_e
 	int rc = sweep_dir(d, "chunks", 1, removed, err);
 	if (!rc)
 		rc = sweep_dir(d, "snapshots", 0, removed, err);
+	if (!rc)
+		rc = sweep_dir(d, "drills", 0, removed, err);
 	return rc;
 }
 

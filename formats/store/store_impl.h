@@ -36,6 +36,33 @@ int ep_store_load_index(struct ep_store *st, struct ep_error *err);
 /* Prune: the claims of sequence numbers go, but the highest (the next run starts above it). */
 int ep_store_prune_claims(struct ep_store *st, struct ep_error *err);
 
+/* Snapshots and drill records are both signed objects DIR/<id>.json with DIR/<id>.sig beside:
+ * what follows is what they share. */
+#define EP_STORE_SIGNATURE_MAX ((size_t)4 << 10)
+/* 64 lowercase hex digits. */
+bool ep_store_id_ok(const char *id);
+/* Orders ids (char[EP_STORE_ID_HEX]), for qsort and bsearch. */
+int ep_store_id_cmp(const void *a, const void *b);
+/* The id of an object's bytes: their SHA-256, keyed in an encrypted store as chunks' names are. */
+void ep_store_object_id(const struct ep_store *st, const char *data, size_t len, char id[EP_STORE_ID_HEX]);
+/* The ids of the objects DIR/<id>EXT (dir: "snapshots", "drills"; ext: ".json", ".sig"), sorted
+ * (heap array, free()). */
+int ep_store_list_ids(struct ep_store *st, const char *dir, const char *ext, char (**ids)[EP_STORE_ID_HEX], size_t *n,
+		      struct ep_error *err);
+/* An object of at most max bytes (plain), opened with the store's key in an encrypted store (its
+ * name authenticated): 0, 1 when absent, or a failure. */
+int ep_store_get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
+			struct ep_error *err);
+/* Writes an object, sealed with its name in an encrypted store; if_absent as the backend's put. */
+int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+			struct ep_error *err);
+
+/* Prune: the drill records of snapshots no longer in the store go (the ids of those it has:
+ * sorted), and the signatures of records that never appeared. removed counts the records,
+ * orphans the signatures; dry_run removes nothing (and counts no signature). */
+int ep_store_prune_drills(struct ep_store *st, char (*const snapshots)[EP_STORE_ID_HEX], size_t nsnapshots,
+			  bool dry_run, uint64_t *removed, uint64_t *kept, uint64_t *orphans, struct ep_error *err);
+
 /* 0 while our lock stands; else fails (never taken, or lost), so nothing may be published or removed. */
 int ep_store_lock_held(struct ep_store *st, struct ep_error *err);
 
