@@ -14,6 +14,9 @@
 #include "cli/store_cli.h"
 #include "cloud/s3.h"
 #include "drill/drill.h"
+#include "formats/store/catalog.h"
+#include "verify/drill_record.h"
+#include "verify/drill_report.h"
 #include "targets/restore.h"
 #include "verify/check.h"
 
@@ -39,6 +42,12 @@ static const char help[] =
 	"Options:\n"
 	"      --only MACHINE     drill this machine only\n"
 	"      --timeout SECS     per machine (default 300)\n"
+	"  -k, --key FILE         sign the drill's record with this key and keep it in the\n"
+	"                         store beside the snapshots ('envpack snapshots' shows the\n"
+	"                         last drill of each, 'envpack check' verifies them)\n"
+	"      --report FILE.html one self-contained page: the snapshots, every drill the\n"
+	"                         store keeps (verified) with its result and RTO, an RTO\n"
+	"                         chart over time, the console of each failure\n"
 	"      --json             print the drill record as JSON on stdout\n"
 	"  -q, --quiet            print nothing unless it fails (for cron)\n"
 	"  -p, --pubkey FILE      trust this public key only\n"
@@ -91,6 +100,50 @@ static void print_result(const json_t *record, bool quiet)
 	}
 }
 
+/* The snapshots of st as the report lists them: {"id", "time", "name"}, oldest first. */
+static int report_snapshots(struct ep_store *st, json_t *out, struct ep_error *err)
+{
+	struct ep_catalog cat;
+	int rc = ep_catalog_load(st, &cat, err);
+	for (size_t i = 0; !rc && i < cat.n; i++) {
+		const struct ep_manifest *m = cat.entries[i].manifest;
+		json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "id", cat.entries[i].id, "time", m->created ? m->created : "",
+						     "name", m->name ? m->name : ""));
+	}
+	ep_catalog_release(&cat);
+	return rc;
+}
+
+/* --report: every verified drill of the store (this one too, kept or not), written whole or not at all. */
+static int write_report(const char *path, struct ep_store *st, const struct ep_trust *trust, const json_t *record,
+			bool kept, const char *name, struct ep_error *err)
+{
+	json_t *snaps = json_array(), *drills = NULL, *bad = NULL;
+	int rc = st ? ep_drill_records_load(st, trust, &drills, &bad, err) : 0;
+	if (!rc && !drills)
+		drills = json_array();
+	if (!rc && st)
+		rc = report_snapshots(st, snaps, err);
+	if (!rc && !kept)
+		json_array_append(drills, (json_t *)record);
+	char *html = NULL, title[PATH_MAX + 32], tmp[PATH_MAX + 32];
+	size_t len = 0;
+	snprintf(title, sizeof title, "envpack drills: %s", name);
+	if (!rc)
+		rc = ep_drill_report_html(snaps, drills, title, &html, &len, err);
+	snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+	FILE *f = rc ? NULL : fopen(tmp, "w");
+	if (!rc && (!f || fwrite(html, 1, len, f) != len || fclose(f) != 0 || rename(tmp, path) != 0)) {
+		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot write '%s'", path);
+		unlink(tmp);
+	}
+	free(html);
+	json_decref(snaps);
+	json_decref(drills);
+	json_decref(bad);
+	return rc;
+}
+
 /* A store named alone means its latest snapshot. */
 static void input_name(const char *arg, char *out, size_t cap)
 {
@@ -99,9 +152,16 @@ static void input_name(const char *arg, char *out, size_t cap)
 	snprintf(out, cap, "%s%s", arg, store ? "@latest" : "");
 }
 
+struct drill_out {
+	const struct ep_key *key; /* keeps the record in the store; NULL: not kept */
+	const char *report;       /* --report FILE.html, or NULL */
+	bool json, quiet;
+};
+
 static int run_drill(const char *arg, struct ep_drill_options *o, const struct ep_trust *trust,
-		     const struct ep_s3_options *remote, bool json, bool quiet)
+		     const struct ep_s3_options *remote, const struct drill_out *out)
 {
+	bool json = out->json, quiet = out->quiet;
 	char name[PATH_MAX + 16], resolved[PATH_MAX + EP_STORE_ID_HEX + 2], location[PATH_MAX], signer[EP_KEY_ID_HEX];
 	const char *ref;
 	struct ep_error err = { 0 };
@@ -136,10 +196,20 @@ static int run_drill(const char *arg, struct ep_drill_options *o, const struct e
 		rc = ep_drill_run(o, &res, &err);
 	ep_interrupt_disarm();
 	json_t *record = rc ? NULL : record_head(m, snapshot ? cli_resolved_snapshot() : name);
+	bool ran = record != NULL;
+	char id[EP_STORE_ID_HEX] = "";
 	if (record) {
 		json_object_set_new(record, "passed", json_boolean(res.passed));
 		json_object_set_new(record, "integrity_failure", json_boolean(res.integrity));
 		json_object_set(record, "machines", res.machines);
+		if (out->key && !st)
+			fprintf(stderr, "envpack: warning: a bundle has no store to keep the drill's record in\n");
+		else if (out->key && (rc = ep_drill_record_put(st, out->key, record, id, &err)))
+			id[0] = 0;
+		if (!rc && out->report)
+			rc = write_report(out->report, st, trust, record, id[0] != 0, arg, &err);
+		if (id[0])
+			json_object_set_new(record, "id", json_string(id));
 		if (json) {
 			json_dumpf(record, stdout, JSON_COMPACT);
 			putchar('\n');
@@ -154,8 +224,10 @@ static int run_drill(const char *arg, struct ep_drill_options *o, const struct e
 	if (b)
 		ep_bundle_close(b);
 	ep_store_close(st);
-	if (rc)
-		return cli_fail(&err);
+	if (rc) { /* the record could not be kept or the report written: said, yet a damaged backup is 3 */
+		int code = cli_fail(&err);
+		return ran && res.integrity ? 3 : code;
+	}
 	return res.integrity ? 3 : res.passed ? 0 : 1;
 }
 
@@ -167,6 +239,7 @@ int cmd_drill(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },          { "pubkey", required_argument, NULL, 'p' },
 		{ "insecure-skip-verify", no_argument, NULL, 'I' },   { "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },                  { "help", no_argument, NULL, 'h' },
+		{ "key", required_argument, NULL, 'k' },              { "report", required_argument, NULL, 'R' },
 		CLI_S3_OPTIONS, CLI_NET_OPTIONS, CLI_ALLOW_OLDER_OPTION, CLI_DECRYPT_OPTION, { 0 }
 	};
 	struct cli_net net = { 0 };
@@ -175,10 +248,11 @@ int cmd_drill(int argc, char **argv)
 	struct ep_check checks[CHECKS_MAX];
 	struct ep_drill_options o = { .checks = checks, .timeout_s = 300 };
 	struct ep_error err = { 0 };
-	bool json = false, quiet = false;
+	struct drill_out out = { 0 };
+	const char *keyfile = NULL;
 	long n;
 	int c, rc = 0;
-	while (!rc && (c = getopt_long(argc, argv, "p:qh", opts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, "p:k:qh", opts, NULL)) != -1) {
 		int r = cli_remote_option("drill", c, optarg, &net, &remote);
 		if (r < 0)
 			return 2;
@@ -204,8 +278,10 @@ int cmd_drill(int argc, char **argv)
 			break;
 		case 'p': trust.pubkey = optarg; break;
 		case 'I': trust.insecure = true; break;
-		case 'J': json = true; break;
-		case 'q': quiet = true; cli_store_quiet(); break;
+		case 'J': out.json = true; break;
+		case 'q': out.quiet = true; cli_store_quiet(); break;
+		case 'k': keyfile = optarg; break;
+		case 'R': out.report = optarg; break;
 		case 'h': return cli_help(help);
 		case 0x1210: cli_allow_older(); break;
 		default: rc = cli_usage("drill", "unknown option");
@@ -220,7 +296,13 @@ int cmd_drill(int argc, char **argv)
 			ep_check_release(&checks[i]);
 		return rc;
 	}
-	rc = run_drill(argv[optind], &o, &trust, &remote, json, quiet);
+	struct ep_key *key = NULL;
+	if (keyfile && ep_key_load_private(keyfile, &key, &err))
+		rc = cli_fail(&err);
+	out.key = key;
+	if (!rc)
+		rc = run_drill(argv[optind], &o, &trust, &remote, &out);
+	ep_key_free(key);
 	for (size_t i = 0; i < o.nchecks; i++)
 		ep_check_release(&checks[i]);
 	return rc;

@@ -43,6 +43,19 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return 0;
 }
 
+/* Invalid UTF-8 as '?', so that JSON can hold a console's bytes. */
+static void utf8_clean(char *s)
+{
+	while (*s) {
+		size_t n = ep_utf8_length((const unsigned char *)s);
+		if (!n) {
+			*s = '?';
+			n = 1;
+		}
+		s += n;
+	}
+}
+
 /* The whole of a file, up to max bytes from its end; "" when there is none. */
 static char *read_tail(const char *path, size_t max)
 {
@@ -227,6 +240,8 @@ static int drill_machine(const struct ep_drill_options *o, const struct ep_machi
 	}
 	double rto = now() - t0;
 	char *tail = rc ? strdup("") : read_tail(guest.serial, TAIL_MAX);
+	if (tail)
+		utf8_clean(tail);
 	ep_guest_stop(&guest);
 	ep_serve_stop(&server);
 	uint64_t bytes = 0;

@@ -35,6 +35,20 @@ check "nothing is left running or on disk" nothing_left
 expect_exit 0 "a drill in text, quiet: silent when it passes" "$E" drill -q -p k.pub st@latest --expect-serial "ENVPACK-BOOT-OK $tag"
 check "prints nothing" test ! -s "$T/out"
 
+# 1b. kept in the store (-k), shown by snapshots, verified by check, drawn by --report
+expect_exit 0 "a drill that keeps its record" "$E" drill -q -k k.key -p k.pub --json st --expect-serial "ENVPACK-BOOT-OK $tag"
+check "the record has an id" python3 -c 'import json, re, sys; d = json.load(open(sys.argv[1])); assert re.fullmatch("[0-9a-f]{64}", d["id"]), d' "$T/out"
+expect_exit 1 "a failing drill is kept too" "$E" drill -q -k k.key -p k.pub st --expect-serial "NEVER-PRINTED" --timeout 3 --report report.html
+expect_exit 0 "snapshots shows the last drill" "$E" snapshots -p k.pub --json st
+check "which failed" python3 -c 'import json, sys; (s,) = json.load(open(sys.argv[1])); assert s["last_drill"]["passed"] is False, s' "$T/out"
+expect_exit 0 "check verifies the drill records" "$E" check -q -p k.pub st
+check "the report is one page: no script, no URL but SVG's namespace" sh -c 'grep -q "<table id=\"drills\"" report.html && ! grep -qi "<script" report.html && ! grep -oiE "https?://[^\" ]*" report.html | grep -qv "^http://www.w3.org/2000/svg$"'
+if [ -z "${EP_SANITIZER_PASS:-}" ]; then # Chromium judges it once
+	"$HERE/tools/html_dom.sh" report.html >report.dom 2>report.err
+	check "Chromium reads the report: a row per drill, one failed" test "$(python3 "$HERE/tools/dom_query.py" report.dom count 'table#drills tbody tr'),$(python3 "$HERE/tools/dom_query.py" report.dom count 'table#drills tbody tr.fail')" = 2,1
+	check "and its RTO chart" test "$(python3 "$HERE/tools/dom_query.py" report.dom count '#rto-chart polyline')" -ge 1
+fi
+
 # 2. failures: exit 1 after --timeout, nothing left
 expect_exit 1 "a marker that never comes: exit 1" "$E" drill -q -p k.pub st --expect-serial "NEVER-PRINTED" --timeout 4
 expect_err "boot: FAILED: timed out after 4 s" "naming the machine and why"
