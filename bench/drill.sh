@@ -19,8 +19,10 @@
 #   d. copying the disk out: qemu-img convert -O raw from `envpack serve`'s export
 #      (timed from starting serve, and the convert alone) next to envpack restore
 #      --to dir: of the same snapshot
-# Printed: seconds for each, best of RUNS (default 3) per row, the page cache warmed
-# by reading the store first; then the ratios, with their goals: instant
+# Printed: seconds for each, best of RUNS (default 3) per row, each timed step begun
+# after a sync (no dirty pages of the last step's output left to write back; the
+# restore's output is removed before the copy) and with the store read into the page
+# cache; then the ratios, with their goals: instant
 # time-to-marker 64 GiB / 4 GiB <= 1.1 (the drill's), instant / restore-then-boot
 # <= 0.2 (the drill's time to the marker over a's), qemu-img convert from the export /
 # envpack restore <= 1.2. Load average at start and end.
@@ -125,7 +127,12 @@ for s in "${sizes[@]}"; do
 	backup_s[$s]=$(since "$t0" "$(now)")
 done
 pub=$out/bench.pub
-warm() { find "$out/store$1" -type f -exec cat {} + >/dev/null; } # the store in the page cache
+# before each timed step: no dirty pages left to write back from the last one, and the
+# store in the page cache
+warm() {
+	sync
+	find "$out/store$1" -type f -exec cat {} + >/dev/null
+}
 
 # boot FILE FORMAT START: qemu boots FILE, traced; waits for the marker (at most 300 s)
 # and stops qemu; sets sector (seconds from START to the BIOS reading sector 0) and
@@ -164,6 +171,7 @@ route_a() {
 	"$ENVPACK" restore -q -p "$pub" "dir:$out/store$s@latest" --to "dir:$out/restored" || fail "restore failed"
 	t1=$(now)
 	boot "$out/restored/disk.raw" raw "$t0"
+	rm -rf "$out/restored" # not left to be written back during the next route
 	if better "$marker" "${R[a,$s,marker]:-}"; then
 		R[a,$s,ready]=$(since "$t0" "$t1") R[a,$s,sector]=$sector R[a,$s,marker]=$marker
 	fi
@@ -238,13 +246,15 @@ say "the drill's qemu has -m $mem"
 # d. copying the disk out: envpack restore --to dir:, and qemu-img convert from envpack serve
 route_d() {
 	local s=$1 t0 t1 t2 spid sock=$out/tmp/serve.sock
-	rm -rf "$out/restored"
+	rm -rf "$out/restored" "$out/copy.raw"
 	warm "$s"
 	t0=$(now)
 	"$ENVPACK" restore -q -p "$pub" "dir:$out/store$s@latest" --to "dir:$out/restored" || fail "restore failed"
 	t1=$(now)
 	better "$(since "$t0" "$t1")" "${R[d,$s,restore]:-}" && R[d,$s,restore]=$(since "$t0" "$t1")
-	rm -f "$out/copy.raw" "$sock"
+	[ "$run" != "$RUNS" ] || qemu-img compare -q -f raw -F raw "$out/d$s/disk.raw" "$out/restored/disk.raw" ||
+		fail "envpack restore's ${label_size[$s]} disk differs from the source"
+	rm -rf "$out/restored" "$sock" # its pages are not written back during the copy
 	warm "$s"
 	t0=$(now)
 	"$ENVPACK" serve -q -p "$pub" --socket "$sock" "dir:$out/store$s@latest" >"$out/serve.err" 2>&1 &
@@ -274,9 +284,7 @@ for s in "${sizes[@]}"; do
 		say "${label_size[$s]} disk, run $run: copying out"
 		route_d "$s"
 	done
-	# what was restored and copied is the disk (not timed)
-	qemu-img compare -q -f raw -F raw "$out/d$s/disk.raw" "$out/restored/disk.raw" ||
-		fail "envpack restore's ${label_size[$s]} disk differs from the source"
+	# what was copied is the disk (not timed; the restore was compared in route_d)
 	qemu-img compare -q -f raw -F raw "$out/d$s/disk.raw" "$out/copy.raw" ||
 		fail "qemu-img convert's copy of the ${label_size[$s]} export differs from the source"
 	rm -rf "$out/restored" "$out/copy.raw" "$out/instant"
