@@ -148,7 +148,8 @@ static int write_report(const char *path, struct ep_store *st, const struct ep_t
 static void input_name(const char *arg, char *out, size_t cap)
 {
 	struct stat st;
-	bool store = (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) || (!strncmp(arg, "s3://", 5) && !strchr(arg, '@'));
+	bool named = (!strncmp(arg, "s3://", 5) || !strncmp(arg, "dir:", 4)) && !strchr(arg, '@');
+	bool store = named || (stat(arg, &st) == 0 && S_ISDIR(st.st_mode));
 	snprintf(out, cap, "%s%s", arg, store ? "@latest" : "");
 }
 

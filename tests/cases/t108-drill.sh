@@ -34,6 +34,8 @@ PY
 check "nothing is left running or on disk" nothing_left
 expect_exit 0 "a drill in text, quiet: silent when it passes" "$E" drill -q -p k.pub st@latest --expect-serial "ENVPACK-BOOT-OK $tag"
 check "prints nothing" test ! -s "$T/out"
+expect_exit 0 "dir:STORE alone is its latest snapshot too" "$E" drill -q -p k.pub "dir:$T/st" --expect-serial "ENVPACK-BOOT-OK $tag"
+check "prints nothing" test ! -s "$T/out"
 
 # 1b. kept in the store (-k), shown by snapshots, verified by check, drawn by --report
 expect_exit 0 "a drill that keeps its record" "$E" drill -q -k k.key -p k.pub --json st --expect-serial "ENVPACK-BOOT-OK $tag"
