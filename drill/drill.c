@@ -248,12 +248,14 @@ static int drill_machine(const struct ep_drill_options *o, const struct ep_machi
 	server_log(server.log, res, &bytes);
 	bool passed = !rc && !why[0] && !res->integrity;
 	res->passed &= passed;
+	if (res->integrity) /* the record names the chunk */
+		snprintf(why, sizeof why, "the backup's data is damaged: %s", res->integrity_detail);
 	json_array_append_new(out, json_pack("{s:s,s:b,s:o,s:I,s:o,s:s,s:s?}", "name", m->name, "passed", passed,
 					     "rto_seconds", passed ? json_real(rto) : json_null(), "bytes_read",
 					     (json_int_t)bytes, "checks", checks, "console_tail", tail ? tail : "",
 					     "failure", rc ? err->msg : why[0] ? why : NULL));
 	say(o, "machine %s: %s%s%s", m->name, passed ? "passed" : "FAILED", passed ? "" : ": ",
-	    passed ? "" : rc ? err->msg : why[0] ? why : res->integrity_detail);
+	    passed ? "" : rc ? err->msg : why);
 	free(tail);
 	for (size_t i = 0; overlays && i < m->ndisks; i++)
 		free(overlays[i]);

@@ -733,6 +733,11 @@ static void put_consoles(struct report *r)
 			put(pg, ", drill of ");
 			put_time(pg, r->drills[i].started);
 			put(pg, "</h3>\n");
+			if (json_is_string(json_object_get(m, "failure"))) { /* what the drill saw: a timeout, a damaged chunk */
+				put(pg, "<p class=\"failure\">");
+				put_field_max(pg, m, "failure", 1024);
+				put(pg, "</p>\n");
+			}
 			put_tail(pg, m);
 			put(pg, "</div>\n");
 		}
