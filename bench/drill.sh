@@ -291,12 +291,6 @@ for s in "${sizes[@]}"; do
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-num='^[0-9]+([.][0-9]*)?$'
-ratio() { # ratio A B: A / B to two places, "-" unless both are numbers
-	awk -v a="$1" -v b="$2" -v num="$num" 'BEGIN {
-		if (a !~ num || b !~ num) print "-"; else if (b > 0) printf "%.2f\n", a / b; else print (a > 0 ? "inf" : "-") }'
-}
-goal() { awk -v v="$1" -v l="$2" -v num="$num" 'BEGIN { print (v ~ num && v + 0 <= l) ? "met" : "NOT met" }'; }
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
 printf 'disks: raw, %s and %s virtual (the same %s bytes allocated); stores: %s and %s bytes (backed up in %s and %s s); %s cores\n' \
 	"${label_size[4]}" "${label_size[64]}" "$(du -B1 "$out/d4/disk.raw" | cut -f1)" "$(du -sb "$out/store4" | cut -f1)" \

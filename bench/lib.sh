@@ -47,3 +47,11 @@ envpack_bench_keys() {
 		ep_read=(--decrypt-key "$out/recipient.key")
 	fi
 }
+
+# Ratios and goals for the tables (live.sh, drill.sh): "-" where a figure is missing.
+bench_num='^[0-9]+([.][0-9]*)?$'
+ratio() { # ratio A B: A / B to two places, "-" unless both are numbers
+	awk -v a="$1" -v b="$2" -v num="$bench_num" 'BEGIN {
+		if (a !~ num || b !~ num) print "-"; else if (b > 0) printf "%.2f\n", a / b; else print (a > 0 ? "inf" : "-") }'
+}
+goal() { awk -v v="$1" -v l="$2" -v num="$bench_num" 'BEGIN { print (v ~ num && v + 0 <= l) ? "met" : "NOT met" }'; }

@@ -202,12 +202,6 @@ qemu-img compare -q -f raw -F raw "$out/copy.raw" "$out/restored/ep.raw" ||
 	{ echo "bench: the incremental snapshot is not the disk nbdcopy read" >&2; exit 1; }
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-num='^[0-9]+([.][0-9]*)?$'
-ratio() { # ratio A B: A / B to two places, "-" unless both are numbers
-	awk -v a="$1" -v b="$2" -v num="$num" 'BEGIN {
-		if (a !~ num || b !~ num) print "-"; else if (b > 0) printf "%.2f\n", a / b; else print (a > 0 ? "inf" : "-") }'
-}
-goal() { awk -v v="$1" -v l="$2" -v num="$num" 'BEGIN { print (v ~ num && v + 0 <= l) ? "met" : "NOT met" }'; }
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
 printf 'disk: qcow2, %s virtual, %s of data; %s guest writes of %s MiB (%s bytes) after the first backups; %s cores\n' \
 	"$(qemu-img info --output=json "$img/disk.qcow2" | python3 -c 'import json, sys; print(json.load(sys.stdin)["virtual-size"])') bytes" \
