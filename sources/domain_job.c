@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
-#include <libvirt/virterror.h>
 #include <openssl/rand.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -13,23 +12,8 @@
 #include <unistd.h>
 
 #include "base/interrupt.h"
+#include "base/libvirt_util.h"
 #include "base/util.h"
-
-static void quiet(void *ctx, virErrorPtr e)
-{
-	(void)ctx, (void)e;
-}
-
-void ep_libvirt_quiet(void)
-{
-	virSetErrorFunc(NULL, quiet);
-}
-
-const char *ep_libvirt_error(void)
-{
-	const char *m = virGetLastErrorMessage();
-	return m ? m : "unknown error";
-}
 
 void ep_domain_job_warn(const struct ep_domain_job *j, const char *fmt, ...)
 {

@@ -28,10 +28,6 @@ struct ep_domain_job {
 	char checkpoint[64]; /* "envpack-<hex>", "" when none was taken */
 };
 
-/* libvirt's last error message; libvirt told to print nothing itself (only the CLI prints). */
-const char *ep_libvirt_error(void);
-void ep_libvirt_quiet(void);
-
 /* Warns through j's warn function, if any. */
 void ep_domain_job_warn(const struct ep_domain_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

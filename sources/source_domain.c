@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/interrupt.h"
+#include "base/libvirt_util.h"
 #include "base/util.h"
 #include "formats/disk/disk.h"
 #include "formats/disk/nbd.h"

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/endian.h"
+#include "base/libvirt_util.h"
 #include "base/util.h"
 #include "base/xml.h"
 
@@ -89,17 +89,6 @@ static void backing_of(const char *path, char *out, size_t cap)
 	}
 }
 
-static void quiet(void *ctx, virErrorPtr e)
-{
-	(void)ctx, (void)e;
-}
-
-static const char *virt_error(void)
-{
-	const char *m = virGetLastErrorMessage();
-	return m ? m : "unknown error";
-}
-
 /* A running domain with a disk at path: its target device into dev; NULL when none. */
 static virDomainPtr running_on(virConnectPtr conn, const char *path, char *dev, size_t cap)
 {
@@ -131,13 +120,13 @@ static virDomainPtr running_on(virConnectPtr conn, const char *path, char *dev, 
 static int block_pull(virDomainPtr dom, const char *dev, const char *path, struct ep_error *err)
 {
 	if (virDomainBlockPull(dom, dev, 0, 0) < 0)
-		return ep_fail(err, EP_ERUNTIME, "libvirt: cannot pull '%s' into %s: %s", path, dev, virt_error());
+		return ep_fail(err, EP_ERUNTIME, "libvirt: cannot pull '%s' into %s: %s", path, dev, ep_libvirt_error());
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	for (;;) {
 		virDomainBlockJobInfo info;
 		int r = virDomainGetBlockJobInfo(dom, dev, &info, 0);
 		if (r < 0)
-			return ep_fail(err, EP_ERUNTIME, "libvirt: pulling '%s': %s", path, virt_error());
+			return ep_fail(err, EP_ERUNTIME, "libvirt: pulling '%s': %s", path, ep_libvirt_error());
 		if (r == 0)
 			return 0; /* done: the job is gone and the disk has no backing left */
 		nanosleep(&tick, NULL);
@@ -218,7 +207,7 @@ int ep_instant_finish(const char *dir, const char *libvirt_uri, struct ep_instan
 	DIR *top = opendir(dir);
 	if (!top)
 		return ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s'", dir);
-	virSetErrorFunc(NULL, quiet);
+	ep_libvirt_quiet();
 	virConnectPtr conn = virConnectOpen(libvirt_uri);
 	struct dirent *e;
 	while (!rc && (e = readdir(top))) {
