@@ -1,11 +1,13 @@
 #include "drill/drill.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +71,47 @@ static char *read_tail(const char *path, size_t max)
 		text[max] = 0;
 	}
 	return text;
+}
+
+/* The console as read so far: the last SERIAL_MAX bytes of its file, NUL-terminated; each
+ * poll reads on from where the last one stopped. */
+struct console {
+	const char *path;
+	uint64_t off; /* bytes of the file read */
+	char *text;   /* SERIAL_MAX + 1 bytes from the first read on */
+	size_t len;
+};
+
+/* What the console wrote since the last call, appended; the oldest bytes dropped past SERIAL_MAX. */
+static void console_read(struct console *c)
+{
+	if (!c->text && !(c->text = calloc(1, SERIAL_MAX + 1)))
+		return;
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return;
+	uint64_t more = !fstat(fd, &st) && (uint64_t)st.st_size > c->off ? (uint64_t)st.st_size - c->off : 0;
+	if (more > SERIAL_MAX) { /* what would be dropped at once is not read */
+		c->off += more - SERIAL_MAX;
+		more = SERIAL_MAX;
+	}
+	size_t drop = c->len + more > SERIAL_MAX ? c->len + (size_t)more - SERIAL_MAX : 0;
+	memmove(c->text, c->text + drop, c->len - drop);
+	c->len -= drop;
+	ssize_t n;
+	while (more && (n = pread(fd, c->text + c->len, (size_t)more, (off_t)c->off)) > 0) {
+		c->len += (size_t)n;
+		c->off += (uint64_t)n;
+		more -= (uint64_t)n;
+	}
+	c->text[c->len] = 0;
+	close(fd);
+}
+
+static const char *console_text(const struct console *c)
+{
+	return c->text ? c->text : "";
 }
 
 /* What the server logged: a chunk that failed its check, and the bytes it read. */
@@ -151,22 +194,23 @@ static int forward_ports(struct ep_check *checks, size_t n, struct ep_guest_forw
 
 /* Tries every check not passed yet until all pass, the guest ends, or time is up; each
  * result into checks (passed, seconds since t0, detail). */
-static void wait_checks(const struct ep_drill_options *o, struct ep_guest *g, const char *server_log_path,
-			struct ep_drill_result *res, double t0, json_t *checks, char *why, size_t cap)
+static void wait_checks(const struct ep_drill_options *o, struct ep_guest *g, struct console *con,
+			const char *server_log_path, struct ep_drill_result *res, double t0, json_t *checks, char *why,
+			size_t cap)
 {
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	double deadline = t0 + o->timeout_s, last_net = 0;
 	size_t left = o->nchecks;
 	why[0] = 0;
 	while (left && !why[0]) {
-		char *serial = read_tail(g->serial, SERIAL_MAX);
+		console_read(con);
 		bool net_turn = now() - last_net >= 0.5;
 		for (size_t i = 0; i < o->nchecks; i++) {
 			json_t *c = json_array_get(checks, i);
 			if (json_is_true(json_object_get(c, "passed")) || (o->checks[i].kind != EP_CHECK_SERIAL && !net_turn))
 				continue;
 			char detail[300];
-			bool ok = ep_check_try(&o->checks[i], serial, detail, sizeof detail);
+			bool ok = ep_check_try(&o->checks[i], console_text(con), detail, sizeof detail);
 			json_object_set_new(c, "detail", json_string(detail));
 			if (ok) {
 				json_object_set_new(c, "passed", json_true());
@@ -178,7 +222,6 @@ static void wait_checks(const struct ep_drill_options *o, struct ep_guest *g, co
 		}
 		if (net_turn)
 			last_net = now();
-		free(serial);
 		if (!left)
 			break;
 		uint64_t unused;
@@ -218,6 +261,7 @@ static int drill_machine(const struct ep_drill_options *o, const struct ep_machi
 	size_t nfwd = 0;
 	struct ep_server server = { 0 };
 	struct ep_guest guest = { 0 };
+	struct console con = { .path = guest.serial };
 	struct ep_serve_options so = o->serve;
 	int rc = overlays ? 0 : ep_oom(err);
 	if (!rc && ep_path_format(socket, sizeof socket, err, "%s/nbd.sock", dir))
@@ -236,10 +280,12 @@ static int drill_machine(const struct ep_drill_options *o, const struct ep_machi
 	json_t *checks = checks_json(o);
 	if (!rc) {
 		say(o, "machine %s: booting from the backup (%s)", m->name, guest.kvm ? "KVM" : "TCG");
-		wait_checks(o, &guest, server.log, res, t0, checks, why, sizeof why);
+		wait_checks(o, &guest, &con, server.log, res, t0, checks, why, sizeof why);
 	}
 	double rto = now() - t0;
-	char *tail = rc ? strdup("") : read_tail(guest.serial, TAIL_MAX);
+	if (!rc) /* what the console wrote since the last poll, for the record's tail */
+		console_read(&con);
+	char *tail = strdup(console_text(&con) + (con.len > TAIL_MAX ? con.len - TAIL_MAX : 0));
 	if (tail)
 		utf8_clean(tail);
 	ep_guest_stop(&guest);
@@ -257,6 +303,7 @@ static int drill_machine(const struct ep_drill_options *o, const struct ep_machi
 	say(o, "machine %s: %s%s%s", m->name, passed ? "passed" : "FAILED", passed ? "" : ": ",
 	    passed ? "" : rc ? err->msg : why);
 	free(tail);
+	free(con.text);
 	for (size_t i = 0; overlays && i < m->ndisks; i++)
 		free(overlays[i]);
 	free(overlays);

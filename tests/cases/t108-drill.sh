@@ -110,4 +110,35 @@ check "the drill stopped at the damage, not at the timeout; the record names the
 expect_exit 3 "drilled again with a report" "$E" drill -q -p k.pub bad --expect-serial "ENVPACK-BOOT-OK $tag" --timeout 20 --report bad.html
 check "the report names the chunk" grep -qE "damaged: chunk [0-9a-f]{64}" bad.html
 check "nothing is left running or on disk" nothing_left
+
+# 6. the console read on as it grows, from a stand-in qemu first on PATH that writes it in
+# pieces 0.5 s apart ('|' between them; "=N" is N MiB of numbered lines) and keeps a copy
+mkdir fakeq
+cat >fakeq/qemu-system-x86_64 <<'PY'
+#!/usr/bin/env python3
+import os, sys, time
+out = sys.argv[sys.argv.index("-serial") + 1][len("file:"):]
+n = 0
+for i, piece in enumerate(os.environ["CONSOLE"].split("|")):
+    time.sleep(0.5 if i else 0)
+    if piece.startswith("="):
+        lines = (int(piece[1:]) << 20) // 16
+        data = b"".join(b"line %010d\n" % k for k in range(n, n + lines))
+        n += lines
+    else:
+        data = piece.encode()
+    for path in (out, os.environ["CONSOLE_COPY"]):
+        with open(path, "ab") as f:
+            f.write(data)
+time.sleep(60)
+PY
+chmod +x fakeq/qemu-system-x86_64
+FAKEQ=(env PATH="$T/fakeq:$PATH" CONSOLE_COPY="$T/console")
+expect_exit 0 "a marker split across two polls is found" env CONSOLE=$'ENVPACK-SPL|IT-OK\n' "${FAKEQ[@]}" \
+	"$E" drill -q -p k.pub st --expect-serial "^ENVPACK-SPLIT-OK$" --timeout 10
+rm -f console
+expect_exit 0 "and one after the console passed 4 MiB" env CONSOLE=$'=5|=3|ENVPACK-LATE-OK\n' "${FAKEQ[@]}" \
+	"$E" drill -q -p k.pub --json st --expect-serial "^ENVPACK-LATE-OK$" --timeout 20
+check "the record keeps the console's last 4096 bytes" python3 -c 'import json, sys; (m,) = json.load(open(sys.argv[1]))["machines"]; assert m["console_tail"].encode() == open(sys.argv[2], "rb").read()[-4096:], m["console_tail"][:200]' "$T/out" console
+check "nothing is left running or on disk" nothing_left
 finish
