@@ -103,6 +103,16 @@ static struct ep_export *open_export(const struct packed *p, size_t cache)
 	return x;
 }
 
+/* Each test's prologue: packs the disk and, when x is given, opens an export of it with a
+ * cache of that many bytes; false when either fails (reported), nothing left to release. */
+static bool prepare(struct packed *p, struct ep_export **x, size_t cache)
+{
+	if (pack(p) && (!x || (*x = open_export(p, cache))))
+		return true;
+	unpack(p);
+	return false;
+}
+
 /* Reads len bytes at off and says whether they are the disk's. */
 static bool read_right(struct ep_export *x, const struct packed *p, uint64_t off, size_t len)
 {
@@ -150,10 +160,8 @@ static bool fetched_reaches(const struct ep_export *x, uint64_t want)
 TEST(export_packed_disk_has_holes_between_chunks)
 {
 	struct packed p;
-	if (!pack(&p)) {
-		unpack(&p);
+	if (!prepare(&p, NULL, 0))
 		return;
-	}
 	/* the layout the other tests rely on: no chunk in a hole, the last one ends the disk */
 	EXPECT(ep_chunk_map_find(&p.map, 7 * MIB) < 0 && ep_chunk_map_find(&p.map, 11 * MIB - 1) < 0);
 	EXPECT(ep_chunk_map_find(&p.map, 18 * MIB) < 0 && ep_chunk_map_find(&p.map, 19 * MIB - 1) < 0);
@@ -165,11 +173,9 @@ TEST(export_packed_disk_has_holes_between_chunks)
 TEST(export_reads_any_range)
 {
 	struct packed p;
-	struct ep_export *x = pack(&p) ? open_export(&p, BIG_CACHE) : NULL;
-	if (!x) {
-		unpack(&p);
+	struct ep_export *x;
+	if (!prepare(&p, &x, BIG_CACHE))
 		return;
-	}
 	struct ep_error err = { 0 };
 	EXPECT(ep_export_size(x) == VSIZE);
 	uint64_t c1 = chunk_start(&p, 1);
@@ -200,11 +206,9 @@ TEST(export_reads_any_range)
 TEST(export_holes_need_no_fetch)
 {
 	struct packed p;
-	struct ep_export *x = pack(&p) ? open_export(&p, BIG_CACHE) : NULL;
-	if (!x) {
-		unpack(&p);
+	struct ep_export *x;
+	if (!prepare(&p, &x, BIG_CACHE))
 		return;
-	}
 	uint64_t stored = 1;
 	EXPECT(read_right(x, &p, 8 * MIB, (size_t)MIB));
 	EXPECT(read_right(x, &p, 18 * MIB, (size_t)MIB)); /* a whole hole, end to end */
@@ -226,10 +230,8 @@ static bool read_chunk(struct ep_export *x, const struct packed *p, size_t i, ui
 TEST(export_cache_smaller_than_two_chunks_fetches_again)
 {
 	struct packed p;
-	if (!pack(&p)) {
-		unpack(&p);
+	if (!prepare(&p, NULL, 0))
 		return;
-	}
 	uint64_t a = chunk_size(&p, 0), b = chunk_size(&p, 1);
 	struct ep_export *x = open_export(&p, (size_t)(a > b ? a : b) + 1);
 	EXPECT(x && read_chunk(x, &p, 0, 10) && read_chunk(x, &p, 1, 20) && read_chunk(x, &p, 0, 30));
@@ -255,10 +257,8 @@ TEST(export_cache_smaller_than_two_chunks_fetches_again)
 TEST(export_cache_drops_least_recently_read)
 {
 	struct packed p;
-	if (!pack(&p)) {
-		unpack(&p);
+	if (!prepare(&p, NULL, 0))
 		return;
-	}
 	/* room for any two of chunks 0, 1, 2 but not all three */
 	struct ep_export *x = open_export(&p, (size_t)(chunk_size(&p, 0) + chunk_size(&p, 1) + chunk_size(&p, 2) - 1));
 	if (!x) {
@@ -276,11 +276,9 @@ TEST(export_cache_drops_least_recently_read)
 TEST(export_sequential_reads_fetch_each_chunk_once)
 {
 	struct packed p;
-	struct ep_export *x = pack(&p) ? open_export(&p, BIG_CACHE) : NULL;
-	if (!x) {
-		unpack(&p);
+	struct ep_export *x;
+	if (!prepare(&p, &x, BIG_CACHE))
 		return;
-	}
 	bool right = true;
 	for (uint64_t at = 0; at < VSIZE; at += 128 << 10)
 		right &= read_right(x, &p, at, 128 << 10);
@@ -299,11 +297,9 @@ TEST(export_sequential_reads_fetch_each_chunk_once)
 TEST(export_reads_ahead_after_reading_on)
 {
 	struct packed p;
-	struct ep_export *x = pack(&p) ? open_export(&p, BIG_CACHE) : NULL;
-	if (!x) {
-		unpack(&p);
+	struct ep_export *x;
+	if (!prepare(&p, &x, BIG_CACHE))
 		return;
-	}
 	/* a read that begins where the last one ended: the next chunks are fetched unasked */
 	EXPECT(read_right(x, &p, 0, 4096) && read_right(x, &p, 4096, 4096));
 	EXPECT(fetched_reaches(x, 5));
@@ -359,11 +355,9 @@ static bool damage(const struct packed *p, size_t i)
 TEST(export_damaged_chunk_is_never_handed_out)
 {
 	struct packed p;
-	struct ep_export *x = pack(&p) ? open_export(&p, BIG_CACHE) : NULL;
-	if (!x) {
-		unpack(&p);
+	struct ep_export *x;
+	if (!prepare(&p, &x, BIG_CACHE))
 		return;
-	}
 	struct ep_error err = { 0 };
 	long long found = ep_chunk_map_find(&p.map, 3 * MIB);
 	size_t k = found > 0 ? (size_t)found : 1;
@@ -415,11 +409,9 @@ TEST(export_damaged_chunk_is_never_handed_out)
 TEST(export_run_reports_data_and_holes)
 {
 	struct packed p;
-	struct ep_export *x = pack(&p) ? open_export(&p, BIG_CACHE) : NULL;
-	if (!x) {
-		unpack(&p);
+	struct ep_export *x;
+	if (!prepare(&p, &x, BIG_CACHE))
 		return;
-	}
 	static const struct {
 		bool data;
 		uint64_t len;
@@ -524,10 +516,8 @@ static uint64_t read_in_threads(const struct packed *p, size_t cache)
 TEST(export_concurrent_reads_are_right)
 {
 	struct packed p;
-	if (!pack(&p)) {
-		unpack(&p);
+	if (!prepare(&p, NULL, 0))
 		return;
-	}
 	/* glibc overwrites what is freed at once: bytes copied from a chunk another thread
 	 * has evicted come out wrong, not right by luck (ASan ignores this, and finds them) */
 	mallopt(M_PERTURB, 0x5a);
