@@ -28,7 +28,9 @@ static const char help[] =
 	"      --prune          prune afterwards, under the same lock\n"
 	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP
 	"\nExample (cron, nightly):\n"
-	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n";
+	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n"
+	"Forget (--dry-run too) needs a credential that may delete: with an append-only\n"
+	"one, as backup hosts have, it fails at once (exit 1), changing nothing.\n";
 
 static json_t *entry_json(const struct ep_catalog_entry *e, const char *why)
 {
