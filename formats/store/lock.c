@@ -190,19 +190,23 @@ static bool is_ours(const struct ep_store *st, const struct lock_name *r)
 
 /* ---- records ---- */
 
-/* A record, parsed (NULL when it is not JSON: judged as one that says nothing); 1 when it
- * cannot be read (removed since the listing). */
-static int read_record(struct ep_store *st, const char *name, json_t **o)
+/* A record, parsed (NULL when it is not JSON, or too large: judged as one that says
+ * nothing); 1 when it is gone (removed since the listing), or a failure to read: a holder
+ * is not passed over because the store did not answer. */
+static int read_record(struct ep_store *st, const char *name, json_t **o, struct ep_error *err)
 {
 	char key[220], *data = NULL;
-	size_t len;
-	struct ep_error ignored = { 0 };
+	size_t len = 0;
+	struct ep_error why = { 0 };
 	snprintf(key, sizeof key, "locks/%s", name);
-	if (st->be->ops->get(st->be, key, LOCK_MAX, &data, &len, &ignored))
-		return 1;
-	*o = json_loadb(data, len, 0, NULL);
+	*o = NULL;
+	int rc = st->be->ops->get(st->be, key, LOCK_MAX, &data, &len, &why);
+	if (rc == EP_ERUNTIME)
+		*err = why;
+	if (!rc)
+		*o = json_loadb(data, len, 0, NULL);
 	free(data);
-	return 0;
+	return rc == EP_ERUNTIME || rc == 1 ? rc : 0;
 }
 
 enum { LIVE, DEAD, STALE };
@@ -267,11 +271,12 @@ static int release_for(struct holders *h, const struct lock_name *newest, json_t
 
 /* A holder not released, judged by its newest record: gone, it is released with a
  * warning; live, it counts against us when either side is exclusive. */
-static void judge_holder(struct holders *h, const struct lock_name *newest)
+static int judge_holder(struct holders *h, const struct lock_name *newest, struct ep_error *err)
 {
 	json_t *o = NULL;
-	if (read_record(h->st, newest->name, &o))
-		return; /* removed since the listing (by prune): no holder */
+	int rc = read_record(h->st, newest->name, &o, err);
+	if (rc)
+		return rc == 1 ? 0 : rc; /* gone: removed since the listing (by prune), no holder */
 	const char *host = json_string_value(json_object_get(o, "host"));
 	const char *cmd = json_string_value(json_object_get(o, "command"));
 	json_int_t pid = json_integer_value(json_object_get(o, "pid")), t = json_integer_value(json_object_get(o, "time"));
@@ -299,6 +304,7 @@ static void judge_holder(struct holders *h, const struct lock_name *newest)
 		}
 	}
 	json_decref(o);
+	return 0;
 }
 
 static int sweep_locks(struct ep_store *st, struct holders *h, struct ep_error *err)
@@ -310,7 +316,7 @@ static int sweep_locks(struct ep_store *st, struct holders *h, struct ep_error *
 	for (size_t i = 0, end; !rc && i < l.n; i = end) {
 		end = holder_end(&l, i);
 		if (!l.v[end - 1].released && !is_ours(st, &l.v[i]))
-			judge_holder(h, &l.v[end - 1]);
+			rc = judge_holder(h, &l.v[end - 1], err);
 	}
 	free(l.v);
 	return rc;
@@ -323,6 +329,17 @@ static int remove_record(struct ep_store *st, const char *record, struct ep_erro
 	return st->be->ops->remove(st->be, key, err);
 }
 
+/* Whether a holder holds nothing: its newest record is a release, stale, or gone. */
+static int holder_done(struct ep_store *st, const struct lock_name *newest, const char *host, bool *done,
+		       struct ep_error *err)
+{
+	json_t *o = NULL;
+	int rc = newest->released ? 1 : read_record(st, newest->name, &o, err);
+	*done = rc == 1 || (!rc && record_state(o, host) != LIVE);
+	json_decref(o);
+	return rc < 0 ? rc : 0;
+}
+
 int ep_store_prune_locks(struct ep_store *st, uint64_t *removed, struct ep_error *err)
 {
 	struct lock_names l;
@@ -333,14 +350,13 @@ int ep_store_prune_locks(struct ep_store *st, uint64_t *removed, struct ep_error
 	for (size_t i = 0, end; !rc && i < l.n; i = end) {
 		end = holder_end(&l, i);
 		size_t upto = end; /* records [i, upto) go */
-		json_t *o = NULL;
+		bool done = true;
 		if (is_ours(st, &l.v[i]))
 			upto = end - 1; /* all but our newest */
-		else if (!l.v[end - 1].released && (read_record(st, l.v[end - 1].name, &o) || record_state(o, host) == LIVE))
+		else if (!(rc = holder_done(st, &l.v[end - 1], host, &done, err)) && !done)
 			upto = i; /* a run that is trying for the lock, and will find ours: left to it */
-		json_decref(o);
-		if (upto > i && (rc = ep_store_lock_held(st, err)))
-			break;
+		if (!rc && upto > i)
+			rc = ep_store_lock_held(st, err);
 		/* oldest first: until it goes, the newest says what its holder is */
 		for (size_t k = i; !rc && k < upto; k++)
 			if (!(rc = remove_record(st, l.v[k].name, err)))

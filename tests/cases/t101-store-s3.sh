@@ -153,10 +153,10 @@ expect_exit 3 "check fails on them" ep check --endpoint "$E" "$S"
 expect_err "check: snapshot file '$S/snapshots/$garb.json' cannot be used" "naming the garbage"
 expect_err "check: snapshot file '$S/snapshots/$wrong.json' cannot be used" "and the other"
 expect_err "2 problems found" "two problems, no more"
-before=$(nkeys dr/prod/)
+before=$(keys dr/prod/ | grep -vc /locks/)
 expect_exit 3 "prune refuses" ep prune --endpoint "$E" "$S"
 expect_err "prune removes nothing while snapshot file '$S/snapshots/[0-9a-f]{64}\.json' \(and 1 more\) cannot be used.*repair it, or remove it" "naming one and what to do"
-check "removing no object" test "$(nkeys dr/prod/)" = "$before"
+check "removing no object (its lock's aside)" test "$(keys dr/prod/ | grep -vc /locks/)" = "$before"
 expect_exit 0 "forget removes the bad ones named by id" ep forget -q --endpoint "$E" "$S" "${garb:0:8}" "${wrong:0:8}"
 check "both gone" test "$(nkeys dr/prod/snapshots/ "$garb|$wrong")" = 0
 expect_exit 0 "and the store checks clean" ep check -q --endpoint "$E" "$S"
@@ -268,13 +268,14 @@ if start_s3_fault w s slow 2 --match 'PUT /[^ ]*/slow/chunks/'; then
 	touch "$T/stop" && wait "$poller"
 	check "its record was refreshed while it ran ${took} s: new records, newer times, one since, one holder, stale 8" python3 - "$T/seen1.json" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1])); r = [x for x in d["records"] if not x.get("released")]
+d = json.load(open(sys.argv[1]))
+holders = {x["holder"] for x in d["records"] if x["stale"] == 8}  # the slow backup's (the store's first: 1800)
+assert len(holders) == 1, d
+r = [x for x in d["records"] if x["holder"] in holders and not x.get("released")]
 times = sorted(x["time"] for x in r)
 assert len(r) >= 3, r
 assert times[-1] - times[0] >= 2, times
 assert len({x["since"] for x in r}) == 1 and r[0]["since"] <= times[0], r
-assert len({x["holder"] for x in d["records"]}) == 1, d
-assert {x["stale"] for x in r} == {8}, r
 assert d["most"] == len(d["records"]), d  # none removed: each refresh adds one
 PY
 	check "and it released the lock" test "$(live_locks slow)" = 0
@@ -296,7 +297,7 @@ PY
 	expect_exit 0 "meanwhile, prune runs" ep prune --json --endpoint "$E" "$L"
 	expect_err "released a stale lock of backup \(pid $pid on $(hostname), not refreshed since " "releasing the stopped backup's lock as stale"
 	check "and removes its records (prune: $(jq_ 'd["prune"]["lock_records_removed"]' "$T/out") lock records)" \
-		test "$(nkeys slow/locks/ "-$pid-")" = 0
+		test "$(nkeys slow/locks/ "[-]$pid-")" = 0
 	check "and removes the chunks it had put" test "$(jq_ 'd["prune"]["chunks_removed"] > 0' "$T/out")" = True
 	kill -CONT "$pid"
 	wait "$pid"
@@ -447,7 +448,7 @@ if start_s3_fault d s deny --match '^DELETE '; then
 		test "$(cat "$T"/ao[1-3].json | python3 -c 'import json, sys; r = [json.loads(l) for l in sys.stdin]; print(len(r), len({x["sequence"] for x in r}), all(x["reused_chunks"] > 0 for x in r))')" = "3 3 True"
 	expect_exit 0 "snapshots" ep snapshots --json --endpoint "$D" "$AO"
 	expect_exit 0 "restore" ep restore -q -p "$T/k.pub" --endpoint "$D" "$AO@latest" --to "dir:$T/rao"
-	check "byte for byte" bash -c 'cmp "$1/d.raw" "$2/d.raw" && diff -r "$1/tree" "$2/tree"' _ "$T" "$T/rao"
+	check "byte for byte" cmp "$T/d.raw" "$T/rao/d.raw"
 	expect_exit 0 "verify --deep, inspect, diff, export, check --read-data" bash -c 'for c in "verify -p $1 --deep $3@latest" \
 		"inspect $3@latest" "diff $3@latest $3@latest" "export -q -p $1 $3@latest -o $4" "check -q --read-data $3"; do
 		"${@:5}" $c --endpoint "$2" || exit 1; done' _ "$T/k.pub" "$D" "$AO" "$T/ao.envpack" "${CREDS[@]}" "$ENVPACK"
