@@ -121,8 +121,8 @@ int cmd_check(int argc, char **argv)
 			     (unsigned long long)stats.snapshots, (unsigned long long)stats.chunks,
 			     (unsigned long long)stats.read, (unsigned long long)stats.missing, (unsigned long long)stats.bad);
 		if (sa.json) {
-			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}", "store",
-					      argv[optind], "ok", !rc, "snapshots", (json_int_t)stats.snapshots,
+			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}",
+					      "store", argv[optind], "ok", !rc, "snapshots", (json_int_t)stats.snapshots,
 					      "bad_snapshots", (json_int_t)stats.bad_snapshots, "chunks",
 					      (json_int_t)stats.chunks, "referenced", (json_int_t)stats.referenced,
 					      "unreferenced", (json_int_t)stats.unreferenced, "missing",

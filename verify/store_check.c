@@ -81,7 +81,8 @@ static int check_drills(struct ep_store *st, const struct ep_catalog *cat, const
 			stats->drills_unverified++;
 			continue;
 		}
-		report(opt, "drill record file '%.300s' cannot be used: %s (remove it with 'envpack forget %.300s --drill %.*s')",
+		report(opt,
+		       "drill record file '%.300s' cannot be used: %s (remove it with 'envpack forget %.300s --drill %.*s')",
 		       json_string_value(json_object_get(r, "file")), json_string_value(json_object_get(r, "problem")),
 		       ep_store_where(st), EP_STORE_SHORT_ID, json_string_value(json_object_get(r, "id")));
 		stats->bad_drills++;

@@ -136,7 +136,8 @@ python3 -c 'import json, sys
 d = json.load(open(sys.argv[1])); v = d["signature"]
 d["signature"] = v[:20] + ("B" if v[20] != "B" else "C") + v[21:]
 json.dump(d, open(sys.argv[1], "w"))' "$S/drills/$IDF.sig"
-ls -lR "$S" >before.ls
+objects() { ls -lR --full-time "$S/chunks" "$S/snapshots" "$S/drills"; } # not locks/: each run writes its record there
+objects >objects.ls
 expect_exit 3 "check without -p, its signer trusted, its signature changed: a problem (exit 3)" \
 	env ENVPACK_TRUSTED_KEYS="$T/both" "$ENVPACK" check "$S"
 expect_err "drill record file '$S/drills/$IDF.json' cannot be used: .*the signature does not match key .* \(remove it with 'envpack forget $S --drill ${IDF:0:8}'\)$" \
@@ -146,15 +147,15 @@ check "and no note: its signer is trusted" bash -c '! grep -q "note:" "$1"' _ "$
 expect_exit 0 "forget --drill ID --dry-run" ep forget "$S" --drill "${IDF:0:8}" --dry-run --json
 check "--json says it would remove it, naming its file" \
 	test "$(py 'd["dry_run"], d["remove"]' "$T/out")" = "True [{'id': '$IDF', 'file': '$S/drills/$IDF.json'}]"
-check "and removes nothing" bash -c 'ls -lR "$1" | diff -q - "$2"' _ "$S" before.ls
+check "and removes nothing" bash -c 'diff -q - "$1" <<<"$2"' _ objects.ls "$(objects)"
 expect_exit 2 "forget --drill with an id the store has no record of (exit 2)" ep forget "$S" --drill "${IDF:0:8}" 0123abcd
 expect_err "store '$S' has no drill record 0123abcd" "naming the id"
-check "and removes nothing, not even the record named before it" bash -c 'ls -lR "$1" | diff -q - "$2"' _ "$S" before.ls
+check "and removes nothing, not even the record named before it" bash -c 'diff -q - "$1" <<<"$2"' _ objects.ls "$(objects)"
 expect_exit 2 "forget --drill with no id is a usage error" ep forget "$S" --drill
 expect_err "forget: --drill takes drill record ids alone" "saying so"
 expect_exit 2 "forget --drill with a policy is a usage error" ep forget "$S" --drill "${IDF:0:8}" --keep-last 1
 expect_err "forget: --drill takes drill record ids alone \(no policy, no --prune\)" "saying so"
-check "and removes nothing" bash -c 'ls -lR "$1" | diff -q - "$2"' _ "$S" before.ls
+check "and removes nothing" bash -c 'diff -q - "$1" <<<"$2"' _ objects.ls "$(objects)"
 flock -o -s "$S/lock" sleep 20 &
 holder=$!
 sleep 0.5

@@ -186,7 +186,8 @@ TEST(drill_store_put_get_verify)
 	ref[0] = id[0] == 'e' ? 'f' : 'e';
 	EXPECT(ep_store_find_drill(st, ref, found, &err) == EP_EINPUT && strstr(err.msg, "has no drill record") &&
 	       strstr(err.msg, ref));
-	EXPECT(ep_store_find_drill(st, "xyz", found, &err) == EP_EINPUT && strstr(err.msg, "'xyz' names no drill record"));
+	EXPECT(ep_store_find_drill(st, "xyz", found, &err) == EP_EINPUT &&
+	       strstr(err.msg, "'xyz' names no drill record"));
 	EXPECT(ep_store_remove_drill(st, lone, &err) == 0);
 
 	EXPECT(ep_store_remove_drill(st, id, &err) == 0 && count_files("st/drills") == 0);
