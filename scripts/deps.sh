@@ -73,6 +73,14 @@ need_cmd flock util-linux
 /usr/bin/python3 -c 'import keystone.server.flask' >/dev/null 2>&1 || missing+=(python3-keystone)
 # encryption at rest: an independent reader of sealed objects (tests/tools/open_sealed.py)
 /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || missing+=(python3-cryptography)
+# a real S3 implementation (#17): a one-node Ceph cluster, radosgw over a mon and a memstore OSD
+# (tests/radosgw.sh); radosgw-admin and the ceph CLI come with ceph-common, monmaptool with ceph-base
+need_cmd radosgw radosgw
+need_cmd ceph-mon ceph-mon
+need_cmd ceph-osd ceph-osd
+need_cmd radosgw-admin ceph-common
+need_cmd monmaptool ceph-base
+need_cmd setpriv util-linux
 need_cmd node nodejs
 need_cmd npm npm
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
