@@ -141,8 +141,8 @@ static int build(struct args *a, struct ep_guest *g, const struct ep_machine *m,
 	add(a, "none");
 	add(a, "-serial");
 	add(a, "file:%s", g->serial);
-	/* SeaBIOS finding nothing to boot waits, then reboots: at once (reboot-timeout, in ms),
-	 * and -no-reboot ends qemu instead, so the drill fails then, not at its timeout */
+	/* SeaBIOS finding nothing to boot halts (qemu's default) or reboots after reboot-timeout
+	 * ms: at once, and -no-reboot ends qemu, so the drill fails then, not at its timeout */
 	add(a, "-boot");
 	add(a, "reboot-timeout=0");
 	add(a, "-no-reboot");
@@ -232,7 +232,7 @@ bool ep_guest_running(struct ep_guest *g, char *why, size_t cap)
 	const char *line = text ? strrchr(text, '\n') : NULL;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		snprintf(why, cap, "cannot run qemu-system-x86_64 (apt-get install qemu-system-x86)");
-	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !(text && *text)) /* -no-reboot */
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) /* -no-reboot: a reboot ends qemu too */
 		snprintf(why, cap, "the guest powered off or rebooted (a BIOS that finds no bootable disk reboots)");
 	else
 		snprintf(why, cap, "qemu ended (%s %d)%s%s", WIFEXITED(status) ? "exit" : "signal",
