@@ -17,16 +17,35 @@ static const char help[] =
 	"printed on a line of its own; exit 3 when there is any. A snapshot file that\n"
 	"cannot be used (garbage, not matching its id, not opening with the key) is one\n"
 	"problem, named by its file, and the other snapshots are checked all the same.\n"
-	"Every drill record ('envpack drill') must be signed by KEY.pub (without -p, by\n"
-	"a key in the trusted-keys directories) and be of the right shape; one that is\n"
-	"not is a problem, named by its file. Chunks no snapshot names, and drill\n"
-	"records of snapshots forgotten since (--json: drills_without_snapshot), are\n"
-	"counted, not a problem: 'envpack prune' removes them.\n\n"
+	"Every drill record ('envpack drill') must be signed by KEY.pub and be of the\n"
+	"right shape; one that is not is a problem, named by its file with the command\n"
+	"that removes it ('envpack forget STORE --drill ID'). Without -p, records are\n"
+	"checked against the keys in the trusted-keys directories: one signed by a key\n"
+	"they do not hold is not verified, and counted in a note (--json:\n"
+	"drills_unverified), no problem; one unsigned, whose signature is malformed or\n"
+	"does not hold, or of the wrong shape, is a problem all the same. Chunks no\n"
+	"snapshot names, and drill records of snapshots forgotten since (--json:\n"
+	"drills_without_snapshot), are counted, not a problem: 'envpack prune' removes\n"
+	"them.\n\n"
 	"Options:\n"
 	"      --read-data      read every chunk\n"
 	"      --read-data-subset N%  read a random share of the chunks\n"
 	"  -p, --pubkey FILE    check signatures against this key\n"
 	"  -j, --threads N      worker threads for reading (default: one per CPU)\n" CLI_STORE_HELP;
+
+/* Once, not per record: the records this host has no key for, and how to give it one. */
+static void note_unverified(uint64_t n)
+{
+	char dirs[1][PATH_MAX];
+	size_t ndirs;
+	struct ep_error ignored = { 0 };
+	if (ep_trusted_dirs(dirs, 1, &ndirs, &ignored) || !ndirs)
+		snprintf(dirs[0], sizeof dirs[0], "a trusted-keys directory");
+	fprintf(stderr,
+		"envpack: check: note: %llu drill record%s signed by a key this host does not trust: not verified "
+		"(give -p KEY.pub, or add the key to %s)\n",
+		(unsigned long long)n, n == 1 ? "" : "s", dirs[0]);
+}
 
 static void problem(void *ctx, const char *msg)
 {
@@ -95,19 +114,22 @@ int cmd_check(int argc, char **argv)
 	if (!rc)
 		rc = ep_store_check(st, &opt, &stats, &err);
 	cli_bar_finish(&bar);
+	if ((!rc || err.code == EP_EINTEGRITY) && stats.drills_unverified && !sa.quiet)
+		note_unverified(stats.drills_unverified);
 	if (!rc || err.code == EP_EINTEGRITY) {
 		cli_log_info("check %s: %llu snapshots, %llu chunks, %llu read, %llu missing, %llu bad", argv[optind],
 			     (unsigned long long)stats.snapshots, (unsigned long long)stats.chunks,
 			     (unsigned long long)stats.read, (unsigned long long)stats.missing, (unsigned long long)stats.bad);
 		if (sa.json) {
-			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}", "store",
-					      argv[optind], "ok", !rc, "snapshots", (json_int_t)stats.snapshots,
+			json_t *o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}",
+					      "store", argv[optind], "ok", !rc, "snapshots", (json_int_t)stats.snapshots,
 					      "bad_snapshots", (json_int_t)stats.bad_snapshots, "chunks",
 					      (json_int_t)stats.chunks, "referenced", (json_int_t)stats.referenced,
 					      "unreferenced", (json_int_t)stats.unreferenced, "missing",
 					      (json_int_t)stats.missing, "read", (json_int_t)stats.read, "bad",
 					      (json_int_t)stats.bad, "unsigned_snapshots", (json_int_t)stats.unsigned_snapshots,
 					      "drills", (json_int_t)stats.drills, "bad_drills", (json_int_t)stats.bad_drills,
+					      "drills_unverified", (json_int_t)stats.drills_unverified,
 					      "drills_without_snapshot", (json_int_t)stats.drills_without_snapshot,
 					      "problems", problems);
 			json_dumpf(o, stdout, JSON_COMPACT);

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,8 @@
 
 static const char help[] =
 	"usage: envpack forget STORE [POLICY] [--prune] [--dry-run]\n"
-	"       envpack forget STORE SNAPSHOT...\n\n"
+	"       envpack forget STORE SNAPSHOT...\n"
+	"       envpack forget STORE --drill ID... [--dry-run]\n\n"
 	"Remove snapshots, by id (or a unique prefix of one) or by a retention policy,\n"
 	"with the meaning restic gives it. Snapshots are grouped by host and\n"
 	"environment name; in each group, walking from the newest, every rule keeps\n"
@@ -20,12 +22,17 @@ static const char help[] =
 	"'envpack prune' (or --prune here). A snapshot file that cannot be used (garbage, not matching its\n"
 	"id) is kept by a policy, with a warning, and removed when named by its id;\n"
 	"--prune refuses while one is left, as prune does.\n\n"
+	"--drill removes the drill records named instead (by id, or a unique prefix of\n"
+	"one), each record and its signature, whatever state they are in: the way to\n"
+	"remove one that 'envpack check' says cannot be used. Nothing is removed unless\n"
+	"every id names one.\n\n"
 	"Policy:\n"
 	"      --keep-last N, --keep-hourly N, --keep-daily N, --keep-weekly N,\n"
 	"      --keep-monthly N, --keep-yearly N\n"
 	"      --keep-tag TAG   keep every snapshot with this tag (repeatable)\n"
 	"Options:\n"
 	"      --prune          prune afterwards, under the same lock\n"
+	"      --drill          the ids name drill records, not snapshots\n"
 	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP
 	"\nExample (cron, nightly):\n"
 	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n"
@@ -52,6 +59,47 @@ static int select_id(const struct ep_catalog *cat, const char *ref, const char *
 	return e || b ? 0 : err->code;
 }
 
+static bool named_before(char (*const ids)[EP_STORE_ID_HEX], size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(ids[i], id))
+			return true;
+	return false;
+}
+
+/* --drill: the records refs name, every one found before any is removed, then removed whatever
+ * state they are in (no byte of them is read). */
+static int forget_drills(struct ep_store *st, const char *store, char **refs, size_t n, bool dry_run,
+			 const struct cli_store_args *sa, struct ep_error *err)
+{
+	char(*ids)[EP_STORE_ID_HEX] = calloc(n, sizeof *ids);
+	size_t nids = 0;
+	int rc = ids ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!(rc = ep_store_find_drill(st, refs[i], ids[nids], err)) && !named_before(ids, nids, ids[nids]))
+			nids++;
+	json_t *out = sa->json ? json_pack("{s:b,s:[]}", "dry_run", dry_run, "remove") : NULL;
+	for (size_t i = 0; !rc && i < nids; i++) {
+		char file[PATH_MAX + 100];
+		snprintf(file, sizeof file, "%s/drills/%s.json", ep_store_where(st), ids[i]);
+		if (out)
+			json_array_append_new(json_object_get(out, "remove"),
+					      json_pack("{s:s,s:s}", "id", ids[i], "file", file));
+		else if (cli_store_chatty(sa))
+			printf("%-12s %.8s  drill record\n", dry_run ? "would remove" : "remove", ids[i]);
+		if (!dry_run)
+			rc = ep_store_remove_drill(st, ids[i], err);
+	}
+	if (!rc)
+		cli_log_info("forget %s: %zu drill record%s %sremoved", store, nids, nids == 1 ? "" : "s",
+			     dry_run ? "would be " : "");
+	if (out && !rc)
+		json_dumpf(out, stdout, JSON_COMPACT), putchar('\n');
+	json_decref(out);
+	free(ids);
+	return rc;
+}
+
 int cmd_forget(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -59,13 +107,15 @@ int cmd_forget(int argc, char **argv)
 		{ "keep-daily", required_argument, NULL, 2 },  { "keep-weekly", required_argument, NULL, 3 },
 		{ "keep-monthly", required_argument, NULL, 4 }, { "keep-yearly", required_argument, NULL, 5 },
 		{ "keep-tag", required_argument, NULL, 'T' },  { "prune", no_argument, NULL, 'P' },
-		{ "dry-run", no_argument, NULL, 'n' },         CLI_STORE_OPTIONS, CLI_STORE_NET_OPTIONS, { 0 }
+		{ "dry-run", no_argument, NULL, 'n' },         { "drill", no_argument, NULL, 'D' },
+		CLI_STORE_OPTIONS,                             CLI_STORE_NET_OPTIONS,
+		{ 0 }
 	};
 	struct cli_store_args sa = { 0 };
 	struct ep_policy policy = { 0 };
 	int *rules[] = { &policy.last, &policy.hourly, &policy.daily, &policy.weekly, &policy.monthly, &policy.yearly };
 	const char *keep_tags[32];
-	bool prune = false, dry_run = false;
+	bool prune = false, dry_run = false, drills = false;
 	long n;
 	int c;
 	while ((c = getopt_long(argc, argv, "nqh", opts, NULL)) != -1) {
@@ -87,6 +137,8 @@ int cmd_forget(int argc, char **argv)
 			prune = true;
 		else if (c == 'n')
 			dry_run = true;
+		else if (c == 'D')
+			drills = true;
 		else
 			return cli_usage("forget", "unknown option");
 	}
@@ -94,7 +146,9 @@ int cmd_forget(int argc, char **argv)
 		return cli_usage("forget", "name the store");
 	const char *store = argv[optind++];
 	size_t nids = (size_t)(argc - optind);
-	if (!nids == ep_policy_empty(&policy))
+	if (drills && (!nids || !ep_policy_empty(&policy) || prune))
+		return cli_usage("forget", "--drill takes drill record ids alone (no policy, no --prune)");
+	if (!drills && !nids == ep_policy_empty(&policy))
 		return cli_usage("forget", "give either snapshot ids or a policy (--keep-...), not %s",
 				 nids ? "both" : "neither");
 	struct ep_store *st;
@@ -104,6 +158,12 @@ int cmd_forget(int argc, char **argv)
 	struct ep_error err = { 0 };
 	struct ep_catalog cat = { 0 };
 	int rc = ep_store_lock(st, true, "forget", sa.lock_wait, cli_warn, &sa.quiet, &err);
+	if (drills) {
+		if (!rc)
+			rc = forget_drills(st, store, argv + optind, nids, dry_run, &sa, &err);
+		ep_store_close(st);
+		return rc ? cli_fail(&err) : 0;
+	}
 	if (!rc)
 		rc = ep_catalog_load(st, &cat, &err);
 	bool *keep = calloc(cat.n ? cat.n : 1, sizeof *keep);

@@ -102,6 +102,25 @@ static bool kvm_usable(void)
 	return fd >= 0;
 }
 
+/* OVMF's code there, and a copy of its variable store at vars for the guest to write. */
+static int copy_vars(const char *vars, struct ep_error *err)
+{
+	char *text = NULL;
+	size_t len;
+	if (access(OVMF_CODE, R_OK))
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s'", OVMF_CODE);
+	int rc = ep_read_file(OVMF_VARS, 16 << 20, &text, &len, err);
+	if (!rc) {
+		FILE *f = fopen(vars, "wb");
+		bool ok = f && fwrite(text, 1, len, f) == len;
+		if (f && fclose(f)) /* closed whatever the write did */
+			ok = false;
+		rc = ok ? 0 : ep_fail_errno(err, EP_ERUNTIME, "cannot write '%s'", vars);
+	}
+	free(text);
+	return rc;
+}
+
 static int build(struct args *a, struct ep_guest *g, const struct ep_machine *m, char *const *overlays, const char *dir,
 		 const struct ep_guest_forward *fwd, size_t nfwd, struct ep_error *err)
 {
@@ -122,20 +141,20 @@ static int build(struct args *a, struct ep_guest *g, const struct ep_machine *m,
 	add(a, "none");
 	add(a, "-serial");
 	add(a, "file:%s", g->serial);
-	add(a, "-no-reboot"); /* a BIOS that finds nothing to boot reboots: end instead */
+	/* SeaBIOS finding nothing to boot halts (qemu's default) or reboots after reboot-timeout
+	 * ms: at once, and -no-reboot ends qemu, so the drill fails then, not at its timeout */
+	add(a, "-boot");
+	add(a, "reboot-timeout=0");
+	add(a, "-no-reboot");
 	if (m->firmware && !strcmp(m->firmware, "uefi")) {
-		char vars[PATH_MAX], *text = NULL;
-		size_t len;
+		char vars[PATH_MAX];
 		if (ep_path_format(vars, sizeof vars, err, "%s/OVMF_VARS.fd", dir))
 			return err->code;
-		int rc = ep_read_file(OVMF_VARS, 16 << 20, &text, &len, err);
-		if (!rc) {
-			FILE *f = fopen(vars, "wb");
-			rc = f && fwrite(text, 1, len, f) == len && !fclose(f) ? 0 : ep_fail_errno(err, EP_ERUNTIME, "cannot write '%s'", vars);
+		if (copy_vars(vars, err)) {
+			char why[sizeof err->msg]; /* err->msg is no argument for a message written into it */
+			snprintf(why, sizeof why, "%s", err->msg);
+			return ep_fail(err, EP_ERUNTIME, "machine '%s' boots UEFI: %s (apt-get install ovmf)", m->name, why);
 		}
-		free(text);
-		if (rc)
-			return ep_fail(err, EP_ERUNTIME, "machine '%s' boots UEFI: %s (apt-get install ovmf)", m->name, err->msg);
 		add(a, "-drive");
 		add(a, "if=pflash,format=raw,readonly=on,file=" OVMF_CODE);
 		add(a, "-drive");
@@ -213,6 +232,8 @@ bool ep_guest_running(struct ep_guest *g, char *why, size_t cap)
 	const char *line = text ? strrchr(text, '\n') : NULL;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		snprintf(why, cap, "cannot run qemu-system-x86_64 (apt-get install qemu-system-x86)");
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) /* -no-reboot: a reboot ends qemu too */
+		snprintf(why, cap, "the guest powered off or rebooted (a BIOS that finds no bootable disk reboots)");
 	else
 		snprintf(why, cap, "qemu ended (%s %d)%s%s", WIFEXITED(status) ? "exit" : "signal",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), text && *text ? ": " : "",

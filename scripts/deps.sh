@@ -58,6 +58,11 @@ need_cmd syslinux syslinux
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
 need_cmd mcopy mtools
 need_cmd mkfs.fat dosfstools
+# UEFI machines (#16): drill/guest.c boots them with Debian's OVMF; tests/tools/mkuefiboot.sh
+# builds their test disk: a GPT (sgdisk) whose EFI system partition holds a GRUB EFI image
+[ -f /usr/share/OVMF/OVMF_CODE.fd ] && [ -f /usr/share/OVMF/OVMF_VARS.fd ] || missing+=(ovmf)
+[ -f /usr/lib/grub/x86_64-efi/kernel.img ] && command -v grub-mkimage >/dev/null 2>&1 || missing+=(grub-efi-amd64-bin)
+need_cmd sgdisk gdisk
 # DR drill reports (#16): headless Chromium judges the HTML page (tests/tools/html_dom.sh, t98)
 need_cmd chromium chromium
 need_cmd clang clang
@@ -73,6 +78,14 @@ need_cmd flock util-linux
 /usr/bin/python3 -c 'import keystone.server.flask' >/dev/null 2>&1 || missing+=(python3-keystone)
 # encryption at rest: an independent reader of sealed objects (tests/tools/open_sealed.py)
 /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || missing+=(python3-cryptography)
+# a real S3 implementation (#17): a one-node Ceph cluster, radosgw over a mon and a memstore OSD
+# (tests/radosgw.sh); radosgw-admin and the ceph CLI come with ceph-common, monmaptool with ceph-base
+need_cmd radosgw radosgw
+need_cmd ceph-mon ceph-mon
+need_cmd ceph-osd ceph-osd
+need_cmd radosgw-admin ceph-common
+need_cmd monmaptool ceph-base
+need_cmd setpriv util-linux
 need_cmd node nodejs
 need_cmd npm npm
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)

@@ -147,5 +147,6 @@ s3_requests() {
 	local var dir
 	var=$(srv_var S3 "$1") || return 2
 	dir=${var}_DIR
+	[ ! -f "${!dir}/ceph.conf" ] || radosgw_requests_log "$1" # tests/radosgw.sh: made from radosgw's log
 	grep -E -- "${2:-.}" "${!dir}/requests.log" 2>/dev/null || true
 }

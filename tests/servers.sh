@@ -5,19 +5,39 @@
 [ -n "${_SRV_LOADED:-}" ] && return 0
 _SRV_LOADED=1
 declare -gA SRV_PIDS=() # key ("reg/a", "s3/s") -> the pids of its processes
+declare -gA SRV_HARD=() # keys whose processes are killed at once: nothing of theirs is kept (radosgw.sh)
 
-# srv_kill KEY: TERM its processes, KILL what is left after 5 s
+# srv_kill KEY: TERM its processes (KILL for a SRV_HARD key), KILL what is left after 5 s
 srv_kill() {
 	local pid i
-	for pid in ${SRV_PIDS[$1]:-}; do kill "$pid" 2>/dev/null || true; done
+	for pid in ${SRV_PIDS[$1]:-}; do
+		if [ -n "${SRV_HARD[$1]:-}" ]; then
+			kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+		else
+			kill "$pid" 2>/dev/null || true
+		fi
+	done
 	for pid in ${SRV_PIDS[$1]:-}; do
 		# no `wait`: in an EXIT trap run for SIGTERM, bash's wait for a child it
 		# already reaped blocks until every other child ends; bash reaps them anyway
-		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || continue 2; sleep 0.1; done
+		for i in $(seq 50); do
+			if [ -n "${SRV_HARD[$1]:-}" ]; then # the whole group gone: the server under its timeout too
+				_srv_group_alive "$pid" || continue 2
+			else
+				kill -0 "$pid" 2>/dev/null || continue 2
+			fi
+			sleep 0.1
+		done
 		# a `timeout` leads its own process group: the server under it goes too
 		kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
 	done
-	unset "SRV_PIDS[$1]"
+	unset "SRV_PIDS[$1]" "SRV_HARD[$1]"
+}
+
+# _srv_group_alive PGID: a process of the group still runs (a zombie does not count: killed with
+# its parent, it waits for init to reap it, which may take a while)
+_srv_group_alive() {
+	ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
 
 _srv_cleanup() {

@@ -34,10 +34,10 @@ int ep_trusted_dirs(char dirs[][PATH_MAX], size_t max, size_t *n, struct ep_erro
 	return rc;
 }
 
-/* The *.pub in the trusted directories whose key id matches. */
-static int find_trusted(const char *key_id, struct ep_key **out, struct ep_error *err)
+/* The *.pub in the trusted directories whose key id matches: 0, 1 when none has it (err not
+ * filled), or a failure. */
+static int find_trusted(const char *key_id, char dirs[][PATH_MAX], struct ep_key **out, struct ep_error *err)
 {
-	char dirs[3][PATH_MAX];
 	size_t ndirs;
 	int rc = ep_trusted_dirs(dirs, 3, &ndirs, err);
 	if (rc)
@@ -68,13 +68,14 @@ static int find_trusted(const char *key_id, struct ep_key **out, struct ep_error
 		if (d)
 			closedir(d);
 	}
-	return ep_fail(err, EP_EINTEGRITY, "no trusted key has id %s (give one with -p, or add it to %s)", key_id,
-		       dirs[0]);
+	return 1;
 }
 
 int ep_trust_check(const struct ep_trust *trust, const char *what, const void *msg, size_t len, const char *sigjson,
-		   size_t siglen, char signer[EP_KEY_ID_HEX], struct ep_error *err)
+		   size_t siglen, char signer[EP_KEY_ID_HEX], bool *untrusted, struct ep_error *err)
 {
+	if (untrusted)
+		*untrusted = false;
 	if (!sigjson)
 		return ep_fail(err, EP_EINTEGRITY, "'%s' is not signed", what);
 	struct ep_signature sig;
@@ -82,7 +83,14 @@ int ep_trust_check(const struct ep_trust *trust, const char *what, const void *m
 	if (rc)
 		return rc;
 	struct ep_key *key = NULL;
-	rc = trust->pubkey ? ep_key_load_public(trust->pubkey, &key, err) : find_trusted(sig.key_id, &key, err);
+	char dirs[3][PATH_MAX];
+	rc = trust->pubkey ? ep_key_load_public(trust->pubkey, &key, err) : find_trusted(sig.key_id, dirs, &key, err);
+	if (rc == 1) {
+		if (untrusted)
+			*untrusted = true;
+		rc = ep_fail(err, EP_EINTEGRITY, "no trusted key has id %s (give one with -p, or add it to %s)",
+			     sig.key_id, dirs[0]);
+	}
 	if (!rc)
 		rc = ep_signature_check(key, msg, len, &sig, err);
 	if (!rc)
@@ -98,7 +106,7 @@ static int check_signature(const struct ep_bundle *b, const struct ep_trust *tru
 {
 	size_t siglen;
 	const char *sigjson = ep_bundle_signature(b, &siglen);
-	return ep_trust_check(trust, ep_bundle_path(b), json, len, sigjson, siglen, signer, err);
+	return ep_trust_check(trust, ep_bundle_path(b), json, len, sigjson, siglen, signer, NULL, err);
 }
 
 int ep_bundle_load_lazily(const struct ep_bundle *b, const struct ep_trust *trust, struct ep_manifest **out,

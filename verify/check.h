@@ -24,10 +24,12 @@ int ep_trusted_dirs(char dirs[][PATH_MAX], size_t max, size_t *n, struct ep_erro
 /* Checks a detached signature file (BUNDLE.md section 4; sigjson NULL: none) over len bytes of
  * msg against trust->pubkey, or else the trusted key its key id names; what names the object in
  * messages. signer receives the key id. EP_EINTEGRITY when unsigned, malformed, signed by no
- * trusted key or not holding; EP_EINPUT when trust->pubkey cannot be read. trust->insecure is the
- * caller's to apply. */
+ * trusted key or not holding; EP_EINPUT when trust->pubkey cannot be read. untrusted (may be
+ * NULL) is set when the only failure is that no trusted-keys directory holds the key the
+ * signature names (no trust->pubkey): the signature was not checked, rather than found false.
+ * trust->insecure is the caller's to apply. */
 int ep_trust_check(const struct ep_trust *trust, const char *what, const void *msg, size_t len, const char *sigjson,
-		   size_t siglen, char signer[EP_KEY_ID_HEX], struct ep_error *err);
+		   size_t siglen, char signer[EP_KEY_ID_HEX], bool *untrusted, struct ep_error *err);
 
 /* Verifies the manifest's signature (unless trust->insecure), then parses it, reading
  * every disk's list chunks (ep_manifest_resolve). signer receives the key id that

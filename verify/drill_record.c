@@ -163,10 +163,11 @@ int ep_drill_record_put(struct ep_store *st, const struct ep_key *key, const jso
 /* ---- reading ---- */
 
 /* One record, its signature checked before it is parsed: 0 with *out, or why it cannot be used
- * (EP_ERUNTIME: the store could not be read). */
-static int load_one(struct ep_store *st, const struct ep_trust *trust, const char *id, json_t **out,
+ * (EP_ERUNTIME: the store could not be read; *untrusted: only that its signer is not trusted). */
+static int load_one(struct ep_store *st, const struct ep_trust *trust, const char *id, json_t **out, bool *untrusted,
 		    struct ep_error *err)
 {
+	*untrusted = false;
 	struct ep_store_drill d;
 	char what[100], signer[EP_KEY_ID_HEX];
 	json_error_t je;
@@ -174,7 +175,8 @@ static int load_one(struct ep_store *st, const struct ep_trust *trust, const cha
 	snprintf(what, sizeof what, "drills/%s.json", id);
 	int rc = ep_store_get_drill(st, id, &d, err);
 	if (!rc && !trust->insecure)
-		rc = ep_trust_check(trust, what, d.record, d.record_len, d.signature, d.signature_len, signer, err);
+		rc = ep_trust_check(trust, what, d.record, d.record_len, d.signature, d.signature_len, signer,
+				    untrusted, err);
 	if (!rc && !(*out = json_loadb(d.record, d.record_len, JSON_REJECT_DUPLICATES, &je)))
 		rc = ep_fail(err, EP_EINTEGRITY, "'%s' is not JSON: %s", what, je.text);
 	if (!rc && ep_drill_record_check(*out, err)) {
@@ -191,11 +193,11 @@ static int load_one(struct ep_store *st, const struct ep_trust *trust, const cha
 	return rc;
 }
 
-static json_t *bad_json(struct ep_store *st, const char *id, const struct ep_error *why)
+static json_t *bad_json(struct ep_store *st, const char *id, const struct ep_error *why, bool untrusted)
 {
 	char file[PATH_MAX + 100];
 	snprintf(file, sizeof file, "%s/drills/%s.json", ep_store_where(st), id);
-	return json_pack("{s:s,s:s,s:s}", "id", id, "file", file, "problem", why->msg);
+	return json_pack("{s:s,s:s,s:s,s:b}", "id", id, "file", file, "problem", why->msg, "untrusted", untrusted);
 }
 
 static int by_started(const void *a, const void *b)
@@ -239,12 +241,13 @@ int ep_drill_records_load(struct ep_store *st, const struct ep_trust *trust, jso
 		rc = ep_oom(err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct ep_error why = { 0 };
-		if (!load_one(st, trust, ids[i], &good[ngood], &why)) {
+		bool untrusted;
+		if (!load_one(st, trust, ids[i], &good[ngood], &untrusted, &why)) {
 			ngood++;
 		} else if (why.code == EP_ERUNTIME) { /* no verdict on the record: stop */
 			*err = why;
 			rc = err->code;
-		} else if (json_array_append_new(*bad, bad_json(st, ids[i], &why)))
+		} else if (json_array_append_new(*bad, bad_json(st, ids[i], &why, untrusted)))
 			rc = ep_oom(err);
 	}
 	if (!rc && !(*verified = sorted(good, ngood)))

@@ -37,8 +37,10 @@ int ep_drill_record_put(struct ep_store *st, const struct ep_key *key, const jso
 /* Every drill record of st, verified against trust (trust->pubkey, else the trusted-keys
  * directories; trust->insecure: not verified): *verified gets an array of the records that
  * hold, each as signed with "id" added (its object's id), oldest "started" first; *bad an
- * array of the others, {"id", "file", "problem"}, by id. Fails only when the store cannot be
- * read, or trust->pubkey cannot (then neither array is made). */
+ * array of the others, {"id", "file", "problem", "untrusted"}, by id, "untrusted" true when
+ * the only fault found is a signer no trusted-keys directory holds (see ep_trust_check).
+ * Fails only when the store cannot be read, or trust->pubkey cannot (then neither array is
+ * made). */
 int ep_drill_records_load(struct ep_store *st, const struct ep_trust *trust, json_t **verified, json_t **bad,
 			  struct ep_error *err);
 

@@ -15,7 +15,7 @@
 
 __attribute__((format(printf, 2, 3))) static void report(const struct ep_store_check_options *opt, const char *fmt, ...)
 {
-	char msg[1200];
+	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -61,8 +61,12 @@ static bool in_store(const struct ep_catalog *cat, const char *id)
 }
 
 /* Every drill record: signed by the key given, or else by a trusted one (a record is worth
- * only its signature), and of the right shape. One naming a snapshot forgotten since is
- * counted, no problem: prune removes it. */
+ * only its signature), and of the right shape. Without a key given, one whose signer no
+ * trusted-keys directory holds is counted as not verified, no problem: this host has no key to
+ * judge it by (nor are snapshots' signatures checked then), while a record that is unsigned,
+ * whose signature is malformed or does not hold against a trusted key, or that is not of the
+ * right shape, is. One naming a snapshot forgotten since is counted, no problem: prune
+ * removes it. */
 static int check_drills(struct ep_store *st, const struct ep_catalog *cat, const struct ep_store_check_options *opt,
 			struct ep_store_check_stats *stats, struct ep_error *err)
 {
@@ -72,13 +76,20 @@ static int check_drills(struct ep_store *st, const struct ep_catalog *cat, const
 	if (rc)
 		return rc;
 	size_t i;
-	json_array_foreach(bad, i, r)
-		report(opt, "drill record file '%s' cannot be used: %s", json_string_value(json_object_get(r, "file")),
-		       json_string_value(json_object_get(r, "problem")));
+	json_array_foreach(bad, i, r) {
+		if (!opt->trust && json_is_true(json_object_get(r, "untrusted"))) {
+			stats->drills_unverified++;
+			continue;
+		}
+		report(opt,
+		       "drill record file '%.300s' cannot be used: %s (remove it with 'envpack forget %.300s --drill %.*s')",
+		       json_string_value(json_object_get(r, "file")), json_string_value(json_object_get(r, "problem")),
+		       ep_store_where(st), EP_STORE_SHORT_ID, json_string_value(json_object_get(r, "id")));
+		stats->bad_drills++;
+	}
 	json_array_foreach(verified, i, r)
 		stats->drills_without_snapshot += !in_store(cat, json_string_value(json_object_get(r, "snapshot")));
-	stats->bad_drills = json_array_size(bad);
-	stats->drills = json_array_size(verified) + stats->bad_drills;
+	stats->drills = json_array_size(verified) + json_array_size(bad);
 	json_decref(verified);
 	json_decref(bad);
 	return 0;

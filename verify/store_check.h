@@ -1,8 +1,8 @@
 /* Checking a store: every snapshot readable (and, with a key, signed by it), every
  * chunk they name present, and with read_data each chunk's content decompressed and
  * hashed, all of them or a random share; every drill record signed by the key (without
- * one, by a key of the trusted-keys directories) and of the right shape. Problems are
- * reported one by one. */
+ * one, by a key of the trusted-keys directories, when they hold its signer's) and of the
+ * right shape. Problems are reported one by one. */
 #ifndef EP_STORE_CHECK_H
 #define EP_STORE_CHECK_H
 
@@ -13,7 +13,7 @@ struct ep_store_check_options {
 	unsigned read_percent; /* 0: presence only; 100: every chunk read; else a random share */
 	unsigned threads;
 	const struct ep_trust *trust; /* NULL: snapshots' signatures not checked, drill records' against the
-				       * trusted-keys directories */
+				       * trusted-keys directories (those signed by a key they lack: unverified) */
 	const struct ep_progress *progress;
 	void (*problem)(void *ctx, const char *msg); /* each problem found */
 	void *ctx;
@@ -23,6 +23,7 @@ struct ep_store_check_stats {
 	uint64_t snapshots, chunks, referenced, unreferenced, missing, read, bad, unsigned_snapshots;
 	uint64_t bad_snapshots; /* snapshot objects that cannot be used; snapshots counts the others */
 	uint64_t drills, bad_drills; /* drill records, and those that cannot be used (each a problem) */
+	uint64_t drills_unverified;  /* without a key given: signed by a key this host does not trust */
 	uint64_t drills_without_snapshot; /* good records of a snapshot forgotten since (prune removes them) */
 };
 

@@ -162,8 +162,7 @@ static size_t match(const struct ep_catalog *c, const char *ref, const struct ep
 
 static bool ref_ok(const char *ref, struct ep_error *err)
 {
-	size_t len = strlen(ref);
-	if (len >= 4 && len <= 64 && strspn(ref, "0123456789abcdef") == len)
+	if (ep_store_id_prefix_ok(ref))
 		return true;
 	ep_fail(err, EP_EINPUT, "'%s' names no snapshot: give an id (4 or more of its hex digits) or 'latest'", ref);
 	return false;

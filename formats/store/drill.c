@@ -101,6 +101,43 @@ int ep_store_put_drill(struct ep_store *st, const char *record, size_t len, cons
 	return rc;
 }
 
+/* Counts the ids of list that start with ref (len digits), the last into id; those also in
+ * skip (sorted) are not counted. */
+static size_t match_ids(char (*const list)[EP_STORE_ID_HEX], size_t n, char (*const skip)[EP_STORE_ID_HEX],
+			size_t nskip, const char *ref, size_t len, char id[EP_STORE_ID_HEX])
+{
+	size_t found = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(list[i], ref, len) &&
+		    !(nskip && bsearch(list[i], skip, nskip, sizeof *skip, ep_store_id_cmp)))
+			found++, memcpy(id, list[i], EP_STORE_ID_HEX);
+	return found;
+}
+
+int ep_store_find_drill(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX], struct ep_error *err)
+{
+	if (!ep_store_id_prefix_ok(ref))
+		return ep_fail(err, EP_EINPUT, "'%s' names no drill record: give its id (4 or more of its hex digits)",
+			       ref);
+	char(*records)[EP_STORE_ID_HEX] = NULL, (*sigs)[EP_STORE_ID_HEX] = NULL;
+	size_t nrecords = 0, nsigs = 0, found = 0;
+	int rc = ep_store_drill_ids(st, &records, &nrecords, err);
+	if (!rc)
+		rc = ep_store_list_ids(st, "drills", ".sig", &sigs, &nsigs, err);
+	/* the signatures without their record too: what is left of a record can be removed */
+	if (!rc)
+		found = match_ids(records, nrecords, NULL, 0, ref, strlen(ref), id) +
+			match_ids(sigs, nsigs, records, nrecords, ref, strlen(ref), id);
+	if (!rc && !found)
+		rc = ep_fail(err, EP_EINPUT, "store '%s' has no drill record %s", ep_store_where(st), ref);
+	else if (!rc && found > 1)
+		rc = ep_fail(err, EP_EINPUT, "store '%s': '%s' names more than one drill record; give more digits",
+			     ep_store_where(st), ref);
+	free(records);
+	free(sigs);
+	return rc;
+}
+
 int ep_store_remove_drill(struct ep_store *st, const char *id, struct ep_error *err)
 {
 	if (!ep_store_id_ok(id))

@@ -340,6 +340,12 @@ bool ep_store_id_ok(const char *id)
 	return strlen(id) == 64 && ep_unhex(id, raw, sizeof raw);
 }
 
+bool ep_store_id_prefix_ok(const char *ref)
+{
+	size_t len = strlen(ref);
+	return len >= 4 && len <= 64 && strspn(ref, "0123456789abcdef") == len;
+}
+
 void ep_store_snapshot_release(struct ep_store_snapshot *s)
 {
 	free(s->manifest);

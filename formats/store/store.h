@@ -24,6 +24,9 @@
 
 #define EP_STORE_ID_HEX 65 /* a snapshot id: the SHA-256 of its manifest's bytes, in hex */
 #define EP_STORE_SHORT_ID 8 /* digits shown to people; any unique prefix names a snapshot */
+/* Whether ref can be the start of an id that names a snapshot or a drill record: 4 to 64
+ * lowercase hex digits. */
+bool ep_store_id_prefix_ok(const char *ref);
 
 /* The objects of a store, by name ("config.json", "chunks/ab/<hex>.zst", ...). */
 struct ep_store_backend {
@@ -171,7 +174,11 @@ int ep_store_get_drill(struct ep_store *st, const char *id, struct ep_store_dril
  * that forget cannot remove it meanwhile. */
 int ep_store_put_drill(struct ep_store *st, const char *record, size_t len, const char *sig, size_t siglen,
 		       char id[EP_STORE_ID_HEX], struct ep_error *err);
-/* Removes a record, then its signature; the caller holds the exclusive lock (prune). */
+/* The drill record ref names, by its id or a unique prefix of it (4 digits or more), into id:
+ * a record, or a signature whose record never appeared, whatever state it is in (its bytes are
+ * not read). EP_EINPUT when ref names none, or more than one. */
+int ep_store_find_drill(struct ep_store *st, const char *ref, char id[EP_STORE_ID_HEX], struct ep_error *err);
+/* Removes a record, then its signature; the caller holds the exclusive lock (prune, forget). */
 int ep_store_remove_drill(struct ep_store *st, const char *id, struct ep_error *err);
 
 /* Removes what writers that died left half-written; the caller holds the exclusive lock. */

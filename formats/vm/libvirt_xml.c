@@ -190,6 +190,23 @@ static int read_nics(struct reader *r, struct ep_vm_source *s)
 	return rc;
 }
 
+/* "uefi" or "bios". <os firmware='efi'> lets libvirt pick the firmware; without it, a
+ * <loader> is UEFI when it is a pflash or its image OVMF's (edk2's): a rom loader
+ * otherwise is a BIOS such as SeaBIOS's bios-256k.bin or Xen's hvmloader. */
+static const char *firmware(struct reader *r)
+{
+	char *fw = get(r, NULL, "/domain/os/@firmware");
+	char *type = get(r, NULL, "/domain/os/loader/@type");
+	char *loader = get(r, NULL, "/domain/os/loader");
+	bool uefi = fw ? !strcmp(fw, "efi")
+		       : (type && !strcmp(type, "pflash")) ||
+				 (loader && (strcasestr(loader, "ovmf") || strcasestr(loader, "edk2") || strcasestr(loader, "efi")));
+	free(fw);
+	free(type);
+	free(loader);
+	return uefi ? "uefi" : "bios";
+}
+
 /* The machine of a domain loaded into r->x (r->x released here). */
 static int read_domain(struct reader *r0, int rc, const struct ep_disk_open_opts *opts, struct ep_vm_source **out)
 {
@@ -201,15 +218,12 @@ static int read_domain(struct reader *r0, int rc, const struct ep_disk_open_opts
 		rc = ep_oom(err);
 	struct ep_machine *m = s ? &s->machine : NULL;
 	uint64_t vcpus = 1;
-	char *loader = NULL, *fw = NULL;
 	if (!rc) {
 		m->name = get(&r, NULL, "/domain/name");
 		m->machine = get(&r, NULL, "/domain/os/type/@machine");
-		fw = get(&r, NULL, "/domain/os/@firmware");
-		loader = get(&r, NULL, "/domain/os/loader");
 		char *id = get(&r, NULL, "/domain/metadata/*[local-name()='libosinfo']/*[local-name()='os']/@id");
 		m->os = strdup(os_family(id));
-		m->firmware = strdup((fw && !strcmp(fw, "efi")) || loader ? "uefi" : "bios");
+		m->firmware = strdup(firmware(&r));
 		free(id);
 		char *v = get(&r, NULL, "/domain/vcpu");
 		if (v && !get_num(&r, NULL, "/domain/vcpu", &vcpus))
@@ -231,8 +245,6 @@ static int read_domain(struct reader *r0, int rc, const struct ep_disk_open_opts
 		rc = read_nics(&r, s);
 	if (!rc)
 		rc = ep_vm_source_finish(s, path, "libvirt", err);
-	free(loader);
-	free(fw);
 	ep_xml_release(&r.x);
 	if (rc) {
 		ep_vm_source_free(s);

@@ -3,9 +3,11 @@
 # will write them, through tests/tools/drill-put (built by the Makefile, never installed):
 # `snapshots` shows each snapshot's latest drill by its start (text and --json) from records
 # whose signature holds, warning once of the others; `check` fails (exit 3) on a record with a
-# changed byte, another key's signature or the wrong shape, naming its file; `forget` leaves
-# the records of what it removes, `prune` removes them (and a signature whose record never
-# appeared), counted; the same on an encrypted store and on s3://.
+# changed byte, another key's signature or the wrong shape, naming its file and the command
+# that removes it, but without -p only notes a record whose signer this host does not trust;
+# `forget --drill ID` removes a record whatever its state; `forget` leaves the records of what
+# it removes, `prune` removes them (and a signature whose record never appeared), counted; the
+# same on an encrypted store and on s3://.
 . "$(dirname "$0")/../lib.sh"
 PUT=${DRILL_PUT:-${BUILD:-$HERE/../build/release}/drill-put}
 [ -x "$PUT" ] || { not_ok "no drill-put tool at $PUT (make $PUT)"; finish; exit 0; }
@@ -98,9 +100,19 @@ check "warns of nothing" test ! -s "$T/err"
 expect_exit 0 "check -p KEY" ep check -p k.pub --json "$S"
 check "--json counts 4 drill records, none bad, none without its snapshot" \
 	test "$(py 'd["ok"], d["drills"], d["bad_drills"], d["drills_without_snapshot"]' "$T/out")" = "True 4 0 0"
-expect_exit 3 "check without -p, no trusted key: the records are not verified (exit 3)" \
-	env ENVPACK_TRUSTED_KEYS="$T/empty" "$ENVPACK" check "$S"
-expect_err "drill record file '$S/drills/[0-9a-f]{64}\.json' cannot be used: .*no trusted key has id" "naming each record and why"
+# without -p on a host that trusts no key (HOME and XDG_CONFIG_HOME empty): as snapshots'
+# signatures are not checked then, the records are not verified, and that is no problem
+mkdir -p "$T/nokeys"
+notrust() { env -u ENVPACK_TRUSTED_KEYS HOME="$T/nokeys" XDG_CONFIG_HOME="$T/nokeys" "$ENVPACK" "$@"; }
+expect_exit 0 "check without -p, no trusted key: the records are not verified, no problem (exit 0)" notrust check "$S"
+expect_err "^envpack: check: note: 4 drill records signed by a key this host does not trust: not verified \(give -p KEY.pub, or add the key to $T/nokeys/envpack/trusted-keys\)$" \
+	"a note says so, counting them, and how to trust their key"
+check "once, and names no record as a problem" test "$(wc -l <"$T/err")" = 1
+expect_exit 0 "check --json without -p, no trusted key" notrust check --json "$S"
+check "--json counts them as drills_unverified, none bad" \
+	test "$(py 'd["ok"], d["drills"], d["drills_unverified"], d["bad_drills"], d["problems"]' "$T/out")" = "True 4 4 0 []"
+expect_exit 0 "check -q without -p, no trusted key" notrust check -q "$S"
+check "says nothing" test ! -s "$T/err"
 
 # 4. a record signed by another key, the newest of B's: not shown, a problem for check
 rec "$B" 2026-12-07T07:00:00Z false >b-forged.json
@@ -108,11 +120,58 @@ IDF=$("$PUT" "$S" other.key b-forged.json)
 expect_exit 0 "snapshots with a record another key signed" ep snapshots -p k.pub "$S"
 check "B still shows its last verified drill" bash -c 'row "$2" "$1" | grep -q "  ok 12.3s  "' _ "$T/out" "$B"
 expect_err "warning: 1 drill record cannot be verified, so it is not shown: '$S/drills/$IDF.json'" "warns, naming its file"
-ls -lR "$S" >before.ls
+# locks/ changes with every run that takes the lock; the objects must not
+listing() { find "$1" -path "$1/locks" -prune -o -type f -printf '%P %s %T@\n' | sort; }
+export -f listing
+listing "$S" >before.ls
 expect_exit 3 "check fails on it (exit 3)" ep check -p k.pub "$S"
 expect_err "drill record file '$S/drills/$IDF.json' cannot be used: .*signed by key [0-9a-f]{16}, checked against key" "naming its file and why"
-check "and writes nothing" bash -c 'ls -lR "$1" | diff -q - "$2"' _ "$S" before.ls
-rm "$S/drills/$IDF.json" "$S/drills/$IDF.sig"
+expect_err "drills/$IDF.json' cannot be used: .* \(remove it with 'envpack forget $S --drill ${IDF:0:8}'\)$" "and the command that removes it"
+check "and writes nothing" bash -c 'listing "$1" | diff -q - "$2"' _ "$S" before.ls
+expect_exit 0 "check without -p, trusting k only: the other key's record is not verified, no problem" \
+	env ENVPACK_TRUSTED_KEYS="$T/trusted" "$ENVPACK" check --json "$S"
+check "--json: 5 drill records, 1 not verified, none bad" \
+	test "$(py 'd["ok"], d["drills"], d["drills_unverified"], d["bad_drills"]' "$T/out")" = "True 5 1 0"
+expect_err "^envpack: check: note: 1 drill record signed by a key this host does not trust: not verified \(give -p KEY.pub, or add the key to $T/trusted\)$" "a note counts it"
+# its signer trusted, its signature changed: a problem, with or without -p
+mkdir -p both && cp k.pub other.pub both/
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); v = d["signature"]
+d["signature"] = v[:20] + ("B" if v[20] != "B" else "C") + v[21:]
+json.dump(d, open(sys.argv[1], "w"))' "$S/drills/$IDF.sig"
+objects() { ls -lR --full-time "$S/chunks" "$S/snapshots" "$S/drills"; } # not locks/: each run writes its record there
+objects >objects.ls
+expect_exit 3 "check without -p, its signer trusted, its signature changed: a problem (exit 3)" \
+	env ENVPACK_TRUSTED_KEYS="$T/both" "$ENVPACK" check "$S"
+expect_err "drill record file '$S/drills/$IDF.json' cannot be used: .*the signature does not match key .* \(remove it with 'envpack forget $S --drill ${IDF:0:8}'\)$" \
+	"naming its file, why, and the command that removes it"
+check "and no note: its signer is trusted" bash -c '! grep -q "note:" "$1"' _ "$T/err"
+# forget --drill: the record removed whatever its state, under the exclusive lock
+expect_exit 0 "forget --drill ID --dry-run" ep forget "$S" --drill "${IDF:0:8}" --dry-run --json
+check "--json says it would remove it, naming its file" \
+	test "$(py 'd["dry_run"], d["remove"]' "$T/out")" = "True [{'id': '$IDF', 'file': '$S/drills/$IDF.json'}]"
+check "and removes nothing" bash -c 'diff -q - "$1" <<<"$2"' _ objects.ls "$(objects)"
+expect_exit 2 "forget --drill with an id the store has no record of (exit 2)" ep forget "$S" --drill "${IDF:0:8}" 0123abcd
+expect_err "store '$S' has no drill record 0123abcd" "naming the id"
+check "and removes nothing, not even the record named before it" bash -c 'diff -q - "$1" <<<"$2"' _ objects.ls "$(objects)"
+expect_exit 2 "forget --drill with no id is a usage error" ep forget "$S" --drill
+expect_err "forget: --drill takes drill record ids alone" "saying so"
+expect_exit 2 "forget --drill with a policy is a usage error" ep forget "$S" --drill "${IDF:0:8}" --keep-last 1
+expect_err "forget: --drill takes drill record ids alone \(no policy, no --prune\)" "saying so"
+check "and removes nothing" bash -c 'diff -q - "$1" <<<"$2"' _ objects.ls "$(objects)"
+flock -o -s "$S/lock" sleep 20 &
+holder=$!
+sleep 0.5
+expect_exit 1 "forget --drill while another run shares the store fails at once (the exclusive lock)" ep forget "$S" --drill "${IDF:0:8}"
+expect_err "locked" "saying it is locked"
+kill "$holder" && wait "$holder" 2>/dev/null
+check "and removes nothing" test -e "$S/drills/$IDF.json" -a -e "$S/drills/$IDF.sig"
+expect_exit 0 "forget --drill ID" ep forget "$S" --drill "${IDF:0:8}" --json
+check "--json lists it" test "$(py 'd["dry_run"], [r["id"] for r in d["remove"]]' "$T/out")" = "False ['$IDF']"
+check "removes the record and its signature, and nothing else" test ! -e "$S/drills/$IDF.json" -a ! -e "$S/drills/$IDF.sig" -a "$(ndrills "$S")" = 8
+expect_exit 0 "check passes after (-p KEY)" ep check -p k.pub "$S"
+expect_exit 0 "check passes after (without -p, both keys trusted)" env ENVPACK_TRUSTED_KEYS="$T/both" "$ENVPACK" check "$S"
+check "with no note" test ! -s "$T/err"
 cp "$S/drills/$IDB.sig" b.sig
 expect_exit 2 "the same record put again signed by another key is refused (exit 2)" "$PUT" "$S" other.key b.json
 expect_err "drills/$IDB.sig is there already with another signature" "saying so"
@@ -131,7 +190,14 @@ flip_byte "$S/drills/$IDB.json" 30
 flip_byte "$S/drills/$IDB.sig" 60
 expect_exit 3 "check: a changed byte in its signature fails (exit 3)" ep check -p k.pub "$S"
 expect_err "drill record file '$S/drills/$IDB.json' cannot be used: .*signature" "naming the record"
+expect_exit 3 "check without -p, no trusted key: a malformed signature is a problem all the same (exit 3)" notrust check "$S"
+expect_err "drill record file '$S/drills/$IDB.json' cannot be used: .*the signature file is malformed \(remove it with 'envpack forget $S --drill ${IDB:0:8}'\)" "naming the record"
+check "the others only noted" grep -q "note: 3 drill records signed by a key this host does not trust" "$T/err"
 flip_byte "$S/drills/$IDB.sig" 60
+mv "$S/drills/$IDB.sig" b-moved.sig
+expect_exit 3 "check without -p, no trusted key: a record without its signature is a problem (exit 3)" notrust check "$S"
+expect_err "drill record file '$S/drills/$IDB.json' cannot be used: .*is not signed" "naming the record"
+mv b-moved.sig "$S/drills/$IDB.sig"
 expect_exit 0 "check passes again once repaired" ep check -p k.pub "$S"
 
 # 6. the shape: drill-put refuses a wrong one; one signed all the same fails check
@@ -142,7 +208,11 @@ check "and writes nothing" test "$(ndrills "$S")" = 8
 IDN=$("$PUT" -u "$S" k.key nostart.json)
 expect_exit 3 "check: a signed record of the wrong shape fails (exit 3)" ep check -p k.pub "$S"
 expect_err "drill record file '$S/drills/$IDN.json' cannot be used: .*\"started\" is not a UTC time" "naming its file and the field"
-rm "$S/drills/$IDN.json" "$S/drills/$IDN.sig"
+expect_exit 3 "check without -p, its signer trusted: the wrong shape is a problem all the same (exit 3)" \
+	env ENVPACK_TRUSTED_KEYS="$T/trusted" "$ENVPACK" check "$S"
+expect_err "drill record file '$S/drills/$IDN.json' cannot be used: .*\"started\" is not a UTC time .* \(remove it with 'envpack forget $S --drill ${IDN:0:8}'\)" "naming its file, the field and the command"
+expect_exit 0 "forget --drill with the whole id" ep forget -q "$S" --drill "$IDN"
+check "removes it" test ! -e "$S/drills/$IDN.json" -a ! -e "$S/drills/$IDN.sig" -a "$(ndrills "$S")" = 8
 
 # 7. forget leaves the records; check says so in --json only; prune removes them
 expect_exit 0 "forget A" ep forget -q "$S" "${A:0:8}"
@@ -206,6 +276,24 @@ if . "$HERE/s3.sh" && start_s3 s; then
 	check "shows its drill" bash -c 'row "$2" "$1" | grep -q "  ok 4.4s  "' _ "$T/out" "$S3S"
 	expect_exit 0 "check on s3://" eps3 "$ENVPACK" check --endpoint "$E" -p k.pub --json "$S3"
 	check "--json: 1 drill record" test "$(py 'd["drills"], d["bad_drills"]' "$T/out")" = "1 0"
+	# a record another key signed: noted without -p where that key is not trusted, a problem with -p,
+	# removed with forget --drill
+	rec "$S3S" 2026-12-07T10:00:00Z true 1 1 >s3-other.json
+	expect_exit 0 "drill-put another key's record into $S3" eps3 "$PUT" "$S3" other.key s3-other.json
+	IDO=$(cat "$T/out")
+	expect_exit 0 "check on s3:// without -p, trusting k only: the other key's record noted" \
+		eps3 env ENVPACK_TRUSTED_KEYS="$T/trusted" "$ENVPACK" check --endpoint "$E" --json "$S3"
+	check "--json: 2 drill records, 1 not verified" test "$(py 'd["ok"], d["drills"], d["drills_unverified"]' "$T/out")" = "True 2 1"
+	expect_exit 3 "check -p on s3://: the other key's record is a problem" eps3 "$ENVPACK" check --endpoint "$E" -p k.pub "$S3"
+	expect_err "drill record file '$S3/drills/$IDO.json' cannot be used: .* \(remove it with 'envpack forget $S3 --drill ${IDO:0:8}'\)" "naming it and the command"
+	expect_exit 0 "forget --drill --dry-run on s3://" eps3 "$ENVPACK" forget --endpoint "$E" "$S3" --drill "${IDO:0:8}" --dry-run
+	keys=$(aws_s3 s s3api list-objects-v2 --bucket "$S3_S_BUCKET" --prefix dr/drills/ --query 'Contents[].Key' --output text | tr '\t' '\n' | sort | tr '\n' ' ')
+	check "removes nothing" test "$keys" = "$(printf 'dr/drills/%s\n' "$IDO.json" "$IDO.sig" "$IDS.json" "$IDS.sig" | sort | tr '\n' ' ')"
+	expect_exit 0 "forget --drill on s3://" eps3 "$ENVPACK" forget --endpoint "$E" "$S3" --drill "${IDO:0:8}" --json
+	check "--json lists it" test "$(py '[r["id"] for r in d["remove"]]' "$T/out")" = "['$IDO']"
+	keys=$(aws_s3 s s3api list-objects-v2 --bucket "$S3_S_BUCKET" --prefix dr/drills/ --query 'Contents[].Key' --output text | tr '\t' '\n' | sort | tr '\n' ' ')
+	check "removes its two objects, and only those" test "$keys" = "dr/drills/$IDS.json dr/drills/$IDS.sig "
+	expect_exit 0 "check -p on s3:// passes after" eps3 "$ENVPACK" check --endpoint "$E" -p k.pub "$S3"
 	expect_exit 0 "forget --prune on s3://" eps3 "$ENVPACK" forget --prune --endpoint "$E" --json "$S3" "${S3S:0:8}"
 	check "removes the record" test "$(py 'd["prune"]["drills_removed"]' "$T/out")" = 1
 	keys=$(aws_s3 s s3api list-objects-v2 --bucket "$S3_S_BUCKET" --prefix dr/drills/ --query 'Contents[].Key' --output text | grep -v '^None$')

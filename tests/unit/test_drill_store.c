@@ -122,6 +122,7 @@ TEST(drill_store_put_get_verify)
 	EXPECT(ep_drill_records_load(st, &(struct ep_trust){ .pubkey = "o.pub" }, &ok, &bad, &err) == 0);
 	EXPECT(json_array_size(ok) == 0 && json_array_size(bad) == 1);
 	EXPECT(strstr(problem(bad, 0), kid) && strstr(problem(bad, 0), oid));
+	EXPECT(json_is_false(json_object_get(json_array_get(bad, 0), "untrusted"))); /* checked, and false */
 	EXPECT(strstr(str(json_object_get(json_array_get(bad, 0), "file")), "st/drills/") != NULL);
 	json_decref(ok);
 	json_decref(bad);
@@ -139,6 +140,7 @@ TEST(drill_store_put_get_verify)
 	setenv("ENVPACK_TRUSTED_KEYS", "empty", 1);
 	EXPECT(ep_drill_records_load(st, &(struct ep_trust){ 0 }, &ok, &bad, &err) == 0 && json_array_size(ok) == 0);
 	EXPECT(strstr(problem(bad, 0), "no trusted key") != NULL);
+	EXPECT(json_is_true(json_object_get(json_array_get(bad, 0), "untrusted"))); /* not checked at all */
 	json_decref(ok);
 	json_decref(bad);
 	unsetenv("ENVPACK_TRUSTED_KEYS");
@@ -168,6 +170,25 @@ TEST(drill_store_put_get_verify)
 	EXPECT(json_array_size(ok) == 1);
 	json_decref(ok);
 	json_decref(bad);
+
+	/* named for removal by its id or a prefix of it, whatever its state (here unsigned); so is a
+	 * signature left without its record; another prefix names none */
+	char found[EP_STORE_ID_HEX], ref[9], lone[EP_STORE_ID_HEX];
+	snprintf(ref, sizeof ref, "%.8s", id);
+	EXPECT(ep_store_find_drill(st, ref, found, &err) == 0 && !strcmp(found, id));
+	EXPECT(ep_store_find_drill(st, id, found, &err) == 0 && !strcmp(found, id));
+	memset(lone, id[0] == 'c' ? 'd' : 'c', 64);
+	lone[64] = '\0';
+	snprintf(path, sizeof path, "st/drills/%s.sig", lone);
+	FILE *f = fopen(path, "w");
+	EXPECT(f && fclose(f) == 0);
+	EXPECT(ep_store_find_drill(st, lone, found, &err) == 0 && !strcmp(found, lone));
+	ref[0] = id[0] == 'e' ? 'f' : 'e';
+	EXPECT(ep_store_find_drill(st, ref, found, &err) == EP_EINPUT && strstr(err.msg, "has no drill record") &&
+	       strstr(err.msg, ref));
+	EXPECT(ep_store_find_drill(st, "xyz", found, &err) == EP_EINPUT &&
+	       strstr(err.msg, "'xyz' names no drill record"));
+	EXPECT(ep_store_remove_drill(st, lone, &err) == 0);
 
 	EXPECT(ep_store_remove_drill(st, id, &err) == 0 && count_files("st/drills") == 0);
 	free(bytes);
