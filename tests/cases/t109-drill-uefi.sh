@@ -144,6 +144,9 @@ expect_exit 0 "restore the Secure Boot machine to libvirt:" "$E" restore -q -p k
 check "its domain asks for Secure Boot with keys enrolled, on q35" \
 	test "$(features lvs/sb.xml) $(xml lvs/sb.xml 'r.find("os/type").get("machine")')" = "[('enrolled-keys', 'yes'), ('secure-boot', 'yes')] q35"
 check "virt-xml-validate accepts that one too" virt-xml-validate lvs/sb.xml domain
+expect_exit 0 "both restored to hyperv:" sh -c '"$0" restore -q -p k.pub st@latest --to hyperv:hv && "$0" restore -q -p k.pub sts@latest --to hyperv:hvs' "$E"
+check "the Hyper-V scripts set Secure Boot off and on (generation 2 has it on unless told)" \
+	sh -c 'grep -q "^Set-VMFirmware .* -EnableSecureBoot Off$" hv/efi.ps1 && grep -q "^Set-VMFirmware .* -EnableSecureBoot On -SecureBootTemplate" hvs/sb.ps1'
 expect_exit 0 "restore --instant to libvirt:" "$E" restore -q -p k.pub st@latest --to libvirt:ilv --instant
 check "that domain says firmware='efi' too" test "$(xml ilv/efi.xml 'r.find("os").get("firmware")')" = efi
 check "and no Secure Boot" test "$(features ilv/efi.xml)" = "[('secure-boot', 'no')]"
