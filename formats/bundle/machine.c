@@ -181,8 +181,8 @@ int ep_machine_from_json(json_t *o, struct ep_machine *m, const char *what, stru
 	json_t *limits = json_object_get(o, "limits"), *disks = json_object_get(o, "disks"), *nics = json_object_get(o, "nics");
 	json_t *sb = json_object_get(o, "secure_boot");
 	m->secure_boot = json_is_true(sb) ? EP_SECURE_BOOT_ON : json_is_false(sb) ? EP_SECURE_BOOT_OFF : EP_SECURE_BOOT_UNKNOWN;
-	bool ok = json_is_object(o) && (!sb || json_is_boolean(sb) || json_is_null(sb)) && copy(o, "name", &m->name) && copy(o, "firmware", &m->firmware) &&
-		  copy(o, "machine", &m->machine) && copy(o, "os", &m->os) && !get_uint(o, "vcpus", true, &vcpus) &&
+	bool ok = json_is_object(o) && (!sb || json_is_boolean(sb) || json_is_null(sb)) && copy(o, "name", &m->name) &&
+		  copy(o, "firmware", &m->firmware) && copy(o, "machine", &m->machine) && copy(o, "os", &m->os) && !get_uint(o, "vcpus", true, &vcpus) &&
 		  vcpus <= VCPUS_MAX && !get_uint(o, "memory_mib", true, &m->memory_mib) &&
 		  (!limits || (json_is_object(limits) && !get_uint(limits, "cpu_shares", false, &m->limits.cpu_shares) &&
 			       !get_uint(limits, "cpu_quota_us", false, &m->limits.cpu_quota_us) &&

@@ -117,6 +117,10 @@ PY
 check "a VMware descriptor with uefi.secureBoot.enabled true: on" test "$(foreign vmw vmware)" = "uefi True"
 check "a VMware UEFI descriptor without it: off" test "$(foreign vmwoff vmware-off)" = "uefi False"
 check "a VirtualBox descriptor with <Firmware type=\"EFI\"/>: UEFI, Secure Boot unknown" test "$(foreign vbox vbox)" = "uefi None"
+sed 's/"secure_boot":true/"secure_boot":"yes"/' y/sb.ovf >y/badsb.ovf
+expect_exit 2 "envpack's section with a secure_boot that is no boolean is refused" "$E" pack -q -k k.key -o badsb.envpack vm:ovf:y/badsb.ovf
+expect_err "ovf: '.*y/badsb.ovf': the envpack section's secure_boot is not true or false" "naming the file and the field"
+check "and no bundle is left" test ! -e badsb.envpack
 
 expect_exit 2 "ova: never overwrites" "$E" restore -q -p k.pub vm.envpack --to ova:web.ova
 check "no staging directory is left behind" sh -c "! ls -a | grep -q '^.envpack-ova-'"
