@@ -171,6 +171,10 @@ if [ "$(id -u)" != 0 ]; then
 	finish
 	exit 0
 fi
+if [ -n "${EP_SANITIZER_PASS:-}" ]; then # libvirt boots what envpack wrote: once is enough
+	finish
+	exit 0
+fi
 libvirt_start || { not_ok "libvirtd starts: see above"; finish; exit 1; }
 chmod 711 "$T" # libvirt's qemu runs as root here, but the path is walked all the same
 serial_log() { # serial_log XML LOG: the console also into LOG, so the test can read it
