@@ -273,6 +273,42 @@ TEST(export_cache_drops_least_recently_read)
 	unpack(&p);
 }
 
+TEST(export_reuses_evicted_chunks_buffers_and_one_decoder)
+{
+	struct packed p;
+	if (!pack(&p)) {
+		unpack(&p);
+		return;
+	}
+	/* the chunks from the largest down, in a cache with room for one: each chunk's buffer
+	 * is the one of the chunk evicted before it (never freed, so M_PERTURB can't poison
+	 * it: stale bytes would be another chunk's, which differ) */
+	size_t order[64] = { 0 }, n = p.map.n < 64 ? p.map.n : 64;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+		for (; j > 0 && chunk_size(&p, order[j - 1]) < chunk_size(&p, i); j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	struct ep_export *x = open_export(&p, (size_t)chunk_size(&p, order[0]) + 1);
+	bool right = x != NULL;
+	for (size_t k = 0; x && k < n; k++)
+		right &= read_chunk(x, &p, order[k], chunk_size(&p, order[k]) / 2);
+	uint64_t buffers = 0, decoders = 0;
+	if (x)
+		ep_export_allocated(x, &buffers, &decoders);
+	EXPECT(right && x && fetched(x) == n);
+	EXPECT(buffers == 2); /* the first chunk's, and the second's while the first was kept */
+	EXPECT(decoders == 1); /* one thread loading: one decoder, however many chunks */
+	/* and read again, each from its middle to the end of the disk: what comes back is right */
+	for (size_t k = 0; x && k < n; k++)
+		right &= read_right(x, &p, chunk_start(&p, order[k]) + chunk_size(&p, order[k]) / 2,
+				    (size_t)(VSIZE - chunk_start(&p, order[k]) - chunk_size(&p, order[k]) / 2));
+	EXPECT(right);
+	ep_export_close(x);
+	unpack(&p);
+}
+
 TEST(export_sequential_reads_fetch_each_chunk_once)
 {
 	struct packed p;
