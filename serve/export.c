@@ -10,10 +10,10 @@
 #include "formats/bundle/chunk_map.h"
 #include "formats/bundle/codec.h"
 
-/* Chunks fetched ahead of a reader that reads on from where it stopped (~4 MiB), by up to
- * AHEAD_THREADS threads (one per core): a reader served one request at a time
- * (serve/nbdkit_plugin.c) waits on each chunk a single thread fetches, one after another. */
-#define READ_AHEAD 4
+/* Chunks are fetched ahead of a reader that reads on from where it stopped
+ * (EP_EXPORT_READ_AHEAD of them, at most half the cache's bound) by up to AHEAD_THREADS
+ * threads (one per core): a reader served one request at a time (serve/nbdkit_plugin.c)
+ * would wait on each chunk a single thread fetches, one after another. */
 #define AHEAD_THREADS 4
 #define NONE SIZE_MAX
 
@@ -243,6 +243,18 @@ static void *read_ahead(void *arg)
 	return NULL;
 }
 
+/* Where reading ahead from chunk `next` stops: EP_EXPORT_READ_AHEAD chunks on, or as many
+ * as fill half the cache (one at least), or the last. */
+static size_t ahead_end(const struct ep_export *x, size_t next)
+{
+	size_t to = next;
+	uint64_t bytes = 0;
+	while (to < x->map.n && to - next < EP_EXPORT_READ_AHEAD &&
+	       (to == next || bytes + x->map.refs[to]->size <= x->cap / 2))
+		bytes += x->map.refs[to++]->size;
+	return to;
+}
+
 /* A read of [off, end) that began where the last one ended asks for the chunks after it. */
 static void schedule_ahead(struct ep_export *x, uint64_t off, uint64_t end)
 {
@@ -252,7 +264,7 @@ static void schedule_ahead(struct ep_export *x, uint64_t off, uint64_t end)
 	long long at = ep_chunk_map_find(&x->map, end ? end - 1 : 0);
 	size_t next = at >= 0 ? (size_t)at + 1 : (size_t)(-at - 1);
 	if (sequential && x->nahead) {
-		size_t to = next + READ_AHEAD < x->map.n ? next + READ_AHEAD : x->map.n;
+		size_t to = ahead_end(x, next);
 		/* on from the chunks fetched ahead already, unless reading on from an earlier place */
 		if (next > x->ahead_from || x->ahead_from > to)
 			x->ahead_from = next;

@@ -15,6 +15,10 @@
 #include "formats/bundle/bundle.h"
 #include "formats/bundle/manifest.h"
 
+/* Chunks fetched ahead of a reader reading on (~8 MiB): enough to keep a core per thread
+ * decoding while the reader sends what it has. */
+#define EP_EXPORT_READ_AHEAD 8
+
 struct ep_export;
 
 /* disk (a component of b's manifest, extents resolved) and b are borrowed until close;
