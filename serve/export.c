@@ -55,7 +55,7 @@ struct ep_export {
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* a chunk was loaded, or failed to */
 	_Atomic uint64_t fetched, fetched_bytes; /* chunks, and their stored bytes */
-	uint64_t buffers, decoders;              /* made (the rest of the loads reused one) */
+	_Atomic uint64_t buffers, decoders;      /* made (the other loads reused one) */
 	uint64_t last_end; /* where the last read ended */
 	/* the read-ahead threads fetch chunks [ahead_from, ahead_to) */
 	pthread_t ahead[AHEAD_THREADS];
@@ -163,6 +163,25 @@ static void evict(struct ep_export *x, size_t keep)
 	}
 }
 
+/* Chunk ref (n bytes) fetched and checked into *data with *d's decoder, making either
+ * when none was kept. Lock not held. */
+static int fetch(struct ep_export *x, const struct ep_chunk_ref *ref, size_t n, struct decoder **d, char **data,
+		 struct ep_error *err)
+{
+	if (!*d && (*d = decoder_new()))
+		x->decoders++;
+	if (!*data && (*data = new_buffer(n)))
+		x->buffers++;
+	int rc = *d && *data ? ep_bundle_fetch_chunk(x->b, (*d)->dec, ref->digest, ref->size, (*d)->in,
+						     (uint8_t *)*data, err)
+			     : ep_oom(err);
+	uint64_t stored = 0;
+	x->fetched++;
+	if (ep_bundle_chunk_size(x->b, ref->digest, &stored))
+		x->fetched_bytes += stored;
+	return rc;
+}
+
 /* Chunk i into the cache, fetched and checked unless another thread is at it or has done
  * it. Lock held on entry and return. */
 static int load(struct ep_export *x, size_t i, struct ep_error *err)
@@ -173,26 +192,14 @@ static int load(struct ep_export *x, size_t i, struct ep_error *err)
 	if (s->data)
 		return 0;
 	s->loading = true;
-	const struct ep_chunk_ref *ref = x->map.refs[i];
-	size_t n = ref->size ? (size_t)ref->size : 1, cap = n;
+	size_t n = x->map.refs[i]->size ? (size_t)x->map.refs[i]->size : 1, cap = n;
 	struct decoder *d = x->idle;
 	if (d)
 		x->idle = d->next;
 	char *data = take_spare(x, n, &cap);
 	pthread_mutex_unlock(&x->lock);
-	int rc = 0;
-	bool new_d = !d, new_b = !data;
-	if ((!d && !(d = decoder_new())) || (!data && !(data = new_buffer(n))))
-		rc = ep_oom(err);
-	else
-		rc = ep_bundle_fetch_chunk(x->b, d->dec, ref->digest, ref->size, d->in, (uint8_t *)data, err);
-	uint64_t stored = 0;
-	x->fetched++;
-	if (ep_bundle_chunk_size(x->b, ref->digest, &stored))
-		x->fetched_bytes += stored;
+	int rc = fetch(x, x->map.refs[i], n, &d, &data, err);
 	pthread_mutex_lock(&x->lock);
-	x->decoders += new_d && d;
-	x->buffers += new_b && data;
 	if (d) {
 		d->next = x->idle;
 		x->idle = d;
@@ -332,12 +339,10 @@ uint64_t ep_export_fetched(const struct ep_export *x, uint64_t *stored_bytes)
 	return x->fetched;
 }
 
-void ep_export_allocated(struct ep_export *x, uint64_t *buffers, uint64_t *decoders)
+void ep_export_allocated(const struct ep_export *x, uint64_t *buffers, uint64_t *decoders)
 {
-	pthread_mutex_lock(&x->lock);
 	*buffers = x->buffers;
 	*decoders = x->decoders;
-	pthread_mutex_unlock(&x->lock);
 }
 
 int ep_export_open(struct ep_export **out, const struct ep_bundle *b, const struct ep_component *disk,

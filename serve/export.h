@@ -38,7 +38,7 @@ void ep_export_run(const struct ep_export *x, uint64_t off, uint64_t max, bool *
 uint64_t ep_export_fetched(const struct ep_export *x, uint64_t *stored_bytes);
 /* What it allocated so far: buffers for chunks (the other loads reused an evicted chunk's)
  * and decoders (one for each load running at once, at most). */
-void ep_export_allocated(struct ep_export *x, uint64_t *buffers, uint64_t *decoders);
+void ep_export_allocated(const struct ep_export *x, uint64_t *buffers, uint64_t *decoders);
 void ep_export_close(struct ep_export *x);
 
 #endif
