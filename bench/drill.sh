@@ -48,7 +48,8 @@
 # QUICK=1: a 512 MiB disk (~40 MiB of files) and an 8 GiB big one, under
 # /tmp/envpack-bench-drill-quick, one run each, for trying the script; DISK_SIZE,
 # SRC_DIRS and BENCH_DIR are make-disk.sh's and are honoured as they are; BIG_SIZE
-# (default 64G) the big disk's size.
+# (default 64G) the big disk's size. COPY_ONLY=1: route d alone (no qemu boots), and its
+# rows and ratio alone.
 if [ -n "${QUICK:-}" ]; then
 	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-drill-quick} DISK_SIZE=${DISK_SIZE:-512M}
 	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
@@ -239,9 +240,13 @@ mem_of_drill() {
 	wait "$dpid" 2>/dev/null || true # it gives up after 5 s, cleaning up after itself
 	echo "$m"
 }
-mem=$(mem_of_drill)
-[ -n "$mem" ] || fail "could not see the drill's qemu (its -m) while it ran"
-say "the drill's qemu has -m $mem"
+boots=(a i b)
+[ -z "${COPY_ONLY:-}" ] || boots=()
+if [ ${#boots[@]} -gt 0 ]; then
+	mem=$(mem_of_drill)
+	[ -n "$mem" ] || fail "could not see the drill's qemu (its -m) while it ran"
+	say "the drill's qemu has -m $mem"
+fi
 
 # d. copying the disk out: envpack restore --to dir:, and qemu-img convert from envpack serve
 route_d() {
@@ -276,7 +281,7 @@ route_d() {
 
 for s in "${sizes[@]}"; do
 	for run in $(seq "$RUNS"); do
-		for r in a i b; do
+		for r in "${boots[@]}"; do
 			say "${label_size[$s]} disk, run $run: route $r"
 			warm "$s"
 			"route_$r" "$s"
@@ -298,20 +303,22 @@ printf 'disks: raw, %s and %s virtual (the same %s bytes allocated); stores: %s 
 printf 'load average: %s at start, %s at end\n' "$load_start" "$load_end"
 printf '%s; %s; %s; %s\n' "$("$ENVPACK" --version 2>/dev/null | head -n1 || echo envpack)" \
 	"$(qemu-system-x86_64 --version | head -n1)" "$(nbdkit --version | head -n1)" "$(qemu-img --version | head -n1)"
-echo "qemu: TCG, -machine pc, 1 vCPU, $mem MiB, IDE; best of $RUNS runs per row; seconds from the start of the route's first command"
-printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' route disk ready "1st read" marker rto wall
-for s in "${sizes[@]}"; do
-	printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' "a. restore, then boot" "${label_size[$s]}" "${R[a,$s,ready]}" \
-		"${R[a,$s,sector]}" "${R[a,$s,marker]}" - -
-	printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' "i. restore --instant, then boot" "${label_size[$s]}" \
-		"${R[i,$s,ready]}" "${R[i,$s,sector]}" "${R[i,$s,marker]}" - -
-	printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' "b. envpack drill" "${label_size[$s]}" - - "${R[b,$s,marker]}" \
-		"${R[b,$s,rto]}" "${R[b,$s,wall]}"
-done
-echo "ready: the restore (a: every byte written; i: overlays made, nbdkit serving) returned; 1st read: qemu's trace of the"
-echo "BIOS reading sector 0 (c); marker: the line seen in the guest's serial file (b: the drill's, read from outside; its own"
-printf 'check passed at %s / %s s of rto); rto: the drill'"'"'s rto_seconds; wall: the drill command; it read %s / %s bytes from the store\n' \
-	"${R[b,4,check]}" "${R[b,64,check]}" "${R[b,4,bytes]}" "${R[b,64,bytes]}"
+if [ ${#boots[@]} -gt 0 ]; then
+	echo "qemu: TCG, -machine pc, 1 vCPU, $mem MiB, IDE; best of $RUNS runs per row; seconds from the start of the route's first command"
+	printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' route disk ready "1st read" marker rto wall
+	for s in "${sizes[@]}"; do
+		printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' "a. restore, then boot" "${label_size[$s]}" "${R[a,$s,ready]}" \
+			"${R[a,$s,sector]}" "${R[a,$s,marker]}" - -
+		printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' "i. restore --instant, then boot" "${label_size[$s]}" \
+			"${R[i,$s,ready]}" "${R[i,$s,sector]}" "${R[i,$s,marker]}" - -
+		printf '%-34s | %-5s | %8s | %8s | %8s | %8s | %8s\n' "b. envpack drill" "${label_size[$s]}" - - "${R[b,$s,marker]}" \
+			"${R[b,$s,rto]}" "${R[b,$s,wall]}"
+	done
+	echo "ready: the restore (a: every byte written; i: overlays made, nbdkit serving) returned; 1st read: qemu's trace of the"
+	echo "BIOS reading sector 0 (c); marker: the line seen in the guest's serial file (b: the drill's, read from outside; its own"
+	printf 'check passed at %s / %s s of rto); rto: the drill'"'"'s rto_seconds; wall: the drill command; it read %s / %s bytes from the store\n' \
+		"${R[b,4,check]}" "${R[b,64,check]}" "${R[b,4,bytes]}" "${R[b,64,bytes]}"
+fi
 printf '%-34s | %-5s | %8s | %8s | %8s\n' "copy out (d)" disk seconds convert ratio
 for s in "${sizes[@]}"; do
 	printf '%-34s | %-5s | %8s | %8s | %8s\n' "envpack restore --to dir:" "${label_size[$s]}" "${R[d,$s,restore]}" - -
@@ -319,16 +326,18 @@ for s in "${sizes[@]}"; do
 		"${R[d,$s,convert]}" "$(ratio "${R[d,$s,serve]}" "${R[d,$s,restore]}")"
 done
 echo "seconds: from starting envpack serve (signature checked, nbdkit up) to the copy written; convert: the qemu-img convert alone"
-r1=$(ratio "${R[b,64,marker]}" "${R[b,4,marker]}")
-printf 'instant time-to-marker %s / %s (drill):   %6s  (goal <= 1.1: %s; rto %s, restore --instant %s)\n' \
-	"${label_size[64]}" "${label_size[4]}" "$r1" "$(goal "$r1" 1.1)" "$(ratio "${R[b,64,rto]}" "${R[b,4,rto]}")" \
-	"$(ratio "${R[i,64,marker]}" "${R[i,4,marker]}")"
-for s in "${sizes[@]}"; do
-	r2=$(ratio "${R[b,$s,marker]}" "${R[a,$s,marker]}")
-	printf 'instant / restore-then-boot, %-5s:        %6s  (goal <= 0.2: %s; drill wall %s, restore --instant %s)\n' \
-		"${label_size[$s]}" "$r2" "$(goal "$r2" 0.2)" "$(ratio "${R[b,$s,wall]}" "${R[a,$s,marker]}")" \
-		"$(ratio "${R[i,$s,marker]}" "${R[a,$s,marker]}")"
-done
+if [ ${#boots[@]} -gt 0 ]; then
+	r1=$(ratio "${R[b,64,marker]}" "${R[b,4,marker]}")
+	printf 'instant time-to-marker %s / %s (drill):   %6s  (goal <= 1.1: %s; rto %s, restore --instant %s)\n' \
+		"${label_size[64]}" "${label_size[4]}" "$r1" "$(goal "$r1" 1.1)" "$(ratio "${R[b,64,rto]}" "${R[b,4,rto]}")" \
+		"$(ratio "${R[i,64,marker]}" "${R[i,4,marker]}")"
+	for s in "${sizes[@]}"; do
+		r2=$(ratio "${R[b,$s,marker]}" "${R[a,$s,marker]}")
+		printf 'instant / restore-then-boot, %-5s:        %6s  (goal <= 0.2: %s; drill wall %s, restore --instant %s)\n' \
+			"${label_size[$s]}" "$r2" "$(goal "$r2" 0.2)" "$(ratio "${R[b,$s,wall]}" "${R[a,$s,marker]}")" \
+			"$(ratio "${R[i,$s,marker]}" "${R[a,$s,marker]}")"
+	done
+fi
 for s in "${sizes[@]}"; do
 	r3=$(ratio "${R[d,$s,serve]}" "${R[d,$s,restore]}")
 	printf 'qemu-img convert from the export / restore, %-5s: %6s  (goal <= 1.2: %s; the convert alone %s)\n' \

@@ -4,20 +4,43 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "formats/bundle/chunk_map.h"
 #include "formats/bundle/codec.h"
 
-/* Chunks fetched ahead of a reader that reads on from where it stopped (~4 MiB). */
-#define READ_AHEAD 4
+/* Chunks are fetched ahead of a reader that reads on from where it stopped
+ * (EP_EXPORT_READ_AHEAD of them, at most half the cache's bound) by up to AHEAD_THREADS
+ * threads (one per core): a reader served one request at a time (serve/nbdkit_plugin.c)
+ * would wait on each chunk a single thread fetches, one after another. */
+#define AHEAD_THREADS 4
 #define NONE SIZE_MAX
 
-/* A chunk's place in the cache: its bytes when loaded, its neighbours in the LRU list. */
+/* A chunk's place in the cache: its bytes when loaded (in a buffer of cap bytes), its
+ * neighbours in the LRU list. */
 struct slot {
 	char *data;
+	size_t cap;
 	size_t newer, older;
 	bool loading;
 };
+
+/* What a fetch needs besides the chunk's buffer: a decoder and room for a largest chunk's
+ * stored bytes, lent to one load at a time (so each thread loading has its own) and kept
+ * for the next: made per chunk, their fresh pages cost a page fault every 4 KiB. */
+struct decoder {
+	ZSTD_DCtx *dec;
+	uint8_t *in;
+	struct decoder *next;
+};
+
+/* An evicted chunk's buffer, kept to hold a later chunk of its size or less. */
+struct spare {
+	char *data;
+	size_t cap;
+};
+#define SPARES_MAX 16
 
 struct ep_export {
 	const struct ep_bundle *b;
@@ -25,14 +48,19 @@ struct ep_export {
 	struct ep_chunk_map map;
 	struct slot *slots;
 	size_t newest, oldest; /* the LRU list of loaded chunks */
-	size_t cached, cap;    /* bytes */
+	size_t cached, cap;    /* bytes: the buffers of the chunks kept, and their bound */
+	struct decoder *idle;  /* decoders no load is using */
+	struct spare spares[SPARES_MAX];
+	size_t nspares, spared; /* spares, and their bytes */
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* a chunk was loaded, or failed to */
 	_Atomic uint64_t fetched, fetched_bytes; /* chunks, and their stored bytes */
+	_Atomic uint64_t buffers, decoders;      /* made (the other loads reused one) */
 	uint64_t last_end; /* where the last read ended */
-	/* the read-ahead thread fetches chunks [ahead_from, ahead_to) */
-	pthread_t ahead;
-	bool ahead_started, stopping;
+	/* the read-ahead threads fetch chunks [ahead_from, ahead_to) */
+	pthread_t ahead[AHEAD_THREADS];
+	size_t nahead; /* started */
+	bool stopping;
 	size_t ahead_from, ahead_to;
 	pthread_cond_t wake;
 };
@@ -63,16 +91,95 @@ static void push_newest(struct ep_export *x, size_t i)
 		x->oldest = i;
 }
 
+/* Keeps an evicted chunk's buffer for a later chunk while the spares have room (one always,
+ * else up to a quarter of the cache's bound); else frees it. Lock held. */
+static void put_spare(struct ep_export *x, char *data, size_t cap)
+{
+	if (!x->nspares || (x->nspares < SPARES_MAX && x->spared + cap <= x->cap / 4)) {
+		x->spares[x->nspares++] = (struct spare){ data, cap };
+		x->spared += cap;
+	} else {
+		free(data);
+	}
+}
+
+/* The smallest spare that holds n bytes (its size into *cap), or NULL. Lock held. */
+static char *take_spare(struct ep_export *x, size_t n, size_t *cap)
+{
+	size_t best = NONE;
+	for (size_t i = 0; i < x->nspares; i++)
+		if (x->spares[i].cap >= n && (best == NONE || x->spares[i].cap < x->spares[best].cap))
+			best = i;
+	if (best == NONE)
+		return NULL;
+	char *data = x->spares[best].data;
+	*cap = x->spares[best].cap;
+	x->spared -= *cap;
+	x->spares[best] = x->spares[--x->nspares];
+	return data;
+}
+
+/* A new buffer of n bytes, its pages mapped in one call rather than a fault each. */
+static char *new_buffer(size_t n)
+{
+	char *data = malloc(n);
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), from = ((uintptr_t)data + page - 1) & ~(page - 1);
+	uintptr_t to = ((uintptr_t)data + n) & ~(page - 1);
+	if (data && to > from)
+		madvise((void *)from, to - from, MADV_POPULATE_WRITE); /* an older kernel refuses: faults as before */
+#endif
+	return data;
+}
+
+static void decoder_free(struct decoder *d)
+{
+	if (!d)
+		return;
+	ep_codec_decoder_free(d->dec);
+	free(d->in);
+	free(d);
+}
+
+static struct decoder *decoder_new(void)
+{
+	struct decoder *d = calloc(1, sizeof *d);
+	if (d && (!(d->dec = ep_codec_decoder_new()) || !(d->in = malloc(EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))))) {
+		decoder_free(d);
+		d = NULL;
+	}
+	return d;
+}
+
 /* Drops the least recently used chunks but `keep` until the cache fits. Lock held. */
 static void evict(struct ep_export *x, size_t keep)
 {
 	while (x->cached > x->cap && x->oldest != NONE && x->oldest != keep) {
-		size_t i = x->oldest;
-		unlink_slot(x, i);
-		free(x->slots[i].data);
-		x->slots[i].data = NULL;
-		x->cached -= x->map.refs[i]->size;
+		struct slot *s = &x->slots[x->oldest];
+		unlink_slot(x, x->oldest);
+		x->cached -= s->cap;
+		put_spare(x, s->data, s->cap);
+		s->data = NULL;
 	}
+}
+
+/* Chunk ref (n bytes) fetched and checked into *data with *d's decoder, making either
+ * when none was kept. Lock not held. */
+static int fetch(struct ep_export *x, const struct ep_chunk_ref *ref, size_t n, struct decoder **d, char **data,
+		 struct ep_error *err)
+{
+	if (!*d && (*d = decoder_new()))
+		x->decoders++;
+	if (!*data && (*data = new_buffer(n)))
+		x->buffers++;
+	int rc = *d && *data ? ep_bundle_fetch_chunk(x->b, (*d)->dec, ref->digest, ref->size, (*d)->in,
+						     (uint8_t *)*data, err)
+			     : ep_oom(err);
+	uint64_t stored = 0;
+	x->fetched++;
+	if (ep_bundle_chunk_size(x->b, ref->digest, &stored))
+		x->fetched_bytes += stored;
+	return rc;
 }
 
 /* Chunk i into the cache, fetched and checked unless another thread is at it or has done
@@ -85,21 +192,27 @@ static int load(struct ep_export *x, size_t i, struct ep_error *err)
 	if (s->data)
 		return 0;
 	s->loading = true;
+	size_t n = x->map.refs[i]->size ? (size_t)x->map.refs[i]->size : 1, cap = n;
+	struct decoder *d = x->idle;
+	if (d)
+		x->idle = d->next;
+	char *data = take_spare(x, n, &cap);
 	pthread_mutex_unlock(&x->lock);
-	char *data = NULL;
-	size_t len;
-	int rc = ep_bundle_load_chunk((void *)x->b, x->map.refs[i], &data, &len, err);
-	uint64_t stored = 0;
-	x->fetched++;
-	if (ep_bundle_chunk_size(x->b, x->map.refs[i]->digest, &stored))
-		x->fetched_bytes += stored;
+	int rc = fetch(x, x->map.refs[i], n, &d, &data, err);
 	pthread_mutex_lock(&x->lock);
+	if (d) {
+		d->next = x->idle;
+		x->idle = d;
+	}
 	s->loading = false;
 	if (!rc) {
 		s->data = data;
-		x->cached += len;
+		s->cap = cap;
+		x->cached += cap;
 		push_newest(x, i);
 		evict(x, i);
+	} else if (data) {
+		put_spare(x, data, cap); /* what a failed check left there is never handed out */
 	}
 	pthread_cond_broadcast(&x->changed);
 	return rc;
@@ -137,6 +250,18 @@ static void *read_ahead(void *arg)
 	return NULL;
 }
 
+/* Where reading ahead from chunk `next` stops: EP_EXPORT_READ_AHEAD chunks on, or as many
+ * as fill half the cache (one at least), or the last. */
+static size_t ahead_end(const struct ep_export *x, size_t next)
+{
+	size_t to = next;
+	uint64_t bytes = 0;
+	while (to < x->map.n && to - next < EP_EXPORT_READ_AHEAD &&
+	       (to == next || bytes + x->map.refs[to]->size <= x->cap / 2))
+		bytes += x->map.refs[to++]->size;
+	return to;
+}
+
 /* A read of [off, end) that began where the last one ended asks for the chunks after it. */
 static void schedule_ahead(struct ep_export *x, uint64_t off, uint64_t end)
 {
@@ -145,13 +270,13 @@ static void schedule_ahead(struct ep_export *x, uint64_t off, uint64_t end)
 	x->last_end = end;
 	long long at = ep_chunk_map_find(&x->map, end ? end - 1 : 0);
 	size_t next = at >= 0 ? (size_t)at + 1 : (size_t)(-at - 1);
-	if (sequential && x->ahead_started) {
-		size_t to = next + READ_AHEAD < x->map.n ? next + READ_AHEAD : x->map.n;
+	if (sequential && x->nahead) {
+		size_t to = ahead_end(x, next);
 		/* on from the chunks fetched ahead already, unless reading on from an earlier place */
 		if (next > x->ahead_from || x->ahead_from > to)
 			x->ahead_from = next;
 		x->ahead_to = to;
-		pthread_cond_signal(&x->wake);
+		pthread_cond_broadcast(&x->wake);
 	}
 	pthread_mutex_unlock(&x->lock);
 }
@@ -214,6 +339,12 @@ uint64_t ep_export_fetched(const struct ep_export *x, uint64_t *stored_bytes)
 	return x->fetched;
 }
 
+void ep_export_allocated(const struct ep_export *x, uint64_t *buffers, uint64_t *decoders)
+{
+	*buffers = x->buffers;
+	*decoders = x->decoders;
+}
+
 int ep_export_open(struct ep_export **out, const struct ep_bundle *b, const struct ep_component *disk,
 		   size_t cache_bytes, struct ep_error *err)
 {
@@ -230,9 +361,12 @@ int ep_export_open(struct ep_export **out, const struct ep_bundle *b, const stru
 		rc = ep_oom(err);
 	for (size_t i = 0; !rc && i < x->map.n; i++)
 		x->slots[i].newer = x->slots[i].older = NONE;
-	if (!rc && pthread_create(&x->ahead, NULL, read_ahead, x) != 0)
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = cores < 1 ? 1 : cores > AHEAD_THREADS ? AHEAD_THREADS : (size_t)cores;
+	while (!rc && x->nahead < want && pthread_create(&x->ahead[x->nahead], NULL, read_ahead, x) == 0)
+		x->nahead++;
+	if (!rc && !x->nahead)
 		rc = ep_fail(err, EP_ERUNTIME, "disk '%s': cannot start the read-ahead thread", disk->name);
-	x->ahead_started = !rc;
 	return rc;
 }
 
@@ -240,16 +374,22 @@ void ep_export_close(struct ep_export *x)
 {
 	if (!x)
 		return;
-	if (x->ahead_started) {
-		pthread_mutex_lock(&x->lock);
-		x->stopping = true;
-		pthread_cond_signal(&x->wake);
-		pthread_mutex_unlock(&x->lock);
-		pthread_join(x->ahead, NULL);
-	}
+	pthread_mutex_lock(&x->lock);
+	x->stopping = true;
+	pthread_cond_broadcast(&x->wake);
+	pthread_mutex_unlock(&x->lock);
+	for (size_t i = 0; i < x->nahead; i++)
+		pthread_join(x->ahead[i], NULL);
 	for (size_t i = 0; x->slots && i < x->map.n; i++)
 		free(x->slots[i].data);
 	free(x->slots);
+	for (size_t i = 0; i < x->nspares; i++)
+		free(x->spares[i].data);
+	while (x->idle) {
+		struct decoder *d = x->idle;
+		x->idle = d->next;
+		decoder_free(d);
+	}
 	ep_chunk_map_free(&x->map);
 	pthread_mutex_destroy(&x->lock);
 	pthread_cond_destroy(&x->changed);

@@ -8,8 +8,22 @@
  * A chunk that fails its check fails the read with EIO and a logged line naming it.
  */
 #define NBDKIT_API_VERSION 2
-#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #include <nbdkit-plugin.h>
+
+/* nbdkit before 1.33.10 (1.34 stable) aborts ("connections.c: raw_send_socket: Assertion
+ * `sock >= 0' failed") when a client hangs up while two or more worker threads of its
+ * connection still hold replies: the first to send gets EPIPE and closes the socket, the
+ * next asserts. Clients do hang up so after a read fails with EIO (a damaged chunk), and
+ * the abort ends the server for every client. Upstream fixed it in commit 9d82aa4f
+ * ("server: Don't assert on send if client hangs up early", RHBZ#2173054). Before that,
+ * each connection serves one request at a time (nbdkit then runs no worker threads for
+ * it); connections still run side by side (nbdcopy opens several: multi-conn), and the
+ * export's read-ahead thread decodes ahead of a sequential reader. */
+#if NBDKIT_VERSION_MAJOR == 1 && (NBDKIT_VERSION_MINOR < 33 || (NBDKIT_VERSION_MINOR == 33 && NBDKIT_VERSION_MICRO < 10))
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS
+#else
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+#endif
 
 #include <errno.h>
 #include <stdio.h>

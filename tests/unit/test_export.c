@@ -27,6 +27,7 @@
 #define VSIZE (20 * MIB)
 #define BIG_CACHE ((size_t)64 << 20)
 #define PATTERN 0xa5
+#define MAX_CHUNKS (VSIZE / EP_BUNDLE_CHUNK_MIN + 8) /* none is smaller but each run's last */
 
 /* The disk's data runs; the rest are holes: [7M,11M) and [18M,19M). */
 static const struct {
@@ -77,7 +78,7 @@ static bool pack(struct packed *p)
 		if (p->m->components[i].type == EP_COMP_DISK)
 			p->disk = &p->m->components[i];
 	bool ok = p->disk && p->disk->virtual_size == VSIZE && !ep_chunk_map_build(&p->map, p->disk, &err) &&
-		  p->map.n >= 6;
+		  p->map.n >= 6 && p->map.n <= MAX_CHUNKS;
 	if (!ok)
 		unit_fail(__FILE__, __LINE__, "a disk component of 20 MiB in 6 chunks or more");
 	return ok;
@@ -273,6 +274,42 @@ TEST(export_cache_drops_least_recently_read)
 	unpack(&p);
 }
 
+TEST(export_reuses_evicted_chunks_buffers_and_one_decoder)
+{
+	struct packed p;
+	if (!pack(&p)) {
+		unpack(&p);
+		return;
+	}
+	/* the chunks from the largest down, in a cache with room for one: each chunk's buffer
+	 * is the one of the chunk evicted before it (never freed, so M_PERTURB can't poison
+	 * it: stale bytes would be another chunk's, which differ) */
+	size_t order[MAX_CHUNKS] = { 0 }, n = p.map.n;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+		for (; j > 0 && chunk_size(&p, order[j - 1]) < chunk_size(&p, i); j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	struct ep_export *x = open_export(&p, (size_t)chunk_size(&p, order[0]) + 1);
+	bool right = x != NULL;
+	for (size_t k = 0; x && k < n; k++)
+		right &= read_chunk(x, &p, order[k], chunk_size(&p, order[k]) / 2);
+	uint64_t buffers = 0, decoders = 0;
+	if (x)
+		ep_export_allocated(x, &buffers, &decoders);
+	EXPECT(right && x && fetched(x) == n);
+	EXPECT(buffers == 2); /* the first chunk's, and the second's while the first was kept */
+	EXPECT(decoders == 1); /* one thread loading: one decoder, however many chunks */
+	/* and read again, each from its middle to the end of the disk: what comes back is right */
+	for (size_t k = 0; x && k < n; k++)
+		right &= read_right(x, &p, chunk_start(&p, order[k]) + chunk_size(&p, order[k]) / 2,
+				    (size_t)(VSIZE - chunk_start(&p, order[k]) - chunk_size(&p, order[k]) / 2));
+	EXPECT(right);
+	ep_export_close(x);
+	unpack(&p);
+}
+
 TEST(export_sequential_reads_fetch_each_chunk_once)
 {
 	struct packed p;
@@ -294,6 +331,23 @@ TEST(export_sequential_reads_fetch_each_chunk_once)
 	unpack(&p);
 }
 
+/* Where chunk k starts, the disk's end for k past the last. */
+static uint64_t start_or_end(const struct packed *p, size_t k)
+{
+	return k < p->map.n ? chunk_start(p, k) : VSIZE;
+}
+
+/* Marks chunks [from, from + EP_EXPORT_READ_AHEAD) as wanted (those the disk has); how many are now. */
+static size_t want_ahead(bool *want, const struct packed *p, size_t from)
+{
+	size_t n = 0;
+	for (size_t i = from; i < p->map.n && i < from + EP_EXPORT_READ_AHEAD; i++)
+		want[i] = true;
+	for (size_t i = 0; i < p->map.n; i++)
+		n += want[i];
+	return n;
+}
+
 TEST(export_reads_ahead_after_reading_on)
 {
 	struct packed p;
@@ -301,11 +355,13 @@ TEST(export_reads_ahead_after_reading_on)
 	if (!prepare(&p, &x, BIG_CACHE))
 		return;
 	/* a read that begins where the last one ended: the next chunks are fetched unasked */
+	bool want[MAX_CHUNKS] = { true };
+	size_t n = want_ahead(want, &p, 1);
 	EXPECT(read_right(x, &p, 0, 4096) && read_right(x, &p, 4096, 4096));
-	EXPECT(fetched_reaches(x, 5));
+	EXPECT(fetched_reaches(x, n));
 	uint64_t before = fetched(x);
-	EXPECT(read_right(x, &p, chunk_start(&p, 1), (size_t)(chunk_start(&p, 5) - chunk_start(&p, 1))));
-	EXPECT(fetched(x) == before);
+	EXPECT(read_right(x, &p, chunk_start(&p, 1), (size_t)(start_or_end(&p, n) - chunk_start(&p, 1))));
+	EXPECT(fetched(x) == before && before == n);
 	ep_export_close(x);
 
 	/* reading on again from an earlier place reads ahead there too */
@@ -317,13 +373,41 @@ TEST(export_reads_ahead_after_reading_on)
 	long long far = ep_chunk_map_find(&p.map, 11 * MIB);
 	EXPECT(far >= 5);
 	uint64_t off = chunk_start(&p, (size_t)far);
+	memset(want, 0, sizeof want);
+	want[far] = true;
+	n = want_ahead(want, &p, (size_t)far + 1);
 	EXPECT(read_right(x, &p, off, 4096) && read_right(x, &p, off + 4096, 4096));
-	EXPECT(fetched_reaches(x, 5));
+	EXPECT(fetched_reaches(x, n));
+	want[0] = true;
+	n = want_ahead(want, &p, 1);
 	EXPECT(read_right(x, &p, 0, 4096) && read_right(x, &p, 4096, 4096));
-	EXPECT(fetched_reaches(x, 10));
+	EXPECT(fetched_reaches(x, n));
 	before = fetched(x);
-	EXPECT(read_right(x, &p, chunk_start(&p, 1), (size_t)(chunk_start(&p, 5) - chunk_start(&p, 1))));
-	EXPECT(fetched(x) == before);
+	size_t last = p.map.n < 1 + EP_EXPORT_READ_AHEAD ? p.map.n : 1 + EP_EXPORT_READ_AHEAD;
+	EXPECT(read_right(x, &p, chunk_start(&p, 1), (size_t)(start_or_end(&p, last) - chunk_start(&p, 1))));
+	EXPECT(fetched(x) == before && before == n);
+	ep_export_close(x);
+	unpack(&p);
+}
+
+/* read ahead no further than half the cache holds: what it fetches is still there when read */
+TEST(export_reads_ahead_within_half_the_cache)
+{
+	struct packed p;
+	if (!pack(&p)) {
+		unpack(&p);
+		return;
+	}
+	/* room for chunks 1 and 2 in half of it, not for 3 as well */
+	uint64_t half = chunk_size(&p, 1) + chunk_size(&p, 2) + chunk_size(&p, 3) - 1;
+	struct ep_export *x = open_export(&p, (size_t)(2 * half + 1));
+	EXPECT(x && read_right(x, &p, 0, 4096) && read_right(x, &p, 4096, 4096));
+	EXPECT(x && fetched_reaches(x, 3));
+	nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 * 1000 }, NULL);
+	EXPECT(x && fetched(x) == 3);
+	/* and they are still cached: reading them fetches nothing */
+	EXPECT(x && read_right(x, &p, chunk_start(&p, 1), (size_t)(chunk_start(&p, 3) - chunk_start(&p, 1))));
+	EXPECT(x && fetched(x) == 3);
 	ep_export_close(x);
 	unpack(&p);
 }
