@@ -32,16 +32,7 @@ jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1
 keys() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$' | sort; }
 nkeys() { keys "$1" | grep -cE "${2:-.}"; }
 # live_locks PREFIX: how many lock holders under PREFIX/locks/ have not released (their newest record no release)
-live_locks() {
-	keys "$1/locks/" | python3 -c '
-import re, sys
-holders = {}
-for k in sys.stdin.read().split():
-    m = re.match(r"(.*-[0-9a-f]{16})-([0-9]+)(-released)?\.json$", k.rsplit("/", 1)[1])
-    key, n, rel = (m.group(1), int(m.group(2)), bool(m.group(3))) if m else (k, 0, False)
-    holders[key] = max(holders.get(key, (-1, False)), (n, rel))
-print(sum(1 for n, rel in holders.values() if not rel))'
-}
+live_locks() { keys "$1/locks/" | python3 "$HERE/tools/live_locks.py"; }
 
 "$ENVPACK" keygen -o "$T/k" >/dev/null
 truncate -s 64M "$T/d.raw"

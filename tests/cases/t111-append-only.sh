@@ -39,16 +39,7 @@ nkeys() { keys "$1" | grep -cE "${2:-.}"; }
 # DELETEs radosgw was sent under ao/ so far, but the admin's probes (allowed: 204)
 deletes() { s3_requests g " DELETE /$B/ao/" | grep -vc '/\.envpack-delete-probe 204$'; }
 # live_locks: how many lock holders have not released (their newest record no release)
-live_locks() {
-	keys ao/store/locks/ | python3 -c '
-import re, sys
-holders = {}
-for k in sys.stdin.read().split():
-    m = re.match(r"(.*-[0-9a-f]{16})-([0-9]+)(-released)?\.json$", k.rsplit("/", 1)[1])
-    key, n, rel = (m.group(1), int(m.group(2)), bool(m.group(3))) if m else (k, 0, False)
-    holders[key] = max(holders.get(key, (-1, False)), (n, rel))
-print(sum(1 for n, rel in holders.values() if not rel))'
-}
+live_locks() { keys ao/store/locks/ | python3 "$HERE/tools/live_locks.py"; }
 
 "$ENVPACK" keygen -o "$T/k" >/dev/null
 seeded() { python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(int(sys.argv[1])).randbytes(int(sys.argv[2])))' "$@"; }

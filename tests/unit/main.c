@@ -77,3 +77,10 @@ int main(int argc, char **argv)
 	printf("RESULT %d %d\n", passed, failed);
 	return failed != 0;
 }
+
+void unit_collect_warning(void *ctx, const char *msg)
+{
+	struct unit_warnings *w = ctx;
+	w->n++;
+	snprintf(w->last, sizeof w->last, "%s", msg);
+}

@@ -76,18 +76,6 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-struct warnings {
-	int n;
-	char last[1024];
-};
-
-static void collect(void *ctx, const char *msg)
-{
-	struct warnings *w = ctx;
-	w->n++;
-	snprintf(w->last, sizeof w->last, "%s", msg);
-}
-
 /* How many of n records are releases; *holders: how many holders there are. */
 static int releases(const struct record *r, int n, int *holders)
 {
@@ -191,8 +179,8 @@ TEST(store_lock_releases_stale_holders)
 	write_file("st/locks/old-host-1-c.json", text);
 	snprintf(text, sizeof text, "{\"host\":\"old-host\",\"pid\":2,\"command\":\"backup\",\"exclusive\":false,\"time\":%lld}", now - 2 * 86400);
 	write_file("st/locks/old-host-2-d.json", text);
-	struct warnings w = { 0 };
-	EXPECT(ep_store_lock(st, false, "backup", 0, collect, &w, &err) == 0);
+	struct unit_warnings w = { 0 };
+	EXPECT(ep_store_lock(st, false, "backup", 0, unit_collect_warning, &w, &err) == 0);
 	EXPECT(w.n == 2);
 	EXPECT(strstr(w.last, "passed over a stale lock of backup (pid 2 on old-host, not refreshed since ") != NULL ||
 	       strstr(w.last, "released a stale lock of prune (pid 4242 on gone-host, not refreshed since ") != NULL);
@@ -206,8 +194,8 @@ TEST(store_lock_releases_stale_holders)
 	EXPECT(access("st/locks/old-host-2-d.json", F_OK) == 0);
 	ep_store_unlock(st);
 	/* the next run passes over the released holder in silence; the old name it cannot release */
-	w = (struct warnings){ 0 };
-	EXPECT(ep_store_lock(st, false, "backup", 0, collect, &w, &err) == 0);
+	w = (struct unit_warnings){ 0 };
+	EXPECT(ep_store_lock(st, false, "backup", 0, unit_collect_warning, &w, &err) == 0);
 	EXPECT(w.n == 1 && strstr(w.last, "passed over a stale lock of backup (pid 2 on old-host") != NULL);
 	ep_store_unlock(st);
 	/* prune removes the records of holders released or gone, its own but the newest, and keeps the live */

@@ -353,18 +353,6 @@ TEST(store_records_lost_when_removed_or_released)
 	unsetenv("ENVPACK_LOCK_STALE_SECONDS");
 }
 
-struct warnings {
-	int n;
-	char last[1024];
-};
-
-static void collect(void *ctx, const char *msg)
-{
-	struct warnings *w = ctx;
-	w->n++;
-	snprintf(w->last, sizeof w->last, "%s", msg);
-}
-
 TEST(store_records_stale_holder_released_once)
 {
 	struct mem m;
@@ -376,13 +364,13 @@ TEST(store_records_stale_holder_released_once)
 		 "{\"host\":\"gone-host\",\"pid\":7,\"command\":\"prune\",\"exclusive\":true,\"time\":%lld,\"stale\":60}",
 		 (long long)time(NULL) - 600);
 	EXPECT(mem_put(st->be, "locks/gone-host-7-0123456789abcdef-000004.json", text, strlen(text), true, &err) == 0);
-	struct warnings w = { 0 };
-	EXPECT(ep_store_lock(st, false, "backup", 0, collect, &w, &err) == 0);
+	struct unit_warnings w = { 0 };
+	EXPECT(ep_store_lock(st, false, "backup", 0, unit_collect_warning, &w, &err) == 0);
 	EXPECT(w.n == 1 && strstr(w.last, "released a stale lock of prune (pid 7 on gone-host") != NULL);
 	EXPECT(count(&m, "locks/gone-host-7-0123456789abcdef-000004-released.json", NULL, 0) == 1);
 	ep_store_unlock(st);
-	w = (struct warnings){ 0 };
-	EXPECT(ep_store_lock(st, false, "backup", 0, collect, &w, &err) == 0);
+	w = (struct unit_warnings){ 0 };
+	EXPECT(ep_store_lock(st, false, "backup", 0, unit_collect_warning, &w, &err) == 0);
 	EXPECT(w.n == 0);
 	EXPECT(m.removes == 0);
 	ep_store_close(st);

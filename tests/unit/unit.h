@@ -29,4 +29,11 @@ const char *unit_origin(void);
 /* Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
 void unit_fill(void *buf, unsigned long len, unsigned long seed);
 
+/* Warnings a store call reports (ep_store_warn_fn): how many, and the last one. */
+struct unit_warnings {
+	int n;
+	char last[1024];
+};
+void unit_collect_warning(void *ctx, const char *msg);
+
 #endif
