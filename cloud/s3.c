@@ -383,21 +383,13 @@ static int md5_of(const void *data, size_t len, uint8_t d[16], struct ep_error *
 	return ok ? 0 : ep_oom(err);
 }
 
-/* "2026-11-28T22:57:17Z", as S3 takes a retain-until date. */
-static void iso_date(int64_t t, char *buf, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
-}
-
 /* The headers of a retention, signed: its mode and date, and the body's Content-MD5 that S3
  * requires with them (md5: the body's). h holds 3; date and b64 are their buffers. */
 static size_t lock_headers(const struct ep_s3_lock *lock, const uint8_t md5[16], struct ep_sigv4_header *h,
 			   char date[32], char b64[32])
 {
 	EVP_EncodeBlock((unsigned char *)b64, md5, 16);
-	iso_date(lock->until, date, 32);
+	ep_utc_format(lock->until, date, 32); /* as S3 takes a retain-until date */
 	h[0] = (struct ep_sigv4_header){ "Content-MD5", b64 };
 	h[1] = (struct ep_sigv4_header){ "x-amz-object-lock-mode", lock->mode };
 	h[2] = (struct ep_sigv4_header){ "x-amz-object-lock-retain-until-date", date };
@@ -1139,7 +1131,7 @@ int ep_s3_put_retention(struct ep_s3 *s3, struct ep_http *via, const struct ep_s
 	uint8_t d[16];
 	struct ep_sigv4_header sign[3];
 	snprintf(what, sizeof what, "s3: PutObjectRetention s3://%s/%s", u->bucket, u->key);
-	iso_date(lock->until, date, sizeof date);
+	ep_utc_format(lock->until, date, sizeof date);
 	int n = snprintf(body, sizeof body,
 			 "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s</Mode>"
 			 "<RetainUntilDate>%s</RetainUntilDate></Retention>", lock->mode, date);

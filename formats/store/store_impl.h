@@ -19,6 +19,7 @@ struct ep_store {
 	struct ep_store_backend *be;
 	const struct ep_seal *seal; /* encrypted stores: names, snapshots (borrowed); else NULL */
 	char id[33];
+	struct ep_store_object_lock object_lock; /* Object Lock's policy; mode EP_LOCK_NONE without */
 	/* the chunk index: object id -> position in chunks; guarded by lock (pack workers read it) */
 	pthread_rwlock_t lock;
 	struct ep_digestmap *index;
@@ -53,6 +54,10 @@ int ep_store_list_ids(struct ep_store *st, const char *dir, const char *ext, cha
  * name authenticated): 0, 1 when absent, or a failure. */
 int ep_store_get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
 			struct ep_error *err);
+/* Writes an object, sealed with its name in an encrypted store; if_absent as the backend's put;
+ * until: its retain-until in a store with Object Lock (0: the policy's, from now). */
+int ep_store_put_sealed_until(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+			      int64_t until, struct ep_error *err);
 /* Writes an object, sealed with its name in an encrypted store; if_absent as the backend's put. */
 int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
 			struct ep_error *err);
