@@ -60,7 +60,7 @@ static int named_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_erro
 {
 	struct named *nm = ctx;
 	struct store_dest *d = nm->d;
-	if (ep_digestmap_get(nm->seen, ref->digest, NULL) || ep_digestmap_get(d->written, ref->digest, NULL))
+	if (ep_digestmap_get(nm->seen, ref->digest, NULL) || (d->written && ep_digestmap_get(d->written, ref->digest, NULL)))
 		return 0;
 	if (!ep_digestmap_put(nm->seen, ref->digest, 1))
 		return ep_oom(err);
@@ -94,6 +94,15 @@ static int store_prepare(void *ctx, const struct ep_manifest *m, struct ep_error
 	}
 	free(nm.items);
 	ep_digestmap_free(nm.seen);
+	return rc;
+}
+
+int ep_backup_keep_named(struct ep_store *st, const struct ep_manifest *m, int64_t floor,
+			 struct ep_store_keep_stats *stats, struct ep_error *err)
+{
+	struct store_dest d = { .st = st, .lock = ep_store_object_lock(st), .floor = floor };
+	int rc = store_prepare(&d, m, err);
+	*stats = d.keep;
 	return rc;
 }
 

@@ -41,7 +41,14 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
 	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err);
 
-/* Copies a verified bundle's chunks (those st lacks) and its manifest into st. */
+/* Object Lock: every chunk m names, and config.json, retained until floor at least (HEAD each,
+ * extend those short); nothing on a store without it. */
+int ep_backup_keep_named(struct ep_store *st, const struct ep_manifest *m, int64_t floor,
+			 struct ep_store_keep_stats *stats, struct ep_error *err);
+
+/* Copies a verified bundle's chunks (those st lacks) and its manifest into st. In a store with
+ * Object Lock, every chunk it names is retained for the policy's days from now at least before
+ * the snapshot appears (its manifest, signed elsewhere, records no floor). */
 int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *trust, unsigned threads,
 	      char id[EP_STORE_ID_HEX], uint64_t *added_bytes, struct ep_error *err);
 /* Writes snapshot id of st, verified, as a bundle at path (atomically). */

@@ -58,6 +58,19 @@ int ep_store_get_retention(struct ep_store *st, const char *name, struct ep_stor
 	return st->be->lock->get(st->be, name, r, err);
 }
 
+int ep_store_retained(struct ep_store *st, const char *name, int64_t now, bool *retained, struct ep_prune_stats *stats,
+		      struct ep_error *err)
+{
+	struct ep_store_retention r = { 0 };
+	int rc = ep_store_object_lock(st) ? st->be->lock->get(st->be, name, &r, err) : 0;
+	if (rc == 1)
+		rc = 0; /* gone already */
+	*retained = !rc && r.until > now;
+	if (*retained && r.until > stats->locked_until)
+		stats->locked_until = r.until;
+	return rc;
+}
+
 /* Whether r keeps an object until floor, in a mode at least the policy's. */
 static bool long_enough(const struct ep_store *st, const struct ep_store_retention *r, int64_t floor)
 {

@@ -30,6 +30,11 @@ static void chunk_name(const uint8_t oid[EP_DIGEST_LEN], char *name, size_t cap)
 	snprintf(name, cap, "chunks/%.2s/%s.zst", hex, hex);
 }
 
+void ep_store_oid_name(const uint8_t oid[EP_DIGEST_LEN], char *name, size_t cap)
+{
+	chunk_name(oid, name, cap);
+}
+
 void ep_store_chunk_name(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], char *name, size_t cap)
 {
 	uint8_t oid[EP_DIGEST_LEN];

@@ -273,11 +273,15 @@ int ep_store_remove_drill(struct ep_store *st, const char *id, struct ep_error *
 /* Removes what writers that died left half-written; the caller holds the exclusive lock. */
 int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err);
 
-/* What prune does: every chunk no snapshot names is removed, every drill record of a
+/* What prune does (in a store with Object Lock, of what has passed its retention only): every chunk no snapshot names is removed, every drill record of a
  * snapshot no longer there, and what writers that died left half-written (temporaries; the
  * signature of a drill record that never appeared). The caller holds the exclusive lock;
  * dry_run removes nothing. */
 struct ep_prune_stats {
+	/* Object Lock: what had to stay, no snapshot naming it, its retention not passed yet, and
+	 * the latest retain-until among those (all can go after it) */
+	uint64_t chunks_locked, bytes_locked, drills_locked;
+	int64_t locked_until;
 	uint64_t snapshots, chunks_kept, chunks_removed, bytes_kept, bytes_removed, temps_removed;
 	uint64_t drills_kept, drills_removed;
 };

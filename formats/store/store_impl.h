@@ -66,7 +66,15 @@ int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data,
  * sorted), and the signatures of records that never appeared. removed counts the records,
  * orphans the signatures; dry_run removes nothing (and counts no signature). */
 int ep_store_prune_drills(struct ep_store *st, char (*const snapshots)[EP_STORE_ID_HEX], size_t nsnapshots,
-			  bool dry_run, uint64_t *removed, uint64_t *kept, uint64_t *orphans, struct ep_error *err);
+			  bool dry_run, uint64_t *removed, uint64_t *kept, uint64_t *orphans, struct ep_prune_stats *locked,
+			  struct ep_error *err);
+
+/* Object Lock, for prune: whether the object is retained still (its retain-until after now), counted
+ * in stats->locked_until when so; false in a store without a policy. */
+int ep_store_retained(struct ep_store *st, const char *name, int64_t now, bool *retained, struct ep_prune_stats *stats,
+		      struct ep_error *err);
+/* The name of the chunk object oid ("chunks/ab/<hex>.zst"; cap: 100 is enough). */
+void ep_store_oid_name(const uint8_t oid[EP_DIGEST_LEN], char *name, size_t cap);
 
 /* 0 while our lock stands; else fails (never taken, or lost), so nothing may be published or removed. */
 int ep_store_lock_held(struct ep_store *st, struct ep_error *err);
