@@ -49,7 +49,8 @@ static const char help[] =
 	"  envpack backup --init -k ops.key dir:/srv/dr disk:/dev/vg0/web iac:/etc/infra\n"
 	"  envpack backup -k ops.key --tag nightly -f /etc/envpack/web.spec /srv/dr\n"
 	"  envpack keygen --x25519 -o dr      # keep dr.key off this host\n"
-	"  envpack backup --init --encrypt-to dr.pub -k ops.key s3://dr-bucket/web disk:/dev/vg0/web\n";
+	"  envpack backup --init --encrypt-to dr.pub -k ops.key s3://dr-bucket/web disk:/dev/vg0/web\n"
+	"  envpack backup --init --object-lock 30 --lock-mode compliance -k ops.key s3://dr-locked/web disk:/dev/vg0/web\n";
 
 #define SOURCES_MAX 256
 

@@ -77,23 +77,41 @@ static int named_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_erro
 	return 0;
 }
 
-/* Before the snapshot is signed: every chunk it names, and config.json, retained until its floor;
- * it is published only once each of those requests was answered. */
-static int store_prepare(void *ctx, const struct ep_manifest *m, struct ep_error *err)
+/* Every chunk m names retained until floor at least, each looked at (or extended at once when known
+ * short); then config.json, so that the store's own description outlives no snapshot. */
+static int keep_named(struct store_dest *d, const struct ep_manifest *m, int64_t floor, struct ep_error *err)
+{
+	struct named nm = { .d = d, .seen = ep_digestmap_new() };
+	int rc = nm.seen ? ep_manifest_each_ref(m, named_chunk, &nm, err) : ep_oom(err);
+	if (!rc)
+		rc = ep_store_keep_until(d->st, nm.items, nm.n, floor, &d->keep, err);
+	struct ep_store_keep_item config = { "config.json", false };
+	struct ep_store_keep_stats cs;
+	if (!rc && !(rc = ep_store_keep_until(d->st, &config, 1, floor, &cs, err))) {
+		d->keep.checked += cs.checked;
+		d->keep.extended += cs.extended;
+	}
+	free(nm.items);
+	ep_digestmap_free(nm.seen);
+	return rc;
+}
+
+/* Before the snapshot is signed: every chunk it names retained until its floor, and published only
+ * once each of those requests was answered. A chunk looked at is left as it is when retained past
+ * the floor, or at least half the slack past the policy's days (one another environment or a
+ * concurrent backup wrote lately, say): the floor the snapshot records comes down to it, rather
+ * than every such chunk be extended by the seconds since it was written. */
+static int store_prepare(void *ctx, struct ep_manifest *m, struct ep_error *err)
 {
 	struct store_dest *d = ctx;
 	if (!d->lock)
 		return 0;
-	struct named nm = { .d = d, .seen = ep_digestmap_new() };
-	int rc = nm.seen ? ep_manifest_each_ref(m, named_chunk, &nm, err) : ep_oom(err);
-	if (!rc && !ep_grow((void **)&nm.items, &nm.cap, nm.n + 1, sizeof *nm.items))
-		rc = ep_oom(err);
-	if (!rc) { /* the store's own config, so that it outlives no snapshot */
-		nm.items[nm.n++] = (struct ep_store_keep_item){ "config.json", false };
-		rc = ep_store_keep_until(d->st, nm.items, nm.n, d->floor, &d->keep, err);
-	}
-	free(nm.items);
-	ep_digestmap_free(nm.seen);
+	int64_t half = time(NULL) + (int64_t)d->lock->days * ep_store_lock_day() + ep_store_lock_slack(d->lock) / 2;
+	int rc = keep_named(d, m, d->floor < half ? d->floor : half, err);
+	if (!rc && d->keep.least < d->floor)
+		d->floor = d->keep.least;
+	if (!rc && m->snapshot)
+		m->snapshot->retain_until = d->floor;
 	return rc;
 }
 
@@ -101,7 +119,7 @@ int ep_backup_keep_named(struct ep_store *st, const struct ep_manifest *m, int64
 			 struct ep_store_keep_stats *stats, struct ep_error *err)
 {
 	struct store_dest d = { .st = st, .lock = ep_store_object_lock(st), .floor = floor };
-	int rc = store_prepare(&d, m, err);
+	int rc = d.lock ? keep_named(&d, m, floor, err) : 0;
 	*stats = d.keep;
 	return rc;
 }

@@ -35,8 +35,9 @@ struct ep_pack_dest {
 	void (*abort)(void *ctx);
 	/* When set: sees the whole manifest (every chunk named, its extent lists' too) once every
 	 * chunk was handed over, before it is signed and committed; a failure publishes nothing
-	 * (a store with Object Lock extends the retention of the chunks it reuses here). */
-	int (*prepare)(void *ctx, const struct ep_manifest *m, struct ep_error *err);
+	 * (a store with Object Lock extends the retention of the chunks it reuses here, and may
+	 * lower the floor the snapshot info records to what they have). */
+	int (*prepare)(void *ctx, struct ep_manifest *m, struct ep_error *err);
 };
 
 struct ep_pack_options {

@@ -10,6 +10,7 @@
 #include "formats/store/store_impl.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -101,13 +102,16 @@ static int keep_one(struct batch *b, const struct ep_store_keep_item *it, struct
 	struct ep_store_retention r;
 	int rc = 0;
 	unsigned checked = 0, extended = 0;
+	int64_t kept = INT64_MAX; /* the retention of an object left as it was */
 	if (!it->known_short) {
 		rc = be->lock->get(be, it->name, &r, err);
 		checked++;
 		if (rc == 1)
 			rc = ep_fail(err, EP_EINTEGRITY, "store '%s': %s is missing", ep_store_where(b->st), it->name);
-		if (!rc && long_enough(b->st, &r, b->floor))
+		if (!rc && long_enough(b->st, &r, b->floor)) {
+			kept = r.until;
 			goto done;
+		}
 	}
 	if (!rc && (rc = be->lock->extend(be, it->name, b->target, err)) == 0)
 		extended++;
@@ -117,6 +121,8 @@ static int keep_one(struct batch *b, const struct ep_store_keep_item *it, struct
 		rc = be->lock->get(be, it->name, &r, err);
 		if (!rc && !long_enough(b->st, &r, b->floor))
 			*err = refusal, rc = EP_ERUNTIME;
+		else if (!rc)
+			kept = r.until;
 		else if (rc == 1)
 			rc = ep_fail(err, EP_EINTEGRITY, "store '%s': %s is missing", ep_store_where(b->st), it->name);
 	}
@@ -124,6 +130,8 @@ done:
 	pthread_mutex_lock(&b->lock);
 	b->stats.checked += checked;
 	b->stats.extended += extended;
+	if (kept < b->stats.least)
+		b->stats.least = kept;
 	pthread_mutex_unlock(&b->lock);
 	return rc;
 }
@@ -183,14 +191,13 @@ static int run(struct batch *b, struct ep_error *err)
 int ep_store_keep_until(struct ep_store *st, const struct ep_store_keep_item *items, size_t n, int64_t floor,
 			struct ep_store_keep_stats *stats, struct ep_error *err)
 {
-	*stats = (struct ep_store_keep_stats){ .objects = n };
+	*stats = (struct ep_store_keep_stats){ .objects = n, .least = INT64_MAX };
 	if (!ep_store_object_lock(st) || !n)
 		return 0;
 	struct batch b = { .st = st, .n = n, .items = items, .floor = floor,
-			   .target = ep_store_lock_target(&st->object_lock, time(NULL)) };
+			   .target = ep_store_lock_target(&st->object_lock, time(NULL)), .stats = *stats };
 	int rc = run(&b, err);
-	stats->checked = b.stats.checked;
-	stats->extended = b.stats.extended;
+	*stats = b.stats;
 	return rc;
 }
 

@@ -167,13 +167,16 @@ int ep_store_get_retention(struct ep_store *st, const char *name, struct ep_stor
 /* Objects that must stay retained until floor, each at least: one known to be retained for less
  * (known_short) is extended at once (PutObjectRetention); of the others, HEAD says, and only
  * those retained for less are extended. Extensions go to ep_store_lock_target(now). Many run at
- * once, each on a connection of the backend's pool; it returns when every one is answered. */
+ * once, each on a connection of the backend's pool; it returns when every one is answered.
+ * stats->least: the earliest retain-until among those found long enough and left as they were
+ * (INT64_MAX when none), which bounds what a snapshot naming them can promise. */
 struct ep_store_keep_item {
 	char name[100];
 	bool known_short;
 };
 struct ep_store_keep_stats {
 	uint64_t objects, checked, extended; /* checked: HEADs sent; extended: PutObjectRetention */
+	int64_t least;
 };
 int ep_store_keep_until(struct ep_store *st, const struct ep_store_keep_item *items, size_t n, int64_t floor,
 			struct ep_store_keep_stats *stats, struct ep_error *err);

@@ -83,6 +83,7 @@ expect_exit 2 "--object-lock without --init is refused" ep admin backup --object
 expect_err "object-lock is given with --init" "saying it goes with --init"
 expect_exit 2 "--lock-mode takes governance or compliance" \
 	ep admin backup --init --object-lock 1 --lock-mode forever --endpoint "$E" "$S" "disk:$T/d.raw"
+expect_err "lock-mode takes governance or compliance" "saying which"
 check "nothing under dr/ in the locked bucket" test -z "$(keys "$L" dr/)"
 
 # 2. the first backup into a compliance store
