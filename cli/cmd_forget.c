@@ -43,7 +43,9 @@ static const char help[] =
 	"anything while one it would remove is retained, in compliance mode always, in\n"
 	"governance mode unless --bypass-governance. Its chunks stay until theirs passes.\n"
 	"\nExample (cron, nightly):\n"
-	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n";
+	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n"
+	"Forget (--dry-run too) needs a credential that may delete: with an append-only\n"
+	"one, as backup hosts have, it fails at once (exit 1), changing nothing.\n";
 
 static json_t *entry_json(const struct ep_catalog_entry *e, const char *why)
 {

@@ -220,7 +220,7 @@ static void print_text(const struct ep_bundle *b, const struct ep_manifest *m, c
 	for (size_t i = 0; i < m->nmachines; i++) {
 		const struct ep_machine *vm = &m->machines[i];
 		printf("  vm    %-16s %u vCPU, %llu MiB, %s, %s%s%s, os %s\n", vm->name, vm->vcpus,
-		       (unsigned long long)vm->memory_mib, vm->firmware, vm->machine ? "machine " : "",
+		       (unsigned long long)vm->memory_mib, ep_machine_firmware_text(vm), vm->machine ? "machine " : "",
 		       vm->machine ? vm->machine : "", vm->machine ? "" : "no machine type", vm->os);
 		for (size_t k = 0; k < vm->ndisks; k++)
 			printf("        disk %-16s on %s%s%.0u\n", vm->disks[k].component, vm->disks[k].bus,

@@ -8,13 +8,16 @@
 static const char help[] =
 	"usage: envpack prune STORE [--dry-run]\n\n"
 	"Remove the chunks no snapshot names any longer (after 'envpack forget'), the\n"
-	"drill records ('envpack drill') of snapshots no longer there, and what backups\n"
-	"that were killed left half-written. Prune takes the store's exclusive lock: it\n"
+	"drill records ('envpack drill') of snapshots no longer there, what backups\n"
+	"that were killed left half-written, and the lock records and sequence claims\n"
+	"backups leave (they remove nothing). Prune takes the store's exclusive lock: it\n"
 	"waits for running backups (--lock-wait) and they for it, so a chunk a backup\n"
 	"is about to name is never removed under it. A snapshot that cannot be read\n"
 	"stops prune before anything is removed (exit 3, naming its file): repair it,\n"
 	"or remove it with 'envpack forget STORE ID'. A drill record that cannot be\n"
-	"read is kept ('envpack check' names it). In a store with Object Lock\n"
+	"read is kept ('envpack check' names it). Prune and forget need a credential\n"
+	"that may delete: with an append-only one, as backup hosts have, they fail at\n"
+	"once (exit 1; --dry-run too), changing nothing. In a store with Object Lock\n"
 	"(formats/STORE.md, section 10) a chunk or drill record goes only once its\n"
 	"retention has passed; prune says how many it had to keep, and until when\n"
 	"(--json: chunks_locked, bytes_locked, drills_locked, locked_until).\n\n"
@@ -59,20 +62,21 @@ int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa
 		     dry_run ? "would be " : "", (unsigned long long)ps.chunks_kept);
 	if (out)
 		json_object_set_new(out, "prune",
-				    json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry_run, "chunks_removed",
+				    json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry_run, "chunks_removed",
 					      (json_int_t)ps.chunks_removed, "bytes_removed", (json_int_t)ps.bytes_removed,
 					      "chunks_kept", (json_int_t)ps.chunks_kept, "bytes_kept",
 					      (json_int_t)ps.bytes_kept, "partial_files_removed", (json_int_t)ps.temps_removed,
 					      "drills_removed", (json_int_t)ps.drills_removed, "drills_kept",
-					      (json_int_t)ps.drills_kept));
-	if (out && ep_store_object_lock(st))
-		lock_json(json_object_get(out, "prune"), &ps);
+					      (json_int_t)ps.drills_kept, "lock_records_removed",
+					      (json_int_t)ps.locks_removed));
 	else if (cli_store_chatty(sa))
 		printf("%s %llu chunks (%s) and %llu drill records of forgotten snapshots; %llu chunks (%s) kept for %llu "
 		       "snapshots\n",
 		       dry_run ? "would remove" : "removed", (unsigned long long)ps.chunks_removed, removed,
 		       (unsigned long long)ps.drills_removed, (unsigned long long)ps.chunks_kept, kept,
 		       (unsigned long long)ps.snapshots);
+	if (out && ep_store_object_lock(st))
+		lock_json(json_object_get(out, "prune"), &ps);
 	if (ps.chunks_locked || ps.drills_locked)
 		locked_info(st, &ps, dry_run, !out && cli_store_chatty(sa));
 	return 0;

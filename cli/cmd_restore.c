@@ -53,6 +53,8 @@ static const char help_tail[] =
 	"                             disks); repeatable\n"
 	"      --set KEY=VALUE        fill a machine parameter: name (also renames its disks,\n"
 	"                             and makes its MACs anew), vcpus, memory_mib, network,\n"
+	"                             secure_boot=yes|no (UEFI machines: whether the firmware\n"
+	"                             enforces Secure Boot, for a source that did not say),\n"
 	"                             hostname (in cloud-init files; one it cannot edit safely\n"
 	"                             stays as it was, with a warning); so one bundle\n"
 	"                             restores as several instances. libvirt: and vagrant:\n"
@@ -214,16 +216,17 @@ static void planned_machine(void *ctx, const struct ep_machine *m, const char *d
 	if (p->domain_type && !p->quiet) /* on stderr, so --json says it too */
 		fprintf(stderr, "envpack: machine %s: domain type %s (%s)\n", m->name, p->domain_type, p->domain_why);
 	if (p->items) {
-		json_t *item = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:s?}", "machine", m->name, "type", "machine",
+		json_t *sb = m->secure_boot ? json_boolean(m->secure_boot == EP_SECURE_BOOT_ON) : NULL;
+		json_t *item = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o*,s:I,s:s?}", "machine", m->name, "type", "machine",
 					 "destination", dest, "vcpus", (json_int_t)m->vcpus, "memory_mib",
-					 (json_int_t)m->memory_mib, "firmware", m->firmware, "disks", (json_int_t)m->ndisks,
-					 "domain_type", p->domain_type);
+					 (json_int_t)m->memory_mib, "firmware", m->firmware, "secure_boot", sb, "disks",
+					 (json_int_t)m->ndisks, "domain_type", p->domain_type);
 		flush_requests(p, item);
 		json_array_append_new(p->items, item);
 	} else if (!p->quiet)
 		printf("%s machine %s -> %s (%u vCPU, %llu MiB, %s, %zu disk%s, %zu NIC%s)\n",
 		       p->dry_run ? "would restore" : "restore", m->name, dest, m->vcpus, (unsigned long long)m->memory_mib,
-		       m->firmware, m->ndisks, m->ndisks == 1 ? "" : "s", m->nnics, m->nnics == 1 ? "" : "s");
+		       ep_machine_firmware_text(m), m->ndisks, m->ndisks == 1 ? "" : "s", m->nnics, m->nnics == 1 ? "" : "s");
 	flush_requests(p, NULL);
 }
 

@@ -353,16 +353,34 @@ int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, stru
 	return rc;
 }
 
-int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
+/* A DELETE: 0 done (or nothing there), 1 refused by a policy (403 AccessDenied), or a failure. */
+static int send_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
 {
 	char what[1200];
 	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s", u->bucket, u->key);
 	struct ep_http_response resp;
 	int rc = s3_send(s3, &(struct s3_req){ .method = "DELETE", .u = u }, what, &resp, err);
-	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404)
+	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404) {
+		/* not a bad signature or an unknown key, also 403: the credential is known, and denied */
+		char *code = resp.status == 403 ? answer_get(&resp, "Error", "/Error/Code") : NULL;
 		rc = status_error(&resp, what, err);
+		if (code && !strcmp(code, "AccessDenied"))
+			rc = 1;
+		free(code);
+	}
 	ep_http_response_release(&resp);
 	return rc;
+}
+
+int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
+{
+	int rc = send_delete(s3, u, err);
+	return rc == 1 ? EP_ERUNTIME : rc;
+}
+
+int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
+{
+	return send_delete(s3, u, err);
 }
 
 static void etag_of(const struct ep_http_response *resp, char *out, size_t cap);

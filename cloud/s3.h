@@ -86,6 +86,10 @@ int ep_s3_list(struct ep_s3 *s3, struct ep_http *via, const char *bucket, const 
 int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *err);
 /* Removes the object (absent already is fine). */
 int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
+/* Whether these credentials may delete, asked by deleting u, a key that holds no object (S3
+ * answers 204 when a policy allows it, 403 AccessDenied when one denies it): 0, 1 when denied
+ * (err holds the answer), or a failure. */
+int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
 /* ---- Object Lock (a bucket made with it, versioned) ---- */
 
 /* A retention: mode "GOVERNANCE" or "COMPLIANCE", and the time (seconds since the epoch)

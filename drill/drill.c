@@ -231,8 +231,11 @@ static void wait_checks(const struct ep_drill_options *o, struct ep_guest *g, st
 			snprintf(why, cap, "interrupted");
 		else if (res->integrity)
 			snprintf(why, cap, "the backup's data is damaged");
-		else if (!ep_guest_running(g, why, cap) && !why[0])
-			snprintf(why, cap, "qemu ended");
+		else if (!ep_guest_running(g, why, cap)) {
+			if (!why[0])
+				snprintf(why, cap, "qemu ended");
+		} else if (ep_guest_gave_up(console_text(con), why, cap))
+			break; /* OVMF waits for a key: no wait will make it boot */
 		else if (now() > deadline)
 			snprintf(why, cap, "timed out after %u s", o->timeout_s);
 		else

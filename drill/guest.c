@@ -17,6 +17,13 @@
 #define ARGS_MAX 128
 #define OVMF_CODE "/usr/share/OVMF/OVMF_CODE.fd"
 #define OVMF_VARS "/usr/share/OVMF/OVMF_VARS.fd"
+/* With Secure Boot, what libvirt picks for it on Debian (qemu/firmware/40-edk2-x86_64-
+ * secure-enrolled.json): the Secure Boot build and a variable store with Microsoft's keys
+ * enrolled, so only boot loaders signed with them run, as on the machine restored there. */
+#define OVMF_SB_CODE "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+#define OVMF_SB_VARS "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+/* What OVMF prints when it has tried every boot option; it then waits for a key, forever. */
+#define OVMF_GAVE_UP "BdsDxe: No bootable option or device was found."
 
 struct args {
 	char *v[ARGS_MAX + 1];
@@ -45,7 +52,7 @@ static void free_args(struct args *a)
 /* qemu's machine type: the model's when it is one qemu knows by family, else pc. */
 static const char *machine_type(const struct ep_machine *m)
 {
-	return m->machine && strstr(m->machine, "q35") ? "q35" : "pc";
+	return ep_machine_q35(m) ? "q35" : "pc";
 }
 
 static const char *nic_device(const char *model)
@@ -102,14 +109,34 @@ static bool kvm_usable(void)
 	return fd >= 0;
 }
 
+/* OVMF's code there, and a copy of its variable store template at vars for the guest to write. */
+static int copy_vars(const char *code, const char *template, const char *vars, struct ep_error *err)
+{
+	char *text = NULL;
+	size_t len;
+	if (access(code, R_OK))
+		return ep_fail_errno(err, EP_ERUNTIME, "cannot read '%s'", code);
+	int rc = ep_read_file(template, 16 << 20, &text, &len, err);
+	if (!rc) {
+		FILE *f = fopen(vars, "wb");
+		bool ok = f && fwrite(text, 1, len, f) == len;
+		if (f && fclose(f)) /* closed whatever the write did */
+			ok = false;
+		rc = ok ? 0 : ep_fail_errno(err, EP_ERUNTIME, "cannot write '%s'", vars);
+	}
+	free(text);
+	return rc;
+}
+
 static int build(struct args *a, struct ep_guest *g, const struct ep_machine *m, char *const *overlays, const char *dir,
 		 const struct ep_guest_forward *fwd, size_t nfwd, struct ep_error *err)
 {
 	add(a, "qemu-system-x86_64");
 	add(a, "-name");
 	add(a, "envpack-drill-%s", m->name);
+	bool secure = m->secure_boot == EP_SECURE_BOOT_ON;
 	add(a, "-machine");
-	add(a, "%s", machine_type(m));
+	add(a, "%s%s", machine_type(m), secure ? ",smm=on" : ""); /* Secure Boot's variables only SMM may write */
 	add(a, "-accel");
 	add(a, "%s", g->kvm ? "kvm" : "tcg");
 	add(a, "-m");
@@ -122,22 +149,28 @@ static int build(struct args *a, struct ep_guest *g, const struct ep_machine *m,
 	add(a, "none");
 	add(a, "-serial");
 	add(a, "file:%s", g->serial);
-	add(a, "-no-reboot"); /* a BIOS that finds nothing to boot reboots: end instead */
+	/* SeaBIOS finding nothing to boot halts (qemu's default) or reboots after reboot-timeout
+	 * ms: at once, and -no-reboot ends qemu, so the drill fails then, not at its timeout */
+	add(a, "-boot");
+	add(a, "reboot-timeout=0");
+	add(a, "-no-reboot");
 	if (m->firmware && !strcmp(m->firmware, "uefi")) {
-		char vars[PATH_MAX], *text = NULL;
-		size_t len;
+		char vars[PATH_MAX];
 		if (ep_path_format(vars, sizeof vars, err, "%s/OVMF_VARS.fd", dir))
 			return err->code;
-		int rc = ep_read_file(OVMF_VARS, 16 << 20, &text, &len, err);
-		if (!rc) {
-			FILE *f = fopen(vars, "wb");
-			rc = f && fwrite(text, 1, len, f) == len && !fclose(f) ? 0 : ep_fail_errno(err, EP_ERUNTIME, "cannot write '%s'", vars);
+		const char *code = secure ? OVMF_SB_CODE : OVMF_CODE;
+		if (copy_vars(code, secure ? OVMF_SB_VARS : OVMF_VARS, vars, err)) {
+			char why[sizeof err->msg]; /* err->msg is no argument for a message written into it */
+			snprintf(why, sizeof why, "%s", err->msg);
+			return ep_fail(err, EP_ERUNTIME, "machine '%s' boots UEFI%s: %s (apt-get install ovmf)", m->name,
+				       secure ? " with Secure Boot" : "", why);
 		}
-		free(text);
-		if (rc)
-			return ep_fail(err, EP_ERUNTIME, "machine '%s' boots UEFI: %s (apt-get install ovmf)", m->name, err->msg);
+		if (secure) {
+			add(a, "-global");
+			add(a, "driver=cfi.pflash01,property=secure,value=on");
+		}
 		add(a, "-drive");
-		add(a, "if=pflash,format=raw,readonly=on,file=" OVMF_CODE);
+		add(a, "if=pflash,format=raw,readonly=on,file=%s", code);
 		add(a, "-drive");
 		add(a, "if=pflash,format=raw,file=%s", vars);
 	}
@@ -213,12 +246,26 @@ bool ep_guest_running(struct ep_guest *g, char *why, size_t cap)
 	const char *line = text ? strrchr(text, '\n') : NULL;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		snprintf(why, cap, "cannot run qemu-system-x86_64 (apt-get install qemu-system-x86)");
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) /* -no-reboot: a reboot ends qemu too */
+		snprintf(why, cap, "the guest powered off or rebooted (a BIOS that finds no bootable disk reboots)");
 	else
 		snprintf(why, cap, "qemu ended (%s %d)%s%s", WIFEXITED(status) ? "exit" : "signal",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), text && *text ? ": " : "",
 			 line ? line + 1 : text ? text : "");
 	free(text);
 	return false;
+}
+
+bool ep_guest_gave_up(const char *console, char *why, size_t cap)
+{
+	if (!strstr(console, OVMF_GAVE_UP))
+		return false;
+	const char *refused = strstr(console, "Access Denied") ? "Access Denied"
+			      : strstr(console, "Security Violation") ? "Security Violation"
+								       : NULL;
+	snprintf(why, cap, "UEFI found nothing it could boot%s%s%s", refused ? " (Secure Boot refused the boot loader: " : "",
+		 refused ? refused : "", refused ? ")" : "");
+	return true;
 }
 
 void ep_guest_stop(struct ep_guest *g)

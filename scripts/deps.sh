@@ -58,6 +58,11 @@ need_cmd syslinux syslinux
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
 need_cmd mcopy mtools
 need_cmd mkfs.fat dosfstools
+# UEFI machines (#16): drill/guest.c boots them with Debian's OVMF; tests/tools/mkuefiboot.sh
+# builds their test disk: a GPT (sgdisk) whose EFI system partition holds a GRUB EFI image
+[ -f /usr/share/OVMF/OVMF_CODE.fd ] && [ -f /usr/share/OVMF/OVMF_VARS.fd ] || missing+=(ovmf)
+[ -f /usr/lib/grub/x86_64-efi/kernel.img ] && command -v grub-mkimage >/dev/null 2>&1 || missing+=(grub-efi-amd64-bin)
+need_cmd sgdisk gdisk
 # DR drill reports (#16): headless Chromium judges the HTML page (tests/tools/html_dom.sh, t98)
 need_cmd chromium chromium
 need_cmd clang clang

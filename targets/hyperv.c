@@ -1,7 +1,8 @@
 /*
  * hyperv:DIR — each machine as a PowerShell script DIR/NAME.ps1 that creates
- * it on a Hyper-V host (New-VM, generation 1 for BIOS and 2 for UEFI), its
- * disks as VHDX files beside it: the dir target, writing machines as scripts.
+ * it on a Hyper-V host (New-VM, generation 1 for BIOS and 2 for UEFI, Secure Boot
+ * on or off as the machine had it), its disks as VHDX files beside it: the dir
+ * target, writing machines as scripts.
  * Every value in the script passed the machine model's checks (names of
  * [A-Za-z0-9._-] only), so none can break out of its quotes.
  */
@@ -62,8 +63,15 @@ static int render_ps1(const struct ep_machine *m, const struct ep_vm_target_disk
 	}
 	if (uefi) {
 		fputs("Set-VMFirmware -VM $vm -FirstBootDevice (Get-VMHardDiskDrive -VM $vm)[0]", f);
+		/* generation 2 enforces Secure Boot unless told not to */
+		if (m->secure_boot == EP_SECURE_BOOT_OFF)
+			fputs(" -EnableSecureBoot Off", f);
+		else if (m->secure_boot == EP_SECURE_BOOT_ON)
+			fputs(" -EnableSecureBoot On", f);
 		/* Linux guests boot with the third-party UEFI CA, Windows with Microsoft's own */
-		fputs(!strcmp(m->os, "windows") ? "\n" : " -SecureBootTemplate MicrosoftUEFICertificateAuthority\n", f);
+		if (m->secure_boot != EP_SECURE_BOOT_OFF && strcmp(m->os, "windows"))
+			fputs(" -SecureBootTemplate MicrosoftUEFICertificateAuthority", f);
+		fputc('\n', f);
 	}
 	fprintf(f, "Write-Host \"created $($vm.Name); start it with Start-VM -Name '%s'\"\n", m->name);
 	if (fclose(f) != 0)

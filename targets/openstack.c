@@ -350,16 +350,18 @@ static const struct ep_vm_disk *boot_disk(const struct ep_machine *m)
 	return best;
 }
 
-/* What Nova reads from an image to start the machine as it ran: firmware, machine
+/* What Nova reads from an image to start the machine as it ran: firmware (Secure Boot too), machine
  * type, OS, the buses a guest without virtio drivers needs, and its memory. */
 static char *machine_patch(const struct ep_machine *m, char *summary, size_t cap)
 {
 	json_t *ops = json_array();
-	bool q35 = m->machine && strstr(m->machine, "q35");
-	const char *props[5][2];
+	bool q35 = ep_machine_q35(m); /* Nova's Secure Boot needs q35 too */
+	const char *props[6][2];
 	size_t n = 0;
 	if (!strcmp(m->firmware, "uefi"))
 		props[n][0] = "hw_firmware_type", props[n++][1] = "uefi";
+	if (m->secure_boot) /* Nova's libvirt driver: required, disabled or optional */
+		props[n][0] = "os_secure_boot", props[n++][1] = m->secure_boot == EP_SECURE_BOOT_ON ? "required" : "disabled";
 	if (q35)
 		props[n][0] = "hw_machine_type", props[n++][1] = "q35";
 	if (m->os && (!strcmp(m->os, "linux") || !strcmp(m->os, "windows")))

@@ -339,7 +339,7 @@ static int render_vagrantfile(const struct ep_machine *m, const struct ep_vm_tar
 		   "    libvirt.disk_bus = \"%s\"\n"
 		   "    libvirt.nic_model_type = \"%s\"\n",
 		m->name, domain_type, m->vcpus, (unsigned long long)m->memory_mib, bus, strcmp(bus, "virtio") ? "e1000" : "virtio");
-	if (m->machine && strstr(m->machine, "q35"))
+	if (ep_machine_q35(m))
 		fputs("    libvirt.machine_type = \"q35\"\n", f);
 	if (!strcmp(m->firmware, "uefi")) /* Debian's and Ubuntu's OVMF */
 		fputs("    libvirt.loader = \"/usr/share/OVMF/OVMF_CODE.fd\"\n", f);

@@ -66,6 +66,19 @@ static int rename_machine(struct ep_manifest *m, struct ep_machine *vm, const ch
 	return replace(&vm->name, name, err);
 }
 
+/* --set secure_boot=yes|no: says what the source did not (a bare <os firmware='efi'>, a
+ * bundle from before the field), or changes it. Secure Boot is UEFI's only. */
+static int set_secure_boot(struct ep_machine *vm, const char *v, struct ep_error *err)
+{
+	if (strcmp(v, "yes") && strcmp(v, "no"))
+		return ep_fail(err, EP_EINPUT, "--set secure_boot=%s: yes or no", v);
+	if (strcmp(vm->firmware, "uefi"))
+		return ep_fail(err, EP_EINPUT, "--set secure_boot=%s: machine '%s' boots BIOS, and Secure Boot is UEFI's (--only picks machines)",
+			       v, vm->name);
+	vm->secure_boot = !strcmp(v, "yes") ? EP_SECURE_BOOT_ON : EP_SECURE_BOOT_OFF;
+	return 0;
+}
+
 static int apply(struct ep_manifest *m, struct ep_machine *vm, const struct ep_retarget *rt, struct ep_error *err)
 {
 	int rc = 0;
@@ -91,8 +104,10 @@ static int apply(struct ep_manifest *m, struct ep_machine *vm, const struct ep_r
 		else if (!strcmp(k, "network"))
 			for (size_t j = 0; !rc && j < vm->nnics; j++)
 				rc = replace(&vm->nics[j].network, v, err);
+		else if (!strcmp(k, "secure_boot"))
+			rc = set_secure_boot(vm, v, err);
 		else
-			rc = ep_fail(err, EP_EINPUT, "--set %s: not a parameter (name, vcpus, memory_mib, network)", k);
+			rc = ep_fail(err, EP_EINPUT, "--set %s: not a parameter (name, vcpus, memory_mib, network, secure_boot)", k);
 	}
 	/* a second instance must not answer to the first one's MACs */
 	for (size_t j = 0; !rc && renamed && !rt->keep_mac && j < vm->nnics; j++) {

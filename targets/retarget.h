@@ -18,7 +18,7 @@ struct ep_set {
 };
 
 struct ep_retarget {
-	const struct ep_set *sets; /* name, vcpus, memory_mib, network */
+	const struct ep_set *sets; /* name, vcpus, memory_mib, network, secure_boot */
 	size_t nsets;
 	bool keep_mac;
 	const char **only; /* the machines --only names (none: every machine); a rename follows the machine */

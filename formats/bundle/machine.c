@@ -50,6 +50,8 @@ int ep_machine_check(const struct ep_machine *m, const char *what, struct ep_err
 			  : m->vcpus < 1 || m->vcpus > VCPUS_MAX			 ? "vcpus"
 			  : m->memory_mib < 1 || m->memory_mib > MEMORY_MAX_MIB	 ? "memory_mib"
 			  : !one_of(m->firmware, firmwares)			 ? "firmware"
+			  : m->secure_boot > EP_SECURE_BOOT_ON ||
+					  (m->secure_boot && strcmp(m->firmware, "uefi")) ? "secure_boot"
 			  : m->machine && !word_ok(m->machine, 64)		 ? "machine"
 			  : !one_of(m->os, oses)				 ? "os"
 			  : m->limits.memory_limit_mib > MEMORY_MAX_MIB		 ? "limits.memory_limit_mib"
@@ -127,9 +129,10 @@ int ep_machine_add_nic(struct ep_machine *m, const char *model, const char *mac,
 
 json_t *ep_machine_to_json(const struct ep_machine *m)
 {
-	json_t *o = json_pack("{s:s,s:I,s:I,s:s,s:s?,s:s}", "name", m->name, "vcpus", (json_int_t)m->vcpus,
-			      "memory_mib", (json_int_t)m->memory_mib, "firmware", m->firmware, "machine", m->machine,
-			      "os", m->os);
+	json_t *sb = m->secure_boot ? json_boolean(m->secure_boot == EP_SECURE_BOOT_ON) : NULL; /* absent: unknown */
+	json_t *o = json_pack("{s:s,s:I,s:I,s:s,s:o*,s:s?,s:s}", "name", m->name, "vcpus", (json_int_t)m->vcpus,
+			      "memory_mib", (json_int_t)m->memory_mib, "firmware", m->firmware, "secure_boot", sb,
+			      "machine", m->machine, "os", m->os);
 	json_t *limits = json_object(), *disks = json_array(), *nics = json_array();
 	const struct { const char *key; uint64_t v; } lim[] = {
 		{ "cpu_shares", m->limits.cpu_shares },
@@ -176,8 +179,10 @@ int ep_machine_from_json(json_t *o, struct ep_machine *m, const char *what, stru
 {
 	uint64_t vcpus = 0, boot;
 	json_t *limits = json_object_get(o, "limits"), *disks = json_object_get(o, "disks"), *nics = json_object_get(o, "nics");
-	bool ok = json_is_object(o) && copy(o, "name", &m->name) && copy(o, "firmware", &m->firmware) &&
-		  copy(o, "machine", &m->machine) && copy(o, "os", &m->os) && !get_uint(o, "vcpus", true, &vcpus) &&
+	json_t *sb = json_object_get(o, "secure_boot");
+	m->secure_boot = json_is_true(sb) ? EP_SECURE_BOOT_ON : json_is_false(sb) ? EP_SECURE_BOOT_OFF : EP_SECURE_BOOT_UNKNOWN;
+	bool ok = json_is_object(o) && (!sb || json_is_boolean(sb) || json_is_null(sb)) && copy(o, "name", &m->name) &&
+		  copy(o, "firmware", &m->firmware) && copy(o, "machine", &m->machine) && copy(o, "os", &m->os) && !get_uint(o, "vcpus", true, &vcpus) &&
 		  vcpus <= VCPUS_MAX && !get_uint(o, "memory_mib", true, &m->memory_mib) &&
 		  (!limits || (json_is_object(limits) && !get_uint(limits, "cpu_shares", false, &m->limits.cpu_shares) &&
 			       !get_uint(limits, "cpu_quota_us", false, &m->limits.cpu_quota_us) &&
@@ -210,6 +215,18 @@ int ep_machine_from_json(json_t *o, struct ep_machine *m, const char *what, stru
 	if (!ok)
 		return ep_fail(err, EP_EINPUT, "%s: a machine is malformed", what);
 	return ep_machine_check(m, what, err);
+}
+
+bool ep_machine_q35(const struct ep_machine *m)
+{
+	return (m->machine && strstr(m->machine, "q35")) || m->secure_boot == EP_SECURE_BOOT_ON;
+}
+
+const char *ep_machine_firmware_text(const struct ep_machine *m)
+{
+	return m->secure_boot == EP_SECURE_BOOT_ON    ? "uefi (Secure Boot)"
+	       : m->secure_boot == EP_SECURE_BOOT_OFF ? "uefi (no Secure Boot)"
+						      : m->firmware;
 }
 
 bool ep_machine_virtio_ok(const struct ep_machine *m)

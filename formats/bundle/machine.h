@@ -28,6 +28,12 @@ struct ep_vm_nic {
 	char *network; /* the network's name on the source */
 };
 
+/* Whether a UEFI machine's firmware enforces Secure Boot (Microsoft's keys enrolled, so only
+ * signed boot loaders run). Three states, since many sources do not say (libvirt's bare
+ * <os firmware='efi'> leaves it to the host's firmware list, and manifests written before
+ * the field existed): for UNKNOWN every target does what it did before the field existed. */
+enum ep_secure_boot { EP_SECURE_BOOT_UNKNOWN = 0, EP_SECURE_BOOT_OFF, EP_SECURE_BOOT_ON };
+
 struct ep_vm_limits { /* 0: not set */
 	uint64_t cpu_shares, cpu_quota_us, cpu_period_us, memory_limit_mib;
 };
@@ -37,6 +43,7 @@ struct ep_machine {
 	unsigned vcpus;
 	uint64_t memory_mib;
 	char *firmware; /* bios, uefi */
+	enum ep_secure_boot secure_boot; /* UNKNOWN unless firmware is uefi */
 	char *machine;  /* the source's machine type ("pc", "q35", "pc-q35-7.2"), or NULL */
 	char *os;       /* hint: linux, windows, other */
 	struct ep_vm_limits limits;
@@ -60,6 +67,11 @@ int ep_machine_from_json(json_t *o, struct ep_machine *out, const char *what, st
 
 /* Whether the OS can be given virtio devices (a Linux guest has the drivers). */
 bool ep_machine_virtio_ok(const struct ep_machine *m);
+/* Whether the machine needs q35: its type says so, or it enforces Secure Boot (OVMF's
+ * Secure Boot build needs SMM, which qemu's pc machine does not have). */
+bool ep_machine_q35(const struct ep_machine *m);
+/* The firmware for people: "bios", "uefi", "uefi (Secure Boot)", "uefi (no Secure Boot)". */
+const char *ep_machine_firmware_text(const struct ep_machine *m);
 /* A locally administered MAC from a seed (name and index), for targets that must make one. */
 void ep_machine_make_mac(const char *seed, unsigned index, char out[18]);
 

@@ -2,6 +2,7 @@
 #include "formats/store/store_impl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,27 +17,39 @@
 #define LOCK_MAX ((size_t)4 << 10)
 
 /* ---- locks ----
- * Every holder writes a record under locks/ and then lists them: a record that
- * conflicts (either side exclusive) makes it take its own back and retry, so of
- * two runs that start together at least one sees the other. A backend with a
- * lock of its own (flock on dir:) is asked first; records then only name the
- * holders.
+ * Lock records are only ever added, never removed by those who lock, so that a
+ * credential that may not delete (an append-only one) can take the lock. Each lock
+ * taken is a holder, with a random id: its records are locks/<host>-<pid>-<holder>-<n>.json,
+ * n counting them. A refresh writes record n + 1 and leaves n; the release writes
+ * <...>-<n>-released.json. Readers judge a holder by its newest record (the highest n,
+ * a release first among equals): a released one is passed over without being read.
+ * Old records are removed by prune alone (ep_store_prune_locks).
  *
- * While the store is locked a thread refreshes the record every refresh_s
- * seconds (a new record with the new time, then the old one removed), so a
- * record that has not been refreshed for its "stale" seconds belongs to a
- * holder that is gone (or stopped), whatever host it ran on: the next run
- * removes it. Where the records are the lock (S3), a holder that could not
- * refresh in time, or whose record someone removed, must assume another run
+ * A run lists locks/ before it writes: a live holder that conflicts (either side
+ * exclusive) makes it wait without writing anything. Else it writes its record and
+ * lists again; a conflict then makes it release and retry, so of two runs that start
+ * together at least one sees the other. A backend with a lock of its own (flock on
+ * dir:) is asked first; records then only name the holders.
+ *
+ * While the store is locked a thread writes a new record every refresh_s seconds, so
+ * a holder whose newest record has not been refreshed for its "stale" seconds is gone
+ * (or stopped), whatever host it ran on: the next run writes its release for it, with
+ * a warning, once. Where the records are the lock (S3), a holder that could not refresh
+ * in time, or whose newest record someone removed or released, must assume another run
  * took the store: ep_store_lock_held() then fails, so nothing is published or removed. */
 
 #define LOCK_REFRESH_SECONDS 300  /* how often a held lock's record is rewritten */
 #define LOCK_STALE_SECONDS 1800   /* a record not rewritten for this long is stale */
 #define LOCK_STALE_LEGACY (24 * 3600) /* records without "stale" come from runs that never refreshed */
 #define LOCK_STALE_MAX ((json_int_t)10 * 366 * 24 * 3600) /* no holder waits longer; keeps sums in range */
+#define HOLDER_BYTES 8
+#define HOLDER_HEX (2 * HOLDER_BYTES)
+#define NAME_MAX_ 200 /* a record's name under locks/, as st->lock_record holds it */
 
+/* Our hold on the store, from our first record to our release. */
 struct lock_refresh {
 	pthread_t thread;
+	bool running; /* the thread was started */
 	pthread_mutex_t mu; /* guards what follows and st->lock_record */
 	pthread_cond_t wake;
 	bool stop, lost;
@@ -44,9 +57,11 @@ struct lock_refresh {
 	long long refresh_s, stale_s;
 	time_t since, last; /* when the lock was taken; the "time" of our newest record */
 	char host[256], command[32];
+	char holder[HOLDER_HEX + 1];
+	char key[128]; /* "<host>-<pid>-<holder>": every record of ours starts with it */
+	uint64_t n;    /* our newest record's number */
 	bool exclusive;
-	char superseded[200]; /* an old record of ours whose removal failed: tried again */
-	char why[700];        /* why the lock was lost, or the last refresh's failure */
+	char why[700]; /* why the lock was lost, or the last refresh's failure */
 };
 
 struct holders {
@@ -54,11 +69,25 @@ struct holders {
 	bool exclusive; /* what we want */
 	bool conflict;  /* a live record that conflicts with it */
 	long long refresh_s, stale_s;
-	time_t taken; /* the time our record says */
 	char host[256];
 	char text[600]; /* who holds it, for the refusal */
 	ep_store_warn_fn warn;
 	void *warn_ctx;
+};
+
+/* A name under locks/, and the holder it belongs to. */
+struct lock_name {
+	char name[NAME_MAX_];
+	size_t key_len; /* its holder: the first key_len bytes ("<host>-<pid>-<holder>"); an older
+			 * envpack's record ("<host>-<pid>-<random>.json") is a holder of its own */
+	bool has_holder; /* named as this envpack names records: a release can be written for it */
+	uint64_t n;
+	bool released;
+};
+
+struct lock_names {
+	struct lock_name *v;
+	size_t n, cap;
 };
 
 static void utc_text(json_int_t t, char *out, size_t cap)
@@ -70,46 +99,204 @@ static void utc_text(json_int_t t, char *out, size_t cap)
 		strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int lock_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
+/* ---- names ---- */
+
+/* Our keys are at most 102 bytes: every name of ours fits in NAME_MAX_. */
+static void record_name(const char *key, uint64_t n, bool released, char *name, size_t cap)
 {
-	(void)size, (void)mtime, (void)err;
-	struct holders *h = ctx;
-	struct ep_error ignored = { 0 };
-	char *data = NULL;
-	size_t len;
-	if ((h->st->locked && !strcmp(name + 6, h->st->lock_record)) ||
-	    h->st->be->ops->get(h->st->be, name, LOCK_MAX, &data, &len, &ignored))
-		return 0;
-	json_t *o = json_loadb(data, len, 0, NULL);
+	if ((size_t)snprintf(name, cap, "%s-%06" PRIu64 "%s.json", key, n, released ? "-released" : "") >= cap)
+		name[0] = '\0'; /* no such name: its put fails */
+}
+
+/* "<host>-<pid>-<holder>-<n>[-released].json" into its parts; false for any other name. */
+static bool parse_name(const char *name, size_t *key_len, uint64_t *n, bool *released)
+{
+	size_t end = strlen(name), digits = 0;
+	if (end < 5 || strcmp(name + end - 5, ".json"))
+		return false;
+	end -= 5;
+	*released = end >= 9 && !strncmp(name + end - 9, "-released", 9);
+	if (*released)
+		end -= 9;
+	while (digits < end && digits < 20 && name[end - digits - 1] >= '0' && name[end - digits - 1] <= '9')
+		digits++;
+	if (!digits || digits == 20 || end < digits + HOLDER_HEX + 3)
+		return false; /* 20 digits could overflow: no name of ours */
+	size_t dash = end - digits - 1;
+	if (name[dash] != '-' || name[dash - HOLDER_HEX - 1] != '-' ||
+	    strspn(name + dash - HOLDER_HEX, "0123456789abcdef") < HOLDER_HEX)
+		return false;
+	*n = strtoull(name + dash + 1, NULL, 10);
+	*key_len = dash;
+	return true;
+}
+
+static int name_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
+{
+	(void)size, (void)mtime;
+	struct lock_names *l = ctx;
+	const char *base = name + strlen("locks/");
+	if (*base == '.' || strchr(base, '/') || strlen(base) >= NAME_MAX_)
+		return 0; /* no record: nothing writes such a name */
+	if (!ep_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
+		return ep_oom(err);
+	struct lock_name *r = &l->v[l->n++];
+	snprintf(r->name, sizeof r->name, "%s", base);
+	r->has_holder = parse_name(base, &r->key_len, &r->n, &r->released);
+	if (!r->has_holder) {
+		r->key_len = strlen(base);
+		r->n = 0;
+		r->released = false;
+	}
+	return 0;
+}
+
+/* By holder, then oldest first, a release after the record it releases. */
+static int name_cmp(const void *a, const void *b)
+{
+	const struct lock_name *x = a, *y = b;
+	int c = memcmp(x->name, y->name, x->key_len < y->key_len ? x->key_len : y->key_len);
+	if (c || x->key_len != y->key_len)
+		return c ? c : x->key_len < y->key_len ? -1 : 1;
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	return (int)x->released - (int)y->released;
+}
+
+/* Every record under locks/, grouped by holder (free l->v). */
+static int list_names(struct ep_store *st, struct lock_names *l, struct ep_error *err)
+{
+	*l = (struct lock_names){ 0 };
+	int rc = st->be->ops->list(st->be, "locks/", name_each, l, err);
+	if (!rc && l->n)
+		qsort(l->v, l->n, sizeof *l->v, name_cmp);
+	return rc;
+}
+
+/* Where the holder of l->v[i] ends: its records are [i, end), its newest the last. */
+static size_t holder_end(const struct lock_names *l, size_t i)
+{
+	size_t j = i + 1;
+	while (j < l->n && l->v[j].key_len == l->v[i].key_len && !memcmp(l->v[j].name, l->v[i].name, l->v[i].key_len))
+		j++;
+	return j;
+}
+
+static bool is_ours(const struct ep_store *st, const struct lock_name *r)
+{
+	const struct lock_refresh *me = st->refresh; /* its key is fixed while it lives */
+	return me && r->has_holder && r->key_len == strlen(me->key) && !memcmp(r->name, me->key, r->key_len);
+}
+
+/* ---- records ---- */
+
+/* A record, parsed (NULL when it is not JSON, or too large: judged as one that says
+ * nothing); 1 when it is gone (removed since the listing), or a failure to read: a holder
+ * is not passed over because the store did not answer. */
+static int read_record(struct ep_store *st, const char *name, json_t **o, struct ep_error *err)
+{
+	char key[220], *data = NULL;
+	size_t len = 0;
+	struct ep_error why = { 0 };
+	snprintf(key, sizeof key, "locks/%s", name);
+	*o = NULL;
+	int rc = st->be->ops->get(st->be, key, LOCK_MAX, &data, &len, &why);
+	if (rc == EP_ERUNTIME)
+		*err = why;
+	if (!rc)
+		*o = json_loadb(data, len, 0, NULL);
 	free(data);
+	return rc == EP_ERUNTIME || rc == 1 ? rc : 0;
+}
+
+enum { LIVE, DEAD, STALE };
+
+/* DEAD: its process, on this host, no longer runs; STALE: not refreshed within the
+ * "stale" seconds it promised (the holder's own promise: it refreshes well within them,
+ * or stops); else LIVE. */
+static int record_state(json_t *o, const char *this_host)
+{
 	const char *host = json_string_value(json_object_get(o, "host"));
-	const char *cmd = json_string_value(json_object_get(o, "command"));
-	json_int_t pid = json_integer_value(json_object_get(o, "pid")), time_ = json_integer_value(json_object_get(o, "time"));
-	json_int_t since = json_is_integer(json_object_get(o, "since")) ? json_integer_value(json_object_get(o, "since")) : time_;
-	/* the holder's own promise: it rewrites the record well within "stale" seconds, or stops */
+	json_int_t pid = json_integer_value(json_object_get(o, "pid")), t = json_integer_value(json_object_get(o, "time"));
 	json_int_t stale_s = json_integer_value(json_object_get(o, "stale"));
 	if (stale_s <= 0)
 		stale_s = LOCK_STALE_LEGACY;
 	if (stale_s > LOCK_STALE_MAX)
 		stale_s = LOCK_STALE_MAX;
-	bool exclusive = json_is_true(json_object_get(o, "exclusive"));
-	bool dead = host && !strcmp(host, h->host) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-	bool stale = time_ < (json_int_t)time(NULL) - stale_s; /* time_ + stale_s could overflow */
+	if (host && !strcmp(host, this_host) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return DEAD;
+	return t < (json_int_t)time(NULL) - stale_s ? STALE : LIVE; /* t + stale_s could overflow */
+}
+
+/* Record n (or its release) of our holder, never over another. */
+static int write_record(struct ep_store *st, const struct lock_refresh *r, uint64_t n, bool released, time_t now,
+			char *name, size_t cap, struct ep_error *err)
+{
+	char key[NAME_MAX_ + 8];
+	record_name(r->key, n, released, name, cap);
+	/* a release says "stale" 1 too: an older envpack, which knows no release, takes it as gone */
+	json_t *o = json_pack("{s:s,s:I,s:s,s:b,s:I,s:I,s:I,s:s}", "host", r->host, "pid", (json_int_t)getpid(), "command",
+			      r->command, "exclusive", r->exclusive, "time", (json_int_t)now, "since",
+			      (json_int_t)r->since, "stale", (json_int_t)(released ? 1 : r->stale_s), "holder", r->holder);
+	if (o && released)
+		json_object_set_new(o, "released", json_true());
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	snprintf(key, sizeof key, "locks/%s", name);
+	int rc = s ? st->be->ops->put(st->be, key, s, strlen(s), true, err) : ep_oom(err);
+	free(s);
+	return rc;
+}
+
+/* The release of a gone holder, written for it (its record o, marked), so that the runs
+ * after this one pass over it in silence. 0, or a failure (then they judge it again). */
+static int release_for(struct holders *h, const struct lock_name *newest, json_t *o)
+{
+	char name[NAME_MAX_ + 16], key[NAME_MAX_ + 24];
+	snprintf(name, sizeof name, "%.*s", (int)newest->key_len, newest->name);
+	record_name(name, newest->n, true, key + 6, sizeof key - 6);
+	memcpy(key, "locks/", 6);
+	json_t *m = json_is_object(o) ? json_deep_copy(o) : json_object();
+	json_object_set_new(m, "released", json_true());
+	json_object_set_new(m, "stale", json_integer(1));
+	json_object_set_new(m, "released_by", json_pack("{s:s,s:I,s:I}", "host", h->host, "pid", (json_int_t)getpid(),
+							 "time", (json_int_t)time(NULL)));
+	char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+	json_decref(m);
+	struct ep_error err = { 0 };
+	int rc = s ? h->st->be->ops->put(h->st->be, key, s, strlen(s), true, &err) : EP_ERUNTIME;
+	free(s);
+	return rc == EP_EINPUT ? 0 : rc; /* there already: another run released it first */
+}
+
+/* A holder not released, judged by its newest record: gone, it is released with a
+ * warning; live, it counts against us when either side is exclusive. */
+static int judge_holder(struct holders *h, const struct lock_name *newest, struct ep_error *err)
+{
+	json_t *o = NULL;
+	int rc = read_record(h->st, newest->name, &o, err);
+	if (rc)
+		return rc == 1 ? 0 : rc; /* gone: removed since the listing (by prune), no holder */
+	const char *host = json_string_value(json_object_get(o, "host"));
+	const char *cmd = json_string_value(json_object_get(o, "command"));
+	json_int_t pid = json_integer_value(json_object_get(o, "pid")), t = json_integer_value(json_object_get(o, "time"));
+	json_int_t since = json_is_integer(json_object_get(o, "since")) ? json_integer_value(json_object_get(o, "since")) : t;
+	int state = record_state(o, h->host);
 	char msg[900], when[32];
-	utc_text(time_, when, sizeof when);
-	if (dead || stale) {
+	if (state != LIVE) {
 		/* its holder is gone, or stopped past its promise and will not act on the store again */
-		h->st->be->ops->remove(h->st->be, name, &ignored);
-		if (dead)
-			snprintf(msg, sizeof msg, "store '%s': removed a stale lock of %s (pid %lld, no longer running)",
-				 ep_store_where(h->st), cmd ? cmd : "?", (long long)pid);
+		const char *done = newest->has_holder && !release_for(h, newest, o) ? "released" : "passed over";
+		utc_text(t, when, sizeof when);
+		if (state == DEAD)
+			snprintf(msg, sizeof msg, "store '%s': %s a stale lock of %s (pid %lld, no longer running)",
+				 ep_store_where(h->st), done, cmd ? cmd : "?", (long long)pid);
 		else
-			snprintf(msg, sizeof msg, "store '%s': removed a stale lock of %s (pid %lld on %s, not refreshed since %s)",
-				 ep_store_where(h->st), cmd ? cmd : "?", (long long)pid, host ? host : "?", when);
+			snprintf(msg, sizeof msg, "store '%s': %s a stale lock of %s (pid %lld on %s, not refreshed since %s)",
+				 ep_store_where(h->st), done, cmd ? cmd : "?", (long long)pid, host ? host : "?", when);
 		if (h->warn)
 			h->warn(h->warn_ctx, msg);
 	} else {
-		h->conflict |= exclusive || h->exclusive;
+		h->conflict |= json_is_true(json_object_get(o, "exclusive")) || h->exclusive;
 		if (strlen(h->text) < 300) {
 			utc_text(since, when, sizeof when);
 			snprintf(h->text + strlen(h->text), sizeof h->text - strlen(h->text), "%s%s (pid %lld on %s, since %s)",
@@ -122,51 +309,64 @@ static int lock_each(void *ctx, const char *name, uint64_t size, int64_t mtime, 
 
 static int sweep_locks(struct ep_store *st, struct holders *h, struct ep_error *err)
 {
+	struct lock_names l;
 	h->conflict = false;
 	h->text[0] = '\0';
-	return st->be->ops->list(st->be, "locks/", lock_each, h, err);
-}
-
-/* A new record "<host>-<pid>-<random>.json" (its name into name), never over another. */
-static int write_record(struct ep_store *st, const char *host, const char *command, bool exclusive, time_t since,
-			time_t now, long long stale_s, char *name, size_t cap, struct ep_error *err)
-{
-	uint8_t raw[6];
-	char rnd[13], key[220];
-	if (RAND_bytes(raw, sizeof raw) != 1)
-		return ep_fail(err, EP_ERUNTIME, "store: no randomness for a lock record's name");
-	ep_hex(raw, sizeof raw, rnd);
-	snprintf(name, cap, "%.64s-%ld-%s.json", host, (long)getpid(), rnd);
-	for (char *p = name; *p; p++)
-		if (*p == '/')
-			*p = '_';
-	json_t *o = json_pack("{s:s,s:I,s:s,s:b,s:I,s:I,s:I}", "host", host, "pid", (json_int_t)getpid(), "command",
-			      command, "exclusive", exclusive, "time", (json_int_t)now, "since", (json_int_t)since,
-			      "stale", (json_int_t)stale_s);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	snprintf(key, sizeof key, "locks/%s", name);
-	int rc = s ? st->be->ops->put(st->be, key, s, strlen(s), true, err) : ep_oom(err);
-	free(s);
+	int rc = list_names(st, &l, err);
+	for (size_t i = 0, end; !rc && i < l.n; i = end) {
+		end = holder_end(&l, i);
+		if (!l.v[end - 1].released && !is_ours(st, &l.v[i]))
+			rc = judge_holder(h, &l.v[end - 1], err);
+	}
+	free(l.v);
 	return rc;
 }
 
-static int put_record(struct ep_store *st, struct holders *h, const char *command, struct ep_error *err)
-{
-	h->taken = time(NULL);
-	int rc = write_record(st, h->host, command, h->exclusive, h->taken, h->taken, h->stale_s, st->lock_record,
-			      sizeof st->lock_record, err);
-	if (!rc)
-		st->locked = true;
-	return rc;
-}
-
-static void remove_record(struct ep_store *st, const char *record, struct ep_error *err)
+static int remove_record(struct ep_store *st, const char *record, struct ep_error *err)
 {
 	char key[220];
 	snprintf(key, sizeof key, "locks/%s", record);
-	st->be->ops->remove(st->be, key, err);
+	return st->be->ops->remove(st->be, key, err);
 }
+
+/* Whether a holder holds nothing: its newest record is a release, stale, or gone. */
+static int holder_done(struct ep_store *st, const struct lock_name *newest, const char *host, bool *done,
+		       struct ep_error *err)
+{
+	json_t *o = NULL;
+	int rc = newest->released ? 1 : read_record(st, newest->name, &o, err);
+	*done = rc == 1 || (!rc && record_state(o, host) != LIVE);
+	json_decref(o);
+	return rc < 0 ? rc : 0;
+}
+
+int ep_store_prune_locks(struct ep_store *st, uint64_t *removed, struct ep_error *err)
+{
+	struct lock_names l;
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	*removed = 0;
+	int rc = list_names(st, &l, err);
+	for (size_t i = 0, end; !rc && i < l.n; i = end) {
+		end = holder_end(&l, i);
+		size_t upto = end; /* records [i, upto) go */
+		bool done = true;
+		if (is_ours(st, &l.v[i]))
+			upto = end - 1; /* all but our newest */
+		else if (!(rc = holder_done(st, &l.v[end - 1], host, &done, err)) && !done)
+			upto = i; /* a run that is trying for the lock, and will find ours: left to it */
+		if (!rc && upto > i)
+			rc = ep_store_lock_held(st, err);
+		/* oldest first: until it goes, the newest says what its holder is */
+		for (size_t k = i; !rc && k < upto; k++)
+			if (!(rc = remove_record(st, l.v[k].name, err)))
+				(*removed)++;
+	}
+	free(l.v);
+	return rc;
+}
+
+/* ---- holding the lock ---- */
 
 /* Past it, a holder whose records are the lock must assume others took its record as
  * stale: the newest record's time plus its promise, less one and a half refreshes for
@@ -189,57 +389,64 @@ static void lose(struct lock_refresh *r, time_t now)
 	r->lost = true;
 }
 
+/* Where the records are the lock: 0 while our newest record stands, 1 when another run
+ * removed or released it (why says which), or a failure to read. */
+static int still_ours(struct ep_store *st, const struct lock_refresh *r, uint64_t n, char *why, size_t cap,
+		      struct ep_error *err)
+{
+	char name[NAME_MAX_], key[NAME_MAX_ + 8], *data = NULL;
+	size_t len;
+	for (int released = 0; released < 2; released++) {
+		record_name(r->key, n, released, name, sizeof name);
+		snprintf(key, sizeof key, "locks/%s", name);
+		int rc = st->be->ops->get(st->be, key, LOCK_MAX, &data, &len, err);
+		free(data);
+		data = NULL;
+		if (rc < 0)
+			return rc;
+		if (rc == !released) { /* the record gone, or its release there */
+			snprintf(why, cap, released ? "another run took its record %s as stale and released it"
+						    : "its record %s was removed, as stale or by hand",
+				 name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void refresh_once(struct ep_store *st, struct lock_refresh *r)
 {
 	struct ep_error err = { 0 };
-	char old[sizeof st->lock_record], fresh[sizeof st->lock_record], key[220], *data = NULL;
-	size_t len;
+	char fresh[sizeof st->lock_record], why[sizeof r->why];
 	time_t now = time(NULL);
 	pthread_mutex_lock(&r->mu);
 	lose(r, now);
 	bool lost = r->lost;
-	snprintf(old, sizeof old, "%s", st->lock_record);
+	uint64_t n = r->n;
 	pthread_mutex_unlock(&r->mu);
 	if (lost)
 		return;
-	int rc = 0;
-	if (r->records_lock) { /* only the records lock S3: ours gone, another run may have taken the store */
-		snprintf(key, sizeof key, "locks/%s", old);
-		rc = st->be->ops->get(st->be, key, LOCK_MAX, &data, &len, &err);
-		free(data);
-		if (rc == 1) {
-			pthread_mutex_lock(&r->mu);
-			snprintf(r->why, sizeof r->why, "its record %s was removed, as stale or by hand", old);
-			r->lost = true;
-			pthread_mutex_unlock(&r->mu);
-			return;
-		}
+	/* only the records lock S3: ours gone or released, another run may have taken the store */
+	int rc = r->records_lock ? still_ours(st, r, n, why, sizeof why, &err) : 0;
+	if (rc == 1) {
+		pthread_mutex_lock(&r->mu);
+		snprintf(r->why, sizeof r->why, "%s", why);
+		r->lost = true;
+		pthread_mutex_unlock(&r->mu);
+		return;
 	}
+	/* the old record stays: the newest is the one that counts, and prune removes the rest */
 	if (!rc)
-		rc = write_record(st, r->host, r->command, r->exclusive, r->since, now, r->stale_s, fresh, sizeof fresh, &err);
+		rc = write_record(st, r, n + 1, false, now, fresh, sizeof fresh, &err);
 	pthread_mutex_lock(&r->mu);
 	if (rc) {
 		snprintf(r->why, sizeof r->why, "%.600s", err.msg); /* tried again at the next tick */
 	} else {
 		snprintf(st->lock_record, sizeof st->lock_record, "%s", fresh);
+		r->n = n + 1;
 		r->last = now;
 		r->why[0] = '\0';
 	}
-	char superseded[sizeof r->superseded];
-	snprintf(superseded, sizeof superseded, "%s", r->superseded);
-	pthread_mutex_unlock(&r->mu);
-	if (rc)
-		return;
-	/* the old record goes after the new one is there: the store is never without ours */
-	struct ep_error e1 = { 0 }, e2 = { 0 };
-	if (*superseded)
-		remove_record(st, superseded, &e1);
-	remove_record(st, old, &e2);
-	pthread_mutex_lock(&r->mu);
-	if (*superseded && !e1.code)
-		r->superseded[0] = '\0';
-	if (e2.code && !*r->superseded) /* one kept to try again; another would go once stale */
-		snprintf(r->superseded, sizeof r->superseded, "%s", old);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -264,15 +471,33 @@ static void *refresher(void *arg)
 	return NULL;
 }
 
-static int start_refresh(struct ep_store *st, const struct holders *h, const char *command, struct ep_error *err)
+static void free_hold(struct lock_refresh *r)
+{
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+/* Our first record, under a new holder id: the store is ours once no conflict is seen after it. */
+static int put_record(struct ep_store *st, const struct holders *h, const char *command, struct ep_error *err)
 {
 	struct lock_refresh *r = calloc(1, sizeof *r);
+	uint8_t raw[HOLDER_BYTES];
 	if (!r)
 		return ep_oom(err);
+	if (RAND_bytes(raw, sizeof raw) != 1) {
+		free(r);
+		return ep_fail(err, EP_ERUNTIME, "store: no randomness for a lock record's name");
+	}
+	ep_hex(raw, sizeof raw, r->holder);
+	snprintf(r->key, sizeof r->key, "%.64s-%ld-%s", h->host, (long)getpid(), r->holder);
+	for (char *p = r->key; *p; p++)
+		if (*p == '/')
+			*p = '_';
 	r->records_lock = st->be->ops->lock == NULL;
 	r->refresh_s = h->refresh_s;
 	r->stale_s = h->stale_s;
-	r->since = r->last = h->taken;
+	r->since = r->last = time(NULL);
 	r->exclusive = h->exclusive;
 	snprintf(r->host, sizeof r->host, "%s", h->host);
 	snprintf(r->command, sizeof r->command, "%s", command);
@@ -282,36 +507,36 @@ static int start_refresh(struct ep_store *st, const struct holders *h, const cha
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->wake, &attr);
 	pthread_condattr_destroy(&attr);
-	st->refresh = r;
-	if (pthread_create(&r->thread, NULL, refresher, st) != 0) {
-		pthread_cond_destroy(&r->wake);
-		pthread_mutex_destroy(&r->mu);
-		free(r);
-		st->refresh = NULL;
-		/* unrefreshed, the record would look stale to others within stale_s: no lock */
-		return ep_fail(err, EP_ERUNTIME, "store '%s': no thread to keep its lock with", ep_store_where(st));
+	int rc = write_record(st, r, 0, false, r->since, st->lock_record, sizeof st->lock_record, err);
+	if (rc) {
+		free_hold(r);
+		return rc;
 	}
+	st->refresh = r;
+	st->locked = true;
 	return 0;
 }
 
-static void stop_refresh(struct ep_store *st)
+static int start_refresh(struct ep_store *st, struct ep_error *err)
 {
 	struct lock_refresh *r = st->refresh;
-	if (!r)
+	if (pthread_create(&r->thread, NULL, refresher, st) != 0)
+		/* unrefreshed, the record would look stale to others within stale_s: no lock */
+		return ep_fail(err, EP_ERUNTIME, "store '%s': no thread to keep its lock with", ep_store_where(st));
+	r->running = true;
+	return 0;
+}
+
+static void stop_refresh(struct lock_refresh *r)
+{
+	if (!r || !r->running)
 		return;
 	pthread_mutex_lock(&r->mu);
 	r->stop = true;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->thread, NULL);
-	if (*r->superseded) {
-		struct ep_error ignored = { 0 };
-		remove_record(st, r->superseded, &ignored);
-	}
-	pthread_cond_destroy(&r->wake);
-	pthread_mutex_destroy(&r->mu);
-	free(r);
-	st->refresh = NULL;
+	r->running = false;
 }
 
 /* 0 while this run holds its lock; else the failure that says why it does not (or no longer does). */
@@ -360,13 +585,32 @@ static int lock_timing(struct holders *h, struct ep_error *err)
 	return 0;
 }
 
+/* The exclusive lock is for removing (forget, prune): with a credential that may not delete
+ * (an append-only one) they fail before anything is written, a lock record included. */
+static int check_may_remove(struct ep_store *st, const char *command, struct ep_error *err)
+{
+	struct ep_error why = { 0 };
+	int rc = st->be->ops->may_remove ? st->be->ops->may_remove(st->be, &why) : 0;
+	if (rc == 1)
+		return ep_fail(err, EP_ERUNTIME,
+			       "store '%s': this credential cannot delete objects (%.400s), and %s removes them: run it with "
+			       "a credential that can; an append-only one serves backup, restore, check and the other "
+			       "commands, not forget or prune. Nothing was changed",
+			       ep_store_where(st), why.msg, command);
+	if (rc)
+		*err = why;
+	return rc;
+}
+
 /* One try: 0 locked, 1 held elsewhere (h says by whom), or a failure. */
 static int try_lock(struct ep_store *st, struct holders *h, const char *command, struct ep_error *err)
 {
 	bool own = st->be->ops->lock != NULL;
-	int rc = own ? st->be->ops->lock(st->be, h->exclusive, 0, err) : 0;
-	if (rc == 1)
+	int rc = own ? st->be->ops->lock(st->be, h->exclusive, 0, err) : sweep_locks(st, h, err);
+	if (own && rc == 1)
 		return sweep_locks(st, h, err) ? err->code : 1;
+	if (!own && !rc && h->conflict)
+		return 1; /* seen before writing: nothing of ours to release */
 	if (!rc)
 		rc = put_record(st, h, command, err);
 	if (!rc)
@@ -383,13 +627,15 @@ int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsi
 	struct holders h = { .st = st, .exclusive = exclusive, .warn = warn, .warn_ctx = warn_ctx };
 	gethostname(h.host, sizeof h.host - 1);
 	int rc = lock_timing(&h, err);
+	if (!rc && exclusive)
+		rc = check_may_remove(st, command, err);
 	if (rc)
 		return rc;
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned attempt = 0;; attempt++) {
 		rc = try_lock(st, &h, command, err);
-		if (rc == 0 && ((rc = start_refresh(st, &h, command, err)) || (rc = ep_store_load_index(st, err))))
+		if (rc == 0 && ((rc = start_refresh(st, err)) || (rc = ep_store_load_index(st, err))))
 			ep_store_unlock(st);
 		if (rc != 1)
 			return rc;
@@ -406,12 +652,18 @@ int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsi
 
 void ep_store_unlock(struct ep_store *st)
 {
-	stop_refresh(st); /* first: it rewrites lock_record */
-	struct ep_error ignored = { 0 };
-	if (st->locked) {
-		remove_record(st, st->lock_record, &ignored);
-		st->locked = false;
+	struct lock_refresh *r = st->refresh;
+	stop_refresh(r); /* first: it writes our records */
+	if (st->locked && r) {
+		/* released, not removed: a credential that may not delete can let go of the store */
+		char name[NAME_MAX_];
+		struct ep_error ignored = { 0 };
+		write_record(st, r, r->n, true, time(NULL), name, sizeof name, &ignored);
 	}
+	if (r)
+		free_hold(r);
+	st->refresh = NULL;
+	st->locked = false;
 	if (st->be && st->be->ops->unlock)
 		st->be->ops->unlock(st->be);
 }

@@ -131,6 +131,8 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 		rc = prune_drills(st, &cat, dry_run, stats, err);
 	if (!rc && !dry_run)
 		rc = ep_store_prune_claims(st, err);
+	if (!rc && !dry_run)
+		rc = ep_store_prune_locks(st, &stats->locks_removed, err);
 	ep_catalog_release(&cat);
 	ep_digestmap_free(referenced);
 	return rc;

@@ -3,8 +3,9 @@
  * section 4). Backups hold the lock shared, so the lock does not order them; a claim
  * does: write claims/<n>-<random>, then list claims/. Of two runs that claim the same
  * n at once, at least one sees the other's claim (each lists after its own write) and
- * moves on to n + 1; a run that sees no other keeps n. Claims stay, so a later run
- * starts above every number claimed; prune (exclusive lock) leaves only the highest.
+ * moves on to n + 1; a run that sees no other keeps n. Claims stay, the losing ones too
+ * (nothing here deletes: an append-only credential can claim), so a later run starts
+ * above every number claimed; prune (exclusive lock) leaves only the highest.
  */
 #include "formats/store/store_impl.h"
 
@@ -90,9 +91,8 @@ int ep_store_claim_sequence(struct ep_store *st, uint64_t at_least, uint64_t *cl
 			*claimed = n;
 			return 0;
 		}
-		/* another run claimed n too, and may not have seen ours: both move on */
-		struct ep_error ignored = { 0 };
-		st->be->ops->remove(st->be, name, &ignored);
+		/* another run claimed n too, and may not have seen ours: both move on. Ours stays
+		 * (a gap, no duplicate; prune removes it): a backup removes nothing */
 		if (c.max > n)
 			n = c.max;
 		uint32_t jitter;

@@ -59,6 +59,9 @@ struct ep_store_backend_ops {
 	void (*unlock)(struct ep_store_backend *be); /* NULL with lock */
 	void (*close)(struct ep_store_backend *be);
 	const char *(*where)(const struct ep_store_backend *be); /* for messages */
+	/* Whether these credentials may remove objects, asked without removing any: 0, or 1 when
+	 * the store refuses (err says how it answered). NULL: they may. */
+	int (*may_remove)(struct ep_store_backend *be, struct ep_error *err);
 };
 
 /* ---- Object Lock (formats/STORE.md, section 10): S3's retention of object versions ---- */
@@ -185,8 +188,11 @@ int ep_store_retentions(struct ep_store *st, const char (*names)[100], size_t n,
 			struct ep_error *err);
 
 /* Locks: backups share, prune and forget exclude. wait_s: how long to wait for a holder.
- * Lock records (who, since when) let a refusal name the holder; records of dead
- * processes on this host are removed, and reported through warn. */
+ * Lock records (who, since when) let a refusal name the holder; they are only ever added
+ * (a credential that may not delete can lock), and holders that are gone (a dead process on
+ * this host, a record not refreshed in time) are released for them, reported through warn.
+ * The exclusive lock, taken to remove, first asks whether the credentials may: if not, it
+ * fails before writing anything. */
 typedef void (*ep_store_warn_fn)(void *ctx, const char *msg);
 int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
 		  void *warn_ctx, struct ep_error *err);
@@ -278,8 +284,9 @@ int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err)
 
 /* What prune does (in a store with Object Lock, of what has passed its retention only): every chunk no snapshot names is removed, every drill record of a
  * snapshot no longer there, and what writers that died left half-written (temporaries; the
- * signature of a drill record that never appeared). The caller holds the exclusive lock;
- * dry_run removes nothing. */
+ * signature of a drill record that never appeared), and what backups leave for it since they
+ * remove nothing (lock records of holders released or gone, claims of sequence numbers but
+ * the highest). The caller holds the exclusive lock; dry_run removes nothing. */
 struct ep_prune_stats {
 	/* Object Lock: what had to stay, no snapshot naming it, its retention not passed yet, and
 	 * the latest retain-until among those (all can go after it) */
@@ -287,6 +294,7 @@ struct ep_prune_stats {
 	int64_t locked_until;
 	uint64_t snapshots, chunks_kept, chunks_removed, bytes_kept, bytes_removed, temps_removed;
 	uint64_t drills_kept, drills_removed;
+	uint64_t locks_removed; /* lock records of holders released or gone */
 };
 int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *stats, struct ep_error *err);
 

@@ -331,7 +331,7 @@ static void dir_close(struct ep_store_backend *be)
 }
 
 static const struct ep_store_backend_ops dir_ops = { dir_get,  dir_read,  dir_put,    dir_remove, dir_list, dir_sweep,
-						     dir_sync, dir_lock,  dir_unlock, dir_close,  dir_where };
+						     dir_sync, dir_lock,  dir_unlock, dir_close,  dir_where, NULL };
 
 static bool empty_dir(const char *path)
 {

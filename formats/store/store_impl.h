@@ -25,9 +25,9 @@ struct ep_store {
 	struct ep_digestmap *index;
 	struct chunk_entry *chunks;
 	size_t nchunks, cap, live;
-	char lock_record[200]; /* our record under locks/, while locked */
+	char lock_record[200]; /* our newest record under locks/, while locked */
 	bool locked;
-	struct lock_refresh *refresh; /* the thread that keeps the record fresh, while locked */
+	struct lock_refresh *refresh; /* our hold (the records we write, the thread that refreshes them), while locked */
 };
 
 /* chunks/ listed afresh into the index: at open, and again once the lock is taken, since
@@ -36,6 +36,9 @@ int ep_store_load_index(struct ep_store *st, struct ep_error *err);
 
 /* Prune: the claims of sequence numbers go, but the highest (the next run starts above it). */
 int ep_store_prune_claims(struct ep_store *st, struct ep_error *err);
+/* Prune (under the exclusive lock): the records of lock holders released or gone go, and ours
+ * but the newest; those of a run trying for the lock stay. removed counts them. */
+int ep_store_prune_locks(struct ep_store *st, uint64_t *removed, struct ep_error *err);
 
 /* Snapshots and drill records are both signed objects DIR/<id>.json with DIR/<id>.sig beside:
  * what follows is what they share. */

@@ -227,6 +227,27 @@ static int s3b_remove(struct ep_store_backend *be, const char *name, struct ep_e
 	return rc;
 }
 
+/* A DELETE of a name that is never an object, in each folder prune and forget remove from
+ * (a policy may deny some and allow others): nothing is removed. On a versioned bucket each
+ * leaves a delete marker under that name. */
+static int s3b_may_remove(struct ep_store_backend *be, struct ep_error *err)
+{
+	static const char *const probes[] = { "snapshots/.envpack-delete-probe", "chunks/.envpack-delete-probe",
+					      "drills/.envpack-delete-probe", "claims/.envpack-delete-probe",
+					      "locks/.envpack-delete-probe" };
+	struct s3_backend *b = (struct s3_backend *)be;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < sizeof probes / sizeof *probes; i++) {
+		struct ep_s3_url u;
+		if ((rc = url_of(b, probes[i], &u, err)))
+			break;
+		pthread_mutex_lock(&b->own);
+		rc = ep_s3_may_delete(b->s3, &u, err);
+		pthread_mutex_unlock(&b->own);
+	}
+	return rc;
+}
+
 typedef int (*each_fn)(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err);
 
 struct relative {
@@ -296,8 +317,8 @@ static void s3b_close(struct ep_store_backend *be)
 	free(b);
 }
 
-static const struct ep_store_backend_ops s3_ops = { s3b_get,  s3b_read, s3b_put, s3b_remove, s3b_list, s3b_sweep,
-						    s3b_sync, NULL,     NULL,    s3b_close,  s3b_where };
+static const struct ep_store_backend_ops s3_ops = { s3b_get,  s3b_read, s3b_put,   s3b_remove, s3b_list,      s3b_sweep,
+						    s3b_sync, NULL,     NULL,      s3b_close,  s3b_where,     s3b_may_remove };
 
 /* ---- Object Lock ---- */
 

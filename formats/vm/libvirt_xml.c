@@ -190,6 +190,52 @@ static int read_nics(struct reader *r, struct ep_vm_source *s)
 	return rc;
 }
 
+/* "uefi" or "bios". <os firmware='efi'> lets libvirt pick the firmware; without it, a
+ * <loader> is UEFI when it is a pflash or its image OVMF's (edk2's): a rom loader
+ * otherwise is a BIOS such as SeaBIOS's bios-256k.bin or Xen's hvmloader. */
+static const char *firmware(struct reader *r)
+{
+	char *fw = get(r, NULL, "/domain/os/@firmware");
+	char *type = get(r, NULL, "/domain/os/loader/@type");
+	char *loader = get(r, NULL, "/domain/os/loader");
+	bool uefi = fw ? !strcmp(fw, "efi")
+		       : (type && !strcmp(type, "pflash")) ||
+				 (loader && (strcasestr(loader, "ovmf") || strcasestr(loader, "edk2") || strcasestr(loader, "efi")));
+	free(fw);
+	free(type);
+	free(loader);
+	return uefi ? "uefi" : "bios";
+}
+
+/* Whether a firmware file's name marks Secure Boot: Debian's and Ubuntu's OVMF_CODE_4M.secboot.fd,
+ * OVMF_CODE_4M.ms.fd and OVMF_VARS_4M.ms.fd, Fedora's OVMF_VARS.secboot.fd, the snakeoil test keys. */
+static bool names_secure_boot(const char *path)
+{
+	return path && (strstr(path, "secboot") || strstr(path, ".ms.") || strstr(path, "snakeoil"));
+}
+
+/* Whether a UEFI domain enforces Secure Boot. The firmware features say it when given
+ * (secure-boot with enrolled-keys off enforces nothing: no key is enrolled); else a loader
+ * that can (secure='yes', or a Secure Boot build by name) does, unless its variable store's
+ * template is named and holds no keys; a bare <os firmware='efi'> leaves the choice to the
+ * host's firmware list (on Debian, q35 gets Secure Boot, pc does not), so it is unknown. */
+static enum ep_secure_boot secure_boot(struct reader *r)
+{
+	char *sb = get(r, NULL, "/domain/os/firmware/feature[@name='secure-boot']/@enabled");
+	char *keys = get(r, NULL, "/domain/os/firmware/feature[@name='enrolled-keys']/@enabled");
+	char *secure = get(r, NULL, "/domain/os/loader/@secure"), *loader = get(r, NULL, "/domain/os/loader");
+	char *vars = get(r, NULL, "/domain/os/nvram/@template");
+	enum ep_secure_boot v = EP_SECURE_BOOT_UNKNOWN;
+	if (sb)
+		v = !strcmp(sb, "yes") && !(keys && !strcmp(keys, "no")) ? EP_SECURE_BOOT_ON : EP_SECURE_BOOT_OFF;
+	else if (secure || (loader && *loader))
+		v = ((secure && !strcmp(secure, "yes")) || names_secure_boot(loader)) && (!vars || names_secure_boot(vars))
+			    ? EP_SECURE_BOOT_ON
+			    : EP_SECURE_BOOT_OFF;
+	free(sb), free(keys), free(secure), free(loader), free(vars);
+	return v;
+}
+
 /* The machine of a domain loaded into r->x (r->x released here). */
 static int read_domain(struct reader *r0, int rc, const struct ep_disk_open_opts *opts, struct ep_vm_source **out)
 {
@@ -201,15 +247,14 @@ static int read_domain(struct reader *r0, int rc, const struct ep_disk_open_opts
 		rc = ep_oom(err);
 	struct ep_machine *m = s ? &s->machine : NULL;
 	uint64_t vcpus = 1;
-	char *loader = NULL, *fw = NULL;
 	if (!rc) {
 		m->name = get(&r, NULL, "/domain/name");
 		m->machine = get(&r, NULL, "/domain/os/type/@machine");
-		fw = get(&r, NULL, "/domain/os/@firmware");
-		loader = get(&r, NULL, "/domain/os/loader");
 		char *id = get(&r, NULL, "/domain/metadata/*[local-name()='libosinfo']/*[local-name()='os']/@id");
 		m->os = strdup(os_family(id));
-		m->firmware = strdup((fw && !strcmp(fw, "efi")) || loader ? "uefi" : "bios");
+		m->firmware = strdup(firmware(&r));
+		if (m->firmware && !strcmp(m->firmware, "uefi"))
+			m->secure_boot = secure_boot(&r);
 		free(id);
 		char *v = get(&r, NULL, "/domain/vcpu");
 		if (v && !get_num(&r, NULL, "/domain/vcpu", &vcpus))
@@ -231,8 +276,6 @@ static int read_domain(struct reader *r0, int rc, const struct ep_disk_open_opts
 		rc = read_nics(&r, s);
 	if (!rc)
 		rc = ep_vm_source_finish(s, path, "libvirt", err);
-	free(loader);
-	free(fw);
 	ep_xml_release(&r.x);
 	if (rc) {
 		ep_vm_source_free(s);
@@ -277,7 +320,24 @@ static void number(xmlNodePtr parent, const char *name, uint64_t v, const char *
 
 const char *ep_libvirt_bus(const struct ep_machine *m)
 {
-	return ep_machine_virtio_ok(m) ? "virtio" : m->machine && strstr(m->machine, "q35") ? "sata" : "ide";
+	return ep_machine_virtio_ok(m) ? "virtio" : ep_machine_q35(m) ? "sata" : "ide";
+}
+
+/* libvirt's firmware autoselection (libvirt.org/formatdomain.html#bios-bootloader), by the
+ * features of the host's firmware descriptors: with Secure Boot, keys enrolled (on Debian
+ * OVMF_CODE_4M.ms.fd; libvirt turns SMM on); without, a build that has none (OVMF_CODE_4M.fd),
+ * where left unsaid libvirt would pick the Secure Boot one for q35. */
+static void firmware_features(xmlNodePtr os, bool on)
+{
+	xmlNodePtr fw = child(os, "firmware", NULL);
+	if (on) {
+		xmlNodePtr keys = child(fw, "feature", NULL);
+		attr(keys, "enabled", "yes");
+		attr(keys, "name", "enrolled-keys");
+	}
+	xmlNodePtr sb = child(fw, "feature", NULL);
+	attr(sb, "enabled", on ? "yes" : "no");
+	attr(sb, "name", "secure-boot");
 }
 
 int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk *disks, const char *domain_type,
@@ -299,7 +359,9 @@ int ep_libvirt_write(const struct ep_machine *m, const struct ep_vm_target_disk 
 		attr(os, "firmware", "efi");
 	xmlNodePtr type = child(os, "type", "hvm");
 	attr(type, "arch", "x86_64");
-	attr(type, "machine", m->machine && strstr(m->machine, "q35") ? "q35" : "pc");
+	attr(type, "machine", ep_machine_q35(m) ? "q35" : "pc");
+	if (m->secure_boot)
+		firmware_features(os, m->secure_boot == EP_SECURE_BOOT_ON);
 	xmlNodePtr features = child(dom, "features", NULL);
 	child(features, "acpi", NULL);
 	child(features, "apic", NULL);

@@ -25,11 +25,12 @@
 #define NS_VSSD "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
 #define NS_VMW "http://www.vmware.com/schema/ovf"
 #define NS_ENVPACK "urn:envpack:ovf:1"
+#define NS_VBOX "http://www.virtualbox.org/ovf/machine"
 
 enum { RT_CPU = 3, RT_MEMORY = 4, RT_IDE = 5, RT_SCSI = 6, RT_NIC = 10, RT_DISK = 17, RT_SATA = 20 };
 
 static const char *const namespaces[] = { "ovf", NS_OVF, "rasd", NS_RASD, "vssd", NS_VSSD, "vmw", NS_VMW,
-					  "envpack", NS_ENVPACK, NULL };
+					  "envpack", NS_ENVPACK, "vbox", NS_VBOX, NULL };
 
 /* ---- reading ---- */
 
@@ -168,6 +169,23 @@ static char *safe_name(char *s)
 	return s;
 }
 
+/* The firmware from VMware's key, else from VirtualBox's machine section, which VirtualBox
+ * reads instead (<Firmware type="EFI"/>, or EFI32, EFI64, EFIDUAL; its elements take the
+ * export's default namespace). Secure Boot: VMware's uefi.secureBoot.enabled, which VMware
+ * writes when it is on, so without it off; VirtualBox keeps it in the machine's variable
+ * store, not here, so unknown. */
+static void read_firmware(struct reader *r, struct ep_machine *m)
+{
+	char *fw = ep_xml_get(&r->x, NULL, "//ovf:VirtualSystem[1]/ovf:VirtualHardwareSection/vmw:Config[@vmw:key='firmware']/@vmw:value");
+	char *vbox = fw ? NULL : ep_xml_get(&r->x, NULL, "//ovf:VirtualSystem[1]/vbox:Machine//*[local-name()='Firmware']/@type");
+	char *sb = ep_xml_get(&r->x, NULL, "//ovf:VirtualSystem[1]/ovf:VirtualHardwareSection/vmw:*[@vmw:key='uefi.secureBoot.enabled']/@vmw:value");
+	bool vmware = fw && !strcmp(fw, "efi");
+	m->firmware = strdup(vmware || (vbox && !strncasecmp(vbox, "EFI", 3)) ? "uefi" : "bios");
+	if (vmware)
+		m->secure_boot = sb && !strcasecmp(sb, "true") ? EP_SECURE_BOOT_ON : EP_SECURE_BOOT_OFF;
+	free(fw), free(vbox), free(sb);
+}
+
 /* envpack's own section: what OVF has no words for, checked like any manifest field. */
 static int read_envpack(struct reader *r, struct ep_machine *m)
 {
@@ -178,7 +196,13 @@ static int read_envpack(struct reader *r, struct ep_machine *m)
 	free(text);
 	const char *os = json_string_value(json_object_get(o, "os")), *machine = json_string_value(json_object_get(o, "machine"));
 	json_t *buses = json_object_get(o, "buses"), *limits = json_object_get(o, "limits");
+	json_t *sb = json_object_get(o, "secure_boot");
 	int rc = json_is_object(o) ? 0 : ep_fail(r->err, EP_EINPUT, "ovf: '%s': the envpack section is not JSON", r->path);
+	if (!rc && sb && !json_is_boolean(sb) && !json_is_null(sb))
+		rc = ep_fail(r->err, EP_EINPUT, "ovf: '%s': the envpack section's secure_boot is not true or false", r->path);
+	/* envpack wrote it, unknown included (an OVA written before the field existed says nothing) */
+	if (!rc && !strcmp(m->firmware ? m->firmware : "", "uefi"))
+		m->secure_boot = json_is_true(sb) ? EP_SECURE_BOOT_ON : json_is_false(sb) ? EP_SECURE_BOOT_OFF : EP_SECURE_BOOT_UNKNOWN;
 	if (!rc && os) {
 		free(m->os);
 		m->os = strdup(os);
@@ -250,10 +274,8 @@ int ep_ovf_read(const char *path, const struct ep_disk_open_opts *opts, struct e
 		free(units);
 		m->vcpus = vcpus > 100000 ? 100000 : (unsigned)vcpus;
 		m->memory_mib = memory << shift;
-		char *fw = ep_xml_get(&r.x, NULL, "//ovf:VirtualSystem[1]/ovf:VirtualHardwareSection/vmw:Config[@vmw:key='firmware']/@vmw:value");
-		m->firmware = strdup(fw && !strcmp(fw, "efi") ? "uefi" : "bios");
+		read_firmware(&r, m);
 		m->os = strdup(os_family(&r));
-		free(fw);
 	}
 	if (!rc)
 		rc = read_disks(&r, s, opts);
@@ -436,9 +458,16 @@ int ep_ovf_write(const struct ep_machine *m, const struct ep_vm_target_disk *dis
 		ep_xml_attr(c, w.vmw, "key", "firmware");
 		ep_xml_attr(c, w.vmw, "value", "efi");
 	}
+	if (m->secure_boot) {
+		xmlNodePtr c = ep_xml_child(hw, w.vmw, "Config", NULL);
+		ep_xml_attr(c, w.ovf, "required", "false");
+		ep_xml_attr(c, w.vmw, "key", "uefi.secureBoot.enabled");
+		ep_xml_attr(c, w.vmw, "value", m->secure_boot == EP_SECURE_BOOT_ON ? "true" : "false");
+	}
 	/* what OVF has no words for, for envpack reading this back */
-	json_t *extra = json_pack("{s:s,s:s?,s:[],s:[],s:[],s:o}", "os", m->os, "machine", m->machine, "buses", "boot",
-				  "nic_models", "limits", json_object());
+	json_t *sb = m->secure_boot ? json_boolean(m->secure_boot == EP_SECURE_BOOT_ON) : NULL;
+	json_t *extra = json_pack("{s:s,s:s?,s:o*,s:[],s:[],s:[],s:o}", "os", m->os, "machine", m->machine, "secure_boot",
+				  sb, "buses", "boot", "nic_models", "limits", json_object());
 	for (size_t i = 0; extra && i < m->nnics; i++)
 		json_array_append_new(json_object_get(extra, "nic_models"), json_string(m->nics[i].model));
 	for (size_t i = 0; extra && i < m->ndisks; i++) {

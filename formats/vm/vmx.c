@@ -180,6 +180,9 @@ int ep_vmx_read(const char *path, const struct ep_disk_open_opts *opts, struct e
 				*p = '-';
 		const char *fw = get(&v, "firmware");
 		m->firmware = strdup(fw && !strcasecmp(fw, "efi") ? "uefi" : "bios");
+		/* VMware writes the key when Secure Boot is on; without it, it is off */
+		if (fw && !strcasecmp(fw, "efi"))
+			m->secure_boot = yes(get(&v, "uefi.secureBoot.enabled")) ? EP_SECURE_BOOT_ON : EP_SECURE_BOOT_OFF;
 		m->os = strdup(os_family(get(&v, "guestOS")));
 	}
 	if (!rc)

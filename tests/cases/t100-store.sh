@@ -266,21 +266,37 @@ check "to the latest data" cmp "$T/d.raw" "$T/r4/d.raw"
 expect_exit 0 "prune --dry-run on a pruned store" ep prune --dry-run --json "$S"
 check "has nothing to remove" python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["prune"]["chunks_removed"] == 0' "$T/out"
 
-# 7. locks: a holder is named; a lock left by a dead process, or unrefreshed past its "stale", is cleared with a warning
+# 7. locks: a holder is named; a lock left by a dead process, or unrefreshed past its "stale", is
+# released for it with a warning, once (nothing removed: a lock needs no delete); prune removes them
+H1=0123456789abcdef
+dead=$(hostname)-999999-$H1-000000
 printf '{"host":"%s","pid":999999,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$(date +%s)" \
-	>"$S/locks/$(hostname)-999999-dead.json"
+	>"$S/locks/$dead.json"
 expect_exit 0 "a backup beside a dead process's lock record" ep backup -k "$T/k.key" "$S" "iac:$T/tree"
-expect_err "removed a stale lock of backup \(pid 999999" "warns that it removed it"
-check "the record is gone" test ! -e "$S/locks/$(hostname)-999999-dead.json"
-# a record of another host left unrefreshed past its "stale" (a host that died): removed too
+expect_err "released a stale lock of backup \(pid 999999, no longer running\)" "warns that it released it"
+check "its release is written beside it, the record left" test -e "$S/locks/$dead-released.json" -a -e "$S/locks/$dead.json"
+expect_exit 0 "the next backup" ep backup -k "$T/k.key" "$S" "iac:$T/tree"
+check "passes over it in silence" bash -c '! grep -q "stale lock" "$1"' _ "$T/err"
+# a record of another host left unrefreshed past its "stale" (a host that died): released too
 now=$(date +%s)
 printf '{"host":"gone-host","pid":4242,"command":"prune","exclusive":true,"time":%s,"since":%s,"stale":1800}' \
-	$((now - 7200)) $((now - 7200)) >"$S/locks/gone-host-4242-gone.json"
+	$((now - 7200)) $((now - 7200)) >"$S/locks/gone-host-4242-$H1-000003.json"
 printf '{"host":"live-host","pid":4343,"command":"backup","exclusive":false,"time":%s,"since":%s,"stale":1800}' \
 	"$now" $((now - 7200)) >"$S/locks/live-host-4343-live.json"
+# an older envpack's record (its name has no holder): cannot be released, so passed over each time
+printf '{"host":"old-host","pid":4444,"command":"backup","exclusive":false,"time":%s}' $((now - 2 * 86400)) \
+	>"$S/locks/old-host-4444-0a1b2c3d4e5f.json"
 expect_exit 0 "a backup beside another host's record unrefreshed for 2 h (stale after 30 min)" ep backup -k "$T/k.key" "$S" "iac:$T/tree"
-expect_err "removed a stale lock of prune \(pid 4242 on gone-host, not refreshed since " "warns that it removed it"
-check "that record is gone, a refreshed one stays" test ! -e "$S/locks/gone-host-4242-gone.json" -a -e "$S/locks/live-host-4343-live.json"
+expect_err "released a stale lock of prune \(pid 4242 on gone-host, not refreshed since " "warns that it released it"
+expect_err "passed over a stale lock of backup \(pid 4444 on old-host, not refreshed since " "and that it passed over the older envpack's"
+check "released, not removed; the refreshed one stays" test -e "$S/locks/gone-host-4242-$H1-000003-released.json" \
+	-a -e "$S/locks/gone-host-4242-$H1-000003.json" -a -e "$S/locks/live-host-4343-live.json"
+expect_exit 0 "prune beside the refreshed backup record of another host (dir: the flock decides)" ep prune --json "$S"
+check "removes the records of holders released or gone (at least 8: $(jq_ 'd["prune"]["lock_records_removed"]' "$T/out"))" \
+	test "$(jq_ 'd["prune"]["lock_records_removed"] >= 8' "$T/out")" = True
+check "the dead, gone and older envpack's records and their releases gone; the live one and prune's own left" \
+	bash -c 'cd "$1/locks" && test ! -e "$2.json" -a ! -e "$2-released.json" -a ! -e gone-host-4242-$3-000003.json \
+	-a ! -e old-host-4444-0a1b2c3d4e5f.json -a -e live-host-4343-live.json && test "$(ls | wc -l)" = 3' _ "$S" "$dead" "$H1"
 rm -f "$S/locks/live-host-4343-live.json"
 flock -s "$S/lock" sleep 20 &
 holder=$!

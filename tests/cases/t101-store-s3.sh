@@ -4,10 +4,13 @@
 # store under PREFIX/ (formats/STORE.md), dedup, restore, verify, export and
 # import, check finding a chunk deleted behind its back, bad snapshot objects
 # set aside (snapshots, restore, check, prune, forget), forget --prune,
-# locks by records (shared, exclusive, named, waited for, stale ones cleared:
+# locks by records (shared, exclusive, named, waited for, stale ones released:
 # a dead pid's, or any host's left unrefreshed past its "stale"; refreshed while
 # a slow backup holds the store; a backup stopped past it loses its lock and
-# publishes nothing), kill -9 mid-backup, a wrong secret.
+# publishes nothing; records only ever added, prune removing the old ones),
+# kill -9 mid-backup, a wrong secret, no DELETE sent but by forget and prune, and
+# an append-only credential (DELETE denied by a proxy) serving every command but
+# forget and prune, which it refuses at once, changing nothing.
 #   envpack backup --init s3://BUCKET/PREFIX --endpoint URL SOURCE...
 # Credentials only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 . "$(dirname "$0")/../lib.sh"
@@ -28,6 +31,17 @@ jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1
 # keys PREFIX: every key under PREFIX, one a line, as awscli lists them
 keys() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$' | sort; }
 nkeys() { keys "$1" | grep -cE "${2:-.}"; }
+# live_locks PREFIX: how many lock holders under PREFIX/locks/ have not released (their newest record no release)
+live_locks() {
+	keys "$1/locks/" | python3 -c '
+import re, sys
+holders = {}
+for k in sys.stdin.read().split():
+    m = re.match(r"(.*-[0-9a-f]{16})-([0-9]+)(-released)?\.json$", k.rsplit("/", 1)[1])
+    key, n, rel = (m.group(1), int(m.group(2)), bool(m.group(3))) if m else (k, 0, False)
+    holders[key] = max(holders.get(key, (-1, False)), (n, rel))
+print(sum(1 for n, rel in holders.values() if not rel))'
+}
 
 "$ENVPACK" keygen -o "$T/k" >/dev/null
 truncate -s 64M "$T/d.raw"
@@ -66,9 +80,11 @@ PY
 
 # 2. the objects are STORE.md's names under the prefix, as awscli sees them
 keys dr/ >"$T/keys"
-check "every key is config.json, chunks/xx/<hex>.zst, snapshots/<id>.json|.sig or claims/<n>-<random>" \
-	bash -c '! grep -vE "^dr/prod/(config\.json|chunks/([0-9a-f]{2})/\2[0-9a-f]{62}\.zst|snapshots/[0-9a-f]{64}\.(json|sig)|claims/[0-9]{20}-[0-9a-f]{12})$" "$1"' _ "$T/keys"
-check "one config.json, three snapshots, each signed, no lock left" test "$(grep -c config.json "$T/keys") $(grep -c '\.json$' "$T/keys") $(grep -c '\.sig$' "$T/keys") $(grep -c /locks/ "$T/keys")" = "1 4 3 0"
+check "every key is config.json, chunks/xx/<hex>.zst, snapshots/<id>.json|.sig, claims/<n>-<random> or locks/<host>-<pid>-<holder>-<n>[-released].json" \
+	bash -c '! grep -vE "^dr/prod/(config\.json|chunks/([0-9a-f]{2})/\2[0-9a-f]{62}\.zst|snapshots/[0-9a-f]{64}\.(json|sig)|claims/[0-9]{20}-[0-9a-f]{12}|locks/.+-[0-9]+-[0-9a-f]{16}-[0-9]{6}(-released)?\.json)$" "$1"' _ "$T/keys"
+check "one config.json, three snapshots, each signed, no lock held" test "$(grep -c config.json "$T/keys") $(grep -c 'snapshots/.*\.json$' "$T/keys") $(grep -c '\.sig$' "$T/keys") $(live_locks dr/prod)" = "1 3 3 0"
+check "each of the three backups released its lock by a record, removing none" test "$(grep -c '/locks/.*-released\.json$' "$T/keys") $(grep -c /locks/ "$T/keys")" = "3 6"
+check "and no DELETE was sent" test "$(s3_requests s ' DELETE ' | wc -l)" = 0
 check "each chunk once: as many as the backups added" test "$(grep -c '/chunks/' "$T/keys")" = $(($(jq_ 'd["added_chunks"]' "$T/b1.json") + $(jq_ 'd["added_chunks"]' "$T/b3.json")))
 key=$(grep /chunks/ "$T/keys" | head -n 1)
 aws_s3 s s3api get-object --bucket "$B" --key "$key" "$T/chunk.zst" >/dev/null
@@ -111,6 +127,8 @@ expect_exit 0 "which exports the same bundle" ep export -q -p "$T/k.pub" "dir:$T
 check "byte for byte" cmp "$T/e.envpack" "$T/e2.envpack"
 expect_exit 0 "and import from a bundle into the S3 store" ep import -q -p "$T/k.pub" --endpoint "$E" "$T/e.envpack" "$S"
 expect_exit 0 "check --read-data -p" ep check --read-data -p "$T/k.pub" --endpoint "$E" "$S"
+check "snapshots, restore, verify, inspect, diff, export, import and check sent no DELETE (awscli's aside)" \
+	test "$(s3_requests s ' DELETE ' | grep -vc '/0-junk-')" = 0
 
 # 4b. a bad snapshot object does not block the store: garbage, and a good manifest under another id
 printf 'garbage, not a manifest\n' >"$T/garbage"
@@ -135,21 +153,25 @@ expect_exit 3 "check fails on them" ep check --endpoint "$E" "$S"
 expect_err "check: snapshot file '$S/snapshots/$garb.json' cannot be used" "naming the garbage"
 expect_err "check: snapshot file '$S/snapshots/$wrong.json' cannot be used" "and the other"
 expect_err "2 problems found" "two problems, no more"
-before=$(nkeys dr/prod/)
+before=$(keys dr/prod/ | grep -vc /locks/)
 expect_exit 3 "prune refuses" ep prune --endpoint "$E" "$S"
 expect_err "prune removes nothing while snapshot file '$S/snapshots/[0-9a-f]{64}\.json' \(and 1 more\) cannot be used.*repair it, or remove it" "naming one and what to do"
-check "removing no object" test "$(nkeys dr/prod/)" = "$before"
+check "removing no object (its lock's aside)" test "$(keys dr/prod/ | grep -vc /locks/)" = "$before"
 expect_exit 0 "forget removes the bad ones named by id" ep forget -q --endpoint "$E" "$S" "${garb:0:8}" "${wrong:0:8}"
 check "both gone" test "$(nkeys dr/prod/snapshots/ "$garb|$wrong")" = 0
 expect_exit 0 "and the store checks clean" ep check -q --endpoint "$E" "$S"
 rm -rf "$T/rbl" "$T/rbf"
 
 # 5. locks by records under locks/
+H1=0123456789abcdef
 printf '{"host":"%s","pid":999999,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$(date +%s)" >"$T/dead.json"
-aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/locks/$(hostname)-999999-dead.json" --body "$T/dead.json" >/dev/null
+aws_s3 s s3api put-object --bucket "$B" --key "dr/prod/locks/$(hostname)-999999-$H1-000000.json" --body "$T/dead.json" >/dev/null
 expect_exit 0 "a backup beside a dead process's lock record" ep backup -k "$T/k.key" --endpoint "$E" "$S" "iac:$T/tree"
-expect_err "removed a stale lock of backup \(pid 999999" "warns that it removed it"
-check "the record is gone" test "$(nkeys dr/prod/locks/)" = 0
+expect_err "released a stale lock of backup \(pid 999999, no longer running\)" "warns that it released it"
+check "its release written beside it" test "$(nkeys dr/prod/locks/ "999999-$H1-000000(-released)?\.json")" = 2
+check "no holder left" test "$(live_locks dr/prod)" = 0
+expect_exit 0 "the next backup" ep backup -q -k "$T/k.key" --endpoint "$E" "$S" "iac:$T/tree"
+check "passes over it in silence" bash -c '! grep -q "stale lock" "$1"' _ "$T/err"
 sleep 60 &
 holder=$!
 printf '{"host":"%s","pid":%s,"command":"backup","exclusive":false,"time":%s}' "$(hostname)" "$holder" "$(date +%s)" >"$T/live.json"
@@ -173,10 +195,11 @@ ep backup -q --endpoint "$E" "$S" "iac:$T/tree" & b2=$!
 wait "$b1"; r1=$?
 wait "$b2"; r2=$?
 check "two backups at once both succeed ($r1, $r2)" test "$r1" = 0 -a "$r2" = 0
-check "and leave no lock record" test "$(nkeys dr/prod/locks/)" = 0
+check "and leave no lock held" test "$(live_locks dr/prod)" = 0
 
-# 5b. a held lock's record is refreshed (ENVPACK_LOCK_REFRESH_SECONDS), and a record left
-# unrefreshed past its "stale" seconds is removed with a warning, whoever's it was
+# 5b. a held lock's record is refreshed (ENVPACK_LOCK_REFRESH_SECONDS), and a holder whose
+# newest record was left unrefreshed past its "stale" seconds is released with a warning,
+# whoever's it was
 now=$(date +%s)
 rec() { # rec HOST PID EXCLUSIVE TIME [STALE]: a lock record as another run writes it
 	printf '{"host":"%s","pid":%s,"command":"prune","exclusive":%s,"time":%s%s}' "$1" "$2" "$3" "$4" "${5:+,\"since\":$4,\"stale\":$5}"
@@ -187,20 +210,30 @@ expect_exit 1 "a backup beside another host's exclusive record, refreshed a mome
 	ep backup -q --endpoint "$E" "$S" "iac:$T/tree"
 expect_err "locked by prune \(pid 4343 on other-host" "naming it"
 aws_s3 s s3api delete-object --bucket "$B" --key dr/prod/locks/other-host-4343-fresh.json >/dev/null
-rec gone-host 4242 true $((now - 7200)) 1800 >"$T/gone.json" && put_rec gone-host-4242-gone "$T/gone.json"
+rec gone-host 4242 true $((now - 7200)) 1800 >"$T/gone.json" && put_rec "gone-host-4242-$H1-000007" "$T/gone.json"
 expect_exit 0 "a backup beside another host's exclusive record unrefreshed for 2 h (stale after 30 min) runs" \
 	ep backup -k "$T/k.key" --endpoint "$E" "$S" "iac:$T/tree"
-expect_err "removed a stale lock of prune \(pid 4242 on gone-host, not refreshed since " "warning that it removed it"
-check "the record is gone" test "$(nkeys dr/prod/locks/)" = 0
+expect_err "released a stale lock of prune \(pid 4242 on gone-host, not refreshed since " "warning that it released it"
+check "its release is there, no holder left" test "$(nkeys dr/prod/locks/ "gone-host-4242-$H1-000007-released")$(live_locks dr/prod)" = 10
+# a newer record of the same holder, refreshed: the holder holds the store again (its newest counts)
+rec gone-host 4242 true "$now" 1800 >"$T/gone.json" && put_rec "gone-host-4242-$H1-000008" "$T/gone.json"
+expect_exit 1 "a backup beside that holder's newer, fresh record is refused" ep backup -q --endpoint "$E" "$S" "iac:$T/tree"
+expect_err "locked by prune \(pid 4242 on gone-host" "naming it"
+aws_s3 s s3api delete-object --bucket "$B" --key "dr/prod/locks/gone-host-4242-$H1-000008.json" >/dev/null
 # a record without "stale" is an older envpack's, which never refreshed: stale only after a day
 rec old-host 4444 true $((now - 7200)) >"$T/old.json" && put_rec old-host-4444-old "$T/old.json"
 expect_exit 1 "an older envpack's record (no \"stale\") 2 h old still holds the store" ep backup -q --endpoint "$E" "$S" "iac:$T/tree"
 rec old-host 4444 true $((now - 2 * 86400)) >"$T/old.json" && put_rec old-host-4444-old "$T/old.json"
-expect_exit 0 "two days old, it is removed" ep backup -q --endpoint "$E" "$S" "iac:$T/tree"
-check "the record is gone" test "$(nkeys dr/prod/locks/)" = 0
+expect_exit 0 "two days old, it is passed over (its name has no holder: no release can be written for it)" \
+	ep backup --endpoint "$E" "$S" "iac:$T/tree"
+expect_err "passed over a stale lock of prune \(pid 4444 on old-host" "with a warning"
+n=$(nkeys dr/prod/locks/)
+expect_exit 0 "prune removes the records of every holder released or gone" ep prune --json --endpoint "$E" "$S"
+check "($(jq_ 'd["prune"]["lock_records_removed"]' "$T/out") of $n), leaving its own record and release" \
+	test "$(jq_ 'd["prune"]["lock_records_removed"]' "$T/out") $(nkeys dr/prod/locks/) $(live_locks dr/prod)" = "$n 2 0"
 
 # a long backup: its chunk PUTs held 2 s each by a proxy; the record, polled from the server
-# itself, gets a new name and a newer time every second, the same "since"
+# itself, gets a new record every second (the old ones left), a newer time, the same "since"
 L=s3://$B/slow
 ep backup --init -q --endpoint "$E" "$L" "iac:$T/tree" || not_ok "make the slow store"
 # locks_seen OUT STOP: every record under slow/locks/ (anonymous S3 requests) until STOP exists
@@ -233,17 +266,19 @@ if start_s3_fault w s slow 2 --match 'PUT /[^ ]*/slow/chunks/'; then
 		ENVPACK_LOCK_STALE_SECONDS=8 "${CREDS[@]}" timeout -k 5 300 "$ENVPACK" backup -q --endpoint "$S3_W_ENDPOINT" "$L" "disk:$T/slow1.raw"
 	took=$(($(date +%s) - start))
 	touch "$T/stop" && wait "$poller"
-	check "its record was refreshed while it ran ${took} s: new names, newer times, one since, stale 8" python3 - "$T/seen1.json" <<'PY'
+	check "its record was refreshed while it ran ${took} s: new records, newer times, one since, one holder, stale 8" python3 - "$T/seen1.json" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1])); r = d["records"]
+d = json.load(open(sys.argv[1]))
+holders = {x["holder"] for x in d["records"] if x["stale"] == 8}  # the slow backup's (the store's first: 1800)
+assert len(holders) == 1, d
+r = [x for x in d["records"] if x["holder"] in holders and not x.get("released")]
 times = sorted(x["time"] for x in r)
 assert len(r) >= 3, r
 assert times[-1] - times[0] >= 2, times
 assert len({x["since"] for x in r}) == 1 and r[0]["since"] <= times[0], r
-assert {x["stale"] for x in r} == {8}, r
-assert d["most"] <= 2, d  # the old record goes right after the new one is there
+assert d["most"] == len(d["records"]), d  # none removed: each refresh adds one
 PY
-	check "and no record is left" test "$(nkeys slow/locks/)" = 0
+	check "and it released the lock" test "$(live_locks slow)" = 0
 
 	# stopped (as a suspended host is) past its stale time: another run removes its record as
 	# stale and prunes; woken, the backup must not publish a snapshot naming what prune removed
@@ -260,7 +295,9 @@ PY
 	kill -STOP "$pid"
 	sleep 11
 	expect_exit 0 "meanwhile, prune runs" ep prune --json --endpoint "$E" "$L"
-	expect_err "removed a stale lock of backup \(pid $pid on $(hostname), not refreshed since " "removing the stopped backup's record as stale"
+	expect_err "released a stale lock of backup \(pid $pid on $(hostname), not refreshed since " "releasing the stopped backup's lock as stale"
+	check "and removes its records (prune: $(jq_ 'd["prune"]["lock_records_removed"]' "$T/out") lock records)" \
+		test "$(nkeys slow/locks/ "[-]$pid-")" = 0
 	check "and removes the chunks it had put" test "$(jq_ 'd["prune"]["chunks_removed"] > 0' "$T/out")" = True
 	kill -CONT "$pid"
 	wait "$pid"
@@ -268,7 +305,7 @@ PY
 	check "woken, the backup fails ($got)" test "$got" = 1
 	check "saying it lost its lock" grep -q "lost its lock (its record was not refreshed since" "$T/stopped.err"
 	check "and published no snapshot" test "$(nkeys slow/snapshots/ '\.json$')" = "$snaps"
-	check "nor left a record" test "$(nkeys slow/locks/)" = 0
+	check "nor holds a lock" test "$(live_locks slow)" = 0
 	expect_exit 0 "the store checks clean with --read-data" ep check -q --read-data --endpoint "$E" "$L"
 	stop_s3 w
 else
@@ -350,9 +387,10 @@ for wait_chunks in 2 12; do
 	done
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	check "killed mid-backup (its lock record left: $(nkeys kill/locks/))" test "$(nkeys kill/locks/)" = 1
+	check "killed mid-backup (its lock left held: $(live_locks kill))" test "$(live_locks kill)" = 1
 	expect_exit 0 "after kill -9 (at ~$wait_chunks chunks), check passes" ep check --endpoint "$E" "$K"
-	expect_err "removed a stale lock of backup" "clearing the killed backup's lock record, with a warning"
+	expect_err "released a stale lock of backup \(pid $pid, no longer running\)" "releasing the killed backup's lock, with a warning"
+	check "no lock held" test "$(live_locks kill)" = 0
 	check "and no snapshot of the killed backup appeared" test "$(nkeys kill/snapshots/ '\.json$')" = 1
 done
 expect_exit 0 "the next backup completes" ep backup --json -j 1 --endpoint "$E" "$K" "disk:$T/big.raw"
@@ -368,7 +406,7 @@ if start_s3_fault f s 500 1000 --match 'PUT /[^ ]*/fail/chunks/'; then
 	expect_exit 1 "a backup whose chunks cannot be put fails" ep backup --retries 1 --endpoint "$S3_F_ENDPOINT" "$F" "disk:$T/d.raw"
 	expect_err "PUT s3://$B/fail/chunks/[0-9a-f]{2}/[0-9a-f]{64}\.zst: 500" "naming a chunk and the answer"
 	check "no snapshot of it appeared" test "$(nkeys fail/snapshots/ '\.json$')" = 1
-	check "and its lock record is gone" test "$(nkeys fail/locks/)" = 0
+	check "and it released its lock" test "$(live_locks fail)" = 0
 	expect_exit 0 "the store checks clean" ep check -q --read-data --endpoint "$E" "$F"
 else
 	not_ok "start the fault proxy"
@@ -392,5 +430,45 @@ env -u AWS_PROFILE -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SE
 got=$?
 check "backup --init with it fails too ($got), writing nothing" bash -c 'test "$1" = 1 -o "$1" = 2 && ! grep -q "$2" "$3" "$4"' _ "$got" "$secret" "$T/out" "$T/err"
 check "nothing under new/" test "$(nkeys new/)" = 0
+
+# 11. an append-only credential: a proxy answers every DELETE 403 AccessDenied, as a bucket
+# policy denying s3:DeleteObject* does (tests/cases/t111 has a real one, on radosgw)
+AO=s3://$B/ao
+if start_s3_fault d s deny --match '^DELETE '; then
+	D=$S3_D_ENDPOINT
+	expect_exit 0 "backup --init through it" ep backup --init -q -k "$T/k.key" --endpoint "$D" "$AO" "disk:$T/d.raw" "iac:$T/tree"
+	seeded 14 $((200 << 10)) | dd of="$T/d.raw" bs=100K seek=30 conv=notrunc status=none
+	pids=()
+	for i in 1 2 3; do # at once: claims may race and lose, and stay
+		"${CREDS[@]}" "$ENVPACK" backup -q --json -k "$T/k.key" --endpoint "$D" "$AO" "disk:$T/d.raw" >"$T/ao$i.json" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	check "three backups at once through it, each incremental" \
+		test "$(cat "$T"/ao[1-3].json | python3 -c 'import json, sys; r = [json.loads(l) for l in sys.stdin]; print(len(r), len({x["sequence"] for x in r}), all(x["reused_chunks"] > 0 for x in r))')" = "3 3 True"
+	expect_exit 0 "snapshots" ep snapshots --json --endpoint "$D" "$AO"
+	expect_exit 0 "restore" ep restore -q -p "$T/k.pub" --endpoint "$D" "$AO@latest" --to "dir:$T/rao"
+	check "byte for byte" cmp "$T/d.raw" "$T/rao/d.raw"
+	expect_exit 0 "verify --deep, inspect, diff, export, check --read-data" bash -c 'for c in "verify -p $1 --deep $3@latest" \
+		"inspect $3@latest" "diff $3@latest $3@latest" "export -q -p $1 $3@latest -o $4" "check -q --read-data $3"; do
+		"${@:5}" $c --endpoint "$2" || exit 1; done' _ "$T/k.pub" "$D" "$AO" "$T/ao.envpack" "${CREDS[@]}" "$ENVPACK"
+	check "not one DELETE was sent" test "$(s3_requests d '^[^ ]+ [^ ]+ DELETE ' | wc -l)" = 0
+	keys ao/ >"$T/ao-before"
+	expect_exit 1 "forget with it fails at once" ep forget --endpoint "$D" "$AO" --keep-last 1
+	expect_err "store '$AO': this credential cannot delete objects \(s3: DELETE s3://$B/ao/snapshots/\.envpack-delete-probe: 403 AccessDenied: Access Denied\), and forget removes them: run it with a credential that can" \
+		"saying this credential cannot delete, and to run forget with one that can"
+	expect_exit 1 "so does prune" ep prune --endpoint "$D" "$AO"
+	expect_err "cannot delete objects .*, and prune removes them.*Nothing was changed" "likewise"
+	expect_exit 1 "and prune --dry-run" ep prune --dry-run --endpoint "$D" "$AO"
+	expect_exit 1 "even waiting for a lock (--lock-wait 30: it does not wait)" timeout 10 "${CREDS[@]}" "$ENVPACK" forget --lock-wait 30 --endpoint "$D" "$AO" --keep-last 1
+	keys ao/ >"$T/ao-after"
+	check "nothing changed: the same objects before and after" cmp "$T/ao-before" "$T/ao-after"
+	check "their only DELETEs were the probes, of names that are no object" test "$(s3_requests d ' DELETE ' | grep -vc '/\.envpack-delete-probe ')" = 0
+	expect_exit 0 "forget --prune with the server's own credential" ep forget -q --endpoint "$E" "$AO" --keep-last 1 --prune
+	check "leaves no lock record but its own and its release, one claim" test "$(nkeys ao/locks/) $(live_locks ao) $(nkeys ao/claims/)" = "2 0 1"
+	stop_s3 d
+else
+	not_ok "start the denying proxy"
+fi
 
 finish

@@ -71,6 +71,57 @@ expect_exit 0 "restore to ovf: (unpacked)" "$E" restore -q -p k.pub vm.envpack -
 check "the directory holds the same package" test "$(ls pkg | sort | tr '\n' ' ')" = "data.vmdk web.mf web.ovf web.vmdk "
 expect_exit 0 "vm:ovf: reads the unpacked package" "$E" pack -q -k k.key -o fromovf.envpack vm:ovf:pkg/web.ovf
 check "as the same machine too" test "$(machines fromovf.envpack)" = "$(machines vm.envpack)"
+
+# Secure Boot: VMware's key and envpack's section carry it, and read back as it was; a
+# foreign descriptor says it by VMware's key (without it, off, as VMware runs it), or not
+# at all (VirtualBox, whose <Firmware type="EFI"/> still says UEFI)
+truncate -s 1M vm/sb.raw
+cat >vm/sb.xml <<'EOF'
+<domain type='kvm'><name>sb</name><memory unit='MiB'>512</memory><vcpu>1</vcpu>
+  <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type><firmware><feature enabled='yes' name='enrolled-keys'/><feature enabled='yes' name='secure-boot'/></firmware></os>
+  <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='sb.raw'/><target dev='sda' bus='sata'/><boot order='1'/></disk></devices>
+</domain>
+EOF
+expect_exit 0 "pack a machine with Secure Boot" "$E" pack -q -k k.key -o sb.envpack vm:libvirt:vm/sb.xml
+expect_exit 0 "restore it to ova:" "$E" restore -q -p k.pub sb.envpack --to ova:sb.ova
+mkdir y && tar xf sb.ova -C y
+check "the descriptor says so as VMware reads it" grep -q 'vmw:key="uefi.secureBoot.enabled" vmw:value="true"' y/sb.ovf
+expect_exit 0 "envpack reads it back" "$E" pack -q -k k.key -o sbback.envpack vm:ova:sb.ova
+check "as the same machine model" test "$(machines sbback.envpack)" = "$(machines sb.envpack)"
+check "Secure Boot on" grep -q '"secure_boot": true' <(machines sb.envpack)
+foreign() { # foreign NAME WHAT: y/NAME.ovf is y/sb.ovf without envpack's section, then as WHAT says; prints what is read
+	python3 - "$@" <<'PY'
+import sys, xml.etree.ElementTree as E
+name, what = sys.argv[1], sys.argv[2]
+ns = {"ovf": "http://schemas.dmtf.org/ovf/envelope/1", "vmw": "http://www.vmware.com/schema/ovf",
+      "vbox": "http://www.virtualbox.org/ovf/machine", "envpack": "urn:envpack:ovf:1",
+      "rasd": "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData",
+      "vssd": "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"}
+for p, u in ns.items():
+    E.register_namespace(p, u)
+t = E.parse("y/sb.ovf")
+vs = t.getroot().find("ovf:VirtualSystem", ns)
+hw = vs.find("ovf:VirtualHardwareSection", ns)
+vs.remove(vs.find("envpack:Machine", ns))
+for c in hw.findall("vmw:Config", ns):
+    if what == "vbox" or (what == "vmware-off" and c.get("{%s}key" % ns["vmw"]) == "uefi.secureBoot.enabled"):
+        hw.remove(c)
+if what == "vbox":  # VirtualBox's machine section, its elements in the export's default namespace: OVF's
+    m = E.SubElement(vs, "{%s}Machine" % ns["vbox"])
+    E.SubElement(E.SubElement(m, "{%s}Hardware" % ns["ovf"]), "{%s}Firmware" % ns["ovf"], type="EFI")
+t.write("y/%s.ovf" % name)
+PY
+	"$E" pack -q -k k.key -o "$1.envpack" "vm:ovf:y/$1.ovf" && "$E" inspect --json "$1.envpack" |
+		python3 -c 'import json, sys; m = json.load(sys.stdin)["machines"][0]; print(m["firmware"], m.get("secure_boot"))'
+}
+check "a VMware descriptor with uefi.secureBoot.enabled true: on" test "$(foreign vmw vmware)" = "uefi True"
+check "a VMware UEFI descriptor without it: off" test "$(foreign vmwoff vmware-off)" = "uefi False"
+check "a VirtualBox descriptor with <Firmware type=\"EFI\"/>: UEFI, Secure Boot unknown" test "$(foreign vbox vbox)" = "uefi None"
+sed 's/"secure_boot":true/"secure_boot":"yes"/' y/sb.ovf >y/badsb.ovf
+expect_exit 2 "envpack's section with a secure_boot that is no boolean is refused" "$E" pack -q -k k.key -o badsb.envpack vm:ovf:y/badsb.ovf
+expect_err "ovf: '.*y/badsb.ovf': the envpack section's secure_boot is not true or false" "naming the file and the field"
+check "and no bundle is left" test ! -e badsb.envpack
+
 expect_exit 2 "ova: never overwrites" "$E" restore -q -p k.pub vm.envpack --to ova:web.ova
 check "no staging directory is left behind" sh -c "! ls -a | grep -q '^.envpack-ova-'"
 mkdir tree && echo hi >tree/a

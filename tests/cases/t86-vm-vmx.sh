@@ -38,6 +38,7 @@ expect_exit 0 "inspect --json" "$E" inspect --json vmx.envpack
 check "the machine model is the .vmx's" python3 -c '
 import json, sys; m = json.load(open(sys.argv[1]))["machines"][0]
 assert (m["name"], m["vcpus"], m["memory_mib"], m["firmware"], m["os"]) == ("Web-Server-1", 2, 2048, "uefi", "linux"), m
+assert m["secure_boot"] is False, m # no uefi.secureBoot.enabled: VMware runs it without
 assert [(d["component"], d["bus"], d["boot"]) for d in m["disks"]] == [("web", "scsi", 1), ("logs", "scsi", 0)], m["disks"]
 assert m["nics"] == [{"model": "vmxnet3", "mac": "00:0c:29:ab:cd:ef", "network": "VM-Network"}], m["nics"]' "$T/out"
 expect_exit 0 "restore it to libvirt:" "$E" restore -q -p k.pub vmx.envpack --to libvirt:lv
@@ -46,6 +47,16 @@ check "the disks are the source's (a sparse and a split VMDK)" sh -c 'qemu-img c
 check "VMware's vmxnet3 becomes virtio for a Linux guest on KVM" grep -q '<model type="virtio"/>' lv/Web-Server-1.xml
 expect_exit 0 "restore it to ova: for VMware again" "$E" restore -q -p k.pub vmx.envpack --to ova:web.ova
 check "the OVA keeps the vmxnet3 NIC" sh -c "tar xOf web.ova Web-Server-1.ovf | grep -q '<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>'"
+check "and says Secure Boot is off, as VMware reads it" sh -c "tar xOf web.ova Web-Server-1.ovf | grep -q 'vmw:key=\"uefi.secureBoot.enabled\" vmw:value=\"false\"'"
+check "the domain asks libvirt for firmware without Secure Boot" grep -q '<feature enabled="no" name="secure-boot"/>' lv/Web-Server-1.xml
+# uefi.secureBoot.enabled = "TRUE": on, restored to libvirt asking for it (on q35, which it needs)
+sed 's/^firmware = "efi"$/&\nuefi.secureBoot.enabled = "TRUE"/' vm/web.vmx >vm/sb.vmx
+expect_exit 0 "pack a .vmx machine with Secure Boot" "$E" pack -q -k k.key -o sb.envpack vm:vmx:vm/sb.vmx
+expect_exit 0 "inspect it" "$E" inspect sb.envpack
+check "it says Secure Boot" grep -q "Web-Server-1 .*uefi (Secure Boot)" "$T/out"
+expect_exit 0 "restore it to libvirt:" "$E" restore -q -p k.pub sb.envpack --to libvirt:lvsb
+check "the domain asks for Secure Boot on q35" sh -c "grep -q '<feature enabled=\"yes\" name=\"secure-boot\"/>' lvsb/Web-Server-1.xml && grep -q 'machine=\"q35\"' lvsb/Web-Server-1.xml"
+check "and validates" virt-xml-validate lvsb/Web-Server-1.xml domain
 
 bad() { # bad NAME PATTERN SED-EXPRESSION
 	sed "$3" vm/web.vmx >vm/bad.vmx

@@ -92,6 +92,10 @@ assert doc["name"] == "web-web" and doc["disk_format"] == "qcow2" and doc["conta
 EOF
 check "and the upload, streamed as octet-stream" grep -A3 -q "PUT http://127.0.0.1:9/v2/images/{id}/file" "$T/dry.out"
 check "and the machine's properties" grep -q '"path": "/hw_firmware_type"' "$T/dry.out"
+check "Secure Boot unknown (a machine by hand): Nova's default, nothing said" bash -c '! grep -q os_secure_boot "$1"' _ "$T/dry.out"
+expect_exit 0 "dry run of it with Secure Boot" ep OS_AUTH_URL=http://127.0.0.1:9/v3 "${R[@]}" --to openstack:web --dry-run \
+	--only web --set secure_boot=yes -o image-url=http://127.0.0.1:9
+check "asks Nova for it, on q35 (which it needs)" bash -c 'grep -q "os_secure_boot=required, hw_machine_type=q35" "$1"' _ "$T/out"
 check "and the Heat stack-create" grep -q "POST {orchestration}/stacks" "$T/dry.out"
 check "the token header is masked" bash -c '! grep -E "X-Auth-Token: [^*]" "$1"' _ "$T/dry.out"
 expect_exit 0 "dry run against the real services" ep "${R[@]}" --to openstack:web --dry-run "${H[@]}"

@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (part[PART_CONFIG])
 		put(store, "config.json", part[PART_CONFIG], len[PART_CONFIG]);
 	if (part[PART_LOCK])
-		put(store, "locks/fuzz-1-000000000000.json", part[PART_LOCK], len[PART_LOCK]);
+		put(store, "locks/fuzz-1-0123456789abcdef-000000.json", part[PART_LOCK], len[PART_LOCK]);
 	put(store, "chunks/zz/not-a-chunk.zst", "x", 1); /* under chunks/, and no chunk */
 	char ids[2][EP_STORE_ID_HEX] = { "", "" }, name[200];
 	uint8_t d[EP_DIGEST_LEN];

@@ -52,7 +52,7 @@ SOURCE_DATE_EPOCH=1700003600 "${ENVPACK:-./envpack}" backup -q -k "$w/k.key" --h
 python3 - "$w/store" "$seeds/store" <<'PY'
 import glob, json, socket, sys
 store, out = sys.argv[1:]
-host = socket.gethostname() # a record of this host, whose holder is gone: removed as stale
+host = socket.gethostname() # a record of this host, whose holder is gone: released as stale
 read = lambda p: open(p, "rb").read()
 snaps = sorted(glob.glob(f"{store}/snapshots/*.json"), key=lambda p: json.loads(read(p))["snapshot"]["sequence"])
 a, b = (read(p) for p in snaps)

@@ -31,6 +31,8 @@ MODE
                (the server acted, the client never heard): for idempotency tests
   slow [S]     every request is held S seconds (default: the lifetime) before it is
                forwarded: a client's idle timeout fires first
+  deny         every request is answered 403 AccessDenied, nothing forwarded, as a
+               bucket policy denies it (with --match '^DELETE ': an append-only credential)
 
 --match REGEX: only requests whose "METHOD PATH?QUERY" matches (re.search) are
 faulted or counted; the others are forwarded unchanged.
@@ -103,6 +105,10 @@ class Handler(BaseHTTPRequestHandler):
             self.read_body()
             return self.send_plain(500, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
                                    b"<Message>We encountered an internal error. Please try again.</Message></Error>")
+        if srv.mode == "deny":
+            self.read_body()
+            return self.send_plain(403, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                                   b"<Message>Access Denied</Message></Error>")
         if srv.mode == "drop-part" and self.command == "PUT" and "partNumber" in q and "uploadId" in q:
             if srv.count("part") == srv.n:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -194,7 +200,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow", "deny"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
