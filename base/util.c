@@ -221,6 +221,14 @@ int64_t ep_utc_time(const char *s)
 	return end && !*end ? (int64_t)timegm(&tm) : -1;
 }
 
+void ep_utc_format(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, cap, "?");
+}
+
 char *ep_printable(char *s)
 {
 	for (char *p = s; p && *p; p++)

@@ -36,6 +36,9 @@ bool ep_utf8_ok(const char *s);
 /* "YYYY-MM-DDTHH:MM:SSZ" (RFC 3339, UTC, as envpack writes times) in seconds since the
  * epoch; -1 when s is NULL or not such a time. */
 int64_t ep_utc_time(const char *s);
+/* t (seconds since the epoch) written so: buf of at least EP_UTC_LEN bytes. */
+#define EP_UTC_LEN 32
+void ep_utc_format(int64_t t, char *buf, size_t cap);
 
 /* Replaces control bytes with '?', in place, so text from untrusted input can reach a terminal; returns s. */
 char *ep_printable(char *s);

@@ -29,6 +29,13 @@ static const char help[] =
 	CLI_SOURCES_HELP
 	"Options:\n"
 	"      --init           make the store first if PATH is absent or empty\n"
+	"      --object-lock DAYS  with --init, into an s3:// bucket made with Object\n"
+	"                       Lock: every object the store gets is retained (S3 refuses\n"
+	"                       to remove it) for DAYS days and more; each snapshot keeps\n"
+	"                       the chunks it reuses retained as long as itself\n"
+	"                       (formats/STORE.md, section 10). Later backups need no flag\n"
+	"      --lock-mode MODE governance (default: an admin allowed to bypass it may\n"
+	"                       remove early) or compliance (no one may, until the date)\n"
 	"  -f, --from SPEC      read more sources from SPEC, one a line ('#' starts a comment)\n"
 	"      --tag TAG        tag the snapshot (repeatable; letters, digits, ._:+=@-)\n"
 	"  -n, --name NAME      environment name (default: the host name)\n"
@@ -42,7 +49,8 @@ static const char help[] =
 	"  envpack backup --init -k ops.key dir:/srv/dr disk:/dev/vg0/web iac:/etc/infra\n"
 	"  envpack backup -k ops.key --tag nightly -f /etc/envpack/web.spec /srv/dr\n"
 	"  envpack keygen --x25519 -o dr      # keep dr.key off this host\n"
-	"  envpack backup --init --encrypt-to dr.pub -k ops.key s3://dr-bucket/web disk:/dev/vg0/web\n";
+	"  envpack backup --init --encrypt-to dr.pub -k ops.key s3://dr-bucket/web disk:/dev/vg0/web\n"
+	"  envpack backup --init --object-lock 30 --lock-mode compliance -k ops.key s3://dr-locked/web disk:/dev/vg0/web\n";
 
 #define SOURCES_MAX 256
 
@@ -68,9 +76,22 @@ static int read_spec(const char *path, char **text, char **specs, size_t *n)
 	return 0;
 }
 
-static void summary(const struct cli_store_args *sa, const char *store, const struct ep_snapinfo *info,
-		    const char *name, const struct ep_backup_result *res, const struct ep_pack_stats *s, double secs,
-		    struct cli_pack_args *a)
+/* "object_lock": the floor recorded and what was sent to keep the reused chunks retained. */
+static json_t *lock_json(const struct ep_store *st, const struct ep_backup_result *res)
+{
+	const struct ep_store_object_lock *p = ep_store_object_lock(st);
+	if (!p)
+		return NULL;
+	char until[EP_UTC_LEN];
+	ep_utc_format(res->retain_until, until, sizeof until);
+	return json_pack("{s:s,s:I,s:s,s:I,s:I,s:I}", "mode", ep_lock_mode_name(p->mode), "days", (json_int_t)p->days,
+			 "retain_until", until, "covered", (json_int_t)res->lock_covered, "checked",
+			 (json_int_t)res->lock_keep.checked, "extended", (json_int_t)res->lock_keep.extended);
+}
+
+static void summary(const struct cli_store_args *sa, const struct ep_store *st, const char *store,
+		    const struct ep_snapinfo *info, const char *name, const struct ep_backup_result *res,
+		    const struct ep_pack_stats *s, double secs, struct cli_pack_args *a)
 {
 	char data[32], added[32];
 	cli_human(s->data_bytes, data, sizeof data);
@@ -87,6 +108,11 @@ static void summary(const struct cli_store_args *sa, const char *store, const st
 				      "chunks", (json_int_t)s->chunks, "added_chunks", (json_int_t)s->unique_chunks,
 				      "reused_chunks", (json_int_t)s->reused_chunks, "seconds", secs);
 		cli_pack_json_disks(a, o);
+		json_t *lock = lock_json(st, res), *requests = cli_store_requests_json(st);
+		if (lock)
+			json_object_set_new(o, "object_lock", lock);
+		if (requests)
+			json_object_set_new(o, "requests", requests);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
@@ -101,9 +127,13 @@ int cmd_backup(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "init", no_argument, NULL, 'I' }, { "from", required_argument, NULL, 'f' },
 		{ "tag", required_argument, NULL, 'T' }, { "host", required_argument, NULL, 'H' },
-		{ "force", no_argument, NULL, 'F' },
+		{ "force", no_argument, NULL, 'F' }, { "object-lock", required_argument, NULL, 0x1500 },
+		{ "lock-mode", required_argument, NULL, 0x1501 },
 		CLI_PACK_OPTIONS, CLI_STORE_OPTIONS, { 0 }
 	};
+	struct ep_store_object_lock object_lock = { EP_LOCK_GOVERNANCE, 0 };
+	bool lock_mode_given = false;
+	long days;
 	struct cli_pack_args args;
 	struct cli_store_args sa = { 0 };
 	const char *tags[EP_SNAP_TAGS_MAX], *host = NULL, *from[16];
@@ -134,11 +164,26 @@ int cmd_backup(int argc, char **argv)
 			break;
 		case 'H': host = optarg; break;
 		case 'F': reread = true; break;
+		case 0x1500:
+			if (!cli_number(optarg, 1, EP_STORE_LOCK_DAYS_MAX, &days))
+				return cli_usage("backup", "--object-lock takes days, 1 to %d", EP_STORE_LOCK_DAYS_MAX);
+			object_lock.days = (unsigned)days;
+			break;
+		case 0x1501:
+			if (!ep_lock_mode_parse(optarg, &object_lock.mode))
+				return cli_usage("backup", "--lock-mode takes governance or compliance");
+			lock_mode_given = true;
+			break;
 		default: return cli_usage("backup", "unknown option");
 		}
 	}
 	if (optind == argc)
 		return cli_usage("backup", "name the store, then the sources");
+	if (object_lock.days && !init)
+		return cli_usage("backup", "--object-lock is given with --init: a store's Object Lock is set when it is "
+					   "made, and later backups follow it");
+	if (lock_mode_given && !object_lock.days)
+		return cli_usage("backup", "--lock-mode goes with --object-lock DAYS");
 	const char *store = argv[optind++];
 	char *specs[SOURCES_MAX], *spec_text[16] = { 0 }, hostname[256] = "";
 	size_t nspecs = 0;
@@ -168,7 +213,7 @@ int cmd_backup(int argc, char **argv)
 	struct ep_store *st = NULL;
 	sa.s3.http = args.net.registry.http; /* --cacert, --timeout, --retries came with the pack options */
 	if (!code && !rc)
-		code = cli_store_open(store, init, &sa.s3, &st);
+		code = cli_store_open_locked(store, init, &sa.s3, object_lock.days ? &object_lock : NULL, &st);
 	if (!code && !rc && cli_seal_wanted() && !ep_store_seal(st))
 		rc = ep_fail(&err, EP_EINPUT, "store '%s' is not encrypted: its snapshots cannot be; back up into a new "
 					      "store made with --init --encrypt-to", store);
@@ -194,7 +239,7 @@ int cmd_backup(int argc, char **argv)
 		cli_bar_finish(&bar);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (!rc)
-			summary(&sa, store, info, opt.name, &res, &stats,
+			summary(&sa, st, store, info, opt.name, &res, &stats,
 				(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, &args);
 	}
 	ep_store_close(st); /* unlocks */

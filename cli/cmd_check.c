@@ -27,6 +27,11 @@ static const char help[] =
 	"snapshot names, and drill records of snapshots forgotten since (--json:\n"
 	"drills_without_snapshot), are counted, not a problem: 'envpack prune' removes\n"
 	"them.\n\n"
+	"In a store with Object Lock (formats/STORE.md, section 10), check also reads the\n"
+	"retention of each snapshot's manifest object and of a few of its chunks, picked\n"
+	"at random: one retained for less than the store's policy says (its days from\n"
+	"the snapshot's creation, in its mode, and at least until the date the snapshot\n"
+	"records) is warned of, no problem (--json: retention_short, warnings).\n\n"
 	"Options:\n"
 	"      --read-data      read every chunk\n"
 	"      --read-data-subset N%  read a random share of the chunks\n"
@@ -53,6 +58,19 @@ static void problem(void *ctx, const char *msg)
 	if (list)
 		json_array_append_new(list, json_string(msg));
 	fprintf(stderr, "envpack: check: %s\n", msg);
+}
+
+struct warnings {
+	json_t *list; /* --json */
+	bool quiet;
+};
+
+static void retention_warning(void *ctx, const char *msg)
+{
+	struct warnings *w = ctx;
+	if (w->list)
+		json_array_append_new(w->list, json_string(msg));
+	cli_warn(&w->quiet, msg);
 }
 
 int cmd_check(int argc, char **argv)
@@ -109,6 +127,9 @@ int cmd_check(int argc, char **argv)
 	opt.progress = &progress;
 	opt.problem = problem;
 	opt.ctx = problems;
+	struct warnings warnings = { sa.json ? json_array() : NULL, sa.quiet };
+	opt.warn = retention_warning;
+	opt.warn_ctx = &warnings;
 	/* shared: backups may go on; prune, which removes chunks, waits */
 	int rc = ep_store_lock(st, false, "check", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (!rc)
@@ -132,6 +153,10 @@ int cmd_check(int argc, char **argv)
 					      "drills_unverified", (json_int_t)stats.drills_unverified,
 					      "drills_without_snapshot", (json_int_t)stats.drills_without_snapshot,
 					      "problems", problems);
+			if (ep_store_object_lock(st)) {
+				json_object_set_new(o, "retention_short", json_integer((json_int_t)stats.retention_short));
+				json_object_set(o, "warnings", warnings.list);
+			}
 			json_dumpf(o, stdout, JSON_COMPACT);
 			putchar('\n');
 			json_decref(o);
@@ -142,6 +167,7 @@ int cmd_check(int argc, char **argv)
 			       (unsigned long long)stats.read, (unsigned long long)stats.drills);
 	}
 	json_decref(problems);
+	json_decref(warnings.list);
 	ep_store_close(st);
 	return rc ? cli_fail(&err) : 0;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -33,7 +34,14 @@ static const char help[] =
 	"Options:\n"
 	"      --prune          prune afterwards, under the same lock\n"
 	"      --drill          the ids name drill records, not snapshots\n"
+	"      --bypass-governance  in a store with Object Lock in governance mode,\n"
+	"                       remove snapshots still retained, every version of them\n"
+	"                       for good (the credential needs s3:BypassGovernanceRetention)\n"
 	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP
+	"\nIn a store with Object Lock (formats/STORE.md, section 10) a snapshot is not\n"
+	"removed before its retain-until date: forget refuses (exit 1) before removing\n"
+	"anything while one it would remove is retained, in compliance mode always, in\n"
+	"governance mode unless --bypass-governance. Its chunks stay until theirs passes.\n"
 	"\nExample (cron, nightly):\n"
 	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n"
 	"Forget (--dry-run too) needs a credential that may delete: with an append-only\n"
@@ -57,6 +65,42 @@ static int select_id(const struct ep_catalog *cat, const char *ref, const char *
 	else if (b)
 		drop[b - cat->bad] = true, *err = (struct ep_error){ 0 };
 	return e || b ? 0 : err->code;
+}
+
+/* Object Lock: the snapshots to remove (ids[n]) must be past their retention, but governance ones
+ * when bypass is given (force[i] set for those, removed for good). Judged for all before any is
+ * removed: a refusal changes nothing. */
+static int check_retention(struct ep_store *st, char (*ids)[EP_STORE_ID_HEX], size_t n, bool bypass, bool *force,
+			   struct ep_error *err)
+{
+	char(*names)[100] = calloc(n ? n : 1, sizeof *names);
+	struct ep_store_retention *r = calloc(n ? n : 1, sizeof *r);
+	int rc = names && r ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < n; i++)
+		snprintf(names[i], sizeof names[i], "snapshots/%s.json", ids[i]);
+	if (!rc)
+		rc = ep_store_retentions(st, (const char(*)[100])names, n, r, err);
+	int64_t now = time(NULL);
+	size_t refused = 0, first = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		force[i] = r[i].until > now && r[i].mode == EP_LOCK_GOVERNANCE && bypass;
+		if (r[i].until > now && !force[i] && !refused++)
+			first = i;
+	}
+	if (!rc && refused) {
+		char until[EP_UTC_LEN], more[64] = "";
+		ep_utc_format(r[first].until, until, sizeof until);
+		if (refused > 1)
+			snprintf(more, sizeof more, " (and %zu more)", refused - 1);
+		rc = ep_fail(err, EP_ERUNTIME, "store '%s': snapshot %.8s is retained by Object Lock (%s mode) until %s%s: "
+					       "%s; nothing was removed", ep_store_where(st), ids[first],
+			     ep_lock_mode_name(r[first].mode), until, more,
+			     r[first].mode == EP_LOCK_COMPLIANCE ? "no one may remove it before then"
+								 : "wait until then, or give --bypass-governance");
+	}
+	free(names);
+	free(r);
+	return rc;
 }
 
 static bool named_before(char (*const ids)[EP_STORE_ID_HEX], size_t n, const char *id)
@@ -100,6 +144,12 @@ static int forget_drills(struct ep_store *st, const char *store, char **refs, si
 	return rc;
 }
 
+/* A snapshot removed; force: every version of it, past its governance retention. */
+static int remove_snapshot(struct ep_store *st, const char *id, bool force, struct ep_error *err)
+{
+	return force ? ep_store_remove_snapshot_bypass(st, id, err) : ep_store_remove_snapshot(st, id, err);
+}
+
 int cmd_forget(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -108,6 +158,7 @@ int cmd_forget(int argc, char **argv)
 		{ "keep-monthly", required_argument, NULL, 4 }, { "keep-yearly", required_argument, NULL, 5 },
 		{ "keep-tag", required_argument, NULL, 'T' },  { "prune", no_argument, NULL, 'P' },
 		{ "dry-run", no_argument, NULL, 'n' },         { "drill", no_argument, NULL, 'D' },
+		{ "bypass-governance", no_argument, NULL, 'B' },
 		CLI_STORE_OPTIONS,                             CLI_STORE_NET_OPTIONS,
 		{ 0 }
 	};
@@ -115,7 +166,7 @@ int cmd_forget(int argc, char **argv)
 	struct ep_policy policy = { 0 };
 	int *rules[] = { &policy.last, &policy.hourly, &policy.daily, &policy.weekly, &policy.monthly, &policy.yearly };
 	const char *keep_tags[32];
-	bool prune = false, dry_run = false, drills = false;
+	bool prune = false, dry_run = false, drills = false, bypass = false;
 	long n;
 	int c;
 	while ((c = getopt_long(argc, argv, "nqh", opts, NULL)) != -1) {
@@ -139,6 +190,8 @@ int cmd_forget(int argc, char **argv)
 			dry_run = true;
 		else if (c == 'D')
 			drills = true;
+		else if (c == 'B')
+			bypass = true;
 		else
 			return cli_usage("forget", "unknown option");
 	}
@@ -146,6 +199,8 @@ int cmd_forget(int argc, char **argv)
 		return cli_usage("forget", "name the store");
 	const char *store = argv[optind++];
 	size_t nids = (size_t)(argc - optind);
+	if (drills && bypass)
+		return cli_usage("forget", "--bypass-governance removes snapshots, not drill records");
 	if (drills && (!nids || !ep_policy_empty(&policy) || prune))
 		return cli_usage("forget", "--drill takes drill record ids alone (no policy, no --prune)");
 	if (!drills && !nids == ep_policy_empty(&policy))
@@ -183,6 +238,20 @@ int cmd_forget(int argc, char **argv)
 	/* before anything is removed: prune would refuse the bad snapshots left */
 	if (!rc && prune)
 		rc = ep_catalog_require_all(&cat, drop, store, "prune", &err);
+	/* what goes, in the order it goes: the bad snapshots named, then the others not kept */
+	char(*gone)[EP_STORE_ID_HEX] = calloc(cat.n + cat.nbad + 1, sizeof *gone);
+	bool *force = calloc(cat.n + cat.nbad + 1, sizeof *force);
+	size_t ngone = 0;
+	if (!rc && (!gone || !force))
+		rc = ep_oom(&err);
+	for (size_t i = 0; !rc && i < cat.nbad; i++)
+		if (drop[i])
+			memcpy(gone[ngone++], cat.bad[i].id, EP_STORE_ID_HEX);
+	for (size_t i = 0; !rc && i < cat.n; i++)
+		if (!keep[i])
+			memcpy(gone[ngone++], cat.entries[i].id, EP_STORE_ID_HEX);
+	if (!rc && ep_store_object_lock(st))
+		rc = check_retention(st, gone, ngone, bypass, force, &err);
 	json_t *out = sa.json ? json_pack("{s:b,s:[],s:[]}", "dry_run", dry_run, "keep", "remove") : NULL;
 	size_t removed = 0;
 	for (size_t i = 0; !rc && i < cat.nbad; i++) {
@@ -192,9 +261,9 @@ int cmd_forget(int argc, char **argv)
 			json_array_append_new(json_object_get(out, "remove"), cli_bad_snapshot_json(&cat.bad[i], st));
 		else if (cli_store_chatty(&sa))
 			printf("%-12s %.8s  (cannot be used)\n", dry_run ? "would remove" : "remove", cat.bad[i].id);
-		removed++;
 		if (!dry_run)
-			rc = ep_store_remove_snapshot(st, cat.bad[i].id, &err);
+			rc = remove_snapshot(st, cat.bad[i].id, force[removed], &err);
+		removed++;
 	}
 	for (size_t i = 0; !rc && i < cat.n; i++) {
 		const struct ep_catalog_entry *e = &cat.entries[i];
@@ -204,11 +273,13 @@ int cmd_forget(int argc, char **argv)
 			printf("%-12s %.8s  %s  %s%s%s%s\n", keep[i] ? "keep" : dry_run ? "would remove" : "remove", e->id,
 			       e->manifest->created, e->manifest->name, *why[i] ? "  (" : "", why[i], *why[i] ? ")" : "");
 		if (!keep[i]) {
-			removed++;
 			if (!dry_run)
-				rc = ep_store_remove_snapshot(st, e->id, &err);
+				rc = remove_snapshot(st, e->id, force[removed], &err);
+			removed++;
 		}
 	}
+	free(gone);
+	free(force);
 	if (!rc)
 		cli_log_info("forget %s: %zu of %zu snapshots %sremoved", store, removed, cat.n + cat.nbad,
 			     dry_run ? "would be " : "");

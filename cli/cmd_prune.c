@@ -17,9 +17,36 @@ static const char help[] =
 	"or remove it with 'envpack forget STORE ID'. A drill record that cannot be\n"
 	"read is kept ('envpack check' names it). Prune and forget need a credential\n"
 	"that may delete: with an append-only one, as backup hosts have, they fail at\n"
-	"once (exit 1; --dry-run too), changing nothing.\n\n"
+	"once (exit 1; --dry-run too), changing nothing. In a store with Object Lock\n"
+	"(formats/STORE.md, section 10) a chunk or drill record goes only once its\n"
+	"retention has passed; prune says how many it had to keep, and until when\n"
+	"(--json: chunks_locked, bytes_locked, drills_locked, locked_until).\n\n"
 	"Options:\n"
 	"  -n, --dry-run        say what would be removed, remove nothing\n" CLI_STORE_HELP;
+
+/* Object Lock: what prune had to keep, and until when. */
+static void lock_json(json_t *o, const struct ep_prune_stats *ps)
+{
+	char until[EP_UTC_LEN];
+	ep_utc_format(ps->locked_until, until, sizeof until);
+	json_object_set_new(o, "chunks_locked", json_integer((json_int_t)ps->chunks_locked));
+	json_object_set_new(o, "bytes_locked", json_integer((json_int_t)ps->bytes_locked));
+	json_object_set_new(o, "drills_locked", json_integer((json_int_t)ps->drills_locked));
+	json_object_set_new(o, "locked_until", ps->locked_until ? json_string(until) : json_null());
+}
+
+static void locked_info(const struct ep_store *st, const struct ep_prune_stats *ps, bool dry_run, bool chatty)
+{
+	char until[EP_UTC_LEN], bytes[32];
+	ep_utc_format(ps->locked_until, until, sizeof until);
+	cli_human(ps->bytes_locked, bytes, sizeof bytes);
+	cli_log_info("prune %s: %llu chunks (%s) and %llu drill records no snapshot needs %s kept: Object Lock retains "
+		     "them, until %s at the latest", ep_store_where(st), (unsigned long long)ps->chunks_locked, bytes,
+		     (unsigned long long)ps->drills_locked, dry_run ? "would be" : "were", until);
+	if (chatty)
+		printf("%llu chunks (%s) and %llu drill records kept: Object Lock retains them, until %s at the latest\n",
+		       (unsigned long long)ps->chunks_locked, bytes, (unsigned long long)ps->drills_locked, until);
+}
 
 int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa, json_t *out, struct ep_error *err)
 {
@@ -48,6 +75,10 @@ int cli_prune(struct ep_store *st, bool dry_run, const struct cli_store_args *sa
 		       dry_run ? "would remove" : "removed", (unsigned long long)ps.chunks_removed, removed,
 		       (unsigned long long)ps.drills_removed, (unsigned long long)ps.chunks_kept, kept,
 		       (unsigned long long)ps.snapshots);
+	if (out && ep_store_object_lock(st))
+		lock_json(json_object_get(out, "prune"), &ps);
+	if (ps.chunks_locked || ps.drills_locked)
+		locked_info(st, &ps, dry_run, !out && cli_store_chatty(sa));
 	return 0;
 }
 

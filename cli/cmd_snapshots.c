@@ -13,7 +13,9 @@ static const char help[] =
 	"last drill (its result and recovery time: 'ok 7.4s', 'FAILED', or '-' when\n"
 	"none) and tags. --json prints an array of objects with id, time, name, host,\n"
 	"tags, sources, sequence, signed, components, sizes (virtual_bytes, data_bytes)\n"
-	"and last_drill (id, started, passed, rto_seconds; null when none).\n\n"
+	"and last_drill (id, started, passed, rto_seconds; null when none); in a store\n"
+	"with Object Lock, object_lock: the mode and the retain_until date before which\n"
+	"the snapshot and every chunk it names cannot be removed (null when none).\n\n"
 	"A drill record (what 'envpack drill' keeps in the store) counts only when its\n"
 	"signature holds against -p KEY.pub, or else a key in the trusted-keys\n"
 	"directories; the others are not shown, with one warning ('envpack check' names\n"
@@ -73,6 +75,16 @@ static void drill_cell(const json_t *last, char *buf, size_t cap)
 		snprintf(buf, cap, "ok");
 }
 
+/* What a snapshot says of its retention (Object Lock): {"mode", "retain_until"}, or null. */
+static json_t *lock_json(const struct ep_snapinfo *si)
+{
+	char until[EP_UTC_LEN];
+	if (!si || !si->lock_mode[0])
+		return json_null();
+	ep_utc_format(si->retain_until, until, sizeof until);
+	return json_pack("{s:s,s:s}", "mode", si->lock_mode, "retain_until", until);
+}
+
 int cmd_snapshots(int argc, char **argv)
 {
 	static const struct option opts[] = { { "pubkey", required_argument, NULL, 'p' }, CLI_STORE_OPTIONS,
@@ -130,6 +142,7 @@ int cmd_snapshots(int argc, char **argv)
 						(json_int_t)e->sequence, "signed", e->signed_, "components", comps, "sizes",
 						"virtual_bytes", (json_int_t)virt, "data_bytes", (json_int_t)data,
 						"last_drill", last ? last : json_null()));
+			json_object_set_new(json_array_get(list, json_array_size(list) - 1), "object_lock", lock_json(si));
 		} else if (!sa.quiet) {
 			char h[32], tags[256] = "", drill[32];
 			cli_human(data, h, sizeof h);

@@ -41,9 +41,26 @@ bool cli_store_chatty(const struct cli_store_args *a)
 
 int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st)
 {
+	return cli_store_open_locked(location, init, s3, NULL, st);
+}
+
+int cli_store_open_locked(const char *location, bool init, const struct ep_s3_options *s3,
+			  const struct ep_store_object_lock *object_lock, struct ep_store **st)
+{
 	struct ep_error err = { 0 };
-	struct ep_store_open_options o = { .init = init, .s3 = s3 };
+	struct ep_store_open_options o = { .init = init, .s3 = s3, .object_lock = object_lock };
 	return cli_seal(&o.seal, &err) || ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
+}
+
+json_t *cli_store_requests_json(const struct ep_store *st)
+{
+	struct ep_store_requests r;
+	if (!ep_store_counts_requests(st))
+		return NULL;
+	ep_store_requests(st, &r);
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "put", (json_int_t)r.put, "get", (json_int_t)r.get, "head",
+			 (json_int_t)r.head, "list", (json_int_t)r.list, "retention", (json_int_t)r.retention, "delete",
+			 (json_int_t)r.delete_, "other", (json_int_t)r.other);
 }
 
 static bool allow_older, quiet_latest;

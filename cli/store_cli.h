@@ -61,6 +61,12 @@ bool cli_store_chatty(const struct cli_store_args *a);
 /* Opens a store (s3:// ones reached with s3, NULL: defaults), reporting a failure: 0 or an
  * exit code. init: make a new store there when there is none (the place absent or empty). */
 int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st);
+/* The same, a new store made with Object Lock (object_lock; NULL: none). */
+int cli_store_open_locked(const char *location, bool init, const struct ep_s3_options *s3,
+			  const struct ep_store_object_lock *object_lock, struct ep_store **st);
+/* A store's requests by kind, as --json shows them ({"put": N, ...}); NULL for a store whose
+ * backend does not count them (dir:). */
+json_t *cli_store_requests_json(const struct ep_store *st);
 /* A bundle file, a bundle at a URL, or STORE@SNAPSHOT (an id, a unique prefix of one, or
  * latest) read as the bundle it exports to; *st is the store to close after *b, or NULL. */
 int cli_bundle_open(const char *arg, const struct ep_s3_options *remote, struct ep_bundle **b, struct ep_store **st,

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct ep_s3 {
 	unsigned jobs;                     /* parts sent at once */
 	struct ep_http_options http_opt;   /* for the connections of those */
 	const char *if_absent;             /* the header that makes a write create-only */
+	atomic_uint_fast64_t sent[EP_S3_KINDS]; /* requests sent, by kind (every thread's) */
 };
 
 int ep_s3_url_parse(const char *text, struct ep_s3_url *out, struct ep_error *err)
@@ -157,6 +159,8 @@ struct s3_req {
 	bool bucket_only;  /* the bucket itself (list uploads), not the key */
 	const char *query; /* encoded, without '?' */
 	const char *extra; /* one more header, unsigned ("If-None-Match: *", "Range: ..."), or NULL */
+	const struct ep_sigv4_header *sign; /* headers sent and signed (Content-MD5, x-amz-object-lock-...) */
+	size_t nsign;
 	const void *data;  /* a body in memory, signed ... */
 	size_t data_len;
 	const struct ep_http_body *body; /* ... or streamed, UNSIGNED-PAYLOAD */
@@ -166,16 +170,20 @@ struct s3_req {
 };
 
 /* A signed request: its URL and headers (heap, in *held, for s3_release). */
+#define SIGNED_EXTRA_MAX 4
 struct s3_signed {
 	char url[4000];
-	const char *headers[8];
+	const char *headers[8 + SIGNED_EXTRA_MAX];
 	char *auth;
+	char *lines[SIGNED_EXTRA_MAX]; /* the signed extra headers, "Name: value" */
 	struct ep_sigv4 sig;
 };
 
 static void s3_release(struct s3_signed *q)
 {
 	free(q->auth);
+	for (size_t i = 0; i < SIGNED_EXTRA_MAX; i++)
+		free(q->lines[i]);
 	ep_sigv4_release(&q->sig);
 }
 
@@ -205,9 +213,14 @@ static int s3_sign(struct ep_s3 *s3, const struct s3_req *r, struct s3_signed *q
 		ep_sha256(r->data ? r->data : "", r->data_len, d);
 		ep_hex(d, EP_DIGEST_LEN, hash);
 	}
-	struct ep_sigv4_header hosth = { "host", host };
-	struct ep_sigv4_request sreq = { .method = r->method, .path = path, .query = r->query, .headers = &hosth,
-					 .nheaders = 1, .payload_hash = r->body ? EP_SIGV4_UNSIGNED_PAYLOAD : hash,
+	struct ep_sigv4_header signed_headers[1 + SIGNED_EXTRA_MAX] = { { "host", host } };
+	size_t nsigned = 1;
+	if (r->nsign > SIGNED_EXTRA_MAX)
+		return ep_fail(err, EP_ERUNTIME, "s3: %zu headers to sign, %d at most", r->nsign, SIGNED_EXTRA_MAX);
+	for (size_t i = 0; i < r->nsign; i++)
+		signed_headers[nsigned++] = r->sign[i];
+	struct ep_sigv4_request sreq = { .method = r->method, .path = path, .query = r->query, .headers = signed_headers,
+					 .nheaders = nsigned, .payload_hash = r->body ? EP_SIGV4_UNSIGNED_PAYLOAD : hash,
 					 .region = s3->region, .service = "s3", .amz_date = amz_date,
 					 .flags = EP_SIGV4_CONTENT_SHA256 };
 	struct ep_sigv4_creds creds = { s3->access, s3->secret, s3->token };
@@ -220,6 +233,14 @@ static int s3_sign(struct ep_s3 *s3, const struct s3_req *r, struct s3_signed *q
 	q->headers[n++] = q->auth;
 	for (size_t i = 0; i < 4 && q->sig.headers[i]; i++)
 		q->headers[n++] = q->sig.headers[i];
+	for (size_t i = 1; !rc && i < nsigned; i++) {
+		if (asprintf(&q->lines[i - 1], "%s: %s", signed_headers[i].name, signed_headers[i].value) < 0) {
+			q->lines[i - 1] = NULL;
+			rc = ep_oom(err);
+		} else {
+			q->headers[n++] = q->lines[i - 1];
+		}
+	}
 	if (r->extra)
 		q->headers[n++] = r->extra;
 	if (rc)
@@ -234,9 +255,25 @@ static struct ep_http_request s3_http_request(const struct s3_req *r, const stru
 					 .check_answer = r->check_answer, .sink_ctx = r->sink_ctx, .max_body = ANSWER_MAX };
 }
 
+/* What a request is, for the counts (a bucket's GET lists it; a PUT of ?retention sets one). */
+static enum ep_s3_kind kind_of(const struct s3_req *r)
+{
+	bool retention = r->query && !strncmp(r->query, "retention", 9);
+	if (!strcmp(r->method, "PUT"))
+		return retention ? EP_S3_RETENTION : EP_S3_PUT;
+	if (!strcmp(r->method, "GET") && r->bucket_only)
+		return r->query && strstr(r->query, "object-lock") ? EP_S3_OTHER : EP_S3_LIST;
+	if (!strcmp(r->method, "GET"))
+		return EP_S3_GET;
+	if (!strcmp(r->method, "HEAD"))
+		return EP_S3_HEAD;
+	return !strcmp(r->method, "DELETE") ? EP_S3_DELETE : EP_S3_OTHER;
+}
+
 static int s3_send(struct ep_s3 *s3, const struct s3_req *r, const char *what, struct ep_http_response *resp,
 		   struct ep_error *err)
 {
+	atomic_fetch_add_explicit(&s3->sent[kind_of(r)], 1, memory_order_relaxed);
 	struct s3_signed q;
 	int rc = s3_sign(s3, r, &q, err);
 	if (rc)
@@ -355,28 +392,48 @@ int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *er
 
 /* ---- objects in memory (a store's) ---- */
 
-int ep_s3_put_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const void *data, size_t len,
-		   bool if_absent, struct ep_error *err)
+static int md5_of(const void *data, size_t len, uint8_t d[16], struct ep_error *err)
 {
-	char what[1200], etag[100], md5hex[33];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestInit_ex(md, EVP_md5(), NULL) && EVP_DigestUpdate(md, data ? data : "", len) &&
+		 EVP_DigestFinal_ex(md, d, NULL);
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : ep_oom(err);
+}
+
+/* The headers of a retention, signed: its mode and date, and the body's Content-MD5 that S3
+ * requires with them (md5: the body's). h holds 3; date and b64 are their buffers. */
+static size_t lock_headers(const struct ep_s3_lock *lock, const uint8_t md5[16], struct ep_sigv4_header *h,
+			   char date[32], char b64[32])
+{
+	EVP_EncodeBlock((unsigned char *)b64, md5, 16);
+	ep_utc_format(lock->until, date, 32); /* as S3 takes a retain-until date */
+	h[0] = (struct ep_sigv4_header){ "Content-MD5", b64 };
+	h[1] = (struct ep_sigv4_header){ "x-amz-object-lock-mode", lock->mode };
+	h[2] = (struct ep_sigv4_header){ "x-amz-object-lock-retain-until-date", date };
+	return 3;
+}
+
+int ep_s3_put_data_locked(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const void *data,
+			  size_t len, bool if_absent, const struct ep_s3_lock *lock, struct ep_error *err)
+{
+	char what[1200], etag[100], md5hex[33], date[32], b64[32];
 	uint8_t d[16];
+	struct ep_sigv4_header sign[3];
 	snprintf(what, sizeof what, "s3: PUT s3://%s/%s", u->bucket, u->key);
+	int rc = md5_of(data, len, d, err);
+	if (rc)
+		return rc;
+	size_t nsign = lock ? lock_headers(lock, d, sign, date, b64) : 0;
 	struct ep_http_response resp = { 0 };
-	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "PUT", .u = u,
-					       .extra = if_absent ? "If-None-Match: *" : NULL, .data = data ? data : "",
-					       .data_len = len },
-			 what, &resp, err);
+	rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "PUT", .u = u,
+					   .extra = if_absent ? "If-None-Match: *" : NULL, .sign = sign, .nsign = nsign,
+					   .data = data ? data : "", .data_len = len },
+		     what, &resp, err);
 	if (!rc && resp.status == 412 && if_absent)
 		rc = ep_fail(err, EP_EINPUT, "s3://%s/%s exists", u->bucket, u->key);
 	else if (!rc && resp.status != 200)
 		rc = status_error(&resp, what, err);
-	if (!rc) {
-		EVP_MD_CTX *md = EVP_MD_CTX_new();
-		if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL) || !EVP_DigestUpdate(md, data ? data : "", len) ||
-		    !EVP_DigestFinal_ex(md, d, NULL))
-			rc = ep_oom(err);
-		EVP_MD_CTX_free(md);
-	}
 	if (!rc) {
 		ep_hex(d, 16, md5hex);
 		etag_of(&resp, etag, sizeof etag);
@@ -385,6 +442,12 @@ int ep_s3_put_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url
 	}
 	ep_http_response_release(&resp);
 	return rc;
+}
+
+int ep_s3_put_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const void *data, size_t len,
+		   bool if_absent, struct ep_error *err)
+{
+	return ep_s3_put_data_locked(s3, via, u, data, len, if_absent, NULL, err);
 }
 
 struct mem_sink {
@@ -1035,5 +1098,201 @@ int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	}
 	*size = g.got;
 	EVP_MD_CTX_free(g.md5);
+	return rc;
+}
+
+/* ---- Object Lock ---- */
+
+void ep_s3_counts(struct ep_s3 *s3, uint64_t counts[EP_S3_KINDS])
+{
+	for (int k = 0; k < EP_S3_KINDS; k++)
+		counts[k] = atomic_load_explicit(&s3->sent[k], memory_order_relaxed);
+}
+
+int ep_s3_get_retention(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, struct ep_s3_retention *r,
+			struct ep_error *err)
+{
+	char what[1200], date[64];
+	*r = (struct ep_s3_retention){ 0 };
+	snprintf(what, sizeof what, "s3: HEAD s3://%s/%s", u->bucket, u->key);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "HEAD", .u = u }, what, &resp, err);
+	if (!rc)
+		rc = resp.status == 200 ? 0 : resp.status == 404 ? 1 : status_error(&resp, what, err);
+	if (!rc) {
+		ep_http_header(&resp, "x-amz-object-lock-mode", r->mode, sizeof r->mode);
+		if (ep_http_header(&resp, "x-amz-object-lock-retain-until-date", date, sizeof date))
+			r->until = iso_time(date);
+		ep_http_header(&resp, "x-amz-version-id", r->version, sizeof r->version);
+		if (!r->until)
+			r->mode[0] = '\0'; /* a mode without a date holds nothing */
+	}
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+/* 1 for S3's 403 AccessDenied (a policy or the lock refusing, not a bad signature), with err set. */
+static int denied(const struct ep_http_response *resp, const char *what, struct ep_error *err)
+{
+	char *code = resp->status == 403 ? answer_get(resp, "Error", "/Error/Code") : NULL;
+	int rc = status_error(resp, what, err);
+	if (code && !strcmp(code, "AccessDenied"))
+		rc = 1;
+	free(code);
+	return rc;
+}
+
+int ep_s3_put_retention(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u,
+			const struct ep_s3_lock *lock, struct ep_error *err)
+{
+	char what[1200], date[32], b64[32], body[300];
+	uint8_t d[16];
+	struct ep_sigv4_header sign[3];
+	snprintf(what, sizeof what, "s3: PutObjectRetention s3://%s/%s", u->bucket, u->key);
+	ep_utc_format(lock->until, date, sizeof date);
+	int n = snprintf(body, sizeof body,
+			 "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s</Mode>"
+			 "<RetainUntilDate>%s</RetainUntilDate></Retention>", lock->mode, date);
+	int rc = md5_of(body, (size_t)n, d, err);
+	if (rc)
+		return rc;
+	EVP_EncodeBlock((unsigned char *)b64, d, 16);
+	sign[0] = (struct ep_sigv4_header){ "Content-MD5", b64 };
+	struct ep_http_response resp;
+	rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "PUT", .u = u, .query = "retention", .sign = sign,
+					   .nsign = 1, .data = body, .data_len = (size_t)n },
+		     what, &resp, err);
+	if (!rc && resp.status != 200 && resp.status != 204)
+		rc = denied(&resp, what, err);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_s3_object_lock_enabled(struct ep_s3 *s3, const char *bucket, struct ep_error *err)
+{
+	struct ep_s3_url u = { 0 };
+	char what[200];
+	snprintf(u.bucket, sizeof u.bucket, "%s", bucket);
+	snprintf(what, sizeof what, "s3: GetObjectLockConfiguration of bucket '%s'", bucket);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = &u, .bucket_only = true, .query = "object-lock" },
+			 what, &resp, err);
+	char *enabled = NULL;
+	if (!rc && resp.status == 200) {
+		enabled = answer_get(&resp, "ObjectLockConfiguration", "//*[local-name()='ObjectLockEnabled']");
+		if (!enabled || strcmp(enabled, "Enabled"))
+			rc = (ep_fail(err, EP_EINPUT, "%s: Object Lock is not enabled", what), 1);
+	} else if (!rc && resp.status == 404) { /* ObjectLockConfigurationNotFoundError */
+		status_error(&resp, what, err);
+		rc = 1;
+	} else if (!rc) {
+		rc = status_error(&resp, what, err);
+	}
+	free(enabled);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+/* One page of the versions under a key: each of that exact key's (versions and delete markers)
+ * into ids; *more and the markers for the next page. */
+static int versions_page(struct ep_s3 *s3, const struct ep_s3_url *u, const char *markers, char (**ids)[256],
+			 size_t *n, size_t *cap, char **key_marker, char **version_marker, bool *more,
+			 struct ep_error *err)
+{
+	char *prefix = ep_sigv4_encode(u->key, strlen(u->key), false), *query = NULL, what[1200];
+	snprintf(what, sizeof what, "s3: ListObjectVersions s3://%s/%s", u->bucket, u->key);
+	if (!prefix || asprintf(&query, "%sprefix=%s&versions", markers, prefix) < 0) {
+		free(prefix);
+		return ep_oom(err);
+	}
+	free(prefix);
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .bucket_only = true, .query = query }, what,
+			 &resp, err);
+	free(query);
+	if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	struct ep_xml x;
+	if (!rc && !(rc = ep_xml_parse(&x, resp.body ? resp.body : "", resp.body_len, what, "s3", "ListVersionsResult",
+				       NULL, err))) {
+		xmlXPathObjectPtr o = ep_xml_all(&x, NULL, "/*/*[local-name()='Version' or local-name()='DeleteMarker']");
+		for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+			char *k = ep_xml_get(&x, o->nodesetval->nodeTab[i], "*[local-name()='Key']");
+			char *v = ep_xml_get(&x, o->nodesetval->nodeTab[i], "*[local-name()='VersionId']");
+			if (k && v && !strcmp(k, u->key) && strlen(v) < 256) {
+				if (!ep_grow((void **)ids, cap, *n + 1, sizeof **ids))
+					rc = ep_oom(err);
+				else
+					snprintf((*ids)[(*n)++], 256, "%s", v);
+			}
+			free(k);
+			free(v);
+		}
+		xmlXPathFreeObject(o);
+		char *trunc = ep_xml_get(&x, NULL, "/*/*[local-name()='IsTruncated']");
+		*more = trunc && !strcmp(trunc, "true");
+		free(trunc);
+		free(*key_marker);
+		free(*version_marker);
+		*key_marker = ep_xml_get(&x, NULL, "/*/*[local-name()='NextKeyMarker']");
+		*version_marker = ep_xml_get(&x, NULL, "/*/*[local-name()='NextVersionIdMarker']");
+		if (!rc && *more && (!*key_marker || !*version_marker))
+			rc = ep_fail(err, EP_ERUNTIME, "%s: a page is truncated but names no next one", what);
+		ep_xml_release(&x);
+	}
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+static int delete_version(struct ep_s3 *s3, const struct ep_s3_url *u, const char *version, bool bypass,
+			  struct ep_error *err)
+{
+	char *ev = ep_sigv4_encode(version, strlen(version), false), query[800], what[1500];
+	if (!ev)
+		return ep_oom(err);
+	snprintf(query, sizeof query, "versionId=%s", ev);
+	free(ev);
+	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s (version %s)", u->bucket, u->key, version);
+	struct ep_sigv4_header bypass_h = { "x-amz-bypass-governance-retention", "true" };
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .method = "DELETE", .u = u, .query = query, .sign = &bypass_h,
+					       .nsign = bypass ? 1 : 0 },
+			 what, &resp, err);
+	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404)
+		rc = status_error(&resp, what, err);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_s3_delete_versions(struct ep_s3 *s3, const struct ep_s3_url *u, bool bypass, unsigned *removed,
+			  struct ep_error *err)
+{
+	char(*ids)[256] = NULL, *km = NULL, *vm = NULL, *markers = NULL;
+	size_t n = 0, cap = 0;
+	bool more = true;
+	int rc = 0;
+	*removed = 0;
+	for (unsigned page = 0; !rc && more; page++) { /* every version first: deleting them pages the listing */
+		char *ekm = page ? ep_sigv4_encode(km, strlen(km), false) : NULL;
+		char *evm = page ? ep_sigv4_encode(vm, strlen(vm), false) : NULL;
+		free(markers);
+		if ((page && (!ekm || !evm)) ||
+		    asprintf(&markers, page ? "key-marker=%s&version-id-marker=%s&" : "%s%s", page ? ekm : "",
+			     page ? evm : "") < 0) {
+			markers = NULL;
+			rc = ep_oom(err);
+		}
+		free(ekm);
+		free(evm);
+		if (!rc)
+			rc = versions_page(s3, u, markers, &ids, &n, &cap, &km, &vm, &more, err);
+	}
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!(rc = delete_version(s3, u, ids[i], bypass, err)))
+			(*removed)++;
+	free(markers);
+	free(km);
+	free(vm);
+	free(ids);
 	return rc;
 }

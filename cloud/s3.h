@@ -90,6 +90,45 @@ int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *e
  * answers 204 when a policy allows it, 403 AccessDenied when one denies it): 0, 1 when denied
  * (err holds the answer), or a failure. */
 int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
+/* ---- Object Lock (a bucket made with it, versioned) ---- */
+
+/* A retention: mode "GOVERNANCE" or "COMPLIANCE", and the time (seconds since the epoch)
+ * before which no version of the object may be removed. */
+struct ep_s3_lock {
+	const char *mode;
+	int64_t until;
+};
+/* As ep_s3_put_data, and with lock (NULL: none) the object is written retained: its mode and
+ * retain-until date sent and signed, with the Content-MD5 S3 requires beside them. */
+int ep_s3_put_data_locked(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const void *data,
+			  size_t len, bool if_absent, const struct ep_s3_lock *lock, struct ep_error *err);
+/* What HEAD says of an object's retention and version. */
+struct ep_s3_retention {
+	char mode[16];    /* "GOVERNANCE", "COMPLIANCE"; "" when the object has none */
+	int64_t until;    /* 0 when none (fractions of a second dropped) */
+	char version[256]; /* "" on an unversioned bucket */
+};
+/* 0 and r filled, 1 when the object does not exist, or a failure. */
+int ep_s3_get_retention(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, struct ep_s3_retention *r,
+			struct ep_error *err);
+/* PutObjectRetention: 0, or 1 when S3 refuses it with 403 (a retention that would shorten the
+ * object's, or a credential that may not; err holds the answer), or a failure. */
+int ep_s3_put_retention(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u,
+			const struct ep_s3_lock *lock, struct ep_error *err);
+/* GetObjectLockConfiguration: 0 when the bucket has Object Lock enabled, 1 when not (err says
+ * how S3 answered), or a failure. */
+int ep_s3_object_lock_enabled(struct ep_s3 *s3, const char *bucket, struct ep_error *err);
+/* Removes every version of the object (and its delete markers) for good, through
+ * ListObjectVersions and a DELETE of each version; bypass sends
+ * x-amz-bypass-governance-retention (the credential needs s3:BypassGovernanceRetention).
+ * *removed counts the versions removed. */
+int ep_s3_delete_versions(struct ep_s3 *s3, const struct ep_s3_url *u, bool bypass, unsigned *removed,
+			  struct ep_error *err);
+
+/* Requests the client sent, by kind, counted from its opening over every thread. */
+enum ep_s3_kind { EP_S3_PUT, EP_S3_GET, EP_S3_HEAD, EP_S3_LIST, EP_S3_RETENTION, EP_S3_DELETE, EP_S3_OTHER, EP_S3_KINDS };
+void ep_s3_counts(struct ep_s3 *s3, uint64_t counts[EP_S3_KINDS]);
+
 /* Reads len bytes of the object at off (a Range request) into buf. via as above. */
 int ep_s3_read_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, void *buf, size_t len,
 		     uint64_t off, struct ep_error *err);

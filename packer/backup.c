@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "base/digestmap.h"
 #include "formats/store/catalog.h"
 #include "packer/history.h"
 
@@ -18,6 +20,14 @@
 struct store_dest {
 	struct ep_store *st;
 	char id[EP_STORE_ID_HEX];
+	/* Object Lock: NULL without */
+	const struct ep_store_object_lock *lock;
+	struct ep_digestmap *written; /* chunks this run put: retained past the floor already */
+	struct ep_digestmap *covered; /* chunks of the environment's previous snapshot */
+	bool covered_long;            /* whose floor reaches past this one's: nothing to do for them */
+	int64_t floor;                /* what the snapshot records, and its objects are retained until */
+	uint64_t ncovered;
+	struct ep_store_keep_stats keep;
 };
 
 static bool store_has(void *ctx, const uint8_t digest[EP_DIGEST_LEN])
@@ -28,14 +38,135 @@ static bool store_has(void *ctx, const uint8_t digest[EP_DIGEST_LEN])
 static int store_add_chunk(void *ctx, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
 			   struct ep_error *err)
 {
-	return ep_store_put_chunk(((struct store_dest *)ctx)->st, digest, zdata, zlen, err);
+	struct store_dest *d = ctx;
+	int rc = ep_store_put_chunk(d->st, digest, zdata, zlen, err);
+	if (!rc && d->written && !ep_digestmap_put(d->written, digest, 1)) /* called in order, by one thread */
+		rc = ep_oom(err);
+	return rc;
+}
+
+/* ---- Object Lock: every chunk the snapshot names retained until its floor ---- */
+
+struct named {
+	struct store_dest *d;
+	struct ep_digestmap *seen;
+	struct ep_store_keep_item *items;
+	size_t n, cap;
+};
+
+/* A chunk the snapshot names: nothing to do when this run wrote it or the previous snapshot's
+ * floor covers it; extended at once when that floor is known to be short; else looked at. */
+static int named_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct named *nm = ctx;
+	struct store_dest *d = nm->d;
+	if (ep_digestmap_get(nm->seen, ref->digest, NULL) || (d->written && ep_digestmap_get(d->written, ref->digest, NULL)))
+		return 0;
+	if (!ep_digestmap_put(nm->seen, ref->digest, 1))
+		return ep_oom(err);
+	bool covered = d->covered && ep_digestmap_get(d->covered, ref->digest, NULL);
+	if (covered && d->covered_long) {
+		d->ncovered++;
+		return 0;
+	}
+	if (!ep_grow((void **)&nm->items, &nm->cap, nm->n + 1, sizeof *nm->items))
+		return ep_oom(err);
+	struct ep_store_keep_item *it = &nm->items[nm->n++];
+	ep_store_chunk_name(d->st, ref->digest, it->name, sizeof it->name);
+	it->known_short = covered;
+	return 0;
+}
+
+/* Every chunk m names retained until floor at least, each looked at (or extended at once when known
+ * short); then config.json, so that the store's own description outlives no snapshot. */
+static int keep_named(struct store_dest *d, const struct ep_manifest *m, int64_t floor, struct ep_error *err)
+{
+	struct named nm = { .d = d, .seen = ep_digestmap_new() };
+	int rc = nm.seen ? ep_manifest_each_ref(m, named_chunk, &nm, err) : ep_oom(err);
+	if (!rc)
+		rc = ep_store_keep_until(d->st, nm.items, nm.n, floor, &d->keep, err);
+	struct ep_store_keep_item config = { "config.json", false };
+	struct ep_store_keep_stats cs;
+	if (!rc && !(rc = ep_store_keep_until(d->st, &config, 1, floor, &cs, err))) {
+		d->keep.checked += cs.checked;
+		d->keep.extended += cs.extended;
+	}
+	free(nm.items);
+	ep_digestmap_free(nm.seen);
+	return rc;
+}
+
+/* Before the snapshot is signed: every chunk it names retained until its floor, and published only
+ * once each of those requests was answered. A chunk looked at is left as it is when retained past
+ * the floor, or at least half the slack past the policy's days (one another environment or a
+ * concurrent backup wrote lately, say): the floor the snapshot records comes down to it, rather
+ * than every such chunk be extended by the seconds since it was written. */
+static int store_prepare(void *ctx, struct ep_manifest *m, struct ep_error *err)
+{
+	struct store_dest *d = ctx;
+	if (!d->lock)
+		return 0;
+	int64_t half = time(NULL) + (int64_t)d->lock->days * ep_store_lock_day() + ep_store_lock_slack(d->lock) / 2;
+	int rc = keep_named(d, m, d->floor < half ? d->floor : half, err);
+	if (!rc && d->keep.least < d->floor)
+		d->floor = d->keep.least;
+	if (!rc && m->snapshot)
+		m->snapshot->retain_until = d->floor;
+	return rc;
+}
+
+int ep_backup_keep_named(struct ep_store *st, const struct ep_manifest *m, int64_t floor,
+			 struct ep_store_keep_stats *stats, struct ep_error *err)
+{
+	struct store_dest d = { .st = st, .lock = ep_store_object_lock(st), .floor = floor };
+	int rc = d.lock ? keep_named(&d, m, floor, err) : 0;
+	*stats = d.keep;
+	return rc;
 }
 
 static int store_commit(void *ctx, const char *manifest, size_t len, const char *sig, size_t siglen,
 			struct ep_error *err)
 {
 	struct store_dest *d = ctx;
-	return ep_store_put_snapshot(d->st, manifest, len, sig, siglen, d->id, err);
+	return ep_store_put_snapshot_until(d->st, manifest, len, sig, siglen, d->lock ? d->floor : 0, d->id, err);
+}
+
+static int cover(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	return ep_digestmap_put(ctx, ref->digest, 1) ? 0 : ep_oom(err);
+}
+
+/* The floor of the snapshot about to be made (into info) and what the last snapshot of the same
+ * environment (name and host: the sources it backs up) covers. What this run writes or extends is
+ * retained until now + days + slack; chunks that snapshot named are retained until its floor, so
+ * while that floor is days or more away they need nothing and the new floor is that one (at most
+ * the other): an unchanged backup sends nothing more, and extends them once its slack is spent. */
+static int plan_lock(struct store_dest *d, const struct ep_catalog *cat, const char *name,
+		     struct ep_snapinfo *info, struct ep_error *err)
+{
+	int64_t now = time(NULL), day = ep_store_lock_day();
+	d->floor = ep_store_lock_target(d->lock, now);
+	if (!(d->written = ep_digestmap_new()))
+		return ep_oom(err);
+	const struct ep_catalog_entry *prev = NULL;
+	for (size_t i = cat ? cat->n : 0; !prev && i-- > 0;) {
+		const struct ep_snapinfo *si = cat->entries[i].manifest->snapshot;
+		if (si && !strcmp(si->host, info->host) && !strcmp(cat->entries[i].manifest->name, name))
+			prev = &cat->entries[i];
+	}
+	const struct ep_snapinfo *ps = prev ? prev->manifest->snapshot : NULL;
+	int rc = 0;
+	if (ps && !strcmp(ps->lock_mode, ep_lock_mode_name(d->lock->mode)) && ps->retain_until > 0) {
+		if (!(d->covered = ep_digestmap_new()))
+			return ep_oom(err);
+		rc = ep_manifest_each_ref(prev->manifest, cover, d->covered, err);
+		d->covered_long = ps->retain_until >= now + (int64_t)d->lock->days * day;
+		if (d->covered_long && ps->retain_until < d->floor)
+			d->floor = ps->retain_until;
+	}
+	snprintf(info->lock_mode, sizeof info->lock_mode, "%s", ep_lock_mode_name(d->lock->mode));
+	info->retain_until = d->floor;
+	return rc;
 }
 
 static void store_abort(void *ctx)
@@ -141,16 +272,18 @@ static void save_cache(const char *path, json_t *cache, const struct identity *i
 		unlink(tmp);
 }
 
-/* The sequence after the store's snapshots. A host holding only an encrypted store's
- * public key cannot read them: it counts them instead. */
-static int next_sequence(struct ep_store *st, uint64_t *next, struct ep_error *err)
+/* The sequence after the store's snapshots, and the catalog read for it (*have: whether there
+ * is one to release). A host holding only an encrypted store's public key cannot read them: it
+ * counts them instead. */
+static int next_sequence(struct ep_store *st, struct ep_catalog *cat, bool *have, uint64_t *next,
+			 struct ep_error *err)
 {
 	const struct ep_seal *seal = ep_store_seal(st);
+	*have = false;
 	if (!seal || ep_seal_can_open(seal)) {
-		struct ep_catalog cat;
-		int rc = ep_catalog_load(st, &cat, err);
-		*next = rc ? 0 : ep_catalog_max_sequence(&cat) + 1;
-		ep_catalog_release(&cat);
+		int rc = ep_catalog_load(st, cat, err);
+		*next = rc ? 0 : ep_catalog_max_sequence(cat) + 1;
+		*have = rc == 0;
 		return rc;
 	}
 	char(*ids)[EP_STORE_ID_HEX] = NULL;
@@ -166,12 +299,22 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err)
 {
 	uint64_t next;
-	int rc = next_sequence(st, &next, err);
+	struct ep_catalog cat;
+	bool have_cat;
+	struct store_dest d = { .st = st, .lock = ep_store_object_lock(st) };
+	int rc = next_sequence(st, &cat, &have_cat, &next, err);
 	/* the caller may know of a higher one, in a store since rolled back */
 	if (!rc)
 		rc = ep_store_claim_sequence(st, info->sequence > next ? info->sequence : next, &info->sequence, err);
-	if (rc)
+	if (!rc && d.lock)
+		rc = plan_lock(&d, have_cat ? &cat : NULL, pack->name, info, err);
+	if (have_cat)
+		ep_catalog_release(&cat);
+	if (rc) {
+		ep_digestmap_free(d.written);
+		ep_digestmap_free(d.covered);
 		return rc;
+	}
 	struct ep_source *srcs = calloc(nsources ? nsources : 1, sizeof *srcs);
 	struct identity *ids = calloc(nsources ? nsources : 1, sizeof *ids);
 	bool *known = calloc(nsources ? nsources : 1, sizeof *known);
@@ -192,8 +335,7 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 		if (!reread && e && same_identity(e, &ids[i]))
 			srcs[i].reuse = cached(st, e, &records[i]);
 	}
-	struct store_dest d = { .st = st };
-	const struct ep_pack_dest dest = { &d, store_has, store_add_chunk, store_commit, store_abort };
+	const struct ep_pack_dest dest = { &d, store_has, store_add_chunk, store_commit, store_abort, store_prepare };
 	struct ep_pack_options opt = *pack;
 	opt.dest = &dest;
 	opt.snapshot = info;
@@ -206,12 +348,17 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	if (!rc) {
 		memcpy(res->id, d.id, EP_STORE_ID_HEX);
 		res->sequence = info->sequence;
+		res->retain_until = d.lock ? d.floor : 0;
+		res->lock_covered = d.ncovered;
+		res->lock_keep = d.keep;
 		if (cache) {
 			ep_history_published(history, published, d.id);
 			save_cache(files_cache, cache, ids, known, component, nsources, &d, published);
 		}
 	}
 	ep_history_free(history);
+	ep_digestmap_free(d.written);
+	ep_digestmap_free(d.covered);
 	json_decref(cache);
 	ep_manifest_free(published);
 	for (size_t i = 0; records && i < nsources; i++)

@@ -10,6 +10,13 @@
 struct ep_backup_result {
 	char id[EP_STORE_ID_HEX];
 	uint64_t sequence;
+	/* A store with Object Lock (formats/STORE.md, section 10): the floor the snapshot records
+	 * (0 without), the chunks it reuses that the previous snapshot of the environment (same
+	 * name and host) keeps long enough, so that nothing was sent for them, and what was sent
+	 * for the others (HEADs, PutObjectRetention) before the snapshot was published. */
+	int64_t retain_until;
+	uint64_t lock_covered;
+	struct ep_store_keep_stats lock_keep;
 };
 
 /* Packs sources into st as a new snapshot, recording snapshot info (its sequence is set
@@ -25,12 +32,23 @@ struct ep_backup_result {
  * Only raw files: a qcow2's backing file could change under an unchanged top.
  * The same file holds the live disks' history (packer/history.h), which vm:domain:
  * sources read for incremental backups.
- * reread: use the cache for nothing, but still write it. */
+ * reread: use the cache for nothing, but still write it.
+ *
+ * In a store with Object Lock, the snapshot records the floor until which it and every chunk
+ * it names are retained: the chunks it writes and the snapshot itself are retained until then
+ * at least, and the chunks it reuses are made so (extended when short) before it is published. */
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
 	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
 	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err);
 
-/* Copies a verified bundle's chunks (those st lacks) and its manifest into st. */
+/* Object Lock: every chunk m names, and config.json, retained until floor at least (HEAD each,
+ * extend those short); nothing on a store without it. */
+int ep_backup_keep_named(struct ep_store *st, const struct ep_manifest *m, int64_t floor,
+			 struct ep_store_keep_stats *stats, struct ep_error *err);
+
+/* Copies a verified bundle's chunks (those st lacks) and its manifest into st. In a store with
+ * Object Lock, every chunk it names is retained for the policy's days from now at least before
+ * the snapshot appears (its manifest, signed elsewhere, records no floor). */
 int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *trust, unsigned threads,
 	      char id[EP_STORE_ID_HEX], uint64_t *added_bytes, struct ep_error *err);
 /* Writes snapshot id of st, verified, as a bundle at path (atomically). */

@@ -539,6 +539,8 @@ static int finish(struct packer *pk, struct ep_error *err)
 	free(out);
 	char *json = NULL, *sigjson = NULL;
 	size_t len = 0, siglen = 0;
+	if (!rc && pk->dest->prepare)
+		rc = pk->dest->prepare(pk->dest->ctx, pk->manifest, err);
 	if (!rc)
 		rc = ep_manifest_to_json(pk->manifest, &json, &len, err);
 	if (!rc && pk->opt->key) {
@@ -607,7 +609,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX,
 				 ENCODED_MAX, err);
 	struct ep_bundle_writer *writer = NULL;
-	const struct ep_pack_dest bundle_dest = { &writer, NULL, bundle_add_chunk, bundle_commit, bundle_abort };
+	const struct ep_pack_dest bundle_dest = { &writer, NULL, bundle_add_chunk, bundle_commit, bundle_abort, NULL };
 	pk.dest = opt->dest ? opt->dest : &bundle_dest;
 	if (!rc && !opt->dest && !(rc = ep_bundle_writer_open(&writer, opt->output, opt->created, err)))
 		ep_bundle_writer_seal(writer, opt->seal);

@@ -33,6 +33,11 @@ struct ep_pack_dest {
 	int (*commit)(void *ctx, const char *manifest, size_t len, const char *sig, size_t siglen, struct ep_error *err);
 	/* Leaves nothing published (a store keeps the chunks for the next run to find). */
 	void (*abort)(void *ctx);
+	/* When set: sees the whole manifest (every chunk named, its extent lists' too) once every
+	 * chunk was handed over, before it is signed and committed; a failure publishes nothing
+	 * (a store with Object Lock extends the retention of the chunks it reuses here, and may
+	 * lower the floor the snapshot info records to what they have). */
+	int (*prepare)(void *ctx, struct ep_manifest *m, struct ep_error *err);
 };
 
 struct ep_pack_options {

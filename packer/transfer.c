@@ -117,6 +117,10 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 	size_t len, siglen;
 	if (!rc)
 		rc = copy_snapshot(&c, m, &manifest, &len, &sig, &siglen, err);
+	const struct ep_store_object_lock *lock = ep_store_object_lock(st);
+	struct ep_store_keep_stats kept;
+	if (!rc && lock) /* the chunks it found there protected as long as what it wrote */
+		rc = ep_backup_keep_named(st, m, time(NULL) + (int64_t)lock->days * ep_store_lock_day(), &kept, err);
 	if (!rc)
 		rc = ep_store_put_snapshot(st, manifest, len, sig, siglen, id, err);
 	*added_bytes = c.bytes;

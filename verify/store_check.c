@@ -13,6 +13,8 @@
 #include "verify/chunk_stream.h"
 #include "verify/drill_record.h"
 
+#define RETENTION_SAMPLE 4 /* chunks of each snapshot whose retention check looks at */
+
 __attribute__((format(printf, 2, 3))) static void report(const struct ep_store_check_options *opt, const char *fmt, ...)
 {
 	char msg[2048];
@@ -148,6 +150,8 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 		rc = check_signatures(st, &cat, opt, &problems, err);
 	if (!rc)
 		rc = check_drills(st, &cat, opt, stats, err);
+	if (!rc && ep_store_object_lock(st))
+		rc = ep_store_check_retention(st, &cat, RETENTION_SAMPLE, opt, stats, err);
 	/* the distinct chunks the snapshots name, each with the size its content must have */
 	struct referenced named = { .st = st, .opt = opt, .stats = stats, .seen = ep_digestmap_new() };
 	if (!rc && !named.seen)

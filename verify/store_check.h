@@ -17,6 +17,10 @@ struct ep_store_check_options {
 	const struct ep_progress *progress;
 	void (*problem)(void *ctx, const char *msg); /* each problem found */
 	void *ctx;
+	/* Object Lock: each snapshot retained for less than the store's policy says (no problem: the
+	 * data is whole, but not protected as promised); NULL: not told */
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
 };
 
 struct ep_store_check_stats {
@@ -25,7 +29,17 @@ struct ep_store_check_stats {
 	uint64_t drills, bad_drills; /* drill records, and those that cannot be used (each a problem) */
 	uint64_t drills_unverified;  /* without a key given: signed by a key this host does not trust */
 	uint64_t drills_without_snapshot; /* good records of a snapshot forgotten since (prune removes them) */
+	uint64_t retention_short; /* Object Lock: snapshots retained for less than the policy says (warned) */
 };
+
+/* Object Lock (formats/STORE.md, section 10): each snapshot's manifest object must be retained, in
+ * the policy's mode, until its creation plus the policy's days and until the floor it records; a
+ * few of its chunks (sample, at random) until that floor too. Each shortfall is warned of, and
+ * counted in stats->retention_short by snapshot. */
+struct ep_catalog;
+int ep_store_check_retention(struct ep_store *st, const struct ep_catalog *cat, unsigned sample,
+			     const struct ep_store_check_options *opt, struct ep_store_check_stats *stats,
+			     struct ep_error *err);
 
 /* 0 when the store holds together, EP_EINTEGRITY when a problem was found (each reported). */
 int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt, struct ep_store_check_stats *stats,

@@ -1,6 +1,7 @@
 #include "formats/bundle/snapinfo.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -76,6 +77,10 @@ struct ep_snapinfo *ep_snapinfo_dup(const struct ep_snapinfo *s)
 	struct ep_error ignored = { 0 };
 	struct ep_snapinfo *d = ep_snapinfo_new(s->host, s->sequence);
 	bool ok = d != NULL;
+	if (ok) {
+		memcpy(d->lock_mode, s->lock_mode, sizeof d->lock_mode);
+		d->retain_until = s->retain_until;
+	}
 	for (size_t i = 0; ok && i < s->ntags; i++)
 		ok = !ep_snapinfo_add(&d->tags, &d->ntags, EP_SNAP_TAGS_MAX, s->tags[i], &ignored);
 	for (size_t i = 0; ok && i < s->nsources; i++)
@@ -100,8 +105,32 @@ static json_t *strings(char **list, size_t n)
 
 json_t *ep_snapinfo_to_json(const struct ep_snapinfo *s)
 {
-	return json_pack("{s:s,s:I,s:o,s:o}", "host", s->host, "sequence", (json_int_t)s->sequence, "tags",
-			 strings(s->tags, s->ntags), "sources", strings(s->sources, s->nsources));
+	json_t *o = json_pack("{s:s,s:I,s:o,s:o}", "host", s->host, "sequence", (json_int_t)s->sequence, "tags",
+			      strings(s->tags, s->ntags), "sources", strings(s->sources, s->nsources));
+	if (o && s->lock_mode[0]) {
+		char until[EP_UTC_LEN];
+		ep_utc_format(s->retain_until, until, sizeof until);
+		if (json_object_set_new(o, "object_lock", json_pack("{s:s,s:s}", "mode", s->lock_mode, "retain_until", until))) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* "object_lock": {"mode": "governance" or "compliance", "retain_until": RFC 3339 UTC}, optional. */
+static int parse_lock(json_t *o, const char *what, struct ep_snapinfo *s, struct ep_error *err)
+{
+	const char *mode = json_string_value(json_object_get(o, "mode"));
+	int64_t until = ep_utc_time(json_string_value(json_object_get(o, "retain_until")));
+	if (!o)
+		return 0;
+	if (!json_is_object(o) || !mode || (strcmp(mode, "governance") && strcmp(mode, "compliance")) || until <= 0)
+		return ep_fail(err, EP_EINPUT, "%s: manifest: snapshot object_lock needs a mode (governance or compliance) "
+					      "and a retain_until time", what);
+	snprintf(s->lock_mode, sizeof s->lock_mode, "%s", mode);
+	s->retain_until = until;
+	return 0;
 }
 
 static int parse_list(json_t *a, const char *key, const char *what, size_t max, bool (*ok)(const char *), char ***list,
@@ -142,6 +171,8 @@ int ep_snapinfo_parse(json_t *o, const char *what, struct ep_snapinfo **out, str
 	if (!rc)
 		rc = parse_list(json_object_get(o, "sources"), "sources", what, EP_SNAP_SOURCES_MAX, source_ok,
 				&s->sources, &s->nsources, err);
+	if (!rc)
+		rc = parse_lock(json_object_get(o, "object_lock"), what, s, err);
 	if (rc) {
 		ep_snapinfo_free(s);
 		return rc;

@@ -24,6 +24,11 @@ struct ep_snapinfo {
 	char **sources;    /* the source specs as given ("disk:/dev/vg/web"), printable */
 	size_t nsources;
 	uint64_t sequence; /* 1, 2, ... in the store: a newer snapshot has a larger one */
+	/* A store with Object Lock (formats/STORE.md, section 10): the mode ("governance",
+	 * "compliance") and the time before which the snapshot and every chunk it names are
+	 * retained at least, its floor; "" and 0 elsewhere. */
+	char lock_mode[12];
+	int64_t retain_until;
 };
 
 bool ep_snap_tag_ok(const char *tag);

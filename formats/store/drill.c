@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -176,16 +177,25 @@ static int names_gone(struct ep_store *st, const char *id, char (*const snapshot
 }
 
 int ep_store_prune_drills(struct ep_store *st, char (*const snapshots)[EP_STORE_ID_HEX], size_t nsnapshots,
-			  bool dry_run, uint64_t *removed, uint64_t *kept, uint64_t *orphans, struct ep_error *err)
+			  bool dry_run, uint64_t *removed, uint64_t *kept, uint64_t *orphans, struct ep_prune_stats *locked,
+			  struct ep_error *err)
 {
-	char(*ids)[EP_STORE_ID_HEX] = NULL, (*sigs)[EP_STORE_ID_HEX] = NULL;
+	char(*ids)[EP_STORE_ID_HEX] = NULL, (*sigs)[EP_STORE_ID_HEX] = NULL, name[100];
 	size_t n = 0, nsigs = 0;
+	int64_t now = time(NULL);
 	*removed = *kept = *orphans = 0;
 	int rc = ep_store_drill_ids(st, &ids, &n, err);
 	for (size_t i = 0; !rc && i < n; i++) {
-		bool gone;
+		bool gone, retained = false;
 		if ((rc = names_gone(st, ids[i], snapshots, nsnapshots, &gone, err)))
 			break;
+		drill_name(name, sizeof name, ids[i], ".json");
+		if (gone && (rc = ep_store_retained(st, name, now, &retained, locked, err)))
+			break;
+		if (retained) { /* Object Lock: it goes once its retention has passed */
+			locked->drills_locked++;
+			continue;
+		}
 		gone ? (*removed)++ : (*kept)++;
 		if (gone && !dry_run)
 			rc = ep_store_remove_drill(st, ids[i], err);
@@ -196,7 +206,6 @@ int ep_store_prune_drills(struct ep_store *st, char (*const snapshots)[EP_STORE_
 	for (size_t i = 0; !rc && i < nsigs; i++) {
 		if (n && bsearch(sigs[i], ids, n, sizeof *ids, ep_store_id_cmp))
 			continue;
-		char name[100];
 		drill_name(name, sizeof name, sigs[i], ".sig");
 		if (!(rc = st->be->ops->remove(st->be, name, err)))
 			(*orphans)++;

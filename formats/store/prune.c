@@ -6,12 +6,15 @@
  * A snapshot that cannot be read stops prune: nothing is removed on a guess,
  * as the chunks of a snapshot that may yet be repaired are not known. The
  * drill records of snapshots no longer there go too (formats/STORE.md, 9).
+ * In a store with Object Lock, what no snapshot needs goes only once its
+ * retention has passed (section 10): the rest is counted, to go next time.
  */
 #include "formats/store/catalog.h"
 #include "formats/store/store_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/digestmap.h"
 
@@ -20,6 +23,8 @@ struct sweep {
 	struct ep_digestmap *referenced;
 	bool dry_run;
 	struct ep_prune_stats *stats;
+	struct chunk_entry *unnamed; /* Object Lock: the chunks no snapshot names, judged by their retention */
+	size_t nunnamed, cap;
 };
 
 static int mark(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
@@ -38,9 +43,46 @@ static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t sto
 		s->stats->bytes_kept += stored;
 		return 0;
 	}
+	if (ep_store_object_lock(s->st)) { /* judged below, all at once */
+		if (!ep_grow((void **)&s->unnamed, &s->cap, s->nunnamed + 1, sizeof *s->unnamed))
+			return ep_oom(err);
+		memcpy(s->unnamed[s->nunnamed].oid, oid, EP_DIGEST_LEN);
+		s->unnamed[s->nunnamed++].stored = stored;
+		return 0;
+	}
 	s->stats->chunks_removed++;
 	s->stats->bytes_removed += stored;
 	return s->dry_run ? 0 : ep_store_remove_chunk(s->st, oid, err);
+}
+
+/* Object Lock: of the chunks no snapshot names, those whose retention has passed go; the others
+ * stay, counted with the latest retain-until among them. */
+static int prune_retained(struct sweep *s, struct ep_error *err)
+{
+	char(*names)[100] = calloc(s->nunnamed + 1, sizeof *names);
+	struct ep_store_retention *r = calloc(s->nunnamed + 1, sizeof *r);
+	int rc = names && r ? 0 : ep_oom(err);
+	for (size_t i = 0; !rc && i < s->nunnamed; i++)
+		ep_store_oid_name(s->unnamed[i].oid, names[i], sizeof names[i]);
+	if (!rc && s->nunnamed)
+		rc = ep_store_retentions(s->st, (const char(*)[100])names, s->nunnamed, r, err);
+	int64_t now = time(NULL);
+	for (size_t i = 0; !rc && i < s->nunnamed; i++) {
+		struct ep_prune_stats *t = s->stats;
+		if (r[i].until > now) {
+			t->chunks_locked++;
+			t->bytes_locked += s->unnamed[i].stored;
+			t->locked_until = r[i].until > t->locked_until ? r[i].until : t->locked_until;
+			continue;
+		}
+		t->chunks_removed++;
+		t->bytes_removed += s->unnamed[i].stored;
+		if (!s->dry_run)
+			rc = ep_store_remove_chunk(s->st, s->unnamed[i].oid, err);
+	}
+	free(names);
+	free(r);
+	return rc;
 }
 
 /* The drill records of the snapshots that are gone; the catalog holds those that are not. */
@@ -56,7 +98,7 @@ static int prune_drills(struct ep_store *st, const struct ep_catalog *cat, bool 
 		qsort(ids, cat->n, sizeof *ids, ep_store_id_cmp);
 	uint64_t orphans;
 	int rc = ep_store_prune_drills(st, ids, cat->n, dry_run, &stats->drills_removed, &stats->drills_kept, &orphans,
-				       err);
+				       stats, err);
 	stats->temps_removed += orphans;
 	free(ids);
 	return rc;
@@ -74,12 +116,15 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 		ep_digestmap_free(referenced);
 		return rc;
 	}
-	struct sweep s = { st, referenced, dry_run, stats };
+	struct sweep s = { st, referenced, dry_run, stats, NULL, 0, 0 };
 	for (size_t i = 0; !rc && i < cat.n; i++)
 		rc = ep_manifest_each_ref(cat.entries[i].manifest, mark, &s, err);
 	stats->snapshots = cat.n;
 	if (!rc)
 		rc = ep_store_each_chunk(st, prune_chunk, &s, err);
+	if (!rc && s.nunnamed)
+		rc = prune_retained(&s, err);
+	free(s.unnamed);
 	if (!rc && !dry_run)
 		rc = ep_store_sweep(st, &stats->temps_removed, err);
 	if (!rc)

@@ -30,6 +30,18 @@ static void chunk_name(const uint8_t oid[EP_DIGEST_LEN], char *name, size_t cap)
 	snprintf(name, cap, "chunks/%.2s/%s.zst", hex, hex);
 }
 
+void ep_store_oid_name(const uint8_t oid[EP_DIGEST_LEN], char *name, size_t cap)
+{
+	chunk_name(oid, name, cap);
+}
+
+void ep_store_chunk_name(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], char *name, size_t cap)
+{
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(st, digest, oid);
+	chunk_name(oid, name, cap);
+}
+
 /* "chunks/ab/<64 hex>.zst" -> object id; false for any other name. */
 static bool chunk_digest(const char *name, uint8_t digest[EP_DIGEST_LEN])
 {
@@ -93,6 +105,9 @@ static int write_config(struct ep_store *st, struct ep_error *err)
 	if (o && st->seal)
 		json_object_set_new(o, "encryption", json_pack("{s:s,s:s}", "scheme", EP_STORE_SEAL_SCHEME, "recipient",
 							      ep_seal_key_id(st->seal)));
+	if (o && st->object_lock.mode != EP_LOCK_NONE)
+		json_object_set_new(o, "object_lock", json_pack("{s:I,s:s}", "days", (json_int_t)st->object_lock.days,
+							       "mode", ep_lock_mode_name(st->object_lock.mode)));
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!s)
@@ -125,6 +140,22 @@ static int check_encryption(struct ep_store *st, json_t *enc, const char *where,
 	return 0;
 }
 
+/* config.json's "object_lock", when there is one, into st. */
+static int read_object_lock(struct ep_store *st, json_t *ol, const char *where, struct ep_error *err)
+{
+	json_t *days = json_object_get(ol, "days");
+	struct ep_store_object_lock p = { 0 };
+	if (!ol)
+		return 0;
+	if (!json_is_integer(days) || json_integer_value(days) < 1 || json_integer_value(days) > EP_STORE_LOCK_DAYS_MAX ||
+	    !ep_lock_mode_parse(json_string_value(json_object_get(ol, "mode")), &p.mode))
+		return ep_fail(err, EP_EINPUT, "'%s': config.json's object_lock is not 1 to %d days in governance or "
+					      "compliance mode", where, EP_STORE_LOCK_DAYS_MAX);
+	p.days = (unsigned)json_integer_value(days);
+	st->object_lock = p;
+	return 0;
+}
+
 static int read_config(struct ep_store *st, struct ep_error *err)
 {
 	const char *where = st->be->ops->where(st->be);
@@ -149,6 +180,8 @@ static int read_config(struct ep_store *st, struct ep_error *err)
 		snprintf(st->id, sizeof st->id, "%s", id);
 	if (!rc)
 		rc = check_encryption(st, json_object_get(o, "encryption"), where, err);
+	if (!rc)
+		rc = read_object_lock(st, json_object_get(o, "object_lock"), where, err);
 	json_decref(o);
 	return rc;
 }
@@ -157,10 +190,55 @@ static int read_config(struct ep_store *st, struct ep_error *err)
 static const struct {
 	const char *prefix;
 	ep_store_backend_open_fn *open;
+	bool object_lock; /* can keep objects retained */
 } backends[] = {
-	{ "s3://", ep_store_s3_backend },
-	{ "dir:", ep_store_dir_backend },
+	{ "s3://", ep_store_s3_backend, true },
+	{ "dir:", ep_store_dir_backend, false },
 };
+
+/* A new store with Object Lock needs a backend that keeps it: said before anything is made there. */
+static int object_lock_possible(const char *location, struct ep_error *err)
+{
+	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
+		if (!strncmp(location, backends[i].prefix, strlen(backends[i].prefix)) && backends[i].object_lock)
+			return 0;
+	return ep_fail(err, EP_EINPUT, "store '%s': Object Lock needs an s3:// store in a bucket made with it; a "
+				      "directory cannot keep objects from being removed", location);
+}
+
+/* The policy asked for (init) against the place: a new store's bucket must have Object Lock on;
+ * an existing store must have that same policy. Nothing is written before. */
+static int object_lock_agrees(struct ep_store *st, const struct ep_store_object_lock *want, bool create,
+			      struct ep_error *err)
+{
+	const char *where = st->be->ops->where(st->be);
+	if (!want)
+		return 0;
+	if (!create && st->object_lock.mode == want->mode && st->object_lock.days == want->days)
+		return 0;
+	if (!create && st->object_lock.mode == EP_LOCK_NONE)
+		return ep_fail(err, EP_EINPUT, "store '%s' exists without Object Lock: a store's Object Lock is set when "
+					      "it is made (--init into a new place)", where);
+	if (!create)
+		return ep_fail(err, EP_EINPUT, "store '%s' exists with Object Lock for %u days in %s mode: a store's "
+					      "Object Lock is set when it is made", where, st->object_lock.days,
+			       ep_lock_mode_name(st->object_lock.mode));
+	int rc = st->be->lock ? st->be->lock->available(st->be, err) : object_lock_possible(where, err);
+	if (rc == 1)
+		rc = (ep_error_prefix(err, "store '%s': ", where), EP_EINPUT);
+	return rc;
+}
+
+/* The policy read (or made), handed to a backend that keeps it; one that cannot is read and
+ * written as a plain store. */
+static void apply_object_lock(struct ep_store *st)
+{
+	if (!st->be->lock)
+		st->object_lock = (struct ep_store_object_lock){ 0 };
+	else if (st->object_lock.mode != EP_LOCK_NONE)
+		st->be->lock->set_policy(st->be, &st->object_lock,
+					 ep_store_lock_target(&st->object_lock, 0)); /* target from 0: how long */
+}
 
 static int open_backend(struct ep_store *st, const char *location, bool create, const struct ep_s3_options *s3,
 			struct ep_error *err)
@@ -205,10 +283,20 @@ int ep_store_open_with(struct ep_store **out, const char *location, const struct
 	int rc = (st->index = ep_digestmap_new()) ? 0 : ep_oom(err);
 	if (!rc && o->init && !(rc = find_store(st, location, o->s3, &found, err)))
 		create = !found;
+	if (!rc && create && o->object_lock)
+		rc = object_lock_possible(location, err);
 	if (!rc && !st->be)
 		rc = open_backend(st, location, create, o->s3, err);
+	if (!rc && !create)
+		rc = read_config(st, err);
 	if (!rc)
-		rc = create ? write_config(st, err) : read_config(st, err);
+		rc = object_lock_agrees(st, o->object_lock, create, err);
+	if (!rc && create && o->object_lock)
+		st->object_lock = *o->object_lock;
+	if (!rc)
+		apply_object_lock(st); /* config.json itself is retained */
+	if (!rc && create)
+		rc = write_config(st, err);
 	if (!rc && !create)
 		rc = ep_store_load_index(st, err);
 	if (rc) {
@@ -250,6 +338,23 @@ const char *ep_store_id(const struct ep_store *st)
 const struct ep_seal *ep_store_seal(const struct ep_store *st)
 {
 	return st->seal;
+}
+
+const struct ep_store_object_lock *ep_store_object_lock(const struct ep_store *st)
+{
+	return st->object_lock.mode != EP_LOCK_NONE ? &st->object_lock : NULL;
+}
+
+bool ep_store_counts_requests(const struct ep_store *st)
+{
+	return st->be->lock != NULL;
+}
+
+void ep_store_requests(const struct ep_store *st, struct ep_store_requests *out)
+{
+	*out = (struct ep_store_requests){ 0 };
+	if (st->be->lock)
+		st->be->lock->requests(st->be, out);
 }
 
 /* ---- chunks ---- */
@@ -459,22 +564,43 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
 	return rc;
 }
 
-int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
-			struct ep_error *err)
+/* A put, retained until `until` where the store has Object Lock and until is set. */
+static int put_until(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+		     int64_t until, struct ep_error *err)
+{
+	if (until && ep_store_object_lock(st))
+		return st->be->lock->put_until(st->be, name, data, len, if_absent, until, err);
+	return st->be->ops->put(st->be, name, data, len, if_absent, err);
+}
+
+int ep_store_put_sealed_until(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+			      int64_t until, struct ep_error *err)
 {
 	if (!st->seal)
-		return st->be->ops->put(st->be, name, data, len, if_absent, err);
+		return put_until(st, name, data, len, if_absent, until, err);
 	char *sealed;
 	size_t n;
 	int rc = ep_seal_wrap_copy(st->seal, name, strlen(name), data, len, &sealed, &n, err);
 	if (!rc)
-		rc = st->be->ops->put(st->be, name, sealed, n, if_absent, err);
+		rc = put_until(st, name, sealed, n, if_absent, until, err);
 	free(sealed);
 	return rc;
 }
 
+int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+			struct ep_error *err)
+{
+	return ep_store_put_sealed_until(st, name, data, len, if_absent, 0, err);
+}
+
 int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
 			  char id[EP_STORE_ID_HEX], struct ep_error *err)
+{
+	return ep_store_put_snapshot_until(st, manifest, len, sig, siglen, 0, id, err);
+}
+
+int ep_store_put_snapshot_until(struct ep_store *st, const char *manifest, size_t len, const char *sig,
+				size_t siglen, int64_t until, char id[EP_STORE_ID_HEX], struct ep_error *err)
 {
 	char name[100];
 	ep_store_object_id(st, manifest, len, id);
@@ -484,9 +610,9 @@ int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len,
 	/* and what the snapshot names was in the index read under that lock, or written since */
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
 	if (!rc && sig)
-		rc = ep_store_put_sealed(st, name, sig, siglen, false, err);
+		rc = ep_store_put_sealed_until(st, name, sig, siglen, false, until, err);
 	snprintf(name, sizeof name, "snapshots/%s.json", id);
-	if (!rc && (rc = ep_store_put_sealed(st, name, manifest, len, true, err)) == EP_EINPUT) {
+	if (!rc && (rc = ep_store_put_sealed_until(st, name, manifest, len, true, until, err)) == EP_EINPUT) {
 		*err = (struct ep_error){ 0 }; /* the same bytes, published before: the same snapshot */
 		rc = 0;
 	}
@@ -505,6 +631,21 @@ int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_erro
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
 	if (!rc)
 		rc = st->be->ops->remove(st->be, name, err);
+	return rc;
+}
+
+int ep_store_remove_snapshot_bypass(struct ep_store *st, const char *id, struct ep_error *err)
+{
+	if (!ep_store_id_ok(id))
+		return ep_fail(err, EP_EINPUT, "'%s' is not a snapshot id", id);
+	if (!ep_store_object_lock(st))
+		return ep_store_remove_snapshot(st, id, err);
+	char name[100];
+	snprintf(name, sizeof name, "snapshots/%s.json", id); /* the manifest first, as ep_store_remove_snapshot */
+	int rc = ep_store_lock_held(st, err) ? err->code : st->be->lock->remove_versions(st->be, name, err);
+	snprintf(name, sizeof name, "snapshots/%s.sig", id);
+	if (!rc)
+		rc = st->be->lock->remove_versions(st->be, name, err);
 	return rc;
 }
 

@@ -29,8 +29,10 @@
 bool ep_store_id_prefix_ok(const char *ref);
 
 /* The objects of a store, by name ("config.json", "chunks/ab/<hex>.zst", ...). */
+struct ep_store_lock_ops;
 struct ep_store_backend {
 	const struct ep_store_backend_ops *ops;
+	const struct ep_store_lock_ops *lock; /* Object Lock; NULL for a backend without (dir:) */
 };
 struct ep_store_backend_ops {
 	/* A whole object of at most max bytes: 0, or 1 when it does not exist. */
@@ -62,6 +64,49 @@ struct ep_store_backend_ops {
 	int (*may_remove)(struct ep_store_backend *be, struct ep_error *err);
 };
 
+/* ---- Object Lock (formats/STORE.md, section 10): S3's retention of object versions ---- */
+
+enum ep_lock_mode { EP_LOCK_NONE, EP_LOCK_GOVERNANCE, EP_LOCK_COMPLIANCE };
+/* "governance", "compliance" ("none"); the parse takes those two. */
+const char *ep_lock_mode_name(enum ep_lock_mode m);
+bool ep_lock_mode_parse(const char *s, enum ep_lock_mode *m);
+
+/* A store's policy (config.json's "object_lock"): every object kept days, in mode. */
+#define EP_STORE_LOCK_DAYS_MAX 36500
+struct ep_store_object_lock {
+	enum ep_lock_mode mode;
+	unsigned days;
+};
+
+/* An object's retention as the store holds it. */
+struct ep_store_retention {
+	enum ep_lock_mode mode; /* EP_LOCK_NONE: none */
+	int64_t until;          /* seconds since the epoch; 0 with none */
+};
+
+/* What a backend with Object Lock does beyond its ops (store_s3.c). */
+struct ep_store_requests;
+struct ep_store_lock_ops {
+	/* 0 when the store's place may hold retained objects (an S3 bucket made with Object Lock),
+	 * 1 when not (err says why), or a failure. */
+	int (*available)(struct ep_store_backend *be, struct ep_error *err);
+	/* From now on every put is retained: data objects (chunks, snapshots, drill records,
+	 * config.json) in p's mode for keep seconds, lock records and claims briefly. */
+	void (*set_policy)(struct ep_store_backend *be, const struct ep_store_object_lock *p, int64_t keep);
+	/* A put retained until `until` instead (a snapshot: the floor it records). */
+	int (*put_until)(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
+			 int64_t until, struct ep_error *err);
+	/* The object's retention: 0, or 1 when it does not exist. */
+	int (*get)(struct ep_store_backend *be, const char *name, struct ep_store_retention *r, struct ep_error *err);
+	/* Retains the object until `until` in the policy's mode: 0, or 1 when refused (it holds a
+	 * longer retention, or the credential may not; err says), or a failure. */
+	int (*extend)(struct ep_store_backend *be, const char *name, int64_t until, struct ep_error *err);
+	/* Removes every version of the object for good, bypassing a governance retention. */
+	int (*remove_versions)(struct ep_store_backend *be, const char *name, struct ep_error *err);
+	/* The requests sent so far, by kind. */
+	void (*requests)(struct ep_store_backend *be, struct ep_store_requests *out);
+};
+
 /* Opens the backend a store's location names (its prefix is the backend's), or makes a new
  * store there with create. opt: how to reach S3 (NULL: defaults), for the backends that do. */
 struct ep_s3_options;
@@ -73,6 +118,13 @@ ep_store_backend_open_fn ep_store_dir_backend;
 ep_store_backend_open_fn ep_store_s3_backend;
 
 struct ep_store;
+
+/* Requests a store's backend sent since it was opened, by kind (S3's; zero for dir:). */
+struct ep_store_requests {
+	uint64_t put, get, head, list, retention, delete_, other;
+};
+void ep_store_requests(const struct ep_store *st, struct ep_store_requests *out);
+bool ep_store_counts_requests(const struct ep_store *st); /* whether the backend counts them */
 
 /* Opens "dir:PATH" (or a plain PATH); create makes a new store there (PATH absent or empty). */
 int ep_store_open(struct ep_store **out, const char *location, bool create, struct ep_error *err);
@@ -86,6 +138,9 @@ struct ep_store_open_options {
 	/* an encrypted store's recipient key (borrowed, outliving the store): a new store is
 	 * made encrypted to it, an existing one must be encrypted to it; NULL: a plain store */
 	const struct ep_seal *seal;
+	/* a new store's Object Lock policy (NULL: none); with init on an existing store, that
+	 * store's must be the same */
+	const struct ep_store_object_lock *object_lock;
 };
 int ep_store_open_with(struct ep_store **out, const char *location, const struct ep_store_open_options *o,
 		       struct ep_error *err);
@@ -95,6 +150,42 @@ const char *ep_store_id(const struct ep_store *st); /* random, fixed at creation
 /* What an encrypted store's objects are sealed with; NULL for a plain store. */
 const struct ep_seal *ep_store_seal(const struct ep_store *st);
 #define EP_STORE_SEAL_SCHEME "x25519-hkdf-sha256-aes-256-gcm"
+
+/* The store's Object Lock policy; NULL when it has none (or its backend cannot keep one: a
+ * copy in a directory is read and written as a plain store). */
+const struct ep_store_object_lock *ep_store_object_lock(const struct ep_store *st);
+/* The seconds of a policy's day: 86400, or ENVPACK_OBJECT_LOCK_DAY_SECONDS (tests). */
+int64_t ep_store_lock_day(void);
+/* How long past its days an object written or extended now is kept: the larger of a day and
+ * a quarter of the days. A snapshot then guarantees its chunks that long beyond the policy,
+ * so the next backups reuse them untouched until that slack is spent, and extend them once. */
+int64_t ep_store_lock_slack(const struct ep_store_object_lock *p);
+/* now + days + slack: the retain-until of what is written or extended at now. */
+int64_t ep_store_lock_target(const struct ep_store_object_lock *p, int64_t now);
+/* The object names of a chunk and of a snapshot's manifest (cap: 100 is enough). */
+void ep_store_chunk_name(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], char *name, size_t cap);
+/* An object's retention (0, 1 when absent); EP_EINPUT on a store without a policy. */
+int ep_store_get_retention(struct ep_store *st, const char *name, struct ep_store_retention *r, struct ep_error *err);
+
+/* Objects that must stay retained until floor, each at least: one known to be retained for less
+ * (known_short) is extended at once (PutObjectRetention); of the others, HEAD says, and only
+ * those retained for less are extended. Extensions go to ep_store_lock_target(now). Many run at
+ * once, each on a connection of the backend's pool; it returns when every one is answered.
+ * stats->least: the earliest retain-until among those found long enough and left as they were
+ * (INT64_MAX when none), which bounds what a snapshot naming them can promise. */
+struct ep_store_keep_item {
+	char name[100];
+	bool known_short;
+};
+struct ep_store_keep_stats {
+	uint64_t objects, checked, extended; /* checked: HEADs sent; extended: PutObjectRetention */
+	int64_t least;
+};
+int ep_store_keep_until(struct ep_store *st, const struct ep_store_keep_item *items, size_t n, int64_t floor,
+			struct ep_store_keep_stats *stats, struct ep_error *err);
+/* The retention of each object (until[i], 0 when it has none or is gone), many at once. */
+int ep_store_retentions(struct ep_store *st, const char (*names)[100], size_t n, struct ep_store_retention *out,
+			struct ep_error *err);
 
 /* Locks: backups share, prune and forget exclude. wait_s: how long to wait for a holder.
  * Lock records (who, since when) let a refusal name the holder; they are only ever added
@@ -138,7 +229,14 @@ int ep_store_get_snapshot(struct ep_store *st, const char *id, struct ep_store_s
  * signature, then the manifest, whose appearance is the publication. id gets its id. */
 int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len, const char *sig, size_t siglen,
 			  char id[EP_STORE_ID_HEX], struct ep_error *err);
+/* The same, its objects retained until `until` (the floor the manifest records) in a store with
+ * Object Lock; 0: as any object written now. */
+int ep_store_put_snapshot_until(struct ep_store *st, const char *manifest, size_t len, const char *sig,
+				size_t siglen, int64_t until, char id[EP_STORE_ID_HEX], struct ep_error *err);
 int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err);
+/* Removes every version of a snapshot's objects for good, bypassing their governance retention
+ * (Object Lock; the credential needs s3:BypassGovernanceRetention). The exclusive lock is held. */
+int ep_store_remove_snapshot_bypass(struct ep_store *st, const char *id, struct ep_error *err);
 /* A snapshot sequence number, at_least or above, that no other backup gets, however many
  * run at once: above every number claimed before (formats/STORE.md, section 4). The
  * caller holds the lock. */
@@ -184,12 +282,16 @@ int ep_store_remove_drill(struct ep_store *st, const char *id, struct ep_error *
 /* Removes what writers that died left half-written; the caller holds the exclusive lock. */
 int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err);
 
-/* What prune does: every chunk no snapshot names is removed, every drill record of a
+/* What prune does (in a store with Object Lock, of what has passed its retention only): every chunk no snapshot names is removed, every drill record of a
  * snapshot no longer there, and what writers that died left half-written (temporaries; the
  * signature of a drill record that never appeared), and what backups leave for it since they
  * remove nothing (lock records of holders released or gone, claims of sequence numbers but
  * the highest). The caller holds the exclusive lock; dry_run removes nothing. */
 struct ep_prune_stats {
+	/* Object Lock: what had to stay, no snapshot naming it, its retention not passed yet, and
+	 * the latest retain-until among those (all can go after it) */
+	uint64_t chunks_locked, bytes_locked, drills_locked;
+	int64_t locked_until;
 	uint64_t snapshots, chunks_kept, chunks_removed, bytes_kept, bytes_removed, temps_removed;
 	uint64_t drills_kept, drills_removed;
 	uint64_t locks_removed; /* lock records of holders released or gone */

@@ -19,6 +19,7 @@ struct ep_store {
 	struct ep_store_backend *be;
 	const struct ep_seal *seal; /* encrypted stores: names, snapshots (borrowed); else NULL */
 	char id[33];
+	struct ep_store_object_lock object_lock; /* Object Lock's policy; mode EP_LOCK_NONE without */
 	/* the chunk index: object id -> position in chunks; guarded by lock (pack workers read it) */
 	pthread_rwlock_t lock;
 	struct ep_digestmap *index;
@@ -56,6 +57,10 @@ int ep_store_list_ids(struct ep_store *st, const char *dir, const char *ext, cha
  * name authenticated): 0, 1 when absent, or a failure. */
 int ep_store_get_sealed(struct ep_store *st, const char *name, size_t max, char **data, size_t *len,
 			struct ep_error *err);
+/* Writes an object, sealed with its name in an encrypted store; if_absent as the backend's put;
+ * until: its retain-until in a store with Object Lock (0: the policy's, from now). */
+int ep_store_put_sealed_until(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
+			      int64_t until, struct ep_error *err);
 /* Writes an object, sealed with its name in an encrypted store; if_absent as the backend's put. */
 int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data, size_t len, bool if_absent,
 			struct ep_error *err);
@@ -64,7 +69,15 @@ int ep_store_put_sealed(struct ep_store *st, const char *name, const char *data,
  * sorted), and the signatures of records that never appeared. removed counts the records,
  * orphans the signatures; dry_run removes nothing (and counts no signature). */
 int ep_store_prune_drills(struct ep_store *st, char (*const snapshots)[EP_STORE_ID_HEX], size_t nsnapshots,
-			  bool dry_run, uint64_t *removed, uint64_t *kept, uint64_t *orphans, struct ep_error *err);
+			  bool dry_run, uint64_t *removed, uint64_t *kept, uint64_t *orphans, struct ep_prune_stats *locked,
+			  struct ep_error *err);
+
+/* Object Lock, for prune: whether the object is retained still (its retain-until after now), counted
+ * in stats->locked_until when so; false in a store without a policy. */
+int ep_store_retained(struct ep_store *st, const char *name, int64_t now, bool *retained, struct ep_prune_stats *stats,
+		      struct ep_error *err);
+/* The name of the chunk object oid ("chunks/ab/<hex>.zst"; cap: 100 is enough). */
+void ep_store_oid_name(const uint8_t oid[EP_DIGEST_LEN], char *name, size_t cap);
 
 /* 0 while our lock stands; else fails (never taken, or lost), so nothing may be published or removed. */
 int ep_store_lock_held(struct ep_store *st, struct ep_error *err);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/http_pool.h"
 #include "cloud/s3.h"
@@ -31,6 +32,7 @@ struct upload {
 	struct ep_s3_url u;
 	char *data;
 	size_t len;
+	struct ep_s3_lock lock; /* mode NULL: none */
 };
 
 struct s3_backend {
@@ -50,6 +52,10 @@ struct s3_backend {
 	bool stopping;
 	int arc; /* the first failure of an upload, and its error */
 	struct ep_error aerr;
+	/* Object Lock: the mode of every put ("GOVERNANCE", "COMPLIANCE"; NULL: none) and the
+	 * seconds a data object is kept */
+	const char *lock_mode;
+	int64_t keep;
 };
 
 static const char *s3b_where(const struct ep_store_backend *be)
@@ -120,7 +126,8 @@ static void *uploader(void *arg)
 		bool skip = b->arc != 0; /* a failure is reported already: the rest would be no use */
 		pthread_cond_broadcast(&b->qchange);
 		pthread_mutex_unlock(&b->qlock);
-		int rc = skip ? 0 : crc ? crc : ep_s3_put_data(b->s3, via, &up.u, up.data, up.len, false, &err);
+		int rc = skip ? 0 : crc ? crc : ep_s3_put_data_locked(b->s3, via, &up.u, up.data, up.len, false,
+								       up.lock.mode ? &up.lock : NULL, &err);
 		free(up.data);
 		pthread_mutex_lock(&b->qlock);
 		if (rc && !b->arc) {
@@ -137,7 +144,7 @@ static void *uploader(void *arg)
 
 /* A chunk into the queue (a copy); the first failure of an earlier one is reported instead. */
 static int put_async(struct s3_backend *b, const struct ep_s3_url *u, const void *data, size_t len,
-		     struct ep_error *err)
+		     const struct ep_s3_lock *lock, struct ep_error *err)
 {
 	char *copy = malloc(len ? len : 1);
 	if (!copy)
@@ -157,7 +164,7 @@ static int put_async(struct s3_backend *b, const struct ep_s3_url *u, const void
 		rc = b->arc;
 	}
 	if (!rc) {
-		b->queue[(b->qhead + b->qlen) % QUEUE_MAX] = (struct upload){ *u, copy, len };
+		b->queue[(b->qhead + b->qlen) % QUEUE_MAX] = (struct upload){ *u, copy, len, *lock };
 		b->qlen++;
 		copy = NULL;
 		pthread_cond_broadcast(&b->qchange);
@@ -167,22 +174,44 @@ static int put_async(struct s3_backend *b, const struct ep_s3_url *u, const void
 	return rc;
 }
 
-static int s3b_put(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
-		   struct ep_error *err)
+#define RECORD_KEEP 3600 /* seconds a lock record or claim is retained (Object Lock) */
+
+/* The retention a put of name gets: none without a policy; lock records and claims an hour's
+ * governance, which is all they need, whatever the bucket's default (which would otherwise keep
+ * every refresh of a record for days); everything else the policy's, from now. */
+static struct ep_s3_lock retention_of(const struct s3_backend *b, const char *name, int64_t until)
+{
+	int64_t now = time(NULL);
+	if (!b->lock_mode)
+		return (struct ep_s3_lock){ 0 };
+	if (!strncmp(name, "locks/", 6) || !strncmp(name, "claims/", 7))
+		return (struct ep_s3_lock){ "GOVERNANCE", now + RECORD_KEEP };
+	return (struct ep_s3_lock){ b->lock_mode, until ? until : now + b->keep };
+}
+
+static int put_retained(struct ep_store_backend *be, const char *name, const void *data, size_t len,
+			bool if_absent, int64_t until, struct ep_error *err)
 {
 	struct s3_backend *b = (struct s3_backend *)be;
 	struct ep_s3_url u;
 	struct ep_http *via;
+	struct ep_s3_lock lock = retention_of(b, name, until);
 	int rc = url_of(b, name, &u, err);
 	if (!rc && !if_absent && !strncmp(name, "chunks/", 7))
-		return put_async(b, &u, data, len, err); /* content-addressed: nothing waits on it until sync() */
+		return put_async(b, &u, data, len, &lock, err); /* content-addressed: nothing waits on it until sync() */
 	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
-		rc = ep_s3_put_data(b->s3, via, &u, data, len, if_absent, err);
+		rc = ep_s3_put_data_locked(b->s3, via, &u, data, len, if_absent, lock.mode ? &lock : NULL, err);
 		ep_http_pool_give_back(b->pool, via);
 	}
 	if (rc == EP_EINPUT && if_absent)
 		rc = ep_fail(err, EP_EINPUT, "store '%s': %s exists", b->where, name);
 	return rc;
+}
+
+static int s3b_put(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
+		   struct ep_error *err)
+{
+	return put_retained(be, name, data, len, if_absent, 0, err);
 }
 
 static int s3b_remove(struct ep_store_backend *be, const char *name, struct ep_error *err)
@@ -291,6 +320,96 @@ static void s3b_close(struct ep_store_backend *be)
 static const struct ep_store_backend_ops s3_ops = { s3b_get,  s3b_read, s3b_put,   s3b_remove, s3b_list,      s3b_sweep,
 						    s3b_sync, NULL,     NULL,      s3b_close,  s3b_where,     s3b_may_remove };
 
+/* ---- Object Lock ---- */
+
+static int s3b_available(struct ep_store_backend *be, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	pthread_mutex_lock(&b->own);
+	int rc = ep_s3_object_lock_enabled(b->s3, b->bucket, err);
+	pthread_mutex_unlock(&b->own);
+	if (rc == 1) {
+		char answer[sizeof err->msg];
+		snprintf(answer, sizeof answer, "%s", err->msg);
+		ep_fail(err, EP_EINPUT, "bucket '%s' has no Object Lock (%s); make one with it enabled "
+					"(CreateBucket with ObjectLockEnabledForBucket)", b->bucket, answer);
+	}
+	return rc;
+}
+
+static void s3b_set_policy(struct ep_store_backend *be, const struct ep_store_object_lock *p, int64_t keep)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	b->lock_mode = !p || p->mode == EP_LOCK_NONE ? NULL : p->mode == EP_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE";
+	b->keep = keep;
+}
+
+static int s3b_get_retention(struct ep_store_backend *be, const char *name, struct ep_store_retention *r,
+			     struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	struct ep_s3_retention got;
+	struct ep_http *via;
+	int rc = url_of(b, name, &u, err);
+	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
+		rc = ep_s3_get_retention(b->s3, via, &u, &got, err);
+		ep_http_pool_give_back(b->pool, via);
+	}
+	*r = (struct ep_store_retention){ 0 };
+	if (!rc && got.until) {
+		r->until = got.until;
+		r->mode = !strcmp(got.mode, "COMPLIANCE") ? EP_LOCK_COMPLIANCE : EP_LOCK_GOVERNANCE;
+	}
+	return rc;
+}
+
+static int s3b_extend(struct ep_store_backend *be, const char *name, int64_t until, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	struct ep_http *via;
+	struct ep_s3_lock lock = { b->lock_mode ? b->lock_mode : "GOVERNANCE", until };
+	int rc = url_of(b, name, &u, err);
+	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
+		rc = ep_s3_put_retention(b->s3, via, &u, &lock, err);
+		ep_http_pool_give_back(b->pool, via);
+	}
+	return rc;
+}
+
+static int s3b_remove_versions(struct ep_store_backend *be, const char *name, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	unsigned removed;
+	int rc = url_of(b, name, &u, err);
+	if (!rc) {
+		pthread_mutex_lock(&b->own);
+		rc = ep_s3_delete_versions(b->s3, &u, true, &removed, err);
+		pthread_mutex_unlock(&b->own);
+	}
+	return rc;
+}
+
+static void s3b_requests(struct ep_store_backend *be, struct ep_store_requests *out)
+{
+	uint64_t n[EP_S3_KINDS];
+	ep_s3_counts(((struct s3_backend *)be)->s3, n);
+	*out = (struct ep_store_requests){ n[EP_S3_PUT],       n[EP_S3_GET],    n[EP_S3_HEAD], n[EP_S3_LIST],
+					   n[EP_S3_RETENTION], n[EP_S3_DELETE], n[EP_S3_OTHER] };
+}
+
+static const struct ep_store_lock_ops s3_lock_ops = {
+	.available = s3b_available,
+	.set_policy = s3b_set_policy,
+	.put_until = put_retained,
+	.get = s3b_get_retention,
+	.extend = s3b_extend,
+	.remove_versions = s3b_remove_versions,
+	.requests = s3b_requests,
+};
+
 static int any_object(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
 {
 	(void)size, (void)mtime;
@@ -316,6 +435,7 @@ int ep_store_s3_backend(struct ep_store_backend **out, const char *url, const st
 	if (!b)
 		return ep_oom(err);
 	b->base.ops = &s3_ops;
+	b->base.lock = &s3_lock_ops;
 	memcpy(b->bucket, u.bucket, sizeof b->bucket);
 	snprintf(b->prefix, sizeof b->prefix, "%s/", u.key);
 	snprintf(b->where, sizeof b->where, "s3://%s/%s", u.bucket, u.key);

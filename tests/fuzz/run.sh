@@ -65,6 +65,13 @@ alive = json.dumps({"host": "elsewhere", "pid": 1, "command": "prune", "exclusiv
 open(f"{out}/two", "wb").write(b"\0".join([config, dead, sig, a, b, chunk]))
 open(f"{out}/one", "wb").write(b"\0".join([config, alive, sig, a, b"", chunk]))
 open(f"{out}/unsigned", "wb").write(b"\0".join([config, b"", b"", b, b"", b""]))
+# a store with Object Lock (STORE.md section 10): its policy, and a snapshot recording its floor
+c = json.loads(config)
+c["object_lock"] = {"days": 30, "mode": "compliance"}
+m = json.loads(b)
+m["snapshot"]["object_lock"] = {"mode": "compliance", "retain_until": "2026-12-14T03:00:00Z"}
+open(f"{out}/locked", "wb").write(b"\0".join([json.dumps(c).encode(), b"", b"", json.dumps(m).encode(), b"", b""]))
+open(f"{out}/../manifest/locked.json", "wb").write(json.dumps(m).encode())
 PY
 # small qcow2 images of several kinds, made by qemu-img
 for opts in "cluster_size=512" "cluster_size=4k,compat=0.10" "cluster_size=16k,extended_l2=on"; do

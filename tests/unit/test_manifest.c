@@ -109,6 +109,45 @@ TEST(manifest_keeps_a_disks_checkpoint)
 	       EP_EINPUT);
 }
 
+/* The sample as a snapshot of a store with Object Lock: retained in governance mode until 2026-12-14. */
+static struct ep_manifest *sample_locked(void)
+{
+	struct ep_manifest *m = sample();
+	m->snapshot = ep_snapinfo_new("web-01", 7);
+	snprintf(m->snapshot->lock_mode, sizeof m->snapshot->lock_mode, "governance");
+	m->snapshot->retain_until = ep_utc_time("2026-12-14T03:00:00Z");
+	return m;
+}
+
+TEST(manifest_keeps_a_snapshots_retention)
+{
+	char *json, msg[1024];
+	struct ep_manifest *back = round_trip(sample_locked(), &json);
+	EXPECT(strstr(json, "\"object_lock\":{\"mode\":\"governance\",\"retain_until\":\"2026-12-14T03:00:00Z\"}"));
+	EXPECT(back->snapshot && !strcmp(back->snapshot->lock_mode, "governance") &&
+	       back->snapshot->retain_until == ep_utc_time("2026-12-14T03:00:00Z"));
+	struct ep_snapinfo *dup = ep_snapinfo_dup(back->snapshot);
+	EXPECT(dup && !strcmp(dup->lock_mode, "governance") && dup->retain_until == back->snapshot->retain_until);
+	ep_snapinfo_free(dup);
+	free(json);
+	ep_manifest_free(back);
+	/* a snapshot without one says nothing of it, and reads back without */
+	struct ep_manifest *plain = sample_locked();
+	plain->snapshot->lock_mode[0] = '\0';
+	back = round_trip(plain, &json);
+	EXPECT(!strstr(json, "object_lock") && !back->snapshot->lock_mode[0] && !back->snapshot->retain_until);
+	free(json);
+	ep_manifest_free(back);
+	EXPECT(parse_edited_in(sample_locked(), "\"governance\"", "\"forever\"", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(strstr(msg, "snapshot object_lock needs a mode (governance or compliance)"));
+	EXPECT(parse_edited_in(sample_locked(), "\"2026-12-14T03:00:00Z\"", "\"next week\"", msg, sizeof msg) ==
+	       EP_EINPUT);
+	EXPECT(parse_edited_in(sample_locked(), "\"2026-12-14T03:00:00Z\"", "1796094000", msg, sizeof msg) == EP_EINPUT);
+	EXPECT(parse_edited_in(sample_locked(), "\"object_lock\":{", "\"object_lock\":\"x\",\"y\":{", msg, sizeof msg) ==
+	       EP_EINPUT);
+	EXPECT(strstr(msg, "snapshot object_lock needs a mode"));
+}
+
 TEST(manifest_rejects_malformed)
 {
 	char msg[1024];
