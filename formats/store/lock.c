@@ -516,11 +516,23 @@ static int lock_timing(struct holders *h, struct ep_error *err)
 }
 
 /* The exclusive lock is for removing (forget, prune): with a credential that may not delete
- * (an append-only one) they fail before anything is written, a lock record included. */
-static int check_may_remove(struct ep_store *st, const char *command, struct ep_error *err)
+ * (an append-only one) they fail before anything is written, a lock record included. A dry
+ * run removes nothing: it is only told, once, through warn. */
+static int check_may_remove(struct ep_store *st, const char *command, bool dry_run, const struct holders *h,
+			    struct ep_error *err)
 {
 	struct ep_error why = { 0 };
+	char msg[900];
 	int rc = st->be->ops->may_remove ? st->be->ops->may_remove(st->be, &why) : 0;
+	if (rc == 1 && dry_run) {
+		snprintf(msg, sizeof msg,
+			 "store '%s': this credential cannot delete objects (%.400s): %s without --dry-run would fail "
+			 "with it; run that with a credential that can",
+			 ep_store_where(st), why.msg, command);
+		if (h->warn)
+			h->warn(h->warn_ctx, msg);
+		return 0;
+	}
 	if (rc == 1)
 		return ep_fail(err, EP_ERUNTIME,
 			       "store '%s': this credential cannot delete objects (%.400s), and %s removes them: run it with "
@@ -551,14 +563,14 @@ static int try_lock(struct ep_store *st, struct holders *h, const char *command,
 	return rc ? rc : 1;
 }
 
-int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
-		  void *warn_ctx, struct ep_error *err)
+static int lock_store(struct ep_store *st, bool exclusive, bool dry_run, const char *command, unsigned wait_s,
+		      ep_store_warn_fn warn, void *warn_ctx, struct ep_error *err)
 {
 	struct holders h = { .st = st, .exclusive = exclusive, .warn = warn, .warn_ctx = warn_ctx };
 	gethostname(h.host, sizeof h.host - 1);
 	int rc = lock_timing(&h, err);
 	if (!rc && exclusive)
-		rc = check_may_remove(st, command, err);
+		rc = check_may_remove(st, command, dry_run, &h, err);
 	if (rc)
 		return rc;
 	struct timespec start, now;
@@ -578,6 +590,18 @@ int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsi
 		long ms = 200 + (attempt < 8 ? 100L << attempt : 25600) / 4 + (long)(jitter % 200); /* two runs that met part */
 		nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000 }, NULL);
 	}
+}
+
+int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
+		  void *warn_ctx, struct ep_error *err)
+{
+	return lock_store(st, exclusive, false, command, wait_s, warn, warn_ctx, err);
+}
+
+int ep_store_lock_dry_run(struct ep_store *st, const char *command, unsigned wait_s, ep_store_warn_fn warn,
+			  void *warn_ctx, struct ep_error *err)
+{
+	return lock_store(st, true, true, command, wait_s, warn, warn_ctx, err);
 }
 
 void ep_store_unlock(struct ep_store *st)
