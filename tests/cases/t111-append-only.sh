@@ -161,13 +161,13 @@ check "the only DELETEs sent were the probes ($(($(deletes) - base)), one a run)
 check "one a run (6 runs)" test "$(($(deletes) - base))" = 6
 # a dry run removes nothing: it runs, and says once that the real one would fail
 warned="warning: store '$A': this credential cannot delete objects \(s3: DELETE s3://$B/ao/store/snapshots/\.envpack-delete-probe: 403 AccessDenied[^)]*\): %s without --dry-run would fail with it; run that with a credential that can"
-expect_exit 0 "forget --dry-run as ao runs" ep ao forget --dry-run --endpoint "$E" "$A" --keep-last 1
-check "printing its plan: $(grep -c '^would remove ' "$T/out") would be removed, $(grep -c '^keep ' "$T/out") kept" \
-	test "$(grep -c '^would remove ' "$T/out")" -ge 1 -a "$(grep -c '^keep ' "$T/out")" -ge 1
+expect_exit 0 "forget --dry-run as ao runs" ep ao forget --dry-run --json --endpoint "$E" "$A" --keep-last 1
+check "giving its plan: $(jq_ 'len(d["remove"])' "$T/out") would be removed, $(jq_ 'len(d["keep"])' "$T/out") kept" \
+	test "$(jq_ 'd["dry_run"], len(d["remove"]) > 0, len(d["keep"]) > 0' "$T/out")" = "True True True"
 expect_err "$(printf "$warned" forget)" "warning that forget without --dry-run would fail with this credential"
 check "once" test "$(grep -c 'cannot delete' "$T/err")" = 1
-expect_exit 0 "forget --prune --dry-run as ao runs" ep ao forget --prune --dry-run --endpoint "$E" "$A" --keep-last 1
-check "printing what prune would remove too" grep -q '^would remove [0-9]* chunks' "$T/out"
+expect_exit 0 "forget --prune --dry-run as ao runs" ep ao forget --prune --dry-run --json --endpoint "$E" "$A" --keep-last 1
+check "giving what prune would remove too" test "$(jq_ 'd["prune"]["dry_run"], len(d["remove"]) > 0' "$T/out")" = "True True"
 check "warning once" test "$(grep -c 'cannot delete' "$T/err")" = 1
 expect_exit 0 "prune --dry-run --json as ao runs" ep ao prune --dry-run --json --endpoint "$E" "$A"
 check "its plan: nothing to remove but what the admin's prune would (the lock records are left to it)" \
