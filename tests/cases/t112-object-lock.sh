@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # S3 Object Lock (issue #17, items 2 and 5) judged by Ceph's radosgw (tests/radosgw.sh): a
 # bucket made with Object Lock keeps every version of an object until its retain-until date.
-# ENVPACK_OBJECT_LOCK_DAY_SECONDS makes a policy's day 10 s: --object-lock 3 retains for 3 days and
-# a day of slack (40 s), a backup reuses chunks untouched for the slack (10 s), and --object-lock 1
-# retains for 20 s, so the case sees an extension and a retention pass within a minute.
+# ENVPACK_OBJECT_LOCK_DAY_SECONDS makes a policy's day 15 s: --object-lock 3 retains for 3 days and
+# a day of slack (60 s), a backup reuses chunks untouched for the slack (15 s: an unchanged backup
+# "at once" must start within it, under ASan and a loaded machine too), and --object-lock 1 retains
+# for 30 s, so the case sees an extension and a retention pass within about a minute.
 #   1. --init --object-lock refused, naming why, writing nothing: a bucket without Object Lock,
 #      a dir: store, the flag without --init, a bad --lock-mode
 #   2. a backup into a compliance store, and an unchanged one at once: every object retained
@@ -32,8 +33,8 @@ E=$S3_G_ENDPOINT
 P=$S3_G_BUCKET # a plain bucket
 L=locked       # made with Object Lock
 S=s3://$L/dr/prod
-export ENVPACK_OBJECT_LOCK_DAY_SECONDS=10
-DAY=10
+export ENVPACK_OBJECT_LOCK_DAY_SECONDS=15
+DAY=15
 ep() { # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 	local envs
 	envs=$(radosgw_env g "$1") || return 2
@@ -149,7 +150,7 @@ check "every chunk it names is covered by the last snapshot's floor ($(jq_ 'd["o
 check "its floor is the last one's" test "$(jq_ 'd["object_lock"]["retain_until"]' "$T/b2.json")" = "$floor1"
 
 # 4. governance, while the slack of 3 passes: --bypass-governance removes for good; prune keeps
-# the chunks still retained (--object-lock 1: 20 s), and removes them at the end
+# the chunks still retained (--object-lock 1: 30 s), and removes them at the end
 G=s3://$L/dr/gov
 seeded 2 $((4 << 20)) >"$T/g.raw"
 expect_exit 0 "backup --init --object-lock 1 (governance)" \
