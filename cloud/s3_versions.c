@@ -26,7 +26,11 @@ static int page_entry(struct ep_xml *x, xmlNodePtr n, const char *what, const ch
 	char *version = ep_xml_get(x, n, "*[local-name()='VersionId']");
 	char *latest = ep_xml_get(x, n, "*[local-name()='IsLatest']");
 	char *modified = ep_xml_get(x, n, "*[local-name()='LastModified']");
-	struct ep_s3_version v = { .key = key, .version = version, .latest = latest && !strcmp(latest, "true"),
+	char *etag = ep_xml_get(x, n, "*[local-name()='ETag']");
+	const char *e = etag && etag[0] == '"' ? etag + 1 : etag ? etag : "";
+	char bare[EP_S3_ETAG_MAX];
+	snprintf(bare, sizeof bare, "%.*s", (int)strcspn(e, "\""), e);
+	struct ep_s3_version v = { .key = key, .version = version, .etag = bare, .latest = latest && !strcmp(latest, "true"),
 				   .deleted = !strcmp((const char *)n->name, "DeleteMarker"),
 				   .modified = ep_s3_iso_time(modified) };
 	int rc = 0;
@@ -39,6 +43,7 @@ static int page_entry(struct ep_xml *x, xmlNodePtr n, const char *what, const ch
 	free(version);
 	free(latest);
 	free(modified);
+	free(etag);
 	return rc;
 }
 
@@ -123,7 +128,7 @@ int ep_s3_list_versions(struct ep_s3 *s3, struct ep_http *via, const char *bucke
 /* ---- what each key was at a time ---- */
 
 struct held {
-	char key[1100], version[VERSION_MAX];
+	char key[1100], version[VERSION_MAX], etag[EP_S3_ETAG_MAX];
 	struct ep_s3_version v;
 	bool set;
 };
@@ -132,9 +137,11 @@ static void hold(struct held *h, const struct ep_s3_version *v)
 {
 	snprintf(h->key, sizeof h->key, "%s", v->key);
 	snprintf(h->version, sizeof h->version, "%s", v->version);
+	snprintf(h->etag, sizeof h->etag, "%s", v->etag);
 	h->v = *v;
 	h->v.key = h->key;
 	h->v.version = h->version;
+	h->v.etag = h->etag;
 	h->set = true;
 }
 

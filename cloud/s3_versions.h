@@ -13,6 +13,7 @@
 /* One entry of a listing: a version, or a delete marker (deleted). */
 struct ep_s3_version {
 	const char *key, *version; /* borrowed for the callback's time */
+	const char *etag;          /* without its quotes; "" for a delete marker */
 	bool latest, deleted;      /* the key's current entry; a delete marker */
 	int64_t modified;          /* LastModified, seconds since the epoch (the fraction dropped) */
 	uint64_t size;             /* 0 for a delete marker */
@@ -29,6 +30,7 @@ int ep_s3_versions_page(const char *body, size_t len, const char *what, const ch
 			void *ctx, bool *more, char **key_marker, char **version_marker, struct ep_error *err);
 
 /* The entry of each key current at time t: the newest with LastModified <= t. */
+#define EP_S3_ETAG_MAX 100
 struct ep_s3_key_at {
 	const char *key;
 	const struct ep_s3_version *at;     /* NULL: the key had no entry yet at t */

@@ -91,7 +91,7 @@ struct ep_store_key_at {
 	const char *name;       /* relative to the store ("snapshots/<id>.json") */
 	const char *version;    /* the version current at t; NULL: none then (not yet, or deleted) */
 	uint64_t size;          /* its size */
-	bool current;           /* that version is the current one still */
+	bool current;           /* that version (or a copy of its bytes) is the current one still */
 	bool exists;            /* the name holds an object now (its current entry no delete marker) */
 };
 struct ep_store_lock_ops {

@@ -485,13 +485,20 @@ struct keys_at {
 	void *ctx;
 };
 
+/* The same version, or a copy of its bytes (a recovery made before): S3's ETag of a single PUT or
+ * copy is the bytes' MD5, of a multipart upload its parts' (the store makes none). */
+static bool same_object(const struct ep_s3_version *a, const struct ep_s3_version *b)
+{
+	return !strcmp(a->version, b->version) || (*a->etag && !strcmp(a->etag, b->etag) && a->size == b->size);
+}
+
 static int key_at(void *ctx, const struct ep_s3_key_at *k, struct ep_error *err)
 {
 	struct keys_at *w = ctx;
 	bool then = k->at && !k->at->deleted;
 	struct ep_store_key_at s = { .name = k->key + w->skip, .version = then ? k->at->version : NULL,
 				     .size = then ? k->at->size : 0,
-				     .current = then && !strcmp(k->at->version, k->latest->version),
+				     .current = then && !k->latest->deleted && same_object(k->at, k->latest),
 				     .exists = !k->latest->deleted };
 	return w->each(w->ctx, &s, err);
 }
