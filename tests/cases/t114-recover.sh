@@ -36,7 +36,7 @@ ep() { # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 # ops UID OP...: many botocore calls in one process (python starts slowly on a busy machine), each
 # OP one of put:KEY:FILE, delete:KEY, versions (every version and delete marker under dr/ but
-# the lock records, "KEY VERSION"), keys:PREFIX, policy:FILE, create-locked (the bucket, with
+# the lock records, "KEY VERSION"), keys:PREFIX, retention:KEY ("MODE UNTIL"), policy:FILE, create-locked (the bucket, with
 # Object Lock); each a line: its output, or
 # "ERROR STATUS CODE"
 cat >"$T/ops.py" <<'PY'
@@ -57,6 +57,9 @@ for op in sys.argv[2:]:
             c.put_object(Bucket=b, Key=key, Body=open(path, 'rb').read())
         elif kind == 'delete':
             c.delete_object(Bucket=b, Key=arg)
+        elif kind == 'retention':
+            r = c.get_object_retention(Bucket=b, Key=arg)['Retention']
+            print(r['Mode'], int(r['RetainUntilDate'].timestamp()))
         elif kind == 'policy':
             c.put_bucket_policy(Bucket=b, Policy=open(arg).read())
         elif kind == 'keys':
@@ -167,6 +170,9 @@ check "names the snapshot made after TIME (${id4:0:8}), kept" \
 	test "$(jq_ 'd["later_snapshots"]' "$T/rec.json")" = "['$id4']"
 check "counts its requests: a PUT (CopyObject) a restored object, and its lock record's ($(jq_ 'd["requests"]' "$T/rec.json"))" \
 	test "$(jq_ 'd["requests"]["put"] - 9 in (1, 2)' "$T/rec.json")" = True
+check "what it restored is retained as the store's policy says (governance, 20 s from the copy)" \
+	test "$(ops admin "$L" "retention:dr/snapshots/${id[2]}.json" "retention:$(sed -n 4p "$T/chunks")" |
+		awk -v now="$(date +%s)" '$1 == "GOVERNANCE" && $2 > now && $2 <= now + 25 { n++ } END { print n }')" = 2
 expect_exit 0 "snapshots: all four" ep admin snapshots --json --endpoint "$E" "$S"
 check "the three of then and the later one" \
 	test "$(jq_ '" ".join(sorted(s["id"] for s in d))' "$T/out")" = "$(printf '%s\n' "${id[@]}" "$id4" | sort | xargs)"
