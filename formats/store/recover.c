@@ -8,7 +8,11 @@
 #include "formats/store/store_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define KEEP_BATCH 256 /* restored objects whose retention is judged at once */
 
 struct recover_walk {
 	struct ep_store *st;
@@ -16,7 +20,22 @@ struct recover_walk {
 	struct ep_recover_stats *stats;
 	int (*later)(void *ctx, const char *id, struct ep_error *err);
 	void *ctx;
+	/* Object Lock: what was restored, its retention to make sure of (a batch at a time) */
+	struct ep_store_keep_item keep[KEEP_BATCH];
+	size_t nkeep;
 };
+
+/* A copy is asked to be retained as a put is, but a server may give it the source version's
+ * retention instead (radosgw 16 does): HEAD says, and what is short is extended. */
+static int keep_restored(struct recover_walk *w, struct ep_error *err)
+{
+	struct ep_store_keep_stats ks = { 0 };
+	const struct ep_store_object_lock *p = ep_store_object_lock(w->st);
+	int rc = p && w->nkeep ? ep_store_keep_until(w->st, w->keep, w->nkeep, ep_store_lock_target(p, time(NULL)), &ks, err)
+			       : 0;
+	w->nkeep = 0;
+	return rc;
+}
 
 static bool under(const char *name, const char *dir)
 {
@@ -56,6 +75,12 @@ static int recover_key(void *ctx, const struct ep_store_key_at *k, struct ep_err
 		w->stats->restored[folder]++;
 		w->stats->bytes[folder] += k->size;
 	}
+	if (!rc && !w->dry_run && ep_store_object_lock(w->st) && strlen(k->name) < sizeof w->keep->name) {
+		w->keep[w->nkeep] = (struct ep_store_keep_item){ .known_short = false };
+		snprintf(w->keep[w->nkeep++].name, sizeof w->keep->name, "%s", k->name);
+		if (w->nkeep == KEEP_BATCH)
+			rc = keep_restored(w, err);
+	}
 	return rc;
 }
 
@@ -66,6 +91,15 @@ int ep_store_recover(struct ep_store *st, int64_t t, bool dry_run, struct ep_rec
 	if (!st->be->lock || !st->be->lock->keys_at)
 		return ep_store_as_of(st, t, err); /* says why not */
 	int rc = dry_run ? 0 : ep_store_lock_held(st, err);
-	struct recover_walk w = { st, dry_run, stats, later, ctx };
-	return rc ? rc : st->be->lock->keys_at(st->be, t, recover_key, &w, err);
+	struct recover_walk *w = rc ? NULL : calloc(1, sizeof *w);
+	if (!rc && !w)
+		rc = ep_oom(err);
+	if (!rc) {
+		*w = (struct recover_walk){ .st = st, .dry_run = dry_run, .stats = stats, .later = later, .ctx = ctx };
+		rc = st->be->lock->keys_at(st->be, t, recover_key, w, err);
+	}
+	if (!rc)
+		rc = keep_restored(w, err);
+	free(w);
+	return rc;
 }

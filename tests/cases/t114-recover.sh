@@ -162,6 +162,7 @@ versions >"$T/v2"
 check "neither ao's recover nor these changed anything" cmp "$T/v0" "$T/v2"
 
 # 5. recover
+t_rec=$(date +%s)
 expect_exit 0 "recover --as-of TIME" ep admin recover --json --as-of "$TIME" --endpoint "$E" "$S"
 cp "$T/out" "$T/rec.json"
 check "restored 3 snapshot objects and 6 chunks, as the dry run said ($(jq_ 'd["restored"], d["bytes"]' "$T/rec.json"))" \
@@ -170,9 +171,9 @@ check "names the snapshot made after TIME (${id4:0:8}), kept" \
 	test "$(jq_ 'd["later_snapshots"]' "$T/rec.json")" = "['$id4']"
 check "counts its requests: a PUT (CopyObject) a restored object, and its lock record's ($(jq_ 'd["requests"]' "$T/rec.json"))" \
 	test "$(jq_ 'd["requests"]["put"] - 9 in (1, 2)' "$T/rec.json")" = True
-check "what it restored is retained as the store's policy says (governance, 20 s from the copy)" \
-	test "$(ops admin "$L" "retention:dr/snapshots/${id[2]}.json" "retention:$(sed -n 4p "$T/chunks")" |
-		awk -v now="$(date +%s)" '$1 == "GOVERNANCE" && $2 > now && $2 <= now + 25 { n++ } END { print n }')" = 2
+ops admin "$L" "retention:dr/snapshots/${id[2]}.json" "retention:$(sed -n 4p "$T/chunks")" >"$T/ret"
+check "what it restored is retained as the store's policy says (governance, 20 s from the copy: $(xargs <"$T/ret"))" \
+	awk -v t="$t_rec" -v e="$(date +%s)" '$1 == "GOVERNANCE" && $2 >= t + 20 && $2 <= e + 20 { n++ } END { exit n != 2 }' "$T/ret"
 expect_exit 0 "snapshots: all four" ep admin snapshots --json --endpoint "$E" "$S"
 check "the three of then and the later one" \
 	test "$(jq_ '" ".join(sorted(s["id"] for s in d))' "$T/out")" = "$(printf '%s\n' "${id[@]}" "$id4" | sort | xargs)"
