@@ -11,8 +11,9 @@
 #   4. recover --dry-run changes nothing (botocore's ListObjectVersions before and after); ao's
 #      recover (no s3:ListBucketVersions) fails at once (exit 1), changing nothing; a bad TIME,
 #      one in the future, none: exit 2, naming the problem
-#   5. recover --as-of TIME: what it restored by folder, the later snapshot named and kept;
-#      check --read-data passes, every snapshot restores byte for byte
+#   5. recover --as-of TIME: what it restored by folder, the later snapshot named and kept, what
+#      it restored retained by the policy (botocore's GetObjectRetention); check --read-data
+#      passes, every snapshot restores byte for byte; recover again restores nothing
 #   6. refusals, exit 2, naming the problem, nothing written: a dir: store, a bucket without
 #      versioning
 . "$(dirname "$0")/../lib.sh"
