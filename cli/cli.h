@@ -121,6 +121,7 @@ int cmd_backup(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_export(int argc, char **argv);

@@ -7,7 +7,7 @@
 #include "verify/drill_record.h"
 
 static const char help[] =
-	"usage: envpack snapshots STORE [--json] [-p KEY.pub]\n\n"
+	"usage: envpack snapshots STORE [--as-of TIME] [--json] [-p KEY.pub]\n\n"
 	"List a store's snapshots, oldest first: id (any unique prefix of it names the\n"
 	"snapshot, as does 'latest'), time, environment name, host, data size, the\n"
 	"last drill (its result and recovery time: 'ok 7.4s', 'FAILED', or '-' when\n"
@@ -23,8 +23,11 @@ static const char help[] =
 	"A snapshot file that cannot be used (garbage, not matching its id, not opening\n"
 	"with the key) is left out of the list (--json too) with a warning naming it.\n"
 	"'envpack check' fails on them; 'envpack forget STORE ID' removes one.\n\n"
+	"With --as-of, the snapshots the store held at TIME, read from the versions\n"
+	"of its bucket (those deleted or overwritten since included): what\n"
+	"'envpack recover --as-of TIME' would bring back. Nothing is written.\n\n"
 	"Options:\n"
-	"  -p, --pubkey FILE    trust drill records signed by this key\n" CLI_STORE_HELP;
+	"  -p, --pubkey FILE    trust drill records signed by this key\n" CLI_AS_OF_HELP CLI_STORE_HELP;
 
 static json_t *strings(char **list, size_t n)
 {
@@ -87,8 +90,10 @@ static json_t *lock_json(const struct ep_snapinfo *si)
 
 int cmd_snapshots(int argc, char **argv)
 {
-	static const struct option opts[] = { { "pubkey", required_argument, NULL, 'p' }, CLI_STORE_OPTIONS,
+	static const struct option opts[] = { { "pubkey", required_argument, NULL, 'p' },
+					      { "as-of", required_argument, NULL, 'A' }, CLI_STORE_OPTIONS,
 					      CLI_STORE_NET_OPTIONS, { 0 } };
+	int64_t as_of = 0;
 	struct cli_store_args sa = { 0 };
 	struct ep_trust trust = { 0 }; /* no -p: the trusted-keys directories */
 	int c;
@@ -98,14 +103,17 @@ int cmd_snapshots(int argc, char **argv)
 			return sa.exit;
 		if (taken)
 			continue;
-		if (c != 'p')
+		if (c == 'A' && !cli_as_of("snapshots", optarg, &as_of))
+			return 2;
+		if (c != 'p' && c != 'A')
 			return cli_usage("snapshots", "unknown option");
-		trust.pubkey = optarg;
+		if (c == 'p')
+			trust.pubkey = optarg;
 	}
 	if (optind + 1 != argc)
 		return cli_usage("snapshots", "name one store");
 	struct ep_store *st;
-	int code = cli_store_open(argv[optind], false, &sa.s3, &st);
+	int code = cli_store_open_as_of(argv[optind], &sa.s3, as_of, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

@@ -25,6 +25,7 @@ static const struct {
 	{ "forget", cmd_forget, "remove snapshots by id or by a retention policy" },
 	{ "prune", cmd_prune, "remove the chunks no snapshot names" },
 	{ "check", cmd_check, "check a store: snapshots, chunks, and their content" },
+	{ "recover", cmd_recover, "bring back a store's objects as they were at a time (versioned S3)" },
 	{ "export", cmd_export, "write a store's snapshot as a self-contained bundle" },
 	{ "import", cmd_import, "add a bundle to a store as a snapshot" },
 };

@@ -1,10 +1,12 @@
 #include "cli/store_cli.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -49,6 +51,28 @@ int cli_store_open_locked(const char *location, bool init, const struct ep_s3_op
 {
 	struct ep_error err = { 0 };
 	struct ep_store_open_options o = { .init = init, .s3 = s3, .object_lock = object_lock };
+	return cli_seal(&o.seal, &err) || ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
+}
+
+bool cli_as_of(const char *cmd, const char *arg, int64_t *t)
+{
+	long long n = -1;
+	int used = 0;
+	if (arg[0] == '@' && sscanf(arg + 1, "%lld%n", &n, &used) == 1 && !arg[1 + used] && isdigit((unsigned char)arg[1]))
+		*t = (int64_t)n;
+	else
+		*t = ep_utc_time(arg);
+	if (*t <= 0)
+		cli_usage(cmd, "--as-of '%s' is not a time: write 2026-12-07T10:00:00Z (UTC) or @SECONDS", arg);
+	else if (*t > (int64_t)time(NULL))
+		cli_usage(cmd, "--as-of '%s' is in the future", arg);
+	return *t > 0 && *t <= (int64_t)time(NULL);
+}
+
+int cli_store_open_as_of(const char *location, const struct ep_s3_options *s3, int64_t as_of, struct ep_store **st)
+{
+	struct ep_error err = { 0 };
+	struct ep_store_open_options o = { .s3 = s3, .as_of = as_of };
 	return cli_seal(&o.seal, &err) || ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
 }
 

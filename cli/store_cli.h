@@ -64,6 +64,16 @@ int cli_store_open(const char *location, bool init, const struct ep_s3_options *
 /* The same, a new store made with Object Lock (object_lock; NULL: none). */
 int cli_store_open_locked(const char *location, bool init, const struct ep_s3_options *s3,
 			  const struct ep_store_object_lock *object_lock, struct ep_store **st);
+/* --as-of TIME: "2026-12-07T10:00:00Z" (RFC 3339, UTC) or "@1765100000" (seconds since the
+ * epoch), not in the future, into *t; else reported (naming the option), false. */
+bool cli_as_of(const char *cmd, const char *arg, int64_t *t);
+#define CLI_AS_OF_HELP                                                                                   \
+	"      --as-of TIME     the store as it was at TIME: 2026-12-07T10:00:00Z (RFC 3339,\n"             \
+	"                       UTC, to the second) or @SECONDS (a Unix time); an s3:// store\n"          \
+	"                       in a versioned bucket only (formats/STORE.md, section 11)\n"
+/* Opens a store read as it was at as_of (> 0: through the versions of its bucket; 0: now),
+ * reporting a failure: 0 or an exit code. */
+int cli_store_open_as_of(const char *location, const struct ep_s3_options *s3, int64_t as_of, struct ep_store **st);
 /* A store's requests by kind, as --json shows them ({"put": N, ...}); NULL for a store whose
  * backend does not count them (dir:). */
 json_t *cli_store_requests_json(const struct ep_store *st);

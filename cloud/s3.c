@@ -1,6 +1,7 @@
 #include "cloud/s3.h"
 
 #include "cloud/credfile.h"
+#include "cloud/s3_impl.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -498,6 +499,12 @@ static int mem_sink(void *ctx, const void *data, size_t len, struct ep_error *er
 int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, size_t max, char **data,
 		   size_t *len, struct ep_error *err)
 {
+	return ep_s3_get_query(s3, via, u, NULL, max, data, len, err);
+}
+
+int ep_s3_get_query(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *query, size_t max,
+		    char **data, size_t *len, struct ep_error *err)
+{
 	char what[1200];
 	snprintf(what, sizeof what, "s3: GET s3://%s/%s", u->bucket, u->key);
 	struct mem_sink m = { .max = max, .what = what };
@@ -505,7 +512,8 @@ int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url
 	for (unsigned tries = 0;; tries++) {
 		struct ep_http_response resp = { 0 };
 		m.len = 0;
-		rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = u, .sink = mem_sink, .sink_ctx = &m },
+		rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = u, .query = query, .sink = mem_sink,
+						   .sink_ctx = &m },
 			     what, &resp, err);
 		if (!rc && resp.status == 404)
 			rc = 1;
@@ -1117,6 +1125,33 @@ int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	*size = g.got;
 	EVP_MD_CTX_free(g.md5);
 	return rc;
+}
+
+/* ---- lent to s3_versions.c (cloud/s3_impl.h) ---- */
+
+static int denied(const struct ep_http_response *resp, const char *what, struct ep_error *err);
+
+int ep_s3_call(struct ep_s3 *s3, const struct ep_s3_call *c, const char *what, struct ep_http_response *resp,
+	       struct ep_error *err)
+{
+	return s3_send(s3, &(struct s3_req){ .via = c->via, .method = c->method, .u = c->u, .bucket_only = c->bucket_only,
+					     .query = c->query, .sign = c->sign, .nsign = c->nsign },
+		       what, resp, err);
+}
+
+int ep_s3_status_error(const struct ep_http_response *resp, const char *what, struct ep_error *err)
+{
+	return status_error(resp, what, err);
+}
+
+int ep_s3_denied(const struct ep_http_response *resp, const char *what, struct ep_error *err)
+{
+	return denied(resp, what, err);
+}
+
+int64_t ep_s3_iso_time(const char *s)
+{
+	return iso_time(s);
 }
 
 /* ---- Object Lock ---- */

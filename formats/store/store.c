@@ -287,6 +287,8 @@ int ep_store_open_with(struct ep_store **out, const char *location, const struct
 		rc = object_lock_possible(location, err);
 	if (!rc && !st->be)
 		rc = open_backend(st, location, create, o->s3, err);
+	if (!rc && o->as_of)
+		rc = ep_store_as_of(st, o->as_of, err); /* config.json too, as it was then */
 	if (!rc && !create)
 		rc = read_config(st, err);
 	if (!rc)
@@ -343,6 +345,14 @@ const struct ep_seal *ep_store_seal(const struct ep_store *st)
 const struct ep_store_object_lock *ep_store_object_lock(const struct ep_store *st)
 {
 	return st->object_lock.mode != EP_LOCK_NONE ? &st->object_lock : NULL;
+}
+
+int ep_store_as_of(struct ep_store *st, int64_t t, struct ep_error *err)
+{
+	if (!st->be->lock || !st->be->lock->as_of)
+		return ep_fail(err, EP_EINPUT, "store '%s': only an s3:// store in a versioned bucket keeps what it held "
+					      "before (a directory keeps no earlier versions)", st->be->ops->where(st->be));
+	return st->be->lock->as_of(st->be, t, err);
 }
 
 bool ep_store_counts_requests(const struct ep_store *st)

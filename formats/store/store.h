@@ -86,6 +86,14 @@ struct ep_store_retention {
 
 /* What a backend with Object Lock does beyond its ops (store_s3.c). */
 struct ep_store_requests;
+/* An object name's state at a time and now (keys_at). */
+struct ep_store_key_at {
+	const char *name;       /* relative to the store ("snapshots/<id>.json") */
+	const char *version;    /* the version current at t; NULL: none then (not yet, or deleted) */
+	uint64_t size;          /* its size */
+	bool current;           /* that version (or a copy of its bytes) is the current one still */
+	bool exists;            /* the name holds an object now (its current entry no delete marker) */
+};
 struct ep_store_lock_ops {
 	/* 0 when the store's place may hold retained objects (an S3 bucket made with Object Lock),
 	 * 1 when not (err says why), or a failure. */
@@ -105,6 +113,18 @@ struct ep_store_lock_ops {
 	int (*remove_versions)(struct ep_store_backend *be, const char *name, struct ep_error *err);
 	/* The requests sent so far, by kind. */
 	void (*requests)(struct ep_store_backend *be, struct ep_store_requests *out);
+	/* ---- versions (a versioned bucket, which Object Lock needs; a store without a policy may be
+	 * in one too): recovery after an attack, formats/STORE.md section 11 ---- */
+	/* From now on get, read and list see the store as it was at t (seconds since the epoch;
+	 * 0: as it is), and put and remove are refused. EP_EINPUT when the place keeps no versions. */
+	int (*as_of)(struct ep_store_backend *be, int64_t t, struct ep_error *err);
+	/* Calls each once for every object name the store has held, with its state at t and now. */
+	int (*keys_at)(struct ep_store_backend *be, int64_t t,
+		       int (*each)(void *ctx, const struct ep_store_key_at *k, struct ep_error *err), void *ctx,
+		       struct ep_error *err);
+	/* Makes a version of the object its current one again (a copy, retained as a put is): 0, 1
+	 * when the credential may not (err says), or a failure. */
+	int (*restore)(struct ep_store_backend *be, const char *name, const char *version, struct ep_error *err);
 };
 
 /* Opens the backend a store's location names (its prefix is the backend's), or makes a new
@@ -141,6 +161,9 @@ struct ep_store_open_options {
 	/* a new store's Object Lock policy (NULL: none); with init on an existing store, that
 	 * store's must be the same */
 	const struct ep_store_object_lock *object_lock;
+	/* > 0: the store read as it was at this time (seconds since the epoch), through the
+	 * versions of a versioned bucket (EP_EINPUT elsewhere), and nothing written */
+	int64_t as_of;
 };
 int ep_store_open_with(struct ep_store **out, const char *location, const struct ep_store_open_options *o,
 		       struct ep_error *err);
@@ -301,6 +324,25 @@ struct ep_prune_stats {
 	uint64_t locks_removed; /* lock records of holders released or gone */
 };
 int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *stats, struct ep_error *err);
+
+/* Recovery after an attack (formats/STORE.md, section 11), on a versioned bucket. */
+/* Reads see the store as it was at t from now on (0: as it is); see ep_store_open_options.as_of. */
+int ep_store_as_of(struct ep_store *st, int64_t t, struct ep_error *err);
+/* What recover did (or, dry_run, would do): objects made current again from their version at t,
+ * by folder, and their bytes. */
+enum { EP_RECOVER_SNAPSHOTS, EP_RECOVER_CHUNKS, EP_RECOVER_OTHER, EP_RECOVER_FOLDERS };
+struct ep_recover_stats {
+	uint64_t restored[EP_RECOVER_FOLDERS], bytes[EP_RECOVER_FOLDERS];
+	uint64_t unchanged; /* objects whose version at t is current still */
+	uint64_t later;     /* snapshots made after t (each handed to the caller) */
+};
+/* Every object under the store but locks/ and claims/ whose version at t is not its current one
+ * (deleted or overwritten since) gets that version back as its current one; objects made after t
+ * stay, and later is called with the id of each snapshot among them. The caller holds the
+ * exclusive lock (not for dry_run, which changes nothing). EP_EINPUT on a backend without
+ * versions; EP_ERUNTIME when the credential may not copy. */
+int ep_store_recover(struct ep_store *st, int64_t t, bool dry_run, struct ep_recover_stats *stats,
+		     int (*later)(void *ctx, const char *id, struct ep_error *err), void *ctx, struct ep_error *err);
 
 /* Splits "STORE@SNAPSHOT" at its last '@'; false when there is none. */
 bool ep_store_ref_split(const char *ref, char *store, size_t cap, const char **snapshot);

@@ -23,6 +23,7 @@
 
 #include "base/http_pool.h"
 #include "cloud/s3.h"
+#include "cloud/s3_versions.h"
 
 #define CONNS_MAX 16
 #define UPLOADERS_MAX 16
@@ -56,6 +57,8 @@ struct s3_backend {
 	 * seconds a data object is kept */
 	const char *lock_mode;
 	int64_t keep;
+	int64_t as_of; /* > 0: reads see the store as at this time, through the versions; nothing written */
+	bool versioned; /* the bucket's versioning was found on */
 };
 
 static const char *s3b_where(const struct ep_store_backend *be)
@@ -77,6 +80,35 @@ static int url_of(struct s3_backend *b, const char *name, struct ep_s3_url *u, s
 	return 0;
 }
 
+/* The version of a key current at b->as_of (its exact key only: others share its prefix). */
+struct found_at {
+	const char *key;
+	char version[256];
+	bool found;
+};
+
+static int find_at(void *ctx, const struct ep_s3_key_at *k, struct ep_error *err)
+{
+	(void)err;
+	struct found_at *f = ctx;
+	if (!strcmp(k->key, f->key) && k->at && !k->at->deleted) {
+		snprintf(f->version, sizeof f->version, "%s", k->at->version);
+		f->found = true;
+	}
+	return 0;
+}
+
+/* As of a time: the key's version then, found by listing its versions, read by its id. */
+static int get_as_of(struct s3_backend *b, struct ep_http *via, const struct ep_s3_url *u, size_t max, char **data,
+		     size_t *len, struct ep_error *err)
+{
+	struct found_at f = { .key = u->key };
+	int rc = ep_s3_versions_at(b->s3, via, b->bucket, u->key, b->as_of, find_at, &f, err);
+	if (!rc && !f.found)
+		return 1;
+	return rc ? rc : ep_s3_get_version(b->s3, via, u, f.version, max, data, len, err);
+}
+
 static int s3b_get(struct ep_store_backend *be, const char *name, size_t max, char **data, size_t *len,
 		   struct ep_error *err)
 {
@@ -85,10 +117,18 @@ static int s3b_get(struct ep_store_backend *be, const char *name, size_t max, ch
 	struct ep_http *via;
 	int rc = url_of(b, name, &u, err);
 	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
-		rc = ep_s3_get_data(b->s3, via, &u, max, data, len, err);
+		rc = b->as_of ? get_as_of(b, via, &u, max, data, len, err) : ep_s3_get_data(b->s3, via, &u, max, data, len, err);
 		ep_http_pool_give_back(b->pool, via);
 	}
 	return rc;
+}
+
+/* A store read as of a time is not written to: what it shows is not what is there. */
+static int read_only(const struct s3_backend *b, const char *name, struct ep_error *err)
+{
+	char t[EP_UTC_LEN];
+	ep_utc_format(b->as_of, t, sizeof t);
+	return ep_fail(err, EP_EINPUT, "store '%s' is read as of %s: %s is not written", b->where, t, name);
 }
 
 static int s3b_read(struct ep_store_backend *be, const char *name, void *buf, size_t len, struct ep_error *err)
@@ -196,6 +236,8 @@ static int put_retained(struct ep_store_backend *be, const char *name, const voi
 	struct ep_s3_url u;
 	struct ep_http *via;
 	struct ep_s3_lock lock = retention_of(b, name, until);
+	if (b->as_of)
+		return read_only(b, name, err);
 	int rc = url_of(b, name, &u, err);
 	if (!rc && !if_absent && !strncmp(name, "chunks/", 7))
 		return put_async(b, &u, data, len, &lock, err); /* content-addressed: nothing waits on it until sync() */
@@ -218,7 +260,7 @@ static int s3b_remove(struct ep_store_backend *be, const char *name, struct ep_e
 {
 	struct s3_backend *b = (struct s3_backend *)be;
 	struct ep_s3_url u;
-	int rc = url_of(b, name, &u, err);
+	int rc = b->as_of ? read_only(b, name, err) : url_of(b, name, &u, err);
 	if (!rc) {
 		pthread_mutex_lock(&b->own);
 		rc = ep_s3_delete(b->s3, &u, err);
@@ -262,6 +304,13 @@ static int relative_each(void *ctx, const char *key, uint64_t size, int64_t mtim
 	return r->each(r->ctx, key + r->skip, size, mtime, err);
 }
 
+/* As of a time: each key whose entry then was a version (not a delete marker, not yet made). */
+static int relative_at(void *ctx, const struct ep_s3_key_at *k, struct ep_error *err)
+{
+	struct relative *r = ctx;
+	return k->at && !k->at->deleted ? r->each(r->ctx, k->key + r->skip, k->at->size, k->at->modified, err) : 0;
+}
+
 static int s3b_list(struct ep_store_backend *be, const char *prefix, each_fn each, void *ctx, struct ep_error *err)
 {
 	struct s3_backend *b = (struct s3_backend *)be;
@@ -272,7 +321,8 @@ static int s3b_list(struct ep_store_backend *be, const char *prefix, each_fn eac
 		return ep_fail(err, EP_EINPUT, "store '%s': prefix too long", b->where);
 	int rc = ep_http_pool_take(b->pool, &via, err);
 	if (!rc) {
-		rc = ep_s3_list(b->s3, via, b->bucket, full, relative_each, &r, err);
+		rc = b->as_of ? ep_s3_versions_at(b->s3, via, b->bucket, full, b->as_of, relative_at, &r, err)
+			      : ep_s3_list(b->s3, via, b->bucket, full, relative_each, &r, err);
 		ep_http_pool_give_back(b->pool, via);
 	}
 	return rc;
@@ -400,6 +450,88 @@ static void s3b_requests(struct ep_store_backend *be, struct ep_store_requests *
 					   n[EP_S3_RETENTION], n[EP_S3_DELETE], n[EP_S3_OTHER] };
 }
 
+/* ---- versions ---- */
+
+/* GetBucketVersioning once: a bucket without versions has no earlier time to read. */
+static int check_versioned(struct s3_backend *b, struct ep_error *err)
+{
+	if (b->versioned)
+		return 0;
+	pthread_mutex_lock(&b->own);
+	int rc = ep_s3_versioning_enabled(b->s3, b->bucket, err);
+	pthread_mutex_unlock(&b->own);
+	if (rc == 1) {
+		char answer[sizeof err->msg];
+		snprintf(answer, sizeof answer, "%s", err->msg);
+		return ep_fail(err, EP_EINPUT, "store '%s': bucket '%s' keeps no versions (%s), so nothing of an earlier "
+					      "time is left to read or recover", b->where, b->bucket, answer);
+	}
+	b->versioned = !rc;
+	return rc;
+}
+
+static int s3b_as_of(struct ep_store_backend *be, int64_t t, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	int rc = t ? check_versioned(b, err) : 0;
+	if (!rc)
+		b->as_of = t;
+	return rc;
+}
+
+struct keys_at {
+	size_t skip;
+	int (*each)(void *ctx, const struct ep_store_key_at *k, struct ep_error *err);
+	void *ctx;
+};
+
+/* The same version, or a copy of its bytes (a recovery made before): S3's ETag of a single PUT or
+ * copy is the bytes' MD5, of a multipart upload its parts' (the store makes none). */
+static bool same_object(const struct ep_s3_version *a, const struct ep_s3_version *b)
+{
+	return !strcmp(a->version, b->version) || (*a->etag && !strcmp(a->etag, b->etag) && a->size == b->size);
+}
+
+static int key_at(void *ctx, const struct ep_s3_key_at *k, struct ep_error *err)
+{
+	struct keys_at *w = ctx;
+	bool then = k->at && !k->at->deleted;
+	struct ep_store_key_at s = { .name = k->key + w->skip, .version = then ? k->at->version : NULL,
+				     .size = then ? k->at->size : 0,
+				     .current = then && !k->latest->deleted && same_object(k->at, k->latest),
+				     .exists = !k->latest->deleted };
+	return w->each(w->ctx, &s, err);
+}
+
+static int s3b_keys_at(struct ep_store_backend *be, int64_t t,
+		       int (*each)(void *ctx, const struct ep_store_key_at *k, struct ep_error *err), void *ctx,
+		       struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct keys_at w = { strlen(b->prefix), each, ctx };
+	struct ep_http *via;
+	int rc = check_versioned(b, err);
+	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
+		rc = ep_s3_versions_at(b->s3, via, b->bucket, b->prefix, t, key_at, &w, err);
+		ep_http_pool_give_back(b->pool, via);
+	}
+	return rc;
+}
+
+static int s3b_restore(struct ep_store_backend *be, const char *name, const char *version, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	struct ep_http *via;
+	struct ep_s3_lock lock = retention_of(b, name, 0);
+	int rc = b->as_of ? read_only(b, name, err) : url_of(b, name, &u, err);
+	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
+		rc = ep_s3_copy_version(b->s3, via, &u, version, lock.mode ? &lock : NULL, err);
+		ep_http_pool_give_back(b->pool, via);
+	}
+	return rc;
+}
+
 static const struct ep_store_lock_ops s3_lock_ops = {
 	.available = s3b_available,
 	.set_policy = s3b_set_policy,
@@ -408,6 +540,9 @@ static const struct ep_store_lock_ops s3_lock_ops = {
 	.extend = s3b_extend,
 	.remove_versions = s3b_remove_versions,
 	.requests = s3b_requests,
+	.as_of = s3b_as_of,
+	.keys_at = s3b_keys_at,
+	.restore = s3b_restore,
 };
 
 static int any_object(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
