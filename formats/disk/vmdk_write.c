@@ -57,12 +57,16 @@ static int set_gte(struct vwriter *w, uint64_t grain, uint32_t sector, struct ep
 
 /* ---- stream: deflate in the pool, append in order ---- */
 
+/* zlib level 4, not qemu-img's 6: on the bench disk's data grains, 2.8 % more bytes for
+ * 1.6x less CPU (level 1: 9.6 % more, 2x less), which puts convert at half qemu-img's time. */
+#define GRAIN_LEVEL 4
+
 static int deflate_grain(void *shared, void *state, struct ep_job *job, struct ep_error *err)
 {
 	(void)shared;
 	(void)state;
 	uLongf n = (uLongf)(compressBound(GRAIN));
-	if (compress2(job->out + 12, &n, job->in, GRAIN, Z_DEFAULT_COMPRESSION) != Z_OK)
+	if (compress2(job->out + 12, &n, job->in, GRAIN, GRAIN_LEVEL) != Z_OK)
 		return ep_fail(err, EP_ERUNTIME, "vmdk: deflate failed");
 	job->out_len = n;
 	return 0;
