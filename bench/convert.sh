@@ -9,6 +9,7 @@
 # leaves the whole output in the page cache. envpack syncs before it reports success.
 # Copy-bound pairs also run qemu-img with -t writeback, which fdatasyncs at the end:
 # the "synced" column, to which envpack's time compares like for like.
+# BEFORE=PATH: another envpack binary (an older build) timed too, in a "before" column.
 source "$(dirname "$0")/lib.sh"
 img=$B/img
 out=$B/convert
@@ -28,11 +29,14 @@ best() { # best CMD...: the fastest wall time of RUNS runs; the output file is r
 }
 
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
-printf '%-34s %10s %10s %7s %10s %7s %14s %14s\n' conversion envpack qemu-img ratio synced ratio "envpack bytes" \
-	"qemu-img bytes"
+printf '%-34s %8s %10s %10s %7s %10s %7s %14s %14s\n' conversion before envpack qemu-img ratio synced ratio \
+	"envpack bytes" "qemu-img bytes"
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
 pair() { # pair LABEL IN IN-FMT OUT-FMT [qemu-img -o options] [envpack -o options] [flag for both, e.g. -c]
-	local label=$1 in=$2 ifmt=$3 ofmt=$4 qopts=${5:-} eopts=${6:-} flag=${7:-} e q es qs s=- sr=-
+	local label=$1 in=$2 ifmt=$3 ofmt=$4 qopts=${5:-} eopts=${6:-} flag=${7:-} e q es qs s=- sr=- b=-
+	if [ -n "${BEFORE:-}" ]; then
+		b=$(best "$BEFORE" convert -q $flag -f "$ifmt" -O "$ofmt" ${eopts:+-o "$eopts"} "$in" "$out/o")
+	fi
 	e=$(best "$ENVPACK" convert -q $flag -f "$ifmt" -O "$ofmt" ${eopts:+-o "$eopts"} "$in" "$out/o")
 	es=$(du -B1 "$out/o" | cut -f1)
 	q=$(best qemu-img convert $flag -f "$ifmt" -O "$ofmt" ${qopts:+-o "$qopts"} "$in" "$out/o")
@@ -41,7 +45,7 @@ pair() { # pair LABEL IN IN-FMT OUT-FMT [qemu-img -o options] [envpack -o option
 		s=$(best qemu-img convert -t writeback -f "$ifmt" -O "$ofmt" ${qopts:+-o "$qopts"} "$in" "$out/o")
 		sr=$(ratio "$e" "$s")
 	fi
-	printf '%-34s %10s %10s %7s %10s %7s %14s %14s\n' "$label" "$e" "$q" "$(ratio "$e" "$q")" "$s" "$sr" "$es" "$qs"
+	printf '%-34s %8s %10s %10s %7s %10s %7s %14s %14s\n' "$label" "$b" "$e" "$q" "$(ratio "$e" "$q")" "$s" "$sr" "$es" "$qs"
 }
 pair "raw -> qcow2" "$img/disk.raw" raw qcow2
 pair "raw -> qcow2 compressed (-c)" "$img/disk.raw" raw qcow2 "" "" -c
