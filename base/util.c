@@ -163,6 +163,23 @@ int ep_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char
 	return 0;
 }
 
+#define WRITE_BEHIND_STEP ((uint64_t)16 << 20)
+
+void ep_write_behind(struct ep_write_behind *wb, int fd, uint64_t off, uint64_t len)
+{
+	if (wb->lo == wb->hi) {
+		wb->lo = off;
+		wb->hi = off + len;
+	} else { /* one range covering both: rewrites in place are rare and small */
+		wb->lo = off < wb->lo ? off : wb->lo;
+		wb->hi = off + len > wb->hi ? off + len : wb->hi;
+	}
+	if (wb->hi - wb->lo < WRITE_BEHIND_STEP)
+		return;
+	sync_file_range(fd, (off_t)wb->lo, (off_t)(wb->hi - wb->lo), SYNC_FILE_RANGE_WRITE);
+	wb->lo = wb->hi = 0;
+}
+
 int ep_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, struct ep_error *err)
 {
 	struct stat st;

@@ -59,6 +59,15 @@ bool ep_is_zero(const void *buf, size_t len);
 int ep_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err);
 int ep_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char *what, struct ep_error *err);
 
+/* Write-behind for a big file written mostly in order: the range written since the last
+ * step; every few MiB its writeback starts, without waiting, so the disk writes while the
+ * writer goes on and the final fdatasync waits only for the last step. Advisory: a failed
+ * write surfaces at that fdatasync. */
+struct ep_write_behind {
+	uint64_t lo, hi; /* lo == hi: nothing pending */
+};
+void ep_write_behind(struct ep_write_behind *wb, int fd, uint64_t off, uint64_t len);
+
 /* The hex digest ("sha256" or "md5") of len bytes of fd at off, or of all from off to the
  * end when len is UINT64_MAX; `what` names the file in messages. hex holds 2*digest+1. */
 int ep_hash_fd(int fd, uint64_t off, uint64_t len, const char *algo, char *hex, const char *what,

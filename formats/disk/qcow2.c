@@ -199,6 +199,26 @@ static int read_compressed(struct qcow2 *q, uint64_t desc, struct ep_error *err)
 	return 0;
 }
 
+/* Widens a data span of *n bytes at off (file offset host) over the data units after it that
+ * lie right behind it in the file, as writers lay out clusters, so one pread reads them all. */
+static int widen_data_span(struct qcow2 *q, uint64_t off, uint64_t host, uint64_t max, uint64_t *n,
+			   struct ep_error *err)
+{
+	while (*n < max) {
+		enum unit_kind kind;
+		uint64_t next_host = 0, len;
+		int rc = unit_at(q, off + *n, &kind, &next_host, &len, err);
+		if (rc)
+			return rc;
+		if (kind != U_DATA || next_host != host + *n)
+			break;
+		*n += len;
+	}
+	if (*n > max)
+		*n = max;
+	return 0;
+}
+
 static int qcow2_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, uint64_t *n, struct ep_error *err)
 {
 	struct qcow2 *q = (struct qcow2 *)d;
@@ -211,6 +231,8 @@ static int qcow2_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max,
 		*n = max;
 	switch (kind) {
 	case U_DATA:
+		if ((rc = widen_data_span(q, off, host, max, n, err)))
+			return rc;
 		return ep_pread_or_zero(q->fd, p, (size_t)*n, host, q->file_size, q->path, err);
 	case U_COMPRESSED:
 		if (!(rc = read_compressed(q, host, err)))

@@ -40,6 +40,7 @@ struct qwriter {
 	uint64_t last_ci;     /* -c: clusters come in increasing order */
 	bool any_written;
 	char *backing, *backing_format; /* an overlay's, or NULL */
+	struct ep_write_behind wb;
 };
 
 static int add_refs(struct qwriter *w, uint64_t from, uint64_t to, struct ep_error *err)
@@ -78,6 +79,7 @@ static int store_plain(struct qwriter *w, const uint8_t *data, uint64_t ci, stru
 		return ep_oom(err);
 	uint64_t host = new_cluster(w);
 	int rc = ep_pwrite_full(w->fd, data, CLUSTER, host, w->path, err);
+	ep_write_behind(&w->wb, w->fd, host, CLUSTER);
 	if (!rc)
 		rc = add_refs(w, host, host + CLUSTER, err);
 	*slot = host | QCOW2_COPIED;
@@ -133,6 +135,7 @@ static int store_compressed(struct qwriter *w, struct ep_job *job, struct ep_err
 		return ep_oom(err);
 	uint64_t at = w->next_byte, sectors = ((at + job->out_len - 1) >> 9) - (at >> 9);
 	int rc = ep_pwrite_full(w->fd, job->out, job->out_len, at, w->path, err);
+	ep_write_behind(&w->wb, w->fd, at, job->out_len);
 	if (!rc)
 		rc = add_refs(w, at & ~511ULL, ((at >> 9) + sectors + 1) << 9, err);
 	*slot = QCOW2_COMPRESSED | sectors << (62 - (CLUSTER_BITS - 8)) | at;
@@ -196,6 +199,7 @@ static int write_run(struct qwriter *w, const uint8_t **p, uint64_t *off, size_t
 	} else {
 		uint64_t host = (w->next_byte + CLUSTER - 1) & ~(CLUSTER - 1);
 		rc = ep_pwrite_full(w->fd, *p, n, host, w->path, err);
+		ep_write_behind(&w->wb, w->fd, host, n);
 		for (size_t k = 0; !rc && k < n / CLUSTER; k++) {
 			uint64_t *slot = l2_slot(w, ci + k, true);
 			if (!slot)
@@ -364,7 +368,7 @@ static int finish(struct qwriter *w, struct ep_error *err)
 	put_backing(w, header);
 	if ((rc = ep_pwrite_full(w->fd, header, sizeof header, 0, w->path, err)))
 		return rc;
-	if (ftruncate(w->fd, (off_t)(total * CLUSTER)) != 0 || fsync(w->fd) != 0)
+	if (ftruncate(w->fd, (off_t)(total * CLUSTER)) != 0 || fdatasync(w->fd) != 0)
 		return ep_fail_errno(err, EP_ERUNTIME, "cannot finish '%s'", w->path);
 	return 0;
 }

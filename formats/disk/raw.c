@@ -20,6 +20,7 @@ struct raw_disk {
 	char *path;
 	bool writable;
 	bool seek_data; /* the file system reports holes */
+	struct ep_write_behind wb;
 };
 
 static int raw_probe(const uint8_t *head, size_t len)
@@ -75,14 +76,16 @@ static int raw_write(struct ep_disk *d, const void *buf, size_t len, uint64_t of
 	uint64_t end;
 	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
 		return ep_fail(err, EP_EINPUT, "'%s': write past the virtual size", r->path);
-	return ep_disk_raw_write_sparse(r->fd, buf, len, off, r->path, err);
+	int rc = ep_disk_raw_write_sparse(r->fd, buf, len, off, r->path, err);
+	ep_write_behind(&r->wb, r->fd, off, len);
+	return rc;
 }
 
 static int raw_close(struct ep_disk *d, struct ep_error *err)
 {
 	struct raw_disk *r = (struct raw_disk *)d;
 	int rc = 0;
-	if (r->writable && fsync(r->fd) != 0)
+	if (r->writable && fdatasync(r->fd) != 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot sync '%s'", r->path);
 	close(r->fd);
 	free(r->path);

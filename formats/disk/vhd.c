@@ -49,6 +49,7 @@ struct vhd {
 	uint8_t *pending;    /* dynamic: the block being filled */
 	uint32_t pending_index;
 	bool has_pending;
+	struct ep_write_behind wb;
 };
 
 static uint32_t checksum(const uint8_t *p, size_t len, size_t field)
@@ -242,6 +243,7 @@ static int flush_block(struct vhd *v, struct ep_error *err)
 	int rc = ep_pwrite_full(v->fd, v->pending, v->bitmap_size + v->block_size, v->next_block, v->path, err);
 	if (rc)
 		return rc;
+	ep_write_behind(&v->wb, v->fd, v->next_block, v->bitmap_size + v->block_size);
 	v->bat[v->pending_index] = (uint32_t)(v->next_block / 512);
 	v->next_block += v->bitmap_size + v->block_size;
 	return 0;
@@ -254,8 +256,11 @@ static int vhd_write(struct ep_disk *d, const void *buf, size_t len, uint64_t of
 	uint64_t end;
 	if (ep_add_overflows(off, len, &end) || end > d->virtual_size)
 		return ep_fail(err, EP_EINPUT, "vhd: write past the virtual size of '%s'", v->path);
-	if (!v->dynamic) /* fixed: the data is a raw image; zero blocks stay holes */
-		return ep_disk_raw_write_sparse(v->fd, buf, len, off, v->path, err);
+	if (!v->dynamic) { /* fixed: the data is a raw image; zero blocks stay holes */
+		int rc = ep_disk_raw_write_sparse(v->fd, buf, len, off, v->path, err);
+		ep_write_behind(&v->wb, v->fd, off, len);
+		return rc;
+	}
 	while (len > 0) {
 		uint32_t b = (uint32_t)block_of(v, off);
 		size_t in = off % v->block_size, n = v->block_size - in < len ? v->block_size - in : len;
@@ -313,7 +318,7 @@ static int finish(struct vhd *v, struct ep_error *err)
 			rc = ep_pwrite_full(v->fd, v->footer, FOOTER, v->next_block, v->path, err);
 		free(bat);
 	}
-	if (!rc && fsync(v->fd) != 0)
+	if (!rc && fdatasync(v->fd) != 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot sync '%s'", v->path);
 	return rc;
 }

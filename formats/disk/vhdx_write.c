@@ -32,6 +32,7 @@ struct xwriter {
 	uint8_t *pending;
 	uint64_t pending_block;
 	bool has_pending;
+	struct ep_write_behind wb;
 };
 
 static int flush_block(struct xwriter *w, struct ep_error *err)
@@ -44,6 +45,7 @@ static int flush_block(struct xwriter *w, struct ep_error *err)
 	int rc = ep_disk_raw_write_sparse(w->fd, w->pending, BLOCK, w->next_block, w->path, err);
 	if (rc)
 		return rc;
+	ep_write_behind(&w->wb, w->fd, w->next_block, BLOCK);
 	w->block_mb[w->pending_block] = w->next_block / VHDX_MB;
 	w->next_block += BLOCK;
 	return 0;
@@ -188,7 +190,7 @@ static int xw_close(struct ep_disk *d, struct ep_error *err)
 		rc = write_bat(w, err);
 	if (!rc)
 		rc = write_headers(w, err);
-	if (!rc && (ftruncate(w->fd, (off_t)w->next_block) != 0 || fsync(w->fd) != 0))
+	if (!rc && (ftruncate(w->fd, (off_t)w->next_block) != 0 || fdatasync(w->fd) != 0))
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot finish '%s'", w->path);
 	close(w->fd);
 	free(w->block_mb);

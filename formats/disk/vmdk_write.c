@@ -43,6 +43,7 @@ struct vwriter {
 	bool any_written;
 	struct ep_pool *pool; /* stream: compression workers */
 	struct ep_error io;   /* stream: where consume failures land */
+	struct ep_write_behind wb;
 };
 
 static int set_gte(struct vwriter *w, uint64_t grain, uint32_t sector, struct ep_error *err)
@@ -56,12 +57,16 @@ static int set_gte(struct vwriter *w, uint64_t grain, uint32_t sector, struct ep
 
 /* ---- stream: deflate in the pool, append in order ---- */
 
+/* zlib level 4, not qemu-img's 6: on the bench disk's data grains, 2.8 % more bytes for
+ * 1.6x less CPU (level 1: 9.6 % more, 2x less), which puts convert at half qemu-img's time. */
+#define GRAIN_LEVEL 4
+
 static int deflate_grain(void *shared, void *state, struct ep_job *job, struct ep_error *err)
 {
 	(void)shared;
 	(void)state;
 	uLongf n = (uLongf)(compressBound(GRAIN));
-	if (compress2(job->out + 12, &n, job->in, GRAIN, Z_DEFAULT_COMPRESSION) != Z_OK)
+	if (compress2(job->out + 12, &n, job->in, GRAIN, GRAIN_LEVEL) != Z_OK)
 		return ep_fail(err, EP_ERUNTIME, "vmdk: deflate failed");
 	job->out_len = n;
 	return 0;
@@ -77,6 +82,7 @@ static int append_grain(struct vwriter *w, struct ep_job *job, struct ep_error *
 	size_t total = (12 + job->out_len + 511) & ~(size_t)511;
 	memset(job->out + 12 + job->out_len, 0, total - 12 - job->out_len);
 	int rc = ep_pwrite_full(w->fd, job->out, total, w->next_sector * 512, w->path, err);
+	ep_write_behind(&w->wb, w->fd, w->next_sector * 512, total);
 	if (!rc)
 		rc = set_gte(w, grain, (uint32_t)w->next_sector, err);
 	w->next_sector += total / 512;
@@ -97,6 +103,7 @@ static int emit_grain(struct vwriter *w, struct ep_error *err)
 {
 	if (!w->stream) {
 		int rc = ep_pwrite_full(w->fd, w->pending, GRAIN, w->next_sector * 512, w->path, err);
+		ep_write_behind(&w->wb, w->fd, w->next_sector * 512, GRAIN);
 		if (!rc)
 			rc = set_gte(w, w->pending_grain, (uint32_t)w->next_sector, err);
 		w->next_sector += GRAIN_SECTORS;
@@ -299,7 +306,7 @@ static int vw_close(struct ep_disk *d, struct ep_error *err)
 		rc = write_descriptor(w, err);
 	if (!rc)
 		rc = w->stream ? finish_stream(w, err) : finish_sparse(w, err);
-	if (!rc && fsync(w->fd) != 0)
+	if (!rc && fdatasync(w->fd) != 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot sync '%s'", w->path);
 	ep_pool_free(w->pool);
 	for (uint64_t i = 0; w->gt && i < w->gd_entries; i++)
