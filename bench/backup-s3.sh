@@ -53,7 +53,8 @@ img=$B/img
 out=$B/backup-s3
 rm -rf "$out"
 mkdir -p "$out/work"
-trap 'rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
+# KEEP=1: $out stays (each run's output and requests in log.N, err.N, requests.TOOLROUND)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
 if [ "$SERVER" = radosgw ]; then
 	bench_radosgw
 	server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"
@@ -121,8 +122,9 @@ done
 # the requests by kind, from the server's log: those that started while the command ran
 # (the listings size() sends between the commands are not counted)
 bench_requests_log
-kinds() { # kinds T0 T1: "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL", path-style URLs
-	awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b {
+kinds() { # kinds T0 T1 FILE: "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL" (path-style URLs); FILE gets the lines
+	awk -v a="$1" -v b="$2" -v f="$3" '$1 >= a && $1 <= b {
+		print >f
 		m = $3; u = $4; q = ""
 		if ((i = index(u, "?")) > 0) { q = substr(u, i + 1); u = substr(u, 1, i - 1) }
 		sub(/^\/+/, "", u)
@@ -136,13 +138,18 @@ kinds() { # kinds T0 T1: "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL", path-
 		c[k]++; c[8]++
 	} END { for (k = 1; k <= 8; k++) printf "%d%s", c[k], k < 8 ? " " : "\n" }' "$S3_BENCH_DIR/requests.log"
 }
-json_kinds() { # json_kinds LOG: envpack's own counts from backup --json, in kinds' order
-	jq -r '.requests | "\(.put) \(.get) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other)"' "$1"
+# json_kinds LOG ROUND: envpack's own counts from backup --json, in kinds' order, and the two
+# requests it sends that they leave out: the PUT of its lock's release record (written once the
+# JSON is printed) and, with --init (round 0), the GET of config.json that finds no store there
+json_kinds() {
+	jq -r --argjson init "$([ "$2" = 0 ] && echo 1 || echo 0)" '.requests |
+		"\(.put + 1) \(.get + $init) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other + 1 + $init)"' "$1"
 }
 for t in "${tools[@]}"; do
 	for r in 0 1 2 3; do
-		RQ[$t$r]=$(kinds ${W[$t$r]})
-		[ "$t" = r ] || JS[$t$r]=$(json_kinds "${LOG[$t$r]}")
+		# shellcheck disable=SC2086 # W: two numbers
+		RQ[$t$r]=$(kinds ${W[$t$r]} "$out/requests.$t$r")
+		[ "$t" = r ] || JS[$t$r]=$(json_kinds "${LOG[$t$r]}" "$r")
 	done
 done
 
@@ -155,7 +162,7 @@ for t in "${tools[@]}"; do
 	rm -rf "$out/restored"
 done
 
-total() { echo "${RQ[$1]##* }"; }
+total() { local v=${RQ[$1]:-}; echo "${v##* }"; }
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
 printf 'disk: %s virtual, %s allocated; %s cores; load average %s; %s on loopback\n' \
 	"$(du -h --apparent-size "$img/disk.raw" | cut -f1)" "$(du -h "$img/disk.raw" | cut -f1)" "$(nproc)" \
@@ -165,6 +172,7 @@ echo "envpack: signed (Ed25519), $([ -n "${EP_ENCRYPT:-}" ] && echo "encrypted (
 row() { # row LABEL VALUES...: one column a tool, then ratios
 	local label=$1
 	shift
+	[ -n "${*: -1}" ] || set -- "${@:1:$#-1}" # no Object Lock column: its ratio is empty
 	printf '%-10s |' "$label"
 	printf ' %13s' "$@"
 	echo
@@ -172,26 +180,28 @@ row() { # row LABEL VALUES...: one column a tool, then ratios
 hdr=()
 for t in "${tools[@]}"; do hdr+=("${NAME[$t]}"); done
 echo
-row seconds "${hdr[@]}" "e/r" $([ "$OBJECT_LOCK" = 0 ] || echo "lock/r")
+lk() { [ "$OBJECT_LOCK" = 0 ] || "$@"; } # lk CMD: CMD's output, only with the Object Lock column
+row seconds "${hdr[@]}" "e/r" "$(lk echo lock/r)"
 for r in 0 1 2 3; do
 	v=() && for t in "${tools[@]}"; do v+=("${TM[$t$r]}"); done
-	row "${rounds[$r]}" "${v[@]}" "$(ratio "${TM[e$r]}" "${TM[r$r]}")" $([ "$OBJECT_LOCK" = 0 ] || ratio "${TM[o$r]}" "${TM[r$r]}")
+	row "${rounds[$r]}" "${v[@]}" "$(ratio "${TM[e$r]}" "${TM[r$r]}")" "$(lk ratio "${TM[o$r]:-}" "${TM[r$r]}")"
 done
 echo
-row "bytes" "${hdr[@]}" "e/r" $([ "$OBJECT_LOCK" = 0 ] || echo "lock/r")
+row "bytes" "${hdr[@]}" "e/r" "$(lk echo lock/r)"
 for r in 0 1 2 3; do
 	v=() && for t in "${tools[@]}"; do v+=("${SZ[$t$r]}"); done
-	row "${rounds[$r]}" "${v[@]}" "$(ratio "${SZ[e$r]}" "${SZ[r$r]}")" $([ "$OBJECT_LOCK" = 0 ] || ratio "${SZ[o$r]}" "${SZ[r$r]}")
+	row "${rounds[$r]}" "${v[@]}" "$(ratio "${SZ[e$r]}" "${SZ[r$r]}")" "$(lk ratio "${SZ[o$r]:-}" "${SZ[r$r]}")"
 done
 echo
-row requests "${hdr[@]}" "e/r" $([ "$OBJECT_LOCK" = 0 ] || echo "lock/e")
+row requests "${hdr[@]}" "e/r" "$(lk echo lock/e)"
 for r in 0 1 2 3; do
 	v=() && for t in "${tools[@]}"; do v+=("$(total "$t$r")"); done
 	row "${rounds[$r]}" "${v[@]}" "$(ratio "$(total "e$r")" "$(total "r$r")")" \
-		$([ "$OBJECT_LOCK" = 0 ] || ratio "$(total "o$r")" "$(total "e$r")")
+		"$(lk ratio "$(total "o$r")" "$(total "e$r")")"
 done
 echo
-echo "requests by kind (the server's log; envpack's --json counts the same, or the difference is shown)"
+echo "requests by kind, from the server's log (envpack's --json counts, with its lock's release PUT and --init's GET"
+echo "of config.json, equal them unless shown after --json:)"
 printf '%-10s %-13s %6s %6s %6s %6s %9s %6s %6s %6s\n' backup tool PUT GET LIST HEAD Retention DELETE other total
 mismatch=0
 for r in 0 1 2 3; do
@@ -205,8 +215,8 @@ for r in 0 1 2 3; do
 		echo
 	done
 done
-[ "$mismatch" = 0 ] && echo "envpack's --json counts equal the server's log in every run" ||
-	echo "envpack's --json counts differ from the server's log where shown (retries count once in --json)"
+[ "$mismatch" = 0 ] && echo "envpack's --json counts (+ those two requests) equal the server's log in every run" ||
+	echo "envpack's --json counts (+ those two) differ from the server's log where shown"
 echo "re-read: unchanged again, and every tool reads the whole file (--force)"
 tot=() && for t in "${tools[@]}"; do tot+=("${NAME[$t]} $(size "${BUCKET[$t]}" "${PREFIX[$t]}")"); done
 printf 'totals under each prefix (bytes): %s; local caches (not counted): envpack %s, restic %s\n' \
