@@ -221,7 +221,7 @@ echo "re-read: unchanged again, and every tool reads the whole file (--force)"
 tot=() && for t in "${tools[@]}"; do tot+=("${NAME[$t]} $(size "${BUCKET[$t]}" "${PREFIX[$t]}")"); done
 printf 'totals under each prefix (bytes): %s; local caches (not counted): envpack %s, restic %s\n' \
 	"$(IFS=, && echo "${tot[*]}" | sed 's/,/, /g')" "$(du -sb "$ENVPACK_STATE_DIR" | cut -f1)" "$(du -sb "$RESTIC_CACHE_DIR" | cut -f1)"
-echo "ratio e/r = envpack / restic, lock/e = envpack+lock / envpack (lower is better)"
+echo "ratio e/r = envpack / restic$(lk echo ", lock/r = envpack+lock / restic, lock/e = envpack+lock / envpack") (lower is better)"
 echo "goal: first backup's time <= restic's: envpack $(ratio "${TM[e0]}" "${TM[r0]}") $(goal "$(ratio "${TM[e0]}" "${TM[r0]}")" 1.0)$(
 	[ "$OBJECT_LOCK" = 0 ] || echo ", envpack+lock $(ratio "${TM[o0]}" "${TM[r0]}") $(goal "$(ratio "${TM[o0]}" "${TM[r0]}")" 1.0)")"
 [ "$OBJECT_LOCK" = 0 ] || echo "goal: unchanged backup's requests with Object Lock <= 2x without: $(total o1) / $(total e1) = $(ratio "$(total o1)" "$(total e1)") $(goal "$(ratio "$(total o1)" "$(total e1)")" 2)"
