@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # bench/backup-s3.sh — envpack backup into an s3:// store next to restic backup into
 # an s3: repository (Debian's restic), in one run, against the same S3-compatible
-# server (s3rver on loopback, as the tests start it) and on the same realistic disk
-# as bench/backup.sh: a first backup of disk.raw, a second with no change, a third
-# after 1 % of it changed (disk-mod.raw copied over the same path), and a fourth,
-# unchanged again, where both re-read the whole file (--force: each has a files
-# cache that otherwise skips an unchanged file by its metadata).
+# server and on the same realistic disk as bench/backup.sh: a first backup of
+# disk.raw, a second with no change, a third after 1 % of it changed (disk-mod.raw
+# copied over the same path), and a fourth, unchanged again, where both re-read the
+# whole file (--force: each has a files cache that otherwise skips an unchanged file
+# by its metadata).
+#
+# SERVER=s3rver (the default: s3rver on loopback, as the tests start it) or
+# SERVER=radosgw (Ceph's radosgw 16 as tests/radosgw.sh starts it: one mon, one OSD on
+# memstore, radosgw on loopback checking SigV4; every file of it under $out, every
+# daemon stopped on exit). One server an invocation: run the script once for each.
+# OBJECT_LOCK=1 (radosgw's default; s3rver has no Object Lock) adds a third column:
+# envpack into a bucket made with Object Lock (botocore's CreateBucket with
+# ObjectLockEnabledForBucket), `backup --init --object-lock 1` (governance), each
+# round right after the plain envpack one; OBJECT_LOCK=0 leaves it out.
 #
 # The disk is ../shared/bench/make-disk.sh's (4 GiB sparse raw, ext4, ~1 GiB of real
 # files). Backups are stateful, so each runs once. Printed: wall seconds, the bytes
 # each run added under its prefix (the sizes of the objects, as ListObjectsV2 gives
-# them), the requests each sent to the server (s3rver's request log), and the
-# ratios envpack/restic.
+# them), the requests each sent to the server by kind (PUT, GET, LIST, HEAD,
+# PutObjectRetention, DELETE, other: from s3rver's request log, or radosgw's own log,
+# one line a request; the requests that started while the command ran), envpack's own
+# counts (`backup --json`, "requests") checked against the server's, the ratios
+# envpack/restic, and the issue #17 goals: an unchanged backup with Object Lock sends
+# at most 2x the requests of one without, a first backup takes no longer than restic's.
 #
 # Fairness: as in bench/backup.sh, envpack signs (Ed25519) and, unless EP_ENCRYPT,
 # does not encrypt; restic always encrypts (repository v2, compression auto).
@@ -27,14 +40,28 @@ if [ -n "${QUICK:-}" ]; then
 	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
 	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
 fi
+SERVER=${SERVER:-s3rver}
+case $SERVER in
+s3rver) OBJECT_LOCK=${OBJECT_LOCK:-0} ;;
+radosgw) OBJECT_LOCK=${OBJECT_LOCK:-1} ;;
+*) echo "bench: SERVER is s3rver or radosgw, not '$SERVER'" >&2; exit 2 ;;
+esac
+[ "$OBJECT_LOCK" = 0 ] || [ "$SERVER" = radosgw ] || { echo "bench: OBJECT_LOCK=1 needs SERVER=radosgw (s3rver has no Object Lock)" >&2; exit 2; }
 source "$(dirname "$0")/lib.sh"
 command -v restic >/dev/null || { echo "bench: needs restic (scripts/deps.sh installs it)" >&2; exit 1; }
 img=$B/img
 out=$B/backup-s3
 rm -rf "$out"
 mkdir -p "$out/work"
-trap 'rm -rf "$out"' EXIT
-bench_s3
+# KEEP=1: $out stays (each run's output and requests in log.N, err.N, requests.TOOLROUND)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
+if [ "$SERVER" = radosgw ]; then
+	bench_radosgw
+	server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"
+else
+	bench_s3
+	server_name="s3rver 3.7.1"
+fi
 bucket=$S3_BENCH_BUCKET
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
@@ -42,67 +69,159 @@ aws=${S3_AWS:-/usr/bin/aws}
 src=$out/work/disk.raw # the one path both back up
 
 envpack_bench_keys
-ep_store=s3://$bucket/envpack
+tools=(e r)
+declare -A NAME=([e]=envpack [o]="envpack+lock" [r]=restic) STORE=([e]=s3://$bucket/envpack)
+declare -A BUCKET=([e]=$bucket [r]=$bucket) PREFIX=([e]=envpack [r]=restic)
+if [ "$OBJECT_LOCK" != 0 ]; then
+	tools=(e o r)
+	BUCKET[o]=envpack-lock PREFIX[o]=envpack STORE[o]=s3://envpack-lock/envpack
+	rgw_call bench admin CreateBucket '{"Bucket": "envpack-lock", "ObjectLockEnabledForBucket": true}' >/dev/null
+fi
 export RESTIC_REPOSITORY=s3:$ep/$bucket/restic RESTIC_PASSWORD=envpack-bench-only RESTIC_CACHE_DIR=$out/restic-cache
 restic init -q --repository-version 2 >/dev/null
 
-size() { # the bytes of every object under a prefix of the bucket
-	"$aws" --endpoint-url "$ep" s3api list-objects-v2 --bucket "$bucket" --prefix "$1/" --query 'Contents[].Size' \
+size() { # size BUCKET PREFIX: the bytes of every (current) object under a prefix
+	"$aws" --endpoint-url "$ep" s3api list-objects-v2 --bucket "$1" --prefix "$2/" --query 'Contents[].Size' \
 		--output text | tr -s '\t' '\n' | awk '/^[0-9]+$/ { s += $1 } END { printf "%d\n", s }'
 }
-requests() { wc -l <"$S3_BENCH_DIR/requests.log"; }
 n=0
-run() { # run PREFIX CMD...: prints "seconds bytes_added requests"
-	local prefix=$1 before req t
-	shift
-	before=$(size "$prefix")
-	cat "$src" >/dev/null # the same warm page cache for both
+run() { # run TOOL ROUND CMD...: sets TM (seconds), SZ (bytes added), W (when it ran) [TOOL ROUND]
+	local k=$1$2 before t t0
+	shift 2
+	before=$(size "${BUCKET[${k:0:1}]}" "${PREFIX[${k:0:1}]}")
+	cat "$src" >/dev/null # the same warm page cache for each
 	n=$((n + 1))
-	req=$(requests)
-	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log.$n" 2>&1; then
+	LOG[$k]=$out/log.$n
+	t0=$EPOCHREALTIME
+	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log.$n" 2>"$out/err.$n"; then
 		echo "bench: failed: $*" >&2
-		cat "$out/log.$n" >&2
+		cat "$out/log.$n" "$out/err.$n" >&2
 		exit 1
 	fi
-	read -r t <"$out/time"
-	req=$(($(requests) - req)) # before size's own listing
-	echo "$t $(($(size "$prefix") - before)) $req"
+	W[$k]="$t0 $EPOCHREALTIME"
+	read -r "TM[$k]" <"$out/time"
+	SZ[$k]=$(($(size "${BUCKET[${k:0:1}]}" "${PREFIX[${k:0:1}]}") - before))
 }
 
-declare -A TM SZ RQ
+declare -A TM SZ W LOG RQ JS
 rounds=(first unchanged changed "re-read")
 force=()
 for r in 0 1 2 3; do
 	backup_input "$r" "$src"
 	[ "$r" = 3 ] && force=(--force)
-	init=()
-	[ "$r" = 0 ] && init=(--init)
-	read -r "TM[e$r]" "SZ[e$r]" "RQ[e$r]" < <(run envpack \
-		"$ENVPACK" backup -q "${init[@]}" "${ep_opts[@]}" "${force[@]}" -k "$out/bench.key" --host bench --endpoint "$ep" "$ep_store" "disk:$src")
-	read -r "TM[r$r]" "SZ[r$r]" "RQ[r$r]" < <(run restic restic backup -q --host bench "${force[@]}" "$src")
+	init=() lock=()
+	[ "$r" = 0 ] && init=(--init) lock=(--object-lock 1)
+	run e "$r" "$ENVPACK" backup --json "${init[@]}" "${ep_opts[@]}" "${force[@]}" -k "$out/bench.key" --host bench \
+		--endpoint "$ep" "${STORE[e]}" "disk:$src"
+	[ "$OBJECT_LOCK" = 0 ] || run o "$r" env ENVPACK_STATE_DIR="$ENVPACK_STATE_DIR-lock" "$ENVPACK" backup --json \
+		"${init[@]}" "${lock[@]}" "${ep_opts[@]}" "${force[@]}" -k "$out/bench.key" --host bench \
+		--endpoint "$ep" "${STORE[o]}" "disk:$src"
+	run r "$r" restic backup -q --host bench "${force[@]}" "$src"
 done
 
-# the last snapshot restores to the changed disk, byte for byte (not timed)
-"$ENVPACK" restore -q -p "$out/bench.pub" "${ep_read[@]}" --endpoint "$ep" "$ep_store@latest" --to "dir:$out/restored"
-cmp "$img/disk-mod.raw" "$out/restored/disk.raw"
-rm -rf "$out/restored"
+# the requests by kind, from the server's log: those that started while the command ran
+# (the listings size() sends between the commands are not counted)
+bench_requests_log
+kinds() { # kinds T0 T1 FILE: "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL" (path-style URLs); FILE gets the lines
+	awk -v a="$1" -v b="$2" -v f="$3" '$1 >= a && $1 <= b {
+		print >f
+		m = $3; u = $4; q = ""
+		if ((i = index(u, "?")) > 0) { q = substr(u, i + 1); u = substr(u, 1, i - 1) }
+		sub(/^\/+/, "", u)
+		bucket = u !~ /\/./ # "/bucket" or "/bucket/": no key
+		conf = q ~ /(^|&)(location|object-lock|versioning|policy|acl|lifecycle|tagging|uploads)(=|&|$)/
+		if (m == "PUT") k = q ~ /(^|&)retention(=|&|$)/ ? 5 : 1
+		else if (m == "GET") k = bucket ? (conf ? 7 : 3) : 2
+		else if (m == "HEAD") k = 4
+		else if (m == "DELETE") k = 6
+		else k = 7
+		c[k]++; c[8]++
+	} END { for (k = 1; k <= 8; k++) printf "%d%s", c[k], k < 8 ? " " : "\n" }' "$S3_BENCH_DIR/requests.log"
+}
+# json_kinds LOG ROUND: envpack's own counts from backup --json, in kinds' order, and the two
+# requests it sends that they leave out: the PUT of its lock's release record (written once the
+# JSON is printed) and, with --init (round 0), the GET of config.json that finds no store there
+json_kinds() {
+	jq -r --argjson init "$([ "$2" = 0 ] && echo 1 || echo 0)" '.requests |
+		"\(.put + 1) \(.get + $init) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other + 1 + $init)"' "$1"
+}
+for t in "${tools[@]}"; do
+	for r in 0 1 2 3; do
+		# shellcheck disable=SC2086 # W: two numbers
+		RQ[$t$r]=$(kinds ${W[$t$r]} "$out/requests.$t$r")
+		[ "$t" = r ] || JS[$t$r]=$(json_kinds "${LOG[$t$r]}" "$r")
+	done
+done
 
-ratio() { awk "BEGIN{ if ($2 > 0) printf \"%.2f\", $1 / $2; else if ($1 > 0) printf \"inf\"; else printf \"-\" }"; }
+# the last snapshots restore to the changed disk, byte for byte (not timed)
+for t in "${tools[@]}"; do
+	[ "$t" = r ] && continue
+	ENVPACK_STATE_DIR=$out/restore-state "$ENVPACK" restore -q -p "$out/bench.pub" "${ep_read[@]}" --endpoint "$ep" \
+		"${STORE[$t]}@latest" --to "dir:$out/restored"
+	cmp "$img/disk-mod.raw" "$out/restored/disk.raw"
+	rm -rf "$out/restored"
+done
+
+total() { local v=${RQ[$1]:-}; echo "${v##* }"; }
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
-printf 'disk: %s virtual, %s allocated; %s cores; load average %s; s3rver 3.7.1 on loopback\n' \
+printf 'disk: %s virtual, %s allocated; %s cores; load average %s; %s on loopback\n' \
 	"$(du -h --apparent-size "$img/disk.raw" | cut -f1)" "$(du -h "$img/disk.raw" | cut -f1)" "$(nproc)" \
-	"$(cut -d' ' -f1-3 /proc/loadavg)"
+	"$(cut -d' ' -f1-3 /proc/loadavg)" "$server_name"
 printf '%s; %s\n' "$("$ENVPACK" --version 2>/dev/null | head -n1 || echo envpack)" "$(restic version | cut -d' ' -f1-2)"
-echo "envpack: signed (Ed25519), $([ -n "${EP_ENCRYPT:-}" ] && echo "encrypted (X25519, AES-256-GCM)" || echo "not encrypted"), zstd -${EP_LEVEL:-5}; restic: encrypted (it has no unencrypted mode), repo v2, compression auto"
-printf '%-10s | %8s %8s | %12s %12s | %8s %8s | %6s %6s %6s\n' "" envpack restic envpack restic envpack restic time bytes reqs
-printf '%-10s | %8s %8s | %12s %12s | %8s %8s | %6s %6s %6s\n' backup seconds seconds "bytes added" "bytes added" \
-	requests requests e/r e/r e/r
+echo "envpack: signed (Ed25519), $([ -n "${EP_ENCRYPT:-}" ] && echo "encrypted (X25519, AES-256-GCM)" || echo "not encrypted"), zstd -${EP_LEVEL:-5}$([ "$OBJECT_LOCK" = 0 ] || echo "; envpack+lock: the same into a bucket with Object Lock, --object-lock 1 (governance)"); restic: encrypted (it has no unencrypted mode), repo v2, compression auto"
+row() { # row LABEL VALUES...: one column a tool, then ratios
+	local label=$1
+	shift
+	[ -n "${*: -1}" ] || set -- "${@:1:$#-1}" # no Object Lock column: its ratio is empty
+	printf '%-10s |' "$label"
+	printf ' %13s' "$@"
+	echo
+}
+hdr=()
+for t in "${tools[@]}"; do hdr+=("${NAME[$t]}"); done
+echo
+lk() { [ "$OBJECT_LOCK" = 0 ] || "$@"; } # lk CMD: CMD's output, only with the Object Lock column
+row seconds "${hdr[@]}" "e/r" "$(lk echo lock/r)"
 for r in 0 1 2 3; do
-	printf '%-10s | %8s %8s | %12s %12s | %8s %8s | %6s %6s %6s\n' "${rounds[$r]}" "${TM[e$r]}" "${TM[r$r]}" \
-		"${SZ[e$r]}" "${SZ[r$r]}" "${RQ[e$r]}" "${RQ[r$r]}" "$(ratio "${TM[e$r]}" "${TM[r$r]}")" \
-		"$(ratio "${SZ[e$r]}" "${SZ[r$r]}")" "$(ratio "${RQ[e$r]}" "${RQ[r$r]}")"
+	v=() && for t in "${tools[@]}"; do v+=("${TM[$t$r]}"); done
+	row "${rounds[$r]}" "${v[@]}" "$(ratio "${TM[e$r]}" "${TM[r$r]}")" "$(lk ratio "${TM[o$r]:-}" "${TM[r$r]}")"
 done
-echo "re-read: unchanged again, and both read the whole file (--force)"
-printf 'totals under each prefix (bytes): envpack %s, restic %s; local caches (not counted): envpack %s, restic %s\n' \
-	"$(size envpack)" "$(size restic)" "$(du -sb "$ENVPACK_STATE_DIR" | cut -f1)" "$(du -sb "$RESTIC_CACHE_DIR" | cut -f1)"
-echo "ratio e/r = envpack / restic (lower is better)"
+echo
+row "bytes" "${hdr[@]}" "e/r" "$(lk echo lock/r)"
+for r in 0 1 2 3; do
+	v=() && for t in "${tools[@]}"; do v+=("${SZ[$t$r]}"); done
+	row "${rounds[$r]}" "${v[@]}" "$(ratio "${SZ[e$r]}" "${SZ[r$r]}")" "$(lk ratio "${SZ[o$r]:-}" "${SZ[r$r]}")"
+done
+echo
+row requests "${hdr[@]}" "e/r" "$(lk echo lock/e)"
+for r in 0 1 2 3; do
+	v=() && for t in "${tools[@]}"; do v+=("$(total "$t$r")"); done
+	row "${rounds[$r]}" "${v[@]}" "$(ratio "$(total "e$r")" "$(total "r$r")")" \
+		"$(lk ratio "$(total "o$r")" "$(total "e$r")")"
+done
+echo
+echo "requests by kind, from the server's log (envpack's --json counts, with its lock's release PUT and --init's GET"
+echo "of config.json, equal them unless shown after --json:)"
+printf '%-10s %-13s %6s %6s %6s %6s %9s %6s %6s %6s\n' backup tool PUT GET LIST HEAD Retention DELETE other total
+mismatch=0
+for r in 0 1 2 3; do
+	for t in "${tools[@]}"; do
+		# shellcheck disable=SC2086 # eight numbers
+		printf '%-10s %-13s %6s %6s %6s %6s %9s %6s %6s %6s' "${rounds[$r]}" "${NAME[$t]}" ${RQ[$t$r]}
+		if [ "$t" != r ] && [ "${JS[$t$r]}" != "${RQ[$t$r]}" ]; then
+			printf '   --json: %s' "${JS[$t$r]}"
+			mismatch=1
+		fi
+		echo
+	done
+done
+[ "$mismatch" = 0 ] && echo "envpack's --json counts (+ those two requests) equal the server's log in every run" ||
+	echo "envpack's --json counts (+ those two) differ from the server's log where shown"
+echo "re-read: unchanged again, and every tool reads the whole file (--force)"
+tot=() && for t in "${tools[@]}"; do tot+=("${NAME[$t]} $(size "${BUCKET[$t]}" "${PREFIX[$t]}")"); done
+printf 'totals under each prefix (bytes): %s; local caches (not counted): envpack %s, restic %s\n' \
+	"$(IFS=, && echo "${tot[*]}" | sed 's/,/, /g')" "$(du -sb "$ENVPACK_STATE_DIR" | cut -f1)" "$(du -sb "$RESTIC_CACHE_DIR" | cut -f1)"
+echo "ratio e/r = envpack / restic$(lk echo ", lock/r = envpack+lock / restic, lock/e = envpack+lock / envpack") (lower is better)"
+echo "goal: first backup's time <= restic's: envpack $(ratio "${TM[e0]}" "${TM[r0]}") $(goal "$(ratio "${TM[e0]}" "${TM[r0]}")" 1.0)$(
+	[ "$OBJECT_LOCK" = 0 ] || echo ", envpack+lock $(ratio "${TM[o0]}" "${TM[r0]}") $(goal "$(ratio "${TM[o0]}" "${TM[r0]}")" 1.0)")"
+[ "$OBJECT_LOCK" = 0 ] || echo "goal: unchanged backup's requests with Object Lock <= 2x without: $(total o1) / $(total e1) = $(ratio "$(total o1)" "$(total e1)") $(goal "$(ratio "$(total o1)" "$(total e1)")" 2)"

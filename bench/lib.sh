@@ -22,6 +22,35 @@ bench_s3() {
 	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
 }
 
+# bench_radosgw: as bench_s3, on Ceph's radosgw (tests/radosgw.sh: a one-node cluster, its
+# OSD on memstore) with every file of it under $out/bench (S3_BENCH_DIR; its request log,
+# requests.log, is made from radosgw's own by bench_requests_log), its daemons stopped on exit.
+bench_radosgw() {
+	T=$out
+	S3_MAX_SECONDS=${S3_MAX_SECONDS:-7200} # a full bench runs longer than a test
+	source "$here/../tests/radosgw.sh"
+	start_radosgw bench >/dev/null || { echo "bench: radosgw did not start (scripts/deps.sh installs it)" >&2; exit 1; }
+	ep=$S3_BENCH_ENDPOINT
+	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=us-east-1
+	export AWS_CONFIG_FILE=$out/aws.config
+	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
+}
+
+# bench_requests_log: $S3_BENCH_DIR/requests.log up to date ("START END METHOD URL STATUS" a
+# line): s3rver writes it as it answers; radosgw's is made from its log, which a thread of
+# its own writes a moment later (the line count is waited for to stop growing)
+bench_requests_log() {
+	[ -f "$S3_BENCH_DIR/ceph.conf" ] || return 0
+	local n=-1 m
+	for _ in $(seq 50); do
+		m=$(wc -l <"$S3_BENCH_DIR/log/client.rgw.log")
+		[ "$m" = "$n" ] && break
+		n=$m
+		sleep 0.2
+	done
+	radosgw_requests_log bench
+}
+
 # backup_input ROUND SRC: the disk a backup round reads, at SRC: the disk (round 0), then
 # the 1 %-changed one copied over it in place (round 2: same inode, new mtime); the
 # other rounds back up what is there.
