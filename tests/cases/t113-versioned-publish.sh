@@ -11,7 +11,8 @@
 #      bytes are current again (put once more by the loser)
 #   3. two `push` of different bundles to one key, in one PUT and in parts: one wins, the
 #      object is its bundle; the loser's version is gone
-#   4. a plain bucket: no ListObjectVersions is sent (radosgw's log, and backup --json)
+#   4. a plain bucket: no ListObjectVersions is sent (radosgw's log); a versioned one costs a
+#      LIST per create-only PUT (backup --json)
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/radosgw.sh"
 
@@ -126,5 +127,10 @@ check "on the versioned bucket each create-only PUT was judged by ListObjectVers
 expect_exit 0 "push into it" ep admin push -q "$T/a.envpack" "s3://$P/a.envpack" --endpoint "$E"
 expect_exit 0 "backup --init into the plain bucket" ep admin backup --init --json -k "$T/k.key" --endpoint "$E" "s3://$P/store" "disk:$T/d.raw"
 check "radosgw was sent no ListObjectVersions on it" test "$(listed "$P")" = 0
-echo "# requests of the backup into the plain bucket: $(jq_ 'd["requests"]' "$T/out")"
+cp "$T/out" "$T/plain.json"
+expect_exit 0 "the same backup --init into the versioned bucket, alone" ep admin backup --init --json -k "$T/k.key" --endpoint "$E" "s3://$B/calm" "disk:$T/d.raw"
+more=$(($(jq_ 'd["requests"]["list"]' "$T/out") - $(jq_ 'd["requests"]["list"]' "$T/plain.json")))
+check "it cost a LIST more per create-only PUT ($more), and nothing else more" \
+	test "$more" -ge 3 -a "$more" -le 8 -a "$(jq_ '[v for k, v in d["requests"].items() if k != "list"]' "$T/out")" = "$(jq_ '[v for k, v in d["requests"].items() if k != "list"]' "$T/plain.json")"
+echo "# requests of a first backup: plain bucket $(jq_ 'd["requests"]' "$T/plain.json"), versioned $(jq_ 'd["requests"]' "$T/out")"
 finish
