@@ -7,8 +7,9 @@
 #   1. two `backup --init` of one store, each encrypting to its own key: one wins (exit 0), the
 #      other exits 2 naming config.json; the current config.json is the winner's, the loser's
 #      version is gone, and the winner's backup restores byte for byte
-#   2. the same with an append-only credential, which may not remove its version: the winner's
-#      bytes are current again (put once more by the loser)
+#   2. the same with an append-only credential, which may not remove its version, and in a
+#      store with Object Lock, which retains it: the winner's bytes are current again (put
+#      once more by the loser)
 #   3. two `push` of different bundles to one key, in one PUT and in parts: one wins, the
 #      object is its bundle; the loser's version is gone
 #   4. a plain bucket: no ListObjectVersions is sent (radosgw's log); a versioned one costs a
@@ -70,6 +71,7 @@ race() {
 	[ "$ca $cb" = "2 0" ] && WIN=b LOSE=a
 	check "$name: exactly one writer wins (exit 0), the other exits 2 (exits: $ca $cb)" test -n "$WIN"
 	cp "$T/err.${LOSE:-b}" "$T/err"
+	echo "# $name: the loser said: $(head -c 400 "$T/err")"
 }
 
 # 1. two inits of one store at once, each to its own encryption key
@@ -97,6 +99,18 @@ check "the current config.json is the winner's all the same" grep -q "\"recipien
 check "three versions: the winner's, the loser's, the winner's put again" test "$(versions race/ao/config.json)" = 3
 expect_exit 0 "the winner's backup restores" ep ao restore -q -p "$T/k.pub" --decrypt-key "$T/k$WIN.key" --endpoint "$E" "$S@latest" --to "dir:$T/r2"
 check "byte for byte" cmp "$T/d.raw" "$T/r2/d.raw"
+
+# ... nor may anyone remove a version Object Lock retains: the same in a store with Object Lock
+rgw_call g admin CreateBucket '{"Bucket": "locked", "ObjectLockEnabledForBucket": true}' >/dev/null || not_ok "make a bucket with Object Lock"
+S=s3://locked/store
+lockinit() { echo "ep admin backup --init -q --object-lock 1 -k $T/k.key --encrypt-to $T/k$1.pub --endpoint @PROXY@ $S disk:$T/d.raw"; }
+# shellcheck disable=SC2046
+race lockrace "^PUT /locked/store/config\.json" $(lockinit a) -- $(lockinit b)
+expect_err "config\.json exists" "the loser names config.json and says it exists"
+check "radosgw refused the DELETE of its retained version (403)" grep -qE " DELETE /locked/store/config\.json\?versionId=[^ ]* 403\$" "$T/lockrace/requests.log"
+rm -f "$T/cur" && rgw_call g admin GetObject '{"Bucket": "locked", "Key": "store/config.json"}' --out "$T/cur" >/dev/null
+check "the current config.json is the winner's" grep -q "\"recipient\":\"$(keyid "$T/k$WIN.pub")\"" "$T/cur"
+check "and retained (botocore's GetObjectRetention)" bash -c 'grep -q GOVERNANCE <<<"$1"' _ "$(rgw_call g admin GetObjectRetention '{"Bucket": "locked", "Key": "store/config.json"}')"
 
 # 3. two pushes of different bundles to one key: in one PUT, then in parts
 "$ENVPACK" pack -q -k "$T/k.key" -o "$T/a.envpack" "disk:$T/d.raw" && cp "$T/d.raw" "$T/d2.raw" &&
