@@ -1435,13 +1435,13 @@ static int check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3
 	free(vs);
 	rc = delete_version(s3, via, u, ours, false, &why);
 	if (rc == 0)
-		snprintf(note, sizeof note, "its version %s came first; this one's was removed", first);
+		snprintf(note, sizeof note, "another writer's version %s came first; this one's was removed", first);
 	else if (rc == 1 && size <= REPUT_MAX && !(rc = reput_version(s3, via, u, first, lock, &why)))
-		snprintf(note, sizeof note, "its version %s came first and is current again; this one's (%s) stays, "
-			 "noncurrent, as this credential may not remove it", first, ours);
+		snprintf(note, sizeof note, "another writer's version %s came first and is current again; this one's (%s) "
+			 "stays, noncurrent, as this credential may not remove it", first, ours);
 	else if (rc == 1)
-		snprintf(note, sizeof note, "its version %s came first, but this one's (%s) is current: this credential "
-			 "may not remove it; remove that version with one that can", first, ours);
+		snprintf(note, sizeof note, "another writer's version %s came first, but this one's (%s) is current: this "
+			 "credential may not remove it; remove that version with one that can", first, ours);
 	if (rc < 0) { /* could not clean up: that failure, with what it was doing */
 		*err = why;
 		return rc;

@@ -79,7 +79,8 @@ S=s3://$B/race/store
 init() { echo "ep admin backup --init -q -k $T/k.key --encrypt-to $T/k$1.pub --endpoint @PROXY@ $S disk:$T/d.raw"; }
 # shellcheck disable=SC2046 # the words of init's line
 race init "^PUT /$B/race/store/config\.json" $(init a) -- $(init b)
-expect_err "config\.json exists" "the loser names config.json and says it exists"
+expect_err "race/store': config\.json exists \(another writer's version [^ ]+ came first; this one's was removed\)" \
+	"the loser names config.json, says it exists and that its own version was removed"
 current race/store/config.json
 check "the current config.json is the winner's (botocore: encrypted to its key)" grep -q "\"recipient\":\"$(keyid "$T/k$WIN.pub")\"" "$T/cur"
 check "the loser's version is gone: config.json has one version" test "$(versions race/store/config.json)" = 1
@@ -92,7 +93,8 @@ S=s3://$B/race/ao
 aoinit() { echo "ep ao backup --init -q -k $T/k.key --encrypt-to $T/k$1.pub --endpoint @PROXY@ $S disk:$T/d.raw"; }
 # shellcheck disable=SC2046
 race aorace "^PUT /$B/race/ao/config\.json" $(aoinit a) -- $(aoinit b)
-expect_err "config\.json exists" "the loser names config.json and says it exists"
+expect_err "config\.json exists \(another writer's version [^ ]+ came first and is current again; .*may not remove it" \
+	"the loser names config.json, says it exists and that the winner's version is current again"
 check "its DELETE of its version was refused (403)" grep -qE " DELETE /$B/race/ao/config\.json\?versionId=[^ ]* 403\$" "$T/aorace/requests.log"
 current race/ao/config.json
 check "the current config.json is the winner's all the same" grep -q "\"recipient\":\"$(keyid "$T/k$WIN.pub")\"" "$T/cur"
@@ -106,7 +108,8 @@ S=s3://locked/store
 lockinit() { echo "ep admin backup --init -q --object-lock 1 -k $T/k.key --encrypt-to $T/k$1.pub --endpoint @PROXY@ $S disk:$T/d.raw"; }
 # shellcheck disable=SC2046
 race lockrace "^PUT /locked/store/config\.json" $(lockinit a) -- $(lockinit b)
-expect_err "config\.json exists" "the loser names config.json and says it exists"
+expect_err "config\.json exists \(another writer's version [^ ]+ came first and is current again" \
+	"the loser names config.json, says it exists and that the winner's version is current again"
 check "radosgw refused the DELETE of its retained version (403)" grep -qE " DELETE /locked/store/config\.json\?versionId=[^ ]* 403\$" "$T/lockrace/requests.log"
 rm -f "$T/cur" && rgw_call g admin GetObject '{"Bucket": "locked", "Key": "store/config.json"}' --out "$T/cur" >/dev/null
 check "the current config.json is the winner's" grep -q "\"recipient\":\"$(keyid "$T/k$WIN.pub")\"" "$T/cur"
@@ -119,7 +122,8 @@ check "and retained (botocore's GetObjectRetention)" bash -c 'grep -q GOVERNANCE
 push() { echo "ep admin push -q $2 $T/$1.envpack s3://$B/race/$3 --endpoint @PROXY@"; }
 # shellcheck disable=SC2046
 race push "^PUT /$B/race/x\.envpack" $(push a '' x.envpack) -- $(push b '' x.envpack)
-expect_err "race/x\.envpack exists" "the loser names the key and says it exists"
+expect_err "race/x\.envpack exists \(another writer's version [^ ]+ came first; this one's was removed\)" \
+	"the loser names the key, says it exists and that its version was removed"
 current race/x.envpack
 check "the object is the winner's bundle" cmp "$T/cur" "$T/$WIN.envpack"
 check "the loser's version is gone" test "$(versions race/x.envpack)" = 1
