@@ -72,6 +72,7 @@ race() {
 	check "$name: exactly one writer wins (exit 0), the other exits 2 (exits: $ca $cb)" test -n "$WIN"
 	cp "$T/err.${LOSE:-b}" "$T/err"
 	echo "# $name: the loser said: $(head -c 400 "$T/err")"
+	stop_s3 "$name"
 }
 
 # 1. two inits of one store at once, each to its own encryption key
