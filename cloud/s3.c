@@ -1438,10 +1438,11 @@ static int check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3
 		snprintf(note, sizeof note, "another writer's version %s came first; this one's was removed", first);
 	else if (rc == 1 && size <= REPUT_MAX && !(rc = reput_version(s3, via, u, first, lock, &why)))
 		snprintf(note, sizeof note, "another writer's version %s came first and is current again; this one's (%s) "
-			 "stays, noncurrent, as this credential may not remove it", first, ours);
+			 "stays, noncurrent: S3 refused its removal (a policy, or its retention)", first, ours);
 	else if (rc == 1)
-		snprintf(note, sizeof note, "another writer's version %s came first, but this one's (%s) is current: this "
-			 "credential may not remove it; remove that version with one that can", first, ours);
+		snprintf(note, sizeof note, "another writer's version %s came first, but this one's (%s) is current: S3 "
+			 "refused its removal (a policy, or its retention); remove that version with a credential that can",
+			 first, ours);
 	if (rc < 0) { /* could not clean up: that failure, with what it was doing */
 		*err = why;
 		return rc;

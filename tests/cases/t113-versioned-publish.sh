@@ -94,7 +94,7 @@ S=s3://$B/race/ao
 aoinit() { echo "ep ao backup --init -q -k $T/k.key --encrypt-to $T/k$1.pub --endpoint @PROXY@ $S disk:$T/d.raw"; }
 # shellcheck disable=SC2046
 race aorace "^PUT /$B/race/ao/config\.json" $(aoinit a) -- $(aoinit b)
-expect_err "config\.json exists \(another writer's version [^ ]+ came first and is current again; .*may not remove it" \
+expect_err "config\.json exists \(another writer's version [^ ]+ came first and is current again; .*S3 refused its removal" \
 	"the loser names config.json, says it exists and that the winner's version is current again"
 check "its DELETE of its version was refused (403)" grep -qE " DELETE /$B/race/ao/config\.json\?versionId=[^ ]* 403\$" "$T/aorace/requests.log"
 current race/ao/config.json
