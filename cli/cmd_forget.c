@@ -44,8 +44,9 @@ static const char help[] =
 	"governance mode unless --bypass-governance. Its chunks stay until theirs passes.\n"
 	"\nExample (cron, nightly):\n"
 	"  envpack forget /srv/dr --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n"
-	"Forget (--dry-run too) needs a credential that may delete: with an append-only\n"
-	"one, as backup hosts have, it fails at once (exit 1), changing nothing.\n";
+	"Forget needs a credential that may delete: with an append-only one, as backup\n"
+	"hosts have, it fails at once (exit 1), changing nothing. --dry-run runs with\n"
+	"one, warning once that the real run would fail.\n";
 
 static json_t *entry_json(const struct ep_catalog_entry *e, const char *why)
 {
@@ -212,7 +213,8 @@ int cmd_forget(int argc, char **argv)
 		return code;
 	struct ep_error err = { 0 };
 	struct ep_catalog cat = { 0 };
-	int rc = ep_store_lock(st, true, "forget", sa.lock_wait, cli_warn, &sa.quiet, &err);
+	int rc = dry_run ? ep_store_lock_dry_run(st, "forget", sa.lock_wait, cli_warn, &sa.quiet, &err)
+			 : ep_store_lock(st, true, "forget", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (drills) {
 		if (!rc)
 			rc = forget_drills(st, store, argv + optind, nids, dry_run, &sa, &err);

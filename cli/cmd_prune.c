@@ -17,7 +17,8 @@ static const char help[] =
 	"or remove it with 'envpack forget STORE ID'. A drill record that cannot be\n"
 	"read is kept ('envpack check' names it). Prune and forget need a credential\n"
 	"that may delete: with an append-only one, as backup hosts have, they fail at\n"
-	"once (exit 1; --dry-run too), changing nothing. In a store with Object Lock\n"
+	"once (exit 1), changing nothing; --dry-run runs with one, warning once that\n"
+	"the real run would fail. In a store with Object Lock\n"
 	"(formats/STORE.md, section 10) a chunk or drill record goes only once its\n"
 	"retention has passed; prune says how many it had to keep, and until when\n"
 	"(--json: chunks_locked, bytes_locked, drills_locked, locked_until).\n\n"
@@ -106,7 +107,8 @@ int cmd_prune(int argc, char **argv)
 		return code;
 	struct ep_error err = { 0 };
 	json_t *out = sa.json ? json_object() : NULL;
-	int rc = ep_store_lock(st, true, "prune", sa.lock_wait, cli_warn, &sa.quiet, &err);
+	int rc = dry_run ? ep_store_lock_dry_run(st, "prune", sa.lock_wait, cli_warn, &sa.quiet, &err)
+			 : ep_store_lock(st, true, "prune", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (!rc)
 		rc = cli_prune(st, dry_run, &sa, out, &err);
 	if (out && !rc)

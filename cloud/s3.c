@@ -353,12 +353,16 @@ int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, stru
 	return rc;
 }
 
-/* A DELETE: 0 done (or nothing there), 1 refused by a policy (403 AccessDenied), or a failure. */
-static int send_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
+/* A DELETE: 0 done (or nothing there), 1 refused by a policy (403 AccessDenied), or a failure.
+ * marker (cap bytes), when not NULL: the version of the delete marker it made on a versioned
+ * bucket (its x-amz-version-id), "" when it made none. */
+static int send_delete(struct ep_s3 *s3, const struct ep_s3_url *u, char *marker, size_t cap, struct ep_error *err)
 {
 	char what[1200];
 	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s", u->bucket, u->key);
 	struct ep_http_response resp;
+	if (marker)
+		marker[0] = '\0';
 	int rc = s3_send(s3, &(struct s3_req){ .method = "DELETE", .u = u }, what, &resp, err);
 	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404) {
 		/* not a bad signature or an unknown key, also 403: the credential is known, and denied */
@@ -367,6 +371,8 @@ static int send_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_er
 		if (code && !strcmp(code, "AccessDenied"))
 			rc = 1;
 		free(code);
+	} else if (!rc && marker && !ep_http_header(&resp, "x-amz-version-id", marker, cap)) {
+		marker[0] = '\0';
 	}
 	ep_http_response_release(&resp);
 	return rc;
@@ -374,13 +380,25 @@ static int send_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_er
 
 int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
 {
-	int rc = send_delete(s3, u, err);
+	int rc = send_delete(s3, u, NULL, 0, err);
 	return rc == 1 ? EP_ERUNTIME : rc;
 }
 
+static int delete_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
+			  bool bypass, struct ep_error *err);
+
 int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
 {
-	return send_delete(s3, u, err);
+	char marker[256];
+	int rc = send_delete(s3, u, marker, sizeof marker, err);
+	if (!rc && *marker) {
+		/* a versioned bucket: the probe made a delete marker, removed so that probes leave nothing;
+		 * refused (a policy allowing DeleteObject but not DeleteObjectVersion), it stays: the
+		 * probe has answered all the same */
+		struct ep_error ignored = { 0 };
+		delete_version(s3, NULL, u, marker, false, &ignored);
+	}
+	return rc;
 }
 
 static void etag_of(const struct ep_http_response *resp, char *out, size_t cap);

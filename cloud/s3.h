@@ -97,7 +97,8 @@ int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *er
 int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
 /* Whether these credentials may delete, asked by deleting u, a key that holds no object (S3
  * answers 204 when a policy allows it, 403 AccessDenied when one denies it): 0, 1 when denied
- * (err holds the answer), or a failure. */
+ * (err holds the answer), or a failure. On a versioned bucket the delete marker it made is
+ * removed again (DELETE ?versionId=), when the credentials may. */
 int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err);
 /* ---- Object Lock (a bucket made with it, versioned) ---- */
 

@@ -8,13 +8,17 @@
 #                            S3_SECRET_KEY (s3rver's, so that a test written for start_s3
 #                            runs unchanged) and the bucket $S3_BUCKET, owned by it
 #   radosgw_user NAME UID    a second user UID with keys of its own
-#   radosgw_append_only NAME UID
+#   radosgw_append_only NAME UID [--bucket B] [--object-lock]
 #                            radosgw_user, and a bucket policy: UID may get, put and list
 #                            (multipart and versions included: a create-only PUT on a
 #                            versioned bucket lists the key's versions and may read the
 #                            first) but s3:DeleteObject* is denied to it;
 #                            the admin keeps every right on every object (objects UID puts
-#                            are UID's own, which would otherwise shut the bucket's owner out)
+#                            are UID's own, which would otherwise shut the bucket's owner out).
+#                            On $S3_BUCKET, or B; --object-lock: UID may also put and read
+#                            retentions (s3:PutObjectRetention, s3:GetObjectRetention) and read
+#                            the bucket's Object Lock configuration, as a backup host into an
+#                            Object Lock store needs (formats/STORE.md, section 10)
 #   radosgw_env NAME UID     AWS_ACCESS_KEY_ID=…, AWS_SECRET_ACCESS_KEY=…, AWS_DEFAULT_REGION,
 #                            AWS_ENDPOINT_URL lines for `env $(radosgw_env a u) CMD`; UID
 #                            admin is the admin (as s3_env NAME)
@@ -214,7 +218,15 @@ radosgw_user() {
 }
 
 radosgw_append_only() {
-	local name=$1 uid=$2 b=$S3_BUCKET
+	local name=$1 uid=$2 b=$S3_BUCKET more=
+	shift 2
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--bucket) b=$2; shift 2 ;;
+		--object-lock) more=', "s3:PutObjectRetention", "s3:GetObjectRetention", "s3:GetBucketObjectLockConfiguration"'; shift ;;
+		*) echo "radosgw_append_only: unknown option '$1'" >&2; return 2 ;;
+		esac
+	done
 	radosgw_user "$name" "$uid" || return 1
 	rgw_call "$name" admin PutBucketPolicy "$(cat <<EOF
 {"Bucket": "$b", "Policy": {"Version": "2012-10-17", "Statement": [
@@ -223,7 +235,7 @@ radosgw_append_only() {
  {"Sid": "append", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/$uid"]},
   "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
    "s3:ListBucketVersions", "s3:GetObjectVersion",
-   "s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+   "s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"$more],
   "Resource": ["arn:aws:s3:::$b", "arn:aws:s3:::$b/*"]},
  {"Sid": "nodelete", "Effect": "Deny", "Principal": {"AWS": ["arn:aws:iam:::user/$uid"]},
   "Action": ["s3:DeleteObject*"], "Resource": ["arn:aws:s3:::$b/*"]}]}}

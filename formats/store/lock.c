@@ -1,5 +1,5 @@
 /* The store's lock protocol (formats/STORE.md, section 5). */
-#include "formats/store/store_impl.h"
+#include "formats/store/lock_impl.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,7 +23,7 @@
  * n counting them. A refresh writes record n + 1 and leaves n; the release writes
  * <...>-<n>-released.json. Readers judge a holder by its newest record (the highest n,
  * a release first among equals): a released one is passed over without being read.
- * Old records are removed by prune alone (ep_store_prune_locks).
+ * Old records are removed by prune alone (ep_store_prune_locks, lock_prune.c).
  *
  * A run lists locks/ before it writes: a live holder that conflicts (either side
  * exclusive) makes it wait without writing anything. Else it writes its record and
@@ -44,7 +44,6 @@
 #define LOCK_STALE_MAX ((json_int_t)10 * 366 * 24 * 3600) /* no holder waits longer; keeps sums in range */
 #define HOLDER_BYTES 8
 #define HOLDER_HEX (2 * HOLDER_BYTES)
-#define NAME_MAX_ 200 /* a record's name under locks/, as st->lock_record holds it */
 
 /* Our hold on the store, from our first record to our release. */
 struct lock_refresh {
@@ -75,21 +74,6 @@ struct holders {
 	void *warn_ctx;
 };
 
-/* A name under locks/, and the holder it belongs to. */
-struct lock_name {
-	char name[NAME_MAX_];
-	size_t key_len; /* its holder: the first key_len bytes ("<host>-<pid>-<holder>"); an older
-			 * envpack's record ("<host>-<pid>-<random>.json") is a holder of its own */
-	bool has_holder; /* named as this envpack names records: a release can be written for it */
-	uint64_t n;
-	bool released;
-};
-
-struct lock_names {
-	struct lock_name *v;
-	size_t n, cap;
-};
-
 static void utc_text(json_int_t t, char *out, size_t cap)
 {
 	time_t tt = (time_t)t;
@@ -101,7 +85,7 @@ static void utc_text(json_int_t t, char *out, size_t cap)
 
 /* ---- names ---- */
 
-/* Our keys are at most 102 bytes: every name of ours fits in NAME_MAX_. */
+/* Our keys are at most 102 bytes: every name of ours fits in LOCK_NAME_MAX. */
 static void record_name(const char *key, uint64_t n, bool released, char *name, size_t cap)
 {
 	if ((size_t)snprintf(name, cap, "%s-%06" PRIu64 "%s.json", key, n, released ? "-released" : "") >= cap)
@@ -136,7 +120,7 @@ static int name_each(void *ctx, const char *name, uint64_t size, int64_t mtime, 
 	(void)size, (void)mtime;
 	struct lock_names *l = ctx;
 	const char *base = name + strlen("locks/");
-	if (*base == '.' || strchr(base, '/') || strlen(base) >= NAME_MAX_)
+	if (*base == '.' || strchr(base, '/') || strlen(base) >= LOCK_NAME_MAX)
 		return 0; /* no record: nothing writes such a name */
 	if (!ep_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
 		return ep_oom(err);
@@ -163,8 +147,7 @@ static int name_cmp(const void *a, const void *b)
 	return (int)x->released - (int)y->released;
 }
 
-/* Every record under locks/, grouped by holder (free l->v). */
-static int list_names(struct ep_store *st, struct lock_names *l, struct ep_error *err)
+int ep_lock_list_names(struct ep_store *st, struct lock_names *l, struct ep_error *err)
 {
 	*l = (struct lock_names){ 0 };
 	int rc = st->be->ops->list(st->be, "locks/", name_each, l, err);
@@ -173,8 +156,7 @@ static int list_names(struct ep_store *st, struct lock_names *l, struct ep_error
 	return rc;
 }
 
-/* Where the holder of l->v[i] ends: its records are [i, end), its newest the last. */
-static size_t holder_end(const struct lock_names *l, size_t i)
+size_t ep_lock_holder_end(const struct lock_names *l, size_t i)
 {
 	size_t j = i + 1;
 	while (j < l->n && l->v[j].key_len == l->v[i].key_len && !memcmp(l->v[j].name, l->v[i].name, l->v[i].key_len))
@@ -182,7 +164,7 @@ static size_t holder_end(const struct lock_names *l, size_t i)
 	return j;
 }
 
-static bool is_ours(const struct ep_store *st, const struct lock_name *r)
+bool ep_lock_is_ours(const struct ep_store *st, const struct lock_name *r)
 {
 	const struct lock_refresh *me = st->refresh; /* its key is fixed while it lives */
 	return me && r->has_holder && r->key_len == strlen(me->key) && !memcmp(r->name, me->key, r->key_len);
@@ -190,10 +172,7 @@ static bool is_ours(const struct ep_store *st, const struct lock_name *r)
 
 /* ---- records ---- */
 
-/* A record, parsed (NULL when it is not JSON, or too large: judged as one that says
- * nothing); 1 when it is gone (removed since the listing), or a failure to read: a holder
- * is not passed over because the store did not answer. */
-static int read_record(struct ep_store *st, const char *name, json_t **o, struct ep_error *err)
+int ep_lock_read_record(struct ep_store *st, const char *name, json_t **o, struct ep_error *err)
 {
 	char key[220], *data = NULL;
 	size_t len = 0;
@@ -209,12 +188,7 @@ static int read_record(struct ep_store *st, const char *name, json_t **o, struct
 	return rc == EP_ERUNTIME || rc == 1 ? rc : 0;
 }
 
-enum { LIVE, DEAD, STALE };
-
-/* DEAD: its process, on this host, no longer runs; STALE: not refreshed within the
- * "stale" seconds it promised (the holder's own promise: it refreshes well within them,
- * or stops); else LIVE. */
-static int record_state(json_t *o, const char *this_host)
+enum lock_state ep_lock_record_state(json_t *o, const char *this_host)
 {
 	const char *host = json_string_value(json_object_get(o, "host"));
 	json_int_t pid = json_integer_value(json_object_get(o, "pid")), t = json_integer_value(json_object_get(o, "time"));
@@ -224,15 +198,15 @@ static int record_state(json_t *o, const char *this_host)
 	if (stale_s > LOCK_STALE_MAX)
 		stale_s = LOCK_STALE_MAX;
 	if (host && !strcmp(host, this_host) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-		return DEAD;
-	return t < (json_int_t)time(NULL) - stale_s ? STALE : LIVE; /* t + stale_s could overflow */
+		return LOCK_DEAD;
+	return t < (json_int_t)time(NULL) - stale_s ? LOCK_STALE : LOCK_LIVE; /* t + stale_s could overflow */
 }
 
 /* Record n (or its release) of our holder, never over another. */
 static int write_record(struct ep_store *st, const struct lock_refresh *r, uint64_t n, bool released, time_t now,
 			char *name, size_t cap, struct ep_error *err)
 {
-	char key[NAME_MAX_ + 8];
+	char key[LOCK_NAME_MAX + 8];
 	record_name(r->key, n, released, name, cap);
 	/* a release says "stale" 1 too: an older envpack, which knows no release, takes it as gone */
 	json_t *o = json_pack("{s:s,s:I,s:s,s:b,s:I,s:I,s:I,s:s}", "host", r->host, "pid", (json_int_t)getpid(), "command",
@@ -252,7 +226,7 @@ static int write_record(struct ep_store *st, const struct lock_refresh *r, uint6
  * after this one pass over it in silence. 0, or a failure (then they judge it again). */
 static int release_for(struct holders *h, const struct lock_name *newest, json_t *o)
 {
-	char name[NAME_MAX_ + 16], key[NAME_MAX_ + 24];
+	char name[LOCK_NAME_MAX + 16], key[LOCK_NAME_MAX + 24];
 	snprintf(name, sizeof name, "%.*s", (int)newest->key_len, newest->name);
 	record_name(name, newest->n, true, key + 6, sizeof key - 6);
 	memcpy(key, "locks/", 6);
@@ -274,20 +248,20 @@ static int release_for(struct holders *h, const struct lock_name *newest, json_t
 static int judge_holder(struct holders *h, const struct lock_name *newest, struct ep_error *err)
 {
 	json_t *o = NULL;
-	int rc = read_record(h->st, newest->name, &o, err);
+	int rc = ep_lock_read_record(h->st, newest->name, &o, err);
 	if (rc)
 		return rc == 1 ? 0 : rc; /* gone: removed since the listing (by prune), no holder */
 	const char *host = json_string_value(json_object_get(o, "host"));
 	const char *cmd = json_string_value(json_object_get(o, "command"));
 	json_int_t pid = json_integer_value(json_object_get(o, "pid")), t = json_integer_value(json_object_get(o, "time"));
 	json_int_t since = json_is_integer(json_object_get(o, "since")) ? json_integer_value(json_object_get(o, "since")) : t;
-	int state = record_state(o, h->host);
+	enum lock_state state = ep_lock_record_state(o, h->host);
 	char msg[900], when[32];
-	if (state != LIVE) {
+	if (state != LOCK_LIVE) {
 		/* its holder is gone, or stopped past its promise and will not act on the store again */
 		const char *done = newest->has_holder && !release_for(h, newest, o) ? "released" : "passed over";
 		utc_text(t, when, sizeof when);
-		if (state == DEAD)
+		if (state == LOCK_DEAD)
 			snprintf(msg, sizeof msg, "store '%s': %s a stale lock of %s (pid %lld, no longer running)",
 				 ep_store_where(h->st), done, cmd ? cmd : "?", (long long)pid);
 		else
@@ -312,55 +286,11 @@ static int sweep_locks(struct ep_store *st, struct holders *h, struct ep_error *
 	struct lock_names l;
 	h->conflict = false;
 	h->text[0] = '\0';
-	int rc = list_names(st, &l, err);
+	int rc = ep_lock_list_names(st, &l, err);
 	for (size_t i = 0, end; !rc && i < l.n; i = end) {
-		end = holder_end(&l, i);
-		if (!l.v[end - 1].released && !is_ours(st, &l.v[i]))
+		end = ep_lock_holder_end(&l, i);
+		if (!l.v[end - 1].released && !ep_lock_is_ours(st, &l.v[i]))
 			rc = judge_holder(h, &l.v[end - 1], err);
-	}
-	free(l.v);
-	return rc;
-}
-
-static int remove_record(struct ep_store *st, const char *record, struct ep_error *err)
-{
-	char key[220];
-	snprintf(key, sizeof key, "locks/%s", record);
-	return st->be->ops->remove(st->be, key, err);
-}
-
-/* Whether a holder holds nothing: its newest record is a release, stale, or gone. */
-static int holder_done(struct ep_store *st, const struct lock_name *newest, const char *host, bool *done,
-		       struct ep_error *err)
-{
-	json_t *o = NULL;
-	int rc = newest->released ? 1 : read_record(st, newest->name, &o, err);
-	*done = rc == 1 || (!rc && record_state(o, host) != LIVE);
-	json_decref(o);
-	return rc < 0 ? rc : 0;
-}
-
-int ep_store_prune_locks(struct ep_store *st, uint64_t *removed, struct ep_error *err)
-{
-	struct lock_names l;
-	char host[256] = "";
-	gethostname(host, sizeof host - 1);
-	*removed = 0;
-	int rc = list_names(st, &l, err);
-	for (size_t i = 0, end; !rc && i < l.n; i = end) {
-		end = holder_end(&l, i);
-		size_t upto = end; /* records [i, upto) go */
-		bool done = true;
-		if (is_ours(st, &l.v[i]))
-			upto = end - 1; /* all but our newest */
-		else if (!(rc = holder_done(st, &l.v[end - 1], host, &done, err)) && !done)
-			upto = i; /* a run that is trying for the lock, and will find ours: left to it */
-		if (!rc && upto > i)
-			rc = ep_store_lock_held(st, err);
-		/* oldest first: until it goes, the newest says what its holder is */
-		for (size_t k = i; !rc && k < upto; k++)
-			if (!(rc = remove_record(st, l.v[k].name, err)))
-				(*removed)++;
 	}
 	free(l.v);
 	return rc;
@@ -394,7 +324,7 @@ static void lose(struct lock_refresh *r, time_t now)
 static int still_ours(struct ep_store *st, const struct lock_refresh *r, uint64_t n, char *why, size_t cap,
 		      struct ep_error *err)
 {
-	char name[NAME_MAX_], key[NAME_MAX_ + 8], *data = NULL;
+	char name[LOCK_NAME_MAX], key[LOCK_NAME_MAX + 8], *data = NULL;
 	size_t len;
 	for (int released = 0; released < 2; released++) {
 		record_name(r->key, n, released, name, sizeof name);
@@ -586,11 +516,23 @@ static int lock_timing(struct holders *h, struct ep_error *err)
 }
 
 /* The exclusive lock is for removing (forget, prune): with a credential that may not delete
- * (an append-only one) they fail before anything is written, a lock record included. */
-static int check_may_remove(struct ep_store *st, const char *command, struct ep_error *err)
+ * (an append-only one) they fail before anything is written, a lock record included. A dry
+ * run removes nothing: it is only told, once, through warn. */
+static int check_may_remove(struct ep_store *st, const char *command, bool dry_run, const struct holders *h,
+			    struct ep_error *err)
 {
 	struct ep_error why = { 0 };
+	char msg[900];
 	int rc = st->be->ops->may_remove ? st->be->ops->may_remove(st->be, &why) : 0;
+	if (rc == 1 && dry_run) {
+		snprintf(msg, sizeof msg,
+			 "store '%s': this credential cannot delete objects (%.400s): %s without --dry-run would fail "
+			 "with it; run that with a credential that can",
+			 ep_store_where(st), why.msg, command);
+		if (h->warn)
+			h->warn(h->warn_ctx, msg);
+		return 0;
+	}
 	if (rc == 1)
 		return ep_fail(err, EP_ERUNTIME,
 			       "store '%s': this credential cannot delete objects (%.400s), and %s removes them: run it with "
@@ -621,14 +563,14 @@ static int try_lock(struct ep_store *st, struct holders *h, const char *command,
 	return rc ? rc : 1;
 }
 
-int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
-		  void *warn_ctx, struct ep_error *err)
+static int lock_store(struct ep_store *st, bool exclusive, bool dry_run, const char *command, unsigned wait_s,
+		      ep_store_warn_fn warn, void *warn_ctx, struct ep_error *err)
 {
 	struct holders h = { .st = st, .exclusive = exclusive, .warn = warn, .warn_ctx = warn_ctx };
 	gethostname(h.host, sizeof h.host - 1);
 	int rc = lock_timing(&h, err);
 	if (!rc && exclusive)
-		rc = check_may_remove(st, command, err);
+		rc = check_may_remove(st, command, dry_run, &h, err);
 	if (rc)
 		return rc;
 	struct timespec start, now;
@@ -650,13 +592,25 @@ int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsi
 	}
 }
 
+int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
+		  void *warn_ctx, struct ep_error *err)
+{
+	return lock_store(st, exclusive, false, command, wait_s, warn, warn_ctx, err);
+}
+
+int ep_store_lock_dry_run(struct ep_store *st, const char *command, unsigned wait_s, ep_store_warn_fn warn,
+			  void *warn_ctx, struct ep_error *err)
+{
+	return lock_store(st, true, true, command, wait_s, warn, warn_ctx, err);
+}
+
 void ep_store_unlock(struct ep_store *st)
 {
 	struct lock_refresh *r = st->refresh;
 	stop_refresh(r); /* first: it writes our records */
 	if (st->locked && r) {
 		/* released, not removed: a credential that may not delete can let go of the store */
-		char name[NAME_MAX_];
+		char name[LOCK_NAME_MAX];
 		struct ep_error ignored = { 0 };
 		write_record(st, r, r->n, true, time(NULL), name, sizeof name, &ignored);
 	}

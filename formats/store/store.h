@@ -196,6 +196,10 @@ int ep_store_retentions(struct ep_store *st, const char (*names)[100], size_t n,
 typedef void (*ep_store_warn_fn)(void *ctx, const char *msg);
 int ep_store_lock(struct ep_store *st, bool exclusive, const char *command, unsigned wait_s, ep_store_warn_fn warn,
 		  void *warn_ctx, struct ep_error *err);
+/* The exclusive lock for a dry run of forget or prune, which removes nothing: a credential
+ * that may not delete is said once through warn, not refused. */
+int ep_store_lock_dry_run(struct ep_store *st, const char *command, unsigned wait_s, ep_store_warn_fn warn,
+			  void *warn_ctx, struct ep_error *err);
 void ep_store_unlock(struct ep_store *st);
 
 /* Chunks, named by the SHA-256 of their uncompressed bytes: their object id, keyed in an

@@ -9,8 +9,10 @@
 #      radosgw's log shows not one DELETE from it
 #   2. the lock still excludes with records only added: the admin's prune while ao's slow
 #      backup holds the store is refused, naming it; with --lock-wait it waits, then runs
-#   3. forget, forget --prune, forget --drill, prune, prune --dry-run as ao: exit 1 at once, the
-#      message, the same objects before and after, only the probe DELETEs (refused) sent
+#   3. forget, forget --prune, forget --drill, prune as ao: exit 1 at once, the message, the
+#      same objects before and after, only the probe DELETEs (refused) sent; forget --dry-run,
+#      forget --prune --dry-run and prune --dry-run as ao run, print their plan and warn once
+#      that this credential cannot delete, removing nothing
 #   4. the admin's prune removes the lock records and the losing claims ao left; the store
 #      checks clean and restores
 . "$(dirname "$0")/../lib.sh"
@@ -149,7 +151,6 @@ expect_exit 1 "forget --drill as ao" ep ao forget --drill --endpoint "$E" "$A" "
 expect_err "$(printf "$msg" forget)" "likewise"
 expect_exit 1 "prune as ao" ep ao prune --endpoint "$E" "$A"
 expect_err "$(printf "$msg" prune)" "saying the credential cannot delete, and to run prune with one that can"
-expect_exit 1 "prune --dry-run as ao" ep ao prune --dry-run --endpoint "$E" "$A"
 start=$(date +%s)
 expect_exit 1 "prune --lock-wait 60 as ao fails at once too" ep ao prune --lock-wait 60 --endpoint "$E" "$A"
 check "not waiting ($(($(date +%s) - start)) s)" test $(($(date +%s) - start)) -le 10
@@ -157,9 +158,30 @@ keys ao/ >"$T/after"
 check "the same objects before and after: no lock record, nothing removed" cmp "$T/before" "$T/after"
 check "the only DELETEs sent were the probes ($(($(deletes) - base)), one a run), each refused" \
 	test "$(s3_requests g " DELETE /$B/ao/" | tail -n +$(($(wc -l <"$T/deletes-before") + 1)) | grep -vcE " DELETE /$B/ao/store/snapshots/\.envpack-delete-probe 403$")" = 0
-check "one a run (7 runs)" test "$(($(deletes) - base))" = 7
+check "one a run (6 runs)" test "$(($(deletes) - base))" = 6
+# a dry run removes nothing: it runs, and says once that the real one would fail
+warned="warning: store '$A': this credential cannot delete objects \(s3: DELETE s3://$B/ao/store/snapshots/\.envpack-delete-probe: 403 AccessDenied[^)]*\): %s without --dry-run would fail with it; run that with a credential that can"
+expect_exit 0 "forget --dry-run as ao runs" ep ao forget --dry-run --json --endpoint "$E" "$A" --keep-last 1
+check "giving its plan: $(jq_ 'len(d["remove"])' "$T/out") would be removed, $(jq_ 'len(d["keep"])' "$T/out") kept" \
+	test "$(jq_ 'd["dry_run"], len(d["remove"]) > 0, len(d["keep"]) > 0' "$T/out")" = "True True True"
+expect_err "$(printf "$warned" forget)" "warning that forget without --dry-run would fail with this credential"
+check "once" test "$(grep -c 'cannot delete' "$T/err")" = 1
+expect_exit 0 "forget --prune --dry-run as ao runs" ep ao forget --prune --dry-run --json --endpoint "$E" "$A" --keep-last 1
+check "giving what prune would remove too" test "$(jq_ 'd["prune"]["dry_run"], len(d["remove"]) > 0' "$T/out")" = "True True"
+check "warning once" test "$(grep -c 'cannot delete' "$T/err")" = 1
+expect_exit 0 "prune --dry-run --json as ao runs" ep ao prune --dry-run --json --endpoint "$E" "$A"
+check "its plan: nothing to remove but what the admin's prune would (the lock records are left to it)" \
+	test "$(jq_ 'd["prune"]["dry_run"], d["prune"]["chunks_removed"], d["prune"]["chunks_kept"] > 0' "$T/out")" = "True 0 True"
+expect_err "$(printf "$warned" prune)" "warning that prune without --dry-run would fail with this credential"
+check "once" test "$(grep -c 'cannot delete' "$T/err")" = 1
+keys ao/ | grep -v /locks/ >"$T/after-dry"
+check "the dry runs removed nothing, and added nothing but their lock records" \
+	cmp <(grep -v /locks/ "$T/before") "$T/after-dry"
+check "which are released" test "$(live_locks)" = 0
+check "the only DELETEs sent were their probes, each refused (3)" test "$(($(deletes) - base))" = 9
 
 # 4. the admin's prune removes what ao left behind
+locks=$(nkeys ao/store/locks/) # the dry runs' too
 expect_exit 0 "the admin's prune" ep admin prune --json --endpoint "$E" "$A"
 check "removes the lock records of every released holder ($(jq_ 'd["prune"]["lock_records_removed"]' "$T/out") of $locks)" \
 	test "$(jq_ 'd["prune"]["lock_records_removed"]' "$T/out")" = "$locks"

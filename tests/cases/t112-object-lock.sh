@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # S3 Object Lock (issue #17, items 2 and 5) judged by Ceph's radosgw (tests/radosgw.sh): a
 # bucket made with Object Lock keeps every version of an object until its retain-until date.
-# ENVPACK_OBJECT_LOCK_DAY_SECONDS makes a policy's day 10 s: --object-lock 3 retains for 3 days and
-# a day of slack (40 s), a backup reuses chunks untouched for the slack (10 s), and --object-lock 1
-# retains for 20 s, so the case sees an extension and a retention pass within a minute.
+# ENVPACK_OBJECT_LOCK_DAY_SECONDS makes a policy's day 15 s: --object-lock 3 retains for 3 days and
+# a day of slack (60 s), a backup reuses chunks untouched for the slack (15 s: an unchanged backup
+# "at once" must start within it, under ASan and a loaded machine too), and --object-lock 1 retains
+# for 30 s, so the case sees an extension and a retention pass within about a minute.
 #   1. --init --object-lock refused, naming why, writing nothing: a bucket without Object Lock,
 #      a dir: store, the flag without --init, a bad --lock-mode
 #   2. a backup into a compliance store, and an unchanged one at once: every object retained
@@ -16,7 +17,13 @@
 #   6. no one removes a retained snapshot: the admin's DeleteObject of its version is refused
 #      (AccessDenied), envpack forget refuses (exit 1) and changes nothing; restore and check pass
 #   7. check warns of a snapshot whose manifest lost its retention (a version put over it)
-#   8. once the governance store's chunks are past their retention, prune removes them
+#   8. once the governance store's chunks are past their retention, prune removes them; the
+#      probes of forget and prune (a DELETE of .envpack-delete-probe in each folder) left no
+#      delete marker in the versioned bucket (botocore's ListObjectVersions)
+#   9. an append-only user (tests/radosgw.sh: radosgw_append_only --object-lock) backs up into
+#      an Object Lock store the admin made: retained as the admin's backups are, nothing sent
+#      for an unchanged backup, extended once the slack has passed; forget, prune and forget
+#      --bypass-governance as it fail at once (exit 1), changing nothing; every snapshot restores
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/radosgw.sh"
 
@@ -26,8 +33,8 @@ E=$S3_G_ENDPOINT
 P=$S3_G_BUCKET # a plain bucket
 L=locked       # made with Object Lock
 S=s3://$L/dr/prod
-export ENVPACK_OBJECT_LOCK_DAY_SECONDS=10
-DAY=10
+export ENVPACK_OBJECT_LOCK_DAY_SECONDS=15
+DAY=15
 ep() { # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 	local envs
 	envs=$(radosgw_env g "$1") || return 2
@@ -58,6 +65,25 @@ for page in c.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[1], Pref
             print(o['Key'], r['Mode'], int(r['RetainUntilDate'].timestamp()))
         except botocore.exceptions.ClientError:
             print(o['Key'], '-', 0)
+PY
+}
+# probe_markers PREFIX: the delete markers under PREFIX in the locked bucket named
+# .envpack-delete-probe, every page of botocore's ListObjectVersions
+probe_markers() {
+	local envs
+	envs=$(radosgw_env g admin)
+	# shellcheck disable=SC2046
+	env $envs python3 - "$L" "$1" <<'PY'
+import os, sys
+import botocore.config, botocore.session
+c = botocore.session.get_session().create_client(
+    's3', region_name='us-east-1', endpoint_url=os.environ['AWS_ENDPOINT_URL'],
+    aws_access_key_id=os.environ['AWS_ACCESS_KEY_ID'], aws_secret_access_key=os.environ['AWS_SECRET_ACCESS_KEY'],
+    config=botocore.config.Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))
+n = 0
+for page in c.get_paginator('list_object_versions').paginate(Bucket=sys.argv[1], Prefix=sys.argv[2]):
+    n += sum(m['Key'].endswith('/.envpack-delete-probe') for m in page.get('DeleteMarkers', []))
+print(n)
 PY
 }
 retention_puts() { s3_requests g " PUT /$L/[^ ]*\?retention 200\$" | wc -l; } # PutObjectRetention radosgw took
@@ -124,7 +150,7 @@ check "every chunk it names is covered by the last snapshot's floor ($(jq_ 'd["o
 check "its floor is the last one's" test "$(jq_ 'd["object_lock"]["retain_until"]' "$T/b2.json")" = "$floor1"
 
 # 4. governance, while the slack of 3 passes: --bypass-governance removes for good; prune keeps
-# the chunks still retained (--object-lock 1: 20 s), and removes them at the end
+# the chunks still retained (--object-lock 1: 30 s), and removes them at the end
 G=s3://$L/dr/gov
 seeded 2 $((4 << 20)) >"$T/g.raw"
 expect_exit 0 "backup --init --object-lock 1 (governance)" \
@@ -190,6 +216,63 @@ sleep_until $((until_ + 1))
 expect_exit 0 "prune once that has passed" ep admin prune --json --endpoint "$E" "$G"
 check "removes them" test "$(jq_ 'd["prune"]["chunks_removed"], d["prune"]["chunks_locked"]' "$T/out")" = "$locked 0"
 expect_exit 0 "the store checks --read-data" ep admin check -q --read-data -p "$T/k.pub" --endpoint "$E" "$G"
+check "the probes of the admin's forget and prune (allowed) left no delete marker ($(probe_markers dr/))" \
+	test "$(probe_markers dr/)" = 0
+check "they were sent: radosgw logged $(s3_requests g " DELETE /$L/dr/gov/snapshots/\.envpack-delete-probe 204\$" | wc -l) of them in snapshots/ of the governance store" \
+	test "$(s3_requests g " DELETE /$L/dr/gov/snapshots/\.envpack-delete-probe 204\$" | wc -l)" -ge 3
+
+# 9. an append-only user into an Object Lock store the admin made (governance, 3 days)
+A=s3://$L/dr/ao
+radosgw_append_only g ao --bucket "$L" --object-lock || not_ok "make the append-only user, with retentions"
+ta=$(date +%s)
+expect_exit 0 "the admin's backup --init --object-lock 3" \
+	ep admin backup -q --init --object-lock 3 -k "$T/k.key" --endpoint "$E" "$A" "iac:$T/tree"
+keys "$L" dr/ao/ >"$T/admin-keys"
+seeded 4 $((4 << 20)) >"$T/a.raw"
+expect_exit 0 "a backup as ao" ep ao backup -k "$T/k.key" --json --endpoint "$E" "$A" "disk:$T/a.raw" "iac:$T/tree"
+cp "$T/out" "$T/a1.json"
+expect_exit 0 "an unchanged backup as ao at once" ep ao backup -k "$T/k.key" --json --endpoint "$E" "$A" "disk:$T/a.raw" "iac:$T/tree"
+check "sends no PutObjectRetention" test "$(jq_ 'd["requests"]["retention"], d["object_lock"]["extended"]' "$T/out")" = "0 0"
+fa=$(date -d "$(jq_ 'd["object_lock"]["retain_until"]' "$T/a1.json")" +%s)
+check "its first backup's floor is 3 days and a day's slack after the start" test "$fa" -ge $((ta + 4 * DAY))
+retentions dr/ao/ | grep -vFf "$T/admin-keys" >"$T/reta"
+check "every chunk and snapshot object it wrote is retained in governance mode until that floor or later ($(grep -c -e /chunks/ -e /snapshots/ "$T/reta"))" \
+	awk -v f="$fa" '$1 ~ /\/(chunks|snapshots)\// { n++; if ($2 != "GOVERNANCE" || $3 < f) bad++ } END { exit !(n >= 6 && !bad) }' "$T/reta"
+sleep_until $((ta + DAY + 1))
+t9=$(date +%s)
+expect_exit 0 "an unchanged backup as ao past the slack" ep ao backup -k "$T/k.key" --json --endpoint "$E" "$A" "disk:$T/a.raw" "iac:$T/tree"
+cp "$T/out" "$T/a3.json"
+check "extends every chunk it names and config.json, the admin's ($(jq_ 'd["object_lock"]["extended"]' "$T/a3.json"))" \
+	test "$(jq_ 'd["object_lock"]["extended"] == d["chunks"] + 1 == d["requests"]["retention"]' "$T/a3.json")" = True
+f9=$(date -d "$(jq_ 'd["object_lock"]["retain_until"]' "$T/a3.json")" +%s)
+retentions dr/ao/chunks/ >"$T/reta3"
+check "botocore reads every chunk retained until its new floor or later, 3 days and a day's slack from then" \
+	awk -v f="$f9" -v t="$t9" -v d="$DAY" '$3 < f || f < t + 4 * d { bad++ } END { exit bad || NR < 4 }' "$T/reta3"
+keys "$L" dr/ao/ | sort >"$T/before"
+rgw_call g admin ListObjectVersions "{\"Bucket\": \"$L\", \"Prefix\": \"dr/ao/\"}" >"$T/versions-before"
+msg="store '$A': this credential cannot delete objects \(s3: DELETE s3://$L/dr/ao/snapshots/\.envpack-delete-probe: 403 AccessDenied[^)]*\), and %s removes them: run it with a credential that can"
+expect_exit 1 "forget --keep-last 1 as ao fails at once" ep ao forget --endpoint "$E" "$A" --keep-last 1
+expect_err "$(printf "$msg" forget)" "saying the credential cannot delete, and to run forget with one that can"
+expect_exit 1 "forget --bypass-governance as ao" ep ao forget --bypass-governance --endpoint "$E" "$A" --keep-last 1
+expect_err "$(printf "$msg" forget)" "likewise"
+expect_exit 1 "prune as ao" ep ao prune --endpoint "$E" "$A"
+expect_err "$(printf "$msg" prune)" "saying to run prune with one that can"
+keys "$L" dr/ao/ | sort >"$T/after"
+check "the same objects before and after: no lock record, nothing removed" cmp "$T/before" "$T/after"
+rgw_call g admin ListObjectVersions "{\"Bucket\": \"$L\", \"Prefix\": \"dr/ao/\"}" >"$T/versions-after"
+check "the same versions, no delete marker (ListObjectVersions)" cmp "$T/versions-before" "$T/versions-after"
+expect_exit 0 "snapshots as ao" ep ao snapshots --json --endpoint "$E" "$A"
+cp "$T/out" "$T/snaps-ao.json"
+check "four snapshots, the admin's and ao's" test "$(jq_ 'len(d)' "$T/snaps-ao.json")" = 4
+for i in 1 2 3; do
+	id=$(jq_ "d[$i][\"id\"]" "$T/snaps-ao.json")
+	expect_exit 0 "restore ao's snapshot $i as ao" ep ao restore -q -p "$T/k.pub" --endpoint "$E" "$A@${id:0:8}" --to "dir:$T/ra$i"
+	check "byte for byte" cmp "$T/a.raw" "$T/ra$i/a.raw"
+	check "and the tree" diff -r "$T/tree" "$T/ra$i/tree"
+done
+expect_exit 0 "check --read-data as ao" ep ao check --json --read-data -p "$T/k.pub" --endpoint "$E" "$A"
+check "clean, no snapshot retained for less than the policy" test "$(jq_ 'd["ok"], d["retention_short"]' "$T/out")" = "True 0"
+check "ao's probes (refused) left no delete marker either" test "$(probe_markers dr/ao/)" = 0
 
 echo "# radosgw: $SECONDS s in all"
 finish

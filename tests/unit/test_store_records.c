@@ -396,3 +396,29 @@ TEST(store_records_exclusive_refused_without_delete)
 	ep_store_close(st);
 	mem_release(&m);
 }
+
+TEST(store_records_dry_run_warns_without_delete)
+{
+	struct mem m;
+	mem_init(&m);
+	m.deny_remove = true;
+	struct ep_store *st = mem_store(&m);
+	struct ep_error err = { 0 };
+	struct unit_warnings w = { 0 };
+	/* a dry run removes nothing: it takes the exclusive lock, and is told once */
+	EXPECT(ep_store_lock_dry_run(st, "prune", 0, unit_collect_warning, &w, &err) == 0);
+	EXPECT(w.n == 1);
+	EXPECT(strstr(w.last, "store 'mem:': this credential cannot delete objects (DELETE mem:/probe: 403 AccessDenied): "
+			      "prune without --dry-run would fail with it") != NULL);
+	EXPECT(ep_store_lock_held(st, &err) == 0);
+	ep_store_unlock(st);
+	EXPECT(m.n == 2 && m.removes == 0);
+	/* a credential that may delete: no word */
+	m.deny_remove = false;
+	w = (struct unit_warnings){ 0 };
+	EXPECT(ep_store_lock_dry_run(st, "forget", 0, unit_collect_warning, &w, &err) == 0);
+	EXPECT(w.n == 0);
+	ep_store_unlock(st);
+	ep_store_close(st);
+	mem_release(&m);
+}
