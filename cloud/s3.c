@@ -385,8 +385,8 @@ int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *e
 	return rc == 1 ? EP_ERUNTIME : rc;
 }
 
-static int delete_version(struct ep_s3 *s3, const struct ep_s3_url *u, const char *version, bool bypass,
-			  struct ep_error *err);
+static int delete_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
+			  bool bypass, struct ep_error *err);
 
 int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
 {
@@ -397,12 +397,15 @@ int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_erro
 		 * refused (a policy allowing DeleteObject but not DeleteObjectVersion), it stays: the
 		 * probe has answered all the same */
 		struct ep_error ignored = { 0 };
-		delete_version(s3, u, marker, false, &ignored);
+		delete_version(s3, NULL, u, marker, false, &ignored);
 	}
 	return rc;
 }
 
 static void etag_of(const struct ep_http_response *resp, char *out, size_t cap);
+static void version_of(const struct ep_http_response *resp, char out[256]);
+static int check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *ours,
+		       const struct ep_s3_lock *lock, struct ep_error *err);
 
 int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *err)
 {
@@ -459,7 +462,14 @@ int ep_s3_put_data_locked(struct ep_s3 *s3, struct ep_http *via, const struct ep
 		if (strcmp(etag, md5hex) != 0)
 			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store answered ETag %s for bytes whose MD5 is %s", what, etag, md5hex);
 	}
+	char version[256];
+	version_of(&resp, version);
 	ep_http_response_release(&resp);
+	/* a versioned bucket may have taken it over another's version: see who was first. Of the
+	 * store's create-only objects only config.json relies on it; snapshots, their signatures and
+	 * drill records are named by their content, lock records and claims uniquely by their writer */
+	if (!rc && if_absent && version[0])
+		rc = check_first(s3, via, u, version, lock, err);
 	return rc;
 }
 
@@ -496,8 +506,9 @@ static int mem_sink(void *ctx, const void *data, size_t len, struct ep_error *er
 	return 0;
 }
 
-int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, size_t max, char **data,
-		   size_t *len, struct ep_error *err)
+/* ep_s3_get_data, of the version query names ("versionId=..."; NULL: the current one). */
+static int get_object(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *query, size_t max,
+		      char **data, size_t *len, struct ep_error *err)
 {
 	return ep_s3_get_query(s3, via, u, NULL, max, data, len, err);
 }
@@ -506,7 +517,7 @@ int ep_s3_get_query(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_ur
 		    char **data, size_t *len, struct ep_error *err)
 {
 	char what[1200];
-	snprintf(what, sizeof what, "s3: GET s3://%s/%s", u->bucket, u->key);
+	snprintf(what, sizeof what, "s3: GET s3://%s/%s%s%s", u->bucket, u->key, query ? "?" : "", query ? query : "");
 	struct mem_sink m = { .max = max, .what = what };
 	int rc;
 	for (unsigned tries = 0;; tries++) {
@@ -533,6 +544,12 @@ int ep_s3_get_query(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_ur
 	*data = m.buf;
 	*len = m.len;
 	return 0;
+}
+
+int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, size_t max, char **data,
+		   size_t *len, struct ep_error *err)
+{
+	return get_object(s3, via, u, NULL, max, data, len, err);
 }
 
 /* "2026-11-28T22:57:17.000Z" -> seconds since the epoch; 0 when it is not that. */
@@ -667,10 +684,11 @@ static void etag_of(const struct ep_http_response *resp, char *out, size_t cap)
 		*c = (char)tolower((unsigned char)*c);
 }
 
-/* Sends one range of fd (a whole object, or a part) and checks the ETag S3 answers with. */
+/* Sends one range of fd (a whole object, or a part) and checks the ETag S3 answers with;
+ * version (NULL: not wanted) gets the version a whole object's PUT made (version_of). */
 static int put_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *query,
 		     const char *extra, int fd, uint64_t off, uint64_t len, struct tally *tally, char md5hex[33],
-		     const char *what, long *status, struct ep_error *err)
+		     const char *what, long *status, char *version, struct ep_error *err)
 {
 	struct part_body p = { fd, off, len, 0, EVP_MD_CTX_new(), tally };
 	if (!p.md5 || !EVP_DigestInit_ex(p.md5, EVP_md5(), NULL)) {
@@ -694,6 +712,8 @@ static int put_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_u
 		if (strcmp(etag, md5hex) != 0)
 			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store answered ETag %s for bytes whose MD5 is %s", what, etag, md5hex);
 	}
+	if (version)
+		version_of(&resp, version);
 	ep_http_response_release(&resp);
 	EVP_MD_CTX_free(p.md5);
 	return rc;
@@ -795,8 +815,9 @@ static int start_upload(struct ep_s3 *s3, const struct ep_s3_url *u, char *id, s
 	return rc;
 }
 
+/* Completes the upload, create-only; version gets the version it made (version_of). */
 static int complete_upload(struct ep_s3 *s3, const struct ep_s3_url *u, const char *query_id, char (*md5s)[33],
-			   unsigned nparts, struct ep_error *err)
+			   unsigned nparts, char version[256], struct ep_error *err)
 {
 	char query[1200], what[1200];
 	char *xml = NULL;
@@ -822,6 +843,7 @@ static int complete_upload(struct ep_s3 *s3, const struct ep_s3_url *u, const ch
 	char *code = !rc && resp.status == 200 ? answer_get(&resp, "Error", "/Error/Code") : NULL;
 	if (!rc && (resp.status != 200 || code))
 		rc = code ? ep_fail(err, EP_ERUNTIME, "%s: %s", what, ep_printable(code)) : status_error(&resp, what, err);
+	version_of(&resp, version);
 	free(code);
 	free(xml);
 	ep_http_response_release(&resp);
@@ -878,7 +900,7 @@ static int send_part(struct parts *ps, struct ep_http *via, unsigned i, struct e
 	long status;
 	snprintf(query, sizeof query, "partNumber=%u&uploadId=%s", i + 1, ps->qid);
 	snprintf(what, sizeof what, "%s, part %u of %u", ps->what, i + 1, ps->nparts);
-	return rc ? rc : put_range(ps->s3, via, ps->u, query, NULL, ps->fd, off, len, ps->tally, ps->md5s[i], what, &status, err);
+	return rc ? rc : put_range(ps->s3, via, ps->u, query, NULL, ps->fd, off, len, ps->tally, ps->md5s[i], what, &status, NULL, err);
 }
 
 static void *part_sender(void *arg)
@@ -937,11 +959,14 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	snprintf(what, sizeof what, "s3: s3://%s/%s", u->bucket, u->key);
 	int rc;
 	/* If-None-Match makes the one PUT conditional; an answer of 412 means the key is taken */
+	char version[256] = "";
 	if (size <= s3->part_size) {
 		long status = 0;
-		rc = put_range(s3, NULL, u, NULL, s3->if_absent, fd, 0, size, &tally, md5, what, &status, err);
+		rc = put_range(s3, NULL, u, NULL, s3->if_absent, fd, 0, size, &tally, md5, what, &status, version, err);
 		pthread_mutex_destroy(&tally.lock);
-		return rc && status == 412 ? ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what) : rc;
+		if (rc && status == 412)
+			return ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what);
+		return !rc && version[0] ? check_first(s3, NULL, u, version, NULL, err) : rc;
 	}
 	/* parts are many: look first rather than upload them all for a refusal (the completion is conditional too) */
 	if ((rc = ep_s3_head(s3, u, NULL, err)) == 1)
@@ -969,24 +994,36 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 		rc = send_parts(&ps, err);
 	stats->parts_resumed = ps.resumed;
 	if (!rc)
-		rc = complete_upload(s3, u, qid, md5s, nparts, err);
-	/* the object must be what was sent: its size, and the ETag S3 makes of the parts' MD5s */
-	char want[64], got[100];
+		rc = complete_upload(s3, u, qid, md5s, nparts, version, err);
+	if (!rc && version[0])
+		rc = check_first(s3, NULL, u, version, NULL, err);
+	/* the object must be what was sent: its size, and the ETag S3 makes of the parts' MD5s; by
+	 * its version where the bucket keeps them (a loser's may be current for a moment) */
+	char want[64], got[100], cl[32], *ev = version[0] ? ep_sigv4_encode(version, strlen(version), false) : NULL, *vq = NULL;
 	struct ep_http_response resp = { 0 };
-	uint64_t stored = 0;
-	if (!rc && (rc = ep_s3_head(s3, u, &stored, err)) == 1) {
-		rc = s3_send(s3, &(struct s3_req){ .method = "HEAD", .u = u }, what, &resp, err);
+	if (!rc && version[0] && (!ev || asprintf(&vq, "versionId=%s", ev) < 0)) {
+		vq = NULL;
+		rc = ep_oom(err);
+	}
+	if (!rc)
+		rc = s3_send(s3, &(struct s3_req){ .method = "HEAD", .u = u, .query = vq }, what, &resp, err);
+	if (!rc && resp.status == 404)
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the upload completed but the object is not there", what);
+	else if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	if (!rc) {
+		uint64_t stored = ep_http_header(&resp, "Content-Length", cl, sizeof cl) ? strtoull(cl, NULL, 10) : 0;
 		multipart_etag(md5s, nparts, want, sizeof want);
 		etag_of(&resp, got, sizeof got);
-		if (!rc && stored != size)
+		if (stored != size)
 			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store holds %llu bytes, not %llu", what,
 				     (unsigned long long)stored, (unsigned long long)size);
-		else if (!rc && strchr(got, '-') && strcmp(got, want) != 0)
+		else if (strchr(got, '-') && strcmp(got, want) != 0)
 			rc = ep_fail(err, EP_EINTEGRITY, "%s: the store's ETag %s is not %s, the parts' own", what, got, want);
-		ep_http_response_release(&resp);
-	} else if (rc == 0) {
-		rc = ep_fail(err, EP_ERUNTIME, "%s: the upload completed but the object is not there", what);
 	}
+	ep_http_response_release(&resp);
+	free(ev);
+	free(vq);
 	pthread_mutex_destroy(&tally.lock);
 	free(qid);
 	free(listed);
@@ -1246,11 +1283,19 @@ int ep_s3_object_lock_enabled(struct ep_s3 *s3, const char *bucket, struct ep_er
 	return rc;
 }
 
-/* One page of the versions under a key: each of that exact key's (versions and delete markers)
- * into ids; *more and the markers for the next page. */
-static int versions_page(struct ep_s3 *s3, const struct ep_s3_url *u, const char *markers, char (**ids)[256],
-			 size_t *n, size_t *cap, char **key_marker, char **version_marker, bool *more,
-			 struct ep_error *err)
+/* One version of a key, as ListObjectVersions lists it: newest first. */
+struct key_version {
+	char id[256];
+	bool marker, latest; /* a delete marker; the current version */
+	int64_t mtime;       /* LastModified, seconds since the epoch */
+	uint64_t size;       /* 0 for a delete marker */
+};
+
+/* One page of the versions under a key: each of that exact key's (versions and delete markers,
+ * in the order listed) onto *vs; *more and the markers for the next page. via as above. */
+static int versions_page(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *markers,
+			 struct key_version **vs, size_t *n, size_t *cap, char **key_marker, char **version_marker,
+			 bool *more, struct ep_error *err)
 {
 	char *prefix = ep_sigv4_encode(u->key, strlen(u->key), false), *query = NULL, what[1200];
 	snprintf(what, sizeof what, "s3: ListObjectVersions s3://%s/%s", u->bucket, u->key);
@@ -1260,8 +1305,8 @@ static int versions_page(struct ep_s3 *s3, const struct ep_s3_url *u, const char
 	}
 	free(prefix);
 	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .method = "GET", .u = u, .bucket_only = true, .query = query }, what,
-			 &resp, err);
+	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = u, .bucket_only = true, .query = query },
+			 what, &resp, err);
 	free(query);
 	if (!rc && resp.status != 200)
 		rc = status_error(&resp, what, err);
@@ -1270,16 +1315,28 @@ static int versions_page(struct ep_s3 *s3, const struct ep_s3_url *u, const char
 				       NULL, err))) {
 		xmlXPathObjectPtr o = ep_xml_all(&x, NULL, "/*/*[local-name()='Version' or local-name()='DeleteMarker']");
 		for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
-			char *k = ep_xml_get(&x, o->nodesetval->nodeTab[i], "*[local-name()='Key']");
-			char *v = ep_xml_get(&x, o->nodesetval->nodeTab[i], "*[local-name()='VersionId']");
-			if (k && v && !strcmp(k, u->key) && strlen(v) < 256) {
-				if (!ep_grow((void **)ids, cap, *n + 1, sizeof **ids))
+			xmlNodePtr node = o->nodesetval->nodeTab[i];
+			char *k = ep_xml_get(&x, node, "*[local-name()='Key']");
+			char *v = ep_xml_get(&x, node, "*[local-name()='VersionId']");
+			char *latest = ep_xml_get(&x, node, "*[local-name()='IsLatest']");
+			char *mod = ep_xml_get(&x, node, "*[local-name()='LastModified']");
+			if (k && v && !strcmp(k, u->key) && strlen(v) < sizeof (*vs)->id) {
+				if (!ep_grow((void **)vs, cap, *n + 1, sizeof **vs)) {
 					rc = ep_oom(err);
-				else
-					snprintf((*ids)[(*n)++], 256, "%s", v);
+				} else {
+					struct key_version *kv = &(*vs)[(*n)++];
+					*kv = (struct key_version){ .marker = !strcmp((const char *)node->name, "DeleteMarker"),
+								    .latest = latest && !strcmp(latest, "true"),
+								    .mtime = iso_time(mod) };
+					snprintf(kv->id, sizeof kv->id, "%s", v);
+					if (!kv->marker)
+						ep_xml_num(&x, node, "*[local-name()='Size']", &kv->size);
+				}
 			}
 			free(k);
 			free(v);
+			free(latest);
+			free(mod);
 		}
 		xmlXPathFreeObject(o);
 		char *trunc = ep_xml_get(&x, NULL, "/*/*[local-name()='IsTruncated']");
@@ -1297,35 +1354,17 @@ static int versions_page(struct ep_s3 *s3, const struct ep_s3_url *u, const char
 	return rc;
 }
 
-static int delete_version(struct ep_s3 *s3, const struct ep_s3_url *u, const char *version, bool bypass,
-			  struct ep_error *err)
+/* Every version of the key (and its delete markers), newest first, into *vs (heap, free()). */
+static int key_versions(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, struct key_version **vs,
+			size_t *n, struct ep_error *err)
 {
-	char *ev = ep_sigv4_encode(version, strlen(version), false), query[800], what[1500];
-	if (!ev)
-		return ep_oom(err);
-	snprintf(query, sizeof query, "versionId=%s", ev);
-	free(ev);
-	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s (version %s)", u->bucket, u->key, version);
-	struct ep_sigv4_header bypass_h = { "x-amz-bypass-governance-retention", "true" };
-	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .method = "DELETE", .u = u, .query = query, .sign = &bypass_h,
-					       .nsign = bypass ? 1 : 0 },
-			 what, &resp, err);
-	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404)
-		rc = status_error(&resp, what, err);
-	ep_http_response_release(&resp);
-	return rc;
-}
-
-int ep_s3_delete_versions(struct ep_s3 *s3, const struct ep_s3_url *u, bool bypass, unsigned *removed,
-			  struct ep_error *err)
-{
-	char(*ids)[256] = NULL, *km = NULL, *vm = NULL, *markers = NULL;
-	size_t n = 0, cap = 0;
+	char *km = NULL, *vm = NULL, *markers = NULL;
+	size_t cap = 0;
 	bool more = true;
 	int rc = 0;
-	*removed = 0;
-	for (unsigned page = 0; !rc && more; page++) { /* every version first: deleting them pages the listing */
+	*vs = NULL;
+	*n = 0;
+	for (unsigned page = 0; !rc && more; page++) {
 		char *ekm = page ? ep_sigv4_encode(km, strlen(km), false) : NULL;
 		char *evm = page ? ep_sigv4_encode(vm, strlen(vm), false) : NULL;
 		free(markers);
@@ -1338,14 +1377,136 @@ int ep_s3_delete_versions(struct ep_s3 *s3, const struct ep_s3_url *u, bool bypa
 		free(ekm);
 		free(evm);
 		if (!rc)
-			rc = versions_page(s3, u, markers, &ids, &n, &cap, &km, &vm, &more, err);
+			rc = versions_page(s3, via, u, markers, vs, n, &cap, &km, &vm, &more, err);
 	}
-	for (size_t i = 0; !rc && i < n; i++)
-		if (!(rc = delete_version(s3, u, ids[i], bypass, err)))
-			(*removed)++;
 	free(markers);
 	free(km);
 	free(vm);
-	free(ids);
+	if (rc) {
+		free(*vs);
+		*vs = NULL;
+		*n = 0;
+	}
 	return rc;
+}
+
+/* A DELETE of one version: 0 (or nothing there), 1 when refused with 403 AccessDenied (a
+ * policy, or the version's retention; err set), or a failure. */
+static int delete_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
+			  bool bypass, struct ep_error *err)
+{
+	char *ev = ep_sigv4_encode(version, strlen(version), false), query[800], what[1500];
+	if (!ev)
+		return ep_oom(err);
+	snprintf(query, sizeof query, "versionId=%s", ev);
+	free(ev);
+	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s (version %s)", u->bucket, u->key, version);
+	struct ep_sigv4_header bypass_h = { "x-amz-bypass-governance-retention", "true" };
+	struct ep_http_response resp;
+	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "DELETE", .u = u, .query = query,
+					       .sign = &bypass_h, .nsign = bypass ? 1 : 0 },
+			 what, &resp, err);
+	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404)
+		rc = denied(&resp, what, err);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_s3_delete_versions(struct ep_s3 *s3, const struct ep_s3_url *u, bool bypass, unsigned *removed,
+			  struct ep_error *err)
+{
+	struct key_version *vs;
+	size_t n;
+	*removed = 0;
+	int rc = key_versions(s3, NULL, u, &vs, &n, err); /* every version first: deleting them pages the listing */
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!(rc = delete_version(s3, NULL, u, vs[i].id, bypass, err)))
+			(*removed)++;
+	free(vs);
+	return rc == 1 ? EP_ERUNTIME : rc;
+}
+
+/* ---- create-only on a versioned bucket ---- */
+
+/* The largest object whose bytes a writer that lost a race and may not remove its version
+ * puts again (GET, then PUT) to make the winner's current; a larger one fails saying so. */
+#define REPUT_MAX ((uint64_t)64 << 20)
+
+/* Puts the winner's version's bytes (at most REPUT_MAX) as the object again, with lock. */
+static int reput_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
+			 const struct ep_s3_lock *lock, struct ep_error *err)
+{
+	char *ev = ep_sigv4_encode(version, strlen(version), false), *query = NULL, *data = NULL;
+	size_t len = 0;
+	if (!ev || asprintf(&query, "versionId=%s", ev) < 0) {
+		free(ev);
+		return ep_oom(err);
+	}
+	free(ev);
+	int rc = get_object(s3, via, u, query, (size_t)REPUT_MAX, &data, &len, err);
+	if (rc == 1)
+		rc = ep_fail(err, EP_ERUNTIME, "s3: s3://%s/%s: version %s is gone", u->bucket, u->key, version);
+	if (!rc)
+		rc = ep_s3_put_data_locked(s3, via, u, data, len, false, lock, err);
+	free(data);
+	free(query);
+	return rc;
+}
+
+/* radosgw 16 takes If-None-Match: * on a versioned bucket as if it were absent: a PUT over an
+ * object adds a version, and of two writers that both found the key free, both "create" it. So
+ * after a create-only PUT that made version ours, the key's versions say who was first: any
+ * version older than ours, and newer than the newest delete marker older than ours, was there
+ * before ours, and the oldest of them is the winner's. The loser removes its version; a
+ * credential that may not (append-only, or ours retained by Object Lock) puts the winner's
+ * bytes again over it instead, so the winner's are current (a larger object than REPUT_MAX
+ * fails saying that ours stays current). Either way it fails as a taken key does: EP_EINPUT,
+ * "exists". Costs one ListObjectVersions per create-only PUT on a versioned bucket; a lost
+ * race a DELETE more (or a GET and a PUT). */
+static int check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *ours,
+		       const struct ep_s3_lock *lock, struct ep_error *err)
+{
+	struct key_version *vs;
+	size_t n, i = 0, winner = 0;
+	int rc = key_versions(s3, via, u, &vs, &n, err);
+	while (!rc && i < n && strcmp(vs[i].id, ours) != 0)
+		i++;
+	if (!rc && i == n)
+		rc = ep_fail(err, EP_ERUNTIME, "s3: s3://%s/%s: the version this PUT made (%s) is not listed", u->bucket,
+			     u->key, ours);
+	for (size_t j = i + 1; !rc && j < n && !vs[j].marker; j++)
+		winner = j; /* the versions before ours, back to a delete marker: the oldest is first */
+	if (rc || !winner) {
+		free(vs);
+		return rc;
+	}
+	char first[256], note[600];
+	struct ep_error why = { 0 };
+	snprintf(first, sizeof first, "%s", vs[winner].id);
+	uint64_t size = vs[winner].size;
+	free(vs);
+	rc = delete_version(s3, via, u, ours, false, &why);
+	if (rc == 0)
+		snprintf(note, sizeof note, "another writer's version %s came first; this one's was removed", first);
+	else if (rc == 1 && size <= REPUT_MAX && !(rc = reput_version(s3, via, u, first, lock, &why)))
+		snprintf(note, sizeof note, "another writer's version %s came first and is current again; this one's (%s) "
+			 "stays, noncurrent: S3 refused its removal (a policy, or its retention)", first, ours);
+	else if (rc == 1)
+		snprintf(note, sizeof note, "another writer's version %s came first, but this one's (%s) is current: S3 "
+			 "refused its removal (a policy, or its retention); remove that version with a credential that can",
+			 first, ours);
+	if (rc < 0) { /* could not clean up: that failure, with what it was doing */
+		*err = why;
+		return rc;
+	}
+	return ep_fail(err, EP_EINPUT, "s3://%s/%s exists (%s)", u->bucket, u->key, note);
+}
+
+/* The version a PUT made, from its answer; "" when the bucket keeps none (nor "null", a bucket
+ * whose versioning is suspended: a PUT replaces that version). */
+static void version_of(const struct ep_http_response *resp, char out[256])
+{
+	out[0] = '\0';
+	if (ep_http_header(resp, "x-amz-version-id", out, 256) && !strcmp(out, "null"))
+		out[0] = '\0';
 }

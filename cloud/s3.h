@@ -3,7 +3,14 @@
  * multipart upload that a later run resumes from the parts already there,
  * each part checked by its MD5 ETag), fetched (resuming with Range) and
  * looked at. Objects that name others are published only if absent
- * (If-None-Match: *, and a HEAD first for servers that ignore it). S3-compatible
+ * (If-None-Match: *, and a HEAD first for servers that ignore it). On a versioned
+ * bucket (the PUT answers x-amz-version-id) a server may take that header as absent
+ * (radosgw 16 does: a second PUT adds a version), so the key's versions are listed
+ * after the PUT (one ListObjectVersions): a version older than ours, since the last
+ * delete marker, means another writer created it first, and ours is removed (a DELETE
+ * of its version) or, where this credential may not (append-only, Object Lock), the
+ * first one's bytes are put again (a GET and a PUT, 64 MiB at most); the put fails
+ * as for a taken key. A plain bucket costs nothing more. S3-compatible
  * servers are reached path-style through --endpoint; AWS virtual-host style.
  * Credentials come from the environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared credentials file
@@ -61,7 +68,8 @@ struct ep_s3_put_stats {
 	unsigned parts, parts_resumed; /* 0 parts: one PUT */
 };
 
-/* Uploads size bytes of fd as the object, failing with EP_EINPUT if it exists. */
+/* Uploads size bytes of fd as the object, failing with EP_EINPUT if it exists (or, on a
+ * versioned bucket, if another writer's version came first: see above). */
 int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t size,
 		   const struct ep_progress *progress, struct ep_s3_put_stats *stats, struct ep_error *err);
 /* Hands emit, as text with credentials masked, the requests ep_s3_put_file would send
@@ -69,7 +77,8 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
 /* Puts len bytes in memory as the object in one PUT, checked by its MD5 ETag; if_absent:
- * If-None-Match: *, and an object already there fails with EP_EINPUT. via: a connection
+ * If-None-Match: *, and an object already there (or another writer's version first on a
+ * versioned bucket) fails with EP_EINPUT. via: a connection
  * of the caller's own (for threads sending at once), NULL: the client's. */
 int ep_s3_put_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const void *data, size_t len,
 		   bool if_absent, struct ep_error *err);

@@ -10,7 +10,9 @@
 #   radosgw_user NAME UID    a second user UID with keys of its own
 #   radosgw_append_only NAME UID [--bucket B] [--object-lock]
 #                            radosgw_user, and a bucket policy: UID may get, put and list
-#                            (multipart included) but s3:DeleteObject* is denied to it;
+#                            (multipart and versions included: a create-only PUT on a
+#                            versioned bucket lists the key's versions and may read the
+#                            first) but s3:DeleteObject* is denied to it;
 #                            the admin keeps every right on every object (objects UID puts
 #                            are UID's own, which would otherwise shut the bucket's owner out).
 #                            On $S3_BUCKET, or B; --object-lock: UID may also put and read
@@ -232,6 +234,7 @@ radosgw_append_only() {
   "Action": ["s3:*"], "Resource": ["arn:aws:s3:::$b", "arn:aws:s3:::$b/*"]},
  {"Sid": "append", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/$uid"]},
   "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
+   "s3:ListBucketVersions", "s3:GetObjectVersion",
    "s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"$more],
   "Resource": ["arn:aws:s3:::$b", "arn:aws:s3:::$b/*"]},
  {"Sid": "nodelete", "Effect": "Deny", "Principal": {"AWS": ["arn:aws:iam:::user/$uid"]},

@@ -6,7 +6,8 @@
 #                            127.0.0.1 port, files under $T/NAME, bucket $S3_BUCKET made
 #   start_s3_fault NAME UPSTREAM MODE [ARG]
 #                            tests/tools/s3_fault.py in front of S3 server UPSTREAM
-#                            (a NAME given to start_s3): drop-part N, 503 N, slow, deny
+#                            (a NAME given to start_s3): drop-part N, 503 N, slow, deny,
+#                            gate N (a race made certain)
 #   kill_s3 NAME             kills server NAME at once (SIGKILL, mid-request if so)
 #   revive_s3 NAME           starts a killed server NAME again, on its port and storage
 #   stop_s3 NAME             stops it now (every server stops when the test exits)

@@ -245,8 +245,12 @@ static int put_retained(struct ep_store_backend *be, const char *name, const voi
 		rc = ep_s3_put_data_locked(b->s3, via, &u, data, len, if_absent, lock.mode ? &lock : NULL, err);
 		ep_http_pool_give_back(b->pool, via);
 	}
-	if (rc == EP_EINPUT && if_absent)
-		rc = ep_fail(err, EP_EINPUT, "store '%s': %s exists", b->where, name);
+	if (rc == EP_EINPUT && if_absent) {
+		char why[600] = ""; /* on a versioned bucket: who came first, and what became of this one's version */
+		const char *note = strstr(err->msg, " exists (");
+		snprintf(why, sizeof why, "%s", note ? note + 7 : "");
+		rc = ep_fail(err, EP_EINPUT, "store '%s': %s exists%s", b->where, name, why);
+	}
 	return rc;
 }
 

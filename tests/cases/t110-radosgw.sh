@@ -150,7 +150,7 @@ check "the object is unchanged" same_object "$odd" "$T/b.envpack"
 
 # 5. a versioned bucket (Object Lock needs one): radosgw 16 takes If-None-Match: * there as
 # if it were absent, a second PUT adding a version. Noted for #17, whose publication must
-# detect that another way; envpack's behaviour there is not judged yet
+# detect that another way (t113 judges it: the second push fails, its version removed)
 rgw_call g admin CreateBucket '{"Bucket": "versioned"}' >/dev/null &&
 	rgw_call g admin PutBucketVersioning '{"Bucket": "versioned", "VersioningConfiguration": {"Status": "Enabled"}}' >/dev/null ||
 	not_ok "make a versioned bucket"

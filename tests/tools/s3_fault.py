@@ -33,6 +33,10 @@ MODE
                forwarded: a client's idle timeout fires first
   deny         every request is answered 403 AccessDenied, nothing forwarded, as a
                bucket policy denies it (with --match '^DELETE ': an append-only credential)
+  gate N       requests are held until N have come (or --lifetime passes), then
+               forwarded one at a time in the order they came, each once the one before
+               was answered: with --match on one key's PUT, N writers that each looked and
+               found the key free all write it, in a known order (a race made certain)
 
 --match REGEX: only requests whose "METHOD PATH?QUERY" matches (re.search) are
 faulted or counted; the others are forwarded unchanged.
@@ -116,6 +120,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.status = "-"
                 return
+        if srv.mode == "gate":
+            body = self.read_body()
+            srv.gate_wait(n)
+            try:
+                return self.forward(body)
+            finally:
+                srv.gate_done()
         if srv.mode == "slow":
             srv.stop.wait(srv.n if srv.n else srv.lifetime)
             if srv.stop.is_set():
@@ -181,7 +192,21 @@ class Server(ThreadingHTTPServer):
         self.stop = threading.Event()
         self.counts = {}
         self.lock = threading.Lock()
+        self.gate, self.gate_next = threading.Condition(), 1  # gate: the next request to forward
         self.log = open(args.log, "a") if args.log else None
+
+    def gate_wait(self, n):
+        """Holds the n-th request until N came, then until the n-1 before it were answered."""
+        with self.gate:
+            self.gate.notify_all()
+            deadline = time.time() + self.lifetime
+            while (self.counts["all"] < self.n or self.gate_next < n) and time.time() < deadline:
+                self.gate.wait(max(0.01, deadline - time.time()))
+
+    def gate_done(self):
+        with self.gate:
+            self.gate_next += 1
+            self.gate.notify_all()
 
     def count(self, key):
         with self.lock:
@@ -200,7 +225,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow", "deny"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow", "deny", "gate"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
@@ -211,7 +236,7 @@ def main():
     p.add_argument("--tls-key")
     p.add_argument("--match")
     args = p.parse_args()
-    if args.mode in ("drop-part", "503", "429", "500", "lose"):
+    if args.mode in ("drop-part", "503", "429", "500", "lose", "gate"):
         if args.n is None or args.n < 1 or args.n != int(args.n):
             p.error("%s needs a count N >= 1" % args.mode)
         args.n = int(args.n)
