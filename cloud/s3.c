@@ -506,13 +506,6 @@ static int mem_sink(void *ctx, const void *data, size_t len, struct ep_error *er
 	return 0;
 }
 
-/* ep_s3_get_data, of the version query names ("versionId=..."; NULL: the current one). */
-static int get_object(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *query, size_t max,
-		      char **data, size_t *len, struct ep_error *err)
-{
-	return ep_s3_get_query(s3, via, u, NULL, max, data, len, err);
-}
-
 int ep_s3_get_query(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *query, size_t max,
 		    char **data, size_t *len, struct ep_error *err)
 {
@@ -549,7 +542,7 @@ int ep_s3_get_query(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_ur
 int ep_s3_get_data(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, size_t max, char **data,
 		   size_t *len, struct ep_error *err)
 {
-	return get_object(s3, via, u, NULL, max, data, len, err);
+	return ep_s3_get_query(s3, via, u, NULL, max, data, len, err);
 }
 
 /* "2026-11-28T22:57:17.000Z" -> seconds since the epoch; 0 when it is not that. */
@@ -1443,7 +1436,7 @@ static int reput_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_
 		return ep_oom(err);
 	}
 	free(ev);
-	int rc = get_object(s3, via, u, query, (size_t)REPUT_MAX, &data, &len, err);
+	int rc = ep_s3_get_query(s3, via, u, query, (size_t)REPUT_MAX, &data, &len, err);
 	if (rc == 1)
 		rc = ep_fail(err, EP_ERUNTIME, "s3: s3://%s/%s: version %s is gone", u->bucket, u->key, version);
 	if (!rc)
