@@ -385,9 +385,6 @@ int ep_s3_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *e
 	return rc == 1 ? EP_ERUNTIME : rc;
 }
 
-static int delete_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
-			  bool bypass, struct ep_error *err);
-
 int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_error *err)
 {
 	char marker[256];
@@ -397,15 +394,13 @@ int ep_s3_may_delete(struct ep_s3 *s3, const struct ep_s3_url *u, struct ep_erro
 		 * refused (a policy allowing DeleteObject but not DeleteObjectVersion), it stays: the
 		 * probe has answered all the same */
 		struct ep_error ignored = { 0 };
-		delete_version(s3, NULL, u, marker, false, &ignored);
+		ep_s3_delete_version(s3, NULL, u, marker, false, &ignored);
 	}
 	return rc;
 }
 
 static void etag_of(const struct ep_http_response *resp, char *out, size_t cap);
 static void version_of(const struct ep_http_response *resp, char out[256]);
-static int check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *ours,
-		       const struct ep_s3_lock *lock, struct ep_error *err);
 
 int ep_s3_connection(struct ep_s3 *s3, struct ep_http **out, struct ep_error *err)
 {
@@ -469,7 +464,7 @@ int ep_s3_put_data_locked(struct ep_s3 *s3, struct ep_http *via, const struct ep
 	 * store's create-only objects only config.json relies on it; snapshots, their signatures and
 	 * drill records are named by their content, lock records and claims uniquely by their writer */
 	if (!rc && if_absent && version[0])
-		rc = check_first(s3, via, u, version, lock, err);
+		rc = ep_s3_check_first(s3, via, u, version, lock, err);
 	return rc;
 }
 
@@ -959,7 +954,7 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 		pthread_mutex_destroy(&tally.lock);
 		if (rc && status == 412)
 			return ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what);
-		return !rc && version[0] ? check_first(s3, NULL, u, version, NULL, err) : rc;
+		return !rc && version[0] ? ep_s3_check_first(s3, NULL, u, version, NULL, err) : rc;
 	}
 	/* parts are many: look first rather than upload them all for a refusal (the completion is conditional too) */
 	if ((rc = ep_s3_head(s3, u, NULL, err)) == 1)
@@ -989,7 +984,7 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	if (!rc)
 		rc = complete_upload(s3, u, qid, md5s, nparts, version, err);
 	if (!rc && version[0])
-		rc = check_first(s3, NULL, u, version, NULL, err);
+		rc = ep_s3_check_first(s3, NULL, u, version, NULL, err);
 	/* the object must be what was sent: its size, and the ETag S3 makes of the parts' MD5s; by
 	 * its version where the bucket keeps them (a loser's may be current for a moment) */
 	char want[64], got[100], cl[32], *ev = version[0] ? ep_sigv4_encode(version, strlen(version), false) : NULL, *vq = NULL;
@@ -1274,225 +1269,6 @@ int ep_s3_object_lock_enabled(struct ep_s3 *s3, const char *bucket, struct ep_er
 	free(enabled);
 	ep_http_response_release(&resp);
 	return rc;
-}
-
-/* One version of a key, as ListObjectVersions lists it: newest first. */
-struct key_version {
-	char id[256];
-	bool marker, latest; /* a delete marker; the current version */
-	int64_t mtime;       /* LastModified, seconds since the epoch */
-	uint64_t size;       /* 0 for a delete marker */
-};
-
-/* One page of the versions under a key: each of that exact key's (versions and delete markers,
- * in the order listed) onto *vs; *more and the markers for the next page. via as above. */
-static int versions_page(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *markers,
-			 struct key_version **vs, size_t *n, size_t *cap, char **key_marker, char **version_marker,
-			 bool *more, struct ep_error *err)
-{
-	char *prefix = ep_sigv4_encode(u->key, strlen(u->key), false), *query = NULL, what[1200];
-	snprintf(what, sizeof what, "s3: ListObjectVersions s3://%s/%s", u->bucket, u->key);
-	if (!prefix || asprintf(&query, "%sprefix=%s&versions", markers, prefix) < 0) {
-		free(prefix);
-		return ep_oom(err);
-	}
-	free(prefix);
-	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "GET", .u = u, .bucket_only = true, .query = query },
-			 what, &resp, err);
-	free(query);
-	if (!rc && resp.status != 200)
-		rc = status_error(&resp, what, err);
-	struct ep_xml x;
-	if (!rc && !(rc = ep_xml_parse(&x, resp.body ? resp.body : "", resp.body_len, what, "s3", "ListVersionsResult",
-				       NULL, err))) {
-		xmlXPathObjectPtr o = ep_xml_all(&x, NULL, "/*/*[local-name()='Version' or local-name()='DeleteMarker']");
-		for (int i = 0; !rc && o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
-			xmlNodePtr node = o->nodesetval->nodeTab[i];
-			char *k = ep_xml_get(&x, node, "*[local-name()='Key']");
-			char *v = ep_xml_get(&x, node, "*[local-name()='VersionId']");
-			char *latest = ep_xml_get(&x, node, "*[local-name()='IsLatest']");
-			char *mod = ep_xml_get(&x, node, "*[local-name()='LastModified']");
-			if (k && v && !strcmp(k, u->key) && strlen(v) < sizeof (*vs)->id) {
-				if (!ep_grow((void **)vs, cap, *n + 1, sizeof **vs)) {
-					rc = ep_oom(err);
-				} else {
-					struct key_version *kv = &(*vs)[(*n)++];
-					*kv = (struct key_version){ .marker = !strcmp((const char *)node->name, "DeleteMarker"),
-								    .latest = latest && !strcmp(latest, "true"),
-								    .mtime = iso_time(mod) };
-					snprintf(kv->id, sizeof kv->id, "%s", v);
-					if (!kv->marker)
-						ep_xml_num(&x, node, "*[local-name()='Size']", &kv->size);
-				}
-			}
-			free(k);
-			free(v);
-			free(latest);
-			free(mod);
-		}
-		xmlXPathFreeObject(o);
-		char *trunc = ep_xml_get(&x, NULL, "/*/*[local-name()='IsTruncated']");
-		*more = trunc && !strcmp(trunc, "true");
-		free(trunc);
-		free(*key_marker);
-		free(*version_marker);
-		*key_marker = ep_xml_get(&x, NULL, "/*/*[local-name()='NextKeyMarker']");
-		*version_marker = ep_xml_get(&x, NULL, "/*/*[local-name()='NextVersionIdMarker']");
-		if (!rc && *more && (!*key_marker || !*version_marker))
-			rc = ep_fail(err, EP_ERUNTIME, "%s: a page is truncated but names no next one", what);
-		ep_xml_release(&x);
-	}
-	ep_http_response_release(&resp);
-	return rc;
-}
-
-/* Every version of the key (and its delete markers), newest first, into *vs (heap, free()). */
-static int key_versions(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, struct key_version **vs,
-			size_t *n, struct ep_error *err)
-{
-	char *km = NULL, *vm = NULL, *markers = NULL;
-	size_t cap = 0;
-	bool more = true;
-	int rc = 0;
-	*vs = NULL;
-	*n = 0;
-	for (unsigned page = 0; !rc && more; page++) {
-		char *ekm = page ? ep_sigv4_encode(km, strlen(km), false) : NULL;
-		char *evm = page ? ep_sigv4_encode(vm, strlen(vm), false) : NULL;
-		free(markers);
-		if ((page && (!ekm || !evm)) ||
-		    asprintf(&markers, page ? "key-marker=%s&version-id-marker=%s&" : "%s%s", page ? ekm : "",
-			     page ? evm : "") < 0) {
-			markers = NULL;
-			rc = ep_oom(err);
-		}
-		free(ekm);
-		free(evm);
-		if (!rc)
-			rc = versions_page(s3, via, u, markers, vs, n, &cap, &km, &vm, &more, err);
-	}
-	free(markers);
-	free(km);
-	free(vm);
-	if (rc) {
-		free(*vs);
-		*vs = NULL;
-		*n = 0;
-	}
-	return rc;
-}
-
-/* A DELETE of one version: 0 (or nothing there), 1 when refused with 403 AccessDenied (a
- * policy, or the version's retention; err set), or a failure. */
-static int delete_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
-			  bool bypass, struct ep_error *err)
-{
-	char *ev = ep_sigv4_encode(version, strlen(version), false), query[800], what[1500];
-	if (!ev)
-		return ep_oom(err);
-	snprintf(query, sizeof query, "versionId=%s", ev);
-	free(ev);
-	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s (version %s)", u->bucket, u->key, version);
-	struct ep_sigv4_header bypass_h = { "x-amz-bypass-governance-retention", "true" };
-	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "DELETE", .u = u, .query = query,
-					       .sign = &bypass_h, .nsign = bypass ? 1 : 0 },
-			 what, &resp, err);
-	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404)
-		rc = denied(&resp, what, err);
-	ep_http_response_release(&resp);
-	return rc;
-}
-
-int ep_s3_delete_versions(struct ep_s3 *s3, const struct ep_s3_url *u, bool bypass, unsigned *removed,
-			  struct ep_error *err)
-{
-	struct key_version *vs;
-	size_t n;
-	*removed = 0;
-	int rc = key_versions(s3, NULL, u, &vs, &n, err); /* every version first: deleting them pages the listing */
-	for (size_t i = 0; !rc && i < n; i++)
-		if (!(rc = delete_version(s3, NULL, u, vs[i].id, bypass, err)))
-			(*removed)++;
-	free(vs);
-	return rc == 1 ? EP_ERUNTIME : rc;
-}
-
-/* ---- create-only on a versioned bucket ---- */
-
-/* The largest object whose bytes a writer that lost a race and may not remove its version
- * puts again (GET, then PUT) to make the winner's current; a larger one fails saying so. */
-#define REPUT_MAX ((uint64_t)64 << 20)
-
-/* Puts the winner's version's bytes (at most REPUT_MAX) as the object again, with lock. */
-static int reput_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
-			 const struct ep_s3_lock *lock, struct ep_error *err)
-{
-	char *ev = ep_sigv4_encode(version, strlen(version), false), *query = NULL, *data = NULL;
-	size_t len = 0;
-	if (!ev || asprintf(&query, "versionId=%s", ev) < 0) {
-		free(ev);
-		return ep_oom(err);
-	}
-	free(ev);
-	int rc = ep_s3_get_query(s3, via, u, query, (size_t)REPUT_MAX, &data, &len, err);
-	if (rc == 1)
-		rc = ep_fail(err, EP_ERUNTIME, "s3: s3://%s/%s: version %s is gone", u->bucket, u->key, version);
-	if (!rc)
-		rc = ep_s3_put_data_locked(s3, via, u, data, len, false, lock, err);
-	free(data);
-	free(query);
-	return rc;
-}
-
-/* radosgw 16 takes If-None-Match: * on a versioned bucket as if it were absent: a PUT over an
- * object adds a version, and of two writers that both found the key free, both "create" it. So
- * after a create-only PUT that made version ours, the key's versions say who was first: any
- * version older than ours, and newer than the newest delete marker older than ours, was there
- * before ours, and the oldest of them is the winner's. The loser removes its version; a
- * credential that may not (append-only, or ours retained by Object Lock) puts the winner's
- * bytes again over it instead, so the winner's are current (a larger object than REPUT_MAX
- * fails saying that ours stays current). Either way it fails as a taken key does: EP_EINPUT,
- * "exists". Costs one ListObjectVersions per create-only PUT on a versioned bucket; a lost
- * race a DELETE more (or a GET and a PUT). */
-static int check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *ours,
-		       const struct ep_s3_lock *lock, struct ep_error *err)
-{
-	struct key_version *vs;
-	size_t n, i = 0, winner = 0;
-	int rc = key_versions(s3, via, u, &vs, &n, err);
-	while (!rc && i < n && strcmp(vs[i].id, ours) != 0)
-		i++;
-	if (!rc && i == n)
-		rc = ep_fail(err, EP_ERUNTIME, "s3: s3://%s/%s: the version this PUT made (%s) is not listed", u->bucket,
-			     u->key, ours);
-	for (size_t j = i + 1; !rc && j < n && !vs[j].marker; j++)
-		winner = j; /* the versions before ours, back to a delete marker: the oldest is first */
-	if (rc || !winner) {
-		free(vs);
-		return rc;
-	}
-	char first[256], note[600];
-	struct ep_error why = { 0 };
-	snprintf(first, sizeof first, "%s", vs[winner].id);
-	uint64_t size = vs[winner].size;
-	free(vs);
-	rc = delete_version(s3, via, u, ours, false, &why);
-	if (rc == 0)
-		snprintf(note, sizeof note, "another writer's version %s came first; this one's was removed", first);
-	else if (rc == 1 && size <= REPUT_MAX && !(rc = reput_version(s3, via, u, first, lock, &why)))
-		snprintf(note, sizeof note, "another writer's version %s came first and is current again; this one's (%s) "
-			 "stays, noncurrent: S3 refused its removal (a policy, or its retention)", first, ours);
-	else if (rc == 1)
-		snprintf(note, sizeof note, "another writer's version %s came first, but this one's (%s) is current: S3 "
-			 "refused its removal (a policy, or its retention); remove that version with a credential that can",
-			 first, ours);
-	if (rc < 0) { /* could not clean up: that failure, with what it was doing */
-		*err = why;
-		return rc;
-	}
-	return ep_fail(err, EP_EINPUT, "s3://%s/%s exists (%s)", u->bucket, u->key, note);
 }
 
 /* The version a PUT made, from its answer; "" when the bucket keeps none (nor "null", a bucket

@@ -1,6 +1,6 @@
 /*
- * What s3.c lends the other S3 files of cloud/ (s3_versions.c): a signed request,
- * S3's error answers read, its times parsed. Nothing outside cloud/ includes this.
+ * What s3.c and s3_versions.c lend each other: a signed request, S3's error answers
+ * read, its times parsed; one version removed, and the check of a create-only PUT. Nothing outside cloud/ includes this.
  */
 #ifndef EP_S3_IMPL_H
 #define EP_S3_IMPL_H
@@ -28,5 +28,13 @@ int ep_s3_status_error(const struct ep_http_response *resp, const char *what, st
 int ep_s3_denied(const struct ep_http_response *resp, const char *what, struct ep_error *err);
 /* "2026-11-28T22:57:17.000Z" -> seconds since the epoch (the fraction dropped); 0 when not so. */
 int64_t ep_s3_iso_time(const char *s);
+/* A DELETE of one version (bypass: of governance retention): 0 (or nothing there), 1 when
+ * refused with 403 AccessDenied (a policy, or the version's retention; err set), or a failure. */
+int ep_s3_delete_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version, bool bypass,
+			 struct ep_error *err);
+/* After a create-only PUT that made version ours on a versioned bucket: 0 when ours was
+ * first, else EP_EINPUT "exists" once the winner's is current again (s3_versions.c says how). */
+int ep_s3_check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *ours,
+		      const struct ep_s3_lock *lock, struct ep_error *err);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * The versions of a versioned bucket (cloud/s3_versions.h): ListObjectVersions paged with
  * key-marker and version-id-marker, each page's entries handed on before the next is asked
- * for, so that a bucket of millions of versions is listed in the memory of one page.
+ * for, so that a bucket of millions of versions is listed in the memory of one page. One
+ * key's versions, listed the same way, are what forget removes and what tells a create-only
+ * PUT on a versioned bucket whether it came first.
  */
 #include "cloud/s3_versions.h"
 
@@ -270,4 +272,154 @@ int ep_s3_copy_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3
 		ep_xml_release(&x);
 	ep_http_response_release(&resp);
 	return rc;
+}
+
+/* ---- one key's versions: removed, and create-only publication on a versioned bucket ---- */
+
+/* One version of a key, as ListObjectVersions lists it: newest first. */
+struct key_version {
+	char id[256];
+	bool marker, latest; /* a delete marker; the current version */
+	int64_t mtime;       /* LastModified, seconds since the epoch */
+	uint64_t size;       /* 0 for a delete marker */
+};
+
+struct key_versions {
+	const char *key;
+	struct key_version *vs;
+	size_t n, cap;
+};
+
+static int key_version_each(void *ctx, const struct ep_s3_version *v, struct ep_error *err)
+{
+	struct key_versions *kv = ctx;
+	if (strcmp(v->key, kv->key) != 0 || strlen(v->version) >= sizeof kv->vs->id)
+		return 0; /* a longer key under the same prefix */
+	if (!ep_grow((void **)&kv->vs, &kv->cap, kv->n + 1, sizeof *kv->vs))
+		return ep_oom(err);
+	struct key_version *e = &kv->vs[kv->n++];
+	*e = (struct key_version){ .marker = v->deleted, .latest = v->latest, .mtime = v->modified, .size = v->size };
+	snprintf(e->id, sizeof e->id, "%s", v->version);
+	return 0;
+}
+
+/* Every version of the key (and its delete markers), newest first, into *vs (heap, free()). */
+static int key_versions(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, struct key_version **vs,
+			size_t *n, struct ep_error *err)
+{
+	struct key_versions kv = { .key = u->key };
+	int rc = ep_s3_list_versions(s3, via, u->bucket, u->key, key_version_each, &kv, err);
+	if (rc) {
+		free(kv.vs);
+		kv.vs = NULL, kv.n = 0;
+	}
+	*vs = kv.vs;
+	*n = kv.n;
+	return rc;
+}
+
+/* A DELETE of one version: 0 (or nothing there), 1 when refused with 403 AccessDenied (a
+ * policy, or the version's retention; err set), or a failure. */
+int ep_s3_delete_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version, bool bypass,
+			 struct ep_error *err)
+{
+	char *ev = ep_sigv4_encode(version, strlen(version), false), query[800], what[1500];
+	if (!ev)
+		return ep_oom(err);
+	snprintf(query, sizeof query, "versionId=%s", ev);
+	free(ev);
+	snprintf(what, sizeof what, "s3: DELETE s3://%s/%s (version %s)", u->bucket, u->key, version);
+	struct ep_sigv4_header bypass_h = { "x-amz-bypass-governance-retention", "true" };
+	struct ep_http_response resp;
+	int rc = ep_s3_call(s3, &(struct ep_s3_call){ .via = via, .method = "DELETE", .u = u, .query = query,
+					       .sign = &bypass_h, .nsign = bypass ? 1 : 0 },
+			 what, &resp, err);
+	if (!rc && resp.status != 204 && resp.status != 200 && resp.status != 404)
+		rc = ep_s3_denied(&resp, what, err);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_s3_delete_versions(struct ep_s3 *s3, const struct ep_s3_url *u, bool bypass, unsigned *removed,
+			  struct ep_error *err)
+{
+	struct key_version *vs;
+	size_t n;
+	*removed = 0;
+	int rc = key_versions(s3, NULL, u, &vs, &n, err); /* every version first: deleting them pages the listing */
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!(rc = ep_s3_delete_version(s3, NULL, u, vs[i].id, bypass, err)))
+			(*removed)++;
+	free(vs);
+	return rc == 1 ? EP_ERUNTIME : rc;
+}
+
+/* ---- create-only on a versioned bucket ---- */
+
+/* The largest object whose bytes a writer that lost a race and may not remove its version
+ * puts again (GET, then PUT) to make the winner's current; a larger one fails saying so. */
+#define REPUT_MAX ((uint64_t)64 << 20)
+
+/* Puts the winner's version's bytes (at most REPUT_MAX) as the object again, with lock. */
+static int reput_version(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *version,
+			 const struct ep_s3_lock *lock, struct ep_error *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = ep_s3_get_version(s3, via, u, version, (size_t)REPUT_MAX, &data, &len, err);
+	if (rc == 1)
+		rc = ep_fail(err, EP_ERUNTIME, "s3: s3://%s/%s: version %s is gone", u->bucket, u->key, version);
+	if (!rc)
+		rc = ep_s3_put_data_locked(s3, via, u, data, len, false, lock, err);
+	free(data);
+	return rc;
+}
+
+/* radosgw 16 takes If-None-Match: * on a versioned bucket as if it were absent: a PUT over an
+ * object adds a version, and of two writers that both found the key free, both "create" it. So
+ * after a create-only PUT that made version ours, the key's versions say who was first: any
+ * version older than ours, and newer than the newest delete marker older than ours, was there
+ * before ours, and the oldest of them is the winner's. The loser removes its version; a
+ * credential that may not (append-only, or ours retained by Object Lock) puts the winner's
+ * bytes again over it instead, so the winner's are current (a larger object than REPUT_MAX
+ * fails saying that ours stays current). Either way it fails as a taken key does: EP_EINPUT,
+ * "exists". Costs one ListObjectVersions per create-only PUT on a versioned bucket; a lost
+ * race a DELETE more (or a GET and a PUT). */
+int ep_s3_check_first(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, const char *ours,
+		      const struct ep_s3_lock *lock, struct ep_error *err)
+{
+	struct key_version *vs;
+	size_t n, i = 0, winner = 0;
+	int rc = key_versions(s3, via, u, &vs, &n, err);
+	while (!rc && i < n && strcmp(vs[i].id, ours) != 0)
+		i++;
+	if (!rc && i == n)
+		rc = ep_fail(err, EP_ERUNTIME, "s3: s3://%s/%s: the version this PUT made (%s) is not listed", u->bucket,
+			     u->key, ours);
+	for (size_t j = i + 1; !rc && j < n && !vs[j].marker; j++)
+		winner = j; /* the versions before ours, back to a delete marker: the oldest is first */
+	if (rc || !winner) {
+		free(vs);
+		return rc;
+	}
+	char first[256], note[600];
+	struct ep_error why = { 0 };
+	snprintf(first, sizeof first, "%s", vs[winner].id);
+	uint64_t size = vs[winner].size;
+	free(vs);
+	rc = ep_s3_delete_version(s3, via, u, ours, false, &why);
+	if (rc == 0)
+		snprintf(note, sizeof note, "another writer's version %s came first; this one's was removed", first);
+	else if (rc == 1 && size <= REPUT_MAX && !(rc = reput_version(s3, via, u, first, lock, &why)))
+		snprintf(note, sizeof note, "another writer's version %s came first and is current again; this one's (%s) "
+			 "stays, noncurrent: S3 refused its removal (a policy, or its retention)", first, ours);
+	else if (rc == 1)
+		snprintf(note, sizeof note, "another writer's version %s came first, but this one's (%s) is current: S3 "
+			 "refused its removal (a policy, or its retention); remove that version with a credential that can",
+			 first, ours);
+	if (rc < 0) { /* could not clean up: that failure, with what it was doing */
+		*err = why;
+		return rc;
+	}
+	return ep_fail(err, EP_EINPUT, "s3://%s/%s exists (%s)", u->bucket, u->key, note);
 }
