@@ -50,3 +50,6 @@ flip_byte() {
 }
 
 finish() { echo "RESULT $PASS $FAIL"; }
+
+# jq_ EXPR FILE: a Python expression over the JSON in FILE (as d), printed
+jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }

@@ -253,6 +253,17 @@ radosgw_env() {
 		"AWS_ENDPOINT_URL=${!end}"
 }
 
+# radosgw_envpack NAME UID ARGS...: envpack with the radosgw user UID's keys on server NAME,
+# nothing from ~/.aws (the endpoint is given with --endpoint, as users give it)
+radosgw_envpack() {
+	local envs
+	envs=$(radosgw_env "$1" "$2") || return 2
+	shift 2
+	# shellcheck disable=SC2046 # one word a line, no spaces
+	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 $(grep -v ENDPOINT <<<"$envs") \
+		AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@"
+}
+
 rgw_call() {
 	local name=$1 uid=$2 envs
 	shift 2

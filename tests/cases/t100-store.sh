@@ -15,7 +15,6 @@ truncate -s 256M "$T/d.raw"
 dd if="$T/rand" of="$T/d.raw" bs=1M seek=8 conv=notrunc status=none
 dd if=/usr/bin/env of="$T/d.raw" bs=1M seek=100 conv=notrunc status=none
 mkdir -p "$T/tree/sub" && echo 'resource "null_resource" "x" {}' >"$T/tree/main.tf" && echo one >"$T/tree/sub/a.txt"
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 
 # 1. the first backup makes the store; a second of the same adds nothing; a 1 % change adds about that
 expect_exit 2 "a backup to a place that is no store is refused without --init" ep backup -q "$S" "disk:$T/d.raw"

@@ -27,7 +27,6 @@ ep() { env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOI
 # the same, for a background run whose pid must be envpack's own (env execs it)
 CREDS=(env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY"
 	AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null)
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 # keys PREFIX: every key under PREFIX, one a line, as awscli lists them
 keys() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$' | sort; }
 nkeys() { keys "$1" | grep -cE "${2:-.}"; }

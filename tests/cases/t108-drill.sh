@@ -13,7 +13,6 @@ mkdir -p "$TMPDIR"
 "$E" keygen -o k >/dev/null
 tag=t108-$RANDOM$RANDOM
 mkboot boot.raw "$tag" --data 3 >/dev/null
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 nothing_left() { test -z "$(ls "$TMPDIR")" && ! pgrep -f "$TMPDIR/envpack-drill" >/dev/null; } # this test's drills only
 
 # 1. a dir: store

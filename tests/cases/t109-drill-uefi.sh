@@ -20,7 +20,6 @@ export TMPDIR=$T/tmp # the drills' private directories (OVMF's variable store am
 mkdir -p "$TMPDIR" vm
 "$E" keygen -o k >/dev/null
 tag=t109-$RANDOM$RANDOM
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 # (this test's drills only: other tests may be drilling at the same time)
 nothing_left() { test -z "$(ls "$TMPDIR")" && ! pgrep -f "$TMPDIR/envpack-drill" >/dev/null; }
 xml() { python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(eval(sys.argv[2]))' "$@"; }

@@ -17,16 +17,7 @@ ok "radosgw at $S3_G_ENDPOINT, started in $RGW_START_SECONDS s, $(radosgw_rss g)
 B=$S3_G_BUCKET
 E=$S3_G_ENDPOINT
 S=s3://$B/dr/prod
-# ep UID ARGS...: envpack with UID's keys (admin: the bucket's owner), nothing from ~/.aws
-ep() {
-	local envs
-	envs=$(radosgw_env g "$1") || return 2
-	shift
-	# shellcheck disable=SC2046 # one word a line, no spaces
-	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 $(grep -v ENDPOINT <<<"$envs") \
-		AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@"
-}
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+ep() { radosgw_envpack g "$@"; } # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 keys() { rgw_call g admin --keys "$B" "$1"; } # keys PREFIX: as botocore lists them, one a line
 nkeys() { keys "$1" | grep -cE "${2:-.}"; }
 # same_object KEY FILE: botocore's GetObject of KEY is FILE, byte for byte

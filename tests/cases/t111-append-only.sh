@@ -35,7 +35,6 @@ as() {
 		AWS_SHARED_CREDENTIALS_FILE=/dev/null "$@"
 }
 ep() { local u=$1; shift; as "$u" timeout -k 5 300 "$ENVPACK" "$@"; }
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 keys() { rgw_call g admin --keys "$B" "$1"; } # keys PREFIX: as botocore lists them, one a line
 nkeys() { keys "$1" | grep -cE "${2:-.}"; }
 # DELETEs radosgw was sent under ao/ so far, but the admin's probes (allowed: 204)

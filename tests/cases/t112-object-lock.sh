@@ -35,15 +35,7 @@ L=locked       # made with Object Lock
 S=s3://$L/dr/prod
 export ENVPACK_OBJECT_LOCK_DAY_SECONDS=15
 DAY=15
-ep() { # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
-	local envs
-	envs=$(radosgw_env g "$1") || return 2
-	shift
-	# shellcheck disable=SC2046 # one word a line, no spaces
-	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 $(grep -v ENDPOINT <<<"$envs") \
-		AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 120 "$ENVPACK" "$@"
-}
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+ep() { radosgw_envpack g "$@"; } # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 keys() { rgw_call g admin --keys "$1" "$2"; } # keys BUCKET PREFIX
 # retentions PREFIX: each current object under PREFIX in the locked bucket as botocore's
 # GetObjectRetention reads it, "KEY MODE UNTIL" (seconds since the epoch; "- 0" when none)

@@ -25,15 +25,7 @@ P=plain
 rgw_call g admin PutBucketVersioning "{\"Bucket\": \"$B\", \"VersioningConfiguration\": {\"Status\": \"Enabled\"}}" >/dev/null &&
 	rgw_call g admin CreateBucket "{\"Bucket\": \"$P\"}" >/dev/null || not_ok "make the buckets"
 radosgw_append_only g ao || not_ok "make the append-only user"
-ep() { # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
-	local envs
-	envs=$(radosgw_env g "$1") || return 2
-	shift
-	# shellcheck disable=SC2046 # one word a line, no spaces
-	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 $(grep -v ENDPOINT <<<"$envs") \
-		AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 120 "$ENVPACK" "$@"
-}
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+ep() { radosgw_envpack g "$@"; } # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 # versions KEY: how many versions KEY has in $B (delete markers apart), as botocore lists them
 versions() {
 	rgw_call g admin ListObjectVersions "{\"Bucket\": \"$B\", \"Prefix\": \"$1\"}" >"$T/versions.json" &&

@@ -26,15 +26,7 @@ P=$S3_G_BUCKET # a plain bucket: no versioning
 L=locked       # made with Object Lock: versioned
 S=s3://$L/dr
 export ENVPACK_OBJECT_LOCK_DAY_SECONDS=10
-ep() { # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
-	local envs
-	envs=$(radosgw_env g "$1") || return 2
-	shift
-	# shellcheck disable=SC2046 # one word a line, no spaces
-	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 $(grep -v ENDPOINT <<<"$envs") \
-		AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 120 "$ENVPACK" "$@"
-}
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
+ep() { radosgw_envpack g "$@"; } # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 # ops UID OP...: many botocore calls in one process (python starts slowly on a busy machine), each
 # OP one of put:KEY:FILE, delete:KEY, versions (every version and delete marker under dr/ but
 # the lock records, "KEY VERSION"), keys:PREFIX, retention:KEY ("MODE UNTIL"), policy:FILE, create-locked (the bucket, with

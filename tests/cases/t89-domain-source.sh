@@ -14,7 +14,6 @@ source "$HERE/libvirt.sh"
 libvirt_start || { not_ok "libvirtd starts: see above"; finish; exit 1; }
 
 "$E" keygen -o k >/dev/null
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 # 40 MiB of seeded data in a 64 MiB qcow2 v3 disk, with a hole between
 python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(89).randbytes(24 << 20))' >rand
 truncate -s 64M d.raw

@@ -18,7 +18,6 @@ libvirt_start || { not_ok "libvirtd starts: see above"; finish; exit 1; }
 
 "$E" keygen -o k >/dev/null
 "$E" keygen --x25519 -o r >/dev/null
-jq_() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 # 40 MiB of seeded data in a 64 MiB qcow2 v3 disk, a hole from 24 to 40 MiB and after 56
 python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(91).randbytes(24 << 20))' >rand
 truncate -s 64M d.raw
