@@ -162,7 +162,7 @@ check "keeps the chunks only it named, still retained ($locked), and says until 
 	test "$(jq_ 'd["prune"]["chunks_removed"], d["prune"]["chunks_locked"] > 0, d["prune"]["locked_until"] is not None' "$T/out")" = "0 True True"
 # 5. once the floor is less than the policy's days away (after the slack), a backup extends
 # what it reuses, each once
-sleep_until $((t0 + DAY + 1))
+sleep_until $((f1 - 3 * DAY + 1)) # the floor is now less than the policy's 3 days away
 puts=$(retention_puts)
 t3=$(date +%s)
 expect_exit 0 "a backup past the slack" ep admin backup -k "$T/k.key" --json --endpoint "$E" "$S" "disk:$T/d.raw" "iac:$T/tree"
@@ -230,7 +230,7 @@ check "its first backup's floor is 3 days and a day's slack after the start" tes
 retentions dr/ao/ | grep -vFf "$T/admin-keys" >"$T/reta"
 check "every chunk and snapshot object it wrote is retained in governance mode until that floor or later ($(grep -c -e /chunks/ -e /snapshots/ "$T/reta"))" \
 	awk -v f="$fa" '$1 ~ /\/(chunks|snapshots)\// { n++; if ($2 != "GOVERNANCE" || $3 < f) bad++ } END { exit !(n >= 6 && !bad) }' "$T/reta"
-sleep_until $((ta + DAY + 1))
+sleep_until $((fa - 3 * DAY + 1))
 t9=$(date +%s)
 expect_exit 0 "an unchanged backup as ao past the slack" ep ao backup -k "$T/k.key" --json --endpoint "$E" "$A" "disk:$T/a.raw" "iac:$T/tree"
 cp "$T/out" "$T/a3.json"

@@ -2,14 +2,15 @@
 # Recovery after an attack (issue #17, item 4; formats/STORE.md section 11) judged by Ceph's
 # radosgw (tests/radosgw.sh): a bucket made with Object Lock (so versioned), a store in it with
 # --object-lock 1 in governance mode (ENVPACK_OBJECT_LOCK_DAY_SECONDS: 20 s), backups by an
-# append-only user "ao" (may get, put, list and set retentions; s3:DeleteObject* denied).
+# append-only user "ao" (may get, put, list objects and their versions, and set retentions, as a
+# backup into a versioned bucket needs; s3:DeleteObject* denied).
 #   1. three backups of different disks; TIME noted; a fourth after it
 #   2. the attack: ao puts garbage over a snapshot's manifest and over chunks, its deletes are
 #      refused; the admin deletes another snapshot (manifest and signature) and chunks (delete
 #      markers, as a plain DELETE leaves under retention)
 #   3. snapshots shows the damage; snapshots --as-of TIME shows the three of then
 #   4. recover --dry-run changes nothing (botocore's ListObjectVersions before and after); ao's
-#      recover (no s3:ListBucketVersions) fails at once (exit 1), changing nothing; a bad TIME,
+#      recover (no s3:GetBucketVersioning) fails at once (exit 1), changing nothing; a bad TIME,
 #      one in the future, none: exit 2, naming the problem
 #   5. recover --as-of TIME: what it restored by folder, the later snapshot named and kept, what
 #      it restored retained by the policy (botocore's GetObjectRetention); check --read-data
@@ -86,6 +87,7 @@ cat >"$T/policy.json" <<J
   "Action": ["s3:*"], "Resource": ["arn:aws:s3:::$L", "arn:aws:s3:::$L/*"]},
  {"Sid": "append", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/ao"]},
   "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation", "s3:PutObjectRetention",
+   "s3:ListBucketVersions", "s3:GetObjectVersion",
    "s3:GetObjectRetention", "s3:GetBucketObjectLockConfiguration"],
   "Resource": ["arn:aws:s3:::$L", "arn:aws:s3:::$L/*"]},
  {"Sid": "nodelete", "Effect": "Deny", "Principal": {"AWS": ["arn:aws:iam:::user/ao"]},
@@ -143,7 +145,7 @@ versions >"$T/v1"
 check "changes nothing (ListObjectVersions before and after, $(wc -l <"$T/v0") entries)" cmp "$T/v0" "$T/v1"
 check "says what it would restore: 3 snapshot objects, 6 chunks ($(jq_ 'd["restored"]' "$T/dry.json"))" \
 	test "$(jq_ 'd["restored"]["snapshots"], d["restored"]["chunks"], d["dry_run"]' "$T/dry.json")" = "3 6 True"
-expect_exit 1 "recover as ao (no s3:ListBucketVersions) fails" ep ao recover --as-of "$TIME" --endpoint "$E" "$S"
+expect_exit 1 "recover as ao (no s3:GetBucketVersioning) fails" ep ao recover --as-of "$TIME" --endpoint "$E" "$S"
 expect_err "GetBucketVersioning of bucket '$L': 403 AccessDenied" "saying radosgw denied it"
 expect_exit 2 "a bad TIME is refused" ep admin recover --as-of yesterday --endpoint "$E" "$S"
 expect_err "--as-of 'yesterday' is not a time" "naming it"
