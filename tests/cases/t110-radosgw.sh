@@ -9,6 +9,8 @@
 #   3. an append-only user (a bucket policy denying s3:DeleteObject*): backups work;
 #      the server refuses its deletes; forget fails and removes nothing
 #   4. If-None-Match: * (what keeps publication create-only) on a plain bucket
+#   5. a versioned bucket, where radosgw ignores it (noted; t113 judges publication there)
+#   6. restore --to aws: uploaded through radosgw, imported by the EC2 fake, the VMDK compared
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/radosgw.sh"
 
@@ -149,6 +151,21 @@ ep admin push -q "$T/b.envpack" s3://versioned/x.envpack --endpoint "$E" 2>/dev/
 ep admin push -q "$T/big.envpack" s3://versioned/x.envpack --endpoint "$E" 2>"$T/err"
 got=$?
 echo "# versioned bucket: a second push to the same key exited $got ($(head -c 200 "$T/err")); radosgw answered $(s3_requests g ' PUT /versioned/x\.envpack ' | awk '{ printf "%s ", $5 }')and keeps $(rgw_call g admin ListObjectVersions '{"Bucket": "versioned"}' | grep -o '"VersionId"' | wc -l) versions"
+
+# 6. restore --to aws: uploads through radosgw's SigV4 verifier, and EC2's import (the fake,
+# tests/tools/ec2_fake.py, which HEADs each object it is asked to import) finds it there
+make_disk "$T/aws.raw" 64M
+"$ENVPACK" pack -q -k "$T/k.key" -o "$T/aws.envpack" "disk:$T/aws.raw" || not_ok "pack a disk for aws:"
+timeout -k 5 300 python3 "$S3_TOOLS/ec2_fake.py" --s3 "$E" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" \
+	--region us-east-1 --polls 1 --port-file "$T/ec2.port" --log "$T/ec2.log" --lifetime 300 >/dev/null 2>"$T/ec2.err" &
+SRV_PIDS[ec2]=$!
+port=$(srv_wait_port_file "$T/ec2.port" $!) || not_ok "start the EC2 fake: $(tail -n 3 "$T/ec2.err")"
+AWS_ENDPOINT_URL_EC2=http://127.0.0.1:$port expect_exit 0 "restore --to aws: through radosgw" ep admin restore -p "$T/k.pub" \
+	"$T/aws.envpack" --to "aws:$B/aws" --endpoint "$E" -o poll-seconds=1 -o timeout-minutes=2 -o keep-objects=true
+check "EC2 imported it (created image ami-...)" grep -qE '^created image ami-[0-9a-f]{17} for aws$' "$T/out"
+rgw_call g admin GetObject "{\"Bucket\": \"$B\", \"Key\": \"aws/aws.vmdk\"}" --out "$T/aws.vmdk" >/dev/null ||
+	not_ok "botocore gets aws/aws.vmdk"
+check "qemu-img compare: the VMDK radosgw holds is the disk" qemu-img compare -q "$T/aws.vmdk" "$T/aws.raw"
 
 echo "# radosgw: $(radosgw_rss g) MiB resident at the end (memstore keeps every object in memory); $SECONDS s so far"
 finish

@@ -16,7 +16,7 @@ must be what botocore itself would send:
     botocore's ec2 serializer: the parameters must be exactly those, and enum
     values among the model's;
   - an ImportImage / ImportSnapshot names S3 objects that exist (a HEAD to the
-    S3 server given, which lets unsigned requests through).
+    S3 server given, signed with the same keys).
 ImportImage and ImportSnapshot answer a task id (the same task for a ClientToken
 seen before); Describe*Tasks answer it "active" --polls times, then as --end
 says: "completed" with an ami-/snap- id, or "deleted" with a StatusMessage.
@@ -179,10 +179,13 @@ class Handler(BaseHTTPRequestHandler):
         getattr(self, action)(value, entry)
 
     def object_missing(self, bucket):
+        srv = self.server
+        url = "%s/%s/%s" % (srv.s3, bucket["S3Bucket"], urllib.request.quote(bucket["S3Key"]))
+        head = AWSRequest(method="HEAD", url=url)  # signed, for a server that checks (radosgw)
+        botocore.auth.S3SigV4Auth(Credentials(srv.access_key, srv.secret_key), "s3", srv.region).add_auth(head)
         try:
-            urllib.request.urlopen(urllib.request.Request("%s/%s/%s" % (self.server.s3, bucket["S3Bucket"],
-                                                                         urllib.request.quote(bucket["S3Key"])),
-                                                          method="HEAD"), timeout=10)
+            urllib.request.urlopen(urllib.request.Request(url, method="HEAD", headers=dict(head.headers.items())),
+                                   timeout=10)
             return None
         except Exception as e:  # 404 and the like
             return "s3://%s/%s: %s" % (bucket["S3Bucket"], bucket["S3Key"], e)
