@@ -37,19 +37,24 @@ export ENVPACK_OBJECT_LOCK_DAY_SECONDS=15
 DAY=15
 ep() { radosgw_envpack g "$@"; } # ep UID ARGS...: envpack with UID's keys, nothing from ~/.aws
 keys() { rgw_call g admin --keys "$1" "$2"; } # keys BUCKET PREFIX
-# retentions PREFIX: each current object under PREFIX in the locked bucket as botocore's
-# GetObjectRetention reads it, "KEY MODE UNTIL" (seconds since the epoch; "- 0" when none)
-retentions() {
+# boto_admin ARGS... <SCRIPT: a Python script run with c, botocore's S3 client with the admin's
+# keys (sys.argv[1:]: ARGS)
+boto_admin() {
 	local envs
 	envs=$(radosgw_env g admin)
-	# shellcheck disable=SC2046
-	env $envs python3 - "$L" "$1" <<'PY'
-import os, sys
+	# shellcheck disable=SC2046 # one word a line, no spaces
+	env $envs python3 -c "import os, sys
 import botocore.config, botocore.exceptions, botocore.session
 c = botocore.session.get_session().create_client(
     's3', region_name='us-east-1', endpoint_url=os.environ['AWS_ENDPOINT_URL'],
     aws_access_key_id=os.environ['AWS_ACCESS_KEY_ID'], aws_secret_access_key=os.environ['AWS_SECRET_ACCESS_KEY'],
     config=botocore.config.Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))
+$(cat)" "$@"
+}
+# retentions PREFIX: each current object under PREFIX in the locked bucket as botocore's
+# GetObjectRetention reads it, "KEY MODE UNTIL" (seconds since the epoch; "- 0" when none)
+retentions() {
+	boto_admin "$L" "$1" <<'PY'
 for page in c.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[1], Prefix=sys.argv[2]):
     for o in page.get('Contents', []):
         try:
@@ -62,16 +67,7 @@ PY
 # probe_markers PREFIX: the delete markers under PREFIX in the locked bucket named
 # .envpack-delete-probe, every page of botocore's ListObjectVersions
 probe_markers() {
-	local envs
-	envs=$(radosgw_env g admin)
-	# shellcheck disable=SC2046
-	env $envs python3 - "$L" "$1" <<'PY'
-import os, sys
-import botocore.config, botocore.session
-c = botocore.session.get_session().create_client(
-    's3', region_name='us-east-1', endpoint_url=os.environ['AWS_ENDPOINT_URL'],
-    aws_access_key_id=os.environ['AWS_ACCESS_KEY_ID'], aws_secret_access_key=os.environ['AWS_SECRET_ACCESS_KEY'],
-    config=botocore.config.Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))
+	boto_admin "$L" "$1" <<'PY'
 n = 0
 for page in c.get_paginator('list_object_versions').paginate(Bucket=sys.argv[1], Prefix=sys.argv[2]):
     n += sum(m['Key'].endswith('/.envpack-delete-probe') for m in page.get('DeleteMarkers', []))
