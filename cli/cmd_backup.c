@@ -40,6 +40,9 @@ static const char help[] =
 	"      --tag TAG        tag the snapshot (repeatable; letters, digits, ._:+=@-)\n"
 	"  -n, --name NAME      environment name (default: the host name)\n"
 	"      --host NAME      the host recorded in the snapshot (default: this one's)\n"
+	"      --check-chunks   ask the store about every chunk (a HEAD or stat each), trusting\n"
+	"                       neither the last snapshot nor this host's chunk cache: after\n"
+	"                       'check' found a chunk missing, this writes it again\n"
 	"      --force          read every disk again, even one the files cache says is\n"
 	"                       unchanged since the last backup\n"
 	CLI_PACK_HELP
@@ -113,6 +116,9 @@ static void summary(const struct cli_store_args *sa, const struct ep_store *st, 
 			json_object_set_new(o, "object_lock", lock);
 		if (requests)
 			json_object_set_new(o, "requests", requests);
+		json_object_set_new(o, "lookups", json_pack("{s:I,s:s,s:I,s:I}", "previous", (json_int_t)res->known_previous,
+							   "chunk_cache", res->chunk_cache, "cached",
+							   (json_int_t)res->known_cached, "asked", (json_int_t)res->chunks_asked));
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
@@ -128,7 +134,7 @@ int cmd_backup(int argc, char **argv)
 		{ "init", no_argument, NULL, 'I' }, { "from", required_argument, NULL, 'f' },
 		{ "tag", required_argument, NULL, 'T' }, { "host", required_argument, NULL, 'H' },
 		{ "force", no_argument, NULL, 'F' }, { "object-lock", required_argument, NULL, 0x1500 },
-		{ "lock-mode", required_argument, NULL, 0x1501 },
+		{ "lock-mode", required_argument, NULL, 0x1501 }, { "check-chunks", no_argument, NULL, 0x1502 },
 		CLI_PACK_OPTIONS, CLI_STORE_OPTIONS, { 0 }
 	};
 	struct ep_store_object_lock object_lock = { EP_LOCK_GOVERNANCE, 0 };
@@ -138,7 +144,7 @@ int cmd_backup(int argc, char **argv)
 	struct cli_store_args sa = { 0 };
 	const char *tags[EP_SNAP_TAGS_MAX], *host = NULL, *from[16];
 	size_t ntags = 0, nfrom = 0;
-	bool init = false, reread = false;
+	bool init = false, reread = false, check_chunks = false;
 	int c;
 	cli_pack_args_init(&args);
 	args.level = EP_BACKUP_LEVEL;
@@ -164,6 +170,7 @@ int cmd_backup(int argc, char **argv)
 			break;
 		case 'H': host = optarg; break;
 		case 'F': reread = true; break;
+		case 0x1502: check_chunks = true; break;
 		case 0x1500:
 			if (!cli_number(optarg, 1, EP_STORE_LOCK_DAYS_MAX, &days))
 				return cli_usage("backup", "--object-lock takes days, 1 to %d", EP_STORE_LOCK_DAYS_MAX);
@@ -213,7 +220,7 @@ int cmd_backup(int argc, char **argv)
 	struct ep_store *st = NULL;
 	sa.s3.http = args.net.registry.http; /* --cacert, --timeout, --retries came with the pack options */
 	if (!code && !rc)
-		code = cli_store_open_locked(store, init, &sa.s3, object_lock.days ? &object_lock : NULL, &st);
+		code = cli_store_open_backup(store, init, &sa.s3, object_lock.days ? &object_lock : NULL, &st);
 	if (!code && !rc && cli_seal_wanted() && !ep_store_seal(st))
 		rc = ep_fail(&err, EP_EINPUT, "store '%s' is not encrypted: its snapshots cannot be; back up into a new "
 					      "store made with --init --encrypt-to", store);
@@ -230,12 +237,14 @@ int cmd_backup(int argc, char **argv)
 		opt.progress = &progress;
 		opt.warn = cli_warn;
 		opt.warn_ctx = &sa.quiet;
-		char cache[PATH_MAX];
+		char files[PATH_MAX], chunks[PATH_MAX];
+		struct ep_backup_cache cache = { cli_files_cache(st, files, sizeof files),
+						 cli_chunk_cache(st, chunks, sizeof chunks), reread, check_chunks };
 		info->sequence = cli_seen_sequence(st) + 1; /* never below what this host wrote before */
-		rc = ep_backup(st, &opt, sources, nspecs, info, cli_files_cache(st, cache, sizeof cache), reread, &stats,
-			       &res, &err);
+		rc = ep_backup(st, &opt, sources, nspecs, info, &cache, &stats, &res, &err);
 		if (!rc)
 			cli_seen_record(st, res.sequence);
+		ep_store_unlock(st); /* published: and the release counts among the requests */
 		cli_bar_finish(&bar);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (!rc)

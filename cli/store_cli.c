@@ -41,17 +41,23 @@ bool cli_store_chatty(const struct cli_store_args *a)
 	return !a->quiet && !a->json && isatty(STDOUT_FILENO);
 }
 
-int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st)
-{
-	return cli_store_open_locked(location, init, s3, NULL, st);
-}
-
-int cli_store_open_locked(const char *location, bool init, const struct ep_s3_options *s3,
-			  const struct ep_store_object_lock *object_lock, struct ep_store **st)
+static int open_with(const char *location, struct ep_store_open_options *o, struct ep_store **st)
 {
 	struct ep_error err = { 0 };
-	struct ep_store_open_options o = { .init = init, .s3 = s3, .object_lock = object_lock };
-	return cli_seal(&o.seal, &err) || ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
+	return cli_seal(&o->seal, &err) || ep_store_open_with(st, location, o, &err) ? cli_fail(&err) : 0;
+}
+
+int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st)
+{
+	return open_with(location, &(struct ep_store_open_options){ .init = init, .s3 = s3 }, st);
+}
+
+int cli_store_open_backup(const char *location, bool init, const struct ep_s3_options *s3,
+			  const struct ep_store_object_lock *object_lock, struct ep_store **st)
+{
+	return open_with(location,
+			 &(struct ep_store_open_options){ .init = init, .s3 = s3, .object_lock = object_lock, .lazy_index = true },
+			 st);
 }
 
 bool cli_as_of(const char *cmd, const char *arg, int64_t *t)
@@ -71,9 +77,7 @@ bool cli_as_of(const char *cmd, const char *arg, int64_t *t)
 
 int cli_store_open_as_of(const char *location, const struct ep_s3_options *s3, int64_t as_of, struct ep_store **st)
 {
-	struct ep_error err = { 0 };
-	struct ep_store_open_options o = { .s3 = s3, .as_of = as_of };
-	return cli_seal(&o.seal, &err) || ep_store_open_with(st, location, &o, &err) ? cli_fail(&err) : 0;
+	return open_with(location, &(struct ep_store_open_options){ .s3 = s3, .as_of = as_of }, st);
 }
 
 json_t *cli_store_requests_json(const struct ep_store *st)
@@ -151,6 +155,11 @@ static bool seen_path(const struct ep_store *st, char *path, size_t cap, bool ma
 const char *cli_files_cache(const struct ep_store *st, char *buf, size_t cap)
 {
 	return state_path(st, ".files.json", buf, cap, true) ? buf : NULL;
+}
+
+const char *cli_chunk_cache(const struct ep_store *st, char *buf, size_t cap)
+{
+	return state_path(st, ".chunks", buf, cap, true) ? buf : NULL;
 }
 
 uint64_t cli_seen_sequence(const struct ep_store *st)

@@ -61,8 +61,9 @@ bool cli_store_chatty(const struct cli_store_args *a);
 /* Opens a store (s3:// ones reached with s3, NULL: defaults), reporting a failure: 0 or an
  * exit code. init: make a new store there when there is none (the place absent or empty). */
 int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st);
-/* The same, a new store made with Object Lock (object_lock; NULL: none). */
-int cli_store_open_locked(const char *location, bool init, const struct ep_s3_options *s3,
+/* The same for a backup: its chunks not listed (lazy_index), a new store made with Object Lock
+ * (object_lock; NULL: none). */
+int cli_store_open_backup(const char *location, bool init, const struct ep_s3_options *s3,
 			  const struct ep_store_object_lock *object_lock, struct ep_store **st);
 /* --as-of TIME: "2026-12-07T10:00:00Z" (RFC 3339, UTC) or "@1765100000" (seconds since the
  * epoch), not in the future, into *t; else reported (naming the option), false. */
@@ -112,6 +113,8 @@ json_t *cli_bad_snapshot_json(const struct ep_catalog_bad *b, const struct ep_st
 /* Where this host keeps st's files cache (see ep_backup), in buf; NULL when there is no
  * state directory. */
 const char *cli_files_cache(const struct ep_store *st, char *buf, size_t cap);
+/* The same for its chunk cache (packer/chunk_cache.h). */
+const char *cli_chunk_cache(const struct ep_store *st, char *buf, size_t cap);
 /* The highest sequence remembered for st (0: none). */
 uint64_t cli_seen_sequence(const struct ep_store *st);
 /* Remembers a sequence for st if it is higher; failures only warn (the run succeeded). */

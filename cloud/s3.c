@@ -342,10 +342,16 @@ static char *answer_get(const struct ep_http_response *resp, const char *root, c
 
 int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, struct ep_error *err)
 {
+	return ep_s3_head_via(s3, NULL, u, size, err);
+}
+
+int ep_s3_head_via(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, uint64_t *size,
+		   struct ep_error *err)
+{
 	char what[1200], cl[32];
 	snprintf(what, sizeof what, "s3: HEAD s3://%s/%s", u->bucket, u->key);
 	struct ep_http_response resp;
-	int rc = s3_send(s3, &(struct s3_req){ .method = "HEAD", .u = u }, what, &resp, err);
+	int rc = s3_send(s3, &(struct s3_req){ .via = via, .method = "HEAD", .u = u }, what, &resp, err);
 	if (!rc)
 		rc = resp.status == 200 ? 1 : resp.status == 404 ? 0 : status_error(&resp, what, err);
 	if (rc == 1 && size)

@@ -63,6 +63,9 @@ const char *ep_s3_region(const struct ep_s3 *s3);
 
 /* 1 and its size when the object exists, 0 when not. */
 int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, struct ep_error *err);
+/* The same on a connection of the caller's (NULL: the client's own). */
+int ep_s3_head_via(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, uint64_t *size,
+		   struct ep_error *err);
 
 struct ep_s3_put_stats {
 	unsigned parts, parts_resumed; /* 0 parts: one PUT */

@@ -12,6 +12,7 @@
 
 #include "base/digestmap.h"
 #include "formats/store/catalog.h"
+#include "packer/chunk_cache.h"
 #include "packer/history.h"
 
 #define FILES_CACHE_MAX ((size_t)64 << 20)
@@ -136,30 +137,47 @@ static int cover(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err
 	return ep_digestmap_put(ctx, ref->digest, 1) ? 0 : ep_oom(err);
 }
 
-/* The floor of the snapshot about to be made (into info) and what the last snapshot of the same
- * environment (name and host: the sources it backs up) covers. What this run writes or extends is
- * retained until now + days + slack; chunks that snapshot named are retained until its floor, so
- * while that floor is days or more away they need nothing and the new floor is that one (at most
- * the other): an unchanged backup sends nothing more, and extends them once its slack is spent. */
-static int plan_lock(struct store_dest *d, const struct ep_catalog *cat, const char *name,
-		     struct ep_snapinfo *info, struct ep_error *err)
+/* The last snapshot of the same environment (name and host: the sources it backs up), or NULL. */
+static const struct ep_manifest *previous(const struct ep_catalog *cat, const char *name, const char *host)
+{
+	for (size_t i = cat ? cat->n : 0; i-- > 0;) {
+		const struct ep_manifest *m = cat->entries[i].manifest;
+		if (m->snapshot && !strcmp(m->snapshot->host, host) && !strcmp(m->name, name))
+			return m;
+	}
+	return NULL;
+}
+
+struct knowing {
+	struct ep_store *st;
+	uint64_t refs;
+};
+
+static int know(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct knowing *k = ctx;
+	k->refs++;
+	return ep_store_know_chunk(k->st, ref->digest, err);
+}
+
+/* The floor of the snapshot about to be made (into info) and what prev, the last snapshot of the
+ * same environment, covers. What this run writes or extends is retained until now + days + slack;
+ * chunks prev named are retained until its floor, so while that floor is days or more away they
+ * need nothing and the new floor is that one (at most the other): an unchanged backup sends
+ * nothing more, and extends them once its slack is spent. */
+static int plan_lock(struct store_dest *d, const struct ep_manifest *prev, struct ep_snapinfo *info,
+		     struct ep_error *err)
 {
 	int64_t now = time(NULL), day = ep_store_lock_day();
 	d->floor = ep_store_lock_target(d->lock, now);
 	if (!(d->written = ep_digestmap_new()))
 		return ep_oom(err);
-	const struct ep_catalog_entry *prev = NULL;
-	for (size_t i = cat ? cat->n : 0; !prev && i-- > 0;) {
-		const struct ep_snapinfo *si = cat->entries[i].manifest->snapshot;
-		if (si && !strcmp(si->host, info->host) && !strcmp(cat->entries[i].manifest->name, name))
-			prev = &cat->entries[i];
-	}
-	const struct ep_snapinfo *ps = prev ? prev->manifest->snapshot : NULL;
+	const struct ep_snapinfo *ps = prev ? prev->snapshot : NULL;
 	int rc = 0;
 	if (ps && !strcmp(ps->lock_mode, ep_lock_mode_name(d->lock->mode)) && ps->retain_until > 0) {
 		if (!(d->covered = ep_digestmap_new()))
 			return ep_oom(err);
-		rc = ep_manifest_each_ref(prev->manifest, cover, d->covered, err);
+		rc = ep_manifest_each_ref(prev, cover, d->covered, err);
 		d->covered_long = ps->retain_until >= now + (int64_t)d->lock->days * day;
 		if (d->covered_long && ps->retain_until < d->floor)
 			d->floor = ps->retain_until;
@@ -295,22 +313,32 @@ static int next_sequence(struct ep_store *st, struct ep_catalog *cat, bool *have
 }
 
 int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const struct ep_source *sources,
-	      size_t nsources, struct ep_snapinfo *info, const char *files_cache, bool reread,
+	      size_t nsources, struct ep_snapinfo *info, const struct ep_backup_cache *caches,
 	      struct ep_pack_stats *stats, struct ep_backup_result *res, struct ep_error *err)
 {
 	uint64_t next;
 	struct ep_catalog cat;
-	bool have_cat;
+	bool have_cat = false;
 	struct store_dest d = { .st = st, .lock = ep_store_object_lock(st) };
-	int rc = next_sequence(st, &cat, &have_cat, &next, err);
+	struct ep_chunk_cache chunk_cache;
+	/* the lock is held: what the generation and the snapshots read now say stays so until the publication */
+	int rc = ep_chunk_cache_open(&chunk_cache, st, caches->chunks, caches->check_chunks, err);
+	if (!rc)
+		rc = next_sequence(st, &cat, &have_cat, &next, err);
+	const struct ep_manifest *prev = !rc && have_cat ? previous(&cat, pack->name, info->host) : NULL;
 	/* the caller may know of a higher one, in a store since rolled back */
 	if (!rc)
 		rc = ep_store_claim_sequence(st, info->sequence > next ? info->sequence : next, &info->sequence, err);
+	struct knowing k = { st, 0 };
+	if (!rc && prev && !caches->check_chunks)
+		rc = ep_manifest_each_ref(prev, know, &k, err);
+	res->known_previous = k.refs;
 	if (!rc && d.lock)
-		rc = plan_lock(&d, have_cat ? &cat : NULL, pack->name, info, err);
+		rc = plan_lock(&d, prev, info, err);
 	if (have_cat)
 		ep_catalog_release(&cat);
 	if (rc) {
+		ep_chunk_cache_release(&chunk_cache);
 		ep_digestmap_free(d.written);
 		ep_digestmap_free(d.covered);
 		return rc;
@@ -320,6 +348,7 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	bool *known = calloc(nsources ? nsources : 1, sizeof *known);
 	size_t *component = calloc(nsources ? nsources : 1, sizeof *component);
 	struct ep_manifest **records = calloc(nsources ? nsources : 1, sizeof *records); /* what reuse points into */
+	const char *files_cache = caches->files;
 	json_t *cache = files_cache ? load_cache(files_cache) : NULL;
 	struct ep_history *history = NULL;
 	const struct ep_source_history *remembered = NULL;
@@ -332,7 +361,7 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 		if (!cache || !(known[i] = identify(&sources[i], &ids[i])))
 			continue;
 		json_t *e = json_object_get(json_object_get(cache, "files"), ids[i].path);
-		if (!reread && e && same_identity(e, &ids[i]))
+		if (!caches->reread && e && same_identity(e, &ids[i]))
 			srcs[i].reuse = cached(st, e, &records[i]);
 	}
 	const struct ep_pack_dest dest = { &d, store_has, store_add_chunk, store_commit, store_abort, store_prepare };
@@ -351,11 +380,16 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 		res->retain_until = d.lock ? d.floor : 0;
 		res->lock_covered = d.ncovered;
 		res->lock_keep = d.keep;
+		res->known_cached = chunk_cache.n;
+		res->chunk_cache = chunk_cache.state;
+		res->chunks_asked = ep_store_chunks_asked(st);
 		if (cache) {
 			ep_history_published(history, published, d.id);
 			save_cache(files_cache, cache, ids, known, component, nsources, &d, published);
 		}
+		ep_chunk_cache_save(&chunk_cache, st, caches->chunks, d.id, published);
 	}
+	ep_chunk_cache_release(&chunk_cache);
 	ep_history_free(history);
 	ep_digestmap_free(d.written);
 	ep_digestmap_free(d.covered);

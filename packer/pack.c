@@ -79,10 +79,15 @@ static const struct ep_pool_ops pack_ops = { worker_new, worker_free, work };
 
 /* ---- caller side: results in submission order, so the bundle is deterministic ---- */
 
-/* A worked job's chunk into the destination, unless it is there already. */
+/* A worked job's chunk into the destination, unless it is there already: the worker found it
+ * there, or an earlier job of this run wrote it since (the destination is not asked again: a
+ * store may answer with a request each time). */
 static int store_job(struct packer *pk, struct ep_job *job, struct ep_error *err)
 {
-	if (is_written(pk, job->digest))
+	pthread_mutex_lock(&pk->lock);
+	bool known = !job->flag || ep_digestmap_get(pk->written, job->digest, NULL);
+	pthread_mutex_unlock(&pk->lock);
+	if (known)
 		return 0;
 	int rc = pk->dest->add_chunk(pk->dest->ctx, job->digest, job->out, job->out_len, err);
 	if (rc)

@@ -81,6 +81,8 @@ static int index_each(void *ctx, const char *name, uint64_t size, int64_t mtime,
 
 int ep_store_load_index(struct ep_store *st, struct ep_error *err)
 {
+	if (st->lazy)
+		return 0;
 	struct ep_digestmap *fresh = ep_digestmap_new();
 	if (!fresh)
 		return ep_oom(err);
@@ -264,7 +266,9 @@ static int find_store(struct ep_store *st, const char *location, const struct ep
 	*found = rc == 0;
 	if (rc == 1)
 		rc = 0;
-	if (!*found) {
+	if (!*found) { /* its requests still count, as the store's */
+		if (st->be->lock)
+			st->be->lock->requests(st->be, &st->probe_requests);
 		st->be->ops->close(st->be);
 		st->be = NULL;
 	}
@@ -280,7 +284,8 @@ int ep_store_open_with(struct ep_store **out, const char *location, const struct
 	pthread_rwlock_init(&st->lock, NULL);
 	st->seal = o->seal;
 	bool create = o->create, found = false;
-	int rc = (st->index = ep_digestmap_new()) ? 0 : ep_oom(err);
+	st->lazy = o->lazy_index;
+	int rc = (st->index = ep_digestmap_new()) && (st->known = ep_digestmap_new()) ? 0 : ep_oom(err);
 	if (!rc && o->init && !(rc = find_store(st, location, o->s3, &found, err)))
 		create = !found;
 	if (!rc && create && o->object_lock)
@@ -299,6 +304,7 @@ int ep_store_open_with(struct ep_store **out, const char *location, const struct
 		apply_object_lock(st); /* config.json itself is retained */
 	if (!rc && create)
 		rc = write_config(st, err);
+	st->created = create;
 	if (!rc && !create)
 		rc = ep_store_load_index(st, err);
 	if (rc) {
@@ -322,6 +328,7 @@ void ep_store_close(struct ep_store *st)
 	if (st->be)
 		st->be->ops->close(st->be);
 	ep_digestmap_free(st->index);
+	ep_digestmap_free(st->known);
 	free(st->chunks);
 	pthread_rwlock_destroy(&st->lock);
 	free(st);
@@ -365,9 +372,47 @@ void ep_store_requests(const struct ep_store *st, struct ep_store_requests *out)
 	*out = (struct ep_store_requests){ 0 };
 	if (st->be->lock)
 		st->be->lock->requests(st->be, out);
+	const struct ep_store_requests *p = &st->probe_requests;
+	out->put += p->put;
+	out->get += p->get;
+	out->head += p->head;
+	out->list += p->list;
+	out->retention += p->retention;
+	out->delete_ += p->delete_;
+	out->other += p->other;
+}
+
+uint64_t ep_store_chunks_asked(const struct ep_store *st)
+{
+	return __atomic_load_n(&st->asked, __ATOMIC_RELAXED);
 }
 
 /* ---- chunks ---- */
+
+/* A lazy store's chunk that neither index nor known holds: asked of the backend, and what it
+ * says kept. A failure to ask is taken for absence: the chunk is written again, which is harmless. */
+static uint64_t look_up(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN])
+{
+	char name[100];
+	uint64_t size = 0;
+	struct ep_error ignored = { 0 };
+	if (st->created) /* a store this run made holds nothing another run need have written */
+		return 0;
+	chunk_name(oid, name, sizeof name);
+	__atomic_add_fetch(&st->asked, 1, __ATOMIC_RELAXED);
+	if (st->be->ops->stat(st->be, name, &size, &ignored) || size == 0)
+		return 0;
+	pthread_rwlock_wrlock(&st->lock);
+	if (index_add(st, oid, size, &ignored))
+		size = 0;
+	pthread_rwlock_unlock(&st->lock);
+	return size;
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, EP_DIGEST_LEN);
+}
 
 bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t *stored)
 {
@@ -378,10 +423,75 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 	pthread_rwlock_rdlock(&w->lock);
 	if (ep_digestmap_get(st->index, oid, &at))
 		size = st->chunks[at].stored;
+	bool known = !size && st->lazy && !stored &&
+		     (ep_digestmap_get(st->known, oid, NULL) || bsearch(oid, st->cached, st->ncached, EP_DIGEST_LEN, oid_cmp));
 	pthread_rwlock_unlock(&w->lock);
+	if (known)
+		return true;
+	if (!size && st->lazy)
+		size = look_up(w, oid);
 	if (stored)
 		*stored = size;
 	return size != 0;
+}
+
+void ep_store_know_sorted(struct ep_store *st, const uint8_t (*oids)[EP_DIGEST_LEN], size_t n)
+{
+	pthread_rwlock_wrlock(&st->lock);
+	st->cached = st->lazy ? oids : NULL;
+	st->ncached = st->lazy ? n : 0;
+	pthread_rwlock_unlock(&st->lock);
+}
+
+int ep_store_know_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err)
+{
+	uint8_t oid[EP_DIGEST_LEN];
+	if (!st->lazy)
+		return 0;
+	ep_store_chunk_oid(st, digest, oid);
+	pthread_rwlock_wrlock(&st->lock);
+	bool ok = ep_digestmap_put(st->known, oid, 1);
+	pthread_rwlock_unlock(&st->lock);
+	return ok ? 0 : ep_oom(err);
+}
+
+/* ---- the generation (formats/STORE.md, section 12): what a host's chunk cache is valid for ---- */
+
+#define GENERATION_NAME "generation"
+
+int ep_store_generation(struct ep_store *st, char token[EP_STORE_TOKEN_HEX], struct ep_error *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = st->be->ops->get(st->be, GENERATION_NAME, 64, &data, &len, err);
+	if (rc == 1) { /* never pruned */
+		snprintf(token, EP_STORE_TOKEN_HEX, "%s", "none");
+		return 0;
+	}
+	if (!rc && (len != EP_STORE_TOKEN_HEX - 1 || memchr(data, '\0', len)))
+		rc = ep_fail(err, EP_EINTEGRITY, "'%s/%s' is not a generation token", ep_store_where(st), GENERATION_NAME);
+	if (!rc)
+		snprintf(token, EP_STORE_TOKEN_HEX, "%.*s", (int)len, data);
+	free(data);
+	return rc;
+}
+
+/* Before the first chunk this run removes: a new token, durable, so that every chunk cache made
+ * before is known stale. */
+static int move_generation(struct ep_store *st, struct ep_error *err)
+{
+	uint8_t raw[(EP_STORE_TOKEN_HEX - 1) / 2];
+	char token[EP_STORE_TOKEN_HEX];
+	if (st->generation_moved)
+		return 0;
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		return ep_fail(err, EP_ERUNTIME, "store: no randomness for its generation");
+	ep_hex(raw, sizeof raw, token);
+	int rc = st->be->ops->put(st->be, GENERATION_NAME, token, strlen(token), false, err);
+	if (!rc)
+		rc = st->be->ops->sync(st->be, err);
+	st->generation_moved = rc == 0;
+	return rc;
 }
 
 int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t len,
@@ -415,7 +525,9 @@ int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN],
 {
 	char name[100];
 	chunk_name(oid, name, sizeof name);
-	int rc = ep_store_lock_held(st, err) ? err->code : st->be->ops->remove(st->be, name, err);
+	int rc = ep_store_lock_held(st, err) ? err->code : move_generation(st, err);
+	if (!rc)
+		rc = st->be->ops->remove(st->be, name, err);
 	uint64_t at;
 	pthread_rwlock_wrlock(&st->lock);
 	if (!rc && ep_digestmap_get(st->index, oid, &at) && st->chunks[at].stored) {
@@ -629,6 +741,19 @@ int ep_store_put_snapshot_until(struct ep_store *st, const char *manifest, size_
 	if (!rc)
 		rc = st->be->ops->sync(st->be, err);
 	return rc;
+}
+
+int ep_store_has_snapshot(struct ep_store *st, const char *id, bool *present, struct ep_error *err)
+{
+	char name[100];
+	uint64_t size = 0;
+	*present = false;
+	if (!ep_store_id_ok(id))
+		return ep_fail(err, EP_EINPUT, "'%s' is not a snapshot id", id);
+	snprintf(name, sizeof name, "snapshots/%s.json", id);
+	int rc = st->be->ops->stat(st->be, name, &size, err);
+	*present = rc == 0;
+	return rc == 1 ? 0 : rc;
 }
 
 int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err)

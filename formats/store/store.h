@@ -62,6 +62,9 @@ struct ep_store_backend_ops {
 	/* Whether these credentials may remove objects, asked without removing any: 0, or 1 when
 	 * the store refuses (err says how it answered). NULL: they may. */
 	int (*may_remove)(struct ep_store_backend *be, struct ep_error *err);
+	/* Whether an object is there, asked without reading it (HEAD, stat): 0 and its size, or 1
+	 * when it is not. Safe on many threads at once. */
+	int (*stat)(struct ep_store_backend *be, const char *name, uint64_t *size, struct ep_error *err);
 };
 
 /* ---- Object Lock (formats/STORE.md, section 10): S3's retention of object versions ---- */
@@ -164,6 +167,10 @@ struct ep_store_open_options {
 	/* > 0: the store read as it was at this time (seconds since the epoch), through the
 	 * versions of a versioned bucket (EP_EINPUT elsewhere), and nothing written */
 	int64_t as_of;
+	/* a backup's: chunks/ is never listed (a backup costs what changed, not what the store
+	 * holds); whether a chunk is there is known from ep_store_know_chunk, or asked of the
+	 * backend (HEAD, stat) chunk by chunk (formats/STORE.md, section 12) */
+	bool lazy_index;
 };
 int ep_store_open_with(struct ep_store **out, const char *location, const struct ep_store_open_options *o,
 		       struct ep_error *err);
@@ -229,6 +236,21 @@ void ep_store_unlock(struct ep_store *st);
  * encrypted store (formats/bundle/seal.h). Their bytes are the objects, sealed there. */
 void ep_store_chunk_oid(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint8_t oid[EP_DIGEST_LEN]);
 bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t *stored);
+/* A lazy store (lazy_index): a chunk known to be there, by its digest or object id, so that
+ * has_chunk asks nothing of the backend for it. Only what cannot have been removed since it
+ * was seen (formats/STORE.md, section 12): named by a snapshot read under the lock, or held by a
+ * chunk cache of the store's current generation. Nothing on a store that lists its chunks. */
+int ep_store_know_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err);
+/* How many chunks a lazy store asked the backend about (HEAD, stat) since it was opened. */
+uint64_t ep_store_chunks_asked(const struct ep_store *st);
+/* The same for many chunks, by object id, at once, sorted (memcmp order), borrowed until the store is closed
+ * or this is called again. */
+void ep_store_know_sorted(struct ep_store *st, const uint8_t (*oids)[EP_DIGEST_LEN], size_t n);
+/* The store's generation token: a new random one is written (and made durable) before the first
+ * chunk a run removes, so a host's record of chunks it saw in the store holds while the token is
+ * the one it read then ("none" in a store never pruned). Read under the lock. */
+#define EP_STORE_TOKEN_HEX 33
+int ep_store_generation(struct ep_store *st, char token[EP_STORE_TOKEN_HEX], struct ep_error *err);
 int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t len,
 			struct ep_error *err);
 int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
@@ -261,6 +283,8 @@ int ep_store_put_snapshot(struct ep_store *st, const char *manifest, size_t len,
 int ep_store_put_snapshot_until(struct ep_store *st, const char *manifest, size_t len, const char *sig,
 				size_t siglen, int64_t until, char id[EP_STORE_ID_HEX], struct ep_error *err);
 int ep_store_remove_snapshot(struct ep_store *st, const char *id, struct ep_error *err);
+/* Whether snapshot id's manifest is there, asked without reading it. */
+int ep_store_has_snapshot(struct ep_store *st, const char *id, bool *present, struct ep_error *err);
 /* Removes every version of a snapshot's objects for good, bypassing their governance retention
  * (Object Lock; the credential needs s3:BypassGovernanceRetention). The exclusive lock is held. */
 int ep_store_remove_snapshot_bypass(struct ep_store *st, const char *id, struct ep_error *err);

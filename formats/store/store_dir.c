@@ -330,8 +330,20 @@ static void dir_close(struct ep_store_backend *be)
 	free(d);
 }
 
-static const struct ep_store_backend_ops dir_ops = { dir_get,  dir_read,  dir_put,    dir_remove, dir_list, dir_sweep,
-						     dir_sync, dir_lock,  dir_unlock, dir_close,  dir_where, NULL };
+static int dir_stat(struct ep_store_backend *be, const char *name, uint64_t *size, struct ep_error *err)
+{
+	struct dir_backend *d = (struct dir_backend *)be;
+	struct stat st;
+	if (fstatat(d->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		*size = (uint64_t)st.st_size;
+		return S_ISREG(st.st_mode) ? 0 : 1;
+	}
+	return errno == ENOENT || errno == ENOTDIR ? 1 : ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s/%s'", d->path, name);
+}
+
+static const struct ep_store_backend_ops dir_ops = { dir_get,  dir_read, dir_put,    dir_remove, dir_list,  dir_sweep,
+						     dir_sync, dir_lock, dir_unlock, dir_close,  dir_where, NULL,
+						     dir_stat };
 
 static bool empty_dir(const char *path)
 {

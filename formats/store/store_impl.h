@@ -25,13 +25,25 @@ struct ep_store {
 	struct ep_digestmap *index;
 	struct chunk_entry *chunks;
 	size_t nchunks, cap, live;
+	/* a backup's store: chunks/ never listed; what is known of it is in index (written, or
+	 * looked at: with sizes) and known (named by snapshots read under the lock, or by the
+	 * host's chunk cache: object ids), the rest is asked of the backend chunk by chunk */
+	bool lazy;
+	struct ep_digestmap *known;
+	const uint8_t (*cached)[EP_DIGEST_LEN]; /* a chunk cache's object ids, sorted (borrowed) */
+	size_t ncached;
+	bool generation_moved; /* this run wrote a new generation (formats/STORE.md, section 12) */
+	bool created;          /* by this run */
+	uint64_t asked;        /* chunks asked of the backend (lazy) */
+	struct ep_store_requests probe_requests; /* sent by the backend --init looked with, found nothing, and closed */
 	char lock_record[200]; /* our newest record under locks/, while locked */
 	bool locked;
 	struct lock_refresh *refresh; /* our hold (the records we write, the thread that refreshes them), while locked */
 };
 
 /* chunks/ listed afresh into the index: at open, and again once the lock is taken, since
- * until then another run (prune) may remove what the first listing saw. */
+ * until then another run (prune) may remove what the first listing saw. Nothing for a
+ * backup's store (lazy). */
 int ep_store_load_index(struct ep_store *st, struct ep_error *err);
 
 /* Prune: the claims of sequence numbers go, but the highest (the next run starts above it). */

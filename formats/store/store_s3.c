@@ -371,8 +371,23 @@ static void s3b_close(struct ep_store_backend *be)
 	free(b);
 }
 
-static const struct ep_store_backend_ops s3_ops = { s3b_get,  s3b_read, s3b_put,   s3b_remove, s3b_list,      s3b_sweep,
-						    s3b_sync, NULL,     NULL,      s3b_close,  s3b_where,     s3b_may_remove };
+static int s3b_stat(struct ep_store_backend *be, const char *name, uint64_t *size, struct ep_error *err)
+{
+	struct s3_backend *b = (struct s3_backend *)be;
+	struct ep_s3_url u;
+	struct ep_http *via;
+	int rc = url_of(b, name, &u, err);
+	if (!rc && !(rc = ep_http_pool_take(b->pool, &via, err))) {
+		rc = ep_s3_head_via(b->s3, via, &u, size, err);
+		rc = rc == 1 ? 0 : rc == 0 ? 1 : rc;
+		ep_http_pool_give_back(b->pool, via);
+	}
+	return rc;
+}
+
+static const struct ep_store_backend_ops s3_ops = { s3b_get,  s3b_read, s3b_put,  s3b_remove, s3b_list,  s3b_sweep,
+						    s3b_sync, NULL,     NULL,     s3b_close,  s3b_where, s3b_may_remove,
+						    s3b_stat };
 
 /* ---- Object Lock ---- */
 

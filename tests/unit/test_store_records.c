@@ -76,6 +76,18 @@ static int mem_read(struct ep_store_backend *be, const char *name, void *buf, si
 	return rc;
 }
 
+static int mem_stat(struct ep_store_backend *be, const char *name, uint64_t *size, struct ep_error *err)
+{
+	(void)err;
+	struct mem *m = of(be);
+	pthread_mutex_lock(&m->mu);
+	int i = find(m, name);
+	if (i >= 0)
+		*size = m->len[i];
+	pthread_mutex_unlock(&m->mu);
+	return i >= 0 ? 0 : 1;
+}
+
 static int mem_put(struct ep_store_backend *be, const char *name, const void *data, size_t len, bool if_absent,
 		   struct ep_error *err)
 {
@@ -177,7 +189,8 @@ static int mem_may_remove(struct ep_store_backend *be, struct ep_error *err)
 }
 
 static const struct ep_store_backend_ops mem_ops = { mem_get,  mem_read, mem_put, mem_remove, mem_list,      mem_sweep,
-						     mem_sync, NULL,     NULL,    mem_close,  mem_where,     mem_may_remove };
+						     mem_sync, NULL,     NULL,    mem_close,  mem_where,     mem_may_remove,
+						     mem_stat };
 
 /* A store over m, as ep_store_open makes one, with no backend lock: the records are the lock. */
 static struct ep_store *mem_store(struct mem *m)

@@ -1,0 +1,144 @@
+#include "packer/chunk_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/util.h"
+
+#define MAGIC "envpack-chunk-cache 1 "
+#define HEADER_MAX 256
+
+/* "MAGIC STORE-ID TOKEN SNAPSHOT COUNT\n", then COUNT object ids of 32 bytes, sorted: the ids
+ * (pointing into text) when the header is this store's at this generation; snapshot gets its id. */
+static const uint8_t *parse(const struct ep_chunk_cache *c, struct ep_store *st, const char *text, size_t len,
+			    char snapshot[EP_STORE_ID_HEX], size_t *n)
+{
+	const char *nl = memchr(text, '\n', len < HEADER_MAX ? len : HEADER_MAX);
+	char head[HEADER_MAX + 1], store[40], token[40];
+	uint8_t raw[EP_DIGEST_LEN];
+	unsigned long long count;
+	int used = 0;
+	if (!nl || strncmp(text, MAGIC, strlen(MAGIC)))
+		return NULL;
+	snprintf(head, sizeof head, "%.*s", (int)(nl - text - strlen(MAGIC)), text + strlen(MAGIC));
+	if (sscanf(head, "%39s %39s %64s %llu%n", store, token, snapshot, &count, &used) != 4 || head[used] ||
+	    strcmp(store, ep_store_id(st)) || strcmp(token, c->token) || strlen(snapshot) != EP_STORE_ID_HEX - 1 ||
+	    !ep_unhex(snapshot, raw, sizeof raw) || count > EP_CHUNK_CACHE_MAX ||
+	    (size_t)(text + len - nl - 1) != count * EP_DIGEST_LEN)
+		return NULL;
+	*n = (size_t)count;
+	return (const uint8_t *)nl + 1;
+}
+
+int ep_chunk_cache_open(struct ep_chunk_cache *c, struct ep_store *st, const char *path, bool ignore,
+			struct ep_error *err)
+{
+	*c = (struct ep_chunk_cache){ .state = ignore ? "ignored" : "none" };
+	int rc = ep_store_generation(st, c->token, err);
+	if (rc == EP_EINTEGRITY) { /* a token not ours to read: no cache this time, and the backup goes on */
+		*err = (struct ep_error){ 0 };
+		c->token[0] = '\0';
+		return 0;
+	}
+	char *text = NULL, snapshot[EP_STORE_ID_HEX];
+	size_t len = 0, n = 0;
+	struct ep_error ignored = { 0 };
+	if (rc || !path || ignore || ep_read_file(path, HEADER_MAX + EP_CHUNK_CACHE_MAX * EP_DIGEST_LEN, &text, &len, &ignored))
+		return rc;
+	c->state = "stale";
+	const uint8_t *ids = parse(c, st, text, len, snapshot, &n);
+	bool present = false;
+	if (ids && n && !(rc = ep_store_has_snapshot(st, snapshot, &present, err)) && present &&
+	    (c->oids = malloc(n * EP_DIGEST_LEN))) {
+		memcpy(c->oids, ids, n * EP_DIGEST_LEN);
+		c->n = n;
+		c->state = "used";
+		ep_store_know_sorted(st, (const uint8_t(*)[EP_DIGEST_LEN])c->oids, c->n);
+	}
+	free(text);
+	return rc;
+}
+
+struct collect {
+	struct ep_store *st;
+	uint8_t (*oids)[EP_DIGEST_LEN];
+	size_t n, cap;
+};
+
+static int collect_ref(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct collect *k = ctx;
+	if (!ep_grow((void **)&k->oids, &k->cap, k->n + 1, sizeof *k->oids))
+		return ep_oom(err);
+	ep_store_chunk_oid(k->st, ref->digest, k->oids[k->n++]);
+	return 0;
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, EP_DIGEST_LEN);
+}
+
+/* a and b, each sorted without repeats, merged into out (room for na + nb) the same way */
+static size_t merge(const uint8_t (*a)[EP_DIGEST_LEN], size_t na, const uint8_t (*b)[EP_DIGEST_LEN], size_t nb,
+		    uint8_t (*out)[EP_DIGEST_LEN])
+{
+	size_t i = 0, j = 0, n = 0;
+	while (i < na || j < nb) {
+		int d = i == na ? 1 : j == nb ? -1 : memcmp(a[i], b[j], EP_DIGEST_LEN);
+		memcpy(out[n++], d <= 0 ? a[i] : b[j], EP_DIGEST_LEN);
+		i += d <= 0;
+		j += d >= 0;
+	}
+	return n;
+}
+
+static void write_cache(const char *path, struct ep_store *st, const char *token, const char *snapshot,
+			const uint8_t (*oids)[EP_DIGEST_LEN], size_t n)
+{
+	char tmp[4200];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
+		return;
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		return;
+	bool ok = fprintf(f, MAGIC "%s %s %s %zu\n", ep_store_id(st), token, snapshot, n) > 0 &&
+		  fwrite(oids, EP_DIGEST_LEN, n, f) == n;
+	if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
+		unlink(tmp);
+}
+
+void ep_chunk_cache_save(const struct ep_chunk_cache *c, struct ep_store *st, const char *path, const char *snapshot,
+			 const struct ep_manifest *m)
+{
+	struct collect k = { .st = st };
+	struct ep_error ignored = { 0 };
+	if (!path || !c->token[0] || !m || ep_manifest_each_ref(m, collect_ref, &k, &ignored)) {
+		free(k.oids);
+		return;
+	}
+	if (k.n)
+		qsort(k.oids, k.n, sizeof *k.oids, oid_cmp);
+	size_t n = 0;
+	for (size_t i = 0; i < k.n; i++) /* without repeats */
+		if (!n || memcmp(k.oids[n - 1], k.oids[i], EP_DIGEST_LEN))
+			memcpy(k.oids[n++], k.oids[i], EP_DIGEST_LEN);
+	n = n < EP_CHUNK_CACHE_MAX ? n : EP_CHUNK_CACHE_MAX;
+	/* what the cache held goes once both do not fit: the newest snapshot's chunks are likelier reused */
+	uint8_t(*all)[EP_DIGEST_LEN] = c->n && n + c->n <= EP_CHUNK_CACHE_MAX ? malloc((n + c->n) * EP_DIGEST_LEN) : NULL;
+	if (all)
+		write_cache(path, st, c->token, snapshot, (const uint8_t(*)[EP_DIGEST_LEN])all,
+			    merge((const uint8_t(*)[EP_DIGEST_LEN])c->oids, c->n, (const uint8_t(*)[EP_DIGEST_LEN])k.oids, n, all));
+	else
+		write_cache(path, st, c->token, snapshot, (const uint8_t(*)[EP_DIGEST_LEN])k.oids, n);
+	free(all);
+	free(k.oids);
+}
+
+void ep_chunk_cache_release(struct ep_chunk_cache *c)
+{
+	free(c->oids);
+	*c = (struct ep_chunk_cache){ 0 };
+}

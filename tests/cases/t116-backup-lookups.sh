@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# A backup costs what changed, not what the store holds (formats/STORE.md,
+# section 12): it never lists chunks/; the chunks the environment's last
+# snapshot names and those of the host's chunk cache are taken as there, the
+# store is asked (stat, HEAD) about the rest alone. The cache is dropped once a
+# prune removed chunks (the store's generation moved), or the store was rolled
+# back: a chunk a prune removed is written again, never taken on trust.
+# --check-chunks asks about every chunk and writes back one lost by hand.
+# On S3 (s3rver), an unchanged backup sends as many LISTs into a store of
+# 1100 more chunks as into one of its own, and no HEAD.
+. "$(dirname "$0")/../lib.sh"
+. "$HERE/s3.sh"
+
+ep() { timeout -k 5 300 "$ENVPACK" "$@"; }
+S=$T/store
+seeded() { python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(int(sys.argv[1])).randbytes(int(sys.argv[2])))' "$@"; }
+truncate -s 32M "$T/a.raw" "$T/b.raw"
+seeded 1 $((8 << 20)) | dd of="$T/a.raw" bs=1M seek=2 conv=notrunc status=none
+seeded 2 $((4 << 20)) | dd of="$T/b.raw" bs=1M seek=1 conv=notrunc status=none
+look() { jq_ 'd["lookups"]["previous"] > 0, d["lookups"]["chunk_cache"], d["lookups"]["asked"], d["added_chunks"]' "$T/out"; }
+chunks_of() { jq_ 'd["chunks"]' "$T/out"; }
+# placeholders DIR N: N objects with chunk names in a dir: store (1 byte each: valid names, no chunk)
+placeholders() {
+	python3 - "$1" "$2" <<'PY'
+import os, random, sys
+r = random.Random(5)
+for _ in range(int(sys.argv[2])):
+    h = r.randbytes(32).hex()
+    os.makedirs(f"{sys.argv[1]}/chunks/{h[:2]}", exist_ok=True)
+    open(f"{sys.argv[1]}/chunks/{h[:2]}/{h}.zst", "wb").write(b"x")
+PY
+}
+
+# 1. a new store is asked nothing; the next backup of the environment takes its last snapshot's chunks
+expect_exit 0 "first backup (--init)" ep backup --init -q --json "$S" "disk:$T/a.raw"
+check "asks the new store about no chunk ($(look))" test "$(look)" = "False none 0 $(chunks_of)"
+NA=$(chunks_of)
+expect_exit 0 "the same disk again (--force: read, not taken from the files cache)" ep backup --force -q --json "$S" "disk:$T/a.raw"
+check "its chunks known from the last snapshot and the cache, none asked, none added ($(look))" test "$(look)" = "True used 0 0"
+check "the chunk cache names the store and its generation (none yet)" \
+	grep -q "^envpack-chunk-cache 1 $(jq_ 'd["id"]' "$S/config.json") none " "$ENVPACK_STATE_DIR"/stores/*.chunks
+
+# 2. a store of 1100 more chunks: still not listed (strace: no chunks/ directory opened)
+placeholders "$S" 1100
+expect_exit 0 "a backup into the grown store" ep backup --force -q --json "$S" "disk:$T/a.raw"
+check "asks about nothing ($(look))" test "$(look)" = "True used 0 0"
+if command -v strace >/dev/null; then
+	strace -f -e trace=openat,open -o "$T/strace.log" "$ENVPACK" backup --force -q "$S" "disk:$T/a.raw" >/dev/null 2>&1
+	check "opens no directory under chunks/ ($(grep -c '/chunks/' "$T/strace.log") opens)" test "$(grep -c '/chunks/' "$T/strace.log")" = 0
+fi
+expect_exit 0 "check still lists every chunk" ep check --json "$S"
+check "counting the placeholders too ($(jq_ 'd["chunks"]' "$T/out"))" test "$(jq_ 'd["chunks"] >= 1100' "$T/out")" = True
+find "$S/chunks" -size 1c -delete
+
+# 3. another environment of the host: the chunk cache answers; without it, the store is asked
+expect_exit 0 "the disk under another name" ep backup --force -q --json -n other "$S" "disk:$T/a.raw"
+check "no last snapshot of its own, the cache knows every chunk ($(look))" test "$(look)" = "False used 0 0"
+mv "$ENVPACK_STATE_DIR"/stores/*.chunks "$T/cache.bak"
+expect_exit 0 "a third name, the chunk cache gone" ep backup --force -q --json -n third "$S" "disk:$T/a.raw"
+check "asks about each distinct chunk, adds none ($(look))" test "$(look)" = "False none $NA 0"
+check "and makes the cache anew" test -s "$(ls "$ENVPACK_STATE_DIR"/stores/*.chunks)"
+
+# 4. a prune that removes chunks moves the generation: caches made before are not trusted
+expect_exit 0 "disk b under name gone" ep backup -q --json -n gone "$S" "disk:$T/b.raw"
+NB=$(chunks_of)
+GONE=$(jq_ 'd["snapshot"]' "$T/out")
+cp "$(ls "$ENVPACK_STATE_DIR"/stores/*.chunks)" "$T/cache-with-b"
+expect_exit 0 "forget it" ep forget -q "$S" "$GONE"
+check "forget alone moves no generation" test ! -e "$S/generation"
+expect_exit 0 "prune removes its chunks" ep prune --json "$S"
+check "removed $NB chunks ($(jq_ 'd["prune"]["chunks_removed"]' "$T/out"))" test "$(jq_ 'd["prune"]["chunks_removed"]' "$T/out")" = "$NB"
+check "and wrote a new generation" grep -qE '^[0-9a-f]{32}$' "$S/generation"
+cp "$T/cache-with-b" "$(ls "$ENVPACK_STATE_DIR"/stores/*.chunks)" # the cache that still names b's chunks
+expect_exit 0 "disk b again, under a new name" ep backup --force -q --json -n back "$S" "disk:$T/b.raw"
+check "the cache is stale: every chunk asked, all written again ($(look))" test "$(look)" = "False stale $NB $NB"
+expect_exit 0 "check --read-data after" ep check --read-data "$S"
+expect_exit 0 "the next backup of it" ep backup --force -q --json -n back "$S" "disk:$T/b.raw"
+check "uses the new cache and the last snapshot ($(look))" test "$(look)" = "True used 0 0"
+G1=$(cat "$S/generation")
+expect_exit 0 "a prune with nothing to remove" ep prune -q "$S"
+check "leaves the generation as it was" test "$(cat "$S/generation")" = "$G1"
+
+# 5. a store rolled back (restored from a copy) is not the store the cache describes
+cp -a "$S" "$T/store-copy"
+seeded 3 $((2 << 20)) | dd of="$T/b.raw" bs=1M seek=20 conv=notrunc status=none
+expect_exit 0 "b changed, backed up" ep backup -q --json -n back "$S" "disk:$T/b.raw"
+NEW=$(jq_ 'd["added_chunks"]' "$T/out")
+rm -rf "$S" && mv "$T/store-copy" "$S"
+expect_exit 0 "the store rolled back, b backed up under another name" ep backup -q --json --force -n back2 "$S" "disk:$T/b.raw"
+check "the cache names a snapshot the store lacks: stale, the $NEW new chunks written again ($(look))" \
+	test "$(jq_ 'd["lookups"]["chunk_cache"], d["added_chunks"]' "$T/out")" = "stale $NEW"
+expect_exit 0 "check --read-data after the rollback" ep check --read-data "$S"
+
+# 6. a chunk lost by hand: backups trust the snapshots naming it; --check-chunks writes it back
+LOST=$(find "$S/chunks" -name '*.zst' | head -n 1)
+rm "$LOST"
+expect_exit 3 "check finds the chunk missing" ep check "$S"
+expect_exit 0 "backup --check-chunks of the disks" ep backup --check-chunks -q --json -n back2 "$S" "disk:$T/b.raw" "disk:$T/a.raw"
+check "asks about every chunk, trusting no cache ($(jq_ 'd["lookups"]' "$T/out"))" \
+	test "$(jq_ 'd["lookups"]["chunk_cache"], d["lookups"]["previous"], d["lookups"]["asked"] > 0' "$T/out")" = "ignored 0 True"
+check "and writes the lost chunk again" test -s "$LOST"
+expect_exit 0 "check --read-data passes again" ep check --read-data "$S"
+
+# 7. S3: an unchanged backup's requests do not grow with the store
+start_s3 s || { not_ok "start the S3 server"; finish; exit 0; }
+E=$S3_S_ENDPOINT
+U=s3://$S3_S_BUCKET/big
+eps() { env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
+	AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@" --endpoint "$E"; }
+expect_exit 0 "backup --init into $U" eps backup --init -q --json "$U" "disk:$T/a.raw"
+expect_exit 0 "again, unchanged" eps backup --force -q --json "$U" "disk:$T/a.raw"
+cp "$T/out" "$T/s1.json"
+mkdir -p "$T/ph" && placeholders "$T/ph" 1100
+aws_s3 s s3 cp --quiet --recursive "$T/ph/chunks" "s3://$S3_S_BUCKET/big/chunks" >"$T/aws.log" 2>&1
+check "1100 placeholder chunks went up ($(head -c 300 "$T/aws.log"))" test "$(aws_s3 s s3 ls --recursive "s3://$S3_S_BUCKET/big/chunks/" | wc -l)" -ge 1100
+expect_exit 0 "unchanged, into the grown store" eps backup --force -q --json "$U" "disk:$T/a.raw"
+cp "$T/out" "$T/s2.json"
+check "as many LISTs as before ($(jq_ 'd["requests"]["list"]' "$T/s1.json") then $(jq_ 'd["requests"]["list"]' "$T/s2.json"))" \
+	test "$(jq_ 'd["requests"]["list"]' "$T/s2.json")" = "$(jq_ 'd["requests"]["list"]' "$T/s1.json")"
+check "no HEAD of a chunk, no chunk PUT ($(jq_ 'd["requests"]' "$T/s2.json"))" \
+	test "$(jq_ 'd["lookups"]["asked"], d["added_chunks"]' "$T/s2.json")" = "0 0"
+finish
