@@ -12,6 +12,7 @@ struct ep_pool {
 	pthread_cond_t work_ready; /* workers wait here */
 	pthread_cond_t job_done;   /* the caller waits here */
 	struct ep_job *jobs;
+	uint8_t **in; /* each slot's input buffer as allocated (a caller may point jobs[i].in elsewhere) */
 	bool *done;
 	unsigned nslots;
 	uint64_t head;   /* oldest job not yet released */
@@ -71,14 +72,15 @@ int ep_pool_new(struct ep_pool **out, const struct ep_pool_ops *ops, void *share
 	pthread_cond_init(&p->work_ready, NULL);
 	pthread_cond_init(&p->job_done, NULL);
 	p->jobs = calloc(p->nslots, sizeof *p->jobs);
+	p->in = calloc(p->nslots, sizeof *p->in);
 	p->done = calloc(p->nslots, sizeof *p->done);
 	p->threads = calloc(threads, sizeof *p->threads);
-	if (!p->jobs || !p->done || !p->threads)
+	if (!p->jobs || !p->in || !p->done || !p->threads)
 		goto oom;
 	for (unsigned i = 0; i < p->nslots; i++) {
-		p->jobs[i].in = malloc(in_cap ? in_cap : 1);
+		p->jobs[i].in = p->in[i] = malloc(in_cap ? in_cap : 1);
 		p->jobs[i].out = malloc(out_cap ? out_cap : 1);
-		if (!p->jobs[i].in || !p->jobs[i].out)
+		if (!p->in[i] || !p->jobs[i].out)
 			goto oom;
 	}
 	for (; p->nthreads < threads; p->nthreads++) {
@@ -104,12 +106,13 @@ void ep_pool_free(struct ep_pool *p)
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
-	if (p->jobs)
+	if (p->jobs && p->in)
 		for (unsigned i = 0; i < p->nslots; i++) {
-			free(p->jobs[i].in);
+			free(p->in[i]);
 			free(p->jobs[i].out);
 		}
 	free(p->jobs);
+	free(p->in);
 	free(p->done);
 	free(p->threads);
 	pthread_mutex_destroy(&p->lock);

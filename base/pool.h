@@ -14,7 +14,7 @@
 #include "base/util.h"
 
 struct ep_job {
-	uint8_t *in;  /* in_cap bytes, owned by the pool */
+	uint8_t *in;  /* in_cap bytes, owned by the pool; with in_cap 0, the caller points it at its own bytes */
 	size_t in_len;
 	uint8_t *out; /* out_cap bytes, owned by the pool */
 	size_t out_len;

@@ -21,7 +21,11 @@ _Static_assert(EP_CDC_MAX <= EP_BUNDLE_CHUNK_MAX, "chunks must fit the bundle fo
 #define ENCODED_MAX EP_BUNDLE_STORED_MAX(EP_CDC_MAX)
 
 #define READ_SIZE ((size_t)4 << 20)
-#define BUF_CAP (4 * EP_CDC_MAX + READ_SIZE)
+/* What is read but not yet cut: the largest chunk's lookahead and a read. */
+#define BUF_BASE (4 * EP_CDC_MAX + READ_SIZE)
+/* Workers read their chunks where they were cut (no copy), so the buffer also holds the
+ * chunks still in the pool: as many as it has slots, about the average size each. */
+#define BUF_CAP (BUF_BASE + EP_POOL_MAX_SLOTS * EP_CDC_AVG)
 /* All-zero blocks of this size (aligned on the disk) are holes: not stored. */
 #define ZERO_BLOCK ((size_t)64 << 10)
 
@@ -36,6 +40,10 @@ struct packer {
 	/* bytes read but not yet cut into chunks: buf[start..end) */
 	uint8_t *buf;
 	size_t start, end;
+	/* where the chunks submitted and not yet consumed lie in buf, oldest first:
+	 * buf[inflight[i % EP_POOL_MAX_SLOTS]] for i in [oldest, newest) */
+	struct { size_t lo, hi; } inflight[EP_POOL_MAX_SLOTS];
+	uint64_t oldest, newest;
 	/* where the chunks being cut belong */
 	size_t component, record;
 	uint64_t done, total;
@@ -128,6 +136,27 @@ static int consume_oldest(struct packer *pk, struct ep_error *err)
 	if (!rc)
 		rc = consume(pk, job, err);
 	ep_pool_release(pk->pool);
+	pk->oldest++;
+	return rc;
+}
+
+/* Whether a chunk still in the pool lies in buf[lo..hi). */
+static bool inflight_overlaps(const struct packer *pk, size_t lo, size_t hi)
+{
+	for (uint64_t i = pk->oldest; i < pk->newest; i++) {
+		size_t k = (size_t)(i % EP_POOL_MAX_SLOTS);
+		if (pk->inflight[k].lo < hi && lo < pk->inflight[k].hi)
+			return true;
+	}
+	return false;
+}
+
+/* Before buf[lo..hi) is written: the chunks workers still read there are consumed first. */
+static int settle(struct packer *pk, size_t lo, size_t hi, struct ep_error *err)
+{
+	int rc = 0;
+	while (!rc && inflight_overlaps(pk, lo, hi))
+		rc = consume_oldest(pk, err);
 	return rc;
 }
 
@@ -139,11 +168,14 @@ static int emit(struct packer *pk, size_t len, struct ep_error *err)
 		if (rc)
 			return rc;
 	}
-	memcpy(job->in, pk->buf + pk->start, len);
+	job->in = pk->buf + pk->start; /* stays put until consumed: see settle */
 	job->in_len = len;
 	job->arg[0] = pk->component;
 	job->arg[1] = pk->record;
 	ep_pool_submit(pk->pool);
+	size_t k = (size_t)(pk->newest++ % EP_POOL_MAX_SLOTS);
+	pk->inflight[k].lo = pk->start;
+	pk->inflight[k].hi = pk->start + len;
 	pk->start += len;
 	return 0;
 }
@@ -163,18 +195,22 @@ static int cut(struct packer *pk, bool final, struct ep_error *err)
 		if (rc)
 			return rc;
 	}
-	if (pk->start == pk->end)
-		pk->start = pk->end = 0;
 	return 0;
 }
 
-static void make_room(struct packer *pk, size_t n)
+/* Room for n more bytes at buf + end, where no worker reads any more. */
+static int make_room(struct packer *pk, size_t n, struct ep_error *err)
 {
 	if (pk->end + n <= BUF_CAP)
-		return;
-	memmove(pk->buf, pk->buf + pk->start, pk->end - pk->start);
-	pk->end -= pk->start;
+		return settle(pk, pk->end, pk->end + n, err);
+	size_t keep = pk->end - pk->start;
+	int rc = settle(pk, 0, keep + n, err);
+	if (rc)
+		return rc;
+	memmove(pk->buf, pk->buf + pk->start, keep);
 	pk->start = 0;
+	pk->end = keep;
+	return 0;
 }
 
 /* ---- what sources hand over: components, disks and records ---- */
@@ -324,7 +360,8 @@ static int pack_disk(struct packer *pk, struct ep_disk *d, const struct ep_compo
 		uint64_t ext_end = ext.off + ext.len;
 		for (uint64_t off = ext.off; off < ext_end;) {
 			size_t n = ext_end - off < READ_SIZE ? (size_t)(ext_end - off) : READ_SIZE;
-			make_room(pk, n);
+			if ((rc = make_room(pk, n, err)))
+				return rc;
 			uint8_t *read_at = pk->buf + pk->end;
 			if ((rc = d->ops->read(d, read_at, n, off, err)))
 				return rc;
@@ -393,12 +430,14 @@ static int feed_from(struct packer *pk, size_t record, ep_source_read_fn read_fn
 {
 	pk->record = record;
 	for (;;) {
-		make_room(pk, READ_SIZE);
+		int rc = make_room(pk, READ_SIZE, err);
+		if (rc)
+			return rc;
 		ssize_t n = read_fn(src, pk->buf + pk->end, READ_SIZE, err);
 		if (n < 0)
 			return (int)n;
 		pk->end += (size_t)n;
-		int rc = cut(pk, n == 0, err);
+		rc = cut(pk, n == 0, err);
 		if (rc || n == 0)
 			return rc;
 	}
@@ -410,12 +449,14 @@ static int feed(struct packer *pk, const void *data, size_t len, struct ep_error
 	const uint8_t *p = data;
 	while (len > 0) {
 		size_t n = len < READ_SIZE ? len : READ_SIZE;
-		make_room(pk, n);
+		int rc = make_room(pk, n, err);
+		if (rc)
+			return rc;
 		memcpy(pk->buf + pk->end, p, n);
 		pk->end += n;
 		p += n;
 		len -= n;
-		int rc = cut(pk, false, err);
+		rc = cut(pk, false, err);
 		if (rc)
 			return rc;
 	}
@@ -611,8 +652,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	if (!rc)
 		rc = open_sources(&pk, sources, nsources, opened, err);
 	if (!rc)
-		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, EP_CDC_MAX,
-				 ENCODED_MAX, err);
+		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, 0, ENCODED_MAX, err);
 	struct ep_bundle_writer *writer = NULL;
 	const struct ep_pack_dest bundle_dest = { &writer, NULL, bundle_add_chunk, bundle_commit, bundle_abort, NULL };
 	pk.dest = opt->dest ? opt->dest : &bundle_dest;
@@ -626,7 +666,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	const struct ep_source_sink sink = {
 		.ctx = &pk,
 		.manifest = pk.manifest,
-		.whole_max = BUF_CAP - EP_CDC_MAX,
+		.whole_max = BUF_BASE - EP_CDC_MAX,
 		.add_component = sink_add_component,
 		.add_disk = sink_add_disk,
 		.feed = sink_feed,

@@ -96,6 +96,18 @@ check "with SOURCE_DATE_EPOCH two packs are byte-identical" cmp r1.envpack r2.en
 check "without it only the created time differs" bash -c \
 	"diff <(tar xOf r1.envpack manifest.json | sed 's/\"created\":\"[^\"]*\"//') <(tar xOf u.envpack manifest.json | sed 's/\"created\":\"[^\"]*\"//')"
 
+# Workers read chunks in pack's read buffer: 100 MiB of dense data (a hole amid it) runs
+# through that buffer several times over, with 64 threads' chunks in flight or one thread's.
+head -c 104857600 /dev/urandom >dense.raw
+dd if=/dev/zero of=dense.raw bs=64K seek=700 count=3 conv=notrunc status=none
+for j in 1 64; do
+	SOURCE_DATE_EPOCH=1700000000 "$ENVPACK" pack -q -n env -j $j -k k.key -o dense-$j.envpack disk:dense.raw 2>/dev/null
+done
+check "dense data packs alike with 1 and 64 threads" cmp dense-1.envpack dense-64.envpack
+expect_exit 0 "restore the dense disk" "$ENVPACK" restore -q -p k.pub dense-64.envpack --to dir:dense
+check "the restored dense disk is identical" cmp dense.raw dense/dense.raw
+rm -rf dense dense.raw dense-1.envpack dense-64.envpack
+
 /usr/bin/time -f %M -o rss.txt "$ENVPACK" pack -q -j 64 -o many.envpack disk:big.raw
 check "peak memory stays under 256 MiB even with 64 threads" test "$(cat rss.txt)" -lt 262144
 /usr/bin/time -f %M -o rss.txt "$ENVPACK" restore -q -j 64 --insecure-skip-verify many.envpack --to dir:many
