@@ -105,7 +105,7 @@ static void write_cache(const char *path, struct ep_store *st, const char *token
 	if (!f)
 		return;
 	bool ok = fprintf(f, MAGIC "%s %s %s %zu\n", ep_store_id(st), token, snapshot, n) > 0 &&
-		  fwrite(oids, EP_DIGEST_LEN, n, f) == n;
+		  (n == 0 || fwrite(oids, EP_DIGEST_LEN, n, f) == n);
 	if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
 		unlink(tmp);
 }
