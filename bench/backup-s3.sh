@@ -29,7 +29,8 @@
 # Fairness: as in bench/backup.sh, envpack signs (Ed25519) and, unless EP_ENCRYPT,
 # does not encrypt; restic always encrypts (repository v2, compression auto).
 # restic keeps a local cache of the repository's indexes and trees, envpack its
-# files cache (neither counted); envpack lists the store's chunks at open. restic
+# files cache and chunk cache (neither counted); envpack lists no chunks (formats/STORE.md,
+# section 12: the last snapshot, the chunk cache, then a HEAD of each other chunk). restic
 # sends on 5 connections (its S3 default), envpack's chunk uploads on 4.
 #
 # EP_ENCRYPT=1: envpack encrypts too (--encrypt-to, the backup host holding only the
@@ -138,12 +139,10 @@ kinds() { # kinds T0 T1 FILE: "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL" (
 		c[k]++; c[8]++
 	} END { for (k = 1; k <= 8; k++) printf "%d%s", c[k], k < 8 ? " " : "\n" }' "$S3_BENCH_DIR/requests.log"
 }
-# json_kinds LOG ROUND: envpack's own counts from backup --json, in kinds' order, and the two
-# requests it sends that they leave out: the PUT of its lock's release record (written once the
-# JSON is printed) and, with --init (round 0), the GET of config.json that finds no store there
+# json_kinds LOG ROUND: envpack's own counts from backup --json, in kinds' order (its lock's
+# release PUT and --init's GET of config.json among them)
 json_kinds() {
-	jq -r --argjson init "$([ "$2" = 0 ] && echo 1 || echo 0)" '.requests |
-		"\(.put + 1) \(.get + $init) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other + 1 + $init)"' "$1"
+	jq -r '.requests | "\(.put) \(.get) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other)"' "$1"
 }
 for t in "${tools[@]}"; do
 	for r in 0 1 2 3; do
@@ -200,8 +199,7 @@ for r in 0 1 2 3; do
 		"$(lk ratio "$(total "o$r")" "$(total "e$r")")"
 done
 echo
-echo "requests by kind, from the server's log (envpack's --json counts, with its lock's release PUT and --init's GET"
-echo "of config.json, equal them unless shown after --json:)"
+echo "requests by kind, from the server's log (envpack's --json counts equal them unless shown after --json:)"
 printf '%-10s %-13s %6s %6s %6s %6s %9s %6s %6s %6s\n' backup tool PUT GET LIST HEAD Retention DELETE other total
 mismatch=0
 for r in 0 1 2 3; do
@@ -215,8 +213,14 @@ for r in 0 1 2 3; do
 		echo
 	done
 done
-[ "$mismatch" = 0 ] && echo "envpack's --json counts (+ those two requests) equal the server's log in every run" ||
-	echo "envpack's --json counts (+ those two) differ from the server's log where shown"
+[ "$mismatch" = 0 ] && echo "envpack's --json counts equal the server's log in every run" ||
+	echo "envpack's --json counts differ from the server's log where shown"
+echo "how envpack knew the store's chunks (--json lookups: the last snapshot's, the chunk cache's, asked by HEAD):"
+for r in 0 1 2 3; do
+	for t in "${tools[@]}"; do
+		[ "$t" = r ] || printf '%-10s %-13s %s\n' "${rounds[$r]}" "${NAME[$t]}" "$(jq -c .lookups "${LOG[$t$r]}")"
+	done
+done
 echo "re-read: unchanged again, and every tool reads the whole file (--force)"
 tot=() && for t in "${tools[@]}"; do tot+=("${NAME[$t]} $(size "${BUCKET[$t]}" "${PREFIX[$t]}")"); done
 printf 'totals under each prefix (bytes): %s; local caches (not counted): envpack %s, restic %s\n' \
