@@ -6,9 +6,10 @@
  * bytes, and the same reader verifies and restores both.
  *
  * Objects live behind a small backend table (dir: a local directory in
- * store_dir.c, s3://BUCKET/PREFIX in store_s3.c); the store keeps an index
- * of the chunks it holds, read once at open, so a backup sends only what is
- * missing. A snapshot is published only after every chunk
+ * store_dir.c, s3://BUCKET/PREFIX in store_s3.c). Readers (restore, export,
+ * import) keep an index of the chunks, listed at open; a backup lists none and
+ * asks about what it must (lazy_index); prune and check stream the listing
+ * (stream_chunks), holding none of it. A snapshot is published only after every chunk
  * it names is in place and synced: whatever stops a backup, the store stays
  * valid.
  */
