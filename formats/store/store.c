@@ -425,7 +425,8 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 	if (ep_digestmap_get(st->index, oid, &at))
 		size = st->chunks[at].stored;
 	bool known = !size && st->lazy && !stored &&
-		     (ep_digestmap_get(st->known, oid, NULL) || bsearch(oid, st->cached, st->ncached, EP_DIGEST_LEN, oid_cmp));
+		     (ep_digestmap_get(st->known, oid, NULL) ||
+		      (st->ncached && bsearch(oid, st->cached, st->ncached, EP_DIGEST_LEN, oid_cmp)));
 	pthread_rwlock_unlock(&w->lock);
 	if (known)
 		return true;
