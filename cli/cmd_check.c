@@ -115,7 +115,7 @@ int cmd_check(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage("check", "name one store");
 	struct ep_store *st;
-	int code = cli_store_open(argv[optind], false, &sa.s3, &st);
+	int code = cli_store_open_streamed(argv[optind], &sa.s3, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

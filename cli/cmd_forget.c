@@ -208,7 +208,7 @@ int cmd_forget(int argc, char **argv)
 		return cli_usage("forget", "give either snapshot ids or a policy (--keep-...), not %s",
 				 nids ? "both" : "neither");
 	struct ep_store *st;
-	int code = cli_store_open(store, false, &sa.s3, &st);
+	int code = cli_store_open_streamed(store, &sa.s3, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

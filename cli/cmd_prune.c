@@ -102,7 +102,7 @@ int cmd_prune(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage("prune", "name one store");
 	struct ep_store *st;
-	int code = cli_store_open(argv[optind], false, &sa.s3, &st);
+	int code = cli_store_open_streamed(argv[optind], &sa.s3, &st);
 	if (code)
 		return code;
 	struct ep_error err = { 0 };

@@ -60,6 +60,11 @@ int cli_store_open_backup(const char *location, bool init, const struct ep_s3_op
 			 st);
 }
 
+int cli_store_open_streamed(const char *location, const struct ep_s3_options *s3, struct ep_store **st)
+{
+	return open_with(location, &(struct ep_store_open_options){ .s3 = s3, .stream_chunks = true }, st);
+}
+
 bool cli_as_of(const char *cmd, const char *arg, int64_t *t)
 {
 	long long n = -1;

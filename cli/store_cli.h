@@ -65,6 +65,8 @@ int cli_store_open(const char *location, bool init, const struct ep_s3_options *
  * (object_lock; NULL: none). */
 int cli_store_open_backup(const char *location, bool init, const struct ep_s3_options *s3,
 			  const struct ep_store_object_lock *object_lock, struct ep_store **st);
+/* The same for prune, check and forget: chunks/ never held in memory, only streamed (stream_chunks). */
+int cli_store_open_streamed(const char *location, const struct ep_s3_options *s3, struct ep_store **st);
 /* --as-of TIME: "2026-12-07T10:00:00Z" (RFC 3339, UTC) or "@1765100000" (seconds since the
  * epoch), not in the future, into *t; else reported (naming the option), false. */
 bool cli_as_of(const char *cmd, const char *arg, int64_t *t);

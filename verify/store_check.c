@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include "base/digestmap.h"
+#include "base/oidset.h"
 #include "formats/bundle/bundle.h"
 #include "formats/store/catalog.h"
 #include "verify/chunk_stream.h"
@@ -97,36 +98,162 @@ static int check_drills(struct ep_store *st, const struct ep_catalog *cat, const
 	return 0;
 }
 
+/* The distinct chunks the snapshots name, kept compactly (chunks/ is listed against them, never
+ * held): their object ids' first 8 bytes (a set), and beside each the next 4 as a tag, the size
+ * chunks/ lists it with (0: not listed) and flags. A missing chunk is taken for present only if a
+ * listed one shares the 12 bytes with it (with 10 M of each: one chance in 10^15). Two named
+ * chunks sharing the 8 bytes (one chance in 10^6 at 10 M) are asked of the store one by one. */
+enum { NAMED = 1, AMBIGUOUS = 2, COUNTED = 4 };
 struct referenced {
-	const struct ep_store *st;
+	struct ep_store *st;
 	const struct ep_store_check_options *opt;
 	struct ep_store_check_stats *stats;
-	struct ep_digestmap *seen;
+	struct ep_oidset set;
+	uint32_t *tag, *stored;
+	uint8_t *flags;
+	struct ep_digestmap *ambiguous; /* those of the AMBIGUOUS members counted, by digest */
 	const char *snapshot; /* the one being looked at, for messages */
 	struct ep_chunk_ref *refs; /* those present, to read */
 	size_t n, cap;
 };
 
+static uint32_t tag_of(const uint8_t oid[EP_DIGEST_LEN])
+{
+	uint32_t t;
+	memcpy(&t, oid + 8, sizeof t);
+	return t;
+}
+
+static int add_ref(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct referenced *r = ctx;
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(r->st, ref->digest, oid);
+	return ep_oidset_add(&r->set, oid) ? 0 : ep_oom(err);
+}
+
+static int tag_ref(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	(void)err;
+	struct referenced *r = ctx;
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(r->st, ref->digest, oid);
+	ptrdiff_t i = ep_oidset_find(&r->set, oid);
+	if (r->flags[i] & NAMED && r->tag[i] != tag_of(oid))
+		r->flags[i] |= AMBIGUOUS;
+	r->flags[i] |= NAMED;
+	r->tag[i] = tag_of(oid);
+	return 0;
+}
+
+/* The member a chunk listed (or asked for) is, or -1; an AMBIGUOUS one answers for several. */
+static ptrdiff_t member(const struct referenced *r, const uint8_t oid[EP_DIGEST_LEN])
+{
+	ptrdiff_t i = ep_oidset_find(&r->set, oid);
+	return i >= 0 && (r->flags[i] & AMBIGUOUS || r->tag[i] == tag_of(oid)) ? i : -1;
+}
+
+static int listed(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
+{
+	(void)err;
+	struct referenced *r = ctx;
+	ptrdiff_t i = member(r, oid);
+	r->stats->chunks++;
+	if (i >= 0)
+		r->stored[i] = stored > UINT32_MAX ? UINT32_MAX : (uint32_t)stored; /* too large: read and refused */
+	return 0;
+}
+
+/* Whether a named chunk is there, and its stored size. */
+static bool present(const struct referenced *r, const uint8_t digest[EP_DIGEST_LEN], uint64_t *stored)
+{
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(r->st, digest, oid);
+	ptrdiff_t i = member(r, oid);
+	if (i >= 0 && r->flags[i] & AMBIGUOUS)
+		return ep_store_has_chunk(r->st, digest, stored); /* asked of the store */
+	if (stored)
+		*stored = i >= 0 ? r->stored[i] : 0;
+	return i >= 0 && r->stored[i];
+}
+
+/* The first time a chunk is named (in snapshot order): counted, and reported when missing. */
 static int note_ref(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
 {
 	struct referenced *r = ctx;
 	char hex[EP_DIGEST_HEX];
-	if (ep_digestmap_get(r->seen, ref->digest, NULL))
+	uint8_t oid[EP_DIGEST_LEN];
+	ep_store_chunk_oid(r->st, ref->digest, oid);
+	ptrdiff_t i = ep_oidset_find(&r->set, oid);
+	if (r->flags[i] & AMBIGUOUS) {
+		if (ep_digestmap_get(r->ambiguous, ref->digest, NULL))
+			return 0;
+		if (!ep_digestmap_put(r->ambiguous, ref->digest, 1))
+			return ep_oom(err);
+	} else if (r->flags[i] & COUNTED) {
 		return 0;
-	if (!ep_digestmap_put(r->seen, ref->digest, 1))
-		return ep_oom(err);
+	}
+	r->flags[i] |= COUNTED;
 	r->stats->referenced++;
-	if (!ep_store_has_chunk(r->st, ref->digest, NULL)) {
+	if (!present(r, ref->digest, NULL)) {
 		ep_hex(ref->digest, EP_DIGEST_LEN, hex);
 		report(r->opt, "chunk %s of snapshot %.8s is missing", hex, r->snapshot);
 		r->stats->missing++;
 		return 0;
 	}
+	if (r->opt->read_percent == 0)
+		return 0;
 	if (!ep_grow((void **)&r->refs, &r->cap, r->n + 1, sizeof *r->refs))
 		return ep_oom(err);
 	r->refs[r->n++] = *ref;
 	return 0;
 }
+
+/* What the snapshots name, then chunks/ listed against it. */
+static int list_referenced(struct referenced *r, const struct ep_catalog *cat, struct ep_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < cat->n; i++)
+		rc = ep_manifest_each_ref(cat->entries[i].manifest, add_ref, r, err);
+	size_t n = 0;
+	if (!rc && (!ep_oidset_seal(&r->set) || !(n = ep_oidset_count(&r->set) + 1) || !(r->tag = calloc(n, sizeof *r->tag)) ||
+		    !(r->stored = calloc(n, sizeof *r->stored)) || !(r->flags = calloc(n, 1)) ||
+		    !(r->ambiguous = ep_digestmap_new())))
+		rc = ep_oom(err);
+	for (size_t i = 0; !rc && i < cat->n; i++)
+		rc = ep_manifest_each_ref(cat->entries[i].manifest, tag_ref, r, err);
+	if (!rc)
+		rc = ep_store_list_chunks(r->st, listed, r, err);
+	for (size_t i = 0; !rc && i < cat->n; i++) {
+		r->stats->unsigned_snapshots += !cat->entries[i].signed_;
+		r->snapshot = cat->entries[i].id;
+		rc = ep_manifest_each_ref(cat->entries[i].manifest, note_ref, r, err);
+	}
+	return rc;
+}
+
+static void referenced_release(struct referenced *r)
+{
+	ep_oidset_release(&r->set);
+	free(r->tag);
+	free(r->stored);
+	free(r->flags);
+	ep_digestmap_free(r->ambiguous);
+	free(r->refs);
+}
+
+/* The store's chunks as a bundle's, their sizes as chunks/ listed them. */
+static bool source_has(void *ctx, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
+{
+	return present(ctx, digest, size);
+}
+
+static int source_read(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size, struct ep_error *err)
+{
+	return ep_store_read_chunk(((struct referenced *)ctx)->st, digest, buf, size, err);
+}
+
+static const struct ep_chunk_source_ops listed_source = { source_has, source_read, NULL };
 
 int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt, struct ep_store_check_stats *stats,
 		   struct ep_error *err)
@@ -137,7 +264,6 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	if (rc)
 		return rc;
 	stats->snapshots = cat.n;
-	stats->chunks = ep_store_chunk_count(st);
 	uint64_t problems = 0;
 	/* a snapshot that does not parse, or does not match its id, is one problem; the others are still checked */
 	for (size_t i = 0; i < cat.nbad; i++) {
@@ -153,14 +279,10 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	if (!rc && ep_store_object_lock(st))
 		rc = ep_store_check_retention(st, &cat, RETENTION_SAMPLE, opt, stats, err);
 	/* the distinct chunks the snapshots name, each with the size its content must have */
-	struct referenced named = { .st = st, .opt = opt, .stats = stats, .seen = ep_digestmap_new() };
-	if (!rc && !named.seen)
-		rc = ep_oom(err);
-	for (size_t i = 0; !rc && i < cat.n; i++) {
-		stats->unsigned_snapshots += !cat.entries[i].signed_;
-		named.snapshot = cat.entries[i].id;
-		rc = ep_manifest_each_ref(cat.entries[i].manifest, note_ref, &named, err);
-	}
+	struct referenced named = { .st = st, .opt = opt, .stats = stats };
+	ep_oidset_init(&named.set);
+	if (!rc)
+		rc = list_referenced(&named, &cat, err);
 	struct ep_chunk_ref *refs = named.refs;
 	size_t nrefs = named.n;
 	stats->unreferenced = stats->chunks > stats->referenced - stats->missing
@@ -177,7 +299,9 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	}
 	struct ep_bundle *b = NULL;
 	struct ep_chunk_stream *s = NULL;
-	if (!rc && nread && !(rc = ep_store_snapshot_open(&b, st, NULL, ep_store_where(st), err)) &&
+	if (!rc && nread &&
+	    !(rc = ep_bundle_open_source(&b, ep_store_where(st), &listed_source, &named, ep_store_seal(st), NULL, 0, NULL,
+					 0, err)) &&
 	    !(rc = ep_chunk_stream_new(&s, b, opt->threads, err))) {
 		uint64_t total = 0;
 		for (size_t i = 0; i < nread; i++)
@@ -200,8 +324,7 @@ int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt
 	}
 	ep_chunk_stream_free(s);
 	ep_bundle_close(b);
-	free(refs);
-	ep_digestmap_free(named.seen);
+	referenced_release(&named);
 	ep_catalog_release(&cat);
 	problems += stats->bad_snapshots + stats->missing + stats->bad + stats->bad_drills;
 	if (!rc && problems)

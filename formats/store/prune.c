@@ -2,7 +2,9 @@
  * Prune: the chunks no snapshot names go. Safe beside backups because it
  * holds the store's exclusive lock from the reading of the snapshots to the
  * last removal: a backup (shared lock) either finished before, and its
- * snapshot counts, or starts after, and finds the index as prune left it.
+ * snapshot counts, or starts after, and finds the store as prune left it.
+ * chunks/ is never held in memory: it is listed, streaming, against the
+ * compact set of what the snapshots name, each chunk judged as it comes.
  * A snapshot that cannot be read stops prune: nothing is removed on a guess,
  * as the chunks of a snapshot that may yet be repaired are not known. The
  * drill records of snapshots no longer there go too (formats/STORE.md, 9).
@@ -16,15 +18,20 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/digestmap.h"
+#include "base/oidset.h"
+
+/* Object Lock: the unnamed chunks whose retention is asked at once, as chunks/ is listed. */
+#define RETAINED_BATCH 1000
 
 struct sweep {
 	struct ep_store *st;
-	struct ep_digestmap *referenced;
+	/* what the snapshots name, by their ids' first 8 bytes: a chunk no snapshot names may be
+	 * taken for named (kept, one chance in 2^64 / named), never the other way round */
+	struct ep_oidset referenced;
 	bool dry_run;
 	struct ep_prune_stats *stats;
 	struct chunk_entry *unnamed; /* Object Lock: the chunks no snapshot names, judged by their retention */
-	size_t nunnamed, cap;
+	size_t nunnamed;
 };
 
 static int mark(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
@@ -32,27 +39,7 @@ static int mark(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
 	struct sweep *s = ctx;
 	uint8_t oid[EP_DIGEST_LEN];
 	ep_store_chunk_oid(s->st, ref->digest, oid);
-	return ep_digestmap_put(s->referenced, oid, 1) ? 0 : ep_oom(err);
-}
-
-static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
-{
-	struct sweep *s = ctx;
-	if (ep_digestmap_get(s->referenced, oid, NULL)) {
-		s->stats->chunks_kept++;
-		s->stats->bytes_kept += stored;
-		return 0;
-	}
-	if (ep_store_object_lock(s->st)) { /* judged below, all at once */
-		if (!ep_grow((void **)&s->unnamed, &s->cap, s->nunnamed + 1, sizeof *s->unnamed))
-			return ep_oom(err);
-		memcpy(s->unnamed[s->nunnamed].oid, oid, EP_DIGEST_LEN);
-		s->unnamed[s->nunnamed++].stored = stored;
-		return 0;
-	}
-	s->stats->chunks_removed++;
-	s->stats->bytes_removed += stored;
-	return s->dry_run ? 0 : ep_store_remove_chunk(s->st, oid, err);
+	return ep_oidset_add(&s->referenced, oid) ? 0 : ep_oom(err);
 }
 
 /* Object Lock: of the chunks no snapshot names, those whose retention has passed go; the others
@@ -80,9 +67,30 @@ static int prune_retained(struct sweep *s, struct ep_error *err)
 		if (!s->dry_run)
 			rc = ep_store_remove_chunk(s->st, s->unnamed[i].oid, err);
 	}
+	s->nunnamed = 0;
 	free(names);
 	free(r);
 	return rc;
+}
+
+/* Each chunk as chunks/ is listed: kept, or removed there and then (a directory's entries may
+ * go while it is read, an S3 listing's pages go on past deletions). */
+static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
+{
+	struct sweep *s = ctx;
+	if (ep_oidset_find(&s->referenced, oid) >= 0) {
+		s->stats->chunks_kept++;
+		s->stats->bytes_kept += stored;
+		return 0;
+	}
+	if (ep_store_object_lock(s->st)) { /* judged a batch at a time, their retentions asked at once */
+		memcpy(s->unnamed[s->nunnamed].oid, oid, EP_DIGEST_LEN);
+		s->unnamed[s->nunnamed++].stored = stored;
+		return s->nunnamed == RETAINED_BATCH ? prune_retained(s, err) : 0;
+	}
+	s->stats->chunks_removed++;
+	s->stats->bytes_removed += stored;
+	return s->dry_run ? 0 : ep_store_remove_chunk(s->st, oid, err);
 }
 
 /* The drill records of the snapshots that are gone; the catalog holds those that are not. */
@@ -108,23 +116,25 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 {
 	*stats = (struct ep_prune_stats){ 0 };
 	struct ep_catalog cat;
-	struct ep_digestmap *referenced = ep_digestmap_new();
-	int rc = referenced ? ep_catalog_load(st, &cat, err) : ep_oom(err);
-	if (!rc && (rc = ep_catalog_require_all(&cat, NULL, ep_store_where(st), "prune", err)))
-		ep_catalog_release(&cat);
-	if (rc) {
-		ep_digestmap_free(referenced);
+	int rc = ep_catalog_load(st, &cat, err);
+	if (rc)
 		return rc;
-	}
-	struct sweep s = { st, referenced, dry_run, stats, NULL, 0, 0 };
+	rc = ep_catalog_require_all(&cat, NULL, ep_store_where(st), "prune", err);
+	struct sweep s = { .st = st, .dry_run = dry_run, .stats = stats };
+	ep_oidset_init(&s.referenced);
+	if (!rc && ep_store_object_lock(st) && !(s.unnamed = calloc(RETAINED_BATCH, sizeof *s.unnamed)))
+		rc = ep_oom(err);
 	for (size_t i = 0; !rc && i < cat.n; i++)
 		rc = ep_manifest_each_ref(cat.entries[i].manifest, mark, &s, err);
+	if (!rc && !ep_oidset_seal(&s.referenced))
+		rc = ep_oom(err);
 	stats->snapshots = cat.n;
 	if (!rc)
-		rc = ep_store_each_chunk(st, prune_chunk, &s, err);
+		rc = ep_store_list_chunks(st, prune_chunk, &s, err);
 	if (!rc && s.nunnamed)
 		rc = prune_retained(&s, err);
 	free(s.unnamed);
+	ep_oidset_release(&s.referenced);
 	if (!rc && !dry_run)
 		rc = ep_store_sweep(st, &stats->temps_removed, err);
 	if (!rc)
@@ -134,6 +144,5 @@ int ep_store_prune(struct ep_store *st, bool dry_run, struct ep_prune_stats *sta
 	if (!rc && !dry_run)
 		rc = ep_store_prune_locks(st, &stats->locks_removed, err);
 	ep_catalog_release(&cat);
-	ep_digestmap_free(referenced);
 	return rc;
 }

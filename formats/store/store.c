@@ -58,7 +58,6 @@ static int index_add(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint
 {
 	uint64_t at;
 	if (ep_digestmap_get(st->index, oid, &at)) {
-		st->live += st->chunks[at].stored == 0;
 		st->chunks[at].stored = stored;
 		return 0;
 	}
@@ -67,7 +66,6 @@ static int index_add(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint
 		return ep_oom(err);
 	memcpy(st->chunks[st->nchunks].oid, oid, EP_DIGEST_LEN);
 	st->chunks[st->nchunks++].stored = stored;
-	st->live++;
 	return 0;
 }
 
@@ -89,7 +87,7 @@ int ep_store_load_index(struct ep_store *st, struct ep_error *err)
 	pthread_rwlock_wrlock(&st->lock);
 	ep_digestmap_free(st->index);
 	st->index = fresh;
-	st->nchunks = st->live = 0;
+	st->nchunks = 0;
 	int rc = st->be->ops->list(st->be, "chunks/", index_each, st, err);
 	pthread_rwlock_unlock(&st->lock);
 	return rc;
@@ -284,7 +282,8 @@ int ep_store_open_with(struct ep_store **out, const char *location, const struct
 	pthread_rwlock_init(&st->lock, NULL);
 	st->seal = o->seal;
 	bool create = o->create, found = false;
-	st->lazy = o->lazy_index;
+	st->lazy = o->lazy_index || o->stream_chunks;
+	st->stream = o->stream_chunks;
 	int rc = (st->index = ep_digestmap_new()) && (st->known = ep_digestmap_new()) ? 0 : ep_oom(err);
 	if (!rc && o->init && !(rc = find_store(st, location, o->s3, &found, err)))
 		create = !found;
@@ -402,6 +401,8 @@ static uint64_t look_up(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN])
 	__atomic_add_fetch(&st->asked, 1, __ATOMIC_RELAXED);
 	if (st->be->ops->stat(st->be, name, &size, &ignored) || size == 0)
 		return 0;
+	if (st->stream) /* a reader's: every chunk it reads would be kept */
+		return size;
 	pthread_rwlock_wrlock(&st->lock);
 	if (index_add(st, oid, size, &ignored))
 		size = 0;
@@ -531,28 +532,31 @@ int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN],
 		rc = st->be->ops->remove(st->be, name, err);
 	uint64_t at;
 	pthread_rwlock_wrlock(&st->lock);
-	if (!rc && ep_digestmap_get(st->index, oid, &at) && st->chunks[at].stored) {
+	if (!rc && ep_digestmap_get(st->index, oid, &at))
 		st->chunks[at].stored = 0;
-		st->live--;
-	}
 	pthread_rwlock_unlock(&st->lock);
 	return rc;
 }
 
-int ep_store_each_chunk(const struct ep_store *st,
-			int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
-			void *ctx, struct ep_error *err)
+struct chunk_lister {
+	int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err);
+	void *ctx;
+};
+
+static int list_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
 {
-	int rc = 0;
-	for (size_t i = 0; !rc && i < st->nchunks; i++)
-		if (st->chunks[i].stored)
-			rc = each(ctx, st->chunks[i].oid, st->chunks[i].stored, err);
-	return rc;
+	(void)mtime;
+	struct chunk_lister *l = ctx;
+	uint8_t oid[EP_DIGEST_LEN];
+	return chunk_digest(name, oid) && size > 0 ? l->each(l->ctx, oid, size, err) : 0;
 }
 
-uint64_t ep_store_chunk_count(const struct ep_store *st)
+int ep_store_list_chunks(struct ep_store *st,
+			 int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
+			 void *ctx, struct ep_error *err)
 {
-	return st->live;
+	struct chunk_lister l = { each, ctx };
+	return st->be->ops->list(st->be, "chunks/", list_each, &l, err);
 }
 
 int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err)

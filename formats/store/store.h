@@ -6,9 +6,10 @@
  * bytes, and the same reader verifies and restores both.
  *
  * Objects live behind a small backend table (dir: a local directory in
- * store_dir.c, s3://BUCKET/PREFIX in store_s3.c); the store keeps an index
- * of the chunks it holds, read once at open, so a backup sends only what is
- * missing. A snapshot is published only after every chunk
+ * store_dir.c, s3://BUCKET/PREFIX in store_s3.c). Readers (restore, export,
+ * import) keep an index of the chunks, listed at open; a backup lists none and
+ * asks about what it must (lazy_index); prune and check stream the listing
+ * (stream_chunks), holding none of it. A snapshot is published only after every chunk
  * it names is in place and synced: whatever stops a backup, the store stays
  * valid.
  */
@@ -171,6 +172,11 @@ struct ep_store_open_options {
 	 * holds); whether a chunk is there is known from ep_store_know_chunk, or asked of the
 	 * backend (HEAD, stat) chunk by chunk (formats/STORE.md, section 12) */
 	bool lazy_index;
+	/* prune's, check's, forget's: chunks/ is never held in memory, only walked by
+	 * ep_store_list_chunks, which streams it (a directory at a time, 1000 names a page); a
+	 * chunk read is asked its size of the backend (stat, HEAD), which is kept of none
+	 * (formats/STORE.md, section 12) */
+	bool stream_chunks;
 };
 int ep_store_open_with(struct ep_store **out, const char *location, const struct ep_store_open_options *o,
 		       struct ep_error *err);
@@ -256,11 +262,12 @@ int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
 		       struct ep_error *err);
 int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], struct ep_error *err);
-/* Every chunk the index holds, by object id. */
-int ep_store_each_chunk(const struct ep_store *st,
-			int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
-			void *ctx, struct ep_error *err);
-uint64_t ep_store_chunk_count(const struct ep_store *st);
+/* Every chunk in the store, by object id and stored size, as the backend lists chunks/ (in no
+ * order, nothing held): each may remove the chunk it is given (prune), and chunks put meanwhile
+ * may or may not be seen. Names under chunks/ that are no chunk's are passed over. */
+int ep_store_list_chunks(struct ep_store *st,
+			 int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
+			 void *ctx, struct ep_error *err);
 
 /* Snapshots. */
 struct ep_store_snapshot {

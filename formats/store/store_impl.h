@@ -24,11 +24,12 @@ struct ep_store {
 	pthread_rwlock_t lock;
 	struct ep_digestmap *index;
 	struct chunk_entry *chunks;
-	size_t nchunks, cap, live;
+	size_t nchunks, cap;
 	/* a backup's store: chunks/ never listed; what is known of it is in index (written, or
 	 * looked at: with sizes) and known (named by snapshots read under the lock, or by the
 	 * host's chunk cache: object ids), the rest is asked of the backend chunk by chunk */
 	bool lazy;
+	bool stream; /* stream_chunks: lazy, and what the backend is asked is not kept */
 	struct ep_digestmap *known;
 	const uint8_t (*cached)[EP_DIGEST_LEN]; /* a chunk cache's object ids, sorted (borrowed) */
 	size_t ncached;

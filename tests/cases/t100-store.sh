@@ -119,6 +119,35 @@ victim=$(find "$T/damaged/chunks" -name '*.zst' | sort | head -n 1)
 rm "$victim"
 expect_exit 3 "a missing chunk fails check" ep check "$T/damaged"
 expect_err "chunk $(basename "$victim" .zst) of snapshot [0-9a-f]{8} is missing" "and is named"
+# 4b. chunks/ streamed (never held): check and prune judge each chunk as it is listed, once
+cp -a "$S" "$T/placed"
+python3 - "$T/placed" <<'PY'
+import hashlib, os, sys
+for i in range(300): # chunks no snapshot names, and a name under chunks/ that is no chunk's
+    h = hashlib.sha256(b"placeholder-%d" % i).hexdigest()
+    os.makedirs(os.path.join(sys.argv[1], "chunks", h[:2]), exist_ok=True)
+    open(os.path.join(sys.argv[1], "chunks", h[:2], h + ".zst"), "wb").write(b"x" * 40)
+os.makedirs(os.path.join(sys.argv[1], "chunks", "00"), exist_ok=True)
+open(os.path.join(sys.argv[1], "chunks", "00", "notachunk"), "w").write("x")
+PY
+nref=$(find "$S/chunks" -name '*.zst' | wc -l)
+expect_exit 0 "check --json beside 300 placeholder chunks" ep check --json "$T/placed"
+check "counts them among the chunks, unreferenced, and passes over the name that is no chunk's" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert (d["chunks"], d["unreferenced"], d["missing"]) == (int(sys.argv[2]) + 300, 300, 0) and d["referenced"] > 0, d' "$T/out" "$nref"
+victim=$(find "$S/chunks" -name '*.zst' | sort | head -n 1)
+victim=$T/placed/${victim#"$S/"}
+rm "$victim"
+expect_exit 3 "check there finds the one named chunk removed" ep check --json "$T/placed"
+check "and counts it missing, the placeholders still unreferenced" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert (d["missing"], d["chunks"], d["unreferenced"]) == (1, int(sys.argv[2]) + 299, 300) and sys.argv[3] in " ".join(d["problems"]), d' "$T/out" "$nref" "$(basename "$victim" .zst)"
+cp "$S/${victim#"$T/placed/"}" "$victim" # back, for prune
+if command -v strace >/dev/null; then
+	strace -f -e trace=openat -o "$T/prune.strace" "$ENVPACK" prune --dry-run -q "$T/placed" >/dev/null 2>&1
+	check "prune --dry-run lists chunks/ once (not again at the lock)" test "$(grep -c '"chunks/00/", O_RDONLY' "$T/prune.strace")" = 1
+fi
+expect_exit 0 "prune --dry-run --json there" ep prune --dry-run --json "$T/placed"
+check "would remove the 300, keep the rest, and removes nothing" bash -c 'python3 -c "import json, sys; d = json.load(open(sys.argv[1]))[\"prune\"]; assert (d[\"chunks_removed\"], d[\"chunks_kept\"]) == (300, int(sys.argv[2])), d" "$1" "$2" && test "$(find "$3/chunks" -name "*.zst" | wc -l)" = $(($2 + 300))' _ "$T/out" "$nref" "$T/placed"
+expect_exit 0 "prune there" ep prune -q "$T/placed"
+check "removes the 300 placeholders and keeps every named chunk" diff <(cd "$T/placed/chunks" && find . -name "*.zst" | sort) <(cd "$S/chunks" && find . -name "*.zst" | sort)
+expect_exit 0 "and the store checks clean, every chunk read" ep check -q --read-data "$T/placed"
 cp -a "$S" "$T/rotten"
 victim=$(find "$T/rotten/chunks" -name '*.zst' -size +100k | sort | head -n 1)
 flip_byte "$victim" 5000

@@ -1,6 +1,8 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/digestmap.h"
+#include "base/oidset.h"
 #include "base/util.h"
 #include "tests/unit/unit.h"
 
@@ -65,6 +67,43 @@ TEST(is_zero)
 	buf[3] = 1;
 	EXPECT(!ep_is_zero(buf, sizeof buf));
 	EXPECT(!ep_is_zero(buf, 5));
+}
+
+/* Many ids, each added three times in scattered order (merges of pending runs included):
+ * each found once, at a stable position, and ids never added not found. */
+TEST(oidset_many)
+{
+	struct ep_oidset s;
+	uint8_t key[32];
+	ep_oidset_init(&s);
+	for (uint64_t round = 0; round < 3; round++)
+		for (uint64_t i = 0; i < 150000; i++) {
+			uint64_t v = (i * 7919 + round * 31) % 150000;
+			ep_sha256(&v, sizeof v, key);
+			EXPECT(ep_oidset_add(&s, key));
+		}
+	EXPECT(ep_oidset_seal(&s));
+	EXPECT(ep_oidset_count(&s) == 150000);
+	bool *hit = calloc(150000, 1);
+	size_t found = 0;
+	for (uint64_t v = 0; v < 150000; v++) {
+		ep_sha256(&v, sizeof v, key);
+		ptrdiff_t at = ep_oidset_find(&s, key);
+		if (at >= 0 && at < 150000 && !hit[at])
+			hit[at] = true, found++;
+	}
+	EXPECT(found == 150000);
+	size_t strangers = 0;
+	for (uint64_t v = 150000; v < 160000; v++) {
+		ep_sha256(&v, sizeof v, key);
+		strangers += ep_oidset_find(&s, key) >= 0;
+	}
+	EXPECT(strangers == 0);
+	free(hit);
+	ep_oidset_release(&s);
+	ep_oidset_init(&s);
+	EXPECT(ep_oidset_seal(&s) && ep_oidset_count(&s) == 0 && ep_oidset_find(&s, key) < 0);
+	ep_oidset_release(&s);
 }
 
 TEST(digestmap_many)
