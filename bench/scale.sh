@@ -71,7 +71,9 @@ cleanup() { # the image unmounted before it is removed (never rm -r through a mo
 }
 cleanup
 mkdir -p "$out/work" "$mnt"
-trap cleanup EXIT # set before bench_s3: the server is stopped first (tests/servers.sh)
+# set before bench_s3: the server is stopped first (tests/servers.sh); a second signal must
+# not stop the cleanup half-way (the image holds GBs)
+trap 'trap "" INT TERM; cleanup' EXIT
 
 # the image: an inode for each object (2 for an s3rver one) and room for the real chunks
 inodes=$((top + 2 * (s3_top > 0 ? s3_top : 0) + 200000))
@@ -200,7 +202,7 @@ for n in "${scales[@]}"; do
 		run "prune-$st-$n" "$ENVPACK" prune "${STORE[$st]}" "${so[@]}" --dry-run --json
 	done
 	echo
-	echo "== $n placeholder chunks: placeholders written in ${MADE[$n]} s; load average $load before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+	echo "== $n placeholder chunks: placeholders written in ${MADE[$n]} s, the scale's runs in $(awk -v a="$t0" -v b="$EPOCHREALTIME" -v m="${MADE[$n]}" 'BEGIN { printf "%.0f", b - a - m }') s; load average $load before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	printf '%-6s %-20s %9s %8s %12s %14s %26s\n' store run seconds "RSS MiB" "chunks added" "chunks listed" "requests P/G/H/L/o=total"
 	for st in "${active[@]}"; do
 		for op in "${ops[@]}"; do
@@ -263,4 +265,4 @@ if [ "${#stores[@]}" = 2 ]; then
 	r=$(ratio "$a" "$b")
 	echo "  s3: unchanged backup's requests independent of the store's size: $a at $s3_top / $b at $base = $r (<= 1.0: $(goal "$r" 1.0))"
 fi
-echo "store image: $(du -h "$out/fs.img" | cut -f1) allocated for $(df --output=iused "$mnt" | tail -n 1) inodes; run time $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s (the init backups before it not counted)"
+echo "store image: $(du -h "$out/fs.img" | cut -f1) allocated for $(df --output=iused "$mnt" | tail -n 1 | tr -d ' ') inodes; run time $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s (the init backups before it not counted)"
