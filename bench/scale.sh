@@ -26,7 +26,9 @@
 # The 1 % change is make-disk.sh's (MOD_COUNT x MOD_MIB MiB, default 8 x 5, at the same
 # offsets, written in place), with data of each scale's own (so every changed backup
 # writes ~1 % new chunks; disk-mod.raw's would be in the store after the first scale),
-# and the unchanged backup of the next scale reads what the last snapshot holds. The page
+# and the unchanged backup of the next scale reads what the last snapshot holds. Each scale
+# ends with `forget --keep-last 1` (not timed; no chunk goes): each run sees as many
+# snapshots at every scale (a backup reads each snapshot of the store). The page
 # cache is warm: the placeholders were just written (a store's listing on a busy server may
 # well be cold; that costs more, not less).
 #
@@ -200,6 +202,9 @@ for n in "${scales[@]}"; do
 		sopts "$st"
 		run "check-$st-$n" "$ENVPACK" check "${STORE[$st]}" "${so[@]}" --json -p "$out/bench.pub"
 		run "prune-$st-$n" "$ENVPACK" prune "${STORE[$st]}" "${so[@]}" --dry-run --json
+		# the same snapshots at every scale (a backup reads each: one GET on S3): only the
+		# newest is kept for the next (not timed; forget removes no chunk)
+		"$ENVPACK" forget "${STORE[$st]}" "${so[@]}" -q --keep-last 1
 	done
 	echo
 	echo "== $n placeholder chunks: placeholders written in ${MADE[$n]} s, the scale's runs in $(awk -v a="$t0" -v b="$EPOCHREALTIME" -v m="${MADE[$n]}" 'BEGIN { printf "%.0f", b - a - m }') s; load average $load before, $(cut -d' ' -f1-3 /proc/loadavg) after"
