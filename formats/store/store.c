@@ -69,12 +69,9 @@ static int index_add(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint
 	return 0;
 }
 
-static int index_each(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err)
+static int index_each(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
 {
-	(void)mtime;
-	uint8_t digest[EP_DIGEST_LEN];
-	/* anything else under chunks/ is no chunk: check reports it, nothing uses it */
-	return chunk_digest(name, digest) && size > 0 ? index_add(ctx, digest, size, err) : 0;
+	return index_add(ctx, oid, stored, err);
 }
 
 int ep_store_load_index(struct ep_store *st, struct ep_error *err)
@@ -88,7 +85,7 @@ int ep_store_load_index(struct ep_store *st, struct ep_error *err)
 	ep_digestmap_free(st->index);
 	st->index = fresh;
 	st->nchunks = 0;
-	int rc = st->be->ops->list(st->be, "chunks/", index_each, st, err);
+	int rc = ep_store_list_chunks(st, index_each, st, err);
 	pthread_rwlock_unlock(&st->lock);
 	return rc;
 }
@@ -548,6 +545,7 @@ static int list_each(void *ctx, const char *name, uint64_t size, int64_t mtime, 
 	(void)mtime;
 	struct chunk_lister *l = ctx;
 	uint8_t oid[EP_DIGEST_LEN];
+	/* anything else under chunks/ is no chunk: check reports it, nothing uses it */
 	return chunk_digest(name, oid) && size > 0 ? l->each(l->ctx, oid, size, err) : 0;
 }
 
