@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/push.sh — envpack push with its old defaults (64 MiB parts, -j 4), with its
-# defaults now (no options: one PUT up to 16 MiB, else 8 MiB parts, -j 10) and
+# defaults now (no options: one PUT up to 16 MiB, else 16 MiB parts, -j 10) and
 # awscli's `aws s3 cp` (its defaults: 8 MiB parts above 8 MiB, 10 at once), side by side
 # in one run, on Ceph's radosgw 16 (tests/radosgw.sh: one mon, one OSD on memstore,
 # radosgw on loopback checking SigV4) and on s3rver (tests/s3.sh), for bundles of about
@@ -62,9 +62,8 @@ for e in "${extra[@]}"; do
 	opts[${e%%:*}]=${e#*:}
 done
 
-n=0
 push_once() { # push_once LABEL BUNDLE: its wall seconds; the object deleted after
-	local key=k$((n += 1)) t0 t1 rc=0
+	local key=k${EPOCHREALTIME/./} t0 t1 rc=0 # a key of its own (this runs in a subshell)
 	t0=$EPOCHREALTIME
 	if [ "$1" = aws ]; then
 		"$aws" --endpoint-url "$ep" s3 cp --quiet "$2" "s3://$bucket/$key" >/dev/null 2>"$out/err" || rc=$?

@@ -14,8 +14,8 @@
 static const char help[] =
 	"usage: envpack push BUNDLE s3://BUCKET/KEY [OPTIONS]\n\n"
 	"Upload a bundle to S3 or an S3-compatible store. A bundle up to 16 MiB goes\n"
-	"up in one PUT; a larger one as a multipart upload in 8 MiB parts (past\n"
-	"8 GiB, in 1024 larger ones) unless --part-size sets them, 10 at once.\n"
+	"up in one PUT; a larger one as a multipart upload in 16 MiB parts (past\n"
+	"16 GiB, in 1024 larger ones) unless --part-size sets them, 10 at once.\n"
 	"A push that stopped half-way resumes on the next\n"
 	"run from the parts already there (each kept only if its MD5 matches).\n"
 	"The object appears only once complete, and only if the key is free: push\n"

@@ -25,14 +25,14 @@
 #define ANSWER_MAX ((size_t)4 << 20)
 #define PARTS_MAX 10000
 #define MIB ((uint64_t)1 << 20)
-/* A push with no --part-size: an object up to ONE_PUT_MAX goes as one PUT (a multipart
- * upload's five more round trips cost more than its parallelism saves there); a larger one
- * in parts of AUTO_PART (awscli's size), enough of them that every connection has several
- * to send and none waits idle on the last big one (64 MiB parts left a 150 MiB bundle 3 parts
- * for 4 connections); past AUTO_PARTS parts, AUTO_PARTS larger ones (8 GiB: 8 MiB parts,
- * 80 GiB: 80 MiB, S3's 5 GiB parts at 5 TiB, its largest object). bench/push.sh measured these. */
-#define ONE_PUT_MAX (16 * MIB)
-#define AUTO_PART (8 * MIB)
+/* A push with no --part-size: an object up to AUTO_PART goes as one PUT (a multipart
+ * upload's five more round trips cost more than its parallelism saves there), a larger one
+ * in parts of AUTO_PART, enough of them that the connections all have parts to send (64 MiB
+ * parts left a 150 MiB bundle 3 parts for 4 connections), few enough that requests cost
+ * little (8 MiB parts, awscli's, were 5-10 % slower on radosgw and s3rver); past AUTO_PARTS
+ * parts, AUTO_PARTS larger ones (32 GiB: 32 MiB parts; S3's 5 GiB parts at 5 TiB, its
+ * largest object). bench/push.sh measured these. */
+#define AUTO_PART (16 * MIB)
 #define AUTO_PARTS 1024
 #define JOBS_DEFAULT 10
 
@@ -638,7 +638,7 @@ static uint64_t part_size_for(const struct ep_s3 *s3, uint64_t size)
 {
 	if (s3->part_size)
 		return size <= s3->part_size ? 0 : s3->part_size;
-	if (size <= ONE_PUT_MAX)
+	if (size <= AUTO_PART)
 		return 0;
 	uint64_t part = ((size + AUTO_PARTS - 1) / AUTO_PARTS + MIB - 1) / MIB * MIB; /* whole MiB */
 	return part < AUTO_PART ? AUTO_PART : part;
