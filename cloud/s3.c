@@ -29,7 +29,7 @@
  * upload's five more round trips cost more than its parallelism saves there), a larger one
  * in parts of AUTO_PART, enough of them that the connections all have parts to send (64 MiB
  * parts left a 150 MiB bundle 3 parts for 4 connections), few enough that requests cost
- * little (8 MiB parts, awscli's, were 5-10 % slower on radosgw and s3rver); past AUTO_PARTS
+ * little (8 MiB parts, awscli's, were 5-12 % slower on radosgw and s3rver); past AUTO_PARTS
  * parts, AUTO_PARTS larger ones (32 GiB: 32 MiB parts; S3's 5 GiB parts at 5 TiB, its
  * largest object). bench/push.sh measured these. */
 #define AUTO_PART (16 * MIB)
