@@ -42,4 +42,4 @@ printf 'bundle: %s bytes; s3rver 3.7.1 on loopback; %s cores; 8 MiB parts\n' "$s
 printf '%-28s %10s %10s %7s\n' "seconds (best of $RUNS)" envpack awscli ratio
 printf '%-28s %10s %10s %7s\n' "push (multipart)" "$e_push" "$a_push" "$(awk "BEGIN{printf \"%.2f\", $e_push / $a_push}")"
 printf '%-28s %10s %10s %7s\n' "pull" "$e_pull" "$a_pull" "$(awk "BEGIN{printf \"%.2f\", $e_pull / $a_pull}")"
-echo "ratio = envpack time / awscli time (lower is better); awscli sends parts on 10 threads, envpack on 4 (-j)"
+echo "ratio = envpack time / awscli time (lower is better); awscli sends parts on 10 threads, envpack on 10 (-j, its default)"

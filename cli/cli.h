@@ -75,7 +75,8 @@ int cli_net_option(const char *cmd, int c, const char *arg, struct cli_net *net)
 	"      --endpoint URL   an S3-compatible store, http(s)://HOST[:PORT], path-style\n"           \
 	"                       (default AWS, or AWS_ENDPOINT_URL)\n"                                 \
 	"      --region NAME    the region to sign for (default AWS_REGION or us-east-1)\n"          \
-	"      --part-size MIB  objects larger than this go up in parts of it (default 64)\n"      \
+	"      --part-size MIB  objects larger than this go up in parts of it (default: one\n"      \
+	"                       PUT up to 16 MiB, else 16 MiB, 1024 parts past 16 GiB)\n"    \
 	"Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and\n"                 \
 	"AWS_SESSION_TOKEN), else from ~/.aws/credentials (or AWS_SHARED_CREDENTIALS_FILE,\n"       \
 	"profile AWS_PROFILE), which must be readable by its owner only.\n"

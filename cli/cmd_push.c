@@ -13,13 +13,15 @@
 
 static const char help[] =
 	"usage: envpack push BUNDLE s3://BUCKET/KEY [OPTIONS]\n\n"
-	"Upload a bundle to S3 or an S3-compatible store. A bundle larger than a part\n"
-	"goes up as a multipart upload: a push that stopped half-way resumes on the\n"
-	"next run from the parts already there (each kept only if its MD5 matches).\n"
+	"Upload a bundle to S3 or an S3-compatible store. A bundle up to 16 MiB goes\n"
+	"up in one PUT; a larger one as a multipart upload in 16 MiB parts (past\n"
+	"16 GiB, in 1024 larger ones) unless --part-size sets them, 10 at once.\n"
+	"A push that stopped half-way resumes on the next run from the parts already\n"
+	"there (each kept only if its MD5 matches).\n"
 	"The object appears only once complete, and only if the key is free: push\n"
 	"never overwrites (If-None-Match: *). Its size and ETag are checked at the end.\n\n"
 	"Options:\n"
-	"  -j, --jobs N         send N parts at once, each on its own connection (default 4)\n"
+	"  -j, --jobs N         send N parts at once, each on its own connection (default 10)\n"
 	CLI_HTTP_HELP
 	CLI_S3_HELP
 	"      --json           print the result as JSON on stdout\n"

@@ -96,7 +96,8 @@ static const char help_tail[] =
 	"      --endpoint URL         S3-compatible store: the remote BUNDLE's and the aws: and\n"
 	"                             gcp: targets', path-style (default AWS, or AWS_ENDPOINT_URL)\n"
 	"      --region NAME          the region to sign for (default AWS_REGION or us-east-1)\n"
-	"      --part-size MIB        uploads larger than this go up in parts of it (default 64)\n"
+	"      --part-size MIB        uploads larger than this go up in parts of it (default: one\n"
+	"                             PUT up to 16 MiB, else 16 MiB, 1024 parts past 16 GiB)\n"
 	"BUNDLE may be s3://BUCKET/KEY or http(s)://URL, read where it lies, or a store's\n"
 	"snapshot, STORE@ID (a unique prefix of an id will do) or STORE@latest.\n"
 	CLI_ALLOW_OLDER_HELP

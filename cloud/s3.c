@@ -24,6 +24,17 @@
 
 #define ANSWER_MAX ((size_t)4 << 20)
 #define PARTS_MAX 10000
+#define MIB ((uint64_t)1 << 20)
+/* A push with no --part-size: an object up to AUTO_PART goes as one PUT (a multipart
+ * upload's five more round trips cost more than its parallelism saves there), a larger one
+ * in parts of AUTO_PART, enough of them that the connections all have parts to send (64 MiB
+ * parts left a 150 MiB bundle 3 parts for 4 connections), few enough that requests cost
+ * little (8 MiB parts, awscli's, were 5-12 % slower on radosgw and s3rver); past AUTO_PARTS
+ * parts, AUTO_PARTS larger ones (32 GiB: 32 MiB parts; S3's 5 GiB parts at 5 TiB, its
+ * largest object). bench/push.sh measured these. */
+#define AUTO_PART (16 * MIB)
+#define AUTO_PARTS 1024
+#define JOBS_DEFAULT 10
 
 struct ep_s3 {
 	struct ep_http *http;
@@ -31,7 +42,7 @@ struct ep_s3 {
 	char base[300]; /* "http://127.0.0.1:9000" (path-style) or "https://s3.REGION.amazonaws.com" */
 	bool path_style;
 	char region[64];
-	uint64_t part_size;
+	uint64_t part_size; /* 0: chosen by the object's size (part_size_for) */
 	unsigned jobs;                     /* parts sent at once */
 	struct ep_http_options http_opt;   /* for the connections of those */
 	const char *if_absent;             /* the header that makes a write create-only */
@@ -110,11 +121,11 @@ int ep_s3_open(struct ep_s3 **out, const struct ep_s3_options *opt, struct ep_er
 	} else {
 		snprintf(s3->base, sizeof s3->base, "https://s3.%s.amazonaws.com", s3->region);
 	}
-	s3->part_size = opt->part_size ? opt->part_size : (uint64_t)64 << 20;
-	s3->jobs = opt->jobs ? opt->jobs : 4;
+	s3->part_size = opt->part_size;
+	s3->jobs = opt->jobs ? opt->jobs : JOBS_DEFAULT;
 	s3->http_opt = opt->http;
 	s3->if_absent = opt->if_absent ? opt->if_absent : "If-None-Match: *";
-	if (!rc && s3->part_size < EP_S3_PART_MIN)
+	if (!rc && s3->part_size && s3->part_size < EP_S3_PART_MIN)
 		rc = ep_fail(err, EP_EINPUT, "s3: parts are at least 5 MiB");
 	if (!rc)
 		rc = load_creds(s3, opt->creds, err);
@@ -620,6 +631,19 @@ int ep_s3_list(struct ep_s3 *s3, struct ep_http *via, const char *bucket, const 
 
 /* ---- putting ---- */
 
+/* The size of an object's parts; 0: it goes as one PUT. The part size depends on the
+ * object's size alone, not on -j, so that a re-run with other options still finds the
+ * parts of the first. */
+static uint64_t part_size_for(const struct ep_s3 *s3, uint64_t size)
+{
+	if (s3->part_size)
+		return size <= s3->part_size ? 0 : s3->part_size;
+	if (size <= AUTO_PART)
+		return 0;
+	uint64_t part = ((size + AUTO_PARTS - 1) / AUTO_PARTS + MIB - 1) / MIB * MIB; /* whole MiB */
+	return part < AUTO_PART ? AUTO_PART : part;
+}
+
 /* Bytes sent so far, from every part at once, for the progress bar. */
 struct tally {
 	pthread_mutex_t lock;
@@ -866,7 +890,7 @@ struct parts {
 	struct ep_s3 *s3;
 	const struct ep_s3_url *u;
 	int fd;
-	uint64_t size;
+	uint64_t size, part;
 	const char *qid, *what;
 	const struct listed_part *listed;
 	char (*md5s)[33];
@@ -880,8 +904,8 @@ struct parts {
 /* One part: kept when an earlier run left it whole (same size and MD5), else sent. */
 static int send_part(struct parts *ps, struct ep_http *via, unsigned i, struct ep_error *err)
 {
-	uint64_t off = (uint64_t)i * ps->s3->part_size;
-	uint64_t len = ps->size - off < ps->s3->part_size ? ps->size - off : ps->s3->part_size;
+	uint64_t off = (uint64_t)i * ps->part;
+	uint64_t len = ps->size - off < ps->part ? ps->size - off : ps->part;
 	int rc = ps->listed[i].size == len ? ep_hash_fd(ps->fd, off, len, "md5", ps->md5s[i], "the file to upload", err) : 0;
 	if (!rc && ps->listed[i].size == len && !strcmp(ps->md5s[i], ps->listed[i].etag)) {
 		tally_add(ps->tally, (int64_t)len);
@@ -954,7 +978,8 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	int rc;
 	/* If-None-Match makes the one PUT conditional; an answer of 412 means the key is taken */
 	char version[256] = "";
-	if (size <= s3->part_size) {
+	uint64_t part = part_size_for(s3, size);
+	if (!part) {
 		long status = 0;
 		rc = put_range(s3, NULL, u, NULL, s3->if_absent, fd, 0, size, &tally, md5, what, &status, version, err);
 		pthread_mutex_destroy(&tally.lock);
@@ -965,7 +990,7 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	/* parts are many: look first rather than upload them all for a refusal (the completion is conditional too) */
 	if ((rc = ep_s3_head(s3, u, NULL, err)) == 1)
 		rc = ep_fail(err, EP_EINPUT, "%s exists; push never overwrites", what);
-	uint64_t nparts64 = (size + s3->part_size - 1) / s3->part_size;
+	uint64_t nparts64 = (size + part - 1) / part;
 	if (!rc && nparts64 > PARTS_MAX)
 		rc = ep_fail(err, EP_EINPUT, "%s: %llu parts; S3 takes %d at most (raise --part-size)", what,
 			     (unsigned long long)nparts64, PARTS_MAX);
@@ -982,7 +1007,7 @@ int ep_s3_put_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	if (!rc)
 		rc = list_parts(s3, u, qid, listed, nparts, err);
 	stats->parts = nparts;
-	struct parts ps = { .s3 = s3, .u = u, .fd = fd, .size = size, .qid = qid, .what = what, .listed = listed,
+	struct parts ps = { .s3 = s3, .u = u, .fd = fd, .size = size, .part = part, .qid = qid, .what = what, .listed = listed,
 			    .md5s = md5s, .nparts = nparts, .tally = &tally };
 	if (!rc)
 		rc = send_parts(&ps, err);
@@ -1029,12 +1054,13 @@ int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err)
 {
 	struct ep_http_body body = { .len = size };
-	if (size <= s3->part_size)
+	uint64_t part = part_size_for(s3, size);
+	if (!part)
 		return s3_show(s3, &(struct s3_req){ .method = "PUT", .u = u, .extra = s3->if_absent, .body = &body },
 			       emit, ctx, err);
-	uint64_t nparts = (size + s3->part_size - 1) / s3->part_size;
+	uint64_t nparts = (size + part - 1) / part;
 	char query[200];
-	body.len = s3->part_size;
+	body.len = part;
 	snprintf(query, sizeof query, "partNumber=1&uploadId=UPLOAD-ID");
 	int rc = s3_show(s3, &(struct s3_req){ .method = "POST", .u = u, .query = "uploads=" }, emit, ctx, err);
 	if (!rc)
@@ -1042,7 +1068,7 @@ int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 	if (!rc && nparts > 1) {
 		char note[200];
 		snprintf(note, sizeof note, "(parts 2 to %llu alike, %u at once; the last of %llu bytes)",
-			 (unsigned long long)nparts, s3->jobs, (unsigned long long)(size - (nparts - 1) * s3->part_size));
+			 (unsigned long long)nparts, s3->jobs, (unsigned long long)(size - (nparts - 1) * part));
 		emit(ctx, note);
 	}
 	if (!rc)

@@ -35,8 +35,8 @@ struct ep_s3_options {
 	struct ep_http_options http;
 	const char *endpoint; /* "http://127.0.0.1:9000", path-style; NULL: AWS (or AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) */
 	const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION or us-east-1 */
-	uint64_t part_size;   /* 0: 64 MiB */
-	unsigned jobs;        /* parts sent at once, each on its own connection; 0: 4 */
+	uint64_t part_size;   /* 0: by the object's size (one PUT up to 16 MiB, else 16 MiB parts, 1024 parts past 16 GiB) */
+	unsigned jobs;        /* parts sent at once, each on its own connection; 0: 10 */
 	const struct ep_sigv4_creds *creds; /* NULL: from the environment or the credentials file */
 	/* The header that makes a write create-only; NULL: "If-None-Match: *" (S3). Cloud
 	 * Storage's XML API wants "x-goog-if-generation-match: 0". */

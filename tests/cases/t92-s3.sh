@@ -55,6 +55,13 @@ check "its size is the bundle's" test "$(aws_s3 s s3api head-object --bucket "$B
 check "no upload left open" test -z "$(open_uploads b/)"
 expect_exit 0 "pull big" ep pull "s3://$B/b/big.envpack" -o "$T/pulled-big.envpack" --endpoint "$E"
 check "pulled big = pushed" cmp "$T/pulled-big.envpack" "$T/big.envpack"
+# without --part-size: one PUT up to 16 MiB, else 16 MiB parts (bench/push.sh measured them)
+expect_exit 0 "push big with the default parts" ep push -q --json "$T/big.envpack" "s3://$B/b/auto.envpack" --endpoint "$E"
+want=$(((big_size + (16 << 20) - 1) / (16 << 20)))
+check "it went up in 16 MiB parts ($want: $(cat "$T/out"))" grep -q "\"parts\":$want," "$T/out"
+check "the server saw $want UploadPart for it" test "$(s3_requests s "^[^ ]+ [^ ]+ PUT [^ ]*auto\.envpack\?([^ ]*&)?partNumber=" | wc -l)" = "$want"
+check "awscli reads back the default-parts bundle" same_object b/auto.envpack "$T/big.envpack"
+check "the small one went in one PUT" test -z "$(s3_requests s 'small\.envpack\?([^ ]*&)?(partNumber|uploads)')"
 
 # 3. a push cut half-way resumes: the second run sends fewer parts, the object is whole
 start_s3_fault cut s drop-part 2 || not_ok "start the fault proxy"
@@ -76,7 +83,7 @@ check "the resumed object is the bundle" \
 	same_object b/resumed.envpack "$T/big.envpack"
 
 # 4. If-None-Match: *: an existing key is never overwritten
-expect_exit 2 "push to an existing key refused" ep push -q "$T/big.envpack" "s3://$B/b/small.envpack" --endpoint "$E"
+expect_exit 2 "push to an existing key refused" ep push -q --part-size 64 "$T/big.envpack" "s3://$B/b/small.envpack" --endpoint "$E"
 expect_err 'exist|412|PreconditionFailed' "and says so"
 check "the existing object is unchanged" \
 	same_object b/small.envpack "$T/small.envpack"
