@@ -50,6 +50,11 @@ bool ep_unhex(const char *hex, uint8_t *out, size_t len)
 	return true;
 }
 
+int ep_digest_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, EP_DIGEST_LEN);
+}
+
 bool ep_name_ok(const char *name)
 {
 	size_t n = strlen(name);

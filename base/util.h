@@ -15,6 +15,8 @@ void ep_sha256(const void *data, size_t len, uint8_t out[EP_DIGEST_LEN]);
 void ep_hex(const uint8_t *bytes, size_t len, char *out /* 2*len+1 */);
 /* Strict lowercase hex of exactly 2*len digits. */
 bool ep_unhex(const char *hex, uint8_t *out, size_t len);
+/* Orders digests (uint8_t[EP_DIGEST_LEN]) byte by byte, for qsort and bsearch. */
+int ep_digest_cmp(const void *a, const void *b);
 
 /* A name safe as one path component: [A-Za-z0-9._-], 1..128 chars, not "." or "..", no leading '.'. */
 bool ep_name_ok(const char *name);

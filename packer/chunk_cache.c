@@ -76,11 +76,6 @@ static int collect_ref(void *ctx, const struct ep_chunk_ref *ref, struct ep_erro
 	return 0;
 }
 
-static int oid_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, EP_DIGEST_LEN);
-}
-
 /* a and b, each sorted without repeats, merged into out (room for na + nb) the same way */
 static size_t merge(const uint8_t (*a)[EP_DIGEST_LEN], size_t na, const uint8_t (*b)[EP_DIGEST_LEN], size_t nb,
 		    uint8_t (*out)[EP_DIGEST_LEN])
@@ -120,7 +115,7 @@ void ep_chunk_cache_save(const struct ep_chunk_cache *c, struct ep_store *st, co
 		return;
 	}
 	if (k.n)
-		qsort(k.oids, k.n, sizeof *k.oids, oid_cmp);
+		qsort(k.oids, k.n, sizeof *k.oids, ep_digest_cmp);
 	size_t n = 0;
 	for (size_t i = 0; i < k.n; i++) /* without repeats */
 		if (!n || memcmp(k.oids[n - 1], k.oids[i], EP_DIGEST_LEN))

@@ -407,11 +407,6 @@ static uint64_t look_up(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN])
 	return size;
 }
 
-static int oid_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, EP_DIGEST_LEN);
-}
-
 bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], uint64_t *stored)
 {
 	struct ep_store *w = (struct ep_store *)st; /* the rwlock, not the index, changes */
@@ -423,7 +418,7 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 		size = st->chunks[at].stored;
 	bool known = !size && st->lazy && !stored &&
 		     (ep_digestmap_get(st->known, oid, NULL) ||
-		      (st->ncached && bsearch(oid, st->cached, st->ncached, EP_DIGEST_LEN, oid_cmp)));
+		      (st->ncached && bsearch(oid, st->cached, st->ncached, EP_DIGEST_LEN, ep_digest_cmp)));
 	pthread_rwlock_unlock(&w->lock);
 	if (known)
 		return true;
