@@ -125,6 +125,7 @@ static void summary(const struct cli_store_args *sa, const struct ep_store *st, 
 	} else if (cli_store_chatty(sa)) {
 		printf("snapshot %.8s of %s saved in %s: %s of data, %s added (%llu of %llu chunks new)\n", res->id, name,
 		       store, data, added, (unsigned long long)s->unique_chunks, (unsigned long long)s->chunks);
+		cli_pack_print_captures(a);
 	}
 }
 
@@ -210,6 +211,15 @@ int cmd_backup(int argc, char **argv)
 	struct ep_key *key = NULL;
 	if (!code)
 		code = cli_pack_prepare("backup", &args, specs, nspecs, host, &opt, &sources, &key);
+	if (!code && args.dry_run) { /* the store is not opened: a dry run shows what captures would send */
+		code = cli_pack_dry_run(&args, &opt, sources, nspecs, sa.json);
+		cli_pack_args_release(&args);
+		free(sources);
+		ep_key_free(key);
+		for (size_t i = 0; i < nfrom; i++)
+			free(spec_text[i]);
+		return code;
+	}
 	struct ep_snapinfo *info = code ? NULL : ep_snapinfo_new(host, 0);
 	struct ep_error err = { 0 };
 	int rc = code || info ? 0 : ep_oom(&err);

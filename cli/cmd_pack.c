@@ -62,6 +62,7 @@ static int print_summary(const char *out, const struct ep_pack_stats *s, const c
 	printf("packed %s: %s of data in %llu chunks (%llu unique) -> %s, %s\n", out, data,
 	       (unsigned long long)s->chunks, (unsigned long long)s->unique_chunks, bundle,
 	       signer ? "signed" : "UNSIGNED");
+	cli_pack_print_captures(a);
 	return 0;
 }
 
@@ -115,6 +116,13 @@ int cmd_pack(int argc, char **argv)
 	opt.progress = &progress;
 	opt.warn = cli_warn;
 	opt.warn_ctx = &quiet;
+	if (args.dry_run) {
+		code = cli_pack_dry_run(&args, &opt, sources, (size_t)(argc - optind), json);
+		free(sources);
+		ep_key_free(key);
+		cli_pack_args_release(&args);
+		return code;
+	}
 	struct ep_pack_stats stats;
 	int rc = ep_pack(&opt, sources, (size_t)(argc - optind), &stats, &err);
 	cli_bar_finish(&bar);

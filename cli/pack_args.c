@@ -1,6 +1,7 @@
 #include "cli/pack_args.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,7 +21,8 @@ void cli_pack_args_init(struct cli_pack_args *a)
 void cli_pack_args_release(struct cli_pack_args *a)
 {
 	json_decref(a->disks);
-	a->disks = NULL;
+	json_decref(a->requests);
+	a->disks = a->requests = NULL;
 }
 
 void cli_pack_json_disks(struct cli_pack_args *a, json_t *o)
@@ -37,10 +39,29 @@ static void report_disk(void *ctx, const struct ep_source_disk_report *r)
 		a->disks = json_array();
 	json_t *o = json_pack("{s:s,s:s,s:I}", "component", r->component, "mode", r->mode, "bytes_read",
 			      (json_int_t)r->bytes_read);
+	if (r->from) {
+		json_object_set_new(o, "from", json_string(r->from));
+		json_object_set_new(o, "requests", json_integer((json_int_t)r->requests));
+	}
 	if (!strcmp(r->mode, "incremental"))
 		json_object_set_new(o, "dirty_bytes", json_integer((json_int_t)r->dirty_bytes));
 	json_object_set_new(o, "added_bytes", json_integer((json_int_t)r->added_bytes));
 	json_array_append_new(a->disks, o);
+}
+
+void cli_pack_print_captures(const struct cli_pack_args *a)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach(a->disks, i, d) {
+		json_t *from = json_object_get(d, "from");
+		if (!from)
+			continue;
+		char read[32];
+		cli_human((uint64_t)json_integer_value(json_object_get(d, "bytes_read")), read, sizeof read);
+		printf("captured %s from %s: %s read in %lld requests\n", json_string_value(json_object_get(d, "component")),
+		       json_string_value(from), read, (long long)json_integer_value(json_object_get(d, "requests")));
+	}
 }
 
 int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_args *a)
@@ -76,6 +97,14 @@ int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_arg
 	case 0x110b: a->connect = arg; return 1;
 	case 0x110c: a->quiesce = a->quiesce > EP_QUIESCE_TRY ? a->quiesce : EP_QUIESCE_TRY; return 1;
 	case 0x110d: a->quiesce = EP_QUIESCE_REQUIRE; return 1;
+	case 0x110e:
+		if (!strchr(arg, '=') || *arg == '=' || a->capture.nparams == sizeof a->inputs / sizeof *a->inputs)
+			return cli_usage(cmd, "--input-option takes KEY=VALUE (at most %zu)",
+					 sizeof a->inputs / sizeof *a->inputs), -1;
+		a->inputs[a->capture.nparams++] = arg;
+		return 1;
+	case 0x110f: a->capture.keep_export = true; return 1;
+	case 0x1110: a->dry_run = true; return 1;
 	case 0x1104:
 	case 0x1105:
 		if (!cli_number(arg, 1, c == 0x1104 ? 1024 : 16777216, &n))
@@ -155,7 +184,10 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 		.quiesce = a->quiesce,
 		.report = report_disk,
 		.report_ctx = a,
+		.capture = &a->capture,
 	};
+	a->capture.params = a->inputs;
+	a->capture.http = &a->net.registry.http;
 	/* a live domain's backup job is ended when interrupted; other sources die as before */
 	signal(SIGINT, ep_interrupt_signal);
 	signal(SIGTERM, ep_interrupt_signal);
@@ -163,6 +195,36 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 		if (!a->spec.name)
 			a->spec.name = opt->name;
 		opt->machine = &a->spec;
+	}
+	return 0;
+}
+
+static void dry_run_request(void *ctx, const char *text)
+{
+	struct cli_pack_args *a = ctx;
+	if (a->requests)
+		json_array_append_new(a->requests, json_string(text));
+	else
+		printf("would send:\n%s\n", text);
+}
+
+int cli_pack_dry_run(struct cli_pack_args *a, const struct ep_pack_options *opt, const struct ep_source *sources,
+		     size_t n, bool json)
+{
+	struct ep_error err = { 0 };
+	if (json && !(a->requests = json_array()))
+		return cli_fail(&(struct ep_error){ EP_ERUNTIME, "out of memory" });
+	a->capture.dry_run_request = dry_run_request;
+	a->capture.dry_run_ctx = a;
+	if (ep_pack_dry_run(opt, sources, n, &err))
+		return cli_fail(&err);
+	if (json) {
+		json_t *o = json_pack("{s:b,s:O}", "dry_run", 1, "requests", a->requests);
+		json_dumpf(o, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(o);
+	} else {
+		printf("dry run: nothing was read or written\n");
 	}
 	return 0;
 }

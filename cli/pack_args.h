@@ -21,6 +21,10 @@ struct cli_pack_args {
 	const char *connect; /* vm:domain: libvirt's URI */
 	enum ep_quiesce quiesce;
 	json_t *disks; /* how each live domain's disk was read, for --json; NULL when none */
+	const char *inputs[16]; /* --input-option KEY=VALUE */
+	struct ep_capture_options capture;
+	bool dry_run;
+	json_t *requests; /* a dry run's, for --json */
 };
 
 #define CLI_PACK_OPTIONS                                                                                       \
@@ -33,7 +37,9 @@ struct cli_pack_args {
 		{ "network", required_argument, NULL, 0x1108 }, { "vm-name", required_argument, NULL, 0x1109 },   \
 		{ "allow-unlisted", no_argument, NULL, 0x110a },                                                  \
 		{ "connect", required_argument, NULL, 0x110b }, { "quiesce", no_argument, NULL, 0x110c },        \
-		{ "require-quiesce", no_argument, NULL, 0x110d }, CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
+		{ "require-quiesce", no_argument, NULL, 0x110d }, { "input-option", required_argument, NULL, 0x110e }, \
+		{ "keep-export", no_argument, NULL, 0x110f }, { "dry-run", no_argument, NULL, 0x1110 },          \
+		CLI_ENCRYPT_OPTION, CLI_NET_OPTIONS
 #define CLI_PACK_SHORT "k:n:l:j:"
 #define EP_BACKUP_LEVEL 5 /* backup's zstd level (pack's is 3): see CLI_PACK_HELP */
 #define CLI_PACK_FORMAT 0x1100 /* pack also takes -f for --format */
@@ -96,6 +102,11 @@ struct cli_pack_args {
 	"                       describe the machine the disk: sources belong to (the\n" \
 	"                       first disk boots; default name: the environment's), so\n" \
 	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:\n" \
+	"      --input-option KEY=VALUE  a cloud capture's own setting (its endpoint,\n" \
+	"                       region, bucket, ...; see Sources); repeatable\n" \
+	"      --keep-export    vm:aws:, vm:gcp: leave the export a capture made\n" \
+	"      --dry-run        open the sources and print the requests a cloud capture\n" \
+	"                       would send (credentials masked); read and write nothing\n" \
 	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n" \
 	"                       this platform's image\n" \
 	"      --include-state  pack Terraform state and the files that look like secrets\n" \
@@ -123,5 +134,11 @@ int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_arg
  * use unless --name gave one). 0, or an exit code (reported). Free *sources and *key. */
 int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *specs, size_t n, const char *name,
 		     struct ep_pack_options *opt, struct ep_source **sources, struct ep_key **key);
+/* Prints a line for each disk a cloud capture read: what, from where, in how many requests. */
+void cli_pack_print_captures(const struct cli_pack_args *a);
+/* --dry-run: opens the sources prepared, printing the requests a cloud capture would send
+ * (on stdout, or as {"dry_run", "requests"} with json); packs and writes nothing. An exit code. */
+int cli_pack_dry_run(struct cli_pack_args *a, const struct ep_pack_options *opt, const struct ep_source *sources,
+		     size_t n, bool json);
 
 #endif

@@ -517,27 +517,39 @@ static int describe_machine(struct packer *pk, const struct ep_machine_spec *spe
 	return rc ? rc : ep_machine_check(m, "pack", err);
 }
 
-/* Opens every source but the disks a destination holds already (not read at all), counting
- * the bytes to read for the progress bar. */
-static int open_sources(struct packer *pk, const struct ep_source *src, size_t n, void **opened,
-			struct ep_error *err)
+/* Opens every source but the disks a destination holds already (not read at all), adding
+ * the bytes to read to *total for the progress bar. */
+static int open_sources(const struct ep_pack_options *opt, const struct ep_source *src, size_t n, void **opened,
+			uint64_t *total, struct ep_error *err)
 {
-	const struct ep_pack_options *opt = pk->opt;
 	const struct ep_source_options so = { .allow_dirs = opt->allow_dirs, .nallow = opt->nallow,
 					      .registry = opt->registry, .include_secrets = opt->include_secrets,
 					      .allow_unlisted = opt->allow_unlisted, .libvirt_uri = opt->libvirt_uri,
 					      .report = opt->report, .report_ctx = opt->report_ctx,
 					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created,
-					      .history = opt->history, .quiesce = opt->quiesce };
+					      .history = opt->history, .quiesce = opt->quiesce,
+					      .capture = opt->capture };
 	for (size_t i = 0; i < n; i++) {
 		if (src[i].reuse)
 			continue;
 		int rc = src[i].ops->open(&src[i], &so, &opened[i], err);
 		if (rc)
 			return rc;
-		pk->total += src[i].ops->size(opened[i]);
+		*total += src[i].ops->size(opened[i]);
 	}
 	return 0;
+}
+
+int ep_pack_dry_run(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
+		    struct ep_error *err)
+{
+	void **opened = calloc(nsources ? nsources : 1, sizeof *opened);
+	uint64_t total = 0;
+	int rc = opened ? open_sources(opt, sources, nsources, opened, &total, err) : ep_oom(err);
+	for (size_t i = 0; opened && i < nsources; i++)
+		sources[i].ops->close(opened[i]);
+	free(opened);
+	return rc;
 }
 
 /* A large disk's extents go into list chunks of their own (BUNDLE.md, extent_lists), hashed,
@@ -650,7 +662,7 @@ int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, 
 	pthread_mutex_init(&pk.lock, NULL);
 	int rc = opened && pk.buf && pk.written && pk.manifest ? 0 : ep_oom(err);
 	if (!rc)
-		rc = open_sources(&pk, sources, nsources, opened, err);
+		rc = open_sources(opt, sources, nsources, opened, &pk.total, err);
 	if (!rc)
 		rc = ep_pool_new(&pk.pool, &pack_ops, &pk, opt->threads, 0, ENCODED_MAX, err);
 	struct ep_bundle_writer *writer = NULL;

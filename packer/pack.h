@@ -67,6 +67,7 @@ struct ep_pack_options {
 	void *report_ctx;
 	const struct ep_source_history *history; /* backup: the store's memory of earlier ones; NULL: none */
 	enum ep_quiesce quiesce;                 /* vm:domain: freeze a running guest's file systems */
+	const struct ep_capture_options *capture; /* cloud captures; NULL: defaults */
 	size_t *source_component; /* when set: [i] the component source i became (disk sources), else SIZE_MAX */
 	struct ep_manifest **manifest_out; /* when set: the manifest published, handed over (free it) */
 };
@@ -82,5 +83,9 @@ struct ep_pack_stats {
 
 int ep_pack(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
 	    struct ep_pack_stats *stats, struct ep_error *err);
+/* A dry run: opens each source as ep_pack would and closes it, reading no data and writing
+ * nothing; a cloud capture hands the requests it would send to opt->capture's dry_run_request. */
+int ep_pack_dry_run(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,
+		    struct ep_error *err);
 
 #endif

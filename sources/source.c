@@ -22,6 +22,15 @@ EP_SOURCE_KINDS(DECLARE)
 static const struct ep_source_ops *const kinds[] = { EP_SOURCE_KINDS(ENTRY) };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 
+const char *ep_capture_param(const struct ep_capture_options *c, const char *key)
+{
+	size_t n = strlen(key);
+	for (size_t i = 0; c && i < c->nparams; i++)
+		if (!strncmp(c->params[i], key, n) && c->params[i][n] == '=')
+			return c->params[i] + n + 1;
+	return NULL;
+}
+
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
 {
 	for (size_t i = 0; i < NKINDS; i++) {

@@ -44,6 +44,10 @@ struct ep_source_disk_report {
 	uint64_t bytes_read;
 	uint64_t dirty_bytes; /* incremental only */
 	uint64_t added_bytes; /* the stored bytes of the chunks it added to the destination */
+	/* A cloud capture: where the disk was read (a URL or the cloud's name for it, no
+	 * credential in it) and the requests that cost; NULL and 0 otherwise. */
+	const char *from;
+	uint64_t requests;
 };
 typedef void (*ep_source_report_fn)(void *ctx, const struct ep_source_disk_report *r);
 
@@ -74,6 +78,23 @@ enum ep_quiesce {
 	EP_QUIESCE_REQUIRE, /* or fail */
 };
 
+struct ep_http_options;
+/* Captures from clouds (image:glance:, vm:aws:, vm:azure:, vm:gcp:): how to reach them. */
+struct ep_capture_options {
+	const struct ep_http_options *http; /* --cacert, --timeout, --retries; NULL: defaults */
+	/* --input-option KEY=VALUE, each kind's own settings (endpoints, region, bucket, ...),
+	 * named as the same cloud's target names its -o settings */
+	const char *const *params;
+	size_t nparams;
+	bool keep_export; /* vm:aws:, vm:gcp: leave the export the capture made where it lies */
+	/* Set on a dry run (ep_pack_dry_run): each request a capture would send, as
+	 * ep_http_request_text renders it (credentials masked); none is sent. */
+	void (*dry_run_request)(void *ctx, const char *text);
+	void *dry_run_ctx;
+};
+/* The value of --input-option KEY=VALUE for key, or NULL; c may be NULL. */
+const char *ep_capture_param(const struct ep_capture_options *c, const char *key);
+
 /* What sources need from pack's options. */
 struct ep_source_options {
 	const char *const *allow_dirs; /* where disk references (backing files) may point */
@@ -91,6 +112,7 @@ struct ep_source_options {
 	 * and no checkpoint is taken, as none could serve */
 	const struct ep_source_history *history;
 	enum ep_quiesce quiesce;
+	const struct ep_capture_options *capture; /* cloud captures; NULL: defaults, a real run */
 };
 
 /* Reads up to cap bytes into buf: the count, 0 at the end, or a negative status (err set). */
