@@ -257,6 +257,15 @@ expect_exit 2 "pack without -o" "$ENVPACK" pack disk:d.raw
 expect_exit 2 "pack with a bad environment name" "$ENVPACK" pack -n ../x -o out1.envpack disk:d.raw
 expect_exit 2 "pack with a bad level" "$ENVPACK" pack -l 99 -o out1.envpack disk:d.raw
 expect_exit 1 "pack into a missing directory" "$ENVPACK" pack -o nodir/out.envpack disk:d.raw
+expect_exit 2 "pack --input-option without =" "$ENVPACK" pack --input-option region -o out1.envpack disk:d.raw
+expect_err "KEY=VALUE" "the message says what --input-option takes"
+expect_exit 0 "pack --dry-run of local sources" "$ENVPACK" pack --dry-run -o out1.envpack disk:d.raw iac:tree
+check "pack --dry-run wrote no bundle" test ! -e out1.envpack
+check "pack --dry-run --json: no requests" \
+	sh -c '"$0" pack --dry-run --json -o out1.envpack disk:d.raw | jq -e ".dry_run and (.requests | length == 0)"' "$ENVPACK"
+expect_exit 2 "pack --dry-run still refuses a missing disk" "$ENVPACK" pack --dry-run -o out1.envpack disk:nosuch.raw
+expect_exit 0 "backup --dry-run --init: the store is not opened" "$ENVPACK" backup --dry-run --init drystore disk:d.raw
+check "backup --dry-run made no store" test ! -e drystore
 check "no output and no temporary file after failed packs" sh -c "! ls -A | grep -q 'out1\|^\.good\|^\.out'"
 expect_exit 2 "restore to an unknown target" "$ENVPACK" restore -p k.pub good.envpack --to ftp:x
 expect_exit 2 "restore without --to" "$ENVPACK" restore -p k.pub good.envpack
