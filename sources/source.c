@@ -32,6 +32,13 @@ const char *ep_capture_param(const struct ep_capture_options *c, const char *key
 	return NULL;
 }
 
+void ep_source_public_spec(const char *spec, char *buf, size_t cap)
+{
+	const char *url = strstr(spec, "://");
+	size_t n = url ? (size_t)(url - spec) + strcspn(url, "?") : strlen(spec);
+	snprintf(buf, cap, "%.*s", (int)n, spec);
+}
+
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
 {
 	for (size_t i = 0; i < NKINDS; i++) {
