@@ -13,8 +13,9 @@ BlobEndpoint, AccountName and AccountKey. Commands:
   ranges C BLOB          prints the page blob's valid ranges, "START END" (inclusive), one a line
   list C                 prints the names of the blobs in C, one a line
   put C BLOB FILE        uploads FILE as a block blob (to have a blob in the way)
-  pageblob C BLOB FILE   uploads FILE (a multiple of 512 bytes) as a page blob: only its
-                         allocated ranges (SEEK_DATA) are written, so the rest stays holes
+  pageblob C BLOB FILE [NAME=VALUE...]  uploads FILE (a multiple of 512 bytes) as a page
+                         blob with that metadata: only its allocated ranges (SEEK_DATA) are
+                         written, so the rest stays holes
   putpage C BLOB OFF FILE  writes FILE (512-byte multiple, at most 4 MiB) at OFF of the page blob
   blobsas C BLOB         prints a service SAS reading that one blob (sr=b, sp=r, an hour
                          long), as a managed disk's grant access gives one
@@ -108,10 +109,11 @@ def main():
         print(urllib.parse.urlencode({"sv": sv, "sr": sr, "sp": sp, "se": se, "sig": signature(cl.key, sts)}))
         return
     if cmd in ("pageblob", "putpage"):
-        data = open(rest[-1], "rb").read()
+        data = open(rest[2] if cmd == "pageblob" else rest[3], "rb").read()
         if cmd == "pageblob":
-            s, _, d = cl.request("PUT", "/%s/%s" % (rest[0], rest[1]), headers={
-                "x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": str(len(data))})
+            meta = {"x-ms-meta-" + m.split("=", 1)[0]: m.split("=", 1)[1] for m in rest[3:]}
+            s, _, d = cl.request("PUT", "/%s/%s" % (rest[0], rest[1]), headers=dict(meta, **{
+                "x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": str(len(data))}))
             if s != 201:
                 sys.exit("pageblob: %d %s" % (s, d[:300]))
             runs, fd, off = [], os.open(rest[2], os.O_RDONLY), 0
