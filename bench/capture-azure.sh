@@ -101,7 +101,7 @@ done
 field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['disks'][0][sys.argv[2]])" "$out/capture.json" "$1"; }
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
 printf 'blob: %s, a fixed VHD page blob of %s bytes, %s allocated; %s cores; load average %s; Azurite 3.34.0 on loopback (blobs on disk)\n' \
-	"$blob" "$(stat -c %s "$img/disk.raw" | awk '{ print $1 + 512 }')" "$alloc" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	"$blob" "$(($(stat -c %s "$img/disk.raw") + 512))" "$alloc" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'envpack %s; threads: %s\n' "$(git -C "$repo" rev-parse --short HEAD)" "${THREADS:-one per CPU}"
 printf '%-44s %8s\n' "seconds (best of $RUNS)" ""
 printf '%-44s %8s   %s bytes read in %s requests\n' "capture: pack vm:azure: (page ranges)" "${S[capture]}" \
