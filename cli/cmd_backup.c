@@ -225,8 +225,11 @@ int cmd_backup(int argc, char **argv)
 	int rc = code || info ? 0 : ep_oom(&err);
 	for (size_t i = 0; !code && !rc && i < ntags; i++)
 		rc = ep_snapinfo_add(&info->tags, &info->ntags, EP_SNAP_TAGS_MAX, tags[i], &err);
-	for (size_t i = 0; !code && !rc && i < nspecs; i++)
-		rc = ep_snapinfo_add(&info->sources, &info->nsources, EP_SNAP_SOURCES_MAX, specs[i], &err);
+	for (size_t i = 0; !code && !rc && i < nspecs; i++) {
+		char shown[2048]; /* a SAS URL's token is a credential: the snapshot records the URL without it */
+		ep_source_public_spec(specs[i], shown, sizeof shown);
+		rc = ep_snapinfo_add(&info->sources, &info->nsources, EP_SNAP_SOURCES_MAX, shown, &err);
+	}
 	struct ep_store *st = NULL;
 	sa.s3.http = args.net.registry.http; /* --cacert, --timeout, --retries came with the pack options */
 	if (!code && !rc)

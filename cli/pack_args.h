@@ -72,6 +72,14 @@ struct cli_pack_args {
 	"              into a store, the next backup there reads only the blocks\n" \
 	"              written since (qemu's dirty bitmap), the rest from the last\n" \
 	"              snapshot\n" \
+	"  vm:azure:CONTAINER/BLOB, vm:azure:https://ACCOUNT.blob.core.windows.net/C/B?SAS\n" \
+	"              an Azure disk: a page blob holding a fixed VHD, the account as\n" \
+	"              the azure: target takes it (AZURE_STORAGE_CONNECTION_STRING, ...;\n" \
+	"              --input-option endpoint=URL, jobs=N) or a SAS URL (never printed);\n" \
+	"              only its allocated page ranges are read (Get Page Ranges, ranged\n" \
+	"              GETs checked against their Content-MD5); the disk is the blob\n" \
+	"              less its VHD footer (--format raw: a page blob without one); a\n" \
+	"              managed disk: take the SAS URL 'az disk grant-access' gives\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \

@@ -142,12 +142,18 @@ static int parse_connection_string(struct ep_azure *az, const char *cs, char *en
 	return rc;
 }
 
-static int load_creds(struct ep_azure *az, const char *endpoint_opt, struct ep_error *err)
+static int load_creds(struct ep_azure *az, const char *endpoint_opt, const char *sas_opt, struct ep_error *err)
 {
 	const char *cs = getenv("AZURE_STORAGE_CONNECTION_STRING");
 	char endpoint[400] = "";
 	int rc = 0;
-	if (cs && *cs) {
+	if (sas_opt) { /* a SAS URL's token: the environment's account is not the one it names */
+		rc = set_str(&az->sas, sas_opt, strlen(sas_opt), err);
+		const char *path = endpoint_opt ? strstr(endpoint_opt, "://") : NULL;
+		path = path ? path + 3 + strcspn(path + 3, "/") : NULL;
+		if (!rc && path && *path == '/' && strlen(path + 1) < sizeof az->account) /* path-style: /ACCOUNT */
+			snprintf(az->account, sizeof az->account, "%s", path + 1);
+	} else if (cs && *cs) {
 		rc = parse_connection_string(az, cs, endpoint, sizeof endpoint, err);
 	} else {
 		const char *account = getenv("AZURE_STORAGE_ACCOUNT"), *key = getenv("AZURE_STORAGE_KEY"),
@@ -209,7 +215,7 @@ int ep_azure_open(struct ep_azure **out, const struct ep_azure_options *opt, str
 		return ep_oom(err);
 	az->jobs = opt->jobs ? (opt->jobs < JOBS_MAX ? opt->jobs : JOBS_MAX) : 4;
 	az->http_opt = opt->http;
-	int rc = load_creds(az, opt->endpoint, err);
+	int rc = load_creds(az, opt->endpoint, opt->sas, err);
 	if (!rc)
 		rc = ep_http_new(&az->http, &opt->http, err);
 	if (rc) {
@@ -659,6 +665,246 @@ int ep_azure_put_pages(struct ep_azure *az, const char *container, const char *b
 	if (ps.rc)
 		*err = ps.err;
 	return ps.rc;
+}
+
+/* ---- reading ---- */
+
+/* An IP address or localhost: the emulator's path-style URLs, /ACCOUNT first (as Azure's SDKs tell them). */
+static bool path_style(const char *host, size_t n)
+{
+	size_t h = n;
+	if (host[0] == '[')
+		return true;
+	const char *colon = memchr(host, ':', n);
+	if (colon)
+		h = (size_t)(colon - host);
+	if (h == 9 && !strncmp(host, "localhost", 9))
+		return true;
+	return h > 0 && strspn(host, "0123456789.") == h;
+}
+
+int ep_azure_parse_url(const char *url, char *endpoint, size_t ecap, char *container, size_t ccap, char *blob,
+		       size_t bcap, char **sas, struct ep_error *err)
+{
+	*sas = NULL;
+	const char *h = strstr(url, "://");
+	if ((strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || !h)
+		return ep_fail(err, EP_EINPUT, "azure: a blob URL starts with https://");
+	h += 3;
+	size_t hn = strcspn(h, "/?#"), qn = strcspn(url, "?#");
+	const char *path = h + hn, *q = url[qn] == '?' ? url + qn + 1 : NULL;
+	size_t pn = (size_t)(url + qn - path); /* the path, up to the query */
+	const char *shown = "the blob URL"; /* never the URL itself: its query is a credential */
+	if (hn == 0 || memchr(h, '@', hn) || url[qn] == '#')
+		return ep_fail(err, EP_EINPUT, "azure: %s takes https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB?SAS", shown);
+	size_t skip = 0; /* the account segment of a path-style URL */
+	if (path_style(h, hn) && pn > 1)
+		skip = 1 + strcspn(path + 1, "/");
+	if ((size_t)(path + skip - url) >= ecap)
+		return ep_fail(err, EP_EINPUT, "azure: %s is too long", shown);
+	snprintf(endpoint, ecap, "%.*s", (int)(path + skip - url), url);
+	const char *c = path + skip + (path[skip] == '/');
+	size_t left = pn - (size_t)(c - path), cn = strcspn(c, "/");
+	if (cn > left)
+		cn = left;
+	if (cn >= ccap || cn >= left || left - cn - 1 >= bcap)
+		return ep_fail(err, EP_EINPUT, "azure: %s names no CONTAINER/BLOB%s", shown, cn >= ccap ? " (too long)" : "");
+	snprintf(container, ccap, "%.*s", (int)cn, c);
+	snprintf(blob, bcap, "%.*s", (int)(left - cn - 1), c + cn + 1);
+	if (!ep_azure_container_ok(container))
+		return ep_fail(err, EP_EINPUT, "azure: '%s' in %s is not a container name", container, shown);
+	if (!ep_azure_blob_name_ok(blob))
+		return ep_fail(err, EP_EINPUT, "azure: '%s' in %s is not a blob name envpack reads (letters, digits, "
+					       "'.', '_', '-' and '/')", blob, shown);
+	if (!q || !strstr(q, "sig="))
+		return ep_fail(err, EP_EINPUT, "azure: %s has no SAS token (?sv=...&sig=...); for the environment's "
+					       "account name CONTAINER/BLOB instead", shown);
+	return (*sas = strdup(q)) ? 0 : ep_oom(err);
+}
+
+int ep_azure_blob_props(struct ep_azure *az, const char *container, const char *blob,
+			struct ep_azure_blob_props *out, struct ep_error *err)
+{
+	char url[1600], what[1700];
+	ep_azure_blob_url(az, container, blob, url, sizeof url);
+	snprintf(what, sizeof what, "azure: Get Blob Properties of %s", url);
+	*out = (struct ep_azure_blob_props){ 0 };
+	struct ep_http_response resp = { 0 };
+	int rc = az_send(az, &(struct az_req){ .method = "HEAD", .container = container, .blob = blob }, what, &resp, err);
+	char len[32] = "", *end = NULL;
+	if (!rc && resp.status == 404)
+		rc = ep_fail(err, EP_EINPUT, "azure: no blob %s (404 on Get Blob Properties)", url);
+	else if (!rc && resp.status != 200)
+		rc = status_error(&resp, what, err);
+	if (!rc) {
+		ep_http_header(&resp, "Content-Length", len, sizeof len);
+		out->length = strtoull(len, &end, 10);
+		ep_http_header(&resp, "x-ms-blob-type", out->type, sizeof out->type);
+		ep_http_header(&resp, "ETag", out->etag, sizeof out->etag);
+		ep_http_header(&resp, "x-ms-meta-envpack_state", out->state, sizeof out->state);
+		if (!len[0] || *end)
+			rc = ep_fail(err, EP_ERUNTIME, "%s: the answer has no Content-Length", what);
+	}
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_azure_page_list_parse(const char *xml, size_t len, uint64_t length, struct ep_extent **out, size_t *n,
+			     size_t *cap, char *marker, size_t mcap, struct ep_error *err)
+{
+	struct ep_xml x;
+	int rc = ep_xml_parse(&x, xml, len, "Get Page Ranges' answer", "azure", "PageList", NULL, err);
+	if (rc)
+		return rc;
+	xmlXPathObjectPtr o = ep_xml_all(&x, NULL, "/PageList/PageRange");
+	int count = o && o->nodesetval ? o->nodesetval->nodeNr : 0;
+	for (int i = 0; !rc && i < count; i++) {
+		uint64_t a = 0, b = 0;
+		uint64_t prev_end = *n ? (*out)[*n - 1].off + (*out)[*n - 1].len : 0;
+		if (!ep_xml_num(&x, o->nodesetval->nodeTab[i], "Start", &a) ||
+		    !ep_xml_num(&x, o->nodesetval->nodeTab[i], "End", &b) || a % 512 || (b + 1) % 512 || b < a ||
+		    b >= length || (*n && a < prev_end))
+			rc = ep_fail(err, EP_ERUNTIME, "azure: Get Page Ranges' answer: range %d is not whole pages "
+						       "in order within the blob's %llu bytes", i + 1, (unsigned long long)length);
+		else if (*n && a == prev_end) /* touching ranges: one run */
+			(*out)[*n - 1].len += b + 1 - a;
+		else if (!ep_grow((void **)out, cap, *n + 1, sizeof **out))
+			rc = ep_oom(err);
+		else
+			(*out)[(*n)++] = (struct ep_extent){ a, b + 1 - a, EP_EXT_DATA };
+	}
+	xmlXPathFreeObject(o);
+	char *next = rc ? NULL : ep_xml_get(&x, NULL, "/PageList/NextMarker");
+	if (!rc && next && strlen(next) >= mcap)
+		rc = ep_fail(err, EP_ERUNTIME, "azure: Get Page Ranges' answer: NextMarker is too long");
+	else if (!rc)
+		snprintf(marker, mcap, "%s", next ? next : "");
+	free(next);
+	ep_xml_release(&x);
+	return rc;
+}
+
+#define PAGE_LIST_MAX 5000 /* ranges asked for per answer: under ANSWER_MAX at ~80 bytes each */
+
+/* marker: percent-encoded for the query (Azure's are base64-like: '+', '/', '=') */
+static void query_value(char *dst, size_t cap, const char *v)
+{
+	size_t k = 0;
+	for (; *v && k + 4 < cap; v++) {
+		if (isalnum((unsigned char)*v) || strchr("-._~", *v))
+			dst[k++] = *v;
+		else
+			k += (size_t)snprintf(dst + k, cap - k, "%%%02X", (unsigned char)*v);
+	}
+	dst[k] = '\0';
+}
+
+int ep_azure_page_ranges(struct ep_azure *az, const char *container, const char *blob, const char *etag,
+			 uint64_t length, struct ep_extent **out, size_t *n, uint64_t *requests, struct ep_error *err)
+{
+	char url[1600], what[1700], ifmatch[140], marker[1024] = "", enc[3100], query[3200];
+	ep_azure_blob_url(az, container, blob, url, sizeof url);
+	snprintf(what, sizeof what, "azure: Get Page Ranges of %s", url);
+	snprintf(ifmatch, sizeof ifmatch, "If-Match: %s", etag);
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	int rc = 0;
+	do {
+		query_value(enc, sizeof enc, marker);
+		snprintf(query, sizeof query, "comp=pagelist&maxresults=%d%s%s", PAGE_LIST_MAX, marker[0] ? "&marker=" : "",
+			 marker[0] ? enc : "");
+		struct az_req r = { .method = "GET", .container = container, .blob = blob, .query = query,
+				    .extra = { etag && *etag ? ifmatch : NULL } };
+		struct ep_http_response resp = { 0 };
+		rc = az_send(az, &r, what, &resp, err);
+		(*requests)++;
+		if (!rc && resp.status == 412)
+			rc = ep_fail(err, EP_ERUNTIME, "%s: the blob changed while it was read (412: its ETag is not %s)", what, etag);
+		else if (!rc && resp.status != 200)
+			rc = status_error(&resp, what, err);
+		if (!rc)
+			rc = ep_azure_page_list_parse(resp.body ? resp.body : "", resp.body_len, length, out, n, &cap, marker,
+						      sizeof marker, err);
+		ep_http_response_release(&resp);
+	} while (!rc && marker[0]);
+	return rc;
+}
+
+int ep_azure_connection(const struct ep_azure *az, struct ep_http **out, struct ep_error *err)
+{
+	return ep_http_new(out, &az->http_opt, err);
+}
+
+int ep_azure_read(struct ep_azure *az, struct ep_http *via, const char *container, const char *blob,
+		  const char *etag, void *buf, size_t len, uint64_t off, uint64_t *requests, struct ep_error *err)
+{
+	char url[1600], what[1800], range[80], ifmatch[140], md5h[64];
+	if (len == 0 || len > EP_AZURE_PAGE_MAX)
+		return ep_fail(err, EP_EINPUT, "azure: a read of %zu bytes (1 to 4 MiB)", len);
+	ep_azure_blob_url(az, container, blob, url, sizeof url);
+	snprintf(what, sizeof what, "azure: Get Blob %s at %llu", url, (unsigned long long)off);
+	snprintf(range, sizeof range, "x-ms-range: bytes=%llu-%llu", (unsigned long long)off,
+		 (unsigned long long)(off + len - 1));
+	snprintf(ifmatch, sizeof ifmatch, "If-Match: %s", etag);
+	/* the whole answer is kept until it is in: one cut short is sent again by ep_http_send */
+	struct az_req r = { .via = via, .method = "GET", .container = container, .blob = blob,
+			    .extra = { range, "x-ms-range-get-content-md5: true", etag && *etag ? ifmatch : NULL } };
+	struct az_signed q;
+	struct ep_http_response resp = { 0 };
+	int rc = az_sign(az, &r, &q, err);
+	if (!rc) {
+		struct ep_http_request req = az_http_request(&r, &q);
+		req.max_body = len;
+		rc = ep_http_send(via ? via : az->http, &req, what, &resp, err);
+		(*requests)++;
+	}
+	az_release(&q);
+	if (!rc && resp.status == 412)
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the blob changed while it was read (412: its ETag is not %s)", what, etag);
+	else if (!rc && resp.status != 206)
+		rc = status_error(&resp, what, err);
+	else if (!rc && (!ep_http_starts_at(&resp, off) || resp.body_len != len))
+		rc = ep_fail(err, EP_EINTEGRITY, "%s: %zu bytes came, not the %zu asked for", what, resp.body_len, len);
+	if (!rc && ep_http_header(&resp, "Content-MD5", md5h, sizeof md5h)) {
+		uint8_t md5[16];
+		char *b64 = NULL;
+		EVP_Digest(resp.body, len, md5, NULL, EVP_md5(), NULL);
+		if (!(rc = ep_base64_encode(md5, sizeof md5, &b64, err)) && strcmp(b64, md5h))
+			rc = ep_fail(err, EP_EINTEGRITY, "%s: the bytes do not match the Content-MD5 Azure sent", what);
+		free(b64);
+	}
+	if (!rc)
+		memcpy(buf, resp.body, len);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_azure_plan_read(struct ep_azure *az, const char *container, const char *blob,
+		       void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err)
+{
+	char query[64];
+	snprintf(query, sizeof query, "comp=pagelist&maxresults=%d", PAGE_LIST_MAX);
+	int rc = az_show(az, &(struct az_req){ .method = "HEAD", .container = container, .blob = blob }, emit, ctx, err);
+	struct az_req footer = { .method = "GET", .container = container, .blob = blob,
+				 .extra = { "x-ms-range: bytes=(the last 512: the VHD footer)",
+					    "x-ms-range-get-content-md5: true", "If-Match: (its ETag)" } };
+	if (!rc)
+		rc = az_show(az, &footer, emit, ctx, err);
+	struct az_req list = { .method = "GET", .container = container, .blob = blob, .query = query,
+			       .extra = { "If-Match: (its ETag)" } };
+	if (!rc)
+		rc = az_show(az, &list, emit, ctx, err);
+	footer.extra[0] = "x-ms-range: bytes=0-4194303";
+	if (!rc)
+		rc = az_show(az, &footer, emit, ctx, err);
+	if (!rc) {
+		char note[300];
+		snprintf(note, sizeof note, "(a GET like it for each allocated page range the answers name, at most 4 MiB "
+					    "each and %u at once; holes are not read)", az->jobs);
+		emit(ctx, note);
+	}
+	return rc;
 }
 
 /* ---- dry runs ---- */

@@ -4,11 +4,12 @@
  * (If-None-Match: *), the allocated ranges of a local file written into it
  * with Put Page (at most 4 MiB each, 512-byte aligned, each with its
  * Content-MD5, several at once on connections of their own), metadata set,
- * and the blob deleted. Shared Key or SAS authorization; the account, key or
- * SAS token and the endpoint come from the environment as the az CLI reads
- * them (AZURE_STORAGE_CONNECTION_STRING, else AZURE_STORAGE_ACCOUNT with
- * AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN), never from argv, and are
- * never put in a message.
+ * and the blob deleted; read back by its allocated ranges (Get Page Ranges,
+ * then ranged GETs checked against the Content-MD5 Azure sends). Shared Key
+ * or SAS authorization; the account, key or SAS token and the endpoint come
+ * from the environment as the az CLI reads them (AZURE_STORAGE_CONNECTION_STRING,
+ * else AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN),
+ * or from a SAS URL, and are never put in a message.
  */
 #ifndef EP_AZURE_BLOB_H
 #define EP_AZURE_BLOB_H
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/extent.h"
 #include "base/http.h"
 #include "base/progress.h"
 
@@ -31,6 +33,9 @@ struct ep_azure_options {
 	 * BlobEndpoint, else https://ACCOUNT.blob.core.windows.net. */
 	const char *endpoint;
 	unsigned jobs; /* Put Page requests at once, each on its own connection; 0: 4 */
+	/* A SAS token (without '?', as a SAS URL carries it) used instead of the environment's
+	 * credentials; endpoint must then be set. */
+	const char *sas;
 };
 
 struct ep_azure;
@@ -77,6 +82,51 @@ int ep_azure_set_metadata(struct ep_azure *az, const char *container, const char
 
 /* Deletes the blob; one that is not there is no error. */
 int ep_azure_delete(struct ep_azure *az, const char *container, const char *blob, struct ep_error *err);
+
+/* ---- reading ---- */
+
+/* A blob's URL "http(s)://HOST[/ACCOUNT]/CONTAINER/BLOB?SAS" split into the service's endpoint
+ * (the account is the path's first segment when HOST is an IP address or localhost, as the
+ * emulator and Azure's SDKs take it), the container and blob names (as ep_azure_container_ok
+ * and ep_azure_blob_name_ok allow) and the SAS token (heap, without '?'; free it). Messages
+ * never quote the token. */
+int ep_azure_parse_url(const char *url, char *endpoint, size_t ecap, char *container, size_t ccap, char *blob,
+		       size_t bcap, char **sas, struct ep_error *err);
+
+/* What a blob's properties (Get Blob Properties, a HEAD) say. */
+struct ep_azure_blob_props {
+	uint64_t length;
+	char type[24];  /* x-ms-blob-type: "PageBlob", "BlockBlob", "AppendBlob" */
+	char etag[100]; /* as sent, quotes included: later reads ask If-Match it */
+	char state[32]; /* the metadata envpack_state the azure: target sets, "" when absent */
+};
+/* The blob's properties; one that is not there is EP_EINPUT, named. */
+int ep_azure_blob_props(struct ep_azure *az, const char *container, const char *blob,
+			struct ep_azure_blob_props *out, struct ep_error *err);
+
+/* The page ranges of one Get Page Ranges answer (a PageList) appended to *out (*n of *cap
+ * used; free *out), checked to be whole 512-byte pages, in order and within length bytes;
+ * marker (cap bytes) gets its NextMarker, "" on the last page. */
+int ep_azure_page_list_parse(const char *xml, size_t len, uint64_t length, struct ep_extent **out, size_t *n,
+			     size_t *cap, char *marker, size_t mcap, struct ep_error *err);
+/* Get Page Ranges: the allocated ranges of the page blob of length bytes, in order, page
+ * after page (NextMarker), of the version etag names (If-Match); *requests counts those sent. */
+int ep_azure_page_ranges(struct ep_azure *az, const char *container, const char *blob, const char *etag,
+			 uint64_t length, struct ep_extent **out, size_t *n, uint64_t *requests, struct ep_error *err);
+
+/* A connection of its own for a reading thread (ep_http_free it). */
+int ep_azure_connection(const struct ep_azure *az, struct ep_http **out, struct ep_error *err);
+/* Reads len bytes (at most EP_AZURE_PAGE_MAX) at off of the blob's version etag through
+ * via (NULL: the client's own connection), checked against the Content-MD5 Azure sends for
+ * them (EP_EINTEGRITY when it differs); an answer cut short is asked again (--retries).
+ * *requests counts the GETs sent. */
+int ep_azure_read(struct ep_azure *az, struct ep_http *via, const char *container, const char *blob,
+		  const char *etag, void *buf, size_t len, uint64_t off, uint64_t *requests, struct ep_error *err);
+
+/* Hands emit, as text with credentials masked, the requests reading the blob by its page
+ * ranges would send (the ranged GETs summarised); sends nothing. */
+int ep_azure_plan_read(struct ep_azure *az, const char *container, const char *blob,
+		       void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
 
 /* Hands emit, as text with credentials masked, the requests that creating a page blob
  * of size bytes, writing data_bytes of it and committing it would send (the Put Page

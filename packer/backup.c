@@ -204,7 +204,8 @@ static bool identify(const struct ep_source *src, struct identity *id)
 {
 	struct stat st;
 	char path[PATH_MAX];
-	if (!src->ops->bare_disk || (src->format && strcmp(src->format, "raw")) || !realpath(src->path, path) ||
+	/* disk: alone names a local file (a cloud capture's CONTAINER/BLOB is no path) */
+	if (!src->ops->bare_disk || strcmp(src->ops->prefix, "disk:") || (src->format && strcmp(src->format, "raw")) || !realpath(src->path, path) ||
 	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return false;
 	*id = (struct identity){ .dev = (json_int_t)st.st_dev, .ino = (json_int_t)st.st_ino, .size = (json_int_t)st.st_size,

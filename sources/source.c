@@ -12,6 +12,7 @@
 	X(registry)          \
 	X(vm_libvirt)        \
 	X(vm_domain)         \
+	X(vm_azure)          \
 	X(vm_ovf)            \
 	X(vm_ova)            \
 	X(vm_vmx)
@@ -29,6 +30,13 @@ const char *ep_capture_param(const struct ep_capture_options *c, const char *key
 		if (!strncmp(c->params[i], key, n) && c->params[i][n] == '=')
 			return c->params[i] + n + 1;
 	return NULL;
+}
+
+void ep_source_public_spec(const char *spec, char *buf, size_t cap)
+{
+	const char *url = strstr(spec, "://");
+	size_t n = url ? (size_t)(url - spec) + strcspn(url, "?") : strlen(spec);
+	snprintf(buf, cap, "%.*s", (int)n, spec);
 }
 
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)

@@ -163,8 +163,13 @@ struct ep_source_ops {
 };
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
- * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:domain:NAME", "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:domain:NAME",
+ * "vm:azure:CONTAINER/BLOB" or "vm:azure:https://.../CONTAINER/BLOB?SAS", "vm:ovf:FILE.ovf", "vm:ova:FILE.ova"
+ * or "vm:vmx:FILE.vmx". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
+
+/* spec as it may be recorded or shown: a URL's query (a SAS token) left out. */
+void ep_source_public_spec(const char *spec, char *buf, size_t cap);
 
 /* Opens the disk at path as opt allows (format NULL: probed) and adds its data bytes to
  * *data: for kinds made of disks. *out is set for ep_disk_close even on failure. */

@@ -20,6 +20,7 @@
 #include "base/endian.h"
 #include "base/util.h"
 #include "formats/disk/disk.h"
+#include "formats/disk/vhd.h"
 
 #define FOOTER 512
 #define DYN_HEADER 1024
@@ -424,6 +425,17 @@ static uint64_t footer_size(const uint8_t *f)
 	bool by_chs = (!memcmp(f + 28, "vpc ", 4) || !memcmp(f + 28, "qemu", 4)) &&
 		      chs_size != MAX_CHS * 512;
 	return by_chs ? chs_size : ep_be64(f + 48);
+}
+
+int ep_vhd_footer(const uint8_t *f, const char *what, uint32_t *type, uint64_t *size, struct ep_error *err)
+{
+	if (memcmp(f, "conectix", 8))
+		return ep_fail(err, EP_EINPUT, "vhd: no footer (conectix cookie) at the end of %s", what);
+	if (ep_be32(f + 64) != checksum(f, FOOTER, 64))
+		return ep_fail(err, EP_EINPUT, "vhd: the footer checksum is wrong in %s", what);
+	*type = ep_be32(f + 60);
+	*size = footer_size(f);
+	return 0;
 }
 
 /* A parent locator's path as UTF-8 with '/' separators: relative for W2ru, the base

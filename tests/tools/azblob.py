@@ -13,6 +13,12 @@ BlobEndpoint, AccountName and AccountKey. Commands:
   ranges C BLOB          prints the page blob's valid ranges, "START END" (inclusive), one a line
   list C                 prints the names of the blobs in C, one a line
   put C BLOB FILE        uploads FILE as a block blob (to have a blob in the way)
+  pageblob C BLOB FILE [NAME=VALUE...]  uploads FILE (a multiple of 512 bytes) as a page
+                         blob with that metadata: only its allocated ranges (SEEK_DATA) are
+                         written, so the rest stays holes
+  putpage C BLOB OFF FILE  writes FILE (512-byte multiple, at most 4 MiB) at OFF of the page blob
+  blobsas C BLOB         prints a service SAS reading that one blob (sr=b, sp=r, an hour
+                         long), as a managed disk's grant access gives one
   sas                    prints an account SAS (blob service, all permissions, a day long)
   sign STRING            prints the Shared Key signature of STRING (escapes: \\n)
 """
@@ -92,6 +98,42 @@ def main():
         sts = "\n".join([cl.account, sp, ss, srt, "", se, "", spr, sv, ""])
         sig = signature(cl.key, sts)
         print(urllib.parse.urlencode({"sv": sv, "ss": ss, "srt": srt, "sp": sp, "se": se, "spr": spr, "sig": sig}))
+        return
+    if cmd == "blobsas":
+        se = (datetime.datetime.utcnow() + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        sv, sp, sr = "2019-02-02", "r", "b"
+        res = "/blob/%s/%s/%s" % (cl.account, rest[0], rest[1])
+        # signedPermissions, Start, Expiry, canonicalizedResource, Identifier, IP, Protocol, Version,
+        # Resource, SnapshotTime, rscc, rscd, rsce, rscl, rsct
+        sts = "\n".join([sp, "", se, res, "", "", "", sv, sr, "", "", "", "", "", ""])
+        print(urllib.parse.urlencode({"sv": sv, "sr": sr, "sp": sp, "se": se, "sig": signature(cl.key, sts)}))
+        return
+    if cmd in ("pageblob", "putpage"):
+        data = open(rest[2] if cmd == "pageblob" else rest[3], "rb").read()
+        if cmd == "pageblob":
+            meta = {"x-ms-meta-" + m.split("=", 1)[0]: m.split("=", 1)[1] for m in rest[3:]}
+            s, _, d = cl.request("PUT", "/%s/%s" % (rest[0], rest[1]), headers=dict(meta, **{
+                "x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": str(len(data))}))
+            if s != 201:
+                sys.exit("pageblob: %d %s" % (s, d[:300]))
+            runs, fd, off = [], os.open(rest[2], os.O_RDONLY), 0
+            while off < len(data):
+                try:
+                    a = os.lseek(fd, off, os.SEEK_DATA)
+                except OSError:
+                    break
+                off = os.lseek(fd, a, os.SEEK_HOLE)
+                runs.append((a // 512 * 512, min(len(data), (off + 511) // 512 * 512)))
+        else:
+            runs = [(int(rest[2]), int(rest[2]) + len(data))]
+        base = runs[0][0] if cmd == "putpage" else 0  # where data[0] goes
+        for a, b in runs:
+            for p in range(a, b, 4 << 20):
+                e = min(b, p + (4 << 20))
+                s, _, d = cl.request("PUT", "/%s/%s" % (rest[0], rest[1]), "comp=page", body=data[p - base:e - base], headers={
+                    "x-ms-page-write": "update", "x-ms-range": "bytes=%d-%d" % (p, e - 1)})
+                if s != 201:
+                    sys.exit("%s: %d %s" % (cmd, s, d[:300]))
         return
     if cmd == "mkcontainer":
         s, _, d = cl.request("PUT", "/" + rest[0], "restype=container")

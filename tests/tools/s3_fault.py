@@ -33,6 +33,9 @@ MODE
                forwarded: a client's idle timeout fires first
   deny         every request is answered 403 AccessDenied, nothing forwarded, as a
                bucket policy denies it (with --match '^DELETE ': an append-only credential)
+  cut N        the first answer (2xx) longer than N bytes is sent with its headers
+               (its whole Content-Length) but only N bytes of its body, then the
+               connection is closed: a download cut mid-way; then pass
   gate N       requests are held until N have come (or --lifetime passes), then
                forwarded one at a time in the order they came, each once the one before
                was answered: with --match on one key's PUT, N writers that each looked and
@@ -170,7 +173,13 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send_header("Content-Length", r.getheader("Content-Length"))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command != "HEAD" and srv.mode == "cut" and 200 <= r.status < 300 and len(data) > srv.n \
+                    and srv.count("cut") == 1:
+                self.wfile.write(data[:srv.n])
+                self.wfile.flush()
+                self.close_connection = True
+                self.status = "cut"
+            elif self.command != "HEAD":
                 self.wfile.write(data)
         except OSError as e:
             self.status = "-"
@@ -225,7 +234,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow", "deny", "gate"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow", "deny", "gate", "cut"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)
@@ -236,7 +245,7 @@ def main():
     p.add_argument("--tls-key")
     p.add_argument("--match")
     args = p.parse_args()
-    if args.mode in ("drop-part", "503", "429", "500", "lose", "gate"):
+    if args.mode in ("drop-part", "503", "429", "500", "lose", "gate", "cut"):
         if args.n is None or args.n < 1 or args.n != int(args.n):
             p.error("%s needs a count N >= 1" % args.mode)
         args.n = int(args.n)

@@ -167,3 +167,59 @@ TEST(azure_container_and_blob_names)
 	       !ep_azure_blob_name_ok("a/") && !ep_azure_blob_name_ok("../a") && !ep_azure_blob_name_ok("a/./b") &&
 	       !ep_azure_blob_name_ok("a b") && !ep_azure_blob_name_ok("a?b"));
 }
+
+TEST(azure_blob_urls_split_and_their_sas_kept_out_of_messages)
+{
+	char ep[400], c[64], b[1100], *sas = NULL;
+	struct ep_error err = { 0 };
+	EXPECT(ep_azure_parse_url("https://md-abc.z1.blob.storage.azure.net/vhds0/abcd?sv=2018-03-28&sr=b&si=x&sig=S%2BG",
+				  ep, sizeof ep, c, sizeof c, b, sizeof b, &sas, &err) == 0);
+	EXPECT(!strcmp(ep, "https://md-abc.z1.blob.storage.azure.net") && !strcmp(c, "vhds0") && !strcmp(b, "abcd"));
+	EXPECT(sas && !strcmp(sas, "sv=2018-03-28&sr=b&si=x&sig=S%2BG"));
+	free(sas);
+	/* the emulator's path-style URL: the account is the first segment */
+	EXPECT(ep_azure_parse_url("http://127.0.0.1:10000/devstoreaccount1/disks/vms/web.vhd?sig=abc", ep, sizeof ep, c,
+				  sizeof c, b, sizeof b, &sas, &err) == 0);
+	EXPECT(!strcmp(ep, "http://127.0.0.1:10000/devstoreaccount1") && !strcmp(c, "disks") && !strcmp(b, "vms/web.vhd"));
+	free(sas);
+	EXPECT(ep_azure_parse_url("http://localhost:10000/devstoreaccount1/disks/d?sig=abc", ep, sizeof ep, c, sizeof c, b,
+				  sizeof b, &sas, &err) == 0 && !strcmp(ep, "http://localhost:10000/devstoreaccount1"));
+	free(sas);
+	/* refused, the token never quoted */
+	const char *bad[] = { "https://a.blob.core.windows.net/disks/web.vhd", "https://a.blob.core.windows.net/disks?sig=SECRET",
+			      "ftp://a.blob.core.windows.net/disks/d?sig=SECRET", "https://a.blob.core.windows.net/Bad_C/d?sig=SECRET",
+			      "https://u@a.blob.core.windows.net/disks/d?sig=SECRET", "https://a.blob.core.windows.net/disks/a%20b?sig=SECRET" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		sas = NULL;
+		EXPECT(ep_azure_parse_url(bad[i], ep, sizeof ep, c, sizeof c, b, sizeof b, &sas, &err) == EP_EINPUT);
+		EXPECT(!sas && !strstr(err.msg, "SECRET"));
+	}
+}
+
+TEST(azure_page_lists_parsed_merged_and_paged)
+{
+	const char page1[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?><PageList>"
+			     "<PageRange><Start>0</Start><End>511</End></PageRange>"
+			     "<PageRange><Start>512</Start><End>4095</End></PageRange>"
+			     "<PageRange><Start>1048576</Start><End>2097151</End></PageRange>"
+			     "<NextMarker>2!104!MDAwMDM2IXBhZ2Vz</NextMarker></PageList>";
+	const char page2[] = "<PageList><PageRange><Start>4194304</Start><End>4194815</End></PageRange>"
+			     "<NextMarker /></PageList>";
+	struct ep_extent *r = NULL;
+	size_t n = 0, cap = 0;
+	char marker[64];
+	struct ep_error err = { 0 };
+	EXPECT(ep_azure_page_list_parse(page1, strlen(page1), 8 << 20, &r, &n, &cap, marker, sizeof marker, &err) == 0);
+	EXPECT(n == 2 && r[0].off == 0 && r[0].len == 4096 && r[1].off == 1048576 && r[1].len == 1048576); /* touching ranges merged */
+	EXPECT(!strcmp(marker, "2!104!MDAwMDM2IXBhZ2Vz"));
+	EXPECT(ep_azure_page_list_parse(page2, strlen(page2), 8 << 20, &r, &n, &cap, marker, sizeof marker, &err) == 0);
+	EXPECT(n == 3 && r[2].off == 4194304 && r[2].len == 512 && marker[0] == '\0');
+	/* not whole pages, out of order, past the blob's end */
+	const char *bad[] = { "<PageList><PageRange><Start>0</Start><End>100</End></PageRange></PageList>",
+			      "<PageList><PageRange><Start>0</Start><End>4194815</End></PageRange></PageList>",
+			      "<PageList><PageRange><Start>8388608</Start><End>8389119</End></PageRange></PageList>",
+			      "<Error><Code>x</Code></Error>" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		EXPECT(ep_azure_page_list_parse(bad[i], strlen(bad[i]), 8 << 20, &r, &n, &cap, marker, sizeof marker, &err) != 0);
+	free(r);
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# bench/capture-azure.sh — an Azure disk captured where it lies (`pack vm:azure:C/B`: Get
+# Page Ranges, then ranged GETs of the allocated ranges only, several at once) next to
+# the plain way: one full-blob GET with curl (what a SAS URL download gives) to a local
+# file, then `pack disk:` of that file. Same blob, same Azurite (on loopback, its blobs
+# on disk under $B), same envpack.
+#
+# The blob is ../shared/bench/make-disk.sh's disk (4 GiB sparse raw, ext4, ~1 GiB of
+# real files) as a fixed VHD page blob, written by envpack's azure: target (only its
+# allocated ranges are put, as Azure's own upload tools do). Each round runs both,
+# interleaved (a change of load on a shared machine falls on both); RUNS rounds
+# (default 3), the best wall time counts. Printed: seconds, the ratio capture/plain,
+# and the bytes and requests each read. THREADS=N: pack -j N (default: one per CPU).
+# QUICK=1: a small disk (512 MiB, ~95 MiB of files).
+if [ -n "${QUICK:-}" ]; then
+	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
+	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
+fi
+source "$(dirname "$0")/lib.sh"
+repo=$(cd "$here/.." && pwd)
+img=$B/img
+out=$B/capture-azure
+rm -rf "$out"
+mkdir -p "$out/azurite"
+T=$out # tests/azure.sh's helpers keep their files under $T
+source "$here/../tests/azure.sh"
+azurite_pid=""
+cleanup() {
+	[ -z "$azurite_pid" ] || kill "$azurite_pid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$out"
+}
+trap cleanup EXIT
+
+# Azurite as tests/azure.sh starts it, but its blobs on disk: a 4 GiB disk's data is
+# more than its in-memory store takes
+port=$(free_port)
+"$AZ_ROOT/build/node/azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
+	--location "$out/azurite" --disableTelemetry --silent >"$out/azurite.log" 2>&1 &
+azurite_pid=$!
+for _ in $(seq 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+	sleep 0.1
+done
+export AZ_BENCH_ENDPOINT=http://127.0.0.1:$port/$AZ_ACCOUNT AZ_BENCH_DIR=$out/azurite
+azblob bench mkcontainer "$AZ_CONTAINER" >/dev/null
+export AZURE_STORAGE_CONNECTION_STRING
+AZURE_STORAGE_CONNECTION_STRING=$(az_conn bench)
+unset AZURE_STORAGE_ACCOUNT AZURE_STORAGE_KEY AZURE_STORAGE_SAS_TOKEN
+
+"$ENVPACK" keygen -o "$out/k" >/dev/null
+"$ENVPACK" pack -q -k "$out/k.key" -o "$out/src.envpack" "disk:$img/disk.raw"
+"$ENVPACK" restore -q -p "$out/k.pub" "$out/src.envpack" --to "azure:$AZ_CONTAINER/bench"
+rm -f "$out/src.envpack"
+blob=bench/disk.vhd
+url=$AZ_BENCH_ENDPOINT/$AZ_CONTAINER/$blob
+sas=$(azblob bench blobsas "$AZ_CONTAINER" "$blob")
+alloc=$(azblob bench ranges "$AZ_CONTAINER" "$blob" | awk '{ s += $2 - $1 + 1 } END { print s }')
+jobs=(${THREADS:+-j "$THREADS"})
+
+timed() { # timed CMD...: its wall seconds; a failure stops the bench
+	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log" 2>&1; then
+		echo "bench: failed: $*" >&2
+		cat "$out/log" >&2
+		exit 1
+	fi
+	cat "$out/time"
+}
+capture() {
+	rm -f "$out/c.envpack"
+	timed "$ENVPACK" pack --json "${jobs[@]}" -o "$out/c.envpack" "vm:azure:$AZ_CONTAINER/$blob"
+	cp "$out/log" "$out/capture.json"
+	rm -f "$out/c.envpack"
+}
+download() {
+	rm -f "$out/local.vhd"
+	timed curl -sS --fail -o "$out/local.vhd" -H "x-ms-version: $EP_AZURE_VERSION" "$url?$sas"
+}
+local_pack() {
+	rm -f "$out/l.envpack"
+	timed "$ENVPACK" pack -q "${jobs[@]}" -o "$out/l.envpack" "disk:$out/local.vhd"
+	rm -f "$out/l.envpack" "$out/local.vhd"
+}
+EP_AZURE_VERSION=2025-01-05
+min() { awk "BEGIN{print ($1 < $2 ? $1 : $2)}"; }
+sum() { awk "BEGIN{printf \"%.2f\", $1 + $2}"; }
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+
+declare -A S
+keep() { # keep NAME SECONDS: the best so far
+	[ -n "$2" ] || exit 1
+	if [ -z "${S[$1]:-}" ]; then S[$1]=$2; else S[$1]=$(min "${S[$1]}" "$2"); fi
+}
+for _ in $(seq "$RUNS"); do
+	keep capture "$(capture)"
+	d=$(download)
+	keep download "$d"
+	keep plain "$(sum "$d" "$(local_pack)")"
+done
+
+field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['disks'][0][sys.argv[2]])" "$out/capture.json" "$1"; }
+printf '%s\n' "$(sed -n 3p "$img/content.txt")"
+printf 'blob: %s, a fixed VHD page blob of %s bytes, %s allocated; %s cores; load average %s; Azurite 3.34.0 on loopback (blobs on disk)\n' \
+	"$blob" "$(($(stat -c %s "$img/disk.raw") + 512))" "$alloc" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'envpack %s; threads: %s\n' "$(git -C "$repo" rev-parse --short HEAD)" "${THREADS:-one per CPU}"
+printf '%-44s %8s\n' "seconds (best of $RUNS)" ""
+printf '%-44s %8s   %s bytes read in %s requests\n' "capture: pack vm:azure: (page ranges)" "${S[capture]}" \
+	"$(field bytes_read)" "$(field requests)"
+printf '%-44s %8s   (the GET alone: %s)\n' "plain: curl of the whole blob + pack disk:" "${S[plain]}" "${S[download]}"
+printf '%-44s %8s\n' "capture / plain" "$(ratio "${S[capture]}" "${S[plain]}")"
