@@ -1103,7 +1103,8 @@ int ep_s3_read_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_u
 }
 
 struct get_ctx {
-	int fd;
+	ep_s3_sink_fn sink;
+	void *ctx;
 	uint64_t got;
 	EVP_MD_CTX *md5;
 	bool stuck;
@@ -1115,7 +1116,7 @@ struct get_ctx {
 static int get_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
 {
 	struct get_ctx *g = ctx;
-	int rc = ep_pwrite_full(g->fd, data, len, g->got, "the downloaded object", err);
+	int rc = g->sink(g->ctx, data, len, err);
 	if (rc) {
 		g->stuck = true;
 		return rc;
@@ -1142,12 +1143,11 @@ static int get_answer(void *ctx, const struct ep_http_response *resp, struct ep_
 	return 0;
 }
 
-int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t *size,
-		   const struct ep_progress *progress, struct ep_error *err)
+int ep_s3_get_stream(struct ep_s3 *s3, const struct ep_s3_url *u, const char *what, ep_s3_sink_fn sink, void *ctx,
+		     const struct ep_progress *progress, uint64_t *size, struct ep_error *err)
 {
-	char what[1200], range[64], etag[100] = "", md5[33];
-	snprintf(what, sizeof what, "s3: GET s3://%s/%s", u->bucket, u->key);
-	struct get_ctx g = { fd, 0, EVP_MD_CTX_new(), false, progress, 0, what };
+	char range[64], etag[100] = "", md5[33];
+	struct get_ctx g = { sink, ctx, 0, EVP_MD_CTX_new(), false, progress, 0, what };
 	if (!g.md5 || !EVP_DigestInit_ex(g.md5, EVP_md5(), NULL)) {
 		EVP_MD_CTX_free(g.md5);
 		return ep_oom(err);
@@ -1182,6 +1182,34 @@ int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t
 	*size = g.got;
 	EVP_MD_CTX_free(g.md5);
 	return rc;
+}
+
+struct file_sink {
+	int fd;
+	uint64_t at;
+};
+
+static int file_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
+{
+	struct file_sink *f = ctx;
+	int rc = ep_pwrite_full(f->fd, data, len, f->at, "the downloaded object", err);
+	f->at += rc ? 0 : len;
+	return rc;
+}
+
+int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t *size,
+		   const struct ep_progress *progress, struct ep_error *err)
+{
+	char what[1200];
+	snprintf(what, sizeof what, "s3: GET s3://%s/%s", u->bucket, u->key);
+	struct file_sink f = { fd, 0 };
+	return ep_s3_get_stream(s3, u, what, file_sink, &f, progress, size, err);
+}
+
+int ep_s3_plan_get(struct ep_s3 *s3, const struct ep_s3_url *u, void (*emit)(void *ctx, const char *text), void *ctx,
+		   struct ep_error *err)
+{
+	return s3_show(s3, &(struct s3_req){ .method = "GET", .u = u }, emit, ctx, err);
 }
 
 /* ---- lent to s3_versions.c (cloud/s3_impl.h) ---- */

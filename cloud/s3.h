@@ -149,5 +149,15 @@ int ep_s3_read_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_u
  * single-part object, its MD5 ETag; *size gets the object's size. */
 int ep_s3_get_file(struct ep_s3 *s3, const struct ep_s3_url *u, int fd, uint64_t *size,
 		   const struct ep_progress *progress, struct ep_error *err);
+/* Where a streamed GET's bytes go, in order; a failure ends the download. */
+typedef int (*ep_s3_sink_fn)(void *ctx, const void *data, size_t len, struct ep_error *err);
+/* The object's bytes to sink as they come, in one GET; when the connection drops after
+ * some bytes, a Range GET carries on from there (5 times at most). Checked as
+ * ep_s3_get_file checks; what names the call in messages. */
+int ep_s3_get_stream(struct ep_s3 *s3, const struct ep_s3_url *u, const char *what, ep_s3_sink_fn sink, void *ctx,
+		     const struct ep_progress *progress, uint64_t *size, struct ep_error *err);
+/* Hands emit the GET ep_s3_get_stream sends first, as text with credentials masked. */
+int ep_s3_plan_get(struct ep_s3 *s3, const struct ep_s3_url *u, void (*emit)(void *ctx, const char *text), void *ctx,
+		   struct ep_error *err);
 
 #endif

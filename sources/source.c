@@ -15,7 +15,8 @@
 	X(vm_azure)          \
 	X(vm_ovf)            \
 	X(vm_ova)            \
-	X(vm_vmx)
+	X(vm_vmx)            \
+	X(vm_gcp)
 
 #define DECLARE(kind) extern const struct ep_source_ops ep_source_##kind;
 EP_SOURCE_KINDS(DECLARE)
