@@ -83,6 +83,14 @@ struct cli_pack_args {
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \
+	"  vm:gcp:gs://BUCKET/OBJECT.tar.gz  a Compute Engine image export (disk.raw in\n" \
+	"              a .tar.gz, as 'gcloud compute images export' or the gcp: target\n" \
+	"              writes it; envpack does not call images.export, which needs\n" \
+	"              OAuth2) read from Cloud Storage's XML API with an HMAC key\n" \
+	"              (GCS_HMAC_ACCESS_ID, GCS_HMAC_SECRET, else ~/.boto), streamed: one\n" \
+	"              GET, resumed where a cut connection stopped, nothing kept on disk;\n" \
+	"              a bare disk; --input-option endpoint=URL for another server;\n" \
+	"              a corrupt gzip or tar exits 3, publishing nothing\n" \
 	"  iac:DIR     a file tree (Terraform, Kubernetes, Helm, ...): files with modes\n" \
 	"              and mtimes, directories, symlinks that stay inside DIR, and an\n" \
 	"              inventory: each file's kind, Terraform providers, modules and\n" \
