@@ -40,8 +40,7 @@ for r in $(seq "$RUNS"); do
 done
 cap=$(awk '{print $1}' "$out/cap" | best)
 rss=$(awk '{print $2}' "$out/cap" | sort -g | tail -n 1)
-base=$(awk '{print $1 + $2 + $3}' "$out/base" | best)
-parts=$(awk -v b="$base" '$1 + $2 + $3 == b {print $1 " + " $2 " + " $3; exit}' "$out/base")
+read -r base parts < <(awk '{print $1 + $2 + $3, $1 " + " $2 " + " $3}' "$out/base" | sort -g | head -n 1)
 echo "object: $gz bytes (GNU tar -z of the bench disk, $(stat -c %s "$B/img/disk.raw") bytes)"
 echo "capture vm:gcp:                 $cap s, peak RSS $((rss / 1024)) MiB"
 echo "aws s3 cp + tar -xzf + pack:    $base s ($parts)"
