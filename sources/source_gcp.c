@@ -165,7 +165,7 @@ static int gz_fill(struct gcp_state *s, struct ep_error *err)
 	ssize_t n = ring_take(s, s->in, IN_MAX, err);
 	if (n < 0)
 		return (int)n;
-	if (s->taken == (uint64_t)n && (n < 2 || s->in[0] != 0x1f || s->in[1] != 0x8b))
+	if (s->taken == (uint64_t)n && (n == 0 || s->in[0] != 0x1f || (n > 1 && s->in[1] != 0x8b)))
 		return ep_fail(err, EP_EINPUT, "%s is not gzip-compressed: an image export is a .tar.gz (disk.raw in a "
 			       "gzip-compressed tar)", s->name);
 	s->z.next_in = s->in, s->z.avail_in = (uInt)n;
