@@ -120,7 +120,8 @@ struct cli_pack_args {
 	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:\n" \
 	"      --input-option KEY=VALUE  a cloud capture's own setting (its endpoint,\n" \
 	"                       region, bucket, ...; see Sources); repeatable\n" \
-	"      --keep-export    vm:aws:, vm:gcp: leave the export a capture made\n" \
+	"      --keep-export    vm:aws: leave the export a capture made (vm:gcp: reads\n" \
+	"                       one the user made, and never removes it)\n" \
 	"      --dry-run        open the sources and print the requests a cloud capture\n" \
 	"                       would send (credentials masked); read and write nothing\n" \
 	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n" \

@@ -86,7 +86,7 @@ struct ep_capture_options {
 	 * named as the same cloud's target names its -o settings */
 	const char *const *params;
 	size_t nparams;
-	bool keep_export; /* vm:aws:, vm:gcp: leave the export the capture made where it lies */
+	bool keep_export; /* vm:aws: leave the export the capture made where it lies (vm:gcp: makes none) */
 	/* Set on a dry run (ep_pack_dry_run): each request a capture would send, as
 	 * ep_http_request_text renders it (credentials masked); none is sent. */
 	void (*dry_run_request)(void *ctx, const char *text);
