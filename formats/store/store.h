@@ -259,6 +259,11 @@ void ep_store_know_sorted(struct ep_store *st, const uint8_t (*oids)[EP_DIGEST_L
 int ep_store_generation(struct ep_store *st, char token[EP_STORE_TOKEN_HEX], struct ep_error *err);
 int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t len,
 			struct ep_error *err);
+/* A chunk's stored bytes, however many (at most cap), into buf, *len their count: one GET (or
+ * read) where asking the size first would be two requests. 1 when the store has no such chunk
+ * (an empty object is none); EP_EINTEGRITY when its object is larger than cap. */
+int ep_store_fetch_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap,
+			 size_t *len, struct ep_error *err);
 int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
 		       struct ep_error *err);
 int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], struct ep_error *err);

@@ -6,8 +6,13 @@
 # prune removed chunks (the store's generation moved), or the store was rolled
 # back: a chunk a prune removed is written again, never taken on trust.
 # --check-chunks asks about every chunk and writes back one lost by hand.
-# On S3 (s3rver), an unchanged backup sends as many LISTs into a store of
-# 1100 more chunks as into one of its own, and no HEAD.
+# On S3 (s3rver), an unchanged backup of a disk whose extents are in list
+# chunks sends as many LISTs into a store of 1100 more chunks as into one of
+# its own, and no HEAD: the chunk cache's snapshot is found among those listed,
+# the list chunk is fetched without asking its size (--json: 4 PUTs: lock
+# record, sequence claim, manifest, the lock's release, no signature; 5 LISTs;
+# GETs of config.json, generation, and each snapshot's manifest, signature and
+# list chunk).
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/s3.sh"
 
@@ -108,14 +113,27 @@ U=s3://$S3_S_BUCKET/big
 eps() { env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
 	AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
 	AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@" --endpoint "$E"; }
-expect_exit 0 "backup --init into $U" eps backup --init -q --json "$U" "disk:$T/a.raw"
-expect_exit 0 "again, unchanged" eps backup --force -q --json "$U" "disk:$T/a.raw"
+# c: more than 32 chunks, so its extents go into a list chunk (BUNDLE.md, extent_lists)
+truncate -s 64M "$T/c.raw"
+seeded 4 $((40 << 20)) | dd of="$T/c.raw" bs=1M seek=4 conv=notrunc status=none
+expect_exit 0 "backup --init into $U" eps backup --init -q --json "$U" "disk:$T/c.raw"
+check "its extents are in a list chunk ($(jq_ 'd["chunks"]' "$T/out") chunks)" test "$(jq_ 'd["chunks"] > 32' "$T/out")" = True
+heads() { s3_requests s ' HEAD ' | wc -l; }
+H0=$(heads)
+expect_exit 0 "again, unchanged" eps backup --force -q --json "$U" "disk:$T/c.raw"
 cp "$T/out" "$T/s1.json"
+req() { jq_ '" ".join(f"{k}={v}" for k, v in sorted(d["requests"].items()))' "$1"; }
+EXACT="delete=0 get=5 head=0 list=5 other=0 put=4 retention=0"
+check "exactly $EXACT: no HEAD of the cache's snapshot or of the list chunk ($(req "$T/s1.json"))" \
+	test "$(req "$T/s1.json")" = "$EXACT"
+check "and s3rver logged no HEAD during it ($(($(heads) - H0)))" test "$(heads)" = "$H0"
 mkdir -p "$T/ph" && placeholders "$T/ph" 1100
 aws_s3 s s3 cp --quiet --recursive "$T/ph/chunks" "s3://$S3_S_BUCKET/big/chunks" >"$T/aws.log" 2>&1
 check "1100 placeholder chunks went up ($(head -c 300 "$T/aws.log"))" test "$(aws_s3 s s3 ls --recursive "s3://$S3_S_BUCKET/big/chunks/" | wc -l)" -ge 1100
-expect_exit 0 "unchanged, into the grown store" eps backup --force -q --json "$U" "disk:$T/a.raw"
+expect_exit 0 "unchanged, into the grown store" eps backup --force -q --json "$U" "disk:$T/c.raw"
 cp "$T/out" "$T/s2.json"
+EXACT2="delete=0 get=8 head=0 list=5 other=0 put=4 retention=0" # a second snapshot read: 3 GETs more
+check "the same but for the second snapshot's GETs: $EXACT2 ($(req "$T/s2.json"))" test "$(req "$T/s2.json")" = "$EXACT2"
 check "as many LISTs as before ($(jq_ 'd["requests"]["list"]' "$T/s1.json") then $(jq_ 'd["requests"]["list"]' "$T/s2.json"))" \
 	test "$(jq_ 'd["requests"]["list"]' "$T/s2.json")" = "$(jq_ 'd["requests"]["list"]' "$T/s1.json")"
 check "no HEAD of a chunk, no chunk PUT ($(jq_ 'd["requests"]' "$T/s2.json"))" \
