@@ -100,6 +100,9 @@ int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGE
  * than cap. Thread-safe. */
 int ep_bundle_get_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap,
 			size_t *size, struct ep_error *err);
+/* Whether each chunk is asked of the source one at a time (a store's snapshot: a HEAD or stat to
+ * know it is there, a GET to read it), where a bundle file's index says at once what it holds. */
+bool ep_bundle_asks_per_chunk(const struct ep_bundle *b);
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b); /* all chunk entries */
 uint64_t ep_bundle_file_size(const struct ep_bundle *b);
 

@@ -476,6 +476,11 @@ int ep_bundle_get_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGES
 	return b->source->read(b->source_ctx, digest, buf, *size, err);
 }
 
+bool ep_bundle_asks_per_chunk(const struct ep_bundle *b)
+{
+	return b->source->fetch != NULL;
+}
+
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b)
 {
 	return b->stored;

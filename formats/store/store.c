@@ -746,7 +746,7 @@ int ep_store_put_snapshot_until(struct ep_store *st, const char *manifest, size_
 	int rc = st->be->ops->sync(st->be, err); /* every chunk durable before anything names it */
 	if (!rc)
 		rc = ep_store_lock_held(st, err); /* after the wait for the chunks, just before the publication */
-	/* and what the snapshot names was in the index read under that lock, or written since */
+	/* and what the snapshot names was known under that lock (asked, listed, named), or written since */
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
 	if (!rc && sig)
 		rc = ep_store_put_sealed_until(st, name, sig, siglen, false, until, err);

@@ -6,10 +6,10 @@
  * bytes, and the same reader verifies and restores both.
  *
  * Objects live behind a small backend table (dir: a local directory in
- * store_dir.c, s3://BUCKET/PREFIX in store_s3.c). Readers (restore, export,
- * import) keep an index of the chunks, listed at open; a backup lists none and
- * asks about what it must (lazy_index); prune and check stream the listing
- * (stream_chunks), holding none of it. A snapshot is published only after every chunk
+ * store_dir.c, s3://BUCKET/PREFIX in store_s3.c). A backup, an import and the
+ * readers (restore, export, verify, serve) list no chunks: they ask about what
+ * they must, and fetch what they read (lazy_index); prune and check stream the
+ * listing (stream_chunks), holding none of it. A snapshot is published only after every chunk
  * it names is in place and synced: whatever stops a backup, the store stays
  * valid.
  */
@@ -168,9 +168,10 @@ struct ep_store_open_options {
 	/* > 0: the store read as it was at this time (seconds since the epoch), through the
 	 * versions of a versioned bucket (EP_EINPUT elsewhere), and nothing written */
 	int64_t as_of;
-	/* a backup's: chunks/ is never listed (a backup costs what changed, not what the store
-	 * holds); whether a chunk is there is known from ep_store_know_chunk, or asked of the
-	 * backend (HEAD, stat) chunk by chunk (formats/STORE.md, section 12) */
+	/* a backup's, an import's and every reader's (restore, export, verify, serve...): chunks/
+	 * is never listed (a run costs what it reads or changed, not what the store holds); whether
+	 * a chunk is there is known from ep_store_know_chunk, or asked of the backend (HEAD, stat)
+	 * chunk by chunk, and a chunk read is fetched whole (formats/STORE.md, section 12) */
 	bool lazy_index;
 	/* prune's, check's, forget's: chunks/ is never held in memory, only walked by
 	 * ep_store_list_chunks, which streams it (a directory at a time, 1000 names a page); a
