@@ -21,8 +21,10 @@
 # Stores grow in place: SCALES (default "0 100000 1000000 10000000", placeholder chunks; run in
 # ascending order) adds placeholders up to each count and then times, with wall seconds and
 # peak RSS (/usr/bin/time): a backup of the unchanged disk (--force: the files cache is off),
-# a backup after 1 % of it changed (--force too), `check` (metadata: no chunk read) and
-# `prune --dry-run`; on s3:// also each backup's requests (`backup --json`: "requests").
+# a restore of that backup's snapshot to dir: (into $BENCH_DIR/scale/work, then compared with
+# the disk byte for byte and removed; not on the image), a backup after 1 % of the disk
+# changed (--force too), `check` (metadata: no chunk read) and `prune --dry-run`; on s3://
+# also each backup's requests (`backup --json`: "requests").
 # The 1 % change is make-disk.sh's (MOD_COUNT x MOD_MIB MiB, default 8 x 5, at the same
 # offsets, written in place), with data of each scale's own (so every changed backup
 # writes ~1 % new chunks; disk-mod.raw's would be in the store after the first scale),
@@ -52,7 +54,7 @@
 # independent of the store's size. Test it small: SCALES="0 100000".
 # Each run's CPU seconds (user + system) are printed beside its wall time: on a shared
 # machine the load moves wall time far more than CPU time, so the goals give both.
-# OPS="unchanged changed" prints only the backups (check and prune, minutes at 10 M on a
+# OPS="unchanged changed" runs only the backups (restore, check and prune, minutes at 10 M on a
 # cold inode cache, are not run).
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "bench: scale.sh mounts an ext4 image: run it as root" >&2; exit 1; }
@@ -180,11 +182,21 @@ done
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 jqv() { jq -r "$2 // \"-\"" "${J[$1]}"; }
 reqs() { # reqs KEY: "PUT/GET/HEAD/LIST/other=total" from a --json "requests" object, or -
+	[ -s "${J[$1]}" ] || { echo -; return; }
 	jq -r 'if .requests then .requests | "\(.put)/\(.get)/\(.head)/\(.list)/\(.retention + .delete + .other)=\(.put + .get + .head + .list + .retention + .delete + .other)" else "-" end' "${J[$1]}"
 }
 total_reqs() { local r; r=$(reqs "$1"); echo "${r##*=}"; }
-read -r -a ops <<<"${OPS:-unchanged changed check prune}" # OPS: a subset, in this order
-declare -A OPNAME=([unchanged]="backup unchanged" [changed]="backup 1 % changed" [check]="check (metadata)" [prune]="prune --dry-run")
+read -r -a ops <<<"${OPS:-unchanged restore changed check prune}" # OPS: a subset, in this order
+declare -A OPNAME=([unchanged]="backup unchanged" [restore]="restore it to dir:" [changed]="backup 1 % changed"
+	[check]="check (metadata)" [prune]="prune --dry-run")
+restore() { # restore KEY ST SNAPSHOT: STORE@SNAPSHOT restored to dir:, then compared with $src and removed
+	local key=$1 st=$2 dest=$out/work/restored
+	sopts "$st"
+	rm -rf "$dest"
+	run "$key" "$ENVPACK" restore -q -p "$out/bench.pub" "${so[@]}" "${STORE[$st]}@$3" --to "dir:$dest"
+	cmp "$src" "$dest/disk.raw" || { echo "bench: the disk restored from $st differs from the one backed up" >&2; exit 1; }
+	rm -rf "$dest"
+}
 declare -A MADE
 start=$EPOCHREALTIME
 echo "envpack $("$ENVPACK" --version 2>/dev/null | head -n1); $(sed -n 3p "$img/content.txt"); $(nproc) cores"
@@ -202,6 +214,7 @@ for n in "${scales[@]}"; do
 	MADE[$n]=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	for st in "${active[@]}"; do backup "unchanged-$st-$n" "$st" --force; done
+	[[ " ${ops[*]} " != *" restore "* ]] || for st in "${active[@]}"; do restore "restore-$st-$n" "$st" "$(jqv "unchanged-$st-$n" .snapshot)"; done
 	change_1pct "$src" "$n"
 	for st in "${active[@]}"; do backup "changed-$st-$n" "$st" --force; done
 	for st in "${active[@]}"; do
@@ -220,6 +233,7 @@ for n in "${scales[@]}"; do
 			k=$op-$st-$n
 			case $op in
 			unchanged | changed) added=$(jqv "$k" .added_chunks) listed=- ;;
+			restore) added=- listed=- ;;
 			check) added=- listed=$(jqv "$k" .chunks) ;;
 			prune) added=- listed=$(jq -r '.prune | .chunks_removed + .chunks_kept' "${J[$k]}") ;;
 			esac
@@ -269,6 +283,7 @@ for st in "${stores[@]}"; do
 		rc=$(ratio "${C[$op-$st-$at]}" "${C[$op-$st-$base]}")
 		echo "  $st: ${OPNAME[$op]}: time ${T[$op-$st-$at]} s / ${T[$op-$st-$base]} s = $r (<= 1.2: $(goal "$r" 1.2)); CPU ${C[$op-$st-$at]} s / ${C[$op-$st-$base]} s = $rc (<= 1.2: $(goal "$rc" 1.2); the load moves it less); RSS $(mib "${M[$op-$st-$at]}") MiB (<= 128: $(goal "$(mib "${M[$op-$st-$at]}")" 128))"
 	done
+	[[ " ${ops[*]} " != *" restore "* ]] || echo "  $st: ${OPNAME[restore]} (no goal stated; a restore lists no chunk): time ${T[restore-$st-$at]} s / ${T[restore-$st-$base]} s = $(ratio "${T[restore-$st-$at]}" "${T[restore-$st-$base]}"); RSS $(mib "${M[restore-$st-$at]}") MiB / $(mib "${M[restore-$st-$base]}") MiB"
 	for op in check prune; do
 		[[ " ${ops[*]} " == *" $op "* ]] || continue
 		echo "  $st: ${OPNAME[$op]}: RSS $(mib "${M[$op-$st-$at]}") MiB (<= 256: $(goal "$(mib "${M[$op-$st-$at]}")" 256)); time ${T[$op-$st-$at]} s ($(ratio "${T[$op-$st-$at]}" "${T[$op-$st-$base]}")x the time at $base)"

@@ -49,7 +49,7 @@ static int open_with(const char *location, struct ep_store_open_options *o, stru
 
 int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st)
 {
-	return open_with(location, &(struct ep_store_open_options){ .init = init, .s3 = s3 }, st);
+	return open_with(location, &(struct ep_store_open_options){ .init = init, .s3 = s3, .lazy_index = true }, st);
 }
 
 int cli_store_open_backup(const char *location, bool init, const struct ep_s3_options *s3,
@@ -82,7 +82,7 @@ bool cli_as_of(const char *cmd, const char *arg, int64_t *t)
 
 int cli_store_open_as_of(const char *location, const struct ep_s3_options *s3, int64_t as_of, struct ep_store **st)
 {
-	return open_with(location, &(struct ep_store_open_options){ .s3 = s3, .as_of = as_of }, st);
+	return open_with(location, &(struct ep_store_open_options){ .s3 = s3, .as_of = as_of, .lazy_index = true }, st);
 }
 
 json_t *cli_store_requests_json(const struct ep_store *st)
@@ -285,7 +285,7 @@ int cli_snapshot_open(const char *ref, const struct ep_s3_options *s3, struct ep
 		ep_fail(&err, EP_EINPUT, "'%s' names no snapshot: write STORE@ID or STORE@latest", ref);
 		return cli_fail(&err);
 	}
-	struct ep_store_open_options o = { .s3 = s3 };
+	struct ep_store_open_options o = { .s3 = s3, .lazy_index = true };
 	int rc = cli_seal(&o.seal, &err);
 	if (!rc)
 		rc = ep_store_open_with(st, location, &o, &err);

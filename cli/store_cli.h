@@ -58,8 +58,9 @@ int cli_store_option(const char *cmd, int c, const char *arg, struct cli_store_a
  * a terminal, so that backup, forget, prune and check are silent under cron. */
 bool cli_store_chatty(const struct cli_store_args *a);
 
-/* Opens a store (s3:// ones reached with s3, NULL: defaults), reporting a failure: 0 or an
- * exit code. init: make a new store there when there is none (the place absent or empty). */
+/* Opens a store (s3:// ones reached with s3, NULL: defaults), its chunks not listed (lazy_index),
+ * reporting a failure: 0 or an exit code. init: make a new store there when there is none (the
+ * place absent or empty). */
 int cli_store_open(const char *location, bool init, const struct ep_s3_options *s3, struct ep_store **st);
 /* The same for a backup: its chunks not listed (lazy_index), a new store made with Object Lock
  * (object_lock; NULL: none). */

@@ -321,11 +321,11 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 	struct ep_catalog cat;
 	bool have_cat = false;
 	struct store_dest d = { .st = st, .lock = ep_store_object_lock(st) };
-	struct ep_chunk_cache chunk_cache;
+	struct ep_chunk_cache chunk_cache = { 0 };
 	/* the lock is held: what the generation and the snapshots read now say stays so until the publication */
-	int rc = ep_chunk_cache_open(&chunk_cache, st, caches->chunks, caches->check_chunks, err);
+	int rc = next_sequence(st, &cat, &have_cat, &next, err);
 	if (!rc)
-		rc = next_sequence(st, &cat, &have_cat, &next, err);
+		rc = ep_chunk_cache_open(&chunk_cache, st, caches->chunks, caches->check_chunks, have_cat ? &cat : NULL, err);
 	const struct ep_manifest *prev = !rc && have_cat ? previous(&cat, pack->name, info->host) : NULL;
 	/* the caller may know of a higher one, in a store since rolled back */
 	if (!rc)

@@ -32,8 +32,20 @@ static const uint8_t *parse(const struct ep_chunk_cache *c, struct ep_store *st,
 	return (const uint8_t *)nl + 1;
 }
 
+/* Whether snapshot id is in the store: from the snapshots listed under the lock when cat holds
+ * them (the bad ones' objects are there too), else asked (HEAD, stat). */
+static int snapshot_there(struct ep_store *st, const struct ep_catalog *cat, const char *id, bool *present,
+			  struct ep_error *err)
+{
+	struct ep_error ignored = { 0 };
+	if (!cat)
+		return ep_store_has_snapshot(st, id, present, err);
+	*present = ep_catalog_find(cat, id, ep_store_where(st), &ignored) || ep_catalog_find_bad(cat, id);
+	return 0;
+}
+
 int ep_chunk_cache_open(struct ep_chunk_cache *c, struct ep_store *st, const char *path, bool ignore,
-			struct ep_error *err)
+			const struct ep_catalog *cat, struct ep_error *err)
 {
 	*c = (struct ep_chunk_cache){ .state = ignore ? "ignored" : "none" };
 	int rc = ep_store_generation(st, c->token, err);
@@ -50,7 +62,7 @@ int ep_chunk_cache_open(struct ep_chunk_cache *c, struct ep_store *st, const cha
 	c->state = "stale";
 	const uint8_t *ids = parse(c, st, text, len, snapshot, &n);
 	bool present = false;
-	if (ids && n && !(rc = ep_store_has_snapshot(st, snapshot, &present, err)) && present &&
+	if (ids && n && !(rc = snapshot_there(st, cat, snapshot, &present, err)) && present &&
 	    (c->oids = malloc(n * EP_DIGEST_LEN))) {
 		memcpy(c->oids, ids, n * EP_DIGEST_LEN);
 		c->n = n;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "formats/bundle/manifest.h"
+#include "formats/store/catalog.h"
 #include "formats/store/store.h"
 
 #define EP_CHUNK_CACHE_MAX ((size_t)1 << 20) /* ids kept: 32 MiB, ~1 TiB of a host's chunks */
@@ -26,10 +27,12 @@ struct ep_chunk_cache {
 };
 
 /* The generation of st (whose lock the caller holds) into c, and the cache at path (NULL: none
- * kept) given to the store as known chunks when it is valid and not to be ignored. A cache that
- * cannot be read, or is stale, is no failure: it is ignored. */
+ * kept) given to the store as known chunks when it is valid and not to be ignored. cat: the
+ * store's snapshots read under the same lock, which say whether the cache's snapshot is still
+ * there; NULL (not read): the store is asked. A cache that cannot be read, or is stale, is no
+ * failure: it is ignored. */
 int ep_chunk_cache_open(struct ep_chunk_cache *c, struct ep_store *st, const char *path, bool ignore,
-			struct ep_error *err);
+			const struct ep_catalog *cat, struct ep_error *err);
 /* Writes the cache at path anew after snapshot `snapshot` (m) was published: m's chunks, and
  * those c held while both fit in EP_CHUNK_CACHE_MAX. A failure only loses the shortcut. */
 void ep_chunk_cache_save(const struct ep_chunk_cache *c, struct ep_store *st, const char *path, const char *snapshot,

@@ -47,24 +47,22 @@ struct copy {
 static int copy_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
 {
 	struct copy *c = ctx;
-	uint64_t stored;
+	size_t stored = 0;
 	if (c->to && ep_store_has_chunk(c->to, ref->digest, NULL))
 		return 0;
-	if (!ep_bundle_chunk_size(c->from, ref->digest, &stored) || stored + EP_SEAL_OVERHEAD > COPY_CAP)
-		return ep_fail(err, EP_EINTEGRITY, "'%s': a chunk is missing or too large", ep_bundle_path(c->from));
 	/* the stored bytes as they are (sealed to the same key, or plain): their content was
 	 * checked by the deep verification before */
 	size_t at = c->seal ? EP_SEAL_HEADER : 0;
-	int rc = ep_bundle_read_chunk(c->from, ref->digest, c->buf + at, (size_t)stored, err);
+	int rc = ep_bundle_get_chunk(c->from, ref->digest, c->buf + at, COPY_CAP - EP_SEAL_OVERHEAD, &stored, err);
 	if (!rc && c->seal) {
 		uint8_t oid[EP_DIGEST_LEN];
 		ep_seal_object_id(c->seal, ref->digest, oid);
-		rc = ep_seal_wrap(c->seal, oid, sizeof oid, c->buf, (size_t)stored, err);
+		rc = ep_seal_wrap(c->seal, oid, sizeof oid, c->buf, stored, err);
 		stored += EP_SEAL_OVERHEAD;
 	}
 	if (!rc)
-		rc = c->to ? ep_store_put_chunk(c->to, ref->digest, c->buf, (size_t)stored, err)
-			   : ep_bundle_writer_add_chunk(c->writer, ref->digest, c->buf, (size_t)stored, err);
+		rc = c->to ? ep_store_put_chunk(c->to, ref->digest, c->buf, stored, err)
+			   : ep_bundle_writer_add_chunk(c->writer, ref->digest, c->buf, stored, err);
 	c->bytes += stored;
 	return rc;
 }

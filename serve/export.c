@@ -172,13 +172,12 @@ static int fetch(struct ep_export *x, const struct ep_chunk_ref *ref, size_t n, 
 		x->decoders++;
 	if (!*data && (*data = new_buffer(n)))
 		x->buffers++;
+	size_t stored = 0;
 	int rc = *d && *data ? ep_bundle_fetch_chunk(x->b, (*d)->dec, ref->digest, ref->size, (*d)->in,
-						     (uint8_t *)*data, err)
+						     (uint8_t *)*data, &stored, err)
 			     : ep_oom(err);
-	uint64_t stored = 0;
 	x->fetched++;
-	if (ep_bundle_chunk_size(x->b, ref->digest, &stored))
-		x->fetched_bytes += stored;
+	x->fetched_bytes += stored;
 	return rc;
 }
 

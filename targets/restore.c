@@ -141,7 +141,12 @@ int ep_restore(const struct ep_bundle *b, const struct ep_manifest *m, const str
 {
 	struct ep_verify_stats vs;
 	int rc = check_only(m, opt, err);
-	if (!rc)
+	/* a bundle file's index says at once that every chunk is there, before anything is written; a
+	 * store's snapshot would be asked chunk by chunk twice: a restore that reads every chunk (not a
+	 * dry run, not overlays over a served export) fetches each instead, and one missing fails it
+	 * before the target publishes anything */
+	bool reads_all = !opt->dry_run && !opt->target.instant_socket;
+	if (!rc && !(reads_all && ep_bundle_asks_per_chunk(b)))
 		rc = ep_verify_chunks(b, m, false, opt->threads, NULL, &vs, err);
 	struct ep_target *t = NULL;
 	struct ep_target_options topt = opt->target;

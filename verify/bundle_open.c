@@ -58,7 +58,9 @@ static int open_snapshot(struct ep_bundle **b, struct ep_store **st, const char 
 	char location[PATH_MAX], id[EP_STORE_ID_HEX] = "", where[PATH_MAX + 100];
 	const char *ref;
 	ep_store_ref_split(arg, location, sizeof location, &ref);
-	int rc = ep_store_open_with(st, location, &(struct ep_store_open_options){ .s3 = o->remote, .seal = o->seal }, err);
+	/* chunks/ not listed: the snapshot's chunks are fetched one by one (formats/STORE.md, section 12) */
+	int rc = ep_store_open_with(st, location,
+				    &(struct ep_store_open_options){ .s3 = o->remote, .seal = o->seal, .lazy_index = true }, err);
 	if (!rc)
 		rc = o->resolve(o->resolve_ctx, *st, ref, id, err);
 	snprintf(where, sizeof where, "%s@%.8s", location, id);

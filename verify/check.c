@@ -143,33 +143,45 @@ int ep_bundle_each_part(const struct ep_bundle *b, const struct ep_component *c,
 	return ep_component_each_part(c, ep_bundle_load_chunk, (void *)b, ep_bundle_path(b), each, ctx, err);
 }
 
-/* The distinct chunks a manifest names, each found in the bundle: as many as it holds at most. */
+/* The distinct chunks a manifest names, each found in the bundle: as many as it holds at most
+ * (or, not asked, as the manifest names). */
 struct distinct {
 	const struct ep_bundle *b;
+	bool ask; /* whether each is looked for now; else its read finds it missing */
 	struct ep_digestmap *seen; /* digest -> size */
 	struct ep_chunk_ref *refs;
 	size_t n, cap;
 	uint64_t total;
 };
 
+/* A chunk the bundle must hold, with a size it can have. */
+static int present(const struct distinct *d, const struct ep_component *c, const uint8_t digest[EP_DIGEST_LEN],
+		   struct ep_error *err)
+{
+	char hex[EP_DIGEST_HEX];
+	uint64_t stored;
+	ep_hex(digest, EP_DIGEST_LEN, hex);
+	if (!ep_bundle_chunk_size(d->b, digest, &stored))
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", ep_bundle_path(d->b), hex, c->name);
+	if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", ep_bundle_path(d->b), hex);
+	return 0;
+}
+
 static int note_chunks(void *ctx, const struct ep_component *c, struct ep_error *err)
 {
 	struct distinct *d = ctx;
-	const char *path = ep_bundle_path(d->b);
 	for (size_t k = 0; k < c->nchunks; k++) {
 		const struct ep_chunk_ref *ref = &c->chunks[k];
-		uint64_t stored, size;
+		uint64_t size;
 		if (ep_digestmap_get(d->seen, ref->digest, &size)) {
 			if (size != ref->size)
-				return ep_fail(err, EP_EINPUT, "'%s': manifest: one chunk is given two sizes", path);
+				return ep_fail(err, EP_EINPUT, "'%s': manifest: one chunk is given two sizes", ep_bundle_path(d->b));
 			continue;
 		}
-		char hex[EP_DIGEST_HEX];
-		ep_hex(ref->digest, EP_DIGEST_LEN, hex);
-		if (!ep_bundle_chunk_size(d->b, ref->digest, &stored))
-			return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", path, hex, c->name);
-		if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))
-			return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", path, hex);
+		int rc = d->ask ? present(d, c, ref->digest, err) : 0;
+		if (rc)
+			return rc;
 		if (!ep_grow((void **)&d->refs, &d->cap, d->n + 1, sizeof *d->refs))
 			return ep_oom(err);
 		d->refs[d->n++] = *ref;
@@ -184,7 +196,8 @@ int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, boo
 		     const struct ep_progress *progress, struct ep_verify_stats *stats, struct ep_error *err)
 {
 	*stats = (struct ep_verify_stats){ 0 };
-	struct distinct d = { .b = b, .seen = ep_digestmap_new() };
+	/* a deep check reads every chunk: one asked of its source first would be asked twice */
+	struct distinct d = { .b = b, .ask = !deep || !ep_bundle_asks_per_chunk(b), .seen = ep_digestmap_new() };
 	int rc = d.seen ? 0 : ep_oom(err);
 	for (size_t i = 0; !rc && i < m->ncomponents; i++)
 		rc = ep_bundle_each_part(b, &m->components[i], note_chunks, &d, err);

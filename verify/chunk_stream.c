@@ -29,7 +29,7 @@ static void worker_free(void *state)
 
 static int check_chunk(void *shared, void *state, struct ep_job *job, struct ep_error *err)
 {
-	int rc = ep_bundle_fetch_chunk(shared, state, job->digest, job->arg[0], job->in, job->out, err);
+	int rc = ep_bundle_fetch_chunk(shared, state, job->digest, job->arg[0], job->in, job->out, NULL, err);
 	job->out_len = rc ? 0 : (size_t)job->arg[0];
 	return rc;
 }

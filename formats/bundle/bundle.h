@@ -52,6 +52,11 @@ struct ep_chunk_source_ops {
 	/* Exactly size stored bytes of it. Thread-safe. */
 	int (*read)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size, struct ep_error *err);
 	void (*close)(void *ctx); /* NULL: nothing to release */
+	/* NULL, or the chunk's stored bytes, however many (at most cap), into buf and their count
+	 * into *size: one request where has, then read, take two (a store's object, whose length
+	 * comes with it). 1 when the source does not hold it. Thread-safe. */
+	int (*fetch)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap, size_t *size,
+		     struct ep_error *err);
 };
 /* The bytes of a bundle file, for its tar scan and its chunks: a file here, or an object at a URL. */
 struct ep_byte_source_ops {
@@ -90,6 +95,14 @@ bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIG
 /* Reads a chunk's stored bytes (its zstd frame, sealed in an encrypted bundle), exactly size of them, wherever they lie. Thread-safe. */
 int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
 			 struct ep_error *err);
+/* A chunk's stored bytes into buf (cap bytes), *size their count, without asking its size first
+ * where the source can (a store): EP_EINTEGRITY naming the chunk when it is missing or larger
+ * than cap. Thread-safe. */
+int ep_bundle_get_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap,
+			size_t *size, struct ep_error *err);
+/* Whether each chunk is asked of the source one at a time (a store's snapshot: a HEAD or stat to
+ * know it is there, a GET to read it), where a bundle file's index says at once what it holds. */
+bool ep_bundle_asks_per_chunk(const struct ep_bundle *b);
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b); /* all chunk entries */
 uint64_t ep_bundle_file_size(const struct ep_bundle *b);
 

@@ -96,28 +96,20 @@ int ep_codec_decode(ZSTD_DCtx *dec, const struct ep_seal *seal, const uint8_t di
 /* ---- a bundle's chunks, fetched and decoded ---- */
 
 int ep_bundle_fetch_chunk(const struct ep_bundle *b, ZSTD_DCtx *dec, const uint8_t digest[EP_DIGEST_LEN], uint64_t want,
-			  uint8_t *in, uint8_t *out, struct ep_error *err)
+			  uint8_t *in, uint8_t *out, size_t *stored, struct ep_error *err)
 {
-	char hex[EP_DIGEST_HEX];
-	uint64_t stored;
-	if (!ep_bundle_chunk_size(b, digest, &stored)) {
-		ep_hex(digest, EP_DIGEST_LEN, hex);
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", ep_bundle_path(b), hex);
-	}
-	if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX)) {
-		ep_hex(digest, EP_DIGEST_LEN, hex);
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size (%llu bytes)",
-			       ep_bundle_path(b), hex, (unsigned long long)stored);
-	}
-	int rc = ep_bundle_read_chunk(b, digest, in, (size_t)stored, err);
-	return rc ? rc : ep_codec_decode(dec, ep_bundle_seal(b), digest, in, (size_t)stored, out, want, ep_bundle_path(b), err);
+	size_t len = 0;
+	int rc = ep_bundle_get_chunk(b, digest, in, EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX), &len, err);
+	if (stored)
+		*stored = len;
+	return rc ? rc : ep_codec_decode(dec, ep_bundle_seal(b), digest, in, len, out, want, ep_bundle_path(b), err);
 }
 
 int ep_bundle_load_chunk(void *bundle, const struct ep_chunk_ref *ref, char **data, size_t *len, struct ep_error *err)
 {
 	ZSTD_DCtx *d = ep_codec_decoder_new();
 	uint8_t *in = malloc(EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX)), *out = malloc((size_t)ref->size + 1);
-	int rc = d && in && out ? ep_bundle_fetch_chunk(bundle, d, ref->digest, ref->size, in, out, err) : ep_oom(err);
+	int rc = d && in && out ? ep_bundle_fetch_chunk(bundle, d, ref->digest, ref->size, in, out, NULL, err) : ep_oom(err);
 	ep_codec_decoder_free(d);
 	free(in);
 	if (rc) {

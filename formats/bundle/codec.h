@@ -37,9 +37,10 @@ int ep_codec_decode(ZSTD_DCtx *dec, const struct ep_seal *seal, const uint8_t di
 		    size_t len, uint8_t *out, uint64_t want, const char *where, struct ep_error *err);
 
 /* A bundle's chunk of want bytes into out: its stored bytes read through in
- * (EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX) bytes), then decoded as above. Thread-safe. */
+ * (EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX) bytes; *stored their count, stored may be NULL),
+ * then decoded as above. Thread-safe. */
 int ep_bundle_fetch_chunk(const struct ep_bundle *b, ZSTD_DCtx *dec, const uint8_t digest[EP_DIGEST_LEN], uint64_t want,
-			  uint8_t *in, uint8_t *out, struct ep_error *err);
+			  uint8_t *in, uint8_t *out, size_t *stored, struct ep_error *err);
 /* One chunk of a bundle (a struct ep_bundle *), checked, into a NUL-terminated heap buffer
  * (free()): an ep_chunk_load_fn, for ep_manifest_resolve. */
 int ep_bundle_load_chunk(void *bundle, const struct ep_chunk_ref *ref, char **data, size_t *len, struct ep_error *err);

@@ -435,7 +435,7 @@ static int tar_read(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, s
 	return read_at(b, buf, size, b->locs[i].off, err);
 }
 
-static const struct ep_chunk_source_ops tar_source = { tar_has, tar_read, NULL };
+static const struct ep_chunk_source_ops tar_source = { tar_has, tar_read, NULL, NULL };
 
 bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
 {
@@ -446,6 +446,39 @@ int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGE
 			 struct ep_error *err)
 {
 	return b->source->read(b->source_ctx, digest, buf, size, err);
+}
+
+static int missing(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err)
+{
+	char hex[EP_DIGEST_HEX];
+	ep_hex(digest, EP_DIGEST_LEN, hex);
+	return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s is missing", b->path, hex);
+}
+
+int ep_bundle_get_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap,
+			size_t *size, struct ep_error *err)
+{
+	uint64_t stored = 0;
+	*size = 0;
+	if (b->source->fetch) {
+		int rc = b->source->fetch(b->source_ctx, digest, buf, cap, size, err);
+		return rc == 1 ? missing(b, digest, err) : rc;
+	}
+	if (!b->source->has(b->source_ctx, digest, &stored))
+		return missing(b, digest, err);
+	if (stored == 0 || stored > cap) {
+		char hex[EP_DIGEST_HEX];
+		ep_hex(digest, EP_DIGEST_LEN, hex);
+		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size (%llu bytes)", b->path, hex,
+			       (unsigned long long)stored);
+	}
+	*size = (size_t)stored;
+	return b->source->read(b->source_ctx, digest, buf, *size, err);
+}
+
+bool ep_bundle_asks_per_chunk(const struct ep_bundle *b)
+{
+	return b->source->fetch != NULL;
 }
 
 uint64_t ep_bundle_stored_bytes(const struct ep_bundle *b)

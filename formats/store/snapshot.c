@@ -13,7 +13,14 @@ static int store_read(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf,
 	return ep_store_read_chunk(ctx, digest, buf, size, err);
 }
 
-static const struct ep_chunk_source_ops store_source = { store_has, store_read, NULL }; /* the store is borrowed */
+static int store_fetch(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap, size_t *size,
+		       struct ep_error *err)
+{
+	return ep_store_fetch_chunk(ctx, digest, buf, cap, size, err);
+}
+
+/* the store is borrowed; its chunks are fetched without asking their sizes first (formats/STORE.md, section 12) */
+static const struct ep_chunk_source_ops store_source = { store_has, store_read, NULL, store_fetch };
 
 int ep_store_snapshot_open(struct ep_bundle **out, struct ep_store *st, const char *id, const char *path,
 			   struct ep_error *err)

@@ -498,6 +498,25 @@ int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 	return st->be->ops->read(st->be, name, buf, len, err);
 }
 
+int ep_store_fetch_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap,
+			 size_t *len, struct ep_error *err)
+{
+	char name[100], *data = NULL;
+	ep_store_chunk_name(st, digest, name, sizeof name);
+	*len = 0;
+	int rc = st->be->ops->get(st->be, name, cap, &data, len, err);
+	if (rc == EP_EINPUT) /* dir: an object larger than any chunk (S3 says EP_EINTEGRITY): damage either way */
+		err->code = rc = EP_EINTEGRITY;
+	if (!rc && *len == 0) /* an empty object is no chunk, as a listing takes it */
+		rc = 1;
+	if (!rc)
+		memcpy(buf, data, *len);
+	else
+		*len = 0;
+	free(data);
+	return rc;
+}
+
 int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
 		       struct ep_error *err)
 {
@@ -727,7 +746,7 @@ int ep_store_put_snapshot_until(struct ep_store *st, const char *manifest, size_
 	int rc = st->be->ops->sync(st->be, err); /* every chunk durable before anything names it */
 	if (!rc)
 		rc = ep_store_lock_held(st, err); /* after the wait for the chunks, just before the publication */
-	/* and what the snapshot names was in the index read under that lock, or written since */
+	/* and what the snapshot names was known under that lock (asked, listed, named), or written since */
 	snprintf(name, sizeof name, "snapshots/%s.sig", id);
 	if (!rc && sig)
 		rc = ep_store_put_sealed_until(st, name, sig, siglen, false, until, err);

@@ -6,10 +6,10 @@
  * bytes, and the same reader verifies and restores both.
  *
  * Objects live behind a small backend table (dir: a local directory in
- * store_dir.c, s3://BUCKET/PREFIX in store_s3.c). Readers (restore, export,
- * import) keep an index of the chunks, listed at open; a backup lists none and
- * asks about what it must (lazy_index); prune and check stream the listing
- * (stream_chunks), holding none of it. A snapshot is published only after every chunk
+ * store_dir.c, s3://BUCKET/PREFIX in store_s3.c). A backup, an import and the
+ * readers (restore, export, verify, serve) list no chunks: they ask about what
+ * they must, and fetch what they read (lazy_index); prune and check stream the
+ * listing (stream_chunks), holding none of it. A snapshot is published only after every chunk
  * it names is in place and synced: whatever stops a backup, the store stays
  * valid.
  */
@@ -168,9 +168,10 @@ struct ep_store_open_options {
 	/* > 0: the store read as it was at this time (seconds since the epoch), through the
 	 * versions of a versioned bucket (EP_EINPUT elsewhere), and nothing written */
 	int64_t as_of;
-	/* a backup's: chunks/ is never listed (a backup costs what changed, not what the store
-	 * holds); whether a chunk is there is known from ep_store_know_chunk, or asked of the
-	 * backend (HEAD, stat) chunk by chunk (formats/STORE.md, section 12) */
+	/* a backup's, an import's and every reader's (restore, export, verify, serve...): chunks/
+	 * is never listed (a run costs what it reads or changed, not what the store holds); whether
+	 * a chunk is there is known from ep_store_know_chunk, or asked of the backend (HEAD, stat)
+	 * chunk by chunk, and a chunk read is fetched whole (formats/STORE.md, section 12) */
 	bool lazy_index;
 	/* prune's, check's, forget's: chunks/ is never held in memory, only walked by
 	 * ep_store_list_chunks, which streams it (a directory at a time, 1000 names a page); a
@@ -259,6 +260,11 @@ void ep_store_know_sorted(struct ep_store *st, const uint8_t (*oids)[EP_DIGEST_L
 int ep_store_generation(struct ep_store *st, char token[EP_STORE_TOKEN_HEX], struct ep_error *err);
 int ep_store_read_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t len,
 			struct ep_error *err);
+/* A chunk's stored bytes, however many (at most cap), into buf, *len their count: one GET (or
+ * read) where asking the size first would be two requests. 1 when the store has no such chunk
+ * (an empty object is none); EP_EINTEGRITY when its object is larger than cap. */
+int ep_store_fetch_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap,
+			 size_t *len, struct ep_error *err);
 int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], const void *zdata, size_t zlen,
 		       struct ep_error *err);
 int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], struct ep_error *err);

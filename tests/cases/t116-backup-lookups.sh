@@ -6,8 +6,15 @@
 # prune removed chunks (the store's generation moved), or the store was rolled
 # back: a chunk a prune removed is written again, never taken on trust.
 # --check-chunks asks about every chunk and writes back one lost by hand.
-# On S3 (s3rver), an unchanged backup sends as many LISTs into a store of
-# 1100 more chunks as into one of its own, and no HEAD.
+# Readers of a snapshot (restore, export, verify) list no chunk either: they
+# fetch the chunks it names, a missing one failing with exit 3.
+# On S3 (s3rver), an unchanged backup of a disk whose extents are in list
+# chunks sends as many LISTs into a store of 1100 more chunks as into one of
+# its own, and no HEAD: the chunk cache's snapshot is found among those listed,
+# the list chunk is fetched without asking its size (--json: 4 PUTs: lock
+# record, sequence claim, manifest, the lock's release, no signature; 5 LISTs;
+# GETs of config.json, generation, and each snapshot's manifest, signature and
+# list chunk); a restore sends a GET for each chunk it reads, no LIST, no HEAD.
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/s3.sh"
 
@@ -19,6 +26,8 @@ seeded 1 $((8 << 20)) | dd of="$T/a.raw" bs=1M seek=2 conv=notrunc status=none
 seeded 2 $((4 << 20)) | dd of="$T/b.raw" bs=1M seek=1 conv=notrunc status=none
 look() { jq_ 'd["lookups"]["previous"] > 0, d["lookups"]["chunk_cache"], d["lookups"]["asked"], d["added_chunks"]' "$T/out"; }
 chunks_of() { jq_ 'd["chunks"]' "$T/out"; }
+# dirs_listed LOG: the directories under chunks/ that strace saw opened (a listing of them)
+dirs_listed() { grep -cE '"chunks/([0-9a-f]{2}/)?", [^)]*O_DIRECTORY' "$1"; }
 # placeholders DIR N: N objects with chunk names in a dir: store (1 byte each: valid names, no chunk)
 placeholders() {
 	python3 - "$1" "$2" <<'PY'
@@ -46,8 +55,52 @@ expect_exit 0 "a backup into the grown store" ep backup --force -q --json "$S" "
 check "asks about nothing ($(look))" test "$(look)" = "True used 0 0"
 if command -v strace >/dev/null; then
 	strace -f -e trace=openat,open -o "$T/strace.log" "$ENVPACK" backup --force -q "$S" "disk:$T/a.raw" >/dev/null 2>&1
-	check "opens no directory under chunks/ ($(grep -c '/chunks/' "$T/strace.log") opens)" test "$(grep -c '/chunks/' "$T/strace.log")" = 0
+	check "opens no directory under chunks/ ($(dirs_listed "$T/strace.log") opens)" test "$(dirs_listed "$T/strace.log")" = 0
 fi
+
+# 2b. readers of the grown store fetch what the snapshot names and list nothing
+NCH=$(chunks_of)
+# traced NAME CMD...: CMD under strace (its log $T/NAME.log), its exit code in RC (an ASan
+# build's leak check cannot run under ptrace: off there)
+traced() {
+	local name=$1
+	shift
+	if command -v strace >/dev/null; then
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -e trace=openat,open -o "$T/$name.log" "$@" >"$T/out" 2>"$T/err"
+	else
+		"$@" >"$T/out" 2>"$T/err"
+	fi
+	RC=$?
+}
+# listed_none NAME: the traced run opened no directory under chunks/
+listed_none() { test ! -e "$T/$1.log" || test "$(dirs_listed "$T/$1.log")" = 0; }
+fetched() { grep -cE '"chunks/../[0-9a-f]{64}\.zst"' "$T/$1.log" 2>/dev/null; }
+traced restore "$ENVPACK" restore -q --insecure-skip-verify "$S@latest" --to "dir:$T/r1"
+check "restore of the grown store's snapshot (exit $RC)" test "$RC" = 0
+check "is the disk, byte for byte" cmp "$T/a.raw" "$T/r1/a.raw"
+check "opening no directory under chunks/ ($(dirs_listed "$T/restore.log" 2>/dev/null))" listed_none restore
+check "but each of the $NCH chunks it names ($(fetched restore) opened)" \
+	bash -c '! command -v strace >/dev/null || test "$1" -ge "$2"' _ "$(fetched restore)" "$NCH"
+traced export "$ENVPACK" export -q --insecure-skip-verify "$S@latest" -o "$T/e.envpack"
+check "export of it (exit $RC)" test "$RC" = 0
+check "lists no chunk ($(dirs_listed "$T/export.log" 2>/dev/null))" listed_none export
+expect_exit 0 "the exported bundle restores" ep restore -q --insecure-skip-verify "$T/e.envpack" --to "dir:$T/r2"
+check "byte for byte" cmp "$T/a.raw" "$T/r2/a.raw"
+traced deep "$ENVPACK" verify --deep --insecure-skip-verify "$S@latest"
+check "verify --deep of it (exit $RC)" test "$RC" = 0
+check "lists no chunk ($(dirs_listed "$T/deep.log" 2>/dev/null))" listed_none deep
+traced shallow "$ENVPACK" verify --insecure-skip-verify "$S@latest"
+check "verify without --deep (exit $RC), each chunk asked, none listed" listed_none shallow
+VICTIM=$(find "$S/chunks" -name '*.zst' -size +1c | head -n 1)
+mv "$VICTIM" "$T/victim"
+expect_exit 3 "restore with a chunk missing fails" ep restore -q --insecure-skip-verify "$S@latest" --to "dir:$T/r3"
+expect_err "'$S@[0-9a-f]{8}': chunk $(basename "$VICTIM" .zst) (of 'a' )?is missing" "naming the chunk and the snapshot"
+check "and restores nothing" test ! -e "$T/r3"
+expect_exit 3 "restore --dry-run, which reads no chunk, still asks each and finds it missing" \
+	ep restore -q --dry-run --insecure-skip-verify "$S@latest" --to "dir:$T/r3"
+expect_exit 3 "verify without --deep finds it missing" ep verify --insecure-skip-verify "$S@latest"
+expect_err "chunk $(basename "$VICTIM" .zst) of 'a' is missing" "naming it and its disk"
+mv "$T/victim" "$VICTIM"
 expect_exit 0 "check still lists every chunk" ep check --json "$S"
 check "counting the placeholders too ($(jq_ 'd["chunks"]' "$T/out"))" test "$(jq_ 'd["chunks"] >= 1100' "$T/out")" = True
 find "$S/chunks" -size 1c -delete
@@ -108,16 +161,43 @@ U=s3://$S3_S_BUCKET/big
 eps() { env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
 	AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
 	AWS_SHARED_CREDENTIALS_FILE=/dev/null timeout -k 5 300 "$ENVPACK" "$@" --endpoint "$E"; }
-expect_exit 0 "backup --init into $U" eps backup --init -q --json "$U" "disk:$T/a.raw"
-expect_exit 0 "again, unchanged" eps backup --force -q --json "$U" "disk:$T/a.raw"
+# c: more than 32 chunks, so its extents go into a list chunk (BUNDLE.md, extent_lists)
+truncate -s 64M "$T/c.raw"
+seeded 4 $((40 << 20)) | dd of="$T/c.raw" bs=1M seek=4 conv=notrunc status=none
+expect_exit 0 "backup --init into $U" eps backup --init -q --json "$U" "disk:$T/c.raw"
+check "its extents are in a list chunk ($(jq_ 'd["chunks"]' "$T/out") chunks)" test "$(jq_ 'd["chunks"] > 32' "$T/out")" = True
+heads() { s3_requests s ' HEAD ' | wc -l; }
+H0=$(heads)
+expect_exit 0 "again, unchanged" eps backup --force -q --json "$U" "disk:$T/c.raw"
 cp "$T/out" "$T/s1.json"
+req() { jq_ '" ".join(f"{k}={v}" for k, v in sorted(d["requests"].items()))' "$1"; }
+EXACT="delete=0 get=5 head=0 list=5 other=0 put=4 retention=0"
+check "exactly $EXACT: no HEAD of the cache's snapshot or of the list chunk ($(req "$T/s1.json"))" \
+	test "$(req "$T/s1.json")" = "$EXACT"
+check "and s3rver logged no HEAD during it ($(($(heads) - H0)))" test "$(heads)" = "$H0"
 mkdir -p "$T/ph" && placeholders "$T/ph" 1100
 aws_s3 s s3 cp --quiet --recursive "$T/ph/chunks" "s3://$S3_S_BUCKET/big/chunks" >"$T/aws.log" 2>&1
 check "1100 placeholder chunks went up ($(head -c 300 "$T/aws.log"))" test "$(aws_s3 s s3 ls --recursive "s3://$S3_S_BUCKET/big/chunks/" | wc -l)" -ge 1100
-expect_exit 0 "unchanged, into the grown store" eps backup --force -q --json "$U" "disk:$T/a.raw"
+expect_exit 0 "unchanged, into the grown store" eps backup --force -q --json "$U" "disk:$T/c.raw"
 cp "$T/out" "$T/s2.json"
+EXACT2="delete=0 get=8 head=0 list=5 other=0 put=4 retention=0" # a second snapshot read: 3 GETs more
+check "the same but for the second snapshot's GETs: $EXACT2 ($(req "$T/s2.json"))" test "$(req "$T/s2.json")" = "$EXACT2"
 check "as many LISTs as before ($(jq_ 'd["requests"]["list"]' "$T/s1.json") then $(jq_ 'd["requests"]["list"]' "$T/s2.json"))" \
 	test "$(jq_ 'd["requests"]["list"]' "$T/s2.json")" = "$(jq_ 'd["requests"]["list"]' "$T/s1.json")"
 check "no HEAD of a chunk, no chunk PUT ($(jq_ 'd["requests"]' "$T/s2.json"))" \
 	test "$(jq_ 'd["lookups"]["asked"], d["added_chunks"]' "$T/s2.json")" = "0 0"
+
+# a restore from it: a GET for each chunk the snapshot names (and its list chunk), no LIST of chunks/, no HEAD
+N0=$(s3_requests s | wc -l)
+expect_exit 0 "restore from the grown store" eps restore -q --insecure-skip-verify "$U@latest" --to "dir:$T/rs"
+check "byte for byte" cmp "$T/c.raw" "$T/rs/c.raw"
+sleep 1 # s3rver logs a request once answered
+s3_requests s | tail -n +$((N0 + 1)) >"$T/restore-requests.log"
+check "no LIST of chunks/ ($(grep -c 'prefix=big%2Fchunks' "$T/restore-requests.log"))" \
+	test "$(grep -c 'prefix=big%2Fchunks' "$T/restore-requests.log")" = 0
+check "no HEAD ($(grep -c ' HEAD ' "$T/restore-requests.log"))" test "$(grep -c ' HEAD ' "$T/restore-requests.log")" = 0
+# (latest: the list chunk read too with each snapshot's manifest to find which is latest)
+got() { grep -o ' GET /[^ ]*/big/chunks/[^ ]*' "$T/restore-requests.log" | sort -u | wc -l; }
+check "GETs of the $(jq_ 'd["chunks"]' "$T/s2.json") chunks and the list chunk alone ($(got) distinct)" \
+	test "$(got)" = "$(($(jq_ 'd["chunks"]' "$T/s2.json") + 1))"
 finish
