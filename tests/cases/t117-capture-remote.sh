@@ -79,6 +79,11 @@ check "the signature is masked" grep -q "Authorization: AWS4-HMAC-SHA256 \*\*\*\
 check "no secret is shown" sh -c '! grep -q "$1" "$2"' _ "$S3_SECRET_KEY" "$T/out"
 check "nothing was sent" test "$(served img/disk.vhd)" = "$before"
 check "nothing was written" test ! -e "$T/dry.envpack"
+H=${E#http://}
+expect_exit 0 "pack --dry-run of an http:// URL with a password and a signed query" "$ENVPACK" pack --dry-run -k "$T/k.key" \
+	-o "$T/dry.envpack" "disk:http://ops:hunter2@$H/$B/img/disk.vhd?X-Amz-Signature=SIGSECRET&x=1"
+check "the password and the signature are masked" sh -c 'grep -q "^HEAD http://ops:\*\*\*\*@$1/$2/img/disk.vhd?X-Amz-Signature=\*\*\*\*&x=1$" "$3" && ! grep -qE "hunter2|SIGSECRET" "$3"' _ "$H" "$B" "$T/out"
+check "nothing was sent over http either" test "$(served img/disk.vhd)" = "$before"
 
 # 5. faults: each refused with its exit code, the URL named, nothing written
 head -c $(($(stat -c %s "$T/img.qcow2") / 2)) "$T/img.qcow2" >"$T/cut.qcow2"
