@@ -89,15 +89,26 @@ check "nothing was sent over http either" test "$(served img/disk.vhd)" = "$befo
 head -c $(($(stat -c %s "$T/img.qcow2") / 2)) "$T/img.qcow2" >"$T/cut.qcow2"
 put img/cut.qcow2 "$T/cut.qcow2"
 expect_exit 2 "a truncated object is bad input" ep pack -k "$T/k.key" -o "$T/f.envpack" "disk:s3://$B/img/cut.qcow2"
-expect_err "s3://$B/img/cut.qcow2" "the message names the URL"
+expect_err "s3://$B/img/cut.qcow2.*past the end|past the end.*s3://$B/img/cut.qcow2" "the message names the URL and says its data lies past the end"
 check "nothing was written (truncated)" test ! -e "$T/f.envpack"
+# qemu's streamOptimized images keep their tables at the start: cut, they open, and the
+# grains past the cut fail the pack midway
+head -c $(($(stat -c %s "$T/img.stream.vmdk") / 2)) "$T/img.stream.vmdk" >"$T/cut.vmdk"
+put img/cut.vmdk "$T/cut.vmdk"
+rm -f "$T/f.envpack"
+expect_exit 2 "a streamOptimized object cut in half fails midway as bad input" ep pack -k "$T/k.key" -o "$T/f.envpack" "disk:s3://$B/img/cut.vmdk"
+expect_err "'s3://$B/img/cut.vmdk'" "the message names the URL"
+check "nothing was written, not even a partial file beside it (truncated stream)" sh -c '! ls -d "$1"* 2>/dev/null' _ "$T/f.envpack"
 # a missing object is the user's bad input, as a missing local file is: exit 2
+rm -f "$T/f.envpack"
 expect_exit 2 "a missing object is refused" ep pack -k "$T/k.key" -o "$T/f.envpack" "disk:s3://$B/img/none.qcow2"
 expect_err "s3://$B/img/none.qcow2.*does not exist" "the message names it"
 check "nothing was written (missing)" test ! -e "$T/f.envpack"
+rm -f "$T/f.envpack"
 expect_exit 2 "a missing http:// object is refused" "$ENVPACK" pack -k "$T/k.key" -o "$T/f.envpack" "disk:$E/$B/img/none.qcow2"
 expect_err "$B/img/none.qcow2.*404" "the message names it and says 404"
 check "nothing was written (missing over http)" test ! -e "$T/f.envpack"
+rm -f "$T/f.envpack"
 expect_exit 1 "a wrong secret is a runtime failure" env AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY=wrong \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL="$E" AWS_SHARED_CREDENTIALS_FILE=/dev/null \
 	"$ENVPACK" pack -k "$T/k.key" -o "$T/f.envpack" "disk:s3://$B/img/disk.qcow2"
@@ -106,6 +117,7 @@ check "nothing was written (wrong secret)" test ! -e "$T/f.envpack"
 # a remote image has no directory: its references (a backing file here) are refused
 qemu-img create -q -f qcow2 -b img.qcow2 -F qcow2 "$T/overlay.qcow2"
 put img/overlay.qcow2 "$T/overlay.qcow2"
+rm -f "$T/f.envpack"
 expect_exit 2 "a remote image's backing file is refused" ep pack -k "$T/k.key" -o "$T/f.envpack" "disk:s3://$B/img/overlay.qcow2"
 expect_err "s3://$B/img/overlay.qcow2' refers to 'img.qcow2'.*no directory" "the message names the image and its reference"
 check "nothing was written (reference)" test ! -e "$T/f.envpack"
