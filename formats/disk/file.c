@@ -31,6 +31,7 @@ enum window_state { W_EMPTY, W_QUEUED, W_LOADING, W_READY, W_FAILED };
 struct window {
 	uint8_t *buf; /* AHEAD_MAX bytes, made on first use */
 	uint64_t off, len, used;
+	bool unread; /* read ahead, and not read from yet: evicted last */
 	enum window_state state;
 	struct ep_error err; /* W_FAILED */
 };
@@ -46,6 +47,7 @@ struct ep_disk_file {
 	pthread_cond_t changed; /* a window was queued or read, or stop */
 	struct window win[WINDOWS];
 	uint64_t tick;
+	uint64_t last_end; /* where the last read ended: a read from there on (within a window) streams */
 	pthread_t threads[PREFETCH];
 	unsigned nthreads;
 	bool stop;
@@ -137,7 +139,9 @@ static struct window *window_at(struct ep_disk_file *f, uint64_t off, bool end)
 }
 
 /* The window to fill next: an empty one, else the one used longest ago that no thread is
- * reading into; NULL when every one is. Its buffer is made here. */
+ * reading into, a window read ahead and still unread only when there is no other (else a
+ * stream would evict what it is about to read); NULL when every one is being read into.
+ * Its buffer is made here. */
 static struct window *victim(struct ep_disk_file *f)
 {
 	struct window *v = NULL;
@@ -149,7 +153,7 @@ static struct window *victim(struct ep_disk_file *f)
 			v = w;
 			break;
 		}
-		if (!v || w->used < v->used)
+		if (!v || (v->unread && !w->unread) || (v->unread == w->unread && w->used < v->used))
 			v = w;
 	}
 	if (v && !v->buf && !(v->buf = malloc(AHEAD_MAX)))
@@ -195,7 +199,7 @@ static void read_ahead(struct ep_disk_file *f, uint64_t from)
 			if (!(w = victim(f)))
 				return;
 			uint64_t len = f->size - from < AHEAD_MAX ? f->size - from : AHEAD_MAX;
-			*w = (struct window){ w->buf, from, len, ++f->tick, W_QUEUED, { 0 } };
+			*w = (struct window){ w->buf, from, len, ++f->tick, true, W_QUEUED, { 0 } };
 			pthread_cond_broadcast(&f->changed);
 		}
 		from = w->off + w->len;
@@ -216,7 +220,7 @@ static int fill(struct ep_disk_file *f, size_t len, uint64_t off, struct ep_erro
 		want = len;
 	if (want > f->size - off)
 		want = f->size - off;
-	*w = (struct window){ w->buf, off, want, ++f->tick, W_LOADING, { 0 } };
+	*w = (struct window){ w->buf, off, want, ++f->tick, false, W_LOADING, { 0 } };
 	pthread_mutex_unlock(&f->lock);
 	int rc = f->pread(f->ctx, w->buf, (size_t)want, off, err);
 	pthread_mutex_lock(&f->lock);
@@ -228,6 +232,9 @@ static int fill(struct ep_disk_file *f, size_t len, uint64_t off, struct ep_erro
 /* Called with f->lock held. */
 static int remote_read(struct ep_disk_file *f, uint8_t *p, size_t len, uint64_t off, struct ep_error *err)
 {
+	/* only a stream reads ahead: a table read behind it must not bring back what it passed */
+	bool stream = off >= f->last_end && off - f->last_end <= AHEAD_MAX;
+	f->last_end = off + len;
 	while (len > 0) {
 		struct window *w = window_at(f, off, false);
 		if (!w) {
@@ -248,10 +255,11 @@ static int remote_read(struct ep_disk_file *f, uint8_t *p, size_t len, uint64_t 
 		size_t n = w->off + w->len - off < len ? (size_t)(w->off + w->len - off) : len;
 		memcpy(p, w->buf + (off - w->off), n);
 		w->used = ++f->tick;
+		w->unread = false;
 		p += n;
 		off += n;
 		len -= n;
-		if (w->len == AHEAD_MAX)
+		if (stream && w->len == AHEAD_MAX)
 			read_ahead(f, w->off + w->len);
 	}
 	return 0;

@@ -64,6 +64,33 @@ TEST(disk_file_stream_reads_few_and_right)
 	free(data);
 }
 
+TEST(disk_file_tables_read_between_a_stream_do_not_evict_what_it_read_ahead)
+{
+	struct fake fk;
+	uint8_t *data, *buf = malloc(1 << 20);
+	struct ep_disk_file *f = open_fake(&fk, &data);
+	struct ep_error err = { 0 };
+	bool same = true;
+	unsigned tables = 0;
+	/* a qcow2's data read in order, an L2 table (64 KiB) loaded somewhere behind every 2 MiB */
+	for (uint64_t off = 0; off < SIZE; off += 1 << 20) {
+		EXPECT(ep_disk_file_pread(f, buf, 1 << 20, off, &err) == 0);
+		same = same && !memcmp(buf, data + off, 1 << 20);
+		if (off % (2 << 20) == 0 && off > (16 << 20)) {
+			uint64_t t = (off / 3) & ~(uint64_t)65535;
+			EXPECT(ep_disk_file_pread(f, buf, 65536, t, &err) == 0);
+			same = same && !memcmp(buf, data + t, 65536);
+			tables++;
+		}
+	}
+	EXPECT(same);
+	/* the stream's bytes once, and a window of 256 KiB a table at most */
+	EXPECT(fk.bytes <= SIZE + (uint64_t)tables * (256 << 10));
+	ep_disk_file_close(f);
+	free(buf);
+	free(data);
+}
+
 TEST(disk_file_scattered_reads_are_right)
 {
 	struct fake fk;
