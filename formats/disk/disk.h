@@ -117,8 +117,10 @@ int ep_disk_no_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, stru
 int ep_disk_file_open(struct ep_disk_file **out, const char *path, bool block_ok, struct ep_error *err);
 /* A byte source of size bytes, name (a URL without credentials) in messages, read through
  * pread(ctx, ...), which stays the caller's. Reads smaller than 8 MiB are served from a few
- * windows read ahead (256 KiB, doubling up to 8 MiB while reads go forward), so that the
- * many small reads of headers, tables and grains cost few requests. */
+ * windows read ahead (256 KiB, doubling up to 8 MiB while reads go forward, then the next
+ * four read by threads of their own), so that the many small reads of headers, tables and
+ * grains cost few requests and a stream does not wait on each. pread may be called from
+ * several threads at once. */
 int ep_disk_file_remote(struct ep_disk_file **out, const char *name, uint64_t size, ep_disk_pread_fn pread,
 			void *ctx, struct ep_error *err);
 /* What a reader reads: opts->file (one more reference to it), or path opened. */
