@@ -1,7 +1,7 @@
 /*
  * A request as text, for --dry-run: what would go on the wire, with every
  * credential masked. Masked are the values of headers that carry one
- * (Authorization, tokens, keys), the query parameters of presigned and SAS
+ * (Authorization, tokens, keys), a URL's password, the query parameters of presigned and SAS
  * URLs that sign or name a credential, and, in a JSON body, the values of
  * keys that hold secrets (Keystone's "password" and "secret", for example).
  */
@@ -62,9 +62,18 @@ static void puts_(struct text *t, const char *s)
 	put(t, s, strlen(s));
 }
 
-/* The URL with the values of credential parameters masked. */
+/* The URL with the password of its user information and the values of credential
+ * parameters masked. */
 static void put_url(struct text *t, const char *url)
 {
+	const char *sep = strstr(url, "://"), *auth = sep ? sep + 3 : url;
+	size_t alen = strcspn(auth, "/?#");
+	const char *at = memrchr(auth, '@', alen), *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon) {
+		put(t, url, (size_t)(colon - url) + 1);
+		puts_(t, MASK);
+		url = at;
+	}
 	const char *q = strchr(url, '?');
 	if (!q) {
 		puts_(t, url);

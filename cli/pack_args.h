@@ -51,6 +51,11 @@ struct cli_pack_args {
 	"              bytes) or a block device; holes, zero clusters and all-zero runs\n" \
 	"              are not stored, so a sparse 64 GiB image with 1 GiB of data packs\n" \
 	"              like a 1 GiB file; qcow2 backing chains are flattened\n" \
+	"  disk:s3://BUCKET/KEY, disk:https://HOST/PATH  such an image read where it\n" \
+	"              lies, with ranged GETs (a few per 8 MiB), no local copy; one naming\n" \
+	"              backing or extent files is refused. S3: --input-option endpoint=URL\n" \
+	"              and region=NAME, else AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,\n" \
+	"              AWS_REGION; credentials as the aws: target's\n" \
 	"  image:oci:DIR[:TAG]  a container image (or every image) of an OCI layout;\n" \
 	"              each blob is checked against its digest and kept byte for byte\n" \
 	"  image:docker-archive:FILE  what docker save writes; configs and layers\n" \

@@ -21,6 +21,15 @@ int ep_remote_open(struct ep_remote **out, const char *url, const struct ep_s3_o
 /* Reads exactly len bytes at off; safe from several threads, each reading on a connection
  * of its own (up to a bound, then they take turns). */
 int ep_remote_pread(struct ep_remote *r, void *buf, size_t len, uint64_t off, struct ep_error *err);
+/* The requests sent so far (the HEAD among them) and the bytes read. */
+void ep_remote_counts(struct ep_remote *r, uint64_t *requests, uint64_t *bytes);
 void ep_remote_close(struct ep_remote *r);
+/* url without what may hold a credential: the user information and the query (where
+ * presigned and SAS URLs sign); cap bytes at most. */
+void ep_remote_public_url(const char *url, char *out, size_t cap);
+/* Hands emit, as text with credentials masked, the requests reading url begins with: the
+ * HEAD and the GET of the first `first` bytes (S3's signed with placeholders); sends nothing. */
+int ep_remote_plan(const char *url, const struct ep_s3_options *opt, uint64_t first,
+		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
 
 #endif

@@ -1081,6 +1081,16 @@ int ep_s3_plan_put(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t size,
 
 /* ---- getting ---- */
 
+int ep_s3_plan_read(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t len, void (*emit)(void *ctx, const char *text),
+		    void *ctx, struct ep_error *err)
+{
+	char range[80];
+	snprintf(range, sizeof range, "Range: bytes=0-%llu", (unsigned long long)(len ? len - 1 : 0));
+	int rc = s3_show(s3, &(struct s3_req){ .method = "HEAD", .u = u }, emit, ctx, err);
+	return rc ? rc : s3_show(s3, &(struct s3_req){ .method = "GET", .u = u, .extra = range }, emit, ctx, err);
+}
+
+
 int ep_s3_read_range(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, void *buf, size_t len,
 		     uint64_t off, struct ep_error *err)
 {

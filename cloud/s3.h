@@ -67,6 +67,11 @@ int ep_s3_head(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t *size, stru
 int ep_s3_head_via(struct ep_s3 *s3, struct ep_http *via, const struct ep_s3_url *u, uint64_t *size,
 		   struct ep_error *err);
 
+/* Hands emit, as text with credentials masked, the HEAD and the ranged GET of the first len
+ * bytes that reading the object where it lies begins with; sends nothing. */
+int ep_s3_plan_read(struct ep_s3 *s3, const struct ep_s3_url *u, uint64_t len, void (*emit)(void *ctx, const char *text),
+		    void *ctx, struct ep_error *err);
+
 struct ep_s3_put_stats {
 	unsigned parts, parts_resumed; /* 0 parts: one PUT */
 };

@@ -41,22 +41,22 @@ int ep_disk_open(struct ep_disk **out, const char *path, const struct ep_disk_op
 			return ep_fail(err, EP_EINPUT, "'%s': unknown disk format '%s'", path, opts->format);
 		return f->open(out, path, opts, err);
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ep_fail_errno(err, EP_EINPUT, "cannot open disk '%s'", path);
+	struct ep_disk_file *f;
+	int rc = ep_disk_file_get(&f, path, opts, true, err);
+	if (rc)
+		return rc;
+	size_t n = ep_disk_file_size(f) < EP_PROBE_BYTES ? (size_t)ep_disk_file_size(f) : EP_PROBE_BYTES;
 	uint8_t *head = malloc(EP_PROBE_BYTES);
-	ssize_t n = head ? pread(fd, head, EP_PROBE_BYTES, 0) : 0;
-	close(fd);
-	if (!head)
-		return ep_oom(err);
-	if (n < 0) {
+	rc = head ? ep_disk_file_pread(f, head, n, 0, err) : ep_oom(err);
+	ep_disk_file_close(f);
+	if (rc) {
 		free(head);
-		return ep_fail_errno(err, EP_ERUNTIME, "cannot read disk '%s'", path);
+		return rc;
 	}
 	const struct ep_disk_format *best = NULL;
 	int best_score = 0;
 	for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) {
-		int score = formats[i]->probe(head, (size_t)n);
+		int score = formats[i]->probe(head, n);
 		if (score > best_score) {
 			best = formats[i];
 			best_score = score;
@@ -80,6 +80,8 @@ int ep_disk_resolve_ref(const char *from, const char *ref, const struct ep_disk_
 			char *resolved, struct ep_error *err)
 {
 	char fromdir[PATH_MAX], candidate[2 * PATH_MAX], allowed[PATH_MAX];
+	if (opts && opts->file && ep_disk_file_fd(opts->file) < 0)
+		return ep_fail(err, EP_EINPUT, "'%s' refers to '%s': an image read from a URL has no directory, so its references (backing files, extent files) are refused", from, ref);
 	char *copy = strdup(from);
 	if (!copy)
 		return ep_oom(err);
@@ -117,6 +119,7 @@ int ep_disk_open_ref(struct ep_disk **out, const char *from, const char *ref, co
 		return ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", from);
 	struct ep_disk_open_opts child = *opts;
 	child.format = format;
+	child.file = NULL;
 	if (child.depth >= EP_DISK_CHAIN_MAX)
 		return ep_fail(err, EP_EINPUT, "'%s': the chain of references is deeper than %d", from, EP_DISK_CHAIN_MAX);
 	child.chain[child.depth].dev = fst.st_dev;
@@ -200,16 +203,6 @@ int ep_disk_no_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, stru
 	(void)len;
 	(void)off;
 	return ep_disk_no_extents(d, 0, NULL, err);
-}
-
-int ep_pread_or_zero(int fd, void *buf, size_t n, uint64_t host, uint64_t file_size, const char *path,
-		     struct ep_error *err)
-{
-	uint64_t have = host < file_size ? file_size - host : 0;
-	if (have > n)
-		have = n;
-	memset((uint8_t *)buf + have, 0, n - (size_t)have);
-	return ep_pread_full(fd, buf, (size_t)have, host, path, err);
 }
 
 int ep_disk_merge_extents(struct ep_disk *d, uint64_t from, ep_classify_fn classify, struct ep_extent *out,

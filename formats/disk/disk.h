@@ -34,9 +34,19 @@ struct ep_disk {
 
 #define EP_DISK_CHAIN_MAX 16
 
+/* Where an image's bytes lie: a local file, or a byte source read at offsets elsewhere (an
+ * object at a URL, which sources/ opens through cloud/remote.c). Readers read only through
+ * it. A byte source has no directory: references from it (backing files, extent files) are
+ * refused. */
+struct ep_disk_file;
+/* Reads exactly len bytes at off, within the source's size. */
+typedef int (*ep_disk_pread_fn)(void *ctx, void *buf, size_t len, uint64_t off, struct ep_error *err);
+
 /* How to open an image; its references (backing files, extents) are untrusted. */
 struct ep_disk_open_opts {
 	const char *format;             /* NULL: probe the first bytes */
+	/* the image's bytes, borrowed (a byte source); NULL: the file at the path opened */
+	struct ep_disk_file *file;
 	const char *const *allow_dirs;  /* where references may point besides the image's own directory */
 	size_t nallow;
 	/* the images that led here, to refuse a reference loop */
@@ -103,10 +113,34 @@ int ep_disk_read_spans(struct ep_disk *d, void *buf, size_t len, uint64_t off, e
 int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err);
 int ep_disk_no_extents(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
 int ep_disk_no_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
-/* Reads n bytes at host from a file of file_size bytes; what lies past its end reads as zeros
- * (the last block of an image may be cut short). */
-int ep_pread_or_zero(int fd, void *buf, size_t n, uint64_t host, uint64_t file_size, const char *path,
+/* A local file opened for reading: a regular file, or a block device when block_ok. */
+int ep_disk_file_open(struct ep_disk_file **out, const char *path, bool block_ok, struct ep_error *err);
+/* A byte source of size bytes, name (a URL without credentials) in messages, read through
+ * pread(ctx, ...), which stays the caller's. Reads smaller than 8 MiB are served from a few
+ * windows read ahead (256 KiB, doubling up to 8 MiB while reads go forward, then the next
+ * four read by threads of their own), so that the many small reads of headers, tables and
+ * grains cost few requests and a stream does not wait on each. pread may be called from
+ * several threads at once. */
+int ep_disk_file_remote(struct ep_disk_file **out, const char *name, uint64_t size, ep_disk_pread_fn pread,
+			void *ctx, struct ep_error *err);
+/* What a reader reads: opts->file (one more reference to it), or path opened. */
+int ep_disk_file_get(struct ep_disk_file **out, const char *path, const struct ep_disk_open_opts *opts, bool block_ok,
 		     struct ep_error *err);
+uint64_t ep_disk_file_size(const struct ep_disk_file *f);
+/* A local file's descriptor (its holes, SEEK_DATA), -1 for a byte source. */
+int ep_disk_file_fd(const struct ep_disk_file *f);
+/* Reads exactly len bytes at off: a short local file is EP_EINTEGRITY, as ep_pread_full
+ * says; a byte source read past its size is EP_EINPUT (the object is truncated). */
+int ep_disk_file_pread(struct ep_disk_file *f, void *buf, size_t len, uint64_t off, struct ep_error *err);
+/* Reads n bytes at host; what lies past the file's end reads as zeros (the last block of an
+ * image may be cut short). */
+int ep_disk_file_pread_or_zero(struct ep_disk_file *f, void *buf, size_t n, uint64_t host, struct ep_error *err);
+/* The first data run at or after from of a raw image of size bytes in f: a local file's
+ * holes are skipped; a byte source tells none, so the rest is one run. */
+int ep_disk_file_next_extent(struct ep_disk_file *f, uint64_t from, uint64_t size, struct ep_extent *out,
+			     struct ep_error *err);
+/* Drops a reference; the last closes it. f may be NULL. */
+void ep_disk_file_close(struct ep_disk_file *f);
 /* Says whether off holds data, and for how many bytes from off that answer holds. */
 typedef int (*ep_classify_fn)(struct ep_disk *d, uint64_t off, bool *data, uint64_t *len, struct ep_error *err);
 /* A next_extent built on classify: the first run of data at or after from, neighbouring runs merged. */

@@ -26,7 +26,7 @@ enum unit_kind { U_HOLE, U_ZERO, U_DATA, U_COMPRESSED, U_BACKING };
 
 struct qcow2 {
 	struct ep_disk disk;
-	int fd;
+	struct ep_disk_file *file;
 	char *path;
 	uint64_t file_size;
 	unsigned cluster_bits, subcluster_bits;
@@ -60,7 +60,7 @@ static int load_l2(struct qcow2 *q, uint64_t host, struct ep_error *err)
 		return ep_fail(err, EP_EINPUT, "qcow2: L2 table offset 0x%llx of '%s' is misaligned or past the end of the file",
 			       (unsigned long long)host, q->path);
 	q->l2_host = 0;
-	int rc = ep_pread_full(q->fd, q->l2, q->cluster_size, host, q->path, err);
+	int rc = ep_disk_file_pread(q->file, q->l2, q->cluster_size, host, err);
 	if (!rc)
 		q->l2_host = host;
 	return rc;
@@ -188,7 +188,7 @@ static int read_compressed(struct qcow2 *q, uint64_t desc, struct ep_error *err)
 	if (size > q->file_size - coff)
 		size = q->file_size - coff; /* the last sector may be cut short at the end of the file */
 	q->zout_desc = 0;
-	int rc = ep_pread_full(q->fd, q->zin, (size_t)size, coff, q->path, err);
+	int rc = ep_disk_file_pread(q->file, q->zin, (size_t)size, coff, err);
 	if (rc)
 		return rc;
 	const char *why = inflate_cluster(q, (size_t)size);
@@ -233,7 +233,7 @@ static int qcow2_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max,
 	case U_DATA:
 		if ((rc = widen_data_span(q, off, host, max, n, err)))
 			return rc;
-		return ep_pread_or_zero(q->fd, p, (size_t)*n, host, q->file_size, q->path, err);
+		return ep_disk_file_pread_or_zero(q->file, p, (size_t)*n, host, err);
 	case U_COMPRESSED:
 		if (!(rc = read_compressed(q, host, err)))
 			memcpy(p, q->zout + (off & (q->cluster_size - 1)), (size_t)*n);
@@ -257,8 +257,7 @@ static int qcow2_close(struct ep_disk *d, struct ep_error *err)
 	int rc = 0;
 	if (q->backing.disk)
 		rc = ep_disk_close(q->backing.disk, err);
-	if (q->fd >= 0)
-		close(q->fd);
+	ep_disk_file_close(q->file);
 	ZSTD_freeDCtx(q->zstd);
 	free(q->l1);
 	free(q->l2);
@@ -369,7 +368,7 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, const struct ep_disk_
 		return ep_oom(err);
 	if (q->zstd)
 		ZSTD_DCtx_setParameter(q->zstd, ZSTD_d_windowLogMax, 22);
-	int rc = ep_pread_full(q->fd, q->l1, (size_t)q->l1_size * 8, l1_off, q->path, err);
+	int rc = ep_disk_file_pread(q->file, q->l1, (size_t)q->l1_size * 8, l1_off, err);
 	if (rc)
 		return rc;
 	for (uint32_t i = 0; i < q->l1_size; i++)
@@ -405,20 +404,14 @@ static int qcow2_open(struct ep_disk **out, const char *path, const struct ep_di
 		return ep_oom(err);
 	}
 	q->disk = (struct ep_disk){ &qcow2_ops, &ep_disk_qcow2, 0 };
-	q->fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
 	uint8_t *head = NULL;
-	int rc = 0;
-	if (q->fd < 0)
-		rc = ep_fail_errno(err, EP_EINPUT, "cannot open disk '%s'", path);
-	else if (fstat(q->fd, &st) != 0 || !S_ISREG(st.st_mode))
-		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file", path);
-	else if (!(head = calloc(1, 1u << QCOW2_MAX_CLUSTER_BITS)))
+	int rc = ep_disk_file_get(&q->file, path, opts, false, err);
+	if (!rc && !(head = calloc(1, 1u << QCOW2_MAX_CLUSTER_BITS)))
 		rc = ep_oom(err);
 	if (!rc) {
-		q->file_size = (uint64_t)st.st_size;
+		q->file_size = ep_disk_file_size(q->file);
 		size_t n = q->file_size < (1u << QCOW2_MAX_CLUSTER_BITS) ? (size_t)q->file_size : 1u << QCOW2_MAX_CLUSTER_BITS;
-		if (!(rc = ep_pread_full(q->fd, head, n, 0, path, err)))
+		if (!(rc = ep_disk_file_pread(q->file, head, n, 0, err)))
 			rc = parse_header(q, head, opts, err);
 	}
 	free(head);

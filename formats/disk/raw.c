@@ -1,11 +1,10 @@
 /* Raw images: the file is the disk. Holes are found with SEEK_DATA/SEEK_HOLE
- * and left as holes on write, so sparse images stay sparse both ways. */
+ * and left as holes on write, so sparse images stay sparse both ways; a byte
+ * source (a URL) tells no holes, and the pipeline leaves its zero blocks out. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,7 +15,8 @@
 
 struct raw_disk {
 	struct ep_disk disk;
-	int fd;
+	int fd;                    /* the writer's, or file's own descriptor (-1: a byte source) */
+	struct ep_disk_file *file; /* the reader's */
 	char *path;
 	bool writable;
 	bool seek_data; /* the file system reports holes */
@@ -33,17 +33,18 @@ static int raw_probe(const uint8_t *head, size_t len)
 static int raw_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
 {
 	struct raw_disk *r = (struct raw_disk *)d;
-	if (!r->seek_data && from < d->virtual_size) { /* a block device: all data */
+	if (!r->seek_data && r->fd >= 0 && from < d->virtual_size) { /* a block device: all data */
 		*out = (struct ep_extent){ from, d->virtual_size - from, EP_EXT_DATA };
 		return 1;
 	}
-	return ep_file_next_extent(r->fd, from, d->virtual_size, out, r->path, err);
+	return r->file ? ep_disk_file_next_extent(r->file, from, d->virtual_size, out, err)
+		       : ep_file_next_extent(r->fd, from, d->virtual_size, out, r->path, err);
 }
 
 static int raw_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
 	struct raw_disk *r = (struct raw_disk *)d;
-	return ep_pread_full(r->fd, buf, len, off, r->path, err);
+	return r->file ? ep_disk_file_pread(r->file, buf, len, off, err) : ep_pread_full(r->fd, buf, len, off, r->path, err);
 }
 
 int ep_disk_raw_write_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *path,
@@ -87,7 +88,10 @@ static int raw_close(struct ep_disk *d, struct ep_error *err)
 	int rc = 0;
 	if (r->writable && fdatasync(r->fd) != 0)
 		rc = ep_fail_errno(err, EP_ERUNTIME, "cannot sync '%s'", r->path);
-	close(r->fd);
+	if (r->file)
+		ep_disk_file_close(r->file);
+	else
+		close(r->fd);
 	free(r->path);
 	free(r);
 	return rc;
@@ -100,19 +104,24 @@ static const struct ep_disk_ops raw_ops = {
 	.close = raw_close,
 };
 
-static int raw_new(struct ep_disk **out, const char *path, int fd, uint64_t size, bool writable,
+/* A raw disk over fd (a writer's), or over file (a reader's, taken over). */
+static int raw_new(struct ep_disk **out, const char *path, int fd, struct ep_disk_file *file, uint64_t size,
 		   struct ep_error *err)
 {
 	struct raw_disk *r = calloc(1, sizeof *r);
 	if (!r || !(r->path = strdup(path))) {
 		free(r);
-		close(fd);
+		if (file)
+			ep_disk_file_close(file);
+		else
+			close(fd);
 		return ep_oom(err);
 	}
 	r->disk = (struct ep_disk){ &raw_ops, &ep_disk_raw, size };
-	r->fd = fd;
-	r->writable = writable;
-	r->seek_data = lseek(fd, 0, SEEK_DATA) >= 0 || errno == ENXIO;
+	r->file = file;
+	r->fd = file ? ep_disk_file_fd(file) : fd;
+	r->writable = !file;
+	r->seek_data = r->fd >= 0 && (lseek(r->fd, 0, SEEK_DATA) >= 0 || errno == ENXIO);
 	*out = &r->disk;
 	return 0;
 }
@@ -120,23 +129,9 @@ static int raw_new(struct ep_disk **out, const char *path, int fd, uint64_t size
 static int raw_open(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
 		    struct ep_error *err)
 {
-	(void)opts;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ep_fail_errno(err, EP_EINPUT, "cannot open disk '%s'", path);
-	struct stat st;
-	uint64_t size = 0;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return ep_fail_errno(err, EP_ERUNTIME, "cannot stat '%s'", path);
-	}
-	if (S_ISREG(st.st_mode)) {
-		size = (uint64_t)st.st_size;
-	} else if (!S_ISBLK(st.st_mode) || ioctl(fd, BLKGETSIZE64, &size) != 0) {
-		close(fd);
-		return ep_fail(err, EP_EINPUT, "'%s' is neither a regular file nor a block device", path);
-	}
-	return raw_new(out, path, fd, size, false, err);
+	struct ep_disk_file *f;
+	int rc = ep_disk_file_get(&f, path, opts, true, err);
+	return rc ? rc : raw_new(out, path, -1, f, ep_disk_file_size(f), err);
 }
 
 static int raw_create(struct ep_disk **out, const char *path, uint64_t virtual_size,
@@ -154,7 +149,7 @@ static int raw_create(struct ep_disk **out, const char *path, uint64_t virtual_s
 		unlink(path);
 		return rc;
 	}
-	return raw_new(out, path, fd, virtual_size, true, err);
+	return raw_new(out, path, fd, NULL, virtual_size, err);
 }
 
 const struct ep_disk_format ep_disk_raw = {

@@ -33,7 +33,8 @@
 
 struct vhd {
 	struct ep_disk disk;
-	int fd;
+	int fd;                    /* the writer's */
+	struct ep_disk_file *file; /* the reader's */
 	char *path;
 	uint64_t file_size;
 	bool dynamic, writable;
@@ -80,7 +81,7 @@ static int load_bitmap(struct vhd *v, uint64_t block, uint64_t at, struct ep_err
 	if (v->bitmap_block == block)
 		return 0;
 	v->bitmap_block = UINT64_MAX;
-	int rc = ep_pread_full(v->fd, v->bitmap, v->bitmap_size, at, v->path, err);
+	int rc = ep_disk_file_pread(v->file, v->bitmap, v->bitmap_size, at, err);
 	if (!rc)
 		v->bitmap_block = block;
 	return rc;
@@ -140,7 +141,7 @@ static int vhd_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *o
 {
 	struct vhd *v = (struct vhd *)d;
 	if (!v->dynamic) /* the data is a raw image: its holes are the file's */
-		return ep_file_next_extent(v->fd, from, d->virtual_size, out, v->path, err);
+		return ep_disk_file_next_extent(v->file, from, d->virtual_size, out, err);
 	return ep_disk_merge_extents(d, from, vhd_classify, out, err);
 }
 
@@ -155,7 +156,7 @@ static int vhd_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, u
 	if (*n > max)
 		*n = max;
 	if (src == FROM_FILE)
-		return ep_pread_or_zero(v->fd, p, (size_t)*n, host, v->file_size, v->path, err);
+		return ep_disk_file_pread_or_zero(v->file, p, (size_t)*n, host, err);
 	if (src == FROM_PARENT)
 		return ep_disk_read_clipped(v->parent.disk, p, (size_t)*n, off, err);
 	memset(p, 0, (size_t)*n);
@@ -331,7 +332,9 @@ static int vhd_close(struct ep_disk *d, struct ep_error *err)
 	if (v->parent.disk)
 		ep_disk_close(v->parent.disk, NULL);
 	free(v->bitmap);
-	if (v->fd >= 0)
+	if (v->file)
+		ep_disk_file_close(v->file);
+	else if (v->fd >= 0)
 		close(v->fd);
 	free(v->bat);
 	free(v->pending);
@@ -447,7 +450,7 @@ static int locator_path(struct vhd *v, const uint8_t *entry, char *out, size_t c
 	uint8_t raw[1024];
 	if (len == 0 || len > sizeof raw || at > v->file_size || v->file_size - at < len)
 		return bad(v, err, "%s", "a parent locator lies outside the file");
-	int rc = ep_pread_full(v->fd, raw, len, at, v->path, err);
+	int rc = ep_disk_file_pread(v->file, raw, len, at, err);
 	if (rc)
 		return rc;
 	size_t n = 0;
@@ -515,7 +518,7 @@ static int open_dynamic(struct vhd *v, const uint8_t *footer, const struct ep_di
 	uint8_t h[DYN_HEADER];
 	if (hoff > v->file_size || v->file_size - hoff < DYN_HEADER)
 		return bad(v, err, "the dynamic header offset %llu is past the end", (unsigned long long)hoff);
-	int rc = ep_pread_full(v->fd, h, DYN_HEADER, hoff, v->path, err);
+	int rc = ep_disk_file_pread(v->file, h, DYN_HEADER, hoff, err);
 	if (rc)
 		return rc;
 	if (memcmp(h, "cxsparse", 8))
@@ -535,7 +538,7 @@ static int open_dynamic(struct vhd *v, const uint8_t *footer, const struct ep_di
 		return bad(v, err, "the BAT at %llu runs past the end", (unsigned long long)v->bat_offset);
 	if (!(v->bat = malloc((size_t)v->bat_entries * 4 + 4)))
 		return ep_oom(err);
-	if ((rc = ep_pread_full(v->fd, v->bat, (size_t)v->bat_entries * 4, v->bat_offset, v->path, err)))
+	if ((rc = ep_disk_file_pread(v->file, v->bat, (size_t)v->bat_entries * 4, v->bat_offset, err)))
 		return rc;
 	for (uint32_t i = 0; i < v->bat_entries; i++) {
 		uint32_t e = ep_be32((const uint8_t *)&v->bat[i]);
@@ -554,19 +557,14 @@ static int vhd_open(struct ep_disk **out, const char *path, const struct ep_disk
 	struct vhd *v = vhd_new(path);
 	if (!v)
 		return ep_oom(err);
-	struct stat st;
 	uint8_t f[FOOTER];
-	int rc = 0;
-	v->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (v->fd < 0)
-		rc = ep_fail_errno(err, EP_EINPUT, "cannot open disk '%s'", path);
-	else if (fstat(v->fd, &st) != 0 || !S_ISREG(st.st_mode))
-		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file", path);
-	else if ((v->file_size = (uint64_t)st.st_size) < FOOTER)
+	int rc = ep_disk_file_get(&v->file, path, opts, false, err);
+	v->file_size = rc ? 0 : ep_disk_file_size(v->file);
+	if (!rc && v->file_size < FOOTER)
 		rc = bad(v, err, "%s", "the file is too short for a footer");
-	else if (!(rc = ep_pread_full(v->fd, f, FOOTER, v->file_size - FOOTER, path, err)) && memcmp(f, "conectix", 8)) {
+	else if (!rc && !(rc = ep_disk_file_pread(v->file, f, FOOTER, v->file_size - FOOTER, err)) && memcmp(f, "conectix", 8)) {
 		/* a damaged end: dynamic images keep a footer copy at the start */
-		rc = ep_pread_full(v->fd, f, FOOTER, 0, path, err);
+		rc = ep_disk_file_pread(v->file, f, FOOTER, 0, err);
 		if (!rc && memcmp(f, "conectix", 8))
 			rc = bad(v, err, "%s", "no footer (conectix cookie)");
 	}

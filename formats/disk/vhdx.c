@@ -19,7 +19,7 @@
 
 struct vhdx {
 	struct ep_disk disk;
-	int fd;
+	struct ep_disk_file *file;
 	char *path;
 	uint64_t file_size;
 	uint32_t block_size, logical_sector;
@@ -84,7 +84,7 @@ static int vhdx_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, 
 		memset(p, 0, (size_t)*n);
 		return rc;
 	}
-	return ep_pread_or_zero(v->fd, p, (size_t)*n, host, v->file_size, v->path, err);
+	return ep_disk_file_pread_or_zero(v->file, p, (size_t)*n, host, err);
 }
 
 static int vhdx_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
@@ -96,8 +96,7 @@ static int vhdx_close(struct ep_disk *d, struct ep_error *err)
 {
 	(void)err;
 	struct vhdx *v = (struct vhdx *)d;
-	if (v->fd >= 0)
-		close(v->fd);
+	ep_disk_file_close(v->file);
 	free(v->bat);
 	free(v->path);
 	free(v);
@@ -114,9 +113,9 @@ static const struct ep_disk_ops vhdx_ops = {
 static int read_header(struct vhdx *v, uint8_t h[VHDX_HEADER_SIZE], struct ep_error *err)
 {
 	uint8_t h2[VHDX_HEADER_SIZE];
-	int rc = ep_pread_full(v->fd, h, VHDX_HEADER_SIZE, VHDX_HEADER1, v->path, err);
+	int rc = ep_disk_file_pread(v->file, h, VHDX_HEADER_SIZE, VHDX_HEADER1, err);
 	if (!rc)
-		rc = ep_pread_full(v->fd, h2, VHDX_HEADER_SIZE, VHDX_HEADER2, v->path, err);
+		rc = ep_disk_file_pread(v->file, h2, VHDX_HEADER_SIZE, VHDX_HEADER2, err);
 	if (rc)
 		return rc;
 	bool ok1 = !memcmp(h, "head", 4) && ep_le32(h + 4) == vhdx_checksum(h, VHDX_HEADER_SIZE, 4);
@@ -143,7 +142,7 @@ static int read_regions(struct vhdx *v, uint64_t *bat_off, uint64_t *bat_len, ui
 	int rc = 0;
 	bool valid = false;
 	for (int copy = 0; !rc && !valid && copy < 2; copy++) {
-		rc = ep_pread_full(v->fd, r, VHDX_REGION_SIZE, copy ? VHDX_REGION2 : VHDX_REGION1, v->path, err);
+		rc = ep_disk_file_pread(v->file, r, VHDX_REGION_SIZE, copy ? VHDX_REGION2 : VHDX_REGION1, err);
 		valid = !rc && !memcmp(r, "regi", 4) && ep_le32(r + 4) == vhdx_checksum(r, VHDX_REGION_SIZE, 4);
 	}
 	uint32_t count = valid ? ep_le32(r + 8) : 0;
@@ -177,7 +176,7 @@ static int read_metadata(struct vhdx *v, uint64_t meta_off, uint64_t meta_len, s
 	uint8_t *m = malloc(VHDX_METADATA_TABLE);
 	if (!m)
 		return ep_oom(err);
-	int rc = ep_pread_full(v->fd, m, VHDX_METADATA_TABLE, meta_off, v->path, err);
+	int rc = ep_disk_file_pread(v->file, m, VHDX_METADATA_TABLE, meta_off, err);
 	uint16_t count = rc ? 0 : ep_le16(m + 10);
 	bool have_params = false, have_size = false;
 	if (!rc && memcmp(m, "metadata", 8))
@@ -199,7 +198,7 @@ static int read_metadata(struct vhdx *v, uint64_t meta_off, uint64_t meta_len, s
 		else if (len < 4 || len > 8 || off < VHDX_METADATA_TABLE || off > meta_len - len)
 			rc = bad(v, err, "metadata item %u lies outside the metadata region", i);
 		else
-			rc = ep_pread_full(v->fd, item, len, meta_off + off, v->path, err);
+			rc = ep_disk_file_pread(v->file, item, len, meta_off + off, err);
 		if (rc)
 			break;
 		if (!memcmp(e, vhdx_guid_file_params, 16)) {
@@ -232,25 +231,19 @@ static int read_metadata(struct vhdx *v, uint64_t meta_off, uint64_t meta_len, s
 static int vhdx_open(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
 		     struct ep_error *err)
 {
-	(void)opts;
 	struct vhdx *v = calloc(1, sizeof *v);
 	if (!v || !(v->path = strdup(path))) {
 		free(v);
 		return ep_oom(err);
 	}
 	v->disk = (struct ep_disk){ &vhdx_ops, &ep_disk_vhdx, 0 };
-	v->fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
 	uint8_t h[VHDX_HEADER_SIZE], sig[8];
 	uint64_t bat_off = 0, bat_len = 0, meta_off = 0, meta_len = 0;
-	int rc = 0;
-	if (v->fd < 0)
-		rc = ep_fail_errno(err, EP_EINPUT, "cannot open disk '%s'", path);
-	else if (fstat(v->fd, &st) != 0 || !S_ISREG(st.st_mode))
-		rc = ep_fail(err, EP_EINPUT, "'%s' is not a regular file", path);
-	else if ((v->file_size = (uint64_t)st.st_size) < 2 * VHDX_MB)
+	int rc = ep_disk_file_get(&v->file, path, opts, false, err);
+	v->file_size = rc ? 0 : ep_disk_file_size(v->file);
+	if (!rc && v->file_size < 2 * VHDX_MB)
 		rc = bad(v, err, "%s", "the file is shorter than the VHDX headers");
-	else if (!(rc = ep_pread_full(v->fd, sig, 8, 0, path, err)) && memcmp(sig, "vhdxfile", 8))
+	else if (!rc && !(rc = ep_disk_file_pread(v->file, sig, 8, 0, err)) && memcmp(sig, "vhdxfile", 8))
 		rc = bad(v, err, "%s", "no vhdxfile signature");
 	if (!rc)
 		rc = read_header(v, h, err);
@@ -268,7 +261,7 @@ static int vhdx_open(struct ep_disk **out, const char *path, const struct ep_dis
 		else if (!(v->bat = malloc(v->bat_entries * 8 + 8)))
 			rc = ep_oom(err);
 		else
-			rc = ep_pread_full(v->fd, v->bat, v->bat_entries * 8, bat_off, path, err);
+			rc = ep_disk_file_pread(v->file, v->bat, v->bat_entries * 8, bat_off, err);
 	}
 	for (uint64_t i = 0; !rc && i < v->bat_entries; i++) {
 		v->bat[i] = ep_le64((const uint8_t *)&v->bat[i]);

@@ -28,7 +28,7 @@ enum ext_type { EXT_FLAT, EXT_SPARSE, EXT_ZERO };
 struct extent {
 	enum ext_type type;
 	uint64_t start, size; /* guest bytes */
-	int fd;
+	struct ep_disk_file *file;
 	char *path;
 	uint64_t file_size;
 	uint64_t flat_offset;
@@ -93,7 +93,7 @@ static int load_gt(struct extent *e, uint64_t gdi, struct ep_error *err)
 		return bad(e->path, err, "grain table %llu at sector %u lies outside the file", (unsigned long long)gdi,
 			   e->gd[gdi]);
 	e->gt_index = UINT64_MAX;
-	int rc = ep_pread_full(e->fd, e->gt, (size_t)bytes, off, e->path, err);
+	int rc = ep_disk_file_pread(e->file, e->gt, (size_t)bytes, off, err);
 	if (rc)
 		return rc;
 	for (uint32_t i = 0; i < e->gtes_per_gt; i++)
@@ -158,10 +158,11 @@ static int vmdk_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *
 	uint64_t host = 0;
 	int rc = unit_at((struct vmdk *)d, off, &e, &kind, &host, len, err);
 	*data = kind == K_DATA || kind == K_GRAIN;
-	if (rc || kind != K_DATA || e->type != EXT_FLAT)
+	int fd = !rc && kind == K_DATA && e->type == EXT_FLAT ? ep_disk_file_fd(e->file) : -1;
+	if (fd < 0)
 		return rc;
 	/* a flat extent file's own holes are holes */
-	off_t at = lseek(e->fd, (off_t)host, SEEK_DATA);
+	off_t at = lseek(fd, (off_t)host, SEEK_DATA);
 	if (at < 0 && errno == ENXIO) {
 		*data = false;
 	} else if (at >= 0 && (uint64_t)at > host) {
@@ -169,7 +170,7 @@ static int vmdk_classify(struct ep_disk *d, uint64_t off, bool *data, uint64_t *
 		if ((uint64_t)at - host < *len)
 			*len = (uint64_t)at - host;
 	} else if (at >= 0) {
-		off_t hole = lseek(e->fd, at, SEEK_HOLE);
+		off_t hole = lseek(fd, at, SEEK_HOLE);
 		if (hole > at && (uint64_t)hole - host < *len)
 			*len = (uint64_t)hole - host;
 	}
@@ -187,7 +188,7 @@ static int read_grain(struct extent *e, uint64_t sector, struct ep_error *err)
 		return 0;
 	uint64_t off = sector * 512;
 	uint8_t hdr[12];
-	int rc = ep_pread_full(e->fd, hdr, e->markers ? 12 : 0, off, e->path, err);
+	int rc = ep_disk_file_pread(e->file, hdr, e->markers ? 12 : 0, off, err);
 	if (rc)
 		return rc;
 	uint64_t size = e->markers ? ep_le32(hdr + 8) : 0;
@@ -196,7 +197,7 @@ static int read_grain(struct extent *e, uint64_t sector, struct ep_error *err)
 	if (size == 0 || size > 2 * e->grain + 1024 || off + 12 + size > e->file_size)
 		return bad(e->path, err, "the grain at sector %llu has an impossible size %llu", (unsigned long long)sector,
 			   (unsigned long long)size);
-	if ((rc = ep_pread_full(e->fd, e->zin, (size_t)size, off + 12, e->path, err)))
+	if ((rc = ep_disk_file_pread(e->file, e->zin, (size_t)size, off + 12, err)))
 		return rc;
 	uLongf n = (uLongf)e->grain;
 	e->zout_sector = 0;
@@ -227,7 +228,7 @@ static int vmdk_span(struct ep_disk *d, uint64_t off, uint8_t *p, uint64_t max, 
 	if (*n > max)
 		*n = max;
 	if (kind == K_DATA)
-		return ep_pread_or_zero(e->fd, p, (size_t)*n, host, e->file_size, e->path, err);
+		return ep_disk_file_pread_or_zero(e->file, p, (size_t)*n, host, err);
 	if (kind == K_GRAIN) {
 		if (!(rc = read_grain(e, host, err)))
 			memcpy(p, e->zout + (off - e->start) % e->grain, (size_t)*n);
@@ -248,8 +249,7 @@ static int vmdk_close(struct ep_disk *d, struct ep_error *err)
 	struct vmdk *v = (struct vmdk *)d;
 	for (size_t i = 0; i < v->next; i++) {
 		struct extent *e = &v->ext[i];
-		if (e->fd >= 0)
-			close(e->fd);
+		ep_disk_file_close(e->file);
 		free(e->path);
 		free(e->gd);
 		free(e->gt);
@@ -278,7 +278,7 @@ static struct extent *add_extent(struct vmdk *v, enum ext_type type, uint64_t si
 		return NULL;
 	}
 	struct extent *e = &v->ext[v->next];
-	*e = (struct extent){ .type = type, .size = size, .fd = -1, .gt_index = UINT64_MAX };
+	*e = (struct extent){ .type = type, .size = size, .gt_index = UINT64_MAX };
 	e->start = v->disk.virtual_size;
 	if (ep_add_overflows(v->disk.virtual_size, size, &v->disk.virtual_size) || v->disk.virtual_size > (1ULL << 60)) {
 		bad(v->path, err, "%s", "the extents add up to an impossible size");
@@ -288,17 +288,18 @@ static struct extent *add_extent(struct vmdk *v, enum ext_type type, uint64_t si
 	return e;
 }
 
-static int open_extent_file(struct extent *e, const char *path, struct ep_error *err)
+/* Reads e's file: f, taken over, or path opened when f is NULL. */
+static int open_extent_file(struct extent *e, const char *path, struct ep_disk_file *f, struct ep_error *err)
 {
-	struct stat st;
-	if (!(e->path = strdup(path)))
+	if (!(e->path = strdup(path))) {
+		ep_disk_file_close(f);
 		return ep_oom(err);
-	e->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->fd < 0)
-		return ep_fail_errno(err, EP_EINPUT, "cannot open extent '%s'", path);
-	if (fstat(e->fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return ep_fail(err, EP_EINPUT, "extent '%s' is not a regular file", path);
-	e->file_size = (uint64_t)st.st_size;
+	}
+	int rc = f ? 0 : ep_disk_file_open(&f, path, false, err);
+	if (rc)
+		return rc;
+	e->file = f;
+	e->file_size = ep_disk_file_size(f);
 	return 0;
 }
 
@@ -310,14 +311,14 @@ static int open_sparse(struct extent *e, uint64_t *capacity, struct ep_error *er
 	if (e->file_size < sizeof h) /* malformed input (2), as other images cut short, not a short read (3) */
 		return bad(e->path, err, "the sparse extent header is truncated (%llu bytes of %zu)",
 			   (unsigned long long)e->file_size, sizeof h);
-	int rc = ep_pread_full(e->fd, h, sizeof h, 0, e->path, err);
+	int rc = ep_disk_file_pread(e->file, h, sizeof h, 0, err);
 	if (rc)
 		return rc;
 	if (ep_le32(h) != VMDK4_MAGIC)
 		return bad(e->path, err, "%s", "no KDMV sparse extent header");
 	uint64_t gd_offset = ep_le64(h + 56);
 	if (gd_offset == VMDK_GD_AT_END) {
-		if (e->file_size < 1536 || (rc = ep_pread_full(e->fd, h, sizeof h, e->file_size - 1024, e->path, err)))
+		if (e->file_size < 1536 || (rc = ep_disk_file_pread(e->file, h, sizeof h, e->file_size - 1024, err)))
 			return rc ? rc : bad(e->path, err, "%s", "the stream is too short for its footer");
 		if (ep_le32(h) != VMDK4_MAGIC)
 			return bad(e->path, err, "%s", "the streamOptimized footer is missing");
@@ -351,7 +352,7 @@ static int open_sparse(struct extent *e, uint64_t *capacity, struct ep_error *er
 	if (!(e->gd = malloc(e->gd_entries * 4 + 4)) || !(e->gt = malloc((size_t)e->gtes_per_gt * 4)) ||
 	    (e->compressed && (!(e->zin = malloc(2 * e->grain + 1024)) || !(e->zout = malloc(e->grain)))))
 		return ep_oom(err);
-	if ((rc = ep_pread_full(e->fd, e->gd, e->gd_entries * 4, gd_offset * 512, e->path, err)))
+	if ((rc = ep_disk_file_pread(e->file, e->gd, e->gd_entries * 4, gd_offset * 512, err)))
 		return rc;
 	for (uint64_t i = 0; i < e->gd_entries; i++)
 		e->gd[i] = ep_le32((const uint8_t *)&e->gd[i]);
@@ -401,7 +402,7 @@ static int open_descriptor(struct vmdk *v, const char *text, const struct ep_dis
 		if (fields < 4 || !*name)
 			return bad(v->path, err, "%s", "an extent line names no file");
 		if ((rc = ep_disk_resolve_ref(v->path, name, opts, resolved, err)) ||
-		    (rc = open_extent_file(e, resolved, err)))
+		    (rc = open_extent_file(e, resolved, NULL, err)))
 			return rc;
 		if (t == EXT_FLAT) {
 			e->flat_offset = offset * 512;
@@ -421,6 +422,24 @@ static int open_descriptor(struct vmdk *v, const char *text, const struct ep_dis
 	return rc;
 }
 
+/* A text descriptor, NUL-terminated. */
+static int read_descriptor(struct ep_disk_file *f, const char *path, char **out, struct ep_error *err)
+{
+	uint64_t size = ep_disk_file_size(f);
+	if (size > VMDK_DESCRIPTOR_MAX)
+		return ep_fail(err, EP_EINPUT, "'%s' is not a regular file of at most %u bytes", path, VMDK_DESCRIPTOR_MAX);
+	char *text = malloc((size_t)size + 1);
+	if (!text)
+		return ep_oom(err);
+	int rc = ep_disk_file_pread(f, text, (size_t)size, 0, err);
+	text[size] = '\0';
+	if (rc)
+		free(text);
+	else
+		*out = text;
+	return rc;
+}
+
 static int vmdk_open(struct ep_disk **out, const char *path, const struct ep_disk_open_opts *opts,
 		     struct ep_error *err)
 {
@@ -432,28 +451,28 @@ static int vmdk_open(struct ep_disk **out, const char *path, const struct ep_dis
 	}
 	v->disk = (struct ep_disk){ &vmdk_ops, &ep_disk_vmdk, 0 };
 	char *text = NULL;
-	size_t len;
 	uint8_t magic[4] = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	if (fd < 0)
-		rc = ep_fail_errno(err, EP_EINPUT, "cannot open disk '%s'", path);
-	else if (pread(fd, magic, 4, 0) != 4)
+	struct ep_disk_file *f = NULL;
+	int rc = ep_disk_file_get(&f, path, opts, false, err);
+	if (!rc && ep_disk_file_size(f) < 4)
 		rc = bad(path, err, "%s", "the file is too short");
-	if (fd >= 0)
-		close(fd);
+	else if (!rc)
+		rc = ep_disk_file_pread(f, magic, 4, 0, err);
 	if (!rc && ep_le32(magic) == VMDK4_MAGIC) {
 		struct extent *e = add_extent(v, EXT_SPARSE, 0, err);
 		uint64_t capacity = 0;
 		if (!e)
 			rc = err->code;
-		else if (!(rc = open_extent_file(e, path, err)) && !(rc = open_sparse(e, &capacity, err)))
+		else if (!(rc = open_extent_file(e, path, f, err)) && !(rc = open_sparse(e, &capacity, err)))
 			e->size = v->disk.virtual_size = capacity * 512;
-	} else if (!rc && !(rc = ep_read_file(path, VMDK_DESCRIPTOR_MAX, &text, &len, err))) {
+		f = NULL; /* the extent's, or closed */
+	} else if (!rc && !(rc = read_descriptor(f, path, &text, err))) {
 		/* The descriptor ends at its first NUL, as qemu and VMware read it: qemu pads
 		 * it with NULs, and when it rewrites a shorter CID in place the old text's
 		 * tail stays behind that NUL. */
 		rc = open_descriptor(v, text, opts ? opts : &none, err);
 	}
+	ep_disk_file_close(f);
 	free(text);
 	if (rc) {
 		vmdk_close(&v->disk, NULL);

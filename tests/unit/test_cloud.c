@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/http.h"
+#include "cloud/remote.h"
 #include "targets/target.h"
 #include "tests/unit/unit.h"
 
@@ -34,6 +35,27 @@ TEST(request_text_masks_signed_query_parameters)
 	EXPECT(t && strstr(t, "X-Amz-Credential=****&X-Amz-Date=20261128T000000Z&X-Amz-Signature=****&sv=2021-08-06&sig=****"));
 	EXPECT(t && !strstr(t, "AKID") && !strstr(t, "SASSECRET"));
 	free(t);
+}
+
+TEST(request_text_masks_a_url_password)
+{
+	char *t = ep_http_request_text(&(struct ep_http_request){ .method = "HEAD", .url = "https://ops:hunter2@h.example/a@b:c?x=1" });
+	EXPECT(t && strstr(t, "HEAD https://ops:****@h.example/a@b:c?x=1\n") && !strstr(t, "hunter2"));
+	free(t);
+	t = ep_http_request_text(&(struct ep_http_request){ .method = "HEAD", .url = "https://h.example/k:v@x" });
+	EXPECT(t && strstr(t, "HEAD https://h.example/k:v@x\n"));
+	free(t);
+}
+
+TEST(remote_public_url_leaves_out_credentials)
+{
+	char out[200];
+	ep_remote_public_url("https://ops:hunter2@h.example:8443/d/disk.vmdk?X-Amz-Signature=abc#f", out, sizeof out);
+	EXPECT(!strcmp(out, "https://h.example:8443/d/disk.vmdk"));
+	ep_remote_public_url("s3://bucket/a/b.qcow2", out, sizeof out);
+	EXPECT(!strcmp(out, "s3://bucket/a/b.qcow2"));
+	ep_remote_public_url("http://h/p@q", out, sizeof out);
+	EXPECT(!strcmp(out, "http://h/p@q"));
 }
 
 TEST(request_text_masks_secrets_in_json_and_sizes_streams)
