@@ -529,15 +529,14 @@ static int open_sources(const struct ep_pack_options *opt, const struct ep_sourc
 					      .warn = opt->warn, .warn_ctx = opt->warn_ctx, .created = opt->created,
 					      .history = opt->history, .quiesce = opt->quiesce,
 					      .capture = opt->capture };
-	for (size_t i = 0; i < n; i++) {
+	int rc = ep_capture_params_check(opt->capture, src, n, err);
+	for (size_t i = 0; !rc && i < n; i++) {
 		if (src[i].reuse)
 			continue;
-		int rc = src[i].ops->open(&src[i], &so, &opened[i], err);
-		if (rc)
-			return rc;
-		*total += src[i].ops->size(opened[i]);
+		if (!(rc = src[i].ops->open(&src[i], &so, &opened[i], err)))
+			*total += src[i].ops->size(opened[i]);
 	}
-	return 0;
+	return rc;
 }
 
 int ep_pack_dry_run(const struct ep_pack_options *opt, const struct ep_source *sources, size_t nsources,

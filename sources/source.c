@@ -40,6 +40,37 @@ void ep_source_public_spec(const char *spec, char *buf, size_t cap)
 	snprintf(buf, cap, "%.*s", (int)n, spec);
 }
 
+/* Whether the space-separated list holds key. */
+static bool listed(const char *list, const char *key, size_t n)
+{
+	for (const char *p = list; p && *p; p += strcspn(p, " "), p += *p == ' ')
+		if (strcspn(p, " ") == n && !strncmp(p, key, n))
+			return true;
+	return false;
+}
+
+int ep_capture_params_check(const struct ep_capture_options *c, const struct ep_source *sources, size_t n,
+			    struct ep_error *err)
+{
+	for (size_t i = 0; c && i < c->nparams; i++) {
+		size_t len = strcspn(c->params[i], "=");
+		bool taken = false;
+		for (size_t k = 0; k < n && !taken; k++)
+			taken = listed(sources[k].ops->input_options, c->params[i], len);
+		if (taken)
+			continue;
+		char which[512] = "";
+		size_t at = 0;
+		for (size_t k = 0; k < n && at < sizeof which; k++)
+			if (sources[k].ops->input_options)
+				at += (size_t)snprintf(which + at, sizeof which - at, "; %s takes %s", sources[k].ops->prefix,
+						       sources[k].ops->input_options);
+		return ep_fail(err, EP_EINPUT, "--input-option '%.*s' is not a setting of any source given%s", (int)len,
+			       c->params[i], *which ? which : " (none takes one)");
+	}
+	return 0;
+}
+
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err)
 {
 	for (size_t i = 0; i < NKINDS; i++) {

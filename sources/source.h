@@ -94,6 +94,11 @@ struct ep_capture_options {
 };
 /* The value of --input-option KEY=VALUE for key, or NULL; c may be NULL. */
 const char *ep_capture_param(const struct ep_capture_options *c, const char *key);
+struct ep_source;
+/* EP_EINPUT naming the first --input-option no source of the n given takes (a typo must not
+ * send a capture to the default endpoint); 0 when each is taken. */
+int ep_capture_params_check(const struct ep_capture_options *c, const struct ep_source *sources, size_t n,
+			    struct ep_error *err);
 
 /* What sources need from pack's options. */
 struct ep_source_options {
@@ -148,6 +153,8 @@ struct ep_source_ops {
 	/* One disk and no machine: the machine --vcpus, --memory and --firmware describe takes it,
 	 * and a store's files cache may reuse it (ep_source.reuse). */
 	bool bare_disk;
+	/* The --input-option keys it takes, space-separated ("endpoint region"); NULL: none. */
+	const char *input_options;
 	/* Fills what the kind needs beyond path (which holds what follows the prefix); NULL: nothing. */
 	int (*parse)(const char *spec, struct ep_source *out, struct ep_error *err);
 	/* Opens what src names; *state is set even on failure, for close. */

@@ -468,6 +468,7 @@ const struct ep_source_ops ep_source_vm_azure = {
 	.prefix = "vm:azure:",
 	.usage = "vm:azure:CONTAINER/BLOB",
 	.bare_disk = true,
+	.input_options = "endpoint jobs",
 	.open = azure_open,
 	.size = azure_size,
 	.pack = azure_pack,

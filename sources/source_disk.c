@@ -133,6 +133,7 @@ const struct ep_source_ops ep_source_disk = {
 	.prefix = "disk:",
 	.usage = "disk:PATH|s3://BUCKET/KEY|https://URL",
 	.bare_disk = true,
+	.input_options = "endpoint region",
 	.open = disk_open,
 	.size = disk_size,
 	.pack = disk_pack,

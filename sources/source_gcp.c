@@ -483,6 +483,7 @@ const struct ep_source_ops ep_source_vm_gcp = {
 	.prefix = "vm:gcp:",
 	.usage = "vm:gcp:gs://BUCKET/OBJECT.tar.gz",
 	.bare_disk = true,
+	.input_options = "endpoint",
 	.parse = gcp_parse,
 	.open = gcp_open,
 	.size = gcp_size,

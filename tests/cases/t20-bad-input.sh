@@ -259,6 +259,9 @@ expect_exit 2 "pack with a bad level" "$ENVPACK" pack -l 99 -o out1.envpack disk
 expect_exit 1 "pack into a missing directory" "$ENVPACK" pack -o nodir/out.envpack disk:d.raw
 expect_exit 2 "pack --input-option without =" "$ENVPACK" pack --input-option region -o out1.envpack disk:d.raw
 expect_err "KEY=VALUE" "the message says what --input-option takes"
+expect_exit 2 "pack --input-option no source takes (a typo)" "$ENVPACK" pack --input-option endpiont=http://x -o out1.envpack disk:d.raw
+expect_err "'endpiont' is not a setting.*disk: takes endpoint region" "the message names the key and what the source takes"
+expect_exit 2 "pack --input-option with sources that take none" "$ENVPACK" pack --dry-run --input-option endpoint=x -o out1.envpack iac:tree
 expect_exit 0 "pack --dry-run of local sources" "$ENVPACK" pack --dry-run -o out1.envpack disk:d.raw iac:tree
 check "pack --dry-run wrote no bundle" test ! -e out1.envpack
 check "pack --dry-run --json: no requests" \
