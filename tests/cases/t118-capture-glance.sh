@@ -143,7 +143,7 @@ check "no scratch file is left" scratch_empty
 # 5. refusals: nothing written
 WRONG=wrong-$RANDOM$RANDOM
 expect_exit 1 "a wrong password: exit 1" ep OS_PASSWORD="$WRONG" pack -o "$T/no1.envpack" "image:glance:web"
-expect_err "keystone: the credentials were refused.*auth/tokens" "it names the Keystone call"
+expect_err "keystone: POST http://[^ ]*/v3/auth/tokens: the credentials were refused" "it names the Keystone call"
 check "neither password is printed" bash -c '! grep -qF -e "$1" -e "$2" "$3/out" "$3/err"' _ "$WRONG" "$OSPW" "$T"
 check "no bundle written" test ! -e "$T/no1.envpack"
 NOID=0badc0de-0000-4000-8000-000000000000
