@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
+#include "base/interrupt.h"
 #include "cloud/sigv4.h"
 #include "base/util.h"
 
@@ -854,9 +855,9 @@ static int image_from(struct ep_os *os, json_t *doc, struct ep_os_image *im, con
 /* GET /v2/images/ID: 1 and im filled, 0 when there is no such image. */
 static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im, struct ep_error *err)
 {
-	char url[EP_OS_URL_MAX + 128], what[200];
-	snprintf(what, sizeof what, "glance: GET image %.80s", id);
+	char url[EP_OS_URL_MAX + 128], what[EP_OS_URL_MAX + 160];
 	int rc = image_url(os, url, sizeof url, "/images/", id, NULL, err);
+	snprintf(what, sizeof what, "glance: GET %s", url);
 	struct ep_http_response resp;
 	if (!rc)
 		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
@@ -866,8 +867,8 @@ static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im,
 		ep_http_response_release(&resp);
 		return 0;
 	}
-	if (resp.status != 200)
-		rc = status_error(&resp, what, resp.status == 403 ? EP_EINPUT : EP_ERUNTIME, err);
+	if (resp.status != 200) /* 401, 403: the token's project may not read it */
+		rc = status_error(&resp, what, EP_ERUNTIME, err);
 	json_t *doc = rc ? NULL : answer_json(&resp, what, err);
 	if (!rc && !doc)
 		rc = err->code;
@@ -881,19 +882,19 @@ static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im,
 /* GET /v2/images?name=NAME: exactly one, or EP_EINPUT naming what was found. */
 static int image_by_name(struct ep_os *os, const char *name, struct ep_os_image *im, struct ep_error *err)
 {
-	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[400];
+	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[EP_OS_URL_MAX * 2 + 16];
 	if (!enc)
 		return ep_oom(err);
 	int rc = image_url(os, url, sizeof url, "/images?name=", enc, NULL, err);
 	free(enc);
-	snprintf(what, sizeof what, "glance: looking for image '%.300s'", name);
+	snprintf(what, sizeof what, "glance: GET %s", url);
 	struct ep_http_response resp;
 	if (!rc)
 		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
 	if (rc || os->emit)
 		return rc;
 	if (resp.status != 200)
-		rc = status_error(&resp, what, resp.status == 403 ? EP_EINPUT : EP_ERUNTIME, err);
+		rc = status_error(&resp, what, EP_ERUNTIME, err);
 	json_t *doc = rc ? NULL : answer_json(&resp, what, err), *images = json_object_get(doc, "images");
 	size_t n = json_array_size(images);
 	if (!rc && !doc)
@@ -973,6 +974,10 @@ static int download_answer(void *ctx, const struct ep_http_response *resp, struc
 static int download_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
 {
 	struct download *d = ctx;
+	if (ep_interrupted()) {
+		d->stuck = true;
+		return ep_fail(err, EP_ERUNTIME, "%s: interrupted", d->what);
+	}
 	if (len > d->size - d->got) {
 		d->stuck = true;
 		return ep_fail(err, EP_EINTEGRITY, "%s: Glance sends more than the image's %llu bytes", d->what,
@@ -1008,9 +1013,9 @@ static const EVP_MD *image_digest(const struct ep_os_image *im, char *want, size
 int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd, const struct ep_progress *progress,
 			 struct ep_error *err)
 {
-	char url[EP_OS_URL_MAX + 160], what[200], want[160], algo[64], range[64];
-	snprintf(what, sizeof what, "glance: downloading image %s", im->id);
+	char url[EP_OS_URL_MAX + 160], what[EP_OS_URL_MAX * 2], want[160], algo[64], range[64];
 	int rc = image_url(os, url, sizeof url, "/images/", im->id, "/file", err);
+	snprintf(what, sizeof what, "glance: downloading image %s (GET %s)", im->id, url);
 	struct ep_http_response resp;
 	if (rc || os->emit)
 		return rc ? rc : os_request(os, &(struct os_call){ .method = "GET", .url = url, .accept = "Accept: */*" },
@@ -1033,7 +1038,7 @@ int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd,
 						       .sink = download_sink, .ctx = &d },
 				what, &resp, err);
 		if (!rc && resp.status != 200 && resp.status != 206)
-			rc = status_error(&resp, what, resp.status == 403 || resp.status == 404 ? EP_EINPUT : EP_ERUNTIME, err);
+			rc = status_error(&resp, what, EP_ERUNTIME, err); /* 403: no access; 404: deleted meanwhile */
 		ep_http_response_release(&resp);
 		bool again = rc == EP_ERUNTIME && d.got > before && d.got < d.size && !d.stuck && tries + 1 < os->attempts;
 		if (!rc && d.got < d.size && d.got > before && tries + 1 < os->attempts)

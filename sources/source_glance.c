@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/interrupt.h"
 #include "base/util.h"
 #include "cloud/openstack_api.h"
 #include "formats/disk/disk.h"
@@ -99,7 +100,11 @@ static int fetch_disk(struct glance_state *s, struct ep_error *err)
 		s->scratch[0] = '\0';
 		return rc;
 	}
+	ep_interrupt_arm(); /* Ctrl-C or SIGTERM fails the download, and close removes the file */
 	rc = ep_os_image_download(s->os, im, fd, NULL, err);
+	if (!rc && ep_interrupted())
+		rc = ep_fail(err, EP_ERUNTIME, "image:glance: interrupted");
+	ep_interrupt_disarm();
 	close(fd);
 	struct ep_disk_open_opts oo = { .format = im->disk_format };
 	if (!rc)

@@ -115,6 +115,17 @@ assert not bad, bad
 EOF
 check "zero runs skipped: the bundle is smaller than the raw disk" test "$(stat -c %s "$T/db.envpack")" -lt $((8 << 20))
 
+# 2b. into a store: a second capture of the same image adds nothing
+S="dir:$T/store"
+expect_exit 0 "backup image:glance:web into a store (--init)" ep backup --init -k "$T/k.key" --json "$S" "image:glance:web"
+check "the capture report is in the JSON: from the image's URL, with its requests" "$OS_PY" - "$T/out" "$GLANCE_G_URL/v2/images/$WEB" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))["disks"]
+assert len(d) == 1 and d[0]["from"] == sys.argv[2] and d[0]["requests"] >= 3 and d[0]["mode"] == "full", d
+EOF
+expect_exit 0 "backup it again" ep backup -k "$T/k.key" --json "$S" "image:glance:web"
+check "the second capture adds no chunk" test "$(jq_ 'd["added_chunks"], d["reused_chunks"] == d["chunks"]' "$T/out")" = "0 True"
+
 # 3. a migration: the bundle restored into another Glance (standalone, no Keystone)
 start_glance g2 || not_ok "start the second glance-api"
 expect_exit 0 "restore the capture to openstack: of the second Glance" env -i PATH="$PATH" TMPDIR="$T/tmp" \
@@ -163,13 +174,23 @@ expect_exit 2 "an --input-option the target does not know: exit 2" ep pack -o "$
 	--input-option bucket=x
 expect_err "'bucket'" "it names it"
 
+"$OS_PY" "$OS_TOOLS/s3_fault.py" --upstream "$GLANCE_G_URL" deny --match '/file$' --port-file "$T/pdeny" \
+	--lifetime 600 >/dev/null 2>"$T/pdeny.err" &
+SRV_PIDS[fault/deny]=$!
+pdeny=$(srv_wait_port_file "$T/pdeny" $!) || not_ok "start the denying proxy"
+expect_exit 1 "the download refused (403): exit 1" ep pack -o "$T/no6.envpack" "image:glance:$DB" \
+	--input-option "image-url=http://127.0.0.1:$pdeny"
+expect_err "downloading image $DB \(GET http://127.0.0.1:$pdeny/v2/images/$DB/file\): 403" "it names the call"
+check "no bundle written, no scratch file left" bash -c 'test ! -e "$1" && [ -z "$(ls -A "$2")" ]' _ "$T/no6.envpack" "$T/tmp"
+srv_kill fault/deny
+
 # 6. a byte changed in Glance's file store: exit 3, nothing published
 flip_byte "$GLANCE_G_DIR/images/$DB" 5500000
 expect_exit 3 "a checksum mismatch: exit 3" ep pack -k "$T/k.key" -o "$T/bad.envpack" "image:glance:$DB"
 expect_err "$DB.*does not match its os_hash_value \(sha512\)" "it names the image and the hash"
 check "no bundle written, no scratch file left" bash -c 'test ! -e "$1" && [ -z "$(ls -A "$2")" ]' _ "$T/bad.envpack" "$T/tmp"
-S="dir:$T/store"
-expect_exit 3 "backup of it into a store: exit 3" ep backup --init -k "$T/k.key" "$S" "image:glance:$DB"
-check "and no snapshot there" bash -c '[ -z "$(ls "$1/snapshots" 2>/dev/null)" ]' _ "$T/store"
+"$ENVPACK" snapshots --json "$S" >"$T/snaps.before" || not_ok "list the snapshots"
+expect_exit 3 "backup of it into the store: exit 3" ep backup -k "$T/k.key" "$S" "image:glance:$DB"
+check "and no new snapshot there" bash -c '"$1" snapshots --json "$2" | cmp - "$3"' _ "$ENVPACK" "$S" "$T/snaps.before"
 
 finish
