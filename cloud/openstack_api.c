@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -855,9 +856,10 @@ static int image_from(struct ep_os *os, json_t *doc, struct ep_os_image *im, con
 /* GET /v2/images/ID: 1 and im filled, 0 when there is no such image. */
 static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im, struct ep_error *err)
 {
-	char url[EP_OS_URL_MAX + 128], what[EP_OS_URL_MAX + 160];
+	char url[EP_OS_URL_MAX + 128], what[200], call[EP_OS_URL_MAX + 160];
 	int rc = image_url(os, url, sizeof url, "/images/", id, NULL, err);
-	snprintf(what, sizeof what, "glance: GET %s", url);
+	snprintf(what, sizeof what, "glance: reading image %.80s", id);
+	snprintf(call, sizeof call, "glance: GET %s", url); /* a refusal names the call; a failure to connect says it */
 	struct ep_http_response resp;
 	if (!rc)
 		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
@@ -868,7 +870,7 @@ static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im,
 		return 0;
 	}
 	if (resp.status != 200) /* 401, 403: the token's project may not read it */
-		rc = status_error(&resp, what, EP_ERUNTIME, err);
+		rc = status_error(&resp, call, EP_ERUNTIME, err);
 	json_t *doc = rc ? NULL : answer_json(&resp, what, err);
 	if (!rc && !doc)
 		rc = err->code;
@@ -882,19 +884,21 @@ static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im,
 /* GET /v2/images?name=NAME: exactly one, or EP_EINPUT naming what was found. */
 static int image_by_name(struct ep_os *os, const char *name, struct ep_os_image *im, struct ep_error *err)
 {
-	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[EP_OS_URL_MAX * 2 + 16];
+	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[400],
+	     call[EP_OS_URL_MAX * 2 + 16];
 	if (!enc)
 		return ep_oom(err);
 	int rc = image_url(os, url, sizeof url, "/images?name=", enc, NULL, err);
 	free(enc);
-	snprintf(what, sizeof what, "glance: GET %s", url);
+	snprintf(what, sizeof what, "glance: looking for image '%.300s'", name);
+	snprintf(call, sizeof call, "glance: GET %s", url);
 	struct ep_http_response resp;
 	if (!rc)
 		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
 	if (rc || os->emit)
 		return rc;
 	if (resp.status != 200)
-		rc = status_error(&resp, what, EP_ERUNTIME, err);
+		rc = status_error(&resp, call, EP_ERUNTIME, err);
 	json_t *doc = rc ? NULL : answer_json(&resp, what, err), *images = json_object_get(doc, "images");
 	size_t n = json_array_size(images);
 	if (!rc && !doc)
@@ -951,15 +955,50 @@ const char *ep_os_image_prop(const struct ep_os_image *im, const char *key, char
 	return r;
 }
 
-/* A download going into a file, hashed on the way. */
+/* A download going into a file, hashed behind it by a thread of its own (reading back
+ * what was written, from the page cache), so that hashing runs beside the transfer. */
 struct download {
 	int fd;
 	uint64_t got, size;
-	EVP_MD_CTX *md;
 	const struct ep_progress *progress;
-	const char *what;
 	bool stuck; /* the server cannot resume, or the file cannot be written: no point trying again */
+	/* the hasher's: under mu, got (as written) and written; hashed and md its own */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t written, hashed;
+	bool ended, waiting, hash_failed;
+	EVP_MD_CTX *md;
+	struct ep_error hash_err;
 };
+
+static void *hash_behind(void *arg)
+{
+	struct download *d = arg;
+	uint8_t *buf = malloc(1 << 20);
+	pthread_mutex_lock(&d->mu);
+	d->hash_failed = !buf;
+	while (buf) {
+		while (d->hashed == d->written && !d->ended) {
+			d->waiting = true;
+			pthread_cond_wait(&d->cv, &d->mu);
+			d->waiting = false;
+		}
+		if (d->hashed == d->written)
+			break;
+		uint64_t off = d->hashed, n = d->written - off < (1 << 20) ? d->written - off : (1 << 20);
+		pthread_mutex_unlock(&d->mu);
+		int rc = ep_pread_full(d->fd, buf, (size_t)n, off, "the scratch file", &d->hash_err);
+		if (!rc)
+			EVP_DigestUpdate(d->md, buf, (size_t)n);
+		pthread_mutex_lock(&d->mu);
+		if ((d->hash_failed = rc != 0))
+			break;
+		d->hashed += n;
+	}
+	pthread_mutex_unlock(&d->mu);
+	free(buf);
+	return NULL;
+}
 
 static int download_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err)
 {
@@ -967,7 +1006,7 @@ static int download_answer(void *ctx, const struct ep_http_response *resp, struc
 	if (!d->got || ep_http_starts_at(resp, d->got))
 		return 0;
 	d->stuck = true;
-	return ep_fail(err, EP_ERUNTIME, "%s: Glance did not resume at byte %llu (status %ld): it ignores ranges", d->what,
+	return ep_fail(err, EP_ERUNTIME, "Glance did not resume at byte %llu (status %ld): it ignores ranges",
 		       (unsigned long long)d->got, resp->status);
 }
 
@@ -976,20 +1015,41 @@ static int download_sink(void *ctx, const void *data, size_t len, struct ep_erro
 	struct download *d = ctx;
 	if (ep_interrupted()) {
 		d->stuck = true;
-		return ep_fail(err, EP_ERUNTIME, "%s: interrupted", d->what);
+		return ep_fail(err, EP_ERUNTIME, "interrupted");
 	}
 	if (len > d->size - d->got) {
 		d->stuck = true;
-		return ep_fail(err, EP_EINTEGRITY, "%s: Glance sends more than the image's %llu bytes", d->what,
+		return ep_fail(err, EP_EINTEGRITY, "Glance sends more than the image's %llu bytes",
 			       (unsigned long long)d->size);
 	}
 	if (ep_pwrite_full(d->fd, data, len, d->got, "the scratch file", err)) {
 		d->stuck = true;
 		return err->code;
 	}
-	EVP_DigestUpdate(d->md, data, len);
 	d->got += len;
+	pthread_mutex_lock(&d->mu);
+	d->written = d->got;
+	if (d->waiting && d->written - d->hashed >= (1 << 20)) /* woken for a block's worth */
+		pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
 	ep_progress_report(d->progress, d->got, d->size);
+	return 0;
+}
+
+/* Ends the hasher once it has hashed all that was written: its digest into hex (0), or a failure. */
+static int hash_end(struct download *d, pthread_t t, char *hex, struct ep_error *err)
+{
+	pthread_mutex_lock(&d->mu);
+	d->ended = true;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(t, NULL);
+	if (d->hash_failed)
+		return d->hash_err.code ? (*err = d->hash_err, err->code) : ep_oom(err);
+	uint8_t raw[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	EVP_DigestFinal_ex(d->md, raw, &n);
+	ep_hex(raw, n, hex);
 	return 0;
 }
 
@@ -1013,9 +1073,10 @@ static const EVP_MD *image_digest(const struct ep_os_image *im, char *want, size
 int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd, const struct ep_progress *progress,
 			 struct ep_error *err)
 {
-	char url[EP_OS_URL_MAX + 160], what[EP_OS_URL_MAX * 2], want[160], algo[64], range[64];
+	char url[EP_OS_URL_MAX + 160], what[200], call[EP_OS_URL_MAX * 2], want[160], algo[64], range[64];
 	int rc = image_url(os, url, sizeof url, "/images/", im->id, "/file", err);
-	snprintf(what, sizeof what, "glance: downloading image %s (GET %s)", im->id, url);
+	snprintf(what, sizeof what, "glance: downloading image %s", im->id);
+	snprintf(call, sizeof call, "%s (GET %s)", what, url);
 	struct ep_http_response resp;
 	if (rc || os->emit)
 		return rc ? rc : os_request(os, &(struct os_call){ .method = "GET", .url = url, .accept = "Accept: */*" },
@@ -1023,10 +1084,19 @@ int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd,
 	const EVP_MD *md = image_digest(im, want, sizeof want, algo, sizeof algo);
 	if (!md)
 		return ep_fail(err, EP_EINTEGRITY, "glance: image %s carries no checksum to check what arrives", im->id);
-	struct download d = { .fd = fd, .size = im->size, .md = EVP_MD_CTX_new(), .progress = progress, .what = what };
+	struct download d = { .fd = fd, .size = im->size, .md = EVP_MD_CTX_new(), .progress = progress };
+	pthread_t hasher;
 	if (!d.md || !EVP_DigestInit_ex(d.md, md, NULL)) {
 		EVP_MD_CTX_free(d.md);
 		return ep_oom(err);
+	}
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	if (pthread_create(&hasher, NULL, hash_behind, &d)) {
+		pthread_mutex_destroy(&d.mu);
+		pthread_cond_destroy(&d.cv);
+		EVP_MD_CTX_free(d.md);
+		return ep_fail(err, EP_ERUNTIME, "glance: cannot start a thread to hash the download");
 	}
 	/* a cut connection resumes where it stopped: each try must bring bytes, and there are
 	 * as many as a request has attempts */
@@ -1038,7 +1108,7 @@ int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd,
 						       .sink = download_sink, .ctx = &d },
 				what, &resp, err);
 		if (!rc && resp.status != 200 && resp.status != 206)
-			rc = status_error(&resp, what, EP_ERUNTIME, err); /* 403: no access; 404: deleted meanwhile */
+			rc = status_error(&resp, call, EP_ERUNTIME, err); /* 403: no access; 404: deleted meanwhile */
 		ep_http_response_release(&resp);
 		bool again = rc == EP_ERUNTIME && d.got > before && d.got < d.size && !d.stuck && tries + 1 < os->attempts;
 		if (!rc && d.got < d.size && d.got > before && tries + 1 < os->attempts)
@@ -1048,19 +1118,18 @@ int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd,
 		*err = (struct ep_error){ 0 };
 		rc = 0;
 	}
-	uint8_t raw[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	int hrc = hash_end(&d, hasher, hex, rc ? &(struct ep_error){ 0 } : err);
+	if (!rc && hrc)
+		rc = hrc;
 	if (!rc && d.got != d.size)
 		rc = ep_fail(err, EP_EINTEGRITY, "%s: %llu bytes came; Glance says the image has %llu", what,
 			     (unsigned long long)d.got, (unsigned long long)d.size);
-	if (!rc) {
-		EVP_DigestFinal_ex(d.md, raw, &n);
-		ep_hex(raw, n, hex);
-		if (strcasecmp(hex, want))
-			rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s's data does not match its %s %.24s... (it hashes to "
-							 "%.24s...)", im->id, algo, want, hex);
-	}
+	if (!rc && strcasecmp(hex, want))
+		rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s's data does not match its %s %.24s... (it hashes to "
+						 "%.24s...)", im->id, algo, want, hex);
+	pthread_mutex_destroy(&d.mu);
+	pthread_cond_destroy(&d.cv);
 	EVP_MD_CTX_free(d.md);
 	return rc;
 }
