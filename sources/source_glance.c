@@ -37,7 +37,6 @@ struct glance_state {
 	char *component;
 };
 
-static const char *const known_keys[] = { "cloud", "region", "interface", "image-url", NULL };
 static const char *const disk_formats[] = { "raw", "qcow2", "vmdk", "vhd", "vhdx", NULL };
 
 static bool one_of(const char *v, const char *const *list)
@@ -46,21 +45,6 @@ static bool one_of(const char *v, const char *const *list)
 		if (!strcmp(v, list[i]))
 			return true;
 	return false;
-}
-
-/* --input-option keys are the openstack: target's -o keys; another is a typo. */
-static int keys_check(const struct ep_capture_options *c, struct ep_error *err)
-{
-	for (size_t i = 0; c && i < c->nparams; i++) {
-		size_t n = strcspn(c->params[i], "=");
-		bool known = false;
-		for (size_t k = 0; known_keys[k] && !known; k++)
-			known = strlen(known_keys[k]) == n && !strncmp(c->params[i], known_keys[k], n);
-		if (!known)
-			return ep_fail(err, EP_EINPUT, "image:glance: --input-option '%.*s' is not one of cloud, region, "
-						       "interface, image-url", (int)n, c->params[i]);
-	}
-	return 0;
 }
 
 static void remove_scratch(struct glance_state *s)
@@ -131,9 +115,7 @@ static int glance_open(const struct ep_source *src, const struct ep_source_optio
 				    .emit_ctx = c ? c->dry_run_ctx : NULL };
 	if (c && c->http)
 		oo.http = *c->http;
-	int rc = keys_check(c, err);
-	if (!rc)
-		rc = ep_os_open(&s->os, &oo, err);
+	int rc = ep_os_open(&s->os, &oo, err);
 	if (!rc)
 		rc = ep_os_auth(s->os, err);
 	if (!rc)
@@ -282,6 +264,7 @@ static void glance_close(void *state)
 const struct ep_source_ops ep_source_glance = {
 	.prefix = "image:glance:",
 	.usage = "image:glance:NAME|ID",
+	.input_options = "cloud region interface image-url", /* the openstack: target's -o keys */
 	.machine_options = true,
 	.open = glance_open,
 	.size = glance_size,
