@@ -2,13 +2,14 @@
 # pack image:glance:NAME|ID against Debian's real Keystone and glance-api
 # (tests/openstack.sh): images made by qemu-img (a qcow2 with holes, a raw one)
 # uploaded to Glance, captured, restored to dir: and compared by qemu-img; the
-# image's properties as the machine; the bundle restored into a second Glance
+# image's properties as the machine; the bundle restored into a second Glance, and to azure: (Azurite)
 # (a migration); a download cut mid-way resumed with a Range request; a byte
 # changed in Glance's file store is exit 3 with nothing written; a wrong
 # password, an unknown image, two images of one name, an ISO refused; a dry run
 # sends nothing.
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/openstack.sh"
+. "$HERE/azure.sh"
 
 start_glance g || { not_ok "start glance-api"; finish; exit 0; }
 ok "glance-api at $GLANCE_G_URL"
@@ -136,6 +137,17 @@ i = json.load(sys.stdin)[\"images\"]
 assert len(i) == 1 and i[0][\"status\"] == \"active\" and i[0][\"hw_firmware_type\"] == \"uefi\" and i[0][\"min_ram\"] == 2048, i
 print(i[0][\"id\"])") && curl -sf -o "$2/moved.qcow2" "$1/v2/images/$id/file" && qemu-img compare -q "$2/web.qcow2" "$2/moved.qcow2"' \
 	_ "$GLANCE_G2_URL" "$T" "$OS_PY"
+
+# ... and across clouds: OpenStack -> Azure (Azurite), the page blob fetched by an independent client
+if start_azurite a; then
+	expect_exit 0 "the capture restored to azure:" env AZURE_STORAGE_CONNECTION_STRING="$(az_conn a)" \
+		timeout -k 5 300 "$ENVPACK" restore -q -p "$T/k.pub" "$T/web.envpack" --to "azure:$AZ_CONTAINER/from-glance"
+	blob=$(azblob a list "$AZ_CONTAINER" | grep '^from-glance/' | head -n 1)
+	check "the page blob ($blob) holds the image's disk" eval 'azblob a get "$AZ_CONTAINER" "$blob" "$T/dl.vhd" &&
+		qemu-img compare -q -f vpc "$T/dl.vhd" -F qcow2 "$T/web.qcow2"'
+else
+	not_ok "start Azurite"
+fi
 
 # 4. a download cut mid-way: resumed from the bytes written, with a Range request
 "$OS_PY" "$OS_TOOLS/s3_fault.py" --upstream "$GLANCE_G_URL" cut 1000000 --match '/file$' --port-file "$T/pcut" \
