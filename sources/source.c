@@ -12,6 +12,7 @@
 	X(registry)          \
 	X(vm_libvirt)        \
 	X(vm_domain)         \
+	X(vm_aws)            \
 	X(vm_azure)          \
 	X(vm_ovf)            \
 	X(vm_ova)            \
