@@ -36,6 +36,8 @@ struct aws_state {
 	uint64_t ec2_requests;
 	struct ep_source disk_src; /* the object, as a disk: source */
 	void *disk;                /* its state */
+	const char *ami;
+	const struct ep_source_sink *sink; /* pack's, while disk: packs through ours */
 	ep_source_report_fn report;
 	void *report_ctx;
 	ep_warn_fn warn;
@@ -279,11 +281,24 @@ static uint64_t aws_size(const void *state)
 	return s->disk ? ep_source_disk.size(s->disk) : 0;
 }
 
+/* The disk is named after the AMI, not after the export's object (a new task id each time). */
+static int add_disk(void *ctx, struct ep_disk *d, const struct ep_component *base, const char *path,
+		    struct ep_component **out, struct ep_error *err)
+{
+	(void)path;
+	struct aws_state *s = ctx;
+	return s->sink->add_disk(s->sink->ctx, d, base, s->ami, out, err);
+}
+
 static int aws_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink, struct ep_error *err)
 {
-	(void)src;
 	struct aws_state *s = state;
-	return ep_source_disk.pack(&s->disk_src, s->disk, sink, err);
+	/* disk: packs through add_disk alone */
+	struct ep_source_sink mine = { .ctx = s, .manifest = sink->manifest, .whole_max = sink->whole_max,
+				       .add_disk = add_disk };
+	s->sink = sink;
+	s->ami = src->path;
+	return ep_source_disk.pack(&s->disk_src, s->disk, &mine, err);
 }
 
 static void aws_published(void *state, bool yes)
