@@ -37,7 +37,7 @@ ea() {
 	local ec2=$1
 	shift
 	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_REGION AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
-		AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_S3="$E" \
+		AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_S3="${S3_URL:-$E}" \
 		AWS_ENDPOINT_URL_EC2="$ec2" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
 		timeout -k 5 300 "$ENVPACK" "$@"
 }
@@ -73,7 +73,7 @@ check "nothing written (dry run)" test ! -e "$T/dry.envpack"
 # 2. the capture: exported, polled, read from S3, restored to dir: as the original
 expect_exit 0 "capture of the AMI" ea "$EC2_EC2" pack -k "$T/k.key" -o "$T/ami.envpack" "vm:aws:$AMI" \
 	--input-option "bucket=$B" "${FAST[@]}"
-task=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage"][0]')
+task=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][0]')
 check "ExportImage then DescribeExportImageTasks until completed, all signed as botocore signs" test \
 	"$(log_q ec2 '" ".join("%s:%s:%s" % (e["action"], e["status"], e["auth"]) for e in L)')" = \
 	"ExportImage:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok"
@@ -85,7 +85,7 @@ check "the S3 server saw ranged GETs of it" test -n "$(s3_requests s "GET /[^ ]*
 # 3. --keep-export, another prefix, --json from and requests (EC2's 1 + 3 polls and S3's)
 expect_exit 0 "capture with --keep-export --json" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/kept.envpack" \
 	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=kept/ "${FAST[@]}" --keep-export --json
-task2=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage"][-1]')
+task2=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][-1]')
 check "the export stays where AWS wrote it" test "$(exports kept/)" = "kept/$task2.vmdk"
 gets=$(s3_requests s "(GET|HEAD) /[^ ]*kept/$task2.vmdk" | wc -l)
 check "--json: from and requests (EC2's and S3's)" python3 -c '
@@ -143,5 +143,14 @@ expect_exit 2 "an export read as the wrong format fails" ea "$EC2_EC2" pack -q -
 	--format qcow2 "vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=fmt/ "${FAST[@]}"
 check "nothing written (wrong format)" test ! -e "$T/fmt.envpack"
 check "the export is removed even so" test -z "$(exports fmt/)"
+# the export cannot be removed (S3 refuses the DELETE): said, naming it, and the capture stands
+start_s3_fault nodel s deny-delete || not_ok "start the fault proxy"
+S3_URL=$S3_NODEL_ENDPOINT expect_exit 0 "a capture whose export cannot be removed succeeds" ea "$EC2_EC2" pack \
+	-k "$T/k.key" -o "$T/nodel.envpack" "vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=nodel/ "${FAST[@]}"
+task3=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][-1]')
+expect_err "could not remove the export s3://$B/nodel/$task3.vmdk" "a warning names the object left"
+check "the object is still there" test "$(exports nodel/)" = "nodel/$task3.vmdk"
+check "the capture restores as the original" same_disk "$T/nodel.envpack"
+stop_s3 nodel
 
 finish
