@@ -110,22 +110,22 @@ int cli_pack_option(const char *cmd, int c, const char *arg, struct cli_pack_arg
 		if (!cli_number(arg, 1, c == 0x1104 ? 1024 : 16777216, &n))
 			return cli_usage(cmd, "%s", c == 0x1104 ? "--vcpus takes 1 to 1024" : "--memory takes MiB, 1 to 16777216"), -1;
 		if (c == 0x1104)
-			a->spec.vcpus = (unsigned)n;
+			a->spec.vcpus = a->capture.vcpus = (unsigned)n;
 		else
-			a->spec.memory_mib = (uint64_t)n;
+			a->spec.memory_mib = a->capture.memory_mib = (uint64_t)n;
 		break;
 	case 0x1106:
 		if (strcmp(arg, "bios") && strcmp(arg, "uefi"))
 			return cli_usage(cmd, "--firmware takes bios or uefi"), -1;
-		a->spec.firmware = arg;
+		a->spec.firmware = a->capture.firmware = arg;
 		break;
 	case 0x1107:
 		if (strcmp(arg, "linux") && strcmp(arg, "windows") && strcmp(arg, "other"))
 			return cli_usage(cmd, "--os takes linux, windows or other"), -1;
-		a->spec.os = arg;
+		a->spec.os = a->capture.os = arg;
 		break;
 	case 0x1108: a->spec.network = arg; break;
-	case 0x1109: a->spec.name = arg; break;
+	case 0x1109: a->spec.name = a->capture.vm_name = arg; break;
 	default: return 0;
 	}
 	a->by_hand = true; /* one of the machine options */
@@ -191,7 +191,10 @@ int cli_pack_prepare(const char *cmd, struct cli_pack_args *a, char *const *spec
 	/* a live domain's backup job is ended when interrupted; other sources die as before */
 	signal(SIGINT, ep_interrupt_signal);
 	signal(SIGTERM, ep_interrupt_signal);
-	if (a->by_hand) {
+	bool bare = false, captured = false; /* a capture's machine takes the options by hand too */
+	for (size_t i = 0; i < n; i++)
+		bare |= (*sources)[i].ops->bare_disk, captured |= (*sources)[i].ops->machine_options;
+	if (a->by_hand && (bare || !captured)) {
 		if (!a->spec.name)
 			a->spec.name = opt->name;
 		opt->machine = &a->spec;

@@ -63,6 +63,21 @@ struct cli_pack_args {
 	"  image:docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]  an image pulled from a\n" \
 	"              registry (the distribution API); a multi-arch index is kept\n" \
 	"              whole unless --platform picks one image\n" \
+	"  image:glance:NAME|ID  an OpenStack image, found in Glance by id, else by its\n" \
+	"              name (one image only), credentials as openstack: reads them\n" \
+	"              (OS_* or clouds.yaml; --input-option cloud=, region=,\n" \
+	"              interface=, image-url=): downloaded into a scratch file under\n" \
+	"              $TMPDIR (removed whatever happens), resumed with a Range\n" \
+	"              request after a cut, checked against Glance's os_hash_value\n" \
+	"              or MD5 checksum (a mismatch: exit 3, nothing written), then\n" \
+	"              packed as a disk: of its disk_format (raw, qcow2, vmdk, vhd,\n" \
+	"              vhdx). The machine: the image's name, hw_firmware_type=uefi,\n" \
+	"              os_secure_boot, hw_machine_type, os_type (else os_distro) as\n" \
+	"              the OS, min_ram as memory, hw_cpu_sockets x cores x threads\n" \
+	"              as vCPUs, hw_disk_bus; --vcpus, --memory, --firmware, --os,\n" \
+	"              --vm-name given by hand win. A server's snapshot needs Nova,\n" \
+	"              which envpack does not call: snapshot it to an image first\n" \
+	"              ('openstack server image create'), then capture the image\n" \
 	"  vm:libvirt:DOMAIN.xml  a libvirt domain with its disks: the machine (vCPUs,\n" \
 	"              memory, firmware, disks, NICs, limits) goes into the manifest;\n" \
 	"              disks at absolute paths are taken where they are (regular files,\n" \
@@ -130,7 +145,8 @@ struct cli_pack_args {
 	"      --network NAME, --vm-name NAME\n" \
 	"                       describe the machine the disk: sources belong to (the\n" \
 	"                       first disk boots; default name: the environment's), so\n" \
-	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:\n" \
+	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:;\n" \
+	"                       over an image:glance: capture's machine, they win\n" \
 	"      --input-option KEY=VALUE  a cloud capture's own setting (its endpoint,\n" \
 	"                       region, bucket, ...; see Sources); repeatable\n" \
 	"      --keep-export    vm:aws: leave the export a capture made (vm:gcp: reads\n" \

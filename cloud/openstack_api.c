@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
+#include "base/interrupt.h"
 #include "cloud/sigv4.h"
 #include "base/util.h"
 
@@ -60,6 +62,8 @@ struct ep_os {
 	char image[EP_OS_URL_MAX], heat[EP_OS_URL_MAX]; /* endpoints, without a trailing '/' */
 	char image_given[EP_OS_URL_MAX], heat_given[EP_OS_URL_MAX];
 	char cloud[128]; /* for messages: "cloud 'prod'" or "the OS_* environment" */
+	uint64_t requests;  /* sent */
+	unsigned attempts;  /* a download's tries, each resuming where the last was cut */
 };
 
 /* ---- credentials ---- */
@@ -279,6 +283,7 @@ int ep_os_open(struct ep_os **out, const struct ep_os_options *opt, struct ep_er
 		return ep_oom(err);
 	os->emit = opt->emit;
 	os->emit_ctx = opt->emit_ctx;
+	os->attempts = opt->http.attempts ? opt->http.attempts : 5;
 	const char *image = opt->image_url ? opt->image_url : getenv("OS_IMAGE_URL");
 	const char *heat = opt->heat_url ? opt->heat_url : getenv("OS_ORCHESTRATION_URL");
 	int rc = given_url(image, "the image URL (-o image-url, OS_IMAGE_URL)", os->image_given, err);
@@ -326,15 +331,21 @@ struct os_call {
 	const struct ep_http_body *body;
 	const char *body_note; /* a dry run: what a streamed body would be */
 	int (*check_answer)(void *ctx, const struct ep_http_response *resp, struct ep_error *err);
+	const char *accept; /* NULL: application/json */
+	const char *range;  /* a "Range: ..." header, or NULL */
+	int (*sink)(void *ctx, const void *data, size_t len, struct ep_error *err); /* a 2xx answer's body */
+	void *ctx;          /* check_answer's and sink's */
 };
 
 static int os_request(struct ep_os *os, const struct os_call *c, const char *what, struct ep_http_response *resp,
 		      struct ep_error *err)
 {
 	char ctype[128];
-	const char *headers[4];
+	const char *headers[5];
 	size_t n = 0;
-	headers[n++] = "Accept: application/json";
+	headers[n++] = c->accept ? c->accept : "Accept: application/json";
+	if (c->range)
+		headers[n++] = c->range;
 	if (c->content_type) {
 		snprintf(ctype, sizeof ctype, "Content-Type: %s", c->content_type);
 		headers[n++] = ctype;
@@ -344,9 +355,11 @@ static int os_request(struct ep_os *os, const struct os_call *c, const char *wha
 	headers[n] = NULL;
 	struct ep_http_request req = { .method = c->method, .url = c->url, .headers = headers, .data = c->data,
 				       .data_len = c->data ? strlen(c->data) : 0, .body = c->body,
-				       .check_answer = c->check_answer, .max_body = ANSWER_MAX };
+				       .check_answer = c->check_answer, .sink = c->sink, .sink_ctx = c->ctx,
+				       .max_body = ANSWER_MAX };
 	if (!os->emit) {
 		*resp = (struct ep_http_response){ 0 };
+		os->requests++;
 		int rc = ep_http_send(os->http, &req, what, resp, err);
 		size_t used = strlen(err->msg);
 		if (rc && used < sizeof err->msg) /* which endpoint, when the catalog chose it */
@@ -525,8 +538,10 @@ int ep_os_auth(struct ep_os *os, struct ep_error *err)
 		snprintf(os->heat, sizeof os->heat, "%s", *os->heat_given ? os->heat_given : "{orchestration}");
 		return (os->token_header = strdup("X-Auth-Token: {token}")) ? 0 : ep_oom(err);
 	}
+	char refused[EP_OS_URL_MAX + 240];
+	snprintf(refused, sizeof refused, "%s: the credentials were refused", what);
 	if (!rc && resp.status == 401)
-		rc = status_error(&resp, "keystone: the credentials were refused", EP_ERUNTIME, err);
+		rc = status_error(&resp, refused, EP_ERUNTIME, err);
 	else if (!rc && resp.status != 201 && resp.status != 200)
 		rc = status_error(&resp, what, resp.status == 404 || resp.status == 400 ? EP_EINPUT : EP_ERUNTIME, err);
 	char token[8192];
@@ -797,6 +812,325 @@ int ep_os_image_upload(struct ep_os *os, const char *id, const char *path, const
 		close(u.fd);
 	EVP_MD_CTX_free(u.md5);
 	EVP_MD_CTX_free(u.sha512);
+	return rc;
+}
+
+/* ---- reading an image back ---- */
+
+uint64_t ep_os_requests(const struct ep_os *os)
+{
+	return os->requests;
+}
+
+void ep_os_image_release(struct ep_os_image *im)
+{
+	free(im->json);
+	im->json = NULL;
+}
+
+static void copy_field(json_t *doc, const char *key, char *out, size_t cap)
+{
+	const char *v = json_string_value(json_object_get(doc, key));
+	snprintf(out, cap, "%s", v && strlen(v) < cap ? v : "");
+	ep_printable(out);
+}
+
+/* The image JSON doc (an object of Glance's) into im. */
+static int image_from(struct ep_os *os, json_t *doc, struct ep_os_image *im, const char *what, struct ep_error *err)
+{
+	const char *id = json_string_value(json_object_get(doc, "id"));
+	json_t *size = json_object_get(doc, "size");
+	if (!id || !id_ok(id))
+		return ep_fail(err, EP_ERUNTIME, "%s: the answer names no image id", what);
+	snprintf(im->id, sizeof im->id, "%s", id);
+	copy_field(doc, "name", im->name, sizeof im->name);
+	copy_field(doc, "status", im->status, sizeof im->status);
+	copy_field(doc, "disk_format", im->disk_format, sizeof im->disk_format);
+	im->size = json_is_integer(size) && json_integer_value(size) >= 0 ? (uint64_t)json_integer_value(size) : 0;
+	int rc = image_url(os, im->url, sizeof im->url, "/images/", id, NULL, err);
+	if (!rc && !(im->json = json_dumps(doc, JSON_COMPACT)))
+		rc = ep_oom(err);
+	return rc;
+}
+
+/* GET /v2/images/ID: 1 and im filled, 0 when there is no such image. */
+static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im, struct ep_error *err)
+{
+	char url[EP_OS_URL_MAX + 128], what[200], call[EP_OS_URL_MAX + 160];
+	int rc = image_url(os, url, sizeof url, "/images/", id, NULL, err);
+	snprintf(what, sizeof what, "glance: reading image %.80s", id);
+	snprintf(call, sizeof call, "glance: GET %s", url); /* a refusal names the call; a failure to connect says it */
+	struct ep_http_response resp;
+	if (!rc)
+		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
+	if (rc || os->emit)
+		return rc;
+	if (resp.status == 404) {
+		ep_http_response_release(&resp);
+		return 0;
+	}
+	if (resp.status != 200) /* 401, 403: the token's project may not read it */
+		rc = status_error(&resp, call, EP_ERUNTIME, err);
+	json_t *doc = rc ? NULL : answer_json(&resp, what, err);
+	if (!rc && !doc)
+		rc = err->code;
+	if (!rc && !(rc = image_from(os, doc, im, what, err)))
+		rc = 1;
+	json_decref(doc);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+/* GET /v2/images?name=NAME: exactly one, or EP_EINPUT naming what was found. */
+static int image_by_name(struct ep_os *os, const char *name, struct ep_os_image *im, struct ep_error *err)
+{
+	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[400],
+	     call[EP_OS_URL_MAX * 2 + 16];
+	if (!enc)
+		return ep_oom(err);
+	int rc = image_url(os, url, sizeof url, "/images?name=", enc, NULL, err);
+	free(enc);
+	snprintf(what, sizeof what, "glance: looking for image '%.300s'", name);
+	snprintf(call, sizeof call, "glance: GET %s", url);
+	struct ep_http_response resp;
+	if (!rc)
+		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
+	if (rc || os->emit)
+		return rc;
+	if (resp.status != 200)
+		rc = status_error(&resp, call, EP_ERUNTIME, err);
+	json_t *doc = rc ? NULL : answer_json(&resp, what, err), *images = json_object_get(doc, "images");
+	size_t n = json_array_size(images);
+	if (!rc && !doc)
+		rc = err->code;
+	else if (!rc && !json_is_array(images))
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer lists no images", what);
+	else if (!rc && n == 0)
+		rc = ep_fail(err, EP_EINPUT, "glance: no image has the id or name '%.300s' (at %s)", name, os->image);
+	else if (!rc && n > 1) {
+		char ids[600] = "";
+		size_t at = 0;
+		for (size_t i = 0; i < n && at < sizeof ids; i++) {
+			const char *id = json_string_value(json_object_get(json_array_get(images, i), "id"));
+			at += (size_t)snprintf(ids + at, sizeof ids - at, "%s%s", i ? ", " : "", id && id_ok(id) ? id : "?");
+		}
+		rc = ep_fail(err, EP_EINPUT, "glance: %zu images are named '%.200s' (%s): name one by its id", n, name, ids);
+	} else if (!rc)
+		rc = image_from(os, json_array_get(images, 0), im, what, err);
+	json_decref(doc);
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_os_image_find(struct ep_os *os, const char *ref, struct ep_os_image *im, struct ep_error *err)
+{
+	*im = (struct ep_os_image){ 0 };
+	int rc = id_ok(ref) ? image_by_id(os, ref, im, err) : 0;
+	if (rc == 0 && !(os->emit && id_ok(ref)))
+		rc = image_by_name(os, ref, im, err);
+	if (rc < 0 || rc > 1)
+		return rc;
+	if (os->emit) { /* nothing was sent: the id is a stand-in unless given */
+		snprintf(im->id, sizeof im->id, "%s", id_ok(ref) ? ref : "{id}");
+		snprintf(im->name, sizeof im->name, "%s", ref);
+		return image_url(os, im->url, sizeof im->url, "/images/", im->id, NULL, err);
+	}
+	if (strcmp(im->status, "active"))
+		return ep_fail(err, EP_EINPUT, "glance: image %s ('%s') is %s, not active: it has no data to read", im->id,
+			       im->name, *im->status ? im->status : "without a status");
+	return 0;
+}
+
+const char *ep_os_image_prop(const struct ep_os_image *im, const char *key, char *buf, size_t cap)
+{
+	json_t *doc = im->json ? json_loads(im->json, 0, NULL) : NULL, *v = json_object_get(doc, key);
+	const char *r = buf;
+	if (json_is_string(v) && strlen(json_string_value(v)) < cap)
+		snprintf(buf, cap, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+	else
+		r = NULL;
+	json_decref(doc);
+	return r;
+}
+
+/* A download going into a file, hashed behind it by a thread of its own (reading back
+ * what was written, from the page cache), so that hashing runs beside the transfer. */
+struct download {
+	int fd;
+	uint64_t got, size;
+	const struct ep_progress *progress;
+	bool stuck; /* the server cannot resume, or the file cannot be written: no point trying again */
+	/* the hasher's: under mu, got (as written) and written; hashed and md its own */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t written, hashed;
+	bool ended, waiting, hash_failed;
+	EVP_MD_CTX *md;
+	struct ep_error hash_err;
+};
+
+static void *hash_behind(void *arg)
+{
+	struct download *d = arg;
+	uint8_t *buf = malloc(1 << 20);
+	pthread_mutex_lock(&d->mu);
+	d->hash_failed = !buf;
+	while (buf) {
+		while (d->hashed == d->written && !d->ended) {
+			d->waiting = true;
+			pthread_cond_wait(&d->cv, &d->mu);
+			d->waiting = false;
+		}
+		if (d->hashed == d->written)
+			break;
+		uint64_t off = d->hashed, n = d->written - off < (1 << 20) ? d->written - off : (1 << 20);
+		pthread_mutex_unlock(&d->mu);
+		int rc = ep_pread_full(d->fd, buf, (size_t)n, off, "the scratch file", &d->hash_err);
+		if (!rc)
+			EVP_DigestUpdate(d->md, buf, (size_t)n);
+		pthread_mutex_lock(&d->mu);
+		if ((d->hash_failed = rc != 0))
+			break;
+		d->hashed += n;
+	}
+	pthread_mutex_unlock(&d->mu);
+	free(buf);
+	return NULL;
+}
+
+static int download_answer(void *ctx, const struct ep_http_response *resp, struct ep_error *err)
+{
+	struct download *d = ctx;
+	if (!d->got || ep_http_starts_at(resp, d->got))
+		return 0;
+	d->stuck = true;
+	return ep_fail(err, EP_ERUNTIME, "Glance did not resume at byte %llu (status %ld): it ignores ranges",
+		       (unsigned long long)d->got, resp->status);
+}
+
+static int download_sink(void *ctx, const void *data, size_t len, struct ep_error *err)
+{
+	struct download *d = ctx;
+	if (ep_interrupted()) {
+		d->stuck = true;
+		return ep_fail(err, EP_ERUNTIME, "interrupted");
+	}
+	if (len > d->size - d->got) {
+		d->stuck = true;
+		return ep_fail(err, EP_EINTEGRITY, "Glance sends more than the image's %llu bytes",
+			       (unsigned long long)d->size);
+	}
+	if (ep_pwrite_full(d->fd, data, len, d->got, "the scratch file", err)) {
+		d->stuck = true;
+		return err->code;
+	}
+	d->got += len;
+	pthread_mutex_lock(&d->mu);
+	d->written = d->got;
+	if (d->waiting && d->written - d->hashed >= (1 << 20)) /* woken for a block's worth */
+		pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	ep_progress_report(d->progress, d->got, d->size);
+	return 0;
+}
+
+/* Ends the hasher once it has hashed all that was written: its digest into hex (0), or a failure. */
+static int hash_end(struct download *d, pthread_t t, char *hex, struct ep_error *err)
+{
+	pthread_mutex_lock(&d->mu);
+	d->ended = true;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(t, NULL);
+	if (d->hash_failed)
+		return d->hash_err.code ? (*err = d->hash_err, err->code) : ep_oom(err);
+	uint8_t raw[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	EVP_DigestFinal_ex(d->md, raw, &n);
+	ep_hex(raw, n, hex);
+	return 0;
+}
+
+/* Glance's digest of the image: os_hash_value by os_hash_algo when the server has it, else the MD5 checksum. */
+static const EVP_MD *image_digest(const struct ep_os_image *im, char *want, size_t cap, char *name, size_t ncap)
+{
+	char algo[32];
+	const EVP_MD *md = NULL;
+	if (ep_os_image_prop(im, "os_hash_algo", algo, sizeof algo) && ep_os_image_prop(im, "os_hash_value", want, cap) &&
+	    (!strcmp(algo, "sha512") || !strcmp(algo, "sha384") || !strcmp(algo, "sha256") || !strcmp(algo, "sha1") ||
+	     !strcmp(algo, "md5")))
+		md = EVP_get_digestbyname(algo);
+	if (md) {
+		snprintf(name, ncap, "os_hash_value (%s)", algo);
+		return md;
+	}
+	snprintf(name, ncap, "checksum (md5)");
+	return ep_os_image_prop(im, "checksum", want, cap) ? EVP_md5() : NULL;
+}
+
+int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd, const struct ep_progress *progress,
+			 struct ep_error *err)
+{
+	char url[EP_OS_URL_MAX + 160], what[200], call[EP_OS_URL_MAX * 2], want[160], algo[64], range[64];
+	int rc = image_url(os, url, sizeof url, "/images/", im->id, "/file", err);
+	snprintf(what, sizeof what, "glance: downloading image %s", im->id);
+	snprintf(call, sizeof call, "%s (GET %s)", what, url);
+	struct ep_http_response resp;
+	if (rc || os->emit)
+		return rc ? rc : os_request(os, &(struct os_call){ .method = "GET", .url = url, .accept = "Accept: */*" },
+					    what, &resp, err);
+	const EVP_MD *md = image_digest(im, want, sizeof want, algo, sizeof algo);
+	if (!md)
+		return ep_fail(err, EP_EINTEGRITY, "glance: image %s carries no checksum to check what arrives", im->id);
+	struct download d = { .fd = fd, .size = im->size, .md = EVP_MD_CTX_new(), .progress = progress };
+	pthread_t hasher;
+	if (!d.md || !EVP_DigestInit_ex(d.md, md, NULL)) {
+		EVP_MD_CTX_free(d.md);
+		return ep_oom(err);
+	}
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	if (pthread_create(&hasher, NULL, hash_behind, &d)) {
+		pthread_mutex_destroy(&d.mu);
+		pthread_cond_destroy(&d.cv);
+		EVP_MD_CTX_free(d.md);
+		return ep_fail(err, EP_ERUNTIME, "glance: cannot start a thread to hash the download");
+	}
+	/* a cut connection resumes where it stopped: each try must bring bytes, and there are
+	 * as many as a request has attempts */
+	for (unsigned tries = 0;; tries++) {
+		snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)d.got);
+		uint64_t before = d.got;
+		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url, .accept = "Accept: */*",
+						       .range = d.got ? range : NULL, .check_answer = download_answer,
+						       .sink = download_sink, .ctx = &d },
+				what, &resp, err);
+		if (!rc && resp.status != 200 && resp.status != 206)
+			rc = status_error(&resp, call, EP_ERUNTIME, err); /* 403: no access; 404: deleted meanwhile */
+		ep_http_response_release(&resp);
+		bool again = rc == EP_ERUNTIME && d.got > before && d.got < d.size && !d.stuck && tries + 1 < os->attempts;
+		if (!rc && d.got < d.size && d.got > before && tries + 1 < os->attempts)
+			again = true; /* an answer that ended early without an error */
+		if (!again)
+			break;
+		*err = (struct ep_error){ 0 };
+		rc = 0;
+	}
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	int hrc = hash_end(&d, hasher, hex, rc ? &(struct ep_error){ 0 } : err);
+	if (!rc && hrc)
+		rc = hrc;
+	if (!rc && d.got != d.size)
+		rc = ep_fail(err, EP_EINTEGRITY, "%s: %llu bytes came; Glance says the image has %llu", what,
+			     (unsigned long long)d.got, (unsigned long long)d.size);
+	if (!rc && strcasecmp(hex, want))
+		rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s's data does not match its %s %.24s... (it hashes to "
+						 "%.24s...)", im->id, algo, want, hex);
+	pthread_mutex_destroy(&d.mu);
+	pthread_cond_destroy(&d.cv);
+	EVP_MD_CTX_free(d.md);
 	return rc;
 }
 

@@ -3,6 +3,8 @@
  * application credential) with the service catalog it carries, Glance v2
  * images (created, uploaded streamed from a file and checked against the
  * checksums Glance answers with, patched, deleted) and Heat stacks.
+ * Images are also read back (found by id or name, downloaded resumed with Range
+ * requests after a cut and checked against Glance's hash) for image:glance:.
  * Credentials come from the OS_* environment an openrc file sets, or from
  * clouds.yaml (OS_CLOUD or options.cloud; the file must be readable by its
  * owner only); never from argv, never printed. On a dry run (options.emit
@@ -66,6 +68,29 @@ int ep_os_image_patch(struct ep_os *os, const char *id, const char *patch, struc
 int ep_os_image_upload(struct ep_os *os, const char *id, const char *path, const char *what,
 		       const struct ep_progress *progress, struct ep_error *err);
 int ep_os_image_delete(struct ep_os *os, const char *id, struct ep_error *err);
+
+/* An image as Glance describes it (GET /v2/images/ID), for reading it back. */
+struct ep_os_image {
+	char id[EP_OS_ID_MAX];
+	char name[256], status[32], disk_format[32];
+	char url[EP_OS_URL_MAX + 128]; /* .../v2/images/ID */
+	uint64_t size;
+	char *json; /* the whole answer, for its properties (ep_os_image_prop) */
+};
+void ep_os_image_release(struct ep_os_image *im);
+/* The image of id ref, else the one image named ref (none or several: EP_EINPUT, naming
+ * the candidates). On a dry run the GET it would send is shown and *im names "{id}". */
+int ep_os_image_find(struct ep_os *os, const char *ref, struct ep_os_image *im, struct ep_error *err);
+/* Property key of the image as text (a string, or an integer written out), or NULL. */
+const char *ep_os_image_prop(const struct ep_os_image *im, const char *key, char *buf, size_t cap);
+/* GETs the image's data into fd (from offset 0), continuing with a Range request where
+ * a cut connection stopped (a bounded number of times), then checks it against
+ * os_hash_algo/os_hash_value, else the MD5 checksum: a mismatch is EP_EINTEGRITY.
+ * On a dry run the GET is shown and fd not touched. */
+int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd, const struct ep_progress *progress,
+			 struct ep_error *err);
+/* The requests sent so far (retries of one request not counted). */
+uint64_t ep_os_requests(const struct ep_os *os);
 
 /* POST {orchestration}/stacks with the JSON body. */
 int ep_os_stack_create(struct ep_os *os, const char *body, struct ep_error *err);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "base/digestmap.h"
+#include "cloud/remote.h"
 #include "formats/store/catalog.h"
 #include "packer/chunk_cache.h"
 #include "packer/history.h"
@@ -204,9 +205,9 @@ static bool identify(const struct ep_source *src, struct identity *id)
 {
 	struct stat st;
 	char path[PATH_MAX];
-	/* disk: alone names a local file (a cloud capture's CONTAINER/BLOB is no path) */
-	if (!src->ops->bare_disk || strcmp(src->ops->prefix, "disk:") || (src->format && strcmp(src->format, "raw")) || !realpath(src->path, path) ||
-	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+	/* disk: alone names a local file (a cloud capture's CONTAINER/BLOB is no path, nor is disk:s3://) */
+	if (strcmp(src->ops->prefix, "disk:") || ep_remote_is_url(src->path) || (src->format && strcmp(src->format, "raw")) ||
+	    !realpath(src->path, path) || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return false;
 	*id = (struct identity){ .dev = (json_int_t)st.st_dev, .ino = (json_int_t)st.st_ino, .size = (json_int_t)st.st_size,
 				 .mtime_s = (json_int_t)st.st_mtim.tv_sec, .mtime_ns = st.st_mtim.tv_nsec,

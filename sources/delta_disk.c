@@ -20,30 +20,11 @@ struct delta_disk {
 	char *data;
 };
 
-/* The first of runs[0..n) ending after `at`. */
-static size_t run_after(const struct ep_extent *runs, size_t n, uint64_t at)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (runs[mid].off + runs[mid].len <= at)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static int delta_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
 {
 	(void)err;
 	struct delta_disk *dd = (struct delta_disk *)d;
-	size_t w = run_after(dd->windows, dd->nwindows, from);
-	if (w == dd->nwindows)
-		return 0;
-	uint64_t at = dd->windows[w].off > from ? dd->windows[w].off : from;
-	*out = (struct ep_extent){ .off = at, .len = dd->windows[w].off + dd->windows[w].len - at, .flags = EP_EXT_DATA };
-	return 1;
+	return ep_runs_next(dd->windows, dd->nwindows, from, out);
 }
 
 /* [at, end) from the live disk, its holes as zeros without a read. */
@@ -113,7 +94,7 @@ static int delta_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, st
 	uint64_t at = off, end = off + len;
 	int rc = 0;
 	while (!rc && at < end) {
-		size_t k = run_after(dd->dirty, dd->ndirty, at);
+		size_t k = ep_runs_after(dd->dirty, dd->ndirty, at);
 		bool dirty = k < dd->ndirty && dd->dirty[k].off <= at;
 		uint64_t edge = k == dd->ndirty ? end : dirty ? dd->dirty[k].off + dd->dirty[k].len : dd->dirty[k].off;
 		uint64_t stop = edge < end ? edge : end;

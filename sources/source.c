@@ -10,6 +10,7 @@
 	X(oci)               \
 	X(docker_archive)    \
 	X(registry)          \
+	X(glance)            \
 	X(vm_libvirt)        \
 	X(vm_domain)         \
 	X(vm_aws)            \

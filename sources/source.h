@@ -91,6 +91,11 @@ struct ep_capture_options {
 	 * ep_http_request_text renders it (credentials masked); none is sent. */
 	void (*dry_run_request)(void *ctx, const char *text);
 	void *dry_run_ctx;
+	/* pack's --vcpus, --memory, --firmware, --os and --vm-name when given by hand (0 or
+	 * NULL: not), which win over what the cloud says of a captured machine */
+	unsigned vcpus;
+	uint64_t memory_mib;
+	const char *firmware, *os, *vm_name;
 };
 /* The value of --input-option KEY=VALUE for key, or NULL; c may be NULL. */
 const char *ep_capture_param(const struct ep_capture_options *c, const char *key);
@@ -155,6 +160,9 @@ struct ep_source_ops {
 	bool bare_disk;
 	/* The --input-option keys it takes, space-separated ("endpoint region"); NULL: none. */
 	const char *input_options;
+	/* A capture whose machine takes the machine options given by hand (ep_capture_options):
+	 * they need no disk: source then. */
+	bool machine_options;
 	/* Fills what the kind needs beyond path (which holds what follows the prefix); NULL: nothing. */
 	int (*parse)(const char *spec, struct ep_source *out, struct ep_error *err);
 	/* Opens what src names; *state is set even on failure, for close. */
@@ -170,7 +178,7 @@ struct ep_source_ops {
 };
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
- * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "vm:libvirt:DOMAIN.xml", "vm:domain:NAME",
+ * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "image:glance:NAME|ID", "vm:libvirt:DOMAIN.xml", "vm:domain:NAME",
  * "vm:aws:AMI_ID", "vm:azure:CONTAINER/BLOB" or "vm:azure:https://.../CONTAINER/BLOB?SAS",
  * "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);

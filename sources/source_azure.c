@@ -30,12 +30,6 @@
 #define PIECE EP_AZURE_PAGE_MAX /* one GET; Azure sends a Content-MD5 for at most this much */
 #define JOBS_MAX 16
 
-/* A GET of the disk: [off, off + len) inside one page range. */
-struct piece {
-	uint64_t off;
-	size_t len;
-};
-
 /* Where a reader thread puts piece `piece`; a piece i goes into slot i % nslots. */
 struct slot {
 	size_t piece;
@@ -53,7 +47,7 @@ struct azure_state {
 	struct ep_extent *ranges; /* allocated, within the disk */
 	size_t nranges;
 	uint64_t data; /* their bytes */
-	struct piece *pieces;
+	struct ep_extent *pieces; /* the GETs of the disk, each inside one page range and at most PIECE */
 	size_t npieces;
 	/* the readers ahead: pieces [consumed, consumed + nslots) may be fetched */
 	unsigned jobs;
@@ -76,30 +70,11 @@ struct azure_state {
 
 /* ---- the disk ---- */
 
-/* The first range ending after from. */
-static size_t range_after(const struct azure_state *s, uint64_t from)
-{
-	size_t lo = 0, hi = s->nranges;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->ranges[mid].off + s->ranges[mid].len <= from)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static int az_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
 {
 	(void)err;
 	const struct azure_state *s = (const struct azure_state *)d;
-	size_t i = range_after(s, from);
-	if (i == s->nranges)
-		return 0;
-	uint64_t start = s->ranges[i].off > from ? s->ranges[i].off : from;
-	*out = (struct ep_extent){ start, s->ranges[i].off + s->ranges[i].len - start, EP_EXT_DATA };
-	return 1;
+	return ep_runs_next(s->ranges, s->nranges, from, out);
 }
 
 static void fail_readers(struct azure_state *s, int rc, const struct ep_error *err)
@@ -135,7 +110,7 @@ static void *reader(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		uint64_t requests = 0;
 		rc = ep_interrupted() ? ep_fail(&err, EP_ERUNTIME, "azure: %s: interrupted", s->url)
-				      : ep_azure_read(s->az, via, s->container, s->blob, s->props.etag, sl->buf, s->pieces[i].len,
+				      : ep_azure_read(s->az, via, s->container, s->blob, s->props.etag, sl->buf, (size_t)s->pieces[i].len,
 						      s->pieces[i].off, &requests, &err);
 		pthread_mutex_lock(&s->lock);
 		s->requests += requests;
@@ -191,7 +166,7 @@ static int piece_data(struct azure_state *s, size_t i, const uint8_t **out, stru
 		uint64_t requests = 0;
 		if (!s->spare && !(s->spare = malloc(PIECE)))
 			return ep_oom(err);
-		rc = ep_azure_read(s->az, NULL, s->container, s->blob, s->props.etag, s->spare, s->pieces[i].len,
+		rc = ep_azure_read(s->az, NULL, s->container, s->blob, s->props.etag, s->spare, (size_t)s->pieces[i].len,
 				   s->pieces[i].off, &requests, err);
 		pthread_mutex_lock(&s->lock);
 		s->requests += requests;
@@ -215,20 +190,6 @@ static int piece_data(struct azure_state *s, size_t i, const uint8_t **out, stru
 	return rc;
 }
 
-/* The first piece ending after off. */
-static size_t piece_after(const struct azure_state *s, uint64_t off)
-{
-	size_t lo = 0, hi = s->npieces;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->pieces[mid].off + s->pieces[mid].len <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static int az_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
 	struct azure_state *s = (struct azure_state *)d;
@@ -236,7 +197,8 @@ static int az_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struc
 		return ep_fail(err, EP_EINPUT, "azure: a read past the end of %s", s->url);
 	memset(buf, 0, len); /* holes read as zeros */
 	int rc = 0;
-	for (size_t i = piece_after(s, off); !rc && i < s->npieces && s->pieces[i].off < off + len; i++) {
+	size_t i = ep_runs_after(s->pieces, s->npieces, off);
+	for (; !rc && i < s->npieces && s->pieces[i].off < off + len; i++) {
 		const uint8_t *p = NULL;
 		if ((rc = piece_data(s, i, &p, err)))
 			break;
@@ -362,8 +324,9 @@ static int plan_pieces(struct azure_state *s, struct ep_error *err)
 			if (!ep_grow((void **)&s->pieces, &cap, s->npieces + 1, sizeof *s->pieces))
 				rc = ep_oom(err);
 			else
-				s->pieces[s->npieces++] = (struct piece){ at, (size_t)(e->off + e->len - at < PIECE
-											  ? e->off + e->len - at : PIECE) };
+				s->pieces[s->npieces++] = (struct ep_extent){
+					at, e->off + e->len - at < PIECE ? e->off + e->len - at : PIECE, EP_EXT_DATA
+				};
 		}
 	}
 	if (!rc)

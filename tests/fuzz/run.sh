@@ -18,7 +18,7 @@ if ! make -s fuzz >build/fuzz-build.log 2>&1; then
 	exit 0
 fi
 seeds=build/fuzz/seeds
-rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef" "$seeds/hcl" "$seeds/k8s" "$seeds/ec2" "$seeds/openstack" "$seeds/store" "$seeds/rewrite" "$seeds/s3_versions"
+rm -rf "$seeds" && mkdir -p "$seeds/bundle" "$seeds/manifest" "$seeds/qcow2" "$seeds/vhd" "$seeds/vmdk" "$seeds/vhdx" "$seeds/oci" "$seeds/docker_archive" "$seeds/image_describe" "$seeds/registry" "$seeds/vmdef" "$seeds/hcl" "$seeds/k8s" "$seeds/ec2" "$seeds/openstack" "$seeds/store" "$seeds/rewrite" "$seeds/s3_versions" "$seeds/azure_pages"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 "${ENVPACK:-./envpack}" keygen -o "$w/k" >/dev/null
@@ -131,7 +131,8 @@ printf '%s' '<DescribeImportSnapshotTasksResponse><importSnapshotTaskSet><item><
 printf '%s' '{"token":{"catalog":[{"type":"image","endpoints":[{"interface":"public","region":"RegionOne","url":"http://127.0.0.1:9292"},{"interface":"internal","region":"RegionTwo","url":"https://glance.internal/"}]},{"type":"orchestration","endpoints":[{"interface":"public","region":"RegionOne","url":"http://127.0.0.1:8004/v1/p"}]}]}}' >"$seeds/openstack/token.json"
 # a page of ListObjectVersions as radosgw answers it: a version, a delete marker, truncated
 printf '%s' '<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>locked</Name><Prefix>dr/</Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker><NextKeyMarker>dr/snapshots/b.json</NextKeyMarker><NextVersionIdMarker>3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH</NextVersionIdMarker><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><Version><Key>dr/config.json</Key><VersionId>Dzi0HxSSNdwbBAcCZrAOfU1ZGq0Mu5i</VersionId><IsLatest>true</IsLatest><LastModified>2026-12-07T11:49:50.123Z</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>263</Size><StorageClass>STANDARD</StorageClass></Version><DeleteMarker><Key>dr/snapshots/b.json</Key><VersionId>3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH</VersionId><IsLatest>true</IsLatest><LastModified>2026-12-07T11:50:01.000Z</LastModified></DeleteMarker></ListVersionsResult>' >"$seeds/s3_versions/page.xml"
-for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef hcl k8s ec2 openstack store rewrite s3_versions; do
+printf '%s' '<?xml version="1.0" encoding="utf-8"?><PageList><PageRange><Start>0</Start><End>65535</End></PageRange><PageRange><Start>1048576</Start><End>2097151</End></PageRange><ClearRange><Start>2097152</Start><End>4194303</End></ClearRange><NextMarker>2!104!MDAwMDE0</NextMarker></PageList>' >"$seeds/azure_pages/page.xml"
+for target in bundle manifest qcow2 vhd vmdk vhdx oci docker_archive image_describe registry vmdef hcl k8s ec2 openstack store rewrite s3_versions azure_pages; do
 	corpus=build/fuzz/corpus-$target
 	mkdir -p "$corpus"
 	regress=tests/fuzz/regressions/$target

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/capture-glance.sh — an OpenStack image captured from Glance (`pack image:glance:NAME`:
+# the image's file downloaded into a scratch file, checked against Glance's SHA-512, packed
+# as a disk) next to the plain way: `curl` of the same image file to a local file, then
+# `pack disk:` of that file. Same image, same glance-api (Debian's, standalone, its file
+# store under $B, on loopback: tests/openstack.sh), same envpack.
+#
+# The image is ../shared/bench/make-disk.sh's disk as qcow2 (4 GiB virtual, ext4, ~1 GiB of
+# real files; Glance serves the qcow2 file as it is). Each round runs both, interleaved (a
+# change of load on a shared machine falls on both); RUNS rounds (default 3), the best wall
+# time counts. Printed: seconds, the ratio capture/plain (goal: at most 1.0), the bytes and
+# the requests the capture sent. THREADS=N: pack -j N (default: one per CPU). QUICK=1: a
+# small disk (512 MiB, ~95 MiB of files).
+if [ -n "${QUICK:-}" ]; then
+	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
+	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
+fi
+source "$(dirname "$0")/lib.sh"
+img=$B/img
+out=$B/capture-glance
+rm -rf "$out"
+mkdir -p "$out/tmp"
+T=$out # tests/openstack.sh keeps its servers' files under $T
+OS_MAX_SECONDS=${OS_MAX_SECONDS:-7200}
+trap 'rm -rf "$out"' EXIT
+source "$here/../tests/openstack.sh" # its servers stopped on exit, before that trap
+
+start_glance bench >/dev/null || { echo "bench: glance-api did not start (scripts/deps.sh installs it)" >&2; exit 1; }
+id=$(curl -sf -X POST -H "Content-Type: application/json" \
+	-d '{"name": "bench", "disk_format": "qcow2", "container_format": "bare"}' "$GLANCE_BENCH_URL/v2/images" |
+	/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+curl -sf -X PUT -H "Content-Type: application/octet-stream" -T "$img/disk.qcow2" "$GLANCE_BENCH_URL/v2/images/$id/file"
+size=$(stat -c %s "$img/disk.qcow2")
+jobs=(${THREADS:+-j "$THREADS"})
+# a standalone Glance, as a user with OS_IMAGE_URL and no Keystone reaches it
+osenv=(env -i PATH="$PATH" HOME="$out" TMPDIR="$out/tmp" OS_AUTH_TYPE=none OS_IMAGE_URL="$GLANCE_BENCH_URL")
+
+timed() { # timed CMD...: its wall seconds; a failure stops the bench
+	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log" 2>&1; then
+		echo "bench: failed: $*" >&2
+		cat "$out/log" >&2
+		exit 1
+	fi
+	cat "$out/time"
+}
+capture() {
+	rm -f "$out/c.envpack"
+	timed "${osenv[@]}" "$ENVPACK" pack --json "${jobs[@]}" -o "$out/c.envpack" image:glance:bench
+	cp "$out/log" "$out/capture.json"
+	rm -f "$out/c.envpack"
+}
+download() {
+	rm -f "$out/local.qcow2"
+	timed curl -sS --fail -o "$out/local.qcow2" "$GLANCE_BENCH_URL/v2/images/$id/file"
+}
+local_pack() {
+	rm -f "$out/l.envpack"
+	timed "$ENVPACK" pack -q "${jobs[@]}" -o "$out/l.envpack" "disk:$out/local.qcow2"
+	rm -f "$out/l.envpack" "$out/local.qcow2"
+}
+min() { awk "BEGIN{print ($1 < $2 ? $1 : $2)}"; }
+sum() { awk "BEGIN{printf \"%.2f\", $1 + $2}"; }
+declare -A best
+keep() { # keep NAME SECONDS: the best so far
+	[ -n "$2" ] || exit 1
+	if [ -z "${best[$1]:-}" ]; then best[$1]=$2; else best[$1]=$(min "${best[$1]}" "$2"); fi
+}
+for _ in $(seq "$RUNS"); do
+	keep capture "$(capture)"
+	d=$(download)
+	keep download "$d"
+	keep plain "$(sum "$d" "$(local_pack)")"
+done
+field() { /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["disks"][0][sys.argv[2]])' "$out/capture.json" "$1"; }
+
+printf '%s\n' "$(sed -n 3p "$img/content.txt")"
+printf 'image: %s bytes of qcow2 in Glance (glance-api %s, file store, loopback); %s cores; load average %s\n' "$size" \
+	"$(/usr/bin/python3 -c 'import glance.version as v; print(v.version_info.version_string())' 2>/dev/null || echo "?")" \
+	"$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'capture read %s bytes in %s requests; threads: %s\n' "$(field bytes_read)" "$(field requests)" "${THREADS:-one per CPU}"
+printf '%-34s %8s\n' "seconds (best of $RUNS)" ""
+printf '%-34s %8s\n' "capture: pack image:glance:bench" "${best[capture]}"
+printf '%-34s %8s\n' "plain: curl of the image file" "${best[download]}"
+printf '%-34s %8s\n' "plain: curl + pack disk:FILE" "${best[plain]}"
+printf 'capture/plain %s (goal <= 1.0: %s)\n' "$(ratio "${best[capture]}" "${best[plain]}")" \
+	"$(goal "$(ratio "${best[capture]}" "${best[plain]}")" 1.0)"
