@@ -92,6 +92,14 @@ struct cli_pack_args {
 	"              into a store, the next backup there reads only the blocks\n" \
 	"              written since (qemu's dirty bitmap), the rest from the last\n" \
 	"              snapshot\n" \
+	"  vm:aws:AMI_ID  an AMI, exported by EC2 (ExportImage) to s3://BUCKET/PREFIX\n" \
+	"              (--input-option bucket=BUCKET, required; prefix=, default\n" \
+	"              envpack-export/; format=VMDK|RAW|VHD; role=; poll-seconds=,\n" \
+	"              timeout-minutes=; region=), the task polled until it completes,\n" \
+	"              then the object read where it lies (ranged GETs) and removed\n" \
+	"              unless --keep-export; credentials, region, AWS_ENDPOINT_URL_EC2\n" \
+	"              and _S3 as the aws: target takes them; a bare disk named after\n" \
+	"              the AMI; an AMI EC2 does not know exits 2, a failed task 1\n" \
 	"  vm:azure:CONTAINER/BLOB, vm:azure:https://ACCOUNT.blob.core.windows.net/C/B?SAS\n" \
 	"              an Azure disk: a page blob holding a fixed VHD, the account as\n" \
 	"              the azure: target takes it (AZURE_STORAGE_CONNECTION_STRING, ...;\n" \

@@ -13,6 +13,7 @@
 	X(glance)            \
 	X(vm_libvirt)        \
 	X(vm_domain)         \
+	X(vm_aws)            \
 	X(vm_azure)          \
 	X(vm_ovf)            \
 	X(vm_ova)            \

@@ -4,6 +4,7 @@
     ec2_fake.py --s3 http://127.0.0.1:PORT --access-key K --secret-key S
                 [--region R] [--polls N] [--end completed|deleted]
                 [--fail-first N] [--fail-status 503] [--port-file F] [--log F] [--lifetime S]
+                [--export-image ami-ID=FILE]...
 
 Listens on 127.0.0.1 (a free port), prints it and writes it to F. Each request
 must be what botocore itself would send:
@@ -20,6 +21,11 @@ must be what botocore itself would send:
 ImportImage and ImportSnapshot answer a task id (the same task for a ClientToken
 seen before); Describe*Tasks answer it "active" --polls times, then as --end
 says: "completed" with an ami-/snap- id, or "deleted" with a StatusMessage.
+ExportImage of an AMI given with --export-image answers a task id (of another,
+InvalidAMIID.NotFound); DescribeExportImageTasks answers it "active" --polls
+times, then, as --end says, "completed" once FILE is PUT (signed) into the S3
+server under the key AWS uses, S3Prefix + task id + ".vmdk"|".raw"|".vhd", or
+"deleted" with a StatusMessage.
 --fail-first N answers the first N requests --fail-status (a retry test).
 --log F: one JSON object a line per request: action, params, status, auth ("ok",
 "bad"), token (whether a session token came), error (what was wrong, if anything).
@@ -38,7 +44,8 @@ from serve import serve
 
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 MODEL = botocore.session.get_session().get_service_model("ec2")
-ACTIONS = {"ImportImage", "ImportSnapshot", "DescribeImportImageTasks", "DescribeImportSnapshotTasks"}
+ACTIONS = {"ImportImage", "ImportSnapshot", "DescribeImportImageTasks", "DescribeImportSnapshotTasks",
+           "ExportImage", "DescribeExportImageTasks"}
 
 
 def frozen_clock(when):
@@ -259,6 +266,55 @@ class Handler(BaseHTTPRequestHandler):
     def DescribeImportSnapshotTasks(self, value, entry):
         self.describe("DescribeImportSnapshotTasks", "snapshot", value, entry)
 
+    def ExportImage(self, value, entry):
+        srv = self.server
+        ami = value["ImageId"]
+        if ami not in srv.exports:
+            return self.error(400, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist" % ami, entry)
+        with srv.lock:
+            srv.count += 1
+            task = "export-ami-%017x" % (0x1000 + srv.count)
+            srv.tasks[task] = {"kind": "export", "polls": srv.polls, "value": value}
+        entry["task"] = task
+        loc = value["S3ExportLocation"]
+        self.answer(200, '<ExportImageResponse xmlns="%s"><requestId>r1</requestId><diskImageFormat>%s</diskImageFormat>'
+                         "<exportImageTaskId>%s</exportImageTaskId><imageId>%s</imageId><progress>0</progress>"
+                         "<s3ExportLocation><s3Bucket>%s</s3Bucket><s3Prefix>%s</s3Prefix></s3ExportLocation>"
+                         "<status>active</status><statusMessage>validating</statusMessage></ExportImageResponse>"
+                    % (NS, value["DiskImageFormat"], task, ami, esc(loc["S3Bucket"]), esc(loc.get("S3Prefix", ""))),
+                    entry)
+
+    def put_export(self, task):
+        """PUTs the AMI's file where AWS writes an export: S3Prefix + task id + the format's extension."""
+        srv = self.server
+        t = srv.tasks[task]
+        if t.get("put"):
+            return
+        v = t["value"]
+        loc = v["S3ExportLocation"]
+        key = loc.get("S3Prefix", "") + task + "." + v["DiskImageFormat"].lower()
+        url = "%s/%s/%s" % (srv.s3, loc["S3Bucket"], urllib.request.quote(key))
+        data = open(srv.exports[v["ImageId"]], "rb").read()
+        put = AWSRequest(method="PUT", url=url, data=data)
+        botocore.auth.S3SigV4Auth(Credentials(srv.access_key, srv.secret_key), "s3", srv.region).add_auth(put)
+        urllib.request.urlopen(urllib.request.Request(url, data=data, method="PUT", headers=dict(put.headers.items())),
+                               timeout=60)
+        t["put"] = key
+
+    def DescribeExportImageTasks(self, value, entry):
+        items = ""
+        for task in value.get("ExportImageTaskIds", []):
+            if task not in self.server.tasks or self.server.tasks[task]["kind"] != "export":
+                return self.error(400, "InvalidExportImageTaskId.NotFound", "unknown task " + task, entry)
+            status, message, _ = self.state(task)
+            if status == "completed":
+                self.put_export(task)
+            items += "<item><exportImageTaskId>%s</exportImageTaskId><status>%s</status>%s</item>" % (
+                task, status, "<statusMessage>%s</statusMessage>" % esc(message) if message else "")
+            entry["answered"] = status
+        self.answer(200, '<DescribeExportImageTasksResponse xmlns="%s"><requestId>r2</requestId><exportImageTaskSet>%s'
+                         "</exportImageTaskSet></DescribeExportImageTasksResponse>" % (NS, items), entry)
+
 
 def esc(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -272,6 +328,7 @@ class Server(ThreadingHTTPServer):
         self.s3, self.access_key, self.secret_key, self.region = args.s3.rstrip("/"), args.access_key, args.secret_key, args.region
         self.polls, self.end, self.fail_first, self.fail_status = args.polls, args.end, args.fail_first, args.fail_status
         self.log_path, self.lock, self.tasks, self.tokens, self.count = args.log, threading.Lock(), {}, {}, 0
+        self.exports = dict(e.split("=", 1) for e in args.export_image)
 
     def take_failure(self):
         with self.lock:
@@ -300,6 +357,7 @@ def main():
     p.add_argument("--port-file")
     p.add_argument("--log")
     p.add_argument("--lifetime", type=float, default=300)
+    p.add_argument("--export-image", action="append", default=[], metavar="AMI=FILE")
     args = p.parse_args()
     serve(Server(args), args.port_file, args.lifetime)
 

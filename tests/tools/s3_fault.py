@@ -112,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
             self.read_body()
             return self.send_plain(500, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
                                    b"<Message>We encountered an internal error. Please try again.</Message></Error>")
-        if srv.mode == "deny":
+        if srv.mode == "deny" or (srv.mode == "deny-delete" and self.command == "DELETE"):
             self.read_body()
             return self.send_plain(403, b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
                                    b"<Message>Access Denied</Message></Error>")
@@ -234,7 +234,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow", "deny", "gate", "cut"])
+    p.add_argument("mode", choices=["pass", "drop-part", "503", "429", "500", "lose", "slow", "deny", "deny-delete", "gate", "cut"])
     p.add_argument("n", nargs="?", type=float, default=None)
     p.add_argument("--upstream", required=True)
     p.add_argument("--port", type=int, default=0)

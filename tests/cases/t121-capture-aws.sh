@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# vm:aws:AMI_ID captures an AMI through EC2's ExportImage: the export task polled to
+# completion, then the object AWS wrote (PREFIX + task id + .vmdk) read where it lies
+# through disk:s3://'s ranged reads and removed afterwards (unless --keep-export).
+# tests/tools/ec2_fake.py (every request checked against botocore's signer and EC2
+# model) answers ExportImage and, once the task completes, PUTs the "export" (a
+# streamOptimized VMDK qemu-img made) into s3rver (tests/s3.sh, SigV4 checked);
+# qemu-img compare judges what restores; the migration goes on to Azurite.
+#   envpack pack -o OUT vm:aws:AMI_ID --input-option bucket=B [--input-option prefix=P]
+#     [--input-option format=VMDK|RAW|VHD] [--input-option poll-seconds=N] [--keep-export] [--dry-run]
+. "$(dirname "$0")/../lib.sh"
+. "$HERE/s3.sh"
+. "$HERE/azure.sh"
+
+start_s3 s || { not_ok "start the S3 server"; finish; exit 0; }
+B=$S3_S_BUCKET
+E=$S3_S_ENDPOINT
+AMI=ami-0123456789abcdef0
+
+# the AMI's disk: data with holes, its export a streamOptimized VMDK
+make_disk "$T/web.raw" 64M
+qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/web.raw" "$T/web.vmdk" || not_ok "qemu-img convert"
+
+# start_ec2 NAME ARGS...: the fake EC2 endpoint in front of server s; EC2_NAME is its URL, $T/NAME.log its log
+start_ec2() {
+	local name=$1 port
+	shift
+	timeout -k 5 600 python3 "$S3_TOOLS/ec2_fake.py" --s3 "$E" --access-key "$S3_ACCESS_KEY" \
+		--secret-key "$S3_SECRET_KEY" --region us-east-1 --port-file "$T/$name.port" --log "$T/$name.log" \
+		--lifetime 600 --export-image "$AMI=$T/web.vmdk" "$@" >/dev/null 2>>"$T/$name.err" &
+	SRV_PIDS[ec2/$name]=$!
+	port=$(srv_wait_port_file "$T/$name.port" $!) || { cat "$T/$name.err" >&2; return 1; }
+	printf -v "EC2_${name^^}" 'http://127.0.0.1:%s' "$port"
+}
+# ea EC2_URL ARGS...: envpack with the test credentials, S3 and EC2 from the environment
+ea() {
+	local ec2=$1
+	shift
+	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_REGION AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
+		AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_S3="${S3_URL:-$E}" \
+		AWS_ENDPOINT_URL_EC2="$ec2" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+		timeout -k 5 300 "$ENVPACK" "$@"
+}
+# log_q NAME PYTHON-EXPR: evaluates EXPR over L, the fake's log (a list of dicts); prints it
+log_q() { python3 -c 'import json, sys
+L = [json.loads(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
+print(eval(sys.argv[2]))' "$T/$1.log" "$2"; }
+# exports PREFIX: the objects under PREFIX in the bucket, one a line
+exports() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$'; }
+# same_disk BUNDLE: restored to dir:, the one disk is web.raw
+same_disk() {
+	rm -rf "$T/r" && "$ENVPACK" restore -q -p "$T/k.pub" "$1" --to "dir:$T/r" &&
+		qemu-img compare -q -F raw "$(ls "$T"/r/*.raw)" "$T/web.raw"
+}
+az_same() { rm -f "$T/dl.vhd" && azblob a get "$AZ_CONTAINER" "$1" "$T/dl.vhd" && qemu-img compare -q -f vpc "$T/dl.vhd" -F raw "$T/web.raw"; }
+no_secret() { ! grep -qF -- "$S3_SECRET_KEY" "$T/out" "$T/err"; }
+"$ENVPACK" keygen -o "$T/k" >/dev/null
+FAST=(--input-option poll-seconds=1 --input-option timeout-minutes=2)
+
+start_ec2 ec2 --polls 2 || { not_ok "start the EC2 fake"; finish; exit 0; }
+ok "EC2 fake at $EC2_EC2"
+
+# 1. --dry-run: ExportImage's request, the poll and a note of the reads; nothing sent
+expect_exit 0 "a dry run" ea "$EC2_EC2" pack -o "$T/dry.envpack" "vm:aws:$AMI" --input-option "bucket=$B" --dry-run
+check "it shows ExportImage's body" grep -qE "^ *Action=ExportImage&Version=2016-11-15&DiskImageFormat=VMDK&ImageId=$AMI&S3ExportLocation.S3Bucket=$B&S3ExportLocation.S3Prefix=envpack-export%2F$" "$T/out"
+check "it shows the poll" grep -qE "^ *Action=DescribeExportImageTasks&Version=2016-11-15&ExportImageTaskId.1=EXPORT-TASK-ID$" "$T/out"
+check "and notes the reads that follow" grep -qF "ranged GETs of s3://$B/envpack-export/EXPORT-TASK-ID.vmdk" "$T/out"
+check "to the EC2 endpoint, Authorization masked" bash -c 'grep -qE "^ *POST $1/$" "$2" && grep -qE "Authorization: AWS4-HMAC-SHA256 \*\*\*\*$" "$2" && ! grep -q Credential= "$2"' _ "$EC2_EC2" "$T/out"
+check "the secret is not printed" no_secret
+check "the EC2 fake saw nothing" test ! -s "$T/ec2.log"
+check "nothing written (dry run)" test ! -e "$T/dry.envpack"
+
+# 2. the capture: exported, polled, read from S3, restored to dir: as the original
+expect_exit 0 "capture of the AMI" ea "$EC2_EC2" pack -k "$T/k.key" -o "$T/ami.envpack" "vm:aws:$AMI" \
+	--input-option "bucket=$B" "${FAST[@]}"
+task=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][0]')
+check "ExportImage then DescribeExportImageTasks until completed, all signed as botocore signs" test \
+	"$(log_q ec2 '" ".join("%s:%s:%s" % (e["action"], e["status"], e["auth"]) for e in L)')" = \
+	"ExportImage:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok"
+check "the summary line: the AMI, from it via the export's object" grep -qE "^captured $AMI from ec2:$AMI via s3://$B/envpack-export/$task.vmdk: .* read in [0-9]+ requests$" "$T/out"
+check "restored to dir:, qemu-img compare finds the original" same_disk "$T/ami.envpack"
+check "the export is removed afterwards" test -z "$(exports envpack-export/)"
+check "the S3 server saw ranged GETs of it" test -n "$(s3_requests s "GET /[^ ]*envpack-export/$task.vmdk")"
+
+# 3. --keep-export, another prefix, --json from and requests (EC2's 1 + 3 polls and S3's)
+expect_exit 0 "capture with --keep-export --json" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/kept.envpack" \
+	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=kept/ "${FAST[@]}" --keep-export --json
+task2=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][-1]')
+check "the export stays where AWS wrote it" test "$(exports kept/)" = "kept/$task2.vmdk"
+gets=$(s3_requests s "(GET|HEAD) /[^ ]*kept/$task2.vmdk" | wc -l)
+check "--json: from and requests (EC2's and S3's)" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["disks"]
+assert len(d) == 1 and d[0]["from"] == "ec2:%s via s3://%s/kept/%s.vmdk" % tuple(sys.argv[2:5]), d
+assert d[0]["requests"] == 4 + int(sys.argv[5]), (d, sys.argv[5])' "$T/out" "$AMI" "$B" "$task2" "$gets"
+check "it restores as the original" same_disk "$T/kept.envpack"
+
+# 4. into a store: the second capture adds no chunk
+S=$T/store
+expect_exit 0 "backup of the capture into a store" ea "$EC2_EC2" backup --init -q -k "$T/k.key" "$S" "vm:aws:$AMI" \
+	--input-option "bucket=$B" "${FAST[@]}"
+before=$(find "$S" -type f | sort)
+expect_exit 0 "a second backup of the same AMI" ea "$EC2_EC2" backup -q -k "$T/k.key" "$S" "vm:aws:$AMI" \
+	--input-option "bucket=$B" "${FAST[@]}"
+check "it added no chunk" test -z "$(comm -13 <(echo "$before" | grep /chunks/) <(find "$S" -type f | sort | grep /chunks/))"
+
+# 5. the migration: AWS -> Azure (Azurite), the page blob compared with the original
+if start_azurite a; then
+	CONN=$(az_conn a)
+	expect_exit 0 "the capture restored to azure:" env AZURE_STORAGE_CONNECTION_STRING="$CONN" timeout -k 5 300 \
+		"$ENVPACK" restore -q -p "$T/k.pub" "$T/ami.envpack" --to "azure:$AZ_CONTAINER/from-aws"
+	check "the page blob holds the original disk" az_same "from-aws/$AMI.vhd"
+else
+	not_ok "start Azurite"
+fi
+
+# 6. faults: nothing written in each
+expect_exit 2 "an AMI EC2 does not know is exit 2" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/unknown.envpack" \
+	"vm:aws:ami-0fedcba9876543210" --input-option "bucket=$B" "${FAST[@]}"
+expect_err "ExportImage.*InvalidAMIID.NotFound" "the message names ExportImage and EC2's code"
+check "nothing written (unknown AMI)" test ! -e "$T/unknown.envpack"
+n=$(log_q ec2 'len(L)')
+expect_exit 2 "no bucket is exit 2" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/nobucket.envpack" "vm:aws:$AMI"
+expect_err "bucket=BUCKET" "the message names the missing option"
+check "nothing written (no bucket)" test ! -e "$T/nobucket.envpack"
+check "nothing sent (no bucket)" test "$(log_q ec2 'len(L)')" = "$n"
+expect_exit 2 "an id that is no AMI is exit 2" ea "$EC2_EC2" pack -q -o "$T/addr.envpack" "vm:aws:i-0123456789abcdef0" \
+	--input-option "bucket=$B"
+expect_err "AMI id" "and says what it takes"
+start_ec2 bad --polls 1 --end deleted || not_ok "start the failing EC2 fake"
+expect_exit 1 "a failed export task is exit 1" ea "$EC2_BAD" pack -q -k "$T/k.key" -o "$T/failed.envpack" \
+	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=failed/ "${FAST[@]}"
+expect_err "export of $AMI failed \(task export-ami-[0-9a-f]+ deleted\): ClientError: Unknown OS" "the message gives the task's status message"
+check "nothing written (failed task)" test ! -e "$T/failed.envpack"
+check "no export left behind" test -z "$(exports failed/)"
+start_ec2 slow --polls 100 || not_ok "start the slow EC2 fake"
+expect_exit 1 "an export that does not finish in time is exit 1" ea "$EC2_SLOW" pack -q -k "$T/k.key" -o "$T/slow.envpack" \
+	"vm:aws:$AMI" --input-option "bucket=$B" --input-option poll-seconds=61 --input-option timeout-minutes=1
+expect_err "did not finish within 1 min: task export-ami-[0-9a-f]+ still running" "the message names the task"
+check "nothing written (timeout)" test ! -e "$T/slow.envpack"
+# a pack that fails once the export is there still removes it: a format the object is not
+expect_exit 2 "an export read as the wrong format fails" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/fmt.envpack" \
+	--format qcow2 "vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=fmt/ "${FAST[@]}"
+check "nothing written (wrong format)" test ! -e "$T/fmt.envpack"
+check "the export is removed even so" test -z "$(exports fmt/)"
+# the export cannot be removed (S3 refuses the DELETE): said, naming it, and the capture stands
+start_s3_fault nodel s deny-delete || not_ok "start the fault proxy"
+S3_URL=$S3_NODEL_ENDPOINT expect_exit 0 "a capture whose export cannot be removed succeeds" ea "$EC2_EC2" pack \
+	-k "$T/k.key" -o "$T/nodel.envpack" "vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=nodel/ "${FAST[@]}"
+task3=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][-1]')
+expect_err "could not remove the export s3://$B/nodel/$task3.vmdk" "a warning names the object left"
+check "the object is still there" test "$(exports nodel/)" = "nodel/$task3.vmdk"
+check "the capture restores as the original" same_disk "$T/nodel.envpack"
+stop_s3 nodel
+
+finish
