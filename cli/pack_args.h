@@ -94,7 +94,7 @@ struct cli_pack_args {
 	"              snapshot\n" \
 	"  vm:aws:AMI_ID  an AMI, exported by EC2 (ExportImage) to s3://BUCKET/PREFIX\n" \
 	"              (--input-option bucket=BUCKET, required; prefix=, default\n" \
-	"              envpack-export/; format=VMDK|RAW|VHD; role=; poll-seconds=,\n" \
+	"              envpack-export/; format=VMDK|RAW|VHD; role-name=; poll-seconds=,\n" \
 	"              timeout-minutes=; region=), the task polled until it completes,\n" \
 	"              then the object read where it lies (ranged GETs) and removed\n" \
 	"              unless --keep-export; credentials, region, AWS_ENDPOINT_URL_EC2\n" \

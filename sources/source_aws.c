@@ -75,10 +75,10 @@ static int settings(struct aws_state *s, const struct ep_capture_options *c, str
 	s->format = s->format ? s->format : "VMDK";
 	if (strcmp(s->format, "VMDK") && strcmp(s->format, "RAW") && strcmp(s->format, "VHD"))
 		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option format= takes VMDK, RAW or VHD, not '%s'", s->format);
-	s->role = ep_capture_param(c, "role");
+	s->role = ep_capture_param(c, "role-name");
 	if (s->role && (!*s->role || strlen(s->role) > 64 ||
 			strspn(s->role, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-") != strlen(s->role)))
-		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option role=%s is not an IAM role name", s->role);
+		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option role-name=%s is not an IAM role name", s->role);
 	const char *v = ep_capture_param(c, "poll-seconds");
 	s->poll_seconds = 30;
 	if (v && !number(v, 1, 3600, &s->poll_seconds))
@@ -336,7 +336,7 @@ const struct ep_source_ops ep_source_vm_aws = {
 	.prefix = "vm:aws:",
 	.usage = "vm:aws:AMI_ID",
 	.bare_disk = true,
-	.input_options = "bucket prefix format role region poll-seconds timeout-minutes",
+	.input_options = "bucket prefix format role-name region poll-seconds timeout-minutes",
 	.parse = aws_parse,
 	.open = aws_open,
 	.size = aws_size,
