@@ -14,6 +14,10 @@
 #   start_heat NAME KEYSTONE  tests/tools/heat_fake.py (Heat's stack-create,
 #                  tokens checked against Keystone KEYSTONE); stacks land in
 #                  $T/NAME/stacks. Sets HEAT_NAME_URL, HEAT_NAME_DIR.
+#   os_openrc CMD...          CMD in an openrc's environment and nothing else (no OS_* of the
+#                  machine's own): Keystone k ($KEYSTONE_K_URL), user ops with password
+#                  $OSPW, project demo, HOME and TMPDIR $T/home and $T/tmp (the case makes them)
+#   os_envpack [NAME=VALUE...] ARGS...  envpack so, the assignments changing that environment
 # Every process is killed when the test exits; each is bounded by OS_MAX_SECONDS.
 OS_MAX_SECONDS=${OS_MAX_SECONDS:-1200}
 OS_ADMIN_PASSWORD=admin-$RANDOM$RANDOM
@@ -171,4 +175,16 @@ start_heat() {
 		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$OS_MAX_SECONDS" || return 1
 	port=$SRV_PORT
 	export "${var}_URL=http://127.0.0.1:$port" "${var}_DIR=$dir"
+}
+
+os_openrc() {
+	env -i PATH="$PATH" HOME="$T/home" TMPDIR="$T/tmp" OS_AUTH_URL="$KEYSTONE_K_URL/v3" OS_USERNAME=ops \
+		OS_PASSWORD="$OSPW" OS_PROJECT_NAME=demo OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
+		OS_REGION_NAME=RegionOne OS_INTERFACE=public "$@"
+}
+
+os_envpack() {
+	local pre=()
+	while [[ $1 =~ ^[A-Z_]+= ]]; do pre+=("$1"); shift; done
+	os_openrc "${pre[@]}" timeout -k 5 300 "$ENVPACK" "$@"
 }

@@ -22,17 +22,7 @@ setup=$("$OS_PY" "$OS_TOOLS/keystone_setup.py" --keystone "$KEYSTONE_K_URL" --ad
 eval "$setup"
 
 mkdir -p "$T/home" "$T/tmp"
-osenv() {
-	env -i PATH="$PATH" HOME="$T/home" TMPDIR="$T/tmp" OS_AUTH_URL="$KEYSTONE_K_URL/v3" OS_USERNAME=ops \
-		OS_PASSWORD="$OSPW" OS_PROJECT_NAME=demo OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
-		OS_REGION_NAME=RegionOne OS_INTERFACE=public "$@"
-}
-# ep [NAME=VALUE...] ARGS...: envpack with the openrc's environment, changed by the assignments
-ep() {
-	local pre=()
-	while [[ $1 =~ ^[A-Z_]+= ]]; do pre+=("$1"); shift; done
-	osenv "${pre[@]}" timeout -k 5 300 "$ENVPACK" "$@"
-}
+ep() { os_envpack "$@"; } # ep [NAME=VALUE...] ARGS...: envpack in an openrc's environment
 # upload NAME FILE FORMAT [JSON-PROPERTIES]: a new active image in Glance g; prints its id
 upload() {
 	local body id props=${4:-'{}'}

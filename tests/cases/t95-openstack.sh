@@ -20,18 +20,7 @@ eval "$setup" # OS_PROJECT_ID, APP_ID, APP_SECRET
 ok "keystone holds project demo, user ops, an application credential, image and orchestration endpoints"
 
 mkdir -p "$T/home" "$T/tmp"
-# an openrc's environment, and nothing else (no OS_* of the machine's own)
-osenv() {
-	env -i PATH="$PATH" HOME="$T/home" TMPDIR="$T/tmp" OS_AUTH_URL="$KEYSTONE_K_URL/v3" OS_USERNAME=ops \
-		OS_PASSWORD="$OSPW" OS_PROJECT_NAME=demo OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
-		OS_REGION_NAME=RegionOne OS_INTERFACE=public "$@"
-}
-# ep [NAME=VALUE...] ARGS...: envpack in that environment, changed by the assignments
-ep() {
-	local pre=()
-	while [[ $1 =~ ^[A-Z_]+= ]]; do pre+=("$1"); shift; done
-	osenv "${pre[@]}" timeout -k 5 300 "$ENVPACK" "$@"
-}
+ep() { os_envpack "$@"; } # ep [NAME=VALUE...] ARGS...: envpack in an openrc's environment
 # image_json NAME: Glance's JSON of the one image of that name (fails unless exactly one)
 image_json() {
 	curl -sf "$GLANCE_G_URL/v2/images?name=$1" | "$OS_PY" -c '
