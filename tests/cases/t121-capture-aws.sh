@@ -10,6 +10,7 @@
 #     [--input-option format=VMDK|RAW|VHD] [--input-option poll-seconds=N] [--keep-export] [--dry-run]
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/s3.sh"
+. "$HERE/ec2.sh"
 . "$HERE/azure.sh"
 
 start_s3 s || { not_ok "start the S3 server"; finish; exit 0; }
@@ -21,30 +22,6 @@ AMI=ami-0123456789abcdef0
 make_disk "$T/web.raw" 64M
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/web.raw" "$T/web.vmdk" || not_ok "qemu-img convert"
 
-# start_ec2 NAME ARGS...: the fake EC2 endpoint in front of server s; EC2_NAME is its URL, $T/NAME.log its log
-start_ec2() {
-	local name=$1 port
-	shift
-	timeout -k 5 600 python3 "$S3_TOOLS/ec2_fake.py" --s3 "$E" --access-key "$S3_ACCESS_KEY" \
-		--secret-key "$S3_SECRET_KEY" --region us-east-1 --port-file "$T/$name.port" --log "$T/$name.log" \
-		--lifetime 600 --export-image "$AMI=$T/web.vmdk" "$@" >/dev/null 2>>"$T/$name.err" &
-	SRV_PIDS[ec2/$name]=$!
-	port=$(srv_wait_port_file "$T/$name.port" $!) || { cat "$T/$name.err" >&2; return 1; }
-	printf -v "EC2_${name^^}" 'http://127.0.0.1:%s' "$port"
-}
-# ea EC2_URL ARGS...: envpack with the test credentials, S3 and EC2 from the environment
-ea() {
-	local ec2=$1
-	shift
-	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_REGION AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
-		AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_S3="${S3_URL:-$E}" \
-		AWS_ENDPOINT_URL_EC2="$ec2" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-		timeout -k 5 300 "$ENVPACK" "$@"
-}
-# log_q NAME PYTHON-EXPR: evaluates EXPR over L, the fake's log (a list of dicts); prints it
-log_q() { python3 -c 'import json, sys
-L = [json.loads(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
-print(eval(sys.argv[2]))' "$T/$1.log" "$2"; }
 # exports PREFIX: the objects under PREFIX in the bucket, one a line
 exports() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$'; }
 # same_disk BUNDLE: restored to dir:, the one disk is web.raw
@@ -57,7 +34,7 @@ no_secret() { ! grep -qF -- "$S3_SECRET_KEY" "$T/out" "$T/err"; }
 "$ENVPACK" keygen -o "$T/k" >/dev/null
 FAST=(--input-option poll-seconds=1 --input-option timeout-minutes=2)
 
-start_ec2 ec2 --polls 2 || { not_ok "start the EC2 fake"; finish; exit 0; }
+start_ec2 ec2 --export-image "$AMI=$T/web.vmdk" --polls 2 || { not_ok "start the EC2 fake"; finish; exit 0; }
 ok "EC2 fake at $EC2_EC2"
 
 # 1. --dry-run: ExportImage's request, the poll and a note of the reads; nothing sent
@@ -127,13 +104,13 @@ check "nothing sent (no bucket)" test "$(log_q ec2 'len(L)')" = "$n"
 expect_exit 2 "an id that is no AMI is exit 2" ea "$EC2_EC2" pack -q -o "$T/addr.envpack" "vm:aws:i-0123456789abcdef0" \
 	--input-option "bucket=$B"
 expect_err "AMI id" "and says what it takes"
-start_ec2 bad --polls 1 --end deleted || not_ok "start the failing EC2 fake"
+start_ec2 bad --export-image "$AMI=$T/web.vmdk" --polls 1 --end deleted || not_ok "start the failing EC2 fake"
 expect_exit 1 "a failed export task is exit 1" ea "$EC2_BAD" pack -q -k "$T/k.key" -o "$T/failed.envpack" \
 	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=failed/ "${FAST[@]}"
 expect_err "export of $AMI failed \(task export-ami-[0-9a-f]+ deleted\): ClientError: Unknown OS" "the message gives the task's status message"
 check "nothing written (failed task)" test ! -e "$T/failed.envpack"
 check "no export left behind" test -z "$(exports failed/)"
-start_ec2 slow --polls 100 || not_ok "start the slow EC2 fake"
+start_ec2 slow --export-image "$AMI=$T/web.vmdk" --polls 100 || not_ok "start the slow EC2 fake"
 expect_exit 1 "an export that does not finish in time is exit 1" ea "$EC2_SLOW" pack -q -k "$T/k.key" -o "$T/slow.envpack" \
 	"vm:aws:$AMI" --input-option "bucket=$B" --input-option poll-seconds=61 --input-option timeout-minutes=1
 expect_err "did not finish within 1 min: task export-ami-[0-9a-f]+ still running" "the message names the task"

@@ -9,37 +9,14 @@
 # S3 from AWS_ENDPOINT_URL_S3 (or --endpoint), EC2 from AWS_ENDPOINT_URL_EC2.
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/s3.sh"
+. "$HERE/ec2.sh"
 
 start_s3 s || { not_ok "start the S3 server"; finish; exit 0; }
 B=$S3_S_BUCKET
 E=$S3_S_ENDPOINT
 
-# start_ec2 NAME ARGS...: the fake EC2 endpoint in front of server s; EC2_NAME is its URL, $T/NAME.log its log
-start_ec2() {
-	local name=$1 port
-	shift
-	timeout -k 5 600 python3 "$S3_TOOLS/ec2_fake.py" --s3 "$E" --access-key "$S3_ACCESS_KEY" \
-		--secret-key "$S3_SECRET_KEY" --region us-east-1 --port-file "$T/$name.port" --log "$T/$name.log" \
-		--lifetime 600 "$@" >/dev/null 2>>"$T/$name.err" &
-	SRV_PIDS[ec2/$name]=$!
-	port=$(srv_wait_port_file "$T/$name.port" $!) || { cat "$T/$name.err" >&2; return 1; }
-	printf -v "EC2_${name^^}" 'http://127.0.0.1:%s' "$port"
-}
-# ea EC2_URL ARGS...: envpack with the test credentials, S3 and EC2 from the environment
-ea() {
-	local ec2=$1
-	shift
-	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_REGION AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
-		AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_S3="$E" \
-		AWS_ENDPOINT_URL_EC2="$ec2" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-		timeout -k 5 300 "$ENVPACK" "$@"
-}
 absent() { ! aws_s3 s s3api head-object --bucket "$B" --key "$1" >/dev/null 2>&1; }
 present() { aws_s3 s s3api head-object --bucket "$B" --key "$1" >/dev/null 2>&1; }
-# log_q NAME PYTHON-EXPR: evaluates EXPR over L, the fake's log (a list of dicts); prints it
-log_q() { python3 -c 'import json, sys
-L = [json.loads(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
-print(eval(sys.argv[2]))' "$T/$1.log" "$2"; }
 no_secret() { ! grep -qF -- "$S3_SECRET_KEY" "$T/out" "$T/err"; }
 
 # a machine of two disks (boot first) and a disk alone
