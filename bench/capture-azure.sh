@@ -58,14 +58,6 @@ sas=$(azblob bench blobsas "$AZ_CONTAINER" "$blob")
 alloc=$(azblob bench ranges "$AZ_CONTAINER" "$blob" | awk '{ s += $2 - $1 + 1 } END { print s }')
 jobs=(${THREADS:+-j "$THREADS"})
 
-timed() { # timed CMD...: its wall seconds; a failure stops the bench
-	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log" 2>&1; then
-		echo "bench: failed: $*" >&2
-		cat "$out/log" >&2
-		exit 1
-	fi
-	cat "$out/time"
-}
 capture() {
 	rm -f "$out/c.envpack"
 	timed "$ENVPACK" pack --json "${jobs[@]}" -o "$out/c.envpack" "vm:azure:$AZ_CONTAINER/$blob"
@@ -82,21 +74,7 @@ local_pack() {
 	rm -f "$out/l.envpack" "$out/local.vhd"
 }
 EP_AZURE_VERSION=2025-01-05
-min() { awk "BEGIN{print ($1 < $2 ? $1 : $2)}"; }
-sum() { awk "BEGIN{printf \"%.2f\", $1 + $2}"; }
-ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
-
-declare -A S
-keep() { # keep NAME SECONDS: the best so far
-	[ -n "$2" ] || exit 1
-	if [ -z "${S[$1]:-}" ]; then S[$1]=$2; else S[$1]=$(min "${S[$1]}" "$2"); fi
-}
-for _ in $(seq "$RUNS"); do
-	keep capture "$(capture)"
-	d=$(download)
-	keep download "$d"
-	keep plain "$(sum "$d" "$(local_pack)")"
-done
+capture_rounds
 
 field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['disks'][0][sys.argv[2]])" "$out/capture.json" "$1"; }
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
@@ -104,7 +82,7 @@ printf 'blob: %s, a fixed VHD page blob of %s bytes, %s allocated; %s cores; loa
 	"$blob" "$(($(stat -c %s "$img/disk.raw") + 512))" "$alloc" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'envpack %s; threads: %s\n' "$(git -C "$repo" rev-parse --short HEAD)" "${THREADS:-one per CPU}"
 printf '%-44s %8s\n' "seconds (best of $RUNS)" ""
-printf '%-44s %8s   %s bytes read in %s requests\n' "capture: pack vm:azure: (page ranges)" "${S[capture]}" \
+printf '%-44s %8s   %s bytes read in %s requests\n' "capture: pack vm:azure: (page ranges)" "${BEST[capture]}" \
 	"$(field bytes_read)" "$(field requests)"
-printf '%-44s %8s   (the GET alone: %s)\n' "plain: curl of the whole blob + pack disk:" "${S[plain]}" "${S[download]}"
-printf '%-44s %8s\n' "capture / plain" "$(ratio "${S[capture]}" "${S[plain]}")"
+printf '%-44s %8s   (the GET alone: %s)\n' "plain: curl of the whole blob + pack disk:" "${BEST[plain]}" "${BEST[download]}"
+printf '%-44s %8s\n' "capture / plain" "$(ratio "${BEST[capture]}" "${BEST[plain]}")"

@@ -35,14 +35,6 @@ jobs=(${THREADS:+-j "$THREADS"})
 # a standalone Glance, as a user with OS_IMAGE_URL and no Keystone reaches it
 osenv=(env -i PATH="$PATH" HOME="$out" TMPDIR="$out/tmp" OS_AUTH_TYPE=none OS_IMAGE_URL="$GLANCE_BENCH_URL")
 
-timed() { # timed CMD...: its wall seconds; a failure stops the bench
-	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log" 2>&1; then
-		echo "bench: failed: $*" >&2
-		cat "$out/log" >&2
-		exit 1
-	fi
-	cat "$out/time"
-}
 capture() {
 	rm -f "$out/c.envpack"
 	timed "${osenv[@]}" "$ENVPACK" pack --json "${jobs[@]}" -o "$out/c.envpack" image:glance:bench
@@ -58,19 +50,7 @@ local_pack() {
 	timed "$ENVPACK" pack -q "${jobs[@]}" -o "$out/l.envpack" "disk:$out/local.qcow2"
 	rm -f "$out/l.envpack" "$out/local.qcow2"
 }
-min() { awk "BEGIN{print ($1 < $2 ? $1 : $2)}"; }
-sum() { awk "BEGIN{printf \"%.2f\", $1 + $2}"; }
-declare -A best
-keep() { # keep NAME SECONDS: the best so far
-	[ -n "$2" ] || exit 1
-	if [ -z "${best[$1]:-}" ]; then best[$1]=$2; else best[$1]=$(min "${best[$1]}" "$2"); fi
-}
-for _ in $(seq "$RUNS"); do
-	keep capture "$(capture)"
-	d=$(download)
-	keep download "$d"
-	keep plain "$(sum "$d" "$(local_pack)")"
-done
+capture_rounds
 field() { /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["disks"][0][sys.argv[2]])' "$out/capture.json" "$1"; }
 
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
@@ -79,8 +59,8 @@ printf 'image: %s bytes of qcow2 in Glance (glance-api %s, file store, loopback)
 	"$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'capture read %s bytes in %s requests; threads: %s\n' "$(field bytes_read)" "$(field requests)" "${THREADS:-one per CPU}"
 printf '%-34s %8s\n' "seconds (best of $RUNS)" ""
-printf '%-34s %8s\n' "capture: pack image:glance:bench" "${best[capture]}"
-printf '%-34s %8s\n' "plain: curl of the image file" "${best[download]}"
-printf '%-34s %8s\n' "plain: curl + pack disk:FILE" "${best[plain]}"
-printf 'capture/plain %s (goal <= 1.0: %s)\n' "$(ratio "${best[capture]}" "${best[plain]}")" \
-	"$(goal "$(ratio "${best[capture]}" "${best[plain]}")" 1.0)"
+printf '%-34s %8s\n' "capture: pack image:glance:bench" "${BEST[capture]}"
+printf '%-34s %8s\n' "plain: curl of the image file" "${BEST[download]}"
+printf '%-34s %8s\n' "plain: curl + pack disk:FILE" "${BEST[plain]}"
+printf 'capture/plain %s (goal <= 1.0: %s)\n' "$(ratio "${BEST[capture]}" "${BEST[plain]}")" \
+	"$(goal "$(ratio "${BEST[capture]}" "${BEST[plain]}")" 1.0)"

@@ -84,3 +84,32 @@ ratio() { # ratio A B: A / B to two places, "-" unless both are numbers
 		if (a !~ num || b !~ num) print "-"; else if (b > 0) printf "%.2f\n", a / b; else print (a > 0 ? "inf" : "-") }'
 }
 goal() { awk -v v="$1" -v l="$2" -v num="$bench_num" 'BEGIN { print (v ~ num && v + 0 <= l) ? "met" : "NOT met" }'; }
+
+# timed CMD...: CMD's wall seconds (its output in $out/log); a failure shows the output and
+# stops the bench
+timed() {
+	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log" 2>&1; then
+		echo "bench: failed: $*" >&2
+		cat "$out/log" >&2
+		exit 1
+	fi
+	cat "$out/time"
+}
+
+# capture_rounds: RUNS rounds of the calling bench's capture, download and local_pack, taking
+# turns (a change of load falls on each); each prints its seconds. BEST[capture],
+# BEST[download] and BEST[plain] (a download, then the local pack of it): the lowest of the rounds.
+declare -A BEST
+capture_rounds() {
+	local round c d p
+	for ((round = 0; round < RUNS; round++)); do
+		c=$(capture) && d=$(download) && p=$(local_pack) || exit 1
+		best_of capture "$c"
+		best_of download "$d"
+		best_of plain "$(awk -v a="$d" -v b="$p" 'BEGIN { printf "%.2f", a + b }')"
+	done
+}
+best_of() { # best_of NAME SECONDS
+	if [ -z "${BEST[$1]:-}" ] || awk -v a="$2" -v b="${BEST[$1]}" 'BEGIN { exit !(a < b) }'; then BEST[$1]=$2; fi
+}
+

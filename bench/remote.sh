@@ -59,14 +59,6 @@ rm -f "$out/b.envpack"
 url=s3://$bucket/b.envpack
 jobs=(${THREADS:+-j "$THREADS"})
 
-timed() { # timed CMD...: its wall seconds; a failure stops the bench
-	if ! /usr/bin/time -f '%e' -o "$out/time" "$@" >"$out/log" 2>&1; then
-		echo "bench: failed: $*" >&2
-		cat "$out/log" >&2
-		exit 1
-	fi
-	cat "$out/time"
-}
 verify() { timed "$1" verify -q --deep "${jobs[@]}" -p "$out/k.pub" --endpoint "$ep" "$2"; }
 restore() {
 	rm -rf "$out/r"
