@@ -293,3 +293,29 @@ int ep_ec2_import_task(struct ep_xml *x, bool snapshot, const char *task, struct
 	free(made);
 	return rc;
 }
+
+static bool number(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v = s && *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : 0;
+	if (!s || *s < '0' || *s > '9' || *end || v < lo || v > hi)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+int ep_ec2_task_settings(const char *role, const char *poll_seconds, const char *timeout_minutes, const char *how,
+			 struct ep_ec2_task_settings *out, struct ep_error *err)
+{
+	/* a task takes an hour or more for large disks */
+	*out = (struct ep_ec2_task_settings){ .role = role, .poll_seconds = 30, .timeout_minutes = 360 };
+	if (role && (!*role || strlen(role) > 64 ||
+		     strspn(role, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-") != strlen(role)))
+		return ep_fail(err, EP_EINPUT, "%s role-name=%s is not an IAM role name", how, role);
+	if (poll_seconds && !number(poll_seconds, 1, 3600, &out->poll_seconds))
+		return ep_fail(err, EP_EINPUT, "%s poll-seconds takes 1 to 3600", how);
+	if (timeout_minutes && !number(timeout_minutes, 1, 10080, &out->timeout_minutes))
+		return ep_fail(err, EP_EINPUT, "%s timeout-minutes takes 1 to 10080 (a week)", how);
+	return 0;
+}
+

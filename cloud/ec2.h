@@ -73,4 +73,15 @@ int ep_ec2_import_task(struct ep_xml *x, bool snapshot, const char *task, struct
  * in err (EP_ERUNTIME); `what` names the request. Public for the fuzz target. */
 int ep_ec2_error(long status, const char *body, size_t len, const char *what, struct ep_error *err);
 
+/* How an import or export task is run and waited for: the IAM role VM Import/Export takes
+ * (NULL: vmimport) and the polling. */
+struct ep_ec2_task_settings {
+	const char *role;
+	unsigned poll_seconds, timeout_minutes;
+};
+/* The settings from their texts as the user gave them (each NULL: the default), checked;
+ * a bad one is EP_EINPUT naming it as `how` says it is given ("aws: -o"). */
+int ep_ec2_task_settings(const char *role, const char *poll_seconds, const char *timeout_minutes, const char *how,
+			 struct ep_ec2_task_settings *out, struct ep_error *err);
+
 #endif

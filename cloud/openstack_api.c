@@ -594,27 +594,42 @@ static bool id_ok(const char *id)
 	return n > 0 && n < EP_OS_ID_MAX && strspn(id, "0123456789abcdefABCDEF-") == n;
 }
 
-int ep_os_image_named(struct ep_os *os, const char *name, struct ep_os_image_info *found, struct ep_error *err)
+/* GET /v2/images?name=NAME: the answer in *doc (json_decref it) and its "images" array in
+ * *images; both NULL on a dry run. what (wcap bytes) gets how messages name the lookup. A
+ * refusal (401, 403) is EP_ERUNTIME naming the call, as any other failed answer. */
+static int images_named(struct ep_os *os, const char *name, json_t **doc, json_t **images, char *what, size_t wcap,
+			struct ep_error *err)
 {
-	*found = (struct ep_os_image_info){ 0 };
-	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[600];
+	*doc = *images = NULL;
+	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], call[EP_OS_URL_MAX * 2 + 16];
 	if (!enc)
 		return ep_oom(err);
 	int rc = image_url(os, url, sizeof url, "/images?name=", enc, NULL, err);
 	free(enc);
-	snprintf(what, sizeof what, "glance: looking for image '%.300s'", name);
+	snprintf(what, wcap, "glance: looking for image '%.300s'", name);
+	snprintf(call, sizeof call, "glance: GET %s", url);
 	struct ep_http_response resp;
 	if (!rc)
 		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
 	if (rc || os->emit)
 		return rc;
 	if (resp.status != 200)
-		rc = status_error(&resp, what, resp.status == 403 || resp.status == 401 ? EP_EINPUT : EP_ERUNTIME, err);
-	json_t *doc = rc ? NULL : answer_json(&resp, what, err);
-	json_t *images = json_object_get(doc, "images");
-	if (doc && !json_is_array(images))
+		rc = status_error(&resp, call, EP_ERUNTIME, err);
+	if (!rc && !(*doc = answer_json(&resp, what, err)))
+		rc = err->code;
+	if (!rc && !json_is_array(*images = json_object_get(*doc, "images")))
 		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer lists no images", what);
-	else if (doc && (rc = json_array_size(images) > 0)) {
+	ep_http_response_release(&resp);
+	return rc;
+}
+
+int ep_os_image_named(struct ep_os *os, const char *name, struct ep_os_image_info *found, struct ep_error *err)
+{
+	*found = (struct ep_os_image_info){ 0 };
+	json_t *doc, *images;
+	char what[400];
+	int rc = images_named(os, name, &doc, &images, what, sizeof what, err);
+	if (!rc && doc && (rc = json_array_size(images) > 0)) {
 		json_t *first = json_array_get(images, 0);
 		const char *id = json_string_value(json_object_get(first, "id"));
 		const char *status = json_string_value(json_object_get(first, "status"));
@@ -622,10 +637,8 @@ int ep_os_image_named(struct ep_os *os, const char *name, struct ep_os_image_inf
 			snprintf(found->id, sizeof found->id, "%s", id);
 		if (status && strlen(status) < sizeof found->status && strspn(status, "abcdefghijklmnopqrstuvwxyz_") == strlen(status))
 			snprintf(found->status, sizeof found->status, "%s", status);
-	} else if (!rc && !doc)
-		rc = err->code;
+	}
 	json_decref(doc);
-	ep_http_response_release(&resp);
 	return rc;
 }
 
@@ -884,30 +897,15 @@ static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im,
 /* GET /v2/images?name=NAME: exactly one, or EP_EINPUT naming what was found. */
 static int image_by_name(struct ep_os *os, const char *name, struct ep_os_image *im, struct ep_error *err)
 {
-	char *enc = ep_sigv4_encode(name, strlen(name), false), url[EP_OS_URL_MAX * 2], what[400],
-	     call[EP_OS_URL_MAX * 2 + 16];
-	if (!enc)
-		return ep_oom(err);
-	int rc = image_url(os, url, sizeof url, "/images?name=", enc, NULL, err);
-	free(enc);
-	snprintf(what, sizeof what, "glance: looking for image '%.300s'", name);
-	snprintf(call, sizeof call, "glance: GET %s", url);
-	struct ep_http_response resp;
-	if (!rc)
-		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url }, what, &resp, err);
-	if (rc || os->emit)
-		return rc;
-	if (resp.status != 200)
-		rc = status_error(&resp, call, EP_ERUNTIME, err);
-	json_t *doc = rc ? NULL : answer_json(&resp, what, err), *images = json_object_get(doc, "images");
+	json_t *doc, *images;
+	char what[400];
+	int rc = images_named(os, name, &doc, &images, what, sizeof what, err);
 	size_t n = json_array_size(images);
-	if (!rc && !doc)
-		rc = err->code;
-	else if (!rc && !json_is_array(images))
-		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer lists no images", what);
-	else if (!rc && n == 0)
+	if (rc || !doc)
+		return rc;
+	if (n == 0)
 		rc = ep_fail(err, EP_EINPUT, "glance: no image has the id or name '%.300s' (at %s)", name, os->image);
-	else if (!rc && n > 1) {
+	else if (n > 1) {
 		char ids[600] = "";
 		size_t at = 0;
 		for (size_t i = 0; i < n && at < sizeof ids; i++) {
@@ -915,10 +913,9 @@ static int image_by_name(struct ep_os *os, const char *name, struct ep_os_image 
 			at += (size_t)snprintf(ids + at, sizeof ids - at, "%s%s", i ? ", " : "", id && id_ok(id) ? id : "?");
 		}
 		rc = ep_fail(err, EP_EINPUT, "glance: %zu images are named '%.200s' (%s): name one by its id", n, name, ids);
-	} else if (!rc)
+	} else
 		rc = image_from(os, json_array_get(images, 0), im, what, err);
 	json_decref(doc);
-	ep_http_response_release(&resp);
 	return rc;
 }
 

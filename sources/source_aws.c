@@ -26,8 +26,8 @@ struct aws_state {
 	struct ep_s3 *s3;
 	struct ep_ec2 *ec2;
 	struct ep_sigv4_creds creds;
-	const char *bucket, *prefix, *format, *role;
-	unsigned poll_seconds, timeout_minutes;
+	const char *bucket, *prefix, *format;
+	struct ep_ec2_task_settings task_settings;
 	char task[80];
 	struct ep_s3_url u;       /* the exported object, once the task names it */
 	bool exported, keep;      /* whether it is there to remove, or to stay */
@@ -54,16 +54,6 @@ static int aws_parse(const char *spec, struct ep_source *out, struct ep_error *e
 	return 0;
 }
 
-static bool number(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v = s && *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : 0;
-	if (!s || *s < '0' || *s > '9' || *end || v < lo || v > hi)
-		return false;
-	*out = (unsigned)v;
-	return true;
-}
-
 static int settings(struct aws_state *s, const struct ep_capture_options *c, struct ep_error *err)
 {
 	s->bucket = ep_capture_param(c, "bucket");
@@ -75,23 +65,14 @@ static int settings(struct aws_state *s, const struct ep_capture_options *c, str
 	s->format = s->format ? s->format : "VMDK";
 	if (strcmp(s->format, "VMDK") && strcmp(s->format, "RAW") && strcmp(s->format, "VHD"))
 		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option format= takes VMDK, RAW or VHD, not '%s'", s->format);
-	s->role = ep_capture_param(c, "role-name");
-	if (s->role && (!*s->role || strlen(s->role) > 64 ||
-			strspn(s->role, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-") != strlen(s->role)))
-		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option role-name=%s is not an IAM role name", s->role);
-	const char *v = ep_capture_param(c, "poll-seconds");
-	s->poll_seconds = 30;
-	if (v && !number(v, 1, 3600, &s->poll_seconds))
-		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option poll-seconds takes 1 to 3600");
-	v = ep_capture_param(c, "timeout-minutes");
-	s->timeout_minutes = 360; /* an export takes as long as an import: an hour or more for large disks */
-	if (v && !number(v, 1, 10080, &s->timeout_minutes))
-		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option timeout-minutes takes 1 to 10080 (a week)");
+	int rc = ep_ec2_task_settings(ep_capture_param(c, "role-name"), ep_capture_param(c, "poll-seconds"),
+				      ep_capture_param(c, "timeout-minutes"), "vm:aws: --input-option", &s->task_settings, err);
+	if (rc)
+		return rc;
 	/* the object's URL must be one S3 takes */
 	char probe[1100];
 	snprintf(probe, sizeof probe, "s3://%s/%sexport-ami-0123456789abcdef0.vmdk", s->bucket, s->prefix);
-	int rc = ep_s3_url_parse(probe, &s->u, err);
-	if (rc)
+	if ((rc = ep_s3_url_parse(probe, &s->u, err)))
 		ep_error_prefix(err, "vm:aws: --input-option bucket=%s prefix=%s: ", s->bucket, s->prefix);
 	return rc;
 }
@@ -127,8 +108,8 @@ static void export_form(const struct aws_state *s, const char *ami, struct ep_ec
 	ep_ec2_form_add(f, ami, "ImageId");
 	ep_ec2_form_add(f, s->bucket, "S3ExportLocation.S3Bucket");
 	ep_ec2_form_add(f, s->prefix, "S3ExportLocation.S3Prefix");
-	if (s->role)
-		ep_ec2_form_add(f, s->role, "RoleName");
+	if (s->task_settings.role)
+		ep_ec2_form_add(f, s->task_settings.role, "RoleName");
 }
 
 /* Dry run: ExportImage, the poll, and a note of the reads that follow; nothing sent. */
@@ -141,8 +122,8 @@ static int plan(struct aws_state *s, const char *ami, const struct ep_capture_op
 	if (rc)
 		return rc;
 	char note[1400];
-	snprintf(note, sizeof note, "(then every %u s, for %u min at most, until the task completes:)", s->poll_seconds,
-		 s->timeout_minutes);
+	snprintf(note, sizeof note, "(then every %u s, for %u min at most, until the task completes:)", s->task_settings.poll_seconds,
+		 s->task_settings.timeout_minutes);
 	c->dry_run_request(c->dry_run_ctx, note);
 	f = (struct ep_ec2_form){ 0 };
 	ep_ec2_form_add(&f, "EXPORT-TASK-ID", "ExportImageTaskId.1");
@@ -214,16 +195,16 @@ static int poll_export(struct aws_state *s, const char *ami, struct ep_error *er
 
 static int wait_export(struct aws_state *s, const char *ami, struct ep_error *err)
 {
-	time_t deadline = time(NULL) + (time_t)s->timeout_minutes * 60;
+	time_t deadline = time(NULL) + (time_t)s->task_settings.timeout_minutes * 60;
 	for (;;) {
 		int rc = poll_export(s, ami, err);
 		if (rc)
 			return rc < 0 || rc > 1 ? rc : 0;
-		if (time(NULL) + (time_t)s->poll_seconds > deadline)
+		if (time(NULL) + (time_t)s->task_settings.poll_seconds > deadline)
 			return ep_fail(err, EP_ERUNTIME, "vm:aws: the export of %s did not finish within %u min: task %s still "
 				       "running (look with aws ec2 describe-export-image-tasks; its object will land in s3://%s/%s)",
-				       ami, s->timeout_minutes, s->task, s->bucket, s->prefix);
-		nanosleep(&(struct timespec){ .tv_sec = s->poll_seconds }, NULL);
+				       ami, s->task_settings.timeout_minutes, s->task, s->bucket, s->prefix);
+		nanosleep(&(struct timespec){ .tv_sec = s->task_settings.poll_seconds }, NULL);
 	}
 }
 

@@ -59,10 +59,10 @@ struct aws_target {
 	char bucket[64], prefix[900];
 	const char *format, *ec2_format; /* "vmdk", "VMDK" */
 	bool snapshot, keep_objects, dry_run;
-	const char *role, *license, *platform, *arch;
+	const char *license, *platform, *arch;
 	const char *tags[MAX_TAGS];
 	size_t ntags;
-	unsigned poll_seconds, timeout_minutes;
+	struct ep_ec2_task_settings task_settings;
 	struct ep_target_options opt;
 	struct ep_s3 *s3;
 	struct ep_ec2 *ec2;
@@ -76,16 +76,6 @@ struct aws_target {
 
 static const char *const known[] = { "format", "import", "role-name", "license-type", "platform", "architecture",
 				     "tag", "poll-seconds", "timeout-minutes", "keep-objects", NULL };
-
-static bool number(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v = s && *s ? strtoul(s, &end, 10) : 0;
-	if (!s || !*s || *end || v < lo || v > hi)
-		return false;
-	*out = (unsigned)v;
-	return true;
-}
 
 /* The value of -o key among allowed (NULL-terminated), dflt when not given. */
 static int choice(const struct ep_target_options *opt, const char *key, const char *const *allowed, const char *dflt,
@@ -137,17 +127,10 @@ static int read_settings(struct aws_target *t, const struct ep_target_options *o
 	t->keep_objects = !strcmp(keep, "true");
 	if (t->snapshot && (t->license || t->platform || t->arch))
 		return ep_fail(err, EP_EINPUT, "aws: -o license-type, platform and architecture are for images, not snapshots");
-	t->role = ep_target_param(opt, "role-name");
-	if (t->role && (!*t->role || strlen(t->role) > 64 || strspn(t->role, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-") != strlen(t->role)))
-		return ep_fail(err, EP_EINPUT, "aws: -o role-name=%s is not an IAM role name", t->role);
-	const char *v = ep_target_param(opt, "poll-seconds");
-	t->poll_seconds = 30;
-	if (v && !number(v, 1, 3600, &t->poll_seconds))
-		return ep_fail(err, EP_EINPUT, "aws: -o poll-seconds takes 1 to 3600");
-	v = ep_target_param(opt, "timeout-minutes");
-	t->timeout_minutes = 360; /* VM Import takes an hour or more for large disks */
-	if (v && !number(v, 1, 10080, &t->timeout_minutes))
-		return ep_fail(err, EP_EINPUT, "aws: -o timeout-minutes takes 1 to 10080 (a week)");
+	rc = ep_ec2_task_settings(ep_target_param(opt, "role-name"), ep_target_param(opt, "poll-seconds"),
+				  ep_target_param(opt, "timeout-minutes"), "aws: -o", &t->task_settings, err);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < opt->nparams; i++) {
 		if (strncmp(opt->params[i], "tag=", 4))
 			continue;
@@ -327,8 +310,8 @@ static int import_form(struct aws_target *t, const struct aws_import *im, struct
 		ep_ec2_form_add(f, t->ec2_format, "DiskContainer.Format");
 		ep_ec2_form_add(f, d->url.bucket, "DiskContainer.UserBucket.S3Bucket");
 		ep_ec2_form_add(f, d->url.key, "DiskContainer.UserBucket.S3Key");
-		if (t->role)
-			ep_ec2_form_add(f, t->role, "RoleName");
+		if (t->task_settings.role)
+			ep_ec2_form_add(f, t->task_settings.role, "RoleName");
 		add_tags(t, f, "import-snapshot-task");
 		return 0;
 	}
@@ -357,8 +340,8 @@ static int import_form(struct aws_target *t, const struct aws_import *im, struct
 		ep_ec2_form_add(f, t->arch, "Architecture");
 	if (t->license)
 		ep_ec2_form_add(f, t->license, "LicenseType");
-	if (t->role)
-		ep_ec2_form_add(f, t->role, "RoleName");
+	if (t->task_settings.role)
+		ep_ec2_form_add(f, t->task_settings.role, "RoleName");
 	add_tags(t, f, "import-image-task");
 	return 0;
 }
@@ -382,8 +365,8 @@ static int show_import(struct aws_target *t, const struct aws_import *im, struct
 	if (rc)
 		return rc;
 	char note[200];
-	snprintf(note, sizeof note, "(then every %u s, for %u min at most, until the task completes:)", t->poll_seconds,
-		 t->timeout_minutes);
+	snprintf(note, sizeof note, "(then every %u s, for %u min at most, until the task completes:)", t->task_settings.poll_seconds,
+		 t->task_settings.timeout_minutes);
 	t->opt.dry_run_request(t->opt.dry_run_ctx, note);
 	describe_form(t, "IMPORT-TASK-ID", &f, &action);
 	rc = ep_ec2_plan(t->ec2, action, &f, t->opt.dry_run_request, t->opt.dry_run_ctx, err);
@@ -611,7 +594,7 @@ static int aws_commit(struct ep_target *base, struct ep_error *err)
 	}
 	struct ep_error first = { 0 };
 	size_t failed = 0, pending = t->nimports;
-	time_t deadline = time(NULL) + (time_t)t->timeout_minutes * 60;
+	time_t deadline = time(NULL) + (time_t)t->task_settings.timeout_minutes * 60;
 	while (pending) {
 		for (size_t i = 0; i < t->nimports; i++) {
 			struct aws_import *im = &t->imports[i];
@@ -638,19 +621,19 @@ static int aws_commit(struct ep_target *base, struct ep_error *err)
 			if (im->failed || !t->keep_objects)
 				remove_objects(t, im);
 		}
-		if (pending && time(NULL) + (time_t)t->poll_seconds > deadline) {
+		if (pending && time(NULL) + (time_t)t->task_settings.poll_seconds > deadline) {
 			char left[600] = "";
 			for (size_t i = 0; i < t->nimports; i++)
 				if (!t->imports[i].done)
 					snprintf(left + strlen(left), sizeof left - strlen(left), "%s%s (%s)", *left ? ", " : "",
 						 t->imports[i].task, t->imports[i].item);
 			rc = ep_fail(err, EP_ERUNTIME, "aws: the import did not finish within %u min; still running: %s (look with "
-				     "aws ec2 %s; its objects stay in s3://%s)", t->timeout_minutes, left,
+				     "aws ec2 %s; its objects stay in s3://%s)", t->task_settings.timeout_minutes, left,
 				     t->snapshot ? "describe-import-snapshot-tasks" : "describe-import-image-tasks", t->bucket);
 			break;
 		}
 		if (pending)
-			nanosleep(&(struct timespec){ .tv_sec = t->poll_seconds }, NULL);
+			nanosleep(&(struct timespec){ .tv_sec = t->task_settings.poll_seconds }, NULL);
 	}
 	if (!rc && failed) {
 		*err = first;
