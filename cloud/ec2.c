@@ -319,3 +319,10 @@ int ep_ec2_task_settings(const char *role, const char *poll_seconds, const char 
 	return 0;
 }
 
+void ep_ec2_task_plan_note(const struct ep_ec2_task_settings *t, void (*emit)(void *ctx, const char *text), void *ctx)
+{
+	char note[200];
+	snprintf(note, sizeof note, "(then every %u s, for %u min at most, until the task completes:)", t->poll_seconds,
+		 t->timeout_minutes);
+	emit(ctx, note);
+}

@@ -83,5 +83,7 @@ struct ep_ec2_task_settings {
  * a bad one is EP_EINPUT naming it as `how` says it is given ("aws: -o"). */
 int ep_ec2_task_settings(const char *role, const char *poll_seconds, const char *timeout_minutes, const char *how,
 			 struct ep_ec2_task_settings *out, struct ep_error *err);
+/* A dry run's note, handed to emit, of how the task would be polled. */
+void ep_ec2_task_plan_note(const struct ep_ec2_task_settings *t, void (*emit)(void *ctx, const char *text), void *ctx);
 
 #endif

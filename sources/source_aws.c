@@ -121,14 +121,12 @@ static int plan(struct aws_state *s, const char *ami, const struct ep_capture_op
 	ep_ec2_form_release(&f);
 	if (rc)
 		return rc;
-	char note[1400];
-	snprintf(note, sizeof note, "(then every %u s, for %u min at most, until the task completes:)", s->task_settings.poll_seconds,
-		 s->task_settings.timeout_minutes);
-	c->dry_run_request(c->dry_run_ctx, note);
+	ep_ec2_task_plan_note(&s->task_settings, c->dry_run_request, c->dry_run_ctx);
 	f = (struct ep_ec2_form){ 0 };
 	ep_ec2_form_add(&f, "EXPORT-TASK-ID", "ExportImageTaskId.1");
 	rc = ep_ec2_plan(s->ec2, "DescribeExportImageTasks", &f, c->dry_run_request, c->dry_run_ctx, err);
 	ep_ec2_form_release(&f);
+	char note[1400];
 	snprintf(note, sizeof note, "(then a HEAD and ranged GETs of s3://%s/%sEXPORT-TASK-ID.%s, removed afterwards%s)",
 		 s->bucket, s->prefix, s->format[1] == 'M' ? "vmdk" : s->format[1] == 'A' ? "raw" : "vhd",
 		 c->keep_export ? ": no, --keep-export" : " unless --keep-export");

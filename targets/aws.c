@@ -364,10 +364,7 @@ static int show_import(struct aws_target *t, const struct aws_import *im, struct
 	ep_ec2_form_release(&f);
 	if (rc)
 		return rc;
-	char note[200];
-	snprintf(note, sizeof note, "(then every %u s, for %u min at most, until the task completes:)", t->task_settings.poll_seconds,
-		 t->task_settings.timeout_minutes);
-	t->opt.dry_run_request(t->opt.dry_run_ctx, note);
+	ep_ec2_task_plan_note(&t->task_settings, t->opt.dry_run_request, t->opt.dry_run_ctx);
 	describe_form(t, "IMPORT-TASK-ID", &f, &action);
 	rc = ep_ec2_plan(t->ec2, action, &f, t->opt.dry_run_request, t->opt.dry_run_ctx, err);
 	ep_ec2_form_release(&f);
