@@ -37,10 +37,6 @@
 # public key), as restic always does. EP_LEVEL=N: envpack's zstd level (default backup's, 5).
 #
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files) under /tmp/envpack-bench-quick.
-if [ -n "${QUICK:-}" ]; then
-	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
-	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
-fi
 SERVER=${SERVER:-s3rver}
 case $SERVER in
 s3rver) OBJECT_LOCK=${OBJECT_LOCK:-0} ;;

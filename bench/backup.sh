@@ -27,10 +27,6 @@
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files) under /tmp/envpack-bench-quick,
 # for trying the script; DISK_SIZE, SRC_DIRS, MOD_COUNT, MOD_MIB and BENCH_DIR
 # are make-disk.sh's and are honoured as they are.
-if [ -n "${QUICK:-}" ]; then
-	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
-	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
-fi
 source "$(dirname "$0")/lib.sh"
 for c in restic borg; do
 	command -v "$c" >/dev/null || { echo "bench: needs $c (scripts/deps.sh installs it)" >&2; exit 1; }

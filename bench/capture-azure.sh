@@ -12,10 +12,6 @@
 # (default 3), the best wall time counts. Printed: seconds, the ratio capture/plain,
 # and the bytes and requests each read. THREADS=N: pack -j N (default: one per CPU).
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files).
-if [ -n "${QUICK:-}" ]; then
-	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
-	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
-fi
 source "$(dirname "$0")/lib.sh"
 repo=$(cd "$here/.." && pwd)
 img=$B/img

@@ -11,10 +11,6 @@
 # time counts. Printed: seconds, the ratio capture/plain (goal: at most 1.0), the bytes and
 # the requests the capture sent. THREADS=N: pack -j N (default: one per CPU). QUICK=1: a
 # small disk (512 MiB, ~95 MiB of files).
-if [ -n "${QUICK:-}" ]; then
-	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
-	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
-fi
 source "$(dirname "$0")/lib.sh"
 img=$B/img
 out=$B/capture-glance

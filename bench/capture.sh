@@ -10,10 +10,6 @@
 #    by `envpack pack` of the local copy. Goal: the capture ≤ 1.0× the plain download.
 #    Printed also: the bytes and requests the capture read (its --json report).
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files).
-if [ -n "${QUICK:-}" ]; then
-	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
-	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
-fi
 source "$(dirname "$0")/lib.sh"
 img=$B/img
 out=$B/capture

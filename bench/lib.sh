@@ -5,6 +5,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
 SHARED=${SHARED:-$(cd "$here/../.." && pwd)/shared}
 ENVPACK=${ENVPACK:-$here/../envpack}
 RUNS=${RUNS:-3}
+# QUICK=1: a small disk (512 MiB, ~95 MiB of files) in a directory of its own; a bench that
+# sets these itself before sourcing this keeps its values
+if [ -n "${QUICK:-}" ]; then
+	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
+	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
+fi
 B=${BENCH_DIR:-/tmp/envpack-bench}
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 [ -n "${BENCH_NO_DISK:-}" ] || "$SHARED/bench/make-disk.sh" >/dev/null # image.sh needs no disk

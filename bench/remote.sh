@@ -16,10 +16,6 @@
 # (default c52611b, one connection shared by the reader threads) in a temporary git
 # worktree under build/, removed on exit. THREADS=N: -j N for both (default: theirs,
 # one per CPU). QUICK=1: a small disk (512 MiB, ~95 MiB of files).
-if [ -n "${QUICK:-}" ]; then
-	export BENCH_DIR=${BENCH_DIR:-/tmp/envpack-bench-quick} DISK_SIZE=${DISK_SIZE:-512M}
-	export SRC_DIRS=${SRC_DIRS:-/usr/share/man} MOD_COUNT=${MOD_COUNT:-5} MOD_MIB=${MOD_MIB:-1}
-fi
 source "$(dirname "$0")/lib.sh"
 repo=$(cd "$here/.." && pwd)
 img=$B/img
