@@ -18,7 +18,6 @@
 #include "base/extent.h"
 
 #define ANSWER_MAX ((size_t)1 << 20)
-#define JOBS_MAX 16
 #define META_MAX 8
 
 /* Azurite's development account: its key is public, printed in Microsoft's docs. */
@@ -213,7 +212,7 @@ int ep_azure_open(struct ep_azure **out, const struct ep_azure_options *opt, str
 	struct ep_azure *az = calloc(1, sizeof *az);
 	if (!az)
 		return ep_oom(err);
-	az->jobs = opt->jobs ? (opt->jobs < JOBS_MAX ? opt->jobs : JOBS_MAX) : 4;
+	az->jobs = opt->jobs ? (opt->jobs < EP_AZURE_JOBS_MAX ? opt->jobs : EP_AZURE_JOBS_MAX) : 4;
 	az->http_opt = opt->http;
 	int rc = load_creds(az, opt->endpoint, opt->sas, err);
 	if (!rc)
@@ -651,7 +650,7 @@ int ep_azure_put_pages(struct ep_azure *az, const char *container, const char *b
 			break;
 		ps.total += e.len;
 	}
-	pthread_t threads[JOBS_MAX];
+	pthread_t threads[EP_AZURE_JOBS_MAX];
 	unsigned started = 0;
 	pthread_mutex_init(&ps.lock, NULL);
 	while (started < az->jobs && pthread_create(&threads[started], NULL, page_sender, &ps) == 0)
@@ -942,4 +941,17 @@ int ep_azure_plan_page_blob(struct ep_azure *az, const char *container, const ch
 	if (!rc)
 		rc = az_show(az, &m, emit, ctx, err);
 	return rc;
+}
+
+int ep_azure_jobs_parse(const char *text, const char *how, unsigned *jobs, struct ep_error *err)
+{
+	*jobs = 0;
+	if (!text)
+		return 0;
+	char *end;
+	long n = strtol(text, &end, 10);
+	if (*end || n < 1 || n > EP_AZURE_JOBS_MAX)
+		return ep_fail(err, EP_EINPUT, "%s jobs= takes a number from 1 to %d", how, EP_AZURE_JOBS_MAX);
+	*jobs = (unsigned)n;
+	return 0;
 }

@@ -24,6 +24,7 @@
 #include "base/progress.h"
 
 #define EP_AZURE_PAGE_MAX ((uint64_t)4 << 20) /* the most one Put Page writes */
+#define EP_AZURE_JOBS_MAX 16
 #define EP_AZURE_API_VERSION "2025-01-05"     /* x-ms-version: pinned, so answers keep their shape */
 
 struct ep_azure_options {
@@ -41,6 +42,9 @@ struct ep_azure_options {
 struct ep_azure;
 
 int ep_azure_open(struct ep_azure **out, const struct ep_azure_options *opt, struct ep_error *err);
+/* jobs= as the user gave it (NULL: 0, the client's default), 1 to EP_AZURE_JOBS_MAX; a bad one
+ * is EP_EINPUT naming it as `how` says it is given ("azure: -o"). */
+int ep_azure_jobs_parse(const char *text, const char *how, unsigned *jobs, struct ep_error *err);
 void ep_azure_close(struct ep_azure *az);
 
 /* The storage account's name ("" when a SAS token names none). */

@@ -28,7 +28,6 @@
 #include "formats/disk/vhd.h"
 
 #define PIECE EP_AZURE_PAGE_MAX /* one GET; Azure sends a Content-MD5 for at most this much */
-#define JOBS_MAX 16
 
 /* Where a reader thread puts piece `piece`; a piece i goes into slot i % nslots. */
 struct slot {
@@ -53,7 +52,7 @@ struct azure_state {
 	unsigned jobs;
 	struct slot *slots;
 	size_t nslots, next, consumed;
-	pthread_t threads[JOBS_MAX];
+	pthread_t threads[EP_AZURE_JOBS_MAX];
 	unsigned started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -248,12 +247,8 @@ static int connect_blob(struct azure_state *s, const char *path, const struct ep
 			rc = ep_fail(err, EP_EINPUT, "vm:azure: '%s' is not a blob name envpack reads (letters, digits, '.', "
 						     "'_', '-' and '/')", s->blob);
 	}
-	const char *jobs = ep_capture_param(c, "jobs");
-	char *end = NULL;
-	long j = jobs ? strtol(jobs, &end, 10) : 4;
-	if (!rc && jobs && (*end || j < 1 || j > JOBS_MAX))
-		rc = ep_fail(err, EP_EINPUT, "vm:azure: --input-option jobs= takes a number from 1 to %d", JOBS_MAX);
-	s->jobs = (unsigned)j;
+	if (!rc && !(rc = ep_azure_jobs_parse(ep_capture_param(c, "jobs"), "vm:azure: --input-option", &s->jobs, err)))
+		s->jobs = s->jobs ? s->jobs : 4;
 	const char *ep = ep_capture_param(c, "endpoint");
 	struct ep_azure_options ao = { .endpoint = sas ? endpoint : ep, .jobs = s->jobs, .sas = sas };
 	if (c && c->http)

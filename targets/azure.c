@@ -105,19 +105,14 @@ static int azure_open(struct ep_target **out, const char *location, const struct
 					     "single hyphens)", t->container);
 	if (!rc && t->prefix[0] && !ep_azure_blob_name_ok(t->prefix))
 		rc = ep_fail(err, EP_EINPUT, "azure: the prefix '%s' takes letters, digits, '.', '_', '-' and '/'", t->prefix);
-	long jobs = 0;
-	const char *j = ep_target_param(opt, "jobs");
-	if (!rc && j) {
-		char *end;
-		jobs = strtol(j, &end, 10);
-		if (*end || jobs < 1 || jobs > 16)
-			rc = ep_fail(err, EP_EINPUT, "azure: -o jobs= takes a number from 1 to 16");
-	}
+	unsigned jobs = 0;
+	if (!rc)
+		rc = ep_azure_jobs_parse(ep_target_param(opt, "jobs"), "azure: -o", &jobs, err);
 	t->subscription = ep_target_param(opt, "subscription");
 	t->group = ep_target_param(opt, "resource-group");
 	t->storage_group = ep_target_param(opt, "storage-resource-group");
 	t->location = ep_target_param(opt, "location");
-	struct ep_azure_options ao = { .endpoint = ep_target_param(opt, "endpoint"), .jobs = (unsigned)jobs };
+	struct ep_azure_options ao = { .endpoint = ep_target_param(opt, "endpoint"), .jobs = jobs };
 	if (opt->s3)
 		ao.http = opt->s3->http;
 	if (!rc)
