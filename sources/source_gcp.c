@@ -20,7 +20,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include <zlib.h>
 
 #include "cloud/gcs.h"
+#include "base/ring.h"
 #include "base/util.h"
 #include "formats/disk/disk.h"
 
@@ -43,16 +43,8 @@ struct gcp_state {
 	struct ep_s3_url u;
 	char name[1100]; /* gs://BUCKET/OBJECT */
 	char what[1200]; /* "gcp: GET gs://BUCKET/OBJECT" */
-	/* the download, and the ring it fills */
-	pthread_t thread;
-	bool started, done, cancel;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	uint8_t *ring;
-	size_t head, count;
-	int get_rc;
-	struct ep_error get_err;
-	uint64_t got;
+	struct ep_ring *ring; /* the download, on a thread of its own */
+	uint64_t got;         /* its bytes, once it ended */
 	/* inflating */
 	z_stream z;
 	bool z_ready, in_end, gz_end;
@@ -93,62 +85,12 @@ static int gcp_parse(const char *spec, struct ep_source *out, struct ep_error *e
 	return 0;
 }
 
-/* ---- the download thread and its ring ---- */
+/* ---- the download, on the ring's thread ---- */
 
-static int ring_push(void *ctx, const void *data, size_t len, struct ep_error *err)
+static int download(void *ctx, struct ep_ring *ring, struct ep_error *err)
 {
 	struct gcp_state *s = ctx;
-	const uint8_t *p = data;
-	pthread_mutex_lock(&s->lock);
-	while (len && !s->cancel) {
-		while (s->count == RING && !s->cancel)
-			pthread_cond_wait(&s->cond, &s->lock);
-		size_t tail = (s->head + s->count) % RING, room = RING - s->count;
-		size_t n = len < room ? len : room;
-		if (n > RING - tail)
-			n = RING - tail;
-		if (s->cancel)
-			break;
-		memcpy(s->ring + tail, p, n);
-		s->count += n, p += n, len -= n;
-		pthread_cond_broadcast(&s->cond);
-	}
-	bool cancel = s->cancel;
-	pthread_mutex_unlock(&s->lock);
-	return cancel ? ep_fail(err, EP_ERUNTIME, "%s: stopped", s->what) : 0;
-}
-
-static void *download(void *arg)
-{
-	struct gcp_state *s = arg;
-	uint64_t got = 0;
-	struct ep_error err = { 0 };
-	int rc = ep_s3_get_stream(s->s3, &s->u, s->what, ring_push, s, NULL, &got, &err);
-	pthread_mutex_lock(&s->lock);
-	s->done = true, s->get_rc = rc, s->get_err = err, s->got = got;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
-}
-
-/* Up to cap downloaded bytes into buf: the count, 0 at the end, or the download's failure (< 0). */
-static ssize_t ring_take(struct gcp_state *s, uint8_t *buf, size_t cap, struct ep_error *err)
-{
-	pthread_mutex_lock(&s->lock);
-	while (!s->count && !s->done)
-		pthread_cond_wait(&s->cond, &s->lock);
-	size_t n = s->count < cap ? s->count : cap;
-	if (n > RING - s->head)
-		n = RING - s->head;
-	memcpy(buf, s->ring + s->head, n);
-	s->head = (s->head + n) % RING, s->count -= n;
-	pthread_cond_broadcast(&s->cond);
-	int rc = !n && s->get_rc ? s->get_rc : 0;
-	if (rc)
-		*err = s->get_err;
-	pthread_mutex_unlock(&s->lock);
-	s->taken += n;
-	return rc ? rc : (ssize_t)n;
+	return ep_s3_get_stream(s->s3, &s->u, s->what, ep_ring_push, ring, NULL, &s->got, err);
 }
 
 /* ---- gunzip ---- */
@@ -162,9 +104,10 @@ static int corrupt(struct gcp_state *s, const char *why, struct ep_error *err)
 /* Feeds the inflater: 0, or a failure (the download's, or bytes that are no gzip). */
 static int gz_fill(struct gcp_state *s, struct ep_error *err)
 {
-	ssize_t n = ring_take(s, s->in, IN_MAX, err);
+	ssize_t n = ep_ring_take(s->ring, s->in, IN_MAX, err);
 	if (n < 0)
 		return (int)n;
+	s->taken += (uint64_t)n;
 	if (s->taken == (uint64_t)n && (n == 0 || s->in[0] != 0x1f || (n > 1 && s->in[1] != 0x8b)))
 		return ep_fail(err, EP_EINPUT, "%s is not gzip-compressed: an image export is a .tar.gz (disk.raw in a "
 			       "gzip-compressed tar)", s->name);
@@ -268,15 +211,6 @@ static int next_disk(struct gcp_state *s, struct ep_error *err)
 
 /* ---- disk.raw as a disk, read front to back ---- */
 
-static int disk_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
-{
-	(void)err;
-	if (from >= d->virtual_size)
-		return 0;
-	*out = (struct ep_extent){ .off = from, .len = d->virtual_size - from, .flags = EP_EXT_DATA };
-	return 1;
-}
-
 /* The next block libarchive has of disk.raw (a sparse member's holes lie between blocks). */
 static int next_block(struct gcp_state *s, struct ep_error *err)
 {
@@ -337,38 +271,30 @@ static int disk_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, str
 	return rc ? rc : take(s, buf, len, err);
 }
 
-static int disk_close(struct ep_disk *d, struct ep_error *err)
-{
-	(void)d, (void)err;
-	return 0; /* the state owns it */
-}
-
 static const struct ep_disk_ops disk_ops = {
-	.next_extent = disk_next_extent,
+	.next_extent = ep_disk_all_data,
 	.read = disk_read,
 	.write = ep_disk_no_write,
-	.close = disk_close,
+	.close = ep_disk_no_close, /* the state owns it */
 };
 
 /* ---- the source ---- */
 
 static int start(struct gcp_state *s, struct ep_error *err)
 {
-	if (!(s->ring = malloc(RING)) || !(s->in = malloc(IN_MAX)) || !(s->out = malloc(OUT_MAX)) ||
-	    !(s->ar = archive_read_new()))
+	if (!(s->in = malloc(IN_MAX)) || !(s->out = malloc(OUT_MAX)) || !(s->ar = archive_read_new()))
 		return ep_oom(err);
 	if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK)
 		return ep_oom(err);
 	s->z_ready = true;
 	if (archive_read_support_format_tar(s->ar) != ARCHIVE_OK)
 		return ep_fail(err, EP_ERUNTIME, "gcp: libarchive: %s", archive_error_string(s->ar));
-	int e = pthread_create(&s->thread, NULL, download, s);
-	if (e)
-		return ep_fail(err, EP_ERUNTIME, "gcp: cannot start the download: %s", strerror(e));
-	s->started = true;
+	int rc = ep_ring_start(&s->ring, RING, download, s, err);
+	if (rc)
+		return rc;
 	if (archive_read_open(s->ar, s, NULL, tar_read, NULL) != ARCHIVE_OK)
 		return tar_error(s, err);
-	int rc = next_disk(s, err);
+	rc = next_disk(s, err);
 	if (rc == 0)
 		rc = ep_fail(err, EP_EINPUT, "%s holds no disk.raw: not an image export (gcloud compute images export "
 			     "writes disk.raw in a .tar.gz)", s->name);
@@ -382,8 +308,6 @@ static int gcp_open(const struct ep_source *src, const struct ep_source_options 
 	*state = s;
 	if (!s)
 		return ep_oom(err);
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
 	s->disk = (struct ep_disk){ .ops = &disk_ops, .format = &ep_disk_raw };
 	s->report = opt->report, s->report_ctx = opt->report_ctx;
 	const char *slash = strchr(src->path + 5, '/');
@@ -458,21 +382,12 @@ static void gcp_close(void *state)
 	struct gcp_state *s = state;
 	if (!s)
 		return;
-	if (s->started) { /* a download still running is told to stop, and its connection dropped */
-		pthread_mutex_lock(&s->lock);
-		s->cancel = true;
-		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->thread, NULL);
-	}
+	ep_ring_close(s->ring); /* a download still running is told to stop, and its connection dropped */
 	if (s->ar)
 		archive_read_free(s->ar);
 	if (s->z_ready)
 		inflateEnd(&s->z);
 	ep_s3_close(s->s3);
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
-	free(s->ring);
 	free(s->in);
 	free(s->out);
 	free(s->component);

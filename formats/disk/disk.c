@@ -182,6 +182,21 @@ int ep_disk_read_spans(struct ep_disk *d, void *buf, size_t len, uint64_t off, e
 	return 0;
 }
 
+int ep_disk_all_data(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
+{
+	(void)err;
+	if (from >= d->virtual_size)
+		return 0;
+	*out = (struct ep_extent){ .off = from, .len = d->virtual_size - from, .flags = EP_EXT_DATA };
+	return 1;
+}
+
+int ep_disk_no_close(struct ep_disk *d, struct ep_error *err)
+{
+	(void)d, (void)err;
+	return 0;
+}
+
 int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
 	(void)buf;

@@ -113,6 +113,10 @@ int ep_disk_read_spans(struct ep_disk *d, void *buf, size_t len, uint64_t off, e
 int ep_disk_no_write(struct ep_disk *d, const void *buf, size_t len, uint64_t off, struct ep_error *err);
 int ep_disk_no_extents(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
 int ep_disk_no_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err);
+/* For a disk streamed front to back, whose holes are not known ahead: all of it one run of
+ * data (pack leaves out the zero blocks it reads); and a close for one its owner frees. */
+int ep_disk_all_data(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err);
+int ep_disk_no_close(struct ep_disk *d, struct ep_error *err);
 /* A local file opened for reading: a regular file, or a block device when block_ok. */
 int ep_disk_file_open(struct ep_disk_file **out, const char *path, bool block_ok, struct ep_error *err);
 /* A byte source of size bytes, name (a URL without credentials) in messages, read through
