@@ -953,9 +953,13 @@ const char *ep_os_image_prop(const struct ep_os_image *im, const char *key, char
 }
 
 /* A download going into a file, hashed behind it by a thread of its own (reading back
- * what was written, from the page cache), so that hashing runs beside the transfer. */
+ * what was written, from the page cache), so that hashing runs beside the transfer; or,
+ * with push set, hashed as it passes on to push (whose caller runs it on a thread of its
+ * own, beside the one that consumes what it pushes). */
 struct download {
 	int fd;
+	int (*push)(void *ctx, const void *data, size_t len, struct ep_error *err);
+	void *push_ctx;
 	uint64_t got, size;
 	const struct ep_progress *progress;
 	bool stuck; /* the server cannot resume, or the file cannot be written: no point trying again */
@@ -1019,6 +1023,16 @@ static int download_sink(void *ctx, const void *data, size_t len, struct ep_erro
 		return ep_fail(err, EP_EINTEGRITY, "Glance sends more than the image's %llu bytes",
 			       (unsigned long long)d->size);
 	}
+	if (d->push) {
+		EVP_DigestUpdate(d->md, data, len);
+		if (d->push(d->push_ctx, data, len, err)) {
+			d->stuck = true;
+			return err->code;
+		}
+		d->got += len;
+		ep_progress_report(d->progress, d->got, d->size);
+		return 0;
+	}
 	if (ep_pwrite_full(d->fd, data, len, d->got, "the scratch file", err)) {
 		d->stuck = true;
 		return err->code;
@@ -1040,7 +1054,8 @@ static int hash_end(struct download *d, pthread_t t, char *hex, struct ep_error 
 	d->ended = true;
 	pthread_cond_signal(&d->cv);
 	pthread_mutex_unlock(&d->mu);
-	pthread_join(t, NULL);
+	if (!d->push)
+		pthread_join(t, NULL);
 	if (d->hash_failed)
 		return d->hash_err.code ? (*err = d->hash_err, err->code) : ep_oom(err);
 	uint8_t raw[EVP_MAX_MD_SIZE];
@@ -1067,8 +1082,8 @@ static const EVP_MD *image_digest(const struct ep_os_image *im, char *want, size
 	return ep_os_image_prop(im, "checksum", want, cap) ? EVP_md5() : NULL;
 }
 
-int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd, const struct ep_progress *progress,
-			 struct ep_error *err)
+/* The download into d (a file or a push), resumed, hashed and checked. */
+static int image_get(struct ep_os *os, const struct ep_os_image *im, struct download *d, struct ep_error *err)
 {
 	char url[EP_OS_URL_MAX + 160], what[200], call[EP_OS_URL_MAX * 2], want[160], algo[64], range[64];
 	int rc = image_url(os, url, sizeof url, "/images/", im->id, "/file", err);
@@ -1081,34 +1096,35 @@ int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd,
 	const EVP_MD *md = image_digest(im, want, sizeof want, algo, sizeof algo);
 	if (!md)
 		return ep_fail(err, EP_EINTEGRITY, "glance: image %s carries no checksum to check what arrives", im->id);
-	struct download d = { .fd = fd, .size = im->size, .md = EVP_MD_CTX_new(), .progress = progress };
-	pthread_t hasher;
-	if (!d.md || !EVP_DigestInit_ex(d.md, md, NULL)) {
-		EVP_MD_CTX_free(d.md);
+	d->size = im->size;
+	d->md = EVP_MD_CTX_new();
+	pthread_t hasher = { 0 };
+	if (!d->md || !EVP_DigestInit_ex(d->md, md, NULL)) {
+		EVP_MD_CTX_free(d->md);
 		return ep_oom(err);
 	}
-	pthread_mutex_init(&d.mu, NULL);
-	pthread_cond_init(&d.cv, NULL);
-	if (pthread_create(&hasher, NULL, hash_behind, &d)) {
-		pthread_mutex_destroy(&d.mu);
-		pthread_cond_destroy(&d.cv);
-		EVP_MD_CTX_free(d.md);
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	if (!d->push && pthread_create(&hasher, NULL, hash_behind, d)) {
+		pthread_mutex_destroy(&d->mu);
+		pthread_cond_destroy(&d->cv);
+		EVP_MD_CTX_free(d->md);
 		return ep_fail(err, EP_ERUNTIME, "glance: cannot start a thread to hash the download");
 	}
 	/* a cut connection resumes where it stopped: each try must bring bytes, and there are
 	 * as many as a request has attempts */
 	for (unsigned tries = 0;; tries++) {
-		snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)d.got);
-		uint64_t before = d.got;
+		snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)d->got);
+		uint64_t before = d->got;
 		rc = os_request(os, &(struct os_call){ .method = "GET", .url = url, .accept = "Accept: */*",
-						       .range = d.got ? range : NULL, .check_answer = download_answer,
-						       .sink = download_sink, .ctx = &d },
+						       .range = d->got ? range : NULL, .check_answer = download_answer,
+						       .sink = download_sink, .ctx = d },
 				what, &resp, err);
 		if (!rc && resp.status != 200 && resp.status != 206)
 			rc = status_error(&resp, call, EP_ERUNTIME, err); /* 403: no access; 404: deleted meanwhile */
 		ep_http_response_release(&resp);
-		bool again = rc == EP_ERUNTIME && d.got > before && d.got < d.size && !d.stuck && tries + 1 < os->attempts;
-		if (!rc && d.got < d.size && d.got > before && tries + 1 < os->attempts)
+		bool again = rc == EP_ERUNTIME && d->got > before && d->got < d->size && !d->stuck && tries + 1 < os->attempts;
+		if (!rc && d->got < d->size && d->got > before && tries + 1 < os->attempts)
 			again = true; /* an answer that ended early without an error */
 		if (!again)
 			break;
@@ -1116,19 +1132,32 @@ int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd,
 		rc = 0;
 	}
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	int hrc = hash_end(&d, hasher, hex, rc ? &(struct ep_error){ 0 } : err);
+	int hrc = hash_end(d, hasher, hex, rc ? &(struct ep_error){ 0 } : err);
 	if (!rc && hrc)
 		rc = hrc;
-	if (!rc && d.got != d.size)
+	if (!rc && d->got != d->size)
 		rc = ep_fail(err, EP_EINTEGRITY, "%s: %llu bytes came; Glance says the image has %llu", what,
-			     (unsigned long long)d.got, (unsigned long long)d.size);
+			     (unsigned long long)d->got, (unsigned long long)d->size);
 	if (!rc && strcasecmp(hex, want))
 		rc = ep_fail(err, EP_EINTEGRITY, "glance: image %s's data does not match its %s %.24s... (it hashes to "
 						 "%.24s...)", im->id, algo, want, hex);
-	pthread_mutex_destroy(&d.mu);
-	pthread_cond_destroy(&d.cv);
-	EVP_MD_CTX_free(d.md);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+	EVP_MD_CTX_free(d->md);
 	return rc;
+}
+
+int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd, const struct ep_progress *progress,
+			 struct ep_error *err)
+{
+	return image_get(os, im, &(struct download){ .fd = fd, .progress = progress }, err);
+}
+
+int ep_os_image_stream(struct ep_os *os, const struct ep_os_image *im,
+		       int (*push)(void *ctx, const void *data, size_t len, struct ep_error *err), void *ctx,
+		       struct ep_error *err)
+{
+	return image_get(os, im, &(struct download){ .fd = -1, .push = push, .push_ctx = ctx }, err);
 }
 
 /* ---- Heat ---- */

@@ -89,6 +89,13 @@ const char *ep_os_image_prop(const struct ep_os_image *im, const char *key, char
  * On a dry run the GET is shown and fd not touched. */
 int ep_os_image_download(struct ep_os *os, const struct ep_os_image *im, int fd, const struct ep_progress *progress,
 			 struct ep_error *err);
+/* As ep_os_image_download, the data handed to push in order instead (each byte once,
+ * however often the connection was cut), hashed as it passes: once every byte was pushed,
+ * a mismatch is still EP_EINTEGRITY, so the consumer must not take the bytes as sound
+ * before this returns 0. A failing push stops the download with its failure. */
+int ep_os_image_stream(struct ep_os *os, const struct ep_os_image *im,
+		       int (*push)(void *ctx, const void *data, size_t len, struct ep_error *err), void *ctx,
+		       struct ep_error *err);
 /* The requests sent so far (retries of one request not counted). */
 uint64_t ep_os_requests(const struct ep_os *os);
 

@@ -1,8 +1,11 @@
 /*
  * image:glance:NAME|ID — an OpenStack image read from Glance v2: found by id,
- * else by its name (exactly one), its data downloaded into a scratch file under
- * TMPDIR (resumed with Range requests after a cut, checked against Glance's
- * os_hash_value or checksum) and packed as a disk: source would be; its
+ * else by its name (exactly one), its data downloaded (resumed with Range requests
+ * after a cut, checked against Glance's os_hash_value or checksum) and packed as a
+ * disk: source would be. A raw image streams into the pipeline as it downloads (pack
+ * reads a disk front to back), hashed as it passes, the check's failure failing the
+ * pack before anything is published; the formats whose readers seek (qcow2, vmdk, vhd,
+ * vhdx) are downloaded into a scratch file under TMPDIR first. Its
  * properties become the machine (firmware, OS, memory, vCPUs, disk bus).
  * Credentials and endpoints as the openstack: target reads them (OS_* or
  * clouds.yaml, OS_IMAGE_URL for a standalone Glance), its -o keys taken as
@@ -17,14 +20,19 @@
 #include <unistd.h>
 
 #include "base/interrupt.h"
+#include "base/ring.h"
 #include "base/util.h"
 #include "cloud/openstack_api.h"
 #include "formats/disk/disk.h"
 
 #define VCPUS_MAX 1024
 #define DEFAULT_MEMORY_MIB 1024 /* as pack's --memory: Glance's min_ram 0 says nothing */
+#define RING_BYTES (8u << 20)   /* a streamed image's bytes held ahead of pack */
 
 struct glance_state {
+	struct ep_disk stream; /* a raw image streamed; first, so that the disk is the state */
+	struct ep_ring *ring;  /* its download */
+	uint64_t pos;          /* where pack is in it */
 	struct ep_os *os;
 	struct ep_os_image image;
 	char scratch[PATH_MAX]; /* "" once removed */
@@ -97,6 +105,69 @@ static int fetch_disk(struct glance_state *s, struct ep_error *err)
 	return rc ? rc : ep_source_disk_data(s->disk, &s->data, err);
 }
 
+/* ---- a raw image streamed into pack: no scratch file ---- */
+
+static int stream_fill(void *ctx, struct ep_ring *ring, struct ep_error *err)
+{
+	struct glance_state *s = ctx;
+	return ep_os_image_stream(s->os, &s->image, ep_ring_push, ring, err);
+}
+
+/* len bytes of the download into buf, or its failure. */
+static int stream_take(struct glance_state *s, uint8_t *buf, size_t len, struct ep_error *err)
+{
+	while (len) {
+		ssize_t n = ep_ring_take(s->ring, buf, len, err);
+		if (n < 0)
+			return (int)n;
+		if (!n)
+			return ep_fail(err, EP_EINTEGRITY, "image:glance: image %s ended at byte %llu of %llu",
+				       s->image.id, (unsigned long long)s->pos, (unsigned long long)s->image.size);
+		buf += n, len -= (size_t)n, s->pos += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int stream_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
+{
+	struct glance_state *s = (struct glance_state *)d;
+	if (off < s->pos || off > d->virtual_size || len > d->virtual_size - off)
+		return ep_fail(err, EP_ERUNTIME, "image:glance: image %s streams front to back: a read at %llu after %llu",
+			       s->image.id, (unsigned long long)off, (unsigned long long)s->pos);
+	while (len && s->pos < off) { /* passed over, through buf */
+		int rc = stream_take(s, buf, off - s->pos < len ? (size_t)(off - s->pos) : len, err);
+		if (rc)
+			return rc;
+	}
+	return stream_take(s, buf, len, err);
+}
+
+static const struct ep_disk_ops stream_ops = {
+	.next_extent = ep_disk_all_data,
+	.read = stream_read,
+	.write = ep_disk_no_write,
+	.close = ep_disk_no_close, /* the state owns it */
+};
+
+static int stream_disk(struct glance_state *s, struct ep_error *err)
+{
+	s->stream = (struct ep_disk){ .ops = &stream_ops, .format = &ep_disk_raw, .virtual_size = s->image.size };
+	s->disk = &s->stream;
+	s->data = s->image.size;
+	return ep_ring_start(&s->ring, RING_BYTES, stream_fill, s, err);
+}
+
+/* After pack read the image: the download ended with every byte and the hash matching. */
+static int stream_end(struct glance_state *s, struct ep_error *err)
+{
+	uint8_t extra;
+	ssize_t n = ep_ring_take(s->ring, &extra, 1, err);
+	if (n > 0)
+		return ep_fail(err, EP_EINTEGRITY, "image:glance: image %s has more than its %llu bytes", s->image.id,
+			       (unsigned long long)s->image.size);
+	return (int)n;
+}
+
 static int glance_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,
 		       struct ep_error *err)
 {
@@ -122,6 +193,8 @@ static int glance_open(const struct ep_source *src, const struct ep_source_optio
 		rc = ep_os_image_find(s->os, src->path, &s->image, err);
 	if (!rc && oo.emit) /* a dry run: the download shown, nothing read */
 		return ep_os_image_download(s->os, &s->image, -1, NULL, err);
+	if (!rc && !strcmp(s->image.disk_format, "raw"))
+		return stream_disk(s, err);
 	return rc ? rc : fetch_disk(s, err);
 }
 
@@ -227,6 +300,8 @@ static int glance_pack(const struct ep_source *src, void *state, const struct ep
 	int rc = sink->add_disk(sink->ctx, s->disk, NULL, path, &c, err);
 	if (!rc && !(s->component = strdup(c->name)))
 		rc = ep_oom(err);
+	if (!rc && s->ring)
+		rc = stream_end(s, err);
 	if (!rc)
 		rc = add_machine(s, sink->manifest, s->component, err);
 	s->manifest = sink->manifest;
@@ -252,6 +327,7 @@ static void glance_close(void *state)
 	struct glance_state *s = state;
 	if (!s)
 		return;
+	ep_ring_close(s->ring); /* a download still running is stopped */
 	if (s->disk)
 		ep_disk_close(s->disk, NULL);
 	remove_scratch(s);

@@ -3,8 +3,10 @@
 # (tests/openstack.sh): images made by qemu-img (a qcow2 with holes, a raw one)
 # uploaded to Glance, captured, restored to dir: and compared by qemu-img; the
 # image's properties as the machine; the bundle restored into a second Glance, and to azure: (Azurite)
-# (a migration); a download cut mid-way resumed with a Range request; a byte
-# changed in Glance's file store is exit 3 with nothing written; a wrong
+# (a migration); a raw image streamed into the pack with no scratch file; a
+# download cut mid-way resumed with a Range request (qcow2 through a scratch file,
+# raw streamed); a byte changed in Glance's file store is exit 3 with nothing
+# written (the raw image's found only once the stream has been packed); a wrong
 # password, an unknown image, two images of one name, an ISO refused; a dry run
 # sends nothing.
 . "$(dirname "$0")/../lib.sh"
@@ -106,6 +108,20 @@ assert not bad, bad
 EOF
 check "zero runs skipped: the bundle is smaller than the raw disk" test "$(stat -c %s "$T/db.envpack")" -lt $((8 << 20))
 
+# 2a. a raw image streams into the pack as it downloads, with no scratch file: TMPDIR a
+# regular file, where no scratch directory can be made (the qcow2, read at random, needs one)
+: >"$T/notadir"
+expect_exit 0 "pack image:glance:ID (raw) with TMPDIR a regular file: streamed" \
+	ep TMPDIR="$T/notadir" pack -k "$T/k.key" -o "$T/dbs.envpack" "image:glance:$DB"
+check "the same line says what was read, from where" grep -qE "^captured db from $GLANCE_G_URL/v2/images/$DB: " "$T/out"
+expect_exit 0 "restore it to dir:" "$ENVPACK" restore -p "$T/k.pub" "$T/dbs.envpack" --to "dir:$T/out-dbs" -q
+check "the streamed raw disk, byte for byte" cmp "$T/db.raw" "$T/out-dbs/db.raw"
+check "TMPDIR is still the empty file" test -f "$T/notadir" -a ! -s "$T/notadir"
+expect_exit 1 "the qcow2 with that TMPDIR: exit 1 (it needs a scratch file)" \
+	ep TMPDIR="$T/notadir" pack -o "$T/webs.envpack" "image:glance:web"
+expect_err "cannot make a scratch directory in '$T/notadir'" "it names TMPDIR"
+check "no bundle written" test ! -e "$T/webs.envpack"
+
 # 2b. into a store: a second capture of the same image adds nothing
 S="dir:$T/store"
 expect_exit 0 "backup image:glance:web into a store (--init)" ep backup --init -k "$T/k.key" --json "$S" "image:glance:web"
@@ -152,6 +168,18 @@ expect_exit 0 "restore it to dir:" "$ENVPACK" restore -p "$T/k.pub" "$T/cut.envp
 check "qemu-img compare: the resumed capture is the image" qemu-img compare -q -f qcow2 "$T/web.qcow2" "$T/out-cut/web.raw"
 srv_kill fault/cut
 check "no scratch file is left" scratch_empty
+"$OS_PY" "$OS_TOOLS/s3_fault.py" --upstream "$GLANCE_G_URL" cut 1000000 --match '/file$' --port-file "$T/pcutr" \
+	--log "$T/pcutr.log" --lifetime 600 >/dev/null 2>"$T/pcutr.err" &
+SRV_PIDS[fault/cutr]=$!
+pcutr=$(srv_wait_port_file "$T/pcutr" $!) || not_ok "start the second cutting proxy"
+expect_exit 0 "pack the raw image (streamed) through a proxy that cuts it after 1 MB" \
+	ep TMPDIR="$T/notadir" pack -k "$T/k.key" -o "$T/cutr.envpack" "image:glance:$DB" \
+	--input-option "image-url=http://127.0.0.1:$pcutr"
+check "the stream was cut, then resumed with a Range request answered 206" bash -c '
+	grep -E "GET /v2/images/[0-9a-f-]+/file (cut|206)$" "$1" | awk "{print \$NF}" | tr "\n" " " | grep -qx "cut 206 "' _ "$T/pcutr.log"
+expect_exit 0 "restore it to dir:" "$ENVPACK" restore -p "$T/k.pub" "$T/cutr.envpack" --to "dir:$T/out-cutr" -q
+check "the resumed stream is the raw disk, byte for byte" cmp "$T/db.raw" "$T/out-cutr/db.raw"
+srv_kill fault/cutr
 
 # 5. refusals: nothing written
 WRONG=wrong-$RANDOM$RANDOM
@@ -186,11 +214,13 @@ expect_err "downloading image $DB \(GET http://127.0.0.1:$pdeny/v2/images/$DB/fi
 check "no bundle written, no scratch file left" bash -c 'test ! -e "$1" && [ -z "$(ls -A "$2")" ]' _ "$T/no6.envpack" "$T/tmp"
 srv_kill fault/deny
 
-# 6. a byte changed in Glance's file store: exit 3, nothing published
+# 6. a byte changed in Glance's file store: exit 3, nothing published (the raw image is
+# streamed: its whole disk has gone through the pack when the hash is found wrong)
 flip_byte "$GLANCE_G_DIR/images/$DB" 5500000
 expect_exit 3 "a checksum mismatch: exit 3" ep pack -k "$T/k.key" -o "$T/bad.envpack" "image:glance:$DB"
 expect_err "$DB.*does not match its os_hash_value \(sha512\)" "it names the image and the hash"
 check "no bundle written, no scratch file left" bash -c 'test ! -e "$1" && [ -z "$(ls -A "$2")" ]' _ "$T/bad.envpack" "$T/tmp"
+check "nor the bundle's temporary file" bash -c '! ls -A "$1" | grep -q "^\.bad\.envpack"' _ "$T"
 "$ENVPACK" snapshots --json "$S" >"$T/snaps.before" || not_ok "list the snapshots"
 expect_exit 3 "backup of it into the store: exit 3" ep backup -k "$T/k.key" "$S" "image:glance:$DB"
 check "and no new snapshot there" bash -c '"$1" snapshots --json "$2" | cmp - "$3"' _ "$ENVPACK" "$S" "$T/snaps.before"
