@@ -11,7 +11,8 @@
 # interleaved (a change of load on a shared machine falls on both); RUNS rounds
 # (default 3), the best wall time counts. Printed: seconds, the ratio capture/plain,
 # and the bytes and requests each read. THREADS=N: pack -j N (default: one per CPU).
-# QUICK=1: a small disk (512 MiB, ~95 MiB of files).
+# QUICK=1: a small disk (512 MiB, ~95 MiB of files). RATE_MBPS=N: the timed GETs of both
+# cross a link of N MB/s (bench/lib.sh's bench_link); unset: loopback.
 source "$(dirname "$0")/lib.sh"
 repo=$(cd "$here/.." && pwd)
 img=$B/img
@@ -51,12 +52,15 @@ rm -f "$out/src.envpack"
 blob=bench/disk.vhd
 url=$AZ_BENCH_ENDPOINT/$AZ_CONTAINER/$blob
 sas=$(azblob bench blobsas "$AZ_CONTAINER" "$blob")
+link=$(bench_link "$AZ_BENCH_ENDPOINT") # the upload above did not cross it; the timed GETs below do
+url=$link/$AZ_CONTAINER/$blob
 alloc=$(azblob bench ranges "$AZ_CONTAINER" "$blob" | awk '{ s += $2 - $1 + 1 } END { print s }')
 jobs=(${THREADS:+-j "$THREADS"})
 
 capture() {
 	rm -f "$out/c.envpack"
-	timed "$ENVPACK" pack --json "${jobs[@]}" -o "$out/c.envpack" "vm:azure:$AZ_CONTAINER/$blob"
+	timed "$ENVPACK" pack --json "${jobs[@]}" -o "$out/c.envpack" "vm:azure:$AZ_CONTAINER/$blob" \
+		--input-option "endpoint=$link"
 	cp "$out/log" "$out/capture.json"
 	rm -f "$out/c.envpack"
 }
@@ -74,8 +78,9 @@ capture_rounds
 
 field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['disks'][0][sys.argv[2]])" "$out/capture.json" "$1"; }
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
-printf 'blob: %s, a fixed VHD page blob of %s bytes, %s allocated; %s cores; load average %s; Azurite 3.34.0 on loopback (blobs on disk)\n' \
+printf 'blob: %s, a fixed VHD page blob of %s bytes, %s allocated; %s cores; load average %s; Azurite 3.34.0 (blobs on disk)\n' \
 	"$blob" "$(($(stat -c %s "$img/disk.raw") + 512))" "$alloc" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+bench_link_note
 printf 'envpack %s; threads: %s\n' "$(git -C "$repo" rev-parse --short HEAD)" "${THREADS:-one per CPU}"
 printf '%-44s %8s\n' "seconds (best of $RUNS)" ""
 printf '%-44s %8s   %s bytes read in %s requests\n' "capture: pack vm:azure: (page ranges)" "${BEST[capture]}" \

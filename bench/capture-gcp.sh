@@ -7,6 +7,8 @@
 # 3), taking turns; the best wall time counts. Printed: the seconds of each, the
 # capture's peak RSS, the ratio capture / (download + extract + pack) (lower is better),
 # and the load average when the run started and ended (the machine may be shared).
+# RATE_MBPS=N: the timed GETs of both cross a link of N MB/s (bench/lib.sh's bench_link);
+# unset: loopback.
 source "$(dirname "$0")/lib.sh"
 out=$B/capture-gcp
 rm -rf "$out"
@@ -21,16 +23,17 @@ tar -C "$B/img" -czf "$out/export.tar.gz" disk.raw
 "$aws" --endpoint-url "$ep" s3 cp --quiet "$out/export.tar.gz" "s3://$S3_BUCKET/export.tar.gz"
 gz=$(stat -c %s "$out/export.tar.gz")
 rm -f "$out/export.tar.gz"
+link=$(bench_link "$ep") # the upload above did not cross it; the timed GETs below do
 
 secs() { awk '{print $1}' "$1"; }
 best() { sort -g | head -n 1; }
 for r in $(seq "$RUNS"); do
 	rm -f "$out/cap.envpack"
 	/usr/bin/time -f '%e %M' -o "$out/t-cap" "$ENVPACK" pack -q -k "$out/k.key" -o "$out/cap.envpack" \
-		"vm:gcp:gs://$S3_BUCKET/export.tar.gz" --input-option "endpoint=$ep"
+		"vm:gcp:gs://$S3_BUCKET/export.tar.gz" --input-option "endpoint=$link"
 	echo "$(secs "$out/t-cap") $(awk '{print $2}' "$out/t-cap")" >>"$out/cap"
 	rm -f "$out/dl.tar.gz" "$out/x/disk.raw" "$out/base.envpack"
-	/usr/bin/time -f %e -o "$out/t-dl" "$aws" --endpoint-url "$ep" s3 cp --quiet "s3://$S3_BUCKET/export.tar.gz" "$out/dl.tar.gz"
+	/usr/bin/time -f %e -o "$out/t-dl" "$aws" --endpoint-url "$link" s3 cp --quiet "s3://$S3_BUCKET/export.tar.gz" "$out/dl.tar.gz"
 	/usr/bin/time -f %e -o "$out/t-x" tar -C "$out/x" -xzf "$out/dl.tar.gz"
 	/usr/bin/time -f %e -o "$out/t-pk" "$ENVPACK" pack -q -k "$out/k.key" -o "$out/base.envpack" "disk:$out/x/disk.raw"
 	echo "$(secs "$out/t-dl") $(secs "$out/t-x") $(secs "$out/t-pk")" >>"$out/base"
@@ -45,4 +48,5 @@ echo "object: $gz bytes (GNU tar -z of the bench disk, $(stat -c %s "$B/img/disk
 echo "capture vm:gcp:                 $cap s, peak RSS $((rss / 1024)) MiB"
 echo "aws s3 cp + tar -xzf + pack:    $base s ($parts)"
 echo "ratio capture / download+pack:  $(awk -v a="$cap" -v b="$base" 'BEGIN {printf "%.2f", a / b}')"
+bench_link_note
 echo "load: $load0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"

@@ -9,7 +9,8 @@
 #    local copy) against `aws s3 cp` of the same object, and against that download followed
 #    by `envpack pack` of the local copy. Goal: the capture ≤ 1.0× the plain download.
 #    Printed also: the bytes and requests the capture read (its --json report).
-# QUICK=1: a small disk (512 MiB, ~95 MiB of files).
+# QUICK=1: a small disk (512 MiB, ~95 MiB of files). RATE_MBPS=N: the timed GETs of both
+# cross a link of N MB/s (bench/lib.sh's bench_link); unset: loopback.
 source "$(dirname "$0")/lib.sh"
 img=$B/img
 out=$B/capture
@@ -25,6 +26,8 @@ bucket=$S3_BENCH_BUCKET
 "$ENVPACK" keygen -o "$out/k" >/dev/null
 $aws s3 cp --only-show-errors "$img/disk.qcow2" "s3://$bucket/disk.qcow2"
 size=$(stat -c %s "$img/disk.qcow2")
+link=$(bench_link "$ep") # the upload above did not cross it; the timed GETs below do
+export AWS_ENDPOINT_URL=$link
 
 # timed NAME CMD...: runs CMD once, keeping the best wall time under $out/best.NAME
 timed() {
@@ -43,13 +46,14 @@ for round in $(seq 0 "$RUNS"); do
 	rm -f "$out"/*.envpack "$out/dl.qcow2"
 	timed capture "$ENVPACK" pack --json -k "$out/k.key" -o "$out/c.envpack" "disk:s3://$bucket/disk.qcow2"
 	cp "$out/last.out" "$out/capture.json"
-	timed download $aws s3 cp --quiet "s3://$bucket/disk.qcow2" "$out/dl.qcow2"
+	timed download ${S3_AWS:-/usr/bin/aws} --endpoint-url "$link" s3 cp --quiet "s3://$bucket/disk.qcow2" "$out/dl.qcow2"
 	timed pack "$ENVPACK" pack -q -k "$out/k.key" -o "$out/l.envpack" "disk:$out/dl.qcow2"
 	[ "$round" = 0 ] && rm -f "$out"/best.*
 done
 cap=$(cat "$out/best.capture") dl=$(cat "$out/best.download") pk=$(cat "$out/best.pack")
 read -r bytes requests < <(python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["disks"][0]; print(d["bytes_read"], d["requests"])' "$out/capture.json")
-printf 'disk.qcow2: %s bytes in s3rver 3.7.1 on loopback; %s cores; load average %s\n' "$size" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'disk.qcow2: %s bytes in s3rver 3.7.1; %s cores; load average %s\n' "$size" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+bench_link_note
 printf '%-40s %10s %7s\n' "seconds (best of $RUNS)" time ratio
 printf '%-40s %10s %7s\n' "envpack pack disk:s3:// (capture)" "$cap" 1.00
 printf '%-40s %10s %7s\n' "aws s3 cp (download alone)" "$dl" "$(awk "BEGIN{printf \"%.2f\", $cap / $dl}")"

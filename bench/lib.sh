@@ -28,6 +28,29 @@ bench_s3() {
 	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
 }
 
+# bench_link URL: URL through a link of RATE_MBPS MB/s (bench/rate_proxy.py: a token bucket each
+# way, shared by all connections; it stops when the bench does), for the timed GETs of both
+# envpack and the peer; URL itself when RATE_MBPS is unset (loopback, memory-copy speed).
+# RATE_MBPS=100 is a realistic cloud link (50-250 MB/s). bench_link_note says which.
+bench_link() {
+	[ -n "${RATE_MBPS:-}" ] || { echo "$1"; return; }
+	local scheme=${1%%://*} rest=${1#*://} pf
+	pf=$(mktemp -u "${out:-/tmp}/link.XXXXXX")
+	python3 "$here/rate_proxy.py" --target "${rest%%/*}" --mbps "$RATE_MBPS" --port-file "$pf" --parent $$ \
+		>/dev/null 2>&1 </dev/null &
+	for _ in $(seq 100); do
+		[ -s "$pf" ] && break
+		sleep 0.05
+	done
+	[ -s "$pf" ] || { echo "bench: bench/rate_proxy.py did not start" >&2; exit 1; }
+	local path=${rest#"${rest%%/*}"} # "" or /...
+	echo "$scheme://127.0.0.1:$(cat "$pf")$path"
+}
+bench_link_note() {
+	if [ -n "${RATE_MBPS:-}" ]; then echo "link: $RATE_MBPS MB/s each way (bench/rate_proxy.py), envpack and the peer alike"
+	else echo "link: loopback (RATE_MBPS unset)"; fi
+}
+
 # bench_radosgw: as bench_s3, on Ceph's radosgw (tests/radosgw.sh: a one-node cluster, its
 # OSD on memstore) with every file of it under $out/bench (S3_BENCH_DIR; its request log,
 # requests.log, is made from radosgw's own by bench_requests_log), its daemons stopped on exit.

@@ -66,12 +66,13 @@ struct cli_pack_args {
 	"  image:glance:NAME|ID  an OpenStack image, found in Glance by id, else by its\n" \
 	"              name (one image only), credentials as openstack: reads them\n" \
 	"              (OS_* or clouds.yaml; --input-option cloud=, region=,\n" \
-	"              interface=, image-url=): downloaded into a scratch file under\n" \
-	"              $TMPDIR (removed whatever happens), resumed with a Range\n" \
+	"              interface=, image-url=): a raw image streamed into the pack\n" \
+	"              as it downloads; qcow2, vmdk, vhd, vhdx downloaded into a\n" \
+	"              scratch file under $TMPDIR (removed whatever happens) first,\n" \
+	"              then packed as a disk: of that format; resumed with a Range\n" \
 	"              request after a cut, checked against Glance's os_hash_value\n" \
-	"              or MD5 checksum (a mismatch: exit 3, nothing written), then\n" \
-	"              packed as a disk: of its disk_format (raw, qcow2, vmdk, vhd,\n" \
-	"              vhdx). The machine: the image's name, hw_firmware_type=uefi,\n" \
+	"              or MD5 checksum (a mismatch: exit 3, nothing written).\n" \
+	"              The machine: the image's name, hw_firmware_type=uefi,\n" \
 	"              os_secure_boot, hw_machine_type, os_type (else os_distro) as\n" \
 	"              the OS, min_ram as memory, hw_cpu_sockets x cores x threads\n" \
 	"              as vCPUs, hw_disk_bus; --vcpus, --memory, --firmware, --os,\n" \

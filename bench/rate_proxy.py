@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""A rate-limited link for the capture benches (the kernel here has no sch_netem).
+
+    rate_proxy.py --target HOST:PORT --mbps N --port-file FILE [--parent PID]
+
+Listens on 127.0.0.1 (a free port, written to FILE once listening) and relays each
+connection to HOST:PORT. Each direction has one token bucket of N MB/s (10^6 bytes)
+shared by all connections, as one link is shared by the parallel GETs that cross it;
+the bucket holds at most 64 KiB of burst, so a transfer's rate is the link's within a
+fraction of a percent. Exits when PID (the bench) is gone.
+"""
+import argparse
+import asyncio
+import os
+import time
+
+CHUNK = 256 * 1024
+
+
+class Bucket:
+    def __init__(self, rate):
+        self.rate = rate  # bytes per second
+        self.tokens = 0.0
+        self.last = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def take(self, n):
+        # one taker at a time: the link's bytes go out in turn, not all at once
+        async with self.lock:
+            now = time.monotonic()
+            self.tokens = min(CHUNK, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            self.tokens -= n
+            if self.tokens < 0:
+                await asyncio.sleep(-self.tokens / self.rate)
+
+
+async def pipe(reader, writer, bucket):
+    try:
+        while True:
+            data = await reader.read(CHUNK)
+            if not data:
+                break
+            await bucket.take(len(data))
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        try:
+            if writer.can_write_eof():
+                writer.write_eof()
+        except (ConnectionError, OSError):
+            writer.close()
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--mbps", type=float, required=True)
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--parent", type=int, default=0)
+    a = ap.parse_args()
+    host, port = a.target.rsplit(":", 1)
+    up, down = Bucket(a.mbps * 1e6), Bucket(a.mbps * 1e6)
+
+    async def relay(cr, cw):
+        try:
+            sr, sw = await asyncio.open_connection(host, int(port))
+        except OSError:
+            cw.close()
+            return
+        await asyncio.gather(pipe(cr, sw, up), pipe(sr, cw, down))
+        cw.close()
+        sw.close()
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    tmp = a.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % server.sockets[0].getsockname()[1])
+    os.rename(tmp, a.port_file)
+    while True:
+        await asyncio.sleep(1)
+        if a.parent:
+            try:
+                os.kill(a.parent, 0)
+            except ProcessLookupError:
+                return
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
