@@ -57,6 +57,8 @@ bench_link_note
 printf '%-40s %10s %7s\n' "seconds (best of $RUNS)" time ratio
 printf '%-40s %10s %7s\n' "envpack pack disk:s3:// (capture)" "$cap" 1.00
 printf '%-40s %10s %7s\n' "aws s3 cp (download alone)" "$dl" "$(awk "BEGIN{printf \"%.2f\", $cap / $dl}")"
+printf '%-40s %10s %7s\n' "envpack pack of the copy alone" "$pk" "$(awk "BEGIN{printf \"%.2f\", $cap / $pk}")"
 printf '%-40s %10s %7s\n' "aws s3 cp + envpack pack of the copy" "$(awk "BEGIN{printf \"%.2f\", $dl + $pk}")" "$(awk "BEGIN{printf \"%.2f\", $cap / ($dl + $pk)}")"
 printf 'the capture read %s bytes in %s requests\n' "$bytes" "$requests"
-echo "ratio = capture time / the other's (the issue's goal: <= 1.0 against the download alone)"
+echo "ratio = capture time / the other's (the issue's goal: <= 1.0 against the download alone; the capture"
+echo "cannot beat the pack of a local copy, which bounds it when the CPU is slower than the link)"

@@ -32,11 +32,12 @@ bench_s3() {
 # way, shared by all connections; it stops when the bench does), for the timed GETs of both
 # envpack and the peer; URL itself when RATE_MBPS is unset (loopback, memory-copy speed).
 # RATE_MBPS=100 is a realistic cloud link (50-250 MB/s). bench_link_note says which.
+# RATE_LOG=FILE: the proxy's bytes over time there (where a transfer leaves the link idle).
 bench_link() {
 	[ -n "${RATE_MBPS:-}" ] || { echo "$1"; return; }
 	local scheme=${1%%://*} rest=${1#*://} pf
 	pf=$(mktemp -u "${out:-/tmp}/link.XXXXXX")
-	python3 "$here/rate_proxy.py" --target "${rest%%/*}" --mbps "$RATE_MBPS" --port-file "$pf" --parent $$ \
+	python3 "$here/rate_proxy.py" --target "${rest%%/*}" --mbps "$RATE_MBPS" --port-file "$pf" --parent $$ ${RATE_LOG:+--log "$RATE_LOG"} \
 		>/dev/null 2>&1 </dev/null &
 	for _ in $(seq 100); do
 		[ -s "$pf" ] && break

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """A rate-limited link for the capture benches (the kernel here has no sch_netem).
 
-    rate_proxy.py --target HOST:PORT --mbps N --port-file FILE [--parent PID]
+    rate_proxy.py --target HOST:PORT --mbps N --port-file FILE [--parent PID] [--log FILE]
 
 Listens on 127.0.0.1 (a free port, written to FILE once listening) and relays each
 connection to HOST:PORT. Each direction has one token bucket of N MB/s (10^6 bytes)
 shared by all connections, as one link is shared by the parallel GETs that cross it;
 the bucket holds at most 64 KiB of burst, so a transfer's rate is the link's within a
-fraction of a percent. Exits when PID (the bench) is gone.
+fraction of a percent. Exits when PID (the bench) is gone. --log: every 0.1 s with
+traffic, "SECONDS BYTES-DOWN BYTES-UP CONNECTIONS" (totals so far), to see where a
+transfer leaves the link idle.
 """
 import argparse
 import asyncio
@@ -19,6 +21,7 @@ CHUNK = 256 * 1024
 
 class Bucket:
     def __init__(self, rate):
+        self.total = 0
         self.rate = rate  # bytes per second
         self.tokens = 0.0
         self.last = time.monotonic()
@@ -31,6 +34,7 @@ class Bucket:
             self.tokens = min(CHUNK, self.tokens + (now - self.last) * self.rate)
             self.last = now
             self.tokens -= n
+            self.total += n
             if self.tokens < 0:
                 await asyncio.sleep(-self.tokens / self.rate)
 
@@ -60,11 +64,15 @@ async def main():
     ap.add_argument("--mbps", type=float, required=True)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--parent", type=int, default=0)
+    ap.add_argument("--log")
     a = ap.parse_args()
     host, port = a.target.rsplit(":", 1)
     up, down = Bucket(a.mbps * 1e6), Bucket(a.mbps * 1e6)
 
+    conns = [0]
+
     async def relay(cr, cw):
+        conns[0] += 1
         try:
             sr, sw = await asyncio.open_connection(host, int(port))
         except OSError:
@@ -79,9 +87,16 @@ async def main():
     with open(tmp, "w") as f:
         f.write("%d\n" % server.sockets[0].getsockname()[1])
     os.rename(tmp, a.port_file)
+    log = open(a.log, "a", buffering=1) if a.log else None
+    t0, last, tick = time.monotonic(), None, 0
     while True:
-        await asyncio.sleep(1)
-        if a.parent:
+        await asyncio.sleep(0.1)
+        now = (down.total, up.total, conns[0])
+        if log and now != last:
+            log.write("%.1f %d %d %d\n" % (time.monotonic() - t0, *now))
+            last = now
+        tick += 1
+        if a.parent and tick % 10 == 0:
             try:
                 os.kill(a.parent, 0)
             except ProcessLookupError:
