@@ -71,7 +71,9 @@ static int index_add(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint
 
 static int index_each(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
 {
-	return index_add(ctx, oid, stored, err);
+	uint64_t size;
+	int rc = ep_store_chunk_stored(ctx, oid, stored, &size, err);
+	return rc || !size ? rc : index_add(ctx, oid, size, err);
 }
 
 int ep_store_load_index(struct ep_store *st, struct ep_error *err)
@@ -568,7 +570,22 @@ int ep_store_list_chunks(struct ep_store *st,
 			 void *ctx, struct ep_error *err)
 {
 	struct chunk_lister l = { each, ctx };
-	return st->be->ops->list(st->be, "chunks/", list_each, &l, err);
+	return (st->be->ops->list_names ? st->be->ops->list_names : st->be->ops->list)(st->be, "chunks/", list_each, &l,
+										       err);
+}
+
+int ep_store_chunk_stored(const struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored,
+			  uint64_t *size, struct ep_error *err)
+{
+	*size = stored;
+	if (stored != EP_STORE_SIZE_UNKNOWN)
+		return 0;
+	char name[100];
+	chunk_name(oid, name, sizeof name);
+	int rc = st->be->ops->stat(st->be, name, size, err);
+	if (rc == 1)
+		*size = 0;
+	return rc == 1 ? 0 : rc;
 }
 
 int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err)
