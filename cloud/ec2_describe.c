@@ -1,0 +1,156 @@
+#include "cloud/ec2_describe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+
+#define CHILD "*[local-name()='%s']"
+
+/* The text of at's child `name` (a path of local names, '/'-separated), printable, into out. */
+static void field(struct ep_xml *x, xmlNodePtr at, const char *name, char *out, size_t cap)
+{
+	char expr[300];
+	size_t n = 0;
+	for (const char *p = name; *p && n < sizeof expr; p += strcspn(p, "/"), p += *p == '/')
+		n += (size_t)snprintf(expr + n, sizeof expr - n, "%s*[local-name()='%.*s']", n ? "/" : "",
+				      (int)strcspn(p, "/"), p);
+	char *v = ep_xml_get(x, at, expr);
+	snprintf(out, cap, "%s", v ? ep_printable(v) : "");
+	free(v);
+}
+
+/* The first node expr finds, or NULL. */
+static xmlNodePtr first(struct ep_xml *x, const char *expr, xmlXPathObjectPtr *o)
+{
+	*o = ep_xml_all(x, NULL, expr);
+	return *o && (*o)->nodesetval && (*o)->nodesetval->nodeNr > 0 ? (*o)->nodesetval->nodeTab[0] : NULL;
+}
+
+/* One describe call for id; EC2's "no such id" codes are the user's to fix. */
+static int describe(struct ep_ec2 *ec2, const char *action, const char *param, const char *id, const char *codes,
+		    struct ep_xml *x, struct ep_error *err)
+{
+	struct ep_ec2_form f = { 0 };
+	ep_ec2_form_add(&f, id, "%s", param);
+	int rc = ep_ec2_call(ec2, action, &f, x, err);
+	ep_ec2_form_release(&f);
+	if (rc && strstr(err->msg, codes))
+		err->code = rc = EP_EINPUT;
+	return rc;
+}
+
+static bool id_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == n;
+}
+
+/* Architecture and platform, where an image and an instance say them alike. */
+static void common(struct ep_xml *x, xmlNodePtr n, struct ep_ec2_machine *out)
+{
+	field(x, n, "architecture", out->architecture, sizeof out->architecture);
+	field(x, n, "platformDetails", out->platform, sizeof out->platform);
+	if (!out->platform[0])
+		field(x, n, "platform", out->platform, sizeof out->platform);
+}
+
+int ep_ec2_describe_image(struct ep_ec2 *ec2, const char *ami, struct ep_ec2_machine *out, struct ep_error *err)
+{
+	*out = (struct ep_ec2_machine){ 0 };
+	if (!id_ok(ami)) /* it goes into an XPath expression */
+		return ep_fail(err, EP_EINPUT, "ec2: '%.64s' is not an AMI id", ami);
+	struct ep_xml x;
+	int rc = describe(ec2, "DescribeImages", "ImageId.1", ami, "InvalidAMIID", &x, err);
+	if (rc)
+		return rc;
+	char expr[300];
+	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "[" CHILD "='%s']", "imagesSet", "item", "imageId", ami);
+	xmlXPathObjectPtr o;
+	xmlNodePtr n = first(&x, expr, &o);
+	if (!n)
+		rc = ep_fail(err, EP_EINPUT, "ec2: DescribeImages at %s does not know %s (or it is not shared with "
+					     "this account)", ep_ec2_endpoint(ec2), ami);
+	else {
+		field(&x, n, "name", out->name, sizeof out->name);
+		field(&x, n, "bootMode", out->boot_mode, sizeof out->boot_mode);
+		common(&x, n, out);
+	}
+	xmlXPathFreeObject(o);
+	ep_xml_release(&x);
+	return rc;
+}
+
+static bool number(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (*s < '0' || *s > '9' || *end || v == 0 || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* The instance type's default vCPUs and memory. */
+static int type_size(struct ep_ec2 *ec2, struct ep_ec2_machine *out, struct ep_error *err)
+{
+	struct ep_xml x;
+	int rc = describe(ec2, "DescribeInstanceTypes", "InstanceType.1", out->instance_type, "InvalidInstanceType", &x,
+			  err);
+	if (rc)
+		return rc;
+	char expr[300], vcpus[32], mib[32];
+	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "[" CHILD "='%s']", "instanceTypeSet", "item", "instanceType",
+		 out->instance_type);
+	xmlXPathObjectPtr o;
+	xmlNodePtr n = first(&x, expr, &o);
+	field(&x, n, "vCpuInfo/defaultVCpus", vcpus, sizeof vcpus);
+	field(&x, n, "memoryInfo/sizeInMiB", mib, sizeof mib);
+	uint64_t v = 0;
+	/* bounded as pack's --vcpus and --memory are */
+	if (!n || !number(vcpus, 1024, &v) || !number(mib, 16777216, &out->memory_mib))
+		rc = ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstanceTypes at %s gives no vCPUs and memory for %s",
+			     ep_ec2_endpoint(ec2), out->instance_type);
+	out->vcpus = (unsigned)v;
+	xmlXPathFreeObject(o);
+	ep_xml_release(&x);
+	return rc;
+}
+
+int ep_ec2_describe_instance(struct ep_ec2 *ec2, const char *instance, struct ep_ec2_machine *out,
+			     struct ep_error *err)
+{
+	*out = (struct ep_ec2_machine){ 0 };
+	if (!id_ok(instance))
+		return ep_fail(err, EP_EINPUT, "ec2: '%.64s' is not an instance id", instance);
+	struct ep_xml x;
+	int rc = describe(ec2, "DescribeInstances", "InstanceId.1", instance, "InvalidInstanceID", &x, err);
+	if (rc)
+		return rc;
+	char expr[400];
+	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "/" CHILD "/" CHILD "[" CHILD "='%s']", "reservationSet", "item",
+		 "instancesSet", "item", "instanceId", instance);
+	xmlXPathObjectPtr o;
+	xmlNodePtr n = first(&x, expr, &o);
+	if (!n)
+		rc = ep_fail(err, EP_EINPUT, "ec2: DescribeInstances at %s does not know %s", ep_ec2_endpoint(ec2), instance);
+	else {
+		field(&x, n, "instanceType", out->instance_type, sizeof out->instance_type);
+		/* the mode it booted in; an AMI of uefi-preferred boots either way */
+		field(&x, n, "currentInstanceBootMode", out->boot_mode, sizeof out->boot_mode);
+		if (!out->boot_mode[0])
+			field(&x, n, "bootMode", out->boot_mode, sizeof out->boot_mode);
+		common(&x, n, out);
+		snprintf(expr, sizeof expr, CHILD "/" CHILD "[" CHILD "='Name']/" CHILD, "tagSet", "item", "key", "value");
+		char *name = ep_xml_get(&x, n, expr);
+		snprintf(out->name, sizeof out->name, "%s", name ? ep_printable(name) : "");
+		free(name);
+	}
+	xmlXPathFreeObject(o);
+	ep_xml_release(&x);
+	if (!rc && !id_ok(out->instance_type))
+		rc = ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstances at %s gives %s no instance type", ep_ec2_endpoint(ec2),
+			     instance);
+	return rc ? rc : type_size(ec2, out, err);
+}
