@@ -25,13 +25,6 @@ AMI=ami-0123456789abcdef0
 make_disk "$T/web.raw" 64M
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/web.raw" "$T/web.vmdk" || not_ok "qemu-img convert"
 
-# exports PREFIX: the objects under PREFIX in the bucket, one a line
-exports() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$'; }
-# same_disk BUNDLE: restored to dir:, the one disk is web.raw
-same_disk() {
-	rm -rf "$T/r" && "$ENVPACK" restore -q -p "$T/k.pub" "$1" --to "dir:$T/r" &&
-		qemu-img compare -q -F raw "$(ls "$T"/r/*.raw)" "$T/web.raw"
-}
 az_same() { rm -f "$T/dl.vhd" && azblob a get "$AZ_CONTAINER" "$1" "$T/dl.vhd" && qemu-img compare -q -f vpc "$T/dl.vhd" -F raw "$T/web.raw"; }
 no_secret() { ! grep -qF -- "$S3_SECRET_KEY" "$T/out" "$T/err"; }
 "$ENVPACK" keygen -o "$T/k" >/dev/null
@@ -66,19 +59,8 @@ check "the summary line: the AMI, from it via the export's object" grep -qE "^ca
 check "restored to dir:, qemu-img compare finds the original" same_disk "$T/ami.envpack"
 check "the export is removed afterwards" test -z "$(exports envpack-export/)"
 check "the S3 server saw ranged GETs of it" test -n "$(s3_requests s "GET /[^ ]*envpack-export/$task.vmdk")"
-# machine_is BUNDLE PYTHON-DICT: the one machine's fields are these, its one disk the AMI's
-machine_is() {
-	"$ENVPACK" inspect --json "$1" >"$T/inspect.json" && python3 - "$T/inspect.json" "$2" "$AMI" <<'EOF'
-import json, sys
-m = json.load(open(sys.argv[1]))["machines"]
-assert len(m) == 1, m
-bad = {k: (m[0].get(k), v) for k, v in eval(sys.argv[2]).items() if m[0].get(k) != v}
-assert not bad, bad
-assert [(d["component"], d["boot"]) for d in m[0]["disks"]] == [(sys.argv[3], 1)], m[0]["disks"]
-EOF
-}
 check "the manifest's machine: the AMI's Name made a name, UEFI from its boot mode, linux from its platform" \
-	machine_is "$T/ami.envpack" '{"name": "web-server--prod-", "firmware": "uefi", "os": "linux", "vcpus": 1, "memory_mib": 1024}'
+	machine_is "$T/ami.envpack" "$AMI" '{"name": "web-server--prod-", "firmware": "uefi", "os": "linux", "vcpus": 1, "memory_mib": 1024}'
 rm -rf "$T/lv"
 expect_exit 0 "restored to libvirt:DIR" "$ENVPACK" restore -q -p "$T/k.pub" "$T/ami.envpack" --to "libvirt:$T/lv"
 check "the domain boots UEFI (<os firmware='efi'>)" python3 -c '
@@ -99,7 +81,7 @@ assert len(d) == 1 and d[0]["from"] == "ec2:%s via s3://%s/kept/%s.vmdk" % tuple
 assert d[0]["requests"] == 5 + int(sys.argv[5]), (d, sys.argv[5])' "$T/out" "$AMI" "$B" "$task2" "$gets"
 check "it restores as the original" same_disk "$T/kept.envpack"
 check "--vm-name, --firmware and --memory by hand win over what EC2 says; the OS stays EC2's" \
-	machine_is "$T/kept.envpack" '{"name": "web", "firmware": "bios", "os": "linux", "vcpus": 1, "memory_mib": 2048}'
+	machine_is "$T/kept.envpack" "$AMI" '{"name": "web", "firmware": "bios", "os": "linux", "vcpus": 1, "memory_mib": 2048}'
 
 # 4. into a store: the second capture adds no chunk
 S=$T/store
