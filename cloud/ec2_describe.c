@@ -28,7 +28,7 @@ static xmlNodePtr first(struct ep_xml *x, const char *expr, xmlXPathObjectPtr *o
 	return *o && (*o)->nodesetval && (*o)->nodesetval->nodeNr > 0 ? (*o)->nodesetval->nodeTab[0] : NULL;
 }
 
-/* One describe call for id; EC2's "no such id" codes are the user's to fix. */
+/* One describe call for id; EC2's "no such id" codes (NULL: none) are the user's to fix. */
 static int describe(struct ep_ec2 *ec2, const char *action, const char *param, const char *id, const char *codes,
 		    struct ep_xml *x, struct ep_error *err)
 {
@@ -36,7 +36,7 @@ static int describe(struct ep_ec2 *ec2, const char *action, const char *param, c
 	ep_ec2_form_add(&f, id, "%s", param);
 	int rc = ep_ec2_call(ec2, action, &f, x, err);
 	ep_ec2_form_release(&f);
-	if (rc && strstr(err->msg, codes))
+	if (rc && codes && strstr(err->msg, codes))
 		err->code = rc = EP_EINPUT;
 	return rc;
 }
@@ -56,28 +56,37 @@ static void common(struct ep_xml *x, xmlNodePtr n, struct ep_ec2_machine *out)
 		field(x, n, "platform", out->platform, sizeof out->platform);
 }
 
-int ep_ec2_describe_image(struct ep_ec2 *ec2, const char *ami, struct ep_ec2_machine *out, struct ep_error *err)
+int ep_ec2_image_from(struct ep_xml *x, const char *ami, struct ep_ec2_machine *out, struct ep_error *err)
 {
 	*out = (struct ep_ec2_machine){ 0 };
 	if (!id_ok(ami)) /* it goes into an XPath expression */
 		return ep_fail(err, EP_EINPUT, "ec2: '%.64s' is not an AMI id", ami);
-	struct ep_xml x;
-	int rc = describe(ec2, "DescribeImages", "ImageId.1", ami, "InvalidAMIID", &x, err);
-	if (rc)
-		return rc;
 	char expr[300];
 	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "[" CHILD "='%s']", "imagesSet", "item", "imageId", ami);
 	xmlXPathObjectPtr o;
-	xmlNodePtr n = first(&x, expr, &o);
+	xmlNodePtr n = first(x, expr, &o);
+	int rc = 0;
 	if (!n)
-		rc = ep_fail(err, EP_EINPUT, "ec2: DescribeImages at %s does not know %s (or it is not shared with "
-					     "this account)", ep_ec2_endpoint(ec2), ami);
+		rc = ep_fail(err, EP_EINPUT, "ec2: DescribeImages does not know %s (or it is not shared with this account)",
+			     ami);
 	else {
-		field(&x, n, "name", out->name, sizeof out->name);
-		field(&x, n, "bootMode", out->boot_mode, sizeof out->boot_mode);
-		common(&x, n, out);
+		field(x, n, "name", out->name, sizeof out->name);
+		field(x, n, "bootMode", out->boot_mode, sizeof out->boot_mode);
+		common(x, n, out);
 	}
 	xmlXPathFreeObject(o);
+	return rc;
+}
+
+int ep_ec2_describe_image(struct ep_ec2 *ec2, const char *ami, struct ep_ec2_machine *out, struct ep_error *err)
+{
+	struct ep_xml x;
+	if (!id_ok(ami))
+		return ep_ec2_image_from(NULL, ami, out, err);
+	int rc = describe(ec2, "DescribeImages", "ImageId.1", ami, "InvalidAMIID", &x, err);
+	if (rc)
+		return rc;
+	rc = ep_ec2_image_from(&x, ami, out, err);
 	ep_xml_release(&x);
 	return rc;
 }
@@ -92,65 +101,76 @@ static bool number(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* The instance type's default vCPUs and memory. */
-static int type_size(struct ep_ec2 *ec2, struct ep_ec2_machine *out, struct ep_error *err)
+int ep_ec2_type_from(struct ep_xml *x, struct ep_ec2_machine *out, struct ep_error *err)
 {
-	struct ep_xml x;
-	int rc = describe(ec2, "DescribeInstanceTypes", "InstanceType.1", out->instance_type, "InvalidInstanceType", &x,
-			  err);
-	if (rc)
-		return rc;
-	char expr[300], vcpus[32], mib[32];
+	if (!id_ok(out->instance_type))
+		return ep_fail(err, EP_ERUNTIME, "ec2: '%.64s' is not an instance type", out->instance_type);
+	char expr[300], vcpus[32] = "", mib[32] = "";
 	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "[" CHILD "='%s']", "instanceTypeSet", "item", "instanceType",
 		 out->instance_type);
 	xmlXPathObjectPtr o;
-	xmlNodePtr n = first(&x, expr, &o);
-	field(&x, n, "vCpuInfo/defaultVCpus", vcpus, sizeof vcpus);
-	field(&x, n, "memoryInfo/sizeInMiB", mib, sizeof mib);
-	uint64_t v = 0;
-	/* bounded as pack's --vcpus and --memory are */
-	if (!n || !number(vcpus, 1024, &v) || !number(mib, 16777216, &out->memory_mib))
-		rc = ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstanceTypes at %s gives no vCPUs and memory for %s",
-			     ep_ec2_endpoint(ec2), out->instance_type);
-	out->vcpus = (unsigned)v;
+	xmlNodePtr n = first(x, expr, &o);
+	if (n) {
+		field(x, n, "vCpuInfo/defaultVCpus", vcpus, sizeof vcpus);
+		field(x, n, "memoryInfo/sizeInMiB", mib, sizeof mib);
+	}
 	xmlXPathFreeObject(o);
-	ep_xml_release(&x);
+	uint64_t v = 0, m = 0;
+	/* bounded as pack's --vcpus and --memory are */
+	if (!number(vcpus, 1024, &v) || !number(mib, 16777216, &m))
+		return ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstanceTypes gives no vCPUs and memory for %s",
+			       out->instance_type);
+	out->vcpus = (unsigned)v;
+	out->memory_mib = m;
+	return 0;
+}
+
+int ep_ec2_instance_from(struct ep_xml *x, const char *instance, struct ep_ec2_machine *out, struct ep_error *err)
+{
+	*out = (struct ep_ec2_machine){ 0 };
+	if (!id_ok(instance))
+		return ep_fail(err, EP_EINPUT, "ec2: '%.64s' is not an instance id", instance);
+	char expr[400];
+	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "/" CHILD "/" CHILD "[" CHILD "='%s']", "reservationSet", "item",
+		 "instancesSet", "item", "instanceId", instance);
+	xmlXPathObjectPtr o;
+	xmlNodePtr n = first(x, expr, &o);
+	int rc = 0;
+	if (!n)
+		rc = ep_fail(err, EP_EINPUT, "ec2: DescribeInstances does not know %s", instance);
+	else {
+		field(x, n, "instanceType", out->instance_type, sizeof out->instance_type);
+		/* the mode it booted in; an AMI of uefi-preferred boots either way */
+		field(x, n, "currentInstanceBootMode", out->boot_mode, sizeof out->boot_mode);
+		if (!out->boot_mode[0])
+			field(x, n, "bootMode", out->boot_mode, sizeof out->boot_mode);
+		common(x, n, out);
+		snprintf(expr, sizeof expr, CHILD "/" CHILD "[" CHILD "='Name']/" CHILD, "tagSet", "item", "key", "value");
+		char *name = ep_xml_get(x, n, expr);
+		snprintf(out->name, sizeof out->name, "%s", name ? ep_printable(name) : "");
+		free(name);
+	}
+	xmlXPathFreeObject(o);
+	if (!rc && !id_ok(out->instance_type))
+		rc = ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstances gives %s no instance type", instance);
 	return rc;
 }
 
 int ep_ec2_describe_instance(struct ep_ec2 *ec2, const char *instance, struct ep_ec2_machine *out,
 			     struct ep_error *err)
 {
-	*out = (struct ep_ec2_machine){ 0 };
-	if (!id_ok(instance))
-		return ep_fail(err, EP_EINPUT, "ec2: '%.64s' is not an instance id", instance);
 	struct ep_xml x;
+	if (!id_ok(instance))
+		return ep_ec2_instance_from(NULL, instance, out, err);
 	int rc = describe(ec2, "DescribeInstances", "InstanceId.1", instance, "InvalidInstanceID", &x, err);
 	if (rc)
 		return rc;
-	char expr[400];
-	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "/" CHILD "/" CHILD "[" CHILD "='%s']", "reservationSet", "item",
-		 "instancesSet", "item", "instanceId", instance);
-	xmlXPathObjectPtr o;
-	xmlNodePtr n = first(&x, expr, &o);
-	if (!n)
-		rc = ep_fail(err, EP_EINPUT, "ec2: DescribeInstances at %s does not know %s", ep_ec2_endpoint(ec2), instance);
-	else {
-		field(&x, n, "instanceType", out->instance_type, sizeof out->instance_type);
-		/* the mode it booted in; an AMI of uefi-preferred boots either way */
-		field(&x, n, "currentInstanceBootMode", out->boot_mode, sizeof out->boot_mode);
-		if (!out->boot_mode[0])
-			field(&x, n, "bootMode", out->boot_mode, sizeof out->boot_mode);
-		common(&x, n, out);
-		snprintf(expr, sizeof expr, CHILD "/" CHILD "[" CHILD "='Name']/" CHILD, "tagSet", "item", "key", "value");
-		char *name = ep_xml_get(&x, n, expr);
-		snprintf(out->name, sizeof out->name, "%s", name ? ep_printable(name) : "");
-		free(name);
-	}
-	xmlXPathFreeObject(o);
+	rc = ep_ec2_instance_from(&x, instance, out, err);
 	ep_xml_release(&x);
-	if (!rc && !id_ok(out->instance_type))
-		rc = ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstances at %s gives %s no instance type", ep_ec2_endpoint(ec2),
-			     instance);
-	return rc ? rc : type_size(ec2, out, err);
+	if (rc || (rc = describe(ec2, "DescribeInstanceTypes", "InstanceType.1", out->instance_type, NULL, &x,
+				 err)))
+		return rc;
+	rc = ep_ec2_type_from(&x, out, err);
+	ep_xml_release(&x);
+	return rc;
 }
