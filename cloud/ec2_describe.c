@@ -28,23 +28,33 @@ static xmlNodePtr first(struct ep_xml *x, const char *expr, xmlXPathObjectPtr *o
 	return *o && (*o)->nodesetval && (*o)->nodesetval->nodeNr > 0 ? (*o)->nodesetval->nodeTab[0] : NULL;
 }
 
-/* One describe call for id; EC2's "no such id" codes (NULL: none) are the user's to fix. */
-static int describe(struct ep_ec2 *ec2, const char *action, const char *param, const char *id, const char *codes,
-		    struct ep_xml *x, struct ep_error *err)
-{
-	struct ep_ec2_form f = { 0 };
-	ep_ec2_form_add(&f, id, "%s", param);
-	int rc = ep_ec2_call(ec2, action, &f, x, err);
-	ep_ec2_form_release(&f);
-	if (rc && codes && strstr(err->msg, codes))
-		err->code = rc = EP_EINPUT;
-	return rc;
-}
-
 static bool id_ok(const char *s)
 {
 	size_t n = strlen(s);
 	return n > 0 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == n;
+}
+
+typedef int (*reader_fn)(struct ep_xml *x, const char *id, struct ep_ec2_machine *out, struct ep_error *err);
+
+/* One describe call about id, its answer read into out; EC2's "no such id" codes (NULL:
+ * none) are the user's to fix. An id read refuses is not sent. */
+static int ask(struct ep_ec2 *ec2, const char *action, const char *param, const char *id, const char *codes,
+	       reader_fn read, struct ep_ec2_machine *out, struct ep_error *err)
+{
+	if (!id_ok(id))
+		return read(NULL, id, out, err);
+	struct ep_ec2_form f = { 0 };
+	struct ep_xml x;
+	ep_ec2_form_add(&f, id, "%s", param);
+	int rc = ep_ec2_call(ec2, action, &f, &x, err);
+	ep_ec2_form_release(&f);
+	if (rc && codes && strstr(err->msg, codes))
+		err->code = rc = EP_EINPUT;
+	if (rc)
+		return rc;
+	rc = read(&x, id, out, err);
+	ep_xml_release(&x);
+	return rc;
 }
 
 /* Architecture and platform, where an image and an instance say them alike. */
@@ -80,15 +90,7 @@ int ep_ec2_image_from(struct ep_xml *x, const char *ami, struct ep_ec2_machine *
 
 int ep_ec2_describe_image(struct ep_ec2 *ec2, const char *ami, struct ep_ec2_machine *out, struct ep_error *err)
 {
-	struct ep_xml x;
-	if (!id_ok(ami))
-		return ep_ec2_image_from(NULL, ami, out, err);
-	int rc = describe(ec2, "DescribeImages", "ImageId.1", ami, "InvalidAMIID", &x, err);
-	if (rc)
-		return rc;
-	rc = ep_ec2_image_from(&x, ami, out, err);
-	ep_xml_release(&x);
-	return rc;
+	return ask(ec2, "DescribeImages", "ImageId.1", ami, "InvalidAMIID", ep_ec2_image_from, out, err);
 }
 
 static bool number(const char *s, uint64_t max, uint64_t *out)
@@ -101,13 +103,13 @@ static bool number(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
-int ep_ec2_type_from(struct ep_xml *x, struct ep_ec2_machine *out, struct ep_error *err)
+int ep_ec2_type_from(struct ep_xml *x, const char *type, struct ep_ec2_machine *out, struct ep_error *err)
 {
-	if (!id_ok(out->instance_type))
-		return ep_fail(err, EP_ERUNTIME, "ec2: '%.64s' is not an instance type", out->instance_type);
+	if (!id_ok(type))
+		return ep_fail(err, EP_ERUNTIME, "ec2: '%.64s' is not an instance type", type);
 	char expr[300], vcpus[32] = "", mib[32] = "";
 	snprintf(expr, sizeof expr, "/*/" CHILD "/" CHILD "[" CHILD "='%s']", "instanceTypeSet", "item", "instanceType",
-		 out->instance_type);
+		 type);
 	xmlXPathObjectPtr o;
 	xmlNodePtr n = first(x, expr, &o);
 	if (n) {
@@ -118,8 +120,7 @@ int ep_ec2_type_from(struct ep_xml *x, struct ep_ec2_machine *out, struct ep_err
 	uint64_t v = 0, m = 0;
 	/* bounded as pack's --vcpus and --memory are */
 	if (!number(vcpus, 1024, &v) || !number(mib, 16777216, &m))
-		return ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstanceTypes gives no vCPUs and memory for %s",
-			       out->instance_type);
+		return ep_fail(err, EP_ERUNTIME, "ec2: DescribeInstanceTypes gives no vCPUs and memory for %s", type);
 	out->vcpus = (unsigned)v;
 	out->memory_mib = m;
 	return 0;
@@ -159,18 +160,9 @@ int ep_ec2_instance_from(struct ep_xml *x, const char *instance, struct ep_ec2_m
 int ep_ec2_describe_instance(struct ep_ec2 *ec2, const char *instance, struct ep_ec2_machine *out,
 			     struct ep_error *err)
 {
-	struct ep_xml x;
-	if (!id_ok(instance))
-		return ep_ec2_instance_from(NULL, instance, out, err);
-	int rc = describe(ec2, "DescribeInstances", "InstanceId.1", instance, "InvalidInstanceID", &x, err);
-	if (rc)
-		return rc;
-	rc = ep_ec2_instance_from(&x, instance, out, err);
-	ep_xml_release(&x);
-	if (rc || (rc = describe(ec2, "DescribeInstanceTypes", "InstanceType.1", out->instance_type, NULL, &x,
-				 err)))
-		return rc;
-	rc = ep_ec2_type_from(&x, out, err);
-	ep_xml_release(&x);
-	return rc;
+	int rc = ask(ec2, "DescribeInstances", "InstanceId.1", instance, "InvalidInstanceID", ep_ec2_instance_from, out,
+		     err);
+	/* a type DescribeInstances names and DescribeInstanceTypes does not know is AWS's to explain */
+	return rc ? rc : ask(ec2, "DescribeInstanceTypes", "InstanceType.1", out->instance_type, NULL, ep_ec2_type_from,
+			     out, err);
 }

@@ -27,11 +27,11 @@ int ep_ec2_describe_instance(struct ep_ec2 *ec2, const char *instance, struct ep
 			     struct ep_error *err);
 
 /* The same from answers already read (public for the unit tests and the fuzz target):
- * DescribeImages' about ami, DescribeInstances' about instance (its type then in
- * out->instance_type), DescribeInstanceTypes' about out->instance_type (vCPUs at most
- * 1024, memory at most 16 TiB, as pack's options). */
+ * DescribeImages' about ami and DescribeInstances' about instance (its type then in
+ * out->instance_type), each filling out afresh; DescribeInstanceTypes' about type, only
+ * out's vCPUs (at most 1024) and memory (at most 16 TiB), as pack's options bound them. */
 int ep_ec2_image_from(struct ep_xml *x, const char *ami, struct ep_ec2_machine *out, struct ep_error *err);
 int ep_ec2_instance_from(struct ep_xml *x, const char *instance, struct ep_ec2_machine *out, struct ep_error *err);
-int ep_ec2_type_from(struct ep_xml *x, struct ep_ec2_machine *out, struct ep_error *err);
+int ep_ec2_type_from(struct ep_xml *x, const char *type, struct ep_ec2_machine *out, struct ep_error *err);
 
 #endif

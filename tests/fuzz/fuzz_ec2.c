@@ -48,9 +48,10 @@ static void describe(const uint8_t *data, size_t size)
 		struct ep_xml x;
 		if (ep_xml_parse(&x, (const char *)data, size, "answer", "ec2", roots[i], NULL, &err))
 			continue;
-		struct ep_ec2_machine m = { .instance_type = "t3.micro" };
-		int rc = i == 0 ? ep_ec2_image_from(&x, "ami-1", &m, &err)
-			 : i == 1 ? ep_ec2_instance_from(&x, "i-1", &m, &err) : ep_ec2_type_from(&x, &m, &err);
+		struct ep_ec2_machine m = { 0 };
+		int rc = i == 0	  ? ep_ec2_image_from(&x, "ami-1", &m, &err)
+			 : i == 1 ? ep_ec2_instance_from(&x, "i-1", &m, &err)
+				  : ep_ec2_type_from(&x, "t3.micro", &m, &err);
 		if (rc == 0)
 			check_machine(&m);
 		ep_xml_release(&x);

@@ -347,12 +347,21 @@ class Handler(BaseHTTPRequestHandler):
     def said(self, rid):
         return self.server.describe.get(rid, {})
 
+    def unknown(self, rid, entry):
+        """Answers EC2's NotFound for an AMI or instance not given with --export-*; whether it did."""
+        if rid in self.server.exports and rid.startswith(("ami-", "i-")):
+            return False
+        if rid.startswith("ami-"):
+            self.error(400, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist" % rid, entry)
+        else:
+            self.error(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist" % rid, entry)
+        return True
+
     def DescribeImages(self, value, entry):
-        srv = self.server
         items = ""
         for ami in value.get("ImageIds", []):
-            if ami not in srv.exports or not ami.startswith("ami-"):
-                return self.error(400, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist" % ami, entry)
+            if self.unknown(ami, entry):
+                return
             d = self.said(ami)
             optional = "".join("<%s>%s</%s>" % (k, esc(d[k]), k) for k in ("platform", "platformDetails", "bootMode") if k in d)
             items += ("<item><imageId>%s</imageId><imageLocation>123456789012/%s</imageLocation><imageState>available"
@@ -374,8 +383,8 @@ class Handler(BaseHTTPRequestHandler):
         srv = self.server
         items = ""
         for iid in value.get("InstanceIds", []):
-            if iid not in srv.exports or not iid.startswith("i-"):
-                return self.error(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist" % iid, entry)
+            if self.unknown(iid, entry):
+                return
             d = self.said(iid)
             tags = "".join("<item><key>%s</key><value>%s</value></item>" % (esc(k), esc(v)) for k, v in d.get("tags", {}).items())
             optional = "".join("<%s>%s</%s>" % (k, esc(d[k]), k) for k in ("platform", "platformDetails", "bootMode",
@@ -430,8 +439,8 @@ class Handler(BaseHTTPRequestHandler):
     def CreateInstanceExportTask(self, value, entry):
         srv = self.server
         iid = value["InstanceId"]
-        if iid not in srv.exports or not iid.startswith("i-"):
-            return self.error(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist" % iid, entry)
+        if self.unknown(iid, entry):
+            return
         with srv.lock:
             srv.count += 1
             task = "export-i-%017x" % (0x1000 + srv.count)

@@ -1,5 +1,4 @@
 /* What EC2 says of an AMI, an instance and its type, read from answers of EC2's shape. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +16,7 @@ static int read_answer(const char *xml, enum which w, const char *id, struct ep_
 	if (rc)
 		return rc;
 	rc = w == IMAGE ? ep_ec2_image_from(&x, id, m, err) : w == INSTANCE ? ep_ec2_instance_from(&x, id, m, err)
-									       : ep_ec2_type_from(&x, m, err);
+									       : ep_ec2_type_from(&x, id, m, err);
 	ep_xml_release(&x);
 	return rc;
 }
@@ -67,8 +66,7 @@ TEST(ec2_describe_instance)
 static int type_of(const char *xml, const char *type, struct ep_ec2_machine *m, struct ep_error *err)
 {
 	*m = (struct ep_ec2_machine){ 0 };
-	snprintf(m->instance_type, sizeof m->instance_type, "%s", type);
-	return read_answer(xml, TYPE, NULL, m, err);
+	return read_answer(xml, TYPE, type, m, err);
 }
 
 TEST(ec2_describe_instance_type)
