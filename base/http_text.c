@@ -205,3 +205,14 @@ char *ep_http_request_text(const struct ep_http_request *req)
 	}
 	return t.buf;
 }
+
+int ep_http_show(const struct ep_http_request *req, void (*emit)(void *ctx, const char *text), void *ctx,
+		 struct ep_error *err)
+{
+	char *text = ep_http_request_text(req);
+	if (!text)
+		return ep_oom(err);
+	emit(ctx, text);
+	free(text);
+	return 0;
+}

@@ -114,7 +114,7 @@ struct cli_pack_args {
 	"              the grant is revoked at the end, also on failure or Ctrl-C; a\n" \
 	"              service principal's AZURE_TENANT_ID, AZURE_CLIENT_ID and\n" \
 	"              AZURE_CLIENT_SECRET (AZURE_AUTHORITY_HOST; --input-option\n" \
-	"              arm-endpoint=URL, access-seconds=N, default 3600)\n" \
+	"              arm-endpoint=URL, access-seconds=N, default 14400)\n" \
 	"  vm:azure:/subscriptions/S/.../Microsoft.Compute/virtualMachines/V  a VM: its\n" \
 	"              OS disk as above, its machine named after it, vCPUs and memory\n" \
 	"              from its size, UEFI and secure boot from its security profile\n" \

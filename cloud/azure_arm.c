@@ -47,10 +47,13 @@ int ep_arm_open(struct ep_arm **out, const struct ep_arm_options *opt, struct ep
 	a->timeout_minutes = opt->timeout_minutes ? opt->timeout_minutes : 10;
 	int rc = ep_http_endpoint(opt->endpoint ? opt->endpoint : EP_ARM_ENDPOINT, a->endpoint, sizeof a->endpoint,
 				  "vm:azure: --input-option arm-endpoint", err);
+	/* azure-identity's AzureAuthorityHosts are bare host names: https is meant */
 	const char *auth = getenv("AZURE_AUTHORITY_HOST");
+	char host[300];
+	snprintf(host, sizeof host, "%s%s", auth && *auth && !strstr(auth, "://") ? "https://" : "",
+		 auth && *auth ? auth : AUTHORITY);
 	if (!rc)
-		rc = ep_http_endpoint(auth && *auth ? auth : AUTHORITY, a->authority, sizeof a->authority,
-				      "vm:azure: AZURE_AUTHORITY_HOST", err);
+		rc = ep_http_endpoint(host, a->authority, sizeof a->authority, "vm:azure: AZURE_AUTHORITY_HOST", err);
 	const char *tenant = getenv("AZURE_TENANT_ID"), *client = getenv("AZURE_CLIENT_ID"),
 		   *secret = getenv("AZURE_CLIENT_SECRET");
 	if (!rc && opt->dry) {
@@ -215,10 +218,12 @@ static int get_token(struct ep_arm *a, struct ep_error *err)
 }
 
 /* An ARM request (url absolute, on the management endpoint) with the token; the answer's
- * status is the caller's to judge. */
+ * status is the caller's to judge. A token that expired during a long read (they last
+ * about an hour) is asked for again once. */
 static int arm_send(struct ep_arm *a, const char *method, const char *url, const char *body, const char *what,
 		    struct ep_http_response *resp, struct ep_error *err)
 {
+	bool fresh = !a->token;
 	int rc = get_token(a, err);
 	if (rc)
 		return rc;
@@ -232,6 +237,13 @@ static int arm_send(struct ep_arm *a, const char *method, const char *url, const
 							      .max_body = 1 << 20 },
 			  what, resp, err);
 	cleanse_free(auth);
+	if (!rc && resp->status == 401 && !fresh) {
+		cleanse_free(a->token);
+		a->token = NULL;
+		ep_http_response_release(resp);
+		*resp = (struct ep_http_response){ 0 };
+		return arm_send(a, method, url, body, what, resp, err);
+	}
 	return rc;
 }
 
@@ -486,23 +498,12 @@ int ep_arm_vm_size(struct ep_arm *a, const char *subscription, const char *locat
 
 /* ---- dry run ---- */
 
-static int show(const struct ep_http_request *req, void (*emit)(void *ctx, const char *text), void *ctx,
-		struct ep_error *err)
-{
-	char *text = ep_http_request_text(req);
-	if (!text)
-		return ep_oom(err);
-	emit(ctx, text);
-	free(text);
-	return 0;
-}
-
 static int show_arm(const char *method, const char *url, const char *body, void (*emit)(void *ctx, const char *text),
 		    void *ctx, struct ep_error *err)
 {
 	const char *headers[] = { "Authorization: Bearer AZURE_AD_TOKEN", "Accept: application/json",
 				  body ? "Content-Type: application/json" : NULL, NULL };
-	return show(&(struct ep_http_request){ .method = method, .url = url, .headers = headers, .data = body,
+	return ep_http_show(&(struct ep_http_request){ .method = method, .url = url, .headers = headers, .data = body,
 					       .data_len = body ? strlen(body) : 0 },
 		    emit, ctx, err);
 }
@@ -514,7 +515,7 @@ int ep_arm_plan(struct ep_arm *a, const struct ep_arm_id *vm, const struct ep_ar
 	char url[1000], id[500], body[100];
 	int rc = token_form(a, &f, url, sizeof url, err);
 	if (!rc)
-		rc = show(&(struct ep_http_request){ .method = "POST", .url = url, .headers = token_headers, .data = f.text,
+		rc = ep_http_show(&(struct ep_http_request){ .method = "POST", .url = url, .headers = token_headers, .data = f.text,
 						     .data_len = f.len },
 			  emit, ctx, err);
 	ep_ec2_form_release(&f);

@@ -13,14 +13,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/azure.sh"
 
-start_azurite a || { not_ok "start Azurite"; finish; exit 0; }
-ok "Azurite at $AZ_A_ENDPOINT"
-C=$AZ_CONTAINER
-CONN=$(az_conn a)
+az_test_start
 noaz() { env -u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_ACCOUNT -u AZURE_STORAGE_KEY -u AZURE_STORAGE_SAS_TOKEN \
 	-u AZURE_TENANT_ID -u AZURE_CLIENT_ID -u AZURE_CLIENT_SECRET -u AZURE_AUTHORITY_HOST "$@"; }
-mark() { az_requests "$1" . | wc -l; }
-since() { az_requests "$1" . | tail -n +$(($2 + 1)); }
 nothing_left() { test -z "$(find "$T" -maxdepth 1 \( -name 'x*' -o -name '.x*' \) -print -quit)"; }
 "$ENVPACK" keygen -o "$T/k" >/dev/null
 
@@ -41,10 +36,10 @@ qemu-img convert -O vpc -o subformat=fixed "$T/frag.raw" "$T/frag.vhd" || not_ok
 azblob a pageblob "$C" vms/frag.vhd "$T/frag.vhd" || not_ok "upload the fragmented VHD"
 azblob a ranges "$C" vms/frag.vhd >"$T/franges"
 check "Azure keeps it as $(wc -l <"$T/franges") page ranges" test "$(wc -l <"$T/franges")" -ge 773
-m=$(mark a)
+m=$(az_mark a)
 expect_exit 0 "pack the fragmented blob" noaz AZURE_STORAGE_CONNECTION_STRING="$CONN" timeout -k 5 300 "$ENVPACK" pack \
 	--json -k "$T/k.key" -o "$T/frag.envpack" "vm:azure:$C/vms/frag.vhd"
-since a "$m" >"$T/flog"
+az_since a "$m" >"$T/flog"
 check "6 ranged GETs for the data, 1 for the footer ($(grep -c '" 206 ' "$T/flog"))" test "$(grep -c '" 206 ' "$T/flog")" = 7
 check "and 9 requests in all, as reported ($(wc -l <"$T/flog"))" \
 	test "$(wc -l <"$T/flog") $(jq_ 'd["disks"][0]["requests"]' "$T/out")" = "9 9"
@@ -97,7 +92,7 @@ expect_exit 0 "pack --dry-run of a managed disk's id" arm "$ARM_A" pack --dry-ru
 	"vm:azure:$RG/disks/web-os"
 check "shows the token request" grep -qx "POST $ARM_A/$TENANT/oauth2/v2.0/token" "$T/out"
 check "with the client's id, its secret masked" grep -q "grant_type=client_credentials&client_id=$CLIENT&client_secret=\*\*\*\*&scope=" "$T/out"
-check "the grant, with its body" bash -c 'grep -qx "POST $2$3/disks/web-os/beginGetAccess?api-version=[0-9-]*" "$1" && grep -q "\"durationInSeconds\": 3600" "$1"' _ "$T/out" "$ARM_A" "$RG"
+check "the grant, with its body" bash -c 'grep -qx "POST $2$3/disks/web-os/beginGetAccess?api-version=[0-9-]*" "$1" && grep -q "\"durationInSeconds\": 14400" "$1"' _ "$T/out" "$ARM_A" "$RG"
 check "the bearer masked" grep -qx 'Authorization: Bearer \*\*\*\*' "$T/out"
 check "how the operation is polled" grep -q 'Azure-AsyncOperation' "$T/out"
 check "the reads" grep -q 'Get Page Ranges and ranged GETs' "$T/out"
@@ -107,7 +102,7 @@ check "nothing sent to ARM" test ! -s "$T/arm-a.log"
 check "nor written" nothing_left
 
 # 3. a managed disk captured: token, grant, polls, reads, revocation
-m=$(mark a)
+m=$(az_mark a)
 expect_exit 0 "pack a managed disk by its resource id" arm "$ARM_A" pack --json -k "$T/k.key" -o "$T/md.envpack" \
 	"vm:azure:$RG/disks/web-os"
 cp "$T/out" "$T/md.json"
@@ -120,11 +115,19 @@ check "every ARM request carried the token" test "$(log_q a 'all(l["auth"] == "o
 check "the grant was revoked" test "$(state "$ARM_A" web-os)" = revoked
 check "the revocation is the last POST" test "$(log_q a '[l["path"].split("?")[0].rsplit("/", 1)[-1] for l in L if l["method"] == "POST"][-1]')" = endGetAccess
 check "the report names the disk's id" test "$(jq_ 'd["disks"][0]["from"]' "$T/md.json")" = "$RG/disks/web-os"
-n=$(( $(since a "$m" | wc -l) + $(log_q a 'len(L)') ))
+n=$(( $(az_since a "$m" | wc -l) + $(log_q a 'len(L)') ))
 check "and counts Azurite's and ARM's requests ($n: $(jq_ 'd["disks"][0]["requests"]' "$T/md.json") reported)" test "$(jq_ 'd["disks"][0]["requests"]' "$T/md.json")" = "$n"
 expect_exit 0 "restore it" "$ENVPACK" restore -q -p "$T/k.pub" "$T/md.envpack" --to "dir:$T/r1"
 check "the component is named after the disk" test -f "$T/r1/web-os.raw"
 check "qemu-img: it is the managed disk" qemu-img compare -q -f raw "$T/r1/web-os.raw" -F vpc "$T/web.vhd"
+
+# a token that expires mid-capture (after 5 ARM requests: the grant, its 3 polls and the revocation) is renewed once
+start_arm exp --expire-after 5 || not_ok "start the ARM fake whose tokens expire"
+expect_exit 0 "pack with a token expiring before the revocation is polled" arm "$ARM_EXP" pack -q -k "$T/k.key" -o "$T/exp.envpack" \
+	"vm:azure:$RG/disks/web-os"
+check "a 401 ExpiredAuthenticationToken, then a second token" \
+	test "$(log_q exp '[sum(1 for l in L if l["auth"] == "expired"), sum(1 for l in L if l["path"].endswith("/token"))]')" = "[1, 2]"
+check "and the grant revoked with it" test "$(state "$ARM_EXP" web-os)" = revoked
 
 # 4. a read failing for ever: exit 1, nothing written, the grant revoked all the same
 expect_exit 1 "pack a disk whose blob answers 503" arm "$ARM_A" pack --retries 2 -k "$T/k.key" -o "$T/xbad.envpack" \

@@ -5,7 +5,7 @@ this fake stands in; the disks' SAS URLs it grants point at real page blobs in A
 
     arm_fake.py --tenant T --client-id C --client-secret S [--disk NAME=SAS_URL]...
                 [--vm NAME=DISK:SIZE:LOCATION:OSTYPE:SECURITY] [--polls N] [--deny ACTION]...
-                [--port-file F] [--log F] [--lifetime S]
+                [--expire-after N] [--port-file F] [--log F] [--lifetime S]
 
 Listens on 127.0.0.1 (a free port) for both: POST /T/oauth2/v2.0/token (client
 credentials, form-encoded; the client id and secret must be those given, the scope
@@ -21,6 +21,8 @@ with that token as bearer (else 401 InvalidAuthenticationToken), under
     managedDisk.id of disk DISK, osType, securityProfile: SECURITY is "trusted" for
     TrustedLaunch with secure boot, "uefi" for uefiSettings without it, "none");
   - GET /subscriptions/SUB/providers/Microsoft.Compute/locations/L/vmSizes -> a few sizes.
+--expire-after N: a token serves N ARM requests, then gets 401 ExpiredAuthenticationToken
+(as one does after its hour), and the token endpoint hands out a new one.
 --deny ACTION (beginGetAccess, endGetAccess, vm, vmSizes) answers 403 AuthorizationFailed,
 as ARM does when the service principal lacks the role. Each disk's grant state is kept:
 GET /_state answers {"NAME": "granted"|"revoked"|"none"}.
@@ -50,6 +52,7 @@ def main():
     ap.add_argument("--disk", action="append", default=[])
     ap.add_argument("--vm", action="append", default=[])
     ap.add_argument("--polls", type=int, default=2)
+    ap.add_argument("--expire-after", type=int, default=0)
     ap.add_argument("--deny", action="append", default=[])
     ap.add_argument("--port-file")
     ap.add_argument("--log")
@@ -61,7 +64,7 @@ def main():
         name, rest = v.split("=", 1)
         disk, size, loc, ostype, sec = rest.split(":")
         vms[name] = dict(disk=disk, size=size, location=loc, os=ostype, security=sec)
-    token = "eyJ0eXAiOiJKV1QifQ." + secrets.token_urlsafe(32)
+    tok = {"value": "eyJ0eXAiOiJKV1QifQ." + secrets.token_urlsafe(32), "uses": 0}
     state = {name: "none" for name in disks}
     ops = {}  # id -> [looks left, result, disk, action]
     lock = threading.RLock()
@@ -132,10 +135,21 @@ def main():
                 if f.get("scope") != "https://management.azure.com/.default":
                     return self.answer(400, {"error": "invalid_scope", "error_description":
                                              "AADSTS70011: the scope is not valid."}, body=json.dumps(shown))
+                with lock:
+                    if a.expire_after and tok["uses"] >= a.expire_after:
+                        tok.update(value="eyJ0eXAiOiJKV1QifQ." + secrets.token_urlsafe(32), uses=0)
+                    value = tok["value"]
                 return self.answer(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                                         "access_token": token}, auth="ok", body=json.dumps(shown))
+                                         "access_token": value}, auth="ok", body=json.dumps(shown))
             got = self.headers.get("Authorization", "")
-            if got != "Bearer " + token:
+            with lock:
+                good = got == "Bearer " + tok["value"]
+                expired = good and a.expire_after and tok["uses"] >= a.expire_after
+                tok["uses"] += 1 if good and not expired else 0
+            if expired:
+                return self.arm_error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is "
+                                      "earlier than current UTC time.", "expired", body)
+            if not good:
                 return self.arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.",
                                       "bad" if got else "none", body)
             q = parse_qs(u.query)
