@@ -110,9 +110,19 @@ struct cli_pack_args {
 	"              the azure: target takes it (AZURE_STORAGE_CONNECTION_STRING, ...;\n" \
 	"              --input-option endpoint=URL, jobs=N) or a SAS URL (never printed);\n" \
 	"              only its allocated page ranges are read (Get Page Ranges, ranged\n" \
-	"              GETs checked against their Content-MD5); the disk is the blob\n" \
-	"              less its VHD footer (--format raw: a page blob without one); a\n" \
-	"              managed disk: take the SAS URL 'az disk grant-access' gives\n" \
+	"              GETs checked against their Content-MD5, neighbours 256 KiB apart\n" \
+	"              or less in one GET); the disk is the blob less its VHD footer\n" \
+	"              (--format raw: a page blob without one)\n" \
+	"  vm:azure:/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/disks/D\n" \
+	"              a managed disk by its resource id: Azure Resource Manager grants a\n" \
+	"              read SAS (beginGetAccess, polled), the blob is read as above, and\n" \
+	"              the grant is revoked at the end, also on failure or Ctrl-C; a\n" \
+	"              service principal's AZURE_TENANT_ID, AZURE_CLIENT_ID and\n" \
+	"              AZURE_CLIENT_SECRET (AZURE_AUTHORITY_HOST; --input-option\n" \
+	"              arm-endpoint=URL, access-seconds=N, default 14400)\n" \
+	"  vm:azure:/subscriptions/S/.../Microsoft.Compute/virtualMachines/V  a VM: its\n" \
+	"              OS disk as above, its machine named after it, vCPUs and memory\n" \
+	"              from its size, UEFI and secure boot from its security profile\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \

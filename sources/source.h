@@ -197,7 +197,8 @@ struct ep_source_ops {
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
  * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "image:glance:NAME|ID", "vm:libvirt:DOMAIN.xml", "vm:domain:NAME",
- * "vm:aws:AMI_ID|INSTANCE_ID", "vm:azure:CONTAINER/BLOB" or "vm:azure:https://.../CONTAINER/BLOB?SAS",
+ * "vm:aws:AMI_ID|INSTANCE_ID", "vm:azure:CONTAINER/BLOB", "vm:azure:https://.../CONTAINER/BLOB?SAS" or
+ * "vm:azure:/subscriptions/.../Microsoft.Compute/disks/D" (or .../virtualMachines/V),
  * "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 
