@@ -65,9 +65,13 @@ int cmd_import(int argc, char **argv)
 	int rc = ep_store_lock(st, false, "import", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (!rc)
 		rc = ep_import(st, argv[optind], &trust, (unsigned)threads, id, &added, &err);
+	ep_store_unlock(st); /* and the release counts among the requests */
 	if (!rc && sa.json) {
 		json_t *o = json_pack("{s:s,s:s,s:I}", "snapshot", id, "store", argv[optind + 1], "added_bytes",
-				      (json_int_t)added);
+				      (json_int_t)added),
+		       *requests = cli_store_requests_json(st);
+		if (requests)
+			json_object_set_new(o, "requests", requests);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
