@@ -57,6 +57,32 @@ bench_requests_log() {
 	radosgw_requests_log bench
 }
 
+# bench_kinds T0 T1 FILE: the requests of $S3_BENCH_DIR/requests.log that started from T0 to T1
+# (EPOCHREALTIME) by kind, "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL" (path-style URLs);
+# FILE gets their lines. Call bench_requests_log first.
+bench_kinds() {
+	awk -v a="$1" -v b="$2" -v f="$3" '$1 >= a && $1 <= b {
+		print >f
+		m = $3; u = $4; q = ""
+		if ((i = index(u, "?")) > 0) { q = substr(u, i + 1); u = substr(u, 1, i - 1) }
+		sub(/^\/+/, "", u)
+		bucket = u !~ /\/./ # "/bucket" or "/bucket/": no key
+		conf = q ~ /(^|&)(location|object-lock|versioning|policy|acl|lifecycle|tagging|uploads)(=|&|$)/
+		if (m == "PUT") k = q ~ /(^|&)retention(=|&|$)/ ? 5 : 1
+		else if (m == "GET") k = bucket ? (conf ? 7 : 3) : 2
+		else if (m == "HEAD") k = 4
+		else if (m == "DELETE") k = 6
+		else k = 7
+		c[k]++; c[8]++
+	} END { for (k = 1; k <= 8; k++) printf "%d%s", c[k], k < 8 ? " " : "\n" }' "$S3_BENCH_DIR/requests.log"
+}
+
+# bench_json_kinds LOG: envpack's own counts from a command's --json ("requests"; a backup's
+# lock release PUT and --init's GET of config.json among them), in bench_kinds' order
+bench_json_kinds() {
+	jq -r '.requests | "\(.put) \(.get) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other)"' "$1"
+}
+
 # backup_input ROUND SRC: the disk a backup round reads, at SRC: the disk (round 0), then
 # the 1 %-changed one copied over it in place (round 2: same inode, new mtime); the
 # other rounds back up what is there.

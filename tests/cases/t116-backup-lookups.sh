@@ -51,7 +51,7 @@ NA=$(chunks_of)
 expect_exit 0 "the same disk again (--force: read, not taken from the files cache)" ep backup --force -q --json "$S" "disk:$T/a.raw"
 check "its chunks known from the last snapshot and the cache, none asked, none added ($(look))" test "$(look)" = "True used 0 0"
 check "the chunk cache names the store and its generation (none yet)" \
-	grep -q "^envpack-chunk-cache 1 $(jq_ 'd["id"]' "$S/config.json") none " "$ENVPACK_STATE_DIR"/stores/*.chunks
+	grep -q "^envpack-chunk-cache 2 $(jq_ 'd["id"]' "$S/config.json") none " "$ENVPACK_STATE_DIR"/stores/*.chunks
 
 # 2. a store of 1100 more chunks: still not listed (strace: no chunks/ directory opened)
 placeholders "$S" 1100
