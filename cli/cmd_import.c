@@ -19,6 +19,8 @@ static const char help[] =
 	"      --insecure-skip-verify import an unsigned or unverifiable bundle\n"
 	"  -j, --threads N            worker threads (default: one per CPU)\n"
 	CLI_ENCRYPT_HELP
+	"The store is asked about each chunk (HEAD, stat), 8 requests in flight, and\n"
+	"only those it lacks are put; --json gives the requests sent, by kind.\n"
 	"An encrypted bundle goes into a store encrypted to the same key, its chunks as\n"
 	"they are; a plain bundle's chunks are encrypted on the way into an encrypted store.\n"
 	CLI_STORE_HELP;

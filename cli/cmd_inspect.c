@@ -27,7 +27,7 @@ static const char help[] =
 	"the digest of each chunk it decompresses, not the signature (use 'envpack\n"
 	"verify' for that).\n\n"
 	"Options:\n"
-	"      --json     print one JSON object on stdout\n"
+	"      --json     print one JSON object on stdout (with a store's S3 requests)\n"
 	"  -h, --help     this help\n"
 	CLI_DECRYPT_HELP
 	CLI_REMOTE_HELP;

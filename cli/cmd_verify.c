@@ -30,7 +30,8 @@ static const char help[] =
 	CLI_ALLOW_OLDER_HELP
 	CLI_DECRYPT_HELP
 	"BUNDLE may also be a store's snapshot, STORE@ID (a unique prefix will do) or\n"
-	"STORE@latest.\n"
+	"STORE@latest: the store is asked about each chunk (HEAD, stat), 8 requests\n"
+	"in flight, and --json gives the requests sent, by kind.\n"
 	CLI_REMOTE_HELP;
 
 int cmd_verify(int argc, char **argv)
