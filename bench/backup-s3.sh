@@ -52,16 +52,7 @@ rm -rf "$out"
 mkdir -p "$out/work"
 # KEEP=1: $out stays (each run's output and requests in log.N, err.N, requests.TOOLROUND)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
-if [ "$SERVER" = radosgw ]; then
-	bench_radosgw
-	server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"
-else
-	bench_s3
-	server_name="s3rver 3.7.1"
-fi
-bucket=$S3_BENCH_BUCKET
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+bench_server
 aws=${S3_AWS:-/usr/bin/aws}
 src=$out/work/disk.raw # the one path both back up
 

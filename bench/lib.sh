@@ -42,6 +42,21 @@ bench_radosgw() {
 	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
 }
 
+# bench_server: the S3 server SERVER names, s3rver (bench_s3) or radosgw (bench_radosgw);
+# sets server_name (for the tables) and bucket, and clears what would reach another S3
+bench_server() {
+	if [ "$SERVER" = radosgw ]; then
+		bench_radosgw
+		server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"
+	else
+		bench_s3
+		server_name="s3rver 3.7.1"
+	fi
+	bucket=$S3_BENCH_BUCKET
+	export AWS_SHARED_CREDENTIALS_FILE=/dev/null
+	unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+}
+
 # bench_requests_log: $S3_BENCH_DIR/requests.log up to date ("START END METHOD URL STATUS" a
 # line): s3rver writes it as it answers; radosgw's is made from its log, which a thread of
 # its own writes a moment later (the line count is waited for to stop growing)

@@ -32,16 +32,7 @@ out=$B/readers-s3
 rm -rf "$out"
 mkdir -p "$out"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
-if [ "$SERVER" = radosgw ]; then
-	bench_radosgw
-	server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"
-else
-	bench_s3
-	server_name="s3rver 3.7.1"
-fi
-bucket=$S3_BENCH_BUCKET
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+bench_server
 envpack_bench_keys
 declare -A BIN=([old]=$ENVPACK_OLD [new]=$ENVPACK)
 
@@ -111,9 +102,9 @@ for v in old new; do
 done
 
 bench_requests_log
-chunks=$("$ENVPACK" inspect --json --endpoint "$ep" "s3://$bucket/new@latest" | jq '[.components[].chunks] | add')
+chunks=$("$ENVPACK" verify --json -p "$out/bench.pub" --endpoint "$ep" "s3://$bucket/old@latest" | jq .requests.head) # one HEAD a distinct chunk
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
-printf 'disk: %s virtual, %s allocated, %s chunk references; %s cores; load average %s; %s on loopback\n' \
+printf 'disk: %s virtual, %s allocated, %s chunks named; %s cores; load average %s; %s on loopback\n' \
 	"$(du -h --apparent-size "$img/disk.raw" | cut -f1)" "$(du -h "$img/disk.raw" | cut -f1)" "$chunks" "$(nproc)" \
 	"$(cut -d' ' -f1-3 /proc/loadavg)" "$server_name$([ "$mep" = "$ep" ] || echo ", reached through a relay adding $RTT_MS ms a round trip")"
 printf 'old: %s; new: %s; %s\n' "$("$ENVPACK_OLD" --version | head -n1)" "$("$ENVPACK" --version | head -n1)" \
