@@ -45,14 +45,10 @@ radosgw) OBJECT_LOCK=${OBJECT_LOCK:-1} ;;
 esac
 [ "$OBJECT_LOCK" = 0 ] || [ "$SERVER" = radosgw ] || { echo "bench: OBJECT_LOCK=1 needs SERVER=radosgw (s3rver has no Object Lock)" >&2; exit 2; }
 source "$(dirname "$0")/lib.sh"
-command -v restic >/dev/null || { echo "bench: needs restic (scripts/deps.sh installs it)" >&2; exit 1; }
 img=$B/img
-out=$B/backup-s3
-rm -rf "$out"
-mkdir -p "$out/work"
 # KEEP=1: $out stays (each run's output and requests in log.N, err.N, requests.TOOLROUND)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
-bench_server
+bench_server backup-s3
+mkdir -p "$out/work"
 aws=${S3_AWS:-/usr/bin/aws}
 src=$out/work/disk.raw # the one path both back up
 

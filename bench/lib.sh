@@ -42,9 +42,15 @@ bench_radosgw() {
 	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
 }
 
-# bench_server: the S3 server SERVER names, s3rver (bench_s3) or radosgw (bench_radosgw);
-# sets server_name (for the tables) and bucket, and clears what would reach another S3
+# bench_server NAME: a bench next to restic on the S3 server SERVER names, s3rver (bench_s3) or
+# radosgw (bench_radosgw): out=$B/NAME made afresh (removed on exit unless KEEP=1) and the server
+# started; sets server_name (for the tables) and bucket, and clears what would reach another S3
 bench_server() {
+	command -v restic >/dev/null || { echo "bench: needs restic (scripts/deps.sh installs it)" >&2; exit 1; }
+	out=$B/$1
+	rm -rf "$out"
+	mkdir -p "$out"
+	trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
 	if [ "$SERVER" = radosgw ]; then
 		bench_radosgw
 		server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"

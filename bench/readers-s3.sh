@@ -26,13 +26,8 @@ SERVER=${SERVER:-s3rver}
 case $SERVER in s3rver | radosgw) ;; *) echo "bench: SERVER is s3rver or radosgw, not '$SERVER'" >&2; exit 2 ;; esac
 source "$(dirname "$0")/lib.sh"
 [ -x "${ENVPACK_OLD:-}" ] || { echo "bench: set ENVPACK_OLD to the envpack to compare with" >&2; exit 2; }
-command -v restic >/dev/null || { echo "bench: needs restic (scripts/deps.sh installs it)" >&2; exit 1; }
 img=$B/img
-out=$B/readers-s3
-rm -rf "$out"
-mkdir -p "$out"
-trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
-bench_server
+bench_server readers-s3 # KEEP=1: $out stays (each run's output in log.N, err.N, requests in requests.COMMAND)
 envpack_bench_keys
 declare -A BIN=([old]=$ENVPACK_OLD [new]=$ENVPACK)
 
