@@ -261,7 +261,7 @@ static int source_read(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf
 	return ep_store_read_chunk(((struct referenced *)ctx)->st, digest, buf, size, err);
 }
 
-static const struct ep_chunk_source_ops listed_source = { source_has, source_read, NULL, NULL };
+static const struct ep_chunk_source_ops listed_source = { source_has, source_read, NULL, NULL, NULL };
 
 int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt, struct ep_store_check_stats *stats,
 		   struct ep_error *err)

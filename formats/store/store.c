@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "base/digestmap.h"
+#include "base/fanout.h"
 #include "formats/bundle/manifest.h"
 #include "formats/bundle/seal.h"
 
@@ -429,6 +430,28 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 	if (stored)
 		*stored = size;
 	return size != 0;
+}
+
+struct many_chunks {
+	const struct ep_store *st;
+	const uint8_t (*digests)[EP_DIGEST_LEN];
+	bool *have;
+	uint64_t *sizes;
+};
+
+static int has_one(void *ctx, size_t i, struct ep_error *err)
+{
+	(void)err; /* a failure to ask is absence, as in has_chunk */
+	struct many_chunks *m = ctx;
+	m->have[i] = ep_store_has_chunk(m->st, m->digests[i], m->sizes ? &m->sizes[i] : NULL);
+	return 0;
+}
+
+int ep_store_has_chunks(const struct ep_store *st, const uint8_t (*digests)[EP_DIGEST_LEN], size_t n, bool *have,
+			uint64_t *sizes, struct ep_error *err)
+{
+	struct many_chunks m = { st, digests, have, sizes };
+	return ep_fanout(n, EP_STORE_AT_ONCE, has_one, &m, err);
 }
 
 void ep_store_know_sorted(struct ep_store *st, const uint8_t (*oids)[EP_DIGEST_LEN], size_t n)

@@ -254,6 +254,12 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
  * was seen (formats/STORE.md, section 12): named by a snapshot read under the lock, or held by a
  * chunk cache of the store's current generation. Nothing on a store that lists its chunks. */
 int ep_store_know_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err);
+/* has_chunk for n chunks at once: have[i] whether the store holds digests[i], and with sizes
+ * (NULL: not wanted) its stored size, 0 when absent. What the backend is asked (HEAD, stat) goes
+ * EP_STORE_AT_ONCE requests at a time, where has_chunk would wait for each answer in turn. */
+#define EP_STORE_AT_ONCE 8 /* requests in flight for a batch of objects: the S3 backend's pool holds 16 connections */
+int ep_store_has_chunks(const struct ep_store *st, const uint8_t (*digests)[EP_DIGEST_LEN], size_t n, bool *have,
+			uint64_t *sizes, struct ep_error *err);
 /* How many chunks a lazy store asked the backend about (HEAD, stat) since it was opened. */
 uint64_t ep_store_chunks_asked(const struct ep_store *st);
 /* The same for many chunks, by object id, at once, sorted (memcmp order), borrowed until the store is closed
