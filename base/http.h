@@ -105,6 +105,10 @@ int ep_http_endpoint(const char *endpoint, char *base, size_t cap, const char *w
  * ("password", "secret", ...). NULL when out of memory; free() it. */
 char *ep_http_request_text(const struct ep_http_request *req);
 
+/* Hands emit the request as ep_http_request_text renders it (a dry run's). */
+int ep_http_show(const struct ep_http_request *req, void (*emit)(void *ctx, const char *text), void *ctx,
+		 struct ep_error *err);
+
 /* A short account of a failed answer for messages: "404 Not Found: <first line of the body>". */
 void ep_http_describe(const struct ep_http_response *resp, char *buf, size_t cap);
 

@@ -2,8 +2,8 @@
  * A request as text, for --dry-run: what would go on the wire, with every
  * credential masked. Masked are the values of headers that carry one
  * (Authorization, tokens, keys), a URL's password, the query parameters of presigned and SAS
- * URLs that sign or name a credential, and, in a JSON body, the values of
- * keys that hold secrets (Keystone's "password" and "secret", for example).
+ * URLs that sign or name a credential, and, in a JSON or form body, the values of
+ * keys that hold secrets (Keystone's "password" and "secret", OAuth's "client_secret").
  */
 #include "base/http.h"
 
@@ -62,6 +62,25 @@ static void puts_(struct text *t, const char *s)
 	put(t, s, strlen(s));
 }
 
+/* NAME=VALUE&... (a query, or a form body), the values of credential parameters masked. */
+static void put_params(struct text *t, const char *p, size_t len)
+{
+	for (const char *end = p + len; p < end;) {
+		size_t n = strcspn(p, "&");
+		n = n > (size_t)(end - p) ? (size_t)(end - p) : n;
+		const char *eq = memchr(p, '=', n);
+		if (eq && (listed(p, (size_t)(eq - p), secret_params, sizeof secret_params / sizeof *secret_params) ||
+			   listed(p, (size_t)(eq - p), secret_keys, sizeof secret_keys / sizeof *secret_keys))) {
+			put(t, p, (size_t)(eq - p) + 1);
+			puts_(t, MASK);
+		} else
+			put(t, p, n);
+		p += n;
+		if (p < end && *p == '&')
+			put(t, p++, 1);
+	}
+}
+
 /* The URL with the password of its user information and the values of credential
  * parameters masked. */
 static void put_url(struct text *t, const char *url)
@@ -80,18 +99,7 @@ static void put_url(struct text *t, const char *url)
 		return;
 	}
 	put(t, url, (size_t)(q - url) + 1);
-	for (const char *p = q + 1; *p;) {
-		size_t n = strcspn(p, "&");
-		const char *eq = memchr(p, '=', n);
-		if (eq && listed(p, (size_t)(eq - p), secret_params, sizeof secret_params / sizeof *secret_params)) {
-			put(t, p, (size_t)(eq - p) + 1);
-			puts_(t, MASK);
-		} else
-			put(t, p, n);
-		p += n;
-		if (*p == '&')
-			put(t, p++, 1);
-	}
+	put_params(t, q + 1, strlen(q + 1));
 }
 
 static void put_header(struct text *t, const char *h)
@@ -137,6 +145,14 @@ static bool printable(const char *s, size_t n)
 	return true;
 }
 
+static bool form_body(const struct ep_http_request *req)
+{
+	for (size_t i = 0; req->headers && req->headers[i]; i++)
+		if (!strncasecmp(req->headers[i], "Content-Type: application/x-www-form-urlencoded", 47))
+			return true;
+	return false;
+}
+
 static void put_body(struct text *t, const struct ep_http_request *req)
 {
 	char line[96];
@@ -159,7 +175,9 @@ static void put_body(struct text *t, const struct ep_http_request *req)
 		}
 		puts_(t, s);
 		free(s);
-	} else if (req->data_len <= TEXT_BODY_MAX && printable(data, req->data_len))
+	} else if (req->data_len <= TEXT_BODY_MAX && printable(data, req->data_len) && form_body(req))
+		put_params(t, data, req->data_len); /* an OAuth token request's client_secret */
+	else if (req->data_len <= TEXT_BODY_MAX && printable(data, req->data_len))
 		put(t, data, req->data_len);
 	else {
 		snprintf(line, sizeof line, "[%zu bytes]", req->data_len);
@@ -186,4 +204,15 @@ char *ep_http_request_text(const struct ep_http_request *req)
 		return NULL;
 	}
 	return t.buf;
+}
+
+int ep_http_show(const struct ep_http_request *req, void (*emit)(void *ctx, const char *text), void *ctx,
+		 struct ep_error *err)
+{
+	char *text = ep_http_request_text(req);
+	if (!text)
+		return ep_oom(err);
+	emit(ctx, text);
+	free(text);
+	return 0;
 }

@@ -45,23 +45,10 @@ radosgw) OBJECT_LOCK=${OBJECT_LOCK:-1} ;;
 esac
 [ "$OBJECT_LOCK" = 0 ] || [ "$SERVER" = radosgw ] || { echo "bench: OBJECT_LOCK=1 needs SERVER=radosgw (s3rver has no Object Lock)" >&2; exit 2; }
 source "$(dirname "$0")/lib.sh"
-command -v restic >/dev/null || { echo "bench: needs restic (scripts/deps.sh installs it)" >&2; exit 1; }
 img=$B/img
-out=$B/backup-s3
-rm -rf "$out"
-mkdir -p "$out/work"
 # KEEP=1: $out stays (each run's output and requests in log.N, err.N, requests.TOOLROUND)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
-if [ "$SERVER" = radosgw ]; then
-	bench_radosgw
-	server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"
-else
-	bench_s3
-	server_name="s3rver 3.7.1"
-fi
-bucket=$S3_BENCH_BUCKET
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+bench_server backup-s3
+mkdir -p "$out/work"
 aws=${S3_AWS:-/usr/bin/aws}
 src=$out/work/disk.raw # the one path both back up
 
@@ -119,32 +106,11 @@ done
 # the requests by kind, from the server's log: those that started while the command ran
 # (the listings size() sends between the commands are not counted)
 bench_requests_log
-kinds() { # kinds T0 T1 FILE: "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL" (path-style URLs); FILE gets the lines
-	awk -v a="$1" -v b="$2" -v f="$3" '$1 >= a && $1 <= b {
-		print >f
-		m = $3; u = $4; q = ""
-		if ((i = index(u, "?")) > 0) { q = substr(u, i + 1); u = substr(u, 1, i - 1) }
-		sub(/^\/+/, "", u)
-		bucket = u !~ /\/./ # "/bucket" or "/bucket/": no key
-		conf = q ~ /(^|&)(location|object-lock|versioning|policy|acl|lifecycle|tagging|uploads)(=|&|$)/
-		if (m == "PUT") k = q ~ /(^|&)retention(=|&|$)/ ? 5 : 1
-		else if (m == "GET") k = bucket ? (conf ? 7 : 3) : 2
-		else if (m == "HEAD") k = 4
-		else if (m == "DELETE") k = 6
-		else k = 7
-		c[k]++; c[8]++
-	} END { for (k = 1; k <= 8; k++) printf "%d%s", c[k], k < 8 ? " " : "\n" }' "$S3_BENCH_DIR/requests.log"
-}
-# json_kinds LOG ROUND: envpack's own counts from backup --json, in kinds' order (its lock's
-# release PUT and --init's GET of config.json among them)
-json_kinds() {
-	jq -r '.requests | "\(.put) \(.get) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other)"' "$1"
-}
 for t in "${tools[@]}"; do
 	for r in 0 1 2 3; do
 		# shellcheck disable=SC2086 # W: two numbers
-		RQ[$t$r]=$(kinds ${W[$t$r]} "$out/requests.$t$r")
-		[ "$t" = r ] || JS[$t$r]=$(json_kinds "${LOG[$t$r]}" "$r")
+		RQ[$t$r]=$(bench_kinds ${W[$t$r]} "$out/requests.$t$r")
+		[ "$t" = r ] || JS[$t$r]=$(bench_json_kinds "${LOG[$t$r]}")
 	done
 done
 

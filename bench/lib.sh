@@ -66,6 +66,27 @@ bench_radosgw() {
 	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
 }
 
+# bench_server NAME: a bench next to restic on the S3 server SERVER names, s3rver (bench_s3) or
+# radosgw (bench_radosgw): out=$B/NAME made afresh (removed on exit unless KEEP=1) and the server
+# started; sets server_name (for the tables) and bucket, and clears what would reach another S3
+bench_server() {
+	command -v restic >/dev/null || { echo "bench: needs restic (scripts/deps.sh installs it)" >&2; exit 1; }
+	out=$B/$1
+	rm -rf "$out"
+	mkdir -p "$out"
+	trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT # the server's cleanup runs first (tests/servers.sh)
+	if [ "$SERVER" = radosgw ]; then
+		bench_radosgw
+		server_name="Ceph radosgw $(radosgw --version | awk '{ print $3 }') (one OSD on memstore)"
+	else
+		bench_s3
+		server_name="s3rver 3.7.1"
+	fi
+	bucket=$S3_BENCH_BUCKET
+	export AWS_SHARED_CREDENTIALS_FILE=/dev/null
+	unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+}
+
 # bench_requests_log: $S3_BENCH_DIR/requests.log up to date ("START END METHOD URL STATUS" a
 # line): s3rver writes it as it answers; radosgw's is made from its log, which a thread of
 # its own writes a moment later (the line count is waited for to stop growing)
@@ -79,6 +100,32 @@ bench_requests_log() {
 		sleep 0.2
 	done
 	radosgw_requests_log bench
+}
+
+# bench_kinds T0 T1 FILE: the requests of $S3_BENCH_DIR/requests.log that started from T0 to T1
+# (EPOCHREALTIME) by kind, "PUT GET LIST HEAD RETENTION DELETE OTHER TOTAL" (path-style URLs);
+# FILE gets their lines. Call bench_requests_log first.
+bench_kinds() {
+	awk -v a="$1" -v b="$2" -v f="$3" '$1 >= a && $1 <= b {
+		print >f
+		m = $3; u = $4; q = ""
+		if ((i = index(u, "?")) > 0) { q = substr(u, i + 1); u = substr(u, 1, i - 1) }
+		sub(/^\/+/, "", u)
+		bucket = u !~ /\/./ # "/bucket" or "/bucket/": no key
+		conf = q ~ /(^|&)(location|object-lock|versioning|policy|acl|lifecycle|tagging|uploads)(=|&|$)/
+		if (m == "PUT") k = q ~ /(^|&)retention(=|&|$)/ ? 5 : 1
+		else if (m == "GET") k = bucket ? (conf ? 7 : 3) : 2
+		else if (m == "HEAD") k = 4
+		else if (m == "DELETE") k = 6
+		else k = 7
+		c[k]++; c[8]++
+	} END { for (k = 1; k <= 8; k++) printf "%d%s", c[k], k < 8 ? " " : "\n" }' "$S3_BENCH_DIR/requests.log"
+}
+
+# bench_json_kinds LOG: envpack's own counts from a command's --json ("requests"; a backup's
+# lock release PUT and --init's GET of config.json among them), in bench_kinds' order
+bench_json_kinds() {
+	jq -r '.requests | "\(.put) \(.get) \(.list) \(.head) \(.retention) \(.delete) \(.other) \(.put + .get + .list + .head + .retention + .delete + .other)"' "$1"
 }
 
 # backup_input ROUND SRC: the disk a backup round reads, at SRC: the disk (round 0), then

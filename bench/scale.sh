@@ -56,6 +56,10 @@
 # machine the load moves wall time far more than CPU time, so the goals give both.
 # OPS="unchanged changed" runs only the backups (restore, check and prune, minutes at 10 M on a
 # cold inode cache, are not run).
+# On dir:, the unchanged backup runs ROUNDS times (default 3), each followed by one into a reference
+# dir: store that holds the bench disk's chunks alone, and the fastest of each is kept: their
+# ratio ("same minutes") compares times taken under the same load, where the ratio to the
+# 0 scale compares runs made half an hour apart.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "bench: scale.sh mounts an ext4 image: run it as root" >&2; exit 1; }
 for c in mkfs.ext4 mountpoint jq python3; do
@@ -66,6 +70,7 @@ for n in "${scales[@]}"; do
 	[[ $n =~ ^[0-9]+$ ]] || { echo "bench: SCALES holds counts of chunks, not '$n'" >&2; exit 2; }
 done
 S3_MAX=${S3_MAX:-100000}
+ROUNDS=${ROUNDS:-3}
 MOD_COUNT=${MOD_COUNT:-8} MOD_MIB=${MOD_MIB:-5}
 top=${scales[-1]} s3_top=-1
 for n in "${scales[@]}"; do [ "$n" -gt "$S3_MAX" ] || s3_top=$n; done
@@ -95,7 +100,7 @@ mount -o loop,noinit_itable,noatime "$out/fs.img" "$mnt"
 src=$out/work/disk.raw
 cp --sparse=always "$img/disk.raw" "$src"
 envpack_bench_keys
-declare -A STORE=([dir]=dir:$mnt/dir-store) PH=([dir]=$mnt/dir-store/chunks) HAVE=([dir]=0)
+declare -A STORE=([dir]=dir:$mnt/dir-store [ref]=dir:$mnt/ref-store) PH=([dir]=$mnt/dir-store/chunks) HAVE=([dir]=0)
 stores=(dir)
 s3_opts=()
 if [ "$s3_top" -ge 0 ]; then
@@ -176,9 +181,23 @@ backup() { # backup KEY ST [OPTS...]: run a backup of $src into ST, with --json
 	run "$key" "$ENVPACK" backup "${STORE[$st]}" "${so[@]}" --json "$@" "${ep_opts[@]}" -k "$out/bench.key" --host bench "disk:$src"
 }
 
-for st in "${stores[@]}"; do # the data under test: real chunks, a real snapshot (not timed)
+for st in "${stores[@]}" ref; do # the data under test: real chunks, a real snapshot (not timed)
 	backup "init-$st" "$st" --init
 done
+keep_min() { # keep_min KEY RUN: RUN's figures as KEY's when it is KEY's first or fastest
+	if [ -z "${T[$1]:-}" ] || awk -v a="${T[$2]}" -v b="${T[$1]}" 'BEGIN { exit !(a < b) }'; then
+		T[$1]=${T[$2]} C[$1]=${C[$2]} M[$1]=${M[$2]} J[$1]=${J[$2]}
+	fi
+}
+unchanged_rounds() { # unchanged_rounds ST N: ROUNDS unchanged backups into ST, each followed by one into ref
+	backup "catch-up-ref-$2" ref --force # the last scale's 1 % change into ref first (not timed)
+	for ((r = 1; r <= ROUNDS; r++)); do
+		backup "unchanged-$1-$2.$r" "$1" --force
+		backup "ref-unchanged-$1-$2.$r" ref --force
+		keep_min "unchanged-$1-$2" "unchanged-$1-$2.$r"
+		keep_min "ref-unchanged-$1-$2" "ref-unchanged-$1-$2.$r"
+	done
+}
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 jqv() { jq -r "$2 // \"-\"" "${J[$1]}"; }
 reqs() { # reqs KEY: "PUT/GET/HEAD/LIST/other=total" from a --json "requests" object, or -
@@ -213,7 +232,9 @@ for n in "${scales[@]}"; do
 	done
 	MADE[$n]=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
-	for st in "${active[@]}"; do backup "unchanged-$st-$n" "$st" --force; done
+	for st in "${active[@]}"; do
+		if [ "$st" = dir ]; then unchanged_rounds "$st" "$n"; else backup "unchanged-$st-$n" "$st" --force; fi
+	done
 	[[ " ${ops[*]} " != *" restore "* ]] || for st in "${active[@]}"; do restore "restore-$st-$n" "$st" "$(jqv "unchanged-$st-$n" .snapshot)"; done
 	change_1pct "$src" "$n"
 	for st in "${active[@]}"; do backup "changed-$st-$n" "$st" --force; done
@@ -225,6 +246,7 @@ for n in "${scales[@]}"; do
 		# newest is kept for the next (not timed; forget removes no chunk)
 		"$ENVPACK" forget "${STORE[$st]}" "${so[@]}" -q --keep-last 1
 	done
+	"$ENVPACK" forget "${STORE[ref]}" -q --keep-last 1
 	echo
 	echo "== $n placeholder chunks: placeholders written in ${MADE[$n]} s, the scale's runs in $(awk -v a="$t0" -v b="$EPOCHREALTIME" -v m="${MADE[$n]}" 'BEGIN { printf "%.0f", b - a - m }') s; load average $load before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	printf '%-6s %-20s %9s %7s %8s %12s %14s %26s\n' store run seconds "CPU s" "RSS MiB" "chunks added" "chunks listed" "requests P/G/H/L/o=total"
@@ -239,6 +261,8 @@ for n in "${scales[@]}"; do
 			esac
 			printf '%-6s %-20s %9s %7s %8s %12s %14s %26s\n' "$st:" "${OPNAME[$op]}" "${T[$k]}" "${C[$k]}" "$(mib "${M[$k]}")" \
 				"$added" "$listed" "$(reqs "$k")"
+			[ -z "${T[ref-$k]:-}" ] || printf '%-6s %-20s %9s %7s %8s %12s %14s %26s\n' "ref:" "the same, same minutes" \
+				"${T[ref-$k]}" "${C[ref-$k]}" "$(mib "${M[ref-$k]}")" "$(jqv "ref-$k" .added_chunks)" - "$(reqs "ref-$k")"
 		done
 	done
 	[ "$n" -le "$S3_MAX" ] || [ "${#stores[@]}" = 1 ] || echo "s3: skipped at $n: $skip_why"
@@ -282,6 +306,10 @@ for st in "${stores[@]}"; do
 		r=$(ratio "${T[$op-$st-$at]}" "${T[$op-$st-$base]}")
 		rc=$(ratio "${C[$op-$st-$at]}" "${C[$op-$st-$base]}")
 		echo "  $st: ${OPNAME[$op]}: time ${T[$op-$st-$at]} s / ${T[$op-$st-$base]} s = $r (<= 1.2: $(goal "$r" 1.2)); CPU ${C[$op-$st-$at]} s / ${C[$op-$st-$base]} s = $rc (<= 1.2: $(goal "$rc" 1.2); the load moves it less); RSS $(mib "${M[$op-$st-$at]}") MiB (<= 128: $(goal "$(mib "${M[$op-$st-$at]}")" 128))"
+		if [ -n "${T[ref-$op-$st-$at]:-}" ]; then
+			r=$(ratio "${T[$op-$st-$at]}" "${T[ref-$op-$st-$at]}")
+			echo "  $st: ${OPNAME[$op]}, against the reference store in the same minutes (best of $ROUNDS each): ${T[$op-$st-$at]} s / ${T[ref-$op-$st-$at]} s = $r (<= 1.2: $(goal "$r" 1.2))"
+		fi
 	done
 	[[ " ${ops[*]} " != *" restore "* ]] || echo "  $st: ${OPNAME[restore]} (no goal stated; a restore lists no chunk): time ${T[restore-$st-$at]} s / ${T[restore-$st-$base]} s = $(ratio "${T[restore-$st-$at]}" "${T[restore-$st-$base]}"); RSS $(mib "${M[restore-$st-$at]}") MiB / $(mib "${M[restore-$st-$base]}") MiB"
 	for op in check prune; do

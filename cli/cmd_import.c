@@ -19,6 +19,8 @@ static const char help[] =
 	"      --insecure-skip-verify import an unsigned or unverifiable bundle\n"
 	"  -j, --threads N            worker threads (default: one per CPU)\n"
 	CLI_ENCRYPT_HELP
+	"The store is asked about each chunk (HEAD, stat), 8 requests in flight, and\n"
+	"only those it lacks are put; --json gives the requests sent, by kind.\n"
 	"An encrypted bundle goes into a store encrypted to the same key, its chunks as\n"
 	"they are; a plain bundle's chunks are encrypted on the way into an encrypted store.\n"
 	CLI_STORE_HELP;
@@ -65,9 +67,13 @@ int cmd_import(int argc, char **argv)
 	int rc = ep_store_lock(st, false, "import", sa.lock_wait, cli_warn, &sa.quiet, &err);
 	if (!rc)
 		rc = ep_import(st, argv[optind], &trust, (unsigned)threads, id, &added, &err);
+	ep_store_unlock(st); /* and the release counts among the requests */
 	if (!rc && sa.json) {
 		json_t *o = json_pack("{s:s,s:s,s:I}", "snapshot", id, "store", argv[optind + 1], "added_bytes",
-				      (json_int_t)added);
+				      (json_int_t)added),
+		       *requests = cli_store_requests_json(st);
+		if (requests)
+			json_object_set_new(o, "requests", requests);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);

@@ -27,7 +27,7 @@ static const char help[] =
 	"the digest of each chunk it decompresses, not the signature (use 'envpack\n"
 	"verify' for that).\n\n"
 	"Options:\n"
-	"      --json     print one JSON object on stdout\n"
+	"      --json     print one JSON object on stdout (with a store's S3 requests)\n"
 	"  -h, --help     this help\n"
 	CLI_DECRYPT_HELP
 	CLI_REMOTE_HELP;
@@ -40,9 +40,22 @@ struct sizes {
 
 struct sizing {
 	const struct ep_bundle *b;
-	struct ep_digestmap *seen; /* chunks of the bundle charged already */
+	struct ep_digestmap *seen; /* chunks of the bundle asked about already */
 	struct sizes *s;
+	uint8_t (*digests)[EP_DIGEST_LEN]; /* EP_BUNDLE_ASK_BATCH not asked about yet, and their sizes */
+	uint64_t *sizes;
+	size_t n;
 };
+
+/* The chunks gathered, asked about together (a store: many at a time); those held charged. */
+static int charge(struct sizing *z, struct ep_error *err)
+{
+	int rc = z->n ? ep_bundle_chunk_sizes(z->b, (const uint8_t(*)[EP_DIGEST_LEN])z->digests, z->n, z->sizes, err) : 0;
+	for (size_t i = 0; !rc && i < z->n; i++)
+		z->s->stored += z->sizes[i];
+	z->n = 0;
+	return rc;
+}
 
 /* Stored bytes are charged to the first component that uses a chunk. */
 static int add_part(void *ctx, const struct ep_component *part, struct ep_error *err)
@@ -51,17 +64,17 @@ static int add_part(void *ctx, const struct ep_component *part, struct ep_error 
 	z->s->data += ep_component_data_size(part);
 	z->s->extents += part->nextents;
 	z->s->chunks += part->nchunks;
-	for (size_t i = 0; i < part->nchunks; i++) {
-		uint64_t stored;
-		/* only chunks the bundle holds are remembered: a manifest can name many more */
-		if (ep_digestmap_get(z->seen, part->chunks[i].digest, NULL) ||
-		    !ep_bundle_chunk_size(z->b, part->chunks[i].digest, &stored))
+	int rc = 0;
+	for (size_t i = 0; !rc && i < part->nchunks; i++) {
+		if (ep_digestmap_get(z->seen, part->chunks[i].digest, NULL))
 			continue;
 		if (!ep_digestmap_put(z->seen, part->chunks[i].digest, 1))
 			return ep_oom(err);
-		z->s->stored += stored;
+		memcpy(z->digests[z->n++], part->chunks[i].digest, EP_DIGEST_LEN);
+		if (z->n == EP_BUNDLE_ASK_BATCH)
+			rc = charge(z, err);
 	}
-	return 0;
+	return rc;
 }
 
 /* A disk's lists are read one at a time, never all held at once. */
@@ -69,8 +82,13 @@ static int component_sizes(const struct ep_bundle *b, const struct ep_component 
 			   struct sizes *s, struct ep_error *err)
 {
 	*s = (struct sizes){ 0 };
-	struct sizing z = { b, seen, s };
-	int rc = ep_bundle_each_part(b, c, add_part, &z, err);
+	struct sizing z = { b, seen, s, malloc(EP_BUNDLE_ASK_BATCH * EP_DIGEST_LEN),
+			    malloc(EP_BUNDLE_ASK_BATCH * sizeof(uint64_t)), 0 };
+	int rc = z.digests && z.sizes ? ep_bundle_each_part(b, c, add_part, &z, err) : ep_oom(err);
+	if (!rc)
+		rc = charge(&z, err);
+	free(z.digests);
+	free(z.sizes);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < c->nfiles; i++) {
@@ -266,7 +284,8 @@ static json_t *images_json(const struct ep_component *c, const struct ep_image_l
 }
 
 static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, const char *key_id,
-		       const struct sizes *sizes, const struct sizes *total, struct ep_image_list *const *images)
+		       const struct sizes *sizes, const struct sizes *total, struct ep_image_list *const *images,
+		       const struct ep_store *st)
 {
 	json_t *comps = json_array();
 	for (size_t i = 0; i < m->ncomponents; i++) {
@@ -309,6 +328,9 @@ static void print_json(const struct ep_bundle *b, const struct ep_manifest *m, c
 	for (size_t i = 0; i < m->nmachines; i++)
 		json_array_append_new(machines, ep_machine_to_json(&m->machines[i]));
 	json_object_set_new(root, "machines", machines);
+	json_t *requests = st ? cli_store_requests_json(st) : NULL; /* a store's snapshot on S3 */
+	if (requests)
+		json_object_set_new(root, "requests", requests);
 	json_dumpf(root, stdout, JSON_INDENT(2));
 	putchar('\n');
 	json_decref(root);
@@ -396,7 +418,7 @@ int cmd_inspect(int argc, char **argv)
 	else if (!rc)
 		rc = describe_images(b, m, images, &err);
 	if (!rc && json)
-		print_json(b, m, key_id, sizes, &total, images);
+		print_json(b, m, key_id, sizes, &total, images, st);
 	else if (!rc) {
 		make_printable(m);
 		print_text(b, m, key_id, sizes, &total, images);

@@ -30,7 +30,8 @@ static const char help[] =
 	CLI_ALLOW_OLDER_HELP
 	CLI_DECRYPT_HELP
 	"BUNDLE may also be a store's snapshot, STORE@ID (a unique prefix will do) or\n"
-	"STORE@latest.\n"
+	"STORE@latest: the store is asked about each chunk (HEAD, stat), 8 requests\n"
+	"in flight, and --json gives the requests sent, by kind.\n"
 	CLI_REMOTE_HELP;
 
 int cmd_verify(int argc, char **argv)
@@ -92,6 +93,9 @@ int cmd_verify(int argc, char **argv)
 		json_t *o = json_pack("{s:s,s:b,s:s?,s:b,s:I,s:I,s:s?}", "bundle", path, "ok", !rc, "signed_by",
 				      *signer ? signer : NULL, "deep", deep, "chunks_checked", (json_int_t)stats.chunks_checked,
 				      "bytes_checked", (json_int_t)stats.bytes_checked, "error", rc ? err.msg : NULL);
+		json_t *requests = st ? cli_store_requests_json(st) : NULL; /* a store's snapshot on S3 */
+		if (requests)
+			json_object_set_new(o, "requests", requests);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);

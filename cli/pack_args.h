@@ -93,22 +93,37 @@ struct cli_pack_args {
 	"              into a store, the next backup there reads only the blocks\n" \
 	"              written since (qemu's dirty bitmap), the rest from the last\n" \
 	"              snapshot\n" \
-	"  vm:aws:AMI_ID  an AMI, exported by EC2 (ExportImage) to s3://BUCKET/PREFIX\n" \
-	"              (--input-option bucket=BUCKET, required; prefix=, default\n" \
-	"              envpack-export/; format=VMDK|RAW|VHD; role-name=; poll-seconds=,\n" \
-	"              timeout-minutes=; region=), the task polled until it completes,\n" \
-	"              then the object read where it lies (ranged GETs) and removed\n" \
-	"              unless --keep-export; credentials, region, AWS_ENDPOINT_URL_EC2\n" \
-	"              and _S3 as the aws: target takes them; a bare disk named after\n" \
-	"              the AMI; an AMI EC2 does not know exits 2, a failed task 1\n" \
+	"  vm:aws:AMI_ID|INSTANCE_ID  an AMI or an instance: DescribeImages (an\n" \
+	"              instance: DescribeInstances, DescribeInstanceTypes), then EC2's\n" \
+	"              export (ExportImage; CreateInstanceExportTask) to\n" \
+	"              s3://BUCKET/PREFIX (--input-option bucket=BUCKET, required;\n" \
+	"              prefix=, default envpack-export/; format=VMDK|RAW|VHD;\n" \
+	"              role-name= (AMIs); poll-seconds=, timeout-minutes=; region=),\n" \
+	"              the task polled until it completes, then the object read where\n" \
+	"              it lies (ranged GETs) and removed unless --keep-export;\n" \
+	"              credentials, region, AWS_ENDPOINT_URL_EC2 and _S3 as the aws:\n" \
+	"              target takes them; the machine from the AMI's Name or the Name\n" \
+	"              tag, its boot mode (firmware), platform (OS) and an instance's\n" \
+	"              type (vCPUs, memory), the machine options by hand winning; not\n" \
+	"              x86 or unknown to EC2: exit 2, a refused call or failed task: 1\n" \
 	"  vm:azure:CONTAINER/BLOB, vm:azure:https://ACCOUNT.blob.core.windows.net/C/B?SAS\n" \
 	"              an Azure disk: a page blob holding a fixed VHD, the account as\n" \
 	"              the azure: target takes it (AZURE_STORAGE_CONNECTION_STRING, ...;\n" \
 	"              --input-option endpoint=URL, jobs=N) or a SAS URL (never printed);\n" \
 	"              only its allocated page ranges are read (Get Page Ranges, ranged\n" \
-	"              GETs checked against their Content-MD5); the disk is the blob\n" \
-	"              less its VHD footer (--format raw: a page blob without one); a\n" \
-	"              managed disk: take the SAS URL 'az disk grant-access' gives\n" \
+	"              GETs checked against their Content-MD5, neighbours 256 KiB apart\n" \
+	"              or less in one GET); the disk is the blob less its VHD footer\n" \
+	"              (--format raw: a page blob without one)\n" \
+	"  vm:azure:/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/disks/D\n" \
+	"              a managed disk by its resource id: Azure Resource Manager grants a\n" \
+	"              read SAS (beginGetAccess, polled), the blob is read as above, and\n" \
+	"              the grant is revoked at the end, also on failure or Ctrl-C; a\n" \
+	"              service principal's AZURE_TENANT_ID, AZURE_CLIENT_ID and\n" \
+	"              AZURE_CLIENT_SECRET (AZURE_AUTHORITY_HOST; --input-option\n" \
+	"              arm-endpoint=URL, access-seconds=N, default 14400)\n" \
+	"  vm:azure:/subscriptions/S/.../Microsoft.Compute/virtualMachines/V  a VM: its\n" \
+	"              OS disk as above, its machine named after it, vCPUs and memory\n" \
+	"              from its size, UEFI and secure boot from its security profile\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \
@@ -147,7 +162,8 @@ struct cli_pack_args {
 	"                       describe the machine the disk: sources belong to (the\n" \
 	"                       first disk boots; default name: the environment's), so\n" \
 	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:;\n" \
-	"                       over an image:glance: capture's machine, they win\n" \
+	"                       over an image:glance: or vm:aws: capture's machine,\n" \
+	"                       they win\n" \
 	"      --input-option KEY=VALUE  a cloud capture's own setting (its endpoint,\n" \
 	"                       region, bucket, ...; see Sources); repeatable\n" \
 	"      --keep-export    vm:aws: leave the export a capture made (vm:gcp: reads\n" \

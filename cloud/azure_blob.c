@@ -344,16 +344,11 @@ static int az_show(struct ep_azure *az, const struct az_req *r, void (*emit)(voi
 {
 	struct az_signed q;
 	int rc = az_sign(az, r, &q, err);
-	char *text = NULL;
 	if (!rc) {
 		struct ep_http_request req = az_http_request(r, &q);
-		if (!(text = ep_http_request_text(&req)))
-			rc = ep_oom(err);
+		rc = ep_http_show(&req, emit, ctx, err);
 	}
 	az_release(&q);
-	if (!rc)
-		emit(ctx, text);
-	free(text);
 	return rc;
 }
 

@@ -18,6 +18,7 @@ struct ep_ec2 {
 	const struct ep_sigv4_creds *creds;
 	char base[300]; /* "https://ec2.REGION.amazonaws.com" or an endpoint given */
 	char region[64];
+	uint64_t requests; /* sent, for a capture's summary */
 };
 
 void ep_ec2_form_add(struct ep_ec2_form *f, const char *value, const char *fmt, ...)
@@ -88,6 +89,11 @@ void ep_ec2_close(struct ep_ec2 *ec2)
 const char *ep_ec2_endpoint(const struct ep_ec2 *ec2)
 {
 	return ec2->base;
+}
+
+uint64_t ep_ec2_requests(const struct ep_ec2 *ec2)
+{
+	return ec2 ? ec2->requests : 0;
 }
 
 /* A signed request: the body, URL and headers, for ep_http_send or ep_http_request_text. */
@@ -227,6 +233,7 @@ int ep_ec2_call(struct ep_ec2 *ec2, const char *action, const struct ep_ec2_form
 		return rc;
 	struct ep_http_request req = http_request(&q);
 	struct ep_http_response resp;
+	ec2->requests++;
 	rc = ep_http_send(ec2->http, &req, what, &resp, err);
 	signed_release(&q);
 	if (!rc && resp.status != 200)

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "base/http.h"
@@ -46,6 +47,8 @@ int ep_ec2_open(struct ep_ec2 **out, const struct ep_ec2_options *opt, struct ep
 void ep_ec2_close(struct ep_ec2 *ec2);
 /* The endpoint requests go to, for messages. */
 const char *ep_ec2_endpoint(const struct ep_ec2 *ec2);
+/* The requests ep_ec2_call has sent (retries within one not counted); 0 for NULL. */
+uint64_t ep_ec2_requests(const struct ep_ec2 *ec2);
 
 /* Sends action with form's parameters (it may be empty); on success *answer
  * holds the XML answer (root ACTIONResponse), to release with ep_xml_release.

@@ -122,17 +122,6 @@ void ep_remote_counts(struct ep_remote *r, uint64_t *requests, uint64_t *bytes)
 	*bytes = atomic_load(&r->bytes);
 }
 
-static int show(const struct ep_http_request *req, void (*emit)(void *ctx, const char *text), void *ctx,
-		struct ep_error *err)
-{
-	char *text = ep_http_request_text(req);
-	if (!text)
-		return ep_oom(err);
-	emit(ctx, text);
-	free(text);
-	return 0;
-}
-
 int ep_remote_plan(const char *url, const struct ep_s3_options *opt, uint64_t first,
 		   void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err)
 {
@@ -140,8 +129,10 @@ int ep_remote_plan(const char *url, const struct ep_s3_options *opt, uint64_t fi
 		char range[80];
 		snprintf(range, sizeof range, "Range: bytes=0-%llu", (unsigned long long)(first ? first - 1 : 0));
 		const char *headers[] = { range, NULL };
-		int rc = show(&(struct ep_http_request){ .method = "HEAD", .url = url }, emit, ctx, err);
-		return rc ? rc : show(&(struct ep_http_request){ .method = "GET", .url = url, .headers = headers }, emit, ctx, err);
+		int rc = ep_http_show(&(struct ep_http_request){ .method = "HEAD", .url = url }, emit, ctx, err);
+		return rc ? rc
+			  : ep_http_show(&(struct ep_http_request){ .method = "GET", .url = url, .headers = headers }, emit,
+					 ctx, err);
 	}
 	/* nothing is sent: signed with placeholders, masked when shown, so no credential is needed */
 	static const struct ep_sigv4_creds placeholder = { "AKIAIOSFODNN7EXAMPLE", "DRY-RUN-PLACEHOLDER", NULL };

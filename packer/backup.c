@@ -26,6 +26,9 @@ struct store_dest {
 	const struct ep_store_object_lock *lock;
 	struct ep_digestmap *written; /* chunks this run put: retained past the floor already */
 	struct ep_digestmap *covered; /* chunks of the environment's previous snapshot */
+	/* or, on a host that cannot read the snapshots (an encrypted store's public key only), those
+	 * the host's chunk cache says its last snapshot named */
+	const struct ep_chunk_cache *cache;
 	bool covered_long;            /* whose floor reaches past this one's: nothing to do for them */
 	int64_t floor;                /* what the snapshot records, and its objects are retained until */
 	uint64_t ncovered;
@@ -67,6 +70,11 @@ static int named_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_erro
 	if (!ep_digestmap_put(nm->seen, ref->digest, 1))
 		return ep_oom(err);
 	bool covered = d->covered && ep_digestmap_get(d->covered, ref->digest, NULL);
+	if (!covered && d->cache) {
+		uint8_t oid[EP_DIGEST_LEN];
+		ep_store_chunk_oid(d->st, ref->digest, oid);
+		covered = ep_chunk_cache_named(d->cache, oid);
+	}
 	if (covered && d->covered_long) {
 		d->ncovered++;
 		return 0;
@@ -165,9 +173,11 @@ static int know(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
  * same environment, covers. What this run writes or extends is retained until now + days + slack;
  * chunks prev named are retained until its floor, so while that floor is days or more away they
  * need nothing and the new floor is that one (at most the other): an unchanged backup sends
- * nothing more, and extends them once its slack is spent. */
-static int plan_lock(struct store_dest *d, const struct ep_manifest *prev, struct ep_snapinfo *info,
-		     struct ep_error *err)
+ * nothing more, and extends them once its slack is spent. A host that cannot read the snapshots
+ * (cache: not NULL) has its chunk cache's instead: the snapshot it published last, which is still
+ * there and names those chunks (ep_chunk_cache_open), and the floor it recorded. */
+static int plan_lock(struct store_dest *d, const struct ep_manifest *prev, const struct ep_chunk_cache *cache,
+		     struct ep_snapinfo *info, struct ep_error *err)
 {
 	int64_t now = time(NULL), day = ep_store_lock_day();
 	d->floor = ep_store_lock_target(d->lock, now);
@@ -182,6 +192,11 @@ static int plan_lock(struct store_dest *d, const struct ep_manifest *prev, struc
 		d->covered_long = ps->retain_until >= now + (int64_t)d->lock->days * day;
 		if (d->covered_long && ps->retain_until < d->floor)
 			d->floor = ps->retain_until;
+	} else if (cache && cache->retain_until > 0 && !strcmp(cache->lock_mode, ep_lock_mode_name(d->lock->mode))) {
+		d->cache = cache;
+		d->covered_long = cache->retain_until >= now + (int64_t)d->lock->days * day;
+		if (d->covered_long && cache->retain_until < d->floor)
+			d->floor = cache->retain_until;
 	}
 	snprintf(info->lock_mode, sizeof info->lock_mode, "%s", ep_lock_mode_name(d->lock->mode));
 	info->retain_until = d->floor;
@@ -336,7 +351,7 @@ int ep_backup(struct ep_store *st, const struct ep_pack_options *pack, const str
 		rc = ep_manifest_each_ref(prev, know, &k, err);
 	res->known_previous = k.refs;
 	if (!rc && d.lock)
-		rc = plan_lock(&d, prev, info, err);
+		rc = plan_lock(&d, prev, have_cat ? NULL : &chunk_cache, info, err);
 	if (have_cat)
 		ep_catalog_release(&cat);
 	if (rc) {

@@ -24,6 +24,11 @@ struct ep_chunk_cache {
 	uint8_t (*oids)[EP_DIGEST_LEN]; /* sorted; those of a valid cache, else NULL */
 	size_t n;
 	const char *state; /* "used", "stale" (or unreadable), "none" (no file, no state directory), "ignored" */
+	/* Object Lock: the floor of the snapshot the cache was made with ("" and 0: none), and
+	 * which of oids that snapshot names (a bit each), retained until that floor at least */
+	char lock_mode[12];
+	int64_t retain_until;
+	uint8_t *named;
 };
 
 /* The generation of st (whose lock the caller holds) into c, and the cache at path (NULL: none
@@ -37,6 +42,10 @@ int ep_chunk_cache_open(struct ep_chunk_cache *c, struct ep_store *st, const cha
  * those c held while both fit in EP_CHUNK_CACHE_MAX. A failure only loses the shortcut. */
 void ep_chunk_cache_save(const struct ep_chunk_cache *c, struct ep_store *st, const char *path, const char *snapshot,
 			 const struct ep_manifest *m);
+/* Whether a valid cache's snapshot names the chunk (by object id): retained until the cache's
+ * retain_until then, as that snapshot promised. A host that cannot read the store's snapshots
+ * (an encrypted store's public key only) knows so what it published last. */
+bool ep_chunk_cache_named(const struct ep_chunk_cache *c, const uint8_t oid[EP_DIGEST_LEN]);
 void ep_chunk_cache_release(struct ep_chunk_cache *c);
 
 #endif

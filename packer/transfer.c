@@ -42,29 +42,51 @@ struct copy {
 	struct ep_bundle_writer *writer; /* export */
 	uint8_t *buf; /* COPY_CAP bytes */
 	uint64_t bytes;
+	/* import: chunks of the bundle gathered to be asked of the store together (many at a time),
+	 * EP_BUNDLE_ASK_BATCH at most, and its answers */
+	uint8_t (*asking)[EP_DIGEST_LEN];
+	bool *have;
+	size_t nasking;
 };
 
-static int copy_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+static int copy_one(struct copy *c, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err)
 {
-	struct copy *c = ctx;
 	size_t stored = 0;
-	if (c->to && ep_store_has_chunk(c->to, ref->digest, NULL))
-		return 0;
 	/* the stored bytes as they are (sealed to the same key, or plain): their content was
 	 * checked by the deep verification before */
 	size_t at = c->seal ? EP_SEAL_HEADER : 0;
-	int rc = ep_bundle_get_chunk(c->from, ref->digest, c->buf + at, COPY_CAP - EP_SEAL_OVERHEAD, &stored, err);
+	int rc = ep_bundle_get_chunk(c->from, digest, c->buf + at, COPY_CAP - EP_SEAL_OVERHEAD, &stored, err);
 	if (!rc && c->seal) {
 		uint8_t oid[EP_DIGEST_LEN];
-		ep_seal_object_id(c->seal, ref->digest, oid);
+		ep_seal_object_id(c->seal, digest, oid);
 		rc = ep_seal_wrap(c->seal, oid, sizeof oid, c->buf, stored, err);
 		stored += EP_SEAL_OVERHEAD;
 	}
 	if (!rc)
-		rc = c->to ? ep_store_put_chunk(c->to, ref->digest, c->buf, stored, err)
-			   : ep_bundle_writer_add_chunk(c->writer, ref->digest, c->buf, stored, err);
+		rc = c->to ? ep_store_put_chunk(c->to, digest, c->buf, stored, err)
+			   : ep_bundle_writer_add_chunk(c->writer, digest, c->buf, stored, err);
 	c->bytes += stored;
 	return rc;
+}
+
+/* The chunks gathered, asked of the store together; those it lacks copied, in the order gathered. */
+static int copy_missing(struct copy *c, struct ep_error *err)
+{
+	int rc = ep_store_has_chunks(c->to, (const uint8_t(*)[EP_DIGEST_LEN])c->asking, c->nasking, c->have, NULL, err);
+	for (size_t i = 0; !rc && i < c->nasking; i++)
+		if (!c->have[i])
+			rc = copy_one(c, c->asking[i], err);
+	c->nasking = 0;
+	return rc;
+}
+
+static int copy_chunk(void *ctx, const struct ep_chunk_ref *ref, struct ep_error *err)
+{
+	struct copy *c = ctx;
+	if (!c->to)
+		return copy_one(c, ref->digest, err);
+	memcpy(c->asking[c->nasking++], ref->digest, EP_DIGEST_LEN);
+	return c->nasking == EP_BUNDLE_ASK_BATCH ? copy_missing(c, err) : 0;
 }
 
 /* Loads b's manifest under trust and checks every chunk's content. */
@@ -86,7 +108,12 @@ static int load_checked(const struct ep_bundle *b, const struct ep_trust *trust,
 static int copy_snapshot(struct copy *c, const struct ep_manifest *m, const char **manifest, size_t *len,
 			 const char **sig, size_t *siglen, struct ep_error *err)
 {
+	if (c->to && (!(c->asking = malloc(EP_BUNDLE_ASK_BATCH * EP_DIGEST_LEN)) ||
+		      !(c->have = malloc(EP_BUNDLE_ASK_BATCH * sizeof *c->have))))
+		return ep_oom(err);
 	int rc = (c->buf = malloc(COPY_CAP)) ? each_unique(m, copy_chunk, c, err) : ep_oom(err);
+	if (!rc && c->nasking)
+		rc = copy_missing(c, err);
 	if (rc)
 		return rc;
 	*manifest = ep_bundle_manifest(c->from, len);
@@ -122,6 +149,8 @@ int ep_import(struct ep_store *st, const char *bundle, const struct ep_trust *tr
 	if (!rc)
 		rc = ep_store_put_snapshot(st, manifest, len, sig, siglen, id, err);
 	*added_bytes = c.bytes;
+	free(c.asking);
+	free(c.have);
 	free(c.buf);
 	ep_manifest_free(m);
 	ep_bundle_close(b);

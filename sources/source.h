@@ -105,6 +105,24 @@ struct ep_source;
 int ep_capture_params_check(const struct ep_capture_options *c, const struct ep_source *sources, size_t n,
 			    struct ep_error *err);
 
+/* What a cloud says of a captured machine of one disk; NULL or 0 where it says nothing. */
+struct ep_capture_machine {
+	const char *name;     /* its name for people ("Web server 1"), made a machine name */
+	const char *fallback; /* the machine's name when that makes none (the image's id) */
+	const char *firmware; /* bios, uefi; NULL: bios */
+	enum ep_secure_boot secure_boot; /* kept when the firmware is uefi */
+	const char *os;       /* linux, windows, other; NULL: other */
+	unsigned vcpus;       /* 0: 1 */
+	uint64_t memory_mib;  /* 0: 1024, as pack's --memory */
+	const char *machine;  /* a checked machine type ("q35"), or NULL */
+	const char *bus;      /* the disk's; NULL: virtio for Linux, else sata */
+};
+/* Adds that machine to manifest, its one disk `component`, c's machine options given by
+ * hand (--vcpus, --memory, --firmware, --os, --vm-name) winning; checked, `what` naming
+ * the source in messages. */
+int ep_capture_machine_add(const struct ep_capture_options *c, const struct ep_capture_machine *said,
+			   struct ep_manifest *manifest, const char *component, const char *what, struct ep_error *err);
+
 /* What sources need from pack's options. */
 struct ep_source_options {
 	const char *const *allow_dirs; /* where disk references (backing files) may point */
@@ -179,7 +197,8 @@ struct ep_source_ops {
 
 /* Parses "disk:PATH", "iac:DIR", "image:oci:DIR[:TAG]", "image:docker-archive:FILE" or
  * "image:docker://HOST[:PORT]/REPO[:TAG|@DIGEST]", "image:glance:NAME|ID", "vm:libvirt:DOMAIN.xml", "vm:domain:NAME",
- * "vm:aws:AMI_ID", "vm:azure:CONTAINER/BLOB" or "vm:azure:https://.../CONTAINER/BLOB?SAS",
+ * "vm:aws:AMI_ID|INSTANCE_ID", "vm:azure:CONTAINER/BLOB", "vm:azure:https://.../CONTAINER/BLOB?SAS" or
+ * "vm:azure:/subscriptions/.../Microsoft.Compute/disks/D" (or .../virtualMachines/V),
  * "vm:ovf:FILE.ovf", "vm:ova:FILE.ova" or "vm:vmx:FILE.vmx". */
 int ep_source_parse(const char *spec, struct ep_source *out, struct ep_error *err);
 

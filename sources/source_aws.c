@@ -1,72 +1,111 @@
 /*
- * vm:aws:AMI_ID — an AMI captured through EC2's ExportImage: the image exported to
- * s3://BUCKET/PREFIX (as --input-option bucket=, prefix= say), the task polled until
- * it completes, then the object AWS wrote (PREFIX + task id + ".vmdk"|".raw"|".vhd")
- * read where it lies through disk:s3://'s ranged reads (format probed) and packed as a
- * bare disk. The object is removed afterwards, whether the pack succeeded or not,
+ * vm:aws:AMI_ID|INSTANCE_ID — an AMI or an instance captured through EC2's VM export:
+ * first what EC2 says of it (DescribeImages; an instance: DescribeInstances and its
+ * type's DescribeInstanceTypes), then the export to s3://BUCKET/PREFIX (as
+ * --input-option bucket=, prefix= say: ExportImage for an AMI, CreateInstanceExportTask
+ * for an instance), the task polled until it completes, and the object AWS wrote (PREFIX +
+ * task id + ".vmdk"|".raw"|".vhd") read where it lies through disk:s3://'s ranged reads
+ * (format probed). The object is removed afterwards, whether the pack succeeded or not,
  * unless --keep-export. Credentials, region and endpoints as the aws: target takes them.
- *
- * The AMI's name and boot mode (DescribeImages) are not read: the disk is a bare one
- * that --vcpus, --memory and --firmware describe.
+ * The disk becomes a machine: the AMI's Name (an instance's Name tag), its boot mode as
+ * the firmware, its platform as the OS, an instance's type as vCPUs and memory; pack's
+ * machine options by hand win.
  */
 #include "sources/source.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/util.h"
 #include "cloud/ec2.h"
+#include "cloud/ec2_describe.h"
 #include "cloud/s3.h"
 
 extern const struct ep_source_ops ep_source_disk;
+
+/* How EC2 exports an AMI or an instance, and how it answers about the task. */
+struct export_api {
+	const char *start, *poll; /* the actions */
+	const char *task_param;   /* the poll's parameter naming the task */
+	const char *started;      /* the start's answer: the task id's element, from the root */
+	const char *set, *id, *state; /* the poll's answer: the set, an item's id and state elements */
+	const char *failed[2];        /* states in which the task has failed */
+	const char *cli;              /* the aws ec2 command that shows the task */
+};
+
+static const struct export_api image_api = {
+	"ExportImage", "DescribeExportImageTasks", "ExportImageTaskId.1", "*[local-name()='exportImageTaskId']",
+	"exportImageTaskSet", "exportImageTaskId", "status", { "deleted", "deleting" }, "describe-export-image-tasks",
+};
+static const struct export_api instance_api = {
+	"CreateInstanceExportTask", "DescribeExportTasks", "ExportTaskId.1",
+	"*[local-name()='exportTask']/*[local-name()='exportTaskId']",
+	"exportTaskSet", "exportTaskId", "state", { "cancelled", "cancelling" }, "describe-export-tasks",
+};
 
 struct aws_state {
 	struct ep_s3 *s3;
 	struct ep_ec2 *ec2;
 	struct ep_sigv4_creds creds;
+	const char *id;               /* the AMI's or the instance's */
+	const struct export_api *api; /* as id is one or the other */
 	const char *bucket, *prefix, *format;
 	struct ep_ec2_task_settings task_settings;
+	struct ep_ec2_machine said;   /* what EC2 says of it */
 	char task[80];
 	struct ep_s3_url u;       /* the exported object, once the task names it */
 	bool exported, keep;      /* whether it is there to remove, or to stay */
 	char url[1100];           /* s3://BUCKET/KEY, read as disk: reads it */
-	char from[1300];          /* "ec2:AMI via s3://BUCKET/KEY" */
-	uint64_t ec2_requests;
+	char from[1300];          /* "ec2:ID via s3://BUCKET/KEY" */
 	struct ep_source disk_src; /* the object, as a disk: source */
 	void *disk;                /* its state */
-	const char *ami;
+	const struct ep_capture_options *capture;
 	const struct ep_source_sink *sink; /* pack's, while disk: packs through ours */
+	char *component;                   /* the disk's, once packed */
 	ep_source_report_fn report;
 	void *report_ctx;
 	ep_warn_fn warn;
 	void *warn_ctx;
 };
 
-/* ami- and 8 or 17 hex digits, as EC2 names images. */
+/* ami- or i- and 8 or 17 hex digits, as EC2 names images and instances. */
 static int aws_parse(const char *spec, struct ep_source *out, struct ep_error *err)
 {
 	const char *p = out->path;
-	size_t n = strncmp(p, "ami-", 4) ? 0 : strspn(p + 4, "0123456789abcdef");
-	if (!n || p[4 + n] || (n != 8 && n != 17))
-		return ep_fail(err, EP_EINPUT, "'%s': vm:aws: takes an AMI id (ami- and 8 or 17 hex digits)", spec);
+	size_t k = !strncmp(p, "ami-", 4) ? 4 : !strncmp(p, "i-", 2) ? 2 : 0;
+	size_t n = k ? strspn(p + k, "0123456789abcdef") : 0;
+	if (!n || p[k + n] || (n != 8 && n != 17))
+		return ep_fail(err, EP_EINPUT, "'%s': vm:aws: takes an AMI id (ami-) or an instance id (i-), each with 8 "
+					       "or 17 hex digits", spec);
 	return 0;
+}
+
+static const char *extension(const char *format)
+{
+	return !strcmp(format, "VMDK") ? "vmdk" : !strcmp(format, "RAW") ? "raw" : "vhd";
 }
 
 static int settings(struct aws_state *s, const struct ep_capture_options *c, struct ep_error *err)
 {
 	s->bucket = ep_capture_param(c, "bucket");
 	if (!s->bucket || !*s->bucket)
-		return ep_fail(err, EP_EINPUT, "vm:aws: name the bucket ExportImage writes to: --input-option bucket=BUCKET");
+		return ep_fail(err, EP_EINPUT, "vm:aws: name the bucket %s writes to: --input-option bucket=BUCKET",
+			       s->api->start);
 	s->prefix = ep_capture_param(c, "prefix");
 	s->prefix = s->prefix ? s->prefix : "envpack-export/";
 	s->format = ep_capture_param(c, "format");
 	s->format = s->format ? s->format : "VMDK";
 	if (strcmp(s->format, "VMDK") && strcmp(s->format, "RAW") && strcmp(s->format, "VHD"))
 		return ep_fail(err, EP_EINPUT, "vm:aws: --input-option format= takes VMDK, RAW or VHD, not '%s'", s->format);
-	int rc = ep_ec2_task_settings(ep_capture_param(c, "role-name"), ep_capture_param(c, "poll-seconds"),
-				      ep_capture_param(c, "timeout-minutes"), "vm:aws: --input-option", &s->task_settings, err);
+	const char *role = ep_capture_param(c, "role-name");
+	if (role && s->api == &instance_api) /* AWS's own account writes an instance's export */
+		return ep_fail(err, EP_EINPUT, "vm:aws: role-name= is ExportImage's (an AMI); CreateInstanceExportTask takes "
+					       "no role: the bucket's ACL grants AWS's export account");
+	int rc = ep_ec2_task_settings(role, ep_capture_param(c, "poll-seconds"), ep_capture_param(c, "timeout-minutes"),
+				      "vm:aws: --input-option", &s->task_settings, err);
 	if (rc)
 		return rc;
 	/* the object's URL must be one S3 takes */
@@ -87,8 +126,8 @@ static int clients(struct aws_state *s, const struct ep_capture_options *c, bool
 	if (!region || !*region)
 		region = getenv("AWS_DEFAULT_REGION");
 	if (!region || !*region)
-		return ep_fail(err, EP_EINPUT, "vm:aws: name the AMI's region: --input-option region=, AWS_REGION or "
-			       "AWS_DEFAULT_REGION");
+		return ep_fail(err, EP_EINPUT, "vm:aws: name the region of %s: --input-option region=, AWS_REGION or "
+			       "AWS_DEFAULT_REGION", s->id);
 	static const struct ep_sigv4_creds placeholder = { "AKIAIOSFODNN7EXAMPLE", "DRY-RUN-PLACEHOLDER", NULL };
 	struct ep_s3_options o = { .region = region, .creds = dry ? &placeholder : NULL };
 	if (c && c->http)
@@ -101,61 +140,94 @@ static int clients(struct aws_state *s, const struct ep_capture_options *c, bool
 			   err);
 }
 
-static void export_form(const struct aws_state *s, const char *ami, struct ep_ec2_form *f)
+/* The start's parameters. An instance's target environment names the hypervisor whose
+ * drivers the export prepares: VMware's for a VMDK (and a RAW image, which has none of
+ * its own), Microsoft's for a VHD. */
+static void export_form(const struct aws_state *s, struct ep_ec2_form *f)
 {
 	*f = (struct ep_ec2_form){ 0 };
+	if (s->api == &instance_api) {
+		ep_ec2_form_add(f, s->format, "ExportToS3.DiskImageFormat");
+		ep_ec2_form_add(f, s->bucket, "ExportToS3.S3Bucket");
+		ep_ec2_form_add(f, s->prefix, "ExportToS3.S3Prefix");
+		ep_ec2_form_add(f, s->id, "InstanceId");
+		ep_ec2_form_add(f, !strcmp(s->format, "VHD") ? "microsoft" : "vmware", "TargetEnvironment");
+		return;
+	}
 	ep_ec2_form_add(f, s->format, "DiskImageFormat");
-	ep_ec2_form_add(f, ami, "ImageId");
+	ep_ec2_form_add(f, s->id, "ImageId");
 	ep_ec2_form_add(f, s->bucket, "S3ExportLocation.S3Bucket");
 	ep_ec2_form_add(f, s->prefix, "S3ExportLocation.S3Prefix");
 	if (s->task_settings.role)
 		ep_ec2_form_add(f, s->task_settings.role, "RoleName");
 }
 
-/* Dry run: ExportImage, the poll, and a note of the reads that follow; nothing sent. */
-static int plan(struct aws_state *s, const char *ami, const struct ep_capture_options *c, struct ep_error *err)
+/* One request shown: action with value as its one parameter (NULL: the export's form). */
+static int plan_one(struct aws_state *s, const char *action, const char *param, const char *value,
+		    const struct ep_capture_options *c, struct ep_error *err)
 {
-	struct ep_ec2_form f;
-	export_form(s, ami, &f);
-	int rc = ep_ec2_plan(s->ec2, "ExportImage", &f, c->dry_run_request, c->dry_run_ctx, err);
+	struct ep_ec2_form f = { 0 };
+	if (param)
+		ep_ec2_form_add(&f, value, "%s", param);
+	else
+		export_form(s, &f);
+	int rc = ep_ec2_plan(s->ec2, action, &f, c->dry_run_request, c->dry_run_ctx, err);
 	ep_ec2_form_release(&f);
+	return rc;
+}
+
+/* Dry run: the describe calls, the export, the poll, and a note of the reads; nothing sent. */
+static int plan(struct aws_state *s, const struct ep_capture_options *c, struct ep_error *err)
+{
+	bool instance = s->api == &instance_api;
+	int rc = plan_one(s, instance ? "DescribeInstances" : "DescribeImages", instance ? "InstanceId.1" : "ImageId.1",
+			  s->id, c, err);
+	if (!rc && instance)
+		rc = plan_one(s, "DescribeInstanceTypes", "InstanceType.1", "INSTANCE-TYPE", c, err);
+	if (!rc)
+		rc = plan_one(s, s->api->start, NULL, NULL, c, err);
 	if (rc)
 		return rc;
 	ep_ec2_task_plan_note(&s->task_settings, c->dry_run_request, c->dry_run_ctx);
-	f = (struct ep_ec2_form){ 0 };
-	ep_ec2_form_add(&f, "EXPORT-TASK-ID", "ExportImageTaskId.1");
-	rc = ep_ec2_plan(s->ec2, "DescribeExportImageTasks", &f, c->dry_run_request, c->dry_run_ctx, err);
-	ep_ec2_form_release(&f);
+	rc = plan_one(s, s->api->poll, s->api->task_param, "EXPORT-TASK-ID", c, err);
 	char note[1400];
 	snprintf(note, sizeof note, "(then a HEAD and ranged GETs of s3://%s/%sEXPORT-TASK-ID.%s, removed afterwards%s)",
-		 s->bucket, s->prefix, s->format[1] == 'M' ? "vmdk" : s->format[1] == 'A' ? "raw" : "vhd",
-		 c->keep_export ? ": no, --keep-export" : " unless --keep-export");
+		 s->bucket, s->prefix, extension(s->format), c->keep_export ? ": no, --keep-export" : " unless --keep-export");
 	if (!rc)
 		c->dry_run_request(c->dry_run_ctx, note);
 	return rc;
 }
 
-static int call(struct aws_state *s, const char *action, const struct ep_ec2_form *f, struct ep_xml *x,
-		struct ep_error *err)
+/* What EC2 says of the AMI or instance; one envpack's machines cannot run is refused
+ * before anything is exported (the machine model and its targets are x86). */
+static int describe(struct aws_state *s, struct ep_error *err)
 {
-	s->ec2_requests++;
-	return ep_ec2_call(s->ec2, action, f, x, err);
+	int rc = s->api == &instance_api ? ep_ec2_describe_instance(s->ec2, s->id, &s->said, err)
+					 : ep_ec2_describe_image(s->ec2, s->id, &s->said, err);
+	const char *arch = s->said.architecture;
+	if (!rc && *arch && strcmp(arch, "x86_64") && strcmp(arch, "i386"))
+		rc = ep_fail(err, EP_EINPUT, "vm:aws: %s is %s, and envpack's machines are x86 (x86_64, i386): nothing "
+					     "exported", s->id, arch);
+	return rc;
 }
 
-static int start_export(struct aws_state *s, const char *ami, struct ep_error *err)
+static int start_export(struct aws_state *s, struct ep_error *err)
 {
 	struct ep_ec2_form f;
 	struct ep_xml x = { 0 };
-	export_form(s, ami, &f);
-	int rc = call(s, "ExportImage", &f, &x, err);
+	export_form(s, &f);
+	int rc = ep_ec2_call(s->ec2, s->api->start, &f, &x, err);
 	ep_ec2_form_release(&f);
-	/* an AMI EC2 does not know (or may not be read) is the user's to fix */
-	if (rc && (strstr(err->msg, "InvalidAMIID") || strstr(err->msg, "InvalidParameter")))
+	/* an id EC2 does not know (or may not be read) is the user's to fix */
+	if (rc && (strstr(err->msg, "InvalidAMIID") || strstr(err->msg, "InvalidInstanceID") ||
+		   strstr(err->msg, "InvalidParameter")))
 		err->code = rc = EP_EINPUT;
-	char *task = rc ? NULL : ep_xml_get(&x, NULL, "/*/*[local-name()='exportImageTaskId']");
+	char expr[120];
+	snprintf(expr, sizeof expr, "/*/%s", s->api->started);
+	char *task = rc ? NULL : ep_xml_get(&x, NULL, expr);
 	if (!rc && (!task || !*task || strlen(task) >= sizeof s->task ||
 		    strspn(task, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(task)))
-		rc = ep_fail(err, EP_ERUNTIME, "vm:aws: ExportImage of %s: the answer names no export task", ami);
+		rc = ep_fail(err, EP_ERUNTIME, "vm:aws: %s of %s: the answer names no export task", s->api->start, s->id);
 	if (!rc)
 		snprintf(s->task, sizeof s->task, "%s", task);
 	free(task);
@@ -164,44 +236,44 @@ static int start_export(struct aws_state *s, const char *ami, struct ep_error *e
 }
 
 /* One look at the task: 1 completed, 0 not yet, or its failure. */
-static int poll_export(struct aws_state *s, const char *ami, struct ep_error *err)
+static int poll_export(struct aws_state *s, struct ep_error *err)
 {
 	struct ep_ec2_form f = { 0 };
 	struct ep_xml x = { 0 };
-	ep_ec2_form_add(&f, s->task, "ExportImageTaskId.1");
-	int rc = call(s, "DescribeExportImageTasks", &f, &x, err);
+	ep_ec2_form_add(&f, s->task, "%s", s->api->task_param);
+	int rc = ep_ec2_call(s->ec2, s->api->poll, &f, &x, err);
 	ep_ec2_form_release(&f);
 	if (rc)
 		return rc;
-	char e1[240], e2[240];
-#define TASK_FIELD "/*/*[local-name()='exportImageTaskSet']/*[*[local-name()='exportImageTaskId' and text()='%s']]/*[local-name()='%s']"
-	snprintf(e1, sizeof e1, TASK_FIELD, s->task, "status");
-	snprintf(e2, sizeof e2, TASK_FIELD, s->task, "statusMessage");
-	char *status = ep_xml_get(&x, NULL, e1), *msg = ep_xml_get(&x, NULL, e2);
+	char e1[300], e2[300];
+#define TASK_FIELD "/*/*[local-name()='%s']/*[*[local-name()='%s' and text()='%s']]/*[local-name()='%s']"
+	snprintf(e1, sizeof e1, TASK_FIELD, s->api->set, s->api->id, s->task, s->api->state);
+	snprintf(e2, sizeof e2, TASK_FIELD, s->api->set, s->api->id, s->task, "statusMessage");
+	char *state = ep_xml_get(&x, NULL, e1), *msg = ep_xml_get(&x, NULL, e2);
 	ep_xml_release(&x);
-	if (!status)
-		rc = ep_fail(err, EP_ERUNTIME, "vm:aws: DescribeExportImageTasks does not name task %s", s->task);
-	else if (!strcmp(status, "completed"))
+	if (!state)
+		rc = ep_fail(err, EP_ERUNTIME, "vm:aws: %s does not name task %s", s->api->poll, s->task);
+	else if (!strcmp(state, "completed"))
 		rc = 1;
-	else if (!strcmp(status, "deleted") || !strcmp(status, "deleting"))
-		rc = ep_fail(err, EP_ERUNTIME, "vm:aws: the export of %s failed (task %s %s): %s", ami, s->task,
-			     ep_printable(status), msg && *msg ? ep_printable(msg) : "no reason given");
-	free(status);
+	else if (!strcmp(state, s->api->failed[0]) || !strcmp(state, s->api->failed[1]))
+		rc = ep_fail(err, EP_ERUNTIME, "vm:aws: the export of %s failed (task %s %s): %s", s->id, s->task,
+			     ep_printable(state), msg && *msg ? ep_printable(msg) : "no reason given");
+	free(state);
 	free(msg);
 	return rc;
 }
 
-static int wait_export(struct aws_state *s, const char *ami, struct ep_error *err)
+static int wait_export(struct aws_state *s, struct ep_error *err)
 {
 	time_t deadline = time(NULL) + (time_t)s->task_settings.timeout_minutes * 60;
 	for (;;) {
-		int rc = poll_export(s, ami, err);
+		int rc = poll_export(s, err);
 		if (rc)
 			return rc < 0 || rc > 1 ? rc : 0;
 		if (time(NULL) + (time_t)s->task_settings.poll_seconds > deadline)
 			return ep_fail(err, EP_ERUNTIME, "vm:aws: the export of %s did not finish within %u min: task %s still "
-				       "running (look with aws ec2 describe-export-image-tasks; its object will land in s3://%s/%s)",
-				       ami, s->task_settings.timeout_minutes, s->task, s->bucket, s->prefix);
+				       "running (look with aws ec2 %s; its object will land in s3://%s/%s)",
+				       s->id, s->task_settings.timeout_minutes, s->task, s->api->cli, s->bucket, s->prefix);
 		nanosleep(&(struct timespec){ .tv_sec = s->task_settings.poll_seconds }, NULL);
 	}
 }
@@ -212,7 +284,7 @@ static void report(void *ctx, const struct ep_source_disk_report *r)
 	struct aws_state *s = ctx;
 	struct ep_source_disk_report mine = *r;
 	mine.from = s->from;
-	mine.requests += s->ec2_requests;
+	mine.requests += ep_ec2_requests(s->ec2);
 	s->report(s->report_ctx, &mine);
 }
 
@@ -225,23 +297,27 @@ static int aws_open(const struct ep_source *src, const struct ep_source_options 
 		return ep_oom(err);
 	const struct ep_capture_options *c = opt->capture;
 	bool dry = c && c->dry_run_request;
+	s->id = src->path;
+	s->api = !strncmp(s->id, "i-", 2) ? &instance_api : &image_api;
+	s->capture = c;
 	s->keep = c && c->keep_export;
 	s->warn = opt->warn, s->warn_ctx = opt->warn_ctx;
 	int rc = settings(s, c, err);
 	if (!rc)
 		rc = clients(s, c, dry, err);
 	if (!rc && dry)
-		return plan(s, src->path, c, err);
+		return plan(s, c, err);
 	if (!rc)
-		rc = start_export(s, src->path, err);
+		rc = describe(s, err);
+	if (!rc)
+		rc = start_export(s, err);
 	if (rc)
 		return rc;
 	/* the object lands under the name AWS gives it: PREFIX + task id + the format's extension */
-	const char *ext = !strcmp(s->format, "VMDK") ? "vmdk" : !strcmp(s->format, "RAW") ? "raw" : "vhd";
-	snprintf(s->u.key, sizeof s->u.key, "%s%s.%s", s->prefix, s->task, ext);
+	snprintf(s->u.key, sizeof s->u.key, "%s%s.%s", s->prefix, s->task, extension(s->format));
 	snprintf(s->url, sizeof s->url, "s3://%s/%s", s->bucket, s->u.key);
-	snprintf(s->from, sizeof s->from, "ec2:%s via %s", src->path, s->url);
-	rc = wait_export(s, src->path, err);
+	snprintf(s->from, sizeof s->from, "ec2:%s via %s", s->id, s->url);
+	rc = wait_export(s, err);
 	if (rc)
 		return rc;
 	s->exported = true; /* from here it is removed, even when the pack fails */
@@ -260,24 +336,43 @@ static uint64_t aws_size(const void *state)
 	return s->disk ? ep_source_disk.size(s->disk) : 0;
 }
 
-/* The disk is named after the AMI, not after the export's object (a new task id each time). */
+/* The disk is named after the AMI or instance, not after the export's object (a new task id each time). */
 static int add_disk(void *ctx, struct ep_disk *d, const struct ep_component *base, const char *path,
 		    struct ep_component **out, struct ep_error *err)
 {
 	(void)path;
 	struct aws_state *s = ctx;
-	return s->sink->add_disk(s->sink->ctx, d, base, s->ami, out, err);
+	int rc = s->sink->add_disk(s->sink->ctx, d, base, s->id, out, err);
+	if (!rc && !(s->component = strdup((*out)->name)))
+		rc = ep_oom(err);
+	return rc;
+}
+
+/* The machine EC2 describes: a UEFI boot mode (uefi-preferred too: the image boots
+ * either way) as uefi, Windows by its platform, Linux by PlatformDetails' names. */
+static int add_machine(struct aws_state *s, struct ep_manifest *manifest, struct ep_error *err)
+{
+	const struct ep_ec2_machine *m = &s->said;
+	const char *p = m->platform;
+	struct ep_capture_machine said = { .name = m->name, .fallback = s->id, .vcpus = m->vcpus,
+					   .memory_mib = m->memory_mib };
+	said.firmware = !strncmp(m->boot_mode, "uefi", 4) ? "uefi" : "bios";
+	said.os = !strncasecmp(p, "windows", 7)	? "windows"
+		  : strstr(p, "Linux") || strstr(p, "Ubuntu") || strstr(p, "Red Hat") || strstr(p, "SUSE") ? "linux"
+		  : "other";
+	return ep_capture_machine_add(s->capture, &said, manifest, s->component, "vm:aws:", err);
 }
 
 static int aws_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink, struct ep_error *err)
 {
+	(void)src;
 	struct aws_state *s = state;
 	/* disk: packs through add_disk alone */
 	struct ep_source_sink mine = { .ctx = s, .manifest = sink->manifest, .whole_max = sink->whole_max,
 				       .add_disk = add_disk };
 	s->sink = sink;
-	s->ami = src->path;
-	return ep_source_disk.pack(&s->disk_src, s->disk, &mine, err);
+	int rc = ep_source_disk.pack(&s->disk_src, s->disk, &mine, err);
+	return rc ? rc : add_machine(s, sink->manifest, err);
 }
 
 static void aws_published(void *state, bool yes)
@@ -308,14 +403,15 @@ static void aws_close(void *state)
 		remove_export(s);
 	ep_ec2_close(s->ec2);
 	ep_s3_close(s->s3);
+	free(s->component);
 	free(s);
 }
 
 const struct ep_source_ops ep_source_vm_aws = {
 	.prefix = "vm:aws:",
-	.usage = "vm:aws:AMI_ID",
-	.bare_disk = true,
+	.usage = "vm:aws:AMI_ID|INSTANCE_ID",
 	.input_options = "bucket prefix format role-name region poll-seconds timeout-minutes",
+	.machine_options = true,
 	.parse = aws_parse,
 	.open = aws_open,
 	.size = aws_size,

@@ -10,8 +10,11 @@
  * The disk is the blob minus the footer; --format raw takes a page blob without one whole.
  * The azure: target leaves no machine in the blob's metadata (envpack_state alone): the
  * disk is a bare one, described by pack's --vcpus, --memory and --firmware.
- * Granting and revoking a managed disk's SAS (beginGetAccess/endGetAccess) is Azure
- * Resource Manager's, with an Azure AD token: the user runs `az disk grant-access`.
+ * vm:azure:/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/disks/D (a managed
+ * disk's resource id, as the portal shows it) has Azure Resource Manager grant a read SAS
+ * (cloud/azure_arm.c), reads the blob through it as above and revokes the grant once the
+ * pack is over, whether it succeeded or not; .../virtualMachines/V reads the VM first
+ * (its size's vCPUs and memory, its firmware) and captures its OS disk as its machine's.
  */
 #include "sources/source.h"
 
@@ -23,11 +26,15 @@
 #include <openssl/crypto.h>
 
 #include "base/interrupt.h"
+#include "cloud/azure_arm.h"
 #include "cloud/azure_blob.h"
 #include "formats/disk/disk.h"
 #include "formats/disk/vhd.h"
 
 #define PIECE EP_AZURE_PAGE_MAX /* one GET; Azure sends a Content-MD5 for at most this much */
+/* The widest hole one GET reads through to join two ranges: 256 KiB take about as long
+ * to come as a request takes to answer, at the ~100 MB/s one connection to Azure moves. */
+#define GAP_MAX ((uint64_t)256 << 10)
 
 /* Where a reader thread puts piece `piece`; a piece i goes into slot i % nslots. */
 struct slot {
@@ -46,7 +53,7 @@ struct azure_state {
 	struct ep_extent *ranges; /* allocated, within the disk */
 	size_t nranges;
 	uint64_t data; /* their bytes */
-	struct ep_extent *pieces; /* the GETs of the disk, each inside one page range and at most PIECE */
+	struct ep_extent *pieces; /* the GETs of the disk, each of at most PIECE, holes of at most GAP_MAX inside */
 	size_t npieces;
 	/* the readers ahead: pieces [consumed, consumed + nslots) may be fetched */
 	unsigned jobs;
@@ -65,6 +72,18 @@ struct azure_state {
 	const struct ep_manifest *manifest;
 	ep_source_report_fn report;
 	void *report_ctx;
+	/* a managed disk or VM through Azure Resource Manager */
+	struct ep_arm *arm;
+	struct ep_arm_id disk_id, vm_id; /* vm_id.name "" for a disk alone */
+	struct ep_arm_vm vm;
+	unsigned vcpus;
+	uint64_t memory_mib;
+	bool granted;    /* until revoked */
+	bool armed;      /* Ctrl-C fails the pack rather than killing it, while a grant may stand */
+	char from[500]; /* the disk's resource id: what the report names */
+	const struct ep_capture_options *capture;
+	ep_warn_fn warn;
+	void *warn_ctx;
 };
 
 /* ---- the disk ---- */
@@ -301,7 +320,9 @@ static int read_footer(struct azure_state *s, const char *format, struct ep_erro
 	return rc;
 }
 
-/* The allocated ranges within the disk, and the GETs that read them. */
+/* The allocated ranges within the disk, and the GETs that read them: a fragmented disk's
+ * neighbouring ranges, up to GAP_MAX apart, share one GET of at most PIECE (the hole
+ * between reads as zeros and costs less than a request's round trip). */
 static int plan_pieces(struct azure_state *s, struct ep_error *err)
 {
 	int rc = ep_azure_page_ranges(s->az, s->container, s->blob, s->props.etag, s->props.length, &s->ranges,
@@ -315,18 +336,113 @@ static int plan_pieces(struct azure_state *s, struct ep_error *err)
 			e->len = s->disk.virtual_size - e->off;
 		s->ranges[n++] = *e;
 		s->data += e->len;
-		for (uint64_t at = e->off; !rc && at < e->off + e->len; at += PIECE) {
-			if (!ep_grow((void **)&s->pieces, &cap, s->npieces + 1, sizeof *s->pieces))
+		for (uint64_t at = e->off, end = e->off + e->len; !rc && at < end;) {
+			struct ep_extent *p = s->npieces ? &s->pieces[s->npieces - 1] : NULL;
+			if (p && at - (p->off + p->len) <= GAP_MAX && at < p->off + PIECE) {
+				p->len = (end < p->off + PIECE ? end : p->off + PIECE) - p->off;
+				at = p->off + p->len;
+			} else if (!ep_grow((void **)&s->pieces, &cap, s->npieces + 1, sizeof *s->pieces))
 				rc = ep_oom(err);
-			else
-				s->pieces[s->npieces++] = (struct ep_extent){
-					at, e->off + e->len - at < PIECE ? e->off + e->len - at : PIECE, EP_EXT_DATA
-				};
+			else {
+				s->pieces[s->npieces++] = (struct ep_extent){ at, end - at < PIECE ? end - at : PIECE, EP_EXT_DATA };
+				at += s->pieces[s->npieces - 1].len;
+			}
 		}
 	}
 	if (!rc)
 		s->nranges = n;
 	return rc;
+}
+
+/* ---- Azure Resource Manager ---- */
+
+/* The grant's life: long enough for a large disk at the ~100 MB/s one blob gives (a SAS
+ * that expires mid-read fails it); it is revoked as soon as the read is over anyway. */
+#define ACCESS_SECONDS 14400
+#define ARM_READS "(then, through the SAS URL accessSAS gives: a HEAD of its blob, Get Page Ranges and ranged GETs " \
+		  "of at most 4 MiB of the allocated ranges)"
+
+static int arm_settings(const struct ep_capture_options *c, unsigned *seconds, struct ep_error *err)
+{
+	const char *v = ep_capture_param(c, "access-seconds");
+	char *end = NULL;
+	unsigned long n = v ? strtoul(v, &end, 10) : ACCESS_SECONDS;
+	if (v && (!*v || *end || *v == '-' || n < 60 || n > 86400 * 7))
+		return ep_fail(err, EP_EINPUT, "vm:azure: --input-option access-seconds= takes 60 to 604800 seconds, not '%s'",
+			       v);
+	*seconds = (unsigned)n;
+	return 0;
+}
+
+/* The disk (or the VM's OS disk) granted, its SAS URL into *sas_url. */
+static int arm_grant(struct azure_state *s, const char *path, const struct ep_capture_options *c, char **sas_url,
+		     struct ep_error *err)
+{
+	struct ep_arm_id id;
+	unsigned seconds = 0;
+	int rc = ep_arm_id_parse(path, &id, err);
+	if (!rc)
+		rc = arm_settings(c, &seconds, err);
+	bool dry = c && c->dry_run_request;
+	struct ep_arm_options ao = { .endpoint = ep_capture_param(c, "arm-endpoint"), .dry = dry };
+	if (c && c->http)
+		ao.http = *c->http;
+	if (!rc)
+		rc = ep_arm_open(&s->arm, &ao, err);
+	bool vm = !rc && !strcmp(id.type, "virtualMachines");
+	if (vm)
+		s->vm_id = id;
+	else
+		s->disk_id = id;
+	if (!rc && dry)
+		return ep_arm_plan(s->arm, vm ? &id : NULL, &id, seconds, ARM_READS, c->dry_run_request, c->dry_run_ctx, err);
+	if (vm && !(rc = ep_arm_vm_get(s->arm, &id, &s->vm, err)))
+		rc = ep_arm_vm_size(s->arm, id.subscription, s->vm.location, s->vm.size, &s->vcpus, &s->memory_mib, err);
+	if (vm && !rc)
+		rc = ep_arm_id_parse(s->vm.os_disk, &s->disk_id, err);
+	if (!rc)
+		ep_arm_id_text(&s->disk_id, s->from, sizeof s->from);
+	if (rc)
+		return rc;
+	ep_interrupt_arm();
+	s->armed = true;
+	return ep_arm_grant(s->arm, &s->disk_id, seconds, &s->granted, sas_url, err);
+}
+
+/* The grant goes once the reads are over; a revocation that fails is said, and the
+ * capture stands (the SAS expires by itself). */
+static void arm_revoke(struct azure_state *s)
+{
+	struct ep_error e = { 0 };
+	int rc = s->granted ? ep_arm_revoke(s->arm, &s->disk_id, &e) : 0;
+	s->granted = false;
+	if (s->armed)
+		ep_interrupt_disarm();
+	s->armed = false;
+	if (!rc || !s->warn)
+		return;
+	char msg[1700];
+	snprintf(msg, sizeof msg, "vm:azure: could not revoke the read access to %s (az disk revoke-access; it expires "
+				  "by itself): %s", s->from, e.msg);
+	s->warn(s->warn_ctx, msg);
+}
+
+/* The VM's machine: its size's vCPUs and memory, its firmware; pack's options by hand win. */
+static int add_machine(struct azure_state *s, struct ep_manifest *manifest, struct ep_error *err)
+{
+	const struct ep_capture_options *c = s->capture;
+	struct ep_machine *m = ep_manifest_add_machine(manifest);
+	const char *fw = c && c->firmware ? c->firmware : s->vm.uefi ? "uefi" : "bios";
+	const char *os = c && c->os ? c->os : s->vm.os_type[0] ? s->vm.os_type : "other";
+	if (!m || !(m->name = strdup(c && c->vm_name ? c->vm_name : s->vm_id.name)) || !(m->firmware = strdup(fw)) ||
+	    !(m->os = strdup(os)))
+		return ep_oom(err);
+	m->vcpus = c && c->vcpus ? c->vcpus : s->vcpus;
+	m->memory_mib = c && c->memory_mib ? c->memory_mib : s->memory_mib;
+	if (!strcmp(fw, "uefi") && s->vm.secure_boot >= 0)
+		m->secure_boot = s->vm.secure_boot ? EP_SECURE_BOOT_ON : EP_SECURE_BOOT_OFF;
+	int rc = ep_machine_add_disk(m, s->component, !strcmp(os, "linux") ? "virtio" : "sata", "disk", 1, err);
+	return rc ? rc : ep_machine_check(m, "vm:azure:", err);
 }
 
 static int azure_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,
@@ -338,6 +454,8 @@ static int azure_open(const struct ep_source *src, const struct ep_source_option
 	s->disk = (struct ep_disk){ .ops = &az_disk_ops, .format = &ep_disk_raw };
 	s->report = opt->report;
 	s->report_ctx = opt->report_ctx;
+	s->warn = opt->warn, s->warn_ctx = opt->warn_ctx;
+	s->capture = opt->capture;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->locked_init = true;
@@ -345,7 +463,21 @@ static int azure_open(const struct ep_source *src, const struct ep_source_option
 	if (src->format && strcmp(src->format, "raw") && strcmp(src->format, "vhd"))
 		return ep_fail(err, EP_EINPUT, "vm:azure: a page blob is a fixed VHD (or with --format raw, a raw disk), "
 					       "not %s", src->format);
-	int rc = connect_blob(s, src->path, c, err);
+	char *sas_url = NULL;
+	int rc = 0;
+	if (src->path[0] == '/') {
+		if ((rc = arm_grant(s, src->path, c, &sas_url, err)) || (c && c->dry_run_request))
+			return rc;
+	}
+	rc = connect_blob(s, sas_url ? sas_url : src->path, c, err);
+	if (sas_url)
+		OPENSSL_cleanse(sas_url, strlen(sas_url));
+	free(sas_url);
+	if (!rc && s->from[0]) { /* the component is named after the disk */
+		free(s->name);
+		if (!(s->name = strdup(s->disk_id.name)))
+			rc = ep_oom(err);
+	}
 	if (!rc && c && c->dry_run_request)
 		return ep_azure_plan_read(s->az, s->container, s->blob, c->dry_run_request, c->dry_run_ctx, err);
 	if (!rc)
@@ -382,6 +514,8 @@ static int azure_pack(const struct ep_source *src, void *state, const struct ep_
 	stop_readers(s); /* every read is done: their connections go */
 	if (!rc && !(s->component = strdup(c->name)))
 		rc = ep_oom(err);
+	if (!rc && s->vm_id.name[0])
+		rc = add_machine(s, sink->manifest, err);
 	s->manifest = sink->manifest;
 	return rc;
 }
@@ -390,10 +524,13 @@ static int azure_pack(const struct ep_source *src, void *state, const struct ep_
 static void azure_published(void *state, bool yes)
 {
 	struct azure_state *s = state;
+	if (s)
+		arm_revoke(s); /* the reads are over */
 	if (!s || !yes || !s->report || !s->component)
 		return;
 	struct ep_source_disk_report r = { .component = s->component, .mode = "full", .bytes_read = s->bytes_read,
-					   .from = s->url, .requests = s->requests };
+					   .from = s->from[0] ? s->from : s->url,
+					   .requests = s->requests + ep_arm_requests(s->arm) };
 	for (size_t i = 0; i < s->manifest->ncomponents; i++)
 		if (!strcmp(s->manifest->components[i].name, s->component))
 			r.added_bytes = s->manifest->components[i].added_bytes;
@@ -406,6 +543,8 @@ static void azure_close(void *state)
 	if (!s)
 		return;
 	stop_readers(s);
+	arm_revoke(s); /* not revoked yet: the pack failed before publishing */
+	ep_arm_close(s->arm);
 	for (size_t k = 0; s->slots && k < s->nslots; k++)
 		free(s->slots[k].buf);
 	free(s->slots);
@@ -422,11 +561,39 @@ static void azure_close(void *state)
 	free(s);
 }
 
+extern const struct ep_source_ops ep_source_vm_azure_vm;
+
+/* A VM's id makes a machine of its own: the kind that is no bare disk. */
+static int azure_parse(const char *spec, struct ep_source *out, struct ep_error *err)
+{
+	struct ep_arm_id id;
+	int rc = out->path[0] == '/' ? ep_arm_id_parse(out->path, &id, err) : 0;
+	(void)spec; /* the message quotes the id */
+	if (!rc && out->path[0] == '/' && !strcmp(id.type, "virtualMachines"))
+		out->ops = &ep_source_vm_azure_vm;
+	return rc;
+}
+
+#define AZURE_INPUT_OPTIONS "endpoint jobs arm-endpoint access-seconds"
+
 const struct ep_source_ops ep_source_vm_azure = {
 	.prefix = "vm:azure:",
-	.usage = "vm:azure:CONTAINER/BLOB",
+	.usage = "vm:azure:CONTAINER/BLOB|SAS_URL|DISK_ID|VM_ID",
 	.bare_disk = true,
-	.input_options = "endpoint jobs",
+	.input_options = AZURE_INPUT_OPTIONS,
+	.parse = azure_parse,
+	.open = azure_open,
+	.size = azure_size,
+	.pack = azure_pack,
+	.published = azure_published,
+	.close = azure_close,
+};
+
+const struct ep_source_ops ep_source_vm_azure_vm = {
+	.prefix = "vm:azure:",
+	.usage = "vm:azure:VM_ID",
+	.input_options = AZURE_INPUT_OPTIONS,
+	.machine_options = true,
 	.open = azure_open,
 	.size = azure_size,
 	.pack = azure_pack,

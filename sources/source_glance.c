@@ -26,8 +26,7 @@
 #include "formats/disk/disk.h"
 
 #define VCPUS_MAX 1024
-#define DEFAULT_MEMORY_MIB 1024 /* as pack's --memory: Glance's min_ram 0 says nothing */
-#define RING_BYTES (8u << 20)   /* a streamed image's bytes held ahead of pack */
+#define RING_BYTES (8u << 20) /* a streamed image's bytes held ahead of pack */
 
 struct glance_state {
 	struct ep_disk stream; /* a raw image streamed; first, so that the disk is the state */
@@ -239,51 +238,24 @@ static unsigned vcpus_of(const struct ep_os_image *im)
 	return n > VCPUS_MAX ? 1 : (unsigned)n;
 }
 
-/* The image's name as a machine name: letters, digits, '.', '_' and '-'. */
-static void machine_name(const char *name, char *out, size_t cap)
-{
-	snprintf(out, cap, "%.*s", (int)(cap - 1), name); /* ep_name_ok's 128 at most */
-	for (char *p = out; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
-		      *p == '_' || *p == '-'))
-			*p = '-';
-	if (!ep_name_ok(out))
-		snprintf(out, cap, "glance-image");
-}
-
 /* The machine the image describes, pack's options given by hand winning. */
 static int add_machine(struct glance_state *s, struct ep_manifest *manifest, const char *component,
 		       struct ep_error *err)
 {
 	const struct ep_os_image *im = &s->image;
-	const struct ep_capture_options *c = s->capture;
-	char name[129], fw[16], sb[16], type[64], bus[16];
-	machine_name(im->name, name, sizeof name);
-	const char *firmware = ep_os_image_prop(im, "hw_firmware_type", fw, sizeof fw) && !strcmp(fw, "uefi") ? "uefi"
-															 : "bios";
-	const char *os = os_of(im);
-	struct ep_machine *m = ep_manifest_add_machine(manifest);
-	if (c && c->firmware)
-		firmware = c->firmware;
-	if (c && c->os)
-		os = c->os;
-	if (!m || !(m->name = strdup(c && c->vm_name ? c->vm_name : name)) || !(m->firmware = strdup(firmware)) ||
-	    !(m->os = strdup(os)))
-		return ep_oom(err);
-	m->vcpus = c && c->vcpus ? c->vcpus : vcpus_of(im);
-	uint64_t ram = number_of(im, "min_ram", 16777216);
-	m->memory_mib = c && c->memory_mib ? c->memory_mib : ram ? ram : DEFAULT_MEMORY_MIB;
-	if (!strcmp(firmware, "uefi") && ep_os_image_prop(im, "os_secure_boot", sb, sizeof sb))
-		m->secure_boot = !strcmp(sb, "required") ? EP_SECURE_BOOT_ON : !strcmp(sb, "disabled") ? EP_SECURE_BOOT_OFF
+	char fw[16], sb[16], type[64], bus[16];
+	struct ep_capture_machine said = { .name = im->name, .fallback = "glance-image", .os = os_of(im),
+					   .vcpus = vcpus_of(im), .memory_mib = number_of(im, "min_ram", 16777216) };
+	said.firmware = ep_os_image_prop(im, "hw_firmware_type", fw, sizeof fw) && !strcmp(fw, "uefi") ? "uefi" : "bios";
+	if (ep_os_image_prop(im, "os_secure_boot", sb, sizeof sb))
+		said.secure_boot = !strcmp(sb, "required") ? EP_SECURE_BOOT_ON : !strcmp(sb, "disabled") ? EP_SECURE_BOOT_OFF
 													: EP_SECURE_BOOT_UNKNOWN;
-	if (ep_os_image_prop(im, "hw_machine_type", type, sizeof type) && strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789.-_") == strlen(type) &&
-	    *type && !(m->machine = strdup(type)))
-		return ep_oom(err);
+	if (ep_os_image_prop(im, "hw_machine_type", type, sizeof type) && strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789.-_") == strlen(type))
+		said.machine = type;
 	static const char *const buses[] = { "virtio", "sata", "ide", "scsi", NULL };
-	if (!ep_os_image_prop(im, "hw_disk_bus", bus, sizeof bus) || !one_of(bus, buses))
-		snprintf(bus, sizeof bus, "%s", !strcmp(os, "linux") ? "virtio" : "sata");
-	int rc = ep_machine_add_disk(m, component, bus, "disk", 1, err);
-	return rc ? rc : ep_machine_check(m, "image:glance:", err);
+	if (ep_os_image_prop(im, "hw_disk_bus", bus, sizeof bus) && one_of(bus, buses))
+		said.bus = bus;
+	return ep_capture_machine_add(s->capture, &said, manifest, component, "image:glance:", err);
 }
 
 static int glance_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink,

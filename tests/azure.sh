@@ -16,6 +16,10 @@
 #   az_requests NAME [REGEX] the request log's lines (matching REGEX, grep -E): Azurite's
 #                            access log ('"PUT /devstoreaccount1/c/b?comp=page HTTP/1.1" 201'),
 #                            a fault proxy's "START END METHOD PATH STATUS"
+#   az_test_start            a test's Azurite: start_azurite a, C its container, CONN its
+#                            connection string; a test that cannot start it ends there
+#   az_mark NAME             the request log's length now
+#   az_since NAME MARK       the request log's lines after az_mark gave MARK
 #
 # NAME is lower case letters, digits and _; each server sets, with NAME upper-cased
 # (start_azurite a  ->  AZ_A_…): AZ_NAME_ENDPOINT (http://127.0.0.1:PORT/devstoreaccount1,
@@ -111,3 +115,13 @@ az_requests() {
 	dir=${var}_DIR
 	grep -E -- "${2:-.}" "${!dir}/requests.log" 2>/dev/null | grep -v 'Azurite Blob' || true
 }
+
+az_test_start() {
+	start_azurite a || { not_ok "start Azurite"; finish; exit 0; }
+	ok "Azurite at $AZ_A_ENDPOINT"
+	C=$AZ_CONTAINER
+	CONN=$(az_conn a)
+}
+
+az_mark() { az_requests "$1" . | wc -l; }
+az_since() { az_requests "$1" . | tail -n +$(($2 + 1)); }

@@ -7,6 +7,11 @@
 #   ea EC2_URL ARGS...       envpack with the test credentials, S3 ($S3_URL, else $E) and EC2
 #                            from the environment, nothing from ~/.aws
 #   log_q NAME PYTHON-EXPR   evaluates EXPR over L, the fake NAME's log (a list of dicts); prints it
+# A capture's (vm:aws:) checks, with $B the bucket on the S3 server "s", $T/k.pub the key
+# and $T/web.raw the exported disk:
+#   exports PREFIX           the objects under PREFIX in the bucket, one a line
+#   same_disk BUNDLE         restored to dir:, the one disk is web.raw
+#   machine_is BUNDLE DISK PYTHON-DICT   the one machine has these fields, its one disk DISK
 
 start_ec2() {
 	local name=$1 port
@@ -31,3 +36,21 @@ ea() {
 log_q() { python3 -c 'import json, sys
 L = [json.loads(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
 print(eval(sys.argv[2]))' "$T/$1.log" "$2"; }
+
+exports() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$'; }
+
+same_disk() {
+	rm -rf "$T/r" && "$ENVPACK" restore -q -p "$T/k.pub" "$1" --to "dir:$T/r" &&
+		qemu-img compare -q -F raw "$(ls "$T"/r/*.raw)" "$T/web.raw"
+}
+
+machine_is() {
+	"$ENVPACK" inspect --json "$1" >"$T/inspect.json" && python3 - "$T/inspect.json" "$2" "$3" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))["machines"]
+assert len(m) == 1, m
+bad = {k: (m[0].get(k), v) for k, v in eval(sys.argv[3]).items() if m[0].get(k) != v}
+assert not bad, bad
+assert [(d["component"], d["boot"]) for d in m[0]["disks"]] == [(sys.argv[2], 1)], m[0]["disks"]
+EOF
+}

@@ -144,34 +144,44 @@ int ep_bundle_each_part(const struct ep_bundle *b, const struct ep_component *c,
 }
 
 /* The distinct chunks a manifest names, each found in the bundle: as many as it holds at most
- * (or, not asked, as the manifest names). */
+ * (or, not asked, as the manifest names). A store is asked about them EP_BUNDLE_ASK_BATCH at a
+ * time, many requests in flight, rather than one round trip after another. */
 struct distinct {
 	const struct ep_bundle *b;
 	bool ask; /* whether each is looked for now; else its read finds it missing */
 	struct ep_digestmap *seen; /* digest -> size */
 	struct ep_chunk_ref *refs;
-	size_t n, cap;
+	size_t n, cap, asked; /* refs[asked..n) noted, not looked for yet */
 	uint64_t total;
+	uint8_t (*digests)[EP_DIGEST_LEN]; /* EP_BUNDLE_ASK_BATCH of them, and their sizes */
+	uint64_t *sizes;
 };
 
-/* A chunk the bundle must hold, with a size it can have. */
-static int present(const struct distinct *d, const struct ep_component *c, const uint8_t digest[EP_DIGEST_LEN],
-		   struct ep_error *err)
+/* The chunks noted since the last time, each one the bundle must hold with a size it can have;
+ * the first missing (in the manifest's order) named. */
+static int look_for_noted(struct distinct *d, const struct ep_component *c, struct ep_error *err)
 {
-	char hex[EP_DIGEST_HEX];
-	uint64_t stored;
-	ep_hex(digest, EP_DIGEST_LEN, hex);
-	if (!ep_bundle_chunk_size(d->b, digest, &stored))
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", ep_bundle_path(d->b), hex, c->name);
-	if (stored == 0 || stored > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))
-		return ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", ep_bundle_path(d->b), hex);
-	return 0;
+	size_t k = d->n - d->asked;
+	for (size_t i = 0; i < k; i++)
+		memcpy(d->digests[i], d->refs[d->asked + i].digest, EP_DIGEST_LEN);
+	int rc = k ? ep_bundle_chunk_sizes(d->b, (const uint8_t(*)[EP_DIGEST_LEN])d->digests, k, d->sizes, err) : 0;
+	for (size_t i = 0; !rc && i < k; i++) {
+		char hex[EP_DIGEST_HEX];
+		ep_hex(d->digests[i], EP_DIGEST_LEN, hex);
+		if (d->sizes[i] == 0)
+			rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s of '%s' is missing", ep_bundle_path(d->b), hex, c->name);
+		else if (d->sizes[i] > EP_BUNDLE_STORED_MAX(EP_BUNDLE_CHUNK_MAX))
+			rc = ep_fail(err, EP_EINTEGRITY, "'%s': chunk %s has an impossible size", ep_bundle_path(d->b), hex);
+	}
+	d->asked = d->n;
+	return rc;
 }
 
 static int note_chunks(void *ctx, const struct ep_component *c, struct ep_error *err)
 {
 	struct distinct *d = ctx;
-	for (size_t k = 0; k < c->nchunks; k++) {
+	int rc = 0;
+	for (size_t k = 0; !rc && k < c->nchunks; k++) {
 		const struct ep_chunk_ref *ref = &c->chunks[k];
 		uint64_t size;
 		if (ep_digestmap_get(d->seen, ref->digest, &size)) {
@@ -179,17 +189,17 @@ static int note_chunks(void *ctx, const struct ep_component *c, struct ep_error 
 				return ep_fail(err, EP_EINPUT, "'%s': manifest: one chunk is given two sizes", ep_bundle_path(d->b));
 			continue;
 		}
-		int rc = d->ask ? present(d, c, ref->digest, err) : 0;
-		if (rc)
-			return rc;
 		if (!ep_grow((void **)&d->refs, &d->cap, d->n + 1, sizeof *d->refs))
 			return ep_oom(err);
 		d->refs[d->n++] = *ref;
 		d->total += ref->size;
 		if (!ep_digestmap_put(d->seen, ref->digest, ref->size))
 			return ep_oom(err);
+		if (d->ask && d->n - d->asked == EP_BUNDLE_ASK_BATCH)
+			rc = look_for_noted(d, c, err);
 	}
-	return 0;
+	/* the part's name is for messages, and a disk's list part is gone once this returns */
+	return rc ? rc : d->ask ? look_for_noted(d, c, err) : 0;
 }
 
 int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, bool deep, unsigned threads,
@@ -197,11 +207,15 @@ int ep_verify_chunks(const struct ep_bundle *b, const struct ep_manifest *m, boo
 {
 	*stats = (struct ep_verify_stats){ 0 };
 	/* a deep check reads every chunk: one asked of its source first would be asked twice */
-	struct distinct d = { .b = b, .ask = !deep || !ep_bundle_asks_per_chunk(b), .seen = ep_digestmap_new() };
-	int rc = d.seen ? 0 : ep_oom(err);
+	struct distinct d = { .b = b, .ask = !deep || !ep_bundle_asks_per_chunk(b), .seen = ep_digestmap_new(),
+			      .digests = malloc(EP_BUNDLE_ASK_BATCH * EP_DIGEST_LEN),
+			      .sizes = malloc(EP_BUNDLE_ASK_BATCH * sizeof(uint64_t)) };
+	int rc = d.seen && d.digests && d.sizes ? 0 : ep_oom(err);
 	for (size_t i = 0; !rc && i < m->ncomponents; i++)
 		rc = ep_bundle_each_part(b, &m->components[i], note_chunks, &d, err);
 	ep_digestmap_free(d.seen);
+	free(d.digests);
+	free(d.sizes);
 	struct ep_chunk_stream *s = NULL;
 	if (!rc && deep && !(rc = ep_chunk_stream_new(&s, b, threads, err))) {
 		ep_chunk_stream_start(s, d.refs, d.n);

@@ -153,14 +153,22 @@ static ptrdiff_t member(const struct referenced *r, const uint8_t oid[EP_DIGEST_
 	return i >= 0 && (r->flags[i] & AMBIGUOUS || r->tag[i] == tag_of(oid)) ? i : -1;
 }
 
+/* A listed chunk: counted, and a named one's size kept (asked of the store only for those,
+ * where the listing does not say: dir:). */
 static int listed(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
 {
-	(void)err;
 	struct referenced *r = ctx;
 	ptrdiff_t i = member(r, oid);
+	if (i < 0) {
+		r->stats->chunks++;
+		return 0;
+	}
+	uint64_t size;
+	int rc = ep_store_chunk_stored(r->st, oid, stored, &size, err);
+	if (rc || !size)
+		return rc; /* gone since, or empty: none */
 	r->stats->chunks++;
-	if (i >= 0)
-		r->stored[i] = stored > UINT32_MAX ? UINT32_MAX : (uint32_t)stored; /* too large: read and refused */
+	r->stored[i] = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size; /* too large: read and refused */
 	return 0;
 }
 
@@ -253,7 +261,7 @@ static int source_read(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf
 	return ep_store_read_chunk(((struct referenced *)ctx)->st, digest, buf, size, err);
 }
 
-static const struct ep_chunk_source_ops listed_source = { source_has, source_read, NULL, NULL };
+static const struct ep_chunk_source_ops listed_source = { source_has, source_read, NULL, NULL, NULL };
 
 int ep_store_check(struct ep_store *st, const struct ep_store_check_options *opt, struct ep_store_check_stats *stats,
 		   struct ep_error *err)

@@ -57,6 +57,10 @@ struct ep_chunk_source_ops {
 	 * comes with it). 1 when the source does not hold it. Thread-safe. */
 	int (*fetch)(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t cap, size_t *size,
 		     struct ep_error *err);
+	/* NULL, or has for n chunks at once (sizes[i]: 0 when not held), where has would ask a
+	 * store chunk by chunk, each waiting for the last: many asked at a time. */
+	int (*has_many)(void *ctx, const uint8_t (*digests)[EP_DIGEST_LEN], size_t n, uint64_t *sizes,
+			struct ep_error *err);
 };
 /* The bytes of a bundle file, for its tar scan and its chunks: a file here, or an object at a URL. */
 struct ep_byte_source_ops {
@@ -92,6 +96,10 @@ const char *ep_bundle_manifest(const struct ep_bundle *b, size_t *len);
 const char *ep_bundle_signature(const struct ep_bundle *b, size_t *len);
 /* Whether the bundle holds a chunk, and its compressed size. */
 bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size);
+/* The same for n chunks (sizes[i]: 0 when not held), many asked at once of a store. */
+#define EP_BUNDLE_ASK_BATCH 1024 /* chunks a reader asks about together: bounds what it holds meanwhile */
+int ep_bundle_chunk_sizes(const struct ep_bundle *b, const uint8_t (*digests)[EP_DIGEST_LEN], size_t n, uint64_t *sizes,
+			  struct ep_error *err);
 /* Reads a chunk's stored bytes (its zstd frame, sealed in an encrypted bundle), exactly size of them, wherever they lie. Thread-safe. */
 int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,
 			 struct ep_error *err);

@@ -435,11 +435,22 @@ static int tar_read(void *ctx, const uint8_t digest[EP_DIGEST_LEN], void *buf, s
 	return read_at(b, buf, size, b->locs[i].off, err);
 }
 
-static const struct ep_chunk_source_ops tar_source = { tar_has, tar_read, NULL, NULL };
+static const struct ep_chunk_source_ops tar_source = { tar_has, tar_read, NULL, NULL, NULL };
 
 bool ep_bundle_chunk_size(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], uint64_t *size)
 {
 	return b->source->has(b->source_ctx, digest, size);
+}
+
+int ep_bundle_chunk_sizes(const struct ep_bundle *b, const uint8_t (*digests)[EP_DIGEST_LEN], size_t n, uint64_t *sizes,
+			  struct ep_error *err)
+{
+	if (b->source->has_many)
+		return b->source->has_many(b->source_ctx, digests, n, sizes, err);
+	for (size_t i = 0; i < n; i++)
+		if (!b->source->has(b->source_ctx, digests[i], &sizes[i]))
+			sizes[i] = 0;
+	return 0;
 }
 
 int ep_bundle_read_chunk(const struct ep_bundle *b, const uint8_t digest[EP_DIGEST_LEN], void *buf, size_t size,

@@ -75,9 +75,13 @@ static int prune_retained(struct sweep *s, struct ep_error *err)
 
 /* Each chunk as chunks/ is listed: kept, or removed there and then (a directory's entries may
  * go while it is read, an S3 listing's pages go on past deletions). */
-static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
+static int prune_chunk(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t listed_size, struct ep_error *err)
 {
 	struct sweep *s = ctx;
+	uint64_t stored; /* asked of dir: here, where the listing did not say: the bytes kept and freed are reported */
+	int rc = ep_store_chunk_stored(s->st, oid, listed_size, &stored, err);
+	if (rc || !stored)
+		return rc; /* gone since, or empty: none */
 	if (ep_oidset_find(&s->referenced, oid) >= 0) {
 		s->stats->chunks_kept++;
 		s->stats->bytes_kept += stored;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define WORKERS 8 /* requests in flight at once: the backend's pool holds 16 connections */
+#include "base/fanout.h"
 
 const char *ep_lock_mode_name(enum ep_lock_mode m)
 {
@@ -87,11 +87,8 @@ struct batch {
 	int64_t floor, target;
 	const char (*names)[100]; /* retentions */
 	struct ep_store_retention *out;
-	pthread_mutex_t lock;
-	size_t next;
+	pthread_mutex_t lock; /* over stats */
 	struct ep_store_keep_stats stats;
-	int rc; /* the first failure, and its error */
-	struct ep_error err;
 };
 
 /* One object kept until the floor: extended at once when known short, else only when HEAD says so.
@@ -146,46 +143,20 @@ static int look_one(struct batch *b, size_t i, struct ep_error *err)
 	return rc;
 }
 
-static void *worker(void *arg)
+static int batch_one(void *ctx, size_t i, struct ep_error *err)
 {
-	struct batch *b = arg;
-	struct ep_error err = { 0 };
-	for (;;) {
-		pthread_mutex_lock(&b->lock);
-		size_t i = b->next;
-		bool stop = b->rc || i >= b->n;
-		b->next += !stop;
-		pthread_mutex_unlock(&b->lock);
-		if (stop)
-			break;
-		int rc = b->items ? keep_one(b, &b->items[i], &err) : look_one(b, i, &err);
-		if (rc) {
-			pthread_mutex_lock(&b->lock);
-			if (!b->rc)
-				b->rc = rc, b->err = err;
-			pthread_mutex_unlock(&b->lock);
-		}
-	}
-	return NULL;
+	struct batch *b = ctx;
+	return b->items ? keep_one(b, &b->items[i], err) : look_one(b, i, err);
 }
 
-/* Runs the batch on up to WORKERS threads (here alone when none can be had); every request
- * sent is answered before it returns. */
+/* Runs the batch EP_STORE_AT_ONCE requests at a time; every request sent is answered before
+ * it returns. */
 static int run(struct batch *b, struct ep_error *err)
 {
-	pthread_t threads[WORKERS];
-	size_t want = b->n < WORKERS ? b->n : WORKERS, started = 0;
 	pthread_mutex_init(&b->lock, NULL);
-	while (started < want && pthread_create(&threads[started], NULL, worker, b) == 0)
-		started++;
-	if (!started && b->n)
-		worker(b);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
+	int rc = ep_fanout(b->n, EP_STORE_AT_ONCE, batch_one, b, err);
 	pthread_mutex_destroy(&b->lock);
-	if (b->rc)
-		*err = b->err;
-	return b->rc;
+	return rc;
 }
 
 int ep_store_keep_until(struct ep_store *st, const struct ep_store_keep_item *items, size_t n, int64_t floor,

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "base/digestmap.h"
+#include "base/fanout.h"
 #include "formats/bundle/manifest.h"
 #include "formats/bundle/seal.h"
 
@@ -71,7 +72,9 @@ static int index_add(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint
 
 static int index_each(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err)
 {
-	return index_add(ctx, oid, stored, err);
+	uint64_t size;
+	int rc = ep_store_chunk_stored(ctx, oid, stored, &size, err);
+	return rc || !size ? rc : index_add(ctx, oid, size, err);
 }
 
 int ep_store_load_index(struct ep_store *st, struct ep_error *err)
@@ -429,6 +432,28 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
 	return size != 0;
 }
 
+struct many_chunks {
+	const struct ep_store *st;
+	const uint8_t (*digests)[EP_DIGEST_LEN];
+	bool *have;
+	uint64_t *sizes;
+};
+
+static int has_one(void *ctx, size_t i, struct ep_error *err)
+{
+	(void)err; /* a failure to ask is absence, as in has_chunk */
+	struct many_chunks *m = ctx;
+	m->have[i] = ep_store_has_chunk(m->st, m->digests[i], m->sizes ? &m->sizes[i] : NULL);
+	return 0;
+}
+
+int ep_store_has_chunks(const struct ep_store *st, const uint8_t (*digests)[EP_DIGEST_LEN], size_t n, bool *have,
+			uint64_t *sizes, struct ep_error *err)
+{
+	struct many_chunks m = { st, digests, have, sizes };
+	return ep_fanout(n, EP_STORE_AT_ONCE, has_one, &m, err);
+}
+
 void ep_store_know_sorted(struct ep_store *st, const uint8_t (*oids)[EP_DIGEST_LEN], size_t n)
 {
 	pthread_rwlock_wrlock(&st->lock);
@@ -568,7 +593,22 @@ int ep_store_list_chunks(struct ep_store *st,
 			 void *ctx, struct ep_error *err)
 {
 	struct chunk_lister l = { each, ctx };
-	return st->be->ops->list(st->be, "chunks/", list_each, &l, err);
+	return (st->be->ops->list_names ? st->be->ops->list_names : st->be->ops->list)(st->be, "chunks/", list_each, &l,
+										       err);
+}
+
+int ep_store_chunk_stored(const struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored,
+			  uint64_t *size, struct ep_error *err)
+{
+	*size = stored;
+	if (stored != EP_STORE_SIZE_UNKNOWN)
+		return 0;
+	char name[100];
+	chunk_name(oid, name, sizeof name);
+	int rc = st->be->ops->stat(st->be, name, size, err);
+	if (rc == 1)
+		*size = 0;
+	return rc == 1 ? 0 : rc;
 }
 
 int ep_store_sweep(struct ep_store *st, uint64_t *removed, struct ep_error *err)

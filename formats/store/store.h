@@ -66,7 +66,13 @@ struct ep_store_backend_ops {
 	/* Whether an object is there, asked without reading it (HEAD, stat): 0 and its size, or 1
 	 * when it is not. Safe on many threads at once. */
 	int (*stat)(struct ep_store_backend *be, const char *name, uint64_t *size, struct ep_error *err);
+	/* As list, but a size that would cost a stat() of each object (dir:) is passed as
+	 * EP_STORE_SIZE_UNKNOWN, and its mtime as 0. NULL: list (its sizes come with the listing). */
+	int (*list_names)(struct ep_store_backend *be, const char *prefix,
+			  int (*each)(void *ctx, const char *name, uint64_t size, int64_t mtime, struct ep_error *err),
+			  void *ctx, struct ep_error *err);
 };
+#define EP_STORE_SIZE_UNKNOWN UINT64_MAX
 
 /* ---- Object Lock (formats/STORE.md, section 10): S3's retention of object versions ---- */
 
@@ -248,6 +254,12 @@ bool ep_store_has_chunk(const struct ep_store *st, const uint8_t digest[EP_DIGES
  * was seen (formats/STORE.md, section 12): named by a snapshot read under the lock, or held by a
  * chunk cache of the store's current generation. Nothing on a store that lists its chunks. */
 int ep_store_know_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN], struct ep_error *err);
+/* has_chunk for n chunks at once: have[i] whether the store holds digests[i], and with sizes
+ * (NULL: not wanted) its stored size, 0 when absent. What the backend is asked (HEAD, stat) goes
+ * EP_STORE_AT_ONCE requests at a time, where has_chunk would wait for each answer in turn. */
+#define EP_STORE_AT_ONCE 8 /* requests in flight for a batch of objects: the S3 backend's pool holds 16 connections */
+int ep_store_has_chunks(const struct ep_store *st, const uint8_t (*digests)[EP_DIGEST_LEN], size_t n, bool *have,
+			uint64_t *sizes, struct ep_error *err);
 /* How many chunks a lazy store asked the backend about (HEAD, stat) since it was opened. */
 uint64_t ep_store_chunks_asked(const struct ep_store *st);
 /* The same for many chunks, by object id, at once, sorted (memcmp order), borrowed until the store is closed
@@ -270,10 +282,16 @@ int ep_store_put_chunk(struct ep_store *st, const uint8_t digest[EP_DIGEST_LEN],
 int ep_store_remove_chunk(struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], struct ep_error *err);
 /* Every chunk in the store, by object id and stored size, as the backend lists chunks/ (in no
  * order, nothing held): each may remove the chunk it is given (prune), and chunks put meanwhile
- * may or may not be seen. Names under chunks/ that are no chunk's are passed over. */
+ * may or may not be seen. Names under chunks/ that are no chunk's are passed over. stored is
+ * EP_STORE_SIZE_UNKNOWN where the backend would stat each chunk to learn it (dir:): each asks
+ * ep_store_chunk_stored for the chunks whose size it needs. */
 int ep_store_list_chunks(struct ep_store *st,
 			 int (*each)(void *ctx, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored, struct ep_error *err),
 			 void *ctx, struct ep_error *err);
+/* A listed chunk's stored size: stored itself, or asked of the backend when the listing did
+ * not say (EP_STORE_SIZE_UNKNOWN); 0 for a chunk gone since, or empty (none). */
+int ep_store_chunk_stored(const struct ep_store *st, const uint8_t oid[EP_DIGEST_LEN], uint64_t stored,
+			  uint64_t *size, struct ep_error *err);
 
 /* Snapshots. */
 struct ep_store_snapshot {

@@ -387,7 +387,7 @@ static int s3b_stat(struct ep_store_backend *be, const char *name, uint64_t *siz
 
 static const struct ep_store_backend_ops s3_ops = { s3b_get,  s3b_read, s3b_put,  s3b_remove, s3b_list,  s3b_sweep,
 						    s3b_sync, NULL,     NULL,     s3b_close,  s3b_where, s3b_may_remove,
-						    s3b_stat };
+						    s3b_stat, NULL };
 
 /* ---- Object Lock ---- */
 

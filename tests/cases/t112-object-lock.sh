@@ -24,6 +24,8 @@
 #      an Object Lock store the admin made: retained as the admin's backups are, nothing sent
 #      for an unchanged backup, extended once the slack has passed; forget, prune and forget
 #      --bypass-governance as it fail at once (exit 1), changing nothing; every snapshot restores
+#  10. a host holding only an encrypted store's public key: an unchanged backup looks at no chunk,
+#      its chunk cache recording its last snapshot's floor; without the cache, at every one
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/radosgw.sh"
 
@@ -261,6 +263,35 @@ done
 expect_exit 0 "check --read-data as ao" ep ao check --json --read-data -p "$T/k.pub" --endpoint "$E" "$A"
 check "clean, no snapshot retained for less than the policy" test "$(jq_ 'd["ok"], d["retention_short"]' "$T/out")" = "True 0"
 check "ao's probes (refused) left no delete marker either" test "$(probe_markers dr/ao/)" = 0
+
+# 10. a host holding only an encrypted store's public key cannot read the snapshots: its unchanged
+# backup takes what its chunk cache says its last snapshot named as retained until that
+# snapshot's floor (the cache records it), and looks at no chunk (HEAD), config.json alone
+X=s3://$L/dr/sealed
+"$ENVPACK" keygen --x25519 -o "$T/rcpt" >/dev/null
+expect_exit 0 "backup --init --object-lock 3 --encrypt-to (its public key only)" ep admin backup --init --object-lock 3 \
+	-k "$T/k.key" --encrypt-to "$T/rcpt.pub" --json --endpoint "$E" "$X" "disk:$T/d.raw"
+cp "$T/out" "$T/x1.json"
+expect_exit 0 "an unchanged backup at once, the whole disk read again" ep admin backup --force -k "$T/k.key" \
+	--encrypt-to "$T/rcpt.pub" --json --endpoint "$E" "$X" "disk:$T/d.raw"
+cp "$T/out" "$T/x2.json"
+check "no chunk looked at, none extended, config.json alone ($(jq_ 'd["object_lock"]' "$T/x2.json"))" \
+	test "$(jq_ 'd["object_lock"]["checked"], d["object_lock"]["extended"], d["requests"]["retention"]' "$T/x2.json")" = "1 0 0"
+check "every chunk it names covered by the floor the chunk cache recorded ($(jq_ 'd["object_lock"]["covered"]' "$T/x2.json") of $(jq_ 'd["chunks"]' "$T/x2.json"))" \
+	test "$(jq_ 'd["object_lock"]["covered"] == d["chunks"] > 0, d["lookups"]["chunk_cache"]' "$T/x2.json")" = "True used"
+check "its floor is the first snapshot's" \
+	test "$(jq_ 'd["object_lock"]["retain_until"]' "$T/x2.json")" = "$(jq_ 'd["object_lock"]["retain_until"]' "$T/x1.json")"
+retentions dr/sealed/chunks/ >"$T/retx"
+fx=$(date -d "$(jq_ 'd["object_lock"]["retain_until"]' "$T/x2.json")" +%s)
+check "botocore reads every chunk retained until that floor or later" awk -v f="$fx" '$3 < f { bad++ } END { exit bad || NR < 4 }' "$T/retx"
+rm -f "$ENVPACK_STATE_DIR"/stores/*.chunks
+expect_exit 0 "without its chunk cache" ep admin backup --force -k "$T/k.key" --encrypt-to "$T/rcpt.pub" --json \
+	--endpoint "$E" "$X" "disk:$T/d.raw"
+check "it looks at every chunk it names and config.json ($(jq_ 'd["object_lock"]["checked"]' "$T/out"))" \
+	test "$(jq_ 'd["object_lock"]["checked"] == d["chunks"] + 1, d["object_lock"]["covered"]' "$T/out")" = "True 0"
+expect_exit 0 "the latest restores with the private key" ep admin restore -q --decrypt-key "$T/rcpt.key" -p "$T/k.pub" \
+	--endpoint "$E" "$X@latest" --to "dir:$T/rx"
+check "byte for byte" cmp "$T/d.raw" "$T/rx/d.raw"
 
 echo "# radosgw: $SECONDS s in all"
 finish

@@ -15,6 +15,10 @@
 # record, sequence claim, manifest, the lock's release, no signature; 5 LISTs;
 # GETs of config.json, generation, and each snapshot's manifest, signature and
 # list chunk); a restore sends a GET for each chunk it reads, no LIST, no HEAD.
+# verify (without --deep) and inspect of the snapshot, and import of its bundle,
+# ask of each distinct chunk one HEAD, several in flight at once (at most 8), none
+# listed; a chunk removed from the bucket fails verify (exit 3, naming it and the
+# snapshot), and import writes back that one chunk alone.
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/s3.sh"
 
@@ -47,7 +51,7 @@ NA=$(chunks_of)
 expect_exit 0 "the same disk again (--force: read, not taken from the files cache)" ep backup --force -q --json "$S" "disk:$T/a.raw"
 check "its chunks known from the last snapshot and the cache, none asked, none added ($(look))" test "$(look)" = "True used 0 0"
 check "the chunk cache names the store and its generation (none yet)" \
-	grep -q "^envpack-chunk-cache 1 $(jq_ 'd["id"]' "$S/config.json") none " "$ENVPACK_STATE_DIR"/stores/*.chunks
+	grep -q "^envpack-chunk-cache 2 $(jq_ 'd["id"]' "$S/config.json") none " "$ENVPACK_STATE_DIR"/stores/*.chunks
 
 # 2. a store of 1100 more chunks: still not listed (strace: no chunks/ directory opened)
 placeholders "$S" 1100
@@ -200,4 +204,45 @@ check "no HEAD ($(grep -c ' HEAD ' "$T/restore-requests.log"))" test "$(grep -c 
 got() { grep -o ' GET /[^ ]*/big/chunks/[^ ]*' "$T/restore-requests.log" | sort -u | wc -l; }
 check "GETs of the $(jq_ 'd["chunks"]' "$T/s2.json") chunks and the list chunk alone ($(got) distinct)" \
 	test "$(got)" = "$(($(jq_ 'd["chunks"]' "$T/s2.json") + 1))"
+
+# readers that ask (verify without --deep, inspect) and import: a HEAD a distinct chunk, many at once
+NC=$(jq_ 'd["chunks"]' "$T/s2.json")
+# in_flight FROM: the most HEADs of chunks the server held at once, among its requests after line FROM
+in_flight() {
+	sleep 1
+	s3_requests s | tail -n +$(($1 + 1)) | awk '$3 == "HEAD" && $4 ~ /\/chunks\// { print $1, 1; print $2, -1 }' |
+		sort -k1,1n -k2,2n | awk '{ n += $2; if (n > m) m = n } END { print m + 0 }'
+}
+N0=$(s3_requests s | wc -l)
+expect_exit 0 "verify without --deep of it" eps verify --json --insecure-skip-verify "$U@latest"
+# GETs: config.json, each of the 3 snapshots' manifest, signature and list chunk (latest), then
+# the one named again (manifest, signature, list chunk); one LIST: snapshots/
+EXACTV="delete=0 get=13 head=$NC list=1 other=0 put=0 retention=0"
+check "sends exactly $EXACTV: a HEAD a chunk, no LIST of chunks/ ($(req "$T/out"))" test "$(req "$T/out")" = "$EXACTV"
+V=$(in_flight "$N0")
+check "several HEADs in flight at once, at most 8 ($V)" test "$V" -ge 2 -a "$V" -le 8
+N0=$(s3_requests s | wc -l)
+expect_exit 0 "inspect of it" eps inspect --json "$U@latest"
+check "sends exactly $EXACTV too ($(req "$T/out"))" test "$(req "$T/out")" = "$EXACTV"
+check "its stored bytes are the chunks' ($(jq_ 'd["stored_bytes"] > 0' "$T/out"))" test "$(jq_ 'd["stored_bytes"] > 0' "$T/out")" = True
+V=$(in_flight "$N0")
+check "several HEADs in flight at once, at most 8 ($V)" test "$V" -ge 2 -a "$V" -le 8
+expect_exit 0 "export of it" eps export -q --insecure-skip-verify "$U@latest" -o "$T/c.envpack"
+N0=$(s3_requests s | wc -l)
+expect_exit 0 "import of that bundle into the store that holds it" eps import --json --insecure-skip-verify "$T/c.envpack" "$U"
+# the list chunk is one of the bundle's chunks too: a HEAD more; config.json, locks/ listed twice,
+# the lock record, the manifest (there already: refused) and the release
+EXACTI="delete=0 get=1 head=$((NC + 1)) list=2 other=0 put=3 retention=0"
+check "sends exactly $EXACTI: a HEAD a chunk, no chunk put ($(req "$T/out"))" test "$(req "$T/out")" = "$EXACTI"
+V=$(in_flight "$N0")
+check "several HEADs in flight at once, at most 8 ($V)" test "$V" -ge 2 -a "$V" -le 8
+# the largest: a chunk of the disk's data (not the small list chunk, nor a 1-byte placeholder)
+GONE_KEY=$(aws_s3 s s3 ls --recursive "s3://$S3_S_BUCKET/big/chunks/" | sort -k3,3n | awk 'END { print $4 }')
+aws_s3 s s3 rm --quiet "s3://$S3_S_BUCKET/$GONE_KEY"
+expect_exit 3 "verify with a chunk removed from the bucket" eps verify --insecure-skip-verify "$U@latest"
+expect_err "'$U@[0-9a-f]{8}': chunk $(basename "$GONE_KEY" .zst) of 'c' is missing" "naming the chunk and the snapshot"
+expect_exit 0 "import of the bundle again" eps import --json --insecure-skip-verify "$T/c.envpack" "$U"
+EXACTI1="delete=0 get=1 head=$((NC + 1)) list=2 other=0 put=4 retention=0"
+check "asks about each chunk and puts the missing one alone: $EXACTI1 ($(req "$T/out"))" test "$(req "$T/out")" = "$EXACTI1"
+expect_exit 0 "verify passes again" eps verify --insecure-skip-verify "$U@latest"
 finish

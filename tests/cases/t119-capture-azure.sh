@@ -11,14 +11,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/azure.sh"
 
-start_azurite a || { not_ok "start Azurite"; finish; exit 0; }
-ok "Azurite at $AZ_A_ENDPOINT"
-C=$AZ_CONTAINER
-CONN=$(az_conn a)
+az_test_start
 noaz() { env -u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_ACCOUNT -u AZURE_STORAGE_KEY -u AZURE_STORAGE_SAS_TOKEN "$@"; }
 ep() { noaz AZURE_STORAGE_CONNECTION_STRING="$CONN" timeout -k 5 300 "$ENVPACK" "$@"; }
-mark() { az_requests "$1" . | wc -l; }                 # mark SERVER: the request log's length now
-since() { az_requests "$1" . | tail -n +$(($2 + 1)); } # since SERVER MARK: the lines logged after it
 # a JSON field of the one disk pack --json reported
 disk_field() { jq_ "d['disks'][0]['$1']" "$2"; }
 nsnaps() { "$ENVPACK" snapshots --json "$S" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
@@ -36,10 +31,10 @@ check "the blob has holes: $(wc -l <"$T/ranges") ranges, $alloc of $bsize bytes 
 URL=$AZ_A_ENDPOINT/$C/vms/web.vhd
 
 # 1. pack vm:azure:CONTAINER/BLOB, restored to dir: and compared
-m=$(mark a)
+m=$(az_mark a)
 expect_exit 0 "pack vm:azure:$C/vms/web.vhd --json" ep pack --json -k "$T/k.key" -o "$T/web.envpack" "vm:azure:$C/vms/web.vhd"
 cp "$T/out" "$T/p1.json"
-since a "$m" >"$T/log1"
+az_since a "$m" >"$T/log1"
 check "the report names the blob's URL (no credential) and a full read" \
 	test "$(disk_field from "$T/p1.json") $(disk_field mode "$T/p1.json")" = "$URL full"
 check "the bytes read are the allocated bytes ($(disk_field bytes_read "$T/p1.json") of $alloc)" \

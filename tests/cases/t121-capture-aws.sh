@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# vm:aws:AMI_ID captures an AMI through EC2's ExportImage: the export task polled to
+# vm:aws:AMI_ID captures an AMI through EC2's ExportImage: DescribeImages first (the
+# AMI's name, boot mode and platform become the machine), the export task polled to
 # completion, then the object AWS wrote (PREFIX + task id + .vmdk) read where it lies
 # through disk:s3://'s ranged reads and removed afterwards (unless --keep-export).
 # tests/tools/ec2_fake.py (every request checked against botocore's signer and EC2
-# model) answers ExportImage and, once the task completes, PUTs the "export" (a
+# model, every answer read back through botocore's parser) answers DescribeImages and
+# ExportImage and, once the task completes, PUTs the "export" (a
 # streamOptimized VMDK qemu-img made) into s3rver (tests/s3.sh, SigV4 checked);
-# qemu-img compare judges what restores; the migration goes on to Azurite.
+# qemu-img compare judges what restores; the migration goes on to Azurite. Instances:
+# t122-capture-aws-instance.sh.
 #   envpack pack -o OUT vm:aws:AMI_ID --input-option bucket=B [--input-option prefix=P]
 #     [--input-option format=VMDK|RAW|VHD] [--input-option poll-seconds=N] [--keep-export] [--dry-run]
 . "$(dirname "$0")/../lib.sh"
@@ -22,23 +25,21 @@ AMI=ami-0123456789abcdef0
 make_disk "$T/web.raw" 64M
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/web.raw" "$T/web.vmdk" || not_ok "qemu-img convert"
 
-# exports PREFIX: the objects under PREFIX in the bucket, one a line
-exports() { aws_s3 s s3api list-objects-v2 --bucket "$B" --prefix "$1" --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -v '^None$'; }
-# same_disk BUNDLE: restored to dir:, the one disk is web.raw
-same_disk() {
-	rm -rf "$T/r" && "$ENVPACK" restore -q -p "$T/k.pub" "$1" --to "dir:$T/r" &&
-		qemu-img compare -q -F raw "$(ls "$T"/r/*.raw)" "$T/web.raw"
-}
 az_same() { rm -f "$T/dl.vhd" && azblob a get "$AZ_CONTAINER" "$1" "$T/dl.vhd" && qemu-img compare -q -f vpc "$T/dl.vhd" -F raw "$T/web.raw"; }
 no_secret() { ! grep -qF -- "$S3_SECRET_KEY" "$T/out" "$T/err"; }
 "$ENVPACK" keygen -o "$T/k" >/dev/null
 FAST=(--input-option poll-seconds=1 --input-option timeout-minutes=2)
 
-start_ec2 ec2 --export-image "$AMI=$T/web.vmdk" --polls 2 || { not_ok "start the EC2 fake"; finish; exit 0; }
+ARM=ami-0aaaaaaaaaaaaaaaa
+start_ec2 ec2 --export-image "$AMI=$T/web.vmdk" --export-image "$ARM=$T/web.vmdk" --polls 2 \
+	--describe "$AMI="'{"name": "web server (prod)", "bootMode": "uefi", "architecture": "x86_64", "platformDetails": "Linux/UNIX"}' \
+	--describe "$ARM="'{"name": "graviton", "architecture": "arm64", "platformDetails": "Linux/UNIX"}' ||
+	{ not_ok "start the EC2 fake"; finish; exit 0; }
 ok "EC2 fake at $EC2_EC2"
 
-# 1. --dry-run: ExportImage's request, the poll and a note of the reads; nothing sent
+# 1. --dry-run: DescribeImages' and ExportImage's requests, the poll and a note of the reads; nothing sent
 expect_exit 0 "a dry run" ea "$EC2_EC2" pack -o "$T/dry.envpack" "vm:aws:$AMI" --input-option "bucket=$B" --dry-run
+check "it shows DescribeImages' body first" bash -c 'grep -E "^ *Action=" "$1" | head -1 | grep -qE "^ *Action=DescribeImages&Version=2016-11-15&ImageId.1=$2$"' _ "$T/out" "$AMI"
 check "it shows ExportImage's body" grep -qE "^ *Action=ExportImage&Version=2016-11-15&DiskImageFormat=VMDK&ImageId=$AMI&S3ExportLocation.S3Bucket=$B&S3ExportLocation.S3Prefix=envpack-export%2F$" "$T/out"
 check "it shows the poll" grep -qE "^ *Action=DescribeExportImageTasks&Version=2016-11-15&ExportImageTaskId.1=EXPORT-TASK-ID$" "$T/out"
 check "and notes the reads that follow" grep -qF "ranged GETs of s3://$B/envpack-export/EXPORT-TASK-ID.vmdk" "$T/out"
@@ -51,17 +52,25 @@ check "nothing written (dry run)" test ! -e "$T/dry.envpack"
 expect_exit 0 "capture of the AMI" ea "$EC2_EC2" pack -k "$T/k.key" -o "$T/ami.envpack" "vm:aws:$AMI" \
 	--input-option "bucket=$B" "${FAST[@]}"
 task=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][0]')
-check "ExportImage then DescribeExportImageTasks until completed, all signed as botocore signs" test \
+check "DescribeImages, ExportImage, then DescribeExportImageTasks until completed, all signed as botocore signs" test \
 	"$(log_q ec2 '" ".join("%s:%s:%s" % (e["action"], e["status"], e["auth"]) for e in L)')" = \
-	"ExportImage:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok"
+	"DescribeImages:200:ok ExportImage:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok DescribeExportImageTasks:200:ok"
 check "the summary line: the AMI, from it via the export's object" grep -qE "^captured $AMI from ec2:$AMI via s3://$B/envpack-export/$task.vmdk: .* read in [0-9]+ requests$" "$T/out"
 check "restored to dir:, qemu-img compare finds the original" same_disk "$T/ami.envpack"
 check "the export is removed afterwards" test -z "$(exports envpack-export/)"
 check "the S3 server saw ranged GETs of it" test -n "$(s3_requests s "GET /[^ ]*envpack-export/$task.vmdk")"
+check "the manifest's machine: the AMI's Name made a name, UEFI from its boot mode, linux from its platform" \
+	machine_is "$T/ami.envpack" "$AMI" '{"name": "web-server--prod-", "firmware": "uefi", "os": "linux", "vcpus": 1, "memory_mib": 1024}'
+rm -rf "$T/lv"
+expect_exit 0 "restored to libvirt:DIR" "$ENVPACK" restore -q -p "$T/k.pub" "$T/ami.envpack" --to "libvirt:$T/lv"
+check "the domain boots UEFI (<os firmware='efi'>)" python3 -c '
+import sys, xml.etree.ElementTree as ET
+assert ET.parse(sys.argv[1]).getroot().find("os").get("firmware") == "efi"' "$T/lv/web-server--prod-.xml"
 
 # 3. --keep-export, another prefix, --json from and requests (EC2's 1 + 3 polls and S3's)
 expect_exit 0 "capture with --keep-export --json" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/kept.envpack" \
-	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=kept/ "${FAST[@]}" --keep-export --json
+	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=kept/ "${FAST[@]}" --keep-export --json \
+	--vm-name web --firmware bios --memory 2048
 task2=$(log_q ec2 '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][-1]')
 check "the export stays where AWS wrote it" test "$(exports kept/)" = "kept/$task2.vmdk"
 gets=$(s3_requests s "(GET|HEAD) /[^ ]*kept/$task2.vmdk" | wc -l)
@@ -69,8 +78,10 @@ check "--json: from and requests (EC2's and S3's)" python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))["disks"]
 assert len(d) == 1 and d[0]["from"] == "ec2:%s via s3://%s/kept/%s.vmdk" % tuple(sys.argv[2:5]), d
-assert d[0]["requests"] == 4 + int(sys.argv[5]), (d, sys.argv[5])' "$T/out" "$AMI" "$B" "$task2" "$gets"
+assert d[0]["requests"] == 5 + int(sys.argv[5]), (d, sys.argv[5])' "$T/out" "$AMI" "$B" "$task2" "$gets"
 check "it restores as the original" same_disk "$T/kept.envpack"
+check "--vm-name, --firmware and --memory by hand win over what EC2 says; the OS stays EC2's" \
+	machine_is "$T/kept.envpack" "$AMI" '{"name": "web", "firmware": "bios", "os": "linux", "vcpus": 1, "memory_mib": 2048}'
 
 # 4. into a store: the second capture adds no chunk
 S=$T/store
@@ -94,16 +105,22 @@ fi
 # 6. faults: nothing written in each
 expect_exit 2 "an AMI EC2 does not know is exit 2" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/unknown.envpack" \
 	"vm:aws:ami-0fedcba9876543210" --input-option "bucket=$B" "${FAST[@]}"
-expect_err "ExportImage.*InvalidAMIID.NotFound" "the message names ExportImage and EC2's code"
+expect_err "DescribeImages.*InvalidAMIID.NotFound" "the message names DescribeImages and EC2's code"
 check "nothing written (unknown AMI)" test ! -e "$T/unknown.envpack"
 n=$(log_q ec2 'len(L)')
 expect_exit 2 "no bucket is exit 2" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/nobucket.envpack" "vm:aws:$AMI"
 expect_err "bucket=BUCKET" "the message names the missing option"
 check "nothing written (no bucket)" test ! -e "$T/nobucket.envpack"
 check "nothing sent (no bucket)" test "$(log_q ec2 'len(L)')" = "$n"
-expect_exit 2 "an id that is no AMI is exit 2" ea "$EC2_EC2" pack -q -o "$T/addr.envpack" "vm:aws:i-0123456789abcdef0" \
-	--input-option "bucket=$B"
-expect_err "AMI id" "and says what it takes"
+expect_exit 2 "an id that is neither an AMI's nor an instance's is exit 2" ea "$EC2_EC2" pack -q -o "$T/addr.envpack" \
+	"vm:aws:vol-0123456789abcdef0" --input-option "bucket=$B"
+expect_err "takes an AMI id \(ami-\) or an instance id \(i-\)" "and says what it takes"
+check "nothing sent (no such id)" test "$(log_q ec2 'len(L)')" = "$n"
+expect_exit 2 "an arm64 AMI is exit 2" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/arm.envpack" "vm:aws:$ARM" \
+	--input-option "bucket=$B" "${FAST[@]}"
+expect_err "$ARM is arm64, and envpack's machines are x86" "the message names the AMI and its architecture"
+check "nothing exported (DescribeImages alone)" test "$(log_q ec2 '[e["action"] for e in L['"$n"':]]')" = "['DescribeImages']"
+check "nothing written (arm64)" test ! -e "$T/arm.envpack"
 start_ec2 bad --export-image "$AMI=$T/web.vmdk" --polls 1 --end deleted || not_ok "start the failing EC2 fake"
 expect_exit 1 "a failed export task is exit 1" ea "$EC2_BAD" pack -q -k "$T/k.key" -o "$T/failed.envpack" \
 	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=failed/ "${FAST[@]}"

@@ -9,10 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/azure.sh"
 
-start_azurite a || { not_ok "start Azurite"; finish; exit 0; }
-ok "Azurite at $AZ_A_ENDPOINT"
-C=$AZ_CONTAINER
-CONN=$(az_conn a)
+az_test_start
 ep() { env -u AZURE_STORAGE_ACCOUNT -u AZURE_STORAGE_KEY -u AZURE_STORAGE_SAS_TOKEN \
 	AZURE_STORAGE_CONNECTION_STRING="$CONN" timeout -k 5 300 "$ENVPACK" "$@"; }
 absent() { ! azblob a head "$C" "$1" >/dev/null 2>&1; }

@@ -4,7 +4,8 @@
     ec2_fake.py --s3 http://127.0.0.1:PORT --access-key K --secret-key S
                 [--region R] [--polls N] [--end completed|deleted]
                 [--fail-first N] [--fail-status 503] [--port-file F] [--log F] [--lifetime S]
-                [--export-image ami-ID=FILE]...
+                [--export-image ami-ID=FILE]... [--export-instance i-ID=FILE]...
+                [--describe ID=JSON]... [--deny ACTION]...
 
 Listens on 127.0.0.1 (a free port), prints it and writes it to F. Each request
 must be what botocore itself would send:
@@ -26,6 +27,19 @@ InvalidAMIID.NotFound); DescribeExportImageTasks answers it "active" --polls
 times, then, as --end says, "completed" once FILE is PUT (signed) into the S3
 server under the key AWS uses, S3Prefix + task id + ".vmdk"|".raw"|".vhd", or
 "deleted" with a StatusMessage.
+DescribeImages answers an AMI given with --export-image (of another,
+InvalidAMIID.NotFound), DescribeInstances an instance given with --export-instance
+(of another, InvalidInstanceID.NotFound), each with what --describe ID=JSON says of
+it: EC2's own element names (name, bootMode, architecture, platform,
+platformDetails, instanceType, currentInstanceBootMode; "tags": {"Name": ...}).
+DescribeInstanceTypes answers the types in TYPES (of another, InvalidInstanceType).
+CreateInstanceExportTask answers an export-i- task that DescribeExportTasks answers
+as DescribeExportImageTasks does an AMI's ("cancelled" where --end says deleted),
+the instance's FILE PUT under S3Prefix + task id + "." + the format, lowercase.
+Each of these answers is read back through botocore's EC2 parser and checked to say
+what it was meant to (the shape EC2's real XML has, as botocore's model reads it).
+--deny ACTION answers ACTION 403 UnauthorizedOperation, as EC2 does when the IAM
+policy does not allow it.
 --fail-first N answers the first N requests --fail-status (a retry test).
 --log F: one JSON object a line per request: action, params, status, auth ("ok",
 "bad"), token (whether a session token came), error (what was wrong, if anything).
@@ -38,6 +52,7 @@ from urllib.parse import parse_qsl
 import botocore.auth, botocore.session, botocore.validate
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
 from serve import serve
@@ -45,7 +60,10 @@ from serve import serve
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 MODEL = botocore.session.get_session().get_service_model("ec2")
 ACTIONS = {"ImportImage", "ImportSnapshot", "DescribeImportImageTasks", "DescribeImportSnapshotTasks",
-           "ExportImage", "DescribeExportImageTasks"}
+           "ExportImage", "DescribeExportImageTasks", "DescribeImages", "DescribeInstances",
+           "DescribeInstanceTypes", "CreateInstanceExportTask", "DescribeExportTasks"}
+# DescribeInstanceTypes: (DefaultVCpus, DefaultCores, MemoryInfo.SizeInMiB), as EC2 gives them
+TYPES = {"t3.micro": (2, 1, 1024), "t3.large": (2, 1, 8192), "m5.xlarge": (4, 2, 16384), "c5.2xlarge": (8, 4, 16384)}
 
 
 def frozen_clock(when):
@@ -183,6 +201,8 @@ class Handler(BaseHTTPRequestHandler):
             value = judge_params(action, form)
         except ValueError as e:
             return self.error(400, "InvalidParameterValue", str(e), entry)
+        if action in srv.deny:
+            return self.error(403, "UnauthorizedOperation", "You are not authorized to perform this operation.", entry)
         getattr(self, action)(value, entry)
 
     def object_missing(self, bucket):
@@ -285,16 +305,16 @@ class Handler(BaseHTTPRequestHandler):
                     entry)
 
     def put_export(self, task):
-        """PUTs the AMI's file where AWS writes an export: S3Prefix + task id + the format's extension."""
+        """PUTs the AMI's or instance's file where AWS writes an export: S3Prefix + task id + the format's extension."""
         srv = self.server
         t = srv.tasks[task]
         if t.get("put"):
             return
         v = t["value"]
-        loc = v["S3ExportLocation"]
-        key = loc.get("S3Prefix", "") + task + "." + v["DiskImageFormat"].lower()
+        loc = v.get("S3ExportLocation") or v["ExportToS3Task"]
+        key = loc.get("S3Prefix", "") + task + "." + (v.get("DiskImageFormat") or loc["DiskImageFormat"]).lower()
         url = "%s/%s/%s" % (srv.s3, loc["S3Bucket"], urllib.request.quote(key))
-        data = open(srv.exports[v["ImageId"]], "rb").read()
+        data = open(srv.exports[v.get("ImageId") or v["InstanceId"]], "rb").read()
         put = AWSRequest(method="PUT", url=url, data=data)
         botocore.auth.S3SigV4Auth(Credentials(srv.access_key, srv.secret_key), "s3", srv.region).add_auth(put)
         urllib.request.urlopen(urllib.request.Request(url, data=data, method="PUT", headers=dict(put.headers.items())),
@@ -315,6 +335,137 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(200, '<DescribeExportImageTasksResponse xmlns="%s"><requestId>r2</requestId><exportImageTaskSet>%s'
                          "</exportImageTaskSet></DescribeExportImageTasksResponse>" % (NS, items), entry)
 
+    def answer_read(self, action, xml, entry, expect):
+        """Answers xml after reading it back through botocore's parser: expect(parsed) must hold."""
+        parsed = create_parser("ec2").parse({"body": ('<?xml version="1.0" encoding="UTF-8"?>\n' + xml).encode(),
+                                             "headers": {}, "status_code": 200},
+                                            MODEL.operation_model(action).output_shape)
+        if not expect(parsed):  # the fake's own fault: said in the log, and to the client
+            return self.error(500, "InternalError", "the fake's answer reads otherwise in botocore: %r" % parsed, entry)
+        self.answer(200, xml, entry)
+
+    def said(self, rid):
+        return self.server.describe.get(rid, {})
+
+    def unknown(self, rid, entry):
+        """Answers EC2's NotFound for an AMI or instance not given with --export-*; whether it did."""
+        if rid in self.server.exports and rid.startswith(("ami-", "i-")):
+            return False
+        if rid.startswith("ami-"):
+            self.error(400, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist" % rid, entry)
+        else:
+            self.error(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist" % rid, entry)
+        return True
+
+    def DescribeImages(self, value, entry):
+        items = ""
+        for ami in value.get("ImageIds", []):
+            if self.unknown(ami, entry):
+                return
+            d = self.said(ami)
+            optional = "".join("<%s>%s</%s>" % (k, esc(d[k]), k) for k in ("platform", "platformDetails", "bootMode") if k in d)
+            items += ("<item><imageId>%s</imageId><imageLocation>123456789012/%s</imageLocation><imageState>available"
+                      "</imageState><imageOwnerId>123456789012</imageOwnerId><creationDate>2026-01-02T03:04:05.000Z"
+                      "</creationDate><isPublic>false</isPublic><architecture>%s</architecture><imageType>machine"
+                      "</imageType><name>%s</name><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda"
+                      "</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>"
+                      "snap-0123456789abcdef0</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true"
+                      "</deleteOnTermination><volumeType>gp3</volumeType><encrypted>false</encrypted></ebs></item>"
+                      "</blockDeviceMapping><virtualizationType>hvm</virtualizationType><hypervisor>xen</hypervisor>"
+                      "<enaSupport>true</enaSupport>%s<usageOperation>RunInstances</usageOperation></item>"
+                      % (ami, esc(d.get("name", ami)), d.get("architecture", "x86_64"), esc(d.get("name", ami)), optional))
+        self.answer_read("DescribeImages", '<DescribeImagesResponse xmlns="%s"><requestId>r3</requestId><imagesSet>%s'
+                         "</imagesSet></DescribeImagesResponse>" % (NS, items), entry,
+                         lambda r: [i["ImageId"] for i in r["Images"]] == value.get("ImageIds", []) and
+                         all(i.get("BootMode") == self.said(i["ImageId"]).get("bootMode") for i in r["Images"]))
+
+    def DescribeInstances(self, value, entry):
+        srv = self.server
+        items = ""
+        for iid in value.get("InstanceIds", []):
+            if self.unknown(iid, entry):
+                return
+            d = self.said(iid)
+            tags = "".join("<item><key>%s</key><value>%s</value></item>" % (esc(k), esc(v)) for k, v in d.get("tags", {}).items())
+            optional = "".join("<%s>%s</%s>" % (k, esc(d[k]), k) for k in ("platform", "platformDetails", "bootMode",
+                                                                             "currentInstanceBootMode") if k in d)
+            items += ("<item><instanceId>%s</instanceId><imageId>ami-0123456789abcdef0</imageId><instanceState><code>80"
+                      "</code><name>stopped</name></instanceState><privateDnsName>ip-10-0-0-5.ec2.internal</privateDnsName>"
+                      "<dnsName/><reason/><amiLaunchIndex>0</amiLaunchIndex><productCodes/><instanceType>%s</instanceType>"
+                      "<launchTime>2026-01-02T03:04:05.000Z</launchTime><placement><availabilityZone>%sa</availabilityZone>"
+                      "<groupName/><tenancy>default</tenancy></placement><monitoring><state>disabled</state></monitoring>"
+                      "<architecture>%s</architecture><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda"
+                      "</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><volumeId>"
+                      "vol-0123456789abcdef0</volumeId><status>attached</status><attachTime>2026-01-02T03:04:06.000Z"
+                      "</attachTime><deleteOnTermination>true</deleteOnTermination></ebs></item></blockDeviceMapping>"
+                      "<virtualizationType>hvm</virtualizationType><tagSet>%s</tagSet><hypervisor>xen</hypervisor>"
+                      "%s<usageOperation>RunInstances</usageOperation></item>"
+                      % (iid, d.get("instanceType", "t3.micro"), srv.region, d.get("architecture", "x86_64"), tags, optional))
+        xml = ('<DescribeInstancesResponse xmlns="%s"><requestId>r4</requestId><reservationSet><item><reservationId>'
+               "r-0123456789abcdef0</reservationId><ownerId>123456789012</ownerId><groupSet/><instancesSet>%s"
+               "</instancesSet></item></reservationSet></DescribeInstancesResponse>" % (NS, items))
+        self.answer_read("DescribeInstances", xml, entry, lambda r: [
+            (i["InstanceId"], i["InstanceType"], {t["Key"]: t["Value"] for t in i.get("Tags", [])})
+            for i in r["Reservations"][0]["Instances"]] == [
+            (i, self.said(i).get("instanceType", "t3.micro"), self.said(i).get("tags", {})) for i in value["InstanceIds"]])
+
+    def DescribeInstanceTypes(self, value, entry):
+        items = ""
+        for t in value.get("InstanceTypes", []):
+            if t not in TYPES:
+                return self.error(400, "InvalidInstanceType", "The following supplied instance types do not exist: [%s]" % t, entry)
+            vcpus, cores, mib = TYPES[t]
+            items += ("<item><instanceType>%s</instanceType><currentGeneration>true</currentGeneration>"
+                      "<processorInfo><supportedArchitectures><item>x86_64</item></supportedArchitectures>"
+                      "</processorInfo><vCpuInfo><defaultVCpus>%d</defaultVCpus><defaultCores>%d</defaultCores>"
+                      "<defaultThreadsPerCore>%d</defaultThreadsPerCore></vCpuInfo><memoryInfo><sizeInMiB>%d</sizeInMiB>"
+                      "</memoryInfo><hypervisor>nitro</hypervisor></item>" % (t, vcpus, cores, vcpus // cores, mib))
+        self.answer_read("DescribeInstanceTypes", '<DescribeInstanceTypesResponse xmlns="%s"><requestId>r5</requestId>'
+                         "<instanceTypeSet>%s</instanceTypeSet></DescribeInstanceTypesResponse>" % (NS, items), entry,
+                         lambda r: [(i["InstanceType"], i["VCpuInfo"]["DefaultVCpus"], i["MemoryInfo"]["SizeInMiB"])
+                                    for i in r["InstanceTypes"]] ==
+                         [(t, TYPES[t][0], TYPES[t][2]) for t in value.get("InstanceTypes", [])])
+
+    def export_task(self, task, state, message):
+        t = self.server.tasks[task]["value"]
+        loc = t["ExportToS3Task"]
+        fmt = loc["DiskImageFormat"].lower()
+        return ("<exportTaskId>%s</exportTaskId><description/><state>%s</state><statusMessage>%s</statusMessage>"
+                "<instanceExport><instanceId>%s</instanceId><targetEnvironment>%s</targetEnvironment></instanceExport>"
+                "<exportToS3><diskImageFormat>%s</diskImageFormat><s3Bucket>%s</s3Bucket><s3Key>%s</s3Key></exportToS3>"
+                % (task, state, esc(message or ""), t["InstanceId"], t["TargetEnvironment"], fmt, esc(loc["S3Bucket"]),
+                   esc(loc.get("S3Prefix", "") + task + "." + fmt)))
+
+    def CreateInstanceExportTask(self, value, entry):
+        srv = self.server
+        iid = value["InstanceId"]
+        if self.unknown(iid, entry):
+            return
+        with srv.lock:
+            srv.count += 1
+            task = "export-i-%017x" % (0x1000 + srv.count)
+            srv.tasks[task] = {"kind": "instance-export", "polls": srv.polls, "value": value}
+        entry["task"] = task
+        self.answer_read("CreateInstanceExportTask", '<CreateInstanceExportTaskResponse xmlns="%s"><requestId>r6'
+                         "</requestId><exportTask>%s</exportTask></CreateInstanceExportTaskResponse>"
+                         % (NS, self.export_task(task, "active", "")), entry,
+                         lambda r: r["ExportTask"]["ExportTaskId"] == task and r["ExportTask"]["State"] == "active")
+
+    def DescribeExportTasks(self, value, entry):
+        items, states = "", {}
+        for task in value.get("ExportTaskIds", []):
+            if task not in self.server.tasks or self.server.tasks[task]["kind"] != "instance-export":
+                return self.error(400, "InvalidExportTaskID.NotFound", "The export task ID '%s' does not exist" % task, entry)
+            status, message, _ = self.state(task)
+            status = "cancelled" if status == "deleted" else status
+            if status == "completed":
+                self.put_export(task)
+            items += "<item>%s</item>" % self.export_task(task, status, message)
+            states[task] = entry["answered"] = status
+        self.answer_read("DescribeExportTasks", '<DescribeExportTasksResponse xmlns="%s"><requestId>r7</requestId>'
+                         "<exportTaskSet>%s</exportTaskSet></DescribeExportTasksResponse>" % (NS, items), entry,
+                         lambda r: {t["ExportTaskId"]: t["State"] for t in r["ExportTasks"]} == states)
+
 
 def esc(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -328,7 +479,9 @@ class Server(ThreadingHTTPServer):
         self.s3, self.access_key, self.secret_key, self.region = args.s3.rstrip("/"), args.access_key, args.secret_key, args.region
         self.polls, self.end, self.fail_first, self.fail_status = args.polls, args.end, args.fail_first, args.fail_status
         self.log_path, self.lock, self.tasks, self.tokens, self.count = args.log, threading.Lock(), {}, {}, 0
-        self.exports = dict(e.split("=", 1) for e in args.export_image)
+        self.exports = dict(e.split("=", 1) for e in args.export_image + args.export_instance)
+        self.describe = {k: json.loads(v) for k, v in (d.split("=", 1) for d in args.describe)}
+        self.deny = set(args.deny)
 
     def take_failure(self):
         with self.lock:
@@ -358,6 +511,9 @@ def main():
     p.add_argument("--log")
     p.add_argument("--lifetime", type=float, default=300)
     p.add_argument("--export-image", action="append", default=[], metavar="AMI=FILE")
+    p.add_argument("--export-instance", action="append", default=[], metavar="INSTANCE=FILE")
+    p.add_argument("--describe", action="append", default=[], metavar="ID=JSON")
+    p.add_argument("--deny", action="append", default=[], metavar="ACTION")
     args = p.parse_args()
     serve(Server(args), args.port_file, args.lifetime)
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloud/azure_arm.h"
 #include "cloud/azure_sign.h"
 #include "cloud/azure_blob.h"
 #include "tests/unit/unit.h"
@@ -222,4 +223,29 @@ TEST(azure_page_lists_parsed_merged_and_paged)
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		EXPECT(ep_azure_page_list_parse(bad[i], strlen(bad[i]), 8 << 20, &r, &n, &cap, marker, sizeof marker, &err) != 0);
 	free(r);
+}
+
+TEST(azure_resource_ids_parsed_as_the_portal_gives_them)
+{
+	struct ep_arm_id id;
+	struct ep_error err = { 0 };
+	char text[500];
+	EXPECT(!ep_arm_id_parse("/subscriptions/0a1b-2c/resourceGroups/My_RG(1)/providers/Microsoft.Compute/disks/web-os",
+				&id, &err));
+	EXPECT(!strcmp(id.subscription, "0a1b-2c") && !strcmp(id.group, "My_RG(1)") && !strcmp(id.type, "disks") &&
+	       !strcmp(id.name, "web-os"));
+	/* ARM hands ids back in any case: the fixed words are taken so, and spelled canonically */
+	EXPECT(!ep_arm_id_parse("/SUBSCRIPTIONS/s/RESOURCEGROUPS/G/PROVIDERS/microsoft.compute/VIRTUALMACHINES/web/", &id, &err));
+	ep_arm_id_text(&id, text, sizeof text);
+	EXPECT(!strcmp(text, "/subscriptions/s/resourceGroups/G/providers/Microsoft.Compute/virtualMachines/web"));
+	const char *bad[] = { "", "/subscriptions/s", "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/disks/d",
+			      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/snapshots/d",
+			      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/d/extra",
+			      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/d?x=1",
+			      "/subscriptions/s//resourceGroups/g/providers/Microsoft.Compute/disks/d",
+			      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/a%2Fb" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		EXPECT(ep_arm_id_parse(bad[i], &id, &err) == EP_EINPUT);
+		EXPECT(strstr(err.msg, "not the resource id of a managed disk or a VM") != NULL);
+	}
 }

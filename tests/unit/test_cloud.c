@@ -75,6 +75,14 @@ TEST(request_text_masks_secrets_in_json_and_sizes_streams)
 		.method = "POST", .url = "http://h/", .data = form, .data_len = strlen(form) });
 	EXPECT(t && strstr(t, "\n\nAction=ImportImage&Version=2016-11-15\n"));
 	free(t);
+	/* an OAuth token request: its form body's client_secret masked, the rest as it is */
+	const char oauth[] = "grant_type=client_credentials&client_id=sp&client_secret=hunter2%7E&scope=x";
+	const char *hdrs[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+	t = ep_http_request_text(&(struct ep_http_request){
+		.method = "POST", .url = "http://h/t/oauth2/v2.0/token", .headers = hdrs, .data = oauth, .data_len = strlen(oauth) });
+	EXPECT(t && strstr(t, "\n\ngrant_type=client_credentials&client_id=sp&client_secret=****&scope=x\n") &&
+	       !strstr(t, "hunter2"));
+	free(t);
 }
 
 TEST(target_params_found_and_unknown_refused)

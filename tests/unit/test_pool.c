@@ -1,6 +1,9 @@
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fanout.h"
 #include "base/pool.h"
 #include "tests/unit/unit.h"
 
@@ -42,4 +45,47 @@ TEST(pool_keeps_order_and_reports_errors)
 	}
 	EXPECT(failures == 1 && !ep_pool_pending(p));
 	ep_pool_free(p);
+}
+
+/* ep_fanout: every call once, never more than max at a time, the first failure returned. */
+struct fan {
+	pthread_mutex_t lock;
+	unsigned calls[300], running, most;
+	size_t fail_at; /* SIZE_MAX: none */
+};
+
+static int fan_one(void *ctx, size_t i, struct ep_error *err)
+{
+	struct fan *f = ctx;
+	pthread_mutex_lock(&f->lock);
+	f->calls[i]++;
+	if (++f->running > f->most)
+		f->most = f->running;
+	pthread_mutex_unlock(&f->lock);
+	usleep((useconds_t)(i * 7919 % 300)); /* finish out of order */
+	pthread_mutex_lock(&f->lock);
+	f->running--;
+	pthread_mutex_unlock(&f->lock);
+	return i == f->fail_at ? ep_fail(err, EP_EINTEGRITY, "call %zu failed", i) : 0;
+}
+
+TEST(fanout_calls_each_once_bounded)
+{
+	static struct fan f = { .lock = PTHREAD_MUTEX_INITIALIZER, .fail_at = SIZE_MAX };
+	struct ep_error err = { 0 };
+	EXPECT(ep_fanout(300, 5, fan_one, &f, &err) == 0);
+	unsigned once = 0;
+	for (size_t i = 0; i < 300; i++)
+		once += f.calls[i] == 1;
+	EXPECT(once == 300);
+	EXPECT(f.most >= 2 && f.most <= 5);
+	EXPECT(ep_fanout(0, 5, fan_one, &f, &err) == 0);
+	memset(f.calls, 0, sizeof f.calls);
+	f.most = 0;
+	f.fail_at = 40;
+	EXPECT(ep_fanout(300, 3, fan_one, &f, &err) == EP_EINTEGRITY && strstr(err.msg, "call 40 failed"));
+	unsigned called = 0;
+	for (size_t i = 0; i < 300; i++)
+		called += f.calls[i];
+	EXPECT(called < 300 && f.calls[40] == 1 && f.most <= 3); /* the rest not started */
 }

@@ -190,7 +190,7 @@ static int mem_may_remove(struct ep_store_backend *be, struct ep_error *err)
 
 static const struct ep_store_backend_ops mem_ops = { mem_get,  mem_read, mem_put, mem_remove, mem_list,      mem_sweep,
 						     mem_sync, NULL,     NULL,    mem_close,  mem_where,     mem_may_remove,
-						     mem_stat };
+						     mem_stat, NULL };
 
 /* A store over m, as ep_store_open makes one, with no backend lock: the records are the lock. */
 static struct ep_store *mem_store(struct mem *m)
