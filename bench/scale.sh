@@ -56,10 +56,11 @@
 # machine the load moves wall time far more than CPU time, so the goals give both.
 # OPS="unchanged changed" runs only the backups (restore, check and prune, minutes at 10 M on a
 # cold inode cache, are not run).
-# On dir:, the unchanged backup runs ROUNDS times (default 3), each followed by one into a reference
-# dir: store that holds the bench disk's chunks alone, and the fastest of each is kept: their
-# ratio ("same minutes") compares times taken under the same load, where the ratio to the
-# 0 scale compares runs made half an hour apart.
+# On dir:, each backup (unchanged, and 1 % changed: the disk changed anew before each round)
+# runs ROUNDS times (default 3), each followed by the same into a reference dir: store that
+# holds the bench disk's chunks alone, and the fastest of each is kept: their ratio ("same
+# minutes") compares times taken under the same load, where the ratio to the 0 scale
+# compares runs made half an hour apart.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "bench: scale.sh mounts an ext4 image: run it as root" >&2; exit 1; }
 for c in mkfs.ext4 mountpoint jq python3; do
@@ -189,13 +190,14 @@ keep_min() { # keep_min KEY RUN: RUN's figures as KEY's when it is KEY's first o
 		T[$1]=${T[$2]} C[$1]=${C[$2]} M[$1]=${M[$2]} J[$1]=${J[$2]}
 	fi
 }
-unchanged_rounds() { # unchanged_rounds ST N: ROUNDS unchanged backups into ST, each followed by one into ref
-	backup "catch-up-ref-$2" ref --force # the last scale's 1 % change into ref first (not timed)
+rounds() { # rounds OP ST N: ROUNDS backups (OP: unchanged, or changed: the disk changed anew before each) into ST, each followed by one into ref
+	[ "$1" != unchanged ] || backup "catch-up-ref-$3" ref --force # the last scale's 1 % change into ref first (not timed)
 	for ((r = 1; r <= ROUNDS; r++)); do
-		backup "unchanged-$1-$2.$r" "$1" --force
-		backup "ref-unchanged-$1-$2.$r" ref --force
-		keep_min "unchanged-$1-$2" "unchanged-$1-$2.$r"
-		keep_min "ref-unchanged-$1-$2" "ref-unchanged-$1-$2.$r"
+		[ "$1" = unchanged ] || change_1pct "$src" "$3-$r"
+		backup "$1-$2-$3.$r" "$2" --force
+		backup "ref-$1-$2-$3.$r" ref --force
+		keep_min "$1-$2-$3" "$1-$2-$3.$r"
+		keep_min "ref-$1-$2-$3" "ref-$1-$2-$3.$r"
 	done
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
@@ -233,11 +235,12 @@ for n in "${scales[@]}"; do
 	MADE[$n]=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	for st in "${active[@]}"; do
-		if [ "$st" = dir ]; then unchanged_rounds "$st" "$n"; else backup "unchanged-$st-$n" "$st" --force; fi
+		if [ "$st" = dir ]; then rounds unchanged "$st" "$n"; else backup "unchanged-$st-$n" "$st" --force; fi
 	done
 	[[ " ${ops[*]} " != *" restore "* ]] || for st in "${active[@]}"; do restore "restore-$st-$n" "$st" "$(jqv "unchanged-$st-$n" .snapshot)"; done
 	change_1pct "$src" "$n"
-	for st in "${active[@]}"; do backup "changed-$st-$n" "$st" --force; done
+	for st in "${active[@]}"; do [ "$st" = dir ] || backup "changed-$st-$n" "$st" --force; done
+	rounds changed dir "$n" # after s3's: each of its rounds changes the disk again
 	for st in "${active[@]}"; do
 		sopts "$st"
 		[[ " ${ops[*]} " != *" check "* ]] || run "check-$st-$n" "$ENVPACK" check "${STORE[$st]}" "${so[@]}" --json -p "$out/bench.pub"
