@@ -28,17 +28,19 @@ bench_s3() {
 	printf '[default]\ns3 =\n    addressing_style = path\n%s' "${1:-}" >"$AWS_CONFIG_FILE"
 }
 
-# bench_link URL: URL through a link of RATE_MBPS MB/s (bench/rate_proxy.py: a token bucket each
-# way, shared by all connections; it stops when the bench does), for the timed GETs of both
-# envpack and the peer; URL itself when RATE_MBPS is unset (loopback, memory-copy speed).
-# RATE_MBPS=100 is a realistic cloud link (50-250 MB/s). bench_link_note says which.
-# RATE_LOG=FILE: the proxy's bytes over time there (where a transfer leaves the link idle).
+# bench_link URL: URL through an emulated link (bench/rate_proxy.py; it stops when the bench
+# does) for the timed requests of both envpack and the peer: RATE_MBPS MB/s each way (a token
+# bucket, shared by all connections) and RTT_MS ms a round trip (a delay line each way, and
+# one round trip more at each connect); URL itself when neither is set (loopback, memory-copy
+# speed). RATE_MBPS=100 RTT_MS=20 is a realistic cloud link (50-250 MB/s, 1-60 ms away).
+# bench_link_note says which. RATE_LOG=FILE: the proxy's bytes over time there (where a
+# transfer leaves the link idle).
 bench_link() {
-	[ -n "${RATE_MBPS:-}" ] || { echo "$1"; return; }
+	[ -n "${RATE_MBPS:-}${RTT_MS:-}" ] || { echo "$1"; return; }
 	local scheme=${1%%://*} rest=${1#*://} pf
 	pf=$(mktemp -u "${out:-/tmp}/link.XXXXXX")
-	python3 "$here/rate_proxy.py" --target "${rest%%/*}" --mbps "$RATE_MBPS" --port-file "$pf" --parent $$ ${RATE_LOG:+--log "$RATE_LOG"} \
-		>/dev/null 2>&1 </dev/null &
+	python3 "$here/rate_proxy.py" --target "${rest%%/*}" --mbps "${RATE_MBPS:-0}" --rtt-ms "${RTT_MS:-0}" \
+		--port-file "$pf" --parent $$ ${RATE_LOG:+--log "$RATE_LOG"} >/dev/null 2>&1 </dev/null &
 	for _ in $(seq 100); do
 		[ -s "$pf" ] && break
 		sleep 0.05
@@ -48,8 +50,9 @@ bench_link() {
 	echo "$scheme://127.0.0.1:$(cat "$pf")$path"
 }
 bench_link_note() {
-	if [ -n "${RATE_MBPS:-}" ]; then echo "link: $RATE_MBPS MB/s each way (bench/rate_proxy.py), envpack and the peer alike"
-	else echo "link: loopback (RATE_MBPS unset)"; fi
+	if [ -n "${RATE_MBPS:-}${RTT_MS:-}" ]; then
+		echo "link: ${RATE_MBPS:-unlimited} MB/s each way, ${RTT_MS:-0} ms a round trip (bench/rate_proxy.py), envpack and the peer alike"
+	else echo "link: loopback (RATE_MBPS and RTT_MS unset)"; fi
 }
 
 # bench_radosgw: as bench_s3, on Ceph's radosgw (tests/radosgw.sh: a one-node cluster, its

@@ -16,7 +16,10 @@
 #
 # SERVERS="radosgw s3rver" (the default) or one of them; SIZES="10 150 1024" (MiB, of
 # the three above); EXTRA='LABEL:OPTIONS;...' adds envpack columns with those options
-# (e.g. EXTRA='j10p8:-j 10 --part-size 8;j16:-j 16').
+# (e.g. EXTRA='j10p8:-j 10 --part-size 8;j16:-j 16'). RATE_MBPS=N, RTT_MS=N: every timed
+# upload, envpack's and awscli's, crosses an emulated link of N MB/s each way and N ms a round
+# trip (bench/lib.sh's bench_link; awscli's Expect: 100-continue passes, the proxy being
+# TCP-level); unset: loopback.
 # Printed: a line per server and bundle, the seconds of each command, the ratios
 # new/old and new/aws (lower is better), and the load average when the run started
 # and ended (the machine may be shared: compare ratios within one run).
@@ -66,10 +69,10 @@ push_once() { # push_once LABEL BUNDLE: its wall seconds; the object deleted aft
 	local key=k${EPOCHREALTIME/./} t0 t1 rc=0 # a key of its own (this runs in a subshell)
 	t0=$EPOCHREALTIME
 	if [ "$1" = aws ]; then
-		"$aws" --endpoint-url "$ep" s3 cp --quiet "$2" "s3://$bucket/$key" >/dev/null 2>"$out/err" || rc=$?
+		"$aws" --endpoint-url "$lep" s3 cp --quiet "$2" "s3://$bucket/$key" >/dev/null 2>"$out/err" || rc=$?
 	else
 		# shellcheck disable=SC2086 # the options are words
-		"$ENVPACK" push -q ${opts[$1]} --endpoint "$ep" "$2" "s3://$bucket/$key" >/dev/null 2>"$out/err" || rc=$?
+		"$ENVPACK" push -q ${opts[$1]} --endpoint "$lep" "$2" "s3://$bucket/$key" >/dev/null 2>"$out/err" || rc=$?
 	fi
 	t1=$EPOCHREALTIME
 	[ "$rc" = 0 ] || { echo "bench/push.sh: $1 failed on $server: $(head -c 300 "$out/err")" >&2; exit 1; }
@@ -91,6 +94,7 @@ for server in $SERVERS; do
 	*) echo "bench/push.sh: SERVERS are radosgw and s3rver" >&2; exit 2 ;;
 	esac
 	ep=$S3_BENCH_ENDPOINT bucket=$S3_BENCH_BUCKET
+	lep=$(bench_link "$ep") # the timed uploads cross it; the deletes do not
 	for s in $SIZES; do
 		f=$out/b$s.envpack
 		declare -A best=()
@@ -117,7 +121,7 @@ done
 head=$(printf '%-8s %9s' server bundle)
 for l in "${labels[@]}"; do head+=$(printf ' %7s' "$l"); done
 head+=$(printf ' %7s %7s' new/old new/aws)
-echo "push, seconds (best of $RUNS, commands taking turns); $(nproc) cores, load average $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "push, seconds (best of $RUNS, commands taking turns); $(nproc) cores, load average $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(bench_link_note)"
 echo "old: --part-size 64 -j 4; new: no options; aws: aws s3 cp (awscli $("$aws" --version 2>&1 | cut -d' ' -f1 | cut -d/ -f2): 8 MiB parts, 10 at once)"
 for l in "${labels[@]:3}"; do echo "$l: ${opts[$l]}"; done
 echo "$head"

@@ -18,9 +18,9 @@
 #
 # ENVPACK_OLD=PATH (required): the envpack to compare with, e.g. built from main before the
 # change. SERVER=s3rver (default) or SERVER=radosgw (tests/radosgw.sh's one-node Ceph).
-# RTT_MS=N: the measured commands reach the server through a relay on loopback that forwards
-# each read after N/2 ms, each way (a round trip of N ms, as to a server across a network;
-# a large body pays it once a 64 KiB read); 0 (default): directly.
+# RTT_MS=N (and RATE_MBPS=N): the measured commands reach the server through an emulated link
+# (bench/lib.sh's bench_link: a round trip of N ms, as to a server across a network, and N MB/s
+# each way); unset: directly.
 # QUICK=1: a small disk (512 MiB, ~95 MiB of files) under /tmp/envpack-bench-quick.
 SERVER=${SERVER:-s3rver}
 case $SERVER in s3rver | radosgw) ;; *) echo "bench: SERVER is s3rver or radosgw, not '$SERVER'" >&2; exit 2 ;; esac
@@ -40,33 +40,7 @@ export RESTIC_REPOSITORY=s3:$ep/$bucket/restic RESTIC_PASSWORD=envpack-bench-onl
 restic init -q --repository-version 2 >/dev/null
 restic backup -q --host bench "$img/disk.raw" >/dev/null
 
-# the relay (RTT_MS): python's asyncio, a connection to the server for each one it takes
-mep=$ep
-if [ "${RTT_MS:-0}" != 0 ]; then
-	python3 -u - "${ep##*:}" "$RTT_MS" >"$out/relay.port" 2>"$out/relay.err" <<'PY' &
-import asyncio, sys
-port, delay = int(sys.argv[1]), float(sys.argv[2]) / 2000
-async def pipe(r, w):
-    try:
-        while data := await r.read(65536):
-            await asyncio.sleep(delay)
-            w.write(data)
-            await w.drain()
-    finally:
-        w.close()
-async def relay(cr, cw):
-    sr, sw = await asyncio.open_connection('127.0.0.1', port)
-    await asyncio.gather(pipe(cr, sw), pipe(sr, cw), return_exceptions=True)
-async def main():
-    srv = await asyncio.start_server(relay, '127.0.0.1', 0)
-    print(srv.sockets[0].getsockname()[1])
-    await srv.serve_forever()
-asyncio.run(main())
-PY
-	SRV_PIDS[relay]=$! # stopped on exit with the server (tests/servers.sh)
-	for _ in $(seq 50); do [ -s "$out/relay.port" ] && break; sleep 0.1; done
-	mep=http://127.0.0.1:$(cat "$out/relay.port")
-fi
+mep=$(bench_link "$ep") # RTT_MS, RATE_MBPS: the measured commands cross an emulated link
 
 declare -A TM W LOG
 n=0
@@ -99,9 +73,9 @@ done
 bench_requests_log
 chunks=$("$ENVPACK" verify --json -p "$out/bench.pub" --endpoint "$ep" "s3://$bucket/old@latest" | jq .requests.head) # one HEAD a distinct chunk
 printf '%s\n' "$(sed -n 3p "$img/content.txt")"
-printf 'disk: %s virtual, %s allocated, %s chunks named; %s cores; load average %s; %s on loopback\n' \
+printf 'disk: %s virtual, %s allocated, %s chunks named; %s cores; load average %s; %s\n' \
 	"$(du -h --apparent-size "$img/disk.raw" | cut -f1)" "$(du -h "$img/disk.raw" | cut -f1)" "$chunks" "$(nproc)" \
-	"$(cut -d' ' -f1-3 /proc/loadavg)" "$server_name$([ "$mep" = "$ep" ] || echo ", reached through a relay adding $RTT_MS ms a round trip")"
+	"$(cut -d' ' -f1-3 /proc/loadavg)" "$server_name; $(bench_link_note)"
 printf 'old: %s; new: %s; %s\n' "$("$ENVPACK_OLD" --version | head -n1)" "$("$ENVPACK" --version | head -n1)" \
 	"$(restic version | cut -d' ' -f1-2)"
 echo
