@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/kvm.h>
 #include <openssl/evp.h>
 
 void ep_sha256(const void *data, size_t len, uint8_t out[EP_DIGEST_LEN])
@@ -287,4 +289,21 @@ int ep_hash_fd(int fd, uint64_t off, uint64_t len, const char *algo, char *hex, 
 	}
 	EVP_MD_CTX_free(ctx);
 	return rc;
+}
+
+const char *ep_kvm_why_not(void)
+{
+	const char *why_not = NULL;
+	struct stat st;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return strerror(errno);
+	if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode))
+		why_not = "not a device";
+	else if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+		why_not = "not the KVM API version QEMU speaks";
+	else if (ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_SMM) <= 0)
+		why_not = "no SMM (KVM_CAP_X86_SMM), which OVMF needs";
+	close(fd);
+	return why_not;
 }

@@ -80,4 +80,10 @@ int ep_read_file(const char *path, size_t max, char **out, size_t *len, struct e
 /* The same from an open descriptor; `what` names the file in messages. */
 int ep_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, struct ep_error *err);
 
+/* Why QEMU cannot use this host's KVM for every machine, or NULL when it can: the device is
+ * open for reading and writing and answers the API version QEMU speaks (what QEMU checks),
+ * and it emulates SMM, which OVMF's Secure Boot builds need. A KVM without SMM is a nested
+ * one (PVM) whose emulation failed OVMF even without Secure Boot. */
+const char *ep_kvm_why_not(void);
+
 #endif

@@ -101,14 +101,6 @@ static void add_disk(struct args *a, const struct ep_vm_disk *d, size_t i, const
 	}
 }
 
-static bool kvm_usable(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd >= 0)
-		close(fd);
-	return fd >= 0;
-}
-
 /* OVMF's code there, and a copy of its variable store template at vars for the guest to write. */
 static int copy_vars(const char *code, const char *template, const char *vars, struct ep_error *err)
 {
@@ -201,7 +193,7 @@ static int build(struct args *a, struct ep_guest *g, const struct ep_machine *m,
 int ep_guest_start(struct ep_guest *g, const struct ep_machine *m, char *const *overlays, const char *dir,
 		   const struct ep_guest_forward *fwd, size_t nfwd, struct ep_error *err)
 {
-	*g = (struct ep_guest){ .kvm = kvm_usable() };
+	*g = (struct ep_guest){ .kvm = !ep_kvm_why_not() };
 	struct args a = { 0 };
 	int rc = ep_path_format(g->serial, sizeof g->serial, err, "%s/serial.log", dir) ||
 				 ep_path_format(g->log, sizeof g->log, err, "%s/qemu.log", dir)

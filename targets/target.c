@@ -1,13 +1,6 @@
-#include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <linux/kvm.h>
 
 #include "targets/target.h"
 
@@ -68,18 +61,7 @@ const char *ep_target_domain_type(const char *asked, char *why, size_t cap)
 			snprintf(why, cap, "as --set domain_type asked");
 		return !strcmp(asked, "kvm") ? "kvm" : "qemu";
 	}
-	/* what QEMU checks before it uses KVM: the device, open for reading and writing, answering its API version */
-	const char *why_not = NULL;
-	struct stat st;
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		why_not = strerror(errno);
-	else if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode))
-		why_not = "not a device";
-	else if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-		why_not = "not the KVM API version QEMU speaks";
-	if (fd >= 0)
-		close(fd);
+	const char *why_not = ep_kvm_why_not();
 	if (why && why_not)
 		snprintf(why, cap, "/dev/kvm: %s, so QEMU emulates; --set domain_type=kvm for a host with KVM", why_not);
 	else if (why)

@@ -57,14 +57,15 @@ check "qemu-img check passes on each" sh -c 'qemu-img check -q lv/web.qcow2 && q
 check "the domain names its disks where they are, on virtio, boot order kept" test "$(xml lv/web.xml '[(d.find("source").get("file"), d.find("target").get("bus"), d.find("boot") is not None) for d in r.iter("disk")]')" = "[('$T/lv/web.qcow2', 'virtio', True), ('$T/lv/data.qcow2', 'virtio', False)]"
 check "UEFI, q35, memory, vCPUs and limits" test "$(xml lv/web.xml '(r.find("os").get("firmware"), r.find("os/type").get("machine"), r.find("memory").text, r.find("memory").get("unit"), r.find("vcpu").text, r.find("cputune/shares").text, r.find("memtune/hard_limit").text)')" = "('efi', 'q35', '2048', 'MiB', '3', '1536', '3072')"
 check "the NIC keeps its MAC and network" test "$(xml lv/web.xml '[(i.find("mac").get("address"), i.find("source").get("network"), i.find("model").get("type")) for i in r.iter("interface")]')" = "[('52:54:00:ab:cd:ef', 'prod', 'virtio')]"
-# The domain type: kvm where /dev/kvm can be opened for reading and writing, else qemu (emulation);
+# The domain type: kvm where /dev/kvm can be opened for reading and writing and emulates SMM, else qemu (emulation);
 # --set domain_type= either way. virt-xml-validate judges the schema, libvirt's own parser (virsh
 # on its test driver, no daemon) the definition.
 host_type=$(python3 -c '
 import fcntl, os, stat
 try:
     fd = os.open("/dev/kvm", os.O_RDWR)  # never created: no O_CREAT
-    print("kvm" if stat.S_ISCHR(os.fstat(fd).st_mode) and fcntl.ioctl(fd, 0xAE00) == 12 else "qemu")  # KVM_GET_API_VERSION
+    # KVM_GET_API_VERSION; KVM_CHECK_EXTENSION of KVM_CAP_X86_SMM (a nested KVM without SMM cannot run OVMF)
+    print("kvm" if stat.S_ISCHR(os.fstat(fd).st_mode) and fcntl.ioctl(fd, 0xAE00) == 12 and fcntl.ioctl(fd, 0xAE03, 117) > 0 else "qemu")
 except OSError:
     print("qemu")')
 define() { HOME=$T virsh -q -c test:///default define "$1" >/dev/null; }
