@@ -107,6 +107,17 @@ expect_err "chunk $(basename "$VICTIM" .zst) of 'a' is missing" "naming it and i
 mv "$T/victim" "$VICTIM"
 expect_exit 0 "check still lists every chunk" ep check --json "$S"
 check "counting the placeholders too ($(jq_ 'd["chunks"]' "$T/out"))" test "$(jq_ 'd["chunks"] >= 1100' "$T/out")" = True
+# a dir: store listed by name alone: check stats the chunks the snapshot names, not the 1100 others
+if command -v strace >/dev/null; then
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -e trace=/stat -o "$T/check.log" "$ENVPACK" check "$S" >/dev/null 2>&1
+	STATS=$(grep -cE '[0-9a-f]{64}\.zst"' "$T/check.log")
+	check "stat(2) of the $NCH named chunks alone ($STATS)" test "$STATS" -ge 1 -a "$STATS" -le "$NCH"
+fi
+cp "$VICTIM" "$T/victim"
+: >"$VICTIM"
+expect_exit 3 "an empty chunk file is no chunk: check fails" ep check "$S"
+expect_err "chunk $(basename "$VICTIM" .zst) of snapshot [0-9a-f]{8} is missing" "naming it"
+cp "$T/victim" "$VICTIM"
 find "$S/chunks" -size 1c -delete
 
 # 3. another environment of the host: the chunk cache answers; without it, the store is asked
