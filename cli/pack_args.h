@@ -100,7 +100,8 @@ struct cli_pack_args {
 	"              prefix=, default envpack-export/; format=VMDK|RAW|VHD;\n" \
 	"              role-name= (AMIs); poll-seconds=, timeout-minutes=; region=),\n" \
 	"              the task polled until it completes, then the object read where\n" \
-	"              it lies (ranged GETs) and removed unless --keep-export;\n" \
+	"              it lies (ranged GETs) and removed; a task given up on (the\n" \
+	"              timeout, Ctrl-C) is cancelled; --keep-export keeps both;\n" \
 	"              credentials, region, AWS_ENDPOINT_URL_EC2 and _S3 as the aws:\n" \
 	"              target takes them; the machine from the AMI's Name or the Name\n" \
 	"              tag, its boot mode (firmware), platform (OS) and an instance's\n" \
@@ -166,8 +167,9 @@ struct cli_pack_args {
 	"                       they win\n" \
 	"      --input-option KEY=VALUE  a cloud capture's own setting (its endpoint,\n" \
 	"                       region, bucket, ...; see Sources); repeatable\n" \
-	"      --keep-export    vm:aws: leave the export a capture made (vm:gcp: reads\n" \
-	"                       one the user made, and never removes it)\n" \
+	"      --keep-export    vm:aws: leave the export a capture made, and a task it\n" \
+	"                       gives up on running (vm:gcp: reads one the user made,\n" \
+	"                       and never removes it)\n" \
 	"      --dry-run        open the sources and print the requests a cloud capture\n" \
 	"                       would send (credentials masked); read and write nothing\n" \
 	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n" \

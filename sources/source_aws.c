@@ -6,7 +6,9 @@
  * for an instance), the task polled until it completes, and the object AWS wrote (PREFIX +
  * task id + ".vmdk"|".raw"|".vhd") read where it lies through disk:s3://'s ranged reads
  * (format probed). The object is removed afterwards, whether the pack succeeded or not,
- * unless --keep-export. Credentials, region and endpoints as the aws: target takes them.
+ * unless --keep-export. Given up on (timeout-minutes=, Ctrl-C, SIGTERM), the task is
+ * cancelled (CancelExportTask), unless --keep-export. Credentials, region and endpoints
+ * as the aws: target takes them.
  * The disk becomes a machine: the AMI's Name (an instance's Name tag), its boot mode as
  * the firmware, its platform as the OS, an instance's type as vCPUs and memory; pack's
  * machine options by hand win.
@@ -19,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/interrupt.h"
 #include "base/util.h"
 #include "cloud/ec2.h"
 #include "cloud/ec2_describe.h"
@@ -191,6 +194,12 @@ static int plan(struct aws_state *s, const struct ep_capture_options *c, struct 
 	ep_ec2_task_plan_note(&s->task_settings, c->dry_run_request, c->dry_run_ctx);
 	rc = plan_one(s, s->api->poll, s->api->task_param, "EXPORT-TASK-ID", c, err);
 	char note[1400];
+	snprintf(note, sizeof note, "(given up on, at the timeout or on Ctrl-C: %s)",
+		 c->keep_export ? "the task is left running, --keep-export" : "CancelExportTask, unless --keep-export");
+	if (!rc)
+		c->dry_run_request(c->dry_run_ctx, note);
+	if (!rc && !c->keep_export)
+		rc = plan_one(s, "CancelExportTask", "ExportTaskId", "EXPORT-TASK-ID", c, err);
 	snprintf(note, sizeof note, "(then a HEAD and ranged GETs of s3://%s/%sEXPORT-TASK-ID.%s, removed afterwards%s)",
 		 s->bucket, s->prefix, extension(s->format), c->keep_export ? ": no, --keep-export" : " unless --keep-export");
 	if (!rc)
@@ -263,6 +272,49 @@ static int poll_export(struct aws_state *s, struct ep_error *err)
 	return rc;
 }
 
+/* Sleeps the poll's interval, or less when interrupted: whether it was. */
+static bool pause_interrupted(unsigned seconds)
+{
+	for (unsigned i = 0; i < seconds * 10 && !ep_interrupted(); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	return ep_interrupted();
+}
+
+/* Gives up on the task (why: "did not finish within N min", "was interrupted"): it is
+ * cancelled unless kept. A cancel EC2 refuses is said, and the failure stands; a task
+ * that completed meanwhile cannot be cancelled, and its object goes as on any failure. */
+static int give_up(struct aws_state *s, const char *why, struct ep_error *err)
+{
+	const char *left = "still running";
+	bool running = true;
+	if (s->keep)
+		left = "left running";
+	else {
+		struct ep_ec2_form f = { 0 };
+		struct ep_xml x = { 0 };
+		struct ep_error e = { 0 }, e2 = { 0 };
+		ep_ec2_form_add(&f, s->task, "ExportTaskId");
+		int rc = ep_ec2_call(s->ec2, "CancelExportTask", &f, &x, &e);
+		ep_ec2_form_release(&f);
+		ep_xml_release(&x);
+		if (!rc)
+			left = "cancelled", running = false;
+		else if (poll_export(s, &e2) == 1)
+			left = "completed meanwhile: its object is removed", running = false, s->exported = true;
+		else if (s->warn) {
+			char msg[1500];
+			snprintf(msg, sizeof msg, "vm:aws: could not cancel export task %s (aws ec2 cancel-export-task "
+						  "--export-task-id %s): %s", s->task, s->task, e.msg);
+			s->warn(s->warn_ctx, msg);
+		}
+	}
+	char where[600] = "";
+	if (running)
+		snprintf(where, sizeof where, " (%slook with aws ec2 %s; its object will land in s3://%s/%s)",
+			 s->keep ? "--keep-export; " : "", s->api->cli, s->bucket, s->prefix);
+	return ep_fail(err, EP_ERUNTIME, "vm:aws: the export of %s %s: task %s %s%s", s->id, why, s->task, left, where);
+}
+
 static int wait_export(struct aws_state *s, struct ep_error *err)
 {
 	time_t deadline = time(NULL) + (time_t)s->task_settings.timeout_minutes * 60;
@@ -270,11 +322,13 @@ static int wait_export(struct aws_state *s, struct ep_error *err)
 		int rc = poll_export(s, err);
 		if (rc)
 			return rc < 0 || rc > 1 ? rc : 0;
-		if (time(NULL) + (time_t)s->task_settings.poll_seconds > deadline)
-			return ep_fail(err, EP_ERUNTIME, "vm:aws: the export of %s did not finish within %u min: task %s still "
-				       "running (look with aws ec2 %s; its object will land in s3://%s/%s)",
-				       s->id, s->task_settings.timeout_minutes, s->task, s->api->cli, s->bucket, s->prefix);
-		nanosleep(&(struct timespec){ .tv_sec = s->task_settings.poll_seconds }, NULL);
+		if (time(NULL) + (time_t)s->task_settings.poll_seconds > deadline) {
+			char why[80];
+			snprintf(why, sizeof why, "did not finish within %u min", s->task_settings.timeout_minutes);
+			return give_up(s, why, err);
+		}
+		if (pause_interrupted(s->task_settings.poll_seconds))
+			return give_up(s, "was interrupted", err);
 	}
 }
 
@@ -313,11 +367,13 @@ static int aws_open(const struct ep_source *src, const struct ep_source_options 
 		rc = start_export(s, err);
 	if (rc)
 		return rc;
+	ep_interrupt_arm(); /* Ctrl-C while polling cancels the task */
 	/* the object lands under the name AWS gives it: PREFIX + task id + the format's extension */
 	snprintf(s->u.key, sizeof s->u.key, "%s%s.%s", s->prefix, s->task, extension(s->format));
 	snprintf(s->url, sizeof s->url, "s3://%s/%s", s->bucket, s->u.key);
 	snprintf(s->from, sizeof s->from, "ec2:%s via %s", s->id, s->url);
 	rc = wait_export(s, err);
+	ep_interrupt_disarm(); /* the reads do not look: Ctrl-C ends them at once, as before */
 	if (rc)
 		return rc;
 	s->exported = true; /* from here it is removed, even when the pack fails */

@@ -11,6 +11,7 @@
 # t122-capture-aws-instance.sh.
 #   envpack pack -o OUT vm:aws:AMI_ID --input-option bucket=B [--input-option prefix=P]
 #     [--input-option format=VMDK|RAW|VHD] [--input-option poll-seconds=N] [--keep-export] [--dry-run]
+# Given up on (timeout-minutes=, SIGINT) the task is cancelled (CancelExportTask), unless --keep-export.
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/s3.sh"
 . "$HERE/ec2.sh"
@@ -42,6 +43,8 @@ expect_exit 0 "a dry run" ea "$EC2_EC2" pack -o "$T/dry.envpack" "vm:aws:$AMI" -
 check "it shows DescribeImages' body first" bash -c 'grep -E "^ *Action=" "$1" | head -1 | grep -qE "^ *Action=DescribeImages&Version=2016-11-15&ImageId.1=$2$"' _ "$T/out" "$AMI"
 check "it shows ExportImage's body" grep -qE "^ *Action=ExportImage&Version=2016-11-15&DiskImageFormat=VMDK&ImageId=$AMI&S3ExportLocation.S3Bucket=$B&S3ExportLocation.S3Prefix=envpack-export%2F$" "$T/out"
 check "it shows the poll" grep -qE "^ *Action=DescribeExportImageTasks&Version=2016-11-15&ExportImageTaskId.1=EXPORT-TASK-ID$" "$T/out"
+check "it shows the CancelExportTask sent if given up on" grep -qE "^ *Action=CancelExportTask&Version=2016-11-15&ExportTaskId=EXPORT-TASK-ID$" "$T/out"
+check "and notes when" grep -qF "(given up on, at the timeout or on Ctrl-C: CancelExportTask, unless --keep-export)" "$T/out"
 check "and notes the reads that follow" grep -qF "ranged GETs of s3://$B/envpack-export/EXPORT-TASK-ID.vmdk" "$T/out"
 check "to the EC2 endpoint, Authorization masked" bash -c 'grep -qE "^ *POST $1/$" "$2" && grep -qE "Authorization: AWS4-HMAC-SHA256 \*\*\*\*$" "$2" && ! grep -q Credential= "$2"' _ "$EC2_EC2" "$T/out"
 check "the secret is not printed" no_secret
@@ -127,11 +130,69 @@ expect_exit 1 "a failed export task is exit 1" ea "$EC2_BAD" pack -q -k "$T/k.ke
 expect_err "export of $AMI failed \(task export-ami-[0-9a-f]+ deleted\): ClientError: Unknown OS" "the message gives the task's status message"
 check "nothing written (failed task)" test ! -e "$T/failed.envpack"
 check "no export left behind" test -z "$(exports failed/)"
+# given up on (timeout, SIGINT): the task envpack started is cancelled, unless --keep-export
 start_ec2 slow --export-image "$AMI=$T/web.vmdk" --polls 100 || not_ok "start the slow EC2 fake"
+SLOW=(--input-option poll-seconds=61 --input-option timeout-minutes=1)
+cancels() { log_q slow '" ".join("%s:%s" % (e["params"]["ExportTaskId"], e["status"]) for e in L if e["action"] == "CancelExportTask")'; }
+last_task() { log_q "$1" '[e["task"] for e in L if e["action"] == "ExportImage" and "task" in e][-1]'; }
 expect_exit 1 "an export that does not finish in time is exit 1" ea "$EC2_SLOW" pack -q -k "$T/k.key" -o "$T/slow.envpack" \
-	"vm:aws:$AMI" --input-option "bucket=$B" --input-option poll-seconds=61 --input-option timeout-minutes=1
-expect_err "did not finish within 1 min: task export-ami-[0-9a-f]+ still running" "the message names the task"
+	"vm:aws:$AMI" --input-option "bucket=$B" "${SLOW[@]}"
+t1=$(last_task slow)
+expect_err "did not finish within 1 min: task $t1 cancelled$" "the message names the task, cancelled"
+check "CancelExportTask of that task was sent (botocore-checked) and answered 200" test "$(cancels)" = "$t1:200"
 check "nothing written (timeout)" test ! -e "$T/slow.envpack"
+expect_exit 1 "with --keep-export, a timeout is exit 1 too" ea "$EC2_SLOW" pack -q -k "$T/k.key" -o "$T/slowk.envpack" \
+	"vm:aws:$AMI" --input-option "bucket=$B" "${SLOW[@]}" --keep-export
+expect_err "did not finish within 1 min: task $(last_task slow) left running \(--keep-export; look with aws ec2 describe-export-image-tasks; its object will land in s3://$B/envpack-export/\)" "and says the task is left running"
+check "and sends no CancelExportTask" test "$(cancels)" = "$t1:200"
+start_ec2 nocancel --export-image "$AMI=$T/web.vmdk" --polls 100 --deny CancelExportTask || not_ok "start the EC2 fake that denies CancelExportTask"
+expect_exit 1 "a timeout whose cancel EC2 refuses is exit 1 too" ea "$EC2_NOCANCEL" pack -k "$T/k.key" -o "$T/nocancel.envpack" \
+	"vm:aws:$AMI" --input-option "bucket=$B" "${SLOW[@]}"
+t2=$(last_task nocancel)
+expect_err "could not cancel export task $t2 \(aws ec2 cancel-export-task --export-task-id $t2\): .*403 .*UnauthorizedOperation" "a warning names the task and EC2's refusal"
+expect_err "did not finish within 1 min: task $t2 still running \(look with aws ec2 describe-export-image-tasks" "the error says it is still running"
+check "the cancel was sent and refused" test "$(log_q nocancel '[e["status"] for e in L if e["action"] == "CancelExportTask"]')" = "[403]"
+# a task that completes as it is given up on cannot be cancelled: its object goes as on any failure
+start_ec2 late --export-image "$AMI=$T/web.vmdk" --polls 1 || not_ok "start the EC2 fake whose task completes late"
+expect_exit 1 "a task that completed meanwhile: the timeout is exit 1" ea "$EC2_LATE" pack -q -k "$T/k.key" -o "$T/late.envpack" \
+	"vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=late/ "${SLOW[@]}"
+expect_err "task $(last_task late) completed meanwhile: its object is removed$" "says so"
+check "the cancel was refused (IncorrectState), the task polled once more" test \
+	"$(log_q late '" ".join("%s:%s" % (e["action"], e["status"]) for e in L)')" = \
+	"DescribeImages:200 ExportImage:200 DescribeExportImageTasks:200 CancelExportTask:400 DescribeExportImageTasks:200"
+check "its object, written meanwhile, is removed" test -z "$(exports late/)"
+check "no warning about the cancel" bash -c '! grep -q "could not cancel" "$1/err"' _ "$T"
+# SIGINT while polling: the task is cancelled on the way out
+int_pack() { # int_pack OUT ARGS...: pack vm:aws:$AMI on the slow fake, SIGINT once its task is polled; rc in $rc
+	local out=$1 n
+	shift
+	n=$(log_q slow 'len(L)')
+	# ea's environment, envpack itself the process signalled (not timeout's shell)
+	env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_REGION AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" \
+		AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL_S3="$E" \
+		AWS_ENDPOINT_URL_EC2="$EC2_SLOW" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+		"$ENVPACK" pack -q -k "$T/k.key" -o "$out" "vm:aws:$AMI" --input-option "bucket=$B" \
+		--input-option poll-seconds=30 "$@" >"$T/int.out" 2>"$T/int.err" &
+	local pid=$!
+	for i in $(seq 100); do
+		[ "$(log_q slow "sum(1 for e in L[$n:] if e['action'] == 'DescribeExportImageTasks')")" = 1 ] && break
+		sleep 0.1
+	done
+	sleep 0.5
+	kill -INT "$pid"
+	wait "$pid"
+	rc=$?
+}
+int_pack "$T/int.envpack"
+t3=$(last_task slow)
+check "an interrupted capture fails with exit 1, not killed ($rc: $(head -c 200 "$T/int.err"))" test "$rc" = 1
+check "the message says so" grep -q "export of $AMI was interrupted: task $t3 cancelled" "$T/int.err"
+check "and cancels its task" test "$(cancels)" = "$t1:200 $t3:200"
+check "nothing written (interrupted)" test ! -e "$T/int.envpack"
+int_pack "$T/intk.envpack" --keep-export
+check "with --keep-export, an interrupted capture fails with exit 1 ($rc)" test "$rc" = 1
+check "its task left running, said" grep -q "was interrupted: task $(last_task slow) left running (--keep-export" "$T/int.err"
+check "no CancelExportTask sent" test "$(cancels)" = "$t1:200 $t3:200"
 # a pack that fails once the export is there still removes it: a format the object is not
 expect_exit 2 "an export read as the wrong format fails" ea "$EC2_EC2" pack -q -k "$T/k.key" -o "$T/fmt.envpack" \
 	--format qcow2 "vm:aws:$AMI" --input-option "bucket=$B" --input-option prefix=fmt/ "${FAST[@]}"

@@ -36,7 +36,7 @@ ok "EC2 fake at $EC2_EC2"
 # 1. --dry-run: the describe calls, CreateInstanceExportTask, the poll, a note of the reads; nothing sent
 expect_exit 0 "a dry run" ea "$EC2_EC2" pack -o "$T/dry.envpack" "vm:aws:$DB" --input-option "bucket=$B" --dry-run
 check "it lists the requests in order" test "$(grep -oE '^ *Action=[A-Za-z]+' "$T/out" | tr -d ' ' | tr '\n' ' ')" = \
-	"Action=DescribeInstances Action=DescribeInstanceTypes Action=CreateInstanceExportTask Action=DescribeExportTasks "
+	"Action=DescribeInstances Action=DescribeInstanceTypes Action=CreateInstanceExportTask Action=DescribeExportTasks Action=CancelExportTask "
 check "DescribeInstances names the instance" grep -qE "^ *Action=DescribeInstances&Version=2016-11-15&InstanceId.1=$DB$" "$T/out"
 check "CreateInstanceExportTask's body: ExportToS3, VMDK for vmware, no ContainerFormat" grep -qE \
 	"^ *Action=CreateInstanceExportTask&Version=2016-11-15&ExportToS3.DiskImageFormat=VMDK&ExportToS3.S3Bucket=$B&ExportToS3.S3Prefix=envpack-export%2F&InstanceId=$DB&TargetEnvironment=vmware$" "$T/out"
@@ -102,5 +102,15 @@ expect_exit 1 "a cancelled export task is exit 1" ea "$EC2_BAD" pack -q -k "$T/k
 expect_err "export of $DB failed \(task export-i-[0-9a-f]+ cancelled\): ClientError: Unknown OS" "the message gives the task's StatusMessage"
 check "nothing written (failed task)" test ! -e "$T/failed.envpack"
 check "no export left behind" test -z "$(exports failed/)"
+# a timeout cancels the instance's export task (CancelExportTask takes export-i- ids too)
+start_ec2 slow "${DESCRIBE[@]}" --polls 100 || not_ok "start the slow EC2 fake"
+expect_exit 1 "an instance's export that does not finish in time is exit 1" ea "$EC2_SLOW" pack -q -k "$T/k.key" \
+	-o "$T/slow.envpack" "vm:aws:$DB" --input-option "bucket=$B" --input-option poll-seconds=61 --input-option timeout-minutes=1
+task=$(log_q slow '[e["task"] for e in L if e["action"] == "CreateInstanceExportTask" and "task" in e][-1]')
+expect_err "export of $DB did not finish within 1 min: task $task cancelled$" "the message names the task, cancelled"
+check "CancelExportTask of the export-i- task, after one poll" test "$(actions slow)" = \
+	"DescribeInstances:200:ok DescribeInstanceTypes:200:ok CreateInstanceExportTask:200:ok DescribeExportTasks:200:ok CancelExportTask:200:ok"
+check "it named that task" test "$(log_q slow '[e["params"]["ExportTaskId"] for e in L if e["action"] == "CancelExportTask"]')" = "['$task']"
+check "nothing written (timeout)" test ! -e "$T/slow.envpack"
 
 finish

@@ -38,6 +38,10 @@ as DescribeExportImageTasks does an AMI's ("cancelled" where --end says deleted)
 the instance's FILE PUT under S3Prefix + task id + "." + the format, lowercase.
 Each of these answers is read back through botocore's EC2 parser and checked to say
 what it was meant to (the shape EC2's real XML has, as botocore's model reads it).
+CancelExportTask of an export-ami- or export-i- task marks it cancelled (its polls then
+answer "deleted" / "cancelled", with the message "Canceled by user"); of a task that is
+completed (or that the next poll would complete: its object is then PUT, "completed
+meanwhile") it answers 400 IncorrectState, as EC2 does for a finished task.
 --deny ACTION answers ACTION 403 UnauthorizedOperation, as EC2 does when the IAM
 policy does not allow it.
 --fail-first N answers the first N requests --fail-status (a retry test).
@@ -61,7 +65,7 @@ NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 MODEL = botocore.session.get_session().get_service_model("ec2")
 ACTIONS = {"ImportImage", "ImportSnapshot", "DescribeImportImageTasks", "DescribeImportSnapshotTasks",
            "ExportImage", "DescribeExportImageTasks", "DescribeImages", "DescribeInstances",
-           "DescribeInstanceTypes", "CreateInstanceExportTask", "DescribeExportTasks"}
+           "DescribeInstanceTypes", "CreateInstanceExportTask", "DescribeExportTasks", "CancelExportTask"}
 # DescribeInstanceTypes: (DefaultVCpus, DefaultCores, MemoryInfo.SizeInMiB), as EC2 gives them
 TYPES = {"t3.micro": (2, 1, 1024), "t3.large": (2, 1, 8192), "m5.xlarge": (4, 2, 16384), "c5.2xlarge": (8, 4, 16384)}
 
@@ -256,6 +260,8 @@ class Handler(BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             t = srv.tasks[task]
+            if t.get("cancelled"):
+                return "deleted", "Canceled by user", None
             if t["polls"] > 0:
                 t["polls"] -= 1
                 return "active", "converting", None
@@ -334,6 +340,22 @@ class Handler(BaseHTTPRequestHandler):
             entry["answered"] = status
         self.answer(200, '<DescribeExportImageTasksResponse xmlns="%s"><requestId>r2</requestId><exportImageTaskSet>%s'
                          "</exportImageTaskSet></DescribeExportImageTasksResponse>" % (NS, items), entry)
+
+    def CancelExportTask(self, value, entry):
+        srv = self.server
+        task = value["ExportTaskId"]
+        t = srv.tasks.get(task)
+        if not t or t["kind"] not in ("export", "instance-export"):
+            return self.error(400, "InvalidExportTaskID.NotFound", "The export task ID '%s' does not exist" % task, entry)
+        with srv.lock:
+            done = t["polls"] <= 0 and srv.end == "completed" and not t.get("cancelled")
+            t["cancelled"] = t.get("cancelled") or not done
+        if done:
+            self.put_export(task)  # it finished meanwhile
+            return self.error(400, "IncorrectState", "Export task %s is completed and cannot be cancelled" % task, entry)
+        entry["cancelled"] = task
+        self.answer_read("CancelExportTask", '<CancelExportTaskResponse xmlns="%s"><requestId>r8</requestId>'
+                         "<return>true</return></CancelExportTaskResponse>" % NS, entry, lambda r: True)
 
     def answer_read(self, action, xml, entry, expect):
         """Answers xml after reading it back through botocore's parser: expect(parsed) must hold."""
