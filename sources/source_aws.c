@@ -363,11 +363,13 @@ static int aws_open(const struct ep_source *src, const struct ep_source_options 
 		return plan(s, c, err);
 	if (!rc)
 		rc = describe(s, err);
-	if (!rc)
-		rc = start_export(s, err);
 	if (rc)
 		return rc;
-	ep_interrupt_arm(); /* Ctrl-C while polling cancels the task */
+	ep_interrupt_arm(); /* Ctrl-C from the start on cancels the task */
+	if ((rc = start_export(s, err))) {
+		ep_interrupt_disarm();
+		return rc;
+	}
 	/* the object lands under the name AWS gives it: PREFIX + task id + the format's extension */
 	snprintf(s->u.key, sizeof s->u.key, "%s%s.%s", s->prefix, s->task, extension(s->format));
 	snprintf(s->url, sizeof s->url, "s3://%s/%s", s->bucket, s->u.key);
@@ -377,6 +379,9 @@ static int aws_open(const struct ep_source *src, const struct ep_source_options 
 	if (rc)
 		return rc;
 	s->exported = true; /* from here it is removed, even when the pack fails */
+	if (ep_interrupted()) /* during the poll that saw it complete: too late to cancel */
+		return ep_fail(err, EP_ERUNTIME, "vm:aws: the export of %s was interrupted: task %s completed, its object %s",
+			       s->id, s->task, s->keep ? "kept (--keep-export)" : "is removed");
 	struct ep_source_options o = *opt;
 	if (opt->report) {
 		s->report = opt->report, s->report_ctx = opt->report_ctx;
