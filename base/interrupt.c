@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <time.h>
 
 static atomic_int armed;
 static volatile sig_atomic_t interrupted;
@@ -29,4 +30,11 @@ void ep_interrupt_disarm(void)
 bool ep_interrupted(void)
 {
 	return interrupted != 0;
+}
+
+bool ep_interrupt_pause(unsigned seconds)
+{
+	for (unsigned i = 0; i < seconds * 10 && !ep_interrupted(); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	return ep_interrupted();
 }

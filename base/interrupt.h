@@ -16,5 +16,7 @@ void ep_interrupt_signal(int sig);
 void ep_interrupt_arm(void);
 void ep_interrupt_disarm(void);
 bool ep_interrupted(void);
+/* Sleeps seconds, in steps of 0.1 s so that a signal ends it soon: whether one did. */
+bool ep_interrupt_pause(unsigned seconds);
 
 #endif

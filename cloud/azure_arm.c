@@ -304,14 +304,12 @@ static void lro_headers(const struct ep_arm *a, const struct ep_http_response *r
 	o->wait = retry_after(resp);
 }
 
+/* patient: the whole wait, interrupted or not (a revocation after Ctrl-C) */
 static int pause_for(unsigned seconds, bool patient, const char *what, struct ep_error *err)
 {
-	for (unsigned i = 0; i < seconds * 10; i++) {
-		if (ep_interrupted() && !patient)
-			break;
+	for (unsigned i = 0; patient && i < seconds * 10; i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
-	}
-	return ep_interrupted() && !patient ? ep_fail(err, EP_ERUNTIME, "%s: interrupted", what) : 0;
+	return !patient && ep_interrupt_pause(seconds) ? ep_fail(err, EP_ERUNTIME, "%s: interrupted", what) : 0;
 }
 
 /* Waits for the operation a 202 answered with; *result gets what it gives (NULL: nothing). */

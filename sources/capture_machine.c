@@ -1,5 +1,6 @@
 /* The machine a cloud capture describes: what the cloud says of it, pack's machine
- * options given by hand winning, one disk. image:glance: and vm:aws: make theirs so. */
+ * options given by hand winning, one disk. image:glance:, vm:aws: and vm:azure: make
+ * theirs so. */
 #include "sources/source.h"
 
 #include <stdio.h>

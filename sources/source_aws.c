@@ -272,14 +272,6 @@ static int poll_export(struct aws_state *s, struct ep_error *err)
 	return rc;
 }
 
-/* Sleeps the poll's interval, or less when interrupted: whether it was. */
-static bool pause_interrupted(unsigned seconds)
-{
-	for (unsigned i = 0; i < seconds * 10 && !ep_interrupted(); i++)
-		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
-	return ep_interrupted();
-}
-
 /* Gives up on the task (why: "did not finish within N min", "was interrupted"): it is
  * cancelled unless kept. A cancel EC2 refuses is said, and the failure stands; a task
  * that completed meanwhile cannot be cancelled, and its object goes as on any failure. */
@@ -327,7 +319,7 @@ static int wait_export(struct aws_state *s, struct ep_error *err)
 			snprintf(why, sizeof why, "did not finish within %u min", s->task_settings.timeout_minutes);
 			return give_up(s, why, err);
 		}
-		if (pause_interrupted(s->task_settings.poll_seconds))
+		if (ep_interrupt_pause(s->task_settings.poll_seconds))
 			return give_up(s, "was interrupted", err);
 	}
 }

@@ -430,19 +430,17 @@ static void arm_revoke(struct azure_state *s)
 /* The VM's machine: its size's vCPUs and memory, its firmware; pack's options by hand win. */
 static int add_machine(struct azure_state *s, struct ep_manifest *manifest, struct ep_error *err)
 {
-	const struct ep_capture_options *c = s->capture;
-	struct ep_machine *m = ep_manifest_add_machine(manifest);
-	const char *fw = c && c->firmware ? c->firmware : s->vm.uefi ? "uefi" : "bios";
-	const char *os = c && c->os ? c->os : s->vm.os_type[0] ? s->vm.os_type : "other";
-	if (!m || !(m->name = strdup(c && c->vm_name ? c->vm_name : s->vm_id.name)) || !(m->firmware = strdup(fw)) ||
-	    !(m->os = strdup(os)))
-		return ep_oom(err);
-	m->vcpus = c && c->vcpus ? c->vcpus : s->vcpus;
-	m->memory_mib = c && c->memory_mib ? c->memory_mib : s->memory_mib;
-	if (!strcmp(fw, "uefi") && s->vm.secure_boot >= 0)
-		m->secure_boot = s->vm.secure_boot ? EP_SECURE_BOOT_ON : EP_SECURE_BOOT_OFF;
-	int rc = ep_machine_add_disk(m, s->component, !strcmp(os, "linux") ? "virtio" : "sata", "disk", 1, err);
-	return rc ? rc : ep_machine_check(m, "vm:azure:", err);
+	struct ep_capture_machine said = {
+		.name = s->vm_id.name,
+		.fallback = s->vm_id.name,
+		.firmware = s->vm.uefi ? "uefi" : "bios",
+		.secure_boot = s->vm.secure_boot < 0 ? EP_SECURE_BOOT_UNKNOWN
+			       : s->vm.secure_boot ? EP_SECURE_BOOT_ON : EP_SECURE_BOOT_OFF,
+		.os = s->vm.os_type[0] ? s->vm.os_type : NULL,
+		.vcpus = s->vcpus,
+		.memory_mib = s->memory_mib,
+	};
+	return ep_capture_machine_add(s->capture, &said, manifest, s->component, "vm:azure:", err);
 }
 
 static int azure_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,
