@@ -140,13 +140,16 @@ static struct window *window_at(struct ep_disk_file *f, uint64_t off, bool end)
 
 /* The window to fill next: an empty one, else the one used longest ago that no thread is
  * reading into, a window read ahead and still unread only when there is no other (else a
- * stream would evict what it is about to read); NULL when every one is being read into.
- * Its buffer is made here. */
-static struct window *victim(struct ep_disk_file *f)
+ * stream would evict what it is about to read), and, when `dequeue`, one only queued for a
+ * prefetcher when nothing else is free (an abandoned stream's must not starve a read).
+ * NULL when every one is taken or its buffer cannot be made (*oom). Its buffer is made here. */
+static struct window *victim(struct ep_disk_file *f, bool dequeue, bool *oom)
 {
-	struct window *v = NULL;
+	struct window *v = NULL, *queued = NULL;
 	for (size_t i = 0; i < WINDOWS; i++) {
 		struct window *w = &f->win[i];
+		if (w->state == W_QUEUED && (!queued || w->off > queued->off))
+			queued = w; /* the farthest ahead: needed last */
 		if (w->state == W_QUEUED || w->state == W_LOADING)
 			continue;
 		if (w->state == W_EMPTY) {
@@ -156,9 +159,10 @@ static struct window *victim(struct ep_disk_file *f)
 		if (!v || (v->unread && !w->unread) || (v->unread == w->unread && w->used < v->used))
 			v = w;
 	}
-	if (v && !v->buf && !(v->buf = malloc(AHEAD_MAX)))
-		return NULL;
-	return v;
+	if (!v && dequeue)
+		v = queued;
+	*oom = v && !v->buf && !(v->buf = malloc(AHEAD_MAX));
+	return *oom ? NULL : v;
 }
 
 static void *prefetcher(void *arg)
@@ -195,8 +199,9 @@ static void read_ahead(struct ep_disk_file *f, uint64_t from)
 		f->nthreads++;
 	for (unsigned k = 0; k < PREFETCH && f->nthreads && from < f->size; k++) {
 		struct window *w = window_at(f, from, false);
+		bool oom;
 		if (!w) {
-			if (!(w = victim(f)))
+			if (!(w = victim(f, false, &oom)))
 				return;
 			uint64_t len = f->size - from < AHEAD_MAX ? f->size - from : AHEAD_MAX;
 			*w = (struct window){ w->buf, from, len, ++f->tick, true, W_QUEUED, { 0 } };
@@ -210,9 +215,16 @@ static void read_ahead(struct ep_disk_file *f, uint64_t from)
  * window it continues (a stream), else the smallest. Called and returns with f->lock held. */
 static int fill(struct ep_disk_file *f, size_t len, uint64_t off, struct ep_error *err)
 {
-	struct window *before = window_at(f, off, true), *w = victim(f);
-	if (!w)
-		return ep_oom(err); /* every window being read: only when a buffer cannot be made */
+	struct window *w;
+	bool oom;
+	/* every window being read into (by prefetchers and other readers): wait for one */
+	while (!(w = victim(f, true, &oom)) && !oom)
+		pthread_cond_wait(&f->changed, &f->lock);
+	if (oom)
+		return ep_oom(err);
+	if (window_at(f, off, false))
+		return 0; /* another reader filled it while this one waited */
+	struct window *before = window_at(f, off, true);
 	uint64_t want = before && before->len >= AHEAD_MIN ? 2 * before->len : AHEAD_MIN;
 	if (want > AHEAD_MAX)
 		want = AHEAD_MAX;
