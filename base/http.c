@@ -310,7 +310,7 @@ int ep_http_send(struct ep_http *h, const struct ep_http_request *req, const cha
 		struct exchange x = { .h = h, .req = req, .resp = resp, .data = req->data, .err = &attempt_err };
 		ep_http_response_release(resp);
 		CURLcode cc = attempt(&x, headers);
-		bool replayable = !req->body || x.sent == 0 || req->body->rewind;
+		bool replayable = (!req->body || x.sent == 0 || req->body->rewind) && !req->once;
 		bool again = n + 1 < h->opt.attempts && !x.failed && resp->sunk == 0 && replayable &&
 			     (cc != CURLE_OK ? retryable_transport(cc) : retryable_status(resp->status));
 		if (!again) {

@@ -45,6 +45,7 @@ struct ep_http_request {
 	void *sink_ctx;
 	size_t max_body;
 	bool follow; /* follow redirects (GET, HEAD) */
+	bool once;   /* never sent again (a request that makes something each time: Nova's createImage) */
 };
 
 struct ep_http_response {

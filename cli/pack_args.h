@@ -76,9 +76,7 @@ struct cli_pack_args {
 	"              os_secure_boot, hw_machine_type, os_type (else os_distro) as\n" \
 	"              the OS, min_ram as memory, hw_cpu_sockets x cores x threads\n" \
 	"              as vCPUs, hw_disk_bus; --vcpus, --memory, --firmware, --os,\n" \
-	"              --vm-name given by hand win. A server's snapshot needs Nova,\n" \
-	"              which envpack does not call: snapshot it to an image first\n" \
-	"              ('openstack server image create'), then capture the image\n" \
+	"              --vm-name given by hand win\n" \
 	"  vm:libvirt:DOMAIN.xml  a libvirt domain with its disks: the machine (vCPUs,\n" \
 	"              memory, firmware, disks, NICs, limits) goes into the manifest;\n" \
 	"              disks at absolute paths are taken where they are (regular files,\n" \
@@ -93,6 +91,18 @@ struct cli_pack_args {
 	"              into a store, the next backup there reads only the blocks\n" \
 	"              written since (qemu's dirty bitmap), the rest from the last\n" \
 	"              snapshot\n" \
+	"  vm:openstack:SERVER  an OpenStack server by name (exactly one) or id,\n" \
+	"              through a snapshot Nova makes of it: the server and its flavor\n" \
+	"              read (compute API, microversion 2.47), createImage, the image\n" \
+	"              polled in Glance until active, then read as image:glance: reads\n" \
+	"              an image and deleted afterwards, also when the pack fails, times\n" \
+	"              out or is interrupted (Ctrl-C), unless --keep-export;\n" \
+	"              --input-option compute-url= (else the catalog's compute\n" \
+	"              endpoint), poll-seconds= (5), timeout-minutes= (360), and\n" \
+	"              image:glance:'s; the machine named after the server, its\n" \
+	"              flavor's vCPUs and memory, the rest from the image's properties;\n" \
+	"              an unknown server (or several of its name): exit 2; createImage\n" \
+	"              refused, a snapshot that fails or is not active in time: exit 1\n" \
 	"  vm:aws:AMI_ID|INSTANCE_ID  an AMI or an instance: DescribeImages (an\n" \
 	"              instance: DescribeInstances, DescribeInstanceTypes), then EC2's\n" \
 	"              export (ExportImage; CreateInstanceExportTask) to\n" \
@@ -163,13 +173,13 @@ struct cli_pack_args {
 	"                       describe the machine the disk: sources belong to (the\n" \
 	"                       first disk boots; default name: the environment's), so\n" \
 	"                       a bare disk restores as a VM to libvirt:, ova:, hyperv:;\n" \
-	"                       over an image:glance: or vm:aws: capture's machine,\n" \
-	"                       they win\n" \
+	"                       over an image:glance:, vm:openstack:, vm:aws: or\n" \
+	"                       vm:azure: capture's machine, they win\n" \
 	"      --input-option KEY=VALUE  a cloud capture's own setting (its endpoint,\n" \
 	"                       region, bucket, ...; see Sources); repeatable\n" \
 	"      --keep-export    vm:aws: leave the export a capture made, and a task it\n" \
-	"                       gives up on running (vm:gcp: reads one the user made,\n" \
-	"                       and never removes it)\n" \
+	"                       gives up on running; vm:openstack: the snapshot image\n" \
+	"                       (vm:gcp: reads one the user made, and never removes it)\n" \
 	"      --dry-run        open the sources and print the requests a cloud capture\n" \
 	"                       would send (credentials masked); read and write nothing\n" \
 	"      --platform OS/ARCH[/VARIANT]  from a registry's multi-arch index, take only\n" \

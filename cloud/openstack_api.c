@@ -59,8 +59,8 @@ struct ep_os {
 	char *field[C_COUNT];
 	char *token_header; /* "X-Auth-Token: ..." */
 	char tokens_url[EP_OS_URL_MAX];
-	char image[EP_OS_URL_MAX], heat[EP_OS_URL_MAX]; /* endpoints, without a trailing '/' */
-	char image_given[EP_OS_URL_MAX], heat_given[EP_OS_URL_MAX];
+	char image[EP_OS_URL_MAX], heat[EP_OS_URL_MAX], compute[EP_OS_URL_MAX]; /* endpoints, without a trailing '/' */
+	char image_given[EP_OS_URL_MAX], heat_given[EP_OS_URL_MAX], compute_given[EP_OS_URL_MAX];
 	char cloud[128]; /* for messages: "cloud 'prod'" or "the OS_* environment" */
 	uint64_t requests;  /* sent */
 	unsigned attempts;  /* a download's tries, each resuming where the last was cut */
@@ -290,6 +290,8 @@ int ep_os_open(struct ep_os **out, const struct ep_os_options *opt, struct ep_er
 	if (!rc)
 		rc = given_url(heat, "the orchestration URL (-o heat-url, OS_ORCHESTRATION_URL)", os->heat_given, err);
 	if (!rc)
+		rc = given_url(opt->compute_url, "the compute URL (compute-url=)", os->compute_given, err);
+	if (!rc)
 		rc = load_creds(os, opt, err);
 	if (!rc)
 		rc = creds_check(os, err);
@@ -333,6 +335,8 @@ struct os_call {
 	int (*check_answer)(void *ctx, const struct ep_http_response *resp, struct ep_error *err);
 	const char *accept; /* NULL: application/json */
 	const char *range;  /* a "Range: ..." header, or NULL */
+	const char *header; /* one more "Name: value" header, or NULL */
+	bool once;          /* not retried */
 	int (*sink)(void *ctx, const void *data, size_t len, struct ep_error *err); /* a 2xx answer's body */
 	void *ctx;          /* check_answer's and sink's */
 };
@@ -341,11 +345,13 @@ static int os_request(struct ep_os *os, const struct os_call *c, const char *wha
 		      struct ep_error *err)
 {
 	char ctype[128];
-	const char *headers[5];
+	const char *headers[6];
 	size_t n = 0;
 	headers[n++] = c->accept ? c->accept : "Accept: application/json";
 	if (c->range)
 		headers[n++] = c->range;
+	if (c->header)
+		headers[n++] = c->header;
 	if (c->content_type) {
 		snprintf(ctype, sizeof ctype, "Content-Type: %s", c->content_type);
 		headers[n++] = ctype;
@@ -356,7 +362,7 @@ static int os_request(struct ep_os *os, const struct os_call *c, const char *wha
 	struct ep_http_request req = { .method = c->method, .url = c->url, .headers = headers, .data = c->data,
 				       .data_len = c->data ? strlen(c->data) : 0, .body = c->body,
 				       .check_answer = c->check_answer, .sink = c->sink, .sink_ctx = c->ctx,
-				       .max_body = ANSWER_MAX };
+				       .max_body = ANSWER_MAX, .once = c->once };
 	if (!os->emit) {
 		*resp = (struct ep_http_response){ 0 };
 		os->requests++;
@@ -387,8 +393,8 @@ static int status_error(const struct ep_http_response *resp, const char *what, i
 	json_t *doc = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
 	json_t *e = json_object_get(doc, "error");
 	const char *msg = json_string_value(json_object_get(e ? e : doc, "message"));
-	if (!msg)
-		msg = json_string_value(json_object_get(json_object_get(doc, "badRequest"), "message"));
+	if (!msg && json_object_size(doc) == 1) /* Nova's: {"badRequest": {...}}, {"itemNotFound": {...}}, ... */
+		msg = json_string_value(json_object_get(json_object_iter_value(json_object_iter(doc)), "message"));
 	if (msg) {
 		char m[400];
 		snprintf(m, sizeof m, "%s", msg);
@@ -512,11 +518,29 @@ const char *ep_os_heat_endpoint(const struct ep_os *os)
 	return os->heat;
 }
 
+const char *ep_os_compute_endpoint(const struct ep_os *os)
+{
+	return os->compute;
+}
+
+/* The endpoint given, else the catalog's of that type, else "". */
+static void optional_endpoint(const struct ep_os *os, const struct ep_http_response *resp, const char *type,
+			      const char *iface, const char *given, char out[EP_OS_URL_MAX])
+{
+	struct ep_error ignored;
+	if (*given)
+		snprintf(out, EP_OS_URL_MAX, "%s", given);
+	else if (ep_os_catalog_endpoint(resp->body ? resp->body : "", resp->body_len, type, iface, os->field[C_REGION],
+					out, EP_OS_URL_MAX, &ignored))
+		out[0] = '\0';
+}
+
 int ep_os_auth(struct ep_os *os, struct ep_error *err)
 {
 	if (no_auth(os)) {
 		snprintf(os->image, sizeof os->image, "%s", os->image_given);
 		snprintf(os->heat, sizeof os->heat, "%s", os->heat_given);
+		snprintf(os->compute, sizeof os->compute, "%s", os->compute_given);
 		return 0;
 	}
 	char *body = auth_body(os);
@@ -536,6 +560,7 @@ int ep_os_auth(struct ep_os *os, struct ep_error *err)
 	if (os->emit) { /* nothing was sent: the endpoints are the given ones, or stand-ins */
 		snprintf(os->image, sizeof os->image, "%s", *os->image_given ? os->image_given : "{image}");
 		snprintf(os->heat, sizeof os->heat, "%s", *os->heat_given ? os->heat_given : "{orchestration}");
+		snprintf(os->compute, sizeof os->compute, "%s", *os->compute_given ? os->compute_given : "{compute}");
 		return (os->token_header = strdup("X-Auth-Token: {token}")) ? 0 : ep_oom(err);
 	}
 	char refused[EP_OS_URL_MAX + 240];
@@ -562,14 +587,11 @@ int ep_os_auth(struct ep_os *os, struct ep_error *err)
 			rc = ep_os_catalog_endpoint(resp.body ? resp.body : "", resp.body_len, "image", iface,
 						    os->field[C_REGION], os->image, sizeof os->image, err);
 	}
-	if (!rc) {
-		struct ep_error ignored;
-		if (*os->heat_given)
-			snprintf(os->heat, sizeof os->heat, "%s", os->heat_given);
-		else if (ep_os_catalog_endpoint(resp.body ? resp.body : "", resp.body_len, "orchestration", iface,
-						os->field[C_REGION], os->heat, sizeof os->heat, &ignored))
-			os->heat[0] = '\0'; /* only a stack needs one */
-	}
+	/* only a stack needs the one, only a server's snapshot the other */
+	if (!rc)
+		optional_endpoint(os, &resp, "orchestration", iface, os->heat_given, os->heat);
+	if (!rc)
+		optional_endpoint(os, &resp, "compute", iface, os->compute_given, os->compute);
 	ep_http_response_release(&resp);
 	return rc;
 }
@@ -894,6 +916,14 @@ static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im,
 	return rc;
 }
 
+int ep_os_image_get(struct ep_os *os, const char *id, struct ep_os_image *im, struct ep_error *err)
+{
+	*im = (struct ep_os_image){ 0 };
+	if (!os->emit && !id_ok(id))
+		return ep_fail(err, EP_EINPUT, "glance: '%s' is not an image id", id);
+	return image_by_id(os, id, im, err);
+}
+
 /* GET /v2/images?name=NAME: exactly one, or EP_EINPUT naming what was found. */
 static int image_by_name(struct ep_os *os, const char *name, struct ep_os_image *im, struct ep_error *err)
 {
@@ -922,13 +952,14 @@ static int image_by_name(struct ep_os *os, const char *name, struct ep_os_image 
 int ep_os_image_find(struct ep_os *os, const char *ref, struct ep_os_image *im, struct ep_error *err)
 {
 	*im = (struct ep_os_image){ 0 };
-	int rc = id_ok(ref) ? image_by_id(os, ref, im, err) : 0;
-	if (rc == 0 && !(os->emit && id_ok(ref)))
+	bool by_id = id_ok(ref) || (os->emit && *ref == '{'); /* a dry run's stand-in id ("{snapshot_id}") */
+	int rc = by_id ? image_by_id(os, ref, im, err) : 0;
+	if (rc == 0 && !(os->emit && by_id))
 		rc = image_by_name(os, ref, im, err);
 	if (rc < 0 || rc > 1)
 		return rc;
 	if (os->emit) { /* nothing was sent: the id is a stand-in unless given */
-		snprintf(im->id, sizeof im->id, "%s", id_ok(ref) ? ref : "{id}");
+		snprintf(im->id, sizeof im->id, "%s", by_id ? ref : "{id}");
 		snprintf(im->name, sizeof im->name, "%s", ref);
 		return image_url(os, im->url, sizeof im->url, "/images/", im->id, NULL, err);
 	}
@@ -1158,6 +1189,26 @@ int ep_os_image_stream(struct ep_os *os, const struct ep_os_image *im,
 		       struct ep_error *err)
 {
 	return image_get(os, im, &(struct download){ .fd = -1, .push = push, .push_ctx = ctx }, err);
+}
+
+/* ---- any other service's JSON calls (Nova's) ---- */
+
+bool ep_os_dry_run(const struct ep_os *os)
+{
+	return os->emit != NULL;
+}
+
+int ep_os_call(struct ep_os *os, const char *method, const char *url, const char *header, const char *json, bool once,
+	       const char *what, struct ep_http_response *resp, struct ep_error *err)
+{
+	return os_request(os, &(struct os_call){ .method = method, .url = url, .header = header, .data = json,
+						 .content_type = json ? "application/json" : NULL, .once = once },
+			  what, resp, err);
+}
+
+int ep_os_answer_error(const struct ep_http_response *resp, const char *what, int code, struct ep_error *err)
+{
+	return status_error(resp, what, code, err);
 }
 
 /* ---- Heat ---- */

@@ -4,7 +4,8 @@
  * images (created, uploaded streamed from a file and checked against the
  * checksums Glance answers with, patched, deleted) and Heat stacks.
  * Images are also read back (found by id or name, downloaded resumed with Range
- * requests after a cut and checked against Glance's hash) for image:glance:.
+ * requests after a cut and checked against Glance's hash) for image:glance:. Another
+ * service's JSON calls go through ep_os_call with the same token (Nova's: cloud/nova.c).
  * Credentials come from the OS_* environment an openrc file sets, or from
  * clouds.yaml (OS_CLOUD or options.cloud; the file must be readable by its
  * owner only); never from argv, never printed. On a dry run (options.emit
@@ -30,6 +31,7 @@ struct ep_os_options {
 	const char *cloud;     /* a clouds.yaml entry; NULL: OS_CLOUD, else the OS_* variables */
 	const char *image_url; /* a standalone Glance; NULL: OS_IMAGE_URL, else the catalog's */
 	const char *heat_url;  /* NULL: OS_ORCHESTRATION_URL, else the catalog's */
+	const char *compute_url; /* Nova's; NULL: the catalog's */
 	const char *region;    /* NULL: OS_REGION_NAME (or the cloud's region_name) */
 	const char *interface; /* NULL: OS_INTERFACE (or the cloud's), else public */
 	void (*emit)(void *ctx, const char *text); /* set: a dry run */
@@ -49,6 +51,9 @@ const char *ep_os_image_endpoint(const struct ep_os *os);
 
 /* The orchestration endpoint; "" when neither given nor in the catalog. */
 const char *ep_os_heat_endpoint(const struct ep_os *os);
+/* The compute (Nova) endpoint, as given or in the catalog ("{compute}" on a dry run without
+ * one given); "" when there is none. */
+const char *ep_os_compute_endpoint(const struct ep_os *os);
 
 /* An image found by name: its id and status ("active", "queued", "saving", ...). */
 struct ep_os_image_info {
@@ -81,6 +86,9 @@ void ep_os_image_release(struct ep_os_image *im);
 /* The image of id ref, else the one image named ref (none or several: EP_EINPUT, naming
  * the candidates). On a dry run the GET it would send is shown and *im names "{id}". */
 int ep_os_image_find(struct ep_os *os, const char *ref, struct ep_os_image *im, struct ep_error *err);
+/* GET /v2/images/ID whatever its status: 1 and *im (release it), 0 when Glance has no such
+ * image. On a dry run the GET is shown and 0 returned. */
+int ep_os_image_get(struct ep_os *os, const char *id, struct ep_os_image *im, struct ep_error *err);
 /* Property key of the image as text (a string, or an integer written out), or NULL. */
 const char *ep_os_image_prop(const struct ep_os_image *im, const char *key, char *buf, size_t cap);
 /* GETs the image's data into fd (from offset 0), continuing with a Range request where
@@ -98,6 +106,17 @@ int ep_os_image_stream(struct ep_os *os, const struct ep_os_image *im,
 		       struct ep_error *err);
 /* The requests sent so far (retries of one request not counted). */
 uint64_t ep_os_requests(const struct ep_os *os);
+
+/* Whether requests are only shown (options.emit). */
+bool ep_os_dry_run(const struct ep_os *os);
+/* method url with the token, json (NULL: no body) and header (one more "Name: value", or
+ * NULL): any answer in *resp (release it), failing only when none came; once: never sent
+ * twice (it makes something each time). On a dry run the request is shown and *resp
+ * zeroed. For another service's calls (cloud/nova.c). */
+int ep_os_call(struct ep_os *os, const char *method, const char *url, const char *header, const char *json, bool once,
+	       const char *what, struct ep_http_response *resp, struct ep_error *err);
+/* Fails with code: "what: STATUS message", the message from an OpenStack error body. */
+int ep_os_answer_error(const struct ep_http_response *resp, const char *what, int code, struct ep_error *err);
 
 /* POST {orchestration}/stacks with the JSON body. */
 int ep_os_stack_create(struct ep_os *os, const char *body, struct ep_error *err);

@@ -14,6 +14,7 @@
 	X(vm_libvirt)        \
 	X(vm_domain)         \
 	X(vm_aws)            \
+	X(vm_openstack)      \
 	X(vm_azure)          \
 	X(vm_ovf)            \
 	X(vm_ova)            \

@@ -9,9 +9,9 @@
  * properties become the machine (firmware, OS, memory, vCPUs, disk bus).
  * Credentials and endpoints as the openstack: target reads them (OS_* or
  * clouds.yaml, OS_IMAGE_URL for a standalone Glance), its -o keys taken as
- * --input-option. A server's snapshot needs Nova, which is not asked here.
+ * --input-option. vm:openstack: reads a server's snapshot through ep_glance_open_image.
  */
-#include "sources/source.h"
+#include "sources/glance.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,6 +33,8 @@ struct glance_state {
 	struct ep_ring *ring;  /* its download */
 	uint64_t pos;          /* where pack is in it */
 	struct ep_os *os;
+	bool os_borrowed;           /* vm:openstack:'s */
+	struct ep_glance_as as;     /* vm:openstack:'s names and flavor; zero for image:glance: */
 	struct ep_os_image image;
 	char scratch[PATH_MAX]; /* "" once removed */
 	struct ep_disk *disk;
@@ -167,34 +169,64 @@ static int stream_end(struct glance_state *s, struct ep_error *err)
 	return (int)n;
 }
 
-static int glance_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,
-		       struct ep_error *err)
+static struct glance_state *state_new(const struct ep_source_options *opt)
 {
 	struct glance_state *s = calloc(1, sizeof *s);
+	if (s) {
+		s->capture = opt->capture;
+		s->report = opt->report;
+		s->report_ctx = opt->report_ctx;
+	}
+	return s;
+}
+
+/* The image found: a dry run's download shown, a raw one streamed, the others fetched. */
+static int open_found(struct glance_state *s, int rc, struct ep_error *err)
+{
+	if (!rc && ep_os_dry_run(s->os)) /* a dry run: the download shown, nothing read */
+		return ep_os_image_download(s->os, &s->image, -1, NULL, err);
+	if (!rc && !strcmp(s->image.disk_format, "raw"))
+		return stream_disk(s, err);
+	return rc ? rc : fetch_disk(s, err);
+}
+
+int ep_glance_open_image(struct ep_os *os, const char *id, const struct ep_glance_as *as,
+			 const struct ep_source_options *opt, void **state, struct ep_error *err)
+{
+	struct glance_state *s = state_new(opt);
 	if (!(*state = s))
 		return ep_oom(err);
-	const struct ep_capture_options *c = opt->capture;
-	s->capture = c;
-	s->report = opt->report;
-	s->report_ctx = opt->report_ctx;
+	s->os = os;
+	s->os_borrowed = true;
+	s->as = *as;
+	return open_found(s, ep_os_image_find(os, id, &s->image, err), err);
+}
+
+int ep_glance_connect(const struct ep_capture_options *c, struct ep_os **os, struct ep_error *err)
+{
 	struct ep_os_options oo = { .cloud = ep_capture_param(c, "cloud"),
 				    .image_url = ep_capture_param(c, "image-url"),
+				    .compute_url = ep_capture_param(c, "compute-url"),
 				    .region = ep_capture_param(c, "region"),
 				    .interface = ep_capture_param(c, "interface"),
 				    .emit = c ? c->dry_run_request : NULL,
 				    .emit_ctx = c ? c->dry_run_ctx : NULL };
 	if (c && c->http)
 		oo.http = *c->http;
-	int rc = ep_os_open(&s->os, &oo, err);
-	if (!rc)
-		rc = ep_os_auth(s->os, err);
+	int rc = ep_os_open(os, &oo, err);
+	return rc ? rc : ep_os_auth(*os, err);
+}
+
+static int glance_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,
+		       struct ep_error *err)
+{
+	struct glance_state *s = state_new(opt);
+	if (!(*state = s))
+		return ep_oom(err);
+	int rc = ep_glance_connect(opt->capture, &s->os, err);
 	if (!rc)
 		rc = ep_os_image_find(s->os, src->path, &s->image, err);
-	if (!rc && oo.emit) /* a dry run: the download shown, nothing read */
-		return ep_os_image_download(s->os, &s->image, -1, NULL, err);
-	if (!rc && !strcmp(s->image.disk_format, "raw"))
-		return stream_disk(s, err);
-	return rc ? rc : fetch_disk(s, err);
+	return open_found(s, rc, err);
 }
 
 static uint64_t glance_size(const void *state)
@@ -244,8 +276,10 @@ static int add_machine(struct glance_state *s, struct ep_manifest *manifest, con
 {
 	const struct ep_os_image *im = &s->image;
 	char fw[16], sb[16], type[64], bus[16];
-	struct ep_capture_machine said = { .name = im->name, .fallback = "glance-image", .os = os_of(im),
-					   .vcpus = vcpus_of(im), .memory_mib = number_of(im, "min_ram", 16777216) };
+	const struct ep_glance_as *as = &s->as;
+	struct ep_capture_machine said = { .name = as->name ? as->name : im->name, .fallback = "glance-image",
+					   .os = os_of(im), .vcpus = as->vcpus ? as->vcpus : vcpus_of(im),
+					   .memory_mib = as->memory_mib ? as->memory_mib : number_of(im, "min_ram", 16777216) };
 	said.firmware = ep_os_image_prop(im, "hw_firmware_type", fw, sizeof fw) && !strcmp(fw, "uefi") ? "uefi" : "bios";
 	if (ep_os_image_prop(im, "os_secure_boot", sb, sizeof sb))
 		said.secure_boot = !strcmp(sb, "required") ? EP_SECURE_BOOT_ON : !strcmp(sb, "disabled") ? EP_SECURE_BOOT_OFF
@@ -255,7 +289,7 @@ static int add_machine(struct glance_state *s, struct ep_manifest *manifest, con
 	static const char *const buses[] = { "virtio", "sata", "ide", "scsi", NULL };
 	if (ep_os_image_prop(im, "hw_disk_bus", bus, sizeof bus) && one_of(bus, buses))
 		said.bus = bus;
-	return ep_capture_machine_add(s->capture, &said, manifest, component, "image:glance:", err);
+	return ep_capture_machine_add(s->capture, &said, manifest, component, as->what ? as->what : "image:glance:", err);
 }
 
 static int glance_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink,
@@ -264,7 +298,8 @@ static int glance_pack(const struct ep_source *src, void *state, const struct ep
 	(void)src;
 	struct glance_state *s = state;
 	char path[300];
-	snprintf(path, sizeof path, "%s.%s", s->image.name, s->image.disk_format); /* the component: the image's name */
+	/* the component: the image's name (vm:openstack:: the server's) */
+	snprintf(path, sizeof path, "%s.%s", s->as.name ? s->as.name : s->image.name, s->image.disk_format);
 	for (char *p = path; *p; p++)
 		if (*p == '/')
 			*p = '_';
@@ -287,7 +322,7 @@ static void glance_published(void *state, bool yes)
 	if (!s || !yes || !s->report || !s->component)
 		return;
 	struct ep_source_disk_report r = { .component = s->component, .mode = "full", .bytes_read = s->image.size,
-					   .from = s->image.url, .requests = ep_os_requests(s->os) };
+					   .from = s->as.from ? s->as.from : s->image.url, .requests = ep_os_requests(s->os) };
 	for (size_t i = 0; i < s->manifest->ncomponents; i++)
 		if (!strcmp(s->manifest->components[i].name, s->component))
 			r.added_bytes = s->manifest->components[i].added_bytes;
@@ -304,7 +339,8 @@ static void glance_close(void *state)
 		ep_disk_close(s->disk, NULL);
 	remove_scratch(s);
 	ep_os_image_release(&s->image);
-	ep_os_close(s->os);
+	if (!s->os_borrowed)
+		ep_os_close(s->os);
 	free(s->component);
 	free(s);
 }

@@ -14,6 +14,10 @@
 #   start_heat NAME KEYSTONE  tests/tools/heat_fake.py (Heat's stack-create,
 #                  tokens checked against Keystone KEYSTONE); stacks land in
 #                  $T/NAME/stacks. Sets HEAT_NAME_URL, HEAT_NAME_DIR.
+#   start_nova NAME KEYSTONE GLANCE SERVERS  tests/tools/nova_fake.py (the servers of the JSON
+#                  file SERVERS; tokens checked against Keystone KEYSTONE; snapshots made in
+#                  the real glance-api at GLANCE); its requests in $T/NAME/requests.log, one
+#                  JSON line each. Sets NOVA_NAME_URL, NOVA_NAME_DIR.
 #   os_openrc CMD...          CMD in an openrc's environment and nothing else (no OS_* of the
 #                  machine's own): Keystone k ($KEYSTONE_K_URL), user ops with password
 #                  $OSPW, project demo, HOME and TMPDIR $T/home and $T/tmp (the case makes them)
@@ -172,6 +176,18 @@ start_heat() {
 	mkdir -p "$dir/stacks"
 	srv_spawn "heat/$name" "$dir/port" "$dir/out" "start_heat: $name" timeout -k 5 "$OS_MAX_SECONDS" \
 		"$OS_PY" "$OS_TOOLS/heat_fake.py" --keystone "$ks" --stacks "$dir/stacks" \
+		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$OS_MAX_SECONDS" || return 1
+	port=$SRV_PORT
+	export "${var}_URL=http://127.0.0.1:$port" "${var}_DIR=$dir"
+}
+
+start_nova() {
+	local name=$1 ks=$2 glance=$3 servers=$4 var dir port
+	var=$(srv_var NOVA "$name") || return 2
+	dir=$T/$name
+	mkdir -p "$dir"
+	srv_spawn "nova/$name" "$dir/port" "$dir/out" "start_nova: $name" timeout -k 5 "$OS_MAX_SECONDS" \
+		"$OS_PY" "$OS_TOOLS/nova_fake.py" --keystone "$ks" --glance "$glance" --servers "$servers" \
 		--port-file "$dir/port" --log "$dir/requests.log" --lifetime "$OS_MAX_SECONDS" || return 1
 	port=$SRV_PORT
 	export "${var}_URL=http://127.0.0.1:$port" "${var}_DIR=$dir"

@@ -3,19 +3,21 @@
 API as the bootstrap admin, and prints what the test needs as shell assignments.
 
     keystone_setup.py --keystone URL --admin-password P --user NAME --password P
-                      --project NAME --glance URL --heat URL
+                      --project NAME --glance URL --heat URL [--compute URL]
 
 Makes the project and a user holding the member role in it, an application
 credential of that user, the image service (public endpoint GLANCE in
 RegionOne; a dead public one in RegionTwo and a dead internal one, so that the
 client must choose by region and interface) and the orchestration service
-(HEAT/v1/%(project_id)s). Prints OS_PROJECT_ID, APP_ID and APP_SECRET.
+(HEAT/v1/%(project_id)s), and with --compute the compute service (COMPUTE/v2.1, as
+Nova's endpoint is registered today: no project in it). Prints OS_PROJECT_ID, APP_ID and APP_SECRET.
 """
 import argparse, json, sys, urllib.error, urllib.request
 
 ap = argparse.ArgumentParser()
 for k in ("keystone", "admin-password", "user", "password", "project", "glance", "heat"):
     ap.add_argument("--" + k, required=True)
+ap.add_argument("--compute")
 a = ap.parse_args()
 base = a.keystone.rstrip("/") + "/v3"
 
@@ -47,10 +49,13 @@ uid = u["user"]["id"]
 _, roles = call("GET", "/roles?name=member", None, adm)
 call("PUT", "/projects/%s/users/%s/roles/%s" % (pid, uid, roles["roles"][0]["id"]), None, adm)
 call("POST", "/regions", {"region": {"id": "RegionTwo"}}, adm)
-for typ, name, eps in (("image", "glance", [("internal", "RegionOne", "http://127.0.0.1:9/internal-only"),
-                                            ("public", "RegionTwo", "http://127.0.0.1:9/region-two"),
-                                            ("public", "RegionOne", a.glance)]),
-                       ("orchestration", "heat", [("public", "RegionOne", a.heat.rstrip("/") + "/v1/%(project_id)s")])):
+services = [("image", "glance", [("internal", "RegionOne", "http://127.0.0.1:9/internal-only"),
+                                ("public", "RegionTwo", "http://127.0.0.1:9/region-two"),
+                                ("public", "RegionOne", a.glance)]),
+            ("orchestration", "heat", [("public", "RegionOne", a.heat.rstrip("/") + "/v1/%(project_id)s")])]
+if a.compute:
+    services.append(("compute", "nova", [("public", "RegionOne", a.compute.rstrip("/") + "/v2.1")]))
+for typ, name, eps in services:
     _, s = call("POST", "/services", {"service": {"type": typ, "name": name}}, adm)
     for iface, region, url in eps:
         call("POST", "/endpoints", {"endpoint": {"service_id": s["service"]["id"], "interface": iface,
