@@ -1,8 +1,9 @@
 /* The OpenStack client's parts that need no server: the catalog search in a
- * Keystone token answer, and the token request a dry run shows. */
+ * Keystone token answer, the token request a dry run shows, and Nova's requests. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloud/nova.h"
 #include "cloud/openstack_api.h"
 #include "tests/unit/unit.h"
 
@@ -92,5 +93,40 @@ TEST(dry_run_token_request_masks_the_secret)
 	EXPECT(ep_os_open(&os, &(struct ep_os_options){ .emit = keep }, &err) == EP_EINPUT && !os);
 	EXPECT(strstr(err.msg, "OS_PASSWORD"));
 	unsetenv("OS_USERNAME");
+	unsetenv("OS_AUTH_URL");
+}
+
+/* Nova's name filter is a regular expression: a name is looked for exactly, its
+ * expression's own characters escaped; the microversion rides on every call. */
+TEST(dry_run_nova_server_by_name_is_exact)
+{
+	struct ep_os *os = NULL;
+	struct ep_error err = { 0 };
+	setenv("OS_AUTH_URL", "http://127.0.0.1:5000/v3", 1);
+	setenv("OS_AUTH_TYPE", "v3applicationcredential", 1);
+	setenv("OS_APPLICATION_CREDENTIAL_ID", "appid42", 1);
+	setenv("OS_APPLICATION_CREDENTIAL_SECRET", "sekrit-value", 1);
+	EXPECT(ep_os_open(&os, &(struct ep_os_options){ .emit = keep, .compute_url = "http://n:8774/v2.1/" }, &err) == 0);
+	EXPECT(os && ep_os_auth(os, &err) == 0);
+	shown[0] = '\0';
+	struct ep_nova_server s;
+	EXPECT(os && ep_nova_server_find(os, "web.1 (old)", &s, &err) == 0 && !strcmp(s.id, "{server_id}"));
+	EXPECT(strstr(shown, "GET http://n:8774/v2.1/servers?name=%5Eweb%5C.1%20%5C%28old%5C%29%24\n"));
+	EXPECT(strstr(shown, "GET http://n:8774/v2.1/servers/{server_id}\n"));
+	shown[0] = '\0';
+	char image[EP_OS_ID_MAX];
+	EXPECT(os && ep_nova_create_image(os, s.id, "snap", image, &err) == 0 && !strcmp(image, "{snapshot_id}"));
+	EXPECT(strstr(shown, "POST http://n:8774/v2.1/servers/{server_id}/action\n") &&
+	       strstr(shown, "OpenStack-API-Version: compute 2.47\n") && strstr(shown, "\"createImage\""));
+	ep_os_close(os);
+	os = NULL;
+	setenv("OS_AUTH_TYPE", "none", 1); /* no Keystone, no catalog: Nova's endpoint must be given */
+	EXPECT(ep_os_open(&os, &(struct ep_os_options){ .image_url = "http://g:9292" }, &err) == 0);
+	EXPECT(os && ep_os_auth(os, &err) == 0 && ep_nova_server_find(os, "web", &s, &err) == EP_EINPUT);
+	EXPECT(strstr(err.msg, "compute-url"));
+	ep_os_close(os);
+	unsetenv("OS_AUTH_TYPE");
+	unsetenv("OS_APPLICATION_CREDENTIAL_ID");
+	unsetenv("OS_APPLICATION_CREDENTIAL_SECRET");
 	unsetenv("OS_AUTH_URL");
 }
