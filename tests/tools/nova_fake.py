@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A stand-in for the little of Nova (OpenStack Compute v2.1) that vm:openstack: asks,
-for t124: Nova itself needs nova-compute, placement, a message queue and a hypervisor,
+for t125: Nova itself needs nova-compute, placement, a message queue and a hypervisor,
 too much to run here. Its snapshots land in the REAL glance-api of the test.
 
     nova_fake.py --keystone URL --glance URL --servers FILE [--port-file F] [--log F] [--lifetime S]
