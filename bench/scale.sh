@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/scale.sh — what a store's size costs (issue #18): backup, check and prune in stores
 # that hold 0, 100,000, 1 M and 10 M chunks besides the bench disk's own, on dir: and on
-# s3:// (s3rver, up to 100,000).
+# s3:// (s3rver, up to 100,000 by default: S3_MAX below).
 #
 # What is real: the store (config.json, snapshots, locks, claims) and every chunk of the
 # data under test are envpack's own: a real `backup --init` of the bench disk
@@ -45,8 +45,9 @@
 # directory from its start with a stat() of every file before the page, then reading each
 # key's files: one listing of 100,000 placeholders took it ~40 s (load 6), and the cost
 # grows about with the square of a directory's size, so at 1 M (~7,800 files a directory)
-# a listing would take it some 10 minutes (backup lists twice: ~40 minutes a scale) and
-# at 10 M hours. The output names the scales skipped and why; S3_MAX=1000000 runs 1 M.
+# check's and prune's listings would take it some 10 minutes each, and at 10 M hours. A
+# backup lists no chunks: S3_MAX=1000000 OPS="unchanged changed" runs 1 M in minutes. The
+# output names the scales skipped and why.
 #
 # Printed: per scale, a table (seconds, max RSS, chunks added, requests); then each figure
 # across the scales, and the issue's goals at the largest scale run: backup ≤ 1.2x its time
@@ -56,11 +57,13 @@
 # machine the load moves wall time far more than CPU time, so the goals give both.
 # OPS="unchanged changed" runs only the backups (restore, check and prune, minutes at 10 M on a
 # cold inode cache, are not run).
-# On dir:, each backup (unchanged, and 1 % changed: the disk changed anew before each round)
-# runs ROUNDS times (default 3), each followed by the same into a reference dir: store that
-# holds the bench disk's chunks alone, and the fastest of each is kept: their ratio ("same
-# minutes") compares times taken under the same load, where the ratio to the 0 scale
-# compares runs made half an hour apart.
+# Each backup (unchanged, and 1 % changed: the disk changed anew before each round) runs
+# ROUNDS times (default 3), each followed by the same into a reference store of the same
+# kind (a second dir:, or a second prefix in the same bucket) that holds the bench disk's
+# chunks alone, and the fastest of each is kept: their ratio ("same minutes") compares
+# times taken under the same load, where the ratio to the 0 scale compares runs made half
+# an hour apart. Before the unchanged rounds, both stores take the disk as the last rounds
+# changed it (not timed).
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "bench: scale.sh mounts an ext4 image: run it as root" >&2; exit 1; }
 for c in mkfs.ext4 mountpoint jq python3; do
@@ -101,14 +104,14 @@ mount -o loop,noinit_itable,noatime "$out/fs.img" "$mnt"
 src=$out/work/disk.raw
 cp --sparse=always "$img/disk.raw" "$src"
 envpack_bench_keys
-declare -A STORE=([dir]=dir:$mnt/dir-store [ref]=dir:$mnt/ref-store) PH=([dir]=$mnt/dir-store/chunks) HAVE=([dir]=0)
+declare -A STORE=([dir]=dir:$mnt/dir-store [ref-dir]=dir:$mnt/ref-store) PH=([dir]=$mnt/dir-store/chunks) HAVE=([dir]=0)
 stores=(dir)
 s3_opts=()
 if [ "$s3_top" -ge 0 ]; then
 	S3_MAX_SECONDS=${S3_MAX_SECONDS:-14400} # s3rver outlives a full run
 	out=$mnt bench_s3 # s3rver's files on the image too
 	s3_opts=(--endpoint "$ep")
-	STORE[s3]=s3://$S3_BENCH_BUCKET/envpack PH[s3]=$S3_BENCH_DIR/data/$S3_BENCH_BUCKET/envpack/chunks HAVE[s3]=0
+	STORE[s3]=s3://$S3_BENCH_BUCKET/envpack STORE[ref-s3]=s3://$S3_BENCH_BUCKET/ref PH[s3]=$S3_BENCH_DIR/data/$S3_BENCH_BUCKET/envpack/chunks HAVE[s3]=0
 	stores+=(s3)
 fi
 skipped=()
@@ -172,7 +175,7 @@ run() { # run KEY CMD...: T[KEY] wall seconds, C[KEY] CPU seconds (user + system
 }
 sopts() { # sopts ST: so=(the options store ST needs: its endpoint for s3)
 	so=()
-	[ "$1" != s3 ] || so=("${s3_opts[@]}")
+	[[ $1 != *s3 ]] || so=("${s3_opts[@]}")
 }
 backup() { # backup KEY ST [OPTS...]: run a backup of $src into ST, with --json
 	local key=$1 st=$2
@@ -182,20 +185,24 @@ backup() { # backup KEY ST [OPTS...]: run a backup of $src into ST, with --json
 	run "$key" "$ENVPACK" backup "${STORE[$st]}" "${so[@]}" --json "$@" "${ep_opts[@]}" -k "$out/bench.key" --host bench "disk:$src"
 }
 
-for st in "${stores[@]}" ref; do # the data under test: real chunks, a real snapshot (not timed)
+for st in "${stores[@]}"; do # the data under test: real chunks, a real snapshot (not timed)
 	backup "init-$st" "$st" --init
+	backup "init-ref-$st" "ref-$st" --init
 done
 keep_min() { # keep_min KEY RUN: RUN's figures as KEY's when it is KEY's first or fastest
 	if [ -z "${T[$1]:-}" ] || awk -v a="${T[$2]}" -v b="${T[$1]}" 'BEGIN { exit !(a < b) }'; then
 		T[$1]=${T[$2]} C[$1]=${C[$2]} M[$1]=${M[$2]} J[$1]=${J[$2]}
 	fi
 }
-rounds() { # rounds OP ST N: ROUNDS backups (OP: unchanged, or changed: the disk changed anew before each) into ST, each followed by one into ref
-	[ "$1" != unchanged ] || backup "catch-up-ref-$3" ref --force # the last scale's 1 % change into ref first (not timed)
+rounds() { # rounds OP ST N: ROUNDS backups (OP: unchanged, or changed: the disk changed anew before each) into ST, each followed by one into ref-ST
+	if [ "$1" = unchanged ]; then # the disk's last change into both first (not timed): else "unchanged" would add its chunks
+		backup "catch-up-$2-$3" "$2" --force
+		backup "catch-up-ref-$2-$3" "ref-$2" --force
+	fi
 	for ((r = 1; r <= ROUNDS; r++)); do
 		[ "$1" = unchanged ] || change_1pct "$src" "$3-$r"
 		backup "$1-$2-$3.$r" "$2" --force
-		backup "ref-$1-$2-$3.$r" ref --force
+		backup "ref-$1-$2-$3.$r" "ref-$2" --force
 		keep_min "$1-$2-$3" "$1-$2-$3.$r"
 		keep_min "ref-$1-$2-$3" "ref-$1-$2-$3.$r"
 	done
@@ -235,12 +242,10 @@ for n in "${scales[@]}"; do
 	MADE[$n]=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	for st in "${active[@]}"; do
-		if [ "$st" = dir ]; then rounds unchanged "$st" "$n"; else backup "unchanged-$st-$n" "$st" --force; fi
+		rounds unchanged "$st" "$n"
 	done
 	[[ " ${ops[*]} " != *" restore "* ]] || for st in "${active[@]}"; do restore "restore-$st-$n" "$st" "$(jqv "unchanged-$st-$n" .snapshot)"; done
-	change_1pct "$src" "$n"
-	for st in "${active[@]}"; do [ "$st" = dir ] || backup "changed-$st-$n" "$st" --force; done
-	rounds changed dir "$n" # after s3's: each of its rounds changes the disk again
+	for st in "${active[@]}"; do rounds changed "$st" "$n"; done
 	for st in "${active[@]}"; do
 		sopts "$st"
 		[[ " ${ops[*]} " != *" check "* ]] || run "check-$st-$n" "$ENVPACK" check "${STORE[$st]}" "${so[@]}" --json -p "$out/bench.pub"
@@ -249,7 +254,10 @@ for n in "${scales[@]}"; do
 		# newest is kept for the next (not timed; forget removes no chunk)
 		"$ENVPACK" forget "${STORE[$st]}" "${so[@]}" -q --keep-last 1
 	done
-	"$ENVPACK" forget "${STORE[ref]}" -q --keep-last 1
+	for st in "${active[@]}"; do
+		sopts "$st"
+		"$ENVPACK" forget "${STORE[ref-$st]}" "${so[@]}" -q --keep-last 1
+	done
 	echo
 	echo "== $n placeholder chunks: placeholders written in ${MADE[$n]} s, the scale's runs in $(awk -v a="$t0" -v b="$EPOCHREALTIME" -v m="${MADE[$n]}" 'BEGIN { printf "%.0f", b - a - m }') s; load average $load before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	printf '%-6s %-20s %9s %7s %8s %12s %14s %26s\n' store run seconds "CPU s" "RSS MiB" "chunks added" "chunks listed" "requests P/G/H/L/o=total"

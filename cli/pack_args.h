@@ -128,13 +128,15 @@ struct cli_pack_args {
 	"  vm:azure:/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/disks/D\n" \
 	"              a managed disk by its resource id: Azure Resource Manager grants a\n" \
 	"              read SAS (beginGetAccess, polled), the blob is read as above, and\n" \
-	"              the grant is revoked at the end, also on failure or Ctrl-C; a\n" \
+	"              the grant is revoked once it is read, also on failure or Ctrl-C; a\n" \
 	"              service principal's AZURE_TENANT_ID, AZURE_CLIENT_ID and\n" \
 	"              AZURE_CLIENT_SECRET (AZURE_AUTHORITY_HOST; --input-option\n" \
 	"              arm-endpoint=URL, access-seconds=N, default 14400)\n" \
 	"  vm:azure:/subscriptions/S/.../Microsoft.Compute/virtualMachines/V  a VM: its\n" \
-	"              OS disk as above, its machine named after it, vCPUs and memory\n" \
-	"              from its size, UEFI and secure boot from its security profile\n" \
+	"              OS disk as above, then its data disks by lun (each granted, read\n" \
+	"              and revoked in turn; --input-option data-disks=none: the OS disk\n" \
+	"              alone), its machine named after it, vCPUs and memory from its\n" \
+	"              size, UEFI and secure boot from its security profile\n" \
 	"  vm:ovf:FILE.ovf, vm:ova:FILE.ova  an OVF package's machine and disks (an\n" \
 	"              OVA's members checked against its .mf, which must list them all)\n" \
 	"  vm:vmx:FILE.vmx  a VMware machine and its disks\n" \

@@ -432,7 +432,56 @@ static void copy_str(char *dst, size_t cap, json_t *v)
 	snprintf(dst, cap, "%s", s && strlen(s) < cap ? s : "");
 }
 
-int ep_arm_vm_get(struct ep_arm *a, const struct ep_arm_id *vm, struct ep_arm_vm *out, struct ep_error *err)
+static int by_lun(const void *x, const void *y)
+{
+	unsigned a = ((const struct ep_arm_data_disk *)x)->lun, b = ((const struct ep_arm_data_disk *)y)->lun;
+	return (a > b) - (a < b);
+}
+
+/* storageProfile.dataDisks into out->data, by lun: managed disks alone, each lun once. */
+static int data_disks(json_t *list, const char *what, struct ep_arm_vm *out, struct ep_error *err)
+{
+	if (list && !json_is_array(list))
+		return ep_fail(err, EP_ERUNTIME, "%s: storageProfile.dataDisks is not a list", what);
+	if (json_array_size(list) > EP_ARM_DATA_DISKS_MAX)
+		return ep_fail(err, EP_ERUNTIME, "%s: the answer lists %zu data disks, more than Azure's %d", what,
+			       json_array_size(list), EP_ARM_DATA_DISKS_MAX);
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		char name[100], id[400];
+		copy_str(name, sizeof name, json_object_get(v, "name"));
+		copy_str(id, sizeof id, json_object_get(json_object_get(v, "managedDisk"), "id"));
+		json_t *lun = json_object_get(v, "lun");
+		json_int_t n = json_integer_value(lun);
+		if (!json_is_integer(lun) || n < 0 || n >= EP_ARM_DATA_DISKS_MAX)
+			return ep_fail(err, EP_ERUNTIME, "%s: data disk '%s' has no lun from 0 to %d", what,
+				       ep_printable(name), EP_ARM_DATA_DISKS_MAX - 1);
+		if (!id[0])
+			return ep_fail(err, EP_EINPUT, "%s: its data disk '%s' (lun %d) is not a managed disk (an unmanaged "
+						       "VHD: give its blob's SAS URL, or capture the OS disk alone with "
+						       "--input-option data-disks=none)", what, ep_printable(name), (int)n);
+		struct ep_arm_data_disk *d = &out->data[out->ndata++];
+		d->lun = (unsigned)n;
+		int rc = ep_arm_id_parse(id, &d->id, err);
+		if (!rc && strcmp(d->id.type, "disks"))
+			rc = ep_fail(err, EP_ERUNTIME, "vm:azure: '%s' is not the resource id of a managed disk", id);
+		if (rc) {
+			ep_error_prefix(err, "%s: data disk lun %d: ", what, (int)n);
+			return rc;
+		}
+	}
+	qsort(out->data, out->ndata, sizeof *out->data, by_lun);
+	for (i = 1; i < out->ndata; i++)
+		if (out->data[i].lun == out->data[i - 1].lun)
+			return ep_fail(err, EP_ERUNTIME, "%s: two data disks at lun %u (%s and %s)", what, out->data[i].lun,
+				       out->data[i - 1].id.name, out->data[i].id.name);
+	return 0;
+}
+
+int ep_arm_vm_get(struct ep_arm *a, const struct ep_arm_id *vm, bool with_data, struct ep_arm_vm *out,
+		  struct ep_error *err)
 {
 	char id[500], url[900], what[700];
 	ep_arm_id_text(vm, id, sizeof id);
@@ -456,13 +505,15 @@ int ep_arm_vm_get(struct ep_arm *a, const struct ep_arm_id *vm, struct ep_arm_vm
 	json_t *uefi = json_object_get(sec, "uefiSettings"), *sb = json_object_get(uefi, "secureBootEnabled");
 	out->uefi = uefi || (type && (!strcasecmp(type, "TrustedLaunch") || !strcasecmp(type, "ConfidentialVM")));
 	out->secure_boot = json_is_boolean(sb) ? json_is_true(sb) : -1;
-	json_decref(doc);
 	if (!out->location[0] || !id_chars(out->location) || !out->size[0] || !id_chars(out->size))
-		return ep_fail(err, EP_ERUNTIME, "%s: the answer names no location and hardwareProfile.vmSize", what);
-	if (!out->os_disk[0])
-		return ep_fail(err, EP_EINPUT, "%s: its OS disk is not a managed disk (an unmanaged VHD: give its blob's "
-					       "SAS URL)", what);
-	return 0;
+		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer names no location and hardwareProfile.vmSize", what);
+	else if (!out->os_disk[0])
+		rc = ep_fail(err, EP_EINPUT, "%s: its OS disk is not a managed disk (an unmanaged VHD: give its blob's "
+					     "SAS URL)", what);
+	else if (with_data)
+		rc = data_disks(json_object_get(json_object_get(p, "storageProfile"), "dataDisks"), what, out, err);
+	json_decref(doc);
+	return rc;
 }
 
 int ep_arm_vm_size(struct ep_arm *a, const char *subscription, const char *location, const char *size,
@@ -506,11 +557,33 @@ static int show_arm(const char *method, const char *url, const char *body, void 
 		    emit, ctx, err);
 }
 
-int ep_arm_plan(struct ep_arm *a, const struct ep_arm_id *vm, const struct ep_arm_id *disk, unsigned seconds,
-		const char *reads, void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err)
+/* One disk's grant, its poll, the reads and its revocation. */
+static int plan_disk(struct ep_arm *a, const char *id, unsigned seconds, const char *reads,
+		     void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err)
+{
+	char url[1000], body[100];
+	snprintf(url, sizeof url, "%s%s/beginGetAccess?api-version=%s", a->endpoint, id, EP_ARM_DISKS_API);
+	snprintf(body, sizeof body, "{\"access\":\"Read\",\"durationInSeconds\":%u}", seconds);
+	int rc = show_arm("POST", url, body, emit, ctx, err);
+	if (!rc) {
+		emit(ctx, "(then GET the Azure-AsyncOperation URL it answers 202 with, else its Location, every Retry-After "
+			  "seconds until it gives accessSAS)");
+		emit(ctx, reads);
+		snprintf(url, sizeof url, "%s%s/endGetAccess?api-version=%s", a->endpoint, id, EP_ARM_DISKS_API);
+		rc = show_arm("POST", url, NULL, emit, ctx, err);
+	}
+	if (!rc)
+		emit(ctx, "(sent once the disk is read, whether the read succeeds or not, and its operation followed as "
+			  "the grant's)");
+	return rc;
+}
+
+int ep_arm_plan(struct ep_arm *a, const struct ep_arm_id *vm, const struct ep_arm_id *disk, bool data_disks,
+		unsigned seconds, const char *reads, void (*emit)(void *ctx, const char *text), void *ctx,
+		struct ep_error *err)
 {
 	struct ep_ec2_form f;
-	char url[1000], id[500], body[100];
+	char url[1000], id[500];
 	int rc = token_form(a, &f, url, sizeof url, err);
 	if (!rc)
 		rc = ep_http_show(&(struct ep_http_request){ .method = "POST", .url = url, .headers = token_headers, .data = f.text,
@@ -528,21 +601,15 @@ int ep_arm_plan(struct ep_arm *a, const struct ep_arm_id *vm, const struct ep_ar
 		snprintf(id, sizeof id, "OS_DISK_ID");
 	} else
 		ep_arm_id_text(disk, id, sizeof id);
-	if (!rc) {
+	if (!rc)
 		emit(ctx, vm ? "(LOCATION and OS_DISK_ID: the VM's location and storageProfile.osDisk.managedDisk.id)"
 			     : "(the token: Azure AD's access_token, sent as the bearer of each request below)");
-		snprintf(url, sizeof url, "%s%s/beginGetAccess?api-version=%s", a->endpoint, id, EP_ARM_DISKS_API);
-		snprintf(body, sizeof body, "{\"access\":\"Read\",\"durationInSeconds\":%u}", seconds);
-		rc = show_arm("POST", url, body, emit, ctx, err);
-	}
-	if (!rc) {
-		emit(ctx, "(then GET the Azure-AsyncOperation URL it answers 202 with, else its Location, every Retry-After "
-			  "seconds until it gives accessSAS)");
-		emit(ctx, reads);
-		snprintf(url, sizeof url, "%s%s/endGetAccess?api-version=%s", a->endpoint, id, EP_ARM_DISKS_API);
-		rc = show_arm("POST", url, NULL, emit, ctx, err);
-	}
 	if (!rc)
-		emit(ctx, "(sent whether the read succeeds or not, and its operation followed as the grant's)");
+		rc = plan_disk(a, id, seconds, reads, emit, ctx, err);
+	if (!rc && vm && data_disks) {
+		emit(ctx, "(then the same for each of storageProfile.dataDisks by lun, one disk after another, DATA_DISK_ID "
+			  "its managedDisk.id; --input-option data-disks=none leaves them out)");
+		rc = plan_disk(a, "DATA_DISK_ID", seconds, reads, emit, ctx, err);
+	}
 	return rc;
 }

@@ -51,22 +51,37 @@ int ep_arm_grant(struct ep_arm *arm, const struct ep_arm_id *disk, unsigned seco
 /* Revokes it and waits for the revocation to complete. */
 int ep_arm_revoke(struct ep_arm *arm, const struct ep_arm_id *disk, struct ep_error *err);
 
+/* Azure's limit on a VM's data disks (the largest sizes take 64), and their luns 0 to 63. */
+#define EP_ARM_DATA_DISKS_MAX 64
+
+/* A data disk: its managed disk's id, its lun. */
+struct ep_arm_data_disk {
+	struct ep_arm_id id;
+	unsigned lun;
+};
+
 /* What a VM's definition says of it. */
 struct ep_arm_vm {
 	char location[64], size[64], os_type[16]; /* os_type: "linux", "windows" or "" */
 	char os_disk[400];                          /* the OS disk's managed disk id */
 	bool uefi;
 	int secure_boot; /* 1, 0, or -1 when unsaid */
+	struct ep_arm_data_disk data[EP_ARM_DATA_DISKS_MAX]; /* storageProfile.dataDisks, by lun */
+	size_t ndata;
 };
-int ep_arm_vm_get(struct ep_arm *arm, const struct ep_arm_id *vm, struct ep_arm_vm *out, struct ep_error *err);
+/* Its data disks too when data_disks (else ndata 0); EP_EINPUT naming the disk when the OS
+ * disk or such a data disk is no managed disk (an unmanaged VHD, vhd.uri). */
+int ep_arm_vm_get(struct ep_arm *arm, const struct ep_arm_id *vm, bool data_disks, struct ep_arm_vm *out,
+		  struct ep_error *err);
 /* The vCPUs and memory of VM size `size` in location (Virtual Machine Sizes - List). */
 int ep_arm_vm_size(struct ep_arm *arm, const char *subscription, const char *location, const char *size,
 		   unsigned *vcpus, uint64_t *memory_mib, struct ep_error *err);
 
 /* Dry run: hands emit the requests capturing disk (and, when vm is set, reading the VM
- * first) would send, secret and token masked, `reads` (a note of the blob reads) between
- * the grant and its revocation; sends nothing. */
-int ep_arm_plan(struct ep_arm *arm, const struct ep_arm_id *vm, const struct ep_arm_id *disk, unsigned seconds,
-		const char *reads, void (*emit)(void *ctx, const char *text), void *ctx, struct ep_error *err);
+ * first, then its data disks' when data_disks) would send, secret and token masked,
+ * `reads` (a note of the blob reads) between each grant and its revocation; sends nothing. */
+int ep_arm_plan(struct ep_arm *arm, const struct ep_arm_id *vm, const struct ep_arm_id *disk, bool data_disks,
+		unsigned seconds, const char *reads, void (*emit)(void *ctx, const char *text), void *ctx,
+		struct ep_error *err);
 
 #endif

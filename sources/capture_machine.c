@@ -1,6 +1,6 @@
 /* The machine a cloud capture describes: what the cloud says of it, pack's machine
- * options given by hand winning, one disk. image:glance:, vm:aws: and vm:azure: make
- * theirs so. */
+ * options given by hand winning, its boot disk and any more. image:glance:, vm:aws: and
+ * vm:azure: make theirs so. */
 #include "sources/source.h"
 
 #include <stdio.h>
@@ -41,5 +41,7 @@ int ep_capture_machine_add(const struct ep_capture_options *c, const struct ep_c
 		m->secure_boot = said->secure_boot;
 	const char *bus = said->bus ? said->bus : !strcmp(os, "linux") ? "virtio" : "sata";
 	int rc = ep_machine_add_disk(m, component, bus, "disk", 1, err);
+	for (size_t i = 0; !rc && i < said->nmore_disks; i++) /* not bootable, as pack's disk: sources after the first */
+		rc = ep_machine_add_disk(m, said->more_disks[i], bus, "disk", 0, err);
 	return rc ? rc : ep_machine_check(m, what, err);
 }

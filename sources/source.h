@@ -105,7 +105,7 @@ struct ep_source;
 int ep_capture_params_check(const struct ep_capture_options *c, const struct ep_source *sources, size_t n,
 			    struct ep_error *err);
 
-/* What a cloud says of a captured machine of one disk; NULL or 0 where it says nothing. */
+/* What a cloud says of a captured machine; NULL or 0 where it says nothing. */
 struct ep_capture_machine {
 	const char *name;     /* its name for people ("Web server 1"), made a machine name */
 	const char *fallback; /* the machine's name when that makes none (the image's id) */
@@ -115,9 +115,11 @@ struct ep_capture_machine {
 	unsigned vcpus;       /* 0: 1 */
 	uint64_t memory_mib;  /* 0: 1024, as pack's --memory */
 	const char *machine;  /* a checked machine type ("q35"), or NULL */
-	const char *bus;      /* the disk's; NULL: virtio for Linux, else sata */
+	const char *bus;      /* the disks'; NULL: virtio for Linux, else sata */
+	const char *const *more_disks; /* components of its disks after the boot disk, in order */
+	size_t nmore_disks;
 };
-/* Adds that machine to manifest, its one disk `component`, c's machine options given by
+/* Adds that machine to manifest, its boot disk `component` (then said's more_disks), c's machine options given by
  * hand (--vcpus, --memory, --firmware, --os, --vm-name) winning; checked, `what` naming
  * the source in messages. */
 int ep_capture_machine_add(const struct ep_capture_options *c, const struct ep_capture_machine *said,

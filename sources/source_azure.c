@@ -13,8 +13,10 @@
  * vm:azure:/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/disks/D (a managed
  * disk's resource id, as the portal shows it) has Azure Resource Manager grant a read SAS
  * (cloud/azure_arm.c), reads the blob through it as above and revokes the grant once the
- * pack is over, whether it succeeded or not; .../virtualMachines/V reads the VM first
- * (its size's vCPUs and memory, its firmware) and captures its OS disk as its machine's.
+ * disk is read (add_disk reads a disk whole before it returns), whether it succeeded or
+ * not; .../virtualMachines/V reads the VM first (its size's vCPUs and memory, its firmware)
+ * and captures its OS disk, then each data disk by lun, as its machine's: one disk granted,
+ * read and revoked after another, so that one SAS at most stands at a time.
  */
 #include "sources/source.h"
 
@@ -43,12 +45,13 @@ struct slot {
 	uint8_t *buf;
 };
 
-struct azure_state {
-	struct ep_disk disk; /* what the pipeline reads; first, so that the disk is the state */
+/* One page blob read: the disk the pipeline reads, first so that the disk is the blob. */
+struct blob {
+	struct ep_disk disk;
 	struct ep_azure *az;
 	char container[64], blob[1100];
 	char url[1600];  /* the blob's, without a credential: for messages and the report */
-	char *name;      /* "CONTAINER/BLOB": the component is named after it */
+	char *name;      /* the component is named after it: "CONTAINER/BLOB", or the managed disk's name */
 	struct ep_azure_blob_props props;
 	struct ep_extent *ranges; /* allocated, within the disk */
 	size_t nranges;
@@ -68,18 +71,34 @@ struct azure_state {
 	struct ep_error err;
 	uint8_t *spare; /* a piece read again out of order */
 	uint64_t requests, bytes_read;
+};
+
+/* A disk packed, for its report once published. */
+struct packed {
 	char *component;
+	char from[1600];
+	uint64_t bytes_read, requests;
+};
+
+struct azure_state {
+	struct blob b; /* the disk being read: the VM's OS disk, then each data disk in turn */
+	const char *format;
+	uint64_t size; /* the first disk's data bytes: what the progress bar is told */
+	struct packed packed[1 + EP_ARM_DATA_DISKS_MAX];
+	size_t npacked;
 	const struct ep_manifest *manifest;
 	ep_source_report_fn report;
 	void *report_ctx;
 	/* a managed disk or VM through Azure Resource Manager */
 	struct ep_arm *arm;
-	struct ep_arm_id disk_id, vm_id; /* vm_id.name "" for a disk alone */
+	struct ep_arm_id disk_id, vm_id; /* vm_id.name "" for a disk alone; disk_id: the disk being read */
 	struct ep_arm_vm vm;
-	unsigned vcpus;
+	unsigned vcpus, seconds;
 	uint64_t memory_mib;
-	bool granted;    /* until revoked */
+	bool data_disks; /* the VM's data disks too (data-disks=all) */
+	bool granted;    /* disk_id's, until revoked */
 	bool armed;      /* Ctrl-C fails the pack rather than killing it, while a grant may stand */
+	uint64_t arm_mark; /* ARM's requests before the disk being read: the rest are its */
 	char from[500]; /* the disk's resource id: what the report names */
 	const struct ep_capture_options *capture;
 	ep_warn_fn warn;
@@ -91,11 +110,11 @@ struct azure_state {
 static int az_next_extent(struct ep_disk *d, uint64_t from, struct ep_extent *out, struct ep_error *err)
 {
 	(void)err;
-	const struct azure_state *s = (const struct azure_state *)d;
+	const struct blob *s = (const struct blob *)d;
 	return ep_runs_next(s->ranges, s->nranges, from, out);
 }
 
-static void fail_readers(struct azure_state *s, int rc, const struct ep_error *err)
+static void fail_readers(struct blob *s, int rc, const struct ep_error *err)
 {
 	if (!s->rc) {
 		s->rc = rc;
@@ -107,7 +126,7 @@ static void fail_readers(struct azure_state *s, int rc, const struct ep_error *e
 
 static void *reader(void *arg)
 {
-	struct azure_state *s = arg;
+	struct blob *s = arg;
 	struct ep_http *via = NULL;
 	struct ep_error err = { 0 };
 	int rc = ep_azure_connection(s->az, &via, &err);
@@ -145,7 +164,7 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static int start_readers(struct azure_state *s, struct ep_error *err)
+static int start_readers(struct blob *s, struct ep_error *err)
 {
 	s->nslots = 2 * (size_t)s->jobs;
 	if (!(s->slots = calloc(s->nslots, sizeof *s->slots)))
@@ -158,7 +177,7 @@ static int start_readers(struct azure_state *s, struct ep_error *err)
 	return s->started ? 0 : ep_fail(err, EP_ERUNTIME, "azure: no thread to read %s with", s->url);
 }
 
-static void stop_readers(struct azure_state *s)
+static void stop_readers(struct blob *s)
 {
 	if (!s->locked_init)
 		return;
@@ -173,7 +192,7 @@ static void stop_readers(struct azure_state *s)
 
 /* Piece i's bytes: from its slot once a reader has them, or read here when the pipeline
  * asks for one behind it. */
-static int piece_data(struct azure_state *s, size_t i, const uint8_t **out, struct ep_error *err)
+static int piece_data(struct blob *s, size_t i, const uint8_t **out, struct ep_error *err)
 {
 	int rc = s->slots ? 0 : start_readers(s, err);
 	if (rc)
@@ -210,7 +229,7 @@ static int piece_data(struct azure_state *s, size_t i, const uint8_t **out, stru
 
 static int az_read(struct ep_disk *d, void *buf, size_t len, uint64_t off, struct ep_error *err)
 {
-	struct azure_state *s = (struct azure_state *)d;
+	struct blob *s = (struct blob *)d;
 	if (off > d->virtual_size || len > d->virtual_size - off)
 		return ep_fail(err, EP_EINPUT, "azure: a read past the end of %s", s->url);
 	memset(buf, 0, len); /* holes read as zeros */
@@ -243,7 +262,7 @@ static const struct ep_disk_ops az_disk_ops = {
 /* ---- opening ---- */
 
 /* The blob's name from CONTAINER/BLOB or a SAS URL, and a client for its account. */
-static int connect_blob(struct azure_state *s, const char *path, const struct ep_capture_options *c,
+static int connect_blob(struct blob *s, const char *path, const struct ep_capture_options *c,
 			struct ep_error *err)
 {
 	char endpoint[400] = "", *sas = NULL;
@@ -288,7 +307,7 @@ static int connect_blob(struct azure_state *s, const char *path, const struct ep
 
 /* The disk's size: the blob's less its footer, as the footer says (format NULL or "vhd"),
  * or the whole blob ("raw"). */
-static int read_footer(struct azure_state *s, const char *format, struct ep_error *err)
+static int read_footer(struct blob *s, const char *format, struct ep_error *err)
 {
 	const struct ep_azure_blob_props *p = &s->props;
 	if (format && !strcmp(format, "raw")) {
@@ -323,7 +342,7 @@ static int read_footer(struct azure_state *s, const char *format, struct ep_erro
 /* The allocated ranges within the disk, and the GETs that read them: a fragmented disk's
  * neighbouring ranges, up to GAP_MAX apart, share one GET of at most PIECE (the hole
  * between reads as zeros and costs less than a request's round trip). */
-static int plan_pieces(struct azure_state *s, struct ep_error *err)
+static int plan_pieces(struct blob *s, struct ep_error *err)
 {
 	int rc = ep_azure_page_ranges(s->az, s->container, s->blob, s->props.etag, s->props.length, &s->ranges,
 				      &s->nranges, &s->requests, err);
@@ -354,6 +373,61 @@ static int plan_pieces(struct azure_state *s, struct ep_error *err)
 	return rc;
 }
 
+/* Opens the page blob at path (CONTAINER/BLOB or a SAS URL) as the disk read next, named
+ * name (NULL: CONTAINER/BLOB): its properties, its footer, the GETs that will read it. */
+static int blob_open(struct blob *b, const char *path, const char *format, const struct ep_capture_options *c,
+		     const char *name, struct ep_error *err)
+{
+	*b = (struct blob){ .disk = { .ops = &az_disk_ops, .format = &ep_disk_raw } };
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	b->locked_init = true;
+	int rc = connect_blob(b, path, c, err);
+	if (!rc && name) {
+		free(b->name);
+		if (!(b->name = strdup(name)))
+			rc = ep_oom(err);
+	}
+	if (!rc && c && c->dry_run_request)
+		return ep_azure_plan_read(b->az, b->container, b->blob, c->dry_run_request, c->dry_run_ctx, err);
+	if (!rc)
+		rc = ep_azure_blob_props(b->az, b->container, b->blob, &b->props, err);
+	b->requests += b->az ? 1 : 0;
+	if (!rc && strcmp(b->props.type, "PageBlob"))
+		rc = ep_fail(err, EP_EINPUT, "azure: %s is a %s, not a page blob (a disk's VHD is one)", b->url,
+			     b->props.type[0] ? b->props.type : "blob of no type");
+	if (!rc && !strcmp(b->props.state, "uploading"))
+		rc = ep_fail(err, EP_EINPUT, "azure: %s is an upload by envpack's azure: target that never completed "
+					     "(metadata envpack_state=uploading)", b->url);
+	if (!rc && b->props.length % 512)
+		rc = ep_fail(err, EP_ERUNTIME, "azure: %s is %llu bytes, not whole pages of 512", b->url,
+			     (unsigned long long)b->props.length);
+	if (!rc)
+		rc = read_footer(b, format, err);
+	if (!rc)
+		rc = plan_pieces(b, err);
+	return rc;
+}
+
+/* Its readers stopped, everything it holds freed: ready to open another. */
+static void blob_release(struct blob *b)
+{
+	stop_readers(b);
+	for (size_t k = 0; b->slots && k < b->nslots; k++)
+		free(b->slots[k].buf);
+	free(b->slots);
+	if (b->locked_init) {
+		pthread_mutex_destroy(&b->lock);
+		pthread_cond_destroy(&b->cond);
+	}
+	ep_azure_close(b->az);
+	free(b->spare);
+	free(b->ranges);
+	free(b->pieces);
+	free(b->name);
+	*b = (struct blob){ 0 };
+}
+
 /* ---- Azure Resource Manager ---- */
 
 /* The grant's life: long enough for a large disk at the ~100 MB/s one blob gives (a SAS
@@ -374,15 +448,39 @@ static int arm_settings(const struct ep_capture_options *c, unsigned *seconds, s
 	return 0;
 }
 
-/* The disk (or the VM's OS disk) granted, its SAS URL into *sas_url. */
-static int arm_grant(struct azure_state *s, const char *path, const struct ep_capture_options *c, char **sas_url,
-		     struct ep_error *err)
+/* data-disks=all (the default) or none: a VM's alone. */
+static int data_disks_setting(const struct ep_capture_options *c, bool vm, bool *all, struct ep_error *err)
+{
+	const char *v = ep_capture_param(c, "data-disks");
+	*all = !v || !strcmp(v, "all");
+	if (v && strcmp(v, "all") && strcmp(v, "none"))
+		return ep_fail(err, EP_EINPUT, "vm:azure: --input-option data-disks= takes all or none, not '%s'", v);
+	if (v && !vm)
+		return ep_fail(err, EP_EINPUT, "vm:azure: --input-option data-disks= is a VM's (.../virtualMachines/V), "
+					       "not a disk's");
+	return 0;
+}
+
+/* Grants disk id, the disk read next, its SAS URL into *sas_url; Ctrl-C fails the pack from
+ * the first grant on, so that every grant is revoked. */
+static int grant(struct azure_state *s, const struct ep_arm_id *id, char **sas_url, struct ep_error *err)
+{
+	s->disk_id = *id;
+	ep_arm_id_text(id, s->from, sizeof s->from);
+	if (!s->armed)
+		ep_interrupt_arm();
+	s->armed = true;
+	return ep_arm_grant(s->arm, &s->disk_id, s->seconds, &s->granted, sas_url, err);
+}
+
+/* The disk (or the VM's OS disk, the VM read first) granted, its SAS URL into *sas_url. */
+static int arm_open(struct azure_state *s, const char *path, const struct ep_capture_options *c, char **sas_url,
+		    struct ep_error *err)
 {
 	struct ep_arm_id id;
-	unsigned seconds = 0;
 	int rc = ep_arm_id_parse(path, &id, err);
 	if (!rc)
-		rc = arm_settings(c, &seconds, err);
+		rc = arm_settings(c, &s->seconds, err);
 	bool dry = c && c->dry_run_request;
 	struct ep_arm_options ao = { .endpoint = ep_capture_param(c, "arm-endpoint"), .dry = dry };
 	if (c && c->http)
@@ -392,33 +490,23 @@ static int arm_grant(struct azure_state *s, const char *path, const struct ep_ca
 	bool vm = !rc && !strcmp(id.type, "virtualMachines");
 	if (vm)
 		s->vm_id = id;
-	else
-		s->disk_id = id;
 	if (!rc && dry)
-		return ep_arm_plan(s->arm, vm ? &id : NULL, &id, seconds, ARM_READS, c->dry_run_request, c->dry_run_ctx, err);
-	if (vm && !(rc = ep_arm_vm_get(s->arm, &id, &s->vm, err)))
+		return ep_arm_plan(s->arm, vm ? &id : NULL, &id, s->data_disks, s->seconds, ARM_READS, c->dry_run_request,
+				   c->dry_run_ctx, err);
+	if (vm && !(rc = ep_arm_vm_get(s->arm, &id, s->data_disks, &s->vm, err)))
 		rc = ep_arm_vm_size(s->arm, id.subscription, s->vm.location, s->vm.size, &s->vcpus, &s->memory_mib, err);
 	if (vm && !rc)
-		rc = ep_arm_id_parse(s->vm.os_disk, &s->disk_id, err);
-	if (!rc)
-		ep_arm_id_text(&s->disk_id, s->from, sizeof s->from);
-	if (rc)
-		return rc;
-	ep_interrupt_arm();
-	s->armed = true;
-	return ep_arm_grant(s->arm, &s->disk_id, seconds, &s->granted, sas_url, err);
+		rc = ep_arm_id_parse(s->vm.os_disk, &id, err);
+	return rc ? rc : grant(s, &id, sas_url, err);
 }
 
-/* The grant goes once the reads are over; a revocation that fails is said, and the
- * capture stands (the SAS expires by itself). */
-static void arm_revoke(struct azure_state *s)
+/* The grant of the disk just read goes; a revocation that fails is said, and the capture
+ * stands (the SAS expires by itself). */
+static void revoke(struct azure_state *s)
 {
 	struct ep_error e = { 0 };
 	int rc = s->granted ? ep_arm_revoke(s->arm, &s->disk_id, &e) : 0;
 	s->granted = false;
-	if (s->armed)
-		ep_interrupt_disarm();
-	s->armed = false;
 	if (!rc || !s->warn)
 		return;
 	char msg[1700];
@@ -427,9 +515,22 @@ static void arm_revoke(struct azure_state *s)
 	s->warn(s->warn_ctx, msg);
 }
 
-/* The VM's machine: its size's vCPUs and memory, its firmware; pack's options by hand win. */
+/* Every grant revoked: Ctrl-C takes its course again. */
+static void disarm(struct azure_state *s)
+{
+	revoke(s);
+	if (s->armed)
+		ep_interrupt_disarm();
+	s->armed = false;
+}
+
+/* The VM's machine: its size's vCPUs and memory, its firmware, the disks packed (the OS
+ * disk first); pack's options by hand win. */
 static int add_machine(struct azure_state *s, struct ep_manifest *manifest, struct ep_error *err)
 {
+	const char *components[1 + EP_ARM_DATA_DISKS_MAX];
+	for (size_t i = 0; i < s->npacked; i++)
+		components[i] = s->packed[i].component;
 	struct ep_capture_machine said = {
 		.name = s->vm_id.name,
 		.fallback = s->vm_id.name,
@@ -439,9 +540,13 @@ static int add_machine(struct azure_state *s, struct ep_manifest *manifest, stru
 		.os = s->vm.os_type[0] ? s->vm.os_type : NULL,
 		.vcpus = s->vcpus,
 		.memory_mib = s->memory_mib,
+		.more_disks = components + 1,
+		.nmore_disks = s->npacked - 1,
 	};
-	return ep_capture_machine_add(s->capture, &said, manifest, s->component, "vm:azure:", err);
+	return ep_capture_machine_add(s->capture, &said, manifest, components[0], "vm:azure:", err);
 }
+
+extern const struct ep_source_ops ep_source_vm_azure_vm;
 
 static int azure_open(const struct ep_source *src, const struct ep_source_options *opt, void **state,
 		      struct ep_error *err)
@@ -449,57 +554,75 @@ static int azure_open(const struct ep_source *src, const struct ep_source_option
 	struct azure_state *s = calloc(1, sizeof *s);
 	if (!(*state = s))
 		return ep_oom(err);
-	s->disk = (struct ep_disk){ .ops = &az_disk_ops, .format = &ep_disk_raw };
 	s->report = opt->report;
 	s->report_ctx = opt->report_ctx;
 	s->warn = opt->warn, s->warn_ctx = opt->warn_ctx;
 	s->capture = opt->capture;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	s->locked_init = true;
 	const struct ep_capture_options *c = opt->capture;
 	if (src->format && strcmp(src->format, "raw") && strcmp(src->format, "vhd"))
 		return ep_fail(err, EP_EINPUT, "vm:azure: a page blob is a fixed VHD (or with --format raw, a raw disk), "
 					       "not %s", src->format);
+	s->format = src->format && !strcmp(src->format, "raw") ? "raw" : NULL;
+	int rc = data_disks_setting(c, src->ops == &ep_source_vm_azure_vm, &s->data_disks, err);
 	char *sas_url = NULL;
-	int rc = 0;
-	if (src->path[0] == '/') {
-		if ((rc = arm_grant(s, src->path, c, &sas_url, err)) || (c && c->dry_run_request))
-			return rc;
-	}
-	rc = connect_blob(s, sas_url ? sas_url : src->path, c, err);
+	if (!rc && src->path[0] == '/' && ((rc = arm_open(s, src->path, c, &sas_url, err)) || (c && c->dry_run_request)))
+		return rc;
+	if (!rc)
+		rc = blob_open(&s->b, sas_url ? sas_url : src->path, s->format, c, s->from[0] ? s->disk_id.name : NULL, err);
 	if (sas_url)
 		OPENSSL_cleanse(sas_url, strlen(sas_url));
 	free(sas_url);
-	if (!rc && s->from[0]) { /* the component is named after the disk */
-		free(s->name);
-		if (!(s->name = strdup(s->disk_id.name)))
-			rc = ep_oom(err);
-	}
-	if (!rc && c && c->dry_run_request)
-		return ep_azure_plan_read(s->az, s->container, s->blob, c->dry_run_request, c->dry_run_ctx, err);
-	if (!rc)
-		rc = ep_azure_blob_props(s->az, s->container, s->blob, &s->props, err);
-	s->requests += s->az ? 1 : 0;
-	if (!rc && strcmp(s->props.type, "PageBlob"))
-		rc = ep_fail(err, EP_EINPUT, "azure: %s is a %s, not a page blob (a disk's VHD is one)", s->url,
-			     s->props.type[0] ? s->props.type : "blob of no type");
-	if (!rc && !strcmp(s->props.state, "uploading"))
-		rc = ep_fail(err, EP_EINPUT, "azure: %s is an upload by envpack's azure: target that never completed "
-					     "(metadata envpack_state=uploading)", s->url);
-	if (!rc && s->props.length % 512)
-		rc = ep_fail(err, EP_ERUNTIME, "azure: %s is %llu bytes, not whole pages of 512", s->url,
-			     (unsigned long long)s->props.length);
-	if (!rc)
-		rc = read_footer(s, src->format, err);
-	if (!rc)
-		rc = plan_pieces(s, err);
+	s->size = s->b.data;
 	return rc;
 }
 
+/* The first disk's data bytes: the data disks' are known only once each is granted. */
 static uint64_t azure_size(const void *state)
 {
-	return ((const struct azure_state *)state)->data;
+	return ((const struct azure_state *)state)->size;
+}
+
+/* Packs the disk being read, then revokes its grant: add_disk reads a disk whole before it
+ * returns, so nothing reads through the SAS again. */
+static int pack_blob(struct azure_state *s, const struct ep_source_sink *sink, struct ep_error *err)
+{
+	struct ep_component *c = NULL;
+	int rc = sink->add_disk(sink->ctx, &s->b.disk, NULL, s->b.name, &c, err);
+	stop_readers(&s->b); /* every read is done: their connections go */
+	revoke(s);
+	struct packed *p = &s->packed[s->npacked];
+	if (!rc && !(p->component = strdup(c->name)))
+		rc = ep_oom(err);
+	if (rc)
+		return rc;
+	s->npacked++;
+	snprintf(p->from, sizeof p->from, "%s", s->from[0] ? s->from : s->b.url);
+	p->bytes_read = s->b.bytes_read;
+	p->requests = s->b.requests + ep_arm_requests(s->arm) - s->arm_mark;
+	return 0;
+}
+
+/* The VM's data disks by lun, each granted, read and revoked before the next is granted. */
+static int pack_data_disks(struct azure_state *s, const struct ep_source_sink *sink, struct ep_error *err)
+{
+	int rc = 0;
+	for (size_t k = 0; !rc && s->data_disks && k < s->vm.ndata; k++) {
+		const struct ep_arm_data_disk *d = &s->vm.data[k];
+		char *sas = NULL;
+		blob_release(&s->b);
+		s->arm_mark = ep_arm_requests(s->arm);
+		rc = grant(s, &d->id, &sas, err);
+		if (!rc)
+			rc = blob_open(&s->b, sas, s->format, s->capture, d->id.name, err);
+		if (sas)
+			OPENSSL_cleanse(sas, strlen(sas));
+		free(sas);
+		if (!rc)
+			rc = pack_blob(s, sink, err);
+		if (rc)
+			ep_error_prefix(err, "vm:azure: data disk %s (lun %u) of VM %s: ", d->id.name, d->lun, s->vm_id.name);
+	}
+	return rc;
 }
 
 static int azure_pack(const struct ep_source *src, void *state, const struct ep_source_sink *sink,
@@ -507,32 +630,30 @@ static int azure_pack(const struct ep_source *src, void *state, const struct ep_
 {
 	(void)src;
 	struct azure_state *s = state;
-	struct ep_component *c;
-	int rc = sink->add_disk(sink->ctx, &s->disk, NULL, s->name, &c, err);
-	stop_readers(s); /* every read is done: their connections go */
-	if (!rc && !(s->component = strdup(c->name)))
-		rc = ep_oom(err);
+	s->manifest = sink->manifest;
+	int rc = pack_blob(s, sink, err);
+	if (!rc && s->vm_id.name[0])
+		rc = pack_data_disks(s, sink, err);
 	if (!rc && s->vm_id.name[0])
 		rc = add_machine(s, sink->manifest, err);
-	s->manifest = sink->manifest;
 	return rc;
 }
 
-/* What was read, from where, in how many requests; reported once every chunk is in. */
+/* What was read, from where, in how many requests: a line for each disk once every chunk is in. */
 static void azure_published(void *state, bool yes)
 {
 	struct azure_state *s = state;
 	if (s)
-		arm_revoke(s); /* the reads are over */
-	if (!s || !yes || !s->report || !s->component)
-		return;
-	struct ep_source_disk_report r = { .component = s->component, .mode = "full", .bytes_read = s->bytes_read,
-					   .from = s->from[0] ? s->from : s->url,
-					   .requests = s->requests + ep_arm_requests(s->arm) };
-	for (size_t i = 0; i < s->manifest->ncomponents; i++)
-		if (!strcmp(s->manifest->components[i].name, s->component))
-			r.added_bytes = s->manifest->components[i].added_bytes;
-	s->report(s->report_ctx, &r);
+		disarm(s);
+	for (size_t k = 0; s && yes && s->report && k < s->npacked; k++) {
+		const struct packed *p = &s->packed[k];
+		struct ep_source_disk_report r = { .component = p->component, .mode = "full", .bytes_read = p->bytes_read,
+						   .from = p->from, .requests = p->requests };
+		for (size_t i = 0; i < s->manifest->ncomponents; i++)
+			if (!strcmp(s->manifest->components[i].name, p->component))
+				r.added_bytes = s->manifest->components[i].added_bytes;
+		s->report(s->report_ctx, &r);
+	}
 }
 
 static void azure_close(void *state)
@@ -540,26 +661,13 @@ static void azure_close(void *state)
 	struct azure_state *s = state;
 	if (!s)
 		return;
-	stop_readers(s);
-	arm_revoke(s); /* not revoked yet: the pack failed before publishing */
+	blob_release(&s->b);
+	disarm(s); /* a grant still standing: the pack failed before its disk was read */
 	ep_arm_close(s->arm);
-	for (size_t k = 0; s->slots && k < s->nslots; k++)
-		free(s->slots[k].buf);
-	free(s->slots);
-	if (s->locked_init) {
-		pthread_mutex_destroy(&s->lock);
-		pthread_cond_destroy(&s->cond);
-	}
-	ep_azure_close(s->az);
-	free(s->spare);
-	free(s->ranges);
-	free(s->pieces);
-	free(s->name);
-	free(s->component);
+	for (size_t k = 0; k < s->npacked; k++)
+		free(s->packed[k].component);
 	free(s);
 }
-
-extern const struct ep_source_ops ep_source_vm_azure_vm;
 
 /* A VM's id makes a machine of its own: the kind that is no bare disk. */
 static int azure_parse(const char *spec, struct ep_source *out, struct ep_error *err)
@@ -572,7 +680,7 @@ static int azure_parse(const char *spec, struct ep_source *out, struct ep_error 
 	return rc;
 }
 
-#define AZURE_INPUT_OPTIONS "endpoint jobs arm-endpoint access-seconds"
+#define AZURE_INPUT_OPTIONS "endpoint jobs arm-endpoint access-seconds data-disks"
 
 const struct ep_source_ops ep_source_vm_azure = {
 	.prefix = "vm:azure:",

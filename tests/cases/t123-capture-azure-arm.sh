@@ -12,11 +12,9 @@
 #     [--input-option arm-endpoint=URL] [--input-option access-seconds=N]
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/azure.sh"
+. "$HERE/arm.sh"
 
 az_test_start
-noaz() { env -u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_ACCOUNT -u AZURE_STORAGE_KEY -u AZURE_STORAGE_SAS_TOKEN \
-	-u AZURE_TENANT_ID -u AZURE_CLIENT_ID -u AZURE_CLIENT_SECRET -u AZURE_AUTHORITY_HOST "$@"; }
-nothing_left() { test -z "$(find "$T" -maxdepth 1 \( -name 'x*' -o -name '.x*' \) -print -quit)"; }
 "$ENVPACK" keygen -o "$T/k" >/dev/null
 
 # 1. a fragmented disk: 4 KiB of data every 8 KiB over its first 6 MiB (768 ranges), 64 KiB
@@ -59,31 +57,11 @@ sig=$(sed -n 's/.*sig=\([^&]*\).*/\1/p' <<<"$sas")
 start_az_fault down a 503 100000 --match '^GET [^?]*/md/web-os.vhd[?]sv=' || not_ok "start the failing proxy"
 start_az_fault slow a slow 4 --match '^GET [^?]*/md/web-os.vhd[?]sv=' || not_ok "start the slow proxy"
 
-TENANT=5f1c9e2a-0000-4000-8000-00000000aaaa CLIENT=envpack-sp SECRET='s3cr3t~Value.With_Chars-1'
-start_arm() { # start_arm NAME ARGS...: the fake, ARM_NAME its URL, $T/arm-NAME.log its log
-	local name=$1 port
-	shift
-	timeout -k 5 600 python3 "$AZ_TOOLS/arm_fake.py" --tenant "$TENANT" --client-id "$CLIENT" --client-secret "$SECRET" \
-		--disk "web-os=$AZ_A_ENDPOINT/$C/md/web-os.vhd?$sas" --disk "bad-os=$AZ_DOWN_ENDPOINT/$C/md/web-os.vhd?$sas" \
-		--disk "slow-os=$AZ_SLOW_ENDPOINT/$C/md/web-os.vhd?$sas" \
-		--vm web=web-os:Standard_D2s_v5:westeurope:Linux:trusted --vm old=web-os:Standard_B1s:westeurope:Windows:none \
-		--port-file "$T/arm-$name.port" --log "$T/arm-$name.log" --lifetime 600 "$@" >/dev/null 2>>"$T/arm-$name.err" &
-	SRV_PIDS[arm/$name]=$!
-	port=$(srv_wait_port_file "$T/arm-$name.port" $!) || { cat "$T/arm-$name.err" >&2; return 1; }
-	printf -v "ARM_${name^^}" 'http://127.0.0.1:%s' "$port"
-}
+ARM_ARGS=(--disk "web-os=$AZ_A_ENDPOINT/$C/md/web-os.vhd?$sas" --disk "bad-os=$AZ_DOWN_ENDPOINT/$C/md/web-os.vhd?$sas"
+	--disk "slow-os=$AZ_SLOW_ENDPOINT/$C/md/web-os.vhd?$sas"
+	--vm web=web-os:Standard_D2s_v5:westeurope:Linux:trusted --vm old=web-os:Standard_B1s:westeurope:Windows:none)
 start_arm a || { not_ok "start the ARM fake"; finish; exit 0; }
 start_arm deny --deny beginGetAccess || not_ok "start the ARM fake that denies beginGetAccess"
-RG=/subscriptions/0a1b2c3d-0000-4000-8000-000000000001/resourceGroups/envpack-rg/providers/Microsoft.Compute
-arm() { # arm URL ARGS...: envpack with the service principal, nothing else from the environment
-	local url=$1
-	shift
-	noaz AZURE_TENANT_ID="$TENANT" AZURE_CLIENT_ID="$CLIENT" AZURE_CLIENT_SECRET="$SECRET" AZURE_AUTHORITY_HOST="$url" \
-		timeout -k 5 300 "$ENVPACK" "$@" --input-option "arm-endpoint=$url"
-}
-# log_q NAME EXPR: EXPR over L, the fake NAME's log (a list of dicts)
-log_q() { python3 -c 'import json, sys; L = [json.loads(l) for l in open(sys.argv[1])]; print(eval(sys.argv[2]))' "$T/arm-$1.log" "$2"; }
-state() { curl -s "$1/_state" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
 secret_nowhere() { bash -c '! grep -qF -e "$1" -e "$2" "$3/out" "$3/err"' _ "$SECRET" "$sig" "$T"; }
 
 # 2. --dry-run: the token request (secret masked), the grant, its poll, the reads, the revocation

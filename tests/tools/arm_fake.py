@@ -4,7 +4,7 @@ tests: no real ARM or Azure AD can run here (they are Microsoft's services alone
 this fake stands in; the disks' SAS URLs it grants point at real page blobs in Azurite.
 
     arm_fake.py --tenant T --client-id C --client-secret S [--disk NAME=SAS_URL]...
-                [--vm NAME=DISK:SIZE:LOCATION:OSTYPE:SECURITY] [--polls N] [--deny ACTION]...
+                [--vm NAME=DISK:SIZE:LOCATION:OSTYPE:SECURITY[:DATA]] [--polls N] [--deny ACTION]...
                 [--expire-after N] [--port-file F] [--log F] [--lifetime S]
 
 Listens on 127.0.0.1 (a free port) for both: POST /T/oauth2/v2.0/token (client
@@ -19,13 +19,16 @@ with that token as bearer (else 401 InvalidAuthenticationToken), under
   - disks/NAME/endGetAccess -> 202, its operation Succeeded after --polls looks;
   - virtualMachines/NAME -> the VM (hardwareProfile.vmSize, storageProfile.osDisk with
     managedDisk.id of disk DISK, osType, securityProfile: SECURITY is "trusted" for
-    TrustedLaunch with secure boot, "uefi" for uefiSettings without it, "none");
+    TrustedLaunch with secure boot, "uefi" for uefiSettings without it, "none"; DATA, its
+    storageProfile.dataDisks in the order given: LUN=DISK,... a managed disk each, or
+    LUN=vhd:NAME an unmanaged one, vhd.uri and no managedDisk);
   - GET /subscriptions/SUB/providers/Microsoft.Compute/locations/L/vmSizes -> a few sizes.
 --expire-after N: a token serves N ARM requests, then gets 401 ExpiredAuthenticationToken
 (as one does after its hour), and the token endpoint hands out a new one.
 --deny ACTION (beginGetAccess, endGetAccess, vm, vmSizes) answers 403 AuthorizationFailed,
 as ARM does when the service principal lacks the role. Each disk's grant state is kept:
-GET /_state answers {"NAME": "granted"|"revoked"|"none"}.
+GET /_state answers {"NAME": "granted"|"revoked"|"none"}, GET /_grants every grant and
+revocation taken, in order: [["beginGetAccess"|"endGetAccess", "NAME"], ...].
 --log F: one JSON object a line per request: method, path, status, auth ("ok", "bad",
 "none"), body.
 """
@@ -62,10 +65,12 @@ def main():
     vms = {}
     for v in a.vm:
         name, rest = v.split("=", 1)
-        disk, size, loc, ostype, sec = rest.split(":")
-        vms[name] = dict(disk=disk, size=size, location=loc, os=ostype, security=sec)
+        disk, size, loc, ostype, sec, *data = rest.split(":", 5)
+        vms[name] = dict(disk=disk, size=size, location=loc, os=ostype, security=sec,
+                         data=[d.split("=", 1) for d in data[0].split(",")] if data else [])
     tok = {"value": "eyJ0eXAiOiJKV1QifQ." + secrets.token_urlsafe(32), "uses": 0}
     state = {name: "none" for name in disks}
+    grants = []  # [action, disk] taken, in order
     ops = {}  # id -> [looks left, result, disk, action]
     lock = threading.RLock()
     logf = open(a.log, "a") if a.log else None
@@ -85,7 +90,7 @@ def main():
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-            if logf and self.path != "/_state":  # the test's own look is no request of envpack's
+            if logf and self.path not in ("/_state", "/_grants"):  # the test's own looks are no requests of envpack's
                 with lock:
                     logf.write(json.dumps({"method": self.command, "path": self.path, "status": status,
                                            "auth": auth, "body": body}) + "\n")
@@ -120,6 +125,10 @@ def main():
             if u.path == "/_state":
                 with lock:
                     now = dict(state)
+                return self.answer(200, now)
+            if u.path == "/_grants":
+                with lock:
+                    now = list(grants)
                 return self.answer(200, now)
             if u.path == "/%s/oauth2/v2.0/token" % a.tenant and self.command == "POST":
                 f = {k: v[0] for k, v in parse_qs(body).items()}
@@ -179,9 +188,11 @@ def main():
                                               "required.", "ok", body)
                     with lock:
                         state[disk] = "granted"
+                        grants.append([action, disk])
                     return self.start_op(disk, {"accessSAS": disks[disk]}, action, "ok", body)
                 with lock:
                     state[disk] = "revoked"
+                    grants.append([action, disk])
                 return self.start_op(disk, None, action, "ok", body)
             m = re.match(r"^/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/[^/]+/DiskOperations/(\w+)$",
                          u.path)
@@ -228,6 +239,15 @@ def main():
                                                            "storageAccountType": "Premium_LRS", "id": disk_id},
                                                        "diskSizeGB": 1}, "dataDisks": []},
                          "provisioningState": "Succeeded"}
+                for lun, d in vm["data"]:  # as ARM lists them: in the order they were attached
+                    dd = {"lun": int(lun), "createOption": "Attach", "caching": "None", "diskSizeGB": 1,
+                          "writeAcceleratorEnabled": False, "toBeDetached": False}
+                    if d.startswith("vhd:"):
+                        dd.update(name=d[4:], vhd={"uri": "https://legacy.blob.core.windows.net/vhds/%s.vhd" % d[4:]})
+                    else:
+                        dd.update(name=d, managedDisk={"storageAccountType": "Premium_LRS", "id":
+                                                       disk_id.rsplit("/", 1)[0] + "/" + d})
+                    props["storageProfile"]["dataDisks"].append(dd)
                 if vm["security"] == "trusted":
                     props["securityProfile"] = {"securityType": "TrustedLaunch",
                                                 "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}

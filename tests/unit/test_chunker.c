@@ -103,3 +103,47 @@ TEST(chunker_format_v1_vector)
 	EXPECT(!strcmp(hex, "87109fa9652b1f0d"));
 	free(data);
 }
+
+/* fastcdc-gear-v1 as formats/BUNDLE.md §5 states it, a byte at a time: the packer's cuts
+ * (its hashes run side by side) must be these. */
+static size_t spec_cut(const uint8_t *p, size_t n)
+{
+	static uint64_t gear[256];
+	uint64_t x = 0x656e767061636b31ULL;
+	for (int i = 0; i < 256; i++) {
+		uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		gear[i] = z ^ (z >> 31);
+	}
+	if (n <= EP_CDC_MIN)
+		return n;
+	size_t limit = n < EP_CDC_MAX ? n : EP_CDC_MAX, normal = limit < EP_CDC_AVG ? limit : EP_CDC_AVG;
+	uint64_t h = 0;
+	for (size_t i = EP_CDC_MIN; i < limit; i++) {
+		h = (h << 1) + gear[p[i]];
+		if (!(h & (~(uint64_t)0 << (64 - (i < normal ? 22 : 18)))))
+			return i + 1;
+	}
+	return limit;
+}
+
+TEST(chunker_cuts_as_the_format_states_whatever_the_lengths)
+{
+	uint8_t *data = malloc(DATA_LEN);
+	unsigned chunks = 0, same = 0;
+	for (unsigned seed = 1; seed <= 24; seed++) {
+		unit_fill(data, DATA_LEN, 7000 + seed);
+		/* lengths not a multiple of anything, so that the last stretch of each scan varies */
+		size_t n = DATA_LEN - seed * 4099;
+		for (size_t off = 0; off < n;) {
+			size_t len = ep_cdc_cut(data + off, n - off);
+			same += len == spec_cut(data + off, n - off);
+			chunks++;
+			off += len;
+		}
+	}
+	printf("       %u chunks cut, %u as the format states\n", chunks, same);
+	EXPECT(chunks > 300 && same == chunks);
+	free(data);
+}
