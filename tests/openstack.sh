@@ -204,3 +204,12 @@ os_envpack() {
 	while [[ $1 =~ ^[A-Z_]+= ]]; do pre+=("$1"); shift; done
 	os_openrc "${pre[@]}" timeout -k 5 300 "$ENVPACK" "$@"
 }
+
+# start_glance_keystone: glance-api g and keystone k, each said with ok; when either does
+# not start, the case ends there (everything it checks needs both)
+start_glance_keystone() {
+	start_glance g || { not_ok "start glance-api"; finish; exit 0; }
+	ok "glance-api at $GLANCE_G_URL"
+	start_keystone k || { not_ok "start keystone"; finish; exit 0; }
+	ok "keystone at $KEYSTONE_K_URL"
+}

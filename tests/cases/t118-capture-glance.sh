@@ -13,10 +13,7 @@
 . "$HERE/openstack.sh"
 . "$HERE/azure.sh"
 
-start_glance g || { not_ok "start glance-api"; finish; exit 0; }
-ok "glance-api at $GLANCE_G_URL"
-start_keystone k || { not_ok "start keystone"; finish; exit 0; }
-ok "keystone at $KEYSTONE_K_URL"
+start_glance_keystone
 OSPW=pw-$RANDOM$RANDOM$RANDOM
 setup=$("$OS_PY" "$OS_TOOLS/keystone_setup.py" --keystone "$KEYSTONE_K_URL" --admin-password "$OS_ADMIN_PASSWORD" \
 	--user ops --password "$OSPW" --project demo --glance "$GLANCE_G_URL" --heat http://127.0.0.1:9 2>"$T/setup.err") ||

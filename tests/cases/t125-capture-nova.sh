@@ -16,10 +16,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/openstack.sh"
 
-start_glance g || { not_ok "start glance-api"; finish; exit 0; }
-ok "glance-api at $GLANCE_G_URL"
-start_keystone k || { not_ok "start keystone"; finish; exit 0; }
-ok "keystone at $KEYSTONE_K_URL"
+start_glance_keystone
 
 # the server's disk: data with holes, as the qcow2 its snapshot is
 truncate -s 16M "$T/web.raw"

@@ -7,10 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$HERE/openstack.sh"
 
-start_glance g || { not_ok "start glance-api"; finish; exit 0; }
-ok "glance-api at $GLANCE_G_URL"
-start_keystone k || { not_ok "start keystone"; finish; exit 0; }
-ok "keystone at $KEYSTONE_K_URL"
+start_glance_keystone
 start_heat h "$KEYSTONE_K_URL" || { not_ok "start the Heat stand-in"; finish; exit 0; }
 OSPW=pw-$RANDOM$RANDOM$RANDOM
 setup=$("$OS_PY" "$OS_TOOLS/keystone_setup.py" --keystone "$KEYSTONE_K_URL" --admin-password "$OS_ADMIN_PASSWORD" \

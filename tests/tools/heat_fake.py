@@ -12,11 +12,12 @@ as Heat's API wants it. It is written to DIR/STACK_NAME.json and answered 201
 with a stack id, as Heat does (409 when the name is taken, 401 for a bad token).
 Every request is one line "METHOD PATH STATUS" in the --log file.
 """
-import argparse, json, os, re, sys, threading, urllib.error, urllib.request, uuid
+import argparse, json, os, re, sys, threading, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve import serve  # noqa: E402
+from keystone_token import token_project  # noqa: E402
 
 
 def main():
@@ -29,14 +30,6 @@ def main():
     a = ap.parse_args()
     lock = threading.Lock()
 
-    def token_project(token):
-        req = urllib.request.Request(a.keystone.rstrip("/") + "/v3/auth/tokens",
-                                     headers={"X-Auth-Token": token, "X-Subject-Token": token})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return json.load(r)["token"]["project"]["id"]
-        except (urllib.error.URLError, KeyError, ValueError):
-            return None
 
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -64,7 +57,7 @@ def main():
             m = re.fullmatch(r"/v1/([0-9a-f]+)/stacks", self.path)
             if not m:
                 return self.error(404, "Not Found", self.path)
-            if token_project(self.headers.get("X-Auth-Token", "")) != m.group(1):
+            if token_project(a.keystone, self.headers.get("X-Auth-Token", "")) != m.group(1):
                 return self.error(401, "Unauthorized", "The request you have made requires authentication.")
             try:
                 doc = json.loads(raw)

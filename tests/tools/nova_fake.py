@@ -24,11 +24,12 @@ Every request's X-Auth-Token is checked against the real Keystone (GET /v3/auth/
 401 unless it is a valid project-scoped token. Every request is one JSON line in the
 --log file: {"method", "path", "status", "version"}.
 """
-import argparse, http.client, json, os, re, sys, threading, time, urllib.error, urllib.parse, urllib.request
+import argparse, http.client, json, os, re, sys, threading, time, urllib.parse, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve import serve  # noqa: E402
+from keystone_token import token_project  # noqa: E402
 
 MAX_VERSION = (2, 47)
 
@@ -46,14 +47,6 @@ def main():
     glance = a.glance.rstrip("/")
     lock = threading.Lock()
 
-    def token_ok(token):
-        req = urllib.request.Request(a.keystone.rstrip("/") + "/v3/auth/tokens",
-                                     headers={"X-Auth-Token": token, "X-Subject-Token": token})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return bool(json.load(r)["token"]["project"]["id"])
-        except (urllib.error.URLError, KeyError, ValueError):
-            return False
 
     def glance_call(method, path, doc=None):
         req = urllib.request.Request(glance + path, method=method, data=json.dumps(doc).encode() if doc else None,
@@ -117,7 +110,7 @@ def main():
 
         def checked(self):
             """The request's microversion, or None once it has been answered with an error."""
-            if not token_ok(self.headers.get("X-Auth-Token", "")):
+            if not token_project(a.keystone, self.headers.get("X-Auth-Token", "")):
                 self.answer(401, {"error": {"code": 401, "title": "Unauthorized",
                                             "message": "The request you have made requires authentication."}})
                 return None
