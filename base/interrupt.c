@@ -38,3 +38,23 @@ bool ep_interrupt_pause(unsigned seconds)
 		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
 	return ep_interrupted();
 }
+
+int ep_interrupt_wait(int (*look)(void *ctx, struct ep_error *err), void *ctx, unsigned seconds, unsigned minutes,
+		      enum ep_wait_end *end, struct ep_error *err)
+{
+	time_t deadline = time(NULL) + (time_t)minutes * 60;
+	*end = EP_WAIT_DONE;
+	for (;;) {
+		int rc = look(ctx, err);
+		if (rc)
+			return rc == 1 ? 0 : rc;
+		if (time(NULL) + (time_t)seconds > deadline) {
+			*end = EP_WAIT_TIMED_OUT;
+			return 0;
+		}
+		if (ep_interrupt_pause(seconds)) {
+			*end = EP_WAIT_INTERRUPTED;
+			return 0;
+		}
+	}
+}

@@ -19,4 +19,12 @@ bool ep_interrupted(void);
 /* Sleeps seconds, in steps of 0.1 s so that a signal ends it soon: whether one did. */
 bool ep_interrupt_pause(unsigned seconds);
 
+struct ep_error;
+enum ep_wait_end { EP_WAIT_DONE, EP_WAIT_TIMED_OUT, EP_WAIT_INTERRUPTED };
+/* Asks look(ctx, err) every `seconds` until it answers 1 (done) or an error (returned), for
+ * `minutes` at most: 0 with *end saying whether it was done, would have asked past the
+ * limit next, or was interrupted while it paused (each caller says which it gave up on). */
+int ep_interrupt_wait(int (*look)(void *ctx, struct ep_error *err), void *ctx, unsigned seconds, unsigned minutes,
+		      enum ep_wait_end *end, struct ep_error *err);
+
 #endif

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "base/interrupt.h"
 #include "base/util.h"
@@ -245,8 +244,9 @@ static int start_export(struct aws_state *s, struct ep_error *err)
 }
 
 /* One look at the task: 1 completed, 0 not yet, or its failure. */
-static int poll_export(struct aws_state *s, struct ep_error *err)
+static int poll_export(void *ctx, struct ep_error *err)
 {
+	struct aws_state *s = ctx;
 	struct ep_ec2_form f = { 0 };
 	struct ep_xml x = { 0 };
 	ep_ec2_form_add(&f, s->task, "%s", s->api->task_param);
@@ -309,19 +309,15 @@ static int give_up(struct aws_state *s, const char *why, struct ep_error *err)
 
 static int wait_export(struct aws_state *s, struct ep_error *err)
 {
-	time_t deadline = time(NULL) + (time_t)s->task_settings.timeout_minutes * 60;
-	for (;;) {
-		int rc = poll_export(s, err);
-		if (rc)
-			return rc < 0 || rc > 1 ? rc : 0;
-		if (time(NULL) + (time_t)s->task_settings.poll_seconds > deadline) {
-			char why[80];
-			snprintf(why, sizeof why, "did not finish within %u min", s->task_settings.timeout_minutes);
-			return give_up(s, why, err);
-		}
-		if (ep_interrupt_pause(s->task_settings.poll_seconds))
-			return give_up(s, "was interrupted", err);
-	}
+	enum ep_wait_end end;
+	int rc = ep_interrupt_wait(poll_export, s, s->task_settings.poll_seconds, s->task_settings.timeout_minutes, &end,
+				   err);
+	if (rc || end == EP_WAIT_DONE)
+		return rc;
+	char why[80] = "was interrupted";
+	if (end == EP_WAIT_TIMED_OUT)
+		snprintf(why, sizeof why, "did not finish within %u min", s->task_settings.timeout_minutes);
+	return give_up(s, why, err);
 }
 
 /* The capture's summary as disk: reports it, told where it came from and what EC2 cost too. */

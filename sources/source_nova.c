@@ -57,9 +57,16 @@ static void note(const struct ep_capture_options *c, const char *text)
 	c->dry_run_request(c->dry_run_ctx, text);
 }
 
-/* One look at the snapshot image: 1 active, 0 not yet, or its failure. */
-static int poll_snapshot(struct nova_state *s, struct ep_error *err)
+/* What becomes of the snapshot image when the capture gives up. */
+static const char *fate(const struct nova_state *s)
 {
+	return s->keep ? "kept (--keep-export)" : "deleted";
+}
+
+/* One look at the snapshot image: 1 active, 0 not yet, or its failure. */
+static int poll_snapshot(void *ctx, struct ep_error *err)
+{
+	struct nova_state *s = ctx;
 	struct ep_os_image im;
 	int rc = ep_os_image_get(s->os, s->snapshot, &im, err);
 	if (rc == 0) { /* Nova deletes the image of a snapshot that failed */
@@ -82,19 +89,15 @@ static int poll_snapshot(struct nova_state *s, struct ep_error *err)
 
 static int wait_snapshot(struct nova_state *s, struct ep_error *err)
 {
-	time_t deadline = time(NULL) + (time_t)s->wait.timeout_minutes * 60;
-	const char *left = s->keep ? "kept (--keep-export)" : "deleted";
-	for (;;) {
-		int rc = poll_snapshot(s, err);
-		if (rc)
-			return rc == 1 ? 0 : rc;
-		if (time(NULL) + (time_t)s->wait.poll_seconds > deadline)
-			return ep_fail(err, EP_ERUNTIME, "vm:openstack: the snapshot of server %s was not active within %u min: "
-							 "image %s %s", s->server.id, s->wait.timeout_minutes, s->snapshot, left);
-		if (ep_interrupt_pause(s->wait.poll_seconds))
-			return ep_fail(err, EP_ERUNTIME, "vm:openstack: the snapshot of server %s was interrupted: image %s %s",
-				       s->server.id, s->snapshot, left);
-	}
+	enum ep_wait_end end;
+	int rc = ep_interrupt_wait(poll_snapshot, s, s->wait.poll_seconds, s->wait.timeout_minutes, &end, err);
+	if (rc || end == EP_WAIT_DONE)
+		return rc;
+	if (end == EP_WAIT_TIMED_OUT)
+		return ep_fail(err, EP_ERUNTIME, "vm:openstack: the snapshot of server %s was not active within %u min: "
+						 "image %s %s", s->server.id, s->wait.timeout_minutes, s->snapshot, fate(s));
+	return ep_fail(err, EP_ERUNTIME, "vm:openstack: the snapshot of server %s was interrupted: image %s %s",
+		       s->server.id, s->snapshot, fate(s));
 }
 
 /* The snapshot read as image:glance: reads an image, named after the server. */
@@ -115,10 +118,10 @@ static int plan(struct nova_state *s, const struct ep_source_options *opt, struc
 	int rc = ep_nova_create_image(s->os, s->server.id, name, s->snapshot, err);
 	snprintf(text, sizeof text, "(then every %u s, for %u min at most, until the snapshot image is active; then its "
 				    "data, as image:glance: reads an image:)", s->wait.poll_seconds, s->wait.timeout_minutes);
-	if (!rc)
+	if (!rc) {
 		note(c, text);
-	if (!rc)
 		rc = open_snapshot(s, opt, err);
+	}
 	snprintf(text, sizeof text, "(once packed, failed, timed out or interrupted: the snapshot image %s)",
 		 s->keep ? "is kept, --keep-export" : "deleted, unless --keep-export");
 	if (!rc)
@@ -177,7 +180,7 @@ static int nova_pack(const struct ep_source *src, void *state, const struct ep_s
 	 * before anything is published */
 	if (!rc && ep_interrupted())
 		rc = ep_fail(err, EP_ERUNTIME, "vm:openstack: the capture of server %s was interrupted: image %s %s",
-			     s->server.id, s->snapshot, s->keep ? "kept (--keep-export)" : "deleted");
+			     s->server.id, s->snapshot, fate(s));
 	disarm(s); /* the other sources' packs take Ctrl-C as they always have */
 	return rc;
 }
