@@ -23,18 +23,6 @@ static int endpoint(struct ep_os *os, struct ep_error *err)
 										   "(give --input-option compute-url=URL)");
 }
 
-/* The answer's JSON object, or a failure naming what. */
-static json_t *answer(const struct ep_http_response *resp, const char *what, struct ep_error *err)
-{
-	json_t *doc = json_loadb(resp->body ? resp->body : "", resp->body_len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		ep_fail(err, EP_ERUNTIME, "%s: the answer is not a JSON object", what);
-		return NULL;
-	}
-	return doc;
-}
-
 static void copy_text(json_t *v, char *out, size_t cap)
 {
 	const char *t = json_string_value(v);
@@ -65,7 +53,7 @@ static int server_by_id(struct ep_os *os, const char *id, struct ep_nova_server 
 	json_t *doc = NULL, *srv = NULL;
 	if (resp.status != 200) /* 401, 403: the token's project may not see it */
 		rc = ep_os_answer_error(&resp, what, EP_ERUNTIME, err);
-	else if (!(doc = answer(&resp, what, err)))
+	else if (!(doc = ep_os_answer_json(&resp, what, err)))
 		rc = err->code;
 	else if (!json_is_object(srv = json_object_get(doc, "server")) ||
 		 !json_is_string(json_object_get(srv, "id")) || !uuid_ok(json_string_value(json_object_get(srv, "id"))))
@@ -123,7 +111,7 @@ static int server_by_name(struct ep_os *os, const char *name, struct ep_nova_ser
 	json_t *doc = NULL, *list = NULL, *one;
 	if (resp.status != 200)
 		rc = ep_os_answer_error(&resp, what, EP_ERUNTIME, err);
-	else if (!(doc = answer(&resp, what, err)))
+	else if (!(doc = ep_os_answer_json(&resp, what, err)))
 		rc = err->code;
 	else if (!json_is_array(list = json_object_get(doc, "servers")))
 		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer lists no servers", what);
@@ -199,7 +187,7 @@ int ep_nova_create_image(struct ep_os *os, const char *server_id, const char *na
 	const char *v = NULL;
 	if (resp.status != 202 && resp.status != 200) /* 403: not allowed; 409: the server's state forbids it */
 		rc = ep_os_answer_error(&resp, what, resp.status == 404 ? EP_EINPUT : EP_ERUNTIME, err);
-	else if (!(doc = answer(&resp, what, err)))
+	else if (!(doc = ep_os_answer_json(&resp, what, err)))
 		rc = err->code;
 	else if (!(v = json_string_value(json_object_get(doc, "image_id"))) || !uuid_ok(v))
 		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer has no image_id (a Nova older than microversion 2.45?)", what);

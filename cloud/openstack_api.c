@@ -408,7 +408,7 @@ static int status_error(const struct ep_http_response *resp, const char *what, i
 	return code;
 }
 
-static json_t *answer_json(const struct ep_http_response *resp, const char *what, struct ep_error *err)
+json_t *ep_os_answer_json(const struct ep_http_response *resp, const char *what, struct ep_error *err)
 {
 	json_error_t je;
 	json_t *doc = json_loadb(resp->body ? resp->body : "", resp->body_len, JSON_REJECT_DUPLICATES, &je);
@@ -637,7 +637,7 @@ static int images_named(struct ep_os *os, const char *name, json_t **doc, json_t
 		return rc;
 	if (resp.status != 200)
 		rc = status_error(&resp, call, EP_ERUNTIME, err);
-	if (!rc && !(*doc = answer_json(&resp, what, err)))
+	if (!rc && !(*doc = ep_os_answer_json(&resp, what, err)))
 		rc = err->code;
 	if (!rc && !json_is_array(*images = json_object_get(*doc, "images")))
 		rc = ep_fail(err, EP_ERUNTIME, "%s: the answer lists no images", what);
@@ -680,7 +680,7 @@ int ep_os_image_create(struct ep_os *os, const char *body, char id[EP_OS_ID_MAX]
 	}
 	if (resp.status != 201)
 		rc = status_error(&resp, "glance: creating an image", resp.status == 409 || resp.status == 400 || resp.status == 403 ? EP_EINPUT : EP_ERUNTIME, err);
-	json_t *doc = rc ? NULL : answer_json(&resp, "glance: creating an image", err);
+	json_t *doc = rc ? NULL : ep_os_answer_json(&resp, "glance: creating an image", err);
 	const char *v = json_string_value(json_object_get(doc, "id"));
 	if (!rc && (!doc || !v || !id_ok(v)))
 		rc = doc ? ep_fail(err, EP_ERUNTIME, "glance: the created image has no id") : err->code;
@@ -775,7 +775,7 @@ static int check_image(struct ep_os *os, const char *id, uint64_t size, const ch
 		return rc;
 	if (resp.status != 200)
 		rc = status_error(&resp, "glance: reading the uploaded image", EP_ERUNTIME, err);
-	json_t *doc = rc ? NULL : answer_json(&resp, "glance: reading the uploaded image", err);
+	json_t *doc = rc ? NULL : ep_os_answer_json(&resp, "glance: reading the uploaded image", err);
 	if (!rc && !doc)
 		rc = err->code;
 	const char *status = json_string_value(json_object_get(doc, "status"));
@@ -906,7 +906,7 @@ static int image_by_id(struct ep_os *os, const char *id, struct ep_os_image *im,
 	}
 	if (resp.status != 200) /* 401, 403: the token's project may not read it */
 		rc = status_error(&resp, call, EP_ERUNTIME, err);
-	json_t *doc = rc ? NULL : answer_json(&resp, what, err);
+	json_t *doc = rc ? NULL : ep_os_answer_json(&resp, what, err);
 	if (!rc && !doc)
 		rc = err->code;
 	if (!rc && !(rc = image_from(os, doc, im, what, err)))

@@ -117,6 +117,8 @@ int ep_os_call(struct ep_os *os, const char *method, const char *url, const char
 	       const char *what, struct ep_http_response *resp, struct ep_error *err);
 /* Fails with code: "what: STATUS message", the message from an OpenStack error body. */
 int ep_os_answer_error(const struct ep_http_response *resp, const char *what, int code, struct ep_error *err);
+/* The answer's JSON object (json_decref it), or NULL having failed "what: the answer is not a JSON object". */
+struct json_t *ep_os_answer_json(const struct ep_http_response *resp, const char *what, struct ep_error *err);
 
 /* POST {orchestration}/stacks with the JSON body. */
 int ep_os_stack_create(struct ep_os *os, const char *body, struct ep_error *err);
